@@ -1,0 +1,121 @@
+# Eddy — one plain GNU Makefile.
+#   make                 build build/eddy for this machine
+#   make BOARD=x         build with boards/x/board.mk into build/x/
+#   make test            unit tests (ASan/UBSan), fuzz smoke, crash tests, integration tests
+#   make run             build and start the broker with defaults
+# Features switch with WITH_<NAME>=0/1.
+
+BOARD ?= host
+include boards/$(BOARD)/board.mk
+
+PORT ?= posix
+ifeq ($(BOARD),host)
+BUILD ?= build
+else
+BUILD ?= build/$(BOARD)
+endif
+
+ifeq ($(origin CC),default)
+CC := $(CROSS_COMPILE)gcc
+endif
+AR ?= ar
+ifeq ($(origin AR),default)
+AR := $(CROSS_COMPILE)ar
+endif
+PKG_CONFIG ?= pkg-config
+
+WITH_ZSTD ?= 1
+
+OPT ?= -O2
+CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -Wundef -Wshadow -Wstrict-prototypes \
+	-Wno-missing-field-initializers -g $(OPT) -I. $(BOARD_CFLAGS) \
+	-DED_WITH_ZSTD=$(WITH_ZSTD)
+LIBS := -lpthread $(BOARD_LIBS)
+ifeq ($(WITH_ZSTD),1)
+CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libzstd 2>/dev/null)
+LIBS += $(shell $(PKG_CONFIG) --libs libzstd 2>/dev/null || echo -lzstd)
+endif
+CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
+
+LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
+	$(wildcard storage/*.c) $(wildcard core/*.c) $(wildcard bridge/*.c)
+TOOL_SRC := $(wildcard tools/*.c)
+HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering
+all: $(BUILD)/eddy
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libeddy.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/eddy: $(TOOL_OBJ) $(BUILD)/libeddy.a
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libeddy.a $(LIBS)
+
+run: deps $(BUILD)/eddy
+	$(BUILD)/eddy serve $(ARGS)
+
+deps:
+	@sh tools/install-deps.sh
+
+# ---- unit tests: every tests/unit/test_*.c against the library, under ASan+UBSan ----
+SAN_BUILD := build/san
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_CFLAGS := $(CFLAGS_BASE) -O1 $(SAN_FLAGS)
+SAN_LIB_OBJ := $(LIB_SRC:%.c=$(SAN_BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(SAN_BUILD)/tests/%)
+UNIT_SUPPORT := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+
+$(SAN_BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -c $< -o $@
+
+$(SAN_BUILD)/libeddy.a: $(SAN_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SAN_BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(SAN_BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(UNIT_SUPPORT) $(SAN_BUILD)/libeddy.a -lcmocka $(LIBS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+include tests/fuzz/fuzz.mk
+include tests/crash/crash.mk
+
+integration: $(BUILD)/eddy
+	@bash tests/integration/run.sh
+
+test: deps layering unit fuzz-smoke crash integration
+	@echo "make test: all suites passed"
+
+# ---- hygiene ----
+layering:
+	@sh tools/check-layering.sh
+
+FORMAT_SRC := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem -I. $(LIB_SRC) $(TOOL_SRC)
+	clang-tidy --quiet $(LIB_SRC) $(TOOL_SRC) -- $(CFLAGS_BASE)
+
+size: $(BUILD)/eddy
+	@sh tools/size.sh $(BUILD) $(SIZE_BUDGET)
+
+clean:
+	rm -rf build

@@ -1,0 +1,117 @@
+/* Log formatting and level filtering; the port's sink does the writing. */
+#include "platform/log.h"
+#include "platform/platform.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int ed_log_threshold = ED_LOG_LEVEL_INFO;
+static int global_level = ED_LOG_LEVEL_INFO;
+static ed_log_hook hook;
+
+#define N_OVERRIDES 16
+static struct {
+    char module[24];
+    int level;
+} overrides[N_OVERRIDES];
+
+static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+static void recompute(void)
+{
+    int t = global_level;
+    for (int i = 0; i < N_OVERRIDES; i++)
+        if (overrides[i].module[0] && overrides[i].level > t) t = overrides[i].level;
+    ed_log_threshold = t;
+}
+
+int ed_log_set_level(int level)
+{
+    if (level < ED_LOG_LEVEL_ERR || level > ED_LOG_LEVEL_DBG) return ED_ERR_INVAL;
+    global_level = level;
+    recompute();
+    return ED_OK;
+}
+
+int ed_log_set_module_level(const char *module, int level)
+{
+    if (level > ED_LOG_LEVEL_DBG || strlen(module) >= sizeof overrides[0].module)
+        return ED_ERR_INVAL;
+    int free_slot = -1;
+    for (int i = 0; i < N_OVERRIDES; i++) {
+        if (strcmp(overrides[i].module, module) == 0) {
+            if (level < 0) overrides[i].module[0] = '\0';
+            else overrides[i].level = level;
+            recompute();
+            return ED_OK;
+        }
+        if (!overrides[i].module[0] && free_slot < 0) free_slot = i;
+    }
+    if (level < 0) return ED_OK;
+    if (free_slot < 0) return ED_ERR_TOOBIG;
+    snprintf(overrides[free_slot].module, sizeof overrides[0].module, "%s", module);
+    overrides[free_slot].level = level;
+    recompute();
+    return ED_OK;
+}
+
+int ed_log_level_parse(const char *name)
+{
+    static const char *const lower[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, lower[i]) == 0) return i;
+    return -1;
+}
+
+void ed_log_set_hook(ed_log_hook h)
+{
+    hook = h;
+}
+
+static int module_level(const char *module)
+{
+    for (int i = 0; i < N_OVERRIDES; i++)
+        if (overrides[i].module[0] && strcmp(overrides[i].module, module) == 0)
+            return overrides[i].level;
+    return global_level;
+}
+
+void ed_log_emit(int level, const char *module, const char *file, int line, const char *fmt, ...)
+{
+    if (level > module_level(module)) return;
+    char buf[1024];
+    int64_t ms = ed_plat_clock_wall_ms();
+    int64_t s = ms / 1000;
+    int64_t days = s / 86400, rem = s % 86400;
+    /* civil-from-days (proleptic Gregorian), so no OS time functions here */
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    int n = snprintf(buf, sizeof buf,
+                     "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ %-5s [%s] ", (long long)y,
+                     (long long)m, (long long)d, (long long)(rem / 3600),
+                     (long long)(rem / 60 % 60), (long long)(rem % 60), (long long)(ms % 1000),
+                     names[level < 0 ? 0 : level > 3 ? 3 : level], module);
+    if (n < 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (k < 0) return;
+    n = (int)strlen(buf);
+    if (level <= ED_LOG_LEVEL_WARN || level == ED_LOG_LEVEL_DBG)
+        snprintf(buf + n, sizeof buf - (size_t)n, " (%s:%d)", base, line);
+    n = (int)strlen(buf);
+    if (n >= (int)sizeof buf - 1) n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    buf[n] = '\0';
+    if (hook) hook(level, buf);
+    ed_plat_log_write(level, buf, (size_t)n);
+}

@@ -1,0 +1,161 @@
+/* The storage engine's public face: a data directory (ed_storage) holding one
+ * partition log (ed_log) per topic-partition in Kafka's own layout
+ * <log.dirs>/<topic>-<partition>/<20-digit base offset>.log|.index|.timeindex.
+ *
+ * Threading: every function here is called from the event-loop thread. The
+ * storage may run a flusher thread internally; completions of durable waits
+ * are always delivered on the loop thread from ed_storage_run_completions(),
+ * which the owner calls after the notify callback fired (or periodically).
+ * On a port without threads, flushes run inline from ed_storage_tick(). */
+#ifndef ED_STORAGE_LOG_H
+#define ED_STORAGE_LOG_H
+
+#include "platform/base.h"
+#include "platform/platform.h"
+#include "storage/batch.h"
+
+typedef struct ed_storage ed_storage;
+typedef struct ed_log ed_log;
+typedef struct ed_segment ed_segment;
+
+/* Per-log settings; Kafka's topic-level names in comments. */
+struct ed_log_config {
+    uint64_t segment_len;            /* segment.bytes (default 16 MiB) */
+    int64_t segment_ms;              /* segment.ms (roll by age; default 7 days) */
+    int64_t retention_ms;            /* retention.ms (-1 = keep forever) */
+    int64_t retention_len;           /* retention.bytes (-1 = no limit) */
+    uint32_t index_interval_len;     /* index.interval.bytes (default 4096) */
+    int64_t flush_interval_messages; /* flush.messages (default: every batch is flushed soon) */
+    int64_t flush_interval_ms;       /* flush.ms */
+    int32_t max_message_len;         /* max.message.bytes: largest batch accepted */
+    bool compact;                    /* cleanup.policy contains compact */
+    bool delete_;                    /* cleanup.policy contains delete */
+    bool log_append_time;            /* message.timestamp.type=LogAppendTime */
+    int compression;                 /* enum ed_compression for batches Eddy builds */
+    int64_t delete_retention_ms;     /* delete.retention.ms (tombstones) */
+};
+/* Fills c with Eddy's defaults. */
+void ed_log_config_default(struct ed_log_config *c);
+
+/* Settings of the whole data directory. */
+struct ed_storage_config {
+    const char *dir;                 /* log.dirs (one directory) */
+    struct ed_log_config log;        /* defaults for new logs */
+    uint64_t disk_budget_len;        /* 0 = none: total bytes of all logs */
+    uint64_t disk_free_floor_len;    /* 0 = none: keep this much free space */
+    int64_t retention_check_ms;      /* log.retention.check.interval.ms */
+    bool use_flusher_thread;         /* false: flush inline in ed_storage_tick */
+};
+void ed_storage_config_default(struct ed_storage_config *c);
+
+/* Opens (creating if needed) the data directory, recovering every partition
+ * found in it (torn tails truncated at the first invalid batch, with a log
+ * line naming file, position and dropped bytes). */
+int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out);
+/* Flushes everything, completes all waiters, stops the flusher, frees. */
+void ed_storage_close(ed_storage *st);
+
+/* Called (possibly from the flusher thread) whenever completions are ready
+ * to be run on the loop thread; the owner wakes its loop and then calls
+ * ed_storage_run_completions(). */
+void ed_storage_set_notify(ed_storage *st, void (*notify)(void *arg), void *arg);
+/* Runs ready durable-wait callbacks on the calling (loop) thread. */
+void ed_storage_run_completions(ed_storage *st);
+/* Periodic work from the loop: time-based flushes and rolls, retention, the
+ * disk guard; inline flushing on ports without threads. Returns the delay in
+ * ms until it wants to be called again. */
+uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms);
+
+/* Enumerates the logs present (after open): topic, partition, log. */
+typedef void (*ed_storage_log_cb)(void *arg, const char *topic, int32_t partition, ed_log *log);
+void ed_storage_each_log(ed_storage *st, ed_storage_log_cb cb, void *arg);
+/* Creates the log of a new partition; ED_ERR_EXIST if present. The config is
+ * copied. Topic names follow Kafka's rule: [a-zA-Z0-9._-], 1..249 chars. */
+int ed_storage_create_log(ed_storage *st, const char *topic, int32_t partition,
+                          const struct ed_log_config *cfg, ed_log **out);
+/* Deletes a partition's log and files. Outstanding slices stay readable
+ * until released; pending waiters complete with ED_ERR_CLOSED. */
+int ed_storage_delete_log(ed_storage *st, ed_log *log);
+/* Replaces a log's settings (retention, segment size, ...). */
+void ed_log_set_config(ed_log *log, const struct ed_log_config *cfg);
+const struct ed_log_config *ed_log_get_config(const ed_log *log);
+
+/* Counters of the disk guard and retention, for metrics and tests. */
+struct ed_storage_stats {
+    uint64_t n_segments_deleted_retention;
+    uint64_t n_segments_deleted_guard; /* dropped by the disk budget/floor */
+    uint64_t len_deleted_guard;
+    uint64_t n_flushes;                /* fdatasync rounds */
+    uint64_t n_truncated_recovery;     /* logs whose tail was cut at open */
+    uint64_t len_truncated_recovery;
+};
+void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
+
+/* Hook for the upstream mirror: retention and the disk guard ask it before
+ * deleting a segment whose records end before last_offset+1; returning false
+ * keeps the segment (unless the disk guard has no other choice). */
+typedef bool (*ed_retention_hook)(void *arg, ed_log *log, int64_t last_offset, bool guard);
+void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg);
+
+/* ---- appends ---- */
+struct ed_append_result {
+    int64_t base_offset;     /* first offset assigned */
+    int64_t last_offset;     /* last offset assigned */
+    int64_t log_append_time; /* -1 unless the log uses LogAppendTime */
+    int64_t log_start_offset;
+};
+/* Appends one or more complete RecordBatch v2 in buf (len bytes), as received
+ * from a producer: validates each (ED_ERR_CORRUPT on a bad CRC or framing,
+ * ED_ERR_TOOBIG above max_message_len), then assigns offsets by rewriting the
+ * headers in buf in place and writes all of them with one gather write.
+ * Either every batch is appended or none is. ED_ERR_NOSPC on a full disk
+ * leaves the log as it was. */
+int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result *res);
+
+/* Calls cb(arg, status) on the loop thread once every offset <= offset is
+ * durable on the device (status ED_OK), or the flush failed (negative).
+ * Concurrent waiters share one fdatasync. May call cb before returning if
+ * already durable. */
+typedef void (*ed_durable_cb)(void *arg, int status);
+int ed_log_wait_durable(ed_log *log, int64_t offset, ed_durable_cb cb, void *arg);
+
+/* ---- reads ---- */
+int64_t ed_log_start_offset(const ed_log *log); /* first offset kept */
+int64_t ed_log_end_offset(const ed_log *log);   /* next offset to assign */
+int64_t ed_log_durable_offset(const ed_log *log); /* offsets below are on flash */
+uint64_t ed_log_size(const ed_log *log);        /* bytes in all segments */
+
+/* A contiguous run of whole batches inside one segment file, for zero-copy
+ * sending. Holds a reference on the segment: release it when sent. */
+struct ed_log_slice {
+    ed_segment *seg;   /* NULL when empty */
+    ed_file *file;     /* the segment's file, valid until released */
+    uint64_t pos;      /* byte position in the file */
+    size_t len;        /* bytes: a whole number of batches */
+    int64_t first_offset; /* base offset of the first batch */
+};
+/* Reads from the batch containing offset, adding whole batches while the
+ * total stays <= max_len, but always at least one batch (KIP-74). Stops at
+ * the end of that segment. offset == end offset → empty slice, ED_OK.
+ * Offsets outside [start, end] → ED_ERR_RANGE. */
+int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice *out);
+void ed_log_slice_release(struct ed_log_slice *s);
+/* Copies a slice's bytes into buf (buf_len >= s->len); for clients without
+ * zero-copy (tests, tools, lwIP). */
+int ed_log_slice_copy(const struct ed_log_slice *s, void *buf, size_t buf_len);
+
+/* First offset whose batch max timestamp is >= ts; *offset = end offset and
+ * *timestamp = -1 if none. */
+int ed_log_offset_for_time(ed_log *log, int64_t ts, int64_t *offset, int64_t *timestamp);
+/* Largest timestamp in the log and its offset (ListOffsets MAX_TIMESTAMP). */
+int ed_log_max_timestamp(ed_log *log, int64_t *offset, int64_t *timestamp);
+
+/* Visits every batch header from the batch containing from_offset to the end
+ * (idempotent-producer state rebuild, tools). A non-zero return stops. */
+typedef int (*ed_log_batch_cb)(void *arg, const struct ed_batch_info *b);
+int ed_log_scan(ed_log *log, int64_t from_offset, ed_log_batch_cb cb, void *arg);
+
+/* Deletes records below offset (DeleteRecords / retention by the mirror). */
+int ed_log_truncate_before(ed_log *log, int64_t offset);
+
+#endif

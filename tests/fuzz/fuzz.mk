@@ -1,0 +1,24 @@
+# libFuzzer targets: every tests/fuzz/fuzz_*.c. `make fuzz-smoke` runs each
+# briefly (FUZZ_RUNS iterations) under ASan/UBSan as part of make test;
+# `make fuzz FUZZ_TIME=600` runs them longer.
+FUZZ_CC ?= clang
+FUZZ_BUILD := build/fuzz
+FUZZ_RUNS ?= 20000
+FUZZ_TIME ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_CFLAGS := -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -DED_WITH_ZSTD=$(WITH_ZSTD) \
+	-DED_FUZZING=1
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_RUNS) runs)"; \
+	  $$f -runs=$(FUZZ_RUNS) -max_len=65536 build/fuzz/corpus/$$n $$(ls -d tests/fuzz/seeds/$$n 2>/dev/null) 2>&1 | tail -2; done
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  $$f -max_total_time=$(FUZZ_TIME) build/fuzz/corpus/$$n $$(ls -d tests/fuzz/seeds/$$n 2>/dev/null); done

@@ -1,0 +1,8 @@
+/* The eddy command's subcommands; each lives in tools/cmd_<name>.c and
+ * returns the process exit status. */
+#ifndef ED_TOOLS_CMDS_H
+#define ED_TOOLS_CMDS_H
+
+int ed_cmd_version(int argc, char **argv);
+
+#endif

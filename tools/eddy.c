@@ -1,0 +1,51 @@
+/* The eddy command: dispatches to subcommands (serve, topics, produce,
+ * consume, check, dump, ...). */
+#include "tools/cmds.h"
+#include "platform/base.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef ED_VERSION
+#define ED_VERSION "0.1.0"
+#endif
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} cmds[] = {
+    {"version", ed_cmd_version, "print the version"},
+};
+
+int ed_cmd_version(int argc, char **argv)
+{
+    ED_UNUSED(argc);
+    ED_UNUSED(argv);
+    printf("eddy %s\n", ED_VERSION);
+    return 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: eddy <command> [args]\n\ncommands:\n");
+    for (size_t i = 0; i < ED_ARRAY_LEN(cmds); i++)
+        fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < ED_ARRAY_LEN(cmds); i++)
+        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "eddy: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
