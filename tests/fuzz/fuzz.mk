@@ -8,6 +8,7 @@ FUZZ_TIME ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -DED_WITH_ZSTD=$(WITH_ZSTD) \
+	-DED_WITH_GZIP=$(WITH_GZIP) -DED_WITH_LZ4=$(WITH_LZ4) \
 	-DED_FUZZING=1
 
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
