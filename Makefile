@@ -135,5 +135,10 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libeddy.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LIBS)
 
+# ---- test helper programs (tests/integration/*.c) ----
+$(BUILD)/tests/%: tests/integration/%.c $(BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LIBS)
+
 bench-crc: $(BUILD)/bench/crc32c_bench
 	$(BUILD)/bench/crc32c_bench

@@ -169,8 +169,11 @@ static bool roll_due(const ed_log *log, const ed_segment *seg, int64_t incoming_
 
 bool ed_log_roll_due(const ed_log *log, int64_t now_ms)
 {
+    /* Without an incoming batch there is no record time to compare with:
+     * the tick rolls by wall-clock age, so that replayed old data is not
+     * rolled on every tick. */
     const ed_segment *seg = active(log);
-    return roll_due(log, seg, seg->first_ts >= 0 ? now_ms : -1, now_ms);
+    return seg->len > 0 && now_ms - seg->created_ms > log->cfg.segment_ms;
 }
 
 /* ---- appends ---- */
