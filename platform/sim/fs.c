@@ -34,6 +34,7 @@ struct buf {
 struct change {
     struct change *next;
     bool is_trunc;
+    bool lost; /* a datasync covering it failed: it will never be durable */
     uint64_t off; /* write offset, or the new size of a truncation */
     uint64_t len;
     uint8_t *data;
@@ -624,6 +625,7 @@ static void change_add(struct inode *ino, bool is_trunc, uint64_t off, const uin
     struct change *c = xrealloc(NULL, sizeof *c);
     c->next = NULL;
     c->is_trunc = is_trunc;
+    c->lost = false;
     c->off = off;
     c->len = len;
     c->data = NULL;
@@ -810,11 +812,17 @@ int ed_plat_file_datasync(ed_file *f)
     if (rc) return rc;
     rc = mutation();
     if (rc) return rc;
-    rc = fault(ED_SIM_OP_DATASYNC);
-    if (rc) return rc;
     struct inode *ino = f->ino;
+    rc = fault(ED_SIM_OP_DATASYNC);
+    if (rc) {
+        /* as Linux does after a writeback error: the pages stay readable but
+         * clean, so no later datasync writes them */
+        for (struct change *c = ino->ch_head; c; c = c->next)
+            c->lost = true;
+        return rc;
+    }
     for (struct change *c = ino->ch_head; c; c = c->next)
-        change_apply(&ino->dur, c);
+        if (!c->lost) change_apply(&ino->dur, c);
     changes_free(ino);
     ino->dur_reserve_end = ino->reserve_end;
     fs.st.n_datasyncs++;

@@ -50,8 +50,10 @@ enum ed_sim_op {
 /* The n-th call of op from now (n >= 1) fails with err (e.g. ED_ERR_IO or
  * ED_ERR_NOSPC); with sticky every later call fails too. n = 0 clears. A
  * failed write may have written a random prefix of its bytes first (the
- * contract says they are unspecified); a failed datasync leaves the writes
- * unsynced; other failed calls change nothing. */
+ * contract says they are unspecified). A failed datasync behaves like Linux
+ * after a writeback error: the writes it should have made durable stay
+ * readable but are never written by a later datasync (which succeeds), so a
+ * crash may lose them. Other failed calls change nothing. */
 void ed_sim_fail_nth(enum ed_sim_op op, uint64_t n, int err, bool sticky);
 /* Clears every injected fault. */
 void ed_sim_fail_clear(void);

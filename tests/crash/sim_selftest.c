@@ -365,6 +365,22 @@ static void test_faults(void **state)
     /* the failed syncs made nothing durable */
     assert_true(content_is("f", ""));
     ed_sim_fail_clear();
+    /* after a failed datasync the next one succeeds without the lost writes */
+    f = open_w("f");
+    put(f, "abc", 0);
+    ed_sim_fail_nth(ED_SIM_OP_DATASYNC, 1, ED_ERR_IO, false);
+    assert_int_equal(ed_plat_file_datasync(f), ED_ERR_IO);
+    put(f, "d", 3);
+    assert_int_equal(ed_plat_file_datasync(f), ED_OK);
+    assert_true(content_is("f", "abcd"));
+    ed_sim_crash_now();
+    ed_plat_file_close(f);
+    ed_sim_reboot();
+    size_t len = 0;
+    uint8_t *p = ed_sim_file_get("f", &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(p, "\0\0\0d", 4);
+    free(p);
     f = open_w("f");
     assert_int_equal(ed_plat_file_datasync(f), ED_OK);
     ed_plat_file_close(f);
@@ -384,7 +400,7 @@ static void test_faults(void **state)
     assert_int_equal(ed_plat_dir_sync("."), ED_ERR_IO);
     struct ed_sim_stats st;
     ed_sim_stats_get(&st);
-    assert_int_equal(st.n_faults, 7);
+    assert_int_equal(st.n_faults, 8);
 }
 
 /* A failed write may leave any prefix of its bytes behind. */
