@@ -6,5 +6,6 @@
 int ed_cmd_version(int argc, char **argv);
 int ed_cmd_check(int argc, char **argv);
 int ed_cmd_dump(int argc, char **argv);
+int ed_cmd_serve(int argc, char **argv);
 
 #endif
