@@ -35,4 +35,17 @@ const char *ed_config_str(const struct ed_config *c, const char *key);
 /* Writes the --help text (every key, type, range, default, doc). */
 void ed_config_help(void (*print)(void *arg, const char *line), void *arg);
 
+/* One key as DescribeConfigs (broker resource) and config dumps see it. */
+struct ed_config_item {
+    const char *name;
+    const char *value; /* current value as text */
+    bool is_default;   /* never set by the file or --set */
+    bool sensitive;    /* secrets: never shown */
+    enum ed_config_type type;
+    const char *doc;
+};
+/* Visits every key in table order; item pointers are valid during cb only. */
+void ed_config_each(const struct ed_config *c,
+                    void (*cb)(void *arg, const struct ed_config_item *item), void *arg);
+
 #endif
