@@ -4,5 +4,6 @@
 #define ED_TOOLS_CMDS_H
 
 int ed_cmd_version(int argc, char **argv);
+int ed_cmd_topics(int argc, char **argv); /* tools/cmd_topics.c */
 
 #endif

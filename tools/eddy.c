@@ -16,6 +16,7 @@ static const struct {
     const char *help;
 } cmds[] = {
     {"version", ed_cmd_version, "print the version"},
+    {"topics", ed_cmd_topics, "create, list, describe, delete or alter topics"},
 };
 
 int ed_cmd_version(int argc, char **argv)
@@ -39,7 +40,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }
