@@ -87,6 +87,10 @@ static int do_create(ed_kclient *c, struct args *a)
         *eq = '\0';
         kv[i] = (struct ed_kc_kv){copies[i], eq + 1};
     }
+    if (!c) { /* arguments checked before connecting */
+        rc = 0;
+        goto out;
+    }
     struct ed_kc_new_topic t = {a->topics[0], (int32_t)np, (int16_t)rf, a->n_configs, kv};
     struct ed_kc_create_topics res;
     if (ed_kclient_create_topics(c, &t, 1, a->validate_only, &res) != ED_OK) {
@@ -143,6 +147,7 @@ static int get_metadata(ed_kclient *c, struct args *a, struct ed_kc_metadata *md
 static int do_list(ed_kclient *c, struct args *a)
 {
     struct ed_kc_metadata md;
+    if (!c) return 0;
     a->n_topics = 0;
     if (get_metadata(c, a, &md)) return 1;
     for (int32_t i = 0; i < md.n_topics; i++) {
@@ -185,6 +190,7 @@ static void print_configs(ed_kclient *c, const struct ed_kc_topic_md *t)
 static int do_describe(ed_kclient *c, struct args *a)
 {
     struct ed_kc_metadata md;
+    if (!c) return 0;
     if (get_metadata(c, a, &md)) return 1;
     int rc = 0;
     for (int32_t i = 0; i < md.n_topics; i++) {
@@ -228,6 +234,7 @@ static int do_delete(ed_kclient *c, struct args *a)
         fprintf(stderr, "eddy topics delete: give at least one --topic\n");
         return 2;
     }
+    if (!c) return 0;
     struct ed_kc_items res;
     if (ed_kclient_delete_topics(c, a->topics, a->n_topics, &res) != ED_OK) {
         fprintf(stderr, "eddy topics delete: %s\n", ed_kclient_last_error(c));
@@ -286,29 +293,11 @@ static int do_alter(ed_kclient *c, struct args *a)
                         "--delete-config)\n");
         return 2;
     }
-    int rc = 0;
-    if (a->partitions) {
-        int64_t np;
-        if (!ed_cli_int(CMD, "--partitions", a->partitions, 1, INT32_MAX, &np)) return 2;
-        struct ed_kc_new_partitions p = {a->topics[0], (int32_t)np};
-        struct ed_kc_items res;
-        if (ed_kclient_create_partitions(c, &p, 1, false, &res) != ED_OK) {
-            fprintf(stderr, "eddy topics alter: %s\n", ed_kclient_last_error(c));
-            return 1;
-        }
-        if (res.n == 1 && res.items[0].error && !(a->if_exists && is_missing(res.items[0].error))) {
-            char what[300];
-            snprintf(what, sizeof what, "cannot add partitions to '%s'", a->topics[0]);
-            ed_cli_kerr(stderr, CMD, what, res.items[0].error, res.items[0].message);
-            rc = 1;
-        } else if (res.n == 1 && !res.items[0].error) {
-            printf("Topic %s now has %d partitions.\n", a->topics[0], (int)np);
-        }
-        ed_kc_free(&res.mem);
-        if (rc) return rc;
-    }
-    if (!a->n_add && !a->n_del) return rc;
 
+    int rc = 0;
+    int64_t np = 0;
+    if (a->partitions && !ed_cli_int(CMD, "--partitions", a->partitions, 1, INT32_MAX, &np))
+        return 2;
     struct ed_kc_alter_op_item ops[2 * ED_CLI_MAX_MULTI];
     char *copies[2 * ED_CLI_MAX_MULTI] = {0};
     int n_ops = 0, n_copies = 0;
@@ -347,7 +336,26 @@ static int do_alter(ed_kclient *c, struct args *a)
             }
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && !c) goto out; /* arguments checked before connecting */
+    if (rc == 0 && a->partitions) {
+        struct ed_kc_new_partitions p = {a->topics[0], (int32_t)np};
+        struct ed_kc_items res;
+        if (ed_kclient_create_partitions(c, &p, 1, false, &res) != ED_OK) {
+            fprintf(stderr, "eddy topics alter: %s\n", ed_kclient_last_error(c));
+            rc = 1;
+            goto out;
+        }
+        if (res.n == 1 && res.items[0].error && !(a->if_exists && is_missing(res.items[0].error))) {
+            char what[300];
+            snprintf(what, sizeof what, "cannot add partitions to '%s'", a->topics[0]);
+            ed_cli_kerr(stderr, CMD, what, res.items[0].error, res.items[0].message);
+            rc = 1;
+        } else if (res.n == 1 && !res.items[0].error) {
+            printf("Topic %s now has %d partitions.\n", a->topics[0], (int)np);
+        }
+        ed_kc_free(&res.mem);
+    }
+    if (rc == 0 && n_ops) {
         struct ed_kc_alter_resource r = {ED_KC_RESOURCE_TOPIC, a->topics[0], n_ops, ops};
         struct ed_kc_items res;
         if (ed_kclient_incremental_alter_configs(c, &r, 1, false, &res) != ED_OK) {
@@ -368,6 +376,7 @@ static int do_alter(ed_kclient *c, struct args *a)
             ed_kc_free(&res.mem);
         }
     }
+out:
     for (int i = 0; i < n_copies; i++)
         ed_free(copies[i]);
     return rc;
@@ -418,9 +427,11 @@ int ed_cmd_topics(int argc, char **argv)
                    {"alter", do_alter}};
     for (size_t i = 0; i < ED_ARRAY_LEN(actions); i++) {
         if (strcmp(pos[0], actions[i].name) != 0) continue;
+        int rc = actions[i].fn(NULL, &a);
+        if (rc) return rc;
         ed_kclient *c = ed_cli_connect(CMD, a.bootstrap, a.timeout);
         if (!c) return 1;
-        int rc = actions[i].fn(c, &a);
+        rc = actions[i].fn(c, &a);
         ed_kclient_close(c);
         return rc;
     }
