@@ -1,20 +1,23 @@
-/* The Kafka API handlers the dispatch table in kapi.c points at. Each reads
- * its request body from req->rd and appends the response body to req->out
- * (contract in core/kapi.h). */
+/* Prototypes of every Kafka API handler (one line each), so the dispatch
+ * table in core/kapi.c can name them; each lives in core/kapi_<name>.c. */
 #ifndef ED_CORE_KAPI_HANDLERS_H
 #define ED_CORE_KAPI_HANDLERS_H
 
 #include "core/kapi.h"
 
-/* Admin (kapi_admin.c) */
-int ed_kapi_create_topics(ed_kreq *req);     /* key 19, v0-7, flex 5 */
-int ed_kapi_delete_topics(ed_kreq *req);     /* key 20, v0-6, flex 4 */
-int ed_kapi_create_partitions(ed_kreq *req); /* key 37, v0-3, flex 2 */
-int ed_kapi_describe_cluster(ed_kreq *req);  /* key 60, v0-1, flex 0 */
-
-/* Configs (kapi_configs.c) */
-int ed_kapi_describe_configs(ed_kreq *req);          /* key 32, v0-4, flex 4 */
-int ed_kapi_alter_configs(ed_kreq *req);             /* key 33, v0-2, flex 2 */
-int ed_kapi_incremental_alter_configs(ed_kreq *req); /* key 44, v0-1, flex 1 */
+int ed_kapi_produce(ed_kreq *req);                   /* 0 */
+int ed_kapi_fetch(ed_kreq *req);                     /* 1 */
+int ed_kapi_list_offsets(ed_kreq *req);              /* 2 */
+int ed_kapi_metadata(ed_kreq *req);                  /* 3 */
+int ed_kapi_api_versions(ed_kreq *req);              /* 18 */
+int ed_kapi_create_topics(ed_kreq *req);             /* 19 */
+int ed_kapi_delete_topics(ed_kreq *req);             /* 20 */
+int ed_kapi_init_producer_id(ed_kreq *req);          /* 22 */
+int ed_kapi_offset_for_leader_epoch(ed_kreq *req);   /* 23 */
+int ed_kapi_describe_configs(ed_kreq *req);          /* 32 */
+int ed_kapi_alter_configs(ed_kreq *req);             /* 33 */
+int ed_kapi_create_partitions(ed_kreq *req);         /* 37 */
+int ed_kapi_incremental_alter_configs(ed_kreq *req); /* 44 */
+int ed_kapi_describe_cluster(ed_kreq *req);          /* 60 */
 
 #endif

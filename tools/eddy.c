@@ -15,6 +15,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } cmds[] = {
+    {"serve", ed_cmd_serve, "run the broker (eddy serve --help lists every setting)"},
     {"version", ed_cmd_version, "print the version"},
     {"topics", ed_cmd_topics, "create, list, describe, delete or alter topics"},
     {"produce", ed_cmd_produce, "produce lines of standard input to a topic"},
