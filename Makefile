@@ -45,7 +45,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -119,3 +119,11 @@ size: $(BUILD)/eddy
 
 clean:
 	rm -rf build
+
+# ---- benchmarks (tests/bench/*_bench.c, optimised build) ----
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LIBS)
+
+bench-crc: $(BUILD)/bench/crc32c_bench
+	$(BUILD)/bench/crc32c_bench

@@ -7,7 +7,7 @@
 
 #include "platform/base.h"
 
-#define ED_BATCH_HEADER_LEN 61 /* baseOffset..recordCount */
+#define ED_BATCH_HEADER_LEN   61 /* baseOffset..recordCount */
 #define ED_BATCH_LOG_OVERHEAD 12 /* baseOffset + length: bytes not counted by length */
 
 enum ed_compression {
@@ -21,7 +21,7 @@ enum ed_compression {
 /* The decoded header of one batch. */
 struct ed_batch_info {
     int64_t base_offset;
-    int32_t length;        /* bytes after the length field */
+    int32_t length; /* bytes after the length field */
     int32_t leader_epoch;
     uint32_t crc;
     int16_t attributes;
@@ -63,11 +63,30 @@ int ed_batch_parse_header(const uint8_t *buf, size_t len, struct ed_batch_info *
  * correct. Records are not decoded. On success *out is filled. */
 int ed_batch_check(const uint8_t *buf, size_t len, struct ed_batch_info *out);
 
+/* Like ed_batch_check, and on failure *why (if not NULL) points to a static
+ * text naming the first check that failed (for logs and Produce error
+ * messages). On success *why is NULL. */
+int ed_batch_check_why(const uint8_t *buf, size_t len, struct ed_batch_info *out, const char **why);
+
+/* The extra rules Kafka's broker applies to a batch a client produced
+ * (LogValidator.validateBatch): lastOffsetDelta + 1 == recordCount > 0, no
+ * control batch, a producer id requires baseSequence >= 0. ED_ERR_INVAL
+ * (Kafka's INVALID_RECORD) if one fails, with *why as above. Apply after
+ * ed_batch_check. */
+int ed_batch_check_client(const struct ed_batch_info *b, const char **why);
+
+/* Sets the timestamp type bit and maxTimestamp of a checked batch in place
+ * and recomputes the CRC, unless both already have these values (Kafka's
+ * setMaxTimestamp). */
+void ed_batch_set_max_timestamp(uint8_t *buf, bool log_append_time, int64_t max_timestamp);
+
 /* Stamps a stored batch in place: base offset and partition leader epoch
  * (outside the CRC). If log_append_time >= 0 also sets the timestamp type
  * bit, maxTimestamp and baseTimestamp as Kafka does and recomputes the CRC. */
 void ed_batch_stamp(uint8_t *buf, int64_t base_offset, int32_t leader_epoch,
                     int64_t log_append_time);
+/* Kafka leaves baseTimestamp and the records untouched when it stamps
+ * LogAppendTime: readers take maxTimestamp as every record's timestamp. */
 
 /* CRC32C (Castagnoli), hardware accelerated where the CPU has it. */
 uint32_t ed_crc32c(uint32_t crc, const void *buf, size_t len);
