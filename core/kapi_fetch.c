@@ -13,6 +13,7 @@
  * created; an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND. Versions
  * 13+ name topics by id and are not offered. */
 #define ED_LOG_MODULE "fetch"
+#include "core/kapi_data.h"
 #include "core/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
