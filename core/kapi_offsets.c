@@ -1,9 +1,8 @@
 /* ListOffsets (API key 2) v0-7 and OffsetForLeaderEpoch (API key 23) v0-4.
  * ListOffsets answers earliest (-2), latest (-1), max timestamp (-3) and by
  * timestamp: the storage finds the first batch whose max timestamp reaches
- * the target, and for an uncompressed CreateTime batch the exact record is
- * found by walking its records (compressed batches are never decompressed:
- * the answer is then the batch's first offset, at most a batch early).
+ * the target and the exact record is found by walking that batch's records
+ * (decompressed if need be: ListOffsets by time is rare, unlike Fetch).
  * Eddy's leader epoch is always 0, so OffsetForLeaderEpoch answers epoch 0
  * with the log end offset and any other epoch as undefined (-1, -1). */
 #define ED_LOG_MODULE "offsets"
@@ -21,58 +20,37 @@
 #define TS_EARLIEST -2
 #define TS_MAX      -3
 
-/* Largest uncompressed batch walked record by record to find an exact
- * offset for a timestamp; bigger ones answer at batch granularity. */
+/* Largest batch read and walked record by record to find the exact offset
+ * for a timestamp (and bound of its decompressed records); bigger batches
+ * answer at batch granularity. */
 #ifndef ED_LISTOFFSETS_WALK_MAX_LEN
-#define ED_LISTOFFSETS_WALK_MAX_LEN (1u << 20)
+#define ED_LISTOFFSETS_WALK_MAX_LEN (4u << 20)
 #endif
 
 /* Narrows (off, ts) from batch granularity to the first record at or after
- * off whose timestamp is >= target, when the batch can be read cheaply. */
+ * off whose timestamp is >= target, decompressing the batch if needed. Any
+ * failure keeps the batch-level answer, which is at most one batch early. */
 static void refine(ed_log *log, int64_t target, int64_t *off, int64_t *ts)
 {
     struct ed_log_slice s;
-    if (ed_log_read(log, *off, 0, &s) != ED_OK || s.len < ED_BATCH_HEADER_LEN) {
-        ed_log_slice_release(&s);
-        return;
-    }
-    struct ed_batch_info bi;
+    if (ed_log_read(log, *off, 0, &s) != ED_OK) return;
     uint8_t *buf = NULL;
-    size_t n = s.len;
-    if (n > ED_LISTOFFSETS_WALK_MAX_LEN) goto out;
-    buf = ed_malloc(n);
-    if (!buf || ed_log_slice_copy(&s, buf, n) != ED_OK) goto out;
-    if (ed_batch_parse_header(buf, n, &bi) != ED_OK || ed_batch_total_len(&bi) > n ||
-        ed_batch_compression(&bi) != ED_COMPRESSION_NONE)
-        goto out;
-    if (ed_batch_is_log_append_time(&bi)) {
-        /* Every record carries the append time. */
-        if (bi.max_timestamp >= target && *off <= bi.base_offset) {
-            *off = bi.base_offset;
-            *ts = bi.max_timestamp;
-        }
-        goto out;
-    }
-    ed_krd r;
-    ed_krd_init(&r, buf + ED_BATCH_HEADER_LEN, ed_batch_total_len(&bi) - ED_BATCH_HEADER_LEN);
-    for (int32_t i = 0; i < bi.record_count && ed_krd_ok(&r); i++) {
-        int32_t len = ed_krd_varint(&r);
-        if (len < 0 || (size_t)len > ed_krd_left(&r)) break;
-        ed_krd rec;
-        ed_krd_init(&rec, r.p, (size_t)len);
-        ed_krd_skip(&r, (size_t)len);
-        ed_krd_i8(&rec); /* attributes */
-        int64_t ts_delta = ed_krd_varlong(&rec);
-        int32_t off_delta = ed_krd_varint(&rec);
-        if (!ed_krd_ok(&rec)) break;
-        int64_t o = bi.base_offset + off_delta, t = bi.base_timestamp + ts_delta;
-        if (o >= *off && t >= target) {
-            *off = o;
-            *ts = t;
+    struct ed_batch_iter it;
+    ed_batch_iter_init(&it, ED_LISTOFFSETS_WALK_MAX_LEN);
+    if (s.len == 0 || s.len > ED_LISTOFFSETS_WALK_MAX_LEN) goto out;
+    buf = ed_malloc(s.len);
+    if (!buf || ed_log_slice_copy(&s, buf, s.len) != ED_OK) goto out;
+    if (ed_batch_iter_begin(&it, buf, s.len) != ED_OK) goto out;
+    struct ed_record rec;
+    while (ed_batch_iter_next(&it, &rec) == 1) {
+        if (rec.offset >= *off && rec.timestamp >= target) {
+            *off = rec.offset;
+            *ts = rec.timestamp;
             break;
         }
     }
 out:
+    ed_batch_iter_release(&it);
     ed_free(buf);
     ed_log_slice_release(&s);
 }
