@@ -3,17 +3,19 @@
  * from the rest of the broker beyond the dispatch contract:
  * - the broker opens ed_broker.pids with ed_pids_open(log.dirs) before
  *   serving and closes it after the last connection is gone;
- * - the topic registry calls ed_kapi_partition_closing for every partition
- *   it is about to free;
+ * - ed_kapi_data_attach is called once after the topic registry is opened;
  * - the request body in req->rd lies in a buffer the handler may write:
  *   Produce stamps offsets into the batches in place before appending them;
- * - Fetch installs the registry's append listener (ed_topics_set_append_
- *   listener) when its first long-poll waits, and every appender calls
- *   ed_topics_appended. */
+ * - every appender (Produce, bridges) calls ed_topics_appended. */
 #ifndef ED_CORE_KAPI_DATA_H
 #define ED_CORE_KAPI_DATA_H
 
 #include "core/topics.h"
+
+/* Hooks the data path into the registry: the append listener wakes
+ * long-poll fetches, and a remove listener calls ed_kapi_partition_closing.
+ * Owns the registry's (single) append listener. */
+int ed_kapi_data_attach(ed_topics *t);
 
 /* Called while p and p->log are still valid, before p is freed (topic
  * deleted, registry closed): long-poll fetches waiting on p let go of it

@@ -279,6 +279,18 @@ void ed_kapi_partition_closing(ed_partition *p)
     ed_pidstate_release(p);
 }
 
+static void on_remove(void *arg, ed_partition *p)
+{
+    (void)arg;
+    ed_kapi_partition_closing(p);
+}
+
+int ed_kapi_data_attach(ed_topics *t)
+{
+    ed_topics_set_append_listener(t, on_append, NULL);
+    return ed_topics_add_remove_listener(t, on_remove, NULL);
+}
+
 static void fetch_cancel(ed_kreq *req)
 {
     struct fetch_ctx *f = req->ctx;
@@ -419,7 +431,6 @@ int ed_kapi_fetch(ed_kreq *req)
         ed_free(f);
         return ED_KAPI_RESPOND;
     }
-    ed_topics_set_append_listener(req->broker->topics, on_append, NULL);
     add_waiters(f);
     ed_loop *loop = req->broker->loop;
     f->deadline_ms = ed_plat_loop_now_ms(loop) + (uint64_t)max_wait_ms;

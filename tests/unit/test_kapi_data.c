@@ -64,6 +64,7 @@ static void fx_open(struct fx *f)
     f->sc.use_flusher_thread = false;
     assert_int_equal(ed_storage_open(&f->sc, &f->st), ED_OK);
     assert_int_equal(ed_topics_open(f->st, &f->sc.log, &f->topics), ED_OK);
+    assert_int_equal(ed_kapi_data_attach(f->topics), ED_OK);
     assert_int_equal(ed_pids_open(f->dir, &f->pids), ED_OK);
     memset(&f->b, 0, sizeof f->b);
     f->b.loop = f->loop;
