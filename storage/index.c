@@ -331,7 +331,8 @@ int ed_index_rebuild(ed_segment *seg, uint32_t interval)
 static int disk_off_entry(ed_segment *seg, uint32_t i, uint32_t *rel, uint32_t *pos)
 {
     uint8_t e[ED_INDEX_ENTRY_LEN];
-    int rc = read_entries(seg->idx_file, sizeof e, i, 1, e);
+    int rc = open_index_file(seg, ".index", &seg->idx_file);
+    if (rc == ED_OK) rc = read_entries(seg->idx_file, sizeof e, i, 1, e);
     if (rc != ED_OK) return rc;
     *rel = ed_get_be32(e);
     *pos = ed_get_be32(e + 4);
@@ -408,7 +409,8 @@ int ed_index_lookup_time(ed_segment *seg, int64_t ts, int64_t *offset)
         uint32_t rel;
         if (seg->index_on_disk) {
             uint8_t e[ED_TIMEINDEX_ENTRY_LEN];
-            int rc = read_entries(seg->tidx_file, sizeof e, mid, 1, e);
+            int rc = open_index_file(seg, ".timeindex", &seg->tidx_file);
+            if (rc == ED_OK) rc = read_entries(seg->tidx_file, sizeof e, mid, 1, e);
             if (rc != ED_OK) return rc;
             ets = (int64_t)ed_get_be64(e);
             rel = ed_get_be32(e + 8);

@@ -174,7 +174,7 @@ static int cmp_i64(const void *a, const void *b)
 
 static bool has_base(const int64_t *v, uint32_t n, int64_t base)
 {
-    return bsearch(&base, v, n, sizeof *v, cmp_i64) != NULL;
+    return n > 0 && bsearch(&base, v, n, sizeof *v, cmp_i64) != NULL;
 }
 
 static void remove_in(const char *dir, const char *name)
@@ -204,8 +204,8 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
     rc = ed_plat_dir_list(dir, list_cb, &l);
     if (rc == ED_OK) rc = l.err;
     if (rc != ED_OK) goto fail;
-    qsort(l.logs, l.n_logs, sizeof *l.logs, cmp_i64);
-    qsort(l.idx, l.n_idx, sizeof *l.idx, cmp_i64);
+    if (l.n_logs) qsort(l.logs, l.n_logs, sizeof *l.logs, cmp_i64);
+    if (l.n_idx) qsort(l.idx, l.n_idx, sizeof *l.idx, cmp_i64);
     for (uint32_t i = 0; i < l.n_junk; i++)
         remove_in(dir, l.junk[i]);
     for (uint32_t i = 0; i < l.n_idx; i++) {

@@ -4,5 +4,6 @@
 #define ED_TOOLS_CMDS_H
 
 int ed_cmd_version(int argc, char **argv);
+int ed_cmd_serve(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } cmds[] = {
+    {"serve", ed_cmd_serve, "run the broker (eddy serve --help lists every setting)"},
     {"version", ed_cmd_version, "print the version"},
 };
 
@@ -39,7 +40,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }

@@ -330,3 +330,26 @@ void ed_plat_listener_close(ed_listener *ls)
     ed_plat_timer_stop(ls->loop, &ls->pause);
     ed_posix_io_close(ls->loop, &ls->io);
 }
+
+void ed_plat_net_default_host(char *out, size_t len)
+{
+    char name[256];
+    snprintf(out, len, "127.0.0.1");
+    if (gethostname(name, sizeof name) != 0) return;
+    name[sizeof name - 1] = '\0';
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(name, NULL, &hints, &res) != 0) return;
+    bool local = false;
+    for (struct addrinfo *ai = res; ai && !local; ai = ai->ai_next) {
+        /* Binding succeeds only for an address this machine owns. */
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        local = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    if (local && strlen(name) < len) snprintf(out, len, "%s", name);
+}

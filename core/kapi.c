@@ -1,0 +1,10 @@
+/* The Kafka API dispatch table: {min, max, flex_from, handler, name} per API
+ * key. ApiVersions is generated from it; a NULL handler is not advertised.
+ * Version ranges follow KAFKA-NOTES.md (keep minimums low for librdkafka). */
+#include "core/kapi.h"
+#include "core/kapi_handlers.h"
+
+const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
+    [ED_KAPI_METADATA] = {0, 12, 9, ed_kapi_metadata, "Metadata"},
+    [ED_KAPI_API_VERSIONS] = {0, 4, 3, ed_kapi_api_versions, "ApiVersions"},
+};
