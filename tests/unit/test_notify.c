@@ -178,8 +178,8 @@ static void test_watchdog_interval(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_socket),     cmocka_unit_test(test_abstract_socket),
-        cmocka_unit_test(test_no_manager),      cmocka_unit_test(test_bad_names),
+        cmocka_unit_test(test_path_socket),       cmocka_unit_test(test_abstract_socket),
+        cmocka_unit_test(test_no_manager),        cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_watchdog_interval),
     };
     return cmocka_run_group_tests_name("notify", tests, NULL, NULL);

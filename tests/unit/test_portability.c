@@ -107,7 +107,8 @@ static void test_file_past_4gib(void **state)
     /* Holes read as zeros. */
     assert_int_equal(ed_plat_file_pread(f, got, 16, 4 * GIB + 1024, &n), ED_OK);
     assert_int_equal(n, 16);
-    for (int i = 0; i < 16; i++) assert_int_equal(got[i], 0);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(got[i], 0);
 
     bool is_dir = true;
     uint64_t st_size = 0;
@@ -184,8 +185,8 @@ static void test_uint64_arithmetic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_type_sizes),         cmocka_unit_test(test_time_past_2038),
-        cmocka_unit_test(test_file_past_4gib),     cmocka_unit_test(test_be_unaligned),
+        cmocka_unit_test(test_type_sizes),        cmocka_unit_test(test_time_past_2038),
+        cmocka_unit_test(test_file_past_4gib),    cmocka_unit_test(test_be_unaligned),
         cmocka_unit_test(test_uint64_arithmetic),
     };
     return cmocka_run_group_tests_name("portability", tests, NULL, NULL);
