@@ -4,6 +4,8 @@
 #   make cross-test                  cross-deps + board-test of every cross board (in make test)
 #   make BOARD=x deb                 Debian package of board x into build/x/
 #   make BOARD=x size-report         stripped size with all features, then each one off
+#   make arm64-smoke                 the arm64 eddy under qemu-aarch64 serving kcat (needs eddy serve)
+#   make service-test                the installed .deb under a private systemd (needs eddy serve)
 include boards/cross.mk
 
 CROSS_BOARDS := rpi-arm64 rpi-armhf
@@ -12,7 +14,7 @@ QEMU ?=
 DEB_ARCH ?= $(shell dpkg --print-architecture)
 ED_VERSION_STR := $(shell sed -n 's/^\#define ED_VERSION "\(.*\)"/\1/p' tools/eddy.c)
 
-.PHONY: cross-deps board-test cross-test deb size-report
+.PHONY: cross-deps board-test cross-test deb size-report arm64-smoke service-test
 
 cross-deps:
 	@CROSS_DEV_PKGS="$(CROSS_DEV_PKGS)" CROSS_ARCHES="$(CROSS_ARCHES)" sh tools/install-cross.sh
@@ -48,3 +50,15 @@ deb: $(BUILD)/eddy
 FEATURES = $(shell sed -n 's/^WITH_\([A-Z0-9_]*\) *?= *1.*/\1/p' Makefile $(wildcard boards/*.mk tests/*/*.mk))
 size-report:
 	@sh tools/size-report.sh "$(BOARD)" "$(BUILD)" $(FEATURES)
+
+# ---- end-to-end checks that need `eddy serve`; deselected from the default
+# integration run (pytest mark after_serve) until it exists ----
+PEERS_PY = $${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python
+arm64-smoke: cross-deps
+	@$(MAKE) --no-print-directory BOARD=rpi-arm64 && $(MAKE) --no-print-directory BOARD=host
+	@bash tests/peers/install.sh
+	$(PEERS_PY) -m pytest -m after_serve tests/integration/test_arm64_smoke.py
+
+service-test:
+	@bash tests/peers/install.sh
+	$(PEERS_PY) -m pytest -m after_serve tests/integration/test_deb.py
