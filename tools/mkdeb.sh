@@ -7,7 +7,7 @@
 # Usage: mkdeb.sh BINARY DEB_ARCH VERSION BOARD OUT.deb   (STRIP: the board's strip)
 set -e
 bin=$1; arch=$2; version=$3; board=$4; out=$5
-[ -n "$out" ] && [ -f "$bin" ] || { echo "usage: mkdeb.sh BINARY ARCH VERSION BOARD OUT" >&2; exit 2; }
+[ -n "$out" ] && [ -n "$version" ] && [ -f "$bin" ] || { echo "usage: mkdeb.sh BINARY ARCH VERSION BOARD OUT" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 case $out in /*) ;; *) out=$PWD/$out ;; esac
 tmp=$(mktemp -d)
