@@ -24,6 +24,9 @@ for a in $arches; do
 done
 # Multi-Arch: same packages must have one version across architectures, so
 # the native -dev package is named in the same install as the foreign ones.
+# libc6 of each architecture: what emulated test runs load (see QEMU in
+# the board files).
+for a in $arches; do need="$need libc6:$a"; done
 for p in $pkgs; do
     need="$need $p:$native"
     for a in $arches; do need="$need $p:$a"; done

@@ -7,6 +7,10 @@ CROSS_COMPILE ?= aarch64-linux-gnu-
 BOARD_CFLAGS ?= -march=armv8-a+crc
 BOARD_LIBS ?=
 PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config
-# Runs a target binary on the build machine (user-mode emulation, no binfmt_misc needed).
-QEMU ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
+# Runs a target binary here (user-mode emulation, no binfmt_misc needed)
+# with the multiarch libc6:arm64 that install-cross.sh installs, so that
+# ld.so, libc and the -dev libraries all come from the same glibc build
+# (-L /usr/aarch64-linux-gnu would pair the cross package's older ld.so with the
+# newer multiarch libc found through ld.so.cache: threads then hang).
+QEMU ?= qemu-aarch64 -L /
 SIZE_BUDGET ?= 1572864

@@ -8,5 +8,10 @@ CROSS_COMPILE ?= arm-linux-gnueabihf-
 BOARD_CFLAGS ?= -march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64
 BOARD_LIBS ?=
 PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/arm-linux-gnueabihf/pkgconfig:/usr/share/pkgconfig pkg-config
-QEMU ?= qemu-arm -L /usr/arm-linux-gnueabihf
+# Runs a target binary here (user-mode emulation, no binfmt_misc needed)
+# with the multiarch libc6:armhf that install-cross.sh installs, so that
+# ld.so, libc and the -dev libraries all come from the same glibc build
+# (-L /usr/arm-linux-gnueabihf would pair the cross package's older ld.so with the
+# newer multiarch libc found through ld.so.cache: threads then hang).
+QEMU ?= qemu-arm -L /
 SIZE_BUDGET ?= 1572864

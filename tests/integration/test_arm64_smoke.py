@@ -18,13 +18,14 @@ pytestmark = pytest.mark.after_serve
 BOARD = "rpi-arm64"
 ARM64_BIN = Path(os.environ.get("EDDY_ARM64_BIN") or REPO / "build" / BOARD / "eddy")
 HOST_BIN = Path(os.environ.get("EDDY_BIN") or REPO / "build" / "eddy")
-SYSROOT = "/usr/aarch64-linux-gnu"
+# The multiarch libc6:arm64 (see QEMU in boards/rpi-arm64/board.mk).
+SYSROOT = "/"
 EM_AARCH64 = 183  # ELF e_machine
 
 
 class EmulatedBroker(Broker):
     """conftest's Broker with the process started as `qemu-aarch64 -L
-    SYSROOT eddy serve ...`; readiness, stop, kill9 and restart are
+    / eddy serve ...`; readiness, stop, kill9 and restart are
     conftest's."""
 
     def __init__(self, workdir, binary=ARM64_BIN, emulate=True):

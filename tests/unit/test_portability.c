@@ -3,8 +3,8 @@
  * 4 GiB through the platform API, dates past 2038), byte order and
  * alignment of the big-endian helpers (with the high bits that catch sign
  * extension through ARM's unsigned char), 64-bit arithmetic, sizes of the
- * types that the wire and disk formats depend on, the board's CRC32C path. They run on every board
- * (under emulation for ARM) so an x86-only assumption fails before a device does. */
+ * types that the wire and disk formats depend on, the board's CRC32C path, threads. They run on
+ * every board (under emulation for ARM) so an x86-only assumption fails before a device does. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,6 +183,48 @@ static void test_uint64_arithmetic(void **state)
     assert_true(neg % 3 == -2);
 }
 
+struct handoff {
+    ed_mutex *m;
+    ed_cond *c;
+    int64_t value;
+    bool done;
+};
+
+static void worker(void *arg)
+{
+    struct handoff *h = arg;
+    ed_plat_mutex_lock(h->m);
+    h->value = INT64_C(0x123456789a); /* 64-bit store seen by another thread */
+    h->done = true;
+    ed_plat_cond_signal(h->c);
+    ed_plat_mutex_unlock(h->m);
+}
+
+static void test_thread_handoff(void **state)
+{
+    (void)state;
+    /* The flusher's primitives, under the board's C library (an emulator
+     * paired with the wrong one hangs or crashes right here). */
+    assert_true(ed_plat_has_threads());
+    struct handoff h = {0};
+    assert_int_equal(ed_plat_mutex_new(&h.m), ED_OK);
+    assert_int_equal(ed_plat_cond_new(&h.c), ED_OK);
+    ed_thread *t = NULL;
+    assert_int_equal(ed_plat_thread_start(&t, worker, &h), ED_OK);
+    ed_plat_mutex_lock(h.m);
+    int waits = 0;
+    while (!h.done && waits++ < 600)
+        (void)ed_plat_cond_timedwait(h.c, h.m, 100);
+    bool done = h.done;
+    int64_t v = h.value;
+    ed_plat_mutex_unlock(h.m);
+    ed_plat_thread_join(t);
+    assert_true(done);
+    assert_true(v == INT64_C(0x123456789a));
+    ed_plat_cond_free(h.c);
+    ed_plat_mutex_free(h.m);
+}
+
 static void test_crc32c_board_path(void **state)
 {
     (void)state;
@@ -201,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_type_sizes),        cmocka_unit_test(test_time_past_2038),
         cmocka_unit_test(test_file_past_4gib),    cmocka_unit_test(test_be_unaligned),
         cmocka_unit_test(test_uint64_arithmetic), cmocka_unit_test(test_crc32c_board_path),
+        cmocka_unit_test(test_thread_handoff),
     };
     return cmocka_run_group_tests_name("portability", tests, NULL, NULL);
 }
