@@ -154,7 +154,7 @@ def test_unit_verifies_and_is_hardened(installed):
     for k, v in want.items():
         assert s.get(k) == v, f"{k}={s.get(k)} in {UNIT}, want {v}"
     assert int(s["WatchdogSec"]) > 0
-    assert s["ExecStart"].split()[:3] == ["/usr/bin/eddy", "serve", "--config"]
+    assert s["ExecStart"].split() == ["/usr/bin/eddy", "serve", "--config", "/etc/eddy/eddy.properties"]
     # systemd's own exposure score: 0 (locked down) .. 10 (exposed).
     p = run(["systemd-analyze", "security", "--offline=true", UNIT], check=False)
     text = p.stdout.decode()
@@ -183,8 +183,14 @@ KCAT_FMT = "%o %s\\n"
 @pytest.fixture(scope="module")
 def service(installed):
     """The installed unit under a private systemd, with a shorter watchdog
-    so that its pings are seen within seconds."""
-    s = PrivateSystemd(dropin="[Service]\\nWatchdogSec=6\\n")
+    so that its pings are seen within seconds, and the packaged command line
+    plus an advertised address that the test's clients reach whatever this
+    machine's host name resolves to."""
+    dropin = (
+        "[Service]\\nWatchdogSec=6\\nExecStart=\\nExecStart=/usr/bin/eddy serve "
+        "--config /etc/eddy/eddy.properties --set advertised.listeners=PLAINTEXT://127.0.0.1:9092\\n"
+    )
+    s = PrivateSystemd(dropin=dropin)
     s.start()
     try:
         s.systemctl("start", "systemd-journald.service")
