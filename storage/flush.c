@@ -1,0 +1,428 @@
+/* Group commit. A durable waiter (acks=all, QoS >= 1, CoAP CON) completes
+ * only after an fdatasync that started after its bytes were written. Each
+ * log has at most one flush job in flight; waiters arriving meanwhile wait
+ * for the next job, which then covers all of them with one fdatasync. A
+ * flusher thread runs the jobs (fdatasync of the segments with unsynced
+ * bytes, the folder sync after a roll, the index files of sealed segments),
+ * so the loop thread never blocks; finished jobs go back to the loop through
+ * the notify callback and ed_storage_run_completions(). Without threads the
+ * jobs run inline from ed_storage_tick(). flush.messages and flush.ms bound
+ * how long data nobody waits on stays unsynced. */
+#include <inttypes.h>
+#include <string.h>
+
+#define ED_LOG_MODULE "flush"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/log_int.h"
+
+/* ---- waiters ---- */
+
+static struct ed_waiter *waiter_get(ed_storage *st)
+{
+    struct ed_waiter *w = st->free_waiters;
+    if (w) {
+        st->free_waiters = w->next;
+        return w;
+    }
+    return ed_malloc(sizeof *w);
+}
+
+static void waiter_put(ed_storage *st, struct ed_waiter *w)
+{
+    w->next = st->free_waiters;
+    st->free_waiters = w;
+}
+
+/* Calls every waiter of a detached list; the log may be gone by then. */
+static void call_waiters(ed_storage *st, struct ed_waiter *w, int status)
+{
+    while (w) {
+        struct ed_waiter *next = w->next;
+        ed_durable_cb cb = w->cb;
+        void *arg = w->arg;
+        waiter_put(st, w);
+        cb(arg, status);
+        w = next;
+    }
+}
+
+/* Detaches the waiters with offset < below (all if below == INT64_MAX). */
+static struct ed_waiter *detach_below(ed_log *log, int64_t below)
+{
+    struct ed_waiter *head = log->wait_head, **pp = &log->wait_head;
+    while (*pp && (*pp)->offset < below)
+        pp = &(*pp)->next;
+    if (pp == &log->wait_head) return NULL;
+    log->wait_head = *pp;
+    if (!log->wait_head) log->wait_tail = NULL;
+    *pp = NULL;
+    return head;
+}
+
+void ed_flush_fail_waiters(ed_log *log, int status)
+{
+    call_waiters(log->st, detach_below(log, INT64_MAX), status);
+}
+
+/* ---- jobs ---- */
+
+static bool needs_flush(const ed_log *log)
+{
+    return log->flush_wanted || (log->wait_head && log->wait_head->offset < log->end_offset);
+}
+
+static int job_add(struct ed_flush_job *job, const struct ed_flush_seg *fs)
+{
+    if (job->n_segs == job->cap_segs) {
+        uint32_t cap = job->cap_segs ? job->cap_segs * 2 : 4;
+        struct ed_flush_seg *p = ed_realloc(job->segs, cap * sizeof *p);
+        if (!p) return ED_ERR_NOMEM;
+        job->segs = p;
+        job->cap_segs = cap;
+    }
+    job->segs[job->n_segs++] = *fs;
+    return ED_OK;
+}
+
+/* Fills log->job with what is unsynced now. */
+static int job_build(ed_log *log)
+{
+    struct ed_flush_job *job = &log->job;
+    job->log = log;
+    job->target = log->end_offset;
+    job->n_segs = 0;
+    job->status = ED_OK;
+    job->next = NULL;
+    for (uint32_t i = 0; i < log->n_segs; i++) {
+        ed_segment *seg = log->segs[i];
+        struct ed_flush_seg fs = {0};
+        fs.seg = seg;
+        fs.sync_len = seg->len;
+        fs.trim = seg->sealed && seg->trim_pending;
+        fs.sync = seg->synced_len < seg->len || fs.trim;
+        fs.write_index = seg->sealed && !seg->index_on_disk;
+        if (!fs.sync && !fs.write_index) continue;
+        if (job_add(job, &fs) != ED_OK) {
+            job->n_segs = 0;
+            return ED_ERR_NOMEM;
+        }
+    }
+    job->sync_dir = log->dir_dirty;
+    for (uint32_t i = 0; i < job->n_segs; i++) {
+        ed_segment_ref(job->segs[i].seg);
+        job->segs[i].seg->in_job = true;
+    }
+    log->dir_dirty = false;
+    log->flush_wanted = false;
+    log->unflushed_msgs = 0;
+    log->unflushed_since_ms = -1;
+    return ED_OK;
+}
+
+/* The flusher's part: only the job's own segments, files and paths. */
+static void job_run(struct ed_flush_job *job)
+{
+    int status = ED_OK;
+    bool any_index = false;
+    for (uint32_t i = 0; i < job->n_segs && status == ED_OK; i++) {
+        struct ed_flush_seg *fs = &job->segs[i];
+        if (fs->trim) {
+            /* Gives back the blocks reserved past the end of a sealed
+             * segment (ftruncate to the current size drops them). */
+            fs->trim_done = ed_plat_file_truncate(fs->seg->file, fs->sync_len) == ED_OK;
+        }
+        if (fs->sync) status = ed_plat_file_datasync(fs->seg->file);
+    }
+    if (status == ED_OK) {
+        /* A sealed segment's data is on flash now: its index files may
+         * appear (open trusts a segment with index files). */
+        for (uint32_t i = 0; i < job->n_segs; i++) {
+            struct ed_flush_seg *fs = &job->segs[i];
+            if (!fs->write_index) continue;
+            fs->index_done = ed_index_write_files(fs->seg) == ED_OK;
+            any_index |= fs->index_done;
+        }
+    }
+    if (status == ED_OK && (job->sync_dir || any_index)) {
+        int rc = ed_plat_dir_sync(job->log->dir);
+        /* New segment files must be in the folder for their data to count
+         * as durable; an index rename that is lost only costs a rescan. */
+        if (job->sync_dir) status = rc;
+    }
+    job->status = status;
+}
+
+static void finish_delete(ed_storage *st, ed_log *log)
+{
+    for (uint32_t i = 0; i < st->n_zombies; i++) {
+        if (st->zombies[i] != log) continue;
+        st->zombies[i] = st->zombies[--st->n_zombies];
+        break;
+    }
+    ed_storage_finish_delete(st, log);
+}
+
+/* The loop's part once a job ran: publish, complete waiters. */
+static void job_finish(ed_storage *st, struct ed_flush_job *job)
+{
+    ed_log *log = job->log;
+    if (job->n_segs > 0 || job->sync_dir) st->stats.n_flushes++;
+    for (uint32_t i = 0; i < job->n_segs; i++) {
+        struct ed_flush_seg *fs = &job->segs[i];
+        ed_segment *seg = fs->seg;
+        seg->in_job = false;
+        if (job->status == ED_OK && fs->sync && seg->synced_len < fs->sync_len)
+            seg->synced_len = fs->sync_len;
+        if (fs->trim_done) {
+            seg->trim_pending = false;
+            seg->reserved_end = seg->len;
+        }
+        if (fs->index_done) {
+            seg->n_disk_off = seg->idx.n_off;
+            seg->n_disk_time = seg->idx.n_time;
+            seg->index_on_disk = true;
+            seg->index_checked = true;
+            ed_index_free(&seg->idx);
+        }
+        ed_segment_unref(seg);
+    }
+    job->n_segs = 0;
+    log->job_busy = false;
+    if (log->deleted) {
+        finish_delete(st, log);
+        return;
+    }
+    struct ed_waiter *ready;
+    int status = job->status;
+    if (status == ED_OK) {
+        if (log->durable_offset < job->target) log->durable_offset = job->target;
+        ready = detach_below(log, log->durable_offset);
+    } else {
+        /* After a failed fdatasync the kernel may have dropped the dirty
+         * pages: no later sync can vouch for them. Refuse further appends
+         * and fail every waiter; reopening the storage recovers. */
+        ED_LOG_ERR("%s: flush failed (%s); the log refuses appends until reopened", log->dir,
+                   ed_strerror(status));
+        log->broken = status;
+        ready = detach_below(log, INT64_MAX);
+    }
+    call_waiters(st, ready, status);
+}
+
+static void submit(ed_log *log)
+{
+    ed_storage *st = log->st;
+    if (job_build(log) != ED_OK) {
+        log->flush_wanted = true; /* retried from the next tick */
+        return;
+    }
+    struct ed_flush_job *job = &log->job;
+    log->job_busy = true;
+    if (job->n_segs == 0 && !job->sync_dir) {
+        /* Everything appended is already on flash. */
+        job_finish(st, job);
+        return;
+    }
+    if (!st->threaded) {
+        job_run(job);
+        job_finish(st, job);
+        return;
+    }
+    ed_plat_mutex_lock(st->mu);
+    if (st->todo_tail)
+        st->todo_tail->next = job;
+    else
+        st->todo_head = job;
+    st->todo_tail = job;
+    ed_plat_cond_signal(st->cv);
+    ed_plat_mutex_unlock(st->mu);
+}
+
+/* Starts a job for log if one is needed and none is running. Inside
+ * ed_storage_run_completions the start waits until every callback ran, so
+ * that waiters re-arming from their callbacks share the next flush. */
+static void kick(ed_log *log)
+{
+    ed_storage *st = log->st;
+    if (!st->threaded || log->job_busy || st->in_completions || log->deleted || log->broken) return;
+    if (needs_flush(log)) submit(log);
+}
+
+void ed_flush_request(ed_log *log)
+{
+    log->flush_wanted = true;
+    kick(log);
+}
+
+void ed_flush_note_append(ed_log *log, int64_t n_records, int64_t now_ms)
+{
+    if (log->unflushed_since_ms < 0) log->unflushed_since_ms = now_ms;
+    log->unflushed_msgs += n_records;
+    if (log->unflushed_msgs >= log->cfg.flush_interval_messages) log->flush_wanted = true;
+    kick(log);
+}
+
+int ed_log_wait_durable(ed_log *log, int64_t offset, ed_durable_cb cb, void *arg)
+{
+    if (log->deleted) return ED_ERR_CLOSED;
+    if (offset < log->durable_offset) {
+        cb(arg, ED_OK);
+        return ED_OK;
+    }
+    if (log->broken) return log->broken;
+    struct ed_waiter *w = waiter_get(log->st);
+    if (!w) return ED_ERR_NOMEM;
+    w->offset = offset;
+    w->cb = cb;
+    w->arg = arg;
+    w->next = NULL;
+    if (!log->wait_tail || log->wait_tail->offset <= offset) {
+        if (log->wait_tail)
+            log->wait_tail->next = w;
+        else
+            log->wait_head = w;
+        log->wait_tail = w;
+    } else {
+        struct ed_waiter **pp = &log->wait_head;
+        while ((*pp)->offset <= offset)
+            pp = &(*pp)->next;
+        w->next = *pp;
+        *pp = w;
+    }
+    kick(log);
+    return ED_OK;
+}
+
+/* ---- the flusher thread ---- */
+
+static void flusher_main(void *arg)
+{
+    ed_storage *st = arg;
+    ed_plat_mutex_lock(st->mu);
+    for (;;) {
+        while (!st->todo_head && !st->stop)
+            ed_plat_cond_wait(st->cv, st->mu);
+        struct ed_flush_job *job = st->todo_head;
+        if (!job) break; /* stop, and the queue is empty */
+        st->todo_head = job->next;
+        if (!st->todo_head) st->todo_tail = NULL;
+        job->next = NULL;
+        ed_plat_mutex_unlock(st->mu);
+        job_run(job);
+        ed_plat_mutex_lock(st->mu);
+        if (st->done_tail)
+            st->done_tail->next = job;
+        else
+            st->done_head = job;
+        st->done_tail = job;
+        void (*notify)(void *) = st->notify;
+        void *notify_arg = st->notify_arg;
+        ed_plat_mutex_unlock(st->mu);
+        if (notify) notify(notify_arg);
+        ed_plat_mutex_lock(st->mu);
+    }
+    ed_plat_mutex_unlock(st->mu);
+}
+
+int ed_flush_start(ed_storage *st)
+{
+    st->threaded = false;
+    if (!st->cfg.use_flusher_thread || !ed_plat_has_threads()) return ED_OK;
+    int rc = ed_plat_mutex_new(&st->mu);
+    if (rc == ED_OK) rc = ed_plat_cond_new(&st->cv);
+    if (rc == ED_OK) rc = ed_plat_thread_start(&st->thread, flusher_main, st);
+    if (rc != ED_OK) {
+        ED_LOG_WARN("no flusher thread (%s): flushing inline from the tick", ed_strerror(rc));
+        ed_plat_cond_free(st->cv);
+        ed_plat_mutex_free(st->mu);
+        st->cv = NULL;
+        st->mu = NULL;
+        return rc == ED_ERR_UNSUPPORTED ? ED_OK : rc;
+    }
+    st->threaded = true;
+    return ED_OK;
+}
+
+void ed_flush_stop(ed_storage *st)
+{
+    if (!st->threaded) return;
+    ed_plat_mutex_lock(st->mu);
+    st->stop = true;
+    ed_plat_cond_broadcast(st->cv);
+    ed_plat_mutex_unlock(st->mu);
+    ed_plat_thread_join(st->thread);
+    st->thread = NULL;
+    st->threaded = false;
+    ed_storage_run_completions(st);
+    ed_plat_cond_free(st->cv);
+    ed_plat_mutex_free(st->mu);
+    st->cv = NULL;
+    st->mu = NULL;
+}
+
+void ed_storage_set_notify(ed_storage *st, void (*notify)(void *arg), void *arg)
+{
+    if (st->mu) ed_plat_mutex_lock(st->mu);
+    st->notify = notify;
+    st->notify_arg = arg;
+    if (st->mu) ed_plat_mutex_unlock(st->mu);
+}
+
+void ed_storage_run_completions(ed_storage *st)
+{
+    if (!st->mu) return;
+    ed_plat_mutex_lock(st->mu);
+    struct ed_flush_job *job = st->done_head;
+    st->done_head = st->done_tail = NULL;
+    ed_plat_mutex_unlock(st->mu);
+    if (!job) return;
+    bool nested = st->in_completions;
+    st->in_completions = true;
+    while (job) {
+        struct ed_flush_job *next = job->next;
+        job->next = NULL;
+        job_finish(st, job);
+        job = next;
+    }
+    st->in_completions = nested;
+    if (nested) return;
+    for (uint32_t i = 0; i < st->n_logs; i++)
+        kick(st->logs[i]);
+}
+
+uint32_t ed_flush_tick(ed_storage *st, int64_t now_ms)
+{
+    int64_t next = INT32_MAX;
+    for (uint32_t i = 0; i < st->n_logs; i++) {
+        ed_log *log = st->logs[i];
+        if (log->unflushed_since_ms >= 0) {
+            int64_t due = log->unflushed_since_ms + log->cfg.flush_interval_ms;
+            if (now_ms >= due)
+                log->flush_wanted = true;
+            else if (due - now_ms < next)
+                next = due - now_ms;
+        }
+        if (log->job_busy || log->broken || !needs_flush(log)) continue;
+        if (st->threaded) {
+            kick(log);
+        } else {
+            bool nested = st->in_completions;
+            st->in_completions = true;
+            submit(log);
+            st->in_completions = nested;
+        }
+    }
+    return (uint32_t)next;
+}
+
+void ed_flush_all_now(ed_storage *st)
+{
+    ed_flush_stop(st);
+    for (uint32_t i = 0; i < st->n_logs; i++) {
+        ed_log *log = st->logs[i];
+        if (!log->job_busy && !log->broken) submit(log);
+        /* Whatever still waits asks for offsets never appended. */
+        ed_flush_fail_waiters(log, ED_ERR_CLOSED);
+    }
+}

@@ -1,0 +1,309 @@
+/* Opening a partition folder after a clean stop or a crash: find the
+ * segments, trust sealed ones whose index files pass a sanity check (they
+ * were written only after the segment was fsynced), and scan every other
+ * segment (always the active one) batch by batch — length, offsets, CRC32C —
+ * cutting the file at the first bad batch, logging the file, position and
+ * bytes dropped, and rebuilding its indexes. The next offset continues after
+ * the last valid batch (or at the active segment's base), never below an
+ * offset still in the log. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ED_LOG_MODULE "recovery"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/format.h"
+#include "storage/log_int.h"
+
+int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, bool truncate,
+                     uint8_t *buf, size_t buf_len, struct ed_scan_result *res)
+{
+    memset(res, 0, sizeof *res);
+    uint64_t file_len = 0;
+    int rc = ed_plat_file_size(seg->file, &file_len);
+    if (rc != ED_OK) return rc;
+    ED_ASSERT(buf_len >= ED_BATCH_HEADER_LEN);
+    ed_index_close(seg);
+    seg->index_on_disk = false;
+    seg->index_checked = false;
+    seg->next_offset = seg->base_offset;
+    seg->max_ts = -1;
+    seg->max_ts_off = -1;
+    seg->first_ts = -1;
+
+    uint64_t wpos = 0, pos = 0;
+    size_t wlen = 0;
+    const char *why = NULL;
+    /* Makes buf hold [p, p + need) (or as much of the file as there is). */
+#define WINDOW(p, need)                                                                            \
+    do {                                                                                           \
+        if ((p) < wpos || (p) + (need) > wpos + wlen) {                                            \
+            size_t want_ = (size_t)ED_MIN((uint64_t)buf_len, file_len - (p));                      \
+            rc = ed_plat_file_pread(seg->file, buf, want_, (p), &wlen);                            \
+            wpos = (p);                                                                            \
+            if (rc != ED_OK) return rc;                                                            \
+        }                                                                                          \
+    } while (0)
+
+    while (pos < file_len) {
+        if (file_len - pos < ED_BATCH_HEADER_LEN) {
+            why = "the file ends inside a batch header";
+            break;
+        }
+        WINDOW(pos, ED_BATCH_HEADER_LEN);
+        if (wlen < pos - wpos + ED_BATCH_HEADER_LEN) {
+            why = "short read";
+            break;
+        }
+        struct ed_batch_info b;
+        if (ed_batch_parse_header(buf + (pos - wpos), ED_BATCH_HEADER_LEN, &b) != ED_OK) {
+            why = "invalid batch header (magic or length)";
+            break;
+        }
+        uint64_t total = ed_batch_total_len(&b);
+        int64_t last = b.base_offset + (int64_t)b.last_offset_delta;
+        if (total > file_len - pos) {
+            why = "the batch runs past the end of the file";
+            break;
+        }
+        if (b.last_offset_delta < 0 || b.base_offset < seg->next_offset) {
+            why = "offsets go backwards";
+            break;
+        }
+        if (last >= limit_offset || last - seg->base_offset > INT32_MAX) {
+            why = "offsets run past the segment's range";
+            break;
+        }
+        uint32_t crc = 0;
+        for (uint64_t p = pos + ED_BATCH_OFF_ATTRIBUTES, end = pos + total; p < end;) {
+            WINDOW(p, 1);
+            if (wlen == 0) break;
+            size_t n = (size_t)(ED_MIN(end, wpos + wlen) - p);
+            crc = ed_crc32c(crc, buf + (p - wpos), n);
+            p += n;
+        }
+        if (crc != b.crc) {
+            why = "CRC32C mismatch";
+            break;
+        }
+        rc = ed_index_reserve(&seg->idx, 1);
+        if (rc != ED_OK) return rc;
+        ed_index_note_batch(seg, &b, pos, interval);
+        pos += total;
+        res->n_batches++;
+    }
+#undef WINDOW
+    res->valid_len = pos;
+    res->dropped_len = file_len - pos;
+    res->why = why;
+    seg->len = pos;
+    seg->reserved_end = pos;
+    if (res->dropped_len > 0 && truncate) {
+        ED_LOG_WARN("%s.log: %s at position %" PRIu64 "; truncating %" PRIu64
+                    " bytes (kept %" PRIu64 " batches, next offset %" PRId64 ")",
+                    seg->path, why, pos, res->dropped_len, res->n_batches, seg->next_offset);
+        rc = ed_plat_file_truncate(seg->file, pos);
+        if (rc != ED_OK) return rc;
+    }
+    return ED_OK;
+}
+
+/* ---- opening a partition folder ---- */
+
+struct listing {
+    int64_t *logs;
+    uint32_t n_logs, cap_logs;
+    int64_t *idx; /* bases with an .index or .timeindex file */
+    uint32_t n_idx, cap_idx;
+    char **junk; /* leftover temporary files to remove */
+    uint32_t n_junk, cap_junk;
+    int err;
+};
+
+static int push_i64(int64_t **a, uint32_t *n, uint32_t *cap, int64_t v)
+{
+    if (*n == *cap) {
+        uint32_t c = *cap ? *cap * 2 : 16;
+        int64_t *p = ed_realloc(*a, c * sizeof *p);
+        if (!p) return ED_ERR_NOMEM;
+        *a = p;
+        *cap = c;
+    }
+    (*a)[(*n)++] = v;
+    return ED_OK;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int list_cb(void *arg, const char *name, bool is_dir)
+{
+    struct listing *l = arg;
+    int64_t base;
+    if (is_dir) return 0;
+    if (ed_segment_parse_name(name, ".log", &base)) {
+        l->err = push_i64(&l->logs, &l->n_logs, &l->cap_logs, base);
+    } else if (ed_segment_parse_name(name, ".index", &base) ||
+               ed_segment_parse_name(name, ".timeindex", &base)) {
+        l->err = push_i64(&l->idx, &l->n_idx, &l->cap_idx, base);
+    } else if (ends_with(name, ".index.tmp") || ends_with(name, ".timeindex.tmp")) {
+        if (l->n_junk == l->cap_junk) {
+            uint32_t c = l->cap_junk ? l->cap_junk * 2 : 4;
+            char **p = ed_realloc(l->junk, c * sizeof *p);
+            if (!p) return l->err = ED_ERR_NOMEM;
+            l->junk = p;
+            l->cap_junk = c;
+        }
+        l->junk[l->n_junk] = ed_strdup(name);
+        if (!l->junk[l->n_junk]) return l->err = ED_ERR_NOMEM;
+        l->n_junk++;
+    }
+    return l->err;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool has_base(const int64_t *v, uint32_t n, int64_t base)
+{
+    return n > 0 && bsearch(&base, v, n, sizeof *v, cmp_i64) != NULL;
+}
+
+static void remove_in(const char *dir, const char *name)
+{
+    char p[ED_STORAGE_PATH_MAX];
+    int n = snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof p) return;
+    int rc = ed_plat_path_unlink(p);
+    if (rc == ED_OK) ED_LOG_INFO("removed leftover file %s", p);
+}
+
+static void note_recovered(ed_storage *st, const struct ed_scan_result *r, bool *counted)
+{
+    if (r->dropped_len == 0) return;
+    if (!*counted) st->stats.n_truncated_recovery++;
+    *counted = true;
+    st->stats.len_truncated_recovery += r->dropped_len;
+}
+
+int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int32_t partition,
+                         const struct ed_log_config *cfg, int64_t start_hint, ed_log **out)
+{
+    ed_log *log = NULL;
+    struct listing l = {0};
+    int rc = ed_log_new(st, dir, topic, partition, cfg, &log);
+    if (rc != ED_OK) return rc;
+    rc = ed_plat_dir_list(dir, list_cb, &l);
+    if (rc == ED_OK) rc = l.err;
+    if (rc != ED_OK) goto fail;
+    if (l.n_logs) qsort(l.logs, l.n_logs, sizeof *l.logs, cmp_i64);
+    if (l.n_idx) qsort(l.idx, l.n_idx, sizeof *l.idx, cmp_i64);
+    for (uint32_t i = 0; i < l.n_junk; i++)
+        remove_in(dir, l.junk[i]);
+    for (uint32_t i = 0; i < l.n_idx; i++) {
+        if (has_base(l.logs, l.n_logs, l.idx[i])) continue;
+        char name[64];
+        snprintf(name, sizeof name, "%020" PRId64 ".index", l.idx[i]);
+        remove_in(dir, name);
+        snprintf(name, sizeof name, "%020" PRId64 ".timeindex", l.idx[i]);
+        remove_in(dir, name);
+    }
+
+    int64_t now = ed_plat_clock_wall_ms();
+    int64_t durable = -1;
+    bool counted = false;
+    uint8_t *buf = st->scan_buf;
+    for (uint32_t i = 0; i < l.n_logs; i++) {
+        ed_segment *seg;
+        bool last = i + 1 == l.n_logs;
+        int64_t limit = last ? INT64_MAX : l.logs[i + 1];
+        rc = ed_segment_open(dir, l.logs[i], now, &seg);
+        if (rc != ED_OK) goto fail;
+        rc = ed_log_push_segment(log, seg);
+        if (rc != ED_OK) {
+            ed_segment_unref(seg);
+            goto fail;
+        }
+        if (!last) {
+            ed_index_probe_files(seg);
+            if (seg->index_on_disk && seg->max_ts_off >= limit) {
+                ED_LOG_WARN("%s.timeindex: last entry names offset %" PRId64
+                            " beyond the segment; rebuilding",
+                            seg->path, seg->max_ts_off);
+                seg->index_on_disk = false;
+            }
+            seg->sealed = true;
+            if (seg->index_on_disk) {
+                seg->next_offset = limit;
+                continue;
+            }
+            seg->trim_pending = true;
+        } else {
+            /* The active segment's indexes live in memory only: files of
+             * that name are stale (a Kafka folder, an interrupted roll). */
+            char p[ED_STORAGE_PATH_MAX];
+            ed_segment_path(seg, ".index", p, sizeof p);
+            if (ed_plat_path_unlink(p) == ED_OK) ED_LOG_DBG("removed stale %s", p);
+            ed_segment_path(seg, ".timeindex", p, sizeof p);
+            if (ed_plat_path_unlink(p) == ED_OK) ED_LOG_DBG("removed stale %s", p);
+        }
+        struct ed_scan_result r;
+        uint64_t before = seg->len;
+        rc = ed_recovery_scan(seg, limit, log->cfg.index_interval_len, true, buf, ED_SCAN_BUF_LEN,
+                              &r);
+        if (rc != ED_OK) goto fail;
+        log->size -= before - seg->len;
+        st->total_len -= before - seg->len;
+        note_recovered(st, &r, &counted);
+        if (seg->sealed) ed_index_seal(seg);
+        /* What was scanned survived a restart but may sit in the page cache
+         * only: durable once the first flush after open has synced it. */
+        seg->synced_len = 0;
+        if (durable < 0) durable = seg->base_offset;
+    }
+    if (log->n_segs == 0) {
+        ed_segment *seg;
+        rc = ed_segment_create(dir, start_hint > 0 ? start_hint : 0, now, &seg);
+        if (rc != ED_OK) goto fail;
+        rc = ed_log_push_segment(log, seg);
+        if (rc != ED_OK) {
+            ed_segment_unref(seg);
+            goto fail;
+        }
+        log->dir_dirty = true;
+    }
+    ed_segment *act = log->segs[log->n_segs - 1];
+    log->end_offset = act->next_offset;
+    log->start_offset = log->segs[0]->base_offset;
+    if (start_hint > log->start_offset) log->start_offset = ED_MIN(start_hint, log->end_offset);
+    log->durable_offset = durable >= 0 ? durable : log->end_offset;
+    if (log->durable_offset < log->start_offset) log->durable_offset = log->start_offset;
+    log->flush_wanted = true;
+    ED_LOG_DBG("%s: opened %" PRIu32 " segments, offsets %" PRId64 "..%" PRId64 ", %" PRIu64
+               " bytes",
+               dir, log->n_segs, log->start_offset, log->end_offset, log->size);
+    *out = log;
+    rc = ED_OK;
+    goto done;
+fail:
+    ED_LOG_ERR("cannot open partition folder %s: %s", dir, ed_strerror(rc));
+    if (log) {
+        st->total_len -= log->size;
+        ed_log_free(log);
+    }
+done:
+    ed_free(l.logs);
+    ed_free(l.idx);
+    for (uint32_t i = 0; i < l.n_junk; i++)
+        ed_free(l.junk[i]);
+    ed_free(l.junk);
+    return rc;
+}

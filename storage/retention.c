@@ -1,0 +1,112 @@
+/* Retention: deleting whole segments, oldest first, never the active one.
+ * Per log by retention.ms (measured on the segment's largest timestamp) and
+ * retention.bytes; for the whole data directory by the disk guard, which
+ * keeps all logs under disk_budget_len and the file system above
+ * disk_free_floor_len by deleting the oldest sealed segments across
+ * partitions and counting what it dropped. The retention hook (the upstream
+ * mirror) is asked first and may keep a segment, except when the guard has
+ * no other segment left to delete. */
+#include <inttypes.h>
+
+#define ED_LOG_MODULE "retention"
+#include "platform/log.h"
+#include "storage/log_int.h"
+
+/* The age of a segment: its largest timestamp, or when Eddy first saw it
+ * if its batches carry none. */
+static int64_t seg_time(const ed_segment *seg)
+{
+    return seg->max_ts >= 0 ? seg->max_ts : seg->created_ms;
+}
+
+/* The oldest segment can go: not active, not being flushed. */
+static bool oldest_deletable(const ed_log *log)
+{
+    return log->n_segs > 1 && !log->segs[0]->in_job && log->segs[0]->sealed;
+}
+
+static bool hook_allows(ed_storage *st, ed_log *log, bool guard)
+{
+    if (!st->hook) return true;
+    return st->hook(st->hook_arg, log, log->segs[1]->base_offset - 1, guard);
+}
+
+static void retain_log(ed_storage *st, ed_log *log, int64_t now_ms)
+{
+    const struct ed_log_config *c = &log->cfg;
+    if (c->compact && !c->delete_) return;
+    while (c->retention_ms >= 0 && oldest_deletable(log) &&
+           now_ms - seg_time(log->segs[0]) > c->retention_ms && hook_allows(st, log, false)) {
+        ED_LOG_INFO("%s: deleting segment %" PRId64 " past retention.ms (newest record %" PRId64
+                    " ms old)",
+                    log->dir, log->segs[0]->base_offset, now_ms - seg_time(log->segs[0]));
+        ed_log_drop_oldest(log);
+        st->stats.n_segments_deleted_retention++;
+    }
+    while (c->retention_len >= 0 && oldest_deletable(log) &&
+           log->size - log->segs[0]->len >= (uint64_t)c->retention_len &&
+           hook_allows(st, log, false)) {
+        ED_LOG_INFO("%s: deleting segment %" PRId64 " over retention.bytes (%" PRIu64
+                    " bytes in the log)",
+                    log->dir, log->segs[0]->base_offset, log->size);
+        ed_log_drop_oldest(log);
+        st->stats.n_segments_deleted_retention++;
+    }
+}
+
+uint64_t ed_retention_guard(ed_storage *st, uint64_t need_len)
+{
+    uint64_t freed = 0;
+    while (freed < need_len) {
+        ed_log *best = NULL, *forced = NULL;
+        for (uint32_t i = 0; i < st->n_logs; i++) {
+            ed_log *log = st->logs[i];
+            if (!oldest_deletable(log)) continue;
+            int64_t t = seg_time(log->segs[0]);
+            if (!forced || t < seg_time(forced->segs[0])) forced = log;
+            if ((!best || t < seg_time(best->segs[0])) && hook_allows(st, log, true)) best = log;
+        }
+        bool override = false;
+        if (!best && forced) {
+            best = forced;
+            override = st->hook != NULL;
+        }
+        if (!best) {
+            ED_LOG_WARN("disk guard: %" PRIu64 " more bytes needed but only active segments are "
+                        "left",
+                        need_len - freed);
+            break;
+        }
+        uint64_t len = best->segs[0]->len;
+        ED_LOG_WARN("disk guard: deleting segment %" PRId64 " of %s (%" PRIu64 " bytes)%s",
+                    best->segs[0]->base_offset, best->dir, len,
+                    override ? " although the retention hook wants it kept" : "");
+        ed_log_drop_oldest(best);
+        freed += len;
+        st->stats.n_segments_deleted_guard++;
+        st->stats.len_deleted_guard += len;
+    }
+    return freed;
+}
+
+void ed_retention_run(ed_storage *st, int64_t now_ms, bool check_space)
+{
+    if (now_ms >= st->next_retention_ms) {
+        for (uint32_t i = 0; i < st->n_logs; i++)
+            retain_log(st, st->logs[i], now_ms);
+        st->next_retention_ms = now_ms + st->cfg.retention_check_ms;
+    }
+    uint64_t need = 0;
+    if (st->cfg.disk_budget_len && st->total_len > st->cfg.disk_budget_len)
+        need = st->total_len - st->cfg.disk_budget_len;
+    if (st->cfg.disk_free_floor_len && (check_space || st->guard_now)) {
+        uint64_t free_len = 0, total = 0;
+        if (ed_plat_fs_space(st->dir, &free_len, &total) == ED_OK &&
+            free_len < st->cfg.disk_free_floor_len) {
+            uint64_t short_len = st->cfg.disk_free_floor_len - free_len;
+            if (short_len > need) need = short_len;
+        }
+    }
+    st->guard_now = false;
+    if (need) ed_retention_guard(st, need);
+}

@@ -1,0 +1,533 @@
+/* The data directory (log.dirs): one <topic>-<partition> folder per log,
+ * found and recovered at open; creating and deleting logs (a deleted log's
+ * folder is first renamed to <topic>-<partition>.<id>-delete, so a crash
+ * half-way never brings it back); the log-start-offset-checkpoint file
+ * (Kafka's format) for DeleteRecords; the periodic tick; statistics. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ED_LOG_MODULE "storage"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/log_int.h"
+
+#define CHECKPOINT_NAME "log-start-offset-checkpoint"
+#define CHECKPOINT_MAX  (1u << 20)
+#define DATA_DIR_MAX    600 /* leaves room for topic, partition and file names */
+#define TOPIC_MAX       249
+#define SPACE_CHECK_MS  1000
+#define TICK_MAX_MS     1000
+
+void ed_storage_config_default(struct ed_storage_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->dir = "./eddy-data";
+    ed_log_config_default(&c->log);
+    c->disk_budget_len = 0;
+    c->disk_free_floor_len = 0;
+    c->retention_check_ms = 300000; /* Kafka's log.retention.check.interval.ms */
+    c->use_flusher_thread = true;
+}
+
+static bool topic_valid(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > TOPIC_MAX || strcmp(t, ".") == 0 || strcmp(t, "..") == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* "<topic>-<partition>": the partition follows the last '-'. */
+static bool parse_partition_dir(const char *name, char *topic, size_t cap, int32_t *partition)
+{
+    const char *dash = strrchr(name, '-');
+    if (!dash || dash == name || !dash[1] || strlen(dash + 1) > 10) return false;
+    int64_t p = 0;
+    for (const char *c = dash + 1; *c; c++) {
+        if (*c < '0' || *c > '9') return false;
+        p = p * 10 + (*c - '0');
+    }
+    size_t tn = (size_t)(dash - name);
+    if (p > INT32_MAX || tn >= cap) return false;
+    memcpy(topic, name, tn);
+    topic[tn] = '\0';
+    if (!topic_valid(topic)) return false;
+    *partition = (int32_t)p;
+    return true;
+}
+
+static int make_dirs(const char *path)
+{
+    char p[ED_STORAGE_PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p) return ED_ERR_INVAL;
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (p[i] != '/') continue;
+        p[i] = '\0';
+        int rc = ed_plat_dir_make(p);
+        p[i] = '/';
+        if (rc != ED_OK && rc != ED_ERR_EXIST) return rc;
+    }
+    return ed_plat_dir_make(p);
+}
+
+/* ---- log-start-offset-checkpoint ---- */
+
+struct start_entry {
+    char topic[TOPIC_MAX + 1];
+    int32_t partition;
+    int64_t offset;
+};
+
+/* Cuts the next '\n'-terminated line out of *cur; NULL at the end. */
+static char *next_line(char **cur)
+{
+    char *s = *cur;
+    if (!*s) return NULL;
+    char *nl = strchr(s, '\n');
+    if (nl) {
+        *nl = '\0';
+        *cur = nl + 1;
+    } else {
+        *cur = s + strlen(s);
+    }
+    return s;
+}
+
+static void read_checkpoint(ed_storage *st, struct start_entry **out, uint32_t *n_out)
+{
+    char p[ED_STORAGE_PATH_MAX];
+    ed_file *f;
+    uint64_t len = 0;
+    *out = NULL;
+    *n_out = 0;
+    snprintf(p, sizeof p, "%s/%s", st->dir, CHECKPOINT_NAME);
+    if (ed_plat_file_open(p, ED_FILE_READ, &f) != ED_OK) return;
+    char *buf = NULL;
+    struct start_entry *v = NULL;
+    uint32_t n = 0;
+    if (ed_plat_file_size(f, &len) != ED_OK || len > CHECKPOINT_MAX) goto bad;
+    buf = ed_malloc((size_t)len + 1);
+    size_t got = 0;
+    if (!buf || ed_plat_file_pread(f, buf, (size_t)len, 0, &got) != ED_OK || got != len) goto bad;
+    buf[len] = '\0';
+    char *cur = buf, *line = next_line(&cur);
+    if (!line || strcmp(line, "0") != 0) goto bad;
+    line = next_line(&cur);
+    char *end;
+    long count = line ? strtol(line, &end, 10) : -1;
+    if (!line || *end || count < 0 || count > 1000000) goto bad;
+    v = ed_calloc((size_t)count + 1, sizeof *v);
+    if (!v) goto bad;
+    for (long i = 0; i < count; i++) {
+        line = next_line(&cur);
+        char t[TOPIC_MAX + 2];
+        long long part, off;
+        char extra;
+        if (!line || strlen(line) > TOPIC_MAX + 40 ||
+            sscanf(line, "%250s %lld %lld %c", t, &part, &off, &extra) != 3 || !topic_valid(t) ||
+            part < 0 || part > INT32_MAX || off < 0)
+            goto bad;
+        memcpy(v[n].topic, t, strlen(t) + 1); /* topic_valid: at most TOPIC_MAX */
+        v[n].partition = (int32_t)part;
+        v[n].offset = off;
+        n++;
+    }
+    ed_free(buf);
+    ed_plat_file_close(f);
+    *out = v;
+    *n_out = n;
+    return;
+bad:
+    ED_LOG_WARN("%s: unreadable or malformed (line %" PRIu32 "); log start offsets fall back to "
+                "the first segments",
+                p, n + 3);
+    ed_free(v);
+    ed_free(buf);
+    ed_plat_file_close(f);
+}
+
+int ed_storage_write_start_offsets(ed_storage *st)
+{
+    char tmp[ED_STORAGE_PATH_MAX], dst[ED_STORAGE_PATH_MAX];
+    snprintf(dst, sizeof dst, "%s/%s", st->dir, CHECKPOINT_NAME);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", st->dir, CHECKPOINT_NAME);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < st->n_logs; i++)
+        if (st->logs[i]->start_offset > st->logs[i]->segs[0]->base_offset) n++;
+    size_t cap = 32 + (size_t)n * (TOPIC_MAX + 40);
+    char *buf = ed_malloc(cap);
+    if (!buf) return ED_ERR_NOMEM;
+    size_t len = (size_t)snprintf(buf, cap, "0\n%" PRIu32 "\n", n);
+    for (uint32_t i = 0; i < st->n_logs; i++) {
+        const ed_log *log = st->logs[i];
+        if (log->start_offset <= log->segs[0]->base_offset) continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s %d %" PRId64 "\n", log->topic,
+                                (int)log->partition, log->start_offset);
+    }
+    ed_file *f;
+    int rc = ed_plat_file_open(tmp, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &f);
+    if (rc == ED_OK) {
+        rc = ed_plat_file_pwrite(f, buf, len, 0);
+        if (rc == ED_OK) rc = ed_plat_file_datasync(f);
+        int crc = ed_plat_file_close(f);
+        if (rc == ED_OK) rc = crc;
+    }
+    if (rc == ED_OK) rc = ed_plat_path_rename(tmp, dst);
+    if (rc == ED_OK) rc = ed_plat_dir_sync(st->dir);
+    if (rc != ED_OK) ED_LOG_ERR("cannot write %s: %s", dst, ed_strerror(rc));
+    ed_free(buf);
+    return rc;
+}
+
+/* ---- open / close ---- */
+
+struct part_name {
+    char *name;
+    bool del; /* a folder left by an interrupted delete */
+};
+struct dir_listing {
+    struct part_name *v;
+    uint32_t n, cap;
+    int err;
+};
+
+static int list_data_dir(void *arg, const char *name, bool is_dir)
+{
+    struct dir_listing *l = arg;
+    if (!is_dir) return 0;
+    size_t n = strlen(name);
+    bool del = n > 7 && strcmp(name + n - 7, "-delete") == 0;
+    char topic[TOPIC_MAX + 1];
+    int32_t part;
+    if (!del && !parse_partition_dir(name, topic, sizeof topic, &part)) {
+        ED_LOG_WARN("ignoring folder %s in the data directory: not <topic>-<partition>", name);
+        return 0;
+    }
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 16;
+        struct part_name *p = ed_realloc(l->v, cap * sizeof *p);
+        if (!p) return l->err = ED_ERR_NOMEM;
+        l->v = p;
+        l->cap = cap;
+    }
+    l->v[l->n].name = ed_strdup(name);
+    if (!l->v[l->n].name) return l->err = ED_ERR_NOMEM;
+    l->v[l->n].del = del;
+    l->n++;
+    return 0;
+}
+
+struct path_list {
+    char **v;
+    uint32_t n, cap;
+    int err;
+};
+
+static int collect_files(void *arg, const char *name, bool is_dir)
+{
+    struct path_list *l = arg;
+    if (is_dir) return 0;
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 16;
+        char **p = ed_realloc(l->v, cap * sizeof *p);
+        if (!p) return l->err = ED_ERR_NOMEM;
+        l->v = p;
+        l->cap = cap;
+    }
+    l->v[l->n] = ed_strdup(name);
+    if (!l->v[l->n]) return l->err = ED_ERR_NOMEM;
+    l->n++;
+    return 0;
+}
+
+/* Removes a partition folder and the files in it. */
+static int remove_folder(const char *dir)
+{
+    struct path_list l = {0};
+    int rc = ed_plat_dir_list(dir, collect_files, &l);
+    if (rc == ED_OK) rc = l.err;
+    for (uint32_t i = 0; i < l.n; i++) {
+        char p[ED_STORAGE_PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", dir, l.v[i]);
+        int urc = ed_plat_path_unlink(p);
+        if (urc != ED_OK && urc != ED_ERR_NOENT && rc == ED_OK) rc = urc;
+        ed_free(l.v[i]);
+    }
+    ed_free(l.v);
+    if (rc == ED_OK) rc = ed_plat_dir_remove(dir);
+    if (rc != ED_OK) ED_LOG_ERR("cannot remove folder %s: %s", dir, ed_strerror(rc));
+    return rc;
+}
+
+static int cmp_logs(const void *a, const void *b)
+{
+    const ed_log *x = *(ed_log *const *)a, *y = *(ed_log *const *)b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static int add_log(ed_storage *st, ed_log *log)
+{
+    if (st->n_logs == st->cap_logs) {
+        uint32_t cap = st->cap_logs ? st->cap_logs * 2 : 16;
+        ed_log **p = ed_realloc(st->logs, cap * sizeof *p);
+        if (!p) return ED_ERR_NOMEM;
+        st->logs = p;
+        st->cap_logs = cap;
+    }
+    st->logs[st->n_logs++] = log;
+    qsort(st->logs, st->n_logs, sizeof *st->logs, cmp_logs);
+    return ED_OK;
+}
+
+static ed_log *find_log(const ed_storage *st, const char *topic, int32_t partition)
+{
+    for (uint32_t i = 0; i < st->n_logs; i++)
+        if (st->logs[i]->partition == partition && strcmp(st->logs[i]->topic, topic) == 0)
+            return st->logs[i];
+    return NULL;
+}
+
+static void free_all(ed_storage *st)
+{
+    for (uint32_t i = 0; i < st->n_logs; i++)
+        ed_log_free(st->logs[i]);
+    for (uint32_t i = 0; i < st->n_zombies; i++)
+        ed_log_free(st->zombies[i]);
+    ed_free(st->logs);
+    ed_free(st->zombies);
+    while (st->free_waiters) {
+        struct ed_waiter *w = st->free_waiters;
+        st->free_waiters = w->next;
+        ed_free(w);
+    }
+    ed_free(st->scan_buf);
+    ed_free(st->dir);
+    ed_free(st);
+}
+
+int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
+{
+    if (!cfg || !cfg->dir || !*cfg->dir) return ED_ERR_INVAL;
+    if (strlen(cfg->dir) > DATA_DIR_MAX) {
+        ED_LOG_ERR("log.dirs: path longer than %d bytes: %s", DATA_DIR_MAX, cfg->dir);
+        return ED_ERR_INVAL;
+    }
+    uint64_t t0 = ed_plat_clock_mono_ns();
+    ed_storage *st = ed_calloc(1, sizeof *st);
+    if (!st) return ED_ERR_NOMEM;
+    st->cfg = *cfg;
+    st->dir = ed_strdup(cfg->dir);
+    st->scan_buf = ed_malloc(ED_SCAN_BUF_LEN);
+    if (!st->dir || !st->scan_buf) {
+        free_all(st);
+        return ED_ERR_NOMEM;
+    }
+    st->cfg.dir = st->dir;
+    ed_log_clamp_config(&st->cfg.log);
+    if (st->cfg.retention_check_ms < 1) st->cfg.retention_check_ms = 1;
+
+    struct dir_listing l = {0};
+    struct start_entry *starts = NULL;
+    uint32_t n_starts = 0;
+    int rc = make_dirs(st->dir);
+    if (rc != ED_OK) {
+        ED_LOG_ERR("log.dirs: cannot create %s: %s", st->dir, ed_strerror(rc));
+        goto fail;
+    }
+    rc = ed_plat_dir_list(st->dir, list_data_dir, &l);
+    if (rc == ED_OK) rc = l.err;
+    if (rc != ED_OK) goto fail;
+    read_checkpoint(st, &starts, &n_starts);
+    for (uint32_t i = 0; i < l.n && rc == ED_OK; i++) {
+        char path[ED_STORAGE_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", st->dir, l.v[i].name);
+        if (l.v[i].del) {
+            ED_LOG_INFO("finishing the deletion of %s", path);
+            remove_folder(path);
+            continue;
+        }
+        char topic[TOPIC_MAX + 1];
+        int32_t part = 0;
+        parse_partition_dir(l.v[i].name, topic, sizeof topic, &part);
+        int64_t hint = 0;
+        for (uint32_t k = 0; k < n_starts; k++)
+            if (starts[k].partition == part && strcmp(starts[k].topic, topic) == 0)
+                hint = starts[k].offset;
+        ed_log *log;
+        rc = ed_recovery_open_log(st, path, topic, part, &st->cfg.log, hint, &log);
+        if (rc == ED_OK) {
+            rc = add_log(st, log);
+            if (rc != ED_OK) ed_log_free(log);
+        }
+    }
+    if (rc != ED_OK) goto fail;
+    rc = ed_flush_start(st);
+    if (rc != ED_OK) goto fail;
+    for (uint32_t i = 0; i < st->n_logs; i++)
+        ed_flush_request(st->logs[i]);
+    ED_LOG_INFO("opened %s: %" PRIu32 " logs, %" PRIu64 " bytes, %" PRIu64
+                " bytes dropped by recovery, %" PRIu64 " ms",
+                st->dir, st->n_logs, st->total_len, st->stats.len_truncated_recovery,
+                (ed_plat_clock_mono_ns() - t0) / 1000000u);
+    for (uint32_t i = 0; i < l.n; i++)
+        ed_free(l.v[i].name);
+    ed_free(l.v);
+    ed_free(starts);
+    *out = st;
+    return ED_OK;
+fail:
+    for (uint32_t i = 0; i < l.n; i++)
+        ed_free(l.v[i].name);
+    ed_free(l.v);
+    ed_free(starts);
+    free_all(st);
+    return rc;
+}
+
+void ed_storage_close(ed_storage *st)
+{
+    if (!st) return;
+    ed_flush_all_now(st);
+    for (uint32_t i = 0; i < st->n_zombies; i++) {
+        ed_log *log = st->zombies[i];
+        ed_storage_finish_delete(st, log);
+    }
+    st->n_zombies = 0;
+    free_all(st);
+}
+
+/* ---- logs ---- */
+
+int ed_storage_create_log(ed_storage *st, const char *topic, int32_t partition,
+                          const struct ed_log_config *cfg, ed_log **out)
+{
+    if (!topic_valid(topic) || partition < 0) {
+        ED_LOG_WARN("cannot create log: invalid topic name or partition (%s, %d)",
+                    topic ? topic : "", (int)partition);
+        return ED_ERR_INVAL;
+    }
+    if (find_log(st, topic, partition)) return ED_ERR_EXIST;
+    char path[ED_STORAGE_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s-%d", st->dir, topic, (int)partition);
+    int rc = ed_plat_dir_make(path);
+    if (rc == ED_OK) rc = ed_plat_dir_sync(st->dir);
+    if (rc != ED_OK) {
+        ED_LOG_ERR("cannot create %s: %s", path, ed_strerror(rc));
+        return rc;
+    }
+    ed_log *log;
+    rc = ed_recovery_open_log(st, path, topic, partition, cfg ? cfg : &st->cfg.log, 0, &log);
+    if (rc != ED_OK) return rc;
+    rc = add_log(st, log);
+    if (rc != ED_OK) {
+        st->total_len -= log->size;
+        ed_log_free(log);
+        return rc;
+    }
+    ed_flush_request(log);
+    *out = log;
+    return ED_OK;
+}
+
+void ed_storage_finish_delete(ed_storage *st, ed_log *log)
+{
+    ED_UNUSED(st);
+    remove_folder(log->delete_dir ? log->delete_dir : log->dir);
+    ed_log_free(log);
+}
+
+int ed_storage_delete_log(ed_storage *st, ed_log *log)
+{
+    uint32_t i = 0;
+    while (i < st->n_logs && st->logs[i] != log)
+        i++;
+    if (i == st->n_logs) return ED_ERR_NOENT;
+    memmove(st->logs + i, st->logs + i + 1, (st->n_logs - i - 1) * sizeof *st->logs);
+    st->n_logs--;
+    st->total_len -= log->size;
+    log->deleted = true;
+    ed_flush_fail_waiters(log, ED_ERR_CLOSED);
+
+    uint8_t id[16];
+    char del[ED_STORAGE_PATH_MAX];
+    ed_plat_random(id, sizeof id);
+    int n = snprintf(del, sizeof del, "%s/%s-%d.", st->dir, log->topic, (int)log->partition);
+    for (size_t k = 0; k < sizeof id && n > 0 && (size_t)n + 3 < sizeof del; k++)
+        n += snprintf(del + n, sizeof del - (size_t)n, "%02x", id[k]);
+    snprintf(del + n, sizeof del - (size_t)n, "-delete");
+    int rc = ed_plat_path_rename(log->dir, del);
+    if (rc == ED_OK) {
+        ed_plat_dir_sync(st->dir);
+        log->delete_dir = ed_strdup(del);
+        if (!log->delete_dir) rc = ED_ERR_NOMEM; /* remove it under the old name */
+    } else {
+        ED_LOG_ERR("cannot rename %s for deletion: %s; removing it in place", log->dir,
+                   ed_strerror(rc));
+    }
+    if (log->job_busy) {
+        /* The flusher still works on its files: remove them when it is done. */
+        if (st->n_zombies == st->cap_zombies) {
+            uint32_t cap = st->cap_zombies ? st->cap_zombies * 2 : 4;
+            ed_log **p = ed_realloc(st->zombies, cap * sizeof *p);
+            if (p) {
+                st->zombies = p;
+                st->cap_zombies = cap;
+            }
+        }
+        if (st->n_zombies < st->cap_zombies) {
+            st->zombies[st->n_zombies++] = log;
+            return ED_OK;
+        }
+        return ED_ERR_NOMEM; /* the log is unreachable but stays allocated */
+    }
+    ed_storage_finish_delete(st, log);
+    return ED_OK;
+}
+
+void ed_storage_each_log(ed_storage *st, ed_storage_log_cb cb, void *arg)
+{
+    for (uint32_t i = 0; i < st->n_logs; i++) {
+        ed_log *log = st->logs[i];
+        cb(arg, log->topic, log->partition, log);
+    }
+}
+
+void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out)
+{
+    *out = st->stats;
+}
+
+void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg)
+{
+    st->hook = hook;
+    st->hook_arg = arg;
+}
+
+uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
+{
+    for (uint32_t i = 0; i < st->n_logs; i++) {
+        ed_log *log = st->logs[i];
+        if (log->broken || !ed_log_roll_due(log, now_ms)) continue;
+        int rc = ed_log_roll(log, now_ms);
+        if (rc != ED_OK)
+            ED_LOG_WARN("%s: cannot roll by segment.ms: %s", log->dir, ed_strerror(rc));
+    }
+    bool space = now_ms >= st->next_space_ms;
+    if (space) st->next_space_ms = now_ms + SPACE_CHECK_MS;
+    ed_retention_run(st, now_ms, space);
+    int64_t next = ed_flush_tick(st, now_ms);
+    if (st->next_retention_ms - now_ms < next) next = st->next_retention_ms - now_ms;
+    if (next > TICK_MAX_MS) next = TICK_MAX_MS;
+    if (next < 0) next = 0;
+    return (uint32_t)next;
+}
