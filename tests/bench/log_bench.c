@@ -16,7 +16,7 @@
  *   log_bench recovery DIR [--mib 1024] [--partitions 24] [--runs 3] [--cold]
  *     Writes --mib MiB over --partitions logs (16 MiB segments), closes, then
  *     times ed_storage_open (recovery) --runs times; --cold evicts the files
- *     from the page cache first (posix_fadvise DONTNEED).
+ *     from the page cache first (posix_fadvise DONTNEED); --keep leaves DIR.
  *
  * Output: one "key=value ..." line per run. */
 #define _GNU_SOURCE
@@ -446,7 +446,7 @@ static int run_recovery(int argc, char **argv, const char *dir)
                (t1 - t0) * 1000 / (active / 1073741824.0),
                (unsigned long long)s.n_truncated_recovery, wrote);
     }
-    rm_rf(dir);
+    if (!flag(argc, argv, "--keep")) rm_rf(dir);
     return 0;
 }
 
