@@ -68,8 +68,11 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, b
             why = "the batch runs past the end of the file";
             break;
         }
-        if (b.last_offset_delta < 0 || b.base_offset < seg->next_offset) {
-            why = "offsets go backwards";
+        /* Eddy writes a segment's batches at consecutive offsets from its
+         * base; baseOffset is outside the CRC, so continuity is the only
+         * guard against a damaged one. */
+        if (b.last_offset_delta < 0 || b.base_offset != seg->next_offset) {
+            why = "offsets do not follow on";
             break;
         }
         if (last >= limit_offset || last - seg->base_offset > INT32_MAX) {
