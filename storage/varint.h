@@ -8,7 +8,7 @@
 /* Bytes needed for v as a zigzag varlong (a varint is the same for int32). */
 static inline size_t ed_varint_len(int64_t v)
 {
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint64_t z = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63)); /* zigzag */
     size_t n = 1;
     while (z >= 0x80) {
         z >>= 7;
@@ -20,7 +20,7 @@ static inline size_t ed_varint_len(int64_t v)
 /* Writes v as a zigzag varlong at p (room for 10 bytes); returns bytes. */
 static inline size_t ed_varint_put(uint8_t *p, int64_t v)
 {
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint64_t z = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63)); /* zigzag */
     size_t n = 0;
     while (z >= 0x80) {
         p[n++] = (uint8_t)(z | 0x80);

@@ -53,7 +53,7 @@ static uint32_t rnd(void)
 
 static size_t put_varlong(uint8_t *p, int64_t v)
 {
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint64_t z = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63)); /* zigzag */
     size_t n = 0;
     while (z >= 0x80) {
         p[n++] = (uint8_t)(z | 0x80);
