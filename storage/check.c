@@ -99,19 +99,27 @@ static bool file_exists(const ed_segment *seg, const char *suffix, uint64_t *len
            ed_plat_path_stat(p, &is_dir, len) == ED_OK && !is_dir;
 }
 
-/* Finds the batch whose last offset is target (scanning from the offset
- * index); false if there is none. */
+/* Finds the batch whose last offset is target, scanning from the offset
+ * index's position (from 0 if that leads nowhere: the offset index may be
+ * the broken one); false if there is none. */
 static bool batch_ending_at(ed_segment *seg, int64_t target, struct ed_batch_info *b)
 {
-    uint64_t pos = 0;
-    struct ed_hdr_window w;
-    w.len = 0;
-    if (ed_index_lookup_offset(seg, target, &pos) != ED_OK) pos = 0;
-    while (pos < seg->len) {
-        if (ed_segment_header(seg, &w, pos, b) != ED_OK) return false;
-        int64_t last = b->base_offset + b->last_offset_delta;
-        if (last >= target) return last == target;
-        pos += ed_batch_total_len(b);
+    uint64_t start = 0;
+    if (ed_index_lookup_offset(seg, target, &start) != ED_OK) start = 0;
+    for (int pass = 0; pass < 2; pass++, start = 0) {
+        uint64_t pos = start;
+        struct ed_hdr_window w;
+        w.len = 0;
+        while (pos < seg->len) {
+            if (ed_segment_header(seg, &w, pos, b) != ED_OK) break;
+            int64_t last = b->base_offset + b->last_offset_delta;
+            if (last >= target) {
+                if (last == target) return true;
+                break;
+            }
+            pos += ed_batch_total_len(b);
+        }
+        if (start == 0) break;
     }
     return false;
 }

@@ -301,16 +301,19 @@ static void test_offset_for_time(void **state)
     }
     for (int pass = 0; pass < 2; pass++) {
         int64_t off, ts;
+        /* Kafka's answer: the first record at or after ts, its timestamp. */
         assert_int_equal(ed_log_offset_for_time(f->log, 0, &off, &ts), ED_OK);
-        assert_true(off == 0 && ts == 1001);
+        assert_true(off == 0 && ts == 1000);
         assert_int_equal(ed_log_offset_for_time(f->log, 1500, &off, &ts), ED_OK);
-        assert_true(off == 2 && ts == 2001);
+        assert_true(off == 2 && ts == 2000);
         for (int i = 0; i < 40; i++) {
+            assert_int_equal(ed_log_offset_for_time(f->log, 1000 * (i + 1), &off, &ts), ED_OK);
+            assert_true(off == 2 * i && ts == 1000 * (i + 1));
             assert_int_equal(ed_log_offset_for_time(f->log, 1000 * (i + 1) + 1, &off, &ts), ED_OK);
-            assert_true(off == 2 * i);
+            assert_true(off == 2 * i + 1);
             assert_true(ts == 1000 * (i + 1) + 1);
             assert_int_equal(ed_log_offset_for_time(f->log, 1000 * (i + 1) + 2, &off, &ts), ED_OK);
-            if (i < 39) assert_true(off == 2 * (i + 1));
+            if (i < 39) assert_true(off == 2 * (i + 1) && ts == 1000 * (i + 2));
         }
         assert_int_equal(ed_log_offset_for_time(f->log, 40002, &off, &ts), ED_OK);
         assert_true(off == 80 && ts == -1);
