@@ -25,15 +25,25 @@ endif
 PKG_CONFIG ?= pkg-config
 
 WITH_ZSTD ?= 1
+WITH_GZIP ?= 1
+WITH_LZ4 ?= 1
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -Wundef -Wshadow -Wstrict-prototypes \
 	-Wno-missing-field-initializers -g $(OPT) -I. $(BOARD_CFLAGS) \
-	-DED_WITH_ZSTD=$(WITH_ZSTD)
+	-DED_WITH_ZSTD=$(WITH_ZSTD) -DED_WITH_GZIP=$(WITH_GZIP) -DED_WITH_LZ4=$(WITH_LZ4)
 LIBS := -lpthread $(BOARD_LIBS)
 ifeq ($(WITH_ZSTD),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libzstd 2>/dev/null)
 LIBS += $(shell $(PKG_CONFIG) --libs libzstd 2>/dev/null || echo -lzstd)
+endif
+ifeq ($(WITH_GZIP),1)
+CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags zlib 2>/dev/null)
+LIBS += $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null || echo -lz)
+endif
+ifeq ($(WITH_LZ4),1)
+CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags liblz4 2>/dev/null)
+LIBS += $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null || echo -llz4)
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 
@@ -122,6 +132,11 @@ clean:
 
 # ---- benchmarks (tests/bench/*_bench.c, optimised build) ----
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LIBS)
+
+# ---- test helper programs (tests/integration/*.c) ----
+$(BUILD)/tests/%: tests/integration/%.c $(BUILD)/libeddy.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LIBS)
 

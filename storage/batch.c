@@ -1,11 +1,15 @@
 /* RecordBatch v2: header decoding, validation, in-place stamping of offsets
- * and timestamps. Layout and offsets in storage/format.h. */
+ * and timestamps, record iteration with decompression, and the builder of
+ * batches Eddy makes itself. Layout and offsets in storage/format.h. */
+#include <inttypes.h>
 #include <string.h>
 
 #define ED_LOG_MODULE "batch"
 #include "platform/log.h"
+#include "platform/mem.h"
 #include "storage/batch.h"
 #include "storage/format.h"
+#include "storage/varint.h"
 
 int ed_batch_parse_header(const uint8_t *buf, size_t len, struct ed_batch_info *out)
 {
@@ -115,4 +119,363 @@ void ed_batch_stamp(uint8_t *buf, int64_t base_offset, int32_t leader_epoch,
     ed_put_be64(buf + ED_BATCH_OFF_BASE_OFFSET, (uint64_t)base_offset);
     ed_put_be32(buf + ED_BATCH_OFF_LEADER_EPOCH, (uint32_t)leader_epoch);
     if (log_append_time >= 0) ed_batch_set_max_timestamp(buf, true, log_append_time);
+}
+
+/* ---- record iteration ---- */
+
+void ed_batch_iter_init(struct ed_batch_iter *it, size_t max_records_len)
+{
+    memset(it, 0, sizeof *it);
+    it->max_len = max_records_len;
+}
+
+void ed_batch_iter_release(struct ed_batch_iter *it)
+{
+    ed_free(it->buf);
+    ed_codec_release(&it->codec);
+    size_t max_len = it->max_len;
+    memset(it, 0, sizeof *it);
+    it->max_len = max_len;
+}
+
+static int ensure_buf(struct ed_batch_iter *it, size_t len)
+{
+    if (it->buf_cap >= len) return ED_OK;
+    /* The old contents are never needed: free first to keep the peak low. */
+    ed_free(it->buf);
+    it->buf_cap = 0;
+    it->buf = ed_malloc(len);
+    if (!it->buf) return ED_ERR_NOMEM;
+    it->buf_cap = len;
+    return ED_OK;
+}
+
+/* Decompresses src into it->buf, trying a size from the stream's header (or
+ * a multiple of the input) and growing fourfold while the output does not
+ * fit, up to it->max_len: the total work stays within 4/3 of the last try. */
+static int decompress_records(struct ed_batch_iter *it, int codec, const uint8_t *src, size_t len,
+                              size_t *out_len)
+{
+    if (it->max_len == 0) return ED_ERR_TOOBIG;
+    size_t cap = ed_codec_size_hint(codec, src, len);
+    if (cap == 0) cap = len <= SIZE_MAX / 4 ? len * 4 : SIZE_MAX;
+    cap = ED_MAX(cap, ED_MAX(it->buf_cap, (size_t)4096));
+    cap = ED_MIN(cap, it->max_len);
+    for (;;) {
+        int rc = ensure_buf(it, cap);
+        if (rc != ED_OK) return rc;
+        rc = ed_codec_decompress(&it->codec, codec, src, len, it->buf, cap, out_len);
+        if (rc != ED_ERR_TOOBIG || cap == it->max_len) return rc;
+        cap = cap <= it->max_len / 4 ? cap * 4 : it->max_len;
+    }
+}
+
+int ed_batch_iter_begin(struct ed_batch_iter *it, const uint8_t *buf, size_t len)
+{
+    struct ed_batch_info info;
+    it->err = ED_OK;
+    it->n_left = 0;
+    it->pos = it->end = NULL;
+    int rc = ed_batch_check(buf, len, &info);
+    if (rc != ED_OK) return it->err = rc;
+    const uint8_t *rec = buf + ED_BATCH_OFF_RECORDS;
+    size_t rec_len = ed_batch_total_len(&info) - ED_BATCH_OFF_RECORDS;
+    int codec = ed_batch_compression(&info);
+    if (info.record_count == 0) {
+        /* Kafka reads nothing of an empty batch; an uncompressed one must
+         * then really be empty. */
+        if (codec == ED_COMPRESSION_NONE && rec_len != 0) return it->err = ED_ERR_CORRUPT;
+    } else if (codec == ED_COMPRESSION_NONE) {
+        it->pos = rec;
+        it->end = rec + rec_len;
+    } else {
+        size_t out_len = 0;
+        rc = decompress_records(it, codec, rec, rec_len, &out_len);
+        if (rc != ED_OK) {
+            ED_LOG_DBG("batch at offset %" PRId64 ": records do not decompress (%s)",
+                       info.base_offset, ed_strerror(rc));
+            return it->err = rc;
+        }
+        if ((size_t)info.record_count > out_len / ED_RECORD_MIN_LEN)
+            return it->err = ED_ERR_CORRUPT;
+        it->pos = it->buf;
+        it->end = it->buf + out_len;
+    }
+    it->info = info;
+    it->n_left = info.record_count;
+    it->prev_delta = -1;
+    return ED_OK;
+}
+
+/* Reads a length-prefixed byte field (-1 = null) from [*p, end). */
+static bool get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out, int32_t *len)
+{
+    size_t n = ed_varint_get32(*p, end, len);
+    if (n == 0 || *len < -1 || (*len > 0 && (size_t)*len > (size_t)(end - *p - n))) return false;
+    *p += n;
+    *out = *len >= 0 ? *p : NULL;
+    if (*len > 0) *p += *len;
+    return true;
+}
+
+/* One record at [p, end): every field checked against the record's own
+ * length, which is checked against the section. */
+static int parse_record(struct ed_batch_iter *it, struct ed_record *r)
+{
+    const uint8_t *p = it->pos, *end = it->end;
+    int32_t body_len, off_delta;
+    int64_t ts_delta;
+    size_t n = ed_varint_get32(p, end, &body_len);
+    if (n == 0 || body_len < ED_RECORD_MIN_LEN - 1 || (size_t)body_len > (size_t)(end - p - n))
+        return ED_ERR_CORRUPT;
+    p += n;
+    const uint8_t *rend = p + body_len;
+    p++; /* attributes: unused by Kafka */
+    if ((n = ed_varint_get64(p, rend, &ts_delta)) == 0) return ED_ERR_CORRUPT;
+    p += n;
+    if ((n = ed_varint_get32(p, rend, &off_delta)) == 0) return ED_ERR_CORRUPT;
+    p += n;
+    if (!get_bytes(&p, rend, &r->key, &r->key_len) ||
+        !get_bytes(&p, rend, &r->value, &r->value_len))
+        return ED_ERR_CORRUPT;
+    int32_t n_headers;
+    if ((n = ed_varint_get32(p, rend, &n_headers)) == 0 || n_headers < 0 ||
+        (size_t)n_headers > (size_t)(rend - p - n) / 2)
+        return ED_ERR_CORRUPT;
+    p += n;
+    r->headers = p;
+    for (int32_t i = 0; i < n_headers; i++) {
+        const uint8_t *k, *v;
+        int32_t kl, vl;
+        if (!get_bytes(&p, rend, &k, &kl) || kl < 0 || !get_bytes(&p, rend, &v, &vl))
+            return ED_ERR_CORRUPT;
+    }
+    if (p != rend) return ED_ERR_CORRUPT;
+    r->headers_len = (size_t)(p - r->headers);
+    r->n_headers = n_headers;
+    /* Offsets ascend within the batch and end at lastOffsetDelta at most. */
+    if (off_delta <= it->prev_delta || off_delta > it->info.last_offset_delta ||
+        it->info.base_offset > INT64_MAX - off_delta)
+        return ED_ERR_CORRUPT;
+    r->offset = it->info.base_offset + off_delta;
+    if (ed_batch_is_log_append_time(&it->info)) {
+        r->timestamp = it->info.max_timestamp;
+    } else {
+        int64_t base = it->info.base_timestamp;
+        if ((ts_delta > 0 && base > INT64_MAX - ts_delta) ||
+            (ts_delta < 0 && base < INT64_MIN - ts_delta))
+            return ED_ERR_CORRUPT;
+        r->timestamp = base + ts_delta;
+    }
+    it->prev_delta = off_delta;
+    it->pos = rend;
+    return ED_OK;
+}
+
+int ed_batch_iter_next(struct ed_batch_iter *it, struct ed_record *rec)
+{
+    if (it->err != ED_OK) return it->err;
+    if (it->n_left == 0) return 0;
+    int rc = parse_record(it, rec);
+    if (rc == ED_OK && --it->n_left == 0 && it->pos != it->end)
+        rc = ED_ERR_CORRUPT; /* bytes after the declared records */
+    if (rc != ED_OK) {
+        ED_LOG_DBG("batch at offset %" PRId64 ": bad record %" PRId32, it->info.base_offset,
+                   it->info.record_count - it->n_left);
+        it->err = rc;
+        it->n_left = 0;
+        return rc;
+    }
+    return 1;
+}
+
+int ed_record_next_header(const struct ed_record *rec, size_t *cursor, struct ed_record_header *h)
+{
+    const uint8_t *end = rec->headers + rec->headers_len;
+    const uint8_t *p = rec->headers + *cursor;
+    if (p >= end) return 0;
+    /* Checked by the iterator: these cannot fail. */
+    if (!get_bytes(&p, end, &h->key, &h->key_len) || !get_bytes(&p, end, &h->value, &h->value_len))
+        return 0;
+    *cursor = (size_t)(p - rec->headers);
+    return 1;
+}
+
+/* ---- builder ---- */
+
+struct ed_batch_builder {
+    size_t max_len; /* largest batch, header included */
+    uint8_t *buf;   /* header room + records, uncompressed */
+    size_t buf_cap;
+    size_t len;    /* bytes used in buf */
+    uint8_t *zbuf; /* header + compressed records */
+    size_t zbuf_cap;
+    int compression;
+    int level;
+    bool open;
+    int32_t count;
+    int64_t default_ts, first_ts, max_ts;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;
+    struct ed_codec codec;
+};
+
+int ed_batch_builder_new(size_t max_batch_len, ed_batch_builder **out)
+{
+    if (max_batch_len < 128 || max_batch_len > INT32_MAX) return ED_ERR_INVAL;
+    ed_batch_builder *b = ed_calloc(1, sizeof *b);
+    if (!b) return ED_ERR_NOMEM;
+    b->max_len = max_batch_len;
+    *out = b;
+    return ED_OK;
+}
+
+void ed_batch_builder_free(ed_batch_builder *b)
+{
+    if (!b) return;
+    ed_free(b->buf);
+    ed_free(b->zbuf);
+    ed_codec_release(&b->codec);
+    ed_free(b);
+}
+
+void ed_batch_builder_set_level(ed_batch_builder *b, int level)
+{
+    b->level = level;
+}
+
+int32_t ed_batch_builder_count(const ed_batch_builder *b)
+{
+    return b->count;
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t need, size_t max)
+{
+    if (*cap >= need) return ED_OK;
+    size_t n = ED_MAX(need, ED_MIN(ED_MAX(*cap * 2, (size_t)4096), max));
+    uint8_t *p = ed_realloc(*buf, n);
+    if (!p) return ED_ERR_NOMEM;
+    *buf = p;
+    *cap = n;
+    return ED_OK;
+}
+
+int ed_batch_builder_begin(ed_batch_builder *b, int compression, int64_t base_timestamp,
+                           int64_t producer_id, int16_t producer_epoch, int32_t base_sequence)
+{
+    if (!ed_codec_supported(compression, true)) return ED_ERR_UNSUPPORTED;
+    b->compression = compression;
+    b->default_ts = base_timestamp;
+    b->producer_id = producer_id;
+    b->producer_epoch = producer_epoch;
+    b->base_sequence = base_sequence;
+    b->count = 0;
+    b->len = ED_BATCH_HEADER_LEN;
+    b->open = true;
+    return ED_OK;
+}
+
+static size_t bytes_field_len(const void *p, size_t len)
+{
+    return p ? ed_varint_len((int64_t)len) + len : 1;
+}
+
+static uint8_t *put_bytes_field(uint8_t *o, const void *p, size_t len)
+{
+    if (!p) return o + ed_varint_put(o, -1);
+    o += ed_varint_put(o, (int64_t)len);
+    memcpy(o, p, len);
+    return o + len;
+}
+
+int ed_batch_builder_add(ed_batch_builder *b, const void *key, size_t key_len, const void *value,
+                         size_t value_len, const struct ed_record_header *headers, size_t n_headers,
+                         int64_t timestamp)
+{
+    if (!b->open) return ED_ERR_INVAL;
+    if (timestamp < 0) timestamp = b->default_ts;
+    if (b->count == INT32_MAX) return ED_ERR_TOOBIG;
+    /* Sizes are summed in uint64 against max_len (<= INT32_MAX), so no
+     * sum can wrap before the check. */
+    if (key_len > b->max_len || value_len > b->max_len || n_headers > b->max_len)
+        return ED_ERR_TOOBIG;
+    int64_t ts_delta = b->count ? timestamp - b->first_ts : 0;
+    uint64_t body = 1 + ed_varint_len(ts_delta) + ed_varint_len(b->count) +
+                    bytes_field_len(key, key_len) + bytes_field_len(value, value_len) +
+                    ed_varint_len((int64_t)n_headers);
+    for (size_t i = 0; i < n_headers && body <= b->max_len; i++) {
+        const struct ed_record_header *h = &headers[i];
+        if (h->key_len < 0 || (!h->key && h->key_len > 0) || (h->value && h->value_len < 0))
+            return ED_ERR_INVAL;
+        body += bytes_field_len(h->key ? h->key : (const uint8_t *)"", (size_t)h->key_len) +
+                bytes_field_len(h->value, h->value ? (size_t)h->value_len : 0);
+    }
+    uint64_t total = ed_varint_len((int64_t)body) + body;
+    if (body > b->max_len || total > b->max_len - b->len) return ED_ERR_TOOBIG;
+    int rc = grow(&b->buf, &b->buf_cap, b->len + (size_t)total, b->max_len);
+    if (rc != ED_OK) return rc;
+    uint8_t *o = b->buf + b->len;
+    o += ed_varint_put(o, (int64_t)body);
+    *o++ = 0; /* attributes */
+    o += ed_varint_put(o, ts_delta);
+    o += ed_varint_put(o, b->count);
+    o = put_bytes_field(o, key, key_len);
+    o = put_bytes_field(o, value, value_len);
+    o += ed_varint_put(o, (int64_t)n_headers);
+    for (size_t i = 0; i < n_headers; i++) {
+        const struct ed_record_header *h = &headers[i];
+        o = put_bytes_field(o, h->key ? h->key : (const uint8_t *)"", (size_t)h->key_len);
+        o = put_bytes_field(o, h->value, h->value ? (size_t)h->value_len : 0);
+    }
+    ED_ASSERT((size_t)(o - (b->buf + b->len)) == total);
+    b->len += (size_t)total;
+    if (b->count == 0 || timestamp > b->max_ts) b->max_ts = timestamp;
+    if (b->count == 0) b->first_ts = timestamp;
+    b->count++;
+    return ED_OK;
+}
+
+static void write_header(const ed_batch_builder *b, uint8_t *h, size_t total, int compression)
+{
+    ed_put_be64(h + ED_BATCH_OFF_BASE_OFFSET, 0);
+    ed_put_be32(h + ED_BATCH_OFF_LENGTH, (uint32_t)(total - ED_BATCH_LOG_OVERHEAD));
+    ed_put_be32(h + ED_BATCH_OFF_LEADER_EPOCH, UINT32_MAX); /* -1: no leader epoch yet */
+    h[ED_BATCH_OFF_MAGIC] = ED_BATCH_MAGIC;
+    ed_put_be16(h + ED_BATCH_OFF_ATTRIBUTES, (uint16_t)compression);
+    ed_put_be32(h + ED_BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(b->count - 1));
+    ed_put_be64(h + ED_BATCH_OFF_BASE_TIMESTAMP, (uint64_t)b->first_ts);
+    ed_put_be64(h + ED_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)b->max_ts);
+    ed_put_be64(h + ED_BATCH_OFF_PRODUCER_ID, (uint64_t)b->producer_id);
+    ed_put_be16(h + ED_BATCH_OFF_PRODUCER_EPOCH, (uint16_t)b->producer_epoch);
+    ed_put_be32(h + ED_BATCH_OFF_BASE_SEQUENCE, (uint32_t)b->base_sequence);
+    ed_put_be32(h + ED_BATCH_OFF_RECORD_COUNT, (uint32_t)b->count);
+    update_crc(h);
+}
+
+int ed_batch_builder_finish(ed_batch_builder *b, uint8_t **out, size_t *out_len)
+{
+    if (!b->open || b->count == 0) return ED_ERR_INVAL;
+    size_t rec_len = b->len - ED_BATCH_HEADER_LEN;
+    if (b->compression != ED_COMPRESSION_NONE) {
+        size_t bound = ed_codec_compress_bound(b->compression, rec_len);
+        int rc = grow(&b->zbuf, &b->zbuf_cap, ED_BATCH_HEADER_LEN + bound, SIZE_MAX);
+        if (rc != ED_OK) return rc;
+        size_t z_len;
+        rc = ed_codec_compress(&b->codec, b->compression, b->level, b->buf + ED_BATCH_HEADER_LEN,
+                               rec_len, b->zbuf + ED_BATCH_HEADER_LEN, bound, &z_len);
+        if (rc != ED_OK) return rc;
+        if (z_len <= rec_len) {
+            write_header(b, b->zbuf, ED_BATCH_HEADER_LEN + z_len, b->compression);
+            b->open = false;
+            *out = b->zbuf;
+            *out_len = ED_BATCH_HEADER_LEN + z_len;
+            return ED_OK;
+        }
+    }
+    write_header(b, b->buf, b->len, ED_COMPRESSION_NONE);
+    b->open = false;
+    *out = b->buf;
+    *out_len = b->len;
+    return ED_OK;
 }

@@ -6,6 +6,7 @@
 #define ED_STORAGE_BATCH_H
 
 #include "platform/base.h"
+#include "storage/codec.h"
 
 #define ED_BATCH_HEADER_LEN   61 /* baseOffset..recordCount */
 #define ED_BATCH_LOG_OVERHEAD 12 /* baseOffset + length: bytes not counted by length */
@@ -87,6 +88,97 @@ void ed_batch_stamp(uint8_t *buf, int64_t base_offset, int32_t leader_epoch,
                     int64_t log_append_time);
 /* Kafka leaves baseTimestamp and the records untouched when it stamps
  * LogAppendTime: readers take maxTimestamp as every record's timestamp. */
+
+/* ---- records ---- */
+
+/* One record header. value_len -1 (and value NULL) is a null value. */
+struct ed_record_header {
+    const uint8_t *key;
+    int32_t key_len;
+    const uint8_t *value;
+    int32_t value_len;
+};
+
+/* One record as the iterator returns it. Pointers point into the batch or
+ * into the iterator's buffer: valid until the iterator begins another batch
+ * or is released. */
+struct ed_record {
+    int64_t offset;     /* baseOffset + offsetDelta */
+    int64_t timestamp;  /* baseTimestamp + delta; the batch's maxTimestamp with LogAppendTime */
+    const uint8_t *key; /* NULL with key_len -1 for a null key */
+    int32_t key_len;
+    const uint8_t *value; /* NULL with value_len -1 for a null value (tombstone) */
+    int32_t value_len;
+    int32_t n_headers;
+    const uint8_t *headers; /* encoded headers, already checked */
+    size_t headers_len;
+};
+
+/* Iterates the records of one batch, decompressing it (gzip, snappy, lz4,
+ * zstd as built) into a buffer it owns and reuses across batches. Fields are
+ * private except info, valid after a successful begin. */
+struct ed_batch_iter {
+    struct ed_batch_info info;
+    const uint8_t *pos, *end; /* unread part of the records section */
+    int32_t n_left;
+    int32_t prev_delta;
+    int err;
+    size_t max_len;
+    uint8_t *buf;
+    size_t buf_cap;
+    struct ed_codec codec;
+};
+
+/* Prepares it; max_records_len bounds the decompressed records section of
+ * any batch (Kafka clients use up to max.message.bytes; a larger section is
+ * ED_ERR_TOOBIG, so a zip bomb costs at most this much memory). */
+void ed_batch_iter_init(struct ed_batch_iter *it, size_t max_records_len);
+/* Checks the batch at buf (as ed_batch_check) and makes its records ready:
+ * ED_ERR_CORRUPT, ED_ERR_TOOBIG, ED_ERR_UNSUPPORTED (codec not built in),
+ * ED_ERR_NOMEM. buf must stay valid while records are read. */
+int ed_batch_iter_begin(struct ed_batch_iter *it, const uint8_t *buf, size_t len);
+/* Next record: 1 and *rec filled, 0 after the last one, or a negative error
+ * (ED_ERR_CORRUPT), which stays for later calls. Every record is decoded
+ * with bounds checks: lengths, varints, offset deltas strictly increasing
+ * up to lastOffsetDelta, no bytes left over after the last record. */
+int ed_batch_iter_next(struct ed_batch_iter *it, struct ed_record *rec);
+/* Frees the buffer and codec contexts; it may be initialised again. */
+void ed_batch_iter_release(struct ed_batch_iter *it);
+
+/* Walks the headers of rec: *cursor starts at 0. Returns 1 and fills *h, or
+ * 0 after the last header. */
+int ed_record_next_header(const struct ed_record *rec, size_t *cursor, struct ed_record_header *h);
+
+/* ---- building batches (bridges, CLI) ---- */
+
+typedef struct ed_batch_builder ed_batch_builder;
+
+/* A builder of batches of at most max_batch_len bytes (>= 128) in one buffer
+ * that grows to that size and is then reused. */
+int ed_batch_builder_new(size_t max_batch_len, ed_batch_builder **out);
+void ed_batch_builder_free(ed_batch_builder *b);
+/* Codec level for later batches (0 = codec default, e.g. zstd 3). */
+void ed_batch_builder_set_level(ed_batch_builder *b, int level);
+/* Starts a batch. compression: enum ed_compression (ED_ERR_UNSUPPORTED if not
+ * built in). Records added with a negative timestamp get base_timestamp.
+ * producer_id/epoch/base_sequence are -1 without idempotence. */
+int ed_batch_builder_begin(ed_batch_builder *b, int compression, int64_t base_timestamp,
+                           int64_t producer_id, int16_t producer_epoch, int32_t base_sequence);
+/* Appends one record (key or value NULL = null; a header value NULL = null).
+ * ED_ERR_TOOBIG if it would take the batch over max_batch_len: the builder is
+ * unchanged, so finish this batch and add the record to the next one (on an
+ * empty batch the record can never fit). Nothing is allocated per record. */
+int ed_batch_builder_add(ed_batch_builder *b, const void *key, size_t key_len, const void *value,
+                         size_t value_len, const struct ed_record_header *headers, size_t n_headers,
+                         int64_t timestamp);
+/* Records added since begin. */
+int32_t ed_batch_builder_count(const ed_batch_builder *b);
+/* Finishes the batch: compresses the records, writes the header (base offset
+ * 0, leader epoch -1, CreateTime, baseTimestamp = first record's) and the
+ * CRC. *out points to the builder's buffer, valid until the next begin; the
+ * caller may stamp it in place. If compression would make the batch larger
+ * it is stored uncompressed. ED_ERR_INVAL if no record was added. */
+int ed_batch_builder_finish(ed_batch_builder *b, uint8_t **out, size_t *out_len);
 
 /* CRC32C (Castagnoli), hardware accelerated where the CPU has it. */
 uint32_t ed_crc32c(uint32_t crc, const void *buf, size_t len);

@@ -39,12 +39,12 @@ void ed_log_config_default(struct ed_log_config *c);
 
 /* Settings of the whole data directory. */
 struct ed_storage_config {
-    const char *dir;                 /* log.dirs (one directory) */
-    struct ed_log_config log;        /* defaults for new logs */
-    uint64_t disk_budget_len;        /* 0 = none: total bytes of all logs */
-    uint64_t disk_free_floor_len;    /* 0 = none: keep this much free space */
-    int64_t retention_check_ms;      /* log.retention.check.interval.ms */
-    bool use_flusher_thread;         /* false: flush inline in ed_storage_tick */
+    const char *dir;              /* log.dirs (one directory) */
+    struct ed_log_config log;     /* defaults for new logs */
+    uint64_t disk_budget_len;     /* 0 = none: total bytes of all logs */
+    uint64_t disk_free_floor_len; /* 0 = none: keep this much free space */
+    int64_t retention_check_ms;   /* log.retention.check.interval.ms */
+    bool use_flusher_thread;      /* false: flush inline in ed_storage_tick */
 };
 void ed_storage_config_default(struct ed_storage_config *c);
 
@@ -85,8 +85,8 @@ struct ed_storage_stats {
     uint64_t n_segments_deleted_retention;
     uint64_t n_segments_deleted_guard; /* dropped by the disk budget/floor */
     uint64_t len_deleted_guard;
-    uint64_t n_flushes;                /* fdatasync rounds */
-    uint64_t n_truncated_recovery;     /* logs whose tail was cut at open */
+    uint64_t n_flushes;            /* fdatasync rounds */
+    uint64_t n_truncated_recovery; /* logs whose tail was cut at open */
     uint64_t len_truncated_recovery;
 };
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
@@ -120,18 +120,18 @@ typedef void (*ed_durable_cb)(void *arg, int status);
 int ed_log_wait_durable(ed_log *log, int64_t offset, ed_durable_cb cb, void *arg);
 
 /* ---- reads ---- */
-int64_t ed_log_start_offset(const ed_log *log); /* first offset kept */
-int64_t ed_log_end_offset(const ed_log *log);   /* next offset to assign */
+int64_t ed_log_start_offset(const ed_log *log);   /* first offset kept */
+int64_t ed_log_end_offset(const ed_log *log);     /* next offset to assign */
 int64_t ed_log_durable_offset(const ed_log *log); /* offsets below are on flash */
-uint64_t ed_log_size(const ed_log *log);        /* bytes in all segments */
+uint64_t ed_log_size(const ed_log *log);          /* bytes in all segments */
 
 /* A contiguous run of whole batches inside one segment file, for zero-copy
  * sending. Holds a reference on the segment: release it when sent. */
 struct ed_log_slice {
-    ed_segment *seg;   /* NULL when empty */
-    ed_file *file;     /* the segment's file, valid until released */
-    uint64_t pos;      /* byte position in the file */
-    size_t len;        /* bytes: a whole number of batches */
+    ed_segment *seg;      /* NULL when empty */
+    ed_file *file;        /* the segment's file, valid until released */
+    uint64_t pos;         /* byte position in the file */
+    size_t len;           /* bytes: a whole number of batches */
     int64_t first_offset; /* base offset of the first batch */
 };
 /* Reads from the batch containing offset, adding whole batches while the
@@ -144,8 +144,11 @@ void ed_log_slice_release(struct ed_log_slice *s);
  * zero-copy (tests, tools, lwIP). */
 int ed_log_slice_copy(const struct ed_log_slice *s, void *buf, size_t buf_len);
 
-/* First offset whose batch max timestamp is >= ts; *offset = end offset and
- * *timestamp = -1 if none. */
+/* Kafka's ListOffsets by time: the first record (at or after the log start)
+ * whose timestamp is >= ts, in the first batch whose max timestamp is >= ts,
+ * and that record's timestamp; *offset = end offset and *timestamp = -1 if
+ * none. (If the batch's records cannot be decoded, its base offset and max
+ * timestamp.) */
 int ed_log_offset_for_time(ed_log *log, int64_t ts, int64_t *offset, int64_t *timestamp);
 /* Largest timestamp in the log and its offset (ListOffsets MAX_TIMESTAMP). */
 int ed_log_max_timestamp(ed_log *log, int64_t *offset, int64_t *timestamp);

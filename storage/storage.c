@@ -33,6 +33,7 @@ void ed_storage_config_default(struct ed_storage_config *c)
 
 static bool topic_valid(const char *t)
 {
+    if (!t) return false;
     size_t n = strlen(t);
     if (n == 0 || n > TOPIC_MAX || strcmp(t, ".") == 0 || strcmp(t, "..") == 0) return false;
     for (size_t i = 0; i < n; i++) {

@@ -4,5 +4,7 @@
 #define ED_TOOLS_CMDS_H
 
 int ed_cmd_version(int argc, char **argv);
+int ed_cmd_check(int argc, char **argv);
+int ed_cmd_dump(int argc, char **argv);
 
 #endif

@@ -16,6 +16,8 @@ static const struct {
     const char *help;
 } cmds[] = {
     {"version", ed_cmd_version, "print the version"},
+    {"check", ed_cmd_check, "verify every batch and index of a data directory (offline)"},
+    {"dump", ed_cmd_dump, "print the batches, records and index entries of segment files"},
 };
 
 int ed_cmd_version(int argc, char **argv)

@@ -1,18 +1,26 @@
-# libFuzzer targets: every tests/fuzz/fuzz_*.c. `make fuzz-smoke` runs each
-# briefly (FUZZ_RUNS iterations) under ASan/UBSan as part of make test;
-# `make fuzz FUZZ_TIME=600` runs them longer.
+# libFuzzer targets: every tests/fuzz/fuzz_*.c, linked against the library
+# built with clang and ASan/UBSan. `make fuzz-smoke` runs each briefly
+# (FUZZ_RUNS iterations) as part of make test; `make fuzz FUZZ_TIME=600`
+# runs them longer. Seeds: tests/fuzz/seeds/<target>/.
 FUZZ_CC ?= clang
 FUZZ_BUILD := build/fuzz
 FUZZ_RUNS ?= 20000
 FUZZ_TIME ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
-FUZZ_CFLAGS := -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -DED_WITH_ZSTD=$(WITH_ZSTD) \
-	-DED_FUZZING=1
+FUZZ_CFLAGS := $(filter-out -O2 -Werror,$(CFLAGS_BASE)) -O1 -DED_FUZZING=1
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+$(FUZZ_BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(FUZZ_BUILD)/libeddy.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libeddy.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libeddy.a $(LIBS)
 
 # Targets that need the simulated platform (in-memory files) instead of POSIX.
 FUZZ_SIM_TARGETS := fuzz_recovery

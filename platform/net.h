@@ -1,0 +1,82 @@
+/* The port contract for networking and the event loop: one non-blocking
+ * loop per process with a timer heap, TCP listeners and streams (read,
+ * gather write, zero-copy send from a file), a thread-safe wake-up for
+ * completions handed back by other threads, and termination signals.
+ * Callbacks run on the loop thread. UDP comes with CoAP. */
+#ifndef ED_PLATFORM_NET_H
+#define ED_PLATFORM_NET_H
+
+#include "platform/platform.h"
+
+typedef struct ed_loop ed_loop;
+typedef struct ed_listener ed_listener;
+typedef struct ed_stream ed_stream;
+typedef struct ed_wakeup ed_wakeup;
+typedef struct ed_timer ed_timer;
+
+int ed_plat_loop_new(ed_loop **out);
+/* Frees the loop; every listener, stream, wakeup must be closed first. */
+void ed_plat_loop_free(ed_loop *l);
+/* Runs until ed_plat_loop_stop; returns ED_OK or an error. */
+int ed_plat_loop_run(ed_loop *l);
+/* Thread- and signal-safe: makes ed_plat_loop_run return soon. */
+void ed_plat_loop_stop(ed_loop *l);
+/* The loop's cached monotonic time in ms (updated every iteration). */
+uint64_t ed_plat_loop_now_ms(const ed_loop *l);
+/* SIGTERM/SIGINT call cb on the loop thread (not in the signal handler);
+ * SIGPIPE is ignored. */
+int ed_plat_loop_on_signal(ed_loop *l, void (*cb)(void *arg), void *arg);
+
+/* Timers: the caller owns the struct (embed it); stop before freeing. */
+typedef void (*ed_timer_cb)(ed_timer *t, void *arg);
+struct ed_timer {
+    uint64_t due_ms;
+    ed_timer_cb cb;
+    void *arg;
+    size_t heap_idx; /* 0 = not armed */
+};
+/* (Re)arms t to fire once after delay_ms. */
+void ed_plat_timer_start(ed_loop *l, ed_timer *t, uint32_t delay_ms, ed_timer_cb cb, void *arg);
+void ed_plat_timer_stop(ed_loop *l, ed_timer *t);
+static inline bool ed_plat_timer_armed(const ed_timer *t)
+{
+    return t->heap_idx != 0;
+}
+
+/* Wake-up: ed_plat_wakeup_signal may be called from any thread; cb runs on
+ * the loop thread (several signals may be folded into one call). */
+int ed_plat_wakeup_new(ed_loop *l, void (*cb)(void *arg), void *arg, ed_wakeup **out);
+void ed_plat_wakeup_signal(ed_wakeup *w);
+void ed_plat_wakeup_free(ed_wakeup *w);
+
+/* TCP. host is a numeric address or name ("0.0.0.0", "127.0.0.1", "::",
+ * "localhost"); port 0 picks a free port (see ed_plat_listener_port). */
+typedef void (*ed_accept_cb)(void *arg, ed_stream *s);
+int ed_plat_tcp_listen(ed_loop *l, const char *host, uint16_t port, ed_accept_cb cb, void *arg,
+                       ed_listener **out);
+uint16_t ed_plat_listener_port(const ed_listener *ls);
+void ed_plat_listener_close(ed_listener *ls);
+
+/* Stream events: on_readable when bytes (or EOF) can be read, on_writable
+ * when ed_plat_stream_want_write(s, true) and the socket can take more. */
+struct ed_stream_cbs {
+    void (*on_readable)(void *arg);
+    void (*on_writable)(void *arg);
+};
+void ed_plat_stream_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg);
+/* Reads up to len bytes: ED_OK with *n > 0; ED_ERR_AGAIN when nothing is
+ * ready; ED_ERR_CLOSED at EOF or reset. */
+int ed_plat_stream_read(ed_stream *s, void *buf, size_t len, size_t *n);
+/* Writes what the socket takes now: ED_OK with *n (possibly less than all,
+ * possibly 0), ED_ERR_CLOSED when the peer is gone. */
+int ed_plat_stream_writev(ed_stream *s, const struct ed_iovec *iov, int n_iov, size_t *n);
+/* Zero-copy send of file bytes [pos, pos+len) (sendfile); same contract. */
+int ed_plat_stream_sendfile(ed_stream *s, ed_file *f, uint64_t pos, size_t len, size_t *n);
+void ed_plat_stream_want_write(ed_stream *s, bool on);
+void ed_plat_stream_want_read(ed_stream *s, bool on);
+/* "host:port" of the peer, for logs. */
+const char *ed_plat_stream_peer(const ed_stream *s);
+/* Closes the socket and frees s; no callbacks run afterwards. */
+void ed_plat_stream_close(ed_stream *s);
+
+#endif

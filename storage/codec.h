@@ -1,0 +1,48 @@
+/* Compression codecs of Kafka record batches (gzip, snappy, lz4, zstd) behind
+ * one interface, each present when built WITH_<CODEC>=1 (snappy always).
+ * Decompression is single-shot into a caller buffer of bounded size, so a
+ * hostile stream can never make Eddy allocate more than the caller allows. */
+#ifndef ED_STORAGE_CODEC_H
+#define ED_STORAGE_CODEC_H
+
+#include "platform/base.h"
+
+/* Library contexts, created on first use and reused; all memory is counted
+ * through platform/mem.h. A zeroed struct is ready to use. */
+struct ed_codec {
+    void *zstd_dctx;
+    void *zstd_cctx;
+    void *inflate; /* z_stream */
+    void *deflate; /* z_stream */
+    int deflate_level;
+    void *lz4_state;
+};
+
+/* Frees the contexts; the struct is zeroed and may be used again. */
+void ed_codec_release(struct ed_codec *c);
+
+/* True if this build can decompress (and, with compress, compress) codec,
+ * an enum ed_compression value. */
+bool ed_codec_supported(int codec, bool compress);
+
+/* Decompresses all of src into dst[0..cap). ED_OK with *out_len;
+ * ED_ERR_TOOBIG when the output does not fit in cap (a caller may retry with
+ * a larger dst); ED_ERR_CORRUPT for malformed data; ED_ERR_UNSUPPORTED for a
+ * codec not built in; ED_ERR_NOMEM. */
+int ed_codec_decompress(struct ed_codec *c, int codec, const uint8_t *src, size_t len, uint8_t *dst,
+                        size_t cap, size_t *out_len);
+
+/* The decompressed size the stream's own headers announce, 0 if they do not.
+ * Only a hint for sizing a buffer: the data may lie. */
+size_t ed_codec_size_hint(int codec, const uint8_t *src, size_t len);
+
+/* Largest compressed size of len bytes; 0 if the codec cannot compress. */
+size_t ed_codec_compress_bound(int codec, size_t len);
+
+/* Compresses src into dst (cap >= ed_codec_compress_bound) as Kafka clients
+ * do: gzip stream, raw snappy block, LZ4 frame with independent 64 KiB
+ * blocks, zstd frame with its content size. level 0 = codec default. */
+int ed_codec_compress(struct ed_codec *c, int codec, int level, const uint8_t *src, size_t len,
+                      uint8_t *dst, size_t cap, size_t *out_len);
+
+#endif

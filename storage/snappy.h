@@ -1,0 +1,28 @@
+/* Snappy decompression as Kafka producers write it: xerial's framing (the
+ * Java client's SnappyOutputStream) or a single raw snappy block (librdkafka).
+ * No dependency: the block format is decoded here, bounds-checked. */
+#ifndef ED_STORAGE_SNAPPY_H
+#define ED_STORAGE_SNAPPY_H
+
+#include "platform/base.h"
+
+/* Decompresses one raw snappy block into dst[0..cap). ED_OK and *out_len;
+ * ED_ERR_TOOBIG if the block's declared length exceeds cap; ED_ERR_CORRUPT
+ * for anything malformed. */
+int ed_snappy_decompress_block(const uint8_t *src, size_t len, uint8_t *dst, size_t cap,
+                               size_t *out_len);
+
+/* Decompresses xerial-framed data (when src starts with its magic) or else
+ * one raw block. Same results as ed_snappy_decompress_block. */
+int ed_snappy_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len);
+
+/* Uncompressed length the data declares (sum over xerial chunks), without
+ * decoding; 0 if malformed. For sizing the output buffer. */
+size_t ed_snappy_declared_len(const uint8_t *src, size_t len);
+
+/* Compresses src as one raw snappy block into dst; dst needs
+ * ed_snappy_compress_bound(len) bytes. Returns the compressed length. */
+size_t ed_snappy_compress_bound(size_t len);
+size_t ed_snappy_compress(const uint8_t *src, size_t len, uint8_t *dst);
+
+#endif
