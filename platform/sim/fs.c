@@ -34,7 +34,7 @@ struct buf {
 struct change {
     struct change *next;
     bool is_trunc;
-    bool lost; /* a datasync covering it failed: it will never be durable */
+    bool lost;    /* a datasync covering it failed: it will never be durable */
     uint64_t off; /* write offset, or the new size of a truncation */
     uint64_t len;
     uint8_t *data;
@@ -1197,6 +1197,14 @@ void ed_sim_crash_now(void)
 {
     ensure_init();
     if (!fs.down) crash();
+}
+
+void ed_sim_kill(void)
+{
+    ensure_init();
+    invalidate_handles();
+    fs.crash_countdown = 0;
+    fs.down = true;
 }
 
 bool ed_sim_crashed(void)

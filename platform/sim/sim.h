@@ -79,9 +79,14 @@ uint64_t ed_sim_op_count(void);
 void ed_sim_crash_at(uint64_t n);
 /* Cuts the power now. */
 void ed_sim_crash_now(void);
-/* True between a crash and ed_sim_reboot(). */
+/* Kills the process, not the machine: open handles become invalid and every
+ * call fails until ed_sim_reboot() (the restart), but nothing is lost and
+ * nothing unsynced becomes durable: the page cache outlives the process. */
+void ed_sim_kill(void);
+/* True between a crash (or kill) and ed_sim_reboot(). */
 bool ed_sim_crashed(void);
-/* Brings the machine back up: the file system shows the post-crash state. */
+/* Brings the machine (or process) back up: the file system shows the
+ * post-crash state. */
 void ed_sim_reboot(void);
 
 /* ---- counters ---- */

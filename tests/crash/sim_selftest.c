@@ -346,6 +346,28 @@ static void test_crash_at(void **state)
     ed_plat_file_close(f);
 }
 
+/* A killed process loses its handles, not its unsynced writes; they stay
+ * unsynced and a later power cut may still take them. */
+static void test_kill(void **state)
+{
+    (void)state;
+    ed_sim_set_crash_mode(ED_SIM_CRASH_DROP_ALL);
+    ed_file *f = open_w("f");
+    assert_int_equal(ed_plat_dir_sync("."), ED_OK);
+    put(f, "synced", 0);
+    assert_int_equal(ed_plat_file_datasync(f), ED_OK);
+    put(f, "+cache", 6);
+    ed_sim_kill();
+    assert_true(ed_sim_crashed());
+    assert_int_equal(ed_plat_file_datasync(f), ED_ERR_IO);
+    ed_plat_file_close(f);
+    ed_sim_reboot();
+    assert_true(content_is("f", "synced+cache"));
+    ed_sim_crash_now();
+    ed_sim_reboot();
+    assert_true(content_is("f", "synced"));
+}
+
 static void test_faults(void **state)
 {
     (void)state;
@@ -582,6 +604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_extremes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_random, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_at, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_limit, setup, teardown),
