@@ -1289,6 +1289,44 @@ static void test_offset_for_leader_epoch(void **state)
     }
 }
 
+static void test_produce_log_append_time(void **state)
+{
+    struct fx *f = *state;
+    ed_topic *t;
+    const char *why = NULL;
+    const char *keys[] = {"message.timestamp.type"};
+    const char *vals[] = {"LogAppendTime"};
+    assert_int_equal(ed_topics_create(f->topics, "lat", 1, keys, vals, 1, &why, &t), ED_OK);
+    int16_t err, epoch;
+    int64_t pid = init_pid(f, 4, NULL, &err, &epoch);
+    uint8_t buf[4096];
+    size_t n = simple_batch(buf, sizeof buf, 3, 5, pid, 0, 0);
+    int64_t before = ed_plat_clock_wall_ms();
+    struct pres p, d;
+    assert_int_equal(produce(f, 8, 1, "lat", 0, buf, (int32_t)n, &p), ED_KAPI_RESPOND);
+    assert_int_equal(p.err, 0);
+    assert_true(p.log_append_time >= before);
+    /* The retry of the same batch answers with the same time. */
+    n = simple_batch(buf, sizeof buf, 3, 5, pid, 0, 0);
+    assert_int_equal(produce(f, 8, 1, "lat", 0, buf, (int32_t)n, &d), ED_KAPI_RESPOND);
+    assert_int_equal(d.err, 0);
+    assert_int_equal(d.base_offset, p.base_offset);
+    assert_int_equal(d.log_append_time, p.log_append_time);
+    /* Served with the append time as every record's timestamp. */
+    struct fpreq q[] = {{"lat", 0, 0, 1 << 20}};
+    struct fres r;
+    fetch(f, 11, 0, 1, 1 << 20, q, 1, &r);
+    struct ed_batch_info bi;
+    assert_int_equal(ed_batch_check(r.p[0].records, (size_t)r.p[0].records_len, &bi), ED_OK);
+    assert_true(ed_batch_is_log_append_time(&bi));
+    assert_int_equal(bi.max_timestamp, p.log_append_time);
+    fres_free(&r);
+    struct lres l;
+    list_offsets(f, 7, "lat", 0, p.log_append_time, &l);
+    assert_int_equal(l.offset, 0);
+    assert_int_equal(l.ts, p.log_append_time);
+}
+
 /* Every truncation of a good request closes the connection and changes
  * nothing. */
 static void all_cuts_close(struct fx *f, int16_t key, int16_t v, bool flex, const ed_kwr *w)
@@ -1370,6 +1408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_produce_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_produce_log_append_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_acks_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_acks_all_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_malformed, setup, teardown),
