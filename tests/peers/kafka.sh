@@ -16,10 +16,11 @@ fi
 want="$1" tool="${2%.sh}"
 shift 2
 dir=
-if [ -f "$CACHE/kafka-$want/mains" ]; then
-	dir="$CACHE/kafka-$want"
+if [ -f "$CACHE/kafka/$want/mains" ]; then
+	dir="$CACHE/kafka/$want"
 else
-	for d in "$CACHE/kafka-$want".*/; do
+	for d in "$CACHE/kafka/$want".*/; do
+		case "$d" in *.new.*) continue ;; esac
 		[ -f "$d/mains" ] && dir="${d%/}"
 	done
 fi
