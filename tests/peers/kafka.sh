@@ -5,7 +5,8 @@
 # installed match. TOOL: kafka-topics, kafka-console-producer,
 # kafka-console-consumer, kafka-configs, kafka-consumer-groups, kafka-dump-log,
 # kafka-producer-perf-test, kafka-consumer-perf-test, kafka-storage,
-# kafka-server-start. JVM options: KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS.
+# kafka-server-start. JVM options: KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS; logging:
+# KAFKA_LOG4J_OPTS (the -D options naming the log4j configuration).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${EDDY_PEERS:-$HOME/.cache/eddy-peers}"
@@ -39,7 +40,7 @@ jvm="${KAFKA_JVM_OPTS:--Xshare:auto -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX
 # Kafka 3.9 logs through reload4j (log4j 1), 4.x through log4j 2.
 kind=tools
 if [ "$tool" = kafka-server-start ]; then kind=broker; fi
-log="-Dlog4j.configuration=file:$HERE/log4j-$kind.properties -Dlog4j2.configurationFile=$HERE/log4j2-$kind.properties -Dkafka.logs.dir=${KAFKA_LOG_DIR:-.}"
+log="${KAFKA_LOG4J_OPTS:--Dlog4j.configuration=file:$HERE/log4j-$kind.properties -Dlog4j2.configurationFile=$HERE/log4j2-$kind.properties} -Dkafka.logs.dir=${KAFKA_LOG_DIR:-.}"
 # JVM messages go to stderr, never into a tool's output. Class-data
 # sharing: install.sh trains one archive per tool (KAFKA_CDS_DUMP=1 writes
 # it at exit); with it a tool starts about twice as fast.
