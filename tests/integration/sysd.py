@@ -187,6 +187,8 @@ class PrivateSystemd:
             return
         if self.pid:
             subprocess.run(self.nsenter("-m", "-p") + ["systemctl", "exit"], capture_output=True, timeout=60)
+        else:
+            os.killpg(self.proc.pid, signal.SIGKILL)
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

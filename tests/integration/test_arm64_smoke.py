@@ -87,8 +87,9 @@ def consume(broker, topic):
 
 def test_arm64_build_serves_kcat(tmp_path, capsys):
     assert elf_machine(ARM64_BIN) == EM_AARCH64, f"{ARM64_BIN} is not an arm64 binary"
-    b = EmulatedBroker(tmp_path / "arm64").start()
+    b = EmulatedBroker(tmp_path / "arm64")
     try:
+        b.start()
         idle_kib = rss_kib(b.pid)
         topic = "arm64-smoke"
         values = [b"reading-%04d temperature=%d" % (i, 20 + i % 7) for i in range(500)]
@@ -113,8 +114,10 @@ def test_arm64_build_serves_kcat(tmp_path, capsys):
         print(f"\n{report.read_text().strip()}")
 
     # The data written by the arm64 build, served by this machine's build.
-    h = EmulatedBroker(tmp_path / "arm64", binary=HOST_BIN, emulate=False).start()
+    h = EmulatedBroker(tmp_path / "arm64", binary=HOST_BIN, emulate=False)
     try:
+        h.start()
         assert consume(h, topic) == values + more
     finally:
-        h.stop()
+        if h.alive():
+            h.stop()

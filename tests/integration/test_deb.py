@@ -191,8 +191,8 @@ def service(installed):
         "--config /etc/eddy/eddy.properties --set advertised.listeners=PLAINTEXT://127.0.0.1:9092\\n"
     )
     s = PrivateSystemd(dropin=dropin)
-    s.start()
     try:
+        s.start()
         s.systemctl("start", "systemd-journald.service")
         # Type=notify: returns once eddy sent READY=1, fails if it never does.
         s.systemctl("start", "eddy.service", timeout=300)
