@@ -861,3 +861,30 @@ void ed_config_storage(const struct ed_config *c, struct ed_storage_config *out)
     out->disk_free_floor_len = (uint64_t)ed_config_int(c, "log.dir.min.free.bytes");
     out->retention_check_ms = ed_config_int(c, "log.retention.check.interval.ms");
 }
+
+void ed_config_each(const struct ed_config *c,
+                    void (*cb)(void *arg, const struct ed_config_item *item), void *arg)
+{
+    for (int i = 0; i < N_ROWS; i++) {
+        const struct row *r = &rows[i];
+        const struct val *x = &c->v[i];
+        char num[24];
+        struct ed_config_item it = {r->name, NULL, !x->set, false, r->type, r->doc};
+        it.sensitive = strstr(r->name, "password") || strstr(r->name, "secret");
+        switch (r->type) {
+        case ED_CFG_INT:
+            if (x->set || *r->def) {
+                snprintf(num, sizeof num, "%" PRId64, x->i);
+                it.value = num;
+            }
+            break;
+        case ED_CFG_BOOL:
+            it.value = x->i ? "true" : "false";
+            break;
+        default:
+            it.value = x->s;
+            break;
+        }
+        cb(arg, &it);
+    }
+}

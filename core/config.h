@@ -78,4 +78,17 @@ bool ed_config_parse_cleanup(const char *s, bool *compact, bool *delete_);
  * applies to batches Eddy builds; producers' batches are stored as sent). */
 bool ed_config_parse_compression(const char *s, int *out);
 
+/* One key as DescribeConfigs (broker resource) and config dumps see it. */
+struct ed_config_item {
+    const char *name;
+    const char *value; /* current value as text; NULL when unset with no default */
+    bool is_default;   /* not set by the file or --set */
+    bool sensitive;    /* secrets: never shown */
+    enum ed_config_type type;
+    const char *doc;
+};
+/* Visits every key in table order; item pointers are valid during cb only. */
+void ed_config_each(const struct ed_config *c,
+                    void (*cb)(void *arg, const struct ed_config_item *item), void *arg);
+
 #endif
