@@ -24,6 +24,8 @@ struct serve {
     ed_server *srv;
     ed_wakeup *wake;
     ed_timer tick;
+    ed_timer watchdog;
+    uint64_t watchdog_ms;
     ed_broker b;
     bool stopping;
 };
@@ -61,12 +63,21 @@ static void on_tick(ed_timer *t, void *arg)
     ed_plat_timer_start(s->loop, t, ED_MAX(next, 1u), on_tick, s);
 }
 
+/* systemd's watchdog: alive as long as the loop turns. */
+static void on_watchdog(ed_timer *t, void *arg)
+{
+    struct serve *s = arg;
+    ed_plat_notify("WATCHDOG=1");
+    ed_plat_timer_start(s->loop, t, (uint32_t)ED_MAX(s->watchdog_ms / 2, 1), on_watchdog, s);
+}
+
 static void on_signal(void *arg)
 {
     struct serve *s = arg;
     if (s->stopping) return;
     s->stopping = true;
     ED_LOG_INFO("shutting down");
+    ed_plat_notify("STOPPING=1");
     /* Stop taking work, drop connections (pending requests are cancelled;
      * what was appended is flushed by ed_storage_close). */
     ed_server_stop_accepting(s->srv);
@@ -253,6 +264,12 @@ int ed_cmd_serve(int argc, char **argv)
     rc = start_listeners(&s);
     if (rc != ED_OK) goto out;
     on_tick(&s.tick, &s);
+    char status_line[320];
+    snprintf(status_line, sizeof status_line, "READY=1\nSTATUS=serving Kafka clients at %s:%u",
+             s.b.adv_host, s.b.adv_port);
+    ed_plat_notify(status_line);
+    s.watchdog_ms = ed_plat_watchdog_interval_ms();
+    if (s.watchdog_ms > 0) on_watchdog(&s.watchdog, &s);
     ED_LOG_INFO("eddy ready in %.1f ms: %d topic%s, data in %s, cluster %s, node %d",
                 (double)(ed_plat_clock_mono_ns() - t0) / 1e6, (int)ed_topics_count(s.topics),
                 ed_topics_count(s.topics) == 1 ? "" : "s", sc.dir, s.b.cluster_id,
@@ -260,7 +277,10 @@ int ed_cmd_serve(int argc, char **argv)
     rc = ed_plat_loop_run(s.loop);
     status = rc == ED_OK ? 0 : 1;
 out:
-    if (s.loop) ed_plat_timer_stop(s.loop, &s.tick);
+    if (s.loop) {
+        ed_plat_timer_stop(s.loop, &s.tick);
+        ed_plat_timer_stop(s.loop, &s.watchdog);
+    }
     ed_server_free(s.srv);
     ed_pids_close(s.b.pids);
     ed_topics_close(s.topics);
