@@ -48,6 +48,8 @@ go version >/dev/null 2>&1 || pkgs+=(golang-go)
 node --version >/dev/null 2>&1 || pkgs+=(nodejs)
 npm --version >/dev/null 2>&1 || pkgs+=(npm)
 have unzip || pkgs+=(unzip)
+# Debian's own python3 needs python3-venv for `python3 -m venv`.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
