@@ -59,6 +59,7 @@ static void on_wake(void *arg)
 static void on_tick(ed_timer *t, void *arg)
 {
     struct serve *s = arg;
+    ed_storage_run_completions(s->st); /* belt and braces: see log.h */
     uint32_t next = ed_storage_tick(s->st, ed_plat_clock_wall_ms());
     ed_plat_timer_start(s->loop, t, ED_MAX(next, 1u), on_tick, s);
 }
@@ -253,6 +254,9 @@ int ed_cmd_serve(int argc, char **argv)
     rc = ed_plat_wakeup_new(s.loop, on_wake, &s, &s.wake);
     if (rc != ED_OK) goto out;
     ed_storage_set_notify(s.st, storage_notify, s.wake);
+    /* Flushes started by the open (recovered logs) may have finished before
+     * the notify was set: their completions would wait forever. */
+    ed_storage_run_completions(s.st);
     s.b.loop = s.loop;
     s.b.storage = s.st;
     s.b.topics = s.topics;

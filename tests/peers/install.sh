@@ -23,7 +23,7 @@ die() {
 # run CMD...: run quietly, output to the log, fail loudly.
 run() { "$@" >>"$LOG" 2>&1 || die "failed: $*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
-# stamp NAME INPUT...: a hash of the inputs, to tell whether a step is done.
+# stamp_of FILE...: a hash of the inputs, to tell whether a step is done.
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # ---- Debian packages -------------------------------------------------------
@@ -48,6 +48,8 @@ go version >/dev/null 2>&1 || pkgs+=(golang-go)
 node --version >/dev/null 2>&1 || pkgs+=(nodejs)
 npm --version >/dev/null 2>&1 || pkgs+=(npm)
 have unzip || pkgs+=(unzip)
+# Debian's own python3 needs python3-venv for `python3 -m venv`.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
@@ -141,7 +143,10 @@ train_cds() {
 	prop=--property fprop=--property
 	case "$v" in 3.*) ;; *) prop=--reader-property fprop=--formatter-property ;; esac
 	k() { KAFKA_CDS_DUMP=1 run "$HERE/kafka.sh" "$v" "$@"; }
-	KAFKA_CDS_DUMP=1 run "$HERE/kafka-broker.sh" start "$tmp" "$port" "$v"
+	# The broker must not hold the install lock, and must not outlive us.
+	TRAIN_DIR="$tmp"
+	trap '"$HERE/kafka-broker.sh" kill "$TRAIN_DIR" >/dev/null 2>&1 || true' EXIT
+	KAFKA_CDS_DUMP=1 run "$HERE/kafka-broker.sh" start "$tmp" "$port" "$v" 9>&-
 	k kafka-topics --bootstrap-server "$bs" --create --topic cds --partitions 1 --replication-factor 1
 	printf 'a:1\nb:2\n' >"$tmp/in"
 	KAFKA_CDS_DUMP=1 "$HERE/kafka.sh" "$v" kafka-console-producer --bootstrap-server "$bs" --topic cds \
@@ -155,6 +160,7 @@ train_cds() {
 	k kafka-consumer-perf-test --bootstrap-server "$bs" --topic cds --messages 2000 --timeout 30000
 	k kafka-dump-log --files "$tmp/data/cds-0/00000000000000000000.log"
 	KAFKA_CDS_DUMP=1 run "$HERE/kafka-broker.sh" stop "$tmp"
+	trap - EXIT
 	rm -rf "$tmp"
 	echo "$want" >"$dir/cds/.stamp"
 }

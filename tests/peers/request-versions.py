@@ -26,6 +26,8 @@ def main(args):
     seen = defaultdict(lambda: defaultdict(set))
     names = {}
     for f in files(args):
+        reqs = []
+        software = {}  # connection -> client software
         for line in f.read_text(errors="replace").splitlines():
             i = line.find("{")
             if "Completed request:" not in line or i < 0:
@@ -34,10 +36,18 @@ def main(args):
                 d = json.loads(line[i:])
             except ValueError:
                 continue
-            h = d.get("requestHeader", {})
-            info = d.get("clientInformation", {})
-            sw = info.get("softwareName", "unknown")
-            who = f"{sw} {info.get('softwareVersion', '')}".strip() if sw != "unknown" else f"client.id={h.get('clientId')}"
+            if d.get("listener") == "CONTROLLER":
+                continue  # the broker talking to its own controller
+            conn = d.get("connection")
+            body = d.get("request") or {}
+            info = d.get("clientInformation") or {}
+            if body.get("clientSoftwareName"):
+                software[conn] = f"{body['clientSoftwareName']} {body.get('clientSoftwareVersion', '')}".strip()
+            elif info.get("softwareName", "unknown") != "unknown":
+                software.setdefault(conn, f"{info['softwareName']} {info.get('softwareVersion', '')}".strip())
+            reqs.append((conn, d.get("requestHeader", {})))
+        for conn, h in reqs:
+            who = software.get(conn) or f"client.id={h.get('clientId')}"
             key = h.get("requestApiKey")
             names[key] = h.get("requestApiKeyName", str(key))
             seen[who][key].add(h.get("requestApiVersion"))
