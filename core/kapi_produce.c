@@ -267,7 +267,7 @@ int ed_kapi_produce(ed_kreq *req)
     /* Pass 1: validate the framing and count. */
     ed_krd r1 = *rd;
     if (v >= 3) ed_krd_str(&r1, flex);
-    int16_t acks = ed_krd_i16(&r1);
+    ed_krd_i16(&r1); /* acks: read again in pass 2 */
     ed_krd_i32(&r1); /* timeout_ms */
     int32_t n_topics = ed_krd_array(&r1, flex, flex ? 2 : 6);
     int64_t n_parts = 0;
@@ -303,7 +303,7 @@ int ed_kapi_produce(ed_kreq *req)
 
     /* Pass 2: process (the framing is known to be good). */
     if (v >= 3) ed_krd_str(rd, flex);
-    acks = ed_krd_i16(rd);
+    int16_t acks = ed_krd_i16(rd);
     ed_krd_i32(rd);
     bool acks_ok = acks == 0 || acks == 1 || acks == -1;
     bool wait = acks == -1;

@@ -291,12 +291,12 @@ void ed_kwr_uvarint(ed_kwr *w, uint32_t v)
 
 void ed_kwr_varint(ed_kwr *w, int32_t v)
 {
-    uvarlong_put(w, (uint32_t)(((uint32_t)v << 1) ^ (uint32_t)(v >> 31)));
+    uvarlong_put(w, ((uint32_t)v << 1) ^ (v < 0 ? UINT32_MAX : 0u));
 }
 
 void ed_kwr_varlong(ed_kwr *w, int64_t v)
 {
-    uvarlong_put(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+    uvarlong_put(w, ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0u));
 }
 
 void ed_kwr_uuid(ed_kwr *w, const uint8_t v[16])

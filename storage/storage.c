@@ -490,7 +490,8 @@ int ed_storage_delete_log(ed_storage *st, ed_log *log)
     if (rc == ED_OK) {
         ed_plat_dir_sync(st->dir);
         log->delete_dir = ed_strdup(del);
-        if (!log->delete_dir) rc = ED_ERR_NOMEM; /* remove it under the old name */
+        if (!log->delete_dir) /* remove it under the old name */
+            ED_LOG_WARN("out of memory: removing %s under its old name", del);
     } else {
         ED_LOG_ERR("cannot rename %s for deletion: %s; removing it in place", log->dir,
                    ed_strerror(rc));

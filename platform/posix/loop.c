@@ -117,7 +117,7 @@ static void bury(ed_loop *l)
 
 static void heap_put(ed_loop *l, size_t i, ed_timer *t)
 {
-    l->heap[i] = t;
+    l->heap[i] = t; /* NOLINT(clang-analyzer-core.NullDereference): heap grown by the caller */
     t->heap_idx = i;
 }
 
