@@ -2,7 +2,31 @@
  * in-order responses) and the API handlers. The server decodes the request
  * header, looks the key up in ed_kapi_table, writes the response header into
  * req->out and calls the handler, which reads its body from req->rd and
- * appends the response body to req->out. */
+ * appends the response body to req->out.
+ *
+ * Details handlers rely on:
+ * - The server only calls a handler with a version inside [min, max] of its
+ *   entry (ApiVersions excepted: it also gets unknown versions and answers
+ *   UNSUPPORTED_VERSION itself). req->flex = version >= flex_from.
+ * - req->out already holds the 4-byte size prefix, the correlation id and
+ *   (flexible responses other than ApiVersions) the header's tagged fields.
+ *   Handlers only append; never reset or rewind req->out below the length
+ *   it had on entry. The server patches the size when the response is done.
+ *   req->out's ceiling is ED_KAPI_RESPONSE_MAX bytes of memory (spliced
+ *   file bytes do not count); if the writer fails (sticky error) the
+ *   connection is closed with a log line, so size responses sensibly.
+ * - req->rd covers exactly the request body; its bytes (and req->client_id)
+ *   stay valid until the request is completed, dropped or cancelled, so a
+ *   PENDING handler may keep pointers into them (e.g. Produce acks=all).
+ * - ED_KAPI_CLOSE: the handler may log details; the server logs the close.
+ * - ED_KAPI_PENDING: ed_kreq_complete may be called before the handler has
+ *   even returned (e.g. a durable wait that is already satisfied); the
+ *   response is then sent as if RESPOND had been returned.
+ * - ed_kreq_complete/ed_kreq_drop may be called from any handler on the loop
+ *   thread (e.g. Produce on one connection waking a Fetch on another); they
+ *   never close or free a connection synchronously.
+ * - cancel: called at most once, on the loop thread, never from inside
+ *   ed_kreq_complete or the handler itself; after it returns req is freed. */
 #ifndef ED_CORE_KAPI_H
 #define ED_CORE_KAPI_H
 
@@ -23,11 +47,11 @@ struct ed_kreq {
     int16_t api_version;
     int32_t correlation_id;
     ed_kstr client_id;
-    bool flex;          /* request/response use flexible encodings */
-    ed_krd rd;          /* the request body; valid until completion */
-    ed_kwr out;         /* response: header written by the server */
+    bool flex;  /* request/response use flexible encodings */
+    ed_krd rd;  /* the request body; valid until completion */
+    ed_kwr out; /* response: header written by the server */
     ed_broker *broker;
-    const char *peer;   /* "host:port" for logs */
+    const char *peer; /* "host:port" for logs */
     /* For PENDING requests: the handler's state, and a cancel callback the
      * server calls if the connection closes first (the handler must then
      * drop every reference to req; the server frees it afterwards). */
@@ -40,12 +64,24 @@ typedef int (*ed_kapi_fn)(ed_kreq *req);
 struct ed_kapi_entry {
     int16_t min_version;
     int16_t max_version;
-    int16_t flex_from;   /* first flexible version; -1 = none */
-    ed_kapi_fn fn;       /* NULL = not supported (not advertised) */
+    int16_t flex_from; /* first flexible version; -1 = none */
+    ed_kapi_fn fn;     /* NULL = not supported (not advertised) */
     const char *name;
 };
 
-#define ED_KAPI_N_KEYS 80
+#define ED_KAPI_N_KEYS       80
+#define ED_KAPI_RESPONSE_MAX (16u * 1024 * 1024)
+
+/* API keys used by name across modules. */
+enum ed_kapi_key {
+    ED_KAPI_PRODUCE = 0,
+    ED_KAPI_FETCH = 1,
+    ED_KAPI_LIST_OFFSETS = 2,
+    ED_KAPI_METADATA = 3,
+    ED_KAPI_API_VERSIONS = 18,
+    ED_KAPI_CREATE_TOPICS = 19,
+    ED_KAPI_INIT_PRODUCER_ID = 22
+};
 extern const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS];
 
 /* Completes a PENDING request: its response in req->out is sent when every

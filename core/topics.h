@@ -27,12 +27,24 @@ struct ed_partition {
 };
 
 /* Opens the registry over an opened storage: every log found becomes a
- * partition of its topic; overrides are loaded. */
+ * partition of its topic. Without a data directory, topic ids and config
+ * overrides live in memory only (handler unit tests). */
 int ed_topics_open(ed_storage *st, const struct ed_log_config *defaults, ed_topics **out);
+/* Same, persisting topic ids, partition counts and config overrides in
+ * <dir>/eddy-topics.properties (written to a temporary file, synced,
+ * renamed, folder synced). At open the file and the logs are reconciled:
+ * missing partitions of a listed topic are created (an interrupted
+ * CreatePartitions), a listed topic without any log is dropped (a create
+ * that never finished), logs of an unlisted topic are adopted with a new id
+ * and the broker defaults. A file that fails its checksum stops the open
+ * with ED_ERR_CORRUPT and a log line. */
+int ed_topics_open_dir(ed_storage *st, const char *dir, const struct ed_log_config *defaults,
+                       ed_topics **out);
 void ed_topics_close(ed_topics *t);
 
 ed_topic *ed_topics_find(ed_topics *t, const char *name);
 ed_topic *ed_topics_find_k(ed_topics *t, ed_kstr name);
+ed_topic *ed_topics_find_id(ed_topics *t, const uint8_t id[16]);
 /* Visits topics in name order. */
 void ed_topics_each(ed_topics *t, void (*cb)(void *arg, ed_topic *topic), void *arg);
 int32_t ed_topics_count(const ed_topics *t);
@@ -45,6 +57,10 @@ bool ed_topics_valid_name(const char *name);
 int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const char *const *keys,
                      const char *const *values, int n_configs, const char **why, ed_topic **out);
 int ed_topics_delete(ed_topics *t, ed_topic *topic);
+/* Auto-creation (Metadata): creates name with the broker's num.partitions
+ * when auto.create.topics.enable is on (see ed_topics_set_broker_config).
+ * ED_ERR_NOENT when auto-creation is off, ED_ERR_INVAL for a bad name. */
+int ed_topics_auto_create(ed_topics *t, const char *name, ed_topic **out);
 /* Grows a topic to n partitions (never shrinks: ED_ERR_INVAL). */
 int ed_topics_set_partitions(ed_topics *t, ed_topic *topic, int32_t n);
 
@@ -63,8 +79,27 @@ int ed_topic_config_set(ed_topics *t, ed_topic *topic, const char *key, const ch
                         const char **why);
 /* Names of every topic-level config key Eddy knows, NULL-terminated. */
 const char *const *ed_topics_config_keys(void);
+/* Validates one topic config value without applying it (validate_only
+ * requests). ED_ERR_INVAL with *why (static text) naming the problem. */
+int ed_topics_config_check(const char *key, const char *value, const char **why);
+/* The broker config the registry takes its defaults' text (compression.type
+ * "producer"), num.partitions and auto.create.topics.enable from; without
+ * one, defaults are rendered from the ed_log_config given at open and
+ * auto-creation is off. cfg must outlive t. */
+struct ed_config;
+void ed_topics_set_broker_config(ed_topics *t, const struct ed_config *cfg);
+
+/* Persists the cluster id: reads <dir>/meta.properties (Kafka's file:
+ * version, cluster.id, node.id), creating it at first start with a new
+ * random cluster id (base64url UUID, 22 chars). A stored node.id different
+ * from node_id is an error (ED_ERR_INVAL, logged), as in Kafka. */
+int ed_topics_meta_properties(const char *dir, int32_t node_id, char cluster_id[23]);
 
 void ed_topics_set_append_listener(ed_topics *t, ed_append_listener cb, void *arg);
+/* Called for each partition just before it is freed (topic deleted, or the
+ * registry closed), so modules that keep per-partition state (fetch
+ * waiters, producer ids) can drop it. Up to 4 listeners. */
+int ed_topics_add_remove_listener(ed_topics *t, ed_append_listener cb, void *arg);
 /* Called by whoever appended to p (produce, bridges). */
 void ed_topics_appended(ed_topics *t, ed_partition *p);
 

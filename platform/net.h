@@ -79,4 +79,9 @@ const char *ed_plat_stream_peer(const ed_stream *s);
 /* Closes the socket and frees s; no callbacks run afterwards. */
 void ed_plat_stream_close(ed_stream *s);
 
+/* A name clients can use to reach this machine when a listener binds every
+ * interface: the host name if it resolves to an address of this machine,
+ * else "127.0.0.1". */
+void ed_plat_net_default_host(char *out, size_t len);
+
 #endif

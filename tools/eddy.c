@@ -15,7 +15,11 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } cmds[] = {
+    {"serve", ed_cmd_serve, "run the broker (eddy serve --help lists every setting)"},
     {"version", ed_cmd_version, "print the version"},
+    {"topics", ed_cmd_topics, "create, list, describe, delete or alter topics"},
+    {"produce", ed_cmd_produce, "produce lines of standard input to a topic"},
+    {"consume", ed_cmd_consume, "print records of a topic"},
 };
 
 int ed_cmd_version(int argc, char **argv)
@@ -39,7 +43,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }

@@ -1,0 +1,17 @@
+/* The Kafka API dispatch table: {min, max, flex_from, handler, name} per API
+ * key. ApiVersions is generated from it; a NULL handler is not advertised.
+ * Version ranges follow KAFKA-NOTES.md (keep minimums low for librdkafka). */
+#include "core/kapi.h"
+#include "core/kapi_handlers.h"
+
+const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
+    [ED_KAPI_METADATA] = {0, 12, 9, ed_kapi_metadata, "Metadata"},
+    [ED_KAPI_API_VERSIONS] = {0, 4, 3, ed_kapi_api_versions, "ApiVersions"},
+    [ED_KAPI_CREATE_TOPICS] = {0, 7, 5, ed_kapi_create_topics, "CreateTopics"},
+    [20] = {0, 6, 4, ed_kapi_delete_topics, "DeleteTopics"},
+    [32] = {0, 4, 4, ed_kapi_describe_configs, "DescribeConfigs"},
+    [33] = {0, 2, 2, ed_kapi_alter_configs, "AlterConfigs"},
+    [37] = {0, 3, 2, ed_kapi_create_partitions, "CreatePartitions"},
+    [44] = {0, 1, 1, ed_kapi_incremental_alter_configs, "IncrementalAlterConfigs"},
+    [60] = {0, 1, 0, ed_kapi_describe_cluster, "DescribeCluster"},
+};

@@ -1,0 +1,28 @@
+/* What the config APIs know about each topic-level config key: Kafka's type
+ * (for DescribeConfigs config_type), allowed values and ranges (checked
+ * before anything changes, and for validate_only requests), the broker key
+ * that supplies its default (synonyms), and a line of documentation. The
+ * set of keys Eddy actually stores comes from ed_topics_config_keys(). */
+#ifndef ED_CORE_KAPI_CONFIGS_H
+#define ED_CORE_KAPI_CONFIGS_H
+
+#include "platform/base.h"
+
+struct ed_kapi_topic_config {
+    const char *name;
+    int8_t type;            /* enum ed_kc_config_type */
+    int64_t min, max;       /* INT/LONG bounds */
+    const char *choices;    /* STRING/LIST: comma-separated allowed values, or NULL */
+    const char *broker_key; /* broker config holding the default, or NULL */
+    const char *doc;
+};
+
+/* The entry for a topic config key, NULL if Eddy has none. */
+const struct ed_kapi_topic_config *ed_kapi_topic_config_find(const char *name);
+/* Checks that key is a topic config Eddy stores and value (NULL = remove)
+ * suits it. false with one line in why otherwise. */
+bool ed_kapi_topic_config_check(const char *key, const char *value, char *why, size_t why_len);
+/* True if key is a list-typed config (APPEND/SUBTRACT allowed). */
+bool ed_kapi_topic_config_is_list(const char *key);
+
+#endif

@@ -1,0 +1,23 @@
+/* Prototypes of every Kafka API handler (one line each), so the dispatch
+ * table in core/kapi.c can name them; each lives in core/kapi_<name>.c. */
+#ifndef ED_CORE_KAPI_HANDLERS_H
+#define ED_CORE_KAPI_HANDLERS_H
+
+#include "core/kapi.h"
+
+int ed_kapi_produce(ed_kreq *req);                   /* 0 */
+int ed_kapi_fetch(ed_kreq *req);                     /* 1 */
+int ed_kapi_list_offsets(ed_kreq *req);              /* 2 */
+int ed_kapi_metadata(ed_kreq *req);                  /* 3 */
+int ed_kapi_api_versions(ed_kreq *req);              /* 18 */
+int ed_kapi_create_topics(ed_kreq *req);             /* 19 */
+int ed_kapi_delete_topics(ed_kreq *req);             /* 20 */
+int ed_kapi_init_producer_id(ed_kreq *req);          /* 22 */
+int ed_kapi_offset_for_leader_epoch(ed_kreq *req);   /* 23 */
+int ed_kapi_describe_configs(ed_kreq *req);          /* 32 */
+int ed_kapi_alter_configs(ed_kreq *req);             /* 33 */
+int ed_kapi_create_partitions(ed_kreq *req);         /* 37 */
+int ed_kapi_incremental_alter_configs(ed_kreq *req); /* 44 */
+int ed_kapi_describe_cluster(ed_kreq *req);          /* 60 */
+
+#endif

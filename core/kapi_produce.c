@@ -1,0 +1,372 @@
+/* Produce (API key 0) v0-11: validates each partition's record batch
+ * (magic 2 only, exactly one batch per partition, header checks, idempotent
+ * producer sequences), appends it as received (offsets stamped in place in
+ * the request buffer, never decompressed), wakes long-poll fetches, and
+ * answers by acks: 0 never, 1 after the append, -1 once every partition's
+ * append is durable (one durable wait per partition; group commit shares the
+ * flush). The request is parsed fully before anything is appended, so a
+ * malformed request changes nothing. */
+#define ED_LOG_MODULE "produce"
+#include "core/kapi_handlers.h"
+#include "core/pidstate.h"
+#include "core/topics.h"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/batch.h"
+#include "storage/log.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+struct ptopic {
+    ed_kstr name;
+    int32_t first; /* index of its first partition in parts[] */
+    int32_t n;
+};
+
+struct produce_ctx;
+
+struct presult {
+    struct produce_ctx *ctx;
+    int32_t index;
+    int16_t err;
+    const char *msg;
+    int64_t base_offset;
+    int64_t log_append_time;
+    int64_t log_start_offset;
+    ed_log *wait_log; /* durable wait target (acks=-1), NULL if none */
+    int64_t wait_offset;
+};
+
+struct produce_ctx {
+    ed_kreq *req; /* NULL once the connection is gone */
+    int32_t n_topics;
+    int32_t n_parts;
+    int outstanding; /* durable waits not yet completed (+1 while registering) */
+    struct ptopic *topics;
+    struct presult *parts;
+};
+
+static int16_t kerr_of_append(int rc)
+{
+    switch (rc) {
+    case ED_ERR_CORRUPT:
+        return ED_KERR_CORRUPT_MESSAGE;
+    case ED_ERR_TOOBIG:
+        return ED_KERR_MESSAGE_TOO_LARGE;
+    case ED_ERR_INVAL:
+        return ED_KERR_INVALID_RECORD;
+    case ED_ERR_UNSUPPORTED:
+        return ED_KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case ED_ERR_NOSPC:
+    case ED_ERR_IO:
+    case ED_ERR_CLOSED:
+        return ED_KERR_KAFKA_STORAGE_ERROR;
+    default:
+        return ED_KERR_UNKNOWN_SERVER_ERROR;
+    }
+}
+
+static void set_err(struct presult *r, int16_t err, const char *msg)
+{
+    r->err = err;
+    r->msg = msg;
+    r->base_offset = -1;
+    r->log_append_time = -1;
+    r->log_start_offset = -1;
+}
+
+/* Header-level checks Kafka makes on a client's batch before appending
+ * (ProduceRequest.validateRecords and LogValidator.validateBatch). */
+static bool check_batch(ed_kreq *req, ed_kbytes rec, struct ed_batch_info *bi, struct presult *r)
+{
+    int16_t v = req->api_version;
+    if (rec.len <= 0) {
+        set_err(r, ED_KERR_INVALID_RECORD,
+                "a produce request must have one record batch per "
+                "partition");
+        return false;
+    }
+    if (rec.len > 16 && rec.p[16] != 2) {
+        /* Message formats v0/v1 are gone (Kafka 4): only magic 2 is stored. */
+        if (v >= 3)
+            set_err(r, ED_KERR_INVALID_RECORD, "only record batches with magic 2 are allowed");
+        else
+            set_err(r, ED_KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT,
+                    "message format v0/v1 is not supported; use a client with magic 2 batches");
+        return false;
+    }
+    if (ed_batch_parse_header(rec.p, (size_t)rec.len, bi) != ED_OK ||
+        ed_batch_total_len(bi) > (size_t)rec.len) {
+        set_err(r, ED_KERR_CORRUPT_MESSAGE, "record batch is truncated or malformed");
+        return false;
+    }
+    if (ed_batch_total_len(bi) < (size_t)rec.len) {
+        set_err(r, ED_KERR_INVALID_RECORD, "only one record batch per partition is allowed");
+        return false;
+    }
+    if (ed_batch_compression(bi) == ED_COMPRESSION_ZSTD && v < 7) {
+        set_err(r, ED_KERR_UNSUPPORTED_COMPRESSION_TYPE, "zstd needs produce version 7 or later");
+        return false;
+    }
+    if (bi->record_count <= 0 || (int64_t)bi->last_offset_delta + 1 != bi->record_count) {
+        set_err(r, ED_KERR_INVALID_RECORD, "record count and offset range of the batch disagree");
+        return false;
+    }
+    if (ed_batch_is_control(bi)) {
+        set_err(r, ED_KERR_INVALID_RECORD, "clients may not write control batches");
+        return false;
+    }
+    if (ed_batch_is_transactional(bi)) {
+        set_err(r, ED_KERR_INVALID_TXN_STATE, "transactions are not supported");
+        return false;
+    }
+    return true;
+}
+
+static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait, struct presult *r)
+{
+    ed_broker *b = req->broker;
+    ed_partition *p = topic ? ed_topic_partition(topic, r->index) : NULL;
+    if (!p) {
+        set_err(r, ED_KERR_UNKNOWN_TOPIC_OR_PARTITION, NULL);
+        return;
+    }
+    if (ed_topic_is_internal(topic)) {
+        set_err(r, ED_KERR_INVALID_TOPIC_EXCEPTION, "cannot produce to an internal topic");
+        return;
+    }
+    struct ed_batch_info bi;
+    if (!check_batch(req, rec, &bi, r)) return;
+
+    struct ed_pid_check pc;
+    int rc = ed_pidstate_check(p, b->pids, &bi, &pc);
+    if (rc) {
+        set_err(r, ED_KERR_KAFKA_STORAGE_ERROR, "cannot load producer state");
+        return;
+    }
+    if (pc.verdict == ED_PID_REJECT) {
+        ED_LOG_DBG("%s: %s-%d: producer %" PRId64 " epoch %d seq %d: %s", req->peer,
+                   ed_topic_name(topic), (int)r->index, bi.producer_id, bi.producer_epoch,
+                   bi.base_sequence, pc.why);
+        set_err(r, pc.kerr, pc.why);
+        return;
+    }
+    r->err = ED_KERR_NONE;
+    r->msg = NULL;
+    if (pc.verdict == ED_PID_DUPLICATE) {
+        /* Answer as the first time; the original may still be in flight to
+         * the flash, so acks=-1 waits for it too. */
+        r->base_offset = pc.dup_base_offset;
+        r->log_append_time = pc.dup_log_append_time;
+        r->log_start_offset = ed_log_start_offset(p->log);
+        if (wait) {
+            r->wait_log = p->log;
+            r->wait_offset = pc.dup_base_offset + bi.last_offset_delta;
+        }
+        return;
+    }
+    struct ed_append_result res;
+    /* The request body lives in the connection's own buffer, which the
+     * server lets handlers write: offsets are stamped in place. */
+    rc = ed_log_append(p->log, (uint8_t *)rec.p, (size_t)rec.len, &res);
+    if (rc) {
+        int16_t e = kerr_of_append(rc);
+        if (e == ED_KERR_KAFKA_STORAGE_ERROR || e == ED_KERR_UNKNOWN_SERVER_ERROR)
+            ED_LOG_WARN("%s: append to %s-%d failed: %s", req->peer, ed_topic_name(topic),
+                        (int)r->index, ed_strerror(rc));
+        else
+            ED_LOG_DBG("%s: append to %s-%d refused: %s", req->peer, ed_topic_name(topic),
+                       (int)r->index, ed_strerror(rc));
+        set_err(r, e,
+                e == ED_KERR_MESSAGE_TOO_LARGE ? "record batch is larger than "
+                                                 "max.message.bytes"
+                : e == ED_KERR_CORRUPT_MESSAGE ? "record batch failed its CRC check"
+                                               : NULL);
+        return;
+    }
+    ed_pidstate_update(p, &bi, res.base_offset, res.log_append_time);
+    r->base_offset = res.base_offset;
+    r->log_append_time = res.log_append_time;
+    r->log_start_offset = res.log_start_offset;
+    if (wait) {
+        r->wait_log = p->log;
+        r->wait_offset = res.last_offset;
+    }
+    ed_topics_appended(b->topics, p);
+}
+
+static void write_response(struct produce_ctx *c, ed_kreq *req)
+{
+    ed_kwr *w = &req->out;
+    bool flex = req->flex;
+    int16_t v = req->api_version;
+    ed_kwr_array(w, c->n_topics, flex);
+    for (int32_t t = 0; t < c->n_topics; t++) {
+        const struct ptopic *pt = &c->topics[t];
+        ed_kwr_kstr(w, pt->name, flex);
+        ed_kwr_array(w, pt->n, flex);
+        for (int32_t i = pt->first; i < pt->first + pt->n; i++) {
+            const struct presult *r = &c->parts[i];
+            ed_kwr_i32(w, r->index);
+            ed_kwr_i16(w, r->err);
+            ed_kwr_i64(w, r->base_offset);
+            if (v >= 2) ed_kwr_i64(w, r->log_append_time);
+            if (v >= 5) ed_kwr_i64(w, r->log_start_offset);
+            if (v >= 8) {
+                ed_kwr_array(w, 0, flex); /* record_errors */
+                ed_kwr_str(w, r->err ? r->msg : NULL, flex);
+            }
+            ed_kwr_tags(w, flex);
+        }
+        ed_kwr_tags(w, flex);
+    }
+    if (v >= 1) ed_kwr_i32(w, 0); /* throttle_time_ms: last */
+    ed_kwr_tags(w, flex);
+}
+
+static void durable_done(struct produce_ctx *c)
+{
+    if (--c->outstanding > 0) return;
+    ed_kreq *req = c->req;
+    if (req) {
+        req->ctx = NULL;
+        req->cancel = NULL;
+        write_response(c, req);
+        ed_kreq_complete(req);
+    }
+    ed_free(c);
+}
+
+static void on_durable(void *arg, int status)
+{
+    struct presult *r = arg;
+    if (status != ED_OK) {
+        ED_LOG_WARN("flush for a produce failed: %s", ed_strerror(status));
+        set_err(r, ED_KERR_KAFKA_STORAGE_ERROR, "the flush to storage failed");
+    }
+    durable_done(r->ctx);
+}
+
+/* The connection closed while durable waits were pending: the waits cannot
+ * be withdrawn, so the context lives until the last one completes. */
+static void produce_cancel(ed_kreq *req)
+{
+    struct produce_ctx *c = req->ctx;
+    req->ctx = NULL;
+    req->cancel = NULL;
+    if (c) c->req = NULL;
+}
+
+int ed_kapi_produce(ed_kreq *req)
+{
+    ed_krd *rd = &req->rd;
+    bool flex = req->flex;
+    int16_t v = req->api_version;
+
+    /* Pass 1: validate the framing and count. */
+    ed_krd r1 = *rd;
+    if (v >= 3) ed_krd_str(&r1, flex);
+    int16_t acks = ed_krd_i16(&r1);
+    ed_krd_i32(&r1); /* timeout_ms */
+    int32_t n_topics = ed_krd_array(&r1, flex, flex ? 2 : 6);
+    int64_t n_parts = 0;
+    for (int32_t t = 0; t < n_topics && ed_krd_ok(&r1); t++) {
+        ed_krd_str(&r1, flex);
+        int32_t n = ed_krd_array(&r1, flex, flex ? 6 : 8);
+        for (int32_t i = 0; i < n && ed_krd_ok(&r1); i++) {
+            ed_krd_i32(&r1);
+            ed_krd_bytes(&r1, flex);
+            ed_krd_tags(&r1, flex);
+        }
+        n_parts += n > 0 ? n : 0;
+        ed_krd_tags(&r1, flex);
+    }
+    ed_krd_tags(&r1, flex);
+    if (!ed_krd_ok(&r1) || n_topics < 0) {
+        ED_LOG_WARN("%s: malformed produce request v%d", req->peer, v);
+        return ED_KAPI_CLOSE;
+    }
+
+    struct produce_ctx *c = ed_calloc(1, sizeof *c + (size_t)n_topics * sizeof(struct ptopic) +
+                                             (size_t)n_parts * sizeof(struct presult));
+    if (!c) {
+        ED_LOG_WARN("%s: no memory for a produce request of %" PRId64 " partitions", req->peer,
+                    n_parts);
+        return ED_KAPI_CLOSE;
+    }
+    c->req = req;
+    c->n_topics = n_topics;
+    c->n_parts = (int32_t)n_parts;
+    c->topics = (struct ptopic *)(c + 1);
+    c->parts = (struct presult *)(c->topics + n_topics);
+
+    /* Pass 2: process (the framing is known to be good). */
+    if (v >= 3) ed_krd_str(rd, flex);
+    acks = ed_krd_i16(rd);
+    ed_krd_i32(rd);
+    bool acks_ok = acks == 0 || acks == 1 || acks == -1;
+    bool wait = acks == -1;
+    ed_krd_array(rd, flex, 0);
+    int32_t k = 0;
+    for (int32_t t = 0; t < n_topics; t++) {
+        struct ptopic *pt = &c->topics[t];
+        pt->name = ed_krd_str(rd, flex);
+        pt->first = k;
+        pt->n = ed_krd_array(rd, flex, 0);
+        if (pt->n < 0) pt->n = 0;
+        ed_topic *topic = ed_topics_find_k(req->broker->topics, pt->name);
+        for (int32_t i = 0; i < pt->n; i++, k++) {
+            struct presult *r = &c->parts[k];
+            r->ctx = c;
+            r->index = ed_krd_i32(rd);
+            ed_kbytes rec = ed_krd_bytes(rd, flex);
+            ed_krd_tags(rd, flex);
+            if (!acks_ok)
+                set_err(r, ED_KERR_INVALID_REQUIRED_ACKS, NULL);
+            else
+                produce_one(req, topic, rec, wait, r);
+        }
+        ed_krd_tags(rd, flex);
+    }
+    ed_krd_tags(rd, flex);
+
+    if (acks == 0) {
+        /* No response: an error can only be signalled by closing the
+         * connection, which makes the client refresh its metadata (Kafka). */
+        int rc = ED_KAPI_NO_RESPONSE;
+        for (int32_t i = 0; i < c->n_parts; i++) {
+            if (c->parts[i].err) {
+                ED_LOG_INFO("%s: closing: produce with acks=0 failed on partition %d: error %d",
+                            req->peer, (int)c->parts[i].index, c->parts[i].err);
+                rc = ED_KAPI_CLOSE;
+                break;
+            }
+        }
+        ed_free(c);
+        return rc;
+    }
+
+    c->outstanding = 1;
+    if (wait) {
+        for (int32_t i = 0; i < c->n_parts; i++) {
+            struct presult *r = &c->parts[i];
+            if (!r->wait_log || r->err) continue;
+            c->outstanding++;
+            int rc = ed_log_wait_durable(r->wait_log, r->wait_offset, on_durable, r);
+            if (rc) {
+                set_err(r, ED_KERR_KAFKA_STORAGE_ERROR, "cannot wait for the flush");
+                c->outstanding--;
+            }
+        }
+    }
+    if (c->outstanding == 1) {
+        write_response(c, req);
+        ed_free(c);
+        return ED_KAPI_RESPOND;
+    }
+    req->ctx = c;
+    req->cancel = produce_cancel;
+    durable_done(c); /* drops the registration reference */
+    return ED_KAPI_PENDING;
+}

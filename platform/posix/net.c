@@ -1,0 +1,355 @@
+/* POSIX TCP for the event loop: listeners (SO_REUSEADDR, non-blocking
+ * accept4, TCP_NODELAY on every connection) and streams (recv, sendmsg
+ * gather writes, sendfile from segment files). */
+#define _GNU_SOURCE
+#define ED_LOG_MODULE "net"
+#include "platform/net.h"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "platform/posix/posix_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define ACCEPTS_PER_EVENT 32
+#define MAX_IOV           64
+#define EMFILE_PAUSE_MS   100
+
+struct ed_listener {
+    struct ed_posix_io io; /* first member */
+    ed_loop *loop;
+    ed_accept_cb cb;
+    void *arg;
+    uint16_t port;
+    ed_timer pause; /* re-enables accepting after EMFILE */
+};
+
+struct ed_stream {
+    struct ed_posix_io io; /* first member */
+    ed_loop *loop;
+    struct ed_stream_cbs cbs;
+    void *arg;
+    bool want_read;
+    bool want_write;
+    char peer[64];
+};
+
+/* ---- streams ---- */
+
+static void stream_update(ed_stream *s)
+{
+    uint32_t ev = (s->want_read ? EPOLLIN : 0u) | (s->want_write ? EPOLLOUT : 0u);
+    ed_posix_io_set(s->loop, &s->io, ev);
+}
+
+static void on_stream_event(struct ed_posix_io *io, uint32_t events)
+{
+    ed_stream *s = (ed_stream *)io;
+    bool err = (events & (EPOLLERR | EPOLLHUP)) != 0;
+    if ((events & EPOLLOUT) || (err && s->want_write)) {
+        if (s->cbs.on_writable) s->cbs.on_writable(s->arg);
+        if (io->fd < 0) return; /* closed by the callback */
+    }
+    if ((events & EPOLLIN) || (err && s->want_read)) {
+        if (s->cbs.on_readable) s->cbs.on_readable(s->arg);
+        if (io->fd < 0) return;
+    }
+    if (err && !s->want_read && !s->want_write && io->registered) {
+        /* epoll reports a hang-up even with an empty mask, again and again:
+         * leave the set until the owner wants events, then the re-added
+         * descriptor reports it once more and the owner's read sees EOF. */
+        ed_posix_io_unwatch(s->loop, io);
+    }
+}
+
+static void set_peer(ed_stream *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getpeername(s->io.fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+            snprintf(s->peer, sizeof s->peer, "[%s]:%u", host, port);
+            return;
+        }
+    }
+    snprintf(s->peer, sizeof s->peer, "%s:%u", host, port);
+}
+
+static ed_stream *stream_new(ed_loop *l, int fd)
+{
+    ed_stream *s = ed_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->io.fd = fd;
+    s->io.on_event = on_stream_event;
+    s->loop = l;
+    set_peer(s);
+    return s;
+}
+
+void ed_plat_stream_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg)
+{
+    s->cbs = *cbs;
+    s->arg = arg;
+    s->want_read = true;
+    stream_update(s);
+}
+
+void ed_plat_stream_want_write(ed_stream *s, bool on)
+{
+    if (s->want_write == on) return;
+    s->want_write = on;
+    stream_update(s);
+}
+
+void ed_plat_stream_want_read(ed_stream *s, bool on)
+{
+    if (s->want_read == on) return;
+    s->want_read = on;
+    stream_update(s);
+}
+
+static int io_fail(ed_stream *s, const char *what)
+{
+    int e = errno;
+    if (e != ECONNRESET && e != EPIPE && e != ETIMEDOUT && e != ENOTCONN)
+        ED_LOG_DBG("%s %s: %s", what, s->peer, strerror(e));
+    return ED_ERR_CLOSED;
+}
+
+int ed_plat_stream_read(ed_stream *s, void *buf, size_t len, size_t *n)
+{
+    *n = 0;
+    for (;;) {
+        ssize_t r = recv(s->io.fd, buf, len, 0);
+        if (r > 0) {
+            *n = (size_t)r;
+            return ED_OK;
+        }
+        if (r == 0) return ED_ERR_CLOSED;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return ED_ERR_AGAIN;
+        return io_fail(s, "recv");
+    }
+}
+
+int ed_plat_stream_writev(ed_stream *s, const struct ed_iovec *iov, int n_iov, size_t *n)
+{
+    struct iovec v[MAX_IOV];
+    int k = n_iov < MAX_IOV ? n_iov : MAX_IOV;
+    for (int i = 0; i < k; i++) {
+        v[i].iov_base = (void *)iov[i].base;
+        v[i].iov_len = iov[i].len;
+    }
+    struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)k};
+    *n = 0;
+    for (;;) {
+        ssize_t r = sendmsg(s->io.fd, &m, MSG_NOSIGNAL);
+        if (r >= 0) {
+            *n = (size_t)r;
+            return ED_OK;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return ED_OK;
+        return io_fail(s, "send");
+    }
+}
+
+int ed_plat_stream_sendfile(ed_stream *s, ed_file *f, uint64_t pos, size_t len, size_t *n)
+{
+    *n = 0;
+    int fd = ed_plat_file_handle(f);
+    if (fd < 0) {
+        /* No OS handle: bounce through a small buffer. */
+        uint8_t buf[16384];
+        size_t got = 0;
+        int rc = ed_plat_file_pread(f, buf, ED_MIN(len, sizeof buf), pos, &got);
+        if (rc != ED_OK) return rc;
+        if (got == 0) return ED_ERR_IO;
+        struct ed_iovec v = {buf, got};
+        return ed_plat_stream_writev(s, &v, 1, n);
+    }
+    for (;;) {
+        off_t off = (off_t)pos;
+        ssize_t r = sendfile(s->io.fd, fd, &off, len);
+        if (r > 0) {
+            *n = (size_t)r;
+            return ED_OK;
+        }
+        if (r == 0) {
+            /* The file is shorter than the slice: a storage bug, not the
+             * peer's fault; report it rather than spin. */
+            ED_LOG_ERR("sendfile %s: file ends before %llu", s->peer,
+                       (unsigned long long)(pos + len));
+            return ED_ERR_IO;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return ED_OK;
+        return io_fail(s, "sendfile");
+    }
+}
+
+const char *ed_plat_stream_peer(const ed_stream *s)
+{
+    return s->peer;
+}
+
+void ed_plat_stream_close(ed_stream *s)
+{
+    if (!s) return;
+    s->cbs.on_readable = NULL;
+    s->cbs.on_writable = NULL;
+    ed_posix_io_close(s->loop, &s->io);
+}
+
+/* ---- listeners ---- */
+
+static void on_unpause(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    ed_listener *ls = arg;
+    ed_posix_io_set(ls->loop, &ls->io, EPOLLIN);
+}
+
+static void on_accept(struct ed_posix_io *io, uint32_t events)
+{
+    ED_UNUSED(events);
+    ed_listener *ls = (ed_listener *)io;
+    for (int i = 0; i < ACCEPTS_PER_EVENT && io->fd >= 0; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED) continue;
+            if (e == EAGAIN || e == EWOULDBLOCK) return;
+            ED_LOG_WARN("accept on port %u: %s; pausing %d ms", ls->port, strerror(e),
+                        EMFILE_PAUSE_MS);
+            /* Out of descriptors (or memory): stop polling the listener for
+             * a moment instead of spinning on a level-triggered event. */
+            ed_posix_io_set(ls->loop, io, 0);
+            ed_plat_timer_start(ls->loop, &ls->pause, EMFILE_PAUSE_MS, on_unpause, ls);
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        ed_stream *s = stream_new(ls->loop, fd);
+        if (!s) {
+            ED_LOG_WARN("accept on port %u: out of memory, connection dropped", ls->port);
+            close(fd);
+            continue;
+        }
+        ls->cb(ls->arg, s);
+    }
+}
+
+int ed_plat_tcp_listen(ed_loop *l, const char *host, uint16_t port, ed_accept_cb cb, void *arg,
+                       ed_listener **out)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port_s[8];
+    snprintf(port_s, sizeof port_s, "%u", port);
+    int g = getaddrinfo(host && host[0] ? host : NULL, port_s, &hints, &res);
+    if (g != 0) {
+        ED_LOG_ERR("listen %s:%u: %s", host ? host : "", port, gai_strerror(g));
+        return ED_ERR_INVAL;
+    }
+    int fd = -1, e = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0) break;
+        e = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        ED_LOG_ERR("listen %s:%u: %s", host ? host : "", port, strerror(e));
+        return ed_posix_err(e);
+    }
+    ed_listener *ls = ed_calloc(1, sizeof *ls);
+    if (!ls) {
+        close(fd);
+        return ED_ERR_NOMEM;
+    }
+    ls->io.fd = fd;
+    ls->io.on_event = on_accept;
+    ls->loop = l;
+    ls->cb = cb;
+    ls->arg = arg;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    int rc = ed_posix_io_set(l, &ls->io, EPOLLIN);
+    if (rc != ED_OK) {
+        close(fd);
+        ed_free(ls);
+        return rc;
+    }
+    *out = ls;
+    return ED_OK;
+}
+
+uint16_t ed_plat_listener_port(const ed_listener *ls)
+{
+    return ls->port;
+}
+
+void ed_plat_listener_close(ed_listener *ls)
+{
+    if (!ls) return;
+    ed_plat_timer_stop(ls->loop, &ls->pause);
+    ed_posix_io_close(ls->loop, &ls->io);
+}
+
+void ed_plat_net_default_host(char *out, size_t len)
+{
+    char name[256];
+    snprintf(out, len, "127.0.0.1");
+    if (gethostname(name, sizeof name) != 0) return;
+    name[sizeof name - 1] = '\0';
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(name, NULL, &hints, &res) != 0) return;
+    bool local = false;
+    for (struct addrinfo *ai = res; ai && !local; ai = ai->ai_next) {
+        /* Binding succeeds only for an address this machine owns. */
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        local = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    if (local && strlen(name) < len) snprintf(out, len, "%s", name);
+}

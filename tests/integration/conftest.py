@@ -1,0 +1,425 @@
+"""Integration-test fixtures: start the broker under test (Eddy, or with
+EDDY_TEST_TARGET=kafka a real Apache Kafka 3.9 broker) and run the real,
+unmodified peers installed by tests/peers/install.sh against it.
+
+A missing peer is a failure, never a skip."""
+
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import kwire
+
+REPO = Path(__file__).resolve().parents[2]
+PEERS_DIR = REPO / "tests" / "peers"
+CACHE = Path(os.environ.get("EDDY_PEERS") or Path.home() / ".cache" / "eddy-peers")
+VENV_PY = CACHE / "venv" / "bin" / "python"
+FRANZ = CACHE / "bin" / "franz-peer"
+KAFKAJS_PEER = PEERS_DIR / "kafkajs" / "peer.js"
+KAFKA_SH = PEERS_DIR / "kafka.sh"
+KAFKA_BROKER_SH = PEERS_DIR / "kafka-broker.sh"
+# Shared recordings live beside the clone: <repo>/../shared/data.
+SHARED_DATA = Path(os.environ.get("EDDY_SHARED_DATA") or REPO.parent / "shared" / "data")
+
+TARGET = os.environ.get("EDDY_TEST_TARGET", "eddy")
+EDDY_BIN = Path(os.environ.get("EDDY_BIN") or REPO / "build" / "eddy")
+# The Apache Kafka version a "kafka" target runs.
+KAFKA_TARGET_VERSION = os.environ.get("EDDY_KAFKA_VERSION", "3.9")
+# Both Apache Kafka CLI generations the tests drive.
+KAFKA_CLI_VERSIONS = ["3.9", "4"]
+
+# Settings every broker under test gets (Kafka's key names). The initial
+# rebalance delay is Kafka's group.initial.rebalance.delay.ms; 0 keeps the
+# group-using tools from waiting 3 s each.
+DEFAULT_CONFIG = {
+    "num.partitions": "1",
+    "auto.create.topics.enable": "true",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+HOST = "127.0.0.1"
+
+
+def pytest_report_header(config):
+    what = f"Apache Kafka {KAFKA_TARGET_VERSION}" if TARGET == "kafka" else str(EDDY_BIN)
+    return [f"broker under test: {what}", f"peers: {CACHE}", f"shared data: {SHARED_DATA}"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------
+# Running peers.
+
+
+def need(path_or_name):
+    """The path of a peer program; fails the test if it is not installed."""
+    p = Path(path_or_name)
+    if p.is_absolute():
+        if not p.exists():
+            pytest.fail(f"peer missing: {p} (tests/peers/install.sh must install it)", pytrace=False)
+        return str(p)
+    found = shutil.which(str(path_or_name))
+    if not found:
+        pytest.fail(f"peer missing: {path_or_name} not on PATH (tests/peers/install.sh must install it)", pytrace=False)
+    return found
+
+
+def _show(b, limit=4000):
+    s = b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+    return s if len(s) <= limit else s[:limit] + f"... ({len(s)} chars)"
+
+
+def run(cmd, *, input=None, timeout=90, env=None, check=True, cwd=None):
+    """Run a peer to completion; bytes in, CompletedProcess (bytes) out.
+    A non-zero exit (when check) or a timeout fails the test with its output."""
+    cmd = [str(c) for c in cmd]
+    full_env = dict(os.environ, **(env or {}))
+    try:
+        p = subprocess.run(
+            cmd,
+            input=input,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(
+            f"timed out after {timeout}s: {' '.join(cmd)}\nstdout: {_show(e.stdout)}\nstderr: {_show(e.stderr)}"
+        ) from None
+    if check and p.returncode != 0:
+        raise AssertionError(
+            f"exit {p.returncode}: {' '.join(cmd)}\nstdout: {_show(p.stdout)}\nstderr: {_show(p.stderr)}"
+        )
+    return p
+
+
+def kcat(broker, *args, input=None, timeout=60, check=True):
+    return run([need("kcat"), "-b", broker.bootstrap, *args], input=input, timeout=timeout, check=check)
+
+
+def kafka_tool(version, tool, *args, input=None, timeout=90, check=True):
+    """Apache Kafka's CLI tool by its usual name (kafka-topics ...)."""
+    need(KAFKA_SH)
+    return run([KAFKA_SH, version, tool, *args], input=input, timeout=timeout, check=check)
+
+
+def kafka_tool_popen(version, tool, *args):
+    need(KAFKA_SH)
+    return subprocess.Popen(
+        [str(KAFKA_SH), version, tool, *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def venv_python(*args, input=None, timeout=90):
+    return run([need(VENV_PY), *args], input=input, timeout=timeout)
+
+
+def node_peer(*args, input=None, timeout=90):
+    need(KAFKAJS_PEER)
+    env = {"NODE_PATH": str(CACHE / "node" / "node_modules"), "KAFKAJS_NO_PARTITIONER_WARNING": "1"}
+    return run([need("node"), KAFKAJS_PEER, *args], input=input, timeout=timeout, env=env)
+
+
+def franz(*args, input=None, timeout=90):
+    return run([need(FRANZ), *args], input=input, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------
+# The broker under test.
+
+
+class Broker:
+    """One broker process on 127.0.0.1:port with its data in a temp dir.
+    start/stop (SIGTERM, then SIGKILL)/kill9/restart; restart keeps the data."""
+
+    def __init__(self, workdir, config=None):
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.host = HOST
+        self.bootstrap = f"{HOST}:{self.port}"
+        self.config = dict(DEFAULT_CONFIG, **(config or {}))
+        self.proc = None
+        self.pid = None
+
+    # The directory holding <topic>-<partition>/ folders.
+    @property
+    def log_dir(self):
+        return self.workdir / ("data" if TARGET == "kafka" else "log")
+
+    def start(self):
+        if TARGET == "kafka":
+            extra = [f"{k}={v}" for k, v in self.config.items()]
+            run(
+                [need(KAFKA_BROKER_SH), "start", self.workdir, self.port, KAFKA_TARGET_VERSION, *extra],
+                timeout=150,
+            )
+            self.pid = int((self.workdir / "kafka.pid").read_text())
+        else:
+            if not EDDY_BIN.exists():
+                pytest.fail(f"broker binary missing: {EDDY_BIN} (build it with make, or set EDDY_BIN)", pytrace=False)
+            cmd = [
+                str(EDDY_BIN),
+                "serve",
+                "--set",
+                f"listeners=PLAINTEXT://{HOST}:{self.port}",
+                "--set",
+                f"log.dirs={self.log_dir}",
+            ]
+            for k, v in self.config.items():
+                cmd += ["--set", f"{k}={v}"]
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            logf = open(self.workdir / "eddy.log", "ab")
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+            logf.close()
+            self.pid = self.proc.pid
+        self.wait_ready()
+        return self
+
+    def log_tail(self, n=40):
+        name = "server.log" if TARGET == "kafka" else "eddy.log"
+        try:
+            return "\n".join((self.workdir / name).read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def alive(self):
+        if self.pid is None:
+            return False
+        if self.proc is not None:
+            return self.proc.poll() is None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def wait_ready(self, timeout=30):
+        """Ready = answers ApiVersions v0 and lists itself in Metadata."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if not self.alive():
+                raise AssertionError(f"broker exited during start-up:\n{self.log_tail()}")
+            try:
+                with kwire.Conn(HOST, self.port, timeout=2) as c:
+                    if c.api_versions(0)["error"] == 0 and c.metadata([])["brokers"]:
+                        return
+            except (OSError, kwire.Closed, kwire.Truncated, AssertionError) as e:
+                last = e
+            time.sleep(0.05)
+        raise AssertionError(f"broker not ready on {self.bootstrap} after {timeout}s ({last}):\n{self.log_tail()}")
+
+    def _signal_and_wait(self, sig, timeout):
+        if not self.alive():
+            return True
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc is not None:
+                try:
+                    self.proc.wait(timeout=0.05)
+                    return True
+                except subprocess.TimeoutExpired:
+                    continue
+            if not self.alive():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        """SIGTERM, then SIGKILL if it has not exited within 30 s. Returns
+        True when the broker exited on SIGTERM."""
+        clean = self._signal_and_wait(signal.SIGTERM, 30)
+        if not clean:
+            self._signal_and_wait(signal.SIGKILL, 30)
+        self._forget()
+        return clean
+
+    def kill9(self):
+        self._signal_and_wait(signal.SIGKILL, 30)
+        self._forget()
+
+    def _forget(self):
+        if TARGET == "kafka":
+            (self.workdir / "kafka.pid").unlink(missing_ok=True)
+        self.proc = None
+        self.pid = None
+
+    def restart(self):
+        if self.alive():
+            self.stop()
+        return self.start()
+
+    def conn(self, timeout=10.0):
+        return kwire.Conn(HOST, self.port, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def peers_dir():
+    return PEERS_DIR
+
+
+def _make_broker(tmp_path_factory, config, name):
+    b = Broker(tmp_path_factory.mktemp(name), config)
+    b.start()
+    return b
+
+
+@pytest.fixture(scope="module")
+def broker(request, tmp_path_factory):
+    """One broker per test module; a module may set BROKER_CONFIG = {...}
+    (Kafka key names) for extra settings."""
+    config = getattr(request.module, "BROKER_CONFIG", {})
+    b = _make_broker(tmp_path_factory, config, "broker")
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def fresh_broker(request, tmp_path_factory):
+    """A broker of the test's own (for tests that kill or restart it)."""
+    config = getattr(request.module, "BROKER_CONFIG", {})
+    b = _make_broker(tmp_path_factory, config, "fresh")
+    yield b
+    b.stop()
+
+
+# ---------------------------------------------------------------------------
+# Topics.
+
+_topic_ids = itertools.count(1)
+
+
+@pytest.fixture
+def topic_name(request):
+    """A function giving unique, readable topic names for this test."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")[:60]
+
+    def make(suffix=""):
+        return f"{base}{'-' + suffix if suffix else ''}-{next(_topic_ids)}"
+
+    return make
+
+
+def wait_topic(broker, topic, partitions, timeout=30):
+    """Wait until Metadata shows every partition of topic with a leader."""
+    deadline = time.time() + timeout
+    md = None
+    while time.time() < deadline:
+        with broker.conn() as c:
+            md = c.metadata([topic], version=1)
+        t = md["topics"].get(topic)
+        if t and t["error"] == 0 and len(t["partitions"]) == partitions and all(
+            p["leader"] >= 0 and p["error"] == 0 for p in t["partitions"]
+        ):
+            return md
+        time.sleep(0.1)
+    raise AssertionError(f"topic {topic} not ready with {partitions} partitions: {md}")
+
+
+def create_topic(broker, topic, partitions=1, config=None):
+    """CreateTopics through librdkafka's admin client, then wait for leaders."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    fs = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})],
+        operation_timeout=30,
+        request_timeout=30,
+    )
+    fs[topic].result(timeout=60)
+    wait_topic(broker, topic, partitions)
+    return topic
+
+
+def murmur2(data):
+    """Java's org.apache.kafka.common.utils.Utils.murmur2 (seed 0x9747b28c)."""
+    m = 0x5BD1E995
+    r = 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    n4 = length // 4
+    for i in range(n4):
+        k = int.from_bytes(data[i * 4 : i * 4 + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length % 4
+    tail = data[n4 * 4 :]
+    if rest == 3:
+        h ^= tail[2] << 16
+    if rest >= 2:
+        h ^= tail[1] << 8
+    if rest >= 1:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    # Back to Java's signed int.
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def java_partition(key, partitions):
+    """Kafka's default partitioner for a keyed record."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def records_hex_lines(records):
+    """'KEYHEX VALUEHEX' lines for the franz-go and KafkaJS peers."""
+
+    def h(b):
+        return "-" if b is None else ("=" if len(b) == 0 else b.hex())
+
+    return "".join(f"{h(k)} {h(v)}\n" for k, v in records).encode()
+
+
+def parse_hex_records(out):
+    """'PARTITION OFFSET KEYHEX VALUEHEX' lines -> [(p, off, key, value)]."""
+
+    def unh(s):
+        return None if s == "-" else (b"" if s == "=" else bytes.fromhex(s))
+
+    res = []
+    for line in out.decode().splitlines():
+        p, o, k, v = line.split()
+        res.append((int(p), int(o), unh(k), unh(v)))
+    return res
+
+
+def shared_data(*parts):
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.fail(f"shared data missing: {p} (the clone needs shared/ beside it)", pytrace=False)
+    return p
+
+
+@pytest.fixture
+def tmpdir_path():
+    d = tempfile.mkdtemp(prefix="eddy-it-")
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)

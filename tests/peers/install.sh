@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Installs the real, unmodified peers the integration tests and benchmarks
+# drive (kcat, Apache Kafka 3.9 and 4.x jars, a Python venv with the Python
+# clients, KafkaJS, a franz-go program) into a cache outside the clone.
+# Idempotent and quiet: a second run only checks and prints the versions.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${EDDY_PEERS:-$HOME/.cache/eddy-peers}"
+mkdir -p "$CACHE/bin"
+LOG="$CACHE/install.log"
+: >"$LOG"
+
+say() { printf '%s\n' "$*"; }
+die() {
+	printf 'install.sh: %s (see %s)\n' "$*" "$LOG" >&2
+	tail -n 20 "$LOG" >&2 || true
+	exit 1
+}
+# run CMD...: run quietly, output to the log, fail loudly.
+run() { "$@" >>"$LOG" 2>&1 || die "failed: $*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+# stamp NAME INPUT...: a hash of the inputs, to tell whether a step is done.
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# ---- Debian packages -------------------------------------------------------
+APT_UPDATED=0
+apt_install() {
+	[ "$(id -u)" = 0 ] || die "need root to apt-get install $*"
+	if [ "$APT_UPDATED" = 0 ]; then
+		run env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		APT_UPDATED=1
+	fi
+	run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+java_major() {
+	java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+
+pkgs=()
+have kcat || pkgs+=(kcat)
+if ! have java || [ "$(java_major)" -lt 17 ]; then pkgs+=(default-jdk-headless); fi
+have mvn || pkgs+=(maven)
+go version >/dev/null 2>&1 || pkgs+=(golang-go)
+node --version >/dev/null 2>&1 || pkgs+=(nodejs)
+npm --version >/dev/null 2>&1 || pkgs+=(npm)
+have unzip || pkgs+=(unzip)
+if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+have kcat || die "kcat missing after install"
+[ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
+
+# ---- Python venv -----------------------------------------------------------
+VENV="$CACHE/venv"
+REQ="$HERE/requirements.txt"
+want="$(stamp_of "$REQ")-$(python3 -c 'import sys; print(sys.version.split()[0])')"
+if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$want" ]; then
+	rm -rf "$VENV"
+	run python3 -m venv "$VENV"
+	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$REQ"
+	echo "$want" >"$VENV/.stamp"
+fi
+
+# ---- Apache Kafka jars from Maven Central ----------------------------------
+# The version lives in each pom; the jars land in $CACHE/kafka-<version>/libs
+# and kafka-<version>/mains lists each CLI tool's main class.
+kafka_version_of() { sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$1"; }
+TOOLS="kafka-topics kafka-console-producer kafka-console-consumer kafka-configs
+kafka-consumer-groups kafka-dump-log kafka-producer-perf-test
+kafka-consumer-perf-test kafka-storage kafka-server-start"
+# Candidate main classes, newest location first (tools moved between
+# packages from 3.x to 4.x).
+candidates() {
+	case "$1" in
+	kafka-topics) echo org.apache.kafka.tools.TopicCommand kafka.admin.TopicCommand ;;
+	kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer kafka.tools.ConsoleProducer ;;
+	kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer kafka.tools.ConsoleConsumer ;;
+	kafka-configs) echo org.apache.kafka.tools.ConfigCommand kafka.admin.ConfigCommand ;;
+	kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand kafka.admin.ConsumerGroupCommand ;;
+	kafka-dump-log) echo org.apache.kafka.tools.DumpLogSegments kafka.tools.DumpLogSegments ;;
+	kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
+	kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance kafka.tools.ConsumerPerformance ;;
+	kafka-storage) echo org.apache.kafka.tools.StorageTool kafka.tools.StorageTool ;;
+	kafka-server-start) echo kafka.Kafka ;;
+	esac
+}
+install_kafka() {
+	local pom="$1" v dir want
+	v="$(kafka_version_of "$pom")"
+	[ -n "$v" ] || die "no kafka.version in $pom"
+	dir="$CACHE/kafka-$v"
+	want="$(stamp_of "$pom" "$HERE/install.sh")"
+	if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$want" ]; then return; fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	run mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory="$dir/libs"
+	local classes
+	classes="$(for j in "$dir"/libs/kafka*.jar; do unzip -Z1 "$j"; done | sed -n 's#\.class$##p' | tr / .)"
+	: >"$dir/mains"
+	local t c found
+	for t in $TOOLS; do
+		found=
+		for c in $(candidates "$t"); do
+			if grep -qxF "$c" <<<"$classes"; then found="$c"; break; fi
+		done
+		[ -n "$found" ] || die "no main class for $t in Kafka $v"
+		echo "$t $found" >>"$dir/mains"
+	done
+	echo "$want" >"$dir/.stamp"
+}
+KAFKA_VERSIONS=()
+for pom in "$HERE"/kafka-*/pom.xml; do
+	install_kafka "$pom"
+	KAFKA_VERSIONS+=("$(kafka_version_of "$pom")")
+done
+
+# ---- KafkaJS ---------------------------------------------------------------
+KAFKAJS_VERSION=2.2.4
+if [ "$(cat "$CACHE/node/node_modules/kafkajs/package.json" 2>/dev/null |
+	sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p')" != "$KAFKAJS_VERSION" ]; then
+	mkdir -p "$CACHE/node"
+	run npm install --prefix "$CACHE/node" --no-audit --no-fund --no-save "kafkajs@$KAFKAJS_VERSION"
+fi
+
+# ---- franz-go peer ---------------------------------------------------------
+want="$(stamp_of "$HERE"/franz/go.mod "$HERE"/franz/go.sum "$HERE"/franz/*.go)"
+if [ ! -x "$CACHE/bin/franz-peer" ] || [ "$(cat "$CACHE/bin/.franz-stamp" 2>/dev/null)" != "$want" ]; then
+	(cd "$HERE/franz" && run go build -mod=readonly -o "$CACHE/bin/franz-peer" .)
+	echo "$want" >"$CACHE/bin/.franz-stamp"
+fi
+
+# ---- Report ----------------------------------------------------------------
+py() { "$VENV/bin/python" -c "$1"; }
+say "kcat $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*librdkafka \([^ ]*\).*/\1 (librdkafka \2)/p')"
+say "java $(java -version 2>&1 | head -n1 | sed 's/.*version "\([^"]*\)".*/\1/')"
+for v in "${KAFKA_VERSIONS[@]}"; do
+	say "apache-kafka $v ($CACHE/kafka-$v)"
+done
+say "python $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])') ($VENV)"
+say "pytest $(py 'import pytest; print(pytest.__version__)')"
+say "confluent-kafka $(py 'import confluent_kafka as c; v = c.version(); v = v[0] if isinstance(v, tuple) else v; print(v, "(librdkafka " + c.libversion()[0] + ")")')"
+say "kafka-python $(py 'import kafka; print(kafka.__version__)')"
+say "paho-mqtt $(py 'import paho.mqtt; print(paho.mqtt.__version__)')"
+say "aiocoap $(py 'import aiocoap.meta; print(aiocoap.meta.version)')"
+say "node $(node --version)"
+say "kafkajs $(NODE_PATH="$CACHE/node/node_modules" node "$HERE/kafkajs/peer.js" version)"
+say "franz-go $("$CACHE/bin/franz-peer" version) (go $(go env GOVERSION | sed 's/^go//'))"

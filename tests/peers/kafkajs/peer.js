@@ -1,0 +1,93 @@
+// KafkaJS peer for the integration tests: a keyed produce and a consume,
+// records exchanged as hex (same line format as the franz-go peer).
+//   node peer.js produce BROKERS TOPIC   stdin "KEYHEX VALUEHEX" -> "PARTITION OFFSET"
+//   node peer.js consume BROKERS TOPIC N [TIMEOUT_MS]
+//                                        stdout "PARTITION OFFSET KEYHEX VALUEHEX"
+//   node peer.js version
+// kafkajs is found through NODE_PATH (the peers cache).
+'use strict';
+const { Kafka, logLevel, Partitioners } = require('kafkajs');
+
+function fromHex(s) {
+  if (s === '-') return null;
+  if (s === '=') return Buffer.alloc(0);
+  return Buffer.from(s, 'hex');
+}
+function toHex(b) {
+  if (b === null || b === undefined) return '-';
+  if (b.length === 0) return '=';
+  return b.toString('hex');
+}
+function die(msg) {
+  process.stderr.write('kafkajs-peer: ' + msg + '\n');
+  process.exit(1);
+}
+function readStdin() {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    process.stdin.on('data', (c) => chunks.push(c));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.on('error', reject);
+  });
+}
+
+async function produce(brokers, topic) {
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.ERROR });
+  // The default partitioner is Java-compatible murmur2.
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const messages = [];
+  for (const line of (await readStdin()).split('\n')) {
+    const t = line.trim();
+    if (!t) continue;
+    const f = t.split(/\s+/);
+    if (f.length !== 2) die('bad input line ' + JSON.stringify(t));
+    messages.push({ key: fromHex(f[0]), value: fromHex(f[1]) });
+  }
+  const out = [];
+  // One send per record so every record gets its own offset back.
+  for (const m of messages) {
+    const res = await producer.send({ topic, acks: -1, messages: [m] });
+    out.push(res[0].partition + ' ' + res[0].baseOffset);
+  }
+  await producer.disconnect();
+  process.stdout.write(out.map((l) => l + '\n').join(''));
+}
+
+async function consume(brokers, topic, n, timeoutMs) {
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.ERROR });
+  const consumer = kafka.consumer({ groupId: 'eddy-test-kafkajs-' + process.pid + '-' + Date.now() });
+  const lines = [];
+  let finish;
+  const done = new Promise((resolve) => { finish = resolve; });
+  const timer = setTimeout(() => finish(false), timeoutMs);
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      if (lines.length >= n) return;
+      lines.push(partition + ' ' + message.offset + ' ' + toHex(message.key) + ' ' + toHex(message.value));
+      if (lines.length >= n) finish(true);
+    },
+  });
+  const ok = await done;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  process.stdout.write(lines.map((l) => l + '\n').join(''));
+  if (!ok) die('timeout after ' + lines.length + ' of ' + n + ' records');
+}
+
+async function main() {
+  const [cmd, ...a] = process.argv.slice(2);
+  if (cmd === 'version') {
+    process.stdout.write(require('kafkajs/package.json').version + '\n');
+  } else if (cmd === 'produce' && a.length === 2) {
+    await produce(a[0], a[1]);
+  } else if (cmd === 'consume' && (a.length === 3 || a.length === 4)) {
+    await consume(a[0], a[1], parseInt(a[2], 10), a[3] ? parseInt(a[3], 10) : 30000);
+  } else {
+    die('usage: peer.js produce BROKERS TOPIC | consume BROKERS TOPIC N [TIMEOUT_MS] | version');
+  }
+}
+
+main().then(() => process.exit(0), (e) => die(e && e.stack ? e.stack : String(e)));

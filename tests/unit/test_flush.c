@@ -1,0 +1,319 @@
+/* Group commit. fdatasync is interposed here (the test binary's definition
+ * wins over the C library's) to count calls, to hold the flusher inside a
+ * call, and to make one fail. Proves: a durable waiter completes only after
+ * an fdatasync that covers its bytes; waiters that arrive while a flush runs
+ * share the next one; flush.messages and flush.ms flush data nobody waits
+ * on; deleted logs and closed storage complete their waiters; a failed
+ * fdatasync fails waiters and stops appends. Both with the flusher thread
+ * and inline from the tick. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log_testutil.h"
+#include "platform/mem.h"
+#include "storage/log.h"
+
+/* ---- the interposed fdatasync ---- */
+static atomic_int n_syncs;
+static atomic_int fail_errno;
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;
+static atomic_bool blocked;
+
+int fdatasync(int fd)
+{
+    pthread_mutex_lock(&gate_mu);
+    while (gate_closed) {
+        atomic_store(&blocked, true);
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    }
+    atomic_store(&blocked, false);
+    pthread_mutex_unlock(&gate_mu);
+    int e = atomic_exchange(&fail_errno, 0);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    atomic_fetch_add(&n_syncs, 1);
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+static void gate(bool closed)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_closed = closed;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* ---- fixture ---- */
+struct fx {
+    char *dir;
+    ed_storage *st;
+    ed_log *log;
+    struct ed_storage_config cfg;
+};
+
+static atomic_int n_notified;
+static void on_notify(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&n_notified, 1);
+}
+
+static void start(struct fx *f, bool threaded, const struct ed_log_config *lc)
+{
+    f->dir = lt_tmpdir();
+    lt_config(&f->cfg, f->dir, threaded);
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    ed_storage_set_notify(f->st, on_notify, NULL);
+    assert_int_equal(ed_storage_create_log(f->st, "t", 0, lc, &f->log), ED_OK);
+    lt_wait_durable_all(f->st, f->log); /* the flush after creation */
+}
+
+static void stop(struct fx *f)
+{
+    if (f->st) ed_storage_close(f->st);
+    lt_rmtree(f->dir);
+    free(f->dir);
+}
+
+static int64_t append1(struct fx *f)
+{
+    uint8_t buf[4096];
+    size_t len = lt_batch(buf, sizeof buf, 2, 100, ed_plat_clock_wall_ms(), 1, 7);
+    struct ed_append_result r;
+    assert_int_equal(ed_log_append(f->log, buf, len, &r), ED_OK);
+    return r.last_offset;
+}
+
+struct waiter {
+    struct fx *f;
+    int64_t offset;
+    volatile bool done;
+    int status;
+    int syncs_seen;  /* fdatasync calls made when the callback ran */
+    int64_t durable; /* the log's durable offset then */
+};
+
+static void on_durable(void *arg, int status)
+{
+    struct waiter *w = arg;
+    assert_false(w->done);
+    w->done = true;
+    w->status = status;
+    w->syncs_seen = atomic_load(&n_syncs);
+    w->durable = status == ED_OK ? ed_log_durable_offset(w->f->log) : -1;
+}
+
+static void wait_on(struct fx *f, struct waiter *w, int64_t offset)
+{
+    memset(w, 0, sizeof *w);
+    w->f = f;
+    w->offset = offset;
+    assert_int_equal(ed_log_wait_durable(f->log, offset, on_durable, w), ED_OK);
+}
+
+static void test_inline_waiters_share_one_flush(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    start(&f, false, &lc);
+    struct ed_storage_stats s0, s1;
+    ed_storage_stats_get(f.st, &s0);
+    int syncs0 = atomic_load(&n_syncs);
+    struct waiter w[3];
+    for (int i = 0; i < 3; i++)
+        wait_on(&f, &w[i], append1(&f));
+    /* Nothing is durable before the flush. */
+    for (int i = 0; i < 3; i++)
+        assert_false(w[i].done);
+    assert_int_equal(atomic_load(&n_syncs), syncs0);
+    assert_true(ed_log_durable_offset(f.log) <= w[0].offset);
+    ed_storage_run_completions(f.st); /* no thread: nothing to run */
+    assert_false(w[0].done);
+    ed_storage_tick(f.st, ed_plat_clock_wall_ms());
+    for (int i = 0; i < 3; i++) {
+        assert_true(w[i].done);
+        assert_int_equal(w[i].status, ED_OK);
+        assert_int_equal(w[i].syncs_seen, syncs0 + 1);
+        assert_true(w[i].durable > w[i].offset);
+    }
+    ed_storage_stats_get(f.st, &s1);
+    assert_int_equal(s1.n_flushes, s0.n_flushes + 1);
+    /* Already durable: completes at once, no new flush. */
+    struct waiter again;
+    wait_on(&f, &again, w[1].offset);
+    assert_true(again.done);
+    assert_int_equal(atomic_load(&n_syncs), syncs0 + 1);
+    stop(&f);
+}
+
+static void test_threaded_group_commit(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    start(&f, true, &lc);
+    int syncs0 = atomic_load(&n_syncs);
+    atomic_store(&n_notified, 0);
+
+    /* A is written and waited on: the flusher starts an fdatasync for it,
+     * and we hold it inside that call. */
+    gate(true);
+    struct waiter a, later[8];
+    wait_on(&f, &a, append1(&f));
+    for (int i = 0; i < 10000 && !atomic_load(&blocked); i++)
+        usleep(1000);
+    assert_true(atomic_load(&blocked));
+    /* Eight more producers append and wait while that flush runs. */
+    for (int i = 0; i < 8; i++)
+        wait_on(&f, &later[i], append1(&f));
+    for (int k = 0; k < 20; k++) {
+        ed_storage_run_completions(f.st);
+        usleep(500);
+    }
+    /* No one is complete while the fdatasync has not returned. */
+    assert_false(a.done);
+    for (int i = 0; i < 8; i++)
+        assert_false(later[i].done);
+    gate(false);
+    lt_wait_flag(f.st, &a.done);
+    for (int i = 0; i < 8; i++)
+        lt_wait_flag(f.st, &later[i].done);
+    assert_int_equal(a.status, ED_OK);
+    assert_int_equal(a.syncs_seen, syncs0 + 1);
+    /* The eight shared exactly one more fdatasync. */
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(later[i].status, ED_OK);
+        assert_int_equal(later[i].syncs_seen, syncs0 + 2);
+        assert_true(later[i].durable > later[i].offset);
+    }
+    assert_int_equal(atomic_load(&n_syncs), syncs0 + 2);
+    assert_true(atomic_load(&n_notified) >= 2);
+    stop(&f);
+}
+
+static void test_flush_messages_and_ms(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    lc.flush_interval_messages = 4;
+    lc.flush_interval_ms = 60000;
+    start(&f, false, &lc);
+    int syncs0 = atomic_load(&n_syncs);
+    int64_t now = ed_plat_clock_wall_ms();
+    append1(&f); /* 2 records */
+    ed_storage_tick(f.st, now);
+    assert_int_equal(atomic_load(&n_syncs), syncs0);
+    append1(&f); /* 4 records: flush.messages reached */
+    ed_storage_tick(f.st, now);
+    assert_int_equal(atomic_load(&n_syncs), syncs0 + 1);
+    assert_true(ed_log_durable_offset(f.log) == ed_log_end_offset(f.log));
+
+    /* flush.ms: one record's batch waits until the interval passed. */
+    lc.flush_interval_messages = INT64_MAX;
+    lc.flush_interval_ms = 1000;
+    ed_log_set_config(f.log, &lc);
+    append1(&f);
+    ed_storage_tick(f.st, now + 10);
+    assert_int_equal(atomic_load(&n_syncs), syncs0 + 1);
+    uint32_t next = ed_storage_tick(f.st, now + 20);
+    assert_true(next <= 1000);
+    ed_storage_tick(f.st, now + 5000);
+    assert_int_equal(atomic_load(&n_syncs), syncs0 + 2);
+    assert_true(ed_log_durable_offset(f.log) == ed_log_end_offset(f.log));
+    stop(&f);
+}
+
+static void test_delete_and_close_complete_waiters(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    start(&f, false, &lc);
+    struct waiter w1, w2, w3;
+    wait_on(&f, &w1, append1(&f));
+    ed_log *other;
+    assert_int_equal(ed_storage_create_log(f.st, "u", 1, &lc, &other), ED_OK);
+    ed_log *keep = f.log;
+    assert_int_equal(ed_storage_delete_log(f.st, keep), ED_OK);
+    assert_true(w1.done);
+    assert_int_equal(w1.status, ED_ERR_CLOSED);
+
+    /* Close: an appended offset is flushed, a future one is refused. */
+    f.log = other;
+    int64_t off = append1(&f);
+    wait_on(&f, &w2, off);
+    wait_on(&f, &w3, off + 100);
+    ed_storage_close(f.st);
+    f.st = NULL;
+    assert_true(w2.done && w2.status == ED_OK);
+    assert_true(w3.done && w3.status == ED_ERR_CLOSED);
+    stop(&f);
+}
+
+static void test_failed_sync(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    start(&f, true, &lc);
+    struct waiter w;
+    atomic_store(&fail_errno, EIO);
+    wait_on(&f, &w, append1(&f));
+    lt_wait_flag(f.st, &w.done);
+    assert_int_equal(w.status, ED_ERR_IO);
+    uint8_t buf[4096];
+    size_t len = lt_batch(buf, sizeof buf, 1, 10, 1, 1, 1);
+    struct ed_append_result r;
+    assert_int_equal(ed_log_append(f.log, buf, len, &r), ED_ERR_IO);
+    /* Reopening recovers: what is in the file is valid and syncs again. */
+    ed_storage_close(f.st);
+    assert_int_equal(ed_storage_open(&f.cfg, &f.st), ED_OK);
+    f.log = lt_find_log(f.st, "t", 0);
+    assert_non_null(f.log);
+    lt_wait_durable_all(f.st, f.log);
+    assert_int_equal(ed_log_append(f.log, buf, len, &r), ED_OK);
+    stop(&f);
+}
+
+static void test_no_leaks(void **state)
+{
+    (void)state;
+    struct ed_mem_stats m;
+    ed_mem_stats_get(&m);
+    assert_int_equal(m.cur_len, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inline_waiters_share_one_flush),
+        cmocka_unit_test(test_threaded_group_commit),
+        cmocka_unit_test(test_flush_messages_and_ms),
+        cmocka_unit_test(test_delete_and_close_complete_waiters),
+        cmocka_unit_test(test_failed_sync),
+        cmocka_unit_test(test_no_leaks),
+    };
+    return cmocka_run_group_tests_name("flush", tests, NULL, NULL);
+}

@@ -1,0 +1,391 @@
+/* Recovery on real segment files damaged the ways a crash or a bad disk
+ * damages them: a torn tail, a flipped bit, zeros or garbage after the
+ * data, an impossible length, offsets going backwards, a sealed segment
+ * whose index was never written, corrupt or stale index files, leftovers.
+ * Recovery must cut at the first bad batch, say where and how much, serve
+ * only valid batches and continue offsets after the last one kept. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log_testutil.h"
+#include "platform/mem.h"
+#include "storage/batch.h"
+#include "storage/log.h"
+
+struct fx {
+    char *dir;
+    ed_storage *st;
+    ed_log *log;
+    struct ed_storage_config cfg;
+    size_t pos[64]; /* byte position of batch i in its segment */
+    size_t len[64];
+    int64_t base[64];
+    int n;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = lt_tmpdir();
+    lt_config(&f->cfg, f->dir, false);
+    f->cfg.log.retention_ms = -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->st) ed_storage_close(f->st);
+    lt_release_logs();
+    lt_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A log with n batches of 3 records; segment_len decides the rolls. */
+static void fill(struct fx *f, int n, uint64_t segment_len)
+{
+    struct ed_log_config lc = f->cfg.log;
+    lc.segment_len = segment_len;
+    lc.index_interval_len = 100;
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    assert_int_equal(ed_storage_create_log(f->st, "t", 0, &lc, &f->log), ED_OK);
+    uint8_t buf[4096];
+    size_t at = 0;
+    int64_t now = ed_plat_clock_wall_ms();
+    for (int i = 0; i < n; i++) {
+        size_t len = lt_batch(buf, sizeof buf, 3, 40 + (size_t)i, now + i, 1, (uint8_t)i);
+        struct ed_append_result r;
+        assert_int_equal(ed_log_append(f->log, buf, len, &r), ED_OK);
+        if (at + len > segment_len && at > 0) at = 0; /* the log rolled */
+        f->pos[i] = at;
+        f->len[i] = len;
+        f->base[i] = r.base_offset;
+        at += len;
+    }
+    f->n = n;
+    lt_wait_durable_all(f->st, f->log);
+    ed_storage_close(f->st);
+    f->st = NULL;
+    f->log = NULL;
+}
+
+static void open_again(struct fx *f)
+{
+    lt_capture_logs();
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    f->log = lt_find_log(f->st, "t", 0);
+    assert_non_null(f->log);
+}
+
+static void seg_path(struct fx *f, int64_t base, const char *suffix, char *out, size_t cap)
+{
+    char name[64];
+    lt_seg_name(name, sizeof name, base, suffix);
+    lt_part_path(out, cap, f->dir, "t", 0, name);
+}
+
+static void cut_file(const char *path, long long len)
+{
+    assert_int_equal(truncate(path, len), 0);
+}
+
+static void poke(const char *path, long long off, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, data, len, off), (ssize_t)len);
+    close(fd);
+}
+
+static void flip_bit(const char *path, long long off)
+{
+    int fd = open(path, O_RDWR);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, off), 1);
+    c ^= 0x10;
+    assert_int_equal(pwrite(fd, &c, 1, off), 1);
+    close(fd);
+}
+
+/* Reads the whole log and checks every batch; returns the batch count. */
+static int read_back(struct fx *f)
+{
+    int n = 0;
+    int64_t off = ed_log_start_offset(f->log);
+    while (off < ed_log_end_offset(f->log)) {
+        struct ed_log_slice s;
+        uint8_t buf[65536];
+        assert_int_equal(ed_log_read(f->log, off, sizeof buf, &s), ED_OK);
+        assert_true(s.len > 0);
+        assert_int_equal(ed_log_slice_copy(&s, buf, sizeof buf), ED_OK);
+        for (size_t p = 0; p < s.len; n++) {
+            struct ed_batch_info b;
+            assert_int_equal(ed_batch_check(buf + p, s.len - p, &b), ED_OK);
+            assert_true(b.base_offset >= off);
+            off = b.base_offset + b.last_offset_delta + 1;
+            p += ed_batch_total_len(&b);
+        }
+        ed_log_slice_release(&s);
+    }
+    return n;
+}
+
+static void expect_truncation(struct fx *f, uint64_t dropped, const char *why)
+{
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_int_equal(s.n_truncated_recovery, 1);
+    assert_int_equal(s.len_truncated_recovery, dropped);
+    char needle[64];
+    snprintf(needle, sizeof needle, "truncating %llu bytes", (unsigned long long)dropped);
+    assert_true(lt_log_contains(needle));
+    assert_true(lt_log_contains(why));
+}
+
+static void test_torn_tail(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 10, 1 << 20);
+    char p[1024], needle[256];
+    seg_path(f, 0, ".log", p, sizeof p);
+    long long size = lt_file_size(p);
+    cut_file(p, size - 10);
+    open_again(f);
+    expect_truncation(f, f->len[9] - 10, "runs past the end of the file");
+    snprintf(needle, sizeof needle,
+             "00000000000000000000.log: the batch runs past the end of the "
+             "file at position %zu",
+             f->pos[9]);
+    assert_true(lt_log_contains(needle));
+    assert_true(ed_log_end_offset(f->log) == f->base[9]);
+    assert_int_equal(lt_file_size(p), (long long)f->pos[9]);
+    assert_int_equal(read_back(f), 9);
+    /* Offsets continue right after the last batch kept. */
+    uint8_t buf[4096];
+    size_t len = lt_batch(buf, sizeof buf, 2, 10, 5, 1, 0);
+    struct ed_append_result r;
+    assert_int_equal(ed_log_append(f->log, buf, len, &r), ED_OK);
+    assert_true(r.base_offset == f->base[9]);
+    assert_int_equal(read_back(f), 10);
+}
+
+static void test_bit_flip(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 12, 1 << 20);
+    char p[1024];
+    seg_path(f, 0, ".log", p, sizeof p);
+    long long size = lt_file_size(p);
+    flip_bit(p, (long long)(f->pos[6] + f->len[6] - 5)); /* inside a value */
+    open_again(f);
+    expect_truncation(f, (uint64_t)size - f->pos[6], "CRC32C mismatch");
+    assert_true(ed_log_end_offset(f->log) == f->base[6]);
+    assert_int_equal(read_back(f), 6);
+}
+
+static void test_header_damage(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 8, 1 << 20);
+    char p[1024];
+    seg_path(f, 0, ".log", p, sizeof p);
+    long long size = lt_file_size(p);
+    /* An impossible length in batch 5, offsets going backwards in batch 3:
+     * the first damage wins. */
+    uint8_t big[4] = {0x7f, 0xff, 0xff, 0xff};
+    poke(p, (long long)f->pos[5] + 8, big, 4);
+    uint8_t zero[8] = {0};
+    poke(p, (long long)f->pos[3], zero, 8);
+    open_again(f);
+    expect_truncation(f, (uint64_t)size - f->pos[3], "offsets go backwards");
+    assert_true(ed_log_end_offset(f->log) == f->base[3]);
+    assert_int_equal(read_back(f), 3);
+}
+
+static void test_garbage_after_data(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 5, 1 << 20);
+    char p[1024];
+    seg_path(f, 0, ".log", p, sizeof p);
+    long long size = lt_file_size(p);
+    /* What a file system may show after a crash: the size grew, the data
+     * did not arrive (zeros), or stale blocks appear. */
+    uint8_t junk[3000];
+    memset(junk, 0, sizeof junk);
+    memset(junk + 1000, 0xa5, 2000);
+    poke(p, size, junk, sizeof junk);
+    open_again(f);
+    expect_truncation(f, sizeof junk, "invalid batch header");
+    assert_true(ed_log_end_offset(f->log) == 15);
+    assert_int_equal(read_back(f), 5);
+}
+
+static void test_empty_active_keeps_offsets(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 20, 700); /* several segments */
+    int first_in_active = f->n - 1;
+    while (first_in_active > 0 && f->pos[first_in_active] != 0)
+        first_in_active--;
+    int64_t active_base = f->base[first_in_active];
+    char p[1024];
+    seg_path(f, active_base, ".log", p, sizeof p);
+    assert_true(lt_exists(p));
+    flip_bit(p, 30); /* inside the CRC'd part of the first batch */
+    open_again(f);
+    /* Everything in the active segment is gone; the next offset is its base,
+     * above every offset still in the log. */
+    assert_true(ed_log_end_offset(f->log) == active_base);
+    assert_int_equal(read_back(f), first_in_active);
+    uint8_t buf[4096];
+    size_t len = lt_batch(buf, sizeof buf, 1, 10, 5, 1, 0);
+    struct ed_append_result r;
+    assert_int_equal(ed_log_append(f->log, buf, len, &r), ED_OK);
+    assert_true(r.base_offset == active_base);
+}
+
+static void test_sealed_without_index(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 20, 700);
+    /* A crash after a roll, before the sealed segment's index was written:
+     * no index files; its tail is torn too. */
+    int k = 1;
+    while (f->pos[k] != 0)
+        k++;                     /* first batch of the second segment */
+    int64_t second = f->base[k]; /* its base */
+    int j = k + 1;
+    while (f->pos[j] != 0)
+        j++; /* first batch of the third segment */
+    char p[1024];
+    seg_path(f, second, ".index", p, sizeof p);
+    assert_int_equal(unlink(p), 0);
+    seg_path(f, second, ".timeindex", p, sizeof p);
+    assert_int_equal(unlink(p), 0);
+    seg_path(f, second, ".log", p, sizeof p);
+    cut_file(p, (long long)f->pos[j - 1] + 70);
+    open_again(f);
+    expect_truncation(f, 70, "the batch runs past the end");
+    assert_true(ed_log_end_offset(f->log) == f->base[f->n - 1] + 3);
+    assert_int_equal(read_back(f), f->n - 1);
+    /* The next flush writes its index files again. */
+    lt_wait_durable_all(f->st, f->log);
+    seg_path(f, second, ".index", p, sizeof p);
+    assert_true(lt_exists(p));
+    seg_path(f, second, ".timeindex", p, sizeof p);
+    assert_true(lt_exists(p));
+    ed_storage_close(f->st);
+    f->st = NULL;
+    open_again(f);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_int_equal(s.n_truncated_recovery, 0);
+    assert_int_equal(read_back(f), f->n - 1);
+}
+
+static void test_corrupt_index_files(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 30, 900);
+    char p[1024];
+    /* Garbage entries of the right size in segment 0's .index, a torn
+     * .timeindex in the next sealed segment. */
+    seg_path(f, 0, ".index", p, sizeof p);
+    long long isize = lt_file_size(p);
+    assert_true(isize >= 8);
+    uint8_t junk[8] = {0xff, 0, 0, 1, 0x7f, 0, 0, 0};
+    poke(p, 0, junk, sizeof junk);
+    int k = 1;
+    while (f->pos[k] != 0)
+        k++;
+    seg_path(f, f->base[k], ".timeindex", p, sizeof p);
+    long long tsize = lt_file_size(p);
+    assert_true(tsize >= 12);
+    cut_file(p, tsize - 5);
+    open_again(f);
+    /* Reads are right whatever the index files say. */
+    assert_int_equal(read_back(f), f->n);
+    for (int i = 0; i < f->n; i++) {
+        struct ed_log_slice s;
+        assert_int_equal(ed_log_read(f->log, f->base[i] + 1, 1, &s), ED_OK);
+        assert_true(s.first_offset == f->base[i]);
+        ed_log_slice_release(&s);
+    }
+    assert_true(lt_log_contains("index files fail their check"));
+    assert_true(lt_log_contains("are not whole entries"));
+    /* Rewritten by the next flush: no complaint after a restart. */
+    lt_wait_durable_all(f->st, f->log);
+    ed_storage_close(f->st);
+    f->st = NULL;
+    open_again(f);
+    assert_int_equal(read_back(f), f->n);
+    assert_false(lt_log_contains("fail their check"));
+    assert_false(lt_log_contains("not whole entries"));
+}
+
+static void test_leftovers_removed(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 4, 1 << 20);
+    char p[1024];
+    /* Index files for the active segment (stale), a temporary file of an
+     * interrupted index write, indexes without a log, unrelated files. */
+    seg_path(f, 0, ".index", p, sizeof p);
+    poke(p, 0, "\0\0\0\0\0\0\0\0", 8);
+    seg_path(f, 0, ".timeindex", p, sizeof p);
+    poke(p, 0, "", 0);
+    seg_path(f, 500, ".index.tmp", p, sizeof p);
+    poke(p, 0, "x", 1);
+    seg_path(f, 900, ".index", p, sizeof p);
+    poke(p, 0, "", 0);
+    lt_part_path(p, sizeof p, f->dir, "t", 0, "leader-epoch-checkpoint");
+    poke(p, 0, "0\n0\n", 4);
+    open_again(f);
+    seg_path(f, 0, ".index", p, sizeof p);
+    assert_false(lt_exists(p));
+    seg_path(f, 0, ".timeindex", p, sizeof p);
+    assert_false(lt_exists(p));
+    seg_path(f, 500, ".index.tmp", p, sizeof p);
+    assert_false(lt_exists(p));
+    seg_path(f, 900, ".index", p, sizeof p);
+    assert_false(lt_exists(p));
+    lt_part_path(p, sizeof p, f->dir, "t", 0, "leader-epoch-checkpoint");
+    assert_true(lt_exists(p));
+    assert_int_equal(read_back(f), 4);
+}
+
+static void test_no_leaks(void **state)
+{
+    (void)state;
+    struct ed_mem_stats m;
+    ed_mem_stats_get(&m);
+    assert_int_equal(m.cur_len, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bit_flip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_after_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_active_keeps_offsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_without_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_index_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leftovers_removed, setup, teardown),
+        cmocka_unit_test(test_no_leaks),
+    };
+    return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);
+}

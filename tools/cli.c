@@ -1,0 +1,138 @@
+/* Option parsing, broker connection and error printing shared by the admin
+ * subcommands (see cli.h). */
+#include "tools/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct ed_cli_opt *find_long(const struct ed_cli_opt *opts, int n, const char *name,
+                                          size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return &opts[i];
+    return NULL;
+}
+
+static bool store(const char *cmd, const struct ed_cli_opt *o, const char *v)
+{
+    if (o->multi) {
+        if (*o->n_multi >= ED_CLI_MAX_MULTI) {
+            fprintf(stderr, "eddy %s: too many --%s options (at most %d)\n", cmd, o->name,
+                    ED_CLI_MAX_MULTI);
+            return false;
+        }
+        o->multi[(*o->n_multi)++] = v;
+    } else {
+        *o->value = v;
+    }
+    return true;
+}
+
+bool ed_cli_parse(const char *cmd, int argc, char **argv, int first, const struct ed_cli_opt *opts,
+                  int n_opts, const char **positional, int max_pos, int *n_pos)
+{
+    *n_pos = 0;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        const struct ed_cli_opt *o = NULL;
+        const char *inline_v = NULL;
+        if (a[0] == '-' && a[1] == '-' && a[2]) {
+            const char *eq = strchr(a + 2, '=');
+            size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            o = find_long(opts, n_opts, a + 2, len);
+            if (eq) inline_v = eq + 1;
+        } else if (a[0] == '-' && a[1] && a[1] != '-' && !a[2]) {
+            for (int k = 0; k < n_opts; k++)
+                if (opts[k].short_name == a[1]) o = &opts[k];
+        } else {
+            if (*n_pos >= max_pos) {
+                fprintf(stderr, "eddy %s: unexpected argument '%s'\n", cmd, a);
+                return false;
+            }
+            positional[(*n_pos)++] = a;
+            continue;
+        }
+        if (!o) {
+            fprintf(stderr, "eddy %s: unknown option '%s' (see eddy %s --help)\n", cmd, a, cmd);
+            return false;
+        }
+        if (!o->has_arg) {
+            if (inline_v) {
+                fprintf(stderr, "eddy %s: option --%s takes no value\n", cmd, o->name);
+                return false;
+            }
+            *o->flag = true;
+            continue;
+        }
+        if (!inline_v) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "eddy %s: option %s needs a value\n", cmd, a);
+                return false;
+            }
+            inline_v = argv[++i];
+        }
+        if (!store(cmd, o, inline_v)) return false;
+    }
+    return true;
+}
+
+bool ed_cli_int(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max,
+                int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < min || v > max) {
+        fprintf(stderr, "eddy %s: %s must be an integer in [%lld, %lld], not '%s'\n", cmd, opt,
+                (long long)min, (long long)max, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+ed_kclient *ed_cli_connect(const char *cmd, const char *bootstrap, const char *timeout_ms)
+{
+    struct ed_kclient_opts o = {"eddy-cli", 30000, 0};
+    if (timeout_ms) {
+        int64_t t;
+        if (!ed_cli_int(cmd, "--timeout", timeout_ms, 1, 3600000, &t)) return NULL;
+        o.timeout_ms = (uint32_t)t;
+    }
+    const char *b = bootstrap ? bootstrap : "localhost:9092";
+    /* Only the first of a comma-separated list is used: Eddy is one node. */
+    char first[300];
+    snprintf(first, sizeof first, "%s", b);
+    char *comma = strchr(first, ',');
+    if (comma) *comma = '\0';
+    ed_kclient *c = NULL;
+    char why[400];
+    if (ed_kclient_connect(first, &o, &c, why, sizeof why) != ED_OK) {
+        fprintf(stderr, "eddy %s: %s\n", cmd, why);
+        return NULL;
+    }
+    return c;
+}
+
+void ed_cli_uuid_text(const uint8_t id[16], char out[23])
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int o = 0;
+    for (int i = 0; i < 16; i += 3) {
+        uint32_t v = (uint32_t)id[i] << 16;
+        if (i + 1 < 16) v |= (uint32_t)id[i + 1] << 8;
+        if (i + 2 < 16) v |= id[i + 2];
+        out[o++] = tbl[(v >> 18) & 63];
+        out[o++] = tbl[(v >> 12) & 63];
+        if (i + 1 < 16) out[o++] = tbl[(v >> 6) & 63];
+        if (i + 2 < 16) out[o++] = tbl[v & 63];
+    }
+    out[o] = '\0';
+}
+
+void ed_cli_kerr(FILE *f, const char *cmd, const char *what, int16_t err, ed_kstr msg)
+{
+    if (msg.len > 0)
+        fprintf(f, "eddy %s: %s: %.*s (%s)\n", cmd, what, (int)msg.len, msg.p, ed_kc_errname(err));
+    else
+        fprintf(f, "eddy %s: %s: %s\n", cmd, what, ed_kc_errname(err));
+}

@@ -1,0 +1,266 @@
+/* `eddy serve`: loads the configuration, opens the data directory and the
+ * topic registry, starts the Kafka listeners and runs the event loop until
+ * SIGTERM/SIGINT, then shuts down cleanly (storage flushed and closed). */
+#define ED_LOG_MODULE "serve"
+#include "core/broker.h"
+#include "core/config.h"
+#include "core/server.h"
+#include "core/topics.h"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "platform/net.h"
+#include "tools/cmds.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct serve {
+    struct ed_config *cfg;
+    ed_loop *loop;
+    ed_storage *st;
+    ed_topics *topics;
+    ed_server *srv;
+    ed_wakeup *wake;
+    ed_timer tick;
+    ed_broker b;
+    bool stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: eddy serve [--config FILE] [--set key=value ...] [--help]\n\n"
+                 "Runs the broker. --config reads a Kafka-style server.properties file;\n"
+                 "each --set overrides one key (applied after the file, in order).\n\n"
+                 "keys:\n");
+}
+
+static void print_line(void *arg, const char *line)
+{
+    fprintf(arg, "%s\n", line);
+}
+
+/* ---- storage plumbing: completions from the flusher thread ---- */
+
+static void storage_notify(void *arg)
+{
+    ed_plat_wakeup_signal(arg); /* any thread */
+}
+
+static void on_wake(void *arg)
+{
+    struct serve *s = arg;
+    ed_storage_run_completions(s->st);
+}
+
+static void on_tick(ed_timer *t, void *arg)
+{
+    struct serve *s = arg;
+    uint32_t next = ed_storage_tick(s->st, ed_plat_clock_wall_ms());
+    ed_plat_timer_start(s->loop, t, ED_MAX(next, 1u), on_tick, s);
+}
+
+static void on_signal(void *arg)
+{
+    struct serve *s = arg;
+    if (s->stopping) return;
+    s->stopping = true;
+    ED_LOG_INFO("shutting down");
+    /* Stop taking work, drop connections (pending requests are cancelled;
+     * what was appended is flushed by ed_storage_close). */
+    ed_server_stop_accepting(s->srv);
+    ed_server_close_all(s->srv);
+    ed_plat_loop_stop(s->loop);
+}
+
+/* ---- listeners ---- */
+
+static bool is_any(const char *host)
+{
+    return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+static int start_listeners(struct serve *s)
+{
+    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS], adv[ED_CONFIG_MAX_LISTENERS];
+    int n = 0, n_adv = 0;
+    char why[256];
+    ed_config_listeners(ed_config_str(s->cfg, "listeners"), ls, ED_CONFIG_MAX_LISTENERS, &n, why,
+                        sizeof why);
+    ed_config_listeners(ed_config_str(s->cfg, "advertised.listeners"), adv, ED_CONFIG_MAX_LISTENERS,
+                        &n_adv, why, sizeof why);
+    bool advertised = false;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(ls[i].name, "CONTROLLER") == 0) {
+            ED_LOG_WARN("skipping listener %s://%s:%u (Eddy has no controller quorum)", ls[i].name,
+                        ls[i].host, ls[i].port);
+            continue;
+        }
+        uint16_t port;
+        const char *host = *ls[i].host ? ls[i].host : "0.0.0.0";
+        int rc = ed_server_listen(s->srv, host, ls[i].port, &port);
+        if (rc != ED_OK) {
+            fprintf(stderr, "eddy serve: cannot listen on %s:%u: %s\n", host, ls[i].port,
+                    ed_strerror(rc));
+            return rc;
+        }
+        ED_LOG_INFO("listening on %s:%u (%s)", host, port, ls[i].name);
+        if (advertised) continue;
+        /* Metadata names one address: the advertised listener of the same
+         * name, else this listener's address. */
+        for (int k = 0; k < n_adv && !advertised; k++) {
+            if (strcmp(adv[k].name, ls[i].name) != 0) continue;
+            snprintf(s->b.adv_host, sizeof s->b.adv_host, "%s", adv[k].host);
+            s->b.adv_port = adv[k].port;
+            advertised = true;
+        }
+        if (!advertised) {
+            if (is_any(ls[i].host))
+                ed_plat_net_default_host(s->b.adv_host, sizeof s->b.adv_host);
+            else
+                snprintf(s->b.adv_host, sizeof s->b.adv_host, "%s", ls[i].host);
+            s->b.adv_port = port;
+            advertised = true;
+        }
+    }
+    ED_LOG_INFO("advertising %s:%u to clients", s->b.adv_host, s->b.adv_port);
+    return ED_OK;
+}
+
+/* ---- main ---- */
+
+static int parse_args(struct serve *s, int argc, char **argv)
+{
+    char why[512];
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            ed_config_help(print_line, stdout);
+            return 1;
+        }
+        if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "eddy serve: %s needs a file\n", a);
+                return -1;
+            }
+            file = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            file = a + 9;
+        } else if (strcmp(a, "--set") == 0 || strncmp(a, "--set=", 6) == 0) {
+            if (a[5] != '=' && i + 1 >= argc) {
+                fprintf(stderr, "eddy serve: --set needs key=value\n");
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "eddy serve: unknown argument '%s' (see eddy serve --help)\n", a);
+            return -1;
+        }
+        if (strcmp(a, "--set") == 0) i++;
+    }
+    if (file && ed_config_load(s->cfg, file, why, sizeof why) != ED_OK) {
+        fprintf(stderr, "eddy serve: %s\n", why);
+        return -1;
+    }
+    /* --set after the file, whatever their position on the line */
+    for (int i = 1; i < argc; i++) {
+        const char *kv;
+        if (strcmp(argv[i], "--set") == 0)
+            kv = argv[++i];
+        else if (strncmp(argv[i], "--set=", 6) == 0)
+            kv = argv[i] + 6;
+        else {
+            if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) i++;
+            continue;
+        }
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            fprintf(stderr, "eddy serve: --set %s: expected key=value\n", kv);
+            return -1;
+        }
+        char key[128];
+        if ((size_t)(eq - kv) >= sizeof key) {
+            fprintf(stderr, "eddy serve: --set: key too long\n");
+            return -1;
+        }
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = '\0';
+        if (ed_config_set(s->cfg, key, eq + 1, why, sizeof why) != ED_OK) {
+            fprintf(stderr, "eddy serve: --set %s\n", why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int ed_cmd_serve(int argc, char **argv)
+{
+    uint64_t t0 = ed_plat_clock_mono_ns();
+    struct serve s;
+    memset(&s, 0, sizeof s);
+    int rc = ed_config_new(&s.cfg);
+    if (rc != ED_OK) return 1;
+    int pr = parse_args(&s, argc, argv);
+    if (pr != 0) {
+        ed_config_free(s.cfg);
+        return pr > 0 ? 0 : 2;
+    }
+    ed_log_set_level(ed_log_level_parse(ed_config_str(s.cfg, "log.level")));
+
+    struct ed_storage_config sc;
+    ed_config_storage(s.cfg, &sc);
+    int status = 1;
+    rc = ed_plat_loop_new(&s.loop);
+    if (rc != ED_OK) goto out;
+    rc = ed_storage_open(&sc, &s.st);
+    if (rc != ED_OK) {
+        fprintf(stderr, "eddy serve: cannot open the data directory %s: %s\n", sc.dir,
+                ed_strerror(rc));
+        goto out;
+    }
+    s.b.node_id = (int32_t)ed_config_int(s.cfg, "node.id");
+    rc = ed_topics_meta_properties(sc.dir, s.b.node_id, s.b.cluster_id);
+    if (rc != ED_OK) {
+        fprintf(stderr, "eddy serve: %s/meta.properties: %s\n", sc.dir, ed_strerror(rc));
+        goto out;
+    }
+    rc = ed_topics_open_dir(s.st, sc.dir, &sc.log, &s.topics);
+    if (rc != ED_OK) {
+        fprintf(stderr, "eddy serve: cannot open the topic registry in %s: %s\n", sc.dir,
+                ed_strerror(rc));
+        goto out;
+    }
+    ed_topics_set_broker_config(s.topics, s.cfg);
+    rc = ed_plat_wakeup_new(s.loop, on_wake, &s, &s.wake);
+    if (rc != ED_OK) goto out;
+    ed_storage_set_notify(s.st, storage_notify, s.wake);
+    s.b.loop = s.loop;
+    s.b.storage = s.st;
+    s.b.topics = s.topics;
+    s.b.cfg = s.cfg;
+    rc = ed_server_new(&s.b, &s.srv);
+    if (rc != ED_OK) goto out;
+    rc = ed_plat_loop_on_signal(s.loop, on_signal, &s);
+    if (rc != ED_OK) goto out;
+    rc = start_listeners(&s);
+    if (rc != ED_OK) goto out;
+    on_tick(&s.tick, &s);
+    ED_LOG_INFO("eddy ready in %.1f ms: %d topic%s, data in %s, cluster %s, node %d",
+                (double)(ed_plat_clock_mono_ns() - t0) / 1e6, (int)ed_topics_count(s.topics),
+                ed_topics_count(s.topics) == 1 ? "" : "s", sc.dir, s.b.cluster_id,
+                (int)s.b.node_id);
+    rc = ed_plat_loop_run(s.loop);
+    status = rc == ED_OK ? 0 : 1;
+out:
+    if (s.loop) ed_plat_timer_stop(s.loop, &s.tick);
+    ed_server_free(s.srv);
+    ed_topics_close(s.topics);
+    uint64_t t1 = ed_plat_clock_mono_ns();
+    if (s.st) ed_storage_close(s.st); /* flushes everything */
+    if (s.st)
+        ED_LOG_INFO("storage closed in %.1f ms", (double)(ed_plat_clock_mono_ns() - t1) / 1e6);
+    ed_plat_wakeup_free(s.wake);
+    ed_plat_loop_free(s.loop);
+    ed_config_free(s.cfg);
+    return status;
+}
