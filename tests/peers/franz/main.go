@@ -102,13 +102,21 @@ func produce(args []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	res := cl.ProduceSync(ctx, recs...)
+	// Results come back in completion order; report them in input order.
+	errs := make(map[*kgo.Record]error, len(recs))
+	for _, r := range cl.ProduceSync(ctx, recs...) {
+		errs[r.Record] = r.Err
+	}
 	out := bufio.NewWriter(os.Stdout)
-	for _, r := range res {
-		if r.Err != nil {
-			die("produce: %v", r.Err)
+	for _, r := range recs {
+		err, ok := errs[r]
+		if !ok {
+			die("no result for a record")
 		}
-		fmt.Fprintf(out, "%d %d\n", r.Record.Partition, r.Record.Offset)
+		if err != nil {
+			die("produce: %v", err)
+		}
+		fmt.Fprintf(out, "%d %d\n", r.Partition, r.Offset)
 	}
 	out.Flush()
 }

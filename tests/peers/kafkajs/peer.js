@@ -18,9 +18,20 @@ function toHex(b) {
   if (b.length === 0) return '=';
   return b.toString('hex');
 }
+// KafkaJS logs through console (stdout); keep stdout for records.
+function logCreator() {
+  return ({ label, log }) => {
+    process.stderr.write(`[${label}] ${log.message} ${log.error || ''}\n`);
+  };
+}
+// Exit only once stdout and stderr are drained: writes to a pipe are
+// asynchronous and process.exit() would cut them short.
+function finish(code) {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
 function die(msg) {
   process.stderr.write('kafkajs-peer: ' + msg + '\n');
-  process.exit(1);
+  finish(1);
 }
 function readStdin() {
   return new Promise((resolve, reject) => {
@@ -32,7 +43,7 @@ function readStdin() {
 }
 
 async function produce(brokers, topic) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.ERROR });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator });
   // The default partitioner is Java-compatible murmur2.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -41,7 +52,7 @@ async function produce(brokers, topic) {
     const t = line.trim();
     if (!t) continue;
     const f = t.split(/\s+/);
-    if (f.length !== 2) die('bad input line ' + JSON.stringify(t));
+    if (f.length !== 2) throw new Error('bad input line ' + JSON.stringify(t));
     messages.push({ key: fromHex(f[0]), value: fromHex(f[1]) });
   }
   const out = [];
@@ -55,26 +66,26 @@ async function produce(brokers, topic) {
 }
 
 async function consume(brokers, topic, n, timeoutMs) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.ERROR });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator });
   const consumer = kafka.consumer({ groupId: 'eddy-test-kafkajs-' + process.pid + '-' + Date.now() });
   const lines = [];
-  let finish;
-  const done = new Promise((resolve) => { finish = resolve; });
-  const timer = setTimeout(() => finish(false), timeoutMs);
+  let settle;
+  const done = new Promise((resolve) => { settle = resolve; });
+  const timer = setTimeout(() => settle(false), timeoutMs);
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       if (lines.length >= n) return;
       lines.push(partition + ' ' + message.offset + ' ' + toHex(message.key) + ' ' + toHex(message.value));
-      if (lines.length >= n) finish(true);
+      if (lines.length >= n) settle(true);
     },
   });
   const ok = await done;
   clearTimeout(timer);
   await consumer.disconnect();
   process.stdout.write(lines.map((l) => l + '\n').join(''));
-  if (!ok) die('timeout after ' + lines.length + ' of ' + n + ' records');
+  if (!ok) throw new Error('timeout after ' + lines.length + ' of ' + n + ' records');
 }
 
 async function main() {
@@ -86,8 +97,8 @@ async function main() {
   } else if (cmd === 'consume' && (a.length === 3 || a.length === 4)) {
     await consume(a[0], a[1], parseInt(a[2], 10), a[3] ? parseInt(a[3], 10) : 30000);
   } else {
-    die('usage: peer.js produce BROKERS TOPIC | consume BROKERS TOPIC N [TIMEOUT_MS] | version');
+    throw new Error('usage: peer.js produce BROKERS TOPIC | consume BROKERS TOPIC N [TIMEOUT_MS] | version');
   }
 }
 
-main().then(() => process.exit(0), (e) => die(e && e.stack ? e.stack : String(e)));
+main().then(() => finish(0), (e) => die(e && e.stack ? e.stack : String(e)));
