@@ -5,10 +5,15 @@
 #include "core/kapi_handlers.h"
 
 const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
+    [ED_KAPI_PRODUCE] = {0, 11, 9, ed_kapi_produce, "Produce"},
+    [ED_KAPI_FETCH] = {4, 12, 12, ed_kapi_fetch, "Fetch"},
+    [ED_KAPI_LIST_OFFSETS] = {0, 7, 6, ed_kapi_list_offsets, "ListOffsets"},
     [ED_KAPI_METADATA] = {0, 12, 9, ed_kapi_metadata, "Metadata"},
     [ED_KAPI_API_VERSIONS] = {0, 4, 3, ed_kapi_api_versions, "ApiVersions"},
     [ED_KAPI_CREATE_TOPICS] = {0, 7, 5, ed_kapi_create_topics, "CreateTopics"},
     [20] = {0, 6, 4, ed_kapi_delete_topics, "DeleteTopics"},
+    [ED_KAPI_INIT_PRODUCER_ID] = {0, 5, 2, ed_kapi_init_producer_id, "InitProducerId"},
+    [23] = {0, 4, 4, ed_kapi_offset_for_leader_epoch, "OffsetForLeaderEpoch"},
     [32] = {0, 4, 4, ed_kapi_describe_configs, "DescribeConfigs"},
     [33] = {0, 2, 2, ed_kapi_alter_configs, "AlterConfigs"},
     [37] = {0, 3, 2, ed_kapi_create_partitions, "CreatePartitions"},

@@ -335,9 +335,6 @@ int ed_kapi_create_topics(ed_kreq *req)
                 err =
                     rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
                 snprintf(why, sizeof why, "Cannot create topic '%s': %s", cname, ed_strerror(rc));
-            } else {
-                ED_LOG_INFO("%s: created topic %s with %" PRId32 " partition(s)", req->peer, cname,
-                            n_parts);
             }
         }
 
@@ -435,8 +432,6 @@ int ed_kapi_delete_topics(ed_kreq *req)
                 if (rc) {
                     err = ED_KERR_UNKNOWN_SERVER_ERROR;
                     snprintf(why, sizeof why, "Cannot delete topic %s: %s", cname, ed_strerror(rc));
-                } else {
-                    ED_LOG_INFO("%s: deleted topic %s", req->peer, cname);
                 }
             }
         }
@@ -537,8 +532,6 @@ int ed_kapi_create_partitions(ed_kreq *req)
                     rc == ED_ERR_INVAL ? ED_KERR_INVALID_PARTITIONS : ED_KERR_UNKNOWN_SERVER_ERROR;
                 snprintf(why, sizeof why, "Cannot grow topic %s to %" PRId32 " partitions: %s",
                          cname, count, ed_strerror(rc));
-            } else {
-                ED_LOG_INFO("%s: topic %s now has %" PRId32 " partitions", req->peer, cname, count);
             }
         }
         ed_kwr_kstr(w, name, flex);

@@ -440,6 +440,6 @@ int ed_kapi_fetch(ed_kreq *req)
     return ED_KAPI_PENDING;
 
 malformed:
-    ED_LOG_WARN("%s: malformed fetch request v%d", req->peer, v);
+    ED_LOG_DBG("%s: malformed fetch request v%d", req->peer, v);
     return ED_KAPI_CLOSE;
 }

@@ -144,7 +144,7 @@ int ed_kapi_list_offsets(ed_kreq *req)
     ed_krd_tags(rd, flex);
     ed_kwr_tags(w, flex);
     if (!ed_krd_ok(rd) || n_topics < 0) {
-        ED_LOG_WARN("%s: malformed list-offsets request v%d", req->peer, v);
+        ED_LOG_DBG("%s: malformed list-offsets request v%d", req->peer, v);
         return ED_KAPI_CLOSE;
     }
     return ED_KAPI_RESPOND;
@@ -198,7 +198,7 @@ int ed_kapi_offset_for_leader_epoch(ed_kreq *req)
     ed_krd_tags(rd, flex);
     ed_kwr_tags(w, flex);
     if (!ed_krd_ok(rd) || n_topics < 0) {
-        ED_LOG_WARN("%s: malformed offset-for-leader-epoch request v%d", req->peer, v);
+        ED_LOG_DBG("%s: malformed offset-for-leader-epoch request v%d", req->peer, v);
         return ED_KAPI_CLOSE;
     }
     return ED_KAPI_RESPOND;

@@ -25,7 +25,7 @@ int ed_kapi_init_producer_id(ed_kreq *req)
     }
     ed_krd_tags(rd, flex);
     if (!ed_krd_ok(rd)) {
-        ED_LOG_WARN("%s: malformed init-producer-id request v%d", req->peer, v);
+        ED_LOG_DBG("%s: malformed init-producer-id request v%d", req->peer, v);
         return ED_KAPI_CLOSE;
     }
 

@@ -284,7 +284,7 @@ int ed_kapi_produce(ed_kreq *req)
     }
     ed_krd_tags(&r1, flex);
     if (!ed_krd_ok(&r1) || n_topics < 0) {
-        ED_LOG_WARN("%s: malformed produce request v%d", req->peer, v);
+        ED_LOG_DBG("%s: malformed produce request v%d", req->peer, v);
         return ED_KAPI_CLOSE;
     }
 

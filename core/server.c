@@ -117,6 +117,9 @@ void ed_server_conn_close(ed_conn *c, const char *reason)
 static void close_warn(ed_conn *c, const char *what)
 {
     ED_LOG_WARN("closing connection from %s: %s", c->peer, what);
+    /* Answers to the requests before the bad one still go out if the
+     * socket takes them now (best effort, as Kafka). */
+    conn_flush(c);
     ed_server_conn_close(c, NULL);
 }
 

@@ -4,6 +4,8 @@
 #define ED_LOG_MODULE "serve"
 #include "core/broker.h"
 #include "core/config.h"
+#include "core/kapi_data.h"
+#include "core/pidstate.h"
 #include "core/server.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -231,6 +233,14 @@ int ed_cmd_serve(int argc, char **argv)
         goto out;
     }
     ed_topics_set_broker_config(s.topics, s.cfg);
+    rc = ed_kapi_data_attach(s.topics);
+    if (rc != ED_OK) goto out;
+    rc = ed_pids_open(sc.dir, &s.b.pids);
+    if (rc != ED_OK) {
+        fprintf(stderr, "eddy serve: cannot open %s/%s: %s\n", sc.dir, ED_PIDS_FILE,
+                ed_strerror(rc));
+        goto out;
+    }
     rc = ed_plat_wakeup_new(s.loop, on_wake, &s, &s.wake);
     if (rc != ED_OK) goto out;
     ed_storage_set_notify(s.st, storage_notify, s.wake);
@@ -254,6 +264,7 @@ int ed_cmd_serve(int argc, char **argv)
 out:
     if (s.loop) ed_plat_timer_stop(s.loop, &s.tick);
     ed_server_free(s.srv);
+    ed_pids_close(s.b.pids);
     ed_topics_close(s.topics);
     uint64_t t1 = ed_plat_clock_mono_ns();
     if (s.st) ed_storage_close(s.st); /* flushes everything */

@@ -48,8 +48,7 @@ static void init(void)
     sc.dir = G.dir;
     sc.use_flusher_thread = false;
     if (ed_storage_open(&sc, &G.st) || ed_topics_open(G.st, &sc.log, &G.topics) ||
-        ed_pids_open(G.dir, &G.pids) || ed_plat_loop_new(&G.loop) ||
-        ed_kapi_data_attach(G.topics))
+        ed_pids_open(G.dir, &G.pids) || ed_plat_loop_new(&G.loop) || ed_kapi_data_attach(G.topics))
         abort();
     ed_topic *t;
     const char *why;

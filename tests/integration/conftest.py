@@ -49,6 +49,25 @@ DEFAULT_CONFIG = {
 HOST = "127.0.0.1"
 
 
+_brokers = []
+
+
+def _on_sigterm(signum, frame):
+    # A global timeout (run.sh) ends the run: unwind so fixtures stop brokers.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def pytest_unconfigure(config):
+    # Whatever a crashed fixture left behind.
+    for b in _brokers:
+        if b.alive():
+            b.kill9()
+
+
 def pytest_report_header(config):
     what = f"Apache Kafka {KAFKA_TARGET_VERSION}" if TARGET == "kafka" else str(EDDY_BIN)
     return [f"broker under test: {what}", f"peers: {CACHE}", f"shared data: {SHARED_DATA}"]
@@ -159,6 +178,7 @@ class Broker:
         self.config = dict(DEFAULT_CONFIG, **(config or {}))
         self.proc = None
         self.pid = None
+        _brokers.append(self)
 
     # The directory holding <topic>-<partition>/ folders.
     @property
@@ -334,7 +354,12 @@ def wait_topic(broker, topic, partitions, timeout=30):
         if t and t["error"] == 0 and len(t["partitions"]) == partitions and all(
             p["leader"] >= 0 and p["error"] == 0 for p in t["partitions"]
         ):
-            return md
+            # Metadata can run ahead of the partitions being served (Kafka
+            # does): a Fetch of every partition must also succeed.
+            with broker.conn() as c:
+                f = c.fetch({topic: {p: 0 for p in range(partitions)}}, max_wait_ms=0)
+            if all(f["topics"][topic][p]["error"] == 0 for p in range(partitions)):
+                return md
         time.sleep(0.1)
     raise AssertionError(f"topic {topic} not ready with {partitions} partitions: {md}")
 

@@ -1,3 +1,14 @@
-#!/bin/bash
-# Integration tests with real peers; replaced by the pytest suite.
-echo "integration: no integration tests yet"
+#!/usr/bin/env bash
+# Installs the peers (tests/peers/install.sh), then runs the integration
+# tests with the peers venv's pytest under a global timeout. Extra arguments
+# go to pytest. EDDY_TEST_TARGET=kafka runs them against real Apache Kafka.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+CACHE="${EDDY_PEERS:-$HOME/.cache/eddy-peers}"
+
+"$REPO/tests/peers/install.sh"
+cd "$REPO"
+# SIGTERM at the limit lets pytest tear its brokers down; SIGKILL 60 s later.
+exec timeout --kill-after=60 "${EDDY_IT_TIMEOUT:-1500}" \
+	"$CACHE/venv/bin/python" -m pytest tests/integration "$@"

@@ -172,6 +172,15 @@ bad = ConfigResource("topic", topic, incremental_configs=[
 out["append_scalar"] = one(a.incremental_alter_configs([bad]))
 out["missing_topic"] = one(a.incremental_alter_configs([ConfigResource("topic", topic + "-missing",
     incremental_configs=[ConfigEntry("retention.ms", "1", incremental_operation=AlterConfigOpType.SET)])]))
+# DescribeCluster: one broker, which is also the controller.
+cl = a.describe_cluster(request_timeout=30).result(timeout=60)
+out["cluster"] = [len(cl.nodes), cl.controller.id == cl.nodes[0].id, bool(cl.cluster_id)]
+# AlterConfigs (non-incremental) replaces every override of the resource.
+t2 = topic + "-alter"
+one(a.create_topics([NewTopic(t2, 1, 1, config={"retention.ms": "1000", "retention.bytes": "5000"})]))
+out["alter"] = one(a.alter_configs([ConfigResource("topic", t2, set_config={"segment.bytes": "1048576"})]))
+cfg = list(a.describe_configs([ConfigResource("topic", t2)]).values())[0].result(timeout=60)
+out["after_alter"] = sorted(k for k, e in cfg.items() if int(e.source) == 1)
 print(json.dumps(out))
 """
 
@@ -218,6 +227,9 @@ def test_confluent_admin_client(broker, topic_name):
         "incremental": "OK",
         "append_scalar": "INVALID_CONFIG",
         "missing_topic": "UNKNOWN_TOPIC_OR_PART",
+        "cluster": [1, True, True],
+        "alter": "OK",
+        "after_alter": ["segment.bytes"],
     }, out
     wait_topic(broker, topic, 4)
 

@@ -2,6 +2,7 @@
  * OffsetForLeaderEpoch, InitProducerId) and the idempotent-producer state,
  * driven directly with encoded requests over a real storage and topic
  * registry in a temporary folder, with a real event loop for long-poll. */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -240,8 +241,8 @@ static size_t make_batch(uint8_t *out, size_t cap, const struct rec *r, int n, i
     return total;
 }
 
-static size_t simple_batch(uint8_t *out, size_t cap, int n, int64_t ts, int64_t pid,
-                           int16_t epoch, int32_t seq)
+static size_t simple_batch(uint8_t *out, size_t cap, int n, int64_t ts, int64_t pid, int16_t epoch,
+                           int32_t seq)
 {
     struct rec r[16];
     char vals[16][16];
@@ -319,7 +320,8 @@ static int produce(struct fx *f, int16_t ver, int16_t acks, const char *topic, i
     call_start(f, &c, 0, ver, flex, &w);
     ed_kwr_free(&w);
     if (c.status == ED_KAPI_PENDING) {
-        for (int i = 0; i < 100 && n_completed == 0; i++) fx_flush(f);
+        for (int i = 0; i < 100 && n_completed == 0; i++)
+            fx_flush(f);
         assert_int_equal(n_completed, 1);
         assert_ptr_equal(last_completed, &c.req);
         n_completed = 0;
@@ -327,8 +329,10 @@ static int produce(struct fx *f, int16_t ver, int16_t acks, const char *topic, i
         call_end(&c);
         return ED_KAPI_PENDING;
     }
-    if (c.status == ED_KAPI_RESPOND) parse_produce(&c.req.out, ver, flex, topic, partition, p);
-    else assert_int_equal(c.req.out.len, 0);
+    if (c.status == ED_KAPI_RESPOND)
+        parse_produce(&c.req.out, ver, flex, topic, partition, p);
+    else
+        assert_int_equal(c.req.out.len, 0);
     int st = c.status;
     call_end(&c);
     return st;
@@ -480,8 +484,8 @@ static void test_produce_acks_all(void **state)
     size_t n = simple_batch(buf, sizeof buf, 4, 7000, -1, -1, -1);
     struct pres p;
     for (int16_t v = 3; v <= 11; v += 4) {
-        int st = produce(f, v, -1, "t", 2, buf, (int32_t)n, &p);
-        assert_true(st == ED_KAPI_PENDING || st == ED_KAPI_RESPOND);
+        /* Nothing is flushed before the tests tick the storage. */
+        assert_int_equal(produce(f, v, -1, "t", 2, buf, (int32_t)n, &p), ED_KAPI_PENDING);
         assert_int_equal(p.err, 0);
         ed_log *log = part(f, "t", 2)->log;
         /* Answered only once durable. */
@@ -499,15 +503,14 @@ static void test_produce_acks_all_cancel(void **state)
     struct call c;
     call_start(f, &c, 0, 7, false, &w);
     ed_kwr_free(&w);
-    if (c.status == ED_KAPI_PENDING) {
-        assert_non_null(c.req.cancel);
-        c.req.cancel(&c.req); /* the connection closed */
-        call_end(&c);
-        for (int i = 0; i < 10; i++) fx_flush(f);
-        assert_int_equal(n_completed, 0);
-    } else {
-        call_end(&c);
-    }
+    assert_int_equal(c.status, ED_KAPI_PENDING);
+    assert_non_null(c.req.cancel);
+    c.req.cancel(&c.req); /* the connection closed */
+    call_end(&c);
+    for (int i = 0; i < 10; i++)
+        fx_flush(f);
+    assert_int_equal(n_completed, 0);
+    assert_true(ed_log_durable_offset(part(f, "t", 0)->log) >= 2);
     assert_int_equal(ed_log_end_offset(part(f, "t", 0)->log), 2);
 }
 
@@ -535,14 +538,13 @@ static void test_produce_malformed(void **state)
 
 /* ---- idempotence ---- */
 
-static int16_t produce_seq(struct fx *f, int32_t partition, int64_t pid, int16_t epoch,
-                           int32_t seq, int n, int64_t *base)
+static int16_t produce_seq(struct fx *f, int32_t partition, int64_t pid, int16_t epoch, int32_t seq,
+                           int n, int64_t *base)
 {
     uint8_t buf[4096];
     size_t len = simple_batch(buf, sizeof buf, n, 100, pid, epoch, seq);
     struct pres p;
-    assert_int_equal(produce(f, 11, -1, "t", partition, buf, (int32_t)len, &p) != ED_KAPI_CLOSE,
-                     1);
+    assert_int_equal(produce(f, 11, -1, "t", partition, buf, (int32_t)len, &p) != ED_KAPI_CLOSE, 1);
     if (base) *base = p.base_offset;
     return p.err;
 }
@@ -668,7 +670,8 @@ static void test_idempotence(void **state)
     assert_int_equal(produce_seq(f, 0, pid + 100, 3, 44, 1, &base), 0);
     assert_int_equal(ed_log_end_offset(log), 9);
     /* Only the last five batches are remembered. */
-    for (int i = 0; i < 5; i++) assert_int_equal(produce_seq(f, 0, pid, 1, 1 + i, 1, NULL), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(produce_seq(f, 0, pid, 1, 1 + i, 1, NULL), 0);
     assert_int_equal(produce_seq(f, 0, pid, 1, 2, 1, &base), 0); /* still remembered */
     assert_int_equal(base, 10);
     assert_int_equal(produce_seq(f, 0, pid, 1, 0, 1, NULL), ED_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
@@ -683,7 +686,8 @@ static void test_idempotence_after_restart(void **state)
     int16_t err, epoch;
     int64_t pid = init_pid(f, 4, NULL, &err, &epoch);
     int64_t base;
-    for (int i = 0; i < 8; i++) assert_int_equal(produce_seq(f, 2, pid, 0, i * 2, 2, NULL), 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(produce_seq(f, 2, pid, 0, i * 2, 2, NULL), 0);
     fx_restart(f);
     ed_log *log = part(f, "t", 2)->log;
     assert_int_equal(ed_log_end_offset(log), 16);
@@ -708,9 +712,8 @@ struct fpreq {
     int32_t max_bytes;
 };
 
-static void fetch_body(ed_kwr *w, int16_t v, int32_t max_wait, int32_t min_bytes,
-                       int32_t max_bytes, int32_t session_id, int32_t session_epoch,
-                       const struct fpreq *p, int n)
+static void fetch_body(ed_kwr *w, int16_t v, int32_t max_wait, int32_t min_bytes, int32_t max_bytes,
+                       int32_t session_id, int32_t session_epoch, const struct fpreq *p, int n)
 {
     bool flex = v >= 12;
     ed_kwr_init(w, 1u << 20);
@@ -730,7 +733,8 @@ static void fetch_body(ed_kwr *w, int16_t v, int32_t max_wait, int32_t min_bytes
     ed_kwr_array(w, n_topics, flex);
     for (int i = 0; i < n;) {
         int j = i;
-        while (j < n && !strcmp(p[j].topic, p[i].topic)) j++;
+        while (j < n && !strcmp(p[j].topic, p[i].topic))
+            j++;
         ed_kwr_str(w, p[i].topic, flex);
         ed_kwr_array(w, j - i, flex);
         for (int k = i; k < j; k++) {
@@ -810,7 +814,8 @@ static void parse_fetch(const ed_kwr *out, int16_t v, struct fres *res)
 
 static void fres_free(struct fres *r)
 {
-    for (int i = 0; i < r->n; i++) free(r->p[i].records);
+    for (int i = 0; i < r->n; i++)
+        free(r->p[i].records);
 }
 
 /* Runs a fetch; pending ones run the loop until they complete. */
@@ -822,6 +827,8 @@ static void fetch(struct fx *f, int16_t v, int32_t max_wait, int32_t min_bytes, 
     struct call c;
     call_start(f, &c, 1, v, v >= 12, &w);
     ed_kwr_free(&w);
+    /* With data there (or a partition in error) the answer never waits. */
+    if (max_wait > 1000) assert_int_equal(c.status, ED_KAPI_RESPOND);
     if (c.status == ED_KAPI_PENDING) {
         assert_int_equal(ed_plat_loop_run(f->loop), ED_OK);
         assert_int_equal(n_completed, 1);
@@ -862,7 +869,7 @@ static void test_fetch_versions(void **state)
     for (int16_t v = 4; v <= 12; v++) {
         struct fpreq p[] = {{"t", 0, 0, 1 << 20}, {"t", 1, 0, 1 << 20}, {"nosuch", 0, 0, 100}};
         struct fres r;
-        fetch(f, v, 0, 1, 1 << 20, p, 3, &r);
+        fetch(f, v, 60000, 1, 1 << 20, p, 3, &r);
         assert_int_equal(r.err, 0);
         assert_int_equal(r.session_id, 0);
         assert_int_equal(r.n, 3);
@@ -891,7 +898,7 @@ static void test_fetch_versions(void **state)
     fres_free(&r);
     /* Out of range, both sides. */
     struct fpreq q[] = {{"t", 0, 11, 1 << 20}, {"t", 0, -1, 1 << 20}};
-    fetch(f, 11, 0, 1, 1 << 20, q, 2, &r);
+    fetch(f, 11, 60000, 1, 1 << 20, q, 2, &r);
     assert_int_equal(r.p[0].err, ED_KERR_OFFSET_OUT_OF_RANGE);
     assert_int_equal(r.p[1].err, ED_KERR_OFFSET_OUT_OF_RANGE);
     fres_free(&r);
@@ -912,7 +919,7 @@ static void test_fetch_limits(void **state)
     struct fres r;
     /* KIP-74: the first partition gets one batch although it is over both
      * limits; the others get nothing once max_bytes is spent. */
-    fetch(f, 11, 0, 1, 10, p, 3, &r);
+    fetch(f, 11, 60000, 1, 10, p, 3, &r);
     assert_int_equal(r.p[0].records_len, (int32_t)one);
     assert_int_equal(r.p[1].records_len, 0);
     assert_int_equal(r.p[1].hw, 12);
@@ -1103,8 +1110,8 @@ struct lres {
     int32_t n_old;
 };
 
-static void list_offsets(struct fx *f, int16_t v, const char *topic, int32_t partition,
-                         int64_t ts, struct lres *out)
+static void list_offsets(struct fx *f, int16_t v, const char *topic, int32_t partition, int64_t ts,
+                         struct lres *out)
 {
     bool flex = v >= 6;
     ed_kwr w;
@@ -1181,8 +1188,10 @@ static void test_list_offsets(void **state)
         /* Later than everything: no offset. */
         list_offsets(f, v, "t", 0, 99999, &r);
         assert_int_equal(r.err, 0);
-        if (v == 0) assert_int_equal(r.n_old, 0);
-        else assert_int_equal(r.offset, -1);
+        if (v == 0)
+            assert_int_equal(r.n_old, 0);
+        else
+            assert_int_equal(r.offset, -1);
         list_offsets(f, v, "nosuch", 0, -1, &r);
         assert_int_equal(r.err, ED_KERR_UNKNOWN_TOPIC_OR_PARTITION);
         list_offsets(f, v, "t", 9, -1, &r);
@@ -1259,6 +1268,81 @@ static void test_offset_for_leader_epoch(void **state)
     }
 }
 
+/* Every truncation of a good request closes the connection and changes
+ * nothing. */
+static void all_cuts_close(struct fx *f, int16_t key, int16_t v, bool flex, const ed_kwr *w)
+{
+    for (size_t cut = 0; cut < w->len; cut++) {
+        ed_kwr pw = *w;
+        pw.len = cut;
+        struct call c;
+        call_start(f, &c, key, v, flex, &pw);
+        assert_int_equal(c.status, ED_KAPI_CLOSE);
+        call_end(&c);
+    }
+}
+
+static void test_small_apis_malformed(void **state)
+{
+    struct fx *f = *state;
+    for (int16_t v = 0; v <= 7; v++) {
+        bool flex = v >= 6;
+        ed_kwr w;
+        ed_kwr_init(&w, 1024);
+        ed_kwr_i32(&w, -1);
+        if (v >= 2) ed_kwr_i8(&w, 0);
+        ed_kwr_array(&w, 1, flex);
+        ed_kwr_str(&w, "t", flex);
+        ed_kwr_array(&w, 1, flex);
+        ed_kwr_i32(&w, 0);
+        if (v >= 4) ed_kwr_i32(&w, -1);
+        ed_kwr_i64(&w, -1);
+        if (v == 0) ed_kwr_i32(&w, 1);
+        ed_kwr_tags(&w, flex);
+        ed_kwr_tags(&w, flex);
+        ed_kwr_tags(&w, flex);
+        all_cuts_close(f, 2, v, flex, &w);
+        ed_kwr_free(&w);
+    }
+    for (int16_t v = 0; v <= 4; v++) {
+        bool flex = v >= 4;
+        ed_kwr w;
+        ed_kwr_init(&w, 1024);
+        if (v >= 3) ed_kwr_i32(&w, -1);
+        ed_kwr_array(&w, 1, flex);
+        ed_kwr_str(&w, "t", flex);
+        ed_kwr_array(&w, 1, flex);
+        ed_kwr_i32(&w, 0);
+        if (v >= 2) ed_kwr_i32(&w, 0);
+        ed_kwr_i32(&w, 0);
+        ed_kwr_tags(&w, flex);
+        ed_kwr_tags(&w, flex);
+        ed_kwr_tags(&w, flex);
+        all_cuts_close(f, 23, v, flex, &w);
+        ed_kwr_free(&w);
+    }
+    int64_t before;
+    assert_int_equal(ed_pids_allocate(f->pids, &before), ED_OK);
+    for (int16_t v = 0; v <= 5; v++) {
+        bool flex = v >= 2;
+        ed_kwr w;
+        ed_kwr_init(&w, 1024);
+        ed_kwr_str(&w, NULL, flex);
+        ed_kwr_i32(&w, 1000);
+        if (v >= 3) {
+            ed_kwr_i64(&w, -1);
+            ed_kwr_i16(&w, -1);
+        }
+        ed_kwr_tags(&w, flex);
+        all_cuts_close(f, 22, v, flex, &w);
+        ed_kwr_free(&w);
+    }
+    /* No producer id was spent on a malformed request. */
+    int64_t after;
+    assert_int_equal(ed_pids_allocate(f->pids, &after), ED_OK);
+    assert_int_equal(after, before + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1282,6 +1366,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fetch_cancel_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_for_leader_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_apis_malformed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,206 @@
+"""`eddy serve` as a process: kcat lists the broker and its topics
+(ApiVersions + Metadata), Metadata auto-creates topics, --help lists the
+settings, bad settings stop start-up with one line naming them, a real
+Kafka server.properties loads, SIGTERM exits 0 promptly, and garbage or
+oversized frames close only their own connection."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import kwire
+from conftest import EDDY_BIN, HOST, TARGET, Broker, free_port, kcat, need
+
+pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="tests of the eddy binary itself")
+
+BROKER_CONFIG = {"num.partitions": "2", "socket.request.max.bytes": "65536"}
+
+
+def eddy(*args, timeout=30):
+    return subprocess.run([str(EDDY_BIN), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def test_kcat_lists_broker_and_topics(broker):
+    with broker.conn() as c:
+        md = c.metadata(["kcat-listed"], version=4, allow_auto_create=True)
+    assert md["topics"]["kcat-listed"]["error"] == 0
+    out = kcat(broker, "-L").stdout.decode()
+    assert f"broker 1 at {HOST}:{broker.port} (controller)" in out
+    assert 'topic "kcat-listed" with 2 partitions' in out
+    assert "partition 1, leader 1, replicas: 1, isrs: 1" in out
+
+
+def test_metadata_auto_creates(broker):
+    out = kcat(broker, "-L", "-t", "made-by-metadata").stdout.decode()
+    assert 'topic "made-by-metadata" with 2 partitions' in out
+    assert (broker.log_dir / "made-by-metadata-0").is_dir()
+    assert (broker.log_dir / "made-by-metadata-1").is_dir()
+    # the topic survives a restart with the same id
+    with broker.conn() as c:
+        before = c.metadata(["made-by-metadata"], version=1)["topics"]["made-by-metadata"]
+    broker.restart()
+    with broker.conn() as c:
+        after = c.metadata(["made-by-metadata"], version=4, allow_auto_create=False)["topics"]
+    assert after["made-by-metadata"]["error"] == 0
+    assert len(after["made-by-metadata"]["partitions"]) == len(before["partitions"])
+
+
+def test_api_versions_unknown_version_answered(broker):
+    with broker.conn() as c:
+        cid = c.send_request(kwire.API_VERSIONS, 99, b"", flexible=True)
+        body = c.recv_response(cid)
+        r = kwire.parse_api_versions(body, 0)
+        assert r["error"] == 35
+        assert r["keys"][kwire.API_VERSIONS] == (0, 4)
+        assert r["keys"][kwire.METADATA] == (0, 12)
+        # and the connection still serves
+        assert c.api_versions(3)["error"] == 0
+
+
+def test_help_lists_keys():
+    p = eddy("serve", "--help")
+    assert p.returncode == 0
+    out = p.stdout.decode()
+    for key in ("listeners", "advertised.listeners", "log.dirs", "num.partitions", "auto.create.topics.enable",
+                "message.max.bytes", "socket.request.max.bytes", "log.retention.hours", "log.dir.budget.bytes",
+                "compression.type", "log.level"):
+        assert key in out, key
+    assert "PLAINTEXT://0.0.0.0:9092" in out
+
+
+def one_error_line(p, *needles):
+    assert p.returncode != 0
+    lines = [l for l in p.stderr.decode().splitlines() if l.strip()]
+    assert len(lines) == 1, lines
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+def test_unknown_key_stops_startup(tmp_path):
+    p = eddy("serve", "--set", f"log.dirs={tmp_path}", "--set", "log.retention.hourz=5")
+    one_error_line(p, "log.retention.hourz")
+    assert not any(tmp_path.iterdir()), "nothing may be created before the config is valid"
+
+
+def test_bad_value_stops_startup(tmp_path):
+    p = eddy("serve", "--set", f"log.dirs={tmp_path}", "--set", "num.partitions=many")
+    one_error_line(p, "num.partitions", "many")
+    p = eddy("serve", "--set", f"log.dirs={tmp_path}", "--set", "default.replication.factor=3")
+    one_error_line(p, "default.replication.factor")
+
+
+def test_bad_config_file_names_line(tmp_path):
+    f = tmp_path / "server.properties"
+    f.write_text("# comment\nnum.partitions=3\nlog.segment.bytes=tiny\n")
+    p = eddy("serve", "--config", str(f), "--set", f"log.dirs={tmp_path / 'd'}")
+    one_error_line(p, f"{f}:3", "log.segment.bytes")
+    p = eddy("serve", "--config", str(tmp_path / "missing.properties"))
+    one_error_line(p, "missing.properties")
+
+
+# Apache Kafka's KRaft sample server.properties (comments trimmed).
+KAFKA_SAMPLE = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://localhost:9092
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+"""
+
+
+def test_kafka_server_properties_load(tmp_path):
+    conf = tmp_path / "server.properties"
+    conf.write_text(KAFKA_SAMPLE)
+    port = free_port()
+    proc = subprocess.Popen([str(EDDY_BIN), "serve", "--config", str(conf),
+                             "--set", f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:0",
+                             "--set", f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
+                             "--set", f"log.dirs={tmp_path / 'data'}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                with kwire.Conn(HOST, port, timeout=2) as c:
+                    md = c.metadata([], version=1)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.time() < deadline, "broker did not start"
+                time.sleep(0.05)
+        assert md["brokers"][0]["port"] == port
+        assert (tmp_path / "data" / "meta.properties").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1].decode()
+    assert proc.returncode == 0, err
+    assert "ignoring Kafka setting num.network.threads" in err
+
+
+def test_sigterm_exits_cleanly(tmp_path):
+    b = Broker(tmp_path / "b")
+    b.start()
+    kcat(b, "-L", "-t", "before-term")
+    pid = b.pid
+    t0 = time.time()
+    os.kill(pid, signal.SIGTERM)
+    rc = b.proc.wait(timeout=10)
+    took = time.time() - t0
+    b._forget()
+    assert rc == 0
+    print(f"SIGTERM to exit: {took * 1000:.0f} ms")
+    log = (b.workdir / "eddy.log").read_text()
+    assert "shutting down" in log and "storage closed" in log
+    # and it starts again on the same data, with the topic
+    b.start()
+    with b.conn() as c:
+        md = c.metadata(["before-term"], version=4, allow_auto_create=False)
+    assert md["topics"]["before-term"]["error"] == 0
+    b.stop()
+
+
+def test_bad_frames_close_only_their_connection(broker):
+    with broker.conn() as bystander:
+        assert bystander.api_versions(0)["error"] == 0
+        bad = [
+            b"GET / HTTP/1.1\r\nHost: eddy\r\n\r\n",           # garbage
+            kwire.i32(65537) + b"\0" * 64,                     # over socket.request.max.bytes
+            kwire.i32(-5),                                      # negative size
+            kwire.frame(kwire.i16(77) + kwire.i16(0) + kwire.i32(1) + kwire.i16(-1)),  # unknown API key
+        ]
+        for data in bad:
+            with broker.conn() as c:
+                c.send_raw(data)
+                assert c.closed_by_peer(10), data[:16]
+        assert bystander.api_versions(3)["error"] == 0
+        assert bystander.metadata([])["brokers"]
+    out = kcat(broker, "-L").stdout.decode()
+    assert f"broker 1 at {HOST}:{broker.port}" in out
+
+
+def test_startup_time_logged(broker):
+    log = (broker.workdir / "eddy.log").read_text()
+    ready = [l for l in log.splitlines() if "eddy ready in" in l]
+    assert ready, log[-2000:]
+    print(ready[-1])
