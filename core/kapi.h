@@ -19,9 +19,10 @@
  *   stay valid until the request is completed, dropped or cancelled, so a
  *   PENDING handler may keep pointers into them (e.g. Produce acks=all).
  * - ED_KAPI_CLOSE: the handler may log details; the server logs the close.
- * - ED_KAPI_PENDING: ed_kreq_complete may be called before the handler has
- *   even returned (e.g. a durable wait that is already satisfied); the
- *   response is then sent as if RESPOND had been returned.
+ * - ED_KAPI_PENDING: the handler must have set req->cancel (asserted);
+ *   ed_kreq_complete may be called before the handler has even returned
+ *   (e.g. a durable wait that is already satisfied); the response is then
+ *   sent as if RESPOND had been returned.
  * - ed_kreq_complete/ed_kreq_drop may be called from any handler on the loop
  *   thread (e.g. Produce on one connection waking a Fetch on another); they
  *   never close or free a connection synchronously.

@@ -27,7 +27,7 @@ struct sreq {
     ed_kreq req; /* first member: ed_kreq * <-> struct sreq * */
     ed_conn *conn;
     struct sreq *next;
-    uint8_t *frame; /* the request bytes (after the size prefix), owned */
+    uint8_t *frame; /* the request bytes (after the size prefix), just after */
     size_t frame_len;
     int state;
     bool early; /* completed while the handler was still running */
@@ -86,7 +86,6 @@ static void on_reap(ed_timer *t, void *arg)
 static void sreq_free(struct sreq *r)
 {
     ed_kwr_free(&r->req.out);
-    ed_free(r->frame);
     ed_free(r);
 }
 
@@ -340,15 +339,13 @@ static void enqueue(ed_conn *c, struct sreq *r)
     c->in_len += r->frame_len;
 }
 
+/* One allocation: the request's state followed by its frame bytes. */
 static struct sreq *sreq_new(size_t frame_len)
 {
-    struct sreq *r = ed_calloc(1, sizeof *r);
+    struct sreq *r = ed_malloc(sizeof *r + frame_len);
     if (!r) return NULL;
-    r->frame = ed_malloc(frame_len ? frame_len : 1);
-    if (!r->frame) {
-        ed_free(r);
-        return NULL;
-    }
+    memset(r, 0, sizeof *r);
+    r->frame = (uint8_t *)(r + 1);
     r->frame_len = frame_len;
     return r;
 }
@@ -411,10 +408,13 @@ static void dispatch(ed_conn *c, struct sreq *r)
         break;
     case ED_KAPI_PENDING:
         if (r->state == S_DROP) break;
-        if (r->early)
+        if (r->early) {
             finish(r);
-        else
-            r->state = S_PENDING;
+            break;
+        }
+        /* A pending request must be cancellable: the connection may close. */
+        ED_ASSERT(q->cancel != NULL);
+        r->state = S_PENDING;
         break;
     case ED_KAPI_NO_RESPONSE:
         r->state = S_DROP;
