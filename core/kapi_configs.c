@@ -48,6 +48,14 @@ static const struct ed_kapi_topic_config topic_configs[] = {
      "Longest time appended records wait before a flush is forced."},
     {"index.interval.bytes", T_INT, 0, INT32_MAX, NULL, "log.index.interval.bytes",
      "Bytes between entries of the sparse offset index."},
+    {"follower.replication.throttled.replicas", T_LIST, 0, 0, NULL, NULL,
+     "Replication throttling; meaningless on a single node, accepted for compatibility."},
+    {"leader.replication.throttled.replicas", T_LIST, 0, 0, NULL, NULL,
+     "Replication throttling; meaningless on a single node, accepted for compatibility."},
+    {"local.retention.bytes", T_LONG, -2, INT64_MAX, NULL, NULL,
+     "Tiered storage local retention; Eddy has no tiered storage (-2 = retention.bytes)."},
+    {"local.retention.ms", T_LONG, -2, INT64_MAX, NULL, NULL,
+     "Tiered storage local retention; Eddy has no tiered storage (-2 = retention.ms)."},
     {"max.compaction.lag.ms", T_LONG, 1, INT64_MAX, NULL, "log.cleaner.max.compaction.lag.ms",
      "Longest time a record stays uncompacted."},
     {"max.message.bytes", T_INT, 0, INT32_MAX, NULL, "message.max.bytes",
@@ -55,6 +63,10 @@ static const struct ed_kapi_topic_config topic_configs[] = {
     {"message.timestamp.type", T_STR, 0, 0, "CreateTime,LogAppendTime",
      "log.message.timestamp.type",
      "Whether record timestamps are the producer's (CreateTime) or the broker's at append."},
+    {"message.timestamp.after.max.ms", T_LONG, 0, INT64_MAX, NULL, NULL,
+     "Largest allowed distance of a record timestamp into the future."},
+    {"message.timestamp.before.max.ms", T_LONG, 0, INT64_MAX, NULL, NULL,
+     "Largest allowed age of a record timestamp."},
     {"min.cleanable.dirty.ratio", T_DBL, 0, 1, NULL, "log.cleaner.min.cleanable.ratio",
      "Share of uncompacted log that triggers compaction."},
     {"min.compaction.lag.ms", T_LONG, 0, INT64_MAX, NULL, "log.cleaner.min.compaction.lag.ms",
@@ -63,6 +75,8 @@ static const struct ed_kapi_topic_config topic_configs[] = {
      "Replicas that must acknowledge acks=all writes; Eddy is one node, so always 1."},
     {"preallocate", T_BOOL, 0, 0, NULL, "log.preallocate",
      "Reserve a segment's whole size on disk when it is created."},
+    {"remote.storage.enable", T_BOOL, 0, 0, NULL, NULL,
+     "Tiered storage; Eddy keeps everything local, so always false."},
     {"retention.bytes", T_LONG, -1, INT64_MAX, NULL, "log.retention.bytes",
      "Largest size a partition may reach before its oldest segments are deleted; -1 = none."},
     {"retention.ms", T_LONG, -1, INT64_MAX, NULL, "log.retention.ms",
@@ -118,8 +132,15 @@ bool ed_kapi_topic_config_check(const char *key, const char *value, char *why, s
         snprintf(why, why_len, "Unknown topic config name: %s", key);
         return false;
     }
+    if (!value) return true; /* back to the default */
+    const char *rwhy = NULL;
+    if (ed_topics_config_check(key, value, &rwhy) != ED_OK) {
+        snprintf(why, why_len, "Invalid value %s for configuration %s: %s", value, key,
+                 rwhy ? rwhy : "rejected");
+        return false;
+    }
     const struct ed_kapi_topic_config *tc = ed_kapi_topic_config_find(key);
-    if (!value || !tc) return true; /* removal, or a key only the registry knows */
+    if (!tc) return true; /* a key only the registry knows */
     char *end;
     switch (tc->type) {
     case T_INT:
