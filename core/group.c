@@ -602,6 +602,8 @@ static void prepare_rebalance(ed_groups *g, struct ed_group *grp, const char *wh
                 grp->id, why, grp->generation, grp->n_members);
     set_state(g, grp, ED_GS_PREPARING);
     arm(g, grp->deadline_ms);
+    /* Kafka tries to complete at once: e.g. the last member left. */
+    try_complete_join(g, grp);
 }
 
 /* The protocol most members prefer among those every member supports. */
@@ -754,9 +756,10 @@ static int add_member_and_rebalance(ed_groups *g, struct ed_group *grp, ed_kreq 
     if (grp->state == ED_GS_PREPARING && grp->generation == 0) grp->new_in_delay = true;
     park_join(m, req);
     m->joined = true;
-    if (grp->state != ED_GS_PREPARING) prepare_rebalance(g, grp, "a member joined");
-    m->joined = true;
-    try_complete_join(g, grp);
+    if (grp->state != ED_GS_PREPARING)
+        prepare_rebalance(g, grp, "a member joined");
+    else
+        try_complete_join(g, grp);
     return ED_KAPI_PENDING;
 }
 
@@ -797,14 +800,10 @@ static int replace_static(ed_groups *g, struct ed_group *grp, struct ed_gmember 
         }
         park_join(m, req);
         prepare_rebalance(g, grp, "a static member changed its subscription");
-        m->joined = true;
-        try_complete_join(g, grp);
         return ED_KAPI_PENDING;
     case ED_GS_COMPLETING:
         park_join(m, req);
         prepare_rebalance(g, grp, "a static member rejoined");
-        m->joined = true;
-        try_complete_join(g, grp);
         return ED_KAPI_PENDING;
     default: /* PreparingRebalance */
         park_join(m, req);
@@ -899,8 +898,6 @@ static int join_known(ed_groups *g, struct ed_group *grp, ed_kreq *req,
         }
         park_join(m, req);
         prepare_rebalance(g, grp, "a member changed its subscription");
-        m->joined = true;
-        try_complete_join(g, grp);
         return ED_KAPI_PENDING;
     default: /* Stable */
         if (same && !is_leader) {
@@ -913,8 +910,6 @@ static int join_known(ed_groups *g, struct ed_group *grp, ed_kreq *req,
         }
         park_join(m, req);
         prepare_rebalance(g, grp, is_leader ? "the leader rejoined" : "a member changed");
-        m->joined = true;
-        try_complete_join(g, grp);
         return ED_KAPI_PENDING;
     }
 }
