@@ -572,3 +572,52 @@ def test_group_error_codes_raw(broker, topic_name):
         # session timeout out of range
         j = parse_join(a.call(JOIN, 5, join_req("other-" + group, "", session=10)))
         assert j["error"] == 26  # INVALID_SESSION_TIMEOUT
+
+
+# ---------------------------------------------------------------------------
+# eddy groups (works against any Kafka broker).
+
+
+def eddy_groups(broker, *args, check=True):
+    from conftest import EDDY_BIN, run
+
+    return run([EDDY_BIN, "groups", *args, "-b", broker.bootstrap], check=check, timeout=60)
+
+
+def test_eddy_groups_cli(broker, topic_name):
+    topic = create_topic(broker, topic_name(), 2)
+    group = f"eddycli-{topic}"
+    produced = produce(broker, topic, [(b"k%d" % i, b"v%d" % i) for i in range(50)])
+    m = Member(broker, group, topic)
+    try:
+        wait_for("everything consumed", lambda: set(produced) <= set(m.records()))
+        wait_for("the commits", lambda: len(m.evs("committed")) >= len(produced))
+        out = eddy_groups(broker, "describe", "-g", group).stdout.decode()
+        assert "Stable" in out, out
+        assert "rdkafka" in out, out  # the member's client id in the table
+    finally:
+        m.stop()
+    assert group in eddy_groups(broker, "list").stdout.decode().split()
+    out = eddy_groups(broker, "list", "--state").stdout.decode()
+    assert any(line.split() == [group, "Empty"] for line in out.splitlines()), out
+    ends = {p: 1 + max(o for pp, o in produced if pp == p) for p in range(2)}
+    out = eddy_groups(broker, "describe", "-g", group).stdout.decode()
+    for p in range(2):
+        assert any(line.split()[:6] == [group, topic, str(p), str(ends[p]), str(ends[p]), "0"]
+                   for line in out.splitlines()), out
+    # a dry run changes nothing; --execute does
+    eddy_groups(broker, "reset-offsets", "-g", group, "-t", topic, "--to-earliest")
+    assert committed_offsets(broker, group, topic, 2) == ends
+    eddy_groups(broker, "reset-offsets", "-g", group, "-t", f"{topic}:1", "--shift-by", "-2",
+                "--execute")
+    assert committed_offsets(broker, group, topic, 2) == {0: ends[0], 1: ends[1] - 2}
+    eddy_groups(broker, "reset-offsets", "-g", group, "--all-topics", "--to-earliest", "--execute")
+    assert committed_offsets(broker, group, topic, 2) == {0: 0, 1: 0}
+    out = eddy_groups(broker, "describe", "-g", group).stdout.decode()
+    for p in range(2):
+        assert any(line.split()[:6] == [group, topic, str(p), "0", str(ends[p]), str(ends[p])]
+                   for line in out.splitlines()), out
+    assert "Deleted group" in eddy_groups(broker, "delete", "-g", group).stdout.decode()
+    assert group not in eddy_groups(broker, "list").stdout.decode().split()
+    r = eddy_groups(broker, "delete", "-g", group, check=False)
+    assert r.returncode == 1 and b"GROUP_ID_NOT_FOUND" in r.stderr
