@@ -88,6 +88,11 @@ struct ed_storage_stats {
     uint64_t n_flushes;            /* fdatasync rounds */
     uint64_t n_truncated_recovery; /* logs whose tail was cut at open */
     uint64_t len_truncated_recovery;
+    uint64_t n_compactions; /* compaction passes completed */
+    uint64_t n_compactions_aborted;
+    uint64_t len_compacted_read;    /* bytes of segments rewritten */
+    uint64_t len_compacted_written; /* bytes of the cleaned segments */
+    uint64_t n_records_compacted;   /* records removed (superseded or expired tombstones) */
 };
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 

@@ -203,6 +203,8 @@ struct ed_log {
     bool deleted;
     int broken; /* sticky error after a failed fdatasync: appends refuse */
     struct ed_flush_job job;
+    int64_t clean_offset;   /* compaction: offsets below were cleaned by the last pass */
+    int64_t horizon_due_ms; /* compaction: earliest tombstone delete horizon, 0 = none */
 };
 
 int ed_log_new(ed_storage *st, const char *dir, const char *topic, int32_t partition,
@@ -246,6 +248,17 @@ void ed_retention_run(ed_storage *st, int64_t now_ms, bool check_space);
  * across logs; returns the bytes freed. */
 uint64_t ed_retention_guard(ed_storage *st, uint64_t need_len);
 
+/* ---- compaction (compact.c) ---- */
+/* Does a bounded step of compaction work; returns the ms until it wants
+ * the next step (small while a pass runs). */
+uint32_t ed_compact_tick(ed_storage *st, int64_t now_ms);
+/* Drops any pass over log (being deleted). */
+void ed_compact_forget(ed_storage *st, ed_log *log);
+void ed_compact_free(ed_storage *st);
+/* At open of a partition folder, before its segments are listed: removes
+ * unfinished .cleaned files and completes committed .swap files. */
+int ed_compact_recover_dir(const char *dir);
+
 /* ---- storage (storage.c) ---- */
 struct ed_storage {
     struct ed_storage_config cfg;
@@ -273,6 +286,7 @@ struct ed_storage {
     int64_t next_space_ms;
     bool guard_now; /* an append met a full disk: run the guard next tick */
     uint8_t *scan_buf;
+    struct ed_compactor *compactor; /* compact.c; NULL until first used */
 };
 
 /* Finishes a deleted log's folder removal and frees it. */

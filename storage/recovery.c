@@ -205,7 +205,8 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
     struct listing l = {0};
     int rc = ed_log_new(st, dir, topic, partition, cfg, &log);
     if (rc != ED_OK) return rc;
-    rc = ed_plat_dir_list(dir, list_cb, &l);
+    rc = ed_compact_recover_dir(dir); /* before the segments are listed */
+    if (rc == ED_OK) rc = ed_plat_dir_list(dir, list_cb, &l);
     if (rc == ED_OK) rc = l.err;
     if (rc != ED_OK) goto fail;
     if (l.n_logs) qsort(l.logs, l.n_logs, sizeof *l.logs, cmp_i64);

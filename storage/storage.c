@@ -418,6 +418,7 @@ fail:
 void ed_storage_close(ed_storage *st)
 {
     if (!st) return;
+    ed_compact_free(st);
     ed_flush_all_now(st);
     for (uint32_t i = 0; i < st->n_zombies; i++) {
         ed_log *log = st->zombies[i];
@@ -473,6 +474,7 @@ int ed_storage_delete_log(ed_storage *st, ed_log *log)
     while (i < st->n_logs && st->logs[i] != log)
         i++;
     if (i == st->n_logs) return ED_ERR_NOENT;
+    ed_compact_forget(st, log);
     memmove(st->logs + i, st->logs + i + 1, (st->n_logs - i - 1) * sizeof *st->logs);
     st->n_logs--;
     st->total_len -= log->size;
@@ -547,6 +549,8 @@ uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
     if (space) st->next_space_ms = now_ms + SPACE_CHECK_MS;
     ed_retention_run(st, now_ms, space);
     int64_t next = ed_flush_tick(st, now_ms);
+    uint32_t cnext = ed_compact_tick(st, now_ms);
+    if (cnext < next) next = cnext;
     if (st->next_retention_ms - now_ms < next) next = st->next_retention_ms - now_ms;
     if (next > TICK_MAX_MS) next = TICK_MAX_MS;
     if (next < 0) next = 0;
