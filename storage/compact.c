@@ -717,7 +717,7 @@ static int swap_group(ed_storage *st, struct ed_compactor *c)
     rc = ed_plat_path_rename(swap, p);
     if (rc == ED_OK) rc = ed_plat_dir_sync(log->dir);
     ed_segment *seg = NULL;
-    if (rc == ED_OK) rc = ed_segment_open(log->dir, b1, c->segs[c->gj - 1]->created_ms, &seg);
+    if (rc == ED_OK) rc = ed_segment_open(log->dir, b1, c->segs[c->gj - 1]->created_ms, true, &seg);
     if (rc == ED_OK) rc = ed_index_rebuild(seg, log->cfg.index_interval_len);
     if (rc != ED_OK) {
         /* The files are right (recovery would agree); memory is not: stop
