@@ -76,6 +76,9 @@ static const struct row rows[] = {
      "per-partition size limit (-1 = none)"},
     {"log.retention.check.interval.ms", ED_CFG_INT, 1, I64, "300000", NULL, NULL,
      "how often retention runs"},
+    {"log.flush.offset.checkpoint.interval.ms", ED_CFG_INT, 1, I64, "60000", NULL, NULL,
+     "how often the recovery points are written; a crash costs a check of what was "
+     "flushed since"},
     {"log.flush.interval.ms", ED_CFG_INT, 0, I64, "1000", NULL, NULL,
      "longest time appended data may stay unflushed (acks=all always waits for the flush)"},
     {"log.flush.interval.messages", ED_CFG_INT, 1, I64, "9223372036854775807", NULL, NULL,
@@ -867,6 +870,7 @@ void ed_config_storage(const struct ed_config *c, struct ed_storage_config *out)
     out->disk_budget_len = (uint64_t)ed_config_int(c, "log.dir.budget.bytes");
     out->disk_free_floor_len = (uint64_t)ed_config_int(c, "log.dir.min.free.bytes");
     out->retention_check_ms = ed_config_int(c, "log.retention.check.interval.ms");
+    out->recovery_checkpoint_ms = ed_config_int(c, "log.flush.offset.checkpoint.interval.ms");
 }
 
 void ed_config_each(const struct ed_config *c,

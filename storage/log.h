@@ -39,12 +39,14 @@ void ed_log_config_default(struct ed_log_config *c);
 
 /* Settings of the whole data directory. */
 struct ed_storage_config {
-    const char *dir;              /* log.dirs (one directory) */
-    struct ed_log_config log;     /* defaults for new logs */
-    uint64_t disk_budget_len;     /* 0 = none: total bytes of all logs */
-    uint64_t disk_free_floor_len; /* 0 = none: keep this much free space */
-    int64_t retention_check_ms;   /* log.retention.check.interval.ms */
-    bool use_flusher_thread;      /* false: flush inline in ed_storage_tick */
+    const char *dir;                /* log.dirs (one directory) */
+    struct ed_log_config log;       /* defaults for new logs */
+    uint64_t disk_budget_len;       /* 0 = none: total bytes of all logs */
+    uint64_t disk_free_floor_len;   /* 0 = none: keep this much free space */
+    int64_t retention_check_ms;     /* log.retention.check.interval.ms */
+    int64_t recovery_checkpoint_ms; /* log.flush.offset.checkpoint.interval.ms: how often the
+                                     * recovery points are written (60 s, Kafka's default) */
+    bool use_flusher_thread;        /* false: flush inline in ed_storage_tick */
 };
 void ed_storage_config_default(struct ed_storage_config *c);
 

@@ -17,8 +17,9 @@
 #include "storage/format.h"
 #include "storage/log_int.h"
 
-int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, bool truncate,
-                     uint8_t *buf, size_t buf_len, struct ed_scan_result *res)
+int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below, bool gaps,
+                     uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,
+                     struct ed_scan_result *res)
 {
     memset(res, 0, sizeof *res);
     uint64_t file_len = 0;
@@ -36,11 +37,14 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, b
     uint64_t wpos = 0, pos = 0;
     size_t wlen = 0;
     const char *why = NULL;
+    /* Below the recovery point only batch headers are read, in small
+     * windows; after it whole batches, in windows of buf_len. */
+    size_t chunk = buf_len;
     /* Makes buf hold [p, p + need) (or as much of the file as there is). */
 #define WINDOW(p, need)                                                                            \
     do {                                                                                           \
         if ((p) < wpos || (p) + (need) > wpos + wlen) {                                            \
-            size_t want_ = (size_t)ED_MIN((uint64_t)buf_len, file_len - (p));                      \
+            size_t want_ = (size_t)ED_MIN((uint64_t)chunk, file_len - (p));                        \
             rc = ed_plat_file_pread(seg->file, buf, want_, (p), &wlen);                            \
             wpos = (p);                                                                            \
             if (rc != ED_OK) return rc;                                                            \
@@ -52,6 +56,7 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, b
             why = "the file ends inside a batch header";
             break;
         }
+        chunk = seg->next_offset < trusted_below ? ED_MIN(buf_len, ED_HDR_WINDOW_LEN) : buf_len;
         WINDOW(pos, ED_BATCH_HEADER_LEN);
         if (wlen < pos - wpos + ED_BATCH_HEADER_LEN) {
             why = "short read";
@@ -70,8 +75,10 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, b
         }
         /* Eddy writes a segment's batches at consecutive offsets from its
          * base; baseOffset is outside the CRC, so continuity is the only
-         * guard against a damaged one. */
-        if (b.last_offset_delta < 0 || b.base_offset != seg->next_offset) {
+         * guard against a damaged one. Compaction leaves gaps between the
+         * batches of sealed segments: there offsets only have to ascend. */
+        if (b.last_offset_delta < 0 || b.base_offset < seg->next_offset ||
+            (!gaps && b.base_offset != seg->next_offset)) {
             why = "offsets do not follow on";
             break;
         }
@@ -79,13 +86,19 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, b
             why = "offsets run past the segment's range";
             break;
         }
-        uint32_t crc = 0;
-        for (uint64_t p = pos + ED_BATCH_OFF_ATTRIBUTES, end = pos + total; p < end;) {
-            WINDOW(p, 1);
-            if (wlen == 0) break;
-            size_t n = (size_t)(ED_MIN(end, wpos + wlen) - p);
-            crc = ed_crc32c(crc, buf + (p - wpos), n);
-            p += n;
+        /* Batches below the recovery point were fdatasynced before it was
+         * written: their framing is checked, their CRC is not. */
+        uint32_t crc = b.crc;
+        if (last >= trusted_below) {
+            crc = 0;
+            chunk = buf_len;
+            for (uint64_t p = pos + ED_BATCH_OFF_ATTRIBUTES, end = pos + total; p < end;) {
+                WINDOW(p, 1);
+                if (wlen == 0) break;
+                size_t n = (size_t)(ED_MIN(end, wpos + wlen) - p);
+                crc = ed_crc32c(crc, buf + (p - wpos), n);
+                p += n;
+            }
         }
         if (crc != b.crc) {
             why = "CRC32C mismatch";
@@ -199,7 +212,8 @@ static void note_recovered(ed_storage *st, const struct ed_scan_result *r, bool 
 }
 
 int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int32_t partition,
-                         const struct ed_log_config *cfg, int64_t start_hint, ed_log **out)
+                         const struct ed_log_config *cfg, int64_t start_hint,
+                         int64_t recovery_point, ed_log **out)
 {
     ed_log *log = NULL;
     struct listing l = {0};
@@ -222,11 +236,28 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
         remove_in(dir, name);
     }
 
+    /* Segments wholly below the checkpointed log start offset were deleted
+     * by DeleteRecords; a power cut may have brought their files back. */
+    uint32_t first = 0;
+    while (first + 1 < l.n_logs && l.logs[first + 1] <= start_hint) {
+        char name[64];
+        static const char *const sfx[] = {".index", ".timeindex", ".log"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(name, sizeof name, "%020" PRId64 "%s", l.logs[first], sfx[k]);
+            remove_in(dir, name);
+        }
+        first++;
+    }
+    if (first > 0) {
+        rc = ed_plat_dir_sync(dir);
+        if (rc != ED_OK) goto fail;
+    }
+
     int64_t now = ed_plat_clock_wall_ms();
     int64_t durable = -1;
     bool counted = false;
     uint8_t *buf = st->scan_buf;
-    for (uint32_t i = 0; i < l.n_logs; i++) {
+    for (uint32_t i = first; i < l.n_logs; i++) {
         ed_segment *seg;
         bool last = i + 1 == l.n_logs;
         int64_t limit = last ? INT64_MAX : l.logs[i + 1];
@@ -262,8 +293,8 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
         }
         struct ed_scan_result r;
         uint64_t before = seg->len;
-        rc = ed_recovery_scan(seg, limit, log->cfg.index_interval_len, true, buf, ED_SCAN_BUF_LEN,
-                              &r);
+        rc = ed_recovery_scan(seg, limit, recovery_point, log->cfg.compact && !last,
+                              log->cfg.index_interval_len, true, buf, ED_SCAN_BUF_LEN, &r);
         if (rc != ED_OK) goto fail;
         log->size -= before - seg->len;
         st->total_len -= before - seg->len;
@@ -290,6 +321,12 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
     log->start_offset = log->segs[0]->base_offset;
     if (start_hint > log->start_offset) log->start_offset = ED_MIN(start_hint, log->end_offset);
     log->durable_offset = durable >= 0 ? durable : log->end_offset;
+    /* Offsets below the recovery point were synced before a restart. A
+     * point past the recovered end (damage below it, or a stale file) is
+     * pulled back, and the caller rewrites the file before any append. */
+    log->recovery_point = ED_MIN(recovery_point, log->end_offset);
+    if (log->recovery_point < 0) log->recovery_point = 0;
+    if (log->durable_offset < log->recovery_point) log->durable_offset = log->recovery_point;
     if (log->durable_offset < log->start_offset) log->durable_offset = log->start_offset;
     log->flush_wanted = true;
     ED_LOG_DBG("%s: opened %" PRIu32 " segments, offsets %" PRId64 "..%" PRId64 ", %" PRIu64
