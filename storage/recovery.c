@@ -293,8 +293,10 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
         }
         struct ed_scan_result r;
         uint64_t before = seg->len;
-        rc = ed_recovery_scan(seg, limit, recovery_point, log->cfg.compact && !last,
-                              log->cfg.index_interval_len, true, buf, ED_SCAN_BUF_LEN, &r);
+        /* Sealed segments may have been compacted (the topic's cleanup
+         * policy is not known yet here): gaps are allowed there. */
+        rc = ed_recovery_scan(seg, limit, recovery_point, !last, log->cfg.index_interval_len, true,
+                              buf, ED_SCAN_BUF_LEN, &r);
         if (rc != ED_OK) goto fail;
         log->size -= before - seg->len;
         st->total_len -= before - seg->len;
