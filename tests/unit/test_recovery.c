@@ -423,7 +423,7 @@ static void test_recovery_point_written_and_trusted(void **state)
     f->st = NULL;
     cut_file(seg, (long long)f->pos[9] + 20);
     open_again(f);
-    expect_truncation(f, 20, "the batch runs past the end");
+    expect_truncation(f, 20, "the file ends inside a batch header");
     assert_true(ed_log_end_offset(f->log) == f->base[9]);
     read_text(p, text, sizeof text);
     snprintf(want, sizeof want, "0\n1\nt 0 %lld\n", (long long)f->base[9]);
@@ -476,7 +476,7 @@ static void cut_out(const char *path, size_t off, size_t len)
 static void test_offset_gaps(void **state)
 {
     struct fx *f = *state;
-    fill(f, 20, 700);
+    fill(f, 12, 700);
     int k = 1;
     while (f->pos[k] != 0)
         k++; /* first batch of the second segment */
