@@ -37,14 +37,14 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
     uint64_t wpos = 0, pos = 0;
     size_t wlen = 0;
     const char *why = NULL;
-    /* Below the recovery point only batch headers are read, in small
-     * windows; after it whole batches, in windows of buf_len. */
-    size_t chunk = buf_len;
+    /* Below the recovery point the headers are read in the same large
+     * sequential windows as the rest: small reads at each header defeat
+     * read-ahead and made a cold open slower, not faster. */
     /* Makes buf hold [p, p + need) (or as much of the file as there is). */
 #define WINDOW(p, need)                                                                            \
     do {                                                                                           \
         if ((p) < wpos || (p) + (need) > wpos + wlen) {                                            \
-            size_t want_ = (size_t)ED_MIN((uint64_t)chunk, file_len - (p));                        \
+            size_t want_ = (size_t)ED_MIN((uint64_t)buf_len, file_len - (p));                      \
             rc = ed_plat_file_pread(seg->file, buf, want_, (p), &wlen);                            \
             wpos = (p);                                                                            \
             if (rc != ED_OK) return rc;                                                            \
@@ -56,7 +56,6 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
             why = "the file ends inside a batch header";
             break;
         }
-        chunk = seg->next_offset < trusted_below ? ED_MIN(buf_len, ED_HDR_WINDOW_LEN) : buf_len;
         WINDOW(pos, ED_BATCH_HEADER_LEN);
         if (wlen < pos - wpos + ED_BATCH_HEADER_LEN) {
             why = "short read";
@@ -91,7 +90,6 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
         uint32_t crc = b.crc;
         if (last >= trusted_below) {
             crc = 0;
-            chunk = buf_len;
             for (uint64_t p = pos + ED_BATCH_OFF_ATTRIBUTES, end = pos + total; p < end;) {
                 WINDOW(p, 1);
                 if (wlen == 0) break;
