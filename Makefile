@@ -102,11 +102,12 @@ unit: $(UNIT_BIN)
 
 include tests/fuzz/fuzz.mk
 include tests/crash/crash.mk
+include boards/boards.mk
 
 integration: $(BUILD)/eddy
 	@bash tests/integration/run.sh
 
-test: deps layering unit fuzz-smoke crash integration
+test: deps layering unit fuzz-smoke crash integration cross-test
 	@echo "make test: all suites passed"
 
 # ---- hygiene ----
@@ -125,13 +126,18 @@ lint:
 	clang-tidy --quiet $(LIB_SRC) $(TOOL_SRC) -- $(CFLAGS_BASE)
 
 size: $(BUILD)/eddy
-	@sh tools/size.sh $(BUILD) $(SIZE_BUDGET)
+	@STRIP=$(CROSS_COMPILE)strip SIZE=$(CROSS_COMPILE)size READELF=$(CROSS_COMPILE)readelf sh tools/size.sh $(BUILD) $(SIZE_BUDGET)
 
 clean:
 	rm -rf build
 
 # ---- benchmarks (tests/bench/*_bench.c, optimised build) ----
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libeddy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LIBS)
+
+# ---- test helper programs (tests/integration/*.c) ----
+$(BUILD)/tests/%: tests/integration/%.c $(BUILD)/libeddy.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeddy.a $(LIBS)
 

@@ -6,7 +6,7 @@
 
 const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
     [ED_KAPI_PRODUCE] = {0, 11, 9, ed_kapi_produce, "Produce"},
-    [ED_KAPI_FETCH] = {4, 12, 12, ed_kapi_fetch, "Fetch"},
+    [ED_KAPI_FETCH] = {4, 17, 12, ed_kapi_fetch, "Fetch"},
     [ED_KAPI_LIST_OFFSETS] = {0, 7, 6, ed_kapi_list_offsets, "ListOffsets"},
     [ED_KAPI_METADATA] = {0, 12, 9, ed_kapi_metadata, "Metadata"},
     [8] = {0, 9, 8, ed_kapi_offset_commit, "OffsetCommit"},

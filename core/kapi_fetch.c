@@ -1,4 +1,4 @@
-/* Fetch (API key 1) v4-12 with true long-poll. Each partition's answer is a
+/* Fetch (API key 1) v4-17 with true long-poll. Each partition's answer is a
  * slice of whole batches spliced from its segment file into the response
  * (zero copy). When fewer than min_bytes are available the request pends:
  * it registers a waiter on every partition it reads (an intrusive list
@@ -10,8 +10,9 @@
  *
  * Fetch sessions (KIP-227) are not kept: a full fetch (session epoch 0 or
  * -1) is answered with session id 0, which tells the client no session was
- * created; an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND. Versions
- * 13+ name topics by id and are not offered. */
+ * created; an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND. From v13
+ * topics are named by their id (as Metadata v10+ gives it), and an unknown
+ * id is UNKNOWN_TOPIC_ID. */
 #define ED_LOG_MODULE "fetch"
 #include "core/kapi_data.h"
 #include "core/kapi_handlers.h"
@@ -26,7 +27,8 @@
 #include <string.h>
 
 struct ftopic {
-    ed_kstr name;
+    ed_kstr name;   /* v4-12 */
+    uint8_t id[16]; /* v13+ */
     int32_t first;
     int32_t n;
 };
@@ -71,23 +73,33 @@ struct fresult {
     struct ed_log_slice slice;
 };
 
-static ed_partition *resolve(ed_broker *b, const struct ftopic *t, int32_t index)
+/* Topics by name up to v12, by id from v13 (KIP-516). */
+static ed_topic *resolve_topic(ed_kreq *req, const struct ftopic *t)
 {
-    ed_topic *topic = ed_topics_find_k(b->topics, t->name);
+    if (req->api_version >= 13) return ed_topics_find_id(req->broker->topics, t->id);
+    return ed_topics_find_k(req->broker->topics, t->name);
+}
+
+static ed_partition *resolve(ed_kreq *req, const struct ftopic *t, int32_t index)
+{
+    ed_topic *topic = resolve_topic(req, t);
     return topic ? ed_topic_partition(topic, index) : NULL;
 }
 
 /* Reads one partition: at most limit bytes, or at least one whole batch when
  * min_one (KIP-74), nothing at all when read is false (readiness check of
  * offsets only). */
-static void read_part(ed_partition *p, const struct fpart *fp, size_t limit, bool min_one,
-                      bool read, struct fresult *out)
+static void read_part(ed_kreq *req, const struct ftopic *ft, const struct fpart *fp, size_t limit,
+                      bool min_one, bool read, struct fresult *out)
 {
     memset(out, 0, sizeof *out);
     out->high_watermark = -1;
     out->log_start_offset = -1;
+    ed_topic *topic = resolve_topic(req, ft);
+    ed_partition *p = topic ? ed_topic_partition(topic, fp->index) : NULL;
     if (!p) {
-        out->err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->err = !topic && req->api_version >= 13 ? ED_KERR_UNKNOWN_TOPIC_ID
+                                                    : ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
     if (fp->current_leader_epoch > 0) {
@@ -128,7 +140,6 @@ static size_t part_limit(const struct fpart *fp, size_t left)
 /* True when the fetch should be answered now. */
 static bool ready(struct fetch_ctx *f)
 {
-    ed_broker *b = f->req->broker;
     size_t left = f->max_bytes > 0 ? (size_t)f->max_bytes : 0;
     int64_t bytes = 0;
     bool min_one = true;
@@ -137,11 +148,10 @@ static bool ready(struct fetch_ctx *f)
         for (int32_t i = ft->first; i < ft->first + ft->n; i++) {
             const struct fpart *fp = &f->parts[i];
             struct fresult r;
-            ed_partition *p = resolve(b, ft, fp->index);
             /* With min_bytes <= 1 any data will do: the first partition with
              * data yields a whole batch, so offsets alone decide. */
             bool read = f->min_bytes > 1;
-            read_part(p, fp, part_limit(fp, left), min_one, read, &r);
+            read_part(f->req, ft, fp, part_limit(fp, left), min_one, read, &r);
             if (r.err) return true;
             if (!read) {
                 if (fp->fetch_offset < r.high_watermark) return true;
@@ -176,13 +186,15 @@ static void write_response(struct fetch_ctx *f)
     ed_kwr_array(w, f->n_topics, flex);
     for (int32_t t = 0; t < f->n_topics; t++) {
         const struct ftopic *ft = &f->topics[t];
-        ed_kwr_kstr(w, ft->name, flex);
+        if (v >= 13)
+            ed_kwr_uuid(w, ft->id);
+        else
+            ed_kwr_kstr(w, ft->name, flex);
         ed_kwr_array(w, ft->n, flex);
         for (int32_t i = ft->first; i < ft->first + ft->n; i++) {
             const struct fpart *fp = &f->parts[i];
             struct fresult r;
-            read_part(resolve(req->broker, ft, fp->index), fp, part_limit(fp, left), min_one, true,
-                      &r);
+            read_part(req, ft, fp, part_limit(fp, left), min_one, true, &r);
             if (r.slice.len) {
                 left = r.slice.len < left ? left - r.slice.len : 0;
                 min_one = false;
@@ -305,7 +317,7 @@ static void add_waiters(struct fetch_ctx *f)
     for (int32_t t = 0; t < f->n_topics; t++) {
         const struct ftopic *ft = &f->topics[t];
         for (int32_t i = ft->first; i < ft->first + ft->n; i++) {
-            ed_partition *p = resolve(f->req->broker, ft, f->parts[i].index);
+            ed_partition *p = resolve(f->req, ft, f->parts[i].index);
             if (!p) continue;
             bool dup = false;
             for (int32_t k = 0; k < f->n_waiters && !dup; k++)
@@ -340,7 +352,7 @@ int ed_kapi_fetch(ed_kreq *req)
     ed_krd r1 = req->rd;
 
     /* Pass 1: framing and sizes. */
-    ed_krd_i32(&r1); /* replica_id */
+    if (v <= 14) ed_krd_i32(&r1); /* replica_id (v15+: in a tagged field) */
     int32_t max_wait_ms = ed_krd_i32(&r1);
     int32_t min_bytes = ed_krd_i32(&r1);
     int32_t max_bytes = v >= 3 ? ed_krd_i32(&r1) : INT32_MAX;
@@ -355,7 +367,10 @@ int ed_kapi_fetch(ed_kreq *req)
     int32_t n_topics = ed_krd_array(&r1, flex, flex ? 2 : 6);
     int64_t n_parts = 0;
     for (int32_t t = 0; t < n_topics && ed_krd_ok(&r1); t++) {
-        ed_krd_str(&r1, flex);
+        if (v >= 13)
+            ed_krd_skip(&r1, 16);
+        else
+            ed_krd_str(&r1, flex);
         int32_t n = ed_krd_array(&r1, flex, part_len);
         for (int32_t i = 0; i < n && ed_krd_ok(&r1); i++) {
             ed_krd_skip(&r1, part_len - (flex ? 1 : 0));
@@ -394,7 +409,10 @@ int ed_kapi_fetch(ed_kreq *req)
     int32_t k = 0;
     for (int32_t t = 0; t < n_topics; t++) {
         struct ftopic *ft = &f->topics[t];
-        ft->name = ed_krd_str(rd, flex);
+        if (v >= 13)
+            ed_krd_uuid(rd, ft->id);
+        else
+            ft->name = ed_krd_str(rd, flex);
         ft->first = k;
         ft->n = ed_krd_array(rd, flex, 0);
         if (ft->n < 0) ft->n = 0;
@@ -413,7 +431,10 @@ int ed_kapi_fetch(ed_kreq *req)
     if (v >= 7) {
         int32_t n = ed_krd_array(rd, flex, flex ? 2 : 6); /* forgotten_topics_data */
         for (int32_t t = 0; t < n && ed_krd_ok(rd); t++) {
-            ed_krd_str(rd, flex);
+            if (v >= 13)
+                ed_krd_skip(rd, 16);
+            else
+                ed_krd_str(rd, flex);
             int32_t m = ed_krd_array(rd, flex, 4);
             ed_krd_skip(rd, (size_t)(m > 0 ? m : 0) * 4);
             ed_krd_tags(rd, flex);

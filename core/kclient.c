@@ -537,6 +537,7 @@ int ed_kc_dec_metadata(ed_krd *r, int16_t ver, struct ed_kc_metadata *out)
         if (ver >= 10) ed_krd_uuid(r, t->id);
         if (ver >= 1) t->internal = ed_krd_bool(r);
         int32_t np = ed_krd_array(r, flex, 14);
+        if (np < 0) np = 0; /* a null array holds nothing */
         t->partitions = alloc_arr(&out->mem, r, np, sizeof *t->partitions);
         for (int32_t k = 0; k < np && t->partitions; k++) {
             struct ed_kc_part_md *p = &t->partitions[k];
@@ -720,6 +721,7 @@ int ed_kc_dec_produce(ed_krd *r, int16_t ver, struct ed_kc_produce *out)
     for (int32_t i = 0; i < nt && !r->err; i++) {
         ed_kstr topic = ed_krd_str(r, flex);
         int32_t np = ed_krd_array(r, flex, 14);
+        if (np < 0) np = 0; /* a null array holds nothing */
         struct ed_kc_produce_result *a = alloc_arr(&out->mem, r, total + np, sizeof *a);
         if (np > 0 && !a) break;
         if (a && total) memcpy(a, all, (size_t)total * sizeof *a);
@@ -769,6 +771,7 @@ int ed_kc_dec_fetch(ed_krd *r, int16_t ver, struct ed_kc_fetch *out)
     for (int32_t i = 0; i < nt && !r->err; i++) {
         ed_kstr topic = ed_krd_str(r, flex);
         int32_t np = ed_krd_array(r, flex, 18);
+        if (np < 0) np = 0; /* a null array holds nothing */
         struct ed_kc_fetch_result *a = alloc_arr(&out->mem, r, total + np, sizeof *a);
         if (np > 0 && !a) break;
         if (a && total) memcpy(a, all, (size_t)total * sizeof *a);
@@ -810,6 +813,7 @@ int ed_kc_dec_list_offsets(ed_krd *r, int16_t ver, struct ed_kc_list_offsets *ou
     for (int32_t i = 0; i < nt && !r->err; i++) {
         ed_kstr topic = ed_krd_str(r, flex);
         int32_t np = ed_krd_array(r, flex, 22);
+        if (np < 0) np = 0; /* a null array holds nothing */
         struct ed_kc_list_result *a = alloc_arr(&out->mem, r, total + np, sizeof *a);
         if (np > 0 && !a) break;
         if (a && total) memcpy(a, all, (size_t)total * sizeof *a);

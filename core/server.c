@@ -70,6 +70,7 @@ struct ed_server {
     ed_timer reap_timer;
     ed_timer idle_timer;
     uint64_t last_limit_log_ms;
+    struct ed_server_stats stats;
 };
 
 static void conn_flush(ed_conn *c);
@@ -116,6 +117,7 @@ void ed_server_conn_close(ed_conn *c, const char *reason)
 static void close_warn(ed_conn *c, const char *what)
 {
     ED_LOG_WARN("closing connection from %s: %s", c->peer, what);
+    c->srv->stats.n_bad++;
     /* Answers to the requests before the bad one still go out if the
      * socket takes them now (best effort, as Kafka). */
     conn_flush(c);
@@ -362,6 +364,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     q->correlation_id = ed_krd_i32(&hd);
     q->broker = c->srv->b;
     q->peer = c->peer;
+    c->srv->stats.n_requests++;
     r->state = S_DISPATCHING;
     if (!ed_krd_ok(&hd)) {
         r->state = S_DROP;
@@ -439,6 +442,7 @@ static void conn_update_read(ed_conn *c)
                  c->in_len > l->request_max_len;
     if (pause == c->paused) return;
     c->paused = pause;
+    if (pause) c->srv->stats.n_pauses++;
     if (c->stream) ed_plat_stream_want_read(c->stream, !pause);
 }
 
@@ -576,15 +580,18 @@ static void on_accept(void *arg, ed_stream *st)
                         ed_plat_stream_peer(st), (int)s->lim.n_conns_max);
             s->last_limit_log_ms = now;
         }
+        s->stats.n_refused++;
         ed_plat_stream_close(st);
         return;
     }
     ed_conn *c = conn_new(s);
     if (!c) {
         ED_LOG_WARN("refusing connection from %s: out of memory", ed_plat_stream_peer(st));
+        s->stats.n_refused++;
         ed_plat_stream_close(st);
         return;
     }
+    s->stats.n_accepted++;
     c->stream = st;
     snprintf(c->peer, sizeof c->peer, "%s", ed_plat_stream_peer(st));
     ED_LOG_DBG("connection from %s", c->peer);
@@ -602,6 +609,7 @@ static void on_idle(ed_timer *t, void *arg)
         if (c->stream && c->n_inflight == 0 && !c->big && c->rlen == 0 &&
             now - c->last_active_ms >= (uint64_t)s->lim.idle_ms) {
             ED_LOG_INFO("closing %s: idle for %lld ms", c->peer, (long long)s->lim.idle_ms);
+            s->stats.n_idle++;
             ed_server_conn_close(c, NULL);
         }
         c = n;
@@ -707,4 +715,9 @@ const uint8_t *ed_server_conn_output(ed_conn *c, size_t *len)
 void ed_server_conn_output_clear(ed_conn *c)
 {
     ed_kwr_reset(&c->capture);
+}
+
+void ed_server_stats_get(const ed_server *s, struct ed_server_stats *out)
+{
+    *out = s->stats;
 }

@@ -33,6 +33,17 @@ void ed_server_stop_accepting(ed_server *s);
 /* Closes every connection now (pending requests are cancelled). */
 void ed_server_close_all(ed_server *s);
 int32_t ed_server_n_conns(const ed_server *s);
+
+/* Counters for metrics and tests. */
+struct ed_server_stats {
+    uint64_t n_accepted; /* connections accepted */
+    uint64_t n_refused;  /* refused at accept (max.connections, memory) */
+    uint64_t n_bad;      /* closed for bad input (logged) */
+    uint64_t n_idle;     /* closed for idleness */
+    uint64_t n_requests; /* requests dispatched */
+    uint64_t n_pauses;   /* times a connection stopped being read (backpressure) */
+};
+void ed_server_stats_get(const ed_server *s, struct ed_server_stats *out);
 const struct ed_server_limits *ed_server_limits_get(const ed_server *s);
 
 /* ---- connections without a socket, for tests and the fuzzer ---- */

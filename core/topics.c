@@ -553,13 +553,10 @@ static void notify_removed(ed_topics *t, ed_partition *p)
         t->removed[i].cb(t->removed[i].arg, p);
 }
 
-static void topic_free(ed_topics *t, ed_topic *tp, bool notify)
+static void topic_free(ed_topic *tp)
 {
-    for (int32_t i = 0; i < tp->n_partitions; i++) {
-        if (!tp->parts[i]) continue;
-        if (notify) notify_removed(t, tp->parts[i]);
+    for (int32_t i = 0; i < tp->n_partitions; i++)
         ed_free(tp->parts[i]);
-    }
     ed_free(tp->parts);
     for (int k = 0; k < N_TKEYS; k++)
         ed_free(tp->ov[k]);
@@ -726,7 +723,7 @@ static int parse_topic_line(char *line, ed_topic **out, int32_t *n_parts)
             ed_free(tp->ov[k]);
             tp->ov[k] = ed_strdup(val);
             if (!tp->ov[k]) {
-                topic_free(NULL, tp, false);
+                topic_free(tp);
                 return ED_ERR_NOMEM;
             }
         }
@@ -736,7 +733,7 @@ static int parse_topic_line(char *line, ed_topic **out, int32_t *n_parts)
     *n_parts = np;
     return ED_OK;
 bad:
-    if (tp) topic_free(NULL, tp, false);
+    if (tp) topic_free(tp);
     return ED_ERR_CORRUPT;
 }
 
@@ -748,7 +745,7 @@ struct loaded {
 static void free_loaded(struct loaded *v, int32_t n)
 {
     for (int32_t i = 0; i < n; i++)
-        if (v[i].tp) topic_free(NULL, v[i].tp, false);
+        if (v[i].tp) topic_free(v[i].tp);
     ed_free(v);
 }
 
@@ -848,7 +845,7 @@ static void adopt_log(void *arg, const char *topic, int32_t partition, ed_log *l
         new_uuid(tp->id);
         tp->owner = t;
         if ((o->err = insert_topic(t, tp)) != ED_OK) {
-            topic_free(t, tp, false);
+            topic_free(tp);
             return;
         }
         o->adopted = true;
@@ -900,7 +897,7 @@ static int open_common(ed_storage *st, const char *dir, const struct ed_log_conf
                         "(a create that did not finish)",
                         tp->name);
             remove_topic(t, tp);
-            topic_free(t, tp, false);
+            topic_free(tp);
             dirty = true;
             continue;
         }
@@ -949,8 +946,12 @@ int ed_topics_open_dir(ed_storage *st, const char *dir, const struct ed_log_conf
 void ed_topics_close(ed_topics *t)
 {
     if (!t) return;
-    for (int32_t i = 0; i < t->n; i++)
-        topic_free(t, t->v[i], true);
+    for (int32_t i = 0; i < t->n; i++) {
+        ed_topic *tp = t->v[i];
+        for (int32_t p = 0; p < tp->n_partitions; p++)
+            if (tp->parts[p]) notify_removed(t, tp->parts[p]);
+        topic_free(tp);
+    }
     ed_free(t->v);
     ed_free(t->dir);
     ed_free(t);
@@ -999,7 +1000,7 @@ int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const
     }
     if (rc == ED_OK) rc = topic_grow(tp, n_partitions);
     if (rc != ED_OK) {
-        topic_free(t, tp, false);
+        topic_free(tp);
         return rc;
     }
     effective(t, tp);
@@ -1009,7 +1010,7 @@ int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const
     if (rc == ED_OK) rc = persist(t);
     if (rc != ED_OK) {
         if (ed_topics_find(t, name) == tp) remove_topic(t, tp);
-        topic_free(t, tp, false);
+        topic_free(tp);
         *why = "could not write the topic registry";
         return rc;
     }
@@ -1024,7 +1025,7 @@ int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const
         for (int32_t p = 0; p < n_partitions; p++)
             if (tp->parts[p]) ed_storage_delete_log(t->st, tp->parts[p]->log);
         remove_topic(t, tp);
-        topic_free(t, tp, false);
+        topic_free(tp);
         persist(t);
         return rc;
     }
@@ -1059,7 +1060,7 @@ int ed_topics_delete(ed_topics *t, ed_topic *topic)
     }
     remove_topic(t, topic);
     ED_LOG_INFO("deleted topic %s", topic->name);
-    topic_free(t, topic, false);
+    topic_free(topic);
     int r = persist(t);
     return rc != ED_OK ? rc : r;
 }

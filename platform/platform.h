@@ -93,6 +93,17 @@ int ed_plat_cond_timedwait(ed_cond *c, ed_mutex *m, uint32_t timeout_ms);
 void ed_plat_cond_signal(ed_cond *c);
 void ed_plat_cond_broadcast(ed_cond *c);
 
+/* ---- service manager (systemd's notify protocol; ports without one
+ * implement both as no-ops) ---- */
+/* Sends state lines ("READY=1", "WATCHDOG=1", "STOPPING=1", "STATUS=...")
+ * to the manager named by $NOTIFY_SOCKET without blocking. ED_OK when sent
+ * or when no manager asked for it (variable unset). */
+int ed_plat_notify(const char *state);
+/* The watchdog interval in ms from $WATCHDOG_USEC (0: no watchdog, or it is
+ * meant for another process per $WATCHDOG_PID). Send "WATCHDOG=1" at about
+ * half this interval. */
+uint64_t ed_plat_watchdog_interval_ms(void);
+
 /* ---- misc ---- */
 void ed_plat_random(void *buf, size_t len); /* unpredictable bytes */
 /* Writes one finished log line (with its newline) to the port's sink. */

@@ -169,8 +169,11 @@ static bool roll_due(const ed_log *log, const ed_segment *seg, int64_t incoming_
 
 bool ed_log_roll_due(const ed_log *log, int64_t now_ms)
 {
+    /* Without an incoming batch there is no record time to compare with:
+     * the tick rolls by wall-clock age, so that replayed old data is not
+     * rolled on every tick. */
     const ed_segment *seg = active(log);
-    return roll_due(log, seg, seg->first_ts >= 0 ? now_ms : -1, now_ms);
+    return seg->len > 0 && now_ms - seg->created_ms > log->cfg.segment_ms;
 }
 
 /* ---- appends ---- */
@@ -398,6 +401,38 @@ int ed_log_slice_copy(const struct ed_log_slice *s, void *buf, size_t buf_len)
     return rc;
 }
 
+/* Kafka answers a lookup by time with the first record of the found batch
+ * whose timestamp is >= ts (and whose offset is still in the log): read the
+ * batch and walk its records. If they cannot be read (codec not built in, a
+ * damaged batch in a trusted segment) the batch itself is the answer. */
+#define REFINE_MAX_RECORDS_LEN (16u << 20)
+static void refine_in_batch(ed_log *log, ed_segment *seg, uint64_t pos,
+                            const struct ed_batch_info *b, int64_t ts, int64_t *offset,
+                            int64_t *timestamp)
+{
+    size_t total = ed_batch_total_len(b);
+    if (b->last_offset_delta == 0 && !ed_batch_is_log_append_time(b)) return;
+    uint8_t *buf = total <= ED_SCAN_BUF_LEN ? log->st->scan_buf : ed_malloc(total);
+    if (!buf) return;
+    size_t got = 0;
+    if (ed_plat_file_pread(seg->file, buf, total, pos, &got) == ED_OK && got == total) {
+        struct ed_batch_iter it;
+        struct ed_record r;
+        ed_batch_iter_init(&it, REFINE_MAX_RECORDS_LEN);
+        if (ed_batch_iter_begin(&it, buf, total) == ED_OK) {
+            while (ed_batch_iter_next(&it, &r) == 1) {
+                if (r.timestamp >= ts && r.offset >= log->start_offset) {
+                    *offset = r.offset;
+                    *timestamp = r.timestamp;
+                    break;
+                }
+            }
+        }
+        ed_batch_iter_release(&it);
+    }
+    if (buf != log->st->scan_buf) ed_free(buf);
+}
+
 int ed_log_offset_for_time(ed_log *log, int64_t ts, int64_t *offset, int64_t *timestamp)
 {
     *offset = log->end_offset;
@@ -423,6 +458,7 @@ int ed_log_offset_for_time(ed_log *log, int64_t ts, int64_t *offset, int64_t *ti
             if (b.max_timestamp >= ts && b.base_offset + b.last_offset_delta >= log->start_offset) {
                 *offset = ED_MAX(b.base_offset, log->start_offset);
                 *timestamp = b.max_timestamp;
+                refine_in_batch(log, seg, p, &b, ts, offset, timestamp);
                 return ED_OK;
             }
             p += ed_batch_total_len(&b);

@@ -149,8 +149,11 @@ void ed_log_slice_release(struct ed_log_slice *s);
  * zero-copy (tests, tools, lwIP). */
 int ed_log_slice_copy(const struct ed_log_slice *s, void *buf, size_t buf_len);
 
-/* First offset whose batch max timestamp is >= ts; *offset = end offset and
- * *timestamp = -1 if none. */
+/* Kafka's ListOffsets by time: the first record (at or after the log start)
+ * whose timestamp is >= ts, in the first batch whose max timestamp is >= ts,
+ * and that record's timestamp; *offset = end offset and *timestamp = -1 if
+ * none. (If the batch's records cannot be decoded, its base offset and max
+ * timestamp.) */
 int ed_log_offset_for_time(ed_log *log, int64_t ts, int64_t *offset, int64_t *timestamp);
 /* Largest timestamp in the log and its offset (ListOffsets MAX_TIMESTAMP). */
 int ed_log_max_timestamp(ed_log *log, int64_t *offset, int64_t *timestamp);

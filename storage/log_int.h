@@ -79,7 +79,7 @@ struct ed_hdr_window {
  * and its indexes). */
 int ed_segment_create(const char *dir, int64_t base, int64_t now_ms, ed_segment **out);
 /* Opens an existing segment file; len is the file size, nothing validated. */
-int ed_segment_open(const char *dir, int64_t base, int64_t now_ms, ed_segment **out);
+int ed_segment_open(const char *dir, int64_t base, int64_t now_ms, bool writable, ed_segment **out);
 void ed_segment_ref(ed_segment *seg);
 void ed_segment_unref(ed_segment *seg); /* frees on the last reference */
 /* Builds "<seg path><suffix>" into buf. */
@@ -139,7 +139,8 @@ struct ed_scan_result {
     uint64_t valid_len;   /* bytes of valid batches from position 0 */
     uint64_t dropped_len; /* bytes after them */
     uint64_t n_batches;
-    const char *why; /* first failed check, NULL if the file is whole */
+    uint64_t n_records; /* sum of the batches' record counts */
+    const char *why;    /* first failed check, NULL if the file is whole */
 };
 /* Validates every batch of seg from position 0 (framing, offsets ascending
  * from the base and below limit_offset, CRC32C), rebuilding seg->idx. With
@@ -216,7 +217,8 @@ int ed_log_roll(ed_log *log, int64_t now_ms);
 /* Removes the oldest segment (never the active one): files gone, reference
  * dropped, start offset moved. */
 void ed_log_drop_oldest(ed_log *log);
-/* True when the active segment is old enough to roll by segment.ms. */
+/* True when the active segment is old enough (wall clock since it was
+ * created) to roll by segment.ms from the tick. */
 bool ed_log_roll_due(const ed_log *log, int64_t now_ms);
 /* Index of the segment holding offset (the last with base <= offset). */
 uint32_t ed_log_find_segment(const ed_log *log, int64_t offset);

@@ -68,8 +68,11 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, b
             why = "the batch runs past the end of the file";
             break;
         }
-        if (b.last_offset_delta < 0 || b.base_offset < seg->next_offset) {
-            why = "offsets go backwards";
+        /* Eddy writes a segment's batches at consecutive offsets from its
+         * base; baseOffset is outside the CRC, so continuity is the only
+         * guard against a damaged one. */
+        if (b.last_offset_delta < 0 || b.base_offset != seg->next_offset) {
+            why = "offsets do not follow on";
             break;
         }
         if (last >= limit_offset || last - seg->base_offset > INT32_MAX) {
@@ -93,6 +96,7 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, b
         ed_index_note_batch(seg, &b, pos, interval);
         pos += total;
         res->n_batches++;
+        res->n_records += (uint64_t)(b.record_count > 0 ? b.record_count : 0);
     }
 #undef WINDOW
     res->valid_len = pos;
@@ -226,7 +230,7 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
         ed_segment *seg;
         bool last = i + 1 == l.n_logs;
         int64_t limit = last ? INT64_MAX : l.logs[i + 1];
-        rc = ed_segment_open(dir, l.logs[i], now, &seg);
+        rc = ed_segment_open(dir, l.logs[i], now, true, &seg);
         if (rc != ED_OK) goto fail;
         rc = ed_log_push_segment(log, seg);
         if (rc != ED_OK) {

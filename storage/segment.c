@@ -84,14 +84,14 @@ int ed_segment_create(const char *dir, int64_t base, int64_t now_ms, ed_segment 
     return ED_OK;
 }
 
-int ed_segment_open(const char *dir, int64_t base, int64_t now_ms, ed_segment **out)
+int ed_segment_open(const char *dir, int64_t base, int64_t now_ms, bool writable, ed_segment **out)
 {
     ed_segment *s;
     int rc = seg_alloc(dir, base, now_ms, &s);
     if (rc != ED_OK) return rc;
     char p[ED_STORAGE_PATH_MAX];
     ed_segment_path(s, ".log", p, sizeof p);
-    rc = ed_plat_file_open(p, ED_FILE_WRITE, &s->file);
+    rc = ed_plat_file_open(p, writable ? ED_FILE_WRITE : ED_FILE_READ, &s->file);
     if (rc == ED_OK) rc = ed_plat_file_size(s->file, &s->len);
     if (rc != ED_OK) {
         ED_LOG_ERR("cannot open segment %s: %s", p, ed_strerror(rc));

@@ -33,6 +33,7 @@ void ed_storage_config_default(struct ed_storage_config *c)
 
 static bool topic_valid(const char *t)
 {
+    if (!t) return false;
     size_t n = strlen(t);
     if (n == 0 || n > TOPIC_MAX || strcmp(t, ".") == 0 || strcmp(t, "..") == 0) return false;
     for (size_t i = 0; i < n; i++) {
@@ -63,20 +64,40 @@ static bool parse_partition_dir(const char *name, char *topic, size_t cap, int32
     return true;
 }
 
+/* Syncs the folder that holds the last component of p ("." for a bare name). */
+static int sync_parent(char *p)
+{
+    char *slash = strrchr(p, '/');
+    if (!slash) return ed_plat_dir_sync(".");
+    if (slash == p) return ed_plat_dir_sync("/");
+    *slash = '\0';
+    int rc = ed_plat_dir_sync(p);
+    *slash = '/';
+    return rc;
+}
+
+/* Creates the missing levels of path. Every folder created, and the data
+ * directory itself, is made durable in its parent: without that a power cut
+ * may take the whole directory, acknowledged data and all, with it. */
 static int make_dirs(const char *path)
 {
     char p[ED_STORAGE_PATH_MAX];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof p) return ED_ERR_INVAL;
     memcpy(p, path, n + 1);
-    for (size_t i = 1; i < n; i++) {
-        if (p[i] != '/') continue;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && p[i] != '/') continue;
         p[i] = '\0';
-        int rc = ed_plat_dir_make(p);
-        p[i] = '/';
-        if (rc != ED_OK && rc != ED_ERR_EXIST) return rc;
+        bool is_dir = false;
+        bool existed = ed_plat_path_stat(p, &is_dir, NULL) == ED_OK && is_dir;
+        int rc = existed ? ED_OK : ed_plat_dir_make(p);
+        if (rc == ED_OK && !existed) rc = sync_parent(p);
+        if (rc == ED_OK && existed && i == n && sync_parent(p) != ED_OK)
+            ED_LOG_WARN("cannot sync the folder holding %s", p);
+        if (i < n) p[i] = '/';
+        if (rc != ED_OK && (i == n || rc != ED_ERR_EXIST)) return rc;
     }
-    return ed_plat_dir_make(p);
+    return ED_OK;
 }
 
 /* ---- log-start-offset-checkpoint ---- */

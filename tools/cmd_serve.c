@@ -26,6 +26,8 @@ struct serve {
     ed_server *srv;
     ed_wakeup *wake;
     ed_timer tick;
+    ed_timer watchdog;
+    uint64_t watchdog_ms;
     ed_broker b;
     bool stopping;
 };
@@ -59,8 +61,17 @@ static void on_wake(void *arg)
 static void on_tick(ed_timer *t, void *arg)
 {
     struct serve *s = arg;
+    ed_storage_run_completions(s->st); /* belt and braces: see log.h */
     uint32_t next = ed_storage_tick(s->st, ed_plat_clock_wall_ms());
     ed_plat_timer_start(s->loop, t, ED_MAX(next, 1u), on_tick, s);
+}
+
+/* systemd's watchdog: alive as long as the loop turns. */
+static void on_watchdog(ed_timer *t, void *arg)
+{
+    struct serve *s = arg;
+    ed_plat_notify("WATCHDOG=1");
+    ed_plat_timer_start(s->loop, t, (uint32_t)ED_MAX(s->watchdog_ms / 2, 1), on_watchdog, s);
 }
 
 static void on_signal(void *arg)
@@ -69,6 +80,7 @@ static void on_signal(void *arg)
     if (s->stopping) return;
     s->stopping = true;
     ED_LOG_INFO("shutting down");
+    ed_plat_notify("STOPPING=1");
     /* Stop taking work, drop connections (pending requests are cancelled;
      * what was appended is flushed by ed_storage_close). */
     ed_server_stop_accepting(s->srv);
@@ -136,65 +148,63 @@ static int parse_args(struct serve *s, int argc, char **argv)
 {
     char why[512];
     const char *file = NULL;
-    for (int i = 1; i < argc; i++) {
+    int n_sets = 0;
+    const char **sets = NULL; /* key=value strings, in order */
+    int rc = 0;
+    if (argc > 1) sets = ed_calloc((size_t)argc, sizeof *sets);
+    if (argc > 1 && !sets) return -1;
+    for (int i = 1; i < argc && rc == 0; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             ed_config_help(print_line, stdout);
-            return 1;
-        }
-        if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
-            if (i + 1 >= argc) {
+            rc = 1;
+        } else if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+            if (i + 1 < argc) {
+                file = argv[++i];
+            } else {
                 fprintf(stderr, "eddy serve: %s needs a file\n", a);
-                return -1;
+                rc = -1;
             }
-            file = argv[++i];
         } else if (strncmp(a, "--config=", 9) == 0) {
             file = a + 9;
-        } else if (strcmp(a, "--set") == 0 || strncmp(a, "--set=", 6) == 0) {
-            if (a[5] != '=' && i + 1 >= argc) {
+        } else if (strcmp(a, "--set") == 0) {
+            if (i + 1 < argc) {
+                sets[n_sets++] = argv[++i];
+            } else {
                 fprintf(stderr, "eddy serve: --set needs key=value\n");
-                return -1;
+                rc = -1;
             }
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            sets[n_sets++] = a + 6;
         } else {
             fprintf(stderr, "eddy serve: unknown argument '%s' (see eddy serve --help)\n", a);
-            return -1;
+            rc = -1;
         }
-        if (strcmp(a, "--set") == 0) i++;
     }
-    if (file && ed_config_load(s->cfg, file, why, sizeof why) != ED_OK) {
+    if (rc == 0 && file && ed_config_load(s->cfg, file, why, sizeof why) != ED_OK) {
         fprintf(stderr, "eddy serve: %s\n", why);
-        return -1;
+        rc = -1;
     }
     /* --set after the file, whatever their position on the line */
-    for (int i = 1; i < argc; i++) {
-        const char *kv;
-        if (strcmp(argv[i], "--set") == 0)
-            kv = argv[++i];
-        else if (strncmp(argv[i], "--set=", 6) == 0)
-            kv = argv[i] + 6;
-        else {
-            if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) i++;
-            continue;
-        }
+    for (int i = 0; i < n_sets && rc == 0; i++) {
+        const char *kv = sets[i];
         const char *eq = strchr(kv, '=');
-        if (!eq || eq == kv) {
-            fprintf(stderr, "eddy serve: --set %s: expected key=value\n", kv);
-            return -1;
-        }
         char key[128];
-        if ((size_t)(eq - kv) >= sizeof key) {
-            fprintf(stderr, "eddy serve: --set: key too long\n");
-            return -1;
+        if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
+            fprintf(stderr, "eddy serve: --set %s: expected key=value\n", kv);
+            rc = -1;
+            break;
         }
         memcpy(key, kv, (size_t)(eq - kv));
         key[eq - kv] = '\0';
         if (ed_config_set(s->cfg, key, eq + 1, why, sizeof why) != ED_OK) {
             fprintf(stderr, "eddy serve: --set %s\n", why);
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    ed_free(sets);
+    return rc;
 }
 
 int ed_cmd_serve(int argc, char **argv)
@@ -246,6 +256,9 @@ int ed_cmd_serve(int argc, char **argv)
     rc = ed_plat_wakeup_new(s.loop, on_wake, &s, &s.wake);
     if (rc != ED_OK) goto out;
     ed_storage_set_notify(s.st, storage_notify, s.wake);
+    /* Flushes started by the open (recovered logs) may have finished before
+     * the notify was set: their completions would wait forever. */
+    ed_storage_run_completions(s.st);
     s.b.loop = s.loop;
     s.b.storage = s.st;
     s.b.topics = s.topics;
@@ -266,6 +279,12 @@ int ed_cmd_serve(int argc, char **argv)
     rc = start_listeners(&s);
     if (rc != ED_OK) goto out;
     on_tick(&s.tick, &s);
+    char status_line[320];
+    snprintf(status_line, sizeof status_line, "READY=1\nSTATUS=serving Kafka clients at %s:%u",
+             s.b.adv_host, s.b.adv_port);
+    ed_plat_notify(status_line);
+    s.watchdog_ms = ed_plat_watchdog_interval_ms();
+    if (s.watchdog_ms > 0) on_watchdog(&s.watchdog, &s);
     ED_LOG_INFO("eddy ready in %.1f ms: %d topic%s, data in %s, cluster %s, node %d",
                 (double)(ed_plat_clock_mono_ns() - t0) / 1e6, (int)ed_topics_count(s.topics),
                 ed_topics_count(s.topics) == 1 ? "" : "s", sc.dir, s.b.cluster_id,
@@ -273,7 +292,10 @@ int ed_cmd_serve(int argc, char **argv)
     rc = ed_plat_loop_run(s.loop);
     status = rc == ED_OK ? 0 : 1;
 out:
-    if (s.loop) ed_plat_timer_stop(s.loop, &s.tick);
+    if (s.loop) {
+        ed_plat_timer_stop(s.loop, &s.tick);
+        ed_plat_timer_stop(s.loop, &s.watchdog);
+    }
     ed_server_free(s.srv);
     ed_groups_close(s.groups); /* after the server cancelled parked requests */
     ed_pids_close(s.b.pids);

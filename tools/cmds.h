@@ -4,6 +4,8 @@
 #define ED_TOOLS_CMDS_H
 
 int ed_cmd_version(int argc, char **argv);
+int ed_cmd_check(int argc, char **argv);
+int ed_cmd_dump(int argc, char **argv);
 int ed_cmd_serve(int argc, char **argv);
 int ed_cmd_topics(int argc, char **argv);  /* tools/cmd_topics.c */
 int ed_cmd_produce(int argc, char **argv); /* tools/cmd_produce.c */

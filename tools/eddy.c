@@ -17,6 +17,8 @@ static const struct {
 } cmds[] = {
     {"serve", ed_cmd_serve, "run the broker (eddy serve --help lists every setting)"},
     {"version", ed_cmd_version, "print the version"},
+    {"check", ed_cmd_check, "verify every batch and index of a data directory (offline)"},
+    {"dump", ed_cmd_dump, "print the batches, records and index entries of segment files"},
     {"topics", ed_cmd_topics, "create, list, describe, delete or alter topics"},
     {"produce", ed_cmd_produce, "produce lines of standard input to a topic"},
     {"consume", ed_cmd_consume, "print records of a topic"},

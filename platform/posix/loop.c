@@ -257,7 +257,8 @@ void ed_plat_loop_free(ed_loop *l)
 int ed_plat_loop_run(ed_loop *l)
 {
     struct epoll_event evs[MAX_EVENTS];
-    atomic_store(&l->stop, false);
+    /* A stop requested before run (another thread, a signal) is honoured;
+     * the request is consumed when run returns, so the loop can run again. */
     while (!atomic_load(&l->stop)) {
         run_timers(l);
         bury(l);
@@ -276,6 +277,7 @@ int ed_plat_loop_run(ed_loop *l)
         }
     }
     bury(l);
+    atomic_store(&l->stop, false);
     return ED_OK;
 }
 

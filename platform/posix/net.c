@@ -76,6 +76,7 @@ static void on_stream_event(struct ed_posix_io *io, uint32_t events)
 static void set_peer(ed_stream *s)
 {
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
     socklen_t len = sizeof ss;
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -305,6 +306,7 @@ int ed_plat_tcp_listen(ed_loop *l, const char *host, uint16_t port, ed_accept_cb
     ls->cb = cb;
     ls->arg = arg;
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port

@@ -22,6 +22,13 @@ $(FUZZ_BUILD)/libeddy.a: $(FUZZ_LIB_OBJ)
 $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libeddy.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libeddy.a $(LIBS)
 
+# Targets that need the simulated platform (in-memory files) instead of POSIX.
+FUZZ_SIM_TARGETS := fuzz_recovery
+FUZZ_SIM_SRC := $(wildcard platform/*.c) $(wildcard platform/sim/*.c) $(wildcard storage/*.c)
+$(FUZZ_SIM_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_SIM_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SIM_SRC) $(LIBS)
+
 fuzz-smoke: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
 	  echo "== $$n ($(FUZZ_RUNS) runs)"; \

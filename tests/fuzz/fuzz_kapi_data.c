@@ -4,6 +4,7 @@
  * temporary folder. Input: byte 0 picks the API, byte 1 the version, the
  * rest is the request body. Pending requests are cancelled as a closing
  * connection would. */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +39,19 @@ void ed_kreq_drop(ed_kreq *req)
     (void)req;
 }
 
+static void cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", G.dir);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz_kapi_data: could not remove %s\n", G.dir);
+}
+
 static void init(void)
 {
     ed_log_set_level(ED_LOG_LEVEL_ERR);
     snprintf(G.dir, sizeof G.dir, "/tmp/eddy-fuzz-kapi-XXXXXX");
     if (!mkdtemp(G.dir)) abort();
+    atexit(cleanup);
     struct ed_storage_config sc;
     ed_storage_config_default(&sc);
     sc.dir = G.dir;
@@ -65,7 +74,7 @@ struct api {
 };
 static const struct api apis[] = {
     {0, 11, 9, ed_kapi_produce},
-    {4, 12, 12, ed_kapi_fetch},
+    {4, 17, 12, ed_kapi_fetch},
     {0, 7, 6, ed_kapi_list_offsets},
     {0, 5, 2, ed_kapi_init_producer_id},
     {0, 4, 4, ed_kapi_offset_for_leader_epoch},

@@ -68,6 +68,18 @@ def pytest_unconfigure(config):
             b.kill9()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A failed test shows the end of its broker's log.
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and call.when in ("setup", "call"):
+        for name in ("broker", "fresh_broker"):
+            b = getattr(item, "funcargs", {}).get(name)
+            if isinstance(b, Broker):
+                rep.sections.append((f"{name} log ({b.workdir})", b.log_tail(60)))
+
+
 def pytest_report_header(config):
     what = f"Apache Kafka {KAFKA_TARGET_VERSION}" if TARGET == "kafka" else str(EDDY_BIN)
     return [f"broker under test: {what}", f"peers: {CACHE}", f"shared data: {SHARED_DATA}"]

@@ -23,10 +23,10 @@ from conftest import (
 )
 
 
-def eddy(*args, check=True, timeout=60):
+def eddy(*args, check=True, timeout=60, input_=None):
     if not EDDY_BIN.exists():
         pytest.fail(f"eddy binary missing: {EDDY_BIN}", pytrace=False)
-    return run([EDDY_BIN, *args], check=check, timeout=timeout)
+    return run([EDDY_BIN, *args], check=check, timeout=timeout, input=input_)
 
 
 def eventually(fn, timeout=20):
@@ -254,7 +254,7 @@ def test_confluent_admin_client(broker, topic_name):
 # Apache Kafka broker too.
 
 
-def _eddy_topics_roundtrip(bootstrap, topic):
+def eddy_topics_roundtrip(bootstrap, topic):
     b = ("-b", bootstrap)
     out = eddy("topics", "create", *b, "-t", topic, "--partitions", "3", "--config", "retention.ms=3600000",
                "--config", "cleanup.policy=compact,delete").stdout.decode()
@@ -308,31 +308,7 @@ def _eddy_topics_roundtrip(bootstrap, topic):
 
 
 def test_eddy_topics(broker, topic_name):
-    _eddy_topics_roundtrip(broker.bootstrap, topic_name())
-
-
-@pytest.fixture(scope="module")
-def real_kafka(tmp_path_factory):
-    """A real Apache Kafka broker, whatever the broker under test is."""
-    import conftest
-
-    saved = conftest.TARGET
-    conftest.TARGET = "kafka"
-    try:
-        b = Broker(tmp_path_factory.mktemp("realkafka"))
-        b.start()
-    finally:
-        conftest.TARGET = saved
-    yield b
-    conftest.TARGET = "kafka"
-    try:
-        b.stop()
-    finally:
-        conftest.TARGET = saved
-
-
-def test_eddy_topics_against_apache_kafka(real_kafka, topic_name):
-    _eddy_topics_roundtrip(real_kafka.bootstrap, topic_name())
+    eddy_topics_roundtrip(broker.bootstrap, topic_name())
 
 
 def test_eddy_cli_errors(tmp_path):

@@ -204,3 +204,41 @@ def test_startup_time_logged(broker):
     ready = [l for l in log.splitlines() if "eddy ready in" in l]
     assert ready, log[-2000:]
     print(ready[-1])
+
+
+def test_systemd_notify_ready_watchdog_stopping(tmp_path):
+    """With a service manager's socket: READY=1 once listening, WATCHDOG=1
+    at half the watchdog interval, STOPPING=1 on SIGTERM."""
+    import socket as s
+
+    path = str(tmp_path / "notify.sock")
+    sock = s.socket(s.AF_UNIX, s.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    port = free_port()
+    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="200000")
+    proc = subprocess.Popen([str(EDDY_BIN), "serve", "--set", f"listeners=PLAINTEXT://{HOST}:{port}",
+                             "--set", f"log.dirs={tmp_path / 'data'}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        first = sock.recv(4096).decode()
+        assert first.startswith("READY=1\n"), first
+        assert f"{HOST}:{port}" in first
+        # ready means listening: a client gets an answer right away
+        with kwire.Conn(HOST, port, timeout=5) as c:
+            assert c.api_versions(0)["error"] == 0
+        assert sock.recv(4096) == b"WATCHDOG=1"
+        assert sock.recv(4096) == b"WATCHDOG=1"
+        proc.send_signal(signal.SIGTERM)
+        msgs = []
+        while True:
+            m = sock.recv(4096)
+            msgs.append(m)
+            if m == b"STOPPING=1":
+                break
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()

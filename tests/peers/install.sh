@@ -8,6 +8,9 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${EDDY_PEERS:-$HOME/.cache/eddy-peers}"
 mkdir -p "$CACHE/bin"
+# One install at a time per cache.
+exec 9>"$CACHE/.install.lock"
+flock 9
 LOG="$CACHE/install.log"
 : >"$LOG"
 
@@ -20,7 +23,7 @@ die() {
 # run CMD...: run quietly, output to the log, fail loudly.
 run() { "$@" >>"$LOG" 2>&1 || die "failed: $*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
-# stamp NAME INPUT...: a hash of the inputs, to tell whether a step is done.
+# stamp_of FILE...: a hash of the inputs, to tell whether a step is done.
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # ---- Debian packages -------------------------------------------------------
@@ -45,6 +48,8 @@ go version >/dev/null 2>&1 || pkgs+=(golang-go)
 node --version >/dev/null 2>&1 || pkgs+=(nodejs)
 npm --version >/dev/null 2>&1 || pkgs+=(npm)
 have unzip || pkgs+=(unzip)
+# Debian's own python3 needs python3-venv for `python3 -m venv`.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
@@ -61,8 +66,10 @@ if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # ---- Apache Kafka jars from Maven Central ----------------------------------
-# The version lives in each pom; the jars land in $CACHE/kafka-<version>/libs
-# and kafka-<version>/mains lists each CLI tool's main class.
+# The version lives in each pom; the jars land in $CACHE/kafka/<version>/libs
+# and kafka/<version>/mains lists each CLI tool's main class.
+# Bump when the layout of $CACHE/kafka/<version> changes.
+LIBS_LAYOUT=1
 kafka_version_of() { sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$1"; }
 TOOLS="kafka-topics kafka-console-producer kafka-console-consumer kafka-configs
 kafka-consumer-groups kafka-dump-log kafka-producer-perf-test
@@ -87,9 +94,12 @@ install_kafka() {
 	local pom="$1" v dir want
 	v="$(kafka_version_of "$pom")"
 	[ -n "$v" ] || die "no kafka.version in $pom"
-	dir="$CACHE/kafka-$v"
-	want="$(stamp_of "$pom" "$HERE/install.sh")"
+	dir="$CACHE/kafka/$v"
+	want="$(stamp_of "$pom")-$LIBS_LAYOUT"
 	if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$want" ]; then return; fi
+	# Built beside, then swapped in.
+	local final="$dir"
+	dir="$final.new.$$"
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	run mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
@@ -107,12 +117,54 @@ install_kafka() {
 		echo "$t $found" >>"$dir/mains"
 	done
 	echo "$want" >"$dir/.stamp"
+	rm -rf "$final"
+	mv "$dir" "$final"
 }
 KAFKA_VERSIONS=()
 for pom in "$HERE"/kafka-*/pom.xml; do
 	install_kafka "$pom"
 	KAFKA_VERSIONS+=("$(kafka_version_of "$pom")")
 done
+
+# Train class-data-sharing archives for each tool by running it once
+# against a throw-away broker of its version (speeds every later start-up).
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+train_cds() {
+	local v="$1" dir="$CACHE/kafka/$1" tmp port bs k prop fprop
+	# An archive fits one class path and one JVM build.
+	want="$(cat "$dir/.stamp")-$(java -Xshare:off -version 2>&1 | tr -d '\n' | sha256sum | cut -c1-16)"
+	if [ "$(cat "$dir/cds/.stamp" 2>/dev/null)" = "$want" ]; then return; fi
+	rm -rf "$dir/cds"
+	tmp="$(mktemp -d)"
+	port="$(free_port)"
+	bs="127.0.0.1:$port"
+	prop=--property fprop=--property
+	case "$v" in 3.*) ;; *) prop=--reader-property fprop=--formatter-property ;; esac
+	k() { KAFKA_CDS_DUMP=1 run "$HERE/kafka.sh" "$v" "$@"; }
+	# The broker must not hold the install lock, and must not outlive us.
+	TRAIN_DIR="$tmp"
+	trap '"$HERE/kafka-broker.sh" kill "$TRAIN_DIR" >/dev/null 2>&1 || true' EXIT
+	KAFKA_CDS_DUMP=1 run "$HERE/kafka-broker.sh" start "$tmp" "$port" "$v" 9>&-
+	k kafka-topics --bootstrap-server "$bs" --create --topic cds --partitions 1 --replication-factor 1
+	printf 'a:1\nb:2\n' >"$tmp/in"
+	KAFKA_CDS_DUMP=1 "$HERE/kafka.sh" "$v" kafka-console-producer --bootstrap-server "$bs" --topic cds \
+		$prop parse.key=true $prop key.separator=: <"$tmp/in" >>"$LOG" 2>&1 || die "cds: console producer $v"
+	k kafka-console-consumer --bootstrap-server "$bs" --topic cds --group cds --from-beginning \
+		$fprop print.key=true --max-messages 2 --timeout-ms 30000
+	k kafka-configs --bootstrap-server "$bs" --entity-type topics --entity-name cds --describe
+	k kafka-consumer-groups --bootstrap-server "$bs" --describe --group cds
+	k kafka-producer-perf-test --topic cds --num-records 2000 --record-size 100 --throughput -1 \
+		--producer-props "bootstrap.servers=$bs" acks=all
+	k kafka-consumer-perf-test --bootstrap-server "$bs" --topic cds --messages 2000 --timeout 30000
+	k kafka-dump-log --files "$tmp/data/cds-0/00000000000000000000.log"
+	KAFKA_CDS_DUMP=1 run "$HERE/kafka-broker.sh" stop "$tmp"
+	trap - EXIT
+	rm -rf "$tmp"
+	echo "$want" >"$dir/cds/.stamp"
+}
+for v in "${KAFKA_VERSIONS[@]}"; do train_cds "$v"; done
 
 # ---- KafkaJS ---------------------------------------------------------------
 KAFKAJS_VERSION=2.2.4
@@ -130,18 +182,30 @@ if [ ! -x "$CACHE/bin/franz-peer" ] || [ "$(cat "$CACHE/bin/.franz-stamp" 2>/dev
 fi
 
 # ---- Report ----------------------------------------------------------------
+# One line per peer; a peer that cannot tell its version fails the install.
+report() {
+	local name="$1" out
+	shift
+	out="$("$@" 2>>"$LOG")" || die "$name: version check failed"
+	[ -n "$out" ] || die "$name: no version"
+	say "$name $out"
+}
+kcat_version() { kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*librdkafka \([^ ]*\).*/\1 (librdkafka \2)/p'; }
+java_version() { java -version 2>&1 | head -n1 | sed 's/.*version "\([^"]*\)".*/\1/'; }
+kafka_version() { "$HERE/kafka.sh" "$1" kafka-topics --version | tail -n1; }
 py() { "$VENV/bin/python" -c "$1"; }
-say "kcat $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*librdkafka \([^ ]*\).*/\1 (librdkafka \2)/p')"
-say "java $(java -version 2>&1 | head -n1 | sed 's/.*version "\([^"]*\)".*/\1/')"
+report kcat kcat_version
+report java java_version
 for v in "${KAFKA_VERSIONS[@]}"; do
-	say "apache-kafka $v ($CACHE/kafka-$v)"
+	report apache-kafka kafka_version "$v"
 done
-say "python $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])') ($VENV)"
-say "pytest $(py 'import pytest; print(pytest.__version__)')"
-say "confluent-kafka $(py 'import confluent_kafka as c; v = c.version(); v = v[0] if isinstance(v, tuple) else v; print(v, "(librdkafka " + c.libversion()[0] + ")")')"
-say "kafka-python $(py 'import kafka; print(kafka.__version__)')"
-say "paho-mqtt $(py 'import paho.mqtt; print(paho.mqtt.__version__)')"
-say "aiocoap $(py 'import aiocoap.meta; print(aiocoap.meta.version)')"
-say "node $(node --version)"
-say "kafkajs $(NODE_PATH="$CACHE/node/node_modules" node "$HERE/kafkajs/peer.js" version)"
-say "franz-go $("$CACHE/bin/franz-peer" version) (go $(go env GOVERSION | sed 's/^go//'))"
+report python py 'import sys; print(sys.version.split()[0])'
+report pytest py 'import pytest; print(pytest.__version__)'
+report confluent-kafka py 'import confluent_kafka as c; v = c.version(); v = v[0] if isinstance(v, tuple) else v; print(v, "(librdkafka " + c.libversion()[0] + ")")'
+report kafka-python py 'import kafka; print(kafka.__version__)'
+report paho-mqtt py 'import paho.mqtt; print(paho.mqtt.__version__)'
+report aiocoap py 'import aiocoap.meta; print(aiocoap.meta.version)'
+report node node --version
+report kafkajs env NODE_PATH="$CACHE/node/node_modules" node "$HERE/kafkajs/peer.js" version
+report franz-go "$CACHE/bin/franz-peer" version
+say "peers cache: $CACHE"

@@ -11,6 +11,8 @@
 #   kafka-broker.sh stop DIR     SIGTERM, then SIGKILL after 30 s
 #   kafka-broker.sh kill DIR     SIGKILL at once
 #
+# KAFKA_REQUEST_LOG=1 logs every request (API key, version, client) to
+# DIR/requests.log (see request-versions.py).
 # VERSION defaults to 3.9 (see kafka.sh). JVM options: KAFKA_HEAP_OPTS,
 # KAFKA_JVM_OPTS (benchmarks should pass Kafka's own defaults, e.g.
 # KAFKA_HEAP_OPTS="-Xms1G -Xmx1G" KAFKA_JVM_OPTS="-XX:+UseG1GC
@@ -110,6 +112,29 @@ start)
 			cat "$dir/format.log" >&2
 			exit 1
 		}
+	fi
+	if [ -n "${KAFKA_REQUEST_LOG:-}" ]; then
+		# Every request's header (API key, version, client) into DIR/requests.log.
+		sed 's/^log4j.logger.kafka.request.logger=.*//' "$HERE/log4j-broker.properties" >"$dir/log4j.properties"
+		cat >>"$dir/log4j.properties" <<-EOF
+			log4j.appender.req=org.apache.log4j.FileAppender
+			log4j.appender.req.File=$dir/requests.log
+			log4j.appender.req.layout=org.apache.log4j.PatternLayout
+			log4j.appender.req.layout.ConversionPattern=%m%n
+			log4j.logger.kafka.request.logger=DEBUG, req
+			log4j.additivity.kafka.request.logger=false
+		EOF
+		sed 's/^logger.req.level = .*/logger.req.level = debug/' "$HERE/log4j2-broker.properties" >"$dir/log4j2.properties"
+		cat >>"$dir/log4j2.properties" <<-EOF
+			appender.req.type = File
+			appender.req.name = REQ
+			appender.req.fileName = $dir/requests.log
+			appender.req.layout.type = PatternLayout
+			appender.req.layout.pattern = %m%n
+			logger.req.additivity = false
+			logger.req.appenderRef.req.ref = REQ
+		EOF
+		export KAFKA_LOG4J_OPTS="-Dlog4j.configuration=file:$dir/log4j.properties -Dlog4j2.configurationFile=$dir/log4j2.properties"
 	fi
 	export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
 	export KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--Xshare:auto -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1}"

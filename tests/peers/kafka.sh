@@ -5,7 +5,8 @@
 # installed match. TOOL: kafka-topics, kafka-console-producer,
 # kafka-console-consumer, kafka-configs, kafka-consumer-groups, kafka-dump-log,
 # kafka-producer-perf-test, kafka-consumer-perf-test, kafka-storage,
-# kafka-server-start. JVM options: KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS.
+# kafka-server-start. JVM options: KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS; logging:
+# KAFKA_LOG4J_OPTS (the -D options naming the log4j configuration).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${EDDY_PEERS:-$HOME/.cache/eddy-peers}"
@@ -16,10 +17,11 @@ fi
 want="$1" tool="${2%.sh}"
 shift 2
 dir=
-if [ -f "$CACHE/kafka-$want/mains" ]; then
-	dir="$CACHE/kafka-$want"
+if [ -f "$CACHE/kafka/$want/mains" ]; then
+	dir="$CACHE/kafka/$want"
 else
-	for d in "$CACHE/kafka-$want".*/; do
+	for d in "$CACHE/kafka/$want".*/; do
+		case "$d" in *.new.*) continue ;; esac
 		[ -f "$d/mains" ] && dir="${d%/}"
 	done
 fi
@@ -38,6 +40,18 @@ jvm="${KAFKA_JVM_OPTS:--Xshare:auto -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX
 # Kafka 3.9 logs through reload4j (log4j 1), 4.x through log4j 2.
 kind=tools
 if [ "$tool" = kafka-server-start ]; then kind=broker; fi
-log="-Dlog4j.configuration=file:$HERE/log4j-$kind.properties -Dlog4j2.configurationFile=$HERE/log4j2-$kind.properties -Dkafka.logs.dir=${KAFKA_LOG_DIR:-.}"
+log="${KAFKA_LOG4J_OPTS:--Dlog4j.configuration=file:$HERE/log4j-$kind.properties -Dlog4j2.configurationFile=$HERE/log4j2-$kind.properties} -Dkafka.logs.dir=${KAFKA_LOG_DIR:-.}"
+# JVM messages go to stderr, never into a tool's output. Class-data
+# sharing: install.sh trains one archive per tool (KAFKA_CDS_DUMP=1 writes
+# it at exit); with it a tool starts about twice as fast.
+xlog="-Xlog:disable -Xlog:all=warning:stderr"
+cds="$dir/cds/$tool.jsa"
+if [ -n "${KAFKA_CDS_DUMP:-}" ]; then
+	mkdir -p "$dir/cds"
+	rm -f "$cds"
+	xlog="$xlog -Xlog:cds=off,cds+dynamic=off:stderr -XX:ArchiveClassesAtExit=$cds"
+elif [ -f "$cds" ]; then
+	xlog="$xlog -XX:SharedArchiveFile=$cds"
+fi
 # shellcheck disable=SC2086
-exec java $heap $jvm -Djava.awt.headless=true $log -cp "$dir/libs/*" "$main" "$@"
+exec java $heap $jvm $xlog -Djava.awt.headless=true $log -cp "$dir/libs/*" "$main" "$@"

@@ -115,10 +115,8 @@ static void test_log_levels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_be),
-        cmocka_unit_test(test_mem_counts),
-        cmocka_unit_test(test_mem_limit_and_faults),
+        cmocka_unit_test(test_strerror),   cmocka_unit_test(test_be),
+        cmocka_unit_test(test_mem_counts), cmocka_unit_test(test_mem_limit_and_faults),
         cmocka_unit_test(test_log_levels),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);

@@ -712,12 +712,23 @@ struct fpreq {
     int32_t max_bytes;
 };
 
-static void fetch_body(ed_kwr *w, int16_t v, int32_t max_wait, int32_t min_bytes, int32_t max_bytes,
-                       int32_t session_id, int32_t session_epoch, const struct fpreq *p, int n)
+/* The id of a topic (zeros when there is no such topic). */
+static void topic_id(struct fx *f, const char *name, uint8_t id[16])
+{
+    ed_topic *t = ed_topics_find(f->topics, name);
+    if (t)
+        memcpy(id, ed_topic_id(t), 16);
+    else
+        memset(id, 0, 16);
+}
+
+static void fetch_body(struct fx *f, ed_kwr *w, int16_t v, int32_t max_wait, int32_t min_bytes,
+                       int32_t max_bytes, int32_t session_id, int32_t session_epoch,
+                       const struct fpreq *p, int n)
 {
     bool flex = v >= 12;
     ed_kwr_init(w, 1u << 20);
-    ed_kwr_i32(w, -1);
+    if (v <= 14) ed_kwr_i32(w, -1);
     ed_kwr_i32(w, max_wait);
     ed_kwr_i32(w, min_bytes);
     ed_kwr_i32(w, max_bytes);
@@ -735,7 +746,13 @@ static void fetch_body(ed_kwr *w, int16_t v, int32_t max_wait, int32_t min_bytes
         int j = i;
         while (j < n && !strcmp(p[j].topic, p[i].topic))
             j++;
-        ed_kwr_str(w, p[i].topic, flex);
+        if (v >= 13) {
+            uint8_t id[16];
+            topic_id(f, p[i].topic, id);
+            ed_kwr_uuid(w, id);
+        } else {
+            ed_kwr_str(w, p[i].topic, flex);
+        }
         ed_kwr_array(w, j - i, flex);
         for (int k = i; k < j; k++) {
             ed_kwr_i32(w, p[k].partition);
@@ -785,7 +802,10 @@ static void parse_fetch(const ed_kwr *out, int16_t v, struct fres *res)
     }
     int32_t nt = ed_krd_array(&r, flex, 0);
     for (int32_t t = 0; t < nt; t++) {
-        ed_krd_str(&r, flex);
+        if (v >= 13)
+            ed_krd_skip(&r, 16);
+        else
+            ed_krd_str(&r, flex);
         int32_t np = ed_krd_array(&r, flex, 0);
         for (int32_t i = 0; i < np; i++) {
             assert_true(res->n < 8);
@@ -823,7 +843,7 @@ static void fetch(struct fx *f, int16_t v, int32_t max_wait, int32_t min_bytes, 
                   const struct fpreq *p, int n, struct fres *res)
 {
     ed_kwr w;
-    fetch_body(&w, v, max_wait, min_bytes, max_bytes, 0, -1, p, n);
+    fetch_body(f, &w, v, max_wait, min_bytes, max_bytes, 0, -1, p, n);
     struct call c;
     call_start(f, &c, 1, v, v >= 12, &w);
     ed_kwr_free(&w);
@@ -866,7 +886,7 @@ static void test_fetch_versions(void **state)
     produce_ok(f, 7, "t", 0, buf, n, 0);
     n = simple_batch(buf, sizeof buf, 5, 2000, -1, -1, -1);
     produce_ok(f, 7, "t", 0, buf, n, 5);
-    for (int16_t v = 4; v <= 12; v++) {
+    for (int16_t v = 4; v <= 17; v++) {
         struct fpreq p[] = {{"t", 0, 0, 1 << 20}, {"t", 1, 0, 1 << 20}, {"nosuch", 0, 0, 100}};
         struct fres r;
         fetch(f, v, 60000, 1, 1 << 20, p, 3, &r);
@@ -884,7 +904,8 @@ static void test_fetch_versions(void **state)
         assert_int_equal(r.p[1].err, 0);
         assert_int_equal(r.p[1].hw, 0);
         assert_int_equal(r.p[1].records_len, 0);
-        assert_int_equal(r.p[2].err, ED_KERR_UNKNOWN_TOPIC_OR_PARTITION);
+        assert_int_equal(r.p[2].err,
+                         v >= 13 ? ED_KERR_UNKNOWN_TOPIC_ID : ED_KERR_UNKNOWN_TOPIC_OR_PARTITION);
         assert_int_equal(r.p[2].hw, -1);
         fres_free(&r);
     }
@@ -939,7 +960,7 @@ static void test_fetch_session(void **state)
     struct fpreq p[] = {{"t", 0, 0, 100}};
     for (int k = 0; k < 2; k++) {
         ed_kwr w;
-        fetch_body(&w, 11, 0, 1, 100, k == 0 ? 5 : 0, k == 0 ? 1 : 3, p, 1);
+        fetch_body(f, &w, 11, 0, 1, 100, k == 0 ? 5 : 0, k == 0 ? 1 : 3, p, 1);
         struct call c;
         call_start(f, &c, 1, 11, false, &w);
         ed_kwr_free(&w);
@@ -952,7 +973,7 @@ static void test_fetch_session(void **state)
     }
     /* A request for a new session (epoch 0) gets a full answer, no session. */
     ed_kwr w;
-    fetch_body(&w, 12, 0, 1, 100, 0, 0, p, 1);
+    fetch_body(f, &w, 12, 0, 1, 100, 0, 0, p, 1);
     struct call c;
     call_start(f, &c, 1, 12, true, &w);
     ed_kwr_free(&w);
@@ -970,9 +991,9 @@ static void test_fetch_malformed(void **state)
 {
     struct fx *f = *state;
     struct fpreq p[] = {{"t", 0, 0, 100}, {"t", 1, 0, 100}};
-    for (int16_t v = 4; v <= 12; v++) {
+    for (int16_t v = 4; v <= 17; v++) {
         ed_kwr w;
-        fetch_body(&w, v, 0, 1, 100, 0, -1, p, 2);
+        fetch_body(f, &w, v, 0, 1, 100, 0, -1, p, 2);
         for (size_t cut = 0; cut < w.len; cut++) {
             ed_kwr pw = w;
             pw.len = cut;
@@ -1009,7 +1030,7 @@ static void test_fetch_long_poll(void **state)
     struct fx *f = *state;
     struct fpreq p[] = {{"t", 0, 0, 1 << 20}, {"t", 1, 0, 1 << 20}};
     ed_kwr w;
-    fetch_body(&w, 11, 60000, 1, 1 << 20, 0, -1, p, 2);
+    fetch_body(f, &w, 11, 60000, 1, 1 << 20, 0, -1, p, 2);
     struct call c;
     call_start(f, &c, 1, 11, false, &w);
     ed_kwr_free(&w);
@@ -1054,7 +1075,7 @@ static void test_fetch_min_bytes(void **state)
      * second append. */
     struct fpreq p[] = {{"t", 0, 0, 1 << 20}};
     ed_kwr w;
-    fetch_body(&w, 11, 60000, (int32_t)n + 1, 1 << 20, 0, -1, p, 1);
+    fetch_body(f, &w, 11, 60000, (int32_t)n + 1, 1 << 20, 0, -1, p, 1);
     struct call c;
     call_start(f, &c, 1, 11, false, &w);
     ed_kwr_free(&w);
@@ -1076,7 +1097,7 @@ static void test_fetch_cancel_and_delete(void **state)
     struct fx *f = *state;
     struct fpreq p[] = {{"t", 0, 0, 1 << 20}, {"t", 2, 0, 1 << 20}};
     ed_kwr w;
-    fetch_body(&w, 11, 60000, 1, 1 << 20, 0, -1, p, 2);
+    fetch_body(f, &w, 11, 60000, 1, 1 << 20, 0, -1, p, 2);
     struct call c1, c2;
     call_start(f, &c1, 1, 11, false, &w);
     call_start(f, &c2, 1, 11, false, &w);
@@ -1268,6 +1289,44 @@ static void test_offset_for_leader_epoch(void **state)
     }
 }
 
+static void test_produce_log_append_time(void **state)
+{
+    struct fx *f = *state;
+    ed_topic *t;
+    const char *why = NULL;
+    const char *keys[] = {"message.timestamp.type"};
+    const char *vals[] = {"LogAppendTime"};
+    assert_int_equal(ed_topics_create(f->topics, "lat", 1, keys, vals, 1, &why, &t), ED_OK);
+    int16_t err, epoch;
+    int64_t pid = init_pid(f, 4, NULL, &err, &epoch);
+    uint8_t buf[4096];
+    size_t n = simple_batch(buf, sizeof buf, 3, 5, pid, 0, 0);
+    int64_t before = ed_plat_clock_wall_ms();
+    struct pres p, d;
+    assert_int_equal(produce(f, 8, 1, "lat", 0, buf, (int32_t)n, &p), ED_KAPI_RESPOND);
+    assert_int_equal(p.err, 0);
+    assert_true(p.log_append_time >= before);
+    /* The retry of the same batch answers with the same time. */
+    n = simple_batch(buf, sizeof buf, 3, 5, pid, 0, 0);
+    assert_int_equal(produce(f, 8, 1, "lat", 0, buf, (int32_t)n, &d), ED_KAPI_RESPOND);
+    assert_int_equal(d.err, 0);
+    assert_int_equal(d.base_offset, p.base_offset);
+    assert_int_equal(d.log_append_time, p.log_append_time);
+    /* Served with the append time as every record's timestamp. */
+    struct fpreq q[] = {{"lat", 0, 0, 1 << 20}};
+    struct fres r;
+    fetch(f, 11, 0, 1, 1 << 20, q, 1, &r);
+    struct ed_batch_info bi;
+    assert_int_equal(ed_batch_check(r.p[0].records, (size_t)r.p[0].records_len, &bi), ED_OK);
+    assert_true(ed_batch_is_log_append_time(&bi));
+    assert_int_equal(bi.max_timestamp, p.log_append_time);
+    fres_free(&r);
+    struct lres l;
+    list_offsets(f, 7, "lat", 0, p.log_append_time, &l);
+    assert_int_equal(l.offset, 0);
+    assert_int_equal(l.ts, p.log_append_time);
+}
+
 /* Every truncation of a good request closes the connection and changes
  * nothing. */
 static void all_cuts_close(struct fx *f, int16_t key, int16_t v, bool flex, const ed_kwr *w)
@@ -1349,6 +1408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_produce_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_produce_log_append_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_acks_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_acks_all_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_malformed, setup, teardown),

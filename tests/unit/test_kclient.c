@@ -527,6 +527,41 @@ static void test_api_versions_decode(void **state)
     assert_int_equal(ed_kc_flex_from(ED_KC_FETCH), 12);
 }
 
+/* A topic whose partition array is null (compact length 0) holds nothing;
+ * found by fuzzing: it once made the decoder copy past its array. */
+static void test_null_partition_arrays(void **state)
+{
+    (void)state;
+    ed_kwr w;
+    ed_kwr_init(&w, 256);
+    ed_kwr_array(&w, 2, true);
+    ed_kwr_str(&w, "a", true);
+    ed_kwr_array(&w, 1, true);
+    ed_kwr_i32(&w, 0);
+    ed_kwr_i16(&w, 0);
+    ed_kwr_i64(&w, 5);
+    ed_kwr_i64(&w, -1);
+    ed_kwr_i64(&w, 0);
+    ed_kwr_array(&w, 0, true);
+    ed_kwr_str(&w, NULL, true);
+    ed_kwr_tags(&w, true);
+    ed_kwr_tags(&w, true);
+    ed_kwr_str(&w, "b", true);
+    ed_kwr_array(&w, -1, true);
+    ed_kwr_tags(&w, true);
+    ed_kwr_i32(&w, 0);
+    ed_kwr_tags(&w, true);
+    ed_krd r;
+    ed_krd_init(&r, w.buf, w.len);
+    struct ed_kc_produce res;
+    memset(&res, 0, sizeof res);
+    assert_int_equal(ed_kc_dec_produce(&r, 9, &res), ED_OK);
+    assert_int_equal(res.n, 1);
+    assert_int_equal(res.parts[0].base_offset, 5);
+    ed_kc_free(&res.mem);
+    ed_kwr_free(&w);
+}
+
 static void test_connect_refused(void **state)
 {
     (void)state;
@@ -555,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_describe_configs_decode),
         cmocka_unit_test(test_produce_fetch_codec),
         cmocka_unit_test(test_api_versions_decode),
+        cmocka_unit_test(test_null_partition_arrays),
         cmocka_unit_test(test_connect_refused),
     };
     return cmocka_run_group_tests_name("kclient", tests, NULL, NULL);

@@ -183,6 +183,27 @@ static void test_stop_from_thread(void **state)
     ed_plat_loop_free(l);
 }
 
+/* A stop requested before run is honoured once; the loop then runs again. */
+static void stop_cb(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    ed_plat_loop_stop(arg);
+}
+
+static void test_stop_before_run(void **state)
+{
+    (void)state;
+    ed_loop *l;
+    assert_int_equal(ed_plat_loop_new(&l), ED_OK);
+    ed_plat_loop_stop(l);
+    assert_int_equal(ed_plat_loop_run(l), ED_OK); /* returns at once */
+    ed_timer t = {0};
+    ed_plat_timer_start(l, &t, 5, stop_cb, l);
+    assert_int_equal(ed_plat_loop_run(l), ED_OK); /* runs until the timer */
+    assert_false(ed_plat_timer_armed(&t));
+    ed_plat_loop_free(l);
+}
+
 /* ---- signals ---- */
 
 static int n_sig;
@@ -370,7 +391,7 @@ int main(void)
         cmocka_unit_test(test_timers_order),  cmocka_unit_test(test_timers_many),
         cmocka_unit_test(test_wakeup_thread), cmocka_unit_test(test_stop_from_thread),
         cmocka_unit_test(test_signal),        cmocka_unit_test(test_tcp_echo),
-        cmocka_unit_test(test_listen_errors),
+        cmocka_unit_test(test_listen_errors), cmocka_unit_test(test_stop_before_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

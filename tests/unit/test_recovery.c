@@ -208,7 +208,7 @@ static void test_header_damage(void **state)
     uint8_t zero[8] = {0};
     poke(p, (long long)f->pos[3], zero, 8);
     open_again(f);
-    expect_truncation(f, (uint64_t)size - f->pos[3], "offsets go backwards");
+    expect_truncation(f, (uint64_t)size - f->pos[3], "offsets do not follow on");
     assert_true(ed_log_end_offset(f->log) == f->base[3]);
     assert_int_equal(read_back(f), 3);
 }

@@ -679,6 +679,82 @@ static void test_tcp_idle(void **state)
     assert_int_equal(ed_server_n_conns(f->srv), 0);
 }
 
+/* Backpressure: a client that pipelines many requests and reads slowly
+ * makes the server stop reading it; every response still arrives, in
+ * order. */
+struct flood {
+    uint16_t port;
+    ed_loop *loop;
+    int fd;
+    int n;
+    int n_in_order;
+};
+
+static void *flood_sender(void *arg)
+{
+    struct flood *x = arg;
+    uint8_t buf[256];
+    for (int i = 0; i < x->n; i++) {
+        ed_kwr w;
+        req_begin(&w, ED_KAPI_METADATA, 1, i, false);
+        ed_kwr_array(&w, -1, false);
+        req_end(&w);
+        memcpy(buf, w.buf, w.len);
+        size_t len = w.len;
+        ed_kwr_free(&w);
+        if (send(x->fd, buf, len, 0) != (ssize_t)len) break;
+    }
+    return NULL;
+}
+
+static void *flood_reader(void *arg)
+{
+    struct flood *x = arg;
+    usleep(300000); /* let the output back up first */
+    static uint8_t resp[1 << 16];
+    for (int i = 0; i < x->n; i++) {
+        if (!read_full(x->fd, resp, 4)) break;
+        uint32_t size = ed_get_be32(resp);
+        if (size > sizeof resp || !read_full(x->fd, resp, size)) break;
+        if ((int32_t)ed_get_be32(resp) != i) break;
+        x->n_in_order++;
+    }
+    ed_plat_loop_stop(x->loop);
+    return NULL;
+}
+
+static void test_tcp_backpressure(void **state)
+{
+    struct fx *f = *state;
+    char name[48];
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "topic-with-a-long-name-%02d", i);
+        assert_int_equal(ed_topics_create(f->topics, name, 4, NULL, NULL, 0, NULL, NULL), ED_OK);
+    }
+    uint16_t port;
+    assert_int_equal(ed_server_listen(f->srv, "127.0.0.1", 0, &port), ED_OK);
+    struct flood x = {.port = port, .loop = f->loop, .n = 20000};
+    x.fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 65536;
+    setsockopt(x.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(x.fd, (struct sockaddr *)&a, sizeof a), 0);
+    pthread_t ts, tr;
+    assert_int_equal(pthread_create(&ts, NULL, flood_sender, &x), 0);
+    assert_int_equal(pthread_create(&tr, NULL, flood_reader, &x), 0);
+    assert_int_equal(ed_plat_loop_run(f->loop), ED_OK);
+    pthread_join(ts, NULL);
+    pthread_join(tr, NULL);
+    close(x.fd);
+    assert_int_equal(x.n_in_order, x.n);
+    struct ed_server_stats st;
+    ed_server_stats_get(f->srv, &st);
+    assert_true(st.n_pauses > 0);
+    assert_true(st.n_requests == (uint64_t)x.n);
+    assert_int_equal(st.n_bad, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -688,7 +764,7 @@ int main(void)
         T(test_metadata_by_id),    T(test_pipelined_and_split),
         T(test_large_frame),       T(test_bad_frames),
         T(test_tcp_isolation),     T(test_tcp_connection_limit),
-        T(test_tcp_idle),
+        T(test_tcp_idle),          T(test_tcp_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

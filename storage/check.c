@@ -1,0 +1,362 @@
+/* Offline verification for `eddy check`: scans segments with the recovery
+ * scanner (without cutting anything unless asked), then checks every index
+ * entry against the log the way Kafka's kafka-dump-log does: an offset
+ * entry must point at a batch boundary whose last offset it names, a time
+ * entry must name the last offset of a batch whose max timestamp it holds,
+ * both strictly ascending. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ED_LOG_MODULE "check"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/check.h"
+#include "storage/log_int.h"
+
+struct ctx {
+    ed_check_print print;
+    void *arg;
+    struct ed_check_report *rep;
+    bool truncate;
+    uint8_t *buf;
+};
+
+__attribute__((format(printf, 3, 4))) static void say(struct ctx *c, bool problem, const char *fmt,
+                                                      ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (problem) c->rep->n_problems++;
+    c->print(c->arg, problem, line);
+}
+
+struct names {
+    int64_t *v;
+    uint32_t n, cap;
+    char **dirs;
+    uint32_t n_dirs, cap_dirs;
+    int err;
+};
+
+static int list_cb(void *arg, const char *name, bool is_dir)
+{
+    struct names *l = arg;
+    int64_t base;
+    if (is_dir) {
+        if (l->n_dirs == l->cap_dirs) {
+            uint32_t cap = l->cap_dirs ? l->cap_dirs * 2 : 16;
+            char **p = ed_realloc(l->dirs, cap * sizeof *p);
+            if (!p) return l->err = ED_ERR_NOMEM;
+            l->dirs = p;
+            l->cap_dirs = cap;
+        }
+        if (!(l->dirs[l->n_dirs] = ed_strdup(name))) return l->err = ED_ERR_NOMEM;
+        l->n_dirs++;
+        return 0;
+    }
+    if (!ed_segment_parse_name(name, ".log", &base)) return 0;
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 16;
+        int64_t *p = ed_realloc(l->v, cap * sizeof *p);
+        if (!p) return l->err = ED_ERR_NOMEM;
+        l->v = p;
+        l->cap = cap;
+    }
+    l->v[l->n++] = base;
+    return 0;
+}
+
+static void names_free(struct names *l)
+{
+    for (uint32_t i = 0; i < l->n_dirs; i++)
+        ed_free(l->dirs[i]);
+    ed_free(l->dirs);
+    ed_free(l->v);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool file_exists(const ed_segment *seg, const char *suffix, uint64_t *len)
+{
+    char p[ED_STORAGE_PATH_MAX];
+    bool is_dir = false;
+    return ed_segment_path(seg, suffix, p, sizeof p) == ED_OK &&
+           ed_plat_path_stat(p, &is_dir, len) == ED_OK && !is_dir;
+}
+
+/* Finds the batch whose last offset is target, scanning from the offset
+ * index's position (from 0 if that leads nowhere: the offset index may be
+ * the broken one); false if there is none. */
+static bool batch_ending_at(ed_segment *seg, int64_t target, struct ed_batch_info *b)
+{
+    uint64_t start = 0;
+    if (ed_index_lookup_offset(seg, target, &start) != ED_OK) start = 0;
+    for (int pass = 0; pass < 2; pass++, start = 0) {
+        uint64_t pos = start;
+        struct ed_hdr_window w;
+        w.len = 0;
+        while (pos < seg->len) {
+            if (ed_segment_header(seg, &w, pos, b) != ED_OK) break;
+            int64_t last = b->base_offset + b->last_offset_delta;
+            if (last >= target) {
+                if (last == target) return true;
+                break;
+            }
+            pos += ed_batch_total_len(b);
+        }
+        if (start == 0) break;
+    }
+    return false;
+}
+
+static void check_indexes(struct ctx *c, ed_segment *seg, bool active)
+{
+    uint64_t ilen = 0, tlen = 0;
+    bool has_i = file_exists(seg, ".index", &ilen), has_t = file_exists(seg, ".timeindex", &tlen);
+    if (active) {
+        if (has_i || has_t) {
+            c->rep->n_warnings++;
+            say(c, false,
+                "%s.index/.timeindex: present for the active segment (stale; removed at open)",
+                seg->path);
+        }
+        return;
+    }
+    if (!has_i || !has_t) {
+        c->rep->n_warnings++;
+        say(c, false, "%s: no %s file (rebuilt at open)", seg->path,
+            !has_i ? ".index" : ".timeindex");
+        return;
+    }
+    if (ilen % ED_INDEX_ENTRY_LEN || tlen % ED_TIMEINDEX_ENTRY_LEN) {
+        say(c, true, "%s: index sizes %" PRIu64 "/%" PRIu64 " are not whole entries", seg->path,
+            ilen, tlen);
+        return;
+    }
+    seg->n_disk_off = (uint32_t)(ilen / ED_INDEX_ENTRY_LEN);
+    seg->n_disk_time = (uint32_t)(tlen / ED_TIMEINDEX_ENTRY_LEN);
+    seg->index_on_disk = true;
+    seg->index_checked = true;
+    char p[ED_STORAGE_PATH_MAX];
+    ed_segment_path(seg, ".index", p, sizeof p);
+    if (ed_plat_file_open(p, ED_FILE_READ, &seg->idx_file) != ED_OK) {
+        say(c, true, "%s: cannot open", p);
+        return;
+    }
+    ed_segment_path(seg, ".timeindex", p, sizeof p);
+    if (ed_plat_file_open(p, ED_FILE_READ, &seg->tidx_file) != ED_OK) {
+        say(c, true, "%s: cannot open", p);
+        return;
+    }
+
+    uint64_t bad = 0;
+    int64_t prev_rel = -1, prev_pos = -1;
+    struct ed_hdr_window w;
+    w.len = 0;
+    for (uint32_t i = 0; i < seg->n_disk_off; i++) {
+        uint8_t e[ED_INDEX_ENTRY_LEN];
+        size_t got = 0;
+        if (ed_plat_file_pread(seg->idx_file, e, sizeof e, (uint64_t)i * sizeof e, &got) != ED_OK ||
+            got != sizeof e)
+            break;
+        int64_t rel = ed_get_be32(e), pos = ed_get_be32(e + 4);
+        struct ed_batch_info b;
+        const char *why = NULL;
+        if (rel <= prev_rel || pos <= prev_pos)
+            why = "not ascending";
+        else if (rel > INT32_MAX || (uint64_t)pos >= seg->len)
+            why = "outside the log";
+        else if (ed_segment_header(seg, &w, (uint64_t)pos, &b) != ED_OK)
+            why = "no batch there";
+        else if (b.base_offset + b.last_offset_delta != seg->base_offset + rel)
+            why = "the batch there ends at another offset";
+        if (why && bad++ < 5)
+            say(c, true,
+                "%s.index: entry %" PRIu32 " (offset %" PRId64 ", position %" PRId64 "): %s",
+                seg->path, i, seg->base_offset + rel, pos, why);
+        prev_rel = rel;
+        prev_pos = pos;
+    }
+    if (!bad)
+        say(c, false, "%s.index: %" PRIu32 " entries: ok", seg->path, seg->n_disk_off);
+    else
+        c->rep->n_problems += bad > 5 ? bad - 5 : 0;
+
+    uint64_t tbad = 0;
+    int64_t prev_ts = INT64_MIN, last_ts = -1;
+    for (uint32_t i = 0; i < seg->n_disk_time; i++) {
+        uint8_t e[ED_TIMEINDEX_ENTRY_LEN];
+        size_t got = 0;
+        if (ed_plat_file_pread(seg->tidx_file, e, sizeof e, (uint64_t)i * sizeof e, &got) !=
+                ED_OK ||
+            got != sizeof e)
+            break;
+        int64_t ts = (int64_t)ed_get_be64(e), rel = ed_get_be32(e + 8);
+        struct ed_batch_info b;
+        const char *why = NULL;
+        if (ts <= prev_ts)
+            why = "timestamps not ascending";
+        else if (rel > INT32_MAX || !batch_ending_at(seg, seg->base_offset + rel, &b))
+            why = "no batch ends at that offset";
+        else if (b.max_timestamp != ts)
+            why = "the batch there has another max timestamp";
+        if (why && tbad++ < 5)
+            say(c, true,
+                "%s.timeindex: entry %" PRIu32 " (timestamp %" PRId64 ", offset %" PRId64 "): %s",
+                seg->path, i, ts, seg->base_offset + rel, why);
+        prev_ts = ts;
+        last_ts = ts;
+    }
+    if (!tbad && seg->max_ts > last_ts) {
+        tbad++;
+        say(c, true,
+            "%s.timeindex: last entry %" PRId64
+            " is below the segment's largest timestamp %" PRId64,
+            seg->path, last_ts, seg->max_ts);
+    }
+    if (!tbad)
+        say(c, false, "%s.timeindex: %" PRIu32 " entries: ok", seg->path, seg->n_disk_time);
+    else
+        c->rep->n_problems += tbad > 5 ? tbad - 5 : 0;
+}
+
+static int check_segment(struct ctx *c, const char *dir, int64_t base, int64_t limit, bool active)
+{
+    ed_segment *seg;
+    int rc = ed_segment_open(dir, base, 0, c->truncate, &seg);
+    if (rc != ED_OK) {
+        say(c, true, "%s/%020" PRId64 ".log: cannot open: %s", dir, base, ed_strerror(rc));
+        return ED_OK;
+    }
+    c->rep->n_segments++;
+    struct ed_scan_result r;
+    uint64_t file_len = seg->len;
+    rc = ed_recovery_scan(seg, limit, 4096, false, c->buf, ED_SCAN_BUF_LEN, &r);
+    if (rc != ED_OK) {
+        say(c, true, "%s.log: read error: %s", seg->path, ed_strerror(rc));
+        ed_segment_unref(seg);
+        return rc == ED_ERR_NOMEM ? rc : ED_OK;
+    }
+    c->rep->n_batches += r.n_batches;
+    c->rep->len += r.valid_len;
+    c->rep->n_records += r.n_records;
+    if (r.dropped_len == 0) {
+        say(c, false,
+            "%s.log: %" PRIu64 " batches, offsets %" PRId64 "..%" PRId64 ", %" PRIu64 " bytes: ok",
+            seg->path, r.n_batches, base, seg->next_offset - 1, r.valid_len);
+    } else if (c->truncate) {
+        rc = ed_plat_file_truncate(seg->file, r.valid_len);
+        if (rc == ED_OK) {
+            char p[ED_STORAGE_PATH_MAX];
+            ed_segment_path(seg, ".index", p, sizeof p);
+            ed_plat_path_unlink(p);
+            ed_segment_path(seg, ".timeindex", p, sizeof p);
+            ed_plat_path_unlink(p);
+            c->rep->n_truncated++;
+            c->rep->len_truncated += r.dropped_len;
+            say(c, false,
+                "%s.log: %s at position %" PRIu64 ": truncated %" PRIu64 " bytes (was %" PRIu64
+                "); %" PRIu64 " valid batches kept",
+                seg->path, r.why, r.valid_len, r.dropped_len, file_len, r.n_batches);
+        } else {
+            say(c, true, "%s.log: cannot truncate: %s", seg->path, ed_strerror(rc));
+        }
+        ed_segment_unref(seg);
+        return ED_OK;
+    } else {
+        say(c, true,
+            "%s.log: %s at position %" PRIu64 " (offset %" PRId64 "): %" PRIu64
+            " bytes from there are invalid; %" PRIu64 " valid batches before",
+            seg->path, r.why, r.valid_len, seg->next_offset, r.dropped_len, r.n_batches);
+    }
+    ed_index_free(&seg->idx);
+    check_indexes(c, seg, active);
+    ed_segment_unref(seg);
+    return ED_OK;
+}
+
+static int check_partition(struct ctx *c, const char *dir)
+{
+    struct names l = {0};
+    int rc = ed_plat_dir_list(dir, list_cb, &l);
+    if (rc == ED_OK) rc = l.err;
+    if (rc != ED_OK) {
+        say(c, true, "%s: cannot list: %s", dir, ed_strerror(rc));
+        names_free(&l);
+        return rc == ED_ERR_NOMEM ? rc : ED_OK;
+    }
+    c->rep->n_partitions++;
+    if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_i64);
+    if (l.n == 0) say(c, false, "%s: no segments", dir);
+    for (uint32_t i = 0; i < l.n && rc == ED_OK; i++) {
+        bool last = i + 1 == l.n;
+        rc = check_segment(c, dir, l.v[i], last ? INT64_MAX : l.v[i + 1], last);
+    }
+    names_free(&l);
+    return rc;
+}
+
+int ed_check_path(const char *path, bool truncate, ed_check_print print, void *arg,
+                  struct ed_check_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    struct ctx c = {print, arg, rep, truncate, ed_malloc(ED_SCAN_BUF_LEN)};
+    if (!c.buf) return ED_ERR_NOMEM;
+    bool is_dir = false;
+    int rc = ed_plat_path_stat(path, &is_dir, NULL);
+    if (rc != ED_OK) {
+        say(&c, true, "%s: %s", path, ed_strerror(rc));
+        ed_free(c.buf);
+        return rc;
+    }
+    if (!is_dir) {
+        /* One .log file: its folder and base offset from the name. */
+        char dir[ED_STORAGE_PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        const char *name = slash ? slash + 1 : path;
+        int64_t base;
+        if (!ed_segment_parse_name(name, ".log", &base) || strlen(path) >= sizeof dir) {
+            say(&c, true, "%s: not a segment file (<20-digit offset>.log)", path);
+            ed_free(c.buf);
+            return ED_ERR_INVAL;
+        }
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        rc = check_segment(&c, dir, base, INT64_MAX, false);
+        ed_free(c.buf);
+        return rc;
+    }
+    struct names l = {0};
+    rc = ed_plat_dir_list(path, list_cb, &l);
+    if (rc == ED_OK) rc = l.err;
+    if (rc == ED_OK && l.n > 0) {
+        rc = check_partition(&c, path); /* a partition folder */
+    } else if (rc == ED_OK) {
+        if (l.n_dirs) qsort(l.dirs, l.n_dirs, sizeof *l.dirs, cmp_str);
+        for (uint32_t i = 0; i < l.n_dirs && rc == ED_OK; i++) {
+            size_t n = strlen(l.dirs[i]);
+            if (n > 7 && strcmp(l.dirs[i] + n - 7, "-delete") == 0) continue;
+            char sub[ED_STORAGE_PATH_MAX];
+            int k = snprintf(sub, sizeof sub, "%s/%s", path, l.dirs[i]);
+            if (k < 0 || (size_t)k >= sizeof sub) continue;
+            rc = check_partition(&c, sub);
+        }
+    }
+    names_free(&l);
+    ed_free(c.buf);
+    return rc;
+}
