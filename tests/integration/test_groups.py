@@ -485,6 +485,18 @@ def test_compacted_topic_from_offset_zero(broker, topic_name):
     for (_, o), kv in state["got"].items():
         assert kv == written[o]
     assert len(state["got"]) == 9 + n_fillers + len(more)
+    # the Java consumer reads the compacted partition the same way
+    out = kafka_tool("3.9", "kafka-console-consumer", "--bootstrap-server", broker.bootstrap,
+                     "--topic", topic, "--from-beginning", "--timeout-ms", "10000",
+                     "--property", "print.key=true", "--property", "print.offset=true",
+                     check=False, timeout=120).stdout.decode()
+    java = set()
+    for line in out.splitlines():
+        f = line.split("\t")
+        if len(f) == 3 and f[0].startswith("Offset:"):
+            java.add((int(f[0][len("Offset:"):]), f[1].encode(), f[2].encode()))
+    want = {(o, kv[0], kv[1]) for (_, o), kv in state["got"].items()}
+    assert java == want
 
 
 # ---------------------------------------------------------------------------
