@@ -161,7 +161,7 @@ int main(int argc, char **argv)
     int32_t gen;
     join("warm-up", id, sizeof id, &gen, true);
 
-    char (*ids)[256] = calloc((size_t)n, sizeof *ids);
+    char(*ids)[256] = calloc((size_t)n, sizeof *ids);
     int32_t *gens = calloc((size_t)n, sizeof *gens);
     if (!ids || !gens) return 1;
     size_t m0 = used();
