@@ -76,6 +76,9 @@ struct ed_compactor {
     uint64_t rpos;
     uint8_t *obuf, *zbuf;
     size_t ocap, zcap;
+    uint8_t *pbuf; /* the batch held back (see emit) */
+    size_t pcap, pend_len;
+    int64_t expect; /* the offset the next batch of the output must start at */
     struct ed_batch_iter it;
     struct ed_codec codec;
 };
@@ -139,6 +142,7 @@ static void end_pass(ed_storage *st, struct ed_compactor *c, bool aborted)
     c->log = NULL;
     c->phase = P_IDLE;
     c->wlen = 0;
+    c->pend_len = 0;
 }
 
 void ed_compact_forget(ed_storage *st, ed_log *log)
@@ -161,6 +165,7 @@ void ed_compact_free(ed_storage *st)
     ed_free(c->rbuf);
     ed_free(c->obuf);
     ed_free(c->zbuf);
+    ed_free(c->pbuf);
     ed_batch_iter_release(&c->it);
     ed_codec_release(&c->codec);
     ed_free(c);
@@ -454,7 +459,7 @@ static int wflush(struct ed_compactor *c)
     return ED_OK;
 }
 
-static int emit(struct ed_compactor *c, const uint8_t *p, size_t len)
+static int out_write(struct ed_compactor *c, const uint8_t *p, size_t len)
 {
     if (!c->wbuf) {
         c->wbuf = ed_malloc(WBUF_LEN);
@@ -471,6 +476,75 @@ static int emit(struct ed_compactor *c, const uint8_t *p, size_t len)
     }
     memcpy(c->wbuf + c->wlen, p, len);
     c->wlen += len;
+    return ED_OK;
+}
+
+/* Offsets stay continuous inside a segment (recovery checks that each
+ * batch starts where the previous one ended): the batch before a gap left
+ * by removed batches is held back, and when the next one comes its
+ * lastOffsetDelta is stretched over the gap (allowed by the format, as in
+ * Kafka's compacted batches) if it has no producer id whose sequence
+ * depends on it; otherwise an empty batch fills the gap. */
+static void write_filler(uint8_t *h, int64_t from, int64_t to)
+{
+    memset(h, 0, ED_BATCH_HEADER_LEN);
+    ed_put_be64(h + ED_BATCH_OFF_BASE_OFFSET, (uint64_t)from);
+    ed_put_be32(h + ED_BATCH_OFF_LENGTH, ED_BATCH_HEADER_LEN - ED_BATCH_LOG_OVERHEAD);
+    ed_put_be32(h + ED_BATCH_OFF_LEADER_EPOCH, UINT32_MAX);
+    h[ED_BATCH_OFF_MAGIC] = ED_BATCH_MAGIC;
+    ed_put_be32(h + ED_BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(to - from));
+    ed_put_be64(h + ED_BATCH_OFF_BASE_TIMESTAMP, UINT64_MAX);
+    ed_put_be64(h + ED_BATCH_OFF_MAX_TIMESTAMP, UINT64_MAX);
+    ed_put_be64(h + ED_BATCH_OFF_PRODUCER_ID, UINT64_MAX);
+    ed_put_be16(h + ED_BATCH_OFF_PRODUCER_EPOCH, UINT16_MAX);
+    ed_put_be32(h + ED_BATCH_OFF_BASE_SEQUENCE, UINT32_MAX);
+    ed_put_be32(h + ED_BATCH_OFF_CRC, ed_crc32c(0, h + ED_BATCH_OFF_ATTRIBUTES,
+                                                ED_BATCH_HEADER_LEN - ED_BATCH_OFF_ATTRIBUTES));
+}
+
+static int pend_flush(struct ed_compactor *c)
+{
+    if (c->pend_len == 0) return ED_OK;
+    int rc = out_write(c, c->pbuf, c->pend_len);
+    c->pend_len = 0;
+    return rc;
+}
+
+static int emit(struct ed_compactor *c, const uint8_t *p, size_t len)
+{
+    int64_t base = (int64_t)ed_get_be64(p + ED_BATCH_OFF_BASE_OFFSET);
+    int32_t delta = (int32_t)ed_get_be32(p + ED_BATCH_OFF_LAST_OFFSET_DELTA);
+    int rc = ED_OK;
+    if (base > c->expect) {
+        bool stretch = c->pend_len > 0 &&
+                       (int64_t)ed_get_be64(c->pbuf + ED_BATCH_OFF_PRODUCER_ID) < 0 &&
+                       !(ed_get_be16(c->pbuf + ED_BATCH_OFF_ATTRIBUTES) & ED_BATCH_ATTR_CONTROL);
+        if (stretch) {
+            int64_t pbase = (int64_t)ed_get_be64(c->pbuf + ED_BATCH_OFF_BASE_OFFSET);
+            ed_put_be32(c->pbuf + ED_BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(base - 1 - pbase));
+            ed_put_be32(c->pbuf + ED_BATCH_OFF_CRC,
+                        ed_crc32c(0, c->pbuf + ED_BATCH_OFF_ATTRIBUTES,
+                                  c->pend_len - ED_BATCH_OFF_ATTRIBUTES));
+            rc = pend_flush(c);
+        } else {
+            uint8_t h[ED_BATCH_HEADER_LEN];
+            write_filler(h, c->expect, base - 1);
+            rc = pend_flush(c);
+            if (rc == ED_OK) rc = out_write(c, h, sizeof h);
+        }
+    } else {
+        rc = pend_flush(c);
+    }
+    if (rc != ED_OK) return rc;
+    if (len > c->pcap) {
+        uint8_t *np = ed_realloc(c->pbuf, len);
+        if (!np) return ED_ERR_NOMEM;
+        c->pbuf = np;
+        c->pcap = len;
+    }
+    memcpy(c->pbuf, p, len);
+    c->pend_len = len;
+    c->expect = base + delta + 1;
     return ED_OK;
 }
 
@@ -501,6 +575,8 @@ static int copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t *bp,
                       const struct ed_batch_info *b)
 {
     size_t total = ed_batch_total_len(b);
+    if (b->record_count == 0 && b->producer_id < 0 && !ed_batch_is_control(b))
+        return ED_OK; /* a gap filler of an earlier pass: gaps are filled again */
     if (ed_batch_is_control(b) || b->record_count == 0) return emit(c, bp, total);
     int rc = ed_batch_iter_begin(&c->it, bp, total);
     if (rc != ED_OK) return rc;
@@ -660,6 +736,8 @@ static int open_out(struct ed_compactor *c)
             ed_plat_file_open(c->out_path, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &c->out);
     c->out_len = 0;
     c->wlen = 0;
+    c->pend_len = 0;
+    c->expect = c->segs[c->gi]->base_offset;
     return rc;
 }
 
@@ -676,7 +754,8 @@ static bool crash_here(struct ed_compactor *c, int point)
 static int swap_group(ed_storage *st, struct ed_compactor *c)
 {
     ed_log *log = c->log;
-    int rc = wflush(c);
+    int rc = pend_flush(c);
+    if (rc == ED_OK) rc = wflush(c);
     if (rc == ED_OK) rc = ed_plat_file_datasync(c->out);
     int crc = ed_plat_file_close(c->out);
     c->out = NULL;
@@ -717,7 +796,8 @@ static int swap_group(ed_storage *st, struct ed_compactor *c)
     rc = ed_plat_path_rename(swap, p);
     if (rc == ED_OK) rc = ed_plat_dir_sync(log->dir);
     ed_segment *seg = NULL;
-    if (rc == ED_OK) rc = ed_segment_open(log->dir, b1, c->segs[c->gj - 1]->created_ms, true, &seg);
+    if (rc == ED_OK)
+        rc = ed_segment_open(log->dir, b1, c->segs[c->gj - 1]->created_ms, false, &seg);
     if (rc == ED_OK) rc = ed_index_rebuild(seg, log->cfg.index_interval_len);
     if (rc != ED_OK) {
         /* The files are right (recovery would agree); memory is not: stop

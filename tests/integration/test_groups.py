@@ -485,6 +485,18 @@ def test_compacted_topic_from_offset_zero(broker, topic_name):
     for (_, o), kv in state["got"].items():
         assert kv == written[o]
     assert len(state["got"]) == 9 + n_fillers + len(more)
+    # the Java consumer reads the compacted partition the same way
+    out = kafka_tool("3.9", "kafka-console-consumer", "--bootstrap-server", broker.bootstrap,
+                     "--topic", topic, "--from-beginning", "--timeout-ms", "10000",
+                     "--property", "print.key=true", "--property", "print.offset=true",
+                     check=False, timeout=120).stdout.decode()
+    java = set()
+    for line in out.splitlines():
+        f = line.split("\t")
+        if len(f) == 3 and f[0].startswith("Offset:"):
+            java.add((int(f[0][len("Offset:"):]), f[1].encode(), f[2].encode()))
+    want = {(o, kv[0], kv[1]) for (_, o), kv in state["got"].items()}
+    assert java == want
 
 
 # ---------------------------------------------------------------------------
@@ -621,3 +633,29 @@ def test_eddy_groups_cli(broker, topic_name):
     assert group not in eddy_groups(broker, "list").stdout.decode().split()
     r = eddy_groups(broker, "delete", "-g", group, check=False)
     assert r.returncode == 1 and b"GROUP_ID_NOT_FOUND" in r.stderr
+
+
+def test_consumer_groups_delete_offsets(broker, topic_name):
+    # kafka-consumer-groups --delete-offsets is Kafka's OffsetDelete client
+    topic = create_topic(broker, topic_name(), 2)
+    group = f"odel-{topic}"
+    bs = ["--bootstrap-server", broker.bootstrap]
+    produced = produce(broker, topic, [(b"k%d" % i, b"v") for i in range(20)])
+    m = Member(broker, group, topic)
+    try:
+        wait_for("everything consumed and committed", lambda: set(produced) <= set(m.records())
+                 and len(m.evs("committed")) >= len(produced))
+        # the group is subscribed to the topic: its offsets stay
+        r = kafka_tool("3.9", "kafka-consumer-groups", *bs, "--delete-offsets", "--group", group,
+                       "--topic", f"{topic}:0", check=False)
+        assert b"GROUP_SUBSCRIBED_TO_TOPIC" in r.stdout + r.stderr or \
+            b"subscribed" in (r.stdout + r.stderr).lower(), r
+    finally:
+        m.stop()
+    before = committed_offsets(broker, group, topic, 2)
+    assert before[0] >= 0 and before[1] >= 0
+    out = kafka_tool("3.9", "kafka-consumer-groups", *bs, "--delete-offsets", "--group", group,
+                     "--topic", f"{topic}:0").stdout.decode()
+    assert "Successful" in out, out
+    after = committed_offsets(broker, group, topic, 2)
+    assert after[0] < 0 and after[1] == before[1]

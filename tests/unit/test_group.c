@@ -24,6 +24,7 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "platform/net.h"
+#include "storage/compact.h"
 #include "storage/log.h"
 
 /* ---- fixture ---- */
@@ -1077,6 +1078,50 @@ static void test_offset_fetch_batched_and_all(void **state)
     }
 }
 
+/* Years of commits stay small: __consumer_offsets is compacted (latest
+ * value per group/topic/partition), and what is left loads back right. */
+static void test_offsets_log_compacts(void **state)
+{
+    struct fx *f = *state;
+    f->gc.offsets_segment_len = 4096;
+    fx_restart(f);
+    int16_t errs[6];
+    for (int round = 0; round < 300; round++) {
+        struct ed_kc_commit_part p[6];
+        for (int k = 0; k < 6; k++)
+            p[k] = (struct ed_kc_commit_part){"t", k, 1000 * round + k, 0, "m"};
+        commit(f, 8, round % 3 == 0 ? "ca" : "cb", -1, "", p, 6, errs);
+        for (int k = 0; k < 6; k++)
+            assert_int_equal(errs[k], 0);
+    }
+    /* one group goes away: its tombstones are compacted too */
+    struct ed_kc_commit_part q[1] = {{"u", 0, 5, 0, ""}};
+    commit(f, 8, "gone", -1, "", q, 1, errs);
+    assert_int_equal(delete_group(f, 2, "gone"), 0);
+    ed_topic *t = ed_topics_find(f->topics, ED_GROUP_OFFSETS_TOPIC);
+    ed_log *log = ed_topic_partition(t, 0)->log;
+    /* the ticks of the flushes already compacted it in the background;
+     * one more explicit run, then: bounded, whatever the number of commits */
+    ed_compact_run(f->st, ed_plat_clock_wall_ms(), 100000);
+    flush(f);
+    struct ed_storage_stats ss;
+    ed_storage_stats_get(f->st, &ss);
+    assert_true(ss.n_compactions >= 1);
+    assert_true(ss.n_records_compacted > 1000);
+    assert_true(ed_log_end_offset(log) > 1800);
+    assert_true(ed_log_size(log) < 3 * 4096 + 2048);
+    fx_restart(f);
+    for (int k = 0; k < 6; k++) {
+        assert_int_equal(fetched(f, 8, "ca", "t", k, NULL, NULL), 1000 * 297 + k);
+        assert_int_equal(fetched(f, 8, "cb", "t", k, NULL, NULL), 1000 * 299 + k);
+    }
+    assert_null(grp_of(f, "gone"));
+    struct ed_groups_stats s;
+    ed_groups_stats_get(f->groups, &s);
+    assert_int_equal(s.n_load_skipped, 0);
+    assert_true(s.n_loaded < 300 * 6 / 4); /* replay reads the compacted log */
+}
+
 /* ---- tests: listing, describing, finding ---- */
 
 static void test_list_describe(void **state)
@@ -1321,6 +1366,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offset_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_fetch_batched_and_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offsets_log_compacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_describe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_coordinator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_versions, setup, teardown),
