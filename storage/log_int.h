@@ -142,14 +142,13 @@ struct ed_scan_result {
     uint64_t n_records; /* sum of the batches' record counts */
     const char *why;    /* first failed check, NULL if the file is whole */
 };
-/* Validates every batch of seg from position 0 (framing, offsets from the
- * base and below limit_offset, CRC32C), rebuilding seg->idx. Offsets follow
- * on exactly from batch to batch, or with gaps merely ascend (compacted
- * segments). Batches ending below trusted_below (the recovery point) are
+/* Validates every batch of seg from position 0 (framing, offsets following
+ * on from the base and below limit_offset, CRC32C), rebuilding seg->idx.
+ * Batches ending below trusted_below (the recovery point) are
  * only framed: their CRC is not computed. With truncate, cuts the file at
  * the first bad batch and logs it. buf is a scratch buffer of buf_len
  * bytes. */
-int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below, bool gaps,
+int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below,
                      uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,
                      struct ed_scan_result *res);
 /* Opens the partition folder dir: removes segments wholly below start_hint,

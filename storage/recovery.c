@@ -17,7 +17,7 @@
 #include "storage/format.h"
 #include "storage/log_int.h"
 
-int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below, bool gaps,
+int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below,
                      uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,
                      struct ed_scan_result *res)
 {
@@ -73,11 +73,9 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
             break;
         }
         /* Eddy writes a segment's batches at consecutive offsets from its
-         * base; baseOffset is outside the CRC, so continuity is the only
-         * guard against a damaged one. Compaction leaves gaps between the
-         * batches of sealed segments: there offsets only have to ascend. */
-        if (b.last_offset_delta < 0 || b.base_offset < seg->next_offset ||
-            (!gaps && b.base_offset != seg->next_offset)) {
+         * base (compaction fills the gaps it makes); baseOffset is outside
+         * the CRC, so continuity is the only guard against a damaged one. */
+        if (b.last_offset_delta < 0 || b.base_offset != seg->next_offset) {
             why = "offsets do not follow on";
             break;
         }
@@ -291,10 +289,8 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
         }
         struct ed_scan_result r;
         uint64_t before = seg->len;
-        /* Sealed segments may have been compacted (the topic's cleanup
-         * policy is not known yet here): gaps are allowed there. */
-        rc = ed_recovery_scan(seg, limit, recovery_point, !last, log->cfg.index_interval_len, true,
-                              buf, ED_SCAN_BUF_LEN, &r);
+        rc = ed_recovery_scan(seg, limit, recovery_point, log->cfg.index_interval_len, true, buf,
+                              ED_SCAN_BUF_LEN, &r);
         if (rc != ED_OK) goto fail;
         log->size -= before - seg->len;
         st->total_len -= before - seg->len;

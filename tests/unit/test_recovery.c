@@ -457,57 +457,6 @@ static void test_recovery_point_tail_checked(void **state)
     assert_true(lt_log_contains("recovery-point-offset-checkpoint: unreadable or malformed"));
 }
 
-/* Removes len bytes at off from a file. */
-static void cut_out(const char *path, size_t off, size_t len)
-{
-    long long size = lt_file_size(path);
-    char *buf = malloc((size_t)size);
-    int fd = open(path, O_RDWR);
-    assert_int_equal(pread(fd, buf, (size_t)size, 0), (ssize_t)size);
-    memmove(buf + off, buf + off + len, (size_t)size - off - len);
-    assert_int_equal(pwrite(fd, buf, (size_t)size - len, 0), (ssize_t)(size - (long long)len));
-    assert_int_equal(ftruncate(fd, size - (long long)len), 0);
-    close(fd);
-    free(buf);
-}
-
-/* Compaction leaves offset gaps between the batches of sealed segments:
- * recovery keeps them there, and cuts at a gap in the active segment. */
-static void test_offset_gaps(void **state)
-{
-    struct fx *f = *state;
-    fill(f, 12, 700);
-    int k = 1;
-    while (f->pos[k] != 0)
-        k++; /* first batch of the second segment */
-    int j = k + 1;
-    while (f->pos[j] != 0)
-        j++; /* first batch of the third segment */
-    assert_true(j - k >= 3);
-    char p[1024];
-    /* A batch in the middle of the sealed second segment goes, with its
-     * index files (so that recovery scans it). */
-    seg_path(f, f->base[k], ".index", p, sizeof p);
-    assert_int_equal(unlink(p), 0);
-    seg_path(f, f->base[k], ".timeindex", p, sizeof p);
-    assert_int_equal(unlink(p), 0);
-    seg_path(f, f->base[k], ".log", p, sizeof p);
-    cut_out(p, f->pos[k + 1], f->len[k + 1]);
-    /* And one in the active segment. */
-    int a = f->n - 1;
-    while (f->pos[a] != 0)
-        a--; /* first batch of the active segment */
-    assert_true(f->n - a >= 3);
-    seg_path(f, f->base[a], ".log", p, sizeof p);
-    long long size = lt_file_size(p);
-    cut_out(p, f->pos[a + 1], f->len[a + 1]);
-    open_again(f);
-    expect_truncation(f, (uint64_t)size - f->len[a + 1] - f->pos[a + 1],
-                      "offsets do not follow on");
-    assert_true(ed_log_end_offset(f->log) == f->base[a + 1]);
-    assert_int_equal(read_back(f), a); /* all before a + 1 but k + 1 */
-}
-
 static void test_no_leaks(void **state)
 {
     (void)state;
@@ -529,7 +478,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leftovers_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_point_written_and_trusted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_point_tail_checked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_offset_gaps, setup, teardown),
         cmocka_unit_test(test_no_leaks),
     };
     return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);
