@@ -76,6 +76,9 @@ static const struct row rows[] = {
      "per-partition size limit (-1 = none)"},
     {"log.retention.check.interval.ms", ED_CFG_INT, 1, I64, "300000", NULL, NULL,
      "how often retention runs"},
+    {"log.flush.offset.checkpoint.interval.ms", ED_CFG_INT, 1, I64, "60000", NULL, NULL,
+     "how often the recovery points are written; a crash costs a check of what was "
+     "flushed since"},
     {"log.flush.interval.ms", ED_CFG_INT, 0, I64, "1000", NULL, NULL,
      "longest time appended data may stay unflushed (acks=all always waits for the flush)"},
     {"log.flush.interval.messages", ED_CFG_INT, 1, I64, "9223372036854775807", NULL, NULL,
@@ -95,6 +98,16 @@ static const struct row rows[] = {
      "wait for more members before the first rebalance of a group"},
     {"offsets.retention.minutes", ED_CFG_INT, 1, I32, "10080", NULL, NULL,
      "keep committed offsets of empty groups this long"},
+    {"offsets.retention.check.interval.ms", ED_CFG_INT, 1, I64, "600000", NULL, NULL,
+     "how often expired committed offsets are looked for"},
+    {"offset.metadata.max.bytes", ED_CFG_INT, 0, I32, "4096", NULL, NULL,
+     "largest metadata string of a committed offset"},
+    {"group.min.session.timeout.ms", ED_CFG_INT, 1, I32, "6000", NULL, NULL,
+     "shortest session timeout a group member may ask for"},
+    {"group.max.session.timeout.ms", ED_CFG_INT, 1, I32, "1800000", NULL, NULL,
+     "longest session timeout a group member may ask for"},
+    {"group.max.size", ED_CFG_INT, 1, I32, "2147483647", NULL, NULL,
+     "most members of one consumer group"},
     {"log.dir.budget.bytes", ED_CFG_INT, 0, I64, "0", NULL, NULL,
      "Eddy disk guard: most bytes all logs may take; oldest segments go first (0 = no limit)"},
     {"log.dir.min.free.bytes", ED_CFG_INT, 0, I64, "67108864", NULL, NULL,
@@ -151,9 +164,6 @@ static const char *const ignored[] = {
     "broker.rack",
     "reserved.broker.max.id",
     "broker.id.generation.enable",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "group.max.size",
     "compression.gzip.level",
     "compression.lz4.level",
     "compression.zstd.level",
@@ -860,6 +870,7 @@ void ed_config_storage(const struct ed_config *c, struct ed_storage_config *out)
     out->disk_budget_len = (uint64_t)ed_config_int(c, "log.dir.budget.bytes");
     out->disk_free_floor_len = (uint64_t)ed_config_int(c, "log.dir.min.free.bytes");
     out->retention_check_ms = ed_config_int(c, "log.retention.check.interval.ms");
+    out->recovery_checkpoint_ms = ed_config_int(c, "log.flush.offset.checkpoint.interval.ms");
 }
 
 void ed_config_each(const struct ed_config *c,

@@ -16,11 +16,28 @@
 static const struct {
     int16_t key, min, max, flex;
 } apis[] = {
-    {ED_KC_PRODUCE, 3, 9, 9},           {ED_KC_FETCH, 4, 12, 12},
-    {ED_KC_LIST_OFFSETS, 1, 7, 6},      {ED_KC_METADATA, 1, 12, 9},
-    {ED_KC_API_VERSIONS, 0, 3, 3},      {ED_KC_CREATE_TOPICS, 2, 7, 5},
-    {ED_KC_DELETE_TOPICS, 1, 6, 4},     {ED_KC_DESCRIBE_CONFIGS, 1, 4, 4},
-    {ED_KC_CREATE_PARTITIONS, 0, 3, 2}, {ED_KC_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1},
+    {ED_KC_PRODUCE, 3, 9, 9},
+    {ED_KC_FETCH, 4, 12, 12},
+    {ED_KC_LIST_OFFSETS, 1, 7, 6},
+    {ED_KC_METADATA, 1, 12, 9},
+    {ED_KC_API_VERSIONS, 0, 3, 3},
+    {ED_KC_CREATE_TOPICS, 2, 7, 5},
+    {ED_KC_DELETE_TOPICS, 1, 6, 4},
+    {ED_KC_DESCRIBE_CONFIGS, 1, 4, 4},
+    {ED_KC_CREATE_PARTITIONS, 0, 3, 2},
+    {ED_KC_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1},
+    /* group APIs: codec in kclient_group.c */
+    {ED_KC_OFFSET_COMMIT, 2, 9, 8},
+    {ED_KC_OFFSET_FETCH, 1, 9, 6},
+    {ED_KC_FIND_COORDINATOR, 0, 4, 3},
+    {ED_KC_JOIN_GROUP, 0, 9, 6},
+    {ED_KC_HEARTBEAT, 0, 4, 4},
+    {ED_KC_LEAVE_GROUP, 0, 5, 4},
+    {ED_KC_SYNC_GROUP, 0, 5, 4},
+    {ED_KC_DESCRIBE_GROUPS, 0, 5, 5},
+    {ED_KC_LIST_GROUPS, 0, 5, 3},
+    {ED_KC_DELETE_GROUPS, 0, 2, 2},
+    {ED_KC_OFFSET_DELETE, 0, 0, -1},
 };
 
 bool ed_kc_api_range(int16_t api_key, int16_t *min, int16_t *max)
@@ -191,6 +208,11 @@ static void *alloc_arr(struct ed_kc_mem *m, ed_krd *r, int32_t n, size_t len)
     b->next = m->blocks;
     m->blocks = b;
     return b->data;
+}
+
+void *ed_kc_alloc(struct ed_kc_mem *m, ed_krd *r, int32_t n, size_t len)
+{
+    return alloc_arr(m, r, n, len);
 }
 
 /* ---- framing ---- */
@@ -1073,6 +1095,22 @@ bool ed_kclient_broker_range(const ed_kclient *c, int16_t api_key, int16_t *min,
     *min = c->bmin[api_key];
     *max = c->bmax[api_key];
     return true;
+}
+
+int ed_kclient_call(ed_kclient *c, int16_t api_key, ed_kc_enc_fn enc, const void *arg,
+                    struct ed_kc_mem *mem, ed_krd *r, int16_t *ver)
+{
+    struct call k;
+    int rc = call_begin(&k, c, api_key);
+    if (rc) return rc;
+    *ver = k.ver;
+    enc(&k.w, k.ver, arg);
+    return call_end(&k, mem, r);
+}
+
+int ed_kclient_decoded(ed_kclient *c, int rc, struct ed_kc_mem *mem)
+{
+    return decoded(c, rc, mem);
 }
 
 int ed_kclient_metadata(ed_kclient *c, const char *const *topics, int n_topics,

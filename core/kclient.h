@@ -23,12 +23,23 @@ enum ed_kc_api {
     ED_KC_FETCH = 1,
     ED_KC_LIST_OFFSETS = 2,
     ED_KC_METADATA = 3,
+    ED_KC_OFFSET_COMMIT = 8,
+    ED_KC_OFFSET_FETCH = 9,
+    ED_KC_FIND_COORDINATOR = 10,
+    ED_KC_JOIN_GROUP = 11,
+    ED_KC_HEARTBEAT = 12,
+    ED_KC_LEAVE_GROUP = 13,
+    ED_KC_SYNC_GROUP = 14,
+    ED_KC_DESCRIBE_GROUPS = 15,
+    ED_KC_LIST_GROUPS = 16,
     ED_KC_API_VERSIONS = 18,
     ED_KC_CREATE_TOPICS = 19,
     ED_KC_DELETE_TOPICS = 20,
     ED_KC_DESCRIBE_CONFIGS = 32,
     ED_KC_CREATE_PARTITIONS = 37,
+    ED_KC_DELETE_GROUPS = 42,
     ED_KC_INCREMENTAL_ALTER_CONFIGS = 44,
+    ED_KC_OFFSET_DELETE = 47,
     ED_KC_N_KEYS = 80
 };
 
@@ -47,6 +58,9 @@ struct ed_kc_mem {
     void *blocks;  /* arrays allocated while decoding */
 };
 void ed_kc_free(struct ed_kc_mem *m);
+/* A zeroed array of n elements of len bytes owned by m, for decoders
+ * outside kclient.c; NULL for n <= 0 or on failure (which fails r). */
+void *ed_kc_alloc(struct ed_kc_mem *m, ed_krd *r, int32_t n, size_t len);
 
 /* ---- results ---- */
 struct ed_kc_api_range {
@@ -365,6 +379,16 @@ int ed_kclient_set_version(ed_kclient *c, int16_t api_key, int16_t ver);
 const char *ed_kclient_last_error(const ed_kclient *c);
 /* The broker's advertised range of api_key; false if absent. */
 bool ed_kclient_broker_range(const ed_kclient *c, int16_t api_key, int16_t *min, int16_t *max);
+
+/* Generic request for codecs kept in other files (kclient_group.c): enc
+ * writes the body at the negotiated version (*ver gets it); on ED_OK r is
+ * positioned after the response header and mem->resp owns the bytes. */
+typedef void (*ed_kc_enc_fn)(ed_kwr *w, int16_t ver, const void *arg);
+int ed_kclient_call(ed_kclient *c, int16_t api_key, ed_kc_enc_fn enc, const void *arg,
+                    struct ed_kc_mem *mem, ed_krd *r, int16_t *ver);
+/* Turns a decoder's result into the client's error state (frees mem on
+ * failure) and returns rc. */
+int ed_kclient_decoded(ed_kclient *c, int rc, struct ed_kc_mem *mem);
 
 int ed_kclient_metadata(ed_kclient *c, const char *const *topics, int n_topics,
                         bool allow_auto_create, struct ed_kc_metadata *out);

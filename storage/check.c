@@ -246,7 +246,7 @@ static int check_segment(struct ctx *c, const char *dir, int64_t base, int64_t l
     c->rep->n_segments++;
     struct ed_scan_result r;
     uint64_t file_len = seg->len;
-    rc = ed_recovery_scan(seg, limit, 4096, false, c->buf, ED_SCAN_BUF_LEN, &r);
+    rc = ed_recovery_scan(seg, limit, INT64_MIN, 4096, false, c->buf, ED_SCAN_BUF_LEN, &r);
     if (rc != ED_OK) {
         say(c, true, "%s.log: read error: %s", seg->path, ed_strerror(rc));
         ed_segment_unref(seg);

@@ -197,6 +197,10 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
     int status = job->status;
     if (status == ED_OK) {
         if (log->durable_offset < job->target) log->durable_offset = job->target;
+        if (log->recovery_point < log->durable_offset) {
+            log->recovery_point = log->durable_offset;
+            st->rp_dirty = true;
+        }
         ready = detach_below(log, log->durable_offset);
     } else {
         /* After a failed fdatasync the kernel may have dropped the dirty

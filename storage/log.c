@@ -517,10 +517,27 @@ int ed_log_truncate_before(ed_log *log, int64_t offset)
     if (log->deleted) return ED_ERR_CLOSED;
     if (offset > log->end_offset || offset < 0) return ED_ERR_RANGE;
     if (offset <= log->start_offset) return ED_OK;
+    /* The new start is durable before any segment goes: a power cut then
+     * finds either every old segment (and removes those below the start
+     * at open) or the ones left; never a hole below the start. A failed
+     * checkpoint changes nothing. */
+    int64_t old_start = log->start_offset;
     log->start_offset = offset;
-    while (log->n_segs > 1 && log->segs[1]->base_offset <= offset && !log->segs[0]->in_job)
+    int rc = ed_storage_write_start_offsets(log->st);
+    if (rc != ED_OK) {
+        log->start_offset = old_start;
+        return rc;
+    }
+    bool dropped = false;
+    while (log->n_segs > 1 && log->segs[1]->base_offset <= offset && !log->segs[0]->in_job) {
         ed_log_drop_oldest(log);
-    if (log->start_offset > log->segs[0]->base_offset)
-        return ed_storage_write_start_offsets(log->st);
+        dropped = true;
+    }
+    log->start_offset = ED_MAX(log->start_offset, offset);
+    if (dropped) {
+        rc = ed_plat_dir_sync(log->dir);
+        if (rc != ED_OK)
+            ED_LOG_WARN("%s: cannot sync after deleting segments: %s", log->dir, ed_strerror(rc));
+    }
     return ED_OK;
 }

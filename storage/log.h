@@ -39,12 +39,14 @@ void ed_log_config_default(struct ed_log_config *c);
 
 /* Settings of the whole data directory. */
 struct ed_storage_config {
-    const char *dir;              /* log.dirs (one directory) */
-    struct ed_log_config log;     /* defaults for new logs */
-    uint64_t disk_budget_len;     /* 0 = none: total bytes of all logs */
-    uint64_t disk_free_floor_len; /* 0 = none: keep this much free space */
-    int64_t retention_check_ms;   /* log.retention.check.interval.ms */
-    bool use_flusher_thread;      /* false: flush inline in ed_storage_tick */
+    const char *dir;                /* log.dirs (one directory) */
+    struct ed_log_config log;       /* defaults for new logs */
+    uint64_t disk_budget_len;       /* 0 = none: total bytes of all logs */
+    uint64_t disk_free_floor_len;   /* 0 = none: keep this much free space */
+    int64_t retention_check_ms;     /* log.retention.check.interval.ms */
+    int64_t recovery_checkpoint_ms; /* log.flush.offset.checkpoint.interval.ms: how often the
+                                     * recovery points are written (60 s, Kafka's default) */
+    bool use_flusher_thread;        /* false: flush inline in ed_storage_tick */
 };
 void ed_storage_config_default(struct ed_storage_config *c);
 
@@ -88,6 +90,11 @@ struct ed_storage_stats {
     uint64_t n_flushes;            /* fdatasync rounds */
     uint64_t n_truncated_recovery; /* logs whose tail was cut at open */
     uint64_t len_truncated_recovery;
+    uint64_t n_compactions; /* compaction passes completed */
+    uint64_t n_compactions_aborted;
+    uint64_t len_compacted_read;    /* bytes of segments rewritten */
+    uint64_t len_compacted_written; /* bytes of the cleaned segments */
+    uint64_t n_records_compacted;   /* records removed (superseded or expired tombstones) */
 };
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 

@@ -142,16 +142,21 @@ struct ed_scan_result {
     uint64_t n_records; /* sum of the batches' record counts */
     const char *why;    /* first failed check, NULL if the file is whole */
 };
-/* Validates every batch of seg from position 0 (framing, offsets ascending
- * from the base and below limit_offset, CRC32C), rebuilding seg->idx. With
- * truncate, cuts the file at the first bad batch and logs it. buf is a
- * scratch buffer of buf_len bytes. */
-int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, uint32_t interval, bool truncate,
-                     uint8_t *buf, size_t buf_len, struct ed_scan_result *res);
-/* Opens the partition folder dir: finds segments, trusts sealed ones with
- * sane index files, scans the rest, truncates torn tails. */
+/* Validates every batch of seg from position 0 (framing, offsets following
+ * on from the base and below limit_offset, CRC32C), rebuilding seg->idx.
+ * Batches ending below trusted_below (the recovery point) are
+ * only framed: their CRC is not computed. With truncate, cuts the file at
+ * the first bad batch and logs it. buf is a scratch buffer of buf_len
+ * bytes. */
+int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below,
+                     uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,
+                     struct ed_scan_result *res);
+/* Opens the partition folder dir: removes segments wholly below start_hint,
+ * trusts sealed segments with sane index files, scans the rest (CRC32C only
+ * past recovery_point), truncates torn tails. */
 int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int32_t partition,
-                         const struct ed_log_config *cfg, int64_t start_hint, ed_log **out);
+                         const struct ed_log_config *cfg, int64_t start_hint,
+                         int64_t recovery_point, ed_log **out);
 
 /* ---- logs (log.c) ---- */
 struct ed_waiter {
@@ -193,6 +198,7 @@ struct ed_log {
     int64_t start_offset;
     int64_t end_offset;
     int64_t durable_offset;
+    int64_t recovery_point; /* offsets below were fdatasynced (recovery-point-offset-checkpoint) */
     uint64_t size;
     struct ed_waiter *wait_head, *wait_tail; /* ascending offsets */
     int64_t unflushed_msgs;
@@ -203,6 +209,8 @@ struct ed_log {
     bool deleted;
     int broken; /* sticky error after a failed fdatasync: appends refuse */
     struct ed_flush_job job;
+    int64_t clean_offset;   /* compaction: offsets below were cleaned by the last pass */
+    int64_t horizon_due_ms; /* compaction: earliest tombstone delete horizon, 0 = none */
 };
 
 int ed_log_new(ed_storage *st, const char *dir, const char *topic, int32_t partition,
@@ -246,6 +254,17 @@ void ed_retention_run(ed_storage *st, int64_t now_ms, bool check_space);
  * across logs; returns the bytes freed. */
 uint64_t ed_retention_guard(ed_storage *st, uint64_t need_len);
 
+/* ---- compaction (compact.c) ---- */
+/* Does a bounded step of compaction work; returns the ms until it wants
+ * the next step (small while a pass runs). */
+uint32_t ed_compact_tick(ed_storage *st, int64_t now_ms);
+/* Drops any pass over log (being deleted). */
+void ed_compact_forget(ed_storage *st, ed_log *log);
+void ed_compact_free(ed_storage *st);
+/* At open of a partition folder, before its segments are listed: removes
+ * unfinished .cleaned files and completes committed .swap files. */
+int ed_compact_recover_dir(const char *dir);
+
 /* ---- storage (storage.c) ---- */
 struct ed_storage {
     struct ed_storage_config cfg;
@@ -273,11 +292,16 @@ struct ed_storage {
     int64_t next_space_ms;
     bool guard_now; /* an append met a full disk: run the guard next tick */
     uint8_t *scan_buf;
+    int64_t next_rp_ms;             /* next time the recovery points may be written */
+    bool rp_dirty;                  /* a recovery point moved since the file was written */
+    struct ed_compactor *compactor; /* compact.c; NULL until first used */
 };
 
 /* Finishes a deleted log's folder removal and frees it. */
 void ed_storage_finish_delete(ed_storage *st, ed_log *log);
 /* Writes the log-start-offset checkpoint of every log (DeleteRecords). */
 int ed_storage_write_start_offsets(ed_storage *st);
+/* Writes the recovery-point-offset-checkpoint of every log. */
+int ed_storage_write_recovery_points(ed_storage *st);
 
 #endif

@@ -14,6 +14,7 @@
 #include "storage/log_int.h"
 
 #define CHECKPOINT_NAME "log-start-offset-checkpoint"
+#define RECOVERY_NAME   "recovery-point-offset-checkpoint"
 #define CHECKPOINT_MAX  (1u << 20)
 #define DATA_DIR_MAX    600 /* leaves room for topic, partition and file names */
 #define TOPIC_MAX       249
@@ -27,7 +28,8 @@ void ed_storage_config_default(struct ed_storage_config *c)
     ed_log_config_default(&c->log);
     c->disk_budget_len = 0;
     c->disk_free_floor_len = 0;
-    c->retention_check_ms = 300000; /* Kafka's log.retention.check.interval.ms */
+    c->retention_check_ms = 300000;    /* Kafka's log.retention.check.interval.ms */
+    c->recovery_checkpoint_ms = 60000; /* Kafka's log.flush.offset.checkpoint.interval.ms */
     c->use_flusher_thread = true;
 }
 
@@ -123,14 +125,15 @@ static char *next_line(char **cur)
     return s;
 }
 
-static void read_checkpoint(ed_storage *st, struct start_entry **out, uint32_t *n_out)
+static void read_checkpoint(ed_storage *st, const char *name, struct start_entry **out,
+                            uint32_t *n_out)
 {
     char p[ED_STORAGE_PATH_MAX];
     ed_file *f;
     uint64_t len = 0;
     *out = NULL;
     *n_out = 0;
-    snprintf(p, sizeof p, "%s/%s", st->dir, CHECKPOINT_NAME);
+    snprintf(p, sizeof p, "%s/%s", st->dir, name);
     if (ed_plat_file_open(p, ED_FILE_READ, &f) != ED_OK) return;
     char *buf = NULL;
     struct start_entry *v = NULL;
@@ -168,32 +171,22 @@ static void read_checkpoint(ed_storage *st, struct start_entry **out, uint32_t *
     *n_out = n;
     return;
 bad:
-    ED_LOG_WARN("%s: unreadable or malformed (line %" PRIu32 "); log start offsets fall back to "
-                "the first segments",
-                p, n + 3);
+    ED_LOG_WARN("%s: unreadable or malformed (line %" PRIu32 "); ignored (%s)", p, n + 3,
+                strcmp(name, CHECKPOINT_NAME) == 0
+                    ? "log start offsets fall back to the first segments"
+                    : "active segments are checked from their start");
     ed_free(v);
     ed_free(buf);
     ed_plat_file_close(f);
 }
 
-int ed_storage_write_start_offsets(ed_storage *st)
+/* Replaces <data dir>/name with buf: tmp file, fdatasync, rename, folder
+ * sync. */
+static int write_checkpoint(ed_storage *st, const char *name, const char *buf, size_t len)
 {
     char tmp[ED_STORAGE_PATH_MAX], dst[ED_STORAGE_PATH_MAX];
-    snprintf(dst, sizeof dst, "%s/%s", st->dir, CHECKPOINT_NAME);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", st->dir, CHECKPOINT_NAME);
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < st->n_logs; i++)
-        if (st->logs[i]->start_offset > st->logs[i]->segs[0]->base_offset) n++;
-    size_t cap = 32 + (size_t)n * (TOPIC_MAX + 40);
-    char *buf = ed_malloc(cap);
-    if (!buf) return ED_ERR_NOMEM;
-    size_t len = (size_t)snprintf(buf, cap, "0\n%" PRIu32 "\n", n);
-    for (uint32_t i = 0; i < st->n_logs; i++) {
-        const ed_log *log = st->logs[i];
-        if (log->start_offset <= log->segs[0]->base_offset) continue;
-        len += (size_t)snprintf(buf + len, cap - len, "%s %d %" PRId64 "\n", log->topic,
-                                (int)log->partition, log->start_offset);
-    }
+    snprintf(dst, sizeof dst, "%s/%s", st->dir, name);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", st->dir, name);
     ed_file *f;
     int rc = ed_plat_file_open(tmp, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &f);
     if (rc == ED_OK) {
@@ -205,7 +198,55 @@ int ed_storage_write_start_offsets(ed_storage *st)
     if (rc == ED_OK) rc = ed_plat_path_rename(tmp, dst);
     if (rc == ED_OK) rc = ed_plat_dir_sync(st->dir);
     if (rc != ED_OK) ED_LOG_ERR("cannot write %s: %s", dst, ed_strerror(rc));
+    return rc;
+}
+
+/* Kafka's checkpoint text: "0", the count, "topic partition offset" per
+ * log for which offset_of returns an offset >= 0. */
+static int write_offsets(ed_storage *st, const char *name, int64_t (*offset_of)(const ed_log *))
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < st->n_logs; i++)
+        if (offset_of(st->logs[i]) >= 0) n++;
+    size_t cap = 32 + (size_t)n * (TOPIC_MAX + 40);
+    char *buf = ed_malloc(cap);
+    if (!buf) return ED_ERR_NOMEM;
+    size_t len = (size_t)snprintf(buf, cap, "0\n%" PRIu32 "\n", n);
+    for (uint32_t i = 0; i < st->n_logs; i++) {
+        const ed_log *log = st->logs[i];
+        int64_t off = offset_of(log);
+        if (off < 0) continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s %d %" PRId64 "\n", log->topic,
+                                (int)log->partition, off);
+    }
+    int rc = write_checkpoint(st, name, buf, len);
     ed_free(buf);
+    return rc;
+}
+
+/* Every log whose start offset lies past its first segment's base, and
+ * every log that ever moved its start (so that segments a power cut brings
+ * back below it are removed at open). */
+static int64_t start_of(const ed_log *log)
+{
+    return log->start_offset > 0 ? log->start_offset : -1;
+}
+
+static int64_t recovery_point_of(const ed_log *log)
+{
+    return log->recovery_point;
+}
+
+int ed_storage_write_start_offsets(ed_storage *st)
+{
+    return write_offsets(st, CHECKPOINT_NAME, start_of);
+}
+
+int ed_storage_write_recovery_points(ed_storage *st)
+{
+    st->rp_dirty = false;
+    int rc = write_offsets(st, RECOVERY_NAME, recovery_point_of);
+    if (rc != ED_OK) st->rp_dirty = true;
     return rc;
 }
 
@@ -356,10 +397,11 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     st->cfg.dir = st->dir;
     ed_log_clamp_config(&st->cfg.log);
     if (st->cfg.retention_check_ms < 1) st->cfg.retention_check_ms = 1;
+    if (st->cfg.recovery_checkpoint_ms < 1) st->cfg.recovery_checkpoint_ms = 60000;
 
     struct dir_listing l = {0};
-    struct start_entry *starts = NULL;
-    uint32_t n_starts = 0;
+    struct start_entry *starts = NULL, *points = NULL;
+    uint32_t n_starts = 0, n_points = 0;
     int rc = make_dirs(st->dir);
     if (rc != ED_OK) {
         ED_LOG_ERR("log.dirs: cannot create %s: %s", st->dir, ed_strerror(rc));
@@ -368,7 +410,9 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     rc = ed_plat_dir_list(st->dir, list_data_dir, &l);
     if (rc == ED_OK) rc = l.err;
     if (rc != ED_OK) goto fail;
-    read_checkpoint(st, &starts, &n_starts);
+    read_checkpoint(st, CHECKPOINT_NAME, &starts, &n_starts);
+    read_checkpoint(st, RECOVERY_NAME, &points, &n_points);
+    bool rp_rewrite = false;
     for (uint32_t i = 0; i < l.n && rc == ED_OK; i++) {
         char path[ED_STORAGE_PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", st->dir, l.v[i].name);
@@ -384,14 +428,23 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
         for (uint32_t k = 0; k < n_starts; k++)
             if (starts[k].partition == part && strcmp(starts[k].topic, topic) == 0)
                 hint = starts[k].offset;
+        int64_t point = 0;
+        for (uint32_t k = 0; k < n_points; k++)
+            if (points[k].partition == part && strcmp(points[k].topic, topic) == 0)
+                point = points[k].offset;
         ed_log *log;
-        rc = ed_recovery_open_log(st, path, topic, part, &st->cfg.log, hint, &log);
+        rc = ed_recovery_open_log(st, path, topic, part, &st->cfg.log, hint, point, &log);
+        if (rc == ED_OK && log->recovery_point < point) rp_rewrite = true;
         if (rc == ED_OK) {
             rc = add_log(st, log);
             if (rc != ED_OK) ed_log_free(log);
         }
     }
+    /* A recovery point past a log's recovered end must not survive into
+     * the next start, where it would cover bytes appended from now on. */
+    if (rc == ED_OK && rp_rewrite) rc = ed_storage_write_recovery_points(st);
     if (rc != ED_OK) goto fail;
+    st->next_rp_ms = ed_plat_clock_wall_ms() + st->cfg.recovery_checkpoint_ms;
     rc = ed_flush_start(st);
     if (rc != ED_OK) goto fail;
     for (uint32_t i = 0; i < st->n_logs; i++)
@@ -404,6 +457,7 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
         ed_free(l.v[i].name);
     ed_free(l.v);
     ed_free(starts);
+    ed_free(points);
     *out = st;
     return ED_OK;
 fail:
@@ -411,6 +465,7 @@ fail:
         ed_free(l.v[i].name);
     ed_free(l.v);
     ed_free(starts);
+    ed_free(points);
     free_all(st);
     return rc;
 }
@@ -418,7 +473,11 @@ fail:
 void ed_storage_close(ed_storage *st)
 {
     if (!st) return;
+    ed_compact_free(st);
     ed_flush_all_now(st);
+    /* Everything synced by the last flushes: the next open checks nothing
+     * of it again (a failure only costs that open a longer check). */
+    if (st->rp_dirty) ed_storage_write_recovery_points(st);
     for (uint32_t i = 0; i < st->n_zombies; i++) {
         ed_log *log = st->zombies[i];
         ed_storage_finish_delete(st, log);
@@ -447,7 +506,7 @@ int ed_storage_create_log(ed_storage *st, const char *topic, int32_t partition,
         return rc;
     }
     ed_log *log;
-    rc = ed_recovery_open_log(st, path, topic, partition, cfg ? cfg : &st->cfg.log, 0, &log);
+    rc = ed_recovery_open_log(st, path, topic, partition, cfg ? cfg : &st->cfg.log, 0, 0, &log);
     if (rc != ED_OK) return rc;
     rc = add_log(st, log);
     if (rc != ED_OK) {
@@ -473,8 +532,20 @@ int ed_storage_delete_log(ed_storage *st, ed_log *log)
     while (i < st->n_logs && st->logs[i] != log)
         i++;
     if (i == st->n_logs) return ED_ERR_NOENT;
+    ed_compact_forget(st, log);
     memmove(st->logs + i, st->logs + i + 1, (st->n_logs - i - 1) * sizeof *st->logs);
     st->n_logs--;
+    /* The checkpoints forget the log before its folder goes: a log created
+     * later under the same name must not inherit its start offset or its
+     * recovery point (that would skip checking its unsynced bytes). */
+    int crc = ed_storage_write_recovery_points(st);
+    int src = ed_storage_write_start_offsets(st);
+    if (crc != ED_OK || src != ED_OK) {
+        ED_LOG_ERR("%s: checkpoints not rewritten for the deletion; keeping the log", log->dir);
+        ed_compact_forget(st, log);
+        add_log(st, log);
+        return crc != ED_OK ? crc : src;
+    }
     st->total_len -= log->size;
     log->deleted = true;
     ed_flush_fail_waiters(log, ED_ERR_CLOSED);
@@ -548,6 +619,16 @@ uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
     if (space) st->next_space_ms = now_ms + SPACE_CHECK_MS;
     ed_retention_run(st, now_ms, space);
     int64_t next = ed_flush_tick(st, now_ms);
+    if (st->rp_dirty) {
+        if (now_ms >= st->next_rp_ms) {
+            st->next_rp_ms = now_ms + st->cfg.recovery_checkpoint_ms;
+            ed_storage_write_recovery_points(st);
+        } else if (st->next_rp_ms - now_ms < next) {
+            next = st->next_rp_ms - now_ms;
+        }
+    }
+    uint32_t cnext = ed_compact_tick(st, now_ms);
+    if (cnext < next) next = cnext;
     if (st->next_retention_ms - now_ms < next) next = st->next_retention_ms - now_ms;
     if (next > TICK_MAX_MS) next = TICK_MAX_MS;
     if (next < 0) next = 0;

@@ -4,6 +4,7 @@
 #define ED_LOG_MODULE "serve"
 #include "core/broker.h"
 #include "core/config.h"
+#include "core/group.h"
 #include "core/kapi_data.h"
 #include "core/pidstate.h"
 #include "core/server.h"
@@ -21,6 +22,7 @@ struct serve {
     ed_loop *loop;
     ed_storage *st;
     ed_topics *topics;
+    ed_groups *groups;
     ed_server *srv;
     ed_wakeup *wake;
     ed_timer tick;
@@ -261,6 +263,15 @@ int ed_cmd_serve(int argc, char **argv)
     s.b.storage = s.st;
     s.b.topics = s.topics;
     s.b.cfg = s.cfg;
+    struct ed_groups_config gc;
+    ed_groups_config_from(s.cfg, &gc);
+    rc = ed_groups_open(&s.b, &gc, &s.groups);
+    if (rc != ED_OK) {
+        fprintf(stderr, "eddy serve: cannot load the consumer groups from %s: %s\n", sc.dir,
+                ed_strerror(rc));
+        goto out;
+    }
+    s.b.groups = s.groups;
     rc = ed_server_new(&s.b, &s.srv);
     if (rc != ED_OK) goto out;
     rc = ed_plat_loop_on_signal(s.loop, on_signal, &s);
@@ -286,6 +297,7 @@ out:
         ed_plat_timer_stop(s.loop, &s.watchdog);
     }
     ed_server_free(s.srv);
+    ed_groups_close(s.groups); /* after the server cancelled parked requests */
     ed_pids_close(s.b.pids);
     ed_topics_close(s.topics);
     uint64_t t1 = ed_plat_clock_mono_ns();

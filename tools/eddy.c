@@ -22,6 +22,7 @@ static const struct {
     {"topics", ed_cmd_topics, "create, list, describe, delete or alter topics"},
     {"produce", ed_cmd_produce, "produce lines of standard input to a topic"},
     {"consume", ed_cmd_consume, "print records of a topic"},
+    {"groups", ed_cmd_groups, "list, describe, reset offsets of or delete consumer groups"},
 };
 
 int ed_cmd_version(int argc, char **argv)

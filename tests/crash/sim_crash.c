@@ -75,6 +75,7 @@ struct run {
     ed_log *logs[N_PARTS];
     int64_t max_durable[N_PARTS];   /* highest last offset of a durable batch */
     int64_t deleted_below[N_PARTS]; /* highest DeleteRecords offset tried */
+    int64_t deleted_ok[N_PARTS];    /* highest DeleteRecords offset that succeeded */
     uint64_t segment_len;
     uint64_t open_ops; /* mutating calls the last recovery made */
     int n_waiters;     /* callbacks not yet called */
@@ -252,6 +253,10 @@ static void verify(struct run *r)
             continue;
         }
         scan(r, p, ed_log_start_offset(r->logs[p]), seen, false, INT_MAX);
+        if (ed_log_start_offset(r->logs[p]) < r->deleted_ok[p])
+            fail(r,
+                 "part %d: log starts at %" PRId64 " after DeleteRecords to %" PRId64 " succeeded",
+                 p, ed_log_start_offset(r->logs[p]), r->deleted_ok[p]);
         if (ed_log_end_offset(r->logs[p]) <= r->max_durable[p])
             fail(r, "part %d: end offset %" PRId64 " but offset %" PRId64 " was durable", p,
                  ed_log_end_offset(r->logs[p]), r->max_durable[p]);
@@ -260,10 +265,11 @@ static void verify(struct run *r)
         if (seen[i] && r->recs[i].failed) r->t->failed_seen++;
         if (seen[i]) r->recs[i].seen_life = r->life;
         if (!r->recs[i].durable) continue;
-        /* deleted by DeleteRecords (which a power cut may partly undo) */
+        /* deleted by DeleteRecords: below the recovered start only; a
+         * DeleteRecords that failed may or may not have moved the start, but
+         * every durable batch from the start on is there (no holes) */
         int p = r->recs[i].part;
-        if (r->recs[i].last < ED_MAX(ed_log_start_offset(r->logs[p]), r->deleted_below[p]))
-            continue;
+        if (r->recs[i].last < ed_log_start_offset(r->logs[p])) continue;
         if (!seen[i])
             fail(r,
                  "durable batch id %zu (part %d, offsets %" PRId64 "..%" PRId64
@@ -415,6 +421,7 @@ static void step(struct run *r)
          * segments already: its outcome is unknown, like any failed call */
         if (to > r->deleted_below[part]) r->deleted_below[part] = to;
         if (rc == ED_OK) r->t->delete_records++;
+        if (rc == ED_OK && to > r->deleted_ok[part]) r->deleted_ok[part] = to;
         if (ed_log_end_offset(log) != end_before) fail(r, "DeleteRecords moved the end offset");
         if (rc == ED_OK && ed_log_start_offset(log) < to)
             fail(r, "DeleteRecords to %" PRId64 " left the start at %" PRId64, to,

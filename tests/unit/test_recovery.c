@@ -29,6 +29,7 @@ struct fx {
     size_t len[64];
     int64_t base[64];
     int n;
+    bool keep_rp; /* open_again keeps the recovery-point file */
 };
 
 static int setup(void **state)
@@ -80,8 +81,18 @@ static void fill(struct fx *f, int n, uint64_t segment_len)
     f->log = NULL;
 }
 
+static void rp_path(struct fx *f, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/recovery-point-offset-checkpoint", f->dir);
+}
+
+/* The damage tests model damage to bytes that the last recovery point did
+ * not cover (a crash before it was written): they remove the file. */
 static void open_again(struct fx *f)
 {
+    char p[1024];
+    rp_path(f, p, sizeof p);
+    if (!f->keep_rp) unlink(p);
     lt_capture_logs();
     assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
     f->log = lt_find_log(f->st, "t", 0);
@@ -366,6 +377,86 @@ static void test_leftovers_removed(void **state)
     assert_int_equal(read_back(f), 4);
 }
 
+static void read_text(const char *path, char *out, size_t cap)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(out, 1, cap - 1, fp);
+    out[n] = '\0';
+    fclose(fp);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* A clean close writes every log's end as its recovery point, in Kafka's
+ * checkpoint format; the next open checks only the framing below it. */
+static void test_recovery_point_written_and_trusted(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 12, 1 << 20);
+    char p[1024], text[256], want[256];
+    rp_path(f, p, sizeof p);
+    read_text(p, text, sizeof text);
+    snprintf(want, sizeof want, "0\n1\nt 0 %lld\n", (long long)(f->base[11] + 3));
+    assert_string_equal(text, want);
+    /* A flipped value bit below the point goes unnoticed: proof that the
+     * CRC was not computed there. */
+    char seg[1024];
+    seg_path(f, 0, ".log", seg, sizeof seg);
+    flip_bit(seg, (long long)(f->pos[6] + f->len[6] - 5));
+    f->keep_rp = true;
+    open_again(f);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_int_equal(s.n_truncated_recovery, 0);
+    assert_true(ed_log_end_offset(f->log) == f->base[11] + 3);
+    assert_true(ed_log_durable_offset(f->log) == f->base[11] + 3);
+    /* Framing is still checked: a cut below the point is found, and the
+     * point is pulled back to the new end at once. */
+    ed_storage_close(f->st);
+    f->st = NULL;
+    cut_file(seg, (long long)f->pos[9] + 20);
+    open_again(f);
+    expect_truncation(f, 20, "the file ends inside a batch header");
+    assert_true(ed_log_end_offset(f->log) == f->base[9]);
+    read_text(p, text, sizeof text);
+    snprintf(want, sizeof want, "0\n1\nt 0 %lld\n", (long long)f->base[9]);
+    assert_string_equal(text, want);
+}
+
+/* After a crash only what follows the recovery point is CRC-checked. */
+static void test_recovery_point_tail_checked(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 12, 1 << 20);
+    char p[1024], text[128], seg[1024];
+    rp_path(f, p, sizeof p);
+    snprintf(text, sizeof text, "0\n1\nt 0 %lld\n", (long long)f->base[6]);
+    write_text(p, text);
+    seg_path(f, 0, ".log", seg, sizeof seg);
+    long long size = lt_file_size(seg);
+    flip_bit(seg, (long long)(f->pos[3] + f->len[3] - 5)); /* below: not seen */
+    flip_bit(seg, (long long)(f->pos[8] + f->len[8] - 5)); /* after: cut there */
+    f->keep_rp = true;
+    open_again(f);
+    expect_truncation(f, (uint64_t)size - f->pos[8], "CRC32C mismatch");
+    assert_true(ed_log_end_offset(f->log) == f->base[8]);
+    assert_true(ed_log_durable_offset(f->log) == f->base[6]);
+    /* A malformed file is reported and ignored: everything is checked. */
+    ed_storage_close(f->st);
+    f->st = NULL;
+    write_text(p, "0\n1\nt zero 5\n");
+    open_again(f);
+    expect_truncation(f, (uint64_t)f->pos[8] - f->pos[3], "CRC32C mismatch");
+    assert_true(lt_log_contains("recovery-point-offset-checkpoint: unreadable or malformed"));
+}
+
 static void test_no_leaks(void **state)
 {
     (void)state;
@@ -385,6 +476,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sealed_without_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_index_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leftovers_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_point_written_and_trusted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_point_tail_checked, setup, teardown),
         cmocka_unit_test(test_no_leaks),
     };
     return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);

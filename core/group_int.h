@@ -1,0 +1,217 @@
+/* Internals shared by the group coordinator's modules: the state machine
+ * (group.c), the offsets store over __consumer_offsets (group_store.c) and
+ * the Kafka handlers of the group APIs (kapi_group.c). Everything here runs
+ * on the loop thread. */
+#ifndef ED_CORE_GROUP_INT_H
+#define ED_CORE_GROUP_INT_H
+
+#include "core/group.h"
+#include "core/kapi.h"
+#include "storage/batch.h"
+
+#define ED_GROUP_ID_MAX     1024 /* longest group id accepted */
+#define ED_GROUP_MEMBER_MAX 1024 /* longest member or instance id accepted */
+
+enum ed_gstate {
+    ED_GS_EMPTY = 0,
+    ED_GS_PREPARING,  /* PreparingRebalance: collecting JoinGroups */
+    ED_GS_COMPLETING, /* CompletingRebalance: waiting for the leader's SyncGroup */
+    ED_GS_STABLE,
+    ED_GS_DEAD
+};
+/* Kafka's state names ("PreparingRebalance", ...). */
+const char *ed_gstate_name(enum ed_gstate s);
+
+struct ed_gproto {
+    char *name;
+    uint8_t *meta;
+    int32_t meta_len;
+};
+
+struct ed_gmember {
+    struct ed_gmember *next;
+    char *id;
+    char *instance_id; /* NULL: a dynamic member */
+    char *client_id;
+    char *client_host;
+    int32_t session_timeout_ms;
+    int32_t rebalance_timeout_ms;
+    int32_t n_protocols;
+    struct ed_gproto *protocols; /* in the member's order of preference */
+    uint8_t *assignment;         /* opaque bytes from the leader's SyncGroup */
+    int32_t assignment_len;
+    ed_kreq *join_req; /* a parked JoinGroup */
+    ed_kreq *sync_req; /* a parked SyncGroup */
+    bool joined;       /* has (re)joined in the current PreparingRebalance */
+    bool synced;       /* has sent SyncGroup for the current generation */
+    uint64_t seen_ms;  /* last heartbeat or request (monotonic) */
+};
+
+/* A member id handed out with MEMBER_ID_REQUIRED, not yet joined. */
+struct ed_gpending {
+    struct ed_gpending *next;
+    char *id;
+    uint64_t deadline_ms;
+};
+
+struct ed_goffset {
+    int32_t partition;
+    int32_t leader_epoch;
+    int64_t offset;
+    int64_t commit_ts; /* wall ms */
+    char *metadata;    /* never NULL */
+};
+struct ed_gtopic {
+    char *name;
+    int32_t n, cap;
+    struct ed_goffset *parts; /* ascending partition */
+};
+
+struct ed_group {
+    char *id;
+    enum ed_gstate state;
+    int32_t generation;
+    char *protocol_type; /* NULL: none yet (offsets only) */
+    char *protocol;      /* chosen protocol of the generation, NULL when none */
+    char *leader;        /* member id of the leader, NULL when none */
+    struct ed_gmember *members;
+    int32_t n_members;
+    struct ed_gpending *pending;
+    int32_t n_pending;
+    uint64_t deadline_ms; /* PreparingRebalance: join deadline; Completing: sync deadline */
+    bool initial;         /* the initial delayed join of an empty group */
+    bool new_in_delay;    /* a member was added during the initial delay */
+    int64_t initial_left_ms;
+    int64_t state_ts;         /* wall ms of the last state change (Empty: since when) */
+    struct ed_gtopic *topics; /* ascending name */
+    int32_t n_topics, cap_topics;
+    int64_t n_offsets;
+};
+
+struct ed_groups {
+    ed_broker *b;
+    struct ed_groups_config cfg;
+    struct ed_groups_clock clock;
+    struct ed_group **groups; /* ascending id */
+    int32_t n_groups, cap_groups;
+    ed_partition *part; /* __consumer_offsets-0, NULL until created */
+    ed_batch_builder *builder;
+    ed_timer timer;
+    uint64_t timer_due; /* mono ms the timer is armed for */
+    uint64_t next_retention_ms;
+    bool loading;
+    struct ed_groups_stats stats;
+};
+
+uint64_t ed_groups_mono(const ed_groups *g);
+int64_t ed_groups_wall(const ed_groups *g);
+
+/* ---- registry (group.c) ---- */
+struct ed_group *ed_group_find(ed_groups *g, ed_kstr id);
+struct ed_group *ed_group_find_z(ed_groups *g, const char *id);
+/* Finds or creates an Empty group. NULL on allocation failure. */
+struct ed_group *ed_group_get(ed_groups *g, const char *id, size_t len);
+/* Removes an Empty group with no offsets left from the registry. */
+void ed_group_remove(ed_groups *g, struct ed_group *grp);
+struct ed_gmember *ed_group_member(struct ed_group *grp, ed_kstr id);
+const struct ed_gproto *ed_gmember_proto(const struct ed_gmember *m, const char *name);
+/* True when the group's members subscribe (consumer protocol) to topic, or
+ * when that cannot be told (another protocol type). */
+bool ed_group_subscribed(const struct ed_group *grp, const char *topic);
+
+/* ---- requests into the state machine (group.c) ---- */
+struct ed_gjoin_args {
+    ed_kstr group_id;
+    int32_t session_timeout_ms;
+    int32_t rebalance_timeout_ms;
+    ed_kstr member_id;
+    ed_kstr instance_id; /* len -1: null */
+    ed_kstr protocol_type;
+    int32_t n_protocols;
+    ed_kstr *proto_names;
+    ed_kbytes *proto_metas;
+};
+/* Handles a JoinGroup: writes the response and returns ED_KAPI_RESPOND, or
+ * parks req (ED_KAPI_PENDING) until the rebalance completes. */
+int ed_group_join(ed_groups *g, ed_kreq *req, const struct ed_gjoin_args *a);
+
+struct ed_gsync_args {
+    ed_kstr group_id;
+    int32_t generation;
+    ed_kstr member_id;
+    ed_kstr instance_id;
+    ed_kstr protocol_type; /* v5+, len -1 when absent */
+    ed_kstr protocol_name;
+    int32_t n_assignments;
+    ed_kstr *assign_members;
+    ed_kbytes *assign_bytes;
+};
+int ed_group_sync(ed_groups *g, ed_kreq *req, const struct ed_gsync_args *a);
+
+int16_t ed_group_heartbeat(ed_groups *g, ed_kstr group_id, int32_t generation, ed_kstr member_id,
+                           ed_kstr instance_id);
+/* One leaving member; *group_err gets a group-level error (unknown group id
+ * is per member, as in Kafka). */
+int16_t ed_group_leave(ed_groups *g, struct ed_group *grp, ed_kstr member_id, ed_kstr instance_id);
+/* Checks an OffsetCommit's membership fields; creates the group of a
+ * standalone (generation < 0) commit. *out is the group on success. */
+int16_t ed_group_commit_check(ed_groups *g, ed_kstr group_id, int32_t generation, ed_kstr member_id,
+                              ed_kstr instance_id, struct ed_group **out);
+
+/* ---- response writers (kapi_group.c), called for parked requests too ---- */
+struct ed_gjoin_reply {
+    int16_t error;
+    int32_t generation;
+    const char *protocol_type; /* NULL = null */
+    const char *protocol;      /* NULL = null (v7+) or "" */
+    const char *leader;
+    const char *member_id;
+    bool skip_assignment;
+    const struct ed_group *members_of; /* non-NULL: list the group's members */
+};
+void ed_kapi_group_join_reply(ed_kreq *req, const struct ed_gjoin_reply *r);
+void ed_kapi_group_sync_reply(ed_kreq *req, int16_t error, const char *protocol_type,
+                              const char *protocol, const uint8_t *assignment, int32_t len);
+
+/* ---- offsets and __consumer_offsets (group_store.c) ---- */
+struct ed_goffset *ed_group_offset(struct ed_group *grp, const char *topic, int32_t partition);
+/* Sets an offset in memory (copying metadata). */
+int ed_group_offset_set(struct ed_group *grp, const char *topic, int32_t partition, int64_t offset,
+                        int32_t leader_epoch, const char *metadata, size_t metadata_len,
+                        int64_t commit_ts);
+/* Forgets one offset (in memory); false if there was none. */
+bool ed_group_offset_del(struct ed_group *grp, const char *topic, int32_t partition);
+void ed_group_offsets_free(struct ed_group *grp);
+
+/* One record for __consumer_offsets: key and value (NULL = tombstone). */
+struct ed_grec {
+    uint8_t *key;
+    size_t key_len;
+    uint8_t *value;
+    size_t value_len;
+};
+/* Encoders (buffers from ed_malloc, owned by the caller). */
+int ed_gstore_offset_key(const char *group, const char *topic, int32_t partition,
+                         struct ed_grec *r);
+int ed_gstore_offset_value(int64_t offset, int32_t leader_epoch, const char *metadata,
+                           int64_t commit_ts, struct ed_grec *r);
+int ed_gstore_group_key(const char *group, struct ed_grec *r);
+int ed_gstore_group_value(const ed_groups *g, const struct ed_group *grp, struct ed_grec *r);
+void ed_grecs_free(struct ed_grec *r, int n);
+/* Makes sure __consumer_offsets exists (creates it: 1 partition, compact). */
+int ed_gstore_ensure(ed_groups *g);
+/* Appends the records as one atomic append; *last gets the last offset.
+ * ED_ERR_TOOBIG, ED_ERR_NOSPC, ED_ERR_IO... */
+int ed_gstore_append(ed_groups *g, const struct ed_grec *r, int n, int64_t *last);
+/* Writes the group's metadata record (or its tombstone when deleted). */
+void ed_gstore_write_group(ed_groups *g, const struct ed_group *grp, bool tombstone);
+/* Loads every record of __consumer_offsets into the registry. */
+int ed_gstore_load(ed_groups *g);
+/* Applies one record (at load): offsets and group metadata. Returns false
+ * if the record does not parse. */
+bool ed_gstore_apply(ed_groups *g, const uint8_t *key, int32_t key_len, const uint8_t *value,
+                     int32_t value_len);
+/* Offsets retention of Empty groups; writes tombstones. */
+void ed_gstore_expire(ed_groups *g);
+
+#endif
