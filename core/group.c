@@ -94,7 +94,7 @@ void ed_groups_set_clock(ed_groups *g, const struct ed_groups_clock *clock)
     g->next_retention_ms = ed_groups_mono(g) + (uint64_t)g->cfg.retention_check_ms;
 }
 
-/* ---- small helpers ---- */
+/* ---- strings ---- */
 
 static int kcmp(const char *z, ed_kstr s)
 {

@@ -5,7 +5,10 @@
  * across inputs (so sequences of requests reach deep states), over a real
  * storage in a temporary folder. Input: byte 0 picks the API, byte 1 the
  * version, byte 2 whether a parked request is cancelled (the connection
- * closes) or left waiting for later inputs, the rest is the request body. */
+ * closes) or left waiting for later inputs, the rest is the request body.
+ * With byte 0 >= 240 the input is instead one __consumer_offsets record as
+ * read back at start-up (byte 1: key length, then key, then value; byte 2
+ * odd: a tombstone), replayed into the same coordinator. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 
 #include "core/broker.h"
 #include "core/group.h"
+#include "core/group_int.h"
 #include "core/kapi.h"
 #include "core/kapi_handlers.h"
 #include "core/topics.h"
@@ -109,6 +113,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3) return 0;
     if (!G.st) init();
+    if (data[0] >= 240) {
+        size_t klen = data[1];
+        if (klen > size - 3) klen = size - 3;
+        const uint8_t *kp = data + 3, *vp = data + 3 + klen;
+        size_t vlen = size - 3 - klen;
+        uint8_t *k = malloc(klen + 1), *val = malloc(vlen + 1);
+        memcpy(k, kp, klen);
+        memcpy(val, vp, vlen);
+        ed_gstore_apply(G.groups, k, (int32_t)klen, (data[2] & 1) ? NULL : val,
+                        (data[2] & 1) ? -1 : (int32_t)vlen);
+        free(k);
+        free(val);
+        return 0;
+    }
     int16_t key = keys[data[0] % (sizeof keys / sizeof keys[0])];
     const struct ed_kapi_entry *e = &ed_kapi_table[key];
     int16_t v = (int16_t)(e->min_version + data[1] % (e->max_version - e->min_version + 1));
