@@ -3,9 +3,10 @@
 # broker (KRaft, jars from Maven Central) on this machine, in one run, driven
 # by the same load generators:
 #
-#   - kafka-producer-perf-test (Apache Kafka's Java tool, its defaults), at
-#     full speed and at a fixed rate (latency without client-side queueing),
-#   - build/bench/rdkperf produce (librdkafka, RDK_PROCS processes),
+#   - kafka-producer-perf-test (Apache Kafka's Java tool, its defaults),
+#   - build/bench/rdkperf produce (librdkafka, RDK_PROCS processes), at full
+#     speed, and one process at a fixed rate with linger.ms=0 (latency
+#     without queueing in the client),
 #   - build/bench/rdkperf consume (librdkafka, partitions assigned, no group),
 #   - kafka-consumer-perf-test (consumer group), when Eddy serves groups,
 #
@@ -178,10 +179,10 @@ measure() {
 	cpu="$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.3f", (b - a) / hz / n * 1e6 }')"
 	echo "R broker=$b tool=$tool size=$size acks=$acks run=$run n=$n $res cpu_s_per_m=$cpu " | tee -a "$OUT" >&2
 }
-java_produce() { # TOPIC N SIZE ACKS [RATE]
+java_produce() { # TOPIC N SIZE ACKS
 	local out line
 	out="$(java_tool kafka-producer-perf-test --topic "$1" --num-records "$2" --record-size "$3" \
-		--throughput "${5:--1}" --producer-props "bootstrap.servers=$BS" "acks=$4" 2>&1)" || {
+		--throughput -1 --producer-props "bootstrap.servers=$BS" "acks=$4" 2>&1)" || {
 		echo "$out" | tail -n 5
 		return 1
 	}
@@ -194,6 +195,9 @@ java_produce() { # TOPIC N SIZE ACKS [RATE]
 }
 rdk_produce() { # TOPIC N SIZE ACKS
 	timeout 600 "$RDK" produce -b "$BS" -t "$1" -n "$2" -s "$3" -a "$4" -p "$PROCS"
+}
+rdk_produce_rate() { # TOPIC N SIZE ACKS
+	timeout 600 "$RDK" produce -b "$BS" -t "$1" -n "$2" -s "$3" -a "$4" -p 1 -r "$RATE" -X linger.ms=0
 }
 rdk_consume() { # TOPIC N
 	timeout 300 "$RDK" consume -b "$BS" -t "$1" -n "$2"
@@ -231,16 +235,16 @@ scenarios() {
 			if [ "$acks" = 1 ] && [ "$EDDY_GROUPS" = 1 ]; then
 				measure "$b" java-consumer "$size" - "$run" "$n" java_consume "$TOPIC" "$n"
 			fi
-			if [ "$size" = 1024 ]; then
-				new_topic rate
-				measure "$b" java-producer-rate "$size" "$acks" "$run" "$N_RATE" \
-					java_produce "$TOPIC" "$N_RATE" "$size" "$acks" "$RATE"
-			fi
 			if [ "$size" = 100 ]; then n="$N_RDK_100"; else n="$N_RDK_1K"; fi
 			new_topic rdk
 			measure "$b" rdk-producer "$size" "$acks" "$run" "$n" rdk_produce "$TOPIC" "$n" "$size" "$acks"
 			if [ "$acks" = 1 ]; then
 				measure "$b" rdk-consumer "$size" - "$run" "$n" rdk_consume "$TOPIC" "$n"
+			fi
+			if [ "$size" = 1024 ]; then
+				new_topic rate
+				measure "$b" rdk-producer-rate "$size" "$acks" "$run" "$N_RATE" \
+					rdk_produce_rate "$TOPIC" "$N_RATE" "$size" "$acks"
 			fi
 		done
 	done
@@ -330,13 +334,13 @@ echo "$RUNS runs per scenario (medians), $PARTS partitions per topic, whole run 
 echo
 echo "| tool | record | acks | Kafka rec/s | Eddy rec/s | **Eddy/Kafka** | Kafka MB/s | Eddy MB/s | Kafka p50 / p99 ms | Eddy p50 / p99 ms | Kafka CPU s per M rec | Eddy CPU s per M rec | **Eddy/Kafka CPU** |"
 echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for tool in java-producer rdk-producer java-producer-rate java-consumer rdk-consumer; do
+for tool in java-producer rdk-producer rdk-producer-rate java-consumer rdk-consumer; do
 	sizes="100 1024"
 	case $tool in
 	java-producer) name="kafka-producer-perf-test" ;;
 	rdk-producer) name="rdkperf produce ($PROCS proc.)" ;;
-	java-producer-rate)
-		name="kafka-producer-perf-test --throughput $RATE"
+	rdk-producer-rate)
+		name="rdkperf produce, 1 proc. at $RATE rec/s, linger.ms=0"
 		sizes=1024
 		;;
 	java-consumer) name="kafka-consumer-perf-test" ;;

@@ -2,13 +2,14 @@
  * (tests/bench/kafka_vs_eddy.sh runs it against Eddy and Apache Kafka alike):
  *
  *   rdkperf produce -b HOST:PORT -t TOPIC -n RECORDS -s BYTES [-a ACKS]
- *                   [-p PROCESSES] [-X key=value ...]
+ *                   [-p PROCESSES] [-r RATE] [-X key=value ...]
  *     PROCESSES producer processes (forked) share RECORDS records of BYTES
  *     bytes each (no key, one fixed payload, no compression). The latency of a
  *     record runs from the produce() call (including any wait for room in the
  *     local queue) to its delivery report, as kafka-producer-perf-test counts
  *     it. Throughput counts from the first produce() of any process to the
- *     last delivery report of all.
+ *     last delivery report of all. -r paces the processes to RATE records/s
+ *     in all (default: as fast as they can).
  *
  *   rdkperf consume -b HOST:PORT -t TOPIC -n RECORDS [-X key=value ...]
  *     One consumer reads every partition from the beginning (assigned, no
@@ -59,6 +60,7 @@ struct opts {
     int size;
     const char *acks;
     int procs;
+    double rate;
     const char *props[MAX_PROPS];
     int n_props;
 };
@@ -161,7 +163,19 @@ static void produce_child(const struct opts *o, int64_t count, struct result *r)
         payload[i] = (char)('a' + (i * 7 + 3) % 26);
 
     r->start_us = now_us();
+    double gap_us = o->rate > 0 ? 1e6 * o->procs / o->rate : 0;
     for (int64_t i = 0; i < count; i++) {
+        if (gap_us > 0) {
+            /* Paced: wait for this record's turn, serving delivery reports. */
+            int64_t due = r->start_us + (int64_t)((double)i * gap_us);
+            for (int64_t now = now_us(); now < due; now = now_us()) {
+                if (due - now >= 1000)
+                    rd_kafka_poll(rk, (int)((due - now) / 1000));
+                else
+                    usleep((useconds_t)(due - now));
+            }
+            rd_kafka_poll(rk, 0);
+        }
         int64_t t = now_us();
         /* The payload is never freed nor changed: no copy needed. */
         while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, (size_t)o->size, NULL, 0,
@@ -348,7 +362,7 @@ static int run_create(const struct opts *o)
 static void usage(void)
 {
     fprintf(stderr, "usage: rdkperf produce -b HOST:PORT -t TOPIC -n RECORDS -s BYTES [-a ACKS] "
-                    "[-p PROCESSES] [-X key=value ...]\n"
+                    "[-p PROCESSES] [-r RATE] [-X key=value ...]\n"
                     "       rdkperf consume -b HOST:PORT -t TOPIC -n RECORDS [-X key=value ...]\n"
                     "       rdkperf create -b HOST:PORT -t TOPIC -n PARTITIONS\n");
     exit(2);
@@ -383,6 +397,9 @@ int main(int argc, char **argv)
             break;
         case 'p':
             o.procs = atoi(v);
+            break;
+        case 'r':
+            o.rate = atof(v);
             break;
         case 'X':
             if (o.n_props == MAX_PROPS) usage();
