@@ -55,7 +55,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -145,3 +145,12 @@ $(BUILD)/tests/%: tests/integration/%.c $(BUILD)/libeddy.a
 
 bench-crc: $(BUILD)/bench/crc32c_bench
 	$(BUILD)/bench/crc32c_bench
+
+# librdkafka load generator of the Kafka-protocol benchmark (no libeddy).
+$(BUILD)/bench/rdkperf: tests/bench/rdkperf.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -lrdkafka -lm
+
+# Eddy against Apache Kafka on this machine (about 15 minutes; not a test).
+bench: $(BUILD)/eddy $(BUILD)/bench/rdkperf
+	@bash tests/bench/kafka_vs_eddy.sh
