@@ -346,7 +346,7 @@ static void test_metadata_versions(void **state)
         if (v >= 8) assert_int_equal(m.topic_ops, 0x0DF8);
     }
     /* v1+: an empty list means no topics */
-    const char *none[1];
+    const char *none[1] = {NULL};
     struct mresp m = metadata(c, 1, none, 0, false, NULL);
     assert_int_equal(m.n_topics, 0);
 }
