@@ -17,12 +17,12 @@ struct ed_broker {
     ed_loop *loop;
     ed_storage *storage;
     ed_topics *topics;
-    ed_groups *groups;          /* consumer-group coordinator (NULL until built) */
-    ed_pids *pids;              /* producer-id allocator (core/pidstate.h) */
+    ed_groups *groups; /* consumer-group coordinator (NULL until built) */
+    ed_pids *pids;     /* producer-id allocator (core/pidstate.h) */
     const struct ed_config *cfg;
-    int32_t node_id;            /* node.id / broker.id */
-    char cluster_id[23];        /* base64 UUID, persisted in the data dir */
-    char adv_host[256];         /* advertised host for Metadata */
+    int32_t node_id;     /* node.id / broker.id */
+    char cluster_id[23]; /* base64 UUID, persisted in the data dir */
+    char adv_host[256];  /* advertised host for Metadata */
     uint16_t adv_port;
 };
 

@@ -102,8 +102,10 @@ int64_t ed_krd_varlong(ed_krd *r)
 void ed_krd_uuid(ed_krd *r, uint8_t out[16])
 {
     const uint8_t *p = take(r, 16);
-    if (p) memcpy(out, p, 16);
-    else memset(out, 0, 16);
+    if (p)
+        memcpy(out, p, 16);
+    else
+        memset(out, 0, 16);
 }
 
 void ed_krd_skip(ed_krd *r, size_t n)
@@ -192,7 +194,8 @@ void ed_kwr_init(ed_kwr *w, size_t max)
 
 void ed_kwr_reset(ed_kwr *w)
 {
-    for (int i = 0; i < w->n_splices; i++) ed_log_slice_release(&w->splices[i].slice);
+    for (int i = 0; i < w->n_splices; i++)
+        ed_log_slice_release(&w->splices[i].slice);
     w->n_splices = 0;
     w->splice_len = 0;
     w->len = 0;
@@ -216,7 +219,8 @@ static uint8_t *room(ed_kwr *w, size_t n)
     }
     if (w->len + n > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n) cap *= 2;
+        while (cap < w->len + n)
+            cap *= 2;
         if (cap > w->max) cap = w->max;
         uint8_t *b = ed_realloc(w->buf, cap);
         if (!b) {
@@ -306,9 +310,12 @@ void ed_kwr_uuid(ed_kwr *w, const uint8_t v[16])
 
 static void put_len(ed_kwr *w, int64_t n, bool flex, bool wide)
 {
-    if (flex) ed_kwr_uvarint(w, (uint32_t)(n + 1));
-    else if (wide) ed_kwr_i32(w, (int32_t)n);
-    else ed_kwr_i16(w, (int16_t)n);
+    if (flex)
+        ed_kwr_uvarint(w, (uint32_t)(n + 1));
+    else if (wide)
+        ed_kwr_i32(w, (int32_t)n);
+    else
+        ed_kwr_i16(w, (int16_t)n);
 }
 
 void ed_kwr_strn(ed_kwr *w, const char *p, int32_t len, bool flex)

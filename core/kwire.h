@@ -75,7 +75,7 @@ typedef struct ed_kwr {
     uint8_t *buf;
     size_t len;
     size_t cap;
-    size_t max;   /* ceiling for len */
+    size_t max; /* ceiling for len */
     int err;
     struct ed_kwr_splice *splices;
     int n_splices;

@@ -41,8 +41,10 @@ int ed_log_set_module_level(const char *module, int level)
     int free_slot = -1;
     for (int i = 0; i < N_OVERRIDES; i++) {
         if (strcmp(overrides[i].module, module) == 0) {
-            if (level < 0) overrides[i].module[0] = '\0';
-            else overrides[i].level = level;
+            if (level < 0)
+                overrides[i].module[0] = '\0';
+            else
+                overrides[i].level = level;
             recompute();
             return ED_OK;
         }
@@ -94,11 +96,14 @@ void ed_log_emit(int level, const char *module, const char *file, int line, cons
     int64_t y = yoe + era * 400 + (m <= 2);
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
-    int n = snprintf(buf, sizeof buf,
-                     "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ %-5s [%s] ", (long long)y,
-                     (long long)m, (long long)d, (long long)(rem / 3600),
-                     (long long)(rem / 60 % 60), (long long)(rem % 60), (long long)(ms % 1000),
-                     names[level < 0 ? 0 : level > 3 ? 3 : level], module);
+    int n =
+        snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ %-5s [%s] ",
+                 (long long)y, (long long)m, (long long)d, (long long)(rem / 3600),
+                 (long long)(rem / 60 % 60), (long long)(rem % 60), (long long)(ms % 1000),
+                 names[level < 0   ? 0
+                       : level > 3 ? 3
+                                   : level],
+                 module);
     if (n < 0) return;
     va_list ap;
     va_start(ap, fmt);

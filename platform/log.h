@@ -35,10 +35,10 @@ void ed_log_set_hook(ed_log_hook hook);
         if ((lvl) <= ED_LOG_CEILING && (lvl) <= ed_log_threshold)                                  \
             ed_log_emit((lvl), ED_LOG_MODULE, __FILE__, __LINE__, __VA_ARGS__);                    \
     } while (0)
-#define ED_LOG_ERR(...) ED_LOG_AT_(ED_LOG_LEVEL_ERR, __VA_ARGS__)
+#define ED_LOG_ERR(...)  ED_LOG_AT_(ED_LOG_LEVEL_ERR, __VA_ARGS__)
 #define ED_LOG_WARN(...) ED_LOG_AT_(ED_LOG_LEVEL_WARN, __VA_ARGS__)
 #define ED_LOG_INFO(...) ED_LOG_AT_(ED_LOG_LEVEL_INFO, __VA_ARGS__)
-#define ED_LOG_DBG(...) ED_LOG_AT_(ED_LOG_LEVEL_DBG, __VA_ARGS__)
+#define ED_LOG_DBG(...)  ED_LOG_AT_(ED_LOG_LEVEL_DBG, __VA_ARGS__)
 
 /* Logs "corrupt: <what>" with file:line and evaluates to ED_ERR_CORRUPT. */
 #define ED_ERR_CORRUPT_AT(...)                                                                     \

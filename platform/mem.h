@@ -9,16 +9,16 @@
 void *ed_malloc(size_t len);
 void *ed_calloc(size_t n, size_t len);
 void *ed_realloc(void *p, size_t len); /* on failure p is untouched */
-void ed_free(void *p);                  /* NULL is a no-op */
+void ed_free(void *p);                 /* NULL is a no-op */
 char *ed_strdup(const char *s);
 char *ed_strndup(const char *s, size_t len);
 
 struct ed_mem_stats {
-    size_t cur_len;     /* bytes in use now */
-    size_t peak_len;    /* high-water mark */
-    size_t limit_len;   /* 0 = unlimited */
-    uint64_t n_allocs;  /* successful allocations */
-    uint64_t n_fails;   /* refused or failed allocations */
+    size_t cur_len;    /* bytes in use now */
+    size_t peak_len;   /* high-water mark */
+    size_t limit_len;  /* 0 = unlimited */
+    uint64_t n_allocs; /* successful allocations */
+    uint64_t n_fails;  /* refused or failed allocations */
 };
 void ed_mem_stats_get(struct ed_mem_stats *out);
 /* Refuse allocations that would take cur_len above limit_len (0 = none). */

@@ -63,8 +63,7 @@ int ed_posix_err(int e)
 static int fail(const char *what, const char *path)
 {
     int e = errno;
-    if (e != ENOENT && e != EEXIST)
-        ED_LOG_ERR("%s %s: %s", what, path ? path : "", strerror(e));
+    if (e != ENOENT && e != EEXIST) ED_LOG_ERR("%s %s: %s", what, path ? path : "", strerror(e));
     return ed_posix_err(e);
 }
 
