@@ -14,7 +14,7 @@ import pytest
 import kwire
 from conftest import EDDY_BIN, HOST, TARGET, Broker, free_port, kcat, need
 
-pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="tests of the eddy binary itself")
+pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="tests of the eddy binary itself")  # allowed: only when the suite is proven against real Kafka, where no eddy binary is under test
 
 BROKER_CONFIG = {"num.partitions": "2", "socket.request.max.bytes": "65536"}
 
