@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -688,6 +689,7 @@ struct flood {
     int fd;
     int n;
     int n_in_order;
+    atomic_int n_sent; /* requests fully handed to the socket */
 };
 
 static void *flood_sender(void *arg)
@@ -703,6 +705,7 @@ static void *flood_sender(void *arg)
         size_t len = w.len;
         ed_kwr_free(&w);
         if (send(x->fd, buf, len, 0) != (ssize_t)len) break;
+        atomic_store(&x->n_sent, i + 1);
     }
     return NULL;
 }
@@ -710,7 +713,17 @@ static void *flood_sender(void *arg)
 static void *flood_reader(void *arg)
 {
     struct flood *x = arg;
-    usleep(300000); /* let the output back up first */
+    /* Read nothing until the sender is done or has been stuck for a while:
+     * either way the broker's output has backed up past its ceiling, however
+     * slow or loaded the machine is. */
+    int last = -1, still_ms = 0;
+    while (still_ms < 500) {
+        int now = atomic_load(&x->n_sent);
+        if (now == x->n) break;
+        still_ms = now == last ? still_ms + 10 : 0;
+        last = now;
+        usleep(10000);
+    }
     static uint8_t resp[1 << 16];
     for (int i = 0; i < x->n; i++) {
         if (!read_full(x->fd, resp, 4)) break;
