@@ -112,7 +112,7 @@ integration: $(BUILD)/eddy cross-deps
 	@$(MAKE) --no-print-directory BOARD=rpi-arm64 build/rpi-arm64/eddy
 	@bash tests/integration/run.sh
 
-test: deps layering unit fuzz-smoke crash cross-test integration
+test: deps layering lint format-check unit fuzz-smoke crash cross-test integration
 	@echo "make test: all suites passed"
 
 # ---- hygiene ----

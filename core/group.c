@@ -677,6 +677,7 @@ static void complete_join(ed_groups *g, struct ed_group *grp)
     for (struct ed_gmember *m = grp->members; m && !lead; m = m->next)
         if (m->joined) lead = m;
     if (!lead) lead = grp->members;
+    if (!lead) return; /* unreachable: an empty group returned above */
     if (!grp->leader || strcmp(grp->leader, lead->id) != 0) {
         ed_free(grp->leader);
         grp->leader = ed_strdup(lead->id);
@@ -988,7 +989,7 @@ int ed_group_sync(ed_groups *g, ed_kreq *req, const struct ed_gsync_args *a)
         err = ED_KERR_UNKNOWN_MEMBER_ID;
     else if (grp->state == ED_GS_PREPARING)
         err = ED_KERR_REBALANCE_IN_PROGRESS;
-    if (err != ED_KERR_NONE) {
+    if (err != ED_KERR_NONE || !grp || !m) { /* no error implies both */
         ed_kapi_group_sync_reply(req, err, NULL, NULL, NULL, 0);
         return ED_KAPI_RESPOND;
     }

@@ -305,6 +305,7 @@ static int push_batch(ed_groups *g, uint8_t **buf, size_t *len, size_t *cap)
     size_t n;
     int rc = ed_batch_builder_finish(g->builder, &b, &n);
     if (rc != ED_OK) return rc;
+    if (n == 0) return ED_OK;
     if (*len + n > *cap) {
         size_t c = ED_MAX(*cap * 2, *len + n);
         uint8_t *p = ed_realloc(*buf, c);

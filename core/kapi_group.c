@@ -702,7 +702,7 @@ int ed_kapi_offset_fetch(ed_kreq *req)
 
 static bool in_filter(ed_kstr *filter, int32_t n, const char *what)
 {
-    if (n <= 0) return true;
+    if (n <= 0 || !filter) return true;
     for (int32_t i = 0; i < n; i++) {
         if (filter[i].len != (int32_t)strlen(what)) continue;
         bool eq = true;
@@ -805,7 +805,7 @@ int ed_kapi_describe_groups(ed_kreq *req)
         ed_kwr_kstr(w, gid.len < 0 ? (ed_kstr){"", 0} : gid, flex);
         ed_kwr_str(w, grp ? ed_gstate_name(grp->state) : "Dead", flex);
         ed_kwr_str(w, grp && grp->protocol_type ? grp->protocol_type : "", flex);
-        ed_kwr_str(w, stable && grp->protocol ? grp->protocol : "", flex);
+        ed_kwr_str(w, grp && stable && grp->protocol ? grp->protocol : "", flex);
         ed_kwr_array(w, grp && grp->state != ED_GS_DEAD ? grp->n_members : 0, flex);
         for (struct ed_gmember *m = grp && grp->state != ED_GS_DEAD ? grp->members : NULL; m;
              m = m->next) {

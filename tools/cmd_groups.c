@@ -245,7 +245,7 @@ static int describe_one(ed_kclient *c, ed_kclient *k, const char *group)
                                        note_owner, &o);
     }
     fill_ends(c, &rows);
-    qsort(rows.v, (size_t)rows.n, sizeof *rows.v, cmp_rows);
+    if (rows.n > 1) qsort(rows.v, (size_t)rows.n, sizeof *rows.v, cmp_rows);
     printf("Group %s: %.*s, protocol %.*s, %d member%s\n\n", group, (int)g->state.len, g->state.p,
            g->protocol.len > 0 ? (int)g->protocol.len : 1,
            g->protocol.len > 0 ? g->protocol.p : "-", (int)g->n_members,
