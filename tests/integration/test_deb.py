@@ -10,6 +10,7 @@ The module installs the package and leaves the machine as it found it: it
 refuses to run over an eddy installation it did not make."""
 
 import configparser
+import fcntl
 import os
 import pwd
 import grp
@@ -70,7 +71,17 @@ def deb():
 
 
 @pytest.fixture(scope="module")
-def installed(deb):
+def machine_lock():
+    """One package test at a time on a machine: two would install and purge
+    the same package under each other."""
+    with open("/run/lock/eddy-package-test.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="module")
+def installed(deb, machine_lock):
     if dpkg_installed() or DATA.exists() or user_exists():
         if not MARK.exists():
             pytest.fail(
