@@ -600,9 +600,9 @@ static int route(ed_mqtt *m, struct ed_mqtt_bytes t, ed_partition **out, const c
             return rc == ED_ERR_NOENT || rc == ED_ERR_INVAL ? ED_MQTT_RC_TOPIC_NAME_INVALID
                                                             : ED_MQTT_RC_UNSPECIFIED;
         }
-        ED_LOG_INFO("created topic %s (%d partition%s) for MQTT topic %.*s", name,
-                    (int)ed_topic_n_partitions(topic), ed_topic_n_partitions(topic) == 1 ? "" : "s",
-                    (int)ED_MIN(t.len, 200), (const char *)t.p);
+        ED_LOG_DBG("created topic %s (%d partition%s) for MQTT topic %.*s", name,
+                   (int)ed_topic_n_partitions(topic), ed_topic_n_partitions(topic) == 1 ? "" : "s",
+                   (int)ED_MIN(t.len, 200), (const char *)t.p);
     }
     if (ed_topic_is_internal(topic)) {
         *why = "cannot publish to an internal topic";
@@ -1211,6 +1211,13 @@ static void process_input(ed_mqtt_conn *c)
         if (rc == ED_ERR_AGAIN) break;
         if (rc != ED_OK) {
             close_bad(c, ED_MQTT_RC_MALFORMED, "Remaining Length longer than 4 bytes");
+            break;
+        }
+        if (!c->connected && first >> 4 != ED_MQTT_CONNECT) {
+            /* Said before the whole packet is in: garbage is closed at once. */
+            char w[64];
+            snprintf(w, sizeof w, "first packet is %s, not CONNECT", ed_mqtt_type_name(first >> 4));
+            close_bad(c, 0, w);
             break;
         }
         if ((uint64_t)hl + rem > m->lim.max_packet_len) {
