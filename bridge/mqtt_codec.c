@@ -26,7 +26,7 @@ static size_t cur_left(const struct cur *c)
 
 static uint8_t get_u8(struct cur *c)
 {
-    if (c->bad || c->p >= c->end) {
+    if (c->bad || !c->p || c->p >= c->end) {
         c->bad = true;
         return 0;
     }
