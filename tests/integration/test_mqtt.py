@@ -253,6 +253,17 @@ def test_routes_from_config(tmp_path_factory):
         recs = consume(b, "sensors-other", 1)
         assert recs[0].value() == b"3" and recs[0].key() == b"sensors/a/hum"
         assert consume(b, "plain.x", 1)[0].value() == b"4"
+        # SIGTERM with an MQTT 5 client connected: it is told (0x8B) and
+        # eddy exits cleanly.
+        stay = Paho(b, "stays", "v5")
+        told = []
+        bye = threading.Event()
+        stay.c.on_disconnect = lambda client, userdata, flags, reason, props: (told.append(reason), bye.set())
+        assert b.stop()
+        assert bye.wait(30)
+        stay.c.loop_stop()
+        assert told[0].value == 0x8B
+        assert "listening on" in b.log_tail(400) and "(MQTT)" in b.log_tail(400)
     finally:
         b.stop()
 

@@ -1085,6 +1085,38 @@ static void test_inflight_backpressure(void **state)
     fx_free(f);
 }
 
+static void test_batches_compressed_per_topic(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "compression.type", "zstd");
+    fx_start(f);
+    ed_mqtt_conn *c = connect_as(f, 4, "zip");
+    struct pk p;
+    for (int i = 0; i < 20; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), "zip/me", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                   NULL, 0);
+        feed(c, &p);
+    }
+    settle(f);
+    ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "zip.me"), 0)->log;
+    struct ed_log_slice sl;
+    assert_int_equal(ed_log_read(log, 0, 1 << 20, &sl), ED_OK);
+    uint8_t *buf = malloc(sl.len);
+    assert_int_equal(ed_log_slice_copy(&sl, buf, sl.len), ED_OK);
+    struct ed_batch_info bi;
+    assert_int_equal(ed_batch_check(buf, sl.len, &bi), ED_OK);
+    assert_int_equal(ed_batch_compression(&bi), ED_COMPRESSION_ZSTD);
+    assert_int_equal(bi.record_count, 20); /* one batch for the twenty */
+    assert_true(ed_batch_total_len(&bi) < 20 * 30);
+    free(buf);
+    ed_log_slice_release(&sl);
+    char keys[32][64], vals[32][64], hdrs[32][64];
+    assert_int_equal(read_records(f, "zip.me", 0, keys, vals, hdrs, 32), 20);
+    assert_string_equal(vals[19], "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    fx_free(f);
+}
+
 static void test_close_with_pending_acks(void **state)
 {
     struct fx *f = *state;
@@ -1125,6 +1157,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
         cmocka_unit_test(test_inflight_backpressure),
         cmocka_unit_test_setup_teardown(test_close_with_pending_acks, setup, teardown),
+        cmocka_unit_test(test_batches_compressed_per_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
