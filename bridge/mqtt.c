@@ -512,7 +512,12 @@ static struct acc *acc_get(ed_mqtt *m, ed_partition *p, int *rc)
     }
     if (!free_a) {
         ed_mqtt_flush(m);
-        free_a = &m->acc[0];
+        for (int i = 0; i < MAX_ACC && !free_a; i++)
+            if (!m->acc[i].p) free_a = &m->acc[i];
+        if (!free_a) {
+            *rc = ED_ERR_BUSY;
+            return NULL;
+        }
     }
     const struct ed_log_config *lc = ed_log_get_config(p->log);
     size_t max_len = (size_t)ED_MAX(lc->max_message_len, 1024);
@@ -1356,6 +1361,7 @@ static void on_scan(ed_timer *t, void *arg)
                         (unsigned)m->lim.connect_timeout_ms);
             conn_close(c, NULL, false);
         } else if (c->stream && c->connected && c->keepalive_s > 0 &&
+                   c->pend_n < c->pend_cap && /* not while Eddy itself holds it back */
                    now - c->last_rx_ms >= (uint64_t)c->keepalive_s * 1500) {
             ED_LOG_INFO("closing MQTT client %s from %s: nothing received for 1.5 x its "
                         "keep-alive of %u s",
