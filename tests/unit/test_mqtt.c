@@ -1051,7 +1051,65 @@ static void test_will_and_takeover(void **state)
     struct ed_mqtt_stats s;
     ed_mqtt_stats_get(f->m, &s);
     assert_int_equal(s.n_wills, 1);
+    /* MQTT 5: the connection taken over is told why (0x8E) */
+    ed_mqtt_conn *old5 = connect_as(f, 5, "dev-9");
+    ed_mqtt_conn *new5 = connect_as(f, 5, "dev-9");
+    assert_true(ed_mqtt_conn_closed(old5));
+    assert_false(ed_mqtt_conn_closed(new5));
+    assert_int_equal(packets(old5, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_SESSION_TAKEN_OVER);
     ed_mqtt_reap(f->m);
+}
+
+static void test_subscriber_limits(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.max.inflight", "2");
+    fx_start(f);
+    ed_mqtt_conn *sub = connect_as(f, 4, "slow");
+    /* an MQTT 5 subscriber with a Maximum Packet Size of 40 bytes */
+    ed_mqtt_conn *small;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &small), ED_OK);
+    struct pk b = {.len = 0}, p;
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 2);
+    pu16(&b, 60);
+    static const uint8_t props[] = {5, 0x27, 0, 0, 0, 40};
+    praw(&b, props, sizeof props);
+    pstr(&b, "small");
+    wrap(&p, 0x10, &b);
+    feed(small, &p);
+    ed_mqtt_conn_output_clear(small);
+    mk_subscribe(&p, 4, 1, "t/#", 1);
+    feed(sub, &p);
+    mk_subscribe(&p, 5, 1, "t/#", 0);
+    feed(small, &p);
+    ed_mqtt_conn_output_clear(sub);
+    ed_mqtt_conn_output_clear(small);
+    ed_mqtt_conn *pub = connect_as(f, 4, "pub");
+    for (int i = 0; i < 3; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), "t/x", "short", NULL, 0);
+        feed(pub, &p);
+        settle(f);
+    }
+    mk_publish(&p, 4, 0, false, 0, "t/x", "a payload longer than forty bytes, surely", NULL, 0);
+    feed(pub, &p);
+    /* QoS 1 window of 2 (no PUBACK from the subscriber): the third is dropped */
+    struct got g[8];
+    assert_int_equal(packets(sub, g, 8), 3);
+    assert_int_equal((g[0].flags >> 1) & 3, 1);
+    assert_int_equal((g[1].flags >> 1) & 3, 1);
+    assert_int_equal((g[2].flags >> 1) & 3, 0); /* the QoS 0 one still goes */
+    /* the small client gets the three short ones, not the long one */
+    assert_int_equal(packets(small, g, 8), 3);
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 2);
+    settle(f);
+    fx_free(f);
 }
 
 static void test_inflight_backpressure(void **state)
@@ -1155,6 +1213,7 @@ int main(void)
         cmocka_unit_test(test_publish_errors),
         cmocka_unit_test_setup_teardown(test_subscribe_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
+        cmocka_unit_test(test_subscriber_limits),
         cmocka_unit_test(test_inflight_backpressure),
         cmocka_unit_test_setup_teardown(test_close_with_pending_acks, setup, teardown),
         cmocka_unit_test(test_batches_compressed_per_topic),
