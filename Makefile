@@ -106,10 +106,13 @@ include tests/fuzz/fuzz.mk
 include tests/crash/crash.mk
 include boards/boards.mk
 
-integration: $(BUILD)/eddy
+# The arm64 smoke test (tests/integration/test_arm64_smoke.py) runs the
+# Raspberry Pi 64-bit build under qemu: build it first.
+integration: $(BUILD)/eddy cross-deps
+	@$(MAKE) --no-print-directory BOARD=rpi-arm64 build/rpi-arm64/eddy
 	@bash tests/integration/run.sh
 
-test: deps layering unit fuzz-smoke crash integration cross-test
+test: deps layering unit fuzz-smoke crash cross-test integration
 	@echo "make test: all suites passed"
 
 # ---- hygiene ----

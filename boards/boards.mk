@@ -4,8 +4,8 @@
 #   make cross-test                  cross-deps + board-test of every cross board (in make test)
 #   make BOARD=x deb                 Debian package of board x into build/x/
 #   make BOARD=x size-report         stripped size with all features, then each one off
-#   make arm64-smoke                 the arm64 eddy under qemu-aarch64 serving kcat (needs eddy serve)
-#   make service-test                the installed .deb under a private systemd (needs eddy serve)
+#   make arm64-smoke                 the arm64 eddy under qemu-aarch64 serving kcat (part of integration)
+#   make service-test                the installed .deb under a private systemd (part of integration)
 include boards/cross.mk
 
 CROSS_BOARDS := rpi-arm64 rpi-armhf
@@ -51,14 +51,11 @@ FEATURES = $(shell sed -n 's/^WITH_\([A-Z0-9_]*\) *?= *1.*/\1/p' Makefile $(wild
 size-report:
 	@sh tools/size-report.sh "$(BOARD)" "$(BUILD)" $(FEATURES)
 
-# ---- end-to-end checks that need `eddy serve`; deselected from the default
-# integration run (pytest mark after_serve) until it exists ----
-PEERS_PY = $${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python
+# ---- the two board checks of the integration suite, alone ----
 arm64-smoke: cross-deps
 	@$(MAKE) --no-print-directory BOARD=rpi-arm64 && $(MAKE) --no-print-directory BOARD=host
-	@bash tests/peers/install.sh
-	$(PEERS_PY) -m pytest -m after_serve tests/integration/test_arm64_smoke.py
+	@bash tests/integration/run.sh tests/integration/test_arm64_smoke.py
 
 service-test:
-	@bash tests/peers/install.sh
-	$(PEERS_PY) -m pytest -m after_serve tests/integration/test_deb.py
+	@$(MAKE) --no-print-directory BOARD=host
+	@bash tests/integration/run.sh tests/integration/test_deb.py

@@ -717,6 +717,18 @@ void ed_server_conn_output_clear(ed_conn *c)
     ed_kwr_reset(&c->capture);
 }
 
+bool ed_server_conn_paused(const ed_conn *c)
+{
+    return c->paused;
+}
+
+void ed_server_limits_set(ed_server *s, const struct ed_server_limits *l)
+{
+    s->lim = *l;
+    for (ed_conn *c = s->conns; c; c = c->next)
+        conn_update_read(c);
+}
+
 void ed_server_stats_get(const ed_server *s, struct ed_server_stats *out)
 {
     *out = s->stats;

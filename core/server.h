@@ -45,6 +45,8 @@ struct ed_server_stats {
 };
 void ed_server_stats_get(const ed_server *s, struct ed_server_stats *out);
 const struct ed_server_limits *ed_server_limits_get(const ed_server *s);
+/* Replaces the limits (applies to reads from now on). */
+void ed_server_limits_set(ed_server *s, const struct ed_server_limits *l);
 
 /* ---- connections without a socket, for tests and the fuzzer ---- */
 /* A connection whose output is collected in memory (up to capture_max
@@ -56,6 +58,8 @@ int ed_server_conn_feed(ed_conn *c, const void *buf, size_t len);
 /* The bytes the connection has "sent" so far, and forgets them. */
 const uint8_t *ed_server_conn_output(ed_conn *c, size_t *len);
 void ed_server_conn_output_clear(ed_conn *c);
+/* Whether the server has stopped reading the connection (backpressure). */
+bool ed_server_conn_paused(const ed_conn *c);
 /* Closes a connection (cancelling its pending requests at the next reap). */
 void ed_server_conn_close(ed_conn *c, const char *reason);
 /* Frees connections closed so far (the loop does this on its own). */

@@ -370,7 +370,12 @@ void ed_storage_set_notify(ed_storage *st, void (*notify)(void *arg), void *arg)
     if (st->mu) ed_plat_mutex_lock(st->mu);
     st->notify = notify;
     st->notify_arg = arg;
+    /* Jobs that finished before there was anyone to tell (flushes started
+     * while the logs were opened) are announced now, or their waiters would
+     * wait until something else woke the loop. */
+    bool pending = st->done_head != NULL;
     if (st->mu) ed_plat_mutex_unlock(st->mu);
+    if (pending && notify) notify(arg);
 }
 
 void ed_storage_run_completions(ed_storage *st)

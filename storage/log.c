@@ -140,6 +140,11 @@ void ed_log_drop_oldest(ed_log *log)
                seg->len, log->start_offset);
     ed_segment_remove_files(seg);
     ed_segment_unref(seg);
+    /* The unlinks become durable with the folder sync of the next flush
+     * (on the flusher thread): a power cut must not bring the segment back
+     * after the log start offset moved past it. */
+    log->dir_dirty = true;
+    ed_flush_request(log);
 }
 
 uint32_t ed_log_find_segment(const ed_log *log, int64_t offset)

@@ -290,10 +290,9 @@ int ed_cmd_serve(int argc, char **argv)
     }
     rc = ed_plat_wakeup_new(s.loop, on_wake, &s, &s.wake);
     if (rc != ED_OK) goto out;
+    /* Flushes that the open started and that already finished are
+     * announced by set_notify itself (a wake-up of the loop). */
     ed_storage_set_notify(s.st, storage_notify, s.wake);
-    /* Flushes started by the open (recovered logs) may have finished before
-     * the notify was set: their completions would wait forever. */
-    ed_storage_run_completions(s.st);
     s.b.loop = s.loop;
     s.b.storage = s.st;
     s.b.topics = s.topics;

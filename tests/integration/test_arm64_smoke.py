@@ -13,7 +13,6 @@ import pytest
 
 from conftest import HOST, REPO, Broker, kcat, need
 
-pytestmark = pytest.mark.after_serve
 
 BOARD = "rpi-arm64"
 ARM64_BIN = Path(os.environ.get("EDDY_ARM64_BIN") or REPO / "build" / BOARD / "eddy")

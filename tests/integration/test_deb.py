@@ -25,8 +25,6 @@ import pytest
 from conftest import REPO, need, run
 from sysd import PrivateSystemd
 
-after_serve = pytest.mark.after_serve
-
 UNIT = Path("/lib/systemd/system/eddy.service")
 CONF = Path("/etc/eddy/eddy.properties")
 DATA = Path("/var/lib/eddy")
@@ -221,7 +219,6 @@ def consume(s, topic):
     return out.splitlines()
 
 
-@after_serve
 def test_service_ready_as_eddy_and_answers(service):
     s = service
     assert s.show("eddy.service", "ActiveState") == "active"
@@ -232,7 +229,6 @@ def test_service_ready_as_eddy_and_answers(service):
     assert s.journal().strip(), "nothing from eddy in the journal"
 
 
-@after_serve
 def test_service_sends_watchdog_pings(service):
     s = service
     seen = {s.show("eddy.service", "WatchdogTimestampMonotonic")}
@@ -244,7 +240,6 @@ def test_service_sends_watchdog_pings(service):
     assert s.show("eddy.service", "NRestarts") == "0"
 
 
-@after_serve
 def test_acked_records_survive_restart_and_sigkill(service):
     s = service
     topic = "deb-durability"

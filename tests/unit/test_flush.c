@@ -23,6 +23,7 @@
 #include "log_testutil.h"
 #include "platform/mem.h"
 #include "storage/log.h"
+#include "storage/log_int.h" /* white box: the finished-jobs list */
 
 /* ---- the interposed fdatasync ---- */
 static atomic_int n_syncs;
@@ -305,6 +306,44 @@ static void test_no_leaks(void **state)
     assert_int_equal(m.cur_len, 0);
 }
 
+/* A flush that finishes before the owner installs its notify callback (the
+ * flushes started while recovered logs are opened) is announced when the
+ * callback is installed, so its waiters do not wait for some unrelated
+ * wake-up of the loop. */
+static bool has_done_jobs(ed_storage *st)
+{
+    ed_plat_mutex_lock(st->mu);
+    bool done = st->done_head != NULL;
+    ed_plat_mutex_unlock(st->mu);
+    return done;
+}
+
+static void test_notify_set_after_flush_finished(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    f.dir = lt_tmpdir();
+    lt_config(&f.cfg, f.dir, true);
+    assert_int_equal(ed_storage_open(&f.cfg, &f.st), ED_OK);
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    assert_int_equal(ed_storage_create_log(f.st, "t", 0, &lc, &f.log), ED_OK);
+    struct waiter w;
+    wait_on(&f, &w, append1(&f));
+    /* No notify yet: wait (bounded) until the flusher has parked the job. */
+    for (int i = 0; i < 10000 && !has_done_jobs(f.st); i++)
+        usleep(1000);
+    assert_true(has_done_jobs(f.st));
+    atomic_store(&n_notified, 0);
+    ed_storage_set_notify(f.st, on_notify, NULL);
+    assert_int_equal(atomic_load(&n_notified), 1);
+    assert_false(w.done);
+    ed_storage_run_completions(f.st);
+    lt_wait_flag(f.st, &w.done);
+    assert_int_equal(w.status, ED_OK);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_flush_messages_and_ms),
         cmocka_unit_test(test_delete_and_close_complete_waiters),
         cmocka_unit_test(test_failed_sync),
+        cmocka_unit_test(test_notify_set_after_flush_finished),
         cmocka_unit_test(test_no_leaks),
     };
     return cmocka_run_group_tests_name("flush", tests, NULL, NULL);

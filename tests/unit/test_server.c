@@ -2,7 +2,8 @@
  * (pipelined, split, large frames), header versions, responses in order,
  * closing on garbage, oversized frames, unknown keys and versions; and over
  * real loopback sockets: one bad connection does not disturb another, the
- * connection limit and the idle timeout. */
+ * connection limit, the idle timeout and backpressure (reading stops at the
+ * open-request limit and resumes once a durable produce is answered). */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 
 #include "core/config.h"
 #include "core/kapi.h"
+#include "core/kapi_data.h"
 #include "core/server.h"
 #include "core/topics.h"
 #include "log_testutil.h"
@@ -774,16 +776,84 @@ static void test_tcp_backpressure(void **state)
     assert_int_equal(st.n_bad, 0);
 }
 
+/* Backpressure, deterministically: with room for one open request, a
+ * produce with acks=all that waits for its flush stops the reading of its
+ * connection until the flush answers it; then reading resumes. */
+static void produce_acks_all(ed_conn *c, int32_t corr, const uint8_t *batch, size_t len)
+{
+    ed_kwr w;
+    req_begin(&w, ED_KAPI_PRODUCE, 7, corr, false);
+    ed_kwr_str(&w, NULL, false); /* transactional id */
+    ed_kwr_i16(&w, -1);          /* acks=all */
+    ed_kwr_i32(&w, 30000);
+    ed_kwr_array(&w, 1, false);
+    ed_kwr_str(&w, "bp", false);
+    ed_kwr_array(&w, 1, false);
+    ed_kwr_i32(&w, 0);
+    ed_kwr_bytes(&w, batch, (int32_t)len, false);
+    req_end(&w);
+    assert_int_equal(send_req(c, &w), ED_OK);
+}
+
+static void test_pause_at_inflight_limit(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(ed_kapi_data_attach(f->topics), ED_OK);
+    assert_int_equal(ed_topics_create(f->topics, "bp", 1, NULL, NULL, 0, NULL, NULL), ED_OK);
+    struct ed_server_limits l = *ed_server_limits_get(f->srv);
+    l.n_inflight_max = 1;
+    ed_server_limits_set(f->srv, &l);
+    ed_conn *c;
+    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    uint8_t batch[1024];
+    size_t n = lt_batch(batch, sizeof batch, 3, 50, 1700000000000, 1, 1);
+    assert_true(n > 0);
+    struct ed_server_stats st;
+    for (int32_t round = 1; round <= 2; round++) {
+        assert_false(ed_server_conn_paused(c));
+        produce_acks_all(c, round, batch, n);
+        /* Not durable yet: no answer, and the connection is not read. */
+        size_t len;
+        ed_server_conn_output(c, &len);
+        assert_int_equal(len, 0);
+        assert_true(ed_server_conn_paused(c));
+        ed_server_stats_get(f->srv, &st);
+        assert_int_equal(st.n_pauses, (uint64_t)round);
+        /* The flush answers it and reading resumes. */
+        for (int i = 0; i < 100 && len == 0; i++) {
+            ed_storage_tick(f->st, ed_plat_clock_wall_ms());
+            ed_storage_run_completions(f->st);
+            ed_server_conn_output(c, &len);
+        }
+        size_t off = 0;
+        ed_krd body;
+        int32_t corr;
+        assert_true(next_resp(c, &off, &body, &corr));
+        assert_int_equal(corr, round);
+        assert_false(ed_server_conn_paused(c));
+        ed_server_conn_output_clear(c);
+    }
+    ed_server_conn_close(c, NULL);
+    ed_server_reap(f->srv);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_api_versions),      T(test_api_versions_unknown_version),
-        T(test_metadata_versions), T(test_metadata_named_and_auto),
-        T(test_metadata_by_id),    T(test_pipelined_and_split),
-        T(test_large_frame),       T(test_bad_frames),
-        T(test_tcp_isolation),     T(test_tcp_connection_limit),
-        T(test_tcp_idle),          T(test_tcp_backpressure),
+        T(test_api_versions),
+        T(test_api_versions_unknown_version),
+        T(test_metadata_versions),
+        T(test_metadata_named_and_auto),
+        T(test_metadata_by_id),
+        T(test_pipelined_and_split),
+        T(test_large_frame),
+        T(test_bad_frames),
+        T(test_tcp_isolation),
+        T(test_tcp_connection_limit),
+        T(test_tcp_idle),
+        T(test_tcp_backpressure),
+        T(test_pause_at_inflight_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
