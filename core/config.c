@@ -32,6 +32,7 @@ static bool check_listeners(const char *v, char *why, size_t why_len);
 static bool check_advertised(const char *v, char *why, size_t why_len);
 static bool check_dirs(const char *v, char *why, size_t why_len);
 static bool check_cleanup(const char *v, char *why, size_t why_len);
+static bool check_mqtt_listeners(const char *v, char *why, size_t why_len);
 
 /* Sizes and times follow Kafka's units (bytes, ms); edge defaults differ
  * from Kafka's where a gateway needs it, and say so. */
@@ -113,6 +114,25 @@ static const struct row rows[] = {
     {"log.dir.min.free.bytes", ED_CFG_INT, 0, I64, "67108864", NULL, NULL,
      "Eddy disk guard: keep this much free space on the data file system by deleting "
      "oldest segments (0 = off)"},
+    {"mqtt.listeners", ED_CFG_STRING, 0, 0, "mqtt://0.0.0.0:1883", NULL, check_mqtt_listeners,
+     "MQTT 3.1.1/5 listeners, mqtt://host:port,... (empty = no MQTT)"},
+    {"mqtt.max.packet.bytes", ED_CFG_INT, 64, 268435455, "1048576", NULL, NULL,
+     "largest MQTT packet accepted; bigger packets close the connection"},
+    {"mqtt.max.connections", ED_CFG_INT, 1, 1000000, "1024", NULL, NULL,
+     "MQTT connections served at once; more are closed at accept"},
+    {"mqtt.max.inflight", ED_CFG_INT, 1, 65535, "64", NULL, NULL,
+     "QoS 1/2 publishes of one connection awaiting their acknowledgement (MQTT 5 Receive "
+     "Maximum); reading pauses at the limit. Also caps QoS 1/2 deliveries in flight to a "
+     "subscriber"},
+    {"mqtt.routes", ED_CFG_STRING, 0, 0, "", NULL, NULL,
+     "MQTT topic filter to Kafka topic routes, FILTER=>TOPIC;... (first match wins; "
+     "unmatched topics map '/' to '.')"},
+    {"mqtt.linger.ms", ED_CFG_INT, 0, 1000, "2", NULL, NULL,
+     "how long publishes gather per partition before their batch is appended"},
+    {"mqtt.batch.bytes", ED_CFG_INT, 1 * KB, 16 * MB, "65536", NULL, NULL,
+     "a partition's gathered publishes are appended once they reach this size"},
+    {"mqtt.connect.timeout.ms", ED_CFG_INT, 100, I32, "10000", NULL, NULL,
+     "close connections that send no CONNECT within this time"},
     {"log.level", ED_CFG_ENUM, 0, 0, "info", "error,warn,info,debug", NULL, "Eddy log level"},
 };
 #define N_ROWS ((int)ED_ARRAY_LEN(rows))
@@ -461,6 +481,22 @@ static bool check_cleanup(const char *v, char *why, size_t why_len)
     if (ed_config_parse_cleanup(v, &c, &d)) return true;
     say(why, why_len, "'%s' is not delete, compact or delete,compact%s", v, "");
     return false;
+}
+
+static bool check_mqtt_listeners(const char *v, char *why, size_t why_len)
+{
+    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS];
+    int n;
+    if (ed_config_listeners(v, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len) != ED_OK)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (!ieq(ls[i].name, "mqtt")) {
+            say(why, why_len, "MQTT listener %s:// is not supported (use mqtt://host:port)%s",
+                ls[i].name, "");
+            return false;
+        }
+    }
+    return true;
 }
 
 /* ---- the table ---- */

@@ -1,7 +1,9 @@
 /* `eddy serve`: loads the configuration, opens the data directory and the
- * topic registry, starts the Kafka listeners and runs the event loop until
- * SIGTERM/SIGINT, then shuts down cleanly (storage flushed and closed). */
+ * topic registry, starts the Kafka and MQTT listeners and runs the event
+ * loop until SIGTERM/SIGINT, then shuts down cleanly (storage flushed and
+ * closed). */
 #define ED_LOG_MODULE "serve"
+#include "bridge/mqtt.h"
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/group.h"
@@ -24,6 +26,8 @@ struct serve {
     ed_topics *topics;
     ed_groups *groups;
     ed_server *srv;
+    ed_mqtt *mqtt;
+    char mqtt_addr[300]; /* first MQTT listener, for the status line */
     ed_wakeup *wake;
     ed_timer tick;
     ed_timer watchdog;
@@ -85,6 +89,9 @@ static void on_signal(void *arg)
      * what was appended is flushed by ed_storage_close). */
     ed_server_stop_accepting(s->srv);
     ed_server_close_all(s->srv);
+    /* MQTT: what is gathered is appended (and flushed at close); clients
+     * whose QoS 1/2 acknowledgement was still owed resend on reconnect. */
+    if (s->mqtt) ed_mqtt_shutdown(s->mqtt);
     ed_plat_loop_stop(s->loop);
 }
 
@@ -139,6 +146,34 @@ static int start_listeners(struct serve *s)
         }
     }
     ED_LOG_INFO("advertising %s:%u to clients", s->b.adv_host, s->b.adv_port);
+    return ED_OK;
+}
+
+static int start_mqtt(struct serve *s)
+{
+    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS];
+    int n = 0;
+    char why[512];
+    ed_config_listeners(ed_config_str(s->cfg, "mqtt.listeners"), ls, ED_CONFIG_MAX_LISTENERS, &n,
+                        why, sizeof why);
+    if (n == 0) return ED_OK;
+    int rc = ed_mqtt_new(&s->b, why, sizeof why, &s->mqtt);
+    if (rc != ED_OK) {
+        fprintf(stderr, "eddy serve: %s\n", rc == ED_ERR_INVAL ? why : ed_strerror(rc));
+        return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        uint16_t port;
+        const char *host = *ls[i].host ? ls[i].host : "0.0.0.0";
+        rc = ed_mqtt_listen(s->mqtt, host, ls[i].port, &port);
+        if (rc != ED_OK) {
+            fprintf(stderr, "eddy serve: cannot listen on %s:%u (MQTT): %s\n", host, ls[i].port,
+                    ed_strerror(rc));
+            return rc;
+        }
+        ED_LOG_INFO("listening on %s:%u (MQTT)", host, port);
+        if (i == 0) snprintf(s->mqtt_addr, sizeof s->mqtt_addr, "%s:%u", host, port);
+    }
     return ED_OK;
 }
 
@@ -277,10 +312,12 @@ int ed_cmd_serve(int argc, char **argv)
     if (rc != ED_OK) goto out;
     rc = start_listeners(&s);
     if (rc != ED_OK) goto out;
+    rc = start_mqtt(&s);
+    if (rc != ED_OK) goto out;
     on_tick(&s.tick, &s);
-    char status_line[320];
-    snprintf(status_line, sizeof status_line, "READY=1\nSTATUS=serving Kafka clients at %s:%u",
-             s.b.adv_host, s.b.adv_port);
+    char status_line[700];
+    snprintf(status_line, sizeof status_line, "READY=1\nSTATUS=serving Kafka clients at %s:%u%s%s",
+             s.b.adv_host, s.b.adv_port, s.mqtt ? ", MQTT at " : "", s.mqtt ? s.mqtt_addr : "");
     ed_plat_notify(status_line);
     s.watchdog_ms = ed_plat_watchdog_interval_ms();
     if (s.watchdog_ms > 0) on_watchdog(&s.watchdog, &s);
@@ -296,6 +333,7 @@ out:
         ed_plat_timer_stop(s.loop, &s.watchdog);
     }
     ed_server_free(s.srv);
+    ed_mqtt_free(s.mqtt);      /* before the storage: its durable waits let go */
     ed_groups_close(s.groups); /* after the server cancelled parked requests */
     ed_pids_close(s.b.pids);
     ed_topics_close(s.topics);

@@ -185,6 +185,9 @@ class Broker:
     def __init__(self, workdir, config=None):
         self.workdir = Path(workdir)
         self.port = free_port()
+        # Eddy's MQTT listener (mqtt.listeners) gets a free port of its own
+        # too, never the default 1883.
+        self.mqtt_port = free_port()
         self.host = HOST
         self.bootstrap = f"{HOST}:{self.port}"
         self.config = dict(DEFAULT_CONFIG, **(config or {}))
@@ -215,6 +218,8 @@ class Broker:
                 f"listeners=PLAINTEXT://{HOST}:{self.port}",
                 "--set",
                 f"log.dirs={self.log_dir}",
+                "--set",
+                f"mqtt.listeners=mqtt://{HOST}:{self.mqtt_port}",
             ]
             for k, v in self.config.items():
                 cmd += ["--set", f"{k}={v}"]

@@ -42,6 +42,8 @@ java_major() {
 
 pkgs=()
 have kcat || pkgs+=(kcat)
+# mosquitto_pub / mosquitto_sub: MQTT clients for the MQTT listener's tests.
+have mosquitto_pub && have mosquitto_sub || pkgs+=(mosquitto-clients)
 if ! have java || [ "$(java_major)" -lt 17 ]; then pkgs+=(default-jdk-headless); fi
 have mvn || pkgs+=(maven)
 go version >/dev/null 2>&1 || pkgs+=(golang-go)
@@ -52,6 +54,7 @@ have unzip || pkgs+=(unzip)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
+have mosquitto_pub || die "mosquitto_pub missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
 
 # ---- Python venv -----------------------------------------------------------
@@ -196,6 +199,8 @@ kafka_version() { "$HERE/kafka.sh" "$1" kafka-topics --version | tail -n1; }
 py() { "$VENV/bin/python" -c "$1"; }
 report kcat kcat_version
 report java java_version
+mosquitto_version() { { mosquitto_pub --help 2>&1 || true; } | sed -n 's/^mosquitto_pub version \([^ ]*\).*/\1/p' | head -n1; }
+report mosquitto-clients mosquitto_version
 for v in "${KAFKA_VERSIONS[@]}"; do
 	report apache-kafka kafka_version "$v"
 done

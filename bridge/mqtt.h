@@ -1,0 +1,77 @@
+/* The MQTT listener: MQTT 3.1.1 and 5.0 clients on the broker's loop.
+ * Sessions (CONNECT, keep-alive at 1.5x, take-over by client id, wills on
+ * unclean disconnects), PUBLISH into the log through the routes
+ * (mqtt_route.h) with publishes gathered per partition into one RecordBatch
+ * (short linger, size cap), QoS 1 PUBACK and QoS 2 PUBREC only once the
+ * batch holding the publish is durable, exactly-once QoS 2 within a
+ * connection, and live SUBSCRIBE delivery of MQTT publishes with + and #
+ * filters. Sessions are not kept across connections (no retained messages,
+ * no offline queues). Bounded buffers everywhere; a connection whose output
+ * backs up or whose acknowledgements are all in flight is not read. */
+#ifndef ED_BRIDGE_MQTT_H
+#define ED_BRIDGE_MQTT_H
+
+#include "core/broker.h"
+
+typedef struct ed_mqtt ed_mqtt;
+typedef struct ed_mqtt_conn ed_mqtt_conn;
+
+/* Settings (from the broker's config: mqtt.* keys). */
+struct ed_mqtt_limits {
+    uint32_t max_packet_len; /* mqtt.max.packet.bytes */
+    int32_t n_conns_max;     /* mqtt.max.connections */
+    uint16_t n_inflight_max; /* mqtt.max.inflight */
+    uint32_t linger_ms;      /* mqtt.linger.ms */
+    size_t batch_len;        /* mqtt.batch.bytes */
+    uint32_t connect_timeout_ms;
+    size_t out_ceiling_len; /* stop reading while this much output waits */
+    size_t out_max_len;     /* close a connection whose output exceeds this */
+};
+
+/* A listener for broker b (b->loop, b->topics and b->cfg set). The routes
+ * (mqtt.routes) are parsed here: ED_ERR_INVAL with why naming the bad
+ * route. */
+int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out);
+/* Closes every connection and listener; pending acknowledgements are
+ * dropped (their clients resend after reconnecting). */
+void ed_mqtt_free(ed_mqtt *m);
+/* Listens on host:port (port 0 = any); *bound gets the port (may be NULL). */
+int ed_mqtt_listen(ed_mqtt *m, const char *host, uint16_t port, uint16_t *bound);
+/* Shutdown: stop accepting, append what is gathered, close every
+ * connection (DISCONNECT 0x8B to MQTT 5 clients). */
+void ed_mqtt_shutdown(ed_mqtt *m);
+/* Appends every gathered batch now (the linger timer does this itself). */
+void ed_mqtt_flush(ed_mqtt *m);
+int32_t ed_mqtt_n_conns(const ed_mqtt *m);
+const struct ed_mqtt_limits *ed_mqtt_limits_get(const ed_mqtt *m);
+
+struct ed_mqtt_stats {
+    uint64_t n_accepted;
+    uint64_t n_refused;   /* at accept: mqtt.max.connections or memory */
+    uint64_t n_bad;       /* closed for bad input (logged) */
+    uint64_t n_keepalive; /* closed for a missed keep-alive */
+    uint64_t n_published; /* publishes appended to the log */
+    uint64_t n_batches;   /* record batches appended */
+    uint64_t n_failed;    /* publishes refused (route, topic or storage error) */
+    uint64_t n_delivered; /* PUBLISH packets sent to subscribers */
+    uint64_t n_dropped;   /* deliveries dropped: subscriber's window full or packet too big */
+    uint64_t n_wills;     /* will messages published */
+    uint64_t n_pauses;    /* times a connection stopped being read */
+};
+void ed_mqtt_stats_get(const ed_mqtt *m, struct ed_mqtt_stats *out);
+
+/* ---- connections without a socket, for tests and the fuzzer ---- */
+/* A connection whose output stays in memory (up to the output limit). */
+int ed_mqtt_conn_detached(ed_mqtt *m, ed_mqtt_conn **out);
+/* Feeds bytes as if read from the socket: ED_OK, or ED_ERR_CLOSED once the
+ * connection is closed (freed by ed_mqtt_reap or ed_mqtt_free). Bytes not
+ * processed because the connection is paused stay buffered. */
+int ed_mqtt_conn_feed(ed_mqtt_conn *c, const void *buf, size_t len);
+/* Output so far, and forgetting it. */
+const uint8_t *ed_mqtt_conn_output(ed_mqtt_conn *c, size_t *len);
+void ed_mqtt_conn_output_clear(ed_mqtt_conn *c);
+bool ed_mqtt_conn_closed(const ed_mqtt_conn *c);
+/* Frees closed connections no durable wait refers to any more. */
+void ed_mqtt_reap(ed_mqtt *m);
+
+#endif

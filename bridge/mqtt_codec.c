@@ -1,0 +1,850 @@
+/* MQTT 3.1.1 / 5.0 packet decoding and encoding (see mqtt_codec.h). Reads go
+ * through a bounded cursor with a sticky error: after the first overrun
+ * every read is a no-op and the decoder checks once. */
+#include "bridge/mqtt_codec.h"
+
+#include <string.h>
+
+/* ---- bounded cursor ---- */
+
+struct cur {
+    const uint8_t *p, *end;
+    bool bad;
+};
+
+static void cur_init(struct cur *c, const uint8_t *p, size_t len)
+{
+    c->p = p;
+    c->end = p + len;
+    c->bad = false;
+}
+
+static size_t cur_left(const struct cur *c)
+{
+    return c->bad ? 0 : (size_t)(c->end - c->p);
+}
+
+static uint8_t get_u8(struct cur *c)
+{
+    if (c->bad || !c->p || c->p >= c->end) {
+        c->bad = true;
+        return 0;
+    }
+    return *c->p++;
+}
+
+static uint16_t get_u16(struct cur *c)
+{
+    if (c->bad || c->end - c->p < 2) {
+        c->bad = true;
+        return 0;
+    }
+    uint16_t v = ed_get_be16(c->p);
+    c->p += 2;
+    return v;
+}
+
+static uint32_t get_u32(struct cur *c)
+{
+    if (c->bad || c->end - c->p < 4) {
+        c->bad = true;
+        return 0;
+    }
+    uint32_t v = ed_get_be32(c->p);
+    c->p += 4;
+    return v;
+}
+
+static uint32_t get_varint(struct cur *c)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t b = get_u8(c);
+        v |= (uint32_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) return v;
+    }
+    c->bad = true;
+    return 0;
+}
+
+static struct ed_mqtt_bytes get_n(struct cur *c, size_t n)
+{
+    struct ed_mqtt_bytes b = {NULL, 0};
+    if (c->bad || (size_t)(c->end - c->p) < n) {
+        c->bad = true;
+        return b;
+    }
+    b.p = c->p;
+    b.len = n;
+    c->p += n;
+    return b;
+}
+
+static struct ed_mqtt_bytes get_bin(struct cur *c)
+{
+    uint16_t n = get_u16(c);
+    return get_n(c, n);
+}
+
+/* A UTF-8 string: length-prefixed and well-formed. */
+static struct ed_mqtt_bytes get_str(struct cur *c)
+{
+    struct ed_mqtt_bytes b = get_bin(c);
+    if (!c->bad && !ed_mqtt_utf8_ok(b.p, b.len)) c->bad = true;
+    return b;
+}
+
+/* ---- fixed header ---- */
+
+int ed_mqtt_fixed_header(const uint8_t *p, size_t len, uint8_t *first, uint32_t *rem_len,
+                         size_t *hdr_len)
+{
+    if (len < 2) return ED_ERR_AGAIN;
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (1 + i >= len) return ED_ERR_AGAIN;
+        uint8_t b = p[1 + i];
+        v |= (uint32_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *first = p[0];
+            *rem_len = v;
+            *hdr_len = 2 + i;
+            return ED_OK;
+        }
+    }
+    return ED_ERR_PROTO;
+}
+
+size_t ed_mqtt_varint_len(uint32_t v)
+{
+    return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
+}
+
+size_t ed_mqtt_varint_put(uint8_t *out, uint32_t v)
+{
+    size_t n = 0;
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        if (v) b |= 0x80;
+        out[n++] = b;
+    } while (v && n < 4);
+    return n;
+}
+
+/* ---- UTF-8 ---- */
+
+bool ed_mqtt_utf8_ok(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t b = p[i];
+        if (b < 0x80) {
+            if (b == 0) return false;
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if ((b & 0xe0) == 0xc0) {
+            n = 2;
+            cp = b & 0x1f;
+        } else if ((b & 0xf0) == 0xe0) {
+            n = 3;
+            cp = b & 0x0f;
+        } else if ((b & 0xf8) == 0xf0) {
+            n = 4;
+            cp = b & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i < n) return false;
+        for (size_t k = 1; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += n;
+    }
+    return true;
+}
+
+/* ---- properties ---- */
+
+enum ptype { P_NONE, P_U8, P_U16, P_U32, P_VAR, P_STR, P_BIN, P_PAIR };
+
+#define W  (1u << 0) /* a will's properties */
+#define PT (1u << ED_MQTT_PUBLISH)
+#define CO (1u << ED_MQTT_CONNECT)
+#define AK                                                                                         \
+    ((1u << ED_MQTT_PUBACK) | (1u << ED_MQTT_PUBREC) | (1u << ED_MQTT_PUBREL) |                    \
+     (1u << ED_MQTT_PUBCOMP))
+#define SU (1u << ED_MQTT_SUBSCRIBE)
+#define US (1u << ED_MQTT_UNSUBSCRIBE)
+#define DI (1u << ED_MQTT_DISCONNECT)
+#define AU (1u << ED_MQTT_AUTH)
+
+static const struct {
+    uint8_t type;
+    uint32_t where; /* packets a client may send it in */
+} props_tab[0x2b] = {
+    [ED_MQTT_PROP_PAYLOAD_FORMAT] = {P_U8, PT | W},
+    [ED_MQTT_PROP_MESSAGE_EXPIRY] = {P_U32, PT | W},
+    [ED_MQTT_PROP_CONTENT_TYPE] = {P_STR, PT | W},
+    [ED_MQTT_PROP_RESPONSE_TOPIC] = {P_STR, PT | W},
+    [ED_MQTT_PROP_CORRELATION_DATA] = {P_BIN, PT | W},
+    [ED_MQTT_PROP_SUBSCRIPTION_ID] = {P_VAR, SU},
+    [ED_MQTT_PROP_SESSION_EXPIRY] = {P_U32, CO | DI},
+    [ED_MQTT_PROP_ASSIGNED_CLIENT_ID] = {P_STR, 0},
+    [ED_MQTT_PROP_SERVER_KEEP_ALIVE] = {P_U16, 0},
+    [ED_MQTT_PROP_AUTH_METHOD] = {P_STR, CO | AU},
+    [ED_MQTT_PROP_AUTH_DATA] = {P_BIN, CO | AU},
+    [ED_MQTT_PROP_REQUEST_PROBLEM_INFO] = {P_U8, CO},
+    [ED_MQTT_PROP_WILL_DELAY] = {P_U32, W},
+    [ED_MQTT_PROP_REQUEST_RESPONSE_INFO] = {P_U8, CO},
+    [ED_MQTT_PROP_RESPONSE_INFO] = {P_STR, 0},
+    [ED_MQTT_PROP_SERVER_REFERENCE] = {P_STR, DI},
+    [ED_MQTT_PROP_REASON_STRING] = {P_STR, AK | DI | AU},
+    [ED_MQTT_PROP_RECEIVE_MAX] = {P_U16, CO},
+    [ED_MQTT_PROP_TOPIC_ALIAS_MAX] = {P_U16, CO},
+    [ED_MQTT_PROP_TOPIC_ALIAS] = {P_U16, PT},
+    [ED_MQTT_PROP_MAX_QOS] = {P_U8, 0},
+    [ED_MQTT_PROP_RETAIN_AVAILABLE] = {P_U8, 0},
+    [ED_MQTT_PROP_USER] = {P_PAIR, PT | W | CO | AK | SU | US | DI | AU},
+    [ED_MQTT_PROP_MAX_PACKET_SIZE] = {P_U32, CO},
+    [ED_MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {P_U8, 0},
+    [ED_MQTT_PROP_SUB_ID_AVAILABLE] = {P_U8, 0},
+    [ED_MQTT_PROP_SHARED_SUB_AVAILABLE] = {P_U8, 0},
+};
+
+/* Reads one property value of type t into out (the cursor checks bounds). */
+static void read_prop(struct cur *c, uint8_t id, struct ed_mqtt_prop *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = id;
+    switch (props_tab[id].type) {
+    case P_U8:
+        out->num = get_u8(c);
+        break;
+    case P_U16:
+        out->num = get_u16(c);
+        break;
+    case P_U32:
+        out->num = get_u32(c);
+        break;
+    case P_VAR:
+        out->num = get_varint(c);
+        break;
+    case P_STR:
+        out->data = get_str(c);
+        break;
+    case P_BIN:
+        out->data = get_bin(c);
+        break;
+    case P_PAIR:
+        out->data = get_str(c);
+        out->value = get_str(c);
+        break;
+    default:
+        c->bad = true;
+        break;
+    }
+}
+
+void ed_mqtt_prop_iter_init(struct ed_mqtt_prop_iter *it, struct ed_mqtt_bytes props)
+{
+    it->p = props.p;
+    it->end = props.p ? props.p + props.len : NULL;
+}
+
+int ed_mqtt_prop_next(struct ed_mqtt_prop_iter *it, struct ed_mqtt_prop *out)
+{
+    if (!it->p || it->p >= it->end) return 0;
+    struct cur c;
+    cur_init(&c, it->p, (size_t)(it->end - it->p));
+    uint32_t id = get_varint(&c);
+    if (c.bad || id >= ED_ARRAY_LEN(props_tab) || props_tab[id].type == P_NONE) return 0;
+    read_prop(&c, (uint8_t)id, out);
+    if (c.bad) return 0;
+    it->p = c.p;
+    return 1;
+}
+
+int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const char **why)
+{
+    struct cur c;
+    cur_init(&c, props.p, props.len);
+    uint64_t seen = 0;
+    uint32_t mask = will ? W : 1u << type;
+    while (cur_left(&c) > 0) {
+        uint32_t id = get_varint(&c);
+        if (c.bad) {
+            *why = "malformed property identifier";
+            return ED_ERR_PROTO;
+        }
+        if (id >= ED_ARRAY_LEN(props_tab) || props_tab[id].type == P_NONE) {
+            *why = "unknown property identifier";
+            return ED_ERR_PROTO;
+        }
+        if (!(props_tab[id].where & mask)) {
+            *why = "property not allowed in this packet";
+            return ED_ERR_PROTO;
+        }
+        struct ed_mqtt_prop pr;
+        read_prop(&c, (uint8_t)id, &pr);
+        if (c.bad) {
+            *why = "malformed property value";
+            return ED_ERR_PROTO;
+        }
+        if (id != ED_MQTT_PROP_USER) {
+            if (seen & (1ull << id)) {
+                *why = "property given twice";
+                return ED_ERR_PROTO;
+            }
+            seen |= 1ull << id;
+        }
+        bool bad = false;
+        switch (id) {
+        case ED_MQTT_PROP_PAYLOAD_FORMAT:
+        case ED_MQTT_PROP_REQUEST_PROBLEM_INFO:
+        case ED_MQTT_PROP_REQUEST_RESPONSE_INFO:
+            bad = pr.num > 1;
+            break;
+        case ED_MQTT_PROP_RECEIVE_MAX:
+        case ED_MQTT_PROP_MAX_PACKET_SIZE:
+        case ED_MQTT_PROP_SUBSCRIPTION_ID:
+            bad = pr.num == 0;
+            break;
+        case ED_MQTT_PROP_RESPONSE_TOPIC:
+            bad = pr.data.len == 0 || memchr(pr.data.p, '+', pr.data.len) ||
+                  memchr(pr.data.p, '#', pr.data.len);
+            break;
+        default:
+            break;
+        }
+        if (bad) {
+            *why = "property value out of range";
+            return ED_ERR_PROTO;
+        }
+    }
+    return ED_OK;
+}
+
+/* Reads a property block (length varint + properties) and checks it. */
+static int get_props(struct cur *c, int type, bool will, struct ed_mqtt_bytes *out,
+                     const char **why)
+{
+    uint32_t n = get_varint(c);
+    *out = get_n(c, n);
+    if (c->bad) {
+        *why = "properties run past the packet";
+        return ED_ERR_PROTO;
+    }
+    return ed_mqtt_props_check(*out, type, will, why);
+}
+
+/* ---- decoders ---- */
+
+int ed_mqtt_decode_connect(const uint8_t *body, size_t len, uint8_t flags,
+                           struct ed_mqtt_connect *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    out->receive_max = 65535;
+    struct cur c;
+    cur_init(&c, body, len);
+    struct ed_mqtt_bytes name = get_bin(&c);
+    uint8_t level = get_u8(&c);
+    if (c.bad) {
+        *why = "CONNECT too short for its protocol name and level";
+        return ED_ERR_PROTO;
+    }
+    if (flags != 0) {
+        *why = "CONNECT with reserved flags set";
+        return ED_ERR_PROTO;
+    }
+    if (name.len != 4 || memcmp(name.p, "MQTT", 4) != 0) {
+        *why = "protocol name is not MQTT";
+        return ED_ERR_UNSUPPORTED;
+    }
+    out->level = level;
+    if (level != 4 && level != 5) {
+        *why = "unsupported protocol level (Eddy serves 4 = MQTT 3.1.1 and 5 = MQTT 5.0)";
+        return ED_ERR_UNSUPPORTED;
+    }
+    uint8_t cf = get_u8(&c);
+    out->keepalive_s = get_u16(&c);
+    if (c.bad) {
+        *why = "CONNECT variable header truncated";
+        return ED_ERR_PROTO;
+    }
+    if (cf & 0x01) {
+        *why = "CONNECT reserved flag set";
+        return ED_ERR_PROTO;
+    }
+    out->clean = (cf & 0x02) != 0;
+    out->will = (cf & 0x04) != 0;
+    out->will_qos = (cf >> 3) & 3;
+    out->will_retain = (cf & 0x20) != 0;
+    out->has_password = (cf & 0x40) != 0;
+    out->has_username = (cf & 0x80) != 0;
+    if (!out->will && (out->will_qos || out->will_retain)) {
+        *why = "will QoS or retain set without a will";
+        return ED_ERR_PROTO;
+    }
+    if (out->will_qos == 3) {
+        *why = "will QoS 3";
+        return ED_ERR_PROTO;
+    }
+    if (level == 4 && out->has_password && !out->has_username) {
+        *why = "password without user name";
+        return ED_ERR_PROTO;
+    }
+    if (level == 5) {
+        int rc = get_props(&c, ED_MQTT_CONNECT, false, &out->props, why);
+        if (rc) return rc;
+        struct ed_mqtt_prop_iter it;
+        struct ed_mqtt_prop pr;
+        ed_mqtt_prop_iter_init(&it, out->props);
+        while (ed_mqtt_prop_next(&it, &pr)) {
+            if (pr.id == ED_MQTT_PROP_RECEIVE_MAX) out->receive_max = (uint16_t)pr.num;
+            if (pr.id == ED_MQTT_PROP_MAX_PACKET_SIZE) out->max_packet_len = pr.num;
+            if (pr.id == ED_MQTT_PROP_AUTH_METHOD) out->has_auth_method = true;
+        }
+    }
+    out->client_id = get_str(&c);
+    if (c.bad) {
+        *why = "client identifier missing or not UTF-8";
+        return ED_ERR_PROTO;
+    }
+    if (out->will) {
+        if (level == 5) {
+            int rc = get_props(&c, ED_MQTT_PUBLISH, true, &out->will_props, why);
+            if (rc) return rc;
+        }
+        out->will_topic = get_str(&c);
+        out->will_payload = get_bin(&c);
+        if (c.bad) {
+            *why = "will topic or payload truncated";
+            return ED_ERR_PROTO;
+        }
+    }
+    if (out->has_username) out->username = get_str(&c);
+    if (out->has_password) out->password = get_bin(&c);
+    if (c.bad) {
+        *why = "user name or password truncated";
+        return ED_ERR_PROTO;
+    }
+    if (cur_left(&c) != 0) {
+        *why = "bytes left over after the CONNECT payload";
+        return ED_ERR_PROTO;
+    }
+    return ED_OK;
+}
+
+int ed_mqtt_decode_publish(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
+                           struct ed_mqtt_publish *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    out->dup = (flags & 8) != 0;
+    out->qos = (flags >> 1) & 3;
+    out->retain = (flags & 1) != 0;
+    if (out->qos == 3) {
+        *why = "PUBLISH with QoS 3";
+        return ED_ERR_PROTO;
+    }
+    if (out->qos == 0 && out->dup) {
+        *why = "PUBLISH QoS 0 with DUP set";
+        return ED_ERR_PROTO;
+    }
+    struct cur c;
+    cur_init(&c, body, len);
+    out->topic = get_str(&c);
+    if (c.bad) {
+        *why = "PUBLISH topic missing or not UTF-8";
+        return ED_ERR_PROTO;
+    }
+    if (out->qos > 0) {
+        out->packet_id = get_u16(&c);
+        if (c.bad || out->packet_id == 0) {
+            *why = "PUBLISH without a packet identifier";
+            return ED_ERR_PROTO;
+        }
+    }
+    if (level == 5) {
+        int rc = get_props(&c, ED_MQTT_PUBLISH, false, &out->props, why);
+        if (rc) return rc;
+        struct ed_mqtt_prop_iter it;
+        struct ed_mqtt_prop pr;
+        ed_mqtt_prop_iter_init(&it, out->props);
+        while (ed_mqtt_prop_next(&it, &pr))
+            if (pr.id == ED_MQTT_PROP_TOPIC_ALIAS) out->has_topic_alias = true;
+    }
+    out->payload.p = c.p;
+    out->payload.len = cur_left(&c);
+    return ED_OK;
+}
+
+int ed_mqtt_decode_ack(int type, const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
+                       struct ed_mqtt_ack *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    if (flags != (type == ED_MQTT_PUBREL ? 2 : 0)) {
+        *why = "acknowledgement with wrong fixed-header flags";
+        return ED_ERR_PROTO;
+    }
+    struct cur c;
+    cur_init(&c, body, len);
+    out->packet_id = get_u16(&c);
+    if (c.bad || out->packet_id == 0) {
+        *why = "acknowledgement without a packet identifier";
+        return ED_ERR_PROTO;
+    }
+    if (level == 5 && cur_left(&c) > 0) {
+        out->reason = get_u8(&c);
+        if (cur_left(&c) > 0) {
+            int rc = get_props(&c, type, false, &out->props, why);
+            if (rc) return rc;
+        }
+    }
+    if (cur_left(&c) != 0) {
+        *why = "bytes left over after an acknowledgement";
+        return ED_ERR_PROTO;
+    }
+    return ED_OK;
+}
+
+int ed_mqtt_decode_subscribe(int type, const uint8_t *body, size_t len, uint8_t flags,
+                             uint8_t level, struct ed_mqtt_subscribe *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    if (flags != 2) {
+        *why = "SUBSCRIBE/UNSUBSCRIBE flags must be 0010";
+        return ED_ERR_PROTO;
+    }
+    struct cur c;
+    cur_init(&c, body, len);
+    out->packet_id = get_u16(&c);
+    if (c.bad || out->packet_id == 0) {
+        *why = "SUBSCRIBE/UNSUBSCRIBE without a packet identifier";
+        return ED_ERR_PROTO;
+    }
+    if (level == 5) {
+        int rc = get_props(&c, type, false, &out->props, why);
+        if (rc) return rc;
+        struct ed_mqtt_prop_iter it;
+        struct ed_mqtt_prop pr;
+        ed_mqtt_prop_iter_init(&it, out->props);
+        while (ed_mqtt_prop_next(&it, &pr))
+            if (pr.id == ED_MQTT_PROP_SUBSCRIPTION_ID) out->sub_id = pr.num;
+    }
+    out->list = c.p;
+    out->list_end = c.end;
+    while (cur_left(&c) > 0) {
+        struct ed_mqtt_bytes f = get_str(&c);
+        if (type == ED_MQTT_SUBSCRIBE) {
+            uint8_t o = get_u8(&c);
+            if (!c.bad && ((o & 3) == 3 || (level == 4 && (o & 0xfc)) ||
+                           (level == 5 && ((o & 0xc0) || ((o >> 4) & 3) == 3)))) {
+                *why = "bad subscription options";
+                return ED_ERR_PROTO;
+            }
+        }
+        if (c.bad) {
+            *why = "topic filter list truncated or not UTF-8";
+            return ED_ERR_PROTO;
+        }
+        if (f.len == 0) {
+            *why = "empty topic filter";
+            return ED_ERR_PROTO;
+        }
+        out->n++;
+    }
+    if (out->n == 0) {
+        *why = "SUBSCRIBE/UNSUBSCRIBE without a topic filter";
+        return ED_ERR_PROTO;
+    }
+    return ED_OK;
+}
+
+int ed_mqtt_subscribe_next(int type, struct ed_mqtt_subscribe *s, struct ed_mqtt_bytes *filter,
+                           uint8_t *options)
+{
+    if (s->list >= s->list_end) return 0;
+    struct cur c;
+    cur_init(&c, s->list, (size_t)(s->list_end - s->list));
+    *filter = get_bin(&c);
+    *options = type == ED_MQTT_SUBSCRIBE ? get_u8(&c) : 0;
+    if (c.bad) return 0;
+    s->list = c.p;
+    return 1;
+}
+
+int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
+                              struct ed_mqtt_disconnect *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    if (flags != 0) {
+        *why = "DISCONNECT with flags set";
+        return ED_ERR_PROTO;
+    }
+    struct cur c;
+    cur_init(&c, body, len);
+    if (level == 5 && cur_left(&c) > 0) {
+        out->reason = get_u8(&c);
+        if (cur_left(&c) > 0) {
+            int rc = get_props(&c, ED_MQTT_DISCONNECT, false, &out->props, why);
+            if (rc) return rc;
+        }
+    }
+    if (cur_left(&c) != 0) {
+        *why = "bytes left over after DISCONNECT";
+        return ED_ERR_PROTO;
+    }
+    return ED_OK;
+}
+
+int ed_mqtt_decode_empty(const uint8_t *body, size_t len, uint8_t flags, const char **why)
+{
+    ED_UNUSED(body);
+    if (flags != 0 || len != 0) {
+        *why = "PINGREQ with flags or a body";
+        return ED_ERR_PROTO;
+    }
+    return ED_OK;
+}
+
+/* ---- encoders ---- */
+
+/* A bounded writer: overflow makes every later put a no-op. */
+struct wr {
+    uint8_t *p;
+    size_t cap, len;
+    bool bad;
+};
+
+static void put(struct wr *w, const void *src, size_t n)
+{
+    if (w->bad || w->cap - w->len < n) {
+        w->bad = true;
+        return;
+    }
+    if (n) memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+static void put_u8(struct wr *w, uint8_t v)
+{
+    put(w, &v, 1);
+}
+
+static void put_u16(struct wr *w, uint16_t v)
+{
+    uint8_t b[2];
+    ed_put_be16(b, v);
+    put(w, b, 2);
+}
+
+static void put_u32(struct wr *w, uint32_t v)
+{
+    uint8_t b[4];
+    ed_put_be32(b, v);
+    put(w, b, 4);
+}
+
+static void put_varint(struct wr *w, uint32_t v)
+{
+    uint8_t b[4];
+    put(w, b, ed_mqtt_varint_put(b, v));
+}
+
+static void put_str(struct wr *w, const void *s, size_t n)
+{
+    put_u16(w, (uint16_t)n);
+    put(w, s, n);
+}
+
+static size_t wr_done(const struct wr *w)
+{
+    return w->bad ? 0 : w->len;
+}
+
+/* Writes the fixed header; the caller then writes exactly rem bytes. */
+static void put_fixed(struct wr *w, uint8_t first, uint32_t rem)
+{
+    put_u8(w, first);
+    put_varint(w, rem);
+}
+
+size_t ed_mqtt_encode_connack(uint8_t *out, size_t cap, uint8_t level, bool session_present,
+                              uint8_t reason, const struct ed_mqtt_connack_props *props)
+{
+    struct wr w = {out, cap, 0, false};
+    if (level != 5) {
+        uint8_t rc = 0;
+        switch (reason) {
+        case 0:
+            rc = 0;
+            break;
+        case ED_MQTT_RC_UNSUPPORTED_VERSION:
+            rc = 1;
+            break;
+        case ED_MQTT_RC_CLIENT_ID_NOT_VALID:
+            rc = 2;
+            break;
+        case 0x86:
+            rc = 4;
+            break;
+        case 0x87:
+        case ED_MQTT_RC_BAD_AUTH_METHOD:
+            rc = 5;
+            break;
+        default:
+            rc = 3; /* server unavailable */
+            break;
+        }
+        put_fixed(&w, ED_MQTT_CONNACK << 4, 2);
+        put_u8(&w, session_present && rc == 0 ? 1 : 0);
+        put_u8(&w, rc);
+        return wr_done(&w);
+    }
+    /* Properties first into a scratch area, to know their length. */
+    uint8_t pb[512];
+    struct wr p = {pb, sizeof pb, 0, false};
+    if (props) {
+        if (props->receive_max) {
+            put_u8(&p, ED_MQTT_PROP_RECEIVE_MAX);
+            put_u16(&p, props->receive_max);
+        }
+        if (props->max_packet_len) {
+            put_u8(&p, ED_MQTT_PROP_MAX_PACKET_SIZE);
+            put_u32(&p, props->max_packet_len);
+        }
+        if (props->max_qos >= 0 && props->max_qos < 2) {
+            put_u8(&p, ED_MQTT_PROP_MAX_QOS);
+            put_u8(&p, (uint8_t)props->max_qos);
+        }
+        if (props->retain_unavailable) {
+            put_u8(&p, ED_MQTT_PROP_RETAIN_AVAILABLE);
+            put_u8(&p, 0);
+        }
+        if (props->shared_unavailable) {
+            put_u8(&p, ED_MQTT_PROP_SHARED_SUB_AVAILABLE);
+            put_u8(&p, 0);
+        }
+        if (props->sub_ids_unavailable) {
+            put_u8(&p, ED_MQTT_PROP_SUB_ID_AVAILABLE);
+            put_u8(&p, 0);
+        }
+        if (props->server_keepalive) {
+            put_u8(&p, ED_MQTT_PROP_SERVER_KEEP_ALIVE);
+            put_u16(&p, props->server_keepalive);
+        }
+        if (props->assigned_client_id.len) {
+            put_u8(&p, ED_MQTT_PROP_ASSIGNED_CLIENT_ID);
+            put_str(&p, props->assigned_client_id.p, props->assigned_client_id.len);
+        }
+        if (props->reason_string) {
+            put_u8(&p, ED_MQTT_PROP_REASON_STRING);
+            put_str(&p, props->reason_string, strlen(props->reason_string));
+        }
+    }
+    if (p.bad) return 0;
+    uint32_t rem = (uint32_t)(2 + ed_mqtt_varint_len((uint32_t)p.len) + p.len);
+    put_fixed(&w, ED_MQTT_CONNACK << 4, rem);
+    put_u8(&w, session_present && reason == 0 ? 1 : 0);
+    put_u8(&w, reason);
+    put_varint(&w, (uint32_t)p.len);
+    put(&w, pb, p.len);
+    return wr_done(&w);
+}
+
+size_t ed_mqtt_encode_ack(uint8_t *out, size_t cap, int type, uint8_t level, uint16_t packet_id,
+                          uint8_t reason)
+{
+    struct wr w = {out, cap, 0, false};
+    uint8_t first = (uint8_t)(type << 4 | (type == ED_MQTT_PUBREL ? 2 : 0));
+    if (level == 5 && reason != 0) {
+        put_fixed(&w, first, 3);
+        put_u16(&w, packet_id);
+        put_u8(&w, reason);
+    } else {
+        put_fixed(&w, first, 2);
+        put_u16(&w, packet_id);
+    }
+    return wr_done(&w);
+}
+
+size_t ed_mqtt_encode_suback(uint8_t *out, size_t cap, int type, uint8_t level, uint16_t packet_id,
+                             const uint8_t *codes, int n)
+{
+    struct wr w = {out, cap, 0, false};
+    bool with_codes = type == ED_MQTT_SUBACK || level == 5;
+    uint32_t rem = 2 + (level == 5 ? 1 : 0) + (with_codes ? (uint32_t)n : 0);
+    put_fixed(&w, (uint8_t)(type << 4), rem);
+    put_u16(&w, packet_id);
+    if (level == 5) put_u8(&w, 0); /* no properties */
+    if (with_codes) put(&w, codes, (size_t)n);
+    return wr_done(&w);
+}
+
+size_t ed_mqtt_encode_pingresp(uint8_t *out, size_t cap)
+{
+    struct wr w = {out, cap, 0, false};
+    put_fixed(&w, ED_MQTT_PINGRESP << 4, 0);
+    return wr_done(&w);
+}
+
+size_t ed_mqtt_encode_disconnect(uint8_t *out, size_t cap, uint8_t reason,
+                                 const char *reason_string)
+{
+    struct wr w = {out, cap, 0, false};
+    size_t rs = reason_string ? ED_MIN(strlen(reason_string), 200) : 0;
+    size_t plen = rs ? 3 + rs : 0;
+    put_fixed(&w, ED_MQTT_DISCONNECT << 4, (uint32_t)(2 + plen));
+    put_u8(&w, reason);
+    put_varint(&w, (uint32_t)plen);
+    if (rs) {
+        put_u8(&w, ED_MQTT_PROP_REASON_STRING);
+        put_str(&w, reason_string, rs);
+    }
+    return wr_done(&w);
+}
+
+size_t ed_mqtt_publish_len(uint8_t level, uint8_t qos, size_t topic_len, size_t props_len,
+                           size_t payload_len)
+{
+    size_t rem = 2 + topic_len + (qos ? 2 : 0) + payload_len;
+    if (level == 5) rem += ed_mqtt_varint_len((uint32_t)props_len) + props_len;
+    if (rem > ED_MQTT_MAX_REMAINING) return SIZE_MAX;
+    return 1 + ed_mqtt_varint_len((uint32_t)rem) + rem;
+}
+
+size_t ed_mqtt_encode_publish_head(uint8_t *out, size_t cap, uint8_t level, uint8_t qos,
+                                   bool retain, bool dup, struct ed_mqtt_bytes topic,
+                                   uint16_t packet_id, struct ed_mqtt_bytes props,
+                                   size_t payload_len)
+{
+    struct wr w = {out, cap, 0, false};
+    size_t rem = 2 + topic.len + (qos ? 2 : 0) + payload_len;
+    if (level == 5) rem += ed_mqtt_varint_len((uint32_t)props.len) + props.len;
+    if (rem > ED_MQTT_MAX_REMAINING || topic.len > 65535) return 0;
+    uint8_t first = (uint8_t)(ED_MQTT_PUBLISH << 4 | (dup ? 8 : 0) | qos << 1 | (retain ? 1 : 0));
+    put_fixed(&w, first, (uint32_t)rem);
+    put_str(&w, topic.p, topic.len);
+    if (qos) put_u16(&w, packet_id);
+    if (level == 5) {
+        put_varint(&w, (uint32_t)props.len);
+        put(&w, props.p, props.len);
+    }
+    return wr_done(&w);
+}
+
+const char *ed_mqtt_type_name(int type)
+{
+    static const char *const names[16] = {"reserved(0)", "CONNECT",  "CONNACK",     "PUBLISH",
+                                          "PUBACK",      "PUBREC",   "PUBREL",      "PUBCOMP",
+                                          "SUBSCRIBE",   "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+                                          "PINGREQ",     "PINGRESP", "DISCONNECT",  "AUTH"};
+    return type >= 0 && type < 16 ? names[type] : "?";
+}

@@ -1,0 +1,1222 @@
+/* Unit tests of the MQTT bridge: the codec (every packet type both ways,
+ * Remaining Length limits, UTF-8 and property checks, bad input), topic
+ * filters, routes and the partitioner, and sessions over detached
+ * connections against a real storage: CONNECT/CONNACK, refusals, keep-alive
+ * pings, QoS 1 PUBACK only after the durable flush, QoS 2 exactly once
+ * within a connection, user properties to headers, routes, live
+ * subscriptions with QoS downgrade, wills, take-over, limits and
+ * backpressure. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/mqtt.h"
+#include "bridge/mqtt_codec.h"
+#include "bridge/mqtt_route.h"
+#include "core/config.h"
+#include "core/topics.h"
+#include "log_testutil.h"
+#include "platform/log.h"
+#include "storage/batch.h"
+
+/* ---- packet building ---- */
+
+struct pk {
+    uint8_t b[70000];
+    size_t len;
+};
+
+static void pu8(struct pk *p, uint8_t v)
+{
+    p->b[p->len++] = v;
+}
+static void pu16(struct pk *p, uint16_t v)
+{
+    pu8(p, (uint8_t)(v >> 8));
+    pu8(p, (uint8_t)v);
+}
+static void praw(struct pk *p, const void *s, size_t n)
+{
+    if (n) memcpy(p->b + p->len, s, n);
+    p->len += n;
+}
+static void pstr(struct pk *p, const char *s)
+{
+    pu16(p, (uint16_t)strlen(s));
+    praw(p, s, strlen(s));
+}
+
+/* Wraps body as a packet with first byte `first` into out. */
+static void wrap(struct pk *out, uint8_t first, const struct pk *body)
+{
+    out->len = 0;
+    pu8(out, first);
+    out->len += ed_mqtt_varint_put(out->b + out->len, (uint32_t)body->len);
+    praw(out, body->b, body->len);
+}
+
+static void mk_connect(struct pk *out, uint8_t level, const char *client_id, uint16_t keepalive,
+                       const char *will_topic, const char *will_msg)
+{
+    struct pk b = {.len = 0};
+    pstr(&b, "MQTT");
+    pu8(&b, level);
+    uint8_t flags = 0x02;
+    if (will_topic) flags |= 0x04 | 0x08; /* will, QoS 1 */
+    pu8(&b, flags);
+    pu16(&b, keepalive);
+    if (level == 5) pu8(&b, 0);
+    pstr(&b, client_id);
+    if (will_topic) {
+        if (level == 5) pu8(&b, 0);
+        pstr(&b, will_topic);
+        pstr(&b, will_msg);
+    }
+    wrap(out, 0x10, &b);
+}
+
+/* props: raw MQTT 5 property bytes (level 5 only). */
+static void mk_publish(struct pk *out, uint8_t level, uint8_t qos, bool dup, uint16_t id,
+                       const char *topic, const char *payload, const uint8_t *props,
+                       size_t props_len)
+{
+    struct pk b = {.len = 0};
+    pstr(&b, topic);
+    if (qos) pu16(&b, id);
+    if (level == 5) {
+        pu8(&b, (uint8_t)props_len);
+        praw(&b, props, props_len);
+    }
+    praw(&b, payload, strlen(payload));
+    wrap(out, (uint8_t)(0x30 | (dup ? 8 : 0) | qos << 1), &b);
+}
+
+static void mk_ack(struct pk *out, int type, uint16_t id)
+{
+    struct pk b = {.len = 0};
+    pu16(&b, id);
+    wrap(out, (uint8_t)(type << 4 | (type == ED_MQTT_PUBREL ? 2 : 0)), &b);
+}
+
+static void mk_subscribe(struct pk *out, uint8_t level, uint16_t id, const char *filter,
+                         uint8_t opts)
+{
+    struct pk b = {.len = 0};
+    pu16(&b, id);
+    if (level == 5) pu8(&b, 0);
+    pstr(&b, filter);
+    pu8(&b, opts);
+    wrap(out, 0x82, &b);
+}
+
+/* ---- reading output ---- */
+
+struct got {
+    int type;
+    uint8_t flags;
+    const uint8_t *body;
+    size_t len;
+};
+
+/* Splits the connection's output into packets; returns how many. */
+static int packets(ed_mqtt_conn *c, struct got *g, int max)
+{
+    size_t len;
+    const uint8_t *o = ed_mqtt_conn_output(c, &len);
+    size_t pos = 0;
+    int n = 0;
+    while (pos < len) {
+        uint8_t first;
+        uint32_t rem;
+        size_t hl;
+        assert_int_equal(ed_mqtt_fixed_header(o + pos, len - pos, &first, &rem, &hl), ED_OK);
+        assert_true(pos + hl + rem <= len);
+        assert_true(n < max);
+        g[n].type = first >> 4;
+        g[n].flags = first & 15;
+        g[n].body = o + pos + hl;
+        g[n].len = rem;
+        n++;
+        pos += hl + rem;
+    }
+    return n;
+}
+
+/* ---- fixture: storage + topics + listener ---- */
+
+struct fx {
+    char *dir;
+    struct ed_config *cfg;
+    struct ed_storage_config sc;
+    ed_loop *loop;
+    ed_storage *st;
+    ed_topics *topics;
+    ed_broker b;
+    ed_mqtt *m;
+};
+
+static void set(struct fx *f, const char *k, const char *v)
+{
+    char why[256];
+    assert_int_equal(ed_config_set(f->cfg, k, v, why, sizeof why), ED_OK);
+}
+
+static void fx_start(struct fx *f)
+{
+    ed_config_storage(f->cfg, &f->sc);
+    f->sc.use_flusher_thread = false;
+    assert_int_equal(ed_plat_loop_new(&f->loop), ED_OK);
+    assert_int_equal(ed_storage_open(&f->sc, &f->st), ED_OK);
+    assert_int_equal(ed_topics_open_dir(f->st, f->dir, &f->sc.log, &f->topics), ED_OK);
+    ed_topics_set_broker_config(f->topics, f->cfg);
+    f->b.loop = f->loop;
+    f->b.storage = f->st;
+    f->b.topics = f->topics;
+    f->b.cfg = f->cfg;
+    char why[256];
+    assert_int_equal(ed_mqtt_new(&f->b, why, sizeof why, &f->m), ED_OK);
+}
+
+static struct fx *fx_new(void)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = lt_tmpdir();
+    assert_int_equal(ed_config_new(&f->cfg), ED_OK);
+    set(f, "log.dirs", f->dir);
+    set(f, "log.dir.min.free.bytes", "0");
+    set(f, "mqtt.max.packet.bytes", "65536");
+    return f;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = fx_new();
+    fx_start(f);
+    *state = f;
+    return 0;
+}
+
+static void fx_free(struct fx *f)
+{
+    ed_mqtt_free(f->m);
+    ed_topics_close(f->topics);
+    ed_storage_close(f->st);
+    ed_plat_loop_free(f->loop);
+    ed_config_free(f->cfg);
+    lt_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+}
+
+static int teardown(void **state)
+{
+    fx_free(*state);
+    return 0;
+}
+
+/* Appends what is gathered, then lets the flush complete. */
+static void settle(struct fx *f)
+{
+    ed_mqtt_flush(f->m);
+    for (int i = 0; i < 3; i++) {
+        ed_storage_tick(f->st, ed_plat_clock_wall_ms());
+        ed_storage_run_completions(f->st);
+    }
+}
+
+static void feed(ed_mqtt_conn *c, const struct pk *p)
+{
+    assert_int_equal(ed_mqtt_conn_feed(c, p->b, p->len), ED_OK);
+}
+
+static ed_mqtt_conn *connect_as(struct fx *f, uint8_t level, const char *id)
+{
+    ed_mqtt_conn *c;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    struct pk p;
+    mk_connect(&p, level, id, 60, NULL, NULL);
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_CONNACK);
+    assert_int_equal(g[0].body[1], 0);
+    ed_mqtt_conn_output_clear(c);
+    return c;
+}
+
+/* Record i of topic-partition: key and value copied out (NUL-terminated). */
+static int read_records(struct fx *f, const char *topic, int32_t part, char keys[][64],
+                        char vals[][64], char hdrs[][64], int max)
+{
+    ed_topic *t = ed_topics_find(f->topics, topic);
+    if (!t) return -1;
+    ed_log *log = ed_topic_partition(t, part)->log;
+    int n = 0;
+    int64_t off = ed_log_start_offset(log);
+    while (off < ed_log_end_offset(log)) {
+        struct ed_log_slice sl;
+        assert_int_equal(ed_log_read(log, off, 1 << 20, &sl), ED_OK);
+        uint8_t *buf = malloc(sl.len);
+        assert_int_equal(ed_log_slice_copy(&sl, buf, sl.len), ED_OK);
+        size_t pos = 0;
+        while (pos < sl.len) {
+            struct ed_batch_iter it;
+            ed_batch_iter_init(&it, 1 << 20);
+            assert_int_equal(ed_batch_iter_begin(&it, buf + pos, sl.len - pos), ED_OK);
+            struct ed_record r;
+            while (ed_batch_iter_next(&it, &r) == 1) {
+                assert_true(n < max);
+                snprintf(keys[n], 64, "%.*s", (int)r.key_len, (const char *)r.key);
+                snprintf(vals[n], 64, "%.*s", (int)r.value_len, (const char *)r.value);
+                hdrs[n][0] = '\0';
+                size_t cur = 0;
+                struct ed_record_header h;
+                while (ed_record_next_header(&r, &cur, &h) == 1) {
+                    size_t l = strlen(hdrs[n]);
+                    snprintf(hdrs[n] + l, 64 - l, "%.*s=%.*s;", (int)h.key_len, (const char *)h.key,
+                             (int)h.value_len, (const char *)h.value);
+                }
+                n++;
+                off = r.offset + 1;
+            }
+            pos += ed_batch_total_len(&it.info);
+            ed_batch_iter_release(&it);
+        }
+        free(buf);
+        ed_log_slice_release(&sl);
+    }
+    return n;
+}
+
+/* ======================= codec ======================= */
+
+static void test_varint_limits(void **state)
+{
+    ED_UNUSED(state);
+    static const uint32_t v[] = {0, 127, 128, 16383, 16384, 2097151, 2097152, 268435455};
+    for (size_t i = 0; i < ED_ARRAY_LEN(v); i++) {
+        uint8_t b[8] = {0x30};
+        size_t n = ed_mqtt_varint_put(b + 1, v[i]);
+        assert_int_equal(n, ed_mqtt_varint_len(v[i]));
+        assert_int_equal(n, i < 2 ? 1 : i < 4 ? 2 : i < 6 ? 3 : 4);
+        uint8_t first;
+        uint32_t rem;
+        size_t hl;
+        assert_int_equal(ed_mqtt_fixed_header(b, 1 + n, &first, &rem, &hl), ED_OK);
+        assert_int_equal(rem, v[i]);
+        assert_int_equal(hl, 1 + n);
+        /* one byte short: more needed */
+        assert_int_equal(ed_mqtt_fixed_header(b, n, &first, &rem, &hl), ED_ERR_AGAIN);
+    }
+    uint8_t five[] = {0x30, 0xff, 0xff, 0xff, 0xff, 0x01};
+    uint8_t first;
+    uint32_t rem;
+    size_t hl;
+    assert_int_equal(ed_mqtt_fixed_header(five, sizeof five, &first, &rem, &hl), ED_ERR_PROTO);
+}
+
+static void test_utf8(void **state)
+{
+    ED_UNUSED(state);
+    assert_true(ed_mqtt_utf8_ok((const uint8_t *)"a/b/\xc3\xa9/\xe2\x82\xac", 10));
+    assert_true(ed_mqtt_utf8_ok((const uint8_t *)"\xf0\x9f\x98\x80", 4));
+    assert_false(ed_mqtt_utf8_ok((const uint8_t *)"a\0b", 3));             /* U+0000 */
+    assert_false(ed_mqtt_utf8_ok((const uint8_t *)"\xc0\xaf", 2));         /* overlong */
+    assert_false(ed_mqtt_utf8_ok((const uint8_t *)"\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(ed_mqtt_utf8_ok((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(ed_mqtt_utf8_ok((const uint8_t *)"\xe2\x82", 2));         /* truncated */
+    assert_false(ed_mqtt_utf8_ok((const uint8_t *)"\xff", 1));
+}
+
+static void test_decode_connect(void **state)
+{
+    ED_UNUSED(state);
+    struct pk p;
+    mk_connect(&p, 4, "dev-1", 30, "dev/1/status", "gone");
+    uint8_t first;
+    uint32_t rem;
+    size_t hl;
+    assert_int_equal(ed_mqtt_fixed_header(p.b, p.len, &first, &rem, &hl), ED_OK);
+    struct ed_mqtt_connect ck;
+    const char *why = NULL;
+    assert_int_equal(ed_mqtt_decode_connect(p.b + hl, rem, 0, &ck, &why), ED_OK);
+    assert_int_equal(ck.level, 4);
+    assert_int_equal(ck.keepalive_s, 30);
+    assert_true(ck.clean);
+    assert_memory_equal(ck.client_id.p, "dev-1", 5);
+    assert_true(ck.will);
+    assert_int_equal(ck.will_qos, 1);
+    assert_memory_equal(ck.will_topic.p, "dev/1/status", 12);
+    assert_memory_equal(ck.will_payload.p, "gone", 4);
+    /* flags of the fixed header must be 0 */
+    assert_int_equal(ed_mqtt_decode_connect(p.b + hl, rem, 1, &ck, &why), ED_ERR_PROTO);
+    /* every truncation is an error, never a read past the end */
+    for (size_t n = 0; n < rem; n++) {
+        int rc = ed_mqtt_decode_connect(p.b + hl, n, 0, &ck, &why);
+        assert_true(rc == ED_ERR_PROTO || rc == ED_ERR_UNSUPPORTED);
+    }
+    /* bytes left over */
+    struct pk q = p;
+    q.b[1]++;
+    q.b[q.len++] = 0;
+    assert_int_equal(ed_mqtt_decode_connect(q.b + hl, rem + 1, 0, &ck, &why), ED_ERR_PROTO);
+
+    /* wrong protocol name, unsupported level */
+    struct pk b = {.len = 0};
+    pstr(&b, "MQIsdp");
+    pu8(&b, 3);
+    pu8(&b, 2);
+    pu16(&b, 10);
+    pstr(&b, "x");
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_UNSUPPORTED);
+    assert_int_equal(ck.level, 0);
+    b.len = 0;
+    pstr(&b, "MQTT");
+    pu8(&b, 3);
+    pu8(&b, 2);
+    pu16(&b, 10);
+    pstr(&b, "x");
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_UNSUPPORTED);
+    assert_int_equal(ck.level, 3);
+    /* reserved flag, password without user name (3.1.1), will QoS 3 */
+    static const uint8_t bad_flags[] = {0x03, 0x42, 0x1e, 0x20};
+    for (size_t i = 0; i < ED_ARRAY_LEN(bad_flags); i++) {
+        b.len = 0;
+        pstr(&b, "MQTT");
+        pu8(&b, 4);
+        pu8(&b, bad_flags[i]);
+        pu16(&b, 10);
+        pstr(&b, "x");
+        assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_PROTO);
+    }
+    /* MQTT 5 with properties: receive maximum and maximum packet size */
+    b.len = 0;
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 2);
+    pu16(&b, 10);
+    static const uint8_t props[] = {8, 0x21, 0, 10, 0x27, 0, 0, 4, 0};
+    praw(&b, props, sizeof props);
+    pstr(&b, "");
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_OK);
+    assert_int_equal(ck.receive_max, 10);
+    assert_int_equal(ck.max_packet_len, 1024);
+    assert_int_equal(ck.client_id.len, 0);
+    /* a repeated property is a protocol error */
+    b.len = 0;
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 2);
+    pu16(&b, 10);
+    static const uint8_t twice[] = {6, 0x21, 0, 10, 0x21, 0, 11};
+    praw(&b, twice, sizeof twice);
+    pstr(&b, "x");
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_PROTO);
+    assert_string_equal(why, "property given twice");
+}
+
+static void test_decode_publish_acks_subscribe(void **state)
+{
+    ED_UNUSED(state);
+    struct pk p;
+    static const uint8_t up[] = {0x26, 0, 1, 'k', 0, 2, 'v', '1', 0x01, 1};
+    mk_publish(&p, 5, 1, false, 9, "a/b", "hello", up, sizeof up);
+    uint8_t first;
+    uint32_t rem;
+    size_t hl;
+    assert_int_equal(ed_mqtt_fixed_header(p.b, p.len, &first, &rem, &hl), ED_OK);
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(p.b + hl, rem, first & 15, 5, &pb, &why), ED_OK);
+    assert_int_equal(pb.qos, 1);
+    assert_int_equal(pb.packet_id, 9);
+    assert_int_equal(pb.payload.len, 5);
+    assert_memory_equal(pb.payload.p, "hello", 5);
+    assert_int_equal(pb.props.len, sizeof up);
+    struct ed_mqtt_prop_iter it;
+    struct ed_mqtt_prop pr;
+    ed_mqtt_prop_iter_init(&it, pb.props);
+    assert_int_equal(ed_mqtt_prop_next(&it, &pr), 1);
+    assert_int_equal(pr.id, ED_MQTT_PROP_USER);
+    assert_memory_equal(pr.value.p, "v1", 2);
+    assert_int_equal(ed_mqtt_prop_next(&it, &pr), 1);
+    assert_int_equal(pr.id, ED_MQTT_PROP_PAYLOAD_FORMAT);
+    assert_int_equal(ed_mqtt_prop_next(&it, &pr), 0);
+    /* QoS 3, DUP on QoS 0, packet id 0, a property of another packet */
+    assert_int_equal(ed_mqtt_decode_publish(p.b + hl, rem, 6, 5, &pb, &why), ED_ERR_PROTO);
+    assert_int_equal(ed_mqtt_decode_publish(p.b + hl, rem, 8, 4, &pb, &why), ED_ERR_PROTO);
+    mk_publish(&p, 4, 1, false, 0, "a", "x", NULL, 0);
+    assert_int_equal(ed_mqtt_decode_publish(p.b + 2, p.len - 2, 2, 4, &pb, &why), ED_ERR_PROTO);
+    static const uint8_t wrong[] = {0x21, 0, 5}; /* receive maximum: CONNECT only */
+    mk_publish(&p, 5, 0, false, 0, "a", "x", wrong, sizeof wrong);
+    assert_int_equal(ed_mqtt_decode_publish(p.b + 2, p.len - 2, 0, 5, &pb, &why), ED_ERR_PROTO);
+    static const uint8_t alias[] = {0x23, 0, 1};
+    mk_publish(&p, 5, 0, false, 0, "a", "x", alias, sizeof alias);
+    assert_int_equal(ed_mqtt_decode_publish(p.b + 2, p.len - 2, 0, 5, &pb, &why), ED_OK);
+    assert_true(pb.has_topic_alias);
+
+    /* acknowledgements: flags, packet id, MQTT 5 reason */
+    struct ed_mqtt_ack a;
+    mk_ack(&p, ED_MQTT_PUBREL, 77);
+    assert_int_equal(ed_mqtt_decode_ack(ED_MQTT_PUBREL, p.b + 2, 2, 2, 4, &a, &why), ED_OK);
+    assert_int_equal(a.packet_id, 77);
+    assert_int_equal(ed_mqtt_decode_ack(ED_MQTT_PUBREL, p.b + 2, 2, 0, 4, &a, &why), ED_ERR_PROTO);
+    uint8_t r5[] = {0, 5, 0x10, 0};
+    assert_int_equal(ed_mqtt_decode_ack(ED_MQTT_PUBACK, r5, 4, 0, 5, &a, &why), ED_OK);
+    assert_int_equal(a.reason, 0x10);
+    assert_int_equal(ed_mqtt_decode_ack(ED_MQTT_PUBACK, r5, 3, 0, 4, &a, &why), ED_ERR_PROTO);
+    uint8_t zero[] = {0, 0};
+    assert_int_equal(ed_mqtt_decode_ack(ED_MQTT_PUBACK, zero, 2, 0, 4, &a, &why), ED_ERR_PROTO);
+
+    /* SUBSCRIBE: list, options, bad flags */
+    mk_subscribe(&p, 4, 3, "s/+/t", 1);
+    struct ed_mqtt_subscribe s;
+    assert_int_equal(
+        ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, p.b + 2, p.len - 2, 2, 4, &s, &why), ED_OK);
+    assert_int_equal(s.n, 1);
+    struct ed_mqtt_bytes f;
+    uint8_t o;
+    assert_int_equal(ed_mqtt_subscribe_next(ED_MQTT_SUBSCRIBE, &s, &f, &o), 1);
+    assert_int_equal(f.len, 5);
+    assert_int_equal(o, 1);
+    assert_int_equal(ed_mqtt_subscribe_next(ED_MQTT_SUBSCRIBE, &s, &f, &o), 0);
+    assert_int_equal(
+        ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, p.b + 2, p.len - 2, 0, 4, &s, &why),
+        ED_ERR_PROTO);
+    mk_subscribe(&p, 4, 3, "s", 3); /* QoS 3 */
+    assert_int_equal(
+        ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, p.b + 2, p.len - 2, 2, 4, &s, &why),
+        ED_ERR_PROTO);
+    uint8_t empty_list[] = {0, 1};
+    assert_int_equal(ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, empty_list, 2, 2, 4, &s, &why),
+                     ED_ERR_PROTO);
+    uint8_t unsub[] = {0, 4, 0, 1, 'x'};
+    assert_int_equal(ed_mqtt_decode_subscribe(ED_MQTT_UNSUBSCRIBE, unsub, 5, 2, 4, &s, &why),
+                     ED_OK);
+    assert_int_equal(s.n, 1);
+
+    /* DISCONNECT and PINGREQ */
+    struct ed_mqtt_disconnect d;
+    uint8_t dis[] = {0x04, 0};
+    assert_int_equal(ed_mqtt_decode_disconnect(dis, 2, 0, 5, &d, &why), ED_OK);
+    assert_int_equal(d.reason, 4);
+    assert_int_equal(ed_mqtt_decode_disconnect(dis, 2, 0, 4, &d, &why), ED_ERR_PROTO);
+    assert_int_equal(ed_mqtt_decode_empty(NULL, 0, 0, &why), ED_OK);
+    assert_int_equal(ed_mqtt_decode_empty(dis, 1, 0, &why), ED_ERR_PROTO);
+}
+
+static void test_encoders(void **state)
+{
+    ED_UNUSED(state);
+    uint8_t b[600];
+    size_t n = ed_mqtt_encode_connack(b, sizeof b, 4, false, 0, NULL);
+    assert_int_equal(n, 4);
+    assert_memory_equal(b, "\x20\x02\x00\x00", 4);
+    n = ed_mqtt_encode_connack(b, sizeof b, 4, false, ED_MQTT_RC_UNSUPPORTED_VERSION, NULL);
+    assert_memory_equal(b, "\x20\x02\x00\x01", 4);
+    n = ed_mqtt_encode_connack(b, sizeof b, 4, false, ED_MQTT_RC_CLIENT_ID_NOT_VALID, NULL);
+    assert_memory_equal(b, "\x20\x02\x00\x02", 4);
+    struct ed_mqtt_connack_props cp = {
+        .receive_max = 64, .max_packet_len = 1000, .max_qos = -1, .retain_unavailable = true};
+    n = ed_mqtt_encode_connack(b, sizeof b, 5, false, 0, &cp);
+    static const uint8_t want5[] = {0x20, 13, 0, 0,    10,   0x21, 0, 64,
+                                    0x27, 0,  0, 0x03, 0xe8, 0x25, 0};
+    assert_int_equal(n, sizeof want5);
+    assert_memory_equal(b, want5, sizeof want5);
+    assert_int_equal(ed_mqtt_encode_connack(b, 3, 5, false, 0, &cp), 0); /* does not fit */
+
+    n = ed_mqtt_encode_ack(b, sizeof b, ED_MQTT_PUBACK, 4, 0x1234, 0);
+    assert_memory_equal(b, "\x40\x02\x12\x34", n);
+    n = ed_mqtt_encode_ack(b, sizeof b, ED_MQTT_PUBREL, 5, 1, 0);
+    assert_memory_equal(b, "\x62\x02\x00\x01", n);
+    n = ed_mqtt_encode_ack(b, sizeof b, ED_MQTT_PUBREC, 5, 1, 0x97);
+    assert_int_equal(n, 5);
+    assert_memory_equal(b, "\x50\x03\x00\x01\x97", 5);
+    n = ed_mqtt_encode_ack(b, sizeof b, ED_MQTT_PUBCOMP, 4, 2, 0x92); /* 3.1.1: no reason */
+    assert_memory_equal(b, "\x70\x02\x00\x02", n);
+
+    uint8_t codes[] = {0, 1, 2, 0x80};
+    n = ed_mqtt_encode_suback(b, sizeof b, ED_MQTT_SUBACK, 4, 5, codes, 4);
+    assert_int_equal(n, 8);
+    assert_memory_equal(b, "\x90\x06\x00\x05\x00\x01\x02\x80", 8);
+    n = ed_mqtt_encode_suback(b, sizeof b, ED_MQTT_SUBACK, 5, 5, codes, 1);
+    assert_memory_equal(b, "\x90\x04\x00\x05\x00\x00", n);
+    n = ed_mqtt_encode_suback(b, sizeof b, ED_MQTT_UNSUBACK, 4, 6, codes, 1);
+    assert_memory_equal(b, "\xb0\x02\x00\x06", n);
+    n = ed_mqtt_encode_pingresp(b, sizeof b);
+    assert_memory_equal(b, "\xd0\x00", n);
+    n = ed_mqtt_encode_disconnect(b, sizeof b, 0x8E, NULL);
+    assert_memory_equal(b, "\xe0\x02\x8e\x00", n);
+    n = ed_mqtt_encode_disconnect(b, sizeof b, 0x81, "bad");
+    assert_memory_equal(b,
+                        "\xe0\x08\x81\x06\x1f\x00\x03"
+                        "bad",
+                        n);
+
+    struct ed_mqtt_bytes t = {(const uint8_t *)"a/b", 3}, none = {NULL, 0};
+    n = ed_mqtt_encode_publish_head(b, sizeof b, 4, 1, false, false, t, 7, none, 2);
+    assert_int_equal(n + 2, ed_mqtt_publish_len(4, 1, 3, 0, 2));
+    assert_memory_equal(b,
+                        "\x32\x09\x00\x03"
+                        "a/b\x00\x07",
+                        n);
+    n = ed_mqtt_encode_publish_head(b, sizeof b, 5, 0, false, false, t, 0, none, 200);
+    assert_int_equal(n + 200, ed_mqtt_publish_len(5, 0, 3, 0, 200));
+    assert_int_equal(b[0], 0x30);
+    /* the Remaining Length limit */
+    assert_int_equal(ed_mqtt_publish_len(4, 0, 3, 0, ED_MQTT_MAX_REMAINING), SIZE_MAX);
+    assert_int_equal(ed_mqtt_encode_publish_head(b, sizeof b, 4, 0, false, false, t, 0, none,
+                                                 ED_MQTT_MAX_REMAINING),
+                     0);
+}
+
+/* ======================= routes ======================= */
+
+static bool match(const char *f, const char *t)
+{
+    return ed_mqtt_filter_match((const uint8_t *)f, strlen(f), (const uint8_t *)t, strlen(t));
+}
+
+static void test_filters(void **state)
+{
+    ED_UNUSED(state);
+    static const char *const ok[] = {"a", "a/b", "+", "#", "a/+/c", "a/#", "+/+", "/", "a//b"};
+    static const char *const bad[] = {"", "a+", "a/#/b", "#a", "a/b#", "++"};
+    for (size_t i = 0; i < ED_ARRAY_LEN(ok); i++)
+        assert_true(ed_mqtt_filter_ok((const uint8_t *)ok[i], strlen(ok[i])));
+    for (size_t i = 0; i < ED_ARRAY_LEN(bad); i++)
+        assert_false(ed_mqtt_filter_ok((const uint8_t *)bad[i], strlen(bad[i])));
+    assert_true(ed_mqtt_topic_name_ok((const uint8_t *)"a/b", 3));
+    assert_false(ed_mqtt_topic_name_ok((const uint8_t *)"a/+", 3));
+    assert_false(ed_mqtt_topic_name_ok((const uint8_t *)"", 0));
+
+    assert_true(match("a/b", "a/b"));
+    assert_false(match("a/b", "a/c"));
+    assert_false(match("a/b", "a"));
+    assert_false(match("a", "a/b"));
+    assert_true(match("a/+", "a/b"));
+    assert_true(match("a/+", "a/"));
+    assert_false(match("a/+", "a/b/c"));
+    assert_true(match("a/#", "a"));
+    assert_true(match("a/#", "a/b/c"));
+    assert_true(match("#", "a/b"));
+    assert_true(match("+/+", "/x"));
+    assert_false(match("+", "/x"));
+    assert_true(match("sensors/+/temp", "sensors/t7/temp"));
+    assert_false(match("sensors/+/temp", "sensors/t7/hum"));
+    assert_false(match("#", "$SYS/x"));
+    assert_false(match("+/x", "$SYS/x"));
+    assert_true(match("$SYS/#", "$SYS/x"));
+}
+
+static void test_routes(void **state)
+{
+    ED_UNUSED(state);
+    ed_mqtt_routes *r;
+    char why[256];
+    assert_int_equal(ed_mqtt_routes_parse(" sensors/+/temp => temperature ; plant/# =>plant ;", &r,
+                                          why, sizeof why),
+                     ED_OK);
+    assert_int_equal(ed_mqtt_routes_count(r), 2);
+    char out[250];
+    const char *w;
+    assert_int_equal(
+        ed_mqtt_routes_resolve(r, (const uint8_t *)"sensors/t1/temp", 15, out, sizeof out, &w),
+        ED_OK);
+    assert_string_equal(out, "temperature");
+    assert_int_equal(ed_mqtt_routes_resolve(r, (const uint8_t *)"plant", 5, out, sizeof out, &w),
+                     ED_OK);
+    assert_string_equal(out, "plant");
+    /* default: '/' -> '.', other characters Kafka does not allow -> '_' */
+    const char *t = "$SYS/gw 1/\xc3\xa9t\xc3\xa9";
+    assert_int_equal(ed_mqtt_routes_resolve(r, (const uint8_t *)t, strlen(t), out, sizeof out, &w),
+                     ED_OK);
+    assert_string_equal(out, "_SYS.gw_1.__t__");
+    assert_int_equal(ed_mqtt_routes_resolve(r, (const uint8_t *)"/", 1, out, sizeof out, &w),
+                     ED_ERR_INVAL);
+    char longt[300];
+    memset(longt, 'x', sizeof longt);
+    assert_int_equal(ed_mqtt_routes_resolve(r, (const uint8_t *)longt, 250, out, sizeof out, &w),
+                     ED_ERR_INVAL);
+    assert_int_equal(ed_mqtt_routes_resolve(r, (const uint8_t *)longt, 249, out, sizeof out, &w),
+                     ED_OK);
+    ed_mqtt_routes_free(r);
+
+    static const char *const bad[] = {"a/b", "a/#/c=>t", "a=>", "a=>bad topic", "=>t"};
+    for (size_t i = 0; i < ED_ARRAY_LEN(bad); i++) {
+        why[0] = '\0';
+        assert_int_equal(ed_mqtt_routes_parse(bad[i], &r, why, sizeof why), ED_ERR_INVAL);
+        assert_non_null(strstr(why, "mqtt.routes: route '"));
+    }
+    assert_int_equal(ed_mqtt_routes_parse("", &r, why, sizeof why), ED_OK);
+    assert_int_equal(ed_mqtt_routes_count(r), 0);
+    ed_mqtt_routes_free(r);
+}
+
+static void test_murmur2(void **state)
+{
+    ED_UNUSED(state);
+    /* Kafka's Utils.murmur2 test vectors */
+    assert_int_equal(ed_mqtt_murmur2((const uint8_t *)"21", 2), -973932308);
+    assert_int_equal(ed_mqtt_murmur2((const uint8_t *)"foobar", 6), -790332482);
+    assert_int_equal(ed_mqtt_murmur2((const uint8_t *)"a-little-bit-long-string", 24), -985981536);
+    assert_int_equal(ed_mqtt_murmur2((const uint8_t *)"abc", 3), 479470107);
+    assert_int_equal(ed_mqtt_partition_for((const uint8_t *)"abc", 3, 1), 0);
+    assert_int_equal(ed_mqtt_partition_for((const uint8_t *)"21", 2, 7),
+                     (int)((uint32_t)(-973932308 & 0x7fffffff) % 7));
+}
+
+/* ======================= sessions ======================= */
+
+static void test_connect_ping_disconnect(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 4, "dev-1");
+    struct pk p = {.len = 2, .b = {0xc0, 0}};
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PINGRESP);
+    p.b[0] = 0xe0;
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, 2), ED_ERR_CLOSED);
+    assert_int_equal(ed_mqtt_n_conns(f->m), 0);
+
+    /* MQTT 5: CONNACK carries the server's limits; an empty id is assigned */
+    ed_mqtt_conn *c5;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c5), ED_OK);
+    mk_connect(&p, 5, "", 0, NULL, NULL);
+    feed(c5, &p);
+    assert_int_equal(packets(c5, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_CONNACK);
+    assert_int_equal(g[0].body[1], 0);
+    struct ed_mqtt_bytes props = {g[0].body + 3, g[0].body[2]};
+    assert_int_equal(ed_mqtt_props_check(props, ED_MQTT_CONNACK, false, &(const char *){NULL}),
+                     ED_ERR_PROTO); /* server-only properties: not allowed from a client */
+    struct ed_mqtt_prop_iter it;
+    struct ed_mqtt_prop pr;
+    ed_mqtt_prop_iter_init(&it, props);
+    bool assigned = false, recv = false, retain = false;
+    while (ed_mqtt_prop_next(&it, &pr)) {
+        if (pr.id == ED_MQTT_PROP_ASSIGNED_CLIENT_ID) assigned = pr.data.len > 0;
+        if (pr.id == ED_MQTT_PROP_RECEIVE_MAX) recv = pr.num == 64;
+        if (pr.id == ED_MQTT_PROP_RETAIN_AVAILABLE) retain = pr.num == 0;
+    }
+    assert_true(assigned && recv && retain);
+    ed_mqtt_reap(f->m);
+}
+
+static void test_connect_refusals(void **state)
+{
+    struct fx *f = *state;
+    lt_capture_logs();
+    ed_mqtt_conn *c;
+    struct got g[4];
+    struct pk p;
+    /* protocol level 3: CONNACK return code 1, then closed */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 3, "old", 10, NULL, NULL);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_CONNACK);
+    assert_int_equal(g[0].body[1], 1);
+    assert_true(lt_log_contains("unsupported protocol level"));
+    /* garbage: not CONNECT first */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    assert_int_equal(ed_mqtt_conn_feed(c, "GET / HTTP/1.1\r\n\r\n", 18), ED_ERR_CLOSED);
+    assert_true(lt_log_contains("not CONNECT"));
+    /* 3.1.1 empty client id without clean session: return code 2 */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "", 10, NULL, NULL);
+    p.b[2 + 6 + 1] = 0; /* connect flags: clean session off */
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].body[1], 2);
+    /* a packet over mqtt.max.packet.bytes (65536) */
+    c = connect_as(f, 5, "big");
+    uint8_t hdr[] = {0x30, 0x80, 0x80, 0x08}; /* 131072 */
+    assert_int_equal(ed_mqtt_conn_feed(c, hdr, sizeof hdr), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_PACKET_TOO_LARGE);
+    assert_true(lt_log_contains("over mqtt.max.packet.bytes"));
+    /* a second CONNECT */
+    c = connect_as(f, 4, "twice");
+    mk_connect(&p, 4, "twice", 10, NULL, NULL);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    /* a 5-byte Remaining Length */
+    c = connect_as(f, 4, "five");
+    uint8_t five[] = {0x30, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    assert_int_equal(ed_mqtt_conn_feed(c, five, sizeof five), ED_ERR_CLOSED);
+    /* wildcard in a PUBLISH topic (MQTT 5: DISCONNECT 0x90) */
+    c = connect_as(f, 5, "wild");
+    mk_publish(&p, 5, 0, false, 0, "a/+", "x", NULL, 0);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_TOPIC_NAME_INVALID);
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_true(s.n_bad >= 6);
+    lt_release_logs();
+    ed_mqtt_reap(f->m);
+}
+
+static void test_qos1_puback_after_durable(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 4, "dev-1");
+    struct pk p;
+    mk_publish(&p, 4, 1, false, 1, "site/t1/temp", "21.5", NULL, 0);
+    feed(c, &p);
+    mk_publish(&p, 4, 1, false, 2, "site/t1/temp", "21.6", NULL, 0);
+    feed(c, &p);
+    mk_publish(&p, 4, 0, false, 0, "site/t1/temp", "21.7", NULL, 0);
+    feed(c, &p);
+    size_t len;
+    ed_mqtt_conn_output(c, &len);
+    assert_int_equal(len, 0); /* gathered, not even appended */
+    ed_mqtt_flush(f->m);
+    ed_mqtt_conn_output(c, &len);
+    assert_int_equal(len, 0); /* appended, not durable: still no PUBACK */
+    ed_topic *t = ed_topics_find(f->topics, "site.t1.temp");
+    assert_non_null(t);
+    ed_log *log = ed_topic_partition(t, 0)->log;
+    assert_int_equal(ed_log_end_offset(log), 3);
+    assert_int_equal(ed_log_durable_offset(log), 0);
+    settle(f);
+    assert_int_equal(ed_log_durable_offset(log), 3);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 2);
+    assert_int_equal(g[0].type, ED_MQTT_PUBACK);
+    assert_int_equal(ed_get_be16(g[0].body), 1);
+    assert_int_equal(g[1].type, ED_MQTT_PUBACK);
+    assert_int_equal(ed_get_be16(g[1].body), 2);
+    char keys[8][64], vals[8][64], hdrs[8][64];
+    assert_int_equal(read_records(f, "site.t1.temp", 0, keys, vals, hdrs, 8), 3);
+    assert_string_equal(keys[0], "site/t1/temp");
+    assert_string_equal(vals[0], "21.5");
+    assert_string_equal(vals[2], "21.7");
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_published, 3);
+    assert_int_equal(s.n_batches, 1); /* one batch for the three */
+}
+
+static void test_qos2_exactly_once(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 5, "dev-2");
+    struct pk p;
+    mk_publish(&p, 5, 2, false, 7, "q2", "once", NULL, 0);
+    feed(c, &p);
+    /* a resend before the flush: not stored again, one PUBREC later */
+    mk_publish(&p, 5, 2, true, 7, "q2", "once", NULL, 0);
+    feed(c, &p);
+    ed_mqtt_flush(f->m);
+    size_t len;
+    ed_mqtt_conn_output(c, &len);
+    assert_int_equal(len, 0);
+    settle(f);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBREC);
+    assert_int_equal(ed_get_be16(g[0].body), 7);
+    ed_mqtt_conn_output_clear(c);
+    /* a resend after PUBREC: PUBREC again at once, nothing appended */
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBREC);
+    ed_mqtt_conn_output_clear(c);
+    settle(f);
+    ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "q2"), 0)->log;
+    assert_int_equal(ed_log_end_offset(log), 1);
+    /* PUBREL -> PUBCOMP; a second PUBREL -> PUBCOMP "packet id not found" */
+    mk_ack(&p, ED_MQTT_PUBREL, 7);
+    feed(c, &p);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 4), 2);
+    assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
+    assert_int_equal(g[0].len, 2);
+    assert_int_equal(g[1].type, ED_MQTT_PUBCOMP);
+    assert_int_equal(g[1].body[2], ED_MQTT_RC_PACKET_ID_NOT_FOUND);
+    ed_mqtt_conn_output_clear(c);
+    /* after release the id is free for a new message */
+    mk_publish(&p, 5, 2, false, 7, "q2", "twice", NULL, 0);
+    feed(c, &p);
+    settle(f);
+    assert_int_equal(ed_log_end_offset(log), 2);
+}
+
+static void test_user_properties_to_headers(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 5, "dev-3");
+    static const uint8_t up[] = {0x26, 0, 4, 'u', 'n', 'i', 't', 0, 1,   'C',
+                                 0x26, 0, 3, 's', 'r', 'c', 0,   2, 'g', 'w'};
+    struct pk p;
+    mk_publish(&p, 5, 1, false, 1, "m/x", "7", up, sizeof up);
+    feed(c, &p);
+    settle(f);
+    char keys[4][64], vals[4][64], hdrs[4][64];
+    assert_int_equal(read_records(f, "m.x", 0, keys, vals, hdrs, 4), 1);
+    assert_string_equal(hdrs[0], "unit=C;src=gw;");
+    assert_string_equal(keys[0], "m/x");
+}
+
+static void test_routes_and_partitions(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.routes", "sensors/+/temp=>temperature");
+    set(f, "num.partitions", "4");
+    fx_start(f);
+    ed_mqtt_conn *c = connect_as(f, 4, "dev-4");
+    struct pk p;
+    const char *topics[] = {"sensors/a/temp", "sensors/b/temp", "sensors/c/temp", "sensors/d/temp"};
+    for (int i = 0; i < 4; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), topics[i], "v", NULL, 0);
+        feed(c, &p);
+    }
+    settle(f);
+    ed_topic *t = ed_topics_find(f->topics, "temperature");
+    assert_non_null(t);
+    assert_int_equal(ed_topic_n_partitions(t), 4);
+    for (int i = 0; i < 4; i++) {
+        int32_t part = ed_mqtt_partition_for((const uint8_t *)topics[i], strlen(topics[i]), 4);
+        char keys[8][64], vals[8][64], hdrs[8][64];
+        int n = read_records(f, "temperature", part, keys, vals, hdrs, 8);
+        bool found = false;
+        for (int k = 0; k < n; k++)
+            found |= strcmp(keys[k], topics[i]) == 0;
+        assert_true(found);
+    }
+    fx_free(f);
+
+    /* a bad route stops the listener's creation with a message naming it */
+    f = fx_new();
+    set(f, "mqtt.routes", "ok/#=>fine;bad/#/x=>t");
+    ed_config_storage(f->cfg, &f->sc);
+    f->b.cfg = f->cfg;
+    char why[256];
+    ed_mqtt *m;
+    assert_int_equal(ed_mqtt_new(&f->b, why, sizeof why, &m), ED_ERR_INVAL);
+    assert_non_null(strstr(why, "bad/#/x=>t"));
+    ed_config_free(f->cfg);
+    lt_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+}
+
+static void test_publish_errors(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "auto.create.topics.enable", "false");
+    fx_start(f);
+    lt_capture_logs();
+    /* MQTT 5: negative PUBACK; the connection goes on */
+    ed_mqtt_conn *c = connect_as(f, 5, "dev-5");
+    struct pk p;
+    mk_publish(&p, 5, 1, false, 3, "nowhere", "x", NULL, 0);
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBACK);
+    assert_int_equal(g[0].body[2], ED_MQTT_RC_TOPIC_NAME_INVALID);
+    assert_true(lt_log_contains("auto.create.topics.enable is off"));
+    /* MQTT 3.1.1: closed (no negative PUBACK) */
+    ed_mqtt_conn *c4 = connect_as(f, 4, "dev-6");
+    mk_publish(&p, 4, 1, false, 3, "nowhere", "x", NULL, 0);
+    assert_int_equal(ed_mqtt_conn_feed(c4, p.b, p.len), ED_ERR_CLOSED);
+    lt_release_logs();
+    fx_free(f);
+}
+
+static void test_subscribe_live(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *sub = connect_as(f, 4, "screen");
+    ed_mqtt_conn *sub5 = connect_as(f, 5, "screen5");
+    ed_mqtt_conn *pub = connect_as(f, 5, "sensor");
+    struct pk p;
+    struct got g[8];
+    mk_subscribe(&p, 4, 1, "plant/+/temp", 1);
+    feed(sub, &p);
+    assert_int_equal(packets(sub, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_SUBACK);
+    assert_int_equal(g[0].body[2], 1); /* granted QoS 1 */
+    ed_mqtt_conn_output_clear(sub);
+    mk_subscribe(&p, 5, 1, "plant/#", 2);
+    feed(sub5, &p);
+    assert_int_equal(packets(sub5, g, 8), 1);
+    assert_int_equal(g[0].body[3], 2);
+    ed_mqtt_conn_output_clear(sub5);
+    /* bad filter: refused in SUBACK */
+    mk_subscribe(&p, 4, 2, "plant/#/x", 0);
+    feed(sub, &p);
+    assert_int_equal(packets(sub, g, 8), 1);
+    assert_int_equal(g[0].body[2], 0x80);
+    ed_mqtt_conn_output_clear(sub);
+
+    static const uint8_t up[] = {0x26, 0, 1, 'k', 0, 1, 'v'};
+    mk_publish(&p, 5, 2, false, 1, "plant/p1/temp", "30", up, sizeof up);
+    feed(pub, &p);
+    mk_publish(&p, 5, 0, false, 0, "plant/p1/hum", "50", NULL, 0);
+    feed(pub, &p);
+    /* QoS 2 publish, QoS 1 subscription: delivered at QoS 1 */
+    assert_int_equal(packets(sub, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    assert_int_equal((g[0].flags >> 1) & 3, 1);
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 4, &pb, &why), ED_OK);
+    assert_memory_equal(pb.topic.p, "plant/p1/temp", 13);
+    assert_memory_equal(pb.payload.p, "30", 2);
+    uint16_t id = pb.packet_id;
+    ed_mqtt_conn_output_clear(sub);
+    mk_ack(&p, ED_MQTT_PUBACK, id);
+    feed(sub, &p);
+    /* MQTT 5 subscriber: both, QoS 2 and 0, with the user property */
+    assert_int_equal(packets(sub5, g, 8), 2);
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 5, &pb, &why), ED_OK);
+    assert_int_equal(pb.qos, 2);
+    assert_int_equal(pb.props.len, sizeof up);
+    id = pb.packet_id;
+    assert_int_equal(ed_mqtt_decode_publish(g[1].body, g[1].len, g[1].flags, 5, &pb, &why), ED_OK);
+    assert_int_equal(pb.qos, 0);
+    ed_mqtt_conn_output_clear(sub5);
+    mk_ack(&p, ED_MQTT_PUBREC, id);
+    feed(sub5, &p);
+    assert_int_equal(packets(sub5, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBREL);
+    ed_mqtt_conn_output_clear(sub5);
+    mk_ack(&p, ED_MQTT_PUBCOMP, id);
+    feed(sub5, &p);
+    /* UNSUBSCRIBE: nothing more */
+    struct pk b = {.len = 0};
+    pu16(&b, 9);
+    pstr(&b, "plant/+/temp");
+    wrap(&p, 0xa2, &b);
+    feed(sub, &p);
+    assert_int_equal(packets(sub, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_UNSUBACK);
+    ed_mqtt_conn_output_clear(sub);
+    mk_publish(&p, 5, 0, false, 0, "plant/p2/temp", "31", NULL, 0);
+    feed(pub, &p);
+    size_t len;
+    ed_mqtt_conn_output(sub, &len);
+    assert_int_equal(len, 0);
+    settle(f);
+}
+
+static void test_will_and_takeover(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *watch = connect_as(f, 4, "watch");
+    struct pk p;
+    mk_subscribe(&p, 4, 1, "dev/+/status", 0);
+    feed(watch, &p);
+    ed_mqtt_conn_output_clear(watch);
+    ed_mqtt_conn *c;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "dev-7", 30, "dev/7/status", "offline");
+    feed(c, &p);
+    /* take-over by the same client id: the first is closed, its will goes */
+    ed_mqtt_conn *c2 = connect_as(f, 4, "dev-7");
+    assert_true(ed_mqtt_conn_closed(c));
+    assert_false(ed_mqtt_conn_closed(c2));
+    struct got g[4];
+    assert_int_equal(packets(watch, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    ed_mqtt_conn_output_clear(watch);
+    /* a clean DISCONNECT: no will */
+    ed_mqtt_conn *c3;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c3), ED_OK);
+    mk_connect(&p, 4, "dev-8", 30, "dev/8/status", "offline");
+    feed(c3, &p);
+    uint8_t dis[] = {0xe0, 0};
+    assert_int_equal(ed_mqtt_conn_feed(c3, dis, 2), ED_ERR_CLOSED);
+    size_t len;
+    ed_mqtt_conn_output(watch, &len);
+    assert_int_equal(len, 0);
+    settle(f);
+    char keys[4][64], vals[4][64], hdrs[4][64];
+    assert_int_equal(read_records(f, "dev.7.status", 0, keys, vals, hdrs, 4), 1);
+    assert_string_equal(vals[0], "offline");
+    assert_null(ed_topics_find(f->topics, "dev.8.status"));
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_wills, 1);
+    /* MQTT 5: the connection taken over is told why (0x8E) */
+    ed_mqtt_conn *old5 = connect_as(f, 5, "dev-9");
+    ed_mqtt_conn *new5 = connect_as(f, 5, "dev-9");
+    assert_true(ed_mqtt_conn_closed(old5));
+    assert_false(ed_mqtt_conn_closed(new5));
+    assert_int_equal(packets(old5, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_SESSION_TAKEN_OVER);
+    ed_mqtt_reap(f->m);
+}
+
+static void test_subscriber_limits(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.max.inflight", "2");
+    fx_start(f);
+    ed_mqtt_conn *sub = connect_as(f, 4, "slow");
+    /* an MQTT 5 subscriber with a Maximum Packet Size of 40 bytes */
+    ed_mqtt_conn *small;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &small), ED_OK);
+    struct pk b = {.len = 0}, p;
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 2);
+    pu16(&b, 60);
+    static const uint8_t props[] = {5, 0x27, 0, 0, 0, 40};
+    praw(&b, props, sizeof props);
+    pstr(&b, "small");
+    wrap(&p, 0x10, &b);
+    feed(small, &p);
+    ed_mqtt_conn_output_clear(small);
+    mk_subscribe(&p, 4, 1, "t/#", 1);
+    feed(sub, &p);
+    mk_subscribe(&p, 5, 1, "t/#", 0);
+    feed(small, &p);
+    ed_mqtt_conn_output_clear(sub);
+    ed_mqtt_conn_output_clear(small);
+    ed_mqtt_conn *pub = connect_as(f, 4, "pub");
+    for (int i = 0; i < 3; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), "t/x", "short", NULL, 0);
+        feed(pub, &p);
+        settle(f);
+    }
+    mk_publish(&p, 4, 0, false, 0, "t/x", "a payload longer than forty bytes, surely", NULL, 0);
+    feed(pub, &p);
+    /* QoS 1 window of 2 (no PUBACK from the subscriber): the third is dropped */
+    struct got g[8];
+    assert_int_equal(packets(sub, g, 8), 3);
+    assert_int_equal((g[0].flags >> 1) & 3, 1);
+    assert_int_equal((g[1].flags >> 1) & 3, 1);
+    assert_int_equal((g[2].flags >> 1) & 3, 0); /* the QoS 0 one still goes */
+    /* the small client gets the three short ones, not the long one */
+    assert_int_equal(packets(small, g, 8), 3);
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 2);
+    settle(f);
+    fx_free(f);
+}
+
+static void test_inflight_backpressure(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.max.inflight", "2");
+    fx_start(f);
+    ed_mqtt_conn *c = connect_as(f, 4, "burst");
+    struct pk all = {.len = 0}, p;
+    for (int i = 1; i <= 5; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)i, "burst", "x", NULL, 0);
+        praw(&all, p.b, p.len);
+    }
+    assert_int_equal(ed_mqtt_conn_feed(c, all.b, all.len), ED_OK);
+    ed_mqtt_flush(f->m);
+    ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "burst"), 0)->log;
+    assert_int_equal(ed_log_end_offset(log), 2); /* two taken, three wait */
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_true(s.n_pauses >= 1);
+    for (int i = 0; i < 5; i++)
+        settle(f);
+    assert_int_equal(ed_log_end_offset(log), 5);
+    struct got g[8];
+    assert_int_equal(packets(c, g, 8), 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(g[i].type, ED_MQTT_PUBACK);
+        assert_int_equal(ed_get_be16(g[i].body), i + 1); /* in order */
+    }
+    fx_free(f);
+}
+
+static void test_batches_compressed_per_topic(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "compression.type", "zstd");
+    fx_start(f);
+    ed_mqtt_conn *c = connect_as(f, 4, "zip");
+    struct pk p;
+    for (int i = 0; i < 20; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), "zip/me", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                   NULL, 0);
+        feed(c, &p);
+    }
+    settle(f);
+    ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "zip.me"), 0)->log;
+    struct ed_log_slice sl;
+    assert_int_equal(ed_log_read(log, 0, 1 << 20, &sl), ED_OK);
+    uint8_t *buf = malloc(sl.len);
+    assert_int_equal(ed_log_slice_copy(&sl, buf, sl.len), ED_OK);
+    struct ed_batch_info bi;
+    assert_int_equal(ed_batch_check(buf, sl.len, &bi), ED_OK);
+    assert_int_equal(ed_batch_compression(&bi), ED_COMPRESSION_ZSTD);
+    assert_int_equal(bi.record_count, 20); /* one batch for the twenty */
+    assert_true(ed_batch_total_len(&bi) < 20 * 30);
+    free(buf);
+    ed_log_slice_release(&sl);
+    char keys[32][64], vals[32][64], hdrs[32][64];
+    assert_int_equal(read_records(f, "zip.me", 0, keys, vals, hdrs, 32), 20);
+    assert_string_equal(vals[19], "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    fx_free(f);
+}
+
+static void test_close_with_pending_acks(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 4, "gone");
+    struct pk p;
+    mk_publish(&p, 4, 1, false, 1, "gone", "x", NULL, 0);
+    feed(c, &p);
+    ed_mqtt_flush(f->m);
+    /* closed while its PUBACK waits for the flush: freed after it */
+    assert_int_equal(ed_mqtt_conn_feed(c, "\xff\x00", 2), ED_ERR_CLOSED);
+    ed_mqtt_reap(f->m);
+    settle(f);
+    ed_mqtt_reap(f->m);
+    ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "gone"), 0)->log;
+    assert_int_equal(ed_log_durable_offset(log), 1);
+}
+
+int main(void)
+{
+    ed_log_set_level(ED_LOG_LEVEL_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_varint_limits),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_decode_connect),
+        cmocka_unit_test(test_decode_publish_acks_subscribe),
+        cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_murmur2),
+        cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qos1_puback_after_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qos2_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_properties_to_headers, setup, teardown),
+        cmocka_unit_test(test_routes_and_partitions),
+        cmocka_unit_test(test_publish_errors),
+        cmocka_unit_test_setup_teardown(test_subscribe_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
+        cmocka_unit_test(test_subscriber_limits),
+        cmocka_unit_test(test_inflight_backpressure),
+        cmocka_unit_test_setup_teardown(test_close_with_pending_acks, setup, teardown),
+        cmocka_unit_test(test_batches_compressed_per_topic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
