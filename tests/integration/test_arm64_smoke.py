@@ -1,14 +1,18 @@
 """The Raspberry Pi 64-bit build (build/rpi-arm64/eddy) run under user-mode
 emulation (qemu-aarch64, no binfmt_misc needed) serving kcat on the host:
-a topic auto-created by producing to it, every record consumed back, the
-same after a restart, and the arm64-written data directory read by this
+a topic auto-created by producing to it, every record consumed back; MQTT
+clients on the host (mosquitto_pub publishing at QoS 1, a paho-mqtt
+subscriber) with the messages read back over Kafka; the same after a
+restart, and the arm64-written data directory read by this
 machine's own build (on-disk format independent of the CPU). Reports the
 emulated broker's idle RSS."""
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from conftest import HOST, REPO, Broker, kcat, need
@@ -50,6 +54,7 @@ class EmulatedBroker(Broker):
             str(self.binary), "serve",
             "--set", f"listeners=PLAINTEXT://{HOST}:{self.port}",
             "--set", f"log.dirs={self.log_dir}",
+            "--set", f"mqtt.listeners=mqtt://{HOST}:{self.mqtt_port}",
         ]
         for k, v in self.config.items():
             cmd += ["--set", f"{k}={v}"]
@@ -84,6 +89,41 @@ def consume(broker, topic):
     return kcat(broker, "-C", "-t", topic, "-o", "beginning", "-e", "-q", timeout=120).stdout.splitlines()
 
 
+def mqtt_round(b, n=50):
+    """A paho-mqtt subscriber and mosquitto_pub (QoS 1) against the broker's
+    MQTT listener: the subscriber gets every message live, in order, and kcat
+    reads them from the Kafka topic the MQTT topic maps to, keyed by the MQTT
+    topic."""
+    lines = [b"arm64-meter-%03d kWh=%d" % (i, 1000 + i) for i in range(n)]
+    got, subscribed, done = [], threading.Event(), threading.Event()
+
+    def on_message(client, userdata, msg):
+        got.append(msg.payload)
+        if len(got) == n:
+            done.set()
+
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="arm64-smoke-sub", protocol=mqtt.MQTTv311)
+    sub.on_subscribe = lambda *args: subscribed.set()
+    sub.on_message = on_message
+    sub.connect(HOST, b.mqtt_port, keepalive=60)
+    sub.loop_start()
+    try:
+        sub.subscribe("plant/#", qos=1)
+        assert subscribed.wait(120), "no SUBACK from the emulated broker"
+        subprocess.run(
+            [need("mosquitto_pub"), "-h", HOST, "-p", str(b.mqtt_port), "-q", "1", "-t", "plant/arm64/meter", "-l"],
+            input=b"\n".join(lines) + b"\n", check=True, timeout=120, capture_output=True,
+        )
+        assert done.wait(120), f"the subscriber got {len(got)} of {n} messages"
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+    assert got == lines
+    got = kcat(b, "-C", "-t", "plant.arm64.meter", "-o", "beginning", "-e", "-q", "-f", "%k|%s\n",
+               timeout=120).stdout.splitlines()
+    assert got == [b"plant/arm64/meter|" + v for v in lines]
+
+
 def test_arm64_build_serves_kcat(tmp_path, capsys):
     assert elf_machine(ARM64_BIN) == EM_AARCH64, f"{ARM64_BIN} is not an arm64 binary"
     b = EmulatedBroker(tmp_path / "arm64")
@@ -96,6 +136,7 @@ def test_arm64_build_serves_kcat(tmp_path, capsys):
         md = kcat(b, "-L", "-t", topic, "-J").stdout.decode()
         assert f'"topic":"{topic}"' in md.replace(" ", ""), md
         assert consume(b, topic) == values
+        mqtt_round(b)
 
         assert b.stop(), "SIGTERM did not stop the emulated broker"
         b.start()
