@@ -27,11 +27,13 @@ PKG_CONFIG ?= pkg-config
 WITH_ZSTD ?= 1
 WITH_GZIP ?= 1
 WITH_LZ4 ?= 1
+WITH_MQTT ?= 1
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -Wundef -Wshadow -Wstrict-prototypes \
 	-Wno-missing-field-initializers -g $(OPT) -I. $(BOARD_CFLAGS) \
-	-DED_WITH_ZSTD=$(WITH_ZSTD) -DED_WITH_GZIP=$(WITH_GZIP) -DED_WITH_LZ4=$(WITH_LZ4)
+	-DED_WITH_ZSTD=$(WITH_ZSTD) -DED_WITH_GZIP=$(WITH_GZIP) -DED_WITH_LZ4=$(WITH_LZ4) \
+	-DED_WITH_MQTT=$(WITH_MQTT)
 LIBS := -lpthread $(BOARD_LIBS)
 ifeq ($(WITH_ZSTD),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libzstd 2>/dev/null)
@@ -50,6 +52,9 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
 	$(wildcard storage/*.c) $(wildcard core/*.c) $(wildcard bridge/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
+ifeq ($(WITH_MQTT),0)
+LIB_SRC := $(filter-out bridge/mqtt%,$(LIB_SRC))
+endif
 HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -82,8 +87,11 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 SAN_CFLAGS := $(CFLAGS_BASE) -O1 $(SAN_FLAGS)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(SAN_BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+ifeq ($(WITH_MQTT),0)
+UNIT_SRC := $(filter-out tests/unit/test_mqtt.c,$(UNIT_SRC))
+endif
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(SAN_BUILD)/tests/%)
-UNIT_SUPPORT := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+UNIT_SUPPORT := $(filter-out $(UNIT_SRC) tests/unit/test_%,$(wildcard tests/unit/*.c))
 
 $(SAN_BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

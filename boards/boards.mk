@@ -49,7 +49,7 @@ deb: $(BUILD)/eddy
 # ---- size with every WITH_<feature> switch, each built apart ----
 FEATURES = $(shell sed -n 's/^WITH_\([A-Z0-9_]*\) *?= *1.*/\1/p' Makefile $(wildcard boards/*.mk tests/*/*.mk))
 size-report:
-	@sh tools/size-report.sh "$(BOARD)" "$(BUILD)" $(FEATURES)
+	@SIZE=$(CROSS_COMPILE)size sh tools/size-report.sh "$(BOARD)" "$(BUILD)" $(FEATURES)
 
 # ---- the two board checks of the integration suite, alone ----
 arm64-smoke: cross-deps

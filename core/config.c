@@ -33,6 +33,13 @@ static bool check_advertised(const char *v, char *why, size_t why_len);
 static bool check_dirs(const char *v, char *why, size_t why_len);
 static bool check_cleanup(const char *v, char *why, size_t why_len);
 static bool check_mqtt_listeners(const char *v, char *why, size_t why_len);
+/* A build without MQTT (WITH_MQTT=0) has no listener by default and refuses
+ * one in the config. */
+#if ED_WITH_MQTT
+#define ED_MQTT_DEFAULT_LISTENERS "mqtt://0.0.0.0:1883"
+#else
+#define ED_MQTT_DEFAULT_LISTENERS ""
+#endif
 
 /* Sizes and times follow Kafka's units (bytes, ms); edge defaults differ
  * from Kafka's where a gateway needs it, and say so. */
@@ -114,7 +121,7 @@ static const struct row rows[] = {
     {"log.dir.min.free.bytes", ED_CFG_INT, 0, I64, "67108864", NULL, NULL,
      "Eddy disk guard: keep this much free space on the data file system by deleting "
      "oldest segments (0 = off)"},
-    {"mqtt.listeners", ED_CFG_STRING, 0, 0, "mqtt://0.0.0.0:1883", NULL, check_mqtt_listeners,
+    {"mqtt.listeners", ED_CFG_STRING, 0, 0, ED_MQTT_DEFAULT_LISTENERS, NULL, check_mqtt_listeners,
      "MQTT 3.1.1/5 listeners, mqtt://host:port,... (empty = no MQTT)"},
     {"mqtt.max.packet.bytes", ED_CFG_INT, 64, 268435455, "1048576", NULL, NULL,
      "largest MQTT packet accepted; bigger packets close the connection"},
@@ -489,6 +496,10 @@ static bool check_mqtt_listeners(const char *v, char *why, size_t why_len)
     int n;
     if (ed_config_listeners(v, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len) != ED_OK)
         return false;
+    if (n > 0 && !ED_WITH_MQTT) {
+        say(why, why_len, "%s%s", "this eddy was built without MQTT (WITH_MQTT=0)", "");
+        return false;
+    }
     for (int i = 0; i < n; i++) {
         if (!ieq(ls[i].name, "mqtt")) {
             say(why, why_len, "MQTT listener %s:// is not supported (use mqtt://host:port)%s",

@@ -3,7 +3,6 @@
  * loop until SIGTERM/SIGINT, then shuts down cleanly (storage flushed and
  * closed). */
 #define ED_LOG_MODULE "serve"
-#include "bridge/mqtt.h"
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/group.h"
@@ -18,6 +17,21 @@
 
 #include <stdio.h>
 #include <string.h>
+
+#if ED_WITH_MQTT
+#include "bridge/mqtt.h"
+#else
+/* Built without MQTT (WITH_MQTT=0): no listener is ever made. */
+typedef struct ed_mqtt ed_mqtt;
+static void ed_mqtt_shutdown(ed_mqtt *m)
+{
+    ED_UNUSED(m);
+}
+static void ed_mqtt_free(ed_mqtt *m)
+{
+    ED_UNUSED(m);
+}
+#endif
 
 struct serve {
     struct ed_config *cfg;
@@ -149,6 +163,7 @@ static int start_listeners(struct serve *s)
     return ED_OK;
 }
 
+#if ED_WITH_MQTT
 static int start_mqtt(struct serve *s)
 {
     struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS];
@@ -176,6 +191,13 @@ static int start_mqtt(struct serve *s)
     }
     return ED_OK;
 }
+#else
+static int start_mqtt(struct serve *s)
+{
+    ED_UNUSED(s);
+    return ED_OK;
+}
+#endif
 
 /* ---- main ---- */
 
