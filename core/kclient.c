@@ -210,6 +210,18 @@ static void *alloc_arr(struct ed_kc_mem *m, ed_krd *r, int32_t n, size_t len)
     return b->data;
 }
 
+/* A flat per-partition result array grown by the np partitions of one more
+ * topic: a new block holding the old entries (old itself when np is 0);
+ * NULL on failure, which fails the cursor. */
+static void *grow_flat(struct ed_kc_mem *m, ed_krd *r, void *old, int32_t total, int32_t np,
+                       size_t elem)
+{
+    if (np <= 0) return old;
+    void *a = alloc_arr(m, r, total + np, elem);
+    if (a && total > 0) memcpy(a, old, (size_t)total * elem);
+    return a;
+}
+
 void *ed_kc_alloc(struct ed_kc_mem *m, ed_krd *r, int32_t n, size_t len)
 {
     return alloc_arr(m, r, n, len);
@@ -714,18 +726,16 @@ int ed_kc_dec_produce(ed_krd *r, int16_t ver, struct ed_kc_produce *out)
 {
     bool flex = ver >= 9;
     int32_t nt = ed_krd_array(r, flex, 5);
-    /* Two passes would need a copy of the cursor; count as we go instead by
-     * growing one array per topic and linking them into a flat result. */
+    /* Two passes would need a copy of the cursor: the flat result grows by
+     * each topic's partitions as they are read. */
     int32_t total = 0;
     struct ed_kc_produce_result *all = NULL;
     for (int32_t i = 0; i < nt && !r->err; i++) {
         ed_kstr topic = ed_krd_str(r, flex);
         int32_t np = ed_krd_array(r, flex, 14);
         if (np < 0) np = 0; /* a null array holds nothing */
-        struct ed_kc_produce_result *a = alloc_arr(&out->mem, r, total + np, sizeof *a);
-        if (np > 0 && !a) break;
-        if (a && total) memcpy(a, all, (size_t)total * sizeof *a);
-        if (a) all = a;
+        all = grow_flat(&out->mem, r, all, total, np, sizeof *all);
+        if (np > 0 && !all) break;
         for (int32_t k = 0; k < np && !r->err; k++) {
             struct ed_kc_produce_result *p = &all[total + k];
             p->topic = topic;
@@ -772,10 +782,8 @@ int ed_kc_dec_fetch(ed_krd *r, int16_t ver, struct ed_kc_fetch *out)
         ed_kstr topic = ed_krd_str(r, flex);
         int32_t np = ed_krd_array(r, flex, 18);
         if (np < 0) np = 0; /* a null array holds nothing */
-        struct ed_kc_fetch_result *a = alloc_arr(&out->mem, r, total + np, sizeof *a);
-        if (np > 0 && !a) break;
-        if (a && total) memcpy(a, all, (size_t)total * sizeof *a);
-        if (a) all = a;
+        all = grow_flat(&out->mem, r, all, total, np, sizeof *all);
+        if (np > 0 && !all) break;
         for (int32_t k = 0; k < np && !r->err; k++) {
             struct ed_kc_fetch_result *p = &all[total + k];
             p->topic = topic;
@@ -814,10 +822,8 @@ int ed_kc_dec_list_offsets(ed_krd *r, int16_t ver, struct ed_kc_list_offsets *ou
         ed_kstr topic = ed_krd_str(r, flex);
         int32_t np = ed_krd_array(r, flex, 22);
         if (np < 0) np = 0; /* a null array holds nothing */
-        struct ed_kc_list_result *a = alloc_arr(&out->mem, r, total + np, sizeof *a);
-        if (np > 0 && !a) break;
-        if (a && total) memcpy(a, all, (size_t)total * sizeof *a);
-        if (a) all = a;
+        all = grow_flat(&out->mem, r, all, total, np, sizeof *all);
+        if (np > 0 && !all) break;
         for (int32_t k = 0; k < np && !r->err; k++) {
             struct ed_kc_list_result *p = &all[total + k];
             p->topic = topic;
