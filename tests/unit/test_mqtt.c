@@ -1586,6 +1586,58 @@ static void test_filter_edges(void **state)
 #undef M
 }
 
+/* Acknowledgements leave in arrival order even when the publishes went to
+ * different partitions whose flushes complete in another order. */
+static void test_acks_in_order_across_partitions(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 5, "multi");
+    struct pk p;
+    const char *topics[] = {"ord/a", "ord/b", "ord/a", "ord/c", "ord/b"};
+    for (int i = 0; i < 5; i++) {
+        mk_publish(&p, 5, (uint8_t)(i % 2 + 1), false, (uint16_t)(10 + i), topics[i], "v", NULL, 0);
+        feed(c, &p);
+    }
+    settle(f);
+    struct got g[8];
+    assert_int_equal(packets(c, g, 8), 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(g[i].type, i % 2 ? ED_MQTT_PUBREC : ED_MQTT_PUBACK);
+        assert_int_equal(ed_get_be16(g[i].body), 10 + i);
+    }
+}
+
+/* Taken over while QoS 2 publishes of the old connection wait for their
+ * flush: the old one is freed only after, the new one starts clean. */
+static void test_takeover_with_qos2_pending(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *old = connect_as(f, 5, "twin");
+    struct pk p;
+    mk_publish(&p, 5, 2, false, 5, "twin/x", "1", NULL, 0);
+    feed(old, &p);
+    ed_mqtt_flush(f->m); /* appended, waiting for the flush */
+    mk_publish(&p, 5, 2, false, 6, "twin/x", "2", NULL, 0);
+    feed(old, &p); /* gathering */
+    ed_mqtt_conn *young = connect_as(f, 5, "twin");
+    assert_true(ed_mqtt_conn_closed(old));
+    ed_mqtt_reap(f->m); /* old still referenced: kept */
+    settle(f);
+    ed_mqtt_reap(f->m);
+    size_t len;
+    ed_mqtt_conn_output(young, &len);
+    assert_int_equal(len, 0); /* the old one's PUBRECs go nowhere */
+    /* the new connection knows nothing of packet id 5 */
+    mk_ack(&p, ED_MQTT_PUBREL, 5);
+    feed(young, &p);
+    struct got g[4];
+    assert_int_equal(packets(young, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
+    assert_int_equal(g[0].body[2], ED_MQTT_RC_PACKET_ID_NOT_FOUND);
+    char keys[4][64], vals[4][64], hdrs[4][64];
+    assert_int_equal(read_records(f, "twin.x", 0, keys, vals, hdrs, 4), 2);
+}
+
 int main(void)
 {
     ed_log_set_level(ED_LOG_LEVEL_WARN);
@@ -1618,6 +1670,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_fits_client_max_packet, setup, teardown),
         cmocka_unit_test(test_append_failure_then_more_input),
         cmocka_unit_test_setup_teardown(test_topic_deleted_while_gathering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acks_in_order_across_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_takeover_with_qos2_pending, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
