@@ -860,7 +860,10 @@ static void publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_w
     struct ed_record_header h[MAX_HEADERS];
     int n_h = user_headers(pk->props, h);
     if (n_h < 0) {
-        if (!is_will)
+        if (is_will)
+            ED_LOG_WARN("will of %s to '%.*s' dropped: more than 64 user properties", c->peer,
+                        (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p);
+        else
             publish_failed(c, pk, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
         return;
     }

@@ -1638,6 +1638,41 @@ static void test_takeover_with_qos2_pending(void **state)
     assert_int_equal(read_records(f, "twin.x", 0, keys, vals, hdrs, 4), 2);
 }
 
+/* A will that cannot be stored is not dropped silently: one log line. */
+static void test_will_too_many_user_properties_logged(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    struct pk b = {.len = 0}, p;
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 0x02 | 0x04);
+    pu16(&b, 30);
+    pu8(&b, 0);
+    pstr(&b, "chatty");
+    struct pk wp = {.len = 0};
+    for (int i = 0; i < 65; i++) {
+        pu8(&wp, 0x26);
+        pstr(&wp, "k");
+        pstr(&wp, "v");
+    }
+    b.len += ed_mqtt_varint_put(b.b + b.len, (uint32_t)wp.len);
+    praw(&b, wp.b, wp.len);
+    pstr(&b, "chatty/status");
+    pstr(&b, "gone");
+    wrap(&p, 0x10, &b);
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].body[1], 0);
+    lt_capture_logs();
+    assert_int_equal(ed_mqtt_conn_feed(c, "\xff\x00", 2), ED_ERR_CLOSED);
+    assert_true(lt_log_contains("will of detached to 'chatty/status' dropped: more than 64"));
+    lt_release_logs();
+    ed_mqtt_reap(f->m);
+}
+
 int main(void)
 {
     ed_log_set_level(ED_LOG_LEVEL_WARN);
@@ -1672,6 +1707,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_topic_deleted_while_gathering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_in_order_across_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_takeover_with_qos2_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_will_too_many_user_properties_logged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
