@@ -10,7 +10,14 @@
  * done and acknowledgements leave from the head of the ring, so they go out
  * in the order the publishes came in and never before their data is on
  * flash. A connection closed while a durable wait refers to it stays
- * allocated (closed) until the last wait completes. */
+ * allocated (closed) until the last wait completes.
+ *
+ * Failures reported by the storage (append or flush failed, partition
+ * removed) and reading a paused connection again are not handled inside
+ * the callback that caused them but from a zero-delay timer ("kick"):
+ * answering may close an MQTT 3.1.1 connection, whose will is published
+ * and may be routed to the very partition being removed, and reading may
+ * gather new publishes into the batch being failed. */
 #define ED_LOG_MODULE "mqtt"
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_codec.h"
@@ -68,6 +75,7 @@ struct ed_mqtt_conn {
     size_t rlen, rcap;
     struct obuf out;
     bool connected, closing, paused, want_write, in_input, graceful;
+    bool kick; /* acknowledgements to drain or input to read: see on_kick */
     uint8_t level;
     uint16_t keepalive_s;
     uint64_t last_rx_ms, accepted_ms;
@@ -91,7 +99,8 @@ struct ed_mqtt_conn {
     uint16_t out_window;
     uint16_t next_pid;
     uint32_t client_max_packet;
-    int n_refs; /* durable waits that name this connection */
+    uint32_t session_expiry_s; /* from CONNECT (MQTT 5) */
+    int n_refs;                /* durable waits that name this connection */
 };
 
 struct wref {
@@ -125,7 +134,8 @@ struct ed_mqtt {
     int n_listeners;
     ed_mqtt_conn *conns, *dead;
     int32_t n_conns;
-    ed_timer reap_timer, linger_timer, scan_timer;
+    ed_timer reap_timer, linger_timer, scan_timer, kick_timer;
+    bool kicked; /* some connection has kick set */
     struct acc acc[MAX_ACC];
     struct bwait *waits;
     uint64_t n_ids;
@@ -137,6 +147,7 @@ static void conn_close(ed_mqtt_conn *c, const char *why, bool will);
 static void out_flush(ed_mqtt_conn *c);
 static void process_input(ed_mqtt_conn *c);
 static void update_read(ed_mqtt_conn *c);
+static void kick(ed_mqtt_conn *c);
 
 static uint64_t now_ms(const ed_mqtt *m)
 {
@@ -226,7 +237,12 @@ static void send_disconnect(ed_mqtt_conn *c, uint8_t reason, const char *text)
 {
     if (c->level != 5 || !c->connected) return;
     uint8_t b[256];
-    send_bytes(c, b, ed_mqtt_encode_disconnect(b, sizeof b, reason, text));
+    size_t n = ed_mqtt_encode_disconnect(b, sizeof b, reason, text);
+    /* The Reason String is left out where it would exceed the client's
+     * Maximum Packet Size (MQTT-3.14.2-3). */
+    if (c->client_max_packet && n > c->client_max_packet)
+        n = ed_mqtt_encode_disconnect(b, sizeof b, reason, NULL);
+    send_bytes(c, b, n);
 }
 
 /* Closes for bad input: one log line naming the problem; MQTT 5 gets a
@@ -322,7 +338,9 @@ static void update_read(ed_mqtt_conn *c)
     c->paused = pause;
     if (pause) c->m->stats.n_pauses++;
     if (c->stream) ed_plat_stream_want_read(c->stream, !pause);
-    if (!pause && c->rlen > 0 && !c->in_input) process_input(c);
+    /* Bytes already buffered raise no readable event: read them from the
+     * kick timer (never from inside a flush completion, see the top). */
+    if (!pause && c->rlen > 0) kick(c);
 }
 
 /* ---- acknowledgements owed (inbound QoS 1/2) ---- */
@@ -411,8 +429,13 @@ static void on_durable(void *arg, int status)
         for (int i = 0; i < bw->n; i++) {
             ed_mqtt_conn *c = bw->w[i].c;
             c->n_refs--;
-            if (!c->closing) pend_drain(c);
-            if (c->closing && c->n_refs == 0) arm_reap(m);
+            if (c->closing) {
+                if (c->n_refs == 0) arm_reap(m);
+            } else if (status == ED_OK) {
+                pend_drain(c);
+            } else {
+                kick(c); /* a failed flush may come from a partition's removal */
+            }
         }
         if (bw->prev)
             bw->prev->next = bw->next;
@@ -423,19 +446,19 @@ static void on_durable(void *arg, int status)
     ed_free(bw);
 }
 
+/* Completes every publish waiting on a's batch with reason; the answers
+ * leave from the kick timer. */
 static void acc_fail(ed_mqtt *m, struct acc *a, uint8_t reason)
 {
     for (int i = 0; i < a->n_w; i++) {
         ed_mqtt_conn *c = a->w[i].c;
         c->n_refs--;
-        if (!c->closing) pend_complete(c, a->w[i].seq, reason);
-    }
-    for (int i = 0; i < a->n_w; i++) {
-        ed_mqtt_conn *c = a->w[i].c;
-        if (!c->closing)
-            pend_drain(c);
-        else if (c->n_refs == 0)
+        if (!c->closing) {
+            pend_complete(c, a->w[i].seq, reason);
+            kick(c);
+        } else if (c->n_refs == 0) {
             arm_reap(m);
+        }
     }
     a->n_w = 0;
 }
@@ -490,7 +513,7 @@ static void acc_flush(ed_mqtt *m, struct acc *a)
     if (rc != ED_OK) on_durable(bw, rc);
 }
 
-void ed_mqtt_flush(ed_mqtt *m)
+static void flush_all(ed_mqtt *m)
 {
     for (int i = 0; i < MAX_ACC; i++)
         acc_flush(m, &m->acc[i]);
@@ -499,7 +522,69 @@ void ed_mqtt_flush(ed_mqtt *m)
 static void on_linger(ed_timer *t, void *arg)
 {
     ED_UNUSED(t);
-    ed_mqtt_flush(arg);
+    flush_all(arg);
+}
+
+/* Answers what failures completed and reads what paused connections
+ * buffered, for every connection kicked. */
+static void run_kicks(ed_mqtt *m)
+{
+    while (m->kicked) {
+        m->kicked = false;
+        ed_mqtt_conn *c = m->conns;
+        while (c) {
+            ed_mqtt_conn *next = c->next;
+            if (c->kick && !c->closing) {
+                c->kick = false;
+                pend_drain(c);
+                if (!c->closing && !c->paused && c->rlen > 0) process_input(c);
+                /* Closing one connection can close others (wills reach slow
+                 * subscribers): start over if the next one went. */
+                if (next && next->closing) next = m->conns;
+            }
+            c = next;
+        }
+    }
+}
+
+static void on_kick(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    run_kicks(arg);
+}
+
+static void kick(ed_mqtt_conn *c)
+{
+    ed_mqtt *m = c->m;
+    c->kick = true;
+    m->kicked = true;
+    if (m->b->loop && !ed_plat_timer_armed(&m->kick_timer))
+        ed_plat_timer_start(m->b->loop, &m->kick_timer, 0, on_kick, m);
+}
+
+void ed_mqtt_flush(ed_mqtt *m)
+{
+    run_kicks(m);
+    flush_all(m);
+}
+
+/* A partition about to be freed (its topic deleted): the batch gathering
+ * for it is dropped and its publishers get a negative acknowledgement
+ * (3.1.1: closed, the client resends). */
+static void on_partition_removed(void *arg, ed_partition *p)
+{
+    ed_mqtt *m = arg;
+    for (int i = 0; i < MAX_ACC; i++) {
+        struct acc *a = &m->acc[i];
+        if (a->p != p) continue;
+        int32_t n = ed_batch_builder_count(a->bb);
+        m->stats.n_failed += (uint64_t)n;
+        ED_LOG_WARN("%d gathered MQTT publish%s to %s-%d dropped: the topic is being deleted",
+                    (int)n, n == 1 ? "" : "es", ed_topic_name(p->topic), (int)p->index);
+        a->p = NULL;
+        a->bytes = 0;
+        acc_fail(m, a, ED_MQTT_RC_UNSPECIFIED);
+    }
 }
 
 /* The gathering batch of partition p, flushing another if all are busy. */
@@ -511,7 +596,7 @@ static struct acc *acc_get(ed_mqtt *m, ed_partition *p, int *rc)
         if (!m->acc[i].p && !free_a) free_a = &m->acc[i];
     }
     if (!free_a) {
-        ed_mqtt_flush(m);
+        flush_all(m);
         for (int i = 0; i < MAX_ACC && !free_a; i++)
             if (!m->acc[i].p) free_a = &m->acc[i];
         if (!free_a) {
@@ -775,7 +860,10 @@ static void publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_w
     struct ed_record_header h[MAX_HEADERS];
     int n_h = user_headers(pk->props, h);
     if (n_h < 0) {
-        if (!is_will)
+        if (is_will)
+            ED_LOG_WARN("will of %s to '%.*s' dropped: more than 64 user properties", c->peer,
+                        (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p);
+        else
             publish_failed(c, pk, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
         return;
     }
@@ -859,6 +947,7 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     c->level = ck.level;
     c->keepalive_s = ck.keepalive_s;
     c->client_max_packet = ck.max_packet_len;
+    c->session_expiry_s = ck.session_expiry_s;
     c->out_window = (uint16_t)ED_MIN(ck.receive_max, m->lim.n_inflight_max);
     uint8_t b[512];
     if (ck.has_auth_method) {
@@ -962,6 +1051,9 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     cp.retain_unavailable = true;
     cp.shared_unavailable = true;
     cp.sub_ids_unavailable = true;
+    /* No session outlives the connection: a client asking for one is told
+     * its Session Expiry Interval is 0 (absent would mean "as asked"). */
+    cp.session_expiry_zero = c->level == 5 && ck.session_expiry_s > 0;
     if (assigned) {
         cp.assigned_client_id.p = (const uint8_t *)c->client_id;
         cp.assigned_client_id.len = strlen(c->client_id);
@@ -1180,8 +1272,14 @@ static void on_packet(ed_mqtt_conn *c, uint8_t first, const uint8_t *body, size_
             close_bad(c, ED_MQTT_RC_MALFORMED, why);
             return;
         }
-        /* MQTT 5 reason 0x04: disconnect, but publish the will. */
-        c->graceful = d.reason != ED_MQTT_RC_DISCONNECT_WITH_WILL;
+        if (d.session_expiry_s > 0 && c->session_expiry_s == 0) {
+            close_bad(c, ED_MQTT_RC_PROTOCOL_ERROR,
+                      "DISCONNECT sets a Session Expiry Interval after CONNECT set none");
+            return;
+        }
+        /* Only a normal disconnection (MQTT 5 reason 0x00) discards the
+         * will; 0x04 and the error reasons publish it (MQTT-3.14.4-3). */
+        c->graceful = d.reason == ED_MQTT_RC_SUCCESS;
         out_flush(c);
         conn_close(c, "DISCONNECT", true);
         break;
@@ -1406,6 +1504,16 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         ed_free(m);
         return rc;
     }
+    if (b->topics) {
+        rc = ed_topics_add_remove_listener(b->topics, on_partition_removed, m);
+        if (rc != ED_OK) {
+            snprintf(why, why_len, "MQTT listener: cannot watch topic deletions: %s",
+                     ed_strerror(rc));
+            ed_mqtt_routes_free(m->routes);
+            ed_free(m);
+            return rc;
+        }
+    }
     if (b->loop) on_scan(&m->scan_timer, m);
     *out = m;
     return ED_OK;
@@ -1454,7 +1562,9 @@ void ed_mqtt_free(ed_mqtt *m)
         m->dead = c->next;
         conn_free(c);
     }
+    if (m->b->topics) ed_topics_del_remove_listener(m->b->topics, on_partition_removed, m);
     if (m->b->loop) {
+        ed_plat_timer_stop(m->b->loop, &m->kick_timer);
         ed_plat_timer_stop(m->b->loop, &m->reap_timer);
         ed_plat_timer_stop(m->b->loop, &m->linger_timer);
         ed_plat_timer_stop(m->b->loop, &m->scan_timer);
@@ -1522,6 +1632,7 @@ void ed_mqtt_conn_output_clear(ed_mqtt_conn *c)
 {
     c->out.pos = c->out.len = 0;
     if (!c->closing) update_read(c);
+    run_kicks(c->m);
 }
 
 bool ed_mqtt_conn_closed(const ed_mqtt_conn *c)

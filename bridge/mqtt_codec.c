@@ -409,6 +409,7 @@ int ed_mqtt_decode_connect(const uint8_t *body, size_t len, uint8_t flags,
         while (ed_mqtt_prop_next(&it, &pr)) {
             if (pr.id == ED_MQTT_PROP_RECEIVE_MAX) out->receive_max = (uint16_t)pr.num;
             if (pr.id == ED_MQTT_PROP_MAX_PACKET_SIZE) out->max_packet_len = pr.num;
+            if (pr.id == ED_MQTT_PROP_SESSION_EXPIRY) out->session_expiry_s = pr.num;
             if (pr.id == ED_MQTT_PROP_AUTH_METHOD) out->has_auth_method = true;
         }
     }
@@ -595,6 +596,11 @@ int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, ui
         if (cur_left(&c) > 0) {
             int rc = get_props(&c, ED_MQTT_DISCONNECT, false, &out->props, why);
             if (rc) return rc;
+            struct ed_mqtt_prop_iter it;
+            struct ed_mqtt_prop pr;
+            ed_mqtt_prop_iter_init(&it, out->props);
+            while (ed_mqtt_prop_next(&it, &pr))
+                if (pr.id == ED_MQTT_PROP_SESSION_EXPIRY) out->session_expiry_s = pr.num;
         }
     }
     if (cur_left(&c) != 0) {
@@ -735,6 +741,10 @@ size_t ed_mqtt_encode_connack(uint8_t *out, size_t cap, uint8_t level, bool sess
         if (props->sub_ids_unavailable) {
             put_u8(&p, ED_MQTT_PROP_SUB_ID_AVAILABLE);
             put_u8(&p, 0);
+        }
+        if (props->session_expiry_zero) {
+            put_u8(&p, ED_MQTT_PROP_SESSION_EXPIRY);
+            put_u32(&p, 0);
         }
         if (props->server_keepalive) {
             put_u8(&p, ED_MQTT_PROP_SERVER_KEEP_ALIVE);

@@ -158,8 +158,9 @@ struct ed_mqtt_connect {
     bool has_username, has_password;
     struct ed_mqtt_bytes username, password;
     /* from the properties (level 5) */
-    uint16_t receive_max;    /* 65535 when absent */
-    uint32_t max_packet_len; /* 0 = no limit */
+    uint16_t receive_max;      /* 65535 when absent */
+    uint32_t max_packet_len;   /* 0 = no limit */
+    uint32_t session_expiry_s; /* 0 when absent */
     bool has_auth_method;
 };
 /* Decodes a CONNECT body (after the fixed header; flags = low nibble of the
@@ -209,6 +210,7 @@ int ed_mqtt_subscribe_next(int type, struct ed_mqtt_subscribe *s, struct ed_mqtt
 struct ed_mqtt_disconnect {
     uint8_t reason;
     struct ed_mqtt_bytes props;
+    uint32_t session_expiry_s; /* 0 when absent */
 };
 int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
                               struct ed_mqtt_disconnect *out, const char **why);
@@ -226,6 +228,7 @@ struct ed_mqtt_connack_props {
     bool retain_unavailable;                 /* send Retain Available = 0 */
     bool shared_unavailable;                 /* send Shared Subscription Available = 0 */
     bool sub_ids_unavailable;                /* send Subscription Identifiers Available = 0 */
+    bool session_expiry_zero;                /* send Session Expiry Interval = 0 */
     uint16_t server_keepalive;               /* 0 = leave out */
     struct ed_mqtt_bytes assigned_client_id; /* len 0 = leave out */
     const char *reason_string;               /* NULL = leave out */

@@ -1154,6 +1154,15 @@ int ed_topics_add_remove_listener(ed_topics *t, ed_append_listener cb, void *arg
     return ED_OK;
 }
 
+void ed_topics_del_remove_listener(ed_topics *t, ed_append_listener cb, void *arg)
+{
+    for (int i = 0; i < t->n_removed; i++) {
+        if (t->removed[i].cb != cb || t->removed[i].arg != arg) continue;
+        t->removed[i] = t->removed[--t->n_removed];
+        return;
+    }
+}
+
 void ed_topics_appended(ed_topics *t, ed_partition *p)
 {
     if (t->append.cb) t->append.cb(t->append.arg, p);

@@ -100,6 +100,9 @@ void ed_topics_set_append_listener(ed_topics *t, ed_append_listener cb, void *ar
  * registry closed), so modules that keep per-partition state (fetch
  * waiters, producer ids) can drop it. Up to 4 listeners. */
 int ed_topics_add_remove_listener(ed_topics *t, ed_append_listener cb, void *arg);
+/* Unregisters a listener added with ed_topics_add_remove_listener (one
+ * whose arg is freed before the registry). */
+void ed_topics_del_remove_listener(ed_topics *t, ed_append_listener cb, void *arg);
 /* Called by whoever appended to p (produce, bridges). */
 void ed_topics_appended(ed_topics *t, ed_partition *p);
 

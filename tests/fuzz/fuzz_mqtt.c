@@ -2,8 +2,10 @@
  * connection over a real storage and topic registry in a temporary folder
  * (every publish routed to one topic). Input: byte 0 picks a prelude (bit 0:
  * a valid MQTT 3.1.1 CONNECT first, bit 1: an MQTT 5 one) and whether a
- * second connection subscribed to '#' watches (bit 2); byte 1 is the chunk
- * size the rest is fed in (0 = all at once). Each run ends with the
+ * second connection subscribed to '#' watches (bit 2), and whether the
+ * topic every publish goes to is deleted after the first chunk, as a Kafka
+ * admin may do while publishes gather (bit 3); byte 1 is the chunk size
+ * the rest is fed in (0 = all at once). Each run ends with the
  * gathered batches appended, the flush completed and every connection
  * closed. */
 #define _GNU_SOURCE
@@ -79,6 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = ED_MIN(chunk, size - pos);
         if (ed_mqtt_conn_feed(c, data + pos, n) != ED_OK) break;
         pos += n;
+        if ((data[0] & 8) && pos - 2 == n) {
+            ed_topic *t = ed_topics_find(G.topics, "fuzz");
+            if (t) ed_topics_delete(G.topics, t);
+        }
         ed_mqtt_conn_output_clear(c);
         if (watch) ed_mqtt_conn_output_clear(watch);
     }

@@ -470,3 +470,136 @@ def test_replay_wind_turbine_scada(broker):
     out = subprocess.run([str(EDDY_BIN), "dump", str(part), "--no-records"], stdout=subprocess.PIPE, timeout=60)
     n_batches = sum(1 for l in out.stdout.decode().splitlines() if "baseOffset" in l)
     assert 1 <= n_batches < len(rows)
+
+
+# ---------------------------------------------------------------------------
+# Conformance and failure edges a real client meets.
+
+
+def test_v5_disconnect_with_error_reason_publishes_will(broker):
+    """MQTT 5: only a normal DISCONNECT (0x00) discards the will; a client
+    leaving with an error reason has its will published."""
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    watcher = Paho(broker, "will-watch", "v311")
+    try:
+        watcher.subscribe("plc/+/state", 1)
+        calm = Paho(broker, "plc-calm", "v5", will=("plc/calm/state", b"lost"))
+        calm.close()  # reason 0x00: no will
+        failing = Paho(broker, "plc-fail", "v5", will=("plc/fail/state", b"lost"))
+        failing.c.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=0x80))
+        failing.c.loop_stop()
+        msgs = watcher.wait_messages(1)
+        assert (msgs[0].topic, msgs[0].payload) == ("plc/fail/state", b"lost")
+        # A marker published after both: the calm client's will never came.
+        marker = Paho(broker, "plc-marker", "v311")
+        marker.publish("plc/marker/state", b"m", 1).wait_for_publish(30)
+        marker.close()
+        msgs = watcher.wait_messages(2)
+        assert [m.topic for m in msgs] == ["plc/fail/state", "plc/marker/state"]
+    finally:
+        watcher.close()
+
+
+def test_v5_session_expiry_answered_zero(broker):
+    """MQTT 5: a client asking for a session that outlives the connection is
+    told, in CONNACK, that Eddy keeps none (Session Expiry Interval 0,
+    session present 0)."""
+    got = {}
+    done = threading.Event()
+
+    def on_connect(client, userdata, flags, reason, props):
+        got.update(flags=flags, reason=reason, props=props)
+        done.set()
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="wants-session", protocol=mqtt.MQTTv5)
+    c.on_connect = on_connect
+    p = Properties(PacketTypes.CONNECT)
+    p.SessionExpiryInterval = 3600
+    c.connect(HOST, broker.mqtt_port, clean_start=False, properties=p)
+    c.loop_start()
+    try:
+        assert done.wait(30)
+        assert not got["reason"].is_failure
+        assert got["flags"].session_present is False
+        assert got["props"].SessionExpiryInterval == 0
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def test_topic_deleted_while_publishes_gather(tmp_path_factory):
+    """A Kafka admin deletes the topic MQTT publishes are gathering for
+    (linger 1 s): they get PUBACK 0x80, Eddy and the client go on."""
+    from confluent_kafka.admin import AdminClient
+
+    b = Broker(tmp_path_factory.mktemp("mqtt-delete"), {"mqtt.linger.ms": "1000"}).start()
+    try:
+        c = Paho(b, "doomed-pub", "v5")
+        acks = {}
+        acked = threading.Condition()
+
+        def on_publish(client, userdata, mid, reason, props):
+            with acked:
+                acks[mid] = reason
+                acked.notify_all()
+
+        c.c.on_publish = on_publish
+        first = c.publish("doomed/t", b"first", 1)
+        with acked:
+            assert acked.wait_for(lambda: first.mid in acks, 30)
+        assert not acks[first.mid].is_failure
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.list_topics(timeout=30)
+        # The next one gathers for a second (then waits for its flush); the
+        # topic goes meanwhile. Should the deletion come only after the
+        # PUBACK (a very slow machine), the next attempt recreates the topic.
+        for attempt in range(5):
+            second = c.publish("doomed/t", f"second{attempt}".encode(), 1)
+            admin.delete_topics(["doomed.t"], operation_timeout=10)["doomed.t"].result(30)
+            with acked:
+                assert acked.wait_for(lambda: second.mid in acks, 30)
+            if acks[second.mid].is_failure:
+                break
+        assert acks[second.mid].value == 0x80
+        third = c.publish("doomed/t", b"third", 1)
+        with acked:
+            assert acked.wait_for(lambda: third.mid in acks, 30)
+        assert not acks[third.mid].is_failure
+        c.close()
+        assert [r.value() for r in consume(b, "doomed.t", 1)] == [b"third"]
+        assert "the topic is being deleted" in b.log_tail(200)
+    finally:
+        b.stop()
+
+
+def test_bad_filters_get_failure_codes_connection_stays(broker):
+    """SUBSCRIBE with invalid filters: a failure code per filter (3.1.1
+    0x80, 5.0 0x8F), valid ones granted, the connection stays; an empty
+    filter is malformed and closes (5.0: DISCONNECT 0x81)."""
+    for level, fail in [(4, 0x80), (5, 0x8F)]:
+        s = raw_conn(broker)
+        try:
+            s.sendall(connect_pkt(level, f"filters{level}"))
+            ack = s.recv(2)
+            assert ack[0] == 0x20
+            s.recv(ack[1])
+            body = struct.pack(">H", 5) + (b"\x00" if level == 5 else b"")
+            for f in ["a/#/b", "a+", "ok/+/x", "sport/#"]:
+                body += s16(f) + b"\x01"
+            s.sendall(b"\x82" + varint(len(body)) + body)
+            s.settimeout(15)
+            suback = s.recv(64)
+            codes = suback[4 + (1 if level == 5 else 0) :]
+            assert suback[0] == 0x90 and list(codes) == [fail, fail, 1, 1], suback
+            s.sendall(b"\xc0\x00")  # still there: PINGRESP
+            assert s.recv(2) == b"\xd0\x00"
+            body = struct.pack(">H", 6) + (b"\x00" if level == 5 else b"") + s16("") + b"\x00"
+            s.sendall(b"\x82" + varint(len(body)) + body)
+            data = read_until_closed(s)
+            if level == 4:
+                assert data == b""
+            else:
+                assert data[0] == 0xE0 and data[2] == 0x81, data
+        finally:
+            s.close()

@@ -1192,6 +1192,487 @@ static void test_close_with_pending_acks(void **state)
     assert_int_equal(ed_log_durable_offset(log), 1);
 }
 
+/* ======================= adversarial review ======================= */
+
+/* An MQTT 5 CONNECT: connect flags, CONNECT properties, optional will
+ * (QoS 1) with will properties. */
+static void mk_connect5(struct pk *out, uint8_t flags, const uint8_t *props, size_t props_len,
+                        const char *id, const char *will_topic, const char *will_msg)
+{
+    struct pk b = {.len = 0};
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    if (will_topic) flags |= 0x04 | 0x08;
+    pu8(&b, flags);
+    pu16(&b, 30);
+    pu8(&b, (uint8_t)props_len);
+    praw(&b, props, props_len);
+    pstr(&b, id);
+    if (will_topic) {
+        pu8(&b, 0);
+        pstr(&b, will_topic);
+        pstr(&b, will_msg);
+    }
+    wrap(out, 0x10, &b);
+}
+
+/* Whether property id is in a CONNACK body; its number in *num. */
+static bool connack_prop(const struct got *g, uint8_t id, uint32_t *num)
+{
+    uint32_t plen;
+    size_t hl;
+    uint8_t first;
+    /* the property length is a varint at body[2] */
+    uint8_t tmp[6] = {0x20, 0, 0, 0, 0, 0};
+    memcpy(tmp + 1, g->body + 2, ED_MIN(g->len - 2, 4));
+    assert_int_equal(ed_mqtt_fixed_header(tmp, sizeof tmp, &first, &plen, &hl), ED_OK);
+    struct ed_mqtt_bytes props = {g->body + 2 + (hl - 1), plen};
+    struct ed_mqtt_prop_iter it;
+    struct ed_mqtt_prop pr;
+    ed_mqtt_prop_iter_init(&it, props);
+    while (ed_mqtt_prop_next(&it, &pr))
+        if (pr.id == id) {
+            if (num) *num = pr.num;
+            return true;
+        }
+    return false;
+}
+
+/* A topic deleted (Kafka DeleteTopics) while MQTT publishes to one of its
+ * partitions are still gathering: the gathered batch must not be appended
+ * to the freed partition; the waiting publishers get a negative
+ * acknowledgement. */
+static void test_topic_deleted_while_gathering(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 5, "doomed");
+    struct pk p;
+    mk_publish(&p, 5, 1, false, 1, "doomed", "x", NULL, 0);
+    feed(c, &p);
+    /* a 3.1.1 client too, whose will goes to the same topic: it is closed
+     * (no negative PUBACK in 3.1.1) and its will must not land in the
+     * partition being freed */
+    ed_mqtt_conn *c4;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c4), ED_OK);
+    mk_connect(&p, 4, "doomed4", 30, "doomed", "will");
+    feed(c4, &p);
+    mk_publish(&p, 4, 1, false, 1, "doomed", "z", NULL, 0);
+    feed(c4, &p);
+    ed_topic *t = ed_topics_find(f->topics, "doomed");
+    assert_non_null(t);
+    lt_capture_logs();
+    assert_int_equal(ed_topics_delete(f->topics, t), ED_OK);
+    settle(f); /* the linger flush: nothing may touch the deleted partition */
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBACK);
+    assert_int_equal(ed_get_be16(g[0].body), 1);
+    assert_true(g[0].len >= 3 && g[0].body[2] >= 0x80);
+    assert_true(ed_mqtt_conn_closed(c4));
+    lt_release_logs();
+    /* the connection goes on: the next publish recreates the topic */
+    ed_mqtt_conn_output_clear(c);
+    mk_publish(&p, 5, 1, false, 2, "doomed", "y", NULL, 0);
+    feed(c, &p);
+    settle(f);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].len, 2); /* success */
+    char keys[4][64], vals[4][64], hdrs[4][64];
+    assert_int_equal(read_records(f, "doomed", 0, keys, vals, hdrs, 4), 2);
+    assert_string_equal(vals[0], "will");
+    assert_string_equal(vals[1], "y");
+    ed_mqtt_reap(f->m);
+}
+
+/* Disk full while a client's further publishes wait unread: the negative
+ * PUBACKs reopen reading inside the failure handling; the publishes read
+ * then must still be answered (none lost, none stuck). */
+static void test_append_failure_then_more_input(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.max.inflight", "2");
+    ed_config_storage(f->cfg, &f->sc);
+    f->sc.use_flusher_thread = false;
+    f->sc.disk_budget_len = 1; /* every append: disk budget reached */
+    assert_int_equal(ed_plat_loop_new(&f->loop), ED_OK);
+    assert_int_equal(ed_storage_open(&f->sc, &f->st), ED_OK);
+    assert_int_equal(ed_topics_open_dir(f->st, f->dir, &f->sc.log, &f->topics), ED_OK);
+    ed_topics_set_broker_config(f->topics, f->cfg);
+    f->b.loop = f->loop;
+    f->b.storage = f->st;
+    f->b.topics = f->topics;
+    f->b.cfg = f->cfg;
+    char why[256];
+    assert_int_equal(ed_mqtt_new(&f->b, why, sizeof why, &f->m), ED_OK);
+    lt_capture_logs();
+    ed_mqtt_conn *c = connect_as(f, 5, "full");
+    struct pk all = {.len = 0}, p;
+    for (int i = 1; i <= 3; i++) {
+        mk_publish(&p, 5, 1, false, (uint16_t)i, "full", "x", NULL, 0);
+        praw(&all, p.b, p.len);
+    }
+    assert_int_equal(ed_mqtt_conn_feed(c, all.b, all.len), ED_OK); /* the third waits */
+    for (int i = 0; i < 4; i++)
+        settle(f);
+    struct got g[8];
+    assert_int_equal(packets(c, g, 8), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(g[i].type, ED_MQTT_PUBACK);
+        assert_int_equal(ed_get_be16(g[i].body), i + 1);
+        assert_int_equal(g[i].body[2], ED_MQTT_RC_QUOTA_EXCEEDED);
+    }
+    lt_release_logs();
+    fx_free(f);
+}
+
+/* MQTT 5: a DISCONNECT with a reason other than 0x00 publishes the will
+ * (MQTT-3.1.2-10, 3.14.4: only 0x00 discards it); 0x00 does not. */
+static void test_disconnect_reason_and_will(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *watch = connect_as(f, 4, "watch");
+    struct pk p;
+    mk_subscribe(&p, 4, 1, "w/#", 0);
+    feed(watch, &p);
+    ed_mqtt_conn_output_clear(watch);
+    static const uint8_t reasons[] = {0x00, 0x04, 0x80, 0x83};
+    static const int wills[] = {0, 1, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        ed_mqtt_conn *c;
+        assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+        mk_connect5(&p, 0x02, NULL, 0, "willing", "w/status", "gone");
+        feed(c, &p);
+        ed_mqtt_conn_output_clear(c);
+        uint8_t dis[] = {0xe0, 1, reasons[i]};
+        assert_int_equal(ed_mqtt_conn_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+        struct got g[4];
+        assert_int_equal(packets(watch, g, 4), wills[i]);
+        ed_mqtt_conn_output_clear(watch);
+    }
+    ed_mqtt_reap(f->m);
+}
+
+/* MQTT 5: Eddy keeps no session after the connection, so a client asking
+ * for a Session Expiry Interval is told 0 in CONNACK (MQTT 3.2.2.3.2: absent
+ * means the client's value is used). */
+static void test_session_expiry_in_connack(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    static const uint8_t props[] = {0x11, 0, 0, 0x0e, 0x10}; /* 3600 s */
+    struct pk p;
+    mk_connect5(&p, 0x00, props, sizeof props, "sess", NULL, NULL);
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_CONNACK);
+    assert_int_equal(g[0].body[0], 0); /* session present 0 */
+    assert_int_equal(g[0].body[1], 0);
+    uint32_t v = 99;
+    assert_true(connack_prop(&g[0], ED_MQTT_PROP_SESSION_EXPIRY, &v));
+    assert_int_equal(v, 0);
+    /* without one (0 = ends with the connection): nothing to correct */
+    ed_mqtt_conn *c2;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c2), ED_OK);
+    mk_connect5(&p, 0x02, NULL, 0, "sess2", NULL, NULL);
+    feed(c2, &p);
+    assert_int_equal(packets(c2, g, 4), 1);
+    assert_false(connack_prop(&g[0], ED_MQTT_PROP_SESSION_EXPIRY, NULL));
+    ed_mqtt_conn_output_clear(c2);
+    /* ... and may not set one in DISCONNECT (MQTT 3.14.2.2.2): 0x82 */
+    lt_capture_logs();
+    uint8_t dis[] = {0xe0, 7, 0x00, 5, 0x11, 0, 0, 0, 10};
+    assert_int_equal(ed_mqtt_conn_feed(c2, dis, sizeof dis), ED_ERR_CLOSED);
+    assert_int_equal(packets(c2, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_PROTOCOL_ERROR);
+    assert_true(lt_log_contains("Session Expiry"));
+    lt_release_logs();
+    /* the client that asked for one may change it */
+    ed_mqtt_conn_output_clear(c);
+    assert_int_equal(ed_mqtt_conn_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 4), 0);
+    ed_mqtt_reap(f->m);
+}
+
+/* MQTT 5: the server's DISCONNECT respects the client's Maximum Packet
+ * Size: the Reason String is left out when it would not fit
+ * (MQTT-3.14.2-3). */
+static void test_disconnect_fits_client_max_packet(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    static const uint8_t props[] = {0x27, 0, 0, 0, 16};
+    struct pk p;
+    mk_connect5(&p, 0x02, props, sizeof props, "tiny", NULL, NULL);
+    feed(c, &p);
+    ed_mqtt_conn_output_clear(c);
+    lt_capture_logs();
+    mk_publish(&p, 5, 0, false, 0, "a/#", "x", NULL, 0);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    lt_release_logs();
+    size_t len;
+    ed_mqtt_conn_output(c, &len);
+    assert_true(len > 0 && len <= 16);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_TOPIC_NAME_INVALID);
+    ed_mqtt_reap(f->m);
+}
+
+/* Packet-level conformance a real client trips on. */
+static void test_conformance_edges(void **state)
+{
+    struct fx *f = *state;
+    lt_capture_logs();
+    struct pk p, b;
+    struct got g[8];
+    ed_mqtt_conn *c;
+    /* CONNECT reserved flag bit 0: closed, no CONNACK */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "r", 10, NULL, NULL);
+    p.b[9] |= 0x01;
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 8), 0);
+    /* will QoS without the will flag */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "r", 10, NULL, NULL);
+    p.b[9] |= 0x08;
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    /* will retain without the will flag */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "r", 10, NULL, NULL);
+    p.b[9] |= 0x20;
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    /* 3.1.1 password without user name */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    b.len = 0;
+    pstr(&b, "MQTT");
+    pu8(&b, 4);
+    pu8(&b, 0x42);
+    pu16(&b, 10);
+    pstr(&b, "pw");
+    pstr(&b, "secret");
+    wrap(&p, 0x10, &b);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    /* ... allowed in MQTT 5 */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    b.len = 0;
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 0x42);
+    pu16(&b, 10);
+    pu8(&b, 0);
+    pstr(&b, "pw5");
+    pstr(&b, "secret");
+    wrap(&p, 0x10, &b);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].body[1], 0);
+    /* keep-alive 0 is accepted */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "ka0", 0, NULL, NULL);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].body[1], 0);
+    /* CONNECT fixed-header flags must be 0 */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "fh", 10, NULL, NULL);
+    p.b[0] = 0x12;
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    /* client id with U+0000 or a surrogate: closed */
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "a_b", 10, NULL, NULL);
+    p.b[p.len - 2] = 0;
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    mk_connect(&p, 4, "\xed\xa0\x80", 10, NULL, NULL);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+
+    /* SUBSCRIBE with bad filters: one code each, the connection stays */
+    c = connect_as(f, 4, "subs4");
+    b.len = 0;
+    pu16(&b, 9);
+    const char *const bad[] = {"a/#/b", "a+", "#a", "a/b#", "ok/+/x"};
+    for (int i = 0; i < 5; i++) {
+        pstr(&b, bad[i]);
+        pu8(&b, 1);
+    }
+    wrap(&p, 0x82, &b);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_SUBACK);
+    assert_int_equal(g[0].len, 2 + 5);
+    assert_memory_equal(g[0].body + 2, "\x80\x80\x80\x80\x01", 5);
+    ed_mqtt_conn_output_clear(c);
+    /* an empty filter is malformed: closed */
+    b.len = 0;
+    pu16(&b, 10);
+    pstr(&b, "");
+    pu8(&b, 0);
+    wrap(&p, 0x82, &b);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    c = connect_as(f, 5, "subs5");
+    mk_subscribe(&p, 5, 3, "a/#/b", 1);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].body[3], ED_MQTT_RC_TOPIC_FILTER_INVALID);
+    ed_mqtt_conn_output_clear(c);
+    /* PUBREL for an unknown packet id: PUBCOMP 0x92 (5.0) */
+    mk_ack(&p, ED_MQTT_PUBREL, 77);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
+    assert_int_equal(g[0].body[2], ED_MQTT_RC_PACKET_ID_NOT_FOUND);
+    ed_mqtt_conn_output_clear(c);
+    /* PUBACK for an unknown id: ignored */
+    mk_ack(&p, ED_MQTT_PUBACK, 78);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 8), 0);
+    /* a topic alias with Topic Alias Maximum 0: DISCONNECT 0x94 */
+    static const uint8_t alias[] = {0x23, 0, 1};
+    mk_publish(&p, 5, 0, false, 0, "t", "x", alias, sizeof alias);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_TOPIC_ALIAS_INVALID);
+    /* QoS 1 with packet id 0: closed as malformed */
+    c = connect_as(f, 5, "pid0");
+    mk_publish(&p, 5, 1, false, 0, "t", "x", NULL, 0);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    /* a second CONNECT: 0x82 */
+    c = connect_as(f, 5, "again");
+    mk_connect5(&p, 0x02, NULL, 0, "again", NULL, NULL);
+    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_PROTOCOL_ERROR);
+    /* AUTH: 0x82 */
+    c = connect_as(f, 5, "auth");
+    uint8_t auth[] = {0xf0, 0};
+    assert_int_equal(ed_mqtt_conn_feed(c, auth, 2), ED_ERR_CLOSED);
+    lt_release_logs();
+    ed_mqtt_reap(f->m);
+}
+
+/* Topic filter matching at the edges (MQTT 4.7). */
+static void test_filter_edges(void **state)
+{
+    ED_UNUSED(state);
+#define M(f, t)                                                                                    \
+    ed_mqtt_filter_match((const uint8_t *)(f), strlen(f), (const uint8_t *)(t), strlen(t))
+    assert_true(M("a/#", "a")); /* '#' includes the parent level */
+    assert_true(M("a/#", "a/"));
+    assert_false(M("a/+", "a"));
+    assert_true(M("a/+", "a/")); /* '+' matches an empty level */
+    assert_true(M("+/+", "/"));
+    assert_true(M("/+", "/x"));
+    assert_false(M("+", "/x"));
+    assert_true(M("#", "/"));
+    assert_false(M("#", "$SYS/x")); /* '$' topics: not by leading wildcards */
+    assert_false(M("+/x", "$SYS/x"));
+    assert_true(M("$SYS/#", "$SYS/x"));
+    assert_true(M("$SYS/+", "$SYS/x"));
+    assert_true(M("x/$y", "x/$y"));
+    assert_true(M("+/$y", "x/$y"));
+    assert_false(M("a/b", "a/b/"));
+    assert_false(M("a/b/", "a/b"));
+    assert_false(M("a/+/#", "a"));
+    assert_true(M("a/+/#", "a/b"));
+#undef M
+}
+
+/* Acknowledgements leave in arrival order even when the publishes went to
+ * different partitions whose flushes complete in another order. */
+static void test_acks_in_order_across_partitions(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c = connect_as(f, 5, "multi");
+    struct pk p;
+    const char *topics[] = {"ord/a", "ord/b", "ord/a", "ord/c", "ord/b"};
+    for (int i = 0; i < 5; i++) {
+        mk_publish(&p, 5, (uint8_t)(i % 2 + 1), false, (uint16_t)(10 + i), topics[i], "v", NULL, 0);
+        feed(c, &p);
+    }
+    settle(f);
+    struct got g[8];
+    assert_int_equal(packets(c, g, 8), 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(g[i].type, i % 2 ? ED_MQTT_PUBREC : ED_MQTT_PUBACK);
+        assert_int_equal(ed_get_be16(g[i].body), 10 + i);
+    }
+}
+
+/* Taken over while QoS 2 publishes of the old connection wait for their
+ * flush: the old one is freed only after, the new one starts clean. */
+static void test_takeover_with_qos2_pending(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *old = connect_as(f, 5, "twin");
+    struct pk p;
+    mk_publish(&p, 5, 2, false, 5, "twin/x", "1", NULL, 0);
+    feed(old, &p);
+    ed_mqtt_flush(f->m); /* appended, waiting for the flush */
+    mk_publish(&p, 5, 2, false, 6, "twin/x", "2", NULL, 0);
+    feed(old, &p); /* gathering */
+    ed_mqtt_conn *young = connect_as(f, 5, "twin");
+    assert_true(ed_mqtt_conn_closed(old));
+    ed_mqtt_reap(f->m); /* old still referenced: kept */
+    settle(f);
+    ed_mqtt_reap(f->m);
+    size_t len;
+    ed_mqtt_conn_output(young, &len);
+    assert_int_equal(len, 0); /* the old one's PUBRECs go nowhere */
+    /* the new connection knows nothing of packet id 5 */
+    mk_ack(&p, ED_MQTT_PUBREL, 5);
+    feed(young, &p);
+    struct got g[4];
+    assert_int_equal(packets(young, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
+    assert_int_equal(g[0].body[2], ED_MQTT_RC_PACKET_ID_NOT_FOUND);
+    char keys[4][64], vals[4][64], hdrs[4][64];
+    assert_int_equal(read_records(f, "twin.x", 0, keys, vals, hdrs, 4), 2);
+}
+
+/* A will that cannot be stored is not dropped silently: one log line. */
+static void test_will_too_many_user_properties_logged(void **state)
+{
+    struct fx *f = *state;
+    ed_mqtt_conn *c;
+    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    struct pk b = {.len = 0}, p;
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 0x02 | 0x04);
+    pu16(&b, 30);
+    pu8(&b, 0);
+    pstr(&b, "chatty");
+    struct pk wp = {.len = 0};
+    for (int i = 0; i < 65; i++) {
+        pu8(&wp, 0x26);
+        pstr(&wp, "k");
+        pstr(&wp, "v");
+    }
+    b.len += ed_mqtt_varint_put(b.b + b.len, (uint32_t)wp.len);
+    praw(&b, wp.b, wp.len);
+    pstr(&b, "chatty/status");
+    pstr(&b, "gone");
+    wrap(&p, 0x10, &b);
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].body[1], 0);
+    lt_capture_logs();
+    assert_int_equal(ed_mqtt_conn_feed(c, "\xff\x00", 2), ED_ERR_CLOSED);
+    assert_true(lt_log_contains("will of detached to 'chatty/status' dropped: more than 64"));
+    lt_release_logs();
+    ed_mqtt_reap(f->m);
+}
+
 int main(void)
 {
     ed_log_set_level(ED_LOG_LEVEL_WARN);
@@ -1217,6 +1698,16 @@ int main(void)
         cmocka_unit_test(test_inflight_backpressure),
         cmocka_unit_test_setup_teardown(test_close_with_pending_acks, setup, teardown),
         cmocka_unit_test(test_batches_compressed_per_topic),
+        cmocka_unit_test(test_filter_edges),
+        cmocka_unit_test_setup_teardown(test_conformance_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disconnect_reason_and_will, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_expiry_in_connack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disconnect_fits_client_max_packet, setup, teardown),
+        cmocka_unit_test(test_append_failure_then_more_input),
+        cmocka_unit_test_setup_teardown(test_topic_deleted_while_gathering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acks_in_order_across_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_takeover_with_qos2_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_will_too_many_user_properties_logged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
