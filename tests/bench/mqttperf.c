@@ -192,39 +192,43 @@ static int wait_flag(struct conn *k, const int *flag, int seconds)
     return v;
 }
 
-/* Connects; a connection attempt that neither succeeds nor fails within 3 s
- * (seen with the Paho C client when many connect at once) starts again with a
- * new client. */
-static void conn_open(struct conn *k, const struct opts *o, const char *id, int clean)
+/* Starts connecting (clean session CLEAN); conn_wait waits for the CONNACK.
+ * Connections are started together: the Paho C client takes up a new
+ * socket only when its receive thread's poll comes round (up to a second),
+ * so connecting one after the other is slow. */
+static void conn_start(struct conn *k, const struct opts *o, const char *id, int clean)
 {
     char uri[64];
     int rc;
     snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d", o->port);
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->cv, NULL);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        k->connected = 0;
-        rc = MQTTAsync_create(&k->c, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
-        if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_create", rc);
-        rc = MQTTAsync_setCallbacks(k->c, k, on_lost, on_message, NULL);
-        if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_setCallbacks", rc);
-        MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
-        co.keepAliveInterval = 120;
-        co.cleansession = clean;
-        co.MQTTVersion = MQTTVERSION_3_1_1;
-        co.maxInflight = o->window + 1;
-        co.onSuccess = on_connect;
-        co.onFailure = on_connect_fail;
-        co.context = k;
-        co.connectTimeout = 10;
-        rc = MQTTAsync_connect(k->c, &co);
-        if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_connect", rc);
-        int v = wait_flag(k, &k->connected, 3);
-        if (v > 0) return;
-        fprintf(stderr, "mqttperf: %s: no connection, again\n", id);
-        MQTTAsync_destroy(&k->c);
-    }
-    die("cannot connect", 0);
+    rc = MQTTAsync_create(&k->c, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
+    if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_create", rc);
+    rc = MQTTAsync_setCallbacks(k->c, k, on_lost, on_message, NULL);
+    if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_setCallbacks", rc);
+    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+    co.keepAliveInterval = 120;
+    co.cleansession = clean;
+    co.MQTTVersion = MQTTVERSION_3_1_1;
+    co.maxInflight = o->window + 1;
+    co.onSuccess = on_connect;
+    co.onFailure = on_connect_fail;
+    co.context = k;
+    co.connectTimeout = 30;
+    rc = MQTTAsync_connect(k->c, &co);
+    if (rc != MQTTASYNC_SUCCESS) die("MQTTAsync_connect", rc);
+}
+
+static void conn_wait(struct conn *k)
+{
+    if (wait_flag(k, &k->connected, 30) <= 0) die("no connection within 30 s", 0);
+}
+
+static void conn_open(struct conn *k, const struct opts *o, const char *id, int clean)
+{
+    conn_start(k, o, id, clean);
+    conn_wait(k);
 }
 
 static void conn_subscribe(struct conn *k, const char *filter, int qos)
@@ -322,8 +326,10 @@ static int run_pub(const struct opts *o)
         jobs[i].o = o;
         jobs[i].n = o->n / o->clients + (i < o->n % o->clients ? 1 : 0);
         snprintf(jobs[i].topic, sizeof jobs[i].topic, "%s/%d", o->prefix, i);
-        conn_open(&jobs[i].k, o, id, 1);
+        conn_start(&jobs[i].k, o, id, 1);
     }
+    for (int i = 0; i < o->clients; i++)
+        conn_wait(&jobs[i].k);
     int64_t t0 = now_ns();
     for (int i = 0; i < o->clients; i++) {
         if (pthread_create(&jobs[i].th, NULL, pub_thread, &jobs[i]) != 0)
