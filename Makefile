@@ -60,7 +60,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -162,6 +162,15 @@ $(BUILD)/bench/rdkperf: tests/bench/rdkperf.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -lrdkafka -lm
 
+# Paho C (libpaho-mqtt-dev) load generator of the MQTT benchmark (no libeddy).
+$(BUILD)/bench/mqttperf: tests/bench/mqttperf.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -lpaho-mqtt3a -lpthread -lm
+
 # Eddy against Apache Kafka on this machine (about 15 minutes; not a test).
 bench: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 	@bash tests/bench/kafka_vs_eddy.sh
+
+# Eddy's MQTT listener against Mosquitto on this machine (not a test).
+bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf
+	@bash tests/bench/mqtt_vs_mosquitto.sh
