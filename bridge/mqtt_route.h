@@ -2,7 +2,7 @@
  * # wildcards), the route table that maps topic filters to Kafka topics, the
  * default mapping (MQTT topic with '/' replaced by '.', other characters
  * Kafka does not allow replaced by '_'), and Kafka's default partitioner
- * (murmur2 of the key modulo the partition count).
+ * (murmur2 of the key modulo the partition count, core/kclient.h).
  *
  * Route syntax (config key mqtt.routes): entries separated by ';', each
  * FILTER=>KAFKA_TOPIC, e.g. "sensors/+/temp=>temperature; plant/#=>plant".
@@ -35,10 +35,5 @@ int ed_mqtt_routes_count(const ed_mqtt_routes *r);
  * follows from it (longer than 249 characters, "." or ".."). */
 int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *out,
                            size_t out_len, const char **why);
-
-/* Kafka's Utils.murmur2 (seed 0x9747b28c) and the default partitioner's
- * choice for a key: (murmur2(key) & 0x7fffffff) % n_partitions. */
-int32_t ed_mqtt_murmur2(const uint8_t *p, size_t len);
-int32_t ed_mqtt_partition_for(const uint8_t *key, size_t len, int32_t n_partitions);
 
 #endif

@@ -37,40 +37,6 @@ static const char usage_text[] =
     "example:\n"
     "  printf 'turbine-7:{\"rpm\":14.2}\\n' | eddy produce -t telemetry -k :\n";
 
-/* Java's Utils.murmur2 (seed 0x9747b28c), as the default partitioner uses. */
-static int32_t murmur2(const uint8_t *data, size_t len)
-{
-    const uint32_t m = 0x5bd1e995;
-    uint32_t h = 0x9747b28c ^ (uint32_t)len;
-    size_t n4 = len / 4;
-    for (size_t i = 0; i < n4; i++) {
-        const uint8_t *p = data + i * 4;
-        uint32_t k =
-            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-        k *= m;
-        k ^= k >> 24;
-        k *= m;
-        h *= m;
-        h ^= k;
-    }
-    const uint8_t *t = data + n4 * 4;
-    switch (len & 3) {
-    case 3:
-        h ^= (uint32_t)t[2] << 16;
-        /* fall through */
-    case 2:
-        h ^= (uint32_t)t[1] << 8;
-        /* fall through */
-    case 1:
-        h ^= t[0];
-        h *= m;
-    }
-    h ^= h >> 13;
-    h *= m;
-    h ^= h >> 15;
-    return (int32_t)h;
-}
-
 struct part {
     ed_batch_builder *bb;
     bool open;
@@ -335,9 +301,7 @@ int ed_cmd_produce(int argc, char **argv)
             value_len = len - key_len - sl;
         }
         int32_t part = fixed_part;
-        if (part < 0 && key)
-            part = (int32_t)(((uint32_t)murmur2((const uint8_t *)key, key_len) & 0x7fffffffu) %
-                             (uint32_t)pr.n_parts);
+        if (part < 0 && key) part = ed_kc_partition_for((const uint8_t *)key, key_len, pr.n_parts);
         if (part < 0) part = rr; /* unkeyed: one partition until a batch is sent */
         uint64_t flushes = pr.n_flushes;
         if (add_record(&pr, part, key, key_len, value, value_len, headers, (size_t)n_hdrs))
