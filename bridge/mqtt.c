@@ -1453,7 +1453,7 @@ void ed_mqtt_stats_get(const ed_mqtt *m, struct ed_mqtt_stats *out)
     *out = m->stats;
     out->n_accepted = cs.n_accepted;
     out->n_refused = cs.n_refused;
-    out->n_bad = cs.n_bad;
+    out->n_bad = cs.n_bad + m->stats.n_bad; /* the engine's and refusals in CONNECT */
     out->n_timeouts = cs.n_timeouts;
     out->n_pauses = cs.n_pauses;
 }

@@ -22,9 +22,9 @@ struct ed_broker {
     ed_pids *pids;     /* producer-id allocator (core/pidstate.h) */
     const struct ed_config *cfg;
     ed_conn_budget *budget; /* queued.max.request.bytes, shared by every listener (NULL: none) */
-    int32_t node_id;     /* node.id / broker.id */
-    char cluster_id[23]; /* base64 UUID, persisted in the data dir */
-    char adv_host[256];  /* advertised host for Metadata */
+    int32_t node_id;        /* node.id / broker.id */
+    char cluster_id[23];    /* base64 UUID, persisted in the data dir */
+    char adv_host[256];     /* advertised host for Metadata */
     uint16_t adv_port;
 };
 

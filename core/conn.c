@@ -31,7 +31,8 @@
 #define WHOLE_MAX       (1u << 20) /* frames up to this get their buffer at once */
 #define READS_PER_EVENT 8
 #define MAX_IOV         64
-#define LOG_EVERY_MS    1000
+#define LOG_WINDOW_MS   10000 /* refusal and bad-input lines: at most */
+#define LOG_PER_WINDOW  20    /* this many per window, then a count */
 
 struct ed_conn_budget {
     size_t max_len, used, peak;
@@ -47,11 +48,13 @@ struct ed_conn_set {
     ed_listener *listeners[8];
     int n_listeners;
     ed_conn *conns, *dead;
-    ed_conn *kicks; /* connections to read again, see the top */
+    ed_conn *kicks;   /* connections to read again, see the top */
+    ed_conn *kicking; /* those being read again now */
     int32_t n_conns;
     ed_timer reap_timer, kick_timer, scan_timer;
-    uint64_t last_refuse_log_ms, last_bad_log_ms;
-    uint64_t n_bad_unlogged;
+    uint64_t log_window_ms; /* start of the current log window */
+    uint32_t n_logged;      /* lines in it */
+    uint64_t n_unlogged;    /* lines held back since the last one */
     struct ed_conn_stats stats;
 };
 
@@ -81,6 +84,7 @@ struct ed_conn {
 
 static void process_input(ed_conn *c);
 static void update_read(ed_conn *c);
+static void unkick(ed_conn *c);
 
 static uint64_t now_ms(const ed_conn_set *s)
 {
@@ -215,6 +219,7 @@ void ed_conn_close(ed_conn *c, const char *why)
     if (why) ED_LOG_DBG("closing %s connection from %s: %s", s->proto->name, c->peer, why);
     c->closing = true;
     budget_unwait(c);
+    unkick(c);
     release(s->budget, c->charged); /* the unfinished frame's charge */
     c->charged = 0;
     if (s->proto->on_close) s->proto->on_close(c);
@@ -232,25 +237,35 @@ void ed_conn_close(ed_conn *c, const char *why)
     ed_conn_set_reap_later(s);
 }
 
+/* A flood of bad input or refusals must not flood the log: a window
+ * takes so many lines, the next logged line says how many were not. */
+static bool may_log(ed_conn_set *s)
+{
+    uint64_t now = now_ms(s);
+    if (s->log_window_ms == 0 || now - s->log_window_ms >= LOG_WINDOW_MS) {
+        s->log_window_ms = now ? now : 1;
+        s->n_logged = 0;
+    }
+    if (s->n_logged < LOG_PER_WINDOW) {
+        s->n_logged++;
+        return true;
+    }
+    s->n_unlogged++;
+    return false;
+}
+
 void ed_conn_close_bad(ed_conn *c, const char *why)
 {
     if (c->closing) return;
     ed_conn_set *s = c->set;
     s->stats.n_bad++;
-    /* One line a second at most: a flood of bad input must not flood the
-     * log; the next line says how many were not logged. */
-    uint64_t now = now_ms(s);
-    if (s->last_bad_log_ms == 0 || now - s->last_bad_log_ms >= LOG_EVERY_MS) {
-        if (s->n_bad_unlogged)
-            ED_LOG_WARN("closing %s connection from %s: %s (and %llu more since the last "
-                        "such line)",
-                        s->proto->name, c->peer, why, (unsigned long long)s->n_bad_unlogged);
+    if (may_log(s)) {
+        if (s->n_unlogged)
+            ED_LOG_WARN("closing %s connection from %s: %s (%llu similar lines suppressed)",
+                        s->proto->name, c->peer, why, (unsigned long long)s->n_unlogged);
         else
             ED_LOG_WARN("closing %s connection from %s: %s", s->proto->name, c->peer, why);
-        s->last_bad_log_ms = now ? now : 1;
-        s->n_bad_unlogged = 0;
-    } else {
-        s->n_bad_unlogged++;
+        s->n_unlogged = 0;
     }
     /* Replies before the bad frame still go out if the stream takes them
      * now (best effort, as Kafka). */
@@ -448,25 +463,44 @@ size_t ed_conn_out_pending(const ed_conn *c)
 static bool must_pause(ed_conn *c)
 {
     const struct ed_conn_proto *p = c->set->proto;
-    return c->waiting || c->out_len > c->set->lim.out_ceiling_len || (p->can_take && !p->can_take(c));
+    return c->waiting || c->out_len > c->set->lim.out_ceiling_len ||
+           (p->can_take && !p->can_take(c));
 }
 
 static void on_kick(ed_timer *t, void *arg)
 {
     ED_UNUSED(t);
     ed_conn_set *s = arg;
-    ed_conn *list = s->kicks;
+    /* Kicks made meanwhile wait for the next round; a connection closed
+     * meanwhile has left the list (unkick). */
+    s->kicking = s->kicks;
     s->kicks = NULL;
-    while (list) {
-        ed_conn *c = list;
-        list = c->kick_next;
+    while (s->kicking) {
+        ed_conn *c = s->kicking;
+        s->kicking = c->kick_next;
         c->kick_next = NULL;
         c->kicked = false;
-        if (c->closing) continue;
         process_input(c);
         ed_conn_flush(c);
     }
-    ed_conn_set_reap(s);
+}
+
+static void unkick(ed_conn *c)
+{
+    if (!c->kicked) return;
+    ed_conn_set *s = c->set;
+    for (ed_conn **pp = &s->kicks; *pp; pp = &(*pp)->kick_next)
+        if (*pp == c) {
+            *pp = c->kick_next;
+            break;
+        }
+    for (ed_conn **pp = &s->kicking; *pp; pp = &(*pp)->kick_next)
+        if (*pp == c) {
+            *pp = c->kick_next;
+            break;
+        }
+    c->kick_next = NULL;
+    c->kicked = false;
 }
 
 static void kick(ed_conn *c)
@@ -670,11 +704,11 @@ static int32_t host_limit(const ed_conn_set *s, const char *host)
 
 static void refuse(ed_conn_set *s, ed_stream *st, const char *what, int32_t limit)
 {
-    uint64_t now = now_ms(s);
-    if (s->last_refuse_log_ms == 0 || now - s->last_refuse_log_ms >= LOG_EVERY_MS) {
-        ED_LOG_WARN("refusing %s connection from %s: %s (%d) reached", s->proto->name,
-                    ed_plat_stream_peer(st), what, (int)limit);
-        s->last_refuse_log_ms = now ? now : 1;
+    if (may_log(s)) {
+        ED_LOG_WARN("refusing %s connection from %s: %s (%d) reached%s", s->proto->name,
+                    ed_plat_stream_peer(st), what, (int)limit,
+                    s->n_unlogged ? " (more lines suppressed)" : "");
+        s->n_unlogged = 0;
     }
     s->stats.n_refused++;
     ed_plat_stream_close(st);
@@ -756,10 +790,9 @@ static void on_scan(ed_timer *t, void *arg)
             s->stats.n_timeouts++;
             ed_conn_close_bad(c, why);
         } else if (s->lim.idle_ms > 0 && c->rlen == 0 && c->out_len == 0 && s->proto->is_idle &&
-                   s->proto->is_idle(c) &&
-                   now - c->last_active_ms >= (uint64_t)s->lim.idle_ms) {
-            ED_LOG_INFO("closing %s connection from %s: idle for %lld ms", s->proto->name,
-                        c->peer, (long long)s->lim.idle_ms);
+                   s->proto->is_idle(c) && now - c->last_active_ms >= (uint64_t)s->lim.idle_ms) {
+            ED_LOG_INFO("closing %s connection from %s: idle for %lld ms", s->proto->name, c->peer,
+                        (long long)s->lim.idle_ms);
             s->stats.n_idle++;
             ed_conn_close(c, NULL);
         } else if (s->proto->on_scan) {

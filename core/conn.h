@@ -127,11 +127,11 @@ struct ed_conn_out {
 
 struct ed_conn_stats {
     uint64_t n_accepted;
-    uint64_t n_refused;  /* at accept: a connection limit or memory */
-    uint64_t n_bad;      /* closed for bad input (logged) */
-    uint64_t n_idle;     /* closed for idleness */
-    uint64_t n_timeouts; /* closed for a frame not finished in time */
-    uint64_t n_pauses;   /* times a connection stopped being read */
+    uint64_t n_refused;   /* at accept: a connection limit or memory */
+    uint64_t n_bad;       /* closed for bad input (logged) */
+    uint64_t n_idle;      /* closed for idleness */
+    uint64_t n_timeouts;  /* closed for a frame not finished in time */
+    uint64_t n_pauses;    /* times a connection stopped being read */
     uint64_t n_mem_waits; /* times a connection waited for the memory budget */
 };
 

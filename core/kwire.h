@@ -66,7 +66,6 @@ void ed_krd_tags(ed_krd *r, bool flex);
 bool ed_kstr_copy(ed_kstr s, char *out, size_t out_len);
 bool ed_kstr_eq(ed_kstr s, const char *z);
 
-
 typedef struct ed_kwr {
     uint8_t *buf;
     size_t len;

@@ -225,8 +225,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
 
 /* ---- the engine's callbacks ---- */
 
-static int frame_len(ed_conn *c, const uint8_t *p, size_t n, size_t *len, char *why,
-                     size_t why_len)
+static int frame_len(ed_conn *c, const uint8_t *p, size_t n, size_t *len, char *why, size_t why_len)
 {
     if (n < 4) return ED_ERR_AGAIN;
     int32_t size = (int32_t)ed_get_be32(p);
@@ -324,8 +323,8 @@ int ed_server_new(ed_broker *b, ed_server **out)
         s->lim.idle_ms = ed_config_int(b->cfg, "connections.max.idle.ms");
         s->lim.frame_timeout_ms = ed_config_int(b->cfg, "socket.request.timeout.ms");
         char why[160];
-        if (ed_conn_parse_overrides(ed_config_str(b->cfg, "max.connections.per.ip.overrides"),
-                                    &cl, why, sizeof why) != ED_OK) {
+        if (ed_conn_parse_overrides(ed_config_str(b->cfg, "max.connections.per.ip.overrides"), &cl,
+                                    why, sizeof why) != ED_OK) {
             ED_LOG_ERR("max.connections.per.ip.overrides: %s", why);
             ed_free(s);
             return ED_ERR_INVAL;

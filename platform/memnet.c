@@ -22,7 +22,16 @@ struct end {
 struct pair {
     ed_loop *loop;
     struct end e[2];
+    int busy;  /* callbacks running: the pair is freed after them */
+    bool dead; /* both ends closed */
 };
+
+static void pair_free(struct pair *p)
+{
+    ed_free(p->e[0].buf);
+    ed_free(p->e[1].buf);
+    ed_free(p);
+}
 
 #define END(s) ((struct end *)(void *)(s))
 
@@ -55,10 +64,12 @@ static void on_event(ed_timer *t, void *arg)
 {
     ED_UNUSED(t);
     struct end *e = arg;
+    struct pair *p = e->p;
+    p->busy++;
     if (writable(e) && e->cbs.on_writable) e->cbs.on_writable(e->arg);
-    if (e->closed) return;
-    if (readable(e) && e->cbs.on_readable) e->cbs.on_readable(e->arg);
+    if (!e->closed && readable(e) && e->cbs.on_readable) e->cbs.on_readable(e->arg);
     if (!e->closed) poke(e);
+    if (--p->busy == 0 && p->dead) pair_free(p);
 }
 
 static void m_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg)
@@ -91,10 +102,12 @@ static size_t room(struct end *o, size_t want)
     size_t k = ED_MIN(want, o->cap - ED_MIN(o->cap, o->len));
     if (k == 0) return 0;
     if (o->len + k > o->alloc) {
-        uint8_t *nb = ed_realloc(o->buf, o->cap);
+        size_t a = ED_MAX(ED_MAX(o->len + k, 2 * o->alloc), (size_t)4096);
+        a = ED_MIN(a, ED_MAX(o->cap, o->len + k));
+        uint8_t *nb = ed_realloc(o->buf, a);
         if (!nb) return 0;
         o->buf = nb;
-        o->alloc = o->cap;
+        o->alloc = a;
     }
     return k;
 }
@@ -162,9 +175,9 @@ static void m_close(ed_stream *s)
         poke(other(e)); /* it reads EOF, its writes fail */
         return;
     }
-    ed_free(p->e[0].buf);
-    ed_free(p->e[1].buf);
-    ed_free(p);
+    ed_plat_timer_stop(p->loop, &other(e)->ev);
+    p->dead = true;
+    if (p->busy == 0) pair_free(p);
 }
 
 static const struct ed_stream_ops mem_ops = {
@@ -205,4 +218,10 @@ void ed_memnet_set_cap(ed_stream *s, size_t cap)
     struct end *e = END(s);
     e->cap = ED_MAX(cap, e->len); /* bytes already held stay */
     poke(other(e));
+}
+
+bool ed_memnet_reading(const ed_stream *s)
+{
+    const struct end *e = (const struct end *)(const void *)s;
+    return e->has_cbs && e->want_read;
 }

@@ -85,8 +85,7 @@ struct ed_stream {
 };
 
 /* Installs the callbacks and starts reading. */
-static inline void ed_plat_stream_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs,
-                                          void *arg)
+static inline void ed_plat_stream_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg)
 {
     s->ops->set_cbs(s, cbs, arg);
 }

@@ -50,7 +50,7 @@ struct tcp_stream {
 
 /* ---- streams ---- */
 
-#define TCP(s) ((struct tcp_stream *)(void *)((char *)(s) - offsetof(struct tcp_stream, base)))
+#define TCP(s) ((struct tcp_stream *)(void *)((char *)(s)-offsetof(struct tcp_stream, base)))
 
 static void stream_update(struct tcp_stream *s)
 {
@@ -237,7 +237,8 @@ static void tcp_close(ed_stream *st)
 }
 
 static const struct ed_stream_ops tcp_ops = {
-    tcp_set_cbs, tcp_read, tcp_writev, tcp_sendfile, tcp_want_write, tcp_want_read, tcp_peer, tcp_close,
+    tcp_set_cbs,    tcp_read,      tcp_writev, tcp_sendfile,
+    tcp_want_write, tcp_want_read, tcp_peer,   tcp_close,
 };
 
 /* ---- listeners ---- */
