@@ -167,6 +167,9 @@ static const struct row rows[] = {
     {"mqtt.packet.timeout.ms", ED_CFG_INT, 0, I64, "30000", NULL, NULL,
      "close a connection that has begun a packet and not finished sending it within this "
      "time (0 = never)"},
+    {"memory.max.bytes", ED_CFG_INT, 0, I64, "268435456", NULL, NULL,
+     "Eddy: most heap memory the broker may hold (0 = no limit); past it requests fail "
+     "with an out-of-memory error instead of the board running out"},
     {"log.level", ED_CFG_ENUM, 0, 0, "info", "error,warn,info,debug", NULL, "Eddy log level"},
 };
 #define N_ROWS ((int)ED_ARRAY_LEN(rows))

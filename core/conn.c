@@ -833,7 +833,15 @@ int ed_conn_parse_overrides(const char *str, struct ed_conn_limits *l, char *why
                 return ED_ERR_INVAL;
             }
             *colon = '\0';
-            memcpy(l->host_overrides[l->n_host_overrides].host, item, (size_t)(colon - item) + 1);
+            /* "[v6]" without brackets, as peers are compared */
+            char *host = item;
+            size_t hl = strlen(host);
+            if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+                host[hl - 1] = '\0';
+                host++;
+            }
+            snprintf(l->host_overrides[l->n_host_overrides].host, sizeof l->host_overrides[0].host,
+                     "%.47s", host);
             l->host_overrides[l->n_host_overrides++].n_max = (int32_t)v;
         }
         p += n;

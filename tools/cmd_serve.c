@@ -277,6 +277,7 @@ int ed_cmd_serve(int argc, char **argv)
         return pr > 0 ? 0 : 2;
     }
     ed_log_set_level(ed_log_level_parse(ed_config_str(s.cfg, "log.level")));
+    ed_mem_set_limit((size_t)ed_config_int(s.cfg, "memory.max.bytes"));
 
     struct ed_storage_config sc;
     ed_config_storage(s.cfg, &sc);
