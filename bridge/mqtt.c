@@ -25,6 +25,7 @@
 #include "core/kclient.h"
 #include "core/config.h"
 #include "core/conn.h"
+#include "core/ingest.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -34,7 +35,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_ACC       16
 #define MAX_SUBS      64
 #define MAX_HEADERS   64
 #define CLIENT_ID_MAX 256
@@ -70,6 +70,8 @@ struct ed_mqtt_conn {
     bool connected, closing, graceful;
     bool no_will; /* closed by Eddy in a way that does not publish the will */
     bool kick;    /* acknowledgements to drain: see on_kick */
+    bool drain;   /* on the listener's drains list */
+    ed_mqtt_conn *drain_next;
     uint8_t level;
     uint16_t keepalive_s;
     uint64_t last_rx_ms, accepted_ms;
@@ -97,39 +99,16 @@ struct ed_mqtt_conn {
     int n_refs;                /* durable waits that name this connection */
 };
 
-struct wref {
-    ed_mqtt_conn *c;
-    uint64_t seq;
-};
-
-/* One partition's gathering batch. */
-struct acc {
-    ed_partition *p; /* NULL: free */
-    ed_batch_builder *bb;
-    size_t bb_max_len;
-    size_t bytes;
-    struct wref *w;
-    int n_w, cap_w;
-};
-
-/* A durable wait of one appended batch. */
-struct bwait {
-    ed_mqtt *m; /* NULL once the listener is gone */
-    struct bwait *prev, *next;
-    int n;
-    struct wref w[];
-};
-
 struct ed_mqtt {
     ed_broker *b;
     struct ed_mqtt_limits lim;
     ed_mqtt_routes *routes;
     ed_conn_set *set;
     ed_mqtt_conn *conns; /* open sessions */
-    ed_timer linger_timer, kick_timer;
-    bool kicked; /* some connection has kick set */
-    struct acc acc[MAX_ACC];
-    struct bwait *waits;
+    ed_ingest *ingest;   /* publishes gathered per partition, appended, made durable */
+    ed_timer kick_timer;
+    bool kicked;          /* some connection has kick set */
+    ed_mqtt_conn *drains; /* acknowledgements completed by the batch at hand */
     uint64_t n_ids;
     uint64_t last_fail_log_ms;
     struct ed_mqtt_stats stats;
@@ -290,55 +269,7 @@ static void pend_complete(ed_mqtt_conn *c, uint64_t seq, uint8_t reason)
     p->reason = reason;
 }
 
-/* ---- batches: gathering, appending, durable completion ---- */
-
-static void on_durable(void *arg, int status)
-{
-    struct bwait *bw = arg;
-    ed_mqtt *m = bw->m;
-    if (m) {
-        if (status != ED_OK) ED_LOG_WARN("flush of MQTT publishes failed: %s", ed_strerror(status));
-        uint8_t reason = status == ED_OK ? 0 : ED_MQTT_RC_UNSPECIFIED;
-        for (int i = 0; i < bw->n; i++) {
-            ed_mqtt_conn *c = bw->w[i].c;
-            if (!c->closing) pend_complete(c, bw->w[i].seq, reason);
-        }
-        for (int i = 0; i < bw->n; i++) {
-            ed_mqtt_conn *c = bw->w[i].c;
-            c->n_refs--;
-            if (c->closing) {
-                if (c->n_refs == 0) arm_reap(m);
-            } else if (status == ED_OK) {
-                pend_drain(c);
-            } else {
-                kick(c); /* a failed flush may come from a partition's removal */
-            }
-        }
-        if (bw->prev)
-            bw->prev->next = bw->next;
-        else
-            m->waits = bw->next;
-        if (bw->next) bw->next->prev = bw->prev;
-    }
-    ed_free(bw);
-}
-
-/* Completes every publish waiting on a's batch with reason; the answers
- * leave from the kick timer. */
-static void acc_fail(ed_mqtt *m, struct acc *a, uint8_t reason)
-{
-    for (int i = 0; i < a->n_w; i++) {
-        ed_mqtt_conn *c = a->w[i].c;
-        c->n_refs--;
-        if (!c->closing) {
-            pend_complete(c, a->w[i].seq, reason);
-            kick(c);
-        } else if (c->n_refs == 0) {
-            arm_reap(m);
-        }
-    }
-    a->n_w = 0;
-}
+/* ---- durable completion (the ingest path, core/ingest.h) ---- */
 
 static uint8_t reason_of(int rc)
 {
@@ -347,59 +278,43 @@ static uint8_t reason_of(int rc)
                                  : ED_MQTT_RC_UNSPECIFIED;
 }
 
-/* Appends a partition's gathered batch and registers its durable wait. */
-static void acc_flush(ed_mqtt *m, struct acc *a)
+/* One publish's batch is on flash or failed: its slot is done; the
+ * connection's acknowledgements go out once the whole batch is answered. */
+static void on_done(void *arg, void *who, uint64_t seq, int status)
 {
-    if (!a->p) return;
-    ed_partition *p = a->p;
-    a->p = NULL;
-    a->bytes = 0;
-    uint8_t *buf;
-    size_t len;
-    int rc = ed_batch_builder_finish(a->bb, &buf, &len);
-    int32_t n_rec = ed_batch_builder_count(a->bb);
-    struct ed_append_result res;
-    if (rc == ED_OK) rc = ed_log_append(p->log, buf, len, &res);
-    if (rc != ED_OK) {
-        m->stats.n_failed += (uint64_t)n_rec;
-        ED_LOG_WARN("append of %d MQTT publish%s to %s-%d failed: %s", (int)n_rec,
-                    n_rec == 1 ? "" : "es", ed_topic_name(p->topic), (int)p->index,
-                    ed_strerror(rc));
-        acc_fail(m, a, reason_of(rc));
+    ed_mqtt *m = arg;
+    ed_mqtt_conn *c = who;
+    c->n_refs--;
+    if (c->closing) {
+        if (c->n_refs == 0) arm_reap(m);
         return;
     }
-    m->stats.n_published += (uint64_t)n_rec;
-    m->stats.n_batches++;
-    ed_topics_appended(m->b->topics, p);
-    if (a->n_w == 0) return;
-    struct bwait *bw = ed_malloc(sizeof *bw + (size_t)a->n_w * sizeof(struct wref));
-    if (!bw) {
-        ED_LOG_WARN("no memory to wait for the flush of %d MQTT publishes", a->n_w);
-        acc_fail(m, a, ED_MQTT_RC_UNSPECIFIED);
-        return;
+    pend_complete(c, seq, status == ED_OK ? 0 : reason_of(status));
+    if (!c->drain) {
+        c->drain = true;
+        c->drain_next = m->drains;
+        m->drains = c;
     }
-    bw->m = m;
-    bw->n = a->n_w;
-    memcpy(bw->w, a->w, (size_t)a->n_w * sizeof(struct wref));
-    a->n_w = 0;
-    bw->prev = NULL;
-    bw->next = m->waits;
-    if (m->waits) m->waits->prev = bw;
-    m->waits = bw;
-    rc = ed_log_wait_durable(p->log, res.last_offset, on_durable, bw);
-    if (rc != ED_OK) on_durable(bw, rc);
 }
 
-static void flush_all(ed_mqtt *m)
+/* Durable: acknowledgements leave now. Failed (an append or flush that
+ * failed, a partition removed): they leave from the kick timer, since
+ * answering may close a 3.1.1 connection whose will could be routed to the
+ * very partition being removed. */
+static void on_batch_done(void *arg, int status)
 {
-    for (int i = 0; i < MAX_ACC; i++)
-        acc_flush(m, &m->acc[i]);
-}
-
-static void on_linger(ed_timer *t, void *arg)
-{
-    ED_UNUSED(t);
-    flush_all(arg);
+    ed_mqtt *m = arg;
+    while (m->drains) {
+        ed_mqtt_conn *c = m->drains;
+        m->drains = c->drain_next;
+        c->drain_next = NULL;
+        c->drain = false;
+        if (c->closing) continue;
+        if (status == ED_OK)
+            pend_drain(c);
+        else
+            kick(c);
+    }
 }
 
 /* Answers what failures completed and reads what paused connections
@@ -442,108 +357,7 @@ static void kick(ed_mqtt_conn *c)
 void ed_mqtt_flush(ed_mqtt *m)
 {
     run_kicks(m);
-    flush_all(m);
-}
-
-/* A partition about to be freed (its topic deleted): the batch gathering
- * for it is dropped and its publishers get a negative acknowledgement
- * (3.1.1: closed, the client resends). */
-static void on_partition_removed(void *arg, ed_partition *p)
-{
-    ed_mqtt *m = arg;
-    for (int i = 0; i < MAX_ACC; i++) {
-        struct acc *a = &m->acc[i];
-        if (a->p != p) continue;
-        int32_t n = ed_batch_builder_count(a->bb);
-        m->stats.n_failed += (uint64_t)n;
-        ED_LOG_WARN("%d gathered MQTT publish%s to %s-%d dropped: the topic is being deleted",
-                    (int)n, n == 1 ? "" : "es", ed_topic_name(p->topic), (int)p->index);
-        a->p = NULL;
-        a->bytes = 0;
-        acc_fail(m, a, ED_MQTT_RC_UNSPECIFIED);
-    }
-}
-
-/* The gathering batch of partition p, flushing another if all are busy. */
-static struct acc *acc_get(ed_mqtt *m, ed_partition *p, int *rc)
-{
-    struct acc *free_a = NULL;
-    for (int i = 0; i < MAX_ACC; i++) {
-        if (m->acc[i].p == p) return &m->acc[i];
-        if (!m->acc[i].p && !free_a) free_a = &m->acc[i];
-    }
-    if (!free_a) {
-        flush_all(m);
-        for (int i = 0; i < MAX_ACC && !free_a; i++)
-            if (!m->acc[i].p) free_a = &m->acc[i];
-        if (!free_a) {
-            *rc = ED_ERR_BUSY;
-            return NULL;
-        }
-    }
-    const struct ed_log_config *lc = ed_log_get_config(p->log);
-    size_t max_len = (size_t)ED_MAX(lc->max_message_len, 1024);
-    if (free_a->bb && free_a->bb_max_len != max_len) {
-        ed_batch_builder_free(free_a->bb);
-        free_a->bb = NULL;
-    }
-    if (!free_a->bb) {
-        /* Kept for later batches: its buffer is reused. */
-        *rc = ed_batch_builder_new(max_len, &free_a->bb);
-        if (*rc != ED_OK) return NULL;
-        free_a->bb_max_len = max_len;
-    }
-    int comp = lc->compression;
-    if (!ed_codec_supported(comp, true)) comp = ED_COMPRESSION_NONE;
-    *rc = ed_batch_builder_begin(free_a->bb, comp, ed_plat_clock_wall_ms(), -1, -1, -1);
-    if (*rc != ED_OK) return NULL;
-    free_a->p = p;
-    free_a->bytes = 0;
-    return free_a;
-}
-
-/* Adds one record to p's batch; the slot (c, seq) waits for it when c. */
-static int acc_add(ed_mqtt *m, ed_partition *p, struct ed_mqtt_bytes key,
-                   struct ed_mqtt_bytes value, const struct ed_record_header *h, int n_h,
-                   ed_mqtt_conn *c, uint64_t seq)
-{
-    int rc = ED_OK;
-    struct acc *a = acc_get(m, p, &rc);
-    if (!a) return rc;
-    int64_t ts = ed_plat_clock_wall_ms();
-    rc = ed_batch_builder_add(a->bb, key.p, key.len, value.p, value.len, h, (size_t)n_h, ts);
-    if (rc == ED_ERR_TOOBIG && ed_batch_builder_count(a->bb) > 0) {
-        acc_flush(m, a);
-        a = acc_get(m, p, &rc);
-        if (!a) return rc;
-        rc = ed_batch_builder_add(a->bb, key.p, key.len, value.p, value.len, h, (size_t)n_h, ts);
-    }
-    if (rc != ED_OK) {
-        if (ed_batch_builder_count(a->bb) == 0) a->p = NULL;
-        return rc;
-    }
-    a->bytes += key.len + value.len + 16;
-    for (int i = 0; i < n_h; i++)
-        a->bytes += (size_t)h[i].key_len + (size_t)ED_MAX(h[i].value_len, 0) + 4;
-    if (c) {
-        if (a->n_w == a->cap_w) {
-            int ncap = a->cap_w ? a->cap_w * 2 : 64;
-            struct wref *nw = ed_realloc(a->w, (size_t)ncap * sizeof *nw);
-            if (!nw) return ED_ERR_NOMEM; /* the record goes out unacknowledged */
-            a->w = nw;
-            a->cap_w = ncap;
-        }
-        a->w[a->n_w].c = c;
-        a->w[a->n_w].seq = seq;
-        a->n_w++;
-        c->n_refs++;
-    }
-    if (a->bytes >= m->lim.batch_len) {
-        acc_flush(m, a);
-    } else if (m->b->loop && !ed_plat_timer_armed(&m->linger_timer)) {
-        ed_plat_timer_start(m->b->loop, &m->linger_timer, m->lim.linger_ms, on_linger, m);
-    }
-    return ED_OK;
+    ed_ingest_flush(m->ingest);
 }
 
 /* ---- routing a publish into the log ---- */
@@ -750,8 +564,11 @@ static void publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_w
         seq = pend_push(c, pk->qos == 1 ? ED_MQTT_PUBACK : ED_MQTT_PUBREC, pk->packet_id);
         if (pk->qos == 2) qos2_set(c, pk->packet_id, true);
     }
-    int rc = acc_add(m, p, pk->topic, pk->payload, h, n_h, acked ? c : NULL, seq);
+    if (acked) c->n_refs++; /* until on_done */
+    int rc = ed_ingest_add(m->ingest, p, pk->topic.p, pk->topic.len, pk->payload.p, pk->payload.len,
+                           h, n_h, acked ? c : NULL, seq);
     if (rc != ED_OK) {
+        if (acked) c->n_refs--;
         m->stats.n_failed++;
         const char *what = rc == ED_ERR_TOOBIG ? "record larger than the topic's max.message.bytes"
                                                : ed_strerror(rc);
@@ -1369,23 +1186,16 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         ed_free(m);
         return rc;
     }
-    rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);
+    struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes"};
+    static const struct ed_ingest_cbs icbs = {on_done, on_batch_done};
+    rc = ed_ingest_new(b->loop, b->topics, &ic, &icbs, m, &m->ingest);
+    if (rc == ED_OK) rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
+        ed_ingest_free(m->ingest);
         ed_mqtt_routes_free(m->routes);
         ed_free(m);
         return rc;
-    }
-    if (b->topics) {
-        rc = ed_topics_add_remove_listener(b->topics, on_partition_removed, m);
-        if (rc != ED_OK) {
-            snprintf(why, why_len, "MQTT listener: cannot watch topic deletions: %s",
-                     ed_strerror(rc));
-            ed_conn_set_free(m->set);
-            ed_mqtt_routes_free(m->routes);
-            ed_free(m);
-            return rc;
-        }
     }
     *out = m;
     return ED_OK;
@@ -1418,20 +1228,10 @@ void ed_mqtt_free(ed_mqtt *m)
     if (!m) return;
     ed_mqtt_shutdown(m);
     /* Waits still registered with the storage outlive the listener: they
-     * only free themselves when they complete. */
-    for (struct bwait *bw = m->waits; bw; bw = bw->next)
-        bw->m = NULL;
-    for (int i = 0; i < MAX_ACC; i++) {
-        struct acc *a = &m->acc[i];
-        ed_batch_builder_free(a->bb);
-        ed_free(a->w);
-    }
+     * complete later without calling back. */
+    ed_ingest_free(m->ingest);
     ed_conn_set_free(m->set);
-    if (m->b->topics) ed_topics_del_remove_listener(m->b->topics, on_partition_removed, m);
-    if (m->b->loop) {
-        ed_plat_timer_stop(m->b->loop, &m->kick_timer);
-        ed_plat_timer_stop(m->b->loop, &m->linger_timer);
-    }
+    if (m->b->loop) ed_plat_timer_stop(m->b->loop, &m->kick_timer);
     ed_mqtt_routes_free(m->routes);
     ed_free(m);
 }
@@ -1450,7 +1250,12 @@ void ed_mqtt_stats_get(const ed_mqtt *m, struct ed_mqtt_stats *out)
 {
     struct ed_conn_stats cs;
     ed_conn_set_stats(m->set, &cs);
+    struct ed_ingest_stats is;
+    ed_ingest_stats_get(m->ingest, &is);
     *out = m->stats;
+    out->n_published = is.n_records;
+    out->n_batches = is.n_batches;
+    out->n_failed = m->stats.n_failed + is.n_failed;
     out->n_accepted = cs.n_accepted;
     out->n_refused = cs.n_refused;
     out->n_bad = cs.n_bad + m->stats.n_bad; /* the engine's and refusals in CONNECT */
