@@ -14,7 +14,6 @@
 #include "core/broker.h"
 
 typedef struct ed_mqtt ed_mqtt;
-typedef struct ed_mqtt_conn ed_mqtt_conn;
 
 /* Settings (from the broker's config: mqtt.* keys). */
 struct ed_mqtt_limits {
@@ -47,7 +46,7 @@ const struct ed_mqtt_limits *ed_mqtt_limits_get(const ed_mqtt *m);
 
 struct ed_mqtt_stats {
     uint64_t n_accepted;
-    uint64_t n_refused;   /* at accept: mqtt.max.connections or memory */
+    uint64_t n_refused;   /* at accept: connection limits or memory */
     uint64_t n_bad;       /* closed for bad input (logged) */
     uint64_t n_keepalive; /* closed for a missed keep-alive */
     uint64_t n_published; /* publishes appended to the log */
@@ -57,21 +56,14 @@ struct ed_mqtt_stats {
     uint64_t n_dropped;   /* deliveries dropped: subscriber's window full or packet too big */
     uint64_t n_wills;     /* will messages published */
     uint64_t n_pauses;    /* times a connection stopped being read */
+    uint64_t n_timeouts;  /* closed for a packet not finished in time */
 };
 void ed_mqtt_stats_get(const ed_mqtt *m, struct ed_mqtt_stats *out);
 
-/* ---- connections without a socket, for tests and the fuzzer ---- */
-/* A connection whose output stays in memory (up to the output limit). */
-int ed_mqtt_conn_detached(ed_mqtt *m, ed_mqtt_conn **out);
-/* Feeds bytes as if read from the socket: ED_OK, or ED_ERR_CLOSED once the
- * connection is closed (freed by ed_mqtt_reap or ed_mqtt_free). Bytes not
- * processed because the connection is paused stay buffered. */
-int ed_mqtt_conn_feed(ed_mqtt_conn *c, const void *buf, size_t len);
-/* Output so far, and forgetting it. */
-const uint8_t *ed_mqtt_conn_output(ed_mqtt_conn *c, size_t *len);
-void ed_mqtt_conn_output_clear(ed_mqtt_conn *c);
-bool ed_mqtt_conn_closed(const ed_mqtt_conn *c);
-/* Frees closed connections no durable wait refers to any more. */
+/* Serves a stream as if accepted (tests drive in-memory streams this way). */
+void ed_mqtt_adopt(ed_mqtt *m, ed_stream *st);
+/* Frees closed connections no durable wait refers to any more (the loop
+ * does this on its own). */
 void ed_mqtt_reap(ed_mqtt *m);
 
 #endif

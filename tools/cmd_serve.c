@@ -277,6 +277,7 @@ int ed_cmd_serve(int argc, char **argv)
         return pr > 0 ? 0 : 2;
     }
     ed_log_set_level(ed_log_level_parse(ed_config_str(s.cfg, "log.level")));
+    ed_mem_set_limit((size_t)ed_config_int(s.cfg, "memory.max.bytes"));
 
     struct ed_storage_config sc;
     ed_config_storage(s.cfg, &sc);
@@ -328,6 +329,11 @@ int ed_cmd_serve(int argc, char **argv)
         goto out;
     }
     s.b.groups = s.groups;
+    int64_t queued_max = ed_config_int(s.cfg, "queued.max.request.bytes");
+    if (queued_max > 0) {
+        rc = ed_conn_budget_new((size_t)queued_max, &s.b.budget);
+        if (rc != ED_OK) goto out;
+    }
     rc = ed_server_new(&s.b, &s.srv);
     if (rc != ED_OK) goto out;
     rc = ed_plat_loop_on_signal(s.loop, on_signal, &s);
@@ -358,6 +364,7 @@ out:
     ed_mqtt_free(s.mqtt);      /* before the storage: its durable waits let go */
     ed_groups_close(s.groups); /* after the server cancelled parked requests */
     ed_pids_close(s.b.pids);
+    ed_conn_budget_free(s.b.budget); /* after every listener let go of it */
     ed_topics_close(s.topics);
     uint64_t t1 = ed_plat_clock_mono_ns();
     if (s.st) ed_storage_close(s.st); /* flushes everything */
