@@ -27,8 +27,8 @@ FRANZ = CACHE / "bin" / "franz-peer"
 KAFKAJS_PEER = PEERS_DIR / "kafkajs" / "peer.js"
 KAFKA_SH = PEERS_DIR / "kafka.sh"
 KAFKA_BROKER_SH = PEERS_DIR / "kafka-broker.sh"
-# Shared recordings live beside the clone: <repo>/../shared/data.
-SHARED_DATA = Path(os.environ.get("EDDY_SHARED_DATA") or REPO.parent / "shared" / "data")
+# Recordings of real sensor data the tests replay (provenance in its README.md).
+DATA_DIR = REPO / "tests" / "data"
 
 TARGET = os.environ.get("EDDY_TEST_TARGET", "eddy")
 EDDY_BIN = Path(os.environ.get("EDDY_BIN") or REPO / "build" / "eddy")
@@ -82,7 +82,7 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_report_header(config):
     what = f"Apache Kafka {KAFKA_TARGET_VERSION}" if TARGET == "kafka" else str(EDDY_BIN)
-    return [f"broker under test: {what}", f"peers: {CACHE}", f"shared data: {SHARED_DATA}"]
+    return [f"broker under test: {what}", f"peers: {CACHE}", f"recordings: {DATA_DIR}"]
 
 
 def free_port():
@@ -453,10 +453,10 @@ def parse_hex_records(out):
     return res
 
 
-def shared_data(*parts):
-    p = SHARED_DATA.joinpath(*parts)
+def recording(*parts):
+    p = DATA_DIR.joinpath(*parts)
     if not p.exists():
-        pytest.fail(f"shared data missing: {p} (the clone needs shared/ beside it)", pytrace=False)
+        pytest.fail(f"recording missing: {p}", pytrace=False)
     return p
 
 

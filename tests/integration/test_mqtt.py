@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import EDDY_BIN, HOST, TARGET, Broker, free_port, kcat, murmur2, need, shared_data
+from conftest import EDDY_BIN, HOST, TARGET, Broker, free_port, kcat, murmur2, need, recording
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -452,7 +452,7 @@ def test_session_takeover(broker):
 
 
 def test_replay_wind_turbine_scada(broker):
-    rows = shared_data("wind-turbine-scada-T1.csv").read_text(errors="replace").splitlines()[1:1001]
+    rows = recording("wind-turbine-scada-T1.csv").read_text(errors="replace").splitlines()[1:1001]
     assert len(rows) == 1000
     c = Paho(broker, "turbine-T1", "v5")
     try:
