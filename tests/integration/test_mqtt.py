@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import EDDY_BIN, HOST, TARGET, Broker, free_port, kcat, murmur2, need, recording
+from conftest import EDDY_BIN, HOST, TARGET, Broker, kcat, murmur2, need, recording
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -274,9 +274,9 @@ def test_bad_route_stops_start_up(tmp_path):
             str(EDDY_BIN),
             "serve",
             "--set",
-            f"listeners=PLAINTEXT://{HOST}:{free_port()}",
+            f"listeners=PLAINTEXT://{HOST}:0",
             "--set",
-            f"mqtt.listeners=mqtt://{HOST}:{free_port()}",
+            f"mqtt.listeners=mqtt://{HOST}:0",
             "--set",
             f"log.dirs={tmp_path}",
             "--set",
