@@ -133,6 +133,12 @@ static const struct row rows[] = {
      "QoS 1/2 publishes of one connection awaiting their acknowledgement (MQTT 5 Receive "
      "Maximum); reading pauses at the limit. Also caps QoS 1/2 deliveries in flight to a "
      "subscriber"},
+    {"mqtt.max.queued.messages", ED_CFG_INT, 0, 1000000, "1000", NULL, NULL,
+     "QoS 1/2 deliveries held for one subscriber whose window (Receive Maximum, "
+     "mqtt.max.inflight) is full; beyond this they are dropped, counted and logged"},
+    {"mqtt.max.queued.bytes", ED_CFG_INT, 0, I32, "1048576", NULL, NULL,
+     "bytes (topics, properties, payloads) of the deliveries held for one subscriber; "
+     "beyond this they are dropped, counted and logged"},
     {"mqtt.routes", ED_CFG_STRING, 0, 0, "", NULL, NULL,
      "MQTT topic filter to Kafka topic routes, FILTER=>TOPIC;... (first match wins; "
      "unmatched topics map '/' to '.')"},

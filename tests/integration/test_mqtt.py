@@ -4,8 +4,9 @@ they publish is read back from the Kafka side with confluent-kafka and kcat
 (values, keys = MQTT topic, headers = MQTT 5 user properties, partitions by
 Kafka's default partitioner). Also: acknowledged QoS 1 publishes survive a
 kill -9, routes from the config, refusals of bad input while other clients
-go on, keep-alive expiry publishing the will, and a replay of a wind
-turbine's SCADA recording."""
+go on, keep-alive expiry publishing the will, a subscriber with Receive
+Maximum 1 getting every message, and a replay of a wind turbine's SCADA
+recording."""
 
 import socket
 import struct
@@ -35,7 +36,7 @@ class Paho:
     """A paho client connected to the broker's MQTT listener with its network
     loop in a thread; received messages collect in .messages."""
 
-    def __init__(self, broker, client_id, version="v311", keepalive=60, will=None):
+    def __init__(self, broker, client_id, version="v311", keepalive=60, will=None, connect_props=None):
         self.c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -51,7 +52,7 @@ class Paho:
         self.c.on_connect = self._on_connect
         if will:
             self.c.will_set(will[0], will[1], qos=1)
-        self.c.connect(HOST, broker.mqtt_port, keepalive=keepalive)
+        self.c.connect(HOST, broker.mqtt_port, keepalive=keepalive, properties=connect_props)
         self.c.loop_start()
         assert self.connected.wait(30), "no CONNACK"
         assert not self.reason.is_failure, f"refused: {self.reason}"
@@ -360,6 +361,27 @@ def test_paho_subscribe_wildcards_qos(broker, version):
 
 # ---------------------------------------------------------------------------
 # Durability, sessions, bad input.
+
+
+def test_receive_maximum_one_gets_every_qos1_message(broker):
+    """An MQTT 5 subscriber announcing Receive Maximum 1 gets all 100 QoS 1
+    messages, in order: deliveries beyond its window wait for its PUBACKs
+    instead of being dropped."""
+    cp = Properties(PacketTypes.CONNECT)
+    cp.ReceiveMaximum = 1
+    sub = Paho(broker, "slow-rm1", "v5", connect_props=cp)
+    pub = Paho(broker, "fast-rm1", "v5")
+    try:
+        assert [r.value for r in sub.subscribe("slow/meter", 1)] == [1]
+        infos = [pub.publish("slow/meter", str(i).encode(), 1) for i in range(100)]
+        for info in infos:
+            info.wait_for_publish(30)
+        msgs = sub.wait_messages(100, timeout=60)
+        assert [m.payload.decode() for m in msgs] == [str(i) for i in range(100)]
+        assert {m.qos for m in msgs} == {1}
+    finally:
+        sub.close()
+        pub.close()
 
 
 def test_kill9_after_puback_keeps_every_acked_message(fresh_broker):
