@@ -17,7 +17,13 @@
  * the callback that caused them but from a zero-delay timer ("kick"):
  * answering may close an MQTT 3.1.1 connection, whose will is published
  * and may be routed to the very partition being removed, and reading may
- * gather new publishes into the batch being failed. */
+ * gather new publishes into the batch being failed.
+ *
+ * Live delivery: a QoS 1/2 delivery to a subscriber whose window (its
+ * Receive Maximum, at most mqtt.max.inflight) is full waits in that
+ * subscriber's queue, in order, and leaves as acknowledgements free the
+ * window; past mqtt.max.queued.messages or .bytes a delivery is dropped,
+ * counted and logged. */
 #define ED_LOG_MODULE "mqtt"
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_codec.h"
@@ -61,6 +67,15 @@ struct outq {
     uint8_t state;
 };
 
+/* A QoS 1/2 delivery waiting for room in the subscriber's window: topic,
+ * properties (MQTT 5 subscribers only) and payload, copied. */
+struct held {
+    struct held *next;
+    uint8_t qos;
+    size_t topic_len, props_len, payload_len;
+    uint8_t data[];
+};
+
 /* A client's session: the connection engine's per-connection data. */
 typedef struct ed_mqtt_conn ed_mqtt_conn;
 struct ed_mqtt_conn {
@@ -94,6 +109,9 @@ struct ed_mqtt_conn {
     struct outq *outq;
     uint16_t out_window;
     uint16_t next_pid;
+    struct held *held, *held_tail; /* waiting for the window, oldest first */
+    uint32_t n_held;
+    size_t held_len; /* bytes of their topics, properties and payloads */
     uint32_t client_max_packet;
     uint32_t session_expiry_s; /* from CONNECT (MQTT 5) */
     int n_refs;                /* durable waits that name this connection */
@@ -110,7 +128,8 @@ struct ed_mqtt {
     bool kicked;          /* some connection has kick set */
     ed_mqtt_conn *drains; /* acknowledgements completed by the batch at hand */
     uint64_t n_ids;
-    uint64_t last_fail_log_ms;
+    uint64_t last_fail_log_ms, last_drop_log_ms;
+    uint64_t n_drops_unlogged; /* dropped deliveries since the last line about them */
     struct ed_mqtt_stats stats;
 };
 
@@ -176,6 +195,8 @@ static void close_bad(ed_mqtt_conn *c, uint8_t reason, const char *what)
 }
 
 /* ---- connections: closing ---- */
+
+static void held_clear(ed_mqtt_conn *c);
 
 /* A closed session freed from the engine's reap timer. */
 static void arm_reap(ed_mqtt *m)
@@ -453,36 +474,149 @@ static struct outq *outq_find(ed_mqtt_conn *c, uint16_t id)
     return NULL;
 }
 
+/* Counts n deliveries to c that will never be made and says why, at most
+ * one line a second (with the count of those not logged in between). */
+static void drop(ed_mqtt_conn *c, uint32_t n, const char *why)
+{
+    ed_mqtt *m = c->m;
+    m->stats.n_dropped += n;
+    uint64_t now = now_ms(m);
+    if (m->last_drop_log_ms != 0 && now - m->last_drop_log_ms < 1000 && m->b->loop) {
+        m->n_drops_unlogged += n;
+        return;
+    }
+    ED_LOG_WARN("dropped %" PRIu32 " deliver%s to %s%s%s%s: %s (%" PRIu64 " more since the "
+                "last such line, %" PRIu64 " in all)",
+                n, n == 1 ? "y" : "ies", c->client_id ? "client " : "",
+                c->client_id ? c->client_id : "", c->client_id ? " at " : "", c->peer, why,
+                m->n_drops_unlogged, m->stats.n_dropped);
+    m->last_drop_log_ms = now;
+    m->n_drops_unlogged = 0;
+}
+
+/* Sends one PUBLISH; id is its packet id (QoS 1/2, slot taken). props are
+ * already empty for an MQTT 3.1.1 subscriber. */
+static void send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                         struct ed_mqtt_bytes props, uint8_t qos, uint16_t id)
+{
+    size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
+    uint8_t *dst = out_room(c, total);
+    if (!dst) return;
+    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, false, false, topic, id,
+                                           props, payload.len);
+    ED_ASSERT(h > 0 && h + payload.len == total);
+    memcpy(dst + h, payload.p, payload.len);
+    out_commit(c, total);
+    c->m->stats.n_delivered++;
+    out_flush(c);
+}
+
+/* Queues a QoS 1/2 delivery behind the full window, within the limits. */
+static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                 struct ed_mqtt_bytes props, uint8_t qos)
+{
+    const struct ed_mqtt_limits *lim = &c->m->lim;
+    size_t len = topic.len + props.len + payload.len;
+    if (c->n_held >= lim->n_queued_max ||
+        len > lim->queued_max_len - ED_MIN(c->held_len, lim->queued_max_len)) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "its window of %d is full and %" PRIu32 " deliveries (%zu bytes) wait "
+                 "(mqtt.max.queued.messages %" PRIu32 ", mqtt.max.queued.bytes %zu)",
+                 (int)c->out_window, c->n_held, c->held_len, lim->n_queued_max,
+                 lim->queued_max_len);
+        drop(c, 1, why);
+        return;
+    }
+    struct held *h = ed_malloc(sizeof *h + len);
+    if (!h) {
+        drop(c, 1, "out of memory to hold it");
+        return;
+    }
+    h->next = NULL;
+    h->qos = qos;
+    h->topic_len = topic.len;
+    h->props_len = props.len;
+    h->payload_len = payload.len;
+    if (topic.len) memcpy(h->data, topic.p, topic.len);
+    if (props.len) memcpy(h->data + topic.len, props.p, props.len);
+    if (payload.len) memcpy(h->data + topic.len + props.len, payload.p, payload.len);
+    if (c->held_tail)
+        c->held_tail->next = h;
+    else
+        c->held = h;
+    c->held_tail = h;
+    c->n_held++;
+    c->held_len += len;
+}
+
+/* Sends held deliveries while the window has room (after an
+ * acknowledgement freed a slot). */
+static void release_held(ed_mqtt_conn *c)
+{
+    while (c->held && !c->closing) {
+        struct held *h = c->held;
+        uint16_t id;
+        int rc = outq_take(c, h->qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        if (rc == ED_ERR_AGAIN) return;
+        c->held = h->next;
+        if (!c->held) c->held_tail = NULL;
+        c->n_held--;
+        c->held_len -= h->topic_len + h->props_len + h->payload_len;
+        if (rc == ED_OK) {
+            struct ed_mqtt_bytes topic = {h->data, h->topic_len};
+            struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
+            struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
+            send_publish(c, topic, payload, props, h->qos, id);
+        } else {
+            drop(c, 1, "out of memory for its window");
+        }
+        ed_free(h);
+    }
+}
+
+/* A connection's end: what still waits for its window is dropped
+ * (sessions do not outlive connections). */
+static void held_clear(ed_mqtt_conn *c)
+{
+    if (c->n_held) drop(c, c->n_held, "the connection closed while they waited for its window");
+    while (c->held) {
+        struct held *h = c->held;
+        c->held = h->next;
+        ed_free(h);
+    }
+    c->held_tail = NULL;
+    c->n_held = 0;
+    c->held_len = 0;
+}
+
 static void deliver_one(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
                         struct ed_mqtt_bytes props, uint8_t qos)
 {
-    ed_mqtt *m = c->m;
     struct ed_mqtt_bytes p = c->level == 5 ? props : (struct ed_mqtt_bytes){NULL, 0};
     size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, p.len, payload.len);
     if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
-        m->stats.n_dropped++;
-        ED_LOG_DBG("not delivering %zu bytes to %s: over its maximum packet size", total, c->peer);
+        /* MQTT-3.1.2-25: a packet over the client's maximum is discarded. */
+        char why[96];
+        snprintf(why, sizeof why, "%zu bytes, over its Maximum Packet Size of %" PRIu32, total,
+                 c->client_max_packet);
+        drop(c, 1, why);
         return;
     }
     uint16_t id = 0;
     if (qos > 0) {
-        int rc = outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        /* Behind deliveries already waiting, or when the window is full. */
+        int rc = c->held ? ED_ERR_AGAIN : outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        if (rc == ED_ERR_AGAIN) {
+            hold(c, topic, payload, p, qos);
+            return;
+        }
         if (rc != ED_OK) {
-            m->stats.n_dropped++;
-            ED_LOG_DBG("not delivering to %s: %d QoS %d deliveries in flight", c->peer,
-                       (int)c->out_window, (int)qos);
+            drop(c, 1, "out of memory for its window");
             return;
         }
     }
-    uint8_t *dst = out_room(c, total);
-    if (!dst) return;
-    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, false, false, topic, id, p,
-                                           payload.len);
-    ED_ASSERT(h > 0 && h + payload.len == total);
-    memcpy(dst + h, payload.p, payload.len);
-    out_commit(c, total);
-    m->stats.n_delivered++;
-    out_flush(c);
+    send_publish(c, topic, payload, p, qos, id);
 }
 
 /* Delivers a publish to every matching subscription, at the lower of the
@@ -851,7 +985,9 @@ static void on_ack(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body
     } else {
         close_bad(c, ED_MQTT_RC_PROTOCOL_ERROR,
                   "acknowledgement of the wrong kind for its packet id");
+        return;
     }
+    if (q->state == OUT_FREE) release_held(c);
 }
 
 static void on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body, size_t len)
@@ -1120,6 +1256,7 @@ static bool can_free(ed_conn *conn)
 static void on_free(ed_conn *conn)
 {
     ed_mqtt_conn *c = mc_of(conn);
+    held_clear(c);
     for (int i = 0; i < c->n_subs; i++)
         ed_free(c->subs[i].filter);
     ed_free(c->outq);
@@ -1156,6 +1293,8 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     m->lim.linger_ms = 2;
     m->lim.batch_len = 65536;
     m->lim.connect_timeout_ms = 10000;
+    m->lim.n_queued_max = 1000;
+    m->lim.queued_max_len = 1u << 20;
     const char *routes = "";
     struct ed_conn_limits cl = {0};
     cl.frame_timeout_ms = 30000;
@@ -1166,6 +1305,8 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         m->lim.linger_ms = (uint32_t)ed_config_int(b->cfg, "mqtt.linger.ms");
         m->lim.batch_len = (size_t)ed_config_int(b->cfg, "mqtt.batch.bytes");
         m->lim.connect_timeout_ms = (uint32_t)ed_config_int(b->cfg, "mqtt.connect.timeout.ms");
+        m->lim.n_queued_max = (uint32_t)ed_config_int(b->cfg, "mqtt.max.queued.messages");
+        m->lim.queued_max_len = (size_t)ed_config_int(b->cfg, "mqtt.max.queued.bytes");
         routes = ed_config_str(b->cfg, "mqtt.routes");
         cl.n_conns_per_host_max = (int32_t)ed_config_int(b->cfg, "mqtt.max.connections.per.ip");
         cl.frame_timeout_ms = ed_config_int(b->cfg, "mqtt.packet.timeout.ms");

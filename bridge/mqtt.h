@@ -5,7 +5,8 @@
  * (short linger, size cap), QoS 1 PUBACK and QoS 2 PUBREC only once the
  * batch holding the publish is durable, exactly-once QoS 2 within a
  * connection, and live SUBSCRIBE delivery of MQTT publishes with + and #
- * filters. Sessions are not kept across connections (no retained messages,
+ * filters (QoS 1/2 deliveries beyond a subscriber's window wait in a bounded
+ * queue). Sessions are not kept across connections (no retained messages,
  * no offline queues). Bounded buffers everywhere; a connection whose output
  * backs up or whose acknowledgements are all in flight is not read. */
 #ifndef ED_BRIDGE_MQTT_H
@@ -23,6 +24,8 @@ struct ed_mqtt_limits {
     uint32_t linger_ms;      /* mqtt.linger.ms */
     size_t batch_len;        /* mqtt.batch.bytes */
     uint32_t connect_timeout_ms;
+    uint32_t n_queued_max;  /* mqtt.max.queued.messages: held per subscriber */
+    size_t queued_max_len;  /* mqtt.max.queued.bytes: held per subscriber */
     size_t out_ceiling_len; /* stop reading while this much output waits */
     size_t out_max_len;     /* close a connection whose output exceeds this */
 };
@@ -53,7 +56,8 @@ struct ed_mqtt_stats {
     uint64_t n_batches;   /* record batches appended */
     uint64_t n_failed;    /* publishes refused (route, topic or storage error) */
     uint64_t n_delivered; /* PUBLISH packets sent to subscribers */
-    uint64_t n_dropped;   /* deliveries dropped: subscriber's window full or packet too big */
+    uint64_t n_dropped;   /* deliveries dropped: subscriber's queue full (logged), packet too
+                           * big for it, or still queued when it closed */
     uint64_t n_wills;     /* will messages published */
     uint64_t n_pauses;    /* times a connection stopped being read */
     uint64_t n_timeouts;  /* closed for a packet not finished in time */

@@ -53,11 +53,13 @@ static bool check_overrides(const char *v, char *why, size_t why_len)
  * from Kafka's where a gateway needs it, and say so. */
 static const struct row rows[] = {
     {"listeners", ED_CFG_STRING, 0, 0, "PLAINTEXT://0.0.0.0:9092", NULL, check_listeners,
-     "Kafka listeners, NAME://host:port,... (empty host = all interfaces). PLAINTEXT "
-     "listeners are served; a CONTROLLER listener is skipped"},
+     "Kafka listeners, NAME://host:port,... (empty host = all interfaces; port 0 = one "
+     "the OS picks, see --port-file). PLAINTEXT listeners are served; a CONTROLLER "
+     "listener is skipped"},
     {"advertised.listeners", ED_CFG_STRING, 0, 0, "", NULL, check_advertised,
      "addresses given to clients in Metadata; empty = derived from listeners (0.0.0.0 "
-     "becomes this machine's host name, or 127.0.0.1 if it does not resolve)"},
+     "becomes this machine's host name, or 127.0.0.1 if it does not resolve); port 0 = "
+     "the port the listener of that name bound"},
     {"log.dirs", ED_CFG_STRING, 0, 0, "./eddy-data", NULL, check_dirs,
      "the data directory (one); alias log.dir"},
     {"node.id", ED_CFG_INT, 0, I32, "1", NULL, NULL,
@@ -151,6 +153,12 @@ static const struct row rows[] = {
      "QoS 1/2 publishes of one connection awaiting their acknowledgement (MQTT 5 Receive "
      "Maximum); reading pauses at the limit. Also caps QoS 1/2 deliveries in flight to a "
      "subscriber"},
+    {"mqtt.max.queued.messages", ED_CFG_INT, 0, 1000000, "1000", NULL, NULL,
+     "QoS 1/2 deliveries held for one subscriber whose window (Receive Maximum, "
+     "mqtt.max.inflight) is full; beyond this they are dropped, counted and logged"},
+    {"mqtt.max.queued.bytes", ED_CFG_INT, 0, I32, "1048576", NULL, NULL,
+     "bytes (topics, properties, payloads) of the deliveries held for one subscriber; "
+     "beyond this they are dropped, counted and logged"},
     {"mqtt.routes", ED_CFG_STRING, 0, 0, "", NULL, NULL,
      "MQTT topic filter to Kafka topic routes, FILTER=>TOPIC;... (first match wins; "
      "unmatched topics map '/' to '.')"},
@@ -474,10 +482,6 @@ static bool check_listener_list(const char *v, bool advertised, char *why, size_
             return false;
         }
         if (strcmp(nm, "CONTROLLER") != 0) served++;
-        if (advertised && ls[i].port == 0 && strcmp(nm, "CONTROLLER") != 0) {
-            say(why, why_len, "advertised listener %s needs a port%s", nm, "");
-            return false;
-        }
     }
     if (!advertised && served == 0) {
         say(why, why_len, "no PLAINTEXT listener in '%s'%s", v, "");

@@ -192,9 +192,9 @@ static struct gather *gather_get(ed_ingest *g, ed_partition *p, int *rc)
     return free_a;
 }
 
-int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len,
-                  const void *value, size_t value_len, const struct ed_record_header *h,
-                  int n_h, void *who, uint64_t seq)
+int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len, const void *value,
+                  size_t value_len, const struct ed_record_header *h, int n_h, void *who,
+                  uint64_t seq)
 {
     int rc = ED_OK;
     struct gather *a = gather_get(g, p, &rc);

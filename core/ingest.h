@@ -43,9 +43,9 @@ int ed_ingest_new(ed_loop *loop, ed_topics *topics, const struct ed_ingest_confi
 void ed_ingest_free(ed_ingest *g);
 /* Adds a record to p's gathering batch; with who, (who, seq) is answered
  * once through done. ED_OK, or an error and nothing is kept (no done). */
-int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len,
-                  const void *value, size_t value_len, const struct ed_record_header *h,
-                  int n_h, void *who, uint64_t seq);
+int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len, const void *value,
+                  size_t value_len, const struct ed_record_header *h, int n_h, void *who,
+                  uint64_t seq);
 /* Appends every gathered batch now. */
 void ed_ingest_flush(ed_ingest *g);
 void ed_ingest_stats_get(const ed_ingest *g, struct ed_ingest_stats *out);

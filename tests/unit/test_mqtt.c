@@ -1120,17 +1120,161 @@ static void test_subscriber_limits(void **state)
     }
     mk_publish(&p, 4, 0, false, 0, "t/x", "a payload longer than forty bytes, surely", NULL, 0);
     feed(pub, &p);
-    /* QoS 1 window of 2 (no PUBACK from the subscriber): the third is dropped */
+    /* QoS 1 window of 2 (no PUBACK from the subscriber): the third waits */
     struct got g[8];
     assert_int_equal(packets(sub, g, 8), 3);
     assert_int_equal((g[0].flags >> 1) & 3, 1);
     assert_int_equal((g[1].flags >> 1) & 3, 1);
     assert_int_equal((g[2].flags >> 1) & 3, 0); /* the QoS 0 one still goes */
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 4, &pb, &why), ED_OK);
+    tc_output_clear(sub);
     /* the small client gets the three short ones, not the long one */
     assert_int_equal(packets(small, g, 8), 3);
     struct ed_mqtt_stats s;
     ed_mqtt_stats_get(f->m, &s);
-    assert_int_equal(s.n_dropped, 2);
+    assert_int_equal(s.n_dropped, 1);
+    /* a PUBACK frees the window: the third leaves */
+    mk_ack(&p, ED_MQTT_PUBACK, pb.packet_id);
+    feed(sub, &p);
+    assert_int_equal(packets(sub, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    assert_int_equal((g[0].flags >> 1) & 3, 1);
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 4, &pb, &why), ED_OK);
+    assert_memory_equal(pb.payload.p, "short", 5);
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 1);
+    settle(f);
+    fx_free(f);
+}
+
+static void mk_connect5(struct pk *out, uint8_t flags, const uint8_t *props, size_t props_len,
+                        const char *id, const char *will_topic, const char *will_msg);
+
+/* An MQTT 5 subscriber announcing Receive Maximum n, subscribed to filter
+ * at QoS 1; its output cleared. */
+static struct tconn *slow_subscriber(struct fx *f, const char *id, uint16_t receive_max,
+                                     const char *filter)
+{
+    struct tconn *c;
+    c = mconn(f);
+    const uint8_t props[] = {0x21, (uint8_t)(receive_max >> 8), (uint8_t)receive_max};
+    struct pk p;
+    mk_connect5(&p, 0x02, props, sizeof props, id, NULL, NULL);
+    feed(c, &p);
+    mk_subscribe(&p, 5, 1, filter, 1);
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 2);
+    assert_int_equal(g[0].type, ED_MQTT_CONNACK);
+    assert_int_equal(g[1].type, ED_MQTT_SUBACK);
+    tc_output_clear(c);
+    return c;
+}
+
+/* The one PUBLISH in c's output at QoS 1: its payload as a number, *id its
+ * packet id; output cleared. */
+static int one_delivery(struct tconn *c, uint16_t *id)
+{
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 5, &pb, &why), ED_OK);
+    assert_int_equal(pb.qos, 1);
+    char num[16] = {0};
+    memcpy(num, pb.payload.p, ED_MIN(pb.payload.len, sizeof num - 1));
+    *id = pb.packet_id;
+    tc_output_clear(c);
+    return atoi(num);
+}
+
+/* n QoS 1 publishes to topic from pub, payloads "0", "1", ... */
+static void publish_numbered(struct tconn *pub, const char *topic, int n)
+{
+    struct pk p;
+    for (int i = 0; i < n; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        mk_publish(&p, 5, 1, false, (uint16_t)(i + 1), topic, v, NULL, 0);
+        feed(pub, &p);
+    }
+}
+
+/* Receives deliveries first..first+n-1 one at a time, in order, each only
+ * after the PUBACK of the one before; nothing more is left. */
+static void ack_numbered(struct tconn *sub, int first, int n)
+{
+    struct pk p;
+    for (int i = first; i < first + n; i++) {
+        uint16_t id;
+        assert_int_equal(one_delivery(sub, &id), i);
+        mk_ack(&p, ED_MQTT_PUBACK, id);
+        feed(sub, &p);
+    }
+    size_t len;
+    tc_output(sub, &len);
+    assert_int_equal(len, 0);
+}
+
+static void test_receive_maximum_one_gets_all(void **state)
+{
+    struct fx *f = *state;
+    struct tconn *sub = slow_subscriber(f, "slow5", 1, "meter/#");
+    struct tconn *pub = connect_as(f, 5, "meter");
+    publish_numbered(pub, "meter/kwh", 100);
+    settle(f);
+    ack_numbered(sub, 0, 100);
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 0);
+    assert_int_equal(s.n_delivered, 100);
+    settle(f);
+}
+
+static void test_subscriber_queue_bounds(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.max.queued.messages", "3");
+    set(f, "mqtt.max.queued.bytes", "1000");
+    fx_start(f);
+    lt_capture_logs();
+    struct tconn *sub = slow_subscriber(f, "few", 1, "q/#");
+    struct tconn *pub = connect_as(f, 5, "pub");
+    /* 1 in flight, 3 held, 6 over mqtt.max.queued.messages */
+    publish_numbered(pub, "q/a", 10);
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 6);
+    assert_true(
+        lt_log_contains("dropped 1 delivery to client few at 127.0.0.1:40000: its window of 1 is "
+                        "full and 3 deliveries"));
+    assert_true(lt_log_contains("mqtt.max.queued.messages 3"));
+    ack_numbered(sub, 0, 4);
+    /* bytes: one in flight, then 600-byte payloads: one held, the next over 1000 bytes */
+    char big[601];
+    memset(big, 'x', 600);
+    big[600] = '\0';
+    struct pk p;
+    for (int i = 0; i < 3; i++) {
+        mk_publish(&p, 5, 1, false, (uint16_t)(20 + i), "q/b", big, NULL, 0);
+        feed(pub, &p);
+    }
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 7);
+    /* closing with a delivery held drops (and counts) it */
+    tc_output_clear(sub);
+    static const uint8_t disconnect[] = {0xe0, 0};
+    assert_int_equal(tc_feed(sub, disconnect, sizeof disconnect), ED_ERR_CLOSED);
+    pump(f);
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 8);
+    /* within the second of the first line: counted, not logged again */
+    assert_false(lt_log_contains("closed while they waited for its window"));
+    lt_release_logs();
     settle(f);
     fx_free(f);
 }
@@ -1720,6 +1864,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
         cmocka_unit_test(test_subscriber_limits),
         cmocka_unit_test(test_inflight_backpressure),
+        cmocka_unit_test_setup_teardown(test_receive_maximum_one_gets_all, setup, teardown),
+        cmocka_unit_test(test_subscriber_queue_bounds),
         cmocka_unit_test_setup_teardown(test_close_with_pending_acks, setup, teardown),
         cmocka_unit_test(test_batches_compressed_per_topic),
         cmocka_unit_test(test_filter_edges),
