@@ -559,7 +559,7 @@ int ed_batch_validate(struct ed_batch_validator *v, const uint8_t *buf, size_t l
     if (rc == ED_OK) rc = walk_end(&w);
     if (rc != ED_OK) {
         /* w.why is set when the records were at fault, else the codec was */
-        fault->record = w.why && w.index < b.record_count ? w.index : -1;
+        fault->record = w.why ? w.index : -1; /* = count: one record too many */
         fault->why = w.why                      ? w.why
                      : rc == ED_ERR_TOOBIG      ? "records decompress to more than the limit"
                      : rc == ED_ERR_UNSUPPORTED ? "compressed with parameters this build refuses"

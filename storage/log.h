@@ -119,6 +119,13 @@ struct ed_append_result {
  * leaves the log as it was. */
 int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result *res);
 
+/* Checks every record of one batch a producer sent (Kafka's LogValidator:
+ * ed_batch_validate in client mode, records decompressed as a stream with
+ * the storage's reusable validator, at most ED_BATCH_RECORDS_MAX_LEN bytes
+ * of records). Changes nothing. Results as ed_batch_validate. Batches
+ * Eddy builds itself need not pass through here. */
+int ed_log_validate(ed_log *log, const uint8_t *buf, size_t len, struct ed_batch_fault *fault);
+
 /* Calls cb(arg, status) on the loop thread once every offset <= offset is
  * durable on the device (status ED_OK), or the flush failed (negative).
  * Concurrent waiters share one fdatasync. May call cb before returning if
