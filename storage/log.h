@@ -95,6 +95,7 @@ struct ed_storage_stats {
     uint64_t len_compacted_read;    /* bytes of segments rewritten */
     uint64_t len_compacted_written; /* bytes of the cleaned segments */
     uint64_t n_records_compacted;   /* records removed (superseded or expired tombstones) */
+    uint64_t n_compact_skipped;     /* batches compaction could not read: kept as they are */
 };
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 
