@@ -462,7 +462,8 @@ static int walk_value(struct walk *w, int64_t v)
     case W_OFF:
         if (w->client && v != w->index)
             return walk_fail(w, "offset deltas are not 0, 1, 2... in order");
-        if (v <= w->prev_delta || v > w->info->last_offset_delta)
+        if (v <= w->prev_delta || v > w->info->last_offset_delta ||
+            w->info->base_offset > INT64_MAX - v)
             return walk_fail(w, "offset deltas do not ascend up to the last offset delta");
         w->prev_delta = (int32_t)v;
         w->state = W_KEY_LEN;
