@@ -218,57 +218,73 @@ static bool get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out
     return true;
 }
 
-/* One record at [p, end): every field checked against the record's own
- * length, which is checked against the section. */
-static int parse_record(struct ed_batch_iter *it, struct ed_record *r)
+/* One record at [p, end) of a batch described by info, after a record with
+ * offset delta prev_delta: every field checked against the record's own
+ * length, which is checked against [p, end). Returns the bytes it takes,
+ * or 0 with *why naming the fault. */
+static size_t parse_one(const struct ed_batch_info *info, int32_t prev_delta, const uint8_t *p,
+                        const uint8_t *end, struct ed_record *r, int32_t *off_delta,
+                        const char **why)
 {
-    const uint8_t *p = it->pos, *end = it->end;
-    int32_t body_len, off_delta;
+    const uint8_t *start = p;
+    int32_t body_len;
     int64_t ts_delta;
     size_t n = ed_varint_get32(p, end, &body_len);
-    if (n == 0 || body_len < ED_RECORD_MIN_LEN - 1 || (size_t)body_len > (size_t)(end - p - n))
-        return ED_ERR_CORRUPT;
+    if (n == 0) return *why = "malformed record length", 0;
+    if (body_len < ED_RECORD_MIN_LEN - 1) return *why = "record length too small", 0;
+    if ((size_t)body_len > (size_t)(end - p - n))
+        return *why = "the records section ends inside a record", 0;
     p += n;
     const uint8_t *rend = p + body_len;
     p++; /* attributes: unused by Kafka */
-    if ((n = ed_varint_get64(p, rend, &ts_delta)) == 0) return ED_ERR_CORRUPT;
+    if ((n = ed_varint_get64(p, rend, &ts_delta)) == 0)
+        return *why = "malformed timestamp delta", 0;
     p += n;
-    if ((n = ed_varint_get32(p, rend, &off_delta)) == 0) return ED_ERR_CORRUPT;
+    if ((n = ed_varint_get32(p, rend, off_delta)) == 0) return *why = "malformed offset delta", 0;
     p += n;
     if (!get_bytes(&p, rend, &r->key, &r->key_len) ||
         !get_bytes(&p, rend, &r->value, &r->value_len))
-        return ED_ERR_CORRUPT;
+        return *why = "malformed key or value", 0;
     int32_t n_headers;
     if ((n = ed_varint_get32(p, rend, &n_headers)) == 0 || n_headers < 0 ||
         (size_t)n_headers > (size_t)(rend - p - n) / 2)
-        return ED_ERR_CORRUPT;
+        return *why = "malformed header count", 0;
     p += n;
     r->headers = p;
     for (int32_t i = 0; i < n_headers; i++) {
         const uint8_t *k, *v;
         int32_t kl, vl;
         if (!get_bytes(&p, rend, &k, &kl) || kl < 0 || !get_bytes(&p, rend, &v, &vl))
-            return ED_ERR_CORRUPT;
+            return *why = "malformed header", 0;
     }
-    if (p != rend) return ED_ERR_CORRUPT;
+    if (p != rend) return *why = "record length disagrees with its fields", 0;
     r->headers_len = (size_t)(p - r->headers);
     r->n_headers = n_headers;
     /* Offsets ascend within the batch and end at lastOffsetDelta at most. */
-    if (off_delta <= it->prev_delta || off_delta > it->info.last_offset_delta ||
-        it->info.base_offset > INT64_MAX - off_delta)
-        return ED_ERR_CORRUPT;
-    r->offset = it->info.base_offset + off_delta;
-    if (ed_batch_is_log_append_time(&it->info)) {
-        r->timestamp = it->info.max_timestamp;
+    if (*off_delta <= prev_delta || *off_delta > info->last_offset_delta ||
+        info->base_offset > INT64_MAX - *off_delta)
+        return *why = "offset deltas do not ascend up to the last offset delta", 0;
+    r->offset = info->base_offset + *off_delta;
+    if (ed_batch_is_log_append_time(info)) {
+        r->timestamp = info->max_timestamp;
     } else {
-        int64_t base = it->info.base_timestamp;
+        int64_t base = info->base_timestamp;
         if ((ts_delta > 0 && base > INT64_MAX - ts_delta) ||
             (ts_delta < 0 && base < INT64_MIN - ts_delta))
-            return ED_ERR_CORRUPT;
+            return *why = "timestamp delta overflows", 0;
         r->timestamp = base + ts_delta;
     }
-    it->prev_delta = off_delta;
-    it->pos = rend;
+    return (size_t)(rend - start);
+}
+
+static int parse_record(struct ed_batch_iter *it, struct ed_record *r)
+{
+    int32_t delta;
+    const char *why;
+    size_t n = parse_one(&it->info, it->prev_delta, it->pos, it->end, r, &delta, &why);
+    if (n == 0) return ED_ERR_CORRUPT;
+    it->prev_delta = delta;
+    it->pos += n;
     return ED_OK;
 }
 
@@ -501,6 +517,24 @@ static int walk_feed(struct walk *w, const uint8_t *p, size_t len)
             w->left -= (int64_t)n;
             if (w->skip == 0) rc = skip_done(w);
             continue;
+        }
+        if (w->state == W_LEN && w->vlen == 0) {
+            /* Most records lie whole in the piece: one contiguous parse. */
+            int32_t body_len, delta;
+            size_t n = ed_varint_get32(p, end, &body_len);
+            if (n && body_len >= ED_RECORD_MIN_LEN - 1 &&
+                (size_t)body_len <= (size_t)(end - p) - n) {
+                struct ed_record r;
+                n = parse_one(w->info, w->prev_delta, p, end, &r, &delta, &w->why);
+                if (n == 0) return ED_ERR_CORRUPT;
+                if (w->client && delta != w->index)
+                    return walk_fail(w, "offset deltas are not 0, 1, 2... in order");
+                w->prev_delta = delta;
+                p += n;
+                w->index++;
+                if (w->index == w->info->record_count) w->state = W_DONE;
+                continue;
+            }
         }
         if (w->state == W_ATTR) {
             p++; /* record attributes: unused by Kafka */
