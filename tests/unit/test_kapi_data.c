@@ -21,7 +21,9 @@
 #include "platform/mem.h"
 #include "platform/net.h"
 #include "storage/batch.h"
+#include "storage/codec.h"
 #include "storage/format.h"
+#include "storage/varint.h"
 #include "storage/log.h"
 
 /* ---- fixture ---- */
@@ -462,6 +464,53 @@ static void test_produce_poisoned_records(void **state)
 #endif
     produce_ok(f, 9, "t", 0, good, n, 6);
 }
+
+#if ED_WITH_ZSTD
+/* A decompression bomb: one record whose 80 MiB value of zeros compresses
+ * to a few KiB. Produce refuses it (its records decompress past 64 MiB)
+ * without ever holding the records: memory stays within the streaming
+ * window. Nothing is stored. */
+static void test_produce_bomb_bounded(void **state)
+{
+    struct fx *f = *state;
+    size_t big = 80u << 20, k = 0;
+    uint8_t head[32];
+    head[k++] = 0;
+    head[k++] = 0; /* timestamp delta 0 */
+    head[k++] = 0; /* offset delta 0 */
+    head[k++] = 1; /* null key */
+    k += ed_varint_put(head + k, (int64_t)big);
+    uint8_t *sec = calloc(1, big + 64);
+    size_t h = ed_varint_put(sec, (int64_t)(k + big + 1));
+    memcpy(sec + h, head, k);
+    size_t sec_len = h + k + big + 1;
+    uint8_t *b = malloc(1u << 20);
+    struct ed_codec enc = {0};
+    size_t z_len;
+    assert_int_equal(ed_codec_compress(&enc, ED_COMPRESSION_ZSTD, 0, sec, sec_len,
+                                       b + ED_BATCH_HEADER_LEN, (1u << 20) - ED_BATCH_HEADER_LEN,
+                                       &z_len),
+                     ED_OK);
+    ed_codec_release(&enc);
+    free(sec);
+    uint8_t hdr[256];
+    (void)simple_batch(hdr, sizeof hdr, 1, 5000, -1, -1, -1);
+    memcpy(b, hdr, ED_BATCH_HEADER_LEN); /* its header, the bomb's records */
+    size_t len = ED_BATCH_HEADER_LEN + z_len;
+    ed_put_be32(b + ED_BATCH_OFF_LENGTH, (uint32_t)(len - ED_BATCH_LOG_OVERHEAD));
+    ed_put_be16(b + ED_BATCH_OFF_ATTRIBUTES, ED_COMPRESSION_ZSTD);
+    fix_crc(b, len);
+    struct ed_mem_stats m0, m1;
+    ed_mem_stats_get(&m0);
+    struct pres p;
+    assert_int_equal(produce(f, 9, 1, "t", 0, b, (int32_t)len, &p), ED_KAPI_RESPOND);
+    ed_mem_stats_get(&m1);
+    assert_int_equal(p.err, ED_KERR_MESSAGE_TOO_LARGE);
+    assert_int_equal(ed_log_end_offset(part(f, "t", 0)->log), 0);
+    assert_true(m1.peak_len - m0.cur_len < (9u << 20)); /* window, never the records */
+    free(b);
+}
+#endif
 
 static void test_produce_errors(void **state)
 {
@@ -1504,6 +1553,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_produce_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_poisoned_records, setup, teardown),
+#if ED_WITH_ZSTD
+        cmocka_unit_test_setup_teardown(test_produce_bomb_bounded, setup, teardown),
+#endif
         cmocka_unit_test_setup_teardown(test_produce_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_log_append_time, setup, teardown),
