@@ -603,8 +603,8 @@ static int snappy_block(void *arg, const uint8_t *raw, size_t raw_len)
     return rc;
 }
 
-int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src, size_t len,
-                               size_t max_out, ed_codec_sink sink, void *arg)
+static int stream_any(struct ed_codec *c, int codec, const uint8_t *src, size_t len, size_t max_out,
+                      ed_codec_sink sink, void *arg)
 {
     switch (codec) {
     case ED_COMPRESSION_NONE: {
@@ -630,6 +630,26 @@ int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src
     default:
         return ED_ERR_UNSUPPORTED;
     }
+}
+
+int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src, size_t len,
+                               size_t max_out, ed_codec_sink sink, void *arg)
+{
+    int rc = stream_any(c, codec, src, len, max_out, sink, arg);
+    /* A large window (a big snappy block or LZ4 block size, a zstd frame's
+     * window) serves one batch: it is not kept for the next one. */
+    if (c->sbuf_cap > ED_CODEC_STREAM_KEEP_LEN) {
+        ed_free(c->sbuf);
+        c->sbuf = NULL;
+        c->sbuf_cap = 0;
+    }
+#if ED_WITH_ZSTD
+    if (c->zstd_dctx && ZSTD_sizeof_DCtx(c->zstd_dctx) > ED_CODEC_STREAM_KEEP_LEN) {
+        ZSTD_freeDCtx(c->zstd_dctx);
+        c->zstd_dctx = NULL;
+    }
+#endif
+    return rc;
 }
 
 size_t ed_codec_size_hint(int codec, const uint8_t *src, size_t len)

@@ -24,6 +24,9 @@ struct ed_codec {
 #ifndef ED_CODEC_STREAM_LEN
 #define ED_CODEC_STREAM_LEN (64u << 10) /* gzip/zstd streaming output chunk */
 #endif
+#ifndef ED_CODEC_STREAM_KEEP_LEN
+#define ED_CODEC_STREAM_KEEP_LEN (4u << 20) /* larger windows are freed after use */
+#endif
 #ifndef ED_CODEC_ZSTD_WINDOW_LOG_MAX
 #define ED_CODEC_ZSTD_WINDOW_LOG_MAX 23 /* 8 MiB: zstd levels up to 19 stay below */
 #endif
@@ -54,7 +57,9 @@ typedef int (*ed_codec_sink)(void *arg, const uint8_t *p, size_t len);
  * (content checksums are not verified here), snappy one raw block (at most
  * 22 times its compressed size, which bounds any snappy block). More than
  * max_out bytes of output is ED_ERR_TOOBIG; ED_ERR_CORRUPT, ED_ERR_NOMEM
- * as ed_codec_decompress. */
+ * as ed_codec_decompress. Windows and contexts above
+ * ED_CODEC_STREAM_KEEP_LEN are freed before it returns, so one hostile
+ * batch does not leave its memory behind. */
 int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src, size_t len,
                                size_t max_out, ed_codec_sink sink, void *arg);
 
