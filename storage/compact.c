@@ -23,10 +23,10 @@
 #include "storage/log_int.h"
 #include "storage/varint.h"
 
-#define WBUF_LEN    (256u << 10) /* output is written in chunks of this size */
-#define RBUF_LEN    (256u << 10) /* input is read in windows of at least this size */
-#define N_PIDS      256          /* producers tracked to keep their last batch */
-#define REBUILD_MAX (64u << 20)  /* largest decompressed records section handled */
+#define WBUF_LEN    (256u << 10)             /* output is written in chunks of this size */
+#define RBUF_LEN    (256u << 10)             /* input is read in windows of at least this size */
+#define N_PIDS      256                      /* producers tracked to keep their last batch */
+#define REBUILD_MAX ED_BATCH_RECORDS_MAX_LEN /* what Produce takes, the cleaner reads */
 
 enum phase { P_IDLE = 0, P_MAP, P_COPY };
 
