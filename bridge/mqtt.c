@@ -684,11 +684,14 @@ static int route(ed_mqtt *m, struct ed_mqtt_bytes t, ed_partition **out, const c
         int rc = ed_topics_auto_create(m->b->topics, name, &topic);
         if (rc == ED_ERR_EXIST) topic = ed_topics_find(m->b->topics, name);
         if (!topic) {
-            *why = rc == ED_ERR_NOENT   ? "Kafka topic does not exist and "
-                                          "auto.create.topics.enable is off"
-                   : rc == ED_ERR_INVAL ? "Kafka topic name is not valid"
-                                        : "Kafka topic could not be created";
+            *why = rc == ED_ERR_NOENT    ? "Kafka topic does not exist and "
+                                           "auto.create.topics.enable is off"
+                   : rc == ED_ERR_INVAL  ? "Kafka topic name is not valid"
+                   : rc == ED_ERR_TOOBIG ? "Kafka topic not created: the broker's topic or "
+                                           "partition limit is reached"
+                                         : "Kafka topic could not be created";
             return rc == ED_ERR_NOENT || rc == ED_ERR_INVAL ? ED_MQTT_RC_TOPIC_NAME_INVALID
+                   : rc == ED_ERR_TOOBIG                    ? ED_MQTT_RC_QUOTA_EXCEEDED
                                                             : ED_MQTT_RC_UNSPECIFIED;
         }
         ED_LOG_DBG("created topic %s (%d partition%s) for MQTT topic %.*s", name,

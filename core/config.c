@@ -60,6 +60,15 @@ static const struct row rows[] = {
     {"auto.create.topics.enable", ED_CFG_BOOL, 0, 0, "true", NULL, NULL,
      "create unknown topics named in Metadata requests"},
     {"delete.topic.enable", ED_CFG_BOOL, 0, 0, "true", NULL, NULL, "allow DeleteTopics"},
+    {"eddy.max.topics", ED_CFG_INT, 1, 100000, "1000", NULL, NULL,
+     "Eddy: most topics the broker holds; CreateTopics beyond it answers POLICY_VIOLATION, "
+     "auto-creation (Metadata, MQTT) fails"},
+    {"eddy.max.partitions", ED_CFG_INT, 1, 100000, "1000", NULL, NULL,
+     "Eddy: most partitions of all topics together (each holds open files and memory); "
+     "CreateTopics/CreatePartitions beyond it answer POLICY_VIOLATION, auto-creation fails"},
+    {"eddy.max.partitions.per.request", ED_CFG_INT, 1, 100000, "500", NULL, NULL,
+     "Eddy: most partitions one CreateTopics or CreatePartitions request may add (bounds the "
+     "time one request holds the broker); more answer INVALID_PARTITIONS"},
     {"message.max.bytes", ED_CFG_INT, 64, I32, "1048588", NULL, NULL,
      "largest record batch accepted (topic: max.message.bytes)"},
     {"socket.request.max.bytes", ED_CFG_INT, 1 * KB, I32, "16777216", NULL, NULL,

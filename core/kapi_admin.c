@@ -27,6 +27,30 @@
 
 static const uint8_t zero_id[16];
 
+/* Partitions one request may still add under eddy.max.partitions.per.request
+ * (*used counts what earlier topics of the request took): INVALID_PARTITIONS
+ * with why when n does not fit, else takes them. Then the broker's caps:
+ * POLICY_VIOLATION. */
+static int16_t check_caps(const ed_broker *b, const char *name, int32_t n_topics, int32_t n,
+                          int64_t *used, char *why, size_t why_len)
+{
+    int64_t per_req = ed_config_int(b->cfg, "eddy.max.partitions.per.request");
+    if (*used + n > per_req) {
+        snprintf(why, why_len,
+                 "This request would add %" PRId64 " partitions; at most %" PRId64
+                 " may be added per request (eddy.max.partitions.per.request)",
+                 *used + n, per_req);
+        return ED_KERR_INVALID_PARTITIONS;
+    }
+    const char *cwhy = NULL;
+    if (ed_topics_room(b->topics, name, n_topics, n, &cwhy) != ED_OK) {
+        snprintf(why, why_len, "%s", cwhy ? cwhy : "over the broker's limits");
+        return ED_KERR_POLICY_VIOLATION;
+    }
+    *used += n;
+    return ED_KERR_NONE;
+}
+
 /* Checks a manual assignment list (CreateTopics/CreatePartitions): every
  * partition must have exactly this broker as its only replica. Reads n
  * entries from r; with_index reads CreateTopics' partition index first and
@@ -256,6 +280,7 @@ int ed_kapi_create_topics(ed_kreq *req)
     if (v >= 2) ed_kwr_i32(w, 0);
     n = ed_krd_array(r, flex, 10);
     ed_kwr_array(w, n < 0 ? 0 : n, flex);
+    int64_t used = 0; /* partitions this request adds */
     for (int32_t i = 0; i < n; i++) {
         ed_kstr name = ed_krd_str(r, flex);
         int32_t n_parts = ed_krd_i32(r);
@@ -319,6 +344,7 @@ int ed_kapi_create_topics(ed_kreq *req)
             snprintf(why, sizeof why, "%s", cwhy_buf);
         }
         ed_krd_tags(r, flex);
+        if (!err) err = check_caps(b, cname, 1, n_parts, &used, why, sizeof why);
 
         ed_topic *topic = NULL;
         if (!err && !validate_only) {
@@ -331,6 +357,9 @@ int ed_kapi_create_topics(ed_kreq *req)
             } else if (rc == ED_ERR_INVAL) {
                 err = cfgs.n ? ED_KERR_INVALID_CONFIG : ED_KERR_INVALID_PARTITIONS;
                 snprintf(why, sizeof why, "%s", cwhy ? cwhy : "invalid topic settings");
+            } else if (rc == ED_ERR_TOOBIG) {
+                err = ED_KERR_POLICY_VIOLATION;
+                snprintf(why, sizeof why, "%s", cwhy ? cwhy : "over the broker's limits");
             } else if (rc) {
                 err =
                     rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
@@ -430,7 +459,8 @@ int ed_kapi_delete_topics(ed_kreq *req)
             } else {
                 int rc = ed_topics_delete(topics, topic);
                 if (rc) {
-                    err = ED_KERR_UNKNOWN_SERVER_ERROR;
+                    err = rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR
+                                             : ED_KERR_UNKNOWN_SERVER_ERROR;
                     snprintf(why, sizeof why, "Cannot delete topic %s: %s", cname, ed_strerror(rc));
                 }
             }
@@ -481,6 +511,7 @@ int ed_kapi_create_partitions(ed_kreq *req)
     ed_kwr_i32(w, 0);
     n = ed_krd_array(r, flex, 8);
     ed_kwr_array(w, n < 0 ? 0 : n, flex);
+    int64_t used = 0; /* partitions this request adds */
     for (int32_t i = 0; i < n; i++) {
         ed_kstr name = ed_krd_str(r, flex);
         int32_t count = ed_krd_i32(r);
@@ -525,11 +556,13 @@ int ed_kapi_create_partitions(ed_kreq *req)
             }
         }
         ed_krd_tags(r, flex);
+        if (!err) err = check_caps(b, cname, 0, count - cur, &used, why, sizeof why);
         if (!err && !validate_only) {
             int rc = ed_topics_set_partitions(b->topics, topic, count);
             if (rc) {
-                err =
-                    rc == ED_ERR_INVAL ? ED_KERR_INVALID_PARTITIONS : ED_KERR_UNKNOWN_SERVER_ERROR;
+                err = rc == ED_ERR_INVAL    ? ED_KERR_INVALID_PARTITIONS
+                      : rc == ED_ERR_TOOBIG ? ED_KERR_POLICY_VIOLATION
+                                            : ED_KERR_UNKNOWN_SERVER_ERROR;
                 snprintf(why, sizeof why, "Cannot grow topic %s to %" PRId32 " partitions: %s",
                          cname, count, ed_strerror(rc));
             }

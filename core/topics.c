@@ -24,6 +24,8 @@
 #include <string.h>
 
 #define REGISTRY_FILE        "eddy-topics.properties"
+#define RESERVE_FILE         "eddy-reserve"
+#define RESERVE_MIN          (64u * 1024)
 #define META_FILE            "meta.properties"
 #define PATH_MAX_LEN         1024
 #define MAX_REMOVE_LISTENERS 4
@@ -124,6 +126,7 @@ struct ed_topic {
     ed_partition **parts;
     char *ov[N_TKEYS]; /* overrides (owned), NULL = default */
     struct ed_log_config cfg;
+    bool deleting; /* recorded as being deleted: hidden, its name still taken */
 };
 
 struct listener {
@@ -142,6 +145,10 @@ struct ed_topics {
     struct listener append;
     struct listener removed[MAX_REMOVE_LISTENERS];
     int n_removed;
+    uint64_t reserve_len; /* bytes of RESERVE_FILE held, 0 when released */
+    uint64_t registry_len;
+    bool cap_logged; /* the last auto-creation refused by a cap was logged */
+    char why[200];   /* the text behind the last *why of a cap */
 };
 
 /* ---- small helpers ---- */
@@ -481,36 +488,56 @@ static int32_t lower_bound(const ed_topics *t, const char *p, size_t len)
     return lo;
 }
 
+/* The topic of that name, also one being deleted. */
+static ed_topic *find_any(ed_topics *t, const char *p, size_t len)
+{
+    int32_t i = lower_bound(t, p, len);
+    return i < t->n && cmp_name(p, len, t->v[i]->name) == 0 ? t->v[i] : NULL;
+}
+
+static ed_topic *live(ed_topic *tp)
+{
+    return tp && !tp->deleting ? tp : NULL;
+}
+
 ed_topic *ed_topics_find(ed_topics *t, const char *name)
 {
-    size_t len = strlen(name);
-    int32_t i = lower_bound(t, name, len);
-    return i < t->n && cmp_name(name, len, t->v[i]->name) == 0 ? t->v[i] : NULL;
+    return live(find_any(t, name, strlen(name)));
 }
 
 ed_topic *ed_topics_find_k(ed_topics *t, ed_kstr name)
 {
     if (name.len <= 0 || name.len > ED_TOPIC_NAME_MAX) return NULL;
-    int32_t i = lower_bound(t, name.p, (size_t)name.len);
-    return i < t->n && cmp_name(name.p, (size_t)name.len, t->v[i]->name) == 0 ? t->v[i] : NULL;
+    return live(find_any(t, name.p, (size_t)name.len));
 }
 
 ed_topic *ed_topics_find_id(ed_topics *t, const uint8_t id[16])
 {
     for (int32_t i = 0; i < t->n; i++)
-        if (memcmp(t->v[i]->id, id, 16) == 0) return t->v[i];
+        if (!t->v[i]->deleting && memcmp(t->v[i]->id, id, 16) == 0) return t->v[i];
     return NULL;
 }
 
 void ed_topics_each(ed_topics *t, void (*cb)(void *arg, ed_topic *topic), void *arg)
 {
     for (int32_t i = 0; i < t->n; i++)
-        cb(arg, t->v[i]);
+        if (!t->v[i]->deleting) cb(arg, t->v[i]);
 }
 
 int32_t ed_topics_count(const ed_topics *t)
 {
-    return t->n;
+    int32_t n = 0;
+    for (int32_t i = 0; i < t->n; i++)
+        n += !t->v[i]->deleting;
+    return n;
+}
+
+int32_t ed_topics_count_partitions(const ed_topics *t)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < t->n; i++)
+        if (!t->v[i]->deleting) n += t->v[i]->n_partitions;
+    return n;
 }
 
 const char *ed_topic_name(const ed_topic *topic)
@@ -533,10 +560,14 @@ const uint8_t *ed_topic_id(const ed_topic *topic)
     return topic->id;
 }
 
+static bool internal_name(const char *name)
+{
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
+}
+
 bool ed_topic_is_internal(const ed_topic *topic)
 {
-    return strcmp(topic->name, "__consumer_offsets") == 0 ||
-           strcmp(topic->name, "__transaction_state") == 0;
+    return internal_name(topic->name);
 }
 
 static ed_topic *topic_new(const char *name)
@@ -654,7 +685,8 @@ static int persist(ed_topics *t)
         uuid_to_text(tp->id, id);
         ed_kwr_raw(&w, "topic=", 6);
         ed_kwr_raw(&w, tp->name, strlen(tp->name));
-        int n = snprintf(line, sizeof line, " id=%s partitions=%" PRId32, id, tp->n_partitions);
+        int n = snprintf(line, sizeof line, " id=%s partitions=%" PRId32 "%s", id, tp->n_partitions,
+                         tp->deleting ? " state=deleting" : "");
         ed_kwr_raw(&w, line, (size_t)n);
         for (int k = 0; k < N_TKEYS; k++) {
             if (!tp->ov[k]) continue;
@@ -673,8 +705,60 @@ static int persist(ed_topics *t)
         snprintf(hex, sizeof hex, "%08" PRIx32, crc);
         memcpy(w.buf + hl - 9, hex, 8);
         rc = write_atomic(t->dir, REGISTRY_FILE, (const char *)w.buf, w.len);
+        if (rc == ED_OK) t->registry_len = w.len;
     }
     ed_kwr_free(&w);
+    return rc;
+}
+
+/* ---- the reserve ----
+ * RESERVE_FILE holds disk blocks (allocated, never written) so that the
+ * registry can be rewritten to record a deletion on a full disk: released
+ * when that write fails for want of space, taken again once there is
+ * room. */
+
+static void reserve_take(ed_topics *t)
+{
+    uint64_t want = ED_MAX((uint64_t)RESERVE_MIN, 2 * t->registry_len);
+    if (!t->dir) return;
+    char path[PATH_MAX_LEN];
+    if (t->registry_len == 0 && path_join(path, t->dir, REGISTRY_FILE)) {
+        bool is_dir;
+        uint64_t size = 0;
+        if (ed_plat_path_stat(path, &is_dir, &size) == ED_OK) t->registry_len = size;
+        want = ED_MAX((uint64_t)RESERVE_MIN, 2 * t->registry_len);
+    }
+    if (t->reserve_len >= want || !path_join(path, t->dir, RESERVE_FILE)) return;
+    ed_file *f;
+    int rc = ed_plat_file_open(path, ED_FILE_WRITE | ED_FILE_CREATE, &f);
+    if (rc == ED_OK) {
+        rc = ed_plat_file_reserve(f, 0, want);
+        if (rc == ED_OK) rc = ed_plat_file_datasync(f);
+        ed_plat_file_close(f);
+    }
+    if (rc == ED_OK) {
+        if (t->reserve_len == 0) ed_plat_dir_sync(t->dir);
+        t->reserve_len = want;
+    } else {
+        ED_LOG_DBG("cannot reserve %" PRIu64 " bytes in %s: %s", want, path, ed_strerror(rc));
+    }
+}
+
+static bool reserve_release(ed_topics *t)
+{
+    char path[PATH_MAX_LEN];
+    if (!t->dir || !path_join(path, t->dir, RESERVE_FILE)) return false;
+    bool had = ed_plat_path_unlink(path) == ED_OK;
+    t->reserve_len = 0;
+    if (had) ED_LOG_WARN("disk full: released the %s reserve to record a deletion", path);
+    return had;
+}
+
+/* persist(), releasing the reserve if the disk is full. */
+static int persist_freeing(ed_topics *t)
+{
+    int rc = persist(t);
+    if (rc == ED_ERR_NOSPC && reserve_release(t)) rc = persist(t);
     return rc;
 }
 
@@ -713,6 +797,9 @@ static int parse_topic_line(char *line, ed_topic **out, int32_t *n_parts)
             int64_t n;
             if (!ed_config_parse_int(val, &n) || n < 1 || n > PARTITIONS_MAX) goto bad;
             np = (int32_t)n;
+        } else if (strcmp(key, "state") == 0) {
+            if (strcmp(val, "deleting") != 0) goto bad;
+            tp->deleting = true;
         } else {
             int k = tkey_find(key);
             const char *why;
@@ -818,6 +905,58 @@ static int load_registry(const char *dir, struct loaded **out, int32_t *n_out)
     return ED_OK;
 }
 
+/* ---- deletion ----
+ * Crash-safe on a full disk: the topic is first recorded as being deleted
+ * (state=deleting; the reserve is released if the disk is too full for
+ * that); from then on it is hidden and its name stays taken. Its logs then
+ * go (free first), the checkpoints are rewritten, and only then does the
+ * registry forget it. A crash before the record leaves the topic whole; a
+ * crash after it leaves the record, and the next open finishes the job. */
+
+/* Deletes tp's logs and, once the checkpoints no longer name them, drops
+ * tp from memory (the caller persists). Otherwise tp stays, recorded as
+ * being deleted, for reap() or the next open. */
+static int finish_delete(ed_topics *t, ed_topic *tp)
+{
+    ed_log **logs = NULL;
+    if (tp->n_partitions > 0 && !(logs = ed_calloc((size_t)tp->n_partitions, sizeof *logs)))
+        return ED_ERR_NOMEM;
+    uint32_t n = 0;
+    for (int32_t p = 0; p < tp->n_partitions; p++) {
+        ed_partition *part = tp->parts[p];
+        if (!part) continue;
+        notify_removed(t, part);
+        logs[n++] = part->log;
+        ed_free(part);
+        tp->parts[p] = NULL;
+    }
+    int rc = n ? ed_storage_delete_logs(t->st, logs, n) : ed_storage_write_checkpoints(t->st);
+    ed_free(logs);
+    if (rc != ED_OK) {
+        ED_LOG_ERR("topic %s: deletion not finished (%s); retried later", tp->name,
+                   ed_strerror(rc));
+        return rc;
+    }
+    remove_topic(t, tp);
+    ED_LOG_INFO("deleted topic %s", tp->name);
+    topic_free(tp);
+    return ED_OK;
+}
+
+/* Retries unfinished deletions. */
+static void reap(ed_topics *t)
+{
+    bool done = false;
+    for (int32_t i = 0; i < t->n;) {
+        if (t->v[i]->deleting && finish_delete(t, t->v[i]) == ED_OK) {
+            done = true;
+            continue;
+        }
+        i++;
+    }
+    if (done) persist(t);
+}
+
 /* ---- open / close ---- */
 
 struct open_ctx {
@@ -835,7 +974,7 @@ static void adopt_log(void *arg, const char *topic, int32_t partition, ed_log *l
         ED_LOG_WARN("ignoring partition %s-%d: index out of range", topic, partition);
         return;
     }
-    ed_topic *tp = ed_topics_find(t, topic);
+    ed_topic *tp = find_any(t, topic, strlen(topic));
     if (!tp) {
         tp = topic_new(topic);
         if (!tp) {
@@ -874,7 +1013,7 @@ static int open_common(ed_storage *st, const char *dir, const struct ed_log_conf
     /* Listed topics first (ids, overrides, counts), then every log. */
     for (int32_t i = 0; i < n_reg && rc == ED_OK; i++) {
         ed_topic *tp = reg[i].tp;
-        if (ed_topics_find(t, tp->name)) continue; /* duplicate line: first wins */
+        if (find_any(t, tp->name, strlen(tp->name))) continue; /* duplicate line: first wins */
         tp->owner = t;
         rc = topic_grow(tp, reg[i].n_parts);
         if (rc == ED_OK) rc = insert_topic(t, tp);
@@ -889,6 +1028,16 @@ static int open_common(ed_storage *st, const char *dir, const struct ed_log_conf
     bool dirty = o.adopted;
     for (int32_t i = 0; i < t->n && rc == ED_OK;) {
         ed_topic *tp = t->v[i];
+        if (tp->deleting) {
+            /* Recorded as being deleted before a crash: finish it. */
+            ED_LOG_INFO("finishing the deletion of topic %s", tp->name);
+            if (finish_delete(t, tp) == ED_OK) {
+                dirty = true;
+                continue;
+            }
+            i++;
+            continue;
+        }
         int32_t have = 0;
         for (int32_t p = 0; p < tp->n_partitions; p++)
             have += tp->parts[p] != NULL;
@@ -907,6 +1056,7 @@ static int open_common(ed_storage *st, const char *dir, const struct ed_log_conf
     /* Apply overrides; fill partition gaps (interrupted CreatePartitions). */
     for (int32_t i = 0; i < t->n && rc == ED_OK; i++) {
         ed_topic *tp = t->v[i];
+        if (tp->deleting) continue;
         effective(t, tp);
         for (int32_t p = 0; p < tp->n_partitions && rc == ED_OK; p++) {
             if (tp->parts[p]) {
@@ -922,7 +1072,8 @@ static int open_common(ed_storage *st, const char *dir, const struct ed_log_conf
     }
     if (rc == ED_OK && dir) {
         /* Persist adoptions, drops and fills so ids stay stable. */
-        if (dirty) rc = persist(t);
+        if (dirty) rc = persist_freeing(t);
+        if (rc == ED_OK) reserve_take(t);
     }
     if (rc != ED_OK) {
         ed_topics_close(t);
@@ -978,19 +1129,21 @@ int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const
         *why = "invalid number of partitions";
         return ED_ERR_INVAL;
     }
-    if (ed_topics_find(t, name)) {
-        *why = "topic already exists";
+    reap(t);
+    ed_topic *had = find_any(t, name, strlen(name));
+    if (had) {
+        *why = had->deleting ? "topic is marked for deletion" : "topic already exists";
         return ED_ERR_EXIST;
     }
-    for (int i = 0; i < n_configs; i++) {
-        int rc = ed_topics_config_check(keys[i], values[i], why);
-        if (rc != ED_OK) return rc;
-    }
+    int rc = ED_OK;
+    for (int i = 0; i < n_configs && rc == ED_OK; i++)
+        rc = ed_topics_config_check(keys[i], values[i], why);
+    if (rc == ED_OK) rc = ed_topics_room(t, name, 1, n_partitions, why);
+    if (rc != ED_OK) return rc;
     ed_topic *tp = topic_new(name);
     if (!tp) return ED_ERR_NOMEM;
     tp->owner = t;
     new_uuid(tp->id);
-    int rc = ED_OK;
     for (int i = 0; i < n_configs && rc == ED_OK; i++) {
         if (!values[i]) continue;
         int k = tkey_find(keys[i]);
@@ -1040,37 +1193,69 @@ int ed_topics_auto_create(ed_topics *t, const char *name, ed_topic **out)
     if (!t->bcfg || !ed_config_bool(t->bcfg, "auto.create.topics.enable")) return ED_ERR_NOENT;
     if (!ed_topics_valid_name(name)) return ED_ERR_INVAL;
     int32_t n = (int32_t)ed_config_int(t->bcfg, "num.partitions");
-    const char *why;
-    return ed_topics_create(t, name, n, NULL, NULL, 0, &why, out);
+    const char *why = "";
+    int rc = ed_topics_create(t, name, n, NULL, NULL, 0, &why, out);
+    if (rc == ED_ERR_TOOBIG && !t->cap_logged)
+        ED_LOG_WARN("not auto-creating topic %s: %s (said once until a topic is created)", name,
+                    why);
+    t->cap_logged = rc == ED_ERR_TOOBIG || (t->cap_logged && rc != ED_OK);
+    return rc;
+}
+
+int ed_topics_room(ed_topics *t, const char *name, int32_t n_topics, int32_t n_partitions,
+                   const char **why)
+{
+    if (!t->bcfg || internal_name(name)) return ED_OK;
+    int64_t max_topics = ed_config_int(t->bcfg, "eddy.max.topics");
+    int64_t max_parts = ed_config_int(t->bcfg, "eddy.max.partitions");
+    int32_t have_topics = ed_topics_count(t), have_parts = ed_topics_count_partitions(t);
+    if (n_topics > 0 && (int64_t)have_topics + n_topics > max_topics) {
+        snprintf(t->why, sizeof t->why,
+                 "The broker already holds %" PRId32 " topics, its limit (eddy.max.topics=%" PRId64
+                 ")",
+                 have_topics, max_topics);
+        *why = t->why;
+        return ED_ERR_TOOBIG;
+    }
+    if ((int64_t)have_parts + n_partitions > max_parts) {
+        snprintf(t->why, sizeof t->why,
+                 "Adding %" PRId32 " partitions to the %" PRId32 " the broker holds would exceed "
+                 "its limit of %" PRId64 " partitions (eddy.max.partitions)",
+                 n_partitions, have_parts, max_parts);
+        *why = t->why;
+        return ED_ERR_TOOBIG;
+    }
+    return ED_OK;
 }
 
 int ed_topics_delete(ed_topics *t, ed_topic *topic)
 {
-    /* Logs first: a crash before the registry is rewritten leaves a listed
-     * topic without logs, which the next open drops. */
-    int rc = ED_OK;
-    for (int32_t p = 0; p < topic->n_partitions; p++) {
-        ed_partition *part = topic->parts[p];
-        if (!part) continue;
-        notify_removed(t, part);
-        int r = ed_storage_delete_log(t->st, part->log);
-        if (r != ED_OK && rc == ED_OK) rc = r;
-        ed_free(part);
-        topic->parts[p] = NULL;
+    if (topic->deleting) return ED_ERR_NOENT;
+    reap(t);
+    topic->deleting = true;
+    int rc = persist_freeing(t);
+    if (rc != ED_OK) {
+        topic->deleting = false; /* nothing changed */
+        ED_LOG_ERR("cannot record the deletion of topic %s: %s", topic->name, ed_strerror(rc));
+        return rc;
     }
-    remove_topic(t, topic);
-    ED_LOG_INFO("deleted topic %s", topic->name);
-    topic_free(topic);
-    int r = persist(t);
-    return rc != ED_OK ? rc : r;
+    /* Decided: whatever fails from here on is finished later. */
+    if (finish_delete(t, topic) == ED_OK) persist(t);
+    reserve_take(t);
+    return ED_OK;
 }
 
 int ed_topics_set_partitions(ed_topics *t, ed_topic *topic, int32_t n)
 {
+    if (topic->deleting) return ED_ERR_NOENT;
     if (n < topic->n_partitions || n > PARTITIONS_MAX) return ED_ERR_INVAL;
     if (n == topic->n_partitions) return ED_OK;
+    const char *why;
+    reap(t);
+    int rc = ed_topics_room(t, topic->name, 0, n - topic->n_partitions, &why);
+    if (rc != ED_OK) return rc;
     int32_t old = topic->n_partitions;
-    int rc = topic_grow(topic, n);
+    rc = topic_grow(topic, n);
     /* Logs first, then the count: a crash in between leaves extra logs that
      * the next open adopts. */
     for (int32_t p = old; p < n && rc == ED_OK; p++) {

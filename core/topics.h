@@ -53,15 +53,34 @@ int32_t ed_topics_count(const ed_topics *t);
 bool ed_topics_valid_name(const char *name);
 /* Creates a topic with n partitions and the given config overrides
  * (key=value pairs in Kafka's topic-config names; NULL for none).
- * ED_ERR_EXIST, ED_ERR_INVAL (bad name, count or config: *why names it). */
+ * ED_ERR_EXIST (also while a topic of that name is being deleted),
+ * ED_ERR_INVAL (bad name, count or config: *why names it), ED_ERR_TOOBIG
+ * (a cap, see ed_topics_room). */
 int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const char *const *keys,
                      const char *const *values, int n_configs, const char **why, ed_topic **out);
+/* Deletes a topic, also on a full disk: the deletion is first recorded in
+ * the registry (a small reserved file is released if the disk is too full
+ * for that), then the logs go and the registry forgets the topic. ED_OK
+ * once recorded: from then on the topic is hidden (find, each, count) and
+ * its name taken until its files are gone (a crash: at the next open). An
+ * error changes nothing. ED_ERR_NOENT if already being deleted. */
 int ed_topics_delete(ed_topics *t, ed_topic *topic);
+/* Whether n_topics more topics with n_partitions more partitions in all
+ * fit the broker's caps (eddy.max.topics, eddy.max.partitions; internal
+ * topics are never refused). ED_ERR_TOOBIG with *why (valid until the next
+ * call) naming the limit. ed_topics_create, ed_topics_auto_create and
+ * ed_topics_set_partitions check it too. */
+int ed_topics_room(ed_topics *t, const char *name, int32_t n_topics, int32_t n_partitions,
+                   const char **why);
+/* Partitions of all topics (not those being deleted). */
+int32_t ed_topics_count_partitions(const ed_topics *t);
 /* Auto-creation (Metadata): creates name with the broker's num.partitions
  * when auto.create.topics.enable is on (see ed_topics_set_broker_config).
- * ED_ERR_NOENT when auto-creation is off, ED_ERR_INVAL for a bad name. */
+ * ED_ERR_NOENT when auto-creation is off, ED_ERR_INVAL for a bad name,
+ * ED_ERR_TOOBIG at a cap (logged once until a topic is created). */
 int ed_topics_auto_create(ed_topics *t, const char *name, ed_topic **out);
-/* Grows a topic to n partitions (never shrinks: ED_ERR_INVAL). */
+/* Grows a topic to n partitions (never shrinks: ED_ERR_INVAL; ED_ERR_TOOBIG
+ * at the partition cap). */
 int ed_topics_set_partitions(ed_topics *t, ed_topic *topic, int32_t n);
 
 const char *ed_topic_name(const ed_topic *topic);

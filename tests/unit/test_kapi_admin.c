@@ -118,6 +118,14 @@ static const char * override(struct fx *f, const char *topic, const char *key)
     return dflt ? NULL : v;
 }
 
+/* The error message of the last create() or grow() that failed. */
+static char last_msg[512];
+
+static void keep_msg(ed_kstr m)
+{
+    snprintf(last_msg, sizeof last_msg, "%.*s", m.len > 0 ? (int)m.len : 0, m.p ? m.p : "");
+}
+
 /* ---- CreateTopics ---- */
 
 static int16_t create(struct fx *f, int16_t v, const struct ed_kc_new_topic *t, bool validate,
@@ -137,6 +145,7 @@ static int16_t create(struct fx *f, int16_t v, const struct ed_kc_new_topic *t, 
     assert_true(ed_kstr_eq(ct.topics[0].name, t->name));
     int16_t err = ct.topics[0].error;
     if (v >= 1 && err) assert_true(ct.topics[0].message.len > 0);
+    if (err) keep_msg(ct.topics[0].message);
     if (res_out) {
         *res_out = ct.topics[0];
         res_out->configs = NULL; /* freed below */
@@ -377,6 +386,7 @@ static int16_t grow(struct fx *f, int16_t v, const char *topic, int32_t count, b
     assert_int_equal(res.n, 1);
     int16_t err = res.items[0].error;
     if (err) assert_true(res.items[0].message.len > 0);
+    if (err) keep_msg(res.items[0].message);
     ed_kc_free(&res.mem);
     call_end(&c);
     ed_kwr_free(&w);
@@ -455,6 +465,55 @@ static void describe(struct fx *f, int16_t v, const struct ed_kc_describe_resour
     assert_int_equal(ed_kc_dec_describe_configs(&c->resp, v, out), ED_OK);
     assert_int_equal(ed_krd_left(&c->resp), 0);
     ed_kwr_free(&w);
+}
+
+static void set_cfg(struct fx *f, const char *key, const char *value)
+{
+    char why[200];
+    assert_int_equal(ed_config_set(f->cfg, key, value, why, sizeof why), ED_OK);
+}
+
+/* eddy.max.topics, eddy.max.partitions and eddy.max.partitions.per.request:
+ * requests beyond them are refused with Kafka's codes and a message naming
+ * the limit, and change nothing. */
+static void test_caps(void **state)
+{
+    struct fx *f = *state;
+    set_cfg(f, "eddy.max.topics", "3");
+    set_cfg(f, "eddy.max.partitions", "10");
+    set_cfg(f, "eddy.max.partitions.per.request", "6");
+    struct ed_kc_new_topic t = {"a", 4, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    /* One request may add at most 6 partitions. */
+    t = (struct ed_kc_new_topic){"big", 7, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), ED_KERR_INVALID_PARTITIONS);
+    assert_non_null(strstr(last_msg, "eddy.max.partitions.per.request"));
+    assert_int_equal(grow(f, 3, "a", 11, false), ED_KERR_INVALID_PARTITIONS);
+    assert_null(ed_topics_find(f->topics, "big"));
+    /* 4 + 6 = 10 fits; then the broker is full, validate_only included. */
+    t = (struct ed_kc_new_topic){"b", 6, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    t = (struct ed_kc_new_topic){"c", 1, 1, 0, NULL};
+    for (int validate = 0; validate < 2; validate++) {
+        last_msg[0] = '\0';
+        assert_int_equal(create(f, 7, &t, validate, NULL), ED_KERR_POLICY_VIOLATION);
+        assert_non_null(strstr(last_msg, "eddy.max.partitions"));
+        assert_null(ed_topics_find(f->topics, "c"));
+        last_msg[0] = '\0';
+        assert_int_equal(grow(f, 3, "a", 5, validate), ED_KERR_POLICY_VIOLATION);
+        assert_non_null(strstr(last_msg, "limit of 10 partitions"));
+        assert_int_equal(n_parts(f, "a"), 4);
+    }
+    /* The topic count. */
+    set_cfg(f, "eddy.max.partitions", "100");
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    t = (struct ed_kc_new_topic){"d", 1, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), ED_KERR_POLICY_VIOLATION);
+    assert_non_null(strstr(last_msg, "eddy.max.topics"));
+    assert_null(ed_topics_find(f->topics, "d"));
+    /* A deleted topic frees its place. */
+    assert_int_equal(ed_topics_delete(f->topics, ed_topics_find(f->topics, "c")), ED_OK);
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
 }
 
 static void test_describe_configs(void **state)
@@ -722,6 +781,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_topics_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_alter_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alter_configs, setup, teardown),

@@ -287,6 +287,40 @@ static void test_auto_create(void **state)
     assert_null(ed_topics_find(f->t, "auto2"));
 }
 
+/* Auto-creation (Metadata, MQTT) and growth stop at eddy.max.partitions and
+ * eddy.max.topics without creating anything on disk; internal topics are
+ * never refused. */
+static void test_caps(void **state)
+{
+    struct fx *f = *state;
+    char why[256];
+    ed_topic *t = NULL;
+    assert_int_equal(ed_config_set(f->cfg, "eddy.max.partitions", "3", why, sizeof why), ED_OK);
+    assert_int_equal(ed_config_set(f->cfg, "eddy.max.topics", "2", why, sizeof why), ED_OK);
+    assert_int_equal(ed_topics_auto_create(f->t, "one", &t), ED_OK); /* 2 partitions */
+    assert_int_equal(ed_topics_auto_create(f->t, "two", &t), ED_ERR_TOOBIG);
+    assert_null(ed_topics_find(f->t, "two"));
+    char path[128];
+    snprintf(path, sizeof path, "%s/two-0", f->dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    const char *cwhy = NULL;
+    assert_int_equal(ed_topics_create(f->t, "three", 2, NULL, NULL, 0, &cwhy, NULL), ED_ERR_TOOBIG);
+    assert_non_null(strstr(cwhy, "eddy.max.partitions"));
+    t = ed_topics_find(f->t, "one");
+    assert_int_equal(ed_topics_set_partitions(f->t, t, 4), ED_ERR_TOOBIG);
+    assert_int_equal(ed_topic_n_partitions(t), 2);
+    assert_int_equal(ed_topics_set_partitions(f->t, t, 3), ED_OK);
+    assert_int_equal(ed_topics_count_partitions(f->t), 3);
+    assert_int_equal(ed_topics_create(f->t, "__consumer_offsets", 1, NULL, NULL, 0, &cwhy, NULL),
+                     ED_OK);
+    assert_int_equal(ed_config_set(f->cfg, "eddy.max.partitions", "100", why, sizeof why), ED_OK);
+    assert_int_equal(ed_topics_create(f->t, "four", 1, NULL, NULL, 0, &cwhy, NULL), ED_ERR_TOOBIG);
+    assert_non_null(strstr(cwhy, "eddy.max.topics"));
+    /* Deleting makes room again. */
+    assert_int_equal(ed_topics_delete(f->t, ed_topics_find(f->t, "one")), ED_OK);
+    assert_int_equal(ed_topics_auto_create(f->t, "two", &t), ED_OK);
+}
+
 static void test_reconcile(void **state)
 {
     struct fx *f = *state;
@@ -387,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_and_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_only, setup, teardown),
