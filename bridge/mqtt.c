@@ -689,6 +689,7 @@ static int route(ed_mqtt *m, struct ed_mqtt_bytes t, ed_partition **out, const c
                    : rc == ED_ERR_INVAL  ? "Kafka topic name is not valid"
                    : rc == ED_ERR_TOOBIG ? "Kafka topic not created: the broker's topic or "
                                            "partition limit is reached"
+                   : rc == ED_ERR_EXIST  ? "a Kafka topic of that name is still being deleted"
                                          : "Kafka topic could not be created";
             return rc == ED_ERR_NOENT || rc == ED_ERR_INVAL ? ED_MQTT_RC_TOPIC_NAME_INVALID
                    : rc == ED_ERR_TOOBIG                    ? ED_MQTT_RC_QUOTA_EXCEEDED

@@ -23,9 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REGISTRY_FILE        "eddy-topics.properties"
-#define RESERVE_FILE         "eddy-reserve"
-#define RESERVE_MIN          (64u * 1024)
+#define REGISTRY_FILE "eddy-topics.properties"
+#define RESERVE_FILE  "eddy-reserve"
+#define RESERVE_MIN   (64u * 1024)
+/* Partitions a deletion removes per turn of the loop. */
+#ifndef ED_TOPICS_DELETE_STEP
+#define ED_TOPICS_DELETE_STEP 16
+#endif
+#define STUCK_RETRY_MS       1000
 #define META_FILE            "meta.properties"
 #define PATH_MAX_LEN         1024
 #define MAX_REMOVE_LISTENERS 4
@@ -126,7 +131,10 @@ struct ed_topic {
     ed_partition **parts;
     char *ov[N_TKEYS]; /* overrides (owned), NULL = default */
     struct ed_log_config cfg;
-    bool deleting; /* recorded as being deleted: hidden, its name still taken */
+    bool deleting;   /* recorded as being deleted: hidden, its name still taken */
+    bool detached;   /* deleting, and its partitions handed over to doomed */
+    ed_log **doomed; /* the logs a deletion has still to remove */
+    int32_t n_doomed;
 };
 
 struct listener {
@@ -145,6 +153,8 @@ struct ed_topics {
     struct listener append;
     struct listener removed[MAX_REMOVE_LISTENERS];
     int n_removed;
+    ed_loop *loop; /* with a loop, deletions run in steps from step_timer */
+    ed_timer step_timer;
     uint64_t reserve_len; /* bytes of RESERVE_FILE held, 0 when released */
     uint64_t registry_len;
     bool cap_logged; /* the last auto-creation refused by a cap was logged */
@@ -591,6 +601,7 @@ static void topic_free(ed_topic *tp)
     ed_free(tp->parts);
     for (int k = 0; k < N_TKEYS; k++)
         ed_free(tp->ov[k]);
+    ed_free(tp->doomed);
     ed_free(tp);
 }
 
@@ -913,15 +924,14 @@ static int load_registry(const char *dir, struct loaded **out, int32_t *n_out)
  * registry forget it. A crash before the record leaves the topic whole; a
  * crash after it leaves the record, and the next open finishes the job. */
 
-/* Deletes tp's logs and, once the checkpoints no longer name them, drops
- * tp from memory (the caller persists). Otherwise tp stays, recorded as
- * being deleted, for reap() or the next open. */
-static int finish_delete(ed_topics *t, ed_topic *tp)
+/* Hands every partition of tp over to tp->doomed: the listeners drop
+ * their state, the partitions are freed, the logs wait for delete_step. */
+static int detach_all(ed_topics *t, ed_topic *tp)
 {
     ed_log **logs = NULL;
     if (tp->n_partitions > 0 && !(logs = ed_calloc((size_t)tp->n_partitions, sizeof *logs)))
         return ED_ERR_NOMEM;
-    uint32_t n = 0;
+    int32_t n = 0;
     for (int32_t p = 0; p < tp->n_partitions; p++) {
         ed_partition *part = tp->parts[p];
         if (!part) continue;
@@ -930,31 +940,86 @@ static int finish_delete(ed_topics *t, ed_topic *tp)
         ed_free(part);
         tp->parts[p] = NULL;
     }
-    int rc = n ? ed_storage_delete_logs(t->st, logs, n) : ed_storage_write_checkpoints(t->st);
-    ed_free(logs);
+    tp->doomed = logs;
+    tp->n_doomed = n;
+    tp->detached = true;
+    return ED_OK;
+}
+
+enum step { STEP_DONE, STEP_MORE, STEP_STUCK };
+
+/* Removes up to *budget of tp's logs (counted off *budget); once none is
+ * left and the checkpoints no longer name them, drops tp from memory (the
+ * caller persists). */
+static enum step delete_step(ed_topics *t, ed_topic *tp, int32_t *budget)
+{
+    if (!tp->detached && detach_all(t, tp) != ED_OK) return STEP_STUCK;
+    int32_t k = ED_MIN(*budget, tp->n_doomed);
+    if (k > 0) {
+        int rc = ed_storage_remove_logs(t->st, tp->doomed + tp->n_doomed - k, (uint32_t)k);
+        if (rc != ED_OK) ED_LOG_ERR("topic %s: removing logs: %s", tp->name, ed_strerror(rc));
+        tp->n_doomed -= k;
+        *budget -= k;
+    }
+    if (tp->n_doomed > 0) return STEP_MORE;
+    int rc = ed_storage_write_checkpoints(t->st);
     if (rc != ED_OK) {
         ED_LOG_ERR("topic %s: deletion not finished (%s); retried later", tp->name,
                    ed_strerror(rc));
-        return rc;
+        return STEP_STUCK;
     }
     remove_topic(t, tp);
     ED_LOG_INFO("deleted topic %s", tp->name);
     topic_free(tp);
-    return ED_OK;
+    return STEP_DONE;
 }
 
-/* Retries unfinished deletions. */
-static void reap(ed_topics *t)
+/* Works on pending deletions, removing up to budget logs; persists when a
+ * topic went. Returns the delay before more work is due, -1 for none. */
+static int64_t run_deletions(ed_topics *t, int32_t budget)
 {
-    bool done = false;
+    bool gone = false;
+    int64_t next = -1;
     for (int32_t i = 0; i < t->n;) {
-        if (t->v[i]->deleting && finish_delete(t, t->v[i]) == ED_OK) {
-            done = true;
+        ed_topic *tp = t->v[i];
+        if (!tp->deleting) {
+            i++;
             continue;
         }
+        enum step st = delete_step(t, tp, &budget);
+        if (st == STEP_DONE) {
+            gone = true;
+            continue;
+        }
+        next = st == STEP_MORE ? 0 : next < 0 ? STUCK_RETRY_MS : next;
         i++;
     }
-    if (done) persist(t);
+    if (gone && persist(t) == ED_OK) reserve_take(t);
+    return next;
+}
+
+static void on_step(ed_timer *tm, void *arg)
+{
+    ed_topics *t = arg;
+    int64_t next = run_deletions(t, ED_TOPICS_DELETE_STEP);
+    if (next >= 0) ed_plat_timer_start(t->loop, tm, (uint32_t)next, on_step, t);
+}
+
+/* Without a loop, pending deletions are finished on the spot; with one,
+ * the step timer is armed. */
+static void reap(ed_topics *t)
+{
+    if (!t->loop)
+        run_deletions(t, INT32_MAX);
+    else if (!ed_plat_timer_armed(&t->step_timer))
+        ed_plat_timer_start(t->loop, &t->step_timer, 0, on_step, t);
+}
+
+void ed_topics_set_loop(ed_topics *t, ed_loop *loop)
+{
+    t->loop = loop;
+    for (int32_t i = 0; i < t->n; i++)
+        if (t->v[i]->deleting) reap(t);
 }
 
 /* ---- open / close ---- */
@@ -1031,7 +1096,8 @@ static int open_common(ed_storage *st, const char *dir, const struct ed_log_conf
         if (tp->deleting) {
             /* Recorded as being deleted before a crash: finish it. */
             ED_LOG_INFO("finishing the deletion of topic %s", tp->name);
-            if (finish_delete(t, tp) == ED_OK) {
+            int32_t all = INT32_MAX;
+            if (delete_step(t, tp, &all) == STEP_DONE) {
                 dirty = true;
                 continue;
             }
@@ -1097,6 +1163,7 @@ int ed_topics_open_dir(ed_storage *st, const char *dir, const struct ed_log_conf
 void ed_topics_close(ed_topics *t)
 {
     if (!t) return;
+    if (t->loop) ed_plat_timer_stop(t->loop, &t->step_timer);
     for (int32_t i = 0; i < t->n; i++) {
         ed_topic *tp = t->v[i];
         for (int32_t p = 0; p < tp->n_partitions; p++)
@@ -1208,7 +1275,11 @@ int ed_topics_room(ed_topics *t, const char *name, int32_t n_topics, int32_t n_p
     if (!t->bcfg || internal_name(name)) return ED_OK;
     int64_t max_topics = ed_config_int(t->bcfg, "eddy.max.topics");
     int64_t max_parts = ed_config_int(t->bcfg, "eddy.max.partitions");
-    int32_t have_topics = ed_topics_count(t), have_parts = ed_topics_count_partitions(t);
+    int32_t have_topics = ed_topics_count(t), have_parts = 0;
+    for (int32_t i = 0; i < t->n; i++) /* partitions being deleted still hold files */
+        have_parts += t->v[i]->deleting
+                          ? (t->v[i]->detached ? t->v[i]->n_doomed : t->v[i]->n_partitions)
+                          : t->v[i]->n_partitions;
     if (n_topics > 0 && (int64_t)have_topics + n_topics > max_topics) {
         snprintf(t->why, sizeof t->why,
                  "The broker already holds %" PRId32 " topics, its limit (eddy.max.topics=%" PRId64
@@ -1231,7 +1302,6 @@ int ed_topics_room(ed_topics *t, const char *name, int32_t n_topics, int32_t n_p
 int ed_topics_delete(ed_topics *t, ed_topic *topic)
 {
     if (topic->deleting) return ED_ERR_NOENT;
-    reap(t);
     topic->deleting = true;
     int rc = persist_freeing(t);
     if (rc != ED_OK) {
@@ -1239,9 +1309,20 @@ int ed_topics_delete(ed_topics *t, ed_topic *topic)
         ED_LOG_ERR("cannot record the deletion of topic %s: %s", topic->name, ed_strerror(rc));
         return rc;
     }
-    /* Decided: whatever fails from here on is finished later. */
-    if (finish_delete(t, topic) == ED_OK) persist(t);
-    reserve_take(t);
+    /* Decided: whatever fails from here on is finished later. The
+     * partitions leave at once (listeners drop their state); their files
+     * go in steps. */
+    ED_LOG_INFO("deleting topic %s (%d partition%s)", topic->name, (int)topic->n_partitions,
+                topic->n_partitions == 1 ? "" : "s");
+    detach_all(t, topic);
+    if (!t->loop) {
+        run_deletions(t, INT32_MAX);
+        return ED_OK;
+    }
+    /* The first step now: a small topic is gone before the answer. */
+    int64_t next = run_deletions(t, ED_TOPICS_DELETE_STEP);
+    if (next >= 0 && !ed_plat_timer_armed(&t->step_timer))
+        ed_plat_timer_start(t->loop, &t->step_timer, (uint32_t)next, on_step, t);
     return ED_OK;
 }
 

@@ -6,6 +6,7 @@
 #define ED_CORE_TOPICS_H
 
 #include "platform/base.h"
+#include "platform/net.h"
 #include "storage/log.h"
 #include "core/kwire.h"
 
@@ -41,6 +42,9 @@ int ed_topics_open(ed_storage *st, const struct ed_log_config *defaults, ed_topi
 int ed_topics_open_dir(ed_storage *st, const char *dir, const struct ed_log_config *defaults,
                        ed_topics **out);
 void ed_topics_close(ed_topics *t);
+/* Runs deletions in steps from a timer on loop (ED_TOPICS_DELETE_STEP
+ * partitions per turn) instead of inside ed_topics_delete. */
+void ed_topics_set_loop(ed_topics *t, ed_loop *loop);
 
 ed_topic *ed_topics_find(ed_topics *t, const char *name);
 ed_topic *ed_topics_find_k(ed_topics *t, ed_kstr name);
@@ -61,9 +65,12 @@ int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const
 /* Deletes a topic, also on a full disk: the deletion is first recorded in
  * the registry (a small reserved file is released if the disk is too full
  * for that), then the logs go and the registry forgets the topic. ED_OK
- * once recorded: from then on the topic is hidden (find, each, count) and
- * its name taken until its files are gone (a crash: at the next open). An
- * error changes nothing. ED_ERR_NOENT if already being deleted. */
+ * once recorded: from then on the topic is hidden (find, each, count), its
+ * partitions are gone (remove listeners called) and its name is taken
+ * until its files are gone: before returning without a loop, in steps of
+ * a few partitions per loop turn with one (see ed_topics_set_loop), at the
+ * next open after a crash. An error changes nothing. ED_ERR_NOENT if
+ * already being deleted. */
 int ed_topics_delete(ed_topics *t, ed_topic *topic);
 /* Whether n_topics more topics with n_partitions more partitions in all
  * fit the broker's caps (eddy.max.topics, eddy.max.partitions; internal

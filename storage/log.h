@@ -85,6 +85,10 @@ int ed_storage_delete_log(ed_storage *st, ed_log *log);
  * name them, and no log of the same name may be created until
  * ed_storage_write_checkpoints has succeeded (or the next open). */
 int ed_storage_delete_logs(ed_storage *st, ed_log *const *logs, uint32_t n);
+/* The first half of ed_storage_delete_logs: the logs and their folders go,
+ * the checkpoints are left for one ed_storage_write_checkpoints at the end
+ * of a deletion done in steps. */
+int ed_storage_remove_logs(ed_storage *st, ed_log *const *logs, uint32_t n);
 /* Rewrites log-start-offset-checkpoint and recovery-point-offset-checkpoint
  * from the logs open now. */
 int ed_storage_write_checkpoints(ed_storage *st);

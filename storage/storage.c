@@ -582,7 +582,7 @@ static void drop_log(ed_storage *st, ed_log *log)
     ed_storage_finish_delete(st, log);
 }
 
-int ed_storage_delete_logs(ed_storage *st, ed_log *const *logs, uint32_t n)
+int ed_storage_remove_logs(ed_storage *st, ed_log *const *logs, uint32_t n)
 {
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = 0;
@@ -605,7 +605,14 @@ int ed_storage_delete_logs(ed_storage *st, ed_log *const *logs, uint32_t n)
         st->n_logs--;
         drop_log(st, logs[k]);
     }
-    int rc = ed_storage_write_checkpoints(st);
+    return ED_OK;
+}
+
+int ed_storage_delete_logs(ed_storage *st, ed_log *const *logs, uint32_t n)
+{
+    int rc = ed_storage_remove_logs(st, logs, n);
+    if (rc != ED_OK) return rc;
+    rc = ed_storage_write_checkpoints(st);
     if (rc != ED_OK) ED_LOG_ERR("checkpoints not rewritten after deleting %" PRIu32 " logs", n);
     return rc;
 }

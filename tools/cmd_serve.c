@@ -302,6 +302,7 @@ int ed_cmd_serve(int argc, char **argv)
         goto out;
     }
     ed_topics_set_broker_config(s.topics, s.cfg);
+    ed_topics_set_loop(s.topics, s.loop);
     rc = ed_kapi_data_attach(s.topics);
     if (rc != ED_OK) goto out;
     rc = ed_pids_open(sc.dir, &s.b.pids);

@@ -22,11 +22,11 @@ BROKER_CONFIG = {
 }
 
 ADMIN_SCRIPT = r"""
-import json, sys
+import glob, json, sys, time
 from confluent_kafka.admin import AdminClient, NewTopic, NewPartitions
 from confluent_kafka import KafkaException
 
-bs, base = sys.argv[1], sys.argv[2]
+bs, base, log_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 a = AdminClient({"bootstrap.servers": bs})
 out = {}
 
@@ -46,6 +46,10 @@ out["second"] = one(a.create_topics([NewTopic(base + "-c", 2, 1)]))
 out["third"] = one(a.create_topics([NewTopic(base + "-d", 1, 1)]))
 out["over_topics"] = one(a.create_topics([NewTopic(base + "-e", 1, 1)]))
 out["delete"] = one(a.delete_topics([base + "-c"]))
+# Its files go in steps after the answer; they count until then.
+deadline = time.time() + 30
+while glob.glob(f"{log_dir}/{base}-c-*") and time.time() < deadline:
+    time.sleep(0.05)
 out["after_delete"] = one(a.create_topics([NewTopic(base + "-e", 1, 1)]))
 print(json.dumps(out))
 """
@@ -53,7 +57,7 @@ print(json.dumps(out))
 
 def test_caps_reach_admin_clients_and_auto_create(broker, topic_name):
     base = topic_name()
-    out = json.loads(venv_python("-c", ADMIN_SCRIPT, broker.bootstrap, base).stdout)
+    out = json.loads(venv_python("-c", ADMIN_SCRIPT, broker.bootstrap, base, str(broker.log_dir)).stdout)
     names = {k: v[0] for k, v in out.items()}
     assert names == {
         "first": "OK",
