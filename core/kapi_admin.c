@@ -1,6 +1,7 @@
 /* Admin APIs: CreateTopics, DeleteTopics, CreatePartitions and
  * DescribeCluster, answered as a single-node Kafka cluster would (one
- * broker, replication factor 1, that broker the controller).
+ * broker, replication factor 1, that broker the controller). CreateTopics
+ * pends while the registry makes big topics' logs in steps.
  *
  * Every handler first reads its whole request without side effects, so a
  * malformed request closes the connection and changes nothing; it then
@@ -242,6 +243,69 @@ static void put_created_configs(ed_kreq *req, ed_topic *topic, const struct new_
     }
 }
 
+/* A CreateTopics request waiting for creations in steps: its response is
+ * written (as if every creation succeeds) before it pends; err_at[slot]
+ * is where a pending topic's error code sits, patched if it fails. */
+struct create_wait {
+    ed_kreq *req;
+    ed_topics *topics;
+    int32_t n, cap, n_left;
+    size_t *err_at;
+};
+
+static void create_wait_free(struct create_wait *cw)
+{
+    if (!cw) return;
+    ed_free(cw->err_at);
+    ed_free(cw);
+}
+
+static void on_created(void *arg, int32_t slot, int rc)
+{
+    struct create_wait *cw = arg;
+    if (rc != ED_OK) {
+        int16_t err =
+            rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
+        if (cw->err_at[slot] + 2 <= cw->req->out.len)
+            ed_put_be16(cw->req->out.buf + cw->err_at[slot], (uint16_t)err);
+    }
+    if (--cw->n_left > 0) return;
+    ed_kreq *req = cw->req;
+    req->ctx = NULL;
+    create_wait_free(cw);
+    ed_kreq_complete(req);
+}
+
+static void create_cancel(ed_kreq *req)
+{
+    struct create_wait *cw = req->ctx;
+    ed_topics_forget_waiter(cw->topics, cw);
+    create_wait_free(cw);
+    req->ctx = NULL;
+}
+
+/* A slot for one more pending topic; -1 when out of memory (the caller
+ * then creates the topic at once). */
+static int32_t create_wait_slot(ed_kreq *req, struct create_wait **cwp)
+{
+    struct create_wait *cw = *cwp;
+    if (!cw) {
+        cw = ed_calloc(1, sizeof *cw);
+        if (!cw) return -1;
+        cw->req = req;
+        cw->topics = req->broker->topics;
+        *cwp = cw;
+    }
+    if (cw->n == cw->cap) {
+        int32_t cap = cw->cap ? cw->cap * 2 : 8;
+        size_t *v = ed_realloc(cw->err_at, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        cw->err_at = v;
+        cw->cap = cap;
+    }
+    return cw->n;
+}
+
 int ed_kapi_create_topics(ed_kreq *req)
 {
     bool flex = req->flex;
@@ -281,6 +345,7 @@ int ed_kapi_create_topics(ed_kreq *req)
     n = ed_krd_array(r, flex, 10);
     ed_kwr_array(w, n < 0 ? 0 : n, flex);
     int64_t used = 0; /* partitions this request adds */
+    struct create_wait *cw = NULL;
     for (int32_t i = 0; i < n; i++) {
         ed_kstr name = ed_krd_str(r, flex);
         int32_t n_parts = ed_krd_i32(r);
@@ -347,10 +412,18 @@ int ed_kapi_create_topics(ed_kreq *req)
         if (!err) err = check_caps(b, cname, 1, n_parts, &used, why, sizeof why);
 
         ed_topic *topic = NULL;
+        bool pending = false;
         if (!err && !validate_only) {
             const char *cwhy = NULL;
-            int rc = ed_topics_create(b->topics, cname, n_parts, (const char *const *)cfgs.keys,
-                                      (const char *const *)cfgs.values, cfgs.n, &cwhy, &topic);
+            int32_t slot = create_wait_slot(req, &cw);
+            int rc =
+                slot < 0
+                    ? ed_topics_create(b->topics, cname, n_parts, (const char *const *)cfgs.keys,
+                                       (const char *const *)cfgs.values, cfgs.n, &cwhy, &topic)
+                    : ed_topics_create_async(b->topics, cname, n_parts,
+                                             (const char *const *)cfgs.keys,
+                                             (const char *const *)cfgs.values, cfgs.n, &cwhy,
+                                             on_created, cw, slot, &topic, &pending);
             if (rc == ED_ERR_EXIST) {
                 err = ED_KERR_TOPIC_ALREADY_EXISTS;
                 snprintf(why, sizeof why, "Topic '%s' already exists.", cname);
@@ -369,6 +442,10 @@ int ed_kapi_create_topics(ed_kreq *req)
 
         ed_kwr_kstr(w, name, flex);
         if (v >= 7) ed_kwr_uuid(w, topic ? ed_topic_id(topic) : zero_id);
+        if (pending) {
+            cw->err_at[cw->n++] = w->len;
+            cw->n_left++;
+        }
         ed_kwr_i16(w, err);
         if (v >= 1) ed_kwr_str(w, err ? why : NULL, flex);
         if (v >= 5) {
@@ -383,6 +460,13 @@ int ed_kapi_create_topics(ed_kreq *req)
         configs_free(&cfgs);
     }
     ed_kwr_tags(w, flex);
+    if (cw && cw->n_left > 0) {
+        /* Answered when the last of its topics has all its partitions. */
+        req->ctx = cw;
+        req->cancel = create_cancel;
+        return ED_KAPI_PENDING;
+    }
+    create_wait_free(cw);
     return ED_KAPI_RESPOND;
 }
 

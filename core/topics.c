@@ -26,9 +26,9 @@
 #define REGISTRY_FILE "eddy-topics.properties"
 #define RESERVE_FILE  "eddy-reserve"
 #define RESERVE_MIN   (64u * 1024)
-/* Partitions a deletion removes per turn of the loop. */
-#ifndef ED_TOPICS_DELETE_STEP
-#define ED_TOPICS_DELETE_STEP 16
+/* Partitions a creation makes or a deletion removes per turn of the loop. */
+#ifndef ED_TOPICS_STEP
+#define ED_TOPICS_STEP 16
 #endif
 #define STUCK_RETRY_MS       1000
 #define META_FILE            "meta.properties"
@@ -131,8 +131,13 @@ struct ed_topic {
     ed_partition **parts;
     char *ov[N_TKEYS]; /* overrides (owned), NULL = default */
     struct ed_log_config cfg;
-    bool deleting;   /* recorded as being deleted: hidden, its name still taken */
-    bool detached;   /* deleting, and its partitions handed over to doomed */
+    bool deleting;          /* recorded as being deleted: hidden, its name still taken */
+    bool detached;          /* deleting, and its partitions handed over to doomed */
+    bool creating;          /* its logs are being made in steps: hidden, name taken */
+    int32_t n_made;         /* partitions whose logs exist, while creating */
+    ed_topics_done_cb done; /* told when a creation in steps ends */
+    void *done_arg;
+    int32_t done_slot;
     ed_log **doomed; /* the logs a deletion has still to remove */
     int32_t n_doomed;
 };
@@ -505,9 +510,14 @@ static ed_topic *find_any(ed_topics *t, const char *p, size_t len)
     return i < t->n && cmp_name(p, len, t->v[i]->name) == 0 ? t->v[i] : NULL;
 }
 
+static bool hidden(const ed_topic *tp)
+{
+    return tp->deleting || tp->creating;
+}
+
 static ed_topic *live(ed_topic *tp)
 {
-    return tp && !tp->deleting ? tp : NULL;
+    return tp && !hidden(tp) ? tp : NULL;
 }
 
 ed_topic *ed_topics_find(ed_topics *t, const char *name)
@@ -524,21 +534,21 @@ ed_topic *ed_topics_find_k(ed_topics *t, ed_kstr name)
 ed_topic *ed_topics_find_id(ed_topics *t, const uint8_t id[16])
 {
     for (int32_t i = 0; i < t->n; i++)
-        if (!t->v[i]->deleting && memcmp(t->v[i]->id, id, 16) == 0) return t->v[i];
+        if (!hidden(t->v[i]) && memcmp(t->v[i]->id, id, 16) == 0) return t->v[i];
     return NULL;
 }
 
 void ed_topics_each(ed_topics *t, void (*cb)(void *arg, ed_topic *topic), void *arg)
 {
     for (int32_t i = 0; i < t->n; i++)
-        if (!t->v[i]->deleting) cb(arg, t->v[i]);
+        if (!hidden(t->v[i])) cb(arg, t->v[i]);
 }
 
 int32_t ed_topics_count(const ed_topics *t)
 {
     int32_t n = 0;
     for (int32_t i = 0; i < t->n; i++)
-        n += !t->v[i]->deleting;
+        n += !hidden(t->v[i]);
     return n;
 }
 
@@ -546,7 +556,7 @@ int32_t ed_topics_count_partitions(const ed_topics *t)
 {
     int32_t n = 0;
     for (int32_t i = 0; i < t->n; i++)
-        if (!t->v[i]->deleting) n += t->v[i]->n_partitions;
+        if (!hidden(t->v[i])) n += t->v[i]->n_partitions;
     return n;
 }
 
@@ -998,11 +1008,17 @@ static int64_t run_deletions(ed_topics *t, int32_t budget)
     return next;
 }
 
+static bool run_creations(ed_topics *t, int32_t *budget);
+
 static void on_step(ed_timer *tm, void *arg)
 {
     ed_topics *t = arg;
-    int64_t next = run_deletions(t, ED_TOPICS_DELETE_STEP);
-    if (next >= 0) ed_plat_timer_start(t->loop, tm, (uint32_t)next, on_step, t);
+    int32_t budget = ED_TOPICS_STEP;
+    bool more = run_creations(t, &budget);
+    int64_t next = run_deletions(t, budget);
+    if (more) next = 0;
+    if (next >= 0 && !ed_plat_timer_armed(tm))
+        ed_plat_timer_start(t->loop, tm, (uint32_t)next, on_step, t);
 }
 
 /* Without a loop, pending deletions are finished on the spot; with one,
@@ -1017,6 +1033,7 @@ static void reap(ed_topics *t)
 
 void ed_topics_set_loop(ed_topics *t, ed_loop *loop)
 {
+    if (t->loop && t->loop != loop) ed_plat_timer_stop(t->loop, &t->step_timer);
     t->loop = loop;
     for (int32_t i = 0; i < t->n; i++)
         if (t->v[i]->deleting) reap(t);
@@ -1183,11 +1200,14 @@ void ed_topics_set_broker_config(ed_topics *t, const struct ed_config *cfg)
 
 /* ---- create / delete / grow ---- */
 
-int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const char *const *keys,
-                     const char *const *values, int n_configs, const char **why, ed_topic **out)
+/* Checks a new topic, makes it and records it in the registry (before
+ * any log exists: a crash then drops it or fills in its logs at the next
+ * open, and the create was never acknowledged); its logs are made by
+ * make_logs. */
+static int create_begin(ed_topics *t, const char *name, int32_t n_partitions,
+                        const char *const *keys, const char *const *values, int n_configs,
+                        const char **why, ed_topic **out)
 {
-    static const char *unused;
-    if (!why) why = &unused;
     if (!ed_topics_valid_name(name)) {
         *why = "invalid topic name";
         return ED_ERR_INVAL;
@@ -1224,35 +1244,142 @@ int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const
         return rc;
     }
     effective(t, tp);
-    /* The registry first: a crash before the logs exist drops the topic at
-     * the next open, and the create was never acknowledged. */
     rc = insert_topic(t, tp);
     if (rc == ED_OK) rc = persist(t);
     if (rc != ED_OK) {
-        if (ed_topics_find(t, name) == tp) remove_topic(t, tp);
+        if (find_any(t, name, strlen(name)) == tp) remove_topic(t, tp);
         topic_free(tp);
         *why = "could not write the topic registry";
         return rc;
     }
-    for (int32_t p = 0; p < n_partitions && rc == ED_OK; p++) {
+    *out = tp;
+    return ED_OK;
+}
+
+/* Makes up to budget more of tp's logs. */
+static int make_logs(ed_topics *t, ed_topic *tp, int32_t budget)
+{
+    int rc = ED_OK;
+    for (; tp->n_made < tp->n_partitions && budget > 0 && rc == ED_OK; budget--) {
         ed_log *log;
-        rc = ed_storage_create_log(t->st, name, p, &tp->cfg, &log);
-        if (rc == ED_OK) rc = attach_log(tp, p, log);
+        rc = ed_storage_create_log(t->st, tp->name, tp->n_made, &tp->cfg, &log);
+        if (rc == ED_OK) rc = attach_log(tp, tp->n_made, log);
+        if (rc == ED_OK) tp->n_made++;
     }
+    return rc;
+}
+
+/* Undoes a creation that failed: its logs go, then the registry line. */
+static void create_fail(ed_topics *t, ed_topic *tp, int rc)
+{
+    ED_LOG_ERR("creating topic %s: %s", tp->name, ed_strerror(rc));
+    ed_log **logs = ed_calloc((size_t)tp->n_partitions, sizeof *logs);
+    uint32_t n = 0;
+    for (int32_t p = 0; p < tp->n_partitions; p++) {
+        if (!tp->parts[p]) continue;
+        if (logs)
+            logs[n++] = tp->parts[p]->log;
+        else
+            ed_storage_delete_log(t->st, tp->parts[p]->log);
+    }
+    if (n) ed_storage_delete_logs(t->st, logs, n);
+    ed_free(logs);
+    remove_topic(t, tp);
+    topic_free(tp);
+    persist(t);
+}
+
+static void log_created(const ed_topic *tp)
+{
+    ED_LOG_INFO("created topic %s with %d partition%s", tp->name, (int)tp->n_partitions,
+                tp->n_partitions == 1 ? "" : "s");
+}
+
+int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const char *const *keys,
+                     const char *const *values, int n_configs, const char **why, ed_topic **out)
+{
+    static const char *unused;
+    if (!why) why = &unused;
+    ed_topic *tp;
+    int rc = create_begin(t, name, n_partitions, keys, values, n_configs, why, &tp);
+    if (rc != ED_OK) return rc;
+    rc = make_logs(t, tp, INT32_MAX);
     if (rc != ED_OK) {
         *why = "could not create the partition logs";
-        ED_LOG_ERR("creating topic %s: %s", name, ed_strerror(rc));
-        for (int32_t p = 0; p < n_partitions; p++)
-            if (tp->parts[p]) ed_storage_delete_log(t->st, tp->parts[p]->log);
-        remove_topic(t, tp);
-        topic_free(tp);
-        persist(t);
+        create_fail(t, tp, rc);
         return rc;
     }
-    ED_LOG_INFO("created topic %s with %d partition%s", name, n_partitions,
-                n_partitions == 1 ? "" : "s");
+    log_created(tp);
     if (out) *out = tp;
     return ED_OK;
+}
+
+int ed_topics_create_async(ed_topics *t, const char *name, int32_t n_partitions,
+                           const char *const *keys, const char *const *values, int n_configs,
+                           const char **why, ed_topics_done_cb done, void *arg, int32_t slot,
+                           ed_topic **out, bool *pending)
+{
+    static const char *unused;
+    if (!why) why = &unused;
+    *pending = false;
+    if (!t->loop) return ed_topics_create(t, name, n_partitions, keys, values, n_configs, why, out);
+    ed_topic *tp;
+    int rc = create_begin(t, name, n_partitions, keys, values, n_configs, why, &tp);
+    if (rc != ED_OK) return rc;
+    rc = make_logs(t, tp, ED_TOPICS_STEP); /* the first step now */
+    if (rc != ED_OK) {
+        *why = "could not create the partition logs";
+        create_fail(t, tp, rc);
+        return rc;
+    }
+    if (out) *out = tp;
+    if (tp->n_made == tp->n_partitions) {
+        log_created(tp);
+        return ED_OK;
+    }
+    tp->creating = true;
+    tp->done = done;
+    tp->done_arg = arg;
+    tp->done_slot = slot;
+    *pending = true;
+    if (!ed_plat_timer_armed(&t->step_timer))
+        ed_plat_timer_start(t->loop, &t->step_timer, 0, on_step, t);
+    return ED_OK;
+}
+
+/* Works on creations in steps, making up to *budget logs (counted off);
+ * true while some remain. */
+static bool run_creations(ed_topics *t, int32_t *budget)
+{
+    for (int32_t i = 0; i < t->n; i++) {
+        ed_topic *tp = t->v[i];
+        if (!tp->creating) continue;
+        if (*budget <= 0) return true;
+        int32_t before = tp->n_made;
+        int rc = make_logs(t, tp, *budget);
+        *budget -= tp->n_made - before;
+        if (rc == ED_OK && tp->n_made < tp->n_partitions) return true;
+        ed_topics_done_cb done = tp->done;
+        void *arg = tp->done_arg;
+        int32_t slot = tp->done_slot;
+        tp->creating = false;
+        if (rc != ED_OK)
+            create_fail(t, tp, rc);
+        else
+            log_created(tp);
+        if (done) done(arg, slot, rc);
+        i = -1; /* the callback may have changed the registry: look again */
+    }
+    return false;
+}
+
+void ed_topics_forget_waiter(ed_topics *t, void *arg)
+{
+    for (int32_t i = 0; i < t->n; i++)
+        if (t->v[i]->done_arg == arg) {
+            t->v[i]->done = NULL;
+            t->v[i]->done_arg = NULL;
+        }
 }
 
 int ed_topics_auto_create(ed_topics *t, const char *name, ed_topic **out)
@@ -1275,8 +1402,10 @@ int ed_topics_room(ed_topics *t, const char *name, int32_t n_topics, int32_t n_p
     if (!t->bcfg || internal_name(name)) return ED_OK;
     int64_t max_topics = ed_config_int(t->bcfg, "eddy.max.topics");
     int64_t max_parts = ed_config_int(t->bcfg, "eddy.max.partitions");
-    int32_t have_topics = ed_topics_count(t), have_parts = 0;
-    for (int32_t i = 0; i < t->n; i++) /* partitions being deleted still hold files */
+    int32_t have_topics = 0, have_parts = 0;
+    for (int32_t i = 0; i < t->n; i++)
+        have_topics += !t->v[i]->deleting; /* topics being created count */
+    for (int32_t i = 0; i < t->n; i++)     /* partitions being deleted still hold files */
         have_parts += t->v[i]->deleting
                           ? (t->v[i]->detached ? t->v[i]->n_doomed : t->v[i]->n_partitions)
                           : t->v[i]->n_partitions;
@@ -1320,7 +1449,7 @@ int ed_topics_delete(ed_topics *t, ed_topic *topic)
         return ED_OK;
     }
     /* The first step now: a small topic is gone before the answer. */
-    int64_t next = run_deletions(t, ED_TOPICS_DELETE_STEP);
+    int64_t next = run_deletions(t, ED_TOPICS_STEP);
     if (next >= 0 && !ed_plat_timer_armed(&t->step_timer))
         ed_plat_timer_start(t->loop, &t->step_timer, (uint32_t)next, on_step, t);
     return ED_OK;

@@ -42,8 +42,8 @@ int ed_topics_open(ed_storage *st, const struct ed_log_config *defaults, ed_topi
 int ed_topics_open_dir(ed_storage *st, const char *dir, const struct ed_log_config *defaults,
                        ed_topics **out);
 void ed_topics_close(ed_topics *t);
-/* Runs deletions in steps from a timer on loop (ED_TOPICS_DELETE_STEP
- * partitions per turn) instead of inside ed_topics_delete. */
+/* Runs deletions (and ed_topics_create_async) in steps from a timer on
+ * loop (ED_TOPICS_STEP partitions per turn) instead of inside the call. */
 void ed_topics_set_loop(ed_topics *t, ed_loop *loop);
 
 ed_topic *ed_topics_find(ed_topics *t, const char *name);
@@ -72,6 +72,22 @@ int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const
  * next open after a crash. An error changes nothing. ED_ERR_NOENT if
  * already being deleted. */
 int ed_topics_delete(ed_topics *t, ed_topic *topic);
+/* Creation in steps (CreateTopics): as ed_topics_create, but with a loop
+ * (ed_topics_set_loop) only the first ED_TOPICS_STEP partitions' logs are
+ * made now; if more remain, *pending is set, the topic stays hidden (its
+ * name taken) while a loop timer makes the rest, a few per turn, and then
+ * done(arg, slot, rc) runs on the loop: ED_OK (the topic is visible) or the
+ * error that made the creation fail (the topic and its logs are gone). A
+ * crash meanwhile: the next open completes the topic. *out is set on
+ * ED_OK also when pending. */
+typedef void (*ed_topics_done_cb)(void *arg, int32_t slot, int rc);
+int ed_topics_create_async(ed_topics *t, const char *name, int32_t n_partitions,
+                           const char *const *keys, const char *const *values, int n_configs,
+                           const char **why, ed_topics_done_cb done, void *arg, int32_t slot,
+                           ed_topic **out, bool *pending);
+/* Drops every done callback registered with arg (its requester went
+ * away); the creations go on. */
+void ed_topics_forget_waiter(ed_topics *t, void *arg);
 /* Whether n_topics more topics with n_partitions more partitions in all
  * fit the broker's caps (eddy.max.topics, eddy.max.partitions; internal
  * topics are never refused). ED_ERR_TOOBIG with *why (valid until the next

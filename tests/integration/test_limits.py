@@ -102,3 +102,64 @@ def test_caps_reach_admin_clients_and_auto_create(broker, topic_name):
     assert len(acks) == 1 and acks[0].value == 0x97, acks
     assert not list(broker.log_dir.glob(f"{base}.mqtt.new-*"))
     assert "not auto-creating topic" in broker.log_tail(200)
+
+
+def test_low_file_limit_caps_keep_the_broker_working(tmp_path, monkeypatch):
+    """Under `ulimit -n 200`, with eddy.max.partitions sized for it, a second
+    big topic and a stream of MQTT topics are refused at the cap instead of
+    running the broker out of file handles: the partitions that exist take
+    records and serve them, and new connections are accepted."""
+    import conftest
+
+    wrapper = tmp_path / "eddy-ulimit"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n 200\nexec "{conftest.EDDY_BIN}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(conftest, "EDDY_BIN", wrapper)
+    b = conftest.Broker(
+        tmp_path / "b",
+        {"eddy.max.partitions": "60", "eddy.max.partitions.per.request": "1000", "num.partitions": "1"},
+    ).start()
+    try:
+        script = r"""
+import json, sys
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaException
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+def one(fs):
+    try:
+        list(fs.values())[0].result(timeout=120)
+        return "OK"
+    except KafkaException as e:
+        return e.args[0].name()
+print(json.dumps([one(a.create_topics([NewTopic("big1", 40, 1)])),
+                  one(a.create_topics([NewTopic("big2", 150, 1)]))]))
+"""
+        assert json.loads(venv_python("-c", script, b.bootstrap).stdout) == ["OK", "POLICY_VIOLATION"]
+        # MQTT topics until the cap: 20 fit, the rest get Quota exceeded.
+        acks = {}
+        cl = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="many", protocol=mqtt.MQTTv5)
+        cl.on_publish = lambda client, userdata, mid, rc, props: acks.__setitem__(mid, rc.value)
+        cl.connect(HOST, b.mqtt_port)
+        cl.loop_start()
+        try:
+            infos = [cl.publish(f"site/s{i}/t", b"1", qos=1) for i in range(30)]
+            for info in infos:
+                info.wait_for_publish(timeout=60)
+        finally:
+            cl.loop_stop()
+            cl.disconnect()
+        codes = [acks[i.mid] for i in infos]
+        assert codes.count(0) == 20 and codes.count(0x97) == 10, codes
+        # Every partition of big1 takes a record and serves it back.
+        from conftest import kcat
+
+        for p in range(40):
+            kcat(b, "-P", "-t", "big1", "-p", str(p), input=f"v{p}\n".encode())
+        out = kcat(b, "-C", "-t", "big1", "-o", "beginning", "-e", "-q", "-f", "%s\n").stdout.decode()
+        assert sorted(out.split()) == sorted(f"v{p}" for p in range(40))
+        with b.conn() as c:
+            assert c.metadata(["big1"])["topics"]["big1"]["error"] == 0
+        assert "Too many open files" not in b.log_tail(2000)
+        assert not list(b.log_dir.glob("big2-*"))
+    finally:
+        b.stop()

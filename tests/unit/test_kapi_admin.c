@@ -21,6 +21,7 @@
 #include "core/topics.h"
 #include "log_testutil.h"
 #include "platform/mem.h"
+#include "platform/net.h"
 
 struct fx {
     char *dir;
@@ -68,6 +69,16 @@ static int teardown(void **state)
     free(f->dir);
     free(f);
     return 0;
+}
+
+/* Requests that pend (CreateTopics making its partitions in steps) are
+ * completed here, not by a server. */
+static int n_completed;
+
+void ed_kreq_complete(ed_kreq *req)
+{
+    (void)req;
+    n_completed++;
 }
 
 /* ---- calling handlers ---- */
@@ -516,6 +527,75 @@ static void test_caps(void **state)
     assert_int_equal(create(f, 7, &t, false, NULL), 0);
 }
 
+/* ---- creation in steps ---- */
+
+/* Another client's turn of the loop: the registry answers. */
+static void check_turn(void *arg)
+{
+    struct fx *f = arg;
+    assert_non_null(ed_topics_find(f->topics, "other"));
+    if (lt_count_logs(f->st) < 101) assert_null(ed_topics_find(f->topics, "wide"));
+}
+
+/* With a loop, CreateTopics of a big topic pends while its partitions are
+ * made a bounded number per turn, the loop serving meanwhile, and is
+ * answered when all exist; a requester that goes away is not called. */
+static void test_create_in_steps(void **state)
+{
+    struct fx *f = *state;
+    struct ed_kc_new_topic nt = {"other", 1, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &nt, false, NULL), 0);
+    struct lt_turns s = {.st = f->st, .want = 101, .limit = 1000, .check = check_turn, .arg = f};
+    assert_int_equal(ed_plat_loop_new(&s.loop), ED_OK);
+    ed_topics_set_loop(f->topics, s.loop);
+    nt = (struct ed_kc_new_topic){"wide", 100, 1, 0, NULL};
+    ed_kwr w;
+    ed_kwr_init(&w, 4096);
+    ed_kc_enc_create_topics(&w, 7, &nt, 1, 1000, false);
+    struct call c;
+    n_completed = 0;
+    call(f, &c, ed_kapi_create_topics, 19, 7, &w);
+    assert_int_equal(c.status, ED_KAPI_PENDING);
+    assert_non_null(c.req.cancel);
+    assert_int_equal(lt_count_logs(f->st), 1 + 16); /* the first step */
+    assert_null(ed_topics_find(f->topics, "wide"));
+    assert_int_equal(lt_turns_run(&s), ED_OK);
+    assert_int_equal(n_completed, 1);
+    assert_true(s.max_change > 0 && s.max_change <= 16);
+    assert_true(s.n_turns >= (100 - 16) / 16);
+    assert_int_equal(n_parts(f, "wide"), 100);
+    struct ed_kc_create_topics ct;
+    memset(&ct, 0, sizeof ct);
+    ed_krd_init(&c.resp, c.req.out.buf, c.req.out.len);
+    assert_int_equal(ed_kc_dec_create_topics(&c.resp, 7, &ct), ED_OK);
+    assert_int_equal(ct.n_topics, 1);
+    assert_int_equal(ct.topics[0].error, 0);
+    assert_int_equal(ct.topics[0].n_partitions, 100);
+    assert_memory_equal(ct.topics[0].id, ed_topic_id(ed_topics_find(f->topics, "wide")), 16);
+    ed_kc_free(&ct.mem);
+    call_end(&c);
+
+    /* The connection closes while its topic is being made: no answer, the
+     * topic is made all the same. */
+    nt = (struct ed_kc_new_topic){"wide2", 40, 1, 0, NULL};
+    ed_kwr_free(&w);
+    ed_kwr_init(&w, 4096);
+    ed_kc_enc_create_topics(&w, 7, &nt, 1, 1000, false);
+    call(f, &c, ed_kapi_create_topics, 19, 7, &w);
+    assert_int_equal(c.status, ED_KAPI_PENDING);
+    c.req.cancel(&c.req);
+    call_end(&c);
+    s.want = 101 + 40;
+    s.n_turns = 0;
+    s.check = NULL;
+    assert_int_equal(lt_turns_run(&s), ED_OK);
+    assert_int_equal(n_parts(f, "wide2"), 40);
+    assert_int_equal(n_completed, 1);
+    ed_kwr_free(&w);
+    ed_topics_set_loop(f->topics, NULL);
+    ed_plat_loop_free(s.loop);
+}
+
 static void test_describe_configs(void **state)
 {
     struct fx *f = *state;
@@ -782,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_in_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_alter_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alter_configs, setup, teardown),

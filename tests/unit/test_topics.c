@@ -15,6 +15,7 @@
 
 #include "core/config.h"
 #include "core/topics.h"
+#include "log_testutil.h"
 #include "platform/net.h"
 
 struct fx {
@@ -324,42 +325,12 @@ static void test_caps(void **state)
 
 /* ---- deletion in steps ---- */
 
-struct turns {
-    struct fx *f;
-    ed_loop *loop;
-    ed_timer tm;
-    int n_turns;
-    int32_t last, max_drop;
-};
-
-static void count_log(void *arg, const char *topic, int32_t partition, ed_log *log)
+/* Another client's turn of the loop: the registry answers. */
+static void check_turn(void *arg)
 {
-    (void)topic, (void)partition, (void)log;
-    ++*(int32_t *)arg;
-}
-
-static int32_t n_logs(ed_storage *st)
-{
-    int32_t n = 0;
-    ed_storage_each_log(st, count_log, &n);
-    return n;
-}
-
-/* Another client's turn of the loop: the registry answers, and the
- * deletion has removed at most one step of partitions since the last. */
-static void on_turn(ed_timer *tm, void *arg)
-{
-    struct turns *s = arg;
-    int32_t now = n_logs(s->f->st);
-    if (s->last - now > s->max_drop) s->max_drop = s->last - now;
-    s->last = now;
-    s->n_turns++;
-    assert_null(ed_topics_find(s->f->t, "wide"));
-    assert_non_null(ed_topics_find(s->f->t, "other"));
-    if (now == 1 || s->n_turns > 1000)
-        ed_plat_loop_stop(s->loop);
-    else
-        ed_plat_timer_start(s->loop, tm, 0, on_turn, s);
+    struct fx *f = arg;
+    assert_null(ed_topics_find(f->t, "wide"));
+    assert_non_null(ed_topics_find(f->t, "other"));
 }
 
 /* With a loop, a deletion answers once recorded and removes its partitions
@@ -370,7 +341,7 @@ static void test_delete_in_steps(void **state)
     ed_topic *t;
     assert_int_equal(ed_topics_create(f->t, "wide", 100, NULL, NULL, 0, NULL, &t), ED_OK);
     assert_int_equal(ed_topics_create(f->t, "other", 1, NULL, NULL, 0, NULL, NULL), ED_OK);
-    struct turns s = {.f = f};
+    struct lt_turns s = {.st = f->st, .want = 1, .limit = 1000, .check = check_turn, .arg = f};
     assert_int_equal(ed_plat_loop_new(&s.loop), ED_OK);
     ed_topics_set_loop(f->t, s.loop);
     assert_int_equal(ed_topics_delete(f->t, t), ED_OK);
@@ -378,15 +349,13 @@ static void test_delete_in_steps(void **state)
      * later. */
     assert_null(ed_topics_find(f->t, "wide"));
     assert_int_equal(ed_topics_count(f->t), 1);
-    assert_int_equal(n_logs(f->st), 101 - 16);
+    assert_int_equal(lt_count_logs(f->st), 101 - 16);
     const char *why = NULL;
     assert_int_equal(ed_topics_create(f->t, "wide", 1, NULL, NULL, 0, &why, NULL), ED_ERR_EXIST);
     assert_non_null(strstr(why, "marked for deletion"));
-    s.last = n_logs(f->st);
-    ed_plat_timer_start(s.loop, &s.tm, 0, on_turn, &s);
-    assert_int_equal(ed_plat_loop_run(s.loop), ED_OK);
-    assert_int_equal(n_logs(f->st), 1);
-    assert_true(s.max_drop > 0 && s.max_drop <= 16);
+    assert_int_equal(lt_turns_run(&s), ED_OK);
+    assert_int_equal(lt_count_logs(f->st), 1);
+    assert_true(s.max_change > 0 && s.max_change <= 16);
     assert_true(s.n_turns >= 100 / 16 - 1);
     char path[128];
     snprintf(path, sizeof path, "%s/wide-0", f->dir);
