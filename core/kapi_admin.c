@@ -1,7 +1,8 @@
 /* Admin APIs: CreateTopics, DeleteTopics, CreatePartitions and
  * DescribeCluster, answered as a single-node Kafka cluster would (one
  * broker, replication factor 1, that broker the controller). CreateTopics
- * pends while the registry makes big topics' logs in steps.
+ * and CreatePartitions pend while the registry makes big topics' logs in
+ * steps.
  *
  * Every handler first reads its whole request without side effects, so a
  * malformed request closes the connection and changes nothing; it then
@@ -243,7 +244,7 @@ static void put_created_configs(ed_kreq *req, ed_topic *topic, const struct new_
     }
 }
 
-/* A CreateTopics request waiting for creations in steps: its response is
+/* A CreateTopics or CreatePartitions request waiting for work in steps: its response is
  * written (as if every creation succeeds) before it pends; err_at[slot]
  * is where a pending topic's error code sits, patched if it fails. */
 struct create_wait {
@@ -304,6 +305,26 @@ static int32_t create_wait_slot(ed_kreq *req, struct create_wait **cwp)
         cw->cap = cap;
     }
     return cw->n;
+}
+
+/* Marks the topic whose error code is written next as pending. */
+static void create_wait_mark(struct create_wait *cw, const ed_kwr *w)
+{
+    cw->err_at[cw->n++] = w->len;
+    cw->n_left++;
+}
+
+/* The handler's status once its response is written. */
+static int create_wait_end(ed_kreq *req, struct create_wait *cw)
+{
+    if (cw && cw->n_left > 0) {
+        /* Answered when the last of its topics has all its partitions. */
+        req->ctx = cw;
+        req->cancel = create_cancel;
+        return ED_KAPI_PENDING;
+    }
+    create_wait_free(cw);
+    return ED_KAPI_RESPOND;
 }
 
 int ed_kapi_create_topics(ed_kreq *req)
@@ -442,10 +463,7 @@ int ed_kapi_create_topics(ed_kreq *req)
 
         ed_kwr_kstr(w, name, flex);
         if (v >= 7) ed_kwr_uuid(w, topic ? ed_topic_id(topic) : zero_id);
-        if (pending) {
-            cw->err_at[cw->n++] = w->len;
-            cw->n_left++;
-        }
+        if (pending) create_wait_mark(cw, w);
         ed_kwr_i16(w, err);
         if (v >= 1) ed_kwr_str(w, err ? why : NULL, flex);
         if (v >= 5) {
@@ -460,14 +478,7 @@ int ed_kapi_create_topics(ed_kreq *req)
         configs_free(&cfgs);
     }
     ed_kwr_tags(w, flex);
-    if (cw && cw->n_left > 0) {
-        /* Answered when the last of its topics has all its partitions. */
-        req->ctx = cw;
-        req->cancel = create_cancel;
-        return ED_KAPI_PENDING;
-    }
-    create_wait_free(cw);
-    return ED_KAPI_RESPOND;
+    return create_wait_end(req, cw);
 }
 
 /* ---- DeleteTopics ---- */
@@ -596,6 +607,7 @@ int ed_kapi_create_partitions(ed_kreq *req)
     n = ed_krd_array(r, flex, 8);
     ed_kwr_array(w, n < 0 ? 0 : n, flex);
     int64_t used = 0; /* partitions this request adds */
+    struct create_wait *cw = NULL;
     for (int32_t i = 0; i < n; i++) {
         ed_kstr name = ed_krd_str(r, flex);
         int32_t count = ed_krd_i32(r);
@@ -641,23 +653,28 @@ int ed_kapi_create_partitions(ed_kreq *req)
         }
         ed_krd_tags(r, flex);
         if (!err) err = check_caps(b, cname, 0, count - cur, &used, why, sizeof why);
+        bool pending = false;
         if (!err && !validate_only) {
-            int rc = ed_topics_set_partitions(b->topics, topic, count);
+            int32_t slot = create_wait_slot(req, &cw);
+            int rc = slot < 0 ? ed_topics_set_partitions(b->topics, topic, count)
+                              : ed_topics_set_partitions_async(b->topics, topic, count, on_created,
+                                                               cw, slot, &pending);
             if (rc) {
-                err = rc == ED_ERR_INVAL    ? ED_KERR_INVALID_PARTITIONS
-                      : rc == ED_ERR_TOOBIG ? ED_KERR_POLICY_VIOLATION
-                                            : ED_KERR_UNKNOWN_SERVER_ERROR;
+                err = rc == ED_ERR_INVAL || rc == ED_ERR_BUSY ? ED_KERR_INVALID_PARTITIONS
+                      : rc == ED_ERR_TOOBIG                   ? ED_KERR_POLICY_VIOLATION
+                                                              : ED_KERR_UNKNOWN_SERVER_ERROR;
                 snprintf(why, sizeof why, "Cannot grow topic %s to %" PRId32 " partitions: %s",
                          cname, count, ed_strerror(rc));
             }
         }
         ed_kwr_kstr(w, name, flex);
+        if (pending) create_wait_mark(cw, w);
         ed_kwr_i16(w, err);
         ed_kwr_str(w, err ? why : NULL, flex);
         ed_kwr_tags(w, flex);
     }
     ed_kwr_tags(w, flex);
-    return ED_KAPI_RESPOND;
+    return create_wait_end(req, cw);
 }
 
 /* ---- DescribeCluster ---- */

@@ -131,10 +131,13 @@ struct ed_topic {
     ed_partition **parts;
     char *ov[N_TKEYS]; /* overrides (owned), NULL = default */
     struct ed_log_config cfg;
-    bool deleting;          /* recorded as being deleted: hidden, its name still taken */
-    bool detached;          /* deleting, and its partitions handed over to doomed */
-    bool creating;          /* its logs are being made in steps: hidden, name taken */
-    int32_t n_made;         /* partitions whose logs exist, while creating */
+    bool deleting;   /* recorded as being deleted: hidden, its name still taken */
+    bool detached;   /* deleting, and its partitions handed over to doomed */
+    bool creating;   /* its logs are being made in steps: hidden, name taken */
+    int32_t n_made;  /* partitions whose logs exist, while creating */
+    int32_t grow_to; /* CreatePartitions in steps: the new count, 0 = none */
+    int32_t n_grown; /* new logs made so far (not yet partitions) */
+    ed_log **grow_logs;
     ed_topics_done_cb done; /* told when a creation in steps ends */
     void *done_arg;
     int32_t done_slot;
@@ -612,6 +615,7 @@ static void topic_free(ed_topic *tp)
     for (int k = 0; k < N_TKEYS; k++)
         ed_free(tp->ov[k]);
     ed_free(tp->doomed);
+    ed_free(tp->grow_logs);
     ed_free(tp);
 }
 
@@ -938,10 +942,18 @@ static int load_registry(const char *dir, struct loaded **out, int32_t *n_out)
  * their state, the partitions are freed, the logs wait for delete_step. */
 static int detach_all(ed_topics *t, ed_topic *tp)
 {
-    ed_log **logs = NULL;
-    if (tp->n_partitions > 0 && !(logs = ed_calloc((size_t)tp->n_partitions, sizeof *logs)))
-        return ED_ERR_NOMEM;
+    ed_log **logs = ed_calloc((size_t)tp->n_partitions + (size_t)tp->n_grown + 1, sizeof *logs);
+    if (!logs) return ED_ERR_NOMEM;
     int32_t n = 0;
+    for (int32_t i = 0; i < tp->n_grown; i++) /* a growth under way: its new logs go too */
+        logs[n++] = tp->grow_logs[i];
+    ed_topics_done_cb done = tp->grow_to ? tp->done : NULL;
+    void *done_arg = tp->done_arg;
+    int32_t done_slot = tp->done_slot;
+    ed_free(tp->grow_logs);
+    tp->grow_logs = NULL;
+    tp->n_grown = tp->grow_to = 0;
+    tp->done = NULL;
     for (int32_t p = 0; p < tp->n_partitions; p++) {
         ed_partition *part = tp->parts[p];
         if (!part) continue;
@@ -953,6 +965,7 @@ static int detach_all(ed_topics *t, ed_topic *tp)
     tp->doomed = logs;
     tp->n_doomed = n;
     tp->detached = true;
+    if (done) done(done_arg, done_slot, ED_ERR_NOENT);
     return ED_OK;
 }
 
@@ -1009,12 +1022,14 @@ static int64_t run_deletions(ed_topics *t, int32_t budget)
 }
 
 static bool run_creations(ed_topics *t, int32_t *budget);
+static bool run_growths(ed_topics *t, int32_t *budget);
 
 static void on_step(ed_timer *tm, void *arg)
 {
     ed_topics *t = arg;
     int32_t budget = ED_TOPICS_STEP;
     bool more = run_creations(t, &budget);
+    more = run_growths(t, &budget) || more;
     int64_t next = run_deletions(t, budget);
     if (more) next = 0;
     if (next >= 0 && !ed_plat_timer_armed(tm))
@@ -1405,7 +1420,10 @@ int ed_topics_room(ed_topics *t, const char *name, int32_t n_topics, int32_t n_p
     int32_t have_topics = 0, have_parts = 0;
     for (int32_t i = 0; i < t->n; i++)
         have_topics += !t->v[i]->deleting; /* topics being created count */
-    for (int32_t i = 0; i < t->n; i++)     /* partitions being deleted still hold files */
+    for (int32_t i = 0; i < t->n; i++)     /* and partitions being added */
+        if (t->v[i]->grow_to && !t->v[i]->deleting)
+            have_parts += t->v[i]->grow_to - t->v[i]->n_partitions;
+    for (int32_t i = 0; i < t->n; i++) /* partitions being deleted still hold files */
         have_parts += t->v[i]->deleting
                           ? (t->v[i]->detached ? t->v[i]->n_doomed : t->v[i]->n_partitions)
                           : t->v[i]->n_partitions;
@@ -1455,37 +1473,111 @@ int ed_topics_delete(ed_topics *t, ed_topic *topic)
     return ED_OK;
 }
 
-int ed_topics_set_partitions(ed_topics *t, ed_topic *topic, int32_t n)
+/* Checks a growth of topic to n partitions and prepares it. */
+static int grow_begin(ed_topics *t, ed_topic *topic, int32_t n)
 {
-    if (topic->deleting) return ED_ERR_NOENT;
+    if (topic->deleting || topic->creating) return ED_ERR_NOENT;
+    if (topic->grow_to) return ED_ERR_BUSY;
     if (n < topic->n_partitions || n > PARTITIONS_MAX) return ED_ERR_INVAL;
-    if (n == topic->n_partitions) return ED_OK;
     const char *why;
     reap(t);
     int rc = ed_topics_room(t, topic->name, 0, n - topic->n_partitions, &why);
     if (rc != ED_OK) return rc;
-    int32_t old = topic->n_partitions;
-    rc = topic_grow(topic, n);
-    /* Logs first, then the count: a crash in between leaves extra logs that
-     * the next open adopts. */
-    for (int32_t p = old; p < n && rc == ED_OK; p++) {
+    topic->grow_logs = ed_calloc((size_t)(n - topic->n_partitions), sizeof *topic->grow_logs);
+    if (!topic->grow_logs) return ED_ERR_NOMEM;
+    topic->grow_to = n;
+    topic->n_grown = 0;
+    return ED_OK;
+}
+
+/* Makes up to budget more of a growth's logs. */
+static int grow_logs(ed_topics *t, ed_topic *tp, int32_t budget)
+{
+    int rc = ED_OK;
+    for (; tp->n_partitions + tp->n_grown < tp->grow_to && budget > 0 && rc == ED_OK; budget--) {
         ed_log *log;
-        rc = ed_storage_create_log(t->st, topic->name, p, &topic->cfg, &log);
-        if (rc == ED_OK) rc = attach_log(topic, p, log);
+        rc = ed_storage_create_log(t->st, tp->name, tp->n_partitions + tp->n_grown, &tp->cfg, &log);
+        if (rc == ED_OK) tp->grow_logs[tp->n_grown++] = log;
     }
+    return rc;
+}
+
+/* Ends a growth: on success the new logs become partitions and the count
+ * is recorded (logs first, then the count: a crash in between leaves extra
+ * logs that the next open adopts); otherwise the new logs go. */
+static int grow_end(ed_topics *t, ed_topic *tp, int rc)
+{
+    int32_t old = tp->n_partitions, n = tp->grow_to;
+    if (rc == ED_OK) rc = topic_grow(tp, n);
+    for (int32_t i = 0; i < tp->n_grown && rc == ED_OK; i++)
+        rc = attach_log(tp, old + i, tp->grow_logs[i]);
     if (rc == ED_OK) rc = persist(t);
     if (rc != ED_OK) {
-        for (int32_t p = old; p < topic->n_partitions; p++) {
-            if (!topic->parts[p]) continue;
-            ed_storage_delete_log(t->st, topic->parts[p]->log);
-            ed_free(topic->parts[p]);
-            topic->parts[p] = NULL;
+        for (int32_t p = old; p < tp->n_partitions; p++) {
+            ed_free(tp->parts[p]);
+            tp->parts[p] = NULL;
         }
-        topic->n_partitions = old;
-        return rc;
+        tp->n_partitions = old;
+        if (tp->n_grown) ed_storage_delete_logs(t->st, tp->grow_logs, (uint32_t)tp->n_grown);
+        ED_LOG_ERR("topic %s: cannot grow to %d partitions: %s", tp->name, (int)n, ed_strerror(rc));
+    } else {
+        ED_LOG_INFO("topic %s now has %d partitions", tp->name, (int)n);
     }
-    ED_LOG_INFO("topic %s now has %d partitions", topic->name, n);
+    ed_free(tp->grow_logs);
+    tp->grow_logs = NULL;
+    tp->n_grown = tp->grow_to = 0;
+    return rc;
+}
+
+int ed_topics_set_partitions(ed_topics *t, ed_topic *topic, int32_t n)
+{
+    if (n == topic->n_partitions && !topic->deleting && !topic->grow_to) return ED_OK;
+    int rc = grow_begin(t, topic, n);
+    if (rc != ED_OK) return rc;
+    return grow_end(t, topic, grow_logs(t, topic, INT32_MAX));
+}
+
+int ed_topics_set_partitions_async(ed_topics *t, ed_topic *topic, int32_t n, ed_topics_done_cb done,
+                                   void *arg, int32_t slot, bool *pending)
+{
+    *pending = false;
+    if (!t->loop || (n == topic->n_partitions && !topic->deleting && !topic->grow_to))
+        return ed_topics_set_partitions(t, topic, n);
+    int rc = grow_begin(t, topic, n);
+    if (rc != ED_OK) return rc;
+    rc = grow_logs(t, topic, ED_TOPICS_STEP); /* the first step now */
+    if (rc != ED_OK || topic->n_partitions + topic->n_grown == topic->grow_to)
+        return grow_end(t, topic, rc);
+    topic->done = done;
+    topic->done_arg = arg;
+    topic->done_slot = slot;
+    *pending = true;
+    if (!ed_plat_timer_armed(&t->step_timer))
+        ed_plat_timer_start(t->loop, &t->step_timer, 0, on_step, t);
     return ED_OK;
+}
+
+/* Works on growths in steps, making up to *budget logs (counted off); true
+ * while some remain. */
+static bool run_growths(ed_topics *t, int32_t *budget)
+{
+    for (int32_t i = 0; i < t->n; i++) {
+        ed_topic *tp = t->v[i];
+        if (!tp->grow_to || tp->deleting) continue;
+        if (*budget <= 0) return true;
+        int32_t before = tp->n_grown;
+        int rc = grow_logs(t, tp, *budget);
+        *budget -= tp->n_grown - before;
+        if (rc == ED_OK && tp->n_partitions + tp->n_grown < tp->grow_to) return true;
+        ed_topics_done_cb done = tp->done;
+        void *arg = tp->done_arg;
+        int32_t slot = tp->done_slot;
+        tp->done = NULL;
+        rc = grow_end(t, tp, rc);
+        if (done) done(arg, slot, rc);
+        i = -1; /* the callback may have changed the registry: look again */
+    }
+    return false;
 }
 
 /* ---- config ---- */

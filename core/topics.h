@@ -103,8 +103,16 @@ int32_t ed_topics_count_partitions(const ed_topics *t);
  * ED_ERR_TOOBIG at a cap (logged once until a topic is created). */
 int ed_topics_auto_create(ed_topics *t, const char *name, ed_topic **out);
 /* Grows a topic to n partitions (never shrinks: ED_ERR_INVAL; ED_ERR_TOOBIG
- * at the partition cap). */
+ * at the partition cap; ED_ERR_BUSY while a growth in steps is under
+ * way). */
 int ed_topics_set_partitions(ed_topics *t, ed_topic *topic, int32_t n);
+/* The same in steps (CreatePartitions), like ed_topics_create_async: with
+ * a loop and more than ED_TOPICS_STEP new partitions, *pending is set and
+ * done(arg, slot, rc) tells the end; the new partitions appear together
+ * once all exist. A deletion of the topic meanwhile ends it with
+ * ED_ERR_NOENT. */
+int ed_topics_set_partitions_async(ed_topics *t, ed_topic *topic, int32_t n, ed_topics_done_cb done,
+                                   void *arg, int32_t slot, bool *pending);
 
 const char *ed_topic_name(const ed_topic *topic);
 int32_t ed_topic_n_partitions(const ed_topic *topic);

@@ -537,31 +537,71 @@ static void check_turn(void *arg)
     if (lt_count_logs(f->st) < 101) assert_null(ed_topics_find(f->topics, "wide"));
 }
 
+/* Sends CreateTopics v7 of one topic (n partitions), or CreatePartitions
+ * v3 growing topic to n when grow is set; the handler must pend. */
+static void call_pending(struct fx *f, struct call *c, const char *topic, int32_t n, bool grow)
+{
+    ed_kwr w;
+    ed_kwr_init(&w, 4096);
+    if (grow) {
+        struct ed_kc_new_partitions np = {topic, n};
+        ed_kc_enc_create_partitions(&w, 3, &np, 1, 1000, false);
+        call(f, c, ed_kapi_create_partitions, 37, 3, &w);
+    } else {
+        struct ed_kc_new_topic nt = {topic, n, 1, 0, NULL};
+        ed_kc_enc_create_topics(&w, 7, &nt, 1, 1000, false);
+        call(f, c, ed_kapi_create_topics, 19, 7, &w);
+    }
+    ed_kwr_free(&w);
+    assert_int_equal(c->status, ED_KAPI_PENDING);
+    assert_non_null(c->req.cancel);
+}
+
+/* The error code a completed CreatePartitions call answered. */
+static int16_t grow_answer(struct call *c)
+{
+    struct ed_kc_items res;
+    memset(&res, 0, sizeof res);
+    ed_krd_init(&c->resp, c->req.out.buf, c->req.out.len);
+    assert_int_equal(ed_kc_dec_create_partitions(&c->resp, 3, &res), ED_OK);
+    assert_int_equal(res.n, 1);
+    int16_t err = res.items[0].error;
+    ed_kc_free(&res.mem);
+    call_end(c);
+    return err;
+}
+
+/* Turns of the loop until there are want logs; each turn at most one
+ * step. */
+static void turns_until(struct lt_turns *s, int32_t want)
+{
+    s->want = want;
+    s->n_turns = 0;
+    s->max_change = 0;
+    assert_int_equal(lt_turns_run(s), ED_OK);
+    assert_int_equal(lt_count_logs(s->st), want);
+    assert_true(s->max_change > 0 && s->max_change <= 16);
+}
+
 /* With a loop, CreateTopics of a big topic pends while its partitions are
  * made a bounded number per turn, the loop serving meanwhile, and is
- * answered when all exist; a requester that goes away is not called. */
+ * answered when all exist; a requester that goes away is not called;
+ * CreatePartitions works the same way. */
 static void test_create_in_steps(void **state)
 {
     struct fx *f = *state;
     struct ed_kc_new_topic nt = {"other", 1, 1, 0, NULL};
     assert_int_equal(create(f, 7, &nt, false, NULL), 0);
-    struct lt_turns s = {.st = f->st, .want = 101, .limit = 1000, .check = check_turn, .arg = f};
+    struct lt_turns s = {.st = f->st, .limit = 1000, .check = check_turn, .arg = f};
     assert_int_equal(ed_plat_loop_new(&s.loop), ED_OK);
     ed_topics_set_loop(f->topics, s.loop);
-    nt = (struct ed_kc_new_topic){"wide", 100, 1, 0, NULL};
-    ed_kwr w;
-    ed_kwr_init(&w, 4096);
-    ed_kc_enc_create_topics(&w, 7, &nt, 1, 1000, false);
-    struct call c;
     n_completed = 0;
-    call(f, &c, ed_kapi_create_topics, 19, 7, &w);
-    assert_int_equal(c.status, ED_KAPI_PENDING);
-    assert_non_null(c.req.cancel);
+    struct call c;
+    call_pending(f, &c, "wide", 100, false);
     assert_int_equal(lt_count_logs(f->st), 1 + 16); /* the first step */
     assert_null(ed_topics_find(f->topics, "wide"));
-    assert_int_equal(lt_turns_run(&s), ED_OK);
+    turns_until(&s, 101);
     assert_int_equal(n_completed, 1);
-    assert_true(s.max_change > 0 && s.max_change <= 16);
     assert_true(s.n_turns >= (100 - 16) / 16);
     assert_int_equal(n_parts(f, "wide"), 100);
     struct ed_kc_create_topics ct;
@@ -577,21 +617,32 @@ static void test_create_in_steps(void **state)
 
     /* The connection closes while its topic is being made: no answer, the
      * topic is made all the same. */
-    nt = (struct ed_kc_new_topic){"wide2", 40, 1, 0, NULL};
-    ed_kwr_free(&w);
-    ed_kwr_init(&w, 4096);
-    ed_kc_enc_create_topics(&w, 7, &nt, 1, 1000, false);
-    call(f, &c, ed_kapi_create_topics, 19, 7, &w);
-    assert_int_equal(c.status, ED_KAPI_PENDING);
+    call_pending(f, &c, "wide2", 40, false);
     c.req.cancel(&c.req);
     call_end(&c);
-    s.want = 101 + 40;
-    s.n_turns = 0;
     s.check = NULL;
-    assert_int_equal(lt_turns_run(&s), ED_OK);
+    turns_until(&s, 101 + 40);
     assert_int_equal(n_parts(f, "wide2"), 40);
     assert_int_equal(n_completed, 1);
-    ed_kwr_free(&w);
+
+    /* CreatePartitions of 50 more: the same steps; the new partitions
+     * appear together; another growth meanwhile is refused. */
+    call_pending(f, &c, "other", 51, true);
+    assert_int_equal(lt_count_logs(f->st), 141 + 16);
+    assert_int_equal(n_parts(f, "other"), 1);
+    assert_int_equal(grow(f, 3, "other", 60, false), ED_KERR_INVALID_PARTITIONS);
+    turns_until(&s, 141 + 50);
+    assert_int_equal(n_completed, 2);
+    assert_int_equal(n_parts(f, "other"), 51);
+    assert_int_equal(grow_answer(&c), 0);
+
+    /* The topic is deleted while it grows: the request is answered with an
+     * error and every new log goes with the topic. */
+    call_pending(f, &c, "wide2", 90, true);
+    assert_int_equal(ed_topics_delete(f->topics, ed_topics_find(f->topics, "wide2")), ED_OK);
+    assert_int_equal(n_completed, 3);
+    assert_int_equal(grow_answer(&c), ED_KERR_UNKNOWN_SERVER_ERROR);
+    turns_until(&s, 100 + 51); /* "wide" and "other" */
     ed_topics_set_loop(f->topics, NULL);
     ed_plat_loop_free(s.loop);
 }
