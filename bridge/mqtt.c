@@ -140,7 +140,6 @@ struct ed_mqtt {
     struct acc acc[MAX_ACC];
     struct bwait *waits;
     uint64_t n_ids;
-    uint64_t last_limit_log_ms, last_fail_log_ms;
     struct ed_mqtt_stats stats;
 };
 
@@ -251,8 +250,8 @@ static void send_disconnect(ed_mqtt_conn *c, uint8_t reason, const char *text)
 static void close_bad(ed_mqtt_conn *c, uint8_t reason, const char *what)
 {
     if (c->closing) return;
-    ED_LOG_WARN("closing MQTT connection from %s%s%s: %s", c->peer, c->client_id ? " client " : "",
-                c->client_id ? c->client_id : "", what);
+    ED_LOG_WARN_RL("closing MQTT connection from %s%s%s: %s", c->peer,
+                   c->client_id ? " client " : "", c->client_id ? c->client_id : "", what);
     c->m->stats.n_bad++;
     send_disconnect(c, reason, what);
     out_flush(c);
@@ -392,7 +391,7 @@ static void pend_drain(ed_mqtt_conn *c)
             char why[96];
             snprintf(why, sizeof why, "publish (packet id %u) could not be stored",
                      (unsigned)p->packet_id);
-            ED_LOG_WARN("closing MQTT connection from %s: %s", c->peer, why);
+            ED_LOG_WARN_RL("closing MQTT connection from %s: %s", c->peer, why);
             conn_close(c, NULL, true);
             return;
         }
@@ -486,9 +485,9 @@ static void acc_flush(ed_mqtt *m, struct acc *a)
     if (rc == ED_OK) rc = ed_log_append(p->log, buf, len, &res);
     if (rc != ED_OK) {
         m->stats.n_failed += (uint64_t)n_rec;
-        ED_LOG_WARN("append of %d MQTT publish%s to %s-%d failed: %s", (int)n_rec,
-                    n_rec == 1 ? "" : "es", ed_topic_name(p->topic), (int)p->index,
-                    ed_strerror(rc));
+        ED_LOG_WARN_RL("append of %d MQTT publish%s to %s-%d failed: %s", (int)n_rec,
+                       n_rec == 1 ? "" : "es", ed_topic_name(p->topic), (int)p->index,
+                       ed_strerror(rc));
         acc_fail(m, a, reason_of(rc));
         return;
     }
@@ -823,12 +822,8 @@ static void publish_failed(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, ui
 {
     ed_mqtt *m = c->m;
     m->stats.n_failed++;
-    uint64_t now = now_ms(m);
-    if (now - m->last_fail_log_ms >= 1000 || m->last_fail_log_ms == 0 || !m->b->loop) {
-        ED_LOG_WARN("MQTT publish from %s to '%.*s' refused: %s", c->peer,
-                    (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
-        m->last_fail_log_ms = now;
-    }
+    ED_LOG_WARN_RL("MQTT publish from %s to '%.*s' refused: %s", c->peer,
+                   (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
     if (pk->qos == 0) return;
     if (c->level != 5) {
         ED_LOG_WARN("closing MQTT connection from %s: %s (MQTT 3.1.1 has no negative "
@@ -879,8 +874,8 @@ static void publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_w
         m->stats.n_failed++;
         const char *what = rc == ED_ERR_TOOBIG ? "record larger than the topic's max.message.bytes"
                                                : ed_strerror(rc);
-        ED_LOG_WARN("MQTT publish from %s to %s-%d refused: %s", c->peer, ed_topic_name(p->topic),
-                    (int)p->index, what);
+        ED_LOG_WARN_RL("MQTT publish from %s to %s-%d refused: %s", c->peer,
+                       ed_topic_name(p->topic), (int)p->index, what);
         if (acked) {
             pend_complete(c, seq, reason_of(rc));
             pend_drain(c);
@@ -926,8 +921,8 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     int rc = ed_mqtt_decode_connect(body, len, flags, &ck, &why);
     if (rc == ED_ERR_UNSUPPORTED) {
         m->stats.n_bad++;
-        ED_LOG_WARN("refusing MQTT connection from %s: %s (level %u)", c->peer, why,
-                    (unsigned)ck.level);
+        ED_LOG_WARN_RL("refusing MQTT connection from %s: %s (level %u)", c->peer, why,
+                       (unsigned)ck.level);
         if (ck.level != 0) {
             /* A 3.1.1-style refusal: return code 1, understood by every
              * version's clients. */
@@ -1423,19 +1418,15 @@ static void on_accept(void *arg, ed_stream *st)
 {
     ed_mqtt *m = arg;
     if (m->n_conns >= m->lim.n_conns_max) {
-        uint64_t now = now_ms(m);
-        if (now - m->last_limit_log_ms >= 1000 || m->last_limit_log_ms == 0) {
-            ED_LOG_WARN("refusing MQTT connection from %s: mqtt.max.connections (%d) reached",
-                        ed_plat_stream_peer(st), (int)m->lim.n_conns_max);
-            m->last_limit_log_ms = now;
-        }
+        ED_LOG_WARN_RL("refusing MQTT connection from %s: mqtt.max.connections (%d) reached",
+                       ed_plat_stream_peer(st), (int)m->lim.n_conns_max);
         m->stats.n_refused++;
         ed_plat_stream_close(st);
         return;
     }
     ed_mqtt_conn *c = conn_new(m);
     if (!c) {
-        ED_LOG_WARN("refusing MQTT connection from %s: out of memory", ed_plat_stream_peer(st));
+        ED_LOG_WARN_RL("refusing MQTT connection from %s: out of memory", ed_plat_stream_peer(st));
         m->stats.n_refused++;
         ed_plat_stream_close(st);
         return;

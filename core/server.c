@@ -69,7 +69,6 @@ struct ed_server {
     int32_t n_conns;
     ed_timer reap_timer;
     ed_timer idle_timer;
-    uint64_t last_limit_log_ms;
     struct ed_server_stats stats;
 };
 
@@ -116,7 +115,7 @@ void ed_server_conn_close(ed_conn *c, const char *reason)
 
 static void close_warn(ed_conn *c, const char *what)
 {
-    ED_LOG_WARN("closing connection from %s: %s", c->peer, what);
+    ED_LOG_WARN_RL("closing connection from %s: %s", c->peer, what);
     c->srv->stats.n_bad++;
     /* Answers to the requests before the bad one still go out if the
      * socket takes them now (best effort, as Kafka). */
@@ -283,15 +282,15 @@ static void finish(struct sreq *r)
     ed_conn *c = r->conn;
     ed_kwr *w = &r->req.out;
     if (!ed_kwr_ok(w)) {
-        ED_LOG_ERR("%s v%d response to %s failed: %s", ed_kapi_table[r->req.api_key].name,
-                   r->req.api_version, c->peer, ed_strerror(w->err));
+        ED_LOG_ERR_RL("%s v%d response to %s failed: %s", ed_kapi_table[r->req.api_key].name,
+                      r->req.api_version, c->peer, ed_strerror(w->err));
         r->state = S_DROP;
         ed_server_conn_close(c, NULL);
         return;
     }
     size_t total = ed_kwr_total_len(w);
     if (total - 4 > INT32_MAX) {
-        ED_LOG_ERR("response to %s too large (%zu bytes)", c->peer, total);
+        ED_LOG_ERR_RL("response to %s too large (%zu bytes)", c->peer, total);
         r->state = S_DROP;
         ed_server_conn_close(c, NULL);
         return;
@@ -574,19 +573,15 @@ static void on_accept(void *arg, ed_stream *st)
 {
     ed_server *s = arg;
     if (s->n_conns >= s->lim.n_conns_max) {
-        uint64_t now = ed_plat_loop_now_ms(s->b->loop);
-        if (now - s->last_limit_log_ms >= 1000 || s->last_limit_log_ms == 0) {
-            ED_LOG_WARN("refusing connection from %s: max.connections (%d) reached",
-                        ed_plat_stream_peer(st), (int)s->lim.n_conns_max);
-            s->last_limit_log_ms = now;
-        }
+        ED_LOG_WARN_RL("refusing connection from %s: max.connections (%d) reached",
+                       ed_plat_stream_peer(st), (int)s->lim.n_conns_max);
         s->stats.n_refused++;
         ed_plat_stream_close(st);
         return;
     }
     ed_conn *c = conn_new(s);
     if (!c) {
-        ED_LOG_WARN("refusing connection from %s: out of memory", ed_plat_stream_peer(st));
+        ED_LOG_WARN_RL("refusing connection from %s: out of memory", ed_plat_stream_peer(st));
         s->stats.n_refused++;
         ed_plat_stream_close(st);
         return;
