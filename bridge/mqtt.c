@@ -420,7 +420,8 @@ static void on_durable(void *arg, int status)
     struct bwait *bw = arg;
     ed_mqtt *m = bw->m;
     if (m) {
-        if (status != ED_OK) ED_LOG_WARN("flush of MQTT publishes failed: %s", ed_strerror(status));
+        if (status != ED_OK)
+            ED_LOG_WARN_RL("flush of MQTT publishes failed: %s", ed_strerror(status));
         uint8_t reason = status == ED_OK ? 0 : ED_MQTT_RC_UNSPECIFIED;
         for (int i = 0; i < bw->n; i++) {
             ed_mqtt_conn *c = bw->w[i].c;
