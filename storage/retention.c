@@ -107,13 +107,13 @@ static uint64_t check_free(ed_storage *st)
     bool low = free_len < floor;
     if (!st->cfg.disk_full_delete && low != st->space_low) {
         if (low)
-            ED_LOG_WARN("free space on %s is %" PRIu64
-                        " bytes, below log.dir.min.free.bytes (%" PRIu64
-                        "): refusing new data (log.dir.full.policy=refuse)",
-                        st->dir, free_len, floor);
+            ED_LOG_WARN_RL("free space on %s is %" PRIu64
+                           " bytes, below log.dir.min.free.bytes (%" PRIu64
+                           "): refusing new data (log.dir.full.policy=refuse)",
+                           st->dir, free_len, floor);
         else
-            ED_LOG_INFO("free space on %s is back to %" PRIu64 " bytes: accepting new data",
-                        st->dir, free_len);
+            ED_LOG_INFO_RL("free space on %s is back to %" PRIu64 " bytes: accepting new data",
+                           st->dir, free_len);
     }
     st->space_low = low;
     return low ? floor - free_len : 0;
@@ -135,23 +135,19 @@ int ed_retention_admit(ed_storage *st, const ed_log *log, size_t len)
         }
     }
     if (!c->disk_free_floor_len || c->disk_full_delete) return ED_OK;
-    if (!st->fs_known) check_free(st);
-    if (st->fs_known && !st->space_low && st->fs_free_len < c->disk_free_floor_len + len) {
-        /* The estimate says this append would cross the floor: measure. */
+    /* Measure when nothing is known yet, or when the estimate says this
+     * append would cross the floor; while below it, the tick measures. */
+    if (!st->fs_known || (!st->space_low && st->fs_free_len < c->disk_free_floor_len + len))
         check_free(st);
-        if (!st->space_low && st->fs_free_len < c->disk_free_floor_len + len) {
-            st->space_low = true;
-            st->guard_now = true; /* measured again at the next tick */
-        }
-    }
-    if (st->space_low) {
+    bool crosses = st->fs_known && st->fs_free_len < c->disk_free_floor_len + len;
+    if (st->space_low || crosses) {
         st->stats.n_appends_refused_full++;
         ED_LOG_WARN_RL("%s-%d: append of %zu bytes refused: free space below "
                        "log.dir.min.free.bytes (%" PRIu64 ", log.dir.full.policy=refuse)",
                        log->topic, (int)log->partition, len, c->disk_free_floor_len);
         return ED_ERR_NOSPC;
     }
-    st->fs_free_len -= len;
+    if (st->fs_known) st->fs_free_len -= len;
     return ED_OK;
 }
 
