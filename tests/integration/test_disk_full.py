@@ -7,12 +7,11 @@ choice log.dir.full.policy=delete-oldest deletes the oldest closed segments
 and names each dropped range in the log."""
 
 import re
-import threading
 
 import pytest
 
 import kwire
-from conftest import HOST, TARGET, Broker, kcat
+from conftest import HOST, TARGET, Broker, PubAcks, kcat
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -60,24 +59,17 @@ def segments(broker, topic):
 
 def mqtt5_publish_reason(broker, topic):
     """Publishes one QoS 1 message with paho-mqtt (MQTT 5); returns the PUBACK reason code."""
-    got = threading.Event()
-    reason = []
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="disk-full", protocol=mqtt.MQTTv5)
-
-    def on_publish(client, userdata, mid, rc, props):
-        reason.append(rc.value)
-        got.set()
-
-    c.on_publish = on_publish
+    acks = PubAcks(c)
     c.connect(HOST, broker.mqtt_port)
     c.loop_start()
     try:
-        c.publish(topic, b"21.5", qos=1)
-        assert got.wait(30), "no PUBACK"
+        reason = acks.wait(c.publish(topic, b"21.5", qos=1).mid)
+        assert reason is not None, "no PUBACK"
     finally:
         c.disconnect()
         c.loop_stop()
-    return reason[0]
+    return reason.value
 
 
 def test_refuse_keeps_acked_data_and_refuses_new(tmp_path):
