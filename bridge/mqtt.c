@@ -17,13 +17,21 @@
  * the callback that caused them but from a zero-delay timer ("kick"):
  * answering may close an MQTT 3.1.1 connection, whose will is published
  * and may be routed to the very partition being removed, and reading may
- * gather new publishes into the batch being failed. */
+ * gather new publishes into the batch being failed.
+ *
+ * Live delivery: a QoS 1/2 delivery to a subscriber whose window (its
+ * Receive Maximum, at most mqtt.max.inflight) is full waits in that
+ * subscriber's queue, in order, and leaves as acknowledgements free the
+ * window; past mqtt.max.queued.messages or .bytes a delivery is dropped,
+ * counted and logged. */
 #define ED_LOG_MODULE "mqtt"
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_codec.h"
 #include "bridge/mqtt_route.h"
 #include "core/kclient.h"
 #include "core/config.h"
+#include "core/conn.h"
+#include "core/ingest.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -33,13 +41,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define RBUF_MIN        4096
-#define READS_PER_EVENT 8
-#define MAX_ACC         16
-#define MAX_SUBS        64
-#define MAX_HEADERS     64
-#define CLIENT_ID_MAX   256
-#define SCAN_MS         500
+#define MAX_SUBS      64
+#define MAX_HEADERS   64
+#define CLIENT_ID_MAX 256
 
 /* An acknowledgement owed to the client, in arrival order. */
 struct pend {
@@ -63,20 +67,26 @@ struct outq {
     uint8_t state;
 };
 
-struct obuf {
-    uint8_t *buf;
-    size_t pos, len, cap;
+/* A QoS 1/2 delivery waiting for room in the subscriber's window: topic,
+ * properties (MQTT 5 subscribers only) and payload, copied. */
+struct held {
+    struct held *next;
+    uint8_t qos;
+    size_t topic_len, props_len, payload_len;
+    uint8_t data[];
 };
 
+/* A client's session: the connection engine's per-connection data. */
+typedef struct ed_mqtt_conn ed_mqtt_conn;
 struct ed_mqtt_conn {
     ed_mqtt *m;
-    ed_stream *stream; /* NULL: detached */
-    ed_mqtt_conn *prev, *next;
-    uint8_t *rbuf;
-    size_t rlen, rcap;
-    struct obuf out;
-    bool connected, closing, paused, want_write, in_input, graceful;
-    bool kick; /* acknowledgements to drain or input to read: see on_kick */
+    ed_conn *conn;
+    ed_mqtt_conn *prev, *next; /* the listener's open sessions */
+    bool connected, closing, graceful;
+    bool no_will; /* closed by Eddy in a way that does not publish the will */
+    bool kick;    /* acknowledgements to drain: see on_kick */
+    bool drain;   /* on the listener's drains list */
+    ed_mqtt_conn *drain_next;
     uint8_t level;
     uint16_t keepalive_s;
     uint64_t last_rx_ms, accepted_ms;
@@ -99,54 +109,31 @@ struct ed_mqtt_conn {
     struct outq *outq;
     uint16_t out_window;
     uint16_t next_pid;
+    struct held *held, *held_tail; /* waiting for the window, oldest first */
+    uint32_t n_held;
+    size_t held_len; /* bytes of their topics, properties and payloads */
     uint32_t client_max_packet;
     uint32_t session_expiry_s; /* from CONNECT (MQTT 5) */
     int n_refs;                /* durable waits that name this connection */
-};
-
-struct wref {
-    ed_mqtt_conn *c;
-    uint64_t seq;
-};
-
-/* One partition's gathering batch. */
-struct acc {
-    ed_partition *p; /* NULL: free */
-    ed_batch_builder *bb;
-    size_t bb_max_len;
-    size_t bytes;
-    struct wref *w;
-    int n_w, cap_w;
-};
-
-/* A durable wait of one appended batch. */
-struct bwait {
-    ed_mqtt *m; /* NULL once the listener is gone */
-    struct bwait *prev, *next;
-    int n;
-    struct wref w[];
 };
 
 struct ed_mqtt {
     ed_broker *b;
     struct ed_mqtt_limits lim;
     ed_mqtt_routes *routes;
-    ed_listener *listeners[ED_CONFIG_MAX_LISTENERS];
-    int n_listeners;
-    ed_mqtt_conn *conns, *dead;
-    int32_t n_conns;
-    ed_timer reap_timer, linger_timer, scan_timer, kick_timer;
-    bool kicked; /* some connection has kick set */
-    struct acc acc[MAX_ACC];
-    struct bwait *waits;
+    ed_conn_set *set;
+    ed_mqtt_conn *conns; /* open sessions */
+    ed_ingest *ingest;   /* publishes gathered per partition, appended, made durable */
+    ed_timer kick_timer;
+    bool kicked;          /* some connection has kick set */
+    ed_mqtt_conn *drains; /* acknowledgements completed by the batch at hand */
     uint64_t n_ids;
+    uint64_t last_drop_log_ms;
+    uint64_t n_drops_unlogged; /* dropped deliveries since the last line about them */
     struct ed_mqtt_stats stats;
 };
 
 static void conn_close(ed_mqtt_conn *c, const char *why, bool will);
-static void out_flush(ed_mqtt_conn *c);
-static void process_input(ed_mqtt_conn *c);
-static void update_read(ed_mqtt_conn *c);
 static void kick(ed_mqtt_conn *c);
 
 static uint64_t now_ms(const ed_mqtt *m)
@@ -154,82 +141,30 @@ static uint64_t now_ms(const ed_mqtt *m)
     return m->b->loop ? ed_plat_loop_now_ms(m->b->loop) : 0;
 }
 
-/* ---- output ---- */
+/* ---- output (the engine's byte queue) ---- */
 
-/* Room for n more bytes of output; false (and the connection closed) past
- * the output limit. */
+/* Room for n more bytes of output, then out_commit; NULL (and the
+ * connection closed, its will published) past the output limit. */
 static uint8_t *out_room(ed_mqtt_conn *c, size_t n)
 {
-    struct obuf *o = &c->out;
-    if (o->pos > 0 && o->pos == o->len) o->pos = o->len = 0;
-    if (o->cap - o->len >= n) return o->buf + o->len;
-    if (o->pos > 0) {
-        memmove(o->buf, o->buf + o->pos, o->len - o->pos);
-        o->len -= o->pos;
-        o->pos = 0;
-        if (o->cap - o->len >= n) return o->buf + o->len;
-    }
-    size_t need = o->len + n;
-    if (need > c->m->lim.out_max_len) {
-        char why[96];
-        snprintf(why, sizeof why, "output backed up over %zu bytes (slow subscriber)",
-                 c->m->lim.out_max_len);
-        c->m->stats.n_bad++;
-        ED_LOG_WARN("closing %s: %s", c->peer, why);
-        conn_close(c, NULL, true);
-        return NULL;
-    }
-    size_t cap = o->cap ? o->cap : 1024;
-    while (cap < need)
-        cap *= 2;
-    uint8_t *nb = ed_realloc(o->buf, cap);
-    if (!nb) {
-        ED_LOG_WARN("closing %s: out of memory for output", c->peer);
-        conn_close(c, NULL, true);
-        return NULL;
-    }
-    o->buf = nb;
-    o->cap = cap;
-    return o->buf + o->len;
+    return c->closing ? NULL : ed_conn_out_reserve(c->conn, n);
 }
 
-static size_t out_pending(const ed_mqtt_conn *c)
+static void out_commit(ed_mqtt_conn *c, size_t n)
 {
-    return c->out.len - c->out.pos;
+    ed_conn_out_commit(c->conn, n);
 }
 
 static void out_flush(ed_mqtt_conn *c)
 {
-    if (c->closing || !c->stream) {
-        if (!c->closing) update_read(c);
-        return;
-    }
-    while (out_pending(c) > 0) {
-        struct ed_iovec iov = {c->out.buf + c->out.pos, out_pending(c)};
-        size_t k;
-        if (ed_plat_stream_writev(c->stream, &iov, 1, &k) != ED_OK) {
-            conn_close(c, "send failed", true);
-            return;
-        }
-        if (k == 0) break;
-        c->out.pos += k;
-    }
-    bool want = out_pending(c) > 0;
-    if (want != c->want_write) {
-        c->want_write = want;
-        ed_plat_stream_want_write(c->stream, want);
-    }
-    update_read(c);
+    if (!c->closing) ed_conn_flush(c->conn);
 }
 
-/* Sends a small packet encoded by fn into a stack buffer. */
+/* Queues a small packet. */
 static void send_bytes(ed_mqtt_conn *c, const uint8_t *p, size_t n)
 {
     if (c->closing || n == 0) return;
-    uint8_t *dst = out_room(c, n);
-    if (!dst) return;
-    memcpy(dst, p, n);
-    c->out.len += n;
+    ed_conn_write(c->conn, p, n);
 }
 
 /* MQTT 5: a DISCONNECT with reason before closing (3.1.1 has none). */
@@ -245,59 +180,28 @@ static void send_disconnect(ed_mqtt_conn *c, uint8_t reason, const char *text)
     send_bytes(c, b, n);
 }
 
-/* Closes for bad input: one log line naming the problem; MQTT 5 gets a
- * DISCONNECT with reason first. */
+/* Closes for bad input: one log line naming the problem (rate-limited by
+ * the engine); MQTT 5 gets a DISCONNECT with reason first. */
 static void close_bad(ed_mqtt_conn *c, uint8_t reason, const char *what)
 {
     if (c->closing) return;
-    ED_LOG_WARN_RL("closing MQTT connection from %s%s%s: %s", c->peer,
-                   c->client_id ? " client " : "", c->client_id ? c->client_id : "", what);
-    c->m->stats.n_bad++;
     send_disconnect(c, reason, what);
-    out_flush(c);
-    conn_close(c, NULL, true);
+    char why[320];
+    if (c->client_id)
+        snprintf(why, sizeof why, "client %s: %s", c->client_id, what);
+    else
+        snprintf(why, sizeof why, "%s", what);
+    ed_conn_close_bad(c->conn, why);
 }
 
-/* ---- connections: closing and reaping ---- */
+/* ---- connections: closing ---- */
 
-static void on_reap(ed_timer *t, void *arg)
-{
-    ED_UNUSED(t);
-    ed_mqtt_reap(arg);
-}
+static void held_clear(ed_mqtt_conn *c);
 
-static void conn_free(ed_mqtt_conn *c)
-{
-    for (int i = 0; i < c->n_subs; i++)
-        ed_free(c->subs[i].filter);
-    ed_free(c->outq);
-    ed_free(c->qos2);
-    ed_free(c->pend);
-    ed_free(c->will);
-    ed_free(c->client_id);
-    ed_free(c->out.buf);
-    ed_free(c->rbuf);
-    ed_free(c);
-}
-
-void ed_mqtt_reap(ed_mqtt *m)
-{
-    ed_mqtt_conn **pp = &m->dead;
-    while (*pp) {
-        ed_mqtt_conn *c = *pp;
-        if (c->n_refs > 0) {
-            pp = &c->next;
-            continue;
-        }
-        *pp = c->next;
-        conn_free(c);
-    }
-}
-
+/* A closed session freed from the engine's reap timer. */
 static void arm_reap(ed_mqtt *m)
 {
-    if (m->b->loop && !ed_plat_timer_armed(&m->reap_timer))
-        ed_plat_timer_start(m->b->loop, &m->reap_timer, 0, on_reap, m);
+    ed_conn_set_reap_later(m->set);
 }
 
 static void publish_will(ed_mqtt_conn *c);
@@ -305,42 +209,15 @@ static void publish_will(ed_mqtt_conn *c);
 static void conn_close(ed_mqtt_conn *c, const char *why, bool will)
 {
     if (c->closing) return;
-    ed_mqtt *m = c->m;
-    if (why) ED_LOG_DBG("closing %s: %s", c->peer, why);
-    if (will && c->connected && c->has_will && !c->graceful) {
-        c->connected = false; /* not a subscriber of its own will any more */
-        publish_will(c);
-    }
-    c->closing = true;
-    if (c->stream) {
-        ed_plat_stream_close(c->stream);
-        c->stream = NULL;
-    }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        m->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = NULL;
-    c->next = m->dead;
-    m->dead = c;
-    m->n_conns--;
-    arm_reap(m);
+    c->no_will = !will;
+    ed_conn_close(c->conn, why);
 }
 
-/* ---- reading pauses ---- */
-
+/* Reading resumes or pauses as the acknowledgement ring and the output
+ * change (the engine asks can_take). */
 static void update_read(ed_mqtt_conn *c)
 {
-    if (c->closing) return;
-    bool pause = out_pending(c) > c->m->lim.out_ceiling_len || c->pend_n >= c->pend_cap;
-    if (pause == c->paused) return;
-    c->paused = pause;
-    if (pause) c->m->stats.n_pauses++;
-    if (c->stream) ed_plat_stream_want_read(c->stream, !pause);
-    /* Bytes already buffered raise no readable event: read them from the
-     * kick timer (never from inside a flush completion, see the top). */
-    if (!pause && c->rlen > 0) kick(c);
+    if (!c->closing) ed_conn_update(c->conn);
 }
 
 /* ---- acknowledgements owed (inbound QoS 1/2) ---- */
@@ -413,56 +290,7 @@ static void pend_complete(ed_mqtt_conn *c, uint64_t seq, uint8_t reason)
     p->reason = reason;
 }
 
-/* ---- batches: gathering, appending, durable completion ---- */
-
-static void on_durable(void *arg, int status)
-{
-    struct bwait *bw = arg;
-    ed_mqtt *m = bw->m;
-    if (m) {
-        if (status != ED_OK)
-            ED_LOG_WARN_RL("flush of MQTT publishes failed: %s", ed_strerror(status));
-        uint8_t reason = status == ED_OK ? 0 : ED_MQTT_RC_UNSPECIFIED;
-        for (int i = 0; i < bw->n; i++) {
-            ed_mqtt_conn *c = bw->w[i].c;
-            if (!c->closing) pend_complete(c, bw->w[i].seq, reason);
-        }
-        for (int i = 0; i < bw->n; i++) {
-            ed_mqtt_conn *c = bw->w[i].c;
-            c->n_refs--;
-            if (c->closing) {
-                if (c->n_refs == 0) arm_reap(m);
-            } else if (status == ED_OK) {
-                pend_drain(c);
-            } else {
-                kick(c); /* a failed flush may come from a partition's removal */
-            }
-        }
-        if (bw->prev)
-            bw->prev->next = bw->next;
-        else
-            m->waits = bw->next;
-        if (bw->next) bw->next->prev = bw->prev;
-    }
-    ed_free(bw);
-}
-
-/* Completes every publish waiting on a's batch with reason; the answers
- * leave from the kick timer. */
-static void acc_fail(ed_mqtt *m, struct acc *a, uint8_t reason)
-{
-    for (int i = 0; i < a->n_w; i++) {
-        ed_mqtt_conn *c = a->w[i].c;
-        c->n_refs--;
-        if (!c->closing) {
-            pend_complete(c, a->w[i].seq, reason);
-            kick(c);
-        } else if (c->n_refs == 0) {
-            arm_reap(m);
-        }
-    }
-    a->n_w = 0;
-}
+/* ---- durable completion (the ingest path, core/ingest.h) ---- */
 
 static uint8_t reason_of(int rc)
 {
@@ -471,59 +299,43 @@ static uint8_t reason_of(int rc)
                                  : ED_MQTT_RC_UNSPECIFIED;
 }
 
-/* Appends a partition's gathered batch and registers its durable wait. */
-static void acc_flush(ed_mqtt *m, struct acc *a)
+/* One publish's batch is on flash or failed: its slot is done; the
+ * connection's acknowledgements go out once the whole batch is answered. */
+static void on_done(void *arg, void *who, uint64_t seq, int status)
 {
-    if (!a->p) return;
-    ed_partition *p = a->p;
-    a->p = NULL;
-    a->bytes = 0;
-    uint8_t *buf;
-    size_t len;
-    int rc = ed_batch_builder_finish(a->bb, &buf, &len);
-    int32_t n_rec = ed_batch_builder_count(a->bb);
-    struct ed_append_result res;
-    if (rc == ED_OK) rc = ed_log_append(p->log, buf, len, &res);
-    if (rc != ED_OK) {
-        m->stats.n_failed += (uint64_t)n_rec;
-        ED_LOG_WARN_RL("append of %d MQTT publish%s to %s-%d failed: %s", (int)n_rec,
-                       n_rec == 1 ? "" : "es", ed_topic_name(p->topic), (int)p->index,
-                       ed_strerror(rc));
-        acc_fail(m, a, reason_of(rc));
+    ed_mqtt *m = arg;
+    ed_mqtt_conn *c = who;
+    c->n_refs--;
+    if (c->closing) {
+        if (c->n_refs == 0) arm_reap(m);
         return;
     }
-    m->stats.n_published += (uint64_t)n_rec;
-    m->stats.n_batches++;
-    ed_topics_appended(m->b->topics, p);
-    if (a->n_w == 0) return;
-    struct bwait *bw = ed_malloc(sizeof *bw + (size_t)a->n_w * sizeof(struct wref));
-    if (!bw) {
-        ED_LOG_WARN("no memory to wait for the flush of %d MQTT publishes", a->n_w);
-        acc_fail(m, a, ED_MQTT_RC_UNSPECIFIED);
-        return;
+    pend_complete(c, seq, status == ED_OK ? 0 : reason_of(status));
+    if (!c->drain) {
+        c->drain = true;
+        c->drain_next = m->drains;
+        m->drains = c;
     }
-    bw->m = m;
-    bw->n = a->n_w;
-    memcpy(bw->w, a->w, (size_t)a->n_w * sizeof(struct wref));
-    a->n_w = 0;
-    bw->prev = NULL;
-    bw->next = m->waits;
-    if (m->waits) m->waits->prev = bw;
-    m->waits = bw;
-    rc = ed_log_wait_durable(p->log, res.last_offset, on_durable, bw);
-    if (rc != ED_OK) on_durable(bw, rc);
 }
 
-static void flush_all(ed_mqtt *m)
+/* Durable: acknowledgements leave now. Failed (an append or flush that
+ * failed, a partition removed): they leave from the kick timer, since
+ * answering may close a 3.1.1 connection whose will could be routed to the
+ * very partition being removed. */
+static void on_batch_done(void *arg, int status)
 {
-    for (int i = 0; i < MAX_ACC; i++)
-        acc_flush(m, &m->acc[i]);
-}
-
-static void on_linger(ed_timer *t, void *arg)
-{
-    ED_UNUSED(t);
-    flush_all(arg);
+    ed_mqtt *m = arg;
+    while (m->drains) {
+        ed_mqtt_conn *c = m->drains;
+        m->drains = c->drain_next;
+        c->drain_next = NULL;
+        c->drain = false;
+        if (c->closing) continue;
+        if (status == ED_OK)
+            pend_drain(c);
+        else
+            kick(c);
+    }
 }
 
 /* Answers what failures completed and reads what paused connections
@@ -538,7 +350,7 @@ static void run_kicks(ed_mqtt *m)
             if (c->kick && !c->closing) {
                 c->kick = false;
                 pend_drain(c);
-                if (!c->closing && !c->paused && c->rlen > 0) process_input(c);
+                update_read(c); /* the engine reads what is buffered */
                 /* Closing one connection can close others (wills reach slow
                  * subscribers): start over if the next one went. */
                 if (next && next->closing) next = m->conns;
@@ -566,108 +378,7 @@ static void kick(ed_mqtt_conn *c)
 void ed_mqtt_flush(ed_mqtt *m)
 {
     run_kicks(m);
-    flush_all(m);
-}
-
-/* A partition about to be freed (its topic deleted): the batch gathering
- * for it is dropped and its publishers get a negative acknowledgement
- * (3.1.1: closed, the client resends). */
-static void on_partition_removed(void *arg, ed_partition *p)
-{
-    ed_mqtt *m = arg;
-    for (int i = 0; i < MAX_ACC; i++) {
-        struct acc *a = &m->acc[i];
-        if (a->p != p) continue;
-        int32_t n = ed_batch_builder_count(a->bb);
-        m->stats.n_failed += (uint64_t)n;
-        ED_LOG_WARN("%d gathered MQTT publish%s to %s-%d dropped: the topic is being deleted",
-                    (int)n, n == 1 ? "" : "es", ed_topic_name(p->topic), (int)p->index);
-        a->p = NULL;
-        a->bytes = 0;
-        acc_fail(m, a, ED_MQTT_RC_UNSPECIFIED);
-    }
-}
-
-/* The gathering batch of partition p, flushing another if all are busy. */
-static struct acc *acc_get(ed_mqtt *m, ed_partition *p, int *rc)
-{
-    struct acc *free_a = NULL;
-    for (int i = 0; i < MAX_ACC; i++) {
-        if (m->acc[i].p == p) return &m->acc[i];
-        if (!m->acc[i].p && !free_a) free_a = &m->acc[i];
-    }
-    if (!free_a) {
-        flush_all(m);
-        for (int i = 0; i < MAX_ACC && !free_a; i++)
-            if (!m->acc[i].p) free_a = &m->acc[i];
-        if (!free_a) {
-            *rc = ED_ERR_BUSY;
-            return NULL;
-        }
-    }
-    const struct ed_log_config *lc = ed_log_get_config(p->log);
-    size_t max_len = (size_t)ED_MAX(lc->max_message_len, 1024);
-    if (free_a->bb && free_a->bb_max_len != max_len) {
-        ed_batch_builder_free(free_a->bb);
-        free_a->bb = NULL;
-    }
-    if (!free_a->bb) {
-        /* Kept for later batches: its buffer is reused. */
-        *rc = ed_batch_builder_new(max_len, &free_a->bb);
-        if (*rc != ED_OK) return NULL;
-        free_a->bb_max_len = max_len;
-    }
-    int comp = lc->compression;
-    if (!ed_codec_supported(comp, true)) comp = ED_COMPRESSION_NONE;
-    *rc = ed_batch_builder_begin(free_a->bb, comp, ed_plat_clock_wall_ms(), -1, -1, -1);
-    if (*rc != ED_OK) return NULL;
-    free_a->p = p;
-    free_a->bytes = 0;
-    return free_a;
-}
-
-/* Adds one record to p's batch; the slot (c, seq) waits for it when c. */
-static int acc_add(ed_mqtt *m, ed_partition *p, struct ed_mqtt_bytes key,
-                   struct ed_mqtt_bytes value, const struct ed_record_header *h, int n_h,
-                   ed_mqtt_conn *c, uint64_t seq)
-{
-    int rc = ED_OK;
-    struct acc *a = acc_get(m, p, &rc);
-    if (!a) return rc;
-    int64_t ts = ed_plat_clock_wall_ms();
-    rc = ed_batch_builder_add(a->bb, key.p, key.len, value.p, value.len, h, (size_t)n_h, ts);
-    if (rc == ED_ERR_TOOBIG && ed_batch_builder_count(a->bb) > 0) {
-        acc_flush(m, a);
-        a = acc_get(m, p, &rc);
-        if (!a) return rc;
-        rc = ed_batch_builder_add(a->bb, key.p, key.len, value.p, value.len, h, (size_t)n_h, ts);
-    }
-    if (rc != ED_OK) {
-        if (ed_batch_builder_count(a->bb) == 0) a->p = NULL;
-        return rc;
-    }
-    a->bytes += key.len + value.len + 16;
-    for (int i = 0; i < n_h; i++)
-        a->bytes += (size_t)h[i].key_len + (size_t)ED_MAX(h[i].value_len, 0) + 4;
-    if (c) {
-        if (a->n_w == a->cap_w) {
-            int ncap = a->cap_w ? a->cap_w * 2 : 64;
-            struct wref *nw = ed_realloc(a->w, (size_t)ncap * sizeof *nw);
-            if (!nw) return ED_ERR_NOMEM; /* the record goes out unacknowledged */
-            a->w = nw;
-            a->cap_w = ncap;
-        }
-        a->w[a->n_w].c = c;
-        a->w[a->n_w].seq = seq;
-        a->n_w++;
-        c->n_refs++;
-    }
-    if (a->bytes >= m->lim.batch_len) {
-        acc_flush(m, a);
-    } else if (m->b->loop && !ed_plat_timer_armed(&m->linger_timer)) {
-        ed_plat_timer_start(m->b->loop, &m->linger_timer, m->lim.linger_ms, on_linger, m);
-    }
-    return ED_OK;
+    ed_ingest_flush(m->ingest);
 }
 
 /* ---- routing a publish into the log ---- */
@@ -763,36 +474,149 @@ static struct outq *outq_find(ed_mqtt_conn *c, uint16_t id)
     return NULL;
 }
 
+/* Counts n deliveries to c that will never be made and says why, at most
+ * one line a second (with the count of those not logged in between). */
+static void drop(ed_mqtt_conn *c, uint32_t n, const char *why)
+{
+    ed_mqtt *m = c->m;
+    m->stats.n_dropped += n;
+    uint64_t now = now_ms(m);
+    if (m->last_drop_log_ms != 0 && now - m->last_drop_log_ms < 1000 && m->b->loop) {
+        m->n_drops_unlogged += n;
+        return;
+    }
+    ED_LOG_WARN("dropped %" PRIu32 " deliver%s to %s%s%s%s: %s (%" PRIu64 " more since the "
+                "last such line, %" PRIu64 " in all)",
+                n, n == 1 ? "y" : "ies", c->client_id ? "client " : "",
+                c->client_id ? c->client_id : "", c->client_id ? " at " : "", c->peer, why,
+                m->n_drops_unlogged, m->stats.n_dropped);
+    m->last_drop_log_ms = now;
+    m->n_drops_unlogged = 0;
+}
+
+/* Sends one PUBLISH; id is its packet id (QoS 1/2, slot taken). props are
+ * already empty for an MQTT 3.1.1 subscriber. */
+static void send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                         struct ed_mqtt_bytes props, uint8_t qos, uint16_t id)
+{
+    size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
+    uint8_t *dst = out_room(c, total);
+    if (!dst) return;
+    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, false, false, topic, id,
+                                           props, payload.len);
+    ED_ASSERT(h > 0 && h + payload.len == total);
+    memcpy(dst + h, payload.p, payload.len);
+    out_commit(c, total);
+    c->m->stats.n_delivered++;
+    out_flush(c);
+}
+
+/* Queues a QoS 1/2 delivery behind the full window, within the limits. */
+static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                 struct ed_mqtt_bytes props, uint8_t qos)
+{
+    const struct ed_mqtt_limits *lim = &c->m->lim;
+    size_t len = topic.len + props.len + payload.len;
+    if (c->n_held >= lim->n_queued_max ||
+        len > lim->queued_max_len - ED_MIN(c->held_len, lim->queued_max_len)) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "its window of %d is full and %" PRIu32 " deliveries (%zu bytes) wait "
+                 "(mqtt.max.queued.messages %" PRIu32 ", mqtt.max.queued.bytes %zu)",
+                 (int)c->out_window, c->n_held, c->held_len, lim->n_queued_max,
+                 lim->queued_max_len);
+        drop(c, 1, why);
+        return;
+    }
+    struct held *h = ed_malloc(sizeof *h + len);
+    if (!h) {
+        drop(c, 1, "out of memory to hold it");
+        return;
+    }
+    h->next = NULL;
+    h->qos = qos;
+    h->topic_len = topic.len;
+    h->props_len = props.len;
+    h->payload_len = payload.len;
+    if (topic.len) memcpy(h->data, topic.p, topic.len);
+    if (props.len) memcpy(h->data + topic.len, props.p, props.len);
+    if (payload.len) memcpy(h->data + topic.len + props.len, payload.p, payload.len);
+    if (c->held_tail)
+        c->held_tail->next = h;
+    else
+        c->held = h;
+    c->held_tail = h;
+    c->n_held++;
+    c->held_len += len;
+}
+
+/* Sends held deliveries while the window has room (after an
+ * acknowledgement freed a slot). */
+static void release_held(ed_mqtt_conn *c)
+{
+    while (c->held && !c->closing) {
+        struct held *h = c->held;
+        uint16_t id;
+        int rc = outq_take(c, h->qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        if (rc == ED_ERR_AGAIN) return;
+        c->held = h->next;
+        if (!c->held) c->held_tail = NULL;
+        c->n_held--;
+        c->held_len -= h->topic_len + h->props_len + h->payload_len;
+        if (rc == ED_OK) {
+            struct ed_mqtt_bytes topic = {h->data, h->topic_len};
+            struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
+            struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
+            send_publish(c, topic, payload, props, h->qos, id);
+        } else {
+            drop(c, 1, "out of memory for its window");
+        }
+        ed_free(h);
+    }
+}
+
+/* A connection's end: what still waits for its window is dropped
+ * (sessions do not outlive connections). */
+static void held_clear(ed_mqtt_conn *c)
+{
+    if (c->n_held) drop(c, c->n_held, "the connection closed while they waited for its window");
+    while (c->held) {
+        struct held *h = c->held;
+        c->held = h->next;
+        ed_free(h);
+    }
+    c->held_tail = NULL;
+    c->n_held = 0;
+    c->held_len = 0;
+}
+
 static void deliver_one(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
                         struct ed_mqtt_bytes props, uint8_t qos)
 {
-    ed_mqtt *m = c->m;
     struct ed_mqtt_bytes p = c->level == 5 ? props : (struct ed_mqtt_bytes){NULL, 0};
     size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, p.len, payload.len);
     if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
-        m->stats.n_dropped++;
-        ED_LOG_DBG("not delivering %zu bytes to %s: over its maximum packet size", total, c->peer);
+        /* MQTT-3.1.2-25: a packet over the client's maximum is discarded. */
+        char why[96];
+        snprintf(why, sizeof why, "%zu bytes, over its Maximum Packet Size of %" PRIu32, total,
+                 c->client_max_packet);
+        drop(c, 1, why);
         return;
     }
     uint16_t id = 0;
     if (qos > 0) {
-        int rc = outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        /* Behind deliveries already waiting, or when the window is full. */
+        int rc = c->held ? ED_ERR_AGAIN : outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        if (rc == ED_ERR_AGAIN) {
+            hold(c, topic, payload, p, qos);
+            return;
+        }
         if (rc != ED_OK) {
-            m->stats.n_dropped++;
-            ED_LOG_DBG("not delivering to %s: %d QoS %d deliveries in flight", c->peer,
-                       (int)c->out_window, (int)qos);
+            drop(c, 1, "out of memory for its window");
             return;
         }
     }
-    uint8_t *dst = out_room(c, total);
-    if (!dst) return;
-    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, false, false, topic, id, p,
-                                           payload.len);
-    ED_ASSERT(h > 0 && h + payload.len == total);
-    memcpy(dst + h, payload.p, payload.len);
-    c->out.len += total;
-    m->stats.n_delivered++;
-    out_flush(c);
+    send_publish(c, topic, payload, p, qos, id);
 }
 
 /* Delivers a publish to every matching subscription, at the lower of the
@@ -827,9 +651,9 @@ static void publish_failed(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, ui
                    (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
     if (pk->qos == 0) return;
     if (c->level != 5) {
-        ED_LOG_WARN("closing MQTT connection from %s: %s (MQTT 3.1.1 has no negative "
-                    "acknowledgement)",
-                    c->peer, why);
+        ED_LOG_WARN_RL("closing MQTT connection from %s: %s (MQTT 3.1.1 has no negative "
+                       "acknowledgement)",
+                       c->peer, why);
         conn_close(c, NULL, true);
         return;
     }
@@ -870,8 +694,11 @@ static void publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_w
         seq = pend_push(c, pk->qos == 1 ? ED_MQTT_PUBACK : ED_MQTT_PUBREC, pk->packet_id);
         if (pk->qos == 2) qos2_set(c, pk->packet_id, true);
     }
-    int rc = acc_add(m, p, pk->topic, pk->payload, h, n_h, acked ? c : NULL, seq);
+    if (acked) c->n_refs++; /* until on_done */
+    int rc = ed_ingest_add(m->ingest, p, pk->topic.p, pk->topic.len, pk->payload.p, pk->payload.len,
+                           h, n_h, acked ? c : NULL, seq);
     if (rc != ED_OK) {
+        if (acked) c->n_refs--;
         m->stats.n_failed++;
         const char *what = rc == ED_ERR_TOOBIG ? "record larger than the topic's max.message.bytes"
                                                : ed_strerror(rc);
@@ -1154,7 +981,9 @@ static void on_ack(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body
     } else {
         close_bad(c, ED_MQTT_RC_PROTOCOL_ERROR,
                   "acknowledgement of the wrong kind for its packet id");
+        return;
     }
+    if (q->state == OUT_FREE) release_held(c);
 }
 
 static void on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body, size_t len)
@@ -1293,179 +1122,159 @@ static void on_packet(ed_mqtt_conn *c, uint8_t first, const uint8_t *body, size_
     }
 }
 
-/* Handles every whole packet in the read buffer; stops while paused. */
-static void process_input(ed_mqtt_conn *c)
+/* ---- the engine's callbacks ---- */
+
+static ed_mqtt_conn *mc_of(ed_conn *conn)
 {
+    return ed_conn_data(conn);
+}
+
+/* The length of the packet at p: its fixed header says. Garbage before
+ * CONNECT and oversized packets are refused before their body arrives. */
+static int frame_len(ed_conn *conn, const uint8_t *p, size_t n, size_t *len, char *why,
+                     size_t why_len)
+{
+    ed_mqtt_conn *c = mc_of(conn);
     ed_mqtt *m = c->m;
-    if (c->in_input) return;
-    c->in_input = true;
-    size_t pos = 0;
-    while (!c->closing && pos < c->rlen) {
-        /* Reading pauses while every acknowledgement slot is taken: the
-         * packet stays buffered until the flush frees some. */
-        if (c->pend_n >= c->pend_cap || out_pending(c) > m->lim.out_ceiling_len) break;
-        uint8_t first;
-        uint32_t rem;
-        size_t hl;
-        int rc = ed_mqtt_fixed_header(c->rbuf + pos, c->rlen - pos, &first, &rem, &hl);
-        if (rc == ED_ERR_AGAIN) break;
-        if (rc != ED_OK) {
-            close_bad(c, ED_MQTT_RC_MALFORMED, "Remaining Length longer than 4 bytes");
-            break;
-        }
-        if (!c->connected && first >> 4 != ED_MQTT_CONNECT) {
-            /* Said before the whole packet is in: garbage is closed at once. */
-            char w[64];
-            snprintf(w, sizeof w, "first packet is %s, not CONNECT", ed_mqtt_type_name(first >> 4));
-            close_bad(c, 0, w);
-            break;
-        }
-        if ((uint64_t)hl + rem > m->lim.max_packet_len) {
-            char why[128];
-            snprintf(why, sizeof why,
-                     "%s packet of %" PRIu32 " bytes over mqtt.max.packet.bytes (%" PRIu32 ")",
-                     ed_mqtt_type_name(first >> 4), (uint32_t)(hl + rem), m->lim.max_packet_len);
-            close_bad(c, ED_MQTT_RC_PACKET_TOO_LARGE, why);
-            break;
-        }
-        if (c->rlen - pos < hl + rem) {
-            /* Incomplete: make room for the whole packet. */
-            size_t need = hl + rem;
-            if (need > c->rcap) {
-                if (pos > 0) {
-                    memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-                    c->rlen -= pos;
-                    pos = 0;
-                }
-                uint8_t *nb = ed_realloc(c->rbuf, need);
-                if (!nb) {
-                    close_bad(c, ED_MQTT_RC_UNSPECIFIED, "out of memory for a packet");
-                    break;
-                }
-                c->rbuf = nb;
-                c->rcap = need;
-            }
-            break;
-        }
-        on_packet(c, first, c->rbuf + pos + hl, rem);
-        pos += hl + rem;
+    uint8_t first;
+    uint32_t rem;
+    size_t hl;
+    int rc = ed_mqtt_fixed_header(p, n, &first, &rem, &hl);
+    if (rc == ED_ERR_AGAIN) return rc;
+    if (rc != ED_OK) {
+        close_bad(c, ED_MQTT_RC_MALFORMED, "Remaining Length longer than 4 bytes");
+        snprintf(why, why_len, "Remaining Length longer than 4 bytes");
+        return ED_ERR_PROTO;
     }
-    if (!c->closing) {
-        if (pos > 0 && pos < c->rlen) memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-        c->rlen -= ED_MIN(pos, c->rlen);
-        /* Shrink a buffer grown for one large packet once it is empty. */
-        if (c->rlen == 0 && c->rcap > RBUF_MIN * 4) {
-            uint8_t *nb = ed_realloc(c->rbuf, RBUF_MIN);
-            if (nb) {
-                c->rbuf = nb;
-                c->rcap = RBUF_MIN;
-            }
-        }
+    if (!c->connected && p[0] >> 4 != ED_MQTT_CONNECT) {
+        /* Said before the whole packet is in: garbage is closed at once. */
+        snprintf(why, why_len, "first packet is %s, not CONNECT", ed_mqtt_type_name(p[0] >> 4));
+        close_bad(c, 0, why);
+        return ED_ERR_PROTO;
     }
-    c->in_input = false;
-    if (!c->closing) out_flush(c);
+    if ((uint64_t)hl + rem > m->lim.max_packet_len) {
+        snprintf(why, why_len,
+                 "%s packet of %" PRIu32 " bytes over mqtt.max.packet.bytes (%" PRIu32 ")",
+                 ed_mqtt_type_name(first >> 4), (uint32_t)(hl + rem), m->lim.max_packet_len);
+        close_bad(c, ED_MQTT_RC_PACKET_TOO_LARGE, why);
+        return ED_ERR_TOOBIG;
+    }
+    *len = hl + rem;
+    return ED_OK;
 }
 
-/* ---- socket events ---- */
-
-static void on_readable(void *arg)
+static void on_frame(ed_conn *conn, struct ed_conn_frame *f)
 {
-    ed_mqtt_conn *c = arg;
-    for (int i = 0; i < READS_PER_EVENT && !c->closing && !c->paused; i++) {
-        if (c->rlen == c->rcap) break; /* a whole packet is waiting to be handled */
-        size_t n;
-        int rc = ed_plat_stream_read(c->stream, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
-        if (rc == ED_ERR_AGAIN) break;
-        if (rc != ED_OK) {
-            conn_close(c, "closed by peer", true);
-            return;
-        }
-        c->rlen += n;
-        c->last_rx_ms = now_ms(c->m);
-        process_input(c);
-    }
+    ed_mqtt_conn *c = mc_of(conn);
+    uint8_t first;
+    uint32_t rem;
+    size_t hl;
+    int rc = ed_mqtt_fixed_header(f->p, f->len, &first, &rem, &hl);
+    ED_ASSERT(rc == ED_OK && hl + rem == f->len);
+    c->last_rx_ms = ed_conn_now_ms(conn);
+    on_packet(c, first, f->p + hl, rem);
 }
 
-static void on_writable(void *arg)
+/* Reading pauses while every acknowledgement slot is taken: the packet
+ * stays buffered until a flush frees some. */
+static bool can_take(ed_conn *conn)
 {
-    out_flush(arg);
+    const ed_mqtt_conn *c = mc_of(conn);
+    return c->pend_n < c->pend_cap;
 }
 
-static ed_mqtt_conn *conn_new(ed_mqtt *m)
+static int on_open(ed_conn *conn)
 {
-    ed_mqtt_conn *c = ed_calloc(1, sizeof *c);
-    if (!c) return NULL;
+    ed_mqtt_conn *c = mc_of(conn);
+    ed_mqtt *m = ed_conn_arg(conn);
     c->m = m;
-    c->rcap = RBUF_MIN;
-    c->rbuf = ed_malloc(c->rcap);
+    c->conn = conn;
+    snprintf(c->peer, sizeof c->peer, "%s", ed_conn_peer(conn));
     c->pend_cap = m->lim.n_inflight_max;
     c->pend = ed_calloc(c->pend_cap, sizeof *c->pend);
-    if (!c->rbuf || !c->pend) {
-        ed_free(c->rbuf);
-        ed_free(c->pend);
-        ed_free(c);
-        return NULL;
-    }
+    if (!c->pend) return ED_ERR_NOMEM;
     c->out_window = m->lim.n_inflight_max;
     c->next = m->conns;
     if (m->conns) m->conns->prev = c;
     m->conns = c;
-    m->n_conns++;
     c->accepted_ms = c->last_rx_ms = now_ms(m);
-    return c;
-}
-
-static void on_accept(void *arg, ed_stream *st)
-{
-    ed_mqtt *m = arg;
-    if (m->n_conns >= m->lim.n_conns_max) {
-        ED_LOG_WARN_RL("refusing MQTT connection from %s: mqtt.max.connections (%d) reached",
-                       ed_plat_stream_peer(st), (int)m->lim.n_conns_max);
-        m->stats.n_refused++;
-        ed_plat_stream_close(st);
-        return;
-    }
-    ed_mqtt_conn *c = conn_new(m);
-    if (!c) {
-        ED_LOG_WARN_RL("refusing MQTT connection from %s: out of memory", ed_plat_stream_peer(st));
-        m->stats.n_refused++;
-        ed_plat_stream_close(st);
-        return;
-    }
-    m->stats.n_accepted++;
-    c->stream = st;
-    snprintf(c->peer, sizeof c->peer, "%s", ed_plat_stream_peer(st));
-    struct ed_stream_cbs cbs = {on_readable, on_writable};
-    ed_plat_stream_set_cbs(st, &cbs, c);
+    return ED_OK;
 }
 
 /* Keep-alive (1.5x the client's interval) and CONNECT timeouts. */
-static void on_scan(ed_timer *t, void *arg)
+static void on_scan(ed_conn *conn, uint64_t now)
 {
-    ed_mqtt *m = arg;
-    uint64_t now = now_ms(m);
-    ed_mqtt_conn *c = m->conns;
-    while (c) {
-        ed_mqtt_conn *n = c->next;
-        if (c->stream && !c->connected && now - c->accepted_ms >= m->lim.connect_timeout_ms) {
-            ED_LOG_INFO("closing MQTT connection from %s: no CONNECT within %u ms", c->peer,
-                        (unsigned)m->lim.connect_timeout_ms);
-            conn_close(c, NULL, false);
-        } else if (c->stream && c->connected && c->keepalive_s > 0 &&
-                   c->pend_n < c->pend_cap && /* not while Eddy itself holds it back */
-                   now - c->last_rx_ms >= (uint64_t)c->keepalive_s * 1500) {
-            ED_LOG_INFO("closing MQTT client %s from %s: nothing received for 1.5 x its "
-                        "keep-alive of %u s",
-                        c->client_id, c->peer, (unsigned)c->keepalive_s);
-            m->stats.n_keepalive++;
-            send_disconnect(c, ED_MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep-alive timeout");
-            out_flush(c);
-            conn_close(c, NULL, true);
-        }
-        c = n;
+    ed_mqtt_conn *c = mc_of(conn);
+    ed_mqtt *m = c->m;
+    if (!c->connected && now - c->accepted_ms >= m->lim.connect_timeout_ms) {
+        ED_LOG_INFO("closing MQTT connection from %s: no CONNECT within %u ms", c->peer,
+                    (unsigned)m->lim.connect_timeout_ms);
+        conn_close(c, NULL, false);
+    } else if (c->connected && c->keepalive_s > 0 &&
+               c->pend_n < c->pend_cap && /* not while Eddy itself holds it back */
+               now - c->last_rx_ms >= (uint64_t)c->keepalive_s * 1500) {
+        ED_LOG_INFO("closing MQTT client %s from %s: nothing received for 1.5 x its "
+                    "keep-alive of %u s",
+                    c->client_id, c->peer, (unsigned)c->keepalive_s);
+        m->stats.n_keepalive++;
+        send_disconnect(c, ED_MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep-alive timeout");
+        out_flush(c);
+        conn_close(c, NULL, true);
     }
-    ed_plat_timer_start(m->b->loop, t, SCAN_MS, on_scan, m);
 }
+
+/* The stream is gone: the will goes out unless the client or Eddy said
+ * otherwise; the session leaves the open list. */
+static void on_close(ed_conn *conn)
+{
+    ed_mqtt_conn *c = mc_of(conn);
+    ed_mqtt *m = c->m;
+    if (!m) return; /* on_open never ran */
+    if (!c->no_will && c->connected && c->has_will && !c->graceful) {
+        c->connected = false; /* not a subscriber of its own will any more */
+        publish_will(c);
+    }
+    c->closing = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (m->conns == c)
+        m->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* A closed session is freed once no durable wait names it. */
+static bool can_free(ed_conn *conn)
+{
+    return mc_of(conn)->n_refs == 0;
+}
+
+static void on_free(ed_conn *conn)
+{
+    ed_mqtt_conn *c = mc_of(conn);
+    held_clear(c);
+    for (int i = 0; i < c->n_subs; i++)
+        ed_free(c->subs[i].filter);
+    ed_free(c->outq);
+    ed_free(c->qos2);
+    ed_free(c->pend);
+    ed_free(c->will);
+    ed_free(c->client_id);
+}
+
+static const struct ed_conn_proto mqtt_proto = {
+    .name = "MQTT",
+    .limit_key = "mqtt.max.connections",
+    .data_len = sizeof(struct ed_mqtt_conn),
+    .frame_len = frame_len,
+    .on_frame = on_frame,
+    .can_take = can_take,
+    .on_open = on_open,
+    .on_scan = on_scan,
+    .on_close = on_close,
+    .can_free = can_free,
+    .on_free = on_free,
+};
 
 /* ---- the listener ---- */
 
@@ -1480,7 +1289,11 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     m->lim.linger_ms = 2;
     m->lim.batch_len = 65536;
     m->lim.connect_timeout_ms = 10000;
+    m->lim.n_queued_max = 1000;
+    m->lim.queued_max_len = 1u << 20;
     const char *routes = "";
+    struct ed_conn_limits cl = {0};
+    cl.frame_timeout_ms = 30000;
     if (b->cfg) {
         m->lim.max_packet_len = (uint32_t)ed_config_int(b->cfg, "mqtt.max.packet.bytes");
         m->lim.n_conns_max = (int32_t)ed_config_int(b->cfg, "mqtt.max.connections");
@@ -1488,46 +1301,56 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         m->lim.linger_ms = (uint32_t)ed_config_int(b->cfg, "mqtt.linger.ms");
         m->lim.batch_len = (size_t)ed_config_int(b->cfg, "mqtt.batch.bytes");
         m->lim.connect_timeout_ms = (uint32_t)ed_config_int(b->cfg, "mqtt.connect.timeout.ms");
+        m->lim.n_queued_max = (uint32_t)ed_config_int(b->cfg, "mqtt.max.queued.messages");
+        m->lim.queued_max_len = (size_t)ed_config_int(b->cfg, "mqtt.max.queued.bytes");
         routes = ed_config_str(b->cfg, "mqtt.routes");
+        cl.n_conns_per_host_max = (int32_t)ed_config_int(b->cfg, "mqtt.max.connections.per.ip");
+        cl.frame_timeout_ms = ed_config_int(b->cfg, "mqtt.packet.timeout.ms");
+        if (ed_conn_parse_overrides(ed_config_str(b->cfg, "mqtt.max.connections.per.ip.overrides"),
+                                    &cl, why, why_len) != ED_OK) {
+            ed_free(m);
+            return ED_ERR_INVAL;
+        }
     }
     m->lim.out_ceiling_len = ED_MAX((size_t)256 << 10, (size_t)m->lim.max_packet_len + 64);
     m->lim.out_max_len = ED_MAX((size_t)8 << 20, 4 * m->lim.out_ceiling_len);
+    cl.n_conns_max = m->lim.n_conns_max;
+    cl.frame_max_len = m->lim.max_packet_len;
+    cl.out_ceiling_len = m->lim.out_ceiling_len;
+    cl.out_max_len = m->lim.out_max_len;
     int rc = ed_mqtt_routes_parse(routes, &m->routes, why, why_len);
     if (rc != ED_OK) {
         ed_free(m);
         return rc;
     }
-    if (b->topics) {
-        rc = ed_topics_add_remove_listener(b->topics, on_partition_removed, m);
-        if (rc != ED_OK) {
-            snprintf(why, why_len, "MQTT listener: cannot watch topic deletions: %s",
-                     ed_strerror(rc));
-            ed_mqtt_routes_free(m->routes);
-            ed_free(m);
-            return rc;
-        }
+    struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes"};
+    static const struct ed_ingest_cbs icbs = {on_done, on_batch_done};
+    rc = ed_ingest_new(b->loop, b->topics, &ic, &icbs, m, &m->ingest);
+    if (rc == ED_OK) rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
+        ed_ingest_free(m->ingest);
+        ed_mqtt_routes_free(m->routes);
+        ed_free(m);
+        return rc;
     }
-    if (b->loop) on_scan(&m->scan_timer, m);
     *out = m;
     return ED_OK;
 }
 
 int ed_mqtt_listen(ed_mqtt *m, const char *host, uint16_t port, uint16_t *bound)
 {
-    if (m->n_listeners == ED_CONFIG_MAX_LISTENERS) return ED_ERR_TOOBIG;
-    ed_listener *ls;
-    int rc = ed_plat_tcp_listen(m->b->loop, host, port, on_accept, m, &ls);
-    if (rc != ED_OK) return rc;
-    m->listeners[m->n_listeners++] = ls;
-    if (bound) *bound = ed_plat_listener_port(ls);
-    return ED_OK;
+    return ed_conn_set_listen(m->set, host, port, bound);
+}
+
+void ed_mqtt_adopt(ed_mqtt *m, ed_stream *st)
+{
+    ed_conn_set_adopt(m->set, st);
 }
 
 void ed_mqtt_shutdown(ed_mqtt *m)
 {
-    for (int i = 0; i < m->n_listeners; i++)
-        ed_plat_listener_close(m->listeners[i]);
-    m->n_listeners = 0;
+    ed_conn_set_stop_accepting(m->set);
     ed_mqtt_flush(m);
     while (m->conns) {
         ed_mqtt_conn *c = m->conns;
@@ -1542,33 +1365,17 @@ void ed_mqtt_free(ed_mqtt *m)
     if (!m) return;
     ed_mqtt_shutdown(m);
     /* Waits still registered with the storage outlive the listener: they
-     * only free themselves when they complete. */
-    for (struct bwait *bw = m->waits; bw; bw = bw->next)
-        bw->m = NULL;
-    for (int i = 0; i < MAX_ACC; i++) {
-        struct acc *a = &m->acc[i];
-        ed_batch_builder_free(a->bb);
-        ed_free(a->w);
-    }
-    while (m->dead) {
-        ed_mqtt_conn *c = m->dead;
-        m->dead = c->next;
-        conn_free(c);
-    }
-    if (m->b->topics) ed_topics_del_remove_listener(m->b->topics, on_partition_removed, m);
-    if (m->b->loop) {
-        ed_plat_timer_stop(m->b->loop, &m->kick_timer);
-        ed_plat_timer_stop(m->b->loop, &m->reap_timer);
-        ed_plat_timer_stop(m->b->loop, &m->linger_timer);
-        ed_plat_timer_stop(m->b->loop, &m->scan_timer);
-    }
+     * complete later without calling back. */
+    ed_ingest_free(m->ingest);
+    ed_conn_set_free(m->set);
+    if (m->b->loop) ed_plat_timer_stop(m->b->loop, &m->kick_timer);
     ed_mqtt_routes_free(m->routes);
     ed_free(m);
 }
 
 int32_t ed_mqtt_n_conns(const ed_mqtt *m)
 {
-    return m->n_conns;
+    return ed_conn_set_n_conns(m->set);
 }
 
 const struct ed_mqtt_limits *ed_mqtt_limits_get(const ed_mqtt *m)
@@ -1578,57 +1385,22 @@ const struct ed_mqtt_limits *ed_mqtt_limits_get(const ed_mqtt *m)
 
 void ed_mqtt_stats_get(const ed_mqtt *m, struct ed_mqtt_stats *out)
 {
+    struct ed_conn_stats cs;
+    ed_conn_set_stats(m->set, &cs);
+    struct ed_ingest_stats is;
+    ed_ingest_stats_get(m->ingest, &is);
     *out = m->stats;
+    out->n_published = is.n_records;
+    out->n_batches = is.n_batches;
+    out->n_failed = m->stats.n_failed + is.n_failed;
+    out->n_accepted = cs.n_accepted;
+    out->n_refused = cs.n_refused;
+    out->n_bad = cs.n_bad + m->stats.n_bad; /* the engine's and refusals in CONNECT */
+    out->n_timeouts = cs.n_timeouts;
+    out->n_pauses = cs.n_pauses;
 }
 
-/* ---- detached connections ---- */
-
-int ed_mqtt_conn_detached(ed_mqtt *m, ed_mqtt_conn **out)
+void ed_mqtt_reap(ed_mqtt *m)
 {
-    ed_mqtt_conn *c = conn_new(m);
-    if (!c) return ED_ERR_NOMEM;
-    snprintf(c->peer, sizeof c->peer, "detached");
-    *out = c;
-    return ED_OK;
-}
-
-int ed_mqtt_conn_feed(ed_mqtt_conn *c, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len > 0 && !c->closing) {
-        if (c->rlen == c->rcap) {
-            /* Paused with a full buffer: keep the rest in a bigger one, as
-             * the socket would keep it. */
-            uint8_t *nb = ed_realloc(c->rbuf, c->rcap + len);
-            if (!nb) return ED_ERR_NOMEM;
-            c->rbuf = nb;
-            c->rcap += len;
-        }
-        size_t k = ED_MIN(len, c->rcap - c->rlen);
-        memcpy(c->rbuf + c->rlen, p, k);
-        c->rlen += k;
-        p += k;
-        len -= k;
-        c->last_rx_ms = now_ms(c->m);
-        process_input(c);
-    }
-    return c->closing ? ED_ERR_CLOSED : ED_OK;
-}
-
-const uint8_t *ed_mqtt_conn_output(ed_mqtt_conn *c, size_t *len)
-{
-    *len = out_pending(c);
-    return c->out.buf ? c->out.buf + c->out.pos : (const uint8_t *)"";
-}
-
-void ed_mqtt_conn_output_clear(ed_mqtt_conn *c)
-{
-    c->out.pos = c->out.len = 0;
-    if (!c->closing) update_read(c);
-    run_kicks(c->m);
-}
-
-bool ed_mqtt_conn_closed(const ed_mqtt_conn *c)
-{
-    return c->closing;
+    ed_conn_set_reap(m->set);
 }

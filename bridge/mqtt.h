@@ -5,7 +5,8 @@
  * (short linger, size cap), QoS 1 PUBACK and QoS 2 PUBREC only once the
  * batch holding the publish is durable, exactly-once QoS 2 within a
  * connection, and live SUBSCRIBE delivery of MQTT publishes with + and #
- * filters. Sessions are not kept across connections (no retained messages,
+ * filters (QoS 1/2 deliveries beyond a subscriber's window wait in a bounded
+ * queue). Sessions are not kept across connections (no retained messages,
  * no offline queues). Bounded buffers everywhere; a connection whose output
  * backs up or whose acknowledgements are all in flight is not read. */
 #ifndef ED_BRIDGE_MQTT_H
@@ -14,7 +15,6 @@
 #include "core/broker.h"
 
 typedef struct ed_mqtt ed_mqtt;
-typedef struct ed_mqtt_conn ed_mqtt_conn;
 
 /* Settings (from the broker's config: mqtt.* keys). */
 struct ed_mqtt_limits {
@@ -24,6 +24,8 @@ struct ed_mqtt_limits {
     uint32_t linger_ms;      /* mqtt.linger.ms */
     size_t batch_len;        /* mqtt.batch.bytes */
     uint32_t connect_timeout_ms;
+    uint32_t n_queued_max;  /* mqtt.max.queued.messages: held per subscriber */
+    size_t queued_max_len;  /* mqtt.max.queued.bytes: held per subscriber */
     size_t out_ceiling_len; /* stop reading while this much output waits */
     size_t out_max_len;     /* close a connection whose output exceeds this */
 };
@@ -47,31 +49,25 @@ const struct ed_mqtt_limits *ed_mqtt_limits_get(const ed_mqtt *m);
 
 struct ed_mqtt_stats {
     uint64_t n_accepted;
-    uint64_t n_refused;   /* at accept: mqtt.max.connections or memory */
+    uint64_t n_refused;   /* at accept: connection limits or memory */
     uint64_t n_bad;       /* closed for bad input (logged) */
     uint64_t n_keepalive; /* closed for a missed keep-alive */
     uint64_t n_published; /* publishes appended to the log */
     uint64_t n_batches;   /* record batches appended */
     uint64_t n_failed;    /* publishes refused (route, topic or storage error) */
     uint64_t n_delivered; /* PUBLISH packets sent to subscribers */
-    uint64_t n_dropped;   /* deliveries dropped: subscriber's window full or packet too big */
+    uint64_t n_dropped;   /* deliveries dropped: subscriber's queue full (logged), packet too
+                           * big for it, or still queued when it closed */
     uint64_t n_wills;     /* will messages published */
     uint64_t n_pauses;    /* times a connection stopped being read */
+    uint64_t n_timeouts;  /* closed for a packet not finished in time */
 };
 void ed_mqtt_stats_get(const ed_mqtt *m, struct ed_mqtt_stats *out);
 
-/* ---- connections without a socket, for tests and the fuzzer ---- */
-/* A connection whose output stays in memory (up to the output limit). */
-int ed_mqtt_conn_detached(ed_mqtt *m, ed_mqtt_conn **out);
-/* Feeds bytes as if read from the socket: ED_OK, or ED_ERR_CLOSED once the
- * connection is closed (freed by ed_mqtt_reap or ed_mqtt_free). Bytes not
- * processed because the connection is paused stay buffered. */
-int ed_mqtt_conn_feed(ed_mqtt_conn *c, const void *buf, size_t len);
-/* Output so far, and forgetting it. */
-const uint8_t *ed_mqtt_conn_output(ed_mqtt_conn *c, size_t *len);
-void ed_mqtt_conn_output_clear(ed_mqtt_conn *c);
-bool ed_mqtt_conn_closed(const ed_mqtt_conn *c);
-/* Frees closed connections no durable wait refers to any more. */
+/* Serves a stream as if accepted (tests drive in-memory streams this way). */
+void ed_mqtt_adopt(ed_mqtt *m, ed_stream *st);
+/* Frees closed connections no durable wait refers to any more (the loop
+ * does this on its own). */
 void ed_mqtt_reap(ed_mqtt *m);
 
 #endif

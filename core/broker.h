@@ -6,6 +6,7 @@
 
 #include "platform/net.h"
 #include "storage/log.h"
+#include "core/conn.h"
 #include "core/config.h"
 #include "core/topics.h"
 
@@ -20,9 +21,10 @@ struct ed_broker {
     ed_groups *groups; /* consumer-group coordinator (NULL until built) */
     ed_pids *pids;     /* producer-id allocator (core/pidstate.h) */
     const struct ed_config *cfg;
-    int32_t node_id;     /* node.id / broker.id */
-    char cluster_id[23]; /* base64 UUID, persisted in the data dir */
-    char adv_host[256];  /* advertised host for Metadata */
+    ed_conn_budget *budget; /* queued.max.request.bytes, shared by every listener (NULL: none) */
+    int32_t node_id;        /* node.id / broker.id */
+    char cluster_id[23];    /* base64 UUID, persisted in the data dir */
+    char adv_host[256];     /* advertised host for Metadata */
     uint16_t adv_port;
 };
 

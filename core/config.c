@@ -2,6 +2,7 @@
  * server.properties loading, Kafka's precedence rules, and --help. */
 #define ED_LOG_MODULE "config"
 #include "core/config.h"
+#include "core/conn.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "platform/platform.h"
@@ -33,6 +34,13 @@ static bool check_advertised(const char *v, char *why, size_t why_len);
 static bool check_dirs(const char *v, char *why, size_t why_len);
 static bool check_cleanup(const char *v, char *why, size_t why_len);
 static bool check_mqtt_listeners(const char *v, char *why, size_t why_len);
+
+/* host:count,... (max.connections.per.ip.overrides) */
+static bool check_overrides(const char *v, char *why, size_t why_len)
+{
+    struct ed_conn_limits l;
+    return ed_conn_parse_overrides(v, &l, why, why_len) == ED_OK;
+}
 /* A build without MQTT (WITH_MQTT=0) has no listener by default and refuses
  * one in the config. */
 #if ED_WITH_MQTT
@@ -45,11 +53,13 @@ static bool check_mqtt_listeners(const char *v, char *why, size_t why_len);
  * from Kafka's where a gateway needs it, and say so. */
 static const struct row rows[] = {
     {"listeners", ED_CFG_STRING, 0, 0, "PLAINTEXT://0.0.0.0:9092", NULL, check_listeners,
-     "Kafka listeners, NAME://host:port,... (empty host = all interfaces). PLAINTEXT "
-     "listeners are served; a CONTROLLER listener is skipped"},
+     "Kafka listeners, NAME://host:port,... (empty host = all interfaces; port 0 = one "
+     "the OS picks, see --port-file). PLAINTEXT listeners are served; a CONTROLLER "
+     "listener is skipped"},
     {"advertised.listeners", ED_CFG_STRING, 0, 0, "", NULL, check_advertised,
      "addresses given to clients in Metadata; empty = derived from listeners (0.0.0.0 "
-     "becomes this machine's host name, or 127.0.0.1 if it does not resolve)"},
+     "becomes this machine's host name, or 127.0.0.1 if it does not resolve); port 0 = "
+     "the port the listener of that name bound"},
     {"log.dirs", ED_CFG_STRING, 0, 0, "./eddy-data", NULL, check_dirs,
      "the data directory (one); alias log.dir"},
     {"node.id", ED_CFG_INT, 0, I32, "1", NULL, NULL,
@@ -69,6 +79,18 @@ static const struct row rows[] = {
      "client connections served at once; more are closed at accept (alias connections.max)"},
     {"connections.max.idle.ms", ED_CFG_INT, 0, I64, "600000", NULL, NULL,
      "close connections idle this long (0 = never)"},
+    {"max.connections.per.ip", ED_CFG_INT, 0, 1000000, "128", NULL, NULL,
+     "Kafka connections from one address (0 = no limit; Kafka: no limit; Eddy: 128 so one "
+     "client cannot take every slot)"},
+    {"max.connections.per.ip.overrides", ED_CFG_STRING, 0, 0, "", NULL, check_overrides,
+     "per-address exceptions to max.connections.per.ip, host:count,..."},
+    {"socket.request.timeout.ms", ED_CFG_INT, 0, I64, "30000", NULL, NULL,
+     "Eddy: close a connection that has begun a request and not finished sending it within "
+     "this time (0 = never); time Eddy itself holds a connection back does not count"},
+    {"queued.max.request.bytes", ED_CFG_INT, 0, I64, "67108864", NULL, NULL,
+     "request bytes all connections (Kafka and MQTT) may hold while being read or served; "
+     "past it reading pauses (0 = no limit; Kafka: no limit; Eddy: 64 MiB for small boards; "
+     "a request larger than this is still taken when nothing else is held)"},
     {"log.segment.bytes", ED_CFG_INT, 1 * KB, I32, "16777216", NULL, NULL,
      "segment file size before rolling (Kafka: 1 GiB; Eddy: 16 MiB so retention frees "
      "flash in small steps)"},
@@ -136,6 +158,12 @@ static const struct row rows[] = {
      "QoS 1/2 publishes of one connection awaiting their acknowledgement (MQTT 5 Receive "
      "Maximum); reading pauses at the limit. Also caps QoS 1/2 deliveries in flight to a "
      "subscriber"},
+    {"mqtt.max.queued.messages", ED_CFG_INT, 0, 1000000, "1000", NULL, NULL,
+     "QoS 1/2 deliveries held for one subscriber whose window (Receive Maximum, "
+     "mqtt.max.inflight) is full; beyond this they are dropped, counted and logged"},
+    {"mqtt.max.queued.bytes", ED_CFG_INT, 0, I32, "1048576", NULL, NULL,
+     "bytes (topics, properties, payloads) of the deliveries held for one subscriber; "
+     "beyond this they are dropped, counted and logged"},
     {"mqtt.routes", ED_CFG_STRING, 0, 0, "", NULL, NULL,
      "MQTT topic filter to Kafka topic routes, FILTER=>TOPIC;... (first match wins; "
      "unmatched topics map '/' to '.')"},
@@ -145,6 +173,16 @@ static const struct row rows[] = {
      "a partition's gathered publishes are appended once they reach this size"},
     {"mqtt.connect.timeout.ms", ED_CFG_INT, 100, I32, "10000", NULL, NULL,
      "close connections that send no CONNECT within this time"},
+    {"mqtt.max.connections.per.ip", ED_CFG_INT, 0, 1000000, "256", NULL, NULL,
+     "MQTT connections from one address (0 = no limit)"},
+    {"mqtt.max.connections.per.ip.overrides", ED_CFG_STRING, 0, 0, "", NULL, check_overrides,
+     "per-address exceptions to mqtt.max.connections.per.ip, host:count,..."},
+    {"mqtt.packet.timeout.ms", ED_CFG_INT, 0, I64, "30000", NULL, NULL,
+     "close a connection that has begun a packet and not finished sending it within this "
+     "time (0 = never)"},
+    {"memory.max.bytes", ED_CFG_INT, 0, I64, "268435456", NULL, NULL,
+     "Eddy: most heap memory the broker may hold (0 = no limit); past it requests fail "
+     "with an out-of-memory error instead of the board running out"},
     {"log.level", ED_CFG_ENUM, 0, 0, "info", "error,warn,info,debug", NULL, "Eddy log level"},
 };
 #define N_ROWS ((int)ED_ARRAY_LEN(rows))
@@ -170,10 +208,7 @@ static const char *const ignored[] = {
     "socket.receive.buffer.bytes",
     "socket.listen.backlog.size",
     "queued.max.requests",
-    "queued.max.request.bytes",
     "request.timeout.ms",
-    "max.connections.per.ip",
-    "max.connections.per.ip.overrides",
     "max.connection.creation.rate",
     "process.roles",
     "inter.broker.listener.name",
@@ -452,10 +487,6 @@ static bool check_listener_list(const char *v, bool advertised, char *why, size_
             return false;
         }
         if (strcmp(nm, "CONTROLLER") != 0) served++;
-        if (advertised && ls[i].port == 0 && strcmp(nm, "CONTROLLER") != 0) {
-            say(why, why_len, "advertised listener %s needs a port%s", nm, "");
-            return false;
-        }
     }
     if (!advertised && served == 0) {
         say(why, why_len, "no PLAINTEXT listener in '%s'%s", v, "");

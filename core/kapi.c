@@ -1,6 +1,6 @@
 /* The Kafka API dispatch table: {min, max, flex_from, handler, name} per API
  * key. ApiVersions is generated from it; a NULL handler is not advertised.
- * Version ranges follow KAFKA-NOTES.md (keep minimums low for librdkafka). */
+ * Version ranges follow docs/kafka-notes.md (keep minimums low for librdkafka). */
 #include "core/kapi.h"
 #include "core/kapi_handlers.h"
 

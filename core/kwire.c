@@ -375,7 +375,7 @@ void ed_kwr_splice(ed_kwr *w, struct ed_log_slice *slice)
     }
     if (w->n_splices == w->cap_splices) {
         int cap = w->cap_splices ? w->cap_splices * 2 : 8;
-        struct ed_kwr_splice *s = ed_realloc(w->splices, (size_t)cap * sizeof *s);
+        struct ed_conn_splice *s = ed_realloc(w->splices, (size_t)cap * sizeof *s);
         if (!s) {
             w->err = ED_ERR_NOMEM;
             ed_log_slice_release(slice);

@@ -9,6 +9,7 @@
 #define ED_CORE_KWIRE_H
 
 #include "platform/base.h"
+#include "core/conn.h"
 #include "storage/log.h"
 
 /* A string or byte run pointing into the request buffer; len -1 = null. */
@@ -65,19 +66,13 @@ void ed_krd_tags(ed_krd *r, bool flex);
 bool ed_kstr_copy(ed_kstr s, char *out, size_t out_len);
 bool ed_kstr_eq(ed_kstr s, const char *z);
 
-/* A file slice spliced into the output at byte position at. */
-struct ed_kwr_splice {
-    size_t at;
-    struct ed_log_slice slice;
-};
-
 typedef struct ed_kwr {
     uint8_t *buf;
     size_t len;
     size_t cap;
     size_t max; /* ceiling for len */
     int err;
-    struct ed_kwr_splice *splices;
+    struct ed_conn_splice *splices; /* file slices at byte positions */
     int n_splices;
     int cap_splices;
     size_t splice_len; /* sum of spliced bytes */

@@ -77,6 +77,7 @@ void ed_log_rl_reset_all(void);
             ed_log_rl_admit((rlp), ed_log_now_ms(), &ed_log_sup_))                                 \
             ed_log_emit_rl((lvl), ED_LOG_MODULE, __FILE__, __LINE__, ed_log_sup_, __VA_ARGS__);    \
     } while (0)
+#define ED_LOG_WARN_RL_AT(rlp, ...) ED_LOG_RL_AT_(ED_LOG_LEVEL_WARN, (rlp), __VA_ARGS__)
 /* Rate-limited per call site. */
 #define ED_LOG_SITE_RL_(lvl, ...)                                                                  \
     do {                                                                                           \

@@ -19,6 +19,9 @@ int ed_plat_loop_new(ed_loop **out);
 void ed_plat_loop_free(ed_loop *l);
 /* Runs until ed_plat_loop_stop; returns ED_OK or an error. */
 int ed_plat_loop_run(ed_loop *l);
+/* One round: due timers, then the ready streams, waiting at most timeout_ms
+ * for them (0 = do not wait). For tests that drive the loop step by step. */
+int ed_plat_loop_run_once(ed_loop *l, int timeout_ms);
 /* Thread- and signal-safe: makes ed_plat_loop_run return soon. */
 void ed_plat_loop_stop(ed_loop *l);
 /* The loop's cached monotonic time in ms (updated every iteration). */
@@ -58,26 +61,71 @@ uint16_t ed_plat_listener_port(const ed_listener *ls);
 void ed_plat_listener_close(ed_listener *ls);
 
 /* Stream events: on_readable when bytes (or EOF) can be read, on_writable
- * when ed_plat_stream_want_write(s, true) and the socket can take more. */
+ * when ed_plat_stream_want_write(s, true) and the stream can take more. */
 struct ed_stream_cbs {
     void (*on_readable)(void *arg);
     void (*on_writable)(void *arg);
 };
-void ed_plat_stream_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg);
+
+/* A stream is any byte pipe with these operations: a TCP socket of the port,
+ * an in-memory pair for tests (platform/memnet.h), and later TLS over another
+ * stream. Every implementation starts with struct ed_stream. */
+struct ed_stream_ops {
+    void (*set_cbs)(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg);
+    int (*read)(ed_stream *s, void *buf, size_t len, size_t *n);
+    int (*writev)(ed_stream *s, const struct ed_iovec *iov, int n_iov, size_t *n);
+    int (*sendfile)(ed_stream *s, ed_file *f, uint64_t pos, size_t len, size_t *n);
+    void (*want_write)(ed_stream *s, bool on);
+    void (*want_read)(ed_stream *s, bool on);
+    const char *(*peer)(const ed_stream *s);
+    void (*close)(ed_stream *s);
+};
+struct ed_stream {
+    const struct ed_stream_ops *ops;
+};
+
+/* Installs the callbacks and starts reading. */
+static inline void ed_plat_stream_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg)
+{
+    s->ops->set_cbs(s, cbs, arg);
+}
 /* Reads up to len bytes: ED_OK with *n > 0; ED_ERR_AGAIN when nothing is
  * ready; ED_ERR_CLOSED at EOF or reset. */
-int ed_plat_stream_read(ed_stream *s, void *buf, size_t len, size_t *n);
-/* Writes what the socket takes now: ED_OK with *n (possibly less than all,
+static inline int ed_plat_stream_read(ed_stream *s, void *buf, size_t len, size_t *n)
+{
+    return s->ops->read(s, buf, len, n);
+}
+/* Writes what the stream takes now: ED_OK with *n (possibly less than all,
  * possibly 0), ED_ERR_CLOSED when the peer is gone. */
-int ed_plat_stream_writev(ed_stream *s, const struct ed_iovec *iov, int n_iov, size_t *n);
+static inline int ed_plat_stream_writev(ed_stream *s, const struct ed_iovec *iov, int n_iov,
+                                        size_t *n)
+{
+    return s->ops->writev(s, iov, n_iov, n);
+}
 /* Zero-copy send of file bytes [pos, pos+len) (sendfile); same contract. */
-int ed_plat_stream_sendfile(ed_stream *s, ed_file *f, uint64_t pos, size_t len, size_t *n);
-void ed_plat_stream_want_write(ed_stream *s, bool on);
-void ed_plat_stream_want_read(ed_stream *s, bool on);
-/* "host:port" of the peer, for logs. */
-const char *ed_plat_stream_peer(const ed_stream *s);
-/* Closes the socket and frees s; no callbacks run afterwards. */
-void ed_plat_stream_close(ed_stream *s);
+static inline int ed_plat_stream_sendfile(ed_stream *s, ed_file *f, uint64_t pos, size_t len,
+                                          size_t *n)
+{
+    return s->ops->sendfile(s, f, pos, len, n);
+}
+static inline void ed_plat_stream_want_write(ed_stream *s, bool on)
+{
+    s->ops->want_write(s, on);
+}
+static inline void ed_plat_stream_want_read(ed_stream *s, bool on)
+{
+    s->ops->want_read(s, on);
+}
+/* "host:port" (or "[v6]:port") of the peer, for logs and per-address limits. */
+static inline const char *ed_plat_stream_peer(const ed_stream *s)
+{
+    return s->ops->peer(s);
+}
+/* Closes the stream and frees s; no callbacks run afterwards. */
+static inline void ed_plat_stream_close(ed_stream *s)
+{
+    if (s) s->ops->close(s);
+}
 
 /* A name clients can use to reach this machine when a listener binds every
  * interface: the host name if it resolves to an address of this machine,

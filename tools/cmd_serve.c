@@ -1,7 +1,8 @@
 /* `eddy serve`: loads the configuration, opens the data directory and the
  * topic registry, starts the Kafka and MQTT listeners and runs the event
  * loop until SIGTERM/SIGINT, then shuts down cleanly (storage flushed and
- * closed). */
+ * closed). Port 0 in a listener binds a port the OS picks; the log, the
+ * port file (--port-file) and Metadata name the port really bound. */
 #define ED_LOG_MODULE "serve"
 #include "core/broker.h"
 #include "core/config.h"
@@ -41,7 +42,10 @@ struct serve {
     ed_groups *groups;
     ed_server *srv;
     ed_mqtt *mqtt;
-    char mqtt_addr[300]; /* first MQTT listener, for the status line */
+    char mqtt_addr[300];   /* first MQTT listener, for the status line */
+    const char *port_file; /* --port-file: name=host:port per bound listener */
+    char bound[ED_CONFIG_MAX_LISTENERS * 2][300]; /* those lines, in order */
+    int n_bound;
     ed_wakeup *wake;
     ed_timer tick;
     ed_timer watchdog;
@@ -52,9 +56,13 @@ struct serve {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: eddy serve [--config FILE] [--set key=value ...] [--help]\n\n"
+    fprintf(out, "usage: eddy serve [--config FILE] [--set key=value ...] [--port-file FILE]\n"
+                 "                  [--help]\n\n"
                  "Runs the broker. --config reads a Kafka-style server.properties file;\n"
-                 "each --set overrides one key (applied after the file, in order).\n\n"
+                 "each --set overrides one key (applied after the file, in order).\n"
+                 "--port-file writes one line NAME=host:port per listener (MQTT ones\n"
+                 "as mqtt=host:port) once all are bound, replacing FILE in one step:\n"
+                 "with port 0 in a listener, the OS picks a free port and FILE says which.\n\n"
                  "keys:\n");
 }
 
@@ -111,6 +119,30 @@ static void on_signal(void *arg)
 
 /* ---- listeners ---- */
 
+/* Notes a bound listener for the port file. */
+static void note_bound(struct serve *s, const char *name, const char *host, uint16_t port)
+{
+    if (s->n_bound < (int)ED_ARRAY_LEN(s->bound))
+        snprintf(s->bound[s->n_bound++], sizeof s->bound[0], "%s=%s:%u", name, host, port);
+}
+
+/* Writes the port file: all lines to FILE.tmp, then a rename over FILE, so
+ * a reader sees no file or the whole list, never a part of it. */
+static int write_port_file(const struct serve *s)
+{
+    char tmp[1024];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp", s->port_file);
+    FILE *f = n > 0 && (size_t)n < sizeof tmp ? fopen(tmp, "w") : NULL;
+    bool ok = f != NULL;
+    for (int i = 0; ok && i < s->n_bound; i++)
+        ok = fprintf(f, "%s\n", s->bound[i]) > 0;
+    if (f && fclose(f) != 0) ok = false;
+    if (ok && rename(tmp, s->port_file) == 0) return ED_OK;
+    fprintf(stderr, "eddy serve: cannot write the port file %s\n", s->port_file);
+    if (f) remove(tmp);
+    return ED_ERR_IO;
+}
+
 static bool is_any(const char *host)
 {
     return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
@@ -141,13 +173,15 @@ static int start_listeners(struct serve *s)
             return rc;
         }
         ED_LOG_INFO("listening on %s:%u (%s)", host, port, ls[i].name);
+        note_bound(s, ls[i].name, host, port);
         if (advertised) continue;
         /* Metadata names one address: the advertised listener of the same
-         * name, else this listener's address. */
+         * name (port 0 there: the port this listener bound), else this
+         * listener's address. */
         for (int k = 0; k < n_adv && !advertised; k++) {
             if (strcmp(adv[k].name, ls[i].name) != 0) continue;
             snprintf(s->b.adv_host, sizeof s->b.adv_host, "%s", adv[k].host);
-            s->b.adv_port = adv[k].port;
+            s->b.adv_port = adv[k].port ? adv[k].port : port;
             advertised = true;
         }
         if (!advertised) {
@@ -187,6 +221,7 @@ static int start_mqtt(struct serve *s)
             return rc;
         }
         ED_LOG_INFO("listening on %s:%u (MQTT)", host, port);
+        note_bound(s, "mqtt", host, port);
         if (i == 0) snprintf(s->mqtt_addr, sizeof s->mqtt_addr, "%s:%u", host, port);
     }
     return ED_OK;
@@ -234,6 +269,15 @@ static int parse_args(struct serve *s, int argc, char **argv)
             }
         } else if (strncmp(a, "--set=", 6) == 0) {
             sets[n_sets++] = a + 6;
+        } else if (strcmp(a, "--port-file") == 0) {
+            if (i + 1 < argc) {
+                s->port_file = argv[++i];
+            } else {
+                fprintf(stderr, "eddy serve: --port-file needs a file\n");
+                rc = -1;
+            }
+        } else if (strncmp(a, "--port-file=", 12) == 0) {
+            s->port_file = a + 12;
         } else {
             fprintf(stderr, "eddy serve: unknown argument '%s' (see eddy serve --help)\n", a);
             rc = -1;
@@ -277,6 +321,7 @@ int ed_cmd_serve(int argc, char **argv)
         return pr > 0 ? 0 : 2;
     }
     ed_log_set_level(ed_log_level_parse(ed_config_str(s.cfg, "log.level")));
+    ed_mem_set_limit((size_t)ed_config_int(s.cfg, "memory.max.bytes"));
 
     struct ed_storage_config sc;
     ed_config_storage(s.cfg, &sc);
@@ -328,6 +373,11 @@ int ed_cmd_serve(int argc, char **argv)
         goto out;
     }
     s.b.groups = s.groups;
+    int64_t queued_max = ed_config_int(s.cfg, "queued.max.request.bytes");
+    if (queued_max > 0) {
+        rc = ed_conn_budget_new((size_t)queued_max, &s.b.budget);
+        if (rc != ED_OK) goto out;
+    }
     rc = ed_server_new(&s.b, &s.srv);
     if (rc != ED_OK) goto out;
     rc = ed_plat_loop_on_signal(s.loop, on_signal, &s);
@@ -336,6 +386,10 @@ int ed_cmd_serve(int argc, char **argv)
     if (rc != ED_OK) goto out;
     rc = start_mqtt(&s);
     if (rc != ED_OK) goto out;
+    if (s.port_file) {
+        rc = write_port_file(&s);
+        if (rc != ED_OK) goto out;
+    }
     on_tick(&s.tick, &s);
     char status_line[700];
     snprintf(status_line, sizeof status_line, "READY=1\nSTATUS=serving Kafka clients at %s:%u%s%s",
@@ -358,6 +412,7 @@ out:
     ed_mqtt_free(s.mqtt);      /* before the storage: its durable waits let go */
     ed_groups_close(s.groups); /* after the server cancelled parked requests */
     ed_pids_close(s.b.pids);
+    ed_conn_budget_free(s.b.budget); /* after every listener let go of it */
     ed_topics_close(s.topics);
     uint64_t t1 = ed_plat_clock_mono_ns();
     if (s.st) ed_storage_close(s.st); /* flushes everything */

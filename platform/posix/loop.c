@@ -254,31 +254,51 @@ void ed_plat_loop_free(ed_loop *l)
     ed_free(l);
 }
 
+/* One round: due timers, then the events epoll has within timeout_ms
+ * (-1: until the next timer). */
+static int round_once(ed_loop *l, struct epoll_event *evs, int timeout_ms)
+{
+    run_timers(l);
+    bury(l);
+    if (atomic_load(&l->stop)) return ED_OK;
+    int t = next_timeout(l);
+    if (timeout_ms >= 0 && (t < 0 || t > timeout_ms)) t = timeout_ms;
+    int n = epoll_wait(l->epfd, evs, MAX_EVENTS, t);
+    if (n < 0) {
+        if (errno == EINTR) return ED_OK;
+        int e = errno;
+        ED_LOG_ERR("epoll_wait: %s", strerror(e));
+        return ed_posix_err(e);
+    }
+    l->now_ms = ed_plat_clock_mono_ms();
+    for (int i = 0; i < n; i++) {
+        struct ed_posix_io *io = evs[i].data.ptr;
+        if (io->fd >= 0) io->on_event(io, evs[i].events);
+    }
+    return ED_OK;
+}
+
 int ed_plat_loop_run(ed_loop *l)
 {
     struct epoll_event evs[MAX_EVENTS];
     /* A stop requested before run (another thread, a signal) is honoured;
      * the request is consumed when run returns, so the loop can run again. */
     while (!atomic_load(&l->stop)) {
-        run_timers(l);
-        bury(l);
-        if (atomic_load(&l->stop)) break;
-        int n = epoll_wait(l->epfd, evs, MAX_EVENTS, next_timeout(l));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ED_LOG_ERR("epoll_wait: %s", strerror(e));
-            return ed_posix_err(e);
-        }
-        l->now_ms = ed_plat_clock_mono_ms();
-        for (int i = 0; i < n; i++) {
-            struct ed_posix_io *io = evs[i].data.ptr;
-            if (io->fd >= 0) io->on_event(io, evs[i].events);
-        }
+        int rc = round_once(l, evs, -1);
+        if (rc != ED_OK) return rc;
     }
     bury(l);
     atomic_store(&l->stop, false);
     return ED_OK;
+}
+
+int ed_plat_loop_run_once(ed_loop *l, int timeout_ms)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    int rc = round_once(l, evs, timeout_ms < 0 ? 0 : timeout_ms);
+    run_timers(l); /* timers the events armed for now */
+    bury(l);
+    return rc;
 }
 
 void ed_plat_loop_stop(ed_loop *l)

@@ -35,8 +35,11 @@ struct ed_listener {
     ed_timer pause; /* re-enables accepting after EMFILE */
 };
 
-struct ed_stream {
+/* A TCP stream: the io first (the loop frees it through it), the stream
+ * interface after it. */
+struct tcp_stream {
     struct ed_posix_io io; /* first member */
+    ed_stream base;
     ed_loop *loop;
     struct ed_stream_cbs cbs;
     void *arg;
@@ -47,7 +50,9 @@ struct ed_stream {
 
 /* ---- streams ---- */
 
-static void stream_update(ed_stream *s)
+#define TCP(s) ((struct tcp_stream *)(void *)((char *)(s)-offsetof(struct tcp_stream, base)))
+
+static void stream_update(struct tcp_stream *s)
 {
     uint32_t ev = (s->want_read ? EPOLLIN : 0u) | (s->want_write ? EPOLLOUT : 0u);
     ed_posix_io_set(s->loop, &s->io, ev);
@@ -55,7 +60,7 @@ static void stream_update(ed_stream *s)
 
 static void on_stream_event(struct ed_posix_io *io, uint32_t events)
 {
-    ed_stream *s = (ed_stream *)io;
+    struct tcp_stream *s = (struct tcp_stream *)io;
     bool err = (events & (EPOLLERR | EPOLLHUP)) != 0;
     if ((events & EPOLLOUT) || (err && s->want_write)) {
         if (s->cbs.on_writable) s->cbs.on_writable(s->arg);
@@ -73,7 +78,7 @@ static void on_stream_event(struct ed_posix_io *io, uint32_t events)
     }
 }
 
-static void set_peer(ed_stream *s)
+static void set_peer(struct tcp_stream *s)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -96,10 +101,13 @@ static void set_peer(ed_stream *s)
     snprintf(s->peer, sizeof s->peer, "%s:%u", host, port);
 }
 
-static ed_stream *stream_new(ed_loop *l, int fd)
+static const struct ed_stream_ops tcp_ops;
+
+static struct tcp_stream *stream_new(ed_loop *l, int fd)
 {
-    ed_stream *s = ed_calloc(1, sizeof *s);
+    struct tcp_stream *s = ed_calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->base.ops = &tcp_ops;
     s->io.fd = fd;
     s->io.on_event = on_stream_event;
     s->loop = l;
@@ -107,29 +115,32 @@ static ed_stream *stream_new(ed_loop *l, int fd)
     return s;
 }
 
-void ed_plat_stream_set_cbs(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg)
+static void tcp_set_cbs(ed_stream *st, const struct ed_stream_cbs *cbs, void *arg)
 {
+    struct tcp_stream *s = TCP(st);
     s->cbs = *cbs;
     s->arg = arg;
     s->want_read = true;
     stream_update(s);
 }
 
-void ed_plat_stream_want_write(ed_stream *s, bool on)
+static void tcp_want_write(ed_stream *st, bool on)
 {
+    struct tcp_stream *s = TCP(st);
     if (s->want_write == on) return;
     s->want_write = on;
     stream_update(s);
 }
 
-void ed_plat_stream_want_read(ed_stream *s, bool on)
+static void tcp_want_read(ed_stream *st, bool on)
 {
+    struct tcp_stream *s = TCP(st);
     if (s->want_read == on) return;
     s->want_read = on;
     stream_update(s);
 }
 
-static int io_fail(ed_stream *s, const char *what)
+static int io_fail(struct tcp_stream *s, const char *what)
 {
     int e = errno;
     if (e != ECONNRESET && e != EPIPE && e != ETIMEDOUT && e != ENOTCONN)
@@ -137,8 +148,9 @@ static int io_fail(ed_stream *s, const char *what)
     return ED_ERR_CLOSED;
 }
 
-int ed_plat_stream_read(ed_stream *s, void *buf, size_t len, size_t *n)
+static int tcp_read(ed_stream *st, void *buf, size_t len, size_t *n)
 {
+    struct tcp_stream *s = TCP(st);
     *n = 0;
     for (;;) {
         ssize_t r = recv(s->io.fd, buf, len, 0);
@@ -153,8 +165,9 @@ int ed_plat_stream_read(ed_stream *s, void *buf, size_t len, size_t *n)
     }
 }
 
-int ed_plat_stream_writev(ed_stream *s, const struct ed_iovec *iov, int n_iov, size_t *n)
+static int tcp_writev(ed_stream *st, const struct ed_iovec *iov, int n_iov, size_t *n)
 {
+    struct tcp_stream *s = TCP(st);
     struct iovec v[MAX_IOV];
     int k = n_iov < MAX_IOV ? n_iov : MAX_IOV;
     for (int i = 0; i < k; i++) {
@@ -175,8 +188,9 @@ int ed_plat_stream_writev(ed_stream *s, const struct ed_iovec *iov, int n_iov, s
     }
 }
 
-int ed_plat_stream_sendfile(ed_stream *s, ed_file *f, uint64_t pos, size_t len, size_t *n)
+static int tcp_sendfile(ed_stream *st, ed_file *f, uint64_t pos, size_t len, size_t *n)
 {
+    struct tcp_stream *s = TCP(st);
     *n = 0;
     int fd = ed_plat_file_handle(f);
     if (fd < 0) {
@@ -187,7 +201,7 @@ int ed_plat_stream_sendfile(ed_stream *s, ed_file *f, uint64_t pos, size_t len, 
         if (rc != ED_OK) return rc;
         if (got == 0) return ED_ERR_IO;
         struct ed_iovec v = {buf, got};
-        return ed_plat_stream_writev(s, &v, 1, n);
+        return tcp_writev(st, &v, 1, n);
     }
     for (;;) {
         off_t off = (off_t)pos;
@@ -209,18 +223,23 @@ int ed_plat_stream_sendfile(ed_stream *s, ed_file *f, uint64_t pos, size_t len, 
     }
 }
 
-const char *ed_plat_stream_peer(const ed_stream *s)
+static const char *tcp_peer(const ed_stream *st)
 {
-    return s->peer;
+    return TCP(st)->peer;
 }
 
-void ed_plat_stream_close(ed_stream *s)
+static void tcp_close(ed_stream *st)
 {
-    if (!s) return;
+    struct tcp_stream *s = TCP(st);
     s->cbs.on_readable = NULL;
     s->cbs.on_writable = NULL;
     ed_posix_io_close(s->loop, &s->io);
 }
+
+static const struct ed_stream_ops tcp_ops = {
+    tcp_set_cbs,    tcp_read,      tcp_writev, tcp_sendfile,
+    tcp_want_write, tcp_want_read, tcp_peer,   tcp_close,
+};
 
 /* ---- listeners ---- */
 
@@ -251,13 +270,13 @@ static void on_accept(struct ed_posix_io *io, uint32_t events)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        ed_stream *s = stream_new(ls->loop, fd);
+        struct tcp_stream *s = stream_new(ls->loop, fd);
         if (!s) {
             ED_LOG_WARN("accept on port %u: out of memory, connection dropped", ls->port);
             close(fd);
             continue;
         }
-        ls->cb(ls->arg, s);
+        ls->cb(ls->arg, &s->base);
     }
 }
 

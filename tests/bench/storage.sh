@@ -16,7 +16,7 @@ DIR="${1:-$REPO/build/bench-data}"
 RUNS="${RUNS:-3}"
 SECS="${SECONDS_PER_RUN:-4}"
 MIB="${RECOVERY_MIB:-1024}"
-WIND="${WIND_CSV:-$REPO/../shared/data/wind-turbine-scada-T1.csv}"
+WIND="${WIND_CSV:-$REPO/tests/data/wind-turbine-scada-T1.csv}"
 
 make -C "$REPO" -s build/bench/log_bench >/dev/null
 BENCH="$REPO/build/bench/log_bench"

@@ -9,7 +9,7 @@
 # `make crash` runs tests/crash/run.sh at smoke length; CRASH_ITERATIONS=n
 # makes it longer.
 SIM_BUILD := build/sim
-SIM_LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/sim/*.c) $(wildcard storage/*.c)
+SIM_LIB_SRC := $(filter-out platform/memnet.c,$(wildcard platform/*.c)) $(wildcard platform/sim/*.c) $(wildcard storage/*.c)
 SIM_LIB_OBJ := $(SIM_LIB_SRC:%.c=$(SIM_BUILD)/obj/%.o)
 CRASH_SUPPORT := $(wildcard tests/crash/common_*.c)
 CRASH_HDRS := $(wildcard tests/crash/*.h)

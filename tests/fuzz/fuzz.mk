@@ -22,12 +22,14 @@ $(FUZZ_BUILD)/libeddy.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libeddy.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libeddy.a $(LIBS)
+# Targets driving listeners use the unit tests' client on the simulated
+# network (tests/unit/tconn.c).
+$(FUZZ_BUILD)/%: tests/fuzz/%.c tests/unit/tconn.c $(FUZZ_BUILD)/libeddy.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/unit -fsanitize=fuzzer,address,undefined -o $@ $< tests/unit/tconn.c $(FUZZ_BUILD)/libeddy.a $(LIBS)
 
 # Targets that need the simulated platform (in-memory files) instead of POSIX.
 FUZZ_SIM_TARGETS := fuzz_recovery
-FUZZ_SIM_SRC := $(wildcard platform/*.c) $(wildcard platform/sim/*.c) $(wildcard storage/*.c)
+FUZZ_SIM_SRC := $(filter-out platform/memnet.c,$(wildcard platform/*.c)) $(wildcard platform/sim/*.c) $(wildcard storage/*.c)
 $(FUZZ_SIM_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_SIM_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SIM_SRC) $(LIBS)

@@ -1,7 +1,8 @@
 /* libFuzzer target: Kafka request frames through the server's framing,
  * header decode and dispatch of every API key and version in
  * ed_kapi_table (only handlers linked into the library are in the table),
- * on a detached connection of a broker over a temporary data directory.
+ * on a connection over the simulated network (tests/unit/tconn.h) to a
+ * broker over a temporary data directory.
  * Checks that every response is a well-formed size-prefixed frame, and
  * (with ASan/LSan) that nothing crashes or leaks.
  *
@@ -22,6 +23,7 @@
 #include "core/server.h"
 #include "core/topics.h"
 #include "platform/log.h"
+#include "tconn.h"
 
 static char dir[64];
 static struct ed_config *cfg;
@@ -118,11 +120,16 @@ static size_t put_frame(uint8_t *out, int16_t key, int16_t ver, int32_t corr, co
     return n;
 }
 
+static void adopt(void *arg, ed_stream *s)
+{
+    ed_server_adopt(arg, s);
+}
+
 /* Every response must be a complete frame: the sizes tile the output. */
-static void check_output(ed_conn *c)
+static void check_output(struct tconn *c)
 {
     size_t len, off = 0;
-    const uint8_t *out = ed_server_conn_output(c, &len);
+    const uint8_t *out = tc_output(c, &len);
     while (off < len) {
         if (len - off < 8) abort();
         uint32_t size = ed_get_be32(out + off);
@@ -134,11 +141,10 @@ static void check_output(ed_conn *c)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    ed_conn *c;
-    if (ed_server_conn_detached(srv, 4u << 20, &c) != ED_OK) return 0;
+    struct tconn *c = tc_open(loop, adopt, srv);
     int mode = data[0] & 3;
     if (mode == 0 || size < 3 || n_keys == 0) {
-        ed_server_conn_feed(c, data + 1, size - 1);
+        tc_feed(c, data + 1, size - 1);
     } else {
         int16_t key = keys[data[1] % n_keys];
         const struct ed_kapi_entry *e = &ed_kapi_table[key];
@@ -156,14 +162,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             n = put_frame(frames, key, ver, 1, body, blen);
         }
-        ed_server_conn_feed(c, frames, n);
+        tc_feed(c, frames, n);
         free(frames);
     }
     /* let durable waits and timers of pending requests complete */
     ed_storage_tick(st, ed_plat_clock_wall_ms());
     ed_storage_run_completions(st);
+    tc_pump(c);
     check_output(c);
-    ed_server_conn_close(c, NULL);
-    ed_server_reap(srv);
+    tc_close(c);
     return 0;
 }

@@ -28,8 +28,8 @@ FRANZ = CACHE / "bin" / "franz-peer"
 KAFKAJS_PEER = PEERS_DIR / "kafkajs" / "peer.js"
 KAFKA_SH = PEERS_DIR / "kafka.sh"
 KAFKA_BROKER_SH = PEERS_DIR / "kafka-broker.sh"
-# Shared recordings live beside the clone: <repo>/../shared/data.
-SHARED_DATA = Path(os.environ.get("EDDY_SHARED_DATA") or REPO.parent / "shared" / "data")
+# Recordings of real sensor data the tests replay (provenance in its README.md).
+DATA_DIR = REPO / "tests" / "data"
 
 TARGET = os.environ.get("EDDY_TEST_TARGET", "eddy")
 EDDY_BIN = Path(os.environ.get("EDDY_BIN") or REPO / "build" / "eddy")
@@ -83,13 +83,32 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_report_header(config):
     what = f"Apache Kafka {KAFKA_TARGET_VERSION}" if TARGET == "kafka" else str(EDDY_BIN)
-    return [f"broker under test: {what}", f"peers: {CACHE}", f"shared data: {SHARED_DATA}"]
+    return [f"broker under test: {what}", f"peers: {CACHE}", f"recordings: {DATA_DIR}"]
 
 
 def free_port():
+    """A port that was free a moment ago: another process may take it before
+    the caller binds it. Brokers under test do not use it (see Broker)."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def read_port_file(path, alive, timeout=30):
+    """{name: port} from the NAME=host:port lines `eddy serve --port-file`
+    writes once every listener is bound; waits for the file while alive()."""
+    deadline = time.time() + timeout
+    while not path.exists():
+        if not alive():
+            raise AssertionError(f"broker exited before writing {path}")
+        if time.time() > deadline:
+            raise AssertionError(f"no port file {path} after {timeout}s")
+        time.sleep(0.02)
+    ports = {}
+    for line in path.read_text().splitlines():
+        name, _, addr = line.partition("=")
+        ports.setdefault(name, int(addr.rpartition(":")[2]))
+    return ports
 
 
 # ---------------------------------------------------------------------------
@@ -181,20 +200,26 @@ def franz(*args, input=None, timeout=90):
 
 class Broker:
     """One broker process on 127.0.0.1:port with its data in a temp dir.
-    start/stop (SIGTERM, then SIGKILL)/kill9/restart; restart keeps the data."""
+    start/stop (SIGTERM, then SIGKILL)/kill9/restart; restart keeps the data.
+
+    The first start binds port 0 (Eddy: Kafka and MQTT listeners; Kafka:
+    kafka-broker.sh picks and retries) and reads the ports really bound, so
+    no other process can take a port between its choice and the bind.
+    Restarts reuse those ports: clients of the test reconnect to them."""
 
     def __init__(self, workdir, config=None):
         self.workdir = Path(workdir)
-        self.port = free_port()
-        # Eddy's MQTT listener (mqtt.listeners) gets a free port of its own
-        # too, never the default 1883.
-        self.mqtt_port = free_port()
+        self.port = 0  # the Kafka port, known once started
+        self.mqtt_port = 0  # Eddy's MQTT listener, never the default 1883
         self.host = HOST
-        self.bootstrap = f"{HOST}:{self.port}"
         self.config = dict(DEFAULT_CONFIG, **(config or {}))
         self.proc = None
         self.pid = None
         _brokers.append(self)
+
+    @property
+    def bootstrap(self):
+        return f"{HOST}:{self.port}"
 
     # The directory holding <topic>-<partition>/ folders.
     @property
@@ -209,28 +234,42 @@ class Broker:
                 timeout=150,
             )
             self.pid = int((self.workdir / "kafka.pid").read_text())
+            self.port = int((self.workdir / "kafka.port").read_text())
+            self.wait_ready()
         else:
-            if not EDDY_BIN.exists():
-                pytest.fail(f"broker binary missing: {EDDY_BIN} (build it with make, or set EDDY_BIN)", pytrace=False)
-            cmd = [
-                str(EDDY_BIN),
-                "serve",
-                "--set",
-                f"listeners=PLAINTEXT://{HOST}:{self.port}",
-                "--set",
-                f"log.dirs={self.log_dir}",
-                "--set",
-                f"mqtt.listeners=mqtt://{HOST}:{self.mqtt_port}",
-            ]
-            for k, v in self.config.items():
-                cmd += ["--set", f"{k}={v}"]
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            logf = open(self.workdir / "eddy.log", "ab")
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
-            logf.close()
-            self.pid = self.proc.pid
-        self.wait_ready()
+            self.start_eddy([str(EDDY_BIN)])
         return self
+
+    def start_eddy(self, argv0, timeout=30):
+        """Starts `argv0... serve` on the ports (0 at first), reads the
+        ports bound from its port file, waits until it is ready."""
+        if not Path(argv0[-1]).exists():
+            pytest.fail(f"broker binary missing: {argv0[-1]} (build it with make, or set EDDY_BIN)", pytrace=False)
+        port_file = self.workdir / "ports"
+        cmd = argv0 + [
+            "serve",
+            "--port-file",
+            str(port_file),
+            "--set",
+            f"listeners=PLAINTEXT://{HOST}:{self.port}",
+            "--set",
+            f"log.dirs={self.log_dir}",
+            "--set",
+            f"mqtt.listeners=mqtt://{HOST}:{self.mqtt_port}",
+        ]
+        for k, v in self.config.items():
+            cmd += ["--set", f"{k}={v}"]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port_file.unlink(missing_ok=True)
+        with open(self.workdir / "eddy.log", "ab") as logf:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        try:
+            ports = read_port_file(port_file, self.alive, timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}:\n{self.log_tail()}") from None
+        self.port, self.mqtt_port = ports["PLAINTEXT"], ports.get("mqtt", 0)
+        self.wait_ready(timeout)
 
     def log_tail(self, n=40):
         name = "server.log" if TARGET == "kafka" else "eddy.log"
@@ -475,10 +514,10 @@ class PubAcks:
             return self.reasons.pop(mid, None)
 
 
-def shared_data(*parts):
-    p = SHARED_DATA.joinpath(*parts)
+def recording(*parts):
+    p = DATA_DIR.joinpath(*parts)
     if not p.exists():
-        pytest.fail(f"shared data missing: {p} (the clone needs shared/ beside it)", pytrace=False)
+        pytest.fail(f"recording missing: {p}", pytrace=False)
     return p
 
 

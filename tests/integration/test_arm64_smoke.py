@@ -50,20 +50,8 @@ class EmulatedBroker(Broker):
         if not self.binary.exists():
             pytest.fail(f"missing {self.binary}: build it with make BOARD={BOARD}", pytrace=False)
         prefix = [need("qemu-aarch64"), "-L", SYSROOT] if self.emulate else []
-        cmd = prefix + [
-            str(self.binary), "serve",
-            "--set", f"listeners=PLAINTEXT://{HOST}:{self.port}",
-            "--set", f"log.dirs={self.log_dir}",
-            "--set", f"mqtt.listeners=mqtt://{HOST}:{self.mqtt_port}",
-        ]
-        for k, v in self.config.items():
-            cmd += ["--set", f"{k}={v}"]
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.workdir / "eddy.log", "ab") as logf:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
-        self.pid = self.proc.pid
         # Emulation is several times slower than the board itself.
-        self.wait_ready(timeout=120)
+        self.start_eddy(prefix + [str(self.binary)], timeout=120)
         return self
 
 

@@ -4,7 +4,7 @@ and come back complete and in order through kafka-console-consumer."""
 
 import pytest
 
-from conftest import KAFKA_CLI_VERSIONS, kafka_tool, shared_data
+from conftest import KAFKA_CLI_VERSIONS, kafka_tool, recording
 
 STATIONS = [
     ("VincennesStation", "VINCENNES.txt"),
@@ -18,7 +18,7 @@ STATIONS = [
 @pytest.mark.parametrize("i", range(len(STATIONS)), ids=[s[0] for s in STATIONS])
 def test_station_topic_roundtrip(broker, i):
     topic, name = STATIONS[i]
-    data = shared_data("metro-line1", name).read_bytes()
+    data = recording("metro-line1", name).read_bytes()
     lines = data.decode().splitlines()
     assert len(lines) > 900
     # Alternate the tool generations: produce with one, consume with the other.

@@ -4,8 +4,9 @@ they publish is read back from the Kafka side with confluent-kafka and kcat
 (values, keys = MQTT topic, headers = MQTT 5 user properties, partitions by
 Kafka's default partitioner). Also: acknowledged QoS 1 publishes survive a
 kill -9, routes from the config, refusals of bad input while other clients
-go on, keep-alive expiry publishing the will, and a replay of a wind
-turbine's SCADA recording."""
+go on, keep-alive expiry publishing the will, a subscriber with Receive
+Maximum 1 getting every message, and a replay of a wind turbine's SCADA
+recording."""
 
 import socket
 import struct
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import EDDY_BIN, HOST, TARGET, Broker, free_port, kcat, murmur2, need, shared_data
+from conftest import EDDY_BIN, HOST, TARGET, Broker, kcat, murmur2, need, recording
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -35,7 +36,7 @@ class Paho:
     """A paho client connected to the broker's MQTT listener with its network
     loop in a thread; received messages collect in .messages."""
 
-    def __init__(self, broker, client_id, version="v311", keepalive=60, will=None):
+    def __init__(self, broker, client_id, version="v311", keepalive=60, will=None, connect_props=None):
         self.c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -51,7 +52,7 @@ class Paho:
         self.c.on_connect = self._on_connect
         if will:
             self.c.will_set(will[0], will[1], qos=1)
-        self.c.connect(HOST, broker.mqtt_port, keepalive=keepalive)
+        self.c.connect(HOST, broker.mqtt_port, keepalive=keepalive, properties=connect_props)
         self.c.loop_start()
         assert self.connected.wait(30), "no CONNACK"
         assert not self.reason.is_failure, f"refused: {self.reason}"
@@ -274,9 +275,9 @@ def test_bad_route_stops_start_up(tmp_path):
             str(EDDY_BIN),
             "serve",
             "--set",
-            f"listeners=PLAINTEXT://{HOST}:{free_port()}",
+            f"listeners=PLAINTEXT://{HOST}:0",
             "--set",
-            f"mqtt.listeners=mqtt://{HOST}:{free_port()}",
+            f"mqtt.listeners=mqtt://{HOST}:0",
             "--set",
             f"log.dirs={tmp_path}",
             "--set",
@@ -360,6 +361,27 @@ def test_paho_subscribe_wildcards_qos(broker, version):
 
 # ---------------------------------------------------------------------------
 # Durability, sessions, bad input.
+
+
+def test_receive_maximum_one_gets_every_qos1_message(broker):
+    """An MQTT 5 subscriber announcing Receive Maximum 1 gets all 100 QoS 1
+    messages, in order: deliveries beyond its window wait for its PUBACKs
+    instead of being dropped."""
+    cp = Properties(PacketTypes.CONNECT)
+    cp.ReceiveMaximum = 1
+    sub = Paho(broker, "slow-rm1", "v5", connect_props=cp)
+    pub = Paho(broker, "fast-rm1", "v5")
+    try:
+        assert [r.value for r in sub.subscribe("slow/meter", 1)] == [1]
+        infos = [pub.publish("slow/meter", str(i).encode(), 1) for i in range(100)]
+        for info in infos:
+            info.wait_for_publish(30)
+        msgs = sub.wait_messages(100, timeout=60)
+        assert [m.payload.decode() for m in msgs] == [str(i) for i in range(100)]
+        assert {m.qos for m in msgs} == {1}
+    finally:
+        sub.close()
+        pub.close()
 
 
 def test_kill9_after_puback_keeps_every_acked_message(fresh_broker):
@@ -452,7 +474,7 @@ def test_session_takeover(broker):
 
 
 def test_replay_wind_turbine_scada(broker):
-    rows = shared_data("wind-turbine-scada-T1.csv").read_text(errors="replace").splitlines()[1:1001]
+    rows = recording("wind-turbine-scada-T1.csv").read_text(errors="replace").splitlines()[1:1001]
     assert len(rows) == 1000
     c = Paho(broker, "turbine-T1", "v5")
     try:

@@ -1,18 +1,20 @@
 """`eddy serve` as a process: kcat lists the broker and its topics
 (ApiVersions + Metadata), Metadata auto-creates topics, --help lists the
 settings, bad settings stop start-up with one line naming them, a real
-Kafka server.properties loads, SIGTERM exits 0 promptly, and garbage or
+Kafka server.properties loads, listeners on port 0 report the ports bound
+(log, --port-file, Metadata), SIGTERM exits 0 promptly, and garbage or
 oversized frames close only their own connection."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
 import kwire
-from conftest import EDDY_BIN, HOST, TARGET, Broker, free_port, kcat, need
+from conftest import EDDY_BIN, HOST, TARGET, Broker, kcat, need, read_port_file, run
 
 pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="tests of the eddy binary itself")  # allowed: only when the suite is proven against real Kafka, where no eddy binary is under test
 
@@ -132,13 +134,14 @@ log.retention.check.interval.ms=300000
 def test_kafka_server_properties_load(tmp_path):
     conf = tmp_path / "server.properties"
     conf.write_text(KAFKA_SAMPLE)
-    port = free_port()
-    proc = subprocess.Popen([str(EDDY_BIN), "serve", "--config", str(conf),
-                             "--set", f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:0",
-                             "--set", f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
+    port_file = tmp_path / "ports"
+    proc = subprocess.Popen([str(EDDY_BIN), "serve", "--config", str(conf), "--port-file", str(port_file),
+                             "--set", f"listeners=PLAINTEXT://{HOST}:0,CONTROLLER://{HOST}:0",
+                             "--set", "advertised.listeners=PLAINTEXT://localhost:0",
                              "--set", f"log.dirs={tmp_path / 'data'}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
+        port = read_port_file(port_file, lambda: proc.poll() is None)["PLAINTEXT"]
         deadline = time.time() + 20
         while True:
             try:
@@ -149,13 +152,47 @@ def test_kafka_server_properties_load(tmp_path):
                 assert proc.poll() is None, proc.stderr.read().decode()
                 assert time.time() < deadline, "broker did not start"
                 time.sleep(0.05)
-        assert md["brokers"][0]["port"] == port
+        # the advertised host, with the port the listener of that name bound
+        assert (md["brokers"][0]["host"], md["brokers"][0]["port"]) == ("localhost", port)
         assert (tmp_path / "data" / "meta.properties").exists()
     finally:
         proc.send_signal(signal.SIGTERM)
         err = proc.communicate(timeout=30)[1].decode()
     assert proc.returncode == 0, err
     assert "ignoring Kafka setting num.network.threads" in err
+
+
+def test_port_zero_reports_bound_ports(tmp_path):
+    """Port 0 everywhere: the OS picks free ports, the log names them, the
+    port file lists them once all are bound, Metadata (advertised.listeners
+    with port 0 too) advertises the Kafka port really bound, and the MQTT
+    port answers CONNECT."""
+    port_file = tmp_path / "ports"
+    log = tmp_path / "eddy.log"
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen([str(EDDY_BIN), "serve", "--port-file", str(port_file),
+                                 "--set", f"listeners=PLAINTEXT://{HOST}:0",
+                                 "--set", f"advertised.listeners=PLAINTEXT://{HOST}:0",
+                                 "--set", f"mqtt.listeners=mqtt://{HOST}:0",
+                                 "--set", f"log.dirs={tmp_path / 'data'}"],
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        ports = read_port_file(port_file, lambda: proc.poll() is None)
+        kafka, mqtt = ports["PLAINTEXT"], ports["mqtt"]
+        assert port_file.read_text().splitlines() == [f"PLAINTEXT={HOST}:{kafka}", f"mqtt={HOST}:{mqtt}"]
+        assert kafka and mqtt and kafka != mqtt
+        text = log.read_text()
+        assert f"listening on {HOST}:{kafka} (PLAINTEXT)" in text, text
+        assert f"listening on {HOST}:{mqtt} (MQTT)" in text, text
+        out = run([need("kcat"), "-b", f"{HOST}:{kafka}", "-L"]).stdout.decode()
+        assert f"broker 1 at {HOST}:{kafka} (controller)" in out, out
+        with socket.create_connection((HOST, mqtt), timeout=10) as s:
+            s.sendall(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02p0")  # MQTT 3.1.1 CONNECT
+            assert s.recv(4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, log.read_text()
 
 
 def test_sigterm_exits_cleanly(tmp_path):
@@ -215,14 +252,15 @@ def test_systemd_notify_ready_watchdog_stopping(tmp_path):
     sock = s.socket(s.AF_UNIX, s.SOCK_DGRAM)
     sock.bind(path)
     sock.settimeout(10)
-    port = free_port()
     env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="200000")
-    proc = subprocess.Popen([str(EDDY_BIN), "serve", "--set", f"listeners=PLAINTEXT://{HOST}:{port}",
-                             "--set", f"log.dirs={tmp_path / 'data'}"],
+    port_file = tmp_path / "ports"
+    proc = subprocess.Popen([str(EDDY_BIN), "serve", "--port-file", str(port_file),
+                             "--set", f"listeners=PLAINTEXT://{HOST}:0", "--set", f"log.dirs={tmp_path / 'data'}"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         first = sock.recv(4096).decode()
         assert first.startswith("READY=1\n"), first
+        port = read_port_file(port_file, lambda: proc.poll() is None)["PLAINTEXT"]
         assert f"{HOST}:{port}" in first
         # ready means listening: a client gets an answer right away
         with kwire.Conn(HOST, port, timeout=5) as c:

@@ -60,11 +60,12 @@ def log(msg):
 
 
 class Recorder:
-    """Listens on a loopback port and forwards each connection to target,
-    keeping the bytes the client sent."""
+    """Listens on a loopback port and forwards each connection to the port
+    target() names (known once the broker has started), keeping the bytes
+    the client sent."""
 
-    def __init__(self, target_port):
-        self.target = target_port
+    def __init__(self, target):
+        self.target = target
         self.port = free_port()
         self.streams = []
         self.lock = threading.Lock()
@@ -80,7 +81,7 @@ class Recorder:
                 cli, _ = self.srv.accept()
             except socket.timeout:
                 continue
-            srv = socket.create_connection((HOST, self.target))
+            srv = socket.create_connection((HOST, self.target()))
             rec = bytearray()
             with self.lock:
                 self.streams.append(rec)
@@ -145,10 +146,10 @@ def capture(workdir):
     """Real clients through recording proxies; returns (kafka, mqtt) lists of
     frame lists, one per captured connection."""
     b = Broker(workdir / "capture", {})
-    kproxy = Recorder(b.port)
+    kproxy = Recorder(lambda: b.port)
     b.config["advertised.listeners"] = f"PLAINTEXT://{HOST}:{kproxy.port}"
     b.start()
-    mproxy = Recorder(b.mqtt_port)
+    mproxy = Recorder(lambda: b.mqtt_port)
     try:
         boot = f"{HOST}:{kproxy.port}"
         for codec in ("none", "gzip", "lz4", "zstd"):

@@ -172,7 +172,7 @@ static uint8_t *flatten(const ed_kwr *w, size_t *len)
     uint8_t *out = malloc(total + 1);
     size_t mem = 0, o = 0;
     for (int i = 0; i < w->n_splices; i++) {
-        const struct ed_kwr_splice *s = &w->splices[i];
+        const struct ed_conn_splice *s = &w->splices[i];
         memcpy(out + o, w->buf + mem, s->at - mem);
         o += s->at - mem;
         mem = s->at;

@@ -1,7 +1,7 @@
 /* Unit tests of the MQTT bridge: the codec (every packet type both ways,
  * Remaining Length limits, UTF-8 and property checks, bad input), topic
- * filters, routes and the partitioner, and sessions over detached
- * connections against a real storage: CONNECT/CONNACK, refusals, keep-alive
+ * filters, routes and the partitioner, and sessions over the simulated
+ * network against a real storage: CONNECT/CONNACK, refusals, keep-alive
  * pings, QoS 1 PUBACK only after the durable flush, QoS 2 exactly once
  * within a connection, user properties to headers, routes, live
  * subscriptions with QoS downgrade, wills, take-over, limits and
@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/topics.h"
 #include "log_testutil.h"
+#include "tconn.h"
 #include "platform/log.h"
 #include "storage/batch.h"
 
@@ -125,10 +126,10 @@ struct got {
 };
 
 /* Splits the connection's output into packets; returns how many. */
-static int packets(ed_mqtt_conn *c, struct got *g, int max)
+static int packets(struct tconn *c, struct got *g, int max)
 {
     size_t len;
-    const uint8_t *o = ed_mqtt_conn_output(c, &len);
+    const uint8_t *o = tc_output(c, &len);
     size_t pos = 0;
     int n = 0;
     while (pos < len) {
@@ -204,6 +205,7 @@ static int setup(void **state)
 
 static void fx_free(struct fx *f)
 {
+    tc_close_all();
     ed_mqtt_free(f->m);
     ed_topics_close(f->topics);
     ed_storage_close(f->st);
@@ -220,25 +222,45 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Appends what is gathered, then lets the flush complete. */
+static void adopt(void *arg, ed_stream *s)
+{
+    ed_mqtt_adopt(arg, s);
+}
+
+/* A client connection over the simulated network. */
+static struct tconn *mconn(struct fx *f)
+{
+    return tc_open(f->loop, adopt, f->m);
+}
+
+/* A few rounds of the loop: timers (kicks, reaps) and stream events. */
+static void pump(struct fx *f)
+{
+    for (int i = 0; i < 6; i++)
+        ed_plat_loop_run_once(f->loop, 0);
+}
+
+/* Appends what is gathered, then lets the flush complete (and the loop
+ * run what the completions started: reading resumed connections). */
 static void settle(struct fx *f)
 {
     ed_mqtt_flush(f->m);
     for (int i = 0; i < 3; i++) {
         ed_storage_tick(f->st, ed_plat_clock_wall_ms());
         ed_storage_run_completions(f->st);
+        pump(f);
     }
 }
 
-static void feed(ed_mqtt_conn *c, const struct pk *p)
+static void feed(struct tconn *c, const struct pk *p)
 {
-    assert_int_equal(ed_mqtt_conn_feed(c, p->b, p->len), ED_OK);
+    assert_int_equal(tc_feed(c, p->b, p->len), ED_OK);
 }
 
-static ed_mqtt_conn *connect_as(struct fx *f, uint8_t level, const char *id)
+static struct tconn *connect_as(struct fx *f, uint8_t level, const char *id)
 {
-    ed_mqtt_conn *c;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    struct tconn *c;
+    c = mconn(f);
     struct pk p;
     mk_connect(&p, level, id, 60, NULL, NULL);
     feed(c, &p);
@@ -246,7 +268,7 @@ static ed_mqtt_conn *connect_as(struct fx *f, uint8_t level, const char *id)
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_CONNACK);
     assert_int_equal(g[0].body[1], 0);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     return c;
 }
 
@@ -677,19 +699,19 @@ static void test_murmur2(void **state)
 static void test_connect_ping_disconnect(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c = connect_as(f, 4, "dev-1");
+    struct tconn *c = connect_as(f, 4, "dev-1");
     struct pk p = {.len = 2, .b = {0xc0, 0}};
     feed(c, &p);
     struct got g[4];
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_PINGRESP);
     p.b[0] = 0xe0;
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, 2), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, 2), ED_ERR_CLOSED);
     assert_int_equal(ed_mqtt_n_conns(f->m), 0);
 
     /* MQTT 5: CONNACK carries the server's limits; an empty id is assigned */
-    ed_mqtt_conn *c5;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c5), ED_OK);
+    struct tconn *c5;
+    c5 = mconn(f);
     mk_connect(&p, 5, "", 0, NULL, NULL);
     feed(c5, &p);
     assert_int_equal(packets(c5, g, 4), 1);
@@ -708,39 +730,39 @@ static void test_connect_ping_disconnect(void **state)
         if (pr.id == ED_MQTT_PROP_RETAIN_AVAILABLE) retain = pr.num == 0;
     }
     assert_true(assigned && recv && retain);
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 static void test_connect_refusals(void **state)
 {
     struct fx *f = *state;
     lt_capture_logs();
-    ed_mqtt_conn *c;
+    struct tconn *c;
     struct got g[4];
     struct pk p;
     /* protocol level 3: CONNACK return code 1, then closed */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 3, "old", 10, NULL, NULL);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_CONNACK);
     assert_int_equal(g[0].body[1], 1);
     assert_true(lt_log_contains("unsupported protocol level"));
     /* garbage: not CONNECT first */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
-    assert_int_equal(ed_mqtt_conn_feed(c, "GET / HTTP/1.1\r\n\r\n", 18), ED_ERR_CLOSED);
+    c = mconn(f);
+    assert_int_equal(tc_feed(c, "GET / HTTP/1.1\r\n\r\n", 18), ED_ERR_CLOSED);
     assert_true(lt_log_contains("not CONNECT"));
     /* 3.1.1 empty client id without clean session: return code 2 */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 4, "", 10, NULL, NULL);
     p.b[2 + 6 + 1] = 0; /* connect flags: clean session off */
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].body[1], 2);
     /* a packet over mqtt.max.packet.bytes (65536) */
     c = connect_as(f, 5, "big");
     uint8_t hdr[] = {0x30, 0x80, 0x80, 0x08}; /* 131072 */
-    assert_int_equal(ed_mqtt_conn_feed(c, hdr, sizeof hdr), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, hdr, sizeof hdr), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
     assert_int_equal(g[0].body[0], ED_MQTT_RC_PACKET_TOO_LARGE);
@@ -748,28 +770,28 @@ static void test_connect_refusals(void **state)
     /* a second CONNECT */
     c = connect_as(f, 4, "twice");
     mk_connect(&p, 4, "twice", 10, NULL, NULL);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     /* a 5-byte Remaining Length */
     c = connect_as(f, 4, "five");
     uint8_t five[] = {0x30, 0xff, 0xff, 0xff, 0xff, 0x7f};
-    assert_int_equal(ed_mqtt_conn_feed(c, five, sizeof five), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, five, sizeof five), ED_ERR_CLOSED);
     /* wildcard in a PUBLISH topic (MQTT 5: DISCONNECT 0x90) */
     c = connect_as(f, 5, "wild");
     mk_publish(&p, 5, 0, false, 0, "a/+", "x", NULL, 0);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].body[0], ED_MQTT_RC_TOPIC_NAME_INVALID);
     struct ed_mqtt_stats s;
     ed_mqtt_stats_get(f->m, &s);
     assert_true(s.n_bad >= 6);
     lt_release_logs();
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 static void test_qos1_puback_after_durable(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c = connect_as(f, 4, "dev-1");
+    struct tconn *c = connect_as(f, 4, "dev-1");
     struct pk p;
     mk_publish(&p, 4, 1, false, 1, "site/t1/temp", "21.5", NULL, 0);
     feed(c, &p);
@@ -778,10 +800,10 @@ static void test_qos1_puback_after_durable(void **state)
     mk_publish(&p, 4, 0, false, 0, "site/t1/temp", "21.7", NULL, 0);
     feed(c, &p);
     size_t len;
-    ed_mqtt_conn_output(c, &len);
+    tc_output(c, &len);
     assert_int_equal(len, 0); /* gathered, not even appended */
     ed_mqtt_flush(f->m);
-    ed_mqtt_conn_output(c, &len);
+    tc_output(c, &len);
     assert_int_equal(len, 0); /* appended, not durable: still no PUBACK */
     ed_topic *t = ed_topics_find(f->topics, "site.t1.temp");
     assert_non_null(t);
@@ -810,7 +832,7 @@ static void test_qos1_puback_after_durable(void **state)
 static void test_qos2_exactly_once(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c = connect_as(f, 5, "dev-2");
+    struct tconn *c = connect_as(f, 5, "dev-2");
     struct pk p;
     mk_publish(&p, 5, 2, false, 7, "q2", "once", NULL, 0);
     feed(c, &p);
@@ -819,19 +841,19 @@ static void test_qos2_exactly_once(void **state)
     feed(c, &p);
     ed_mqtt_flush(f->m);
     size_t len;
-    ed_mqtt_conn_output(c, &len);
+    tc_output(c, &len);
     assert_int_equal(len, 0);
     settle(f);
     struct got g[4];
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_PUBREC);
     assert_int_equal(ed_get_be16(g[0].body), 7);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     /* a resend after PUBREC: PUBREC again at once, nothing appended */
     feed(c, &p);
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_PUBREC);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     settle(f);
     ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "q2"), 0)->log;
     assert_int_equal(ed_log_end_offset(log), 1);
@@ -844,7 +866,7 @@ static void test_qos2_exactly_once(void **state)
     assert_int_equal(g[0].len, 2);
     assert_int_equal(g[1].type, ED_MQTT_PUBCOMP);
     assert_int_equal(g[1].body[2], ED_MQTT_RC_PACKET_ID_NOT_FOUND);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     /* after release the id is free for a new message */
     mk_publish(&p, 5, 2, false, 7, "q2", "twice", NULL, 0);
     feed(c, &p);
@@ -855,7 +877,7 @@ static void test_qos2_exactly_once(void **state)
 static void test_user_properties_to_headers(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c = connect_as(f, 5, "dev-3");
+    struct tconn *c = connect_as(f, 5, "dev-3");
     static const uint8_t up[] = {0x26, 0, 4, 'u', 'n', 'i', 't', 0, 1,   'C',
                                  0x26, 0, 3, 's', 'r', 'c', 0,   2, 'g', 'w'};
     struct pk p;
@@ -875,7 +897,7 @@ static void test_routes_and_partitions(void **state)
     set(f, "mqtt.routes", "sensors/+/temp=>temperature");
     set(f, "num.partitions", "4");
     fx_start(f);
-    ed_mqtt_conn *c = connect_as(f, 4, "dev-4");
+    struct tconn *c = connect_as(f, 4, "dev-4");
     struct pk p;
     const char *topics[] = {"sensors/a/temp", "sensors/b/temp", "sensors/c/temp", "sensors/d/temp"};
     for (int i = 0; i < 4; i++) {
@@ -920,7 +942,7 @@ static void test_publish_errors(void **state)
     fx_start(f);
     lt_capture_logs();
     /* MQTT 5: negative PUBACK; the connection goes on */
-    ed_mqtt_conn *c = connect_as(f, 5, "dev-5");
+    struct tconn *c = connect_as(f, 5, "dev-5");
     struct pk p;
     mk_publish(&p, 5, 1, false, 3, "nowhere", "x", NULL, 0);
     feed(c, &p);
@@ -930,9 +952,9 @@ static void test_publish_errors(void **state)
     assert_int_equal(g[0].body[2], ED_MQTT_RC_TOPIC_NAME_INVALID);
     assert_true(lt_log_contains("auto.create.topics.enable is off"));
     /* MQTT 3.1.1: closed (no negative PUBACK) */
-    ed_mqtt_conn *c4 = connect_as(f, 4, "dev-6");
+    struct tconn *c4 = connect_as(f, 4, "dev-6");
     mk_publish(&p, 4, 1, false, 3, "nowhere", "x", NULL, 0);
-    assert_int_equal(ed_mqtt_conn_feed(c4, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c4, p.b, p.len), ED_ERR_CLOSED);
     lt_release_logs();
     fx_free(f);
 }
@@ -940,9 +962,9 @@ static void test_publish_errors(void **state)
 static void test_subscribe_live(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *sub = connect_as(f, 4, "screen");
-    ed_mqtt_conn *sub5 = connect_as(f, 5, "screen5");
-    ed_mqtt_conn *pub = connect_as(f, 5, "sensor");
+    struct tconn *sub = connect_as(f, 4, "screen");
+    struct tconn *sub5 = connect_as(f, 5, "screen5");
+    struct tconn *pub = connect_as(f, 5, "sensor");
     struct pk p;
     struct got g[8];
     mk_subscribe(&p, 4, 1, "plant/+/temp", 1);
@@ -950,18 +972,18 @@ static void test_subscribe_live(void **state)
     assert_int_equal(packets(sub, g, 8), 1);
     assert_int_equal(g[0].type, ED_MQTT_SUBACK);
     assert_int_equal(g[0].body[2], 1); /* granted QoS 1 */
-    ed_mqtt_conn_output_clear(sub);
+    tc_output_clear(sub);
     mk_subscribe(&p, 5, 1, "plant/#", 2);
     feed(sub5, &p);
     assert_int_equal(packets(sub5, g, 8), 1);
     assert_int_equal(g[0].body[3], 2);
-    ed_mqtt_conn_output_clear(sub5);
+    tc_output_clear(sub5);
     /* bad filter: refused in SUBACK */
     mk_subscribe(&p, 4, 2, "plant/#/x", 0);
     feed(sub, &p);
     assert_int_equal(packets(sub, g, 8), 1);
     assert_int_equal(g[0].body[2], 0x80);
-    ed_mqtt_conn_output_clear(sub);
+    tc_output_clear(sub);
 
     static const uint8_t up[] = {0x26, 0, 1, 'k', 0, 1, 'v'};
     mk_publish(&p, 5, 2, false, 1, "plant/p1/temp", "30", up, sizeof up);
@@ -978,7 +1000,7 @@ static void test_subscribe_live(void **state)
     assert_memory_equal(pb.topic.p, "plant/p1/temp", 13);
     assert_memory_equal(pb.payload.p, "30", 2);
     uint16_t id = pb.packet_id;
-    ed_mqtt_conn_output_clear(sub);
+    tc_output_clear(sub);
     mk_ack(&p, ED_MQTT_PUBACK, id);
     feed(sub, &p);
     /* MQTT 5 subscriber: both, QoS 2 and 0, with the user property */
@@ -989,12 +1011,12 @@ static void test_subscribe_live(void **state)
     id = pb.packet_id;
     assert_int_equal(ed_mqtt_decode_publish(g[1].body, g[1].len, g[1].flags, 5, &pb, &why), ED_OK);
     assert_int_equal(pb.qos, 0);
-    ed_mqtt_conn_output_clear(sub5);
+    tc_output_clear(sub5);
     mk_ack(&p, ED_MQTT_PUBREC, id);
     feed(sub5, &p);
     assert_int_equal(packets(sub5, g, 8), 1);
     assert_int_equal(g[0].type, ED_MQTT_PUBREL);
-    ed_mqtt_conn_output_clear(sub5);
+    tc_output_clear(sub5);
     mk_ack(&p, ED_MQTT_PUBCOMP, id);
     feed(sub5, &p);
     /* UNSUBSCRIBE: nothing more */
@@ -1005,11 +1027,11 @@ static void test_subscribe_live(void **state)
     feed(sub, &p);
     assert_int_equal(packets(sub, g, 8), 1);
     assert_int_equal(g[0].type, ED_MQTT_UNSUBACK);
-    ed_mqtt_conn_output_clear(sub);
+    tc_output_clear(sub);
     mk_publish(&p, 5, 0, false, 0, "plant/p2/temp", "31", NULL, 0);
     feed(pub, &p);
     size_t len;
-    ed_mqtt_conn_output(sub, &len);
+    tc_output(sub, &len);
     assert_int_equal(len, 0);
     settle(f);
 }
@@ -1017,32 +1039,32 @@ static void test_subscribe_live(void **state)
 static void test_will_and_takeover(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *watch = connect_as(f, 4, "watch");
+    struct tconn *watch = connect_as(f, 4, "watch");
     struct pk p;
     mk_subscribe(&p, 4, 1, "dev/+/status", 0);
     feed(watch, &p);
-    ed_mqtt_conn_output_clear(watch);
-    ed_mqtt_conn *c;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    tc_output_clear(watch);
+    struct tconn *c;
+    c = mconn(f);
     mk_connect(&p, 4, "dev-7", 30, "dev/7/status", "offline");
     feed(c, &p);
     /* take-over by the same client id: the first is closed, its will goes */
-    ed_mqtt_conn *c2 = connect_as(f, 4, "dev-7");
-    assert_true(ed_mqtt_conn_closed(c));
-    assert_false(ed_mqtt_conn_closed(c2));
+    struct tconn *c2 = connect_as(f, 4, "dev-7");
+    assert_true(tc_closed(c));
+    assert_false(tc_closed(c2));
     struct got g[4];
     assert_int_equal(packets(watch, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
-    ed_mqtt_conn_output_clear(watch);
+    tc_output_clear(watch);
     /* a clean DISCONNECT: no will */
-    ed_mqtt_conn *c3;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c3), ED_OK);
+    struct tconn *c3;
+    c3 = mconn(f);
     mk_connect(&p, 4, "dev-8", 30, "dev/8/status", "offline");
     feed(c3, &p);
     uint8_t dis[] = {0xe0, 0};
-    assert_int_equal(ed_mqtt_conn_feed(c3, dis, 2), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c3, dis, 2), ED_ERR_CLOSED);
     size_t len;
-    ed_mqtt_conn_output(watch, &len);
+    tc_output(watch, &len);
     assert_int_equal(len, 0);
     settle(f);
     char keys[4][64], vals[4][64], hdrs[4][64];
@@ -1053,14 +1075,14 @@ static void test_will_and_takeover(void **state)
     ed_mqtt_stats_get(f->m, &s);
     assert_int_equal(s.n_wills, 1);
     /* MQTT 5: the connection taken over is told why (0x8E) */
-    ed_mqtt_conn *old5 = connect_as(f, 5, "dev-9");
-    ed_mqtt_conn *new5 = connect_as(f, 5, "dev-9");
-    assert_true(ed_mqtt_conn_closed(old5));
-    assert_false(ed_mqtt_conn_closed(new5));
+    struct tconn *old5 = connect_as(f, 5, "dev-9");
+    struct tconn *new5 = connect_as(f, 5, "dev-9");
+    assert_true(tc_closed(old5));
+    assert_false(tc_closed(new5));
     assert_int_equal(packets(old5, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
     assert_int_equal(g[0].body[0], ED_MQTT_RC_SESSION_TAKEN_OVER);
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 static void test_subscriber_limits(void **state)
@@ -1069,10 +1091,10 @@ static void test_subscriber_limits(void **state)
     struct fx *f = fx_new();
     set(f, "mqtt.max.inflight", "2");
     fx_start(f);
-    ed_mqtt_conn *sub = connect_as(f, 4, "slow");
+    struct tconn *sub = connect_as(f, 4, "slow");
     /* an MQTT 5 subscriber with a Maximum Packet Size of 40 bytes */
-    ed_mqtt_conn *small;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &small), ED_OK);
+    struct tconn *small;
+    small = mconn(f);
     struct pk b = {.len = 0}, p;
     pstr(&b, "MQTT");
     pu8(&b, 5);
@@ -1083,14 +1105,14 @@ static void test_subscriber_limits(void **state)
     pstr(&b, "small");
     wrap(&p, 0x10, &b);
     feed(small, &p);
-    ed_mqtt_conn_output_clear(small);
+    tc_output_clear(small);
     mk_subscribe(&p, 4, 1, "t/#", 1);
     feed(sub, &p);
     mk_subscribe(&p, 5, 1, "t/#", 0);
     feed(small, &p);
-    ed_mqtt_conn_output_clear(sub);
-    ed_mqtt_conn_output_clear(small);
-    ed_mqtt_conn *pub = connect_as(f, 4, "pub");
+    tc_output_clear(sub);
+    tc_output_clear(small);
+    struct tconn *pub = connect_as(f, 4, "pub");
     for (int i = 0; i < 3; i++) {
         mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), "t/x", "short", NULL, 0);
         feed(pub, &p);
@@ -1098,17 +1120,161 @@ static void test_subscriber_limits(void **state)
     }
     mk_publish(&p, 4, 0, false, 0, "t/x", "a payload longer than forty bytes, surely", NULL, 0);
     feed(pub, &p);
-    /* QoS 1 window of 2 (no PUBACK from the subscriber): the third is dropped */
+    /* QoS 1 window of 2 (no PUBACK from the subscriber): the third waits */
     struct got g[8];
     assert_int_equal(packets(sub, g, 8), 3);
     assert_int_equal((g[0].flags >> 1) & 3, 1);
     assert_int_equal((g[1].flags >> 1) & 3, 1);
     assert_int_equal((g[2].flags >> 1) & 3, 0); /* the QoS 0 one still goes */
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 4, &pb, &why), ED_OK);
+    tc_output_clear(sub);
     /* the small client gets the three short ones, not the long one */
     assert_int_equal(packets(small, g, 8), 3);
     struct ed_mqtt_stats s;
     ed_mqtt_stats_get(f->m, &s);
-    assert_int_equal(s.n_dropped, 2);
+    assert_int_equal(s.n_dropped, 1);
+    /* a PUBACK frees the window: the third leaves */
+    mk_ack(&p, ED_MQTT_PUBACK, pb.packet_id);
+    feed(sub, &p);
+    assert_int_equal(packets(sub, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    assert_int_equal((g[0].flags >> 1) & 3, 1);
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 4, &pb, &why), ED_OK);
+    assert_memory_equal(pb.payload.p, "short", 5);
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 1);
+    settle(f);
+    fx_free(f);
+}
+
+static void mk_connect5(struct pk *out, uint8_t flags, const uint8_t *props, size_t props_len,
+                        const char *id, const char *will_topic, const char *will_msg);
+
+/* An MQTT 5 subscriber announcing Receive Maximum n, subscribed to filter
+ * at QoS 1; its output cleared. */
+static struct tconn *slow_subscriber(struct fx *f, const char *id, uint16_t receive_max,
+                                     const char *filter)
+{
+    struct tconn *c;
+    c = mconn(f);
+    const uint8_t props[] = {0x21, (uint8_t)(receive_max >> 8), (uint8_t)receive_max};
+    struct pk p;
+    mk_connect5(&p, 0x02, props, sizeof props, id, NULL, NULL);
+    feed(c, &p);
+    mk_subscribe(&p, 5, 1, filter, 1);
+    feed(c, &p);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 2);
+    assert_int_equal(g[0].type, ED_MQTT_CONNACK);
+    assert_int_equal(g[1].type, ED_MQTT_SUBACK);
+    tc_output_clear(c);
+    return c;
+}
+
+/* The one PUBLISH in c's output at QoS 1: its payload as a number, *id its
+ * packet id; output cleared. */
+static int one_delivery(struct tconn *c, uint16_t *id)
+{
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 5, &pb, &why), ED_OK);
+    assert_int_equal(pb.qos, 1);
+    char num[16] = {0};
+    memcpy(num, pb.payload.p, ED_MIN(pb.payload.len, sizeof num - 1));
+    *id = pb.packet_id;
+    tc_output_clear(c);
+    return atoi(num);
+}
+
+/* n QoS 1 publishes to topic from pub, payloads "0", "1", ... */
+static void publish_numbered(struct tconn *pub, const char *topic, int n)
+{
+    struct pk p;
+    for (int i = 0; i < n; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        mk_publish(&p, 5, 1, false, (uint16_t)(i + 1), topic, v, NULL, 0);
+        feed(pub, &p);
+    }
+}
+
+/* Receives deliveries first..first+n-1 one at a time, in order, each only
+ * after the PUBACK of the one before; nothing more is left. */
+static void ack_numbered(struct tconn *sub, int first, int n)
+{
+    struct pk p;
+    for (int i = first; i < first + n; i++) {
+        uint16_t id;
+        assert_int_equal(one_delivery(sub, &id), i);
+        mk_ack(&p, ED_MQTT_PUBACK, id);
+        feed(sub, &p);
+    }
+    size_t len;
+    tc_output(sub, &len);
+    assert_int_equal(len, 0);
+}
+
+static void test_receive_maximum_one_gets_all(void **state)
+{
+    struct fx *f = *state;
+    struct tconn *sub = slow_subscriber(f, "slow5", 1, "meter/#");
+    struct tconn *pub = connect_as(f, 5, "meter");
+    publish_numbered(pub, "meter/kwh", 100);
+    settle(f);
+    ack_numbered(sub, 0, 100);
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 0);
+    assert_int_equal(s.n_delivered, 100);
+    settle(f);
+}
+
+static void test_subscriber_queue_bounds(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.max.queued.messages", "3");
+    set(f, "mqtt.max.queued.bytes", "1000");
+    fx_start(f);
+    lt_capture_logs();
+    struct tconn *sub = slow_subscriber(f, "few", 1, "q/#");
+    struct tconn *pub = connect_as(f, 5, "pub");
+    /* 1 in flight, 3 held, 6 over mqtt.max.queued.messages */
+    publish_numbered(pub, "q/a", 10);
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 6);
+    assert_true(
+        lt_log_contains("dropped 1 delivery to client few at 127.0.0.1:40000: its window of 1 is "
+                        "full and 3 deliveries"));
+    assert_true(lt_log_contains("mqtt.max.queued.messages 3"));
+    ack_numbered(sub, 0, 4);
+    /* bytes: one in flight, then 600-byte payloads: one held, the next over 1000 bytes */
+    char big[601];
+    memset(big, 'x', 600);
+    big[600] = '\0';
+    struct pk p;
+    for (int i = 0; i < 3; i++) {
+        mk_publish(&p, 5, 1, false, (uint16_t)(20 + i), "q/b", big, NULL, 0);
+        feed(pub, &p);
+    }
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 7);
+    /* closing with a delivery held drops (and counts) it */
+    tc_output_clear(sub);
+    static const uint8_t disconnect[] = {0xe0, 0};
+    assert_int_equal(tc_feed(sub, disconnect, sizeof disconnect), ED_ERR_CLOSED);
+    pump(f);
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 8);
+    /* within the second of the first line: counted, not logged again */
+    assert_false(lt_log_contains("closed while they waited for its window"));
+    lt_release_logs();
     settle(f);
     fx_free(f);
 }
@@ -1119,13 +1285,13 @@ static void test_inflight_backpressure(void **state)
     struct fx *f = fx_new();
     set(f, "mqtt.max.inflight", "2");
     fx_start(f);
-    ed_mqtt_conn *c = connect_as(f, 4, "burst");
+    struct tconn *c = connect_as(f, 4, "burst");
     struct pk all = {.len = 0}, p;
     for (int i = 1; i <= 5; i++) {
         mk_publish(&p, 4, 1, false, (uint16_t)i, "burst", "x", NULL, 0);
         praw(&all, p.b, p.len);
     }
-    assert_int_equal(ed_mqtt_conn_feed(c, all.b, all.len), ED_OK);
+    assert_int_equal(tc_feed(c, all.b, all.len), ED_OK);
     ed_mqtt_flush(f->m);
     ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "burst"), 0)->log;
     assert_int_equal(ed_log_end_offset(log), 2); /* two taken, three wait */
@@ -1150,7 +1316,7 @@ static void test_batches_compressed_per_topic(void **state)
     struct fx *f = fx_new();
     set(f, "compression.type", "zstd");
     fx_start(f);
-    ed_mqtt_conn *c = connect_as(f, 4, "zip");
+    struct tconn *c = connect_as(f, 4, "zip");
     struct pk p;
     for (int i = 0; i < 20; i++) {
         mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), "zip/me", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -1179,16 +1345,16 @@ static void test_batches_compressed_per_topic(void **state)
 static void test_close_with_pending_acks(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c = connect_as(f, 4, "gone");
+    struct tconn *c = connect_as(f, 4, "gone");
     struct pk p;
     mk_publish(&p, 4, 1, false, 1, "gone", "x", NULL, 0);
     feed(c, &p);
     ed_mqtt_flush(f->m);
     /* closed while its PUBACK waits for the flush: freed after it */
-    assert_int_equal(ed_mqtt_conn_feed(c, "\xff\x00", 2), ED_ERR_CLOSED);
-    ed_mqtt_reap(f->m);
+    assert_int_equal(tc_feed(c, "\xff\x00", 2), ED_ERR_CLOSED);
+    pump(f);
     settle(f);
-    ed_mqtt_reap(f->m);
+    pump(f);
     ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "gone"), 0)->log;
     assert_int_equal(ed_log_durable_offset(log), 1);
 }
@@ -1246,15 +1412,15 @@ static bool connack_prop(const struct got *g, uint8_t id, uint32_t *num)
 static void test_topic_deleted_while_gathering(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c = connect_as(f, 5, "doomed");
+    struct tconn *c = connect_as(f, 5, "doomed");
     struct pk p;
     mk_publish(&p, 5, 1, false, 1, "doomed", "x", NULL, 0);
     feed(c, &p);
     /* a 3.1.1 client too, whose will goes to the same topic: it is closed
      * (no negative PUBACK in 3.1.1) and its will must not land in the
      * partition being freed */
-    ed_mqtt_conn *c4;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c4), ED_OK);
+    struct tconn *c4;
+    c4 = mconn(f);
     mk_connect(&p, 4, "doomed4", 30, "doomed", "will");
     feed(c4, &p);
     mk_publish(&p, 4, 1, false, 1, "doomed", "z", NULL, 0);
@@ -1269,10 +1435,10 @@ static void test_topic_deleted_while_gathering(void **state)
     assert_int_equal(g[0].type, ED_MQTT_PUBACK);
     assert_int_equal(ed_get_be16(g[0].body), 1);
     assert_true(g[0].len >= 3 && g[0].body[2] >= 0x80);
-    assert_true(ed_mqtt_conn_closed(c4));
+    assert_true(tc_closed(c4));
     lt_release_logs();
     /* the connection goes on: the next publish recreates the topic */
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     mk_publish(&p, 5, 1, false, 2, "doomed", "y", NULL, 0);
     feed(c, &p);
     settle(f);
@@ -1282,7 +1448,7 @@ static void test_topic_deleted_while_gathering(void **state)
     assert_int_equal(read_records(f, "doomed", 0, keys, vals, hdrs, 4), 2);
     assert_string_equal(vals[0], "will");
     assert_string_equal(vals[1], "y");
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 /* Disk full while a client's further publishes wait unread: the negative
@@ -1307,13 +1473,13 @@ static void test_append_failure_then_more_input(void **state)
     char why[256];
     assert_int_equal(ed_mqtt_new(&f->b, why, sizeof why, &f->m), ED_OK);
     lt_capture_logs();
-    ed_mqtt_conn *c = connect_as(f, 5, "full");
+    struct tconn *c = connect_as(f, 5, "full");
     struct pk all = {.len = 0}, p;
     for (int i = 1; i <= 3; i++) {
         mk_publish(&p, 5, 1, false, (uint16_t)i, "full", "x", NULL, 0);
         praw(&all, p.b, p.len);
     }
-    assert_int_equal(ed_mqtt_conn_feed(c, all.b, all.len), ED_OK); /* the third waits */
+    assert_int_equal(tc_feed(c, all.b, all.len), ED_OK); /* the third waits */
     for (int i = 0; i < 4; i++)
         settle(f);
     struct got g[8];
@@ -1332,26 +1498,26 @@ static void test_append_failure_then_more_input(void **state)
 static void test_disconnect_reason_and_will(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *watch = connect_as(f, 4, "watch");
+    struct tconn *watch = connect_as(f, 4, "watch");
     struct pk p;
     mk_subscribe(&p, 4, 1, "w/#", 0);
     feed(watch, &p);
-    ed_mqtt_conn_output_clear(watch);
+    tc_output_clear(watch);
     static const uint8_t reasons[] = {0x00, 0x04, 0x80, 0x83};
     static const int wills[] = {0, 1, 1, 1};
     for (int i = 0; i < 4; i++) {
-        ed_mqtt_conn *c;
-        assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+        struct tconn *c;
+        c = mconn(f);
         mk_connect5(&p, 0x02, NULL, 0, "willing", "w/status", "gone");
         feed(c, &p);
-        ed_mqtt_conn_output_clear(c);
+        tc_output_clear(c);
         uint8_t dis[] = {0xe0, 1, reasons[i]};
-        assert_int_equal(ed_mqtt_conn_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+        assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
         struct got g[4];
         assert_int_equal(packets(watch, g, 4), wills[i]);
-        ed_mqtt_conn_output_clear(watch);
+        tc_output_clear(watch);
     }
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 /* MQTT 5: Eddy keeps no session after the connection, so a client asking
@@ -1360,8 +1526,8 @@ static void test_disconnect_reason_and_will(void **state)
 static void test_session_expiry_in_connack(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    struct tconn *c;
+    c = mconn(f);
     static const uint8_t props[] = {0x11, 0, 0, 0x0e, 0x10}; /* 3600 s */
     struct pk p;
     mk_connect5(&p, 0x00, props, sizeof props, "sess", NULL, NULL);
@@ -1375,27 +1541,27 @@ static void test_session_expiry_in_connack(void **state)
     assert_true(connack_prop(&g[0], ED_MQTT_PROP_SESSION_EXPIRY, &v));
     assert_int_equal(v, 0);
     /* without one (0 = ends with the connection): nothing to correct */
-    ed_mqtt_conn *c2;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c2), ED_OK);
+    struct tconn *c2;
+    c2 = mconn(f);
     mk_connect5(&p, 0x02, NULL, 0, "sess2", NULL, NULL);
     feed(c2, &p);
     assert_int_equal(packets(c2, g, 4), 1);
     assert_false(connack_prop(&g[0], ED_MQTT_PROP_SESSION_EXPIRY, NULL));
-    ed_mqtt_conn_output_clear(c2);
+    tc_output_clear(c2);
     /* ... and may not set one in DISCONNECT (MQTT 3.14.2.2.2): 0x82 */
     lt_capture_logs();
     uint8_t dis[] = {0xe0, 7, 0x00, 5, 0x11, 0, 0, 0, 10};
-    assert_int_equal(ed_mqtt_conn_feed(c2, dis, sizeof dis), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c2, dis, sizeof dis), ED_ERR_CLOSED);
     assert_int_equal(packets(c2, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
     assert_int_equal(g[0].body[0], ED_MQTT_RC_PROTOCOL_ERROR);
     assert_true(lt_log_contains("Session Expiry"));
     lt_release_logs();
     /* the client that asked for one may change it */
-    ed_mqtt_conn_output_clear(c);
-    assert_int_equal(ed_mqtt_conn_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    tc_output_clear(c);
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 4), 0);
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 /* MQTT 5: the server's DISCONNECT respects the client's Maximum Packet
@@ -1404,25 +1570,25 @@ static void test_session_expiry_in_connack(void **state)
 static void test_disconnect_fits_client_max_packet(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    struct tconn *c;
+    c = mconn(f);
     static const uint8_t props[] = {0x27, 0, 0, 0, 16};
     struct pk p;
     mk_connect5(&p, 0x02, props, sizeof props, "tiny", NULL, NULL);
     feed(c, &p);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     lt_capture_logs();
     mk_publish(&p, 5, 0, false, 0, "a/#", "x", NULL, 0);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     lt_release_logs();
     size_t len;
-    ed_mqtt_conn_output(c, &len);
+    tc_output(c, &len);
     assert_true(len > 0 && len <= 16);
     struct got g[4];
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
     assert_int_equal(g[0].body[0], ED_MQTT_RC_TOPIC_NAME_INVALID);
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 /* Packet-level conformance a real client trips on. */
@@ -1432,25 +1598,25 @@ static void test_conformance_edges(void **state)
     lt_capture_logs();
     struct pk p, b;
     struct got g[8];
-    ed_mqtt_conn *c;
+    struct tconn *c;
     /* CONNECT reserved flag bit 0: closed, no CONNACK */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 4, "r", 10, NULL, NULL);
     p.b[9] |= 0x01;
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 8), 0);
     /* will QoS without the will flag */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 4, "r", 10, NULL, NULL);
     p.b[9] |= 0x08;
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     /* will retain without the will flag */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 4, "r", 10, NULL, NULL);
     p.b[9] |= 0x20;
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     /* 3.1.1 password without user name */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     b.len = 0;
     pstr(&b, "MQTT");
     pu8(&b, 4);
@@ -1459,9 +1625,9 @@ static void test_conformance_edges(void **state)
     pstr(&b, "pw");
     pstr(&b, "secret");
     wrap(&p, 0x10, &b);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     /* ... allowed in MQTT 5 */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     b.len = 0;
     pstr(&b, "MQTT");
     pu8(&b, 5);
@@ -1475,24 +1641,24 @@ static void test_conformance_edges(void **state)
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].body[1], 0);
     /* keep-alive 0 is accepted */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 4, "ka0", 0, NULL, NULL);
     feed(c, &p);
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].body[1], 0);
     /* CONNECT fixed-header flags must be 0 */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 4, "fh", 10, NULL, NULL);
     p.b[0] = 0x12;
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     /* client id with U+0000 or a surrogate: closed */
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    c = mconn(f);
     mk_connect(&p, 4, "a_b", 10, NULL, NULL);
     p.b[p.len - 2] = 0;
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    c = mconn(f);
     mk_connect(&p, 4, "\xed\xa0\x80", 10, NULL, NULL);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
 
     /* SUBSCRIBE with bad filters: one code each, the connection stays */
     c = connect_as(f, 4, "subs4");
@@ -1509,27 +1675,27 @@ static void test_conformance_edges(void **state)
     assert_int_equal(g[0].type, ED_MQTT_SUBACK);
     assert_int_equal(g[0].len, 2 + 5);
     assert_memory_equal(g[0].body + 2, "\x80\x80\x80\x80\x01", 5);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     /* an empty filter is malformed: closed */
     b.len = 0;
     pu16(&b, 10);
     pstr(&b, "");
     pu8(&b, 0);
     wrap(&p, 0x82, &b);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     c = connect_as(f, 5, "subs5");
     mk_subscribe(&p, 5, 3, "a/#/b", 1);
     feed(c, &p);
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].body[3], ED_MQTT_RC_TOPIC_FILTER_INVALID);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     /* PUBREL for an unknown packet id: PUBCOMP 0x92 (5.0) */
     mk_ack(&p, ED_MQTT_PUBREL, 77);
     feed(c, &p);
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
     assert_int_equal(g[0].body[2], ED_MQTT_RC_PACKET_ID_NOT_FOUND);
-    ed_mqtt_conn_output_clear(c);
+    tc_output_clear(c);
     /* PUBACK for an unknown id: ignored */
     mk_ack(&p, ED_MQTT_PUBACK, 78);
     feed(c, &p);
@@ -1537,27 +1703,27 @@ static void test_conformance_edges(void **state)
     /* a topic alias with Topic Alias Maximum 0: DISCONNECT 0x94 */
     static const uint8_t alias[] = {0x23, 0, 1};
     mk_publish(&p, 5, 0, false, 0, "t", "x", alias, sizeof alias);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].body[0], ED_MQTT_RC_TOPIC_ALIAS_INVALID);
     /* QoS 1 with packet id 0: closed as malformed */
     c = connect_as(f, 5, "pid0");
     mk_publish(&p, 5, 1, false, 0, "t", "x", NULL, 0);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
     /* a second CONNECT: 0x82 */
     c = connect_as(f, 5, "again");
     mk_connect5(&p, 0x02, NULL, 0, "again", NULL, NULL);
-    assert_int_equal(ed_mqtt_conn_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].body[0], ED_MQTT_RC_PROTOCOL_ERROR);
     /* AUTH: 0x82 */
     c = connect_as(f, 5, "auth");
     uint8_t auth[] = {0xf0, 0};
-    assert_int_equal(ed_mqtt_conn_feed(c, auth, 2), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, auth, 2), ED_ERR_CLOSED);
     lt_release_logs();
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 /* Topic filter matching at the edges (MQTT 4.7). */
@@ -1592,7 +1758,7 @@ static void test_filter_edges(void **state)
 static void test_acks_in_order_across_partitions(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c = connect_as(f, 5, "multi");
+    struct tconn *c = connect_as(f, 5, "multi");
     struct pk p;
     const char *topics[] = {"ord/a", "ord/b", "ord/a", "ord/c", "ord/b"};
     for (int i = 0; i < 5; i++) {
@@ -1613,20 +1779,20 @@ static void test_acks_in_order_across_partitions(void **state)
 static void test_takeover_with_qos2_pending(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *old = connect_as(f, 5, "twin");
+    struct tconn *old = connect_as(f, 5, "twin");
     struct pk p;
     mk_publish(&p, 5, 2, false, 5, "twin/x", "1", NULL, 0);
     feed(old, &p);
     ed_mqtt_flush(f->m); /* appended, waiting for the flush */
     mk_publish(&p, 5, 2, false, 6, "twin/x", "2", NULL, 0);
     feed(old, &p); /* gathering */
-    ed_mqtt_conn *young = connect_as(f, 5, "twin");
-    assert_true(ed_mqtt_conn_closed(old));
-    ed_mqtt_reap(f->m); /* old still referenced: kept */
+    struct tconn *young = connect_as(f, 5, "twin");
+    assert_true(tc_closed(old));
+    pump(f); /* old still referenced: kept */
     settle(f);
-    ed_mqtt_reap(f->m);
+    pump(f);
     size_t len;
-    ed_mqtt_conn_output(young, &len);
+    tc_output(young, &len);
     assert_int_equal(len, 0); /* the old one's PUBRECs go nowhere */
     /* the new connection knows nothing of packet id 5 */
     mk_ack(&p, ED_MQTT_PUBREL, 5);
@@ -1643,8 +1809,8 @@ static void test_takeover_with_qos2_pending(void **state)
 static void test_will_too_many_user_properties_logged(void **state)
 {
     struct fx *f = *state;
-    ed_mqtt_conn *c;
-    assert_int_equal(ed_mqtt_conn_detached(f->m, &c), ED_OK);
+    struct tconn *c;
+    c = mconn(f);
     struct pk b = {.len = 0}, p;
     pstr(&b, "MQTT");
     pu8(&b, 5);
@@ -1668,10 +1834,11 @@ static void test_will_too_many_user_properties_logged(void **state)
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].body[1], 0);
     lt_capture_logs();
-    assert_int_equal(ed_mqtt_conn_feed(c, "\xff\x00", 2), ED_ERR_CLOSED);
-    assert_true(lt_log_contains("will of detached to 'chatty/status' dropped: more than 64"));
+    assert_int_equal(tc_feed(c, "\xff\x00", 2), ED_ERR_CLOSED);
+    assert_true(
+        lt_log_contains("will of 127.0.0.1:40000 to 'chatty/status' dropped: more than 64"));
     lt_release_logs();
-    ed_mqtt_reap(f->m);
+    pump(f);
 }
 
 int main(void)
@@ -1697,6 +1864,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
         cmocka_unit_test(test_subscriber_limits),
         cmocka_unit_test(test_inflight_backpressure),
+        cmocka_unit_test_setup_teardown(test_receive_maximum_one_gets_all, setup, teardown),
+        cmocka_unit_test(test_subscriber_queue_bounds),
         cmocka_unit_test_setup_teardown(test_close_with_pending_acks, setup, teardown),
         cmocka_unit_test(test_batches_compressed_per_topic),
         cmocka_unit_test(test_filter_edges),

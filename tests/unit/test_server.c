@@ -1,7 +1,8 @@
 /* Unit tests of the Kafka server with ApiVersions and Metadata: framing
  * (pipelined, split, large frames), header versions, responses in order,
- * closing on garbage, oversized frames, unknown keys and versions, a flood
- * of malformed requests logging a bounded number of lines; and over
+ * closing on garbage, oversized frames, unknown keys and versions (over the
+ * simulated network), a flood of malformed requests logging a bounded
+ * number of lines; and over
  * real loopback sockets: one bad connection does not disturb another, the
  * connection limit, the idle timeout and backpressure (reading stops at the
  * open-request limit and resumes once a durable produce is answered). */
@@ -27,6 +28,7 @@
 #include "core/topics.h"
 #include "log_testutil.h"
 #include "platform/log.h"
+#include "tconn.h"
 
 struct fx {
     char *dir;
@@ -80,6 +82,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    tc_close_all();
     ed_server_free(f->srv);
     ed_topics_close(f->topics);
     ed_storage_close(f->st);
@@ -89,6 +92,17 @@ static int teardown(void **state)
     free(f->dir);
     free(f);
     return 0;
+}
+
+static void adopt(void *arg, ed_stream *s)
+{
+    ed_server_adopt(arg, s);
+}
+
+/* A client connection over the simulated network. */
+static struct tconn *kconn(struct fx *f)
+{
+    return tc_open(f->loop, adopt, f->srv);
 }
 
 /* ---- request building ---- */
@@ -112,19 +126,19 @@ static void req_end(ed_kwr *w)
 }
 
 /* Feeds w to c (and frees w); returns the feed status. */
-static int send_req(ed_conn *c, ed_kwr *w)
+static int send_req(struct tconn *c, ed_kwr *w)
 {
-    int rc = ed_server_conn_feed(c, w->buf, w->len);
+    int rc = tc_feed(c, w->buf, w->len);
     ed_kwr_free(w);
     return rc;
 }
 
 /* Takes one response frame out of the captured output. */
 
-static bool next_resp(ed_conn *c, size_t *off, ed_krd *body, int32_t *corr)
+static bool next_resp(struct tconn *c, size_t *off, ed_krd *body, int32_t *corr)
 {
     size_t len;
-    const uint8_t *out = ed_server_conn_output(c, &len);
+    const uint8_t *out = tc_output(c, &len);
     if (*off + 4 > len) return false;
     int32_t size = (int32_t)ed_get_be32(out + *off);
     assert_true(size >= 4);
@@ -166,8 +180,7 @@ static void check_api_keys(ed_krd *r, bool flex)
 static void test_api_versions(void **state)
 {
     struct fx *f = *state;
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     ed_kwr w;
     for (int16_t v = 0; v <= 4; v++) {
         bool flex = v >= 3;
@@ -199,8 +212,7 @@ static void test_api_versions(void **state)
 static void test_api_versions_unknown_version(void **state)
 {
     struct fx *f = *state;
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     ed_kwr w;
     /* a future version with a body we do not know */
     req_begin(&w, ED_KAPI_API_VERSIONS, 77, 5, true);
@@ -293,7 +305,7 @@ static void parse_metadata(ed_krd *r, int16_t v, struct mresp *m)
 }
 
 /* names == NULL: null array (v1+) or empty (v0). */
-static struct mresp metadata(ed_conn *c, int16_t v, const char *const *names, int n,
+static struct mresp metadata(struct tconn *c, int16_t v, const char *const *names, int n,
                              bool allow_auto, const uint8_t *ids)
 {
     bool flex = v >= 9;
@@ -314,7 +326,7 @@ static struct mresp metadata(ed_conn *c, int16_t v, const char *const *names, in
     if (v >= 8) ed_kwr_bool(&w, true);
     ed_kwr_tags(&w, flex);
     req_end(&w);
-    ed_server_conn_output_clear(c);
+    tc_output_clear(c);
     assert_int_equal(send_req(c, &w), ED_OK);
     ed_krd r;
     int32_t corr;
@@ -330,8 +342,7 @@ static struct mresp metadata(ed_conn *c, int16_t v, const char *const *names, in
 static void test_metadata_versions(void **state)
 {
     struct fx *f = *state;
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     assert_int_equal(ed_topics_create(f->topics, "a", 3, NULL, NULL, 0, NULL, NULL), ED_OK);
     assert_int_equal(ed_topics_create(f->topics, "b", 1, NULL, NULL, 0, NULL, NULL), ED_OK);
     for (int16_t v = 0; v <= 12; v++) {
@@ -359,8 +370,7 @@ static void test_metadata_versions(void **state)
 static void test_metadata_named_and_auto(void **state)
 {
     struct fx *f = *state;
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     assert_int_equal(ed_topics_create(f->topics, "known", 2, NULL, NULL, 0, NULL, NULL), ED_OK);
     const char *names[] = {"known", "new1", "bad/name", "known"};
     /* v4 without auto-creation: unknown stays unknown, duplicates once */
@@ -392,8 +402,7 @@ static void test_metadata_named_and_auto(void **state)
 static void test_metadata_by_id(void **state)
 {
     struct fx *f = *state;
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     ed_topic *t;
     assert_int_equal(ed_topics_create(f->topics, "byid", 2, NULL, NULL, 0, NULL, &t), ED_OK);
     uint8_t ids[32];
@@ -425,14 +434,13 @@ static size_t api_versions_frame(uint8_t *out, int32_t corr)
 static void test_pipelined_and_split(void **state)
 {
     struct fx *f = *state;
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     uint8_t buf[4096];
     size_t n = 0;
     for (int i = 0; i < 20; i++)
         n += api_versions_frame(buf + n, 1000 + i);
     /* all at once */
-    assert_int_equal(ed_server_conn_feed(c, buf, n), ED_OK);
+    assert_int_equal(tc_feed(c, buf, n), ED_OK);
     size_t off = 0;
     ed_krd r;
     int32_t corr;
@@ -442,9 +450,9 @@ static void test_pipelined_and_split(void **state)
     }
     assert_false(next_resp(c, &off, &r, &corr));
     /* byte by byte */
-    ed_server_conn_output_clear(c);
+    tc_output_clear(c);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(ed_server_conn_feed(c, buf + i, 1), ED_OK);
+        assert_int_equal(tc_feed(c, buf + i, 1), ED_OK);
     off = 0;
     for (int i = 0; i < 20; i++) {
         assert_true(next_resp(c, &off, &r, &corr));
@@ -455,8 +463,7 @@ static void test_pipelined_and_split(void **state)
 static void test_large_frame(void **state)
 {
     struct fx *f = *state;
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     /* a Metadata request naming 3000 unknown topics: ~40 KB, more than the
      * read buffer, read in chunks straight into the request's buffer */
     ed_kwr w;
@@ -471,7 +478,7 @@ static void test_large_frame(void **state)
     req_end(&w);
     assert_true(w.len > 32768);
     for (size_t i = 0; i < w.len; i += 7000)
-        assert_int_equal(ed_server_conn_feed(c, w.buf + i, ED_MIN((size_t)7000, w.len - i)), ED_OK);
+        assert_int_equal(tc_feed(c, w.buf + i, ED_MIN((size_t)7000, w.len - i)), ED_OK);
     ed_kwr_free(&w);
     size_t off = 0;
     ed_krd r;
@@ -493,12 +500,11 @@ static void test_large_frame(void **state)
 
 static void expect_closed(struct fx *f, const uint8_t *bytes, size_t len)
 {
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     int32_t before = ed_server_n_conns(f->srv);
-    assert_int_equal(ed_server_conn_feed(c, bytes, len), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, bytes, len), ED_ERR_CLOSED);
     assert_int_equal(ed_server_n_conns(f->srv), before - 1);
-    ed_server_reap(f->srv);
+    tc_close(c);
 }
 
 static void test_bad_frames(void **state)
@@ -528,18 +534,17 @@ static void test_bad_frames(void **state)
     expect_closed(f, bad_client, sizeof bad_client);
 
     /* a good request before the bad one is still answered */
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     uint8_t buf[256];
     size_t n = api_versions_frame(buf, 77);
     memcpy(buf + n, unknown_key, sizeof unknown_key);
-    assert_int_equal(ed_server_conn_feed(c, buf, n + sizeof unknown_key), ED_ERR_CLOSED);
+    assert_int_equal(tc_feed(c, buf, n + sizeof unknown_key), ED_ERR_CLOSED);
     size_t off = 0;
     ed_krd r;
     int32_t corr;
     assert_true(next_resp(c, &off, &r, &corr));
     assert_int_equal(corr, 77);
-    ed_server_reap(f->srv);
+    tc_close(c);
 }
 
 static int n_warn_lines;
@@ -808,7 +813,7 @@ static void test_tcp_backpressure(void **state)
 /* Backpressure, deterministically: with room for one open request, a
  * produce with acks=all that waits for its flush stops the reading of its
  * connection until the flush answers it; then reading resumes. */
-static void produce_acks_all(ed_conn *c, int32_t corr, const uint8_t *batch, size_t len)
+static void produce_acks_all(struct tconn *c, int32_t corr, const uint8_t *batch, size_t len)
 {
     ed_kwr w;
     req_begin(&w, ED_KAPI_PRODUCE, 7, corr, false);
@@ -832,38 +837,36 @@ static void test_pause_at_inflight_limit(void **state)
     struct ed_server_limits l = *ed_server_limits_get(f->srv);
     l.n_inflight_max = 1;
     ed_server_limits_set(f->srv, &l);
-    ed_conn *c;
-    assert_int_equal(ed_server_conn_detached(f->srv, 1 << 20, &c), ED_OK);
+    struct tconn *c = kconn(f);
     uint8_t batch[1024];
     size_t n = lt_batch(batch, sizeof batch, 3, 50, 1700000000000, 1, 1);
     assert_true(n > 0);
     struct ed_server_stats st;
     for (int32_t round = 1; round <= 2; round++) {
-        assert_false(ed_server_conn_paused(c));
+        assert_false(!tc_reading(c));
         produce_acks_all(c, round, batch, n);
         /* Not durable yet: no answer, and the connection is not read. */
         size_t len;
-        ed_server_conn_output(c, &len);
+        tc_output(c, &len);
         assert_int_equal(len, 0);
-        assert_true(ed_server_conn_paused(c));
+        assert_true(!tc_reading(c));
         ed_server_stats_get(f->srv, &st);
         assert_int_equal(st.n_pauses, (uint64_t)round);
         /* The flush answers it and reading resumes. */
         for (int i = 0; i < 100 && len == 0; i++) {
             ed_storage_tick(f->st, ed_plat_clock_wall_ms());
             ed_storage_run_completions(f->st);
-            ed_server_conn_output(c, &len);
+            tc_output(c, &len);
         }
         size_t off = 0;
         ed_krd body;
         int32_t corr;
         assert_true(next_resp(c, &off, &body, &corr));
         assert_int_equal(corr, round);
-        assert_false(ed_server_conn_paused(c));
-        ed_server_conn_output_clear(c);
+        assert_false(!tc_reading(c));
+        tc_output_clear(c);
     }
-    ed_server_conn_close(c, NULL);
-    ed_server_reap(f->srv);
+    tc_close(c);
 }
 
 int main(void)

@@ -1,0 +1,28 @@
+/* The simulated network: pairs of in-memory streams on the event loop, so
+ * tests and fuzzers drive real connections (partial reads and writes, a
+ * full peer, EOF, resets) without sockets. Each end buffers at most cap
+ * bytes written by the other end: a writer sees short writes when it is
+ * full, which is how backpressure is exercised. Events are level-triggered
+ * like epoll's and delivered from zero-delay timers of the loop, never from
+ * inside the call that caused them. Works on any port that has the loop's
+ * timers; single-threaded. */
+#ifndef ED_PLATFORM_MEMNET_H
+#define ED_PLATFORM_MEMNET_H
+
+#include "platform/net.h"
+
+/* Two connected ends; peer_a is what ed_plat_stream_peer(*a) reports (the
+ * address of b), likewise peer_b. Close each end with
+ * ed_plat_stream_close; the pair is freed with its last end. */
+int ed_memnet_pair(ed_loop *l, size_t cap, const char *peer_a, const char *peer_b, ed_stream **a,
+                   ed_stream **b);
+/* Bytes waiting to be read at end s. */
+size_t ed_memnet_pending(const ed_stream *s);
+/* Whether the other end of s has been closed (s reads EOF once drained). */
+bool ed_memnet_peer_closed(const ed_stream *s);
+/* Whether the owner of end s wants to read (is not holding it back). */
+bool ed_memnet_reading(const ed_stream *s);
+/* Changes how many bytes end s may hold from its peer (from now on). */
+void ed_memnet_set_cap(ed_stream *s, size_t cap);
+
+#endif
