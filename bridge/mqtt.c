@@ -1404,3 +1404,53 @@ void ed_mqtt_reap(ed_mqtt *m)
 {
     ed_conn_set_reap(m->set);
 }
+
+/* ---- the MQTT service of a broker ---- */
+
+static void service_shutdown(void *obj)
+{
+    ed_mqtt_shutdown(obj);
+}
+
+static void service_free(void *obj)
+{
+    ed_mqtt_free(obj);
+}
+
+int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
+{
+    if (out) *out = NULL;
+    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS];
+    int n = 0;
+    ed_config_listeners(ed_config_str(b->cfg, "mqtt.listeners"), ls, ED_CONFIG_MAX_LISTENERS, &n,
+                        why, why_len);
+    if (n == 0) return ED_OK;
+    ed_mqtt *m;
+    int rc = ed_mqtt_new(b, why, why_len, &m);
+    if (rc != ED_OK) {
+        if (rc != ED_ERR_INVAL) snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
+        return rc;
+    }
+    /* What is gathered is appended at shutdown (and flushed at close);
+     * clients whose acknowledgement was still owed resend on reconnect. */
+    struct ed_broker_service svc = {"MQTT", m, service_shutdown, service_free};
+    rc = ed_broker_add_service(b, &svc);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
+        return rc;
+    }
+    if (out) *out = m;
+    for (int i = 0; i < n; i++) {
+        uint16_t port;
+        const char *host = *ls[i].host ? ls[i].host : "0.0.0.0";
+        rc = ed_mqtt_listen(m, host, ls[i].port, &port);
+        if (rc != ED_OK) {
+            snprintf(why, why_len, "cannot listen on %s:%u (MQTT): %s", host, ls[i].port,
+                     ed_strerror(rc));
+            return rc;
+        }
+        ED_LOG_INFO("listening on %s:%u (MQTT)", host, port);
+        ed_broker_note_bound(b, "mqtt", host, port);
+    }
+    return ED_OK;
+}

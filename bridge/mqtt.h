@@ -30,6 +30,11 @@ struct ed_mqtt_limits {
     size_t out_max_len;     /* close a connection whose output exceeds this */
 };
 
+/* Starts the MQTT service of a broker made by ed_broker_open from
+ * mqtt.listeners (none: nothing is started, *out is NULL); the broker
+ * owns it from here. ED_OK, or an error with why. */
+int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len);
+
 /* A listener for broker b (b->loop, b->topics and b->cfg set). The routes
  * (mqtt.routes) are parsed here: ED_ERR_INVAL with why naming the bad
  * route. */

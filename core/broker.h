@@ -1,6 +1,12 @@
-/* The broker: the context every request handler works in. It owns the event
- * loop, the storage, the topic registry, the idempotent-producer state and
- * the group coordinator, and starts/stops the listeners. */
+/* The broker: the context every request handler works in, and the object
+ * that owns start-up and shutdown order. ed_broker_open builds the event
+ * loop, the storage (with its flush completions and ticks on the loop), the
+ * topic registry, the idempotent-producer state, the group coordinator and
+ * the shared request-memory budget; listeners of every protocol (the Kafka
+ * server, MQTT, later CoAP, HTTP and the mirror) register as services, are
+ * shut down in the order they were added when a shutdown begins (SIGTERM,
+ * SIGINT, ed_broker_shutdown) and freed in reverse order before the domain
+ * they use. Tests may fill the context by hand instead (fields below). */
 #ifndef ED_CORE_BROKER_H
 #define ED_CORE_BROKER_H
 
@@ -21,11 +27,41 @@ struct ed_broker {
     ed_groups *groups; /* consumer-group coordinator (NULL until built) */
     ed_pids *pids;     /* producer-id allocator (core/pidstate.h) */
     const struct ed_config *cfg;
-    ed_conn_budget *budget; /* queued.max.request.bytes, shared by every listener (NULL: none) */
-    int32_t node_id;        /* node.id / broker.id */
-    char cluster_id[23];    /* base64 UUID, persisted in the data dir */
-    char adv_host[256];     /* advertised host for Metadata */
+    ed_conn_budget *budget;    /* queued.max.request.bytes, shared by every listener (NULL: none) */
+    struct ed_broker_own *own; /* what ed_broker_open made (NULL: assembled by hand) */
+    int32_t node_id;           /* node.id / broker.id */
+    char cluster_id[23];       /* base64 UUID, persisted in the data dir */
+    char adv_host[256];        /* advertised host for Metadata */
     uint16_t adv_port;
 };
+
+/* A listener or other client of the broker, owned from registration on. */
+struct ed_broker_service {
+    const char *name; /* "Kafka", "MQTT": in log lines */
+    void *obj;
+    void (*shutdown)(void *obj); /* stop accepting, let clients go (may be NULL) */
+    void (*free)(void *obj);     /* before the domain closes */
+};
+
+/* Opens everything in order from cfg (which must outlive the broker):
+ * ED_OK, or an error with why naming what failed (the data directory, the
+ * topic registry, ...), and nothing left open. */
+int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size_t why_len);
+/* Registers a service (the broker frees it at close; on error it is freed
+ * now). */
+int ed_broker_add_service(ed_broker *b, const struct ed_broker_service *svc);
+/* Notes a bound listener: NAME=host:port lines for the port file. */
+void ed_broker_note_bound(ed_broker *b, const char *name, const char *host, uint16_t port);
+int ed_broker_n_bound(const ed_broker *b);
+const char *ed_broker_bound(const ed_broker *b, int i);
+/* Runs the loop until a shutdown completes (SIGTERM/SIGINT start one);
+ * pings systemd's watchdog while the loop turns. */
+int ed_broker_run(ed_broker *b);
+/* Begins a shutdown: every service stops accepting and lets its clients go,
+ * in the order added; the loop then stops. */
+void ed_broker_shutdown(ed_broker *b);
+/* Frees the services (last added first), then the domain; the storage is
+ * flushed and closed. */
+void ed_broker_close(ed_broker *b);
 
 #endif

@@ -13,6 +13,7 @@
 #include "core/server.h"
 #include "core/conn.h"
 #include "core/kapi.h"
+#include "core/kapi_data.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -397,4 +398,93 @@ void ed_server_stats_get(const ed_server *s, struct ed_server_stats *out)
     out->n_pauses = cs.n_pauses;
     out->n_mem_waits = cs.n_mem_waits;
     out->n_requests = s->n_requests;
+}
+
+/* ---- the Kafka service of a broker ---- */
+
+static bool is_any(const char *host)
+{
+    return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+/* Listens on every configured listener; Metadata names one address: the
+ * advertised listener of the first listener's name (port 0 there: the
+ * port it bound), else that listener's address (every interface: this
+ * machine's name). */
+static int listen_all(ed_server *s, char *why, size_t why_len)
+{
+    ed_broker *b = s->b;
+    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS], adv[ED_CONFIG_MAX_LISTENERS];
+    int n = 0, n_adv = 0;
+    ed_config_listeners(ed_config_str(b->cfg, "listeners"), ls, ED_CONFIG_MAX_LISTENERS, &n, why,
+                        why_len);
+    ed_config_listeners(ed_config_str(b->cfg, "advertised.listeners"), adv, ED_CONFIG_MAX_LISTENERS,
+                        &n_adv, why, why_len);
+    bool advertised = false;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(ls[i].name, "CONTROLLER") == 0) {
+            ED_LOG_WARN("skipping listener %s://%s:%u (Eddy has no controller quorum)", ls[i].name,
+                        ls[i].host, ls[i].port);
+            continue;
+        }
+        uint16_t port;
+        const char *host = *ls[i].host ? ls[i].host : "0.0.0.0";
+        int rc = ed_server_listen(s, host, ls[i].port, &port);
+        if (rc != ED_OK) {
+            snprintf(why, why_len, "cannot listen on %s:%u: %s", host, ls[i].port, ed_strerror(rc));
+            return rc;
+        }
+        ED_LOG_INFO("listening on %s:%u (%s)", host, port, ls[i].name);
+        ed_broker_note_bound(b, ls[i].name, host, port);
+        for (int k = 0; k < n_adv && !advertised; k++) {
+            if (strcmp(adv[k].name, ls[i].name) != 0) continue;
+            snprintf(b->adv_host, sizeof b->adv_host, "%s", adv[k].host);
+            b->adv_port = adv[k].port ? adv[k].port : port;
+            advertised = true;
+        }
+        if (!advertised) {
+            if (is_any(ls[i].host))
+                ed_plat_net_default_host(b->adv_host, sizeof b->adv_host);
+            else
+                snprintf(b->adv_host, sizeof b->adv_host, "%s", ls[i].host);
+            b->adv_port = port;
+            advertised = true;
+        }
+    }
+    ED_LOG_INFO("advertising %s:%u to clients", b->adv_host, b->adv_port);
+    return ED_OK;
+}
+
+static void service_shutdown(void *obj)
+{
+    ed_server_stop_accepting(obj);
+    ed_server_close_all(obj); /* pending requests are cancelled */
+}
+
+static void service_free(void *obj)
+{
+    ed_server_free(obj);
+}
+
+int ed_server_start(ed_broker *b, ed_server **out, char *why, size_t why_len)
+{
+    int rc = ed_kapi_data_attach(b->topics);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "Kafka handlers: %s", ed_strerror(rc));
+        return rc;
+    }
+    ed_server *s;
+    rc = ed_server_new(b, &s);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "Kafka server: %s", ed_strerror(rc));
+        return rc;
+    }
+    struct ed_broker_service svc = {"Kafka", s, service_shutdown, service_free};
+    rc = ed_broker_add_service(b, &svc);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "Kafka server: %s", ed_strerror(rc));
+        return rc;
+    }
+    if (out) *out = s;
+    return listen_all(s, why, why_len);
 }

@@ -22,6 +22,12 @@ struct ed_server_limits {
     int32_t n_inflight_max;       /* stop reading while this many requests are open */
 };
 
+/* Starts the Kafka service of a broker made by ed_broker_open: the server,
+ * a listener per `listeners` entry, the address Metadata advertises; the
+ * broker owns it from here (*out, may be NULL, names it). ED_OK, or an
+ * error with why. */
+int ed_server_start(ed_broker *b, ed_server **out, char *why, size_t why_len);
+
 /* A server for broker b (b->loop must be set). */
 int ed_server_new(ed_broker *b, ed_server **out);
 /* Closes every connection (cancelling pending requests) and listener. */

@@ -25,14 +25,13 @@
 #include "platform/mem.h"
 #include "tconn.h"
 
+/* The broker as `eddy serve` assembles it (ed_broker_open and the
+ * services), on loopback port 0. */
 struct fx {
     char *dir;
     struct ed_config *cfg;
-    struct ed_storage_config sc;
+    ed_broker *b;
     ed_loop *loop;
-    ed_storage *st;
-    ed_topics *topics;
-    ed_broker b;
     ed_server *srv;
     ed_mqtt *m;
 };
@@ -50,40 +49,28 @@ static struct fx *fx_new(void)
     assert_int_equal(ed_config_new(&f->cfg), ED_OK);
     set(f, "log.dirs", f->dir);
     set(f, "log.dir.min.free.bytes", "0");
+    set(f, "listeners", "PLAINTEXT://127.0.0.1:0");
+    set(f, "mqtt.listeners", "mqtt://127.0.0.1:0");
+    set(f, "queued.max.request.bytes", "0");
     return f;
 }
 
 /* budget_len: queued.max.request.bytes (0 = none). */
 static void fx_start(struct fx *f, size_t budget_len)
 {
-    ed_config_storage(f->cfg, &f->sc);
-    f->sc.use_flusher_thread = false;
-    assert_int_equal(ed_plat_loop_new(&f->loop), ED_OK);
-    assert_int_equal(ed_storage_open(&f->sc, &f->st), ED_OK);
-    assert_int_equal(ed_topics_open_dir(f->st, f->dir, &f->sc.log, &f->topics), ED_OK);
-    ed_topics_set_broker_config(f->topics, f->cfg);
-    f->b.loop = f->loop;
-    f->b.storage = f->st;
-    f->b.topics = f->topics;
-    f->b.cfg = f->cfg;
-    f->b.node_id = 1;
-    snprintf(f->b.adv_host, sizeof f->b.adv_host, "127.0.0.1");
-    f->b.adv_port = 9092;
-    if (budget_len) assert_int_equal(ed_conn_budget_new(budget_len, &f->b.budget), ED_OK);
-    assert_int_equal(ed_server_new(&f->b, &f->srv), ED_OK);
-    char why[256];
-    assert_int_equal(ed_mqtt_new(&f->b, why, sizeof why, &f->m), ED_OK);
+    char why[256], v[32];
+    snprintf(v, sizeof v, "%zu", budget_len);
+    set(f, "queued.max.request.bytes", v);
+    assert_int_equal(ed_broker_open(f->cfg, &f->b, why, sizeof why), ED_OK);
+    assert_int_equal(ed_server_start(f->b, &f->srv, why, sizeof why), ED_OK);
+    assert_int_equal(ed_mqtt_start(f->b, &f->m, why, sizeof why), ED_OK);
+    f->loop = f->b->loop;
 }
 
 static void fx_free(struct fx *f)
 {
     tc_close_all();
-    ed_server_free(f->srv);
-    ed_mqtt_free(f->m);
-    ed_conn_budget_free(f->b.budget);
-    ed_topics_close(f->topics);
-    ed_storage_close(f->st);
-    ed_plat_loop_free(f->loop);
+    ed_broker_close(f->b);
     ed_config_free(f->cfg);
     lt_rmtree(f->dir);
     free(f->dir);
@@ -355,7 +342,7 @@ static void test_announced_size_costs_no_memory(void **state)
     ed_mem_stats_get(&after);
     /* about 40 x 16 KiB of read buffers, nowhere near 40 x 16 MiB */
     assert_true(after.cur_len - before.cur_len < (size_t)8 << 20);
-    assert_true(ed_conn_budget_used(f->b.budget) <= ((size_t)16 << 20) + 4);
+    assert_true(ed_conn_budget_used(f->b->budget) <= ((size_t)16 << 20) + 4);
     struct ed_server_stats st;
     ed_server_stats_get(f->srv, &st);
     assert_int_equal(st.n_mem_waits, 39);
@@ -411,8 +398,8 @@ static void test_budget_wait_and_resume(void **state)
     assert_int_equal(tc_feed(b, big[1] + 100, len - 100), ED_OK);
     assert_int_equal(responses(b, corr, 2), 1);
     assert_int_equal(corr[0], 2);
-    assert_int_equal(ed_conn_budget_used(f->b.budget), 0);
-    assert_true(ed_conn_budget_peak(f->b.budget) <= 1000000);
+    assert_int_equal(ed_conn_budget_used(f->b->budget), 0);
+    assert_true(ed_conn_budget_peak(f->b->budget) <= 1000000);
     ed_server_stats_get(f->srv, &st);
     assert_int_equal(st.n_refused + st.n_bad, 0);
     fx_free(f);
