@@ -122,8 +122,7 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
     ed_groups_config_from(cfg, &gc);
     rc = ed_groups_open(b, &gc, &b->groups);
     if (rc != ED_OK) {
-        snprintf(why, why_len, "cannot load the consumer groups from %s: %s", dir,
-                 ed_strerror(rc));
+        snprintf(why, why_len, "cannot load the consumer groups from %s: %s", dir, ed_strerror(rc));
         goto fail;
     }
     int64_t queued_max = ed_config_int(cfg, "queued.max.request.bytes");

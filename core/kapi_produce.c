@@ -1,7 +1,9 @@
 /* Produce (API key 0) v0-11: validates each partition's record batch
- * (magic 2 only, exactly one batch per partition, header checks, idempotent
- * producer sequences), appends it as received (offsets stamped in place in
- * the request buffer, never decompressed), wakes long-poll fetches, and
+ * (magic 2 only, exactly one batch per partition, header checks, every
+ * record walked as Kafka's LogValidator does, compressed ones through a
+ * streaming decompressor that keeps nothing, idempotent producer
+ * sequences), appends it as received (offsets stamped in place in the
+ * request buffer, never re-encoded), wakes long-poll fetches, and
  * answers by acks: 0 never, 1 after the append, -1 once every partition's
  * append is durable (one durable wait per partition; group commit shares the
  * flush). The request is parsed fully before anything is appended, so a
@@ -36,6 +38,7 @@ struct presult {
     int64_t log_start_offset;
     ed_log *wait_log; /* durable wait target (acks=-1), NULL if none */
     int64_t wait_offset;
+    int32_t bad_record; /* index for record_errors (v8+), -1 if none */
 };
 
 struct produce_ctx {
@@ -71,6 +74,7 @@ static void set_err(struct presult *r, int16_t err, const char *msg)
 {
     r->err = err;
     r->msg = msg;
+    r->bad_record = -1;
     r->base_offset = -1;
     r->log_append_time = -1;
     r->log_start_offset = -1;
@@ -124,6 +128,37 @@ static bool check_batch(ed_kreq *req, ed_kbytes rec, struct ed_batch_info *bi, s
     return true;
 }
 
+/* Every record of the batch, as Kafka's broker checks them on append: a
+ * batch whose CRC holds but whose records do not parse would otherwise be
+ * stored and stall every consumer at its offset. Kafka answers
+ * INVALID_RECORD naming the record from Produce v8 (KIP-467) and
+ * CORRUPT_MESSAGE before. */
+static bool check_records(ed_kreq *req, ed_topic *topic, ed_partition *p, ed_kbytes rec,
+                          struct presult *r)
+{
+    struct ed_batch_fault f;
+    int rc = ed_log_validate(p->log, rec.p, (size_t)rec.len, &f);
+    if (rc == ED_OK) return true;
+    ED_LOG_DBG("%s: produce to %s-%d refused: record %d: %s (%s)", req->peer, ed_topic_name(topic),
+               (int)r->index, (int)f.record, f.why, ed_strerror(rc));
+    int16_t e;
+    switch (rc) {
+    case ED_ERR_CORRUPT:
+        e = f.record >= 0 && req->api_version >= 8 ? ED_KERR_INVALID_RECORD
+                                                   : ED_KERR_CORRUPT_MESSAGE;
+        break;
+    case ED_ERR_UNSUPPORTED:
+        e = ED_KERR_UNSUPPORTED_COMPRESSION_TYPE;
+        break;
+    default:
+        e = kerr_of_append(rc);
+        break;
+    }
+    set_err(r, e, f.why);
+    if (e == ED_KERR_INVALID_RECORD) r->bad_record = f.record;
+    return false;
+}
+
 static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait, struct presult *r)
 {
     ed_broker *b = req->broker;
@@ -138,6 +173,7 @@ static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait,
     }
     struct ed_batch_info bi;
     if (!check_batch(req, rec, &bi, r)) return;
+    if (!check_records(req, topic, p, rec, r)) return;
 
     struct ed_pid_check pc;
     int rc = ed_pidstate_check(p, b->pids, &bi, &pc);
@@ -214,7 +250,13 @@ static void write_response(struct produce_ctx *c, ed_kreq *req)
             if (v >= 2) ed_kwr_i64(w, r->log_append_time);
             if (v >= 5) ed_kwr_i64(w, r->log_start_offset);
             if (v >= 8) {
-                ed_kwr_array(w, 0, flex); /* record_errors */
+                /* record_errors: the record the batch failed on */
+                ed_kwr_array(w, r->err && r->bad_record >= 0 ? 1 : 0, flex);
+                if (r->err && r->bad_record >= 0) {
+                    ed_kwr_i32(w, r->bad_record);
+                    ed_kwr_str(w, r->msg, flex);
+                    ed_kwr_tags(w, flex);
+                }
                 ed_kwr_str(w, r->err ? r->msg : NULL, flex);
             }
             ed_kwr_tags(w, flex);

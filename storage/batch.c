@@ -218,57 +218,73 @@ static bool get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out
     return true;
 }
 
-/* One record at [p, end): every field checked against the record's own
- * length, which is checked against the section. */
-static int parse_record(struct ed_batch_iter *it, struct ed_record *r)
+/* One record at [p, end) of a batch described by info, after a record with
+ * offset delta prev_delta: every field checked against the record's own
+ * length, which is checked against [p, end). Returns the bytes it takes,
+ * or 0 with *why naming the fault. */
+static size_t parse_one(const struct ed_batch_info *info, int32_t prev_delta, const uint8_t *p,
+                        const uint8_t *end, struct ed_record *r, int32_t *off_delta,
+                        const char **why)
 {
-    const uint8_t *p = it->pos, *end = it->end;
-    int32_t body_len, off_delta;
+    const uint8_t *start = p;
+    int32_t body_len;
     int64_t ts_delta;
     size_t n = ed_varint_get32(p, end, &body_len);
-    if (n == 0 || body_len < ED_RECORD_MIN_LEN - 1 || (size_t)body_len > (size_t)(end - p - n))
-        return ED_ERR_CORRUPT;
+    if (n == 0) return *why = "malformed record length", 0;
+    if (body_len < ED_RECORD_MIN_LEN - 1) return *why = "record length too small", 0;
+    if ((size_t)body_len > (size_t)(end - p - n))
+        return *why = "the records section ends inside a record", 0;
     p += n;
     const uint8_t *rend = p + body_len;
     p++; /* attributes: unused by Kafka */
-    if ((n = ed_varint_get64(p, rend, &ts_delta)) == 0) return ED_ERR_CORRUPT;
+    if ((n = ed_varint_get64(p, rend, &ts_delta)) == 0)
+        return *why = "malformed timestamp delta", 0;
     p += n;
-    if ((n = ed_varint_get32(p, rend, &off_delta)) == 0) return ED_ERR_CORRUPT;
+    if ((n = ed_varint_get32(p, rend, off_delta)) == 0) return *why = "malformed offset delta", 0;
     p += n;
     if (!get_bytes(&p, rend, &r->key, &r->key_len) ||
         !get_bytes(&p, rend, &r->value, &r->value_len))
-        return ED_ERR_CORRUPT;
+        return *why = "malformed key or value", 0;
     int32_t n_headers;
     if ((n = ed_varint_get32(p, rend, &n_headers)) == 0 || n_headers < 0 ||
         (size_t)n_headers > (size_t)(rend - p - n) / 2)
-        return ED_ERR_CORRUPT;
+        return *why = "malformed header count", 0;
     p += n;
     r->headers = p;
     for (int32_t i = 0; i < n_headers; i++) {
         const uint8_t *k, *v;
         int32_t kl, vl;
         if (!get_bytes(&p, rend, &k, &kl) || kl < 0 || !get_bytes(&p, rend, &v, &vl))
-            return ED_ERR_CORRUPT;
+            return *why = "malformed header", 0;
     }
-    if (p != rend) return ED_ERR_CORRUPT;
+    if (p != rend) return *why = "record length disagrees with its fields", 0;
     r->headers_len = (size_t)(p - r->headers);
     r->n_headers = n_headers;
     /* Offsets ascend within the batch and end at lastOffsetDelta at most. */
-    if (off_delta <= it->prev_delta || off_delta > it->info.last_offset_delta ||
-        it->info.base_offset > INT64_MAX - off_delta)
-        return ED_ERR_CORRUPT;
-    r->offset = it->info.base_offset + off_delta;
-    if (ed_batch_is_log_append_time(&it->info)) {
-        r->timestamp = it->info.max_timestamp;
+    if (*off_delta <= prev_delta || *off_delta > info->last_offset_delta ||
+        info->base_offset > INT64_MAX - *off_delta)
+        return *why = "offset deltas do not ascend up to the last offset delta", 0;
+    r->offset = info->base_offset + *off_delta;
+    if (ed_batch_is_log_append_time(info)) {
+        r->timestamp = info->max_timestamp;
     } else {
-        int64_t base = it->info.base_timestamp;
+        int64_t base = info->base_timestamp;
         if ((ts_delta > 0 && base > INT64_MAX - ts_delta) ||
             (ts_delta < 0 && base < INT64_MIN - ts_delta))
-            return ED_ERR_CORRUPT;
+            return *why = "timestamp delta overflows", 0;
         r->timestamp = base + ts_delta;
     }
-    it->prev_delta = off_delta;
-    it->pos = rend;
+    return (size_t)(rend - start);
+}
+
+static int parse_record(struct ed_batch_iter *it, struct ed_record *r)
+{
+    int32_t delta;
+    const char *why;
+    size_t n = parse_one(&it->info, it->prev_delta, it->pos, it->end, r, &delta, &why);
+    if (n == 0) return ED_ERR_CORRUPT;
+    it->prev_delta = delta;
+    it->pos += n;
     return ED_OK;
 }
 
@@ -299,6 +315,295 @@ int ed_record_next_header(const struct ed_record *rec, size_t *cursor, struct ed
         return 0;
     *cursor = (size_t)(p - rec->headers);
     return 1;
+}
+
+/* ---- validation ---- */
+
+void ed_batch_validator_init(struct ed_batch_validator *v, size_t max_records_len)
+{
+    memset(v, 0, sizeof *v);
+    v->max_len = max_records_len;
+}
+
+void ed_batch_validator_release(struct ed_batch_validator *v)
+{
+    ed_codec_release(&v->codec);
+}
+
+/* The record walk is a push parser: the records section arrives in pieces
+ * (all at once when uncompressed, a window at a time from a decompressor),
+ * and a field may straddle two pieces. Only a varint is ever carried over
+ * (at most 10 bytes); key, value and header bytes are counted, not kept. */
+enum walk_state {
+    W_LEN,
+    W_ATTR,
+    W_TS,
+    W_OFF,
+    W_KEY_LEN,
+    W_VAL_LEN,
+    W_N_HEADERS,
+    W_HKEY_LEN,
+    W_HVAL_LEN,
+    W_SKIP,        /* bytes of a key, value or header, then `after` */
+    W_HEADER_DONE, /* (only as `after`) a header's value was passed over */
+    W_DONE         /* all records read: nothing may follow */
+};
+
+struct walk {
+    const struct ed_batch_info *info;
+    bool client;
+    enum walk_state state, after;
+    int32_t index; /* record being read */
+    int32_t prev_delta;
+    int32_t n_headers; /* headers left in the record */
+    int64_t left;      /* bytes left in the record's body */
+    uint64_t skip;     /* bytes left of the field being skipped */
+    uint8_t vbuf[10];  /* a varint split between pieces */
+    size_t vlen;
+    const char *why;
+};
+
+static int walk_fail(struct walk *w, const char *why)
+{
+    w->why = why;
+    return ED_ERR_CORRUPT;
+}
+
+/* Reads a zigzag varint (wide: 64-bit) at *pp, bounded by end and, inside
+ * a record, by the bytes left in it. 1 with *out, 0 if the piece ended
+ * first (the bytes are kept), -1 if malformed or past the record. */
+static int take_varint(struct walk *w, const uint8_t **pp, const uint8_t *end, bool wide,
+                       int64_t *out)
+{
+    bool in_rec = w->state != W_LEN;
+    if (in_rec && w->left == 0) return -1; /* the record ends before the field */
+    const uint8_t *p = *pp;
+    size_t avail = (size_t)(end - p);
+    if (in_rec && (uint64_t)w->left < avail) avail = (size_t)w->left;
+    size_t n = 0;
+    if (w->vlen == 0) {
+        if (wide) {
+            n = ed_varint_get64(p, p + avail, out);
+        } else {
+            int32_t v32 = 0;
+            n = ed_varint_get32(p, p + avail, &v32);
+            *out = v32;
+        }
+    }
+    if (n == 0) { /* carried over, or not whole in this piece */
+        while (avail > 0) {
+            uint8_t b = *p++;
+            avail--;
+            w->vbuf[w->vlen++] = b;
+            if (!(b & 0x80) || w->vlen == sizeof w->vbuf) break;
+        }
+        bool whole = w->vlen > 0 && (!(w->vbuf[w->vlen - 1] & 0x80) || w->vlen == sizeof w->vbuf);
+        if (!whole) {
+            if (in_rec) w->left -= p - *pp;
+            *pp = p;
+            if (in_rec && w->left == 0) return -1; /* the record ends inside it */
+            return 0;
+        }
+        const uint8_t *vb = w->vbuf, *ve = w->vbuf + w->vlen;
+        if (wide) {
+            n = ed_varint_get64(vb, ve, out);
+        } else {
+            int32_t v32 = 0;
+            n = ed_varint_get32(vb, ve, &v32);
+            *out = v32;
+        }
+        if (n != w->vlen) return -1;
+        n = (size_t)(p - *pp);
+        w->vlen = 0;
+    }
+    if (in_rec) w->left -= (int64_t)n;
+    *pp += n;
+    return 1;
+}
+
+/* The state after a header or the header count: the next header, or the
+ * end of the record, which must be used up exactly. */
+static int next_header_or_end(struct walk *w)
+{
+    if (w->n_headers > 0) {
+        w->n_headers--;
+        w->state = W_HKEY_LEN;
+        return ED_OK;
+    }
+    if (w->left != 0) return walk_fail(w, "record length disagrees with its fields");
+    w->index++;
+    w->state = w->index == w->info->record_count ? W_DONE : W_LEN;
+    return ED_OK;
+}
+
+static int skip_done(struct walk *w)
+{
+    w->state = w->after;
+    return w->after == W_HEADER_DONE ? next_header_or_end(w) : ED_OK;
+}
+
+/* After a length field: len bytes of the record to pass over, then next. */
+static int skip_field(struct walk *w, int64_t len, enum walk_state next)
+{
+    if (len > w->left) return walk_fail(w, "a length runs past the end of its record");
+    w->skip = len > 0 ? (uint64_t)len : 0;
+    w->state = W_SKIP;
+    w->after = next;
+    return w->skip == 0 ? skip_done(w) : ED_OK;
+}
+
+static const char *const malformed[] = {
+    [W_LEN] = "malformed record length",          [W_TS] = "malformed timestamp delta",
+    [W_OFF] = "malformed offset delta",           [W_KEY_LEN] = "malformed key length",
+    [W_VAL_LEN] = "malformed value length",       [W_N_HEADERS] = "malformed header count",
+    [W_HKEY_LEN] = "malformed header key length", [W_HVAL_LEN] = "malformed header value length",
+};
+
+/* One decoded varint of the current state. */
+static int walk_value(struct walk *w, int64_t v)
+{
+    switch (w->state) {
+    case W_LEN:
+        if (v < ED_RECORD_MIN_LEN - 1) return walk_fail(w, "record length too small");
+        w->left = v;
+        w->state = W_ATTR;
+        return ED_OK;
+    case W_TS:
+        if (!ed_batch_is_log_append_time(w->info) &&
+            ((v > 0 && w->info->base_timestamp > INT64_MAX - v) ||
+             (v < 0 && w->info->base_timestamp < INT64_MIN - v)))
+            return walk_fail(w, "timestamp delta overflows");
+        w->state = W_OFF;
+        return ED_OK;
+    case W_OFF:
+        if (w->client && v != w->index)
+            return walk_fail(w, "offset deltas are not 0, 1, 2... in order");
+        if (v <= w->prev_delta || v > w->info->last_offset_delta ||
+            w->info->base_offset > INT64_MAX - v)
+            return walk_fail(w, "offset deltas do not ascend up to the last offset delta");
+        w->prev_delta = (int32_t)v;
+        w->state = W_KEY_LEN;
+        return ED_OK;
+    case W_KEY_LEN:
+    case W_VAL_LEN:
+        if (v < -1) return walk_fail(w, "negative key or value length");
+        return skip_field(w, v, w->state == W_KEY_LEN ? W_VAL_LEN : W_N_HEADERS);
+    case W_N_HEADERS:
+        if (v < 0) return walk_fail(w, "negative header count");
+        if (v > w->left / 2) return walk_fail(w, "more headers than the record holds");
+        w->n_headers = (int32_t)v;
+        return next_header_or_end(w);
+    case W_HKEY_LEN:
+        if (v < 0) return walk_fail(w, "negative header key length");
+        return skip_field(w, v, W_HVAL_LEN);
+    case W_HVAL_LEN:
+        if (v < -1) return walk_fail(w, "negative header value length");
+        return skip_field(w, v, W_HEADER_DONE);
+    default:
+        return walk_fail(w, "malformed record");
+    }
+}
+
+static int walk_feed(struct walk *w, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    int rc = ED_OK;
+    while (p < end && rc == ED_OK) {
+        if (w->state == W_DONE) return walk_fail(w, "more records than the batch header says");
+        if (w->state == W_SKIP) {
+            uint64_t n = ED_MIN(w->skip, (uint64_t)(end - p));
+            p += n;
+            w->skip -= n;
+            w->left -= (int64_t)n;
+            if (w->skip == 0) rc = skip_done(w);
+            continue;
+        }
+        if (w->state == W_LEN && w->vlen == 0) {
+            /* Most records lie whole in the piece: one contiguous parse. */
+            int32_t body_len, delta;
+            size_t n = ed_varint_get32(p, end, &body_len);
+            if (n && body_len >= ED_RECORD_MIN_LEN - 1 &&
+                (size_t)body_len <= (size_t)(end - p) - n) {
+                struct ed_record r;
+                n = parse_one(w->info, w->prev_delta, p, end, &r, &delta, &w->why);
+                if (n == 0) return ED_ERR_CORRUPT;
+                if (w->client && delta != w->index)
+                    return walk_fail(w, "offset deltas are not 0, 1, 2... in order");
+                w->prev_delta = delta;
+                p += n;
+                w->index++;
+                if (w->index == w->info->record_count) w->state = W_DONE;
+                continue;
+            }
+        }
+        if (w->state == W_ATTR) {
+            p++; /* record attributes: unused by Kafka */
+            w->left--;
+            w->state = W_TS;
+            continue;
+        }
+        int64_t v;
+        int got = take_varint(w, &p, end, w->state == W_TS, &v);
+        if (got < 0) return walk_fail(w, malformed[w->state]);
+        if (got > 0) rc = walk_value(w, v);
+    }
+    return rc;
+}
+
+/* The section ended: every record must be whole. */
+static int walk_end(struct walk *w)
+{
+    if (w->state == W_DONE) return ED_OK;
+    if (w->state == W_LEN && w->vlen == 0)
+        return walk_fail(w, "fewer records than the batch header says");
+    return walk_fail(w, "the records section ends inside a record");
+}
+
+static int walk_sink(void *arg, const uint8_t *p, size_t len)
+{
+    return walk_feed(arg, p, len);
+}
+
+int ed_batch_validate(struct ed_batch_validator *v, const uint8_t *buf, size_t len, bool client,
+                      struct ed_batch_info *info, struct ed_batch_fault *fault)
+{
+    struct ed_batch_info b;
+    fault->record = -1;
+    int rc = ed_batch_check_why(buf, len, &b, &fault->why);
+    if (rc == ED_OK && client) rc = ed_batch_check_client(&b, &fault->why);
+    if (rc != ED_OK) return rc;
+    const uint8_t *sec = buf + ED_BATCH_OFF_RECORDS;
+    size_t sec_len = ed_batch_total_len(&b) - ED_BATCH_OFF_RECORDS;
+    int codec = ed_batch_compression(&b);
+    if (!ed_codec_supported(codec, false))
+        return fail(&fault->why, "compression codec not supported by this build",
+                    ED_ERR_UNSUPPORTED);
+    struct walk w = {.info = &b, .client = client, .state = W_LEN, .prev_delta = -1};
+    if (b.record_count == 0) {
+        /* Kafka reads nothing of an empty batch (compaction leaves them);
+         * an uncompressed one must then really be empty. */
+        if (codec == ED_COMPRESSION_NONE && sec_len != 0)
+            return fail(&fault->why, "more records than the batch header says", ED_ERR_CORRUPT);
+        if (info) *info = b;
+        return ED_OK;
+    }
+    if (codec == ED_COMPRESSION_NONE)
+        rc = walk_feed(&w, sec, sec_len);
+    else
+        rc = ed_codec_decompress_stream(&v->codec, codec, sec, sec_len, v->max_len, walk_sink, &w);
+    if (rc == ED_OK) rc = walk_end(&w);
+    if (rc != ED_OK) {
+        /* w.why is set when the records were at fault, else the codec was */
+        fault->record = w.why ? w.index : -1; /* = count: one record too many */
+        fault->why = w.why                      ? w.why
+                     : rc == ED_ERR_TOOBIG      ? "records decompress to more than the limit"
+                     : rc == ED_ERR_UNSUPPORTED ? "compressed with parameters this build refuses"
+                     : rc == ED_ERR_NOMEM       ? "out of memory"
+                                                : "records do not decompress";
+        return rc;
+    }
+    if (info) *info = b;
+    return ED_OK;
 }
 
 /* ---- builder ---- */

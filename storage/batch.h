@@ -149,6 +149,50 @@ void ed_batch_iter_release(struct ed_batch_iter *it);
  * 0 after the last header. */
 int ed_record_next_header(const struct ed_record *rec, size_t *cursor, struct ed_record_header *h);
 
+/* ---- validating every record (Kafka's LogValidator) ---- */
+
+#ifndef ED_BATCH_RECORDS_MAX_LEN
+#define ED_BATCH_RECORDS_MAX_LEN (64u << 20) /* decompressed records section */
+#endif
+
+/* Reusable state of ed_batch_validate: codec contexts and their streaming
+ * window. A zeroed struct after ed_batch_validator_init is ready. */
+struct ed_batch_validator {
+    struct ed_codec codec;
+    size_t max_len;
+};
+
+/* What ed_batch_validate found wrong: record is the index of the bad
+ * record (Produce's record_errors), -1 for the batch as a whole; why is a
+ * static text. */
+struct ed_batch_fault {
+    int32_t record;
+    const char *why;
+};
+
+/* max_records_len bounds a batch's decompressed records section (more is
+ * ED_ERR_TOOBIG): the work spent on a decompression bomb. */
+void ed_batch_validator_init(struct ed_batch_validator *v, size_t max_records_len);
+void ed_batch_validator_release(struct ed_batch_validator *v);
+
+/* Checks the batch at buf as ed_batch_check does, then walks every record:
+ * record length, attributes, timestamp delta, offset delta, key, value and
+ * headers, each varint bounded, each length inside its record and the
+ * record's fields exactly filling it, as many records as the header says
+ * and no byte after the last. Compressed batches are decompressed as a
+ * stream into the validator's small window, the records walked as bytes
+ * come out; nothing is kept. An uncompressed batch is one pass, no
+ * allocation.
+ * client: a producer's batch (ed_batch_check_client too, and offset deltas
+ * exactly 0..count-1); otherwise a stored batch (compaction leaves gaps:
+ * deltas ascend up to lastOffsetDelta).
+ * ED_OK (and *info if not NULL); ED_ERR_CORRUPT (malformed), ED_ERR_INVAL
+ * (a client rule), ED_ERR_UNSUPPORTED (codec not built in, or a zstd window
+ * above ED_CODEC_ZSTD_WINDOW_LOG_MAX), ED_ERR_TOOBIG, ED_ERR_NOMEM; *fault
+ * says what and where. Nothing is logged. */
+int ed_batch_validate(struct ed_batch_validator *v, const uint8_t *buf, size_t len, bool client,
+                      struct ed_batch_info *info, struct ed_batch_fault *fault);
+
 /* ---- building batches (bridges, CLI) ---- */
 
 typedef struct ed_batch_builder ed_batch_builder;

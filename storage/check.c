@@ -1,5 +1,7 @@
 /* Offline verification for `eddy check`: scans segments with the recovery
- * scanner (without cutting anything unless asked), then checks every index
+ * scanner (without cutting anything unless asked), walks every record of
+ * every valid batch (ed_batch_validate: a batch whose CRC holds but whose
+ * records do not parse stalls consumers at its offset), then checks every index
  * entry against the log the way Kafka's kafka-dump-log does: an offset
  * entry must point at a batch boundary whose last offset it names, a time
  * entry must name the last offset of a batch whose max timestamp it holds,
@@ -22,6 +24,9 @@ struct ctx {
     struct ed_check_report *rep;
     bool truncate;
     uint8_t *buf;
+    uint8_t *bbuf; /* one whole batch, for its records */
+    size_t bcap;
+    struct ed_batch_validator v;
 };
 
 __attribute__((format(printf, 3, 4))) static void say(struct ctx *c, bool problem, const char *fmt,
@@ -235,6 +240,51 @@ static void check_indexes(struct ctx *c, ed_segment *seg, bool active)
         c->rep->n_problems += tbad > 5 ? tbad - 5 : 0;
 }
 
+/* Walks the records of every batch in [0, valid_len) of seg; returns the
+ * number of batches found malformed (each a problem, the first five
+ * printed), or a negative error that stops the check. */
+static int64_t check_records(struct ctx *c, ed_segment *seg, uint64_t valid_len)
+{
+    int64_t bad = 0;
+    struct ed_hdr_window w;
+    w.len = 0;
+    for (uint64_t pos = 0; pos < valid_len;) {
+        struct ed_batch_info b;
+        int rc = ed_segment_header(seg, &w, pos, &b);
+        if (rc != ED_OK) return rc;
+        size_t total = ed_batch_total_len(&b), got = 0;
+        if (total > c->bcap) {
+            ed_free(c->bbuf);
+            c->bcap = 0;
+            if (!(c->bbuf = ed_malloc(total))) return ED_ERR_NOMEM;
+            c->bcap = total;
+        }
+        rc = ed_plat_file_pread(seg->file, c->bbuf, total, pos, &got);
+        if (rc != ED_OK) return rc;
+        struct ed_batch_fault f = {-1, "short read"};
+        rc = got == total ? ed_batch_validate(&c->v, c->bbuf, total, false, NULL, &f) : ED_ERR_IO;
+        if (rc == ED_ERR_NOMEM) return rc;
+        int64_t last = b.base_offset + b.last_offset_delta;
+        if (rc == ED_ERR_UNSUPPORTED) {
+            c->rep->n_warnings++;
+            say(c, false,
+                "%s.log: batch at position %" PRIu64 " (offsets %" PRId64 "..%" PRId64
+                "): records not checked: %s",
+                seg->path, pos, b.base_offset, last, f.why);
+        } else if (rc != ED_OK && bad++ >= 5) {
+            c->rep->n_problems++; /* counted, not printed */
+        } else if (rc != ED_OK) {
+            char at[48] = "";
+            if (f.record >= 0) snprintf(at, sizeof at, "record %" PRId32 ": ", f.record);
+            say(c, true,
+                "%s.log: batch at position %" PRIu64 " (offsets %" PRId64 "..%" PRId64 "): %s%s",
+                seg->path, pos, b.base_offset, last, at, f.why);
+        }
+        pos += total;
+    }
+    return bad;
+}
+
 static int check_segment(struct ctx *c, const char *dir, int64_t base, int64_t limit, bool active)
 {
     ed_segment *seg;
@@ -255,7 +305,21 @@ static int check_segment(struct ctx *c, const char *dir, int64_t base, int64_t l
     c->rep->n_batches += r.n_batches;
     c->rep->len += r.valid_len;
     c->rep->n_records += r.n_records;
-    if (r.dropped_len == 0) {
+    int64_t bad = check_records(c, seg, r.valid_len);
+    if (bad < 0) {
+        say(c, true, "%s.log: cannot read its records: %s", seg->path, ed_strerror((int)bad));
+        ed_segment_unref(seg);
+        return bad == ED_ERR_NOMEM ? (int)bad : ED_OK;
+    }
+    if (bad > 0) {
+        say(c, false,
+            "%s.log: %" PRIu64 " batches, %" PRId64 " with malformed records (not cut: "
+            "they are not a torn tail)",
+            seg->path, r.n_batches, bad);
+    }
+    if (r.dropped_len == 0 && bad > 0) {
+        /* reported above */
+    } else if (r.dropped_len == 0) {
         say(c, false,
             "%s.log: %" PRIu64 " batches, offsets %" PRId64 "..%" PRId64 ", %" PRIu64 " bytes: ok",
             seg->path, r.n_batches, base, seg->next_offset - 1, r.valid_len);
@@ -311,17 +375,25 @@ static int check_partition(struct ctx *c, const char *dir)
     return rc;
 }
 
+static void ctx_free(struct ctx *c)
+{
+    ed_free(c->buf);
+    ed_free(c->bbuf);
+    ed_batch_validator_release(&c->v);
+}
+
 int ed_check_path(const char *path, bool truncate, ed_check_print print, void *arg,
                   struct ed_check_report *rep)
 {
     memset(rep, 0, sizeof *rep);
-    struct ctx c = {print, arg, rep, truncate, ed_malloc(ED_SCAN_BUF_LEN)};
+    struct ctx c = {print, arg, rep, truncate, ed_malloc(ED_SCAN_BUF_LEN), NULL, 0, {{0}, 0}};
     if (!c.buf) return ED_ERR_NOMEM;
+    ed_batch_validator_init(&c.v, ED_BATCH_RECORDS_MAX_LEN);
     bool is_dir = false;
     int rc = ed_plat_path_stat(path, &is_dir, NULL);
     if (rc != ED_OK) {
         say(&c, true, "%s: %s", path, ed_strerror(rc));
-        ed_free(c.buf);
+        ctx_free(&c);
         return rc;
     }
     if (!is_dir) {
@@ -332,12 +404,12 @@ int ed_check_path(const char *path, bool truncate, ed_check_print print, void *a
         int64_t base;
         if (!ed_segment_parse_name(name, ".log", &base) || strlen(path) >= sizeof dir) {
             say(&c, true, "%s: not a segment file (<20-digit offset>.log)", path);
-            ed_free(c.buf);
+            ctx_free(&c);
             return ED_ERR_INVAL;
         }
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
         rc = check_segment(&c, dir, base, INT64_MAX, false);
-        ed_free(c.buf);
+        ctx_free(&c);
         return rc;
     }
     struct names l = {0};
@@ -357,6 +429,6 @@ int ed_check_path(const char *path, bool truncate, ed_check_print print, void *a
         }
     }
     names_free(&l);
-    ed_free(c.buf);
+    ctx_free(&c);
     return rc;
 }

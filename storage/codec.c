@@ -53,6 +53,28 @@ static inline void put_le32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
+/* Output window of a stream, allocated on first use. */
+static int stream_buf(struct ed_codec *c, size_t len)
+{
+    if (c->sbuf_cap >= len) return ED_OK;
+    ed_free(c->sbuf);
+    c->sbuf_cap = 0;
+    c->sbuf = ed_malloc(len);
+    if (!c->sbuf) return ED_ERR_NOMEM;
+    c->sbuf_cap = len;
+    return ED_OK;
+}
+
+/* Hands n bytes of a stream's output to the sink, counting them against
+ * max_out. */
+static int stream_emit(ed_codec_sink sink, void *arg, const uint8_t *p, size_t n, size_t max_out,
+                       size_t *total)
+{
+    if (n > max_out - *total) return ED_ERR_TOOBIG;
+    *total += n;
+    return n ? sink(arg, p, n) : ED_OK;
+}
+
 /* ---- gzip ---- */
 #if ED_WITH_GZIP
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
@@ -68,11 +90,10 @@ static void z_free(voidpf opaque, voidpf p)
     ed_free(p);
 }
 
-static int gzip_decompress(struct ed_codec *c, const uint8_t *src, size_t len, uint8_t *dst,
-                           size_t cap, size_t *out_len)
+/* The codec's inflater, reset for a new stream. */
+static int gzip_inflater(struct ed_codec *c, z_stream **out)
 {
     z_stream *zs = c->inflate;
-    if (len > UINT_MAX) return ED_ERR_TOOBIG;
     if (!zs) {
         zs = ed_calloc(1, sizeof *zs);
         if (!zs) return ED_ERR_NOMEM;
@@ -86,6 +107,26 @@ static int gzip_decompress(struct ed_codec *c, const uint8_t *src, size_t len, u
     } else if (inflateReset(zs) != Z_OK) {
         return ED_ERR_CORRUPT;
     }
+    *out = zs;
+    return ED_OK;
+}
+
+/* At the end of a gzip member: true if another member follows (Java's
+ * GZIPInputStream reads concatenated members too) and the inflater is
+ * ready for it. */
+static bool gzip_next_member(z_stream *zs)
+{
+    return zs->avail_in >= 2 && zs->next_in[0] == 0x1f && zs->next_in[1] == 0x8b &&
+           inflateReset(zs) == Z_OK;
+}
+
+static int gzip_decompress(struct ed_codec *c, const uint8_t *src, size_t len, uint8_t *dst,
+                           size_t cap, size_t *out_len)
+{
+    z_stream *zs;
+    if (len > UINT_MAX) return ED_ERR_TOOBIG;
+    int rc = gzip_inflater(c, &zs);
+    if (rc != ED_OK) return rc;
     uint8_t probe;
     bool probing = false;
     zs->next_in = (Bytef *)(uintptr_t)src;
@@ -101,13 +142,10 @@ static int gzip_decompress(struct ed_codec *c, const uint8_t *src, size_t len, u
             zs->next_out = &probe;
             zs->avail_out = 1;
         }
-        int rc = inflate(zs, Z_NO_FLUSH);
+        rc = inflate(zs, Z_NO_FLUSH);
         if (rc == Z_STREAM_END) {
             if (zs->avail_in == 0) break;
-            /* Java's GZIPInputStream reads concatenated members too. */
-            if (zs->avail_in >= 2 && zs->next_in[0] == 0x1f && zs->next_in[1] == 0x8b &&
-                inflateReset(zs) == Z_OK)
-                continue;
+            if (gzip_next_member(zs)) continue;
             return ED_ERR_CORRUPT;
         }
         if (rc == Z_OK || (rc == Z_BUF_ERROR && zs->avail_out == 0)) continue;
@@ -117,6 +155,35 @@ static int gzip_decompress(struct ed_codec *c, const uint8_t *src, size_t len, u
     if (probing && zs->avail_out == 0) return ED_ERR_TOOBIG;
     *out_len = probing ? ED_MIN(cap, UINT_MAX) : (size_t)(zs->next_out - dst);
     return ED_OK;
+}
+
+static int gzip_stream(struct ed_codec *c, const uint8_t *src, size_t len, size_t max_out,
+                       ed_codec_sink sink, void *arg)
+{
+    z_stream *zs;
+    if (len > UINT_MAX) return ED_ERR_TOOBIG;
+    int rc = gzip_inflater(c, &zs);
+    if (rc == ED_OK) rc = stream_buf(c, ED_CODEC_STREAM_LEN);
+    if (rc != ED_OK) return rc;
+    zs->next_in = (Bytef *)(uintptr_t)src;
+    zs->avail_in = (uInt)len;
+    size_t total = 0;
+    for (;;) {
+        zs->next_out = c->sbuf;
+        zs->avail_out = (uInt)ED_CODEC_STREAM_LEN;
+        int zrc = inflate(zs, Z_NO_FLUSH);
+        if (zrc == Z_MEM_ERROR) return ED_ERR_NOMEM;
+        if (zrc != Z_OK && zrc != Z_STREAM_END && !(zrc == Z_BUF_ERROR && zs->avail_out == 0))
+            return ED_ERR_CORRUPT; /* bad data */
+        rc = stream_emit(sink, arg, c->sbuf, (size_t)(zs->next_out - c->sbuf), max_out, &total);
+        if (rc != ED_OK) return rc;
+        if (zrc == Z_STREAM_END) {
+            if (zs->avail_in == 0) return ED_OK;
+            if (!gzip_next_member(zs)) return ED_ERR_CORRUPT;
+        } else if (zs->avail_in == 0 && zs->avail_out != 0) {
+            return ED_ERR_CORRUPT; /* the input ended inside the stream */
+        }
+    }
 }
 
 static int gzip_compress(struct ed_codec *c, int level, const uint8_t *src, size_t len,
@@ -203,9 +270,51 @@ static uint32_t xxh32(const uint8_t *p, size_t len, uint32_t seed)
     return h;
 }
 
-static int lz4_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len)
+/* Where an LZ4 frame's blocks go: into one caller buffer (single-shot), or,
+ * with a sink, through a window of one block plus 64 KiB of history that
+ * linked blocks may refer to. */
+struct lz4_out {
+    uint8_t *dst;
+    size_t cap, op;
+    struct ed_codec *c; /* streaming only: owner of the window */
+    ed_codec_sink sink;
+    void *arg;
+    size_t max_out, total;
+};
+
+/* Streaming: makes room for one block of block_max bytes after at most
+ * 64 KiB of this frame's history (hist bytes are there now). */
+static int lz4_room(struct lz4_out *o, size_t *frame_start, size_t block_max)
 {
-    size_t pos = 0, op = 0;
+    size_t want = 65536 + block_max;
+    if (o->c->sbuf_cap < want) {
+        uint8_t *p = ed_malloc(want);
+        if (!p) return ED_ERR_NOMEM;
+        size_t keep = ED_MIN(o->op - *frame_start, (size_t)65536);
+        if (keep) memcpy(p, o->dst + o->op - keep, keep);
+        ed_free(o->c->sbuf);
+        o->c->sbuf = o->dst = p;
+        o->c->sbuf_cap = o->cap = want;
+        o->op = keep;
+        *frame_start = 0;
+    } else if (o->cap - o->op < block_max) {
+        size_t keep = ED_MIN(o->op - *frame_start, (size_t)65536);
+        memmove(o->dst, o->dst + o->op - keep, keep);
+        o->op = keep;
+        *frame_start = 0;
+    }
+    return ED_OK;
+}
+
+/* Streaming: hands the block just written at [from, op) to the sink. */
+static int lz4_emit(struct lz4_out *o, size_t from)
+{
+    return stream_emit(o->sink, o->arg, o->dst + from, o->op - from, o->max_out, &o->total);
+}
+
+static int lz4_walk(const uint8_t *src, size_t len, struct lz4_out *o)
+{
+    size_t pos = 0;
     while (pos < len) {
         if (len - pos < 4) return ED_ERR_CORRUPT;
         uint32_t magic = get_le32(src + pos);
@@ -231,7 +340,8 @@ static int lz4_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t c
         if (((xxh32(src + pos, desc_len, 0) >> 8) & 0xff) != src[pos + desc_len])
             return ED_ERR_CORRUPT;
         pos += desc_len + 1;
-        size_t frame_start = op;
+        size_t frame_start = o->op;
+        uint64_t frame_out = 0;
         size_t sum_len = (flg & LZ4F_FLG_BLOCK_CHECKSUM) ? 4 : 0;
         for (;;) {
             if (len - pos < 4) return ED_ERR_CORRUPT;
@@ -244,39 +354,65 @@ static int lz4_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t c
                 return ED_ERR_CORRUPT;
             if (sum_len && xxh32(src + pos, bsize, 0) != get_le32(src + pos + bsize))
                 return ED_ERR_CORRUPT;
+            if (o->sink) {
+                int rc = lz4_room(o, &frame_start, block_max);
+                if (rc != ED_OK) return rc;
+            }
+            size_t from = o->op;
             if (stored) {
-                if (cap - op < bsize) return ED_ERR_TOOBIG;
-                memcpy(dst + op, src + pos, bsize);
-                op += bsize;
+                if (o->cap - o->op < bsize) return ED_ERR_TOOBIG;
+                memcpy(o->dst + o->op, src + pos, bsize);
+                o->op += bsize;
             } else {
-                size_t room = ED_MIN(cap - op, block_max);
+                size_t room = ED_MIN(o->cap - o->op, block_max);
                 int r;
                 if (flg & LZ4F_FLG_INDEPENDENT) {
-                    r = LZ4_decompress_safe((const char *)src + pos, (char *)dst + op, (int)bsize,
-                                            (int)room);
+                    r = LZ4_decompress_safe((const char *)src + pos, (char *)o->dst + o->op,
+                                            (int)bsize, (int)room);
                 } else {
                     /* Linked blocks refer to up to 64 KiB of this frame's
                      * earlier output, which sits right before dst + op. */
-                    size_t dict = ED_MIN(op - frame_start, (size_t)65536);
-                    r = LZ4_decompress_safe_usingDict((const char *)src + pos, (char *)dst + op,
-                                                      (int)bsize, (int)room,
-                                                      (const char *)dst + op - dict, (int)dict);
+                    size_t dict = ED_MIN(o->op - frame_start, (size_t)65536);
+                    r = LZ4_decompress_safe_usingDict(
+                        (const char *)src + pos, (char *)o->dst + o->op, (int)bsize, (int)room,
+                        (const char *)o->dst + o->op - dict, (int)dict);
                 }
                 if (r < 0) return room < block_max ? ED_ERR_TOOBIG : ED_ERR_CORRUPT;
-                op += (size_t)r;
+                o->op += (size_t)r;
+            }
+            frame_out += o->op - from;
+            if (o->sink) {
+                int rc = lz4_emit(o, from);
+                if (rc != ED_OK) return rc;
             }
             pos += bsize + sum_len;
         }
         if (flg & LZ4F_FLG_CONTENT_CHECKSUM) {
-            if (len - pos < 4 ||
-                xxh32(dst + frame_start, op - frame_start, 0) != get_le32(src + pos))
+            if (len - pos < 4) return ED_ERR_CORRUPT;
+            if (!o->sink &&
+                xxh32(o->dst + frame_start, o->op - frame_start, 0) != get_le32(src + pos))
                 return ED_ERR_CORRUPT;
             pos += 4;
         }
-        if (content_len != UINT64_MAX && content_len != op - frame_start) return ED_ERR_CORRUPT;
+        if (content_len != UINT64_MAX && content_len != frame_out) return ED_ERR_CORRUPT;
     }
-    *out_len = op;
     return ED_OK;
+}
+
+static int lz4_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len)
+{
+    struct lz4_out o = {.dst = dst, .cap = cap};
+    int rc = lz4_walk(src, len, &o);
+    if (rc == ED_OK) *out_len = o.op;
+    return rc;
+}
+
+static int lz4_stream(struct ed_codec *c, const uint8_t *src, size_t len, size_t max_out,
+                      ed_codec_sink sink, void *arg)
+{
+    struct lz4_out o = {
+        .dst = c->sbuf, .cap = c->sbuf_cap, .c = c, .sink = sink, .arg = arg, .max_out = max_out};
+    return lz4_walk(src, len, &o);
 }
 
 static size_t lz4_bound(size_t len)
@@ -358,6 +494,47 @@ static int zstd_decompress(struct ed_codec *c, const uint8_t *src, size_t len, u
     return ED_OK;
 }
 
+static int zstd_stream(struct ed_codec *c, const uint8_t *src, size_t len, size_t max_out,
+                       ed_codec_sink sink, void *arg)
+{
+    if (!c->zstd_dctx) {
+        c->zstd_dctx = ZSTD_createDCtx_advanced(zstd_mem);
+        if (!c->zstd_dctx) return ED_ERR_NOMEM;
+    }
+    int rc = stream_buf(c, ED_CODEC_STREAM_LEN);
+    if (rc != ED_OK) return rc;
+    /* Streaming keeps a window of the frame's size: bounded here, so that a
+     * frame header cannot make Eddy allocate what it claims. */
+    ZSTD_DCtx_reset(c->zstd_dctx, ZSTD_reset_session_and_parameters);
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(c->zstd_dctx, ZSTD_d_windowLogMax,
+                                            ED_CODEC_ZSTD_WINDOW_LOG_MAX)))
+        return ED_ERR_NOMEM;
+    ZSTD_inBuffer in = {src, len, 0};
+    size_t total = 0, left = 0;
+    while (in.pos < in.size) {
+        ZSTD_outBuffer out = {c->sbuf, ED_CODEC_STREAM_LEN, 0};
+        left = ZSTD_decompressStream(c->zstd_dctx, &out, &in);
+        if (ZSTD_isError(left)) {
+            ZSTD_ErrorCode e = ZSTD_getErrorCode(left);
+            if (e == ZSTD_error_memory_allocation) return ED_ERR_NOMEM;
+            if (e == ZSTD_error_frameParameter_windowTooLarge) return ED_ERR_UNSUPPORTED;
+            return ED_ERR_CORRUPT;
+        }
+        rc = stream_emit(sink, arg, c->sbuf, out.pos, max_out, &total);
+        if (rc != ED_OK) return rc;
+        if (out.pos < out.size && in.pos == in.size) break;
+    }
+    /* Output still buffered in the context comes out with more calls. */
+    while (left != 0) {
+        ZSTD_outBuffer out = {c->sbuf, ED_CODEC_STREAM_LEN, 0};
+        left = ZSTD_decompressStream(c->zstd_dctx, &out, &in);
+        if (ZSTD_isError(left) || (out.pos == 0 && left != 0)) return ED_ERR_CORRUPT;
+        rc = stream_emit(sink, arg, c->sbuf, out.pos, max_out, &total);
+        if (rc != ED_OK) return rc;
+    }
+    return ED_OK;
+}
+
 static int zstd_compress(struct ed_codec *c, int level, const uint8_t *src, size_t len,
                          uint8_t *dst, size_t cap, size_t *out_len)
 {
@@ -401,6 +578,78 @@ int ed_codec_decompress(struct ed_codec *c, int codec, const uint8_t *src, size_
         (void)c;
         return ED_ERR_UNSUPPORTED;
     }
+}
+
+struct snappy_sink {
+    struct ed_codec *c;
+    ed_codec_sink sink;
+    void *arg;
+    size_t max_out, total;
+};
+
+/* One raw block: its output is needed whole (copies may reach back to its
+ * start), so it is decoded into the window, whose size the block's real
+ * expansion bounds: an element of n input bytes writes at most 22 n bytes. */
+static int snappy_block(void *arg, const uint8_t *raw, size_t raw_len)
+{
+    struct snappy_sink *s = arg;
+    size_t want = ed_snappy_declared_len(raw, raw_len);
+    if (want > s->max_out - s->total) return ED_ERR_TOOBIG;
+    if (raw_len > SIZE_MAX / 22 || want > raw_len * 22) return ED_ERR_CORRUPT;
+    int rc = stream_buf(s->c, ED_MAX(want, (size_t)1));
+    size_t got = 0;
+    if (rc == ED_OK) rc = ed_snappy_decompress_block(raw, raw_len, s->c->sbuf, want, &got);
+    if (rc == ED_OK) rc = stream_emit(s->sink, s->arg, s->c->sbuf, got, s->max_out, &s->total);
+    return rc;
+}
+
+static int stream_any(struct ed_codec *c, int codec, const uint8_t *src, size_t len, size_t max_out,
+                      ed_codec_sink sink, void *arg)
+{
+    switch (codec) {
+    case ED_COMPRESSION_NONE: {
+        size_t total = 0;
+        return stream_emit(sink, arg, src, len, max_out, &total);
+    }
+    case ED_COMPRESSION_SNAPPY: {
+        struct snappy_sink s = {c, sink, arg, max_out, 0};
+        return ed_snappy_each_block(src, len, snappy_block, &s);
+    }
+#if ED_WITH_GZIP
+    case ED_COMPRESSION_GZIP:
+        return gzip_stream(c, src, len, max_out, sink, arg);
+#endif
+#if ED_WITH_LZ4
+    case ED_COMPRESSION_LZ4:
+        return lz4_stream(c, src, len, max_out, sink, arg);
+#endif
+#if ED_WITH_ZSTD
+    case ED_COMPRESSION_ZSTD:
+        return zstd_stream(c, src, len, max_out, sink, arg);
+#endif
+    default:
+        return ED_ERR_UNSUPPORTED;
+    }
+}
+
+int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src, size_t len,
+                               size_t max_out, ed_codec_sink sink, void *arg)
+{
+    int rc = stream_any(c, codec, src, len, max_out, sink, arg);
+    /* A large window (a big snappy block or LZ4 block size, a zstd frame's
+     * window) serves one batch: it is not kept for the next one. */
+    if (c->sbuf_cap > ED_CODEC_STREAM_KEEP_LEN) {
+        ed_free(c->sbuf);
+        c->sbuf = NULL;
+        c->sbuf_cap = 0;
+    }
+#if ED_WITH_ZSTD
+    if (c->zstd_dctx && ZSTD_sizeof_DCtx(c->zstd_dctx) > ED_CODEC_STREAM_KEEP_LEN) {
+        ZSTD_freeDCtx(c->zstd_dctx);
+        c->zstd_dctx = NULL;
+    }
+#endif
+    return rc;
 }
 
 size_t ed_codec_size_hint(int codec, const uint8_t *src, size_t len)
@@ -503,5 +752,6 @@ void ed_codec_release(struct ed_codec *c)
     }
 #endif
     ed_free(c->lz4_state);
+    ed_free(c->sbuf);
     memset(c, 0, sizeof *c);
 }

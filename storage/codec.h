@@ -1,7 +1,8 @@
 /* Compression codecs of Kafka record batches (gzip, snappy, lz4, zstd) behind
  * one interface, each present when built WITH_<CODEC>=1 (snappy always).
- * Decompression is single-shot into a caller buffer of bounded size, so a
- * hostile stream can never make Eddy allocate more than the caller allows. */
+ * Decompression is single-shot into a caller buffer of bounded size, or
+ * streamed chunk by chunk through a small buffer, so a hostile stream can
+ * never make Eddy allocate more than the caller allows. */
 #ifndef ED_STORAGE_CODEC_H
 #define ED_STORAGE_CODEC_H
 
@@ -16,7 +17,19 @@ struct ed_codec {
     void *deflate; /* z_stream */
     int deflate_level;
     void *lz4_state;
+    uint8_t *sbuf; /* streaming output window */
+    size_t sbuf_cap;
 };
+
+#ifndef ED_CODEC_STREAM_LEN
+#define ED_CODEC_STREAM_LEN (64u << 10) /* gzip/zstd streaming output chunk */
+#endif
+#ifndef ED_CODEC_STREAM_KEEP_LEN
+#define ED_CODEC_STREAM_KEEP_LEN (4u << 20) /* larger windows are freed after use */
+#endif
+#ifndef ED_CODEC_ZSTD_WINDOW_LOG_MAX
+#define ED_CODEC_ZSTD_WINDOW_LOG_MAX 23 /* 8 MiB: zstd levels up to 19 stay below */
+#endif
 
 /* Frees the contexts; the struct is zeroed and may be used again. */
 void ed_codec_release(struct ed_codec *c);
@@ -31,6 +44,24 @@ bool ed_codec_supported(int codec, bool compress);
  * codec not built in; ED_ERR_NOMEM. */
 int ed_codec_decompress(struct ed_codec *c, int codec, const uint8_t *src, size_t len, uint8_t *dst,
                         size_t cap, size_t *out_len);
+
+/* Receives decompressed bytes in order; any other return than ED_OK stops
+ * the stream and is returned by ed_codec_decompress_stream. */
+typedef int (*ed_codec_sink)(void *arg, const uint8_t *p, size_t len);
+
+/* Decompresses all of src, handing the output to sink piece by piece and
+ * never holding all of it: gzip and zstd through ED_CODEC_STREAM_LEN bytes
+ * (plus zlib's 32 KiB window, or a zstd window of at most
+ * 2^ED_CODEC_ZSTD_WINDOW_LOG_MAX bytes: a frame asking for more is
+ * ED_ERR_UNSUPPORTED), LZ4 one block of the frame plus 64 KiB of history
+ * (content checksums are not verified here), snappy one raw block (at most
+ * 22 times its compressed size, which bounds any snappy block). More than
+ * max_out bytes of output is ED_ERR_TOOBIG; ED_ERR_CORRUPT, ED_ERR_NOMEM
+ * as ed_codec_decompress. Windows and contexts above
+ * ED_CODEC_STREAM_KEEP_LEN are freed before it returns, so one hostile
+ * batch does not leave its memory behind. */
+int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src, size_t len,
+                               size_t max_out, ed_codec_sink sink, void *arg);
 
 /* The decompressed size the stream's own headers announce, 0 if they do not.
  * Only a hint for sizing a buffer: the data may lie. */

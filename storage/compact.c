@@ -23,10 +23,10 @@
 #include "storage/log_int.h"
 #include "storage/varint.h"
 
-#define WBUF_LEN    (256u << 10) /* output is written in chunks of this size */
-#define RBUF_LEN    (256u << 10) /* input is read in windows of at least this size */
-#define N_PIDS      256          /* producers tracked to keep their last batch */
-#define REBUILD_MAX (64u << 20)  /* largest decompressed records section handled */
+#define WBUF_LEN    (256u << 10)             /* output is written in chunks of this size */
+#define RBUF_LEN    (256u << 10)             /* input is read in windows of at least this size */
+#define N_PIDS      256                      /* producers tracked to keep their last batch */
+#define REBUILD_MAX ED_BATCH_RECORDS_MAX_LEN /* what Produce takes, the cleaner reads */
 
 enum phase { P_IDLE = 0, P_MAP, P_COPY };
 
@@ -317,6 +317,29 @@ static int read_batch(struct ed_compactor *c, ed_segment *seg, uint64_t pos, con
     return ED_ERR_CORRUPT_AT("%s.log: cannot read the batch at %" PRIu64, seg->path, pos);
 }
 
+/* A batch whose records cannot be read (a decompression bomb, malformed
+ * records, a codec not built in): it is kept as it is, its keys are left
+ * out of the map, and the pass goes on. Logged once per batch, whichever
+ * phase or pass meets it first; false for errors that are not the batch's
+ * fault (memory), which end the pass. */
+static bool skip_unreadable(ed_storage *st, struct ed_compactor *c, const struct ed_batch_info *b,
+                            int rc)
+{
+    if (rc != ED_ERR_TOOBIG && rc != ED_ERR_CORRUPT && rc != ED_ERR_UNSUPPORTED) return false;
+    /* give back the buffer a bomb made the iterator grow */
+    if (rc == ED_ERR_TOOBIG) ed_batch_iter_release(&c->it);
+    ed_log *log = c->log;
+    int64_t last = b->base_offset + b->last_offset_delta;
+    if (b->base_offset >= log->compact_skipped) {
+        ED_LOG_WARN("%s: compaction keeps the batch at offsets %" PRId64 "..%" PRId64
+                    " as it is: its records cannot be read (%s)",
+                    log->dir, b->base_offset, last, ed_strerror(rc));
+        log->compact_skipped = last + 1;
+        st->stats.n_compact_skipped++;
+    }
+    return true;
+}
+
 /* ---- choosing a log ---- */
 
 /* Closed segments a pass may touch: from the log start, sealed, flushed,
@@ -409,7 +432,6 @@ static void map_done(struct ed_compactor *c)
 /* Maps up to budget bytes; returns the bytes read. */
 static int map_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, uint64_t *used)
 {
-    ED_UNUSED(st);
     while (c->mi < c->n_segs && *used < budget) {
         ed_segment *seg = c->segs[c->mi];
         if (c->mpos >= seg->len) {
@@ -425,9 +447,8 @@ static int map_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, uin
         note_pid(c, &b);
         if (!ed_batch_is_control(&b) && b.record_count > 0) {
             rc = ed_batch_iter_begin(&c->it, bp, total);
-            if (rc != ED_OK) return rc;
             struct ed_record r;
-            while ((rc = ed_batch_iter_next(&c->it, &r)) == 1) {
+            while (rc >= 0 && (rc = ed_batch_iter_next(&c->it, &r)) == 1) {
                 if (!r.key) continue;
                 if (!map_put(c, key_hash(r.key, r.key_len), r.offset)) {
                     c->map_end = r.offset;
@@ -438,7 +459,7 @@ static int map_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, uin
                     return ED_OK;
                 }
             }
-            if (rc < 0) return rc;
+            if (rc < 0 && !skip_unreadable(st, c, &b, rc)) return rc;
         }
         c->mpos += total;
         *used += total;
@@ -579,7 +600,7 @@ static int copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t *bp,
         return ED_OK; /* a gap filler of an earlier pass: gaps are filled again */
     if (ed_batch_is_control(b) || b->record_count == 0) return emit(c, bp, total);
     int rc = ed_batch_iter_begin(&c->it, bp, total);
-    if (rc != ED_OK) return rc;
+    if (rc != ED_OK) return skip_unreadable(st, c, b, rc) ? emit(c, bp, total) : rc;
     bool has_horizon = (b->attributes & ED_BATCH_ATTR_DELETE_HORIZON) != 0;
     bool lat = ed_batch_is_log_append_time(b);
     int64_t drm = c->log->cfg.delete_retention_ms;
@@ -598,7 +619,7 @@ static int copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t *bp,
             if (!r.value) tombs++;
         }
     }
-    if (rc < 0) return rc;
+    if (rc < 0) return skip_unreadable(st, c, b, rc) ? emit(c, bp, total) : rc;
     st->stats.n_records_compacted += (uint64_t)(b->record_count - kept);
     if (kept == b->record_count && (tombs == 0 || has_horizon)) {
         if (has_horizon && tombs > 0 && (!c->min_horizon || b->base_timestamp < c->min_horizon))

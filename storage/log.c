@@ -183,6 +183,11 @@ bool ed_log_roll_due(const ed_log *log, int64_t now_ms)
 
 /* ---- appends ---- */
 
+int ed_log_validate(ed_log *log, const uint8_t *buf, size_t len, struct ed_batch_fault *fault)
+{
+    return ed_batch_validate(&log->st->validator, buf, len, true, NULL, fault);
+}
+
 int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result *res)
 {
     if (log->deleted) return ED_ERR_CLOSED;

@@ -100,6 +100,7 @@ struct ed_storage_stats {
     uint64_t len_compacted_read;    /* bytes of segments rewritten */
     uint64_t len_compacted_written; /* bytes of the cleaned segments */
     uint64_t n_records_compacted;   /* records removed (superseded or expired tombstones) */
+    uint64_t n_compact_skipped;     /* batches compaction could not read: kept as they are */
 };
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 
@@ -125,6 +126,13 @@ struct ed_append_result {
  * at the disk budget or below the free-space floor (unless disk_full_delete
  * made room) leaves the log as it was. */
 int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result *res);
+
+/* Checks every record of one batch a producer sent (Kafka's LogValidator:
+ * ed_batch_validate in client mode, records decompressed as a stream with
+ * the storage's reusable validator, at most ED_BATCH_RECORDS_MAX_LEN bytes
+ * of records). Changes nothing. Results as ed_batch_validate. Batches
+ * Eddy builds itself need not pass through here. */
+int ed_log_validate(ed_log *log, const uint8_t *buf, size_t len, struct ed_batch_fault *fault);
 
 /* Calls cb(arg, status) on the loop thread once every offset <= offset is
  * durable on the device (status ED_OK), or the flush failed (negative).

@@ -209,8 +209,9 @@ struct ed_log {
     bool deleted;
     int broken; /* sticky error after a failed fdatasync: appends refuse */
     struct ed_flush_job job;
-    int64_t clean_offset;   /* compaction: offsets below were cleaned by the last pass */
-    int64_t horizon_due_ms; /* compaction: earliest tombstone delete horizon, 0 = none */
+    int64_t clean_offset;    /* compaction: offsets below were cleaned by the last pass */
+    int64_t horizon_due_ms;  /* compaction: earliest tombstone delete horizon, 0 = none */
+    int64_t compact_skipped; /* compaction: batches it cannot read were logged below this */
 };
 
 int ed_log_new(ed_storage *st, const char *dir, const char *topic, int32_t partition,
@@ -299,9 +300,10 @@ struct ed_storage {
     bool fs_known;        /* fs_free_len holds a measurement */
     uint64_t fs_free_len; /* free bytes at the last check, less what was appended since */
     uint8_t *scan_buf;
-    int64_t next_rp_ms;             /* next time the recovery points may be written */
-    bool rp_dirty;                  /* a recovery point moved since the file was written */
-    struct ed_compactor *compactor; /* compact.c; NULL until first used */
+    int64_t next_rp_ms;                  /* next time the recovery points may be written */
+    bool rp_dirty;                       /* a recovery point moved since the file was written */
+    struct ed_compactor *compactor;      /* compact.c; NULL until first used */
+    struct ed_batch_validator validator; /* ed_log_validate: producers' batches */
 };
 
 /* Finishes a deleted log's folder removal and frees it. */

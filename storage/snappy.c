@@ -93,23 +93,41 @@ static bool is_xerial(const uint8_t *src, size_t len)
     return len >= XERIAL_HEADER_LEN && memcmp(src, xerial_magic, sizeof xerial_magic) == 0;
 }
 
-int ed_snappy_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len)
+int ed_snappy_each_block(const uint8_t *src, size_t len, ed_snappy_block_fn block, void *arg)
 {
-    if (!is_xerial(src, len)) return ed_snappy_decompress_block(src, len, dst, cap, out_len);
-    size_t pos = XERIAL_HEADER_LEN, op = 0;
-    while (pos < len) {
+    if (!is_xerial(src, len)) return block(arg, src, len);
+    for (size_t pos = XERIAL_HEADER_LEN; pos < len;) {
         if (len - pos < 4) return ED_ERR_CORRUPT;
         uint32_t chunk = ed_get_be32(src + pos);
         pos += 4;
         if (chunk > len - pos) return ED_ERR_CORRUPT;
-        size_t got;
-        int rc = ed_snappy_decompress_block(src + pos, chunk, dst + op, cap - op, &got);
+        int rc = block(arg, src + pos, chunk);
         if (rc != ED_OK) return rc;
-        op += got;
         pos += chunk;
     }
-    *out_len = op;
     return ED_OK;
+}
+
+struct into_buf {
+    uint8_t *dst;
+    size_t cap, op;
+};
+
+static int block_into(void *arg, const uint8_t *raw, size_t raw_len)
+{
+    struct into_buf *o = arg;
+    size_t got;
+    int rc = ed_snappy_decompress_block(raw, raw_len, o->dst + o->op, o->cap - o->op, &got);
+    if (rc == ED_OK) o->op += got;
+    return rc;
+}
+
+int ed_snappy_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len)
+{
+    struct into_buf o = {dst, cap, 0};
+    int rc = ed_snappy_each_block(src, len, block_into, &o);
+    if (rc == ED_OK) *out_len = o.op;
+    return rc;
 }
 
 size_t ed_snappy_declared_len(const uint8_t *src, size_t len)

@@ -16,6 +16,12 @@ int ed_snappy_decompress_block(const uint8_t *src, size_t len, uint8_t *dst, siz
  * one raw block. Same results as ed_snappy_decompress_block. */
 int ed_snappy_decompress(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len);
 
+/* Calls block(arg, raw, raw_len) for each raw snappy block of src: the
+ * chunks of xerial-framed data, or src itself. Stops at the first return
+ * other than ED_OK and returns it; ED_ERR_CORRUPT for bad framing. */
+typedef int (*ed_snappy_block_fn)(void *arg, const uint8_t *raw, size_t raw_len);
+int ed_snappy_each_block(const uint8_t *src, size_t len, ed_snappy_block_fn block, void *arg);
+
 /* Uncompressed length the data declares (sum over xerial chunks), without
  * decoding; 0 if malformed. For sizing the output buffer. */
 size_t ed_snappy_declared_len(const uint8_t *src, size_t len);

@@ -373,6 +373,7 @@ static void free_all(ed_storage *st)
         ed_free(w);
     }
     ed_free(st->scan_buf);
+    ed_batch_validator_release(&st->validator);
     ed_free(st->dir);
     ed_free(st);
 }
@@ -390,6 +391,7 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     st->cfg = *cfg;
     st->dir = ed_strdup(cfg->dir);
     st->scan_buf = ed_malloc(ED_SCAN_BUF_LEN);
+    ed_batch_validator_init(&st->validator, ED_BATCH_RECORDS_MAX_LEN);
     if (!st->dir || !st->scan_buf) {
         free_all(st);
         return ED_ERR_NOMEM;

@@ -61,8 +61,10 @@ die() {
 
 # ---- build and peers -------------------------------------------------------
 "$PEERS/install.sh" >&2
+# EDDY_BIN=path runs another build of Eddy (e.g. an earlier commit's, to
+# compare before and after a change in one session).
 make -C "$REPO" -s build/eddy build/bench/rdkperf >&2
-EDDY="$REPO/build/eddy"
+EDDY="${EDDY_BIN:-$REPO/build/eddy}"
 RDK="$REPO/build/bench/rdkperf"
 PY="$CACHE/venv/bin/python"
 CTL="$HERE/brokerctl.py"

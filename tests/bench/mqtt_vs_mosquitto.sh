@@ -79,8 +79,10 @@ if [ "${#need[@]}" -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >&2
 fi
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+# EDDY_BIN=path runs another build of Eddy (e.g. an earlier commit's, to
+# compare before and after a change in one session).
 make -C "$REPO" -s build/eddy build/bench/mqttperf >&2
-EDDY="$REPO/build/eddy"
+EDDY="${EDDY_BIN:-$REPO/build/eddy}"
 PERF="$REPO/build/bench/mqttperf"
 CTL="$HERE/brokerctl.py"
 

@@ -13,6 +13,7 @@ CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
 MESSAGE_TOO_LARGE = 10
 UNSUPPORTED_VERSION = 35
+INVALID_RECORD = 87
 
 # API keys.
 PRODUCE = 0
@@ -249,6 +250,26 @@ def record_batch(records, base_timestamp=None, producer_id=-1, producer_epoch=-1
         + i32(base_sequence)
         + i32(len(records))
         + recs
+    )
+    after_length = i32(-1) + i8(2) + u32(crc32c(after_crc)) + after_crc
+    return i64(0) + i32(len(after_length)) + after_length
+
+
+def crafted_batch(records_section, count, last_offset_delta, attributes=0, base_timestamp=None):
+    """A batch around any records section (valid or not) with the header
+    fields given and a correct CRC: for sending malformed records."""
+    if base_timestamp is None:
+        base_timestamp = int(time.time() * 1000)
+    after_crc = (
+        i16(attributes)
+        + i32(last_offset_delta)
+        + i64(base_timestamp)
+        + i64(base_timestamp)
+        + i64(-1)
+        + i16(-1)
+        + i32(-1)
+        + i32(count)
+        + records_section
     )
     after_length = i32(-1) + i8(2) + u32(crc32c(after_crc)) + after_crc
     return i64(0) + i32(len(after_length)) + after_length

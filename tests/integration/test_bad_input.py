@@ -1,17 +1,19 @@
 """Bad and edge-case input over raw sockets (kwire): truncated frames,
 negative lengths, unknown API keys, oversized requests, ApiVersions at an
 unsupported version, produce to a missing topic with auto-create off,
-MESSAGE_TOO_LARGE and CORRUPT_MESSAGE. The offending request gets an error
-or its connection is closed; other connections and the log are untouched."""
+MESSAGE_TOO_LARGE and CORRUPT_MESSAGE, batches whose CRC holds but whose
+records are malformed. The offending request gets an error or its
+connection is closed; other connections and the log are untouched."""
 
 import socket
+import time
 
 import pytest
 
 import kwire
 from kwire import i16, i32
 
-from conftest import create_topic
+from conftest import create_topic, kcat
 
 MAX_MESSAGE = 4096
 MAX_REQUEST = 102400
@@ -196,3 +198,89 @@ def test_corrupt_message_bad_crc(broker, bystander, topic_name):
     batches = kwire.fetch_all(broker.host, broker.port, topic, 0)
     assert len(batches) == 1 and batches[0]["crc_ok"]
     assert [(r["key"], r["value"]) for r in batches[0]["records"]] == [(b"k1", b"first"), (b"k2", b"second")]
+
+
+def _poisoned_batches():
+    """(name, batch, index of the bad record or None) for batches whose CRC
+    and header hold but whose records do not parse."""
+    rec = kwire.record
+    varint = kwire.varint
+    two = rec(0, 0, b"k", b"one") + rec(1, 0, b"k", b"two")
+    r0 = rec(0, 0, b"k", b"v")
+    lying_len = varint(len(r0) - 1 + 3) + r0[1:]  # the length says 3 bytes more
+    short_len = varint(len(r0) - 1 - 2) + r0[1:]  # ... or 2 fewer
+    body = kwire.i8(0) + varint(0) + varint(0) + b"\xff" * 10 + b"\x01" + varint(-1) + varint(-1) + varint(0)
+    bad_varint = varint(len(body)) + body  # an 11-byte key length
+    body = kwire.i8(0) + varint(0) + varint(0) + varint(-1) + varint(1) + b"v" + varint(3) + varint(1) + b"h" + varint(-1)
+    few_headers = varint(len(body)) + body  # 3 headers announced, 1 there
+    return [
+        ("garbage record bytes", kwire.crafted_batch(bytes((i * 157 + 7) & 0xFF for i in range(40)), 1, 0), 0),
+        ("record length too long", kwire.crafted_batch(lying_len, 1, 0), 0),
+        ("record length too short", kwire.crafted_batch(short_len + b"\x00\x00", 1, 0), 0),
+        ("gzip flag on plain records", kwire.crafted_batch(two, 2, 1, attributes=1), None),
+        ("two records, header says one", kwire.crafted_batch(two, 1, 0), 1),
+        ("one record, header says two", kwire.crafted_batch(r0, 2, 1), 1),
+        ("offset deltas 1, 0", kwire.crafted_batch(rec(1, 0, b"k", b"a") + rec(0, 0, b"k", b"b"), 2, 1), 0),
+        ("bad varint", kwire.crafted_batch(bad_varint, 1, 0), 0),
+        ("header count lies", kwire.crafted_batch(few_headers, 1, 0), 0),
+    ]
+
+
+def _consume_confluent(broker, topic, partition):
+    """Every record of the partition through librdkafka (confluent-kafka)
+    up to its end: [(offset, value)]. Fails if the end is never reached."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "poison-check",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, partition, 0)])
+    got = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, f"stuck at offset {got[-1][0] + 1 if got else 0}: {got}"
+            m = c.poll(1.0)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    return got
+                raise AssertionError(m.error())
+            got.append((m.offset(), m.value()))
+    finally:
+        c.close()
+
+
+def test_poisoned_batches_refused(broker, bystander, topic_name):
+    """Each batch whose CRC holds but whose records are malformed is refused
+    (CORRUPT_MESSAGE before Produce v8, INVALID_RECORD naming the record
+    from v8) and nothing of it is stored; the partition given a good batch in
+    the same request takes it, and librdkafka consumers (kcat,
+    confluent-kafka) read every good record, offsets without a gap."""
+    topic = create_topic(broker, topic_name(), 2)
+    want = []
+    with broker.conn() as c:
+        for name, bad, index in _poisoned_batches():
+            before = b"before " + name.encode()
+            r = c.produce({topic: {0: kwire.record_batch([(b"k", before)])}})
+            assert r["topics"][topic][0]["error"] == kwire.NONE
+            want.append(before)
+            r = c.produce({topic: {0: bad, 1: kwire.record_batch([(b"k", b"ok " + name.encode())])}}, version=7)
+            assert r["topics"][topic][0]["error"] == kwire.CORRUPT_MESSAGE, name
+            assert r["topics"][topic][1]["error"] == kwire.NONE, name
+            r = c.produce({topic: {0: bad}}, version=8)
+            p = r["topics"][topic][0]
+            if index is None or p["error"] == kwire.CORRUPT_MESSAGE:
+                assert p["error"] == kwire.CORRUPT_MESSAGE, (name, p)
+            else:
+                assert p["error"] == kwire.INVALID_RECORD, (name, p)
+                assert [i for i, _ in p["record_errors"]] == [index], (name, p)
+            assert p["error_message"], name
+        r = c.produce({topic: {0: kwire.record_batch([(b"k", b"last")])}})
+        assert r["topics"][topic][0]["base_offset"] == len(want)
+        want.append(b"last")
+    expect = list(enumerate(want))
+    assert _consume_confluent(broker, topic, 0) == expect
+    out = kcat(broker, "-C", "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q", "-f", "%o %s\n").stdout
+    assert out.decode().splitlines() == ["%d %s" % (o, v.decode()) for o, v in expect]
+    assert len(_consume_confluent(broker, topic, 1)) == len(_poisoned_batches())

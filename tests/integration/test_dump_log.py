@@ -185,3 +185,34 @@ def test_eddy_tools_agree_with_kafka(tools, tmp_path):
     assert active.stat().st_size == size
     p = kafka_tool("3.9", "kafka-dump-log", "--files", str(active), timeout=240)
     assert "invalid bytes" not in p.stdout.decode()
+
+
+def test_check_finds_malformed_records(tmp_path):
+    """A segment holding a batch whose CRC holds but whose records do not
+    parse (as data written before Produce walked records could): eddy check
+    names the partition, the offsets, the record and the fault, and exits
+    1; --truncate cuts nothing (it is not a torn tail)."""
+    import kwire
+
+    def at(batch, base):
+        return kwire.i64(base) + batch[8:]
+
+    r0 = kwire.record(0, 0, b"k", b"value")
+    lying = kwire.varint(len(r0) - 1 + 2) + r0[1:]  # the record's length says 2 bytes more
+    data = (at(kwire.record_batch([(b"k", b"a"), (b"k", b"b")]), 0)
+            + at(kwire.crafted_batch(lying, 1, 0), 2)
+            + at(kwire.record_batch([(b"k", b"c")]), 3))
+    part = tmp_path / "sensors-3"
+    part.mkdir()
+    seg = part / "00000000000000000000.log"
+    seg.write_bytes(data)
+    for args in ([], ["--truncate"]):
+        p = run([EDDY_BIN, "check", tmp_path, *args], check=False)
+        out = p.stdout.decode()
+        assert p.returncode == 1, out
+        problems = [l for l in out.splitlines() if l.startswith("PROBLEM:")]
+        assert len(problems) == 1, out
+        assert "sensors-3/00000000000000000000.log" in problems[0]
+        assert "offsets 2..2" in problems[0] and "record 0" in problems[0], problems[0]
+        assert "1 problems" in out.splitlines()[-1]
+    assert seg.read_bytes() == data

@@ -922,6 +922,279 @@ static void test_zip_bomb(void **state)
     free(b);
 }
 
+/* ---- validating every record ---- */
+
+/* ed_batch_validate over a batch: the result, and the fault's record. */
+static int validate(const uint8_t *b, size_t len, bool client, size_t limit, int32_t *record)
+{
+    struct ed_batch_validator v;
+    struct ed_batch_fault f = {0, NULL};
+    ed_batch_validator_init(&v, limit);
+    int rc = ed_batch_validate(&v, b, len, client, NULL, &f);
+    ed_batch_validator_release(&v);
+    assert_true(rc == ED_OK ? f.why == NULL : f.why != NULL);
+    if (record) *record = f.record;
+    return rc;
+}
+
+/* A batch compressed with the code's own compressor (0 if not built in). */
+static size_t compressed_batch(uint8_t *out, int codec, const uint8_t *sec, size_t sec_len,
+                               int32_t count, int32_t last_delta)
+{
+    struct ed_codec enc = {0};
+    size_t bound = ed_codec_compress_bound(codec, sec_len), z_len = 0;
+    uint8_t *z = malloc(bound + 1);
+    int rc = ed_codec_compress(&enc, codec, 0, sec, sec_len, z, bound, &z_len);
+    ed_codec_release(&enc);
+    size_t len = rc == ED_OK ? craft_batch(out, codec, z, z_len, count, last_delta) : 0;
+    free(z);
+    return len;
+}
+
+/* The malformed batches of issue reports, each with a valid CRC: refused
+ * (the record named where there is one), while ed_batch_check, which only
+ * looks at the header and CRC, takes them all. */
+static void test_validate_poisoned(void **state)
+{
+    (void)state;
+    uint8_t sec[512], b[1024];
+    size_t len, n;
+    int32_t rec;
+    struct ed_batch_info bi;
+
+    /* a good one, each codec, both modes */
+    n = raw_section(sec, 3);
+    for (size_t c = 0; c < ED_ARRAY_LEN(all_codecs); c++) {
+        if (!ed_codec_supported(all_codecs[c], true)) continue;
+        len = c ? compressed_batch(b, all_codecs[c], sec, n, 3, 2)
+                : craft_batch(b, ED_COMPRESSION_NONE, sec, n, 3, 2);
+        assert_int_equal(validate(b, len, true, 1 << 20, NULL), ED_OK);
+        assert_int_equal(validate(b, len, false, 1 << 20, NULL), ED_OK);
+    }
+
+    /* garbage record bytes */
+    for (size_t i = 0; i < 40; i++)
+        sec[i] = (uint8_t)(0x9d * i + 0x35);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, 40, 1, 0);
+    assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    assert_int_equal(rec, 0);
+
+    /* a record whose length lies: longer, then shorter than its fields */
+    n = raw_section(sec, 2);
+    sec[0] = (uint8_t)(sec[0] + 2);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 2, 1);
+    assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    sec[0] = (uint8_t)(sec[0] - 4);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 2, 1);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    assert_int_equal(rec, 0);
+    size_t first = raw_record(sec, 0, 0);
+    n = first + raw_record(sec + first, 1, 0);
+    sec[first] = (uint8_t)(sec[first] + 2); /* the second record's */
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 2, 1);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    assert_int_equal(rec, 1);
+
+    /* the gzip flag on data that is not gzip */
+    n = raw_section(sec, 2);
+    len = craft_batch(b, ED_COMPRESSION_GZIP, sec, n, 2, 1);
+    assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec),
+                     ED_WITH_GZIP ? ED_ERR_CORRUPT : ED_ERR_UNSUPPORTED);
+    assert_int_equal(rec, -1);
+
+    /* two records in a batch whose header says one */
+    n = raw_section(sec, 2);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 1, 0);
+    assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    assert_int_equal(validate(b, len, false, 1 << 20, NULL), ED_ERR_CORRUPT);
+    for (size_t c = 1; c < ED_ARRAY_LEN(all_codecs); c++) {
+        if (!ed_codec_supported(all_codecs[c], true)) continue;
+        len = compressed_batch(b, all_codecs[c], sec, n, 1, 0);
+        assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+        assert_int_equal(validate(b, len, true, 1 << 20, NULL), ED_ERR_CORRUPT);
+    }
+    /* ... and one record where it says two */
+    n = raw_section(sec, 1);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 2, 1);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    assert_int_equal(rec, 1);
+
+    /* record count and lastOffsetDelta disagree: a client may not, a
+     * compacted batch may */
+    n = raw_section(sec, 2);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 2, 2);
+    assert_int_equal(validate(b, len, true, 1 << 20, NULL), ED_ERR_INVAL);
+    assert_int_equal(validate(b, len, false, 1 << 20, NULL), ED_OK);
+
+    /* offset deltas not 0..n-1 in order: 0, 0 */
+    first = raw_record(sec, 0, 0);
+    n = first + raw_record(sec + first, 0, 0);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 2, 1);
+    assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    assert_int_equal(rec, 1);
+    /* 1, 2 with a gap before them: a client's must start at 0 */
+    first = raw_record(sec, 1, 0);
+    n = first + raw_record(sec + first, 2, 0);
+    len = craft_batch(b, ED_COMPRESSION_NONE, sec, n, 2, 2);
+    assert_int_equal(validate(b, len, false, 1 << 20, NULL), ED_OK);
+    ed_put_be32(b + 23, 1);
+    refresh_crc(b, len);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    assert_int_equal(rec, 0);
+
+    /* a bad varint: the key length over-long (11 bytes), then truncated by
+     * the record's end */
+    static const uint8_t long_key[] = {0x1c, 0,    0,    0,    0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0x00};
+    len = craft_batch(b, ED_COMPRESSION_NONE, long_key, sizeof long_key, 1, 0);
+    assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    static const uint8_t cut_key[] = {0x08, 0, 0, 0, 0x81, 0x81, 0x81};
+    len = craft_batch(b, ED_COMPRESSION_NONE, cut_key, sizeof cut_key, 1, 0);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+
+    /* a header count that lies: 3 announced, 1 there */
+    static const uint8_t few_headers[] = {0x16, 0,    0,   0,    0x01, 0x01,
+                                          0x06, 0x02, 'h', 0x02, 'v',  0x00};
+    len = craft_batch(b, ED_COMPRESSION_NONE, few_headers, sizeof few_headers, 1, 0);
+    assert_int_equal(ed_batch_check(b, len, &bi), ED_OK);
+    assert_int_equal(validate(b, len, true, 1 << 20, &rec), ED_ERR_CORRUPT);
+    static const uint8_t one_header[] = {0x16, 0,    0,   0,    0x01, 0x01,
+                                         0x02, 0x02, 'h', 0x02, 'v',  0x00};
+    len = craft_batch(b, ED_COMPRESSION_NONE, one_header, sizeof one_header, 1, 0);
+    assert_int_equal(validate(b, len, true, 1 << 20, NULL), ED_ERR_CORRUPT); /* byte left */
+    len = craft_batch(b, ED_COMPRESSION_NONE, one_header, sizeof one_header - 1, 1, 0);
+    b[ED_BATCH_HEADER_LEN] = 0x14; /* 10 bytes */
+    refresh_crc(b, len);
+    assert_int_equal(validate(b, len, true, 1 << 20, NULL), ED_OK);
+
+    /* codec ids beyond zstd, and codecs not built in */
+    n = raw_section(sec, 1);
+    for (int codec = 0; codec < 8; codec++) {
+        len = craft_batch(b, codec, sec, n, 1, 0);
+        int rc = validate(b, len, true, 1 << 20, NULL);
+        if (codec > ED_COMPRESSION_ZSTD)
+            assert_int_equal(rc, ED_ERR_CORRUPT);
+        else if (!ed_codec_supported(codec, false))
+            assert_int_equal(rc, ED_ERR_UNSUPPORTED);
+        else if (codec == ED_COMPRESSION_NONE)
+            assert_int_equal(rc, ED_OK);
+        else
+            assert_true(rc < 0); /* plain bytes under a codec flag */
+    }
+}
+
+/* The streaming walk and the iterator (which decompresses whole and parses
+ * records in one piece) agree on every batch: records of every size across
+ * the codecs' window boundaries, with every kind of damage compressed in. */
+static void test_validate_agrees_with_iterator(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    size_t cap = (size_t)N * 400;
+    uint8_t *sec = malloc(cap), *b = malloc(cap * 2 + 64);
+    size_t n = 0;
+    for (int i = 0; i < N; i++) { /* values of 0..700 bytes, some headers */
+        uint8_t body[1024];
+        size_t k = 0;
+        int vl = (int)(rnd() % 700);
+        body[k++] = 0;
+        k += put_varlong(body + k, i);
+        k += put_varlong(body + k, i);
+        k += put_varlong(body + k, i % 3 ? 2 : -1);
+        if (i % 3) {
+            body[k++] = 'k';
+            body[k++] = (uint8_t)i;
+        }
+        k += put_varlong(body + k, vl);
+        for (int j = 0; j < vl; j++)
+            body[k++] = (uint8_t)(j * i);
+        int nh = i % 4 == 0 ? 2 : 0;
+        k += put_varlong(body + k, nh);
+        for (int h = 0; h < nh; h++) {
+            k += put_varlong(body + k, 1);
+            body[k++] = 'h';
+            k += put_varlong(body + k, h ? -1 : 1);
+            if (!h) body[k++] = 'x';
+        }
+        n += put_varlong(sec + n, (int64_t)k);
+        memcpy(sec + n, body, k);
+        n += k;
+    }
+    assert_true(n < cap && n > 3 * ED_CODEC_STREAM_LEN);
+    uint8_t *bad = malloc(n + 16);
+    int trials = 0;
+    for (size_t c = 0; c < ED_ARRAY_LEN(all_codecs); c++) {
+        int codec = all_codecs[c];
+        if (!ed_codec_supported(codec, true)) continue;
+        for (int t = 0; t < 40; t++) {
+            memcpy(bad, sec, n);
+            size_t bl = n;
+            int32_t count = N;
+            if (t == 1) count = N - 1;
+            if (t == 2) bl = n - 1;
+            if (t > 2) bad[rnd() % n] = (uint8_t)rnd(); /* one byte anywhere */
+            size_t len = codec ? compressed_batch(b, codec, bad, bl, count, count - 1)
+                               : craft_batch(b, codec, bad, bl, count, count - 1);
+            int n_it;
+            int want = iterate_all(b, len, 1u << 30, &n_it);
+            int got = validate(b, len, false, 1u << 30, NULL);
+            if (t == 0) assert_int_equal(got, ED_OK);
+            if (t == 1 || t == 2) assert_int_equal(got, ED_ERR_CORRUPT);
+            assert_int_equal(got == ED_OK, want == ED_OK);
+            trials++;
+        }
+    }
+    assert_true(trials >= 40);
+    free(bad);
+    free(sec);
+    free(b);
+}
+
+/* One record whose 64 MiB value is zeros, compressed to a few KiB: with a
+ * smaller limit it is refused, with a larger one it passes; either way the
+ * validator holds only its window, never the records. */
+static void test_validate_bomb_bounded(void **state)
+{
+    (void)state;
+    size_t big = 64u << 20;
+    uint8_t *sec = calloc(1, big + 32), *b = malloc((4u << 20) + 64);
+    size_t k = 0;
+    uint8_t head[32];
+    head[k++] = 0;                            /* attributes */
+    k += put_varlong(head + k, 0);            /* timestamp delta */
+    k += put_varlong(head + k, 0);            /* offset delta */
+    k += put_varlong(head + k, -1);           /* null key */
+    k += put_varlong(head + k, (int64_t)big); /* value length */
+    size_t h = put_varlong(sec, (int64_t)(k + big + 1));
+    memcpy(sec + h, head, k);
+    size_t n = h + k + big + 1; /* the value is zeros; header count 0 */
+    int n_bombs = 0;
+    for (size_t c = 1; c < ED_ARRAY_LEN(all_codecs); c++) {
+        int codec = all_codecs[c];
+        if (!ed_codec_supported(codec, true) || codec == ED_COMPRESSION_SNAPPY) continue;
+        size_t len = compressed_batch(b, codec, sec, n, 1, 0);
+        if (len == 0 || len > (4u << 20)) continue;
+        for (int pass = 0; pass < 2; pass++) {
+            struct ed_mem_stats m0, m1;
+            ed_mem_stats_get(&m0);
+            int rc = validate(b, len, true, pass ? 128u << 20 : 1u << 20, NULL);
+            ed_mem_stats_get(&m1);
+            assert_int_equal(rc, pass ? ED_OK : ED_ERR_TOOBIG);
+            assert_true(m1.peak_len - m0.cur_len < (9u << 20)); /* window + zstd window */
+        }
+        n_bombs++;
+    }
+    assert_int_equal(n_bombs, ED_WITH_GZIP + ED_WITH_LZ4 + ED_WITH_ZSTD);
+    free(sec);
+    free(b);
+}
+
 static void test_snappy_formats(void **state)
 {
     (void)state;
@@ -1141,6 +1414,9 @@ int main(void)
         cmocka_unit_test(test_reference_compressors),
         cmocka_unit_test(test_zip_bomb),
         cmocka_unit_test(test_snappy_formats),
+        cmocka_unit_test(test_validate_poisoned),
+        cmocka_unit_test(test_validate_agrees_with_iterator),
+        cmocka_unit_test(test_validate_bomb_bounded),
         cmocka_unit_test(test_kafka_client_batches),
     };
     /* clang-format on */

@@ -21,6 +21,9 @@
 #include "platform/mem.h"
 #include "platform/net.h"
 #include "storage/batch.h"
+#include "storage/codec.h"
+#include "storage/format.h"
+#include "storage/varint.h"
 #include "storage/log.h"
 
 /* ---- fixture ---- */
@@ -262,6 +265,7 @@ struct pres {
     int64_t log_append_time;
     int64_t log_start_offset;
     char msg[128];
+    int32_t bad_record; /* record_errors[0].batch_index, -1 if none */
 };
 
 /* One topic, one partition, one records blob. */
@@ -296,8 +300,15 @@ static void parse_produce(const ed_kwr *out, int16_t ver, bool flex, const char 
     p->log_append_time = ver >= 2 ? ed_krd_i64(&r) : -1;
     p->log_start_offset = ver >= 5 ? ed_krd_i64(&r) : -1;
     p->msg[0] = 0;
+    p->bad_record = -1;
     if (ver >= 8) {
-        assert_int_equal(ed_krd_array(&r, flex, 0), 0);
+        int32_t n_errors = ed_krd_array(&r, flex, 0);
+        assert_true(n_errors == 0 || (n_errors == 1 && p->err == ED_KERR_INVALID_RECORD));
+        if (n_errors == 1) {
+            p->bad_record = ed_krd_i32(&r);
+            assert_true(ed_krd_str(&r, flex).len > 0);
+            ed_krd_tags(&r, flex);
+        }
         ed_kstr m = ed_krd_str(&r, flex);
         if (m.len > 0) ed_kstr_copy(m, p->msg, sizeof p->msg);
     }
@@ -365,6 +376,141 @@ static void test_produce_versions(void **state)
     assert_int_equal(ed_log_end_offset(part(f, "t", 1)->log), next);
     assert_int_equal(ed_log_end_offset(part(f, "t", 0)->log), 0);
 }
+
+static void fix_crc(uint8_t *b, size_t len)
+{
+    ed_put_be32(b + ED_BATCH_OFF_CRC,
+                ed_crc32c(0, b + ED_BATCH_OFF_ATTRIBUTES, len - ED_BATCH_OFF_ATTRIBUTES));
+}
+
+/* Batches whose CRC holds but whose records are malformed are refused and
+ * change nothing: CORRUPT_MESSAGE before Produce v8, INVALID_RECORD naming
+ * the record from v8; the partition's offsets go on without a gap. */
+static void test_produce_poisoned_records(void **state)
+{
+    struct fx *f = *state;
+    uint8_t good[4096], bad[4096];
+    struct pres p;
+    ed_log *log = part(f, "t", 0)->log;
+    size_t n = simple_batch(good, sizeof good, 3, 5000, -1, -1, -1);
+    produce_ok(f, 9, "t", 0, good, n, 0);
+    enum { GARBAGE, LENGTH_LIES, GZIP_FLAG, TWO_IN_ONE, HEADERS_LIE, SECOND_BAD, N_CASES };
+    for (int k = 0; k < N_CASES; k++) {
+        size_t len = n;
+        memcpy(bad, good, n);
+        int32_t want_record = 0;
+        uint8_t *rec = bad + ED_BATCH_HEADER_LEN;
+        switch (k) {
+        case GARBAGE:
+            for (size_t i = ED_BATCH_HEADER_LEN; i < len; i++)
+                bad[i] = (uint8_t)(i * 0x9d + 7);
+            break;
+        case LENGTH_LIES:
+            rec[0] = (uint8_t)(rec[0] + 2);
+            break;
+        case GZIP_FLAG:
+            ed_put_be16(bad + ED_BATCH_OFF_ATTRIBUTES, ED_COMPRESSION_GZIP);
+            want_record = -1;
+            break;
+        case TWO_IN_ONE:
+            len = simple_batch(bad, sizeof bad, 2, 5000, -1, -1, -1);
+            ed_put_be32(bad + ED_BATCH_OFF_LAST_OFFSET_DELTA, 0);
+            ed_put_be32(bad + ED_BATCH_OFF_RECORD_COUNT, 1);
+            want_record = 1;
+            break;
+        case HEADERS_LIE: /* the last byte of record 0 is its header count */
+            rec[rec[0] / 2] = 2;
+            break;
+        case SECOND_BAD: { /* record 1's offset delta is 5 */
+            size_t r0 = 1 + (size_t)rec[0] / 2;
+            rec[r0 + 3] = 10;
+            want_record = 1;
+            break;
+        }
+        }
+        fix_crc(bad, len);
+        struct ed_batch_info bi;
+        assert_int_equal(ed_batch_check(bad, len, &bi), ED_OK); /* header and CRC hold */
+        assert_int_equal(produce(f, 7, 1, "t", 0, bad, (int32_t)len, &p), ED_KAPI_RESPOND);
+        assert_int_equal(p.err, ED_KERR_CORRUPT_MESSAGE);
+        assert_int_equal(p.base_offset, -1);
+        assert_int_equal(produce(f, 9, -1, "t", 0, bad, (int32_t)len, &p), ED_KAPI_RESPOND);
+        if (want_record < 0) {
+            assert_int_equal(p.err, ED_KERR_CORRUPT_MESSAGE);
+        } else {
+            assert_int_equal(p.err, ED_KERR_INVALID_RECORD);
+            assert_int_equal(p.bad_record, want_record);
+        }
+        assert_true(strlen(p.msg) > 0);
+        assert_int_equal(ed_log_end_offset(log), 3);
+    }
+#if ED_WITH_GZIP
+    /* the same records, really compressed, are taken */
+    struct ed_codec enc = {0};
+    uint8_t z[4096];
+    size_t z_len;
+    assert_int_equal(ed_codec_compress(&enc, ED_COMPRESSION_GZIP, 0, good + ED_BATCH_HEADER_LEN,
+                                       n - ED_BATCH_HEADER_LEN, z, sizeof z, &z_len),
+                     ED_OK);
+    ed_codec_release(&enc);
+    memcpy(bad, good, ED_BATCH_HEADER_LEN);
+    memcpy(bad + ED_BATCH_HEADER_LEN, z, z_len);
+    ed_put_be32(bad + ED_BATCH_OFF_LENGTH, (uint32_t)(ED_BATCH_HEADER_LEN + z_len - 12));
+    ed_put_be16(bad + ED_BATCH_OFF_ATTRIBUTES, ED_COMPRESSION_GZIP);
+    fix_crc(bad, ED_BATCH_HEADER_LEN + z_len);
+    produce_ok(f, 9, "t", 0, bad, ED_BATCH_HEADER_LEN + z_len, 3);
+#else
+    produce_ok(f, 9, "t", 0, good, n, 3);
+#endif
+    produce_ok(f, 9, "t", 0, good, n, 6);
+}
+
+#if ED_WITH_ZSTD
+/* A decompression bomb: one record whose 80 MiB value of zeros compresses
+ * to a few KiB. Produce refuses it (its records decompress past 64 MiB)
+ * without ever holding the records: memory stays within the streaming
+ * window. Nothing is stored. */
+static void test_produce_bomb_bounded(void **state)
+{
+    struct fx *f = *state;
+    size_t big = 80u << 20, k = 0;
+    uint8_t head[32];
+    head[k++] = 0;
+    head[k++] = 0; /* timestamp delta 0 */
+    head[k++] = 0; /* offset delta 0 */
+    head[k++] = 1; /* null key */
+    k += ed_varint_put(head + k, (int64_t)big);
+    uint8_t *sec = calloc(1, big + 64);
+    size_t h = ed_varint_put(sec, (int64_t)(k + big + 1));
+    memcpy(sec + h, head, k);
+    size_t sec_len = h + k + big + 1;
+    uint8_t *b = malloc(1u << 20);
+    struct ed_codec enc = {0};
+    size_t z_len;
+    assert_int_equal(ed_codec_compress(&enc, ED_COMPRESSION_ZSTD, 0, sec, sec_len,
+                                       b + ED_BATCH_HEADER_LEN, (1u << 20) - ED_BATCH_HEADER_LEN,
+                                       &z_len),
+                     ED_OK);
+    ed_codec_release(&enc);
+    free(sec);
+    uint8_t hdr[256];
+    (void)simple_batch(hdr, sizeof hdr, 1, 5000, -1, -1, -1);
+    memcpy(b, hdr, ED_BATCH_HEADER_LEN); /* its header, the bomb's records */
+    size_t len = ED_BATCH_HEADER_LEN + z_len;
+    ed_put_be32(b + ED_BATCH_OFF_LENGTH, (uint32_t)(len - ED_BATCH_LOG_OVERHEAD));
+    ed_put_be16(b + ED_BATCH_OFF_ATTRIBUTES, ED_COMPRESSION_ZSTD);
+    fix_crc(b, len);
+    struct ed_mem_stats m0, m1;
+    ed_mem_stats_get(&m0);
+    struct pres p;
+    assert_int_equal(produce(f, 9, 1, "t", 0, b, (int32_t)len, &p), ED_KAPI_RESPOND);
+    ed_mem_stats_get(&m1);
+    assert_int_equal(p.err, ED_KERR_MESSAGE_TOO_LARGE);
+    assert_int_equal(ed_log_end_offset(part(f, "t", 0)->log), 0);
+    assert_true(m1.peak_len - m0.cur_len < (9u << 20)); /* window, never the records */
+    free(b);
+}
+#endif
 
 static void test_produce_errors(void **state)
 {
@@ -1406,6 +1552,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_produce_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_produce_poisoned_records, setup, teardown),
+#if ED_WITH_ZSTD
+        cmocka_unit_test_setup_teardown(test_produce_bomb_bounded, setup, teardown),
+#endif
         cmocka_unit_test_setup_teardown(test_produce_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_log_append_time, setup, teardown),
