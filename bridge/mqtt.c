@@ -395,11 +395,15 @@ static int route(ed_mqtt *m, struct ed_mqtt_bytes t, ed_partition **out, const c
         int rc = ed_topics_auto_create(m->b->topics, name, &topic);
         if (rc == ED_ERR_EXIST) topic = ed_topics_find(m->b->topics, name);
         if (!topic) {
-            *why = rc == ED_ERR_NOENT   ? "Kafka topic does not exist and "
-                                          "auto.create.topics.enable is off"
-                   : rc == ED_ERR_INVAL ? "Kafka topic name is not valid"
-                                        : "Kafka topic could not be created";
+            *why = rc == ED_ERR_NOENT    ? "Kafka topic does not exist and "
+                                           "auto.create.topics.enable is off"
+                   : rc == ED_ERR_INVAL  ? "Kafka topic name is not valid"
+                   : rc == ED_ERR_TOOBIG ? "Kafka topic not created: the broker's topic or "
+                                           "partition limit is reached"
+                   : rc == ED_ERR_EXIST  ? "a Kafka topic of that name is still being deleted"
+                                         : "Kafka topic could not be created";
             return rc == ED_ERR_NOENT || rc == ED_ERR_INVAL ? ED_MQTT_RC_TOPIC_NAME_INVALID
+                   : rc == ED_ERR_TOOBIG                    ? ED_MQTT_RC_QUOTA_EXCEEDED
                                                             : ED_MQTT_RC_UNSPECIFIED;
         }
         ED_LOG_DBG("created topic %s (%d partition%s) for MQTT topic %.*s", name,
@@ -1306,8 +1310,9 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         routes = ed_config_str(b->cfg, "mqtt.routes");
         cl.n_conns_per_host_max = (int32_t)ed_config_int(b->cfg, "mqtt.max.connections.per.ip");
         cl.frame_timeout_ms = ed_config_int(b->cfg, "mqtt.packet.timeout.ms");
-        if (ed_conn_parse_overrides(ed_config_str(b->cfg, "mqtt.max.connections.per.ip.overrides"),
-                                    &cl, why, why_len) != ED_OK) {
+        if (ed_config_host_limits(ed_config_str(b->cfg, "mqtt.max.connections.per.ip.overrides"),
+                                  cl.host_overrides, ED_CONFIG_MAX_HOST_LIMITS,
+                                  &cl.n_host_overrides, why, why_len) != ED_OK) {
             ed_free(m);
             return ED_ERR_INVAL;
         }

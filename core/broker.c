@@ -105,6 +105,7 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         goto fail;
     }
     ed_topics_set_broker_config(b->topics, cfg);
+    ed_topics_set_loop(b->topics, b->loop); /* big creations and deletions go in steps */
     rc = ed_pids_open(dir, &b->pids);
     if (rc != ED_OK) {
         snprintf(why, why_len, "cannot open %s/%s: %s", dir, ED_PIDS_FILE, ed_strerror(rc));

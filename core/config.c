@@ -2,7 +2,6 @@
  * server.properties loading, Kafka's precedence rules, and --help. */
 #define ED_LOG_MODULE "config"
 #include "core/config.h"
-#include "core/conn.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "platform/platform.h"
@@ -38,8 +37,9 @@ static bool check_mqtt_listeners(const char *v, char *why, size_t why_len);
 /* host:count,... (max.connections.per.ip.overrides) */
 static bool check_overrides(const char *v, char *why, size_t why_len)
 {
-    struct ed_conn_limits l;
-    return ed_conn_parse_overrides(v, &l, why, why_len) == ED_OK;
+    struct ed_config_host_limit l[ED_CONFIG_MAX_HOST_LIMITS];
+    int n;
+    return ed_config_host_limits(v, l, ED_CONFIG_MAX_HOST_LIMITS, &n, why, why_len) == ED_OK;
 }
 /* A build without MQTT (WITH_MQTT=0) has no listener by default and refuses
  * one in the config. */
@@ -70,6 +70,15 @@ static const struct row rows[] = {
     {"auto.create.topics.enable", ED_CFG_BOOL, 0, 0, "true", NULL, NULL,
      "create unknown topics named in Metadata requests"},
     {"delete.topic.enable", ED_CFG_BOOL, 0, 0, "true", NULL, NULL, "allow DeleteTopics"},
+    {"eddy.max.topics", ED_CFG_INT, 1, 100000, "1000", NULL, NULL,
+     "Eddy: most topics the broker holds; CreateTopics beyond it answers POLICY_VIOLATION, "
+     "auto-creation (Metadata, MQTT) fails"},
+    {"eddy.max.partitions", ED_CFG_INT, 1, 100000, "1000", NULL, NULL,
+     "Eddy: most partitions of all topics together (each holds open files and memory); "
+     "CreateTopics/CreatePartitions beyond it answer POLICY_VIOLATION, auto-creation fails"},
+    {"eddy.max.partitions.per.request", ED_CFG_INT, 1, 100000, "500", NULL, NULL,
+     "Eddy: most partitions one CreateTopics or CreatePartitions request may add (bounds the "
+     "time one request holds the broker); more answer INVALID_PARTITIONS"},
     {"message.max.bytes", ED_CFG_INT, 64, I32, "1048588", NULL, NULL,
      "largest record batch accepted (topic: max.message.bytes)"},
     {"socket.request.max.bytes", ED_CFG_INT, 1 * KB, I32, "16777216", NULL, NULL,
@@ -982,4 +991,50 @@ void ed_config_each(const struct ed_config *c,
         }
         cb(arg, &it);
     }
+}
+
+int ed_config_host_limits(const char *str, struct ed_config_host_limit *out, int max, int *n_out,
+                          char *why, size_t why_len)
+{
+    int n_lim = 0;
+    const char *p = str ? str : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char item[80];
+        if (n >= sizeof item) {
+            snprintf(why, why_len, "override too long: %.*s", (int)ED_MIN(n, 40), p);
+            return ED_ERR_INVAL;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *colon = strrchr(item, ':');
+        char *num_end = NULL;
+        long v = colon ? strtol(colon + 1, &num_end, 10) : -1;
+        if (n > 0 && (!colon || colon == item || !num_end || *num_end || colon[1] == '\0' ||
+                      v < 0 || v > INT32_MAX || (size_t)(colon - item) >= sizeof out[0].host)) {
+            snprintf(why, why_len, "bad override '%s' (want host:count)", item);
+            return ED_ERR_INVAL;
+        }
+        if (n > 0) {
+            if (n_lim == max) {
+                snprintf(why, why_len, "more than %d overrides", max);
+                return ED_ERR_INVAL;
+            }
+            *colon = '\0';
+            /* "[v6]" without brackets, as peers are compared */
+            char *host = item;
+            size_t hl = strlen(host);
+            if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+                host[hl - 1] = '\0';
+                host++;
+            }
+            snprintf(out[n_lim].host, sizeof out[0].host, "%.47s", host);
+            out[n_lim++].n_max = (int32_t)v;
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+    *n_out = n_lim;
+    return ED_OK;
 }

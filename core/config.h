@@ -91,4 +91,15 @@ struct ed_config_item {
 void ed_config_each(const struct ed_config *c,
                     void (*cb)(void *arg, const struct ed_config_item *item), void *arg);
 
+/* Per-address limits, "host:count,..." (Kafka's
+ * max.connections.per.ip.overrides; "[v6]" is kept without brackets, as
+ * peers are compared): ED_OK with *n entries, or ED_ERR_INVAL with why. */
+#define ED_CONFIG_MAX_HOST_LIMITS 16
+struct ed_config_host_limit {
+    char host[48];
+    int32_t n_max;
+};
+int ed_config_host_limits(const char *s, struct ed_config_host_limit *out, int max, int *n,
+                          char *why, size_t why_len);
+
 #endif

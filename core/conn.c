@@ -775,51 +775,6 @@ static void on_scan(ed_timer *t, void *arg)
 
 /* ---- sets ---- */
 
-int ed_conn_parse_overrides(const char *str, struct ed_conn_limits *l, char *why, size_t why_len)
-{
-    l->n_host_overrides = 0;
-    const char *p = str ? str : "";
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        char item[80];
-        if (n >= sizeof item) {
-            snprintf(why, why_len, "override too long: %.*s", (int)ED_MIN(n, 40), p);
-            return ED_ERR_INVAL;
-        }
-        memcpy(item, p, n);
-        item[n] = '\0';
-        char *colon = strrchr(item, ':');
-        char *num_end = NULL;
-        long v = colon ? strtol(colon + 1, &num_end, 10) : -1;
-        if (n > 0 && (!colon || colon == item || !num_end || *num_end || colon[1] == '\0' ||
-                      v < 0 || v > INT32_MAX || (size_t)(colon - item) >= 48)) {
-            snprintf(why, why_len, "bad override '%s' (want host:count)", item);
-            return ED_ERR_INVAL;
-        }
-        if (n > 0) {
-            if (l->n_host_overrides == ED_CONN_MAX_HOST_OVERRIDES) {
-                snprintf(why, why_len, "more than %d overrides", ED_CONN_MAX_HOST_OVERRIDES);
-                return ED_ERR_INVAL;
-            }
-            *colon = '\0';
-            /* "[v6]" without brackets, as peers are compared */
-            char *host = item;
-            size_t hl = strlen(host);
-            if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-                host[hl - 1] = '\0';
-                host++;
-            }
-            snprintf(l->host_overrides[l->n_host_overrides].host, sizeof l->host_overrides[0].host,
-                     "%.47s", host);
-            l->host_overrides[l->n_host_overrides++].n_max = (int32_t)v;
-        }
-        p += n;
-        if (*p == ',') p++;
-    }
-    return ED_OK;
-}
-
 int ed_conn_set_new(ed_loop *loop, const struct ed_conn_proto *proto, void *arg,
                     const struct ed_conn_limits *lim, ed_conn_budget *budget, ed_conn_set **out)
 {

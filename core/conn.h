@@ -14,6 +14,7 @@
 #ifndef ED_CORE_CONN_H
 #define ED_CORE_CONN_H
 
+#include "core/config.h"
 #include "platform/net.h"
 #include "storage/log.h"
 
@@ -36,15 +37,10 @@ size_t ed_conn_budget_peak(const ed_conn_budget *b);
 
 /* ---- limits ---- */
 
-#define ED_CONN_MAX_HOST_OVERRIDES 16
-
 struct ed_conn_limits {
     int32_t n_conns_max;          /* connections served at once */
     int32_t n_conns_per_host_max; /* from one address (0 = no limit) */
-    struct {
-        char host[48];
-        int32_t n_max;
-    } host_overrides[ED_CONN_MAX_HOST_OVERRIDES]; /* per-address exceptions */
+    struct ed_config_host_limit host_overrides[ED_CONFIG_MAX_HOST_LIMITS]; /* exceptions */
     int n_host_overrides;
     size_t frame_max_len;     /* larger frames close the connection */
     int64_t idle_ms;          /* close a connection with nothing open this long (0 = never) */
@@ -52,10 +48,6 @@ struct ed_conn_limits {
     size_t out_ceiling_len;   /* stop reading while this much output waits */
     size_t out_max_len;       /* close when queued bytes of ed_conn_write pass this */
 };
-
-/* Parses "host:n,host:n" (Kafka's max.connections.per.ip.overrides) into
- * l; ED_ERR_INVAL with why on a bad entry. */
-int ed_conn_parse_overrides(const char *s, struct ed_conn_limits *l, char *why, size_t why_len);
 
 /* ---- the protocol ---- */
 

@@ -1,6 +1,8 @@
 /* Admin APIs: CreateTopics, DeleteTopics, CreatePartitions and
  * DescribeCluster, answered as a single-node Kafka cluster would (one
- * broker, replication factor 1, that broker the controller).
+ * broker, replication factor 1, that broker the controller). CreateTopics
+ * and CreatePartitions pend while the registry makes big topics' logs in
+ * steps.
  *
  * Every handler first reads its whole request without side effects, so a
  * malformed request closes the connection and changes nothing; it then
@@ -26,6 +28,30 @@
 #define CONFIG_VALUE_MAX 1024
 
 static const uint8_t zero_id[16];
+
+/* Partitions one request may still add under eddy.max.partitions.per.request
+ * (*used counts what earlier topics of the request took): INVALID_PARTITIONS
+ * with why when n does not fit, else takes them. Then the broker's caps:
+ * POLICY_VIOLATION. */
+static int16_t check_caps(const ed_broker *b, const char *name, int32_t n_topics, int32_t n,
+                          int64_t *used, char *why, size_t why_len)
+{
+    int64_t per_req = ed_config_int(b->cfg, "eddy.max.partitions.per.request");
+    if (*used + n > per_req) {
+        snprintf(why, why_len,
+                 "This request would add %" PRId64 " partitions; at most %" PRId64
+                 " may be added per request (eddy.max.partitions.per.request)",
+                 *used + n, per_req);
+        return ED_KERR_INVALID_PARTITIONS;
+    }
+    const char *cwhy = NULL;
+    if (ed_topics_room(b->topics, name, n_topics, n, &cwhy) != ED_OK) {
+        snprintf(why, why_len, "%s", cwhy ? cwhy : "over the broker's limits");
+        return ED_KERR_POLICY_VIOLATION;
+    }
+    *used += n;
+    return ED_KERR_NONE;
+}
 
 /* Checks a manual assignment list (CreateTopics/CreatePartitions): every
  * partition must have exactly this broker as its only replica. Reads n
@@ -218,6 +244,89 @@ static void put_created_configs(ed_kreq *req, ed_topic *topic, const struct new_
     }
 }
 
+/* A CreateTopics or CreatePartitions request waiting for work in steps: its response is
+ * written (as if every creation succeeds) before it pends; err_at[slot]
+ * is where a pending topic's error code sits, patched if it fails. */
+struct create_wait {
+    ed_kreq *req;
+    ed_topics *topics;
+    int32_t n, cap, n_left;
+    size_t *err_at;
+};
+
+static void create_wait_free(struct create_wait *cw)
+{
+    if (!cw) return;
+    ed_free(cw->err_at);
+    ed_free(cw);
+}
+
+static void on_created(void *arg, int32_t slot, int rc)
+{
+    struct create_wait *cw = arg;
+    if (rc != ED_OK) {
+        int16_t err =
+            rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
+        if (cw->err_at[slot] + 2 <= cw->req->out.len)
+            ed_put_be16(cw->req->out.buf + cw->err_at[slot], (uint16_t)err);
+    }
+    if (--cw->n_left > 0) return;
+    ed_kreq *req = cw->req;
+    req->ctx = NULL;
+    create_wait_free(cw);
+    ed_kreq_complete(req);
+}
+
+static void create_cancel(ed_kreq *req)
+{
+    struct create_wait *cw = req->ctx;
+    ed_topics_forget_waiter(cw->topics, cw);
+    create_wait_free(cw);
+    req->ctx = NULL;
+}
+
+/* A slot for one more pending topic; -1 when out of memory (the caller
+ * then creates the topic at once). */
+static int32_t create_wait_slot(ed_kreq *req, struct create_wait **cwp)
+{
+    struct create_wait *cw = *cwp;
+    if (!cw) {
+        cw = ed_calloc(1, sizeof *cw);
+        if (!cw) return -1;
+        cw->req = req;
+        cw->topics = req->broker->topics;
+        *cwp = cw;
+    }
+    if (cw->n == cw->cap) {
+        int32_t cap = cw->cap ? cw->cap * 2 : 8;
+        size_t *v = ed_realloc(cw->err_at, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        cw->err_at = v;
+        cw->cap = cap;
+    }
+    return cw->n;
+}
+
+/* Marks the topic whose error code is written next as pending. */
+static void create_wait_mark(struct create_wait *cw, const ed_kwr *w)
+{
+    cw->err_at[cw->n++] = w->len;
+    cw->n_left++;
+}
+
+/* The handler's status once its response is written. */
+static int create_wait_end(ed_kreq *req, struct create_wait *cw)
+{
+    if (cw && cw->n_left > 0) {
+        /* Answered when the last of its topics has all its partitions. */
+        req->ctx = cw;
+        req->cancel = create_cancel;
+        return ED_KAPI_PENDING;
+    }
+    create_wait_free(cw);
+    return ED_KAPI_RESPOND;
+}
+
 int ed_kapi_create_topics(ed_kreq *req)
 {
     bool flex = req->flex;
@@ -256,6 +365,8 @@ int ed_kapi_create_topics(ed_kreq *req)
     if (v >= 2) ed_kwr_i32(w, 0);
     n = ed_krd_array(r, flex, 10);
     ed_kwr_array(w, n < 0 ? 0 : n, flex);
+    int64_t used = 0; /* partitions this request adds */
+    struct create_wait *cw = NULL;
     for (int32_t i = 0; i < n; i++) {
         ed_kstr name = ed_krd_str(r, flex);
         int32_t n_parts = ed_krd_i32(r);
@@ -319,18 +430,30 @@ int ed_kapi_create_topics(ed_kreq *req)
             snprintf(why, sizeof why, "%s", cwhy_buf);
         }
         ed_krd_tags(r, flex);
+        if (!err) err = check_caps(b, cname, 1, n_parts, &used, why, sizeof why);
 
         ed_topic *topic = NULL;
+        bool pending = false;
         if (!err && !validate_only) {
             const char *cwhy = NULL;
-            int rc = ed_topics_create(b->topics, cname, n_parts, (const char *const *)cfgs.keys,
-                                      (const char *const *)cfgs.values, cfgs.n, &cwhy, &topic);
+            int32_t slot = create_wait_slot(req, &cw);
+            int rc =
+                slot < 0
+                    ? ed_topics_create(b->topics, cname, n_parts, (const char *const *)cfgs.keys,
+                                       (const char *const *)cfgs.values, cfgs.n, &cwhy, &topic)
+                    : ed_topics_create_async(b->topics, cname, n_parts,
+                                             (const char *const *)cfgs.keys,
+                                             (const char *const *)cfgs.values, cfgs.n, &cwhy,
+                                             on_created, cw, slot, &topic, &pending);
             if (rc == ED_ERR_EXIST) {
                 err = ED_KERR_TOPIC_ALREADY_EXISTS;
                 snprintf(why, sizeof why, "Topic '%s' already exists.", cname);
             } else if (rc == ED_ERR_INVAL) {
                 err = cfgs.n ? ED_KERR_INVALID_CONFIG : ED_KERR_INVALID_PARTITIONS;
                 snprintf(why, sizeof why, "%s", cwhy ? cwhy : "invalid topic settings");
+            } else if (rc == ED_ERR_TOOBIG) {
+                err = ED_KERR_POLICY_VIOLATION;
+                snprintf(why, sizeof why, "%s", cwhy ? cwhy : "over the broker's limits");
             } else if (rc) {
                 err =
                     rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
@@ -340,6 +463,7 @@ int ed_kapi_create_topics(ed_kreq *req)
 
         ed_kwr_kstr(w, name, flex);
         if (v >= 7) ed_kwr_uuid(w, topic ? ed_topic_id(topic) : zero_id);
+        if (pending) create_wait_mark(cw, w);
         ed_kwr_i16(w, err);
         if (v >= 1) ed_kwr_str(w, err ? why : NULL, flex);
         if (v >= 5) {
@@ -354,7 +478,7 @@ int ed_kapi_create_topics(ed_kreq *req)
         configs_free(&cfgs);
     }
     ed_kwr_tags(w, flex);
-    return ED_KAPI_RESPOND;
+    return create_wait_end(req, cw);
 }
 
 /* ---- DeleteTopics ---- */
@@ -430,7 +554,8 @@ int ed_kapi_delete_topics(ed_kreq *req)
             } else {
                 int rc = ed_topics_delete(topics, topic);
                 if (rc) {
-                    err = ED_KERR_UNKNOWN_SERVER_ERROR;
+                    err = rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR
+                                             : ED_KERR_UNKNOWN_SERVER_ERROR;
                     snprintf(why, sizeof why, "Cannot delete topic %s: %s", cname, ed_strerror(rc));
                 }
             }
@@ -481,6 +606,8 @@ int ed_kapi_create_partitions(ed_kreq *req)
     ed_kwr_i32(w, 0);
     n = ed_krd_array(r, flex, 8);
     ed_kwr_array(w, n < 0 ? 0 : n, flex);
+    int64_t used = 0; /* partitions this request adds */
+    struct create_wait *cw = NULL;
     for (int32_t i = 0; i < n; i++) {
         ed_kstr name = ed_krd_str(r, flex);
         int32_t count = ed_krd_i32(r);
@@ -525,22 +652,29 @@ int ed_kapi_create_partitions(ed_kreq *req)
             }
         }
         ed_krd_tags(r, flex);
+        if (!err) err = check_caps(b, cname, 0, count - cur, &used, why, sizeof why);
+        bool pending = false;
         if (!err && !validate_only) {
-            int rc = ed_topics_set_partitions(b->topics, topic, count);
+            int32_t slot = create_wait_slot(req, &cw);
+            int rc = slot < 0 ? ed_topics_set_partitions(b->topics, topic, count)
+                              : ed_topics_set_partitions_async(b->topics, topic, count, on_created,
+                                                               cw, slot, &pending);
             if (rc) {
-                err =
-                    rc == ED_ERR_INVAL ? ED_KERR_INVALID_PARTITIONS : ED_KERR_UNKNOWN_SERVER_ERROR;
+                err = rc == ED_ERR_INVAL || rc == ED_ERR_BUSY ? ED_KERR_INVALID_PARTITIONS
+                      : rc == ED_ERR_TOOBIG                   ? ED_KERR_POLICY_VIOLATION
+                                                              : ED_KERR_UNKNOWN_SERVER_ERROR;
                 snprintf(why, sizeof why, "Cannot grow topic %s to %" PRId32 " partitions: %s",
                          cname, count, ed_strerror(rc));
             }
         }
         ed_kwr_kstr(w, name, flex);
+        if (pending) create_wait_mark(cw, w);
         ed_kwr_i16(w, err);
         ed_kwr_str(w, err ? why : NULL, flex);
         ed_kwr_tags(w, flex);
     }
     ed_kwr_tags(w, flex);
-    return ED_KAPI_RESPOND;
+    return create_wait_end(req, cw);
 }
 
 /* ---- DescribeCluster ---- */

@@ -89,7 +89,11 @@ static void write_missing(struct mreq *m, ed_kstr name, bool allow_auto)
             write_known(m, topic);
             return;
         }
-        if (rc != ED_ERR_NOENT) {
+        if (rc == ED_ERR_EXIST) { /* a topic of that name is still being deleted */
+            write_topic(m, ED_KERR_LEADER_NOT_AVAILABLE, name, NULL, NULL);
+            return;
+        }
+        if (rc != ED_ERR_NOENT && rc != ED_ERR_TOOBIG) { /* a cap: logged by the registry */
             ED_LOG_WARN_RL("auto-creating topic %s: %s", cname, ed_strerror(rc));
             write_topic(m, ED_KERR_LEADER_NOT_AVAILABLE, name, NULL, NULL);
             return;

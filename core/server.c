@@ -324,8 +324,9 @@ int ed_server_new(ed_broker *b, ed_server **out)
         s->lim.idle_ms = ed_config_int(b->cfg, "connections.max.idle.ms");
         s->lim.frame_timeout_ms = ed_config_int(b->cfg, "socket.request.timeout.ms");
         char why[160];
-        if (ed_conn_parse_overrides(ed_config_str(b->cfg, "max.connections.per.ip.overrides"), &cl,
-                                    why, sizeof why) != ED_OK) {
+        if (ed_config_host_limits(ed_config_str(b->cfg, "max.connections.per.ip.overrides"),
+                                  cl.host_overrides, ED_CONFIG_MAX_HOST_LIMITS,
+                                  &cl.n_host_overrides, why, sizeof why) != ED_OK) {
             ED_LOG_ERR("max.connections.per.ip.overrides: %s", why);
             ed_free(s);
             return ED_ERR_INVAL;

@@ -6,6 +6,7 @@
 #define ED_CORE_TOPICS_H
 
 #include "platform/base.h"
+#include "platform/net.h"
 #include "storage/log.h"
 #include "core/kwire.h"
 
@@ -41,6 +42,9 @@ int ed_topics_open(ed_storage *st, const struct ed_log_config *defaults, ed_topi
 int ed_topics_open_dir(ed_storage *st, const char *dir, const struct ed_log_config *defaults,
                        ed_topics **out);
 void ed_topics_close(ed_topics *t);
+/* Runs deletions (and ed_topics_create_async) in steps from a timer on
+ * loop (ED_TOPICS_STEP partitions per turn) instead of inside the call. */
+void ed_topics_set_loop(ed_topics *t, ed_loop *loop);
 
 ed_topic *ed_topics_find(ed_topics *t, const char *name);
 ed_topic *ed_topics_find_k(ed_topics *t, ed_kstr name);
@@ -53,16 +57,62 @@ int32_t ed_topics_count(const ed_topics *t);
 bool ed_topics_valid_name(const char *name);
 /* Creates a topic with n partitions and the given config overrides
  * (key=value pairs in Kafka's topic-config names; NULL for none).
- * ED_ERR_EXIST, ED_ERR_INVAL (bad name, count or config: *why names it). */
+ * ED_ERR_EXIST (also while a topic of that name is being deleted),
+ * ED_ERR_INVAL (bad name, count or config: *why names it), ED_ERR_TOOBIG
+ * (a cap, see ed_topics_room). */
 int ed_topics_create(ed_topics *t, const char *name, int32_t n_partitions, const char *const *keys,
                      const char *const *values, int n_configs, const char **why, ed_topic **out);
+/* Deletes a topic, also on a full disk: the deletion is first recorded in
+ * the registry (a small reserved file is released if the disk is too full
+ * for that), then the logs go and the registry forgets the topic. ED_OK
+ * once recorded: from then on the topic is hidden (find, each, count), its
+ * partitions are gone (remove listeners called) and its name is taken
+ * until its files are gone: before returning without a loop, in steps of
+ * a few partitions per loop turn with one (see ed_topics_set_loop), at the
+ * next open after a crash. An error changes nothing. ED_ERR_NOENT if
+ * already being deleted. */
 int ed_topics_delete(ed_topics *t, ed_topic *topic);
+/* Creation in steps (CreateTopics): as ed_topics_create, but with a loop
+ * (ed_topics_set_loop) only the first ED_TOPICS_STEP partitions' logs are
+ * made now; if more remain, *pending is set, the topic stays hidden (its
+ * name taken) while a loop timer makes the rest, a few per turn, and then
+ * done(arg, slot, rc) runs on the loop: ED_OK (the topic is visible) or the
+ * error that made the creation fail (the topic and its logs are gone). A
+ * crash meanwhile: the next open completes the topic. *out is set on
+ * ED_OK also when pending. */
+typedef void (*ed_topics_done_cb)(void *arg, int32_t slot, int rc);
+int ed_topics_create_async(ed_topics *t, const char *name, int32_t n_partitions,
+                           const char *const *keys, const char *const *values, int n_configs,
+                           const char **why, ed_topics_done_cb done, void *arg, int32_t slot,
+                           ed_topic **out, bool *pending);
+/* Drops every done callback registered with arg (its requester went
+ * away); the creations go on. */
+void ed_topics_forget_waiter(ed_topics *t, void *arg);
+/* Whether n_topics more topics with n_partitions more partitions in all
+ * fit the broker's caps (eddy.max.topics, eddy.max.partitions; internal
+ * topics are never refused). ED_ERR_TOOBIG with *why (valid until the next
+ * call) naming the limit. ed_topics_create, ed_topics_auto_create and
+ * ed_topics_set_partitions check it too. */
+int ed_topics_room(ed_topics *t, const char *name, int32_t n_topics, int32_t n_partitions,
+                   const char **why);
+/* Partitions of all topics (not those being deleted). */
+int32_t ed_topics_count_partitions(const ed_topics *t);
 /* Auto-creation (Metadata): creates name with the broker's num.partitions
  * when auto.create.topics.enable is on (see ed_topics_set_broker_config).
- * ED_ERR_NOENT when auto-creation is off, ED_ERR_INVAL for a bad name. */
+ * ED_ERR_NOENT when auto-creation is off, ED_ERR_INVAL for a bad name,
+ * ED_ERR_TOOBIG at a cap (logged once until a topic is created). */
 int ed_topics_auto_create(ed_topics *t, const char *name, ed_topic **out);
-/* Grows a topic to n partitions (never shrinks: ED_ERR_INVAL). */
+/* Grows a topic to n partitions (never shrinks: ED_ERR_INVAL; ED_ERR_TOOBIG
+ * at the partition cap; ED_ERR_BUSY while a growth in steps is under
+ * way). */
 int ed_topics_set_partitions(ed_topics *t, ed_topic *topic, int32_t n);
+/* The same in steps (CreatePartitions), like ed_topics_create_async: with
+ * a loop and more than ED_TOPICS_STEP new partitions, *pending is set and
+ * done(arg, slot, rc) tells the end; the new partitions appear together
+ * once all exist. A deletion of the topic meanwhile ends it with
+ * ED_ERR_NOENT. */
+int ed_topics_set_partitions_async(ed_topics *t, ed_topic *topic, int32_t n, ed_topics_done_cb done,
+                                   void *arg, int32_t slot, bool *pending);
 
 const char *ed_topic_name(const ed_topic *topic);
 int32_t ed_topic_n_partitions(const ed_topic *topic);

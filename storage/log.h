@@ -81,6 +81,20 @@ int ed_storage_create_log(ed_storage *st, const char *topic, int32_t partition,
 /* Deletes a partition's log and files. Outstanding slices stay readable
  * until released; pending waiters complete with ED_ERR_CLOSED. */
 int ed_storage_delete_log(ed_storage *st, ed_log *log);
+/* Deletes n logs (ED_ERR_NOENT, changing nothing, if one is not open):
+ * frees first (each folder renamed to <name>.<id>-delete, then removed),
+ * then rewrites the checkpoints once. The logs are gone even when the
+ * rewrite fails (its error is returned): the checkpoints may then still
+ * name them, and no log of the same name may be created until
+ * ed_storage_write_checkpoints has succeeded (or the next open). */
+int ed_storage_delete_logs(ed_storage *st, ed_log *const *logs, uint32_t n);
+/* The first half of ed_storage_delete_logs: the logs and their folders go,
+ * the checkpoints are left for one ed_storage_write_checkpoints at the end
+ * of a deletion done in steps. */
+int ed_storage_remove_logs(ed_storage *st, ed_log *const *logs, uint32_t n);
+/* Rewrites log-start-offset-checkpoint and recovery-point-offset-checkpoint
+ * from the logs open now. */
+int ed_storage_write_checkpoints(ed_storage *st);
 /* Replaces a log's settings (retention, segment size, ...). */
 void ed_log_set_config(ed_log *log, const struct ed_log_config *cfg);
 const struct ed_log_config *ed_log_get_config(const ed_log *log);

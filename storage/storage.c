@@ -528,26 +528,19 @@ void ed_storage_finish_delete(ed_storage *st, ed_log *log)
     ed_log_free(log);
 }
 
-int ed_storage_delete_log(ed_storage *st, ed_log *log)
+int ed_storage_write_checkpoints(ed_storage *st)
 {
-    uint32_t i = 0;
-    while (i < st->n_logs && st->logs[i] != log)
-        i++;
-    if (i == st->n_logs) return ED_ERR_NOENT;
-    ed_compact_forget(st, log);
-    memmove(st->logs + i, st->logs + i + 1, (st->n_logs - i - 1) * sizeof *st->logs);
-    st->n_logs--;
-    /* The checkpoints forget the log before its folder goes: a log created
-     * later under the same name must not inherit its start offset or its
-     * recovery point (that would skip checking its unsynced bytes). */
     int crc = ed_storage_write_recovery_points(st);
     int src = ed_storage_write_start_offsets(st);
-    if (crc != ED_OK || src != ED_OK) {
-        ED_LOG_ERR("%s: checkpoints not rewritten for the deletion; keeping the log", log->dir);
-        ed_compact_forget(st, log);
-        add_log(st, log);
-        return crc != ED_OK ? crc : src;
-    }
+    return crc != ED_OK ? crc : src;
+}
+
+/* Takes one log out of the storage and removes its folder (renamed to
+ * <topic>-<partition>.<id>-delete first, so a crash half-way never brings
+ * it back). */
+static void drop_log(ed_storage *st, ed_log *log)
+{
+    ed_compact_forget(st, log);
     st->total_len -= log->size;
     log->deleted = true;
     ed_flush_fail_waiters(log, ED_ERR_CLOSED);
@@ -581,12 +574,54 @@ int ed_storage_delete_log(ed_storage *st, ed_log *log)
         }
         if (st->n_zombies < st->cap_zombies) {
             st->zombies[st->n_zombies++] = log;
-            return ED_OK;
+            return;
         }
-        return ED_ERR_NOMEM; /* the log is unreachable but stays allocated */
+        /* Out of memory: the log stays allocated and its files stay until
+         * the next open finishes the deletion. */
+        ED_LOG_ERR("out of memory: %s is removed at the next start", log->dir);
+        return;
     }
     ed_storage_finish_delete(st, log);
+}
+
+int ed_storage_remove_logs(ed_storage *st, ed_log *const *logs, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = 0;
+        while (i < st->n_logs && st->logs[i] != logs[k])
+            i++;
+        if (i == st->n_logs) return ED_ERR_NOENT;
+    }
+    /* Free first, then record: the folders go before the checkpoints are
+     * rewritten, so a full disk can always be freed. Until the rewrite has
+     * succeeded the checkpoints may still name the logs; the caller keeps a
+     * new log of the same name from being created until then (a log
+     * created later under the name must not inherit the start offset or
+     * the recovery point, which would skip checking its unsynced bytes). */
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = 0;
+        while (i < st->n_logs && st->logs[i] != logs[k])
+            i++;
+        if (i == st->n_logs) continue; /* named twice */
+        memmove(st->logs + i, st->logs + i + 1, (st->n_logs - i - 1) * sizeof *st->logs);
+        st->n_logs--;
+        drop_log(st, logs[k]);
+    }
     return ED_OK;
+}
+
+int ed_storage_delete_logs(ed_storage *st, ed_log *const *logs, uint32_t n)
+{
+    int rc = ed_storage_remove_logs(st, logs, n);
+    if (rc != ED_OK) return rc;
+    rc = ed_storage_write_checkpoints(st);
+    if (rc != ED_OK) ED_LOG_ERR("checkpoints not rewritten after deleting %" PRIu32 " logs", n);
+    return rc;
+}
+
+int ed_storage_delete_log(ed_storage *st, ed_log *log)
+{
+    return ed_storage_delete_logs(st, &log, 1);
 }
 
 void ed_storage_each_log(ed_storage *st, ed_storage_log_cb cb, void *arg)

@@ -230,3 +230,38 @@ ed_log *lt_find_log(ed_storage *st, const char *topic, int32_t partition)
     ed_storage_each_log(st, find_cb, &f);
     return f.log;
 }
+
+static void count_log(void *arg, const char *topic, int32_t partition, ed_log *log)
+{
+    (void)topic, (void)partition, (void)log;
+    ++*(int32_t *)arg;
+}
+
+int32_t lt_count_logs(ed_storage *st)
+{
+    int32_t n = 0;
+    ed_storage_each_log(st, count_log, &n);
+    return n;
+}
+
+static void on_turn(ed_timer *tm, void *arg)
+{
+    struct lt_turns *s = arg;
+    int32_t now = lt_count_logs(s->st);
+    int32_t change = now > s->last ? now - s->last : s->last - now;
+    if (change > s->max_change) s->max_change = change;
+    s->last = now;
+    s->n_turns++;
+    if (s->check) s->check(s->arg);
+    if (now == s->want || s->n_turns >= s->limit)
+        ed_plat_loop_stop(s->loop);
+    else
+        ed_plat_timer_start(s->loop, tm, 0, on_turn, s);
+}
+
+int lt_turns_run(struct lt_turns *s)
+{
+    s->last = lt_count_logs(s->st);
+    ed_plat_timer_start(s->loop, &s->tm, 0, on_turn, s);
+    return ed_plat_loop_run(s->loop);
+}

@@ -1,5 +1,6 @@
 /* Helpers for the storage tests: temporary data directories, RecordBatch v2
- * builders, waiting for flush completions, file surgery. */
+ * builders, waiting for flush completions, file surgery, counting a
+ * registry's steps between turns of a loop. */
 #ifndef ED_TESTS_LOG_TESTUTIL_H
 #define ED_TESTS_LOG_TESTUTIL_H
 
@@ -7,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "platform/net.h"
 #include "storage/log.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); free with lt_rmtree + free. */
@@ -45,5 +47,25 @@ int lt_count_suffix(const char *folder, const char *suffix);
 void lt_capture_logs(void);
 bool lt_log_contains(const char *needle);
 void lt_release_logs(void);
+
+/* Counts the logs open in st. */
+int32_t lt_count_logs(ed_storage *st);
+/* Another client's turns of the loop while the registry works in steps: a
+ * zero-delay timer that, each turn, records the largest change of the
+ * number of logs since the last turn and calls check(arg), and stops the
+ * loop once there are want logs (or after limit turns). */
+struct lt_turns {
+    ed_storage *st;
+    ed_loop *loop;
+    int32_t want, limit;
+    void (*check)(void *arg);
+    void *arg;
+    /* results */
+    int n_turns;
+    int32_t last, max_change;
+    ed_timer tm;
+};
+/* Runs s->loop until then; the loop's result. */
+int lt_turns_run(struct lt_turns *s);
 
 #endif

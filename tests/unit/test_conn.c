@@ -297,19 +297,24 @@ static void test_per_address_limit(void **state)
 static void test_overrides_parse(void **state)
 {
     ED_UNUSED(state);
-    struct ed_conn_limits l;
+    struct ed_config_host_limit l[ED_CONFIG_MAX_HOST_LIMITS];
+    int n;
     char why[128];
-    assert_int_equal(ed_conn_parse_overrides("", &l, why, sizeof why), ED_OK);
-    assert_int_equal(l.n_host_overrides, 0);
-    assert_int_equal(ed_conn_parse_overrides("a:1,b.example:20,[fe80::1]:3", &l, why, sizeof why),
+    assert_int_equal(ed_config_host_limits("", l, ED_CONFIG_MAX_HOST_LIMITS, &n, why, sizeof why),
                      ED_OK);
-    assert_int_equal(l.n_host_overrides, 3);
-    assert_string_equal(l.host_overrides[1].host, "b.example");
-    assert_int_equal(l.host_overrides[1].n_max, 20);
-    assert_string_equal(l.host_overrides[2].host, "fe80::1");
+    assert_int_equal(n, 0);
+    assert_int_equal(ed_config_host_limits("a:1,b.example:20,[fe80::1]:3", l,
+                                           ED_CONFIG_MAX_HOST_LIMITS, &n, why, sizeof why),
+                     ED_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(l[1].host, "b.example");
+    assert_int_equal(l[1].n_max, 20);
+    assert_string_equal(l[2].host, "fe80::1");
     static const char *const bad[] = {"a", "a:", ":3", "a:x", "a:-1", "a:1:"};
     for (size_t i = 0; i < ED_ARRAY_LEN(bad); i++)
-        assert_int_equal(ed_conn_parse_overrides(bad[i], &l, why, sizeof why), ED_ERR_INVAL);
+        assert_int_equal(
+            ed_config_host_limits(bad[i], l, ED_CONFIG_MAX_HOST_LIMITS, &n, why, sizeof why),
+            ED_ERR_INVAL);
     /* and the config refuses them at start-up */
     struct ed_config *cfg;
     assert_int_equal(ed_config_new(&cfg), ED_OK);

@@ -21,6 +21,7 @@
 #include "core/topics.h"
 #include "log_testutil.h"
 #include "platform/mem.h"
+#include "platform/net.h"
 
 struct fx {
     char *dir;
@@ -68,6 +69,16 @@ static int teardown(void **state)
     free(f->dir);
     free(f);
     return 0;
+}
+
+/* Requests that pend (CreateTopics making its partitions in steps) are
+ * completed here, not by a server. */
+static int n_completed;
+
+void ed_kreq_complete(ed_kreq *req)
+{
+    (void)req;
+    n_completed++;
 }
 
 /* ---- calling handlers ---- */
@@ -118,6 +129,14 @@ static const char * override(struct fx *f, const char *topic, const char *key)
     return dflt ? NULL : v;
 }
 
+/* The error message of the last create() or grow() that failed. */
+static char last_msg[512];
+
+static void keep_msg(ed_kstr m)
+{
+    snprintf(last_msg, sizeof last_msg, "%.*s", m.len > 0 ? (int)m.len : 0, m.p ? m.p : "");
+}
+
 /* ---- CreateTopics ---- */
 
 static int16_t create(struct fx *f, int16_t v, const struct ed_kc_new_topic *t, bool validate,
@@ -137,6 +156,7 @@ static int16_t create(struct fx *f, int16_t v, const struct ed_kc_new_topic *t, 
     assert_true(ed_kstr_eq(ct.topics[0].name, t->name));
     int16_t err = ct.topics[0].error;
     if (v >= 1 && err) assert_true(ct.topics[0].message.len > 0);
+    if (err) keep_msg(ct.topics[0].message);
     if (res_out) {
         *res_out = ct.topics[0];
         res_out->configs = NULL; /* freed below */
@@ -377,6 +397,7 @@ static int16_t grow(struct fx *f, int16_t v, const char *topic, int32_t count, b
     assert_int_equal(res.n, 1);
     int16_t err = res.items[0].error;
     if (err) assert_true(res.items[0].message.len > 0);
+    if (err) keep_msg(res.items[0].message);
     ed_kc_free(&res.mem);
     call_end(&c);
     ed_kwr_free(&w);
@@ -455,6 +476,175 @@ static void describe(struct fx *f, int16_t v, const struct ed_kc_describe_resour
     assert_int_equal(ed_kc_dec_describe_configs(&c->resp, v, out), ED_OK);
     assert_int_equal(ed_krd_left(&c->resp), 0);
     ed_kwr_free(&w);
+}
+
+static void set_cfg(struct fx *f, const char *key, const char *value)
+{
+    char why[200];
+    assert_int_equal(ed_config_set(f->cfg, key, value, why, sizeof why), ED_OK);
+}
+
+/* eddy.max.topics, eddy.max.partitions and eddy.max.partitions.per.request:
+ * requests beyond them are refused with Kafka's codes and a message naming
+ * the limit, and change nothing. */
+static void test_caps(void **state)
+{
+    struct fx *f = *state;
+    set_cfg(f, "eddy.max.topics", "3");
+    set_cfg(f, "eddy.max.partitions", "10");
+    set_cfg(f, "eddy.max.partitions.per.request", "6");
+    struct ed_kc_new_topic t = {"a", 4, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    /* One request may add at most 6 partitions. */
+    t = (struct ed_kc_new_topic){"big", 7, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), ED_KERR_INVALID_PARTITIONS);
+    assert_non_null(strstr(last_msg, "eddy.max.partitions.per.request"));
+    assert_int_equal(grow(f, 3, "a", 11, false), ED_KERR_INVALID_PARTITIONS);
+    assert_null(ed_topics_find(f->topics, "big"));
+    /* 4 + 6 = 10 fits; then the broker is full, validate_only included. */
+    t = (struct ed_kc_new_topic){"b", 6, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    t = (struct ed_kc_new_topic){"c", 1, 1, 0, NULL};
+    for (int validate = 0; validate < 2; validate++) {
+        last_msg[0] = '\0';
+        assert_int_equal(create(f, 7, &t, validate, NULL), ED_KERR_POLICY_VIOLATION);
+        assert_non_null(strstr(last_msg, "eddy.max.partitions"));
+        assert_null(ed_topics_find(f->topics, "c"));
+        last_msg[0] = '\0';
+        assert_int_equal(grow(f, 3, "a", 5, validate), ED_KERR_POLICY_VIOLATION);
+        assert_non_null(strstr(last_msg, "limit of 10 partitions"));
+        assert_int_equal(n_parts(f, "a"), 4);
+    }
+    /* The topic count. */
+    set_cfg(f, "eddy.max.partitions", "100");
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    t = (struct ed_kc_new_topic){"d", 1, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), ED_KERR_POLICY_VIOLATION);
+    assert_non_null(strstr(last_msg, "eddy.max.topics"));
+    assert_null(ed_topics_find(f->topics, "d"));
+    /* A deleted topic frees its place. */
+    assert_int_equal(ed_topics_delete(f->topics, ed_topics_find(f->topics, "c")), ED_OK);
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+}
+
+/* ---- creation in steps ---- */
+
+/* Another client's turn of the loop: the registry answers. */
+static void check_turn(void *arg)
+{
+    struct fx *f = arg;
+    assert_non_null(ed_topics_find(f->topics, "other"));
+    if (lt_count_logs(f->st) < 101) assert_null(ed_topics_find(f->topics, "wide"));
+}
+
+/* Sends CreateTopics v7 of one topic (n partitions), or CreatePartitions
+ * v3 growing topic to n when grow is set; the handler must pend. */
+static void call_pending(struct fx *f, struct call *c, const char *topic, int32_t n, bool grow)
+{
+    ed_kwr w;
+    ed_kwr_init(&w, 4096);
+    if (grow) {
+        struct ed_kc_new_partitions np = {topic, n};
+        ed_kc_enc_create_partitions(&w, 3, &np, 1, 1000, false);
+        call(f, c, ed_kapi_create_partitions, 37, 3, &w);
+    } else {
+        struct ed_kc_new_topic nt = {topic, n, 1, 0, NULL};
+        ed_kc_enc_create_topics(&w, 7, &nt, 1, 1000, false);
+        call(f, c, ed_kapi_create_topics, 19, 7, &w);
+    }
+    ed_kwr_free(&w);
+    assert_int_equal(c->status, ED_KAPI_PENDING);
+    assert_non_null(c->req.cancel);
+}
+
+/* The error code a completed CreatePartitions call answered. */
+static int16_t grow_answer(struct call *c)
+{
+    struct ed_kc_items res;
+    memset(&res, 0, sizeof res);
+    ed_krd_init(&c->resp, c->req.out.buf, c->req.out.len);
+    assert_int_equal(ed_kc_dec_create_partitions(&c->resp, 3, &res), ED_OK);
+    assert_int_equal(res.n, 1);
+    int16_t err = res.items[0].error;
+    ed_kc_free(&res.mem);
+    call_end(c);
+    return err;
+}
+
+/* Turns of the loop until there are want logs; each turn at most one
+ * step. */
+static void turns_until(struct lt_turns *s, int32_t want)
+{
+    s->want = want;
+    s->n_turns = 0;
+    s->max_change = 0;
+    assert_int_equal(lt_turns_run(s), ED_OK);
+    assert_int_equal(lt_count_logs(s->st), want);
+    assert_true(s->max_change > 0 && s->max_change <= 16);
+}
+
+/* With a loop, CreateTopics of a big topic pends while its partitions are
+ * made a bounded number per turn, the loop serving meanwhile, and is
+ * answered when all exist; a requester that goes away is not called;
+ * CreatePartitions works the same way. */
+static void test_create_in_steps(void **state)
+{
+    struct fx *f = *state;
+    struct ed_kc_new_topic nt = {"other", 1, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &nt, false, NULL), 0);
+    struct lt_turns s = {.st = f->st, .limit = 1000, .check = check_turn, .arg = f};
+    assert_int_equal(ed_plat_loop_new(&s.loop), ED_OK);
+    ed_topics_set_loop(f->topics, s.loop);
+    n_completed = 0;
+    struct call c;
+    call_pending(f, &c, "wide", 100, false);
+    assert_int_equal(lt_count_logs(f->st), 1 + 16); /* the first step */
+    assert_null(ed_topics_find(f->topics, "wide"));
+    turns_until(&s, 101);
+    assert_int_equal(n_completed, 1);
+    assert_true(s.n_turns >= (100 - 16) / 16);
+    assert_int_equal(n_parts(f, "wide"), 100);
+    struct ed_kc_create_topics ct;
+    memset(&ct, 0, sizeof ct);
+    ed_krd_init(&c.resp, c.req.out.buf, c.req.out.len);
+    assert_int_equal(ed_kc_dec_create_topics(&c.resp, 7, &ct), ED_OK);
+    assert_int_equal(ct.n_topics, 1);
+    assert_int_equal(ct.topics[0].error, 0);
+    assert_int_equal(ct.topics[0].n_partitions, 100);
+    assert_memory_equal(ct.topics[0].id, ed_topic_id(ed_topics_find(f->topics, "wide")), 16);
+    ed_kc_free(&ct.mem);
+    call_end(&c);
+
+    /* The connection closes while its topic is being made: no answer, the
+     * topic is made all the same. */
+    call_pending(f, &c, "wide2", 40, false);
+    c.req.cancel(&c.req);
+    call_end(&c);
+    s.check = NULL;
+    turns_until(&s, 101 + 40);
+    assert_int_equal(n_parts(f, "wide2"), 40);
+    assert_int_equal(n_completed, 1);
+
+    /* CreatePartitions of 50 more: the same steps; the new partitions
+     * appear together; another growth meanwhile is refused. */
+    call_pending(f, &c, "other", 51, true);
+    assert_int_equal(lt_count_logs(f->st), 141 + 16);
+    assert_int_equal(n_parts(f, "other"), 1);
+    assert_int_equal(grow(f, 3, "other", 60, false), ED_KERR_INVALID_PARTITIONS);
+    turns_until(&s, 141 + 50);
+    assert_int_equal(n_completed, 2);
+    assert_int_equal(n_parts(f, "other"), 51);
+    assert_int_equal(grow_answer(&c), 0);
+
+    /* The topic is deleted while it grows: the request is answered with an
+     * error and every new log goes with the topic. */
+    call_pending(f, &c, "wide2", 90, true);
+    assert_int_equal(ed_topics_delete(f->topics, ed_topics_find(f->topics, "wide2")), ED_OK);
+    assert_int_equal(n_completed, 3);
+    assert_int_equal(grow_answer(&c), ED_KERR_UNKNOWN_SERVER_ERROR);
+    turns_until(&s, 100 + 51); /* "wide" and "other" */
+    ed_topics_set_loop(f->topics, NULL);
+    ed_plat_loop_free(s.loop);
 }
 
 static void test_describe_configs(void **state)
@@ -722,6 +912,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_topics_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_in_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_alter_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alter_configs, setup, teardown),

@@ -15,6 +15,8 @@
 
 #include "core/config.h"
 #include "core/topics.h"
+#include "log_testutil.h"
+#include "platform/net.h"
 
 struct fx {
     char dir[64];
@@ -287,6 +289,87 @@ static void test_auto_create(void **state)
     assert_null(ed_topics_find(f->t, "auto2"));
 }
 
+/* Auto-creation (Metadata, MQTT) and growth stop at eddy.max.partitions and
+ * eddy.max.topics without creating anything on disk; internal topics are
+ * never refused. */
+static void test_caps(void **state)
+{
+    struct fx *f = *state;
+    char why[256];
+    ed_topic *t = NULL;
+    assert_int_equal(ed_config_set(f->cfg, "eddy.max.partitions", "3", why, sizeof why), ED_OK);
+    assert_int_equal(ed_config_set(f->cfg, "eddy.max.topics", "2", why, sizeof why), ED_OK);
+    assert_int_equal(ed_topics_auto_create(f->t, "one", &t), ED_OK); /* 2 partitions */
+    assert_int_equal(ed_topics_auto_create(f->t, "two", &t), ED_ERR_TOOBIG);
+    assert_null(ed_topics_find(f->t, "two"));
+    char path[128];
+    snprintf(path, sizeof path, "%s/two-0", f->dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    const char *cwhy = NULL;
+    assert_int_equal(ed_topics_create(f->t, "three", 2, NULL, NULL, 0, &cwhy, NULL), ED_ERR_TOOBIG);
+    assert_non_null(strstr(cwhy, "eddy.max.partitions"));
+    t = ed_topics_find(f->t, "one");
+    assert_int_equal(ed_topics_set_partitions(f->t, t, 4), ED_ERR_TOOBIG);
+    assert_int_equal(ed_topic_n_partitions(t), 2);
+    assert_int_equal(ed_topics_set_partitions(f->t, t, 3), ED_OK);
+    assert_int_equal(ed_topics_count_partitions(f->t), 3);
+    assert_int_equal(ed_topics_create(f->t, "__consumer_offsets", 1, NULL, NULL, 0, &cwhy, NULL),
+                     ED_OK);
+    assert_int_equal(ed_config_set(f->cfg, "eddy.max.partitions", "100", why, sizeof why), ED_OK);
+    assert_int_equal(ed_topics_create(f->t, "four", 1, NULL, NULL, 0, &cwhy, NULL), ED_ERR_TOOBIG);
+    assert_non_null(strstr(cwhy, "eddy.max.topics"));
+    /* Deleting makes room again. */
+    assert_int_equal(ed_topics_delete(f->t, ed_topics_find(f->t, "one")), ED_OK);
+    assert_int_equal(ed_topics_auto_create(f->t, "two", &t), ED_OK);
+}
+
+/* ---- deletion in steps ---- */
+
+/* Another client's turn of the loop: the registry answers. */
+static void check_turn(void *arg)
+{
+    struct fx *f = arg;
+    assert_null(ed_topics_find(f->t, "wide"));
+    assert_non_null(ed_topics_find(f->t, "other"));
+}
+
+/* With a loop, a deletion answers once recorded and removes its partitions
+ * a bounded number per turn while the loop keeps serving. */
+static void test_delete_in_steps(void **state)
+{
+    struct fx *f = *state;
+    ed_topic *t;
+    assert_int_equal(ed_topics_create(f->t, "wide", 100, NULL, NULL, 0, NULL, &t), ED_OK);
+    assert_int_equal(ed_topics_create(f->t, "other", 1, NULL, NULL, 0, NULL, NULL), ED_OK);
+    struct lt_turns s = {.st = f->st, .want = 1, .limit = 1000, .check = check_turn, .arg = f};
+    assert_int_equal(ed_plat_loop_new(&s.loop), ED_OK);
+    ed_topics_set_loop(f->t, s.loop);
+    assert_int_equal(ed_topics_delete(f->t, t), ED_OK);
+    /* Recorded and hidden at once; one step of files goes now, the rest
+     * later. */
+    assert_null(ed_topics_find(f->t, "wide"));
+    assert_int_equal(ed_topics_count(f->t), 1);
+    assert_int_equal(lt_count_logs(f->st), 101 - 16);
+    const char *why = NULL;
+    assert_int_equal(ed_topics_create(f->t, "wide", 1, NULL, NULL, 0, &why, NULL), ED_ERR_EXIST);
+    assert_non_null(strstr(why, "marked for deletion"));
+    assert_int_equal(lt_turns_run(&s), ED_OK);
+    assert_int_equal(lt_count_logs(f->st), 1);
+    assert_true(s.max_change > 0 && s.max_change <= 16);
+    assert_true(s.n_turns >= 100 / 16 - 1);
+    char path[128];
+    snprintf(path, sizeof path, "%s/wide-0", f->dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    /* The registry forgot it: the name is free, and stays so on restart. */
+    assert_int_equal(ed_topics_create(f->t, "wide", 1, NULL, NULL, 0, &why, NULL), ED_OK);
+    assert_int_equal(ed_topics_delete(f->t, ed_topics_find(f->t, "wide")), ED_OK);
+    fx_close(f);
+    ed_plat_loop_free(s.loop);
+    fx_open(f);
+    assert_null(ed_topics_find(f->t, "wide"));
+    assert_non_null(ed_topics_find(f->t, "other"));
+}
+
 static void test_reconcile(void **state)
 {
     struct fx *f = *state;
@@ -387,6 +470,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_and_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_in_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_only, setup, teardown),
