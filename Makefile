@@ -60,7 +60,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -105,6 +105,11 @@ $(SAN_BUILD)/libeddy.a: $(SAN_LIB_OBJ)
 $(SAN_BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(SAN_BUILD)/libeddy.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(UNIT_SUPPORT) $(SAN_BUILD)/libeddy.a -lcmocka $(LIBS)
+
+# The broker itself under ASan+UBSan, for the soak.
+SAN_TOOL_OBJ := $(TOOL_SRC:%.c=$(SAN_BUILD)/obj/%.o)
+$(SAN_BUILD)/eddy: $(SAN_TOOL_OBJ) $(SAN_BUILD)/libeddy.a
+	$(CC) $(SAN_CFLAGS) -o $@ $(SAN_TOOL_OBJ) $(SAN_BUILD)/libeddy.a $(LIBS)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
@@ -170,6 +175,12 @@ $(BUILD)/bench/mqttperf: tests/bench/mqttperf.c
 # Eddy against Apache Kafka on this machine (about 15 minutes; not a test).
 bench: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 	@bash tests/bench/kafka_vs_eddy.sh
+
+# Fuzzed real-client traffic against the sanitizer build while legitimate
+# clients produce and consume (not part of make test): SOAK_SECONDS=600.
+soak: $(SAN_BUILD)/eddy
+	@tests/peers/install.sh
+	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/soak/soak.py
 
 # Eddy's MQTT listener against Mosquitto on this machine (not a test).
 bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf

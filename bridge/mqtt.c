@@ -128,7 +128,7 @@ struct ed_mqtt {
     bool kicked;          /* some connection has kick set */
     ed_mqtt_conn *drains; /* acknowledgements completed by the batch at hand */
     uint64_t n_ids;
-    uint64_t last_fail_log_ms, last_drop_log_ms;
+    uint64_t last_drop_log_ms;
     uint64_t n_drops_unlogged; /* dropped deliveries since the last line about them */
     struct ed_mqtt_stats stats;
 };
@@ -268,7 +268,7 @@ static void pend_drain(ed_mqtt_conn *c)
             char why[96];
             snprintf(why, sizeof why, "publish (packet id %u) could not be stored",
                      (unsigned)p->packet_id);
-            ED_LOG_WARN("closing MQTT connection from %s: %s", c->peer, why);
+            ED_LOG_WARN_RL("closing MQTT connection from %s: %s", c->peer, why);
             conn_close(c, NULL, true);
             return;
         }
@@ -651,17 +651,13 @@ static void publish_failed(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, ui
 {
     ed_mqtt *m = c->m;
     m->stats.n_failed++;
-    uint64_t now = now_ms(m);
-    if (now - m->last_fail_log_ms >= 1000 || m->last_fail_log_ms == 0 || !m->b->loop) {
-        ED_LOG_WARN("MQTT publish from %s to '%.*s' refused: %s", c->peer,
-                    (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
-        m->last_fail_log_ms = now;
-    }
+    ED_LOG_WARN_RL("MQTT publish from %s to '%.*s' refused: %s", c->peer,
+                   (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
     if (pk->qos == 0) return;
     if (c->level != 5) {
-        ED_LOG_WARN("closing MQTT connection from %s: %s (MQTT 3.1.1 has no negative "
-                    "acknowledgement)",
-                    c->peer, why);
+        ED_LOG_WARN_RL("closing MQTT connection from %s: %s (MQTT 3.1.1 has no negative "
+                       "acknowledgement)",
+                       c->peer, why);
         conn_close(c, NULL, true);
         return;
     }
@@ -710,8 +706,8 @@ static void publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_w
         m->stats.n_failed++;
         const char *what = rc == ED_ERR_TOOBIG ? "record larger than the topic's max.message.bytes"
                                                : ed_strerror(rc);
-        ED_LOG_WARN("MQTT publish from %s to %s-%d refused: %s", c->peer, ed_topic_name(p->topic),
-                    (int)p->index, what);
+        ED_LOG_WARN_RL("MQTT publish from %s to %s-%d refused: %s", c->peer,
+                       ed_topic_name(p->topic), (int)p->index, what);
         if (acked) {
             pend_complete(c, seq, reason_of(rc));
             pend_drain(c);
@@ -757,8 +753,8 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     int rc = ed_mqtt_decode_connect(body, len, flags, &ck, &why);
     if (rc == ED_ERR_UNSUPPORTED) {
         m->stats.n_bad++;
-        ED_LOG_WARN("refusing MQTT connection from %s: %s (level %u)", c->peer, why,
-                    (unsigned)ck.level);
+        ED_LOG_WARN_RL("refusing MQTT connection from %s: %s (level %u)", c->peer, why,
+                       (unsigned)ck.level);
         if (ck.level != 0) {
             /* A 3.1.1-style refusal: return code 1, understood by every
              * version's clients. */

@@ -148,10 +148,15 @@ static const struct row rows[] = {
     {"group.max.size", ED_CFG_INT, 1, I32, "2147483647", NULL, NULL,
      "most members of one consumer group"},
     {"log.dir.budget.bytes", ED_CFG_INT, 0, I64, "0", NULL, NULL,
-     "Eddy disk guard: most bytes all logs may take; oldest segments go first (0 = no limit)"},
+     "Eddy disk guard: most bytes all logs may take; at the limit log.dir.full.policy applies "
+     "(0 = no limit)"},
     {"log.dir.min.free.bytes", ED_CFG_INT, 0, I64, "67108864", NULL, NULL,
-     "Eddy disk guard: keep this much free space on the data file system by deleting "
-     "oldest segments (0 = off)"},
+     "Eddy disk guard: free space to keep on the data file system; below it "
+     "log.dir.full.policy applies (0 = off)"},
+    {"log.dir.full.policy", ED_CFG_ENUM, 0, 0, "refuse", "refuse,delete-oldest", NULL,
+     "Eddy disk guard, at log.dir.budget.bytes or log.dir.min.free.bytes: refuse new data "
+     "(Kafka KAFKA_STORAGE_ERROR, retried by clients; MQTT 5 PUBACK 0x97) or delete the oldest "
+     "closed segments of any partition, acknowledged or not (each range logged and counted)"},
     {"mqtt.listeners", ED_CFG_STRING, 0, 0, ED_MQTT_DEFAULT_LISTENERS, NULL, check_mqtt_listeners,
      "MQTT 3.1.1/5 listeners, mqtt://host:port,... (empty = no MQTT)"},
     {"mqtt.max.packet.bytes", ED_CFG_INT, 64, 268435455, "1048576", NULL, NULL,
@@ -956,6 +961,7 @@ void ed_config_storage(const struct ed_config *c, struct ed_storage_config *out)
     ed_config_log_defaults(c, &out->log);
     out->disk_budget_len = (uint64_t)ed_config_int(c, "log.dir.budget.bytes");
     out->disk_free_floor_len = (uint64_t)ed_config_int(c, "log.dir.min.free.bytes");
+    out->disk_full_delete = strcmp(ed_config_str(c, "log.dir.full.policy"), "delete-oldest") == 0;
     out->retention_check_ms = ed_config_int(c, "log.retention.check.interval.ms");
     out->recovery_checkpoint_ms = ed_config_int(c, "log.flush.offset.checkpoint.interval.ms");
 }

@@ -31,8 +31,6 @@
 #define WHOLE_MAX       (1u << 20) /* frames up to this get their buffer at once */
 #define READS_PER_EVENT 8
 #define MAX_IOV         64
-#define LOG_WINDOW_MS   10000 /* refusal and bad-input lines: at most */
-#define LOG_PER_WINDOW  20    /* this many per window, then a count */
 
 struct ed_conn_budget {
     size_t max_len, used, peak;
@@ -52,9 +50,7 @@ struct ed_conn_set {
     ed_conn *kicking; /* those being read again now */
     int32_t n_conns;
     ed_timer reap_timer, kick_timer, scan_timer;
-    uint64_t log_window_ms; /* start of the current log window */
-    uint32_t n_logged;      /* lines in it */
-    uint64_t n_unlogged;    /* lines held back since the last one */
+    struct ed_log_rl log_rl; /* refusal and bad-input lines, rate-limited per set */
     struct ed_conn_stats stats;
 };
 
@@ -237,36 +233,13 @@ void ed_conn_close(ed_conn *c, const char *why)
     ed_conn_set_reap_later(s);
 }
 
-/* A flood of bad input or refusals must not flood the log: a window
- * takes so many lines, the next logged line says how many were not. */
-static bool may_log(ed_conn_set *s)
-{
-    uint64_t now = now_ms(s);
-    if (s->log_window_ms == 0 || now - s->log_window_ms >= LOG_WINDOW_MS) {
-        s->log_window_ms = now ? now : 1;
-        s->n_logged = 0;
-    }
-    if (s->n_logged < LOG_PER_WINDOW) {
-        s->n_logged++;
-        return true;
-    }
-    s->n_unlogged++;
-    return false;
-}
-
 void ed_conn_close_bad(ed_conn *c, const char *why)
 {
     if (c->closing) return;
     ed_conn_set *s = c->set;
     s->stats.n_bad++;
-    if (may_log(s)) {
-        if (s->n_unlogged)
-            ED_LOG_WARN("closing %s connection from %s: %s (%llu similar lines suppressed)",
-                        s->proto->name, c->peer, why, (unsigned long long)s->n_unlogged);
-        else
-            ED_LOG_WARN("closing %s connection from %s: %s", s->proto->name, c->peer, why);
-        s->n_unlogged = 0;
-    }
+    ED_LOG_WARN_RL_AT(&s->log_rl, "closing %s connection from %s: %s", s->proto->name, c->peer,
+                      why);
     /* Replies before the bad frame still go out if the stream takes them
      * now (best effort, as Kafka). */
     ed_conn_flush(c);
@@ -704,12 +677,8 @@ static int32_t host_limit(const ed_conn_set *s, const char *host)
 
 static void refuse(ed_conn_set *s, ed_stream *st, const char *what, int32_t limit)
 {
-    if (may_log(s)) {
-        ED_LOG_WARN("refusing %s connection from %s: %s (%d) reached%s", s->proto->name,
-                    ed_plat_stream_peer(st), what, (int)limit,
-                    s->n_unlogged ? " (more lines suppressed)" : "");
-        s->n_unlogged = 0;
-    }
+    ED_LOG_WARN_RL_AT(&s->log_rl, "refusing %s connection from %s: %s (%d) reached", s->proto->name,
+                      ed_plat_stream_peer(st), what, (int)limit);
     s->stats.n_refused++;
     ed_plat_stream_close(st);
 }
@@ -749,7 +718,8 @@ void ed_conn_set_adopt(ed_conn_set *s, ed_stream *st)
     s->stats.n_accepted++;
     ED_LOG_DBG("%s connection from %s", s->proto->name, c->peer);
     if (s->proto->on_open && s->proto->on_open(c) != ED_OK) {
-        ED_LOG_WARN("refusing %s connection from %s: out of memory", s->proto->name, c->peer);
+        ED_LOG_WARN_RL_AT(&s->log_rl, "refusing %s connection from %s: out of memory",
+                          s->proto->name, c->peer);
         s->stats.n_refused++;
         s->stats.n_accepted--;
         ed_conn_close(c, NULL);

@@ -342,7 +342,8 @@ int ed_gstore_append(ed_groups *g, const struct ed_grec *r, int n, int64_t *last
     if (rc == ED_OK) rc = ed_log_append(g->part->log, buf, len, &res);
     ed_free(buf);
     if (rc != ED_OK) {
-        ED_LOG_WARN("%s: cannot append %d records: %s", ED_GROUP_OFFSETS_TOPIC, n, ed_strerror(rc));
+        ED_LOG_WARN_RL("%s: cannot append %d records: %s", ED_GROUP_OFFSETS_TOPIC, n,
+                       ed_strerror(rc));
         return rc;
     }
     *last = res.last_offset;
@@ -358,7 +359,7 @@ void ed_gstore_write_group(ed_groups *g, const struct ed_group *grp, bool tombst
     if (rc == ED_OK && !tombstone) rc = ed_gstore_group_value(g, grp, &r);
     int64_t last;
     if (rc == ED_OK) rc = ed_gstore_append(g, &r, 1, &last);
-    if (rc != ED_OK) ED_LOG_WARN("group %s: metadata not written: %s", grp->id, ed_strerror(rc));
+    if (rc != ED_OK) ED_LOG_WARN_RL("group %s: metadata not written: %s", grp->id, ed_strerror(rc));
     ed_grecs_free(&r, 1);
 }
 

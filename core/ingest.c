@@ -64,7 +64,7 @@ static void on_durable(void *arg, int status)
     ed_ingest *g = bw->g;
     if (g) {
         if (status != ED_OK)
-            ED_LOG_WARN("flush of %d %s failed: %s", bw->n, g->cfg.what, ed_strerror(status));
+            ED_LOG_WARN_RL("flush of %d %s failed: %s", bw->n, g->cfg.what, ed_strerror(status));
         if (bw->prev)
             bw->prev->next = bw->next;
         else
@@ -98,8 +98,8 @@ static void gather_flush(ed_ingest *g, struct gather *a)
     if (rc == ED_OK) rc = ed_log_append(p->log, buf, len, &res);
     if (rc != ED_OK) {
         g->stats.n_failed += (uint64_t)n_rec;
-        ED_LOG_WARN("append of %d %s to %s-%d failed: %s", (int)n_rec, g->cfg.what,
-                    ed_topic_name(p->topic), (int)p->index, ed_strerror(rc));
+        ED_LOG_WARN_RL("append of %d %s to %s-%d failed: %s", (int)n_rec, g->cfg.what,
+                       ed_topic_name(p->topic), (int)p->index, ed_strerror(rc));
         gather_fail(g, a, rc);
         return;
     }
@@ -109,7 +109,7 @@ static void gather_flush(ed_ingest *g, struct gather *a)
     if (a->n_w == 0) return;
     struct bwait *bw = ed_malloc(sizeof *bw + (size_t)a->n_w * sizeof(struct waiter));
     if (!bw) {
-        ED_LOG_WARN("no memory to wait for the flush of %d %s", a->n_w, g->cfg.what);
+        ED_LOG_WARN_RL("no memory to wait for the flush of %d %s", a->n_w, g->cfg.what);
         gather_fail(g, a, ED_ERR_NOMEM);
         return;
     }

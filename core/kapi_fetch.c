@@ -122,8 +122,8 @@ static void read_part(ed_kreq *req, const struct ftopic *ft, const struct fpart 
         return;
     }
     if (rc) {
-        ED_LOG_WARN("%s-%d: read at %" PRId64 " failed: %s", ed_topic_name(p->topic), (int)p->index,
-                    fp->fetch_offset, ed_strerror(rc));
+        ED_LOG_WARN_RL("%s-%d: read at %" PRId64 " failed: %s", ed_topic_name(p->topic),
+                       (int)p->index, fp->fetch_offset, ed_strerror(rc));
         out->err = ED_KERR_KAFKA_STORAGE_ERROR;
         out->high_watermark = out->log_start_offset = -1;
         return;
@@ -390,7 +390,7 @@ int ed_kapi_fetch(ed_kreq *req)
                                            (size_t)n_parts * sizeof(struct fpart) +
                                            (size_t)n_parts * sizeof(struct fwaiter));
     if (!f) {
-        ED_LOG_WARN("%s: no memory for a fetch of %" PRId64 " partitions", req->peer, n_parts);
+        ED_LOG_WARN_RL("%s: no memory for a fetch of %" PRId64 " partitions", req->peer, n_parts);
         return ED_KAPI_CLOSE;
     }
     f->req = req;

@@ -27,7 +27,7 @@
 
 static int malformed(ed_kreq *req, const char *what)
 {
-    ED_LOG_WARN("%s: malformed %s request v%d", req->peer, what, (int)req->api_version);
+    ED_LOG_WARN_RL("%s: malformed %s request v%d", req->peer, what, (int)req->api_version);
     return ED_KAPI_CLOSE;
 }
 
@@ -81,8 +81,8 @@ static void durable_done(void *arg, int status)
     ed_kreq *req = d->req;
     if (req) {
         if (status != ED_OK) {
-            ED_LOG_WARN("%s: committed offsets are not durable: %s", req->peer,
-                        ed_strerror(status));
+            ED_LOG_WARN_RL("%s: committed offsets are not durable: %s", req->peer,
+                           ed_strerror(status));
             patch_errors(&req->out, d, ED_KERR_COORDINATOR_NOT_AVAILABLE);
         }
         req->ctx = NULL;

@@ -94,7 +94,7 @@ static void write_missing(struct mreq *m, ed_kstr name, bool allow_auto)
             return;
         }
         if (rc != ED_ERR_NOENT && rc != ED_ERR_TOOBIG) { /* a cap: logged by the registry */
-            ED_LOG_WARN("auto-creating topic %s: %s", cname, ed_strerror(rc));
+            ED_LOG_WARN_RL("auto-creating topic %s: %s", cname, ed_strerror(rc));
             write_topic(m, ED_KERR_LEADER_NOT_AVAILABLE, name, NULL, NULL);
             return;
         }

@@ -90,8 +90,8 @@ static void list_one(ed_partition *p, int32_t cur_epoch, int64_t ts, struct lo_r
             refine(log, ts, &r->offset, &r->timestamp);
     }
     if (rc) {
-        ED_LOG_WARN("%s-%d: offset lookup failed: %s", ed_topic_name(p->topic), (int)p->index,
-                    ed_strerror(rc));
+        ED_LOG_WARN_RL("%s-%d: offset lookup failed: %s", ed_topic_name(p->topic), (int)p->index,
+                       ed_strerror(rc));
         *r = (struct lo_result){ED_KERR_KAFKA_STORAGE_ERROR, -1, -1, -1};
         return;
     }

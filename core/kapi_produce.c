@@ -209,8 +209,8 @@ static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait,
     if (rc) {
         int16_t e = kerr_of_append(rc);
         if (e == ED_KERR_KAFKA_STORAGE_ERROR || e == ED_KERR_UNKNOWN_SERVER_ERROR)
-            ED_LOG_WARN("%s: append to %s-%d failed: %s", req->peer, ed_topic_name(topic),
-                        (int)r->index, ed_strerror(rc));
+            ED_LOG_WARN_RL("%s: append to %s-%d failed: %s", req->peer, ed_topic_name(topic),
+                           (int)r->index, ed_strerror(rc));
         else
             ED_LOG_DBG("%s: append to %s-%d refused: %s", req->peer, ed_topic_name(topic),
                        (int)r->index, ed_strerror(rc));
@@ -284,7 +284,7 @@ static void on_durable(void *arg, int status)
 {
     struct presult *r = arg;
     if (status != ED_OK) {
-        ED_LOG_WARN("flush for a produce failed: %s", ed_strerror(status));
+        ED_LOG_WARN_RL("flush for a produce failed: %s", ed_strerror(status));
         set_err(r, ED_KERR_KAFKA_STORAGE_ERROR, "the flush to storage failed");
     }
     durable_done(r->ctx);
@@ -333,8 +333,8 @@ int ed_kapi_produce(ed_kreq *req)
     struct produce_ctx *c = ed_calloc(1, sizeof *c + (size_t)n_topics * sizeof(struct ptopic) +
                                              (size_t)n_parts * sizeof(struct presult));
     if (!c) {
-        ED_LOG_WARN("%s: no memory for a produce request of %" PRId64 " partitions", req->peer,
-                    n_parts);
+        ED_LOG_WARN_RL("%s: no memory for a produce request of %" PRId64 " partitions", req->peer,
+                       n_parts);
         return ED_KAPI_CLOSE;
     }
     c->req = req;

@@ -85,10 +85,10 @@ static void finish(struct sreq *r)
     size_t total = ed_kwr_total_len(w);
     if (!ed_kwr_ok(w) || total - 4 > INT32_MAX) {
         if (!ed_kwr_ok(w))
-            ED_LOG_ERR("%s v%d response to %s failed: %s", ed_kapi_table[r->req.api_key].name,
-                       r->req.api_version, ed_conn_peer(c), ed_strerror(w->err));
+            ED_LOG_ERR_RL("%s v%d response to %s failed: %s", ed_kapi_table[r->req.api_key].name,
+                          r->req.api_version, ed_conn_peer(c), ed_strerror(w->err));
         else
-            ED_LOG_ERR("response to %s too large (%zu bytes)", ed_conn_peer(c), total);
+            ED_LOG_ERR_RL("response to %s too large (%zu bytes)", ed_conn_peer(c), total);
         r->state = S_DROP;
         ed_conn_out_ready(c, &r->out); /* nothing to send */
         ed_conn_close(c, NULL);

@@ -1,4 +1,5 @@
-/* Log formatting and level filtering; the port's sink does the writing. */
+/* Log formatting, level filtering and rate limiting of repeated lines; the
+ * port's sink does the writing. */
 #include "platform/log.h"
 #include "platform/platform.h"
 
@@ -79,7 +80,46 @@ static int module_level(const char *module)
     return global_level;
 }
 
-void ed_log_emit(int level, const char *module, const char *file, int line, const char *fmt, ...)
+static uint64_t n_suppressed_total;
+static uint32_t rl_epoch;
+
+uint64_t ed_log_now_ms(void)
+{
+    return ed_plat_clock_mono_ms() + 1;
+}
+
+bool ed_log_rl_admit(struct ed_log_rl *rl, uint64_t now_ms, uint64_t *n_suppressed)
+{
+    *n_suppressed = 0;
+    if (rl->window_start_ms == 0 || now_ms - rl->window_start_ms >= ED_LOG_RL_WINDOW_MS ||
+        now_ms < rl->window_start_ms || rl->epoch != rl_epoch) {
+        rl->window_start_ms = now_ms ? now_ms : 1;
+        rl->n_in_window = 0;
+        rl->epoch = rl_epoch;
+    }
+    if (rl->n_in_window >= ED_LOG_RL_BURST) {
+        rl->n_suppressed++;
+        n_suppressed_total++;
+        return false;
+    }
+    rl->n_in_window++;
+    *n_suppressed = rl->n_suppressed;
+    rl->n_suppressed = 0;
+    return true;
+}
+
+uint64_t ed_log_rl_suppressed_total(void)
+{
+    return n_suppressed_total;
+}
+
+void ed_log_rl_reset_all(void)
+{
+    rl_epoch++;
+}
+
+static void vemit(int level, const char *module, const char *file, int line, uint64_t n_sup,
+                  const char *fmt, va_list ap)
 {
     if (level > module_level(module)) return;
     char buf[1024];
@@ -105,11 +145,12 @@ void ed_log_emit(int level, const char *module, const char *file, int line, cons
                                    : level],
                  module);
     if (n < 0) return;
-    va_list ap;
-    va_start(ap, fmt);
     int k = vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
-    va_end(ap);
     if (k < 0) return;
+    n = (int)strlen(buf);
+    if (n_sup)
+        snprintf(buf + n, sizeof buf - (size_t)n, " (%llu similar suppressed)",
+                 (unsigned long long)n_sup);
     n = (int)strlen(buf);
     if (level <= ED_LOG_LEVEL_WARN || level == ED_LOG_LEVEL_DBG)
         snprintf(buf + n, sizeof buf - (size_t)n, " (%s:%d)", base, line);
@@ -119,4 +160,21 @@ void ed_log_emit(int level, const char *module, const char *file, int line, cons
     buf[n] = '\0';
     if (hook) hook(level, buf);
     ed_plat_log_write(level, buf, (size_t)n);
+}
+
+void ed_log_emit(int level, const char *module, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(level, module, file, line, 0, fmt, ap);
+    va_end(ap);
+}
+
+void ed_log_emit_rl(int level, const char *module, const char *file, int line,
+                    uint64_t n_suppressed, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(level, module, file, line, n_suppressed, fmt, ap);
+    va_end(ap);
 }

@@ -45,8 +45,8 @@ static void time_maybe_append(ed_segment *seg)
     if (seg->max_ts <= last_ts) return;
     if (ix->n_time == ix->cap_time &&
         grow((void **)&ix->time, &ix->cap_time, ix->n_time + 1, sizeof *ix->time) != ED_OK) {
-        ED_LOG_WARN("%s.timeindex: no memory for an entry; lookups by time scan further",
-                    seg->path);
+        ED_LOG_WARN_RL("%s.timeindex: no memory for an entry; lookups by time scan further",
+                       seg->path);
         return;
     }
     ix->time[ix->n_time].ts = seg->max_ts;

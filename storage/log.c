@@ -218,31 +218,24 @@ int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result
     if (log->end_offset > INT64_MAX - n_offsets) return ED_ERR_RANGE;
     if (n_offsets - 1 > INT32_MAX) return ED_ERR_TOOBIG;
 
-    /* 2. Make room: roll, index capacity, disk budget. */
+    /* 2. Make room: disk budget and free-space floor, roll, index capacity. */
+    int rc = ed_retention_admit(log->st, log, len);
+    if (rc != ED_OK) return rc;
     int64_t now = ed_plat_clock_wall_ms();
     ed_segment *seg = active(log);
     if (seg->len > 0 && (seg->len + len > log->cfg.segment_len ||
                          log->end_offset + n_offsets - 1 - seg->base_offset > INT32_MAX ||
                          roll_due(log, seg, log->cfg.log_append_time ? now : in_max_ts, now))) {
-        int rc = ed_log_roll(log, now);
+        rc = ed_log_roll(log, now);
         if (rc != ED_OK) {
             if (rc == ED_ERR_NOSPC) log->st->guard_now = true;
             return rc;
         }
         seg = active(log);
     }
-    int rc = ed_index_reserve(&seg->idx, n_batches);
+    rc = ed_index_reserve(&seg->idx, n_batches);
     if (rc != ED_OK) return rc;
     ed_storage *st = log->st;
-    if (st->cfg.disk_budget_len && st->total_len + len > st->cfg.disk_budget_len) {
-        ed_retention_guard(st, st->total_len + len - st->cfg.disk_budget_len);
-        if (st->total_len + len > st->cfg.disk_budget_len) {
-            ED_LOG_WARN("%s-%d: append of %zu bytes refused: disk budget %" PRIu64
-                        " bytes reached and nothing left to delete",
-                        log->topic, (int)log->partition, len, st->cfg.disk_budget_len);
-            return ED_ERR_NOSPC;
-        }
-    }
 
     /* 3. Assign offsets in place (outside the CRC, unless LogAppendTime). */
     int64_t lat = log->cfg.log_append_time ? now : -1;
@@ -262,7 +255,7 @@ int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result
     if (rc != ED_OK) {
         if (rc == ED_ERR_NOSPC) {
             st->guard_now = true;
-            ED_LOG_WARN("%s.log: disk full, append of %zu bytes refused", seg->path, len);
+            ED_LOG_WARN_RL("%s.log: disk full, append of %zu bytes refused", seg->path, len);
         }
         return rc;
     }

@@ -43,6 +43,9 @@ struct ed_storage_config {
     struct ed_log_config log;       /* defaults for new logs */
     uint64_t disk_budget_len;       /* 0 = none: total bytes of all logs */
     uint64_t disk_free_floor_len;   /* 0 = none: keep this much free space */
+    bool disk_full_delete;          /* log.dir.full.policy: at the budget or the floor, false
+                                     * (refuse) refuses appends with ED_ERR_NOSPC; true
+                                     * (delete-oldest) deletes the oldest sealed segments */
     int64_t retention_check_ms;     /* log.retention.check.interval.ms */
     int64_t recovery_checkpoint_ms; /* log.flush.offset.checkpoint.interval.ms: how often the
                                      * recovery points are written (60 s, Kafka's default) */
@@ -96,13 +99,15 @@ int ed_storage_write_checkpoints(ed_storage *st);
 void ed_log_set_config(ed_log *log, const struct ed_log_config *cfg);
 const struct ed_log_config *ed_log_get_config(const ed_log *log);
 
-/* Counters of the disk guard and retention, for metrics and tests. */
+/* Counters of the disk guard and retention, for status, metrics and tests. */
 struct ed_storage_stats {
     uint64_t n_segments_deleted_retention;
-    uint64_t n_segments_deleted_guard; /* dropped by the disk budget/floor */
+    uint64_t n_segments_deleted_guard; /* dropped by the disk budget/floor (delete-oldest) */
     uint64_t len_deleted_guard;
-    uint64_t n_flushes;            /* fdatasync rounds */
-    uint64_t n_truncated_recovery; /* logs whose tail was cut at open */
+    uint64_t n_offsets_deleted_guard; /* offsets in the segments the guard dropped */
+    uint64_t n_appends_refused_full;  /* appends refused at the disk budget or floor */
+    uint64_t n_flushes;               /* fdatasync rounds */
+    uint64_t n_truncated_recovery;    /* logs whose tail was cut at open */
     uint64_t len_truncated_recovery;
     uint64_t n_compactions; /* compaction passes completed */
     uint64_t n_compactions_aborted;
@@ -115,7 +120,8 @@ void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 
 /* Hook for the upstream mirror: retention and the disk guard ask it before
  * deleting a segment whose records end before last_offset+1; returning false
- * keeps the segment (unless the disk guard has no other choice). */
+ * keeps the segment (unless the disk guard, under disk_full_delete, has no
+ * other choice). */
 typedef bool (*ed_retention_hook)(void *arg, ed_log *log, int64_t last_offset, bool guard);
 void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg);
 
@@ -130,8 +136,9 @@ struct ed_append_result {
  * from a producer: validates each (ED_ERR_CORRUPT on a bad CRC or framing,
  * ED_ERR_TOOBIG above max_message_len), then assigns offsets by rewriting the
  * headers in buf in place and writes all of them with one gather write.
- * Either every batch is appended or none is. ED_ERR_NOSPC on a full disk
- * leaves the log as it was. */
+ * Either every batch is appended or none is. ED_ERR_NOSPC on a full disk,
+ * at the disk budget or below the free-space floor (unless disk_full_delete
+ * made room) leaves the log as it was. */
 int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result *res);
 
 /* Checks every record of one batch a producer sent (Kafka's LogValidator:

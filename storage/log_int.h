@@ -254,6 +254,10 @@ void ed_retention_run(ed_storage *st, int64_t now_ms, bool check_space);
 /* Frees at least need_len bytes by deleting the oldest sealed segments
  * across logs; returns the bytes freed. */
 uint64_t ed_retention_guard(ed_storage *st, uint64_t need_len);
+/* May len more bytes be appended to log? ED_OK, or ED_ERR_NOSPC (logged,
+ * counted) at the disk budget or below the free-space floor; under
+ * disk_full_delete the guard first deletes what it must. */
+int ed_retention_admit(ed_storage *st, const ed_log *log, size_t len);
 
 /* ---- compaction (compact.c) ---- */
 /* Does a bounded step of compaction work; returns the ms until it wants
@@ -291,7 +295,10 @@ struct ed_storage {
     uint32_t n_zombies, cap_zombies;
     int64_t next_retention_ms;
     int64_t next_space_ms;
-    bool guard_now; /* an append met a full disk: run the guard next tick */
+    bool guard_now;       /* an append met a full disk: run the guard next tick */
+    bool space_low;       /* refuse policy: free space is below the floor */
+    bool fs_known;        /* fs_free_len holds a measurement */
+    uint64_t fs_free_len; /* free bytes at the last check, less what was appended since */
     uint8_t *scan_buf;
     int64_t next_rp_ms;                  /* next time the recovery points may be written */
     bool rp_dirty;                       /* a recovery point moved since the file was written */

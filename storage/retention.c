@@ -2,10 +2,12 @@
  * Per log by retention.ms (measured on the segment's largest timestamp) and
  * retention.bytes; for the whole data directory by the disk guard, which
  * keeps all logs under disk_budget_len and the file system above
- * disk_free_floor_len by deleting the oldest sealed segments across
- * partitions and counting what it dropped. The retention hook (the upstream
- * mirror) is asked first and may keep a segment, except when the guard has
- * no other segment left to delete. */
+ * disk_free_floor_len. Deleting acknowledged data is the operator's choice
+ * (disk_full_delete, log.dir.full.policy=delete-oldest): then the guard
+ * deletes the oldest sealed segments across partitions, logging and
+ * counting each range; by default it refuses appends instead. The retention
+ * hook (the upstream mirror) is asked first and may keep a segment, except
+ * when the guard has no other segment left to delete. */
 #include <inttypes.h>
 
 #define ED_LOG_MODULE "retention"
@@ -72,21 +74,81 @@ uint64_t ed_retention_guard(ed_storage *st, uint64_t need_len)
             override = st->hook != NULL;
         }
         if (!best) {
-            ED_LOG_WARN("disk guard: %" PRIu64 " more bytes needed but only active segments are "
-                        "left",
-                        need_len - freed);
+            ED_LOG_WARN_RL("disk guard: %" PRIu64 " more bytes needed but only active segments "
+                           "are left",
+                           need_len - freed);
             break;
         }
         uint64_t len = best->segs[0]->len;
-        ED_LOG_WARN("disk guard: deleting segment %" PRId64 " of %s (%" PRIu64 " bytes)%s",
-                    best->segs[0]->base_offset, best->dir, len,
-                    override ? " although the retention hook wants it kept" : "");
+        int64_t first = best->segs[0]->base_offset, last = best->segs[1]->base_offset - 1;
+        ED_LOG_WARN("disk guard (log.dir.full.policy=delete-oldest): deleting %s-%d offsets "
+                    "%" PRId64 "..%" PRId64 " (%" PRIu64 " bytes)%s",
+                    best->topic, (int)best->partition, first, last, len,
+                    override ? " although the retention hook wants them kept" : "");
         ed_log_drop_oldest(best);
         freed += len;
         st->stats.n_segments_deleted_guard++;
         st->stats.len_deleted_guard += len;
+        st->stats.n_offsets_deleted_guard += (uint64_t)(last - first + 1);
     }
     return freed;
+}
+
+/* Measures free space; under the refuse policy records whether it is below
+ * the floor and says so when that changes. Returns how many bytes short of
+ * the floor the file system is (0 if not, or if it cannot be measured). */
+static uint64_t check_free(ed_storage *st)
+{
+    uint64_t free_len = 0, total = 0;
+    if (ed_plat_fs_space(st->dir, &free_len, &total) != ED_OK) return 0;
+    uint64_t floor = st->cfg.disk_free_floor_len;
+    st->fs_known = true;
+    st->fs_free_len = free_len;
+    bool low = free_len < floor;
+    if (!st->cfg.disk_full_delete && low != st->space_low) {
+        if (low)
+            ED_LOG_WARN_RL("free space on %s is %" PRIu64
+                           " bytes, below log.dir.min.free.bytes (%" PRIu64
+                           "): refusing new data (log.dir.full.policy=refuse)",
+                           st->dir, free_len, floor);
+        else
+            ED_LOG_INFO_RL("free space on %s is back to %" PRIu64 " bytes: accepting new data",
+                           st->dir, free_len);
+    }
+    st->space_low = low;
+    return low ? floor - free_len : 0;
+}
+
+int ed_retention_admit(ed_storage *st, const ed_log *log, size_t len)
+{
+    const struct ed_storage_config *c = &st->cfg;
+    if (c->disk_budget_len && st->total_len + len > c->disk_budget_len) {
+        if (c->disk_full_delete) ed_retention_guard(st, st->total_len + len - c->disk_budget_len);
+        if (st->total_len + len > c->disk_budget_len) {
+            st->stats.n_appends_refused_full++;
+            ED_LOG_WARN_RL("%s-%d: append of %zu bytes refused: log.dir.budget.bytes (%" PRIu64
+                           ") reached%s",
+                           log->topic, (int)log->partition, len, c->disk_budget_len,
+                           c->disk_full_delete ? " and nothing left to delete"
+                                               : " (log.dir.full.policy=refuse)");
+            return ED_ERR_NOSPC;
+        }
+    }
+    if (!c->disk_free_floor_len || c->disk_full_delete) return ED_OK;
+    /* Measure when nothing is known yet, or when the estimate says this
+     * append would cross the floor; while below it, the tick measures. */
+    if (!st->fs_known || (!st->space_low && st->fs_free_len < c->disk_free_floor_len + len))
+        check_free(st);
+    bool crosses = st->fs_known && st->fs_free_len < c->disk_free_floor_len + len;
+    if (st->space_low || crosses) {
+        st->stats.n_appends_refused_full++;
+        ED_LOG_WARN_RL("%s-%d: append of %zu bytes refused: free space below "
+                       "log.dir.min.free.bytes (%" PRIu64 ", log.dir.full.policy=refuse)",
+                       log->topic, (int)log->partition, len, c->disk_free_floor_len);
+        return ED_ERR_NOSPC;
+    }
+    if (st->fs_known) st->fs_free_len -= len;
+    return ED_OK;
 }
 
 void ed_retention_run(ed_storage *st, int64_t now_ms, bool check_space)
@@ -100,13 +162,9 @@ void ed_retention_run(ed_storage *st, int64_t now_ms, bool check_space)
     if (st->cfg.disk_budget_len && st->total_len > st->cfg.disk_budget_len)
         need = st->total_len - st->cfg.disk_budget_len;
     if (st->cfg.disk_free_floor_len && (check_space || st->guard_now)) {
-        uint64_t free_len = 0, total = 0;
-        if (ed_plat_fs_space(st->dir, &free_len, &total) == ED_OK &&
-            free_len < st->cfg.disk_free_floor_len) {
-            uint64_t short_len = st->cfg.disk_free_floor_len - free_len;
-            if (short_len > need) need = short_len;
-        }
+        uint64_t short_len = check_free(st);
+        if (short_len > need) need = short_len;
     }
     st->guard_now = false;
-    if (need) ed_retention_guard(st, need);
+    if (need && st->cfg.disk_full_delete) ed_retention_guard(st, need);
 }

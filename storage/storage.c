@@ -650,7 +650,7 @@ uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
         if (log->broken || !ed_log_roll_due(log, now_ms)) continue;
         int rc = ed_log_roll(log, now_ms);
         if (rc != ED_OK)
-            ED_LOG_WARN("%s: cannot roll by segment.ms: %s", log->dir, ed_strerror(rc));
+            ED_LOG_WARN_RL("%s: cannot roll by segment.ms: %s", log->dir, ed_strerror(rc));
     }
     bool space = now_ms >= st->next_space_ms;
     if (space) st->next_space_ms = now_ms + SPACE_CHECK_MS;

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -490,6 +491,27 @@ def parse_hex_records(out):
         p, o, k, v = line.split()
         res.append((int(p), int(o), unh(k), unh(v)))
     return res
+
+
+class PubAcks:
+    """A paho client's publish acknowledgements (PUBACK/PUBREC reason codes
+    with MQTT 5) by message id, for tests that check each one."""
+
+    def __init__(self, client):
+        self.reasons = {}
+        self.cond = threading.Condition()
+        client.on_publish = self._on_publish
+
+    def _on_publish(self, client, userdata, mid, reason, props):
+        with self.cond:
+            self.reasons[mid] = reason
+            self.cond.notify_all()
+
+    def wait(self, mid, timeout=30):
+        """The reason code for mid (taken out), or None after timeout."""
+        with self.cond:
+            self.cond.wait_for(lambda: mid in self.reasons, timeout)
+            return self.reasons.pop(mid, None)
 
 
 def recording(*parts):

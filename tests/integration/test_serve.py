@@ -68,7 +68,7 @@ def test_help_lists_keys():
     assert p.returncode == 0
     out = p.stdout.decode()
     for key in ("listeners", "advertised.listeners", "log.dirs", "num.partitions", "auto.create.topics.enable",
-                "message.max.bytes", "socket.request.max.bytes", "log.retention.hours", "log.dir.budget.bytes",
+                "message.max.bytes", "socket.request.max.bytes", "log.retention.hours", "log.dir.budget.bytes", "log.dir.full.policy",
                 "compression.type", "log.level"):
         assert key in out, key
     assert "PLAINTEXT://0.0.0.0:9092" in out

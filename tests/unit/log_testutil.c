@@ -193,6 +193,7 @@ static void hook(int level, const char *line)
 void lt_capture_logs(void)
 {
     lt_release_logs();
+    ed_log_rl_reset_all();
     ed_log_set_hook(hook);
 }
 

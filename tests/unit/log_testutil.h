@@ -42,7 +42,8 @@ bool lt_exists(const char *path);
 /* Number of files in folder whose names end with suffix. */
 int lt_count_suffix(const char *folder, const char *suffix);
 
-/* Log lines captured by the hook installed with lt_capture_logs(). */
+/* Log lines captured by the hook installed with lt_capture_logs(), which also
+ * starts every rate limiter afresh. */
 void lt_capture_logs(void);
 bool lt_log_contains(const char *needle);
 void lt_release_logs(void);

@@ -1,5 +1,6 @@
 /* Unit tests of platform basics: error texts, big-endian helpers, counted
- * allocation with limits and fault injection, log levels. */
+ * allocation with limits and fault injection, log levels, rate-limited
+ * repeated warnings. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -112,12 +113,56 @@ static void test_log_levels(void **state)
     ed_log_set_hook(NULL);
 }
 
+static void flood(int n)
+{
+    for (int i = 0; i < n; i++)
+        ED_LOG_WARN_RL("bad request %d from a peer", i);
+}
+
+/* 10,000 repeated warnings from one site produce a bounded number of lines;
+ * what was held back is counted and named on the next line let through. */
+static void test_log_rate_limited(void **state)
+{
+    (void)state;
+    ed_log_set_hook(hook);
+    n_lines = 0;
+    uint64_t before = ed_log_rl_suppressed_total();
+    flood(10000);
+    assert_true(n_lines >= 1 && n_lines <= ED_LOG_RL_BURST);
+    assert_non_null(strstr(last, "bad request"));
+    assert_true(ed_log_rl_suppressed_total() - before == (uint64_t)(10000 - n_lines));
+    /* A different site is limited on its own. */
+    ED_LOG_WARN_RL("another warning");
+    assert_non_null(strstr(last, "another warning"));
+    ed_log_set_hook(NULL);
+
+    /* The limiter on a clock the test controls: a burst per window, then the
+     * suppressed count arrives with the first line of the next window. */
+    struct ed_log_rl rl = {0};
+    uint64_t sup = 99, now = 1000;
+    int passed = 0;
+    for (int i = 0; i < 10000; i++)
+        if (ed_log_rl_admit(&rl, now + (uint64_t)i / 100, &sup)) passed++;
+    assert_int_equal(passed, ED_LOG_RL_BURST);
+    assert_true(ed_log_rl_admit(&rl, now + ED_LOG_RL_WINDOW_MS, &sup));
+    assert_true(sup == (uint64_t)(10000 - ED_LOG_RL_BURST));
+    assert_true(ed_log_rl_admit(&rl, now + ED_LOG_RL_WINDOW_MS + 1, &sup));
+    assert_true(sup == 0);
+
+    char line[1024];
+    ed_log_set_hook(hook);
+    ed_log_emit_rl(ED_LOG_LEVEL_WARN, "eddy", __FILE__, __LINE__, 42, "disk full");
+    snprintf(line, sizeof line, "%s", last);
+    ed_log_set_hook(NULL);
+    assert_non_null(strstr(line, "disk full (42 similar suppressed)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror),   cmocka_unit_test(test_be),
         cmocka_unit_test(test_mem_counts), cmocka_unit_test(test_mem_limit_and_faults),
-        cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_log_levels), cmocka_unit_test(test_log_rate_limited),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

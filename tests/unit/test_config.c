@@ -191,6 +191,15 @@ static void test_precedence(void **state)
     assert_true(sc.disk_budget_len == 1000000000ULL);
     assert_true(sc.disk_free_floor_len == 64ULL << 20);
     assert_true(sc.retention_check_ms == 300000);
+    /* Deleting acknowledged data at the budget or floor is opt-in. */
+    assert_false(sc.disk_full_delete);
+    assert_int_equal(ed_config_set(c, "log.dir.full.policy", "delete-oldest", why, sizeof why),
+                     ED_OK);
+    ed_config_storage(c, &sc);
+    assert_true(sc.disk_full_delete);
+    assert_int_equal(ed_config_set(c, "log.dir.full.policy", "drop", why, sizeof why),
+                     ED_ERR_INVAL);
+    assert_non_null(strstr(why, "log.dir.full.policy"));
     ed_config_free(c);
 }
 

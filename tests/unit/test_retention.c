@@ -1,8 +1,10 @@
 /* Retention on real files: by time (a segment's largest timestamp) and by
  * size, never the active segment; the retention hook keeping segments; the
- * disk guard keeping all logs under a byte budget (oldest segments first,
- * across partitions, counted), refusing appends when only active segments
- * are left, and a free-space floor. */
+ * disk guard under log.dir.full.policy=delete-oldest keeping all logs under a
+ * byte budget (oldest segments first, across partitions, each range logged
+ * and counted), refusing appends when only active segments are left, and a
+ * free-space floor; under the default policy (refuse) the budget and the
+ * floor refuse appends and delete nothing. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,6 +208,7 @@ static void test_guard_budget(void **state)
     ed_storage_close(f->st);
     f->cfg.log = f->lc;
     f->cfg.disk_budget_len = total - 1500;
+    f->cfg.disk_full_delete = true;
     assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
     a = lt_find_log(f->st, "a", 0);
     b = lt_find_log(f->st, "b", 0);
@@ -230,6 +233,7 @@ static void test_guard_refuses_when_only_active_left(void **state)
     struct fx *f = *state;
     ed_storage_close(f->st);
     f->cfg.disk_budget_len = 1000;
+    f->cfg.disk_full_delete = true;
     assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
     f->lc.segment_len = 100000;
     ed_log *log = mk(f, "t");
@@ -247,25 +251,38 @@ static void test_guard_refuses_when_only_active_left(void **state)
     assert_true(ed_log_size(log) > 600);
 }
 
-static void test_guard_overrides_hook(void **state)
+/* A log of 20 current batches (40 records) in several segments. */
+static ed_log *filled(struct fx *f, const char *topic)
 {
-    struct fx *f = *state;
-    ed_log *log = mk(f, "t");
+    ed_log *log = mk(f, topic);
     int64_t now = ed_plat_clock_wall_ms();
     for (int i = 0; i < 20; i++)
         put(log, now + i);
     settle(f, log);
+    return log;
+}
+
+static void test_guard_overrides_hook(void **state)
+{
+    struct fx *f = *state;
+    ed_log *log = filled(f, "t");
     int segs = n_segments(f, "t");
     ed_storage_set_retention_hook(f->st, hook, NULL);
     hook_allow_guard = false;
     ed_storage_close(f->st);
     f->cfg.log = f->lc;
     f->cfg.disk_free_floor_len = UINT64_MAX / 2; /* never satisfiable */
+    f->cfg.disk_full_delete = true;
     assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
     ed_storage_set_retention_hook(f->st, hook, NULL);
     log = lt_find_log(f->st, "t", 0);
     hook_calls = 0;
+    lt_capture_logs();
     ed_storage_tick(f->st, later());
+    /* Each dropped range is named: partition, offsets, bytes. */
+    bool named = lt_log_contains("deleting t-0 offsets 0..");
+    lt_release_logs();
+    assert_true(named);
     struct ed_storage_stats s;
     ed_storage_stats_get(f->st, &s);
     /* No other choice: every sealed segment went despite the hook. */
@@ -273,6 +290,105 @@ static void test_guard_overrides_hook(void **state)
     assert_int_equal(s.n_segments_deleted_guard, (uint64_t)segs - 1);
     assert_int_equal(n_segments(f, "t"), 1);
     assert_true(ed_log_end_offset(log) == 40);
+    assert_true(s.n_offsets_deleted_guard == (uint64_t)ed_log_start_offset(log));
+}
+
+/* Appends one batch of two records; returns the status. */
+static int try_put(ed_log *log)
+{
+    uint8_t buf[4096];
+    size_t len = lt_batch(buf, sizeof buf, 2, 80, ed_plat_clock_wall_ms(), 1, 3);
+    struct ed_append_result r;
+    return ed_log_append(log, buf, len, &r);
+}
+
+/* Every offset from 0 to end is still readable. */
+static void assert_all_readable(ed_log *log, int64_t end)
+{
+    assert_true(ed_log_start_offset(log) == 0);
+    assert_true(ed_log_end_offset(log) == end);
+    int64_t off = 0;
+    while (off < end) {
+        struct ed_log_slice sl;
+        assert_int_equal(ed_log_read(log, off, 1 << 20, &sl), ED_OK);
+        assert_true(sl.len > 0);
+        ed_log_slice_release(&sl);
+        off += 2; /* each batch holds two records */
+    }
+}
+
+/* The default policy with free space below the floor (as on a small volume
+ * with the default log.dir.min.free.bytes, or a root file system that other
+ * programs filled): nothing acknowledged is deleted, at start or later;
+ * appends are refused with ED_ERR_NOSPC and counted; the log is unchanged. */
+static void test_floor_refuses_by_default(void **state)
+{
+    struct fx *f = *state;
+    ed_log *log = filled(f, "t");
+    int segs = n_segments(f, "t");
+    assert_true(segs > 3);
+    ed_storage_close(f->st);
+    f->cfg.log = f->lc;
+    f->cfg.disk_free_floor_len = UINT64_MAX / 2; /* never satisfiable */
+    assert_false(f->cfg.disk_full_delete);
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    log = lt_find_log(f->st, "t", 0);
+    lt_capture_logs();
+    ed_storage_tick(f->st, later());
+    ed_storage_tick(f->st, later() + 5000);
+    bool said = lt_log_contains("refusing new data (log.dir.full.policy=refuse)");
+    lt_release_logs();
+    assert_true(said);
+    assert_int_equal(n_segments(f, "t"), segs);
+    assert_int_equal(try_put(log), ED_ERR_NOSPC);
+    assert_int_equal(try_put(log), ED_ERR_NOSPC);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_true(s.n_segments_deleted_guard == 0 && s.len_deleted_guard == 0);
+    assert_true(s.n_appends_refused_full == 2);
+    assert_int_equal(n_segments(f, "t"), segs);
+    assert_all_readable(log, 40);
+    /* With room again, appends go on from where they stopped. */
+    ed_storage_close(f->st);
+    f->cfg.disk_free_floor_len = 0;
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    log = lt_find_log(f->st, "t", 0);
+    assert_int_equal(try_put(log), ED_OK);
+    settle(f, log);
+    assert_all_readable(log, 42);
+}
+
+/* The same for the byte budget: over it, nothing is deleted; appends that
+ * would pass it are refused; below it they are taken. */
+static void test_budget_refuses_by_default(void **state)
+{
+    struct fx *f = *state;
+    ed_log *log = filled(f, "t");
+    int segs = n_segments(f, "t");
+    uint64_t size = ed_log_size(log);
+    ed_storage_close(f->st);
+    f->cfg.log = f->lc;
+    f->cfg.disk_budget_len = size - 1500;
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    log = lt_find_log(f->st, "t", 0);
+    ed_storage_tick(f->st, later());
+    assert_int_equal(n_segments(f, "t"), segs);
+    assert_int_equal(try_put(log), ED_ERR_NOSPC);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_true(s.n_segments_deleted_guard == 0 && s.n_appends_refused_full == 1);
+    assert_all_readable(log, 40);
+    ed_storage_close(f->st);
+    f->cfg.disk_budget_len = size + 1000;
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    log = lt_find_log(f->st, "t", 0);
+    int n_ok = 0, rc;
+    while ((rc = try_put(log)) == ED_OK && n_ok < 100)
+        n_ok++;
+    assert_int_equal(rc, ED_ERR_NOSPC);
+    assert_true(n_ok >= 1 && ed_log_size(log) <= f->cfg.disk_budget_len);
+    settle(f, log);
+    assert_all_readable(log, 40 + 2 * n_ok);
 }
 
 static void test_no_leaks(void **state)
@@ -292,6 +408,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_guard_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_refuses_when_only_active_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_overrides_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_floor_refuses_by_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_refuses_by_default, setup, teardown),
         cmocka_unit_test(test_no_leaks),
     };
     return cmocka_run_group_tests_name("retention", tests, NULL, NULL);

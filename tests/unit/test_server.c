@@ -1,7 +1,8 @@
 /* Unit tests of the Kafka server with ApiVersions and Metadata: framing
  * (pipelined, split, large frames), header versions, responses in order,
  * closing on garbage, oversized frames, unknown keys and versions (over the
- * simulated network); and over
+ * simulated network), a flood of malformed requests logging a bounded
+ * number of lines; and over
  * real loopback sockets: one bad connection does not disturb another, the
  * connection limit, the idle timeout and backpressure (reading stops at the
  * open-request limit and resumes once a durable produce is answered). */
@@ -26,6 +27,7 @@
 #include "core/server.h"
 #include "core/topics.h"
 #include "log_testutil.h"
+#include "platform/log.h"
 #include "tconn.h"
 
 struct fx {
@@ -545,6 +547,33 @@ static void test_bad_frames(void **state)
     tc_close(c);
 }
 
+static int n_warn_lines;
+static void count_warn(int level, const char *line)
+{
+    (void)line;
+    if (level == ED_LOG_LEVEL_WARN) n_warn_lines++;
+}
+
+/* 10,000 malformed requests (each on its own connection, as a fuzzer sends
+ * them) are all refused, and the log gets a bounded number of lines. */
+static void test_bad_frames_log_bounded(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t unknown_key[] = {0, 0, 0, 10, 0x00, 0x4f, 0, 0, 0, 0, 0, 1, 0xff, 0xff};
+    struct ed_server_stats before, after;
+    ed_server_stats_get(f->srv, &before);
+    n_warn_lines = 0;
+    uint64_t sup_before = ed_log_rl_suppressed_total();
+    ed_log_set_hook(count_warn);
+    for (int i = 0; i < 10000; i++)
+        expect_closed(f, unknown_key, sizeof unknown_key);
+    ed_log_set_hook(NULL);
+    ed_server_stats_get(f->srv, &after);
+    assert_true(after.n_bad - before.n_bad == 10000);
+    assert_true(n_warn_lines <= ED_LOG_RL_BURST);
+    assert_true(ed_log_rl_suppressed_total() - sup_before >= 10000 - ED_LOG_RL_BURST);
+}
+
 /* ---- over real sockets ---- */
 
 static int tcp_connect(uint16_t port)
@@ -852,6 +881,7 @@ int main(void)
         T(test_pipelined_and_split),
         T(test_large_frame),
         T(test_bad_frames),
+        T(test_bad_frames_log_bounded),
         T(test_tcp_isolation),
         T(test_tcp_connection_limit),
         T(test_tcp_idle),
