@@ -206,15 +206,24 @@ static void set_default(const struct ed_kfield *f, uint8_t *p)
         *(int32_t *)p = def_null ? -1 : 0;
     else if (is_int(f->type))
         store_int(f->type, p, f->def);
-    else if (f->type == ED_KT_FLOAT64)
-        *(double *)p = (double)f->def;
-    else if (f->type == ED_KT_STRING)
+    else if (f->type == ED_KT_FLOAT64) {
+        double d = (double)f->def;
+        memcpy(p, &d, sizeof d);
+    } else if (f->type == ED_KT_STRING)
         *(ed_kstr *)p = def_null ? (ed_kstr){NULL, -1} : (ed_kstr){"", 0};
     else if (f->type == ED_KT_BYTES || f->type == ED_KT_RECORDS)
         *(ed_kbytes *)p = def_null ? (ed_kbytes){NULL, -1} : (ed_kbytes){NULL, 0};
     else if (f->type == ED_KT_STRUCT)
         ed_kschema_init(f->sub, p);
     /* uuid: zero */
+}
+
+bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field)
+{
+    for (uint16_t i = 0; i < s->n_fields; i++)
+        if (strcmp(s->fields[i].name, field) == 0)
+            return has(ver, s->fields[i].v_min, s->fields[i].v_max);
+    return false;
 }
 
 void ed_kschema_init(const struct ed_kstruct *s, void *out)
@@ -459,8 +468,11 @@ static bool is_default(int16_t v, const struct ed_kfield *f, const uint8_t *base
     static const uint8_t zero[16];
     if (is_int(f->type)) return load_int(f->type, p) == f->def;
     switch (f->type) {
-    case ED_KT_FLOAT64:
-        return *(const double *)p == (double)f->def;
+    case ED_KT_FLOAT64: {
+        double d;
+        memcpy(&d, p, sizeof d);
+        return d == (double)f->def;
+    }
     case ED_KT_UUID:
         return memcmp(p, zero, 16) == 0;
     case ED_KT_STRING:
@@ -489,6 +501,7 @@ static void enc_tags(int16_t v, const struct ed_kstruct *s, ed_kwr *w, const uin
                 !is_default(v, f, in))
                 next = f;
         }
+        if (!next) break;
         ed_kwr tmp;
         ed_kwr_init(&tmp, w->max);
         enc_field(v, true, next, &tmp, in);

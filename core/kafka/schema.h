@@ -96,6 +96,10 @@ bool ed_kschema_flexible(const struct ed_kmsg_api *api, int16_t ver);
 int16_t ed_kschema_request_header_version(const struct ed_kmsg_api *api, int16_t ver);
 int16_t ed_kschema_response_header_version(const struct ed_kmsg_api *api, int16_t ver);
 
+/* Whether the struct s has the field named (Kafka's name) at version ver:
+ * for callers that merge two shapes of one message (e.g. a single group
+ * before a version, a batch of groups after). */
+bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field);
 /* Sets every field of out (a struct of s) to its default. */
 void ed_kschema_init(const struct ed_kstruct *s, void *out);
 /* Decodes the struct s at version ver from r into out (defaults first).
