@@ -354,6 +354,29 @@ static void test_api_versions_advertised(void **state)
     ed_kwr_free(&req.out);
 }
 
+/* The client reads AlterConfigs responses through IncrementalAlterConfigs'
+ * struct: the two generated tables must agree field by field. */
+static void test_alter_responses_alike(void **state)
+{
+    (void)state;
+    const struct ed_kstruct *a = ed_kschema_api(ED_KMSG_ALTER_CONFIGS)->response;
+    const struct ed_kstruct *b = ed_kschema_api(ED_KMSG_INCREMENTAL_ALTER_CONFIGS)->response;
+    assert_int_equal(a->size, b->size);
+    assert_int_equal(a->n_fields, b->n_fields);
+    for (uint16_t i = 0; i < a->n_fields; i++) {
+        assert_string_equal(a->fields[i].name, b->fields[i].name);
+        assert_int_equal(a->fields[i].off, b->fields[i].off);
+        assert_int_equal(a->fields[i].type, b->fields[i].type);
+    }
+    const struct ed_kstruct *ea = a->fields[1].sub, *eb = b->fields[1].sub;
+    assert_int_equal(ea->size, eb->size);
+    for (uint16_t i = 0; i < ea->n_fields; i++) {
+        assert_string_equal(ea->fields[i].name, eb->fields[i].name);
+        assert_int_equal(ea->fields[i].off, eb->fields[i].off);
+        assert_int_equal(ea->fields[i].type, eb->fields[i].type);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_unknown_tags_skipped),
         cmocka_unit_test(test_encode_refuses_null),
         cmocka_unit_test(test_api_versions_advertised),
+        cmocka_unit_test(test_alter_responses_alike),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
