@@ -6,50 +6,51 @@
 #include "core/kafka/msg_gen.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 static const struct ed_kfield ed_kmsg_produce_request_partition_produce_data_fields[] = {
-    {offsetof(struct ed_kmsg_produce_request_partition_produce_data, index), 0, ED_KT_INT32, 0, 0,
-     11, -1, -1, -1, -1, -1, 0LL, NULL, "Index"},
-    {offsetof(struct ed_kmsg_produce_request_partition_produce_data, records), 0, ED_KT_RECORDS, 0,
-     0, 11, 0, 11, -1, -1, -1, 0LL, NULL, "Records"},
+    {offsetof(struct ed_kmsg_produce_request_partition_produce_data, index), 0, 0, ED_KT_INT32, 0,
+     0, 11, -1, -1, -1, -1, -1, 0, NULL}, /* Index */
+    {offsetof(struct ed_kmsg_produce_request_partition_produce_data, records), 0, 6, ED_KT_RECORDS,
+     0, 0, 11, 0, 11, -1, -1, -1, 0, NULL}, /* Records */
 };
 const struct ed_kstruct ed_kmsg_produce_request_partition_produce_data_desc = {
     "PartitionProduceData", sizeof(struct ed_kmsg_produce_request_partition_produce_data), 2,
     ed_kmsg_produce_request_partition_produce_data_fields};
 
 static const struct ed_kfield ed_kmsg_produce_request_topic_produce_data_fields[] = {
-    {offsetof(struct ed_kmsg_produce_request_topic_produce_data, name), 0, ED_KT_STRING, 0, 0, 11,
-     -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_produce_request_topic_produce_data, name), 0, 14, ED_KT_STRING, 0, 0,
+     11, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_produce_request_topic_produce_data, n_partition_data),
-     offsetof(struct ed_kmsg_produce_request_topic_produce_data, partition_data), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 11, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_produce_request_partition_produce_data_desc, "PartitionData"},
+     offsetof(struct ed_kmsg_produce_request_topic_produce_data, partition_data), 19, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 11, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_produce_request_partition_produce_data_desc}, /* PartitionData */
 };
 const struct ed_kstruct ed_kmsg_produce_request_topic_produce_data_desc = {
     "TopicProduceData", sizeof(struct ed_kmsg_produce_request_topic_produce_data), 2,
     ed_kmsg_produce_request_topic_produce_data_fields};
 
 static const struct ed_kfield ed_kmsg_produce_request_fields[] = {
-    {offsetof(struct ed_kmsg_produce_request, transactional_id), 0, ED_KT_STRING, ED_KF_DEF_NULL, 3,
-     11, 3, 11, -1, -1, -1, 0LL, NULL, "TransactionalId"},
-    {offsetof(struct ed_kmsg_produce_request, acks), 0, ED_KT_INT16, 0, 0, 11, -1, -1, -1, -1, -1,
-     0LL, NULL, "Acks"},
-    {offsetof(struct ed_kmsg_produce_request, timeout_ms), 0, ED_KT_INT32, 0, 0, 11, -1, -1, -1, -1,
-     -1, 0LL, NULL, "TimeoutMs"},
+    {offsetof(struct ed_kmsg_produce_request, transactional_id), 0, 33, ED_KT_STRING,
+     ED_KF_DEF_NULL, 3, 11, 3, 11, -1, -1, -1, 0, NULL}, /* TransactionalId */
+    {offsetof(struct ed_kmsg_produce_request, acks), 0, 49, ED_KT_INT16, 0, 0, 11, -1, -1, -1, -1,
+     -1, 0, NULL}, /* Acks */
+    {offsetof(struct ed_kmsg_produce_request, timeout_ms), 0, 54, ED_KT_INT32, 0, 0, 11, -1, -1, -1,
+     -1, -1, 0, NULL}, /* TimeoutMs */
     {offsetof(struct ed_kmsg_produce_request, n_topic_data),
-     offsetof(struct ed_kmsg_produce_request, topic_data), ED_KT_STRUCT, ED_KF_ARRAY, 0, 11, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_produce_request_topic_produce_data_desc, "TopicData"},
+     offsetof(struct ed_kmsg_produce_request, topic_data), 64, ED_KT_STRUCT, ED_KF_ARRAY, 0, 11, -1,
+     -1, -1, -1, -1, 0, &ed_kmsg_produce_request_topic_produce_data_desc}, /* TopicData */
 };
 const struct ed_kstruct ed_kmsg_produce_request_desc = {
     "ProduceRequest", sizeof(struct ed_kmsg_produce_request), 4, ed_kmsg_produce_request_fields};
 
 static const struct ed_kfield ed_kmsg_produce_response_batch_index_and_error_message_fields[] = {
-    {offsetof(struct ed_kmsg_produce_response_batch_index_and_error_message, batch_index), 0,
-     ED_KT_INT32, 0, 8, 11, -1, -1, -1, -1, -1, 0LL, NULL, "BatchIndex"},
+    {offsetof(struct ed_kmsg_produce_response_batch_index_and_error_message, batch_index), 0, 74,
+     ED_KT_INT32, 0, 8, 11, -1, -1, -1, -1, -1, 0, NULL}, /* BatchIndex */
     {offsetof(struct ed_kmsg_produce_response_batch_index_and_error_message,
               batch_index_error_message),
-     0, ED_KT_STRING, ED_KF_DEF_NULL, 8, 11, 8, 11, -1, -1, -1, 0LL, NULL,
-     "BatchIndexErrorMessage"},
+     0, 85, ED_KT_STRING, ED_KF_DEF_NULL, 8, 11, 8, 11, -1, -1, -1, 0,
+     NULL}, /* BatchIndexErrorMessage */
 };
 const struct ed_kstruct ed_kmsg_produce_response_batch_index_and_error_message_desc = {
     "BatchIndexAndErrorMessage",
@@ -57,61 +58,61 @@ const struct ed_kstruct ed_kmsg_produce_response_batch_index_and_error_message_d
     ed_kmsg_produce_response_batch_index_and_error_message_fields};
 
 static const struct ed_kfield ed_kmsg_produce_response_leader_id_and_epoch_fields[] = {
-    {offsetof(struct ed_kmsg_produce_response_leader_id_and_epoch, leader_id), 0, ED_KT_INT32, 0,
-     10, 11, -1, -1, -1, -1, -1, -1LL, NULL, "LeaderId"},
-    {offsetof(struct ed_kmsg_produce_response_leader_id_and_epoch, leader_epoch), 0, ED_KT_INT32, 0,
-     10, 11, -1, -1, -1, -1, -1, -1LL, NULL, "LeaderEpoch"},
+    {offsetof(struct ed_kmsg_produce_response_leader_id_and_epoch, leader_id), 0, 108, ED_KT_INT32,
+     0, 10, 11, -1, -1, -1, -1, -1, -1, NULL}, /* LeaderId */
+    {offsetof(struct ed_kmsg_produce_response_leader_id_and_epoch, leader_epoch), 0, 117,
+     ED_KT_INT32, 0, 10, 11, -1, -1, -1, -1, -1, -1, NULL}, /* LeaderEpoch */
 };
 const struct ed_kstruct ed_kmsg_produce_response_leader_id_and_epoch_desc = {
     "LeaderIdAndEpoch", sizeof(struct ed_kmsg_produce_response_leader_id_and_epoch), 2,
     ed_kmsg_produce_response_leader_id_and_epoch_fields};
 
 static const struct ed_kfield ed_kmsg_produce_response_partition_produce_response_fields[] = {
-    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, index), 0, ED_KT_INT32, 0,
-     0, 11, -1, -1, -1, -1, -1, 0LL, NULL, "Index"},
-    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, error_code), 0,
-     ED_KT_INT16, 0, 0, 11, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, base_offset), 0,
-     ED_KT_INT64, 0, 0, 11, -1, -1, -1, -1, -1, 0LL, NULL, "BaseOffset"},
+    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, index), 0, 0, ED_KT_INT32,
+     0, 0, 11, -1, -1, -1, -1, -1, 0, NULL}, /* Index */
+    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 11, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, base_offset), 0, 139,
+     ED_KT_INT64, 0, 0, 11, -1, -1, -1, -1, -1, 0, NULL}, /* BaseOffset */
     {offsetof(struct ed_kmsg_produce_response_partition_produce_response, log_append_time_ms), 0,
-     ED_KT_INT64, 0, 2, 11, -1, -1, -1, -1, -1, -1LL, NULL, "LogAppendTimeMs"},
-    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, log_start_offset), 0,
-     ED_KT_INT64, 0, 5, 11, -1, -1, -1, -1, -1, -1LL, NULL, "LogStartOffset"},
+     150, ED_KT_INT64, 0, 2, 11, -1, -1, -1, -1, -1, -1, NULL}, /* LogAppendTimeMs */
+    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, log_start_offset), 0, 166,
+     ED_KT_INT64, 0, 5, 11, -1, -1, -1, -1, -1, -1, NULL}, /* LogStartOffset */
     {offsetof(struct ed_kmsg_produce_response_partition_produce_response, n_record_errors),
-     offsetof(struct ed_kmsg_produce_response_partition_produce_response, record_errors),
-     ED_KT_STRUCT, ED_KF_ARRAY, 8, 11, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_produce_response_batch_index_and_error_message_desc, "RecordErrors"},
-    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, error_message), 0,
-     ED_KT_STRING, ED_KF_DEF_NULL, 8, 11, 8, 11, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
-    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, current_leader), 0,
-     ED_KT_STRUCT, 0, 10, 11, -1, -1, 0, 10, 11, 0LL,
-     &ed_kmsg_produce_response_leader_id_and_epoch_desc, "CurrentLeader"},
+     offsetof(struct ed_kmsg_produce_response_partition_produce_response, record_errors), 181,
+     ED_KT_STRUCT, ED_KF_ARRAY, 8, 11, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_produce_response_batch_index_and_error_message_desc}, /* RecordErrors */
+    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, error_message), 0, 194,
+     ED_KT_STRING, ED_KF_DEF_NULL, 8, 11, 8, 11, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_produce_response_partition_produce_response, current_leader), 0, 207,
+     ED_KT_STRUCT, 0, 10, 11, -1, -1, 0, 10, 11, 0,
+     &ed_kmsg_produce_response_leader_id_and_epoch_desc}, /* CurrentLeader */
 };
 const struct ed_kstruct ed_kmsg_produce_response_partition_produce_response_desc = {
     "PartitionProduceResponse", sizeof(struct ed_kmsg_produce_response_partition_produce_response),
     8, ed_kmsg_produce_response_partition_produce_response_fields};
 
 static const struct ed_kfield ed_kmsg_produce_response_topic_produce_response_fields[] = {
-    {offsetof(struct ed_kmsg_produce_response_topic_produce_response, name), 0, ED_KT_STRING, 0, 0,
-     11, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_produce_response_topic_produce_response, name), 0, 14, ED_KT_STRING, 0,
+     0, 11, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_produce_response_topic_produce_response, n_partition_responses),
-     offsetof(struct ed_kmsg_produce_response_topic_produce_response, partition_responses),
-     ED_KT_STRUCT, ED_KF_ARRAY, 0, 11, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_produce_response_partition_produce_response_desc, "PartitionResponses"},
+     offsetof(struct ed_kmsg_produce_response_topic_produce_response, partition_responses), 221,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 11, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_produce_response_partition_produce_response_desc}, /* PartitionResponses */
 };
 const struct ed_kstruct ed_kmsg_produce_response_topic_produce_response_desc = {
     "TopicProduceResponse", sizeof(struct ed_kmsg_produce_response_topic_produce_response), 2,
     ed_kmsg_produce_response_topic_produce_response_fields};
 
 static const struct ed_kfield ed_kmsg_produce_response_node_endpoint_fields[] = {
-    {offsetof(struct ed_kmsg_produce_response_node_endpoint, node_id), 0, ED_KT_INT32, 0, 10, 11,
-     -1, -1, -1, -1, -1, 0LL, NULL, "NodeId"},
-    {offsetof(struct ed_kmsg_produce_response_node_endpoint, host), 0, ED_KT_STRING, 0, 10, 11, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Host"},
-    {offsetof(struct ed_kmsg_produce_response_node_endpoint, port), 0, ED_KT_INT32, 0, 10, 11, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Port"},
-    {offsetof(struct ed_kmsg_produce_response_node_endpoint, rack), 0, ED_KT_STRING, ED_KF_DEF_NULL,
-     10, 11, 10, 11, -1, -1, -1, 0LL, NULL, "Rack"},
+    {offsetof(struct ed_kmsg_produce_response_node_endpoint, node_id), 0, 240, ED_KT_INT32, 0, 10,
+     11, -1, -1, -1, -1, -1, 0, NULL}, /* NodeId */
+    {offsetof(struct ed_kmsg_produce_response_node_endpoint, host), 0, 247, ED_KT_STRING, 0, 10, 11,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_produce_response_node_endpoint, port), 0, 252, ED_KT_INT32, 0, 10, 11,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Port */
+    {offsetof(struct ed_kmsg_produce_response_node_endpoint, rack), 0, 257, ED_KT_STRING,
+     ED_KF_DEF_NULL, 10, 11, 10, 11, -1, -1, -1, 0, NULL}, /* Rack */
 };
 const struct ed_kstruct ed_kmsg_produce_response_node_endpoint_desc = {
     "NodeEndpoint", sizeof(struct ed_kmsg_produce_response_node_endpoint), 4,
@@ -119,255 +120,256 @@ const struct ed_kstruct ed_kmsg_produce_response_node_endpoint_desc = {
 
 static const struct ed_kfield ed_kmsg_produce_response_fields[] = {
     {offsetof(struct ed_kmsg_produce_response, n_responses),
-     offsetof(struct ed_kmsg_produce_response, responses), ED_KT_STRUCT, ED_KF_ARRAY, 0, 11, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_produce_response_topic_produce_response_desc, "Responses"},
-    {offsetof(struct ed_kmsg_produce_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 11, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+     offsetof(struct ed_kmsg_produce_response, responses), 262, ED_KT_STRUCT, ED_KF_ARRAY, 0, 11,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_produce_response_topic_produce_response_desc}, /* Responses */
+    {offsetof(struct ed_kmsg_produce_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 11, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_produce_response, n_node_endpoints),
-     offsetof(struct ed_kmsg_produce_response, node_endpoints), ED_KT_STRUCT, ED_KF_ARRAY, 10, 11,
-     -1, -1, 0, 10, 11, 0LL, &ed_kmsg_produce_response_node_endpoint_desc, "NodeEndpoints"},
+     offsetof(struct ed_kmsg_produce_response, node_endpoints), 287, ED_KT_STRUCT, ED_KF_ARRAY, 10,
+     11, -1, -1, 0, 10, 11, 0, &ed_kmsg_produce_response_node_endpoint_desc}, /* NodeEndpoints */
 };
 const struct ed_kstruct ed_kmsg_produce_response_desc = {
     "ProduceResponse", sizeof(struct ed_kmsg_produce_response), 3, ed_kmsg_produce_response_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_request_replica_state_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_request_replica_state, replica_id), 0, ED_KT_INT32, 0, 15, 17,
-     -1, -1, -1, -1, -1, -1LL, NULL, "ReplicaId"},
-    {offsetof(struct ed_kmsg_fetch_request_replica_state, replica_epoch), 0, ED_KT_INT64, 0, 15, 17,
-     -1, -1, -1, -1, -1, -1LL, NULL, "ReplicaEpoch"},
+    {offsetof(struct ed_kmsg_fetch_request_replica_state, replica_id), 0, 301, ED_KT_INT32, 0, 15,
+     17, -1, -1, -1, -1, -1, -1, NULL}, /* ReplicaId */
+    {offsetof(struct ed_kmsg_fetch_request_replica_state, replica_epoch), 0, 311, ED_KT_INT64, 0,
+     15, 17, -1, -1, -1, -1, -1, -1, NULL}, /* ReplicaEpoch */
 };
 const struct ed_kstruct ed_kmsg_fetch_request_replica_state_desc = {
     "ReplicaState", sizeof(struct ed_kmsg_fetch_request_replica_state), 2,
     ed_kmsg_fetch_request_replica_state_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_request_fetch_partition_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, partition), 0, ED_KT_INT32, 0, 4, 17,
-     -1, -1, -1, -1, -1, 0LL, NULL, "Partition"},
-    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, current_leader_epoch), 0, ED_KT_INT32,
-     0, 9, 17, -1, -1, -1, -1, -1, -1LL, NULL, "CurrentLeaderEpoch"},
-    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, fetch_offset), 0, ED_KT_INT64, 0, 4, 17,
-     -1, -1, -1, -1, -1, 0LL, NULL, "FetchOffset"},
-    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, last_fetched_epoch), 0, ED_KT_INT32, 0,
-     12, 17, -1, -1, -1, -1, -1, -1LL, NULL, "LastFetchedEpoch"},
-    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, log_start_offset), 0, ED_KT_INT64, 0, 5,
-     17, -1, -1, -1, -1, -1, -1LL, NULL, "LogStartOffset"},
-    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, partition_max_bytes), 0, ED_KT_INT32, 0,
-     4, 17, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionMaxBytes"},
-    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, replica_directory_id), 0, ED_KT_UUID, 0,
-     17, 17, -1, -1, 0, 17, 17, 0LL, NULL, "ReplicaDirectoryId"},
+    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, partition), 0, 324, ED_KT_INT32, 0, 4,
+     17, -1, -1, -1, -1, -1, 0, NULL}, /* Partition */
+    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, current_leader_epoch), 0, 334,
+     ED_KT_INT32, 0, 9, 17, -1, -1, -1, -1, -1, -1, NULL}, /* CurrentLeaderEpoch */
+    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, fetch_offset), 0, 353, ED_KT_INT64, 0,
+     4, 17, -1, -1, -1, -1, -1, 0, NULL}, /* FetchOffset */
+    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, last_fetched_epoch), 0, 365,
+     ED_KT_INT32, 0, 12, 17, -1, -1, -1, -1, -1, -1, NULL}, /* LastFetchedEpoch */
+    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, log_start_offset), 0, 166, ED_KT_INT64,
+     0, 5, 17, -1, -1, -1, -1, -1, -1, NULL}, /* LogStartOffset */
+    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, partition_max_bytes), 0, 382,
+     ED_KT_INT32, 0, 4, 17, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionMaxBytes */
+    {offsetof(struct ed_kmsg_fetch_request_fetch_partition, replica_directory_id), 0, 400,
+     ED_KT_UUID, 0, 17, 17, -1, -1, 0, 17, 17, 0, NULL}, /* ReplicaDirectoryId */
 };
 const struct ed_kstruct ed_kmsg_fetch_request_fetch_partition_desc = {
     "FetchPartition", sizeof(struct ed_kmsg_fetch_request_fetch_partition), 7,
     ed_kmsg_fetch_request_fetch_partition_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_request_fetch_topic_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_request_fetch_topic, topic), 0, ED_KT_STRING, 0, 4, 12, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Topic"},
-    {offsetof(struct ed_kmsg_fetch_request_fetch_topic, topic_id), 0, ED_KT_UUID, 0, 13, 17, -1, -1,
-     -1, -1, -1, 0LL, NULL, "TopicId"},
+    {offsetof(struct ed_kmsg_fetch_request_fetch_topic, topic), 0, 419, ED_KT_STRING, 0, 4, 12, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Topic */
+    {offsetof(struct ed_kmsg_fetch_request_fetch_topic, topic_id), 0, 425, ED_KT_UUID, 0, 13, 17,
+     -1, -1, -1, -1, -1, 0, NULL}, /* TopicId */
     {offsetof(struct ed_kmsg_fetch_request_fetch_topic, n_partitions),
-     offsetof(struct ed_kmsg_fetch_request_fetch_topic, partitions), ED_KT_STRUCT, ED_KF_ARRAY, 4,
-     17, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_fetch_request_fetch_partition_desc, "Partitions"},
+     offsetof(struct ed_kmsg_fetch_request_fetch_topic, partitions), 433, ED_KT_STRUCT, ED_KF_ARRAY,
+     4, 17, -1, -1, -1, -1, -1, 0, &ed_kmsg_fetch_request_fetch_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_fetch_request_fetch_topic_desc = {
     "FetchTopic", sizeof(struct ed_kmsg_fetch_request_fetch_topic), 3,
     ed_kmsg_fetch_request_fetch_topic_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_request_forgotten_topic_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_request_forgotten_topic, topic), 0, ED_KT_STRING, 0, 7, 12, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Topic"},
-    {offsetof(struct ed_kmsg_fetch_request_forgotten_topic, topic_id), 0, ED_KT_UUID, 0, 13, 17, -1,
-     -1, -1, -1, -1, 0LL, NULL, "TopicId"},
+    {offsetof(struct ed_kmsg_fetch_request_forgotten_topic, topic), 0, 419, ED_KT_STRING, 0, 7, 12,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Topic */
+    {offsetof(struct ed_kmsg_fetch_request_forgotten_topic, topic_id), 0, 425, ED_KT_UUID, 0, 13,
+     17, -1, -1, -1, -1, -1, 0, NULL}, /* TopicId */
     {offsetof(struct ed_kmsg_fetch_request_forgotten_topic, n_partitions),
-     offsetof(struct ed_kmsg_fetch_request_forgotten_topic, partitions), ED_KT_INT32, ED_KF_ARRAY,
-     7, 17, -1, -1, -1, -1, -1, 0LL, NULL, "Partitions"},
+     offsetof(struct ed_kmsg_fetch_request_forgotten_topic, partitions), 433, ED_KT_INT32,
+     ED_KF_ARRAY, 7, 17, -1, -1, -1, -1, -1, 0, NULL}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_fetch_request_forgotten_topic_desc = {
     "ForgottenTopic", sizeof(struct ed_kmsg_fetch_request_forgotten_topic), 3,
     ed_kmsg_fetch_request_forgotten_topic_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_request_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_request, cluster_id), 0, ED_KT_STRING, ED_KF_DEF_NULL, 12, 17,
-     12, 17, 0, 12, 17, 0LL, NULL, "ClusterId"},
-    {offsetof(struct ed_kmsg_fetch_request, replica_id), 0, ED_KT_INT32, 0, 4, 14, -1, -1, -1, -1,
-     -1, -1LL, NULL, "ReplicaId"},
-    {offsetof(struct ed_kmsg_fetch_request, replica_state), 0, ED_KT_STRUCT, 0, 15, 17, -1, -1, 1,
-     15, 17, 0LL, &ed_kmsg_fetch_request_replica_state_desc, "ReplicaState"},
-    {offsetof(struct ed_kmsg_fetch_request, max_wait_ms), 0, ED_KT_INT32, 0, 4, 17, -1, -1, -1, -1,
-     -1, 0LL, NULL, "MaxWaitMs"},
-    {offsetof(struct ed_kmsg_fetch_request, min_bytes), 0, ED_KT_INT32, 0, 4, 17, -1, -1, -1, -1,
-     -1, 0LL, NULL, "MinBytes"},
-    {offsetof(struct ed_kmsg_fetch_request, max_bytes), 0, ED_KT_INT32, 0, 4, 17, -1, -1, -1, -1,
-     -1, 2147483647LL, NULL, "MaxBytes"},
-    {offsetof(struct ed_kmsg_fetch_request, isolation_level), 0, ED_KT_INT8, 0, 4, 17, -1, -1, -1,
-     -1, -1, 0LL, NULL, "IsolationLevel"},
-    {offsetof(struct ed_kmsg_fetch_request, session_id), 0, ED_KT_INT32, 0, 7, 17, -1, -1, -1, -1,
-     -1, 0LL, NULL, "SessionId"},
-    {offsetof(struct ed_kmsg_fetch_request, session_epoch), 0, ED_KT_INT32, 0, 7, 17, -1, -1, -1,
-     -1, -1, -1LL, NULL, "SessionEpoch"},
+    {offsetof(struct ed_kmsg_fetch_request, cluster_id), 0, 444, ED_KT_STRING, ED_KF_DEF_NULL, 12,
+     17, 12, 17, 0, 12, 17, 0, NULL}, /* ClusterId */
+    {offsetof(struct ed_kmsg_fetch_request, replica_id), 0, 301, ED_KT_INT32, 0, 4, 14, -1, -1, -1,
+     -1, -1, -1, NULL}, /* ReplicaId */
+    {offsetof(struct ed_kmsg_fetch_request, replica_state), 0, 454, ED_KT_STRUCT, 0, 15, 17, -1, -1,
+     1, 15, 17, 0, &ed_kmsg_fetch_request_replica_state_desc}, /* ReplicaState */
+    {offsetof(struct ed_kmsg_fetch_request, max_wait_ms), 0, 467, ED_KT_INT32, 0, 4, 17, -1, -1, -1,
+     -1, -1, 0, NULL}, /* MaxWaitMs */
+    {offsetof(struct ed_kmsg_fetch_request, min_bytes), 0, 477, ED_KT_INT32, 0, 4, 17, -1, -1, -1,
+     -1, -1, 0, NULL}, /* MinBytes */
+    {offsetof(struct ed_kmsg_fetch_request, max_bytes), 0, 486, ED_KT_INT32, 0, 4, 17, -1, -1, -1,
+     -1, -1, 2147483647, NULL}, /* MaxBytes */
+    {offsetof(struct ed_kmsg_fetch_request, isolation_level), 0, 495, ED_KT_INT8, 0, 4, 17, -1, -1,
+     -1, -1, -1, 0, NULL}, /* IsolationLevel */
+    {offsetof(struct ed_kmsg_fetch_request, session_id), 0, 510, ED_KT_INT32, 0, 7, 17, -1, -1, -1,
+     -1, -1, 0, NULL}, /* SessionId */
+    {offsetof(struct ed_kmsg_fetch_request, session_epoch), 0, 520, ED_KT_INT32, 0, 7, 17, -1, -1,
+     -1, -1, -1, -1, NULL}, /* SessionEpoch */
     {offsetof(struct ed_kmsg_fetch_request, n_topics),
-     offsetof(struct ed_kmsg_fetch_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 4, 17, -1, -1, -1,
-     -1, -1, 0LL, &ed_kmsg_fetch_request_fetch_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_fetch_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 4, 17, -1, -1,
+     -1, -1, -1, 0, &ed_kmsg_fetch_request_fetch_topic_desc}, /* Topics */
     {offsetof(struct ed_kmsg_fetch_request, n_forgotten_topics_data),
-     offsetof(struct ed_kmsg_fetch_request, forgotten_topics_data), ED_KT_STRUCT, ED_KF_ARRAY, 7,
-     17, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_fetch_request_forgotten_topic_desc,
-     "ForgottenTopicsData"},
-    {offsetof(struct ed_kmsg_fetch_request, rack_id), 0, ED_KT_STRING, 0, 11, 17, -1, -1, -1, -1,
-     -1, 0LL, NULL, "RackId"},
+     offsetof(struct ed_kmsg_fetch_request, forgotten_topics_data), 540, ED_KT_STRUCT, ED_KF_ARRAY,
+     7, 17, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_fetch_request_forgotten_topic_desc}, /* ForgottenTopicsData */
+    {offsetof(struct ed_kmsg_fetch_request, rack_id), 0, 560, ED_KT_STRING, 0, 11, 17, -1, -1, -1,
+     -1, -1, 0, NULL}, /* RackId */
 };
 const struct ed_kstruct ed_kmsg_fetch_request_desc = {
     "FetchRequest", sizeof(struct ed_kmsg_fetch_request), 12, ed_kmsg_fetch_request_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_epoch_end_offset_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response_epoch_end_offset, epoch), 0, ED_KT_INT32, 0, 12, 17, -1,
-     -1, -1, -1, -1, -1LL, NULL, "Epoch"},
-    {offsetof(struct ed_kmsg_fetch_response_epoch_end_offset, end_offset), 0, ED_KT_INT64, 0, 12,
-     17, -1, -1, -1, -1, -1, -1LL, NULL, "EndOffset"},
+    {offsetof(struct ed_kmsg_fetch_response_epoch_end_offset, epoch), 0, 567, ED_KT_INT32, 0, 12,
+     17, -1, -1, -1, -1, -1, -1, NULL}, /* Epoch */
+    {offsetof(struct ed_kmsg_fetch_response_epoch_end_offset, end_offset), 0, 573, ED_KT_INT64, 0,
+     12, 17, -1, -1, -1, -1, -1, -1, NULL}, /* EndOffset */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_epoch_end_offset_desc = {
     "EpochEndOffset", sizeof(struct ed_kmsg_fetch_response_epoch_end_offset), 2,
     ed_kmsg_fetch_response_epoch_end_offset_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_leader_id_and_epoch_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response_leader_id_and_epoch, leader_id), 0, ED_KT_INT32, 0, 12,
-     17, -1, -1, -1, -1, -1, -1LL, NULL, "LeaderId"},
-    {offsetof(struct ed_kmsg_fetch_response_leader_id_and_epoch, leader_epoch), 0, ED_KT_INT32, 0,
-     12, 17, -1, -1, -1, -1, -1, -1LL, NULL, "LeaderEpoch"},
+    {offsetof(struct ed_kmsg_fetch_response_leader_id_and_epoch, leader_id), 0, 108, ED_KT_INT32, 0,
+     12, 17, -1, -1, -1, -1, -1, -1, NULL}, /* LeaderId */
+    {offsetof(struct ed_kmsg_fetch_response_leader_id_and_epoch, leader_epoch), 0, 117, ED_KT_INT32,
+     0, 12, 17, -1, -1, -1, -1, -1, -1, NULL}, /* LeaderEpoch */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_leader_id_and_epoch_desc = {
     "LeaderIdAndEpoch", sizeof(struct ed_kmsg_fetch_response_leader_id_and_epoch), 2,
     ed_kmsg_fetch_response_leader_id_and_epoch_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_snapshot_id_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response_snapshot_id, end_offset), 0, ED_KT_INT64, 0, 12, 17, -1,
-     -1, -1, -1, -1, -1LL, NULL, "EndOffset"},
-    {offsetof(struct ed_kmsg_fetch_response_snapshot_id, epoch), 0, ED_KT_INT32, 0, 12, 17, -1, -1,
-     -1, -1, -1, -1LL, NULL, "Epoch"},
+    {offsetof(struct ed_kmsg_fetch_response_snapshot_id, end_offset), 0, 573, ED_KT_INT64, 0, 12,
+     17, -1, -1, -1, -1, -1, -1, NULL}, /* EndOffset */
+    {offsetof(struct ed_kmsg_fetch_response_snapshot_id, epoch), 0, 567, ED_KT_INT32, 0, 12, 17, -1,
+     -1, -1, -1, -1, -1, NULL}, /* Epoch */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_snapshot_id_desc = {
     "SnapshotId", sizeof(struct ed_kmsg_fetch_response_snapshot_id), 2,
     ed_kmsg_fetch_response_snapshot_id_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_aborted_transaction_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response_aborted_transaction, producer_id), 0, ED_KT_INT64, 0, 4,
-     17, -1, -1, -1, -1, -1, 0LL, NULL, "ProducerId"},
-    {offsetof(struct ed_kmsg_fetch_response_aborted_transaction, first_offset), 0, ED_KT_INT64, 0,
-     4, 17, -1, -1, -1, -1, -1, 0LL, NULL, "FirstOffset"},
+    {offsetof(struct ed_kmsg_fetch_response_aborted_transaction, producer_id), 0, 583, ED_KT_INT64,
+     0, 4, 17, -1, -1, -1, -1, -1, 0, NULL}, /* ProducerId */
+    {offsetof(struct ed_kmsg_fetch_response_aborted_transaction, first_offset), 0, 594, ED_KT_INT64,
+     0, 4, 17, -1, -1, -1, -1, -1, 0, NULL}, /* FirstOffset */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_aborted_transaction_desc = {
     "AbortedTransaction", sizeof(struct ed_kmsg_fetch_response_aborted_transaction), 2,
     ed_kmsg_fetch_response_aborted_transaction_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_partition_data_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, partition_index), 0, ED_KT_INT32, 0, 4,
-     17, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, error_code), 0, ED_KT_INT16, 0, 4, 17,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, high_watermark), 0, ED_KT_INT64, 0, 4,
-     17, -1, -1, -1, -1, -1, 0LL, NULL, "HighWatermark"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, last_stable_offset), 0, ED_KT_INT64, 0,
-     4, 17, -1, -1, -1, -1, -1, -1LL, NULL, "LastStableOffset"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, log_start_offset), 0, ED_KT_INT64, 0, 5,
-     17, -1, -1, -1, -1, -1, -1LL, NULL, "LogStartOffset"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, diverging_epoch), 0, ED_KT_STRUCT, 0,
-     12, 17, -1, -1, 0, 12, 17, 0LL, &ed_kmsg_fetch_response_epoch_end_offset_desc,
-     "DivergingEpoch"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, current_leader), 0, ED_KT_STRUCT, 0, 12,
-     17, -1, -1, 1, 12, 17, 0LL, &ed_kmsg_fetch_response_leader_id_and_epoch_desc, "CurrentLeader"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, snapshot_id), 0, ED_KT_STRUCT, 0, 12,
-     17, -1, -1, 2, 12, 17, 0LL, &ed_kmsg_fetch_response_snapshot_id_desc, "SnapshotId"},
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, partition_index), 0, 606, ED_KT_INT32,
+     0, 4, 17, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, error_code), 0, 129, ED_KT_INT16, 0, 4,
+     17, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, high_watermark), 0, 621, ED_KT_INT64, 0,
+     4, 17, -1, -1, -1, -1, -1, 0, NULL}, /* HighWatermark */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, last_stable_offset), 0, 635,
+     ED_KT_INT64, 0, 4, 17, -1, -1, -1, -1, -1, -1, NULL}, /* LastStableOffset */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, log_start_offset), 0, 166, ED_KT_INT64,
+     0, 5, 17, -1, -1, -1, -1, -1, -1, NULL}, /* LogStartOffset */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, diverging_epoch), 0, 652, ED_KT_STRUCT,
+     0, 12, 17, -1, -1, 0, 12, 17, 0,
+     &ed_kmsg_fetch_response_epoch_end_offset_desc}, /* DivergingEpoch */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, current_leader), 0, 207, ED_KT_STRUCT,
+     0, 12, 17, -1, -1, 1, 12, 17, 0,
+     &ed_kmsg_fetch_response_leader_id_and_epoch_desc}, /* CurrentLeader */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, snapshot_id), 0, 667, ED_KT_STRUCT, 0,
+     12, 17, -1, -1, 2, 12, 17, 0, &ed_kmsg_fetch_response_snapshot_id_desc}, /* SnapshotId */
     {offsetof(struct ed_kmsg_fetch_response_partition_data, n_aborted_transactions),
-     offsetof(struct ed_kmsg_fetch_response_partition_data, aborted_transactions), ED_KT_STRUCT,
-     ED_KF_ARRAY, 4, 17, 4, 17, -1, -1, -1, 0LL, &ed_kmsg_fetch_response_aborted_transaction_desc,
-     "AbortedTransactions"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, preferred_read_replica), 0, ED_KT_INT32,
-     0, 11, 17, -1, -1, -1, -1, -1, -1LL, NULL, "PreferredReadReplica"},
-    {offsetof(struct ed_kmsg_fetch_response_partition_data, records), 0, ED_KT_RECORDS, 0, 4, 17, 4,
-     17, -1, -1, -1, 0LL, NULL, "Records"},
+     offsetof(struct ed_kmsg_fetch_response_partition_data, aborted_transactions), 678,
+     ED_KT_STRUCT, ED_KF_ARRAY, 4, 17, 4, 17, -1, -1, -1, 0,
+     &ed_kmsg_fetch_response_aborted_transaction_desc}, /* AbortedTransactions */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, preferred_read_replica), 0, 698,
+     ED_KT_INT32, 0, 11, 17, -1, -1, -1, -1, -1, -1, NULL}, /* PreferredReadReplica */
+    {offsetof(struct ed_kmsg_fetch_response_partition_data, records), 0, 6, ED_KT_RECORDS, 0, 4, 17,
+     4, 17, -1, -1, -1, 0, NULL}, /* Records */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_partition_data_desc = {
     "PartitionData", sizeof(struct ed_kmsg_fetch_response_partition_data), 11,
     ed_kmsg_fetch_response_partition_data_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_fetchable_topic_response_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response_fetchable_topic_response, topic), 0, ED_KT_STRING, 0, 4,
-     12, -1, -1, -1, -1, -1, 0LL, NULL, "Topic"},
-    {offsetof(struct ed_kmsg_fetch_response_fetchable_topic_response, topic_id), 0, ED_KT_UUID, 0,
-     13, 17, -1, -1, -1, -1, -1, 0LL, NULL, "TopicId"},
+    {offsetof(struct ed_kmsg_fetch_response_fetchable_topic_response, topic), 0, 419, ED_KT_STRING,
+     0, 4, 12, -1, -1, -1, -1, -1, 0, NULL}, /* Topic */
+    {offsetof(struct ed_kmsg_fetch_response_fetchable_topic_response, topic_id), 0, 425, ED_KT_UUID,
+     0, 13, 17, -1, -1, -1, -1, -1, 0, NULL}, /* TopicId */
     {offsetof(struct ed_kmsg_fetch_response_fetchable_topic_response, n_partitions),
-     offsetof(struct ed_kmsg_fetch_response_fetchable_topic_response, partitions), ED_KT_STRUCT,
-     ED_KF_ARRAY, 4, 17, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_fetch_response_partition_data_desc,
-     "Partitions"},
+     offsetof(struct ed_kmsg_fetch_response_fetchable_topic_response, partitions), 433,
+     ED_KT_STRUCT, ED_KF_ARRAY, 4, 17, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_fetch_response_partition_data_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_fetchable_topic_response_desc = {
     "FetchableTopicResponse", sizeof(struct ed_kmsg_fetch_response_fetchable_topic_response), 3,
     ed_kmsg_fetch_response_fetchable_topic_response_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_node_endpoint_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, node_id), 0, ED_KT_INT32, 0, 16, 17, -1,
-     -1, -1, -1, -1, 0LL, NULL, "NodeId"},
-    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, host), 0, ED_KT_STRING, 0, 16, 17, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Host"},
-    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, port), 0, ED_KT_INT32, 0, 16, 17, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Port"},
-    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, rack), 0, ED_KT_STRING, ED_KF_DEF_NULL,
-     16, 17, 16, 17, -1, -1, -1, 0LL, NULL, "Rack"},
+    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, node_id), 0, 240, ED_KT_INT32, 0, 16, 17,
+     -1, -1, -1, -1, -1, 0, NULL}, /* NodeId */
+    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, host), 0, 247, ED_KT_STRING, 0, 16, 17,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, port), 0, 252, ED_KT_INT32, 0, 16, 17,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Port */
+    {offsetof(struct ed_kmsg_fetch_response_node_endpoint, rack), 0, 257, ED_KT_STRING,
+     ED_KF_DEF_NULL, 16, 17, 16, 17, -1, -1, -1, 0, NULL}, /* Rack */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_node_endpoint_desc = {
     "NodeEndpoint", sizeof(struct ed_kmsg_fetch_response_node_endpoint), 4,
     ed_kmsg_fetch_response_node_endpoint_fields};
 
 static const struct ed_kfield ed_kmsg_fetch_response_fields[] = {
-    {offsetof(struct ed_kmsg_fetch_response, throttle_time_ms), 0, ED_KT_INT32, 0, 4, 17, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_fetch_response, error_code), 0, ED_KT_INT16, 0, 7, 17, -1, -1, -1, -1,
-     -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_fetch_response, session_id), 0, ED_KT_INT32, 0, 7, 17, -1, -1, -1, -1,
-     -1, 0LL, NULL, "SessionId"},
+    {offsetof(struct ed_kmsg_fetch_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 4, 17, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_fetch_response, error_code), 0, 129, ED_KT_INT16, 0, 7, 17, -1, -1, -1,
+     -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_fetch_response, session_id), 0, 510, ED_KT_INT32, 0, 7, 17, -1, -1, -1,
+     -1, -1, 0, NULL}, /* SessionId */
     {offsetof(struct ed_kmsg_fetch_response, n_responses),
-     offsetof(struct ed_kmsg_fetch_response, responses), ED_KT_STRUCT, ED_KF_ARRAY, 4, 17, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_fetch_response_fetchable_topic_response_desc, "Responses"},
+     offsetof(struct ed_kmsg_fetch_response, responses), 262, ED_KT_STRUCT, ED_KF_ARRAY, 4, 17, -1,
+     -1, -1, -1, -1, 0, &ed_kmsg_fetch_response_fetchable_topic_response_desc}, /* Responses */
     {offsetof(struct ed_kmsg_fetch_response, n_node_endpoints),
-     offsetof(struct ed_kmsg_fetch_response, node_endpoints), ED_KT_STRUCT, ED_KF_ARRAY, 16, 17, -1,
-     -1, 0, 16, 17, 0LL, &ed_kmsg_fetch_response_node_endpoint_desc, "NodeEndpoints"},
+     offsetof(struct ed_kmsg_fetch_response, node_endpoints), 287, ED_KT_STRUCT, ED_KF_ARRAY, 16,
+     17, -1, -1, 0, 16, 17, 0, &ed_kmsg_fetch_response_node_endpoint_desc}, /* NodeEndpoints */
 };
 const struct ed_kstruct ed_kmsg_fetch_response_desc = {
     "FetchResponse", sizeof(struct ed_kmsg_fetch_response), 5, ed_kmsg_fetch_response_fields};
 
 static const struct ed_kfield ed_kmsg_list_offsets_request_list_offsets_partition_fields[] = {
-    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_partition, partition_index), 0,
-     ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
+    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_partition, partition_index), 0, 606,
+     ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
     {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_partition, current_leader_epoch), 0,
-     ED_KT_INT32, 0, 4, 7, -1, -1, -1, -1, -1, -1LL, NULL, "CurrentLeaderEpoch"},
-    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_partition, timestamp), 0,
-     ED_KT_INT64, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "Timestamp"},
-    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_partition, max_num_offsets), 0,
-     ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 1LL, NULL, "MaxNumOffsets"},
+     334, ED_KT_INT32, 0, 4, 7, -1, -1, -1, -1, -1, -1, NULL}, /* CurrentLeaderEpoch */
+    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_partition, timestamp), 0, 719,
+     ED_KT_INT64, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Timestamp */
+    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_partition, max_num_offsets), 0, 729,
+     ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 1, NULL}, /* MaxNumOffsets */
 };
 const struct ed_kstruct ed_kmsg_list_offsets_request_list_offsets_partition_desc = {
     "ListOffsetsPartition", sizeof(struct ed_kmsg_list_offsets_request_list_offsets_partition), 4,
     ed_kmsg_list_offsets_request_list_offsets_partition_fields};
 
 static const struct ed_kfield ed_kmsg_list_offsets_request_list_offsets_topic_fields[] = {
-    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_topic, name), 0, ED_KT_STRING, 0, 0,
-     7, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_topic, name), 0, 14, ED_KT_STRING, 0,
+     0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_list_offsets_request_list_offsets_topic, n_partitions),
-     offsetof(struct ed_kmsg_list_offsets_request_list_offsets_topic, partitions), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_list_offsets_request_list_offsets_partition_desc, "Partitions"},
+     offsetof(struct ed_kmsg_list_offsets_request_list_offsets_topic, partitions), 433,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_list_offsets_request_list_offsets_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_list_offsets_request_list_offsets_topic_desc = {
     "ListOffsetsTopic", sizeof(struct ed_kmsg_list_offsets_request_list_offsets_topic), 2,
     ed_kmsg_list_offsets_request_list_offsets_topic_fields};
 
 static const struct ed_kfield ed_kmsg_list_offsets_request_fields[] = {
-    {offsetof(struct ed_kmsg_list_offsets_request, replica_id), 0, ED_KT_INT32, 0, 0, 7, -1, -1, -1,
-     -1, -1, 0LL, NULL, "ReplicaId"},
-    {offsetof(struct ed_kmsg_list_offsets_request, isolation_level), 0, ED_KT_INT8, 0, 2, 7, -1, -1,
-     -1, -1, -1, 0LL, NULL, "IsolationLevel"},
+    {offsetof(struct ed_kmsg_list_offsets_request, replica_id), 0, 301, ED_KT_INT32, 0, 0, 7, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ReplicaId */
+    {offsetof(struct ed_kmsg_list_offsets_request, isolation_level), 0, 495, ED_KT_INT8, 0, 2, 7,
+     -1, -1, -1, -1, -1, 0, NULL}, /* IsolationLevel */
     {offsetof(struct ed_kmsg_list_offsets_request, n_topics),
-     offsetof(struct ed_kmsg_list_offsets_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_list_offsets_request_list_offsets_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_list_offsets_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 7,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_list_offsets_request_list_offsets_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_list_offsets_request_desc = {
     "ListOffsetsRequest", sizeof(struct ed_kmsg_list_offsets_request), 3,
@@ -377,21 +379,21 @@ static const struct ed_kfield
     ed_kmsg_list_offsets_response_list_offsets_partition_response_fields[] = {
         {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_partition_response,
                   partition_index),
-         0, ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
+         0, 606, ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
         {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_partition_response, error_code),
-         0, ED_KT_INT16, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+         0, 129, ED_KT_INT16, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
         {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_partition_response,
                   n_old_style_offsets),
          offsetof(struct ed_kmsg_list_offsets_response_list_offsets_partition_response,
                   old_style_offsets),
-         ED_KT_INT64, ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0LL, NULL, "OldStyleOffsets"},
+         743, ED_KT_INT64, ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* OldStyleOffsets */
         {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_partition_response, timestamp),
-         0, ED_KT_INT64, 0, 1, 7, -1, -1, -1, -1, -1, -1LL, NULL, "Timestamp"},
+         0, 719, ED_KT_INT64, 0, 1, 7, -1, -1, -1, -1, -1, -1, NULL}, /* Timestamp */
         {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_partition_response, offset), 0,
-         ED_KT_INT64, 0, 1, 7, -1, -1, -1, -1, -1, -1LL, NULL, "Offset"},
+         759, ED_KT_INT64, 0, 1, 7, -1, -1, -1, -1, -1, -1, NULL}, /* Offset */
         {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_partition_response,
                   leader_epoch),
-         0, ED_KT_INT32, 0, 4, 7, -1, -1, -1, -1, -1, -1LL, NULL, "LeaderEpoch"},
+         0, 117, ED_KT_INT32, 0, 4, 7, -1, -1, -1, -1, -1, -1, NULL}, /* LeaderEpoch */
 };
 const struct ed_kstruct ed_kmsg_list_offsets_response_list_offsets_partition_response_desc = {
     "ListOffsetsPartitionResponse",
@@ -399,12 +401,12 @@ const struct ed_kstruct ed_kmsg_list_offsets_response_list_offsets_partition_res
     ed_kmsg_list_offsets_response_list_offsets_partition_response_fields};
 
 static const struct ed_kfield ed_kmsg_list_offsets_response_list_offsets_topic_response_fields[] = {
-    {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_topic_response, name), 0,
-     ED_KT_STRING, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_topic_response, name), 0, 14,
+     ED_KT_STRING, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_list_offsets_response_list_offsets_topic_response, n_partitions),
-     offsetof(struct ed_kmsg_list_offsets_response_list_offsets_topic_response, partitions),
-     ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_list_offsets_response_list_offsets_partition_response_desc, "Partitions"},
+     offsetof(struct ed_kmsg_list_offsets_response_list_offsets_topic_response, partitions), 433,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_list_offsets_response_list_offsets_partition_response_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_list_offsets_response_list_offsets_topic_response_desc = {
     "ListOffsetsTopicResponse",
@@ -412,22 +414,22 @@ const struct ed_kstruct ed_kmsg_list_offsets_response_list_offsets_topic_respons
     ed_kmsg_list_offsets_response_list_offsets_topic_response_fields};
 
 static const struct ed_kfield ed_kmsg_list_offsets_response_fields[] = {
-    {offsetof(struct ed_kmsg_list_offsets_response, throttle_time_ms), 0, ED_KT_INT32, 0, 2, 7, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_list_offsets_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 2, 7,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_list_offsets_response, n_topics),
-     offsetof(struct ed_kmsg_list_offsets_response, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_list_offsets_response_list_offsets_topic_response_desc,
-     "Topics"},
+     offsetof(struct ed_kmsg_list_offsets_response, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 7,
+     -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_list_offsets_response_list_offsets_topic_response_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_list_offsets_response_desc = {
     "ListOffsetsResponse", sizeof(struct ed_kmsg_list_offsets_response), 2,
     ed_kmsg_list_offsets_response_fields};
 
 static const struct ed_kfield ed_kmsg_metadata_request_topic_fields[] = {
-    {offsetof(struct ed_kmsg_metadata_request_topic, topic_id), 0, ED_KT_UUID, 0, 10, 12, -1, -1,
-     -1, -1, -1, 0LL, NULL, "TopicId"},
-    {offsetof(struct ed_kmsg_metadata_request_topic, name), 0, ED_KT_STRING, 0, 0, 12, 10, 12, -1,
-     -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_metadata_request_topic, topic_id), 0, 425, ED_KT_UUID, 0, 10, 12, -1,
+     -1, -1, -1, -1, 0, NULL}, /* TopicId */
+    {offsetof(struct ed_kmsg_metadata_request_topic, name), 0, 14, ED_KT_STRING, 0, 0, 12, 10, 12,
+     -1, -1, -1, 0, NULL}, /* Name */
 };
 const struct ed_kstruct ed_kmsg_metadata_request_topic_desc = {
     "MetadataRequestTopic", sizeof(struct ed_kmsg_metadata_request_topic), 2,
@@ -435,547 +437,551 @@ const struct ed_kstruct ed_kmsg_metadata_request_topic_desc = {
 
 static const struct ed_kfield ed_kmsg_metadata_request_fields[] = {
     {offsetof(struct ed_kmsg_metadata_request, n_topics),
-     offsetof(struct ed_kmsg_metadata_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 12, 1, 12, -1,
-     -1, -1, 0LL, &ed_kmsg_metadata_request_topic_desc, "Topics"},
-    {offsetof(struct ed_kmsg_metadata_request, allow_auto_topic_creation), 0, ED_KT_BOOL, 0, 4, 12,
-     -1, -1, -1, -1, -1, 1LL, NULL, "AllowAutoTopicCreation"},
-    {offsetof(struct ed_kmsg_metadata_request, include_cluster_authorized_operations), 0,
-     ED_KT_BOOL, 0, 8, 10, -1, -1, -1, -1, -1, 0LL, NULL, "IncludeClusterAuthorizedOperations"},
-    {offsetof(struct ed_kmsg_metadata_request, include_topic_authorized_operations), 0, ED_KT_BOOL,
-     0, 8, 12, -1, -1, -1, -1, -1, 0LL, NULL, "IncludeTopicAuthorizedOperations"},
+     offsetof(struct ed_kmsg_metadata_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 12, 1,
+     12, -1, -1, -1, 0, &ed_kmsg_metadata_request_topic_desc}, /* Topics */
+    {offsetof(struct ed_kmsg_metadata_request, allow_auto_topic_creation), 0, 766, ED_KT_BOOL, 0, 4,
+     12, -1, -1, -1, -1, -1, 1, NULL}, /* AllowAutoTopicCreation */
+    {offsetof(struct ed_kmsg_metadata_request, include_cluster_authorized_operations), 0, 789,
+     ED_KT_BOOL, 0, 8, 10, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeClusterAuthorizedOperations */
+    {offsetof(struct ed_kmsg_metadata_request, include_topic_authorized_operations), 0, 824,
+     ED_KT_BOOL, 0, 8, 12, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeTopicAuthorizedOperations */
 };
 const struct ed_kstruct ed_kmsg_metadata_request_desc = {
     "MetadataRequest", sizeof(struct ed_kmsg_metadata_request), 4, ed_kmsg_metadata_request_fields};
 
 static const struct ed_kfield ed_kmsg_metadata_response_broker_fields[] = {
-    {offsetof(struct ed_kmsg_metadata_response_broker, node_id), 0, ED_KT_INT32, 0, 0, 12, -1, -1,
-     -1, -1, -1, 0LL, NULL, "NodeId"},
-    {offsetof(struct ed_kmsg_metadata_response_broker, host), 0, ED_KT_STRING, 0, 0, 12, -1, -1, -1,
-     -1, -1, 0LL, NULL, "Host"},
-    {offsetof(struct ed_kmsg_metadata_response_broker, port), 0, ED_KT_INT32, 0, 0, 12, -1, -1, -1,
-     -1, -1, 0LL, NULL, "Port"},
-    {offsetof(struct ed_kmsg_metadata_response_broker, rack), 0, ED_KT_STRING, ED_KF_DEF_NULL, 1,
-     12, 1, 12, -1, -1, -1, 0LL, NULL, "Rack"},
+    {offsetof(struct ed_kmsg_metadata_response_broker, node_id), 0, 240, ED_KT_INT32, 0, 0, 12, -1,
+     -1, -1, -1, -1, 0, NULL}, /* NodeId */
+    {offsetof(struct ed_kmsg_metadata_response_broker, host), 0, 247, ED_KT_STRING, 0, 0, 12, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_metadata_response_broker, port), 0, 252, ED_KT_INT32, 0, 0, 12, -1, -1,
+     -1, -1, -1, 0, NULL}, /* Port */
+    {offsetof(struct ed_kmsg_metadata_response_broker, rack), 0, 257, ED_KT_STRING, ED_KF_DEF_NULL,
+     1, 12, 1, 12, -1, -1, -1, 0, NULL}, /* Rack */
 };
 const struct ed_kstruct ed_kmsg_metadata_response_broker_desc = {
     "MetadataResponseBroker", sizeof(struct ed_kmsg_metadata_response_broker), 4,
     ed_kmsg_metadata_response_broker_fields};
 
 static const struct ed_kfield ed_kmsg_metadata_response_partition_fields[] = {
-    {offsetof(struct ed_kmsg_metadata_response_partition, error_code), 0, ED_KT_INT16, 0, 0, 12, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_metadata_response_partition, partition_index), 0, ED_KT_INT32, 0, 0,
-     12, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_metadata_response_partition, leader_id), 0, ED_KT_INT32, 0, 0, 12, -1,
-     -1, -1, -1, -1, 0LL, NULL, "LeaderId"},
-    {offsetof(struct ed_kmsg_metadata_response_partition, leader_epoch), 0, ED_KT_INT32, 0, 7, 12,
-     -1, -1, -1, -1, -1, -1LL, NULL, "LeaderEpoch"},
+    {offsetof(struct ed_kmsg_metadata_response_partition, error_code), 0, 129, ED_KT_INT16, 0, 0,
+     12, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_metadata_response_partition, partition_index), 0, 606, ED_KT_INT32, 0,
+     0, 12, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_metadata_response_partition, leader_id), 0, 108, ED_KT_INT32, 0, 0, 12,
+     -1, -1, -1, -1, -1, 0, NULL}, /* LeaderId */
+    {offsetof(struct ed_kmsg_metadata_response_partition, leader_epoch), 0, 117, ED_KT_INT32, 0, 7,
+     12, -1, -1, -1, -1, -1, -1, NULL}, /* LeaderEpoch */
     {offsetof(struct ed_kmsg_metadata_response_partition, n_replica_nodes),
-     offsetof(struct ed_kmsg_metadata_response_partition, replica_nodes), ED_KT_INT32, ED_KF_ARRAY,
-     0, 12, -1, -1, -1, -1, -1, 0LL, NULL, "ReplicaNodes"},
+     offsetof(struct ed_kmsg_metadata_response_partition, replica_nodes), 857, ED_KT_INT32,
+     ED_KF_ARRAY, 0, 12, -1, -1, -1, -1, -1, 0, NULL}, /* ReplicaNodes */
     {offsetof(struct ed_kmsg_metadata_response_partition, n_isr_nodes),
-     offsetof(struct ed_kmsg_metadata_response_partition, isr_nodes), ED_KT_INT32, ED_KF_ARRAY, 0,
-     12, -1, -1, -1, -1, -1, 0LL, NULL, "IsrNodes"},
+     offsetof(struct ed_kmsg_metadata_response_partition, isr_nodes), 870, ED_KT_INT32, ED_KF_ARRAY,
+     0, 12, -1, -1, -1, -1, -1, 0, NULL}, /* IsrNodes */
     {offsetof(struct ed_kmsg_metadata_response_partition, n_offline_replicas),
-     offsetof(struct ed_kmsg_metadata_response_partition, offline_replicas), ED_KT_INT32,
-     ED_KF_ARRAY, 5, 12, -1, -1, -1, -1, -1, 0LL, NULL, "OfflineReplicas"},
+     offsetof(struct ed_kmsg_metadata_response_partition, offline_replicas), 879, ED_KT_INT32,
+     ED_KF_ARRAY, 5, 12, -1, -1, -1, -1, -1, 0, NULL}, /* OfflineReplicas */
 };
 const struct ed_kstruct ed_kmsg_metadata_response_partition_desc = {
     "MetadataResponsePartition", sizeof(struct ed_kmsg_metadata_response_partition), 7,
     ed_kmsg_metadata_response_partition_fields};
 
 static const struct ed_kfield ed_kmsg_metadata_response_topic_fields[] = {
-    {offsetof(struct ed_kmsg_metadata_response_topic, error_code), 0, ED_KT_INT16, 0, 0, 12, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_metadata_response_topic, name), 0, ED_KT_STRING, 0, 0, 12, 12, 12, -1,
-     -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_metadata_response_topic, topic_id), 0, ED_KT_UUID, 0, 10, 12, -1, -1,
-     -1, -1, -1, 0LL, NULL, "TopicId"},
-    {offsetof(struct ed_kmsg_metadata_response_topic, is_internal), 0, ED_KT_BOOL, 0, 1, 12, -1, -1,
-     -1, -1, -1, 0LL, NULL, "IsInternal"},
+    {offsetof(struct ed_kmsg_metadata_response_topic, error_code), 0, 129, ED_KT_INT16, 0, 0, 12,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_metadata_response_topic, name), 0, 14, ED_KT_STRING, 0, 0, 12, 12, 12,
+     -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_metadata_response_topic, topic_id), 0, 425, ED_KT_UUID, 0, 10, 12, -1,
+     -1, -1, -1, -1, 0, NULL}, /* TopicId */
+    {offsetof(struct ed_kmsg_metadata_response_topic, is_internal), 0, 895, ED_KT_BOOL, 0, 1, 12,
+     -1, -1, -1, -1, -1, 0, NULL}, /* IsInternal */
     {offsetof(struct ed_kmsg_metadata_response_topic, n_partitions),
-     offsetof(struct ed_kmsg_metadata_response_topic, partitions), ED_KT_STRUCT, ED_KF_ARRAY, 0, 12,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_metadata_response_partition_desc, "Partitions"},
-    {offsetof(struct ed_kmsg_metadata_response_topic, topic_authorized_operations), 0, ED_KT_INT32,
-     0, 8, 12, -1, -1, -1, -1, -1, -2147483648LL, NULL, "TopicAuthorizedOperations"},
+     offsetof(struct ed_kmsg_metadata_response_topic, partitions), 433, ED_KT_STRUCT, ED_KF_ARRAY,
+     0, 12, -1, -1, -1, -1, -1, 0, &ed_kmsg_metadata_response_partition_desc}, /* Partitions */
+    {offsetof(struct ed_kmsg_metadata_response_topic, topic_authorized_operations), 0, 906,
+     ED_KT_INT32, 0, 8, 12, -1, -1, -1, -1, -1, INT32_MIN, NULL}, /* TopicAuthorizedOperations */
 };
 const struct ed_kstruct ed_kmsg_metadata_response_topic_desc = {
     "MetadataResponseTopic", sizeof(struct ed_kmsg_metadata_response_topic), 6,
     ed_kmsg_metadata_response_topic_fields};
 
 static const struct ed_kfield ed_kmsg_metadata_response_fields[] = {
-    {offsetof(struct ed_kmsg_metadata_response, throttle_time_ms), 0, ED_KT_INT32, 0, 3, 12, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_metadata_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 3, 12,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_metadata_response, n_brokers),
-     offsetof(struct ed_kmsg_metadata_response, brokers), ED_KT_STRUCT, ED_KF_ARRAY, 0, 12, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_metadata_response_broker_desc, "Brokers"},
-    {offsetof(struct ed_kmsg_metadata_response, cluster_id), 0, ED_KT_STRING, ED_KF_DEF_NULL, 2, 12,
-     2, 12, -1, -1, -1, 0LL, NULL, "ClusterId"},
-    {offsetof(struct ed_kmsg_metadata_response, controller_id), 0, ED_KT_INT32, 0, 1, 12, -1, -1,
-     -1, -1, -1, -1LL, NULL, "ControllerId"},
+     offsetof(struct ed_kmsg_metadata_response, brokers), 932, ED_KT_STRUCT, ED_KF_ARRAY, 0, 12, -1,
+     -1, -1, -1, -1, 0, &ed_kmsg_metadata_response_broker_desc}, /* Brokers */
+    {offsetof(struct ed_kmsg_metadata_response, cluster_id), 0, 444, ED_KT_STRING, ED_KF_DEF_NULL,
+     2, 12, 2, 12, -1, -1, -1, 0, NULL}, /* ClusterId */
+    {offsetof(struct ed_kmsg_metadata_response, controller_id), 0, 940, ED_KT_INT32, 0, 1, 12, -1,
+     -1, -1, -1, -1, -1, NULL}, /* ControllerId */
     {offsetof(struct ed_kmsg_metadata_response, n_topics),
-     offsetof(struct ed_kmsg_metadata_response, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 12, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_metadata_response_topic_desc, "Topics"},
-    {offsetof(struct ed_kmsg_metadata_response, cluster_authorized_operations), 0, ED_KT_INT32, 0,
-     8, 10, -1, -1, -1, -1, -1, -2147483648LL, NULL, "ClusterAuthorizedOperations"},
+     offsetof(struct ed_kmsg_metadata_response, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 12, -1,
+     -1, -1, -1, -1, 0, &ed_kmsg_metadata_response_topic_desc}, /* Topics */
+    {offsetof(struct ed_kmsg_metadata_response, cluster_authorized_operations), 0, 953, ED_KT_INT32,
+     0, 8, 10, -1, -1, -1, -1, -1, INT32_MIN, NULL}, /* ClusterAuthorizedOperations */
 };
 const struct ed_kstruct ed_kmsg_metadata_response_desc = {"MetadataResponse",
                                                           sizeof(struct ed_kmsg_metadata_response),
                                                           6, ed_kmsg_metadata_response_fields};
 
 static const struct ed_kfield ed_kmsg_offset_commit_request_partition_fields[] = {
-    {offsetof(struct ed_kmsg_offset_commit_request_partition, partition_index), 0, ED_KT_INT32, 0,
-     0, 9, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_offset_commit_request_partition, committed_offset), 0, ED_KT_INT64, 0,
-     0, 9, -1, -1, -1, -1, -1, 0LL, NULL, "CommittedOffset"},
-    {offsetof(struct ed_kmsg_offset_commit_request_partition, committed_leader_epoch), 0,
-     ED_KT_INT32, 0, 6, 9, -1, -1, -1, -1, -1, -1LL, NULL, "CommittedLeaderEpoch"},
-    {offsetof(struct ed_kmsg_offset_commit_request_partition, commit_timestamp), 0, ED_KT_INT64, 0,
-     1, 1, -1, -1, -1, -1, -1, -1LL, NULL, "CommitTimestamp"},
-    {offsetof(struct ed_kmsg_offset_commit_request_partition, committed_metadata), 0, ED_KT_STRING,
-     0, 0, 9, 0, 9, -1, -1, -1, 0LL, NULL, "CommittedMetadata"},
+    {offsetof(struct ed_kmsg_offset_commit_request_partition, partition_index), 0, 606, ED_KT_INT32,
+     0, 0, 9, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_offset_commit_request_partition, committed_offset), 0, 981,
+     ED_KT_INT64, 0, 0, 9, -1, -1, -1, -1, -1, 0, NULL}, /* CommittedOffset */
+    {offsetof(struct ed_kmsg_offset_commit_request_partition, committed_leader_epoch), 0, 997,
+     ED_KT_INT32, 0, 6, 9, -1, -1, -1, -1, -1, -1, NULL}, /* CommittedLeaderEpoch */
+    {offsetof(struct ed_kmsg_offset_commit_request_partition, commit_timestamp), 0, 1018,
+     ED_KT_INT64, 0, 1, 1, -1, -1, -1, -1, -1, -1, NULL}, /* CommitTimestamp */
+    {offsetof(struct ed_kmsg_offset_commit_request_partition, committed_metadata), 0, 1034,
+     ED_KT_STRING, 0, 0, 9, 0, 9, -1, -1, -1, 0, NULL}, /* CommittedMetadata */
 };
 const struct ed_kstruct ed_kmsg_offset_commit_request_partition_desc = {
     "OffsetCommitRequestPartition", sizeof(struct ed_kmsg_offset_commit_request_partition), 5,
     ed_kmsg_offset_commit_request_partition_fields};
 
 static const struct ed_kfield ed_kmsg_offset_commit_request_topic_fields[] = {
-    {offsetof(struct ed_kmsg_offset_commit_request_topic, name), 0, ED_KT_STRING, 0, 0, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_commit_request_topic, name), 0, 14, ED_KT_STRING, 0, 0, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_commit_request_topic, n_partitions),
-     offsetof(struct ed_kmsg_offset_commit_request_topic, partitions), ED_KT_STRUCT, ED_KF_ARRAY, 0,
-     9, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_offset_commit_request_partition_desc, "Partitions"},
+     offsetof(struct ed_kmsg_offset_commit_request_topic, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 9, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_commit_request_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_offset_commit_request_topic_desc = {
     "OffsetCommitRequestTopic", sizeof(struct ed_kmsg_offset_commit_request_topic), 2,
     ed_kmsg_offset_commit_request_topic_fields};
 
 static const struct ed_kfield ed_kmsg_offset_commit_request_fields[] = {
-    {offsetof(struct ed_kmsg_offset_commit_request, group_id), 0, ED_KT_STRING, 0, 0, 9, -1, -1, -1,
-     -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_offset_commit_request, generation_id_or_member_epoch), 0, ED_KT_INT32,
-     0, 1, 9, -1, -1, -1, -1, -1, -1LL, NULL, "GenerationIdOrMemberEpoch"},
-    {offsetof(struct ed_kmsg_offset_commit_request, member_id), 0, ED_KT_STRING, 0, 1, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_offset_commit_request, group_instance_id), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 7, 9, 7, 9, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
-    {offsetof(struct ed_kmsg_offset_commit_request, retention_time_ms), 0, ED_KT_INT64, 0, 2, 4, -1,
-     -1, -1, -1, -1, -1LL, NULL, "RetentionTimeMs"},
+    {offsetof(struct ed_kmsg_offset_commit_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_offset_commit_request, generation_id_or_member_epoch), 0, 1060,
+     ED_KT_INT32, 0, 1, 9, -1, -1, -1, -1, -1, -1, NULL}, /* GenerationIdOrMemberEpoch */
+    {offsetof(struct ed_kmsg_offset_commit_request, member_id), 0, 1086, ED_KT_STRING, 0, 1, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_offset_commit_request, group_instance_id), 0, 1095, ED_KT_STRING,
+     ED_KF_DEF_NULL, 7, 9, 7, 9, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
+    {offsetof(struct ed_kmsg_offset_commit_request, retention_time_ms), 0, 1111, ED_KT_INT64, 0, 2,
+     4, -1, -1, -1, -1, -1, -1, NULL}, /* RetentionTimeMs */
     {offsetof(struct ed_kmsg_offset_commit_request, n_topics),
-     offsetof(struct ed_kmsg_offset_commit_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 9, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_offset_commit_request_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_commit_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 9,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_commit_request_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_offset_commit_request_desc = {
     "OffsetCommitRequest", sizeof(struct ed_kmsg_offset_commit_request), 6,
     ed_kmsg_offset_commit_request_fields};
 
 static const struct ed_kfield ed_kmsg_offset_commit_response_partition_fields[] = {
-    {offsetof(struct ed_kmsg_offset_commit_response_partition, partition_index), 0, ED_KT_INT32, 0,
-     0, 9, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_offset_commit_response_partition, error_code), 0, ED_KT_INT16, 0, 0, 9,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_offset_commit_response_partition, partition_index), 0, 606,
+     ED_KT_INT32, 0, 0, 9, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_offset_commit_response_partition, error_code), 0, 129, ED_KT_INT16, 0,
+     0, 9, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_offset_commit_response_partition_desc = {
     "OffsetCommitResponsePartition", sizeof(struct ed_kmsg_offset_commit_response_partition), 2,
     ed_kmsg_offset_commit_response_partition_fields};
 
 static const struct ed_kfield ed_kmsg_offset_commit_response_topic_fields[] = {
-    {offsetof(struct ed_kmsg_offset_commit_response_topic, name), 0, ED_KT_STRING, 0, 0, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_commit_response_topic, name), 0, 14, ED_KT_STRING, 0, 0, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_commit_response_topic, n_partitions),
-     offsetof(struct ed_kmsg_offset_commit_response_topic, partitions), ED_KT_STRUCT, ED_KF_ARRAY,
-     0, 9, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_offset_commit_response_partition_desc, "Partitions"},
+     offsetof(struct ed_kmsg_offset_commit_response_topic, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 9, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_commit_response_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_offset_commit_response_topic_desc = {
     "OffsetCommitResponseTopic", sizeof(struct ed_kmsg_offset_commit_response_topic), 2,
     ed_kmsg_offset_commit_response_topic_fields};
 
 static const struct ed_kfield ed_kmsg_offset_commit_response_fields[] = {
-    {offsetof(struct ed_kmsg_offset_commit_response, throttle_time_ms), 0, ED_KT_INT32, 0, 3, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_offset_commit_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 3,
+     9, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_offset_commit_response, n_topics),
-     offsetof(struct ed_kmsg_offset_commit_response, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 9, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_offset_commit_response_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_commit_response, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 9,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_commit_response_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_offset_commit_response_desc = {
     "OffsetCommitResponse", sizeof(struct ed_kmsg_offset_commit_response), 2,
     ed_kmsg_offset_commit_response_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_request_topic_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_request_topic, name), 0, ED_KT_STRING, 0, 0, 7, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_fetch_request_topic, name), 0, 14, ED_KT_STRING, 0, 0, 7, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_fetch_request_topic, n_partition_indexes),
-     offsetof(struct ed_kmsg_offset_fetch_request_topic, partition_indexes), ED_KT_INT32,
-     ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndexes"},
+     offsetof(struct ed_kmsg_offset_fetch_request_topic, partition_indexes), 1127, ED_KT_INT32,
+     ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndexes */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_request_topic_desc = {
     "OffsetFetchRequestTopic", sizeof(struct ed_kmsg_offset_fetch_request_topic), 2,
     ed_kmsg_offset_fetch_request_topic_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_request_topics_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_request_topics, name), 0, ED_KT_STRING, 0, 8, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_fetch_request_topics, name), 0, 14, ED_KT_STRING, 0, 8, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_fetch_request_topics, n_partition_indexes),
-     offsetof(struct ed_kmsg_offset_fetch_request_topics, partition_indexes), ED_KT_INT32,
-     ED_KF_ARRAY, 8, 9, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndexes"},
+     offsetof(struct ed_kmsg_offset_fetch_request_topics, partition_indexes), 1127, ED_KT_INT32,
+     ED_KF_ARRAY, 8, 9, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndexes */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_request_topics_desc = {
     "OffsetFetchRequestTopics", sizeof(struct ed_kmsg_offset_fetch_request_topics), 2,
     ed_kmsg_offset_fetch_request_topics_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_request_group_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_request_group, group_id), 0, ED_KT_STRING, 0, 8, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_offset_fetch_request_group, member_id), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 9, 9, 9, 9, -1, -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_offset_fetch_request_group, member_epoch), 0, ED_KT_INT32, 0, 9, 9, -1,
-     -1, -1, -1, -1, -1LL, NULL, "MemberEpoch"},
+    {offsetof(struct ed_kmsg_offset_fetch_request_group, group_id), 0, 1052, ED_KT_STRING, 0, 8, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_offset_fetch_request_group, member_id), 0, 1086, ED_KT_STRING,
+     ED_KF_DEF_NULL, 9, 9, 9, 9, -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_offset_fetch_request_group, member_epoch), 0, 1144, ED_KT_INT32, 0, 9,
+     9, -1, -1, -1, -1, -1, -1, NULL}, /* MemberEpoch */
     {offsetof(struct ed_kmsg_offset_fetch_request_group, n_topics),
-     offsetof(struct ed_kmsg_offset_fetch_request_group, topics), ED_KT_STRUCT, ED_KF_ARRAY, 8, 9,
-     8, 9, -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_request_topics_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_fetch_request_group, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 8,
+     9, 8, 9, -1, -1, -1, 0, &ed_kmsg_offset_fetch_request_topics_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_request_group_desc = {
     "OffsetFetchRequestGroup", sizeof(struct ed_kmsg_offset_fetch_request_group), 4,
     ed_kmsg_offset_fetch_request_group_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_request_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_request, group_id), 0, ED_KT_STRING, 0, 0, 7, -1, -1, -1,
-     -1, -1, 0LL, NULL, "GroupId"},
+    {offsetof(struct ed_kmsg_offset_fetch_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 7, -1,
+     -1, -1, -1, -1, 0, NULL}, /* GroupId */
     {offsetof(struct ed_kmsg_offset_fetch_request, n_topics),
-     offsetof(struct ed_kmsg_offset_fetch_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, 2, 7,
-     -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_request_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_fetch_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, 2,
+     7, -1, -1, -1, 0, &ed_kmsg_offset_fetch_request_topic_desc}, /* Topics */
     {offsetof(struct ed_kmsg_offset_fetch_request, n_groups),
-     offsetof(struct ed_kmsg_offset_fetch_request, groups), ED_KT_STRUCT, ED_KF_ARRAY, 8, 9, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_request_group_desc, "Groups"},
-    {offsetof(struct ed_kmsg_offset_fetch_request, require_stable), 0, ED_KT_BOOL, 0, 7, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "RequireStable"},
+     offsetof(struct ed_kmsg_offset_fetch_request, groups), 1156, ED_KT_STRUCT, ED_KF_ARRAY, 8, 9,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_fetch_request_group_desc}, /* Groups */
+    {offsetof(struct ed_kmsg_offset_fetch_request, require_stable), 0, 1163, ED_KT_BOOL, 0, 7, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* RequireStable */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_request_desc = {
     "OffsetFetchRequest", sizeof(struct ed_kmsg_offset_fetch_request), 4,
     ed_kmsg_offset_fetch_request_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_response_partition_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_response_partition, partition_index), 0, ED_KT_INT32, 0,
-     0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partition, committed_offset), 0, ED_KT_INT64, 0,
-     0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "CommittedOffset"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partition, committed_leader_epoch), 0,
-     ED_KT_INT32, 0, 5, 7, -1, -1, -1, -1, -1, -1LL, NULL, "CommittedLeaderEpoch"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partition, metadata), 0, ED_KT_STRING, 0, 0, 7,
-     0, 7, -1, -1, -1, 0LL, NULL, "Metadata"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partition, error_code), 0, ED_KT_INT16, 0, 0, 7,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_offset_fetch_response_partition, partition_index), 0, 606, ED_KT_INT32,
+     0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partition, committed_offset), 0, 981,
+     ED_KT_INT64, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* CommittedOffset */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partition, committed_leader_epoch), 0, 997,
+     ED_KT_INT32, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* CommittedLeaderEpoch */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partition, metadata), 0, 1177, ED_KT_STRING, 0,
+     0, 7, 0, 7, -1, -1, -1, 0, NULL}, /* Metadata */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partition, error_code), 0, 129, ED_KT_INT16, 0,
+     0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_response_partition_desc = {
     "OffsetFetchResponsePartition", sizeof(struct ed_kmsg_offset_fetch_response_partition), 5,
     ed_kmsg_offset_fetch_response_partition_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_response_topic_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_response_topic, name), 0, ED_KT_STRING, 0, 0, 7, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_fetch_response_topic, name), 0, 14, ED_KT_STRING, 0, 0, 7, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_fetch_response_topic, n_partitions),
-     offsetof(struct ed_kmsg_offset_fetch_response_topic, partitions), ED_KT_STRUCT, ED_KF_ARRAY, 0,
-     7, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_response_partition_desc, "Partitions"},
+     offsetof(struct ed_kmsg_offset_fetch_response_topic, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_fetch_response_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_response_topic_desc = {
     "OffsetFetchResponseTopic", sizeof(struct ed_kmsg_offset_fetch_response_topic), 2,
     ed_kmsg_offset_fetch_response_topic_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_response_partitions_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, partition_index), 0, ED_KT_INT32, 0,
-     8, 9, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, committed_offset), 0, ED_KT_INT64, 0,
-     8, 9, -1, -1, -1, -1, -1, 0LL, NULL, "CommittedOffset"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, committed_leader_epoch), 0,
-     ED_KT_INT32, 0, 8, 9, -1, -1, -1, -1, -1, -1LL, NULL, "CommittedLeaderEpoch"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, metadata), 0, ED_KT_STRING, 0, 8, 9,
-     8, 9, -1, -1, -1, 0LL, NULL, "Metadata"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, error_code), 0, ED_KT_INT16, 0, 8, 9,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, partition_index), 0, 606,
+     ED_KT_INT32, 0, 8, 9, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, committed_offset), 0, 981,
+     ED_KT_INT64, 0, 8, 9, -1, -1, -1, -1, -1, 0, NULL}, /* CommittedOffset */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, committed_leader_epoch), 0, 997,
+     ED_KT_INT32, 0, 8, 9, -1, -1, -1, -1, -1, -1, NULL}, /* CommittedLeaderEpoch */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, metadata), 0, 1177, ED_KT_STRING, 0,
+     8, 9, 8, 9, -1, -1, -1, 0, NULL}, /* Metadata */
+    {offsetof(struct ed_kmsg_offset_fetch_response_partitions, error_code), 0, 129, ED_KT_INT16, 0,
+     8, 9, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_response_partitions_desc = {
     "OffsetFetchResponsePartitions", sizeof(struct ed_kmsg_offset_fetch_response_partitions), 5,
     ed_kmsg_offset_fetch_response_partitions_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_response_topics_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_response_topics, name), 0, ED_KT_STRING, 0, 8, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_fetch_response_topics, name), 0, 14, ED_KT_STRING, 0, 8, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_fetch_response_topics, n_partitions),
-     offsetof(struct ed_kmsg_offset_fetch_response_topics, partitions), ED_KT_STRUCT, ED_KF_ARRAY,
-     8, 9, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_response_partitions_desc, "Partitions"},
+     offsetof(struct ed_kmsg_offset_fetch_response_topics, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 8, 9, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_fetch_response_partitions_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_response_topics_desc = {
     "OffsetFetchResponseTopics", sizeof(struct ed_kmsg_offset_fetch_response_topics), 2,
     ed_kmsg_offset_fetch_response_topics_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_response_group_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_response_group, group_id), 0, ED_KT_STRING, 0, 8, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "GroupId"},
+    {offsetof(struct ed_kmsg_offset_fetch_response_group, group_id), 0, 1052, ED_KT_STRING, 0, 8, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
     {offsetof(struct ed_kmsg_offset_fetch_response_group, n_topics),
-     offsetof(struct ed_kmsg_offset_fetch_response_group, topics), ED_KT_STRUCT, ED_KF_ARRAY, 8, 9,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_response_topics_desc, "Topics"},
-    {offsetof(struct ed_kmsg_offset_fetch_response_group, error_code), 0, ED_KT_INT16, 0, 8, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+     offsetof(struct ed_kmsg_offset_fetch_response_group, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY,
+     8, 9, -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_fetch_response_topics_desc}, /* Topics */
+    {offsetof(struct ed_kmsg_offset_fetch_response_group, error_code), 0, 129, ED_KT_INT16, 0, 8, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_response_group_desc = {
     "OffsetFetchResponseGroup", sizeof(struct ed_kmsg_offset_fetch_response_group), 3,
     ed_kmsg_offset_fetch_response_group_fields};
 
 static const struct ed_kfield ed_kmsg_offset_fetch_response_fields[] = {
-    {offsetof(struct ed_kmsg_offset_fetch_response, throttle_time_ms), 0, ED_KT_INT32, 0, 3, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_offset_fetch_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 3, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_offset_fetch_response, n_topics),
-     offsetof(struct ed_kmsg_offset_fetch_response, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_response_topic_desc, "Topics"},
-    {offsetof(struct ed_kmsg_offset_fetch_response, error_code), 0, ED_KT_INT16, 0, 2, 7, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ErrorCode"},
+     offsetof(struct ed_kmsg_offset_fetch_response, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 7,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_fetch_response_topic_desc}, /* Topics */
+    {offsetof(struct ed_kmsg_offset_fetch_response, error_code), 0, 129, ED_KT_INT16, 0, 2, 7, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_offset_fetch_response, n_groups),
-     offsetof(struct ed_kmsg_offset_fetch_response, groups), ED_KT_STRUCT, ED_KF_ARRAY, 8, 9, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_offset_fetch_response_group_desc, "Groups"},
+     offsetof(struct ed_kmsg_offset_fetch_response, groups), 1156, ED_KT_STRUCT, ED_KF_ARRAY, 8, 9,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_fetch_response_group_desc}, /* Groups */
 };
 const struct ed_kstruct ed_kmsg_offset_fetch_response_desc = {
     "OffsetFetchResponse", sizeof(struct ed_kmsg_offset_fetch_response), 4,
     ed_kmsg_offset_fetch_response_fields};
 
 static const struct ed_kfield ed_kmsg_find_coordinator_request_fields[] = {
-    {offsetof(struct ed_kmsg_find_coordinator_request, key), 0, ED_KT_STRING, 0, 0, 3, -1, -1, -1,
-     -1, -1, 0LL, NULL, "Key"},
-    {offsetof(struct ed_kmsg_find_coordinator_request, key_type), 0, ED_KT_INT8, 0, 1, 4, -1, -1,
-     -1, -1, -1, 0LL, NULL, "KeyType"},
+    {offsetof(struct ed_kmsg_find_coordinator_request, key), 0, 1186, ED_KT_STRING, 0, 0, 3, -1, -1,
+     -1, -1, -1, 0, NULL}, /* Key */
+    {offsetof(struct ed_kmsg_find_coordinator_request, key_type), 0, 1190, ED_KT_INT8, 0, 1, 4, -1,
+     -1, -1, -1, -1, 0, NULL}, /* KeyType */
     {offsetof(struct ed_kmsg_find_coordinator_request, n_coordinator_keys),
-     offsetof(struct ed_kmsg_find_coordinator_request, coordinator_keys), ED_KT_STRING, ED_KF_ARRAY,
-     4, 4, -1, -1, -1, -1, -1, 0LL, NULL, "CoordinatorKeys"},
+     offsetof(struct ed_kmsg_find_coordinator_request, coordinator_keys), 1198, ED_KT_STRING,
+     ED_KF_ARRAY, 4, 4, -1, -1, -1, -1, -1, 0, NULL}, /* CoordinatorKeys */
 };
 const struct ed_kstruct ed_kmsg_find_coordinator_request_desc = {
     "FindCoordinatorRequest", sizeof(struct ed_kmsg_find_coordinator_request), 3,
     ed_kmsg_find_coordinator_request_fields};
 
 static const struct ed_kfield ed_kmsg_find_coordinator_response_coordinator_fields[] = {
-    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, key), 0, ED_KT_STRING, 0, 4, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "Key"},
-    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, node_id), 0, ED_KT_INT32, 0, 4,
-     4, -1, -1, -1, -1, -1, 0LL, NULL, "NodeId"},
-    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, host), 0, ED_KT_STRING, 0, 4, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "Host"},
-    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, port), 0, ED_KT_INT32, 0, 4, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "Port"},
-    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, error_code), 0, ED_KT_INT16, 0,
-     4, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, error_message), 0, ED_KT_STRING,
-     0, 4, 4, 4, 4, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
+    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, key), 0, 1186, ED_KT_STRING, 0,
+     4, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Key */
+    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, node_id), 0, 240, ED_KT_INT32,
+     0, 4, 4, -1, -1, -1, -1, -1, 0, NULL}, /* NodeId */
+    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, host), 0, 247, ED_KT_STRING, 0,
+     4, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, port), 0, 252, ED_KT_INT32, 0,
+     4, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Port */
+    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, error_code), 0, 129,
+     ED_KT_INT16, 0, 4, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_find_coordinator_response_coordinator, error_message), 0, 194,
+     ED_KT_STRING, 0, 4, 4, 4, 4, -1, -1, -1, 0, NULL}, /* ErrorMessage */
 };
 const struct ed_kstruct ed_kmsg_find_coordinator_response_coordinator_desc = {
     "Coordinator", sizeof(struct ed_kmsg_find_coordinator_response_coordinator), 6,
     ed_kmsg_find_coordinator_response_coordinator_fields};
 
 static const struct ed_kfield ed_kmsg_find_coordinator_response_fields[] = {
-    {offsetof(struct ed_kmsg_find_coordinator_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_find_coordinator_response, error_code), 0, ED_KT_INT16, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_find_coordinator_response, error_message), 0, ED_KT_STRING, 0, 1, 3, 1,
-     3, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
-    {offsetof(struct ed_kmsg_find_coordinator_response, node_id), 0, ED_KT_INT32, 0, 0, 3, -1, -1,
-     -1, -1, -1, 0LL, NULL, "NodeId"},
-    {offsetof(struct ed_kmsg_find_coordinator_response, host), 0, ED_KT_STRING, 0, 0, 3, -1, -1, -1,
-     -1, -1, 0LL, NULL, "Host"},
-    {offsetof(struct ed_kmsg_find_coordinator_response, port), 0, ED_KT_INT32, 0, 0, 3, -1, -1, -1,
-     -1, -1, 0LL, NULL, "Port"},
+    {offsetof(struct ed_kmsg_find_coordinator_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
+     1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_find_coordinator_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_find_coordinator_response, error_message), 0, 194, ED_KT_STRING, 0, 1,
+     3, 1, 3, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_find_coordinator_response, node_id), 0, 240, ED_KT_INT32, 0, 0, 3, -1,
+     -1, -1, -1, -1, 0, NULL}, /* NodeId */
+    {offsetof(struct ed_kmsg_find_coordinator_response, host), 0, 247, ED_KT_STRING, 0, 0, 3, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_find_coordinator_response, port), 0, 252, ED_KT_INT32, 0, 0, 3, -1, -1,
+     -1, -1, -1, 0, NULL}, /* Port */
     {offsetof(struct ed_kmsg_find_coordinator_response, n_coordinators),
-     offsetof(struct ed_kmsg_find_coordinator_response, coordinators), ED_KT_STRUCT, ED_KF_ARRAY, 4,
-     4, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_find_coordinator_response_coordinator_desc,
-     "Coordinators"},
+     offsetof(struct ed_kmsg_find_coordinator_response, coordinators), 1214, ED_KT_STRUCT,
+     ED_KF_ARRAY, 4, 4, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_find_coordinator_response_coordinator_desc}, /* Coordinators */
 };
 const struct ed_kstruct ed_kmsg_find_coordinator_response_desc = {
     "FindCoordinatorResponse", sizeof(struct ed_kmsg_find_coordinator_response), 7,
     ed_kmsg_find_coordinator_response_fields};
 
 static const struct ed_kfield ed_kmsg_join_group_request_protocol_fields[] = {
-    {offsetof(struct ed_kmsg_join_group_request_protocol, name), 0, ED_KT_STRING, 0, 0, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_join_group_request_protocol, metadata), 0, ED_KT_BYTES, 0, 0, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Metadata"},
+    {offsetof(struct ed_kmsg_join_group_request_protocol, name), 0, 14, ED_KT_STRING, 0, 0, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_join_group_request_protocol, metadata), 0, 1177, ED_KT_BYTES, 0, 0, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Metadata */
 };
 const struct ed_kstruct ed_kmsg_join_group_request_protocol_desc = {
     "JoinGroupRequestProtocol", sizeof(struct ed_kmsg_join_group_request_protocol), 2,
     ed_kmsg_join_group_request_protocol_fields};
 
 static const struct ed_kfield ed_kmsg_join_group_request_fields[] = {
-    {offsetof(struct ed_kmsg_join_group_request, group_id), 0, ED_KT_STRING, 0, 0, 9, -1, -1, -1,
-     -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_join_group_request, session_timeout_ms), 0, ED_KT_INT32, 0, 0, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "SessionTimeoutMs"},
-    {offsetof(struct ed_kmsg_join_group_request, rebalance_timeout_ms), 0, ED_KT_INT32, 0, 1, 9, -1,
-     -1, -1, -1, -1, -1LL, NULL, "RebalanceTimeoutMs"},
-    {offsetof(struct ed_kmsg_join_group_request, member_id), 0, ED_KT_STRING, 0, 0, 9, -1, -1, -1,
-     -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_join_group_request, group_instance_id), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 5, 9, 5, 9, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
-    {offsetof(struct ed_kmsg_join_group_request, protocol_type), 0, ED_KT_STRING, 0, 0, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ProtocolType"},
+    {offsetof(struct ed_kmsg_join_group_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 9, -1, -1,
+     -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_join_group_request, session_timeout_ms), 0, 1227, ED_KT_INT32, 0, 0, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* SessionTimeoutMs */
+    {offsetof(struct ed_kmsg_join_group_request, rebalance_timeout_ms), 0, 1244, ED_KT_INT32, 0, 1,
+     9, -1, -1, -1, -1, -1, -1, NULL}, /* RebalanceTimeoutMs */
+    {offsetof(struct ed_kmsg_join_group_request, member_id), 0, 1086, ED_KT_STRING, 0, 0, 9, -1, -1,
+     -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_join_group_request, group_instance_id), 0, 1095, ED_KT_STRING,
+     ED_KF_DEF_NULL, 5, 9, 5, 9, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
+    {offsetof(struct ed_kmsg_join_group_request, protocol_type), 0, 1263, ED_KT_STRING, 0, 0, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ProtocolType */
     {offsetof(struct ed_kmsg_join_group_request, n_protocols),
-     offsetof(struct ed_kmsg_join_group_request, protocols), ED_KT_STRUCT, ED_KF_ARRAY, 0, 9, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_join_group_request_protocol_desc, "Protocols"},
-    {offsetof(struct ed_kmsg_join_group_request, reason), 0, ED_KT_STRING, ED_KF_DEF_NULL, 8, 9, 8,
-     9, -1, -1, -1, 0LL, NULL, "Reason"},
+     offsetof(struct ed_kmsg_join_group_request, protocols), 1276, ED_KT_STRUCT, ED_KF_ARRAY, 0, 9,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_join_group_request_protocol_desc}, /* Protocols */
+    {offsetof(struct ed_kmsg_join_group_request, reason), 0, 1286, ED_KT_STRING, ED_KF_DEF_NULL, 8,
+     9, 8, 9, -1, -1, -1, 0, NULL}, /* Reason */
 };
 const struct ed_kstruct ed_kmsg_join_group_request_desc = {
     "JoinGroupRequest", sizeof(struct ed_kmsg_join_group_request), 8,
     ed_kmsg_join_group_request_fields};
 
 static const struct ed_kfield ed_kmsg_join_group_response_member_fields[] = {
-    {offsetof(struct ed_kmsg_join_group_response_member, member_id), 0, ED_KT_STRING, 0, 0, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_join_group_response_member, group_instance_id), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 5, 9, 5, 9, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
-    {offsetof(struct ed_kmsg_join_group_response_member, metadata), 0, ED_KT_BYTES, 0, 0, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Metadata"},
+    {offsetof(struct ed_kmsg_join_group_response_member, member_id), 0, 1086, ED_KT_STRING, 0, 0, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_join_group_response_member, group_instance_id), 0, 1095, ED_KT_STRING,
+     ED_KF_DEF_NULL, 5, 9, 5, 9, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
+    {offsetof(struct ed_kmsg_join_group_response_member, metadata), 0, 1177, ED_KT_BYTES, 0, 0, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Metadata */
 };
 const struct ed_kstruct ed_kmsg_join_group_response_member_desc = {
     "JoinGroupResponseMember", sizeof(struct ed_kmsg_join_group_response_member), 3,
     ed_kmsg_join_group_response_member_fields};
 
 static const struct ed_kfield ed_kmsg_join_group_response_fields[] = {
-    {offsetof(struct ed_kmsg_join_group_response, throttle_time_ms), 0, ED_KT_INT32, 0, 2, 9, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_join_group_response, error_code), 0, ED_KT_INT16, 0, 0, 9, -1, -1, -1,
-     -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_join_group_response, generation_id), 0, ED_KT_INT32, 0, 0, 9, -1, -1,
-     -1, -1, -1, -1LL, NULL, "GenerationId"},
-    {offsetof(struct ed_kmsg_join_group_response, protocol_type), 0, ED_KT_STRING, ED_KF_DEF_NULL,
-     7, 9, 7, 9, -1, -1, -1, 0LL, NULL, "ProtocolType"},
-    {offsetof(struct ed_kmsg_join_group_response, protocol_name), 0, ED_KT_STRING, 0, 0, 9, 7, 9,
-     -1, -1, -1, 0LL, NULL, "ProtocolName"},
-    {offsetof(struct ed_kmsg_join_group_response, leader), 0, ED_KT_STRING, 0, 0, 9, -1, -1, -1, -1,
-     -1, 0LL, NULL, "Leader"},
-    {offsetof(struct ed_kmsg_join_group_response, skip_assignment), 0, ED_KT_BOOL, 0, 9, 9, -1, -1,
-     -1, -1, -1, 0LL, NULL, "SkipAssignment"},
-    {offsetof(struct ed_kmsg_join_group_response, member_id), 0, ED_KT_STRING, 0, 0, 9, -1, -1, -1,
-     -1, -1, 0LL, NULL, "MemberId"},
+    {offsetof(struct ed_kmsg_join_group_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 2, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_join_group_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 9, -1, -1,
+     -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_join_group_response, generation_id), 0, 1293, ED_KT_INT32, 0, 0, 9, -1,
+     -1, -1, -1, -1, -1, NULL}, /* GenerationId */
+    {offsetof(struct ed_kmsg_join_group_response, protocol_type), 0, 1263, ED_KT_STRING,
+     ED_KF_DEF_NULL, 7, 9, 7, 9, -1, -1, -1, 0, NULL}, /* ProtocolType */
+    {offsetof(struct ed_kmsg_join_group_response, protocol_name), 0, 1306, ED_KT_STRING, 0, 0, 9, 7,
+     9, -1, -1, -1, 0, NULL}, /* ProtocolName */
+    {offsetof(struct ed_kmsg_join_group_response, leader), 0, 1319, ED_KT_STRING, 0, 0, 9, -1, -1,
+     -1, -1, -1, 0, NULL}, /* Leader */
+    {offsetof(struct ed_kmsg_join_group_response, skip_assignment), 0, 1326, ED_KT_BOOL, 0, 9, 9,
+     -1, -1, -1, -1, -1, 0, NULL}, /* SkipAssignment */
+    {offsetof(struct ed_kmsg_join_group_response, member_id), 0, 1086, ED_KT_STRING, 0, 0, 9, -1,
+     -1, -1, -1, -1, 0, NULL}, /* MemberId */
     {offsetof(struct ed_kmsg_join_group_response, n_members),
-     offsetof(struct ed_kmsg_join_group_response, members), ED_KT_STRUCT, ED_KF_ARRAY, 0, 9, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_join_group_response_member_desc, "Members"},
+     offsetof(struct ed_kmsg_join_group_response, members), 1341, ED_KT_STRUCT, ED_KF_ARRAY, 0, 9,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_join_group_response_member_desc}, /* Members */
 };
 const struct ed_kstruct ed_kmsg_join_group_response_desc = {
     "JoinGroupResponse", sizeof(struct ed_kmsg_join_group_response), 9,
     ed_kmsg_join_group_response_fields};
 
 static const struct ed_kfield ed_kmsg_heartbeat_request_fields[] = {
-    {offsetof(struct ed_kmsg_heartbeat_request, group_id), 0, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1,
-     -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_heartbeat_request, generation_id), 0, ED_KT_INT32, 0, 0, 4, -1, -1, -1,
-     -1, -1, 0LL, NULL, "GenerationId"},
-    {offsetof(struct ed_kmsg_heartbeat_request, member_id), 0, ED_KT_STRING, 0, 0, 4, -1, -1, -1,
-     -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_heartbeat_request, group_instance_id), 0, ED_KT_STRING, ED_KF_DEF_NULL,
-     3, 4, 3, 4, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
+    {offsetof(struct ed_kmsg_heartbeat_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 4, -1, -1,
+     -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_heartbeat_request, generation_id), 0, 1293, ED_KT_INT32, 0, 0, 4, -1,
+     -1, -1, -1, -1, 0, NULL}, /* GenerationId */
+    {offsetof(struct ed_kmsg_heartbeat_request, member_id), 0, 1086, ED_KT_STRING, 0, 0, 4, -1, -1,
+     -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_heartbeat_request, group_instance_id), 0, 1095, ED_KT_STRING,
+     ED_KF_DEF_NULL, 3, 4, 3, 4, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
 };
 const struct ed_kstruct ed_kmsg_heartbeat_request_desc = {"HeartbeatRequest",
                                                           sizeof(struct ed_kmsg_heartbeat_request),
                                                           4, ed_kmsg_heartbeat_request_fields};
 
 static const struct ed_kfield ed_kmsg_heartbeat_response_fields[] = {
-    {offsetof(struct ed_kmsg_heartbeat_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 4, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_heartbeat_response, error_code), 0, ED_KT_INT16, 0, 0, 4, -1, -1, -1,
-     -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_heartbeat_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 4,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_heartbeat_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 4, -1, -1,
+     -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_heartbeat_response_desc = {
     "HeartbeatResponse", sizeof(struct ed_kmsg_heartbeat_response), 2,
     ed_kmsg_heartbeat_response_fields};
 
 static const struct ed_kfield ed_kmsg_leave_group_request_member_identity_fields[] = {
-    {offsetof(struct ed_kmsg_leave_group_request_member_identity, member_id), 0, ED_KT_STRING, 0, 3,
-     5, -1, -1, -1, -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_leave_group_request_member_identity, group_instance_id), 0,
-     ED_KT_STRING, ED_KF_DEF_NULL, 3, 5, 3, 5, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
-    {offsetof(struct ed_kmsg_leave_group_request_member_identity, reason), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 5, 5, 5, 5, -1, -1, -1, 0LL, NULL, "Reason"},
+    {offsetof(struct ed_kmsg_leave_group_request_member_identity, member_id), 0, 1086, ED_KT_STRING,
+     0, 3, 5, -1, -1, -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_leave_group_request_member_identity, group_instance_id), 0, 1095,
+     ED_KT_STRING, ED_KF_DEF_NULL, 3, 5, 3, 5, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
+    {offsetof(struct ed_kmsg_leave_group_request_member_identity, reason), 0, 1286, ED_KT_STRING,
+     ED_KF_DEF_NULL, 5, 5, 5, 5, -1, -1, -1, 0, NULL}, /* Reason */
 };
 const struct ed_kstruct ed_kmsg_leave_group_request_member_identity_desc = {
     "MemberIdentity", sizeof(struct ed_kmsg_leave_group_request_member_identity), 3,
     ed_kmsg_leave_group_request_member_identity_fields};
 
 static const struct ed_kfield ed_kmsg_leave_group_request_fields[] = {
-    {offsetof(struct ed_kmsg_leave_group_request, group_id), 0, ED_KT_STRING, 0, 0, 5, -1, -1, -1,
-     -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_leave_group_request, member_id), 0, ED_KT_STRING, 0, 0, 2, -1, -1, -1,
-     -1, -1, 0LL, NULL, "MemberId"},
+    {offsetof(struct ed_kmsg_leave_group_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 5, -1, -1,
+     -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_leave_group_request, member_id), 0, 1086, ED_KT_STRING, 0, 0, 2, -1,
+     -1, -1, -1, -1, 0, NULL}, /* MemberId */
     {offsetof(struct ed_kmsg_leave_group_request, n_members),
-     offsetof(struct ed_kmsg_leave_group_request, members), ED_KT_STRUCT, ED_KF_ARRAY, 3, 5, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_leave_group_request_member_identity_desc, "Members"},
+     offsetof(struct ed_kmsg_leave_group_request, members), 1341, ED_KT_STRUCT, ED_KF_ARRAY, 3, 5,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_leave_group_request_member_identity_desc}, /* Members */
 };
 const struct ed_kstruct ed_kmsg_leave_group_request_desc = {
     "LeaveGroupRequest", sizeof(struct ed_kmsg_leave_group_request), 3,
     ed_kmsg_leave_group_request_fields};
 
 static const struct ed_kfield ed_kmsg_leave_group_response_member_response_fields[] = {
-    {offsetof(struct ed_kmsg_leave_group_response_member_response, member_id), 0, ED_KT_STRING, 0,
-     3, 5, -1, -1, -1, -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_leave_group_response_member_response, group_instance_id), 0,
-     ED_KT_STRING, 0, 3, 5, 3, 5, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
-    {offsetof(struct ed_kmsg_leave_group_response_member_response, error_code), 0, ED_KT_INT16, 0,
-     3, 5, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_leave_group_response_member_response, member_id), 0, 1086,
+     ED_KT_STRING, 0, 3, 5, -1, -1, -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_leave_group_response_member_response, group_instance_id), 0, 1095,
+     ED_KT_STRING, 0, 3, 5, 3, 5, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
+    {offsetof(struct ed_kmsg_leave_group_response_member_response, error_code), 0, 129, ED_KT_INT16,
+     0, 3, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_leave_group_response_member_response_desc = {
     "MemberResponse", sizeof(struct ed_kmsg_leave_group_response_member_response), 3,
     ed_kmsg_leave_group_response_member_response_fields};
 
 static const struct ed_kfield ed_kmsg_leave_group_response_fields[] = {
-    {offsetof(struct ed_kmsg_leave_group_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 5, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_leave_group_response, error_code), 0, ED_KT_INT16, 0, 0, 5, -1, -1, -1,
-     -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_leave_group_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 5,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_leave_group_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 5, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_leave_group_response, n_members),
-     offsetof(struct ed_kmsg_leave_group_response, members), ED_KT_STRUCT, ED_KF_ARRAY, 3, 5, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_leave_group_response_member_response_desc, "Members"},
+     offsetof(struct ed_kmsg_leave_group_response, members), 1341, ED_KT_STRUCT, ED_KF_ARRAY, 3, 5,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_leave_group_response_member_response_desc}, /* Members */
 };
 const struct ed_kstruct ed_kmsg_leave_group_response_desc = {
     "LeaveGroupResponse", sizeof(struct ed_kmsg_leave_group_response), 3,
     ed_kmsg_leave_group_response_fields};
 
 static const struct ed_kfield ed_kmsg_sync_group_request_assignment_fields[] = {
-    {offsetof(struct ed_kmsg_sync_group_request_assignment, member_id), 0, ED_KT_STRING, 0, 0, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_sync_group_request_assignment, assignment), 0, ED_KT_BYTES, 0, 0, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "Assignment"},
+    {offsetof(struct ed_kmsg_sync_group_request_assignment, member_id), 0, 1086, ED_KT_STRING, 0, 0,
+     5, -1, -1, -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_sync_group_request_assignment, assignment), 0, 1349, ED_KT_BYTES, 0, 0,
+     5, -1, -1, -1, -1, -1, 0, NULL}, /* Assignment */
 };
 const struct ed_kstruct ed_kmsg_sync_group_request_assignment_desc = {
     "SyncGroupRequestAssignment", sizeof(struct ed_kmsg_sync_group_request_assignment), 2,
     ed_kmsg_sync_group_request_assignment_fields};
 
 static const struct ed_kfield ed_kmsg_sync_group_request_fields[] = {
-    {offsetof(struct ed_kmsg_sync_group_request, group_id), 0, ED_KT_STRING, 0, 0, 5, -1, -1, -1,
-     -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_sync_group_request, generation_id), 0, ED_KT_INT32, 0, 0, 5, -1, -1,
-     -1, -1, -1, 0LL, NULL, "GenerationId"},
-    {offsetof(struct ed_kmsg_sync_group_request, member_id), 0, ED_KT_STRING, 0, 0, 5, -1, -1, -1,
-     -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_sync_group_request, group_instance_id), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 3, 5, 3, 5, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
-    {offsetof(struct ed_kmsg_sync_group_request, protocol_type), 0, ED_KT_STRING, ED_KF_DEF_NULL, 5,
-     5, 5, 5, -1, -1, -1, 0LL, NULL, "ProtocolType"},
-    {offsetof(struct ed_kmsg_sync_group_request, protocol_name), 0, ED_KT_STRING, ED_KF_DEF_NULL, 5,
-     5, 5, 5, -1, -1, -1, 0LL, NULL, "ProtocolName"},
+    {offsetof(struct ed_kmsg_sync_group_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 5, -1, -1,
+     -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_sync_group_request, generation_id), 0, 1293, ED_KT_INT32, 0, 0, 5, -1,
+     -1, -1, -1, -1, 0, NULL}, /* GenerationId */
+    {offsetof(struct ed_kmsg_sync_group_request, member_id), 0, 1086, ED_KT_STRING, 0, 0, 5, -1, -1,
+     -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_sync_group_request, group_instance_id), 0, 1095, ED_KT_STRING,
+     ED_KF_DEF_NULL, 3, 5, 3, 5, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
+    {offsetof(struct ed_kmsg_sync_group_request, protocol_type), 0, 1263, ED_KT_STRING,
+     ED_KF_DEF_NULL, 5, 5, 5, 5, -1, -1, -1, 0, NULL}, /* ProtocolType */
+    {offsetof(struct ed_kmsg_sync_group_request, protocol_name), 0, 1306, ED_KT_STRING,
+     ED_KF_DEF_NULL, 5, 5, 5, 5, -1, -1, -1, 0, NULL}, /* ProtocolName */
     {offsetof(struct ed_kmsg_sync_group_request, n_assignments),
-     offsetof(struct ed_kmsg_sync_group_request, assignments), ED_KT_STRUCT, ED_KF_ARRAY, 0, 5, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_sync_group_request_assignment_desc, "Assignments"},
+     offsetof(struct ed_kmsg_sync_group_request, assignments), 1360, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     5, -1, -1, -1, -1, -1, 0, &ed_kmsg_sync_group_request_assignment_desc}, /* Assignments */
 };
 const struct ed_kstruct ed_kmsg_sync_group_request_desc = {
     "SyncGroupRequest", sizeof(struct ed_kmsg_sync_group_request), 7,
     ed_kmsg_sync_group_request_fields};
 
 static const struct ed_kfield ed_kmsg_sync_group_response_fields[] = {
-    {offsetof(struct ed_kmsg_sync_group_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 5, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_sync_group_response, error_code), 0, ED_KT_INT16, 0, 0, 5, -1, -1, -1,
-     -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_sync_group_response, protocol_type), 0, ED_KT_STRING, ED_KF_DEF_NULL,
-     5, 5, 5, 5, -1, -1, -1, 0LL, NULL, "ProtocolType"},
-    {offsetof(struct ed_kmsg_sync_group_response, protocol_name), 0, ED_KT_STRING, ED_KF_DEF_NULL,
-     5, 5, 5, 5, -1, -1, -1, 0LL, NULL, "ProtocolName"},
-    {offsetof(struct ed_kmsg_sync_group_response, assignment), 0, ED_KT_BYTES, 0, 0, 5, -1, -1, -1,
-     -1, -1, 0LL, NULL, "Assignment"},
+    {offsetof(struct ed_kmsg_sync_group_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 5,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_sync_group_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 5, -1, -1,
+     -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_sync_group_response, protocol_type), 0, 1263, ED_KT_STRING,
+     ED_KF_DEF_NULL, 5, 5, 5, 5, -1, -1, -1, 0, NULL}, /* ProtocolType */
+    {offsetof(struct ed_kmsg_sync_group_response, protocol_name), 0, 1306, ED_KT_STRING,
+     ED_KF_DEF_NULL, 5, 5, 5, 5, -1, -1, -1, 0, NULL}, /* ProtocolName */
+    {offsetof(struct ed_kmsg_sync_group_response, assignment), 0, 1349, ED_KT_BYTES, 0, 0, 5, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Assignment */
 };
 const struct ed_kstruct ed_kmsg_sync_group_response_desc = {
     "SyncGroupResponse", sizeof(struct ed_kmsg_sync_group_response), 5,
@@ -983,61 +989,61 @@ const struct ed_kstruct ed_kmsg_sync_group_response_desc = {
 
 static const struct ed_kfield ed_kmsg_describe_groups_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_groups_request, n_groups),
-     offsetof(struct ed_kmsg_describe_groups_request, groups), ED_KT_STRING, ED_KF_ARRAY, 0, 5, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Groups"},
-    {offsetof(struct ed_kmsg_describe_groups_request, include_authorized_operations), 0, ED_KT_BOOL,
-     0, 3, 5, -1, -1, -1, -1, -1, 0LL, NULL, "IncludeAuthorizedOperations"},
+     offsetof(struct ed_kmsg_describe_groups_request, groups), 1156, ED_KT_STRING, ED_KF_ARRAY, 0,
+     5, -1, -1, -1, -1, -1, 0, NULL}, /* Groups */
+    {offsetof(struct ed_kmsg_describe_groups_request, include_authorized_operations), 0, 1372,
+     ED_KT_BOOL, 0, 3, 5, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeAuthorizedOperations */
 };
 const struct ed_kstruct ed_kmsg_describe_groups_request_desc = {
     "DescribeGroupsRequest", sizeof(struct ed_kmsg_describe_groups_request), 2,
     ed_kmsg_describe_groups_request_fields};
 
 static const struct ed_kfield ed_kmsg_describe_groups_response_described_group_member_fields[] = {
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, member_id), 0,
-     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "MemberId"},
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, member_id), 0, 1086,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* MemberId */
     {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, group_instance_id), 0,
-     ED_KT_STRING, ED_KF_DEF_NULL, 4, 5, 4, 5, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, client_id), 0,
-     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "ClientId"},
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, client_host), 0,
-     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "ClientHost"},
+     1095, ED_KT_STRING, ED_KF_DEF_NULL, 4, 5, 4, 5, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, client_id), 0, 1400,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ClientId */
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, client_host), 0, 1409,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ClientHost */
     {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, member_metadata), 0,
-     ED_KT_BYTES, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "MemberMetadata"},
+     1420, ED_KT_BYTES, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* MemberMetadata */
     {offsetof(struct ed_kmsg_describe_groups_response_described_group_member, member_assignment), 0,
-     ED_KT_BYTES, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "MemberAssignment"},
+     1435, ED_KT_BYTES, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* MemberAssignment */
 };
 const struct ed_kstruct ed_kmsg_describe_groups_response_described_group_member_desc = {
     "DescribedGroupMember", sizeof(struct ed_kmsg_describe_groups_response_described_group_member),
     6, ed_kmsg_describe_groups_response_described_group_member_fields};
 
 static const struct ed_kfield ed_kmsg_describe_groups_response_described_group_fields[] = {
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group, error_code), 0, ED_KT_INT16,
-     0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group, group_id), 0, ED_KT_STRING,
-     0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group, group_state), 0,
-     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "GroupState"},
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group, protocol_type), 0,
-     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "ProtocolType"},
-    {offsetof(struct ed_kmsg_describe_groups_response_described_group, protocol_data), 0,
-     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "ProtocolData"},
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group, group_id), 0, 1052,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group, group_state), 0, 1452,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* GroupState */
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group, protocol_type), 0, 1263,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ProtocolType */
+    {offsetof(struct ed_kmsg_describe_groups_response_described_group, protocol_data), 0, 1463,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ProtocolData */
     {offsetof(struct ed_kmsg_describe_groups_response_described_group, n_members),
-     offsetof(struct ed_kmsg_describe_groups_response_described_group, members), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 5, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_describe_groups_response_described_group_member_desc, "Members"},
+     offsetof(struct ed_kmsg_describe_groups_response_described_group, members), 1341, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 5, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_groups_response_described_group_member_desc}, /* Members */
     {offsetof(struct ed_kmsg_describe_groups_response_described_group, authorized_operations), 0,
-     ED_KT_INT32, 0, 3, 5, -1, -1, -1, -1, -1, -2147483648LL, NULL, "AuthorizedOperations"},
+     1476, ED_KT_INT32, 0, 3, 5, -1, -1, -1, -1, -1, INT32_MIN, NULL}, /* AuthorizedOperations */
 };
 const struct ed_kstruct ed_kmsg_describe_groups_response_described_group_desc = {
     "DescribedGroup", sizeof(struct ed_kmsg_describe_groups_response_described_group), 7,
     ed_kmsg_describe_groups_response_described_group_fields};
 
 static const struct ed_kfield ed_kmsg_describe_groups_response_fields[] = {
-    {offsetof(struct ed_kmsg_describe_groups_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_describe_groups_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1,
+     5, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_describe_groups_response, n_groups),
-     offsetof(struct ed_kmsg_describe_groups_response, groups), ED_KT_STRUCT, ED_KF_ARRAY, 0, 5, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_describe_groups_response_described_group_desc, "Groups"},
+     offsetof(struct ed_kmsg_describe_groups_response, groups), 1156, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     5, -1, -1, -1, -1, -1, 0, &ed_kmsg_describe_groups_response_described_group_desc}, /* Groups */
 };
 const struct ed_kstruct ed_kmsg_describe_groups_response_desc = {
     "DescribeGroupsResponse", sizeof(struct ed_kmsg_describe_groups_response), 2,
@@ -1045,109 +1051,109 @@ const struct ed_kstruct ed_kmsg_describe_groups_response_desc = {
 
 static const struct ed_kfield ed_kmsg_list_groups_request_fields[] = {
     {offsetof(struct ed_kmsg_list_groups_request, n_states_filter),
-     offsetof(struct ed_kmsg_list_groups_request, states_filter), ED_KT_STRING, ED_KF_ARRAY, 4, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "StatesFilter"},
+     offsetof(struct ed_kmsg_list_groups_request, states_filter), 1497, ED_KT_STRING, ED_KF_ARRAY,
+     4, 5, -1, -1, -1, -1, -1, 0, NULL}, /* StatesFilter */
     {offsetof(struct ed_kmsg_list_groups_request, n_types_filter),
-     offsetof(struct ed_kmsg_list_groups_request, types_filter), ED_KT_STRING, ED_KF_ARRAY, 5, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "TypesFilter"},
+     offsetof(struct ed_kmsg_list_groups_request, types_filter), 1510, ED_KT_STRING, ED_KF_ARRAY, 5,
+     5, -1, -1, -1, -1, -1, 0, NULL}, /* TypesFilter */
 };
 const struct ed_kstruct ed_kmsg_list_groups_request_desc = {
     "ListGroupsRequest", sizeof(struct ed_kmsg_list_groups_request), 2,
     ed_kmsg_list_groups_request_fields};
 
 static const struct ed_kfield ed_kmsg_list_groups_response_listed_group_fields[] = {
-    {offsetof(struct ed_kmsg_list_groups_response_listed_group, group_id), 0, ED_KT_STRING, 0, 0, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_list_groups_response_listed_group, protocol_type), 0, ED_KT_STRING, 0,
-     0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "ProtocolType"},
-    {offsetof(struct ed_kmsg_list_groups_response_listed_group, group_state), 0, ED_KT_STRING, 0, 4,
-     5, -1, -1, -1, -1, -1, 0LL, NULL, "GroupState"},
-    {offsetof(struct ed_kmsg_list_groups_response_listed_group, group_type), 0, ED_KT_STRING, 0, 5,
-     5, -1, -1, -1, -1, -1, 0LL, NULL, "GroupType"},
+    {offsetof(struct ed_kmsg_list_groups_response_listed_group, group_id), 0, 1052, ED_KT_STRING, 0,
+     0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_list_groups_response_listed_group, protocol_type), 0, 1263,
+     ED_KT_STRING, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ProtocolType */
+    {offsetof(struct ed_kmsg_list_groups_response_listed_group, group_state), 0, 1452, ED_KT_STRING,
+     0, 4, 5, -1, -1, -1, -1, -1, 0, NULL}, /* GroupState */
+    {offsetof(struct ed_kmsg_list_groups_response_listed_group, group_type), 0, 1522, ED_KT_STRING,
+     0, 5, 5, -1, -1, -1, -1, -1, 0, NULL}, /* GroupType */
 };
 const struct ed_kstruct ed_kmsg_list_groups_response_listed_group_desc = {
     "ListedGroup", sizeof(struct ed_kmsg_list_groups_response_listed_group), 4,
     ed_kmsg_list_groups_response_listed_group_fields};
 
 static const struct ed_kfield ed_kmsg_list_groups_response_fields[] = {
-    {offsetof(struct ed_kmsg_list_groups_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 5, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_list_groups_response, error_code), 0, ED_KT_INT16, 0, 0, 5, -1, -1, -1,
-     -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_list_groups_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 5,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_list_groups_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 5, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_list_groups_response, n_groups),
-     offsetof(struct ed_kmsg_list_groups_response, groups), ED_KT_STRUCT, ED_KF_ARRAY, 0, 5, -1, -1,
-     -1, -1, -1, 0LL, &ed_kmsg_list_groups_response_listed_group_desc, "Groups"},
+     offsetof(struct ed_kmsg_list_groups_response, groups), 1156, ED_KT_STRUCT, ED_KF_ARRAY, 0, 5,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_list_groups_response_listed_group_desc}, /* Groups */
 };
 const struct ed_kstruct ed_kmsg_list_groups_response_desc = {
     "ListGroupsResponse", sizeof(struct ed_kmsg_list_groups_response), 3,
     ed_kmsg_list_groups_response_fields};
 
 static const struct ed_kfield ed_kmsg_api_versions_request_fields[] = {
-    {offsetof(struct ed_kmsg_api_versions_request, client_software_name), 0, ED_KT_STRING, 0, 3, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ClientSoftwareName"},
-    {offsetof(struct ed_kmsg_api_versions_request, client_software_version), 0, ED_KT_STRING, 0, 3,
-     4, -1, -1, -1, -1, -1, 0LL, NULL, "ClientSoftwareVersion"},
+    {offsetof(struct ed_kmsg_api_versions_request, client_software_name), 0, 1532, ED_KT_STRING, 0,
+     3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ClientSoftwareName */
+    {offsetof(struct ed_kmsg_api_versions_request, client_software_version), 0, 1551, ED_KT_STRING,
+     0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ClientSoftwareVersion */
 };
 const struct ed_kstruct ed_kmsg_api_versions_request_desc = {
     "ApiVersionsRequest", sizeof(struct ed_kmsg_api_versions_request), 2,
     ed_kmsg_api_versions_request_fields};
 
 static const struct ed_kfield ed_kmsg_api_versions_response_api_version_fields[] = {
-    {offsetof(struct ed_kmsg_api_versions_response_api_version, api_key), 0, ED_KT_INT16, 0, 0, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ApiKey"},
-    {offsetof(struct ed_kmsg_api_versions_response_api_version, min_version), 0, ED_KT_INT16, 0, 0,
-     4, -1, -1, -1, -1, -1, 0LL, NULL, "MinVersion"},
-    {offsetof(struct ed_kmsg_api_versions_response_api_version, max_version), 0, ED_KT_INT16, 0, 0,
-     4, -1, -1, -1, -1, -1, 0LL, NULL, "MaxVersion"},
+    {offsetof(struct ed_kmsg_api_versions_response_api_version, api_key), 0, 1573, ED_KT_INT16, 0,
+     0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ApiKey */
+    {offsetof(struct ed_kmsg_api_versions_response_api_version, min_version), 0, 1580, ED_KT_INT16,
+     0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MinVersion */
+    {offsetof(struct ed_kmsg_api_versions_response_api_version, max_version), 0, 1591, ED_KT_INT16,
+     0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MaxVersion */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_api_version_desc = {
     "ApiVersion", sizeof(struct ed_kmsg_api_versions_response_api_version), 3,
     ed_kmsg_api_versions_response_api_version_fields};
 
 static const struct ed_kfield ed_kmsg_api_versions_response_supported_feature_key_fields[] = {
-    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, name), 0, ED_KT_STRING, 0,
-     3, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, min_version), 0,
-     ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0LL, NULL, "MinVersion"},
-    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, max_version), 0,
-     ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0LL, NULL, "MaxVersion"},
+    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, name), 0, 14,
+     ED_KT_STRING, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, min_version), 0, 1580,
+     ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MinVersion */
+    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, max_version), 0, 1591,
+     ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MaxVersion */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_supported_feature_key_desc = {
     "SupportedFeatureKey", sizeof(struct ed_kmsg_api_versions_response_supported_feature_key), 3,
     ed_kmsg_api_versions_response_supported_feature_key_fields};
 
 static const struct ed_kfield ed_kmsg_api_versions_response_finalized_feature_key_fields[] = {
-    {offsetof(struct ed_kmsg_api_versions_response_finalized_feature_key, name), 0, ED_KT_STRING, 0,
-     3, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_api_versions_response_finalized_feature_key, name), 0, 14,
+     ED_KT_STRING, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_api_versions_response_finalized_feature_key, max_version_level), 0,
-     ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0LL, NULL, "MaxVersionLevel"},
+     1602, ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MaxVersionLevel */
     {offsetof(struct ed_kmsg_api_versions_response_finalized_feature_key, min_version_level), 0,
-     ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0LL, NULL, "MinVersionLevel"},
+     1618, ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MinVersionLevel */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_finalized_feature_key_desc = {
     "FinalizedFeatureKey", sizeof(struct ed_kmsg_api_versions_response_finalized_feature_key), 3,
     ed_kmsg_api_versions_response_finalized_feature_key_fields};
 
 static const struct ed_kfield ed_kmsg_api_versions_response_fields[] = {
-    {offsetof(struct ed_kmsg_api_versions_response, error_code), 0, ED_KT_INT16, 0, 0, 4, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_api_versions_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 4, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_api_versions_response, n_api_keys),
-     offsetof(struct ed_kmsg_api_versions_response, api_keys), ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_api_versions_response_api_version_desc, "ApiKeys"},
-    {offsetof(struct ed_kmsg_api_versions_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 4, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+     offsetof(struct ed_kmsg_api_versions_response, api_keys), 1634, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     4, -1, -1, -1, -1, -1, 0, &ed_kmsg_api_versions_response_api_version_desc}, /* ApiKeys */
+    {offsetof(struct ed_kmsg_api_versions_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 4,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_api_versions_response, n_supported_features),
-     offsetof(struct ed_kmsg_api_versions_response, supported_features), ED_KT_STRUCT, ED_KF_ARRAY,
-     3, 4, -1, -1, 0, 3, 4, 0LL, &ed_kmsg_api_versions_response_supported_feature_key_desc,
-     "SupportedFeatures"},
-    {offsetof(struct ed_kmsg_api_versions_response, finalized_features_epoch), 0, ED_KT_INT64, 0, 3,
-     4, -1, -1, 1, 3, 4, -1LL, NULL, "FinalizedFeaturesEpoch"},
+     offsetof(struct ed_kmsg_api_versions_response, supported_features), 1642, ED_KT_STRUCT,
+     ED_KF_ARRAY, 3, 4, -1, -1, 0, 3, 4, 0,
+     &ed_kmsg_api_versions_response_supported_feature_key_desc}, /* SupportedFeatures */
+    {offsetof(struct ed_kmsg_api_versions_response, finalized_features_epoch), 0, 1660, ED_KT_INT64,
+     0, 3, 4, -1, -1, 1, 3, 4, -1, NULL}, /* FinalizedFeaturesEpoch */
     {offsetof(struct ed_kmsg_api_versions_response, n_finalized_features),
-     offsetof(struct ed_kmsg_api_versions_response, finalized_features), ED_KT_STRUCT, ED_KF_ARRAY,
-     3, 4, -1, -1, 2, 3, 4, 0LL, &ed_kmsg_api_versions_response_finalized_feature_key_desc,
-     "FinalizedFeatures"},
-    {offsetof(struct ed_kmsg_api_versions_response, zk_migration_ready), 0, ED_KT_BOOL, 0, 3, 4, -1,
-     -1, 3, 3, 4, 0LL, NULL, "ZkMigrationReady"},
+     offsetof(struct ed_kmsg_api_versions_response, finalized_features), 1683, ED_KT_STRUCT,
+     ED_KF_ARRAY, 3, 4, -1, -1, 2, 3, 4, 0,
+     &ed_kmsg_api_versions_response_finalized_feature_key_desc}, /* FinalizedFeatures */
+    {offsetof(struct ed_kmsg_api_versions_response, zk_migration_ready), 0, 1701, ED_KT_BOOL, 0, 3,
+     4, -1, -1, 3, 3, 4, 0, NULL}, /* ZkMigrationReady */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_desc = {
     "ApiVersionsResponse", sizeof(struct ed_kmsg_api_versions_response), 7,
@@ -1157,10 +1163,10 @@ static const struct ed_kfield ed_kmsg_create_topics_request_creatable_replica_as
     {
         {offsetof(struct ed_kmsg_create_topics_request_creatable_replica_assignment,
                   partition_index),
-         0, ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
+         0, 606, ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
         {offsetof(struct ed_kmsg_create_topics_request_creatable_replica_assignment, n_broker_ids),
          offsetof(struct ed_kmsg_create_topics_request_creatable_replica_assignment, broker_ids),
-         ED_KT_INT32, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "BrokerIds"},
+         1718, ED_KT_INT32, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerIds */
 };
 const struct ed_kstruct ed_kmsg_create_topics_request_creatable_replica_assignment_desc = {
     "CreatableReplicaAssignment",
@@ -1168,30 +1174,30 @@ const struct ed_kstruct ed_kmsg_create_topics_request_creatable_replica_assignme
     ed_kmsg_create_topics_request_creatable_replica_assignment_fields};
 
 static const struct ed_kfield ed_kmsg_create_topics_request_creatable_topic_config_fields[] = {
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic_config, name), 0, ED_KT_STRING,
-     0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic_config, value), 0, ED_KT_STRING,
-     0, 0, 7, 0, 7, -1, -1, -1, 0LL, NULL, "Value"},
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic_config, name), 0, 14,
+     ED_KT_STRING, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic_config, value), 0, 1728,
+     ED_KT_STRING, 0, 0, 7, 0, 7, -1, -1, -1, 0, NULL}, /* Value */
 };
 const struct ed_kstruct ed_kmsg_create_topics_request_creatable_topic_config_desc = {
     "CreatableTopicConfig", sizeof(struct ed_kmsg_create_topics_request_creatable_topic_config), 2,
     ed_kmsg_create_topics_request_creatable_topic_config_fields};
 
 static const struct ed_kfield ed_kmsg_create_topics_request_creatable_topic_fields[] = {
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, name), 0, ED_KT_STRING, 0, 0, 7,
-     -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, num_partitions), 0, ED_KT_INT32,
-     0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "NumPartitions"},
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, replication_factor), 0,
-     ED_KT_INT16, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "ReplicationFactor"},
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, name), 0, 14, ED_KT_STRING, 0,
+     0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, num_partitions), 0, 1734,
+     ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* NumPartitions */
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, replication_factor), 0, 1748,
+     ED_KT_INT16, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* ReplicationFactor */
     {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, n_assignments),
-     offsetof(struct ed_kmsg_create_topics_request_creatable_topic, assignments), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_create_topics_request_creatable_replica_assignment_desc, "Assignments"},
+     offsetof(struct ed_kmsg_create_topics_request_creatable_topic, assignments), 1360,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_create_topics_request_creatable_replica_assignment_desc}, /* Assignments */
     {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, n_configs),
-     offsetof(struct ed_kmsg_create_topics_request_creatable_topic, configs), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_create_topics_request_creatable_topic_config_desc, "Configs"},
+     offsetof(struct ed_kmsg_create_topics_request_creatable_topic, configs), 1766, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_create_topics_request_creatable_topic_config_desc}, /* Configs */
 };
 const struct ed_kstruct ed_kmsg_create_topics_request_creatable_topic_desc = {
     "CreatableTopic", sizeof(struct ed_kmsg_create_topics_request_creatable_topic), 5,
@@ -1199,74 +1205,75 @@ const struct ed_kstruct ed_kmsg_create_topics_request_creatable_topic_desc = {
 
 static const struct ed_kfield ed_kmsg_create_topics_request_fields[] = {
     {offsetof(struct ed_kmsg_create_topics_request, n_topics),
-     offsetof(struct ed_kmsg_create_topics_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_create_topics_request_creatable_topic_desc, "Topics"},
-    {offsetof(struct ed_kmsg_create_topics_request, timeout_ms), 0, ED_KT_INT32, 0, 0, 7, -1, -1,
-     -1, -1, -1, 60000LL, NULL, "timeoutMs"},
-    {offsetof(struct ed_kmsg_create_topics_request, validate_only), 0, ED_KT_BOOL, 0, 1, 7, -1, -1,
-     -1, -1, -1, 0LL, NULL, "validateOnly"},
+     offsetof(struct ed_kmsg_create_topics_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 7,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_create_topics_request_creatable_topic_desc}, /* Topics */
+    {offsetof(struct ed_kmsg_create_topics_request, timeout_ms), 0, 1774, ED_KT_INT32, 0, 0, 7, -1,
+     -1, -1, -1, -1, 60000, NULL}, /* timeoutMs */
+    {offsetof(struct ed_kmsg_create_topics_request, validate_only), 0, 1784, ED_KT_BOOL, 0, 1, 7,
+     -1, -1, -1, -1, -1, 0, NULL}, /* validateOnly */
 };
 const struct ed_kstruct ed_kmsg_create_topics_request_desc = {
     "CreateTopicsRequest", sizeof(struct ed_kmsg_create_topics_request), 3,
     ed_kmsg_create_topics_request_fields};
 
 static const struct ed_kfield ed_kmsg_create_topics_response_creatable_topic_configs_fields[] = {
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, name), 0, ED_KT_STRING,
-     0, 5, 7, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, value), 0,
-     ED_KT_STRING, 0, 5, 7, 5, 7, -1, -1, -1, 0LL, NULL, "Value"},
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, read_only), 0,
-     ED_KT_BOOL, 0, 5, 7, -1, -1, -1, -1, -1, 0LL, NULL, "ReadOnly"},
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, name), 0, 14,
+     ED_KT_STRING, 0, 5, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, value), 0, 1728,
+     ED_KT_STRING, 0, 5, 7, 5, 7, -1, -1, -1, 0, NULL}, /* Value */
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, read_only), 0, 1797,
+     ED_KT_BOOL, 0, 5, 7, -1, -1, -1, -1, -1, 0, NULL}, /* ReadOnly */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, config_source), 0,
-     ED_KT_INT8, 0, 5, 7, -1, -1, -1, -1, -1, -1LL, NULL, "ConfigSource"},
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, is_sensitive), 0,
-     ED_KT_BOOL, 0, 5, 7, -1, -1, -1, -1, -1, 0LL, NULL, "IsSensitive"},
+     1806, ED_KT_INT8, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* ConfigSource */
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, is_sensitive), 0, 1819,
+     ED_KT_BOOL, 0, 5, 7, -1, -1, -1, -1, -1, 0, NULL}, /* IsSensitive */
 };
 const struct ed_kstruct ed_kmsg_create_topics_response_creatable_topic_configs_desc = {
     "CreatableTopicConfigs", sizeof(struct ed_kmsg_create_topics_response_creatable_topic_configs),
     5, ed_kmsg_create_topics_response_creatable_topic_configs_fields};
 
 static const struct ed_kfield ed_kmsg_create_topics_response_creatable_topic_result_fields[] = {
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, name), 0, ED_KT_STRING,
-     0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, topic_id), 0,
-     ED_KT_UUID, 0, 7, 7, -1, -1, -1, -1, -1, 0LL, NULL, "TopicId"},
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, error_code), 0,
-     ED_KT_INT16, 0, 0, 7, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, error_message), 0,
-     ED_KT_STRING, 0, 1, 7, 0, 7, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, name), 0, 14,
+     ED_KT_STRING, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, topic_id), 0, 425,
+     ED_KT_UUID, 0, 7, 7, -1, -1, -1, -1, -1, 0, NULL}, /* TopicId */
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, error_message), 0, 194,
+     ED_KT_STRING, 0, 1, 7, 0, 7, -1, -1, -1, 0, NULL}, /* ErrorMessage */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result,
               topic_config_error_code),
-     0, ED_KT_INT16, 0, 5, 7, -1, -1, 0, 5, 7, 0LL, NULL, "TopicConfigErrorCode"},
+     0, 1831, ED_KT_INT16, 0, 5, 7, -1, -1, 0, 5, 7, 0, NULL}, /* TopicConfigErrorCode */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, num_partitions), 0,
-     ED_KT_INT32, 0, 5, 7, -1, -1, -1, -1, -1, -1LL, NULL, "NumPartitions"},
+     1734, ED_KT_INT32, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* NumPartitions */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, replication_factor), 0,
-     ED_KT_INT16, 0, 5, 7, -1, -1, -1, -1, -1, -1LL, NULL, "ReplicationFactor"},
+     1748, ED_KT_INT16, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* ReplicationFactor */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, n_configs),
-     offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, configs), ED_KT_STRUCT,
-     ED_KF_ARRAY, 5, 7, 5, 7, -1, -1, -1, 0LL,
-     &ed_kmsg_create_topics_response_creatable_topic_configs_desc, "Configs"},
+     offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, configs), 1766,
+     ED_KT_STRUCT, ED_KF_ARRAY, 5, 7, 5, 7, -1, -1, -1, 0,
+     &ed_kmsg_create_topics_response_creatable_topic_configs_desc}, /* Configs */
 };
 const struct ed_kstruct ed_kmsg_create_topics_response_creatable_topic_result_desc = {
     "CreatableTopicResult", sizeof(struct ed_kmsg_create_topics_response_creatable_topic_result), 8,
     ed_kmsg_create_topics_response_creatable_topic_result_fields};
 
 static const struct ed_kfield ed_kmsg_create_topics_response_fields[] = {
-    {offsetof(struct ed_kmsg_create_topics_response, throttle_time_ms), 0, ED_KT_INT32, 0, 2, 7, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_create_topics_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 2,
+     7, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_create_topics_response, n_topics),
-     offsetof(struct ed_kmsg_create_topics_response, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_create_topics_response_creatable_topic_result_desc, "Topics"},
+     offsetof(struct ed_kmsg_create_topics_response, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 7,
+     -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_create_topics_response_creatable_topic_result_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_create_topics_response_desc = {
     "CreateTopicsResponse", sizeof(struct ed_kmsg_create_topics_response), 2,
     ed_kmsg_create_topics_response_fields};
 
 static const struct ed_kfield ed_kmsg_delete_topics_request_delete_topic_state_fields[] = {
-    {offsetof(struct ed_kmsg_delete_topics_request_delete_topic_state, name), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 6, 6, 6, 6, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_delete_topics_request_delete_topic_state, topic_id), 0, ED_KT_UUID, 0,
-     6, 6, -1, -1, -1, -1, -1, 0LL, NULL, "TopicId"},
+    {offsetof(struct ed_kmsg_delete_topics_request_delete_topic_state, name), 0, 14, ED_KT_STRING,
+     ED_KF_DEF_NULL, 6, 6, 6, 6, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_delete_topics_request_delete_topic_state, topic_id), 0, 425,
+     ED_KT_UUID, 0, 6, 6, -1, -1, -1, -1, -1, 0, NULL}, /* TopicId */
 };
 const struct ed_kstruct ed_kmsg_delete_topics_request_delete_topic_state_desc = {
     "DeleteTopicState", sizeof(struct ed_kmsg_delete_topics_request_delete_topic_state), 2,
@@ -1274,67 +1281,67 @@ const struct ed_kstruct ed_kmsg_delete_topics_request_delete_topic_state_desc = 
 
 static const struct ed_kfield ed_kmsg_delete_topics_request_fields[] = {
     {offsetof(struct ed_kmsg_delete_topics_request, n_topics),
-     offsetof(struct ed_kmsg_delete_topics_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 6, 6, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_delete_topics_request_delete_topic_state_desc, "Topics"},
+     offsetof(struct ed_kmsg_delete_topics_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 6, 6,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_delete_topics_request_delete_topic_state_desc}, /* Topics */
     {offsetof(struct ed_kmsg_delete_topics_request, n_topic_names),
-     offsetof(struct ed_kmsg_delete_topics_request, topic_names), ED_KT_STRING, ED_KF_ARRAY, 0, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "TopicNames"},
-    {offsetof(struct ed_kmsg_delete_topics_request, timeout_ms), 0, ED_KT_INT32, 0, 0, 6, -1, -1,
-     -1, -1, -1, 0LL, NULL, "TimeoutMs"},
+     offsetof(struct ed_kmsg_delete_topics_request, topic_names), 1852, ED_KT_STRING, ED_KF_ARRAY,
+     0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* TopicNames */
+    {offsetof(struct ed_kmsg_delete_topics_request, timeout_ms), 0, 54, ED_KT_INT32, 0, 0, 6, -1,
+     -1, -1, -1, -1, 0, NULL}, /* TimeoutMs */
 };
 const struct ed_kstruct ed_kmsg_delete_topics_request_desc = {
     "DeleteTopicsRequest", sizeof(struct ed_kmsg_delete_topics_request), 3,
     ed_kmsg_delete_topics_request_fields};
 
 static const struct ed_kfield ed_kmsg_delete_topics_response_deletable_topic_result_fields[] = {
-    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, name), 0, ED_KT_STRING,
-     0, 0, 6, 6, 6, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, topic_id), 0,
-     ED_KT_UUID, 0, 6, 6, -1, -1, -1, -1, -1, 0LL, NULL, "TopicId"},
-    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, error_code), 0,
-     ED_KT_INT16, 0, 0, 6, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, error_message), 0,
-     ED_KT_STRING, ED_KF_DEF_NULL, 5, 6, 5, 6, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
+    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, name), 0, 14,
+     ED_KT_STRING, 0, 0, 6, 6, 6, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, topic_id), 0, 425,
+     ED_KT_UUID, 0, 6, 6, -1, -1, -1, -1, -1, 0, NULL}, /* TopicId */
+    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 6, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_delete_topics_response_deletable_topic_result, error_message), 0, 194,
+     ED_KT_STRING, ED_KF_DEF_NULL, 5, 6, 5, 6, -1, -1, -1, 0, NULL}, /* ErrorMessage */
 };
 const struct ed_kstruct ed_kmsg_delete_topics_response_deletable_topic_result_desc = {
     "DeletableTopicResult", sizeof(struct ed_kmsg_delete_topics_response_deletable_topic_result), 4,
     ed_kmsg_delete_topics_response_deletable_topic_result_fields};
 
 static const struct ed_kfield ed_kmsg_delete_topics_response_fields[] = {
-    {offsetof(struct ed_kmsg_delete_topics_response, throttle_time_ms), 0, ED_KT_INT32, 0, 1, 6, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_delete_topics_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1,
+     6, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_delete_topics_response, n_responses),
-     offsetof(struct ed_kmsg_delete_topics_response, responses), ED_KT_STRUCT, ED_KF_ARRAY, 0, 6,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_delete_topics_response_deletable_topic_result_desc,
-     "Responses"},
+     offsetof(struct ed_kmsg_delete_topics_response, responses), 262, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     6, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_delete_topics_response_deletable_topic_result_desc}, /* Responses */
 };
 const struct ed_kstruct ed_kmsg_delete_topics_response_desc = {
     "DeleteTopicsResponse", sizeof(struct ed_kmsg_delete_topics_response), 2,
     ed_kmsg_delete_topics_response_fields};
 
 static const struct ed_kfield ed_kmsg_init_producer_id_request_fields[] = {
-    {offsetof(struct ed_kmsg_init_producer_id_request, transactional_id), 0, ED_KT_STRING, 0, 0, 5,
-     0, 5, -1, -1, -1, 0LL, NULL, "TransactionalId"},
-    {offsetof(struct ed_kmsg_init_producer_id_request, transaction_timeout_ms), 0, ED_KT_INT32, 0,
-     0, 5, -1, -1, -1, -1, -1, 0LL, NULL, "TransactionTimeoutMs"},
-    {offsetof(struct ed_kmsg_init_producer_id_request, producer_id), 0, ED_KT_INT64, 0, 3, 5, -1,
-     -1, -1, -1, -1, -1LL, NULL, "ProducerId"},
-    {offsetof(struct ed_kmsg_init_producer_id_request, producer_epoch), 0, ED_KT_INT16, 0, 3, 5, -1,
-     -1, -1, -1, -1, -1LL, NULL, "ProducerEpoch"},
+    {offsetof(struct ed_kmsg_init_producer_id_request, transactional_id), 0, 33, ED_KT_STRING, 0, 0,
+     5, 0, 5, -1, -1, -1, 0, NULL}, /* TransactionalId */
+    {offsetof(struct ed_kmsg_init_producer_id_request, transaction_timeout_ms), 0, 1863,
+     ED_KT_INT32, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* TransactionTimeoutMs */
+    {offsetof(struct ed_kmsg_init_producer_id_request, producer_id), 0, 583, ED_KT_INT64, 0, 3, 5,
+     -1, -1, -1, -1, -1, -1, NULL}, /* ProducerId */
+    {offsetof(struct ed_kmsg_init_producer_id_request, producer_epoch), 0, 1884, ED_KT_INT16, 0, 3,
+     5, -1, -1, -1, -1, -1, -1, NULL}, /* ProducerEpoch */
 };
 const struct ed_kstruct ed_kmsg_init_producer_id_request_desc = {
     "InitProducerIdRequest", sizeof(struct ed_kmsg_init_producer_id_request), 4,
     ed_kmsg_init_producer_id_request_fields};
 
 static const struct ed_kfield ed_kmsg_init_producer_id_response_fields[] = {
-    {offsetof(struct ed_kmsg_init_producer_id_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_init_producer_id_response, error_code), 0, ED_KT_INT16, 0, 0, 5, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_init_producer_id_response, producer_id), 0, ED_KT_INT64, 0, 0, 5, -1,
-     -1, -1, -1, -1, -1LL, NULL, "ProducerId"},
-    {offsetof(struct ed_kmsg_init_producer_id_response, producer_epoch), 0, ED_KT_INT16, 0, 0, 5,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ProducerEpoch"},
+    {offsetof(struct ed_kmsg_init_producer_id_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
+     0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_init_producer_id_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 5,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_init_producer_id_response, producer_id), 0, 583, ED_KT_INT64, 0, 0, 5,
+     -1, -1, -1, -1, -1, -1, NULL}, /* ProducerId */
+    {offsetof(struct ed_kmsg_init_producer_id_response, producer_epoch), 0, 1884, ED_KT_INT16, 0, 0,
+     5, -1, -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
 };
 const struct ed_kstruct ed_kmsg_init_producer_id_response_desc = {
     "InitProducerIdResponse", sizeof(struct ed_kmsg_init_producer_id_response), 4,
@@ -1344,13 +1351,13 @@ static const struct ed_kfield
     ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition_fields[] = {
         {offsetof(struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition,
                   partition),
-         0, ED_KT_INT32, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Partition"},
+         0, 324, ED_KT_INT32, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Partition */
         {offsetof(struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition,
                   current_leader_epoch),
-         0, ED_KT_INT32, 0, 2, 4, -1, -1, -1, -1, -1, -1LL, NULL, "CurrentLeaderEpoch"},
+         0, 334, ED_KT_INT32, 0, 2, 4, -1, -1, -1, -1, -1, -1, NULL}, /* CurrentLeaderEpoch */
         {offsetof(struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition,
                   leader_epoch),
-         0, ED_KT_INT32, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "LeaderEpoch"},
+         0, 117, ED_KT_INT32, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* LeaderEpoch */
 };
 const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition_desc = {
     "OffsetForLeaderPartition",
@@ -1360,13 +1367,14 @@ const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_request_offset_for_leade
 static const struct ed_kfield
     ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic_fields[] = {
         {offsetof(struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic, topic), 0,
-         ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Topic"},
+         419, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Topic */
         {offsetof(struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic,
                   n_partitions),
          offsetof(struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic,
                   partitions),
-         ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0LL,
-         &ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition_desc, "Partitions"},
+         433, ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0,
+         &ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition_desc}, /* Partitions
+                                                                                      */
 };
 const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic_desc = {
     "OffsetForLeaderTopic",
@@ -1374,26 +1382,26 @@ const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_request_offset_for_leade
     ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic_fields};
 
 static const struct ed_kfield ed_kmsg_offset_for_leader_epoch_request_fields[] = {
-    {offsetof(struct ed_kmsg_offset_for_leader_epoch_request, replica_id), 0, ED_KT_INT32, 0, 3, 4,
-     -1, -1, -1, -1, -1, -2LL, NULL, "ReplicaId"},
+    {offsetof(struct ed_kmsg_offset_for_leader_epoch_request, replica_id), 0, 301, ED_KT_INT32, 0,
+     3, 4, -1, -1, -1, -1, -1, -2, NULL}, /* ReplicaId */
     {offsetof(struct ed_kmsg_offset_for_leader_epoch_request, n_topics),
-     offsetof(struct ed_kmsg_offset_for_leader_epoch_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0,
-     4, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_for_leader_epoch_request, topics), 533, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_request_desc = {
     "OffsetForLeaderEpochRequest", sizeof(struct ed_kmsg_offset_for_leader_epoch_request), 2,
     ed_kmsg_offset_for_leader_epoch_request_fields};
 
 static const struct ed_kfield ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset_fields[] = {
-    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset, error_code), 0,
-     ED_KT_INT16, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset, partition), 0,
-     ED_KT_INT32, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Partition"},
+    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset, partition), 0, 324,
+     ED_KT_INT32, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Partition */
     {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset, leader_epoch), 0,
-     ED_KT_INT32, 0, 1, 4, -1, -1, -1, -1, -1, -1LL, NULL, "LeaderEpoch"},
-    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset, end_offset), 0,
-     ED_KT_INT64, 0, 0, 4, -1, -1, -1, -1, -1, -1LL, NULL, "EndOffset"},
+     117, ED_KT_INT32, 0, 1, 4, -1, -1, -1, -1, -1, -1, NULL}, /* LeaderEpoch */
+    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset, end_offset), 0, 573,
+     ED_KT_INT64, 0, 0, 4, -1, -1, -1, -1, -1, -1, NULL}, /* EndOffset */
 };
 const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset_desc = {
     "EpochEndOffset", sizeof(struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset), 4,
@@ -1403,13 +1411,13 @@ static const struct ed_kfield
     ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result_fields[] = {
         {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result,
                   topic),
-         0, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Topic"},
+         0, 419, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Topic */
         {offsetof(struct ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result,
                   n_partitions),
          offsetof(struct ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result,
                   partitions),
-         ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0LL,
-         &ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset_desc, "Partitions"},
+         433, ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0,
+         &ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset_desc}, /* Partitions */
 };
 const struct ed_kstruct
     ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result_desc = {
@@ -1418,12 +1426,12 @@ const struct ed_kstruct
         ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result_fields};
 
 static const struct ed_kfield ed_kmsg_offset_for_leader_epoch_response_fields[] = {
-    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response, throttle_time_ms), 0, ED_KT_INT32, 0,
-     2, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_offset_for_leader_epoch_response, throttle_time_ms), 0, 272,
+     ED_KT_INT32, 0, 2, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_offset_for_leader_epoch_response, n_topics),
-     offsetof(struct ed_kmsg_offset_for_leader_epoch_response, topics), ED_KT_STRUCT, ED_KF_ARRAY,
-     0, 4, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_for_leader_epoch_response, topics), 533, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_response_desc = {
     "OffsetForLeaderEpochResponse", sizeof(struct ed_kmsg_offset_for_leader_epoch_response), 2,
@@ -1432,12 +1440,12 @@ const struct ed_kstruct ed_kmsg_offset_for_leader_epoch_response_desc = {
 static const struct ed_kfield
     ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic_fields[] = {
         {offsetof(struct ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic, name),
-         0, ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+         0, 14, ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic,
                   n_partitions),
          offsetof(struct ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic,
                   partitions),
-         ED_KT_INT32, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "Partitions"},
+         433, ED_KT_INT32, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic_desc = {
     "AddPartitionsToTxnTopic",
@@ -1445,16 +1453,17 @@ const struct ed_kstruct ed_kmsg_add_partitions_to_txn_request_add_partitions_to_
     ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic_fields};
 
 static const struct ed_kfield ed_kmsg_add_partitions_to_txn_request_fields[] = {
-    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_transactional_id), 0,
-     ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "V3AndBelowTransactionalId"},
-    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_id), 0,
-     ED_KT_INT64, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "V3AndBelowProducerId"},
-    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_epoch), 0,
-     ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "V3AndBelowProducerEpoch"},
+    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_transactional_id), 0, 1898,
+     ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* V3AndBelowTransactionalId */
+    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_id), 0, 1924,
+     ED_KT_INT64, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* V3AndBelowProducerId */
+    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_epoch), 0, 1945,
+     ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* V3AndBelowProducerEpoch */
     {offsetof(struct ed_kmsg_add_partitions_to_txn_request, n_v3_and_below_topics),
-     offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_topics), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic_desc, "V3AndBelowTopics"},
+     offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_topics), 1969,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic_desc}, /* V3AndBelowTopics
+                                                                                */
 };
 const struct ed_kstruct ed_kmsg_add_partitions_to_txn_request_desc = {
     "AddPartitionsToTxnRequest", sizeof(struct ed_kmsg_add_partitions_to_txn_request), 4,
@@ -1465,11 +1474,11 @@ static const struct ed_kfield
         {offsetof(
              struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result,
              partition_index),
-         0, ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
+         0, 606, ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
         {offsetof(
              struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result,
              partition_error_code),
-         0, ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionErrorCode"},
+         0, 1986, ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionErrorCode */
 };
 const struct ed_kstruct
     ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_desc = {
@@ -1482,14 +1491,14 @@ static const struct ed_kfield
     ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_fields[] = {
         {offsetof(struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result,
                   name),
-         0, ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+         0, 14, ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result,
                   n_results_by_partition),
          offsetof(struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result,
                   results_by_partition),
-         ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0LL,
-         &ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_desc,
-         "ResultsByPartition"},
+         2005, ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
+         &ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_desc}, /* ResultsByPartition
+                                                                                                */
 };
 const struct ed_kstruct
     ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_desc = {
@@ -1498,141 +1507,141 @@ const struct ed_kstruct
         ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_fields};
 
 static const struct ed_kfield ed_kmsg_add_partitions_to_txn_response_fields[] = {
-    {offsetof(struct ed_kmsg_add_partitions_to_txn_response, throttle_time_ms), 0, ED_KT_INT32, 0,
-     0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_add_partitions_to_txn_response, throttle_time_ms), 0, 272, ED_KT_INT32,
+     0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_add_partitions_to_txn_response, n_results_by_topic_v3_and_below),
-     offsetof(struct ed_kmsg_add_partitions_to_txn_response, results_by_topic_v3_and_below),
-     ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_desc,
-     "ResultsByTopicV3AndBelow"},
+     offsetof(struct ed_kmsg_add_partitions_to_txn_response, results_by_topic_v3_and_below), 2024,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_desc}, /* ResultsByTopicV3AndBelow
+                                                                                        */
 };
 const struct ed_kstruct ed_kmsg_add_partitions_to_txn_response_desc = {
     "AddPartitionsToTxnResponse", sizeof(struct ed_kmsg_add_partitions_to_txn_response), 2,
     ed_kmsg_add_partitions_to_txn_response_fields};
 
 static const struct ed_kfield ed_kmsg_add_offsets_to_txn_request_fields[] = {
-    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, transactional_id), 0, ED_KT_STRING, 0, 0,
-     3, -1, -1, -1, -1, -1, 0LL, NULL, "TransactionalId"},
-    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, producer_id), 0, ED_KT_INT64, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ProducerId"},
-    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, producer_epoch), 0, ED_KT_INT16, 0, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ProducerEpoch"},
-    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, group_id), 0, ED_KT_STRING, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "GroupId"},
+    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, transactional_id), 0, 33, ED_KT_STRING, 0,
+     0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* TransactionalId */
+    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, producer_id), 0, 583, ED_KT_INT64, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ProducerId */
+    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, producer_epoch), 0, 1884, ED_KT_INT16, 0,
+     0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
+    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
 };
 const struct ed_kstruct ed_kmsg_add_offsets_to_txn_request_desc = {
     "AddOffsetsToTxnRequest", sizeof(struct ed_kmsg_add_offsets_to_txn_request), 4,
     ed_kmsg_add_offsets_to_txn_request_fields};
 
 static const struct ed_kfield ed_kmsg_add_offsets_to_txn_response_fields[] = {
-    {offsetof(struct ed_kmsg_add_offsets_to_txn_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0,
-     3, -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_add_offsets_to_txn_response, error_code), 0, ED_KT_INT16, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_add_offsets_to_txn_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
+     0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_add_offsets_to_txn_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_add_offsets_to_txn_response_desc = {
     "AddOffsetsToTxnResponse", sizeof(struct ed_kmsg_add_offsets_to_txn_response), 2,
     ed_kmsg_add_offsets_to_txn_response_fields};
 
 static const struct ed_kfield ed_kmsg_end_txn_request_fields[] = {
-    {offsetof(struct ed_kmsg_end_txn_request, transactional_id), 0, ED_KT_STRING, 0, 0, 3, -1, -1,
-     -1, -1, -1, 0LL, NULL, "TransactionalId"},
-    {offsetof(struct ed_kmsg_end_txn_request, producer_id), 0, ED_KT_INT64, 0, 0, 3, -1, -1, -1, -1,
-     -1, 0LL, NULL, "ProducerId"},
-    {offsetof(struct ed_kmsg_end_txn_request, producer_epoch), 0, ED_KT_INT16, 0, 0, 3, -1, -1, -1,
-     -1, -1, 0LL, NULL, "ProducerEpoch"},
-    {offsetof(struct ed_kmsg_end_txn_request, committed), 0, ED_KT_BOOL, 0, 0, 3, -1, -1, -1, -1,
-     -1, 0LL, NULL, "Committed"},
+    {offsetof(struct ed_kmsg_end_txn_request, transactional_id), 0, 33, ED_KT_STRING, 0, 0, 3, -1,
+     -1, -1, -1, -1, 0, NULL}, /* TransactionalId */
+    {offsetof(struct ed_kmsg_end_txn_request, producer_id), 0, 583, ED_KT_INT64, 0, 0, 3, -1, -1,
+     -1, -1, -1, 0, NULL}, /* ProducerId */
+    {offsetof(struct ed_kmsg_end_txn_request, producer_epoch), 0, 1884, ED_KT_INT16, 0, 0, 3, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
+    {offsetof(struct ed_kmsg_end_txn_request, committed), 0, 2049, ED_KT_BOOL, 0, 0, 3, -1, -1, -1,
+     -1, -1, 0, NULL}, /* Committed */
 };
 const struct ed_kstruct ed_kmsg_end_txn_request_desc = {
     "EndTxnRequest", sizeof(struct ed_kmsg_end_txn_request), 4, ed_kmsg_end_txn_request_fields};
 
 static const struct ed_kfield ed_kmsg_end_txn_response_fields[] = {
-    {offsetof(struct ed_kmsg_end_txn_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 3, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_end_txn_response, error_code), 0, ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1,
-     -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_end_txn_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 0, 3, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_end_txn_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 3, -1, -1,
+     -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_end_txn_response_desc = {
     "EndTxnResponse", sizeof(struct ed_kmsg_end_txn_response), 2, ed_kmsg_end_txn_response_fields};
 
 static const struct ed_kfield ed_kmsg_txn_offset_commit_request_partition_fields[] = {
-    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, partition_index), 0, ED_KT_INT32,
-     0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, committed_offset), 0, ED_KT_INT64,
-     0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "CommittedOffset"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, committed_leader_epoch), 0,
-     ED_KT_INT32, 0, 2, 3, -1, -1, -1, -1, -1, -1LL, NULL, "CommittedLeaderEpoch"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, committed_metadata), 0,
-     ED_KT_STRING, 0, 0, 3, 0, 3, -1, -1, -1, 0LL, NULL, "CommittedMetadata"},
+    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, partition_index), 0, 606,
+     ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, committed_offset), 0, 981,
+     ED_KT_INT64, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* CommittedOffset */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, committed_leader_epoch), 0, 997,
+     ED_KT_INT32, 0, 2, 3, -1, -1, -1, -1, -1, -1, NULL}, /* CommittedLeaderEpoch */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request_partition, committed_metadata), 0, 1034,
+     ED_KT_STRING, 0, 0, 3, 0, 3, -1, -1, -1, 0, NULL}, /* CommittedMetadata */
 };
 const struct ed_kstruct ed_kmsg_txn_offset_commit_request_partition_desc = {
     "TxnOffsetCommitRequestPartition", sizeof(struct ed_kmsg_txn_offset_commit_request_partition),
     4, ed_kmsg_txn_offset_commit_request_partition_fields};
 
 static const struct ed_kfield ed_kmsg_txn_offset_commit_request_topic_fields[] = {
-    {offsetof(struct ed_kmsg_txn_offset_commit_request_topic, name), 0, ED_KT_STRING, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_txn_offset_commit_request_topic, name), 0, 14, ED_KT_STRING, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_txn_offset_commit_request_topic, n_partitions),
-     offsetof(struct ed_kmsg_txn_offset_commit_request_topic, partitions), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_txn_offset_commit_request_partition_desc,
-     "Partitions"},
+     offsetof(struct ed_kmsg_txn_offset_commit_request_topic, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_txn_offset_commit_request_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_txn_offset_commit_request_topic_desc = {
     "TxnOffsetCommitRequestTopic", sizeof(struct ed_kmsg_txn_offset_commit_request_topic), 2,
     ed_kmsg_txn_offset_commit_request_topic_fields};
 
 static const struct ed_kfield ed_kmsg_txn_offset_commit_request_fields[] = {
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, transactional_id), 0, ED_KT_STRING, 0, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, NULL, "TransactionalId"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, group_id), 0, ED_KT_STRING, 0, 0, 3, -1, -1,
-     -1, -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, producer_id), 0, ED_KT_INT64, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ProducerId"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, producer_epoch), 0, ED_KT_INT16, 0, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ProducerEpoch"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, generation_id), 0, ED_KT_INT32, 0, 3, 3, -1,
-     -1, -1, -1, -1, -1LL, NULL, "GenerationId"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, member_id), 0, ED_KT_STRING, 0, 3, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "MemberId"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, group_instance_id), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 3, 3, 3, 3, -1, -1, -1, 0LL, NULL, "GroupInstanceId"},
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, transactional_id), 0, 33, ED_KT_STRING, 0,
+     0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* TransactionalId */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, producer_id), 0, 583, ED_KT_INT64, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ProducerId */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, producer_epoch), 0, 1884, ED_KT_INT16, 0, 0,
+     3, -1, -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, generation_id), 0, 1293, ED_KT_INT32, 0, 3,
+     3, -1, -1, -1, -1, -1, -1, NULL}, /* GenerationId */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, member_id), 0, 1086, ED_KT_STRING, 0, 3, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* MemberId */
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, group_instance_id), 0, 1095, ED_KT_STRING,
+     ED_KF_DEF_NULL, 3, 3, 3, 3, -1, -1, -1, 0, NULL}, /* GroupInstanceId */
     {offsetof(struct ed_kmsg_txn_offset_commit_request, n_topics),
-     offsetof(struct ed_kmsg_txn_offset_commit_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_txn_offset_commit_request_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_txn_offset_commit_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     3, -1, -1, -1, -1, -1, 0, &ed_kmsg_txn_offset_commit_request_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_txn_offset_commit_request_desc = {
     "TxnOffsetCommitRequest", sizeof(struct ed_kmsg_txn_offset_commit_request), 8,
     ed_kmsg_txn_offset_commit_request_fields};
 
 static const struct ed_kfield ed_kmsg_txn_offset_commit_response_partition_fields[] = {
-    {offsetof(struct ed_kmsg_txn_offset_commit_response_partition, partition_index), 0, ED_KT_INT32,
-     0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_txn_offset_commit_response_partition, error_code), 0, ED_KT_INT16, 0,
-     0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_txn_offset_commit_response_partition, partition_index), 0, 606,
+     ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_txn_offset_commit_response_partition, error_code), 0, 129, ED_KT_INT16,
+     0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_txn_offset_commit_response_partition_desc = {
     "TxnOffsetCommitResponsePartition", sizeof(struct ed_kmsg_txn_offset_commit_response_partition),
     2, ed_kmsg_txn_offset_commit_response_partition_fields};
 
 static const struct ed_kfield ed_kmsg_txn_offset_commit_response_topic_fields[] = {
-    {offsetof(struct ed_kmsg_txn_offset_commit_response_topic, name), 0, ED_KT_STRING, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_txn_offset_commit_response_topic, name), 0, 14, ED_KT_STRING, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_txn_offset_commit_response_topic, n_partitions),
-     offsetof(struct ed_kmsg_txn_offset_commit_response_topic, partitions), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_txn_offset_commit_response_partition_desc,
-     "Partitions"},
+     offsetof(struct ed_kmsg_txn_offset_commit_response_topic, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_txn_offset_commit_response_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_txn_offset_commit_response_topic_desc = {
     "TxnOffsetCommitResponseTopic", sizeof(struct ed_kmsg_txn_offset_commit_response_topic), 2,
     ed_kmsg_txn_offset_commit_response_topic_fields};
 
 static const struct ed_kfield ed_kmsg_txn_offset_commit_response_fields[] = {
-    {offsetof(struct ed_kmsg_txn_offset_commit_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_txn_offset_commit_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
+     0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_txn_offset_commit_response, n_topics),
-     offsetof(struct ed_kmsg_txn_offset_commit_response, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_txn_offset_commit_response_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_txn_offset_commit_response, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     3, -1, -1, -1, -1, -1, 0, &ed_kmsg_txn_offset_commit_response_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_txn_offset_commit_response_desc = {
     "TxnOffsetCommitResponse", sizeof(struct ed_kmsg_txn_offset_commit_response), 2,
@@ -1641,14 +1650,14 @@ const struct ed_kstruct ed_kmsg_txn_offset_commit_response_desc = {
 static const struct ed_kfield ed_kmsg_describe_configs_request_describe_configs_resource_fields[] =
     {
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource, resource_type),
-         0, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceType"},
+         0, 2059, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource, resource_name),
-         0, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceName"},
+         0, 2072, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource,
                   n_configuration_keys),
          offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource,
                   configuration_keys),
-         ED_KT_STRING, ED_KF_ARRAY, 0, 4, 0, 4, -1, -1, -1, 0LL, NULL, "ConfigurationKeys"},
+         2085, ED_KT_STRING, ED_KF_ARRAY, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ConfigurationKeys */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_request_describe_configs_resource_desc = {
     "DescribeConfigsResource",
@@ -1657,13 +1666,13 @@ const struct ed_kstruct ed_kmsg_describe_configs_request_describe_configs_resour
 
 static const struct ed_kfield ed_kmsg_describe_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_configs_request, n_resources),
-     offsetof(struct ed_kmsg_describe_configs_request, resources), ED_KT_STRUCT, ED_KF_ARRAY, 0, 4,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_describe_configs_request_describe_configs_resource_desc,
-     "Resources"},
-    {offsetof(struct ed_kmsg_describe_configs_request, include_synonyms), 0, ED_KT_BOOL, 0, 1, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "IncludeSynonyms"},
-    {offsetof(struct ed_kmsg_describe_configs_request, include_documentation), 0, ED_KT_BOOL, 0, 3,
-     4, -1, -1, -1, -1, -1, 0LL, NULL, "IncludeDocumentation"},
+     offsetof(struct ed_kmsg_describe_configs_request, resources), 2103, ED_KT_STRUCT, ED_KF_ARRAY,
+     0, 4, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_configs_request_describe_configs_resource_desc}, /* Resources */
+    {offsetof(struct ed_kmsg_describe_configs_request, include_synonyms), 0, 2113, ED_KT_BOOL, 0, 1,
+     4, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeSynonyms */
+    {offsetof(struct ed_kmsg_describe_configs_request, include_documentation), 0, 2129, ED_KT_BOOL,
+     0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeDocumentation */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_request_desc = {
     "DescribeConfigsRequest", sizeof(struct ed_kmsg_describe_configs_request), 3,
@@ -1671,12 +1680,12 @@ const struct ed_kstruct ed_kmsg_describe_configs_request_desc = {
 
 static const struct ed_kfield ed_kmsg_describe_configs_response_describe_configs_synonym_fields[] =
     {
-        {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, name), 0,
-         ED_KT_STRING, 0, 1, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+        {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, name), 0, 14,
+         ED_KT_STRING, 0, 1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, value), 0,
-         ED_KT_STRING, 0, 1, 4, 1, 4, -1, -1, -1, 0LL, NULL, "Value"},
+         1728, ED_KT_STRING, 0, 1, 4, 1, 4, -1, -1, -1, 0, NULL}, /* Value */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, source), 0,
-         ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Source"},
+         2150, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Source */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_synonym_desc = {
     "DescribeConfigsSynonym",
@@ -1686,33 +1695,33 @@ const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_synon
 static const struct ed_kfield
     ed_kmsg_describe_configs_response_describe_configs_resource_result_fields[] = {
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result, name),
-         0, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+         0, 14, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result, value),
-         0, ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0LL, NULL, "Value"},
+         0, 1728, ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Value */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   read_only),
-         0, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ReadOnly"},
+         0, 1797, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ReadOnly */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   is_default),
-         0, ED_KT_BOOL, 0, 0, 0, -1, -1, -1, -1, -1, 0LL, NULL, "IsDefault"},
+         0, 2157, ED_KT_BOOL, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* IsDefault */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   config_source),
-         0, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, -1LL, NULL, "ConfigSource"},
+         0, 1806, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, -1, NULL}, /* ConfigSource */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   is_sensitive),
-         0, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "IsSensitive"},
+         0, 1819, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* IsSensitive */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   n_synonyms),
          offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   synonyms),
-         ED_KT_STRUCT, ED_KF_ARRAY, 1, 4, -1, -1, -1, -1, -1, 0LL,
-         &ed_kmsg_describe_configs_response_describe_configs_synonym_desc, "Synonyms"},
+         2167, ED_KT_STRUCT, ED_KF_ARRAY, 1, 4, -1, -1, -1, -1, -1, 0,
+         &ed_kmsg_describe_configs_response_describe_configs_synonym_desc}, /* Synonyms */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   config_type),
-         0, ED_KT_INT8, 0, 3, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ConfigType"},
+         0, 2176, ED_KT_INT8, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigType */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   documentation),
-         0, ED_KT_STRING, 0, 3, 4, 0, 4, -1, -1, -1, 0LL, NULL, "Documentation"},
+         0, 2187, ED_KT_STRING, 0, 3, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Documentation */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_resource_result_desc = {
     "DescribeConfigsResourceResult",
@@ -1720,18 +1729,18 @@ const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_resou
     ed_kmsg_describe_configs_response_describe_configs_resource_result_fields};
 
 static const struct ed_kfield ed_kmsg_describe_configs_response_describe_configs_result_fields[] = {
-    {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, error_code), 0,
-     ED_KT_INT16, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, error_message), 0,
-     ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
+     194, ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ErrorMessage */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, resource_type), 0,
-     ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceType"},
+     2059, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, resource_name), 0,
-     ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceName"},
+     2072, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, n_configs),
-     offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, configs),
-     ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_describe_configs_response_describe_configs_resource_result_desc, "Configs"},
+     offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, configs), 1766,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_configs_response_describe_configs_resource_result_desc}, /* Configs */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_result_desc = {
     "DescribeConfigsResult",
@@ -1739,36 +1748,36 @@ const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_resul
     ed_kmsg_describe_configs_response_describe_configs_result_fields};
 
 static const struct ed_kfield ed_kmsg_describe_configs_response_fields[] = {
-    {offsetof(struct ed_kmsg_describe_configs_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 4,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_describe_configs_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
+     0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_describe_configs_response, n_results),
-     offsetof(struct ed_kmsg_describe_configs_response, results), ED_KT_STRUCT, ED_KF_ARRAY, 0, 4,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_describe_configs_response_describe_configs_result_desc,
-     "Results"},
+     offsetof(struct ed_kmsg_describe_configs_response, results), 2201, ED_KT_STRUCT, ED_KF_ARRAY,
+     0, 4, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_configs_response_describe_configs_result_desc}, /* Results */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_desc = {
     "DescribeConfigsResponse", sizeof(struct ed_kmsg_describe_configs_response), 2,
     ed_kmsg_describe_configs_response_fields};
 
 static const struct ed_kfield ed_kmsg_alter_configs_request_alterable_config_fields[] = {
-    {offsetof(struct ed_kmsg_alter_configs_request_alterable_config, name), 0, ED_KT_STRING, 0, 0,
-     2, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_alter_configs_request_alterable_config, value), 0, ED_KT_STRING, 0, 0,
-     2, 0, 2, -1, -1, -1, 0LL, NULL, "Value"},
+    {offsetof(struct ed_kmsg_alter_configs_request_alterable_config, name), 0, 14, ED_KT_STRING, 0,
+     0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_alter_configs_request_alterable_config, value), 0, 1728, ED_KT_STRING,
+     0, 0, 2, 0, 2, -1, -1, -1, 0, NULL}, /* Value */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_request_alterable_config_desc = {
     "AlterableConfig", sizeof(struct ed_kmsg_alter_configs_request_alterable_config), 2,
     ed_kmsg_alter_configs_request_alterable_config_fields};
 
 static const struct ed_kfield ed_kmsg_alter_configs_request_alter_configs_resource_fields[] = {
-    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_type), 0,
-     ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceType"},
-    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_name), 0,
-     ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceName"},
+    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_type), 0, 2059,
+     ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_name), 0, 2072,
+     ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
     {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, n_configs),
-     offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, configs), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 2, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_alter_configs_request_alterable_config_desc, "Configs"},
+     offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, configs), 1766,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 2, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_alter_configs_request_alterable_config_desc}, /* Configs */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_request_alter_configs_resource_desc = {
     "AlterConfigsResource", sizeof(struct ed_kmsg_alter_configs_request_alter_configs_resource), 3,
@@ -1776,10 +1785,11 @@ const struct ed_kstruct ed_kmsg_alter_configs_request_alter_configs_resource_des
 
 static const struct ed_kfield ed_kmsg_alter_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_alter_configs_request, n_resources),
-     offsetof(struct ed_kmsg_alter_configs_request, resources), ED_KT_STRUCT, ED_KF_ARRAY, 0, 2, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_alter_configs_request_alter_configs_resource_desc, "Resources"},
-    {offsetof(struct ed_kmsg_alter_configs_request, validate_only), 0, ED_KT_BOOL, 0, 0, 2, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ValidateOnly"},
+     offsetof(struct ed_kmsg_alter_configs_request, resources), 2103, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     2, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_alter_configs_request_alter_configs_resource_desc}, /* Resources */
+    {offsetof(struct ed_kmsg_alter_configs_request, validate_only), 0, 2209, ED_KT_BOOL, 0, 0, 2,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_request_desc = {
     "AlterConfigsRequest", sizeof(struct ed_kmsg_alter_configs_request), 2,
@@ -1789,16 +1799,16 @@ static const struct ed_kfield
     ed_kmsg_alter_configs_response_alter_configs_resource_response_fields[] = {
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   error_code),
-         0, ED_KT_INT16, 0, 0, 2, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+         0, 129, ED_KT_INT16, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   error_message),
-         0, ED_KT_STRING, 0, 0, 2, 0, 2, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
+         0, 194, ED_KT_STRING, 0, 0, 2, 0, 2, -1, -1, -1, 0, NULL}, /* ErrorMessage */
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   resource_type),
-         0, ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceType"},
+         0, 2059, ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   resource_name),
-         0, ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceName"},
+         0, 2072, ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_response_alter_configs_resource_response_desc = {
     "AlterConfigsResourceResponse",
@@ -1806,12 +1816,12 @@ const struct ed_kstruct ed_kmsg_alter_configs_response_alter_configs_resource_re
     ed_kmsg_alter_configs_response_alter_configs_resource_response_fields};
 
 static const struct ed_kfield ed_kmsg_alter_configs_response_fields[] = {
-    {offsetof(struct ed_kmsg_alter_configs_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 2, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_alter_configs_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 0,
+     2, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_alter_configs_response, n_responses),
-     offsetof(struct ed_kmsg_alter_configs_response, responses), ED_KT_STRUCT, ED_KF_ARRAY, 0, 2,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_alter_configs_response_alter_configs_resource_response_desc,
-     "Responses"},
+     offsetof(struct ed_kmsg_alter_configs_response, responses), 262, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     2, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_alter_configs_response_alter_configs_resource_response_desc}, /* Responses */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_response_desc = {
     "AlterConfigsResponse", sizeof(struct ed_kmsg_alter_configs_response), 2,
@@ -1823,7 +1833,7 @@ static const struct ed_kfield
                   n_broker_ids),
          offsetof(struct ed_kmsg_create_partitions_request_create_partitions_assignment,
                   broker_ids),
-         ED_KT_INT32, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "BrokerIds"},
+         1718, ED_KT_INT32, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerIds */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_request_create_partitions_assignment_desc = {
     "CreatePartitionsAssignment",
@@ -1831,14 +1841,14 @@ const struct ed_kstruct ed_kmsg_create_partitions_request_create_partitions_assi
     ed_kmsg_create_partitions_request_create_partitions_assignment_fields};
 
 static const struct ed_kfield ed_kmsg_create_partitions_request_create_partitions_topic_fields[] = {
-    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, name), 0,
-     ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
-    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, count), 0,
-     ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "Count"},
+    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, name), 0, 14,
+     ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, count), 0, 2222,
+     ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Count */
     {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, n_assignments),
-     offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, assignments),
-     ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, 0, 3, -1, -1, -1, 0LL,
-     &ed_kmsg_create_partitions_request_create_partitions_assignment_desc, "Assignments"},
+     offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, assignments), 1360,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, 0, 3, -1, -1, -1, 0,
+     &ed_kmsg_create_partitions_request_create_partitions_assignment_desc}, /* Assignments */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_request_create_partitions_topic_desc = {
     "CreatePartitionsTopic",
@@ -1847,13 +1857,13 @@ const struct ed_kstruct ed_kmsg_create_partitions_request_create_partitions_topi
 
 static const struct ed_kfield ed_kmsg_create_partitions_request_fields[] = {
     {offsetof(struct ed_kmsg_create_partitions_request, n_topics),
-     offsetof(struct ed_kmsg_create_partitions_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_create_partitions_request_create_partitions_topic_desc,
-     "Topics"},
-    {offsetof(struct ed_kmsg_create_partitions_request, timeout_ms), 0, ED_KT_INT32, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "TimeoutMs"},
-    {offsetof(struct ed_kmsg_create_partitions_request, validate_only), 0, ED_KT_BOOL, 0, 0, 3, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ValidateOnly"},
+     offsetof(struct ed_kmsg_create_partitions_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_create_partitions_request_create_partitions_topic_desc}, /* Topics */
+    {offsetof(struct ed_kmsg_create_partitions_request, timeout_ms), 0, 54, ED_KT_INT32, 0, 0, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* TimeoutMs */
+    {offsetof(struct ed_kmsg_create_partitions_request, validate_only), 0, 2209, ED_KT_BOOL, 0, 0,
+     3, -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_request_desc = {
     "CreatePartitionsRequest", sizeof(struct ed_kmsg_create_partitions_request), 3,
@@ -1862,13 +1872,13 @@ const struct ed_kstruct ed_kmsg_create_partitions_request_desc = {
 static const struct ed_kfield
     ed_kmsg_create_partitions_response_create_partitions_topic_result_fields[] = {
         {offsetof(struct ed_kmsg_create_partitions_response_create_partitions_topic_result, name),
-         0, ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+         0, 14, ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_create_partitions_response_create_partitions_topic_result,
                   error_code),
-         0, ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+         0, 129, ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
         {offsetof(struct ed_kmsg_create_partitions_response_create_partitions_topic_result,
                   error_message),
-         0, ED_KT_STRING, ED_KF_DEF_NULL, 0, 3, 0, 3, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
+         0, 194, ED_KT_STRING, ED_KF_DEF_NULL, 0, 3, 0, 3, -1, -1, -1, 0, NULL}, /* ErrorMessage */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_response_create_partitions_topic_result_desc = {
     "CreatePartitionsTopicResult",
@@ -1876,12 +1886,12 @@ const struct ed_kstruct ed_kmsg_create_partitions_response_create_partitions_top
     ed_kmsg_create_partitions_response_create_partitions_topic_result_fields};
 
 static const struct ed_kfield ed_kmsg_create_partitions_response_fields[] = {
-    {offsetof(struct ed_kmsg_create_partitions_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 3,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_create_partitions_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
+     0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_create_partitions_response, n_results),
-     offsetof(struct ed_kmsg_create_partitions_response, results), ED_KT_STRUCT, ED_KF_ARRAY, 0, 3,
-     -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_create_partitions_response_create_partitions_topic_result_desc, "Results"},
+     offsetof(struct ed_kmsg_create_partitions_response, results), 2201, ED_KT_STRUCT, ED_KF_ARRAY,
+     0, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_create_partitions_response_create_partitions_topic_result_desc}, /* Results */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_response_desc = {
     "CreatePartitionsResponse", sizeof(struct ed_kmsg_create_partitions_response), 2,
@@ -1889,29 +1899,30 @@ const struct ed_kstruct ed_kmsg_create_partitions_response_desc = {
 
 static const struct ed_kfield ed_kmsg_delete_groups_request_fields[] = {
     {offsetof(struct ed_kmsg_delete_groups_request, n_groups_names),
-     offsetof(struct ed_kmsg_delete_groups_request, groups_names), ED_KT_STRING, ED_KF_ARRAY, 0, 2,
-     -1, -1, -1, -1, -1, 0LL, NULL, "GroupsNames"},
+     offsetof(struct ed_kmsg_delete_groups_request, groups_names), 2228, ED_KT_STRING, ED_KF_ARRAY,
+     0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* GroupsNames */
 };
 const struct ed_kstruct ed_kmsg_delete_groups_request_desc = {
     "DeleteGroupsRequest", sizeof(struct ed_kmsg_delete_groups_request), 1,
     ed_kmsg_delete_groups_request_fields};
 
 static const struct ed_kfield ed_kmsg_delete_groups_response_deletable_group_result_fields[] = {
-    {offsetof(struct ed_kmsg_delete_groups_response_deletable_group_result, group_id), 0,
-     ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0LL, NULL, "GroupId"},
-    {offsetof(struct ed_kmsg_delete_groups_response_deletable_group_result, error_code), 0,
-     ED_KT_INT16, 0, 0, 2, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_delete_groups_response_deletable_group_result, group_id), 0, 1052,
+     ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
+    {offsetof(struct ed_kmsg_delete_groups_response_deletable_group_result, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_delete_groups_response_deletable_group_result_desc = {
     "DeletableGroupResult", sizeof(struct ed_kmsg_delete_groups_response_deletable_group_result), 2,
     ed_kmsg_delete_groups_response_deletable_group_result_fields};
 
 static const struct ed_kfield ed_kmsg_delete_groups_response_fields[] = {
-    {offsetof(struct ed_kmsg_delete_groups_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 2, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_delete_groups_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 0,
+     2, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_delete_groups_response, n_results),
-     offsetof(struct ed_kmsg_delete_groups_response, results), ED_KT_STRUCT, ED_KF_ARRAY, 0, 2, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_delete_groups_response_deletable_group_result_desc, "Results"},
+     offsetof(struct ed_kmsg_delete_groups_response, results), 2201, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     2, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_delete_groups_response_deletable_group_result_desc}, /* Results */
 };
 const struct ed_kstruct ed_kmsg_delete_groups_response_desc = {
     "DeleteGroupsResponse", sizeof(struct ed_kmsg_delete_groups_response), 2,
@@ -1919,13 +1930,13 @@ const struct ed_kstruct ed_kmsg_delete_groups_response_desc = {
 
 static const struct ed_kfield ed_kmsg_incremental_alter_configs_request_alterable_config_fields[] =
     {
-        {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config, name), 0,
-         ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "Name"},
+        {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config, name), 0, 14,
+         ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config,
                   config_operation),
-         0, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "ConfigOperation"},
+         0, 2240, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigOperation */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config, value), 0,
-         ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0LL, NULL, "Value"},
+         1728, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* Value */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_alterable_config_desc = {
     "AlterableConfig", sizeof(struct ed_kmsg_incremental_alter_configs_request_alterable_config), 3,
@@ -1935,15 +1946,15 @@ static const struct ed_kfield
     ed_kmsg_incremental_alter_configs_request_alter_configs_resource_fields[] = {
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   resource_type),
-         0, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceType"},
+         0, 2059, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   resource_name),
-         0, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceName"},
+         0, 2072, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   n_configs),
          offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource, configs),
-         ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0LL,
-         &ed_kmsg_incremental_alter_configs_request_alterable_config_desc, "Configs"},
+         1766, ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
+         &ed_kmsg_incremental_alter_configs_request_alterable_config_desc}, /* Configs */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_alter_configs_resource_desc = {
     "AlterConfigsResource",
@@ -1952,11 +1963,11 @@ const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_alter_configs_
 
 static const struct ed_kfield ed_kmsg_incremental_alter_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_incremental_alter_configs_request, n_resources),
-     offsetof(struct ed_kmsg_incremental_alter_configs_request, resources), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_incremental_alter_configs_request_alter_configs_resource_desc, "Resources"},
-    {offsetof(struct ed_kmsg_incremental_alter_configs_request, validate_only), 0, ED_KT_BOOL, 0, 0,
-     1, -1, -1, -1, -1, -1, 0LL, NULL, "ValidateOnly"},
+     offsetof(struct ed_kmsg_incremental_alter_configs_request, resources), 2103, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_incremental_alter_configs_request_alter_configs_resource_desc}, /* Resources */
+    {offsetof(struct ed_kmsg_incremental_alter_configs_request, validate_only), 0, 2209, ED_KT_BOOL,
+     0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_desc = {
     "IncrementalAlterConfigsRequest", sizeof(struct ed_kmsg_incremental_alter_configs_request), 2,
@@ -1966,16 +1977,16 @@ static const struct ed_kfield
     ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response_fields[] = {
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   error_code),
-         0, ED_KT_INT16, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+         0, 129, ED_KT_INT16, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   error_message),
-         0, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
+         0, 194, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   resource_type),
-         0, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceType"},
+         0, 2059, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   resource_name),
-         0, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "ResourceName"},
+         0, 2072, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
 };
 const struct ed_kstruct
     ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response_desc = {
@@ -1984,76 +1995,79 @@ const struct ed_kstruct
         4, ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response_fields};
 
 static const struct ed_kfield ed_kmsg_incremental_alter_configs_response_fields[] = {
-    {offsetof(struct ed_kmsg_incremental_alter_configs_response, throttle_time_ms), 0, ED_KT_INT32,
-     0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_incremental_alter_configs_response, throttle_time_ms), 0, 272,
+     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_incremental_alter_configs_response, n_responses),
-     offsetof(struct ed_kmsg_incremental_alter_configs_response, responses), ED_KT_STRUCT,
-     ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0LL,
-     &ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response_desc, "Responses"},
+     offsetof(struct ed_kmsg_incremental_alter_configs_response, responses), 262, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response_desc}, /* Responses
+                                                                                         */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_response_desc = {
     "IncrementalAlterConfigsResponse", sizeof(struct ed_kmsg_incremental_alter_configs_response), 2,
     ed_kmsg_incremental_alter_configs_response_fields};
 
 static const struct ed_kfield ed_kmsg_offset_delete_request_partition_fields[] = {
-    {offsetof(struct ed_kmsg_offset_delete_request_partition, partition_index), 0, ED_KT_INT32, 0,
-     0, 0, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
+    {offsetof(struct ed_kmsg_offset_delete_request_partition, partition_index), 0, 606, ED_KT_INT32,
+     0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
 };
 const struct ed_kstruct ed_kmsg_offset_delete_request_partition_desc = {
     "OffsetDeleteRequestPartition", sizeof(struct ed_kmsg_offset_delete_request_partition), 1,
     ed_kmsg_offset_delete_request_partition_fields};
 
 static const struct ed_kfield ed_kmsg_offset_delete_request_topic_fields[] = {
-    {offsetof(struct ed_kmsg_offset_delete_request_topic, name), 0, ED_KT_STRING, 0, 0, 0, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_delete_request_topic, name), 0, 14, ED_KT_STRING, 0, 0, 0, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_delete_request_topic, n_partitions),
-     offsetof(struct ed_kmsg_offset_delete_request_topic, partitions), ED_KT_STRUCT, ED_KF_ARRAY, 0,
-     0, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_offset_delete_request_partition_desc, "Partitions"},
+     offsetof(struct ed_kmsg_offset_delete_request_topic, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_delete_request_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_offset_delete_request_topic_desc = {
     "OffsetDeleteRequestTopic", sizeof(struct ed_kmsg_offset_delete_request_topic), 2,
     ed_kmsg_offset_delete_request_topic_fields};
 
 static const struct ed_kfield ed_kmsg_offset_delete_request_fields[] = {
-    {offsetof(struct ed_kmsg_offset_delete_request, group_id), 0, ED_KT_STRING, 0, 0, 0, -1, -1, -1,
-     -1, -1, 0LL, NULL, "GroupId"},
+    {offsetof(struct ed_kmsg_offset_delete_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 0, -1,
+     -1, -1, -1, -1, 0, NULL}, /* GroupId */
     {offsetof(struct ed_kmsg_offset_delete_request, n_topics),
-     offsetof(struct ed_kmsg_offset_delete_request, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 0, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_offset_delete_request_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_delete_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 0,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_delete_request_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_offset_delete_request_desc = {
     "OffsetDeleteRequest", sizeof(struct ed_kmsg_offset_delete_request), 2,
     ed_kmsg_offset_delete_request_fields};
 
 static const struct ed_kfield ed_kmsg_offset_delete_response_partition_fields[] = {
-    {offsetof(struct ed_kmsg_offset_delete_response_partition, partition_index), 0, ED_KT_INT32, 0,
-     0, 0, -1, -1, -1, -1, -1, 0LL, NULL, "PartitionIndex"},
-    {offsetof(struct ed_kmsg_offset_delete_response_partition, error_code), 0, ED_KT_INT16, 0, 0, 0,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
+    {offsetof(struct ed_kmsg_offset_delete_response_partition, partition_index), 0, 606,
+     ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
+    {offsetof(struct ed_kmsg_offset_delete_response_partition, error_code), 0, 129, ED_KT_INT16, 0,
+     0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
 };
 const struct ed_kstruct ed_kmsg_offset_delete_response_partition_desc = {
     "OffsetDeleteResponsePartition", sizeof(struct ed_kmsg_offset_delete_response_partition), 2,
     ed_kmsg_offset_delete_response_partition_fields};
 
 static const struct ed_kfield ed_kmsg_offset_delete_response_topic_fields[] = {
-    {offsetof(struct ed_kmsg_offset_delete_response_topic, name), 0, ED_KT_STRING, 0, 0, 0, -1, -1,
-     -1, -1, -1, 0LL, NULL, "Name"},
+    {offsetof(struct ed_kmsg_offset_delete_response_topic, name), 0, 14, ED_KT_STRING, 0, 0, 0, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_offset_delete_response_topic, n_partitions),
-     offsetof(struct ed_kmsg_offset_delete_response_topic, partitions), ED_KT_STRUCT, ED_KF_ARRAY,
-     0, 0, -1, -1, -1, -1, -1, 0LL, &ed_kmsg_offset_delete_response_partition_desc, "Partitions"},
+     offsetof(struct ed_kmsg_offset_delete_response_topic, partitions), 433, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_offset_delete_response_partition_desc}, /* Partitions */
 };
 const struct ed_kstruct ed_kmsg_offset_delete_response_topic_desc = {
     "OffsetDeleteResponseTopic", sizeof(struct ed_kmsg_offset_delete_response_topic), 2,
     ed_kmsg_offset_delete_response_topic_fields};
 
 static const struct ed_kfield ed_kmsg_offset_delete_response_fields[] = {
-    {offsetof(struct ed_kmsg_offset_delete_response, error_code), 0, ED_KT_INT16, 0, 0, 0, -1, -1,
-     -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_offset_delete_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 0, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
+    {offsetof(struct ed_kmsg_offset_delete_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 0, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_offset_delete_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 0,
+     0, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_offset_delete_response, n_topics),
-     offsetof(struct ed_kmsg_offset_delete_response, topics), ED_KT_STRUCT, ED_KF_ARRAY, 0, 0, -1,
-     -1, -1, -1, -1, 0LL, &ed_kmsg_offset_delete_response_topic_desc, "Topics"},
+     offsetof(struct ed_kmsg_offset_delete_response, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 0,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_offset_delete_response_topic_desc}, /* Topics */
 };
 const struct ed_kstruct ed_kmsg_offset_delete_response_desc = {
     "OffsetDeleteResponse", sizeof(struct ed_kmsg_offset_delete_response), 3,
@@ -2061,23 +2075,24 @@ const struct ed_kstruct ed_kmsg_offset_delete_response_desc = {
 
 static const struct ed_kfield ed_kmsg_describe_cluster_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_cluster_request, include_cluster_authorized_operations), 0,
-     ED_KT_BOOL, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "IncludeClusterAuthorizedOperations"},
-    {offsetof(struct ed_kmsg_describe_cluster_request, endpoint_type), 0, ED_KT_INT8, 0, 1, 1, -1,
-     -1, -1, -1, -1, 1LL, NULL, "EndpointType"},
+     789, ED_KT_BOOL, 0, 0, 1, -1, -1, -1, -1, -1, 0,
+     NULL}, /* IncludeClusterAuthorizedOperations */
+    {offsetof(struct ed_kmsg_describe_cluster_request, endpoint_type), 0, 2256, ED_KT_INT8, 0, 1, 1,
+     -1, -1, -1, -1, -1, 1, NULL}, /* EndpointType */
 };
 const struct ed_kstruct ed_kmsg_describe_cluster_request_desc = {
     "DescribeClusterRequest", sizeof(struct ed_kmsg_describe_cluster_request), 2,
     ed_kmsg_describe_cluster_request_fields};
 
 static const struct ed_kfield ed_kmsg_describe_cluster_response_describe_cluster_broker_fields[] = {
-    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, broker_id), 0,
-     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "BrokerId"},
-    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, host), 0,
-     ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "Host"},
-    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, port), 0,
-     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0LL, NULL, "Port"},
-    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, rack), 0,
-     ED_KT_STRING, ED_KF_DEF_NULL, 0, 1, 0, 1, -1, -1, -1, 0LL, NULL, "Rack"},
+    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, broker_id), 0, 2269,
+     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerId */
+    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, host), 0, 247,
+     ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, port), 0, 252,
+     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Port */
+    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, rack), 0, 257,
+     ED_KT_STRING, ED_KF_DEF_NULL, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* Rack */
 };
 const struct ed_kstruct ed_kmsg_describe_cluster_response_describe_cluster_broker_desc = {
     "DescribeClusterBroker",
@@ -2085,48 +2100,95 @@ const struct ed_kstruct ed_kmsg_describe_cluster_response_describe_cluster_broke
     ed_kmsg_describe_cluster_response_describe_cluster_broker_fields};
 
 static const struct ed_kfield ed_kmsg_describe_cluster_response_fields[] = {
-    {offsetof(struct ed_kmsg_describe_cluster_response, throttle_time_ms), 0, ED_KT_INT32, 0, 0, 1,
-     -1, -1, -1, -1, -1, 0LL, NULL, "ThrottleTimeMs"},
-    {offsetof(struct ed_kmsg_describe_cluster_response, error_code), 0, ED_KT_INT16, 0, 0, 1, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ErrorCode"},
-    {offsetof(struct ed_kmsg_describe_cluster_response, error_message), 0, ED_KT_STRING,
-     ED_KF_DEF_NULL, 0, 1, 0, 1, -1, -1, -1, 0LL, NULL, "ErrorMessage"},
-    {offsetof(struct ed_kmsg_describe_cluster_response, endpoint_type), 0, ED_KT_INT8, 0, 1, 1, -1,
-     -1, -1, -1, -1, 1LL, NULL, "EndpointType"},
-    {offsetof(struct ed_kmsg_describe_cluster_response, cluster_id), 0, ED_KT_STRING, 0, 0, 1, -1,
-     -1, -1, -1, -1, 0LL, NULL, "ClusterId"},
-    {offsetof(struct ed_kmsg_describe_cluster_response, controller_id), 0, ED_KT_INT32, 0, 0, 1, -1,
-     -1, -1, -1, -1, -1LL, NULL, "ControllerId"},
+    {offsetof(struct ed_kmsg_describe_cluster_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
+     0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_describe_cluster_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 1,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_describe_cluster_response, error_message), 0, 194, ED_KT_STRING,
+     ED_KF_DEF_NULL, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_describe_cluster_response, endpoint_type), 0, 2256, ED_KT_INT8, 0, 1,
+     1, -1, -1, -1, -1, -1, 1, NULL}, /* EndpointType */
+    {offsetof(struct ed_kmsg_describe_cluster_response, cluster_id), 0, 444, ED_KT_STRING, 0, 0, 1,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ClusterId */
+    {offsetof(struct ed_kmsg_describe_cluster_response, controller_id), 0, 940, ED_KT_INT32, 0, 0,
+     1, -1, -1, -1, -1, -1, -1, NULL}, /* ControllerId */
     {offsetof(struct ed_kmsg_describe_cluster_response, n_brokers),
-     offsetof(struct ed_kmsg_describe_cluster_response, brokers), ED_KT_STRUCT, ED_KF_ARRAY, 0, 1,
-     -1, -1, -1, -1, -1, 0LL, &ed_kmsg_describe_cluster_response_describe_cluster_broker_desc,
-     "Brokers"},
-    {offsetof(struct ed_kmsg_describe_cluster_response, cluster_authorized_operations), 0,
-     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, -2147483648LL, NULL, "ClusterAuthorizedOperations"},
+     offsetof(struct ed_kmsg_describe_cluster_response, brokers), 932, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     1, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_cluster_response_describe_cluster_broker_desc}, /* Brokers */
+    {offsetof(struct ed_kmsg_describe_cluster_response, cluster_authorized_operations), 0, 953,
+     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, INT32_MIN, NULL}, /* ClusterAuthorizedOperations */
 };
 const struct ed_kstruct ed_kmsg_describe_cluster_response_desc = {
     "DescribeClusterResponse", sizeof(struct ed_kmsg_describe_cluster_response), 8,
     ed_kmsg_describe_cluster_response_fields};
 
 static const struct ed_kfield ed_kmsg_request_header_fields[] = {
-    {offsetof(struct ed_kmsg_request_header, request_api_key), 0, ED_KT_INT16, 0, 0, 2, -1, -1, -1,
-     -1, -1, 0LL, NULL, "RequestApiKey"},
-    {offsetof(struct ed_kmsg_request_header, request_api_version), 0, ED_KT_INT16, 0, 0, 2, -1, -1,
-     -1, -1, -1, 0LL, NULL, "RequestApiVersion"},
-    {offsetof(struct ed_kmsg_request_header, correlation_id), 0, ED_KT_INT32, 0, 0, 2, -1, -1, -1,
-     -1, -1, 0LL, NULL, "CorrelationId"},
-    {offsetof(struct ed_kmsg_request_header, client_id), 0, ED_KT_STRING, ED_KF_NOFLEX, 1, 2, 1, 2,
-     -1, -1, -1, 0LL, NULL, "ClientId"},
+    {offsetof(struct ed_kmsg_request_header, request_api_key), 0, 2278, ED_KT_INT16, 0, 0, 2, -1,
+     -1, -1, -1, -1, 0, NULL}, /* RequestApiKey */
+    {offsetof(struct ed_kmsg_request_header, request_api_version), 0, 2292, ED_KT_INT16, 0, 0, 2,
+     -1, -1, -1, -1, -1, 0, NULL}, /* RequestApiVersion */
+    {offsetof(struct ed_kmsg_request_header, correlation_id), 0, 2310, ED_KT_INT32, 0, 0, 2, -1, -1,
+     -1, -1, -1, 0, NULL}, /* CorrelationId */
+    {offsetof(struct ed_kmsg_request_header, client_id), 0, 1400, ED_KT_STRING, ED_KF_NOFLEX, 1, 2,
+     1, 2, -1, -1, -1, 0, NULL}, /* ClientId */
 };
 const struct ed_kstruct ed_kmsg_request_header_desc = {
     "RequestHeader", sizeof(struct ed_kmsg_request_header), 4, ed_kmsg_request_header_fields};
 
 static const struct ed_kfield ed_kmsg_response_header_fields[] = {
-    {offsetof(struct ed_kmsg_response_header, correlation_id), 0, ED_KT_INT32, 0, 0, 1, -1, -1, -1,
-     -1, -1, 0LL, NULL, "CorrelationId"},
+    {offsetof(struct ed_kmsg_response_header, correlation_id), 0, 2310, ED_KT_INT32, 0, 0, 1, -1,
+     -1, -1, -1, -1, 0, NULL}, /* CorrelationId */
 };
 const struct ed_kstruct ed_kmsg_response_header_desc = {
     "ResponseHeader", sizeof(struct ed_kmsg_response_header), 1, ed_kmsg_response_header_fields};
+
+/* Kafka's field names, NUL-separated (ed_kfield.name_off). */
+const char ed_kmsg_field_names[] =
+    "Index\0Records\0Name\0PartitionData\0"
+    "TransactionalId\0Acks\0TimeoutMs\0TopicData\0"
+    "BatchIndex\0BatchIndexErrorMessage\0LeaderId\0LeaderEpoch\0"
+    "ErrorCode\0BaseOffset\0LogAppendTimeMs\0LogStartOffset\0"
+    "RecordErrors\0ErrorMessage\0CurrentLeader\0PartitionResponses\0"
+    "NodeId\0Host\0Port\0Rack\0"
+    "Responses\0ThrottleTimeMs\0NodeEndpoints\0ReplicaId\0"
+    "ReplicaEpoch\0Partition\0CurrentLeaderEpoch\0FetchOffset\0"
+    "LastFetchedEpoch\0PartitionMaxBytes\0ReplicaDirectoryId\0Topic\0"
+    "TopicId\0Partitions\0ClusterId\0ReplicaState\0"
+    "MaxWaitMs\0MinBytes\0MaxBytes\0IsolationLevel\0"
+    "SessionId\0SessionEpoch\0Topics\0ForgottenTopicsData\0"
+    "RackId\0Epoch\0EndOffset\0ProducerId\0"
+    "FirstOffset\0PartitionIndex\0HighWatermark\0LastStableOffset\0"
+    "DivergingEpoch\0SnapshotId\0AbortedTransactions\0PreferredReadReplica\0"
+    "Timestamp\0MaxNumOffsets\0OldStyleOffsets\0Offset\0"
+    "AllowAutoTopicCreation\0IncludeClusterAuthorizedOperations\0IncludeTopicAuthorizedOperations\0"
+    "ReplicaNodes\0"
+    "IsrNodes\0OfflineReplicas\0IsInternal\0TopicAuthorizedOperations\0"
+    "Brokers\0ControllerId\0ClusterAuthorizedOperations\0CommittedOffset\0"
+    "CommittedLeaderEpoch\0CommitTimestamp\0CommittedMetadata\0GroupId\0"
+    "GenerationIdOrMemberEpoch\0MemberId\0GroupInstanceId\0RetentionTimeMs\0"
+    "PartitionIndexes\0MemberEpoch\0Groups\0RequireStable\0"
+    "Metadata\0Key\0KeyType\0CoordinatorKeys\0"
+    "Coordinators\0SessionTimeoutMs\0RebalanceTimeoutMs\0ProtocolType\0"
+    "Protocols\0Reason\0GenerationId\0ProtocolName\0"
+    "Leader\0SkipAssignment\0Members\0Assignment\0"
+    "Assignments\0IncludeAuthorizedOperations\0ClientId\0ClientHost\0"
+    "MemberMetadata\0MemberAssignment\0GroupState\0ProtocolData\0"
+    "AuthorizedOperations\0StatesFilter\0TypesFilter\0GroupType\0"
+    "ClientSoftwareName\0ClientSoftwareVersion\0ApiKey\0MinVersion\0"
+    "MaxVersion\0MaxVersionLevel\0MinVersionLevel\0ApiKeys\0"
+    "SupportedFeatures\0FinalizedFeaturesEpoch\0FinalizedFeatures\0ZkMigrationReady\0"
+    "BrokerIds\0Value\0NumPartitions\0ReplicationFactor\0"
+    "Configs\0timeoutMs\0validateOnly\0ReadOnly\0"
+    "ConfigSource\0IsSensitive\0TopicConfigErrorCode\0TopicNames\0"
+    "TransactionTimeoutMs\0ProducerEpoch\0V3AndBelowTransactionalId\0V3AndBelowProducerId\0"
+    "V3AndBelowProducerEpoch\0V3AndBelowTopics\0PartitionErrorCode\0ResultsByPartition\0"
+    "ResultsByTopicV3AndBelow\0Committed\0ResourceType\0ResourceName\0"
+    "ConfigurationKeys\0Resources\0IncludeSynonyms\0IncludeDocumentation\0"
+    "Source\0IsDefault\0Synonyms\0ConfigType\0"
+    "Documentation\0Results\0ValidateOnly\0Count\0"
+    "GroupsNames\0ConfigOperation\0EndpointType\0BrokerId\0"
+    "RequestApiKey\0RequestApiVersion\0CorrelationId\0";
 
 const struct ed_kmsg_api ed_kmsg_apis[29] = {
     {0, 0, 11, 9, 0, 11, 3, 9, "Produce", &ed_kmsg_produce_request_desc,

@@ -1420,6 +1420,7 @@ struct ed_kmsg_response_header {
 };
 extern const struct ed_kstruct ed_kmsg_response_header_desc;
 
+extern const char ed_kmsg_field_names[];
 extern const struct ed_kmsg_api ed_kmsg_apis[29];
 #define ED_KMSG_N_APIS 29
 

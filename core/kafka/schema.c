@@ -218,10 +218,15 @@ static void set_default(const struct ed_kfield *f, uint8_t *p)
     /* uuid: zero */
 }
 
+const char *ed_kschema_field_name(const struct ed_kfield *f)
+{
+    return ed_kmsg_field_names + f->name_off;
+}
+
 bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field)
 {
     for (uint16_t i = 0; i < s->n_fields; i++)
-        if (strcmp(s->fields[i].name, field) == 0)
+        if (strcmp(ed_kschema_field_name(&s->fields[i]), field) == 0)
             return has(ver, s->fields[i].v_min, s->fields[i].v_max);
     return false;
 }

@@ -15,7 +15,7 @@
 
 #include "core/kwire.h"
 
-#define ED_KV_MAX INT16_MAX /* "and every later version" */
+#define ED_KV_MAX 127 /* "and every later version" */
 
 enum ed_ktype {
     ED_KT_BOOL,
@@ -39,20 +39,21 @@ enum ed_kfield_flag {
 };
 
 struct ed_kstruct;
-/* One field of a message or nested struct. Version bounds are inclusive;
- * -1 bounds mean never (not nullable, not tagged). */
+/* One field of a message or nested struct (32 bytes: the tables hold about
+ * 600). Version bounds are inclusive; -1 bounds mean never (not nullable,
+ * not tagged). */
 struct ed_kfield {
     uint16_t off;
     uint16_t off_ptr;
+    uint16_t name_off; /* Kafka's name at ed_kmsg_field_names + name_off */
     uint8_t type;
     uint8_t flags;
-    int16_t v_min, v_max;
-    int16_t null_min, null_max;
+    int8_t v_min, v_max;
+    int8_t null_min, null_max;
     int16_t tag;
-    int16_t tag_min, tag_max;
-    int64_t def; /* default of a number or bool */
+    int8_t tag_min, tag_max;
+    int32_t def; /* default of a number or bool */
     const struct ed_kstruct *sub;
-    const char *name;
 };
 struct ed_kstruct {
     const char *name;
@@ -100,6 +101,8 @@ int16_t ed_kschema_response_header_version(const struct ed_kmsg_api *api, int16_
  * for callers that merge two shapes of one message (e.g. a single group
  * before a version, a batch of groups after). */
 bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field);
+/* Kafka's name of a field ("ThrottleTimeMs"). */
+const char *ed_kschema_field_name(const struct ed_kfield *f);
 /* Sets every field of out (a struct of s) to its default. */
 void ed_kschema_init(const struct ed_kstruct *s, void *out);
 /* Decodes the struct s at version ver from r into out (defaults first).

@@ -364,14 +364,16 @@ static void test_alter_responses_alike(void **state)
     assert_int_equal(a->size, b->size);
     assert_int_equal(a->n_fields, b->n_fields);
     for (uint16_t i = 0; i < a->n_fields; i++) {
-        assert_string_equal(a->fields[i].name, b->fields[i].name);
+        assert_string_equal(ed_kschema_field_name(&a->fields[i]),
+                            ed_kschema_field_name(&b->fields[i]));
         assert_int_equal(a->fields[i].off, b->fields[i].off);
         assert_int_equal(a->fields[i].type, b->fields[i].type);
     }
     const struct ed_kstruct *ea = a->fields[1].sub, *eb = b->fields[1].sub;
     assert_int_equal(ea->size, eb->size);
     for (uint16_t i = 0; i < ea->n_fields; i++) {
-        assert_string_equal(ea->fields[i].name, eb->fields[i].name);
+        assert_string_equal(ed_kschema_field_name(&ea->fields[i]),
+                            ed_kschema_field_name(&eb->fields[i]));
         assert_int_equal(ea->fields[i].off, eb->fields[i].off);
         assert_int_equal(ea->fields[i].type, eb->fields[i].type);
     }

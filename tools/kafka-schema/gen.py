@@ -50,7 +50,7 @@ APIS = [
 ]
 HEADERS = [("RequestHeader", (0, 2)), ("ResponseHeader", (0, 1))]
 
-VMAX = 0x7FFF
+VMAX = 127  # ED_KV_MAX: "and every later version"
 PRIM = {
     "bool": ("bool", "ED_KT_BOOL"),
     "int8": ("int8_t", "ED_KT_INT8"),
@@ -182,6 +182,17 @@ def fmt_v(v):
     return "ED_KV_MAX" if v == VMAX else str(v)
 
 
+NAMES = {}  # field name -> offset in ed_kmsg_field_names
+NAME_BLOB = []
+
+
+def name_off(name):
+    if name not in NAMES:
+        NAMES[name] = sum(len(n) + 1 for n in NAME_BLOB)
+        NAME_BLOB.append(name)
+    return NAMES[name]
+
+
 def field_row(cname, f):
     prim = PRIM.get(f["base"])
     ktype = "ED_KT_STRUCT" if f["sub"] else prim[1]
@@ -197,10 +208,15 @@ def field_row(cname, f):
     off = "offsetof(struct %s, %s)" % (cname, ("n_" + f["c"]) if f["arr"] else f["c"])
     off_ptr = "offsetof(struct %s, %s)" % (cname, f["c"]) if f["arr"] else "0"
     sub = "&%s_desc" % f["sub"] if f["sub"] else "NULL"
-    return ("    {%s, %s, %s, %s, %s, %s, %d, %d, %d, %d, %d, %dLL, %s, \"%s\"},"
-            % (off, off_ptr, ktype, " | ".join(flags) or "0", f["vr"][0], fmt_v(f["vr"][1]),
-               nr[0], nr[1], -1 if f["tag"] is None else f["tag"], tr[0], tr[1], f["dv"],
-               sub, f["name"]))
+    if not -2**31 <= f["dv"] < 2**31:
+        die("%s: default %d does not fit 32 bits" % (f["name"], f["dv"]))
+    if f["tag"] is not None and f["tag"] > 0x7FFF:
+        die("%s: tag %d too large" % (f["name"], f["tag"]))
+    dv = "INT32_MIN" if f["dv"] == -2**31 else str(f["dv"])
+    return ("    {%s, %s, %d, %s, %s, %s, %s, %d, %d, %d, %d, %d, %s, %s}, /* %s */"
+            % (off, off_ptr, name_off(f["name"]), ktype, " | ".join(flags) or "0", f["vr"][0],
+               fmt_v(f["vr"][1]), nr[0], nr[1], -1 if f["tag"] is None else f["tag"], tr[0],
+               tr[1], dv, sub, f["name"]))
 
 
 def main():
@@ -263,13 +279,14 @@ def main():
         h.append("};")
         h.append("extern const struct ed_kstruct %s_desc;" % cname)
         h.append("")
+    h.append("extern const char ed_kmsg_field_names[];")
     h.append("extern const struct ed_kmsg_api ed_kmsg_apis[%d];" % len(apis))
     h.append("#define ED_KMSG_N_APIS %d" % len(apis))
     h.append("")
     h.append("#endif")
 
     c = [banner + " * The field tables of every message Eddy speaks. */",
-         '#include "core/kafka/msg_gen.h"', "", "#include <stddef.h>", ""]
+         '#include "core/kafka/msg_gen.h"', "", "#include <stddef.h>", "#include <stdint.h>", ""]
     for cname, sname, fields in g.structs:
         if fields:
             c.append("static const struct ed_kfield %s_fields[] = {" % cname)
@@ -279,6 +296,13 @@ def main():
         c.append("const struct ed_kstruct %s_desc = {\"%s\", sizeof(struct %s), %d, %s};"
                  % (cname, sname, cname, len(fields), (cname + "_fields") if fields else "NULL"))
         c.append("")
+    blob = "".join(n + "\\0" for n in NAME_BLOB)
+    c.append("/* Kafka's field names, NUL-separated (ed_kfield.name_off). */")
+    c.append("const char ed_kmsg_field_names[] =")
+    for i in range(0, len(NAME_BLOB), 4):
+        c.append("    \"%s\"" % "".join(n + "\\0" for n in NAME_BLOB[i:i + 4]))
+    c[-1] += ";"
+    c.append("")
     c.append("const struct ed_kmsg_api ed_kmsg_apis[%d] = {" % len(apis))
     for name, key, lo, hi, flex, srv, cli, req_c, resp_c in apis:
         srv = srv or (-1, -1)
