@@ -446,7 +446,10 @@ int ed_kc_dec_create_topics(ed_krd *r, int16_t ver, struct ed_kc_create_topics *
         d->replication_factor = t->replication_factor;
         /* configs: v5+ (null or listed); -1 when the version has none */
         d->configs = results(&out->mem, r, t->n_configs, sizeof *d->configs, &d->n_configs);
-        if (t->n_configs < 0 || ver < 5) d->n_configs = -1;
+        if (t->n_configs < 0 ||
+            !ed_kschema_has(&ed_kmsg_create_topics_response_creatable_topic_result_desc, ver,
+                            "Configs"))
+            d->n_configs = -1;
         for (int32_t k = 0; k < d->n_configs; k++) {
             const struct ed_kmsg_create_topics_response_creatable_topic_configs *c = &t->configs[k];
             d->configs[k] = (struct ed_kc_topic_config){c->name, c->value, c->read_only,
