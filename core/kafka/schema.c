@@ -4,6 +4,7 @@
 #include "platform/mem.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- arena ---- */
@@ -15,10 +16,12 @@ struct chunk {
 
 void ed_karena_init(ed_karena *a, void *buf, size_t cap)
 {
+    const size_t align = _Alignof(max_align_t);
+    size_t pad = (align - (uintptr_t)buf % align) % align;
     memset(a, 0, sizeof *a);
-    a->buf = buf;
-    a->cap = cap;
-    a->limit = cap;
+    a->buf = (uint8_t *)buf + (pad < cap ? pad : cap);
+    a->cap = pad < cap ? cap - pad : 0;
+    a->limit = a->cap;
 }
 
 void ed_karena_init_heap(ed_karena *a, size_t limit)
@@ -43,6 +46,7 @@ void ed_karena_free(ed_karena *a)
 void *ed_karena_alloc(ed_karena *a, size_t len)
 {
     const size_t align = _Alignof(max_align_t);
+    if (!a || len > a->limit - a->total) return NULL;
     len = (len + align - 1) & ~(align - 1);
     if (len > a->limit - a->total) return NULL;
     if (!a->buf || len > a->cap - a->used) {

@@ -75,8 +75,9 @@ struct ed_kmsg_api {
     const struct ed_kstruct *response;
 };
 
-/* A bump allocator for decoded arrays: a fixed buffer, or (buf NULL at
- * init) heap chunks up to limit bytes in all, released by ed_karena_free. */
+/* A bump allocator for decoded arrays: a fixed buffer (ed_karena_init), or
+ * heap chunks up to limit bytes in all (ed_karena_init_heap), released by
+ * ed_karena_free. Decoding a struct without arrays needs no arena (NULL). */
 typedef struct ed_karena {
     uint8_t *buf;
     size_t used, cap;
