@@ -50,7 +50,7 @@ endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 
 LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
-	$(wildcard storage/*.c) $(wildcard core/*.c) $(wildcard bridge/*.c)
+	$(wildcard storage/*.c) $(wildcard core/*.c) $(wildcard core/kafka/*.c) $(wildcard bridge/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 ifeq ($(WITH_MQTT),0)
 LIB_SRC := $(filter-out bridge/mqtt%,$(LIB_SRC))
@@ -60,7 +60,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak kafka-schema
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -142,6 +142,13 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=ctunullpointer:core/kwire.c -I. $(LIB_SRC) $(TOOL_SRC)
 	clang-tidy --quiet $(LIB_SRC) $(TOOL_SRC) -- $(CFLAGS_BASE)
+
+# Regenerates the Kafka message schema (core/kafka/msg_gen.{h,c}) from the
+# message definitions of an Apache Kafka source checkout; not part of make test.
+kafka-schema:
+	@test -n "$(KAFKA_SRC)" || { echo "usage: make kafka-schema KAFKA_SRC=<kafka checkout>"; exit 2; }
+	python3 tools/kafka-schema/gen.py $(KAFKA_SRC) core/kafka
+	clang-format -i core/kafka/msg_gen.h core/kafka/msg_gen.c
 
 size: $(BUILD)/eddy
 	@STRIP=$(CROSS_COMPILE)strip SIZE=$(CROSS_COMPILE)size READELF=$(CROSS_COMPILE)readelf sh tools/size.sh $(BUILD) $(SIZE_BUDGET)

@@ -1,33 +1,45 @@
 /* The Kafka API dispatch table: {min, max, flex_from, handler, name} per API
- * key. ApiVersions is generated from it; a NULL handler is not advertised.
- * Version ranges follow docs/kafka-notes.md (keep minimums low for librdkafka). */
+ * key. The versions come from the message schema's API list
+ * (tools/kafka-schema/gen.py, generated into core/kafka/msg_gen.h), which
+ * also drives ApiVersions; a NULL handler is not advertised. Version ranges
+ * follow docs/kafka-notes.md (keep minimums low for librdkafka). */
+#include "core/kafka/msg_gen.h"
 #include "core/kapi.h"
 #include "core/kapi_handlers.h"
 
 const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
-    [ED_KAPI_PRODUCE] = {0, 11, 9, ed_kapi_produce, "Produce"},
-    [ED_KAPI_FETCH] = {4, 17, 12, ed_kapi_fetch, "Fetch"},
-    [ED_KAPI_LIST_OFFSETS] = {0, 7, 6, ed_kapi_list_offsets, "ListOffsets"},
-    [ED_KAPI_METADATA] = {0, 12, 9, ed_kapi_metadata, "Metadata"},
-    [8] = {0, 9, 8, ed_kapi_offset_commit, "OffsetCommit"},
-    [9] = {0, 9, 6, ed_kapi_offset_fetch, "OffsetFetch"},
-    [10] = {0, 4, 3, ed_kapi_find_coordinator, "FindCoordinator"},
-    [11] = {0, 9, 6, ed_kapi_join_group, "JoinGroup"},
-    [12] = {0, 4, 4, ed_kapi_heartbeat, "Heartbeat"},
-    [13] = {0, 5, 4, ed_kapi_leave_group, "LeaveGroup"},
-    [14] = {0, 5, 4, ed_kapi_sync_group, "SyncGroup"},
-    [15] = {0, 5, 5, ed_kapi_describe_groups, "DescribeGroups"},
-    [16] = {0, 5, 3, ed_kapi_list_groups, "ListGroups"},
-    [ED_KAPI_API_VERSIONS] = {0, 4, 3, ed_kapi_api_versions, "ApiVersions"},
-    [ED_KAPI_CREATE_TOPICS] = {0, 7, 5, ed_kapi_create_topics, "CreateTopics"},
-    [20] = {0, 6, 4, ed_kapi_delete_topics, "DeleteTopics"},
-    [ED_KAPI_INIT_PRODUCER_ID] = {0, 5, 2, ed_kapi_init_producer_id, "InitProducerId"},
-    [23] = {0, 4, 4, ed_kapi_offset_for_leader_epoch, "OffsetForLeaderEpoch"},
-    [32] = {0, 4, 4, ed_kapi_describe_configs, "DescribeConfigs"},
-    [33] = {0, 2, 2, ed_kapi_alter_configs, "AlterConfigs"},
-    [37] = {0, 3, 2, ed_kapi_create_partitions, "CreatePartitions"},
-    [42] = {0, 2, 2, ed_kapi_delete_groups, "DeleteGroups"},
-    [44] = {0, 1, 1, ed_kapi_incremental_alter_configs, "IncrementalAlterConfigs"},
-    [47] = {0, 0, -1, ed_kapi_offset_delete, "OffsetDelete"},
-    [60] = {0, 1, 0, ed_kapi_describe_cluster, "DescribeCluster"},
+    [ED_KMSG_PRODUCE] = {ED_KMSG_SERVES_PRODUCE, ed_kapi_produce, "Produce"},
+    [ED_KMSG_FETCH] = {ED_KMSG_SERVES_FETCH, ed_kapi_fetch, "Fetch"},
+    [ED_KMSG_LIST_OFFSETS] = {ED_KMSG_SERVES_LIST_OFFSETS, ed_kapi_list_offsets, "ListOffsets"},
+    [ED_KMSG_METADATA] = {ED_KMSG_SERVES_METADATA, ed_kapi_metadata, "Metadata"},
+    [ED_KMSG_OFFSET_COMMIT] = {ED_KMSG_SERVES_OFFSET_COMMIT, ed_kapi_offset_commit, "OffsetCommit"},
+    [ED_KMSG_OFFSET_FETCH] = {ED_KMSG_SERVES_OFFSET_FETCH, ed_kapi_offset_fetch, "OffsetFetch"},
+    [ED_KMSG_FIND_COORDINATOR] = {ED_KMSG_SERVES_FIND_COORDINATOR, ed_kapi_find_coordinator,
+                                  "FindCoordinator"},
+    [ED_KMSG_JOIN_GROUP] = {ED_KMSG_SERVES_JOIN_GROUP, ed_kapi_join_group, "JoinGroup"},
+    [ED_KMSG_HEARTBEAT] = {ED_KMSG_SERVES_HEARTBEAT, ed_kapi_heartbeat, "Heartbeat"},
+    [ED_KMSG_LEAVE_GROUP] = {ED_KMSG_SERVES_LEAVE_GROUP, ed_kapi_leave_group, "LeaveGroup"},
+    [ED_KMSG_SYNC_GROUP] = {ED_KMSG_SERVES_SYNC_GROUP, ed_kapi_sync_group, "SyncGroup"},
+    [ED_KMSG_DESCRIBE_GROUPS] = {ED_KMSG_SERVES_DESCRIBE_GROUPS, ed_kapi_describe_groups,
+                                 "DescribeGroups"},
+    [ED_KMSG_LIST_GROUPS] = {ED_KMSG_SERVES_LIST_GROUPS, ed_kapi_list_groups, "ListGroups"},
+    [ED_KMSG_API_VERSIONS] = {ED_KMSG_SERVES_API_VERSIONS, ed_kapi_api_versions, "ApiVersions"},
+    [ED_KMSG_CREATE_TOPICS] = {ED_KMSG_SERVES_CREATE_TOPICS, ed_kapi_create_topics, "CreateTopics"},
+    [ED_KMSG_DELETE_TOPICS] = {ED_KMSG_SERVES_DELETE_TOPICS, ed_kapi_delete_topics, "DeleteTopics"},
+    [ED_KMSG_INIT_PRODUCER_ID] = {ED_KMSG_SERVES_INIT_PRODUCER_ID, ed_kapi_init_producer_id,
+                                  "InitProducerId"},
+    [ED_KMSG_OFFSET_FOR_LEADER_EPOCH] = {ED_KMSG_SERVES_OFFSET_FOR_LEADER_EPOCH,
+                                         ed_kapi_offset_for_leader_epoch, "OffsetForLeaderEpoch"},
+    [ED_KMSG_DESCRIBE_CONFIGS] = {ED_KMSG_SERVES_DESCRIBE_CONFIGS, ed_kapi_describe_configs,
+                                  "DescribeConfigs"},
+    [ED_KMSG_ALTER_CONFIGS] = {ED_KMSG_SERVES_ALTER_CONFIGS, ed_kapi_alter_configs, "AlterConfigs"},
+    [ED_KMSG_CREATE_PARTITIONS] = {ED_KMSG_SERVES_CREATE_PARTITIONS, ed_kapi_create_partitions,
+                                   "CreatePartitions"},
+    [ED_KMSG_DELETE_GROUPS] = {ED_KMSG_SERVES_DELETE_GROUPS, ed_kapi_delete_groups, "DeleteGroups"},
+    [ED_KMSG_INCREMENTAL_ALTER_CONFIGS] = {ED_KMSG_SERVES_INCREMENTAL_ALTER_CONFIGS,
+                                           ed_kapi_incremental_alter_configs,
+                                           "IncrementalAlterConfigs"},
+    [ED_KMSG_OFFSET_DELETE] = {ED_KMSG_SERVES_OFFSET_DELETE, ed_kapi_offset_delete, "OffsetDelete"},
+    [ED_KMSG_DESCRIBE_CLUSTER] = {ED_KMSG_SERVES_DESCRIBE_CLUSTER, ed_kapi_describe_cluster,
+                                  "DescribeCluster"},
 };

@@ -1,6 +1,9 @@
-/* ApiVersions 0-4, generated from ed_kapi_table. An unknown version is
- * answered in the v0 format with UNSUPPORTED_VERSION and every range, so
- * the client can pick a version it shares (KIP-511). */
+/* ApiVersions 0-4, decoded and encoded through the message schema; the
+ * advertised ranges are the server's in the schema's API list, for every
+ * key the dispatch table serves. An unknown version is answered in the v0
+ * format with UNSUPPORTED_VERSION and every range, so the client can pick
+ * a version it shares (KIP-511). */
+#include "core/kafka/msg_gen.h"
 #include "core/kapi.h"
 #include "core/kapi_handlers.h"
 
@@ -16,46 +19,34 @@ static bool valid_software(ed_kstr s)
     return true;
 }
 
-static void write_keys(ed_kwr *w, bool flex)
-{
-    int32_t n = 0;
-    for (int k = 0; k < ED_KAPI_N_KEYS; k++)
-        if (ed_kapi_table[k].fn) n++;
-    ed_kwr_array(w, n, flex);
-    for (int k = 0; k < ED_KAPI_N_KEYS; k++) {
-        const struct ed_kapi_entry *e = &ed_kapi_table[k];
-        if (!e->fn) continue;
-        ed_kwr_i16(w, (int16_t)k);
-        ed_kwr_i16(w, e->min_version);
-        ed_kwr_i16(w, e->max_version);
-        ed_kwr_tags(w, flex);
-    }
-}
-
 int ed_kapi_api_versions(ed_kreq *req)
 {
-    const struct ed_kapi_entry *me = &ed_kapi_table[ED_KAPI_API_VERSIONS];
-    ed_kwr *w = &req->out;
-    if (req->api_version < me->min_version || req->api_version > me->max_version) {
-        ed_kwr_i16(w, ED_KERR_UNSUPPORTED_VERSION);
-        write_keys(w, false);
-        return ED_KAPI_RESPOND;
+    const struct ed_kmsg_api *api = ed_kschema_api(ED_KMSG_API_VERSIONS);
+    struct ed_kmsg_api_versions_response_api_version keys[ED_KMSG_N_APIS];
+    struct ed_kmsg_api_versions_response resp;
+    ed_kschema_init(api->response, &resp);
+    int16_t ver = req->api_version;
+    if (ver < api->srv_min || ver > api->srv_max) {
+        ver = 0;
+        resp.error_code = ED_KERR_UNSUPPORTED_VERSION;
+    } else {
+        struct ed_kmsg_api_versions_request body;
+        /* the request has no arrays: no arena needed */
+        if (ed_kschema_decode_request(api, ver, &req->rd, NULL, &body) != ED_OK)
+            return ED_KAPI_CLOSE;
+        if (ver >= 3 && (!valid_software(body.client_software_name) ||
+                         !valid_software(body.client_software_version)))
+            resp.error_code = ED_KERR_INVALID_REQUEST;
     }
-    bool flex = req->flex;
-    int16_t err = ED_KERR_NONE;
-    if (req->api_version >= 3) {
-        ed_kstr name = ed_krd_str(&req->rd, true);
-        ed_kstr version = ed_krd_str(&req->rd, true);
-        ed_krd_tags(&req->rd, true);
-        if (!ed_krd_ok(&req->rd)) return ED_KAPI_CLOSE;
-        if (!valid_software(name) || !valid_software(version)) err = ED_KERR_INVALID_REQUEST;
+    resp.n_api_keys = 0;
+    resp.api_keys = keys;
+    for (size_t i = 0; i < ED_KMSG_N_APIS && resp.error_code != ED_KERR_INVALID_REQUEST; i++) {
+        const struct ed_kmsg_api *a = &ed_kmsg_apis[i];
+        if (a->srv_min < 0 || !ed_kapi_table[a->key].fn) continue;
+        keys[resp.n_api_keys++] = (struct ed_kmsg_api_versions_response_api_version){
+            .api_key = a->key, .min_version = a->srv_min, .max_version = a->srv_max};
     }
-    ed_kwr_i16(w, err);
-    if (err == ED_KERR_NONE)
-        write_keys(w, flex);
-    else
-        ed_kwr_array(w, 0, flex);
-    if (req->api_version >= 1) ed_kwr_i32(w, 0); /* throttle_time_ms */
-    ed_kwr_tags(w, flex);                        /* no supported or finalized features */
+    /* no supported or finalized features */
+    ed_kschema_encode_response(api, ver, &req->out, &resp);
     return ED_KAPI_RESPOND;
 }

@@ -15,35 +15,11 @@
 #ifndef ED_CORE_KCLIENT_H
 #define ED_CORE_KCLIENT_H
 
+#include "core/kafka/msg_gen.h"
 #include "core/kwire.h"
 
-/* API keys the client speaks. */
-enum ed_kc_api {
-    ED_KC_PRODUCE = 0,
-    ED_KC_FETCH = 1,
-    ED_KC_LIST_OFFSETS = 2,
-    ED_KC_METADATA = 3,
-    ED_KC_OFFSET_COMMIT = 8,
-    ED_KC_OFFSET_FETCH = 9,
-    ED_KC_FIND_COORDINATOR = 10,
-    ED_KC_JOIN_GROUP = 11,
-    ED_KC_HEARTBEAT = 12,
-    ED_KC_LEAVE_GROUP = 13,
-    ED_KC_SYNC_GROUP = 14,
-    ED_KC_DESCRIBE_GROUPS = 15,
-    ED_KC_LIST_GROUPS = 16,
-    ED_KC_API_VERSIONS = 18,
-    ED_KC_CREATE_TOPICS = 19,
-    ED_KC_DELETE_TOPICS = 20,
-    ED_KC_DESCRIBE_CONFIGS = 32,
-    ED_KC_CREATE_PARTITIONS = 37,
-    ED_KC_DELETE_GROUPS = 42,
-    ED_KC_INCREMENTAL_ALTER_CONFIGS = 44,
-    ED_KC_OFFSET_DELETE = 47,
-    ED_KC_N_KEYS = 80
-};
-
-/* Version range the client implements for an API key; false if none. */
+/* API keys are the schema's ED_KMSG_* (core/kafka/msg_gen.h). Version range
+ * the client calls for an API key (the schema's API list); false if none. */
 bool ed_kc_api_range(int16_t api_key, int16_t *min, int16_t *max);
 /* First flexible version of an API the client speaks (-1 = never). */
 int16_t ed_kc_flex_from(int16_t api_key);
@@ -54,10 +30,14 @@ const char *ed_kc_errname(int16_t code);
 
 /* Memory owned by one decoded result. */
 struct ed_kc_mem {
-    uint8_t *resp; /* the response bytes (strings point into it) */
-    void *blocks;  /* arrays allocated while decoding */
+    uint8_t *resp;   /* the response bytes (strings point into it) */
+    ed_karena arena; /* the decoded message and the result's arrays */
 };
 void ed_kc_free(struct ed_kc_mem *m);
+/* Decodes the response body of api_key/ver with the schema into msg (the
+ * response struct of the API); its arrays are owned by mem. ED_OK,
+ * ED_ERR_PROTO or ED_ERR_NOMEM. */
+int ed_kc_decode(ed_krd *r, int16_t api_key, int16_t ver, struct ed_kc_mem *mem, void *msg);
 /* A zeroed array of n elements of len bytes owned by m, for decoders
  * outside kclient.c; NULL for n <= 0 or on failure (which fails r). */
 void *ed_kc_alloc(struct ed_kc_mem *m, ed_krd *r, int32_t n, size_t len);
@@ -309,6 +289,45 @@ struct ed_kc_list_offsets {
 };
 
 /* ---- codec ---- */
+/* Helpers of the encoders (here and in kclient_group.c): a C string as a
+ * wire string (NULL = null); n request structs of d with their defaults,
+ * from a (NULL for n <= 0; failure fails w); encode msg as api_key's
+ * request and release a. */
+ed_kstr ed_kc_str(const char *s);
+void *ed_kc_enc_structs(ed_karena *a, ed_kwr *w, int32_t n, const struct ed_kstruct *d);
+/* n wire strings of s in a (NULL for n <= 0; failure fails w). */
+ed_kstr *ed_kc_enc_strs(ed_karena *a, ed_kwr *w, const char *const *s, int n);
+void ed_kc_enc_finish(ed_karena *a, ed_kwr *w, int16_t api_key, int16_t ver, const void *msg);
+/* Starts an encoder: var, a request struct of ed_kmsg_<type> with its
+ * defaults, and the arena a for its arrays (w is the writer). */
+#define ED_KC_ENC_BEGIN(type, var)                                                                 \
+    struct ed_kmsg_##type var;                                                                     \
+    ed_karena a;                                                                                   \
+    ed_karena_init_heap(&a, w->max);                                                               \
+    ed_kschema_init(&ed_kmsg_##type##_desc, &var)
+#define ED_KC_STRUCTS(n, type) ed_kc_enc_structs(&a, w, (n), &ed_kmsg_##type##_desc)
+/* Lists of partitions name their topic at a stride and keep a topic's
+ * entries adjacent: the length of the run of i's topic, the number of runs. */
+int ed_kc_topic_run(const char *const *names, size_t stride, int i, int n);
+int ed_kc_count_topics(const char *const *names, size_t stride, int n);
+/* In a decoder: out->parts (out->n) gets one entry per partition of every
+ * topic of m->topics; the statement that follows fills out->parts[j] from
+ * m->topics[i] and its partition k. */
+#define ED_KC_FLATTEN(tn, topics, pn, parts)                                                       \
+    int32_t total_ = 0;                                                                            \
+    for (int32_t i = 0; i < m->tn; i++)                                                            \
+        total_ += m->topics[i].pn > 0 ? m->topics[i].pn : 0;                                       \
+    out->parts = ed_kc_alloc(&out->mem, r, total_, sizeof *out->parts);                            \
+    out->n = out->parts ? total_ : 0;                                                              \
+    for (int32_t i = 0, j = 0; j < out->n; i++)                                                    \
+        for (int32_t k = 0; k < m->topics[i].pn; k++, j++)
+/* Starts a decoder of key into out (r and ver in scope): m, the decoded
+ * message of ed_kmsg_<type>, or returns the decoding error. */
+#define ED_KC_DEC_BEGIN(key, type, m)                                                              \
+    struct ed_kmsg_##type m##_msg;                                                                 \
+    const struct ed_kmsg_##type *m = &m##_msg;                                                     \
+    int rc_ = ed_kc_decode(r, (key), ver, &out->mem, &m##_msg);                                    \
+    if (rc_) return rc_
 /* Starts a request frame: size placeholder and request header (v1, or v2
  * with tags when the version is flexible). Returns the frame start. */
 size_t ed_kc_frame_begin(ed_kwr *w, int16_t api_key, int16_t ver, int32_t correlation_id,

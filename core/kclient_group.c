@@ -1,88 +1,62 @@
 /* Eddy's client codec of Kafka's group APIs and the consumer protocol's
  * embedded formats (see kclient_group.h), with blocking calls over an
- * ed_kclient. Field lists per version follow Kafka's message definitions. */
+ * ed_kclient. The message schema (core/kafka/) encodes and decodes; this
+ * file fills the request structs and copies responses into the results. */
 #include "core/kclient_group.h"
 #include "platform/mem.h"
 
 #include <string.h>
 
-static bool flex_of(int16_t key, int16_t ver)
-{
-    int16_t f = ed_kc_flex_from(key);
-    return f >= 0 && ver >= f;
-}
+#define TP_RUN(p, i, n) ed_kc_topic_run(&(p)[0].topic, sizeof *(p), (i), (n))
+#define TP_RUNS(p, n)   ((n) > 0 ? ed_kc_count_topics(&(p)[0].topic, sizeof *(p), (n)) : 0)
+#define STR_OR_EMPTY(s) ed_kc_str((s) ? (s) : "")
 
 static int finish(ed_krd *r)
 {
     return r->err == ED_ERR_NOMEM ? ED_ERR_NOMEM : (r->err ? ED_ERR_PROTO : ED_OK);
 }
 
-/* Entries [i, i+run) share parts[i].topic. */
-static int run_of(const struct ed_kc_tp *p, int i, int n)
+/* n partition numbers of parts in a. */
+static int32_t *partitions(ed_karena *a, ed_kwr *w, const struct ed_kc_tp *parts, int n)
 {
-    int k = i + 1;
-    while (k < n && strcmp(p[k].topic, p[i].topic) == 0)
-        k++;
-    return k - i;
+    int32_t *p = n > 0 ? ed_karena_alloc(a, sizeof *p * (size_t)n) : NULL;
+    if (n > 0 && !p && w->err == ED_OK) w->err = ED_ERR_NOMEM;
+    for (int i = 0; p && i < n; i++)
+        p[i] = parts[i].partition;
+    return p;
 }
 
-static int n_runs(const struct ed_kc_tp *p, int n)
-{
-    int runs = 0;
-    for (int i = 0; i < n; i += run_of(p, i, n))
-        runs++;
-    return runs;
-}
-
-/* ---- FindCoordinator ---- */
+/* ---- FindCoordinator: one key before v4, a batch of keys from v4 ---- */
 
 void ed_kc_enc_find_coordinator(ed_kwr *w, int16_t ver, int8_t key_type, const char *const *keys,
                                 int n)
 {
-    bool flex = flex_of(ED_KC_FIND_COORDINATOR, ver);
-    if (ver <= 3) {
-        ed_kwr_str(w, n > 0 ? keys[0] : "", flex);
-        if (ver >= 1) ed_kwr_i8(w, key_type);
-    } else {
-        ed_kwr_i8(w, key_type);
-        ed_kwr_array(w, n, flex);
-        for (int i = 0; i < n; i++)
-            ed_kwr_str(w, keys[i], flex);
-    }
-    ed_kwr_tags(w, flex);
+    ED_KC_ENC_BEGIN(find_coordinator_request, m);
+    m.key = ed_kc_str(n > 0 ? keys[0] : "");
+    m.key_type = key_type;
+    m.n_coordinator_keys = n;
+    m.coordinator_keys = ed_kc_enc_strs(&a, w, keys, n);
+    ed_kc_enc_finish(&a, w, ED_KMSG_FIND_COORDINATOR, ver, &m);
 }
 
 int ed_kc_dec_find_coordinator(ed_krd *r, int16_t ver, struct ed_kc_find_coordinator *out)
 {
-    bool flex = flex_of(ED_KC_FIND_COORDINATOR, ver);
-    if (ver >= 1) ed_krd_i32(r);
-    if (ver <= 3) {
-        out->n = 1;
+    ED_KC_DEC_BEGIN(ED_KMSG_FIND_COORDINATOR, find_coordinator_response, m);
+    if (!ed_kschema_has(&ed_kmsg_find_coordinator_response_desc, ver, "Coordinators")) {
         out->coordinators = ed_kc_alloc(&out->mem, r, 1, sizeof *out->coordinators);
-        struct ed_kc_coordinator *c = out->coordinators;
-        if (c) {
-            c->error = ed_krd_i16(r);
-            if (ver >= 1) c->message = ed_krd_str(r, flex);
-            c->node_id = ed_krd_i32(r);
-            c->host = ed_krd_str(r, flex);
-            c->port = ed_krd_i32(r);
-        }
-    } else {
-        int32_t n = ed_krd_array(r, flex, 12);
-        out->coordinators = ed_kc_alloc(&out->mem, r, n, sizeof *out->coordinators);
-        out->n = out->coordinators ? n : 0;
-        for (int32_t i = 0; i < out->n; i++) {
-            struct ed_kc_coordinator *c = &out->coordinators[i];
-            c->key = ed_krd_str(r, flex);
-            c->node_id = ed_krd_i32(r);
-            c->host = ed_krd_str(r, flex);
-            c->port = ed_krd_i32(r);
-            c->error = ed_krd_i16(r);
-            c->message = ed_krd_str(r, flex);
-            ed_krd_tags(r, flex);
-        }
+        out->n = out->coordinators ? 1 : 0;
+        if (out->n)
+            *out->coordinators = (struct ed_kc_coordinator){
+                {NULL, 0}, m->node_id, m->host, m->port, m->error_code, m->error_message};
+        return finish(r);
     }
-    ed_krd_tags(r, flex);
+    out->coordinators = ed_kc_alloc(&out->mem, r, m->n_coordinators, sizeof *out->coordinators);
+    out->n = out->coordinators ? m->n_coordinators : 0;
+    for (int32_t i = 0; i < out->n; i++) {
+        const struct ed_kmsg_find_coordinator_response_coordinator *c = &m->coordinators[i];
+        out->coordinators[i] = (struct ed_kc_coordinator){c->key,  c->node_id,    c->host,
+                                                          c->port, c->error_code, c->error_message};
+    }
     return finish(r);
 }
 
@@ -90,45 +64,37 @@ int ed_kc_dec_find_coordinator(ed_krd *r, int16_t ver, struct ed_kc_find_coordin
 
 void ed_kc_enc_join_group(ed_kwr *w, int16_t ver, const struct ed_kc_join_req *q)
 {
-    bool flex = flex_of(ED_KC_JOIN_GROUP, ver);
-    ed_kwr_str(w, q->group, flex);
-    ed_kwr_i32(w, q->session_timeout_ms);
-    if (ver >= 1) ed_kwr_i32(w, q->rebalance_timeout_ms);
-    ed_kwr_str(w, q->member_id ? q->member_id : "", flex);
-    if (ver >= 5) ed_kwr_str(w, q->instance_id, flex);
-    ed_kwr_str(w, q->protocol_type, flex);
-    ed_kwr_array(w, q->n_protocols, flex);
-    for (int i = 0; i < q->n_protocols; i++) {
-        ed_kwr_str(w, q->protocols[i].name, flex);
-        ed_kwr_bytes(w, q->protocols[i].meta, q->protocols[i].meta_len, flex);
-        ed_kwr_tags(w, flex);
+    ED_KC_ENC_BEGIN(join_group_request, m);
+    m.group_id = ed_kc_str(q->group);
+    m.session_timeout_ms = q->session_timeout_ms;
+    m.rebalance_timeout_ms = q->rebalance_timeout_ms;
+    m.member_id = STR_OR_EMPTY(q->member_id);
+    m.group_instance_id = ed_kc_str(q->instance_id);
+    m.protocol_type = ed_kc_str(q->protocol_type);
+    m.n_protocols = q->n_protocols;
+    m.protocols = ED_KC_STRUCTS(q->n_protocols, join_group_request_protocol);
+    for (int i = 0; m.protocols && i < q->n_protocols; i++) {
+        m.protocols[i].name = ed_kc_str(q->protocols[i].name);
+        m.protocols[i].metadata = (ed_kbytes){q->protocols[i].meta, q->protocols[i].meta_len};
     }
-    if (ver >= 8) ed_kwr_str(w, NULL, flex); /* reason */
-    ed_kwr_tags(w, flex);
+    ed_kc_enc_finish(&a, w, ED_KMSG_JOIN_GROUP, ver, &m);
 }
 
 int ed_kc_dec_join_group(ed_krd *r, int16_t ver, struct ed_kc_join *out)
 {
-    bool flex = flex_of(ED_KC_JOIN_GROUP, ver);
-    if (ver >= 2) ed_krd_i32(r);
-    out->error = ed_krd_i16(r);
-    out->generation = ed_krd_i32(r);
-    out->protocol_type = ver >= 7 ? ed_krd_str(r, flex) : (ed_kstr){NULL, -1};
-    out->protocol = ed_krd_str(r, flex);
-    out->leader = ed_krd_str(r, flex);
-    out->skip_assignment = ver >= 9 ? ed_krd_bool(r) : false;
-    out->member_id = ed_krd_str(r, flex);
-    int32_t n = ed_krd_array(r, flex, flex ? 3 : 6);
-    out->members = ed_kc_alloc(&out->mem, r, n, sizeof *out->members);
-    out->n_members = out->members ? n : 0;
-    for (int32_t i = 0; i < out->n_members; i++) {
-        struct ed_kc_join_member *m = &out->members[i];
-        m->member_id = ed_krd_str(r, flex);
-        m->instance_id = ver >= 5 ? ed_krd_str(r, flex) : (ed_kstr){NULL, -1};
-        m->metadata = ed_krd_bytes(r, flex);
-        ed_krd_tags(r, flex);
-    }
-    ed_krd_tags(r, flex);
+    ED_KC_DEC_BEGIN(ED_KMSG_JOIN_GROUP, join_group_response, m);
+    out->error = m->error_code;
+    out->generation = m->generation_id;
+    out->protocol_type = m->protocol_type;
+    out->protocol = m->protocol_name;
+    out->leader = m->leader;
+    out->skip_assignment = m->skip_assignment;
+    out->member_id = m->member_id;
+    out->members = ed_kc_alloc(&out->mem, r, m->n_members, sizeof *out->members);
+    out->n_members = out->members ? m->n_members : 0;
+    for (int32_t i = 0; i < out->n_members; i++)
+        out->members[i] = (struct ed_kc_join_member){
+            m->members[i].member_id, m->members[i].group_instance_id, m->members[i].metadata};
     return finish(r);
 }
 
@@ -136,36 +102,29 @@ int ed_kc_dec_join_group(ed_krd *r, int16_t ver, struct ed_kc_join *out)
 
 void ed_kc_enc_sync_group(ed_kwr *w, int16_t ver, const struct ed_kc_sync_req *q)
 {
-    bool flex = flex_of(ED_KC_SYNC_GROUP, ver);
-    ed_kwr_str(w, q->group, flex);
-    ed_kwr_i32(w, q->generation);
-    ed_kwr_str(w, q->member_id, flex);
-    if (ver >= 3) ed_kwr_str(w, q->instance_id, flex);
-    if (ver >= 5) {
-        ed_kwr_str(w, q->protocol_type, flex);
-        ed_kwr_str(w, q->protocol, flex);
+    ED_KC_ENC_BEGIN(sync_group_request, m);
+    m.group_id = ed_kc_str(q->group);
+    m.generation_id = q->generation;
+    m.member_id = ed_kc_str(q->member_id);
+    m.group_instance_id = ed_kc_str(q->instance_id);
+    m.protocol_type = ed_kc_str(q->protocol_type);
+    m.protocol_name = ed_kc_str(q->protocol);
+    m.n_assignments = q->n;
+    m.assignments = ED_KC_STRUCTS(q->n, sync_group_request_assignment);
+    for (int i = 0; m.assignments && i < q->n; i++) {
+        m.assignments[i].member_id = ed_kc_str(q->assignments[i].member_id);
+        m.assignments[i].assignment = (ed_kbytes){q->assignments[i].data, q->assignments[i].len};
     }
-    ed_kwr_array(w, q->n, flex);
-    for (int i = 0; i < q->n; i++) {
-        ed_kwr_str(w, q->assignments[i].member_id, flex);
-        ed_kwr_bytes(w, q->assignments[i].data, q->assignments[i].len, flex);
-        ed_kwr_tags(w, flex);
-    }
-    ed_kwr_tags(w, flex);
+    ed_kc_enc_finish(&a, w, ED_KMSG_SYNC_GROUP, ver, &m);
 }
 
 int ed_kc_dec_sync_group(ed_krd *r, int16_t ver, struct ed_kc_sync *out)
 {
-    bool flex = flex_of(ED_KC_SYNC_GROUP, ver);
-    if (ver >= 1) ed_krd_i32(r);
-    out->error = ed_krd_i16(r);
-    out->protocol_type = out->protocol = (ed_kstr){NULL, -1};
-    if (ver >= 5) {
-        out->protocol_type = ed_krd_str(r, flex);
-        out->protocol = ed_krd_str(r, flex);
-    }
-    out->assignment = ed_krd_bytes(r, flex);
-    ed_krd_tags(r, flex);
+    ED_KC_DEC_BEGIN(ED_KMSG_SYNC_GROUP, sync_group_response, m);
+    out->error = m->error_code;
+    out->protocol_type = m->protocol_type;
+    out->protocol = m->protocol_name;
+    out->assignment = m->assignment;
     return finish(r);
 }
 
@@ -173,60 +132,46 @@ int ed_kc_dec_sync_group(ed_krd *r, int16_t ver, struct ed_kc_sync *out)
 
 void ed_kc_enc_heartbeat(ed_kwr *w, int16_t ver, const struct ed_kc_heartbeat_req *q)
 {
-    bool flex = flex_of(ED_KC_HEARTBEAT, ver);
-    ed_kwr_str(w, q->group, flex);
-    ed_kwr_i32(w, q->generation);
-    ed_kwr_str(w, q->member_id, flex);
-    if (ver >= 3) ed_kwr_str(w, q->instance_id, flex);
-    ed_kwr_tags(w, flex);
+    ED_KC_ENC_BEGIN(heartbeat_request, m);
+    m.group_id = ed_kc_str(q->group);
+    m.generation_id = q->generation;
+    m.member_id = ed_kc_str(q->member_id);
+    m.group_instance_id = ed_kc_str(q->instance_id);
+    ed_kc_enc_finish(&a, w, ED_KMSG_HEARTBEAT, ver, &m);
 }
 
 int ed_kc_dec_heartbeat(ed_krd *r, int16_t ver, struct ed_kc_error *out)
 {
-    bool flex = flex_of(ED_KC_HEARTBEAT, ver);
-    if (ver >= 1) ed_krd_i32(r);
-    out->error = ed_krd_i16(r);
-    ed_krd_tags(r, flex);
+    ED_KC_DEC_BEGIN(ED_KMSG_HEARTBEAT, heartbeat_response, m);
+    out->error = m->error_code;
     return finish(r);
 }
 
-/* ---- LeaveGroup ---- */
+/* ---- LeaveGroup: one member before v3, a batch from v3 ---- */
 
 void ed_kc_enc_leave_group(ed_kwr *w, int16_t ver, const struct ed_kc_leave_req *q)
 {
-    bool flex = flex_of(ED_KC_LEAVE_GROUP, ver);
-    ed_kwr_str(w, q->group, flex);
-    if (ver <= 2) {
-        ed_kwr_str(w, q->n > 0 ? q->members[0].member_id : "", flex);
-    } else {
-        ed_kwr_array(w, q->n, flex);
-        for (int i = 0; i < q->n; i++) {
-            ed_kwr_str(w, q->members[i].member_id ? q->members[i].member_id : "", flex);
-            ed_kwr_str(w, q->members[i].instance_id, flex);
-            if (ver >= 5) ed_kwr_str(w, NULL, flex); /* reason */
-            ed_kwr_tags(w, flex);
-        }
+    ED_KC_ENC_BEGIN(leave_group_request, m);
+    m.group_id = ed_kc_str(q->group);
+    m.member_id = STR_OR_EMPTY(q->n > 0 ? q->members[0].member_id : "");
+    m.n_members = q->n;
+    m.members = ED_KC_STRUCTS(q->n, leave_group_request_member_identity);
+    for (int i = 0; m.members && i < q->n; i++) {
+        m.members[i].member_id = STR_OR_EMPTY(q->members[i].member_id);
+        m.members[i].group_instance_id = ed_kc_str(q->members[i].instance_id);
     }
-    ed_kwr_tags(w, flex);
+    ed_kc_enc_finish(&a, w, ED_KMSG_LEAVE_GROUP, ver, &m);
 }
 
 int ed_kc_dec_leave_group(ed_krd *r, int16_t ver, struct ed_kc_leave *out)
 {
-    bool flex = flex_of(ED_KC_LEAVE_GROUP, ver);
-    if (ver >= 1) ed_krd_i32(r);
-    out->error = ed_krd_i16(r);
-    if (ver >= 3) {
-        int32_t n = ed_krd_array(r, flex, flex ? 4 : 6);
-        out->members = ed_kc_alloc(&out->mem, r, n, sizeof *out->members);
-        out->n = out->members ? n : 0;
-        for (int32_t i = 0; i < out->n; i++) {
-            out->members[i].member_id = ed_krd_str(r, flex);
-            out->members[i].instance_id = ed_krd_str(r, flex);
-            out->members[i].error = ed_krd_i16(r);
-            ed_krd_tags(r, flex);
-        }
-    }
-    ed_krd_tags(r, flex);
+    ED_KC_DEC_BEGIN(ED_KMSG_LEAVE_GROUP, leave_group_response, m);
+    out->error = m->error_code;
+    out->members = ed_kc_alloc(&out->mem, r, m->n_members, sizeof *out->members);
+    out->n = out->members ? m->n_members : 0;
+    for (int32_t i = 0; i < out->n; i++)
+        out->members[i] = (struct ed_kc_leave_result){
+            m->members[i].member_id, m->members[i].group_instance_id, m->members[i].error_code};
     return finish(r);
 }
 
@@ -234,198 +179,117 @@ int ed_kc_dec_leave_group(ed_krd *r, int16_t ver, struct ed_kc_leave *out)
 
 void ed_kc_enc_offset_commit(ed_kwr *w, int16_t ver, const struct ed_kc_commit_req *q)
 {
-    bool flex = flex_of(ED_KC_OFFSET_COMMIT, ver);
-    ed_kwr_str(w, q->group, flex);
-    if (ver >= 1) {
-        ed_kwr_i32(w, q->generation);
-        ed_kwr_str(w, q->member_id ? q->member_id : "", flex);
-    }
-    if (ver >= 7) ed_kwr_str(w, q->instance_id, flex);
-    if (ver >= 2 && ver <= 4) ed_kwr_i64(w, -1); /* retention: the broker's */
-    int topics = 0;
-    for (int i = 0; i < q->n; i++)
-        if (i == 0 || strcmp(q->parts[i].topic, q->parts[i - 1].topic) != 0) topics++;
-    ed_kwr_array(w, topics, flex);
-    for (int i = 0; i < q->n;) {
-        int k = i + 1;
-        while (k < q->n && strcmp(q->parts[k].topic, q->parts[i].topic) == 0)
-            k++;
-        ed_kwr_str(w, q->parts[i].topic, flex);
-        ed_kwr_array(w, k - i, flex);
-        for (int j = i; j < k; j++) {
-            const struct ed_kc_commit_part *p = &q->parts[j];
-            ed_kwr_i32(w, p->partition);
-            ed_kwr_i64(w, p->offset);
-            if (ver >= 6) ed_kwr_i32(w, p->leader_epoch);
-            if (ver == 1) ed_kwr_i64(w, -1);
-            ed_kwr_str(w, p->metadata, flex);
-            ed_kwr_tags(w, flex);
+    /* retention and commit timestamps stay the broker's (-1 defaults) */
+    ED_KC_ENC_BEGIN(offset_commit_request, m);
+    m.group_id = ed_kc_str(q->group);
+    m.generation_id_or_member_epoch = q->generation;
+    m.member_id = STR_OR_EMPTY(q->member_id);
+    m.group_instance_id = ed_kc_str(q->instance_id);
+    m.n_topics = TP_RUNS(q->parts, q->n);
+    m.topics = ED_KC_STRUCTS(m.n_topics, offset_commit_request_topic);
+    for (int i = 0, t = 0; m.topics && i < q->n; t++) {
+        struct ed_kmsg_offset_commit_request_topic *d = &m.topics[t];
+        int run = TP_RUN(q->parts, i, q->n);
+        d->name = ed_kc_str(q->parts[i].topic);
+        d->n_partitions = run;
+        d->partitions = ED_KC_STRUCTS(run, offset_commit_request_partition);
+        for (int k = 0; d->partitions && k < run; k++) {
+            const struct ed_kc_commit_part *p = &q->parts[i + k];
+            d->partitions[k].partition_index = p->partition;
+            d->partitions[k].committed_offset = p->offset;
+            d->partitions[k].committed_leader_epoch = p->leader_epoch;
+            d->partitions[k].committed_metadata = ed_kc_str(p->metadata);
         }
-        ed_kwr_tags(w, flex);
-        i = k;
+        i += run;
     }
-    ed_kwr_tags(w, flex);
-}
-
-static int dec_part_errors(ed_krd *r, bool flex, struct ed_kc_part_errors *out, bool index_first)
-{
-    int32_t n_topics = ed_krd_array(r, flex, flex ? 2 : 6);
-    /* first pass: count partitions on a copy of the cursor */
-    ed_krd probe = *r;
-    int64_t total = 0;
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(&probe); t++) {
-        ed_krd_str(&probe, flex);
-        int32_t n = ed_krd_array(&probe, flex, 6);
-        if (n > 0) total += n;
-        for (int32_t i = 0; i < n && ed_krd_ok(&probe); i++) {
-            ed_krd_i32(&probe);
-            ed_krd_i16(&probe);
-            ed_krd_tags(&probe, flex);
-        }
-        ed_krd_tags(&probe, flex);
-    }
-    if (!ed_krd_ok(&probe) || total > INT32_MAX) {
-        ed_krd_fail(r, ED_ERR_PROTO);
-        return finish(r);
-    }
-    out->parts = ed_kc_alloc(&out->mem, r, (int32_t)total, sizeof *out->parts);
-    out->n = 0;
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(r); t++) {
-        ed_kstr name = ed_krd_str(r, flex);
-        int32_t n = ed_krd_array(r, flex, 6);
-        for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-            struct ed_kc_part_error *p = &out->parts[out->n++];
-            p->topic = name;
-            if (index_first) {
-                p->partition = ed_krd_i32(r);
-                p->error = ed_krd_i16(r);
-            }
-            ed_krd_tags(r, flex);
-        }
-        ed_krd_tags(r, flex);
-    }
-    return finish(r);
+    ed_kc_enc_finish(&a, w, ED_KMSG_OFFSET_COMMIT, ver, &m);
 }
 
 int ed_kc_dec_offset_commit(ed_krd *r, int16_t ver, struct ed_kc_part_errors *out)
 {
-    bool flex = flex_of(ED_KC_OFFSET_COMMIT, ver);
-    if (ver >= 3) ed_krd_i32(r);
-    int rc = dec_part_errors(r, flex, out, true);
-    ed_krd_tags(r, flex);
-    return rc ? rc : finish(r);
+    ED_KC_DEC_BEGIN(ED_KMSG_OFFSET_COMMIT, offset_commit_response, m);
+    ED_KC_FLATTEN(n_topics, topics, n_partitions, parts)
+    {
+        const struct ed_kmsg_offset_commit_response_partition *p = &m->topics[i].partitions[k];
+        out->parts[j] =
+            (struct ed_kc_part_error){m->topics[i].name, p->partition_index, p->error_code};
+    }
+    return finish(r);
 }
 
-/* ---- OffsetFetch ---- */
+/* ---- OffsetFetch: one group before v8, a batch of groups from v8 ---- */
 
-static void enc_fetch_topics(ed_kwr *w, bool flex, const struct ed_kc_fetch_group *g)
-{
-    if (g->n < 0) {
-        ed_kwr_array(w, -1, flex);
-        return;
-    }
-    ed_kwr_array(w, n_runs(g->parts, g->n), flex);
-    for (int i = 0; i < g->n;) {
-        int run = run_of(g->parts, i, g->n);
-        ed_kwr_str(w, g->parts[i].topic, flex);
-        ed_kwr_array(w, run, flex);
-        for (int k = i; k < i + run; k++)
-            ed_kwr_i32(w, g->parts[k].partition);
-        ed_kwr_tags(w, flex);
-        i += run;
-    }
-}
+/* The topics of g as the request's topic structs of type T (their layout
+ * is the same in both shapes); n -1 asks for every committed offset. */
+#define FETCH_TOPICS(dst_n, dst, type, g)                                                          \
+    do {                                                                                           \
+        (dst_n) = (g)->n < 0 ? -1 : TP_RUNS((g)->parts, (g)->n);                                   \
+        (dst) = ED_KC_STRUCTS(dst_n, type);                                                        \
+        for (int i_ = 0, t_ = 0; (dst) && i_ < (g)->n; t_++) {                                     \
+            int run_ = TP_RUN((g)->parts, i_, (g)->n);                                             \
+            (dst)[t_].name = ed_kc_str((g)->parts[i_].topic);                                      \
+            (dst)[t_].n_partition_indexes = run_;                                                  \
+            (dst)[t_].partition_indexes = partitions(&a, w, (g)->parts + i_, run_);                \
+            i_ += run_;                                                                            \
+        }                                                                                          \
+    } while (0)
 
 void ed_kc_enc_offset_fetch(ed_kwr *w, int16_t ver, const struct ed_kc_fetch_group *g, int n,
                             bool require_stable)
 {
-    bool flex = flex_of(ED_KC_OFFSET_FETCH, ver);
-    if (ver <= 7) {
-        ed_kwr_str(w, n > 0 ? g[0].group : "", flex);
-        enc_fetch_topics(w, flex, &g[0]);
-    } else {
-        ed_kwr_array(w, n, flex);
-        for (int i = 0; i < n; i++) {
-            ed_kwr_str(w, g[i].group, flex);
-            if (ver >= 9) {
-                ed_kwr_str(w, NULL, flex);
-                ed_kwr_i32(w, -1);
-            }
-            enc_fetch_topics(w, flex, &g[i]);
-            ed_kwr_tags(w, flex);
-        }
+    ED_KC_ENC_BEGIN(offset_fetch_request, m);
+    if (n > 0) {
+        m.group_id = ed_kc_str(g[0].group);
+        FETCH_TOPICS(m.n_topics, m.topics, offset_fetch_request_topic, &g[0]);
     }
-    if (ver >= 7) ed_kwr_bool(w, require_stable);
-    ed_kwr_tags(w, flex);
+    m.n_groups = n;
+    m.groups = ED_KC_STRUCTS(n, offset_fetch_request_group);
+    for (int i = 0; m.groups && i < n; i++) {
+        m.groups[i].group_id = ed_kc_str(g[i].group);
+        FETCH_TOPICS(m.groups[i].n_topics, m.groups[i].topics, offset_fetch_request_topics, &g[i]);
+    }
+    m.require_stable = require_stable;
+    ed_kc_enc_finish(&a, w, ED_KMSG_OFFSET_FETCH, ver, &m);
 }
 
-/* Topics of one group: counted on a probe, then decoded. */
-static void dec_group_offsets(ed_krd *r, int16_t ver, bool flex, struct ed_kc_mem *mem,
-                              struct ed_kc_group_offsets *g)
-{
-    int32_t n_topics = ed_krd_array(r, flex, flex ? 2 : 6);
-    ed_krd probe = *r;
-    int64_t total = 0;
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(&probe); t++) {
-        ed_krd_str(&probe, flex);
-        int32_t n = ed_krd_array(&probe, flex, 16);
-        if (n > 0) total += n;
-        for (int32_t i = 0; i < n && ed_krd_ok(&probe); i++) {
-            ed_krd_i32(&probe);
-            ed_krd_i64(&probe);
-            if (ver >= 5) ed_krd_i32(&probe);
-            ed_krd_str(&probe, flex);
-            ed_krd_i16(&probe);
-            ed_krd_tags(&probe, flex);
-        }
-        ed_krd_tags(&probe, flex);
-    }
-    if (!ed_krd_ok(&probe) || total > INT32_MAX) {
-        ed_krd_fail(r, ED_ERR_PROTO);
-        return;
-    }
-    g->parts = ed_kc_alloc(mem, r, (int32_t)total, sizeof *g->parts);
-    g->n = 0;
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(r); t++) {
-        ed_kstr name = ed_krd_str(r, flex);
-        int32_t n = ed_krd_array(r, flex, 16);
-        for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-            struct ed_kc_committed *p = &g->parts[g->n++];
-            p->topic = name;
-            p->partition = ed_krd_i32(r);
-            p->offset = ed_krd_i64(r);
-            p->leader_epoch = ver >= 5 ? ed_krd_i32(r) : -1;
-            p->metadata = ed_krd_str(r, flex);
-            p->error = ed_krd_i16(r);
-            ed_krd_tags(r, flex);
-        }
-        ed_krd_tags(r, flex);
-    }
-}
+/* The committed offsets of one group's topics (either shape). */
+#define FETCHED(dst, m_topics, m_n)                                                                \
+    do {                                                                                           \
+        int32_t total_ = 0;                                                                        \
+        for (int32_t t_ = 0; t_ < (m_n); t_++)                                                     \
+            total_ += (m_topics)[t_].n_partitions;                                                 \
+        (dst)->parts = ed_kc_alloc(&out->mem, r, total_, sizeof *(dst)->parts);                    \
+        (dst)->n = (dst)->parts ? total_ : 0;                                                      \
+        for (int32_t t_ = 0, j_ = 0; j_ < (dst)->n; t_++)                                          \
+            for (int32_t k_ = 0; k_ < (m_topics)[t_].n_partitions; k_++, j_++)                     \
+                (dst)->parts[j_] =                                                                 \
+                    (struct ed_kc_committed){(m_topics)[t_].name,                                  \
+                                             (m_topics)[t_].partitions[k_].partition_index,        \
+                                             (m_topics)[t_].partitions[k_].committed_offset,       \
+                                             (m_topics)[t_].partitions[k_].committed_leader_epoch, \
+                                             (m_topics)[t_].partitions[k_].metadata,               \
+                                             (m_topics)[t_].partitions[k_].error_code};            \
+    } while (0)
 
 int ed_kc_dec_offset_fetch(ed_krd *r, int16_t ver, struct ed_kc_offset_fetch *out)
 {
-    bool flex = flex_of(ED_KC_OFFSET_FETCH, ver);
-    if (ver >= 3) ed_krd_i32(r);
-    if (ver <= 7) {
+    ED_KC_DEC_BEGIN(ED_KMSG_OFFSET_FETCH, offset_fetch_response, m);
+    if (!ed_kschema_has(&ed_kmsg_offset_fetch_response_desc, ver, "Groups")) {
         out->groups = ed_kc_alloc(&out->mem, r, 1, sizeof *out->groups);
         out->n_groups = out->groups ? 1 : 0;
         if (out->groups) {
-            dec_group_offsets(r, ver, flex, &out->mem, out->groups);
-            if (ver >= 2) out->groups->error = ed_krd_i16(r);
+            out->groups->error = m->error_code;
+            FETCHED(out->groups, m->topics, m->n_topics);
         }
-    } else {
-        int32_t n = ed_krd_array(r, flex, 4);
-        out->groups = ed_kc_alloc(&out->mem, r, n, sizeof *out->groups);
-        out->n_groups = out->groups ? n : 0;
-        for (int32_t i = 0; i < out->n_groups && ed_krd_ok(r); i++) {
-            out->groups[i].group = ed_krd_str(r, flex);
-            dec_group_offsets(r, ver, flex, &out->mem, &out->groups[i]);
-            out->groups[i].error = ed_krd_i16(r);
-            ed_krd_tags(r, flex);
-        }
+        return finish(r);
     }
-    ed_krd_tags(r, flex);
+    out->groups = ed_kc_alloc(&out->mem, r, m->n_groups, sizeof *out->groups);
+    out->n_groups = out->groups ? m->n_groups : 0;
+    for (int32_t i = 0; i < out->n_groups; i++) {
+        out->groups[i].group = m->groups[i].group_id;
+        out->groups[i].error = m->groups[i].error_code;
+        FETCHED(&out->groups[i], m->groups[i].topics, m->groups[i].n_topics);
+    }
     return finish(r);
 }
 
@@ -433,37 +297,27 @@ int ed_kc_dec_offset_fetch(ed_krd *r, int16_t ver, struct ed_kc_offset_fetch *ou
 
 void ed_kc_enc_list_groups(ed_kwr *w, int16_t ver, const struct ed_kc_list_groups_req *q)
 {
-    bool flex = flex_of(ED_KC_LIST_GROUPS, ver);
-    if (ver >= 4) {
-        ed_kwr_array(w, q ? q->n_states : 0, flex);
-        for (int i = 0; q && i < q->n_states; i++)
-            ed_kwr_str(w, q->states[i], flex);
+    ED_KC_ENC_BEGIN(list_groups_request, m);
+    if (q) {
+        m.n_states_filter = q->n_states;
+        m.states_filter = ed_kc_enc_strs(&a, w, q->states, q->n_states);
+        m.n_types_filter = q->n_types;
+        m.types_filter = ed_kc_enc_strs(&a, w, q->types, q->n_types);
     }
-    if (ver >= 5) {
-        ed_kwr_array(w, q ? q->n_types : 0, flex);
-        for (int i = 0; q && i < q->n_types; i++)
-            ed_kwr_str(w, q->types[i], flex);
-    }
-    ed_kwr_tags(w, flex);
+    ed_kc_enc_finish(&a, w, ED_KMSG_LIST_GROUPS, ver, &m);
 }
 
 int ed_kc_dec_list_groups(ed_krd *r, int16_t ver, struct ed_kc_list_groups *out)
 {
-    bool flex = flex_of(ED_KC_LIST_GROUPS, ver);
-    if (ver >= 1) ed_krd_i32(r);
-    out->error = ed_krd_i16(r);
-    int32_t n = ed_krd_array(r, flex, flex ? 3 : 4);
-    out->groups = ed_kc_alloc(&out->mem, r, n, sizeof *out->groups);
-    out->n = out->groups ? n : 0;
+    ED_KC_DEC_BEGIN(ED_KMSG_LIST_GROUPS, list_groups_response, m);
+    out->error = m->error_code;
+    out->groups = ed_kc_alloc(&out->mem, r, m->n_groups, sizeof *out->groups);
+    out->n = out->groups ? m->n_groups : 0;
     for (int32_t i = 0; i < out->n; i++) {
-        struct ed_kc_listed_group *g = &out->groups[i];
-        g->group = ed_krd_str(r, flex);
-        g->protocol_type = ed_krd_str(r, flex);
-        g->state = ver >= 4 ? ed_krd_str(r, flex) : (ed_kstr){"", 0};
-        g->type = ver >= 5 ? ed_krd_str(r, flex) : (ed_kstr){"", 0};
-        ed_krd_tags(r, flex);
+        const struct ed_kmsg_list_groups_response_listed_group *g = &m->groups[i];
+        out->groups[i] = (struct ed_kc_listed_group){g->group_id, g->protocol_type, g->group_state,
+                                                     g->group_type};
     }
-    ed_krd_tags(r, flex);
     return finish(r);
 }
 
@@ -471,45 +325,34 @@ int ed_kc_dec_list_groups(ed_krd *r, int16_t ver, struct ed_kc_list_groups *out)
 
 void ed_kc_enc_describe_groups(ed_kwr *w, int16_t ver, const struct ed_kc_describe_groups_req *q)
 {
-    bool flex = flex_of(ED_KC_DESCRIBE_GROUPS, ver);
-    ed_kwr_array(w, q->n, flex);
-    for (int i = 0; i < q->n; i++)
-        ed_kwr_str(w, q->groups[i], flex);
-    if (ver >= 3) ed_kwr_bool(w, q->include_ops);
-    ed_kwr_tags(w, flex);
+    ED_KC_ENC_BEGIN(describe_groups_request, m);
+    m.n_groups = q->n;
+    m.groups = ed_kc_enc_strs(&a, w, q->groups, q->n);
+    m.include_authorized_operations = q->include_ops;
+    ed_kc_enc_finish(&a, w, ED_KMSG_DESCRIBE_GROUPS, ver, &m);
 }
 
 int ed_kc_dec_describe_groups(ed_krd *r, int16_t ver, struct ed_kc_describe_groups *out)
 {
-    bool flex = flex_of(ED_KC_DESCRIBE_GROUPS, ver);
-    if (ver >= 1) ed_krd_i32(r);
-    int32_t n = ed_krd_array(r, flex, flex ? 7 : 14);
-    out->groups = ed_kc_alloc(&out->mem, r, n, sizeof *out->groups);
-    out->n = out->groups ? n : 0;
-    for (int32_t i = 0; i < out->n && ed_krd_ok(r); i++) {
+    ED_KC_DEC_BEGIN(ED_KMSG_DESCRIBE_GROUPS, describe_groups_response, m);
+    out->groups = ed_kc_alloc(&out->mem, r, m->n_groups, sizeof *out->groups);
+    out->n = out->groups ? m->n_groups : 0;
+    for (int32_t i = 0; i < out->n; i++) {
+        const struct ed_kmsg_describe_groups_response_described_group *s = &m->groups[i];
         struct ed_kc_described_group *g = &out->groups[i];
-        g->error = ed_krd_i16(r);
-        g->group = ed_krd_str(r, flex);
-        g->state = ed_krd_str(r, flex);
-        g->protocol_type = ed_krd_str(r, flex);
-        g->protocol = ed_krd_str(r, flex);
-        int32_t m = ed_krd_array(r, flex, flex ? 6 : 16);
-        g->members = ed_kc_alloc(&out->mem, r, m, sizeof *g->members);
-        g->n_members = g->members ? m : 0;
+        *g = (struct ed_kc_described_group){
+            s->error_code,    s->group_id, s->group_state, s->protocol_type,
+            s->protocol_data, 0,           NULL,           s->authorized_operations};
+        g->members = ed_kc_alloc(&out->mem, r, s->n_members, sizeof *g->members);
+        g->n_members = g->members ? s->n_members : 0;
         for (int32_t k = 0; k < g->n_members; k++) {
-            struct ed_kc_group_member *mm = &g->members[k];
-            mm->member_id = ed_krd_str(r, flex);
-            mm->instance_id = ver >= 4 ? ed_krd_str(r, flex) : (ed_kstr){NULL, -1};
-            mm->client_id = ed_krd_str(r, flex);
-            mm->client_host = ed_krd_str(r, flex);
-            mm->metadata = ed_krd_bytes(r, flex);
-            mm->assignment = ed_krd_bytes(r, flex);
-            ed_krd_tags(r, flex);
+            const struct ed_kmsg_describe_groups_response_described_group_member *mm =
+                &s->members[k];
+            g->members[k] = (struct ed_kc_group_member){mm->member_id,       mm->group_instance_id,
+                                                        mm->client_id,       mm->client_host,
+                                                        mm->member_metadata, mm->member_assignment};
         }
-        g->authorized_ops = ver >= 3 ? ed_krd_i32(r) : INT32_MIN;
-        ed_krd_tags(r, flex);
     }
-    ed_krd_tags(r, flex);
     return finish(r);
 }
 
@@ -517,27 +360,22 @@ int ed_kc_dec_describe_groups(ed_krd *r, int16_t ver, struct ed_kc_describe_grou
 
 void ed_kc_enc_delete_groups(ed_kwr *w, int16_t ver, const struct ed_kc_names *q)
 {
-    bool flex = flex_of(ED_KC_DELETE_GROUPS, ver);
-    ed_kwr_array(w, q->n, flex);
-    for (int i = 0; i < q->n; i++)
-        ed_kwr_str(w, q->names[i], flex);
-    ed_kwr_tags(w, flex);
+    ED_KC_ENC_BEGIN(delete_groups_request, m);
+    m.n_groups_names = q->n;
+    m.groups_names = ed_kc_enc_strs(&a, w, q->names, q->n);
+    ed_kc_enc_finish(&a, w, ED_KMSG_DELETE_GROUPS, ver, &m);
 }
 
 int ed_kc_dec_delete_groups(ed_krd *r, int16_t ver, struct ed_kc_items *out)
 {
-    bool flex = flex_of(ED_KC_DELETE_GROUPS, ver);
-    ed_krd_i32(r);
-    int32_t n = ed_krd_array(r, flex, flex ? 3 : 4);
-    out->items = ed_kc_alloc(&out->mem, r, n, sizeof *out->items);
-    out->n = out->items ? n : 0;
+    ED_KC_DEC_BEGIN(ED_KMSG_DELETE_GROUPS, delete_groups_response, m);
+    out->items = ed_kc_alloc(&out->mem, r, m->n_results, sizeof *out->items);
+    out->n = out->items ? m->n_results : 0;
     for (int32_t i = 0; i < out->n; i++) {
-        out->items[i].name = ed_krd_str(r, flex);
-        out->items[i].error = ed_krd_i16(r);
+        out->items[i].name = m->results[i].group_id;
+        out->items[i].error = m->results[i].error_code;
         out->items[i].message = (ed_kstr){NULL, -1};
-        ed_krd_tags(r, flex);
     }
-    ed_krd_tags(r, flex);
     return finish(r);
 }
 
@@ -545,25 +383,33 @@ int ed_kc_dec_delete_groups(ed_krd *r, int16_t ver, struct ed_kc_items *out)
 
 void ed_kc_enc_offset_delete(ed_kwr *w, int16_t ver, const struct ed_kc_offset_delete_req *q)
 {
-    ED_UNUSED(ver);
-    ed_kwr_str(w, q->group, false);
-    ed_kwr_array(w, n_runs(q->parts, q->n), false);
-    for (int i = 0; i < q->n;) {
-        int run = run_of(q->parts, i, q->n);
-        ed_kwr_str(w, q->parts[i].topic, false);
-        ed_kwr_array(w, run, false);
-        for (int k = i; k < i + run; k++)
-            ed_kwr_i32(w, q->parts[k].partition);
+    ED_KC_ENC_BEGIN(offset_delete_request, m);
+    m.group_id = ed_kc_str(q->group);
+    m.n_topics = TP_RUNS(q->parts, q->n);
+    m.topics = ED_KC_STRUCTS(m.n_topics, offset_delete_request_topic);
+    for (int i = 0, t = 0; m.topics && i < q->n; t++) {
+        int run = TP_RUN(q->parts, i, q->n);
+        m.topics[t].name = ed_kc_str(q->parts[i].topic);
+        m.topics[t].n_partitions = run;
+        m.topics[t].partitions = ED_KC_STRUCTS(run, offset_delete_request_partition);
+        for (int k = 0; m.topics[t].partitions && k < run; k++)
+            m.topics[t].partitions[k].partition_index = q->parts[i + k].partition;
         i += run;
     }
+    ed_kc_enc_finish(&a, w, ED_KMSG_OFFSET_DELETE, ver, &m);
 }
 
 int ed_kc_dec_offset_delete(ed_krd *r, int16_t ver, struct ed_kc_part_errors *out)
 {
-    ED_UNUSED(ver);
-    out->error = ed_krd_i16(r);
-    ed_krd_i32(r);
-    return dec_part_errors(r, false, out, true);
+    ED_KC_DEC_BEGIN(ED_KMSG_OFFSET_DELETE, offset_delete_response, m);
+    out->error = m->error_code;
+    ED_KC_FLATTEN(n_topics, topics, n_partitions, parts)
+    {
+        const struct ed_kmsg_offset_delete_response_partition *p = &m->topics[i].partitions[k];
+        out->parts[j] =
+            (struct ed_kc_part_error){m->topics[i].name, p->partition_index, p->error_code};
+    }
+    return finish(r);
 }
 
 /* ---- blocking calls ---- */
@@ -596,7 +442,7 @@ int ed_kclient_find_coordinator(ed_kclient *c, int8_t key_type, const char *key,
 {
     const char *keys[1] = {key};
     struct enc_args a_ = {keys, 1, key_type, false};
-    CALL(c, ED_KC_FIND_COORDINATOR, enc_find, ed_kc_dec_find_coordinator, out);
+    CALL(c, ED_KMSG_FIND_COORDINATOR, enc_find, ed_kc_dec_find_coordinator, out);
 }
 
 static void enc_join(ed_kwr *w, int16_t ver, const void *arg)
@@ -607,7 +453,7 @@ static void enc_join(ed_kwr *w, int16_t ver, const void *arg)
 int ed_kclient_join_group(ed_kclient *c, const struct ed_kc_join_req *q, struct ed_kc_join *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_JOIN_GROUP, enc_join, ed_kc_dec_join_group, out);
+    CALL(c, ED_KMSG_JOIN_GROUP, enc_join, ed_kc_dec_join_group, out);
 }
 
 static void enc_sync(ed_kwr *w, int16_t ver, const void *arg)
@@ -618,7 +464,7 @@ static void enc_sync(ed_kwr *w, int16_t ver, const void *arg)
 int ed_kclient_sync_group(ed_kclient *c, const struct ed_kc_sync_req *q, struct ed_kc_sync *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_SYNC_GROUP, enc_sync, ed_kc_dec_sync_group, out);
+    CALL(c, ED_KMSG_SYNC_GROUP, enc_sync, ed_kc_dec_sync_group, out);
 }
 
 static void enc_hb(ed_kwr *w, int16_t ver, const void *arg)
@@ -630,7 +476,7 @@ int ed_kclient_heartbeat(ed_kclient *c, const struct ed_kc_heartbeat_req *q,
                          struct ed_kc_error *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_HEARTBEAT, enc_hb, ed_kc_dec_heartbeat, out);
+    CALL(c, ED_KMSG_HEARTBEAT, enc_hb, ed_kc_dec_heartbeat, out);
 }
 
 static void enc_leave(ed_kwr *w, int16_t ver, const void *arg)
@@ -641,7 +487,7 @@ static void enc_leave(ed_kwr *w, int16_t ver, const void *arg)
 int ed_kclient_leave_group(ed_kclient *c, const struct ed_kc_leave_req *q, struct ed_kc_leave *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_LEAVE_GROUP, enc_leave, ed_kc_dec_leave_group, out);
+    CALL(c, ED_KMSG_LEAVE_GROUP, enc_leave, ed_kc_dec_leave_group, out);
 }
 
 static void enc_commit(ed_kwr *w, int16_t ver, const void *arg)
@@ -653,7 +499,7 @@ int ed_kclient_offset_commit(ed_kclient *c, const struct ed_kc_commit_req *q,
                              struct ed_kc_part_errors *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_OFFSET_COMMIT, enc_commit, ed_kc_dec_offset_commit, out);
+    CALL(c, ED_KMSG_OFFSET_COMMIT, enc_commit, ed_kc_dec_offset_commit, out);
 }
 
 static void enc_ofetch(ed_kwr *w, int16_t ver, const void *arg)
@@ -666,11 +512,11 @@ int ed_kclient_offset_fetch(ed_kclient *c, const struct ed_kc_fetch_group *g, in
                             struct ed_kc_offset_fetch *out)
 {
     struct enc_args a_ = {g, n, 0, false};
-    if (n > 1 && ed_kclient_version(c, ED_KC_OFFSET_FETCH) < 8) {
+    if (n > 1 && ed_kclient_version(c, ED_KMSG_OFFSET_FETCH) < 8) {
         memset(out, 0, sizeof *out);
         return ED_ERR_UNSUPPORTED;
     }
-    CALL(c, ED_KC_OFFSET_FETCH, enc_ofetch, ed_kc_dec_offset_fetch, out);
+    CALL(c, ED_KMSG_OFFSET_FETCH, enc_ofetch, ed_kc_dec_offset_fetch, out);
 }
 
 static void enc_list(ed_kwr *w, int16_t ver, const void *arg)
@@ -682,7 +528,7 @@ int ed_kclient_list_groups(ed_kclient *c, const struct ed_kc_list_groups_req *q,
                            struct ed_kc_list_groups *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_LIST_GROUPS, enc_list, ed_kc_dec_list_groups, out);
+    CALL(c, ED_KMSG_LIST_GROUPS, enc_list, ed_kc_dec_list_groups, out);
 }
 
 static void enc_describe(ed_kwr *w, int16_t ver, const void *arg)
@@ -694,7 +540,7 @@ int ed_kclient_describe_groups(ed_kclient *c, const struct ed_kc_describe_groups
                                struct ed_kc_describe_groups *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_DESCRIBE_GROUPS, enc_describe, ed_kc_dec_describe_groups, out);
+    CALL(c, ED_KMSG_DESCRIBE_GROUPS, enc_describe, ed_kc_dec_describe_groups, out);
 }
 
 static void enc_delete(ed_kwr *w, int16_t ver, const void *arg)
@@ -705,7 +551,7 @@ static void enc_delete(ed_kwr *w, int16_t ver, const void *arg)
 int ed_kclient_delete_groups(ed_kclient *c, const struct ed_kc_names *q, struct ed_kc_items *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_DELETE_GROUPS, enc_delete, ed_kc_dec_delete_groups, out);
+    CALL(c, ED_KMSG_DELETE_GROUPS, enc_delete, ed_kc_dec_delete_groups, out);
 }
 
 static void enc_odelete(ed_kwr *w, int16_t ver, const void *arg)
@@ -717,7 +563,7 @@ int ed_kclient_offset_delete(ed_kclient *c, const struct ed_kc_offset_delete_req
                              struct ed_kc_part_errors *out)
 {
     struct enc_args a_ = {q, 0, 0, false};
-    CALL(c, ED_KC_OFFSET_DELETE, enc_odelete, ed_kc_dec_offset_delete, out);
+    CALL(c, ED_KMSG_OFFSET_DELETE, enc_odelete, ed_kc_dec_offset_delete, out);
 }
 
 /* ---- consumer protocol ---- */
@@ -735,9 +581,9 @@ int ed_kc_consumer_subscription(ed_kwr *w, const char *const *topics, int n)
 int ed_kc_consumer_assignment(ed_kwr *w, const struct ed_kc_tp *parts, int n)
 {
     ed_kwr_i16(w, 0);
-    ed_kwr_array(w, n_runs(parts, n), false);
+    ed_kwr_array(w, TP_RUNS(parts, n), false);
     for (int i = 0; i < n;) {
-        int run = run_of(parts, i, n);
+        int run = TP_RUN(parts, i, n);
         ed_kwr_str(w, parts[i].topic, false);
         ed_kwr_array(w, run, false);
         for (int k = i; k < i + run; k++)

@@ -100,7 +100,7 @@ static int do_list(ed_kclient *c, struct args *a)
     if (!c) return 0;
     struct ed_kc_list_groups_req q = {a->n_states, a->states, 0, NULL};
     struct ed_kc_list_groups l;
-    if (a->n_states > 0 && ed_kclient_version(c, ED_KC_LIST_GROUPS) < 4) {
+    if (a->n_states > 0 && ed_kclient_version(c, ED_KMSG_LIST_GROUPS) < 4) {
         fprintf(stderr, "eddy groups: the broker cannot filter groups by state\n");
         return 1;
     }

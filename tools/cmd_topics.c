@@ -171,7 +171,7 @@ static void print_configs(ed_kclient *c, const struct ed_kc_topic_md *t)
     snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.p);
     struct ed_kc_describe_resource r = {ED_KC_RESOURCE_TOPIC, name, -1, NULL};
     struct ed_kc_describe_configs dc;
-    if (ed_kclient_version(c, ED_KC_DESCRIBE_CONFIGS) < 0 ||
+    if (ed_kclient_version(c, ED_KMSG_DESCRIBE_CONFIGS) < 0 ||
         ed_kclient_describe_configs(c, &r, 1, false, false, &dc) != ED_OK)
         return;
     int shown = 0;

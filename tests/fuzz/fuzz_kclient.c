@@ -8,16 +8,16 @@
 #include "core/kclient.h"
 #include "platform/log.h"
 
-static const int16_t keys[] = {ED_KC_API_VERSIONS,
-                               ED_KC_METADATA,
-                               ED_KC_CREATE_TOPICS,
-                               ED_KC_DELETE_TOPICS,
-                               ED_KC_CREATE_PARTITIONS,
-                               ED_KC_DESCRIBE_CONFIGS,
-                               ED_KC_INCREMENTAL_ALTER_CONFIGS,
-                               ED_KC_PRODUCE,
-                               ED_KC_FETCH,
-                               ED_KC_LIST_OFFSETS};
+static const int16_t keys[] = {ED_KMSG_API_VERSIONS,
+                               ED_KMSG_METADATA,
+                               ED_KMSG_CREATE_TOPICS,
+                               ED_KMSG_DELETE_TOPICS,
+                               ED_KMSG_CREATE_PARTITIONS,
+                               ED_KMSG_DESCRIBE_CONFIGS,
+                               ED_KMSG_INCREMENTAL_ALTER_CONFIGS,
+                               ED_KMSG_PRODUCE,
+                               ED_KMSG_FETCH,
+                               ED_KMSG_LIST_OFFSETS};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,39 +42,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&u, 0, sizeof u);
     struct ed_kc_mem *mem = NULL;
     switch (key) {
-    case ED_KC_API_VERSIONS:
+    case ED_KMSG_API_VERSIONS:
         ed_kc_dec_api_versions(&r, v, &u.av);
         mem = &u.av.mem;
         break;
-    case ED_KC_METADATA:
+    case ED_KMSG_METADATA:
         ed_kc_dec_metadata(&r, v, &u.md);
         mem = &u.md.mem;
         break;
-    case ED_KC_CREATE_TOPICS:
+    case ED_KMSG_CREATE_TOPICS:
         ed_kc_dec_create_topics(&r, v, &u.ct);
         mem = &u.ct.mem;
         break;
-    case ED_KC_DELETE_TOPICS:
+    case ED_KMSG_DELETE_TOPICS:
         ed_kc_dec_delete_topics(&r, v, &u.it);
         mem = &u.it.mem;
         break;
-    case ED_KC_CREATE_PARTITIONS:
+    case ED_KMSG_CREATE_PARTITIONS:
         ed_kc_dec_create_partitions(&r, v, &u.it);
         mem = &u.it.mem;
         break;
-    case ED_KC_DESCRIBE_CONFIGS:
+    case ED_KMSG_DESCRIBE_CONFIGS:
         ed_kc_dec_describe_configs(&r, v, &u.dc);
         mem = &u.dc.mem;
         break;
-    case ED_KC_INCREMENTAL_ALTER_CONFIGS:
+    case ED_KMSG_INCREMENTAL_ALTER_CONFIGS:
         ed_kc_dec_alter_configs(&r, key, v, &u.it);
         mem = &u.it.mem;
         break;
-    case ED_KC_PRODUCE:
+    case ED_KMSG_PRODUCE:
         ed_kc_dec_produce(&r, v, &u.pr);
         mem = &u.pr.mem;
         break;
-    case ED_KC_FETCH:
+    case ED_KMSG_FETCH:
         ed_kc_dec_fetch(&r, v, &u.fe);
         mem = &u.fe.mem;
         break;
