@@ -131,6 +131,7 @@ test: deps layering lint format-check unit fuzz-smoke crash cross-test integrati
 # ---- hygiene ----
 layering:
 	@sh tools/check-layering.sh
+	@sh tools/test-layering.sh
 
 FORMAT_SRC := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

@@ -28,7 +28,7 @@
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_codec.h"
 #include "bridge/mqtt_route.h"
-#include "core/kclient.h"
+#include "core/partitioner.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/ingest.h"
@@ -415,7 +415,7 @@ static int route(ed_mqtt *m, struct ed_mqtt_bytes t, ed_partition **out, const c
         return ED_MQTT_RC_TOPIC_NAME_INVALID;
     }
     int32_t n = ed_topic_n_partitions(topic);
-    *out = ed_topic_partition(topic, ed_kc_partition_for(t.p, t.len, n));
+    *out = ed_topic_partition(topic, ed_partitioner_pick(t.p, t.len, n));
     if (!*out) {
         *why = "topic has no partitions";
         return ED_MQTT_RC_UNSPECIFIED;

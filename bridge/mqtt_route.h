@@ -2,7 +2,7 @@
  * # wildcards), the route table that maps topic filters to Kafka topics, the
  * default mapping (MQTT topic with '/' replaced by '.', other characters
  * Kafka does not allow replaced by '_'), and Kafka's default partitioner
- * (murmur2 of the key modulo the partition count, core/kclient.h).
+ * (murmur2 of the key modulo the partition count, core/partitioner.h).
  *
  * Route syntax (config key mqtt.routes): entries separated by ';', each
  * FILTER=>KAFKA_TOPIC, e.g. "sensors/+/temp=>temperature; plant/#=>plant".

@@ -383,10 +383,6 @@ struct ed_kclient_opts {
 };
 
 /* Splits "host:port" or "[v6addr]:port" (port defaults to 9092 when absent). */
-/* Kafka's Utils.murmur2 (seed 0x9747b28c), and the partition Kafka's
- * default partitioner picks for a key: (murmur2(key) & 0x7fffffff) % n. */
-int32_t ed_kc_murmur2(const uint8_t *p, size_t len);
-int32_t ed_kc_partition_for(const uint8_t *key, size_t len, int32_t n_partitions);
 int ed_kc_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port);
 
 /* Connects to host:port and negotiates versions with ApiVersions. On error

@@ -3,6 +3,7 @@
  * storage batch builder (optionally compressed). Keyed records go to the
  * partition Kafka's Java client would choose (murmur2); unkeyed records
  * fill one partition's batch at a time, round-robin. */
+#include "core/partitioner.h"
 #include "tools/cli.h"
 #include "tools/cmds.h"
 #include "platform/mem.h"
@@ -301,7 +302,7 @@ int ed_cmd_produce(int argc, char **argv)
             value_len = len - key_len - sl;
         }
         int32_t part = fixed_part;
-        if (part < 0 && key) part = ed_kc_partition_for((const uint8_t *)key, key_len, pr.n_parts);
+        if (part < 0 && key) part = ed_partitioner_pick((const uint8_t *)key, key_len, pr.n_parts);
         if (part < 0) part = rr; /* unkeyed: one partition until a batch is sent */
         uint64_t flushes = pr.n_flushes;
         if (add_record(&pr, part, key, key_len, value, value_len, headers, (size_t)n_hdrs))

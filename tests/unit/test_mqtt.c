@@ -19,6 +19,7 @@
 #include "bridge/mqtt_codec.h"
 #include "bridge/mqtt_route.h"
 #include "core/kclient.h"
+#include "core/partitioner.h"
 #include "core/config.h"
 #include "core/topics.h"
 #include "log_testutil.h"
@@ -685,12 +686,13 @@ static void test_murmur2(void **state)
 {
     ED_UNUSED(state);
     /* Kafka's Utils.murmur2 test vectors */
-    assert_int_equal(ed_kc_murmur2((const uint8_t *)"21", 2), -973932308);
-    assert_int_equal(ed_kc_murmur2((const uint8_t *)"foobar", 6), -790332482);
-    assert_int_equal(ed_kc_murmur2((const uint8_t *)"a-little-bit-long-string", 24), -985981536);
-    assert_int_equal(ed_kc_murmur2((const uint8_t *)"abc", 3), 479470107);
-    assert_int_equal(ed_kc_partition_for((const uint8_t *)"abc", 3, 1), 0);
-    assert_int_equal(ed_kc_partition_for((const uint8_t *)"21", 2, 7),
+    assert_int_equal(ed_partitioner_murmur2((const uint8_t *)"21", 2), -973932308);
+    assert_int_equal(ed_partitioner_murmur2((const uint8_t *)"foobar", 6), -790332482);
+    assert_int_equal(ed_partitioner_murmur2((const uint8_t *)"a-little-bit-long-string", 24),
+                     -985981536);
+    assert_int_equal(ed_partitioner_murmur2((const uint8_t *)"abc", 3), 479470107);
+    assert_int_equal(ed_partitioner_pick((const uint8_t *)"abc", 3, 1), 0);
+    assert_int_equal(ed_partitioner_pick((const uint8_t *)"21", 2, 7),
                      (int)((uint32_t)(-973932308 & 0x7fffffff) % 7));
 }
 
@@ -909,7 +911,7 @@ static void test_routes_and_partitions(void **state)
     assert_non_null(t);
     assert_int_equal(ed_topic_n_partitions(t), 4);
     for (int i = 0; i < 4; i++) {
-        int32_t part = ed_kc_partition_for((const uint8_t *)topics[i], strlen(topics[i]), 4);
+        int32_t part = ed_partitioner_pick((const uint8_t *)topics[i], strlen(topics[i]), 4);
         char keys[8][64], vals[8][64], hdrs[8][64];
         int n = read_records(f, "temperature", part, keys, vals, hdrs, 8);
         bool found = false;
