@@ -61,6 +61,13 @@ die() {
 
 # ---- build and peers -------------------------------------------------------
 "$PEERS/install.sh" >&2
+# The C load generator links librdkafka (Debian's -dev package).
+if [ ! -f /usr/include/librdkafka/rdkafka.h ]; then
+	[ "$(id -u)" = 0 ] || die "need root to apt-get install librdkafka-dev"
+	say "installing librdkafka-dev"
+	DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends librdkafka-dev >&2
+fi
 # EDDY_BIN=path runs another build of Eddy (e.g. an earlier commit's, to
 # compare before and after a change in one session).
 make -C "$REPO" -s build/eddy build/bench/rdkperf >&2
