@@ -111,9 +111,16 @@ int ed_fdcache_file(ed_segment *seg, ed_file **out)
         rc = ed_plat_file_open(p, seg->sealed ? ED_FILE_READ : ED_FILE_WRITE, &seg->file);
     if (rc != ED_OK) {
         seg->file = NULL;
+        /* index files a lookup opened just before stay outside the bound
+         * unless closed with the failed .log */
+        ed_plat_file_close(seg->idx_file);
+        ed_plat_file_close(seg->tidx_file);
+        seg->idx_file = seg->tidx_file = NULL;
         if (fc) fc->n_reopen_failed++;
         ED_LOG_ERR("cannot reopen segment %s: %s", p, ed_strerror(rc));
-        return rc;
+        /* A segment file that vanished is a storage error, not "no such
+         * offset": readers skip a segment on ED_ERR_NOENT. */
+        return rc == ED_ERR_NOENT ? ED_ERR_IO : rc;
     }
     if (fc) {
         fc->n_reopened++;

@@ -121,8 +121,8 @@ void ed_fdcache_attach(struct ed_fdcache *fc, ed_segment *seg);
 void ed_fdcache_detach(ed_segment *seg);
 /* The segment's .log, reopened (read-only once sealed) if the cache closed
  * it; marks it most recently used. An error (logged) if it cannot be
- * reopened. Loop thread only; the flusher uses the files of its job's
- * segments, which the cache never closes. */
+ * reopened (ED_ERR_IO when the file is gone). Loop thread only; the flusher uses the files of its
+ * job's segments, which the cache never closes. */
 int ed_fdcache_file(ed_segment *seg, ed_file **out);
 /* Closes idle files, least recently used first, until at most the bound
  * are open (or none is idle). */

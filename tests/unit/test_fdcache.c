@@ -3,7 +3,8 @@
  * eddy.max.open.segments .log files open while every record reads back;
  * a slice held across evictions keeps its file; retention deletes
  * segments whose files were closed; a reopen of the data directory stays
- * within the bound and reads everything back. Open files are counted in
+ * within the bound and reads everything back; a segment that cannot be
+ * reopened fails its read with an error. Open files are counted in
  * /proc/self/fd. */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log_testutil.h"
 #include "platform/log.h"
@@ -209,6 +211,27 @@ static void test_reopen_within_bound(void **state)
     assert_true(open_logs(f) <= BOUND);
 }
 
+/* A closed segment whose file is gone: the read fails with an error and a
+ * log line, the broker goes on, and the other segments still read. */
+static void test_reopen_failure_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    fill(f);
+    char p[1024], name[64];
+    lt_seg_name(name, sizeof name, 0, ".log");
+    lt_part_path(p, sizeof p, f->dir, "t", 1, name);
+    assert_int_equal(lt_count_open_files(p, ""), 0); /* closed by the cache */
+    assert_int_equal(unlink(p), 0);
+    ed_log *log = lt_find_log(f->st, "t", 1);
+    struct ed_log_slice s;
+    assert_int_not_equal(ed_log_read(log, 0, 1, &s), ED_OK);
+    struct ed_storage_stats st;
+    ed_storage_stats_get(f->st, &st);
+    assert_int_equal(st.n_segment_reopen_failed, 1);
+    read_back(f, 1, N_RECS);
+    assert_true(lt_count_open_files(f->dir, ".index") <= BOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slice_held_across_evictions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_deletes_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_within_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_failure_is_an_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
