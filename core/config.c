@@ -76,6 +76,10 @@ static const struct row rows[] = {
     {"eddy.max.partitions", ED_CFG_INT, 1, 100000, "1000", NULL, NULL,
      "Eddy: most partitions of all topics together (each holds open files and memory); "
      "CreateTopics/CreatePartitions beyond it answer POLICY_VIOLATION, auto-creation fails"},
+    {"eddy.max.open.segments", ED_CFG_INT, 16, 1000000, "2000", NULL, NULL,
+     "Eddy: soft bound on segments whose files are open (up to 3 descriptors each: .log, "
+     ".index, .timeindex); beyond it the least recently used idle sealed segments are closed "
+     "and reopened on use. Active segments and segments being read stay open"},
     {"eddy.max.partitions.per.request", ED_CFG_INT, 1, 100000, "500", NULL, NULL,
      "Eddy: most partitions one CreateTopics or CreatePartitions request may add (bounds the "
      "time one request holds the broker); more answer INVALID_PARTITIONS"},
@@ -964,6 +968,7 @@ void ed_config_storage(const struct ed_config *c, struct ed_storage_config *out)
     out->disk_full_delete = strcmp(ed_config_str(c, "log.dir.full.policy"), "delete-oldest") == 0;
     out->retention_check_ms = ed_config_int(c, "log.retention.check.interval.ms");
     out->recovery_checkpoint_ms = ed_config_int(c, "log.flush.offset.checkpoint.interval.ms");
+    out->max_open_segments = (uint32_t)ed_config_int(c, "eddy.max.open.segments");
 }
 
 void ed_config_each(const struct ed_config *c,

@@ -308,7 +308,9 @@ static int read_batch(struct ed_compactor *c, ed_segment *seg, uint64_t pos, con
             c->rcap = want;
         }
         size_t got = 0;
-        int rc = ed_plat_file_pread(seg->file, c->rbuf, want, pos, &got);
+        ed_file *f;
+        int rc = ed_fdcache_file(seg, &f);
+        if (rc == ED_OK) rc = ed_plat_file_pread(f, c->rbuf, want, pos, &got);
         if (rc != ED_OK) return rc;
         c->rseg = seg;
         c->rpos = pos;
@@ -837,9 +839,11 @@ static int swap_group(ed_storage *st, struct ed_compactor *c)
     uint64_t old_len = 0;
     for (uint32_t i = c->gi; i < c->gj; i++) {
         old_len += log->segs[i]->len;
+        ed_fdcache_detach(log->segs[i]);
         ed_segment_unref(log->segs[i]);
     }
     log->segs[c->gi] = seg;
+    ed_fdcache_attach(&st->fdc, seg);
     memmove(log->segs + c->gi + 1, log->segs + c->gj, (log->n_segs - c->gj) * sizeof *log->segs);
     log->n_segs -= c->gj - c->gi - 1;
     log->size = log->size - old_len + seg->len;

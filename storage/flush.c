@@ -127,6 +127,10 @@ static void job_run(struct ed_flush_job *job)
     bool any_index = false;
     for (uint32_t i = 0; i < job->n_segs && status == ED_OK; i++) {
         struct ed_flush_seg *fs = &job->segs[i];
+        /* A segment to sync or trim was not idle when the job was made, so
+         * the file cache (fdcache.c) has not closed its file, and cannot
+         * while it is in the job. */
+        ED_ASSERT(fs->seg->file || (!fs->trim && !fs->sync));
         if (fs->trim) {
             /* Gives back the blocks reserved past the end of a sealed
              * segment (ftruncate to the current size drops them). */

@@ -71,8 +71,10 @@ int ed_log_new(ed_storage *st, const char *dir, const char *topic, int32_t parti
 void ed_log_free(ed_log *log)
 {
     if (!log) return;
-    for (uint32_t i = 0; i < log->n_segs; i++)
+    for (uint32_t i = 0; i < log->n_segs; i++) {
+        ed_fdcache_detach(log->segs[i]);
         ed_segment_unref(log->segs[i]);
+    }
     ed_free(log->segs);
     ed_free(log->job.segs);
     ed_free(log->topic);
@@ -93,6 +95,7 @@ int ed_log_push_segment(ed_log *log, ed_segment *seg)
     log->segs[log->n_segs++] = seg;
     log->size += seg->len;
     log->st->total_len += seg->len;
+    ed_fdcache_attach(&log->st->fdc, seg);
     return ED_OK;
 }
 
@@ -132,6 +135,7 @@ void ed_log_drop_oldest(ed_log *log)
     ed_segment *seg = log->segs[0];
     memmove(log->segs, log->segs + 1, (log->n_segs - 1) * sizeof *log->segs);
     log->n_segs--;
+    ed_fdcache_detach(seg);
     log->size -= seg->len;
     log->st->total_len -= seg->len;
     if (log->start_offset < log->segs[0]->base_offset)
@@ -376,9 +380,12 @@ int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice
                 end += ed_batch_total_len(&nb);
             }
         }
+        ed_file *f;
+        rc = ed_fdcache_file(seg, &f);
+        if (rc != ED_OK) return rc;
         ed_segment_ref(seg);
         out->seg = seg;
-        out->file = seg->file;
+        out->file = f;
         out->pos = pos;
         out->len = (size_t)(end - pos);
         out->first_offset = b.base_offset;
@@ -418,7 +425,9 @@ static void refine_in_batch(ed_log *log, ed_segment *seg, uint64_t pos,
     uint8_t *buf = total <= ED_SCAN_BUF_LEN ? log->st->scan_buf : ed_malloc(total);
     if (!buf) return;
     size_t got = 0;
-    if (ed_plat_file_pread(seg->file, buf, total, pos, &got) == ED_OK && got == total) {
+    ed_file *f;
+    if (ed_fdcache_file(seg, &f) == ED_OK &&
+        ed_plat_file_pread(f, buf, total, pos, &got) == ED_OK && got == total) {
         struct ed_batch_iter it;
         struct ed_record r;
         ed_batch_iter_init(&it, REFINE_MAX_RECORDS_LEN);

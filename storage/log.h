@@ -50,6 +50,9 @@ struct ed_storage_config {
     int64_t recovery_checkpoint_ms; /* log.flush.offset.checkpoint.interval.ms: how often the
                                      * recovery points are written (60 s, Kafka's default) */
     bool use_flusher_thread;        /* false: flush inline in ed_storage_tick */
+    uint32_t max_open_segments;     /* eddy.max.open.segments: soft bound on segments whose files
+                                     * are open; idle sealed ones beyond it are closed, least
+                                     * recently used first, and reopened on use. 0 = none */
 };
 void ed_storage_config_default(struct ed_storage_config *c);
 
@@ -111,10 +114,15 @@ struct ed_storage_stats {
     uint64_t len_truncated_recovery;
     uint64_t n_compactions; /* compaction passes completed */
     uint64_t n_compactions_aborted;
-    uint64_t len_compacted_read;    /* bytes of segments rewritten */
-    uint64_t len_compacted_written; /* bytes of the cleaned segments */
-    uint64_t n_records_compacted;   /* records removed (superseded or expired tombstones) */
-    uint64_t n_compact_skipped;     /* batches compaction could not read: kept as they are */
+    uint64_t len_compacted_read;        /* bytes of segments rewritten */
+    uint64_t len_compacted_written;     /* bytes of the cleaned segments */
+    uint64_t n_records_compacted;       /* records removed (superseded or expired tombstones) */
+    uint64_t n_compact_skipped;         /* batches compaction could not read: kept as they are */
+    uint64_t n_open_segments;           /* now: segments of the logs whose .log file is open */
+    uint64_t n_segment_files_closed;    /* idle segment files the cache closed */
+    uint64_t n_segment_files_reopened;  /* closed segment files opened again on use */
+    uint64_t n_segment_reopen_failed;   /* ... and failed to (logged; the read failed) */
+    uint64_t n_segment_open_over_bound; /* opened although the bound was reached (none idle) */
 };
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 

@@ -5,7 +5,9 @@
  * Threads: everything here belongs to the loop thread, except what a flush
  * job hands to the flusher thread: the job's segment list (each held by a
  * reference), the segments' files, and the in-memory index of sealed
- * segments, which no longer changes once a segment is sealed. */
+ * segments, which no longer changes once a segment is sealed. The file
+ * cache closes and reopens files on the loop thread only, and never those
+ * of a segment in a flush job. */
 #ifndef ED_STORAGE_LOG_INT_H
 #define ED_STORAGE_LOG_INT_H
 
@@ -65,6 +67,9 @@ struct ed_segment {
     struct ed_index idx;           /* in memory while !index_on_disk */
     ed_file *idx_file, *tidx_file; /* on-disk indexes, opened on first use */
     uint32_t n_disk_off, n_disk_time;
+    struct ed_fdcache *cache; /* set while the segment is in a log: its files may be closed */
+    ed_segment *lru_prev, *lru_next; /* in cache's list while attached with file open */
+    bool lru_linked;
 };
 
 /* A window of a segment's bytes for reading consecutive batch headers with
@@ -98,6 +103,30 @@ int ed_segment_header(ed_segment *seg, struct ed_hdr_window *w, uint64_t pos,
 void ed_segment_remove_files(ed_segment *seg);
 /* Parses "<20 digits><suffix>"; false if name is anything else. */
 bool ed_segment_parse_name(const char *name, const char *suffix, int64_t *base);
+
+/* ---- open segment files (fdcache.c) ---- */
+/* A storage-wide list of the segments whose .log is open, most recently
+ * used first, and a soft bound on their number. Loop thread only. */
+struct ed_fdcache {
+    uint32_t max_open;
+    uint32_t n_open; /* attached segments with their .log open */
+    ed_segment *head, *tail;
+    uint64_t n_closed, n_reopened, n_reopen_failed, n_over_bound;
+};
+/* Puts a segment that joins a log under the cache, then closes the files
+ * of least recently used idle segments beyond the bound. */
+void ed_fdcache_attach(struct ed_fdcache *fc, ed_segment *seg);
+/* Takes a segment that leaves its log (or is freed) out of the cache: its
+ * file stays open until the segment is freed. */
+void ed_fdcache_detach(ed_segment *seg);
+/* The segment's .log, reopened (read-only once sealed) if the cache closed
+ * it; marks it most recently used. An error (logged) if it cannot be
+ * reopened (ED_ERR_IO when the file is gone). Loop thread only; the flusher uses the files of its
+ * job's segments, which the cache never closes. */
+int ed_fdcache_file(ed_segment *seg, ed_file **out);
+/* Closes idle files, least recently used first, until at most the bound
+ * are open (or none is idle). */
+void ed_fdcache_trim(struct ed_fdcache *fc);
 
 /* ---- index (index.c) ---- */
 /* Makes room for n more entries of each kind (before a write, so that an
@@ -304,6 +333,7 @@ struct ed_storage {
     bool rp_dirty;                       /* a recovery point moved since the file was written */
     struct ed_compactor *compactor;      /* compact.c; NULL until first used */
     struct ed_batch_validator validator; /* ed_log_validate: producers' batches */
+    struct ed_fdcache fdc;               /* open segment files (fdcache.c) */
 };
 
 /* Finishes a deleted log's folder removal and frees it. */

@@ -23,7 +23,9 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
 {
     memset(res, 0, sizeof *res);
     uint64_t file_len = 0;
-    int rc = ed_plat_file_size(seg->file, &file_len);
+    ed_file *f;
+    int rc = ed_fdcache_file(seg, &f);
+    if (rc == ED_OK) rc = ed_plat_file_size(f, &file_len);
     if (rc != ED_OK) return rc;
     ED_ASSERT(buf_len >= ED_BATCH_HEADER_LEN);
     ed_index_close(seg);
@@ -45,7 +47,7 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
     do {                                                                                           \
         if ((p) < wpos || (p) + (need) > wpos + wlen) {                                            \
             size_t want_ = (size_t)ED_MIN((uint64_t)buf_len, file_len - (p));                      \
-            rc = ed_plat_file_pread(seg->file, buf, want_, (p), &wlen);                            \
+            rc = ed_plat_file_pread(f, buf, want_, (p), &wlen);                                    \
             wpos = (p);                                                                            \
             if (rc != ED_OK) return rc;                                                            \
         }                                                                                          \
@@ -117,7 +119,7 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
         ED_LOG_WARN("%s.log: %s at position %" PRIu64 "; truncating %" PRIu64
                     " bytes (kept %" PRIu64 " batches, next offset %" PRId64 ")",
                     seg->path, why, pos, res->dropped_len, res->n_batches, seg->next_offset);
-        rc = ed_plat_file_truncate(seg->file, pos);
+        rc = ed_plat_file_truncate(f, pos);
         if (rc != ED_OK) return rc;
     }
     return ED_OK;

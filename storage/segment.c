@@ -42,6 +42,7 @@ static int seg_alloc(const char *dir, int64_t base, int64_t now_ms, ed_segment *
 
 static void seg_free(ed_segment *s)
 {
+    ed_fdcache_detach(s);
     ed_plat_file_close(s->file);
     ed_index_close(s);
     ed_free(s->path);
@@ -157,7 +158,9 @@ int ed_segment_header(ed_segment *seg, struct ed_hdr_window *w, uint64_t pos,
     if (w->len == 0 || pos < w->pos || pos + ED_BATCH_HEADER_LEN > w->pos + w->len) {
         size_t want = (size_t)ED_MIN((uint64_t)sizeof w->buf, seg->len - pos);
         size_t got = 0;
-        int rc = ed_plat_file_pread(seg->file, w->buf, want, pos, &got);
+        ed_file *f;
+        int rc = ed_fdcache_file(seg, &f);
+        if (rc == ED_OK) rc = ed_plat_file_pread(f, w->buf, want, pos, &got);
         if (rc != ED_OK) return rc;
         if (got < ED_BATCH_HEADER_LEN)
             return ED_ERR_CORRUPT_AT(

@@ -31,6 +31,7 @@ void ed_storage_config_default(struct ed_storage_config *c)
     c->retention_check_ms = 300000;    /* Kafka's log.retention.check.interval.ms */
     c->recovery_checkpoint_ms = 60000; /* Kafka's log.flush.offset.checkpoint.interval.ms */
     c->use_flusher_thread = true;
+    c->max_open_segments = 2000; /* eddy.max.partitions' active segments and as many more */
 }
 
 static bool topic_valid(const char *t)
@@ -389,6 +390,7 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     ed_storage *st = ed_calloc(1, sizeof *st);
     if (!st) return ED_ERR_NOMEM;
     st->cfg = *cfg;
+    st->fdc.max_open = cfg->max_open_segments;
     st->dir = ed_strdup(cfg->dir);
     st->scan_buf = ed_malloc(ED_SCAN_BUF_LEN);
     ed_batch_validator_init(&st->validator, ED_BATCH_RECORDS_MAX_LEN);
@@ -635,6 +637,11 @@ void ed_storage_each_log(ed_storage *st, ed_storage_log_cb cb, void *arg)
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out)
 {
     *out = st->stats;
+    out->n_open_segments = st->fdc.n_open;
+    out->n_segment_files_closed = st->fdc.n_closed;
+    out->n_segment_files_reopened = st->fdc.n_reopened;
+    out->n_segment_reopen_failed = st->fdc.n_reopen_failed;
+    out->n_segment_open_over_bound = st->fdc.n_over_bound;
 }
 
 void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg)
@@ -664,6 +671,8 @@ uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
             next = st->next_rp_ms - now_ms;
         }
     }
+    /* Segments that became idle since (synced, slices sent) may close. */
+    ed_fdcache_trim(&st->fdc);
     uint32_t cnext = ed_compact_tick(st, now_ms);
     if (cnext < next) next = cnext;
     if (st->next_retention_ms - now_ms < next) next = st->next_retention_ms - now_ms;

@@ -79,6 +79,9 @@ int main(int argc, char **argv)
     cfg.log.segment_len = 256 * 1024;
     cfg.log.index_interval_len = 1024;
     cfg.log.retention_ms = -1; /* batch timestamps are from 2020 */
+    /* a tiny file cache: sealed segments are closed and reopened beside
+     * the flusher thread */
+    cfg.max_open_segments = 2;
     ed_storage *st = NULL;
     int rc = ed_storage_open(&cfg, &st);
     if (rc != ED_OK) {

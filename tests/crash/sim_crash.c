@@ -472,6 +472,8 @@ static int open_storage(struct run *r)
     ed_storage_config_default(&cfg);
     cfg.dir = DIR;
     cfg.use_flusher_thread = false;
+    /* a tiny file cache: sealed segments are closed and reopened all along */
+    cfg.max_open_segments = 2;
     log_config(r, &cfg.log);
     return ed_storage_open(&cfg, &r->st);
 }

@@ -104,21 +104,28 @@ def test_caps_reach_admin_clients_and_auto_create(broker, topic_name):
     assert "not auto-creating topic" in broker.log_tail(200)
 
 
+def _low_file_limit_broker(tmp_path, monkeypatch, nofile, config):
+    """A started broker whose process runs under `ulimit -n nofile`."""
+    import conftest
+
+    wrapper = tmp_path / "eddy-ulimit"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n {nofile}\nexec "{conftest.EDDY_BIN}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(conftest, "EDDY_BIN", wrapper)
+    return conftest.Broker(tmp_path / "b", config).start()
+
+
 def test_low_file_limit_caps_keep_the_broker_working(tmp_path, monkeypatch):
     """Under `ulimit -n 200`, with eddy.max.partitions sized for it, a second
     big topic and a stream of MQTT topics are refused at the cap instead of
     running the broker out of file handles: the partitions that exist take
     records and serve them, and new connections are accepted."""
-    import conftest
-
-    wrapper = tmp_path / "eddy-ulimit"
-    wrapper.write_text(f'#!/bin/sh\nulimit -n 200\nexec "{conftest.EDDY_BIN}" "$@"\n')
-    wrapper.chmod(0o755)
-    monkeypatch.setattr(conftest, "EDDY_BIN", wrapper)
-    b = conftest.Broker(
-        tmp_path / "b",
+    b = _low_file_limit_broker(
+        tmp_path,
+        monkeypatch,
+        200,
         {"eddy.max.partitions": "60", "eddy.max.partitions.per.request": "1000", "num.partitions": "1"},
-    ).start()
+    )
     try:
         script = r"""
 import json, sys
@@ -161,5 +168,53 @@ print(json.dumps([one(a.create_topics([NewTopic("big1", 40, 1)])),
             assert c.metadata(["big1"])["topics"]["big1"]["error"] == 0
         assert "Too many open files" not in b.log_tail(2000)
         assert not list(b.log_dir.glob("big2-*"))
+    finally:
+        b.stop()
+
+
+SEGMENTS_SCRIPT = r"""
+import json, sys
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+bs, topic, n_parts, n_per = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+admin = AdminClient({"bootstrap.servers": bs})
+admin.create_topics([NewTopic(topic, n_parts, 1)])[topic].result(60)
+errors = []
+p = Producer({"bootstrap.servers": bs, "acks": "all", "batch.size": 1000, "linger.ms": 2})
+for i in range(n_per):
+    for part in range(n_parts):
+        p.produce(topic, value=f"p{part}-m{i:05d}-".encode() + b"x" * 150, partition=part,
+                  on_delivery=lambda err, msg: err and errors.append(str(err)))
+    p.poll(0)
+print(json.dumps({"left": p.flush(120), "errors": errors[:5], "n_errors": len(errors)}))
+"""
+
+
+def test_low_file_limit_many_segments(tmp_path, monkeypatch):
+    """Under `ulimit -n 256`, 16 partitions of about 20 small segments each
+    (over 300 segment files, more than the process may open) take every
+    record and serve them all back, before and after a restart: the cache of
+    open segment files (eddy.max.open.segments) closes idle closed segments
+    and reopens them when they are read."""
+    import conftest
+
+    n_parts, n_per = 16, 400
+    b = _low_file_limit_broker(
+        tmp_path,
+        monkeypatch,
+        256,
+        {"log.segment.bytes": "4096", "eddy.max.open.segments": "40"},
+    )
+    try:
+        out = json.loads(venv_python("-c", SEGMENTS_SCRIPT, b.bootstrap, "many", str(n_parts), str(n_per)).stdout)
+        assert out == {"left": 0, "errors": [], "n_errors": 0}, out
+        assert len(list(b.log_dir.glob("many-*/*.log"))) > 250
+        want = sorted(f"p{p}-m{i:05d}-" + "x" * 150 for p in range(n_parts) for i in range(n_per))
+        for round_ in ("before", "after"):
+            got = conftest.kcat(b, "-C", "-t", "many", "-o", "beginning", "-e", "-q", "-f", "%s\n", timeout=120)
+            assert sorted(got.stdout.decode().split()) == want, round_
+            if round_ == "before":
+                b.restart()
+        assert "Too many open files" not in b.log_tail(5000)
     finally:
         b.stop()

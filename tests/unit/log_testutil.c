@@ -265,3 +265,31 @@ int lt_turns_run(struct lt_turns *s)
     ed_plat_timer_start(s->loop, &s->tm, 0, on_turn, s);
     return ed_plat_loop_run(s->loop);
 }
+
+int lt_count_open_files(const char *under, const char *suffix)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    size_t ul = strlen(under), sl = strlen(suffix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[300], target[4096];
+        snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(p, target, sizeof target - 1);
+        if (len <= 0) continue;
+        target[len] = '\0';
+        if (strncmp(target, under, ul) == 0 && (size_t)len >= sl &&
+            strcmp(target + len - sl, suffix) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+void lt_close_and_remove(ed_storage *st, char *dir)
+{
+    if (st) ed_storage_close(st);
+    lt_rmtree(dir);
+    free(dir);
+}

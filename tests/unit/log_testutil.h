@@ -14,6 +14,8 @@
 /* A fresh directory under $TMPDIR (or /tmp); free with lt_rmtree + free. */
 char *lt_tmpdir(void);
 void lt_rmtree(const char *path);
+/* A test's end: closes st (if any), removes dir and frees it. */
+void lt_close_and_remove(ed_storage *st, char *dir);
 
 /* Builds a RecordBatch v2 of n_records records with value_len-byte values
  * (filled with fill + record index), record i stamped base_ts + i * ts_step.
@@ -41,6 +43,9 @@ long long lt_file_size(const char *path); /* -1 if missing */
 bool lt_exists(const char *path);
 /* Number of files in folder whose names end with suffix. */
 int lt_count_suffix(const char *folder, const char *suffix);
+/* Number of this process's open descriptors on files whose path starts
+ * with under and ends with suffix (from /proc/self/fd). */
+int lt_count_open_files(const char *under, const char *suffix);
 
 /* Log lines captured by the hook installed with lt_capture_logs(), which also
  * starts every rate limiter afresh. */

@@ -350,6 +350,36 @@ static void test_latest_per_key(void **state)
     check_compacted(f, false);
 }
 
+/* Compaction of segments whose files the cache closed: the pass reopens
+ * them, the result is the same, and the bound holds again afterwards. */
+static void test_closed_segment_files(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.max_open_segments = 3;
+    reopen(f);
+    fill(f, 20, 30);
+    settle(f);
+    ed_storage_tick(f->st, NOW);
+    assert_true(f->log->n_segs > 10);
+    assert_true(lt_count_open_files(f->dir, ".log") <= 3);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_true(s.n_segment_files_closed > 0);
+    uint64_t size_before = ed_log_size(f->log);
+    int64_t end = ed_log_end_offset(f->log);
+    assert_true(ed_compact_run(f->st, NOW, 10000) >= 1);
+    settle(f);
+    ed_storage_tick(f->st, NOW);
+    ed_storage_stats_get(f->st, &s);
+    assert_true(s.n_compactions >= 1);
+    assert_true(s.n_segment_files_reopened > 0);
+    assert_int_equal(s.n_segment_reopen_failed, 0);
+    assert_true(ed_log_size(f->log) < size_before / 2);
+    assert_int_equal(ed_log_end_offset(f->log), end);
+    assert_true(check_compacted(f, false) >= 20);
+    assert_true(lt_count_open_files(f->dir, ".log") <= 3);
+}
+
 static int n_compact_warnings;
 static void count_compact_warnings(int level, const char *line)
 {
@@ -814,6 +844,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_latest_per_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_batch_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_segment_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gaps_stay_continuous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_map_passes, setup, teardown),
