@@ -12,7 +12,7 @@ import pytest
 from conftest import HOST, TARGET, venv_python
 
 if TARGET == "kafka":
-    pytest.skip("Eddy's own limits", allow_module_level=True)
+    pytest.skip("Eddy's own limits", allow_module_level=True)  # allowed: only when the suite is proven against real Kafka, which has no such settings
 
 BROKER_CONFIG = {
     "eddy.max.topics": "3",
