@@ -1,0 +1,168 @@
+/* Internals shared by the MQTT listener's files: sessions, packets and the
+ * engine's callbacks (mqtt.c), publishes into the log through the routes
+ * and the ingest path (mqtt_pub.c), subscriptions and live delivery
+ * (mqtt_sub.c). Everything here runs on the loop thread. */
+#ifndef ED_BRIDGE_MQTT_INT_H
+#define ED_BRIDGE_MQTT_INT_H
+
+#include "bridge/mqtt.h"
+#include "bridge/mqtt_codec.h"
+#include "bridge/mqtt_route.h"
+#include "core/conn.h"
+#include "core/ingest.h"
+
+#define MAX_SUBS      64
+#define MAX_HEADERS   64
+#define CLIENT_ID_MAX 256
+
+/* An acknowledgement owed to the client, in arrival order. */
+struct pend {
+    uint16_t packet_id;
+    uint8_t type;   /* PUBACK or PUBREC */
+    uint8_t reason; /* set when done */
+    bool done;
+};
+
+struct sub {
+    char *filter;
+    size_t len;
+    uint8_t qos;
+    bool no_local;
+};
+
+/* An outbound QoS 1/2 delivery awaiting its acknowledgement. */
+enum { OUT_FREE = 0, OUT_PUBACK, OUT_PUBREC, OUT_PUBCOMP };
+struct outq {
+    uint16_t id;
+    uint8_t state;
+};
+
+/* A QoS 1/2 delivery waiting for room in the subscriber's window: topic,
+ * properties (MQTT 5 subscribers only) and payload, copied. */
+struct held {
+    struct held *next;
+    uint8_t qos;
+    size_t topic_len, props_len, payload_len;
+    uint8_t data[];
+};
+
+/* A client's session: the connection engine's per-connection data. */
+typedef struct ed_mqtt_conn ed_mqtt_conn;
+struct ed_mqtt_conn {
+    ed_mqtt *m;
+    ed_conn *conn;
+    ed_mqtt_conn *prev, *next; /* the listener's open sessions */
+    bool connected, closing, graceful;
+    bool no_will; /* closed by Eddy in a way that does not publish the will */
+    bool kick;    /* acknowledgements to drain: see on_kick */
+    bool drain;   /* on the listener's drains list */
+    ed_mqtt_conn *drain_next;
+    uint8_t level;
+    uint16_t keepalive_s;
+    uint64_t last_rx_ms, accepted_ms;
+    char *client_id;
+    char peer[64];
+    /* will */
+    bool has_will;
+    uint8_t will_qos;
+    uint8_t *will; /* topic, then payload, then props */
+    size_t will_topic_len, will_payload_len, will_props_len;
+    /* acknowledgements owed, a ring indexed by sequence number */
+    struct pend *pend;
+    uint32_t pend_cap;
+    uint64_t pend_head; /* sequence number of the oldest */
+    uint32_t pend_n;
+    uint8_t *qos2; /* bitmap of QoS 2 packet ids received and not released */
+    /* subscriptions and outbound window */
+    struct sub subs[MAX_SUBS];
+    int n_subs;
+    struct outq *outq;
+    uint16_t out_window;
+    uint16_t next_pid;
+    struct held *held, *held_tail; /* waiting for the window, oldest first */
+    uint32_t n_held;
+    size_t held_len; /* bytes of their topics, properties and payloads */
+    uint32_t client_max_packet;
+    uint32_t session_expiry_s; /* from CONNECT (MQTT 5) */
+    int n_refs;                /* durable waits that name this connection */
+};
+
+struct ed_mqtt {
+    ed_broker *b;
+    struct ed_mqtt_limits lim;
+    ed_mqtt_routes *routes;
+    ed_conn_set *set;
+    ed_mqtt_conn *conns; /* open sessions */
+    ed_ingest *ingest;   /* publishes gathered per partition, appended, made durable */
+    ed_timer kick_timer;
+    bool kicked;          /* some connection has kick set */
+    ed_mqtt_conn *drains; /* acknowledgements completed by the batch at hand */
+    uint64_t n_ids;
+    uint64_t last_drop_log_ms;
+    uint64_t n_drops_unlogged; /* dropped deliveries since the last line about them */
+    struct ed_mqtt_stats stats;
+};
+
+/* ---- output: the engine's byte queue ---- */
+
+static inline uint64_t ed_mqtt_now_ms(const ed_mqtt *m)
+{
+    return m->b->loop ? ed_plat_loop_now_ms(m->b->loop) : 0;
+}
+/* Room for n more bytes of output, then ed_mqtt_out_commit; NULL (and the
+ * connection closed, its will published) past the output limit. */
+static inline uint8_t *ed_mqtt_out_room(ed_mqtt_conn *c, size_t n)
+{
+    return c->closing ? NULL : ed_conn_out_reserve(c->conn, n);
+}
+static inline void ed_mqtt_out_commit(ed_mqtt_conn *c, size_t n)
+{
+    ed_conn_out_commit(c->conn, n);
+}
+static inline void ed_mqtt_out_flush(ed_mqtt_conn *c)
+{
+    if (!c->closing) ed_conn_flush(c->conn);
+}
+/* Queues a small packet. */
+static inline void ed_mqtt_send_bytes(ed_mqtt_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->closing || n == 0) return;
+    ed_conn_write(c->conn, p, n);
+}
+
+/* ---- sessions (mqtt.c) ---- */
+/* Closes for bad input: one log line naming the problem (rate-limited);
+ * MQTT 5 gets a DISCONNECT with reason first. */
+void ed_mqtt_close_bad(ed_mqtt_conn *c, uint8_t reason, const char *what);
+/* Closes; the will is published when will is set (and due). */
+void ed_mqtt_conn_close(ed_mqtt_conn *c, const char *why, bool will);
+/* A closed session is freed from the engine's reap timer. */
+void ed_mqtt_arm_reap(ed_mqtt *m);
+/* Answers completed failures and reads again from a zero-delay timer. */
+void ed_mqtt_kick(ed_mqtt_conn *c);
+/* Acknowledgements owed, in arrival order. */
+uint64_t ed_mqtt_pend_push(ed_mqtt_conn *c, uint8_t type, uint16_t id);
+void ed_mqtt_pend_complete(ed_mqtt_conn *c, uint64_t seq, uint8_t reason);
+void ed_mqtt_pend_drain(ed_mqtt_conn *c);
+bool ed_mqtt_qos2_has(const ed_mqtt_conn *c, uint16_t id);
+void ed_mqtt_qos2_set(ed_mqtt_conn *c, uint16_t id, bool on);
+
+/* ---- publishes into the log (mqtt_pub.c) ---- */
+extern const struct ed_ingest_cbs ed_mqtt_ingest_cbs;
+/* The MQTT reason code for a storage error. */
+uint8_t ed_mqtt_reason_of(int rc);
+void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_will);
+void ed_mqtt_publish_will(ed_mqtt_conn *c);
+
+/* ---- subscriptions and live delivery (mqtt_sub.c) ---- */
+void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body,
+                          size_t len);
+void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
+                     struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos);
+struct outq *ed_mqtt_outq_find(ed_mqtt_conn *c, uint16_t id);
+/* A window slot came free: the oldest waiting delivery goes out. */
+void ed_mqtt_release_held(ed_mqtt_conn *c);
+/* Drops (counted, logged) every delivery still waiting. */
+void ed_mqtt_held_clear(ed_mqtt_conn *c);
+
+#endif

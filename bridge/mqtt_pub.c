@@ -1,0 +1,220 @@
+/* MQTT publishes into the log: a publish's topic is routed to a Kafka topic
+ * and partition (mqtt_route.h; murmur2 of the key, as Kafka's producers),
+ * its user properties become record headers, and the record joins the
+ * ingest path (core/ingest.h) with its acknowledgement slot; when its batch
+ * is durable, or failed, the slot is completed and the connection's
+ * acknowledgements leave in arrival order (see mqtt.c). Wills go the same
+ * way, unacknowledged. */
+#define ED_LOG_MODULE "mqtt"
+#include "bridge/mqtt_int.h"
+#include "core/partitioner.h"
+#include "core/topics.h"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/batch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- durable completion (the ingest path, core/ingest.h) ---- */
+
+uint8_t ed_mqtt_reason_of(int rc)
+{
+    return rc == ED_ERR_NOSPC    ? ED_MQTT_RC_QUOTA_EXCEEDED
+           : rc == ED_ERR_TOOBIG ? ED_MQTT_RC_PACKET_TOO_LARGE
+                                 : ED_MQTT_RC_UNSPECIFIED;
+}
+
+/* One publish's batch is on flash or failed: its slot is done; the
+ * connection's acknowledgements go out once the whole batch is answered. */
+static void on_done(void *arg, void *who, uint64_t seq, int status)
+{
+    ed_mqtt *m = arg;
+    ed_mqtt_conn *c = who;
+    c->n_refs--;
+    if (c->closing) {
+        if (c->n_refs == 0) ed_mqtt_arm_reap(m);
+        return;
+    }
+    ed_mqtt_pend_complete(c, seq, status == ED_OK ? 0 : ed_mqtt_reason_of(status));
+    if (!c->drain) {
+        c->drain = true;
+        c->drain_next = m->drains;
+        m->drains = c;
+    }
+}
+
+/* Durable: acknowledgements leave now. Failed (an append or flush that
+ * failed, a partition removed): they leave from the kick timer, since
+ * answering may close a 3.1.1 connection whose will could be routed to the
+ * very partition being removed. */
+static void on_batch_done(void *arg, int status)
+{
+    ed_mqtt *m = arg;
+    while (m->drains) {
+        ed_mqtt_conn *c = m->drains;
+        m->drains = c->drain_next;
+        c->drain_next = NULL;
+        c->drain = false;
+        if (c->closing) continue;
+        if (status == ED_OK)
+            ed_mqtt_pend_drain(c);
+        else
+            ed_mqtt_kick(c);
+    }
+}
+
+/* ---- routing a publish into the log ---- */
+
+/* Resolves the partition of MQTT topic t: ED_OK, or an MQTT reason code
+ * (>= 0x80) with *why. */
+static int route(ed_mqtt *m, struct ed_mqtt_bytes t, ed_partition **out, const char **why)
+{
+    char name[ED_TOPIC_NAME_MAX + 1];
+    if (ed_mqtt_routes_resolve(m->routes, t.p, t.len, name, sizeof name, why) != ED_OK)
+        return ED_MQTT_RC_TOPIC_NAME_INVALID;
+    ed_topic *topic = ed_topics_find(m->b->topics, name);
+    if (!topic) {
+        int rc = ed_topics_auto_create(m->b->topics, name, &topic);
+        if (rc == ED_ERR_EXIST) topic = ed_topics_find(m->b->topics, name);
+        if (!topic) {
+            *why = rc == ED_ERR_NOENT    ? "Kafka topic does not exist and "
+                                           "auto.create.topics.enable is off"
+                   : rc == ED_ERR_INVAL  ? "Kafka topic name is not valid"
+                   : rc == ED_ERR_TOOBIG ? "Kafka topic not created: the broker's topic or "
+                                           "partition limit is reached"
+                   : rc == ED_ERR_EXIST  ? "a Kafka topic of that name is still being deleted"
+                                         : "Kafka topic could not be created";
+            return rc == ED_ERR_NOENT || rc == ED_ERR_INVAL ? ED_MQTT_RC_TOPIC_NAME_INVALID
+                   : rc == ED_ERR_TOOBIG                    ? ED_MQTT_RC_QUOTA_EXCEEDED
+                                                            : ED_MQTT_RC_UNSPECIFIED;
+        }
+        ED_LOG_DBG("created topic %s (%d partition%s) for MQTT topic %.*s", name,
+                   (int)ed_topic_n_partitions(topic), ed_topic_n_partitions(topic) == 1 ? "" : "s",
+                   (int)ED_MIN(t.len, 200), (const char *)t.p);
+    }
+    if (ed_topic_is_internal(topic)) {
+        *why = "cannot publish to an internal topic";
+        return ED_MQTT_RC_TOPIC_NAME_INVALID;
+    }
+    int32_t n = ed_topic_n_partitions(topic);
+    *out = ed_topic_partition(topic, ed_partitioner_pick(t.p, t.len, n));
+    if (!*out) {
+        *why = "topic has no partitions";
+        return ED_MQTT_RC_UNSPECIFIED;
+    }
+    return ED_OK;
+}
+
+/* Collects MQTT 5 user properties as record headers. */
+static int user_headers(struct ed_mqtt_bytes props, struct ed_record_header *h)
+{
+    struct ed_mqtt_prop_iter it;
+    struct ed_mqtt_prop pr;
+    int n = 0;
+    ed_mqtt_prop_iter_init(&it, props);
+    while (ed_mqtt_prop_next(&it, &pr)) {
+        if (pr.id != ED_MQTT_PROP_USER) continue;
+        if (n == MAX_HEADERS) return -1;
+        h[n].key = pr.data.p;
+        h[n].key_len = (int32_t)pr.data.len;
+        h[n].value = pr.value.p;
+        h[n].value_len = (int32_t)pr.value.len;
+        n++;
+    }
+    return n;
+}
+
+/* A publish that cannot be stored: MQTT 5 gets a negative acknowledgement,
+ * 3.1.1 is closed (QoS 1/2) or the message dropped (QoS 0). */
+static void publish_failed(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, uint8_t reason,
+                           const char *why)
+{
+    ed_mqtt *m = c->m;
+    m->stats.n_failed++;
+    ED_LOG_WARN_RL("MQTT publish from %s to '%.*s' refused: %s", c->peer,
+                   (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
+    if (pk->qos == 0) return;
+    if (c->level != 5) {
+        ED_LOG_WARN_RL("closing MQTT connection from %s: %s (MQTT 3.1.1 has no negative "
+                       "acknowledgement)",
+                       c->peer, why);
+        ed_mqtt_conn_close(c, NULL, true);
+        return;
+    }
+    uint64_t seq = ed_mqtt_pend_push(c, pk->qos == 1 ? ED_MQTT_PUBACK : ED_MQTT_PUBREC, pk->packet_id);
+    ed_mqtt_pend_complete(c, seq, reason);
+    ed_mqtt_pend_drain(c);
+}
+
+/* Stores one publish (client publish or will) and delivers it live. c is
+ * the connection owed the acknowledgement (NULL for a will). */
+void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_will)
+{
+    ed_mqtt *m = c->m;
+    const char *why = NULL;
+    ed_partition *p = NULL;
+    int reason = route(m, pk->topic, &p, &why);
+    if (reason != ED_OK) {
+        if (is_will)
+            ED_LOG_WARN("will of %s to '%.*s' dropped: %s", c->peer,
+                        (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
+        else
+            publish_failed(c, pk, (uint8_t)reason, why);
+        return;
+    }
+    struct ed_record_header h[MAX_HEADERS];
+    int n_h = user_headers(pk->props, h);
+    if (n_h < 0) {
+        if (is_will)
+            ED_LOG_WARN("will of %s to '%.*s' dropped: more than 64 user properties", c->peer,
+                        (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p);
+        else
+            publish_failed(c, pk, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
+        return;
+    }
+    bool acked = !is_will && pk->qos > 0;
+    uint64_t seq = 0;
+    if (acked) {
+        seq = ed_mqtt_pend_push(c, pk->qos == 1 ? ED_MQTT_PUBACK : ED_MQTT_PUBREC, pk->packet_id);
+        if (pk->qos == 2) ed_mqtt_qos2_set(c, pk->packet_id, true);
+    }
+    if (acked) c->n_refs++; /* until on_done */
+    int rc = ed_ingest_add(m->ingest, p, pk->topic.p, pk->topic.len, pk->payload.p, pk->payload.len,
+                           h, n_h, acked ? c : NULL, seq);
+    if (rc != ED_OK) {
+        if (acked) c->n_refs--;
+        m->stats.n_failed++;
+        const char *what = rc == ED_ERR_TOOBIG ? "record larger than the topic's max.message.bytes"
+                                               : ed_strerror(rc);
+        ED_LOG_WARN_RL("MQTT publish from %s to %s-%d refused: %s", c->peer,
+                       ed_topic_name(p->topic), (int)p->index, what);
+        if (acked) {
+            ed_mqtt_pend_complete(c, seq, ed_mqtt_reason_of(rc));
+            ed_mqtt_pend_drain(c);
+        }
+        return;
+    }
+    ed_mqtt_deliver(m, c, pk->topic, pk->payload, pk->props, pk->qos);
+}
+
+void ed_mqtt_publish_will(ed_mqtt_conn *c)
+{
+    struct ed_mqtt_publish pk;
+    memset(&pk, 0, sizeof pk);
+    pk.qos = c->will_qos;
+    pk.topic.p = c->will;
+    pk.topic.len = c->will_topic_len;
+    pk.payload.p = c->will + c->will_topic_len;
+    pk.payload.len = c->will_payload_len;
+    pk.props.p = c->will + c->will_topic_len + c->will_payload_len;
+    pk.props.len = c->will_props_len;
+    c->has_will = false;
+    c->m->stats.n_wills++;
+    ED_LOG_DBG("publishing the will of %s to %.*s", c->peer, (int)ED_MIN(pk.topic.len, 200),
+               (const char *)pk.topic.p);
+    ed_mqtt_publish(c, &pk, true);
+}
+
+const struct ed_ingest_cbs ed_mqtt_ingest_cbs = {on_done, on_batch_done};

@@ -1,0 +1,283 @@
+/* MQTT subscriptions and live delivery: SUBSCRIBE/UNSUBSCRIBE with + and #
+ * filters, delivery of each publish to every matching subscription at the
+ * lower QoS (once per connection), the subscriber's window of QoS 1/2
+ * deliveries in flight (its Receive Maximum), and the queue of deliveries
+ * waiting for room in that window: bounded by mqtt.max.queued.messages and
+ * .bytes, past which a delivery is dropped, counted and logged. */
+#define ED_LOG_MODULE "mqtt"
+#include "bridge/mqtt_int.h"
+#include "platform/log.h"
+#include "platform/mem.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- live delivery to subscribers ---- */
+
+static int outq_take(ed_mqtt_conn *c, uint8_t state, uint16_t *id)
+{
+    if (!c->outq) {
+        c->outq = ed_calloc(c->out_window, sizeof *c->outq);
+        if (!c->outq) return ED_ERR_NOMEM;
+    }
+    int slot = -1;
+    for (int i = 0; i < c->out_window; i++)
+        if (c->outq[i].state == OUT_FREE) {
+            slot = i;
+            break;
+        }
+    if (slot < 0) return ED_ERR_AGAIN;
+    /* Next packet id not in flight. */
+    for (;;) {
+        c->next_pid = (uint16_t)(c->next_pid == 65535 ? 1 : c->next_pid + 1);
+        bool used = false;
+        for (int i = 0; i < c->out_window && !used; i++)
+            used = c->outq[i].state != OUT_FREE && c->outq[i].id == c->next_pid;
+        if (!used) break;
+    }
+    c->outq[slot].id = c->next_pid;
+    c->outq[slot].state = state;
+    *id = c->next_pid;
+    return ED_OK;
+}
+
+struct outq *ed_mqtt_outq_find(ed_mqtt_conn *c, uint16_t id)
+{
+    for (int i = 0; c->outq && i < c->out_window; i++)
+        if (c->outq[i].state != OUT_FREE && c->outq[i].id == id) return &c->outq[i];
+    return NULL;
+}
+
+/* Counts n deliveries to c that will never be made and says why, at most
+ * one line a second (with the count of those not logged in between). */
+static void drop(ed_mqtt_conn *c, uint32_t n, const char *why)
+{
+    ed_mqtt *m = c->m;
+    m->stats.n_dropped += n;
+    uint64_t now = ed_mqtt_now_ms(m);
+    if (m->last_drop_log_ms != 0 && now - m->last_drop_log_ms < 1000 && m->b->loop) {
+        m->n_drops_unlogged += n;
+        return;
+    }
+    ED_LOG_WARN("dropped %" PRIu32 " deliver%s to %s%s%s%s: %s (%" PRIu64 " more since the "
+                "last such line, %" PRIu64 " in all)",
+                n, n == 1 ? "y" : "ies", c->client_id ? "client " : "",
+                c->client_id ? c->client_id : "", c->client_id ? " at " : "", c->peer, why,
+                m->n_drops_unlogged, m->stats.n_dropped);
+    m->last_drop_log_ms = now;
+    m->n_drops_unlogged = 0;
+}
+
+/* Sends one PUBLISH; id is its packet id (QoS 1/2, slot taken). props are
+ * already empty for an MQTT 3.1.1 subscriber. */
+static void send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                         struct ed_mqtt_bytes props, uint8_t qos, uint16_t id)
+{
+    size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
+    uint8_t *dst = ed_mqtt_out_room(c, total);
+    if (!dst) return;
+    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, false, false, topic, id,
+                                           props, payload.len);
+    ED_ASSERT(h > 0 && h + payload.len == total);
+    memcpy(dst + h, payload.p, payload.len);
+    ed_mqtt_out_commit(c, total);
+    c->m->stats.n_delivered++;
+    ed_mqtt_out_flush(c);
+}
+
+/* Queues a QoS 1/2 delivery behind the full window, within the limits. */
+static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                 struct ed_mqtt_bytes props, uint8_t qos)
+{
+    const struct ed_mqtt_limits *lim = &c->m->lim;
+    size_t len = topic.len + props.len + payload.len;
+    if (c->n_held >= lim->n_queued_max ||
+        len > lim->queued_max_len - ED_MIN(c->held_len, lim->queued_max_len)) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "its window of %d is full and %" PRIu32 " deliveries (%zu bytes) wait "
+                 "(mqtt.max.queued.messages %" PRIu32 ", mqtt.max.queued.bytes %zu)",
+                 (int)c->out_window, c->n_held, c->held_len, lim->n_queued_max,
+                 lim->queued_max_len);
+        drop(c, 1, why);
+        return;
+    }
+    struct held *h = ed_malloc(sizeof *h + len);
+    if (!h) {
+        drop(c, 1, "out of memory to hold it");
+        return;
+    }
+    h->next = NULL;
+    h->qos = qos;
+    h->topic_len = topic.len;
+    h->props_len = props.len;
+    h->payload_len = payload.len;
+    if (topic.len) memcpy(h->data, topic.p, topic.len);
+    if (props.len) memcpy(h->data + topic.len, props.p, props.len);
+    if (payload.len) memcpy(h->data + topic.len + props.len, payload.p, payload.len);
+    if (c->held_tail)
+        c->held_tail->next = h;
+    else
+        c->held = h;
+    c->held_tail = h;
+    c->n_held++;
+    c->held_len += len;
+}
+
+/* Sends held deliveries while the window has room (after an
+ * acknowledgement freed a slot). */
+void ed_mqtt_release_held(ed_mqtt_conn *c)
+{
+    while (c->held && !c->closing) {
+        struct held *h = c->held;
+        uint16_t id;
+        int rc = outq_take(c, h->qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        if (rc == ED_ERR_AGAIN) return;
+        c->held = h->next;
+        if (!c->held) c->held_tail = NULL;
+        c->n_held--;
+        c->held_len -= h->topic_len + h->props_len + h->payload_len;
+        if (rc == ED_OK) {
+            struct ed_mqtt_bytes topic = {h->data, h->topic_len};
+            struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
+            struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
+            send_publish(c, topic, payload, props, h->qos, id);
+        } else {
+            drop(c, 1, "out of memory for its window");
+        }
+        ed_free(h);
+    }
+}
+
+/* A connection's end: what still waits for its window is dropped
+ * (sessions do not outlive connections). */
+void ed_mqtt_held_clear(ed_mqtt_conn *c)
+{
+    if (c->n_held) drop(c, c->n_held, "the connection closed while they waited for its window");
+    while (c->held) {
+        struct held *h = c->held;
+        c->held = h->next;
+        ed_free(h);
+    }
+    c->held_tail = NULL;
+    c->n_held = 0;
+    c->held_len = 0;
+}
+
+static void deliver_one(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                        struct ed_mqtt_bytes props, uint8_t qos)
+{
+    struct ed_mqtt_bytes p = c->level == 5 ? props : (struct ed_mqtt_bytes){NULL, 0};
+    size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, p.len, payload.len);
+    if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
+        /* MQTT-3.1.2-25: a packet over the client's maximum is discarded. */
+        char why[96];
+        snprintf(why, sizeof why, "%zu bytes, over its Maximum Packet Size of %" PRIu32, total,
+                 c->client_max_packet);
+        drop(c, 1, why);
+        return;
+    }
+    uint16_t id = 0;
+    if (qos > 0) {
+        /* Behind deliveries already waiting, or when the window is full. */
+        int rc = c->held ? ED_ERR_AGAIN : outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        if (rc == ED_ERR_AGAIN) {
+            hold(c, topic, payload, p, qos);
+            return;
+        }
+        if (rc != ED_OK) {
+            drop(c, 1, "out of memory for its window");
+            return;
+        }
+    }
+    send_publish(c, topic, payload, p, qos, id);
+}
+
+/* Delivers a publish to every matching subscription, at the lower of the
+ * publish's and the subscription's QoS (the highest over overlapping
+ * subscriptions of one connection, delivered once). */
+void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
+                    struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos)
+{
+    ed_mqtt_conn *c = m->conns;
+    while (c) {
+        ed_mqtt_conn *next = c->next;
+        int best = -1;
+        for (int i = 0; c->connected && !c->closing && i < c->n_subs; i++) {
+            const struct sub *s = &c->subs[i];
+            if (s->no_local && c == from) continue;
+            if (ed_mqtt_filter_match((const uint8_t *)s->filter, s->len, topic.p, topic.len))
+                best = ED_MAX(best, (int)ED_MIN(qos, s->qos));
+        }
+        if (best >= 0) deliver_one(c, topic, payload, props, (uint8_t)best);
+        c = next;
+    }
+}
+
+void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body, size_t len)
+{
+    struct ed_mqtt_subscribe s;
+    const char *why = "?";
+    if (ed_mqtt_decode_subscribe(type, body, len, flags, c->level, &s, &why) != ED_OK) {
+        ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
+        return;
+    }
+    if (s.sub_id && c->level == 5) {
+        ed_mqtt_close_bad(c, ED_MQTT_RC_SUB_IDS_NOT_SUPPORTED,
+                  "subscription identifiers are not supported");
+        return;
+    }
+    uint8_t codes[256];
+    int n = 0;
+    struct ed_mqtt_bytes f;
+    uint8_t opt;
+    if (s.n > (int)sizeof codes) {
+        ed_mqtt_close_bad(c, ED_MQTT_RC_IMPL_SPECIFIC, "more than 256 topic filters in one packet");
+        return;
+    }
+    while (ed_mqtt_subscribe_next(type, &s, &f, &opt)) {
+        uint8_t code;
+        if (!ed_mqtt_filter_ok(f.p, f.len)) {
+            code = c->level == 5 ? ED_MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
+        } else if (f.len >= 7 && memcmp(f.p, "$share/", 7) == 0) {
+            code = c->level == 5 ? ED_MQTT_RC_SHARED_SUBS_NOT_SUPPORTED : 0x80;
+        } else if (type == ED_MQTT_UNSUBSCRIBE) {
+            code = ED_MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+            for (int i = 0; i < c->n_subs; i++) {
+                if (c->subs[i].len != f.len || memcmp(c->subs[i].filter, f.p, f.len) != 0) continue;
+                ed_free(c->subs[i].filter);
+                c->subs[i] = c->subs[--c->n_subs];
+                code = 0;
+                break;
+            }
+        } else {
+            uint8_t qos = opt & 3;
+            int i;
+            for (i = 0; i < c->n_subs; i++)
+                if (c->subs[i].len == f.len && memcmp(c->subs[i].filter, f.p, f.len) == 0) break;
+            if (i == c->n_subs && c->n_subs == MAX_SUBS) {
+                code = c->level == 5 ? ED_MQTT_RC_QUOTA_EXCEEDED : 0x80;
+            } else {
+                if (i == c->n_subs) {
+                    c->subs[i].filter = ed_strndup((const char *)f.p, f.len);
+                    if (!c->subs[i].filter) {
+                        codes[n++] = 0x80;
+                        continue;
+                    }
+                    c->subs[i].len = f.len;
+                    c->n_subs++;
+                }
+                c->subs[i].qos = qos;
+                c->subs[i].no_local = c->level == 5 && (opt & 4);
+                code = qos; /* granted as asked: QoS 0, 1 and 2 are served */
+            }
+        }
+        codes[n++] = code;
+    }
+    uint8_t b[300];
+    ed_mqtt_send_bytes(c, b,
+               ed_mqtt_encode_suback(b, sizeof b,
+                                     type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
+                                     c->level, s.packet_id, codes, n));
+}
