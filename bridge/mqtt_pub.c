@@ -143,7 +143,8 @@ static void publish_failed(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, ui
         ed_mqtt_conn_close(c, NULL, true);
         return;
     }
-    uint64_t seq = ed_mqtt_pend_push(c, pk->qos == 1 ? ED_MQTT_PUBACK : ED_MQTT_PUBREC, pk->packet_id);
+    uint64_t seq =
+        ed_mqtt_pend_push(c, pk->qos == 1 ? ED_MQTT_PUBACK : ED_MQTT_PUBREC, pk->packet_id);
     ed_mqtt_pend_complete(c, seq, reason);
     ed_mqtt_pend_drain(c);
 }

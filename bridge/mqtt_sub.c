@@ -198,7 +198,7 @@ static void deliver_one(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_m
  * publish's and the subscription's QoS (the highest over overlapping
  * subscriptions of one connection, delivered once). */
 void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
-                    struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos)
+                     struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos)
 {
     ed_mqtt_conn *c = m->conns;
     while (c) {
@@ -225,7 +225,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
     }
     if (s.sub_id && c->level == 5) {
         ed_mqtt_close_bad(c, ED_MQTT_RC_SUB_IDS_NOT_SUPPORTED,
-                  "subscription identifiers are not supported");
+                          "subscription identifiers are not supported");
         return;
     }
     uint8_t codes[256];
@@ -276,8 +276,9 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         codes[n++] = code;
     }
     uint8_t b[300];
-    ed_mqtt_send_bytes(c, b,
-               ed_mqtt_encode_suback(b, sizeof b,
-                                     type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
-                                     c->level, s.packet_id, codes, n));
+    ed_mqtt_send_bytes(
+        c, b,
+        ed_mqtt_encode_suback(b, sizeof b,
+                              type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
+                              c->level, s.packet_id, codes, n));
 }
