@@ -808,16 +808,6 @@ void ed_conn_set_stop_accepting(ed_conn_set *s)
     s->n_listeners = 0;
 }
 
-void ed_conn_set_each(ed_conn_set *s, void (*fn)(ed_conn *c, void *arg), void *arg)
-{
-    ed_conn *c = s->conns;
-    while (c) {
-        ed_conn *n = c->next;
-        fn(c, arg);
-        c = n;
-    }
-}
-
 void ed_conn_set_close_all(ed_conn_set *s, const char *why)
 {
     while (s->conns)
@@ -890,11 +880,6 @@ const char *ed_conn_peer(const ed_conn *c)
 bool ed_conn_closing(const ed_conn *c)
 {
     return c->closing;
-}
-
-bool ed_conn_paused(const ed_conn *c)
-{
-    return c->paused;
 }
 
 uint64_t ed_conn_now_ms(const ed_conn *c)

@@ -138,8 +138,6 @@ int ed_conn_set_listen(ed_conn_set *s, const char *host, uint16_t port, uint16_t
 /* Takes a stream as if accepted (tests: platform/memnet.h; later TLS). */
 void ed_conn_set_adopt(ed_conn_set *s, ed_stream *st);
 void ed_conn_set_stop_accepting(ed_conn_set *s);
-/* Calls fn on every open connection (fn may close it). */
-void ed_conn_set_each(ed_conn_set *s, void (*fn)(ed_conn *c, void *arg), void *arg);
 /* Closes every connection now. */
 void ed_conn_set_close_all(ed_conn_set *s, const char *why);
 /* Frees the closed connections that may be freed (the loop does this). */
@@ -160,7 +158,6 @@ ed_conn *ed_conn_of(void *d);
 void *ed_conn_arg(const ed_conn *c);
 const char *ed_conn_peer(const ed_conn *c);
 bool ed_conn_closing(const ed_conn *c);
-bool ed_conn_paused(const ed_conn *c);
 uint64_t ed_conn_now_ms(const ed_conn *c);
 
 /* Keeps the bytes of the frame being handled beyond on_frame: returns an

@@ -192,6 +192,18 @@ static struct gather *gather_get(ed_ingest *g, ed_partition *p, int *rc)
     return free_a;
 }
 
+/* Room for one more waiter in a's list. */
+static bool waiter_room(struct gather *a)
+{
+    if (a->n_w < a->cap_w) return true;
+    int ncap = a->cap_w ? a->cap_w * 2 : 64;
+    struct waiter *nw = ed_realloc(a->w, (size_t)ncap * sizeof *nw);
+    if (!nw) return false;
+    a->w = nw;
+    a->cap_w = ncap;
+    return true;
+}
+
 int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len, const void *value,
                   size_t value_len, const struct ed_record_header *h, int n_h, void *who,
                   uint64_t seq)
@@ -199,15 +211,9 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
     int rc = ED_OK;
     struct gather *a = gather_get(g, p, &rc);
     if (!a) return rc;
-    if (who && a->n_w == a->cap_w) {
-        int ncap = a->cap_w ? a->cap_w * 2 : 64;
-        struct waiter *nw = ed_realloc(a->w, (size_t)ncap * sizeof *nw);
-        if (!nw) {
-            if (ed_batch_builder_count(a->bb) == 0) a->p = NULL;
-            return ED_ERR_NOMEM;
-        }
-        a->w = nw;
-        a->cap_w = ncap;
+    if (who && !waiter_room(a)) {
+        if (ed_batch_builder_count(a->bb) == 0) a->p = NULL;
+        return ED_ERR_NOMEM;
     }
     int64_t ts = ed_plat_clock_wall_ms();
     rc = ed_batch_builder_add(a->bb, key, key_len, value, value_len, h, (size_t)n_h, ts);
@@ -225,13 +231,8 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
     for (int i = 0; i < n_h; i++)
         a->bytes += (size_t)h[i].key_len + (size_t)ED_MAX(h[i].value_len, 0) + 4;
     if (who) {
-        if (a->n_w == a->cap_w) { /* after a flush above: the array moved with it */
-            int ncap = a->cap_w ? a->cap_w * 2 : 64;
-            struct waiter *nw = ed_realloc(a->w, (size_t)ncap * sizeof *nw);
-            if (!nw) return ED_ERR_NOMEM; /* unlikely: the record goes unanswered as failed */
-            a->w = nw;
-            a->cap_w = ncap;
-        }
+        /* After a flush above the record may sit in another slot. */
+        if (!waiter_room(a)) return ED_ERR_NOMEM; /* unlikely: answered as failed */
         a->w[a->n_w].who = who;
         a->w[a->n_w].seq = seq;
         a->n_w++;

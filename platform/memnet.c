@@ -213,13 +213,6 @@ bool ed_memnet_peer_closed(const ed_stream *s)
     return other(e)->closed;
 }
 
-void ed_memnet_set_cap(ed_stream *s, size_t cap)
-{
-    struct end *e = END(s);
-    e->cap = ED_MAX(cap, e->len); /* bytes already held stay */
-    poke(other(e));
-}
-
 bool ed_memnet_reading(const ed_stream *s)
 {
     const struct end *e = (const struct end *)(const void *)s;

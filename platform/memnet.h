@@ -22,7 +22,5 @@ size_t ed_memnet_pending(const ed_stream *s);
 bool ed_memnet_peer_closed(const ed_stream *s);
 /* Whether the owner of end s wants to read (is not holding it back). */
 bool ed_memnet_reading(const ed_stream *s);
-/* Changes how many bytes end s may hold from its peer (from now on). */
-void ed_memnet_set_cap(ed_stream *s, size_t cap);
 
 #endif
