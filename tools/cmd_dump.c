@@ -261,21 +261,12 @@ int ed_cmd_dump(int argc, char **argv)
                 fprintf(stderr, "eddy dump: --max-bytes needs a positive number\n");
                 return 2;
             }
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "eddy dump: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
         } else {
-            path = argv[i];
+            int status = ed_cmd_path_arg("dump", argv[i], &path, usage);
+            if (status >= 0) return status;
         }
     }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!path) return ed_cmd_path_arg("dump", NULL, &path, usage);
     bool is_dir = false;
     int rc = ed_plat_path_stat(path, &is_dir, NULL);
     if (rc != ED_OK) {
