@@ -17,8 +17,7 @@
 static int seg_alloc(const char *dir, int64_t base, int64_t now_ms, ed_segment **out)
 {
     char buf[ED_STORAGE_PATH_MAX];
-    int n = snprintf(buf, sizeof buf, "%s/%020" PRId64, dir, base);
-    if (n < 0 || (size_t)n + SUFFIX_ROOM >= sizeof buf) {
+    if (ed_segdir_path(buf, sizeof buf - SUFFIX_ROOM, dir, base, "") != ED_OK) {
         ED_LOG_ERR("segment path too long: %s", dir);
         return ED_ERR_INVAL;
     }
