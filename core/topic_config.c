@@ -135,61 +135,65 @@ void ed_topics_effective(const ed_topics *t, ed_topic *topic)
         if (topic->ov[k]) apply_value(&topic->cfg, keys_v[k], topic->ov[k]);
 }
 
+/* The value of a numeric field of c (false for the others). */
+static bool numeric(const struct ed_log_config *c, enum ed_topic_field f, int64_t *out)
+{
+    switch (f) {
+    case ED_TF_SEGMENT_LEN:
+        *out = (int64_t)c->segment_len;
+        return true;
+    case ED_TF_SEGMENT_MS:
+        *out = c->segment_ms;
+        return true;
+    case ED_TF_RETENTION_MS:
+        *out = c->retention_ms;
+        return true;
+    case ED_TF_RETENTION_LEN:
+        *out = c->retention_len;
+        return true;
+    case ED_TF_INDEX_INTERVAL:
+        *out = c->index_interval_len;
+        return true;
+    case ED_TF_FLUSH_MESSAGES:
+        *out = c->flush_interval_messages;
+        return true;
+    case ED_TF_FLUSH_MS:
+        *out = c->flush_interval_ms;
+        return true;
+    case ED_TF_MAX_MESSAGE:
+        *out = c->max_message_len;
+        return true;
+    case ED_TF_DELETE_RETENTION:
+        *out = c->delete_retention_ms;
+        return true;
+    default:
+        return false;
+    }
+}
+
 void ed_topics_render_defaults(ed_topics *t)
 {
+    static const char *const codecs[] = {"producer", "gzip", "snappy", "lz4", "zstd"};
     const struct ed_log_config *d = &t->defaults;
     for (int k = 0; k < ed_topics_key_count(); k++) {
         char *o = t->deftext[k];
         size_t n = sizeof t->deftext[k];
-        switch (keys_v[k]->tfield) {
-        case ED_TF_NONE:
-            snprintf(o, n, "%s", keys_v[k]->def);
-            break;
-        case ED_TF_SEGMENT_LEN:
-            snprintf(o, n, "%" PRIu64, d->segment_len);
-            break;
-        case ED_TF_SEGMENT_MS:
-            snprintf(o, n, "%" PRId64, d->segment_ms);
-            break;
-        case ED_TF_RETENTION_MS:
-            snprintf(o, n, "%" PRId64, d->retention_ms);
-            break;
-        case ED_TF_RETENTION_LEN:
-            snprintf(o, n, "%" PRId64, d->retention_len);
-            break;
-        case ED_TF_INDEX_INTERVAL:
-            snprintf(o, n, "%" PRIu32, d->index_interval_len);
-            break;
-        case ED_TF_FLUSH_MESSAGES:
-            snprintf(o, n, "%" PRId64, d->flush_interval_messages);
-            break;
-        case ED_TF_FLUSH_MS:
-            snprintf(o, n, "%" PRId64, d->flush_interval_ms);
-            break;
-        case ED_TF_MAX_MESSAGE:
-            snprintf(o, n, "%" PRId32, d->max_message_len);
-            break;
-        case ED_TF_CLEANUP:
-            snprintf(o, n, "%s",
-                     d->compact && d->delete_ ? "compact,delete"
-                     : d->compact             ? "compact"
-                                              : "delete");
-            break;
-        case ED_TF_TSTYPE:
-            snprintf(o, n, "%s", d->log_append_time ? "LogAppendTime" : "CreateTime");
-            break;
-        case ED_TF_COMPRESSION: {
-            static const char *const names[] = {"producer", "gzip", "snappy", "lz4", "zstd"};
-            const char *s =
-                d->compression >= 0 && d->compression < 5 ? names[d->compression] : "producer";
-            if (t->bcfg) s = t->bcfg->compression_type;
-            snprintf(o, n, "%s", s);
-            break;
+        enum ed_topic_field f = keys_v[k]->tfield;
+        const char *s = keys_v[k]->def;
+        int64_t v;
+        if (numeric(d, f, &v)) {
+            snprintf(o, n, "%" PRId64, v);
+            continue;
         }
-        case ED_TF_DELETE_RETENTION:
-            snprintf(o, n, "%" PRId64, d->delete_retention_ms);
-            break;
-        }
+        if (f == ED_TF_CLEANUP)
+            s = d->compact && d->delete_ ? "compact,delete" : d->compact ? "compact" : "delete";
+        else if (f == ED_TF_TSTYPE)
+            s = d->log_append_time ? "LogAppendTime" : "CreateTime";
+        else if (f == ED_TF_COMPRESSION)
+            s = t->bcfg                                     ? t->bcfg->compression_type
+                : d->compression >= 0 && d->compression < 5 ? codecs[d->compression]
+                                                            : "producer";
+        snprintf(o, n, "%s", s);
     }
 }
 
