@@ -1,11 +1,13 @@
-/* The classic group protocol's state machine: member
- * lifecycle (member-id handshake, static members replacing their old id,
- * fencing), JoinGroup collection and completion with the protocol vote,
- * SyncGroup distribution of the leader's assignments, heartbeats, leaves,
- * and the deadlines that drive it (session expiry, rebalance and sync
- * timeouts, the initial rebalance delay of an empty group), all on one
- * timer of the broker's loop. Rebalance rules follow Kafka's classic
- * GroupCoordinator so that every client-side assignor works unchanged. */
+/* The classic group protocol's state machine: member lifecycle (member-id
+ * handshake, static members replacing their old id, fencing), JoinGroup
+ * collection and completion with the protocol vote, SyncGroup distribution
+ * of the leader's assignments, heartbeats, leaves, and the deadlines that
+ * drive it (session expiry, rebalance and sync timeouts, the initial
+ * rebalance delay of an empty group), all on one timer of the broker's
+ * loop. Outcomes of JoinGroup and SyncGroup go to the caller's completion
+ * callback, at once or when the rebalance completes. Rebalance rules follow
+ * Kafka's classic GroupCoordinator so that every client-side assignor works
+ * unchanged. */
 #define ED_LOG_MODULE "group"
 #include "core/group_int.h"
 #include "core/kafka/errors.h"
