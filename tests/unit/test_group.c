@@ -862,6 +862,23 @@ static void test_malformed_changes_nothing(void **state)
     assert_null(grp_of(f, "lj"));
 }
 
+/* A group tombstone replayed while the group has members (the fuzz target
+ * replays records into a live coordinator) leaves the group and its
+ * members alone instead of freeing them. */
+static void test_group_tombstone_with_members(void **state)
+{
+    struct fx *f = *state;
+    struct member a;
+    stable_one(f, "gt", &a);
+    struct ed_grec r = {0};
+    assert_int_equal(ed_gstore_group_key("gt", &r), ED_OK);
+    assert_true(ed_gstore_apply(f->groups, r.key, (int32_t)r.key_len, NULL, 0));
+    ed_grecs_free(&r, 1);
+    assert_non_null(grp_of(f, "gt"));
+    assert_int_equal(grp_of(f, "gt")->n_members, 1);
+    assert_int_equal(heartbeat(f, "gt", &a), 0);
+}
+
 /* ---- tests: offsets ---- */
 
 static struct call *commit_start(struct fx *f, struct call *c, int16_t ver, const char *group,
@@ -1463,6 +1480,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancelled_join, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_sync_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_tombstone_with_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_fetch_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_survive_restart, setup, teardown),
