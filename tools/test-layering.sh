@@ -18,6 +18,13 @@ for bad in '#include "core/kapi.h"' '#include "core/kafka/msg_gen.h"' '#include 
     fi
 done
 rm "$t/core/ingest.c"
+echo '#include "core/kapi.h"' >"$t/core/group_int.h"
+if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
+    echo "test-layering: the group domain including core/kapi.h passed"; fail=1
+fi
+echo '#include "core/kafka/errors.h"' >"$t/core/group_int.h"
+LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null || { echo "test-layering: a domain file with Kafka's error codes (a leaf) failed"; fail=1; }
+rm "$t/core/group_int.h"
 echo '#include <unistd.h>' >"$t/core/conn.c"
 if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
     echo "test-layering: an OS header in core/ passed"; fail=1
