@@ -31,30 +31,29 @@ const char *ed_gstate_name(enum ed_gstate s)
 
 /* ---- config and clock ---- */
 
+/* The table's defaults (core/config_keys.c), read through a default config:
+ * the coordinator keeps no defaults of its own. */
 void ed_groups_config_default(struct ed_groups_config *c)
 {
+    struct ed_config *cfg = NULL;
     memset(c, 0, sizeof *c);
-    c->initial_rebalance_delay_ms = 3000;
-    c->min_session_timeout_ms = 6000;
-    c->max_session_timeout_ms = 1800000;
-    c->max_group_size = INT32_MAX;
-    c->max_metadata_len = 4096;
-    c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
-    c->retention_check_ms = 600000;
     c->offsets_segment_len = 1u << 20;
+    if (ed_config_new(&cfg) != ED_OK) return;
+    ed_groups_config_from(cfg, c);
+    ed_config_free(cfg);
 }
 
 void ed_groups_config_from(const struct ed_config *cfg, struct ed_groups_config *out)
 {
-    ed_groups_config_default(out);
-    out->initial_rebalance_delay_ms =
-        (int32_t)ed_config_int(cfg, "group.initial.rebalance.delay.ms");
-    out->min_session_timeout_ms = (int32_t)ed_config_int(cfg, "group.min.session.timeout.ms");
-    out->max_session_timeout_ms = (int32_t)ed_config_int(cfg, "group.max.session.timeout.ms");
-    out->max_group_size = (int32_t)ed_config_int(cfg, "group.max.size");
-    out->max_metadata_len = (int32_t)ed_config_int(cfg, "offset.metadata.max.bytes");
-    out->offsets_retention_ms = ed_config_int(cfg, "offsets.retention.minutes") * 60000;
-    out->retention_check_ms = ed_config_int(cfg, "offsets.retention.check.interval.ms");
+    memset(out, 0, sizeof *out);
+    out->offsets_segment_len = 1u << 20;
+    out->initial_rebalance_delay_ms = (int32_t)cfg->group_initial_rebalance_delay_ms;
+    out->min_session_timeout_ms = (int32_t)cfg->group_min_session_timeout_ms;
+    out->max_session_timeout_ms = (int32_t)cfg->group_max_session_timeout_ms;
+    out->max_group_size = (int32_t)cfg->group_max_size;
+    out->max_metadata_len = (int32_t)cfg->offset_metadata_max_bytes;
+    out->offsets_retention_ms = cfg->offsets_retention_minutes * 60000;
+    out->retention_check_ms = cfg->offsets_retention_check_interval_ms;
 }
 
 static uint64_t default_mono(void *arg)
