@@ -20,6 +20,14 @@
 #define MAX_SERVICES 8
 #define MAX_BOUND    32
 #define MAX_TLS      16
+#define MAX_ADV      16
+
+/* The address advertised to the clients of one listener. */
+struct adv {
+    char name[32];
+    char host[256];
+    uint16_t port;
+};
 
 /* A TLS listener, for reloading its certificates. */
 struct tls_listener {
@@ -40,6 +48,8 @@ struct ed_broker_own {
     int n_bound;
     struct tls_listener tls[MAX_TLS];
     int n_tls;
+    struct adv adv[MAX_ADV];
+    int n_adv;
     bool stopping;
 };
 
@@ -372,4 +382,34 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
         ed_broker_note_bound(b, l->name, host, bound[i]);
     }
     return ED_OK;
+}
+
+void ed_broker_advertise(ed_broker *b, const char *name, const char *host, uint16_t port)
+{
+    struct ed_broker_own *o = b->own;
+    if (o->n_adv == MAX_ADV) return;
+    struct adv *a = &o->adv[o->n_adv++];
+    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->host, sizeof a->host, "%s", host);
+    a->port = port;
+}
+
+static const struct adv *adv_of(const ed_broker *b, const char *name)
+{
+    if (!b->own || !name) return NULL;
+    for (int i = 0; i < b->own->n_adv; i++)
+        if (strcmp(b->own->adv[i].name, name) == 0) return &b->own->adv[i];
+    return NULL;
+}
+
+const char *ed_broker_adv_host(const ed_broker *b, const char *name)
+{
+    const struct adv *a = adv_of(b, name);
+    return a ? a->host : b->adv_host;
+}
+
+uint16_t ed_broker_adv_port(const ed_broker *b, const char *name)
+{
+    const struct adv *a = adv_of(b, name);
+    return a ? a->port : b->adv_port;
 }

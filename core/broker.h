@@ -65,6 +65,12 @@ const char *ed_broker_bound(const ed_broker *b, int i);
 int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
                      const struct ed_listeners_spec *ls, int n, bool mqtt, uint16_t *bound,
                      char *why, size_t why_len);
+/* Notes the address advertised to clients of listener name. */
+void ed_broker_advertise(ed_broker *b, const char *name, const char *host, uint16_t port);
+/* The address advertised to a client of listener name (NULL, "" or not
+ * noted: adv_host:adv_port). */
+const char *ed_broker_adv_host(const ed_broker *b, const char *name);
+uint16_t ed_broker_adv_port(const ed_broker *b, const char *name);
 /* Reloads the certificates of every TLS listener (SIGHUP): new connections
  * use them, open ones keep theirs; a listener whose files fail to load
  * keeps its old ones and the error is logged. */

@@ -490,7 +490,8 @@ const struct ed_config_key ed_config_keys[] = {
      .def = ED_MQTT_DEFAULT_LISTENERS,
      .check = ed_config_check_mqtt_listeners,
      .off = B(mqtt_listeners),
-     .doc = "MQTT 3.1.1/5 listeners, mqtt://host:port,... (empty = no MQTT)"},
+     .doc = "MQTT 3.1.1/5 listeners, mqtt://host:port or mqtts://host:port (TLS; port 1883 / "
+            "8883 when left out), comma-separated (empty = no MQTT)"},
     {.name = "mqtt.max.packet.bytes",
      .type = ED_CFG_INT,
      .min = 64,

@@ -152,6 +152,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     q->correlation_id = ed_krd_i32(&hd);
     q->broker = srv_of(c)->b;
     q->peer = ed_conn_peer(c);
+    q->listener = ed_conn_listener(c);
     srv_of(c)->n_requests++;
     r->state = S_DISPATCHING;
     if (!ed_krd_ok(&hd)) {
@@ -422,25 +423,31 @@ static int listen_all(ed_server *s, char *why, size_t why_len)
                         &n_adv, why, why_len);
     rc = ed_broker_listen(b, s->set, "Kafka", ls, n, false, bound, why, why_len);
     if (rc != ED_OK) return rc;
-    bool advertised = false;
-    for (int i = 0; i < n && !advertised; i++) {
+    /* Each listener advertises its own address: a client is sent back to
+     * the listener (and so the security protocol) it came in on. */
+    bool first = true;
+    for (int i = 0; i < n; i++) {
         if (ls[i].sec == ED_SEC_CONTROLLER) continue;
-        for (int k = 0; k < n_adv && !advertised; k++) {
+        char host[256];
+        uint16_t port = bound[i];
+        if (ed_listeners_any(ls[i].host))
+            ed_plat_net_default_host(host, sizeof host);
+        else
+            snprintf(host, sizeof host, "%s", ls[i].host);
+        for (int k = 0; k < n_adv; k++) {
             if (strcmp(adv[k].name, ls[i].name) != 0) continue;
-            snprintf(b->adv_host, sizeof b->adv_host, "%s", adv[k].host);
-            b->adv_port = adv[k].port ? adv[k].port : bound[i];
-            advertised = true;
+            snprintf(host, sizeof host, "%s", adv[k].host);
+            if (adv[k].port) port = adv[k].port;
+            break;
         }
-        if (!advertised) {
-            if (ed_listeners_any(ls[i].host))
-                ed_plat_net_default_host(b->adv_host, sizeof b->adv_host);
-            else
-                snprintf(b->adv_host, sizeof b->adv_host, "%s", ls[i].host);
-            b->adv_port = bound[i];
-            advertised = true;
+        ed_broker_advertise(b, ls[i].name, host, port);
+        if (first) {
+            snprintf(b->adv_host, sizeof b->adv_host, "%s", host);
+            b->adv_port = port;
+            first = false;
         }
+        ED_LOG_INFO("advertising %s:%u to clients of listener %s", host, port, ls[i].name);
     }
-    ED_LOG_INFO("advertising %s:%u to clients", b->adv_host, b->adv_port);
     return ED_OK;
 }
 
