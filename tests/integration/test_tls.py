@@ -360,3 +360,47 @@ def test_public_plaintext_listener_refused_unless_allowed(tmp_path, pki):
         assert peer_serial(port, str(pki / "ca.pem")) == cert_serial(pki / "server.crt")
     finally:
         b.stop()
+
+
+def eddy_cli(*args, check=True):
+    return run([str(EDDY_BIN), *args], check=check, timeout=60)
+
+
+def test_eddy_client_over_ssl_verifies_the_server(tls_broker, pki, tmp_path_factory):
+    b = tls_broker
+    x = ["-X", "security.protocol=SSL", "-X", f"ssl.ca.location={pki / 'ca.pem'}"]
+    eddy_cli("topics", "create", "eddy-cli-tls", "-b", b.ssl_bootstrap, *x)
+    assert "eddy-cli-tls" in eddy_cli("topics", "list", "-b", b.ssl_bootstrap, *x).stdout.decode().split()
+    # by name too: the certificate names localhost
+    assert "eddy-cli-tls" in eddy_cli("topics", "list", "-b", f"localhost:{b.ssl_port}", *x).stdout.decode().split()
+    # another authority: a clear error, nothing listed
+    p = eddy_cli("topics", "list", "-b", b.ssl_bootstrap, "-X", "security.protocol=SSL",
+                 "-X", f"ssl.ca.location={pki / 'other.pem'}", check=False)
+    assert p.returncode != 0 and p.stdout == b""
+    assert b"certificate verification failed" in p.stderr
+    # an expired server certificate
+    e = TlsBroker(tmp_path_factory.mktemp("cli-expired"), pki, **{"ssl.keystore.location": str(pki / "expired.pem")}).start()
+    try:
+        p = eddy_cli("topics", "list", "-b", e.ssl_bootstrap, *x, check=False)
+        assert p.returncode != 0 and b"expired" in p.stderr
+    finally:
+        e.stop()
+    # host-name checking can be turned off, as librdkafka's
+    # ssl.endpoint.identification.algorithm=none; a certificate for another name
+    # is refused otherwise
+    wrong = TlsBroker(tmp_path_factory.mktemp("cli-name"), pki, **{"ssl.keystore.location": str(pki / "client.pem")}).start()
+    try:
+        p = eddy_cli("topics", "list", "-b", f"localhost:{wrong.ssl_port}", *x, check=False)
+        assert p.returncode != 0 and b"certificate" in p.stderr
+        eddy_cli("topics", "list", "-b", f"localhost:{wrong.ssl_port}", *x,
+                 "-X", "ssl.endpoint.identification.algorithm=none")
+    finally:
+        wrong.stop()
+    # a client certificate when the server requires one
+    m = TlsBroker(tmp_path_factory.mktemp("cli-mtls"), pki, **{"ssl.client.auth": "required"}).start()
+    try:
+        assert eddy_cli("topics", "list", "-b", m.ssl_bootstrap, *x, check=False).returncode != 0
+        eddy_cli("topics", "list", "-b", m.ssl_bootstrap, *x, "-X", f"ssl.certificate.location={pki / 'client.crt'}",
+                 "-X", f"ssl.key.location={pki / 'client.key'}")
+    finally:
+        m.stop()
