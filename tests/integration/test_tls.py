@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import EDDY_BIN, HOST, TARGET, Broker, kafka_tool, need, read_port_file, run, venv_python
+from conftest import CACHE, EDDY_BIN, FRANZ, HOST, KAFKAJS_PEER, TARGET, Broker, kafka_tool, need, read_port_file, run, venv_python
 
 # The listener keys are Kafka's, but the peer script that starts real Kafka
 # binds PLAINTEXT only; the TLS set-up here is Eddy's command line.
@@ -184,6 +184,22 @@ def test_kafka_console_tools_over_ssl(tls_broker, tmp_path):
     out = kafka_tool("3.9", "kafka-console-consumer", "--bootstrap-server", b.ssl_bootstrap, "--topic", "tls-java",
                      "--from-beginning", "--max-messages", "20", "--consumer.config", props, timeout=120)
     assert out.stdout.decode().split() == lines
+
+
+def test_kafkajs_and_franz_go_over_ssl(tls_broker):
+    b = tls_broker
+    ca = str(b.pki / "ca.pem")
+    records = "".join(f"{i:02x} {(b'js-%d' % i).hex()}\n" for i in range(10)).encode()
+    env = {"NODE_PATH": str(CACHE / "node" / "node_modules"), "KAFKAJS_NO_PARTITIONER_WARNING": "1",
+           "KAFKAJS_SSL_CA": ca}
+    run([need("node"), need(KAFKAJS_PEER), "produce", b.ssl_bootstrap, "tls-js"], input=records, env=env)
+    out = run([need("node"), need(KAFKAJS_PEER), "consume", b.ssl_bootstrap, "tls-js", "10"], env=env).stdout.decode()
+    assert sorted(bytes.fromhex(l.split()[3]) for l in out.splitlines()) == sorted(b"js-%d" % i for i in range(10))
+    records = "".join(f"{i:02x} {(b'go-%d' % i).hex()}\n" for i in range(10)).encode()
+    run([str(EDDY_BIN), "topics", "create", "tls-go", "-b", b.bootstrap])  # franz-go does not auto-create
+    run([need(FRANZ), "produce", "-brokers", b.ssl_bootstrap, "-topic", "tls-go", "-tls-ca", ca], input=records)
+    out = run([need(FRANZ), "consume", "-brokers", b.ssl_bootstrap, "-topic", "tls-go", "-n", "10", "-tls-ca", ca]).stdout.decode()
+    assert sorted(bytes.fromhex(l.split()[3]) for l in out.splitlines()) == sorted(b"go-%d" % i for i in range(10))
 
 
 def test_mqtts_mosquitto_and_paho(tls_broker):
