@@ -62,6 +62,8 @@ LIB_SRC := $(filter-out bridge/mqtt%,$(LIB_SRC))
 endif
 ifeq ($(WITH_TLS),0)
 LIB_SRC := $(filter-out platform/tls.c,$(LIB_SRC))
+else
+LIB_SRC := $(filter-out platform/tls_none.c,$(LIB_SRC))
 endif
 HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 

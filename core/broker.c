@@ -260,6 +260,7 @@ void ed_broker_close(ed_broker *b)
 
 /* ---- listeners ---- */
 
+#if ED_WITH_TLS
 /* An ssl.* value, or its mqtt.ssl.* override for MQTT listeners. */
 static const char *ssl_value(const ed_broker *b, bool mqtt, const char *key)
 {
@@ -272,7 +273,6 @@ static const char *ssl_value(const ed_broker *b, bool mqtt, const char *key)
     return ed_config_str(b->cfg, key);
 }
 
-#if ED_WITH_TLS
 static int tls_load(const ed_broker *b, bool mqtt, ed_tls_conf **out, char *why, size_t why_len)
 {
     const char *auth = ssl_value(b, mqtt, "ssl.client.auth");
@@ -321,7 +321,11 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
                      const struct ed_listeners_spec *ls, int n, bool mqtt, uint16_t *bound,
                      char *why, size_t why_len)
 {
+#if ED_WITH_TLS
     struct ed_broker_own *o = b->own;
+#else
+    ED_UNUSED(mqtt);
+#endif
     bool allow_public = ed_config_bool(b->cfg, "allow.plaintext.on.public.listeners");
     for (int i = 0; i < n; i++) {
         const struct ed_listeners_spec *l = &ls[i];
