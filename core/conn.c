@@ -647,10 +647,16 @@ static void on_readable(void *arg)
         size_t n;
         int rc = ed_plat_stream_read(c->stream, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
         if (rc == ED_ERR_AGAIN) {
-            /* The stream's own unit (a TLS record) is under way: it counts
-             * as an unfinished frame. */
-            if (c->rlen == 0 && !c->frame_start_ms && ed_plat_stream_busy(c->stream))
-                c->frame_start_ms = ED_MAX(now_ms(c->set), (uint64_t)1);
+            /* The stream's own unit (a TLS handshake or record) under way
+             * counts as an unfinished frame from its first bytes; once the
+             * stream has none, the clock stops (a handshake done). */
+            if (c->rlen == 0) {
+                bool busy = ed_plat_stream_busy(c->stream);
+                if (busy && !c->frame_start_ms)
+                    c->frame_start_ms = ED_MAX(now_ms(c->set), (uint64_t)1);
+                else if (!busy)
+                    c->frame_start_ms = 0;
+            }
             break;
         }
         if (rc != ED_OK) {

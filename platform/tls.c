@@ -639,7 +639,9 @@ static void tls_close(ed_stream *st)
 static bool tls_busy(const ed_stream *st)
 {
     const struct tls_stream *s = TLS(st);
-    return !s->done || mbedtls_ssl_check_pending(&s->ssl);
+    /* in_left: bytes of a record received so far (mbedtls 2.28 keeps the
+     * field public; check_pending does not count them in stream mode). */
+    return !s->done || s->ssl.in_left > 0 || mbedtls_ssl_check_pending(&s->ssl);
 }
 
 static const char *tls_principal(const ed_stream *st)

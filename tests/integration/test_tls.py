@@ -18,12 +18,10 @@ import time
 
 import pytest
 
-from conftest import CACHE, EDDY_BIN, FRANZ, HOST, KAFKAJS_PEER, TARGET, Broker, kafka_tool, need, read_port_file, run, venv_python
+from conftest import (CACHE, EDDY_BIN, FRANZ, HOST, KAFKAJS_PEER, TARGET, Broker, free_port, kafka_tool, need,
+                      read_port_file, run, venv_python)
 
-# The listener keys are Kafka's, but the peer script that starts real Kafka
-# binds PLAINTEXT only; the TLS set-up here is Eddy's command line.
-if TARGET == "kafka":
-    pytest.skip("TLS listeners are configured through Eddy's command line", allow_module_level=True)  # allowed: only when the suite is proven against real Kafka
+EDDY_ONLY = pytest.mark.skipif(TARGET != "eddy", reason="Eddy's own behaviour")  # allowed: only when the suite is proven against real Kafka
 
 
 def openssl(*args, cwd):
@@ -62,24 +60,43 @@ def pki(tmp_path_factory):
 
 
 class TlsBroker(Broker):
-    """An Eddy with PLAINTEXT and SSL Kafka listeners and mqtt:// and
-    mqtts:// listeners, all on port 0."""
+    """A broker with PLAINTEXT and SSL Kafka listeners (Eddy: also mqtt://
+    and mqtts://), configured with Kafka's keys. Eddy binds port 0; Kafka
+    gets ports picked here (its controller port too, which kafka-broker.sh
+    keeps in DIR/controller.port)."""
 
     def __init__(self, workdir, pki, **extra):
         config = {
-            "listeners": f"PLAINTEXT://{HOST}:0,SSL://{HOST}:0",
-            "mqtt.listeners": f"mqtt://{HOST}:0,mqtts://{HOST}:0",
+            "ssl.keystore.type": "PEM",
             "ssl.keystore.location": str(pki / "server.pem"),
+            "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(pki / "ca.pem"),
         }
+        if TARGET == "kafka":
+            self.ssl_port, cport, port = free_port(), free_port(), free_port()
+            config.update({
+                "listeners": f"PLAINTEXT://{HOST}:{port},SSL://{HOST}:{self.ssl_port},CONTROLLER://{HOST}:{cport}",
+                "advertised.listeners": f"PLAINTEXT://{HOST}:{port},SSL://{HOST}:{self.ssl_port}",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
+            })
+        else:
+            config.update({
+                "listeners": f"PLAINTEXT://{HOST}:0,SSL://{HOST}:0",
+                "mqtt.listeners": f"mqtt://{HOST}:0,mqtts://{HOST}:0",
+            })
         config.update(extra)
         super().__init__(workdir, config)
+        if TARGET == "kafka":
+            self.port = port
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            (self.workdir / "controller.port").write_text(f"{cport}\n")
         self.pki = pki
 
     def start(self):
         super().start()
-        ports = read_port_file(self.workdir / "ports", self.alive)
-        self.ssl_port, self.mqtts_port = ports["SSL"], ports["mqtts"]
+        if TARGET != "kafka":
+            ports = read_port_file(self.workdir / "ports", self.alive)
+            self.ssl_port, self.mqtts_port = ports["SSL"], ports["mqtts"]
         return self
 
     @property
@@ -202,6 +219,7 @@ def test_kafkajs_and_franz_go_over_ssl(tls_broker):
     assert sorted(bytes.fromhex(l.split()[3]) for l in out.splitlines()) == sorted(b"go-%d" % i for i in range(10))
 
 
+@EDDY_ONLY
 def test_mqtts_mosquitto_and_paho(tls_broker):
     b = tls_broker
     ca = str(b.pki / "ca.pem")
@@ -276,6 +294,7 @@ def test_plaintext_on_tls_port_and_tls_on_plaintext_port(tls_broker):
     still_serves(b)
 
 
+@EDDY_ONLY
 def test_stalled_handshake_closed_while_others_are_served(pki, tmp_path_factory):
     b = TlsBroker(tmp_path_factory.mktemp("slow"), pki, **{"socket.request.timeout.ms": "1000"}).start()
     try:
@@ -288,6 +307,43 @@ def test_stalled_handshake_closed_while_others_are_served(pki, tmp_path_factory)
             except ConnectionResetError:
                 pass
         assert "not finished within 1000 ms" in (b.workdir / "eddy.log").read_text()
+    finally:
+        b.stop()
+
+
+def test_idle_tls_connection_then_a_slow_record_is_served(pki, tmp_path_factory):
+    """After a finished handshake and a pause longer than the unfinished-frame
+    timeout, a request whose TLS record arrives in two pieces is answered:
+    the handshake's clock stopped when it finished."""
+    b = TlsBroker(tmp_path_factory.mktemp("slowrec"), pki, **{"socket.request.timeout.ms": "1000"}).start()
+    try:
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        with socket.create_connection((HOST, b.ssl_port), timeout=30) as s:
+            while True:  # the handshake through memory buffers
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    s.sendall(out.read())
+                    inc.write(s.recv(65536))
+            s.sendall(out.read())
+            time.sleep(1.5)  # idle past the timeout
+            tls.write(KAFKA_API_VERSIONS)
+            record = out.read()
+            s.sendall(record[:5])
+            time.sleep(0.5)  # the rest comes later, within the timeout
+            s.sendall(record[5:])
+            answer = b""
+            while len(answer) < 8:
+                try:
+                    answer += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    chunk = s.recv(65536)
+                    assert chunk, "connection closed before the answer"
+                    inc.write(chunk)
+            assert answer[4:8] == b"\x00\x00\x00\x01"  # correlation id 1
     finally:
         b.stop()
 
@@ -307,6 +363,7 @@ def cert_serial(path):
     return p.stdout.decode().strip()
 
 
+@EDDY_ONLY
 def test_sighup_reloads_certificates(pki, tmp_path_factory):
     d = tmp_path_factory.mktemp("reload")
     keystore = d / "server.pem"
@@ -349,6 +406,7 @@ def serve_fails(tmp_path, *sets):
     return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
 
 
+@EDDY_ONLY
 def test_public_plaintext_listener_refused_unless_allowed(tmp_path, pki):
     p = serve_fails(tmp_path, "listeners=PLAINTEXT://0.0.0.0:0")
     assert p.returncode != 0
