@@ -381,8 +381,15 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
                      l->name, ed_strerror(rc));
             return rc;
         }
-        ED_LOG_INFO("listening on %s:%u (%s %s, %s)", host, bound[i], what, l->name,
-                    ed_listeners_sec_name(l->sec));
+        /* "(PLAINTEXT)", "(EDGE, SSL)", "(MQTT)", "(MQTT, TLS)" */
+        const char *sec = ed_listeners_sec_name(l->sec);
+        if (mqtt)
+            ED_LOG_INFO("listening on %s:%u (MQTT%s)", host, bound[i],
+                        ed_listeners_tls(l->sec) ? ", TLS" : "");
+        else if (strcmp(l->name, sec) == 0)
+            ED_LOG_INFO("listening on %s:%u (%s)", host, bound[i], l->name);
+        else
+            ED_LOG_INFO("listening on %s:%u (%s, %s)", host, bound[i], l->name, sec);
         ed_broker_note_bound(b, l->name, host, bound[i]);
     }
     return ED_OK;
