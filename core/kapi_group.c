@@ -289,8 +289,8 @@ int ed_kapi_find_coordinator(ed_kreq *req)
         r->error_code = err;
         r->error_message = ks(msg);
         r->node_id = err ? -1 : b->node_id;
-        r->host = ks(err ? "" : b->adv_host);
-        r->port = err ? -1 : (int32_t)b->adv_port;
+        r->host = ks(err ? "" : ed_broker_adv_host(b, req->listener));
+        r->port = err ? -1 : (int32_t)ed_broker_adv_port(b, req->listener);
         return gctx_respond(c);
     }
     int32_t n = q->n_coordinator_keys < 0 ? 0 : q->n_coordinator_keys;
@@ -302,8 +302,8 @@ int ed_kapi_find_coordinator(ed_kreq *req)
         coordinator_for(req, q->key_type, &err, &msg);
         o->key = q->coordinator_keys[i];
         o->node_id = err ? -1 : b->node_id;
-        o->host = ks(err ? "" : b->adv_host);
-        o->port = err ? -1 : (int32_t)b->adv_port;
+        o->host = ks(err ? "" : ed_broker_adv_host(b, req->listener));
+        o->port = err ? -1 : (int32_t)ed_broker_adv_port(b, req->listener);
         o->error_code = err;
         o->error_message = ks(msg);
     }
