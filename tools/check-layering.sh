@@ -16,8 +16,9 @@ if [ -n "$up" ]; then
     echo "layering: include against the bridge -> core -> storage -> platform direction:"; echo "$up"; status=1
 fi
 # Known, to be removed as those modules are cut loose from Kafka's types;
-# a new include of the Kafka layer into the domain fails the check.
-known='^core/topics\.h:.*"core/kwire\.h"|^core/group_int\.h:.*"core/kapi\.h"|^core/pidstate\.c:.*"core/kapi\.h"'
+# a new include of the Kafka layer into the domain fails the check. The
+# leaf header of Kafka's error codes (core/kafka/errors.h) is allowed.
+known='^core/topics\.h:.*"core/kwire\.h"|^core/group_int\.h:.*"core/kapi\.h"|"core/kafka/errors\.h"'
 domain=$(ls core/broker.[ch] core/conn.[ch] core/ingest.[ch] core/partitioner.[ch] core/config.[ch] \
     core/topics.[ch] core/group*.[ch] core/pidstate.[ch] 2>/dev/null)
 kafka=$( [ -n "$domain" ] && grep -nE '#include *"core/(kapi[a-z_]*|kwire|kclient[a-z_]*|server)\.h"|#include *"core/kafka/' $domain | grep -vE "$known")

@@ -235,6 +235,15 @@ bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field)
     return false;
 }
 
+bool ed_kschema_nullable(const struct ed_kstruct *s, int16_t ver, const char *field)
+{
+    for (uint16_t i = 0; i < s->n_fields; i++)
+        if (strcmp(ed_kschema_field_name(&s->fields[i]), field) == 0)
+            return has(ver, s->fields[i].v_min, s->fields[i].v_max) &&
+                   has(ver, s->fields[i].null_min, s->fields[i].null_max);
+    return false;
+}
+
 void ed_kschema_init(const struct ed_kstruct *s, void *out)
 {
     memset(out, 0, s->size);

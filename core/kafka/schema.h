@@ -102,6 +102,8 @@ int16_t ed_kschema_response_header_version(const struct ed_kmsg_api *api, int16_
  * for callers that merge two shapes of one message (e.g. a single group
  * before a version, a batch of groups after). */
 bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field);
+/* Whether that field may be null at version ver (false when absent). */
+bool ed_kschema_nullable(const struct ed_kstruct *s, int16_t ver, const char *field);
 /* Kafka's name of a field ("ThrottleTimeMs"). */
 const char *ed_kschema_field_name(const struct ed_kfield *f);
 /* Sets every field of out (a struct of s) to its default. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/broker.h"
+#include "core/config.h"
 #include "core/kapi.h"
 #include "core/kapi_data.h"
 #include "core/kapi_handlers.h"
@@ -154,16 +155,12 @@ static void call_start(struct fx *f, struct call *c, int16_t key, int16_t ver, b
     c->req.peer = "test:1";
     ed_krd_init(&c->req.rd, c->body, body->len);
     ed_kwr_init(&c->req.out, 1u << 24);
-    ed_kapi_fn fn = key == 0    ? ed_kapi_produce
-                    : key == 1  ? ed_kapi_fetch
-                    : key == 2  ? ed_kapi_list_offsets
-                    : key == 22 ? ed_kapi_init_producer_id
-                                : ed_kapi_offset_for_leader_epoch;
-    c->status = fn(&c->req);
+    c->status = ed_kapi_serve(&c->req);
 }
 
 static void call_end(struct call *c)
 {
+    ed_kreq_release(&c->req);
     ed_kwr_free(&c->req.out);
     free(c->body);
 }
@@ -675,6 +672,7 @@ static void test_produce_malformed(void **state)
             struct call c;
             call_start(f, &c, 0, v, flex, &part_w);
             assert_int_equal(c.status, ED_KAPI_CLOSE);
+            assert_int_equal(c.req.out.len, 0);
             call_end(&c);
         }
         ed_kwr_free(&w);
@@ -1475,6 +1473,8 @@ static void test_produce_log_append_time(void **state)
 
 /* Every truncation of a good request closes the connection and changes
  * nothing. */
+/* Every cut of the request is refused before the handler acts: closed,
+ * and not a byte of a response written. */
 static void all_cuts_close(struct fx *f, int16_t key, int16_t v, bool flex, const ed_kwr *w)
 {
     for (size_t cut = 0; cut < w->len; cut++) {
@@ -1483,6 +1483,7 @@ static void all_cuts_close(struct fx *f, int16_t key, int16_t v, bool flex, cons
         struct call c;
         call_start(f, &c, key, v, flex, &pw);
         assert_int_equal(c.status, ED_KAPI_CLOSE);
+        assert_int_equal(c.req.out.len, 0);
         call_end(&c);
     }
 }
@@ -1546,6 +1547,45 @@ static void test_small_apis_malformed(void **state)
     int64_t after;
     assert_int_equal(ed_pids_allocate(f->pids, &after), ED_OK);
     assert_int_equal(after, before + 1);
+    /* Metadata asking to auto-create a topic: no cut creates it. */
+    struct ed_config *cfg;
+    assert_int_equal(ed_config_new(&cfg), ED_OK); /* auto-creation on */
+    ed_topics_set_broker_config(f->topics, cfg);
+    for (int16_t v = 4; v <= 12; v++) {
+        bool flex = v >= 9;
+        ed_kwr w;
+        ed_kwr_init(&w, 1024);
+        ed_kwr_array(&w, 1, flex);
+        if (v >= 10) ed_kwr_uuid(&w, (const uint8_t[16]){0});
+        ed_kwr_str(&w, "fresh", flex);
+        ed_kwr_tags(&w, flex);
+        ed_kwr_bool(&w, true); /* allow auto-creation */
+        if (v >= 8 && v <= 10) ed_kwr_bool(&w, false);
+        if (v >= 8) ed_kwr_bool(&w, false);
+        ed_kwr_tags(&w, flex);
+        all_cuts_close(f, 3, v, flex, &w);
+        assert_null(ed_topics_find(f->topics, "fresh"));
+        if (v == 12) { /* whole, it does */
+            struct call c;
+            call_start(f, &c, 3, v, flex, &w);
+            assert_int_equal(c.status, ED_KAPI_RESPOND);
+            assert_non_null(ed_topics_find(f->topics, "fresh"));
+            call_end(&c);
+        }
+        ed_kwr_free(&w);
+    }
+    ed_topics_set_broker_config(f->topics, NULL);
+    ed_config_free(cfg);
+    /* ApiVersions v3+: client software name and version. */
+    for (int16_t v = 3; v <= 4; v++) {
+        ed_kwr w;
+        ed_kwr_init(&w, 1024);
+        ed_kwr_str(&w, "eddy", true);
+        ed_kwr_str(&w, "1.0", true);
+        ed_kwr_tags(&w, true);
+        all_cuts_close(f, 18, v, true, &w);
+        ed_kwr_free(&w);
+    }
 }
 
 int main(void)
