@@ -16,7 +16,7 @@
 
 const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
     [ED_KMSG_PRODUCE] = {ED_KMSG_SERVES_PRODUCE, ed_kapi_produce, "Produce", true},
-    [ED_KMSG_FETCH] = {ED_KMSG_SERVES_FETCH, ed_kapi_fetch, "Fetch"},
+    [ED_KMSG_FETCH] = {ED_KMSG_SERVES_FETCH, ed_kapi_fetch, "Fetch", true},
     [ED_KMSG_LIST_OFFSETS] = {ED_KMSG_SERVES_LIST_OFFSETS, ed_kapi_list_offsets, "ListOffsets",
                               true},
     [ED_KMSG_METADATA] = {ED_KMSG_SERVES_METADATA, ed_kapi_metadata, "Metadata", true},
