@@ -109,5 +109,11 @@ bool ed_kreq_array(ed_kreq *req, int32_t n, const struct ed_kstruct *s, int32_t 
 
 void ed_kreq_respond(ed_kreq *req, const void *resp)
 {
-    ed_kschema_encode_response(req->api, req->api_version, &req->out, resp);
+    ed_kreq_respond_spliced(req, resp, NULL);
+}
+
+void ed_kreq_respond_spliced(ed_kreq *req, const void *resp, const struct ed_ksplicer *sp)
+{
+    ed_kschema_encode_spliced(req->api->response, req->api_version,
+                              ed_kschema_flexible(req->api, req->api_version), &req->out, resp, sp);
 }

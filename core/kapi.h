@@ -129,6 +129,8 @@ bool ed_kreq_array(ed_kreq *req, int32_t n, const struct ed_kstruct *s, int32_t 
                    void *arr_out);
 /* Appends resp, the response struct of req->api at req->api_version. */
 void ed_kreq_respond(ed_kreq *req, const void *resp);
+/* The same with records held elsewhere handed to sp (schema.h). */
+void ed_kreq_respond_spliced(ed_kreq *req, const void *resp, const struct ed_ksplicer *sp);
 
 /* A C string as a Kafka string (NULL = null). */
 static inline ed_kstr ed_kstr_z(const char *z)

@@ -229,8 +229,7 @@ static void write_response(struct fetch_ctx *f)
         }
     }
     struct ed_ksplicer sp = {splice_next, &sl};
-    ed_kschema_encode_spliced(req->api->response, req->api_version, req->flex, &req->out, &resp,
-                              &sp);
+    ed_kreq_respond_spliced(req, &resp, &sp);
 release:
     /* Slices the encoder did not take (it failed first) are let go here. */
     for (int32_t i = sl.next; i < sl.n; i++)
