@@ -34,7 +34,8 @@ const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
     [ED_KMSG_API_VERSIONS] = {ED_KMSG_SERVES_API_VERSIONS, ed_kapi_api_versions, "ApiVersions",
                               true},
     [ED_KMSG_CREATE_TOPICS] = {ED_KMSG_SERVES_CREATE_TOPICS, ed_kapi_create_topics, "CreateTopics"},
-    [ED_KMSG_DELETE_TOPICS] = {ED_KMSG_SERVES_DELETE_TOPICS, ed_kapi_delete_topics, "DeleteTopics"},
+    [ED_KMSG_DELETE_TOPICS] = {ED_KMSG_SERVES_DELETE_TOPICS, ed_kapi_delete_topics, "DeleteTopics",
+                               true},
     [ED_KMSG_INIT_PRODUCER_ID] = {ED_KMSG_SERVES_INIT_PRODUCER_ID, ed_kapi_init_producer_id,
                                   "InitProducerId", true},
     [ED_KMSG_OFFSET_FOR_LEADER_EPOCH] = {ED_KMSG_SERVES_OFFSET_FOR_LEADER_EPOCH,
@@ -51,7 +52,7 @@ const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS] = {
                                            "IncrementalAlterConfigs"},
     [ED_KMSG_OFFSET_DELETE] = {ED_KMSG_SERVES_OFFSET_DELETE, ed_kapi_offset_delete, "OffsetDelete"},
     [ED_KMSG_DESCRIBE_CLUSTER] = {ED_KMSG_SERVES_DESCRIBE_CLUSTER, ed_kapi_describe_cluster,
-                                  "DescribeCluster"},
+                                  "DescribeCluster", true},
 };
 
 int ed_kapi_serve(ed_kreq *req)
@@ -105,6 +106,18 @@ bool ed_kreq_array(ed_kreq *req, int32_t n, const struct ed_kstruct *s, int32_t 
     }
     memcpy(arr_out, &p, sizeof p);
     return true;
+}
+
+ed_kstr ed_kreq_str(ed_kreq *req, const char *z)
+{
+    size_t len = strlen(z);
+    char *p = ed_karena_alloc(&req->arena, len + 1);
+    if (!p) {
+        if (req->out.err == ED_OK) req->out.err = ED_ERR_NOMEM;
+        return (ed_kstr){NULL, -1};
+    }
+    memcpy(p, z, len);
+    return (ed_kstr){p, (int32_t)len};
 }
 
 void ed_kreq_respond(ed_kreq *req, const void *resp)

@@ -127,6 +127,9 @@ void ed_kreq_release(ed_kreq *req);
  * which closes the connection once the handler returns ED_KAPI_RESPOND. */
 bool ed_kreq_array(ed_kreq *req, int32_t n, const struct ed_kstruct *s, int32_t *n_out,
                    void *arr_out);
+/* A copy of z in req's arena, for a response (null, with req->out failed
+ * with ED_ERR_NOMEM, when out of memory). */
+ed_kstr ed_kreq_str(ed_kreq *req, const char *z);
 /* Appends resp, the response struct of req->api at req->api_version. */
 void ed_kreq_respond(ed_kreq *req, const void *resp);
 /* The same with records held elsewhere handed to sp (schema.h). */

@@ -4,9 +4,12 @@
  * and CreatePartitions pend while the registry makes big topics' logs in
  * steps.
  *
- * Every handler first reads its whole request without side effects, so a
- * malformed request closes the connection and changes nothing; it then
- * reads the request again to act and answer. */
+ * DeleteTopics and DescribeCluster act on the request decoded through the
+ * message schema (ed_kapi_serve) and answer with the response struct.
+ * CreateTopics and CreatePartitions first read their whole request by hand
+ * without side effects, so a malformed request closes the connection and
+ * changes nothing; they then read it again to act and answer. */
+#include "core/kafka/msg_gen.h"
 #include "core/kapi_configs.h"
 #include "core/kapi_handlers.h"
 #include "core/kclient.h"
@@ -494,84 +497,66 @@ static void id_cb(void *arg, ed_topic *t)
     if (!f->found && memcmp(ed_topic_id(t), f->id, 16) == 0) f->found = t;
 }
 
+/* Deletes one topic named by name, or by id when name is null; fills r. */
+static void delete_one(ed_kreq *req, ed_kstr name, const uint8_t *id,
+                       struct ed_kmsg_delete_topics_response_deletable_topic_result *r)
+{
+    ed_topics *topics = req->broker->topics;
+    ed_topic *topic = NULL;
+    char why[300] = "";
+    char cname[ED_TOPIC_NAME_MAX + 1] = "";
+    bool by_id = name.len < 0;
+    r->name = name;
+    memcpy(r->topic_id, id, 16);
+    if (by_id) {
+        struct id_find f = {id, NULL};
+        if (memcmp(id, zero_id, 16) != 0) ed_topics_each(topics, id_cb, &f);
+        topic = f.found;
+        if (!topic) {
+            r->error_code = ED_KERR_UNKNOWN_TOPIC_ID;
+            snprintf(why, sizeof why, "Topic id does not exist.");
+        }
+    } else if (!ed_kstr_copy(name, cname, sizeof cname) ||
+               !(topic = ed_topics_find(topics, cname))) {
+        r->error_code = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(why, sizeof why, "This server does not host this topic-partition.");
+    }
+    if (topic) {
+        snprintf(cname, sizeof cname, "%s", ed_topic_name(topic));
+        memcpy(r->topic_id, ed_topic_id(topic), 16);
+        if (by_id) r->name = ed_kreq_str(req, cname);
+        if (ed_topic_is_internal(topic)) {
+            r->error_code = ED_KERR_INVALID_TOPIC_EXCEPTION;
+            snprintf(why, sizeof why, "Internal topic %s cannot be deleted.", cname);
+        } else {
+            int rc = ed_topics_delete(topics, topic);
+            if (rc) {
+                r->error_code =
+                    rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
+                snprintf(why, sizeof why, "Cannot delete topic %s: %s", cname, ed_strerror(rc));
+            }
+        }
+    }
+    if (r->error_code) r->error_message = ed_kreq_str(req, why);
+}
+
 int ed_kapi_delete_topics(ed_kreq *req)
 {
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-    ed_krd start = req->rd;
-    ed_krd *r = &req->rd;
-
-    int32_t n = ed_krd_array(r, flex, v >= 6 ? 17 : 1);
-    for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-        ed_krd_str(r, flex);
-        if (v >= 6) {
-            uint8_t id[16];
-            ed_krd_uuid(r, id);
-            ed_krd_tags(r, flex);
-        }
-    }
-    ed_krd_i32(r);
-    ed_krd_tags(r, flex);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
-    *r = start;
-    ed_kwr *w = &req->out;
-    ed_topics *topics = req->broker->topics;
-    if (v >= 1) ed_kwr_i32(w, 0);
-    n = ed_krd_array(r, flex, v >= 6 ? 17 : 1);
-    ed_kwr_array(w, n < 0 ? 0 : n, flex);
-    for (int32_t i = 0; i < n; i++) {
-        ed_kstr name = ed_krd_str(r, flex);
-        uint8_t id[16] = {0};
-        if (v >= 6) {
-            ed_krd_uuid(r, id);
-            ed_krd_tags(r, flex);
-        }
-        ed_topic *topic = NULL;
-        int16_t err = ED_KERR_NONE;
-        char why[300] = "";
-        char cname[ED_TOPIC_NAME_MAX + 1] = "";
-        bool by_id = name.len < 0;
-        if (by_id) {
-            struct id_find f = {id, NULL};
-            if (memcmp(id, zero_id, 16) != 0) ed_topics_each(topics, id_cb, &f);
-            topic = f.found;
-            if (!topic) {
-                err = ED_KERR_UNKNOWN_TOPIC_ID;
-                snprintf(why, sizeof why, "Topic id does not exist.");
-            }
-        } else if (!ed_kstr_copy(name, cname, sizeof cname) ||
-                   !(topic = ed_topics_find(topics, cname))) {
-            err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(why, sizeof why, "This server does not host this topic-partition.");
-        }
-        if (topic) {
-            snprintf(cname, sizeof cname, "%s", ed_topic_name(topic));
-            memcpy(id, ed_topic_id(topic), 16);
-            if (ed_topic_is_internal(topic)) {
-                err = ED_KERR_INVALID_TOPIC_EXCEPTION;
-                snprintf(why, sizeof why, "Internal topic %s cannot be deleted.", cname);
-            } else {
-                int rc = ed_topics_delete(topics, topic);
-                if (rc) {
-                    err = rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR
-                                             : ED_KERR_UNKNOWN_SERVER_ERROR;
-                    snprintf(why, sizeof why, "Cannot delete topic %s: %s", cname, ed_strerror(rc));
-                }
-            }
-        }
-        if (by_id && !cname[0])
-            ed_kwr_str(w, NULL, flex);
-        else if (by_id)
-            ed_kwr_str(w, cname, flex);
-        else
-            ed_kwr_kstr(w, name, flex);
-        if (v >= 6) ed_kwr_uuid(w, id);
-        ed_kwr_i16(w, err);
-        if (v >= 5) ed_kwr_str(w, err ? why : NULL, flex);
-        ed_kwr_tags(w, flex);
-    }
-    ed_kwr_tags(w, flex);
+    const struct ed_kmsg_delete_topics_request *body = req->body;
+    struct ed_kmsg_delete_topics_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    /* Topics by name and id (v6+) or by name only: one array is empty. */
+    int32_t n_states = body->n_topics > 0 ? body->n_topics : 0;
+    int32_t n_names = body->n_topic_names > 0 ? body->n_topic_names : 0;
+    if (!ed_kreq_array(req, n_states + n_names,
+                       &ed_kmsg_delete_topics_response_deletable_topic_result_desc,
+                       &resp.n_responses, &resp.responses))
+        return ED_KAPI_RESPOND;
+    for (int32_t i = 0; i < n_states; i++)
+        delete_one(req, body->topics[i].name, body->topics[i].topic_id, &resp.responses[i]);
+    for (int32_t i = 0; i < n_names; i++)
+        delete_one(req, body->topic_names[i], zero_id, &resp.responses[n_states + i]);
+    ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }
 
@@ -686,33 +671,23 @@ int ed_kapi_create_partitions(ed_kreq *req)
 
 int ed_kapi_describe_cluster(ed_kreq *req)
 {
-    int16_t v = req->api_version;
-    ed_krd *r = &req->rd;
-    bool include_ops = ed_krd_bool(r);
-    int8_t endpoint = v >= 1 ? ed_krd_i8(r) : 1;
-    ed_krd_tags(r, true);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
+    const struct ed_kmsg_describe_cluster_request *body = req->body;
     const ed_broker *b = req->broker;
-    ed_kwr *w = &req->out;
-    ed_kwr_i32(w, 0);
-    if (endpoint != 1) {
-        ed_kwr_i16(w, 115); /* UNSUPPORTED_ENDPOINT_TYPE */
-        ed_kwr_str(w, "Eddy has no separate controller endpoints", true);
-    } else {
-        ed_kwr_i16(w, ED_KERR_NONE);
-        ed_kwr_str(w, NULL, true);
+    struct ed_kmsg_describe_cluster_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    if (body->endpoint_type != 1) {
+        resp.error_code = 115; /* UNSUPPORTED_ENDPOINT_TYPE */
+        resp.error_message = ed_kstr_z("Eddy has no separate controller endpoints");
     }
-    if (v >= 1) ed_kwr_i8(w, 1);
-    ed_kwr_str(w, b->cluster_id, true);
-    ed_kwr_i32(w, b->node_id);
-    ed_kwr_array(w, 1, true);
-    ed_kwr_i32(w, b->node_id);
-    ed_kwr_str(w, b->adv_host, true);
-    ed_kwr_i32(w, b->adv_port);
-    ed_kwr_str(w, NULL, true);
-    ed_kwr_tags(w, true);
-    ed_kwr_i32(w, include_ops ? CLUSTER_OPS : INT32_MIN);
-    ed_kwr_tags(w, true);
+    resp.endpoint_type = 1;
+    resp.cluster_id = ed_kstr_z(b->cluster_id);
+    resp.controller_id = b->node_id;
+    struct ed_kmsg_describe_cluster_response_describe_cluster_broker self = {
+        b->node_id, ed_kstr_z(b->adv_host), b->adv_port, {NULL, -1}};
+    resp.n_brokers = 1;
+    resp.brokers = &self;
+    resp.cluster_authorized_operations =
+        body->include_cluster_authorized_operations ? CLUSTER_OPS : INT32_MIN;
+    ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }
