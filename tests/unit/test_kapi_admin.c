@@ -315,6 +315,27 @@ static void test_create_topics_malformed(void **state)
         }
         ed_kwr_free(&w);
     }
+    /* A null topic name (the field is not nullable) is malformed: the
+     * valid topic beside it is not created either. */
+    ed_kwr w;
+    ed_kwr_init(&w, 256);
+    ed_kwr_array(&w, 2, false);
+    for (int i = 0; i < 2; i++) {
+        ed_kwr_str(&w, i == 0 ? NULL : "never2", false);
+        ed_kwr_i32(&w, 1);
+        ed_kwr_i16(&w, 1);
+        ed_kwr_array(&w, 0, false); /* assignments */
+        ed_kwr_array(&w, 0, false); /* configs */
+    }
+    ed_kwr_i32(&w, 1000);
+    ed_kwr_bool(&w, false);
+    struct call c;
+    call(f, &c, ed_kapi_create_topics, 19, 2, &w);
+    assert_int_equal(c.status, ED_KAPI_CLOSE);
+    assert_int_equal(c.req.out.len, 0);
+    assert_null(ed_topics_find(f->topics, "never2"));
+    call_end(&c);
+    ed_kwr_free(&w);
 }
 
 /* ---- DeleteTopics ---- */
