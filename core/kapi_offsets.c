@@ -6,6 +6,7 @@
  * Eddy's leader epoch is always 0, so OffsetForLeaderEpoch answers epoch 0
  * with the log end offset and any other epoch as undefined (-1, -1). */
 #define ED_LOG_MODULE "offsets"
+#include "core/kafka/msg_gen.h"
 #include "core/kapi_handlers.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -100,106 +101,88 @@ static void list_one(ed_partition *p, int32_t cur_epoch, int64_t ts, struct lo_r
 
 int ed_kapi_list_offsets(ed_kreq *req)
 {
-    ed_krd *rd = &req->rd;
-    ed_kwr *w = &req->out;
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-
-    ed_krd_i32(rd);               /* replica_id */
-    if (v >= 2) ed_krd_i8(rd);    /* isolation_level: no transactions, LSO = end */
-    if (v >= 2) ed_kwr_i32(w, 0); /* throttle_time_ms */
-    size_t part_len = 12 + (v == 0 ? 4 : 0) + (v >= 4 ? 4 : 0) + (flex ? 1 : 0);
-    int32_t n_topics = ed_krd_array(rd, flex, flex ? 2 : 6);
-    ed_kwr_array(w, n_topics < 0 ? 0 : n_topics, flex);
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(rd); t++) {
-        ed_kstr name = ed_krd_str(rd, flex);
-        ed_topic *topic = ed_topics_find_k(req->broker->topics, name);
-        int32_t n = ed_krd_array(rd, flex, part_len);
-        ed_kwr_kstr(w, name, flex);
-        ed_kwr_array(w, n < 0 ? 0 : n, flex);
-        for (int32_t i = 0; i < n && ed_krd_ok(rd); i++) {
-            int32_t index = ed_krd_i32(rd);
-            int32_t cur_epoch = v >= 4 ? ed_krd_i32(rd) : -1;
-            int64_t ts = ed_krd_i64(rd);
-            int32_t max_num = v == 0 ? ed_krd_i32(rd) : 1;
-            ed_krd_tags(rd, flex);
+    const struct ed_kmsg_list_offsets_request *body = req->body;
+    struct ed_kmsg_list_offsets_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    /* isolation_level is ignored: no transactions, so the LSO is the end. */
+    if (!ed_kreq_array(req, body->n_topics,
+                       &ed_kmsg_list_offsets_response_list_offsets_topic_response_desc,
+                       &resp.n_topics, &resp.topics))
+        return ED_KAPI_RESPOND;
+    for (int32_t t = 0; t < body->n_topics; t++) {
+        const struct ed_kmsg_list_offsets_request_list_offsets_topic *in = &body->topics[t];
+        struct ed_kmsg_list_offsets_response_list_offsets_topic_response *out = &resp.topics[t];
+        ed_topic *topic = ed_topics_find_k(req->broker->topics, in->name);
+        out->name = in->name;
+        if (!ed_kreq_array(req, in->n_partitions,
+                           &ed_kmsg_list_offsets_response_list_offsets_partition_response_desc,
+                           &out->n_partitions, &out->partitions))
+            return ED_KAPI_RESPOND;
+        for (int32_t i = 0; i < in->n_partitions; i++) {
+            const struct ed_kmsg_list_offsets_request_list_offsets_partition *ip =
+                &in->partitions[i];
+            struct ed_kmsg_list_offsets_response_list_offsets_partition_response *op =
+                &out->partitions[i];
             struct lo_result r;
-            list_one(topic ? ed_topic_partition(topic, index) : NULL, cur_epoch, ts, &r);
-            ed_kwr_i32(w, index);
-            ed_kwr_i16(w, r.err);
-            if (v == 0) {
-                bool one = r.err == ED_KERR_NONE && r.offset >= 0 && max_num > 0;
-                ed_kwr_array(w, one ? 1 : 0, flex);
-                if (one) ed_kwr_i64(w, r.offset);
-            } else {
-                ed_kwr_i64(w, r.timestamp);
-                ed_kwr_i64(w, r.offset);
-                if (v >= 4) ed_kwr_i32(w, r.leader_epoch);
-            }
-            ed_kwr_tags(w, flex);
+            list_one(topic ? ed_topic_partition(topic, ip->partition_index) : NULL,
+                     ip->current_leader_epoch, ip->timestamp, &r);
+            op->partition_index = ip->partition_index;
+            op->error_code = r.err;
+            op->timestamp = r.timestamp;
+            op->offset = r.offset;
+            op->leader_epoch = r.leader_epoch;
+            /* v0 answers a list of at most max_num_offsets offsets. */
+            bool one = r.err == ED_KERR_NONE && r.offset >= 0 && ip->max_num_offsets > 0;
+            op->n_old_style_offsets = one ? 1 : 0;
+            op->old_style_offsets = one ? &op->offset : NULL;
         }
-        ed_krd_tags(rd, flex);
-        ed_kwr_tags(w, flex);
     }
-    ed_krd_tags(rd, flex);
-    ed_kwr_tags(w, flex);
-    if (!ed_krd_ok(rd) || n_topics < 0) {
-        ED_LOG_DBG("%s: malformed list-offsets request v%d", req->peer, v);
-        return ED_KAPI_CLOSE;
-    }
+    ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }
 
 int ed_kapi_offset_for_leader_epoch(ed_kreq *req)
 {
-    ed_krd *rd = &req->rd;
-    ed_kwr *w = &req->out;
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-
-    if (v >= 3) ed_krd_i32(rd);   /* replica_id */
-    if (v >= 2) ed_kwr_i32(w, 0); /* throttle_time_ms */
-    size_t part_len = 8 + (v >= 2 ? 4 : 0) + (flex ? 1 : 0);
-    int32_t n_topics = ed_krd_array(rd, flex, flex ? 2 : 6);
-    ed_kwr_array(w, n_topics < 0 ? 0 : n_topics, flex);
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(rd); t++) {
-        ed_kstr name = ed_krd_str(rd, flex);
-        ed_topic *topic = ed_topics_find_k(req->broker->topics, name);
-        int32_t n = ed_krd_array(rd, flex, part_len);
-        ed_kwr_kstr(w, name, flex);
-        ed_kwr_array(w, n < 0 ? 0 : n, flex);
-        for (int32_t i = 0; i < n && ed_krd_ok(rd); i++) {
-            int32_t index = ed_krd_i32(rd);
-            int32_t cur_epoch = v >= 2 ? ed_krd_i32(rd) : -1;
-            int32_t epoch = ed_krd_i32(rd);
-            ed_krd_tags(rd, flex);
-            ed_partition *p = topic ? ed_topic_partition(topic, index) : NULL;
-            int16_t err = ED_KERR_NONE;
-            int32_t out_epoch = -1;
-            int64_t end = -1;
-            if (!p)
-                err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            else if (cur_epoch > 0)
-                err = ED_KERR_UNKNOWN_LEADER_EPOCH;
-            else if (epoch == 0) {
+    const struct ed_kmsg_offset_for_leader_epoch_request *body = req->body;
+    struct ed_kmsg_offset_for_leader_epoch_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    if (!ed_kreq_array(
+            req, body->n_topics,
+            &ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result_desc,
+            &resp.n_topics, &resp.topics))
+        return ED_KAPI_RESPOND;
+    for (int32_t t = 0; t < body->n_topics; t++) {
+        const struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_topic *in =
+            &body->topics[t];
+        struct ed_kmsg_offset_for_leader_epoch_response_offset_for_leader_topic_result *out =
+            &resp.topics[t];
+        ed_topic *topic = ed_topics_find_k(req->broker->topics, in->topic);
+        out->topic = in->topic;
+        if (!ed_kreq_array(req, in->n_partitions,
+                           &ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset_desc,
+                           &out->n_partitions, &out->partitions))
+            return ED_KAPI_RESPOND;
+        for (int32_t i = 0; i < in->n_partitions; i++) {
+            const struct ed_kmsg_offset_for_leader_epoch_request_offset_for_leader_partition *ip =
+                &in->partitions[i];
+            struct ed_kmsg_offset_for_leader_epoch_response_epoch_end_offset *op =
+                &out->partitions[i];
+            ed_partition *p = topic ? ed_topic_partition(topic, ip->partition) : NULL;
+            op->partition = ip->partition;
+            op->error_code = ED_KERR_NONE;
+            op->leader_epoch = -1;
+            op->end_offset = -1;
+            if (!p) {
+                op->error_code = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else if (ip->current_leader_epoch > 0) {
+                op->error_code = ED_KERR_UNKNOWN_LEADER_EPOCH;
+            } else if (ip->leader_epoch == 0) {
                 /* The only epoch there is: it ends at the log end. */
-                out_epoch = 0;
-                end = ed_log_end_offset(p->log);
+                op->leader_epoch = 0;
+                op->end_offset = ed_log_end_offset(p->log);
             }
-            ed_kwr_i16(w, err);
-            ed_kwr_i32(w, index);
-            if (v >= 1) ed_kwr_i32(w, out_epoch);
-            ed_kwr_i64(w, end);
-            ed_kwr_tags(w, flex);
         }
-        ed_krd_tags(rd, flex);
-        ed_kwr_tags(w, flex);
     }
-    ed_krd_tags(rd, flex);
-    ed_kwr_tags(w, flex);
-    if (!ed_krd_ok(rd) || n_topics < 0) {
-        ED_LOG_DBG("%s: malformed offset-for-leader-epoch request v%d", req->peer, v);
-        return ED_KAPI_CLOSE;
-    }
+    ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }

@@ -59,6 +59,7 @@ static struct kconn *kc_of(ed_conn *c)
 
 static void sreq_free(struct sreq *r)
 {
+    ed_kreq_release(&r->req);
     ed_kwr_free(&r->req.out);
     ed_conn_frame_free(r->conn, r->frame, r->frame_len);
     ed_free(r);
@@ -140,7 +141,8 @@ void ed_kreq_drop(ed_kreq *req)
     drop(r);
 }
 
-/* Decodes the header of r's frame and runs the handler. r is already in
+/* Decodes the header of r's frame and runs the handler (which decodes the
+ * body through the schema first: ed_kapi_serve). r is already in
  * the connection's output queue. */
 static void dispatch(ed_conn *c, struct sreq *r)
 {
@@ -193,7 +195,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     ed_kwr_reserve_i32(&q->out);
     ed_kwr_i32(&q->out, q->correlation_id);
     if (q->flex && !is_versions) ed_kwr_tags(&q->out, true);
-    int st = e->fn(q);
+    int st = ed_kapi_serve(q);
     switch (st) {
     case ED_KAPI_RESPOND:
         finish(r);

@@ -40,6 +40,13 @@ if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
     echo "test-layering: a storage file outside the order passed"; fail=1
 fi
 rm "$t/storage/unplaced.c"
+echo '#include "core/kafka/errors.h"' >"$t/core/pidstate.c"
+LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null || { echo "test-layering: a domain file with the error-code header failed"; fail=1; }
+echo '#include "core/kapi.h"' >"$t/core/pidstate.c"
+if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
+    echo "test-layering: core/pidstate.c including core/kapi.h passed"; fail=1
+fi
+rm "$t/core/pidstate.c"
 echo '#include <unistd.h>' >"$t/core/conn.c"
 if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
     echo "test-layering: an OS header in core/ passed"; fail=1

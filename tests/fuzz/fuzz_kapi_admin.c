@@ -81,7 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.peer = "fuzz";
     ed_krd_init(&req.rd, body, len);
     ed_kwr_init(&req.out, ED_KAPI_RESPONSE_MAX);
-    e->fn(&req);
+    ed_kapi_serve(&req); /* decodes through the schema first */
+    ed_kreq_release(&req);
     ed_kwr_free(&req.out);
     free(body);
     /* Keep the registry small: drop topics the input created. */
