@@ -47,6 +47,8 @@ ifeq ($(WITH_LZ4),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags liblz4 2>/dev/null)
 LIBS += $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null || echo -llz4)
 endif
+# SCRAM's digests, HMAC and PBKDF2 (platform/posix/crypto.c)
+LIBS += -lmbedcrypto
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 
 LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
