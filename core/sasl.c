@@ -37,9 +37,12 @@ enum ed_sasl_mech ed_sasl_mech_parse(const char *name, size_t len)
 const char *ed_sasl_mech_name(enum ed_sasl_mech m)
 {
     switch (m) {
-    case ED_SASL_PLAIN: return "PLAIN";
-    case ED_SASL_SCRAM_SHA_256: return "SCRAM-SHA-256";
-    case ED_SASL_SCRAM_SHA_512: return "SCRAM-SHA-512";
+    case ED_SASL_PLAIN:
+        return "PLAIN";
+    case ED_SASL_SCRAM_SHA_256:
+        return "SCRAM-SHA-256";
+    case ED_SASL_SCRAM_SHA_512:
+        return "SCRAM-SHA-512";
     }
     return "?";
 }
@@ -116,7 +119,8 @@ static bool attr(struct cur *c, char key, const char **val, size_t *val_len)
     }
     size_t start = c->pos + 2;
     size_t end = start;
-    while (end < c->len && c->p[end] != ',') end++;
+    while (end < c->len && c->p[end] != ',')
+        end++;
     *val = c->p + start;
     *val_len = end - start;
     c->pos = end;
@@ -350,8 +354,7 @@ static enum ed_sasl_status scram_first(ed_sasl_server *s, const char *msg, size_
             return fail(s, R_MALFORMED);
     }
     if (c.bad) return fail(s, R_MALFORMED);
-    if (authzid_len &&
-        (authzid_len != s->user_len || memcmp(authzid, s->user, s->user_len) != 0))
+    if (authzid_len && (authzid_len != s->user_len || memcmp(authzid, s->user, s->user_len) != 0))
         return fail(s, "Authentication failed: authorization id differs from user name");
     if (s->lookup(s->arg, s->user, s->user_len, s->mech, &s->cred) != ED_OK)
         return fail(s, R_INVALID);
@@ -372,8 +375,10 @@ static enum ed_sasl_status scram_first(ed_sasl_server *s, const char *msg, size_
     size_t il = 0;
     char digits[12];
     size_t nd = 0;
-    for (uint32_t it = s->cred.iterations; it || nd == 0; it /= 10) digits[nd++] = (char)('0' + it % 10);
-    while (nd) iter[il++] = digits[--nd];
+    for (uint32_t it = s->cred.iterations; it || nd == 0; it /= 10)
+        digits[nd++] = (char)('0' + it % 10);
+    while (nd)
+        iter[il++] = digits[--nd];
     char *o = (char *)s->out;
     size_t ol = 0;
     size_t cap = sizeof s->out;
@@ -412,8 +417,8 @@ static enum ed_sasl_status scram_final(ed_sasl_server *s, const char *msg, size_
     if (c.bad || !p || c.pos != n) return fail(s, R_MALFORMED);
     uint8_t gs2[GS2_MAX];
     size_t gs2_len;
-    if (ed_plat_crypto_b64_decode(cb, cb_len, gs2, sizeof gs2, &gs2_len) ||
-        gs2_len != s->gs2_len || memcmp(gs2, s->gs2, gs2_len) != 0)
+    if (ed_plat_crypto_b64_decode(cb, cb_len, gs2, sizeof gs2, &gs2_len) || gs2_len != s->gs2_len ||
+        memcmp(gs2, s->gs2, gs2_len) != 0)
         return fail(s, "Authentication failed: channel binding data differs");
     if (r_len != s->nonce_len || memcmp(r, s->nonce, r_len) != 0)
         return fail(s, "Authentication failed: nonce differs");
@@ -427,7 +432,8 @@ static enum ed_sasl_status scram_final(ed_sasl_server *s, const char *msg, size_
      * must be StoredKey. */
     uint8_t sig[ED_HASH_MAX_LEN], key[ED_HASH_MAX_LEN], stored[ED_HASH_MAX_LEN];
     int rc = ed_plat_crypto_hmac(h, s->cred.stored_key, hl, s->auth, s->auth_len, sig);
-    for (size_t i = 0; i < hl; i++) key[i] = proof[i] ^ sig[i];
+    for (size_t i = 0; i < hl; i++)
+        key[i] = proof[i] ^ sig[i];
     if (!rc) rc = ed_plat_crypto_hash(h, key, hl, stored);
     if (rc || !ed_plat_crypto_equal(stored, s->cred.stored_key, hl)) return fail(s, R_INVALID);
     rc = ed_plat_crypto_hmac(h, s->cred.server_key, hl, s->auth, s->auth_len, sig);
@@ -609,7 +615,8 @@ static enum ed_sasl_status client_final(ed_sasl_client *c, const char *msg, size
     if (!ok) return cfail(c, "server-first message too long");
     rc = ed_plat_crypto_hmac(h, stored, hl, c->auth, c->auth_len, sig);
     if (!rc) rc = ed_plat_crypto_hmac(h, skey, hl, c->auth, c->auth_len, c->server_sig);
-    for (size_t i = 0; i < hl; i++) ckey[i] ^= sig[i];
+    for (size_t i = 0; i < hl; i++)
+        ckey[i] ^= sig[i];
     size_t b64_len;
     if (rc || !append(o, cap, &ol, ",p=", 3) ||
         ed_plat_crypto_b64_encode(ckey, hl, o + ol, cap - ol, &b64_len))
@@ -633,9 +640,8 @@ static enum ed_sasl_status client_done(ed_sasl_client *c, const char *msg, size_
     size_t vl;
     uint8_t sig[ED_HASH_MAX_LEN + 3];
     size_t sig_len;
-    if (!attr(&cu, 'v', &v, &vl) ||
-        ed_plat_crypto_b64_decode(v, vl, sig, sizeof sig, &sig_len) || sig_len != hl ||
-        !ed_plat_crypto_equal(sig, c->server_sig, hl))
+    if (!attr(&cu, 'v', &v, &vl) || ed_plat_crypto_b64_decode(v, vl, sig, sizeof sig, &sig_len) ||
+        sig_len != hl || !ed_plat_crypto_equal(sig, c->server_sig, hl))
         return cfail(c, "the server's signature is wrong");
     c->state = ST_DONE;
     return ED_SASL_DONE;
@@ -646,8 +652,7 @@ enum ed_sasl_status ed_sasl_client_step(ed_sasl_client *c, const uint8_t *in, si
 {
     *out = c->out;
     *out_len = 0;
-    if (c->state == ST_DONE || c->state == ST_FAILED)
-        return cfail(c, "exchange already finished");
+    if (c->state == ST_DONE || c->state == ST_FAILED) return cfail(c, "exchange already finished");
     if (c->state == ST_START) return client_first(c, out_len);
     if (in_len && !in) return cfail(c, "malformed server message");
     if (!in_len) in = (const uint8_t *)"";

@@ -20,14 +20,14 @@ enum ed_sasl_mech {
 };
 #define ED_SASL_ALL_MECHS (ED_SASL_PLAIN | ED_SASL_SCRAM_SHA_256 | ED_SASL_SCRAM_SHA_512)
 
-#define ED_SASL_MAX_NAME      255  /* bytes of a user name */
-#define ED_SASL_MAX_PASSWORD  255  /* bytes of a password */
-#define ED_SASL_MAX_MSG       1024 /* bytes of one client or server message */
-#define ED_SCRAM_MIN_ITER     4096 /* RFC 7677's floor, Kafka's minimum */
+#define ED_SASL_MAX_NAME      255   /* bytes of a user name */
+#define ED_SASL_MAX_PASSWORD  255   /* bytes of a password */
+#define ED_SASL_MAX_MSG       1024  /* bytes of one client or server message */
+#define ED_SCRAM_MIN_ITER     4096  /* RFC 7677's floor, Kafka's minimum */
 #define ED_SCRAM_MAX_ITER     16384 /* Kafka's maximum */
 #define ED_SCRAM_DEFAULT_ITER 4096
-#define ED_SCRAM_SALT_LEN     32   /* salt of credentials Eddy makes */
-#define ED_SCRAM_MAX_SALT     64   /* longest salt accepted */
+#define ED_SCRAM_SALT_LEN     32 /* salt of credentials Eddy makes */
+#define ED_SCRAM_MAX_SALT     64 /* longest salt accepted */
 
 /* Kafka's mechanism names; 0 for an unknown one. */
 enum ed_sasl_mech ed_sasl_mech_parse(const char *name, size_t len);
@@ -59,8 +59,8 @@ int ed_scram_cred_check(enum ed_sasl_mech m, const struct ed_scram_cred *cred, c
 /* Credential lookup for the server: for PLAIN the server asks for any SCRAM
  * mechanism the user has (SCRAM-SHA-256 first). Returns ED_OK with *out
  * filled, ED_ERR_NOENT for no such user or mechanism. */
-typedef int (*ed_sasl_lookup_fn)(void *arg, const char *name, size_t name_len,
-                                 enum ed_sasl_mech m, struct ed_scram_cred *out);
+typedef int (*ed_sasl_lookup_fn)(void *arg, const char *name, size_t name_len, enum ed_sasl_mech m,
+                                 struct ed_scram_cred *out);
 
 enum ed_sasl_status {
     ED_SASL_CONTINUE = 1, /* send the output and wait for the next client message */

@@ -9,8 +9,10 @@
 static const mbedtls_md_info_t *md_info(enum ed_hash h)
 {
     switch (h) {
-    case ED_HASH_SHA256: return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    case ED_HASH_SHA512: return mbedtls_md_info_from_type(MBEDTLS_MD_SHA512);
+    case ED_HASH_SHA256:
+        return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    case ED_HASH_SHA512:
+        return mbedtls_md_info_from_type(MBEDTLS_MD_SHA512);
     }
     return NULL;
 }
@@ -52,8 +54,7 @@ int ed_plat_crypto_pbkdf2(enum ed_hash h, const void *pw, size_t pw_len, const v
     return rc == 0 ? ED_OK : ED_ERR_INVAL;
 }
 
-int ed_plat_crypto_b64_encode(const void *in, size_t in_len, char *out, size_t cap,
-                              size_t *out_len)
+int ed_plat_crypto_b64_encode(const void *in, size_t in_len, char *out, size_t cap, size_t *out_len)
 {
     size_t n = 0;
     int rc = mbedtls_base64_encode((unsigned char *)out, cap, &n, in, in_len);
@@ -88,6 +89,7 @@ bool ed_plat_crypto_equal(const void *a, const void *b, size_t len)
     const volatile uint8_t *x = a;
     const volatile uint8_t *y = b;
     uint8_t d = 0;
-    for (size_t i = 0; i < len; i++) d |= (uint8_t)(x[i] ^ y[i]);
+    for (size_t i = 0; i < len; i++)
+        d |= (uint8_t)(x[i] ^ y[i]);
     return d == 0;
 }

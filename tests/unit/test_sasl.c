@@ -12,12 +12,13 @@
 #include "platform/crypto.h"
 
 /* RFC 7677 section 3 */
-#define V_CFIRST  "n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
-#define V_SNONCE  "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-#define V_SFIRST  "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+#define V_CFIRST "n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+#define V_SNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+#define V_SFIRST                                                                                   \
+    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
 #define V_CFINAL_NP "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-#define V_CFINAL  V_CFINAL_NP ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-#define V_SFINAL  "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+#define V_CFINAL    V_CFINAL_NP ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+#define V_SFINAL    "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
 struct user {
     const char *name;
@@ -41,9 +42,9 @@ static int lookup(void *arg, const char *name, size_t name_len, enum ed_sasl_mec
         if (!(users[i].mechs & m)) return ED_ERR_NOENT;
         uint8_t salt[16];
         size_t salt_len;
-        assert_int_equal(ed_plat_crypto_b64_decode("W22ZaJ0SNY7soEsUEjb6gQ==", 24, salt,
-                                                   sizeof salt, &salt_len),
-                         ED_OK);
+        assert_int_equal(
+            ed_plat_crypto_b64_decode("W22ZaJ0SNY7soEsUEjb6gQ==", 24, salt, sizeof salt, &salt_len),
+            ED_OK);
         return ed_scram_cred_make(m, users[i].pw, strlen(users[i].pw), salt, salt_len, 4096, out);
     }
     return ED_ERR_NOENT;
@@ -63,8 +64,8 @@ static enum ed_sasl_status cstep(ed_sasl_client *c, const char *msg, char *out, 
 {
     const uint8_t *o;
     size_t ol;
-    enum ed_sasl_status st = ed_sasl_client_step(c, (const uint8_t *)msg, msg ? strlen(msg) : 0,
-                                                 &o, &ol);
+    enum ed_sasl_status st =
+        ed_sasl_client_step(c, (const uint8_t *)msg, msg ? strlen(msg) : 0, &o, &ol);
     memcpy(out, o, ol);
     out[ol] = '\0';
     if (out_len) *out_len = ol;
@@ -251,11 +252,12 @@ static void test_scram_refusals(void **state)
     static const char *const bad_final[] = {
         "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=AAAA", /* short proof */
         "c=biws,r=rOprNGfwEbeRWgbNEkqO,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-        "c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-        V_CFINAL_NP,                             /* no proof */
-        V_CFINAL ",x=1",                         /* proof not last */
+        "c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+"
+        "Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+        V_CFINAL_NP,                                                   /* no proof */
+        V_CFINAL ",x=1",                                               /* proof not last */
         V_CFINAL_NP ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVq=", /* wrong proof */
-        V_CFINAL_NP ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ", /* not base64 */
+        V_CFINAL_NP ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ",  /* not base64 */
         "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,c=biws",
     };
     for (size_t i = 0; i < sizeof bad_final / sizeof bad_final[0]; i++) {
