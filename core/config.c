@@ -2,6 +2,7 @@
  * server.properties loading, Kafka's precedence rules, and --help. */
 #define ED_LOG_MODULE "config"
 #include "core/config.h"
+#include "core/sasl.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "platform/platform.h"
@@ -33,6 +34,7 @@ static bool check_advertised(const char *v, char *why, size_t why_len);
 static bool check_dirs(const char *v, char *why, size_t why_len);
 static bool check_cleanup(const char *v, char *why, size_t why_len);
 static bool check_mqtt_listeners(const char *v, char *why, size_t why_len);
+static bool check_sasl_mechs(const char *v, char *why, size_t why_len);
 
 /* host:count,... (max.connections.per.ip.overrides) */
 static bool check_overrides(const char *v, char *why, size_t why_len)
@@ -97,6 +99,17 @@ static const struct row rows[] = {
      "client cannot take every slot)"},
     {"max.connections.per.ip.overrides", ED_CFG_STRING, 0, 0, "", NULL, check_overrides,
      "per-address exceptions to max.connections.per.ip, host:count,..."},
+    /* SASL (docs/security.md, "Users and SASL") */
+    {"sasl.enabled.mechanisms", ED_CFG_STRING, 0, 0, "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", NULL,
+     check_sasl_mechs,
+     "SASL mechanisms of SASL_PLAINTEXT listeners, from PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 "
+     "(Kafka's default is GSSAPI, which Eddy does not offer)"},
+    {"connections.max.reauth.ms", ED_CFG_INT, 0, I64, "0", NULL, NULL,
+     "SASL sessions last this long; a connection that has not re-authenticated by then is "
+     "closed at its next request (0 = sessions never expire; KIP-368)"},
+    {"mqtt.allow.anonymous", ED_CFG_ENUM, 0, 0, "auto", "auto,true,false", NULL,
+     "MQTT CONNECT without a user name: auto = allowed while the user store is empty, refused "
+     "once any user exists (logged at start)"},
     {"socket.request.timeout.ms", ED_CFG_INT, 0, I64, "30000", NULL, NULL,
      "Eddy: close a connection that has begun a request and not finished sending it within "
      "this time (0 = never); time Eddy itself holds a connection back does not count"},
@@ -494,8 +507,7 @@ static bool check_listener_list(const char *v, bool advertised, char *why, size_
     int served = 0;
     for (int i = 0; i < n; i++) {
         const char *nm = ls[i].name;
-        if (strcmp(nm, "SSL") == 0 || strcmp(nm, "SASL_SSL") == 0 ||
-            strcmp(nm, "SASL_PLAINTEXT") == 0) {
+        if (strcmp(nm, "SSL") == 0 || strcmp(nm, "SASL_SSL") == 0) {
             say(why, why_len, "listener %s: security protocol %s is not supported yet", nm, nm);
             return false;
         }
@@ -506,6 +518,13 @@ static bool check_listener_list(const char *v, bool advertised, char *why, size_
         return false;
     }
     return true;
+}
+
+static bool check_sasl_mechs(const char *v, char *why, size_t why_len)
+{
+    if (ed_sasl_mech_list_parse(v) > 0) return true;
+    say(why, why_len, "'%s' is not a list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512%s", v, "");
+    return false;
 }
 
 static bool check_listeners(const char *v, char *why, size_t why_len)

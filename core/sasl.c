@@ -34,6 +34,23 @@ enum ed_sasl_mech ed_sasl_mech_parse(const char *name, size_t len)
     return 0;
 }
 
+int ed_sasl_mech_list_parse(const char *list)
+{
+    int mechs = 0;
+    const char *v = list;
+    while (*v) {
+        while (*v == ' ' || *v == ',')
+            v++;
+        size_t n = strcspn(v, ", ");
+        if (!n) break;
+        enum ed_sasl_mech m = ed_sasl_mech_parse(v, n);
+        if (!m) return -1;
+        mechs |= (int)m;
+        v += n;
+    }
+    return mechs;
+}
+
 const char *ed_sasl_mech_name(enum ed_sasl_mech m)
 {
     switch (m) {
@@ -420,7 +437,10 @@ static enum ed_sasl_status scram_final(ed_sasl_server *s, const char *msg, size_
     if (ed_plat_crypto_b64_decode(cb, cb_len, gs2, sizeof gs2, &gs2_len) || gs2_len != s->gs2_len ||
         memcmp(gs2, s->gs2, gs2_len) != 0)
         return fail(s, "Authentication failed: channel binding data differs");
-    if (r_len != s->nonce_len || memcmp(r, s->nonce, r_len) != 0)
+    /* Kafka accepts a nonce that ends with the server-first one, and
+     * librdkafka relies on it (it sends its client nonce twice); the
+     * AuthMessage is built from the bytes the client sent either way. */
+    if (r_len < s->nonce_len || memcmp(r + r_len - s->nonce_len, s->nonce, s->nonce_len) != 0)
         return fail(s, "Authentication failed: nonce differs");
     uint8_t proof[ED_HASH_MAX_LEN + 3];
     size_t proof_len;

@@ -31,6 +31,9 @@ enum ed_sasl_mech {
 
 /* Kafka's mechanism names; 0 for an unknown one. */
 enum ed_sasl_mech ed_sasl_mech_parse(const char *name, size_t len);
+/* A comma-separated list of mechanism names as a bit set of ed_sasl_mech;
+ * -1 when a name is unknown, 0 for an empty list. */
+int ed_sasl_mech_list_parse(const char *list);
 const char *ed_sasl_mech_name(enum ed_sasl_mech m);
 /* The digest of a SCRAM mechanism; 0 for PLAIN. */
 enum ed_hash ed_sasl_mech_hash(enum ed_sasl_mech m);

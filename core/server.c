@@ -14,6 +14,8 @@
 #include "core/conn.h"
 #include "core/kapi.h"
 #include "core/kapi_data.h"
+#include "core/kapi_sasl.h"
+#include "core/kafka/msg_gen.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -35,11 +37,15 @@ struct sreq {
 /* Per-connection Kafka state (the engine's connection data). */
 struct kconn {
     int32_t n_inflight;
-    size_t in_len; /* request bytes held by open requests */
+    size_t in_len;        /* request bytes held by open requests */
+    bool auth_ready;      /* auth initialised (at the first frame) */
+    struct ed_kauth auth; /* SASL state and principal */
 };
 
 struct ed_server {
     ed_broker *b;
+    bool sasl;              /* its listeners require SASL (SASL_PLAINTEXT) */
+    ed_server *sasl_server; /* the server of the SASL_PLAINTEXT listeners (NULL: none) */
     struct ed_server_limits lim;
     ed_conn_set *set;
     uint64_t n_requests;
@@ -152,6 +158,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     q->correlation_id = ed_krd_i32(&hd);
     q->broker = srv_of(c)->b;
     q->peer = ed_conn_peer(c);
+    q->auth = &kc_of(c)->auth;
     srv_of(c)->n_requests++;
     r->state = S_DISPATCHING;
     if (!ed_krd_ok(&hd)) {
@@ -166,6 +173,12 @@ static void dispatch(ed_conn *c, struct sreq *r)
         snprintf(why, sizeof why, "unknown API key %d", q->api_key);
         r->state = S_DROP;
         ed_conn_close_bad(c, why);
+        return;
+    }
+    const char *denied = NULL;
+    if (!ed_kauth_allows(q->auth, q->api_key, ed_plat_clock_mono_ms(), &denied)) {
+        r->state = S_DROP;
+        ed_conn_close_bad(c, denied);
         return;
     }
     bool is_versions = q->api_key == ED_KAPI_API_VERSIONS;
@@ -193,6 +206,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     ed_kwr_i32(&q->out, q->correlation_id);
     if (q->flex && !is_versions) ed_kwr_tags(&q->out, true);
     int st = e->fn(q);
+    bool close_after = q->auth->close_after;
     switch (st) {
     case ED_KAPI_RESPOND:
         finish(r);
@@ -219,9 +233,33 @@ static void dispatch(ed_conn *c, struct sreq *r)
         snprintf(why, sizeof why, "malformed %s v%d request", e->name, q->api_version);
         r->state = S_DROP;
         ed_conn_close_bad(c, why);
-        break;
+        return;
     }
     }
+    /* A refused SASL exchange: the answer goes out, then the connection
+     * closes (as Kafka does). */
+    if (close_after && !ed_conn_closing(c)) ed_conn_close_bad(c, "SASL authentication refused");
+}
+
+/* A raw SASL token after SaslHandshake v0, framed by its size alone; the
+ * answer token is framed the same way. A refusal closes the connection
+ * without an answer (as Kafka does). */
+static void raw_token(ed_conn *c, struct sreq *r)
+{
+    struct kconn *k = kc_of(c);
+    ed_kreq *q = &r->req;
+    q->api_key = ED_KMSG_SASL_AUTHENTICATE; /* for log lines */
+    r->state = S_DISPATCHING;
+    ed_kwr_init(&q->out, ED_KAPI_RESPONSE_MAX);
+    ed_kwr_reserve_i32(&q->out);
+    enum ed_sasl_status st = ed_kauth_raw_token(&k->auth, srv_of(c)->b, ed_conn_peer(c),
+                                                r->frame + 4, r->frame_len - 4, &q->out);
+    if (st == ED_SASL_FAILED) {
+        drop(r);
+        ed_conn_close_bad(c, "SASL authentication refused");
+        return;
+    }
+    finish(r);
 }
 
 /* ---- the engine's callbacks ---- */
@@ -255,8 +293,15 @@ static void on_frame(ed_conn *c, struct ed_conn_frame *f)
     r->out.release = sreq_release;
     k->n_inflight++;
     k->in_len += f->len;
+    if (!k->auth_ready) {
+        ed_kauth_init(&k->auth, srv_of(c)->sasl);
+        k->auth_ready = true;
+    }
     ed_conn_out_queue(c, &r->out);
-    dispatch(c, r);
+    if (k->auth.raw)
+        raw_token(c, r);
+    else
+        dispatch(c, r);
 }
 
 static bool can_take(ed_conn *c)
@@ -275,6 +320,7 @@ static bool is_idle(ed_conn *c)
  * handlers drop their references first). */
 static void on_free(ed_conn *c)
 {
+    if (kc_of(c)->auth_ready) ed_kauth_fini(&kc_of(c)->auth);
     for (struct ed_conn_out *o = ed_conn_out_head(c); o; o = o->next) {
         struct sreq *r = (struct sreq *)(void *)((char *)o - offsetof(struct sreq, out));
         if (r->state == S_PENDING && r->req.cancel) r->req.cancel(&r->req);
@@ -408,6 +454,32 @@ static bool is_any(const char *host)
     return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
 }
 
+static void service_shutdown(void *obj);
+static void service_free(void *obj);
+
+/* SASL_PLAINTEXT listeners accept into a second server whose connections
+ * must authenticate first; it is made at the first such listener and is a
+ * service of its own. */
+static int sasl_server_of(ed_server *s, ed_server **out, char *why, size_t why_len)
+{
+    if (!s->sasl_server) {
+        ed_server *ss;
+        int rc = ed_server_new(s->b, &ss);
+        if (rc == ED_OK) {
+            ss->sasl = true;
+            struct ed_broker_service svc = {"Kafka SASL", ss, service_shutdown, service_free};
+            rc = ed_broker_add_service(s->b, &svc);
+        }
+        if (rc != ED_OK) {
+            snprintf(why, why_len, "Kafka SASL server: %s", ed_strerror(rc));
+            return rc;
+        }
+        s->sasl_server = ss;
+    }
+    *out = s->sasl_server;
+    return ED_OK;
+}
+
 /* Listens on every configured listener; Metadata names one address: the
  * advertised listener of the first listener's name (port 0 there: the
  * port it bound), else that listener's address (every interface: this
@@ -430,7 +502,12 @@ static int listen_all(ed_server *s, char *why, size_t why_len)
         }
         uint16_t port;
         const char *host = *ls[i].host ? ls[i].host : "0.0.0.0";
-        int rc = ed_server_listen(s, host, ls[i].port, &port);
+        ed_server *target = s;
+        int rc = strcmp(ls[i].name, "SASL_PLAINTEXT") == 0
+                     ? sasl_server_of(s, &target, why, why_len)
+                     : ED_OK;
+        if (rc != ED_OK) return rc;
+        rc = ed_server_listen(target, host, ls[i].port, &port);
         if (rc != ED_OK) {
             snprintf(why, why_len, "cannot listen on %s:%u: %s", host, ls[i].port, ed_strerror(rc));
             return rc;

@@ -426,7 +426,8 @@ int ed_users_set_password(ed_users *u, const char *name, size_t name_len, const 
     struct entry *e = copy(u, 2);
     if (!e) return ED_ERR_NOMEM;
     size_t n = u->n;
-    for (size_t i = 0; i < 2; i++) upsert(e, &n, name, name_len, ms[i], &c[i]);
+    for (size_t i = 0; i < 2; i++)
+        upsert(e, &n, name, name_len, ms[i], &c[i]);
     memset(c, 0, sizeof c);
     return commit(u, e, n);
 }

@@ -36,10 +36,10 @@ static bool read_password(const char *file, char *pw, size_t cap)
     fclose(f);
     pw[n] = '\0';
     char *nl = strpbrk(pw, "\r\n");
-    if (nl) *nl = '\0';
+    if (nl)
+        *nl = '\0';
     else if (more) {
-        fprintf(stderr, "%s: %s: password longer than %d bytes\n", CMD, file,
-                ED_SASL_MAX_PASSWORD);
+        fprintf(stderr, "%s: %s: password longer than %d bytes\n", CMD, file, ED_SASL_MAX_PASSWORD);
         return false;
     }
     return true;
@@ -101,8 +101,7 @@ static int do_list(const ed_users *u)
 
 int ed_cmd_users(int argc, char **argv)
 {
-    const char *data = NULL, *password = NULL, *password_file = NULL, *iter_s = NULL,
-               *mech = NULL;
+    const char *data = NULL, *password = NULL, *password_file = NULL, *iter_s = NULL, *mech = NULL;
     bool help = false;
     const struct ed_cli_opt opts[] = {
         {"data", 0, true, &data, NULL, NULL, NULL},
@@ -114,8 +113,7 @@ int ed_cmd_users(int argc, char **argv)
     };
     const char *pos[3];
     int n_pos = 0;
-    if (!ed_cli_parse(CMD, argc, argv, 1, opts, (int)ED_ARRAY_LEN(opts), pos, 3, &n_pos))
-        return 2;
+    if (!ed_cli_parse(CMD, argc, argv, 1, opts, (int)ED_ARRAY_LEN(opts), pos, 3, &n_pos)) return 2;
     if (help) {
         fputs(usage_text, stdout);
         return 0;
@@ -136,8 +134,8 @@ int ed_cmd_users(int argc, char **argv)
         return 2;
     }
     int64_t iterations = ED_SCRAM_DEFAULT_ITER;
-    if (iter_s && !ed_cli_int(CMD, "--iterations", iter_s, ED_SCRAM_MIN_ITER, ED_SCRAM_MAX_ITER,
-                              &iterations))
+    if (iter_s &&
+        !ed_cli_int(CMD, "--iterations", iter_s, ED_SCRAM_MIN_ITER, ED_SCRAM_MAX_ITER, &iterations))
         return 2;
     char pw[ED_SASL_MAX_PASSWORD + 2];
     if (add) {

@@ -45,8 +45,7 @@ static bool contains(const unsigned char *b, size_t n, const char *needle)
     return false;
 }
 
-static enum ed_sasl_status scram(ed_users *u, enum ed_sasl_mech m, const char *name,
-                                 const char *pw)
+static enum ed_sasl_status scram(ed_users *u, enum ed_sasl_mech m, const char *name, const char *pw)
 {
     ed_sasl_server *s;
     ed_sasl_client *c;
