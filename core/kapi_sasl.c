@@ -272,8 +272,9 @@ int ed_kapi_describe_user_scram_credentials(ed_kreq *req)
     }
     size_t n_infos = 0;
     for (size_t r = 0; r < n; r++) {
-        struct ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result
-            *res = &resp.results[resp.n_results++];
+        struct
+            ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result
+                *res = &resp.results[resp.n_results++];
         res->user = want[r];
         res->error_message = (ed_kstr){NULL, -1};
         for (size_t k = 0; k < r && !all; k++)
@@ -441,8 +442,8 @@ int ed_kapi_alter_user_scram_credentials(ed_kreq *req)
             } else {
                 res->error_code = rc == ED_ERR_TOOBIG ? KERR_UNACCEPTABLE_CREDENTIAL
                                                       : ED_KERR_UNKNOWN_SERVER_ERROR;
-                why = rc == ED_ERR_TOOBIG ? "the user store is full"
-                                          : "cannot write the user store";
+                why =
+                    rc == ED_ERR_TOOBIG ? "the user store is full" : "cannot write the user store";
             }
         }
         res->error_message = kstr(why);

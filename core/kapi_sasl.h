@@ -14,10 +14,10 @@
 #define ED_KAUTH_PRINCIPAL_MAX (5 + ED_SASL_MAX_NAME + 1)
 
 struct ed_kauth {
-    bool required;      /* the listener requires SASL (SASL_PLAINTEXT) */
-    bool authenticated; /* an exchange succeeded (principal is the user) */
-    bool raw;           /* after SaslHandshake v0: frames are raw SASL tokens */
-    bool close_after;   /* close the connection once the current answer is out */
+    bool required;          /* the listener requires SASL (SASL_PLAINTEXT) */
+    bool authenticated;     /* an exchange succeeded (principal is the user) */
+    bool raw;               /* after SaslHandshake v0: frames are raw SASL tokens */
+    bool close_after;       /* close the connection once the current answer is out */
     enum ed_sasl_mech mech; /* chosen by the last SaslHandshake (0: none) */
     ed_sasl_server *sasl;   /* the exchange in progress (NULL: none) */
     uint64_t expires_ms;    /* monotonic ms when the session ends (0: never) */
@@ -29,8 +29,7 @@ void ed_kauth_fini(struct ed_kauth *a);
 /* Whether a request of api_key may be served now; false with why set when
  * the connection must be closed instead (not authenticated, or the session
  * expired without re-authentication, as Kafka does). */
-bool ed_kauth_allows(const struct ed_kauth *a, int16_t api_key, uint64_t now_ms,
-                     const char **why);
+bool ed_kauth_allows(const struct ed_kauth *a, int16_t api_key, uint64_t now_ms, const char **why);
 /* One raw token after SaslHandshake v0: runs the exchange and appends the
  * answer token to out (the caller frames it with a size prefix). Returns
  * the SASL status; on ED_SASL_FAILED nothing is to be sent and the
