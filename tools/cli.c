@@ -28,6 +28,10 @@ static bool store(const char *cmd, const struct ed_cli_opt *o, const char *v)
     return true;
 }
 
+/* -X key=value client settings of every command (librdkafka's names). */
+static const char *x_props[ED_CLI_MAX_MULTI];
+static int n_x_props;
+
 bool ed_cli_parse(const char *cmd, int argc, char **argv, int first, const struct ed_cli_opt *opts,
                   int n_opts, const char **positional, int max_pos, int *n_pos)
 {
@@ -36,6 +40,15 @@ bool ed_cli_parse(const char *cmd, int argc, char **argv, int first, const struc
         const char *a = argv[i];
         const struct ed_cli_opt *o = NULL;
         const char *inline_v = NULL;
+        if (a[0] == '-' && a[1] == 'X') {
+            const char *kv = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!kv || !strchr(kv, '=') || n_x_props >= ED_CLI_MAX_MULTI) {
+                fprintf(stderr, "eddy %s: -X needs key=value\n", cmd);
+                return false;
+            }
+            x_props[n_x_props++] = kv;
+            continue;
+        }
         if (a[0] == '-' && a[1] == '-' && a[2]) {
             const char *eq = strchr(a + 2, '=');
             size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
@@ -90,9 +103,45 @@ bool ed_cli_int(const char *cmd, const char *opt, const char *s, int64_t min, in
     return true;
 }
 
+/* Applies -X settings: security.protocol (PLAINTEXT, SASL_PLAINTEXT),
+ * sasl.mechanism (alias sasl.mechanisms), sasl.username, sasl.password. */
+static bool client_props(const char *cmd, struct ed_kclient_opts *o)
+{
+    const char *protocol = "PLAINTEXT", *mech = NULL;
+    for (int i = 0; i < n_x_props; i++) {
+        const char *kv = x_props[i];
+        const char *v = strchr(kv, '=') + 1;
+        size_t kl = (size_t)(v - 1 - kv);
+#define KEY(k) (kl == strlen(k) && strncmp(kv, k, kl) == 0)
+        if (KEY("security.protocol"))
+            protocol = v;
+        else if (KEY("sasl.mechanism") || KEY("sasl.mechanisms"))
+            mech = v;
+        else if (KEY("sasl.username"))
+            o->sasl_username = v;
+        else if (KEY("sasl.password"))
+            o->sasl_password = v;
+        else {
+            fprintf(stderr, "eddy %s: unknown -X setting '%.*s'\n", cmd, (int)kl, kv);
+            return false;
+        }
+#undef KEY
+    }
+    if (strcmp(protocol, "SASL_PLAINTEXT") == 0) {
+        o->sasl_mechanism = mech ? mech : "PLAIN"; /* librdkafka's default */
+    } else if (strcmp(protocol, "PLAINTEXT") != 0) {
+        fprintf(stderr,
+                "eddy %s: security.protocol %s is not supported (PLAINTEXT, SASL_PLAINTEXT)\n", cmd,
+                protocol);
+        return false;
+    }
+    return true;
+}
+
 ed_kclient *ed_cli_connect(const char *cmd, const char *bootstrap, const char *timeout_ms)
 {
-    struct ed_kclient_opts o = {"eddy-cli", 30000, 0};
+    struct ed_kclient_opts o = {"eddy-cli", 30000, 0, NULL, NULL, NULL};
+    if (!client_props(cmd, &o)) return NULL;
     if (timeout_ms) {
         int64_t t;
         if (!ed_cli_int(cmd, "--timeout", timeout_ms, 1, 3600000, &t)) return NULL;

@@ -173,6 +173,24 @@ def test_kafka_python(sb, mech):
     assert got == [(b"k%d" % i, b"v%d" % i) for i in range(20)]
 
 
+@pytest.mark.parametrize("mech", MECHS)
+def test_eddy_client(sb, mech):
+    x = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", f"sasl.mechanism={mech}",
+         "-X", "sasl.username=bob", "-X", f"sasl.password={USERS['bob']}"]
+    topic = f"eddy-{mech.lower()}"
+    run([EDDY_BIN, "topics", "create", "-b", sb.sasl_bootstrap, "-t", topic, *x])
+    run([EDDY_BIN, "produce", "-b", sb.sasl_bootstrap, "-t", topic, *x], input=b"one\ntwo\n")
+    out = run([EDDY_BIN, "consume", "-b", sb.sasl_bootstrap, "-t", topic, "-o", "beginning", "-e", *x]).stdout
+    assert out.decode().split() == ["one", "two"]
+    bad = x[:-1] + ["sasl.password=wrong"]
+    p = run([EDDY_BIN, "topics", "create", "-b", sb.sasl_bootstrap, "-t", topic + "-bad", *bad], check=False)
+    assert p.returncode != 0 and b"SASL_AUTHENTICATION_FAILED" in p.stderr
+    # without SASL the broker closes the connection at the first request after ApiVersions
+    p = run([EDDY_BIN, "topics", "create", "-b", sb.sasl_bootstrap, "-t", topic + "-plain"], check=False)
+    assert p.returncode != 0
+    assert not topic_exists(sb, topic + "-bad") and not topic_exists(sb, topic + "-plain")
+
+
 def jaas_props(path, mech, user, pw):
     module = "plain.PlainLoginModule" if mech == "PLAIN" else "scram.ScramLoginModule"
     path.write_text(
