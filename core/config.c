@@ -56,7 +56,8 @@ static bool check_overrides(const char *v, char *why, size_t why_len)
 static const struct row rows[] = {
     {"listeners", ED_CFG_STRING, 0, 0, "PLAINTEXT://0.0.0.0:9092", NULL, check_listeners,
      "Kafka listeners, NAME://host:port,... (empty host = all interfaces; port 0 = one "
-     "the OS picks, see --port-file). PLAINTEXT listeners are served; a CONTROLLER "
+     "the OS picks, see --port-file). PLAINTEXT and SASL_PLAINTEXT (clients must "
+     "authenticate, docs/security.md) listeners are served; a CONTROLLER "
      "listener is skipped"},
     {"advertised.listeners", ED_CFG_STRING, 0, 0, "", NULL, check_advertised,
      "addresses given to clients in Metadata; empty = derived from listeners (0.0.0.0 "

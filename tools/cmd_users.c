@@ -147,8 +147,8 @@ int ed_cmd_users(int argc, char **argv)
         if (password) snprintf(pw, sizeof pw, "%s", password);
         if (password && strlen(password) > ED_SASL_MAX_PASSWORD) pw[0] = '\0';
     }
-    const char *name = n_pos == 2 ? pos[1] : NULL;
-    if (name && !ed_users_name_ok(name, strlen(name))) {
+    const char *name = n_pos == 2 ? pos[1] : "";
+    if ((add || remove) && !ed_users_name_ok(name, strlen(name))) {
         fprintf(stderr, "%s: a user name has 1..%d bytes and no control characters\n", CMD,
                 ED_SASL_MAX_NAME);
         return 2;
