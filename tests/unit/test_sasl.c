@@ -19,6 +19,8 @@
 #define V_CFINAL_NP "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
 #define V_CFINAL    V_CFINAL_NP ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
 #define V_SFINAL    "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+/* the proof of a client-final message with the client nonce repeated */
+#define REPEATED_PROOF "1Y75+q7XaCGJj/r6vyQWwoNxSzV5ksS8xhp5Lqyriec="
 
 struct user {
     const char *name;
@@ -88,6 +90,35 @@ static void test_rfc7677_server(void **state)
     assert_string_equal(ed_sasl_server_user(s), "user");
     /* nothing after the end */
     assert_int_equal(sstep(s, V_CFINAL, strlen(V_CFINAL), out), ED_SASL_FAILED);
+    ed_sasl_server_free(s);
+}
+
+/* librdkafka sends its client nonce again in front of the combined one;
+ * Kafka accepts a final nonce that ends with the server-first nonce, and the
+ * proof is over the bytes the client sent. */
+static void test_repeated_client_nonce(void **state)
+{
+    (void)state;
+    int n = 0;
+    ed_sasl_server *s;
+    char out[ED_SASL_MAX_MSG + 1];
+    assert_int_equal(ed_sasl_server_new(ED_SASL_SCRAM_SHA_256, lookup, &n, &s), ED_OK);
+    assert_int_equal(ed_sasl_server_set_nonce(s, V_SNONCE), ED_OK);
+    assert_int_equal(sstep(s, V_CFIRST, strlen(V_CFIRST), out), ED_SASL_CONTINUE);
+    /* the proof for this message, computed with Python's hashlib/hmac from
+     * RFC 7677's password, salt and iterations */
+    static const char final[] =
+        "c=biws,r=rOprNGfwEbeRWgbNEkqOrOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+        "p=" REPEATED_PROOF;
+    assert_int_equal(sstep(s, final, strlen(final), out), ED_SASL_DONE);
+    ed_sasl_server_free(s);
+    /* a nonce that does not end with the server's is still refused */
+    assert_int_equal(ed_sasl_server_new(ED_SASL_SCRAM_SHA_256, lookup, &n, &s), ED_OK);
+    assert_int_equal(ed_sasl_server_set_nonce(s, V_SNONCE), ED_OK);
+    assert_int_equal(sstep(s, V_CFIRST, strlen(V_CFIRST), out), ED_SASL_CONTINUE);
+    static const char bad[] = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0x,"
+                              "p=" REPEATED_PROOF;
+    assert_int_equal(sstep(s, bad, strlen(bad), out), ED_SASL_FAILED);
     ed_sasl_server_free(s);
 }
 
@@ -293,9 +324,10 @@ static void test_creds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc7677_server), cmocka_unit_test(test_rfc7677_client),
-        cmocka_unit_test(test_round_trips),    cmocka_unit_test(test_plain_parsing),
-        cmocka_unit_test(test_scram_refusals), cmocka_unit_test(test_creds),
+        cmocka_unit_test(test_rfc7677_server), cmocka_unit_test(test_repeated_client_nonce),
+        cmocka_unit_test(test_rfc7677_client), cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_plain_parsing),  cmocka_unit_test(test_scram_refusals),
+        cmocka_unit_test(test_creds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
