@@ -177,8 +177,10 @@ static void dispatch(ed_conn *c, struct sreq *r)
     }
     const char *denied = NULL;
     if (!ed_kauth_allows(q->auth, q->api_key, ed_plat_clock_mono_ms(), &denied)) {
+        char why[128];
+        snprintf(why, sizeof why, "%s (%s v%d)", denied, e->name, q->api_version);
         r->state = S_DROP;
-        ed_conn_close_bad(c, denied);
+        ed_conn_close_bad(c, why);
         return;
     }
     bool is_versions = q->api_key == ED_KAPI_API_VERSIONS;

@@ -1,5 +1,6 @@
 """SASL over SASL_PLAINTEXT listeners and the user store: kcat,
-confluent-kafka and kafka-python 2.0.2 produce and consume with
+confluent-kafka, kafka-python 2.0.2, KafkaJS, franz-go and Eddy's own
+client produce and consume with
 SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN; Apache Kafka's CLI tools
 authenticate and manage users with kafka-configs; `eddy users` manages the
 store offline; refusals (wrong password, unknown user, a request before
@@ -17,7 +18,20 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 import kwire
-from conftest import EDDY_BIN, HOST, Broker, kafka_tool, need, read_port_file, run
+from conftest import (
+    CACHE,
+    EDDY_BIN,
+    FRANZ,
+    HOST,
+    KAFKAJS_PEER,
+    Broker,
+    kafka_tool,
+    need,
+    parse_hex_records,
+    read_port_file,
+    records_hex_lines,
+    run,
+)
 
 USERS = {"alice": "alice-secret", "bob": "b0b,with=odd chars"}
 MECHS = ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]
@@ -189,6 +203,38 @@ def test_eddy_client(sb, mech):
     p = run([EDDY_BIN, "topics", "create", "-b", sb.sasl_bootstrap, "-t", topic + "-plain"], check=False)
     assert p.returncode != 0
     assert not topic_exists(sb, topic + "-bad") and not topic_exists(sb, topic + "-plain")
+
+
+def peer_env(mech, user):
+    return {"PEER_SASL_MECHANISM": mech, "PEER_SASL_USERNAME": user, "PEER_SASL_PASSWORD": USERS[user]}
+
+
+RECORDS = [(b"k%d" % i, b"value-%d" % i) for i in range(10)]
+
+
+@pytest.mark.parametrize("mech", MECHS)
+def test_kafkajs(sb, mech):
+    topic = f"kafkajs-{mech.lower()}"
+    env = dict(peer_env(mech, "alice"), NODE_PATH=str(CACHE / "node" / "node_modules"),
+               KAFKAJS_NO_PARTITIONER_WARNING="1")
+    node = [need("node"), need(KAFKAJS_PEER)]
+    run(node + ["produce", sb.sasl_bootstrap, topic], input=records_hex_lines(RECORDS), env=env, timeout=120)
+    out = run(node + ["consume", sb.sasl_bootstrap, topic, str(len(RECORDS)), "60000"], env=env, timeout=120)
+    assert [(k, v) for _, _, k, v in parse_hex_records(out.stdout)] == RECORDS
+
+
+@pytest.mark.parametrize("mech", MECHS)
+def test_franz_go(sb, mech):
+    topic = f"franz-{mech.lower()}"
+    env = peer_env(mech, "bob")
+    # franz-go does not create topics by producing
+    run([EDDY_BIN, "topics", "create", "-b", sb.sasl_bootstrap, "-t", topic, "-X", "security.protocol=SASL_PLAINTEXT",
+         "-X", "sasl.mechanism=SCRAM-SHA-256", "-X", "sasl.username=alice", "-X", f"sasl.password={USERS['alice']}"])
+    run([need(FRANZ), "produce", "-brokers", sb.sasl_bootstrap, "-topic", topic], input=records_hex_lines(RECORDS),
+        env=env)
+    out = run([need(FRANZ), "consume", "-brokers", sb.sasl_bootstrap, "-topic", topic, "-n", str(len(RECORDS)),
+               "-timeout", "60s"], env=env)
+    assert [(k, v) for _, _, k, v in parse_hex_records(out.stdout)] == RECORDS
 
 
 def jaas_props(path, mech, user, pw):

@@ -4,10 +4,17 @@
 //   node peer.js consume BROKERS TOPIC N [TIMEOUT_MS]
 //                                        stdout "PARTITION OFFSET KEYHEX VALUEHEX"
 //   node peer.js version
+// SASL when PEER_SASL_MECHANISM is set (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512),
+// with PEER_SASL_USERNAME and PEER_SASL_PASSWORD.
 // kafkajs is found through NODE_PATH (the peers cache).
 'use strict';
 const { Kafka, logLevel, Partitioners } = require('kafkajs');
 
+function sasl() {
+  const m = process.env.PEER_SASL_MECHANISM;
+  if (!m) return undefined;
+  return { mechanism: m.toLowerCase(), username: process.env.PEER_SASL_USERNAME, password: process.env.PEER_SASL_PASSWORD };
+}
 function fromHex(s) {
   if (s === '-') return null;
   if (s === '=') return Buffer.alloc(0);
@@ -43,7 +50,7 @@ function readStdin() {
 }
 
 async function produce(brokers, topic) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator, sasl: sasl() });
   // The default partitioner is Java-compatible murmur2.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -66,7 +73,7 @@ async function produce(brokers, topic) {
 }
 
 async function consume(brokers, topic, n, timeoutMs) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator, sasl: sasl() });
   const consumer = kafka.consumer({ groupId: 'eddy-test-kafkajs-' + process.pid + '-' + Date.now() });
   const lines = [];
   let settle;
