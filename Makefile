@@ -154,7 +154,7 @@ format-check:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr --suppress=missingIncludeSystem --suppress=ctunullpointer:core/kwire.c -I. $(LIB_SRC) $(TOOL_SRC)
+	  --inline-suppr --suppress=missingIncludeSystem --suppress=ctunullpointer:core/kafka/kwire.c -I. $(LIB_SRC) $(TOOL_SRC)
 	clang-tidy --quiet $(LIB_SRC) $(TOOL_SRC) -- $(CFLAGS_BASE)
 
 # Regenerates the Kafka message schema (core/kafka/msg_gen.{h,c}) from the

@@ -7,7 +7,7 @@
 #define ED_LOG_MODULE "serve"
 #include "core/broker.h"
 #include "core/config.h"
-#include "core/server.h"
+#include "core/kafka/server.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"

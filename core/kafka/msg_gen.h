@@ -47,7 +47,7 @@ enum ed_kmsg_key {
     ED_KMSG_N_KEYS = 80
 };
 
-/* Server versions as {min, max, first flexible} for core/kapi.c's table. */
+/* Server versions as {min, max, first flexible} for core/kafka/kapi.c's table. */
 #define ED_KMSG_SERVES_PRODUCE                         0, 11, 9
 #define ED_KMSG_SERVES_FETCH                           4, 17, 12
 #define ED_KMSG_SERVES_LIST_OFFSETS                    0, 7, 6

@@ -13,7 +13,7 @@
 #ifndef ED_CORE_KAFKA_SCHEMA_H
 #define ED_CORE_KAFKA_SCHEMA_H
 
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 
 #define ED_KV_MAX 127 /* "and every later version" */
 

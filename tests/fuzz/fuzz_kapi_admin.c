@@ -11,8 +11,8 @@
 
 #include "core/broker.h"
 #include "core/config.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "storage/log.h"

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "core/broker.h"
-#include "core/kapi.h"
-#include "core/kapi_data.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "platform/log.h"

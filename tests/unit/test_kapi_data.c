@@ -14,9 +14,9 @@
 
 #include "core/broker.h"
 #include "core/config.h"
-#include "core/kapi.h"
-#include "core/kapi_data.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "fetch_golden.h"

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "core/kafka/msg_gen.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 #include "kafka_frames.h"
 
 struct vec {

@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "core/config.h"
-#include "core/kapi.h"
-#include "core/kapi_data.h"
-#include "core/server.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/server.h"
 #include "core/topics.h"
 #include "log_testutil.h"
 #include "platform/log.h"

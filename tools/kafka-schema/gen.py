@@ -258,7 +258,7 @@ def main():
     h.append("    ED_KMSG_N_KEYS = 80")
     h.append("};")
     h.append("")
-    h.append("/* Server versions as {min, max, first flexible} for core/kapi.c's table. */")
+    h.append("/* Server versions as {min, max, first flexible} for core/kafka/kapi.c's table. */")
     for a in apis:
         if a[5]:
             h.append("#define ED_KMSG_SERVES_%s %d, %d, %d" % (snake(a[0]).upper(), a[5][0],

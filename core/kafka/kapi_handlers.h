@@ -1,9 +1,9 @@
 /* Prototypes of every Kafka API handler (one line each), so the dispatch
- * table in core/kapi.c can name them; each lives in core/kapi_<name>.c. */
+ * table in core/kafka/kapi.c can name them; each lives in core/kapi_<name>.c. */
 #ifndef ED_CORE_KAPI_HANDLERS_H
 #define ED_CORE_KAPI_HANDLERS_H
 
-#include "core/kapi.h"
+#include "core/kafka/kapi.h"
 
 int ed_kapi_produce(ed_kreq *req);                         /* 0 */
 int ed_kapi_fetch(ed_kreq *req);                           /* 1 */

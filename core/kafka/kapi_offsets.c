@@ -7,7 +7,7 @@
  * with the log end offset and any other epoch as undefined (-1, -1). */
 #define ED_LOG_MODULE "offsets"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"

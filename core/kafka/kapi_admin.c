@@ -8,9 +8,9 @@
  * (ed_kapi_serve: a malformed request closes the connection and changes
  * nothing) and answers with the generated response struct. */
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_configs.h"
-#include "core/kapi_handlers.h"
-#include "core/kclient.h"
+#include "core/kafka/kapi_configs.h"
+#include "core/kafka/kapi_handlers.h"
+#include "core/kafka/kclient.h"
 #include "core/topics.h"
 #include "platform/mem.h"
 

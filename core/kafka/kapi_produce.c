@@ -11,7 +11,7 @@
  * batches are slices of the request frame. */
 #define ED_LOG_MODULE "produce"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "platform/log.h"

@@ -7,8 +7,8 @@
  * follow docs/kafka-notes.md (keep minimums low for librdkafka). */
 #define ED_LOG_MODULE "kapi"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 #include "platform/log.h"
 
 #include <stdint.h>

@@ -5,9 +5,9 @@
  * store (core/users.h), which answer only once a change is durable.
  * Requests are decoded whole through the message schema first. */
 #define ED_LOG_MODULE "sasl"
-#include "core/kapi_sasl.h"
+#include "core/kafka/kapi_sasl.h"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/users.h"
 #include "platform/log.h"
 #include "platform/mem.h"

@@ -4,11 +4,11 @@
  * SaslAuthenticate through before authentication, and the raw token
  * exchange that follows a SaslHandshake v0. The handlers of SaslHandshake,
  * SaslAuthenticate, DescribeUserScramCredentials and
- * AlterUserScramCredentials are in core/kapi_handlers.h. */
+ * AlterUserScramCredentials are in core/kafka/kapi_handlers.h. */
 #ifndef ED_CORE_KAPI_SASL_H
 #define ED_CORE_KAPI_SASL_H
 
-#include "core/kapi.h"
+#include "core/kafka/kapi.h"
 #include "core/sasl.h"
 
 #define ED_KAUTH_PRINCIPAL_MAX (5 + ED_SASL_MAX_NAME + 1)

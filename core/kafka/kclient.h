@@ -16,7 +16,7 @@
 #define ED_CORE_KCLIENT_H
 
 #include "core/kafka/msg_gen.h"
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 
 /* API keys are the schema's ED_KMSG_* (core/kafka/msg_gen.h). Version range
  * the client calls for an API key (the schema's API list); false if none. */

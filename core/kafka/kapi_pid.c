@@ -5,7 +5,7 @@
  * UNSUPPORTED_VERSION, which clients treat as fatal for transactions. */
 #define ED_LOG_MODULE "pid"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "platform/log.h"
 

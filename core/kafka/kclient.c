@@ -1,6 +1,6 @@
 /* Eddy's Kafka client: the request/response codec of the client-side APIs
  * and a blocking connection that negotiates versions (see kclient.h). */
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 #include "core/kafka/msg_gen.h"
 #include "core/sasl.h"
 #include "platform/mem.h"

@@ -6,8 +6,8 @@
  * and is the leader of everything). */
 #define ED_LOG_MODULE "metadata"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"

@@ -20,8 +20,8 @@
  * encoder's splicer (the bytes go out with sendfile). */
 #define ED_LOG_MODULE "fetch"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_data.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "platform/log.h"

@@ -10,11 +10,11 @@
  * requests are pending cancels them when it is freed (the engine frees
  * connections from a timer, never inside a handler). */
 #define ED_LOG_MODULE "server"
-#include "core/server.h"
+#include "core/kafka/server.h"
 #include "core/conn.h"
-#include "core/kapi.h"
-#include "core/kapi_data.h"
-#include "core/kapi_sasl.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/kapi_sasl.h"
 #include "core/kafka/msg_gen.h"
 #include "platform/log.h"
 #include "platform/mem.h"

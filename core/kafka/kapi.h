@@ -47,7 +47,7 @@
 #include "core/broker.h"
 #include "core/kafka/errors.h"
 #include "core/kafka/schema.h"
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 
 #include <string.h>
 
@@ -71,7 +71,7 @@ struct ed_kreq {
     ed_broker *broker;
     const char *peer;      /* "host:port" for logs */
     const char *listener;  /* the listener it came in on: Metadata advertises its address */
-    struct ed_kauth *auth; /* the connection's SASL state (core/kapi_sasl.h) */
+    struct ed_kauth *auth; /* the connection's SASL state (core/kafka/kapi_sasl.h) */
     /* For PENDING requests: the handler's state, and a cancel callback the
      * server calls if the connection closes first (the handler must then
      * drop every reference to req; the server frees it afterwards). */

@@ -4,8 +4,8 @@
  * format with UNSUPPORTED_VERSION and every range, so the client can pick
  * a version it shares (KIP-511). */
 #include "core/kafka/msg_gen.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 
 /* KIP-511 client software name/version: [a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])? */
 static bool valid_software(ed_kstr s)
