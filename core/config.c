@@ -193,6 +193,32 @@ static const struct row rows[] = {
     {"mqtt.packet.timeout.ms", ED_CFG_INT, 0, I64, "30000", NULL, NULL,
      "close a connection that has begun a packet and not finished sending it within this "
      "time (0 = never)"},
+    /* the upstream mirror (docs/mirror.md) */
+    {"site.id", ED_CFG_STRING, 0, 0, "", NULL, NULL,
+     "this site's name, unique across the fleet: names upstream topics, the mirror's "
+     "transactional id and its checkpoints"},
+    {"mirror.bootstrap.servers", ED_CFG_STRING, 0, 0, "", NULL, NULL,
+     "upstream Apache Kafka brokers, host:port,... (empty = no mirror)"},
+    {"mirror.topics", ED_CFG_STRING, 0, 0, "", NULL, NULL,
+     "local topics to mirror, comma list; each a name or a regex of whole names"},
+    {"mirror.topic.template", ED_CFG_STRING, 0, 0, "{site}.{topic}", NULL, NULL,
+     "upstream topic name; {site} and {topic} are replaced"},
+    {"mirror.create.topics", ED_CFG_BOOL, 0, 0, "true", NULL, NULL,
+     "create missing upstream topics with the source's partition count (false = report "
+     "and wait)"},
+    {"mirror.checkpoint.topic", ED_CFG_STRING, 0, 0, "__eddy_mirror_checkpoints", NULL, NULL,
+     "compacted upstream topic holding each source partition's resume point"},
+    {"mirror.transaction.max.bytes", ED_CFG_INT, 1 * KB, 256 * MB, "4194304", NULL, NULL,
+     "record bytes in one upstream transaction"},
+    {"mirror.transaction.max.ms", ED_CFG_INT, 1000, 900000, "60000", NULL, NULL,
+     "transaction timeout asked of the upstream coordinator (keep below its "
+     "transaction.max.timeout.ms)"},
+    {"mirror.linger.ms", ED_CFG_INT, 0, 60000, "100", NULL, NULL,
+     "how long new local data waits to gather before a transaction starts"},
+    {"mirror.batch.bytes", ED_CFG_INT, 1 * KB, 16 * MB, "1048576", NULL, NULL,
+     "largest record batch sent upstream"},
+    {"mirror.request.timeout.ms", ED_CFG_INT, 1000, I32, "30000", NULL, NULL,
+     "no answer from upstream within this time = the link is dead: reconnect"},
     {"memory.max.bytes", ED_CFG_INT, 0, I64, "268435456", NULL, NULL,
      "Eddy: most heap memory the broker may hold (0 = no limit); past it requests fail "
      "with an out-of-memory error instead of the board running out"},

@@ -7,6 +7,7 @@
 #define ED_LOG_MODULE "serve"
 #include "core/broker.h"
 #include "core/config.h"
+#include "core/mirror.h"
 #include "core/server.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -159,6 +160,7 @@ int ed_cmd_serve(int argc, char **argv)
 #if ED_WITH_MQTT
     if (rc == ED_OK) rc = ed_mqtt_start(b, NULL, why, sizeof why);
 #endif
+    if (rc == ED_OK) rc = ed_mirror_start(b, NULL, why, sizeof why);
     if (rc != ED_OK) {
         fprintf(stderr, "eddy serve: %s\n", why);
         goto out;
