@@ -442,6 +442,7 @@ static int rescan(ed_mirror *m)
 static void on_up(void *arg)
 {
     ed_mirror *m = arg;
+    if (m->phase == P_STOPPED) return;
     if (m->phase == P_WAIT) {
         m->phase = P_META;
         step(m);
@@ -531,26 +532,31 @@ static void restart(ed_mirror *m, const char *why)
     write_status(m);
 }
 
+static void on_timer(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    step(arg);
+}
+
 static void stop_for_good(ed_mirror *m, const char *fmt, const char *a, const char *b)
 {
     set_error(m, fmt, a, b);
     ED_LOG_ERR("mirror stopped: %s", m->last_error);
     m->phase = P_STOPPED;
     m->link_state = "stopped";
-    ed_plat_timer_stop(m->b->loop, &m->timer);
+    write_status(m);
+    /* the connections go from a timer: this may run inside a link's callback */
+    ed_plat_timer_start(m->b->loop, &m->timer, 0, on_timer, m);
+}
+
+static void close_links(ed_mirror *m)
+{
     ed_klink_free(m->boot);
     m->boot = NULL;
     for (int i = 0; i < m->n_nodes; i++) {
         ed_klink_free(m->nodes[i].link);
         m->nodes[i].link = NULL;
     }
-    write_status(m);
-}
-
-static void on_timer(ed_timer *t, void *arg)
-{
-    ED_UNUSED(t);
-    step(arg);
 }
 
 static void later(ed_mirror *m, uint32_t ms)
@@ -1004,8 +1010,20 @@ static void on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r)
         return;
     }
     m->ck_lso = pd->last_stable_offset >= 0 ? pd->last_stable_offset : pd->high_watermark;
+    /* read_committed returns aborted transactions' records too, with the
+     * list of aborted transactions (producer id, first offset): as Kafka's
+     * consumer does, every entry whose first offset is at or below a
+     * batch's last offset marks its producer as aborting until its abort
+     * marker; that producer's batches meanwhile are skipped */
     int64_t aborting[MAX_ABORTING];
     int n_aborting = 0;
+    int32_t n_ab = pd->n_aborted_transactions > 0 ? pd->n_aborted_transactions : 0;
+    uint8_t *used = n_ab ? ed_calloc((size_t)n_ab, 1) : NULL;
+    if (n_ab && !used) {
+        ed_kc_free(&mem);
+        restart(m, "out of memory reading the checkpoints");
+        return;
+    }
     const uint8_t *p = pd->records.p;
     size_t left = pd->records.len > 0 ? (size_t)pd->records.len : 0;
     int64_t pos = m->ck_pos;
@@ -1015,19 +1033,18 @@ static void on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r)
         size_t blen = ed_batch_total_len(&bi);
         int64_t last = bi.base_offset + bi.last_offset_delta;
         bool skip = false;
+        for (int32_t i = 0; i < n_ab; i++) {
+            if (used[i] || pd->aborted_transactions[i].first_offset > last) continue;
+            used[i] = 1;
+            bool known = false;
+            for (int k = 0; k < n_aborting; k++)
+                known |= aborting[k] == pd->aborted_transactions[i].producer_id;
+            if (!known && n_aborting < MAX_ABORTING)
+                aborting[n_aborting++] = pd->aborted_transactions[i].producer_id;
+        }
         int slot = -1;
         for (int i = 0; i < n_aborting; i++)
             if (aborting[i] == bi.producer_id) slot = i;
-        if (ed_batch_is_transactional(&bi) && slot < 0) {
-            for (int32_t i = 0; i < pd->n_aborted_transactions; i++)
-                if (pd->aborted_transactions[i].producer_id == bi.producer_id &&
-                    pd->aborted_transactions[i].first_offset <= bi.base_offset &&
-                    n_aborting < MAX_ABORTING) {
-                    slot = n_aborting;
-                    aborting[n_aborting++] = bi.producer_id;
-                    break;
-                }
-        }
         if (ed_batch_is_control(&bi)) {
             if (slot >= 0) aborting[slot] = aborting[--n_aborting];
             skip = true;
@@ -1045,6 +1062,7 @@ static void on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r)
         p += blen;
         left -= blen;
     }
+    ed_free(used);
     ed_kc_free(&mem);
     bool progress = pos > m->ck_pos;
     m->ck_pos = pos;
@@ -1435,7 +1453,9 @@ static void step(ed_mirror *m)
     m->blocked = false;
     switch (m->phase) {
     case P_WAIT:
+        return;
     case P_STOPPED:
+        close_links(m);
         return;
     case P_META:
         send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA, enc_metadata, m,
