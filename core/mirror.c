@@ -133,6 +133,7 @@ struct ed_mirror {
     struct mpart *mp;
     int n_mp;
     bool have_state; /* the local state file existed: this site has mirrored before */
+    bool new_parts;  /* partitions found since the checkpoints were read */
 
     enum phase phase;
     bool blocked; /* the phase's request waits for a connection */
@@ -434,6 +435,7 @@ static int rescan(ed_mirror *m)
 {
     struct scan s = {m, 0};
     ed_topics_each(m->b->topics, scan_topic, &s);
+    if (s.n_new) m->new_parts = true;
     return s.n_new;
 }
 
@@ -446,8 +448,9 @@ static void on_up(void *arg)
     if (m->phase == P_WAIT) {
         m->phase = P_META;
         step(m);
-    } else if (m->blocked) {
-        step(m);
+    } else {
+        if (m->phase >= P_IDLE) m->link_state = "up";
+        if (m->blocked) step(m);
     }
 }
 
@@ -1111,6 +1114,7 @@ static void ckpt_done(ed_mirror *m)
                 m->n_mp, m->n_mp == 1 ? "" : "s", m->boot_host, m->txn_id, m->ck_pos);
     m->last_error[0] = 0;
     m->link_state = "up";
+    m->new_parts = false; /* every partition known now has its resume point */
     m->phase = P_IDLE;
     save_state(m);
     write_status(m);
@@ -1177,7 +1181,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
         p->next = p->txn_next = start;
     }
     struct utopic *u = &m->ut[p->ut];
-    if (!u->n_parts) return true;
+    if (!u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
     char src[ED_TOPIC_NAME_MAX + 64];
     int64_t pos = p->txn_next;
     for (int64_t before = -1; pos < durable && pos != before;) {
@@ -1432,11 +1436,13 @@ static void idle(ed_mirror *m)
     uint64_t now = ed_plat_loop_now_ms(m->b->loop);
     if (now >= m->next_rescan_ms) {
         m->next_rescan_ms = now + RESCAN_MS;
-        if (rescan(m) > 0) { /* new partitions: their topics and checkpoints first */
-            m->phase = P_META;
-            step(m);
-            return;
-        }
+        rescan(m);
+    }
+    if (m->new_parts) { /* new partitions: their topics and checkpoints first */
+        m->new_parts = false;
+        m->phase = P_META;
+        step(m);
+        return;
     }
     if (!build_txn(m)) {
         for (int i = 0; i < m->n_mp; i++)
@@ -1596,15 +1602,21 @@ static void on_status(ed_timer *t, void *arg)
 
 /* ---- retention ---- */
 
+/* A partition of a mirrored topic keeps every segment not yet upstream;
+ * one created since the last scan is found here first (nothing of it is
+ * upstream yet). */
 static bool retention_hook(void *arg, ed_log *log, int64_t last_offset, bool guard)
 {
     ED_UNUSED(guard);
     ed_mirror *m = arg;
-    for (int i = 0; i < m->n_mp; i++) {
-        struct mpart *p = &m->mp[i];
-        if (part_log(m, p) != log) continue;
-        int64_t upto = p->next >= 0 ? p->next : p->mark;
-        return last_offset < upto; /* keep what is not upstream yet */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < m->n_mp; i++) {
+            struct mpart *p = &m->mp[i];
+            if (part_log(m, p) != log) continue;
+            int64_t upto = p->next >= 0 ? p->next : p->mark;
+            return last_offset < upto; /* keep what is not upstream yet */
+        }
+        if (round == 0 && rescan(m) == 0) break;
     }
     return true;
 }

@@ -11,5 +11,6 @@ int ed_cmd_topics(int argc, char **argv);  /* tools/cmd_topics.c */
 int ed_cmd_produce(int argc, char **argv); /* tools/cmd_produce.c */
 int ed_cmd_consume(int argc, char **argv); /* tools/cmd_consume.c */
 int ed_cmd_groups(int argc, char **argv);  /* tools/cmd_groups.c */
+int ed_cmd_mirror(int argc, char **argv);  /* tools/cmd_mirror.c */
 
 #endif

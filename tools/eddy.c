@@ -23,6 +23,7 @@ static const struct {
     {"produce", ed_cmd_produce, "produce lines of standard input to a topic"},
     {"consume", ed_cmd_consume, "print records of a topic"},
     {"groups", ed_cmd_groups, "list, describe, reset offsets of or delete consumer groups"},
+    {"mirror", ed_cmd_mirror, "the upstream mirror's state (eddy mirror status --data DIR)"},
 };
 
 int ed_cmd_version(int argc, char **argv)

@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
-from conftest import HOST, KAFKA_BROKER_SH, Broker, create_topic, java_partition, need, run
+from conftest import EDDY_BIN, HOST, KAFKA_BROKER_SH, Broker, create_topic, java_partition, need, run
 
 KILLS = int(os.environ.get("EDDY_MIRROR_KILLS", "20"))
 CRASH_POINTS = ["before-produce", "after-produce", "before-endtxn", "after-endtxn"]
@@ -234,6 +234,9 @@ def test_mirror_copies_kafka_and_mqtt_records_exactly(upstream, tmp_path):
         st = status(b)
         assert st["link"] == "up" and st["last_error"] == ""
         assert all(p["lag"] == 0 and p["state"] == "caught-up" for p in st["partitions"])
+        out = run([str(EDDY_BIN), "mirror", "status", "--data", str(b.log_dir)]).stdout.decode()
+        assert f"site {site} -> {upstream.bootstrap}: mirroring (link up)" in out, out
+        assert "turbine-a                                2         " in out and "caught-up" in out, out
     finally:
         b.stop()
 
@@ -348,6 +351,8 @@ def test_mirror_same_site_twice_one_is_fenced(upstream, tmp_path):
         st_a = wait_status(a, lambda s: s["state"] == "fenced", "fenced")
         assert "fenced" in st_a["last_error"]
         assert "fenced" in (a.workdir / "eddy.log").read_text()
+        res = run([str(EDDY_BIN), "mirror", "status", "--data", str(a.log_dir)], check=False)
+        assert res.returncode == 1 and b"fenced" in res.stdout, res
         up = read_all(upstream.bootstrap, f"{site}.twin")
         srcs = [dict(h)["eddy.src"].decode() for _o, _k, _v, h, _t in up[0]]
         assert srcs == [f"twin/0/{i}" for i in range(200)]
@@ -396,3 +401,46 @@ def test_mirror_bad_settings_stop_startup(tmp_path):
         b.start()
     assert "site.id" in (tmp_path / "eddy" / "eddy.log").read_text()
     b._forget()
+
+
+def log_start(b, topic):
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "lso"})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[0]
+    finally:
+        c.close()
+
+
+def test_retention_keeps_unmirrored_segments(upstream, tmp_path):
+    # Retention of 1 ms and small segments: a topic that is not mirrored
+    # loses its old segments, a mirrored one keeps them while the upstream
+    # is unreachable, and lets them go once they are upstream.
+    dead = Upstream(tmp_path / "nowhere")
+    dead.port = 1  # nothing listens there
+    cfg = mirror_config(dead, "kept", **{"log.retention.check.interval.ms": "100"})
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        small = {"segment.bytes": "2000", "retention.ms": "1"}
+        create_topic(b, "kept", 1, config=small)
+        create_topic(b, "other", 1, config=small)
+        for i in range(0, 200, 10):  # one batch each: segments roll
+            produce(b.bootstrap, "kept", 10, start=i, partitions=1)
+            produce(b.bootstrap, "other", 10, start=i, partitions=1)
+        deadline = time.time() + 30
+        while log_start(b, "other") == 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert log_start(b, "other") > 0, "retention never ran"
+        time.sleep(1)
+        assert log_start(b, "kept") == 0
+        b.stop()
+        b.config["mirror.bootstrap.servers"] = upstream.bootstrap
+        start_with(b)
+        wait_caught_up(b, ["kept"])
+        deadline = time.time() + 30
+        while log_start(b, "kept") == 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert log_start(b, "kept") > 0
+        up = read_all(upstream.bootstrap, f"{cfg['site.id']}.kept")
+        assert len(up[0]) == 200
+    finally:
+        b.stop()
