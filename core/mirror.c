@@ -33,13 +33,14 @@
 #include "core/partitioner.h"
 #include "core/topics.h"
 
-#define MAX_NODES     32
-#define MAX_ABORTING  32
-#define STATUS_MS     1000
-#define RESCAN_MS     5000
-#define RETRY_MS      200
-#define STATE_MAGIC   0x4544524du /* "EDRM" */
-#define STATE_VERSION 1
+#define MAX_NODES           32
+#define MAX_ABORTING        32
+#define STATUS_MS           1000
+#define RESCAN_MS           5000
+#define RETRY_MS            200
+#define CONCURRENT_RETRY_MS 5
+#define STATE_MAGIC         0x4544524du /* "EDRM" */
+#define STATE_VERSION       1
 
 /* Kafka error codes the mirror acts on. */
 enum {
@@ -587,7 +588,9 @@ static void kafka_error(ed_mirror *m, const char *what, int16_t err)
         return;
     }
     if (err == K_CONCURRENT_TXNS || err == K_COORD_LOADING || err == K_LEADER_NOT_AVAILABLE) {
-        later(m, RETRY_MS / 4); /* the same step again */
+        /* the same step again; the previous transaction's markers are
+         * usually written within milliseconds */
+        later(m, err == K_CONCURRENT_TXNS ? CONCURRENT_RETRY_MS : RETRY_MS / 4);
         return;
     }
     restart(m, why);
@@ -1382,7 +1385,7 @@ static void on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
     ed_kc_free(&mem);
     if (e.error_code) {
         if (e.error_code == K_CONCURRENT_TXNS || e.error_code == K_COORD_LOADING) {
-            later(m, RETRY_MS / 4);
+            later(m, e.error_code == K_CONCURRENT_TXNS ? CONCURRENT_RETRY_MS : RETRY_MS / 4);
             return;
         }
         if (e.error_code == K_PRODUCER_FENCED || e.error_code == K_INVALID_PRODUCER_EPOCH) {
