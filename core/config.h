@@ -1,9 +1,12 @@
-/* Broker configuration. One static table {name, type, min, max, default,
- * doc} drives parsing, validation, defaults and `eddy serve --help`. The file
+/* Broker configuration. One static table (core/config_keys.c) describes
+ * every broker and topic key and drives parsing into the typed struct
+ * ed_config, validation, defaults, `eddy serve --help`, topic configs and
+ * the config APIs. The file
  * format is Kafka's server.properties (key = value, # comments); --set
  * overrides the file. Keys use Kafka's names; Eddy's own keys have their
- * prefixes (mqtt., coap., http., mirror., site.id). Values are read by key
- * with typed getters; asking for a key not in the table is a bug (assert).
+ * prefixes (mqtt., coap., http., mirror., site.id). Modules read the typed
+ * fields; the getters by name remain for code not yet converted (asking
+ * for a key not in the table is a bug: assert).
  *
  * Kafka keys Eddy knowingly does not use (zookeeper.*, num.network.threads,
  * replication of internal topics, ...) are accepted with a one-line warning
@@ -14,14 +17,161 @@
 #include "platform/base.h"
 #include "storage/log.h"
 
-struct ed_config;
-
+/* The type of a key's value. LIST is a comma-separated list of choices
+ * (cleanup.policy); DOUBLE a number (topic keys only). */
 enum ed_config_type {
     ED_CFG_INT,    /* int64 with min/max; accepts Kafka's plain integers */
     ED_CFG_BOOL,   /* true/false */
     ED_CFG_STRING, /* free text (validated by an optional check function) */
-    ED_CFG_ENUM    /* one of a comma-separated list of choices */
+    ED_CFG_ENUM,   /* one of a comma-separated list of choices */
+    ED_CFG_LIST,   /* comma-separated items, each one of the choices */
+    ED_CFG_DOUBLE  /* a number within [min, max] */
 };
+
+/* Which field of a partition's struct ed_log_config a topic-level key
+ * fills (ED_TF_NONE: accepted, stored and reported, changes nothing on a
+ * single node). */
+enum ed_topic_field {
+    ED_TF_NONE,
+    ED_TF_SEGMENT_LEN,
+    ED_TF_SEGMENT_MS,
+    ED_TF_RETENTION_MS,
+    ED_TF_RETENTION_LEN,
+    ED_TF_INDEX_INTERVAL,
+    ED_TF_FLUSH_MESSAGES,
+    ED_TF_FLUSH_MS,
+    ED_TF_MAX_MESSAGE,
+    ED_TF_CLEANUP,
+    ED_TF_TSTYPE,
+    ED_TF_COMPRESSION,
+    ED_TF_DELETE_RETENTION
+};
+
+/* One key of the table in core/config_keys.c, the only description of a
+ * config key. A broker key (name) fills the field of struct ed_config at
+ * off; a topic key (topic) fills tfield of a partition's ed_log_config. A
+ * row with both is a broker default with a topic override (Kafka's
+ * log.retention.ms / retention.ms). */
+struct ed_config_key {
+    const char *name;  /* broker key (Kafka's name), NULL for a topic-only key */
+    const char *topic; /* topic-level key, NULL for a broker-only key */
+    const char *alias; /* another accepted broker name (Kafka's synonym), or NULL */
+    enum ed_config_type type;
+    int64_t min, max;    /* INT/DOUBLE bounds */
+    int64_t tmin, tmax;  /* the topic key's bounds when they differ (both 0: min, max) */
+    const char *def;     /* default as text ("" = unset); topic-only keys: the topic's */
+    const char *choices; /* ENUM/LIST: comma-separated */
+    bool (*check)(const char *v, char *why, size_t why_len); /* optional extra validation */
+    int off; /* offset of the broker key's field in struct ed_config */
+    enum ed_topic_field tfield;
+    const char *doc;  /* the broker key's documentation (--help, DescribeConfigs) */
+    const char *tdoc; /* the topic key's documentation (DescribeConfigs) */
+};
+/* The table: every key, once. */
+extern const struct ed_config_key ed_config_keys[];
+extern const int ed_config_n_keys;
+#define ED_CONFIG_MAX_KEYS 128
+
+/* The broker's configuration, typed: one field per broker key of the table
+ * (its Kafka name with '_' for '.'); STRING/ENUM/LIST values are owned
+ * text (an ENUM value is one of its choices as spelled in the table).
+ * Modules read these fields; the defaults live in the table only. */
+struct ed_config {
+    char *listeners;
+    char *advertised_listeners;
+    char *log_dirs;
+    int64_t node_id;
+    int64_t num_partitions;
+    int64_t default_replication_factor;
+    bool auto_create_topics_enable;
+    bool delete_topic_enable;
+    int64_t eddy_max_topics;
+    int64_t eddy_max_partitions;
+    int64_t eddy_max_open_segments;
+    int64_t eddy_max_partitions_per_request;
+    int64_t message_max_bytes;
+    int64_t socket_request_max_bytes;
+    int64_t max_connections;
+    int64_t connections_max_idle_ms;
+    int64_t max_connections_per_ip;
+    char *max_connections_per_ip_overrides;
+    int64_t socket_request_timeout_ms;
+    int64_t queued_max_request_bytes;
+    int64_t log_segment_bytes;
+    int64_t log_roll_ms;
+    int64_t log_roll_hours;
+    int64_t log_retention_ms;
+    int64_t log_retention_minutes;
+    int64_t log_retention_hours;
+    int64_t log_retention_bytes;
+    int64_t log_retention_check_interval_ms;
+    int64_t log_flush_offset_checkpoint_interval_ms;
+    int64_t log_flush_interval_ms;
+    int64_t log_flush_interval_messages;
+    int64_t log_index_interval_bytes;
+    char *compression_type;
+    char *log_cleanup_policy;
+    char *log_message_timestamp_type;
+    int64_t log_cleaner_delete_retention_ms;
+    int64_t group_initial_rebalance_delay_ms;
+    int64_t offsets_retention_minutes;
+    int64_t offsets_retention_check_interval_ms;
+    int64_t offset_metadata_max_bytes;
+    int64_t group_min_session_timeout_ms;
+    int64_t group_max_session_timeout_ms;
+    int64_t group_max_size;
+    int64_t log_dir_budget_bytes;
+    int64_t log_dir_min_free_bytes;
+    char *log_dir_full_policy;
+    char *mqtt_listeners;
+    int64_t mqtt_max_packet_bytes;
+    int64_t mqtt_max_connections;
+    int64_t mqtt_max_inflight;
+    int64_t mqtt_max_queued_messages;
+    int64_t mqtt_max_queued_bytes;
+    char *mqtt_routes;
+    int64_t mqtt_linger_ms;
+    int64_t mqtt_batch_bytes;
+    int64_t mqtt_connect_timeout_ms;
+    int64_t mqtt_max_connections_per_ip;
+    char *mqtt_max_connections_per_ip_overrides;
+    int64_t mqtt_packet_timeout_ms;
+    char *site_id;
+    char *mirror_bootstrap_servers;
+    char *mirror_topics;
+    char *mirror_topic_template;
+    bool mirror_create_topics;
+    char *mirror_checkpoint_topic;
+    int64_t mirror_transaction_max_bytes;
+    int64_t mirror_transaction_max_ms;
+    int64_t mirror_linger_ms;
+    int64_t mirror_batch_bytes;
+    int64_t mirror_request_timeout_ms;
+    int64_t memory_max_bytes;
+    char *log_level;
+
+    bool set[ED_CONFIG_MAX_KEYS]; /* by table row: set by the file or --set */
+};
+
+/* The row of a broker key (or its alias), of a topic key; NULL if none. */
+const struct ed_config_key *ed_config_key_find(const char *name);
+const struct ed_config_key *ed_config_topic_key_find(const char *topic);
+/* Kafka settings Eddy accepts and does not use (warned about, not stored). */
+bool ed_config_ignored(const char *key);
+/* Undoes backslash escapes in place: Java properties' \\, \=, \:, \ , \t,
+ * \n, and \s for a space (the topic registry writes values so). */
+void ed_config_unescape(char *s);
+/* Whether the comma-separated list has the item v[0..len). */
+bool ed_config_list_has(const char *list, const char *v, size_t len);
+/* The next item of the comma-separated list at *p, blanks around it
+ * trimmed: its start, its length in *n; *p moves past it (NULL after the
+ * last item). */
+const char *ed_config_list_item(const char **p, size_t *n);
+/* Checks value (not NULL) against a row's type, bounds and choices (topic:
+ * the topic key's bounds). false with one line in why: the problem only,
+ * not the key ("'x' is not an integer", "5 is out of range [1, 10]"). */
+bool ed_config_key_check(const struct ed_config_key *k, bool topic, const char *value, char *why,
+                         size_t why_len);
 
 /* A new config holding every default. */
 int ed_config_new(struct ed_config **out);
@@ -87,6 +237,10 @@ struct ed_config_item {
     enum ed_config_type type;
     const char *doc;
 };
+/* The current value of broker key k as text (numbers written into buf);
+ * NULL when unset without a default. */
+void ed_config_value(const struct ed_config *c, const struct ed_config_key *k, char *buf,
+                     size_t len, const char **value, bool *is_default);
 /* Visits every key in table order; item pointers are valid during cb only. */
 void ed_config_each(const struct ed_config *c,
                     void (*cb)(void *arg, const struct ed_config_item *item), void *arg);

@@ -1,12 +1,13 @@
 /* Config APIs: DescribeConfigs (topic and broker resources, synonyms,
  * documentation, types), AlterConfigs and IncrementalAlterConfigs (topic
  * overrides; broker configs are read-only and come from the config file),
- * and the table of topic-level config keys they describe and validate.
- *
- * Every handler reads its whole request once without side effects (a
- * malformed request closes the connection and changes nothing), then reads
- * it again to act and answer. Within one resource every change is checked
- * before the first is applied. */
+ * on the message schema: a request is decoded whole before anything
+ * changes (a malformed one closes the connection), the response is built
+ * as a struct and encoded at the request's version. Keys, types, bounds,
+ * defaults and documentation come from the config table; within one
+ * resource every change is checked before the first is applied. */
+#include "core/config.h"
+#include "core/kafka/msg_gen.h"
 #include "core/kapi_configs.h"
 #include "core/kapi_handlers.h"
 #include "core/kclient.h"
@@ -24,411 +25,260 @@
 #define KEY_MAX   256
 #define VALUE_MAX 1024
 
-#define T_BOOL ED_KC_TYPE_BOOLEAN
-#define T_STR  ED_KC_TYPE_STRING
-#define T_INT  ED_KC_TYPE_INT
-#define T_LONG ED_KC_TYPE_LONG
-#define T_DBL  ED_KC_TYPE_DOUBLE
-#define T_LIST ED_KC_TYPE_LIST
+/* ---- the topic keys as Kafka describes them ---- */
 
-static const struct ed_kapi_topic_config topic_configs[] = {
-    {"cleanup.policy", T_LIST, 0, 0, "delete,compact", "log.cleanup.policy",
-     "What happens to old segments: delete them (retention), compact them (latest value per "
-     "key), or both."},
-    {"compression.type", T_STR, 0, 0, "uncompressed,zstd,lz4,snappy,gzip,producer",
-     "compression.type",
-     "Compression of batches Eddy builds for this topic; 'producer' keeps what producers send."},
-    {"delete.retention.ms", T_LONG, 0, INT64_MAX, NULL, "log.cleaner.delete.retention.ms",
-     "How long tombstones stay readable in a compacted topic."},
-    {"file.delete.delay.ms", T_LONG, 0, INT64_MAX, NULL, "log.segment.delete.delay.ms",
-     "Delay before a segment removed by retention is deleted from the file system."},
-    {"flush.messages", T_LONG, 1, INT64_MAX, NULL, "log.flush.interval.messages",
-     "Records appended before a flush is forced."},
-    {"flush.ms", T_LONG, 0, INT64_MAX, NULL, "log.flush.interval.ms",
-     "Longest time appended records wait before a flush is forced."},
-    {"index.interval.bytes", T_INT, 0, INT32_MAX, NULL, "log.index.interval.bytes",
-     "Bytes between entries of the sparse offset index."},
-    {"follower.replication.throttled.replicas", T_LIST, 0, 0, NULL, NULL,
-     "Replication throttling; meaningless on a single node, accepted for compatibility."},
-    {"leader.replication.throttled.replicas", T_LIST, 0, 0, NULL, NULL,
-     "Replication throttling; meaningless on a single node, accepted for compatibility."},
-    {"local.retention.bytes", T_LONG, -2, INT64_MAX, NULL, NULL,
-     "Tiered storage local retention; Eddy has no tiered storage (-2 = retention.bytes)."},
-    {"local.retention.ms", T_LONG, -2, INT64_MAX, NULL, NULL,
-     "Tiered storage local retention; Eddy has no tiered storage (-2 = retention.ms)."},
-    {"max.compaction.lag.ms", T_LONG, 1, INT64_MAX, NULL, "log.cleaner.max.compaction.lag.ms",
-     "Longest time a record stays uncompacted."},
-    {"max.message.bytes", T_INT, 0, INT32_MAX, NULL, "message.max.bytes",
-     "Largest record batch accepted for this topic."},
-    {"message.timestamp.type", T_STR, 0, 0, "CreateTime,LogAppendTime",
-     "log.message.timestamp.type",
-     "Whether record timestamps are the producer's (CreateTime) or the broker's at append."},
-    {"message.timestamp.after.max.ms", T_LONG, 0, INT64_MAX, NULL, NULL,
-     "Largest allowed distance of a record timestamp into the future."},
-    {"message.timestamp.before.max.ms", T_LONG, 0, INT64_MAX, NULL, NULL,
-     "Largest allowed age of a record timestamp."},
-    {"min.cleanable.dirty.ratio", T_DBL, 0, 1, NULL, "log.cleaner.min.cleanable.ratio",
-     "Share of uncompacted log that triggers compaction."},
-    {"min.compaction.lag.ms", T_LONG, 0, INT64_MAX, NULL, "log.cleaner.min.compaction.lag.ms",
-     "Shortest time a record stays uncompacted."},
-    {"min.insync.replicas", T_INT, 1, 1, NULL, "min.insync.replicas",
-     "Replicas that must acknowledge acks=all writes; Eddy is one node, so always 1."},
-    {"preallocate", T_BOOL, 0, 0, NULL, "log.preallocate",
-     "Reserve a segment's whole size on disk when it is created."},
-    {"remote.storage.enable", T_BOOL, 0, 0, NULL, NULL,
-     "Tiered storage; Eddy keeps everything local, so always false."},
-    {"retention.bytes", T_LONG, -1, INT64_MAX, NULL, "log.retention.bytes",
-     "Largest size a partition may reach before its oldest segments are deleted; -1 = none."},
-    {"retention.ms", T_LONG, -1, INT64_MAX, NULL, "log.retention.ms",
-     "How long segments are kept before deletion; -1 = forever."},
-    {"segment.bytes", T_INT, 14, INT32_MAX, NULL, "log.segment.bytes",
-     "Size at which a segment file is closed and a new one started."},
-    {"segment.index.bytes", T_INT, 4, INT32_MAX, NULL, "log.index.size.max.bytes",
-     "Largest size of a segment's offset index."},
-    {"segment.jitter.ms", T_LONG, 0, INT64_MAX, NULL, "log.roll.jitter.ms",
-     "Random jitter subtracted from segment.ms."},
-    {"segment.ms", T_LONG, 1, INT64_MAX, NULL, "log.roll.ms",
-     "Age at which a segment is closed even if not full."},
-    {"unclean.leader.election.enable", T_BOOL, 0, 0, NULL, "unclean.leader.election.enable",
-     "Meaningless on a single node; accepted for compatibility."},
-};
+static int8_t kafka_type(const struct ed_config_key *k, bool topic)
+{
+    switch (k->type) {
+    case ED_CFG_INT:
+        /* broker keys are longs; topic keys ints when their bounds are */
+        return topic && (k->tmax ? k->tmax : k->max) <= INT32_MAX ? ED_KC_TYPE_INT
+                                                                  : ED_KC_TYPE_LONG;
+    case ED_CFG_BOOL:
+        return ED_KC_TYPE_BOOLEAN;
+    case ED_CFG_DOUBLE:
+        return ED_KC_TYPE_DOUBLE;
+    case ED_CFG_LIST:
+        return ED_KC_TYPE_LIST;
+    default:
+        return ED_KC_TYPE_STRING;
+    }
+}
 
 const struct ed_kapi_topic_config *ed_kapi_topic_config_find(const char *name)
 {
-    for (size_t i = 0; i < ED_ARRAY_LEN(topic_configs); i++)
-        if (strcmp(topic_configs[i].name, name) == 0) return &topic_configs[i];
-    return NULL;
+    static struct ed_kapi_topic_config v[ED_CONFIG_MAX_KEYS];
+    const struct ed_config_key *k = ed_config_topic_key_find(name);
+    if (!k) return NULL;
+    struct ed_kapi_topic_config *e = &v[k - ed_config_keys];
+    if (!e->name)
+        *e = (struct ed_kapi_topic_config){k->topic, kafka_type(k, true), k->name, k->tdoc};
+    return e;
 }
 
 bool ed_kapi_topic_config_is_list(const char *key)
 {
     const struct ed_kapi_topic_config *tc = ed_kapi_topic_config_find(key);
-    return tc && tc->type == T_LIST;
-}
-
-static bool topic_key_known(const char *key)
-{
-    for (const char *const *k = ed_topics_config_keys(); *k; k++)
-        if (strcmp(*k, key) == 0) return true;
-    return false;
-}
-
-static bool in_choices(const char *choices, const char *v, size_t len)
-{
-    const char *p = choices;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n == len && strncmp(p, v, len) == 0) return true;
-        if (!e) break;
-        p = e + 1;
-    }
-    return false;
+    return tc && tc->type == ED_KC_TYPE_LIST;
 }
 
 bool ed_kapi_topic_config_check(const char *key, const char *value, char *why, size_t why_len)
 {
-    if (!topic_key_known(key)) {
+    const struct ed_config_key *k = ed_config_topic_key_find(key);
+    if (!k) {
         snprintf(why, why_len, "Unknown topic config name: %s", key);
         return false;
     }
-    if (!value) return true; /* back to the default */
-    const char *rwhy = NULL;
-    if (ed_topics_config_check(key, value, &rwhy) != ED_OK) {
-        snprintf(why, why_len, "Invalid value %s for configuration %s: %s", value, key,
-                 rwhy ? rwhy : "rejected");
-        return false;
-    }
-    const struct ed_kapi_topic_config *tc = ed_kapi_topic_config_find(key);
-    if (!tc) return true; /* a key only the registry knows */
-    char *end;
-    switch (tc->type) {
-    case T_INT:
-    case T_LONG: {
-        long long x = strtoll(value, &end, 10);
-        if (!*value || *end || x < tc->min || x > tc->max) {
-            snprintf(why, why_len,
-                     "Invalid value %s for configuration %s: must be an integer in [%" PRId64
-                     ", %" PRId64 "]",
-                     value, key, tc->min, tc->max);
-            return false;
-        }
-        return true;
-    }
-    case T_DBL: {
-        double x = strtod(value, &end);
-        if (!*value || *end || x < (double)tc->min || x > (double)tc->max) {
-            snprintf(why, why_len,
-                     "Invalid value %s for configuration %s: must be a number in [%" PRId64
-                     ", %" PRId64 "]",
-                     value, key, tc->min, tc->max);
-            return false;
-        }
-        return true;
-    }
-    case T_BOOL:
-        if (strcmp(value, "true") && strcmp(value, "false")) {
-            snprintf(why, why_len, "Invalid value %s for configuration %s: must be true or false",
-                     value, key);
-            return false;
-        }
-        return true;
-    case T_STR:
-    case T_LIST: {
-        if (!tc->choices) return true;
-        const char *p = value;
-        bool list = tc->type == T_LIST;
-        for (;;) {
-            const char *e = list ? strchr(p, ',') : NULL;
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-            while (n && *p == ' ')
-                p++, n--;
-            while (n && p[n - 1] == ' ')
-                n--;
-            if (!in_choices(tc->choices, p, n)) {
-                snprintf(why, why_len,
-                         "Invalid value %s for configuration %s: %s must be one of %s", value, key,
-                         list ? "each item" : "the value", tc->choices);
-                return false;
-            }
-            if (!e) break;
-            p = e + 1;
-        }
-        return true;
-    }
-    default:
-        return true;
-    }
+    char inner[300];
+    if (!value || ed_config_key_check(k, true, value, inner, sizeof inner)) return true;
+    snprintf(why, why_len, "Invalid value %s for configuration %s: %s", value, key, inner);
+    return false;
 }
 
 /* ---- shared helpers ---- */
 
-/* Walks an array of strings (nullable); returns the count, -1 for null. */
-static int32_t skip_str_array(ed_krd *r, bool flex)
+static ed_kstr kz(const char *s)
 {
-    int32_t n = ed_krd_array(r, flex, 1);
-    for (int32_t i = 0; i < n && ed_krd_ok(r); i++)
-        ed_krd_str(r, flex);
-    return n;
+    return (ed_kstr){s, s ? (int32_t)strlen(s) : -1};
 }
 
-static bool kstr_in(ed_krd keys, int32_t n, bool flex, const char *name)
+/* A copy of s in the arena (NULL stays null). */
+static ed_kstr kdup(ed_karena *a, const char *s)
 {
-    for (int32_t i = 0; i < n && ed_krd_ok(&keys); i++)
-        if (ed_kstr_eq(ed_krd_str(&keys, flex), name)) return true;
+    if (!s) return kz(NULL);
+    size_t n = strlen(s);
+    char *p = ed_karena_alloc(a, n + 1);
+    if (!p) return kz("");
+    memcpy(p, s, n);
+    return (ed_kstr){p, (int32_t)n};
+}
+
+static bool kstr_in(const ed_kstr *keys, int32_t n, const char *name)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (ed_kstr_eq(keys[i], name)) return true;
     return false;
 }
 
-static void node_id_text(const ed_broker *b, char *out, size_t len)
+/* The resource a request names: its topic, or an error code and text. */
+static int16_t find_topic(ed_kreq *req, int8_t type, ed_kstr name, ed_topic **topic, char *why,
+                          size_t why_len)
 {
-    snprintf(out, len, "%" PRId32, b->node_id);
-}
-
-static int8_t broker_type(enum ed_config_type t)
-{
-    switch (t) {
-    case ED_CFG_INT:
-        return T_LONG;
-    case ED_CFG_BOOL:
-        return T_BOOL;
-    default:
-        return T_STR;
+    char cname[ED_TOPIC_NAME_MAX + 1];
+    *topic = NULL;
+    if (type != ED_KC_RESOURCE_TOPIC) {
+        snprintf(why, why_len, "Unsupported resource type %d", type);
+        return ED_KERR_INVALID_REQUEST;
     }
-}
-
-/* ---- broker config lookups through ed_config_each ---- */
-
-struct find_ctx {
-    const char *name;
-    bool found;
-    char value[VALUE_MAX];
-    bool is_default;
-};
-
-static void find_cb(void *arg, const struct ed_config_item *it)
-{
-    struct find_ctx *f = arg;
-    if (f->found || strcmp(it->name, f->name) != 0) return;
-    f->found = true;
-    snprintf(f->value, sizeof f->value, "%s", it->sensitive ? "" : it->value);
-    f->is_default = it->is_default;
+    if (!ed_kstr_copy(name, cname, sizeof cname) || !ed_topics_valid_name(cname)) {
+        snprintf(why, why_len, "Invalid topic name");
+        return ED_KERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (!(*topic = ed_topics_find(req->broker->topics, cname))) {
+        snprintf(why, why_len, "Topic '%s' does not exist.", cname);
+        return ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    return ED_KERR_NONE;
 }
 
 /* ---- DescribeConfigs ---- */
 
-struct synonym {
-    const char *name;
-    const char *value;
-    int8_t source;
+typedef struct ed_kmsg_describe_configs_response_describe_configs_resource_result dc_entry;
+typedef struct ed_kmsg_describe_configs_response_describe_configs_synonym dc_synonym;
+typedef struct ed_kmsg_describe_configs_response_describe_configs_result dc_result;
+
+struct describe {
+    ed_karena *a;
+    const struct ed_config *cfg;
+    bool synonyms, docs;
+    const ed_kstr *keys; /* requested names */
+    int32_t n_keys;      /* -1 = all */
 };
 
-static void put_config(ed_kwr *w, int16_t v, bool flex, bool synonyms, const char *name,
-                       const char *value, bool read_only, int8_t source, bool sensitive,
-                       const struct synonym *syn, int n_syn, int8_t type, const char *doc)
+static dc_entry *add_entry(dc_result *res)
 {
-    ed_kwr_str(w, name, flex);
-    ed_kwr_str(w, sensitive ? NULL : value, flex);
-    ed_kwr_bool(w, read_only);
-    if (v == 0)
-        ed_kwr_bool(w, source == ED_KC_SRC_DEFAULT);
-    else
-        ed_kwr_i8(w, source);
-    ed_kwr_bool(w, sensitive);
-    if (v >= 1) {
-        int n = synonyms ? n_syn : 0;
-        ed_kwr_array(w, n, flex);
-        for (int i = 0; i < n; i++) {
-            ed_kwr_str(w, syn[i].name, flex);
-            ed_kwr_str(w, sensitive ? NULL : syn[i].value, flex);
-            ed_kwr_i8(w, syn[i].source);
-            ed_kwr_tags(w, flex);
-        }
-    }
-    if (v >= 3) {
-        ed_kwr_i8(w, type);
-        ed_kwr_str(w, doc, flex);
-    }
-    ed_kwr_tags(w, flex);
+    dc_entry *e = &res->configs[res->n_configs++];
+    ed_kschema_init(&ed_kmsg_describe_configs_response_describe_configs_resource_result_desc, e);
+    return e;
 }
 
-struct describe_ctx {
-    ed_kreq *req;
-    bool flex;
-    bool synonyms;
-    bool docs;
-    ed_krd keys;    /* requested names (cursor at their first element) */
-    int32_t n_keys; /* -1 = all */
-    int32_t count;
-    bool write;
-};
-
-static bool wanted(const struct describe_ctx *d, const char *name)
+static void set_synonyms(struct describe *d, dc_entry *e, const dc_synonym *syn, int n)
 {
-    return d->n_keys < 0 || kstr_in(d->keys, d->n_keys, d->flex, name);
+    e->n_synonyms = 0;
+    if (!d->synonyms || n == 0) return;
+    e->synonyms = ed_karena_alloc(d->a, (size_t)n * sizeof *syn);
+    if (!e->synonyms) return;
+    memcpy(e->synonyms, syn, (size_t)n * sizeof *syn);
+    e->n_synonyms = n;
 }
 
-static void describe_topic(struct describe_ctx *d, ed_topic *topic)
+static void describe_topic(struct describe *d, ed_topic *topic, dc_result *res)
 {
-    ed_kwr *w = &d->req->out;
-    int16_t v = d->req->api_version;
-    for (const char *const *k = ed_topics_config_keys(); *k; k++) {
-        if (!wanted(d, *k)) continue;
+    const char *const *names = ed_topics_config_keys();
+    int32_t cap = 0;
+    while (names[cap])
+        cap++;
+    res->configs = ed_karena_alloc(d->a, (size_t)cap * sizeof *res->configs + 1);
+    if (!res->configs) return;
+    for (const char *const *k = names; *k; k++) {
+        if (d->n_keys >= 0 && !kstr_in(d->keys, d->n_keys, *k)) continue;
         bool is_default = true;
         const char *value = ed_topic_config_get(topic, *k, &is_default);
         if (!value) continue;
-        d->count++;
-        if (!d->write) continue;
-        const struct ed_kapi_topic_config *tc = ed_kapi_topic_config_find(*k);
-        struct synonym syn[2];
+        const struct ed_config_key *key = ed_config_topic_key_find(*k);
+        dc_entry *e = add_entry(res);
+        dc_synonym syn[2];
         int n_syn = 0;
-        if (!is_default) syn[n_syn++] = (struct synonym){*k, value, ED_KC_SRC_DYNAMIC_TOPIC};
-        struct find_ctx f = {0};
-        if (tc && tc->broker_key && d->synonyms) {
-            f.name = tc->broker_key;
-            ed_config_each(d->req->broker->cfg, find_cb, &f);
-            if (f.found)
-                syn[n_syn++] =
-                    (struct synonym){tc->broker_key, f.value,
-                                     f.is_default ? ED_KC_SRC_DEFAULT : ED_KC_SRC_STATIC_BROKER};
-        }
+        if (!is_default)
+            syn[n_syn++] = (dc_synonym){kz(*k), kdup(d->a, value), ED_KC_SRC_DYNAMIC_TOPIC};
+        /* the broker key that gives the default, when it has a value */
+        char buf[24];
+        const char *bval = NULL;
+        bool bdefault = true;
+        if (key->name) ed_config_value(d->cfg, key, buf, sizeof buf, &bval, &bdefault);
+        if (bval)
+            syn[n_syn++] = (dc_synonym){kz(key->name), kdup(d->a, bval),
+                                        bdefault ? ED_KC_SRC_DEFAULT : ED_KC_SRC_STATIC_BROKER};
         int8_t src = ED_KC_SRC_DYNAMIC_TOPIC;
-        if (is_default)
-            src = f.found && !f.is_default ? ED_KC_SRC_STATIC_BROKER : ED_KC_SRC_DEFAULT;
-        put_config(w, v, d->flex, d->synonyms, *k, value, false, src, false, syn, n_syn,
-                   tc ? tc->type : T_STR, d->docs && tc ? tc->doc : NULL);
+        if (is_default) src = bval && !bdefault ? ED_KC_SRC_STATIC_BROKER : ED_KC_SRC_DEFAULT;
+        e->name = kz(*k);
+        e->value = kdup(d->a, value);
+        e->read_only = false;
+        e->is_default = is_default; /* v0: no topic override */
+        e->config_source = src;
+        e->is_sensitive = false;
+        set_synonyms(d, e, syn, n_syn);
+        e->config_type = kafka_type(key, true);
+        e->documentation = kz(d->docs ? key->tdoc : NULL);
     }
 }
 
-static void broker_cb(void *arg, const struct ed_config_item *it)
+static void describe_broker(struct describe *d, dc_result *res)
 {
-    struct describe_ctx *d = arg;
-    if (!wanted(d, it->name)) return;
-    d->count++;
-    if (!d->write) return;
-    int8_t src = it->is_default ? ED_KC_SRC_DEFAULT : ED_KC_SRC_STATIC_BROKER;
-    struct synonym syn = {it->name, it->value, src};
-    put_config(&d->req->out, d->req->api_version, d->flex, d->synonyms, it->name, it->value, true,
-               src, it->sensitive, &syn, 1, broker_type(it->type), d->docs ? it->doc : NULL);
+    res->configs = ed_karena_alloc(d->a, (size_t)ed_config_n_keys * sizeof *res->configs);
+    if (!res->configs) return;
+    for (int i = 0; i < ed_config_n_keys; i++) {
+        const struct ed_config_key *key = &ed_config_keys[i];
+        if (!key->name || (d->n_keys >= 0 && !kstr_in(d->keys, d->n_keys, key->name))) continue;
+        char buf[24];
+        const char *value;
+        bool is_default;
+        ed_config_value(d->cfg, key, buf, sizeof buf, &value, &is_default);
+        bool sensitive = strstr(key->name, "password") || strstr(key->name, "secret");
+        if (sensitive) value = NULL;
+        int8_t src = is_default ? ED_KC_SRC_DEFAULT : ED_KC_SRC_STATIC_BROKER;
+        dc_entry *e = add_entry(res);
+        dc_synonym syn = {kz(key->name), kdup(d->a, value), src};
+        e->name = kz(key->name);
+        e->value = kdup(d->a, value);
+        e->read_only = true;
+        e->is_default = is_default;
+        e->config_source = src;
+        e->is_sensitive = sensitive;
+        set_synonyms(d, e, &syn, 1);
+        e->config_type = kafka_type(key, false);
+        e->documentation = kz(d->docs ? key->doc : NULL);
+    }
+}
+
+/* The decoded request and the response being built live in one arena,
+ * bounded like a response. */
+static void init_arena(ed_karena *a)
+{
+    ed_karena_init_heap(a, ED_KAPI_RESPONSE_MAX);
 }
 
 int ed_kapi_describe_configs(ed_kreq *req)
 {
-    bool flex = req->flex;
+    const struct ed_kmsg_api *api = ed_kschema_api(ED_KMSG_DESCRIBE_CONFIGS);
     int16_t v = req->api_version;
-    ed_krd start = req->rd;
-    ed_krd *r = &req->rd;
-
-    int32_t n = ed_krd_array(r, flex, 4);
-    for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-        ed_krd_i8(r);
-        ed_krd_str(r, flex);
-        skip_str_array(r, flex);
-        ed_krd_tags(r, flex);
+    ed_karena a;
+    init_arena(&a);
+    struct ed_kmsg_describe_configs_request body;
+    if (ed_kschema_decode_request(api, v, &req->rd, &a, &body) != ED_OK) {
+        ed_karena_free(&a);
+        return ED_KAPI_CLOSE;
     }
-    bool synonyms = v >= 1 ? ed_krd_bool(r) : false;
-    bool docs = v >= 3 ? ed_krd_bool(r) : false;
-    ed_krd_tags(r, flex);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
-    *r = start;
-    ed_kwr *w = &req->out;
-    ed_kwr_i32(w, 0);
-    n = ed_krd_array(r, flex, 4);
-    ed_kwr_array(w, n < 0 ? 0 : n, flex);
-    for (int32_t i = 0; i < n; i++) {
-        int8_t type = ed_krd_i8(r);
-        ed_kstr name = ed_krd_str(r, flex);
-        struct describe_ctx d = {req, flex, synonyms, docs, *r, 0, 0, false};
-        d.n_keys = skip_str_array(r, flex);
-        if (d.n_keys >= 0) ed_krd_array(&d.keys, flex, 1); /* to the first key */
-        ed_krd_tags(r, flex);
-
-        char cname[ED_TOPIC_NAME_MAX + 1], why[400];
+    struct ed_kmsg_describe_configs_response resp;
+    ed_kschema_init(api->response, &resp);
+    int32_t n = ED_MAX(body.n_resources, 0);
+    resp.results = ed_karena_alloc(&a, (size_t)n * sizeof *resp.results + 1);
+    resp.n_results = resp.results ? n : 0;
+    char id[16];
+    snprintf(id, sizeof id, "%" PRId32, req->broker->node_id);
+    for (int32_t i = 0; i < resp.n_results; i++) {
+        const struct ed_kmsg_describe_configs_request_describe_configs_resource *rq =
+            &body.resources[i];
+        dc_result *res = &resp.results[i];
+        ed_kschema_init(&ed_kmsg_describe_configs_response_describe_configs_result_desc, res);
+        res->resource_type = rq->resource_type;
+        res->resource_name = rq->resource_name;
+        res->n_configs = 0;
+        struct describe d = {&a,
+                             req->broker->cfg,
+                             body.include_synonyms,
+                             body.include_documentation,
+                             rq->configuration_keys,
+                             rq->n_configuration_keys};
+        char why[400];
         int16_t err = ED_KERR_NONE;
-        ed_topic *topic = NULL;
-        bool broker_all = false;
-        why[0] = '\0';
-        if (type == ED_KC_RESOURCE_TOPIC) {
-            if (!ed_kstr_copy(name, cname, sizeof cname) || !ed_topics_valid_name(cname)) {
-                err = ED_KERR_INVALID_TOPIC_EXCEPTION;
-                snprintf(why, sizeof why, "Invalid topic name");
-            } else if (!(topic = ed_topics_find(req->broker->topics, cname))) {
-                err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-                snprintf(why, sizeof why, "Topic '%s' does not exist.", cname);
-            }
-        } else if (type == ED_KC_RESOURCE_BROKER) {
-            char id[16];
-            node_id_text(req->broker, id, sizeof id);
-            if (ed_kstr_eq(name, id))
-                broker_all = true;
-            else if (!ed_kstr_eq(name, "")) {
+        if (rq->resource_type == ED_KC_RESOURCE_BROKER) {
+            if (ed_kstr_eq(rq->resource_name, id))
+                describe_broker(&d, res);
+            else if (!ed_kstr_eq(rq->resource_name, "")) {
                 err = ED_KERR_INVALID_REQUEST;
                 snprintf(why, sizeof why, "Unexpected broker id, expected %s or empty string", id);
             }
         } else {
-            err = ED_KERR_INVALID_REQUEST;
-            snprintf(why, sizeof why, "Unsupported resource type %d", type);
+            ed_topic *topic;
+            err = find_topic(req, rq->resource_type, rq->resource_name, &topic, why, sizeof why);
+            if (!err) describe_topic(&d, topic, res);
         }
-        ed_kwr_i16(w, err);
-        ed_kwr_str(w, err ? why : NULL, flex);
-        ed_kwr_i8(w, type);
-        ed_kwr_kstr(w, name, flex);
-        if (topic) {
-            describe_topic(&d, topic);
-            ed_kwr_array(w, d.count, flex);
-            d.write = true;
-            describe_topic(&d, topic);
-        } else if (broker_all) {
-            ed_config_each(req->broker->cfg, broker_cb, &d);
-            ed_kwr_array(w, d.count, flex);
-            d.write = true;
-            ed_config_each(req->broker->cfg, broker_cb, &d);
-        } else {
-            ed_kwr_array(w, 0, flex);
-        }
-        ed_kwr_tags(w, flex);
+        res->error_code = err;
+        res->error_message = err ? kdup(&a, why) : kz(NULL);
     }
-    ed_kwr_tags(w, flex);
+    ed_kschema_encode_response(api, v, &req->out, &resp);
+    ed_karena_free(&a);
     return ED_KAPI_RESPOND;
 }
 
@@ -440,6 +290,12 @@ struct change {
     bool remove;
 };
 
+/* One requested change, as both requests carry it (AlterConfigs: SET). */
+struct op {
+    ed_kstr key, value;
+    int8_t op;
+};
+
 /* Splits a comma list into items, applies APPEND or SUBTRACT of the items of
  * arg, writes the result into out. false if it does not fit. */
 static bool list_op(const char *cur, const char *arg, bool append, char *out, size_t out_len)
@@ -448,68 +304,50 @@ static bool list_op(const char *cur, const char *arg, bool append, char *out, si
     out[0] = '\0';
     const char *srcs[2] = {cur, append ? arg : NULL};
     for (int s = 0; s < 2; s++) {
-        const char *p = srcs[s];
-        while (p && *p) {
-            const char *e = strchr(p, ',');
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-            while (n && *p == ' ')
-                p++, n--;
-            while (n && p[n - 1] == ' ')
-                n--;
-            bool drop = n == 0 || in_choices(out, p, n) || (!append && in_choices(arg, p, n));
-            if (!drop) {
-                if (len + n + 2 > out_len) return false;
-                if (len) out[len++] = ',';
-                memcpy(out + len, p, n);
-                len += n;
-                out[len] = '\0';
-            }
-            p = e ? e + 1 : NULL;
+        for (const char *p = srcs[s]; p && *p;) {
+            size_t n;
+            const char *item = ed_config_list_item(&p, &n);
+            bool drop = n == 0 || ed_config_list_has(out, item, n) ||
+                        (!append && ed_config_list_has(arg, item, n));
+            if (drop) continue;
+            if (len + n + 2 > out_len) return false;
+            if (len) out[len++] = ',';
+            memcpy(out + len, item, n);
+            len += n;
+            out[len] = '\0';
         }
     }
     return true;
 }
 
-/* Reads the changes of one resource from r into ch (n of them), checking
- * each; on a problem sets *err and why. */
-static int16_t read_changes(ed_krd *r, bool flex, bool incremental, ed_topic *topic,
-                            struct change *ch, int32_t n, char *why, size_t why_len)
+/* Reads the changes of one resource into ch, checking each; the first
+ * problem gives the error code and why. */
+static int16_t read_changes(const struct op *ops, int32_t n, ed_topic *topic, struct change *ch,
+                            char *why, size_t why_len)
 {
-    int16_t err = ED_KERR_NONE;
     for (int32_t i = 0; i < n; i++) {
-        ed_kstr key = ed_krd_str(r, flex);
-        int8_t op = incremental ? ed_krd_i8(r) : ED_KC_OP_SET;
-        ed_kstr value = ed_krd_str(r, flex);
-        ed_krd_tags(r, flex);
-        if (err || !topic) continue;
         struct change *c = &ch[i];
-        if (!ed_kstr_copy(key, c->key, sizeof c->key)) {
-            err = ED_KERR_INVALID_CONFIG;
+        if (!ed_kstr_copy(ops[i].key, c->key, sizeof c->key)) {
             snprintf(why, why_len, "Invalid config name");
-            continue;
+            return ED_KERR_INVALID_CONFIG;
         }
         for (int32_t j = 0; j < i; j++)
             if (strcmp(ch[j].key, c->key) == 0) {
-                err = ED_KERR_INVALID_REQUEST;
                 snprintf(why, why_len, "Error due to duplicate config keys: %s", c->key);
+                return ED_KERR_INVALID_REQUEST;
             }
-        if (err) continue;
         char val[VALUE_MAX];
-        bool null_value = value.len < 0;
-        if (!null_value && !ed_kstr_copy(value, val, sizeof val)) {
-            err = ED_KERR_INVALID_CONFIG;
+        bool null_value = ops[i].value.len < 0;
+        if (!null_value && !ed_kstr_copy(ops[i].value, val, sizeof val)) {
             snprintf(why, why_len, "Value of %s is too long or contains NUL", c->key);
-            continue;
+            return ED_KERR_INVALID_CONFIG;
         }
         c->remove = false;
-        switch (op) {
+        switch (ops[i].op) {
         case ED_KC_OP_SET:
-            if (null_value) {
-                /* AlterConfigs: a null value means "back to the default". */
-                c->remove = true;
-                break;
-            }
-            snprintf(c->value, sizeof c->value, "%s", val);
+            /* AlterConfigs: a null value means "back to the default". */
+            c->remove = null_value;
+            if (!null_value) snprintf(c->value, sizeof c->value, "%s", val);
             break;
         case ED_KC_OP_DELETE:
             c->remove = true;
@@ -517,143 +355,156 @@ static int16_t read_changes(ed_krd *r, bool flex, bool incremental, ed_topic *to
         case ED_KC_OP_APPEND:
         case ED_KC_OP_SUBTRACT: {
             if (!ed_kapi_topic_config_is_list(c->key)) {
-                err = ED_KERR_INVALID_CONFIG;
                 snprintf(why, why_len, "Config value %s is not allowed for config key: %s",
-                         op == ED_KC_OP_APPEND ? "append" : "subtract", c->key);
-                continue;
+                         ops[i].op == ED_KC_OP_APPEND ? "append" : "subtract", c->key);
+                return ED_KERR_INVALID_CONFIG;
             }
             bool dflt;
             const char *cur = ed_topic_config_get(topic, c->key, &dflt);
-            if (!list_op(cur ? cur : "", null_value ? "" : val, op == ED_KC_OP_APPEND, c->value,
-                         sizeof c->value)) {
-                err = ED_KERR_INVALID_CONFIG;
+            if (!list_op(cur ? cur : "", null_value ? "" : val, ops[i].op == ED_KC_OP_APPEND,
+                         c->value, sizeof c->value)) {
                 snprintf(why, why_len, "Value of %s is too long", c->key);
-                continue;
+                return ED_KERR_INVALID_CONFIG;
             }
             break;
         }
         default:
-            err = ED_KERR_INVALID_REQUEST;
-            snprintf(why, why_len, "Unknown config operation %d for %s", op, c->key);
-            continue;
+            snprintf(why, why_len, "Unknown config operation %d for %s", ops[i].op, c->key);
+            return ED_KERR_INVALID_REQUEST;
         }
         if (!ed_kapi_topic_config_check(c->key, c->remove ? NULL : c->value, why, why_len))
-            err = ED_KERR_INVALID_CONFIG;
+            return ED_KERR_INVALID_CONFIG;
     }
-    return err;
+    return ED_KERR_NONE;
 }
 
-static int alter(ed_kreq *req, bool incremental)
+/* Applies the checked changes (AlterConfigs first resets every override it
+ * does not name: it replaces the whole set). */
+static int16_t apply_changes(ed_kreq *req, ed_topic *topic, const struct change *ch, int32_t n,
+                             bool incremental, char *why, size_t why_len)
 {
-    bool flex = req->flex;
-    ed_krd start = req->rd;
-    ed_krd *r = &req->rd;
-
-    int32_t n = ed_krd_array(r, flex, 4);
-    for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-        ed_krd_i8(r);
-        ed_krd_str(r, flex);
-        int32_t nc = ed_krd_array(r, flex, 2);
-        for (int32_t k = 0; k < nc && ed_krd_ok(r); k++) {
-            ed_krd_str(r, flex);
-            if (incremental) ed_krd_i8(r);
-            ed_krd_str(r, flex);
-            ed_krd_tags(r, flex);
+    ed_topics *ts = req->broker->topics;
+    for (const char *const *k = ed_topics_config_keys(); *k && !incremental; k++) {
+        bool named = false, dflt = true;
+        for (int32_t j = 0; j < n; j++)
+            named |= strcmp(ch[j].key, *k) == 0;
+        if (named) continue;
+        ed_topic_config_get(topic, *k, &dflt);
+        const char *cwhy = NULL;
+        if (!dflt && ed_topic_config_set(ts, topic, *k, NULL, &cwhy)) {
+            snprintf(why, why_len, "%s", cwhy ? cwhy : "cannot reset config");
+            return ED_KERR_INVALID_CONFIG;
         }
-        ed_krd_tags(r, flex);
     }
-    bool validate_only = ed_krd_bool(r);
-    ed_krd_tags(r, flex);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
-    *r = start;
-    ed_kwr *w = &req->out;
-    ed_kwr_i32(w, 0);
-    n = ed_krd_array(r, flex, 4);
-    ed_kwr_array(w, n < 0 ? 0 : n, flex);
-    for (int32_t i = 0; i < n; i++) {
-        int8_t type = ed_krd_i8(r);
-        ed_kstr name = ed_krd_str(r, flex);
-        int32_t nc = ed_krd_array(r, flex, 2);
-        char cname[ED_TOPIC_NAME_MAX + 1], why[512];
-        int16_t err = ED_KERR_NONE;
-        ed_topic *topic = NULL;
-        why[0] = '\0';
-        if (type == ED_KC_RESOURCE_TOPIC) {
-            if (!ed_kstr_copy(name, cname, sizeof cname) || !ed_topics_valid_name(cname)) {
-                err = ED_KERR_INVALID_TOPIC_EXCEPTION;
-                snprintf(why, sizeof why, "Invalid topic name");
-            } else if (!(topic = ed_topics_find(req->broker->topics, cname))) {
-                err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-                snprintf(why, sizeof why, "Topic '%s' does not exist.", cname);
-            }
-        } else if (type == ED_KC_RESOURCE_BROKER) {
-            err = ED_KERR_INVALID_REQUEST;
-            snprintf(why, sizeof why,
-                     "Broker configs are read-only in Eddy: set them in the config file or with "
-                     "'eddy serve --set key=value'");
-        } else {
-            err = ED_KERR_INVALID_REQUEST;
-            snprintf(why, sizeof why, "Unsupported resource type %d", type);
+    for (int32_t j = 0; j < n; j++) {
+        const char *cwhy = NULL;
+        int rc =
+            ed_topic_config_set(ts, topic, ch[j].key, ch[j].remove ? NULL : ch[j].value, &cwhy);
+        if (rc) {
+            snprintf(why, why_len, "%s", cwhy ? cwhy : ed_strerror(rc));
+            return ED_KERR_INVALID_CONFIG;
         }
-        struct change *ch = NULL;
-        if (nc > 0 && topic && !err) {
-            ch = ed_calloc((size_t)nc, sizeof *ch);
-            if (!ch) {
-                err = ED_KERR_UNKNOWN_SERVER_ERROR;
-                snprintf(why, sizeof why, "Out of memory");
-            }
-        }
-        int16_t cerr =
-            read_changes(r, flex, incremental, err ? NULL : topic, ch, nc, why, sizeof why);
-        if (!err) err = cerr;
-        ed_krd_tags(r, flex);
-        if (!err && !validate_only) {
-            /* AlterConfigs replaces the whole set of overrides: every
-             * override not named goes back to its default. */
-            if (!incremental) {
-                for (const char *const *k = ed_topics_config_keys(); *k && !err; k++) {
-                    bool named = false, dflt = true;
-                    for (int32_t j = 0; j < nc; j++)
-                        named |= strcmp(ch[j].key, *k) == 0;
-                    if (named) continue;
-                    ed_topic_config_get(topic, *k, &dflt);
-                    const char *cwhy = NULL;
-                    if (!dflt && ed_topic_config_set(req->broker->topics, topic, *k, NULL, &cwhy)) {
-                        err = ED_KERR_INVALID_CONFIG;
-                        snprintf(why, sizeof why, "%s", cwhy ? cwhy : "cannot reset config");
-                    }
-                }
-            }
-            for (int32_t j = 0; j < nc && !err; j++) {
-                const char *cwhy = NULL;
-                int rc = ed_topic_config_set(req->broker->topics, topic, ch[j].key,
-                                             ch[j].remove ? NULL : ch[j].value, &cwhy);
-                if (rc) {
-                    err = ED_KERR_INVALID_CONFIG;
-                    snprintf(why, sizeof why, "%s", cwhy ? cwhy : ed_strerror(rc));
-                }
-            }
-            if (!err)
-                ED_LOG_INFO("%s: altered %" PRId32 " config(s) of topic %s", req->peer, nc, cname);
-        }
-        ed_free(ch);
-        ed_kwr_i16(w, err);
-        ed_kwr_str(w, err ? why : NULL, flex);
-        ed_kwr_i8(w, type);
-        ed_kwr_kstr(w, name, flex);
-        ed_kwr_tags(w, flex);
     }
-    ed_kwr_tags(w, flex);
-    return ED_KAPI_RESPOND;
+    ED_LOG_INFO("%s: altered %" PRId32 " config(s) of topic %s", req->peer, n,
+                ed_topic_name(topic));
+    return ED_KERR_NONE;
+}
+
+/* One resource of either request: its changes as ops, the answer in res. */
+static void alter_one(ed_kreq *req, ed_karena *a, int8_t type, ed_kstr name, const struct op *ops,
+                      int32_t n, bool incremental, bool validate_only, int16_t *err_out,
+                      ed_kstr *msg_out)
+{
+    char why[512];
+    ed_topic *topic = NULL;
+    int16_t err;
+    if (type == ED_KC_RESOURCE_BROKER) {
+        err = ED_KERR_INVALID_REQUEST;
+        snprintf(why, sizeof why,
+                 "Broker configs are read-only in Eddy: set them in the config file or with "
+                 "'eddy serve --set key=value'");
+    } else {
+        err = find_topic(req, type, name, &topic, why, sizeof why);
+    }
+    struct change *ch = NULL;
+    if (!err && n > 0 && !(ch = ed_calloc((size_t)n, sizeof *ch))) {
+        err = ED_KERR_UNKNOWN_SERVER_ERROR;
+        snprintf(why, sizeof why, "Out of memory");
+    }
+    if (!err) err = read_changes(ops, n, topic, ch, why, sizeof why);
+    if (!err && !validate_only)
+        err = apply_changes(req, topic, ch, n, incremental, why, sizeof why);
+    ed_free(ch);
+    *err_out = err;
+    *msg_out = err ? kdup(a, why) : kz(NULL);
 }
 
 int ed_kapi_alter_configs(ed_kreq *req)
 {
-    return alter(req, false);
+    const struct ed_kmsg_api *api = ed_kschema_api(ED_KMSG_ALTER_CONFIGS);
+    int16_t v = req->api_version;
+    ed_karena a;
+    init_arena(&a);
+    struct ed_kmsg_alter_configs_request body;
+    if (ed_kschema_decode_request(api, v, &req->rd, &a, &body) != ED_OK) {
+        ed_karena_free(&a);
+        return ED_KAPI_CLOSE;
+    }
+    struct ed_kmsg_alter_configs_response resp;
+    ed_kschema_init(api->response, &resp);
+    int32_t n = ED_MAX(body.n_resources, 0);
+    resp.responses = ed_karena_alloc(&a, (size_t)n * sizeof *resp.responses + 1);
+    resp.n_responses = resp.responses ? n : 0;
+    for (int32_t i = 0; i < resp.n_responses; i++) {
+        const struct ed_kmsg_alter_configs_request_alter_configs_resource *rq = &body.resources[i];
+        int32_t nc = ED_MAX(rq->n_configs, 0);
+        struct op *ops = ed_karena_alloc(&a, (size_t)nc * sizeof *ops + 1);
+        for (int32_t k = 0; ops && k < nc; k++)
+            ops[k] = (struct op){rq->configs[k].name, rq->configs[k].value, ED_KC_OP_SET};
+        struct ed_kmsg_alter_configs_response_alter_configs_resource_response *r =
+            &resp.responses[i];
+        r->resource_type = rq->resource_type;
+        r->resource_name = rq->resource_name;
+        alter_one(req, &a, rq->resource_type, rq->resource_name, ops, ops ? nc : 0, false,
+                  body.validate_only, &r->error_code, &r->error_message);
+    }
+    ed_kschema_encode_response(api, v, &req->out, &resp);
+    ed_karena_free(&a);
+    return ED_KAPI_RESPOND;
 }
 
 int ed_kapi_incremental_alter_configs(ed_kreq *req)
 {
-    return alter(req, true);
+    const struct ed_kmsg_api *api = ed_kschema_api(ED_KMSG_INCREMENTAL_ALTER_CONFIGS);
+    int16_t v = req->api_version;
+    ed_karena a;
+    init_arena(&a);
+    struct ed_kmsg_incremental_alter_configs_request body;
+    if (ed_kschema_decode_request(api, v, &req->rd, &a, &body) != ED_OK) {
+        ed_karena_free(&a);
+        return ED_KAPI_CLOSE;
+    }
+    struct ed_kmsg_incremental_alter_configs_response resp;
+    ed_kschema_init(api->response, &resp);
+    int32_t n = ED_MAX(body.n_resources, 0);
+    resp.responses = ed_karena_alloc(&a, (size_t)n * sizeof *resp.responses + 1);
+    resp.n_responses = resp.responses ? n : 0;
+    for (int32_t i = 0; i < resp.n_responses; i++) {
+        const struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource *rq =
+            &body.resources[i];
+        int32_t nc = ED_MAX(rq->n_configs, 0);
+        struct op *ops = ed_karena_alloc(&a, (size_t)nc * sizeof *ops + 1);
+        for (int32_t k = 0; ops && k < nc; k++)
+            ops[k] = (struct op){rq->configs[k].name, rq->configs[k].value,
+                                 rq->configs[k].config_operation};
+        struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response *r =
+            &resp.responses[i];
+        r->resource_type = rq->resource_type;
+        r->resource_name = rq->resource_name;
+        alter_one(req, &a, rq->resource_type, rq->resource_name, ops, ops ? nc : 0, true,
+                  body.validate_only, &r->error_code, &r->error_message);
+    }
+    ed_kschema_encode_response(api, v, &req->out, &resp);
+    ed_karena_free(&a);
+    return ED_KAPI_RESPOND;
 }

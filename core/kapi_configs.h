@@ -1,8 +1,7 @@
-/* What the config APIs know about each topic-level config key: Kafka's type
- * (for DescribeConfigs config_type), allowed values and ranges (checked
- * before anything changes, and for validate_only requests), the broker key
- * that supplies its default (synonyms), and a line of documentation. The
- * set of keys Eddy actually stores comes from ed_topics_config_keys(). */
+/* The Kafka view of the config table (core/config_keys.c) for topic-level
+ * keys: Kafka's config_type for DescribeConfigs, the broker key that
+ * supplies the default (synonyms), the documentation line, and the check
+ * of a value with Kafka's error text. */
 #ifndef ED_CORE_KAPI_CONFIGS_H
 #define ED_CORE_KAPI_CONFIGS_H
 
@@ -11,8 +10,6 @@
 struct ed_kapi_topic_config {
     const char *name;
     int8_t type;            /* enum ed_kc_config_type */
-    int64_t min, max;       /* INT/LONG bounds */
-    const char *choices;    /* STRING/LIST: comma-separated allowed values, or NULL */
     const char *broker_key; /* broker config holding the default, or NULL */
     const char *doc;
 };

@@ -11,12 +11,10 @@
 #include "platform/base.h"
 #include "core/conn.h"
 #include "storage/log.h"
+#include "core/kstr.h"
 
-/* A string or byte run pointing into the request buffer; len -1 = null. */
-typedef struct ed_kstr {
-    const char *p;
-    int32_t len;
-} ed_kstr;
+/* A byte run pointing into the request buffer; len -1 = null (strings:
+ * ed_kstr, core/kstr.h). */
 typedef struct ed_kbytes {
     const uint8_t *p;
     int32_t len;

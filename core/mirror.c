@@ -302,7 +302,7 @@ static int save_state(ed_mirror *m)
     if (rc == ED_OK) rc = ed_plat_file_datasync(f);
     if (f) ed_plat_file_close(f);
     if (rc == ED_OK) rc = ed_plat_path_rename(tmp, m->state_path);
-    if (rc == ED_OK) rc = ed_plat_dir_sync(ed_config_str(m->cfg, "log.dirs"));
+    if (rc == ED_OK) rc = ed_plat_dir_sync(m->cfg->log_dirs);
     ed_free(buf);
     if (rc) ED_LOG_WARN_RL("cannot write %s: %s", m->state_path, ed_strerror(rc));
     return rc;
@@ -1114,7 +1114,7 @@ static void ckpt_done(ed_mirror *m)
         p->txn_next = p->next;
     }
     ED_LOG_INFO("mirroring %d partition%s to %s as %s (checkpoints read up to offset %" PRId64 ")",
-                m->n_mp, m->n_mp == 1 ? "" : "s", m->boot_host, m->txn_id, m->ck_pos);
+                m->n_mp, m->n_mp == 1 ? "" : "s", ed_klink_name(m->boot), m->txn_id, m->ck_pos);
     m->last_error[0] = 0;
     m->link_state = "up";
     m->new_parts = false; /* every partition known now has its resume point */
@@ -1661,9 +1661,9 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     if (out) *out = NULL;
     if (why_len) why[0] = 0;
     const struct ed_config *cfg = b->cfg;
-    const char *servers = ed_config_str(cfg, "mirror.bootstrap.servers");
+    const char *servers = cfg->mirror_bootstrap_servers;
     if (!servers[0]) return ED_OK;
-    const char *site = ed_config_str(cfg, "site.id");
+    const char *site = cfg->site_id;
     if (!site[0] || strlen(site) >= 128 || strchr(site, '|')) {
         snprintf(why, why_len,
                  "mirror.bootstrap.servers is set: site.id must name this site "
@@ -1676,16 +1676,16 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->cfg = cfg;
     snprintf(m->site, sizeof m->site, "%s", site);
     snprintf(m->txn_id, sizeof m->txn_id, "eddy-mirror-%s-upstream", site);
-    snprintf(m->template_, sizeof m->template_, "%s", ed_config_str(cfg, "mirror.topic.template"));
-    snprintf(m->ck_topic, sizeof m->ck_topic, "%s", ed_config_str(cfg, "mirror.checkpoint.topic"));
-    m->topics_cfg = ed_strdup(ed_config_str(cfg, "mirror.topics"));
-    m->create_topics = ed_config_bool(cfg, "mirror.create.topics");
-    m->txn_max_len = ed_config_int(cfg, "mirror.transaction.max.bytes");
-    m->txn_max_ms = ed_config_int(cfg, "mirror.transaction.max.ms");
-    m->linger_ms = ed_config_int(cfg, "mirror.linger.ms");
-    m->batch_len = ed_config_int(cfg, "mirror.batch.bytes");
-    m->request_ms = ed_config_int(cfg, "mirror.request.timeout.ms");
-    const char *dir = ed_config_str(cfg, "log.dirs");
+    snprintf(m->template_, sizeof m->template_, "%s", cfg->mirror_topic_template);
+    snprintf(m->ck_topic, sizeof m->ck_topic, "%s", cfg->mirror_checkpoint_topic);
+    m->topics_cfg = ed_strdup(cfg->mirror_topics);
+    m->create_topics = cfg->mirror_create_topics;
+    m->txn_max_len = cfg->mirror_transaction_max_bytes;
+    m->txn_max_ms = cfg->mirror_transaction_max_ms;
+    m->linger_ms = cfg->mirror_linger_ms;
+    m->batch_len = cfg->mirror_batch_bytes;
+    m->request_ms = cfg->mirror_request_timeout_ms;
+    const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);
     snprintf(m->status_path, sizeof m->status_path, "%s/%s", dir, ED_MIRROR_STATUS_FILE);
     m->link_state = "connecting";

@@ -8,7 +8,7 @@
 #include "platform/base.h"
 #include "platform/net.h"
 #include "storage/log.h"
-#include "core/kwire.h"
+#include "core/kstr.h"
 
 typedef struct ed_topics ed_topics;
 typedef struct ed_topic ed_topic;

@@ -149,8 +149,8 @@ int ed_cmd_serve(int argc, char **argv)
         ed_config_free(s.cfg);
         return pr > 0 ? 0 : 2;
     }
-    ed_log_set_level(ed_log_level_parse(ed_config_str(s.cfg, "log.level")));
-    ed_mem_set_limit((size_t)ed_config_int(s.cfg, "memory.max.bytes"));
+    ed_log_set_level(ed_log_level_parse(s.cfg->log_level));
+    ed_mem_set_limit((size_t)s.cfg->memory_max_bytes);
 
     char why[512];
     ed_broker *b = NULL;
@@ -176,8 +176,8 @@ int ed_cmd_serve(int argc, char **argv)
     ed_plat_notify(status_line);
     ED_LOG_INFO("eddy ready in %.1f ms: %d topic%s, data in %s, cluster %s, node %d",
                 (double)(ed_plat_clock_mono_ns() - t0) / 1e6, (int)ed_topics_count(b->topics),
-                ed_topics_count(b->topics) == 1 ? "" : "s", ed_config_str(s.cfg, "log.dirs"),
-                b->cluster_id, (int)b->node_id);
+                ed_topics_count(b->topics) == 1 ? "" : "s", s.cfg->log_dirs, b->cluster_id,
+                (int)b->node_id);
     status = ed_broker_run(b) == ED_OK ? 0 : 1;
 out:
     ed_broker_close(b);

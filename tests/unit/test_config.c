@@ -392,6 +392,127 @@ static void test_parsers(void **state)
     assert_false(ed_config_parse_compression("ZSTD", &cc));
 }
 
+/* Every key of the table: a default within its own bounds (and, for a
+ * broker default with a topic override, within the topic key's bounds
+ * too), one typed field per broker key, documentation for each scope. */
+static void test_table_defaults(void **state)
+{
+    (void)state;
+    struct ed_config *c = cfg();
+    char why[256];
+    assert_true(ed_config_n_keys <= ED_CONFIG_MAX_KEYS);
+    for (int i = 0; i < ed_config_n_keys; i++) {
+        const struct ed_config_key *k = &ed_config_keys[i];
+        const char *name = k->name ? k->name : k->topic;
+        assert_non_null(name);
+        bool unset = k->type == ED_CFG_INT && !*k->def;
+        if (k->name && !unset && !ed_config_key_check(k, false, k->def, why, sizeof why))
+            fail_msg("%s: default '%s' refused: %s", name, k->def, why);
+        if (k->topic && !unset && !ed_config_key_check(k, true, k->def, why, sizeof why))
+            fail_msg("%s: default '%s' refused for the topic: %s", k->topic, k->def, why);
+        if (k->type == ED_CFG_ENUM || k->type == ED_CFG_LIST) assert_true(k->choices || k->check);
+        if (k->name) {
+            assert_non_null(k->doc);
+            assert_true(k->off >= 0 && (size_t)k->off < offsetof(struct ed_config, set));
+            for (int j = 0; j < i; j++)
+                if (ed_config_keys[j].name && ed_config_keys[j].off == k->off)
+                    fail_msg("%s and %s fill the same field", ed_config_keys[j].name, k->name);
+            assert_ptr_equal(ed_config_key_find(k->name), k);
+            /* the typed field holds the default */
+            char buf[24];
+            const char *v;
+            bool dflt;
+            ed_config_value(c, k, buf, sizeof buf, &v, &dflt);
+            assert_true(dflt);
+            if (!unset) assert_string_equal(v, k->def);
+        } else {
+            assert_int_equal(k->off, -1);
+        }
+        if (k->topic) {
+            assert_non_null(k->tdoc);
+            assert_ptr_equal(ed_config_topic_key_find(k->topic), k);
+        }
+    }
+    assert_null(ed_config_key_find("retention.ms")); /* a topic key is no broker key */
+    assert_null(ed_config_topic_key_find("log.retention.ms"));
+    ed_config_free(c);
+}
+
+/* Kafka's synonyms: a broker alias sets its key; a topic key names the
+ * broker key that holds its default. */
+static void test_table_synonyms(void **state)
+{
+    (void)state;
+    int n_alias = 0, n_both = 0;
+    for (int i = 0; i < ed_config_n_keys; i++) {
+        const struct ed_config_key *k = &ed_config_keys[i];
+        if (k->alias) {
+            n_alias++;
+            assert_ptr_equal(ed_config_key_find(k->alias), k);
+        }
+        if (k->name && k->topic) n_both++;
+    }
+    assert_int_equal(n_alias, 4);
+    assert_true(n_both >= 10);
+    assert_string_equal(ed_config_topic_key_find("retention.ms")->name, "log.retention.ms");
+    assert_string_equal(ed_config_topic_key_find("segment.ms")->name, "log.roll.ms");
+    assert_string_equal(ed_config_topic_key_find("max.message.bytes")->name, "message.max.bytes");
+    assert_null(ed_config_topic_key_find("min.insync.replicas")->name);
+
+    struct ed_config *c = cfg();
+    char why[256];
+    assert_int_equal(ed_config_set(c, "delete.retention.ms", "5", why, sizeof why), ED_OK);
+    assert_int_equal(c->log_cleaner_delete_retention_ms, 5);
+    assert_true(ed_config_is_set(c, "log.cleaner.delete.retention.ms"));
+    /* typed fields and the getters by name agree */
+    assert_int_equal(ed_config_set(c, "mqtt.max.inflight", "7", why, sizeof why), ED_OK);
+    assert_int_equal(c->mqtt_max_inflight, 7);
+    assert_int_equal(ed_config_int(c, "mqtt.max.inflight"), 7);
+    assert_ptr_equal(c->log_dirs, ed_config_str(c, "log.dirs"));
+    ed_config_free(c);
+}
+
+/* A typo'd key is refused with a hint, in either scope. */
+static void test_table_typo(void **state)
+{
+    (void)state;
+    struct ed_config *c = cfg();
+    char why[256];
+    assert_int_equal(ed_config_set(c, "mqtt.max.inflite", "7", why, sizeof why), ED_ERR_INVAL);
+    assert_non_null(strstr(why, "did you mean 'mqtt.max.inflight'"));
+    assert_int_equal(c->mqtt_max_inflight, 64);
+    /* a topic key is not a broker key */
+    assert_int_equal(ed_config_set(c, "retention.ms", "1", why, sizeof why), ED_ERR_INVAL);
+    assert_null(ed_config_topic_key_find("retention.msec"));
+    ed_config_free(c);
+}
+
+/* docs/operations.md lists every key of the table (a row "| `key` |"). */
+static void test_docs_list_every_key(void **state)
+{
+    (void)state;
+    FILE *fp = fopen("docs/operations.md", "rb");
+    if (!fp) fail_msg("docs/operations.md not found: run from the project's root");
+    static char doc[256 * 1024];
+    size_t n = fread(doc, 1, sizeof doc - 1, fp);
+    fclose(fp);
+    doc[n] = '\0';
+    int missing = 0;
+    for (int i = 0; i < ed_config_n_keys; i++) {
+        const char *names[2] = {ed_config_keys[i].name, ed_config_keys[i].topic};
+        for (int j = 0; j < 2; j++) {
+            if (!names[j]) continue;
+            char row[128];
+            snprintf(row, sizeof row, "| `%s` |", names[j]);
+            if (!strstr(doc, row)) {
+                print_message("docs/operations.md lacks a row for %s\n", names[j]);
+                missing++;
+            }
+        }
+    }
+    assert_int_equal(missing, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +526,10 @@ int main(void)
         cmocka_unit_test(test_load_syntax),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_table_defaults),
+        cmocka_unit_test(test_table_synonyms),
+        cmocka_unit_test(test_table_typo),
+        cmocka_unit_test(test_docs_list_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

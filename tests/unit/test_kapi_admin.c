@@ -15,6 +15,7 @@
 
 #include "core/broker.h"
 #include "core/config.h"
+#include "core/kapi_configs.h"
 #include "core/kapi.h"
 #include "core/kapi_handlers.h"
 #include "core/kclient.h"
@@ -722,6 +723,62 @@ static void test_describe_configs(void **state)
     call_end(&c);
 }
 
+/* Every topic key of the config table is described, with the table's
+ * default (or its broker key's value), source, type and documentation; a
+ * typo'd topic key is refused with Kafka's text. */
+static void test_describe_configs_table(void **state)
+{
+    struct fx *f = *state;
+    struct ed_kc_new_topic t = {"tbl", 1, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    ed_topic *topic = ed_topics_find(f->topics, "tbl");
+    struct ed_kc_describe_resource res = {ED_KC_RESOURCE_TOPIC, "tbl", -1, NULL};
+    struct ed_kc_describe_configs dc;
+    struct call c;
+    describe(f, 4, &res, 1, &dc, &c);
+    const struct ed_kc_config_resource *r = &dc.resources[0];
+    int32_t n_topic_keys = 0;
+    for (int i = 0; i < ed_config_n_keys; i++) {
+        const struct ed_config_key *k = &ed_config_keys[i];
+        if (!k->topic) continue;
+        n_topic_keys++;
+        const struct ed_kc_config_entry *e = find_entry(r, k->topic);
+        if (!e) fail_msg("%s is not described", k->topic);
+        bool dflt = false;
+        assert_true(ed_kstr_eq(e->value, ed_topic_config_get(topic, k->topic, &dflt)));
+        assert_true(dflt);
+        assert_false(e->read_only);
+        assert_true(ed_kstr_eq(e->doc, k->tdoc));
+        if (!k->name) { /* the table's default */
+            assert_true(ed_kstr_eq(e->value, k->def));
+            assert_int_equal(e->source, ED_KC_SRC_DEFAULT);
+        } else { /* its broker key's, set in the file or not */
+            int8_t want =
+                ed_config_is_set(f->cfg, k->name) ? ED_KC_SRC_STATIC_BROKER : ED_KC_SRC_DEFAULT;
+            assert_int_equal(e->source, want);
+        }
+        int8_t type = k->type == ED_CFG_BOOL     ? ED_KC_TYPE_BOOLEAN
+                      : k->type == ED_CFG_DOUBLE ? ED_KC_TYPE_DOUBLE
+                      : k->type == ED_CFG_LIST   ? ED_KC_TYPE_LIST
+                      : k->type == ED_CFG_INT    ? e->type
+                                                 : ED_KC_TYPE_STRING;
+        assert_int_equal(e->type, type);
+        if (k->type == ED_CFG_INT)
+            assert_true(e->type == ED_KC_TYPE_INT || e->type == ED_KC_TYPE_LONG);
+    }
+    assert_int_equal(r->n_configs, n_topic_keys);
+    assert_true(ed_kstr_eq(find_entry(r, "retention.bytes")->value, "123456789"));
+    ed_kc_free(&dc.mem);
+    call_end(&c);
+
+    char why[200];
+    assert_false(ed_kapi_topic_config_check("retention.msec", "1", why, sizeof why));
+    assert_string_equal(why, "Unknown topic config name: retention.msec");
+    assert_false(ed_kapi_topic_config_check("retention.ms", "soon", why, sizeof why));
+    assert_non_null(strstr(why, "Invalid value soon for configuration retention.ms"));
+    assert_true(ed_kapi_topic_config_check("retention.ms", "-1", why, sizeof why));
+}
+
 /* ---- IncrementalAlterConfigs / AlterConfigs ---- */
 
 static int16_t incr(struct fx *f, int16_t v, const char *topic, int8_t type,
@@ -915,6 +972,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_in_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_configs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_describe_configs_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_alter_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alter_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_cluster, setup, teardown),
