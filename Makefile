@@ -28,12 +28,13 @@ WITH_ZSTD ?= 1
 WITH_GZIP ?= 1
 WITH_LZ4 ?= 1
 WITH_MQTT ?= 1
+WITH_TLS ?= 1
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -Wundef -Wshadow -Wstrict-prototypes \
 	-Wno-missing-field-initializers -g $(OPT) -I. $(BOARD_CFLAGS) \
 	-DED_WITH_ZSTD=$(WITH_ZSTD) -DED_WITH_GZIP=$(WITH_GZIP) -DED_WITH_LZ4=$(WITH_LZ4) \
-	-DED_WITH_MQTT=$(WITH_MQTT)
+	-DED_WITH_MQTT=$(WITH_MQTT) -DED_WITH_TLS=$(WITH_TLS)
 LIBS := -lpthread $(BOARD_LIBS)
 ifeq ($(WITH_ZSTD),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libzstd 2>/dev/null)
@@ -47,6 +48,10 @@ ifeq ($(WITH_LZ4),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags liblz4 2>/dev/null)
 LIBS += $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null || echo -llz4)
 endif
+ifeq ($(WITH_TLS),1)
+# Debian's mbedtls 2.28 ships no pkg-config file; linked shared.
+LIBS += -lmbedtls -lmbedx509 -lmbedcrypto
+endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 
 LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
@@ -54,6 +59,11 @@ LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
 TOOL_SRC := $(wildcard tools/*.c)
 ifeq ($(WITH_MQTT),0)
 LIB_SRC := $(filter-out bridge/mqtt%,$(LIB_SRC))
+endif
+ifeq ($(WITH_TLS),0)
+LIB_SRC := $(filter-out platform/tls.c,$(LIB_SRC))
+else
+LIB_SRC := $(filter-out platform/tls_none.c,$(LIB_SRC))
 endif
 HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 

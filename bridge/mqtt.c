@@ -833,13 +833,14 @@ static void service_free(void *obj)
 int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
 {
     if (out) *out = NULL;
-    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS];
+    struct ed_listeners_spec ls[ED_CONFIG_MAX_LISTENERS];
+    uint16_t bound[ED_CONFIG_MAX_LISTENERS];
     int n = 0;
-    ed_config_listeners(ed_config_str(b->cfg, "mqtt.listeners"), ls, ED_CONFIG_MAX_LISTENERS, &n,
-                        why, why_len);
-    if (n == 0) return ED_OK;
+    int rc = ed_listeners_parse_mqtt(ed_config_str(b->cfg, "mqtt.listeners"), ls,
+                                     ED_CONFIG_MAX_LISTENERS, &n, why, why_len);
+    if (rc != ED_OK || n == 0) return rc;
     ed_mqtt *m;
-    int rc = ed_mqtt_new(b, why, why_len, &m);
+    rc = ed_mqtt_new(b, why, why_len, &m);
     if (rc != ED_OK) {
         if (rc != ED_ERR_INVAL) snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         return rc;
@@ -853,17 +854,5 @@ int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
         return rc;
     }
     if (out) *out = m;
-    for (int i = 0; i < n; i++) {
-        uint16_t port;
-        const char *host = *ls[i].host ? ls[i].host : "0.0.0.0";
-        rc = ed_mqtt_listen(m, host, ls[i].port, &port);
-        if (rc != ED_OK) {
-            snprintf(why, why_len, "cannot listen on %s:%u (MQTT): %s", host, ls[i].port,
-                     ed_strerror(rc));
-            return rc;
-        }
-        ED_LOG_INFO("listening on %s:%u (MQTT)", host, port);
-        ed_broker_note_bound(b, "mqtt", host, port);
-    }
-    return ED_OK;
+    return ed_broker_listen(b, m->set, "MQTT", ls, n, true, bound, why, why_len);
 }

@@ -19,6 +19,22 @@
 
 #define MAX_SERVICES 8
 #define MAX_BOUND    32
+#define MAX_TLS      16
+#define MAX_ADV      16
+
+/* The address advertised to the clients of one listener. */
+struct adv {
+    char name[32];
+    char host[256];
+    uint16_t port;
+};
+
+/* A TLS listener, for reloading its certificates. */
+struct tls_listener {
+    ed_conn_set *set;
+    char name[32];
+    bool mqtt; /* mqtt.ssl.* overrides apply */
+};
 
 struct ed_broker_own {
     struct ed_storage_config sc;
@@ -30,6 +46,10 @@ struct ed_broker_own {
     int n_svc;
     char bound[MAX_BOUND][300];
     int n_bound;
+    struct tls_listener tls[MAX_TLS];
+    int n_tls;
+    struct adv adv[MAX_ADV];
+    int n_adv;
     bool stopping;
 };
 
@@ -66,6 +86,13 @@ static void on_signal(void *arg)
 {
     ed_broker_shutdown(arg);
 }
+
+#if ED_WITH_TLS
+static void on_reload(void *arg)
+{
+    ed_broker_tls_reload(arg);
+}
+#endif
 
 /* ---- open and close ---- */
 
@@ -139,6 +166,13 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         snprintf(why, why_len, "cannot take SIGTERM: %s", ed_strerror(rc));
         goto fail;
     }
+#if ED_WITH_TLS
+    rc = ed_plat_loop_on_reload(b->loop, on_reload, b);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "cannot take SIGHUP: %s", ed_strerror(rc));
+        goto fail;
+    }
+#endif
     /* the first tick (retention among others) from the loop: services
      * registered after the open, the mirror's retention hook, are in place */
     ed_plat_timer_start(b->loop, &o->tick, 0, on_tick, b);
@@ -224,4 +258,171 @@ void ed_broker_close(ed_broker *b)
     ed_plat_loop_free(b->loop);
     ed_free(o);
     ed_free(b);
+}
+
+/* ---- listeners ---- */
+
+#if ED_WITH_TLS
+/* An ssl.* value, or its mqtt.ssl.* override for MQTT listeners. */
+static const char *ssl_value(const ed_broker *b, bool mqtt, const char *key)
+{
+    if (mqtt) {
+        char k[64];
+        snprintf(k, sizeof k, "mqtt.%s", key);
+        const char *v = ed_config_str(b->cfg, k);
+        if (*v) return v;
+    }
+    return ed_config_str(b->cfg, key);
+}
+
+static int tls_load(const ed_broker *b, bool mqtt, ed_tls_conf **out, char *why, size_t why_len)
+{
+    const char *auth = ssl_value(b, mqtt, "ssl.client.auth");
+    struct ed_tls_settings st = {
+        .server = true,
+        .cert_file = ssl_value(b, mqtt, "ssl.keystore.location"),
+        .cert_pem = ed_config_str(b->cfg, "ssl.keystore.certificate.chain"),
+        .key_pem = ed_config_str(b->cfg, "ssl.keystore.key"),
+        .ca_file = ssl_value(b, mqtt, "ssl.truststore.location"),
+        .client_auth = strcmp(auth, "required") == 0    ? ED_TLS_AUTH_REQUIRED
+                       : strcmp(auth, "requested") == 0 ? ED_TLS_AUTH_REQUESTED
+                                                        : ED_TLS_AUTH_NONE,
+    };
+    if (!*st.cert_file && !*st.cert_pem) {
+        snprintf(why, why_len,
+                 "a TLS listener needs ssl.keystore.location (or ssl.keystore.key and "
+                 "ssl.keystore.certificate.chain)");
+        return ED_ERR_INVAL;
+    }
+    return ed_plat_tls_conf_new(&st, out, why, why_len);
+}
+#endif
+
+void ed_broker_tls_reload(ed_broker *b)
+{
+#if ED_WITH_TLS
+    struct ed_broker_own *o = b->own;
+    for (int i = 0; i < o->n_tls; i++) {
+        struct tls_listener *t = &o->tls[i];
+        ed_tls_conf *conf;
+        char why[256];
+        if (tls_load(b, t->mqtt, &conf, why, sizeof why) != ED_OK) {
+            ED_LOG_ERR("listener %s keeps its certificates: %s", t->name, why);
+            continue;
+        }
+        ed_conn_set_tls_swap(t->set, t->name, conf);
+        ed_plat_tls_conf_unref(conf);
+        ED_LOG_INFO("listener %s: certificates reloaded (new connections use them)", t->name);
+    }
+#else
+    ED_UNUSED(b);
+#endif
+}
+
+int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
+                     const struct ed_listeners_spec *ls, int n, bool mqtt, uint16_t *bound,
+                     char *why, size_t why_len)
+{
+#if ED_WITH_TLS
+    struct ed_broker_own *o = b->own;
+#else
+    ED_UNUSED(mqtt);
+#endif
+    bool allow_public = ed_config_bool(b->cfg, "allow.plaintext.on.public.listeners");
+    for (int i = 0; i < n; i++) {
+        const struct ed_listeners_spec *l = &ls[i];
+        bound[i] = 0;
+        if (l->sec == ED_SEC_CONTROLLER) {
+            ED_LOG_WARN("skipping listener %s://%s:%u (Eddy has no controller quorum)", l->name,
+                        l->host, l->port);
+            continue;
+        }
+        const char *host = ed_listeners_any(l->host) ? (*l->host ? l->host : "0.0.0.0") : l->host;
+        if (l->sec == ED_SEC_PLAINTEXT && !ed_listeners_loopback(host)) {
+            if (!allow_public) {
+                snprintf(why, why_len,
+                         "%s listener %s://%s:%u would serve anyone on the network without "
+                         "authentication: bind it to 127.0.0.1, use a TLS listener, or set "
+                         "allow.plaintext.on.public.listeners=true",
+                         what, l->name, host, l->port);
+                return ED_ERR_PERM;
+            }
+            ED_LOG_WARN("%s listener %s://%s:%u serves anyone on the network without "
+                        "authentication (allow.plaintext.on.public.listeners=true)",
+                        what, l->name, host, l->port);
+        }
+        struct ed_conn_listen how = {host, l->port, l->name, NULL, ed_listeners_sasl(l->sec)};
+        if (ed_listeners_tls(l->sec)) {
+#if ED_WITH_TLS
+            if (o->n_tls == MAX_TLS) {
+                snprintf(why, why_len, "too many TLS listeners");
+                return ED_ERR_TOOBIG;
+            }
+            char inner[256];
+            int rc = tls_load(b, mqtt, &how.tls, inner, sizeof inner);
+            if (rc != ED_OK) {
+                snprintf(why, why_len, "%s listener %s: %s", what, l->name, inner);
+                return rc;
+            }
+            struct tls_listener *t = &o->tls[o->n_tls++];
+            t->set = set;
+            t->mqtt = mqtt;
+            snprintf(t->name, sizeof t->name, "%s", l->name);
+#else
+            snprintf(why, why_len, "%s listener %s: this eddy was built without TLS (WITH_TLS=0)",
+                     what, l->name);
+            return ED_ERR_UNSUPPORTED;
+#endif
+        }
+        int rc = ed_conn_set_listen_on(set, &how, &bound[i]);
+#if ED_WITH_TLS
+        ed_plat_tls_conf_unref(how.tls); /* the set holds its own reference */
+#endif
+        if (rc != ED_OK) {
+            snprintf(why, why_len, "cannot listen on %s:%u (%s %s): %s", host, l->port, what,
+                     l->name, ed_strerror(rc));
+            return rc;
+        }
+        /* "(PLAINTEXT)", "(EDGE, SSL)", "(MQTT)", "(MQTT, TLS)" */
+        const char *sec = ed_listeners_sec_name(l->sec);
+        if (mqtt)
+            ED_LOG_INFO("listening on %s:%u (MQTT%s)", host, bound[i],
+                        ed_listeners_tls(l->sec) ? ", TLS" : "");
+        else if (strcmp(l->name, sec) == 0)
+            ED_LOG_INFO("listening on %s:%u (%s)", host, bound[i], l->name);
+        else
+            ED_LOG_INFO("listening on %s:%u (%s, %s)", host, bound[i], l->name, sec);
+        ed_broker_note_bound(b, l->name, host, bound[i]);
+    }
+    return ED_OK;
+}
+
+void ed_broker_advertise(ed_broker *b, const char *name, const char *host, uint16_t port)
+{
+    struct ed_broker_own *o = b->own;
+    if (o->n_adv == MAX_ADV) return;
+    struct adv *a = &o->adv[o->n_adv++];
+    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->host, sizeof a->host, "%s", host);
+    a->port = port;
+}
+
+static const struct adv *adv_of(const ed_broker *b, const char *name)
+{
+    if (!b->own || !name) return NULL;
+    for (int i = 0; i < b->own->n_adv; i++)
+        if (strcmp(b->own->adv[i].name, name) == 0) return &b->own->adv[i];
+    return NULL;
+}
+
+const char *ed_broker_adv_host(const ed_broker *b, const char *name)
+{
+    const struct adv *a = adv_of(b, name);
+    return a ? a->host : b->adv_host;
+}
+
+uint16_t ed_broker_adv_port(const ed_broker *b, const char *name)
+{
+    const struct adv *a = adv_of(b, name);
+    return a ? a->port : b->adv_port;
 }

@@ -14,6 +14,7 @@
 #include "storage/log.h"
 #include "core/conn.h"
 #include "core/config.h"
+#include "core/listeners.h"
 #include "core/topics.h"
 
 typedef struct ed_broker ed_broker;
@@ -54,6 +55,26 @@ int ed_broker_add_service(ed_broker *b, const struct ed_broker_service *svc);
 void ed_broker_note_bound(ed_broker *b, const char *name, const char *host, uint16_t port);
 int ed_broker_n_bound(const ed_broker *b);
 const char *ed_broker_bound(const ed_broker *b, int i);
+/* Listens on the n listeners ls for the connections of set (what: "Kafka",
+ * "MQTT", for messages): bound[i] gets each bound port (0: skipped, a
+ * CONTROLLER listener). A PLAINTEXT listener on an address other than
+ * loopback is refused unless allow.plaintext.on.public.listeners (then a
+ * warning is logged); TLS listeners load ssl.* (mqtt.ssl.* first when
+ * mqtt) and are reloaded by ed_broker_tls_reload. Each bound listener is
+ * noted for the port file under its name. */
+int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
+                     const struct ed_listeners_spec *ls, int n, bool mqtt, uint16_t *bound,
+                     char *why, size_t why_len);
+/* Notes the address advertised to clients of listener name. */
+void ed_broker_advertise(ed_broker *b, const char *name, const char *host, uint16_t port);
+/* The address advertised to a client of listener name (NULL, "" or not
+ * noted: adv_host:adv_port). */
+const char *ed_broker_adv_host(const ed_broker *b, const char *name);
+uint16_t ed_broker_adv_port(const ed_broker *b, const char *name);
+/* Reloads the certificates of every TLS listener (SIGHUP): new connections
+ * use them, open ones keep theirs; a listener whose files fail to load
+ * keeps its old ones and the error is logged. */
+void ed_broker_tls_reload(ed_broker *b);
 /* Runs the loop until a shutdown completes (SIGTERM/SIGINT start one);
  * pings systemd's watchdog while the loop turns. */
 int ed_broker_run(ed_broker *b);

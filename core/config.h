@@ -79,6 +79,19 @@ extern const int ed_config_n_keys;
 struct ed_config {
     char *listeners;
     char *advertised_listeners;
+    /* listener security and TLS */
+    char *listener_security_protocol_map;
+    bool allow_plaintext_on_public_listeners;
+    char *ssl_keystore_type;
+    char *ssl_keystore_location;
+    char *ssl_keystore_key;
+    char *ssl_keystore_certificate_chain;
+    char *ssl_truststore_type;
+    char *ssl_truststore_location;
+    char *ssl_client_auth;
+    char *mqtt_ssl_keystore_location;
+    char *mqtt_ssl_truststore_location;
+    char *mqtt_ssl_client_auth;
     char *log_dirs;
     int64_t node_id;
     int64_t num_partitions;

@@ -24,7 +24,7 @@
 /* A build without MQTT (WITH_MQTT=0) has no listener by default and refuses
  * one in the config. */
 #if ED_WITH_MQTT
-#define ED_MQTT_DEFAULT_LISTENERS "mqtt://0.0.0.0:1883"
+#define ED_MQTT_DEFAULT_LISTENERS "mqtt://127.0.0.1:1883"
 #else
 #define ED_MQTT_DEFAULT_LISTENERS ""
 #endif
@@ -35,12 +35,13 @@
 const struct ed_config_key ed_config_keys[] = {
     {.name = "listeners",
      .type = ED_CFG_STRING,
-     .def = "PLAINTEXT://0.0.0.0:9092",
+     .def = "PLAINTEXT://127.0.0.1:9092",
      .check = ed_config_check_listeners,
      .off = B(listeners),
      .doc = "Kafka listeners, NAME://host:port,... (empty host = all interfaces; port 0 = one "
-            "the OS picks, see --port-file). PLAINTEXT listeners are served; a CONTROLLER "
-            "listener is skipped"},
+            "the OS picks, see --port-file). NAME is the security protocol (PLAINTEXT, SSL, "
+            "SASL_PLAINTEXT, SASL_SSL) or mapped to one by listener.security.protocol.map; a "
+            "CONTROLLER listener is skipped. The default serves this machine only"},
     {.name = "advertised.listeners",
      .type = ED_CFG_STRING,
      .def = "",
@@ -49,6 +50,74 @@ const struct ed_config_key ed_config_keys[] = {
      .doc = "addresses given to clients in Metadata; empty = derived from listeners (0.0.0.0 "
             "becomes this machine's host name, or 127.0.0.1 if it does not resolve); port 0 = "
             "the port the listener of that name bound"},
+    /* ---- listener security and TLS ---- */
+    {.name = "listener.security.protocol.map",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(listener_security_protocol_map),
+     .doc = "NAME:PROTOCOL,... for listener names that are not a security protocol's "
+            "(e.g. INTERNAL:SSL,EXTERNAL:SASL_SSL)"},
+    {.name = "allow.plaintext.on.public.listeners",
+     .type = ED_CFG_BOOL,
+     .def = "false",
+     .off = B(allow_plaintext_on_public_listeners),
+     .doc = "Eddy: serve a PLAINTEXT Kafka or mqtt:// listener without authentication on an "
+            "address other than loopback (refused at start unless true; logs a warning)"},
+    {.name = "ssl.keystore.type",
+     .type = ED_CFG_ENUM,
+     .def = "PEM",
+     .choices = "PEM",
+     .off = B(ssl_keystore_type),
+     .doc = "format of the server's key and certificate chain (PEM only)"},
+    {.name = "ssl.keystore.location",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(ssl_keystore_location),
+     .doc = "PEM file with the private key and the certificate chain of TLS listeners"},
+    {.name = "ssl.keystore.key",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(ssl_keystore_key),
+     .doc = "the private key as inline PEM (instead of ssl.keystore.location)"},
+    {.name = "ssl.keystore.certificate.chain",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(ssl_keystore_certificate_chain),
+     .doc = "the certificate chain as inline PEM (instead of ssl.keystore.location)"},
+    {.name = "ssl.truststore.type",
+     .type = ED_CFG_ENUM,
+     .def = "PEM",
+     .choices = "PEM",
+     .off = B(ssl_truststore_type),
+     .doc = "format of the trust store (PEM only)"},
+    {.name = "ssl.truststore.location",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(ssl_truststore_location),
+     .doc = "PEM file of the certificate authorities client certificates are checked against"},
+    {.name = "ssl.client.auth",
+     .type = ED_CFG_ENUM,
+     .def = "none",
+     .choices = "none,requested,required",
+     .off = B(ssl_client_auth),
+     .doc = "client certificates on TLS listeners: not asked for, asked for (a client without "
+            "one is served), or required"},
+    {.name = "mqtt.ssl.keystore.location",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mqtt_ssl_keystore_location),
+     .doc = "mqtts:// listeners: overrides ssl.keystore.location"},
+    {.name = "mqtt.ssl.truststore.location",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mqtt_ssl_truststore_location),
+     .doc = "mqtts:// listeners: overrides ssl.truststore.location"},
+    {.name = "mqtt.ssl.client.auth",
+     .type = ED_CFG_ENUM,
+     .def = "",
+     .choices = ",none,requested,required",
+     .off = B(mqtt_ssl_client_auth),
+     .doc = "mqtts:// listeners: overrides ssl.client.auth (empty: the same)"},
     {.name = "log.dirs",
      .alias = "log.dir",
      .type = ED_CFG_STRING,
@@ -421,7 +490,8 @@ const struct ed_config_key ed_config_keys[] = {
      .def = ED_MQTT_DEFAULT_LISTENERS,
      .check = ed_config_check_mqtt_listeners,
      .off = B(mqtt_listeners),
-     .doc = "MQTT 3.1.1/5 listeners, mqtt://host:port,... (empty = no MQTT)"},
+     .doc = "MQTT 3.1.1/5 listeners, mqtt://host:port or mqtts://host:port (TLS; port 1883 / "
+            "8883 when left out), comma-separated (empty = no MQTT)"},
     {.name = "mqtt.max.packet.bytes",
      .type = ED_CFG_INT,
      .min = 64,
@@ -717,7 +787,6 @@ static const char *const ignored[] = {
     "process.roles",
     "inter.broker.listener.name",
     "inter.broker.protocol.version",
-    "listener.security.protocol.map",
     "log.message.format.version",
     "log.preallocate",
     "log.segment.delete.delay.ms",

@@ -4,6 +4,7 @@
  * value against a key's type, bounds and choices. */
 #include "core/config.h"
 #include "core/config_int.h"
+#include "core/listeners.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -194,19 +195,12 @@ static bool check_listener_list(const char *v, bool advertised, char *why, size_
     int n;
     if (ed_config_listeners(v, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len) != ED_OK)
         return false;
+    /* Security protocols are checked at start, with the protocol map. */
     int served = 0;
-    for (int i = 0; i < n; i++) {
-        const char *nm = ls[i].name;
-        if (strcmp(nm, "SSL") == 0 || strcmp(nm, "SASL_SSL") == 0 ||
-            strcmp(nm, "SASL_PLAINTEXT") == 0) {
-            ed_config_say(why, why_len, "listener %s: security protocol %s is not supported yet",
-                          nm, nm);
-            return false;
-        }
-        if (strcmp(nm, "CONTROLLER") != 0) served++;
-    }
+    for (int i = 0; i < n; i++)
+        served += strcmp(ls[i].name, "CONTROLLER") != 0;
     if (!advertised && served == 0) {
-        ed_config_say(why, why_len, "no PLAINTEXT listener in '%s'%s", v, "");
+        ed_config_say(why, why_len, "no listener to serve in '%s'%s", v, "");
         return false;
     }
     return true;
@@ -245,21 +239,13 @@ bool ed_config_check_cleanup(const char *v, char *why, size_t why_len)
 
 bool ed_config_check_mqtt_listeners(const char *v, char *why, size_t why_len)
 {
-    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS];
+    struct ed_listeners_spec ls[ED_CONFIG_MAX_LISTENERS];
     int n;
-    if (ed_config_listeners(v, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len) != ED_OK)
+    if (ed_listeners_parse_mqtt(v, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len) != ED_OK)
         return false;
     if (n > 0 && !ED_WITH_MQTT) {
         ed_config_say(why, why_len, "%s%s", "this eddy was built without MQTT (WITH_MQTT=0)", "");
         return false;
-    }
-    for (int i = 0; i < n; i++) {
-        if (!ed_config_ieq(ls[i].name, "mqtt")) {
-            ed_config_say(why, why_len,
-                          "MQTT listener %s:// is not supported (use mqtt://host:port)%s",
-                          ls[i].name, "");
-            return false;
-        }
     }
     return true;
 }

@@ -37,13 +37,22 @@ struct ed_conn_budget {
     ed_conn *waiters; /* connections whose next frame did not fit */
 };
 
+/* A listening socket and what its connections get. */
+struct conn_listener {
+    ed_conn_set *set;
+    ed_listener *ls;
+    ed_tls_conf *tls; /* NULL: plaintext */
+    char name[32];
+    bool sasl;
+};
+
 struct ed_conn_set {
     ed_loop *loop;
     const struct ed_conn_proto *proto;
     void *arg;
     struct ed_conn_limits lim;
     ed_conn_budget *budget;
-    ed_listener *listeners[8];
+    struct conn_listener *listeners[8];
     int n_listeners;
     ed_conn *conns, *dead;
     ed_conn *kicks;   /* connections to read again, see the top */
@@ -75,6 +84,8 @@ struct ed_conn {
     bool paused, waiting, closing, want_write, in_input, kicked;
     char peer[64];
     char host[48];
+    char listener[32]; /* the name of the listener it came in on ("" when adopted) */
+    bool sasl;         /* that listener requires SASL */
     alignas(max_align_t) unsigned char data[];
 };
 
@@ -635,7 +646,19 @@ static void on_readable(void *arg)
         if (c->rlen == c->rcap) break; /* whole frames wait to be handled */
         size_t n;
         int rc = ed_plat_stream_read(c->stream, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
-        if (rc == ED_ERR_AGAIN) break;
+        if (rc == ED_ERR_AGAIN) {
+            /* The stream's own unit (a TLS handshake or record) under way
+             * counts as an unfinished frame from its first bytes; once the
+             * stream has none, the clock stops (a handshake done). */
+            if (c->rlen == 0) {
+                bool busy = ed_plat_stream_busy(c->stream);
+                if (busy && !c->frame_start_ms)
+                    c->frame_start_ms = ED_MAX(now_ms(c->set), (uint64_t)1);
+                else if (!busy)
+                    c->frame_start_ms = 0;
+            }
+            break;
+        }
         if (rc != ED_OK) {
             ed_conn_close(c, "closed by peer");
             return;
@@ -683,7 +706,7 @@ static void refuse(ed_conn_set *s, ed_stream *st, const char *what, int32_t limi
     ed_plat_stream_close(st);
 }
 
-void ed_conn_set_adopt(ed_conn_set *s, ed_stream *st)
+static void adopt(ed_conn_set *s, ed_stream *st, const struct conn_listener *via)
 {
     if (s->n_conns >= s->lim.n_conns_max) {
         refuse(s, st, s->proto->limit_key, s->lim.n_conns_max);
@@ -711,6 +734,13 @@ void ed_conn_set_adopt(ed_conn_set *s, ed_stream *st)
     snprintf(c->peer, sizeof c->peer, "%s", ed_plat_stream_peer(st));
     snprintf(c->host, sizeof c->host, "%s", host);
     c->last_active_ms = now_ms(s);
+    if (via) {
+        snprintf(c->listener, sizeof c->listener, "%s", via->name);
+        c->sasl = via->sasl;
+    }
+    /* A stream that starts with its own exchange (a TLS handshake) must
+     * finish it within the unfinished-frame timeout. */
+    if (ed_plat_stream_busy(st)) c->frame_start_ms = ED_MAX(c->last_active_ms, (uint64_t)1);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -729,9 +759,27 @@ void ed_conn_set_adopt(ed_conn_set *s, ed_stream *st)
     ed_plat_stream_set_cbs(st, &cbs, c);
 }
 
+void ed_conn_set_adopt(ed_conn_set *s, ed_stream *st)
+{
+    adopt(s, st, NULL);
+}
+
 static void on_accept(void *arg, ed_stream *st)
 {
-    ed_conn_set_adopt(arg, st);
+    struct conn_listener *l = arg;
+#if ED_WITH_TLS
+    if (l->tls) {
+        ed_stream *tls;
+        if (ed_plat_tls_server(l->set->loop, l->tls, st, &tls) != ED_OK) {
+            l->set->stats.n_refused++;
+            ED_LOG_WARN_RL_AT(&l->set->log_rl, "refusing %s connection: out of memory for TLS",
+                              l->set->proto->name);
+            return;
+        }
+        st = tls;
+    }
+#endif
+    adopt(l->set, st, l);
 }
 
 /* ---- timeouts ---- */
@@ -751,7 +799,10 @@ static void on_scan(ed_timer *t, void *arg)
     ed_conn *c = s->conns;
     while (c) {
         ed_conn *n = c->next;
-        bool unfinished = c->rlen > 0 && !c->paused && c->frame_start_ms;
+        /* Bytes of a frame, or of the stream's own unit (a TLS handshake
+         * or record), arrived and the rest did not. */
+        bool unfinished =
+            (c->rlen > 0 || ed_plat_stream_busy(c->stream)) && !c->paused && c->frame_start_ms;
         if (unfinished && s->lim.frame_timeout_ms > 0 &&
             now - c->frame_start_ms >= (uint64_t)s->lim.frame_timeout_ms) {
             char why[96];
@@ -790,21 +841,64 @@ int ed_conn_set_new(ed_loop *loop, const struct ed_conn_proto *proto, void *arg,
     return ED_OK;
 }
 
-int ed_conn_set_listen(ed_conn_set *s, const char *host, uint16_t port, uint16_t *bound)
+int ed_conn_set_listen_on(ed_conn_set *s, const struct ed_conn_listen *how, uint16_t *bound)
 {
     if (s->n_listeners == (int)ED_ARRAY_LEN(s->listeners)) return ED_ERR_TOOBIG;
-    ed_listener *ls;
-    int rc = ed_plat_tcp_listen(s->loop, host, port, on_accept, s, &ls);
-    if (rc != ED_OK) return rc;
-    s->listeners[s->n_listeners++] = ls;
-    if (bound) *bound = ed_plat_listener_port(ls);
+#if !ED_WITH_TLS
+    if (how->tls) return ED_ERR_UNSUPPORTED;
+#endif
+    struct conn_listener *l = ed_calloc(1, sizeof *l);
+    if (!l) return ED_ERR_NOMEM;
+    l->set = s;
+    snprintf(l->name, sizeof l->name, "%s", how->name ? how->name : "");
+    l->sasl = how->sasl;
+    int rc = ed_plat_tcp_listen(s->loop, how->host, how->port, on_accept, l, &l->ls);
+    if (rc != ED_OK) {
+        ed_free(l);
+        return rc;
+    }
+#if ED_WITH_TLS
+    l->tls = how->tls;
+    if (l->tls) ed_plat_tls_conf_ref(l->tls);
+#endif
+    s->listeners[s->n_listeners++] = l;
+    if (bound) *bound = ed_plat_listener_port(l->ls);
     return ED_OK;
+}
+
+int ed_conn_set_listen(ed_conn_set *s, const char *host, uint16_t port, uint16_t *bound)
+{
+    struct ed_conn_listen how = {host, port, NULL, NULL, false};
+    return ed_conn_set_listen_on(s, &how, bound);
+}
+
+void ed_conn_set_tls_swap(ed_conn_set *s, const char *name, ed_tls_conf *tls)
+{
+#if ED_WITH_TLS
+    for (int i = 0; i < s->n_listeners; i++) {
+        struct conn_listener *l = s->listeners[i];
+        if (!l->tls || strcmp(l->name, name) != 0) continue;
+        ed_plat_tls_conf_ref(tls);
+        ed_plat_tls_conf_unref(l->tls);
+        l->tls = tls;
+    }
+#else
+    ED_UNUSED(s);
+    ED_UNUSED(name);
+    ED_UNUSED(tls);
+#endif
 }
 
 void ed_conn_set_stop_accepting(ed_conn_set *s)
 {
-    for (int i = 0; i < s->n_listeners; i++)
-        ed_plat_listener_close(s->listeners[i]);
+    for (int i = 0; i < s->n_listeners; i++) {
+        struct conn_listener *l = s->listeners[i];
+        ed_plat_listener_close(l->ls);
+#if ED_WITH_TLS
+        ed_plat_tls_conf_unref(l->tls);
+#endif
+        ed_free(l);
+    }
     s->n_listeners = 0;
 }
 
@@ -875,6 +969,21 @@ void *ed_conn_arg(const ed_conn *c)
 const char *ed_conn_peer(const ed_conn *c)
 {
     return c->peer;
+}
+
+const char *ed_conn_listener(const ed_conn *c)
+{
+    return c->listener;
+}
+
+bool ed_conn_sasl_required(const ed_conn *c)
+{
+    return c->sasl;
+}
+
+const char *ed_conn_principal(const ed_conn *c)
+{
+    return c->stream ? ed_plat_stream_principal(c->stream) : NULL;
 }
 
 bool ed_conn_closing(const ed_conn *c)

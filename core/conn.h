@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "platform/net.h"
+#include "platform/tls.h"
 #include "storage/log.h"
 
 typedef struct ed_conn_set ed_conn_set;
@@ -135,6 +136,21 @@ int ed_conn_set_new(ed_loop *loop, const struct ed_conn_proto *proto, void *arg,
 void ed_conn_set_free(ed_conn_set *s);
 /* Listens on host:port (port 0 = any); *bound gets the port (may be NULL). */
 int ed_conn_set_listen(ed_conn_set *s, const char *host, uint16_t port, uint16_t *bound);
+/* A listener with a name and a security protocol: tls non-NULL wraps every
+ * accepted stream in a TLS server session with that configuration (the
+ * set takes a reference); sasl marks its connections as requiring SASL
+ * authentication (ed_conn_sasl_required). */
+struct ed_conn_listen {
+    const char *host;
+    uint16_t port;
+    const char *name;
+    ed_tls_conf *tls;
+    bool sasl;
+};
+int ed_conn_set_listen_on(ed_conn_set *s, const struct ed_conn_listen *how, uint16_t *bound);
+/* New connections of the TLS listeners named name use tls from now on
+ * (open ones keep theirs). */
+void ed_conn_set_tls_swap(ed_conn_set *s, const char *name, ed_tls_conf *tls);
 /* Takes a stream as if accepted (tests: platform/memnet.h; later TLS). */
 void ed_conn_set_adopt(ed_conn_set *s, ed_stream *st);
 void ed_conn_set_stop_accepting(ed_conn_set *s);
@@ -157,6 +173,12 @@ void *ed_conn_data(ed_conn *c);
 ed_conn *ed_conn_of(void *d);
 void *ed_conn_arg(const ed_conn *c);
 const char *ed_conn_peer(const ed_conn *c);
+/* The name of the listener the connection came in on ("" when adopted). */
+const char *ed_conn_listener(const ed_conn *c);
+/* Whether that listener requires SASL (SASL_PLAINTEXT, SASL_SSL). */
+bool ed_conn_sasl_required(const ed_conn *c);
+/* The verified subject of the peer's TLS client certificate, or NULL. */
+const char *ed_conn_principal(const ed_conn *c);
 bool ed_conn_closing(const ed_conn *c);
 uint64_t ed_conn_now_ms(const ed_conn *c);
 

@@ -1,14 +1,16 @@
-/* The classic group protocol's state machine: the registry of groups, member
- * lifecycle (member-id handshake, static members replacing their old id,
- * fencing), JoinGroup collection and completion with the protocol vote,
- * SyncGroup distribution of the leader's assignments, heartbeats, leaves,
- * and the deadlines that drive it (session expiry, rebalance and sync
- * timeouts, the initial rebalance delay of an empty group), all on one
- * timer of the broker's loop. Rebalance rules follow Kafka's classic
- * GroupCoordinator so that every client-side assignor works unchanged. */
+/* The classic group protocol's state machine: member lifecycle (member-id
+ * handshake, static members replacing their old id, fencing), JoinGroup
+ * collection and completion with the protocol vote, SyncGroup distribution
+ * of the leader's assignments, heartbeats, leaves, and the deadlines that
+ * drive it (session expiry, rebalance and sync timeouts, the initial
+ * rebalance delay of an empty group), all on one timer of the broker's
+ * loop. Outcomes of JoinGroup and SyncGroup go to the caller's completion
+ * callback, at once or when the rebalance completes. Rebalance rules follow
+ * Kafka's classic GroupCoordinator so that every client-side assignor works
+ * unchanged. */
 #define ED_LOG_MODULE "group"
 #include "core/group_int.h"
-#include "core/topics.h"
+#include "core/kafka/errors.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "platform/net.h"
@@ -17,325 +19,50 @@
 #include <stdio.h>
 #include <string.h>
 
-static void arm(ed_groups *g, uint64_t due);
 static void prepare_rebalance(ed_groups *g, struct ed_group *grp, const char *why);
 static void try_complete_join(ed_groups *g, struct ed_group *grp);
 
-const char *ed_gstate_name(enum ed_gstate s)
+/* ---- outcomes ---- */
+
+static void join_error(const struct ed_gjoin_waiter *w, int16_t err, const char *member_id)
 {
-    switch (s) {
-    case ED_GS_EMPTY:
-        return "Empty";
-    case ED_GS_PREPARING:
-        return "PreparingRebalance";
-    case ED_GS_COMPLETING:
-        return "CompletingRebalance";
-    case ED_GS_STABLE:
-        return "Stable";
-    case ED_GS_DEAD:
-        return "Dead";
-    }
-    return "Unknown";
-}
-
-/* ---- config and clock ---- */
-
-void ed_groups_config_default(struct ed_groups_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->initial_rebalance_delay_ms = 3000;
-    c->min_session_timeout_ms = 6000;
-    c->max_session_timeout_ms = 1800000;
-    c->max_group_size = INT32_MAX;
-    c->max_metadata_len = 4096;
-    c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
-    c->retention_check_ms = 600000;
-    c->offsets_segment_len = 1u << 20;
-}
-
-void ed_groups_config_from(const struct ed_config *cfg, struct ed_groups_config *out)
-{
-    ed_groups_config_default(out);
-    out->initial_rebalance_delay_ms =
-        (int32_t)ed_config_int(cfg, "group.initial.rebalance.delay.ms");
-    out->min_session_timeout_ms = (int32_t)ed_config_int(cfg, "group.min.session.timeout.ms");
-    out->max_session_timeout_ms = (int32_t)ed_config_int(cfg, "group.max.session.timeout.ms");
-    out->max_group_size = (int32_t)ed_config_int(cfg, "group.max.size");
-    out->max_metadata_len = (int32_t)ed_config_int(cfg, "offset.metadata.max.bytes");
-    out->offsets_retention_ms = ed_config_int(cfg, "offsets.retention.minutes") * 60000;
-    out->retention_check_ms = ed_config_int(cfg, "offsets.retention.check.interval.ms");
-}
-
-static uint64_t default_mono(void *arg)
-{
-    ed_groups *g = arg;
-    return g->b->loop ? ed_plat_loop_now_ms(g->b->loop) : ed_plat_clock_mono_ms();
-}
-
-static int64_t default_wall(void *arg)
-{
-    ED_UNUSED(arg);
-    return ed_plat_clock_wall_ms();
-}
-
-uint64_t ed_groups_mono(const ed_groups *g)
-{
-    return g->clock.mono_ms(g->clock.arg);
-}
-
-int64_t ed_groups_wall(const ed_groups *g)
-{
-    return g->clock.wall_ms(g->clock.arg);
-}
-
-void ed_groups_set_clock(ed_groups *g, const struct ed_groups_clock *clock)
-{
-    g->clock = *clock;
-    g->next_retention_ms = ed_groups_mono(g) + (uint64_t)g->cfg.retention_check_ms;
-}
-
-/* ---- strings ---- */
-
-static int kcmp(const char *z, ed_kstr s)
-{
-    size_t zl = strlen(z), sl = s.len < 0 ? 0 : (size_t)s.len;
-    int c = memcmp(z, s.p, zl < sl ? zl : sl);
-    if (c) return c;
-    return zl < sl ? -1 : zl > sl;
-}
-
-static bool keq(const char *z, ed_kstr s)
-{
-    return z && s.len >= 0 && kcmp(z, s) == 0;
-}
-
-static char *kdup(ed_kstr s)
-{
-    if (s.len < 0) return NULL;
-    return ed_strndup(s.p ? s.p : "", (size_t)s.len);
-}
-
-/* ---- registry ---- */
-
-static int32_t group_index(ed_groups *g, ed_kstr id, bool *found)
-{
-    int32_t lo = 0, hi = g->n_groups;
-    *found = false;
-    while (lo < hi) {
-        int32_t mid = lo + (hi - lo) / 2;
-        int c = kcmp(g->groups[mid]->id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-struct ed_group *ed_group_find(ed_groups *g, ed_kstr id)
-{
-    bool found;
-    if (id.len < 0) return NULL;
-    int32_t i = group_index(g, id, &found);
-    return found ? g->groups[i] : NULL;
-}
-
-struct ed_group *ed_group_find_z(ed_groups *g, const char *id)
-{
-    ed_kstr k = {id, (int32_t)strlen(id)};
-    return ed_group_find(g, k);
-}
-
-struct ed_group *ed_group_get(ed_groups *g, const char *id, size_t len)
-{
-    ed_kstr k = {id, (int32_t)len};
-    bool found;
-    int32_t i = group_index(g, k, &found);
-    if (found) return g->groups[i];
-    if (g->n_groups == g->cap_groups) {
-        int32_t cap = g->cap_groups ? g->cap_groups * 2 : 16;
-        struct ed_group **p = ed_realloc(g->groups, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        g->groups = p;
-        g->cap_groups = cap;
-    }
-    struct ed_group *grp = ed_calloc(1, sizeof *grp);
-    if (!grp) return NULL;
-    grp->id = ed_strndup(id, len);
-    if (!grp->id) {
-        ed_free(grp);
-        return NULL;
-    }
-    grp->state = ED_GS_EMPTY;
-    grp->state_ts = ed_groups_wall(g);
-    memmove(g->groups + i + 1, g->groups + i, (size_t)(g->n_groups - i) * sizeof *g->groups);
-    g->groups[i] = grp;
-    g->n_groups++;
-    return grp;
-}
-
-static void member_free(struct ed_gmember *m)
-{
-    ED_ASSERT(!m->join_req && !m->sync_req);
-    for (int32_t i = 0; i < m->n_protocols; i++) {
-        ed_free(m->protocols[i].name);
-        ed_free(m->protocols[i].meta);
-    }
-    ed_free(m->protocols);
-    ed_free(m->assignment);
-    ed_free(m->id);
-    ed_free(m->instance_id);
-    ed_free(m->client_id);
-    ed_free(m->client_host);
-    ed_free(m);
-}
-
-static void group_free(struct ed_group *grp)
-{
-    while (grp->members) {
-        struct ed_gmember *m = grp->members;
-        grp->members = m->next;
-        member_free(m);
-    }
-    while (grp->pending) {
-        struct ed_gpending *p = grp->pending;
-        grp->pending = p->next;
-        ed_free(p->id);
-        ed_free(p);
-    }
-    ed_group_offsets_free(grp);
-    ed_free(grp->protocol_type);
-    ed_free(grp->protocol);
-    ed_free(grp->leader);
-    ed_free(grp->id);
-    ed_free(grp);
-}
-
-void ed_group_remove(ed_groups *g, struct ed_group *grp)
-{
-    ED_ASSERT(grp->n_members == 0);
-    for (int32_t i = 0; i < g->n_groups; i++) {
-        if (g->groups[i] != grp) continue;
-        memmove(g->groups + i, g->groups + i + 1,
-                (size_t)(g->n_groups - i - 1) * sizeof *g->groups);
-        g->n_groups--;
-        break;
-    }
-    group_free(grp);
-}
-
-struct ed_gmember *ed_group_member(struct ed_group *grp, ed_kstr id)
-{
-    if (id.len <= 0) return NULL;
-    for (struct ed_gmember *m = grp->members; m; m = m->next)
-        if (keq(m->id, id)) return m;
-    return NULL;
-}
-
-static struct ed_gmember *member_by_instance(struct ed_group *grp, ed_kstr inst)
-{
-    if (inst.len < 0) return NULL;
-    for (struct ed_gmember *m = grp->members; m; m = m->next)
-        if (m->instance_id && keq(m->instance_id, inst)) return m;
-    return NULL;
-}
-
-const struct ed_gproto *ed_gmember_proto(const struct ed_gmember *m, const char *name)
-{
-    if (!name) return NULL;
-    for (int32_t i = 0; i < m->n_protocols; i++)
-        if (strcmp(m->protocols[i].name, name) == 0) return &m->protocols[i];
-    return NULL;
-}
-
-/* Kafka's static-member fencing: an instance id known with another member
- * id fences the request. */
-static bool fenced(struct ed_group *grp, ed_kstr member_id, ed_kstr inst)
-{
-    struct ed_gmember *m = member_by_instance(grp, inst);
-    return m && !keq(m->id, member_id);
-}
-
-/* ---- consumer protocol subscriptions (for OffsetDelete) ---- */
-
-/* Does a ConsumerProtocolSubscription (int16 version, [string] topics, ...)
- * name topic? -1 if it does not parse. */
-static int subscription_has(const uint8_t *p, int32_t len, const char *topic)
-{
-    ed_krd r;
-    ed_krd_init(&r, p, (size_t)(len < 0 ? 0 : len));
-    int16_t ver = ed_krd_i16(&r);
-    int32_t n = ed_krd_array(&r, false, 2);
-    if (!ed_krd_ok(&r) || ver < 0 || n < 0) return -1;
-    for (int32_t i = 0; i < n; i++) {
-        ed_kstr t = ed_krd_str(&r, false);
-        if (!ed_krd_ok(&r)) return -1;
-        if (keq(topic, t)) return 1;
-    }
-    return 0;
-}
-
-bool ed_group_subscribed(const struct ed_group *grp, const char *topic)
-{
-    if (grp->n_members == 0) return false;
-    if (!grp->protocol_type || strcmp(grp->protocol_type, "consumer") != 0) return true;
-    for (const struct ed_gmember *m = grp->members; m; m = m->next) {
-        const struct ed_gproto *pr = ed_gmember_proto(m, grp->protocol);
-        if (!pr && m->n_protocols > 0) pr = &m->protocols[0];
-        if (!pr) return true;
-        int has = subscription_has(pr->meta, pr->meta_len, topic);
-        if (has != 0) return true; /* subscribed, or unknown */
-    }
-    return false;
-}
-
-/* ---- replies ---- */
-
-static void complete(ed_kreq *req)
-{
-    req->ctx = NULL;
-    req->cancel = NULL;
-    ed_kreq_complete(req);
-}
-
-static void join_error(ed_kreq *req, int16_t err, const char *member_id)
-{
-    struct ed_gjoin_reply r = {0};
+    struct ed_gjoin_result r = {0};
     r.error = err;
     r.generation = -1;
     r.leader = "";
     r.member_id = member_id ? member_id : "";
-    ed_kapi_group_join_reply(req, &r);
+    w->done(w->cookie, &r);
 }
 
 /* Answers a parked JoinGroup with an error. */
 static void join_fail(struct ed_gmember *m, int16_t err)
 {
-    ed_kreq *req = m->join_req;
-    if (!req) return;
-    m->join_req = NULL;
-    join_error(req, err, m->id);
-    complete(req);
+    struct ed_gjoin_waiter w = m->join;
+    if (!w.cookie) return;
+    m->join.cookie = NULL;
+    join_error(&w, err, m->id);
 }
 
 static void sync_fail(struct ed_gmember *m, int16_t err)
 {
-    ed_kreq *req = m->sync_req;
-    if (!req) return;
-    m->sync_req = NULL;
-    ed_kapi_group_sync_reply(req, err, NULL, NULL, NULL, 0);
-    complete(req);
+    struct ed_gsync_waiter w = m->sync;
+    if (!w.cookie) return;
+    m->sync.cookie = NULL;
+    struct ed_gsync_result r = {err, NULL, NULL, NULL, 0};
+    w.done(w.cookie, &r);
+}
+
+void ed_gmember_fail(struct ed_gmember *m, int16_t err)
+{
+    join_fail(m, err);
+    sync_fail(m, err);
 }
 
 /* The JoinGroup answer of a member in the current generation. */
-static void join_success(struct ed_group *grp, struct ed_gmember *m, ed_kreq *req, bool done,
-                         bool with_members, bool skip_assignment)
+static void join_success(struct ed_group *grp, struct ed_gmember *m,
+                         const struct ed_gjoin_waiter *w, bool with_members, bool skip_assignment)
 {
-    struct ed_gjoin_reply r = {0};
+    struct ed_gjoin_result r = {0};
     r.error = ED_KERR_NONE;
     r.generation = grp->generation;
     r.protocol_type = grp->protocol_type;
@@ -344,38 +71,31 @@ static void join_success(struct ed_group *grp, struct ed_gmember *m, ed_kreq *re
     r.member_id = m->id;
     r.skip_assignment = skip_assignment;
     r.members_of = with_members ? grp : NULL;
-    ed_kapi_group_join_reply(req, &r);
-    if (done) complete(req);
+    w->done(w->cookie, &r);
 }
 
-static void join_cancel(ed_kreq *req)
+void ed_groups_cancel(ed_groups *g, void *cookie)
 {
-    struct ed_gmember *m = req->ctx;
-    if (m && m->join_req == req) m->join_req = NULL;
+    if (!g || !cookie) return;
+    for (int32_t i = 0; i < g->n_groups; i++)
+        for (struct ed_gmember *m = g->groups[i]->members; m; m = m->next) {
+            if (m->join.cookie == cookie) m->join.cookie = NULL;
+            if (m->sync.cookie == cookie) m->sync.cookie = NULL;
+        }
 }
 
-static void sync_cancel(ed_kreq *req)
-{
-    struct ed_gmember *m = req->ctx;
-    if (m && m->sync_req == req) m->sync_req = NULL;
-}
-
-static void park_join(struct ed_gmember *m, ed_kreq *req)
+static void park_join(struct ed_gmember *m, const struct ed_gjoin_waiter *w)
 {
     /* A client never has two joins in flight unless it lost the first
      * connection's answer: the old one learns the rebalance goes on. */
     join_fail(m, ED_KERR_REBALANCE_IN_PROGRESS);
-    m->join_req = req;
-    req->ctx = m;
-    req->cancel = join_cancel;
+    m->join = *w;
 }
 
-static void park_sync(struct ed_gmember *m, ed_kreq *req)
+static void park_sync(struct ed_gmember *m, const struct ed_gsync_waiter *w)
 {
     sync_fail(m, ED_KERR_REBALANCE_IN_PROGRESS);
-    m->sync_req = req;
-    req->ctx = m;
-    req->cancel = sync_cancel;
+    m->sync = *w;
 }
 
 /* ---- members ---- */
@@ -408,7 +128,7 @@ static int set_protocols(struct ed_gmember *m, const struct ed_gjoin_args *a)
     if (!p) return ED_ERR_NOMEM;
     int32_t i;
     for (i = 0; i < a->n_protocols; i++) {
-        p[i].name = kdup(a->proto_names[i]);
+        p[i].name = ed_gstr_dup(a->proto_names[i]);
         int32_t len = a->proto_metas[i].len < 0 ? 0 : a->proto_metas[i].len;
         p[i].meta = ed_malloc(len ? (size_t)len : 1);
         if (!p[i].name || !p[i].meta) break;
@@ -439,17 +159,17 @@ static bool same_protocols(const struct ed_gmember *m, const struct ed_gjoin_arg
     for (int32_t i = 0; i < a->n_protocols; i++) {
         const struct ed_gproto *p = &m->protocols[i];
         int32_t len = a->proto_metas[i].len < 0 ? 0 : a->proto_metas[i].len;
-        if (!keq(p->name, a->proto_names[i]) || p->meta_len != len ||
+        if (!ed_gstr_eq(p->name, a->proto_names[i]) || p->meta_len != len ||
             (len && memcmp(p->meta, a->proto_metas[i].p, (size_t)len) != 0))
             return false;
     }
     return true;
 }
 
-static bool member_supports(const struct ed_gmember *m, ed_kstr name)
+static bool member_supports(const struct ed_gmember *m, ed_gstr name)
 {
     for (int32_t i = 0; i < m->n_protocols; i++)
-        if (keq(m->protocols[i].name, name)) return true;
+        if (ed_gstr_eq(m->protocols[i].name, name)) return true;
     return false;
 }
 
@@ -460,7 +180,7 @@ static bool supports_protocols(const struct ed_group *grp, const struct ed_gjoin
 {
     if (a->protocol_type.len <= 0 || a->n_protocols <= 0) return false;
     if (grp->n_members == 0) return true;
-    if (!grp->protocol_type || !keq(grp->protocol_type, a->protocol_type)) return false;
+    if (!grp->protocol_type || !ed_gstr_eq(grp->protocol_type, a->protocol_type)) return false;
     for (int32_t i = 0; i < a->n_protocols; i++) {
         bool all = true;
         for (const struct ed_gmember *m = grp->members; m && all; m = m->next)
@@ -470,31 +190,15 @@ static bool supports_protocols(const struct ed_group *grp, const struct ed_gjoin
     return false;
 }
 
-static void fill_member(ed_groups *g, struct ed_gmember *m, ed_kreq *req,
-                        const struct ed_gjoin_args *a)
+static void fill_member(ed_groups *g, struct ed_gmember *m, const struct ed_gjoin_args *a)
 {
     m->session_timeout_ms = a->session_timeout_ms;
     m->rebalance_timeout_ms = a->rebalance_timeout_ms;
     m->seen_ms = ed_groups_mono(g);
     if (!m->client_id)
-        m->client_id = ed_strndup(req->client_id.len > 0 ? req->client_id.p : "",
-                                  req->client_id.len > 0 ? (size_t)req->client_id.len : 0);
-    if (!m->client_host) {
-        /* Kafka shows "/<address>". */
-        const char *peer = req->peer ? req->peer : "";
-        const char *colon = strrchr(peer, ':');
-        size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
-        if (n > 0 && peer[0] == '[' && peer[n - 1] == ']') {
-            peer++;
-            n -= 2;
-        }
-        m->client_host = ed_malloc(n + 2);
-        if (m->client_host) {
-            m->client_host[0] = '/';
-            memcpy(m->client_host + 1, peer, n);
-            m->client_host[n + 1] = '\0';
-        }
-    }
+        m->client_id = ed_gstr_dup(a->client_id.len < 0 ? ed_gstr_z("") : a->client_id);
+    if (!m->client_host)
+        m->client_host = ed_gstr_dup(a->client_host.len < 0 ? ed_gstr_z("") : a->client_host);
 }
 
 static void unlink_member(struct ed_group *grp, struct ed_gmember *m)
@@ -519,7 +223,7 @@ static void remove_member(ed_groups *g, struct ed_group *grp, struct ed_gmember 
     join_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
     sync_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
     unlink_member(grp, m);
-    member_free(m);
+    ed_gmember_free(m);
     switch (grp->state) {
     case ED_GS_STABLE:
     case ED_GS_COMPLETING:
@@ -545,10 +249,10 @@ static void remove_pending(struct ed_group *grp, struct ed_gpending *p)
     ed_free(p);
 }
 
-static struct ed_gpending *find_pending(struct ed_group *grp, ed_kstr id)
+static struct ed_gpending *find_pending(struct ed_group *grp, ed_gstr id)
 {
     for (struct ed_gpending *p = grp->pending; p; p = p->next)
-        if (keq(p->id, id)) return p;
+        if (ed_gstr_eq(p->id, id)) return p;
     return NULL;
 }
 
@@ -596,12 +300,12 @@ static void prepare_rebalance(ed_groups *g, struct ed_group *grp, const char *wh
         grp->deadline_ms = now + (uint64_t)rt;
     }
     for (struct ed_gmember *m = grp->members; m; m = m->next)
-        m->joined = m->join_req != NULL;
+        m->joined = m->join.cookie != NULL;
     ED_LOG_INFO("group %s: preparing to rebalance (%s), generation %" PRId32 ", %" PRId32
                 " members",
                 grp->id, why, grp->generation, grp->n_members);
     set_state(g, grp, ED_GS_PREPARING);
-    arm(g, grp->deadline_ms);
+    ed_groups_arm(g, grp->deadline_ms);
     /* Kafka tries to complete at once: e.g. the last member left. */
     try_complete_join(g, grp);
 }
@@ -652,7 +356,7 @@ static void complete_join(ed_groups *g, struct ed_group *grp)
         join_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
         sync_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
         unlink_member(grp, m);
-        member_free(m);
+        ed_gmember_free(m);
     }
     grp->initial = false;
     grp->generation++;
@@ -692,14 +396,14 @@ static void complete_join(ed_groups *g, struct ed_group *grp)
         m->synced = false;
         m->joined = false;
         m->seen_ms = now;
-        arm(g, now + (uint64_t)m->session_timeout_ms);
-        ed_kreq *req = m->join_req;
-        if (!req) continue;
-        m->join_req = NULL;
+        ed_groups_arm(g, now + (uint64_t)m->session_timeout_ms);
+        struct ed_gjoin_waiter w = m->join;
+        if (!w.cookie) continue;
+        m->join.cookie = NULL;
         bool is_leader = grp->leader && strcmp(grp->leader, m->id) == 0;
-        join_success(grp, m, req, true, is_leader, false);
+        join_success(grp, m, &w, is_leader, false);
     }
-    arm(g, grp->deadline_ms);
+    ed_groups_arm(g, grp->deadline_ms);
 }
 
 static bool all_joined(const struct ed_group *grp)
@@ -718,32 +422,32 @@ static void try_complete_join(ed_groups *g, struct ed_group *grp)
 
 /* ---- JoinGroup ---- */
 
-static int add_member_and_rebalance(ed_groups *g, struct ed_group *grp, ed_kreq *req,
-                                    const struct ed_gjoin_args *a, char *id)
+static bool add_member_and_rebalance(ed_groups *g, struct ed_group *grp,
+                                     const struct ed_gjoin_args *a, char *id)
 {
     if (grp->n_members >= g->cfg.max_group_size) {
-        join_error(req, ED_KERR_GROUP_MAX_SIZE_REACHED, id);
+        join_error(&a->waiter, ED_KERR_GROUP_MAX_SIZE_REACHED, id);
         ed_free(id);
-        return ED_KAPI_RESPOND;
+        return false;
     }
     struct ed_gmember *m = ed_calloc(1, sizeof *m);
     if (!m) {
         ed_free(id);
-        join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+        return false;
     }
     m->id = id;
-    if (a->instance_id.len >= 0) m->instance_id = kdup(a->instance_id);
-    fill_member(g, m, req, a);
+    if (a->instance_id.len >= 0) m->instance_id = ed_gstr_dup(a->instance_id);
+    fill_member(g, m, a);
     if ((a->instance_id.len >= 0 && !m->instance_id) || !m->client_id || !m->client_host ||
         set_protocols(m, a) != ED_OK) {
-        member_free(m);
-        join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return ED_KAPI_RESPOND;
+        ed_gmember_free(m);
+        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+        return false;
     }
     if (!grp->protocol_type || grp->n_members == 0) {
         ed_free(grp->protocol_type);
-        grp->protocol_type = kdup(a->protocol_type);
+        grp->protocol_type = ed_gstr_dup(a->protocol_type);
     }
     /* append: the member list keeps join order (the leader is the first) */
     struct ed_gmember **pp = &grp->members;
@@ -755,26 +459,26 @@ static int add_member_and_rebalance(ed_groups *g, struct ed_group *grp, ed_kreq 
     ED_LOG_INFO("group %s: member %s joins (client %s, session %" PRId32 " ms)", grp->id, m->id,
                 m->client_id, m->session_timeout_ms);
     if (grp->state == ED_GS_PREPARING && grp->generation == 0) grp->new_in_delay = true;
-    park_join(m, req);
+    park_join(m, &a->waiter);
     m->joined = true;
     if (grp->state != ED_GS_PREPARING)
         prepare_rebalance(g, grp, "a member joined");
     else
         try_complete_join(g, grp);
-    return ED_KAPI_PENDING;
+    return true;
 }
 
 /* A static member rejoining without its member id takes a new one; the old
  * one is fenced. Kafka answers at once when nothing changed in a stable
  * group, so a restarted instance gets its partitions back without a
  * rebalance. */
-static int replace_static(ed_groups *g, struct ed_group *grp, struct ed_gmember *m, ed_kreq *req,
-                          const struct ed_gjoin_args *a)
+static bool replace_static(ed_groups *g, struct ed_group *grp, struct ed_gmember *m,
+                           const struct ed_gjoin_args *a)
 {
     char *id = new_member_id(a->instance_id.p, (size_t)a->instance_id.len);
     if (!id) {
-        join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+        return false;
     }
     join_fail(m, ED_KERR_FENCED_INSTANCE_ID);
     sync_fail(m, ED_KERR_FENCED_INSTANCE_ID);
@@ -788,182 +492,180 @@ static int replace_static(ed_groups *g, struct ed_group *grp, struct ed_gmember 
         grp->leader = ed_strdup(id);
     }
     bool same = same_protocols(m, a);
-    fill_member(g, m, req, a);
+    fill_member(g, m, a);
     if (!same && set_protocols(m, a) != ED_OK) {
-        join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+        return false;
     }
     switch (grp->state) {
     case ED_GS_STABLE:
         if (same) {
-            join_success(grp, m, req, false, was_leader, was_leader);
-            return ED_KAPI_RESPOND;
+            join_success(grp, m, &a->waiter, was_leader, was_leader);
+            return false;
         }
-        park_join(m, req);
+        park_join(m, &a->waiter);
         prepare_rebalance(g, grp, "a static member changed its subscription");
-        return ED_KAPI_PENDING;
+        return true;
     case ED_GS_COMPLETING:
-        park_join(m, req);
+        park_join(m, &a->waiter);
         prepare_rebalance(g, grp, "a static member rejoined");
-        return ED_KAPI_PENDING;
+        return true;
     default: /* PreparingRebalance */
-        park_join(m, req);
+        park_join(m, &a->waiter);
         m->joined = true;
         try_complete_join(g, grp);
-        return ED_KAPI_PENDING;
+        return true;
     }
 }
 
-static int join_unknown(ed_groups *g, struct ed_group *grp, ed_kreq *req,
-                        const struct ed_gjoin_args *a)
+static bool join_unknown(ed_groups *g, struct ed_group *grp, const struct ed_gjoin_args *a)
 {
     if (a->instance_id.len >= 0) {
-        struct ed_gmember *old = member_by_instance(grp, a->instance_id);
-        if (old) return replace_static(g, grp, old, req, a);
+        struct ed_gmember *old = ed_group_member_by_instance(grp, a->instance_id);
+        if (old) return replace_static(g, grp, old, a);
         char *id = new_member_id(a->instance_id.p, (size_t)a->instance_id.len);
         if (!id) {
-            join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+            return false;
         }
-        return add_member_and_rebalance(g, grp, req, a, id);
+        return add_member_and_rebalance(g, grp, a, id);
     }
-    const char *cid = req->client_id.len > 0 ? req->client_id.p : "";
-    char *id = new_member_id(cid, req->client_id.len > 0 ? (size_t)req->client_id.len : 0);
+    const char *cid = a->client_id.len > 0 ? a->client_id.p : "";
+    char *id = new_member_id(cid, a->client_id.len > 0 ? (size_t)a->client_id.len : 0);
     if (!id) {
-        join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+        return false;
     }
-    if (req->api_version >= 4) {
+    if (a->require_known_member) {
         /* KIP-394: the member must come back with this id. */
         struct ed_gpending *p = ed_calloc(1, sizeof *p);
         if (!p) {
             ed_free(id);
-            join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+            return false;
         }
         p->id = id;
         p->deadline_ms = ed_groups_mono(g) + (uint64_t)a->session_timeout_ms;
         p->next = grp->pending;
         grp->pending = p;
         grp->n_pending++;
-        arm(g, p->deadline_ms);
-        join_error(req, ED_KERR_MEMBER_ID_REQUIRED, id);
-        return ED_KAPI_RESPOND;
+        ed_groups_arm(g, p->deadline_ms);
+        join_error(&a->waiter, ED_KERR_MEMBER_ID_REQUIRED, id);
+        return false;
     }
-    return add_member_and_rebalance(g, grp, req, a, id);
+    return add_member_and_rebalance(g, grp, a, id);
 }
 
-static int join_known(ed_groups *g, struct ed_group *grp, ed_kreq *req,
-                      const struct ed_gjoin_args *a)
+static bool join_known(ed_groups *g, struct ed_group *grp, const struct ed_gjoin_args *a)
 {
     struct ed_gpending *p = find_pending(grp, a->member_id);
     if (p) {
         char *id = p->id;
         p->id = NULL;
         remove_pending(grp, p);
-        return add_member_and_rebalance(g, grp, req, a, id);
+        return add_member_and_rebalance(g, grp, a, id);
     }
-    if (fenced(grp, a->member_id, a->instance_id)) {
-        join_error(req, ED_KERR_FENCED_INSTANCE_ID, "");
-        return ED_KAPI_RESPOND;
+    if (ed_group_fenced(grp, a->member_id, a->instance_id)) {
+        join_error(&a->waiter, ED_KERR_FENCED_INSTANCE_ID, "");
+        return false;
     }
     struct ed_gmember *m = ed_group_member(grp, a->member_id);
     if (!m || grp->state == ED_GS_EMPTY || grp->state == ED_GS_DEAD) {
         char id[ED_GROUP_MEMBER_MAX + 1];
-        ed_kstr_copy(a->member_id, id, sizeof id);
-        join_error(req, ED_KERR_UNKNOWN_MEMBER_ID, id);
-        return ED_KAPI_RESPOND;
+        ed_gstr_copy(a->member_id, id, sizeof id);
+        join_error(&a->waiter, ED_KERR_UNKNOWN_MEMBER_ID, id);
+        return false;
     }
     bool same = same_protocols(m, a);
     bool is_leader = grp->leader && strcmp(grp->leader, m->id) == 0;
-    fill_member(g, m, req, a);
+    fill_member(g, m, a);
     switch (grp->state) {
     case ED_GS_PREPARING:
         if (!same && set_protocols(m, a) != ED_OK) {
-            join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, m->id);
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, m->id);
+            return false;
         }
-        park_join(m, req);
+        park_join(m, &a->waiter);
         m->joined = true;
         try_complete_join(g, grp);
-        return ED_KAPI_PENDING;
+        return true;
     case ED_GS_COMPLETING:
         if (same) {
             /* The join answer got lost: send it again. */
-            join_success(grp, m, req, false, is_leader, false);
-            return ED_KAPI_RESPOND;
+            join_success(grp, m, &a->waiter, is_leader, false);
+            return false;
         }
         if (set_protocols(m, a) != ED_OK) {
-            join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, m->id);
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, m->id);
+            return false;
         }
-        park_join(m, req);
+        park_join(m, &a->waiter);
         prepare_rebalance(g, grp, "a member changed its subscription");
-        return ED_KAPI_PENDING;
+        return true;
     default: /* Stable */
         if (same && !is_leader) {
-            join_success(grp, m, req, false, false, false);
-            return ED_KAPI_RESPOND;
+            join_success(grp, m, &a->waiter, false, false);
+            return false;
         }
         if (!same && set_protocols(m, a) != ED_OK) {
-            join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, m->id);
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, m->id);
+            return false;
         }
-        park_join(m, req);
+        park_join(m, &a->waiter);
         prepare_rebalance(g, grp, is_leader ? "the leader rejoined" : "a member changed");
-        return ED_KAPI_PENDING;
+        return true;
     }
 }
 
-int ed_group_join(ed_groups *g, ed_kreq *req, const struct ed_gjoin_args *a)
+static bool join(ed_groups *g, const struct ed_gjoin_args *a)
 {
     char mid[ED_GROUP_MEMBER_MAX + 1] = "";
-    if (a->member_id.len > 0) ed_kstr_copy(a->member_id, mid, sizeof mid);
+    if (a->member_id.len > 0) ed_gstr_copy(a->member_id, mid, sizeof mid);
     if (a->group_id.len <= 0 || a->group_id.len > ED_GROUP_ID_MAX) {
-        join_error(req, ED_KERR_INVALID_GROUP_ID, mid);
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_INVALID_GROUP_ID, mid);
+        return false;
     }
     if (a->member_id.len > ED_GROUP_MEMBER_MAX || a->instance_id.len > ED_GROUP_MEMBER_MAX ||
         a->instance_id.len == 0) {
-        join_error(req, ED_KERR_INVALID_REQUEST, "");
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_INVALID_REQUEST, "");
+        return false;
     }
     if (a->session_timeout_ms < g->cfg.min_session_timeout_ms ||
         a->session_timeout_ms > g->cfg.max_session_timeout_ms) {
-        join_error(req, ED_KERR_INVALID_SESSION_TIMEOUT, mid);
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_INVALID_SESSION_TIMEOUT, mid);
+        return false;
     }
     struct ed_group *grp = ed_group_find(g, a->group_id);
     if (!grp) {
         if (a->member_id.len > 0) {
-            join_error(req, ED_KERR_UNKNOWN_MEMBER_ID, mid);
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_UNKNOWN_MEMBER_ID, mid);
+            return false;
         }
         if (!supports_protocols(&(struct ed_group){0}, a)) {
-            join_error(req, ED_KERR_INCONSISTENT_GROUP_PROTOCOL, mid);
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_INCONSISTENT_GROUP_PROTOCOL, mid);
+            return false;
         }
         grp = ed_group_get(g, a->group_id.p, (size_t)a->group_id.len);
         if (!grp) {
-            join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, mid);
-            return ED_KAPI_RESPOND;
+            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, mid);
+            return false;
         }
     }
     if (grp->state == ED_GS_DEAD) {
-        join_error(req, ED_KERR_COORDINATOR_NOT_AVAILABLE, mid);
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, mid);
+        return false;
     }
     if (!supports_protocols(grp, a)) {
-        join_error(req, ED_KERR_INCONSISTENT_GROUP_PROTOCOL, mid);
-        return ED_KAPI_RESPOND;
+        join_error(&a->waiter, ED_KERR_INCONSISTENT_GROUP_PROTOCOL, mid);
+        return false;
     }
-    if (a->member_id.len <= 0) return join_unknown(g, grp, req, a);
-    return join_known(g, grp, req, a);
+    if (a->member_id.len <= 0) return join_unknown(g, grp, a);
+    return join_known(g, grp, a);
 }
 
 /* ---- SyncGroup ---- */
 
-int ed_group_sync(ed_groups *g, ed_kreq *req, const struct ed_gsync_args *a)
+static bool sync(ed_groups *g, const struct ed_gsync_args *a)
 {
     struct ed_group *grp = a->group_id.len > 0 ? ed_group_find(g, a->group_id) : NULL;
     int16_t err = ED_KERR_NONE;
@@ -974,41 +676,43 @@ int ed_group_sync(ed_groups *g, ed_kreq *req, const struct ed_gsync_args *a)
         err = ED_KERR_UNKNOWN_MEMBER_ID;
     else if (grp->state == ED_GS_DEAD)
         err = ED_KERR_COORDINATOR_NOT_AVAILABLE;
-    else if (fenced(grp, a->member_id, a->instance_id))
+    else if (ed_group_fenced(grp, a->member_id, a->instance_id))
         err = ED_KERR_FENCED_INSTANCE_ID;
     else if (!(m = ed_group_member(grp, a->member_id)))
         err = ED_KERR_UNKNOWN_MEMBER_ID;
     else if (a->generation != grp->generation)
         err = ED_KERR_ILLEGAL_GENERATION;
     else if ((a->protocol_type.len >= 0 &&
-              (!grp->protocol_type || !keq(grp->protocol_type, a->protocol_type))) ||
+              (!grp->protocol_type || !ed_gstr_eq(grp->protocol_type, a->protocol_type))) ||
              (a->protocol_name.len >= 0 &&
-              (!grp->protocol || !keq(grp->protocol, a->protocol_name))))
+              (!grp->protocol || !ed_gstr_eq(grp->protocol, a->protocol_name))))
         err = ED_KERR_INCONSISTENT_GROUP_PROTOCOL;
     else if (grp->state == ED_GS_EMPTY)
         err = ED_KERR_UNKNOWN_MEMBER_ID;
     else if (grp->state == ED_GS_PREPARING)
         err = ED_KERR_REBALANCE_IN_PROGRESS;
     if (err != ED_KERR_NONE || !grp || !m) { /* no error implies both */
-        ed_kapi_group_sync_reply(req, err, NULL, NULL, NULL, 0);
-        return ED_KAPI_RESPOND;
+        struct ed_gsync_result r = {err, NULL, NULL, NULL, 0};
+        a->waiter.done(a->waiter.cookie, &r);
+        return false;
     }
     m->seen_ms = ed_groups_mono(g);
     if (grp->state == ED_GS_STABLE) {
-        ed_kapi_group_sync_reply(req, ED_KERR_NONE, grp->protocol_type, grp->protocol,
-                                 m->assignment, m->assignment_len);
-        return ED_KAPI_RESPOND;
+        struct ed_gsync_result r = {ED_KERR_NONE, grp->protocol_type, grp->protocol, m->assignment,
+                                    m->assignment_len};
+        a->waiter.done(a->waiter.cookie, &r);
+        return false;
     }
     /* CompletingRebalance */
     m->synced = true;
-    park_sync(m, req);
-    if (!grp->leader || strcmp(grp->leader, m->id) != 0) return ED_KAPI_PENDING;
+    park_sync(m, &a->waiter);
+    if (!grp->leader || strcmp(grp->leader, m->id) != 0) return true;
     for (struct ed_gmember *o = grp->members; o; o = o->next) {
         ed_free(o->assignment);
         o->assignment = NULL;
         o->assignment_len = 0;
         for (int32_t i = 0; i < a->n_assignments; i++) {
-            if (!keq(o->id, a->assign_members[i])) continue;
+            if (!ed_gstr_eq(o->id, a->assign_members[i])) continue;
             int32_t len = a->assign_bytes[i].len < 0 ? 0 : a->assign_bytes[i].len;
             o->assignment = ed_malloc(len ? (size_t)len : 1);
             if (!o->assignment) break;
@@ -1024,32 +728,42 @@ int ed_group_sync(ed_groups *g, ed_kreq *req, const struct ed_gsync_args *a)
     uint64_t now = ed_groups_mono(g);
     for (struct ed_gmember *o = grp->members; o; o = o->next) {
         o->seen_ms = now;
-        ed_kreq *sr = o->sync_req;
-        if (!sr) continue;
-        o->sync_req = NULL;
-        ed_kapi_group_sync_reply(sr, ED_KERR_NONE, grp->protocol_type, grp->protocol, o->assignment,
-                                 o->assignment_len);
-        complete(sr);
-        arm(g, now + (uint64_t)o->session_timeout_ms);
+        struct ed_gsync_waiter w = o->sync;
+        if (!w.cookie) continue;
+        o->sync.cookie = NULL;
+        struct ed_gsync_result r = {ED_KERR_NONE, grp->protocol_type, grp->protocol, o->assignment,
+                                    o->assignment_len};
+        w.done(w.cookie, &r);
+        ed_groups_arm(g, now + (uint64_t)o->session_timeout_ms);
     }
-    return ED_KAPI_PENDING;
+    return true;
+}
+
+void ed_group_join(ed_groups *g, const struct ed_gjoin_args *a)
+{
+    (void)join(g, a);
+}
+
+void ed_group_sync(ed_groups *g, const struct ed_gsync_args *a)
+{
+    (void)sync(g, a);
 }
 
 /* ---- Heartbeat, LeaveGroup, OffsetCommit checks ---- */
 
-int16_t ed_group_heartbeat(ed_groups *g, ed_kstr group_id, int32_t generation, ed_kstr member_id,
-                           ed_kstr instance_id)
+int16_t ed_group_heartbeat(ed_groups *g, ed_gstr group_id, int32_t generation, ed_gstr member_id,
+                           ed_gstr instance_id)
 {
     if (group_id.len <= 0) return ED_KERR_INVALID_GROUP_ID;
     struct ed_group *grp = ed_group_find(g, group_id);
     if (!grp) return ED_KERR_UNKNOWN_MEMBER_ID;
     if (grp->state == ED_GS_DEAD) return ED_KERR_COORDINATOR_NOT_AVAILABLE;
-    if (fenced(grp, member_id, instance_id)) return ED_KERR_FENCED_INSTANCE_ID;
+    if (ed_group_fenced(grp, member_id, instance_id)) return ED_KERR_FENCED_INSTANCE_ID;
     struct ed_gmember *m = ed_group_member(grp, member_id);
     if (!m) return ED_KERR_UNKNOWN_MEMBER_ID;
     if (generation != grp->generation) return ED_KERR_ILLEGAL_GENERATION;
     m->seen_ms = ed_groups_mono(g);
-    arm(g, m->seen_ms + (uint64_t)m->session_timeout_ms);
+    ed_groups_arm(g, m->seen_ms + (uint64_t)m->session_timeout_ms);
     switch (grp->state) {
     case ED_GS_PREPARING:
         return ED_KERR_REBALANCE_IN_PROGRESS;
@@ -1060,14 +774,14 @@ int16_t ed_group_heartbeat(ed_groups *g, ed_kstr group_id, int32_t generation, e
     }
 }
 
-int16_t ed_group_leave(ed_groups *g, struct ed_group *grp, ed_kstr member_id, ed_kstr instance_id)
+int16_t ed_group_leave(ed_groups *g, struct ed_group *grp, ed_gstr member_id, ed_gstr instance_id)
 {
     if (!grp || grp->state == ED_GS_DEAD) return ED_KERR_UNKNOWN_MEMBER_ID;
     struct ed_gmember *m;
     if (instance_id.len >= 0) {
-        m = member_by_instance(grp, instance_id);
+        m = ed_group_member_by_instance(grp, instance_id);
         if (!m) return ED_KERR_UNKNOWN_MEMBER_ID;
-        if (member_id.len > 0 && !keq(m->id, member_id)) return ED_KERR_FENCED_INSTANCE_ID;
+        if (member_id.len > 0 && !ed_gstr_eq(m->id, member_id)) return ED_KERR_FENCED_INSTANCE_ID;
     } else {
         struct ed_gpending *p = find_pending(grp, member_id);
         if (p) {
@@ -1082,8 +796,8 @@ int16_t ed_group_leave(ed_groups *g, struct ed_group *grp, ed_kstr member_id, ed
     return ED_KERR_NONE;
 }
 
-int16_t ed_group_commit_check(ed_groups *g, ed_kstr group_id, int32_t generation, ed_kstr member_id,
-                              ed_kstr instance_id, struct ed_group **out)
+int16_t ed_group_commit_check(ed_groups *g, ed_gstr group_id, int32_t generation, ed_gstr member_id,
+                              ed_gstr instance_id, struct ed_group **out)
 {
     *out = NULL;
     if (group_id.len < 0 || group_id.len > ED_GROUP_ID_MAX) return ED_KERR_INVALID_GROUP_ID;
@@ -1100,7 +814,7 @@ int16_t ed_group_commit_check(ed_groups *g, ed_kstr group_id, int32_t generation
     }
     if (grp->state == ED_GS_DEAD) return ED_KERR_COORDINATOR_NOT_AVAILABLE;
     if (member) {
-        if (fenced(grp, member_id, instance_id)) return ED_KERR_FENCED_INSTANCE_ID;
+        if (ed_group_fenced(grp, member_id, instance_id)) return ED_KERR_FENCED_INSTANCE_ID;
         struct ed_gmember *m = ed_group_member(grp, member_id);
         if (!m) {
             if (created) ed_group_remove(g, grp);
@@ -1126,7 +840,7 @@ static void on_timer(ed_timer *t, void *arg)
     ed_groups_advance(g);
 }
 
-static void arm(ed_groups *g, uint64_t due)
+void ed_groups_arm(ed_groups *g, uint64_t due)
 {
     if (!g->b->loop) return;
     if (ed_plat_timer_armed(&g->timer) && g->timer_due && g->timer_due <= due) return;
@@ -1141,7 +855,7 @@ static void arm(ed_groups *g, uint64_t due)
  * kept alive: the rebalance and sync deadlines bound how long they wait. */
 static bool alive(const struct ed_gmember *m, uint64_t now)
 {
-    if (m->join_req || m->sync_req) return true;
+    if (m->join.cookie || m->sync.cookie) return true;
     return now < m->seen_ms + (uint64_t)m->session_timeout_ms;
 }
 
@@ -1183,7 +897,7 @@ static uint64_t advance_group(ed_groups *g, struct ed_group *grp, uint64_t now)
             join_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
             sync_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
             unlink_member(grp, m);
-            member_free(m);
+            ed_gmember_free(m);
             removed = true;
         }
         if (removed)
@@ -1202,7 +916,7 @@ static uint64_t advance_group(ed_groups *g, struct ed_group *grp, uint64_t now)
     for (struct ed_gpending *p = grp->pending; p; p = p->next)
         NOTE(p->deadline_ms);
     for (struct ed_gmember *m = grp->members; m; m = m->next)
-        if (!m->join_req && !m->sync_req) NOTE(m->seen_ms + (uint64_t)m->session_timeout_ms);
+        if (!m->join.cookie && !m->sync.cookie) NOTE(m->seen_ms + (uint64_t)m->session_timeout_ms);
 #undef NOTE
     return next_due;
 }
@@ -1223,65 +937,6 @@ void ed_groups_advance(ed_groups *g)
     if (g->b->loop) {
         ed_plat_timer_stop(g->b->loop, &g->timer);
         g->timer_due = 0;
-        arm(g, next);
-    }
-}
-
-/* ---- open / close ---- */
-
-int ed_groups_open(ed_broker *b, const struct ed_groups_config *cfg, ed_groups **out)
-{
-    ed_groups *g = ed_calloc(1, sizeof *g);
-    if (!g) return ED_ERR_NOMEM;
-    g->b = b;
-    if (cfg)
-        g->cfg = *cfg;
-    else
-        ed_groups_config_default(&g->cfg);
-    if (g->cfg.retention_check_ms < 1) g->cfg.retention_check_ms = 1;
-    if (g->cfg.max_group_size < 1) g->cfg.max_group_size = 1;
-    g->clock.mono_ms = default_mono;
-    g->clock.wall_ms = default_wall;
-    g->clock.arg = g;
-    g->next_retention_ms = ed_groups_mono(g) + (uint64_t)g->cfg.retention_check_ms;
-    int rc = ed_batch_builder_new(1u << 20, &g->builder);
-    if (rc == ED_OK) rc = ed_gstore_load(g);
-    if (rc != ED_OK) {
-        ed_groups_close(g);
-        return rc;
-    }
-    arm(g, g->next_retention_ms);
-    *out = g;
-    return ED_OK;
-}
-
-void ed_groups_close(ed_groups *g)
-{
-    if (!g) return;
-    if (g->b->loop) ed_plat_timer_stop(g->b->loop, &g->timer);
-    for (int32_t i = 0; i < g->n_groups; i++) {
-        struct ed_group *grp = g->groups[i];
-        for (struct ed_gmember *m = grp->members; m; m = m->next) {
-            /* The server cancels parked requests before; answer any left
-             * so that no request keeps a pointer to freed memory. */
-            join_fail(m, ED_KERR_COORDINATOR_NOT_AVAILABLE);
-            sync_fail(m, ED_KERR_COORDINATOR_NOT_AVAILABLE);
-        }
-        group_free(grp);
-    }
-    ed_free(g->groups);
-    ed_batch_builder_free(g->builder);
-    ed_free(g);
-}
-
-void ed_groups_stats_get(const ed_groups *g, struct ed_groups_stats *out)
-{
-    *out = g->stats;
-    out->n_groups = g->n_groups;
-    out->n_members = 0;
-    out->n_offsets = 0;
-    for (int32_t i = 0; i < g->n_groups; i++) {
-        out->n_members += g->groups[i]->n_members;
-        out->n_offsets += g->groups[i]->n_offsets;
+        ed_groups_arm(g, next);
     }
 }

@@ -1,12 +1,15 @@
-/* Internals shared by the group coordinator's modules: the state machine
- * (group.c), the offsets store over __consumer_offsets (group_store.c) and
- * the Kafka handlers of the group APIs (kapi_group.c). Everything here runs
- * on the loop thread. */
+/* Internals shared by the group coordinator's modules: the registry
+ * (group_registry.c), the state machine (group.c), the offsets store over
+ * __consumer_offsets (group_store.c), and the API the Kafka handlers of the
+ * group APIs (kapi_group.c) drive it through: plain inputs in, outcomes
+ * through completion callbacks with the caller's opaque cookie. Error
+ * outcomes are Kafka's error numbers (core/kafka/errors.h, a leaf). No
+ * Kafka request or wire type appears here. Everything runs on the loop
+ * thread. */
 #ifndef ED_CORE_GROUP_INT_H
 #define ED_CORE_GROUP_INT_H
 
 #include "core/group.h"
-#include "core/kapi.h"
 #include "storage/batch.h"
 
 #define ED_GROUP_ID_MAX     1024 /* longest group id accepted */
@@ -21,6 +24,55 @@ enum ed_gstate {
 };
 /* Kafka's state names ("PreparingRebalance", ...). */
 const char *ed_gstate_name(enum ed_gstate s);
+
+/* A string or byte run the caller owns (len -1 = null); the coordinator
+ * copies what it keeps. */
+typedef struct ed_gstr {
+    const char *p;
+    int32_t len;
+} ed_gstr;
+#define ED_GSTR_NULL ((ed_gstr){NULL, -1})
+/* A NUL-terminated string as a run (NULL: null). */
+ed_gstr ed_gstr_z(const char *z);
+/* strcmp order of z against s (null s as empty). */
+int ed_gstr_cmp(const char *z, ed_gstr s);
+/* z equals s (a NULL z or null s never does). */
+bool ed_gstr_eq(const char *z, ed_gstr s);
+/* An ed_malloc'd NUL-terminated copy; NULL for a null s or no memory. */
+char *ed_gstr_dup(ed_gstr s);
+/* Copies s into out (cap bytes with the NUL); false if null or too long. */
+bool ed_gstr_copy(ed_gstr s, char *out, size_t cap);
+
+/* Outcome of a JoinGroup (strings live until the callback returns). */
+struct ed_gjoin_result {
+    int16_t error;
+    int32_t generation;
+    const char *protocol_type; /* NULL = null */
+    const char *protocol;      /* NULL = none chosen */
+    const char *leader;        /* never NULL ("" none) */
+    const char *member_id;     /* never NULL */
+    bool skip_assignment;
+    const struct ed_group *members_of; /* non-NULL: list the group's members */
+};
+/* Outcome of a SyncGroup. */
+struct ed_gsync_result {
+    int16_t error;
+    const char *protocol_type; /* NULL on error */
+    const char *protocol;
+    const uint8_t *assignment; /* NULL: empty */
+    int32_t assignment_len;
+};
+/* Where an outcome goes: done is called exactly once with the caller's
+ * cookie (non-NULL): during ed_group_join/_sync, or later when the request
+ * was parked for the rebalance, unless ed_groups_cancel(cookie) ran first. */
+struct ed_gjoin_waiter {
+    void (*done)(void *cookie, const struct ed_gjoin_result *r);
+    void *cookie;
+};
+struct ed_gsync_waiter {
+    void (*done)(void *cookie, const struct ed_gsync_result *r);
+    void *cookie;
+};
 
 struct ed_gproto {
     char *name;
@@ -40,11 +92,11 @@ struct ed_gmember {
     struct ed_gproto *protocols; /* in the member's order of preference */
     uint8_t *assignment;         /* opaque bytes from the leader's SyncGroup */
     int32_t assignment_len;
-    ed_kreq *join_req; /* a parked JoinGroup */
-    ed_kreq *sync_req; /* a parked SyncGroup */
-    bool joined;       /* has (re)joined in the current PreparingRebalance */
-    bool synced;       /* has sent SyncGroup for the current generation */
-    uint64_t seen_ms;  /* last heartbeat or request (monotonic) */
+    struct ed_gjoin_waiter join; /* a parked JoinGroup (cookie NULL: none) */
+    struct ed_gsync_waiter sync; /* a parked SyncGroup (cookie NULL: none) */
+    bool joined;                 /* has (re)joined in the current PreparingRebalance */
+    bool synced;                 /* has sent SyncGroup for the current generation */
+    uint64_t seen_ms;            /* last heartbeat or request (monotonic) */
 };
 
 /* A member id handed out with MEMBER_ID_REQUIRED, not yet joined. */
@@ -106,72 +158,74 @@ struct ed_groups {
 uint64_t ed_groups_mono(const ed_groups *g);
 int64_t ed_groups_wall(const ed_groups *g);
 
-/* ---- registry (group.c) ---- */
-struct ed_group *ed_group_find(ed_groups *g, ed_kstr id);
+/* ---- registry (group_registry.c) ---- */
+struct ed_group *ed_group_find(ed_groups *g, ed_gstr id);
 struct ed_group *ed_group_find_z(ed_groups *g, const char *id);
 /* Finds or creates an Empty group. NULL on allocation failure. */
 struct ed_group *ed_group_get(ed_groups *g, const char *id, size_t len);
 /* Removes an Empty group with no offsets left from the registry. */
 void ed_group_remove(ed_groups *g, struct ed_group *grp);
-struct ed_gmember *ed_group_member(struct ed_group *grp, ed_kstr id);
+struct ed_gmember *ed_group_member(struct ed_group *grp, ed_gstr id);
+struct ed_gmember *ed_group_member_by_instance(struct ed_group *grp, ed_gstr inst);
+/* Frees a member that has no parked request. */
+void ed_gmember_free(struct ed_gmember *m);
 const struct ed_gproto *ed_gmember_proto(const struct ed_gmember *m, const char *name);
 /* True when the group's members subscribe (consumer protocol) to topic, or
  * when that cannot be told (another protocol type). */
 bool ed_group_subscribed(const struct ed_group *grp, const char *topic);
+/* Kafka's static-member fencing: an instance id known with another member
+ * id fences the request. */
+bool ed_group_fenced(struct ed_group *grp, ed_gstr member_id, ed_gstr inst);
 
-/* ---- requests into the state machine (group.c) ---- */
+/* ---- the state machine (group.c) ---- */
 struct ed_gjoin_args {
-    ed_kstr group_id;
+    ed_gstr group_id;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms;
-    ed_kstr member_id;
-    ed_kstr instance_id; /* len -1: null */
-    ed_kstr protocol_type;
+    ed_gstr member_id;
+    ed_gstr instance_id; /* null: a dynamic member */
+    ed_gstr protocol_type;
     int32_t n_protocols;
-    ed_kstr *proto_names;
-    ed_kbytes *proto_metas;
+    const ed_gstr *proto_names; /* copied */
+    const ed_gstr *proto_metas; /* copied */
+    ed_gstr client_id;          /* shown by DescribeGroups */
+    ed_gstr client_host;
+    bool require_known_member; /* KIP-394: a new member must come back with its id */
+    struct ed_gjoin_waiter waiter;
 };
-/* Handles a JoinGroup: writes the response and returns ED_KAPI_RESPOND, or
- * parks req (ED_KAPI_PENDING) until the rebalance completes. */
-int ed_group_join(ed_groups *g, ed_kreq *req, const struct ed_gjoin_args *a);
+/* Handles a JoinGroup; its outcome goes to a->waiter. */
+void ed_group_join(ed_groups *g, const struct ed_gjoin_args *a);
 
 struct ed_gsync_args {
-    ed_kstr group_id;
+    ed_gstr group_id;
     int32_t generation;
-    ed_kstr member_id;
-    ed_kstr instance_id;
-    ed_kstr protocol_type; /* v5+, len -1 when absent */
-    ed_kstr protocol_name;
+    ed_gstr member_id;
+    ed_gstr instance_id;
+    ed_gstr protocol_type; /* null when absent */
+    ed_gstr protocol_name; /* null when absent */
     int32_t n_assignments;
-    ed_kstr *assign_members;
-    ed_kbytes *assign_bytes;
+    const ed_gstr *assign_members;
+    const ed_gstr *assign_bytes; /* copied */
+    struct ed_gsync_waiter waiter;
 };
-int ed_group_sync(ed_groups *g, ed_kreq *req, const struct ed_gsync_args *a);
+/* Handles a SyncGroup; its outcome goes to a->waiter. */
+void ed_group_sync(ed_groups *g, const struct ed_gsync_args *a);
+/* The caller's cookie goes away (its connection closed): a parked join or
+ * sync holding it is forgotten and never reported. */
+void ed_groups_cancel(ed_groups *g, void *cookie);
+/* Answers a member's parked join and sync with err (at close). */
+void ed_gmember_fail(struct ed_gmember *m, int16_t err);
+/* Arms the coordinator's timer for due (monotonic ms) unless sooner. */
+void ed_groups_arm(ed_groups *g, uint64_t due);
 
-int16_t ed_group_heartbeat(ed_groups *g, ed_kstr group_id, int32_t generation, ed_kstr member_id,
-                           ed_kstr instance_id);
-/* One leaving member; *group_err gets a group-level error (unknown group id
- * is per member, as in Kafka). */
-int16_t ed_group_leave(ed_groups *g, struct ed_group *grp, ed_kstr member_id, ed_kstr instance_id);
+int16_t ed_group_heartbeat(ed_groups *g, ed_gstr group_id, int32_t generation, ed_gstr member_id,
+                           ed_gstr instance_id);
+/* One leaving member of grp (NULL: unknown group). */
+int16_t ed_group_leave(ed_groups *g, struct ed_group *grp, ed_gstr member_id, ed_gstr instance_id);
 /* Checks an OffsetCommit's membership fields; creates the group of a
  * standalone (generation < 0) commit. *out is the group on success. */
-int16_t ed_group_commit_check(ed_groups *g, ed_kstr group_id, int32_t generation, ed_kstr member_id,
-                              ed_kstr instance_id, struct ed_group **out);
-
-/* ---- response writers (kapi_group.c), called for parked requests too ---- */
-struct ed_gjoin_reply {
-    int16_t error;
-    int32_t generation;
-    const char *protocol_type; /* NULL = null */
-    const char *protocol;      /* NULL = null (v7+) or "" */
-    const char *leader;
-    const char *member_id;
-    bool skip_assignment;
-    const struct ed_group *members_of; /* non-NULL: list the group's members */
-};
-void ed_kapi_group_join_reply(ed_kreq *req, const struct ed_gjoin_reply *r);
-void ed_kapi_group_sync_reply(ed_kreq *req, int16_t error, const char *protocol_type,
-                              const char *protocol, const uint8_t *assignment, int32_t len);
+int16_t ed_group_commit_check(ed_groups *g, ed_gstr group_id, int32_t generation, ed_gstr member_id,
+                              ed_gstr instance_id, struct ed_group **out);
 
 /* ---- offsets and __consumer_offsets (group_store.c) ---- */
 struct ed_goffset *ed_group_offset(struct ed_group *grp, const char *topic, int32_t partition);

@@ -21,6 +21,7 @@
  * expire after offsets.retention.minutes. */
 #define ED_LOG_MODULE "offsets"
 #include "core/group_int.h"
+#include "core/kwire.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -414,7 +415,8 @@ static bool apply_group(ed_groups *g, ed_krd *k, const uint8_t *value, int32_t v
         if (grp) {
             ed_free(grp->protocol_type);
             grp->protocol_type = NULL;
-            if (grp->n_offsets == 0) ed_group_remove(g, grp);
+            /* a group with members (never at start-up) stays */
+            if (grp->n_offsets == 0 && grp->n_members == 0) ed_group_remove(g, grp);
         }
         return true;
     }

@@ -52,7 +52,8 @@ struct ed_kreq {
     ed_krd rd;  /* the request body; valid until completion */
     ed_kwr out; /* response: header written by the server */
     ed_broker *broker;
-    const char *peer; /* "host:port" for logs */
+    const char *peer;     /* "host:port" for logs */
+    const char *listener; /* the listener it came in on: Metadata advertises its address */
     /* For PENDING requests: the handler's state, and a cancel callback the
      * server calls if the connection closes first (the handler must then
      * drop every reference to req; the server frees it afterwards). */

@@ -708,8 +708,8 @@ int ed_kapi_describe_cluster(ed_kreq *req)
     ed_kwr_i32(w, b->node_id);
     ed_kwr_array(w, 1, true);
     ed_kwr_i32(w, b->node_id);
-    ed_kwr_str(w, b->adv_host, true);
-    ed_kwr_i32(w, b->adv_port);
+    ed_kwr_str(w, ed_broker_adv_host(b, req->listener), true);
+    ed_kwr_i32(w, ed_broker_adv_port(b, req->listener));
     ed_kwr_str(w, NULL, true);
     ed_kwr_tags(w, true);
     ed_kwr_i32(w, include_ops ? CLUSTER_OPS : INT32_MIN);

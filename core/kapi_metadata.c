@@ -142,8 +142,8 @@ int ed_kapi_metadata(ed_kreq *req)
     if (v >= 3) ed_kwr_i32(w, 0); /* throttle_time_ms */
     ed_kwr_array(w, 1, m.flex);   /* brokers: this one */
     ed_kwr_i32(w, b->node_id);
-    ed_kwr_str(w, b->adv_host, m.flex);
-    ed_kwr_i32(w, b->adv_port);
+    ed_kwr_str(w, ed_broker_adv_host(b, req->listener), m.flex);
+    ed_kwr_i32(w, ed_broker_adv_port(b, req->listener));
     if (v >= 1) ed_kwr_str(w, NULL, m.flex); /* rack */
     ed_kwr_tags(w, m.flex);
     if (v >= 2) ed_kwr_str(w, b->cluster_id, m.flex);

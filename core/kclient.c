@@ -769,6 +769,24 @@ static int negotiate(ed_kclient *c)
     return ED_OK;
 }
 
+/* TLS on the connected socket; the server's certificate is checked
+ * against the trust store and, unless turned off, host. */
+static int start_tls(ed_kclient *c, const struct ed_kclient_tls *t, const char *host)
+{
+    struct ed_tls_settings st = {
+        .cert_file = t->cert_file,
+        .key_file = t->key_file,
+        .ca_file = t->ca_file,
+        .verify_host = !t->no_host_check,
+    };
+    ed_tls_conf *conf;
+    int rc = ed_plat_tls_conf_new(&st, &conf, c->err, sizeof c->err);
+    if (rc) return rc;
+    rc = ed_plat_csock_start_tls(c->sock, conf, host, c->timeout_ms, c->err, sizeof c->err);
+    ed_plat_tls_conf_unref(conf);
+    return rc;
+}
+
 int ed_kclient_connect(const char *hostport, const struct ed_kclient_opts *opts, ed_kclient **out,
                        char *why, size_t why_len)
 {
@@ -792,6 +810,14 @@ int ed_kclient_connect(const char *hostport, const struct ed_kclient_opts *opts,
                      rc == ED_ERR_CLOSED ? "connection refused" : ed_strerror(rc));
         ed_free(c);
         return rc;
+    }
+    if (opts && opts->tls) {
+        rc = start_tls(c, opts->tls, host);
+        if (rc) {
+            if (why) snprintf(why, why_len, "%s: %s", hostport, c->err);
+            ed_kclient_close(c);
+            return rc;
+        }
     }
     rc = negotiate(c);
     if (rc) {

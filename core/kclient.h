@@ -376,10 +376,19 @@ int ed_kc_dec_list_offsets(ed_krd *r, int16_t ver, struct ed_kc_list_offsets *ou
 /* ---- blocking connection ---- */
 typedef struct ed_kclient ed_kclient;
 
+/* TLS to the broker (librdkafka's security.protocol=SSL and ssl.* keys). */
+struct ed_kclient_tls {
+    const char *ca_file;   /* ssl.ca.location; NULL = the system's store */
+    const char *cert_file; /* ssl.certificate.location (client certificate) */
+    const char *key_file;  /* ssl.key.location */
+    bool no_host_check;    /* ssl.endpoint.identification.algorithm=none */
+};
+
 struct ed_kclient_opts {
-    const char *client_id;   /* NULL = "eddy" */
-    uint32_t timeout_ms;     /* per request and for connecting; 0 = 30000 */
-    size_t max_response_len; /* 0 = 64 MiB */
+    const char *client_id;            /* NULL = "eddy" */
+    uint32_t timeout_ms;              /* per request and for connecting; 0 = 30000 */
+    size_t max_response_len;          /* 0 = 64 MiB */
+    const struct ed_kclient_tls *tls; /* NULL = plaintext */
 };
 
 /* Splits "host:port" or "[v6addr]:port" (port defaults to 9092 when absent). */

@@ -152,6 +152,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     q->correlation_id = ed_krd_i32(&hd);
     q->broker = srv_of(c)->b;
     q->peer = ed_conn_peer(c);
+    q->listener = ed_conn_listener(c);
     srv_of(c)->n_requests++;
     r->state = S_DISPATCHING;
     if (!ed_krd_ok(&hd)) {
@@ -403,56 +404,50 @@ void ed_server_stats_get(const ed_server *s, struct ed_server_stats *out)
 
 /* ---- the Kafka service of a broker ---- */
 
-static bool is_any(const char *host)
-{
-    return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-}
-
 /* Listens on every configured listener; Metadata names one address: the
- * advertised listener of the first listener's name (port 0 there: the
- * port it bound), else that listener's address (every interface: this
+ * advertised listener of the first served listener's name (port 0 there:
+ * the port it bound), else that listener's address (every interface: this
  * machine's name). */
 static int listen_all(ed_server *s, char *why, size_t why_len)
 {
     ed_broker *b = s->b;
-    struct ed_config_listener ls[ED_CONFIG_MAX_LISTENERS], adv[ED_CONFIG_MAX_LISTENERS];
+    const char *map = ed_config_str(b->cfg, "listener.security.protocol.map");
+    struct ed_listeners_spec ls[ED_CONFIG_MAX_LISTENERS];
+    struct ed_config_listener adv[ED_CONFIG_MAX_LISTENERS];
+    uint16_t bound[ED_CONFIG_MAX_LISTENERS];
     int n = 0, n_adv = 0;
-    ed_config_listeners(ed_config_str(b->cfg, "listeners"), ls, ED_CONFIG_MAX_LISTENERS, &n, why,
-                        why_len);
+    int rc = ed_listeners_parse(ed_config_str(b->cfg, "listeners"), map, ls,
+                                ED_CONFIG_MAX_LISTENERS, &n, why, why_len);
+    if (rc != ED_OK) return rc;
     ed_config_listeners(ed_config_str(b->cfg, "advertised.listeners"), adv, ED_CONFIG_MAX_LISTENERS,
                         &n_adv, why, why_len);
-    bool advertised = false;
+    rc = ed_broker_listen(b, s->set, "Kafka", ls, n, false, bound, why, why_len);
+    if (rc != ED_OK) return rc;
+    /* Each listener advertises its own address: a client is sent back to
+     * the listener (and so the security protocol) it came in on. */
+    bool first = true;
     for (int i = 0; i < n; i++) {
-        if (strcmp(ls[i].name, "CONTROLLER") == 0) {
-            ED_LOG_WARN("skipping listener %s://%s:%u (Eddy has no controller quorum)", ls[i].name,
-                        ls[i].host, ls[i].port);
-            continue;
-        }
-        uint16_t port;
-        const char *host = *ls[i].host ? ls[i].host : "0.0.0.0";
-        int rc = ed_server_listen(s, host, ls[i].port, &port);
-        if (rc != ED_OK) {
-            snprintf(why, why_len, "cannot listen on %s:%u: %s", host, ls[i].port, ed_strerror(rc));
-            return rc;
-        }
-        ED_LOG_INFO("listening on %s:%u (%s)", host, port, ls[i].name);
-        ed_broker_note_bound(b, ls[i].name, host, port);
-        for (int k = 0; k < n_adv && !advertised; k++) {
+        if (ls[i].sec == ED_SEC_CONTROLLER) continue;
+        char host[256];
+        uint16_t port = bound[i];
+        if (ed_listeners_any(ls[i].host))
+            ed_plat_net_default_host(host, sizeof host);
+        else
+            snprintf(host, sizeof host, "%s", ls[i].host);
+        for (int k = 0; k < n_adv; k++) {
             if (strcmp(adv[k].name, ls[i].name) != 0) continue;
-            snprintf(b->adv_host, sizeof b->adv_host, "%s", adv[k].host);
-            b->adv_port = adv[k].port ? adv[k].port : port;
-            advertised = true;
+            snprintf(host, sizeof host, "%s", adv[k].host);
+            if (adv[k].port) port = adv[k].port;
+            break;
         }
-        if (!advertised) {
-            if (is_any(ls[i].host))
-                ed_plat_net_default_host(b->adv_host, sizeof b->adv_host);
-            else
-                snprintf(b->adv_host, sizeof b->adv_host, "%s", ls[i].host);
+        ed_broker_advertise(b, ls[i].name, host, port);
+        if (first) {
+            snprintf(b->adv_host, sizeof b->adv_host, "%s", host);
             b->adv_port = port;
-            advertised = true;
+            first = false;
         }
+        ED_LOG_INFO("advertising %s:%u to clients of listener %s", host, port, ls[i].name);
     }
-    ED_LOG_INFO("advertising %s:%u to clients", b->adv_host, b->adv_port);
     return ED_OK;
 }
 

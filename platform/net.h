@@ -29,6 +29,8 @@ uint64_t ed_plat_loop_now_ms(const ed_loop *l);
 /* SIGTERM/SIGINT call cb on the loop thread (not in the signal handler);
  * SIGPIPE is ignored. */
 int ed_plat_loop_on_signal(ed_loop *l, void (*cb)(void *arg), void *arg);
+/* SIGHUP calls cb on the loop thread (after ed_plat_loop_on_signal). */
+int ed_plat_loop_on_reload(ed_loop *l, void (*cb)(void *arg), void *arg);
 
 /* Timers: the caller owns the struct (embed it); stop before freeing. */
 typedef void (*ed_timer_cb)(ed_timer *t, void *arg);
@@ -68,8 +70,8 @@ struct ed_stream_cbs {
 };
 
 /* A stream is any byte pipe with these operations: a TCP socket of the port,
- * an in-memory pair for tests (platform/memnet.h), and later TLS over another
- * stream. Every implementation starts with struct ed_stream. */
+ * an in-memory pair for tests (platform/memnet.h), and TLS over another
+ * stream (platform/tls.h). Every implementation starts with struct ed_stream. */
 struct ed_stream_ops {
     void (*set_cbs)(ed_stream *s, const struct ed_stream_cbs *cbs, void *arg);
     int (*read)(ed_stream *s, void *buf, size_t len, size_t *n);
@@ -79,6 +81,13 @@ struct ed_stream_ops {
     void (*want_read)(ed_stream *s, bool on);
     const char *(*peer)(const ed_stream *s);
     void (*close)(ed_stream *s);
+    /* Optional (NULL = never): whether a unit of the stream's own protocol
+     * is under way (a TLS handshake, a partly received TLS record), so
+     * that the engine's unfinished-frame timeout covers it. */
+    bool (*busy)(const ed_stream *s);
+    /* Optional (NULL = none): the peer's verified identity (the subject of
+     * a TLS client certificate), or NULL. */
+    const char *(*principal)(const ed_stream *s);
 };
 struct ed_stream {
     const struct ed_stream_ops *ops;
@@ -120,6 +129,14 @@ static inline void ed_plat_stream_want_read(ed_stream *s, bool on)
 static inline const char *ed_plat_stream_peer(const ed_stream *s)
 {
     return s->ops->peer(s);
+}
+static inline bool ed_plat_stream_busy(const ed_stream *s)
+{
+    return s->ops->busy && s->ops->busy(s);
+}
+static inline const char *ed_plat_stream_principal(const ed_stream *s)
+{
+    return s->ops->principal ? s->ops->principal(s) : NULL;
 }
 /* Closes the stream and frees s; no callbacks run afterwards. */
 static inline void ed_plat_stream_close(ed_stream *s)

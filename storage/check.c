@@ -9,14 +9,13 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define ED_LOG_MODULE "check"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/check.h"
-#include "storage/log_int.h"
+#include "storage/recovery.h"
 
 struct ctx {
     ed_check_print print;
@@ -39,61 +38,6 @@ __attribute__((format(printf, 3, 4))) static void say(struct ctx *c, bool proble
     va_end(ap);
     if (problem) c->rep->n_problems++;
     c->print(c->arg, problem, line);
-}
-
-struct names {
-    int64_t *v;
-    uint32_t n, cap;
-    char **dirs;
-    uint32_t n_dirs, cap_dirs;
-    int err;
-};
-
-static int list_cb(void *arg, const char *name, bool is_dir)
-{
-    struct names *l = arg;
-    int64_t base;
-    if (is_dir) {
-        if (l->n_dirs == l->cap_dirs) {
-            uint32_t cap = l->cap_dirs ? l->cap_dirs * 2 : 16;
-            char **p = ed_realloc(l->dirs, cap * sizeof *p);
-            if (!p) return l->err = ED_ERR_NOMEM;
-            l->dirs = p;
-            l->cap_dirs = cap;
-        }
-        if (!(l->dirs[l->n_dirs] = ed_strdup(name))) return l->err = ED_ERR_NOMEM;
-        l->n_dirs++;
-        return 0;
-    }
-    if (!ed_segment_parse_name(name, ".log", &base)) return 0;
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 16;
-        int64_t *p = ed_realloc(l->v, cap * sizeof *p);
-        if (!p) return l->err = ED_ERR_NOMEM;
-        l->v = p;
-        l->cap = cap;
-    }
-    l->v[l->n++] = base;
-    return 0;
-}
-
-static void names_free(struct names *l)
-{
-    for (uint32_t i = 0; i < l->n_dirs; i++)
-        ed_free(l->dirs[i]);
-    ed_free(l->dirs);
-    ed_free(l->v);
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static bool file_exists(const ed_segment *seg, const char *suffix, uint64_t *len)
@@ -356,22 +300,19 @@ static int check_segment(struct ctx *c, const char *dir, int64_t base, int64_t l
 
 static int check_partition(struct ctx *c, const char *dir)
 {
-    struct names l = {0};
-    int rc = ed_plat_dir_list(dir, list_cb, &l);
-    if (rc == ED_OK) rc = l.err;
+    struct ed_segdir l;
+    int rc = ed_segdir_list(dir, &l);
     if (rc != ED_OK) {
         say(c, true, "%s: cannot list: %s", dir, ed_strerror(rc));
-        names_free(&l);
         return rc == ED_ERR_NOMEM ? rc : ED_OK;
     }
     c->rep->n_partitions++;
-    if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_i64);
-    if (l.n == 0) say(c, false, "%s: no segments", dir);
-    for (uint32_t i = 0; i < l.n && rc == ED_OK; i++) {
-        bool last = i + 1 == l.n;
-        rc = check_segment(c, dir, l.v[i], last ? INT64_MAX : l.v[i + 1], last);
+    if (l.n_bases == 0) say(c, false, "%s: no segments", dir);
+    for (uint32_t i = 0; i < l.n_bases && rc == ED_OK; i++) {
+        bool last = i + 1 == l.n_bases;
+        rc = check_segment(c, dir, l.bases[i], last ? INT64_MAX : l.bases[i + 1], last);
     }
-    names_free(&l);
+    ed_segdir_free(&l);
     return rc;
 }
 
@@ -402,7 +343,7 @@ int ed_check_path(const char *path, bool truncate, ed_check_print print, void *a
         const char *slash = strrchr(path, '/');
         const char *name = slash ? slash + 1 : path;
         int64_t base;
-        if (!ed_segment_parse_name(name, ".log", &base) || strlen(path) >= sizeof dir) {
+        if (!ed_segdir_parse_name(name, ".log", &base) || strlen(path) >= sizeof dir) {
             say(&c, true, "%s: not a segment file (<20-digit offset>.log)", path);
             ctx_free(&c);
             return ED_ERR_INVAL;
@@ -412,13 +353,11 @@ int ed_check_path(const char *path, bool truncate, ed_check_print print, void *a
         ctx_free(&c);
         return rc;
     }
-    struct names l = {0};
-    rc = ed_plat_dir_list(path, list_cb, &l);
-    if (rc == ED_OK) rc = l.err;
-    if (rc == ED_OK && l.n > 0) {
+    struct ed_segdir l;
+    rc = ed_segdir_list(path, &l);
+    if (rc == ED_OK && l.n_bases > 0) {
         rc = check_partition(&c, path); /* a partition folder */
     } else if (rc == ED_OK) {
-        if (l.n_dirs) qsort(l.dirs, l.n_dirs, sizeof *l.dirs, cmp_str);
         for (uint32_t i = 0; i < l.n_dirs && rc == ED_OK; i++) {
             size_t n = strlen(l.dirs[i]);
             if (n > 7 && strcmp(l.dirs[i] + n - 7, "-delete") == 0) continue;
@@ -428,7 +367,7 @@ int ed_check_path(const char *path, bool truncate, ed_check_print print, void *a
             rc = check_partition(&c, sub);
         }
     }
-    names_free(&l);
+    ed_segdir_free(&l);
     ctx_free(&c);
     return rc;
 }

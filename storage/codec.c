@@ -551,15 +551,21 @@ static int zstd_compress(struct ed_codec *c, int level, const uint8_t *src, size
 }
 #endif
 
+/* The "codec" none: the bytes as they are. */
+static int copy_plain(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len)
+{
+    if (len > cap) return ED_ERR_TOOBIG;
+    memcpy(dst, src, len);
+    *out_len = len;
+    return ED_OK;
+}
+
 int ed_codec_decompress(struct ed_codec *c, int codec, const uint8_t *src, size_t len, uint8_t *dst,
                         size_t cap, size_t *out_len)
 {
     switch (codec) {
     case ED_COMPRESSION_NONE:
-        if (len > cap) return ED_ERR_TOOBIG;
-        memcpy(dst, src, len);
-        *out_len = len;
-        return ED_OK;
+        return copy_plain(src, len, dst, cap, out_len);
     case ED_COMPRESSION_SNAPPY:
         return ed_snappy_decompress(src, len, dst, cap, out_len);
 #if ED_WITH_GZIP
@@ -709,10 +715,7 @@ int ed_codec_compress(struct ed_codec *c, int codec, int level, const uint8_t *s
     (void)level;
     switch (codec) {
     case ED_COMPRESSION_NONE:
-        if (len > cap) return ED_ERR_TOOBIG;
-        memcpy(dst, src, len);
-        *out_len = len;
-        return ED_OK;
+        return copy_plain(src, len, dst, cap, out_len);
     case ED_COMPRESSION_SNAPPY:
         if (cap < ed_snappy_compress_bound(len) || len > UINT32_MAX) return ED_ERR_TOOBIG;
         *out_len = ed_snappy_compress(src, len, dst);

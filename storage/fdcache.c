@@ -12,7 +12,7 @@
 
 #define ED_LOG_MODULE "fdcache"
 #include "platform/log.h"
-#include "storage/log_int.h"
+#include "storage/segment.h"
 
 static void unlink_seg(struct ed_fdcache *fc, ed_segment *seg)
 {

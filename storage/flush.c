@@ -14,7 +14,7 @@
 #define ED_LOG_MODULE "flush"
 #include "platform/log.h"
 #include "platform/mem.h"
-#include "storage/log_int.h"
+#include "storage/flush.h"
 
 /* ---- waiters ---- */
 
@@ -157,6 +157,7 @@ static void job_run(struct ed_flush_job *job)
     job->status = status;
 }
 
+/* A deleted log's last job ended: its folder goes and the log is freed. */
 static void finish_delete(ed_storage *st, ed_log *log)
 {
     for (uint32_t i = 0; i < st->n_zombies; i++) {
@@ -164,7 +165,7 @@ static void finish_delete(ed_storage *st, ed_log *log)
         st->zombies[i] = st->zombies[--st->n_zombies];
         break;
     }
-    ed_storage_finish_delete(st, log);
+    ed_log_remove(log);
 }
 
 /* The loop's part once a job ran: publish, complete waiters. */

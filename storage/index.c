@@ -12,7 +12,7 @@
 #define ED_LOG_MODULE "index"
 #include "platform/log.h"
 #include "platform/mem.h"
-#include "storage/log_int.h"
+#include "storage/segment.h"
 
 #define IO_CHUNK 4096
 
@@ -225,6 +225,75 @@ static int read_entries(ed_file *f, size_t elen, uint32_t first, uint32_t n, uin
     return rc;
 }
 
+/* Calls fn on entries [0, n_entries) of an index file, read in chunks;
+ * stops at the first error. */
+static int each_entry(const ed_segment *seg, ed_file *f, size_t elen, uint32_t n_entries,
+                      const char *suffix, int (*fn)(void *arg, uint32_t i, const uint8_t *e),
+                      void *arg)
+{
+    uint8_t buf[IO_CHUNK];
+    const uint32_t per = (uint32_t)(IO_CHUNK / elen);
+    for (uint32_t i = 0; i < n_entries; i += per) {
+        uint32_t n = ED_MIN(per, n_entries - i);
+        if (read_entries(f, elen, i, n, buf) != ED_OK)
+            return ED_ERR_CORRUPT_AT("%s%s: short read", seg->path, suffix);
+        for (uint32_t k = 0; k < n; k++) {
+            int rc = fn(arg, i + k, buf + k * elen);
+            if (rc != ED_OK) return rc;
+        }
+    }
+    return ED_OK;
+}
+
+struct off_check {
+    ed_segment *seg;
+    struct ed_hdr_window w;
+    int64_t prev_rel, prev_pos;
+};
+
+static int check_off_entry(void *arg, uint32_t i, const uint8_t *e)
+{
+    struct off_check *c = arg;
+    ed_segment *seg = c->seg;
+    int64_t rel = ed_get_be32(e);
+    int64_t pos = ed_get_be32(e + 4);
+    if (rel <= c->prev_rel || pos <= c->prev_pos || rel > INT32_MAX || (uint64_t)pos >= seg->len ||
+        seg->base_offset + rel >= seg->next_offset)
+        return ED_ERR_CORRUPT_AT("%s.index: entry %" PRIu32 " (offset %" PRId64
+                                 ", position %" PRId64 ") is out of order or range",
+                                 seg->path, i, seg->base_offset + rel, pos);
+    struct ed_batch_info b;
+    if (ed_segment_header(seg, &c->w, (uint64_t)pos, &b) != ED_OK ||
+        b.base_offset + b.last_offset_delta != seg->base_offset + rel)
+        return ED_ERR_CORRUPT_AT("%s.index: entry %" PRIu32 " (offset %" PRId64
+                                 ", position %" PRId64 ") does not match the log",
+                                 seg->path, i, seg->base_offset + rel, pos);
+    c->prev_rel = rel;
+    c->prev_pos = pos;
+    return ED_OK;
+}
+
+struct time_check {
+    const ed_segment *seg;
+    int64_t prev_ts, prev_rel;
+};
+
+static int check_time_entry(void *arg, uint32_t i, const uint8_t *e)
+{
+    struct time_check *c = arg;
+    const ed_segment *seg = c->seg;
+    int64_t ts = (int64_t)ed_get_be64(e);
+    int64_t rel = ed_get_be32(e + 8);
+    if (ts <= c->prev_ts || rel < c->prev_rel || rel > INT32_MAX ||
+        seg->base_offset + rel >= seg->next_offset)
+        return ED_ERR_CORRUPT_AT("%s.timeindex: entry %" PRIu32 " (timestamp %" PRId64
+                                 ", offset %" PRId64 ") is out of order or range",
+                                 seg->path, i, ts, seg->base_offset + rel);
+    c->prev_ts = ts;
+    c->prev_rel = rel;
+    return ED_OK;
+}
+
 int ed_index_check_disk(ed_segment *seg)
 {
     int rc = open_index_file(seg, ".index", &seg->idx_file);
@@ -242,52 +311,14 @@ int ed_index_check_disk(ed_segment *seg)
      * last offset (what kafka-dump-log verifies): reads jump to these
      * positions without scanning the bytes before them. One header read
      * per entry, once per segment and process. */
-    uint8_t buf[IO_CHUNK];
-    struct ed_hdr_window w;
-    w.len = 0;
-    int64_t prev_rel = -1, prev_pos = -1;
-    const uint32_t per = IO_CHUNK / ED_INDEX_ENTRY_LEN;
-    for (uint32_t i = 0; i < seg->n_disk_off; i += per) {
-        uint32_t n = ED_MIN(per, seg->n_disk_off - i);
-        if (read_entries(seg->idx_file, ED_INDEX_ENTRY_LEN, i, n, buf) != ED_OK)
-            return ED_ERR_CORRUPT_AT("%s.index: short read", seg->path);
-        for (uint32_t k = 0; k < n; k++) {
-            int64_t rel = ed_get_be32(buf + k * ED_INDEX_ENTRY_LEN);
-            int64_t pos = ed_get_be32(buf + k * ED_INDEX_ENTRY_LEN + 4);
-            if (rel <= prev_rel || pos <= prev_pos || rel > INT32_MAX ||
-                (uint64_t)pos >= seg->len || seg->base_offset + rel >= seg->next_offset)
-                return ED_ERR_CORRUPT_AT("%s.index: entry %" PRIu32 " (offset %" PRId64
-                                         ", position %" PRId64 ") is out of order or range",
-                                         seg->path, i + k, seg->base_offset + rel, pos);
-            struct ed_batch_info b;
-            if (ed_segment_header(seg, &w, (uint64_t)pos, &b) != ED_OK ||
-                b.base_offset + b.last_offset_delta != seg->base_offset + rel)
-                return ED_ERR_CORRUPT_AT("%s.index: entry %" PRIu32 " (offset %" PRId64
-                                         ", position %" PRId64 ") does not match the log",
-                                         seg->path, i + k, seg->base_offset + rel, pos);
-            prev_rel = rel;
-            prev_pos = pos;
-        }
-    }
-    int64_t prev_ts = INT64_MIN;
-    prev_rel = 0;
-    const uint32_t tper = IO_CHUNK / ED_TIMEINDEX_ENTRY_LEN;
-    for (uint32_t i = 0; i < seg->n_disk_time; i += tper) {
-        uint32_t n = ED_MIN(tper, seg->n_disk_time - i);
-        if (read_entries(seg->tidx_file, ED_TIMEINDEX_ENTRY_LEN, i, n, buf) != ED_OK)
-            return ED_ERR_CORRUPT_AT("%s.timeindex: short read", seg->path);
-        for (uint32_t k = 0; k < n; k++) {
-            int64_t ts = (int64_t)ed_get_be64(buf + k * ED_TIMEINDEX_ENTRY_LEN);
-            int64_t rel = ed_get_be32(buf + k * ED_TIMEINDEX_ENTRY_LEN + 8);
-            if (ts <= prev_ts || rel < prev_rel || rel > INT32_MAX ||
-                seg->base_offset + rel >= seg->next_offset)
-                return ED_ERR_CORRUPT_AT("%s.timeindex: entry %" PRIu32 " (timestamp %" PRId64
-                                         ", offset %" PRId64 ") is out of order or range",
-                                         seg->path, i + k, ts, seg->base_offset + rel);
-            prev_ts = ts;
-            prev_rel = rel;
-        }
-    }
+    struct off_check oc = {seg, {0, 0, {0}}, -1, -1};
+    rc = each_entry(seg, seg->idx_file, ED_INDEX_ENTRY_LEN, seg->n_disk_off, ".index",
+                    check_off_entry, &oc);
+    if (rc != ED_OK) return rc;
+    struct time_check tc = {seg, INT64_MIN, 0};
+    rc = each_entry(seg, seg->tidx_file, ED_TIMEINDEX_ENTRY_LEN, seg->n_disk_time, ".timeindex",
+                    check_time_entry, &tc);
+    if (rc != ED_OK) return rc;
     seg->index_checked = true;
     return ED_OK;
 }
@@ -379,26 +410,28 @@ static int search_off(ed_segment *seg, bool by_pos, uint64_t key, uint32_t *rel_
     return ED_OK;
 }
 
-int ed_index_lookup_offset(ed_segment *seg, int64_t target, uint64_t *pos)
+/* The position of the last offset entry at or below key (a relative
+ * offset, or a position with by_pos), 0 if none. */
+static int lookup_pos(ed_segment *seg, bool by_pos, uint64_t key, uint64_t *pos)
 {
-    *pos = 0;
-    if (target < seg->base_offset) return ED_OK;
-    uint64_t key = (uint64_t)(target - seg->base_offset);
     uint32_t rel = 0, p = 0;
     bool found;
-    int rc = search_off(seg, false, key, &rel, &p, &found);
+    *pos = 0;
+    int rc = search_off(seg, by_pos, key, &rel, &p, &found);
     if (rc == ED_OK && found) *pos = p;
     return rc;
 }
 
+int ed_index_lookup_offset(ed_segment *seg, int64_t target, uint64_t *pos)
+{
+    *pos = 0;
+    if (target < seg->base_offset) return ED_OK;
+    return lookup_pos(seg, false, (uint64_t)(target - seg->base_offset), pos);
+}
+
 int ed_index_lookup_position(ed_segment *seg, uint64_t limit, uint64_t *pos)
 {
-    uint32_t rel = 0, p = 0;
-    bool found;
-    *pos = 0;
-    int rc = search_off(seg, true, limit, &rel, &p, &found);
-    if (rc == ED_OK && found) *pos = p;
-    return rc;
+    return lookup_pos(seg, true, limit, pos);
 }
 
 int ed_index_lookup_time(ed_segment *seg, int64_t ts, int64_t *offset)

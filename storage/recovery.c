@@ -15,7 +15,8 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/format.h"
-#include "storage/log_int.h"
+#include "storage/compact_int.h"
+#include "storage/recovery.h"
 
 int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below,
                      uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,
@@ -127,69 +128,10 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
 
 /* ---- opening a partition folder ---- */
 
-struct listing {
-    int64_t *logs;
-    uint32_t n_logs, cap_logs;
-    int64_t *idx; /* bases with an .index or .timeindex file */
-    uint32_t n_idx, cap_idx;
-    char **junk; /* leftover temporary files to remove */
-    uint32_t n_junk, cap_junk;
-    int err;
-};
-
-static int push_i64(int64_t **a, uint32_t *n, uint32_t *cap, int64_t v)
-{
-    if (*n == *cap) {
-        uint32_t c = *cap ? *cap * 2 : 16;
-        int64_t *p = ed_realloc(*a, c * sizeof *p);
-        if (!p) return ED_ERR_NOMEM;
-        *a = p;
-        *cap = c;
-    }
-    (*a)[(*n)++] = v;
-    return ED_OK;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static int list_cb(void *arg, const char *name, bool is_dir)
-{
-    struct listing *l = arg;
-    int64_t base;
-    if (is_dir) return 0;
-    if (ed_segment_parse_name(name, ".log", &base)) {
-        l->err = push_i64(&l->logs, &l->n_logs, &l->cap_logs, base);
-    } else if (ed_segment_parse_name(name, ".index", &base) ||
-               ed_segment_parse_name(name, ".timeindex", &base)) {
-        l->err = push_i64(&l->idx, &l->n_idx, &l->cap_idx, base);
-    } else if (ends_with(name, ".index.tmp") || ends_with(name, ".timeindex.tmp")) {
-        if (l->n_junk == l->cap_junk) {
-            uint32_t c = l->cap_junk ? l->cap_junk * 2 : 4;
-            char **p = ed_realloc(l->junk, c * sizeof *p);
-            if (!p) return l->err = ED_ERR_NOMEM;
-            l->junk = p;
-            l->cap_junk = c;
-        }
-        l->junk[l->n_junk] = ed_strdup(name);
-        if (!l->junk[l->n_junk]) return l->err = ED_ERR_NOMEM;
-        l->n_junk++;
-    }
-    return l->err;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static bool has_base(const int64_t *v, uint32_t n, int64_t base)
-{
-    return n > 0 && bsearch(&base, v, n, sizeof *v, cmp_i64) != NULL;
 }
 
 static void remove_in(const char *dir, const char *name)
@@ -214,34 +156,29 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
                          int64_t recovery_point, ed_log **out)
 {
     ed_log *log = NULL;
-    struct listing l = {0};
+    struct ed_segdir l = {0};
     int rc = ed_log_new(st, dir, topic, partition, cfg, &log);
     if (rc != ED_OK) return rc;
     rc = ed_compact_recover_dir(dir); /* before the segments are listed */
-    if (rc == ED_OK) rc = ed_plat_dir_list(dir, list_cb, &l);
-    if (rc == ED_OK) rc = l.err;
+    if (rc == ED_OK) rc = ed_segdir_list(dir, &l);
     if (rc != ED_OK) goto fail;
-    if (l.n_logs) qsort(l.logs, l.n_logs, sizeof *l.logs, cmp_i64);
-    if (l.n_idx) qsort(l.idx, l.n_idx, sizeof *l.idx, cmp_i64);
-    for (uint32_t i = 0; i < l.n_junk; i++)
-        remove_in(dir, l.junk[i]);
-    for (uint32_t i = 0; i < l.n_idx; i++) {
-        if (has_base(l.logs, l.n_logs, l.idx[i])) continue;
-        char name[64];
-        snprintf(name, sizeof name, "%020" PRId64 ".index", l.idx[i]);
-        remove_in(dir, name);
-        snprintf(name, sizeof name, "%020" PRId64 ".timeindex", l.idx[i]);
-        remove_in(dir, name);
+    /* Leftover temporary index files, and index files of no segment. */
+    for (uint32_t i = 0; i < l.n_files; i++) {
+        const struct ed_segdir_file *f = &l.files[i];
+        if (f->kind == ED_SEGDIR_OTHER
+                ? ends_with(f->name, ".index.tmp") || ends_with(f->name, ".timeindex.tmp")
+                : f->kind != ED_SEGDIR_LOG && !ed_segdir_has_log(&l, f->base))
+            remove_in(dir, f->name);
     }
 
     /* Segments wholly below the checkpointed log start offset were deleted
      * by DeleteRecords; a power cut may have brought their files back. */
     uint32_t first = 0;
-    while (first + 1 < l.n_logs && l.logs[first + 1] <= start_hint) {
+    while (first + 1 < l.n_bases && l.bases[first + 1] <= start_hint) {
         char name[64];
         static const char *const sfx[] = {".index", ".timeindex", ".log"};
         for (int k = 0; k < 3; k++) {
-            snprintf(name, sizeof name, "%020" PRId64 "%s", l.logs[first], sfx[k]);
+            snprintf(name, sizeof name, "%020" PRId64 "%s", l.bases[first], sfx[k]);
             remove_in(dir, name);
         }
         first++;
@@ -255,11 +192,11 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
     int64_t durable = -1;
     bool counted = false;
     uint8_t *buf = st->scan_buf;
-    for (uint32_t i = first; i < l.n_logs; i++) {
+    for (uint32_t i = first; i < l.n_bases; i++) {
         ed_segment *seg;
-        bool last = i + 1 == l.n_logs;
-        int64_t limit = last ? INT64_MAX : l.logs[i + 1];
-        rc = ed_segment_open(dir, l.logs[i], now, true, &seg);
+        bool last = i + 1 == l.n_bases;
+        int64_t limit = last ? INT64_MAX : l.bases[i + 1];
+        rc = ed_segment_open(dir, l.bases[i], now, true, &seg);
         if (rc != ED_OK) goto fail;
         rc = ed_log_push_segment(log, seg);
         if (rc != ED_OK) {
@@ -340,10 +277,6 @@ fail:
         ed_log_free(log);
     }
 done:
-    ed_free(l.logs);
-    ed_free(l.idx);
-    for (uint32_t i = 0; i < l.n_junk; i++)
-        ed_free(l.junk[i]);
-    ed_free(l.junk);
+    ed_segdir_free(&l);
     return rc;
 }

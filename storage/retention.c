@@ -12,7 +12,8 @@
 
 #define ED_LOG_MODULE "retention"
 #include "platform/log.h"
-#include "storage/log_int.h"
+#include "storage/log_roll.h"
+#include "storage/retention.h"
 
 /* The age of a segment: its largest timestamp, or when Eddy first saw it
  * if its batches carry none. */

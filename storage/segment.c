@@ -9,7 +9,7 @@
 #define ED_LOG_MODULE "segment"
 #include "platform/log.h"
 #include "platform/mem.h"
-#include "storage/log_int.h"
+#include "storage/segment.h"
 
 /* Longest suffix appended to a segment path: ".timeindex.tmp". */
 #define SUFFIX_ROOM 16
@@ -17,8 +17,7 @@
 static int seg_alloc(const char *dir, int64_t base, int64_t now_ms, ed_segment **out)
 {
     char buf[ED_STORAGE_PATH_MAX];
-    int n = snprintf(buf, sizeof buf, "%s/%020" PRId64, dir, base);
-    if (n < 0 || (size_t)n + SUFFIX_ROOM >= sizeof buf) {
+    if (ed_segdir_path(buf, sizeof buf - SUFFIX_ROOM, dir, base, "") != ED_OK) {
         ED_LOG_ERR("segment path too long: %s", dir);
         return ED_ERR_INVAL;
     }
@@ -183,19 +182,4 @@ void ed_segment_remove_files(ed_segment *seg)
     unlink_quiet(seg, ".log");
     unlink_quiet(seg, ".index");
     unlink_quiet(seg, ".timeindex");
-}
-
-bool ed_segment_parse_name(const char *name, const char *suffix, int64_t *base)
-{
-    size_t n = strlen(name), sn = strlen(suffix);
-    if (n != ED_SEG_DIGITS + sn || strcmp(name + ED_SEG_DIGITS, suffix) != 0) return false;
-    uint64_t v = 0;
-    for (int i = 0; i < ED_SEG_DIGITS; i++) {
-        if (name[i] < '0' || name[i] > '9') return false;
-        uint64_t d = (uint64_t)(name[i] - '0');
-        if (v > (UINT64_C(0x7fffffffffffffff) - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    *base = (int64_t)v;
-    return true;
 }

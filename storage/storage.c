@@ -11,15 +11,16 @@
 #define ED_LOG_MODULE "storage"
 #include "platform/log.h"
 #include "platform/mem.h"
-#include "storage/log_int.h"
+#include "storage/checkpoint.h"
+#include "storage/compact_int.h"
+#include "storage/flush.h"
+#include "storage/log_roll.h"
+#include "storage/recovery.h"
+#include "storage/retention.h"
 
-#define CHECKPOINT_NAME "log-start-offset-checkpoint"
-#define RECOVERY_NAME   "recovery-point-offset-checkpoint"
-#define CHECKPOINT_MAX  (1u << 20)
-#define DATA_DIR_MAX    600 /* leaves room for topic, partition and file names */
-#define TOPIC_MAX       249
-#define SPACE_CHECK_MS  1000
-#define TICK_MAX_MS     1000
+#define DATA_DIR_MAX   600 /* leaves room for topic, partition and file names */
+#define SPACE_CHECK_MS 1000
+#define TICK_MAX_MS    1000
 
 void ed_storage_config_default(struct ed_storage_config *c)
 {
@@ -32,20 +33,6 @@ void ed_storage_config_default(struct ed_storage_config *c)
     c->recovery_checkpoint_ms = 60000; /* Kafka's log.flush.offset.checkpoint.interval.ms */
     c->use_flusher_thread = true;
     c->max_open_segments = 2000; /* eddy.max.partitions' active segments and as many more */
-}
-
-static bool topic_valid(const char *t)
-{
-    if (!t) return false;
-    size_t n = strlen(t);
-    if (n == 0 || n > TOPIC_MAX || strcmp(t, ".") == 0 || strcmp(t, "..") == 0) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
 }
 
 /* "<topic>-<partition>": the partition follows the last '-'. */
@@ -62,7 +49,7 @@ static bool parse_partition_dir(const char *name, char *topic, size_t cap, int32
     if (p > INT32_MAX || tn >= cap) return false;
     memcpy(topic, name, tn);
     topic[tn] = '\0';
-    if (!topic_valid(topic)) return false;
+    if (!ed_checkpoint_topic_valid(topic)) return false;
     *partition = (int32_t)p;
     return true;
 }
@@ -103,232 +90,13 @@ static int make_dirs(const char *path)
     return ED_OK;
 }
 
-/* ---- log-start-offset-checkpoint ---- */
-
-struct start_entry {
-    char topic[TOPIC_MAX + 1];
-    int32_t partition;
-    int64_t offset;
-};
-
-/* Cuts the next '\n'-terminated line out of *cur; NULL at the end. */
-static char *next_line(char **cur)
-{
-    char *s = *cur;
-    if (!*s) return NULL;
-    char *nl = strchr(s, '\n');
-    if (nl) {
-        *nl = '\0';
-        *cur = nl + 1;
-    } else {
-        *cur = s + strlen(s);
-    }
-    return s;
-}
-
-static void read_checkpoint(ed_storage *st, const char *name, struct start_entry **out,
-                            uint32_t *n_out)
-{
-    char p[ED_STORAGE_PATH_MAX];
-    ed_file *f;
-    uint64_t len = 0;
-    *out = NULL;
-    *n_out = 0;
-    snprintf(p, sizeof p, "%s/%s", st->dir, name);
-    if (ed_plat_file_open(p, ED_FILE_READ, &f) != ED_OK) return;
-    char *buf = NULL;
-    struct start_entry *v = NULL;
-    uint32_t n = 0;
-    if (ed_plat_file_size(f, &len) != ED_OK || len > CHECKPOINT_MAX) goto bad;
-    buf = ed_malloc((size_t)len + 1);
-    size_t got = 0;
-    if (!buf || ed_plat_file_pread(f, buf, (size_t)len, 0, &got) != ED_OK || got != len) goto bad;
-    buf[len] = '\0';
-    char *cur = buf, *line = next_line(&cur);
-    if (!line || strcmp(line, "0") != 0) goto bad;
-    line = next_line(&cur);
-    char *end;
-    long count = line ? strtol(line, &end, 10) : -1;
-    if (!line || *end || count < 0 || count > 1000000) goto bad;
-    v = ed_calloc((size_t)count + 1, sizeof *v);
-    if (!v) goto bad;
-    for (long i = 0; i < count; i++) {
-        line = next_line(&cur);
-        char t[TOPIC_MAX + 2];
-        long long part, off;
-        char extra;
-        if (!line || strlen(line) > TOPIC_MAX + 40 ||
-            sscanf(line, "%250s %lld %lld %c", t, &part, &off, &extra) != 3 || !topic_valid(t) ||
-            part < 0 || part > INT32_MAX || off < 0)
-            goto bad;
-        memcpy(v[n].topic, t, strlen(t) + 1); /* topic_valid: at most TOPIC_MAX */
-        v[n].partition = (int32_t)part;
-        v[n].offset = off;
-        n++;
-    }
-    ed_free(buf);
-    ed_plat_file_close(f);
-    *out = v;
-    *n_out = n;
-    return;
-bad:
-    ED_LOG_WARN("%s: unreadable or malformed (line %" PRIu32 "); ignored (%s)", p, n + 3,
-                strcmp(name, CHECKPOINT_NAME) == 0
-                    ? "log start offsets fall back to the first segments"
-                    : "active segments are checked from their start");
-    ed_free(v);
-    ed_free(buf);
-    ed_plat_file_close(f);
-}
-
-/* Replaces <data dir>/name with buf: tmp file, fdatasync, rename, folder
- * sync. */
-static int write_checkpoint(ed_storage *st, const char *name, const char *buf, size_t len)
-{
-    char tmp[ED_STORAGE_PATH_MAX], dst[ED_STORAGE_PATH_MAX];
-    snprintf(dst, sizeof dst, "%s/%s", st->dir, name);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", st->dir, name);
-    ed_file *f;
-    int rc = ed_plat_file_open(tmp, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &f);
-    if (rc == ED_OK) {
-        rc = ed_plat_file_pwrite(f, buf, len, 0);
-        if (rc == ED_OK) rc = ed_plat_file_datasync(f);
-        int crc = ed_plat_file_close(f);
-        if (rc == ED_OK) rc = crc;
-    }
-    if (rc == ED_OK) rc = ed_plat_path_rename(tmp, dst);
-    if (rc == ED_OK) rc = ed_plat_dir_sync(st->dir);
-    if (rc != ED_OK) ED_LOG_ERR("cannot write %s: %s", dst, ed_strerror(rc));
-    return rc;
-}
-
-/* Kafka's checkpoint text: "0", the count, "topic partition offset" per
- * log for which offset_of returns an offset >= 0. */
-static int write_offsets(ed_storage *st, const char *name, int64_t (*offset_of)(const ed_log *))
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < st->n_logs; i++)
-        if (offset_of(st->logs[i]) >= 0) n++;
-    size_t cap = 32 + (size_t)n * (TOPIC_MAX + 40);
-    char *buf = ed_malloc(cap);
-    if (!buf) return ED_ERR_NOMEM;
-    size_t len = (size_t)snprintf(buf, cap, "0\n%" PRIu32 "\n", n);
-    for (uint32_t i = 0; i < st->n_logs; i++) {
-        const ed_log *log = st->logs[i];
-        int64_t off = offset_of(log);
-        if (off < 0) continue;
-        len += (size_t)snprintf(buf + len, cap - len, "%s %d %" PRId64 "\n", log->topic,
-                                (int)log->partition, off);
-    }
-    int rc = write_checkpoint(st, name, buf, len);
-    ed_free(buf);
-    return rc;
-}
-
-/* Every log whose start offset lies past its first segment's base, and
- * every log that ever moved its start (so that segments a power cut brings
- * back below it are removed at open). */
-static int64_t start_of(const ed_log *log)
-{
-    return log->start_offset > 0 ? log->start_offset : -1;
-}
-
-static int64_t recovery_point_of(const ed_log *log)
-{
-    return log->recovery_point;
-}
-
-int ed_storage_write_start_offsets(ed_storage *st)
-{
-    return write_offsets(st, CHECKPOINT_NAME, start_of);
-}
-
-int ed_storage_write_recovery_points(ed_storage *st)
-{
-    st->rp_dirty = false;
-    int rc = write_offsets(st, RECOVERY_NAME, recovery_point_of);
-    if (rc != ED_OK) st->rp_dirty = true;
-    return rc;
-}
-
 /* ---- open / close ---- */
 
-struct part_name {
-    char *name;
-    bool del; /* a folder left by an interrupted delete */
-};
-struct dir_listing {
-    struct part_name *v;
-    uint32_t n, cap;
-    int err;
-};
-
-static int list_data_dir(void *arg, const char *name, bool is_dir)
+/* A folder of the data directory left by an interrupted delete. */
+static bool is_deleted_dir(const char *name)
 {
-    struct dir_listing *l = arg;
-    if (!is_dir) return 0;
     size_t n = strlen(name);
-    bool del = n > 7 && strcmp(name + n - 7, "-delete") == 0;
-    char topic[TOPIC_MAX + 1];
-    int32_t part;
-    if (!del && !parse_partition_dir(name, topic, sizeof topic, &part)) {
-        ED_LOG_WARN("ignoring folder %s in the data directory: not <topic>-<partition>", name);
-        return 0;
-    }
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 16;
-        struct part_name *p = ed_realloc(l->v, cap * sizeof *p);
-        if (!p) return l->err = ED_ERR_NOMEM;
-        l->v = p;
-        l->cap = cap;
-    }
-    l->v[l->n].name = ed_strdup(name);
-    if (!l->v[l->n].name) return l->err = ED_ERR_NOMEM;
-    l->v[l->n].del = del;
-    l->n++;
-    return 0;
-}
-
-struct path_list {
-    char **v;
-    uint32_t n, cap;
-    int err;
-};
-
-static int collect_files(void *arg, const char *name, bool is_dir)
-{
-    struct path_list *l = arg;
-    if (is_dir) return 0;
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 16;
-        char **p = ed_realloc(l->v, cap * sizeof *p);
-        if (!p) return l->err = ED_ERR_NOMEM;
-        l->v = p;
-        l->cap = cap;
-    }
-    l->v[l->n] = ed_strdup(name);
-    if (!l->v[l->n]) return l->err = ED_ERR_NOMEM;
-    l->n++;
-    return 0;
-}
-
-/* Removes a partition folder and the files in it. */
-static int remove_folder(const char *dir)
-{
-    struct path_list l = {0};
-    int rc = ed_plat_dir_list(dir, collect_files, &l);
-    if (rc == ED_OK) rc = l.err;
-    for (uint32_t i = 0; i < l.n; i++) {
-        char p[ED_STORAGE_PATH_MAX];
-        snprintf(p, sizeof p, "%s/%s", dir, l.v[i]);
-        int urc = ed_plat_path_unlink(p);
-        if (urc != ED_OK && urc != ED_ERR_NOENT && rc == ED_OK) rc = urc;
-        ed_free(l.v[i]);
-    }
-    ed_free(l.v);
-    if (rc == ED_OK) rc = ed_plat_dir_remove(dir);
-    if (rc != ED_OK) ED_LOG_ERR("cannot remove folder %s: %s", dir, ed_strerror(rc));
-    return rc;
+    return n > 7 && strcmp(name + n - 7, "-delete") == 0;
 }
 
 static int cmp_logs(const void *a, const void *b)
@@ -403,31 +171,34 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     if (st->cfg.retention_check_ms < 1) st->cfg.retention_check_ms = 1;
     if (st->cfg.recovery_checkpoint_ms < 1) st->cfg.recovery_checkpoint_ms = 60000;
 
-    struct dir_listing l = {0};
-    struct start_entry *starts = NULL, *points = NULL;
+    struct ed_segdir l = {0};
+    struct ed_checkpoint_entry *starts = NULL, *points = NULL;
     uint32_t n_starts = 0, n_points = 0;
     int rc = make_dirs(st->dir);
     if (rc != ED_OK) {
         ED_LOG_ERR("log.dirs: cannot create %s: %s", st->dir, ed_strerror(rc));
         goto fail;
     }
-    rc = ed_plat_dir_list(st->dir, list_data_dir, &l);
-    if (rc == ED_OK) rc = l.err;
+    rc = ed_segdir_list(st->dir, &l);
     if (rc != ED_OK) goto fail;
-    read_checkpoint(st, CHECKPOINT_NAME, &starts, &n_starts);
-    read_checkpoint(st, RECOVERY_NAME, &points, &n_points);
+    ed_checkpoint_read(st, ED_CHECKPOINT_START, &starts, &n_starts);
+    ed_checkpoint_read(st, ED_CHECKPOINT_RECOVERY, &points, &n_points);
     bool rp_rewrite = false;
-    for (uint32_t i = 0; i < l.n && rc == ED_OK; i++) {
+    for (uint32_t i = 0; i < l.n_dirs && rc == ED_OK; i++) {
         char path[ED_STORAGE_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", st->dir, l.v[i].name);
-        if (l.v[i].del) {
+        snprintf(path, sizeof path, "%s/%s", st->dir, l.dirs[i]);
+        if (is_deleted_dir(l.dirs[i])) {
             ED_LOG_INFO("finishing the deletion of %s", path);
-            remove_folder(path);
+            ed_segdir_remove(path);
             continue;
         }
-        char topic[TOPIC_MAX + 1];
+        char topic[ED_TOPIC_MAX + 1];
         int32_t part = 0;
-        parse_partition_dir(l.v[i].name, topic, sizeof topic, &part);
+        if (!parse_partition_dir(l.dirs[i], topic, sizeof topic, &part)) {
+            ED_LOG_WARN("ignoring folder %s in the data directory: not <topic>-<partition>",
+                        l.dirs[i]);
+            continue;
+        }
         int64_t hint = 0;
         for (uint32_t k = 0; k < n_starts; k++)
             if (starts[k].partition == part && strcmp(starts[k].topic, topic) == 0)
@@ -446,7 +217,7 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     }
     /* A recovery point past a log's recovered end must not survive into
      * the next start, where it would cover bytes appended from now on. */
-    if (rc == ED_OK && rp_rewrite) rc = ed_storage_write_recovery_points(st);
+    if (rc == ED_OK && rp_rewrite) rc = ed_checkpoint_write_recovery_points(st);
     if (rc != ED_OK) goto fail;
     st->next_rp_ms = ed_plat_clock_wall_ms() + st->cfg.recovery_checkpoint_ms;
     rc = ed_flush_start(st);
@@ -457,17 +228,13 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
                 " bytes dropped by recovery, %" PRIu64 " ms",
                 st->dir, st->n_logs, st->total_len, st->stats.len_truncated_recovery,
                 (ed_plat_clock_mono_ns() - t0) / 1000000u);
-    for (uint32_t i = 0; i < l.n; i++)
-        ed_free(l.v[i].name);
-    ed_free(l.v);
+    ed_segdir_free(&l);
     ed_free(starts);
     ed_free(points);
     *out = st;
     return ED_OK;
 fail:
-    for (uint32_t i = 0; i < l.n; i++)
-        ed_free(l.v[i].name);
-    ed_free(l.v);
+    ed_segdir_free(&l);
     ed_free(starts);
     ed_free(points);
     free_all(st);
@@ -481,10 +248,10 @@ void ed_storage_close(ed_storage *st)
     ed_flush_all_now(st);
     /* Everything synced by the last flushes: the next open checks nothing
      * of it again (a failure only costs that open a longer check). */
-    if (st->rp_dirty) ed_storage_write_recovery_points(st);
+    if (st->rp_dirty) ed_checkpoint_write_recovery_points(st);
     for (uint32_t i = 0; i < st->n_zombies; i++) {
         ed_log *log = st->zombies[i];
-        ed_storage_finish_delete(st, log);
+        ed_log_remove(log);
     }
     st->n_zombies = 0;
     free_all(st);
@@ -495,7 +262,7 @@ void ed_storage_close(ed_storage *st)
 int ed_storage_create_log(ed_storage *st, const char *topic, int32_t partition,
                           const struct ed_log_config *cfg, ed_log **out)
 {
-    if (!topic_valid(topic) || partition < 0) {
+    if (!ed_checkpoint_topic_valid(topic) || partition < 0) {
         ED_LOG_WARN("cannot create log: invalid topic name or partition (%s, %d)",
                     topic ? topic : "", (int)partition);
         return ED_ERR_INVAL;
@@ -523,17 +290,10 @@ int ed_storage_create_log(ed_storage *st, const char *topic, int32_t partition,
     return ED_OK;
 }
 
-void ed_storage_finish_delete(ed_storage *st, ed_log *log)
-{
-    ED_UNUSED(st);
-    remove_folder(log->delete_dir ? log->delete_dir : log->dir);
-    ed_log_free(log);
-}
-
 int ed_storage_write_checkpoints(ed_storage *st)
 {
-    int crc = ed_storage_write_recovery_points(st);
-    int src = ed_storage_write_start_offsets(st);
+    int crc = ed_checkpoint_write_recovery_points(st);
+    int src = ed_checkpoint_write_start_offsets(st);
     return crc != ED_OK ? crc : src;
 }
 
@@ -583,7 +343,7 @@ static void drop_log(ed_storage *st, ed_log *log)
         ED_LOG_ERR("out of memory: %s is removed at the next start", log->dir);
         return;
     }
-    ed_storage_finish_delete(st, log);
+    ed_log_remove(log);
 }
 
 int ed_storage_remove_logs(ed_storage *st, ed_log *const *logs, uint32_t n)
@@ -666,7 +426,7 @@ uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
     if (st->rp_dirty) {
         if (now_ms >= st->next_rp_ms) {
             st->next_rp_ms = now_ms + st->cfg.recovery_checkpoint_ms;
-            ed_storage_write_recovery_points(st);
+            ed_checkpoint_write_recovery_points(st);
         } else if (st->next_rp_ms - now_ms < next) {
             next = st->next_rp_ms - now_ms;
         }

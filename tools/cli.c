@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* -X key=value client settings (librdkafka's names), for ed_cli_connect. */
+static const char *x_settings[ED_CLI_MAX_MULTI];
+static int n_x_settings;
+
 static const struct ed_cli_opt *find_long(const struct ed_cli_opt *opts, int n, const char *name,
                                           size_t len)
 {
@@ -36,6 +40,14 @@ bool ed_cli_parse(const char *cmd, int argc, char **argv, int first, const struc
         const char *a = argv[i];
         const struct ed_cli_opt *o = NULL;
         const char *inline_v = NULL;
+        if (strcmp(a, "-X") == 0) {
+            if (i + 1 >= argc || n_x_settings == ED_CLI_MAX_MULTI) {
+                fprintf(stderr, "eddy %s: -X needs key=value\n", cmd);
+                return false;
+            }
+            x_settings[n_x_settings++] = argv[++i];
+            continue;
+        }
         if (a[0] == '-' && a[1] == '-' && a[2]) {
             const char *eq = strchr(a + 2, '=');
             size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
@@ -90,9 +102,70 @@ bool ed_cli_int(const char *cmd, const char *opt, const char *s, int64_t min, in
     return true;
 }
 
+/* Case-insensitive equality: 0 when equal (as strcasecmp). */
+static int ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = (*a >= 'A' && *a <= 'Z') ? (char)(*a + 32) : *a;
+        char y = (*b >= 'A' && *b <= 'Z') ? (char)(*b + 32) : *b;
+        if (x != y) return 1;
+    }
+    return *a != *b;
+}
+
+/* Applies the -X settings: false (printed) for an unknown key or value. */
+static bool client_settings(const char *cmd, struct ed_kclient_opts *o, struct ed_kclient_tls *t)
+{
+    bool ssl = false;
+    for (int i = 0; i < n_x_settings; i++) {
+        const char *kv = x_settings[i];
+        const char *eq = strchr(kv, '=');
+        if (!eq) {
+            fprintf(stderr, "eddy %s: -X %s: want key=value\n", cmd, kv);
+            return false;
+        }
+        size_t kl = (size_t)(eq - kv);
+        const char *v = eq + 1;
+#define KEY_IS(k) (kl == strlen(k) && strncmp(kv, k, kl) == 0)
+        if (KEY_IS("security.protocol")) {
+            if (ieq(v, "SSL") == 0) {
+                ssl = true;
+            } else if (ieq(v, "PLAINTEXT") == 0) {
+                ssl = false;
+            } else {
+                fprintf(stderr,
+                        "eddy %s: security.protocol=%s is not supported (PLAINTEXT or SSL)\n", cmd,
+                        v);
+                return false;
+            }
+        } else if (KEY_IS("ssl.ca.location")) {
+            t->ca_file = v;
+        } else if (KEY_IS("ssl.certificate.location")) {
+            t->cert_file = v;
+        } else if (KEY_IS("ssl.key.location")) {
+            t->key_file = v;
+        } else if (KEY_IS("ssl.endpoint.identification.algorithm")) {
+            if (ieq(v, "none") != 0 && ieq(v, "https") != 0) {
+                fprintf(stderr, "eddy %s: ssl.endpoint.identification.algorithm is https or none\n",
+                        cmd);
+                return false;
+            }
+            t->no_host_check = ieq(v, "none") == 0;
+        } else {
+            fprintf(stderr, "eddy %s: -X %.*s: unknown client setting\n", cmd, (int)kl, kv);
+            return false;
+        }
+#undef KEY_IS
+    }
+    o->tls = ssl ? t : NULL;
+    return true;
+}
+
 ed_kclient *ed_cli_connect(const char *cmd, const char *bootstrap, const char *timeout_ms)
 {
-    struct ed_kclient_opts o = {"eddy-cli", 30000, 0};
+    struct ed_kclient_opts o = {"eddy-cli", 30000, 0, NULL};
+    struct ed_kclient_tls tls = {0};
+    if (!client_settings(cmd, &o, &tls)) return NULL;
     if (timeout_ms) {
         int64_t t;
         if (!ed_cli_int(cmd, "--timeout", timeout_ms, 1, 3600000, &t)) return NULL;

@@ -1,7 +1,9 @@
 /* Shared pieces of the admin subcommands: option parsing (--name value,
  * --name=value, -x value, flags), repeated options collected in lists, and
  * connecting to the broker named by --bootstrap-server with a one-line
- * error. */
+ * error, with the client settings given as -X key=value (librdkafka's
+ * names: security.protocol, ssl.ca.location, ssl.certificate.location,
+ * ssl.key.location, ssl.endpoint.identification.algorithm). */
 #ifndef ED_TOOLS_CLI_H
 #define ED_TOOLS_CLI_H
 

@@ -29,6 +29,22 @@ static void usage(FILE *out)
                  "  --quiet  print problems and the summary only\n");
 }
 
+int ed_cmd_path_arg(const char *cmd, const char *arg, const char **path,
+                    void (*print_usage)(FILE *out))
+{
+    if (arg && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (arg && arg[0] != '-' && !*path) {
+        *path = arg;
+        return -1;
+    }
+    if (arg) fprintf(stderr, "eddy %s: unexpected argument '%s'\n", cmd, arg);
+    print_usage(stderr);
+    return 2;
+}
+
 int ed_cmd_check(int argc, char **argv)
 {
     const char *path = NULL;
@@ -38,21 +54,12 @@ int ed_cmd_check(int argc, char **argv)
             truncate = true;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
             quiet = true;
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "eddy check: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
         } else {
-            path = argv[i];
+            int status = ed_cmd_path_arg("check", argv[i], &path, usage);
+            if (status >= 0) return status;
         }
     }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!path) return ed_cmd_path_arg("check", NULL, &path, usage);
     struct ed_check_report r;
     int rc = ed_check_path(path, truncate, print_line, NULL, &r);
     printf("checked %llu partitions, %llu segments, %llu batches, %llu records, %llu bytes: "

@@ -10,6 +10,7 @@
 #include "platform/mem.h"
 #include "platform/platform.h"
 #include "storage/batch.h"
+#include "storage/segdir.h"
 #include "tools/cmds.h"
 
 #define MAX_BATCH_LEN (64u << 20) /* larger length fields are reported, not read */
@@ -76,16 +77,23 @@ static void dump_records(struct ed_batch_iter *it, const uint8_t *buf, size_t le
     if (rc < 0) printf("| records end early: %s\n", ed_strerror(rc));
 }
 
+/* Opens path for reading and tells its size; false (said) if it cannot. */
+static bool open_sized(const char *path, ed_file **f, uint64_t *size)
+{
+    int rc = ed_plat_file_open(path, ED_FILE_READ, f);
+    if (rc == ED_OK) {
+        rc = ed_plat_file_size(*f, size);
+        if (rc != ED_OK) ed_plat_file_close(*f);
+    }
+    if (rc != ED_OK) fprintf(stderr, "eddy dump: %s: %s\n", path, ed_strerror(rc));
+    return rc == ED_OK;
+}
+
 static int dump_log(const char *path, int64_t base, const struct opts *o)
 {
     ed_file *f;
     uint64_t size = 0;
-    int rc = ed_plat_file_open(path, ED_FILE_READ, &f);
-    if (rc == ED_OK) rc = ed_plat_file_size(f, &size);
-    if (rc != ED_OK) {
-        fprintf(stderr, "eddy dump: %s: %s\n", path, ed_strerror(rc));
-        return 2;
-    }
+    if (!open_sized(path, &f, &size)) return 2;
     printf("Dumping %s\nLog starting offset: %" PRId64 "\n", path, base);
     uint8_t *buf = NULL;
     size_t cap = 0;
@@ -97,7 +105,7 @@ static int dump_log(const char *path, int64_t base, const struct opts *o)
         uint8_t h[ED_BATCH_HEADER_LEN];
         size_t got = 0;
         struct ed_batch_info b;
-        rc = ed_plat_file_pread(f, h, sizeof h, pos, &got);
+        int rc = ed_plat_file_pread(f, h, sizeof h, pos, &got);
         if (rc != ED_OK || got < sizeof h || ed_batch_parse_header(h, got, &b) != ED_OK) {
             printf("position %" PRIu64 ": no valid batch header (%" PRIu64 " bytes left)\n", pos,
                    size - pos);
@@ -158,12 +166,7 @@ static int dump_index(const char *path, int64_t base, bool time)
 {
     ed_file *f;
     uint64_t size = 0;
-    int rc = ed_plat_file_open(path, ED_FILE_READ, &f);
-    if (rc == ED_OK) rc = ed_plat_file_size(f, &size);
-    if (rc != ED_OK) {
-        fprintf(stderr, "eddy dump: %s: %s\n", path, ed_strerror(rc));
-        return 2;
-    }
+    if (!open_sized(path, &f, &size)) return 2;
     printf("Dumping %s\n", path);
     size_t elen = time ? 12 : 8;
     int status = 0;
@@ -190,117 +193,48 @@ static int dump_index(const char *path, int64_t base, bool time)
     return status;
 }
 
-/* "<20 digits><suffix>" → base offset. */
-static bool seg_name(const char *name, const char *suffix, int64_t *base)
-{
-    size_t n = strlen(name), k = strlen(suffix);
-    if (n != 20 + k || strcmp(name + 20, suffix) != 0) return false;
-    int64_t v = 0;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10) return false;
-        v = v * 10 + (name[i] - '0');
-    }
-    *base = v;
-    return true;
-}
-
 static int dump_file(const char *path, const struct opts *o)
 {
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
     int64_t base;
-    if (seg_name(name, ".log", &base)) return dump_log(path, base, o);
-    if (seg_name(name, ".index", &base)) return dump_index(path, base, false);
-    if (seg_name(name, ".timeindex", &base)) return dump_index(path, base, true);
+    switch (ed_segdir_kind_of(name, &base)) {
+    case ED_SEGDIR_LOG:
+        return dump_log(path, base, o);
+    case ED_SEGDIR_INDEX:
+        return dump_index(path, base, false);
+    case ED_SEGDIR_TIMEINDEX:
+        return dump_index(path, base, true);
+    case ED_SEGDIR_OTHER:
+        break;
+    }
     fprintf(stderr, "eddy dump: %s: not a .log, .index or .timeindex file\n", path);
     return 2;
 }
 
-struct entries {
-    char **v;
-    size_t n, cap;
-    bool dirs;
-};
-
-static int collect(void *arg, const char *name, bool is_dir)
-{
-    struct entries *e = arg;
-    int64_t base;
-    bool want =
-        e->dirs ? is_dir
-                : !is_dir && (seg_name(name, ".log", &base) || seg_name(name, ".index", &base) ||
-                              seg_name(name, ".timeindex", &base));
-    if (!want) return 0;
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 16;
-        char **p = ed_realloc(e->v, cap * sizeof *p);
-        if (!p) return ED_ERR_NOMEM;
-        e->v = p;
-        e->cap = cap;
-    }
-    if (!(e->v[e->n] = ed_strdup(name))) return ED_ERR_NOMEM;
-    e->n++;
-    return 0;
-}
-
-/* Offset order, and .log before .index before .timeindex. */
-static int cmp_names(const void *a, const void *b)
-{
-    const char *x = *(char *const *)a, *y = *(char *const *)b;
-    int c = strncmp(x, y, 20);
-    if (c) return c;
-    static const char *const order[] = {".log", ".index", ".timeindex"};
-    int ix = 0, iy = 0;
-    for (int i = 0; i < 3; i++) {
-        if (strcmp(x + 20, order[i]) == 0) ix = i;
-        if (strcmp(y + 20, order[i]) == 0) iy = i;
-    }
-    return ix - iy;
-}
-
-static int cmp_plain(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void entries_free(struct entries *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        ed_free(e->v[i]);
-    ed_free(e->v);
-}
-
 static int dump_dir(const char *dir, const struct opts *o, int depth)
 {
-    struct entries files = {0}, dirs = {0};
-    dirs.dirs = true;
-    int rc = ed_plat_dir_list(dir, collect, &files);
-    if (rc == ED_OK) rc = ed_plat_dir_list(dir, collect, &dirs);
+    struct ed_segdir l;
+    int rc = ed_segdir_list(dir, &l);
     if (rc != ED_OK) {
         fprintf(stderr, "eddy dump: %s: %s\n", dir, ed_strerror(rc));
-        entries_free(&files);
-        entries_free(&dirs);
         return 2;
     }
     int status = 0;
-    if (files.n) qsort(files.v, files.n, sizeof *files.v, cmp_names);
-    for (size_t i = 0; i < files.n; i++) {
+    /* Offset order, and .log before .index before .timeindex. */
+    for (uint32_t i = 0; i < l.n_segment_files; i++) {
         char p[4096];
-        snprintf(p, sizeof p, "%s/%s", dir, files.v[i]);
+        snprintf(p, sizeof p, "%s/%s", dir, l.files[i].name);
         int s = dump_file(p, o);
         if (s > status) status = s;
     }
-    if (depth == 0 && files.n == 0) {
-        if (dirs.n) qsort(dirs.v, dirs.n, sizeof *dirs.v, cmp_plain);
-        for (size_t i = 0; i < dirs.n; i++) {
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s", dir, dirs.v[i]);
-            int s = dump_dir(p, o, depth + 1);
-            if (s > status) status = s;
-        }
+    for (uint32_t i = 0; depth == 0 && l.n_segment_files == 0 && i < l.n_dirs; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, l.dirs[i]);
+        int s = dump_dir(p, o, depth + 1);
+        if (s > status) status = s;
     }
-    entries_free(&files);
-    entries_free(&dirs);
+    ed_segdir_free(&l);
     return status;
 }
 
@@ -327,21 +261,12 @@ int ed_cmd_dump(int argc, char **argv)
                 fprintf(stderr, "eddy dump: --max-bytes needs a positive number\n");
                 return 2;
             }
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "eddy dump: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
         } else {
-            path = argv[i];
+            int status = ed_cmd_path_arg("dump", argv[i], &path, usage);
+            if (status >= 0) return status;
         }
     }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!path) return ed_cmd_path_arg("dump", NULL, &path, usage);
     bool is_dir = false;
     int rc = ed_plat_path_stat(path, &is_dir, NULL);
     if (rc != ED_OK) {

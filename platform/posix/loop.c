@@ -35,6 +35,8 @@ struct ed_loop {
     struct ed_posix_io *dead; /* closed, freed after the current batch */
     void (*sig_cb)(void *arg);
     void *sig_arg;
+    void (*hup_cb)(void *arg);
+    void *hup_arg;
     bool sig_installed;
 };
 
@@ -48,6 +50,7 @@ struct ed_wakeup {
 /* The signal handler can only reach the loop through globals. */
 static int sig_fd = -1;
 static atomic_int sig_pending;
+static atomic_int hup_pending;
 
 static void kick(int fd)
 {
@@ -213,6 +216,7 @@ static void on_ctl(struct ed_posix_io *io, uint32_t events)
     ed_loop *l = (ed_loop *)((char *)io - offsetof(ed_loop, ctl));
     drain(io->fd);
     if (atomic_exchange(&sig_pending, 0) && l->sig_cb) l->sig_cb(l->sig_arg);
+    if (atomic_exchange(&hup_pending, 0) && l->hup_cb) l->hup_cb(l->hup_arg);
 }
 
 int ed_plat_loop_new(ed_loop **out)
@@ -245,6 +249,7 @@ void ed_plat_loop_free(ed_loop *l)
     if (l->sig_installed) {
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
+        if (l->hup_cb) signal(SIGHUP, SIG_DFL);
         sig_fd = -1;
     }
     bury(l);
@@ -316,9 +321,8 @@ uint64_t ed_plat_loop_now_ms(const ed_loop *l)
 
 static void on_signal(int sig)
 {
-    ED_UNUSED(sig);
     int saved = errno;
-    atomic_store(&sig_pending, 1);
+    atomic_store(sig == SIGHUP ? &hup_pending : &sig_pending, 1);
     if (sig_fd >= 0) kick(sig_fd);
     errno = saved;
 }
@@ -340,6 +344,24 @@ int ed_plat_loop_on_signal(ed_loop *l, void (*cb)(void *arg), void *arg)
     }
     signal(SIGPIPE, SIG_IGN);
     l->sig_installed = true;
+    return ED_OK;
+}
+
+int ed_plat_loop_on_reload(ed_loop *l, void (*cb)(void *arg), void *arg)
+{
+    if (!l->sig_installed) return ED_ERR_INVAL; /* the eventfd path comes with on_signal */
+    l->hup_cb = cb;
+    l->hup_arg = arg;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGHUP, &sa, NULL) < 0) {
+        int e = errno;
+        ED_LOG_ERR("sigaction: %s", strerror(e));
+        return ed_posix_err(e);
+    }
     return ED_OK;
 }
 

@@ -127,7 +127,7 @@ def test_files_user_and_data_folder(installed):
     version = run(["dpkg-deb", "-f", installed, "Version"]).stdout.decode().strip()
     assert run([BIN, "version"]).stdout.decode().split() == ["eddy", version]
     conf = CONF.read_text()
-    assert re.search(r"^listeners=PLAINTEXT://0\.0\.0\.0:9092$", conf, re.M)
+    assert re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:9092$", conf, re.M)
     assert re.search(r"^log\.dirs=/var/lib/eddy$", conf, re.M)
 
     u = pwd.getpwnam("eddy")

@@ -71,7 +71,7 @@ def test_help_lists_keys():
                 "message.max.bytes", "socket.request.max.bytes", "log.retention.hours", "log.dir.budget.bytes", "log.dir.full.policy",
                 "compression.type", "log.level"):
         assert key in out, key
-    assert "PLAINTEXT://0.0.0.0:9092" in out
+    assert "PLAINTEXT://127.0.0.1:9092" in out
 
 
 def one_error_line(p, *needles):

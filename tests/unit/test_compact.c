@@ -21,7 +21,7 @@
 #include "storage/compact.h"
 #include "storage/format.h"
 #include "storage/log.h"
-#include "storage/log_int.h"
+#include "storage/compact_int.h"
 #include "storage/varint.h"
 
 #define HOUR_MS  (3600LL * 1000)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/listeners.h"
 #include "platform/log.h"
 
 static struct ed_config *cfg(void)
@@ -25,7 +26,7 @@ static void test_defaults(void **state)
 {
     (void)state;
     struct ed_config *c = cfg();
-    assert_string_equal(ed_config_str(c, "listeners"), "PLAINTEXT://0.0.0.0:9092");
+    assert_string_equal(ed_config_str(c, "listeners"), "PLAINTEXT://127.0.0.1:9092");
     assert_string_equal(ed_config_str(c, "advertised.listeners"), "");
     assert_string_equal(ed_config_str(c, "log.dirs"), "./eddy-data");
     assert_int_equal(ed_config_int(c, "node.id"), 1);
@@ -237,9 +238,8 @@ static void test_listeners(void **state)
             ED_ERR_INVAL);
 
     struct ed_config *c = cfg();
-    assert_int_equal(ed_config_set(c, "listeners", "SSL://:9093", why, sizeof why), ED_ERR_INVAL);
-    assert_non_null(strstr(why, "listeners"));
-    assert_non_null(strstr(why, "SSL"));
+    /* Security protocols are checked with the protocol map, at start. */
+    assert_int_equal(ed_config_set(c, "listeners", "SSL://:9093", why, sizeof why), ED_OK);
     assert_int_equal(ed_config_set(c, "listeners", "CONTROLLER://:9093", why, sizeof why),
                      ED_ERR_INVAL);
     assert_int_equal(ed_config_set(c, "listeners", "PLAINTEXT://127.0.0.1:0", why, sizeof why),
@@ -251,6 +251,57 @@ static void test_listeners(void **state)
         ed_config_set(c, "advertised.listeners", "PLAINTEXT://gw.local:9092", why, sizeof why),
         ED_OK);
     ed_config_free(c);
+}
+
+static void test_listener_protocols(void **state)
+{
+    (void)state;
+    struct ed_listeners_spec l[ED_CONFIG_MAX_LISTENERS];
+    int n;
+    char why[256];
+    assert_int_equal(ed_listeners_parse("PLAINTEXT://127.0.0.1:0,SSL://:9093,SASL_SSL://h:1,"
+                                        "INTERNAL://h:2,CONTROLLER://h:3",
+                                        "INTERNAL:SASL_PLAINTEXT", l, ED_CONFIG_MAX_LISTENERS, &n,
+                                        why, sizeof why),
+                     ED_OK);
+    assert_int_equal(n, 5);
+    assert_int_equal(l[0].sec, ED_SEC_PLAINTEXT);
+    assert_int_equal(l[1].sec, ED_SEC_SSL);
+    assert_true(ed_listeners_tls(l[1].sec) && !ed_listeners_sasl(l[1].sec));
+    assert_int_equal(l[2].sec, ED_SEC_SASL_SSL);
+    assert_true(ed_listeners_tls(l[2].sec) && ed_listeners_sasl(l[2].sec));
+    assert_int_equal(l[3].sec, ED_SEC_SASL_PLAINTEXT);
+    assert_int_equal(l[4].sec, ED_SEC_CONTROLLER);
+    /* a custom name needs the map; the map names known protocols only */
+    assert_int_equal(
+        ed_listeners_parse("INTERNAL://h:2", "", l, ED_CONFIG_MAX_LISTENERS, &n, why, sizeof why),
+        ED_ERR_INVAL);
+    assert_non_null(strstr(why, "listener.security.protocol.map"));
+    assert_int_equal(ed_listeners_parse("INTERNAL://h:2", "INTERNAL:TLS", l,
+                                        ED_CONFIG_MAX_LISTENERS, &n, why, sizeof why),
+                     ED_ERR_INVAL);
+    assert_int_equal(ed_listeners_parse("SSL://h:2,SSL://h:3", "", l, ED_CONFIG_MAX_LISTENERS, &n,
+                                        why, sizeof why),
+                     ED_ERR_INVAL);
+    /* MQTT: default ports by scheme */
+    assert_int_equal(ed_listeners_parse_mqtt("mqtts://0.0.0.0, mqtt://127.0.0.1,mqtt://[::1]:0", l,
+                                             ED_CONFIG_MAX_LISTENERS, &n, why, sizeof why),
+                     ED_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(l[0].sec, ED_SEC_SSL);
+    assert_int_equal(l[0].port, 8883);
+    assert_string_equal(l[0].name, "mqtts");
+    assert_int_equal(l[1].sec, ED_SEC_PLAINTEXT);
+    assert_int_equal(l[1].port, 1883);
+    assert_string_equal(l[2].host, "::1");
+    assert_int_equal(l[2].port, 0);
+    assert_int_equal(
+        ed_listeners_parse_mqtt("ws://h:1", l, ED_CONFIG_MAX_LISTENERS, &n, why, sizeof why),
+        ED_ERR_INVAL);
+    assert_true(ed_listeners_loopback("127.0.0.1") && ed_listeners_loopback("::1") &&
+                ed_listeners_loopback("localhost"));
+    assert_false(ed_listeners_loopback("0.0.0.0") || ed_listeners_loopback("") ||
+                 ed_listeners_loopback("10.0.0.1"));
 }
 
 static char *write_tmp(const char *text)
@@ -358,7 +409,8 @@ static void help_line(void *arg, const char *line)
 {
     (void)arg;
     n_help++;
-    if (strstr(line, "listeners") && strstr(line, "PLAINTEXT://0.0.0.0:9092")) saw_listeners = true;
+    if (strstr(line, "listeners") && strstr(line, "PLAINTEXT://127.0.0.1:9092"))
+        saw_listeners = true;
     if (strstr(line, "log.dir.budget.bytes")) saw_budget = true;
 }
 
@@ -522,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_unknown_and_ignored),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_listeners),
+        cmocka_unit_test(test_listener_protocols),
         cmocka_unit_test(test_load_kafka_file),
         cmocka_unit_test(test_load_syntax),
         cmocka_unit_test(test_help),

@@ -760,6 +760,125 @@ static void test_cancelled_join(void **state)
     assert_int_equal(grp_of(f, "c")->n_members, 1);
 }
 
+/* A follower's parked SyncGroup whose connection closes: the leader's sync
+ * completes the generation without touching it; a parked JoinGroup left at
+ * close is answered COORDINATOR_NOT_AVAILABLE (ASan: no use after free, no
+ * leak of the parked requests' state). */
+static void test_cancelled_sync_and_close(void **state)
+{
+    struct fx *f = *state;
+    struct member a, b;
+    stable_one(f, "s", &a);
+    struct call cb, ca;
+    join_new(f, &cb, 5, "s", &b);
+    assert_false(cb.done);
+    join_start(f, &ca, 5, "s", a.id, NULL);
+    assert_true(ca.done && cb.done);
+    assert_int_equal(join_result(&ca, &a), 0);
+    assert_int_equal(join_result(&cb, &b), 0);
+    call_free(&ca);
+    call_free(&cb);
+    sync_call(f, &cb, 5, "s", &b, NULL, 0);
+    assert_false(cb.done);
+    /* B's connection closes while its sync waits */
+    cb.req.cancel(&cb.req);
+    cb.status = ED_KAPI_RESPOND; /* nothing left to cancel */
+    call_free(&cb);
+    struct ed_kc_assignment as[2] = {{a.id, (const uint8_t *)"AA", 2},
+                                     {b.id, (const uint8_t *)"BB", 2}};
+    sync_call(f, &ca, 5, "s", &a, as, 2);
+    assert_true(ca.done);
+    char buf[16];
+    assert_int_equal(sync_result(&ca, buf, sizeof buf), 0);
+    assert_string_equal(buf, "AA");
+    call_free(&ca);
+    assert_int_equal(grp_of(f, "s")->state, ED_GS_STABLE);
+    /* the leader rejoins: parked until B rejoins, which never happens */
+    join_start(f, &ca, 5, "s", a.id, NULL);
+    assert_false(ca.done);
+    fx_restart(f);
+    assert_true(ca.done);
+    assert_int_equal(join_result(&ca, &a), ED_KERR_COORDINATOR_NOT_AVAILABLE);
+    call_free(&ca);
+}
+
+/* Malformed group requests are refused before anything changes: a
+ * truncated OffsetCommit for a new group creates neither the group nor
+ * __consumer_offsets, a LeaveGroup batch cut in its last member removes no
+ * member, a JoinGroup whose protocol count lies creates no group. */
+static void test_malformed_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct ed_kc_commit_part cp[2] = {{"t", 0, 5, 0, "m"}, {"t", 1, 6, 0, "m"}};
+    for (int16_t v = 2; v <= 9; v++) {
+        ed_kwr w;
+        ed_kwr_init(&w, 4096);
+        struct ed_kc_commit_req q = {"fresh", -1, "", NULL, 2, cp};
+        ed_kc_enc_offset_commit(&w, v, &q);
+        w.len -= 3; /* inside the last partition */
+        struct call c;
+        call_start(f, &c, 8, v, &w);
+        assert_int_equal(c.status, ED_KAPI_CLOSE);
+        call_free(&c);
+        ed_kwr_free(&w);
+        assert_null(grp_of(f, "fresh"));
+    }
+    assert_null(ed_topics_find(f->topics, ED_GROUP_OFFSETS_TOPIC));
+
+    struct member a, b;
+    stable_one(f, "L", &a);
+    memset(&b, 0, sizeof b);
+    for (int16_t v = 3; v <= 5; v++) {
+        ed_kwr w;
+        ed_kwr_init(&w, 4096);
+        struct ed_kc_leave_member lm[3] = {{a.id, NULL}, {"x", NULL}, {"y", NULL}};
+        struct ed_kc_leave_req q = {"L", 3, lm};
+        ed_kc_enc_leave_group(&w, v, &q);
+        w.len -= 2; /* inside the last member */
+        struct call c;
+        call_start(f, &c, 13, v, &w);
+        assert_int_equal(c.status, ED_KAPI_CLOSE);
+        call_free(&c);
+        ed_kwr_free(&w);
+        assert_int_equal(grp_of(f, "L")->n_members, 1);
+        assert_int_equal(grp_of(f, "L")->state, ED_GS_STABLE);
+    }
+
+    ed_kwr w;
+    ed_kwr_init(&w, 4096);
+    int n;
+    const struct ed_kc_protocol *pr = consumer_protocols(&n);
+    struct ed_kc_join_req jq = {"lj", 10000, 10000, "", NULL, "consumer", n, pr};
+    ed_kc_enc_join_group(&w, 5, &jq);
+    /* group id, timeouts, member id, null instance id, protocol type */
+    size_t at = (2 + 2) + 4 + 4 + 2 + 2 + (2 + 8);
+    assert_int_equal(ed_get_be32(w.buf + at), (uint32_t)n);
+    ed_put_be32(w.buf + at, (uint32_t)n + 3);
+    struct call c;
+    call_start(f, &c, 11, 5, &w);
+    assert_int_equal(c.status, ED_KAPI_CLOSE);
+    call_free(&c);
+    ed_kwr_free(&w);
+    assert_null(grp_of(f, "lj"));
+}
+
+/* A group tombstone replayed while the group has members (the fuzz target
+ * replays records into a live coordinator) leaves the group and its
+ * members alone instead of freeing them. */
+static void test_group_tombstone_with_members(void **state)
+{
+    struct fx *f = *state;
+    struct member a;
+    stable_one(f, "gt", &a);
+    struct ed_grec r = {0};
+    assert_int_equal(ed_gstore_group_key("gt", &r), ED_OK);
+    assert_true(ed_gstore_apply(f->groups, r.key, (int32_t)r.key_len, NULL, 0));
+    ed_grecs_free(&r, 1);
+    assert_non_null(grp_of(f, "gt"));
+    assert_int_equal(grp_of(f, "gt")->n_members, 1);
+    assert_int_equal(heartbeat(f, "gt", &a), 0);
+}
+
 /* ---- tests: offsets ---- */
 
 static struct call *commit_start(struct fx *f, struct call *c, int16_t ver, const char *group,
@@ -1359,6 +1478,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_static_membership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocols, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_join, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_sync_and_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_tombstone_with_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_fetch_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_survive_restart, setup, teardown),

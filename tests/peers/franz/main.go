@@ -13,6 +13,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -57,11 +59,29 @@ func encodeHex(b []byte) string {
 	return hex.EncodeToString(b)
 }
 
+// tlsOpt connects over TLS trusting the PEM authorities in caFile ("" =
+// plaintext).
+func tlsOpt(caFile string) []kgo.Opt {
+	if caFile == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		die("%v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		die("no certificate in %s", caFile)
+	}
+	return []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})}
+}
+
 func produce(args []string) {
 	fs := flag.NewFlagSet("produce", flag.ExitOnError)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap servers")
 	topic := fs.String("topic", "", "topic")
 	acks := fs.String("acks", "all", "all, leader or none")
+	tlsCA := fs.String("tls-ca", "", "connect over TLS trusting this PEM file")
 	timeout := fs.Duration("timeout", 30*time.Second, "overall deadline")
 	fs.Parse(args)
 
@@ -70,6 +90,7 @@ func produce(args []string) {
 		kgo.DefaultProduceTopic(*topic),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 	}
+	opts = append(opts, tlsOpt(*tlsCA)...)
 	switch *acks {
 	case "all":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -127,6 +148,7 @@ func consume(args []string) {
 	topic := fs.String("topic", "", "topic")
 	n := fs.Int("n", 0, "records to read")
 	group := fs.String("group", "", "consumer group (none: direct partitions)")
+	tlsCA := fs.String("tls-ca", "", "connect over TLS trusting this PEM file")
 	timeout := fs.Duration("timeout", 30*time.Second, "overall deadline")
 	fs.Parse(args)
 
@@ -135,6 +157,7 @@ func consume(args []string) {
 		kgo.ConsumeTopics(*topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}
+	opts = append(opts, tlsOpt(*tlsCA)...)
 	if *group != "" {
 		opts = append(opts, kgo.ConsumerGroup(*group))
 	}

@@ -4,9 +4,16 @@
 //   node peer.js consume BROKERS TOPIC N [TIMEOUT_MS]
 //                                        stdout "PARTITION OFFSET KEYHEX VALUEHEX"
 //   node peer.js version
-// kafkajs is found through NODE_PATH (the peers cache).
+// kafkajs is found through NODE_PATH (the peers cache). KAFKAJS_SSL_CA=FILE
+// connects over TLS, trusting the PEM authorities in FILE.
 'use strict';
+const fs = require('fs');
 const { Kafka, logLevel, Partitioners } = require('kafkajs');
+
+function sslOption() {
+  const ca = process.env.KAFKAJS_SSL_CA;
+  return ca ? { ca: [fs.readFileSync(ca, 'utf8')] } : undefined;
+}
 
 function fromHex(s) {
   if (s === '-') return null;
@@ -43,7 +50,7 @@ function readStdin() {
 }
 
 async function produce(brokers, topic) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), ssl: sslOption(), logLevel: logLevel.WARN, logCreator });
   // The default partitioner is Java-compatible murmur2.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -66,7 +73,7 @@ async function produce(brokers, topic) {
 }
 
 async function consume(brokers, topic, n, timeoutMs) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), logLevel: logLevel.WARN, logCreator });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), ssl: sslOption(), logLevel: logLevel.WARN, logCreator });
   const consumer = kafka.consumer({ groupId: 'eddy-test-kafkajs-' + process.pid + '-' + Date.now() });
   const lines = [];
   let settle;
