@@ -36,6 +36,7 @@
 #include "core/conn.h"
 #include "core/ingest.h"
 #include "core/topics.h"
+#include "core/users.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/batch.h"
@@ -217,6 +218,45 @@ static void assign_client_id(ed_mqtt_conn *c)
     c->client_id = ed_strdup(id);
 }
 
+static bool anonymous_ok(const ed_mqtt *m)
+{
+    if (m->allow_anonymous >= 0) return m->allow_anonymous == 1;
+    return !m->b->users || ed_users_count(m->b->users) == 0;
+}
+
+/* User name and password against the user store (the same credentials as
+ * Kafka's SASL): 0x86 (3.1.1: return code 4) for a wrong password or an
+ * unknown user, 0x87 (3.1.1: 5) for no user name where anonymous clients
+ * are refused. False when the connection was refused. */
+static bool authenticate(ed_mqtt_conn *c, const struct ed_mqtt_connect *ck)
+{
+    uint8_t rc = 0;
+    const ed_users *u = c->m->b->users;
+    if (!ck->has_username) {
+        if (!anonymous_ok(c->m)) rc = 0x87;
+    } else if (!ck->has_password || !u ||
+               ed_users_check_password(u, (const char *)ck->username.p, ck->username.len,
+                                       ck->password.p, ck->password.len) != ED_OK) {
+        rc = 0x86;
+    }
+    if (!rc && ck->has_username) {
+        c->user = ed_strndup((const char *)ck->username.p, ck->username.len);
+        if (!c->user) {
+            ed_mqtt_close_bad(c, ED_MQTT_RC_UNSPECIFIED, "out of memory");
+            return false;
+        }
+    }
+    if (!rc) return true;
+    ED_LOG_WARN_RL("refusing MQTT connection from %s: %s", c->peer,
+                   rc == 0x87 ? "no user name (anonymous clients are refused)"
+                              : "bad user name or password");
+    uint8_t b[8];
+    ed_mqtt_send_bytes(c, b, ed_mqtt_encode_connack(b, sizeof b, ck->level, false, rc, NULL));
+    ed_mqtt_out_flush(c);
+    ed_mqtt_conn_close(c, NULL, false);
+    return false;
+}
+
 static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {
     ed_mqtt *m = c->m;
@@ -259,6 +299,7 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
         ed_mqtt_conn_close(c, NULL, false);
         return;
     }
+    if (!authenticate(c, &ck)) return;
     bool assigned = false;
     if (ck.client_id.len == 0) {
         if (ck.level == 4 && !ck.clean) {
@@ -673,6 +714,7 @@ static void on_free(ed_conn *conn)
     ed_free(c->pend);
     ed_free(c->will);
     ed_free(c->client_id);
+    ed_free(c->user);
 }
 
 static const struct ed_conn_proto mqtt_proto = {
@@ -704,6 +746,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     m->lim.connect_timeout_ms = 10000;
     m->lim.n_queued_max = 1000;
     m->lim.queued_max_len = 1u << 20;
+    m->allow_anonymous = -1;
     const char *routes = "";
     struct ed_conn_limits cl = {0};
     cl.frame_timeout_ms = 30000;
@@ -717,6 +760,8 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         m->lim.n_queued_max = (uint32_t)ed_config_int(b->cfg, "mqtt.max.queued.messages");
         m->lim.queued_max_len = (size_t)ed_config_int(b->cfg, "mqtt.max.queued.bytes");
         routes = ed_config_str(b->cfg, "mqtt.routes");
+        const char *anon = ed_config_str(b->cfg, "mqtt.allow.anonymous");
+        m->allow_anonymous = strcmp(anon, "true") == 0 ? 1 : strcmp(anon, "false") == 0 ? 0 : -1;
         cl.n_conns_per_host_max = (int32_t)ed_config_int(b->cfg, "mqtt.max.connections.per.ip");
         cl.frame_timeout_ms = ed_config_int(b->cfg, "mqtt.packet.timeout.ms");
         if (ed_config_host_limits(ed_config_str(b->cfg, "mqtt.max.connections.per.ip.overrides"),
@@ -854,5 +899,9 @@ int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
         return rc;
     }
     if (out) *out = m;
+    ED_LOG_INFO(
+        "MQTT clients without a user name are %s (mqtt.allow.anonymous=%s%s)",
+        anonymous_ok(m) ? "allowed" : "refused", ed_config_str(b->cfg, "mqtt.allow.anonymous"),
+        m->allow_anonymous < 0 ? (anonymous_ok(m) ? ": no user exists yet" : ": users exist") : "");
     return ed_broker_listen(b, m->set, "MQTT", ls, n, true, bound, why, why_len);
 }

@@ -61,6 +61,7 @@ struct ed_mqtt_conn {
     uint16_t keepalive_s;
     uint64_t last_rx_ms, accepted_ms;
     char *client_id;
+    char *user; /* the authenticated user name (NULL: anonymous) */
     char peer[64];
     /* will */
     bool has_will;
@@ -89,6 +90,7 @@ struct ed_mqtt_conn {
 
 struct ed_mqtt {
     ed_broker *b;
+    int allow_anonymous; /* mqtt.allow.anonymous: 1 yes, 0 no, -1 while no user exists */
     struct ed_mqtt_limits lim;
     ed_mqtt_routes *routes;
     ed_conn_set *set;

@@ -11,6 +11,7 @@
 #include "core/broker.h"
 #include "core/group.h"
 #include "core/pidstate.h"
+#include "core/users.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -138,6 +139,12 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         snprintf(why, why_len, "cannot open %s/%s: %s", dir, ED_PIDS_FILE, ed_strerror(rc));
         goto fail;
     }
+    rc = ed_users_open(dir, &b->users);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "cannot open the user store %s/%s: %s", dir, ED_USERS_FILE,
+                 ed_strerror(rc));
+        goto fail;
+    }
     rc = ed_plat_wakeup_new(b->loop, on_wake, b, &o->wake);
     if (rc != ED_OK) {
         snprintf(why, why_len, "cannot make the loop's wake-up: %s", ed_strerror(rc));
@@ -247,6 +254,7 @@ void ed_broker_close(ed_broker *b)
     }
     ed_groups_close(b->groups);
     ed_pids_close(b->pids);
+    ed_users_close(b->users);
     ed_conn_budget_free(b->budget);
     ed_topics_close(b->topics);
     if (b->storage) {

@@ -92,6 +92,9 @@ struct ed_config {
     char *mqtt_ssl_keystore_location;
     char *mqtt_ssl_truststore_location;
     char *mqtt_ssl_client_auth;
+    char *sasl_enabled_mechanisms;
+    int64_t connections_max_reauth_ms;
+    char *mqtt_allow_anonymous;
     char *log_dirs;
     int64_t node_id;
     int64_t num_partitions;

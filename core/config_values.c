@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/config_int.h"
 #include "core/listeners.h"
+#include "core/sasl.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -430,4 +431,11 @@ int ed_config_host_limits(const char *str, struct ed_config_host_limit *out, int
     }
     *n_out = n_lim;
     return ED_OK;
+}
+
+bool ed_config_check_sasl_mechs(const char *v, char *why, size_t why_len)
+{
+    if (ed_sasl_mech_list_parse(v) > 0) return true;
+    snprintf(why, why_len, "'%s' is not a list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", v);
+    return false;
 }

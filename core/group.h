@@ -4,7 +4,7 @@
  * session, rebalance and initial-delay deadlines, static membership, and the
  * committed offsets, persisted in the compacted internal topic
  * __consumer_offsets in Kafka's own record formats and loaded from it at
- * open. The Kafka handlers of the group APIs (core/kapi_group.c) drive it;
+ * open. The Kafka handlers of the group APIs (core/kafka/kapi_group.c) drive it;
  * it lives on the broker's loop thread. */
 #ifndef ED_CORE_GROUP_H
 #define ED_CORE_GROUP_H

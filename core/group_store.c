@@ -21,7 +21,7 @@
  * expire after offsets.retention.minutes. */
 #define ED_LOG_MODULE "offsets"
 #include "core/group_int.h"
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"

@@ -5,7 +5,7 @@
  * the end); each keeps a ring of its last ED_PIDSTATE_N_BATCHES batches. */
 #define ED_LOG_MODULE "pidstate"
 #include "core/pidstate.h"
-#include "core/kapi.h"
+#include "core/kafka/errors.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "platform/platform.h"

@@ -40,12 +40,13 @@ bool ed_cli_parse(const char *cmd, int argc, char **argv, int first, const struc
         const char *a = argv[i];
         const struct ed_cli_opt *o = NULL;
         const char *inline_v = NULL;
-        if (strcmp(a, "-X") == 0) {
-            if (i + 1 >= argc || n_x_settings == ED_CLI_MAX_MULTI) {
+        if (a[0] == '-' && a[1] == 'X') {
+            const char *kv = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!kv || !strchr(kv, '=') || n_x_settings >= ED_CLI_MAX_MULTI) {
                 fprintf(stderr, "eddy %s: -X needs key=value\n", cmd);
                 return false;
             }
-            x_settings[n_x_settings++] = argv[++i];
+            x_settings[n_x_settings++] = kv;
             continue;
         }
         if (a[0] == '-' && a[1] == '-' && a[2]) {
@@ -113,31 +114,22 @@ static int ieq(const char *a, const char *b)
     return *a != *b;
 }
 
-/* Applies the -X settings: false (printed) for an unknown key or value. */
+/* Applies the -X settings (librdkafka's names): security.protocol
+ * (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), ssl.ca.location,
+ * ssl.certificate.location, ssl.key.location,
+ * ssl.endpoint.identification.algorithm, sasl.mechanism (alias
+ * sasl.mechanisms), sasl.username, sasl.password. False (printed) for an
+ * unknown key or value. */
 static bool client_settings(const char *cmd, struct ed_kclient_opts *o, struct ed_kclient_tls *t)
 {
-    bool ssl = false;
+    const char *protocol = "PLAINTEXT", *mech = NULL;
     for (int i = 0; i < n_x_settings; i++) {
         const char *kv = x_settings[i];
-        const char *eq = strchr(kv, '=');
-        if (!eq) {
-            fprintf(stderr, "eddy %s: -X %s: want key=value\n", cmd, kv);
-            return false;
-        }
-        size_t kl = (size_t)(eq - kv);
-        const char *v = eq + 1;
+        const char *v = strchr(kv, '=') + 1;
+        size_t kl = (size_t)(v - 1 - kv);
 #define KEY_IS(k) (kl == strlen(k) && strncmp(kv, k, kl) == 0)
         if (KEY_IS("security.protocol")) {
-            if (ieq(v, "SSL") == 0) {
-                ssl = true;
-            } else if (ieq(v, "PLAINTEXT") == 0) {
-                ssl = false;
-            } else {
-                fprintf(stderr,
-                        "eddy %s: security.protocol=%s is not supported (PLAINTEXT or SSL)\n", cmd,
-                        v);
-                return false;
-            }
+            protocol = v;
         } else if (KEY_IS("ssl.ca.location")) {
             t->ca_file = v;
         } else if (KEY_IS("ssl.certificate.location")) {
@@ -151,19 +143,35 @@ static bool client_settings(const char *cmd, struct ed_kclient_opts *o, struct e
                 return false;
             }
             t->no_host_check = ieq(v, "none") == 0;
+        } else if (KEY_IS("sasl.mechanism") || KEY_IS("sasl.mechanisms")) {
+            mech = v;
+        } else if (KEY_IS("sasl.username")) {
+            o->sasl_username = v;
+        } else if (KEY_IS("sasl.password")) {
+            o->sasl_password = v;
         } else {
             fprintf(stderr, "eddy %s: -X %.*s: unknown client setting\n", cmd, (int)kl, kv);
             return false;
         }
 #undef KEY_IS
     }
+    bool ssl = ieq(protocol, "SSL") == 0 || ieq(protocol, "SASL_SSL") == 0;
+    bool sasl = ieq(protocol, "SASL_PLAINTEXT") == 0 || ieq(protocol, "SASL_SSL") == 0;
+    if (!ssl && !sasl && ieq(protocol, "PLAINTEXT") != 0) {
+        fprintf(stderr,
+                "eddy %s: security.protocol=%s is not supported (PLAINTEXT, SSL, SASL_PLAINTEXT, "
+                "SASL_SSL)\n",
+                cmd, protocol);
+        return false;
+    }
     o->tls = ssl ? t : NULL;
+    if (sasl) o->sasl_mechanism = mech ? mech : "PLAIN"; /* librdkafka's default */
     return true;
 }
 
 ed_kclient *ed_cli_connect(const char *cmd, const char *bootstrap, const char *timeout_ms)
 {
-    struct ed_kclient_opts o = {"eddy-cli", 30000, 0, NULL};
+    struct ed_kclient_opts o = {"eddy-cli", 30000, 0, NULL, NULL, NULL, NULL};
     struct ed_kclient_tls tls = {0};
     if (!client_settings(cmd, &o, &tls)) return NULL;
     if (timeout_ms) {

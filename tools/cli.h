@@ -7,7 +7,7 @@
 #ifndef ED_TOOLS_CLI_H
 #define ED_TOOLS_CLI_H
 
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 
 #include <stdio.h>
 

@@ -3,7 +3,7 @@
  * DescribeGroups, OffsetFetch, ListOffsets, OffsetCommit, DeleteGroups),
  * against Eddy or any Kafka broker, with the output and the dry-run default
  * of Kafka's kafka-consumer-groups. */
-#include "core/kclient_group.h"
+#include "core/kafka/kclient_group.h"
 #include "platform/mem.h"
 #include "tools/cli.h"
 #include "tools/cmds.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mirror.h"
+#include "core/kafka/mirror.h"
 #include "platform/mem.h"
 #include "platform/platform.h"
 #include "tools/cmds.h"

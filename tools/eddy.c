@@ -24,6 +24,7 @@ static const struct {
     {"consume", ed_cmd_consume, "print records of a topic"},
     {"groups", ed_cmd_groups, "list, describe, reset offsets of or delete consumer groups"},
     {"mirror", ed_cmd_mirror, "the upstream mirror's state (eddy mirror status --data DIR)"},
+    {"users", ed_cmd_users, "add, remove or list SASL/SCRAM users of a data directory (offline)"},
 };
 
 int ed_cmd_version(int argc, char **argv)

@@ -9,21 +9,21 @@ t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 mkdir -p "$t/core/kafka" "$t/storage" "$t/bridge" "$t/platform"
 echo '#include "core/config.h"' >"$t/core/topics.c"
-echo '#include "core/kapi.h"' >"$t/core/kapi_produce.c"
+echo '#include "core/kafka/kapi.h"' >"$t/core/kafka/kapi_produce.c"
 printf '#include "storage/retention.h"\n#include "storage/log_roll.h"\n' >"$t/storage/log_append.c"
 echo '#include "storage/log_int.h"' >"$t/storage/flush.h"
 fail=0
 LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null || { echo "test-layering: a clean tree failed"; fail=1; }
-for bad in '#include "core/kapi.h"' '#include "core/kafka/msg_gen.h"' '#include "core/kclient.h"' '#include "core/server.h"'; do
+for bad in '#include "core/kafka/kapi.h"' '#include "core/kafka/msg_gen.h"' '#include "core/kafka/kclient.h"' '#include "core/kafka/server.h"'; do
     echo "$bad" >"$t/core/ingest.c"
     if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
         echo "test-layering: a domain file with $bad passed"; fail=1
     fi
 done
 rm "$t/core/ingest.c"
-echo '#include "core/kapi.h"' >"$t/core/group_int.h"
+echo '#include "core/kafka/kapi.h"' >"$t/core/group_int.h"
 if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
-    echo "test-layering: the group domain including core/kapi.h passed"; fail=1
+    echo "test-layering: the group domain including core/kafka/kapi.h passed"; fail=1
 fi
 echo '#include "core/kafka/errors.h"' >"$t/core/group_int.h"
 LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null || { echo "test-layering: a domain file with Kafka's error codes (a leaf) failed"; fail=1; }
@@ -40,6 +40,13 @@ if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
     echo "test-layering: a storage file outside the order passed"; fail=1
 fi
 rm "$t/storage/unplaced.c"
+echo '#include "core/kafka/errors.h"' >"$t/core/pidstate.c"
+LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null || { echo "test-layering: a domain file with the error-code header failed"; fail=1; }
+echo '#include "core/kafka/kapi.h"' >"$t/core/pidstate.c"
+if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
+    echo "test-layering: core/pidstate.c including core/kafka/kapi.h passed"; fail=1
+fi
+rm "$t/core/pidstate.c"
 echo '#include <unistd.h>' >"$t/core/conn.c"
 if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
     echo "test-layering: an OS header in core/ passed"; fail=1

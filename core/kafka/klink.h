@@ -18,7 +18,7 @@
 #define ED_CORE_KAFKA_KLINK_H
 
 #include "platform/net.h"
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 
 typedef struct ed_klink ed_klink;
 

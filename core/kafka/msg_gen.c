@@ -1088,10 +1088,29 @@ const struct ed_kstruct ed_kmsg_list_groups_response_desc = {
     "ListGroupsResponse", sizeof(struct ed_kmsg_list_groups_response), 3,
     ed_kmsg_list_groups_response_fields};
 
+static const struct ed_kfield ed_kmsg_sasl_handshake_request_fields[] = {
+    {offsetof(struct ed_kmsg_sasl_handshake_request, mechanism), 0, 1532, ED_KT_STRING, 0, 0, 1, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Mechanism */
+};
+const struct ed_kstruct ed_kmsg_sasl_handshake_request_desc = {
+    "SaslHandshakeRequest", sizeof(struct ed_kmsg_sasl_handshake_request), 1,
+    ed_kmsg_sasl_handshake_request_fields};
+
+static const struct ed_kfield ed_kmsg_sasl_handshake_response_fields[] = {
+    {offsetof(struct ed_kmsg_sasl_handshake_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 1, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_sasl_handshake_response, n_mechanisms),
+     offsetof(struct ed_kmsg_sasl_handshake_response, mechanisms), 1542, ED_KT_STRING, ED_KF_ARRAY,
+     0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Mechanisms */
+};
+const struct ed_kstruct ed_kmsg_sasl_handshake_response_desc = {
+    "SaslHandshakeResponse", sizeof(struct ed_kmsg_sasl_handshake_response), 2,
+    ed_kmsg_sasl_handshake_response_fields};
+
 static const struct ed_kfield ed_kmsg_api_versions_request_fields[] = {
-    {offsetof(struct ed_kmsg_api_versions_request, client_software_name), 0, 1532, ED_KT_STRING, 0,
+    {offsetof(struct ed_kmsg_api_versions_request, client_software_name), 0, 1553, ED_KT_STRING, 0,
      3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ClientSoftwareName */
-    {offsetof(struct ed_kmsg_api_versions_request, client_software_version), 0, 1551, ED_KT_STRING,
+    {offsetof(struct ed_kmsg_api_versions_request, client_software_version), 0, 1572, ED_KT_STRING,
      0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ClientSoftwareVersion */
 };
 const struct ed_kstruct ed_kmsg_api_versions_request_desc = {
@@ -1099,11 +1118,11 @@ const struct ed_kstruct ed_kmsg_api_versions_request_desc = {
     ed_kmsg_api_versions_request_fields};
 
 static const struct ed_kfield ed_kmsg_api_versions_response_api_version_fields[] = {
-    {offsetof(struct ed_kmsg_api_versions_response_api_version, api_key), 0, 1573, ED_KT_INT16, 0,
+    {offsetof(struct ed_kmsg_api_versions_response_api_version, api_key), 0, 1594, ED_KT_INT16, 0,
      0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ApiKey */
-    {offsetof(struct ed_kmsg_api_versions_response_api_version, min_version), 0, 1580, ED_KT_INT16,
+    {offsetof(struct ed_kmsg_api_versions_response_api_version, min_version), 0, 1601, ED_KT_INT16,
      0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MinVersion */
-    {offsetof(struct ed_kmsg_api_versions_response_api_version, max_version), 0, 1591, ED_KT_INT16,
+    {offsetof(struct ed_kmsg_api_versions_response_api_version, max_version), 0, 1612, ED_KT_INT16,
      0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MaxVersion */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_api_version_desc = {
@@ -1113,9 +1132,9 @@ const struct ed_kstruct ed_kmsg_api_versions_response_api_version_desc = {
 static const struct ed_kfield ed_kmsg_api_versions_response_supported_feature_key_fields[] = {
     {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, name), 0, 14,
      ED_KT_STRING, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
-    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, min_version), 0, 1580,
+    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, min_version), 0, 1601,
      ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MinVersion */
-    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, max_version), 0, 1591,
+    {offsetof(struct ed_kmsg_api_versions_response_supported_feature_key, max_version), 0, 1612,
      ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MaxVersion */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_supported_feature_key_desc = {
@@ -1126,9 +1145,9 @@ static const struct ed_kfield ed_kmsg_api_versions_response_finalized_feature_ke
     {offsetof(struct ed_kmsg_api_versions_response_finalized_feature_key, name), 0, 14,
      ED_KT_STRING, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
     {offsetof(struct ed_kmsg_api_versions_response_finalized_feature_key, max_version_level), 0,
-     1602, ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MaxVersionLevel */
+     1623, ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MaxVersionLevel */
     {offsetof(struct ed_kmsg_api_versions_response_finalized_feature_key, min_version_level), 0,
-     1618, ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MinVersionLevel */
+     1639, ED_KT_INT16, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* MinVersionLevel */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_finalized_feature_key_desc = {
     "FinalizedFeatureKey", sizeof(struct ed_kmsg_api_versions_response_finalized_feature_key), 3,
@@ -1138,21 +1157,21 @@ static const struct ed_kfield ed_kmsg_api_versions_response_fields[] = {
     {offsetof(struct ed_kmsg_api_versions_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 4, -1,
      -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_api_versions_response, n_api_keys),
-     offsetof(struct ed_kmsg_api_versions_response, api_keys), 1634, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     offsetof(struct ed_kmsg_api_versions_response, api_keys), 1655, ED_KT_STRUCT, ED_KF_ARRAY, 0,
      4, -1, -1, -1, -1, -1, 0, &ed_kmsg_api_versions_response_api_version_desc}, /* ApiKeys */
     {offsetof(struct ed_kmsg_api_versions_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 4,
      -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_api_versions_response, n_supported_features),
-     offsetof(struct ed_kmsg_api_versions_response, supported_features), 1642, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_api_versions_response, supported_features), 1663, ED_KT_STRUCT,
      ED_KF_ARRAY, 3, 4, -1, -1, 0, 3, 4, 0,
      &ed_kmsg_api_versions_response_supported_feature_key_desc}, /* SupportedFeatures */
-    {offsetof(struct ed_kmsg_api_versions_response, finalized_features_epoch), 0, 1660, ED_KT_INT64,
+    {offsetof(struct ed_kmsg_api_versions_response, finalized_features_epoch), 0, 1681, ED_KT_INT64,
      0, 3, 4, -1, -1, 1, 3, 4, -1, NULL}, /* FinalizedFeaturesEpoch */
     {offsetof(struct ed_kmsg_api_versions_response, n_finalized_features),
-     offsetof(struct ed_kmsg_api_versions_response, finalized_features), 1683, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_api_versions_response, finalized_features), 1704, ED_KT_STRUCT,
      ED_KF_ARRAY, 3, 4, -1, -1, 2, 3, 4, 0,
      &ed_kmsg_api_versions_response_finalized_feature_key_desc}, /* FinalizedFeatures */
-    {offsetof(struct ed_kmsg_api_versions_response, zk_migration_ready), 0, 1701, ED_KT_BOOL, 0, 3,
+    {offsetof(struct ed_kmsg_api_versions_response, zk_migration_ready), 0, 1722, ED_KT_BOOL, 0, 3,
      4, -1, -1, 3, 3, 4, 0, NULL}, /* ZkMigrationReady */
 };
 const struct ed_kstruct ed_kmsg_api_versions_response_desc = {
@@ -1166,7 +1185,7 @@ static const struct ed_kfield ed_kmsg_create_topics_request_creatable_replica_as
          0, 606, ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionIndex */
         {offsetof(struct ed_kmsg_create_topics_request_creatable_replica_assignment, n_broker_ids),
          offsetof(struct ed_kmsg_create_topics_request_creatable_replica_assignment, broker_ids),
-         1718, ED_KT_INT32, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerIds */
+         1739, ED_KT_INT32, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerIds */
 };
 const struct ed_kstruct ed_kmsg_create_topics_request_creatable_replica_assignment_desc = {
     "CreatableReplicaAssignment",
@@ -1176,7 +1195,7 @@ const struct ed_kstruct ed_kmsg_create_topics_request_creatable_replica_assignme
 static const struct ed_kfield ed_kmsg_create_topics_request_creatable_topic_config_fields[] = {
     {offsetof(struct ed_kmsg_create_topics_request_creatable_topic_config, name), 0, 14,
      ED_KT_STRING, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic_config, value), 0, 1728,
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic_config, value), 0, 1749,
      ED_KT_STRING, 0, 0, 7, 0, 7, -1, -1, -1, 0, NULL}, /* Value */
 };
 const struct ed_kstruct ed_kmsg_create_topics_request_creatable_topic_config_desc = {
@@ -1186,16 +1205,16 @@ const struct ed_kstruct ed_kmsg_create_topics_request_creatable_topic_config_des
 static const struct ed_kfield ed_kmsg_create_topics_request_creatable_topic_fields[] = {
     {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, name), 0, 14, ED_KT_STRING, 0,
      0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, num_partitions), 0, 1734,
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, num_partitions), 0, 1755,
      ED_KT_INT32, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* NumPartitions */
-    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, replication_factor), 0, 1748,
+    {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, replication_factor), 0, 1769,
      ED_KT_INT16, 0, 0, 7, -1, -1, -1, -1, -1, 0, NULL}, /* ReplicationFactor */
     {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, n_assignments),
      offsetof(struct ed_kmsg_create_topics_request_creatable_topic, assignments), 1360,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_create_topics_request_creatable_replica_assignment_desc}, /* Assignments */
     {offsetof(struct ed_kmsg_create_topics_request_creatable_topic, n_configs),
-     offsetof(struct ed_kmsg_create_topics_request_creatable_topic, configs), 1766, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_create_topics_request_creatable_topic, configs), 1787, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 7, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_create_topics_request_creatable_topic_config_desc}, /* Configs */
 };
@@ -1207,9 +1226,9 @@ static const struct ed_kfield ed_kmsg_create_topics_request_fields[] = {
     {offsetof(struct ed_kmsg_create_topics_request, n_topics),
      offsetof(struct ed_kmsg_create_topics_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 0, 7,
      -1, -1, -1, -1, -1, 0, &ed_kmsg_create_topics_request_creatable_topic_desc}, /* Topics */
-    {offsetof(struct ed_kmsg_create_topics_request, timeout_ms), 0, 1774, ED_KT_INT32, 0, 0, 7, -1,
+    {offsetof(struct ed_kmsg_create_topics_request, timeout_ms), 0, 1795, ED_KT_INT32, 0, 0, 7, -1,
      -1, -1, -1, -1, 60000, NULL}, /* timeoutMs */
-    {offsetof(struct ed_kmsg_create_topics_request, validate_only), 0, 1784, ED_KT_BOOL, 0, 1, 7,
+    {offsetof(struct ed_kmsg_create_topics_request, validate_only), 0, 1805, ED_KT_BOOL, 0, 1, 7,
      -1, -1, -1, -1, -1, 0, NULL}, /* validateOnly */
 };
 const struct ed_kstruct ed_kmsg_create_topics_request_desc = {
@@ -1219,13 +1238,13 @@ const struct ed_kstruct ed_kmsg_create_topics_request_desc = {
 static const struct ed_kfield ed_kmsg_create_topics_response_creatable_topic_configs_fields[] = {
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, name), 0, 14,
      ED_KT_STRING, 0, 5, 7, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, value), 0, 1728,
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, value), 0, 1749,
      ED_KT_STRING, 0, 5, 7, 5, 7, -1, -1, -1, 0, NULL}, /* Value */
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, read_only), 0, 1797,
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, read_only), 0, 1818,
      ED_KT_BOOL, 0, 5, 7, -1, -1, -1, -1, -1, 0, NULL}, /* ReadOnly */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, config_source), 0,
-     1806, ED_KT_INT8, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* ConfigSource */
-    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, is_sensitive), 0, 1819,
+     1827, ED_KT_INT8, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* ConfigSource */
+    {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_configs, is_sensitive), 0, 1840,
      ED_KT_BOOL, 0, 5, 7, -1, -1, -1, -1, -1, 0, NULL}, /* IsSensitive */
 };
 const struct ed_kstruct ed_kmsg_create_topics_response_creatable_topic_configs_desc = {
@@ -1243,13 +1262,13 @@ static const struct ed_kfield ed_kmsg_create_topics_response_creatable_topic_res
      ED_KT_STRING, 0, 1, 7, 0, 7, -1, -1, -1, 0, NULL}, /* ErrorMessage */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result,
               topic_config_error_code),
-     0, 1831, ED_KT_INT16, 0, 5, 7, -1, -1, 0, 5, 7, 0, NULL}, /* TopicConfigErrorCode */
+     0, 1852, ED_KT_INT16, 0, 5, 7, -1, -1, 0, 5, 7, 0, NULL}, /* TopicConfigErrorCode */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, num_partitions), 0,
-     1734, ED_KT_INT32, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* NumPartitions */
+     1755, ED_KT_INT32, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* NumPartitions */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, replication_factor), 0,
-     1748, ED_KT_INT16, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* ReplicationFactor */
+     1769, ED_KT_INT16, 0, 5, 7, -1, -1, -1, -1, -1, -1, NULL}, /* ReplicationFactor */
     {offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, n_configs),
-     offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, configs), 1766,
+     offsetof(struct ed_kmsg_create_topics_response_creatable_topic_result, configs), 1787,
      ED_KT_STRUCT, ED_KF_ARRAY, 5, 7, 5, 7, -1, -1, -1, 0,
      &ed_kmsg_create_topics_response_creatable_topic_configs_desc}, /* Configs */
 };
@@ -1284,7 +1303,7 @@ static const struct ed_kfield ed_kmsg_delete_topics_request_fields[] = {
      offsetof(struct ed_kmsg_delete_topics_request, topics), 533, ED_KT_STRUCT, ED_KF_ARRAY, 6, 6,
      -1, -1, -1, -1, -1, 0, &ed_kmsg_delete_topics_request_delete_topic_state_desc}, /* Topics */
     {offsetof(struct ed_kmsg_delete_topics_request, n_topic_names),
-     offsetof(struct ed_kmsg_delete_topics_request, topic_names), 1852, ED_KT_STRING, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_delete_topics_request, topic_names), 1873, ED_KT_STRING, ED_KF_ARRAY,
      0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* TopicNames */
     {offsetof(struct ed_kmsg_delete_topics_request, timeout_ms), 0, 54, ED_KT_INT32, 0, 0, 6, -1,
      -1, -1, -1, -1, 0, NULL}, /* TimeoutMs */
@@ -1322,11 +1341,11 @@ const struct ed_kstruct ed_kmsg_delete_topics_response_desc = {
 static const struct ed_kfield ed_kmsg_init_producer_id_request_fields[] = {
     {offsetof(struct ed_kmsg_init_producer_id_request, transactional_id), 0, 33, ED_KT_STRING, 0, 0,
      5, 0, 5, -1, -1, -1, 0, NULL}, /* TransactionalId */
-    {offsetof(struct ed_kmsg_init_producer_id_request, transaction_timeout_ms), 0, 1863,
+    {offsetof(struct ed_kmsg_init_producer_id_request, transaction_timeout_ms), 0, 1884,
      ED_KT_INT32, 0, 0, 5, -1, -1, -1, -1, -1, 0, NULL}, /* TransactionTimeoutMs */
     {offsetof(struct ed_kmsg_init_producer_id_request, producer_id), 0, 583, ED_KT_INT64, 0, 3, 5,
      -1, -1, -1, -1, -1, -1, NULL}, /* ProducerId */
-    {offsetof(struct ed_kmsg_init_producer_id_request, producer_epoch), 0, 1884, ED_KT_INT16, 0, 3,
+    {offsetof(struct ed_kmsg_init_producer_id_request, producer_epoch), 0, 1905, ED_KT_INT16, 0, 3,
      5, -1, -1, -1, -1, -1, -1, NULL}, /* ProducerEpoch */
 };
 const struct ed_kstruct ed_kmsg_init_producer_id_request_desc = {
@@ -1340,7 +1359,7 @@ static const struct ed_kfield ed_kmsg_init_producer_id_response_fields[] = {
      -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_init_producer_id_response, producer_id), 0, 583, ED_KT_INT64, 0, 0, 5,
      -1, -1, -1, -1, -1, -1, NULL}, /* ProducerId */
-    {offsetof(struct ed_kmsg_init_producer_id_response, producer_epoch), 0, 1884, ED_KT_INT16, 0, 0,
+    {offsetof(struct ed_kmsg_init_producer_id_response, producer_epoch), 0, 1905, ED_KT_INT16, 0, 0,
      5, -1, -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
 };
 const struct ed_kstruct ed_kmsg_init_producer_id_response_desc = {
@@ -1453,14 +1472,14 @@ const struct ed_kstruct ed_kmsg_add_partitions_to_txn_request_add_partitions_to_
     ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic_fields};
 
 static const struct ed_kfield ed_kmsg_add_partitions_to_txn_request_fields[] = {
-    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_transactional_id), 0, 1898,
+    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_transactional_id), 0, 1919,
      ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* V3AndBelowTransactionalId */
-    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_id), 0, 1924,
+    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_id), 0, 1945,
      ED_KT_INT64, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* V3AndBelowProducerId */
-    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_epoch), 0, 1945,
+    {offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_producer_epoch), 0, 1966,
      ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* V3AndBelowProducerEpoch */
     {offsetof(struct ed_kmsg_add_partitions_to_txn_request, n_v3_and_below_topics),
-     offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_topics), 1969,
+     offsetof(struct ed_kmsg_add_partitions_to_txn_request, v3_and_below_topics), 1990,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_add_partitions_to_txn_request_add_partitions_to_txn_topic_desc}, /* V3AndBelowTopics
                                                                                 */
@@ -1478,7 +1497,7 @@ static const struct ed_kfield
         {offsetof(
              struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result,
              partition_error_code),
-         0, 1986, ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionErrorCode */
+         0, 2007, ED_KT_INT16, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PartitionErrorCode */
 };
 const struct ed_kstruct
     ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_desc = {
@@ -1496,7 +1515,7 @@ static const struct ed_kfield
                   n_results_by_partition),
          offsetof(struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result,
                   results_by_partition),
-         2005, ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
+         2026, ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
          &ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_desc}, /* ResultsByPartition
                                                                                                 */
 };
@@ -1510,7 +1529,7 @@ static const struct ed_kfield ed_kmsg_add_partitions_to_txn_response_fields[] = 
     {offsetof(struct ed_kmsg_add_partitions_to_txn_response, throttle_time_ms), 0, 272, ED_KT_INT32,
      0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_add_partitions_to_txn_response, n_results_by_topic_v3_and_below),
-     offsetof(struct ed_kmsg_add_partitions_to_txn_response, results_by_topic_v3_and_below), 2024,
+     offsetof(struct ed_kmsg_add_partitions_to_txn_response, results_by_topic_v3_and_below), 2045,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_desc}, /* ResultsByTopicV3AndBelow
                                                                                         */
@@ -1524,7 +1543,7 @@ static const struct ed_kfield ed_kmsg_add_offsets_to_txn_request_fields[] = {
      0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* TransactionalId */
     {offsetof(struct ed_kmsg_add_offsets_to_txn_request, producer_id), 0, 583, ED_KT_INT64, 0, 0, 3,
      -1, -1, -1, -1, -1, 0, NULL}, /* ProducerId */
-    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, producer_epoch), 0, 1884, ED_KT_INT16, 0,
+    {offsetof(struct ed_kmsg_add_offsets_to_txn_request, producer_epoch), 0, 1905, ED_KT_INT16, 0,
      0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
     {offsetof(struct ed_kmsg_add_offsets_to_txn_request, group_id), 0, 1052, ED_KT_STRING, 0, 0, 3,
      -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
@@ -1548,9 +1567,9 @@ static const struct ed_kfield ed_kmsg_end_txn_request_fields[] = {
      -1, -1, -1, -1, 0, NULL}, /* TransactionalId */
     {offsetof(struct ed_kmsg_end_txn_request, producer_id), 0, 583, ED_KT_INT64, 0, 0, 3, -1, -1,
      -1, -1, -1, 0, NULL}, /* ProducerId */
-    {offsetof(struct ed_kmsg_end_txn_request, producer_epoch), 0, 1884, ED_KT_INT16, 0, 0, 3, -1,
+    {offsetof(struct ed_kmsg_end_txn_request, producer_epoch), 0, 1905, ED_KT_INT16, 0, 0, 3, -1,
      -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
-    {offsetof(struct ed_kmsg_end_txn_request, committed), 0, 2049, ED_KT_BOOL, 0, 0, 3, -1, -1, -1,
+    {offsetof(struct ed_kmsg_end_txn_request, committed), 0, 2070, ED_KT_BOOL, 0, 0, 3, -1, -1, -1,
      -1, -1, 0, NULL}, /* Committed */
 };
 const struct ed_kstruct ed_kmsg_end_txn_request_desc = {
@@ -1598,7 +1617,7 @@ static const struct ed_kfield ed_kmsg_txn_offset_commit_request_fields[] = {
      -1, -1, -1, -1, -1, 0, NULL}, /* GroupId */
     {offsetof(struct ed_kmsg_txn_offset_commit_request, producer_id), 0, 583, ED_KT_INT64, 0, 0, 3,
      -1, -1, -1, -1, -1, 0, NULL}, /* ProducerId */
-    {offsetof(struct ed_kmsg_txn_offset_commit_request, producer_epoch), 0, 1884, ED_KT_INT16, 0, 0,
+    {offsetof(struct ed_kmsg_txn_offset_commit_request, producer_epoch), 0, 1905, ED_KT_INT16, 0, 0,
      3, -1, -1, -1, -1, -1, 0, NULL}, /* ProducerEpoch */
     {offsetof(struct ed_kmsg_txn_offset_commit_request, generation_id), 0, 1293, ED_KT_INT32, 0, 3,
      3, -1, -1, -1, -1, -1, -1, NULL}, /* GenerationId */
@@ -1650,14 +1669,14 @@ const struct ed_kstruct ed_kmsg_txn_offset_commit_response_desc = {
 static const struct ed_kfield ed_kmsg_describe_configs_request_describe_configs_resource_fields[] =
     {
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource, resource_type),
-         0, 2059, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2080, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource, resource_name),
-         0, 2072, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2093, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource,
                   n_configuration_keys),
          offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource,
                   configuration_keys),
-         2085, ED_KT_STRING, ED_KF_ARRAY, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ConfigurationKeys */
+         2106, ED_KT_STRING, ED_KF_ARRAY, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ConfigurationKeys */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_request_describe_configs_resource_desc = {
     "DescribeConfigsResource",
@@ -1666,12 +1685,12 @@ const struct ed_kstruct ed_kmsg_describe_configs_request_describe_configs_resour
 
 static const struct ed_kfield ed_kmsg_describe_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_configs_request, n_resources),
-     offsetof(struct ed_kmsg_describe_configs_request, resources), 2103, ED_KT_STRUCT, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_describe_configs_request, resources), 2124, ED_KT_STRUCT, ED_KF_ARRAY,
      0, 4, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_configs_request_describe_configs_resource_desc}, /* Resources */
-    {offsetof(struct ed_kmsg_describe_configs_request, include_synonyms), 0, 2113, ED_KT_BOOL, 0, 1,
+    {offsetof(struct ed_kmsg_describe_configs_request, include_synonyms), 0, 2134, ED_KT_BOOL, 0, 1,
      4, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeSynonyms */
-    {offsetof(struct ed_kmsg_describe_configs_request, include_documentation), 0, 2129, ED_KT_BOOL,
+    {offsetof(struct ed_kmsg_describe_configs_request, include_documentation), 0, 2150, ED_KT_BOOL,
      0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeDocumentation */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_request_desc = {
@@ -1683,9 +1702,9 @@ static const struct ed_kfield ed_kmsg_describe_configs_response_describe_configs
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, name), 0, 14,
          ED_KT_STRING, 0, 1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, value), 0,
-         1728, ED_KT_STRING, 0, 1, 4, 1, 4, -1, -1, -1, 0, NULL}, /* Value */
+         1749, ED_KT_STRING, 0, 1, 4, 1, 4, -1, -1, -1, 0, NULL}, /* Value */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, source), 0,
-         2150, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Source */
+         2171, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Source */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_synonym_desc = {
     "DescribeConfigsSynonym",
@@ -1697,31 +1716,31 @@ static const struct ed_kfield
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result, name),
          0, 14, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result, value),
-         0, 1728, ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Value */
+         0, 1749, ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Value */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   read_only),
-         0, 1797, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ReadOnly */
+         0, 1818, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ReadOnly */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   is_default),
-         0, 2157, ED_KT_BOOL, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* IsDefault */
+         0, 2178, ED_KT_BOOL, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* IsDefault */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   config_source),
-         0, 1806, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, -1, NULL}, /* ConfigSource */
+         0, 1827, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, -1, NULL}, /* ConfigSource */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   is_sensitive),
-         0, 1819, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* IsSensitive */
+         0, 1840, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* IsSensitive */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   n_synonyms),
          offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   synonyms),
-         2167, ED_KT_STRUCT, ED_KF_ARRAY, 1, 4, -1, -1, -1, -1, -1, 0,
+         2188, ED_KT_STRUCT, ED_KF_ARRAY, 1, 4, -1, -1, -1, -1, -1, 0,
          &ed_kmsg_describe_configs_response_describe_configs_synonym_desc}, /* Synonyms */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   config_type),
-         0, 2176, ED_KT_INT8, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigType */
+         0, 2197, ED_KT_INT8, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigType */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   documentation),
-         0, 2187, ED_KT_STRING, 0, 3, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Documentation */
+         0, 2208, ED_KT_STRING, 0, 3, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Documentation */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_resource_result_desc = {
     "DescribeConfigsResourceResult",
@@ -1734,11 +1753,11 @@ static const struct ed_kfield ed_kmsg_describe_configs_response_describe_configs
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, error_message), 0,
      194, ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ErrorMessage */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, resource_type), 0,
-     2059, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+     2080, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, resource_name), 0,
-     2072, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+     2093, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, n_configs),
-     offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, configs), 1766,
+     offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, configs), 1787,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_configs_response_describe_configs_resource_result_desc}, /* Configs */
 };
@@ -1751,7 +1770,7 @@ static const struct ed_kfield ed_kmsg_describe_configs_response_fields[] = {
     {offsetof(struct ed_kmsg_describe_configs_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
      0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_describe_configs_response, n_results),
-     offsetof(struct ed_kmsg_describe_configs_response, results), 2201, ED_KT_STRUCT, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_describe_configs_response, results), 2222, ED_KT_STRUCT, ED_KF_ARRAY,
      0, 4, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_configs_response_describe_configs_result_desc}, /* Results */
 };
@@ -1762,7 +1781,7 @@ const struct ed_kstruct ed_kmsg_describe_configs_response_desc = {
 static const struct ed_kfield ed_kmsg_alter_configs_request_alterable_config_fields[] = {
     {offsetof(struct ed_kmsg_alter_configs_request_alterable_config, name), 0, 14, ED_KT_STRING, 0,
      0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
-    {offsetof(struct ed_kmsg_alter_configs_request_alterable_config, value), 0, 1728, ED_KT_STRING,
+    {offsetof(struct ed_kmsg_alter_configs_request_alterable_config, value), 0, 1749, ED_KT_STRING,
      0, 0, 2, 0, 2, -1, -1, -1, 0, NULL}, /* Value */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_request_alterable_config_desc = {
@@ -1770,12 +1789,12 @@ const struct ed_kstruct ed_kmsg_alter_configs_request_alterable_config_desc = {
     ed_kmsg_alter_configs_request_alterable_config_fields};
 
 static const struct ed_kfield ed_kmsg_alter_configs_request_alter_configs_resource_fields[] = {
-    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_type), 0, 2059,
+    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_type), 0, 2080,
      ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
-    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_name), 0, 2072,
+    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_name), 0, 2093,
      ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
     {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, n_configs),
-     offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, configs), 1766,
+     offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, configs), 1787,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 2, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_alter_configs_request_alterable_config_desc}, /* Configs */
 };
@@ -1785,10 +1804,10 @@ const struct ed_kstruct ed_kmsg_alter_configs_request_alter_configs_resource_des
 
 static const struct ed_kfield ed_kmsg_alter_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_alter_configs_request, n_resources),
-     offsetof(struct ed_kmsg_alter_configs_request, resources), 2103, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     offsetof(struct ed_kmsg_alter_configs_request, resources), 2124, ED_KT_STRUCT, ED_KF_ARRAY, 0,
      2, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_alter_configs_request_alter_configs_resource_desc}, /* Resources */
-    {offsetof(struct ed_kmsg_alter_configs_request, validate_only), 0, 2209, ED_KT_BOOL, 0, 0, 2,
+    {offsetof(struct ed_kmsg_alter_configs_request, validate_only), 0, 2230, ED_KT_BOOL, 0, 0, 2,
      -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_request_desc = {
@@ -1805,10 +1824,10 @@ static const struct ed_kfield
          0, 194, ED_KT_STRING, 0, 0, 2, 0, 2, -1, -1, -1, 0, NULL}, /* ErrorMessage */
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   resource_type),
-         0, 2059, ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2080, ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   resource_name),
-         0, 2072, ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2093, ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_response_alter_configs_resource_response_desc = {
     "AlterConfigsResourceResponse",
@@ -1827,13 +1846,35 @@ const struct ed_kstruct ed_kmsg_alter_configs_response_desc = {
     "AlterConfigsResponse", sizeof(struct ed_kmsg_alter_configs_response), 2,
     ed_kmsg_alter_configs_response_fields};
 
+static const struct ed_kfield ed_kmsg_sasl_authenticate_request_fields[] = {
+    {offsetof(struct ed_kmsg_sasl_authenticate_request, auth_bytes), 0, 2243, ED_KT_BYTES, 0, 0, 2,
+     -1, -1, -1, -1, -1, 0, NULL}, /* AuthBytes */
+};
+const struct ed_kstruct ed_kmsg_sasl_authenticate_request_desc = {
+    "SaslAuthenticateRequest", sizeof(struct ed_kmsg_sasl_authenticate_request), 1,
+    ed_kmsg_sasl_authenticate_request_fields};
+
+static const struct ed_kfield ed_kmsg_sasl_authenticate_response_fields[] = {
+    {offsetof(struct ed_kmsg_sasl_authenticate_response, error_code), 0, 129, ED_KT_INT16, 0, 0, 2,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_sasl_authenticate_response, error_message), 0, 194, ED_KT_STRING, 0, 0,
+     2, 0, 2, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_sasl_authenticate_response, auth_bytes), 0, 2243, ED_KT_BYTES, 0, 0, 2,
+     -1, -1, -1, -1, -1, 0, NULL}, /* AuthBytes */
+    {offsetof(struct ed_kmsg_sasl_authenticate_response, session_lifetime_ms), 0, 2253, ED_KT_INT64,
+     0, 1, 2, -1, -1, -1, -1, -1, 0, NULL}, /* SessionLifetimeMs */
+};
+const struct ed_kstruct ed_kmsg_sasl_authenticate_response_desc = {
+    "SaslAuthenticateResponse", sizeof(struct ed_kmsg_sasl_authenticate_response), 4,
+    ed_kmsg_sasl_authenticate_response_fields};
+
 static const struct ed_kfield
     ed_kmsg_create_partitions_request_create_partitions_assignment_fields[] = {
         {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_assignment,
                   n_broker_ids),
          offsetof(struct ed_kmsg_create_partitions_request_create_partitions_assignment,
                   broker_ids),
-         1718, ED_KT_INT32, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerIds */
+         1739, ED_KT_INT32, ED_KF_ARRAY, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerIds */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_request_create_partitions_assignment_desc = {
     "CreatePartitionsAssignment",
@@ -1843,7 +1884,7 @@ const struct ed_kstruct ed_kmsg_create_partitions_request_create_partitions_assi
 static const struct ed_kfield ed_kmsg_create_partitions_request_create_partitions_topic_fields[] = {
     {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, name), 0, 14,
      ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
-    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, count), 0, 2222,
+    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, count), 0, 2271,
      ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Count */
     {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, n_assignments),
      offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, assignments), 1360,
@@ -1862,7 +1903,7 @@ static const struct ed_kfield ed_kmsg_create_partitions_request_fields[] = {
      &ed_kmsg_create_partitions_request_create_partitions_topic_desc}, /* Topics */
     {offsetof(struct ed_kmsg_create_partitions_request, timeout_ms), 0, 54, ED_KT_INT32, 0, 0, 3,
      -1, -1, -1, -1, -1, 0, NULL}, /* TimeoutMs */
-    {offsetof(struct ed_kmsg_create_partitions_request, validate_only), 0, 2209, ED_KT_BOOL, 0, 0,
+    {offsetof(struct ed_kmsg_create_partitions_request, validate_only), 0, 2230, ED_KT_BOOL, 0, 0,
      3, -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_request_desc = {
@@ -1889,7 +1930,7 @@ static const struct ed_kfield ed_kmsg_create_partitions_response_fields[] = {
     {offsetof(struct ed_kmsg_create_partitions_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
      0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_create_partitions_response, n_results),
-     offsetof(struct ed_kmsg_create_partitions_response, results), 2201, ED_KT_STRUCT, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_create_partitions_response, results), 2222, ED_KT_STRUCT, ED_KF_ARRAY,
      0, 3, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_create_partitions_response_create_partitions_topic_result_desc}, /* Results */
 };
@@ -1899,7 +1940,7 @@ const struct ed_kstruct ed_kmsg_create_partitions_response_desc = {
 
 static const struct ed_kfield ed_kmsg_delete_groups_request_fields[] = {
     {offsetof(struct ed_kmsg_delete_groups_request, n_groups_names),
-     offsetof(struct ed_kmsg_delete_groups_request, groups_names), 2228, ED_KT_STRING, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_delete_groups_request, groups_names), 2277, ED_KT_STRING, ED_KF_ARRAY,
      0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* GroupsNames */
 };
 const struct ed_kstruct ed_kmsg_delete_groups_request_desc = {
@@ -1920,7 +1961,7 @@ static const struct ed_kfield ed_kmsg_delete_groups_response_fields[] = {
     {offsetof(struct ed_kmsg_delete_groups_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 0,
      2, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_delete_groups_response, n_results),
-     offsetof(struct ed_kmsg_delete_groups_response, results), 2201, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     offsetof(struct ed_kmsg_delete_groups_response, results), 2222, ED_KT_STRUCT, ED_KF_ARRAY, 0,
      2, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_delete_groups_response_deletable_group_result_desc}, /* Results */
 };
@@ -1934,9 +1975,9 @@ static const struct ed_kfield ed_kmsg_incremental_alter_configs_request_alterabl
          ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config,
                   config_operation),
-         0, 2240, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigOperation */
+         0, 2289, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigOperation */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config, value), 0,
-         1728, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* Value */
+         1749, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* Value */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_alterable_config_desc = {
     "AlterableConfig", sizeof(struct ed_kmsg_incremental_alter_configs_request_alterable_config), 3,
@@ -1946,14 +1987,14 @@ static const struct ed_kfield
     ed_kmsg_incremental_alter_configs_request_alter_configs_resource_fields[] = {
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   resource_type),
-         0, 2059, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2080, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   resource_name),
-         0, 2072, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2093, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   n_configs),
          offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource, configs),
-         1766, ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
+         1787, ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
          &ed_kmsg_incremental_alter_configs_request_alterable_config_desc}, /* Configs */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_alter_configs_resource_desc = {
@@ -1963,10 +2004,10 @@ const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_alter_configs_
 
 static const struct ed_kfield ed_kmsg_incremental_alter_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_incremental_alter_configs_request, n_resources),
-     offsetof(struct ed_kmsg_incremental_alter_configs_request, resources), 2103, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_incremental_alter_configs_request, resources), 2124, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_incremental_alter_configs_request_alter_configs_resource_desc}, /* Resources */
-    {offsetof(struct ed_kmsg_incremental_alter_configs_request, validate_only), 0, 2209, ED_KT_BOOL,
+    {offsetof(struct ed_kmsg_incremental_alter_configs_request, validate_only), 0, 2230, ED_KT_BOOL,
      0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_desc = {
@@ -1983,10 +2024,10 @@ static const struct ed_kfield
          0, 194, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   resource_type),
-         0, 2059, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2080, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   resource_name),
-         0, 2072, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2093, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
 };
 const struct ed_kstruct
     ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response_desc = {
@@ -2073,11 +2114,264 @@ const struct ed_kstruct ed_kmsg_offset_delete_response_desc = {
     "OffsetDeleteResponse", sizeof(struct ed_kmsg_offset_delete_response), 3,
     ed_kmsg_offset_delete_response_fields};
 
+static const struct ed_kfield ed_kmsg_describe_client_quotas_request_component_data_fields[] = {
+    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, entity_type), 0, 2305,
+     ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* EntityType */
+    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, match_type), 0, 2316,
+     ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* MatchType */
+    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, match), 0, 2326,
+     ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* Match */
+};
+const struct ed_kstruct ed_kmsg_describe_client_quotas_request_component_data_desc = {
+    "ComponentData", sizeof(struct ed_kmsg_describe_client_quotas_request_component_data), 3,
+    ed_kmsg_describe_client_quotas_request_component_data_fields};
+
+static const struct ed_kfield ed_kmsg_describe_client_quotas_request_fields[] = {
+    {offsetof(struct ed_kmsg_describe_client_quotas_request, n_components),
+     offsetof(struct ed_kmsg_describe_client_quotas_request, components), 2332, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_client_quotas_request_component_data_desc}, /* Components */
+    {offsetof(struct ed_kmsg_describe_client_quotas_request, strict), 0, 2343, ED_KT_BOOL, 0, 0, 1,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Strict */
+};
+const struct ed_kstruct ed_kmsg_describe_client_quotas_request_desc = {
+    "DescribeClientQuotasRequest", sizeof(struct ed_kmsg_describe_client_quotas_request), 2,
+    ed_kmsg_describe_client_quotas_request_fields};
+
+static const struct ed_kfield ed_kmsg_describe_client_quotas_response_entity_data_fields[] = {
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_entity_data, entity_type), 0, 2305,
+     ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* EntityType */
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_entity_data, entity_name), 0, 2350,
+     ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* EntityName */
+};
+const struct ed_kstruct ed_kmsg_describe_client_quotas_response_entity_data_desc = {
+    "EntityData", sizeof(struct ed_kmsg_describe_client_quotas_response_entity_data), 2,
+    ed_kmsg_describe_client_quotas_response_entity_data_fields};
+
+static const struct ed_kfield ed_kmsg_describe_client_quotas_response_value_data_fields[] = {
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_value_data, key), 0, 1186,
+     ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Key */
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_value_data, value), 0, 1749,
+     ED_KT_FLOAT64, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Value */
+};
+const struct ed_kstruct ed_kmsg_describe_client_quotas_response_value_data_desc = {
+    "ValueData", sizeof(struct ed_kmsg_describe_client_quotas_response_value_data), 2,
+    ed_kmsg_describe_client_quotas_response_value_data_fields};
+
+static const struct ed_kfield ed_kmsg_describe_client_quotas_response_entry_data_fields[] = {
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, n_entity),
+     offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, entity), 2361,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_client_quotas_response_entity_data_desc}, /* Entity */
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, n_values),
+     offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, values), 2368,
+     ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_client_quotas_response_value_data_desc}, /* Values */
+};
+const struct ed_kstruct ed_kmsg_describe_client_quotas_response_entry_data_desc = {
+    "EntryData", sizeof(struct ed_kmsg_describe_client_quotas_response_entry_data), 2,
+    ed_kmsg_describe_client_quotas_response_entry_data_fields};
+
+static const struct ed_kfield ed_kmsg_describe_client_quotas_response_fields[] = {
+    {offsetof(struct ed_kmsg_describe_client_quotas_response, throttle_time_ms), 0, 272,
+     ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_describe_client_quotas_response, error_code), 0, 129, ED_KT_INT16, 0,
+     0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_describe_client_quotas_response, error_message), 0, 194, ED_KT_STRING,
+     0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_describe_client_quotas_response, n_entries),
+     offsetof(struct ed_kmsg_describe_client_quotas_response, entries), 2375, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 1, 0, 1, -1, -1, -1, 0,
+     &ed_kmsg_describe_client_quotas_response_entry_data_desc}, /* Entries */
+};
+const struct ed_kstruct ed_kmsg_describe_client_quotas_response_desc = {
+    "DescribeClientQuotasResponse", sizeof(struct ed_kmsg_describe_client_quotas_response), 4,
+    ed_kmsg_describe_client_quotas_response_fields};
+
+static const struct ed_kfield ed_kmsg_describe_user_scram_credentials_request_user_name_fields[] = {
+    {offsetof(struct ed_kmsg_describe_user_scram_credentials_request_user_name, name), 0, 14,
+     ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+};
+const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_request_user_name_desc = {
+    "UserName", sizeof(struct ed_kmsg_describe_user_scram_credentials_request_user_name), 1,
+    ed_kmsg_describe_user_scram_credentials_request_user_name_fields};
+
+static const struct ed_kfield ed_kmsg_describe_user_scram_credentials_request_fields[] = {
+    {offsetof(struct ed_kmsg_describe_user_scram_credentials_request, n_users),
+     offsetof(struct ed_kmsg_describe_user_scram_credentials_request, users), 2383, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 0, 0, 0, -1, -1, -1, 0,
+     &ed_kmsg_describe_user_scram_credentials_request_user_name_desc}, /* Users */
+};
+const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_request_desc = {
+    "DescribeUserScramCredentialsRequest",
+    sizeof(struct ed_kmsg_describe_user_scram_credentials_request), 1,
+    ed_kmsg_describe_user_scram_credentials_request_fields};
+
+static const struct ed_kfield
+    ed_kmsg_describe_user_scram_credentials_response_credential_info_fields[] = {
+        {offsetof(struct ed_kmsg_describe_user_scram_credentials_response_credential_info,
+                  mechanism),
+         0, 1532, ED_KT_INT8, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Mechanism */
+        {offsetof(struct ed_kmsg_describe_user_scram_credentials_response_credential_info,
+                  iterations),
+         0, 2389, ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Iterations */
+};
+const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_response_credential_info_desc = {
+    "CredentialInfo",
+    sizeof(struct ed_kmsg_describe_user_scram_credentials_response_credential_info), 2,
+    ed_kmsg_describe_user_scram_credentials_response_credential_info_fields};
+
+static const struct ed_kfield
+    ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result_fields[] = {
+        {offsetof(
+             struct
+             ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
+             user),
+         0, 2400, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* User */
+        {offsetof(
+             struct
+             ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
+             error_code),
+         0, 129, ED_KT_INT16, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+        {offsetof(
+             struct
+             ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
+             error_message),
+         0, 194, ED_KT_STRING, 0, 0, 0, 0, 0, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+        {offsetof(
+             struct
+             ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
+             n_credential_infos),
+         offsetof(
+             struct
+             ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
+             credential_infos),
+         2405, ED_KT_STRUCT, ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+         &ed_kmsg_describe_user_scram_credentials_response_credential_info_desc}, /* CredentialInfos
+                                                                                   */
+};
+const struct ed_kstruct
+    ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result_desc = {
+        "DescribeUserScramCredentialsResult",
+        sizeof(
+            struct
+            ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result),
+        4,
+        ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result_fields};
+
+static const struct ed_kfield ed_kmsg_describe_user_scram_credentials_response_fields[] = {
+    {offsetof(struct ed_kmsg_describe_user_scram_credentials_response, throttle_time_ms), 0, 272,
+     ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_describe_user_scram_credentials_response, error_code), 0, 129,
+     ED_KT_INT16, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_describe_user_scram_credentials_response, error_message), 0, 194,
+     ED_KT_STRING, 0, 0, 0, 0, 0, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_describe_user_scram_credentials_response, n_results),
+     offsetof(struct ed_kmsg_describe_user_scram_credentials_response, results), 2222, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result_desc}, /* Results */
+};
+const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_response_desc = {
+    "DescribeUserScramCredentialsResponse",
+    sizeof(struct ed_kmsg_describe_user_scram_credentials_response), 4,
+    ed_kmsg_describe_user_scram_credentials_response_fields};
+
+static const struct ed_kfield
+    ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion_fields[] = {
+        {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion,
+                  name),
+         0, 14, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+        {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion,
+                  mechanism),
+         0, 1532, ED_KT_INT8, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Mechanism */
+};
+const struct ed_kstruct
+    ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion_desc = {
+        "ScramCredentialDeletion",
+        sizeof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion), 2,
+        ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion_fields};
+
+static const struct ed_kfield
+    ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion_fields[] = {
+        {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
+                  name),
+         0, 14, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
+        {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
+                  mechanism),
+         0, 1532, ED_KT_INT8, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Mechanism */
+        {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
+                  iterations),
+         0, 2389, ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Iterations */
+        {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
+                  salt),
+         0, 2421, ED_KT_BYTES, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Salt */
+        {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
+                  salted_password),
+         0, 2426, ED_KT_BYTES, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* SaltedPassword */
+};
+const struct ed_kstruct
+    ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion_desc = {
+        "ScramCredentialUpsertion",
+        sizeof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion), 5,
+        ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion_fields};
+
+static const struct ed_kfield ed_kmsg_alter_user_scram_credentials_request_fields[] = {
+    {offsetof(struct ed_kmsg_alter_user_scram_credentials_request, n_deletions),
+     offsetof(struct ed_kmsg_alter_user_scram_credentials_request, deletions), 2441, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion_desc}, /* Deletions */
+    {offsetof(struct ed_kmsg_alter_user_scram_credentials_request, n_upsertions),
+     offsetof(struct ed_kmsg_alter_user_scram_credentials_request, upsertions), 2451, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion_desc}, /* Upsertions
+                                                                                      */
+};
+const struct ed_kstruct ed_kmsg_alter_user_scram_credentials_request_desc = {
+    "AlterUserScramCredentialsRequest", sizeof(struct ed_kmsg_alter_user_scram_credentials_request),
+    2, ed_kmsg_alter_user_scram_credentials_request_fields};
+
+static const struct ed_kfield
+    ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result_fields[] = {
+        {offsetof(struct
+                  ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result,
+                  user),
+         0, 2400, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* User */
+        {offsetof(struct
+                  ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result,
+                  error_code),
+         0, 129, ED_KT_INT16, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+        {offsetof(struct
+                  ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result,
+                  error_message),
+         0, 194, ED_KT_STRING, 0, 0, 0, 0, 0, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+};
+const struct ed_kstruct
+    ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result_desc = {
+        "AlterUserScramCredentialsResult",
+        sizeof(struct
+               ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result),
+        3,
+        ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result_fields};
+
+static const struct ed_kfield ed_kmsg_alter_user_scram_credentials_response_fields[] = {
+    {offsetof(struct ed_kmsg_alter_user_scram_credentials_response, throttle_time_ms), 0, 272,
+     ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_alter_user_scram_credentials_response, n_results),
+     offsetof(struct ed_kmsg_alter_user_scram_credentials_response, results), 2222, ED_KT_STRUCT,
+     ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result_desc}, /* Results
+                                                                                                */
+};
+const struct ed_kstruct ed_kmsg_alter_user_scram_credentials_response_desc = {
+    "AlterUserScramCredentialsResponse",
+    sizeof(struct ed_kmsg_alter_user_scram_credentials_response), 2,
+    ed_kmsg_alter_user_scram_credentials_response_fields};
+
 static const struct ed_kfield ed_kmsg_describe_cluster_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_cluster_request, include_cluster_authorized_operations), 0,
      789, ED_KT_BOOL, 0, 0, 1, -1, -1, -1, -1, -1, 0,
      NULL}, /* IncludeClusterAuthorizedOperations */
-    {offsetof(struct ed_kmsg_describe_cluster_request, endpoint_type), 0, 2256, ED_KT_INT8, 0, 1, 1,
+    {offsetof(struct ed_kmsg_describe_cluster_request, endpoint_type), 0, 2462, ED_KT_INT8, 0, 1, 1,
      -1, -1, -1, -1, -1, 1, NULL}, /* EndpointType */
 };
 const struct ed_kstruct ed_kmsg_describe_cluster_request_desc = {
@@ -2085,7 +2379,7 @@ const struct ed_kstruct ed_kmsg_describe_cluster_request_desc = {
     ed_kmsg_describe_cluster_request_fields};
 
 static const struct ed_kfield ed_kmsg_describe_cluster_response_describe_cluster_broker_fields[] = {
-    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, broker_id), 0, 2269,
+    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, broker_id), 0, 2475,
      ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerId */
     {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, host), 0, 247,
      ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Host */
@@ -2106,7 +2400,7 @@ static const struct ed_kfield ed_kmsg_describe_cluster_response_fields[] = {
      -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_describe_cluster_response, error_message), 0, 194, ED_KT_STRING,
      ED_KF_DEF_NULL, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
-    {offsetof(struct ed_kmsg_describe_cluster_response, endpoint_type), 0, 2256, ED_KT_INT8, 0, 1,
+    {offsetof(struct ed_kmsg_describe_cluster_response, endpoint_type), 0, 2462, ED_KT_INT8, 0, 1,
      1, -1, -1, -1, -1, -1, 1, NULL}, /* EndpointType */
     {offsetof(struct ed_kmsg_describe_cluster_response, cluster_id), 0, 444, ED_KT_STRING, 0, 0, 1,
      -1, -1, -1, -1, -1, 0, NULL}, /* ClusterId */
@@ -2124,11 +2418,11 @@ const struct ed_kstruct ed_kmsg_describe_cluster_response_desc = {
     ed_kmsg_describe_cluster_response_fields};
 
 static const struct ed_kfield ed_kmsg_request_header_fields[] = {
-    {offsetof(struct ed_kmsg_request_header, request_api_key), 0, 2278, ED_KT_INT16, 0, 0, 2, -1,
+    {offsetof(struct ed_kmsg_request_header, request_api_key), 0, 2484, ED_KT_INT16, 0, 0, 2, -1,
      -1, -1, -1, -1, 0, NULL}, /* RequestApiKey */
-    {offsetof(struct ed_kmsg_request_header, request_api_version), 0, 2292, ED_KT_INT16, 0, 0, 2,
+    {offsetof(struct ed_kmsg_request_header, request_api_version), 0, 2498, ED_KT_INT16, 0, 0, 2,
      -1, -1, -1, -1, -1, 0, NULL}, /* RequestApiVersion */
-    {offsetof(struct ed_kmsg_request_header, correlation_id), 0, 2310, ED_KT_INT32, 0, 0, 2, -1, -1,
+    {offsetof(struct ed_kmsg_request_header, correlation_id), 0, 2516, ED_KT_INT32, 0, 0, 2, -1, -1,
      -1, -1, -1, 0, NULL}, /* CorrelationId */
     {offsetof(struct ed_kmsg_request_header, client_id), 0, 1400, ED_KT_STRING, ED_KF_NOFLEX, 1, 2,
      1, 2, -1, -1, -1, 0, NULL}, /* ClientId */
@@ -2137,7 +2431,7 @@ const struct ed_kstruct ed_kmsg_request_header_desc = {
     "RequestHeader", sizeof(struct ed_kmsg_request_header), 4, ed_kmsg_request_header_fields};
 
 static const struct ed_kfield ed_kmsg_response_header_fields[] = {
-    {offsetof(struct ed_kmsg_response_header, correlation_id), 0, 2310, ED_KT_INT32, 0, 0, 1, -1,
+    {offsetof(struct ed_kmsg_response_header, correlation_id), 0, 2516, ED_KT_INT32, 0, 0, 1, -1,
      -1, -1, -1, -1, 0, NULL}, /* CorrelationId */
 };
 const struct ed_kstruct ed_kmsg_response_header_desc = {
@@ -2175,22 +2469,27 @@ const char ed_kmsg_field_names[] =
     "Assignments\0IncludeAuthorizedOperations\0ClientId\0ClientHost\0"
     "MemberMetadata\0MemberAssignment\0GroupState\0ProtocolData\0"
     "AuthorizedOperations\0StatesFilter\0TypesFilter\0GroupType\0"
-    "ClientSoftwareName\0ClientSoftwareVersion\0ApiKey\0MinVersion\0"
-    "MaxVersion\0MaxVersionLevel\0MinVersionLevel\0ApiKeys\0"
-    "SupportedFeatures\0FinalizedFeaturesEpoch\0FinalizedFeatures\0ZkMigrationReady\0"
-    "BrokerIds\0Value\0NumPartitions\0ReplicationFactor\0"
-    "Configs\0timeoutMs\0validateOnly\0ReadOnly\0"
-    "ConfigSource\0IsSensitive\0TopicConfigErrorCode\0TopicNames\0"
-    "TransactionTimeoutMs\0ProducerEpoch\0V3AndBelowTransactionalId\0V3AndBelowProducerId\0"
-    "V3AndBelowProducerEpoch\0V3AndBelowTopics\0PartitionErrorCode\0ResultsByPartition\0"
-    "ResultsByTopicV3AndBelow\0Committed\0ResourceType\0ResourceName\0"
-    "ConfigurationKeys\0Resources\0IncludeSynonyms\0IncludeDocumentation\0"
-    "Source\0IsDefault\0Synonyms\0ConfigType\0"
-    "Documentation\0Results\0ValidateOnly\0Count\0"
-    "GroupsNames\0ConfigOperation\0EndpointType\0BrokerId\0"
-    "RequestApiKey\0RequestApiVersion\0CorrelationId\0";
+    "Mechanism\0Mechanisms\0ClientSoftwareName\0ClientSoftwareVersion\0"
+    "ApiKey\0MinVersion\0MaxVersion\0MaxVersionLevel\0"
+    "MinVersionLevel\0ApiKeys\0SupportedFeatures\0FinalizedFeaturesEpoch\0"
+    "FinalizedFeatures\0ZkMigrationReady\0BrokerIds\0Value\0"
+    "NumPartitions\0ReplicationFactor\0Configs\0timeoutMs\0"
+    "validateOnly\0ReadOnly\0ConfigSource\0IsSensitive\0"
+    "TopicConfigErrorCode\0TopicNames\0TransactionTimeoutMs\0ProducerEpoch\0"
+    "V3AndBelowTransactionalId\0V3AndBelowProducerId\0V3AndBelowProducerEpoch\0V3AndBelowTopics\0"
+    "PartitionErrorCode\0ResultsByPartition\0ResultsByTopicV3AndBelow\0Committed\0"
+    "ResourceType\0ResourceName\0ConfigurationKeys\0Resources\0"
+    "IncludeSynonyms\0IncludeDocumentation\0Source\0IsDefault\0"
+    "Synonyms\0ConfigType\0Documentation\0Results\0"
+    "ValidateOnly\0AuthBytes\0SessionLifetimeMs\0Count\0"
+    "GroupsNames\0ConfigOperation\0EntityType\0MatchType\0"
+    "Match\0Components\0Strict\0EntityName\0"
+    "Entity\0Values\0Entries\0Users\0"
+    "Iterations\0User\0CredentialInfos\0Salt\0"
+    "SaltedPassword\0Deletions\0Upsertions\0EndpointType\0"
+    "BrokerId\0RequestApiKey\0RequestApiVersion\0CorrelationId\0";
 
-const struct ed_kmsg_api ed_kmsg_apis[29] = {
+const struct ed_kmsg_api ed_kmsg_apis[34] = {
     {0, 0, 11, 9, 0, 11, 3, 9, "Produce", &ed_kmsg_produce_request_desc,
      &ed_kmsg_produce_response_desc},
     {1, 4, 17, 12, 4, 17, 4, 12, "Fetch", &ed_kmsg_fetch_request_desc,
@@ -2217,6 +2516,8 @@ const struct ed_kmsg_api ed_kmsg_apis[29] = {
      &ed_kmsg_describe_groups_response_desc},
     {16, 0, 5, 3, 0, 5, 0, 5, "ListGroups", &ed_kmsg_list_groups_request_desc,
      &ed_kmsg_list_groups_response_desc},
+    {17, 0, 1, -1, 0, 1, 0, 1, "SaslHandshake", &ed_kmsg_sasl_handshake_request_desc,
+     &ed_kmsg_sasl_handshake_response_desc},
     {18, 0, 4, 3, 0, 4, 0, 3, "ApiVersions", &ed_kmsg_api_versions_request_desc,
      &ed_kmsg_api_versions_response_desc},
     {19, 0, 7, 5, 0, 7, 2, 7, "CreateTopics", &ed_kmsg_create_topics_request_desc,
@@ -2239,6 +2540,8 @@ const struct ed_kmsg_api ed_kmsg_apis[29] = {
      &ed_kmsg_describe_configs_response_desc},
     {33, 0, 2, 2, 0, 2, 0, 2, "AlterConfigs", &ed_kmsg_alter_configs_request_desc,
      &ed_kmsg_alter_configs_response_desc},
+    {36, 0, 2, 2, 0, 2, 0, 2, "SaslAuthenticate", &ed_kmsg_sasl_authenticate_request_desc,
+     &ed_kmsg_sasl_authenticate_response_desc},
     {37, 0, 3, 2, 0, 3, 0, 3, "CreatePartitions", &ed_kmsg_create_partitions_request_desc,
      &ed_kmsg_create_partitions_response_desc},
     {42, 0, 2, 2, 0, 2, 0, 2, "DeleteGroups", &ed_kmsg_delete_groups_request_desc,
@@ -2248,6 +2551,14 @@ const struct ed_kmsg_api ed_kmsg_apis[29] = {
      &ed_kmsg_incremental_alter_configs_response_desc},
     {47, 0, 0, -1, 0, 0, 0, 0, "OffsetDelete", &ed_kmsg_offset_delete_request_desc,
      &ed_kmsg_offset_delete_response_desc},
+    {48, 0, 1, 1, 0, 1, -1, -1, "DescribeClientQuotas",
+     &ed_kmsg_describe_client_quotas_request_desc, &ed_kmsg_describe_client_quotas_response_desc},
+    {50, 0, 0, 0, 0, 0, -1, -1, "DescribeUserScramCredentials",
+     &ed_kmsg_describe_user_scram_credentials_request_desc,
+     &ed_kmsg_describe_user_scram_credentials_response_desc},
+    {51, 0, 0, 0, 0, 0, -1, -1, "AlterUserScramCredentials",
+     &ed_kmsg_alter_user_scram_credentials_request_desc,
+     &ed_kmsg_alter_user_scram_credentials_response_desc},
     {60, 0, 1, 0, 0, 1, -1, -1, "DescribeCluster", &ed_kmsg_describe_cluster_request_desc,
      &ed_kmsg_describe_cluster_response_desc},
 };

@@ -23,6 +23,7 @@ enum ed_kmsg_key {
     ED_KMSG_SYNC_GROUP = 14,
     ED_KMSG_DESCRIBE_GROUPS = 15,
     ED_KMSG_LIST_GROUPS = 16,
+    ED_KMSG_SASL_HANDSHAKE = 17,
     ED_KMSG_API_VERSIONS = 18,
     ED_KMSG_CREATE_TOPICS = 19,
     ED_KMSG_DELETE_TOPICS = 20,
@@ -34,40 +35,49 @@ enum ed_kmsg_key {
     ED_KMSG_TXN_OFFSET_COMMIT = 28,
     ED_KMSG_DESCRIBE_CONFIGS = 32,
     ED_KMSG_ALTER_CONFIGS = 33,
+    ED_KMSG_SASL_AUTHENTICATE = 36,
     ED_KMSG_CREATE_PARTITIONS = 37,
     ED_KMSG_DELETE_GROUPS = 42,
     ED_KMSG_INCREMENTAL_ALTER_CONFIGS = 44,
     ED_KMSG_OFFSET_DELETE = 47,
+    ED_KMSG_DESCRIBE_CLIENT_QUOTAS = 48,
+    ED_KMSG_DESCRIBE_USER_SCRAM_CREDENTIALS = 50,
+    ED_KMSG_ALTER_USER_SCRAM_CREDENTIALS = 51,
     ED_KMSG_DESCRIBE_CLUSTER = 60,
     ED_KMSG_N_KEYS = 80
 };
 
-/* Server versions as {min, max, first flexible} for core/kapi.c's table. */
-#define ED_KMSG_SERVES_PRODUCE                   0, 11, 9
-#define ED_KMSG_SERVES_FETCH                     4, 17, 12
-#define ED_KMSG_SERVES_LIST_OFFSETS              0, 7, 6
-#define ED_KMSG_SERVES_METADATA                  0, 12, 9
-#define ED_KMSG_SERVES_OFFSET_COMMIT             0, 9, 8
-#define ED_KMSG_SERVES_OFFSET_FETCH              0, 9, 6
-#define ED_KMSG_SERVES_FIND_COORDINATOR          0, 4, 3
-#define ED_KMSG_SERVES_JOIN_GROUP                0, 9, 6
-#define ED_KMSG_SERVES_HEARTBEAT                 0, 4, 4
-#define ED_KMSG_SERVES_LEAVE_GROUP               0, 5, 4
-#define ED_KMSG_SERVES_SYNC_GROUP                0, 5, 4
-#define ED_KMSG_SERVES_DESCRIBE_GROUPS           0, 5, 5
-#define ED_KMSG_SERVES_LIST_GROUPS               0, 5, 3
-#define ED_KMSG_SERVES_API_VERSIONS              0, 4, 3
-#define ED_KMSG_SERVES_CREATE_TOPICS             0, 7, 5
-#define ED_KMSG_SERVES_DELETE_TOPICS             0, 6, 4
-#define ED_KMSG_SERVES_INIT_PRODUCER_ID          0, 5, 2
-#define ED_KMSG_SERVES_OFFSET_FOR_LEADER_EPOCH   0, 4, 4
-#define ED_KMSG_SERVES_DESCRIBE_CONFIGS          0, 4, 4
-#define ED_KMSG_SERVES_ALTER_CONFIGS             0, 2, 2
-#define ED_KMSG_SERVES_CREATE_PARTITIONS         0, 3, 2
-#define ED_KMSG_SERVES_DELETE_GROUPS             0, 2, 2
-#define ED_KMSG_SERVES_INCREMENTAL_ALTER_CONFIGS 0, 1, 1
-#define ED_KMSG_SERVES_OFFSET_DELETE             0, 0, -1
-#define ED_KMSG_SERVES_DESCRIBE_CLUSTER          0, 1, 0
+/* Server versions as {min, max, first flexible} for core/kafka/kapi.c's table. */
+#define ED_KMSG_SERVES_PRODUCE                         0, 11, 9
+#define ED_KMSG_SERVES_FETCH                           4, 17, 12
+#define ED_KMSG_SERVES_LIST_OFFSETS                    0, 7, 6
+#define ED_KMSG_SERVES_METADATA                        0, 12, 9
+#define ED_KMSG_SERVES_OFFSET_COMMIT                   0, 9, 8
+#define ED_KMSG_SERVES_OFFSET_FETCH                    0, 9, 6
+#define ED_KMSG_SERVES_FIND_COORDINATOR                0, 4, 3
+#define ED_KMSG_SERVES_JOIN_GROUP                      0, 9, 6
+#define ED_KMSG_SERVES_HEARTBEAT                       0, 4, 4
+#define ED_KMSG_SERVES_LEAVE_GROUP                     0, 5, 4
+#define ED_KMSG_SERVES_SYNC_GROUP                      0, 5, 4
+#define ED_KMSG_SERVES_DESCRIBE_GROUPS                 0, 5, 5
+#define ED_KMSG_SERVES_LIST_GROUPS                     0, 5, 3
+#define ED_KMSG_SERVES_SASL_HANDSHAKE                  0, 1, -1
+#define ED_KMSG_SERVES_API_VERSIONS                    0, 4, 3
+#define ED_KMSG_SERVES_CREATE_TOPICS                   0, 7, 5
+#define ED_KMSG_SERVES_DELETE_TOPICS                   0, 6, 4
+#define ED_KMSG_SERVES_INIT_PRODUCER_ID                0, 5, 2
+#define ED_KMSG_SERVES_OFFSET_FOR_LEADER_EPOCH         0, 4, 4
+#define ED_KMSG_SERVES_DESCRIBE_CONFIGS                0, 4, 4
+#define ED_KMSG_SERVES_ALTER_CONFIGS                   0, 2, 2
+#define ED_KMSG_SERVES_SASL_AUTHENTICATE               0, 2, 2
+#define ED_KMSG_SERVES_CREATE_PARTITIONS               0, 3, 2
+#define ED_KMSG_SERVES_DELETE_GROUPS                   0, 2, 2
+#define ED_KMSG_SERVES_INCREMENTAL_ALTER_CONFIGS       0, 1, 1
+#define ED_KMSG_SERVES_OFFSET_DELETE                   0, 0, -1
+#define ED_KMSG_SERVES_DESCRIBE_CLIENT_QUOTAS          0, 1, 1
+#define ED_KMSG_SERVES_DESCRIBE_USER_SCRAM_CREDENTIALS 0, 0, 0
+#define ED_KMSG_SERVES_ALTER_USER_SCRAM_CREDENTIALS    0, 0, 0
+#define ED_KMSG_SERVES_DESCRIBE_CLUSTER                0, 1, 0
 
 /* PartitionProduceData */
 struct ed_kmsg_produce_request_partition_produce_data {
@@ -770,6 +780,20 @@ struct ed_kmsg_list_groups_response {
 };
 extern const struct ed_kstruct ed_kmsg_list_groups_response_desc;
 
+/* SaslHandshakeRequest */
+struct ed_kmsg_sasl_handshake_request {
+    ed_kstr mechanism;
+};
+extern const struct ed_kstruct ed_kmsg_sasl_handshake_request_desc;
+
+/* SaslHandshakeResponse */
+struct ed_kmsg_sasl_handshake_response {
+    int16_t error_code;
+    int32_t n_mechanisms; /* -1 = null */
+    ed_kstr *mechanisms;
+};
+extern const struct ed_kstruct ed_kmsg_sasl_handshake_response_desc;
+
 /* ApiVersionsRequest */
 struct ed_kmsg_api_versions_request {
     ed_kstr client_software_name;
@@ -1221,6 +1245,21 @@ struct ed_kmsg_alter_configs_response {
 };
 extern const struct ed_kstruct ed_kmsg_alter_configs_response_desc;
 
+/* SaslAuthenticateRequest */
+struct ed_kmsg_sasl_authenticate_request {
+    ed_kbytes auth_bytes;
+};
+extern const struct ed_kstruct ed_kmsg_sasl_authenticate_request_desc;
+
+/* SaslAuthenticateResponse */
+struct ed_kmsg_sasl_authenticate_response {
+    int16_t error_code;
+    ed_kstr error_message;
+    ed_kbytes auth_bytes;
+    int64_t session_lifetime_ms;
+};
+extern const struct ed_kstruct ed_kmsg_sasl_authenticate_response_desc;
+
 /* CreatePartitionsAssignment */
 struct ed_kmsg_create_partitions_request_create_partitions_assignment {
     int32_t n_broker_ids; /* -1 = null */
@@ -1375,6 +1414,144 @@ struct ed_kmsg_offset_delete_response {
 };
 extern const struct ed_kstruct ed_kmsg_offset_delete_response_desc;
 
+/* ComponentData */
+struct ed_kmsg_describe_client_quotas_request_component_data {
+    ed_kstr entity_type;
+    int8_t match_type;
+    ed_kstr match;
+};
+extern const struct ed_kstruct ed_kmsg_describe_client_quotas_request_component_data_desc;
+
+/* DescribeClientQuotasRequest */
+struct ed_kmsg_describe_client_quotas_request {
+    int32_t n_components; /* -1 = null */
+    struct ed_kmsg_describe_client_quotas_request_component_data *components;
+    bool strict;
+};
+extern const struct ed_kstruct ed_kmsg_describe_client_quotas_request_desc;
+
+/* EntityData */
+struct ed_kmsg_describe_client_quotas_response_entity_data {
+    ed_kstr entity_type;
+    ed_kstr entity_name;
+};
+extern const struct ed_kstruct ed_kmsg_describe_client_quotas_response_entity_data_desc;
+
+/* ValueData */
+struct ed_kmsg_describe_client_quotas_response_value_data {
+    ed_kstr key;
+    double value;
+};
+extern const struct ed_kstruct ed_kmsg_describe_client_quotas_response_value_data_desc;
+
+/* EntryData */
+struct ed_kmsg_describe_client_quotas_response_entry_data {
+    int32_t n_entity; /* -1 = null */
+    struct ed_kmsg_describe_client_quotas_response_entity_data *entity;
+    int32_t n_values; /* -1 = null */
+    struct ed_kmsg_describe_client_quotas_response_value_data *values;
+};
+extern const struct ed_kstruct ed_kmsg_describe_client_quotas_response_entry_data_desc;
+
+/* DescribeClientQuotasResponse */
+struct ed_kmsg_describe_client_quotas_response {
+    int32_t throttle_time_ms;
+    int16_t error_code;
+    ed_kstr error_message;
+    int32_t n_entries; /* -1 = null */
+    struct ed_kmsg_describe_client_quotas_response_entry_data *entries;
+};
+extern const struct ed_kstruct ed_kmsg_describe_client_quotas_response_desc;
+
+/* UserName */
+struct ed_kmsg_describe_user_scram_credentials_request_user_name {
+    ed_kstr name;
+};
+extern const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_request_user_name_desc;
+
+/* DescribeUserScramCredentialsRequest */
+struct ed_kmsg_describe_user_scram_credentials_request {
+    int32_t n_users; /* -1 = null */
+    struct ed_kmsg_describe_user_scram_credentials_request_user_name *users;
+};
+extern const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_request_desc;
+
+/* CredentialInfo */
+struct ed_kmsg_describe_user_scram_credentials_response_credential_info {
+    int8_t mechanism;
+    int32_t iterations;
+};
+extern const struct ed_kstruct
+    ed_kmsg_describe_user_scram_credentials_response_credential_info_desc;
+
+/* DescribeUserScramCredentialsResult */
+struct ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result {
+    ed_kstr user;
+    int16_t error_code;
+    ed_kstr error_message;
+    int32_t n_credential_infos; /* -1 = null */
+    struct ed_kmsg_describe_user_scram_credentials_response_credential_info *credential_infos;
+};
+extern const struct ed_kstruct
+    ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result_desc;
+
+/* DescribeUserScramCredentialsResponse */
+struct ed_kmsg_describe_user_scram_credentials_response {
+    int32_t throttle_time_ms;
+    int16_t error_code;
+    ed_kstr error_message;
+    int32_t n_results; /* -1 = null */
+    struct ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result
+        *results;
+};
+extern const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_response_desc;
+
+/* ScramCredentialDeletion */
+struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion {
+    ed_kstr name;
+    int8_t mechanism;
+};
+extern const struct ed_kstruct
+    ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion_desc;
+
+/* ScramCredentialUpsertion */
+struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion {
+    ed_kstr name;
+    int8_t mechanism;
+    int32_t iterations;
+    ed_kbytes salt;
+    ed_kbytes salted_password;
+};
+extern const struct ed_kstruct
+    ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion_desc;
+
+/* AlterUserScramCredentialsRequest */
+struct ed_kmsg_alter_user_scram_credentials_request {
+    int32_t n_deletions; /* -1 = null */
+    struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion *deletions;
+    int32_t n_upsertions; /* -1 = null */
+    struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion *upsertions;
+};
+extern const struct ed_kstruct ed_kmsg_alter_user_scram_credentials_request_desc;
+
+/* AlterUserScramCredentialsResult */
+struct ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result {
+    ed_kstr user;
+    int16_t error_code;
+    ed_kstr error_message;
+};
+extern const struct ed_kstruct
+    ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result_desc;
+
+/* AlterUserScramCredentialsResponse */
+struct ed_kmsg_alter_user_scram_credentials_response {
+    int32_t throttle_time_ms;
+    int32_t n_results; /* -1 = null */
+    struct ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result
+        *results;
+};
+extern const struct ed_kstruct ed_kmsg_alter_user_scram_credentials_response_desc;
+
 /* DescribeClusterRequest */
 struct ed_kmsg_describe_cluster_request {
     bool include_cluster_authorized_operations;
@@ -1421,7 +1598,7 @@ struct ed_kmsg_response_header {
 extern const struct ed_kstruct ed_kmsg_response_header_desc;
 
 extern const char ed_kmsg_field_names[];
-extern const struct ed_kmsg_api ed_kmsg_apis[29];
-#define ED_KMSG_N_APIS 29
+extern const struct ed_kmsg_api ed_kmsg_apis[34];
+#define ED_KMSG_N_APIS 34
 
 #endif

@@ -235,6 +235,15 @@ bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field)
     return false;
 }
 
+bool ed_kschema_nullable(const struct ed_kstruct *s, int16_t ver, const char *field)
+{
+    for (uint16_t i = 0; i < s->n_fields; i++)
+        if (strcmp(ed_kschema_field_name(&s->fields[i]), field) == 0)
+            return has(ver, s->fields[i].v_min, s->fields[i].v_max) &&
+                   has(ver, s->fields[i].null_min, s->fields[i].null_max);
+    return false;
+}
+
 void ed_kschema_init(const struct ed_kstruct *s, void *out)
 {
     memset(out, 0, s->size);
@@ -382,12 +391,18 @@ int ed_kschema_decode(const struct ed_kstruct *s, int16_t ver, bool flex, ed_krd
 
 /* ---- encoding ---- */
 
+struct enc {
+    int16_t v;
+    bool flex;
+    const struct ed_ksplicer *sp;
+};
+
 static void wfail(ed_kwr *w, int err)
 {
     if (w->err == ED_OK) w->err = err;
 }
 
-static void enc_struct(int16_t v, bool flex, const struct ed_kstruct *s, ed_kwr *w,
+static void enc_struct(const struct enc *e, const struct ed_kstruct *s, ed_kwr *w,
                        const uint8_t *in);
 
 static void write_int(ed_kwr *w, uint8_t t, int64_t v)
@@ -411,10 +426,27 @@ static void write_int(ed_kwr *w, uint8_t t, int64_t v)
     }
 }
 
-static void enc_value(int16_t v, bool flex, const struct ed_kfield *f, bool nullable, ed_kwr *w,
+/* Records held elsewhere (p NULL, len > 0): the length here, the bytes
+ * from the splicer. */
+static void enc_spliced(const struct enc *e, bool flex, ed_kwr *w, const ed_kbytes *b)
+{
+    if (!e->sp) {
+        wfail(w, ED_ERR_INVAL);
+        return;
+    }
+    if (flex)
+        ed_kwr_uvarint(w, (uint32_t)b->len + 1);
+    else
+        ed_kwr_i32(w, b->len);
+    size_t want = ed_kwr_total_len(w) + (size_t)b->len;
+    e->sp->splice(e->sp->arg, w, b);
+    if (w->err == ED_OK && ed_kwr_total_len(w) != want) wfail(w, ED_ERR_INVAL);
+}
+
+static void enc_value(const struct enc *e, const struct ed_kfield *f, bool nullable, ed_kwr *w,
                       const uint8_t *p)
 {
-    bool cflex = flex && !(f->flags & ED_KF_NOFLEX);
+    bool cflex = e->flex && !(f->flags & ED_KF_NOFLEX);
     if (is_int(f->type)) {
         write_int(w, f->type, load_int(f->type, p));
     } else if (f->type == ED_KT_FLOAT64) {
@@ -427,22 +459,25 @@ static void enc_value(int16_t v, bool flex, const struct ed_kfield *f, bool null
         const ed_kstr *s = (const ed_kstr *)p;
         if (s->len < 0 && !nullable) wfail(w, ED_ERR_INVAL);
         ed_kwr_kstr(w, *s, cflex);
+    } else if (f->type == ED_KT_RECORDS && !((const ed_kbytes *)p)->p &&
+               ((const ed_kbytes *)p)->len > 0) {
+        enc_spliced(e, cflex, w, (const ed_kbytes *)p);
     } else if (f->type == ED_KT_BYTES || f->type == ED_KT_RECORDS) {
         const ed_kbytes *b = (const ed_kbytes *)p;
         if (b->len < 0 && !nullable) wfail(w, ED_ERR_INVAL);
         ed_kwr_bytes(w, b->p, b->len, cflex);
     } else {
-        enc_struct(v, flex, f->sub, w, p);
+        enc_struct(e, f->sub, w, p);
     }
 }
 
-static void enc_field(int16_t v, bool flex, const struct ed_kfield *f, ed_kwr *w,
+static void enc_field(const struct enc *e, const struct ed_kfield *f, ed_kwr *w,
                       const uint8_t *base)
 {
-    bool nullable = has(v, f->null_min, f->null_max);
+    bool nullable = has(e->v, f->null_min, f->null_max);
     const uint8_t *p = base + f->off;
     if (!(f->flags & ED_KF_ARRAY)) {
-        enc_value(v, flex, f, nullable, w, p);
+        enc_value(e, f, nullable, w, p);
         return;
     }
     int32_t n = *(const int32_t *)p;
@@ -452,10 +487,10 @@ static void enc_field(int16_t v, bool flex, const struct ed_kfield *f, ed_kwr *w
         wfail(w, ED_ERR_INVAL);
         return;
     }
-    ed_kwr_array(w, n, flex);
+    ed_kwr_array(w, n, e->flex);
     size_t es = elem_size(f);
     for (int32_t i = 0; i < n && w->err == ED_OK; i++)
-        enc_value(v, flex, f, false, w, arr + (size_t)i * es);
+        enc_value(e, f, false, w, arr + (size_t)i * es);
 }
 
 static bool is_default(int16_t v, const struct ed_kfield *f, const uint8_t *base);
@@ -494,14 +529,17 @@ static bool is_default(int16_t v, const struct ed_kfield *f, const uint8_t *base
     }
 }
 
-/* Tagged fields go out in ascending tag order, each as tag, size, value. */
-static void enc_tags(int16_t v, const struct ed_kstruct *s, ed_kwr *w, const uint8_t *in)
+/* Tagged fields go out in ascending tag order, each as tag, size, value
+ * (never spliced records: a tag's size is known before it is written). */
+static void enc_tags(const struct enc *e, const struct ed_kstruct *s, ed_kwr *w, const uint8_t *in)
 {
+    int16_t v = e->v;
     uint32_t n = 0;
     for (uint16_t i = 0; i < s->n_fields; i++)
         if (tagged(&s->fields[i], v) && !is_default(v, &s->fields[i], in)) n++;
     ed_kwr_uvarint(w, n);
     int32_t last = -1;
+    struct enc te = {v, true, NULL};
     for (uint32_t k = 0; k < n && w->err == ED_OK; k++) {
         const struct ed_kfield *next = NULL;
         for (uint16_t i = 0; i < s->n_fields; i++) {
@@ -513,7 +551,7 @@ static void enc_tags(int16_t v, const struct ed_kstruct *s, ed_kwr *w, const uin
         if (!next) break;
         ed_kwr tmp;
         ed_kwr_init(&tmp, w->max);
-        enc_field(v, true, next, &tmp, in);
+        enc_field(&te, next, &tmp, in);
         if (tmp.err) wfail(w, tmp.err);
         ed_kwr_uvarint(w, (uint32_t)next->tag);
         ed_kwr_uvarint(w, (uint32_t)tmp.len);
@@ -523,20 +561,28 @@ static void enc_tags(int16_t v, const struct ed_kstruct *s, ed_kwr *w, const uin
     }
 }
 
-static void enc_struct(int16_t v, bool flex, const struct ed_kstruct *s, ed_kwr *w,
+static void enc_struct(const struct enc *e, const struct ed_kstruct *s, ed_kwr *w,
                        const uint8_t *in)
 {
     for (uint16_t i = 0; i < s->n_fields && w->err == ED_OK; i++) {
         const struct ed_kfield *f = &s->fields[i];
-        if (has(v, f->v_min, f->v_max) && !tagged(f, v)) enc_field(v, flex, f, w, in);
+        if (has(e->v, f->v_min, f->v_max) && !tagged(f, e->v)) enc_field(e, f, w, in);
     }
-    if (flex) enc_tags(v, s, w, in);
+    if (e->flex) enc_tags(e, s, w, in);
 }
 
 void ed_kschema_encode(const struct ed_kstruct *s, int16_t ver, bool flex, ed_kwr *w,
                        const void *in)
 {
-    enc_struct(ver, flex, s, w, in);
+    struct enc e = {ver, flex, NULL};
+    enc_struct(&e, s, w, in);
+}
+
+void ed_kschema_encode_spliced(const struct ed_kstruct *s, int16_t ver, bool flex, ed_kwr *w,
+                               const void *in, const struct ed_ksplicer *sp)
+{
+    struct enc e = {ver, flex, sp};
+    enc_struct(&e, s, w, in);
 }
 
 int ed_kschema_decode_request(const struct ed_kmsg_api *api, int16_t ver, ed_krd *r, ed_karena *a,

@@ -13,7 +13,7 @@
 #ifndef ED_CORE_KAFKA_SCHEMA_H
 #define ED_CORE_KAFKA_SCHEMA_H
 
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 
 #define ED_KV_MAX 127 /* "and every later version" */
 
@@ -102,6 +102,8 @@ int16_t ed_kschema_response_header_version(const struct ed_kmsg_api *api, int16_
  * for callers that merge two shapes of one message (e.g. a single group
  * before a version, a batch of groups after). */
 bool ed_kschema_has(const struct ed_kstruct *s, int16_t ver, const char *field);
+/* Whether that field may be null at version ver (false when absent). */
+bool ed_kschema_nullable(const struct ed_kstruct *s, int16_t ver, const char *field);
 /* Kafka's name of a field ("ThrottleTimeMs"). */
 const char *ed_kschema_field_name(const struct ed_kfield *f);
 /* Sets every field of out (a struct of s) to its default. */
@@ -115,6 +117,19 @@ int ed_kschema_decode(const struct ed_kstruct *s, int16_t ver, bool flex, ed_krd
  * where ver does not allow one fails w with ED_ERR_INVAL. */
 void ed_kschema_encode(const struct ed_kstruct *s, int16_t ver, bool flex, ed_kwr *w,
                        const void *in);
+
+/* Records whose bytes are not in memory (Fetch: a slice of a segment file,
+ * sent with sendfile): a records value with p == NULL and len > 0 is
+ * encoded as its length, then splice(arg, w, value) appends exactly len
+ * bytes to w (e.g. with ed_kwr_splice). Values are met in the order of the
+ * struct's fields and arrays. Without a splicer such a value fails w with
+ * ED_ERR_INVAL, as does a splice of another length. */
+struct ed_ksplicer {
+    void (*splice)(void *arg, ed_kwr *w, const ed_kbytes *value);
+    void *arg;
+};
+void ed_kschema_encode_spliced(const struct ed_kstruct *s, int16_t ver, bool flex, ed_kwr *w,
+                               const void *in, const struct ed_ksplicer *sp);
 
 /* Message shortcuts: body of api's request/response at ver. */
 int ed_kschema_decode_request(const struct ed_kmsg_api *api, int16_t ver, ed_krd *r, ed_karena *a,

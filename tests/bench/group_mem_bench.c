@@ -11,9 +11,9 @@
 
 #include "core/broker.h"
 #include "core/group.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
-#include "core/kclient_group.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
+#include "core/kafka/kclient_group.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"

@@ -11,8 +11,8 @@
 
 #include "core/broker.h"
 #include "core/config.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "storage/log.h"
@@ -81,7 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.peer = "fuzz";
     ed_krd_init(&req.rd, body, len);
     ed_kwr_init(&req.out, ED_KAPI_RESPONSE_MAX);
-    e->fn(&req);
+    ed_kapi_serve(&req); /* decodes through the schema first */
+    ed_kreq_release(&req);
     ed_kwr_free(&req.out);
     free(body);
     /* Keep the registry small: drop topics the input created. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 #include "platform/log.h"
 
 static const int16_t keys[] = {ED_KMSG_API_VERSIONS,

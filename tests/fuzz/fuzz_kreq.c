@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "core/config.h"
-#include "core/kapi.h"
-#include "core/server.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/server.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "tconn.h"

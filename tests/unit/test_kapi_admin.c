@@ -15,10 +15,10 @@
 
 #include "core/broker.h"
 #include "core/config.h"
-#include "core/kapi_configs.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
-#include "core/kclient.h"
+#include "core/kafka/kapi_configs.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
+#include "core/kafka/kclient.h"
 #include "core/topics.h"
 #include "log_testutil.h"
 #include "platform/mem.h"
@@ -104,13 +104,15 @@ static void call(struct fx *f, struct call *c, ed_kapi_fn fn, int16_t key, int16
     c->req.peer = "test:1";
     ed_krd_init(&c->req.rd, c->body, body->len);
     ed_kwr_init(&c->req.out, 1u << 20);
-    c->status = fn(&c->req);
+    assert_ptr_equal(fn, ed_kapi_table[key].fn);
+    c->status = ed_kapi_serve(&c->req); /* decodes first where the entry says so */
     assert_true(ed_kwr_ok(&c->req.out));
     ed_krd_init(&c->resp, c->req.out.buf, c->req.out.len);
 }
 
 static void call_end(struct call *c)
 {
+    ed_kreq_release(&c->req);
     ed_kwr_free(&c->req.out);
     free(c->body);
 }
@@ -314,9 +316,85 @@ static void test_create_topics_malformed(void **state)
         }
         ed_kwr_free(&w);
     }
+    /* A null topic name (the field is not nullable) is malformed: the
+     * valid topic beside it is not created either. */
+    ed_kwr w;
+    ed_kwr_init(&w, 256);
+    ed_kwr_array(&w, 2, false);
+    for (int i = 0; i < 2; i++) {
+        ed_kwr_str(&w, i == 0 ? NULL : "never2", false);
+        ed_kwr_i32(&w, 1);
+        ed_kwr_i16(&w, 1);
+        ed_kwr_array(&w, 0, false); /* assignments */
+        ed_kwr_array(&w, 0, false); /* configs */
+    }
+    ed_kwr_i32(&w, 1000);
+    ed_kwr_bool(&w, false);
+    struct call c;
+    call(f, &c, ed_kapi_create_topics, 19, 2, &w);
+    assert_int_equal(c.status, ED_KAPI_CLOSE);
+    assert_int_equal(c.req.out.len, 0);
+    assert_null(ed_topics_find(f->topics, "never2"));
+    call_end(&c);
+    ed_kwr_free(&w);
 }
 
 /* ---- DeleteTopics ---- */
+
+/* The first len bytes of the request w close the connection before the
+ * handler acts: not a byte of a response written. */
+static void expect_close(struct fx *f, ed_kapi_fn fn, int16_t key, int16_t v, const ed_kwr *w,
+                         size_t len)
+{
+    ed_kwr p = *w;
+    p.len = len;
+    struct call c;
+    call(f, &c, fn, key, v, &p);
+    assert_int_equal(c.status, ED_KAPI_CLOSE);
+    assert_int_equal(c.req.out.len, 0);
+    call_end(&c);
+}
+
+/* A DeleteTopics request that does not decode deletes nothing and writes
+ * nothing: every cut of a valid one, and a null name where the version
+ * forbids one (v0-5, once answered as an unknown topic id). DescribeCluster
+ * cuts likewise close. */
+static void test_delete_topics_malformed(void **state)
+{
+    struct fx *f = *state;
+    struct ed_kc_new_topic t = {"keep", 1, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    const char *names[] = {"keep"};
+    for (int16_t v = 0; v <= 6; v++) {
+        ed_kwr w;
+        ed_kwr_init(&w, 4096);
+        ed_kc_enc_delete_topics(&w, v, names, 1, 1000);
+        for (size_t cut = 0; cut < w.len; cut++)
+            expect_close(f, ed_kapi_delete_topics, 20, v, &w, cut);
+        ed_kwr_free(&w);
+        if (v <= 5) {
+            bool flex = v >= 4;
+            ed_kwr_init(&w, 64);
+            ed_kwr_array(&w, 1, flex);
+            ed_kwr_str(&w, NULL, flex);
+            ed_kwr_i32(&w, 1000);
+            ed_kwr_tags(&w, flex);
+            expect_close(f, ed_kapi_delete_topics, 20, v, &w, w.len);
+            ed_kwr_free(&w);
+        }
+    }
+    assert_non_null(ed_topics_find(f->topics, "keep"));
+    for (int16_t v = 0; v <= 1; v++) {
+        ed_kwr w;
+        ed_kwr_init(&w, 64);
+        ed_kwr_bool(&w, true);
+        if (v >= 1) ed_kwr_i8(&w, 1);
+        ed_kwr_tags(&w, true);
+        for (size_t cut = 0; cut < w.len; cut++)
+            expect_close(f, ed_kapi_describe_cluster, 60, v, &w, cut);
+        ed_kwr_free(&w);
+    }
+}
 
 static void test_delete_topics(void **state)
 {
@@ -967,6 +1045,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_topics_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_topics_assignment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_topics_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_topics_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps, setup, teardown),

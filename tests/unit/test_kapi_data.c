@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include "core/broker.h"
-#include "core/kapi.h"
-#include "core/kapi_data.h"
-#include "core/kapi_handlers.h"
+#include "core/config.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
+#include "fetch_golden.h"
 #include "platform/mem.h"
 #include "platform/net.h"
 #include "storage/batch.h"
@@ -154,16 +156,12 @@ static void call_start(struct fx *f, struct call *c, int16_t key, int16_t ver, b
     c->req.peer = "test:1";
     ed_krd_init(&c->req.rd, c->body, body->len);
     ed_kwr_init(&c->req.out, 1u << 24);
-    ed_kapi_fn fn = key == 0    ? ed_kapi_produce
-                    : key == 1  ? ed_kapi_fetch
-                    : key == 2  ? ed_kapi_list_offsets
-                    : key == 22 ? ed_kapi_init_producer_id
-                                : ed_kapi_offset_for_leader_epoch;
-    c->status = fn(&c->req);
+    c->status = ed_kapi_serve(&c->req);
 }
 
 static void call_end(struct call *c)
 {
+    ed_kreq_release(&c->req);
     ed_kwr_free(&c->req.out);
     free(c->body);
 }
@@ -675,6 +673,7 @@ static void test_produce_malformed(void **state)
             struct call c;
             call_start(f, &c, 0, v, flex, &part_w);
             assert_int_equal(c.status, ED_KAPI_CLOSE);
+            assert_int_equal(c.req.out.len, 0);
             call_end(&c);
         }
         ed_kwr_free(&w);
@@ -1024,14 +1023,20 @@ static int count_records(const uint8_t *p, int32_t len, int64_t *first, int64_t 
     return n;
 }
 
-static void test_fetch_versions(void **state)
+/* Two batches into t-0: 5 records, then n2. */
+static void produce_two_batches(struct fx *f, int n2)
 {
-    struct fx *f = *state;
     uint8_t buf[4096];
     size_t n = simple_batch(buf, sizeof buf, 5, 1000, -1, -1, -1);
     produce_ok(f, 7, "t", 0, buf, n, 0);
-    n = simple_batch(buf, sizeof buf, 5, 2000, -1, -1, -1);
+    n = simple_batch(buf, sizeof buf, n2, 2000, -1, -1, -1);
     produce_ok(f, 7, "t", 0, buf, n, 5);
+}
+
+static void test_fetch_versions(void **state)
+{
+    struct fx *f = *state;
+    produce_two_batches(f, 5);
     for (int16_t v = 4; v <= 17; v++) {
         struct fpreq p[] = {{"t", 0, 0, 1 << 20}, {"t", 1, 0, 1 << 20}, {"nosuch", 0, 0, 100}};
         struct fres r;
@@ -1069,6 +1074,40 @@ static void test_fetch_versions(void **state)
     assert_int_equal(r.p[0].err, ED_KERR_OFFSET_OUT_OF_RANGE);
     assert_int_equal(r.p[1].err, ED_KERR_OFFSET_OUT_OF_RANGE);
     fres_free(&r);
+}
+
+/* A Fetch response byte for byte as the hand-written encoder wrote it
+ * before Fetch moved to the message schema (fetch_golden.h was recorded
+ * from that encoder), versions 4-17: a partition with two batches spliced
+ * from its segment, an empty one, an unknown topic, an offset out of range.
+ * The records must still be spliced, not copied. The topic id (v13+) is
+ * random per run: it is compared as zeros. */
+static void test_fetch_bytes_as_before(void **state)
+{
+    struct fx *f = *state;
+    produce_two_batches(f, 3);
+    uint8_t id[16];
+    topic_id(f, "t", id);
+    for (int16_t v = 4; v <= 17; v++) {
+        struct fpreq p[] = {
+            {"t", 0, 0, 1 << 20}, {"t", 1, 0, 1 << 20}, {"t", 2, 9, 100}, {"nosuch", 0, 0, 100}};
+        ed_kwr w;
+        fetch_body(f, &w, v, 0, 1, 1 << 20, 0, -1, p, 4);
+        struct call c;
+        call_start(f, &c, 1, v, v >= 12, &w);
+        ed_kwr_free(&w);
+        assert_int_equal(c.status, ED_KAPI_RESPOND);
+        assert_int_equal(c.req.out.n_splices, 1);
+        size_t len;
+        uint8_t *flat = flatten(&c.req.out, &len);
+        for (size_t i = 0; i + 16 <= len; i++)
+            if (memcmp(flat + i, id, 16) == 0) memset(flat + i, 0, 16);
+        const struct golden *g = &fetch_golden[v - 4];
+        assert_int_equal(len, g->len);
+        assert_memory_equal(flat, g->bytes, len);
+        free(flat);
+        call_end(&c);
+    }
 }
 
 static void test_fetch_limits(void **state)
@@ -1475,6 +1514,8 @@ static void test_produce_log_append_time(void **state)
 
 /* Every truncation of a good request closes the connection and changes
  * nothing. */
+/* Every cut of the request is refused before the handler acts: closed,
+ * and not a byte of a response written. */
 static void all_cuts_close(struct fx *f, int16_t key, int16_t v, bool flex, const ed_kwr *w)
 {
     for (size_t cut = 0; cut < w->len; cut++) {
@@ -1483,6 +1524,7 @@ static void all_cuts_close(struct fx *f, int16_t key, int16_t v, bool flex, cons
         struct call c;
         call_start(f, &c, key, v, flex, &pw);
         assert_int_equal(c.status, ED_KAPI_CLOSE);
+        assert_int_equal(c.req.out.len, 0);
         call_end(&c);
     }
 }
@@ -1546,6 +1588,45 @@ static void test_small_apis_malformed(void **state)
     int64_t after;
     assert_int_equal(ed_pids_allocate(f->pids, &after), ED_OK);
     assert_int_equal(after, before + 1);
+    /* Metadata asking to auto-create a topic: no cut creates it. */
+    struct ed_config *cfg;
+    assert_int_equal(ed_config_new(&cfg), ED_OK); /* auto-creation on */
+    ed_topics_set_broker_config(f->topics, cfg);
+    for (int16_t v = 4; v <= 12; v++) {
+        bool flex = v >= 9;
+        ed_kwr w;
+        ed_kwr_init(&w, 1024);
+        ed_kwr_array(&w, 1, flex);
+        if (v >= 10) ed_kwr_uuid(&w, (const uint8_t[16]){0});
+        ed_kwr_str(&w, "fresh", flex);
+        ed_kwr_tags(&w, flex);
+        ed_kwr_bool(&w, true); /* allow auto-creation */
+        if (v >= 8 && v <= 10) ed_kwr_bool(&w, false);
+        if (v >= 8) ed_kwr_bool(&w, false);
+        ed_kwr_tags(&w, flex);
+        all_cuts_close(f, 3, v, flex, &w);
+        assert_null(ed_topics_find(f->topics, "fresh"));
+        if (v == 12) { /* whole, it does */
+            struct call c;
+            call_start(f, &c, 3, v, flex, &w);
+            assert_int_equal(c.status, ED_KAPI_RESPOND);
+            assert_non_null(ed_topics_find(f->topics, "fresh"));
+            call_end(&c);
+        }
+        ed_kwr_free(&w);
+    }
+    ed_topics_set_broker_config(f->topics, NULL);
+    ed_config_free(cfg);
+    /* ApiVersions v3+: client software name and version. */
+    for (int16_t v = 3; v <= 4; v++) {
+        ed_kwr w;
+        ed_kwr_init(&w, 1024);
+        ed_kwr_str(&w, "eddy", true);
+        ed_kwr_str(&w, "1.0", true);
+        ed_kwr_tags(&w, true);
+        all_cuts_close(f, 18, v, true, &w);
+        ed_kwr_free(&w);
+    }
 }
 
 int main(void)
@@ -1577,6 +1658,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_for_leader_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_apis_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_bytes_as_before, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

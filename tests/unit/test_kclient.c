@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 #include "platform/mem.h"
 
 static void test_hostport(void **state)

@@ -13,7 +13,7 @@
 
 #include "core/kafka/klink.h"
 #include "core/kafka/schema.h"
-#include "core/mirror.h"
+#include "core/kafka/mirror.h"
 #include "platform/mem.h"
 #include "platform/memnet.h"
 

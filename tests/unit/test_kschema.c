@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "core/kafka/msg_gen.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 #include "kafka_frames.h"
 
 struct vec {
@@ -321,7 +321,7 @@ static void test_api_versions_advertised(void **state)
     req.flex = true;
     ed_krd_init(&req.rd, body, sizeof body);
     ed_kwr_init(&req.out, 1 << 16);
-    assert_int_equal(ed_kapi_api_versions(&req), ED_KAPI_RESPOND);
+    assert_int_equal(ed_kapi_serve(&req), ED_KAPI_RESPOND);
     const struct ed_kmsg_api *api = ed_kschema_api(ED_KMSG_API_VERSIONS);
     struct ed_kmsg_api_versions_response av;
     ed_karena a;
@@ -353,6 +353,7 @@ static void test_api_versions_advertised(void **state)
     for (int k = 0; k < ED_KAPI_N_KEYS; k++)
         if (ed_kapi_table[k].fn) assert_non_null(ed_kschema_api((int16_t)k));
     assert_int_equal(av.n_api_keys, served);
+    ed_kreq_release(&req);
     ed_kwr_free(&req.out);
 }
 

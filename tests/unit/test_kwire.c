@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 #include "log_testutil.h"
 
 static void test_fixed(void **state)

@@ -18,7 +18,7 @@
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_codec.h"
 #include "bridge/mqtt_route.h"
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 #include "core/partitioner.h"
 #include "core/config.h"
 #include "core/topics.h"

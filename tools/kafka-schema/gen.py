@@ -31,6 +31,7 @@ APIS = [
     ("SyncGroup", (0, 5), (0, 5)),
     ("DescribeGroups", (0, 5), (0, 5)),
     ("ListGroups", (0, 5), (0, 5)),
+    ("SaslHandshake", (0, 1), (0, 1)),
     ("ApiVersions", (0, 4), (0, 3)),
     ("CreateTopics", (0, 7), (2, 7)),
     ("DeleteTopics", (0, 6), (1, 6)),
@@ -42,10 +43,14 @@ APIS = [
     ("TxnOffsetCommit", None, (0, 3)),
     ("DescribeConfigs", (0, 4), (1, 4)),
     ("AlterConfigs", (0, 2), (0, 2)),
+    ("SaslAuthenticate", (0, 2), (0, 2)),
     ("CreatePartitions", (0, 3), (0, 3)),
     ("DeleteGroups", (0, 2), (0, 2)),
     ("IncrementalAlterConfigs", (0, 1), (0, 1)),
     ("OffsetDelete", (0, 0), (0, 0)),
+    ("DescribeClientQuotas", (0, 1), None),
+    ("DescribeUserScramCredentials", (0, 0), None),
+    ("AlterUserScramCredentials", (0, 0), None),
     ("DescribeCluster", (0, 1), None),
 ]
 HEADERS = [("RequestHeader", (0, 2)), ("ResponseHeader", (0, 1))]
@@ -253,7 +258,7 @@ def main():
     h.append("    ED_KMSG_N_KEYS = 80")
     h.append("};")
     h.append("")
-    h.append("/* Server versions as {min, max, first flexible} for core/kapi.c's table. */")
+    h.append("/* Server versions as {min, max, first flexible} for core/kafka/kapi.c's table. */")
     for a in apis:
         if a[5]:
             h.append("#define ED_KMSG_SERVES_%s %d, %d, %d" % (snake(a[0]).upper(), a[5][0],

@@ -8,6 +8,9 @@
 //	    stdout: "PARTITION OFFSET KEYHEX VALUEHEX" for N records read from the
 //	    start of every partition; exit 1 if fewer arrive before the timeout
 //	franz-peer version
+//
+// SASL when PEER_SASL_MECHANISM is set (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512),
+// with PEER_SASL_USERNAME and PEER_SASL_PASSWORD.
 package main
 
 import (
@@ -25,7 +28,29 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
+
+// saslOpts: the SASL mechanism named by the environment, if any.
+func saslOpts() []kgo.Opt {
+	user, pass := os.Getenv("PEER_SASL_USERNAME"), os.Getenv("PEER_SASL_PASSWORD")
+	var m sasl.Mechanism
+	switch os.Getenv("PEER_SASL_MECHANISM") {
+	case "":
+		return nil
+	case "PLAIN":
+		m = plain.Auth{User: user, Pass: pass}.AsMechanism()
+	case "SCRAM-SHA-256":
+		m = scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
+	case "SCRAM-SHA-512":
+		m = scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
+	default:
+		die("unknown PEER_SASL_MECHANISM %q", os.Getenv("PEER_SASL_MECHANISM"))
+	}
+	return []kgo.Opt{kgo.SASL(m)}
+}
 
 func die(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "franz-peer: "+format+"\n", args...)
@@ -101,7 +126,7 @@ func produce(args []string) {
 	default:
 		die("bad -acks %q", *acks)
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(opts, saslOpts()...)...)
 	if err != nil {
 		die("client: %v", err)
 	}
@@ -161,7 +186,7 @@ func consume(args []string) {
 	if *group != "" {
 		opts = append(opts, kgo.ConsumerGroup(*group))
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(opts, saslOpts()...)...)
 	if err != nil {
 		die("client: %v", err)
 	}

@@ -5,7 +5,9 @@
 //                                        stdout "PARTITION OFFSET KEYHEX VALUEHEX"
 //   node peer.js version
 // kafkajs is found through NODE_PATH (the peers cache). KAFKAJS_SSL_CA=FILE
-// connects over TLS, trusting the PEM authorities in FILE.
+// connects over TLS, trusting the PEM authorities in FILE. SASL when
+// PEER_SASL_MECHANISM is set (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), with
+// PEER_SASL_USERNAME and PEER_SASL_PASSWORD.
 'use strict';
 const fs = require('fs');
 const { Kafka, logLevel, Partitioners } = require('kafkajs');
@@ -15,6 +17,11 @@ function sslOption() {
   return ca ? { ca: [fs.readFileSync(ca, 'utf8')] } : undefined;
 }
 
+function sasl() {
+  const m = process.env.PEER_SASL_MECHANISM;
+  if (!m) return undefined;
+  return { mechanism: m.toLowerCase(), username: process.env.PEER_SASL_USERNAME, password: process.env.PEER_SASL_PASSWORD };
+}
 function fromHex(s) {
   if (s === '-') return null;
   if (s === '=') return Buffer.alloc(0);
@@ -50,7 +57,7 @@ function readStdin() {
 }
 
 async function produce(brokers, topic) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), ssl: sslOption(), logLevel: logLevel.WARN, logCreator });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), ssl: sslOption(), logLevel: logLevel.WARN, logCreator, sasl: sasl() });
   // The default partitioner is Java-compatible murmur2.
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -73,7 +80,7 @@ async function produce(brokers, topic) {
 }
 
 async function consume(brokers, topic, n, timeoutMs) {
-  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), ssl: sslOption(), logLevel: logLevel.WARN, logCreator });
+  const kafka = new Kafka({ clientId: 'eddy-test-kafkajs', brokers: brokers.split(','), ssl: sslOption(), logLevel: logLevel.WARN, logCreator, sasl: sasl() });
   const consumer = kafka.consumer({ groupId: 'eddy-test-kafkajs-' + process.pid + '-' + Date.now() });
   const lines = [];
   let settle;

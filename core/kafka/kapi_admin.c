@@ -4,12 +4,13 @@
  * and CreatePartitions pend while the registry makes big topics' logs in
  * steps.
  *
- * Every handler first reads its whole request without side effects, so a
- * malformed request closes the connection and changes nothing; it then
- * reads the request again to act and answer. */
-#include "core/kapi_configs.h"
-#include "core/kapi_handlers.h"
-#include "core/kclient.h"
+ * Each acts on its request decoded through the message schema
+ * (ed_kapi_serve: a malformed request closes the connection and changes
+ * nothing) and answers with the generated response struct. */
+#include "core/kafka/msg_gen.h"
+#include "core/kafka/kapi_configs.h"
+#include "core/kafka/kapi_handlers.h"
+#include "core/kafka/kclient.h"
 #include "core/topics.h"
 #include "platform/mem.h"
 
@@ -53,59 +54,49 @@ static int16_t check_caps(const ed_broker *b, const char *name, int32_t n_topics
     return ED_KERR_NONE;
 }
 
-/* Checks a manual assignment list (CreateTopics/CreatePartitions): every
- * partition must have exactly this broker as its only replica. Reads n
- * entries from r; with_index reads CreateTopics' partition index first and
- * requires the indexes to be first..first+n-1. */
-static bool check_assignment(ed_krd *r, bool flex, int32_t n, bool with_index, int32_t first,
-                             int32_t node_id, char *why, size_t why_len)
+/* One entry of a manual assignment (CreateTopics/CreatePartitions): the
+ * partition idx must lie in first..first+n-1 and have exactly this broker as
+ * its only replica. */
+static bool check_replicas(int32_t idx, int32_t first, int32_t n, int32_t n_brokers,
+                           const int32_t *brokers, int32_t node_id, char *why, size_t why_len)
 {
-    bool ok = true;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t idx = with_index ? ed_krd_i32(r) : first + i;
-        int32_t nb = ed_krd_array(r, flex, 4);
-        int32_t b0 = -1;
-        for (int32_t k = 0; k < nb; k++) {
-            int32_t b = ed_krd_i32(r);
-            if (k == 0) b0 = b;
-        }
-        ed_krd_tags(r, flex);
-        if (!ok) continue;
-        if (idx < first || idx >= first + n) {
-            snprintf(why, why_len, "Partition index %" PRId32 " is out of range in the assignment",
-                     idx);
-            ok = false;
-        } else if (nb != 1 || b0 != node_id) {
-            snprintf(why, why_len,
-                     "Partition %" PRId32 " must have exactly one replica, on broker %" PRId32
-                     " (this is a single-node cluster)",
-                     idx, node_id);
-            ok = false;
-        }
+    if (idx < first || idx >= first + n) {
+        snprintf(why, why_len, "Partition index %" PRId32 " is out of range in the assignment",
+                 idx);
+        return false;
     }
-    /* Duplicate indexes make the range check above insufficient only when
-     * some index is missing; with n entries all in range and distinct the
-     * assignment is complete. Distinctness is checked by the caller's
-     * second walk when needed; a duplicate here means a gap elsewhere. */
-    return ok;
+    if (n_brokers != 1 || brokers[0] != node_id) {
+        snprintf(why, why_len,
+                 "Partition %" PRId32 " must have exactly one replica, on broker %" PRId32
+                 " (this is a single-node cluster)",
+                 idx, node_id);
+        return false;
+    }
+    return true;
 }
 
-/* True when the n partition indexes at r (CreateTopics assignments) are all
- * distinct; r is a copy positioned at the first entry. */
-static bool indexes_distinct(ed_krd r, bool flex, int32_t n)
+/* CreateTopics' assignments: each in range with one replica here (the
+ * first failure explains itself in why), and every index once. */
+static bool check_topic_assignment(const struct ed_kmsg_create_topics_request_creatable_topic *t,
+                                   int32_t node_id, bool *distinct, char *why, size_t why_len)
 {
     uint8_t seen[ED_KAPI_MAX_PARTITIONS / 8 + 1];
     memset(seen, 0, sizeof seen);
-    for (int32_t i = 0; i < n; i++) {
-        int32_t idx = ed_krd_i32(&r);
-        int32_t nb = ed_krd_array(&r, flex, 4);
-        ed_krd_skip(&r, (size_t)(nb > 0 ? nb : 0) * 4);
-        ed_krd_tags(&r, flex);
-        if (idx < 0 || idx >= ED_KAPI_MAX_PARTITIONS) return false;
-        if (seen[idx / 8] & (1u << (idx % 8))) return false;
-        seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    bool ok = true;
+    *distinct = true;
+    for (int32_t i = 0; i < t->n_assignments; i++) {
+        const struct ed_kmsg_create_topics_request_creatable_replica_assignment *a =
+            &t->assignments[i];
+        if (ok)
+            ok = check_replicas(a->partition_index, 0, t->n_assignments, a->n_broker_ids,
+                                a->broker_ids, node_id, why, why_len);
+        int32_t idx = a->partition_index;
+        if (idx < 0 || idx >= ED_KAPI_MAX_PARTITIONS || (seen[idx / 8] & (1u << (idx % 8))))
+            *distinct = false;
+        else
+            seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
     }
-    return true;
+    return ok;
 }
 
 /* ---- CreateTopics ---- */
@@ -127,10 +118,11 @@ static void configs_free(struct new_configs *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Reads n config pairs from r, copies and checks them. */
-static int16_t read_new_configs(ed_krd *r, bool flex, int32_t n, struct new_configs *out, char *why,
-                                size_t why_len)
+/* Copies and checks the requested topic configs. */
+static int16_t read_new_configs(const struct ed_kmsg_create_topics_request_creatable_topic *t,
+                                struct new_configs *out, char *why, size_t why_len)
 {
+    int32_t n = t->n_configs;
     int16_t err = ED_KERR_NONE;
     memset(out, 0, sizeof *out);
     if (n > 0) {
@@ -142,10 +134,9 @@ static int16_t read_new_configs(ed_krd *r, bool flex, int32_t n, struct new_conf
         }
     }
     for (int32_t i = 0; i < n; i++) {
-        ed_kstr k = ed_krd_str(r, flex);
-        ed_kstr v = ed_krd_str(r, flex);
-        ed_krd_tags(r, flex);
-        if (err) continue;
+        ed_kstr k = t->configs[i].name;
+        ed_kstr v = t->configs[i].value;
+        if (err) break;
         char key[CONFIG_KEY_MAX], value[CONFIG_VALUE_MAX];
         if (!ed_kstr_copy(k, key, sizeof key)) {
             err = ED_KERR_INVALID_CONFIG;
@@ -197,17 +188,22 @@ static void default_cb(void *arg, const struct ed_config_item *it)
     d->value = d->buf;
 }
 
-/* Writes CreateTopics v5+ configs: the topic's effective configs, or for a
- * validate-only request the requested overrides plus the broker defaults
- * that are known. */
-static void put_created_configs(ed_kreq *req, ed_topic *topic, const struct new_configs *nc)
+/* The configs of a CreateTopics v5+ result: the topic's effective configs,
+ * or for a validate-only request the requested overrides plus the broker
+ * defaults that are known. Values are copied: the answer may be sent after
+ * the topic is gone. */
+static void fill_created_configs(ed_kreq *req, ed_topic *topic, const struct new_configs *nc,
+                                 struct ed_kmsg_create_topics_response_creatable_topic_result *res)
 {
-    ed_kwr *w = &req->out;
     const char *const *keys = ed_topics_config_keys();
     int32_t count = 0;
-    /* Two walks: count, then write. */
+    /* Two walks: count, then fill. */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) ed_kwr_array(w, count, true);
+        if (pass == 1 &&
+            !ed_kreq_array(req, count, &ed_kmsg_create_topics_response_creatable_topic_configs_desc,
+                           &res->n_configs, &res->configs))
+            return;
+        int32_t i_out = 0;
         for (const char *const *k = keys; *k; k++) {
             const char *value = NULL;
             int8_t src = ED_KC_SRC_DEFAULT;
@@ -234,24 +230,25 @@ static void put_created_configs(ed_kreq *req, ed_topic *topic, const struct new_
                 count++;
                 continue;
             }
-            ed_kwr_str(w, *k, true);
-            ed_kwr_str(w, value, true);
-            ed_kwr_bool(w, false);
-            ed_kwr_i8(w, src);
-            ed_kwr_bool(w, false);
-            ed_kwr_tags(w, true);
+            struct ed_kmsg_create_topics_response_creatable_topic_configs *c =
+                &res->configs[i_out++];
+            c->name = ed_kstr_z(*k);
+            c->value = ed_kreq_str(req, value);
+            c->config_source = src;
         }
     }
 }
 
-/* A CreateTopics or CreatePartitions request waiting for work in steps: its response is
- * written (as if every creation succeeds) before it pends; err_at[slot]
- * is where a pending topic's error code sits, patched if it fails. */
+/* A CreateTopics or CreatePartitions request waiting for work in steps:
+ * its response struct is filled (as if every creation succeeds) before it
+ * pends, and encoded when the last step is done; err_at[slot] is a pending
+ * topic's error code in it, set if that creation fails. */
 struct create_wait {
     ed_kreq *req;
     ed_topics *topics;
+    const void *resp;
     int32_t n, cap, n_left;
-    size_t *err_at;
+    int16_t **err_at;
 };
 
 static void create_wait_free(struct create_wait *cw)
@@ -264,15 +261,13 @@ static void create_wait_free(struct create_wait *cw)
 static void on_created(void *arg, int32_t slot, int rc)
 {
     struct create_wait *cw = arg;
-    if (rc != ED_OK) {
-        int16_t err =
+    if (rc != ED_OK)
+        *cw->err_at[slot] =
             rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
-        if (cw->err_at[slot] + 2 <= cw->req->out.len)
-            ed_put_be16(cw->req->out.buf + cw->err_at[slot], (uint16_t)err);
-    }
     if (--cw->n_left > 0) return;
     ed_kreq *req = cw->req;
     req->ctx = NULL;
+    ed_kreq_respond(req, cw->resp);
     create_wait_free(cw);
     ed_kreq_complete(req);
 }
@@ -299,7 +294,7 @@ static int32_t create_wait_slot(ed_kreq *req, struct create_wait **cwp)
     }
     if (cw->n == cw->cap) {
         int32_t cap = cw->cap ? cw->cap * 2 : 8;
-        size_t *v = ed_realloc(cw->err_at, (size_t)cap * sizeof *v);
+        int16_t **v = ed_realloc(cw->err_at, (size_t)cap * sizeof *v);
         if (!v) return -1;
         cw->err_at = v;
         cw->cap = cap;
@@ -307,76 +302,53 @@ static int32_t create_wait_slot(ed_kreq *req, struct create_wait **cwp)
     return cw->n;
 }
 
-/* Marks the topic whose error code is written next as pending. */
-static void create_wait_mark(struct create_wait *cw, const ed_kwr *w)
+/* Marks a topic pending; err is its error code in the response. */
+static void create_wait_mark(struct create_wait *cw, int16_t *err)
 {
-    cw->err_at[cw->n++] = w->len;
+    cw->err_at[cw->n++] = err;
     cw->n_left++;
 }
 
-/* The handler's status once its response is written. */
-static int create_wait_end(ed_kreq *req, struct create_wait *cw)
+/* The handler's status once its response struct resp (in req's arena) is
+ * filled: answered now, or when the last of its topics has all its
+ * partitions. */
+static int create_wait_end(ed_kreq *req, struct create_wait *cw, const void *resp)
 {
     if (cw && cw->n_left > 0) {
-        /* Answered when the last of its topics has all its partitions. */
+        cw->resp = resp;
         req->ctx = cw;
         req->cancel = create_cancel;
         return ED_KAPI_PENDING;
     }
     create_wait_free(cw);
+    ed_kreq_respond(req, resp);
     return ED_KAPI_RESPOND;
 }
 
 int ed_kapi_create_topics(ed_kreq *req)
 {
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-    ed_krd start = req->rd;
-    ed_krd *r = &req->rd;
-
-    int32_t n = ed_krd_array(r, flex, 10);
-    for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-        ed_krd_str(r, flex);
-        ed_krd_i32(r);
-        ed_krd_i16(r);
-        int32_t na = ed_krd_array(r, flex, 5);
-        for (int32_t k = 0; k < na && ed_krd_ok(r); k++) {
-            ed_krd_i32(r);
-            int32_t nb = ed_krd_array(r, flex, 4);
-            ed_krd_skip(r, (size_t)(nb > 0 ? nb : 0) * 4);
-            ed_krd_tags(r, flex);
-        }
-        int32_t nc = ed_krd_array(r, flex, 2);
-        for (int32_t k = 0; k < nc && ed_krd_ok(r); k++) {
-            ed_krd_str(r, flex);
-            ed_krd_str(r, flex);
-            ed_krd_tags(r, flex);
-        }
-        ed_krd_tags(r, flex);
-    }
-    ed_krd_i32(r); /* timeout: creation is immediate */
-    bool validate_only = v >= 1 ? ed_krd_bool(r) : false;
-    ed_krd_tags(r, flex);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
-    *r = start;
-    ed_kwr *w = &req->out;
+    const struct ed_kmsg_create_topics_request *body = req->body;
     const ed_broker *b = req->broker;
-    if (v >= 2) ed_kwr_i32(w, 0);
-    n = ed_krd_array(r, flex, 10);
-    ed_kwr_array(w, n < 0 ? 0 : n, flex);
+    /* In the arena: a pending request encodes it when its topics are made. */
+    struct ed_kmsg_create_topics_response *resp;
+    int32_t one;
+    if (!ed_kreq_array(req, 1, req->api->response, &one, &resp) ||
+        !ed_kreq_array(req, body->n_topics,
+                       &ed_kmsg_create_topics_response_creatable_topic_result_desc, &resp->n_topics,
+                       &resp->topics))
+        return ED_KAPI_RESPOND;
     int64_t used = 0; /* partitions this request adds */
     struct create_wait *cw = NULL;
-    for (int32_t i = 0; i < n; i++) {
-        ed_kstr name = ed_krd_str(r, flex);
-        int32_t n_parts = ed_krd_i32(r);
-        int16_t rf = ed_krd_i16(r);
-        int32_t na = ed_krd_array(r, flex, 5);
-        ed_krd assign_at = *r;
+    for (int32_t i = 0; i < body->n_topics; i++) {
+        const struct ed_kmsg_create_topics_request_creatable_topic *t = &body->topics[i];
+        struct ed_kmsg_create_topics_response_creatable_topic_result *res = &resp->topics[i];
+        int32_t n_parts = t->num_partitions;
+        int16_t rf = t->replication_factor;
+        int32_t na = t->n_assignments;
         char cname[ED_TOPIC_NAME_MAX + 1], why[512];
         int16_t err = ED_KERR_NONE;
         why[0] = '\0';
-        bool name_ok = ed_kstr_copy(name, cname, sizeof cname) && ed_topics_valid_name(cname);
+        bool name_ok = ed_kstr_copy(t->name, cname, sizeof cname) && ed_topics_valid_name(cname);
         if (!name_ok) {
             err = ED_KERR_INVALID_TOPIC_EXCEPTION;
             snprintf(why, sizeof why,
@@ -388,14 +360,14 @@ int ed_kapi_create_topics(ed_kreq *req)
             snprintf(why, sizeof why, "Topic '%s' already exists.", cname);
         }
         if (na > 0) {
-            bool ok = check_assignment(r, flex, na, true, 0, b->node_id, why, sizeof why);
+            bool distinct;
+            bool ok = check_topic_assignment(t, b->node_id, &distinct, why, sizeof why);
             if (!err && (n_parts != -1 || rf != -1)) {
                 err = ED_KERR_INVALID_REQUEST;
                 snprintf(why, sizeof why,
                          "Both numPartitions or replicationFactor and replicasAssignments were "
                          "set. Both cannot be used at the same time.");
-            } else if (!err && (!ok || na > ED_KAPI_MAX_PARTITIONS ||
-                                !indexes_distinct(assign_at, flex, na))) {
+            } else if (!err && (!ok || na > ED_KAPI_MAX_PARTITIONS || !distinct)) {
                 err = ED_KERR_INVALID_REPLICA_ASSIGNMENT;
                 if (ok)
                     snprintf(why, sizeof why, "Partition indexes must be 0..%d, each once",
@@ -421,20 +393,18 @@ int ed_kapi_create_topics(ed_kreq *req)
                          rf, rf);
             }
         }
-        int32_t nc = ed_krd_array(r, flex, 2);
         struct new_configs cfgs;
         char cwhy_buf[300] = "";
-        int16_t cerr = read_new_configs(r, flex, nc, &cfgs, cwhy_buf, sizeof cwhy_buf);
+        int16_t cerr = read_new_configs(t, &cfgs, cwhy_buf, sizeof cwhy_buf);
         if (!err && cerr) {
             err = cerr;
             snprintf(why, sizeof why, "%s", cwhy_buf);
         }
-        ed_krd_tags(r, flex);
         if (!err) err = check_caps(b, cname, 1, n_parts, &used, why, sizeof why);
 
         ed_topic *topic = NULL;
         bool pending = false;
-        if (!err && !validate_only) {
+        if (!err && !body->validate_only) {
             const char *cwhy = NULL;
             int32_t slot = create_wait_slot(req, &cw);
             int rc =
@@ -461,24 +431,17 @@ int ed_kapi_create_topics(ed_kreq *req)
             }
         }
 
-        ed_kwr_kstr(w, name, flex);
-        if (v >= 7) ed_kwr_uuid(w, topic ? ed_topic_id(topic) : zero_id);
-        if (pending) create_wait_mark(cw, w);
-        ed_kwr_i16(w, err);
-        if (v >= 1) ed_kwr_str(w, err ? why : NULL, flex);
-        if (v >= 5) {
-            ed_kwr_i32(w, err ? -1 : n_parts);
-            ed_kwr_i16(w, err ? -1 : rf);
-            if (err)
-                ed_kwr_array(w, 0, true);
-            else
-                put_created_configs(req, topic, &cfgs);
-        }
-        ed_kwr_tags(w, flex);
+        res->name = t->name;
+        if (topic) memcpy(res->topic_id, ed_topic_id(topic), 16);
+        if (pending) create_wait_mark(cw, &res->error_code);
+        res->error_code = err;
+        res->error_message = err ? ed_kreq_str(req, why) : (ed_kstr){NULL, -1};
+        res->num_partitions = err ? -1 : n_parts;
+        res->replication_factor = err ? -1 : rf;
+        if (!err) fill_created_configs(req, topic, &cfgs, res);
         configs_free(&cfgs);
     }
-    ed_kwr_tags(w, flex);
-    return create_wait_end(req, cw);
+    return create_wait_end(req, cw, resp);
 }
 
 /* ---- DeleteTopics ---- */
@@ -494,84 +457,66 @@ static void id_cb(void *arg, ed_topic *t)
     if (!f->found && memcmp(ed_topic_id(t), f->id, 16) == 0) f->found = t;
 }
 
+/* Deletes one topic named by name, or by id when name is null; fills r. */
+static void delete_one(ed_kreq *req, ed_kstr name, const uint8_t *id,
+                       struct ed_kmsg_delete_topics_response_deletable_topic_result *r)
+{
+    ed_topics *topics = req->broker->topics;
+    ed_topic *topic = NULL;
+    char why[300] = "";
+    char cname[ED_TOPIC_NAME_MAX + 1] = "";
+    bool by_id = name.len < 0;
+    r->name = name;
+    memcpy(r->topic_id, id, 16);
+    if (by_id) {
+        struct id_find f = {id, NULL};
+        if (memcmp(id, zero_id, 16) != 0) ed_topics_each(topics, id_cb, &f);
+        topic = f.found;
+        if (!topic) {
+            r->error_code = ED_KERR_UNKNOWN_TOPIC_ID;
+            snprintf(why, sizeof why, "Topic id does not exist.");
+        }
+    } else if (!ed_kstr_copy(name, cname, sizeof cname) ||
+               !(topic = ed_topics_find(topics, cname))) {
+        r->error_code = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(why, sizeof why, "This server does not host this topic-partition.");
+    }
+    if (topic) {
+        snprintf(cname, sizeof cname, "%s", ed_topic_name(topic));
+        memcpy(r->topic_id, ed_topic_id(topic), 16);
+        if (by_id) r->name = ed_kreq_str(req, cname);
+        if (ed_topic_is_internal(topic)) {
+            r->error_code = ED_KERR_INVALID_TOPIC_EXCEPTION;
+            snprintf(why, sizeof why, "Internal topic %s cannot be deleted.", cname);
+        } else {
+            int rc = ed_topics_delete(topics, topic);
+            if (rc) {
+                r->error_code =
+                    rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR : ED_KERR_UNKNOWN_SERVER_ERROR;
+                snprintf(why, sizeof why, "Cannot delete topic %s: %s", cname, ed_strerror(rc));
+            }
+        }
+    }
+    if (r->error_code) r->error_message = ed_kreq_str(req, why);
+}
+
 int ed_kapi_delete_topics(ed_kreq *req)
 {
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-    ed_krd start = req->rd;
-    ed_krd *r = &req->rd;
-
-    int32_t n = ed_krd_array(r, flex, v >= 6 ? 17 : 1);
-    for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-        ed_krd_str(r, flex);
-        if (v >= 6) {
-            uint8_t id[16];
-            ed_krd_uuid(r, id);
-            ed_krd_tags(r, flex);
-        }
-    }
-    ed_krd_i32(r);
-    ed_krd_tags(r, flex);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
-    *r = start;
-    ed_kwr *w = &req->out;
-    ed_topics *topics = req->broker->topics;
-    if (v >= 1) ed_kwr_i32(w, 0);
-    n = ed_krd_array(r, flex, v >= 6 ? 17 : 1);
-    ed_kwr_array(w, n < 0 ? 0 : n, flex);
-    for (int32_t i = 0; i < n; i++) {
-        ed_kstr name = ed_krd_str(r, flex);
-        uint8_t id[16] = {0};
-        if (v >= 6) {
-            ed_krd_uuid(r, id);
-            ed_krd_tags(r, flex);
-        }
-        ed_topic *topic = NULL;
-        int16_t err = ED_KERR_NONE;
-        char why[300] = "";
-        char cname[ED_TOPIC_NAME_MAX + 1] = "";
-        bool by_id = name.len < 0;
-        if (by_id) {
-            struct id_find f = {id, NULL};
-            if (memcmp(id, zero_id, 16) != 0) ed_topics_each(topics, id_cb, &f);
-            topic = f.found;
-            if (!topic) {
-                err = ED_KERR_UNKNOWN_TOPIC_ID;
-                snprintf(why, sizeof why, "Topic id does not exist.");
-            }
-        } else if (!ed_kstr_copy(name, cname, sizeof cname) ||
-                   !(topic = ed_topics_find(topics, cname))) {
-            err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(why, sizeof why, "This server does not host this topic-partition.");
-        }
-        if (topic) {
-            snprintf(cname, sizeof cname, "%s", ed_topic_name(topic));
-            memcpy(id, ed_topic_id(topic), 16);
-            if (ed_topic_is_internal(topic)) {
-                err = ED_KERR_INVALID_TOPIC_EXCEPTION;
-                snprintf(why, sizeof why, "Internal topic %s cannot be deleted.", cname);
-            } else {
-                int rc = ed_topics_delete(topics, topic);
-                if (rc) {
-                    err = rc == ED_ERR_NOSPC ? ED_KERR_KAFKA_STORAGE_ERROR
-                                             : ED_KERR_UNKNOWN_SERVER_ERROR;
-                    snprintf(why, sizeof why, "Cannot delete topic %s: %s", cname, ed_strerror(rc));
-                }
-            }
-        }
-        if (by_id && !cname[0])
-            ed_kwr_str(w, NULL, flex);
-        else if (by_id)
-            ed_kwr_str(w, cname, flex);
-        else
-            ed_kwr_kstr(w, name, flex);
-        if (v >= 6) ed_kwr_uuid(w, id);
-        ed_kwr_i16(w, err);
-        if (v >= 5) ed_kwr_str(w, err ? why : NULL, flex);
-        ed_kwr_tags(w, flex);
-    }
-    ed_kwr_tags(w, flex);
+    const struct ed_kmsg_delete_topics_request *body = req->body;
+    struct ed_kmsg_delete_topics_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    /* Topics by name and id (v6+) or by name only: one array is empty. */
+    int32_t n_states = body->n_topics > 0 ? body->n_topics : 0;
+    int32_t n_names = body->n_topic_names > 0 ? body->n_topic_names : 0;
+    if (!ed_kreq_array(req, n_states + n_names,
+                       &ed_kmsg_delete_topics_response_deletable_topic_result_desc,
+                       &resp.n_responses, &resp.responses))
+        return ED_KAPI_RESPOND;
+    for (int32_t i = 0; i < n_states; i++)
+        delete_one(req, body->topics[i].name, body->topics[i].topic_id, &resp.responses[i]);
+    for (int32_t i = 0; i < n_names; i++)
+        delete_one(req, body->topic_names[i], zero_id, &resp.responses[n_states + i]);
+    ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }
 
@@ -579,44 +524,29 @@ int ed_kapi_delete_topics(ed_kreq *req)
 
 int ed_kapi_create_partitions(ed_kreq *req)
 {
-    bool flex = req->flex;
-    ed_krd start = req->rd;
-    ed_krd *r = &req->rd;
-
-    int32_t n = ed_krd_array(r, flex, 8);
-    for (int32_t i = 0; i < n && ed_krd_ok(r); i++) {
-        ed_krd_str(r, flex);
-        ed_krd_i32(r);
-        int32_t na = ed_krd_array(r, flex, 4);
-        for (int32_t k = 0; k < na && ed_krd_ok(r); k++) {
-            int32_t nb = ed_krd_array(r, flex, 4);
-            ed_krd_skip(r, (size_t)(nb > 0 ? nb : 0) * 4);
-            ed_krd_tags(r, flex);
-        }
-        ed_krd_tags(r, flex);
-    }
-    ed_krd_i32(r);
-    bool validate_only = ed_krd_bool(r);
-    ed_krd_tags(r, flex);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
-    *r = start;
-    ed_kwr *w = &req->out;
+    const struct ed_kmsg_create_partitions_request *body = req->body;
     const ed_broker *b = req->broker;
-    ed_kwr_i32(w, 0);
-    n = ed_krd_array(r, flex, 8);
-    ed_kwr_array(w, n < 0 ? 0 : n, flex);
+    struct ed_kmsg_create_partitions_response *resp;
+    int32_t one;
+    if (!ed_kreq_array(req, 1, req->api->response, &one, &resp) ||
+        !ed_kreq_array(req, body->n_topics,
+                       &ed_kmsg_create_partitions_response_create_partitions_topic_result_desc,
+                       &resp->n_results, &resp->results))
+        return ED_KAPI_RESPOND;
     int64_t used = 0; /* partitions this request adds */
     struct create_wait *cw = NULL;
-    for (int32_t i = 0; i < n; i++) {
-        ed_kstr name = ed_krd_str(r, flex);
-        int32_t count = ed_krd_i32(r);
-        int32_t na = ed_krd_array(r, flex, 4);
+    for (int32_t i = 0; i < body->n_topics; i++) {
+        const struct ed_kmsg_create_partitions_request_create_partitions_topic *t =
+            &body->topics[i];
+        struct ed_kmsg_create_partitions_response_create_partitions_topic_result *res =
+            &resp->results[i];
+        int32_t count = t->count;
+        int32_t na = t->n_assignments;
         char cname[ED_TOPIC_NAME_MAX + 1], why[300] = "";
         int16_t err = ED_KERR_NONE;
         ed_topic *topic = NULL;
         int32_t cur = 0;
-        if (!ed_kstr_copy(name, cname, sizeof cname) ||
+        if (!ed_kstr_copy(t->name, cname, sizeof cname) ||
             !(topic = ed_topics_find(b->topics, cname))) {
             err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(why, sizeof why, "The topic does not exist.");
@@ -643,18 +573,17 @@ int ed_kapi_create_partitions(ed_kreq *req)
                          count - cur, na);
             }
         }
-        if (na > 0) {
+        for (int32_t k = 0; k < na && !err; k++) {
             char awhy[200];
-            bool ok = check_assignment(r, flex, na, false, cur, b->node_id, awhy, sizeof awhy);
-            if (!err && !ok) {
+            if (!check_replicas(cur + k, cur, na, t->assignments[k].n_broker_ids,
+                                t->assignments[k].broker_ids, b->node_id, awhy, sizeof awhy)) {
                 err = ED_KERR_INVALID_REPLICA_ASSIGNMENT;
                 snprintf(why, sizeof why, "%s", awhy);
             }
         }
-        ed_krd_tags(r, flex);
         if (!err) err = check_caps(b, cname, 0, count - cur, &used, why, sizeof why);
         bool pending = false;
-        if (!err && !validate_only) {
+        if (!err && !body->validate_only) {
             int32_t slot = create_wait_slot(req, &cw);
             int rc = slot < 0 ? ed_topics_set_partitions(b->topics, topic, count)
                               : ed_topics_set_partitions_async(b->topics, topic, count, on_created,
@@ -667,14 +596,12 @@ int ed_kapi_create_partitions(ed_kreq *req)
                          cname, count, ed_strerror(rc));
             }
         }
-        ed_kwr_kstr(w, name, flex);
-        if (pending) create_wait_mark(cw, w);
-        ed_kwr_i16(w, err);
-        ed_kwr_str(w, err ? why : NULL, flex);
-        ed_kwr_tags(w, flex);
+        res->name = t->name;
+        if (pending) create_wait_mark(cw, &res->error_code);
+        res->error_code = err;
+        if (err) res->error_message = ed_kreq_str(req, why);
     }
-    ed_kwr_tags(w, flex);
-    return create_wait_end(req, cw);
+    return create_wait_end(req, cw, resp);
 }
 
 /* ---- DescribeCluster ---- */
@@ -686,33 +613,26 @@ int ed_kapi_create_partitions(ed_kreq *req)
 
 int ed_kapi_describe_cluster(ed_kreq *req)
 {
-    int16_t v = req->api_version;
-    ed_krd *r = &req->rd;
-    bool include_ops = ed_krd_bool(r);
-    int8_t endpoint = v >= 1 ? ed_krd_i8(r) : 1;
-    ed_krd_tags(r, true);
-    if (!ed_krd_ok(r)) return ED_KAPI_CLOSE;
-
+    const struct ed_kmsg_describe_cluster_request *body = req->body;
     const ed_broker *b = req->broker;
-    ed_kwr *w = &req->out;
-    ed_kwr_i32(w, 0);
-    if (endpoint != 1) {
-        ed_kwr_i16(w, 115); /* UNSUPPORTED_ENDPOINT_TYPE */
-        ed_kwr_str(w, "Eddy has no separate controller endpoints", true);
-    } else {
-        ed_kwr_i16(w, ED_KERR_NONE);
-        ed_kwr_str(w, NULL, true);
+    struct ed_kmsg_describe_cluster_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    if (body->endpoint_type != 1) {
+        resp.error_code = 115; /* UNSUPPORTED_ENDPOINT_TYPE */
+        resp.error_message = ed_kstr_z("Eddy has no separate controller endpoints");
     }
-    if (v >= 1) ed_kwr_i8(w, 1);
-    ed_kwr_str(w, b->cluster_id, true);
-    ed_kwr_i32(w, b->node_id);
-    ed_kwr_array(w, 1, true);
-    ed_kwr_i32(w, b->node_id);
-    ed_kwr_str(w, ed_broker_adv_host(b, req->listener), true);
-    ed_kwr_i32(w, ed_broker_adv_port(b, req->listener));
-    ed_kwr_str(w, NULL, true);
-    ed_kwr_tags(w, true);
-    ed_kwr_i32(w, include_ops ? CLUSTER_OPS : INT32_MIN);
-    ed_kwr_tags(w, true);
+    resp.endpoint_type = 1;
+    resp.cluster_id = ed_kstr_z(b->cluster_id);
+    resp.controller_id = b->node_id;
+    struct ed_kmsg_describe_cluster_response_describe_cluster_broker self = {
+        b->node_id,
+        ed_kstr_z(ed_broker_adv_host(b, req->listener)),
+        (int32_t)ed_broker_adv_port(b, req->listener),
+        {NULL, -1}};
+    resp.n_brokers = 1;
+    resp.brokers = &self;
+    resp.cluster_authorized_operations =
+        body->include_cluster_authorized_operations ? CLUSTER_OPS : INT32_MIN;
+    ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }

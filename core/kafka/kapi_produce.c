@@ -6,10 +6,12 @@
  * request buffer, never re-encoded), wakes long-poll fetches, and
  * answers by acks: 0 never, 1 after the append, -1 once every partition's
  * append is durable (one durable wait per partition; group commit shares the
- * flush). The request is parsed fully before anything is appended, so a
- * malformed request changes nothing. */
+ * flush). The request has been decoded in full (ed_kapi_serve) before
+ * anything is appended, so a malformed request changes nothing; the
+ * batches are slices of the request frame. */
 #define ED_LOG_MODULE "produce"
-#include "core/kapi_handlers.h"
+#include "core/kafka/msg_gen.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -19,12 +21,6 @@
 
 #include <inttypes.h>
 #include <string.h>
-
-struct ptopic {
-    ed_kstr name;
-    int32_t first; /* index of its first partition in parts[] */
-    int32_t n;
-};
 
 struct produce_ctx;
 
@@ -41,12 +37,12 @@ struct presult {
     int32_t bad_record; /* index for record_errors (v8+), -1 if none */
 };
 
+/* Outlives the request when the connection closes during a durable wait;
+ * parts[] follows the decoded request's partitions in order. */
 struct produce_ctx {
     ed_kreq *req; /* NULL once the connection is gone */
-    int32_t n_topics;
     int32_t n_parts;
     int outstanding; /* durable waits not yet completed (+1 while registering) */
-    struct ptopic *topics;
     struct presult *parts;
 };
 
@@ -234,37 +230,43 @@ static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait,
 
 static void write_response(struct produce_ctx *c, ed_kreq *req)
 {
-    ed_kwr *w = &req->out;
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-    ed_kwr_array(w, c->n_topics, flex);
-    for (int32_t t = 0; t < c->n_topics; t++) {
-        const struct ptopic *pt = &c->topics[t];
-        ed_kwr_kstr(w, pt->name, flex);
-        ed_kwr_array(w, pt->n, flex);
-        for (int32_t i = pt->first; i < pt->first + pt->n; i++) {
-            const struct presult *r = &c->parts[i];
-            ed_kwr_i32(w, r->index);
-            ed_kwr_i16(w, r->err);
-            ed_kwr_i64(w, r->base_offset);
-            if (v >= 2) ed_kwr_i64(w, r->log_append_time);
-            if (v >= 5) ed_kwr_i64(w, r->log_start_offset);
-            if (v >= 8) {
-                /* record_errors: the record the batch failed on */
-                ed_kwr_array(w, r->err && r->bad_record >= 0 ? 1 : 0, flex);
-                if (r->err && r->bad_record >= 0) {
-                    ed_kwr_i32(w, r->bad_record);
-                    ed_kwr_str(w, r->msg, flex);
-                    ed_kwr_tags(w, flex);
-                }
-                ed_kwr_str(w, r->err ? r->msg : NULL, flex);
+    const struct ed_kmsg_produce_request *body = req->body;
+    struct ed_kmsg_produce_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    if (!ed_kreq_array(req, body->n_topic_data,
+                       &ed_kmsg_produce_response_topic_produce_response_desc, &resp.n_responses,
+                       &resp.responses))
+        return;
+    int32_t k = 0;
+    for (int32_t t = 0; t < body->n_topic_data; t++) {
+        const struct ed_kmsg_produce_request_topic_produce_data *in = &body->topic_data[t];
+        struct ed_kmsg_produce_response_topic_produce_response *out = &resp.responses[t];
+        out->name = in->name;
+        if (!ed_kreq_array(req, in->n_partition_data,
+                           &ed_kmsg_produce_response_partition_produce_response_desc,
+                           &out->n_partition_responses, &out->partition_responses))
+            return;
+        for (int32_t i = 0; i < in->n_partition_data; i++, k++) {
+            const struct presult *r = &c->parts[k];
+            struct ed_kmsg_produce_response_partition_produce_response *op =
+                &out->partition_responses[i];
+            op->index = r->index;
+            op->error_code = r->err;
+            op->base_offset = r->base_offset;
+            op->log_append_time_ms = r->log_append_time;
+            op->log_start_offset = r->log_start_offset;
+            op->error_message = r->err ? ed_kstr_z(r->msg) : (ed_kstr){NULL, -1};
+            if (r->err && r->bad_record >= 0) { /* the record the batch failed on */
+                if (!ed_kreq_array(req, 1,
+                                   &ed_kmsg_produce_response_batch_index_and_error_message_desc,
+                                   &op->n_record_errors, &op->record_errors))
+                    return;
+                op->record_errors->batch_index = r->bad_record;
+                op->record_errors->batch_index_error_message = ed_kstr_z(r->msg);
             }
-            ed_kwr_tags(w, flex);
         }
-        ed_kwr_tags(w, flex);
     }
-    if (v >= 1) ed_kwr_i32(w, 0); /* throttle_time_ms: last */
-    ed_kwr_tags(w, flex);
+    ed_kreq_respond(req, &resp);
 }
 
 static void durable_done(struct produce_ctx *c)
@@ -302,76 +304,38 @@ static void produce_cancel(ed_kreq *req)
 
 int ed_kapi_produce(ed_kreq *req)
 {
-    ed_krd *rd = &req->rd;
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-
-    /* Pass 1: validate the framing and count. */
-    ed_krd r1 = *rd;
-    if (v >= 3) ed_krd_str(&r1, flex);
-    ed_krd_i16(&r1); /* acks: read again in pass 2 */
-    ed_krd_i32(&r1); /* timeout_ms */
-    int32_t n_topics = ed_krd_array(&r1, flex, flex ? 2 : 6);
+    const struct ed_kmsg_produce_request *body = req->body;
     int64_t n_parts = 0;
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(&r1); t++) {
-        ed_krd_str(&r1, flex);
-        int32_t n = ed_krd_array(&r1, flex, flex ? 6 : 8);
-        for (int32_t i = 0; i < n && ed_krd_ok(&r1); i++) {
-            ed_krd_i32(&r1);
-            ed_krd_bytes(&r1, flex);
-            ed_krd_tags(&r1, flex);
-        }
-        n_parts += n > 0 ? n : 0;
-        ed_krd_tags(&r1, flex);
-    }
-    ed_krd_tags(&r1, flex);
-    if (!ed_krd_ok(&r1) || n_topics < 0) {
-        ED_LOG_DBG("%s: malformed produce request v%d", req->peer, v);
-        return ED_KAPI_CLOSE;
-    }
-
-    struct produce_ctx *c = ed_calloc(1, sizeof *c + (size_t)n_topics * sizeof(struct ptopic) +
-                                             (size_t)n_parts * sizeof(struct presult));
+    for (int32_t t = 0; t < body->n_topic_data; t++)
+        n_parts += body->topic_data[t].n_partition_data;
+    struct produce_ctx *c = ed_calloc(1, sizeof *c + (size_t)n_parts * sizeof(struct presult));
     if (!c) {
         ED_LOG_WARN_RL("%s: no memory for a produce request of %" PRId64 " partitions", req->peer,
                        n_parts);
         return ED_KAPI_CLOSE;
     }
     c->req = req;
-    c->n_topics = n_topics;
     c->n_parts = (int32_t)n_parts;
-    c->topics = (struct ptopic *)(c + 1);
-    c->parts = (struct presult *)(c->topics + n_topics);
+    c->parts = (struct presult *)(c + 1);
 
-    /* Pass 2: process (the framing is known to be good). */
-    if (v >= 3) ed_krd_str(rd, flex);
-    int16_t acks = ed_krd_i16(rd);
-    ed_krd_i32(rd);
+    /* The whole request has decoded: acting on it may start. */
+    int16_t acks = body->acks;
     bool acks_ok = acks == 0 || acks == 1 || acks == -1;
     bool wait = acks == -1;
-    ed_krd_array(rd, flex, 0);
     int32_t k = 0;
-    for (int32_t t = 0; t < n_topics; t++) {
-        struct ptopic *pt = &c->topics[t];
-        pt->name = ed_krd_str(rd, flex);
-        pt->first = k;
-        pt->n = ed_krd_array(rd, flex, 0);
-        if (pt->n < 0) pt->n = 0;
-        ed_topic *topic = ed_topics_find_k(req->broker->topics, pt->name);
-        for (int32_t i = 0; i < pt->n; i++, k++) {
+    for (int32_t t = 0; t < body->n_topic_data; t++) {
+        const struct ed_kmsg_produce_request_topic_produce_data *td = &body->topic_data[t];
+        ed_topic *topic = ed_topics_find_k(req->broker->topics, td->name);
+        for (int32_t i = 0; i < td->n_partition_data; i++, k++) {
             struct presult *r = &c->parts[k];
             r->ctx = c;
-            r->index = ed_krd_i32(rd);
-            ed_kbytes rec = ed_krd_bytes(rd, flex);
-            ed_krd_tags(rd, flex);
+            r->index = td->partition_data[i].index;
             if (!acks_ok)
                 set_err(r, ED_KERR_INVALID_REQUIRED_ACKS, NULL);
             else
-                produce_one(req, topic, rec, wait, r);
+                produce_one(req, topic, td->partition_data[i].records, wait, r);
         }
-        ed_krd_tags(rd, flex);
     }
-    ed_krd_tags(rd, flex);
 
     if (acks == 0) {
         /* No response: an error can only be signalled by closing the

@@ -1,6 +1,6 @@
 /* Kafka wire primitives: bounded reader with a sticky error, growing writer
  * with a ceiling and file splices (see kwire.h for the contract). */
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 #include "platform/mem.h"
 
 #include <string.h>

@@ -29,7 +29,7 @@
 #include "storage/batch.h"
 #include "core/kafka/klink.h"
 #include "core/kafka/schema.h"
-#include "core/mirror.h"
+#include "core/kafka/mirror.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
 

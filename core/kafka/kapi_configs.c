@@ -8,9 +8,9 @@
  * resource every change is checked before the first is applied. */
 #include "core/config.h"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_configs.h"
-#include "core/kapi_handlers.h"
-#include "core/kclient.h"
+#include "core/kafka/kapi_configs.h"
+#include "core/kafka/kapi_handlers.h"
+#include "core/kafka/kclient.h"
 #include "core/topics.h"
 #include "platform/mem.h"
 

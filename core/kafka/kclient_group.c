@@ -2,7 +2,7 @@
  * embedded formats (see kclient_group.h), with blocking calls over an
  * ed_kclient. The message schema (core/kafka/) encodes and decodes; this
  * file fills the request structs and copies responses into the results. */
-#include "core/kclient_group.h"
+#include "core/kafka/kclient_group.h"
 #include "platform/mem.h"
 
 #include <string.h>

@@ -13,7 +13,7 @@
 #define ED_LOG_MODULE "kgroup"
 #include "core/group_int.h"
 #include "core/kafka/msg_gen.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"

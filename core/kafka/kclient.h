@@ -16,7 +16,7 @@
 #define ED_CORE_KCLIENT_H
 
 #include "core/kafka/msg_gen.h"
-#include "core/kwire.h"
+#include "core/kafka/kwire.h"
 
 /* API keys are the schema's ED_KMSG_* (core/kafka/msg_gen.h). Version range
  * the client calls for an API key (the schema's API list); false if none. */
@@ -389,6 +389,12 @@ struct ed_kclient_opts {
     uint32_t timeout_ms;              /* per request and for connecting; 0 = 30000 */
     size_t max_response_len;          /* 0 = 64 MiB */
     const struct ed_kclient_tls *tls; /* NULL = plaintext */
+    /* SASL after the version negotiation (librdkafka's key names): a
+     * mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; NULL = none) with a
+     * user name and password. */
+    const char *sasl_mechanism;
+    const char *sasl_username;
+    const char *sasl_password;
 };
 
 /* Splits "host:port" or "[v6addr]:port" (port defaults to 9092 when absent). */

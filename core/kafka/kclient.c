@@ -1,7 +1,8 @@
 /* Eddy's Kafka client: the request/response codec of the client-side APIs
  * and a blocking connection that negotiates versions (see kclient.h). */
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 #include "core/kafka/msg_gen.h"
+#include "core/sasl.h"
 #include "platform/mem.h"
 #include "platform/netclient.h"
 
@@ -787,6 +788,112 @@ static int start_tls(ed_kclient *c, const struct ed_kclient_tls *t, const char *
     return rc;
 }
 
+/* ---- SASL (SaslHandshake v1, then SaslAuthenticate round trips driven by
+ * the client side of core/sasl.h) ---- */
+
+struct sasl_token {
+    const uint8_t *p;
+    size_t len;
+};
+
+static void enc_sasl_handshake(ed_kwr *w, int16_t ver, const void *arg)
+{
+    ED_KC_ENC_BEGIN(sasl_handshake_request, m);
+    m.mechanism = ed_kc_str(arg);
+    ed_kc_enc_finish(&a, w, ED_KMSG_SASL_HANDSHAKE, ver, &m);
+}
+
+static void enc_sasl_authenticate(ed_kwr *w, int16_t ver, const void *arg)
+{
+    const struct sasl_token *t = arg;
+    ED_KC_ENC_BEGIN(sasl_authenticate_request, m);
+    m.auth_bytes = (ed_kbytes){t->p, (int32_t)t->len};
+    ed_kc_enc_finish(&a, w, ED_KMSG_SASL_AUTHENTICATE, ver, &m);
+}
+
+static int sasl_handshake(ed_kclient *c, const char *mech)
+{
+    struct ed_kc_mem mem;
+    memset(&mem, 0, sizeof mem);
+    ed_krd r;
+    int16_t ver;
+    int rc = ed_kclient_call(c, ED_KMSG_SASL_HANDSHAKE, enc_sasl_handshake, mech, &mem, &r, &ver);
+    if (rc) return rc;
+    struct ed_kmsg_sasl_handshake_response hr;
+    rc = ed_kclient_decoded(c, ed_kc_decode(&r, ED_KMSG_SASL_HANDSHAKE, ver, &mem, &hr), &mem);
+    if (rc) return rc;
+    int16_t err = hr.error_code;
+    ed_kc_free(&mem);
+    if (err) {
+        snprintf(c->err, sizeof c->err, "SASL mechanism %s refused: %s", mech, ed_kc_errname(err));
+        return ED_ERR_PERM;
+    }
+    return ED_OK;
+}
+
+/* One SaslAuthenticate round trip: sends t, copies the answer to buf. */
+static int sasl_round(ed_kclient *c, const struct sasl_token *t, uint8_t *buf, size_t cap,
+                      size_t *len)
+{
+    struct ed_kc_mem mem;
+    memset(&mem, 0, sizeof mem);
+    ed_krd r;
+    int16_t ver;
+    int rc =
+        ed_kclient_call(c, ED_KMSG_SASL_AUTHENTICATE, enc_sasl_authenticate, t, &mem, &r, &ver);
+    if (rc) return rc;
+    struct ed_kmsg_sasl_authenticate_response ar;
+    rc = ed_kclient_decoded(c, ed_kc_decode(&r, ED_KMSG_SASL_AUTHENTICATE, ver, &mem, &ar), &mem);
+    if (rc) return rc;
+    if (ar.error_code) {
+        snprintf(c->err, sizeof c->err, "SASL authentication failed: %s%s%.*s",
+                 ed_kc_errname(ar.error_code), ar.error_message.len > 0 ? ": " : "",
+                 ar.error_message.len > 0 ? (int)ar.error_message.len : 0,
+                 ar.error_message.len > 0 ? ar.error_message.p : "");
+        rc = ED_ERR_PERM;
+    } else if (ar.auth_bytes.len < 0 || (size_t)ar.auth_bytes.len > cap) {
+        rc = fail(c, ED_ERR_PROTO, "%s", "SASL answer from the broker too long");
+    } else {
+        if (ar.auth_bytes.len) memcpy(buf, ar.auth_bytes.p, (size_t)ar.auth_bytes.len);
+        *len = (size_t)ar.auth_bytes.len;
+    }
+    ed_kc_free(&mem);
+    return rc;
+}
+
+static int sasl_login(ed_kclient *c, const struct ed_kclient_opts *o)
+{
+    enum ed_sasl_mech m = ed_sasl_mech_parse(o->sasl_mechanism, strlen(o->sasl_mechanism));
+    if (!m) return fail(c, ED_ERR_INVAL, "unknown sasl.mechanism '%s'", o->sasl_mechanism);
+    if (c->ver[ED_KMSG_SASL_HANDSHAKE] < 1 || c->ver[ED_KMSG_SASL_AUTHENTICATE] < 0)
+        return fail(c, ED_ERR_UNSUPPORTED, "%s",
+                    "the broker offers no SaslHandshake v1 / SaslAuthenticate");
+    ed_sasl_client *sc;
+    if (ed_sasl_client_new(m, o->sasl_username ? o->sasl_username : "",
+                           o->sasl_password ? o->sasl_password : "", &sc) != ED_OK)
+        return fail(c, ED_ERR_INVAL, "%s",
+                    "sasl.username and sasl.password must have 1..255 bytes each");
+    int rc = sasl_handshake(c, o->sasl_mechanism);
+    uint8_t buf[ED_SASL_MAX_MSG];
+    struct sasl_token in = {NULL, 0};
+    /* PLAIN takes one round trip, SCRAM two; anything longer is refused */
+    for (int step = 0; rc == ED_OK; step++) {
+        struct sasl_token out;
+        enum ed_sasl_status st = ed_sasl_client_step(sc, in.p, in.len, &out.p, &out.len);
+        if (st == ED_SASL_DONE) break;
+        if (st == ED_SASL_FAILED || step == 3) {
+            snprintf(c->err, sizeof c->err, "SASL %s: %s", o->sasl_mechanism,
+                     st == ED_SASL_FAILED ? ed_sasl_client_reason(sc) : "too many steps");
+            rc = ED_ERR_PERM;
+            break;
+        }
+        rc = sasl_round(c, &out, buf, sizeof buf, &in.len);
+        in.p = buf;
+    }
+    ed_sasl_client_free(sc);
+    return rc;
+}
+
 int ed_kclient_connect(const char *hostport, const struct ed_kclient_opts *opts, ed_kclient **out,
                        char *why, size_t why_len)
 {
@@ -820,6 +927,7 @@ int ed_kclient_connect(const char *hostport, const struct ed_kclient_opts *opts,
         }
     }
     rc = negotiate(c);
+    if (rc == ED_OK && opts && opts->sasl_mechanism) rc = sasl_login(c, opts);
     if (rc) {
         if (why) snprintf(why, why_len, "%s: %s", hostport, c->err);
         ed_kclient_close(c);

@@ -12,10 +12,16 @@
  * -1) is answered with session id 0, which tells the client no session was
  * created; an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND. From v13
  * topics are named by their id (as Metadata v10+ gives it), and an unknown
- * id is UNKNOWN_TOPIC_ID. */
+ * id is UNKNOWN_TOPIC_ID.
+ *
+ * The request is decoded (ed_kapi_serve) before this runs and stays in the
+ * request's arena while the fetch pends; the response is encoded from its
+ * generated struct, each partition's records a file slice handed to the
+ * encoder's splicer (the bytes go out with sendfile). */
 #define ED_LOG_MODULE "fetch"
-#include "core/kapi_data.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/msg_gen.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -26,19 +32,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-struct ftopic {
-    ed_kstr name;   /* v4-12 */
-    uint8_t id[16]; /* v13+ */
-    int32_t first;
-    int32_t n;
-};
-
-struct fpart {
-    int32_t index;
-    int32_t current_leader_epoch;
-    int64_t fetch_offset;
-    int32_t max_bytes;
-};
+typedef struct ed_kmsg_fetch_request_fetch_topic ftopic;
+typedef struct ed_kmsg_fetch_request_fetch_partition fpart;
 
 struct fetch_ctx;
 
@@ -52,15 +47,9 @@ struct fwaiter {
 
 struct fetch_ctx {
     ed_kreq *req;
-    int32_t min_bytes;
-    int32_t max_bytes;
-    int8_t isolation;
-    int32_t n_topics;
-    int32_t n_parts;
+    const struct ed_kmsg_fetch_request *body; /* req->body */
     int32_t n_waiters;
     uint64_t deadline_ms;
-    struct ftopic *topics;
-    struct fpart *parts;
     struct fwaiter *waiters;
     ed_timer timer;
 };
@@ -73,14 +62,19 @@ struct fresult {
     struct ed_log_slice slice;
 };
 
-/* Topics by name up to v12, by id from v13 (KIP-516). */
-static ed_topic *resolve_topic(ed_kreq *req, const struct ftopic *t)
+/* Topics by name, or by id in the versions that name them so (KIP-516). */
+static bool by_id(const ed_kreq *req)
 {
-    if (req->api_version >= 13) return ed_topics_find_id(req->broker->topics, t->id);
-    return ed_topics_find_k(req->broker->topics, t->name);
+    return ed_kschema_has(&ed_kmsg_fetch_request_fetch_topic_desc, req->api_version, "TopicId");
 }
 
-static ed_partition *resolve(ed_kreq *req, const struct ftopic *t, int32_t index)
+static ed_topic *resolve_topic(ed_kreq *req, const ftopic *t)
+{
+    if (by_id(req)) return ed_topics_find_id(req->broker->topics, t->topic_id);
+    return ed_topics_find_k(req->broker->topics, t->topic);
+}
+
+static ed_partition *resolve(ed_kreq *req, const ftopic *t, int32_t index)
 {
     ed_topic *topic = resolve_topic(req, t);
     return topic ? ed_topic_partition(topic, index) : NULL;
@@ -89,17 +83,17 @@ static ed_partition *resolve(ed_kreq *req, const struct ftopic *t, int32_t index
 /* Reads one partition: at most limit bytes, or at least one whole batch when
  * min_one (KIP-74), nothing at all when read is false (readiness check of
  * offsets only). */
-static void read_part(ed_kreq *req, const struct ftopic *ft, const struct fpart *fp, size_t limit,
-                      bool min_one, bool read, struct fresult *out)
+static void read_part(ed_kreq *req, const ftopic *ft, const fpart *fp, size_t limit, bool min_one,
+                      bool read, struct fresult *out)
 {
     memset(out, 0, sizeof *out);
     out->high_watermark = -1;
     out->log_start_offset = -1;
     ed_topic *topic = resolve_topic(req, ft);
-    ed_partition *p = topic ? ed_topic_partition(topic, fp->index) : NULL;
+    ed_partition *p = topic ? ed_topic_partition(topic, fp->partition) : NULL;
     if (!p) {
-        out->err = !topic && req->api_version >= 13 ? ED_KERR_UNKNOWN_TOPIC_ID
-                                                    : ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->err =
+            !topic && by_id(req) ? ED_KERR_UNKNOWN_TOPIC_ID : ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
     if (fp->current_leader_epoch > 0) {
@@ -131,26 +125,27 @@ static void read_part(ed_kreq *req, const struct ftopic *ft, const struct fpart 
     if (!min_one && out->slice.len > limit) ed_log_slice_release(&out->slice);
 }
 
-static size_t part_limit(const struct fpart *fp, size_t left)
+static size_t part_limit(const fpart *fp, size_t left)
 {
-    size_t pm = fp->max_bytes > 0 ? (size_t)fp->max_bytes : 0;
+    size_t pm = fp->partition_max_bytes > 0 ? (size_t)fp->partition_max_bytes : 0;
     return pm < left ? pm : left;
 }
 
 /* True when the fetch should be answered now. */
 static bool ready(struct fetch_ctx *f)
 {
-    size_t left = f->max_bytes > 0 ? (size_t)f->max_bytes : 0;
+    const struct ed_kmsg_fetch_request *body = f->body;
+    size_t left = body->max_bytes > 0 ? (size_t)body->max_bytes : 0;
     int64_t bytes = 0;
     bool min_one = true;
-    for (int32_t t = 0; t < f->n_topics; t++) {
-        const struct ftopic *ft = &f->topics[t];
-        for (int32_t i = ft->first; i < ft->first + ft->n; i++) {
-            const struct fpart *fp = &f->parts[i];
+    for (int32_t t = 0; t < body->n_topics; t++) {
+        const ftopic *ft = &body->topics[t];
+        for (int32_t i = 0; i < ft->n_partitions; i++) {
+            const fpart *fp = &ft->partitions[i];
             struct fresult r;
             /* With min_bytes <= 1 any data will do: the first partition with
              * data yields a whole batch, so offsets alone decide. */
-            bool read = f->min_bytes > 1;
+            bool read = body->min_bytes > 1;
             read_part(f->req, ft, fp, part_limit(fp, left), min_one, read, &r);
             if (r.err) return true;
             if (!read) {
@@ -162,64 +157,83 @@ static bool ready(struct fetch_ctx *f)
                 left = r.slice.len < left ? left - r.slice.len : 0;
                 min_one = false;
                 ed_log_slice_release(&r.slice);
-                if (bytes >= f->min_bytes) return true;
+                if (bytes >= body->min_bytes) return true;
             }
         }
     }
     return false;
 }
 
+/* The slices of a response, in the order the encoder meets its records. */
+struct slices {
+    struct ed_log_slice *s;
+    int32_t n, next;
+};
+
+static void splice_next(void *arg, ed_kwr *w, const ed_kbytes *value)
+{
+    struct slices *sl = arg;
+    (void)value; /* its length is the slice's */
+    ed_kwr_splice(w, &sl->s[sl->next++]);
+}
+
 static void write_response(struct fetch_ctx *f)
 {
     ed_kreq *req = f->req;
-    ed_kwr *w = &req->out;
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-    size_t left = f->max_bytes > 0 ? (size_t)f->max_bytes : 0;
+    const struct ed_kmsg_fetch_request *body = f->body;
+    size_t left = body->max_bytes > 0 ? (size_t)body->max_bytes : 0;
     bool min_one = true;
-
-    ed_kwr_i32(w, 0); /* throttle_time_ms */
-    if (v >= 7) {
-        ed_kwr_i16(w, ED_KERR_NONE);
-        ed_kwr_i32(w, 0); /* session_id: no session created */
+    struct ed_kmsg_fetch_response resp;
+    ed_kschema_init(req->api->response, &resp);
+    resp.error_code = ED_KERR_NONE;
+    resp.session_id = 0; /* no session created */
+    int32_t n_parts = 0;
+    for (int32_t t = 0; t < body->n_topics; t++)
+        n_parts += body->topics[t].n_partitions;
+    struct slices sl = {NULL, 0, 0};
+    if (!ed_kreq_array(req, body->n_topics, &ed_kmsg_fetch_response_fetchable_topic_response_desc,
+                       &resp.n_responses, &resp.responses) ||
+        (n_parts > 0 && !(sl.s = ed_karena_alloc(&req->arena, (size_t)n_parts * sizeof *sl.s)))) {
+        if (req->out.err == ED_OK) req->out.err = ED_ERR_NOMEM;
+        return;
     }
-    ed_kwr_array(w, f->n_topics, flex);
-    for (int32_t t = 0; t < f->n_topics; t++) {
-        const struct ftopic *ft = &f->topics[t];
-        if (v >= 13)
-            ed_kwr_uuid(w, ft->id);
-        else
-            ed_kwr_kstr(w, ft->name, flex);
-        ed_kwr_array(w, ft->n, flex);
-        for (int32_t i = ft->first; i < ft->first + ft->n; i++) {
-            const struct fpart *fp = &f->parts[i];
+    for (int32_t t = 0; t < body->n_topics; t++) {
+        const ftopic *ft = &body->topics[t];
+        struct ed_kmsg_fetch_response_fetchable_topic_response *out = &resp.responses[t];
+        out->topic = ft->topic;
+        memcpy(out->topic_id, ft->topic_id, 16);
+        if (!ed_kreq_array(req, ft->n_partitions, &ed_kmsg_fetch_response_partition_data_desc,
+                           &out->n_partitions, &out->partitions))
+            goto release;
+        for (int32_t i = 0; i < ft->n_partitions; i++) {
+            const fpart *fp = &ft->partitions[i];
+            struct ed_kmsg_fetch_response_partition_data *pd = &out->partitions[i];
             struct fresult r;
             read_part(req, ft, fp, part_limit(fp, left), min_one, true, &r);
+            pd->partition_index = fp->partition;
+            pd->error_code = r.err;
+            pd->high_watermark = r.high_watermark;
+            pd->last_stable_offset = r.high_watermark; /* no transactions */
+            pd->log_start_offset = r.log_start_offset;
+            /* aborted_transactions: none; null unless read_committed. */
+            pd->n_aborted_transactions = body->isolation_level == 1 ? 0 : -1;
+            pd->preferred_read_replica = -1;
+            pd->records = (ed_kbytes){NULL, (int32_t)r.slice.len};
             if (r.slice.len) {
                 left = r.slice.len < left ? left - r.slice.len : 0;
                 min_one = false;
-            }
-            ed_kwr_i32(w, fp->index);
-            ed_kwr_i16(w, r.err);
-            ed_kwr_i64(w, r.high_watermark);
-            ed_kwr_i64(w, r.high_watermark); /* last_stable_offset: no transactions */
-            if (v >= 5) ed_kwr_i64(w, r.log_start_offset);
-            /* aborted_transactions: none; null unless read_committed. */
-            ed_kwr_array(w, f->isolation == 1 ? 0 : -1, flex);
-            if (v >= 11) ed_kwr_i32(w, -1); /* preferred_read_replica */
-            if (flex)
-                ed_kwr_uvarint(w, (uint32_t)r.slice.len + 1);
-            else
-                ed_kwr_i32(w, (int32_t)r.slice.len);
-            if (r.slice.len)
-                ed_kwr_splice(w, &r.slice);
-            else
+                sl.s[sl.n++] = r.slice;
+            } else {
                 ed_log_slice_release(&r.slice);
-            ed_kwr_tags(w, flex);
+            }
         }
-        ed_kwr_tags(w, flex);
     }
-    ed_kwr_tags(w, flex);
+    struct ed_ksplicer sp = {splice_next, &sl};
+    ed_kreq_respond_spliced(req, &resp, &sp);
+release:
+    /* Slices the encoder did not take (it failed first) are let go here. */
+    for (int32_t i = sl.next; i < sl.n; i++)
+        ed_log_slice_release(&sl.s[i]);
 }
 
 static void unlink_waiter(struct fwaiter *w)
@@ -314,10 +328,10 @@ static void fetch_cancel(ed_kreq *req)
 /* Registers f on every distinct partition it reads. */
 static void add_waiters(struct fetch_ctx *f)
 {
-    for (int32_t t = 0; t < f->n_topics; t++) {
-        const struct ftopic *ft = &f->topics[t];
-        for (int32_t i = ft->first; i < ft->first + ft->n; i++) {
-            ed_partition *p = resolve(f->req, ft, f->parts[i].index);
+    for (int32_t t = 0; t < f->body->n_topics; t++) {
+        const ftopic *ft = &f->body->topics[t];
+        for (int32_t i = 0; i < ft->n_partitions; i++) {
+            ed_partition *p = resolve(f->req, ft, ft->partitions[i].partition);
             if (!p) continue;
             bool dup = false;
             for (int32_t k = 0; k < f->n_waiters && !dup; k++)
@@ -334,133 +348,39 @@ static void add_waiters(struct fetch_ctx *f)
     }
 }
 
-static int session_error(ed_kreq *req, int16_t err)
-{
-    ed_kwr *w = &req->out;
-    ed_kwr_i32(w, 0);
-    ed_kwr_i16(w, err);
-    ed_kwr_i32(w, 0);
-    ed_kwr_array(w, 0, req->flex);
-    ed_kwr_tags(w, req->flex);
-    return ED_KAPI_RESPOND;
-}
-
 int ed_kapi_fetch(ed_kreq *req)
 {
-    bool flex = req->flex;
-    int16_t v = req->api_version;
-    ed_krd r1 = req->rd;
-
-    /* Pass 1: framing and sizes. */
-    if (v <= 14) ed_krd_i32(&r1); /* replica_id (v15+: in a tagged field) */
-    int32_t max_wait_ms = ed_krd_i32(&r1);
-    int32_t min_bytes = ed_krd_i32(&r1);
-    int32_t max_bytes = v >= 3 ? ed_krd_i32(&r1) : INT32_MAX;
-    int8_t isolation = v >= 4 ? ed_krd_i8(&r1) : 0;
-    int32_t session_id = 0, session_epoch = -1;
-    if (v >= 7) {
-        session_id = ed_krd_i32(&r1);
-        session_epoch = ed_krd_i32(&r1);
-    }
-    ed_krd body = r1;
-    size_t part_len = 16 + (v >= 5 ? 8 : 0) + (v >= 9 ? 4 : 0) + (v >= 12 ? 5 : 0);
-    int32_t n_topics = ed_krd_array(&r1, flex, flex ? 2 : 6);
-    int64_t n_parts = 0;
-    for (int32_t t = 0; t < n_topics && ed_krd_ok(&r1); t++) {
-        if (v >= 13)
-            ed_krd_skip(&r1, 16);
-        else
-            ed_krd_str(&r1, flex);
-        int32_t n = ed_krd_array(&r1, flex, part_len);
-        for (int32_t i = 0; i < n && ed_krd_ok(&r1); i++) {
-            ed_krd_skip(&r1, part_len - (flex ? 1 : 0));
-            ed_krd_tags(&r1, flex);
-        }
-        n_parts += n > 0 ? n : 0;
-        ed_krd_tags(&r1, flex);
-    }
-    if (!ed_krd_ok(&r1) || n_topics < 0) goto malformed;
-
-    if (session_id != 0 || (session_epoch != 0 && session_epoch != -1)) {
+    const struct ed_kmsg_fetch_request *body = req->body;
+    if (body->session_id != 0 || (body->session_epoch != 0 && body->session_epoch != -1)) {
         /* Only full fetches: Eddy never hands out a session id. */
-        return session_error(req, ED_KERR_FETCH_SESSION_ID_NOT_FOUND);
+        struct ed_kmsg_fetch_response resp;
+        ed_kschema_init(req->api->response, &resp);
+        resp.error_code = ED_KERR_FETCH_SESSION_ID_NOT_FOUND;
+        ed_kreq_respond(req, &resp);
+        return ED_KAPI_RESPOND;
     }
-
-    struct fetch_ctx *f = ed_calloc(1, sizeof *f + (size_t)n_topics * sizeof(struct ftopic) +
-                                           (size_t)n_parts * sizeof(struct fpart) +
-                                           (size_t)n_parts * sizeof(struct fwaiter));
+    int64_t n_parts = 0;
+    for (int32_t t = 0; t < body->n_topics; t++)
+        n_parts += body->topics[t].n_partitions;
+    struct fetch_ctx *f = ed_calloc(1, sizeof *f + (size_t)n_parts * sizeof(struct fwaiter));
     if (!f) {
         ED_LOG_WARN_RL("%s: no memory for a fetch of %" PRId64 " partitions", req->peer, n_parts);
         return ED_KAPI_CLOSE;
     }
     f->req = req;
-    f->min_bytes = min_bytes;
-    f->max_bytes = max_bytes;
-    f->isolation = isolation;
-    f->n_topics = n_topics;
-    f->n_parts = (int32_t)n_parts;
-    f->topics = (struct ftopic *)(f + 1);
-    f->parts = (struct fpart *)(f->topics + n_topics);
-    f->waiters = (struct fwaiter *)(f->parts + n_parts);
+    f->body = body;
+    f->waiters = (struct fwaiter *)(f + 1);
 
-    /* Pass 2: decode into the context. */
-    ed_krd *rd = &body;
-    ed_krd_array(rd, flex, 0);
-    int32_t k = 0;
-    for (int32_t t = 0; t < n_topics; t++) {
-        struct ftopic *ft = &f->topics[t];
-        if (v >= 13)
-            ed_krd_uuid(rd, ft->id);
-        else
-            ft->name = ed_krd_str(rd, flex);
-        ft->first = k;
-        ft->n = ed_krd_array(rd, flex, 0);
-        if (ft->n < 0) ft->n = 0;
-        for (int32_t i = 0; i < ft->n && k < f->n_parts; i++, k++) {
-            struct fpart *fp = &f->parts[k];
-            fp->index = ed_krd_i32(rd);
-            fp->current_leader_epoch = v >= 9 ? ed_krd_i32(rd) : -1;
-            fp->fetch_offset = ed_krd_i64(rd);
-            if (v >= 12) ed_krd_i32(rd); /* last_fetched_epoch */
-            if (v >= 5) ed_krd_i64(rd);  /* log_start_offset (followers) */
-            fp->max_bytes = ed_krd_i32(rd);
-            ed_krd_tags(rd, flex);
-        }
-        ed_krd_tags(rd, flex);
-    }
-    if (v >= 7) {
-        int32_t n = ed_krd_array(rd, flex, flex ? 2 : 6); /* forgotten_topics_data */
-        for (int32_t t = 0; t < n && ed_krd_ok(rd); t++) {
-            if (v >= 13)
-                ed_krd_skip(rd, 16);
-            else
-                ed_krd_str(rd, flex);
-            int32_t m = ed_krd_array(rd, flex, 4);
-            ed_krd_skip(rd, (size_t)(m > 0 ? m : 0) * 4);
-            ed_krd_tags(rd, flex);
-        }
-    }
-    if (v >= 11) ed_krd_str(rd, flex); /* rack_id */
-    ed_krd_tags(rd, flex);
-    if (!ed_krd_ok(rd) || k != f->n_parts) {
-        ed_free(f);
-        goto malformed;
-    }
-
-    if (max_wait_ms <= 0 || f->n_parts == 0 || ready(f)) {
+    if (body->max_wait_ms <= 0 || n_parts == 0 || ready(f)) {
         write_response(f);
         ed_free(f);
         return ED_KAPI_RESPOND;
     }
     add_waiters(f);
     ed_loop *loop = req->broker->loop;
-    f->deadline_ms = ed_plat_loop_now_ms(loop) + (uint64_t)max_wait_ms;
-    ed_plat_timer_start(loop, &f->timer, (uint32_t)max_wait_ms, on_timer, f);
+    f->deadline_ms = ed_plat_loop_now_ms(loop) + (uint64_t)body->max_wait_ms;
+    ed_plat_timer_start(loop, &f->timer, (uint32_t)body->max_wait_ms, on_timer, f);
     req->ctx = f;
     req->cancel = fetch_cancel;
     return ED_KAPI_PENDING;
-
-malformed:
-    ED_LOG_DBG("%s: malformed fetch request v%d", req->peer, v);
-    return ED_KAPI_CLOSE;
 }

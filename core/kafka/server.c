@@ -10,10 +10,12 @@
  * requests are pending cancels them when it is freed (the engine frees
  * connections from a timer, never inside a handler). */
 #define ED_LOG_MODULE "server"
-#include "core/server.h"
+#include "core/kafka/server.h"
 #include "core/conn.h"
-#include "core/kapi.h"
-#include "core/kapi_data.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_data.h"
+#include "core/kafka/kapi_sasl.h"
+#include "core/kafka/msg_gen.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -35,7 +37,9 @@ struct sreq {
 /* Per-connection Kafka state (the engine's connection data). */
 struct kconn {
     int32_t n_inflight;
-    size_t in_len; /* request bytes held by open requests */
+    size_t in_len;        /* request bytes held by open requests */
+    bool auth_ready;      /* auth initialised (at the first frame) */
+    struct ed_kauth auth; /* SASL state and principal */
 };
 
 struct ed_server {
@@ -59,6 +63,7 @@ static struct kconn *kc_of(ed_conn *c)
 
 static void sreq_free(struct sreq *r)
 {
+    ed_kreq_release(&r->req);
     ed_kwr_free(&r->req.out);
     ed_conn_frame_free(r->conn, r->frame, r->frame_len);
     ed_free(r);
@@ -140,7 +145,8 @@ void ed_kreq_drop(ed_kreq *req)
     drop(r);
 }
 
-/* Decodes the header of r's frame and runs the handler. r is already in
+/* Decodes the header of r's frame and runs the handler (which decodes the
+ * body through the schema first: ed_kapi_serve). r is already in
  * the connection's output queue. */
 static void dispatch(ed_conn *c, struct sreq *r)
 {
@@ -153,6 +159,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     q->broker = srv_of(c)->b;
     q->peer = ed_conn_peer(c);
     q->listener = ed_conn_listener(c);
+    q->auth = &kc_of(c)->auth;
     srv_of(c)->n_requests++;
     r->state = S_DISPATCHING;
     if (!ed_krd_ok(&hd)) {
@@ -165,6 +172,14 @@ static void dispatch(ed_conn *c, struct sreq *r)
     if (!e || !e->fn) {
         char why[64];
         snprintf(why, sizeof why, "unknown API key %d", q->api_key);
+        r->state = S_DROP;
+        ed_conn_close_bad(c, why);
+        return;
+    }
+    const char *denied = NULL;
+    if (!ed_kauth_allows(q->auth, q->api_key, ed_plat_clock_mono_ms(), &denied)) {
+        char why[128];
+        snprintf(why, sizeof why, "%s (%s v%d)", denied, e->name, q->api_version);
         r->state = S_DROP;
         ed_conn_close_bad(c, why);
         return;
@@ -193,7 +208,8 @@ static void dispatch(ed_conn *c, struct sreq *r)
     ed_kwr_reserve_i32(&q->out);
     ed_kwr_i32(&q->out, q->correlation_id);
     if (q->flex && !is_versions) ed_kwr_tags(&q->out, true);
-    int st = e->fn(q);
+    int st = ed_kapi_serve(q);
+    bool close_after = q->auth->close_after;
     switch (st) {
     case ED_KAPI_RESPOND:
         finish(r);
@@ -220,9 +236,33 @@ static void dispatch(ed_conn *c, struct sreq *r)
         snprintf(why, sizeof why, "malformed %s v%d request", e->name, q->api_version);
         r->state = S_DROP;
         ed_conn_close_bad(c, why);
-        break;
+        return;
     }
     }
+    /* A refused SASL exchange: the answer goes out, then the connection
+     * closes (as Kafka does). */
+    if (close_after && !ed_conn_closing(c)) ed_conn_close_bad(c, "SASL authentication refused");
+}
+
+/* A raw SASL token after SaslHandshake v0, framed by its size alone; the
+ * answer token is framed the same way. A refusal closes the connection
+ * without an answer (as Kafka does). */
+static void raw_token(ed_conn *c, struct sreq *r)
+{
+    struct kconn *k = kc_of(c);
+    ed_kreq *q = &r->req;
+    q->api_key = ED_KMSG_SASL_AUTHENTICATE; /* for log lines */
+    r->state = S_DISPATCHING;
+    ed_kwr_init(&q->out, ED_KAPI_RESPONSE_MAX);
+    ed_kwr_reserve_i32(&q->out);
+    enum ed_sasl_status st = ed_kauth_raw_token(&k->auth, srv_of(c)->b, ed_conn_peer(c),
+                                                r->frame + 4, r->frame_len - 4, &q->out);
+    if (st == ED_SASL_FAILED) {
+        drop(r);
+        ed_conn_close_bad(c, "SASL authentication refused");
+        return;
+    }
+    finish(r);
 }
 
 /* ---- the engine's callbacks ---- */
@@ -256,8 +296,15 @@ static void on_frame(ed_conn *c, struct ed_conn_frame *f)
     r->out.release = sreq_release;
     k->n_inflight++;
     k->in_len += f->len;
+    if (!k->auth_ready) {
+        ed_kauth_init(&k->auth, ed_conn_sasl_required(c));
+        k->auth_ready = true;
+    }
     ed_conn_out_queue(c, &r->out);
-    dispatch(c, r);
+    if (k->auth.raw)
+        raw_token(c, r);
+    else
+        dispatch(c, r);
 }
 
 static bool can_take(ed_conn *c)
@@ -276,6 +323,7 @@ static bool is_idle(ed_conn *c)
  * handlers drop their references first). */
 static void on_free(ed_conn *c)
 {
+    if (kc_of(c)->auth_ready) ed_kauth_fini(&kc_of(c)->auth);
     for (struct ed_conn_out *o = ed_conn_out_head(c); o; o = o->next) {
         struct sreq *r = (struct sreq *)(void *)((char *)o - offsetof(struct sreq, out));
         if (r->state == S_PENDING && r->req.cancel) r->req.cancel(&r->req);

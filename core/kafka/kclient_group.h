@@ -10,7 +10,7 @@
 #ifndef ED_CORE_KCLIENT_GROUP_H
 #define ED_CORE_KCLIENT_GROUP_H
 
-#include "core/kclient.h"
+#include "core/kafka/kclient.h"
 
 /* ---- FindCoordinator ---- */
 struct ed_kc_coordinator {

@@ -1,13 +1,25 @@
 /* The Kafka API dispatch contract between the server (connections, framing,
  * in-order responses) and the API handlers. The server decodes the request
  * header, looks the key up in ed_kapi_table, writes the response header into
- * req->out and calls the handler, which reads its body from req->rd and
- * appends the response body to req->out.
+ * req->out and calls ed_kapi_serve, which decodes the whole request body
+ * through the message schema (core/kafka/schema.h) into req->body and runs
+ * the handler; the handler acts on req->body and appends the response body
+ * to req->out, encoded from the generated response struct (ed_kreq_respond).
  *
  * Details handlers rely on:
  * - The server only calls a handler with a version inside [min, max] of its
- *   entry (ApiVersions excepted: it also gets unknown versions and answers
- *   UNSUPPORTED_VERSION itself). req->flex = version >= flex_from.
+ *   entry (ApiVersions excepted: it also gets unknown versions, with
+ *   req->body NULL, and answers UNSUPPORTED_VERSION itself).
+ *   req->flex = version >= flex_from.
+ * - A body that does not decode (truncated, a null where the version
+ *   forbids one, a lying length, an arena beyond its bound) is answered
+ *   ED_KAPI_CLOSE before the handler runs: nothing changes.
+ * - req->body and every array in it live in req->arena, bounded by
+ *   ED_KAPI_DECODE_FACTOR times the body's length (plus a page) and by the
+ *   memory limit; ed_kreq_alloc takes the response's arrays from the same
+ *   arena (up to ED_KAPI_RESPONSE_MAX more). ed_kreq_release frees it; the
+ *   server calls it when the request is answered, dropped or cancelled, so
+ *   a PENDING handler may keep pointers into req->body.
  * - req->out already holds the 4-byte size prefix, the correlation id and
  *   (flexible responses other than ApiVersions) the header's tagged fields.
  *   Handlers only append; never reset or rewind req->out below the length
@@ -18,6 +30,7 @@
  * - req->rd covers exactly the request body; its bytes (and req->client_id)
  *   stay valid until the request is completed, dropped or cancelled, so a
  *   PENDING handler may keep pointers into them (e.g. Produce acks=all).
+ *   Strings, bytes and records of req->body point into them (zero-copy).
  * - ED_KAPI_CLOSE: the handler may log details; the server logs the close.
  * - ED_KAPI_PENDING: the handler must have set req->cancel (asserted);
  *   ed_kreq_complete may be called before the handler has even returned
@@ -32,7 +45,11 @@
 #define ED_CORE_KAPI_H
 
 #include "core/broker.h"
-#include "core/kwire.h"
+#include "core/kafka/errors.h"
+#include "core/kafka/schema.h"
+#include "core/kafka/kwire.h"
+
+#include <string.h>
 
 typedef struct ed_kreq ed_kreq;
 
@@ -52,13 +69,18 @@ struct ed_kreq {
     ed_krd rd;  /* the request body; valid until completion */
     ed_kwr out; /* response: header written by the server */
     ed_broker *broker;
-    const char *peer;     /* "host:port" for logs */
-    const char *listener; /* the listener it came in on: Metadata advertises its address */
+    const char *peer;      /* "host:port" for logs */
+    const char *listener;  /* the listener it came in on: Metadata advertises its address */
+    struct ed_kauth *auth; /* the connection's SASL state (core/kafka/kapi_sasl.h) */
     /* For PENDING requests: the handler's state, and a cancel callback the
      * server calls if the connection closes first (the handler must then
      * drop every reference to req; the server frees it afterwards). */
     void *ctx;
     void (*cancel)(ed_kreq *req);
+    /* The decoded request (see above): api's request struct, or NULL. */
+    const struct ed_kmsg_api *api;
+    void *body;
+    ed_karena arena;
 };
 
 typedef int (*ed_kapi_fn)(ed_kreq *req);
@@ -69,10 +91,16 @@ struct ed_kapi_entry {
     int16_t flex_from; /* first flexible version; -1 = none */
     ed_kapi_fn fn;     /* NULL = not supported (not advertised) */
     const char *name;
+    /* The handler reads req->body; false: it still decodes req->rd itself
+     * (group and config APIs, until they move to the schema too). */
+    bool decoded;
 };
 
 #define ED_KAPI_N_KEYS       80
 #define ED_KAPI_RESPONSE_MAX (16u * 1024 * 1024)
+/* A decoded element takes at most this many times its smallest size on the
+ * wire (an empty compact string with its tag byte: 2 bytes, 32 decoded). */
+#define ED_KAPI_DECODE_FACTOR 32u
 
 /* API keys used by name across modules. */
 enum ed_kapi_key {
@@ -86,79 +114,40 @@ enum ed_kapi_key {
 };
 extern const struct ed_kapi_entry ed_kapi_table[ED_KAPI_N_KEYS];
 
+/* Runs req's handler (ed_kapi_table[req->api_key]) after decoding the
+ * body in req->rd through the schema into req->body (entries marked
+ * decoded; req->rd is left as it was for the others); a body that does not
+ * decode is ED_KAPI_CLOSE, the handler not run. The caller sets api_key,
+ * api_version, flex, rd, out, broker and peer, and calls ed_kreq_release
+ * once the request is done. */
+int ed_kapi_serve(ed_kreq *req);
+/* Frees req->body and the arena (also the response's arrays). Idempotent. */
+void ed_kreq_release(ed_kreq *req);
+/* A response array: *n_out = n and *(T **)arr_out = n structs s (each set
+ * to its defaults) from req's arena (NULL when n <= 0). false when out of
+ * memory or beyond the bound: req->out is then failed with ED_ERR_NOMEM,
+ * which closes the connection once the handler returns ED_KAPI_RESPOND. */
+bool ed_kreq_array(ed_kreq *req, int32_t n, const struct ed_kstruct *s, int32_t *n_out,
+                   void *arr_out);
+/* A copy of z in req's arena, for a response (null, with req->out failed
+ * with ED_ERR_NOMEM, when out of memory). */
+ed_kstr ed_kreq_str(ed_kreq *req, const char *z);
+/* Appends resp, the response struct of req->api at req->api_version. */
+void ed_kreq_respond(ed_kreq *req, const void *resp);
+/* The same with records held elsewhere handed to sp (schema.h). */
+void ed_kreq_respond_spliced(ed_kreq *req, const void *resp, const struct ed_ksplicer *sp);
+
+/* A C string as a Kafka string (NULL = null). */
+static inline ed_kstr ed_kstr_z(const char *z)
+{
+    return z ? (ed_kstr){z, (int32_t)strlen(z)} : (ed_kstr){NULL, -1};
+}
+
 /* Completes a PENDING request: its response in req->out is sent when every
  * earlier request of the connection has been answered. */
 void ed_kreq_complete(ed_kreq *req);
 /* Completes a PENDING request that needs no response (acks=0 never pends;
  * this is for symmetry and cleanup). */
 void ed_kreq_drop(ed_kreq *req);
-
-/* Kafka error codes used across handlers. */
-enum ed_kerr {
-    ED_KERR_UNKNOWN_SERVER_ERROR = -1,
-    ED_KERR_NONE = 0,
-    ED_KERR_OFFSET_OUT_OF_RANGE = 1,
-    ED_KERR_CORRUPT_MESSAGE = 2,
-    ED_KERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
-    ED_KERR_INVALID_FETCH_SIZE = 4,
-    ED_KERR_LEADER_NOT_AVAILABLE = 5,
-    ED_KERR_NOT_LEADER_OR_FOLLOWER = 6,
-    ED_KERR_REQUEST_TIMED_OUT = 7,
-    ED_KERR_MESSAGE_TOO_LARGE = 10,
-    ED_KERR_COORDINATOR_LOAD_IN_PROGRESS = 14,
-    ED_KERR_COORDINATOR_NOT_AVAILABLE = 15,
-    ED_KERR_NOT_COORDINATOR = 16,
-    ED_KERR_INVALID_TOPIC_EXCEPTION = 17,
-    ED_KERR_RECORD_LIST_TOO_LARGE = 18,
-    ED_KERR_NOT_ENOUGH_REPLICAS = 19,
-    ED_KERR_INVALID_REQUIRED_ACKS = 21,
-    ED_KERR_ILLEGAL_GENERATION = 22,
-    ED_KERR_INCONSISTENT_GROUP_PROTOCOL = 23,
-    ED_KERR_INVALID_GROUP_ID = 24,
-    ED_KERR_UNKNOWN_MEMBER_ID = 25,
-    ED_KERR_INVALID_SESSION_TIMEOUT = 26,
-    ED_KERR_REBALANCE_IN_PROGRESS = 27,
-    ED_KERR_INVALID_COMMIT_OFFSET_SIZE = 28,
-    ED_KERR_TOPIC_AUTHORIZATION_FAILED = 29,
-    ED_KERR_GROUP_AUTHORIZATION_FAILED = 30,
-    ED_KERR_INVALID_TIMESTAMP = 32,
-    ED_KERR_UNSUPPORTED_SASL_MECHANISM = 33,
-    ED_KERR_ILLEGAL_SASL_STATE = 34,
-    ED_KERR_UNSUPPORTED_VERSION = 35,
-    ED_KERR_TOPIC_ALREADY_EXISTS = 36,
-    ED_KERR_INVALID_PARTITIONS = 37,
-    ED_KERR_INVALID_REPLICATION_FACTOR = 38,
-    ED_KERR_INVALID_REPLICA_ASSIGNMENT = 39,
-    ED_KERR_INVALID_CONFIG = 40,
-    ED_KERR_NOT_CONTROLLER = 41,
-    ED_KERR_INVALID_REQUEST = 42,
-    ED_KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
-    ED_KERR_POLICY_VIOLATION = 44,
-    ED_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
-    ED_KERR_DUPLICATE_SEQUENCE_NUMBER = 46,
-    ED_KERR_INVALID_PRODUCER_EPOCH = 47,
-    ED_KERR_INVALID_TXN_STATE = 48,
-    ED_KERR_INVALID_PRODUCER_ID_MAPPING = 49,
-    ED_KERR_INVALID_TRANSACTION_TIMEOUT = 50,
-    ED_KERR_CONCURRENT_TRANSACTIONS = 51,
-    ED_KERR_UNKNOWN_TOPIC_ID = 100,
-    ED_KERR_CLUSTER_AUTHORIZATION_FAILED = 31,
-    ED_KERR_KAFKA_STORAGE_ERROR = 56,
-    ED_KERR_NON_EMPTY_GROUP = 68,
-    ED_KERR_GROUP_ID_NOT_FOUND = 69,
-    ED_KERR_FETCH_SESSION_ID_NOT_FOUND = 70,
-    ED_KERR_INVALID_FETCH_SESSION_EPOCH = 71,
-    ED_KERR_UNKNOWN_LEADER_EPOCH = 75,
-    ED_KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
-    ED_KERR_MEMBER_ID_REQUIRED = 79,
-    ED_KERR_GROUP_MAX_SIZE_REACHED = 81,
-    ED_KERR_FENCED_INSTANCE_ID = 82,
-    ED_KERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
-    ED_KERR_UNSTABLE_OFFSET_COMMIT = 88,
-    ED_KERR_THROTTLING_QUOTA_EXCEEDED = 89,
-    ED_KERR_PRODUCER_FENCED = 90,
-    ED_KERR_INVALID_RECORD = 87,
-    ED_KERR_UNKNOWN_PRODUCER_ID = 59
-};
 
 #endif

@@ -1,11 +1,11 @@
-/* ApiVersions 0-4, decoded and encoded through the message schema; the
+/* ApiVersions 0-4 on the decoded request and response structs; the
  * advertised ranges are the server's in the schema's API list, for every
  * key the dispatch table serves. An unknown version is answered in the v0
  * format with UNSUPPORTED_VERSION and every range, so the client can pick
  * a version it shares (KIP-511). */
 #include "core/kafka/msg_gen.h"
-#include "core/kapi.h"
-#include "core/kapi_handlers.h"
+#include "core/kafka/kapi.h"
+#include "core/kafka/kapi_handlers.h"
 
 /* KIP-511 client software name/version: [a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])? */
 static bool valid_software(ed_kstr s)
@@ -21,22 +21,18 @@ static bool valid_software(ed_kstr s)
 
 int ed_kapi_api_versions(ed_kreq *req)
 {
-    const struct ed_kmsg_api *api = ed_kschema_api(ED_KMSG_API_VERSIONS);
+    const struct ed_kmsg_api *api = req->api;
+    const struct ed_kmsg_api_versions_request *body = req->body;
     struct ed_kmsg_api_versions_response_api_version keys[ED_KMSG_N_APIS];
     struct ed_kmsg_api_versions_response resp;
     ed_kschema_init(api->response, &resp);
-    int16_t ver = req->api_version;
-    if (ver < api->srv_min || ver > api->srv_max) {
-        ver = 0;
+    if (!body) { /* a version outside the range: not decoded */
+        req->api_version = 0;
         resp.error_code = ED_KERR_UNSUPPORTED_VERSION;
-    } else {
-        struct ed_kmsg_api_versions_request body;
-        /* the request has no arrays: no arena needed */
-        if (ed_kschema_decode_request(api, ver, &req->rd, NULL, &body) != ED_OK)
-            return ED_KAPI_CLOSE;
-        if (ver >= 3 && (!valid_software(body.client_software_name) ||
-                         !valid_software(body.client_software_version)))
-            resp.error_code = ED_KERR_INVALID_REQUEST;
+    } else if (ed_kschema_has(api->request, req->api_version, "ClientSoftwareName") &&
+               (!valid_software(body->client_software_name) ||
+                !valid_software(body->client_software_version))) {
+        resp.error_code = ED_KERR_INVALID_REQUEST;
     }
     resp.n_api_keys = 0;
     resp.api_keys = keys;
@@ -47,6 +43,6 @@ int ed_kapi_api_versions(ed_kreq *req)
             .api_key = a->key, .min_version = a->srv_min, .max_version = a->srv_max};
     }
     /* no supported or finalized features */
-    ed_kschema_encode_response(api, ver, &req->out, &resp);
+    ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }

@@ -5,8 +5,8 @@
  * service, keeps a durable local "mirrored up to" mark per partition (a
  * hint and the retention guard: retention and the disk guard keep segments
  * above it) and writes its state for `eddy mirror status`. */
-#ifndef ED_CORE_MIRROR_H
-#define ED_CORE_MIRROR_H
+#ifndef ED_CORE_KAFKA_MIRROR_H
+#define ED_CORE_KAFKA_MIRROR_H
 
 #include "core/broker.h"
 
