@@ -39,6 +39,7 @@
 #define RESCAN_MS           5000
 #define RETRY_MS            200
 #define CONCURRENT_RETRY_MS 5
+#define FENCE_GRACE_MS      5000
 #define STATE_MAGIC         0x4544524du /* "EDRM" */
 #define STATE_VERSION       1
 
@@ -135,6 +136,8 @@ struct ed_mirror {
     int n_mp;
     bool have_state; /* the local state file existed: this site has mirrored before */
     bool new_parts;  /* partitions found since the checkpoints were read */
+    bool fence_retried;
+    uint64_t init_ms; /* when InitProducerId last succeeded */
 
     enum phase phase;
     bool blocked; /* the phase's request waits for a connection */
@@ -575,6 +578,19 @@ static void kafka_error(ed_mirror *m, const char *what, int16_t err)
     char why[256];
     snprintf(why, sizeof why, "%s failed: %s", what, ed_kc_errname(err));
     if (err == K_PRODUCER_FENCED || err == K_INVALID_PRODUCER_EPOCH) {
+        /* An InitProducerId that a crashed incarnation sent just before it
+         * died can reach the coordinator after ours and fence us once,
+         * right after we took the link: take it back, once. A second
+         * gateway with the same site.id fences again and stops us. */
+        uint64_t now = ed_plat_loop_now_ms(m->b->loop);
+        if (!m->fence_retried && now - m->init_ms < FENCE_GRACE_MS) {
+            m->fence_retried = true;
+            ED_LOG_WARN("fenced %llu ms after taking the link (%s): an earlier incarnation's "
+                        "request still in flight? taking it back once",
+                        (unsigned long long)(now - m->init_ms), ed_kc_errname(err));
+            restart(m, "fenced right after start");
+            return;
+        }
         stop_for_good(m,
                       "fenced: another instance with transactional.id %s took over the link "
                       "(%s); two gateways share site.id?",
@@ -938,6 +954,7 @@ static void on_init_pid(void *arg, int16_t key, int16_t ver, ed_krd *r)
     }
     m->pid = ip.producer_id;
     m->epoch = ip.producer_epoch;
+    m->init_ms = ed_plat_loop_now_ms(m->b->loop);
     for (int i = 0; i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++)
             m->ut[i].seq[p] = 0; /* a new epoch starts its sequences at 0 */
