@@ -18,12 +18,13 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define ACL_MAGIC    "EDAC"
 #define ACL_VERSION  1
 #define REC_MAX_BODY (7 + ED_ACL_MAX_NAME + ED_ACL_MAX_PRINCIPAL + ED_ACL_MAX_HOST)
-#define FILE_MAX \
+#define FILE_MAX                                                                                   \
     (ED_STORE_FILE_HDR_LEN + (size_t)ED_ACL_MAX * (ED_STORE_FILE_REC_HDR + REC_MAX_BODY))
 #define SUPER_MAX 64
 
@@ -58,8 +59,8 @@ static bool is_star(const char *s, size_t l)
 
 static void to_binding(const struct entry *e, struct ed_acl_binding *b)
 {
-    *b = (struct ed_acl_binding){e->res,  e->pat,         e->op,   e->perm,       e->name,
-                                 e->name_len, e->pr, e->pr_len, e->host, e->host_len};
+    *b = (struct ed_acl_binding){e->res,      e->pat, e->op,     e->perm, e->name,
+                                 e->name_len, e->pr,  e->pr_len, e->host, e->host_len};
 }
 
 static void from_binding(const struct ed_acl_binding *b, struct entry *e)
@@ -141,7 +142,8 @@ static bool pattern_filter_matches(const struct ed_acl_binding *f, const struct 
                    is_star(e->name, e->name_len);
         return f->name_len >= e->name_len && memcmp(f->name, e->name, e->name_len) == 0;
     default:
-        return f->pattern == e->pat && (!f->name || same(f->name, f->name_len, e->name, e->name_len));
+        return f->pattern == e->pat &&
+               (!f->name || same(f->name, f->name_len, e->name, e->name_len));
     }
 }
 
@@ -282,11 +284,13 @@ int ed_acl_configure(ed_acl *a, const char *super_users, bool allow_if_no_acl)
     /* "User:a; User:b": split on ';', trim blanks, drop empty items */
     size_t o = 0;
     for (const char *p = super_users; *p;) {
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         const char *end = strchr(p, ';');
         if (!end) end = p + strlen(p);
         const char *t = end;
-        while (t > p && (t[-1] == ' ' || t[-1] == '\t')) t--;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
         if (t > p) {
             memcpy(s + o, p, (size_t)(t - p));
             o += (size_t)(t - p);
@@ -341,8 +345,8 @@ static bool allow_grants(uint8_t op, enum ed_acl_op want)
     return false;
 }
 
-bool ed_acl_authorize(const ed_acl *a, const char *principal, const char *host,
-                      enum ed_acl_op op, enum ed_acl_res res, const char *name, size_t name_len)
+bool ed_acl_authorize(const ed_acl *a, const char *principal, const char *host, enum ed_acl_op op,
+                      enum ed_acl_res res, const char *name, size_t name_len)
 {
     if (ed_acl_is_super(a, principal)) return true;
     size_t pl = strlen(principal), hl = strlen(host);
@@ -361,6 +365,53 @@ bool ed_acl_authorize(const ed_acl *a, const char *principal, const char *host,
         }
     }
     return allowed || (!any && a->allow_if_no_acl);
+}
+
+bool ed_acl_authorize_any(const ed_acl *a, const char *principal, const char *host,
+                          enum ed_acl_op op, enum ed_acl_res res)
+{
+    if (ed_acl_is_super(a, principal)) return true;
+    size_t pl = strlen(principal), hl = strlen(host);
+    bool any = false, allowed = false;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct entry *e = &a->e[i];
+        if (e->res != res) continue;
+        any = true;
+        if (!same(e->pr, e->pr_len, principal, pl) && !same(e->pr, e->pr_len, "User:*", 6))
+            continue;
+        if (!same(e->host, e->host_len, host, hl) && !is_star(e->host, e->host_len)) continue;
+        if (e->perm == ED_ACL_PERM_DENY) {
+            if ((e->op == op || e->op == ED_ACL_OP_ALL) && e->pat == ED_ACL_PAT_LITERAL &&
+                is_star(e->name, e->name_len))
+                return false;
+        } else if (allow_grants(e->op, op)) {
+            allowed = true;
+        }
+    }
+    return allowed || (!any && a->allow_if_no_acl);
+}
+
+void ed_acl_peer_host(const char *peer, char *out, size_t cap)
+{
+    const char *end = strrchr(peer, ':');
+    size_t l = end ? (size_t)(end - peer) : strlen(peer);
+    if (l >= 2 && peer[0] == '[' && peer[l - 1] == ']') {
+        peer++;
+        l -= 2;
+    }
+    if (l >= cap) l = 0;
+    memcpy(out, peer, l);
+    out[l] = '\0';
+}
+
+bool ed_acl_authorize_user(const ed_acl *a, const char *user, const char *peer, enum ed_acl_op op,
+                           enum ed_acl_res res, const char *name, size_t name_len)
+{
+    if (!a) return true;
+    char pr[ED_ACL_MAX_PRINCIPAL + 1], host[ED_ACL_MAX_HOST];
+    snprintf(pr, sizeof pr, "User:%s", user ? user : "ANONYMOUS");
+    ed_acl_peer_host(peer, host, sizeof host);
+    return ed_acl_authorize(a, pr, host, op, res, name, name_len);
 }
 
 /* ---- changes: build the new array, write it, then adopt it ---- */
@@ -429,7 +480,8 @@ int ed_acl_add(ed_acl *a, const struct ed_acl_binding *b, size_t n)
     for (size_t i = 0; i < n; i++) {
         from_binding(&b[i], &e[m]);
         bool dup = false;
-        for (size_t j = 0; j < m && !dup; j++) dup = same_entry(&e[j], &e[m]);
+        for (size_t j = 0; j < m && !dup; j++)
+            dup = same_entry(&e[j], &e[m]);
         if (!dup) m++;
     }
     if (m > ED_ACL_MAX) {
@@ -451,7 +503,8 @@ int ed_acl_remove(ed_acl *a, const struct ed_acl_binding *f, size_t n, size_t *n
     size_t m = 0;
     for (size_t i = 0; i < a->n; i++) {
         bool hit = false;
-        for (size_t j = 0; j < n && !hit; j++) hit = filter_matches(&f[j], &a->e[i]);
+        for (size_t j = 0; j < n && !hit; j++)
+            hit = filter_matches(&f[j], &a->e[i]);
         if (!hit) e[m++] = a->e[i];
     }
     if (m == a->n) {

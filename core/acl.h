@@ -115,8 +115,22 @@ int ed_acl_remove(ed_acl *a, const struct ed_acl_binding *f, size_t n, size_t *n
 
 /* The authorizer (above). principal "User:NAME", host the client's
  * address; name NUL-free with its length. */
-bool ed_acl_authorize(const ed_acl *a, const char *principal, const char *host,
-                      enum ed_acl_op op, enum ed_acl_res res, const char *name, size_t name_len);
+bool ed_acl_authorize(const ed_acl *a, const char *principal, const char *host, enum ed_acl_op op,
+                      enum ed_acl_res res, const char *name, size_t name_len);
+/* Whether principal may do op on some resource of type res (Kafka's
+ * authorizeByResourceType, as InitProducerId uses it: WRITE on any topic):
+ * a super user; not when a DENY of op (or ALL) covers every name (literal
+ * "*"); yes when an ALLOW grants op on any name; otherwise
+ * allow.everyone.if.no.acl.found when no binding of that type exists. */
+bool ed_acl_authorize_any(const ed_acl *a, const char *principal, const char *host,
+                          enum ed_acl_op op, enum ed_acl_res res);
+/* The host part of a peer address "1.2.3.4:5678" or "[::1]:5678" into out
+ * (cap bytes; "" when it does not fit). */
+void ed_acl_peer_host(const char *peer, char *out, size_t cap);
+/* ed_acl_authorize for a user name (NULL: "User:ANONYMOUS") connected
+ * from peer ("host:port"); true when a is NULL (no authorizer). */
+bool ed_acl_authorize_user(const ed_acl *a, const char *user, const char *peer, enum ed_acl_op op,
+                           enum ed_acl_res res, const char *name, size_t name_len);
 /* Whether principal is a super user. */
 bool ed_acl_is_super(const ed_acl *a, const char *principal);
 

@@ -20,9 +20,11 @@ static struct ed_acl_binding bind(enum ed_acl_res res, enum ed_acl_pattern pat, 
                                   const char *principal, const char *host, enum ed_acl_op op,
                                   enum ed_acl_perm perm)
 {
-    return (struct ed_acl_binding){res,  pat,  op,   perm, name, name ? strlen(name) : 0,
+    return (struct ed_acl_binding){res,       pat,
+                                   op,        perm,
+                                   name,      name ? strlen(name) : 0,
                                    principal, principal ? strlen(principal) : 0,
-                                   host, host ? strlen(host) : 0};
+                                   host,      host ? strlen(host) : 0};
 }
 
 static bool can(const ed_acl *a, const char *pr, const char *host, enum ed_acl_op op,
@@ -74,8 +76,8 @@ static void test_deny_wins_and_patterns(void **state)
     assert_false(can(a, al, h, ED_ACL_OP_READ, ED_ACL_RES_TOPIC, "sensor.secret"));
     assert_true(can(a, al, h, ED_ACL_OP_READ, ED_ACL_RES_TOPIC, "sensor.secrets"));
     /* DENY ALL from one host beats everything from there, nowhere else */
-    add1(a, bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_LITERAL, "*", "User:alice", "10.9.9.9",
-                 ED_ACL_OP_ALL, ED_ACL_PERM_DENY));
+    add1(a, bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_LITERAL, "*", "User:alice", "10.9.9.9", ED_ACL_OP_ALL,
+                 ED_ACL_PERM_DENY));
     assert_false(can(a, al, "10.9.9.9", ED_ACL_OP_READ, ED_ACL_RES_TOPIC, "sensor.temp"));
     assert_true(can(a, al, h, ED_ACL_OP_READ, ED_ACL_RES_TOPIC, "sensor.temp"));
     /* the literal "*" applies to every name; User:* to every principal */
@@ -104,8 +106,8 @@ static void test_implied_super_and_default(void **state)
     char name[8];
     for (size_t i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "t%zu", i);
-        add1(a, bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_LITERAL, name, "User:u", "*",
-                     implies_describe[i], ED_ACL_PERM_ALLOW));
+        add1(a, bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_LITERAL, name, "User:u", "*", implies_describe[i],
+                     ED_ACL_PERM_ALLOW));
         assert_true(can(a, "User:u", h, ED_ACL_OP_DESCRIBE, ED_ACL_RES_TOPIC, name));
         assert_false(can(a, "User:u", h, ED_ACL_OP_CREATE, ED_ACL_RES_TOPIC, name));
     }
@@ -114,8 +116,8 @@ static void test_implied_super_and_default(void **state)
     assert_false(can(a, "User:u", h, ED_ACL_OP_DESCRIBE, ED_ACL_RES_TOPIC, "c"));
     add1(a, bind(ED_ACL_RES_CLUSTER, ED_ACL_PAT_LITERAL, ED_ACL_CLUSTER_NAME, "User:u", "*",
                  ED_ACL_OP_ALTER_CONFIGS, ED_ACL_PERM_ALLOW));
-    assert_true(can(a, "User:u", h, ED_ACL_OP_DESCRIBE_CONFIGS, ED_ACL_RES_CLUSTER,
-                    ED_ACL_CLUSTER_NAME));
+    assert_true(
+        can(a, "User:u", h, ED_ACL_OP_DESCRIBE_CONFIGS, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME));
     assert_false(can(a, "User:u", h, ED_ACL_OP_DESCRIBE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME));
     add1(a, bind(ED_ACL_RES_GROUP, ED_ACL_PAT_LITERAL, "g", "User:u", "*", ED_ACL_OP_ALL,
                  ED_ACL_PERM_ALLOW));
@@ -158,8 +160,8 @@ static void test_filters_and_remove(void **state)
     assert_int_equal(ed_acl_add(a, b, 4), ED_OK);
     assert_int_equal(ed_acl_add(a, b, 1), ED_OK); /* already there: kept once */
     assert_int_equal(ed_acl_count(a), 4);
-    struct ed_acl_binding f = bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_MATCH, "foo", NULL, NULL,
-                                   ED_ACL_OP_ANY, ED_ACL_PERM_ANY);
+    struct ed_acl_binding f =
+        bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_MATCH, "foo", NULL, NULL, ED_ACL_OP_ANY, ED_ACL_PERM_ANY);
     int hits = 0;
     for (size_t i = 0; i < ed_acl_count(a); i++) {
         struct ed_acl_binding g;
