@@ -6,6 +6,7 @@
  * acknowledgements leave in arrival order (see mqtt.c). Wills go the same
  * way, unacknowledged. */
 #define ED_LOG_MODULE "mqtt"
+#include "core/acl.h"
 #include "bridge/mqtt_int.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
@@ -69,11 +70,17 @@ static void on_batch_done(void *arg, int status)
 
 /* Resolves the partition of MQTT topic t: ED_OK, or an MQTT reason code
  * (>= 0x80) with *why. */
-static int route(ed_mqtt *m, struct ed_mqtt_bytes t, ed_partition **out, const char **why)
+static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out, const char **why)
 {
+    ed_mqtt *m = c->m;
     char name[ED_TOPIC_NAME_MAX + 1];
     if (ed_mqtt_routes_resolve(m->routes, t.p, t.len, name, sizeof name, why) != ED_OK)
         return ED_MQTT_RC_TOPIC_NAME_INVALID;
+    if (!ed_acl_authorize_user(m->b->acl, c->user, c->peer, ED_ACL_OP_WRITE, ED_ACL_RES_TOPIC, name,
+                               strlen(name))) {
+        *why = "not authorized: no WRITE on the Kafka topic";
+        return ED_MQTT_RC_NOT_AUTHORIZED;
+    }
     ed_topic *topic = ed_topics_find(m->b->topics, name);
     if (!topic) {
         int rc = ed_topics_auto_create(m->b->topics, name, &topic);
@@ -156,7 +163,7 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
     ed_mqtt *m = c->m;
     const char *why = NULL;
     ed_partition *p = NULL;
-    int reason = route(m, pk->topic, &p, &why);
+    int reason = route(c, pk->topic, &p, &why);
     if (reason != ED_OK) {
         if (is_will)
             ED_LOG_WARN("will of %s to '%.*s' dropped: %s", c->peer,

@@ -5,6 +5,7 @@
  * waiting for room in that window: bounded by mqtt.max.queued.messages and
  * .bytes, past which a delivery is dropped, counted and logged. */
 #define ED_LOG_MODULE "mqtt"
+#include "core/acl.h"
 #include "bridge/mqtt_int.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -51,6 +52,25 @@ struct outq *ed_mqtt_outq_find(ed_mqtt_conn *c, uint16_t id)
 
 /* Counts n deliveries to c that will never be made and says why, at most
  * one line a second (with the count of those not logged in between). */
+/* Subscribing needs READ on the Kafka topic the filter routes to; a filter
+ * with wildcards may reach any topic, so it needs READ on every topic. */
+static bool may_read(ed_mqtt_conn *c, struct ed_mqtt_bytes f)
+{
+    const ed_acl *a = c->m->b->acl;
+    if (!a) return true;
+    char name[ED_TOPIC_NAME_MAX + 1];
+    const char *why;
+    bool wild = memchr(f.p, '+', f.len) || memchr(f.p, '#', f.len);
+    if (wild || ed_mqtt_routes_resolve(c->m->routes, f.p, f.len, name, sizeof name, &why) != ED_OK)
+        snprintf(name, sizeof name, "*");
+    bool ok = ed_acl_authorize_user(a, c->user, c->peer, ED_ACL_OP_READ, ED_ACL_RES_TOPIC, name,
+                                    strlen(name));
+    if (!ok)
+        ED_LOG_INFO("MQTT subscribe of %s to '%.*s' refused: no READ on Kafka topic %s", c->peer,
+                    (int)ED_MIN(f.len, 200), (const char *)f.p, name);
+    return ok;
+}
+
 static void drop(ed_mqtt_conn *c, uint32_t n, const char *why)
 {
     ed_mqtt *m = c->m;
@@ -242,6 +262,8 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
             code = c->level == 5 ? ED_MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
         } else if (f.len >= 7 && memcmp(f.p, "$share/", 7) == 0) {
             code = c->level == 5 ? ED_MQTT_RC_SHARED_SUBS_NOT_SUPPORTED : 0x80;
+        } else if (type == ED_MQTT_SUBSCRIBE && !may_read(c, f)) {
+            code = c->level == 5 ? ED_MQTT_RC_NOT_AUTHORIZED : 0x80;
         } else if (type == ED_MQTT_UNSUBSCRIBE) {
             code = ED_MQTT_RC_NO_SUBSCRIPTION_EXISTED;
             for (int i = 0; i < c->n_subs; i++) {

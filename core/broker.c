@@ -12,6 +12,7 @@
 #include "core/group.h"
 #include "core/pidstate.h"
 #include "core/users.h"
+#include "core/acl.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -145,6 +146,19 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
                  ed_strerror(rc));
         goto fail;
     }
+    if (*cfg->authorizer_class_name) {
+        rc = ed_acl_open(dir, &b->acl);
+        if (rc == ED_OK)
+            rc = ed_acl_configure(b->acl, cfg->super_users, cfg->allow_everyone_if_no_acl_found);
+        if (rc != ED_OK) {
+            snprintf(why, why_len, "cannot open the ACL store %s/%s: %s", dir, ED_ACL_FILE,
+                     ed_strerror(rc));
+            goto fail;
+        }
+        ED_LOG_INFO("ACLs enforced: %zu bindings, super.users '%s', %s when no ACL is found",
+                    ed_acl_count(b->acl), cfg->super_users,
+                    cfg->allow_everyone_if_no_acl_found ? "allowed" : "refused");
+    }
     rc = ed_plat_wakeup_new(b->loop, on_wake, b, &o->wake);
     if (rc != ED_OK) {
         snprintf(why, why_len, "cannot make the loop's wake-up: %s", ed_strerror(rc));
@@ -255,6 +269,7 @@ void ed_broker_close(ed_broker *b)
     ed_groups_close(b->groups);
     ed_pids_close(b->pids);
     ed_users_close(b->users);
+    ed_acl_close(b->acl);
     ed_conn_budget_free(b->budget);
     ed_topics_close(b->topics);
     if (b->storage) {

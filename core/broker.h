@@ -21,6 +21,7 @@ typedef struct ed_broker ed_broker;
 typedef struct ed_groups ed_groups;
 typedef struct ed_pids ed_pids;
 typedef struct ed_users ed_users;
+typedef struct ed_acl ed_acl;
 
 struct ed_broker {
     ed_loop *loop;
@@ -29,6 +30,7 @@ struct ed_broker {
     ed_groups *groups; /* consumer-group coordinator (NULL until built) */
     ed_pids *pids;     /* producer-id allocator (core/pidstate.h) */
     ed_users *users;   /* SASL/SCRAM credentials (core/users.h; NULL: no store) */
+    ed_acl *acl;       /* ACLs and authorizer (core/acl.h; NULL: no authorizer, all allowed) */
     const struct ed_config *cfg;
     ed_conn_budget *budget;    /* queued.max.request.bytes, shared by every listener (NULL: none) */
     struct ed_broker_own *own; /* what ed_broker_open made (NULL: assembled by hand) */

@@ -71,6 +71,8 @@ struct ed_config_key {
 extern const struct ed_config_key ed_config_keys[];
 extern const int ed_config_n_keys;
 #define ED_CONFIG_MAX_KEYS 128
+/* The authorizer.class.name that turns ACLs on (Kafka's KRaft authorizer). */
+#define ED_CONFIG_AUTHORIZER "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 /* The broker's configuration, typed: one field per broker key of the table
  * (its Kafka name with '_' for '.'); STRING/ENUM/LIST values are owned
@@ -95,6 +97,9 @@ struct ed_config {
     char *sasl_enabled_mechanisms;
     int64_t connections_max_reauth_ms;
     char *mqtt_allow_anonymous;
+    char *authorizer_class_name;
+    char *super_users;
+    bool allow_everyone_if_no_acl_found;
     char *log_dirs;
     int64_t node_id;
     int64_t num_partitions;

@@ -141,6 +141,26 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(mqtt_allow_anonymous),
      .doc = "MQTT CONNECT without a user name: auto = allowed while the user store is empty, "
             "refused once any user exists (logged at start)"},
+    {.name = "authorizer.class.name",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .check = ed_config_check_authorizer,
+     .off = B(authorizer_class_name),
+     .doc = "empty = no authorizer: every client may do everything (Kafka's default); "
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or Kafka's older "
+            "kafka.security.authorizer.AclAuthorizer) enforces the ACLs of <log.dirs>/acls on "
+            "Kafka and MQTT clients"},
+    {.name = "super.users",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(super_users),
+     .doc = "principals every ACL check allows, separated by ';' (User:admin;User:CN=ops)"},
+    {.name = "allow.everyone.if.no.acl.found",
+     .type = ED_CFG_BOOL,
+     .def = "false",
+     .off = B(allow_everyone_if_no_acl_found),
+     .doc = "with an authorizer, allow an operation on a resource that has no ACL at all "
+            "(Kafka's default: false, refused)"},
     {.name = "log.dirs",
      .alias = "log.dir",
      .type = ED_CFG_STRING,
@@ -830,9 +850,6 @@ static const char *const ignored[] = {
     "compression.gzip.level",
     "compression.lz4.level",
     "compression.zstd.level",
-    "super.users",
-    "authorizer.class.name",
-    "allow.everyone.if.no.acl.found",
     "metric.reporters",
     "node.id.generation.enable",
 };

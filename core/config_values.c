@@ -439,3 +439,13 @@ bool ed_config_check_sasl_mechs(const char *v, char *why, size_t why_len)
     snprintf(why, why_len, "'%s' is not a list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", v);
     return false;
 }
+
+bool ed_config_check_authorizer(const char *v, char *why, size_t why_len)
+{
+    if (!*v || strcmp(v, ED_CONFIG_AUTHORIZER) == 0 ||
+        strcmp(v, "kafka.security.authorizer.AclAuthorizer") == 0)
+        return true;
+    snprintf(why, why_len, "authorizer '%s' is not offered: leave it empty or use %s", v,
+             ED_CONFIG_AUTHORIZER);
+    return false;
+}

@@ -14,18 +14,18 @@
 #define ED_LOG_MODULE "users"
 #include "core/users.h"
 
+#include "core/store_file.h"
+
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "platform/platform.h"
-#include "storage/batch.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define USERS_MAGIC   "EDUS"
 #define USERS_VERSION 1
-#define HDR_LEN       16
-#define REC_HDR_LEN   8
+#define HDR_LEN       ED_STORE_FILE_HDR_LEN
+#define REC_HDR_LEN   ED_STORE_FILE_REC_HDR
 #define REC_MAX_BODY  (2 + ED_SASL_MAX_NAME + 4 + 1 + ED_SCRAM_MAX_SALT + 2 * ED_HASH_MAX_LEN)
 #define FILE_MAX      (HDR_LEN + (size_t)ED_USERS_MAX * (REC_HDR_LEN + REC_MAX_BODY))
 
@@ -43,14 +43,6 @@ struct ed_users {
     struct entry *e; /* sorted by (name, mech) */
     size_t n;
 };
-
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *s = ed_malloc(n);
-    if (s) snprintf(s, n, "%s/%s", dir, name);
-    return s;
-}
 
 bool ed_users_name_ok(const char *name, size_t name_len)
 {
@@ -124,67 +116,31 @@ static int parse_record(const char *path, const uint8_t *b, size_t len, struct e
     return ED_OK;
 }
 
-/* Parses a whole file image into a new sorted array. */
+/* One record into element i, in (name, mechanism) order after i - 1. */
+static int parse_elem(const char *path, const uint8_t *body, size_t len, void *elems, uint32_t i)
+{
+    struct entry *e = elems;
+    int rc = parse_record(path, body, len, &e[i]);
+    if (rc == ED_OK && i > 0 && cmp(e[i].name, e[i].name_len, e[i].mech, &e[i - 1]) <= 0)
+        rc = ED_ERR_CORRUPT_AT("%s: records out of order at %u", path, i);
+    return rc;
+}
+
 static int parse(const char *path, const uint8_t *b, size_t len, struct entry **out, size_t *n_out)
 {
-    if (len < HDR_LEN || memcmp(b, USERS_MAGIC, 4) != 0)
-        return ED_ERR_CORRUPT_AT("%s: not a user store", path);
-    if (ed_get_be16(b + 4) != USERS_VERSION)
-        return ED_ERR_CORRUPT_AT("%s: unknown version %u", path, ed_get_be16(b + 4));
-    if (ed_crc32c(0, b, 12) != ed_get_be32(b + 12))
-        return ED_ERR_CORRUPT_AT("%s: bad header checksum", path);
-    uint32_t n = ed_get_be32(b + 8);
-    if (n > ED_USERS_MAX) return ED_ERR_CORRUPT_AT("%s: %u credentials, over the limit", path, n);
-    struct entry *e = n ? ed_calloc(n, sizeof *e) : NULL;
-    if (n && !e) return ED_ERR_NOMEM;
-    size_t pos = HDR_LEN;
-    int rc = ED_OK;
-    for (uint32_t i = 0; i < n && rc == ED_OK; i++) {
-        if (len - pos < REC_HDR_LEN) {
-            rc = ED_ERR_CORRUPT_AT("%s: truncated at record %u", path, i);
-            break;
-        }
-        uint32_t rl = ed_get_be32(b + pos);
-        if (rl > REC_MAX_BODY || len - pos - REC_HDR_LEN < rl) {
-            rc = ED_ERR_CORRUPT_AT("%s: truncated or oversized record %u", path, i);
-            break;
-        }
-        const uint8_t *body = b + pos + REC_HDR_LEN;
-        if (ed_crc32c(0, body, rl) != ed_get_be32(b + pos + 4)) {
-            rc = ED_ERR_CORRUPT_AT("%s: bad checksum in record %u", path, i);
-            break;
-        }
-        rc = parse_record(path, body, rl, &e[i]);
-        if (rc == ED_OK && i > 0 && cmp(e[i].name, e[i].name_len, e[i].mech, &e[i - 1]) <= 0)
-            rc = ED_ERR_CORRUPT_AT("%s: records out of order at %u", path, i);
-        pos += REC_HDR_LEN + rl;
-    }
-    if (rc == ED_OK && pos != len) rc = ED_ERR_CORRUPT_AT("%s: bytes after the last record", path);
-    if (rc) {
-        ed_free(e);
-        return rc;
-    }
-    *out = e;
-    *n_out = n;
-    return ED_OK;
+    void *e;
+    int rc = ed_store_file_parse(path, b, len, USERS_MAGIC, USERS_VERSION, ED_USERS_MAX,
+                                 REC_MAX_BODY, sizeof(struct entry), parse_elem, &e, n_out);
+    if (rc == ED_OK) *out = e;
+    return rc;
 }
 
 static int read_file(ed_users *u)
 {
-    ed_file *f;
-    int rc = ed_plat_file_open(u->path, ED_FILE_READ, &f);
-    if (rc == ED_ERR_NOENT) return ED_OK;
-    if (rc) return rc;
-    uint64_t size = 0;
-    rc = ed_plat_file_size(f, &size);
-    uint8_t *b = NULL;
-    size_t got = 0;
-    if (rc == ED_OK && size > FILE_MAX) rc = ED_ERR_CORRUPT_AT("%s: too large", u->path);
-    if (rc == ED_OK && !(b = ed_malloc(size ? (size_t)size : 1))) rc = ED_ERR_NOMEM;
-    if (rc == ED_OK) rc = ed_plat_file_pread(f, b, (size_t)size, 0, &got);
-    ed_plat_file_close(f);
-    if (rc == ED_OK && got != size) rc = ED_ERR_CORRUPT_AT("%s: changed while read", u->path);
-    if (rc == ED_OK) rc = parse(u->path, b, got, &u->e, &u->n);
+    uint8_t *b;
+    size_t len;
+    int rc = ed_store_file_read(u->path, FILE_MAX, &b, &len);
+    if (rc == ED_OK && b) rc = parse(u->path, b, len, &u->e, &u->n);
     ed_free(b);
     return rc;
 }
@@ -194,8 +150,8 @@ static ed_users *users_new(const char *dir)
     ed_users *u = ed_calloc(1, sizeof *u);
     if (!u) return NULL;
     u->dir = ed_strdup(dir);
-    u->path = join(dir, ED_USERS_FILE);
-    u->tmp = join(dir, ED_USERS_FILE ".tmp");
+    u->path = ed_store_file_join(dir, ED_USERS_FILE);
+    u->tmp = ed_store_file_join(dir, ED_USERS_FILE ".tmp");
     if (!u->dir || !u->path || !u->tmp) {
         ed_users_close(u);
         return NULL;
@@ -291,11 +247,7 @@ int ed_users_check_password(const ed_users *u, const char *name, size_t name_len
 
 static size_t encode(const struct entry *e, size_t n, uint8_t *b)
 {
-    memcpy(b, USERS_MAGIC, 4);
-    ed_put_be16(b + 4, USERS_VERSION);
-    ed_put_be16(b + 6, 0);
-    ed_put_be32(b + 8, (uint32_t)n);
-    ed_put_be32(b + 12, ed_crc32c(0, b, 12));
+    ed_store_file_put_header(b, USERS_MAGIC, USERS_VERSION, (uint32_t)n);
     size_t pos = HDR_LEN;
     for (size_t i = 0; i < n; i++) {
         size_t hl = ed_plat_crypto_hash_len(ed_sasl_mech_hash(e[i].mech));
@@ -313,33 +265,19 @@ static size_t encode(const struct entry *e, size_t n, uint8_t *b)
         memcpy(r + l, e[i].cred.stored_key, hl);
         memcpy(r + l + hl, e[i].cred.server_key, hl);
         l += 2 * hl;
-        ed_put_be32(b + pos, (uint32_t)l);
-        ed_put_be32(b + pos + 4, ed_crc32c(0, r, l));
-        pos += REC_HDR_LEN + l;
+        pos += ed_store_file_put_record(b + pos, l);
     }
     return pos;
 }
 
-/* Crash-safe replace: a crash leaves the old file or the new one whole; the
- * caller adopts the new array only after the folder sync. */
 static int write_file(ed_users *u, const struct entry *e, size_t n)
 {
     uint8_t *b = ed_malloc(HDR_LEN + n * (REC_HDR_LEN + REC_MAX_BODY));
     if (!b) return ED_ERR_NOMEM;
     size_t len = encode(e, n, b);
-    ed_file *f;
-    int rc = ed_plat_file_open(u->tmp, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &f);
-    if (!rc) {
-        rc = ed_plat_file_pwrite(f, b, len, 0);
-        if (!rc) rc = ed_plat_file_datasync(f);
-        ed_plat_file_close(f);
-        if (rc) ed_plat_path_unlink(u->tmp);
-    }
+    int rc = ed_store_file_replace(u->dir, u->path, u->tmp, b, len);
     memset(b, 0, len);
     ed_free(b);
-    if (!rc) rc = ed_plat_path_rename(u->tmp, u->path);
-    if (!rc) rc = ed_plat_dir_sync(u->dir);
-    if (rc) ED_LOG_ERR("cannot write the user store %s: %s", u->path, ed_strerror(rc));
     return rc;
 }
 

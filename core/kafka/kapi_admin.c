@@ -7,6 +7,7 @@
  * Each acts on its request decoded through the message schema
  * (ed_kapi_serve: a malformed request closes the connection and changes
  * nothing) and answers with the generated response struct. */
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_configs.h"
 #include "core/kafka/kapi_handlers.h"
@@ -355,6 +356,11 @@ int ed_kapi_create_topics(ed_kreq *req)
                      "Topic name is invalid: it must be 1 to %d characters of [a-zA-Z0-9._-] "
                      "and not '.' or '..'",
                      ED_TOPIC_NAME_MAX);
+        } else if (!ed_kapi_allowed_z(req, ED_ACL_OP_CREATE, ED_ACL_RES_CLUSTER,
+                                      ED_ACL_CLUSTER_NAME) &&
+                   !ed_kapi_allowed(req, ED_ACL_OP_CREATE, ED_ACL_RES_TOPIC, t->name)) {
+            err = ED_KERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(why, sizeof why, "Authorization failed.");
         } else if (ed_topics_find(b->topics, cname)) {
             err = ED_KERR_TOPIC_ALREADY_EXISTS;
             snprintf(why, sizeof why, "Topic '%s' already exists.", cname);
@@ -476,6 +482,9 @@ static void delete_one(ed_kreq *req, ed_kstr name, const uint8_t *id,
             r->error_code = ED_KERR_UNKNOWN_TOPIC_ID;
             snprintf(why, sizeof why, "Topic id does not exist.");
         }
+    } else if (!ed_kapi_allowed(req, ED_ACL_OP_DELETE, ED_ACL_RES_TOPIC, name)) {
+        r->error_code = ED_KERR_TOPIC_AUTHORIZATION_FAILED;
+        snprintf(why, sizeof why, "Authorization failed.");
     } else if (!ed_kstr_copy(name, cname, sizeof cname) ||
                !(topic = ed_topics_find(topics, cname))) {
         r->error_code = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -485,7 +494,10 @@ static void delete_one(ed_kreq *req, ed_kstr name, const uint8_t *id,
         snprintf(cname, sizeof cname, "%s", ed_topic_name(topic));
         memcpy(r->topic_id, ed_topic_id(topic), 16);
         if (by_id) r->name = ed_kreq_str(req, cname);
-        if (ed_topic_is_internal(topic)) {
+        if (by_id && !ed_kapi_allowed_z(req, ED_ACL_OP_DELETE, ED_ACL_RES_TOPIC, cname)) {
+            r->error_code = ED_KERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(why, sizeof why, "Authorization failed.");
+        } else if (ed_topic_is_internal(topic)) {
             r->error_code = ED_KERR_INVALID_TOPIC_EXCEPTION;
             snprintf(why, sizeof why, "Internal topic %s cannot be deleted.", cname);
         } else {
@@ -546,8 +558,11 @@ int ed_kapi_create_partitions(ed_kreq *req)
         int16_t err = ED_KERR_NONE;
         ed_topic *topic = NULL;
         int32_t cur = 0;
-        if (!ed_kstr_copy(t->name, cname, sizeof cname) ||
-            !(topic = ed_topics_find(b->topics, cname))) {
+        if (!ed_kapi_allowed(req, ED_ACL_OP_ALTER, ED_ACL_RES_TOPIC, t->name)) {
+            err = ED_KERR_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(why, sizeof why, "Authorization failed.");
+        } else if (!ed_kstr_copy(t->name, cname, sizeof cname) ||
+                   !(topic = ed_topics_find(b->topics, cname))) {
             err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(why, sizeof why, "The topic does not exist.");
         } else {
@@ -617,6 +632,12 @@ int ed_kapi_describe_cluster(ed_kreq *req)
     const ed_broker *b = req->broker;
     struct ed_kmsg_describe_cluster_response resp;
     ed_kschema_init(req->api->response, &resp);
+    if (!ed_kapi_allowed_z(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME)) {
+        resp.error_code = ED_KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = ed_kstr_z("Cluster authorization failed.");
+        ed_kreq_respond(req, &resp);
+        return ED_KAPI_RESPOND;
+    }
     if (body->endpoint_type != 1) {
         resp.error_code = 115; /* UNSUPPORTED_ENDPOINT_TYPE */
         resp.error_message = ed_kstr_z("Eddy has no separate controller endpoints");
@@ -632,7 +653,10 @@ int ed_kapi_describe_cluster(ed_kreq *req)
     resp.n_brokers = 1;
     resp.brokers = &self;
     resp.cluster_authorized_operations =
-        body->include_cluster_authorized_operations ? CLUSTER_OPS : INT32_MIN;
+        body->include_cluster_authorized_operations
+            ? ed_kapi_allowed_ops(req, ED_ACL_RES_CLUSTER, ed_kstr_z(ED_ACL_CLUSTER_NAME),
+                                  CLUSTER_OPS)
+            : INT32_MIN;
     ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }

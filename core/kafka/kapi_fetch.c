@@ -19,6 +19,7 @@
  * generated struct, each partition's records a file slice handed to the
  * encoder's splicer (the bytes go out with sendfile). */
 #define ED_LOG_MODULE "fetch"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_data.h"
 #include "core/kafka/kapi_handlers.h"
@@ -91,6 +92,12 @@ static void read_part(ed_kreq *req, const ftopic *ft, const fpart *fp, size_t li
     out->log_start_offset = -1;
     ed_topic *topic = resolve_topic(req, ft);
     ed_partition *p = topic ? ed_topic_partition(topic, fp->partition) : NULL;
+    if ((topic || !by_id(req)) &&
+        !ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_TOPIC,
+                         topic ? ed_kstr_z(ed_topic_name(topic)) : ft->topic)) {
+        out->err = ED_KERR_TOPIC_AUTHORIZATION_FAILED;
+        return;
+    }
     if (!p) {
         out->err =
             !topic && by_id(req) ? ED_KERR_UNKNOWN_TOPIC_ID : ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;

@@ -12,6 +12,7 @@
  * lives until the request is answered or its connection closes. */
 #define ED_LOG_MODULE "kgroup"
 #include "core/group_int.h"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_handlers.h"
 #include "core/topics.h"
@@ -392,7 +393,9 @@ int ed_kapi_join_group(ed_kreq *req)
     /* v0 has no rebalance timeout: the session timeout is both */
     if (!ed_kschema_has(c->api->request, req->api_version, "RebalanceTimeoutMs"))
         a.rebalance_timeout_ms = a.session_timeout_ms;
-    if (a.rebalance_timeout_ms < 0)
+    if (!ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_GROUP, q->group_id))
+        err.error = ED_KERR_GROUP_AUTHORIZATION_FAILED;
+    else if (a.rebalance_timeout_ms < 0)
         err.error = ED_KERR_INVALID_REQUEST;
     else if (!req->broker->groups)
         err.error = ED_KERR_COORDINATOR_NOT_AVAILABLE;
@@ -443,8 +446,11 @@ int ed_kapi_sync_group(ed_kreq *req)
         .assign_bytes = bytes,
         .waiter = {sync_done, c},
     };
-    if (!req->broker->groups) {
-        struct ed_gsync_result err = {ED_KERR_COORDINATOR_NOT_AVAILABLE, NULL, NULL, NULL, 0};
+    bool allowed = ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_GROUP, q->group_id);
+    if (!req->broker->groups || !allowed) {
+        struct ed_gsync_result err = {allowed ? ED_KERR_COORDINATOR_NOT_AVAILABLE
+                                              : ED_KERR_GROUP_AUTHORIZATION_FAILED,
+                                      NULL, NULL, NULL, 0};
         sync_done(c, &err);
     } else {
         ed_group_sync(req->broker->groups, &a);
@@ -462,9 +468,12 @@ int ed_kapi_heartbeat(ed_kreq *req)
     if (st != ED_KAPI_RESPOND) return st;
     struct ed_kmsg_heartbeat_response *r = c->resp;
     ed_groups *g = req->broker->groups;
-    r->error_code = g ? ed_group_heartbeat(g, gs(q->group_id), q->generation_id, gs(q->member_id),
-                                           gs(q->group_instance_id))
-                      : ED_KERR_COORDINATOR_NOT_AVAILABLE;
+    if (!ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_GROUP, q->group_id))
+        r->error_code = ED_KERR_GROUP_AUTHORIZATION_FAILED;
+    else
+        r->error_code = g ? ed_group_heartbeat(g, gs(q->group_id), q->generation_id,
+                                               gs(q->member_id), gs(q->group_instance_id))
+                          : ED_KERR_COORDINATOR_NOT_AVAILABLE;
     return gctx_respond(c);
 }
 
@@ -578,7 +587,9 @@ int ed_kapi_offset_commit(ed_kreq *req)
     if (!items || !r->topics) return gctx_close(c);
     struct ed_group *grp = NULL;
     int16_t gerr = ED_KERR_COORDINATOR_NOT_AVAILABLE;
-    if (g && ed_gstore_ensure(g) == ED_OK)
+    if (!ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_GROUP, q->group_id))
+        gerr = ED_KERR_GROUP_AUTHORIZATION_FAILED;
+    else if (g && ed_gstore_ensure(g) == ED_OK)
         gerr = ed_group_commit_check(g, gs(q->group_id), q->generation_id_or_member_epoch,
                                      gs(q->member_id), gs(q->group_instance_id), &grp);
     int64_t now = g ? ed_groups_wall(g) : 0;
@@ -598,7 +609,9 @@ int ed_kapi_offset_commit(ed_kreq *req)
             const struct ed_kmsg_offset_commit_request_partition *qp = &qt->partitions[i];
             struct ed_kmsg_offset_commit_response_partition *rp = &rt->partitions[i];
             int16_t err = gerr;
-            if (!err && (!topic || !ed_topic_partition(topic, qp->partition_index)))
+            if (!err && !ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_TOPIC, qt->name))
+                err = ED_KERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!err && (!topic || !ed_topic_partition(topic, qp->partition_index)))
                 err = ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (!err && qp->committed_metadata.len > g->cfg.max_metadata_len)
                 err = KERR_OFFSET_METADATA_TOO_LARGE;
@@ -700,6 +713,10 @@ static struct ed_group *fetch_lookup(ed_kreq *req, ed_kstr gid, int16_t *err)
     *err = ED_KERR_NONE;
     if (!g) {
         *err = ED_KERR_COORDINATOR_NOT_AVAILABLE;
+        return NULL;
+    }
+    if (!ed_kapi_allowed(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_GROUP, gid)) {
+        *err = ED_KERR_GROUP_AUTHORIZATION_FAILED;
         return NULL;
     }
     struct ed_group *grp = ed_group_find(g, gs(gid));

@@ -24,6 +24,9 @@ int ed_kapi_create_topics(ed_kreq *req);                   /* 19 */
 int ed_kapi_delete_topics(ed_kreq *req);                   /* 20 */
 int ed_kapi_init_producer_id(ed_kreq *req);                /* 22 */
 int ed_kapi_offset_for_leader_epoch(ed_kreq *req);         /* 23 */
+int ed_kapi_describe_acls(ed_kreq *req);                   /* 29 */
+int ed_kapi_create_acls(ed_kreq *req);                     /* 30 */
+int ed_kapi_delete_acls(ed_kreq *req);                     /* 31 */
 int ed_kapi_describe_configs(ed_kreq *req);                /* 32 */
 int ed_kapi_alter_configs(ed_kreq *req);                   /* 33 */
 int ed_kapi_sasl_authenticate(ed_kreq *req);               /* 36 */

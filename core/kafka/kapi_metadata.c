@@ -5,6 +5,7 @@
  * at once (no LEADER_NOT_AVAILABLE round trip: Eddy creates synchronously
  * and is the leader of everything). */
 #define ED_LOG_MODULE "metadata"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi.h"
 #include "core/kafka/kapi_handlers.h"
@@ -41,7 +42,9 @@ static struct ed_kmsg_metadata_response_topic *fill_topic(struct mreq *m, int16_
     t->name = name.len < 0 && !m->null_names ? (ed_kstr){"", 0} : name;
     if (id) memcpy(t->topic_id, id, 16);
     t->is_internal = topic && ed_topic_is_internal(topic);
-    t->topic_authorized_operations = m->include_topic_ops ? TOPIC_OPS : OPS_NOT_REQUESTED;
+    t->topic_authorized_operations =
+        m->include_topic_ops ? ed_kapi_allowed_ops(m->req, ED_ACL_RES_TOPIC, name, TOPIC_OPS)
+                             : OPS_NOT_REQUESTED;
     int32_t n = topic ? ed_topic_n_partitions(topic) : 0;
     if (!ed_kreq_array(m->req, n, &ed_kmsg_metadata_response_partition_desc, &t->n_partitions,
                        &t->partitions))
@@ -65,9 +68,12 @@ static void fill_known(struct mreq *m, ed_topic *topic)
     fill_topic(m, ED_KERR_NONE, ed_kstr_z(name), ed_topic_id(topic), topic);
 }
 
+/* Listing every topic shows only those the principal may describe. */
 static void each_topic(void *arg, ed_topic *topic)
 {
-    fill_known(arg, topic);
+    struct mreq *m = arg;
+    if (ed_kapi_allowed_z(m->req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_TOPIC, ed_topic_name(topic)))
+        fill_known(m, topic);
 }
 
 /* A topic asked for by name that does not exist yet. */
@@ -78,6 +84,11 @@ static void fill_missing(struct mreq *m, ed_kstr name, bool allow_auto)
         fill_topic(m, ED_KERR_INVALID_TOPIC_EXCEPTION, name, NULL, NULL);
         return;
     }
+    /* auto-creation needs CREATE on the cluster or the topic (Kafka) */
+    if (allow_auto &&
+        !ed_kapi_allowed_z(m->req, ED_ACL_OP_CREATE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME) &&
+        !ed_kapi_allowed(m->req, ED_ACL_OP_CREATE, ED_ACL_RES_TOPIC, name))
+        allow_auto = false;
     if (allow_auto && m->b->topics) {
         ed_topic *topic = NULL;
         int rc = ed_topics_auto_create(m->b->topics, cname, &topic);
@@ -133,7 +144,9 @@ static void fill_requested(struct mreq *m, struct ed_kmsg_metadata_request *body
             continue;
         }
         ed_topic *topic = m->b->topics ? ed_topics_find_k(m->b->topics, q->name) : NULL;
-        if (topic)
+        if (!ed_kapi_allowed(m->req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_TOPIC, q->name))
+            fill_topic(m, ED_KERR_TOPIC_AUTHORIZATION_FAILED, q->name, NULL, NULL);
+        else if (topic)
             fill_known(m, topic);
         else
             fill_missing(m, q->name, body->allow_auto_topic_creation);
@@ -164,7 +177,10 @@ int ed_kapi_metadata(ed_kreq *req)
     resp.cluster_id = ed_kstr_z(b->cluster_id);
     resp.controller_id = b->node_id;
     resp.cluster_authorized_operations =
-        body->include_cluster_authorized_operations ? CLUSTER_OPS : OPS_NOT_REQUESTED;
+        body->include_cluster_authorized_operations
+            ? ed_kapi_allowed_ops(req, ED_ACL_RES_CLUSTER, ed_kstr_z(ED_ACL_CLUSTER_NAME),
+                                  CLUSTER_OPS)
+            : OPS_NOT_REQUESTED;
 
     /* Null asks for every topic; so does an empty list in v0 (a behaviour of
      * that version, not a layout: v1+ answers none). */

@@ -6,6 +6,7 @@
  * Eddy's leader epoch is always 0, so OffsetForLeaderEpoch answers epoch 0
  * with the log end offset and any other epoch as undefined (-1, -1). */
 #define ED_LOG_MODULE "offsets"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_handlers.h"
 #include "core/topics.h"
@@ -113,6 +114,7 @@ int ed_kapi_list_offsets(ed_kreq *req)
         const struct ed_kmsg_list_offsets_request_list_offsets_topic *in = &body->topics[t];
         struct ed_kmsg_list_offsets_response_list_offsets_topic_response *out = &resp.topics[t];
         ed_topic *topic = ed_topics_find_k(req->broker->topics, in->name);
+        bool allowed = ed_kapi_allowed(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_TOPIC, in->name);
         out->name = in->name;
         if (!ed_kreq_array(req, in->n_partitions,
                            &ed_kmsg_list_offsets_response_list_offsets_partition_response_desc,
@@ -127,6 +129,7 @@ int ed_kapi_list_offsets(ed_kreq *req)
             list_one(topic ? ed_topic_partition(topic, ip->partition_index) : NULL,
                      ip->current_leader_epoch, ip->timestamp, &r);
             op->partition_index = ip->partition_index;
+            if (!allowed) r = (struct lo_result){ED_KERR_TOPIC_AUTHORIZATION_FAILED, -1, -1, -1};
             op->error_code = r.err;
             op->timestamp = r.timestamp;
             op->offset = r.offset;

@@ -4,6 +4,7 @@
  * id). Transactions are not supported: a transactional id is answered with
  * UNSUPPORTED_VERSION, which clients treat as fatal for transactions. */
 #define ED_LOG_MODULE "pid"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
@@ -19,7 +20,12 @@ int ed_kapi_init_producer_id(ed_kreq *req)
     ed_kstr txn_id = body->transactional_id;
     resp.producer_id = -1;
     resp.producer_epoch = -1;
-    if (txn_id.len >= 0) {
+    if (txn_id.len >= 0 &&
+        !ed_kapi_allowed(req, ED_ACL_OP_WRITE, ED_ACL_RES_TRANSACTIONAL_ID, txn_id)) {
+        resp.error_code = ED_KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    } else if (txn_id.len < 0 && !ed_kapi_idempotent_allowed(req)) {
+        resp.error_code = ED_KERR_CLUSTER_AUTHORIZATION_FAILED;
+    } else if (txn_id.len >= 0) {
         ED_LOG_INFO("%s: transactional producer %.*s refused: transactions are not supported",
                     req->peer, (int)(txn_id.len > 64 ? 64 : txn_id.len), txn_id.p);
         resp.error_code = ED_KERR_UNSUPPORTED_VERSION;

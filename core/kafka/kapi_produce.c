@@ -10,6 +10,7 @@
  * anything is appended, so a malformed request changes nothing; the
  * batches are slices of the request frame. */
 #define ED_LOG_MODULE "produce"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_handlers.h"
 #include "core/pidstate.h"
@@ -326,12 +327,15 @@ int ed_kapi_produce(ed_kreq *req)
     for (int32_t t = 0; t < body->n_topic_data; t++) {
         const struct ed_kmsg_produce_request_topic_produce_data *td = &body->topic_data[t];
         ed_topic *topic = ed_topics_find_k(req->broker->topics, td->name);
+        bool allowed = ed_kapi_allowed(req, ED_ACL_OP_WRITE, ED_ACL_RES_TOPIC, td->name);
         for (int32_t i = 0; i < td->n_partition_data; i++, k++) {
             struct presult *r = &c->parts[k];
             r->ctx = c;
             r->index = td->partition_data[i].index;
             if (!acks_ok)
                 set_err(r, ED_KERR_INVALID_REQUIRED_ACKS, NULL);
+            else if (!allowed)
+                set_err(r, ED_KERR_TOPIC_AUTHORIZATION_FAILED, NULL);
             else
                 produce_one(req, topic, td->partition_data[i].records, wait, r);
         }

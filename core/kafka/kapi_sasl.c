@@ -5,6 +5,7 @@
  * store (core/users.h), which answer only once a change is durable.
  * Requests are decoded whole through the message schema first. */
 #define ED_LOG_MODULE "sasl"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/kapi_sasl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_handlers.h"
@@ -241,6 +242,14 @@ int ed_kapi_describe_user_scram_credentials(ed_kreq *req)
         ed_karena_free(&ar);
         return ED_KAPI_CLOSE;
     }
+    if (!ed_kapi_allowed_z(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME)) {
+        struct ed_kmsg_describe_user_scram_credentials_response denied = {0};
+        denied.error_code = ED_KERR_CLUSTER_AUTHORIZATION_FAILED;
+        denied.error_message = kstr("Cluster authorization failed.");
+        ed_kschema_encode_response(api, req->api_version, &req->out, &denied);
+        ed_karena_free(&ar);
+        return ED_KAPI_RESPOND;
+    }
     const ed_users *u = req->broker->users;
     size_t n_creds = u ? ed_users_count(u) : 0;
     /* null or empty: every user (the store is sorted by name); else the
@@ -415,6 +424,7 @@ int ed_kapi_alter_user_scram_credentials(ed_kreq *req)
         return ED_KAPI_CLOSE;
     }
     ed_users *u = req->broker->users;
+    bool allowed = ed_kapi_allowed_z(req, ED_ACL_OP_ALTER, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME);
     /* one result per distinct user, in the order users first appear */
     for (size_t i = 0; i < n_max; i++) {
         ed_kstr user = i < (size_t)body.n_deletions
@@ -429,7 +439,12 @@ int ed_kapi_alter_user_scram_credentials(ed_kreq *req)
         res->user = user;
         res->error_message = (ed_kstr){NULL, -1};
         const char *why = NULL;
-        res->error_code = check_user(&body, user, u, &why);
+        if (!allowed) {
+            res->error_code = ED_KERR_CLUSTER_AUTHORIZATION_FAILED;
+            why = "Cluster authorization failed.";
+        } else {
+            res->error_code = check_user(&body, user, u, &why);
+        }
         if (!res->error_code && !u) {
             res->error_code = ED_KERR_UNKNOWN_SERVER_ERROR;
             why = "this broker has no user store";

@@ -1666,17 +1666,212 @@ const struct ed_kstruct ed_kmsg_txn_offset_commit_response_desc = {
     "TxnOffsetCommitResponse", sizeof(struct ed_kmsg_txn_offset_commit_response), 2,
     ed_kmsg_txn_offset_commit_response_fields};
 
+static const struct ed_kfield ed_kmsg_describe_acls_request_fields[] = {
+    {offsetof(struct ed_kmsg_describe_acls_request, resource_type_filter), 0, 2080, ED_KT_INT8, 0,
+     1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceTypeFilter */
+    {offsetof(struct ed_kmsg_describe_acls_request, resource_name_filter), 0, 2099, ED_KT_STRING, 0,
+     1, 3, 1, 3, -1, -1, -1, 0, NULL}, /* ResourceNameFilter */
+    {offsetof(struct ed_kmsg_describe_acls_request, pattern_type_filter), 0, 2118, ED_KT_INT8, 0, 1,
+     3, -1, -1, -1, -1, -1, 3, NULL}, /* PatternTypeFilter */
+    {offsetof(struct ed_kmsg_describe_acls_request, principal_filter), 0, 2136, ED_KT_STRING, 0, 1,
+     3, 1, 3, -1, -1, -1, 0, NULL}, /* PrincipalFilter */
+    {offsetof(struct ed_kmsg_describe_acls_request, host_filter), 0, 2152, ED_KT_STRING, 0, 1, 3, 1,
+     3, -1, -1, -1, 0, NULL}, /* HostFilter */
+    {offsetof(struct ed_kmsg_describe_acls_request, operation), 0, 2163, ED_KT_INT8, 0, 1, 3, -1,
+     -1, -1, -1, -1, 0, NULL}, /* Operation */
+    {offsetof(struct ed_kmsg_describe_acls_request, permission_type), 0, 2173, ED_KT_INT8, 0, 1, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* PermissionType */
+};
+const struct ed_kstruct ed_kmsg_describe_acls_request_desc = {
+    "DescribeAclsRequest", sizeof(struct ed_kmsg_describe_acls_request), 7,
+    ed_kmsg_describe_acls_request_fields};
+
+static const struct ed_kfield ed_kmsg_describe_acls_response_acl_description_fields[] = {
+    {offsetof(struct ed_kmsg_describe_acls_response_acl_description, principal), 0, 2188,
+     ED_KT_STRING, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Principal */
+    {offsetof(struct ed_kmsg_describe_acls_response_acl_description, host), 0, 247, ED_KT_STRING, 0,
+     1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_describe_acls_response_acl_description, operation), 0, 2163,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Operation */
+    {offsetof(struct ed_kmsg_describe_acls_response_acl_description, permission_type), 0, 2173,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PermissionType */
+};
+const struct ed_kstruct ed_kmsg_describe_acls_response_acl_description_desc = {
+    "AclDescription", sizeof(struct ed_kmsg_describe_acls_response_acl_description), 4,
+    ed_kmsg_describe_acls_response_acl_description_fields};
+
+static const struct ed_kfield ed_kmsg_describe_acls_response_describe_acls_resource_fields[] = {
+    {offsetof(struct ed_kmsg_describe_acls_response_describe_acls_resource, resource_type), 0, 2198,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+    {offsetof(struct ed_kmsg_describe_acls_response_describe_acls_resource, resource_name), 0, 2211,
+     ED_KT_STRING, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+    {offsetof(struct ed_kmsg_describe_acls_response_describe_acls_resource, pattern_type), 0, 2224,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 3, NULL}, /* PatternType */
+    {offsetof(struct ed_kmsg_describe_acls_response_describe_acls_resource, n_acls),
+     offsetof(struct ed_kmsg_describe_acls_response_describe_acls_resource, acls), 2236,
+     ED_KT_STRUCT, ED_KF_ARRAY, 1, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_acls_response_acl_description_desc}, /* Acls */
+};
+const struct ed_kstruct ed_kmsg_describe_acls_response_describe_acls_resource_desc = {
+    "DescribeAclsResource", sizeof(struct ed_kmsg_describe_acls_response_describe_acls_resource), 4,
+    ed_kmsg_describe_acls_response_describe_acls_resource_fields};
+
+static const struct ed_kfield ed_kmsg_describe_acls_response_fields[] = {
+    {offsetof(struct ed_kmsg_describe_acls_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1,
+     3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_describe_acls_response, error_code), 0, 129, ED_KT_INT16, 0, 1, 3, -1,
+     -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_describe_acls_response, error_message), 0, 194, ED_KT_STRING, 0, 1, 3,
+     1, 3, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_describe_acls_response, n_resources),
+     offsetof(struct ed_kmsg_describe_acls_response, resources), 2241, ED_KT_STRUCT, ED_KF_ARRAY, 1,
+     3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_describe_acls_response_describe_acls_resource_desc}, /* Resources */
+};
+const struct ed_kstruct ed_kmsg_describe_acls_response_desc = {
+    "DescribeAclsResponse", sizeof(struct ed_kmsg_describe_acls_response), 4,
+    ed_kmsg_describe_acls_response_fields};
+
+static const struct ed_kfield ed_kmsg_create_acls_request_acl_creation_fields[] = {
+    {offsetof(struct ed_kmsg_create_acls_request_acl_creation, resource_type), 0, 2198, ED_KT_INT8,
+     0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+    {offsetof(struct ed_kmsg_create_acls_request_acl_creation, resource_name), 0, 2211,
+     ED_KT_STRING, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+    {offsetof(struct ed_kmsg_create_acls_request_acl_creation, resource_pattern_type), 0, 2251,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 3, NULL}, /* ResourcePatternType */
+    {offsetof(struct ed_kmsg_create_acls_request_acl_creation, principal), 0, 2188, ED_KT_STRING, 0,
+     1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Principal */
+    {offsetof(struct ed_kmsg_create_acls_request_acl_creation, host), 0, 247, ED_KT_STRING, 0, 1, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_create_acls_request_acl_creation, operation), 0, 2163, ED_KT_INT8, 0,
+     1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Operation */
+    {offsetof(struct ed_kmsg_create_acls_request_acl_creation, permission_type), 0, 2173,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PermissionType */
+};
+const struct ed_kstruct ed_kmsg_create_acls_request_acl_creation_desc = {
+    "AclCreation", sizeof(struct ed_kmsg_create_acls_request_acl_creation), 7,
+    ed_kmsg_create_acls_request_acl_creation_fields};
+
+static const struct ed_kfield ed_kmsg_create_acls_request_fields[] = {
+    {offsetof(struct ed_kmsg_create_acls_request, n_creations),
+     offsetof(struct ed_kmsg_create_acls_request, creations), 2271, ED_KT_STRUCT, ED_KF_ARRAY, 1, 3,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_create_acls_request_acl_creation_desc}, /* Creations */
+};
+const struct ed_kstruct ed_kmsg_create_acls_request_desc = {
+    "CreateAclsRequest", sizeof(struct ed_kmsg_create_acls_request), 1,
+    ed_kmsg_create_acls_request_fields};
+
+static const struct ed_kfield ed_kmsg_create_acls_response_acl_creation_result_fields[] = {
+    {offsetof(struct ed_kmsg_create_acls_response_acl_creation_result, error_code), 0, 129,
+     ED_KT_INT16, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_create_acls_response_acl_creation_result, error_message), 0, 194,
+     ED_KT_STRING, 0, 1, 3, 1, 3, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+};
+const struct ed_kstruct ed_kmsg_create_acls_response_acl_creation_result_desc = {
+    "AclCreationResult", sizeof(struct ed_kmsg_create_acls_response_acl_creation_result), 2,
+    ed_kmsg_create_acls_response_acl_creation_result_fields};
+
+static const struct ed_kfield ed_kmsg_create_acls_response_fields[] = {
+    {offsetof(struct ed_kmsg_create_acls_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_create_acls_response, n_results),
+     offsetof(struct ed_kmsg_create_acls_response, results), 2281, ED_KT_STRUCT, ED_KF_ARRAY, 1, 3,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_create_acls_response_acl_creation_result_desc}, /* Results */
+};
+const struct ed_kstruct ed_kmsg_create_acls_response_desc = {
+    "CreateAclsResponse", sizeof(struct ed_kmsg_create_acls_response), 2,
+    ed_kmsg_create_acls_response_fields};
+
+static const struct ed_kfield ed_kmsg_delete_acls_request_delete_acls_filter_fields[] = {
+    {offsetof(struct ed_kmsg_delete_acls_request_delete_acls_filter, resource_type_filter), 0, 2080,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceTypeFilter */
+    {offsetof(struct ed_kmsg_delete_acls_request_delete_acls_filter, resource_name_filter), 0, 2099,
+     ED_KT_STRING, 0, 1, 3, 1, 3, -1, -1, -1, 0, NULL}, /* ResourceNameFilter */
+    {offsetof(struct ed_kmsg_delete_acls_request_delete_acls_filter, pattern_type_filter), 0, 2118,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 3, NULL}, /* PatternTypeFilter */
+    {offsetof(struct ed_kmsg_delete_acls_request_delete_acls_filter, principal_filter), 0, 2136,
+     ED_KT_STRING, 0, 1, 3, 1, 3, -1, -1, -1, 0, NULL}, /* PrincipalFilter */
+    {offsetof(struct ed_kmsg_delete_acls_request_delete_acls_filter, host_filter), 0, 2152,
+     ED_KT_STRING, 0, 1, 3, 1, 3, -1, -1, -1, 0, NULL}, /* HostFilter */
+    {offsetof(struct ed_kmsg_delete_acls_request_delete_acls_filter, operation), 0, 2163,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Operation */
+    {offsetof(struct ed_kmsg_delete_acls_request_delete_acls_filter, permission_type), 0, 2173,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PermissionType */
+};
+const struct ed_kstruct ed_kmsg_delete_acls_request_delete_acls_filter_desc = {
+    "DeleteAclsFilter", sizeof(struct ed_kmsg_delete_acls_request_delete_acls_filter), 7,
+    ed_kmsg_delete_acls_request_delete_acls_filter_fields};
+
+static const struct ed_kfield ed_kmsg_delete_acls_request_fields[] = {
+    {offsetof(struct ed_kmsg_delete_acls_request, n_filters),
+     offsetof(struct ed_kmsg_delete_acls_request, filters), 2289, ED_KT_STRUCT, ED_KF_ARRAY, 1, 3,
+     -1, -1, -1, -1, -1, 0, &ed_kmsg_delete_acls_request_delete_acls_filter_desc}, /* Filters */
+};
+const struct ed_kstruct ed_kmsg_delete_acls_request_desc = {
+    "DeleteAclsRequest", sizeof(struct ed_kmsg_delete_acls_request), 1,
+    ed_kmsg_delete_acls_request_fields};
+
+static const struct ed_kfield ed_kmsg_delete_acls_response_delete_acls_matching_acl_fields[] = {
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, error_code), 0, 129,
+     ED_KT_INT16, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, error_message), 0, 194,
+     ED_KT_STRING, 0, 1, 3, 1, 3, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, resource_type), 0, 2198,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, resource_name), 0, 2211,
+     ED_KT_STRING, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, pattern_type), 0, 2224,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 3, NULL}, /* PatternType */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, principal), 0, 2188,
+     ED_KT_STRING, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Principal */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, host), 0, 247,
+     ED_KT_STRING, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Host */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, operation), 0, 2163,
+     ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Operation */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl, permission_type), 0,
+     2173, ED_KT_INT8, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* PermissionType */
+};
+const struct ed_kstruct ed_kmsg_delete_acls_response_delete_acls_matching_acl_desc = {
+    "DeleteAclsMatchingAcl", sizeof(struct ed_kmsg_delete_acls_response_delete_acls_matching_acl),
+    9, ed_kmsg_delete_acls_response_delete_acls_matching_acl_fields};
+
+static const struct ed_kfield ed_kmsg_delete_acls_response_delete_acls_filter_result_fields[] = {
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_filter_result, error_code), 0, 129,
+     ED_KT_INT16, 0, 1, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_filter_result, error_message), 0, 194,
+     ED_KT_STRING, 0, 1, 3, 1, 3, -1, -1, -1, 0, NULL}, /* ErrorMessage */
+    {offsetof(struct ed_kmsg_delete_acls_response_delete_acls_filter_result, n_matching_acls),
+     offsetof(struct ed_kmsg_delete_acls_response_delete_acls_filter_result, matching_acls), 2297,
+     ED_KT_STRUCT, ED_KF_ARRAY, 1, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_delete_acls_response_delete_acls_matching_acl_desc}, /* MatchingAcls */
+};
+const struct ed_kstruct ed_kmsg_delete_acls_response_delete_acls_filter_result_desc = {
+    "DeleteAclsFilterResult", sizeof(struct ed_kmsg_delete_acls_response_delete_acls_filter_result),
+    3, ed_kmsg_delete_acls_response_delete_acls_filter_result_fields};
+
+static const struct ed_kfield ed_kmsg_delete_acls_response_fields[] = {
+    {offsetof(struct ed_kmsg_delete_acls_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 1, 3,
+     -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
+    {offsetof(struct ed_kmsg_delete_acls_response, n_filter_results),
+     offsetof(struct ed_kmsg_delete_acls_response, filter_results), 2310, ED_KT_STRUCT, ED_KF_ARRAY,
+     1, 3, -1, -1, -1, -1, -1, 0,
+     &ed_kmsg_delete_acls_response_delete_acls_filter_result_desc}, /* FilterResults */
+};
+const struct ed_kstruct ed_kmsg_delete_acls_response_desc = {
+    "DeleteAclsResponse", sizeof(struct ed_kmsg_delete_acls_response), 2,
+    ed_kmsg_delete_acls_response_fields};
+
 static const struct ed_kfield ed_kmsg_describe_configs_request_describe_configs_resource_fields[] =
     {
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource, resource_type),
-         0, 2080, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2198, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource, resource_name),
-         0, 2093, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2211, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
         {offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource,
                   n_configuration_keys),
          offsetof(struct ed_kmsg_describe_configs_request_describe_configs_resource,
                   configuration_keys),
-         2106, ED_KT_STRING, ED_KF_ARRAY, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ConfigurationKeys */
+         2324, ED_KT_STRING, ED_KF_ARRAY, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ConfigurationKeys */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_request_describe_configs_resource_desc = {
     "DescribeConfigsResource",
@@ -1685,12 +1880,12 @@ const struct ed_kstruct ed_kmsg_describe_configs_request_describe_configs_resour
 
 static const struct ed_kfield ed_kmsg_describe_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_configs_request, n_resources),
-     offsetof(struct ed_kmsg_describe_configs_request, resources), 2124, ED_KT_STRUCT, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_describe_configs_request, resources), 2241, ED_KT_STRUCT, ED_KF_ARRAY,
      0, 4, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_configs_request_describe_configs_resource_desc}, /* Resources */
-    {offsetof(struct ed_kmsg_describe_configs_request, include_synonyms), 0, 2134, ED_KT_BOOL, 0, 1,
+    {offsetof(struct ed_kmsg_describe_configs_request, include_synonyms), 0, 2342, ED_KT_BOOL, 0, 1,
      4, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeSynonyms */
-    {offsetof(struct ed_kmsg_describe_configs_request, include_documentation), 0, 2150, ED_KT_BOOL,
+    {offsetof(struct ed_kmsg_describe_configs_request, include_documentation), 0, 2358, ED_KT_BOOL,
      0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* IncludeDocumentation */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_request_desc = {
@@ -1704,7 +1899,7 @@ static const struct ed_kfield ed_kmsg_describe_configs_response_describe_configs
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, value), 0,
          1749, ED_KT_STRING, 0, 1, 4, 1, 4, -1, -1, -1, 0, NULL}, /* Value */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_synonym, source), 0,
-         2171, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Source */
+         2379, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, 0, NULL}, /* Source */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_synonym_desc = {
     "DescribeConfigsSynonym",
@@ -1722,7 +1917,7 @@ static const struct ed_kfield
          0, 1818, ED_KT_BOOL, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ReadOnly */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   is_default),
-         0, 2178, ED_KT_BOOL, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* IsDefault */
+         0, 2386, ED_KT_BOOL, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* IsDefault */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   config_source),
          0, 1827, ED_KT_INT8, 0, 1, 4, -1, -1, -1, -1, -1, -1, NULL}, /* ConfigSource */
@@ -1733,14 +1928,14 @@ static const struct ed_kfield
                   n_synonyms),
          offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   synonyms),
-         2188, ED_KT_STRUCT, ED_KF_ARRAY, 1, 4, -1, -1, -1, -1, -1, 0,
+         2396, ED_KT_STRUCT, ED_KF_ARRAY, 1, 4, -1, -1, -1, -1, -1, 0,
          &ed_kmsg_describe_configs_response_describe_configs_synonym_desc}, /* Synonyms */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   config_type),
-         0, 2197, ED_KT_INT8, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigType */
+         0, 2405, ED_KT_INT8, 0, 3, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigType */
         {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_resource_result,
                   documentation),
-         0, 2208, ED_KT_STRING, 0, 3, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Documentation */
+         0, 2416, ED_KT_STRING, 0, 3, 4, 0, 4, -1, -1, -1, 0, NULL}, /* Documentation */
 };
 const struct ed_kstruct ed_kmsg_describe_configs_response_describe_configs_resource_result_desc = {
     "DescribeConfigsResourceResult",
@@ -1753,9 +1948,9 @@ static const struct ed_kfield ed_kmsg_describe_configs_response_describe_configs
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, error_message), 0,
      194, ED_KT_STRING, 0, 0, 4, 0, 4, -1, -1, -1, 0, NULL}, /* ErrorMessage */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, resource_type), 0,
-     2080, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+     2198, ED_KT_INT8, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, resource_name), 0,
-     2093, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+     2211, ED_KT_STRING, 0, 0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
     {offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, n_configs),
      offsetof(struct ed_kmsg_describe_configs_response_describe_configs_result, configs), 1787,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 4, -1, -1, -1, -1, -1, 0,
@@ -1770,7 +1965,7 @@ static const struct ed_kfield ed_kmsg_describe_configs_response_fields[] = {
     {offsetof(struct ed_kmsg_describe_configs_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
      0, 4, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_describe_configs_response, n_results),
-     offsetof(struct ed_kmsg_describe_configs_response, results), 2222, ED_KT_STRUCT, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_describe_configs_response, results), 2281, ED_KT_STRUCT, ED_KF_ARRAY,
      0, 4, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_configs_response_describe_configs_result_desc}, /* Results */
 };
@@ -1789,9 +1984,9 @@ const struct ed_kstruct ed_kmsg_alter_configs_request_alterable_config_desc = {
     ed_kmsg_alter_configs_request_alterable_config_fields};
 
 static const struct ed_kfield ed_kmsg_alter_configs_request_alter_configs_resource_fields[] = {
-    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_type), 0, 2080,
+    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_type), 0, 2198,
      ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
-    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_name), 0, 2093,
+    {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, resource_name), 0, 2211,
      ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
     {offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, n_configs),
      offsetof(struct ed_kmsg_alter_configs_request_alter_configs_resource, configs), 1787,
@@ -1804,10 +1999,10 @@ const struct ed_kstruct ed_kmsg_alter_configs_request_alter_configs_resource_des
 
 static const struct ed_kfield ed_kmsg_alter_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_alter_configs_request, n_resources),
-     offsetof(struct ed_kmsg_alter_configs_request, resources), 2124, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     offsetof(struct ed_kmsg_alter_configs_request, resources), 2241, ED_KT_STRUCT, ED_KF_ARRAY, 0,
      2, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_alter_configs_request_alter_configs_resource_desc}, /* Resources */
-    {offsetof(struct ed_kmsg_alter_configs_request, validate_only), 0, 2230, ED_KT_BOOL, 0, 0, 2,
+    {offsetof(struct ed_kmsg_alter_configs_request, validate_only), 0, 2430, ED_KT_BOOL, 0, 0, 2,
      -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_request_desc = {
@@ -1824,10 +2019,10 @@ static const struct ed_kfield
          0, 194, ED_KT_STRING, 0, 0, 2, 0, 2, -1, -1, -1, 0, NULL}, /* ErrorMessage */
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   resource_type),
-         0, 2080, ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2198, ED_KT_INT8, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_alter_configs_response_alter_configs_resource_response,
                   resource_name),
-         0, 2093, ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2211, ED_KT_STRING, 0, 0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
 };
 const struct ed_kstruct ed_kmsg_alter_configs_response_alter_configs_resource_response_desc = {
     "AlterConfigsResourceResponse",
@@ -1847,7 +2042,7 @@ const struct ed_kstruct ed_kmsg_alter_configs_response_desc = {
     ed_kmsg_alter_configs_response_fields};
 
 static const struct ed_kfield ed_kmsg_sasl_authenticate_request_fields[] = {
-    {offsetof(struct ed_kmsg_sasl_authenticate_request, auth_bytes), 0, 2243, ED_KT_BYTES, 0, 0, 2,
+    {offsetof(struct ed_kmsg_sasl_authenticate_request, auth_bytes), 0, 2443, ED_KT_BYTES, 0, 0, 2,
      -1, -1, -1, -1, -1, 0, NULL}, /* AuthBytes */
 };
 const struct ed_kstruct ed_kmsg_sasl_authenticate_request_desc = {
@@ -1859,9 +2054,9 @@ static const struct ed_kfield ed_kmsg_sasl_authenticate_response_fields[] = {
      -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_sasl_authenticate_response, error_message), 0, 194, ED_KT_STRING, 0, 0,
      2, 0, 2, -1, -1, -1, 0, NULL}, /* ErrorMessage */
-    {offsetof(struct ed_kmsg_sasl_authenticate_response, auth_bytes), 0, 2243, ED_KT_BYTES, 0, 0, 2,
+    {offsetof(struct ed_kmsg_sasl_authenticate_response, auth_bytes), 0, 2443, ED_KT_BYTES, 0, 0, 2,
      -1, -1, -1, -1, -1, 0, NULL}, /* AuthBytes */
-    {offsetof(struct ed_kmsg_sasl_authenticate_response, session_lifetime_ms), 0, 2253, ED_KT_INT64,
+    {offsetof(struct ed_kmsg_sasl_authenticate_response, session_lifetime_ms), 0, 2453, ED_KT_INT64,
      0, 1, 2, -1, -1, -1, -1, -1, 0, NULL}, /* SessionLifetimeMs */
 };
 const struct ed_kstruct ed_kmsg_sasl_authenticate_response_desc = {
@@ -1884,7 +2079,7 @@ const struct ed_kstruct ed_kmsg_create_partitions_request_create_partitions_assi
 static const struct ed_kfield ed_kmsg_create_partitions_request_create_partitions_topic_fields[] = {
     {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, name), 0, 14,
      ED_KT_STRING, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
-    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, count), 0, 2271,
+    {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, count), 0, 2471,
      ED_KT_INT32, 0, 0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* Count */
     {offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, n_assignments),
      offsetof(struct ed_kmsg_create_partitions_request_create_partitions_topic, assignments), 1360,
@@ -1903,7 +2098,7 @@ static const struct ed_kfield ed_kmsg_create_partitions_request_fields[] = {
      &ed_kmsg_create_partitions_request_create_partitions_topic_desc}, /* Topics */
     {offsetof(struct ed_kmsg_create_partitions_request, timeout_ms), 0, 54, ED_KT_INT32, 0, 0, 3,
      -1, -1, -1, -1, -1, 0, NULL}, /* TimeoutMs */
-    {offsetof(struct ed_kmsg_create_partitions_request, validate_only), 0, 2230, ED_KT_BOOL, 0, 0,
+    {offsetof(struct ed_kmsg_create_partitions_request, validate_only), 0, 2430, ED_KT_BOOL, 0, 0,
      3, -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_create_partitions_request_desc = {
@@ -1930,7 +2125,7 @@ static const struct ed_kfield ed_kmsg_create_partitions_response_fields[] = {
     {offsetof(struct ed_kmsg_create_partitions_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0,
      0, 3, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_create_partitions_response, n_results),
-     offsetof(struct ed_kmsg_create_partitions_response, results), 2222, ED_KT_STRUCT, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_create_partitions_response, results), 2281, ED_KT_STRUCT, ED_KF_ARRAY,
      0, 3, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_create_partitions_response_create_partitions_topic_result_desc}, /* Results */
 };
@@ -1940,7 +2135,7 @@ const struct ed_kstruct ed_kmsg_create_partitions_response_desc = {
 
 static const struct ed_kfield ed_kmsg_delete_groups_request_fields[] = {
     {offsetof(struct ed_kmsg_delete_groups_request, n_groups_names),
-     offsetof(struct ed_kmsg_delete_groups_request, groups_names), 2277, ED_KT_STRING, ED_KF_ARRAY,
+     offsetof(struct ed_kmsg_delete_groups_request, groups_names), 2477, ED_KT_STRING, ED_KF_ARRAY,
      0, 2, -1, -1, -1, -1, -1, 0, NULL}, /* GroupsNames */
 };
 const struct ed_kstruct ed_kmsg_delete_groups_request_desc = {
@@ -1961,7 +2156,7 @@ static const struct ed_kfield ed_kmsg_delete_groups_response_fields[] = {
     {offsetof(struct ed_kmsg_delete_groups_response, throttle_time_ms), 0, 272, ED_KT_INT32, 0, 0,
      2, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_delete_groups_response, n_results),
-     offsetof(struct ed_kmsg_delete_groups_response, results), 2222, ED_KT_STRUCT, ED_KF_ARRAY, 0,
+     offsetof(struct ed_kmsg_delete_groups_response, results), 2281, ED_KT_STRUCT, ED_KF_ARRAY, 0,
      2, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_delete_groups_response_deletable_group_result_desc}, /* Results */
 };
@@ -1975,7 +2170,7 @@ static const struct ed_kfield ed_kmsg_incremental_alter_configs_request_alterabl
          ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Name */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config,
                   config_operation),
-         0, 2289, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigOperation */
+         0, 2489, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ConfigOperation */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alterable_config, value), 0,
          1749, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* Value */
 };
@@ -1987,10 +2182,10 @@ static const struct ed_kfield
     ed_kmsg_incremental_alter_configs_request_alter_configs_resource_fields[] = {
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   resource_type),
-         0, 2080, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2198, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   resource_name),
-         0, 2093, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2211, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
         {offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource,
                   n_configs),
          offsetof(struct ed_kmsg_incremental_alter_configs_request_alter_configs_resource, configs),
@@ -2004,10 +2199,10 @@ const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_alter_configs_
 
 static const struct ed_kfield ed_kmsg_incremental_alter_configs_request_fields[] = {
     {offsetof(struct ed_kmsg_incremental_alter_configs_request, n_resources),
-     offsetof(struct ed_kmsg_incremental_alter_configs_request, resources), 2124, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_incremental_alter_configs_request, resources), 2241, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_incremental_alter_configs_request_alter_configs_resource_desc}, /* Resources */
-    {offsetof(struct ed_kmsg_incremental_alter_configs_request, validate_only), 0, 2230, ED_KT_BOOL,
+    {offsetof(struct ed_kmsg_incremental_alter_configs_request, validate_only), 0, 2430, ED_KT_BOOL,
      0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ValidateOnly */
 };
 const struct ed_kstruct ed_kmsg_incremental_alter_configs_request_desc = {
@@ -2024,10 +2219,10 @@ static const struct ed_kfield
          0, 194, ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   resource_type),
-         0, 2080, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
+         0, 2198, ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceType */
         {offsetof(struct ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response,
                   resource_name),
-         0, 2093, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
+         0, 2211, ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* ResourceName */
 };
 const struct ed_kstruct
     ed_kmsg_incremental_alter_configs_response_alter_configs_resource_response_desc = {
@@ -2115,11 +2310,11 @@ const struct ed_kstruct ed_kmsg_offset_delete_response_desc = {
     ed_kmsg_offset_delete_response_fields};
 
 static const struct ed_kfield ed_kmsg_describe_client_quotas_request_component_data_fields[] = {
-    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, entity_type), 0, 2305,
+    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, entity_type), 0, 2505,
      ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* EntityType */
-    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, match_type), 0, 2316,
+    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, match_type), 0, 2516,
      ED_KT_INT8, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* MatchType */
-    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, match), 0, 2326,
+    {offsetof(struct ed_kmsg_describe_client_quotas_request_component_data, match), 0, 2526,
      ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* Match */
 };
 const struct ed_kstruct ed_kmsg_describe_client_quotas_request_component_data_desc = {
@@ -2128,10 +2323,10 @@ const struct ed_kstruct ed_kmsg_describe_client_quotas_request_component_data_de
 
 static const struct ed_kfield ed_kmsg_describe_client_quotas_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_client_quotas_request, n_components),
-     offsetof(struct ed_kmsg_describe_client_quotas_request, components), 2332, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_describe_client_quotas_request, components), 2532, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_client_quotas_request_component_data_desc}, /* Components */
-    {offsetof(struct ed_kmsg_describe_client_quotas_request, strict), 0, 2343, ED_KT_BOOL, 0, 0, 1,
+    {offsetof(struct ed_kmsg_describe_client_quotas_request, strict), 0, 2543, ED_KT_BOOL, 0, 0, 1,
      -1, -1, -1, -1, -1, 0, NULL}, /* Strict */
 };
 const struct ed_kstruct ed_kmsg_describe_client_quotas_request_desc = {
@@ -2139,9 +2334,9 @@ const struct ed_kstruct ed_kmsg_describe_client_quotas_request_desc = {
     ed_kmsg_describe_client_quotas_request_fields};
 
 static const struct ed_kfield ed_kmsg_describe_client_quotas_response_entity_data_fields[] = {
-    {offsetof(struct ed_kmsg_describe_client_quotas_response_entity_data, entity_type), 0, 2305,
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_entity_data, entity_type), 0, 2505,
      ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* EntityType */
-    {offsetof(struct ed_kmsg_describe_client_quotas_response_entity_data, entity_name), 0, 2350,
+    {offsetof(struct ed_kmsg_describe_client_quotas_response_entity_data, entity_name), 0, 2550,
      ED_KT_STRING, 0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* EntityName */
 };
 const struct ed_kstruct ed_kmsg_describe_client_quotas_response_entity_data_desc = {
@@ -2160,11 +2355,11 @@ const struct ed_kstruct ed_kmsg_describe_client_quotas_response_value_data_desc 
 
 static const struct ed_kfield ed_kmsg_describe_client_quotas_response_entry_data_fields[] = {
     {offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, n_entity),
-     offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, entity), 2361,
+     offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, entity), 2561,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_client_quotas_response_entity_data_desc}, /* Entity */
     {offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, n_values),
-     offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, values), 2368,
+     offsetof(struct ed_kmsg_describe_client_quotas_response_entry_data, values), 2568,
      ED_KT_STRUCT, ED_KF_ARRAY, 0, 1, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_client_quotas_response_value_data_desc}, /* Values */
 };
@@ -2180,7 +2375,7 @@ static const struct ed_kfield ed_kmsg_describe_client_quotas_response_fields[] =
     {offsetof(struct ed_kmsg_describe_client_quotas_response, error_message), 0, 194, ED_KT_STRING,
      0, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
     {offsetof(struct ed_kmsg_describe_client_quotas_response, n_entries),
-     offsetof(struct ed_kmsg_describe_client_quotas_response, entries), 2375, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_describe_client_quotas_response, entries), 2575, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 1, 0, 1, -1, -1, -1, 0,
      &ed_kmsg_describe_client_quotas_response_entry_data_desc}, /* Entries */
 };
@@ -2198,7 +2393,7 @@ const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_request_user_nam
 
 static const struct ed_kfield ed_kmsg_describe_user_scram_credentials_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_user_scram_credentials_request, n_users),
-     offsetof(struct ed_kmsg_describe_user_scram_credentials_request, users), 2383, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_describe_user_scram_credentials_request, users), 2583, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 0, 0, 0, -1, -1, -1, 0,
      &ed_kmsg_describe_user_scram_credentials_request_user_name_desc}, /* Users */
 };
@@ -2214,7 +2409,7 @@ static const struct ed_kfield
          0, 1532, ED_KT_INT8, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Mechanism */
         {offsetof(struct ed_kmsg_describe_user_scram_credentials_response_credential_info,
                   iterations),
-         0, 2389, ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Iterations */
+         0, 2589, ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Iterations */
 };
 const struct ed_kstruct ed_kmsg_describe_user_scram_credentials_response_credential_info_desc = {
     "CredentialInfo",
@@ -2227,7 +2422,7 @@ static const struct ed_kfield
              struct
              ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
              user),
-         0, 2400, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* User */
+         0, 2600, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* User */
         {offsetof(
              struct
              ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
@@ -2246,7 +2441,7 @@ static const struct ed_kfield
              struct
              ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result,
              credential_infos),
-         2405, ED_KT_STRUCT, ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
+         2605, ED_KT_STRUCT, ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
          &ed_kmsg_describe_user_scram_credentials_response_credential_info_desc}, /* CredentialInfos
                                                                                    */
 };
@@ -2267,7 +2462,7 @@ static const struct ed_kfield ed_kmsg_describe_user_scram_credentials_response_f
     {offsetof(struct ed_kmsg_describe_user_scram_credentials_response, error_message), 0, 194,
      ED_KT_STRING, 0, 0, 0, 0, 0, -1, -1, -1, 0, NULL}, /* ErrorMessage */
     {offsetof(struct ed_kmsg_describe_user_scram_credentials_response, n_results),
-     offsetof(struct ed_kmsg_describe_user_scram_credentials_response, results), 2222, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_describe_user_scram_credentials_response, results), 2281, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_describe_user_scram_credentials_response_describe_user_scram_credentials_result_desc}, /* Results */
 };
@@ -2301,13 +2496,13 @@ static const struct ed_kfield
          0, 1532, ED_KT_INT8, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Mechanism */
         {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
                   iterations),
-         0, 2389, ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Iterations */
+         0, 2589, ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Iterations */
         {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
                   salt),
-         0, 2421, ED_KT_BYTES, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Salt */
+         0, 2621, ED_KT_BYTES, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* Salt */
         {offsetof(struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion,
                   salted_password),
-         0, 2426, ED_KT_BYTES, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* SaltedPassword */
+         0, 2626, ED_KT_BYTES, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* SaltedPassword */
 };
 const struct ed_kstruct
     ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion_desc = {
@@ -2317,11 +2512,11 @@ const struct ed_kstruct
 
 static const struct ed_kfield ed_kmsg_alter_user_scram_credentials_request_fields[] = {
     {offsetof(struct ed_kmsg_alter_user_scram_credentials_request, n_deletions),
-     offsetof(struct ed_kmsg_alter_user_scram_credentials_request, deletions), 2441, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_alter_user_scram_credentials_request, deletions), 2641, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion_desc}, /* Deletions */
     {offsetof(struct ed_kmsg_alter_user_scram_credentials_request, n_upsertions),
-     offsetof(struct ed_kmsg_alter_user_scram_credentials_request, upsertions), 2451, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_alter_user_scram_credentials_request, upsertions), 2651, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_alter_user_scram_credentials_request_scram_credential_upsertion_desc}, /* Upsertions
                                                                                       */
@@ -2335,7 +2530,7 @@ static const struct ed_kfield
         {offsetof(struct
                   ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result,
                   user),
-         0, 2400, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* User */
+         0, 2600, ED_KT_STRING, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* User */
         {offsetof(struct
                   ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result,
                   error_code),
@@ -2357,7 +2552,7 @@ static const struct ed_kfield ed_kmsg_alter_user_scram_credentials_response_fiel
     {offsetof(struct ed_kmsg_alter_user_scram_credentials_response, throttle_time_ms), 0, 272,
      ED_KT_INT32, 0, 0, 0, -1, -1, -1, -1, -1, 0, NULL}, /* ThrottleTimeMs */
     {offsetof(struct ed_kmsg_alter_user_scram_credentials_response, n_results),
-     offsetof(struct ed_kmsg_alter_user_scram_credentials_response, results), 2222, ED_KT_STRUCT,
+     offsetof(struct ed_kmsg_alter_user_scram_credentials_response, results), 2281, ED_KT_STRUCT,
      ED_KF_ARRAY, 0, 0, -1, -1, -1, -1, -1, 0,
      &ed_kmsg_alter_user_scram_credentials_response_alter_user_scram_credentials_result_desc}, /* Results
                                                                                                 */
@@ -2371,7 +2566,7 @@ static const struct ed_kfield ed_kmsg_describe_cluster_request_fields[] = {
     {offsetof(struct ed_kmsg_describe_cluster_request, include_cluster_authorized_operations), 0,
      789, ED_KT_BOOL, 0, 0, 1, -1, -1, -1, -1, -1, 0,
      NULL}, /* IncludeClusterAuthorizedOperations */
-    {offsetof(struct ed_kmsg_describe_cluster_request, endpoint_type), 0, 2462, ED_KT_INT8, 0, 1, 1,
+    {offsetof(struct ed_kmsg_describe_cluster_request, endpoint_type), 0, 2662, ED_KT_INT8, 0, 1, 1,
      -1, -1, -1, -1, -1, 1, NULL}, /* EndpointType */
 };
 const struct ed_kstruct ed_kmsg_describe_cluster_request_desc = {
@@ -2379,7 +2574,7 @@ const struct ed_kstruct ed_kmsg_describe_cluster_request_desc = {
     ed_kmsg_describe_cluster_request_fields};
 
 static const struct ed_kfield ed_kmsg_describe_cluster_response_describe_cluster_broker_fields[] = {
-    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, broker_id), 0, 2475,
+    {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, broker_id), 0, 2675,
      ED_KT_INT32, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* BrokerId */
     {offsetof(struct ed_kmsg_describe_cluster_response_describe_cluster_broker, host), 0, 247,
      ED_KT_STRING, 0, 0, 1, -1, -1, -1, -1, -1, 0, NULL}, /* Host */
@@ -2400,7 +2595,7 @@ static const struct ed_kfield ed_kmsg_describe_cluster_response_fields[] = {
      -1, -1, -1, -1, -1, 0, NULL}, /* ErrorCode */
     {offsetof(struct ed_kmsg_describe_cluster_response, error_message), 0, 194, ED_KT_STRING,
      ED_KF_DEF_NULL, 0, 1, 0, 1, -1, -1, -1, 0, NULL}, /* ErrorMessage */
-    {offsetof(struct ed_kmsg_describe_cluster_response, endpoint_type), 0, 2462, ED_KT_INT8, 0, 1,
+    {offsetof(struct ed_kmsg_describe_cluster_response, endpoint_type), 0, 2662, ED_KT_INT8, 0, 1,
      1, -1, -1, -1, -1, -1, 1, NULL}, /* EndpointType */
     {offsetof(struct ed_kmsg_describe_cluster_response, cluster_id), 0, 444, ED_KT_STRING, 0, 0, 1,
      -1, -1, -1, -1, -1, 0, NULL}, /* ClusterId */
@@ -2418,11 +2613,11 @@ const struct ed_kstruct ed_kmsg_describe_cluster_response_desc = {
     ed_kmsg_describe_cluster_response_fields};
 
 static const struct ed_kfield ed_kmsg_request_header_fields[] = {
-    {offsetof(struct ed_kmsg_request_header, request_api_key), 0, 2484, ED_KT_INT16, 0, 0, 2, -1,
+    {offsetof(struct ed_kmsg_request_header, request_api_key), 0, 2684, ED_KT_INT16, 0, 0, 2, -1,
      -1, -1, -1, -1, 0, NULL}, /* RequestApiKey */
-    {offsetof(struct ed_kmsg_request_header, request_api_version), 0, 2498, ED_KT_INT16, 0, 0, 2,
+    {offsetof(struct ed_kmsg_request_header, request_api_version), 0, 2698, ED_KT_INT16, 0, 0, 2,
      -1, -1, -1, -1, -1, 0, NULL}, /* RequestApiVersion */
-    {offsetof(struct ed_kmsg_request_header, correlation_id), 0, 2516, ED_KT_INT32, 0, 0, 2, -1, -1,
+    {offsetof(struct ed_kmsg_request_header, correlation_id), 0, 2716, ED_KT_INT32, 0, 0, 2, -1, -1,
      -1, -1, -1, 0, NULL}, /* CorrelationId */
     {offsetof(struct ed_kmsg_request_header, client_id), 0, 1400, ED_KT_STRING, ED_KF_NOFLEX, 1, 2,
      1, 2, -1, -1, -1, 0, NULL}, /* ClientId */
@@ -2431,7 +2626,7 @@ const struct ed_kstruct ed_kmsg_request_header_desc = {
     "RequestHeader", sizeof(struct ed_kmsg_request_header), 4, ed_kmsg_request_header_fields};
 
 static const struct ed_kfield ed_kmsg_response_header_fields[] = {
-    {offsetof(struct ed_kmsg_response_header, correlation_id), 0, 2516, ED_KT_INT32, 0, 0, 1, -1,
+    {offsetof(struct ed_kmsg_response_header, correlation_id), 0, 2716, ED_KT_INT32, 0, 0, 1, -1,
      -1, -1, -1, -1, 0, NULL}, /* CorrelationId */
 };
 const struct ed_kstruct ed_kmsg_response_header_desc = {
@@ -2478,18 +2673,22 @@ const char ed_kmsg_field_names[] =
     "TopicConfigErrorCode\0TopicNames\0TransactionTimeoutMs\0ProducerEpoch\0"
     "V3AndBelowTransactionalId\0V3AndBelowProducerId\0V3AndBelowProducerEpoch\0V3AndBelowTopics\0"
     "PartitionErrorCode\0ResultsByPartition\0ResultsByTopicV3AndBelow\0Committed\0"
-    "ResourceType\0ResourceName\0ConfigurationKeys\0Resources\0"
+    "ResourceTypeFilter\0ResourceNameFilter\0PatternTypeFilter\0PrincipalFilter\0"
+    "HostFilter\0Operation\0PermissionType\0Principal\0"
+    "ResourceType\0ResourceName\0PatternType\0Acls\0"
+    "Resources\0ResourcePatternType\0Creations\0Results\0"
+    "Filters\0MatchingAcls\0FilterResults\0ConfigurationKeys\0"
     "IncludeSynonyms\0IncludeDocumentation\0Source\0IsDefault\0"
-    "Synonyms\0ConfigType\0Documentation\0Results\0"
-    "ValidateOnly\0AuthBytes\0SessionLifetimeMs\0Count\0"
-    "GroupsNames\0ConfigOperation\0EntityType\0MatchType\0"
-    "Match\0Components\0Strict\0EntityName\0"
-    "Entity\0Values\0Entries\0Users\0"
-    "Iterations\0User\0CredentialInfos\0Salt\0"
-    "SaltedPassword\0Deletions\0Upsertions\0EndpointType\0"
-    "BrokerId\0RequestApiKey\0RequestApiVersion\0CorrelationId\0";
+    "Synonyms\0ConfigType\0Documentation\0ValidateOnly\0"
+    "AuthBytes\0SessionLifetimeMs\0Count\0GroupsNames\0"
+    "ConfigOperation\0EntityType\0MatchType\0Match\0"
+    "Components\0Strict\0EntityName\0Entity\0"
+    "Values\0Entries\0Users\0Iterations\0"
+    "User\0CredentialInfos\0Salt\0SaltedPassword\0"
+    "Deletions\0Upsertions\0EndpointType\0BrokerId\0"
+    "RequestApiKey\0RequestApiVersion\0CorrelationId\0";
 
-const struct ed_kmsg_api ed_kmsg_apis[34] = {
+const struct ed_kmsg_api ed_kmsg_apis[37] = {
     {0, 0, 11, 9, 0, 11, 3, 9, "Produce", &ed_kmsg_produce_request_desc,
      &ed_kmsg_produce_response_desc},
     {1, 4, 17, 12, 4, 17, 4, 12, "Fetch", &ed_kmsg_fetch_request_desc,
@@ -2536,6 +2735,12 @@ const struct ed_kmsg_api ed_kmsg_apis[34] = {
      &ed_kmsg_end_txn_response_desc},
     {28, 0, 3, 3, -1, -1, 0, 3, "TxnOffsetCommit", &ed_kmsg_txn_offset_commit_request_desc,
      &ed_kmsg_txn_offset_commit_response_desc},
+    {29, 1, 3, 2, 1, 3, -1, -1, "DescribeAcls", &ed_kmsg_describe_acls_request_desc,
+     &ed_kmsg_describe_acls_response_desc},
+    {30, 1, 3, 2, 1, 3, -1, -1, "CreateAcls", &ed_kmsg_create_acls_request_desc,
+     &ed_kmsg_create_acls_response_desc},
+    {31, 1, 3, 2, 1, 3, -1, -1, "DeleteAcls", &ed_kmsg_delete_acls_request_desc,
+     &ed_kmsg_delete_acls_response_desc},
     {32, 0, 4, 4, 0, 4, 1, 4, "DescribeConfigs", &ed_kmsg_describe_configs_request_desc,
      &ed_kmsg_describe_configs_response_desc},
     {33, 0, 2, 2, 0, 2, 0, 2, "AlterConfigs", &ed_kmsg_alter_configs_request_desc,

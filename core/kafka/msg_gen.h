@@ -33,6 +33,9 @@ enum ed_kmsg_key {
     ED_KMSG_ADD_OFFSETS_TO_TXN = 25,
     ED_KMSG_END_TXN = 26,
     ED_KMSG_TXN_OFFSET_COMMIT = 28,
+    ED_KMSG_DESCRIBE_ACLS = 29,
+    ED_KMSG_CREATE_ACLS = 30,
+    ED_KMSG_DELETE_ACLS = 31,
     ED_KMSG_DESCRIBE_CONFIGS = 32,
     ED_KMSG_ALTER_CONFIGS = 33,
     ED_KMSG_SASL_AUTHENTICATE = 36,
@@ -67,6 +70,9 @@ enum ed_kmsg_key {
 #define ED_KMSG_SERVES_DELETE_TOPICS                   0, 6, 4
 #define ED_KMSG_SERVES_INIT_PRODUCER_ID                0, 5, 2
 #define ED_KMSG_SERVES_OFFSET_FOR_LEADER_EPOCH         0, 4, 4
+#define ED_KMSG_SERVES_DESCRIBE_ACLS                   1, 3, 2
+#define ED_KMSG_SERVES_CREATE_ACLS                     1, 3, 2
+#define ED_KMSG_SERVES_DELETE_ACLS                     1, 3, 2
 #define ED_KMSG_SERVES_DESCRIBE_CONFIGS                0, 4, 4
 #define ED_KMSG_SERVES_ALTER_CONFIGS                   0, 2, 2
 #define ED_KMSG_SERVES_SASL_AUTHENTICATE               0, 2, 2
@@ -1143,6 +1149,131 @@ struct ed_kmsg_txn_offset_commit_response {
 };
 extern const struct ed_kstruct ed_kmsg_txn_offset_commit_response_desc;
 
+/* DescribeAclsRequest */
+struct ed_kmsg_describe_acls_request {
+    int8_t resource_type_filter;
+    ed_kstr resource_name_filter;
+    int8_t pattern_type_filter;
+    ed_kstr principal_filter;
+    ed_kstr host_filter;
+    int8_t operation;
+    int8_t permission_type;
+};
+extern const struct ed_kstruct ed_kmsg_describe_acls_request_desc;
+
+/* AclDescription */
+struct ed_kmsg_describe_acls_response_acl_description {
+    ed_kstr principal;
+    ed_kstr host;
+    int8_t operation;
+    int8_t permission_type;
+};
+extern const struct ed_kstruct ed_kmsg_describe_acls_response_acl_description_desc;
+
+/* DescribeAclsResource */
+struct ed_kmsg_describe_acls_response_describe_acls_resource {
+    int8_t resource_type;
+    ed_kstr resource_name;
+    int8_t pattern_type;
+    int32_t n_acls; /* -1 = null */
+    struct ed_kmsg_describe_acls_response_acl_description *acls;
+};
+extern const struct ed_kstruct ed_kmsg_describe_acls_response_describe_acls_resource_desc;
+
+/* DescribeAclsResponse */
+struct ed_kmsg_describe_acls_response {
+    int32_t throttle_time_ms;
+    int16_t error_code;
+    ed_kstr error_message;
+    int32_t n_resources; /* -1 = null */
+    struct ed_kmsg_describe_acls_response_describe_acls_resource *resources;
+};
+extern const struct ed_kstruct ed_kmsg_describe_acls_response_desc;
+
+/* AclCreation */
+struct ed_kmsg_create_acls_request_acl_creation {
+    int8_t resource_type;
+    ed_kstr resource_name;
+    int8_t resource_pattern_type;
+    ed_kstr principal;
+    ed_kstr host;
+    int8_t operation;
+    int8_t permission_type;
+};
+extern const struct ed_kstruct ed_kmsg_create_acls_request_acl_creation_desc;
+
+/* CreateAclsRequest */
+struct ed_kmsg_create_acls_request {
+    int32_t n_creations; /* -1 = null */
+    struct ed_kmsg_create_acls_request_acl_creation *creations;
+};
+extern const struct ed_kstruct ed_kmsg_create_acls_request_desc;
+
+/* AclCreationResult */
+struct ed_kmsg_create_acls_response_acl_creation_result {
+    int16_t error_code;
+    ed_kstr error_message;
+};
+extern const struct ed_kstruct ed_kmsg_create_acls_response_acl_creation_result_desc;
+
+/* CreateAclsResponse */
+struct ed_kmsg_create_acls_response {
+    int32_t throttle_time_ms;
+    int32_t n_results; /* -1 = null */
+    struct ed_kmsg_create_acls_response_acl_creation_result *results;
+};
+extern const struct ed_kstruct ed_kmsg_create_acls_response_desc;
+
+/* DeleteAclsFilter */
+struct ed_kmsg_delete_acls_request_delete_acls_filter {
+    int8_t resource_type_filter;
+    ed_kstr resource_name_filter;
+    int8_t pattern_type_filter;
+    ed_kstr principal_filter;
+    ed_kstr host_filter;
+    int8_t operation;
+    int8_t permission_type;
+};
+extern const struct ed_kstruct ed_kmsg_delete_acls_request_delete_acls_filter_desc;
+
+/* DeleteAclsRequest */
+struct ed_kmsg_delete_acls_request {
+    int32_t n_filters; /* -1 = null */
+    struct ed_kmsg_delete_acls_request_delete_acls_filter *filters;
+};
+extern const struct ed_kstruct ed_kmsg_delete_acls_request_desc;
+
+/* DeleteAclsMatchingAcl */
+struct ed_kmsg_delete_acls_response_delete_acls_matching_acl {
+    int16_t error_code;
+    ed_kstr error_message;
+    int8_t resource_type;
+    ed_kstr resource_name;
+    int8_t pattern_type;
+    ed_kstr principal;
+    ed_kstr host;
+    int8_t operation;
+    int8_t permission_type;
+};
+extern const struct ed_kstruct ed_kmsg_delete_acls_response_delete_acls_matching_acl_desc;
+
+/* DeleteAclsFilterResult */
+struct ed_kmsg_delete_acls_response_delete_acls_filter_result {
+    int16_t error_code;
+    ed_kstr error_message;
+    int32_t n_matching_acls; /* -1 = null */
+    struct ed_kmsg_delete_acls_response_delete_acls_matching_acl *matching_acls;
+};
+extern const struct ed_kstruct ed_kmsg_delete_acls_response_delete_acls_filter_result_desc;
+
+/* DeleteAclsResponse */
+struct ed_kmsg_delete_acls_response {
+    int32_t throttle_time_ms;
+    int32_t n_filter_results; /* -1 = null */
+    struct ed_kmsg_delete_acls_response_delete_acls_filter_result *filter_results;
+};
+extern const struct ed_kstruct ed_kmsg_delete_acls_response_desc;
+
 /* DescribeConfigsResource */
 struct ed_kmsg_describe_configs_request_describe_configs_resource {
     int8_t resource_type;
@@ -1598,7 +1729,7 @@ struct ed_kmsg_response_header {
 extern const struct ed_kstruct ed_kmsg_response_header_desc;
 
 extern const char ed_kmsg_field_names[];
-extern const struct ed_kmsg_api ed_kmsg_apis[34];
-#define ED_KMSG_N_APIS 34
+extern const struct ed_kmsg_api ed_kmsg_apis[37];
+#define ED_KMSG_N_APIS 37
 
 #endif

@@ -76,7 +76,7 @@ LIBS_LAYOUT=1
 kafka_version_of() { sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$1"; }
 TOOLS="kafka-topics kafka-console-producer kafka-console-consumer kafka-configs
 kafka-consumer-groups kafka-dump-log kafka-producer-perf-test
-kafka-consumer-perf-test kafka-storage kafka-server-start"
+kafka-consumer-perf-test kafka-storage kafka-server-start kafka-acls"
 # Candidate main classes, newest location first (tools moved between
 # packages from 3.x to 4.x).
 candidates() {
@@ -91,6 +91,7 @@ candidates() {
 	kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance kafka.tools.ConsumerPerformance ;;
 	kafka-storage) echo org.apache.kafka.tools.StorageTool kafka.tools.StorageTool ;;
 	kafka-server-start) echo kafka.Kafka ;;
+	kafka-acls) echo org.apache.kafka.tools.AclCommand kafka.admin.AclCommand ;;
 	esac
 }
 install_kafka() {

@@ -4,7 +4,7 @@
 # VERSION is a full version (3.9.2) or a prefix (3.9, 4) meaning the newest
 # installed match. TOOL: kafka-topics, kafka-console-producer,
 # kafka-console-consumer, kafka-configs, kafka-consumer-groups, kafka-dump-log,
-# kafka-producer-perf-test, kafka-consumer-perf-test, kafka-storage,
+# kafka-producer-perf-test, kafka-consumer-perf-test, kafka-storage, kafka-acls,
 # kafka-server-start. JVM options: KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS; logging:
 # KAFKA_LOG4J_OPTS (the -D options naming the log4j configuration).
 set -euo pipefail
