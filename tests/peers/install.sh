@@ -99,7 +99,8 @@ install_kafka() {
 	v="$(kafka_version_of "$pom")"
 	[ -n "$v" ] || die "no kafka.version in $pom"
 	dir="$CACHE/kafka/$v"
-	want="$(stamp_of "$pom")-$LIBS_LAYOUT"
+	# the tool list is part of the stamp: a new tool rebuilds the mains list
+	want="$(stamp_of "$pom")-$LIBS_LAYOUT-$(printf '%s' "$TOOLS" | sha256sum | cut -c1-8)"
 	if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$want" ]; then return; fi
 	# Built beside, then swapped in.
 	local final="$dir"
