@@ -73,7 +73,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak kafka-schema
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -202,6 +202,12 @@ bench: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 soak: $(SAN_BUILD)/eddy
 	@tests/peers/install.sh
 	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/soak/soak.py
+
+# The mirror's kill -9 loop against a real Apache Kafka, 200 rounds (the
+# default suite runs 20): EDDY_MIRROR_KILLS overrides.
+soak-mirror: $(BUILD)/eddy
+	EDDY_MIRROR_KILLS=$${EDDY_MIRROR_KILLS:-200} bash tests/integration/run.sh \
+	  tests/integration/test_mirror.py -k kill9_loop --timeout 7200
 
 # Eddy's MQTT listener against Mosquitto on this machine (not a test).
 bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf

@@ -180,7 +180,9 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         goto fail;
     }
 #endif
-    on_tick(&o->tick, b);
+    /* the first tick (retention among others) from the loop: services
+     * registered after the open, the mirror's retention hook, are in place */
+    ed_plat_timer_start(b->loop, &o->tick, 0, on_tick, b);
     *out = b;
     return ED_OK;
 fail:

@@ -152,6 +152,17 @@ struct ed_config {
     int64_t mqtt_max_connections_per_ip;
     char *mqtt_max_connections_per_ip_overrides;
     int64_t mqtt_packet_timeout_ms;
+    char *site_id;
+    char *mirror_bootstrap_servers;
+    char *mirror_topics;
+    char *mirror_topic_template;
+    bool mirror_create_topics;
+    char *mirror_checkpoint_topic;
+    int64_t mirror_transaction_max_bytes;
+    int64_t mirror_transaction_max_ms;
+    int64_t mirror_linger_ms;
+    int64_t mirror_batch_bytes;
+    int64_t mirror_request_timeout_ms;
     int64_t memory_max_bytes;
     char *log_level;
 

@@ -144,6 +144,18 @@ static inline void ed_plat_stream_close(ed_stream *s)
     if (s) s->ops->close(s);
 }
 
+/* Outgoing TCP driven by the loop. The name is resolved at once (numeric
+ * addresses and /etc/hosts cost nothing; a DNS name blocks the loop for the
+ * resolver's time) and the first address is dialled without blocking; the
+ * stream comes back at once. cb(arg, status) runs on the loop thread when
+ * the connection is made (ED_OK: install callbacks and use the stream) or
+ * has failed (ED_ERR_CLOSED: refused or unreachable; then only
+ * ed_plat_stream_close is allowed). ED_ERR_NOENT at once when the name does
+ * not resolve. Closing the stream before cb ran cancels it. */
+typedef void (*ed_dial_cb)(void *arg, int status);
+int ed_plat_tcp_dial(ed_loop *l, const char *host, uint16_t port, ed_dial_cb cb, void *arg,
+                     ed_stream **out);
+
 /* A name clients can use to reach this machine when a listener binds every
  * interface: the host name if it resolves to an address of this machine,
  * else "127.0.0.1". */

@@ -8,6 +8,7 @@
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/kafka/server.h"
+#include "core/kafka/mirror.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -159,6 +160,7 @@ int ed_cmd_serve(int argc, char **argv)
 #if ED_WITH_MQTT
     if (rc == ED_OK) rc = ed_mqtt_start(b, NULL, why, sizeof why);
 #endif
+    if (rc == ED_OK) rc = ed_mirror_start(b, NULL, why, sizeof why);
     if (rc != ED_OK) {
         fprintf(stderr, "eddy serve: %s\n", why);
         goto out;

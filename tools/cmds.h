@@ -20,6 +20,7 @@ int ed_cmd_topics(int argc, char **argv);  /* tools/cmd_topics.c */
 int ed_cmd_produce(int argc, char **argv); /* tools/cmd_produce.c */
 int ed_cmd_consume(int argc, char **argv); /* tools/cmd_consume.c */
 int ed_cmd_groups(int argc, char **argv);  /* tools/cmd_groups.c */
+int ed_cmd_mirror(int argc, char **argv);  /* tools/cmd_mirror.c */
 int ed_cmd_users(int argc, char **argv);   /* tools/cmd_users.c */
 
 #endif

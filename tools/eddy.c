@@ -23,6 +23,7 @@ static const struct {
     {"produce", ed_cmd_produce, "produce lines of standard input to a topic"},
     {"consume", ed_cmd_consume, "print records of a topic"},
     {"groups", ed_cmd_groups, "list, describe, reset offsets of or delete consumer groups"},
+    {"mirror", ed_cmd_mirror, "the upstream mirror's state (eddy mirror status --data DIR)"},
     {"users", ed_cmd_users, "add, remove or list SASL/SCRAM users of a data directory (offline)"},
 };
 

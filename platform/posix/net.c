@@ -45,22 +45,49 @@ struct tcp_stream {
     void *arg;
     bool want_read;
     bool want_write;
+    ed_dial_cb dial_cb; /* set while an outgoing connect is in progress */
+    void *dial_arg;
     char peer[64];
 };
 
 /* ---- streams ---- */
+
+static void set_peer(struct tcp_stream *s);
+static void stream_update(struct tcp_stream *s);
+
+/* The outgoing connect finished: report how, then serve the stream's own
+ * events. */
+static void dial_done(struct tcp_stream *s)
+{
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
+    ed_dial_cb cb = s->dial_cb;
+    s->dial_cb = NULL;
+    if (e == 0)
+        set_peer(s);
+    else
+        ED_LOG_DBG("connect to %s: %s", s->peer, strerror(e));
+    stream_update(s);
+    cb(s->dial_arg, e == 0 ? ED_OK : ED_ERR_CLOSED);
+}
 
 #define TCP(s) ((struct tcp_stream *)(void *)((char *)(s)-offsetof(struct tcp_stream, base)))
 
 static void stream_update(struct tcp_stream *s)
 {
     uint32_t ev = (s->want_read ? EPOLLIN : 0u) | (s->want_write ? EPOLLOUT : 0u);
+    if (s->dial_cb) ev = EPOLLOUT; /* writable = the connect has finished */
     ed_posix_io_set(s->loop, &s->io, ev);
 }
 
 static void on_stream_event(struct ed_posix_io *io, uint32_t events)
 {
     struct tcp_stream *s = (struct tcp_stream *)io;
+    if (s->dial_cb) {
+        dial_done(s);
+        return;
+    }
     bool err = (events & (EPOLLERR | EPOLLHUP)) != 0;
     if ((events & EPOLLOUT) || (err && s->want_write)) {
         if (s->cbs.on_writable) s->cbs.on_writable(s->arg);
@@ -240,6 +267,48 @@ static const struct ed_stream_ops tcp_ops = {
     tcp_set_cbs,    tcp_read,      tcp_writev, tcp_sendfile,
     tcp_want_write, tcp_want_read, tcp_peer,   tcp_close,
 };
+
+int ed_plat_tcp_dial(ed_loop *l, const char *host, uint16_t port, ed_dial_cb cb, void *arg,
+                     ed_stream **out)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port_s[8];
+    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
+    if (getaddrinfo(host, port_s, &hints, &ai) != 0 || !ai) return ED_ERR_NOENT;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int rc = ed_posix_err(errno);
+        freeaddrinfo(ai);
+        return rc;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    int e = errno;
+    freeaddrinfo(ai);
+    if (r != 0 && e != EINPROGRESS) {
+        close(fd);
+        return ED_ERR_CLOSED;
+    }
+    struct tcp_stream *s = ed_calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return ED_ERR_NOMEM;
+    }
+    s->base.ops = &tcp_ops;
+    s->io.fd = fd;
+    s->io.on_event = on_stream_event;
+    s->loop = l;
+    s->dial_cb = cb;
+    s->dial_arg = arg;
+    snprintf(s->peer, sizeof s->peer, "%s:%u", host, (unsigned)port);
+    stream_update(s);
+    *out = &s->base;
+    return ED_OK;
+}
 
 /* ---- listeners ---- */
 

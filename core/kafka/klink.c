@@ -1,0 +1,398 @@
+/* One outgoing Kafka connection on the event loop: dial, ApiVersions,
+ * pipelined requests matched to responses by correlation id (Kafka answers
+ * in request order on a connection), request timeouts and reconnection
+ * with exponential backoff and jitter. */
+#include <stdio.h>
+#include <string.h>
+
+#define ED_LOG_MODULE "klink"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "core/kafka/klink.h"
+#include "core/kafka/schema.h"
+
+#define MAX_IN_FLIGHT 64
+#define READ_CHUNK    65536
+
+enum link_state { LINK_DOWN, LINK_DIALING, LINK_NEGOTIATING, LINK_UP };
+
+struct pending {
+    int32_t corr;
+    int16_t key, ver;
+    uint64_t deadline_ms;
+    ed_klink_resp_cb cb; /* NULL for the link's own ApiVersions */
+    void *arg;
+};
+
+struct ed_klink {
+    ed_loop *loop;
+    char host[256];
+    uint16_t port;
+    char name[280];
+    char client_id[64];
+    struct ed_klink_opts o;
+    struct ed_klink_cbs cbs;
+    void *arg;
+    enum link_state state;
+    ed_stream *s;
+    uint32_t gen;   /* bumped at every close: callbacks of an older connection stop */
+    ed_timer timer; /* backoff while down; the oldest deadline otherwise */
+    uint32_t n_failures;
+    uint64_t dial_deadline_ms;
+    int32_t next_corr;
+    struct pending q[MAX_IN_FLIGHT]; /* ring, oldest at q_head */
+    int q_head, q_n;
+    ed_kwr out; /* framed requests not yet written, from out_off */
+    size_t out_off;
+    uint8_t *in; /* received bytes */
+    size_t in_len, in_cap;
+    int16_t ver[ED_KMSG_N_KEYS];
+};
+
+static void start_dial(ed_klink *k);
+static void arm(ed_klink *k);
+static void on_timer(ed_timer *t, void *arg);
+
+static uint64_t now_ms(const ed_klink *k)
+{
+    return ed_plat_loop_now_ms(k->loop);
+}
+
+/* Closes the connection; the owner hears why and a reconnect is timed. */
+static void go_down(ed_klink *k, const char *why)
+{
+    if (k->state == LINK_DOWN) return;
+    bool was_up = k->state == LINK_UP;
+    ed_plat_stream_close(k->s);
+    k->s = NULL;
+    k->gen++;
+    k->state = LINK_DOWN;
+    k->q_n = 0;
+    k->q_head = 0;
+    ed_kwr_reset(&k->out);
+    k->out_off = 0;
+    k->in_len = 0;
+    k->n_failures++;
+    uint32_t shift = k->n_failures > 16 ? 16 : k->n_failures - 1;
+    uint64_t delay = (uint64_t)k->o.backoff_ms << shift;
+    if (delay > k->o.backoff_max_ms) delay = k->o.backoff_max_ms;
+    uint16_t rnd = 0;
+    ed_plat_random(&rnd, sizeof rnd);
+    delay = delay * (80u + rnd % 41u) / 100u; /* +-20 % so a fleet does not reconnect in step */
+    if (was_up || k->n_failures == 1)
+        ED_LOG_WARN("%s: connection lost (%s); reconnecting in %llu ms", k->name, why,
+                    (unsigned long long)delay);
+    else
+        ED_LOG_DBG("%s: %s; retrying in %llu ms", k->name, why, (unsigned long long)delay);
+    ed_plat_timer_start(k->loop, &k->timer, (uint32_t)delay, on_timer, k);
+    if (k->cbs.on_down) k->cbs.on_down(k->arg, why);
+}
+
+static void flush_out(ed_klink *k)
+{
+    while (k->out_off < k->out.len) {
+        struct ed_iovec v = {k->out.buf + k->out_off, k->out.len - k->out_off};
+        size_t n = 0;
+        int rc = ed_plat_stream_writev(k->s, &v, 1, &n);
+        if (rc) {
+            go_down(k, "write failed");
+            return;
+        }
+        if (n == 0) break;
+        k->out_off += n;
+    }
+    bool left = k->out_off < k->out.len;
+    if (!left) {
+        ed_kwr_reset(&k->out);
+        k->out_off = 0;
+    }
+    ed_plat_stream_want_write(k->s, left);
+}
+
+static int enqueue(ed_klink *k, int16_t key, int16_t ver, ed_kc_enc_fn enc, const void *enc_arg,
+                   uint32_t extra_ms, ed_klink_resp_cb cb, void *cb_arg)
+{
+    size_t mark = k->out.len;
+    int32_t corr = k->next_corr++;
+    if (k->next_corr < 0) k->next_corr = 1;
+    size_t start = ed_kc_frame_begin(&k->out, key, ver, corr, k->client_id);
+    enc(&k->out, ver, enc_arg);
+    ed_kc_frame_end(&k->out, start);
+    if (!ed_kwr_ok(&k->out)) {
+        int rc = k->out.err;
+        k->out.err = ED_OK;
+        k->out.len = mark;
+        return rc;
+    }
+    if (cb || key == ED_KMSG_API_VERSIONS) {
+        struct pending *p = &k->q[(k->q_head + k->q_n) % MAX_IN_FLIGHT];
+        *p = (struct pending){corr, key,   ver, now_ms(k) + k->o.request_timeout_ms + extra_ms,
+                              cb,   cb_arg};
+        k->q_n++;
+    }
+    flush_out(k);
+    arm(k);
+    return ED_OK;
+}
+
+static void enc_api_versions(ed_kwr *w, int16_t ver, const void *arg)
+{
+    ED_UNUSED(arg);
+    ed_kc_enc_api_versions(w, ver);
+}
+
+static void negotiated(ed_klink *k, int16_t ver, ed_krd *r)
+{
+    struct ed_kc_api_versions av;
+    memset(&av, 0, sizeof av);
+    int rc = ed_kc_dec_api_versions(r, ver, &av);
+    if (rc || av.error) {
+        bool retry = rc == ED_OK && av.error == 35 && ver > 0;
+        ed_kc_free(&av.mem);
+        if (retry) { /* the broker predates ApiVersions v3: ask in v0 */
+            enqueue(k, ED_KMSG_API_VERSIONS, 0, enc_api_versions, NULL, 0, NULL, NULL);
+            return;
+        }
+        go_down(k, rc ? "malformed ApiVersions response" : "ApiVersions refused");
+        return;
+    }
+    for (int i = 0; i < ED_KMSG_N_KEYS; i++)
+        k->ver[i] = -1;
+    for (int32_t i = 0; i < av.n_apis; i++) {
+        int16_t key = av.apis[i].key, mn, mx;
+        if (key < 0 || key >= ED_KMSG_N_KEYS || !ed_kc_api_range(key, &mn, &mx)) continue;
+        int16_t v = ED_MIN(mx, av.apis[i].max);
+        if (v >= mn && v >= av.apis[i].min) k->ver[key] = v;
+    }
+    ed_kc_free(&av.mem);
+    k->state = LINK_UP;
+    k->n_failures = 0;
+    ED_LOG_INFO("%s: connected", k->name);
+    if (k->cbs.on_up) k->cbs.on_up(k->arg);
+}
+
+/* Hands every whole response in the input buffer to its request. */
+static void consume(ed_klink *k)
+{
+    uint32_t gen = k->gen;
+    size_t pos = 0;
+    while (k->gen == gen && k->in_len - pos >= 4) {
+        uint32_t sz = ed_get_be32(k->in + pos);
+        if (sz < 4 || sz > k->o.max_response_len) {
+            go_down(k, "response of impossible size");
+            return;
+        }
+        if (k->in_len - pos - 4 < sz) break;
+        if (k->q_n == 0) {
+            go_down(k, "response to no request");
+            return;
+        }
+        struct pending p = k->q[k->q_head];
+        k->q_head = (k->q_head + 1) % MAX_IN_FLIGHT;
+        k->q_n--;
+        ed_krd r;
+        ed_krd_init(&r, k->in + pos + 4, sz);
+        int32_t corr = ed_kc_read_resp_header(&r, p.key, p.ver);
+        pos += 4 + (size_t)sz;
+        if (!ed_krd_ok(&r) || corr != p.corr) {
+            go_down(k, "response does not match its request (correlation id)");
+            return;
+        }
+        if (p.key == ED_KMSG_API_VERSIONS && !p.cb)
+            negotiated(k, p.ver, &r);
+        else if (p.cb)
+            p.cb(p.arg, p.key, p.ver, &r);
+    }
+    if (k->gen != gen) return; /* a callback reset the link: the buffer is gone */
+    memmove(k->in, k->in + pos, k->in_len - pos);
+    k->in_len -= pos;
+    arm(k);
+}
+
+static void on_readable(void *arg)
+{
+    ed_klink *k = arg;
+    uint32_t gen = k->gen;
+    for (int round = 0; round < 16 && k->gen == gen; round++) {
+        size_t want = k->in_len + READ_CHUNK;
+        if (k->in_len >= 4) {
+            size_t frame = 4 + (size_t)ed_get_be32(k->in);
+            if (frame > want && frame <= k->o.max_response_len + 4) want = frame;
+        }
+        if (want > k->in_cap) {
+            uint8_t *p = ed_realloc(k->in, want);
+            if (!p) {
+                go_down(k, "out of memory for a response");
+                return;
+            }
+            k->in = p;
+            k->in_cap = want;
+        }
+        size_t n = 0;
+        int rc = ed_plat_stream_read(k->s, k->in + k->in_len, k->in_cap - k->in_len, &n);
+        if (rc == ED_ERR_AGAIN) return;
+        if (rc) {
+            go_down(k, "closed by the broker");
+            return;
+        }
+        k->in_len += n;
+        consume(k);
+    }
+}
+
+static void on_writable(void *arg)
+{
+    ed_klink *k = arg;
+    flush_out(k);
+}
+
+static const struct ed_stream_cbs stream_cbs = {on_readable, on_writable};
+
+static void on_dialled(void *arg, int status)
+{
+    ed_klink *k = arg;
+    if (status) {
+        go_down(k, status == ED_ERR_CLOSED ? "connection refused or unreachable"
+                                           : ed_strerror(status));
+        return;
+    }
+    k->state = LINK_NEGOTIATING;
+    ed_plat_stream_set_cbs(k->s, &stream_cbs, k);
+    if (enqueue(k, ED_KMSG_API_VERSIONS, 3, enc_api_versions, NULL, 0, NULL, NULL) != ED_OK)
+        go_down(k, "cannot encode ApiVersions");
+}
+
+/* The one timer: reconnect when down, the connect deadline while dialling,
+ * the oldest request's deadline otherwise. */
+static void on_timer(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    ed_klink *k = arg;
+    uint64_t now = now_ms(k);
+    switch (k->state) {
+    case LINK_DOWN:
+        start_dial(k);
+        return;
+    case LINK_DIALING:
+        if (now >= k->dial_deadline_ms) {
+            go_down(k, "connect timed out");
+            return;
+        }
+        break;
+    case LINK_NEGOTIATING:
+    case LINK_UP:
+        if (k->q_n && now >= k->q[k->q_head].deadline_ms) {
+            go_down(k, "request timed out (no answer within the request timeout)");
+            return;
+        }
+        break;
+    }
+    arm(k);
+}
+
+static void arm(ed_klink *k)
+{
+    if (k->state == LINK_DOWN) return; /* the backoff is armed by go_down */
+    uint64_t due = 0;
+    if (k->state == LINK_DIALING)
+        due = k->dial_deadline_ms;
+    else if (k->q_n)
+        due = k->q[k->q_head].deadline_ms;
+    if (!due) {
+        ed_plat_timer_stop(k->loop, &k->timer);
+        return;
+    }
+    uint64_t now = now_ms(k);
+    ed_plat_timer_start(k->loop, &k->timer, due > now ? (uint32_t)(due - now) : 0, on_timer, k);
+}
+
+static void start_dial(ed_klink *k)
+{
+    ed_klink_dial_fn dial = k->o.dial;
+    int rc = dial ? dial(k->o.dial_arg, k->loop, k->host, k->port, on_dialled, k, &k->s)
+                  : ed_plat_tcp_dial(k->loop, k->host, k->port, on_dialled, k, &k->s);
+    k->state = LINK_DIALING;
+    k->dial_deadline_ms = now_ms(k) + k->o.request_timeout_ms;
+    if (rc) {
+        k->s = NULL;
+        go_down(k, rc == ED_ERR_NOENT ? "the name does not resolve" : ed_strerror(rc));
+        return;
+    }
+    arm(k);
+}
+
+int ed_klink_new(ed_loop *l, const char *host, uint16_t port, const struct ed_klink_opts *opts,
+                 const struct ed_klink_cbs *cbs, void *arg, ed_klink **out)
+{
+    ed_klink *k = ed_calloc(1, sizeof *k);
+    if (!k) return ED_ERR_NOMEM;
+    k->loop = l;
+    snprintf(k->host, sizeof k->host, "%s", host);
+    k->port = port;
+    snprintf(k->name, sizeof k->name, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+             (unsigned)port);
+    if (opts) k->o = *opts;
+    snprintf(k->client_id, sizeof k->client_id, "%s", k->o.client_id ? k->o.client_id : "eddy");
+    k->o.client_id = k->client_id;
+    if (!k->o.request_timeout_ms) k->o.request_timeout_ms = 30000;
+    if (!k->o.backoff_ms) k->o.backoff_ms = 100;
+    if (!k->o.backoff_max_ms) k->o.backoff_max_ms = 10000;
+    if (k->o.max_in_flight <= 0) k->o.max_in_flight = 5;
+    if (k->o.max_in_flight > MAX_IN_FLIGHT) k->o.max_in_flight = MAX_IN_FLIGHT;
+    if (!k->o.max_response_len) k->o.max_response_len = 64u << 20;
+    if (cbs) k->cbs = *cbs;
+    k->arg = arg;
+    k->next_corr = 1;
+    ed_kwr_init(&k->out, 256u << 20);
+    for (int i = 0; i < ED_KMSG_N_KEYS; i++)
+        k->ver[i] = -1;
+    start_dial(k);
+    *out = k;
+    return ED_OK;
+}
+
+void ed_klink_free(ed_klink *k)
+{
+    if (!k) return;
+    ed_plat_timer_stop(k->loop, &k->timer);
+    ed_plat_stream_close(k->s);
+    ed_kwr_free(&k->out);
+    ed_free(k->in);
+    ed_free(k);
+}
+
+bool ed_klink_up(const ed_klink *k)
+{
+    return k->state == LINK_UP;
+}
+
+const char *ed_klink_name(const ed_klink *k)
+{
+    return k->name;
+}
+
+int16_t ed_klink_version(const ed_klink *k, int16_t api_key)
+{
+    if (k->state != LINK_UP || api_key < 0 || api_key >= ED_KMSG_N_KEYS) return -1;
+    return k->ver[api_key];
+}
+
+int ed_klink_in_flight(const ed_klink *k)
+{
+    return k->q_n;
+}
+
+int ed_klink_send(ed_klink *k, int16_t api_key, ed_kc_enc_fn enc, const void *enc_arg,
+                  uint32_t extra_ms, ed_klink_resp_cb cb, void *cb_arg)
+{
+    if (k->state != LINK_UP) return ED_ERR_CLOSED;
+    if (k->q_n >= k->o.max_in_flight) return ED_ERR_AGAIN;
+    int16_t ver = ed_klink_version(k, api_key);
+    if (ver < 0) return ED_ERR_UNSUPPORTED;
+    return enqueue(k, api_key, ver, enc, enc_arg, extra_ms, cb, cb_arg);
+}
+
+void ed_klink_reset(ed_klink *k, const char *why)
+{
+    go_down(k, why);
+}
