@@ -735,41 +735,35 @@ static const struct ed_conn_proto mqtt_proto = {
 
 int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
 {
-    ed_mqtt *m = ed_calloc(1, sizeof *m);
-    if (!m) return ED_ERR_NOMEM;
+    /* Without a broker config (unit tests) the table's defaults apply. */
+    struct ed_config *def;
+    const struct ed_config *cfg = ed_config_or_default(b->cfg, &def);
+    ed_mqtt *m = cfg ? ed_calloc(1, sizeof *m) : NULL;
+    if (!m) {
+        ed_config_free(def);
+        return ED_ERR_NOMEM;
+    }
     m->b = b;
-    m->lim.max_packet_len = 1u << 20;
-    m->lim.n_conns_max = 1024;
-    m->lim.n_inflight_max = 64;
-    m->lim.linger_ms = 2;
-    m->lim.batch_len = 65536;
-    m->lim.connect_timeout_ms = 10000;
-    m->lim.n_queued_max = 1000;
-    m->lim.queued_max_len = 1u << 20;
-    m->allow_anonymous = -1;
-    const char *routes = "";
+    m->lim.max_packet_len = (uint32_t)cfg->mqtt_max_packet_bytes;
+    m->lim.n_conns_max = (int32_t)cfg->mqtt_max_connections;
+    m->lim.n_inflight_max = (uint16_t)cfg->mqtt_max_inflight;
+    m->lim.linger_ms = (uint32_t)cfg->mqtt_linger_ms;
+    m->lim.batch_len = (size_t)cfg->mqtt_batch_bytes;
+    m->lim.connect_timeout_ms = (uint32_t)cfg->mqtt_connect_timeout_ms;
+    m->lim.n_queued_max = (uint32_t)cfg->mqtt_max_queued_messages;
+    m->lim.queued_max_len = (size_t)cfg->mqtt_max_queued_bytes;
+    const char *anon = cfg->mqtt_allow_anonymous;
+    m->allow_anonymous = strcmp(anon, "true") == 0 ? 1 : strcmp(anon, "false") == 0 ? 0 : -1;
     struct ed_conn_limits cl = {0};
-    cl.frame_timeout_ms = 30000;
-    if (b->cfg) {
-        m->lim.max_packet_len = (uint32_t)ed_config_int(b->cfg, "mqtt.max.packet.bytes");
-        m->lim.n_conns_max = (int32_t)ed_config_int(b->cfg, "mqtt.max.connections");
-        m->lim.n_inflight_max = (uint16_t)ed_config_int(b->cfg, "mqtt.max.inflight");
-        m->lim.linger_ms = (uint32_t)ed_config_int(b->cfg, "mqtt.linger.ms");
-        m->lim.batch_len = (size_t)ed_config_int(b->cfg, "mqtt.batch.bytes");
-        m->lim.connect_timeout_ms = (uint32_t)ed_config_int(b->cfg, "mqtt.connect.timeout.ms");
-        m->lim.n_queued_max = (uint32_t)ed_config_int(b->cfg, "mqtt.max.queued.messages");
-        m->lim.queued_max_len = (size_t)ed_config_int(b->cfg, "mqtt.max.queued.bytes");
-        routes = ed_config_str(b->cfg, "mqtt.routes");
-        const char *anon = ed_config_str(b->cfg, "mqtt.allow.anonymous");
-        m->allow_anonymous = strcmp(anon, "true") == 0 ? 1 : strcmp(anon, "false") == 0 ? 0 : -1;
-        cl.n_conns_per_host_max = (int32_t)ed_config_int(b->cfg, "mqtt.max.connections.per.ip");
-        cl.frame_timeout_ms = ed_config_int(b->cfg, "mqtt.packet.timeout.ms");
-        if (ed_config_host_limits(ed_config_str(b->cfg, "mqtt.max.connections.per.ip.overrides"),
-                                  cl.host_overrides, ED_CONFIG_MAX_HOST_LIMITS,
-                                  &cl.n_host_overrides, why, why_len) != ED_OK) {
-            ed_free(m);
-            return ED_ERR_INVAL;
-        }
+    cl.n_conns_per_host_max = (int32_t)cfg->mqtt_max_connections_per_ip;
+    cl.frame_timeout_ms = cfg->mqtt_packet_timeout_ms;
+    int rc = ed_config_host_limits(cfg->mqtt_max_connections_per_ip_overrides, cl.host_overrides,
+                                   ED_CONFIG_MAX_HOST_LIMITS, &cl.n_host_overrides, why, why_len);
+    if (rc == ED_OK) rc = ed_mqtt_routes_parse(cfg->mqtt_routes, &m->routes, why, why_len);
+    ed_config_free(def);
+    if (rc != ED_OK) {
+        ed_free(m);
+        return rc;
     }
     m->lim.out_ceiling_len = ED_MAX((size_t)256 << 10, (size_t)m->lim.max_packet_len + 64);
     m->lim.out_max_len = ED_MAX((size_t)8 << 20, 4 * m->lim.out_ceiling_len);
@@ -777,11 +771,6 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     cl.frame_max_len = m->lim.max_packet_len;
     cl.out_ceiling_len = m->lim.out_ceiling_len;
     cl.out_max_len = m->lim.out_max_len;
-    int rc = ed_mqtt_routes_parse(routes, &m->routes, why, why_len);
-    if (rc != ED_OK) {
-        ed_free(m);
-        return rc;
-    }
     struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes"};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ed_mqtt_ingest_cbs, m, &m->ingest);
     if (rc == ED_OK) rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);
@@ -881,8 +870,8 @@ int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
     struct ed_listeners_spec ls[ED_CONFIG_MAX_LISTENERS];
     uint16_t bound[ED_CONFIG_MAX_LISTENERS];
     int n = 0;
-    int rc = ed_listeners_parse_mqtt(ed_config_str(b->cfg, "mqtt.listeners"), ls,
-                                     ED_CONFIG_MAX_LISTENERS, &n, why, why_len);
+    int rc = ed_listeners_parse_mqtt(b->cfg->mqtt_listeners, ls, ED_CONFIG_MAX_LISTENERS, &n, why,
+                                     why_len);
     if (rc != ED_OK || n == 0) return rc;
     ed_mqtt *m;
     rc = ed_mqtt_new(b, why, why_len, &m);
@@ -901,7 +890,7 @@ int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
     if (out) *out = m;
     ED_LOG_INFO(
         "MQTT clients without a user name are %s (mqtt.allow.anonymous=%s%s)",
-        anonymous_ok(m) ? "allowed" : "refused", ed_config_str(b->cfg, "mqtt.allow.anonymous"),
+        anonymous_ok(m) ? "allowed" : "refused", b->cfg->mqtt_allow_anonymous,
         m->allow_anonymous < 0 ? (anonymous_ok(m) ? ": no user exists yet" : ": users exist") : "");
     return ed_broker_listen(b, m->set, "MQTT", ls, n, true, bound, why, why_len);
 }

@@ -44,17 +44,6 @@ static uint16_t get_u16(struct cur *c)
     return v;
 }
 
-static uint32_t get_u32(struct cur *c)
-{
-    if (c->bad || c->end - c->p < 4) {
-        c->bad = true;
-        return 0;
-    }
-    uint32_t v = ed_get_be32(c->p);
-    c->p += 4;
-    return v;
-}
-
 static uint32_t get_varint(struct cur *c)
 {
     uint32_t v = 0;
@@ -218,37 +207,30 @@ static const struct {
     [ED_MQTT_PROP_SHARED_SUB_AVAILABLE] = {P_U8, 0},
 };
 
-/* Reads one property value of type t into out (the cursor checks bounds). */
+/* The width in bytes of the fixed-size numeric property types (0: other). */
+static const uint8_t prop_width[] = {[P_U8] = 1, [P_U16] = 2, [P_U32] = 4, [P_PAIR] = 0};
+
+/* Reads one property value of its table type into out (the cursor checks
+ * bounds): fixed-size numbers big-endian by width, varints, binary data,
+ * strings, and a user property's pair of strings. */
 static void read_prop(struct cur *c, uint8_t id, struct ed_mqtt_prop *out)
 {
     memset(out, 0, sizeof *out);
     out->id = id;
-    switch (props_tab[id].type) {
-    case P_U8:
-        out->num = get_u8(c);
-        break;
-    case P_U16:
-        out->num = get_u16(c);
-        break;
-    case P_U32:
-        out->num = get_u32(c);
-        break;
-    case P_VAR:
+    int t = props_tab[id].type;
+    if (prop_width[t]) {
+        struct ed_mqtt_bytes b = get_n(c, prop_width[t]);
+        for (size_t i = 0; i < b.len; i++)
+            out->num = out->num << 8 | b.p[i];
+    } else if (t == P_VAR) {
         out->num = get_varint(c);
-        break;
-    case P_STR:
-        out->data = get_str(c);
-        break;
-    case P_BIN:
+    } else if (t == P_BIN) {
         out->data = get_bin(c);
-        break;
-    case P_PAIR:
+    } else if (t == P_STR || t == P_PAIR) {
         out->data = get_str(c);
-        out->value = get_str(c);
-        break;
-    default:
+        if (t == P_PAIR) out->value = get_str(c);
+    } else {
         c->bad = true;
-        break;
     }
 }
 
@@ -269,6 +251,31 @@ int ed_mqtt_prop_next(struct ed_mqtt_prop_iter *it, struct ed_mqtt_prop *out)
     if (c.bad) return 0;
     it->p = c.p;
     return 1;
+}
+
+/* The value of the last property id in a checked block into *num; false
+ * when the block has none. */
+static bool prop_find(struct ed_mqtt_bytes props, uint8_t id, uint32_t *num)
+{
+    struct ed_mqtt_prop_iter it;
+    struct ed_mqtt_prop pr;
+    bool found = false;
+    ed_mqtt_prop_iter_init(&it, props);
+    while (ed_mqtt_prop_next(&it, &pr)) {
+        if (pr.id != id) continue;
+        *num = pr.num;
+        found = true;
+    }
+    return found;
+}
+
+/* A packet identifier, which must not be 0; else what in why. */
+static bool get_packet_id(struct cur *c, uint16_t *out, const char *what, const char **why)
+{
+    *out = get_u16(c);
+    if (!c->bad && *out != 0) return true;
+    *why = what;
+    return false;
 }
 
 int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const char **why)
@@ -466,20 +473,14 @@ int ed_mqtt_decode_publish(const uint8_t *body, size_t len, uint8_t flags, uint8
         return ED_ERR_PROTO;
     }
     if (out->qos > 0) {
-        out->packet_id = get_u16(&c);
-        if (c.bad || out->packet_id == 0) {
-            *why = "PUBLISH without a packet identifier";
+        if (!get_packet_id(&c, &out->packet_id, "PUBLISH without a packet identifier", why))
             return ED_ERR_PROTO;
-        }
     }
     if (level == 5) {
         int rc = get_props(&c, ED_MQTT_PUBLISH, false, &out->props, why);
         if (rc) return rc;
-        struct ed_mqtt_prop_iter it;
-        struct ed_mqtt_prop pr;
-        ed_mqtt_prop_iter_init(&it, out->props);
-        while (ed_mqtt_prop_next(&it, &pr))
-            if (pr.id == ED_MQTT_PROP_TOPIC_ALIAS) out->has_topic_alias = true;
+        uint32_t alias;
+        out->has_topic_alias = prop_find(out->props, ED_MQTT_PROP_TOPIC_ALIAS, &alias);
     }
     out->payload.p = c.p;
     out->payload.len = cur_left(&c);
@@ -496,11 +497,8 @@ int ed_mqtt_decode_ack(int type, const uint8_t *body, size_t len, uint8_t flags,
     }
     struct cur c;
     cur_init(&c, body, len);
-    out->packet_id = get_u16(&c);
-    if (c.bad || out->packet_id == 0) {
-        *why = "acknowledgement without a packet identifier";
+    if (!get_packet_id(&c, &out->packet_id, "acknowledgement without a packet identifier", why))
         return ED_ERR_PROTO;
-    }
     if (level == 5 && cur_left(&c) > 0) {
         out->reason = get_u8(&c);
         if (cur_left(&c) > 0) {
@@ -525,19 +523,13 @@ int ed_mqtt_decode_subscribe(int type, const uint8_t *body, size_t len, uint8_t 
     }
     struct cur c;
     cur_init(&c, body, len);
-    out->packet_id = get_u16(&c);
-    if (c.bad || out->packet_id == 0) {
-        *why = "SUBSCRIBE/UNSUBSCRIBE without a packet identifier";
+    if (!get_packet_id(&c, &out->packet_id, "SUBSCRIBE/UNSUBSCRIBE without a packet identifier",
+                       why))
         return ED_ERR_PROTO;
-    }
     if (level == 5) {
         int rc = get_props(&c, type, false, &out->props, why);
         if (rc) return rc;
-        struct ed_mqtt_prop_iter it;
-        struct ed_mqtt_prop pr;
-        ed_mqtt_prop_iter_init(&it, out->props);
-        while (ed_mqtt_prop_next(&it, &pr))
-            if (pr.id == ED_MQTT_PROP_SUBSCRIPTION_ID) out->sub_id = pr.num;
+        prop_find(out->props, ED_MQTT_PROP_SUBSCRIPTION_ID, &out->sub_id);
     }
     out->list = c.p;
     out->list_end = c.end;
@@ -596,11 +588,7 @@ int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, ui
         if (cur_left(&c) > 0) {
             int rc = get_props(&c, ED_MQTT_DISCONNECT, false, &out->props, why);
             if (rc) return rc;
-            struct ed_mqtt_prop_iter it;
-            struct ed_mqtt_prop pr;
-            ed_mqtt_prop_iter_init(&it, out->props);
-            while (ed_mqtt_prop_next(&it, &pr))
-                if (pr.id == ED_MQTT_PROP_SESSION_EXPIRY) out->session_expiry_s = pr.num;
+            prop_find(out->props, ED_MQTT_PROP_SESSION_EXPIRY, &out->session_expiry_s);
         }
     }
     if (cur_left(&c) != 0) {

@@ -122,7 +122,7 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         snprintf(why, why_len, "cannot open the data directory %s: %s", dir, ed_strerror(rc));
         goto fail;
     }
-    b->node_id = (int32_t)ed_config_int(cfg, "node.id");
+    b->node_id = (int32_t)cfg->node_id;
     rc = ed_topics_meta_properties(dir, b->node_id, b->cluster_id);
     if (rc != ED_OK) {
         snprintf(why, why_len, "%s/meta.properties: %s", dir, ed_strerror(rc));
@@ -174,7 +174,7 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         snprintf(why, why_len, "cannot load the consumer groups from %s: %s", dir, ed_strerror(rc));
         goto fail;
     }
-    int64_t queued_max = ed_config_int(cfg, "queued.max.request.bytes");
+    int64_t queued_max = cfg->queued_max_request_bytes;
     if (queued_max > 0) {
         rc = ed_conn_budget_new((size_t)queued_max, &b->budget);
         if (rc != ED_OK) {
@@ -286,27 +286,22 @@ void ed_broker_close(ed_broker *b)
 /* ---- listeners ---- */
 
 #if ED_WITH_TLS
-/* An ssl.* value, or its mqtt.ssl.* override for MQTT listeners. */
-static const char *ssl_value(const ed_broker *b, bool mqtt, const char *key)
+/* An ssl.* value, or its mqtt.ssl.* override (when set) for MQTT listeners. */
+static const char *ssl_value(bool mqtt, const char *v, const char *mqtt_v)
 {
-    if (mqtt) {
-        char k[64];
-        snprintf(k, sizeof k, "mqtt.%s", key);
-        const char *v = ed_config_str(b->cfg, k);
-        if (*v) return v;
-    }
-    return ed_config_str(b->cfg, key);
+    return mqtt && *mqtt_v ? mqtt_v : v;
 }
 
 static int tls_load(const ed_broker *b, bool mqtt, ed_tls_conf **out, char *why, size_t why_len)
 {
-    const char *auth = ssl_value(b, mqtt, "ssl.client.auth");
+    const struct ed_config *c = b->cfg;
+    const char *auth = ssl_value(mqtt, c->ssl_client_auth, c->mqtt_ssl_client_auth);
     struct ed_tls_settings st = {
         .server = true,
-        .cert_file = ssl_value(b, mqtt, "ssl.keystore.location"),
-        .cert_pem = ed_config_str(b->cfg, "ssl.keystore.certificate.chain"),
-        .key_pem = ed_config_str(b->cfg, "ssl.keystore.key"),
-        .ca_file = ssl_value(b, mqtt, "ssl.truststore.location"),
+        .cert_file = ssl_value(mqtt, c->ssl_keystore_location, c->mqtt_ssl_keystore_location),
+        .cert_pem = c->ssl_keystore_certificate_chain,
+        .key_pem = c->ssl_keystore_key,
+        .ca_file = ssl_value(mqtt, c->ssl_truststore_location, c->mqtt_ssl_truststore_location),
         .client_auth = strcmp(auth, "required") == 0    ? ED_TLS_AUTH_REQUIRED
                        : strcmp(auth, "requested") == 0 ? ED_TLS_AUTH_REQUESTED
                                                         : ED_TLS_AUTH_NONE,
@@ -351,7 +346,7 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
 #else
     ED_UNUSED(mqtt);
 #endif
-    bool allow_public = ed_config_bool(b->cfg, "allow.plaintext.on.public.listeners");
+    bool allow_public = b->cfg->allow_plaintext_on_public_listeners;
     for (int i = 0; i < n; i++) {
         const struct ed_listeners_spec *l = &ls[i];
         bound[i] = 0;

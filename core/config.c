@@ -99,6 +99,13 @@ int ed_config_new(struct ed_config **out)
     return ED_OK;
 }
 
+const struct ed_config *ed_config_or_default(const struct ed_config *c, struct ed_config **own)
+{
+    *own = NULL;
+    if (c) return c;
+    return ed_config_new(own) == ED_OK ? *own : NULL;
+}
+
 void ed_config_free(struct ed_config *c)
 {
     if (!c) return;

@@ -5,8 +5,8 @@
  * format is Kafka's server.properties (key = value, # comments); --set
  * overrides the file. Keys use Kafka's names; Eddy's own keys have their
  * prefixes (mqtt., coap., http., mirror., site.id). Modules read the typed
- * fields; the getters by name remain for code not yet converted (asking
- * for a key not in the table is a bug: assert).
+ * fields; the getters by name are for tests that check the table's mapping
+ * (asking for a key not in the table is a bug: assert).
  *
  * Kafka keys Eddy knowingly does not use (zookeeper.*, num.network.threads,
  * replication of internal topics, ...) are accepted with a one-line warning
@@ -197,6 +197,10 @@ bool ed_config_key_check(const struct ed_config_key *k, bool topic, const char *
 /* A new config holding every default. */
 int ed_config_new(struct ed_config **out);
 void ed_config_free(struct ed_config *c);
+/* c itself; without one (c NULL: no broker config, as in unit tests) a new
+ * config of defaults, left in *own for the caller to free with
+ * ed_config_free. NULL when out of memory. */
+const struct ed_config *ed_config_or_default(const struct ed_config *c, struct ed_config **own);
 /* Sets one key. Unknown key or bad value: ED_ERR_INVAL and one line in why
  * naming the key and the problem. A knowingly ignored Kafka key: ED_OK and
  * one warning in the log. */

@@ -215,6 +215,19 @@ static void unlink_member(struct ed_group *grp, struct ed_gmember *m)
     }
 }
 
+/* Drops a member that did not join or sync (what) before the rebalance's
+ * deadline; its parked requests are answered UNKNOWN_MEMBER_ID. */
+static void expire_member(ed_groups *g, struct ed_group *grp, struct ed_gmember *m,
+                          const char *what)
+{
+    ED_LOG_INFO("group %s: member %s did not %s in time", grp->id, m->id, what);
+    g->stats.n_expired++;
+    join_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
+    sync_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
+    unlink_member(grp, m);
+    ed_gmember_free(m);
+}
+
 /* Kafka's removeMemberAndUpdateGroup. */
 static void remove_member(ed_groups *g, struct ed_group *grp, struct ed_gmember *m, const char *why)
 {
@@ -351,12 +364,7 @@ static void complete_join(ed_groups *g, struct ed_group *grp)
     for (struct ed_gmember *m = grp->members, *next; m; m = next) {
         next = m->next;
         if (m->joined || m->instance_id) continue;
-        ED_LOG_INFO("group %s: member %s did not rejoin in time", grp->id, m->id);
-        g->stats.n_expired++;
-        join_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
-        sync_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
-        unlink_member(grp, m);
-        ed_gmember_free(m);
+        expire_member(g, grp, m, "rejoin");
     }
     grp->initial = false;
     grp->generation++;
@@ -422,6 +430,15 @@ static void try_complete_join(ed_groups *g, struct ed_group *grp)
 
 /* ---- JoinGroup ---- */
 
+/* Answers a JoinGroup that met an allocation failure and frees id (may be
+ * NULL); false: nothing was parked. */
+static bool join_no_memory(const struct ed_gjoin_args *a, char *id)
+{
+    ed_free(id);
+    join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
+    return false;
+}
+
 static bool add_member_and_rebalance(ed_groups *g, struct ed_group *grp,
                                      const struct ed_gjoin_args *a, char *id)
 {
@@ -431,19 +448,14 @@ static bool add_member_and_rebalance(ed_groups *g, struct ed_group *grp,
         return false;
     }
     struct ed_gmember *m = ed_calloc(1, sizeof *m);
-    if (!m) {
-        ed_free(id);
-        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return false;
-    }
+    if (!m) return join_no_memory(a, id);
     m->id = id;
     if (a->instance_id.len >= 0) m->instance_id = ed_gstr_dup(a->instance_id);
     fill_member(g, m, a);
     if ((a->instance_id.len >= 0 && !m->instance_id) || !m->client_id || !m->client_host ||
         set_protocols(m, a) != ED_OK) {
         ed_gmember_free(m);
-        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return false;
+        return join_no_memory(a, NULL);
     }
     if (!grp->protocol_type || grp->n_members == 0) {
         ed_free(grp->protocol_type);
@@ -476,10 +488,7 @@ static bool replace_static(ed_groups *g, struct ed_group *grp, struct ed_gmember
                            const struct ed_gjoin_args *a)
 {
     char *id = new_member_id(a->instance_id.p, (size_t)a->instance_id.len);
-    if (!id) {
-        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return false;
-    }
+    if (!id) return join_no_memory(a, NULL);
     join_fail(m, ED_KERR_FENCED_INSTANCE_ID);
     sync_fail(m, ED_KERR_FENCED_INSTANCE_ID);
     ED_LOG_INFO("group %s: static member %s rejoins as %s (was %s)", grp->id, m->instance_id, id,
@@ -493,10 +502,7 @@ static bool replace_static(ed_groups *g, struct ed_group *grp, struct ed_gmember
     }
     bool same = same_protocols(m, a);
     fill_member(g, m, a);
-    if (!same && set_protocols(m, a) != ED_OK) {
-        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return false;
-    }
+    if (!same && set_protocols(m, a) != ED_OK) return join_no_memory(a, NULL);
     switch (grp->state) {
     case ED_GS_STABLE:
         if (same) {
@@ -524,26 +530,16 @@ static bool join_unknown(ed_groups *g, struct ed_group *grp, const struct ed_gjo
         struct ed_gmember *old = ed_group_member_by_instance(grp, a->instance_id);
         if (old) return replace_static(g, grp, old, a);
         char *id = new_member_id(a->instance_id.p, (size_t)a->instance_id.len);
-        if (!id) {
-            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-            return false;
-        }
+        if (!id) return join_no_memory(a, NULL);
         return add_member_and_rebalance(g, grp, a, id);
     }
     const char *cid = a->client_id.len > 0 ? a->client_id.p : "";
     char *id = new_member_id(cid, a->client_id.len > 0 ? (size_t)a->client_id.len : 0);
-    if (!id) {
-        join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-        return false;
-    }
+    if (!id) return join_no_memory(a, NULL);
     if (a->require_known_member) {
         /* KIP-394: the member must come back with this id. */
         struct ed_gpending *p = ed_calloc(1, sizeof *p);
-        if (!p) {
-            ed_free(id);
-            join_error(&a->waiter, ED_KERR_COORDINATOR_NOT_AVAILABLE, "");
-            return false;
-        }
+        if (!p) return join_no_memory(a, id);
         p->id = id;
         p->deadline_ms = ed_groups_mono(g) + (uint64_t)a->session_timeout_ms;
         p->next = grp->pending;
@@ -892,12 +888,7 @@ static uint64_t advance_group(ed_groups *g, struct ed_group *grp, uint64_t now)
         for (struct ed_gmember *m = grp->members, *next; m; m = next) {
             next = m->next;
             if (m->synced) continue;
-            ED_LOG_INFO("group %s: member %s did not sync in time", grp->id, m->id);
-            g->stats.n_expired++;
-            join_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
-            sync_fail(m, ED_KERR_UNKNOWN_MEMBER_ID);
-            unlink_member(grp, m);
-            ed_gmember_free(m);
+            expire_member(g, grp, m, "sync");
             removed = true;
         }
         if (removed)

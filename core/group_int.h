@@ -36,6 +36,12 @@ typedef struct ed_gstr {
 ed_gstr ed_gstr_z(const char *z);
 /* strcmp order of z against s (null s as empty). */
 int ed_gstr_cmp(const char *z, ed_gstr s);
+/* Binary search of a sorted run of n elements: cmp(arg, i) < 0 when
+ * element i sorts before the key, 0 when it is the key. Returns the first
+ * index not before the key (where it is or would be inserted); *found when
+ * the element there is the key. */
+int32_t ed_group_lower_bound(int32_t n, int (*cmp)(const void *arg, int32_t i), const void *arg,
+                             bool *found);
 /* z equals s (a NULL z or null s never does). */
 bool ed_gstr_eq(const char *z, ed_gstr s);
 /* An ed_malloc'd NUL-terminated copy; NULL for a null s or no memory. */

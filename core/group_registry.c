@@ -120,13 +120,14 @@ bool ed_gstr_copy(ed_gstr s, char *out, size_t cap)
 
 /* ---- registry ---- */
 
-static int32_t group_index(ed_groups *g, ed_gstr id, bool *found)
+int32_t ed_group_lower_bound(int32_t n, int (*cmp)(const void *arg, int32_t i), const void *arg,
+                             bool *found)
 {
-    int32_t lo = 0, hi = g->n_groups;
+    int32_t lo = 0, hi = n;
     *found = false;
     while (lo < hi) {
         int32_t mid = lo + (hi - lo) / 2;
-        int c = ed_gstr_cmp(g->groups[mid]->id, id);
+        int c = cmp(arg, mid);
         if (c == 0) {
             *found = true;
             return mid;
@@ -137,6 +138,23 @@ static int32_t group_index(ed_groups *g, ed_gstr id, bool *found)
             hi = mid;
     }
     return lo;
+}
+
+struct group_key {
+    const ed_groups *g;
+    ed_gstr id;
+};
+
+static int group_cmp(const void *arg, int32_t i)
+{
+    const struct group_key *k = arg;
+    return ed_gstr_cmp(k->g->groups[i]->id, k->id);
+}
+
+static int32_t group_index(const ed_groups *g, ed_gstr id, bool *found)
+{
+    struct group_key k = {g, id};
+    return ed_group_lower_bound(g->n_groups, group_cmp, &k, found);
 }
 
 struct ed_group *ed_group_find(ed_groups *g, ed_gstr id)

@@ -38,41 +38,39 @@
 
 /* ---- the offsets map ---- */
 
+struct topic_key {
+    const struct ed_group *grp;
+    const char *topic;
+};
+
+static int topic_cmp(const void *arg, int32_t i)
+{
+    const struct topic_key *k = arg;
+    return strcmp(k->grp->topics[i].name, k->topic);
+}
+
 static int32_t topic_index(const struct ed_group *grp, const char *topic, bool *found)
 {
-    int32_t lo = 0, hi = grp->n_topics;
-    *found = false;
-    while (lo < hi) {
-        int32_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(grp->topics[mid].name, topic);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    struct topic_key k = {grp, topic};
+    return ed_group_lower_bound(grp->n_topics, topic_cmp, &k, found);
+}
+
+struct part_key {
+    const struct ed_gtopic *t;
+    int32_t partition;
+};
+
+static int part_cmp(const void *arg, int32_t i)
+{
+    const struct part_key *k = arg;
+    int32_t p = k->t->parts[i].partition;
+    return p < k->partition ? -1 : p > k->partition;
 }
 
 static int32_t part_index(const struct ed_gtopic *t, int32_t partition, bool *found)
 {
-    int32_t lo = 0, hi = t->n;
-    *found = false;
-    while (lo < hi) {
-        int32_t mid = lo + (hi - lo) / 2;
-        if (t->parts[mid].partition == partition) {
-            *found = true;
-            return mid;
-        }
-        if (t->parts[mid].partition < partition)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    struct part_key k = {t, partition};
+    return ed_group_lower_bound(t->n, part_cmp, &k, found);
 }
 
 struct ed_goffset *ed_group_offset(struct ed_group *grp, const char *topic, int32_t partition)

@@ -170,6 +170,15 @@ static bool printable_nonce(const char *s, size_t n)
     return true;
 }
 
+/* Sets a test's fixed nonce (dst holds MAX_NONCE + 1 bytes). */
+static int set_nonce(char *dst, const char *nonce)
+{
+    size_t n = strlen(nonce);
+    if (!printable_nonce(nonce, n)) return ED_ERR_INVAL;
+    memcpy(dst, nonce, n + 1);
+    return ED_OK;
+}
+
 /* RFC 5802 saslname -> name: "=2C" is ',', "=3D" is '=', any other '='
  * and any NUL or control byte is refused. */
 static bool unescape_name(const char *s, size_t n, char *out, size_t *out_len)
@@ -276,10 +285,7 @@ void ed_sasl_server_free(ed_sasl_server *s)
 
 int ed_sasl_server_set_nonce(ed_sasl_server *s, const char *nonce)
 {
-    size_t n = strlen(nonce);
-    if (!printable_nonce(nonce, n)) return ED_ERR_INVAL;
-    memcpy(s->snonce, nonce, n + 1);
-    return ED_OK;
+    return set_nonce(s->snonce, nonce);
 }
 
 const char *ed_sasl_server_user(const ed_sasl_server *s)
@@ -533,10 +539,7 @@ void ed_sasl_client_free(ed_sasl_client *c)
 
 int ed_sasl_client_set_nonce(ed_sasl_client *c, const char *nonce)
 {
-    size_t n = strlen(nonce);
-    if (!printable_nonce(nonce, n)) return ED_ERR_INVAL;
-    memcpy(c->cnonce, nonce, n + 1);
-    return ED_OK;
+    return set_nonce(c->cnonce, nonce);
 }
 
 const char *ed_sasl_client_reason(const ed_sasl_client *c)

@@ -204,14 +204,11 @@ size_t ed_users_count(const ed_users *u)
     return u->n;
 }
 
-void ed_users_get(const ed_users *u, size_t i, const char **name, size_t *name_len,
-                  enum ed_sasl_mech *m, uint32_t *iterations)
+struct ed_user_info ed_users_get(const ed_users *u, size_t i)
 {
     ED_ASSERT(i < u->n);
-    *name = u->e[i].name;
-    *name_len = u->e[i].name_len;
-    *m = u->e[i].mech;
-    *iterations = u->e[i].cred.iterations;
+    return (struct ed_user_info){u->e[i].name, u->e[i].name_len, u->e[i].mech,
+                                 u->e[i].cred.iterations};
 }
 
 int ed_users_lookup(const ed_users *u, const char *name, size_t name_len, enum ed_sasl_mech m,

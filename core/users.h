@@ -29,10 +29,16 @@ void ed_users_close(ed_users *u); /* NULL is a no-op */
 
 /* Number of credentials; 0 means no user exists. */
 size_t ed_users_count(const ed_users *u);
-/* The i-th credential in (name, mechanism) order, i < ed_users_count().
- * *name is not NUL-terminated and valid until the next change. */
-void ed_users_get(const ed_users *u, size_t i, const char **name, size_t *name_len,
-                  enum ed_sasl_mech *m, uint32_t *iterations);
+/* What a listing shows of one credential; name is not NUL-terminated and
+ * valid until the next change. */
+struct ed_user_info {
+    const char *name;
+    size_t name_len;
+    enum ed_sasl_mech mech;
+    uint32_t iterations;
+};
+/* The i-th credential in (name, mechanism) order, i < ed_users_count(). */
+struct ed_user_info ed_users_get(const ed_users *u, size_t i);
 
 /* ED_OK with *out, or ED_ERR_NOENT. */
 int ed_users_lookup(const ed_users *u, const char *name, size_t name_len, enum ed_sasl_mech m,

@@ -210,6 +210,52 @@ void ed_cli_uuid_text(const uint8_t id[16], char out[23])
     out[o] = '\0';
 }
 
+int ed_cli_start(const char *cmd, int argc, char **argv, const struct ed_cli_opt *opts, int n_opts,
+                 const char *usage, const bool *help, const char *opt, const char *const *value)
+{
+    const char *pos[1];
+    int n_pos;
+    if (!ed_cli_parse(cmd, argc, argv, 1, opts, n_opts, pos, 0, &n_pos)) return 2;
+    if (*help) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!*value) {
+        fprintf(stderr, "eddy %s: --%s is required (see eddy %s --help)\n", cmd, opt, cmd);
+        return 2;
+    }
+    return -1;
+}
+
+int ed_cli_usage(bool help, bool no_action, const char *usage)
+{
+    if (help || no_action) {
+        fputs(usage, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    return -1;
+}
+
+int ed_cli_dispatch(const char *cmd, const char *name, const struct ed_cli_action *acts, int n,
+                    const char *bootstrap, const char *timeout_ms, void *args)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(name, acts[i].name) != 0) continue;
+        int rc = acts[i].fn(NULL, args);
+        if (rc) return rc;
+        ed_kclient *c = ed_cli_connect(cmd, bootstrap, timeout_ms);
+        if (!c) return 1;
+        rc = acts[i].fn(c, args);
+        ed_kclient_close(c);
+        return rc;
+    }
+    fprintf(stderr, "eddy %s: unknown action '%s' (", cmd, name);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i ? ", " : "", acts[i].name);
+    fprintf(stderr, ")\n");
+    return 2;
+}
+
 void ed_cli_kerr(FILE *f, const char *cmd, const char *what, int16_t err, ed_kstr msg)
 {
     if (msg.len > 0)

@@ -28,6 +28,27 @@ struct ed_cli_opt {
  * and returns false. */
 bool ed_cli_parse(const char *cmd, int argc, char **argv, int first, const struct ed_cli_opt *opts,
                   int n_opts, const char **positional, int max_pos, int *n_pos);
+/* The start of a subcommand of options only, one of them required:
+ * parses argv[1..argc) with opts (2 on error); then with *help, usage to
+ * stdout and 0; without the required option (*value NULL), "eddy <cmd>:
+ * --<opt> is required" and 2; else -1 (go on). */
+int ed_cli_start(const char *cmd, int argc, char **argv, const struct ed_cli_opt *opts, int n_opts,
+                 const char *usage, const bool *help, const char *opt, const char *const *value);
+/* What follows ed_cli_parse in a subcommand with actions: with help,
+ * usage to stdout and 0; without an action, usage to stderr and 2; else -1
+ * (go on). */
+int ed_cli_usage(bool help, bool no_action, const char *usage);
+/* An action of a subcommand: fn(NULL, args) checks the options (nonzero:
+ * the exit code), fn(client, args) runs it against the broker. */
+struct ed_cli_action {
+    const char *name;
+    int (*fn)(ed_kclient *c, void *args);
+};
+/* Runs the action called name: checks its options, connects to bootstrap
+ * and runs it. An unknown name: "eddy <cmd>: unknown action" with the
+ * list, and 2. */
+int ed_cli_dispatch(const char *cmd, const char *name, const struct ed_cli_action *acts, int n,
+                    const char *bootstrap, const char *timeout_ms, void *args);
 /* Parses a decimal integer in [min, max]; prints the error naming opt. */
 bool ed_cli_int(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max,
                 int64_t *out);

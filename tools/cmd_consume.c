@@ -211,17 +211,9 @@ int ed_cmd_consume(int argc, char **argv)
         {"timeout", 0, true, &timeout, NULL, NULL, NULL},
         {"help", 'h', false, NULL, &help, NULL, NULL},
     };
-    const char *pos[1];
-    int n_pos;
-    if (!ed_cli_parse(CMD, argc, argv, 1, opts, (int)ED_ARRAY_LEN(opts), pos, 0, &n_pos)) return 2;
-    if (help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (!topic) {
-        fprintf(stderr, "eddy consume: --topic is required (see eddy consume --help)\n");
-        return 2;
-    }
+    int st = ed_cli_start(CMD, argc, argv, opts, (int)ED_ARRAY_LEN(opts), usage_text, &help,
+                          "topic", &topic);
+    if (st >= 0) return st;
     int64_t limit = -1, fixed_part = -1, max_wait = 500;
     if (count_s && !ed_cli_int(CMD, "--count", count_s, 0, INT64_MAX, &limit)) return 2;
     if (part_s && !ed_cli_int(CMD, "--partition", part_s, 0, INT32_MAX, &fixed_part)) return 2;

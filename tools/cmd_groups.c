@@ -95,8 +95,9 @@ static void done_with(ed_kclient *c, ed_kclient *k)
 
 /* ---- list ---- */
 
-static int do_list(ed_kclient *c, struct args *a)
+static int do_list(ed_kclient *c, void *arg)
 {
+    struct args *a = arg;
     if (!c) return 0;
     struct ed_kc_list_groups_req q = {a->n_states, a->states, 0, NULL};
     struct ed_kc_list_groups l;
@@ -280,24 +281,29 @@ out:
     return rc;
 }
 
-static int do_describe(ed_kclient *c, struct args *a)
+/* Runs one at the coordinator of each --group; 1 if any failed, 2 (with a
+ * line naming the subcommand) without --group. */
+static int each_group(ed_kclient *c, struct args *a, const char *sub,
+                      int (*one)(ed_kclient *c, ed_kclient *k, const char *group))
 {
     if (a->n_groups < 1) {
-        fprintf(stderr, "eddy groups describe: give --group\n");
+        fprintf(stderr, "eddy groups %s: give --group\n", sub);
         return 2;
     }
     if (!c) return 0;
     int rc = 0;
     for (int i = 0; i < a->n_groups; i++) {
         ed_kclient *k = coordinator(c, a, a->groups[i]);
-        if (!k) {
-            rc = 1;
-            continue;
-        }
-        if (describe_one(c, k, a->groups[i])) rc = 1;
-        done_with(c, k);
+        if (!k || one(c, k, a->groups[i])) rc = 1;
+        if (k) done_with(c, k);
     }
     return rc;
+}
+
+static int do_describe(ed_kclient *c, void *arg)
+{
+    struct args *a = arg;
+    return each_group(c, a, "describe", describe_one);
 }
 
 /* ---- reset-offsets ---- */
@@ -578,8 +584,9 @@ static int reset_one(ed_kclient *c, ed_kclient *k, struct args *a, const char *g
     return rc;
 }
 
-static int do_reset(ed_kclient *c, struct args *a)
+static int do_reset(ed_kclient *c, void *arg)
 {
+    struct args *a = arg;
     int n_how = a->to_earliest + a->to_latest + (a->to_offset != NULL) + (a->shift_by != NULL) +
                 (a->to_datetime != NULL);
     if (a->n_groups != 1 || n_how != 1 || (a->n_topics == 0 && !a->all_topics)) {
@@ -603,47 +610,36 @@ static int do_reset(ed_kclient *c, struct args *a)
 
 /* ---- delete ---- */
 
-static int do_delete(ed_kclient *c, struct args *a)
+static int delete_one(ed_kclient *c, ed_kclient *k, const char *group)
 {
-    if (a->n_groups < 1) {
-        fprintf(stderr, "eddy groups delete: give --group\n");
-        return 2;
+    ED_UNUSED(c);
+    const char *names[1] = {group};
+    struct ed_kc_names q = {1, names};
+    struct ed_kc_items res;
+    if (ed_kclient_delete_groups(k, &q, &res) != ED_OK) {
+        fprintf(stderr, "eddy groups delete: %s\n", ed_kclient_last_error(k));
+        return 1;
     }
-    if (!c) return 0;
     int rc = 0;
-    for (int i = 0; i < a->n_groups; i++) {
-        ed_kclient *k = coordinator(c, a, a->groups[i]);
-        if (!k) {
-            rc = 1;
-            continue;
-        }
-        const char *names[1] = {a->groups[i]};
-        struct ed_kc_names q = {1, names};
-        struct ed_kc_items res;
-        if (ed_kclient_delete_groups(k, &q, &res) != ED_OK) {
-            fprintf(stderr, "eddy groups delete: %s\n", ed_kclient_last_error(k));
-            rc = 1;
-        } else {
-            if (res.n != 1 || res.items[0].error) {
-                char what[300];
-                snprintf(what, sizeof what, "cannot delete group '%s'", a->groups[i]);
-                if (res.n == 1 && res.items[0].error == 68)
-                    fprintf(stderr,
-                            "eddy groups: group '%s' has active members: stop them "
-                            "first\n",
-                            a->groups[i]);
-                else
-                    ed_cli_kerr(stderr, CMD, what, res.n ? res.items[0].error : -1,
-                                (ed_kstr){NULL, -1});
-                rc = 1;
-            } else {
-                printf("Deleted group %s.\n", a->groups[i]);
-            }
-            ed_kc_free(&res.mem);
-        }
-        done_with(c, k);
+    if (res.n != 1 || res.items[0].error) {
+        char what[300];
+        snprintf(what, sizeof what, "cannot delete group '%s'", group);
+        if (res.n == 1 && res.items[0].error == 68)
+            fprintf(stderr, "eddy groups: group '%s' has active members: stop them first\n", group);
+        else
+            ed_cli_kerr(stderr, CMD, what, res.n ? res.items[0].error : -1, (ed_kstr){NULL, -1});
+        rc = 1;
+    } else {
+        printf("Deleted group %s.\n", group);
     }
+    ed_kc_free(&res.mem);
     return rc;
+}
+
+static int do_delete(ed_kclient *c, void *arg)
+{
+    struct args *a = arg;
+    return each_group(c, a, "delete", delete_one);
 }
 
 int ed_cmd_groups(int argc, char **argv)
@@ -670,14 +666,8 @@ int ed_cmd_groups(int argc, char **argv)
     if (!ed_cli_parse(CMD, argc, argv, 1, opts, (int)ED_ARRAY_LEN(opts), pos, ED_CLI_MAX_MULTI,
                       &n_pos))
         return 2;
-    if (a.help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (n_pos < 1) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    int st = ed_cli_usage(a.help, n_pos < 1, usage_text);
+    if (st >= 0) return st;
     /* `eddy groups list --state Stable`: a state after --state */
     if (strcmp(pos[0], "list") == 0) {
         for (int i = 1; i < n_pos; i++)
@@ -688,24 +678,10 @@ int ed_cmd_groups(int argc, char **argv)
         for (int i = 1; i < n_pos && a.n_groups < ED_CLI_MAX_MULTI; i++)
             a.groups[a.n_groups++] = pos[i];
     }
-    static const struct {
-        const char *name;
-        int (*fn)(ed_kclient *, struct args *);
-    } actions[] = {{"list", do_list},
-                   {"describe", do_describe},
-                   {"reset-offsets", do_reset},
-                   {"delete", do_delete}};
-    for (size_t i = 0; i < ED_ARRAY_LEN(actions); i++) {
-        if (strcmp(pos[0], actions[i].name) != 0) continue;
-        int rc = actions[i].fn(NULL, &a);
-        if (rc) return rc;
-        ed_kclient *c = ed_cli_connect(CMD, a.bootstrap, a.timeout);
-        if (!c) return 1;
-        rc = actions[i].fn(c, &a);
-        ed_kclient_close(c);
-        return rc;
-    }
-    fprintf(stderr, "eddy groups: unknown action '%s' (list, describe, reset-offsets, delete)\n",
-            pos[0]);
-    return 2;
+    static const struct ed_cli_action actions[] = {{"list", do_list},
+                                                   {"describe", do_describe},
+                                                   {"reset-offsets", do_reset},
+                                                   {"delete", do_delete}};
+    return ed_cli_dispatch(CMD, pos[0], actions, (int)ED_ARRAY_LEN(actions), a.bootstrap, a.timeout,
+                           &a);
 }

@@ -182,17 +182,9 @@ int ed_cmd_produce(int argc, char **argv)
         {"timeout", 0, true, &timeout, NULL, NULL, NULL},
         {"help", 'h', false, NULL, &help, NULL, NULL},
     };
-    const char *pos[1];
-    int n_pos;
-    if (!ed_cli_parse(CMD, argc, argv, 1, opts, (int)ED_ARRAY_LEN(opts), pos, 0, &n_pos)) return 2;
-    if (help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (!topic) {
-        fprintf(stderr, "eddy produce: --topic is required (see eddy produce --help)\n");
-        return 2;
-    }
+    int st = ed_cli_start(CMD, argc, argv, opts, (int)ED_ARRAY_LEN(opts), usage_text, &help,
+                          "topic", &topic);
+    if (st >= 0) return st;
     struct producer pr = {0};
     pr.topic = topic;
     pr.acks = -1;

@@ -62,8 +62,9 @@ static bool is_missing(int16_t err)
 
 /* ---- create ---- */
 
-static int do_create(ed_kclient *c, struct args *a)
+static int do_create(ed_kclient *c, void *arg)
 {
+    struct args *a = arg;
     if (a->n_topics != 1) {
         fprintf(stderr, "eddy topics create: give exactly one --topic\n");
         return 2;
@@ -144,8 +145,9 @@ static int get_metadata(ed_kclient *c, struct args *a, struct ed_kc_metadata *md
     return 0;
 }
 
-static int do_list(ed_kclient *c, struct args *a)
+static int do_list(ed_kclient *c, void *arg)
 {
+    struct args *a = arg;
     struct ed_kc_metadata md;
     if (!c) return 0;
     a->n_topics = 0;
@@ -187,8 +189,9 @@ static void print_configs(ed_kclient *c, const struct ed_kc_topic_md *t)
     ed_kc_free(&dc.mem);
 }
 
-static int do_describe(ed_kclient *c, struct args *a)
+static int do_describe(ed_kclient *c, void *arg)
 {
+    struct args *a = arg;
     struct ed_kc_metadata md;
     if (!c) return 0;
     if (get_metadata(c, a, &md)) return 1;
@@ -228,8 +231,9 @@ static int do_describe(ed_kclient *c, struct args *a)
 
 /* ---- delete ---- */
 
-static int do_delete(ed_kclient *c, struct args *a)
+static int do_delete(ed_kclient *c, void *arg)
 {
+    struct args *a = arg;
     if (a->n_topics < 1) {
         fprintf(stderr, "eddy topics delete: give at least one --topic\n");
         return 2;
@@ -282,8 +286,9 @@ static int split_items(char *s, char **items, int max)
     return n;
 }
 
-static int do_alter(ed_kclient *c, struct args *a)
+static int do_alter(ed_kclient *c, void *arg)
 {
+    struct args *a = arg;
     if (a->n_topics != 1) {
         fprintf(stderr, "eddy topics alter: give exactly one --topic\n");
         return 2;
@@ -404,38 +409,18 @@ int ed_cmd_topics(int argc, char **argv)
     const char *pos[2];
     int n_pos = 0;
     if (!ed_cli_parse(CMD, argc, argv, 1, opts, (int)ED_ARRAY_LEN(opts), pos, 2, &n_pos)) return 2;
-    if (a.help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (n_pos < 1) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    int st = ed_cli_usage(a.help, n_pos < 1, usage_text);
+    if (st >= 0) return st;
     /* `eddy topics create NAME` works too. */
     if (n_pos == 2) {
         if (a.n_topics >= ED_CLI_MAX_MULTI) return 2;
         a.topics[a.n_topics++] = pos[1];
     }
-    static const struct {
-        const char *name;
-        int (*fn)(ed_kclient *, struct args *);
-    } actions[] = {{"create", do_create},
-                   {"list", do_list},
-                   {"describe", do_describe},
-                   {"delete", do_delete},
-                   {"alter", do_alter}};
-    for (size_t i = 0; i < ED_ARRAY_LEN(actions); i++) {
-        if (strcmp(pos[0], actions[i].name) != 0) continue;
-        int rc = actions[i].fn(NULL, &a);
-        if (rc) return rc;
-        ed_kclient *c = ed_cli_connect(CMD, a.bootstrap, a.timeout);
-        if (!c) return 1;
-        rc = actions[i].fn(c, &a);
-        ed_kclient_close(c);
-        return rc;
-    }
-    fprintf(stderr, "eddy topics: unknown action '%s' (create, list, describe, delete, alter)\n",
-            pos[0]);
-    return 2;
+    static const struct ed_cli_action actions[] = {{"create", do_create},
+                                                   {"list", do_list},
+                                                   {"describe", do_describe},
+                                                   {"delete", do_delete},
+                                                   {"alter", do_alter}};
+    return ed_cli_dispatch(CMD, pos[0], actions, (int)ED_ARRAY_LEN(actions), a.bootstrap, a.timeout,
+                           &a);
 }

@@ -89,12 +89,9 @@ static int do_list(const ed_users *u)
 {
     size_t n = ed_users_count(u);
     for (size_t i = 0; i < n; i++) {
-        const char *name;
-        size_t nl;
-        enum ed_sasl_mech m;
-        uint32_t it;
-        ed_users_get(u, i, &name, &nl, &m, &it);
-        printf("%.*s\t%s\titerations=%u\n", (int)nl, name, ed_sasl_mech_name(m), (unsigned)it);
+        struct ed_user_info ui = ed_users_get(u, i);
+        printf("%.*s\t%s\titerations=%u\n", (int)ui.name_len, ui.name, ed_sasl_mech_name(ui.mech),
+               (unsigned)ui.iterations);
     }
     return 0;
 }

@@ -38,7 +38,7 @@ static const uint8_t zero_id[16];
 static int16_t check_caps(const ed_broker *b, const char *name, int32_t n_topics, int32_t n,
                           int64_t *used, char *why, size_t why_len)
 {
-    int64_t per_req = ed_config_int(b->cfg, "eddy.max.partitions.per.request");
+    int64_t per_req = b->cfg->eddy_max_partitions_per_request;
     if (*used + n > per_req) {
         snprintf(why, why_len,
                  "This request would add %" PRId64 " partitions; at most %" PRId64
@@ -382,7 +382,7 @@ int ed_kapi_create_topics(ed_kreq *req)
             n_parts = na;
             rf = 1;
         } else {
-            if (n_parts == -1) n_parts = (int32_t)ed_config_int(b->cfg, "num.partitions");
+            if (n_parts == -1) n_parts = (int32_t)b->cfg->num_partitions;
             if (rf == -1) rf = 1;
             if (!err && (n_parts <= 0 || n_parts > ED_KAPI_MAX_PARTITIONS)) {
                 err = ED_KERR_INVALID_PARTITIONS;

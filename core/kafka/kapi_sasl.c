@@ -68,13 +68,13 @@ bool ed_kauth_allows(const struct ed_kauth *a, int16_t api_key, uint64_t now_ms,
 static int enabled_mechs(const ed_broker *b)
 {
     if (!b->cfg) return ED_SASL_ALL_MECHS;
-    int m = ed_sasl_mech_list_parse(ed_config_str(b->cfg, "sasl.enabled.mechanisms"));
+    int m = ed_sasl_mech_list_parse(b->cfg->sasl_enabled_mechanisms);
     return m > 0 ? m : 0;
 }
 
 static int64_t reauth_ms(const ed_broker *b)
 {
-    return b->cfg ? ed_config_int(b->cfg, "connections.max.reauth.ms") : 0;
+    return b->cfg ? b->cfg->connections_max_reauth_ms : 0;
 }
 
 static int lookup(void *arg, const char *name, size_t name_len, enum ed_sasl_mech m,
@@ -271,12 +271,8 @@ int ed_kapi_describe_user_scram_credentials(ed_kreq *req)
             want[n++] = body.users[i].name;
             continue;
         }
-        const char *nm;
-        size_t nl;
-        enum ed_sasl_mech m;
-        uint32_t it;
-        ed_users_get(u, i, &nm, &nl, &m, &it);
-        ed_kstr name = {nm, (int32_t)nl};
+        struct ed_user_info ui = ed_users_get(u, i);
+        ed_kstr name = {ui.name, (int32_t)ui.name_len};
         if (n == 0 || !same(want[n - 1], name)) want[n++] = name;
     }
     size_t n_infos = 0;
@@ -295,14 +291,10 @@ int ed_kapi_describe_user_scram_credentials(ed_kreq *req)
         if (res->error_code) continue;
         res->credential_infos = &infos[n_infos];
         for (size_t i = 0; i < n_creds; i++) {
-            const char *nm;
-            size_t nl;
-            enum ed_sasl_mech m;
-            uint32_t it;
-            ed_users_get(u, i, &nm, &nl, &m, &it);
-            if (!same(want[r], (ed_kstr){nm, (int32_t)nl})) continue;
-            infos[n_infos].mechanism = code_of(m);
-            infos[n_infos++].iterations = (int32_t)it;
+            struct ed_user_info ui = ed_users_get(u, i);
+            if (!same(want[r], (ed_kstr){ui.name, (int32_t)ui.name_len})) continue;
+            infos[n_infos].mechanism = code_of(ui.mech);
+            infos[n_infos++].iterations = (int32_t)ui.iterations;
             res->n_credential_infos++;
         }
         if (!res->n_credential_infos) {

@@ -359,27 +359,30 @@ int ed_server_new(ed_broker *b, ed_server **out)
     ed_server *s = ed_calloc(1, sizeof *s);
     if (!s) return ED_ERR_NOMEM;
     s->b = b;
-    s->lim.request_max_len = 16u << 20;
-    s->lim.n_conns_max = 512;
-    s->lim.idle_ms = 600000;
+    /* Without a broker config (unit tests) the table's defaults apply. */
+    struct ed_config *def;
+    const struct ed_config *cfg = ed_config_or_default(b->cfg, &def);
+    if (!cfg) {
+        ed_free(s);
+        return ED_ERR_NOMEM;
+    }
+    s->lim.request_max_len = (size_t)cfg->socket_request_max_bytes;
+    s->lim.n_conns_max = (int32_t)cfg->max_connections;
+    s->lim.n_conns_per_host_max = (int32_t)cfg->max_connections_per_ip;
+    s->lim.idle_ms = cfg->connections_max_idle_ms;
+    s->lim.frame_timeout_ms = cfg->socket_request_timeout_ms;
     s->lim.out_ceiling_len = 4u << 20;
     s->lim.n_inflight_max = 128;
-    s->lim.frame_timeout_ms = 30000;
     struct ed_conn_limits cl = {0};
-    if (b->cfg) {
-        s->lim.request_max_len = (size_t)ed_config_int(b->cfg, "socket.request.max.bytes");
-        s->lim.n_conns_max = (int32_t)ed_config_int(b->cfg, "max.connections");
-        s->lim.n_conns_per_host_max = (int32_t)ed_config_int(b->cfg, "max.connections.per.ip");
-        s->lim.idle_ms = ed_config_int(b->cfg, "connections.max.idle.ms");
-        s->lim.frame_timeout_ms = ed_config_int(b->cfg, "socket.request.timeout.ms");
-        char why[160];
-        if (ed_config_host_limits(ed_config_str(b->cfg, "max.connections.per.ip.overrides"),
-                                  cl.host_overrides, ED_CONFIG_MAX_HOST_LIMITS,
-                                  &cl.n_host_overrides, why, sizeof why) != ED_OK) {
-            ED_LOG_ERR("max.connections.per.ip.overrides: %s", why);
-            ed_free(s);
-            return ED_ERR_INVAL;
-        }
+    char why[160];
+    int hrc =
+        ed_config_host_limits(cfg->max_connections_per_ip_overrides, cl.host_overrides,
+                              ED_CONFIG_MAX_HOST_LIMITS, &cl.n_host_overrides, why, sizeof why);
+    ed_config_free(def);
+    if (hrc != ED_OK) {
+        ED_LOG_ERR("max.connections.per.ip.overrides: %s", why);
+        ed_free(s);
+        return ED_ERR_INVAL;
     }
     conn_limits(&s->lim, &cl);
     int rc = ed_conn_set_new(b->loop, &kafka_proto, s, &cl, b->budget, &s->set);
@@ -459,16 +462,16 @@ void ed_server_stats_get(const ed_server *s, struct ed_server_stats *out)
 static int listen_all(ed_server *s, char *why, size_t why_len)
 {
     ed_broker *b = s->b;
-    const char *map = ed_config_str(b->cfg, "listener.security.protocol.map");
+    const char *map = b->cfg->listener_security_protocol_map;
     struct ed_listeners_spec ls[ED_CONFIG_MAX_LISTENERS];
     struct ed_config_listener adv[ED_CONFIG_MAX_LISTENERS];
     uint16_t bound[ED_CONFIG_MAX_LISTENERS];
     int n = 0, n_adv = 0;
-    int rc = ed_listeners_parse(ed_config_str(b->cfg, "listeners"), map, ls,
-                                ED_CONFIG_MAX_LISTENERS, &n, why, why_len);
+    int rc =
+        ed_listeners_parse(b->cfg->listeners, map, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len);
     if (rc != ED_OK) return rc;
-    ed_config_listeners(ed_config_str(b->cfg, "advertised.listeners"), adv, ED_CONFIG_MAX_LISTENERS,
-                        &n_adv, why, why_len);
+    ed_config_listeners(b->cfg->advertised_listeners, adv, ED_CONFIG_MAX_LISTENERS, &n_adv, why,
+                        why_len);
     rc = ed_broker_listen(b, s->set, "Kafka", ls, n, false, bound, why, why_len);
     if (rc != ED_OK) return rc;
     /* Each listener advertises its own address: a client is sent back to

@@ -263,6 +263,20 @@ static void tcp_close(ed_stream *st)
     ed_posix_io_close(s->loop, &s->io);
 }
 
+/* getaddrinfo for a TCP host and port, any address family; flags as
+ * getaddrinfo's ai_flags. Returns getaddrinfo's code. */
+static int resolve_tcp(const char *host, uint16_t port, int flags, struct addrinfo **out)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = flags;
+    char port_s[8];
+    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
+    return getaddrinfo(host, port_s, &hints, out);
+}
+
 static const struct ed_stream_ops tcp_ops = {
     tcp_set_cbs,    tcp_read,      tcp_writev, tcp_sendfile,
     tcp_want_write, tcp_want_read, tcp_peer,   tcp_close,
@@ -271,13 +285,8 @@ static const struct ed_stream_ops tcp_ops = {
 int ed_plat_tcp_dial(ed_loop *l, const char *host, uint16_t port, ed_dial_cb cb, void *arg,
                      ed_stream **out)
 {
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    char port_s[8];
-    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
-    if (getaddrinfo(host, port_s, &hints, &ai) != 0 || !ai) return ED_ERR_NOENT;
+    struct addrinfo *ai = NULL;
+    if (resolve_tcp(host, port, 0, &ai) != 0 || !ai) return ED_ERR_NOENT;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int rc = ed_posix_err(errno);
@@ -352,14 +361,8 @@ static void on_accept(struct ed_posix_io *io, uint32_t events)
 int ed_plat_tcp_listen(ed_loop *l, const char *host, uint16_t port, ed_accept_cb cb, void *arg,
                        ed_listener **out)
 {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    char port_s[8];
-    snprintf(port_s, sizeof port_s, "%u", port);
-    int g = getaddrinfo(host && host[0] ? host : NULL, port_s, &hints, &res);
+    struct addrinfo *res = NULL;
+    int g = resolve_tcp(host && host[0] ? host : NULL, port, AI_PASSIVE, &res);
     if (g != 0) {
         ED_LOG_ERR("listen %s:%u: %s", host ? host : "", port, gai_strerror(g));
         return ED_ERR_INVAL;

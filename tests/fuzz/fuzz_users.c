@@ -14,13 +14,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = ed_users_open_image("/nonexistent", data, size, &u);
     if (rc == ED_OK) {
         for (size_t i = 0; i < ed_users_count(u); i++) {
-            const char *name;
-            size_t nl;
-            enum ed_sasl_mech m;
-            uint32_t it;
             struct ed_scram_cred c;
-            ed_users_get(u, i, &name, &nl, &m, &it);
-            if (ed_users_lookup(u, name, nl, m, &c) != ED_OK || c.iterations != it) abort();
+            struct ed_user_info ui = ed_users_get(u, i);
+            if (ed_users_lookup(u, ui.name, ui.name_len, ui.mech, &c) != ED_OK ||
+                c.iterations != ui.iterations)
+                abort();
         }
         ed_users_close(u);
     } else if (rc != ED_ERR_CORRUPT) {

@@ -81,17 +81,13 @@ static void test_round_trip(void **state)
 
     assert_int_equal(ed_users_open(dir, &u), ED_OK);
     assert_int_equal(ed_users_count(u), 4);
-    const char *name;
-    size_t nl;
-    enum ed_sasl_mech m;
-    uint32_t it;
-    ed_users_get(u, 0, &name, &nl, &m, &it);
-    assert_true(nl == 5 && memcmp(name, "alice", 5) == 0);
-    assert_int_equal(m, ED_SASL_SCRAM_SHA_256);
-    assert_int_equal(it, 8192);
-    ed_users_get(u, 3, &name, &nl, &m, &it);
-    assert_true(nl == 3 && memcmp(name, "bob", 3) == 0);
-    assert_int_equal(m, ED_SASL_SCRAM_SHA_512);
+    struct ed_user_info ui = ed_users_get(u, 0);
+    assert_true(ui.name_len == 5 && memcmp(ui.name, "alice", 5) == 0);
+    assert_int_equal(ui.mech, ED_SASL_SCRAM_SHA_256);
+    assert_int_equal(ui.iterations, 8192);
+    ui = ed_users_get(u, 3);
+    assert_true(ui.name_len == 3 && memcmp(ui.name, "bob", 3) == 0);
+    assert_int_equal(ui.mech, ED_SASL_SCRAM_SHA_512);
     assert_int_equal(ed_users_check_password(u, "alice", 5, "wonder", 6), ED_OK);
     assert_int_equal(ed_users_check_password(u, "alice", 5, "wondeR", 6), ED_ERR_PERM);
     assert_int_equal(ed_users_check_password(u, "carol", 5, "wonder", 6), ED_ERR_PERM);
