@@ -73,7 +73,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -208,6 +208,12 @@ soak: $(SAN_BUILD)/eddy
 soak-mirror: $(BUILD)/eddy
 	EDDY_MIRROR_KILLS=$${EDDY_MIRROR_KILLS:-200} bash tests/integration/run.sh \
 	  tests/integration/test_mirror.py -k kill9_loop --timeout 7200
+
+# What TLS + SASL/SCRAM cost against PLAINTEXT, Eddy and Apache Kafka side
+# by side (about 5 minutes; not a test).
+bench-tls: $(BUILD)/eddy $(BUILD)/bench/rdkperf
+	@tests/peers/install.sh >&2
+	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/tls_sasl.py
 
 # Eddy's MQTT listener against Mosquitto on this machine (not a test).
 bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf

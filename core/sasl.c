@@ -17,7 +17,12 @@
  * and in ST_FINAL for the server's last answer. */
 enum { ST_START = 0, ST_FIRST, ST_FINAL, ST_DONE, ST_FAILED };
 
-static const char R_INVALID[] = "Authentication failed: invalid credentials";
+/* Kafka's own texts for a wrong password or an unknown user. */
+static const char R_PLAIN_INVALID[] = "Authentication failed: Invalid username or password";
+static const char R_SCRAM256_INVALID[] = "Authentication failed during authentication due to "
+                                         "invalid credentials with SASL mechanism SCRAM-SHA-256";
+static const char R_SCRAM512_INVALID[] = "Authentication failed during authentication due to "
+                                         "invalid credentials with SASL mechanism SCRAM-SHA-512";
 static const char R_MALFORMED[] = "Authentication failed: malformed SASL message";
 
 enum ed_sasl_mech ed_sasl_mech_parse(const char *name, size_t len)
@@ -306,6 +311,11 @@ static enum ed_sasl_status fail(ed_sasl_server *s, const char *why)
     return ED_SASL_FAILED;
 }
 
+static const char *scram_invalid(const ed_sasl_server *s)
+{
+    return s->mech == ED_SASL_SCRAM_SHA_512 ? R_SCRAM512_INVALID : R_SCRAM256_INVALID;
+}
+
 /* PLAIN: [authzid] NUL authcid NUL passwd, checked against the user's
  * SCRAM credential (SCRAM-SHA-256 first, else SCRAM-SHA-512). */
 static enum ed_sasl_status plain_step(ed_sasl_server *s, const uint8_t *in, size_t n)
@@ -334,7 +344,7 @@ static enum ed_sasl_status plain_step(ed_sasl_server *s, const uint8_t *in, size
         rc = s->lookup(s->arg, s->user, cid_len, m, &s->cred);
     }
     if (rc == ED_OK) rc = ed_scram_cred_check(m, &s->cred, pw, pw_len);
-    if (rc) return fail(s, R_INVALID);
+    if (rc) return fail(s, R_PLAIN_INVALID);
     s->state = ST_DONE;
     s->out_len = 0;
     return ED_SASL_DONE;
@@ -380,7 +390,7 @@ static enum ed_sasl_status scram_first(ed_sasl_server *s, const char *msg, size_
     if (authzid_len && (authzid_len != s->user_len || memcmp(authzid, s->user, s->user_len) != 0))
         return fail(s, "Authentication failed: authorization id differs from user name");
     if (s->lookup(s->arg, s->user, s->user_len, s->mech, &s->cred) != ED_OK)
-        return fail(s, R_INVALID);
+        return fail(s, scram_invalid(s));
     if (!s->snonce[0] && make_nonce(s->snonce, sizeof s->snonce) != ED_OK)
         return fail(s, "Authentication failed: internal error");
     s->nonce_len = 0;
@@ -461,7 +471,8 @@ static enum ed_sasl_status scram_final(ed_sasl_server *s, const char *msg, size_
     for (size_t i = 0; i < hl; i++)
         key[i] = proof[i] ^ sig[i];
     if (!rc) rc = ed_plat_crypto_hash(h, key, hl, stored);
-    if (rc || !ed_plat_crypto_equal(stored, s->cred.stored_key, hl)) return fail(s, R_INVALID);
+    if (rc || !ed_plat_crypto_equal(stored, s->cred.stored_key, hl))
+        return fail(s, scram_invalid(s));
     rc = ed_plat_crypto_hmac(h, s->cred.server_key, hl, s->auth, s->auth_len, sig);
     char *o = (char *)s->out;
     size_t b64_len;

@@ -52,13 +52,18 @@ static bool is_sasl_api(int16_t key)
 
 bool ed_kauth_allows(const struct ed_kauth *a, int16_t api_key, uint64_t now_ms, const char **why)
 {
-    if (!a->required || is_sasl_api(api_key)) return true;
+    if (!a->required) return true;
     if (!a->authenticated) {
-        if (api_key == ED_KMSG_API_VERSIONS) return true;
+        if (api_key == ED_KMSG_API_VERSIONS || is_sasl_api(api_key)) return true;
         *why = "request before SASL authentication";
         return false;
     }
-    if (a->expires_ms && now_ms >= a->expires_ms) {
+    /* An expired session ends at its next request unless that is a
+     * SaslHandshake starting a re-authentication (as Kafka), or the rest of
+     * one under way. */
+    bool reauth =
+        api_key == ED_KMSG_SASL_HANDSHAKE || (a->sasl && api_key == ED_KMSG_SASL_AUTHENTICATE);
+    if (a->expires_ms && now_ms >= a->expires_ms && !reauth) {
         *why = "SASL session expired without re-authentication";
         return false;
     }
@@ -132,6 +137,16 @@ enum ed_sasl_status ed_kauth_raw_token(struct ed_kauth *a, ed_broker *b, const c
 
 /* ---- SaslHandshake ---- */
 
+/* Kafka's re-authentication rules (KIP-368): only when sessions expire
+ * (connections.max.reauth.ms > 0), and at most one start a second. */
+#define REAUTH_MIN_INTERVAL_MS 1000
+
+static bool reauth_allowed(const struct ed_kauth *a, uint64_t now_ms)
+{
+    if (!a->expires_ms) return false;
+    return !a->reauth_started_ms || now_ms - a->reauth_started_ms >= REAUTH_MIN_INTERVAL_MS;
+}
+
 int ed_kapi_sasl_handshake(ed_kreq *req)
 {
     const struct ed_kmsg_api *api = ed_kschema_api(ED_KMSG_SASL_HANDSHAKE);
@@ -153,8 +168,15 @@ int ed_kapi_sasl_handshake(ed_kreq *req)
     enum ed_sasl_mech m = body.mechanism.len > 0
                               ? ed_sasl_mech_parse(body.mechanism.p, (size_t)body.mechanism.len)
                               : 0;
-    if (!a || !a->required || a->sasl) {
+    uint64_t now = ed_plat_clock_mono_ms();
+    bool stay_open = false;
+    if (!a || a->sasl) {
         resp.error_code = ED_KERR_ILLEGAL_SASL_STATE;
+    } else if (!a->required || (a->authenticated && !reauth_allowed(a, now))) {
+        /* as Kafka: answered in band, the connection stays */
+        resp.error_code = ED_KERR_ILLEGAL_SASL_STATE;
+        resp.n_mechanisms = 0;
+        stay_open = true;
     } else if (!m || !(mechs & (int)m)) {
         resp.error_code = ED_KERR_UNSUPPORTED_SASL_MECHANISM;
     } else if (ed_sasl_server_new(m, lookup, req->broker, &a->sasl) != ED_OK) {
@@ -162,8 +184,9 @@ int ed_kapi_sasl_handshake(ed_kreq *req)
     } else {
         a->mech = m;
         a->raw = req->api_version == 0; /* v0: raw tokens follow, not SaslAuthenticate */
+        if (a->authenticated) a->reauth_started_ms = now;
     }
-    if (resp.error_code && a) a->close_after = true;
+    if (resp.error_code && a && !stay_open) a->close_after = true;
     ed_kschema_encode_response(api, req->api_version, &req->out, &resp);
     return ED_KAPI_RESPOND;
 }
@@ -181,7 +204,13 @@ int ed_kapi_sasl_authenticate(ed_kreq *req)
     resp.auth_bytes = (ed_kbytes){(const uint8_t *)"", 0};
     const char *reason = NULL;
     uint8_t answer[ED_SASL_MAX_MSG]; /* the exchange (and its output) ends in conclude() */
-    if (!a || !a->sasl || a->raw) {
+    bool stay_open = false;
+    if (a && !a->sasl && (!a->required || a->authenticated)) {
+        /* as Kafka: answered in band, the connection stays */
+        resp.error_code = ED_KERR_ILLEGAL_SASL_STATE;
+        reason = "SaslAuthenticate request received after successful authentication";
+        stay_open = true;
+    } else if (!a || !a->sasl || a->raw) {
         resp.error_code = ED_KERR_ILLEGAL_SASL_STATE;
         reason = "SaslAuthenticate without a SaslHandshake before it";
     } else {
@@ -202,8 +231,9 @@ int ed_kapi_sasl_authenticate(ed_kreq *req)
             resp.session_lifetime_ms = life > 0 ? life : 0;
         }
     }
-    if (resp.error_code && a) a->close_after = true;
-    resp.error_message = reason ? (ed_kstr){reason, (int32_t)strlen(reason)} : (ed_kstr){NULL, -1};
+    if (resp.error_code && a && !stay_open) a->close_after = true;
+    /* no error: an empty message, not a null one (as Kafka) */
+    resp.error_message = reason ? (ed_kstr){reason, (int32_t)strlen(reason)} : (ed_kstr){"", 0};
     ed_kschema_encode_response(api, req->api_version, &req->out, &resp);
     return ED_KAPI_RESPOND;
 }
@@ -321,7 +351,17 @@ static int16_t check_user(const struct ed_kmsg_alter_user_scram_credentials_requ
         *why = "Username is too long or has control characters";
         return KERR_UNACCEPTABLE_CREDENTIAL;
     }
-    int seen = 0;
+    /* Kafka (KRaft) takes one change per user and request: naming a user
+     * twice, even for two mechanisms, refuses that user's changes. */
+    int32_t named = 0;
+    for (int32_t i = 0; i < b->n_deletions; i++)
+        named += same(b->deletions[i].name, user);
+    for (int32_t i = 0; i < b->n_upsertions; i++)
+        named += same(b->upsertions[i].name, user);
+    if (named > 1) {
+        *why = "A user credential cannot be altered twice in the same request";
+        return KERR_DUPLICATE_RESOURCE;
+    }
     for (int32_t i = 0; i < b->n_deletions; i++) {
         const struct ed_kmsg_alter_user_scram_credentials_request_scram_credential_deletion *d =
             &b->deletions[i];
@@ -331,11 +371,6 @@ static int16_t check_user(const struct ed_kmsg_alter_user_scram_credentials_requ
             *why = "Unknown SCRAM mechanism";
             return ED_KERR_UNSUPPORTED_SASL_MECHANISM;
         }
-        if (seen & (int)m) {
-            *why = "A user credential cannot be altered twice in the same request";
-            return KERR_DUPLICATE_RESOURCE;
-        }
-        seen |= (int)m;
         struct ed_scram_cred c;
         if (!u || ed_users_lookup(u, user.p, (size_t)user.len, m, &c) != ED_OK) {
             *why = "Attempt to delete a user credential that does not exist";
@@ -351,11 +386,6 @@ static int16_t check_user(const struct ed_kmsg_alter_user_scram_credentials_requ
             *why = "Unknown SCRAM mechanism";
             return ED_KERR_UNSUPPORTED_SASL_MECHANISM;
         }
-        if (seen & (int)m) {
-            *why = "A user credential cannot be altered twice in the same request";
-            return KERR_DUPLICATE_RESOURCE;
-        }
-        seen |= (int)m;
         if (p->iterations < ED_SCRAM_MIN_ITER) {
             *why = "Too few iterations";
             return KERR_UNACCEPTABLE_CREDENTIAL;

@@ -14,13 +14,14 @@
 #define ED_KAUTH_PRINCIPAL_MAX (5 + ED_SASL_MAX_NAME + 1)
 
 struct ed_kauth {
-    bool required;          /* the listener requires SASL (SASL_PLAINTEXT) */
-    bool authenticated;     /* an exchange succeeded (principal is the user) */
-    bool raw;               /* after SaslHandshake v0: frames are raw SASL tokens */
-    bool close_after;       /* close the connection once the current answer is out */
-    enum ed_sasl_mech mech; /* chosen by the last SaslHandshake (0: none) */
-    ed_sasl_server *sasl;   /* the exchange in progress (NULL: none) */
-    uint64_t expires_ms;    /* monotonic ms when the session ends (0: never) */
+    bool required;              /* the listener requires SASL (SASL_PLAINTEXT) */
+    bool authenticated;         /* an exchange succeeded (principal is the user) */
+    bool raw;                   /* after SaslHandshake v0: frames are raw SASL tokens */
+    bool close_after;           /* close the connection once the current answer is out */
+    enum ed_sasl_mech mech;     /* chosen by the last SaslHandshake (0: none) */
+    ed_sasl_server *sasl;       /* the exchange in progress (NULL: none) */
+    uint64_t expires_ms;        /* monotonic ms when the session ends (0: never) */
+    uint64_t reauth_started_ms; /* monotonic ms of the last re-authentication start (0: none) */
     char principal[ED_KAUTH_PRINCIPAL_MAX]; /* "User:NAME", "User:ANONYMOUS" */
 };
 

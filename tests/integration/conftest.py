@@ -383,6 +383,28 @@ def fresh_broker(request, tmp_path_factory):
     b.stop()
 
 
+def kafka_add_scram_users(broker, users, mechs, logs_in):
+    """Apache Kafka: SCRAM credentials for users {name: password} through
+    AlterUserScramCredentials on broker's PLAINTEXT listener (what
+    kafka-configs sends; one mechanism per request, as Kafka takes them),
+    then waits until logs_in(mech, name, password) for each (the broker
+    learns them from its metadata log)."""
+    from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for m in mechs:
+        info = ScramCredentialInfo(getattr(ScramMechanism, m.replace("-", "_")), 4096)
+        ups = [UserScramCredentialUpsertion(n, info, pw.encode()) for n, pw in users.items()]
+        for f in admin.alter_user_scram_credentials(ups, request_timeout=30).values():
+            f.result(timeout=60)
+    deadline = time.time() + 30
+    for m in mechs:
+        for n, pw in users.items():
+            while not logs_in(m, n, pw):
+                assert time.time() < deadline, f"SCRAM user {n} ({m}) cannot log in"
+                time.sleep(0.2)
+
+
 # ---------------------------------------------------------------------------
 # Topics.
 

@@ -5,10 +5,15 @@ SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN; Apache Kafka's CLI tools
 authenticate and manage users with kafka-configs; `eddy users` manages the
 store offline; refusals (wrong password, unknown user, a request before
 authentication, a session past connections.max.reauth.ms) change nothing;
-MQTT clients are checked against the same users."""
+MQTT clients are checked against the same users.
+
+With EDDY_TEST_TARGET=kafka the same tests run against Apache Kafka
+configured the same way (users made with Kafka's own API); only the tests
+of `eddy users`, Eddy's store on disk and MQTT are Eddy's alone."""
 
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -24,7 +29,10 @@ from conftest import (
     FRANZ,
     HOST,
     KAFKAJS_PEER,
+    TARGET,
     Broker,
+    free_port,
+    kafka_add_scram_users,
     kafka_tool,
     need,
     parse_hex_records,
@@ -35,6 +43,8 @@ from conftest import (
 
 USERS = {"alice": "alice-secret", "bob": "b0b,with=odd chars"}
 MECHS = ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]
+SCRAM = MECHS[:2]
+EDDY_ONLY = pytest.mark.skipif(TARGET != "eddy", reason="Eddy's own behaviour")  # allowed: only when the suite is proven against real Kafka
 SASL_HANDSHAKE, SASL_AUTHENTICATE, METADATA = 17, 36, 3
 
 
@@ -42,19 +52,63 @@ def eddy_users(*args, check=True):
     return run([EDDY_BIN, "users", *args], check=check)
 
 
+def jaas_quote(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class SaslBroker(Broker):
+    """Users alice and bob, a SASL_PLAINTEXT listener (first: the address
+    Metadata gives out) and a PLAINTEXT one (used only to look at the
+    broker's state from outside), PLAIN and both SCRAM mechanisms. Eddy:
+    users made offline with `eddy users add`. Kafka: SCRAM users made
+    online (kafka-storage and kafka-configs cannot take bob's comma), PLAIN
+    users in the listener's JAAS configuration (Kafka's PLAIN does not read
+    SCRAM credentials)."""
+
+    def __init__(self, workdir, extra=None):
+        config = {"sasl.enabled.mechanisms": ",".join(MECHS)}
+        if TARGET == "kafka":
+            self.sasl_port, cport, port = free_port(), free_port(), free_port()
+            plain = " ".join(f"user_{n}={jaas_quote(pw)}" for n, pw in USERS.items())
+            config.update({
+                "listeners": f"SASL_PLAINTEXT://{HOST}:{self.sasl_port},PLAINTEXT://{HOST}:{port},"
+                             f"CONTROLLER://{HOST}:{cport}",
+                "advertised.listeners": f"SASL_PLAINTEXT://{HOST}:{self.sasl_port},PLAINTEXT://{HOST}:{port}",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,"
+                                                  "CONTROLLER:PLAINTEXT",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+                    f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain};",
+                **{f"listener.name.sasl_plaintext.{m.lower()}.sasl.jaas.config":
+                   "org.apache.kafka.common.security.scram.ScramLoginModule required;" for m in SCRAM},
+            })
+        else:
+            config["listeners"] = f"SASL_PLAINTEXT://{HOST}:0,PLAINTEXT://{HOST}:0"
+        config.update(extra or {})
+        super().__init__(workdir, config)
+        if TARGET == "kafka":
+            self.port = port
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            (self.workdir / "controller.port").write_text(f"{cport}\n")
+        else:
+            for name, pw in USERS.items():
+                eddy_users("add", name, "--password", pw, "--data", self.log_dir)
+
+    def start(self):
+        super().start()
+        if TARGET == "kafka":
+            kafka_add_scram_users(self, USERS, SCRAM, lambda m, n, pw: kcat_sasl(
+                self, m, n, pw, "-L", "-m", "5", check=False).returncode == 0)
+        else:
+            self.sasl_port = read_port_file(self.workdir / "ports", self.alive)["SASL_PLAINTEXT"]
+        return self
+
+    @property
+    def sasl_bootstrap(self):
+        return f"{HOST}:{self.sasl_port}"
+
+
 def start_sasl_broker(workdir, extra=None):
-    """Eddy with users alice and bob made offline, a SASL_PLAINTEXT
-    listener (first: the address Metadata gives out) and a PLAINTEXT one
-    (used only to look at the broker's state from outside)."""
-    data = workdir / "log"
-    for name, pw in USERS.items():
-        eddy_users("add", name, "--password", pw, "--data", data)
-    config = {"listeners": f"SASL_PLAINTEXT://{HOST}:0,PLAINTEXT://{HOST}:0", **(extra or {})}
-    b = Broker(workdir, config)
-    b.start()
-    b.sasl_port = read_port_file(workdir / "ports", b.alive)["SASL_PLAINTEXT"]
-    b.sasl_bootstrap = f"{HOST}:{b.sasl_port}"
-    return b
+    return SaslBroker(workdir, extra).start()
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +136,7 @@ def kcat_sasl(b, mech, user, pw, *args, input=None, check=True):
 # The offline tool.
 
 
+@EDDY_ONLY
 def test_eddy_users_add_list_remove(tmp_path):
     data = tmp_path / "data"
     out = eddy_users("add", "alice", "--password", "pw1", "--data", data).stdout.decode()
@@ -110,6 +165,7 @@ def test_eddy_users_add_list_remove(tmp_path):
     assert (data / "users").read_bytes() == raw[: len(raw) - 5]
 
 
+@EDDY_ONLY
 def test_broker_refuses_a_corrupt_store(tmp_path):
     data = tmp_path / "log"
     eddy_users("add", "alice", "--password", "pw", "--data", data)
@@ -247,33 +303,56 @@ def jaas_props(path, mech, user, pw):
     return path
 
 
+def scram_configs(out):
+    """{user: {"SCRAM-SHA-256=iterations=4096", ...}} from `kafka-configs
+    --describe --entity-type users` (Kafka lists the mechanisms in no fixed
+    order)."""
+    found = re.findall(r"^SCRAM credential configs for user-principal '(.*)' are (.*)$", out, re.M)
+    return {name: set(configs.split(", ")) for name, configs in found}
+
+
 @pytest.mark.parametrize("version", ["3.9", "4"])
 def test_java_cli_and_kafka_configs(sb, tmp_path, version):
     admin = jaas_props(tmp_path / "admin.properties", "SCRAM-SHA-256", "alice", USERS["alice"])
     user = f"carol{version.replace('.', '')}"
-    kafka_tool(version, "kafka-configs", "--bootstrap-server", sb.sasl_bootstrap, "--command-config", admin,
-               "--alter", "--add-config", "SCRAM-SHA-256=[password=carol-pw],SCRAM-SHA-512=[iterations=8192,password=carol-pw]",
-               "--entity-type", "users", "--entity-name", user)
+    # one change per user and request: both mechanisms at once are refused whole
+    p = kafka_tool(version, "kafka-configs", "--bootstrap-server", sb.sasl_bootstrap, "--command-config", admin,
+                   "--alter", "--add-config", "SCRAM-SHA-256=[password=carol-pw],SCRAM-SHA-512=[password=carol-pw]",
+                   "--entity-type", "users", "--entity-name", user, check=False)
+    assert p.returncode != 0 and b"cannot be altered twice in the same request" in p.stderr
     out = kafka_tool(version, "kafka-configs", "--bootstrap-server", sb.sasl_bootstrap, "--command-config", admin,
                      "--describe", "--entity-type", "users").stdout.decode()
-    assert f"'{user}' are SCRAM-SHA-256=iterations=4096, SCRAM-SHA-512=iterations=8192" in out
-    assert "'alice' are SCRAM-SHA-256=iterations=4096, SCRAM-SHA-512=iterations=4096" in out
-    # the new user works at once, and PLAIN checks the same credentials
+    assert user not in out
+    for config in ["SCRAM-SHA-256=[password=carol-pw]", "SCRAM-SHA-512=[iterations=8192,password=carol-pw]"]:
+        kafka_tool(version, "kafka-configs", "--bootstrap-server", sb.sasl_bootstrap, "--command-config", admin,
+                   "--alter", "--add-config", config, "--entity-type", "users", "--entity-name", user)
+    out = kafka_tool(version, "kafka-configs", "--bootstrap-server", sb.sasl_bootstrap, "--command-config", admin,
+                     "--describe", "--entity-type", "users").stdout.decode()
+    described = scram_configs(out)
+    assert described[user] == {"SCRAM-SHA-256=iterations=4096", "SCRAM-SHA-512=iterations=8192"}
+    assert described["alice"] == {"SCRAM-SHA-256=iterations=4096", "SCRAM-SHA-512=iterations=4096"}
+    # the new user works at once; Eddy's PLAIN checks the same credentials
+    # (Kafka's PLAIN reads only its JAAS configuration)
     topic = f"java-{user}"
-    for mech in ["SCRAM-SHA-512", "PLAIN"]:
+    mechs = ["SCRAM-SHA-512", "PLAIN" if TARGET == "eddy" else "SCRAM-SHA-256"]
+    for mech in mechs:
         props = jaas_props(tmp_path / f"{mech}.properties", mech, user, "carol-pw")
         kafka_tool(version, "kafka-console-producer", "--bootstrap-server", sb.sasl_bootstrap, "--topic", topic,
                    "--producer.config", props, input=f"line-{mech}\n".encode())
     out = kafka_tool(version, "kafka-console-consumer", "--bootstrap-server", sb.sasl_bootstrap, "--topic", topic,
                      "--from-beginning", "--max-messages", "2", "--consumer.config", props).stdout.decode()
     # (Kafka 4's tools print a deprecation note for --consumer.config)
-    assert [w for w in out.split() if w.startswith("line-")] == ["line-SCRAM-SHA-512", "line-PLAIN"]
-    # the change is durable: it is in the store on disk
-    assert user in eddy_users("list", "--data", sb.log_dir).stdout.decode()
+    assert [w for w in out.split() if w.startswith("line-")] == [f"line-{m}" for m in mechs]
+    if TARGET == "eddy":  # the change is durable: it is in Eddy's store on disk
+        assert user in eddy_users("list", "--data", sb.log_dir).stdout.decode()
     # and deleting takes the credential away
     kafka_tool(version, "kafka-configs", "--bootstrap-server", sb.sasl_bootstrap, "--command-config", admin,
                "--alter", "--delete-config", "SCRAM-SHA-512", "--entity-type", "users", "--entity-name", user)
-    assert f"{user}\tSCRAM-SHA-512" not in eddy_users("list", "--data", sb.log_dir).stdout.decode()
+    out = kafka_tool(version, "kafka-configs", "--bootstrap-server", sb.sasl_bootstrap, "--command-config", admin,
+                     "--describe", "--entity-type", "users", "--entity-name", user).stdout.decode()
+    assert scram_configs(out) == {user: {"SCRAM-SHA-256=iterations=4096"}}
+    if TARGET == "eddy":
+        assert f"{user}\tSCRAM-SHA-512" not in eddy_users("list", "--data", sb.log_dir).stdout.decode()
 
 
 # ---------------------------------------------------------------------------
@@ -324,42 +403,61 @@ def test_handshake_and_authenticate_errors(sb):
     with kwire.Conn(HOST, sb.sasl_port) as c:
         err, mechs = handshake(c, "GSSAPI")
         assert err == 33  # UNSUPPORTED_SASL_MECHANISM
-        assert mechs == ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]
+        assert sorted(mechs) == sorted(MECHS)  # (Kafka's order is its own)
         assert c.closed_by_peer()
     with kwire.Conn(HOST, sb.sasl_port) as c:
         assert handshake(c, "PLAIN")[0] == 0
         err, msg, _, _ = authenticate(c, b"\0alice\0wrong")
-        assert err == 58 and "invalid credentials" in msg  # SASL_AUTHENTICATION_FAILED
+        assert (err, msg) == (58, "Authentication failed: Invalid username or password")  # SASL_AUTHENTICATION_FAILED
         assert c.closed_by_peer()
     with kwire.Conn(HOST, sb.sasl_port) as c:
         assert handshake(c, "PLAIN")[0] == 0
         err, msg, _, life = authenticate(c, b"\0alice\0" + USERS["alice"].encode())
-        assert (err, msg, life) == (0, None, 0)  # no session limit by default
+        assert (err, msg, life) == (0, "", 0)  # no session limit by default
         md = c.metadata([], version=4)
         assert md["brokers"]
+        # without a session limit there is no re-authentication: both
+        # refused in band with ILLEGAL_SASL_STATE, and the connection stays
+        assert handshake(c, "PLAIN") == (34, [])
+        assert authenticate(c, b"\0alice\0" + USERS["alice"].encode())[0] == 34
+        assert c.metadata([], version=4)["brokers"]
 
 
 def test_reauth_limit(tmp_path):
-    b = start_sasl_broker(tmp_path, {"connections.max.reauth.ms": "1000"})
+    b = start_sasl_broker(tmp_path, {"connections.max.reauth.ms": "3000"})
+    bob = b"\0bob\0" + USERS["bob"].encode()
     try:
         with kwire.Conn(HOST, b.sasl_port) as c:
             assert handshake(c, "PLAIN")[0] == 0
-            err, _, _, life = authenticate(c, b"\0bob\0" + USERS["bob"].encode())
-            assert (err, life) == (0, 1000)
+            err, _, _, life = authenticate(c, bob)
+            assert (err, life) == (0, 3000)
             assert c.metadata([], version=4)["brokers"]
             # re-authenticating renews the session
             assert handshake(c, "PLAIN")[0] == 0
-            assert authenticate(c, b"\0bob\0" + USERS["bob"].encode())[0] == 0
+            err, _, _, life = authenticate(c, bob)
+            assert (err, life) == (0, 3000)
+            # at most one re-authentication a second: a second one at once is
+            # refused in band (ILLEGAL_SASL_STATE) and the session goes on
+            assert handshake(c, "PLAIN") == (34, [])
+            assert c.metadata([], version=4)["brokers"]
+            time.sleep(1.2)
             # re-authenticating as someone else is refused
             assert handshake(c, "PLAIN")[0] == 0
             assert authenticate(c, b"\0alice\0" + USERS["alice"].encode())[0] == 58
             assert c.closed_by_peer()
         with kwire.Conn(HOST, b.sasl_port) as c:
             assert handshake(c, "PLAIN")[0] == 0
-            assert authenticate(c, b"\0bob\0" + USERS["bob"].encode())[0] == 0
-            time.sleep(1.5)  # past the session's end: the next request closes it
+            assert authenticate(c, bob)[0] == 0
+            time.sleep(3.5)  # past the session's end: the next request closes it
             c.send_request(METADATA, 4, kwire.metadata_request(4, ["after-expiry"], True))
             assert c.closed_by_peer()
+        with kwire.Conn(HOST, b.sasl_port) as c:
+            assert handshake(c, "PLAIN")[0] == 0
+            assert authenticate(c, bob)[0] == 0
+            time.sleep(3.5)  # past the end, a re-authentication still renews it
+            assert handshake(c, "PLAIN")[0] == 0
+            assert authenticate(c, bob)[0] == 0
+            assert c.metadata([], version=4)["brokers"]
         assert not topic_exists(b, "after-expiry")
     finally:
         b.stop()
@@ -393,6 +491,7 @@ def paho_connect(port, version, user=None, pw=None):
     return got["reason"]
 
 
+@EDDY_ONLY
 @pytest.mark.parametrize("version", ["3.1.1", "5"])
 def test_mqtt_passwords(sb, version):
     assert not paho_connect(sb.mqtt_port, version, "alice", USERS["alice"]).is_failure
@@ -405,6 +504,7 @@ def test_mqtt_passwords(sb, version):
     assert anonymous.value == 0x87
 
 
+@EDDY_ONLY
 @pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
 def test_mosquitto_pub_wrong_password(sb, version):
     topic = f"mosq/{version}/bad"

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from conftest import (CACHE, EDDY_BIN, FRANZ, HOST, KAFKAJS_PEER, TARGET, Broker, free_port, kafka_tool, need,
-                      read_port_file, run, venv_python)
+from conftest import (CACHE, EDDY_BIN, FRANZ, HOST, KAFKAJS_PEER, TARGET, Broker, free_port, kafka_add_scram_users,
+                      kafka_tool, need, read_port_file, run, venv_python)
 
 EDDY_ONLY = pytest.mark.skipif(TARGET != "eddy", reason="Eddy's own behaviour")  # allowed: only when the suite is proven against real Kafka
 
@@ -480,23 +480,38 @@ def test_eddy_client_over_ssl_verifies_the_server(tls_broker, pki, tmp_path_fact
         m.stop()
 
 
-@EDDY_ONLY
 def test_sasl_ssl_scram_over_tls(pki, tmp_path_factory):
     """SASL inside TLS (SASL_SSL): kcat and Eddy's own client authenticate
     with SCRAM-SHA-512 over a verified TLS connection, a wrong password is
     refused with nothing produced, and an MQTT client over mqtts:// logs in
-    with the same user."""
+    with the same user (Eddy: MQTT is its own)."""
     d = tmp_path_factory.mktemp("sasl-ssl")
-    run([str(EDDY_BIN), "users", "add", "carol", "--password", "tls-and-scram", "--data", str(d / "log")])
-    b = TlsBroker(d, pki, listeners=f"SASL_SSL://{HOST}:0,PLAINTEXT://{HOST}:0").start()
+    if TARGET == "kafka":
+        b = TlsBroker(d, pki, **{"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                                 "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                                     "org.apache.kafka.common.security.scram.ScramLoginModule required;"})
+        # the SSL listener made SASL_SSL
+        for k in ("listeners", "advertised.listeners"):
+            b.config[k] = b.config[k].replace(",SSL://", ",SASL_SSL://")
+        b.config["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+        b.start()
+        port = b.ssl_port
+    else:
+        run([str(EDDY_BIN), "users", "add", "carol", "--password", "tls-and-scram", "--data", str(d / "log")])
+        b = TlsBroker(d, pki, listeners=f"SASL_SSL://{HOST}:0,PLAINTEXT://{HOST}:0").start()
     try:
-        port = read_port_file(d / "ports", b.alive)["SASL_SSL"]
+        if TARGET != "kafka":
+            port = read_port_file(d / "ports", b.alive)["SASL_SSL"]
         boot = f"{HOST}:{port}"
 
         def kc(pw, *args, input=None, check=True):
             x = ["-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={pki / 'ca.pem'}",
                  "-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=carol", "-X", f"sasl.password={pw}"]
             return run([need("kcat"), "-b", boot, *x, *args], input=input, check=check, timeout=60)
+
+        if TARGET == "kafka":
+            kafka_add_scram_users(b, {"carol": "tls-and-scram"}, ["SCRAM-SHA-512"],
+                                  lambda m, n, pw: kc(pw, "-L", "-m", "5", check=False).returncode == 0)
 
         lines = [f"secure-{i}" for i in range(50)]
         kc("tls-and-scram", "-P", "-t", "sasl-ssl", input=("\n".join(lines) + "\n").encode())
@@ -512,10 +527,10 @@ def test_sasl_ssl_scram_over_tls(pki, tmp_path_factory):
                                       "-X", "sasl.password=tls-and-scram").stdout.decode().split()
         p = eddy_cli("topics", "list", "-b", boot, *x, "-X", "sasl.password=wrong", check=False)
         assert p.returncode != 0 and b"SASL" in p.stderr
-        # MQTT over TLS with the same user store
-        pub = [need("mosquitto_pub"), "-h", HOST, "-p", str(b.mqtts_port), "--cafile", str(pki / "ca.pem"),
-               "-u", "carol", "-t", "plant/line1", "-q", "1", "-m", "21.5"]
-        run(pub + ["-P", "tls-and-scram"])
-        assert run(pub + ["-P", "wrong"], check=False).returncode != 0
+        if TARGET == "eddy":  # MQTT over TLS with the same user store
+            pub = [need("mosquitto_pub"), "-h", HOST, "-p", str(b.mqtts_port), "--cafile", str(pki / "ca.pem"),
+                   "-u", "carol", "-t", "plant/line1", "-q", "1", "-m", "21.5"]
+            run(pub + ["-P", "tls-and-scram"])
+            assert run(pub + ["-P", "wrong"], check=False).returncode != 0
     finally:
         b.stop()
