@@ -35,16 +35,15 @@ bool ed_kapi_allowed(const ed_kreq *req, enum ed_acl_op op, enum ed_acl_res res,
 bool ed_kapi_idempotent_allowed(const ed_kreq *req)
 {
     const ed_acl *a = req->broker->acl;
-    if (!a || ed_kapi_allowed_z(req, ED_ACL_OP_IDEMPOTENT_WRITE, ED_ACL_RES_CLUSTER,
-                                ED_ACL_CLUSTER_NAME))
+    if (!a ||
+        ed_kapi_allowed_z(req, ED_ACL_OP_IDEMPOTENT_WRITE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME))
         return true;
     char host[ED_ACL_MAX_HOST];
     ed_acl_peer_host(req->peer ? req->peer : "", host, sizeof host);
     return ed_acl_authorize_any(a, principal_of(req), host, ED_ACL_OP_WRITE, ED_ACL_RES_TOPIC);
 }
 
-bool ed_kapi_allowed_z(const ed_kreq *req, enum ed_acl_op op, enum ed_acl_res res,
-                       const char *name)
+bool ed_kapi_allowed_z(const ed_kreq *req, enum ed_acl_op op, enum ed_acl_res res, const char *name)
 {
     return ed_kapi_allowed(req, op, res, ed_kstr_z(name));
 }
@@ -166,7 +165,8 @@ int ed_kapi_describe_acls(ed_kreq *req)
         out->resource_name = kstr_n(b.name, b.name_len);
         out->pattern_type = (int8_t)b.pattern;
         int32_t k = 0;
-        for (size_t i = 0; i < n; i++) k += res_of[i] == r;
+        for (size_t i = 0; i < n; i++)
+            k += res_of[i] == r;
         if (!ed_kreq_array(req, k, &ed_kmsg_describe_acls_response_acl_description_desc,
                            &out->n_acls, &out->acls))
             return ED_KAPI_RESPOND;
@@ -204,8 +204,7 @@ int ed_kapi_create_acls(ed_kreq *req)
         const char *bad = why;
         int16_t e = err;
         if (!e && (!filter_of(c->resource_type, c->resource_name, c->resource_pattern_type,
-                              c->principal, c->host, c->operation, c->permission_type,
-                              &b[n_ok]) ||
+                              c->principal, c->host, c->operation, c->permission_type, &b[n_ok]) ||
                    !ed_acl_binding_ok(&b[n_ok], &bad)))
             e = ED_KERR_INVALID_REQUEST;
         resp.results[i].error_code = e;
@@ -214,8 +213,7 @@ int ed_kapi_create_acls(ed_kreq *req)
     }
     if (n_ok) {
         int rc = ed_acl_add(req->broker->acl, b, n_ok);
-        if (rc == ED_OK)
-            ED_LOG_INFO("%s (%s) added %zu ACLs", req->peer, principal_of(req), n_ok);
+        if (rc == ED_OK) ED_LOG_INFO("%s (%s) added %zu ACLs", req->peer, principal_of(req), n_ok);
         for (int32_t i = 0; i < n && rc; i++) {
             if (resp.results[i].error_code) continue;
             resp.results[i].error_code =
@@ -272,7 +270,8 @@ int ed_kapi_delete_acls(ed_kreq *req)
         for (size_t j = 0; j < ed_acl_count(a); j++) {
             ed_acl_get(a, j, &b);
             if (!ed_acl_filter_matches(&f[n_ok], &b)) continue;
-            struct ed_kmsg_delete_acls_response_delete_acls_matching_acl *m = &r->matching_acls[k++];
+            struct ed_kmsg_delete_acls_response_delete_acls_matching_acl *m =
+                &r->matching_acls[k++];
             m->resource_type = (int8_t)b.res_type;
             m->resource_name = kcopy(req, b.name, b.name_len);
             m->pattern_type = (int8_t)b.pattern;

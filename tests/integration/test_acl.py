@@ -4,7 +4,9 @@ topic creation and deletion with Kafka's errors and nothing changes, and is
 let through once the ACL exists; super.users bypass the ACLs; Metadata
 hides topics the user may not describe; MQTT publish and subscribe are
 refused without WRITE / READ on the routed Kafka topic (MQTT 5: 0x87,
-3.1.1: SUBACK 0x80 and a closed connection for a QoS 1 publish)."""
+3.1.1: SUBACK 0x80 and a closed connection for a QoS 1 publish); the
+config APIs, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete and
+OffsetFetch refuse or filter as Kafka does until the ACL exists."""
 
 import threading
 
@@ -207,3 +209,100 @@ def test_mqtt_denied(ab, version):
     c.loop_stop()
     c.disconnect()
     assert topic_state(ab, kt) is not None
+
+
+def admin_as(b, user):
+    from confluent_kafka.admin import AdminClient
+
+    if user is None:  # the PLAINTEXT listener: User:ANONYMOUS, a super user here
+        return AdminClient({"bootstrap.servers": f"{HOST}:{b.port}"})
+    return AdminClient({"bootstrap.servers": b.sasl_bootstrap, "security.protocol": "SASL_PLAINTEXT",
+                        "sasl.mechanism": "SCRAM-SHA-256", "sasl.username": user[0],
+                        "sasl.password": user[1]})
+
+
+def error_code(fut):
+    from confluent_kafka import KafkaException
+
+    try:
+        fut.result(timeout=30)
+    except KafkaException as e:
+        return e.args[0].code()
+    return 0
+
+
+def test_configs_denied_then_allowed(ab):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    topic = "cfgacl"  # outside the "acl-" prefix other tests grant
+    run([need("kcat"), "-b", f"{HOST}:{ab.port}", "-P", "-t", topic], input=b"x\n")
+    a, su = admin_as(ab, ALICE), admin_as(ab, None)
+
+    def describe(client):
+        res = ConfigResource("topic", topic)
+        return client.describe_configs([res])[res]
+
+    def alter(value):
+        res = ConfigResource("topic", topic, incremental_configs=[
+            ConfigEntry("retention.ms", value, incremental_operation=AlterConfigOpType.SET)])
+        return a.incremental_alter_configs([res])[res]
+
+    assert error_code(describe(a)) == 29  # TOPIC_AUTHORIZATION_FAILED
+    broker = ConfigResource("broker", "1")
+    assert error_code(a.describe_configs([broker])[broker]) == 31  # CLUSTER_AUTHORIZATION_FAILED
+    assert error_code(alter("1234567")) == 29
+    assert describe(su).result(timeout=30)["retention.ms"].value != "1234567"
+    acls(ab, "3.9", "--add", "--allow-principal", "User:alice", "--operation", "AlterConfigs", "--topic", topic)
+    assert error_code(alter("1234567")) == 0
+    # ALTER_CONFIGS implies DESCRIBE_CONFIGS
+    assert describe(a).result(timeout=30)["retention.ms"].value == "1234567"
+
+
+def test_groups_denied_then_allowed(ab, tmp_path):
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+
+    topic, group = "gdacl", "acl-gd-g"  # the topic outside the "acl-" prefix
+    run([need("kcat"), "-b", f"{HOST}:{ab.port}", "-P", "-t", topic], input=b"x\ny\n")
+    c = Consumer({"bootstrap.servers": f"{HOST}:{ab.port}", "group.id": group})
+    c.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    c.close()
+    a, su = admin_as(ab, ALICE), admin_as(ab, None)
+    props = jaas_props(tmp_path / "alice.properties", "SCRAM-SHA-256", *ALICE)
+
+    def listed(client):
+        return {g.group_id for g in client.list_consumer_groups().result(timeout=30).valid}
+
+    def committed(client, *tps):
+        req = ConsumerGroupTopicPartitions(group, list(tps) or None)
+        return client.list_consumer_group_offsets([req])[group].result(timeout=30).topic_partitions
+
+    def delete_offsets():
+        return kafka_tool("3.9", "kafka-consumer-groups", "--bootstrap-server", ab.sasl_bootstrap,
+                          "--command-config", props, "--delete-offsets", "--group", group, "--topic", f"{topic}:0",
+                          check=False)
+
+    # no ACL: not listed, not described, not deleted, offsets kept
+    assert group in listed(su) and group not in listed(a)
+    assert error_code(a.describe_consumer_groups([group])[group]) == 30  # GROUP_AUTHORIZATION_FAILED
+    assert error_code(a.delete_consumer_groups([group])[group]) == 30
+    r = delete_offsets()
+    assert b"Access to 'acl-gd-g' is not authorized" in r.stdout + r.stderr
+    assert [tp.offset for tp in committed(su)] == [1]
+    # DESCRIBE and DELETE on the group, nothing on the topic
+    acls(ab, "3.9", "--add", "--allow-principal", "User:alice", "--operation", "Describe", "--operation",
+         "Delete", "--group", group)
+    assert group in listed(a)
+    d = a.describe_consumer_groups([group])[group].result(timeout=30)
+    assert d.group_id == group and d.state.name == "EMPTY"
+    assert committed(a) == []  # topics it may not describe are left out
+    tp = committed(a, TopicPartition(topic, 0))[0]
+    assert tp.error is not None and tp.error.code() == 29
+    r = delete_offsets()
+    assert b"TopicAuthorizationException" in r.stdout + r.stderr
+    assert [tp.offset for tp in committed(su)] == [1]
+    # READ on the topic: the offset can go, then the group
+    acls(ab, "3.9", "--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", topic)
+    delete_offsets().check_returncode()
+    assert committed(su) == []
+    assert error_code(a.delete_consumer_groups([group])[group]) == 0
+    assert group not in listed(su)
