@@ -1029,5 +1029,14 @@ int ed_kapi_offset_delete(ed_kreq *req)
         }
     }
     if (!ok) return gctx_close(c);
+    /* as Kafka: an empty group left without offsets is gone, its
+     * tombstone after theirs */
+    if (appended && grp->state == ED_GS_EMPTY && grp->n_members == 0 && grp->n_offsets == 0) {
+        struct ed_grec rec = {0};
+        int rc = ed_gstore_group_key(grp->id, &rec);
+        if (rc == ED_OK) rc = ed_gstore_append(g, &rec, 1, &last);
+        ed_grecs_free(&rec, 1);
+        if (rc == ED_OK) ed_group_remove(g, grp);
+    }
     return finish_durable(c, appended, last);
 }
