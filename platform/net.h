@@ -86,7 +86,8 @@ struct ed_stream_ops {
      * that the engine's unfinished-frame timeout covers it. */
     bool (*busy)(const ed_stream *s);
     /* Optional (NULL = none): the peer's verified identity (the subject of
-     * a TLS client certificate), or NULL. */
+     * a TLS client certificate, in RFC 2253 form: "CN=gw-17,O=Acme"), or
+     * NULL. */
     const char *(*principal)(const ed_stream *s);
 };
 struct ed_stream {

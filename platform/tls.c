@@ -26,6 +26,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
@@ -33,6 +34,7 @@
 #define CHUNK_LEN      16384 /* plaintext per record */
 #define SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define PRINCIPAL_LEN  256
+#define DN_MAX_ATTRS   32 /* attributes of a subject named as a principal */
 
 /* TLS 1.2 suites: ECDHE key exchange (forward secrecy) with an AEAD. */
 static const int suites[] = {
@@ -350,6 +352,112 @@ static bool cert_has_ip(const mbedtls_x509_crt *crt, const uint8_t ip[4])
     return false;
 }
 
+/* The RFC 2253 keywords (as Java's X500Principal writes them); any other
+ * attribute is written as its dotted OID and the hex of its DER value. */
+static const struct {
+    const char *oid;
+    const char *name;
+} dn_keywords[] = {
+    {MBEDTLS_OID_AT_CN, "CN"},
+    {MBEDTLS_OID_AT_COUNTRY, "C"},
+    {MBEDTLS_OID_AT_LOCALITY, "L"},
+    {MBEDTLS_OID_AT_STATE, "ST"},
+    {MBEDTLS_OID_AT_ORGANIZATION, "O"},
+    {MBEDTLS_OID_AT_ORG_UNIT, "OU"},
+    {MBEDTLS_OID_AT "\x09", "STREET"},
+    {MBEDTLS_OID_DOMAIN_COMPONENT, "DC"},
+    {"\x09\x92\x26\x89\x93\xF2\x2C\x64\x01\x01", "UID"},
+};
+
+struct dn_out {
+    char *p;
+    size_t cap, len;
+    bool full;
+};
+
+static void dn_put(struct dn_out *o, const char *bytes, size_t n)
+{
+    if (o->len + n >= o->cap) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->p + o->len, bytes, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void dn_hex(struct dn_out *o, unsigned v)
+{
+    char h[3];
+    snprintf(h, sizeof h, "%02x", v & 0xffu);
+    dn_put(o, h, 2);
+}
+
+/* One attribute: TYPE=value, the value escaped as RFC 2253 says. */
+static void dn_attr(struct dn_out *o, const mbedtls_x509_name *a)
+{
+    const char *kw = NULL;
+    for (size_t i = 0; i < sizeof dn_keywords / sizeof dn_keywords[0] && !kw; i++)
+        if (strlen(dn_keywords[i].oid) == a->oid.len &&
+            memcmp(dn_keywords[i].oid, a->oid.p, a->oid.len) == 0)
+            kw = dn_keywords[i].name;
+    if (!kw) {
+        char num[64];
+        int n = mbedtls_oid_get_numeric_string(num, sizeof num, &a->oid);
+        dn_put(o, num, n > 0 ? (size_t)n : 0);
+        dn_put(o, "=#", 2);
+        dn_hex(o, (unsigned)a->val.tag);
+        if (a->val.len >= 0x80) {
+            int nb = a->val.len > 0xffff ? 3 : a->val.len > 0xff ? 2 : 1;
+            dn_hex(o, 0x80u | (unsigned)nb);
+            for (int k = nb - 1; k >= 0; k--)
+                dn_hex(o, (unsigned)(a->val.len >> (8 * k)));
+        } else {
+            dn_hex(o, (unsigned)a->val.len);
+        }
+        for (size_t i = 0; i < a->val.len; i++)
+            dn_hex(o, a->val.p[i]);
+        return;
+    }
+    dn_put(o, kw, strlen(kw));
+    dn_put(o, "=", 1);
+    for (size_t i = 0; i < a->val.len; i++) {
+        char ch = (char)a->val.p[i];
+        bool edge = (i == 0 && (ch == ' ' || ch == '#')) || (i + 1 == a->val.len && ch == ' ');
+        if (edge || strchr(",+\"\\<>;", ch) != NULL || ch == '\0') dn_put(o, "\\", 1);
+        dn_put(o, &ch, 1);
+    }
+}
+
+/* The subject as Kafka names an SSL client (Java's RFC 2253 form: the
+ * most specific name first, "," between names, "+" inside one). False if
+ * it does not fit out. */
+static bool dn_rfc2253(const mbedtls_x509_name *dn, char *out, size_t cap)
+{
+    const mbedtls_x509_name *attrs[DN_MAX_ATTRS];
+    size_t n = 0;
+    for (const mbedtls_x509_name *a = dn; a; a = a->next) {
+        if (n == DN_MAX_ATTRS) return false;
+        attrs[n++] = a;
+    }
+    struct dn_out o = {out, cap, 0, cap == 0};
+    if (cap) out[0] = '\0';
+    /* RDNs from the last to the first; the attributes of one in order */
+    size_t end = n;
+    while (end > 0) {
+        size_t start = end - 1;
+        while (start > 0 && attrs[start - 1]->next_merged)
+            start--;
+        if (end != n) dn_put(&o, ",", 1);
+        for (size_t i = start; i < end; i++) {
+            if (i != start) dn_put(&o, "+", 1);
+            dn_attr(&o, attrs[i]);
+        }
+        end = start;
+    }
+    return !o.full && o.len > 0;
+}
+
 /* After a successful handshake: the peer's certificate, if any, must have
  * verified (a requested client certificate may be absent, not bad), and
  * its subject becomes the principal. */
@@ -372,7 +480,7 @@ static int accept_peer(struct tls_stream *s, char *why, size_t why_len)
     }
     if (crt && s->conf->server && flags == 0) {
         char dn[PRINCIPAL_LEN];
-        if (mbedtls_x509_dn_gets(dn, sizeof dn, &crt->subject) > 0) {
+        if (dn_rfc2253(&crt->subject, dn, sizeof dn)) {
             size_t len = strlen(dn) + 1;
             s->principal = ed_malloc(len);
             if (s->principal) memcpy(s->principal, dn, len);

@@ -7,6 +7,7 @@
  * defaults and documentation come from the config table; within one
  * resource every change is checked before the first is applied. */
 #include "core/config.h"
+#include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_configs.h"
 #include "core/kafka/kapi_handlers.h"
@@ -117,6 +118,24 @@ static int16_t find_topic(ed_kreq *req, int8_t type, ed_kstr name, ed_topic **to
     if (!(*topic = ed_topics_find(req->broker->topics, cname))) {
         snprintf(why, why_len, "Topic '%s' does not exist.", cname);
         return ED_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    return ED_KERR_NONE;
+}
+
+/* Whether req's principal may do op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on
+ * a resource, as Kafka checks it: a broker's configs belong to the cluster.
+ * The refusal's code and text, or NONE. Other types fail later. */
+static int16_t configs_denied(ed_kreq *req, enum ed_acl_op op, int8_t type, ed_kstr name, char *why,
+                              size_t why_len)
+{
+    if (type == ED_KC_RESOURCE_BROKER &&
+        !ed_kapi_allowed_z(req, op, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME)) {
+        snprintf(why, why_len, "Cluster authorization failed.");
+        return ED_KERR_CLUSTER_AUTHORIZATION_FAILED;
+    }
+    if (type == ED_KC_RESOURCE_TOPIC && !ed_kapi_allowed(req, op, ED_ACL_RES_TOPIC, name)) {
+        snprintf(why, why_len, "Topic authorization failed.");
+        return ED_KERR_TOPIC_AUTHORIZATION_FAILED;
     }
     return ED_KERR_NONE;
 }
@@ -261,15 +280,16 @@ int ed_kapi_describe_configs(ed_kreq *req)
                              rq->configuration_keys,
                              rq->n_configuration_keys};
         char why[400];
-        int16_t err = ED_KERR_NONE;
-        if (rq->resource_type == ED_KC_RESOURCE_BROKER) {
+        int16_t err = configs_denied(req, ED_ACL_OP_DESCRIBE_CONFIGS, rq->resource_type,
+                                     rq->resource_name, why, sizeof why);
+        if (!err && rq->resource_type == ED_KC_RESOURCE_BROKER) {
             if (ed_kstr_eq(rq->resource_name, id))
                 describe_broker(&d, res);
             else if (!ed_kstr_eq(rq->resource_name, "")) {
                 err = ED_KERR_INVALID_REQUEST;
                 snprintf(why, sizeof why, "Unexpected broker id, expected %s or empty string", id);
             }
-        } else {
+        } else if (!err) {
             ed_topic *topic;
             err = find_topic(req, rq->resource_type, rq->resource_name, &topic, why, sizeof why);
             if (!err) describe_topic(&d, topic, res);
@@ -417,13 +437,13 @@ static void alter_one(ed_kreq *req, ed_karena *a, int8_t type, ed_kstr name, con
 {
     char why[512];
     ed_topic *topic = NULL;
-    int16_t err;
-    if (type == ED_KC_RESOURCE_BROKER) {
+    int16_t err = configs_denied(req, ED_ACL_OP_ALTER_CONFIGS, type, name, why, sizeof why);
+    if (!err && type == ED_KC_RESOURCE_BROKER) {
         err = ED_KERR_INVALID_REQUEST;
         snprintf(why, sizeof why,
                  "Broker configs are read-only in Eddy: set them in the config file or with "
                  "'eddy serve --set key=value'");
-    } else {
+    } else if (!err) {
         err = find_topic(req, type, name, &topic, why, sizeof why);
     }
     struct change *ch = NULL;

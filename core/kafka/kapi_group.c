@@ -28,7 +28,7 @@
 #define KERR_OFFSET_METADATA_TOO_LARGE 12
 /* AclOperation bits a describing client may use (no authorizer): READ 3,
  * DELETE 6, DESCRIBE 8. */
-#define GROUP_AUTHORIZED_OPS ((1 << 3) | (1 << 6) | (1 << 8))
+#define GROUP_OPS ((1 << 3) | (1 << 6) | (1 << 8))
 /* Bound of one request's arena: its decoded arrays and its response's. */
 #define GROUP_ARENA_MAX (64u << 20)
 
@@ -257,12 +257,19 @@ static int after_call(struct gctx *c)
 
 /* ---- FindCoordinator ---- */
 
-static void coordinator_for(ed_kreq *req, int8_t key_type, int16_t *err, const char **msg)
+static void coordinator_for(ed_kreq *req, int8_t key_type, ed_kstr key, int16_t *err,
+                            const char **msg)
 {
     ed_groups *g = req->broker->groups;
     *err = ED_KERR_NONE;
     *msg = NULL;
-    if (key_type == 1) {
+    /* as Kafka: DESCRIBE on the group or transactional id comes first */
+    if (key_type == 0 && !ed_kapi_allowed(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_GROUP, key)) {
+        *err = ED_KERR_GROUP_AUTHORIZATION_FAILED;
+    } else if (key_type == 1 &&
+               !ed_kapi_allowed(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_TRANSACTIONAL_ID, key)) {
+        *err = ED_KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    } else if (key_type == 1) {
         *err = ED_KERR_COORDINATOR_NOT_AVAILABLE;
         *msg = "Eddy has no transaction coordinator (transactions are not supported)";
     } else if (key_type != 0) {
@@ -286,7 +293,7 @@ int ed_kapi_find_coordinator(ed_kreq *req)
     const char *msg;
     /* one key before v4, a batch of keys after */
     if (!ed_kschema_has(c->api->request, req->api_version, "CoordinatorKeys")) {
-        coordinator_for(req, q->key_type, &err, &msg);
+        coordinator_for(req, q->key_type, q->key, &err, &msg);
         r->error_code = err;
         r->error_message = ks(msg);
         r->node_id = err ? -1 : b->node_id;
@@ -300,7 +307,7 @@ int ed_kapi_find_coordinator(ed_kreq *req)
     r->n_coordinators = n;
     for (int32_t i = 0; i < n; i++) {
         struct ed_kmsg_find_coordinator_response_coordinator *o = &r->coordinators[i];
-        coordinator_for(req, q->key_type, &err, &msg);
+        coordinator_for(req, q->key_type, q->coordinator_keys[i], &err, &msg);
         o->key = q->coordinator_keys[i];
         o->node_id = err ? -1 : b->node_id;
         o->host = ks(err ? "" : ed_broker_adv_host(b, req->listener));
@@ -490,6 +497,8 @@ int ed_kapi_leave_group(ed_kreq *req)
     int16_t top = ED_KERR_NONE;
     if (!g)
         top = ED_KERR_COORDINATOR_NOT_AVAILABLE;
+    else if (!ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_GROUP, q->group_id))
+        top = ED_KERR_GROUP_AUTHORIZATION_FAILED;
     else if (q->group_id.len <= 0)
         top = ED_KERR_INVALID_GROUP_ID;
     /* one member before v3 (its error is the response's), a batch after */
@@ -681,29 +690,36 @@ static void fetch_partition(fetch_part *o, struct ed_group *grp, const char *top
 }
 
 /* Fills the topics of one group: the requested ones, or (requested null)
- * every committed offset. False when the arena is out. */
+ * every committed offset. As Kafka, a requested topic the principal may not
+ * DESCRIBE answers TOPIC_AUTHORIZATION_FAILED per partition, and such a
+ * topic is left out of "every". False when the arena is out. */
 static bool fetch_group(struct gctx *c, struct ed_group *grp, int16_t gerr,
                         const struct ed_kmsg_offset_fetch_request_topics *qt, int32_t n_req,
                         fetch_topic **out, int32_t *n_out)
 {
     bool all = n_req < 0;
-    int32_t nt = all ? (grp && !gerr ? grp->n_topics : 0) : n_req;
+    int32_t nt = all ? (grp && !gerr ? grp->n_topics : 0) : n_req, k = 0;
     fetch_topic *ts = gctx_alloc(c, nt, sizeof *ts);
     if (!ts) return false;
     for (int32_t t = 0; t < nt; t++) {
         const struct ed_gtopic *gt = all ? &grp->topics[t] : NULL;
+        ed_kstr name = all ? ks(gt->name) : qt[t].name;
+        bool described = ed_kapi_allowed(c->req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_TOPIC, name);
+        if (all && !described) continue;
         int32_t np = all ? gt->n : (qt[t].n_partition_indexes < 0 ? 0 : qt[t].n_partition_indexes);
         const char *tname = all ? gt->name : topic_name(c, qt[t].name);
-        ts[t].name = all ? ks(gt->name) : qt[t].name;
-        ts[t].partitions = gctx_alloc(c, np, sizeof *ts[t].partitions);
-        if (!ts[t].partitions) return false;
-        ts[t].n_partitions = np;
+        int16_t err = gerr || described ? gerr : ED_KERR_TOPIC_AUTHORIZATION_FAILED;
+        fetch_topic *o = &ts[k++];
+        o->name = name;
+        o->partitions = gctx_alloc(c, np, sizeof *o->partitions);
+        if (!o->partitions) return false;
+        o->n_partitions = np;
         for (int32_t i = 0; i < np; i++)
-            fetch_partition(&ts[t].partitions[i], grp, tname,
-                            all ? gt->parts[i].partition : qt[t].partition_indexes[i], gerr);
+            fetch_partition(&o->partitions[i], grp, tname,
+                            all ? gt->parts[i].partition : qt[t].partition_indexes[i], err);
     }
     *out = ts;
-    *n_out = nt;
+    *n_out = k;
     return true;
 }
 
@@ -794,9 +810,13 @@ int ed_kapi_list_groups(ed_kreq *req)
     r->groups = gctx_alloc(c, g ? g->n_groups : 0, sizeof *r->groups);
     if (!r->groups) return gctx_close(c);
     r->n_groups = 0;
+    /* as Kafka: DESCRIBE on the cluster lists every group, else only those
+     * the principal may DESCRIBE */
+    bool all = ed_kapi_allowed_z(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME);
     for (int32_t i = 0; g && i < g->n_groups; i++) {
         struct ed_group *grp = g->groups[i];
         if (grp->state == ED_GS_DEAD ||
+            (!all && !ed_kapi_allowed_z(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_GROUP, grp->id)) ||
             !in_filter(q->states_filter, q->n_states_filter, ed_gstate_name(grp->state)) ||
             !in_filter(q->types_filter, q->n_types_filter, "classic"))
             continue;
@@ -816,6 +836,16 @@ static bool describe_group(struct gctx *c,
                            bool include_ops)
 {
     ed_groups *g = c->req->broker->groups;
+    if (!ed_kapi_allowed(c->req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_GROUP, gid)) {
+        /* as Kafka: the id and the error, every other field empty */
+        o->error_code = ED_KERR_GROUP_AUTHORIZATION_FAILED;
+        o->group_id = gid;
+        o->group_state = ks("");
+        o->protocol_type = ks("");
+        o->protocol_data = ks("");
+        o->authorized_operations = INT32_MIN;
+        return true;
+    }
     struct ed_group *grp = g ? ed_group_find(g, gs(gid)) : NULL;
     bool live = grp && grp->state != ED_GS_DEAD;
     bool stable = grp && grp->state == ED_GS_STABLE;
@@ -824,7 +854,8 @@ static bool describe_group(struct gctx *c,
     o->group_state = ks(grp ? ed_gstate_name(grp->state) : "Dead");
     o->protocol_type = ks_or_empty(grp ? grp->protocol_type : NULL);
     o->protocol_data = ks_or_empty(stable ? grp->protocol : NULL);
-    o->authorized_operations = include_ops ? GROUP_AUTHORIZED_OPS : INT32_MIN;
+    o->authorized_operations =
+        include_ops ? ed_kapi_allowed_ops(c->req, ED_ACL_RES_GROUP, gid, GROUP_OPS) : INT32_MIN;
     o->members = gctx_alloc(c, live ? grp->n_members : 0, sizeof *o->members);
     if (!o->members) return false;
     for (struct ed_gmember *m = live ? grp->members : NULL; m; m = m->next) {
@@ -887,6 +918,8 @@ static int16_t delete_group(ed_kreq *req, ed_kstr gid, int64_t *last)
 {
     ed_groups *g = req->broker->groups;
     struct ed_group *grp = g && gid.len > 0 ? ed_group_find(g, gs(gid)) : NULL;
+    if (!ed_kapi_allowed(req, ED_ACL_OP_DELETE, ED_ACL_RES_GROUP, gid))
+        return ED_KERR_GROUP_AUTHORIZATION_FAILED;
     if (!g) return ED_KERR_COORDINATOR_NOT_AVAILABLE;
     if (gid.len <= 0) return ED_KERR_INVALID_GROUP_ID;
     if (!grp || grp->state == ED_GS_DEAD) return ED_KERR_GROUP_ID_NOT_FOUND;
@@ -958,7 +991,9 @@ int ed_kapi_offset_delete(ed_kreq *req)
     struct ed_kmsg_offset_delete_response *r = c->resp;
     ed_groups *g = req->broker->groups;
     struct ed_group *grp = g ? ed_group_find(g, gs(q->group_id)) : NULL;
-    if (!g)
+    if (!ed_kapi_allowed(req, ED_ACL_OP_DELETE, ED_ACL_RES_GROUP, q->group_id))
+        r->error_code = ED_KERR_GROUP_AUTHORIZATION_FAILED;
+    else if (!g)
         r->error_code = ED_KERR_COORDINATOR_NOT_AVAILABLE;
     else if (!grp || grp->state == ED_GS_DEAD)
         r->error_code = ED_KERR_GROUP_ID_NOT_FOUND;
@@ -972,6 +1007,8 @@ int ed_kapi_offset_delete(ed_kreq *req)
         const struct ed_kmsg_offset_delete_request_topic *qt = &q->topics[t];
         int32_t np = qt->n_partitions < 0 ? 0 : qt->n_partitions;
         const char *tname = topic_name(c, qt->name);
+        /* as Kafka: READ on the topic, else TOPIC_AUTHORIZATION_FAILED */
+        bool readable = ed_kapi_allowed(req, ED_ACL_OP_READ, ED_ACL_RES_TOPIC, qt->name);
         ed_topic *topic = tname ? ed_topics_find(req->broker->topics, tname) : NULL;
         bool subscribed = tname && ed_group_subscribed(grp, tname);
         struct ed_kmsg_offset_delete_response_topic *rt = &r->topics[t];
@@ -983,13 +1020,23 @@ int ed_kapi_offset_delete(ed_kreq *req)
             struct ed_kmsg_offset_delete_response_partition *rp = &rt->partitions[i];
             bool stored = false;
             rp->partition_index = qt->partitions[i].partition_index;
-            rp->error_code = delete_offset(g, grp, topic, tname, subscribed, rp->partition_index,
-                                           &stored, &last);
+            rp->error_code = readable ? delete_offset(g, grp, topic, tname, subscribed,
+                                                      rp->partition_index, &stored, &last)
+                                      : ED_KERR_TOPIC_AUTHORIZATION_FAILED;
             appended |= stored;
             if (stored && note_stored(c, &rp->error_code) != ED_OK)
                 rp->error_code = ED_KERR_COORDINATOR_NOT_AVAILABLE;
         }
     }
     if (!ok) return gctx_close(c);
+    /* as Kafka: an empty group left without offsets is gone, its
+     * tombstone after theirs */
+    if (appended && grp->state == ED_GS_EMPTY && grp->n_members == 0 && grp->n_offsets == 0) {
+        struct ed_grec rec = {0};
+        int rc = ed_gstore_group_key(grp->id, &rec);
+        if (rc == ED_OK) rc = ed_gstore_append(g, &rec, 1, &last);
+        ed_grecs_free(&rec, 1);
+        if (rc == ED_OK) ed_group_remove(g, grp);
+    }
     return finish_durable(c, appended, last);
 }

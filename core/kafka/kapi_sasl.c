@@ -32,11 +32,14 @@ enum { KSCRAM_SHA_256 = 1, KSCRAM_SHA_512 = 2 };
 
 static const char anonymous[] = "User:ANONYMOUS";
 
-void ed_kauth_init(struct ed_kauth *a, bool required)
+void ed_kauth_init(struct ed_kauth *a, bool required, const char *cert_subject)
 {
     memset(a, 0, sizeof *a);
     a->required = required;
     memcpy(a->principal, anonymous, sizeof anonymous);
+    if (cert_subject && *cert_subject &&
+        strlen(cert_subject) + sizeof "User:" <= sizeof a->principal)
+        snprintf(a->principal, sizeof a->principal, "User:%s", cert_subject);
 }
 
 void ed_kauth_fini(struct ed_kauth *a)

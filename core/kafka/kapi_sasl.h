@@ -25,7 +25,10 @@ struct ed_kauth {
     char principal[ED_KAUTH_PRINCIPAL_MAX]; /* "User:NAME", "User:ANONYMOUS" */
 };
 
-void ed_kauth_init(struct ed_kauth *a, bool required);
+/* cert_subject: the verified TLS client certificate's subject, or NULL;
+ * it names the principal ("User:CN=...", as Kafka's default principal
+ * builder) until SASL authenticates someone. */
+void ed_kauth_init(struct ed_kauth *a, bool required, const char *cert_subject);
 void ed_kauth_fini(struct ed_kauth *a);
 /* Whether a request of api_key may be served now; false with why set when
  * the connection must be closed instead (not authenticated, or the session

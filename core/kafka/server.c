@@ -297,7 +297,7 @@ static void on_frame(ed_conn *c, struct ed_conn_frame *f)
     k->n_inflight++;
     k->in_len += f->len;
     if (!k->auth_ready) {
-        ed_kauth_init(&k->auth, ed_conn_sasl_required(c));
+        ed_kauth_init(&k->auth, ed_conn_sasl_required(c), ed_conn_principal(c));
         k->auth_ready = true;
     }
     ed_conn_out_queue(c, &r->out);

@@ -3,7 +3,8 @@ openssl at test time (server certificate for localhost and 127.0.0.1, a
 client certificate, an expired certificate, one from another authority);
 produce and consume over SSL with kcat, confluent-kafka, kafka-python and
 the Kafka console tools (PEM trust store); MQTT over TLS with mosquitto and
-paho-mqtt; client certificates required; refusals that change nothing
+paho-mqtt; client certificates required, and their subject as the ACL
+principal (RFC 2253 form, as Kafka); refusals that change nothing
 (plaintext on the TLS port, TLS on the plaintext port, an unknown or
 expired server certificate); a stalled handshake closed by the timeout
 while another client is served; certificates reloaded on SIGHUP; the safe
@@ -251,6 +252,35 @@ def test_client_certificate_required(pki, tmp_path_factory):
         assert f"broker 1 at {HOST}:{b.ssl_port}" in out
         kcat_ssl(b, "-P", "-t", "mtls", cert="client", input=b"signed\n")
         assert kcat_ssl(b, "-C", "-t", "mtls", "-e", "-q", cert="client").stdout.decode().split() == ["signed"]
+    finally:
+        b.stop()
+
+
+def test_client_certificate_names_the_principal(pki, tmp_path_factory):
+    """As Kafka's default principal builder: User: and the subject in RFC
+    2253 form (the last name of the certificate's sequence first)."""
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
+                                       ResourcePatternType, ResourceType)
+
+    make_cert(pki, "client-dn", "sensor-gw-18/O=Acme, Plant 7/C=DE")
+    b = TlsBroker(tmp_path_factory.mktemp("mtls-acl"), pki, **{
+        "ssl.client.auth": "required",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS"}).start()
+    try:
+        topic = "mtls-acl"
+        run([need("kcat"), "-b", b.bootstrap, "-P", "-t", topic], input=b"first\n")
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        principal = "User:C=DE,O=Acme\\, Plant 7,CN=sensor-gw-18"
+        for op in (AclOperation.WRITE, AclOperation.READ):
+            acl = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op,
+                             AclPermissionType.ALLOW)
+            admin.create_acls([acl])[acl].result(timeout=30)
+        kcat_ssl(b, "-P", "-t", topic, cert="client-dn", input=b"signed\n")
+        p = kcat_ssl(b, "-P", "-t", topic, cert="client", input=b"other\n", check=False)
+        assert p.returncode != 0 and b"Topic authorization failed" in p.stderr
+        out = run([need("kcat"), "-b", b.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q"]).stdout
+        assert out.split() == [b"first", b"signed"]
     finally:
         b.stop()
 
