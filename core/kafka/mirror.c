@@ -27,9 +27,11 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/batch.h"
+#include "storage/codec.h"
 #include "core/kafka/klink.h"
 #include "core/kafka/schema.h"
 #include "core/kafka/mirror.h"
+#include "core/config.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
 
@@ -120,6 +122,7 @@ struct ed_mirror {
     char state_path[1024], status_path[1024];
     bool create_topics;
     int64_t txn_max_len, txn_max_ms, linger_ms, batch_len, request_ms;
+    int compression; /* enum ed_compression of the batches sent upstream */
 
     ed_klink *boot;
     char boot_host[256];
@@ -1163,8 +1166,8 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
         if (rc) return rc;
     }
     if (!u->n_added[p]) {
-        int rc = ed_batch_builder_begin(u->bld[p], ED_COMPRESSION_NONE, rec->timestamp, m->pid,
-                                        m->epoch, u->seq[p]);
+        int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
+                                        u->seq[p]);
         if (rc) return rc;
     }
     int rc =
@@ -1702,6 +1705,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->linger_ms = cfg->mirror_linger_ms;
     m->batch_len = cfg->mirror_batch_bytes;
     m->request_ms = cfg->mirror_request_timeout_ms;
+    m->compression = ED_COMPRESSION_NONE;
     const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);
     snprintf(m->status_path, sizeof m->status_path, "%s/%s", dir, ED_MIRROR_STATUS_FILE);
@@ -1723,6 +1727,13 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     if (rc) {
         snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",
                  first);
+        goto fail;
+    }
+    if (!ed_config_parse_compression(cfg->mirror_compression_type, &m->compression) ||
+        !ed_codec_supported(m->compression, true)) {
+        snprintf(why, why_len, "mirror.compression.type: '%s' is not built into this Eddy",
+                 cfg->mirror_compression_type);
+        rc = ED_ERR_UNSUPPORTED;
         goto fail;
     }
     if (!ed_topics_valid_name(m->ck_topic)) {
