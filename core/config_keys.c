@@ -656,7 +656,8 @@ const struct ed_config_key ed_config_keys[] = {
      .max = 60000,
      .def = "100",
      .off = B(mirror_linger_ms),
-     .doc = "how often an idle mirror looks for new local data"},
+     .doc = "an idle mirror wakes when records are appended to a mirrored partition and gathers "
+            "this long before copying (at once when mirror.batch.bytes have gathered)"},
     {.name = "mirror.batch.bytes",
      .type = ED_CFG_INT,
      .min = 1 * KB,

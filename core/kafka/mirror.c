@@ -39,6 +39,7 @@
 #define MAX_ABORTING        32
 #define STATUS_MS           1000
 #define RESCAN_MS           5000
+#define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
 #define RETRY_MS            200
 #define CONCURRENT_RETRY_MS 5
 #define FENCE_GRACE_MS      5000
@@ -109,6 +110,7 @@ struct mpart {
     int64_t ckpt;      /* value found in the checkpoint topic, -1 none */
     int64_t lag;       /* records not yet upstream */
     uint64_t n_copied; /* records copied since start */
+    uint64_t idle_len; /* its log's size when the mirror last went idle */
 };
 
 struct ed_mirror {
@@ -143,7 +145,9 @@ struct ed_mirror {
     uint64_t init_ms; /* when InitProducerId last succeeded */
 
     enum phase phase;
-    bool blocked; /* the phase's request waits for a connection */
+    bool blocked;  /* the phase's request waits for a connection */
+    bool sleeping; /* idle, nothing appended: an append wakes it */
+    bool woken;    /* an append armed the timer */
     ed_timer timer;
     ed_timer status_timer;
     uint64_t next_rescan_ms;
@@ -1454,6 +1458,31 @@ static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn en
     }
 }
 
+/* An append to a local partition wakes a sleeping mirror after linger.ms
+ * (to gather), at once when a batch's worth has gathered or the partition
+ * is new to the mirror. Only arms the timer: this may run inside a storage
+ * completion. */
+static void on_append(void *arg, ed_partition *part)
+{
+    ed_mirror *m = arg;
+    if (m->phase != P_IDLE || !m->sleeping) return;
+    const char *name = ed_topic_name(part->topic);
+    struct mpart *p = NULL;
+    for (int i = 0; i < m->n_mp && !p; i++)
+        if (m->mp[i].partition == part->index && strcmp(m->mp[i].topic, name) == 0) p = &m->mp[i];
+    uint32_t delay = (uint32_t)m->linger_ms;
+    if (!p) {
+        if (ed_topic_is_internal(part->topic) || !wanted(m, name)) return;
+        m->next_rescan_ms = 0;
+        delay = 0;
+    } else if (ed_log_size(part->log) >= p->idle_len + (uint64_t)m->batch_len) {
+        delay = 0;
+    }
+    if (m->woken && delay) return;
+    m->woken = true;
+    later(m, delay);
+}
+
 static void idle(ed_mirror *m)
 {
     uint64_t now = ed_plat_loop_now_ms(m->b->loop);
@@ -1467,10 +1496,20 @@ static void idle(ed_mirror *m)
         step(m);
         return;
     }
+    m->sleeping = m->woken = false;
     if (!build_txn(m)) {
-        for (int i = 0; i < m->n_mp; i++)
-            m->mp[i].lag = 0;
-        later(m, (uint32_t)(m->linger_ms > 20 ? m->linger_ms : 20));
+        /* records appended but not yet on flash (the mirror copies only
+         * what is): look again soon; else sleep until an append */
+        bool pending = false;
+        for (int i = 0; i < m->n_mp; i++) {
+            struct mpart *p = &m->mp[i];
+            ed_log *log = part_log(m, p);
+            p->idle_len = log ? ed_log_size(log) : 0;
+            pending |= log && ed_log_durable_offset(log) < ed_log_end_offset(log);
+            p->lag = 0;
+        }
+        m->sleeping = !pending;
+        later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;
     }
     m->phase = P_ADD;
@@ -1662,6 +1701,7 @@ static void mirror_free(void *obj)
     ed_plat_timer_stop(m->b->loop, &m->timer);
     ed_plat_timer_stop(m->b->loop, &m->status_timer);
     ed_storage_set_retention_hook(m->b->storage, NULL, NULL);
+    ed_topics_del_append_listener(m->b->topics, on_append, m);
     ed_klink_free(m->boot);
     for (int i = 0; i < m->n_nodes; i++)
         ed_klink_free(m->nodes[i].link);
@@ -1752,6 +1792,8 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     rc = ed_klink_new(b->loop, m->boot_host, m->boot_port, &o, &link_cbs, m, &m->boot);
     if (rc) goto fail;
     struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free};
+    rc = ed_topics_add_append_listener(b->topics, on_append, m);
+    if (rc) goto fail;
     ed_storage_set_retention_hook(b->storage, retention_hook, m);
     ed_plat_timer_start(b->loop, &m->status_timer, 0, on_status, m);
     rc = ed_broker_add_service(b, &svc); /* on error the broker frees it */

@@ -470,6 +470,29 @@ def test_mirror_compresses_batches(upstream, tmp_path, codec):
         b.stop()
 
 
+def test_mirror_wakes_on_append(upstream, tmp_path):
+    # mirror.linger.ms of a minute: a mirror that looked for new records
+    # only every linger.ms would leave them for a minute. Each round appends
+    # more than mirror.batch.bytes, which wakes the sleeping mirror at once.
+    cfg = mirror_config(upstream, "woken", **{"mirror.linger.ms": "60000", "mirror.batch.bytes": "1024"})
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, "woken", 1)
+        for n in (200, 400, 600):
+            produce(b.bootstrap, "woken", 200, start=n - 200, partitions=1)
+            wait_status(
+                b,
+                lambda st, n=n: any(p["topic"] == "woken" and p["mirrored"] == n for p in st["partitions"]),
+                f"woken mirrored up to {n}",
+                timeout=30,
+            )
+        local = read_all(b.bootstrap, "woken", committed=False)
+        up = read_all(upstream.bootstrap, f"{cfg['site.id']}.woken")
+        assert_exact(local, up, cfg["site.id"], "woken")
+    finally:
+        b.stop()
+
+
 def test_mirror_bad_settings_stop_startup(tmp_path):
     b = Broker(tmp_path / "eddy", {"mirror.bootstrap.servers": "127.0.0.1:1"})
     with pytest.raises(AssertionError):
