@@ -164,6 +164,7 @@ struct ed_config {
     int64_t mirror_batch_bytes;
     int64_t mirror_request_timeout_ms;
     char *mirror_compression_type;
+    int64_t mirror_rate_bytes_per_sec;
     int64_t memory_max_bytes;
     char *log_level;
 

@@ -125,6 +125,9 @@ struct ed_mirror {
     bool create_topics;
     int64_t txn_max_len, txn_max_ms, linger_ms, batch_len, request_ms;
     int compression; /* enum ed_compression of the batches sent upstream */
+    int64_t rate;    /* mirror.rate.bytes.per.sec, 0 = unlimited */
+    int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
+    uint64_t tokens_ms;
 
     ed_klink *boot;
     char boot_host[256];
@@ -1191,6 +1194,33 @@ static int ensure_hdrs(ed_mirror *m, size_t n)
     return ED_OK;
 }
 
+/* ---- bandwidth cap: a token bucket of one second's bytes ---- */
+
+/* Record bytes one transaction may take: with a cap, at most one bucket. */
+static int64_t txn_cap(const ed_mirror *m)
+{
+    return m->rate && m->rate < m->txn_max_len ? (m->rate > 1024 ? m->rate : 1024) : m->txn_max_len;
+}
+
+static void refill(ed_mirror *m)
+{
+    uint64_t now = ed_plat_loop_now_ms(m->b->loop);
+    uint64_t dt_ms = now - m->tokens_ms;
+    int64_t add = (int64_t)(dt_ms < 2000 ? dt_ms : 2000) * m->rate / 1000;
+    if (add <= 0) return;
+    m->tokens = m->tokens + add > m->rate ? m->rate : m->tokens + add;
+    m->tokens_ms = now;
+}
+
+/* ms until the bucket is no longer owed anything, 0 = send now. */
+static uint32_t rate_wait_ms(ed_mirror *m)
+{
+    if (!m->rate) return 0;
+    refill(m);
+    if (m->tokens >= 0) return 0;
+    return (uint32_t)((-m->tokens * 1000 + m->rate - 1) / m->rate);
+}
+
 /* Copies records of p from p->next on into the transaction's batches.
  * Returns false when the transaction is full. */
 static bool take_part(ed_mirror *m, struct mpart *p)
@@ -1271,7 +1301,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
                               (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
                 pos = rec.offset + 1;
                 p->n_copied++;
-                if (m->txn_len >= m->txn_max_len) {
+                if (m->txn_len >= txn_cap(m)) {
                     p->txn_next = pos;
                     return false;
                 }
@@ -1497,6 +1527,11 @@ static void idle(ed_mirror *m)
         return;
     }
     m->sleeping = m->woken = false;
+    uint32_t owed_ms = rate_wait_ms(m);
+    if (owed_ms) { /* the bandwidth cap: wait for the bucket */
+        later(m, owed_ms);
+        return;
+    }
     if (!build_txn(m)) {
         /* records appended but not yet on flash (the mirror copies only
          * what is): look again soon; else sleep until an append */
@@ -1571,6 +1606,9 @@ static void step(ed_mirror *m)
         for (int k = 0; k < n_leaders; k++)
             if (!link_to(m, leaders[k])) return;
         crash_point(m, "before-produce");
+        for (int i = 0; m->rate && i < m->n_ut; i++)
+            for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+                if (m->ut[i].batch[p]) m->tokens -= (int64_t)m->ut[i].batch_len[p];
         m->n_produce_out = n_leaders;
         for (int k = 0; k < n_leaders; k++) {
             struct produce_arg pa = {m, leaders[k]};
@@ -1746,6 +1784,8 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->batch_len = cfg->mirror_batch_bytes;
     m->request_ms = cfg->mirror_request_timeout_ms;
     m->compression = ED_COMPRESSION_NONE;
+    m->rate = m->tokens = cfg->mirror_rate_bytes_per_sec;
+    m->tokens_ms = ed_plat_loop_now_ms(b->loop);
     const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);
     snprintf(m->status_path, sizeof m->status_path, "%s/%s", dir, ED_MIRROR_STATUS_FILE);

@@ -493,6 +493,40 @@ def test_mirror_wakes_on_append(upstream, tmp_path):
         b.stop()
 
 
+def test_mirror_rate_cap(upstream, tmp_path):
+    # A backlog of 1 MB of incompressible records under a cap of 100 kB/s:
+    # upstream at least 1 MB / rate minus two buckets (the first, full one
+    # and the last transaction's) after it began; everything exactly once.
+    rate = 100_000
+    cfg = mirror_config(
+        upstream, "capped", **{"mirror.rate.bytes.per.sec": str(rate), "mirror.compression.type": "none"}
+    )
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, "capped", 2)
+        p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5})
+        rnd = random.Random(7)
+        t0 = time.monotonic()
+        for i in range(1000):
+            p.produce("capped", key=f"k{i}".encode(), value=rnd.randbytes(1000), timestamp=BASE_TS + i, partition=i % 2)
+        assert p.flush(60) == 0
+        wait_status(
+            b,
+            lambda st: sum(p["mirrored"] for p in st["partitions"] if p["topic"] == "capped") == 1000,
+            "capped mirrored up to 1000",
+            timeout=120,
+        )
+        took = time.monotonic() - t0
+        print(f"1,000,000 payload bytes at {rate} B/s took {took:.1f} s")
+        assert took >= 1_000_000 / rate - 2
+        local = read_all(b.bootstrap, "capped", committed=False)
+        up = read_all(upstream.bootstrap, f"{cfg['site.id']}.capped")
+        assert sum(len(r) for r in local.values()) == 1000
+        assert_exact(local, up, cfg["site.id"], "capped")
+    finally:
+        b.stop()
+
+
 def test_mirror_bad_settings_stop_startup(tmp_path):
     b = Broker(tmp_path / "eddy", {"mirror.bootstrap.servers": "127.0.0.1:1"})
     with pytest.raises(AssertionError):
