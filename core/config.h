@@ -168,6 +168,8 @@ struct ed_config {
     int64_t mirror_linger_ms;
     int64_t mirror_batch_bytes;
     int64_t mirror_request_timeout_ms;
+    char *mirror_compression_type;
+    int64_t mirror_rate_bytes_per_sec;
     int64_t memory_max_bytes;
     char *log_level;
 

@@ -160,8 +160,8 @@ ed_topic *ed_topics_topic_new(const char *name)
 
 static void notify_removed(ed_topics *t, ed_partition *p)
 {
-    for (int i = 0; i < t->n_removed; i++)
-        t->removed[i].cb(t->removed[i].arg, p);
+    for (int i = 0; i < t->removed.n; i++)
+        t->removed.v[i].cb(t->removed.v[i].arg, p);
 }
 
 void ed_topics_topic_free(ed_topic *tp)
@@ -882,27 +882,49 @@ void ed_topics_set_append_listener(ed_topics *t, ed_append_listener cb, void *ar
     t->append.arg = arg;
 }
 
+static int add_listener(struct listeners *l, ed_append_listener cb, void *arg)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i].cb == cb && l->v[i].arg == arg) return ED_OK;
+    if (l->n == MAX_LISTENERS) return ED_ERR_TOOBIG;
+    l->v[l->n].cb = cb;
+    l->v[l->n].arg = arg;
+    l->n++;
+    return ED_OK;
+}
+
+static void del_listener(struct listeners *l, ed_append_listener cb, void *arg)
+{
+    for (int i = 0; i < l->n; i++) {
+        if (l->v[i].cb != cb || l->v[i].arg != arg) continue;
+        l->v[i] = l->v[--l->n];
+        return;
+    }
+}
+
+int ed_topics_add_append_listener(ed_topics *t, ed_append_listener cb, void *arg)
+{
+    return add_listener(&t->appended, cb, arg);
+}
+
+void ed_topics_del_append_listener(ed_topics *t, ed_append_listener cb, void *arg)
+{
+    del_listener(&t->appended, cb, arg);
+}
+
 int ed_topics_add_remove_listener(ed_topics *t, ed_append_listener cb, void *arg)
 {
-    for (int i = 0; i < t->n_removed; i++)
-        if (t->removed[i].cb == cb && t->removed[i].arg == arg) return ED_OK;
-    if (t->n_removed == MAX_REMOVE_LISTENERS) return ED_ERR_TOOBIG;
-    t->removed[t->n_removed].cb = cb;
-    t->removed[t->n_removed].arg = arg;
-    t->n_removed++;
-    return ED_OK;
+    return add_listener(&t->removed, cb, arg);
 }
 
 void ed_topics_del_remove_listener(ed_topics *t, ed_append_listener cb, void *arg)
 {
-    for (int i = 0; i < t->n_removed; i++) {
-        if (t->removed[i].cb != cb || t->removed[i].arg != arg) continue;
-        t->removed[i] = t->removed[--t->n_removed];
-        return;
-    }
+    del_listener(&t->removed, cb, arg);
 }
 
 void ed_topics_appended(ed_topics *t, ed_partition *p)
 {
     if (t->append.cb) t->append.cb(t->append.arg, p);
+    for (int i = 0; i < t->appended.n; i++)
+        t->appended.v[i].cb(t->appended.v[i].arg, p);
 }

@@ -145,7 +145,13 @@ void ed_topics_set_broker_config(ed_topics *t, const struct ed_config *cfg);
  * from node_id is an error (ED_ERR_INVAL, logged), as in Kafka. */
 int ed_topics_meta_properties(const char *dir, int32_t node_id, char cluster_id[23]);
 
+/* The fetch module's append listener (one; long-poll Fetch). */
 void ed_topics_set_append_listener(ed_topics *t, ed_append_listener cb, void *arg);
+/* More append listeners (the mirror's wake-up), up to 4; called after the
+ * fetch module's, on the loop thread, possibly inside a storage
+ * completion: a listener only notes the append or arms a timer. */
+int ed_topics_add_append_listener(ed_topics *t, ed_append_listener cb, void *arg);
+void ed_topics_del_append_listener(ed_topics *t, ed_append_listener cb, void *arg);
 /* Called for each partition just before it is freed (topic deleted, or the
  * registry closed), so modules that keep per-partition state (fetch
  * waiters, producer ids) can drop it. Up to 4 listeners. */

@@ -6,10 +6,10 @@
 
 #include "core/topics.h"
 
-#define ED_TOPIC_MAX_KEYS    32 /* topic keys of the config table */
-#define MAX_REMOVE_LISTENERS 4
-#define PARTITIONS_MAX       100000
-#define PATH_MAX_LEN         1024
+#define ED_TOPIC_MAX_KEYS 32 /* topic keys of the config table */
+#define MAX_LISTENERS     4  /* of each kind */
+#define PARTITIONS_MAX    100000
+#define PATH_MAX_LEN      1024
 
 struct ed_config_key;
 
@@ -40,6 +40,11 @@ struct listener {
     void *arg;
 };
 
+struct listeners {
+    struct listener v[MAX_LISTENERS];
+    int n;
+};
+
 struct ed_topics {
     ed_storage *st;
     char *dir; /* NULL: nothing persisted */
@@ -48,9 +53,9 @@ struct ed_topics {
     char deftext[ED_TOPIC_MAX_KEYS][24];
     ed_topic **v; /* sorted by name */
     int32_t n, cap;
-    struct listener append;
-    struct listener removed[MAX_REMOVE_LISTENERS];
-    int n_removed;
+    struct listener append;    /* the fetch module's */
+    struct listeners appended; /* the others' */
+    struct listeners removed;
     ed_loop *loop; /* with a loop, deletions run in steps from step_timer */
     ed_timer step_timer;
     uint64_t reserve_len; /* bytes of RESERVE_FILE held, 0 when released */

@@ -27,9 +27,11 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/batch.h"
+#include "storage/codec.h"
 #include "core/kafka/klink.h"
 #include "core/kafka/schema.h"
 #include "core/kafka/mirror.h"
+#include "core/config.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
 
@@ -37,6 +39,7 @@
 #define MAX_ABORTING        32
 #define STATUS_MS           1000
 #define RESCAN_MS           5000
+#define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
 #define RETRY_MS            200
 #define CONCURRENT_RETRY_MS 5
 #define FENCE_GRACE_MS      5000
@@ -107,6 +110,7 @@ struct mpart {
     int64_t ckpt;      /* value found in the checkpoint topic, -1 none */
     int64_t lag;       /* records not yet upstream */
     uint64_t n_copied; /* records copied since start */
+    uint64_t idle_len; /* its log's size when the mirror last went idle */
 };
 
 struct ed_mirror {
@@ -120,6 +124,10 @@ struct ed_mirror {
     char state_path[1024], status_path[1024];
     bool create_topics;
     int64_t txn_max_len, txn_max_ms, linger_ms, batch_len, request_ms;
+    int compression; /* enum ed_compression of the batches sent upstream */
+    int64_t rate;    /* mirror.rate.bytes.per.sec, 0 = unlimited */
+    int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
+    uint64_t tokens_ms;
 
     ed_klink *boot;
     char boot_host[256];
@@ -140,7 +148,9 @@ struct ed_mirror {
     uint64_t init_ms; /* when InitProducerId last succeeded */
 
     enum phase phase;
-    bool blocked; /* the phase's request waits for a connection */
+    bool blocked;  /* the phase's request waits for a connection */
+    bool sleeping; /* idle, nothing appended: an append wakes it */
+    bool woken;    /* an append armed the timer */
     ed_timer timer;
     ed_timer status_timer;
     uint64_t next_rescan_ms;
@@ -1163,8 +1173,8 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
         if (rc) return rc;
     }
     if (!u->n_added[p]) {
-        int rc = ed_batch_builder_begin(u->bld[p], ED_COMPRESSION_NONE, rec->timestamp, m->pid,
-                                        m->epoch, u->seq[p]);
+        int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
+                                        u->seq[p]);
         if (rc) return rc;
     }
     int rc =
@@ -1182,6 +1192,33 @@ static int ensure_hdrs(ed_mirror *m, size_t n)
     m->hdrs = h;
     m->hdrs_cap = n;
     return ED_OK;
+}
+
+/* ---- bandwidth cap: a token bucket of one second's bytes ---- */
+
+/* Record bytes one transaction may take: with a cap, at most one bucket. */
+static int64_t txn_cap(const ed_mirror *m)
+{
+    return m->rate && m->rate < m->txn_max_len ? (m->rate > 1024 ? m->rate : 1024) : m->txn_max_len;
+}
+
+static void refill(ed_mirror *m)
+{
+    uint64_t now = ed_plat_loop_now_ms(m->b->loop);
+    uint64_t dt_ms = now - m->tokens_ms;
+    int64_t add = (int64_t)(dt_ms < 2000 ? dt_ms : 2000) * m->rate / 1000;
+    if (add <= 0) return;
+    m->tokens = m->tokens + add > m->rate ? m->rate : m->tokens + add;
+    m->tokens_ms = now;
+}
+
+/* ms until the bucket is no longer owed anything, 0 = send now. */
+static uint32_t rate_wait_ms(ed_mirror *m)
+{
+    if (!m->rate) return 0;
+    refill(m);
+    if (m->tokens >= 0) return 0;
+    return (uint32_t)((-m->tokens * 1000 + m->rate - 1) / m->rate);
 }
 
 /* Copies records of p from p->next on into the transaction's batches.
@@ -1264,7 +1301,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
                               (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
                 pos = rec.offset + 1;
                 p->n_copied++;
-                if (m->txn_len >= m->txn_max_len) {
+                if (m->txn_len >= txn_cap(m)) {
                     p->txn_next = pos;
                     return false;
                 }
@@ -1451,6 +1488,31 @@ static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn en
     }
 }
 
+/* An append to a local partition wakes a sleeping mirror after linger.ms
+ * (to gather), at once when a batch's worth has gathered or the partition
+ * is new to the mirror. Only arms the timer: this may run inside a storage
+ * completion. */
+static void on_append(void *arg, ed_partition *part)
+{
+    ed_mirror *m = arg;
+    if (m->phase != P_IDLE || !m->sleeping) return;
+    const char *name = ed_topic_name(part->topic);
+    struct mpart *p = NULL;
+    for (int i = 0; i < m->n_mp && !p; i++)
+        if (m->mp[i].partition == part->index && strcmp(m->mp[i].topic, name) == 0) p = &m->mp[i];
+    uint32_t delay = (uint32_t)m->linger_ms;
+    if (!p) {
+        if (ed_topic_is_internal(part->topic) || !wanted(m, name)) return;
+        m->next_rescan_ms = 0;
+        delay = 0;
+    } else if (ed_log_size(part->log) >= p->idle_len + (uint64_t)m->batch_len) {
+        delay = 0;
+    }
+    if (m->woken && delay) return;
+    m->woken = true;
+    later(m, delay);
+}
+
 static void idle(ed_mirror *m)
 {
     uint64_t now = ed_plat_loop_now_ms(m->b->loop);
@@ -1464,10 +1526,25 @@ static void idle(ed_mirror *m)
         step(m);
         return;
     }
+    m->sleeping = m->woken = false;
+    uint32_t owed_ms = rate_wait_ms(m);
+    if (owed_ms) { /* the bandwidth cap: wait for the bucket */
+        later(m, owed_ms);
+        return;
+    }
     if (!build_txn(m)) {
-        for (int i = 0; i < m->n_mp; i++)
-            m->mp[i].lag = 0;
-        later(m, (uint32_t)(m->linger_ms > 20 ? m->linger_ms : 20));
+        /* records appended but not yet on flash (the mirror copies only
+         * what is): look again soon; else sleep until an append */
+        bool pending = false;
+        for (int i = 0; i < m->n_mp; i++) {
+            struct mpart *p = &m->mp[i];
+            ed_log *log = part_log(m, p);
+            p->idle_len = log ? ed_log_size(log) : 0;
+            pending |= log && ed_log_durable_offset(log) < ed_log_end_offset(log);
+            p->lag = 0;
+        }
+        m->sleeping = !pending;
+        later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;
     }
     m->phase = P_ADD;
@@ -1529,6 +1606,9 @@ static void step(ed_mirror *m)
         for (int k = 0; k < n_leaders; k++)
             if (!link_to(m, leaders[k])) return;
         crash_point(m, "before-produce");
+        for (int i = 0; m->rate && i < m->n_ut; i++)
+            for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+                if (m->ut[i].batch[p]) m->tokens -= (int64_t)m->ut[i].batch_len[p];
         m->n_produce_out = n_leaders;
         for (int k = 0; k < n_leaders; k++) {
             struct produce_arg pa = {m, leaders[k]};
@@ -1659,6 +1739,7 @@ static void mirror_free(void *obj)
     ed_plat_timer_stop(m->b->loop, &m->timer);
     ed_plat_timer_stop(m->b->loop, &m->status_timer);
     ed_storage_set_retention_hook(m->b->storage, NULL, NULL);
+    ed_topics_del_append_listener(m->b->topics, on_append, m);
     ed_klink_free(m->boot);
     for (int i = 0; i < m->n_nodes; i++)
         ed_klink_free(m->nodes[i].link);
@@ -1702,6 +1783,9 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->linger_ms = cfg->mirror_linger_ms;
     m->batch_len = cfg->mirror_batch_bytes;
     m->request_ms = cfg->mirror_request_timeout_ms;
+    m->compression = ED_COMPRESSION_NONE;
+    m->rate = m->tokens = cfg->mirror_rate_bytes_per_sec;
+    m->tokens_ms = ed_plat_loop_now_ms(b->loop);
     const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);
     snprintf(m->status_path, sizeof m->status_path, "%s/%s", dir, ED_MIRROR_STATUS_FILE);
@@ -1725,6 +1809,13 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
                  first);
         goto fail;
     }
+    if (!ed_config_parse_compression(cfg->mirror_compression_type, &m->compression) ||
+        !ed_codec_supported(m->compression, true)) {
+        snprintf(why, why_len, "mirror.compression.type: '%s' is not built into this Eddy",
+                 cfg->mirror_compression_type);
+        rc = ED_ERR_UNSUPPORTED;
+        goto fail;
+    }
     if (!ed_topics_valid_name(m->ck_topic)) {
         snprintf(why, why_len, "mirror.checkpoint.topic: '%s' is not a valid topic name",
                  m->ck_topic);
@@ -1741,6 +1832,8 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     rc = ed_klink_new(b->loop, m->boot_host, m->boot_port, &o, &link_cbs, m, &m->boot);
     if (rc) goto fail;
     struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free};
+    rc = ed_topics_add_append_listener(b->topics, on_append, m);
+    if (rc) goto fail;
     ed_storage_set_retention_hook(b->storage, retention_hook, m);
     ed_plat_timer_start(b->loop, &m->status_timer, 0, on_status, m);
     rc = ed_broker_add_service(b, &svc); /* on error the broker frees it */

@@ -220,6 +220,34 @@ static void test_delete_and_grow(void **state)
     assert_int_equal(ed_topics_count(f->t), 0);
 }
 
+static int n_appended[3];
+static void on_appended(void *arg, ed_partition *p)
+{
+    assert_int_equal(p->index, 1);
+    n_appended[*(int *)arg]++;
+}
+
+/* The fetch module's listener and the others' (the mirror's) all hear an
+ * append; a removed one no longer does. */
+static void test_append_listeners(void **state)
+{
+    struct fx *f = *state;
+    ed_topic *t;
+    assert_int_equal(ed_topics_create(f->t, "heard", 2, NULL, NULL, 0, NULL, &t), ED_OK);
+    static int ids[3] = {0, 1, 2};
+    memset(n_appended, 0, sizeof n_appended);
+    ed_topics_set_append_listener(f->t, on_appended, &ids[0]);
+    assert_int_equal(ed_topics_add_append_listener(f->t, on_appended, &ids[1]), ED_OK);
+    assert_int_equal(ed_topics_add_append_listener(f->t, on_appended, &ids[2]), ED_OK);
+    assert_int_equal(ed_topics_add_append_listener(f->t, on_appended, &ids[2]), ED_OK);
+    ed_topics_appended(f->t, ed_topic_partition(t, 1));
+    ed_topics_del_append_listener(f->t, on_appended, &ids[1]);
+    ed_topics_appended(f->t, ed_topic_partition(t, 1));
+    assert_int_equal(n_appended[0], 2);
+    assert_int_equal(n_appended[1], 1);
+    assert_int_equal(n_appended[2], 2);
+}
+
 static void test_config_set(void **state)
 {
     struct fx *f = *state;
@@ -467,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_create_find_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_sorted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_listeners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_and_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_create, setup, teardown),
