@@ -31,151 +31,10 @@
 #include "core/kafka/klink.h"
 #include "core/kafka/schema.h"
 #include "core/kafka/mirror.h"
+#include "core/kafka/mirror_int.h"
 #include "core/config.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
-
-#define MAX_NODES           32
-#define MAX_ABORTING        32
-#define STATUS_MS           1000
-#define RESCAN_MS           5000
-#define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
-#define RETRY_MS            200
-#define CONCURRENT_RETRY_MS 5
-#define FENCE_GRACE_MS      5000
-#define STATE_MAGIC         0x4544524du /* "EDRM" */
-#define STATE_VERSION       1
-
-/* Kafka error codes the mirror acts on. */
-enum {
-    K_OFFSET_OUT_OF_RANGE = 1,
-    K_UNKNOWN_TOPIC = 3,
-    K_LEADER_NOT_AVAILABLE = 5,
-    K_NOT_LEADER = 6,
-    K_COORD_LOADING = 14,
-    K_COORD_NOT_AVAILABLE = 15,
-    K_NOT_COORD = 16,
-    K_TOPIC_EXISTS = 36,
-    K_INVALID_PRODUCER_EPOCH = 47,
-    K_CONCURRENT_TXNS = 51,
-    K_PRODUCER_FENCED = 90,
-};
-
-enum phase {
-    P_WAIT,    /* for the bootstrap connection */
-    P_META,    /* Metadata */
-    P_CREATE,  /* CreateTopics */
-    P_COORD,   /* FindCoordinator */
-    P_INIT,    /* InitProducerId */
-    P_CKPT,    /* reading the checkpoints */
-    P_IDLE,    /* between transactions */
-    P_ADD,     /* AddPartitionsToTxn */
-    P_PRODUCE, /* Produce requests out */
-    P_END,     /* EndTxn */
-    P_STOPPED  /* fenced or refused: needs the operator */
-};
-static const char *const phase_names[] = {"connecting", "connecting", "connecting", "connecting",
-                                          "connecting", "connecting", "mirroring",  "mirroring",
-                                          "mirroring",  "mirroring",  "stopped"};
-
-struct node {
-    int32_t id;
-    char host[256];
-    uint16_t port;
-    ed_klink *link;
-};
-
-/* An upstream topic and, per partition, its leader, the producer's next
- * sequence and the batch being built for the current transaction. */
-struct utopic {
-    char name[ED_TOPIC_NAME_MAX + 1];
-    int32_t n_src;   /* partitions of the source (for creation) */
-    int32_t n_parts; /* upstream; 0 = unknown or missing */
-    int32_t *leader;
-    int32_t *seq;
-    int32_t *n_added; /* records in this transaction's batch */
-    ed_batch_builder **bld;
-    uint8_t **batch; /* finished batch of this transaction */
-    size_t *batch_len;
-};
-
-/* A mirrored source partition. */
-struct mpart {
-    char topic[ED_TOPIC_NAME_MAX + 1];
-    int32_t partition;
-    int ut;            /* its upstream topic */
-    int64_t next;      /* next source offset to copy (from the checkpoint) */
-    int64_t txn_next;  /* next once the open transaction commits */
-    int64_t mark;      /* durable local mark: offsets below are upstream */
-    int64_t ckpt;      /* value found in the checkpoint topic, -1 none */
-    int64_t lag;       /* records not yet upstream */
-    uint64_t n_copied; /* records copied since start */
-    uint64_t idle_len; /* its log's size when the mirror last went idle */
-};
-
-struct ed_mirror {
-    ed_broker *b;
-    const struct ed_config *cfg;
-    char site[128];
-    char txn_id[300];
-    char template_[256];
-    char ck_topic[ED_TOPIC_NAME_MAX + 1];
-    char *topics_cfg; /* copy of mirror.topics */
-    char state_path[1024], status_path[1024];
-    bool create_topics;
-    int64_t txn_max_len, txn_max_ms, linger_ms, batch_len, request_ms;
-    int compression; /* enum ed_compression of the batches sent upstream */
-    int64_t rate;    /* mirror.rate.bytes.per.sec, 0 = unlimited */
-    int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
-    uint64_t tokens_ms;
-
-    ed_klink *boot;
-    char boot_host[256];
-    uint16_t boot_port;
-    struct node nodes[MAX_NODES];
-    int n_nodes;
-    int32_t coord; /* node id of the transaction coordinator */
-
-    struct utopic *ut;
-    int n_ut;
-    int ck_ut; /* index of the checkpoint topic */
-    int32_t ck_part;
-    struct mpart *mp;
-    int n_mp;
-    bool have_state; /* the local state file existed: this site has mirrored before */
-    bool new_parts;  /* partitions found since the checkpoints were read */
-    bool fence_retried;
-    uint64_t init_ms; /* when InitProducerId last succeeded */
-
-    enum phase phase;
-    bool blocked;  /* the phase's request waits for a connection */
-    bool sleeping; /* idle, nothing appended: an append wakes it */
-    bool woken;    /* an append armed the timer */
-    ed_timer timer;
-    ed_timer status_timer;
-    uint64_t next_rescan_ms;
-    int64_t pid;
-    int16_t epoch;
-    int64_t ck_pos, ck_lso;
-    int n_produce_out;
-    int rr; /* round-robin start among partitions */
-    int64_t txn_len;
-    uint64_t n_txns;
-    char last_error[512];
-    const char *link_state;
-
-    uint8_t *rbuf; /* local batches being copied */
-    size_t rbuf_cap;
-    struct ed_record_header *hdrs;
-    size_t hdrs_cap;
-    struct ed_batch_iter it;
-
-    const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
-    long crash_n;
-};
-
-static void step(ed_mirror *m);
-static void write_status(ed_mirror *m);
 
 /* ---- names and patterns ---- */
 
@@ -264,7 +123,7 @@ static void set_error(ed_mirror *m, const char *fmt, const char *a, const char *
 
 /* EDDY_MIRROR_CRASH_AT=point[:n]: the process ends at once, as kill -9
  * would, the n-th time (default 1) it passes that point (crash tests). */
-static void crash_point(ed_mirror *m, const char *point)
+void ed_mirror_crash_point(ed_mirror *m, const char *point)
 {
     if (!m->crash_at) return;
     size_t n = strcspn(m->crash_at, ":");
@@ -274,95 +133,11 @@ static void crash_point(ed_mirror *m, const char *point)
     _Exit(137);
 }
 
-static struct ed_log *part_log(ed_mirror *m, const struct mpart *p)
+struct ed_log *ed_mirror_part_log(ed_mirror *m, const struct mpart *p)
 {
     ed_topic *t = ed_topics_find(m->b->topics, p->topic);
     ed_partition *pp = t ? ed_topic_partition(t, p->partition) : NULL;
     return pp ? pp->log : NULL;
-}
-
-/* mirror.state: magic, version, count, body CRC32C, header CRC32C (big
- * endian, docs/format.md), then per partition: topic length (u16), topic,
- * partition (i32), mark (i64). Written to a temporary file, synced,
- * renamed over the old one, the folder synced. */
-static int save_state(ed_mirror *m)
-{
-    size_t len = 18;
-    for (int i = 0; i < m->n_mp; i++)
-        len += 2 + strlen(m->mp[i].topic) + 12;
-    uint8_t *buf = ed_malloc(len);
-    if (!buf) return ED_ERR_NOMEM;
-    size_t o = 18;
-    for (int i = 0; i < m->n_mp; i++) {
-        size_t tl = strlen(m->mp[i].topic);
-        ed_put_be16(buf + o, (uint16_t)tl);
-        memcpy(buf + o + 2, m->mp[i].topic, tl);
-        o += 2 + tl;
-        ed_put_be32(buf + o, (uint32_t)m->mp[i].partition);
-        ed_put_be64(buf + o + 4, (uint64_t)m->mp[i].mark);
-        o += 12;
-    }
-    ed_put_be32(buf, STATE_MAGIC);
-    ed_put_be16(buf + 4, STATE_VERSION);
-    ed_put_be32(buf + 6, (uint32_t)m->n_mp);
-    ed_put_be32(buf + 10, ed_crc32c(0, buf + 18, len - 18));
-    ed_put_be32(buf + 14, ed_crc32c(0, buf, 14));
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", m->state_path);
-    ed_file *f = NULL;
-    int rc = ed_plat_file_open(tmp, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &f);
-    if (rc == ED_OK) rc = ed_plat_file_pwrite(f, buf, len, 0);
-    if (rc == ED_OK) rc = ed_plat_file_datasync(f);
-    if (f) ed_plat_file_close(f);
-    if (rc == ED_OK) rc = ed_plat_path_rename(tmp, m->state_path);
-    if (rc == ED_OK) rc = ed_plat_dir_sync(m->cfg->log_dirs);
-    ed_free(buf);
-    if (rc) ED_LOG_WARN_RL("cannot write %s: %s", m->state_path, ed_strerror(rc));
-    return rc;
-}
-
-/* Reads the marks of the partitions known now; a file that fails its
- * checks is reported and ignored (it is a hint), but still says that this
- * site has mirrored before. */
-static void load_state(ed_mirror *m)
-{
-    bool is_dir = false;
-    uint64_t size = 0;
-    if (ed_plat_path_stat(m->state_path, &is_dir, &size) != ED_OK || is_dir) return;
-    m->have_state = true;
-    if (size < 18 || size > (64u << 20)) goto bad;
-    uint8_t *buf = ed_malloc((size_t)size);
-    if (!buf) return;
-    ed_file *f = NULL;
-    size_t got = 0;
-    int rc = ed_plat_file_open(m->state_path, ED_FILE_READ, &f);
-    if (rc == ED_OK) rc = ed_plat_file_pread(f, buf, (size_t)size, 0, &got);
-    if (f) ed_plat_file_close(f);
-    bool ok = rc == ED_OK && got == size && ed_get_be32(buf) == STATE_MAGIC &&
-              ed_get_be16(buf + 4) == STATE_VERSION &&
-              ed_get_be32(buf + 14) == ed_crc32c(0, buf, 14) &&
-              ed_get_be32(buf + 10) == ed_crc32c(0, buf + 18, (size_t)size - 18);
-    uint32_t n = ok ? ed_get_be32(buf + 6) : 0;
-    size_t o = 18;
-    for (uint32_t i = 0; ok && i < n; i++) {
-        if (o + 2 > size) break;
-        size_t tl = ed_get_be16(buf + o);
-        if (o + 2 + tl + 12 > size || tl > ED_TOPIC_NAME_MAX) break;
-        char topic[ED_TOPIC_NAME_MAX + 1];
-        memcpy(topic, buf + o + 2, tl);
-        topic[tl] = 0;
-        o += 2 + tl;
-        int32_t part = (int32_t)ed_get_be32(buf + o);
-        int64_t mark = (int64_t)ed_get_be64(buf + o + 4);
-        o += 12;
-        for (int k = 0; k < m->n_mp; k++)
-            if (m->mp[k].partition == part && strcmp(m->mp[k].topic, topic) == 0)
-                m->mp[k].mark = mark;
-    }
-    ed_free(buf);
-    if (ok) return;
-bad:
-    ED_LOG_WARN("%s fails its checks: ignored (the upstream checkpoints decide)", m->state_path);
 }
 
 /* ---- the partitions to mirror ---- */
@@ -461,14 +236,12 @@ static void on_up(void *arg)
     if (m->phase == P_STOPPED) return;
     if (m->phase == P_WAIT) {
         m->phase = P_META;
-        step(m);
+        ed_mirror_step(m);
     } else {
         if (m->phase >= P_IDLE) m->link_state = "up";
-        if (m->blocked) step(m);
+        if (m->blocked) ed_mirror_step(m);
     }
 }
-
-static void restart(ed_mirror *m, const char *why);
 
 static void on_down(void *arg, const char *why)
 {
@@ -479,7 +252,7 @@ static void on_down(void *arg, const char *why)
         m->link_state = "reconnecting";
         return;
     }
-    restart(m, why);
+    ed_mirror_restart(m, why);
 }
 
 static const struct ed_klink_cbs link_cbs = {on_up, on_down};
@@ -532,7 +305,7 @@ static ed_klink *link_to(ed_mirror *m, int32_t id)
     return NULL;
 }
 
-static void restart(ed_mirror *m, const char *why)
+void ed_mirror_restart(ed_mirror *m, const char *why)
 {
     if (m->phase == P_STOPPED) return;
     ED_LOG_WARN("upstream: %s; starting over from the checkpoints", why);
@@ -546,22 +319,22 @@ static void restart(ed_mirror *m, const char *why)
     ed_klink_reset(m->boot, why);
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].link) ed_klink_reset(m->nodes[i].link, why);
-    write_status(m);
+    ed_mirror_write_status(m);
 }
 
 static void on_timer(ed_timer *t, void *arg)
 {
     ED_UNUSED(t);
-    step(arg);
+    ed_mirror_step(arg);
 }
 
-static void stop_for_good(ed_mirror *m, const char *fmt, const char *a, const char *b)
+void ed_mirror_stop_for_good(ed_mirror *m, const char *fmt, const char *a, const char *b)
 {
     set_error(m, fmt, a, b);
     ED_LOG_ERR("mirror stopped: %s", m->last_error);
     m->phase = P_STOPPED;
     m->link_state = "stopped";
-    write_status(m);
+    ed_mirror_write_status(m);
     /* the connections go from a timer: this may run inside a link's callback */
     ed_plat_timer_start(m->b->loop, &m->timer, 0, on_timer, m);
 }
@@ -576,14 +349,14 @@ static void close_links(ed_mirror *m)
     }
 }
 
-static void later(ed_mirror *m, uint32_t ms)
+void ed_mirror_later(ed_mirror *m, uint32_t ms)
 {
     ed_plat_timer_start(m->b->loop, &m->timer, ms, on_timer, m);
 }
 
-/* A Kafka error in phase what: retriable ones retry the step, fencing
+/* A Kafka error in phase what: retriable ones retry the ed_mirror_step, fencing
  * stops, anything else starts over. */
-static void kafka_error(ed_mirror *m, const char *what, int16_t err)
+void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err)
 {
     char why[256];
     snprintf(why, sizeof why, "%s failed: %s", what, ed_kc_errname(err));
@@ -598,28 +371,29 @@ static void kafka_error(ed_mirror *m, const char *what, int16_t err)
             ED_LOG_WARN("fenced %llu ms after taking the link (%s): an earlier incarnation's "
                         "request still in flight? taking it back once",
                         (unsigned long long)(now - m->init_ms), ed_kc_errname(err));
-            restart(m, "fenced right after start");
+            ed_mirror_restart(m, "fenced right after start");
             return;
         }
-        stop_for_good(m,
-                      "fenced: another instance with transactional.id %s took over the link "
-                      "(%s); two gateways share site.id?",
-                      m->txn_id, ed_kc_errname(err));
+        ed_mirror_stop_for_good(
+            m,
+            "fenced: another instance with transactional.id %s took over the link "
+            "(%s); two gateways share site.id?",
+            m->txn_id, ed_kc_errname(err));
         return;
     }
     if (err == K_NOT_COORD || err == K_COORD_NOT_AVAILABLE) {
         set_error(m, "%s%s", why, "");
         m->phase = P_COORD;
-        later(m, RETRY_MS);
+        ed_mirror_later(m, RETRY_MS);
         return;
     }
     if (err == K_CONCURRENT_TXNS || err == K_COORD_LOADING || err == K_LEADER_NOT_AVAILABLE) {
-        /* the same step again; the previous transaction's markers are
+        /* the same ed_mirror_step again; the previous transaction's markers are
          * usually written within milliseconds */
-        later(m, err == K_CONCURRENT_TXNS ? CONCURRENT_RETRY_MS : RETRY_MS / 4);
+        ed_mirror_later(m, err == K_CONCURRENT_TXNS ? CONCURRENT_RETRY_MS : RETRY_MS / 4);
         return;
     }
-    restart(m, why);
+    ed_mirror_restart(m, why);
 }
 
 /* ---- requests ---- */
@@ -676,128 +450,17 @@ static void enc_init_pid(ed_kwr *w, int16_t ver, const void *arg)
     ed_kc_enc_finish(&a, w, ED_KMSG_INIT_PRODUCER_ID, ver, &r);
 }
 
-static void enc_ckpt_fetch(ed_kwr *w, int16_t ver, const void *arg)
-{
-    const ed_mirror *m = arg;
-    ED_KC_ENC_BEGIN(fetch_request, r);
-    r.max_wait_ms = 0;
-    r.min_bytes = 0;
-    r.max_bytes = 8 << 20;
-    r.isolation_level = 1; /* read_committed: up to the last stable offset */
-    r.n_topics = 1;
-    r.topics = ED_KC_STRUCTS(1, fetch_request_fetch_topic);
-    if (r.topics) {
-        r.topics[0].topic = ed_kc_str(m->ut[m->ck_ut].name);
-        r.topics[0].n_partitions = 1;
-        r.topics[0].partitions = ED_KC_STRUCTS(1, fetch_request_fetch_partition);
-        if (r.topics[0].partitions) {
-            r.topics[0].partitions[0].partition = m->ck_part;
-            r.topics[0].partitions[0].fetch_offset = m->ck_pos;
-            r.topics[0].partitions[0].partition_max_bytes = 8 << 20;
-        }
-    }
-    ed_kc_enc_finish(&a, w, ED_KMSG_FETCH, ver, &r);
-}
-
-static void enc_add_parts(ed_kwr *w, int16_t ver, const void *arg)
-{
-    const ed_mirror *m = arg;
-    ED_KC_ENC_BEGIN(add_partitions_to_txn_request, r);
-    r.v3_and_below_transactional_id = ed_kc_str(m->txn_id);
-    r.v3_and_below_producer_id = m->pid;
-    r.v3_and_below_producer_epoch = m->epoch;
-    int nt = 0;
-    for (int i = 0; i < m->n_ut; i++)
-        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            if (m->ut[i].batch[p]) {
-                nt++;
-                break;
-            }
-    r.n_v3_and_below_topics = nt;
-    r.v3_and_below_topics =
-        ED_KC_STRUCTS(nt, add_partitions_to_txn_request_add_partitions_to_txn_topic);
-    for (int i = 0, t = 0; r.v3_and_below_topics && i < m->n_ut; i++) {
-        const struct utopic *u = &m->ut[i];
-        int32_t np = 0;
-        for (int32_t p = 0; p < u->n_parts; p++)
-            np += u->batch[p] != NULL;
-        if (!np) continue;
-        r.v3_and_below_topics[t].name = ed_kc_str(u->name);
-        r.v3_and_below_topics[t].n_partitions = np;
-        int32_t *ids = ed_karena_alloc(&a, sizeof *ids * (size_t)np);
-        if (!ids) w->err = ED_ERR_NOMEM;
-        for (int32_t p = 0, k = 0; ids && p < u->n_parts; p++)
-            if (u->batch[p]) ids[k++] = p;
-        r.v3_and_below_topics[t].partitions = ids;
-        t++;
-    }
-    ed_kc_enc_finish(&a, w, ED_KMSG_ADD_PARTITIONS_TO_TXN, ver, &r);
-}
-
-struct produce_arg {
-    const ed_mirror *m;
-    int32_t leader;
-};
-
-static void enc_produce(ed_kwr *w, int16_t ver, const void *arg)
-{
-    const struct produce_arg *pa = arg;
-    const ed_mirror *m = pa->m;
-    ED_KC_ENC_BEGIN(produce_request, r);
-    r.transactional_id = ed_kc_str(m->txn_id);
-    r.acks = -1;
-    r.timeout_ms = (int32_t)m->request_ms;
-    int nt = 0;
-    for (int i = 0; i < m->n_ut; i++)
-        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            if (m->ut[i].batch[p] && m->ut[i].leader[p] == pa->leader) {
-                nt++;
-                break;
-            }
-    r.n_topic_data = nt;
-    r.topic_data = ED_KC_STRUCTS(nt, produce_request_topic_produce_data);
-    for (int i = 0, t = 0; r.topic_data && i < m->n_ut; i++) {
-        const struct utopic *u = &m->ut[i];
-        int32_t np = 0;
-        for (int32_t p = 0; p < u->n_parts; p++)
-            np += u->batch[p] && u->leader[p] == pa->leader;
-        if (!np) continue;
-        struct ed_kmsg_produce_request_topic_produce_data *d = &r.topic_data[t++];
-        d->name = ed_kc_str(u->name);
-        d->n_partition_data = np;
-        d->partition_data = ED_KC_STRUCTS(np, produce_request_partition_produce_data);
-        for (int32_t p = 0, k = 0; d->partition_data && p < u->n_parts; p++)
-            if (u->batch[p] && u->leader[p] == pa->leader) {
-                d->partition_data[k].index = p;
-                d->partition_data[k].records = (ed_kbytes){u->batch[p], (int32_t)u->batch_len[p]};
-                k++;
-            }
-    }
-    ed_kc_enc_finish(&a, w, ED_KMSG_PRODUCE, ver, &r);
-}
-
-static void enc_end_txn(ed_kwr *w, int16_t ver, const void *arg)
-{
-    const ed_mirror *m = arg;
-    ED_KC_ENC_BEGIN(end_txn_request, r);
-    r.transactional_id = ed_kc_str(m->txn_id);
-    r.producer_id = m->pid;
-    r.producer_epoch = m->epoch;
-    r.committed = true;
-    ed_kc_enc_finish(&a, w, ED_KMSG_END_TXN, ver, &r);
-}
-
 /* ---- responses ---- */
 
-static bool decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct ed_kc_mem *mem,
-                   void *msg, const char *what)
+bool ed_mirror_decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct ed_kc_mem *mem,
+                      void *msg, const char *what)
 {
     memset(mem, 0, sizeof *mem);
     if (ed_kc_decode(r, key, ver, mem, msg) == ED_OK) return true;
     ed_kc_free(mem);
     char why[128];
     snprintf(why, sizeof why, "malformed %s response", what);
-    restart(m, why);
+    ed_mirror_restart(m, why);
     return false;
 }
 
@@ -810,7 +473,7 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
     memset(&md, 0, sizeof md);
     if (ed_kc_dec_metadata(r, ver, &md) != ED_OK) {
         ed_kc_free(&md.mem);
-        restart(m, "malformed Metadata response");
+        ed_mirror_restart(m, "malformed Metadata response");
         return;
     }
     for (int32_t i = 0; i < md.n_brokers; i++)
@@ -830,11 +493,12 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
             if (!missing_name || ui == m->ck_ut) missing_name = u->name;
             if (ui == m->ck_ut && m->have_state) {
                 ed_kc_free(&md.mem);
-                stop_for_good(m,
-                              "the checkpoint topic %s is missing upstream although this site "
-                              "has mirrored before (%s): refusing to mirror rather than start "
-                              "again from the beginning",
-                              m->ck_topic, m->state_path);
+                ed_mirror_stop_for_good(
+                    m,
+                    "the checkpoint topic %s is missing upstream although this site "
+                    "has mirrored before (%s): refusing to mirror rather than start "
+                    "again from the beginning",
+                    m->ck_topic, m->state_path);
                 return;
             }
             continue;
@@ -870,14 +534,14 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
     ed_kc_free(&md.mem);
     if (missing && m->create_topics) {
         m->phase = P_CREATE;
-        step(m);
+        ed_mirror_step(m);
         return;
     }
     if (missing || wait) {
         if (missing)
             set_error(m, "upstream topic %s is missing (mirror.create.topics=false)%s",
                       missing_name ? missing_name : "?", "");
-        later(m, missing ? 5000 : 500);
+        ed_mirror_later(m, missing ? 5000 : 500);
         return;
     }
     m->ck_part = 0; /* Eddy creates the checkpoint topic with one partition */
@@ -885,7 +549,7 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
         m->ck_part =
             ed_partitioner_pick((const uint8_t *)m->site, strlen(m->site), m->ut[m->ck_ut].n_parts);
     m->phase = P_COORD;
-    step(m);
+    ed_mirror_step(m);
 }
 
 static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -897,7 +561,7 @@ static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
     memset(&ct, 0, sizeof ct);
     if (ed_kc_dec_create_topics(r, ver, &ct) != ED_OK) {
         ed_kc_free(&ct.mem);
-        restart(m, "malformed CreateTopics response");
+        ed_mirror_restart(m, "malformed CreateTopics response");
         return;
     }
     for (int32_t i = 0; i < ct.n_topics; i++) {
@@ -914,7 +578,7 @@ static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
     }
     ed_kc_free(&ct.mem);
     m->phase = P_META;
-    later(m, 500); /* let the new topics reach the metadata */
+    ed_mirror_later(m, 500); /* let the new topics reach the metadata */
 }
 
 static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -923,7 +587,7 @@ static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
     if (m->phase != P_COORD) return;
     struct ed_kmsg_find_coordinator_response c;
     struct ed_kc_mem mem;
-    if (!decode(m, r, key, ver, &mem, &c, "FindCoordinator")) return;
+    if (!ed_mirror_decode(m, r, key, ver, &mem, &c, "FindCoordinator")) return;
     int16_t err = c.error_code;
     int32_t id = c.node_id, port = c.port;
     ed_kstr host = c.host;
@@ -939,15 +603,15 @@ static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
     ed_kc_free(&mem);
     if (err) {
         if (err == K_COORD_NOT_AVAILABLE || err == K_COORD_LOADING || err == K_NOT_COORD) {
-            later(m, RETRY_MS);
+            ed_mirror_later(m, RETRY_MS);
             return;
         }
-        kafka_error(m, "FindCoordinator", err);
+        ed_mirror_kafka_error(m, "FindCoordinator", err);
         return;
     }
     m->coord = id;
     m->phase = P_INIT;
-    step(m);
+    ed_mirror_step(m);
 }
 
 static void on_init_pid(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -956,10 +620,10 @@ static void on_init_pid(void *arg, int16_t key, int16_t ver, ed_krd *r)
     if (m->phase != P_INIT) return;
     struct ed_kmsg_init_producer_id_response ip;
     struct ed_kc_mem mem;
-    if (!decode(m, r, key, ver, &mem, &ip, "InitProducerId")) return;
+    if (!ed_mirror_decode(m, r, key, ver, &mem, &ip, "InitProducerId")) return;
     ed_kc_free(&mem);
     if (ip.error_code) {
-        kafka_error(m, "InitProducerId", ip.error_code);
+        ed_mirror_kafka_error(m, "InitProducerId", ip.error_code);
         return;
     }
     m->pid = ip.producer_id;
@@ -975,502 +639,10 @@ static void on_init_pid(void *arg, int16_t key, int16_t ver, ed_krd *r)
     m->ck_pos = 0;
     m->ck_lso = -1;
     m->phase = P_CKPT;
-    step(m);
+    ed_mirror_step(m);
 }
 
-/* One checkpoint record: key site|topic|partition, value the next offset. */
-static void take_ckpt(ed_mirror *m, const struct ed_record *rec)
-{
-    size_t sl = strlen(m->site);
-    if (rec->key_len <= (int32_t)sl + 2 || memcmp(rec->key, m->site, sl) != 0 ||
-        rec->key[sl] != '|')
-        return;
-    const char *k = (const char *)rec->key + sl + 1;
-    size_t kl = (size_t)rec->key_len - sl - 1;
-    const char *bar = NULL;
-    for (size_t i = kl; i > 0; i--)
-        if (k[i - 1] == '|') {
-            bar = k + i - 1;
-            break;
-        }
-    if (!bar) return;
-    char num[24];
-    size_t nl = kl - (size_t)(bar + 1 - k);
-    if (nl == 0 || nl >= sizeof num) return;
-    memcpy(num, bar + 1, nl);
-    num[nl] = 0;
-    int32_t part = (int32_t)strtol(num, NULL, 10);
-    size_t tl = (size_t)(bar - k);
-    int64_t next = -1;
-    if (rec->value_len > 0 && rec->value_len < 24) {
-        char v[24];
-        memcpy(v, rec->value, (size_t)rec->value_len);
-        v[rec->value_len] = 0;
-        next = strtoll(v, NULL, 10);
-    }
-    for (int i = 0; i < m->n_mp; i++) {
-        struct mpart *p = &m->mp[i];
-        if (p->partition == part && strlen(p->topic) == tl && memcmp(p->topic, k, tl) == 0)
-            p->ckpt = next;
-    }
-}
-
-static void ckpt_done(ed_mirror *m);
-
-static void on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r)
-{
-    ed_mirror *m = arg;
-    if (m->phase != P_CKPT) return;
-    struct ed_kmsg_fetch_response f;
-    struct ed_kc_mem mem;
-    if (!decode(m, r, key, ver, &mem, &f, "Fetch")) return;
-    const struct ed_kmsg_fetch_response_partition_data *pd = NULL;
-    if (f.n_responses > 0 && f.responses[0].n_partitions > 0) pd = &f.responses[0].partitions[0];
-    int16_t err = f.error_code ? f.error_code : (pd ? pd->error_code : K_UNKNOWN_TOPIC);
-    if (err) {
-        ed_kc_free(&mem);
-        if (err == K_NOT_LEADER || err == K_UNKNOWN_TOPIC || err == K_LEADER_NOT_AVAILABLE) {
-            m->phase = P_META; /* refresh the leaders */
-            later(m, RETRY_MS);
-            return;
-        }
-        if (err == K_OFFSET_OUT_OF_RANGE) {
-            stop_for_good(m, "the checkpoint topic %s cannot be read from offset 0 (%s)",
-                          m->ck_topic, "OFFSET_OUT_OF_RANGE");
-            return;
-        }
-        kafka_error(m, "reading the checkpoints", err);
-        return;
-    }
-    m->ck_lso = pd->last_stable_offset >= 0 ? pd->last_stable_offset : pd->high_watermark;
-    /* read_committed returns aborted transactions' records too, with the
-     * list of aborted transactions (producer id, first offset): as Kafka's
-     * consumer does, every entry whose first offset is at or below a
-     * batch's last offset marks its producer as aborting until its abort
-     * marker; that producer's batches meanwhile are skipped */
-    int64_t aborting[MAX_ABORTING];
-    int n_aborting = 0;
-    int32_t n_ab = pd->n_aborted_transactions > 0 ? pd->n_aborted_transactions : 0;
-    uint8_t *used = n_ab ? ed_calloc((size_t)n_ab, 1) : NULL;
-    if (n_ab && !used) {
-        ed_kc_free(&mem);
-        restart(m, "out of memory reading the checkpoints");
-        return;
-    }
-    const uint8_t *p = pd->records.p;
-    size_t left = pd->records.len > 0 ? (size_t)pd->records.len : 0;
-    int64_t pos = m->ck_pos;
-    while (left >= ED_BATCH_HEADER_LEN) {
-        struct ed_batch_info bi;
-        if (ed_batch_parse_header(p, left, &bi) != ED_OK || ed_batch_total_len(&bi) > left) break;
-        size_t blen = ed_batch_total_len(&bi);
-        int64_t last = bi.base_offset + bi.last_offset_delta;
-        bool skip = false;
-        for (int32_t i = 0; i < n_ab; i++) {
-            if (used[i] || pd->aborted_transactions[i].first_offset > last) continue;
-            used[i] = 1;
-            bool known = false;
-            for (int k = 0; k < n_aborting; k++)
-                known |= aborting[k] == pd->aborted_transactions[i].producer_id;
-            if (!known && n_aborting < MAX_ABORTING)
-                aborting[n_aborting++] = pd->aborted_transactions[i].producer_id;
-        }
-        int slot = -1;
-        for (int i = 0; i < n_aborting; i++)
-            if (aborting[i] == bi.producer_id) slot = i;
-        if (ed_batch_is_control(&bi)) {
-            if (slot >= 0) aborting[slot] = aborting[--n_aborting];
-            skip = true;
-        } else if (slot >= 0) {
-            skip = true; /* a record of an aborted transaction */
-        }
-        if (!skip) {
-            if (ed_batch_iter_begin(&m->it, p, blen) == ED_OK) {
-                struct ed_record rec;
-                while (ed_batch_iter_next(&m->it, &rec) == 1)
-                    if (rec.offset >= m->ck_pos) take_ckpt(m, &rec);
-            }
-        }
-        if (last + 1 > pos) pos = last + 1;
-        p += blen;
-        left -= blen;
-    }
-    ed_free(used);
-    ed_kc_free(&mem);
-    bool progress = pos > m->ck_pos;
-    m->ck_pos = pos;
-    if (m->ck_pos >= m->ck_lso) {
-        ckpt_done(m);
-        return;
-    }
-    later(m, progress ? 0 : RETRY_MS);
-}
-
-/* The checkpoints are read: every partition's resume point is known. */
-static void ckpt_done(ed_mirror *m)
-{
-    for (int i = 0; i < m->n_mp; i++) {
-        struct mpart *p = &m->mp[i];
-        ed_log *log = part_log(m, p);
-        int64_t start = log ? ed_log_start_offset(log) : 0;
-        int64_t end = log ? ed_log_end_offset(log) : 0;
-        char tp[300];
-        snprintf(tp, sizeof tp, "%s-%d", p->topic, (int)p->partition);
-        if (p->ckpt < 0 && p->mark > 0) {
-            stop_for_good(m,
-                          "no checkpoint upstream for %s although the local mark says it was "
-                          "mirrored (checkpoint topic %s deleted or emptied?): refusing to "
-                          "mirror rather than start again from the beginning",
-                          tp, m->ck_topic);
-            return;
-        }
-        if (p->ckpt > end) {
-            stop_for_good(m,
-                          "the upstream checkpoint of %s is beyond the local log (%s): another "
-                          "gateway with the same site.id?",
-                          tp, "checkpoint > log end offset");
-            return;
-        }
-        p->next = p->ckpt >= 0 ? p->ckpt : start;
-        if (p->next < start) {
-            ED_LOG_WARN("%s: offsets %" PRId64 "..%" PRId64 " were deleted locally before "
-                        "they were mirrored",
-                        tp, p->next, start - 1);
-            p->next = start;
-        }
-        p->txn_next = p->next;
-    }
-    ED_LOG_INFO("mirroring %d partition%s to %s as %s (checkpoints read up to offset %" PRId64 ")",
-                m->n_mp, m->n_mp == 1 ? "" : "s", ed_klink_name(m->boot), m->txn_id, m->ck_pos);
-    m->last_error[0] = 0;
-    m->link_state = "up";
-    m->new_parts = false; /* every partition known now has its resume point */
-    m->phase = P_IDLE;
-    save_state(m);
-    write_status(m);
-    later(m, 0);
-}
-
-/* ---- one transaction ---- */
-
-static void reset_batches(ed_mirror *m)
-{
-    for (int i = 0; i < m->n_ut; i++)
-        for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
-            m->ut[i].batch[p] = NULL;
-            m->ut[i].n_added[p] = 0;
-        }
-    m->txn_len = 0;
-}
-
-/* Adds a record to upstream partition p of u: ED_ERR_TOOBIG when its batch
- * is full. */
-static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed_record *rec,
-                      const struct ed_record_header *h, size_t n_h)
-{
-    if (!u->bld[p]) {
-        int rc = ed_batch_builder_new((size_t)m->batch_len, &u->bld[p]);
-        if (rc) return rc;
-    }
-    if (!u->n_added[p]) {
-        int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
-                                        u->seq[p]);
-        if (rc) return rc;
-    }
-    int rc =
-        ed_batch_builder_add(u->bld[p], rec->key, rec->key ? (size_t)rec->key_len : 0, rec->value,
-                             rec->value ? (size_t)rec->value_len : 0, h, n_h, rec->timestamp);
-    if (rc == ED_OK) u->n_added[p]++;
-    return rc;
-}
-
-static int ensure_hdrs(ed_mirror *m, size_t n)
-{
-    if (n <= m->hdrs_cap) return ED_OK;
-    struct ed_record_header *h = ed_realloc(m->hdrs, sizeof *h * n);
-    if (!h) return ED_ERR_NOMEM;
-    m->hdrs = h;
-    m->hdrs_cap = n;
-    return ED_OK;
-}
-
-/* ---- bandwidth cap: a token bucket of one second's bytes ---- */
-
-/* Record bytes one transaction may take: with a cap, at most one bucket. */
-static int64_t txn_cap(const ed_mirror *m)
-{
-    return m->rate && m->rate < m->txn_max_len ? (m->rate > 1024 ? m->rate : 1024) : m->txn_max_len;
-}
-
-static void refill(ed_mirror *m)
-{
-    uint64_t now = ed_plat_loop_now_ms(m->b->loop);
-    uint64_t dt_ms = now - m->tokens_ms;
-    int64_t add = (int64_t)(dt_ms < 2000 ? dt_ms : 2000) * m->rate / 1000;
-    if (add <= 0) return;
-    m->tokens = m->tokens + add > m->rate ? m->rate : m->tokens + add;
-    m->tokens_ms = now;
-}
-
-/* ms until the bucket is no longer owed anything, 0 = send now. */
-static uint32_t rate_wait_ms(ed_mirror *m)
-{
-    if (!m->rate) return 0;
-    refill(m);
-    if (m->tokens >= 0) return 0;
-    return (uint32_t)((-m->tokens * 1000 + m->rate - 1) / m->rate);
-}
-
-/* Copies records of p from p->next on into the transaction's batches.
- * Returns false when the transaction is full. */
-static bool take_part(ed_mirror *m, struct mpart *p)
-{
-    ed_log *log = part_log(m, p);
-    if (!log) return true;
-    int64_t durable = ed_log_durable_offset(log);
-    int64_t start = ed_log_start_offset(log);
-    p->lag = durable > p->next ? durable - p->next : 0;
-    if (p->next >= durable) return true;
-    if (p->next < start) {
-        ED_LOG_WARN("%s-%d: offsets %" PRId64 "..%" PRId64 " were deleted before they were "
-                    "mirrored",
-                    p->topic, (int)p->partition, p->next, start - 1);
-        p->next = p->txn_next = start;
-    }
-    struct utopic *u = &m->ut[p->ut];
-    if (!u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
-    char src[ED_TOPIC_NAME_MAX + 64];
-    int64_t pos = p->txn_next;
-    for (int64_t before = -1; pos < durable && pos != before;) {
-        before = pos;
-        struct ed_log_slice s;
-        if (ed_log_read(log, pos, (size_t)m->batch_len, &s) != ED_OK || !s.seg) break;
-        if (s.len > m->rbuf_cap) {
-            uint8_t *nb = ed_realloc(m->rbuf, s.len);
-            if (!nb) {
-                ed_log_slice_release(&s);
-                break;
-            }
-            m->rbuf = nb;
-            m->rbuf_cap = s.len;
-        }
-        size_t len = s.len;
-        int rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
-        ed_log_slice_release(&s);
-        if (rc) break;
-        size_t off = 0;
-        while (off + ED_BATCH_HEADER_LEN <= len && pos < durable) {
-            if (ed_batch_iter_begin(&m->it, m->rbuf + off, len - off) != ED_OK) {
-                ED_LOG_WARN_RL("%s-%d: batch at offset %" PRId64 " cannot be read; mirror stalls",
-                               p->topic, (int)p->partition, pos);
-                p->txn_next = pos;
-                return false;
-            }
-            struct ed_batch_info bi = m->it.info;
-            off += ed_batch_total_len(&bi);
-            int64_t last = bi.base_offset + bi.last_offset_delta;
-            if (last < pos) continue;
-            struct ed_record rec;
-            while (ed_batch_iter_next(&m->it, &rec) == 1) {
-                if (rec.offset < pos || rec.offset >= durable) continue;
-                if (ensure_hdrs(m, (size_t)rec.n_headers + 2) != ED_OK) {
-                    p->txn_next = pos;
-                    return false;
-                }
-                size_t n_h = 0, cur = 0;
-                struct ed_record_header h;
-                while (n_h < (size_t)rec.n_headers && ed_record_next_header(&rec, &cur, &h) == 1)
-                    m->hdrs[n_h++] = h;
-                int sl = snprintf(src, sizeof src, "%s/%d/%" PRId64, p->topic, (int)p->partition,
-                                  rec.offset);
-                m->hdrs[n_h++] =
-                    (struct ed_record_header){(const uint8_t *)"eddy.site", 9,
-                                              (const uint8_t *)m->site, (int32_t)strlen(m->site)};
-                m->hdrs[n_h++] = (struct ed_record_header){(const uint8_t *)"eddy.src", 8,
-                                                           (const uint8_t *)src, sl};
-                int32_t up =
-                    p->partition < u->n_parts
-                        ? p->partition
-                        : (rec.key ? ed_partitioner_pick(rec.key, (size_t)rec.key_len, u->n_parts)
-                                   : p->partition % u->n_parts);
-                if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
-                    p->txn_next = pos;
-                    return false; /* that batch is full: the rest goes next time */
-                }
-                m->txn_len += (rec.key_len > 0 ? rec.key_len : 0) +
-                              (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
-                pos = rec.offset + 1;
-                p->n_copied++;
-                if (m->txn_len >= txn_cap(m)) {
-                    p->txn_next = pos;
-                    return false;
-                }
-            }
-            if (last + 1 > pos && last + 1 <= durable) pos = last + 1; /* compaction gaps */
-        }
-        if (off == 0) break;
-    }
-    p->txn_next = pos;
-    return true;
-}
-
-static void txn_failed(ed_mirror *m, const char *why)
-{
-    restart(m, why);
-}
-
-static void finish_batches(ed_mirror *m)
-{
-    for (int i = 0; i < m->n_ut; i++) {
-        struct utopic *u = &m->ut[i];
-        for (int32_t p = 0; p < u->n_parts; p++) {
-            if (!u->n_added[p]) continue;
-            uint8_t *out = NULL;
-            size_t len = 0;
-            if (ed_batch_builder_finish(u->bld[p], &out, &len) != ED_OK) continue;
-            /* transactional: attributes bit 4, inside the CRC (bytes 21..) */
-            ed_put_be16(out + 21, (uint16_t)(ed_get_be16(out + 21) | 16u));
-            ed_put_be32(out + 17, ed_crc32c(0, out + 21, len - 21));
-            u->batch[p] = out;
-            u->batch_len[p] = len;
-        }
-    }
-}
-
-/* Builds the next transaction; false if there is nothing to copy. */
-static bool build_txn(ed_mirror *m)
-{
-    reset_batches(m);
-    for (int i = 0; i < m->n_mp; i++)
-        m->mp[i].txn_next = m->mp[i].next;
-    bool any = false;
-    for (int k = 0; k < m->n_mp; k++) {
-        struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
-        bool more = take_part(m, p);
-        if (p->txn_next > p->next) any = true;
-        if (!more) break;
-    }
-    m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
-    if (!any) return false;
-    /* the checkpoint records of every partition this transaction moves */
-    struct utopic *ck = &m->ut[m->ck_ut];
-    for (int i = 0; i < m->n_mp; i++) {
-        struct mpart *p = &m->mp[i];
-        if (p->txn_next <= p->next) continue;
-        char key[400], val[24];
-        int kl = snprintf(key, sizeof key, "%s|%s|%d", m->site, p->topic, (int)p->partition);
-        int vl = snprintf(val, sizeof val, "%" PRId64, p->txn_next);
-        struct ed_record rec;
-        memset(&rec, 0, sizeof rec);
-        rec.key = (const uint8_t *)key;
-        rec.key_len = kl;
-        rec.value = (const uint8_t *)val;
-        rec.value_len = vl;
-        rec.timestamp = ed_plat_clock_wall_ms();
-        if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
-    }
-    finish_batches(m);
-    return true;
-}
-
-static void on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r)
-{
-    ed_mirror *m = arg;
-    if (m->phase != P_ADD) return;
-    struct ed_kmsg_add_partitions_to_txn_response a;
-    struct ed_kc_mem mem;
-    if (!decode(m, r, key, ver, &mem, &a, "AddPartitionsToTxn")) return;
-    int16_t err = 0;
-    for (int32_t i = 0; i < a.n_results_by_topic_v3_and_below; i++) {
-        const struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *t =
-            &a.results_by_topic_v3_and_below[i];
-        for (int32_t k = 0; k < t->n_results_by_partition; k++)
-            if (t->results_by_partition[k].partition_error_code && !err)
-                err = t->results_by_partition[k].partition_error_code;
-    }
-    ed_kc_free(&mem);
-    if (err) {
-        kafka_error(m, "AddPartitionsToTxn", err);
-        return;
-    }
-    m->phase = P_PRODUCE;
-    step(m);
-}
-
-static void on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
-{
-    ED_UNUSED(key);
-    ed_mirror *m = arg;
-    if (m->phase != P_PRODUCE) return;
-    struct ed_kc_produce pr;
-    memset(&pr, 0, sizeof pr);
-    if (ed_kc_dec_produce(r, ver, &pr) != ED_OK) {
-        ed_kc_free(&pr.mem);
-        txn_failed(m, "malformed Produce response");
-        return;
-    }
-    int16_t err = 0;
-    for (int32_t i = 0; i < pr.n; i++)
-        if (pr.parts[i].error && !err) err = pr.parts[i].error;
-    ed_kc_free(&pr.mem);
-    if (err) {
-        /* whatever this transaction wrote is aborted by the new epoch */
-        char why[160];
-        snprintf(why, sizeof why, "Produce failed: %s", ed_kc_errname(err));
-        if (err == K_PRODUCER_FENCED || err == K_INVALID_PRODUCER_EPOCH)
-            kafka_error(m, "Produce", err);
-        else
-            txn_failed(m, why);
-        return;
-    }
-    if (--m->n_produce_out > 0) return;
-    crash_point(m, "before-endtxn");
-    m->phase = P_END;
-    step(m);
-}
-
-static void on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
-{
-    ed_mirror *m = arg;
-    if (m->phase != P_END) return;
-    struct ed_kmsg_end_txn_response e;
-    struct ed_kc_mem mem;
-    if (!decode(m, r, key, ver, &mem, &e, "EndTxn")) return;
-    ed_kc_free(&mem);
-    if (e.error_code) {
-        if (e.error_code == K_CONCURRENT_TXNS || e.error_code == K_COORD_LOADING) {
-            later(m, e.error_code == K_CONCURRENT_TXNS ? CONCURRENT_RETRY_MS : RETRY_MS / 4);
-            return;
-        }
-        if (e.error_code == K_PRODUCER_FENCED || e.error_code == K_INVALID_PRODUCER_EPOCH) {
-            kafka_error(m, "EndTxn", e.error_code);
-            return;
-        }
-        /* the outcome is the coordinator's to finish: InitProducerId waits
-         * for it, and the checkpoints then say what was committed */
-        char why[160];
-        snprintf(why, sizeof why, "EndTxn failed: %s", ed_kc_errname(e.error_code));
-        txn_failed(m, why);
-        return;
-    }
-    crash_point(m, "after-endtxn");
-    /* committed: the sequences move on, then the local marks */
-    for (int i = 0; i < m->n_ut; i++)
-        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            m->ut[i].seq[p] += m->ut[i].n_added[p];
-    for (int i = 0; i < m->n_mp; i++) {
-        struct mpart *p = &m->mp[i];
-        p->next = p->txn_next;
-        p->mark = p->next;
-    }
-    reset_batches(m);
-    m->n_txns++;
-    save_state(m);
-    m->phase = P_IDLE;
-    later(m, 0);
-}
-
-/* ---- the step machine ---- */
+/* ---- the ed_mirror_step machine ---- */
 
 static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn enc, const void *arg,
                          ed_klink_resp_cb cb)
@@ -1484,7 +656,7 @@ static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn en
     if (rc) {
         char why[160];
         snprintf(why, sizeof why, "cannot send %s: %s", ed_kschema_api(api)->name, ed_strerror(rc));
-        restart(m, why);
+        ed_mirror_restart(m, why);
     }
 }
 
@@ -1510,7 +682,7 @@ static void on_append(void *arg, ed_partition *part)
     }
     if (m->woken && delay) return;
     m->woken = true;
-    later(m, delay);
+    ed_mirror_later(m, delay);
 }
 
 static void idle(ed_mirror *m)
@@ -1523,35 +695,35 @@ static void idle(ed_mirror *m)
     if (m->new_parts) { /* new partitions: their topics and checkpoints first */
         m->new_parts = false;
         m->phase = P_META;
-        step(m);
+        ed_mirror_step(m);
         return;
     }
     m->sleeping = m->woken = false;
-    uint32_t owed_ms = rate_wait_ms(m);
+    uint32_t owed_ms = ed_mirror_rate_wait_ms(m);
     if (owed_ms) { /* the bandwidth cap: wait for the bucket */
-        later(m, owed_ms);
+        ed_mirror_later(m, owed_ms);
         return;
     }
-    if (!build_txn(m)) {
+    if (!ed_mirror_build_txn(m)) {
         /* records appended but not yet on flash (the mirror copies only
          * what is): look again soon; else sleep until an append */
         bool pending = false;
         for (int i = 0; i < m->n_mp; i++) {
             struct mpart *p = &m->mp[i];
-            ed_log *log = part_log(m, p);
+            ed_log *log = ed_mirror_part_log(m, p);
             p->idle_len = log ? ed_log_size(log) : 0;
             pending |= log && ed_log_durable_offset(log) < ed_log_end_offset(log);
             p->lag = 0;
         }
         m->sleeping = !pending;
-        later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
+        ed_mirror_later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;
     }
     m->phase = P_ADD;
-    step(m);
+    ed_mirror_step(m);
 }
 
-static void step(ed_mirror *m)
+void ed_mirror_step(ed_mirror *m)
 {
     m->blocked = false;
     switch (m->phase) {
@@ -1581,14 +753,14 @@ static void step(ed_mirror *m)
         return;
     case P_CKPT:
         send_or_wait(m, link_to(m, m->ut[m->ck_ut].leader[m->ck_part]), ED_KMSG_FETCH,
-                     enc_ckpt_fetch, m, on_ckpt_fetch);
+                     ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
         return;
     case P_IDLE:
         idle(m);
         return;
     case P_ADD:
-        send_or_wait(m, link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN, enc_add_parts, m,
-                     on_add_parts);
+        send_or_wait(m, link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
+                     ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
         return;
     case P_PRODUCE: {
         /* one request per leader; every leader's link must be up first */
@@ -1605,99 +777,28 @@ static void step(ed_mirror *m)
             }
         for (int k = 0; k < n_leaders; k++)
             if (!link_to(m, leaders[k])) return;
-        crash_point(m, "before-produce");
+        ed_mirror_crash_point(m, "before-produce");
         for (int i = 0; m->rate && i < m->n_ut; i++)
             for (int32_t p = 0; p < m->ut[i].n_parts; p++)
                 if (m->ut[i].batch[p]) m->tokens -= (int64_t)m->ut[i].batch_len[p];
         m->n_produce_out = n_leaders;
         for (int k = 0; k < n_leaders; k++) {
             struct produce_arg pa = {m, leaders[k]};
-            int rc = ed_klink_send(link_to(m, leaders[k]), ED_KMSG_PRODUCE, enc_produce, &pa, 0,
-                                   on_produce, m);
+            int rc = ed_klink_send(link_to(m, leaders[k]), ED_KMSG_PRODUCE, ed_mirror_enc_produce,
+                                   &pa, 0, ed_mirror_on_produce, m);
             if (rc) {
-                txn_failed(m, "cannot send Produce");
+                ed_mirror_txn_failed(m, "cannot send Produce");
                 return;
             }
         }
-        crash_point(m, "after-produce");
+        ed_mirror_crash_point(m, "after-produce");
         return;
     }
     case P_END:
-        send_or_wait(m, link_to(m, m->coord), ED_KMSG_END_TXN, enc_end_txn, m, on_end_txn);
+        send_or_wait(m, link_to(m, m->coord), ED_KMSG_END_TXN, ed_mirror_enc_end_txn, m,
+                     ed_mirror_on_end_txn);
         return;
     }
-}
-
-/* ---- status ---- */
-
-static void json_str(char *out, size_t len, const char *s)
-{
-    size_t o = 0;
-    for (; *s && o + 7 < len; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = 0;
-}
-
-static void write_status(ed_mirror *m)
-{
-    size_t cap = 1024 + (size_t)m->n_mp * 600;
-    char *buf = ed_malloc(cap);
-    if (!buf) return;
-    char err[1100], site[300];
-    json_str(err, sizeof err, m->last_error);
-    json_str(site, sizeof site, m->site);
-    const char *state = phase_names[m->phase];
-    if (m->phase == P_STOPPED && strncmp(m->last_error, "fenced", 6) == 0)
-        state = "fenced";
-    else if (m->phase == P_STOPPED)
-        state = "error";
-    size_t o =
-        (size_t)snprintf(buf, cap,
-                         "{\"site\": \"%s\", \"upstream\": \"%s:%u\", \"state\": \"%s\", "
-                         "\"link\": \"%s\", \"transactions\": %" PRIu64
-                         ", \"last_error\": \"%s\", \"updated_ms\": %" PRId64 ", \"partitions\": [",
-                         site, m->boot_host, (unsigned)m->boot_port, state, m->link_state,
-                         m->n_txns, err, ed_plat_clock_wall_ms());
-    for (int i = 0; i < m->n_mp && o < cap; i++) {
-        struct mpart *p = &m->mp[i];
-        ed_log *log = part_log(m, p);
-        int64_t end = log ? ed_log_end_offset(log) : 0;
-        int64_t done = p->next >= 0 ? p->next : p->mark;
-        const char *ps = state;
-        if (m->phase >= P_IDLE && m->phase <= P_END) ps = done >= end ? "caught-up" : "mirroring";
-        o += (size_t)snprintf(buf + o, cap - o,
-                              "%s\n  {\"topic\": \"%s\", \"partition\": %d, \"upstream\": \"%s\", "
-                              "\"mirrored\": %" PRId64 ", \"end\": %" PRId64 ", \"lag\": %" PRId64
-                              ", \"state\": \"%s\"}",
-                              i ? "," : "", p->topic, (int)p->partition, m->ut[p->ut].name, done,
-                              end, end > done ? end - done : 0, ps);
-    }
-    if (o < cap) o += (size_t)snprintf(buf + o, cap - o, "\n]}\n");
-    if (o >= cap) o = cap - 1;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", m->status_path);
-    ed_file *f = NULL;
-    int rc = ed_plat_file_open(tmp, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &f);
-    if (rc == ED_OK) rc = ed_plat_file_pwrite(f, buf, o, 0);
-    if (f) ed_plat_file_close(f);
-    if (rc == ED_OK) ed_plat_path_rename(tmp, m->status_path);
-    ed_free(buf);
-}
-
-static void on_status(ed_timer *t, void *arg)
-{
-    ed_mirror *m = arg;
-    write_status(m);
-    ed_plat_timer_start(m->b->loop, t, STATUS_MS, on_status, m);
 }
 
 /* ---- retention ---- */
@@ -1712,7 +813,7 @@ static bool retention_hook(void *arg, ed_log *log, int64_t last_offset, bool gua
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < m->n_mp; i++) {
             struct mpart *p = &m->mp[i];
-            if (part_log(m, p) != log) continue;
+            if (ed_mirror_part_log(m, p) != log) continue;
             int64_t upto = p->next >= 0 ? p->next : p->mark;
             return last_offset < upto; /* keep what is not upstream yet */
         }
@@ -1729,7 +830,7 @@ static void mirror_shutdown(void *obj)
     ed_plat_timer_stop(m->b->loop, &m->timer);
     ed_plat_timer_stop(m->b->loop, &m->status_timer);
     if (m->phase != P_STOPPED) m->link_state = "shut down";
-    write_status(m);
+    ed_mirror_write_status(m);
     m->phase = P_STOPPED;
 }
 
@@ -1826,7 +927,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->ck_ut = add_ut(m, m->ck_topic, 1);
     if (m->ck_ut < 0) goto fail;
     rescan(m);
-    load_state(m);
+    ed_mirror_load_state(m);
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
     struct ed_klink_opts o = link_opts(m);
     rc = ed_klink_new(b->loop, m->boot_host, m->boot_port, &o, &link_cbs, m, &m->boot);
@@ -1835,7 +936,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     rc = ed_topics_add_append_listener(b->topics, on_append, m);
     if (rc) goto fail;
     ed_storage_set_retention_hook(b->storage, retention_hook, m);
-    ed_plat_timer_start(b->loop, &m->status_timer, 0, on_status, m);
+    ed_plat_timer_start(b->loop, &m->status_timer, 0, ed_mirror_on_status, m);
     rc = ed_broker_add_service(b, &svc); /* on error the broker frees it */
     if (rc) {
         snprintf(why, why_len, "cannot register the mirror: %s", ed_strerror(rc));

@@ -1,0 +1,190 @@
+/* The mirror's shared internals: the state of one mirror link (its
+ * upstream nodes and topics, the partitions it copies) and the functions
+ * its files call across one another. */
+#ifndef ED_CORE_KAFKA_MIRROR_INT_H
+#define ED_CORE_KAFKA_MIRROR_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "storage/batch.h"
+#include "storage/codec.h"
+#include "core/kafka/klink.h"
+#include "core/kafka/schema.h"
+#include "core/kafka/mirror.h"
+#include "core/topics.h"
+
+#define MAX_NODES           32
+#define MAX_ABORTING        32
+#define STATUS_MS           1000
+#define RESCAN_MS           5000
+#define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
+#define RETRY_MS            200
+#define CONCURRENT_RETRY_MS 5
+#define FENCE_GRACE_MS      5000
+#define STATE_MAGIC         0x4544524du /* "EDRM" */
+#define STATE_VERSION       1
+
+/* Kafka error codes the mirror acts on. */
+enum {
+    K_OFFSET_OUT_OF_RANGE = 1,
+    K_UNKNOWN_TOPIC = 3,
+    K_LEADER_NOT_AVAILABLE = 5,
+    K_NOT_LEADER = 6,
+    K_COORD_LOADING = 14,
+    K_COORD_NOT_AVAILABLE = 15,
+    K_NOT_COORD = 16,
+    K_TOPIC_EXISTS = 36,
+    K_INVALID_PRODUCER_EPOCH = 47,
+    K_CONCURRENT_TXNS = 51,
+    K_PRODUCER_FENCED = 90,
+};
+
+enum phase {
+    P_WAIT,    /* for the bootstrap connection */
+    P_META,    /* Metadata */
+    P_CREATE,  /* CreateTopics */
+    P_COORD,   /* FindCoordinator */
+    P_INIT,    /* InitProducerId */
+    P_CKPT,    /* reading the checkpoints */
+    P_IDLE,    /* between transactions */
+    P_ADD,     /* AddPartitionsToTxn */
+    P_PRODUCE, /* Produce requests out */
+    P_END,     /* EndTxn */
+    P_STOPPED  /* fenced or refused: needs the operator */
+};
+
+struct node {
+    int32_t id;
+    char host[256];
+    uint16_t port;
+    ed_klink *link;
+};
+
+/* An upstream topic and, per partition, its leader, the producer's next
+ * sequence and the batch being built for the current transaction. */
+struct utopic {
+    char name[ED_TOPIC_NAME_MAX + 1];
+    int32_t n_src;   /* partitions of the source (for creation) */
+    int32_t n_parts; /* upstream; 0 = unknown or missing */
+    int32_t *leader;
+    int32_t *seq;
+    int32_t *n_added; /* records in this transaction's batch */
+    ed_batch_builder **bld;
+    uint8_t **batch; /* finished batch of this transaction */
+    size_t *batch_len;
+};
+
+/* A mirrored source partition. */
+struct mpart {
+    char topic[ED_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int ut;            /* its upstream topic */
+    int64_t next;      /* next source offset to copy (from the checkpoint) */
+    int64_t txn_next;  /* next once the open transaction commits */
+    int64_t mark;      /* durable local mark: offsets below are upstream */
+    int64_t ckpt;      /* value found in the checkpoint topic, -1 none */
+    int64_t lag;       /* records not yet upstream */
+    uint64_t n_copied; /* records copied since start */
+    uint64_t idle_len; /* its log's size when the mirror last went idle */
+};
+
+struct ed_mirror {
+    ed_broker *b;
+    const struct ed_config *cfg;
+    char site[128];
+    char txn_id[300];
+    char template_[256];
+    char ck_topic[ED_TOPIC_NAME_MAX + 1];
+    char *topics_cfg; /* copy of mirror.topics */
+    char state_path[1024], status_path[1024];
+    bool create_topics;
+    int64_t txn_max_len, txn_max_ms, linger_ms, batch_len, request_ms;
+    int compression; /* enum ed_compression of the batches sent upstream */
+    int64_t rate;    /* mirror.rate.bytes.per.sec, 0 = unlimited */
+    int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
+    uint64_t tokens_ms;
+
+    ed_klink *boot;
+    char boot_host[256];
+    uint16_t boot_port;
+    struct node nodes[MAX_NODES];
+    int n_nodes;
+    int32_t coord; /* node id of the transaction coordinator */
+
+    struct utopic *ut;
+    int n_ut;
+    int ck_ut; /* index of the checkpoint topic */
+    int32_t ck_part;
+    struct mpart *mp;
+    int n_mp;
+    bool have_state; /* the local state file existed: this site has mirrored before */
+    bool new_parts;  /* partitions found since the checkpoints were read */
+    bool fence_retried;
+    uint64_t init_ms; /* when InitProducerId last succeeded */
+
+    enum phase phase;
+    bool blocked;  /* the phase's request waits for a connection */
+    bool sleeping; /* idle, nothing appended: an append wakes it */
+    bool woken;    /* an append armed the timer */
+    ed_timer timer;
+    ed_timer status_timer;
+    uint64_t next_rescan_ms;
+    int64_t pid;
+    int16_t epoch;
+    int64_t ck_pos, ck_lso;
+    int n_produce_out;
+    int rr; /* round-robin start among partitions */
+    int64_t txn_len;
+    uint64_t n_txns;
+    char last_error[512];
+    const char *link_state;
+
+    uint8_t *rbuf; /* local batches being copied */
+    size_t rbuf_cap;
+    struct ed_record_header *hdrs;
+    size_t hdrs_cap;
+    struct ed_batch_iter it;
+
+    const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
+    long crash_n;
+};
+
+struct produce_arg {
+    const ed_mirror *m;
+    int32_t leader;
+};
+
+/* mirror.c */
+void ed_mirror_crash_point(ed_mirror *m, const char *point);
+struct ed_log *ed_mirror_part_log(ed_mirror *m, const struct mpart *p);
+void ed_mirror_restart(ed_mirror *m, const char *why);
+void ed_mirror_stop_for_good(ed_mirror *m, const char *fmt, const char *a, const char *b);
+void ed_mirror_later(ed_mirror *m, uint32_t ms);
+void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err);
+bool ed_mirror_decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct ed_kc_mem *mem,
+                      void *msg, const char *what);
+void ed_mirror_step(ed_mirror *m);
+
+/* mirror_ckpt.c */
+void ed_mirror_enc_ckpt_fetch(ed_kwr *w, int16_t ver, const void *arg);
+void ed_mirror_on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r);
+
+/* mirror_txn.c */
+void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg);
+void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg);
+void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg);
+uint32_t ed_mirror_rate_wait_ms(ed_mirror *m);
+void ed_mirror_txn_failed(ed_mirror *m, const char *why);
+bool ed_mirror_build_txn(ed_mirror *m);
+void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r);
+void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r);
+void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r);
+
+/* mirror_status.c */
+int ed_mirror_save_state(ed_mirror *m);
+void ed_mirror_load_state(ed_mirror *m);
+void ed_mirror_write_status(ed_mirror *m);
+void ed_mirror_on_status(ed_timer *t, void *arg);
+
+#endif

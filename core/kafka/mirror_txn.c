@@ -1,0 +1,423 @@
+/* One mirror transaction: the AddPartitionsToTxn, Produce and EndTxn
+ * requests and their responses, building the batches from the local
+ * logs, and the bandwidth cap. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ED_LOG_MODULE "mirror"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/batch.h"
+#include "storage/codec.h"
+#include "core/kafka/klink.h"
+#include "core/kafka/schema.h"
+#include "core/kafka/mirror.h"
+#include "core/kafka/mirror_int.h"
+#include "core/config.h"
+#include "core/partitioner.h"
+#include "core/topics.h"
+
+void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg)
+{
+    const ed_mirror *m = arg;
+    ED_KC_ENC_BEGIN(add_partitions_to_txn_request, r);
+    r.v3_and_below_transactional_id = ed_kc_str(m->txn_id);
+    r.v3_and_below_producer_id = m->pid;
+    r.v3_and_below_producer_epoch = m->epoch;
+    int nt = 0;
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (m->ut[i].batch[p]) {
+                nt++;
+                break;
+            }
+    r.n_v3_and_below_topics = nt;
+    r.v3_and_below_topics =
+        ED_KC_STRUCTS(nt, add_partitions_to_txn_request_add_partitions_to_txn_topic);
+    for (int i = 0, t = 0; r.v3_and_below_topics && i < m->n_ut; i++) {
+        const struct utopic *u = &m->ut[i];
+        int32_t np = 0;
+        for (int32_t p = 0; p < u->n_parts; p++)
+            np += u->batch[p] != NULL;
+        if (!np) continue;
+        r.v3_and_below_topics[t].name = ed_kc_str(u->name);
+        r.v3_and_below_topics[t].n_partitions = np;
+        int32_t *ids = ed_karena_alloc(&a, sizeof *ids * (size_t)np);
+        if (!ids) w->err = ED_ERR_NOMEM;
+        for (int32_t p = 0, k = 0; ids && p < u->n_parts; p++)
+            if (u->batch[p]) ids[k++] = p;
+        r.v3_and_below_topics[t].partitions = ids;
+        t++;
+    }
+    ed_kc_enc_finish(&a, w, ED_KMSG_ADD_PARTITIONS_TO_TXN, ver, &r);
+}
+
+void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg)
+{
+    const struct produce_arg *pa = arg;
+    const ed_mirror *m = pa->m;
+    ED_KC_ENC_BEGIN(produce_request, r);
+    r.transactional_id = ed_kc_str(m->txn_id);
+    r.acks = -1;
+    r.timeout_ms = (int32_t)m->request_ms;
+    int nt = 0;
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (m->ut[i].batch[p] && m->ut[i].leader[p] == pa->leader) {
+                nt++;
+                break;
+            }
+    r.n_topic_data = nt;
+    r.topic_data = ED_KC_STRUCTS(nt, produce_request_topic_produce_data);
+    for (int i = 0, t = 0; r.topic_data && i < m->n_ut; i++) {
+        const struct utopic *u = &m->ut[i];
+        int32_t np = 0;
+        for (int32_t p = 0; p < u->n_parts; p++)
+            np += u->batch[p] && u->leader[p] == pa->leader;
+        if (!np) continue;
+        struct ed_kmsg_produce_request_topic_produce_data *d = &r.topic_data[t++];
+        d->name = ed_kc_str(u->name);
+        d->n_partition_data = np;
+        d->partition_data = ED_KC_STRUCTS(np, produce_request_partition_produce_data);
+        for (int32_t p = 0, k = 0; d->partition_data && p < u->n_parts; p++)
+            if (u->batch[p] && u->leader[p] == pa->leader) {
+                d->partition_data[k].index = p;
+                d->partition_data[k].records = (ed_kbytes){u->batch[p], (int32_t)u->batch_len[p]};
+                k++;
+            }
+    }
+    ed_kc_enc_finish(&a, w, ED_KMSG_PRODUCE, ver, &r);
+}
+
+void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg)
+{
+    const ed_mirror *m = arg;
+    ED_KC_ENC_BEGIN(end_txn_request, r);
+    r.transactional_id = ed_kc_str(m->txn_id);
+    r.producer_id = m->pid;
+    r.producer_epoch = m->epoch;
+    r.committed = true;
+    ed_kc_enc_finish(&a, w, ED_KMSG_END_TXN, ver, &r);
+}
+
+/* ---- one transaction ---- */
+
+static void reset_batches(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
+            m->ut[i].batch[p] = NULL;
+            m->ut[i].n_added[p] = 0;
+        }
+    m->txn_len = 0;
+}
+
+/* Adds a record to upstream partition p of u: ED_ERR_TOOBIG when its batch
+ * is full. */
+static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed_record *rec,
+                      const struct ed_record_header *h, size_t n_h)
+{
+    if (!u->bld[p]) {
+        int rc = ed_batch_builder_new((size_t)m->batch_len, &u->bld[p]);
+        if (rc) return rc;
+    }
+    if (!u->n_added[p]) {
+        int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
+                                        u->seq[p]);
+        if (rc) return rc;
+    }
+    int rc =
+        ed_batch_builder_add(u->bld[p], rec->key, rec->key ? (size_t)rec->key_len : 0, rec->value,
+                             rec->value ? (size_t)rec->value_len : 0, h, n_h, rec->timestamp);
+    if (rc == ED_OK) u->n_added[p]++;
+    return rc;
+}
+
+static int ensure_hdrs(ed_mirror *m, size_t n)
+{
+    if (n <= m->hdrs_cap) return ED_OK;
+    struct ed_record_header *h = ed_realloc(m->hdrs, sizeof *h * n);
+    if (!h) return ED_ERR_NOMEM;
+    m->hdrs = h;
+    m->hdrs_cap = n;
+    return ED_OK;
+}
+
+/* ---- bandwidth cap: a token bucket of one second's bytes ---- */
+
+/* Record bytes one transaction may take: with a cap, at most one bucket. */
+static int64_t txn_cap(const ed_mirror *m)
+{
+    return m->rate && m->rate < m->txn_max_len ? (m->rate > 1024 ? m->rate : 1024) : m->txn_max_len;
+}
+
+static void refill(ed_mirror *m)
+{
+    uint64_t now = ed_plat_loop_now_ms(m->b->loop);
+    uint64_t dt_ms = now - m->tokens_ms;
+    int64_t add = (int64_t)(dt_ms < 2000 ? dt_ms : 2000) * m->rate / 1000;
+    if (add <= 0) return;
+    m->tokens = m->tokens + add > m->rate ? m->rate : m->tokens + add;
+    m->tokens_ms = now;
+}
+
+/* ms until the bucket is no longer owed anything, 0 = send now. */
+uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
+{
+    if (!m->rate) return 0;
+    refill(m);
+    if (m->tokens >= 0) return 0;
+    return (uint32_t)((-m->tokens * 1000 + m->rate - 1) / m->rate);
+}
+
+/* Copies records of p from p->next on into the transaction's batches.
+ * Returns false when the transaction is full. */
+static bool take_part(ed_mirror *m, struct mpart *p)
+{
+    ed_log *log = ed_mirror_part_log(m, p);
+    if (!log) return true;
+    int64_t durable = ed_log_durable_offset(log);
+    int64_t start = ed_log_start_offset(log);
+    p->lag = durable > p->next ? durable - p->next : 0;
+    if (p->next >= durable) return true;
+    if (p->next < start) {
+        ED_LOG_WARN("%s-%d: offsets %" PRId64 "..%" PRId64 " were deleted before they were "
+                    "mirrored",
+                    p->topic, (int)p->partition, p->next, start - 1);
+        p->next = p->txn_next = start;
+    }
+    struct utopic *u = &m->ut[p->ut];
+    if (!u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
+    char src[ED_TOPIC_NAME_MAX + 64];
+    int64_t pos = p->txn_next;
+    for (int64_t before = -1; pos < durable && pos != before;) {
+        before = pos;
+        struct ed_log_slice s;
+        if (ed_log_read(log, pos, (size_t)m->batch_len, &s) != ED_OK || !s.seg) break;
+        if (s.len > m->rbuf_cap) {
+            uint8_t *nb = ed_realloc(m->rbuf, s.len);
+            if (!nb) {
+                ed_log_slice_release(&s);
+                break;
+            }
+            m->rbuf = nb;
+            m->rbuf_cap = s.len;
+        }
+        size_t len = s.len;
+        int rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
+        ed_log_slice_release(&s);
+        if (rc) break;
+        size_t off = 0;
+        while (off + ED_BATCH_HEADER_LEN <= len && pos < durable) {
+            if (ed_batch_iter_begin(&m->it, m->rbuf + off, len - off) != ED_OK) {
+                ED_LOG_WARN_RL("%s-%d: batch at offset %" PRId64 " cannot be read; mirror stalls",
+                               p->topic, (int)p->partition, pos);
+                p->txn_next = pos;
+                return false;
+            }
+            struct ed_batch_info bi = m->it.info;
+            off += ed_batch_total_len(&bi);
+            int64_t last = bi.base_offset + bi.last_offset_delta;
+            if (last < pos) continue;
+            struct ed_record rec;
+            while (ed_batch_iter_next(&m->it, &rec) == 1) {
+                if (rec.offset < pos || rec.offset >= durable) continue;
+                if (ensure_hdrs(m, (size_t)rec.n_headers + 2) != ED_OK) {
+                    p->txn_next = pos;
+                    return false;
+                }
+                size_t n_h = 0, cur = 0;
+                struct ed_record_header h;
+                while (n_h < (size_t)rec.n_headers && ed_record_next_header(&rec, &cur, &h) == 1)
+                    m->hdrs[n_h++] = h;
+                int sl = snprintf(src, sizeof src, "%s/%d/%" PRId64, p->topic, (int)p->partition,
+                                  rec.offset);
+                m->hdrs[n_h++] =
+                    (struct ed_record_header){(const uint8_t *)"eddy.site", 9,
+                                              (const uint8_t *)m->site, (int32_t)strlen(m->site)};
+                m->hdrs[n_h++] = (struct ed_record_header){(const uint8_t *)"eddy.src", 8,
+                                                           (const uint8_t *)src, sl};
+                int32_t up =
+                    p->partition < u->n_parts
+                        ? p->partition
+                        : (rec.key ? ed_partitioner_pick(rec.key, (size_t)rec.key_len, u->n_parts)
+                                   : p->partition % u->n_parts);
+                if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
+                    p->txn_next = pos;
+                    return false; /* that batch is full: the rest goes next time */
+                }
+                m->txn_len += (rec.key_len > 0 ? rec.key_len : 0) +
+                              (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
+                pos = rec.offset + 1;
+                p->n_copied++;
+                if (m->txn_len >= txn_cap(m)) {
+                    p->txn_next = pos;
+                    return false;
+                }
+            }
+            if (last + 1 > pos && last + 1 <= durable) pos = last + 1; /* compaction gaps */
+        }
+        if (off == 0) break;
+    }
+    p->txn_next = pos;
+    return true;
+}
+
+void ed_mirror_txn_failed(ed_mirror *m, const char *why)
+{
+    ed_mirror_restart(m, why);
+}
+
+static void finish_batches(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_ut; i++) {
+        struct utopic *u = &m->ut[i];
+        for (int32_t p = 0; p < u->n_parts; p++) {
+            if (!u->n_added[p]) continue;
+            uint8_t *out = NULL;
+            size_t len = 0;
+            if (ed_batch_builder_finish(u->bld[p], &out, &len) != ED_OK) continue;
+            /* transactional: attributes bit 4, inside the CRC (bytes 21..) */
+            ed_put_be16(out + 21, (uint16_t)(ed_get_be16(out + 21) | 16u));
+            ed_put_be32(out + 17, ed_crc32c(0, out + 21, len - 21));
+            u->batch[p] = out;
+            u->batch_len[p] = len;
+        }
+    }
+}
+
+/* Builds the next transaction; false if there is nothing to copy. */
+bool ed_mirror_build_txn(ed_mirror *m)
+{
+    reset_batches(m);
+    for (int i = 0; i < m->n_mp; i++)
+        m->mp[i].txn_next = m->mp[i].next;
+    bool any = false;
+    for (int k = 0; k < m->n_mp; k++) {
+        struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
+        bool more = take_part(m, p);
+        if (p->txn_next > p->next) any = true;
+        if (!more) break;
+    }
+    m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
+    if (!any) return false;
+    /* the checkpoint records of every partition this transaction moves */
+    struct utopic *ck = &m->ut[m->ck_ut];
+    for (int i = 0; i < m->n_mp; i++) {
+        struct mpart *p = &m->mp[i];
+        if (p->txn_next <= p->next) continue;
+        char key[400], val[24];
+        int kl = snprintf(key, sizeof key, "%s|%s|%d", m->site, p->topic, (int)p->partition);
+        int vl = snprintf(val, sizeof val, "%" PRId64, p->txn_next);
+        struct ed_record rec;
+        memset(&rec, 0, sizeof rec);
+        rec.key = (const uint8_t *)key;
+        rec.key_len = kl;
+        rec.value = (const uint8_t *)val;
+        rec.value_len = vl;
+        rec.timestamp = ed_plat_clock_wall_ms();
+        if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
+    }
+    finish_batches(m);
+    return true;
+}
+
+void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r)
+{
+    ed_mirror *m = arg;
+    if (m->phase != P_ADD) return;
+    struct ed_kmsg_add_partitions_to_txn_response a;
+    struct ed_kc_mem mem;
+    if (!ed_mirror_decode(m, r, key, ver, &mem, &a, "AddPartitionsToTxn")) return;
+    int16_t err = 0;
+    for (int32_t i = 0; i < a.n_results_by_topic_v3_and_below; i++) {
+        const struct ed_kmsg_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *t =
+            &a.results_by_topic_v3_and_below[i];
+        for (int32_t k = 0; k < t->n_results_by_partition; k++)
+            if (t->results_by_partition[k].partition_error_code && !err)
+                err = t->results_by_partition[k].partition_error_code;
+    }
+    ed_kc_free(&mem);
+    if (err) {
+        ed_mirror_kafka_error(m, "AddPartitionsToTxn", err);
+        return;
+    }
+    m->phase = P_PRODUCE;
+    ed_mirror_step(m);
+}
+
+void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
+{
+    ED_UNUSED(key);
+    ed_mirror *m = arg;
+    if (m->phase != P_PRODUCE) return;
+    struct ed_kc_produce pr;
+    memset(&pr, 0, sizeof pr);
+    if (ed_kc_dec_produce(r, ver, &pr) != ED_OK) {
+        ed_kc_free(&pr.mem);
+        ed_mirror_txn_failed(m, "malformed Produce response");
+        return;
+    }
+    int16_t err = 0;
+    for (int32_t i = 0; i < pr.n; i++)
+        if (pr.parts[i].error && !err) err = pr.parts[i].error;
+    ed_kc_free(&pr.mem);
+    if (err) {
+        /* whatever this transaction wrote is aborted by the new epoch */
+        char why[160];
+        snprintf(why, sizeof why, "Produce failed: %s", ed_kc_errname(err));
+        if (err == K_PRODUCER_FENCED || err == K_INVALID_PRODUCER_EPOCH)
+            ed_mirror_kafka_error(m, "Produce", err);
+        else
+            ed_mirror_txn_failed(m, why);
+        return;
+    }
+    if (--m->n_produce_out > 0) return;
+    ed_mirror_crash_point(m, "before-endtxn");
+    m->phase = P_END;
+    ed_mirror_step(m);
+}
+
+void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
+{
+    ed_mirror *m = arg;
+    if (m->phase != P_END) return;
+    struct ed_kmsg_end_txn_response e;
+    struct ed_kc_mem mem;
+    if (!ed_mirror_decode(m, r, key, ver, &mem, &e, "EndTxn")) return;
+    ed_kc_free(&mem);
+    if (e.error_code) {
+        if (e.error_code == K_CONCURRENT_TXNS || e.error_code == K_COORD_LOADING) {
+            ed_mirror_later(m,
+                            e.error_code == K_CONCURRENT_TXNS ? CONCURRENT_RETRY_MS : RETRY_MS / 4);
+            return;
+        }
+        if (e.error_code == K_PRODUCER_FENCED || e.error_code == K_INVALID_PRODUCER_EPOCH) {
+            ed_mirror_kafka_error(m, "EndTxn", e.error_code);
+            return;
+        }
+        /* the outcome is the coordinator's to finish: InitProducerId waits
+         * for it, and the checkpoints then say what was committed */
+        char why[160];
+        snprintf(why, sizeof why, "EndTxn failed: %s", ed_kc_errname(e.error_code));
+        ed_mirror_txn_failed(m, why);
+        return;
+    }
+    ed_mirror_crash_point(m, "after-endtxn");
+    /* committed: the sequences move on, then the local marks */
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            m->ut[i].seq[p] += m->ut[i].n_added[p];
+    for (int i = 0; i < m->n_mp; i++) {
+        struct mpart *p = &m->mp[i];
+        p->next = p->txn_next;
+        p->mark = p->next;
+    }
+    reset_batches(m);
+    m->n_txns++;
+    ed_mirror_save_state(m);
+    m->phase = P_IDLE;
+    ed_mirror_later(m, 0);
+}
