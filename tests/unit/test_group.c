@@ -1542,6 +1542,51 @@ static void test_record_bytes(void **state)
     ed_grecs_free(&r, 1);
 }
 
+/* Values Kafka itself may have written are read: OffsetCommitValue v1 (with
+ * expireTimestamp) and the flexible v4 (compact strings, tagged fields),
+ * GroupMetadataValue v4; a value cut short or with a lying length is
+ * refused and changes nothing. */
+static void test_record_read_versions(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t key[] = {0, 1, 0, 2, 'g', 'v', 0, 1, 't', 0, 0, 0, 3};
+    static const uint8_t v1[] = {0, 1, 0, 0, 0, 0, 0, 0, 0, 42, 0, 2, 'm', '1', 0,
+                                 0, 0, 0, 0, 0, 0, 7, 0, 0, 0,  0, 0, 0,   0,   9};
+    assert_true(ed_gstore_apply(f->groups, key, sizeof key, v1, sizeof v1));
+    struct ed_goffset *o = ed_group_offset(grp_of(f, "gv"), "t", 3);
+    assert_non_null(o);
+    assert_int_equal(o->offset, 42);
+    assert_int_equal(o->leader_epoch, -1);
+    assert_string_equal(o->metadata, "m1");
+    assert_int_equal(o->commit_ts, 7);
+    /* v4: offset, epoch, compact "xy", timestamp, one tagged field */
+    static const uint8_t v4[] = {0,   4,   0, 0, 0, 0, 0, 0, 0, 43, 0, 0, 0, 2,    3,
+                                 'x', 'y', 0, 0, 0, 0, 0, 0, 0, 8,  1, 5, 2, 0xaa, 0xbb};
+    assert_true(ed_gstore_apply(f->groups, key, sizeof key, v4, sizeof v4));
+    o = ed_group_offset(grp_of(f, "gv"), "t", 3);
+    assert_int_equal(o->offset, 43);
+    assert_int_equal(o->leader_epoch, 2);
+    assert_string_equal(o->metadata, "xy");
+    assert_int_equal(o->commit_ts, 8);
+    /* every cut of v4, and a tagged field longer than the value */
+    for (size_t n = 2; n < sizeof v4; n++)
+        assert_false(ed_gstore_apply(f->groups, key, sizeof key, v4, (int32_t)n));
+    uint8_t lying[sizeof v4];
+    memcpy(lying, v4, sizeof v4);
+    lying[sizeof v4 - 3] = 9;
+    assert_false(ed_gstore_apply(f->groups, key, sizeof key, lying, sizeof lying));
+    assert_int_equal(ed_group_offset(grp_of(f, "gv"), "t", 3)->offset, 43);
+    /* GroupMetadataValue v4: compact "consumer", generation 5, null
+     * protocol and leader, state timestamp, no members, no tags */
+    static const uint8_t gkey[] = {0, 2, 0, 2, 'g', 'v'};
+    static const uint8_t g4[] = {0, 4, 9, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',  0, 0, 0,
+                                 5, 0, 0, 0,   0,   0,   0,   0,   0,   0,   0x10, 1, 0};
+    assert_true(ed_gstore_apply(f->groups, gkey, sizeof gkey, g4, sizeof g4));
+    assert_string_equal(grp_of(f, "gv")->protocol_type, "consumer");
+    assert_int_equal(grp_of(f, "gv")->generation, 5);
+    assert_int_equal(grp_of(f, "gv")->state_ts, 0x10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1570,6 +1615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test(test_record_bytes),
+        cmocka_unit_test_setup_teardown(test_record_read_versions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
