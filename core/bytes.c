@@ -34,28 +34,34 @@ static const uint8_t *take(ed_bytes_rd *r, size_t n)
     return p;
 }
 
+/* width bytes big-endian; 0 once the reader failed */
+static uint64_t get_be(ed_bytes_rd *r, unsigned width)
+{
+    const uint8_t *p = take(r, width);
+    uint64_t v = 0;
+    for (unsigned i = 0; p && i < width; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 uint8_t ed_bytes_get_u8(ed_bytes_rd *r)
 {
-    const uint8_t *p = take(r, 1);
-    return p ? p[0] : 0;
+    return (uint8_t)get_be(r, 1);
 }
 
 int16_t ed_bytes_get_i16(ed_bytes_rd *r)
 {
-    const uint8_t *p = take(r, 2);
-    return p ? (int16_t)ed_get_be16(p) : 0;
+    return (int16_t)get_be(r, 2);
 }
 
 int32_t ed_bytes_get_i32(ed_bytes_rd *r)
 {
-    const uint8_t *p = take(r, 4);
-    return p ? (int32_t)ed_get_be32(p) : 0;
+    return (int32_t)get_be(r, 4);
 }
 
 int64_t ed_bytes_get_i64(ed_bytes_rd *r)
 {
-    const uint8_t *p = take(r, 8);
-    return p ? (int64_t)ed_get_be64(p) : 0;
+    return (int64_t)get_be(r, 8);
 }
 
 uint32_t ed_bytes_get_uvarint(ed_bytes_rd *r)
@@ -109,65 +115,59 @@ void ed_bytes_wr_init(ed_bytes_wr *w, size_t max)
     w->max = max;
 }
 
-static uint8_t *room(ed_bytes_wr *w, size_t n)
+void ed_bytes_wr_fixed(ed_bytes_wr *w, uint8_t *out, size_t cap)
+{
+    memset(w, 0, sizeof *w);
+    w->buf = out;
+    w->cap = w->max = out ? cap : 0;
+    w->fixed = true;
+}
+
+/* Makes the buffer hold need bytes: doubling from 64, at most max. */
+static bool grow(ed_bytes_wr *w, size_t need)
+{
+    size_t cap = ED_MAX(w->cap, (size_t)64);
+    while (cap < need)
+        cap = cap > w->max / 2 ? w->max : cap * 2;
+    cap = ED_MIN(cap, w->max);
+    uint8_t *b = ed_realloc(w->buf, cap);
+    if (!b) return false;
+    w->buf = b;
+    w->cap = cap;
+    return true;
+}
+
+/* Reserves n bytes at the end; NULL once the writer failed. */
+static uint8_t *reserve(ed_bytes_wr *w, size_t n)
 {
     if (w->err) return NULL;
-    if (n > w->max || w->len > w->max - n) {
+    if (n > w->max - w->len)
         w->err = ED_ERR_TOOBIG;
-        return NULL;
-    }
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 64;
-        while (cap < w->len + n)
-            cap *= 2;
-        if (cap > w->max) cap = w->max;
-        uint8_t *b = ed_realloc(w->buf, cap);
-        if (!b) {
-            w->err = ED_ERR_NOMEM;
-            return NULL;
-        }
-        w->buf = b;
-        w->cap = cap;
-    }
-    uint8_t *p = w->buf + w->len;
+    else if (w->len + n > w->cap && (w->fixed || !grow(w, w->len + n)))
+        w->err = w->fixed ? ED_ERR_TOOBIG : ED_ERR_NOMEM;
+    if (w->err) return NULL;
     w->len += n;
-    return p;
+    return w->buf + w->len - n;
 }
 
 void ed_bytes_put_raw(ed_bytes_wr *w, const void *p, size_t len)
 {
-    uint8_t *d = room(w, len);
+    uint8_t *d = reserve(w, len);
     if (d && len) memcpy(d, p, len);
 }
 
-void ed_bytes_put_u8(ed_bytes_wr *w, uint8_t v)
+void ed_bytes_put_be(ed_bytes_wr *w, uint64_t v, unsigned width)
 {
-    uint8_t *d = room(w, 1);
-    if (d) d[0] = v;
-}
-
-void ed_bytes_put_i16(ed_bytes_wr *w, int16_t v)
-{
-    uint8_t *d = room(w, 2);
-    if (d) ed_put_be16(d, (uint16_t)v);
-}
-
-void ed_bytes_put_i32(ed_bytes_wr *w, int32_t v)
-{
-    uint8_t *d = room(w, 4);
-    if (d) ed_put_be32(d, (uint32_t)v);
-}
-
-void ed_bytes_put_i64(ed_bytes_wr *w, int64_t v)
-{
-    uint8_t *d = room(w, 8);
-    if (d) ed_put_be64(d, (uint64_t)v);
+    if (width > 8 && !w->err) w->err = ED_ERR_INVAL;
+    uint8_t *d = reserve(w, width);
+    for (unsigned i = 0; d && i < width; i++)
+        d[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
 }
 
 void ed_bytes_put_str(ed_bytes_wr *w, const char *z)
 {
     if (!z) {
-        ed_bytes_put_i16(w, -1);
+        ed_bytes_put_be(w, UINT16_MAX, 2); /* -1 */
         return;
     }
     size_t n = strlen(z);
@@ -175,13 +175,13 @@ void ed_bytes_put_str(ed_bytes_wr *w, const char *z)
         if (!w->err) w->err = ED_ERR_TOOBIG;
         return;
     }
-    ed_bytes_put_i16(w, (int16_t)n);
+    ed_bytes_put_be(w, n, 2);
     ed_bytes_put_raw(w, z, n);
 }
 
 void ed_bytes_put_run(ed_bytes_wr *w, const void *p, int32_t len)
 {
-    ed_bytes_put_i32(w, len < 0 ? -1 : len);
+    ed_bytes_put_be(w, (uint32_t)(len < 0 ? -1 : len), 4);
     if (len > 0) ed_bytes_put_raw(w, p, (size_t)len);
 }
 
@@ -201,6 +201,10 @@ int ed_bytes_wr_take(ed_bytes_wr *w, uint8_t **out, size_t *len)
 
 void ed_bytes_wr_free(ed_bytes_wr *w)
 {
+    if (w->fixed) {
+        w->len = 0;
+        return;
+    }
     ed_free(w->buf);
     size_t max = w->max;
     memset(w, 0, sizeof *w);

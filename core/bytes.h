@@ -36,21 +36,23 @@ ed_bytes_run ed_bytes_get_span(ed_bytes_rd *r, int64_t n);
 ed_kstr ed_bytes_get_str(ed_bytes_rd *r);      /* int16 length */
 ed_bytes_run ed_bytes_get_run(ed_bytes_rd *r); /* int32 length */
 
-/* A writer that grows its buffer up to max bytes. Past max err becomes
- * ED_ERR_TOOBIG, on a failed allocation ED_ERR_NOMEM; later writes do
- * nothing. */
+/* A writer that grows its buffer up to max bytes, or fills the caller's
+ * buffer. Past max err becomes ED_ERR_TOOBIG, on a failed allocation
+ * ED_ERR_NOMEM; later writes do nothing. */
 typedef struct ed_bytes_wr {
     uint8_t *buf;
     size_t len, cap, max;
     int err;
+    bool fixed; /* buf is the caller's: never grown, never freed */
 } ed_bytes_wr;
 
 void ed_bytes_wr_init(ed_bytes_wr *w, size_t max);
+/* Writes into out, at most cap bytes. */
+void ed_bytes_wr_fixed(ed_bytes_wr *w, uint8_t *out, size_t cap);
 void ed_bytes_put_raw(ed_bytes_wr *w, const void *p, size_t len);
-void ed_bytes_put_u8(ed_bytes_wr *w, uint8_t v);
-void ed_bytes_put_i16(ed_bytes_wr *w, int16_t v);
-void ed_bytes_put_i32(ed_bytes_wr *w, int32_t v);
-void ed_bytes_put_i64(ed_bytes_wr *w, int64_t v);
+/* The low width bytes (1, 2, 4 or 8) of v, big-endian: signed values are
+ * written in two's complement. */
+void ed_bytes_put_be(ed_bytes_wr *w, uint64_t v, unsigned width);
 /* A NUL-terminated string with an int16 length; NULL writes null (-1). */
 void ed_bytes_put_str(ed_bytes_wr *w, const char *z);
 /* len bytes with an int32 length; len < 0 writes null (-1). */

@@ -178,10 +178,10 @@ int ed_gstore_offset_key(const char *group, const char *topic, int32_t partition
 {
     ed_bytes_wr w;
     ed_bytes_wr_init(&w, 1u << 16);
-    ed_bytes_put_i16(&w, KEY_OFFSET_V1);
+    ed_bytes_put_be(&w, KEY_OFFSET_V1, 2);
     ed_bytes_put_str(&w, group);
     ed_bytes_put_str(&w, topic);
-    ed_bytes_put_i32(&w, partition);
+    ed_bytes_put_be(&w, (uint32_t)partition, 4);
     return ed_bytes_wr_take(&w, &r->key, &r->key_len);
 }
 
@@ -190,11 +190,11 @@ int ed_gstore_offset_value(int64_t offset, int32_t leader_epoch, const char *met
 {
     ed_bytes_wr w;
     ed_bytes_wr_init(&w, 1u << 16);
-    ed_bytes_put_i16(&w, 3);
-    ed_bytes_put_i64(&w, offset);
-    ed_bytes_put_i32(&w, leader_epoch);
+    ed_bytes_put_be(&w, 3, 2);
+    ed_bytes_put_be(&w, (uint64_t)offset, 8);
+    ed_bytes_put_be(&w, (uint32_t)leader_epoch, 4);
     ed_bytes_put_str(&w, metadata ? metadata : "");
-    ed_bytes_put_i64(&w, commit_ts);
+    ed_bytes_put_be(&w, (uint64_t)commit_ts, 8);
     return ed_bytes_wr_take(&w, &r->value, &r->value_len);
 }
 
@@ -202,7 +202,7 @@ int ed_gstore_group_key(const char *group, struct ed_grec *r)
 {
     ed_bytes_wr w;
     ed_bytes_wr_init(&w, 1u << 16);
-    ed_bytes_put_i16(&w, KEY_GROUP);
+    ed_bytes_put_be(&w, KEY_GROUP, 2);
     ed_bytes_put_str(&w, group);
     return ed_bytes_wr_take(&w, &r->key, &r->key_len);
 }
@@ -212,21 +212,21 @@ int ed_gstore_group_value(const ed_groups *g, const struct ed_group *grp, struct
     ED_UNUSED(g);
     ed_bytes_wr w;
     ed_bytes_wr_init(&w, 16u << 20);
-    ed_bytes_put_i16(&w, 3);
+    ed_bytes_put_be(&w, 3, 2);
     ed_bytes_put_str(&w, grp->protocol_type ? grp->protocol_type : "");
-    ed_bytes_put_i32(&w, grp->generation);
+    ed_bytes_put_be(&w, (uint32_t)grp->generation, 4);
     ed_bytes_put_str(&w, grp->protocol);
     ed_bytes_put_str(&w, grp->leader);
-    ed_bytes_put_i64(&w, grp->state_ts);
+    ed_bytes_put_be(&w, (uint64_t)grp->state_ts, 8);
     bool stable = grp->state == ED_GS_STABLE;
-    ed_bytes_put_i32(&w, stable ? grp->n_members : 0);
+    ed_bytes_put_be(&w, (uint32_t)(stable ? grp->n_members : 0), 4);
     for (const struct ed_gmember *m = grp->members; stable && m; m = m->next) {
         ed_bytes_put_str(&w, m->id);
         ed_bytes_put_str(&w, m->instance_id);
         ed_bytes_put_str(&w, m->client_id ? m->client_id : "");
         ed_bytes_put_str(&w, m->client_host ? m->client_host : "");
-        ed_bytes_put_i32(&w, m->rebalance_timeout_ms);
-        ed_bytes_put_i32(&w, m->session_timeout_ms);
+        ed_bytes_put_be(&w, (uint32_t)m->rebalance_timeout_ms, 4);
+        ed_bytes_put_be(&w, (uint32_t)m->session_timeout_ms, 4);
         const struct ed_gproto *p = ed_gmember_proto(m, grp->protocol);
         ed_bytes_put_run(&w, p ? p->meta : (const uint8_t *)"", p ? p->meta_len : 0);
         ed_bytes_put_run(&w, m->assignment ? m->assignment : (const uint8_t *)"",

@@ -15,10 +15,10 @@ static int write_sample(uint8_t **out, size_t *len)
 {
     ed_bytes_wr w;
     ed_bytes_wr_init(&w, 1024);
-    ed_bytes_put_u8(&w, 0xfe);
-    ed_bytes_put_i16(&w, -2);
-    ed_bytes_put_i32(&w, -70000);
-    ed_bytes_put_i64(&w, INT64_MIN + 5);
+    ed_bytes_put_be(&w, 0xfe, 1);
+    ed_bytes_put_be(&w, (uint16_t)(-2), 2);
+    ed_bytes_put_be(&w, (uint32_t)(-70000), 4);
+    ed_bytes_put_be(&w, (uint64_t)(INT64_MIN + 5), 8);
     ed_bytes_put_str(&w, "hello");
     ed_bytes_put_str(&w, "");
     ed_bytes_put_str(&w, NULL);
@@ -73,15 +73,14 @@ static void test_round_trip(void **state)
     uint8_t *buf;
     size_t len;
     assert_int_equal(write_sample(&buf, &len), ED_OK);
-    static const uint8_t want[] = {
-        0xfe,                                      /* u8 */
-        0xff, 0xfe,                                /* i16 */
-        0xff, 0xfe, 0xee, 0x90,                    /* i32 */
-        0x80, 0,    0,    0,    0,   0,   0,   5,  /* i64 */
-        0,    5,    'h',  'e',  'l', 'l', 'o',     /* "hello" */
-        0,    0,    0xff, 0xff,                    /* "", null */
-        0,    0,    0,    3,    0,   1,   2,     /* 3 bytes */
-        0xff, 0xff, 0xff, 0xff, 0,   0,   0,   0}; /* null, empty */
+    static const uint8_t want[] = {0xfe,                                      /* u8 */
+                                   0xff, 0xfe,                                /* i16 */
+                                   0xff, 0xfe, 0xee, 0x90,                    /* i32 */
+                                   0x80, 0,    0,    0,    0,   0,   0,   5,  /* i64 */
+                                   0,    5,    'h',  'e',  'l', 'l', 'o',     /* "hello" */
+                                   0,    0,    0xff, 0xff,                    /* "", null */
+                                   0,    0,    0,    3,    0,   1,   2,       /* 3 bytes */
+                                   0xff, 0xff, 0xff, 0xff, 0,   0,   0,   0}; /* null, empty */
     assert_int_equal(len, sizeof want);
     assert_memory_equal(buf, want, sizeof want);
     assert_true(read_sample(buf, len, true));
@@ -177,10 +176,10 @@ static void test_writer_limit(void **state)
     (void)state;
     ed_bytes_wr w;
     ed_bytes_wr_init(&w, 6);
-    ed_bytes_put_i32(&w, 1);
-    ed_bytes_put_i32(&w, 2); /* 8 > 6 */
+    ed_bytes_put_be(&w, 1, 4);
+    ed_bytes_put_be(&w, 2, 4); /* 8 > 6 */
     assert_int_equal(w.err, ED_ERR_TOOBIG);
-    ed_bytes_put_u8(&w, 3); /* sticky */
+    ed_bytes_put_be(&w, 3, 1); /* sticky */
     assert_int_equal(w.len, 4);
     uint8_t *out = NULL;
     size_t len = 0;
@@ -196,6 +195,10 @@ static void test_writer_limit(void **state)
     ed_bytes_put_str(&w, z);
     ed_free(z);
     assert_int_equal(ed_bytes_wr_take(&w, &out, &len), ED_ERR_TOOBIG);
+    /* a width past 8 bytes is a caller's mistake */
+    ed_bytes_wr_init(&w, 16);
+    ed_bytes_put_be(&w, 1, 9);
+    assert_int_equal(ed_bytes_wr_take(&w, &out, &len), ED_ERR_INVAL);
     /* nothing written is not a record */
     ed_bytes_wr_init(&w, 16);
     assert_int_equal(ed_bytes_wr_take(&w, &out, &len), ED_ERR_INVAL);
@@ -219,7 +222,10 @@ static void test_writer_nomem(void **state)
         int rc = ed_bytes_wr_take(&w, &out, &len);
         if (rc == ED_OK) {
             assert_int_equal(len, 1400);
-            assert_memory_equal(out + 1386, "\0\0\0\x0a" "012345", 10);
+            assert_memory_equal(out + 1386,
+                                "\0\0\0\x0a"
+                                "012345",
+                                10);
             ed_free(out);
             break;
         }
@@ -230,12 +236,37 @@ static void test_writer_nomem(void **state)
     assert_int_equal(failed, 6); /* 64, 128, 256, 512, 1024, 2048 */
 }
 
+/* A writer over the caller's buffer fills it and stops at its end; its
+ * buffer is never grown nor freed. */
+static void test_writer_fixed(void **state)
+{
+    (void)state;
+    uint8_t buf[8] = {0};
+    ed_bytes_wr w;
+    ed_bytes_wr_fixed(&w, buf, 7);
+    ed_bytes_put_be(&w, 0xfffe, 2);
+    ed_bytes_put_be(&w, 0x01020304, 4);
+    assert_int_equal(w.err, ED_OK);
+    ed_bytes_put_be(&w, 7, 2); /* 8 > 7 */
+    assert_int_equal(w.err, ED_ERR_TOOBIG);
+    assert_int_equal(w.len, 6);
+    static const uint8_t want[] = {0xff, 0xfe, 1, 2, 3, 4, 0, 0};
+    assert_memory_equal(buf, want, sizeof want);
+    assert_ptr_equal(w.buf, buf);
+    ed_bytes_wr_free(&w);
+    assert_ptr_equal(w.buf, buf);
+    ed_bytes_wr_fixed(&w, NULL, 100);
+    ed_bytes_put_be(&w, 1, 1);
+    assert_int_equal(w.err, ED_ERR_TOOBIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_truncated_every_byte),
-        cmocka_unit_test(test_lying_lengths),    cmocka_unit_test(test_uvarint),
-        cmocka_unit_test(test_writer_limit),     cmocka_unit_test(test_writer_nomem),
+        cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_truncated_every_byte),
+        cmocka_unit_test(test_lying_lengths), cmocka_unit_test(test_uvarint),
+        cmocka_unit_test(test_writer_limit),  cmocka_unit_test(test_writer_nomem),
+        cmocka_unit_test(test_writer_fixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
