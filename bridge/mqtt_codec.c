@@ -2,6 +2,7 @@
  * through a bounded cursor with a sticky error: after the first overrun
  * every read is a no-op and the decoder checks once. */
 #include "bridge/mqtt_codec.h"
+#include "core/bytes.h"
 
 #include <string.h>
 
@@ -610,70 +611,38 @@ int ed_mqtt_decode_empty(const uint8_t *body, size_t len, uint8_t flags, const c
 
 /* ---- encoders ---- */
 
-/* A bounded writer: overflow makes every later put a no-op. */
-struct wr {
-    uint8_t *p;
-    size_t cap, len;
-    bool bad;
-};
+/* Encoders write into the caller's buffer with the bounded writer of
+ * core/bytes.h: overflow makes every later put a no-op. */
 
-static void put(struct wr *w, const void *src, size_t n)
-{
-    if (w->bad || w->cap - w->len < n) {
-        w->bad = true;
-        return;
-    }
-    if (n) memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-static void put_u8(struct wr *w, uint8_t v)
-{
-    put(w, &v, 1);
-}
-
-static void put_u16(struct wr *w, uint16_t v)
-{
-    uint8_t b[2];
-    ed_put_be16(b, v);
-    put(w, b, 2);
-}
-
-static void put_u32(struct wr *w, uint32_t v)
+static void put_varint(ed_bytes_wr *w, uint32_t v)
 {
     uint8_t b[4];
-    ed_put_be32(b, v);
-    put(w, b, 4);
+    ed_bytes_put_raw(w, b, ed_mqtt_varint_put(b, v));
 }
 
-static void put_varint(struct wr *w, uint32_t v)
+static void put_str(ed_bytes_wr *w, const void *s, size_t n)
 {
-    uint8_t b[4];
-    put(w, b, ed_mqtt_varint_put(b, v));
+    ed_bytes_put_be(w, (uint16_t)n, 2);
+    ed_bytes_put_raw(w, s, n);
 }
 
-static void put_str(struct wr *w, const void *s, size_t n)
+static size_t wr_done(const ed_bytes_wr *w)
 {
-    put_u16(w, (uint16_t)n);
-    put(w, s, n);
-}
-
-static size_t wr_done(const struct wr *w)
-{
-    return w->bad ? 0 : w->len;
+    return w->err ? 0 : w->len;
 }
 
 /* Writes the fixed header; the caller then writes exactly rem bytes. */
-static void put_fixed(struct wr *w, uint8_t first, uint32_t rem)
+static void put_fixed(ed_bytes_wr *w, uint8_t first, uint32_t rem)
 {
-    put_u8(w, first);
+    ed_bytes_put_be(w, first, 1);
     put_varint(w, rem);
 }
 
 size_t ed_mqtt_encode_connack(uint8_t *out, size_t cap, uint8_t level, bool session_present,
                               uint8_t reason, const struct ed_mqtt_connack_props *props)
 {
-    struct wr w = {out, cap, 0, false};
+    ed_bytes_wr w;
+    ed_bytes_wr_fixed(&w, out, cap);
     if (level != 5) {
         uint8_t rc = 0;
         switch (reason) {
@@ -698,77 +667,79 @@ size_t ed_mqtt_encode_connack(uint8_t *out, size_t cap, uint8_t level, bool sess
             break;
         }
         put_fixed(&w, ED_MQTT_CONNACK << 4, 2);
-        put_u8(&w, session_present && rc == 0 ? 1 : 0);
-        put_u8(&w, rc);
+        ed_bytes_put_be(&w, session_present && rc == 0 ? 1 : 0, 1);
+        ed_bytes_put_be(&w, rc, 1);
         return wr_done(&w);
     }
     /* Properties first into a scratch area, to know their length. */
     uint8_t pb[512];
-    struct wr p = {pb, sizeof pb, 0, false};
+    ed_bytes_wr p;
+    ed_bytes_wr_fixed(&p, pb, sizeof pb);
     if (props) {
         if (props->receive_max) {
-            put_u8(&p, ED_MQTT_PROP_RECEIVE_MAX);
-            put_u16(&p, props->receive_max);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_RECEIVE_MAX, 1);
+            ed_bytes_put_be(&p, props->receive_max, 2);
         }
         if (props->max_packet_len) {
-            put_u8(&p, ED_MQTT_PROP_MAX_PACKET_SIZE);
-            put_u32(&p, props->max_packet_len);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_MAX_PACKET_SIZE, 1);
+            ed_bytes_put_be(&p, props->max_packet_len, 4);
         }
         if (props->max_qos >= 0 && props->max_qos < 2) {
-            put_u8(&p, ED_MQTT_PROP_MAX_QOS);
-            put_u8(&p, (uint8_t)props->max_qos);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_MAX_QOS, 1);
+            ed_bytes_put_be(&p, (uint8_t)props->max_qos, 1);
         }
         if (props->retain_unavailable) {
-            put_u8(&p, ED_MQTT_PROP_RETAIN_AVAILABLE);
-            put_u8(&p, 0);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_RETAIN_AVAILABLE, 1);
+            ed_bytes_put_be(&p, 0, 1);
         }
         if (props->shared_unavailable) {
-            put_u8(&p, ED_MQTT_PROP_SHARED_SUB_AVAILABLE);
-            put_u8(&p, 0);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_SHARED_SUB_AVAILABLE, 1);
+            ed_bytes_put_be(&p, 0, 1);
         }
         if (props->sub_ids_unavailable) {
-            put_u8(&p, ED_MQTT_PROP_SUB_ID_AVAILABLE);
-            put_u8(&p, 0);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_SUB_ID_AVAILABLE, 1);
+            ed_bytes_put_be(&p, 0, 1);
         }
         if (props->session_expiry_zero) {
-            put_u8(&p, ED_MQTT_PROP_SESSION_EXPIRY);
-            put_u32(&p, 0);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_SESSION_EXPIRY, 1);
+            ed_bytes_put_be(&p, 0, 4);
         }
         if (props->server_keepalive) {
-            put_u8(&p, ED_MQTT_PROP_SERVER_KEEP_ALIVE);
-            put_u16(&p, props->server_keepalive);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_SERVER_KEEP_ALIVE, 1);
+            ed_bytes_put_be(&p, props->server_keepalive, 2);
         }
         if (props->assigned_client_id.len) {
-            put_u8(&p, ED_MQTT_PROP_ASSIGNED_CLIENT_ID);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_ASSIGNED_CLIENT_ID, 1);
             put_str(&p, props->assigned_client_id.p, props->assigned_client_id.len);
         }
         if (props->reason_string) {
-            put_u8(&p, ED_MQTT_PROP_REASON_STRING);
+            ed_bytes_put_be(&p, ED_MQTT_PROP_REASON_STRING, 1);
             put_str(&p, props->reason_string, strlen(props->reason_string));
         }
     }
-    if (p.bad) return 0;
+    if (p.err) return 0;
     uint32_t rem = (uint32_t)(2 + ed_mqtt_varint_len((uint32_t)p.len) + p.len);
     put_fixed(&w, ED_MQTT_CONNACK << 4, rem);
-    put_u8(&w, session_present && reason == 0 ? 1 : 0);
-    put_u8(&w, reason);
+    ed_bytes_put_be(&w, session_present && reason == 0 ? 1 : 0, 1);
+    ed_bytes_put_be(&w, reason, 1);
     put_varint(&w, (uint32_t)p.len);
-    put(&w, pb, p.len);
+    ed_bytes_put_raw(&w, pb, p.len);
     return wr_done(&w);
 }
 
 size_t ed_mqtt_encode_ack(uint8_t *out, size_t cap, int type, uint8_t level, uint16_t packet_id,
                           uint8_t reason)
 {
-    struct wr w = {out, cap, 0, false};
+    ed_bytes_wr w;
+    ed_bytes_wr_fixed(&w, out, cap);
     uint8_t first = (uint8_t)(type << 4 | (type == ED_MQTT_PUBREL ? 2 : 0));
     if (level == 5 && reason != 0) {
         put_fixed(&w, first, 3);
-        put_u16(&w, packet_id);
-        put_u8(&w, reason);
+        ed_bytes_put_be(&w, packet_id, 2);
+        ed_bytes_put_be(&w, reason, 1);
     } else {
         put_fixed(&w, first, 2);
-        put_u16(&w, packet_id);
+        ed_bytes_put_be(&w, packet_id, 2);
     }
     return wr_done(&w);
 }
@@ -776,19 +747,21 @@ size_t ed_mqtt_encode_ack(uint8_t *out, size_t cap, int type, uint8_t level, uin
 size_t ed_mqtt_encode_suback(uint8_t *out, size_t cap, int type, uint8_t level, uint16_t packet_id,
                              const uint8_t *codes, int n)
 {
-    struct wr w = {out, cap, 0, false};
+    ed_bytes_wr w;
+    ed_bytes_wr_fixed(&w, out, cap);
     bool with_codes = type == ED_MQTT_SUBACK || level == 5;
     uint32_t rem = 2 + (level == 5 ? 1 : 0) + (with_codes ? (uint32_t)n : 0);
     put_fixed(&w, (uint8_t)(type << 4), rem);
-    put_u16(&w, packet_id);
-    if (level == 5) put_u8(&w, 0); /* no properties */
-    if (with_codes) put(&w, codes, (size_t)n);
+    ed_bytes_put_be(&w, packet_id, 2);
+    if (level == 5) ed_bytes_put_be(&w, 0, 1); /* no properties */
+    if (with_codes) ed_bytes_put_raw(&w, codes, (size_t)n);
     return wr_done(&w);
 }
 
 size_t ed_mqtt_encode_pingresp(uint8_t *out, size_t cap)
 {
-    struct wr w = {out, cap, 0, false};
+    ed_bytes_wr w;
+    ed_bytes_wr_fixed(&w, out, cap);
     put_fixed(&w, ED_MQTT_PINGRESP << 4, 0);
     return wr_done(&w);
 }
@@ -796,14 +769,15 @@ size_t ed_mqtt_encode_pingresp(uint8_t *out, size_t cap)
 size_t ed_mqtt_encode_disconnect(uint8_t *out, size_t cap, uint8_t reason,
                                  const char *reason_string)
 {
-    struct wr w = {out, cap, 0, false};
+    ed_bytes_wr w;
+    ed_bytes_wr_fixed(&w, out, cap);
     size_t rs = reason_string ? ED_MIN(strlen(reason_string), 200) : 0;
     size_t plen = rs ? 3 + rs : 0;
     put_fixed(&w, ED_MQTT_DISCONNECT << 4, (uint32_t)(2 + plen));
-    put_u8(&w, reason);
+    ed_bytes_put_be(&w, reason, 1);
     put_varint(&w, (uint32_t)plen);
     if (rs) {
-        put_u8(&w, ED_MQTT_PROP_REASON_STRING);
+        ed_bytes_put_be(&w, ED_MQTT_PROP_REASON_STRING, 1);
         put_str(&w, reason_string, rs);
     }
     return wr_done(&w);
@@ -823,17 +797,18 @@ size_t ed_mqtt_encode_publish_head(uint8_t *out, size_t cap, uint8_t level, uint
                                    uint16_t packet_id, struct ed_mqtt_bytes props,
                                    size_t payload_len)
 {
-    struct wr w = {out, cap, 0, false};
+    ed_bytes_wr w;
+    ed_bytes_wr_fixed(&w, out, cap);
     size_t rem = 2 + topic.len + (qos ? 2 : 0) + payload_len;
     if (level == 5) rem += ed_mqtt_varint_len((uint32_t)props.len) + props.len;
     if (rem > ED_MQTT_MAX_REMAINING || topic.len > 65535) return 0;
     uint8_t first = (uint8_t)(ED_MQTT_PUBLISH << 4 | (dup ? 8 : 0) | qos << 1 | (retain ? 1 : 0));
     put_fixed(&w, first, (uint32_t)rem);
     put_str(&w, topic.p, topic.len);
-    if (qos) put_u16(&w, packet_id);
+    if (qos) ed_bytes_put_be(&w, packet_id, 2);
     if (level == 5) {
         put_varint(&w, (uint32_t)props.len);
-        put(&w, props.p, props.len);
+        ed_bytes_put_raw(&w, props.p, props.len);
     }
     return wr_done(&w);
 }

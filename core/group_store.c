@@ -21,7 +21,7 @@
  * expire after offsets.retention.minutes. */
 #define ED_LOG_MODULE "offsets"
 #include "core/group_int.h"
-#include "core/kafka/kwire.h"
+#include "core/bytes.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -174,83 +174,65 @@ void ed_group_offsets_free(struct ed_group *grp)
 
 /* ---- record encoders ---- */
 
-static int take(ed_kwr *w, uint8_t **out, size_t *len)
-{
-    if (!ed_kwr_ok(w)) {
-        int rc = w->err;
-        ed_kwr_free(w);
-        return rc;
-    }
-    *out = w->buf;
-    *len = w->len;
-    w->buf = NULL;
-    ed_kwr_free(w);
-    if (!*out) {
-        /* an empty writer holds no buffer; records are never empty */
-        return ED_ERR_NOMEM;
-    }
-    return ED_OK;
-}
-
 int ed_gstore_offset_key(const char *group, const char *topic, int32_t partition, struct ed_grec *r)
 {
-    ed_kwr w;
-    ed_kwr_init(&w, 1u << 16);
-    ed_kwr_i16(&w, KEY_OFFSET_V1);
-    ed_kwr_str(&w, group, false);
-    ed_kwr_str(&w, topic, false);
-    ed_kwr_i32(&w, partition);
-    return take(&w, &r->key, &r->key_len);
+    ed_bytes_wr w;
+    ed_bytes_wr_init(&w, 1u << 16);
+    ed_bytes_put_be(&w, KEY_OFFSET_V1, 2);
+    ed_bytes_put_str(&w, group);
+    ed_bytes_put_str(&w, topic);
+    ed_bytes_put_be(&w, (uint32_t)partition, 4);
+    return ed_bytes_wr_take(&w, &r->key, &r->key_len);
 }
 
 int ed_gstore_offset_value(int64_t offset, int32_t leader_epoch, const char *metadata,
                            int64_t commit_ts, struct ed_grec *r)
 {
-    ed_kwr w;
-    ed_kwr_init(&w, 1u << 16);
-    ed_kwr_i16(&w, 3);
-    ed_kwr_i64(&w, offset);
-    ed_kwr_i32(&w, leader_epoch);
-    ed_kwr_str(&w, metadata ? metadata : "", false);
-    ed_kwr_i64(&w, commit_ts);
-    return take(&w, &r->value, &r->value_len);
+    ed_bytes_wr w;
+    ed_bytes_wr_init(&w, 1u << 16);
+    ed_bytes_put_be(&w, 3, 2);
+    ed_bytes_put_be(&w, (uint64_t)offset, 8);
+    ed_bytes_put_be(&w, (uint32_t)leader_epoch, 4);
+    ed_bytes_put_str(&w, metadata ? metadata : "");
+    ed_bytes_put_be(&w, (uint64_t)commit_ts, 8);
+    return ed_bytes_wr_take(&w, &r->value, &r->value_len);
 }
 
 int ed_gstore_group_key(const char *group, struct ed_grec *r)
 {
-    ed_kwr w;
-    ed_kwr_init(&w, 1u << 16);
-    ed_kwr_i16(&w, KEY_GROUP);
-    ed_kwr_str(&w, group, false);
-    return take(&w, &r->key, &r->key_len);
+    ed_bytes_wr w;
+    ed_bytes_wr_init(&w, 1u << 16);
+    ed_bytes_put_be(&w, KEY_GROUP, 2);
+    ed_bytes_put_str(&w, group);
+    return ed_bytes_wr_take(&w, &r->key, &r->key_len);
 }
 
 int ed_gstore_group_value(const ed_groups *g, const struct ed_group *grp, struct ed_grec *r)
 {
     ED_UNUSED(g);
-    ed_kwr w;
-    ed_kwr_init(&w, 16u << 20);
-    ed_kwr_i16(&w, 3);
-    ed_kwr_str(&w, grp->protocol_type ? grp->protocol_type : "", false);
-    ed_kwr_i32(&w, grp->generation);
-    ed_kwr_str(&w, grp->protocol, false);
-    ed_kwr_str(&w, grp->leader, false);
-    ed_kwr_i64(&w, grp->state_ts);
+    ed_bytes_wr w;
+    ed_bytes_wr_init(&w, 16u << 20);
+    ed_bytes_put_be(&w, 3, 2);
+    ed_bytes_put_str(&w, grp->protocol_type ? grp->protocol_type : "");
+    ed_bytes_put_be(&w, (uint32_t)grp->generation, 4);
+    ed_bytes_put_str(&w, grp->protocol);
+    ed_bytes_put_str(&w, grp->leader);
+    ed_bytes_put_be(&w, (uint64_t)grp->state_ts, 8);
     bool stable = grp->state == ED_GS_STABLE;
-    ed_kwr_array(&w, stable ? grp->n_members : 0, false);
+    ed_bytes_put_be(&w, (uint32_t)(stable ? grp->n_members : 0), 4);
     for (const struct ed_gmember *m = grp->members; stable && m; m = m->next) {
-        ed_kwr_str(&w, m->id, false);
-        ed_kwr_str(&w, m->instance_id, false);
-        ed_kwr_str(&w, m->client_id ? m->client_id : "", false);
-        ed_kwr_str(&w, m->client_host ? m->client_host : "", false);
-        ed_kwr_i32(&w, m->rebalance_timeout_ms);
-        ed_kwr_i32(&w, m->session_timeout_ms);
+        ed_bytes_put_str(&w, m->id);
+        ed_bytes_put_str(&w, m->instance_id);
+        ed_bytes_put_str(&w, m->client_id ? m->client_id : "");
+        ed_bytes_put_str(&w, m->client_host ? m->client_host : "");
+        ed_bytes_put_be(&w, (uint32_t)m->rebalance_timeout_ms, 4);
+        ed_bytes_put_be(&w, (uint32_t)m->session_timeout_ms, 4);
         const struct ed_gproto *p = ed_gmember_proto(m, grp->protocol);
-        ed_kwr_bytes(&w, p ? p->meta : (const uint8_t *)"", p ? p->meta_len : 0, false);
-        ed_kwr_bytes(&w, m->assignment ? m->assignment : (const uint8_t *)"", m->assignment_len,
-                     false);
+        ed_bytes_put_run(&w, p ? p->meta : (const uint8_t *)"", p ? p->meta_len : 0);
+        ed_bytes_put_run(&w, m->assignment ? m->assignment : (const uint8_t *)"",
+                         m->assignment_len);
     }
-    return take(&w, &r->value, &r->value_len);
+    return ed_bytes_wr_take(&w, &r->value, &r->value_len);
 }
 
 void ed_grecs_free(struct ed_grec *r, int n)
@@ -366,15 +348,38 @@ void ed_gstore_write_group(ed_groups *g, const struct ed_group *grp, bool tombst
 
 static bool copy_str(ed_kstr s, char *out, size_t cap)
 {
-    return s.len >= 0 && ed_kstr_copy(s, out, cap);
+    if (s.len < 0 || (size_t)s.len >= cap || (s.len && memchr(s.p, 0, (size_t)s.len))) return false;
+    if (s.len) memcpy(out, s.p, (size_t)s.len);
+    out[s.len] = '\0';
+    return true;
 }
 
-static bool apply_offset(ed_groups *g, ed_krd *k, const uint8_t *value, int32_t value_len)
+/* A string of a record value: int16 length, or in the flexible versions
+ * (4 and up) a compact one (unsigned varint length + 1, 0 = null). */
+static ed_kstr value_str(ed_bytes_rd *r, bool flex)
+{
+    if (!flex) return ed_bytes_get_str(r);
+    ed_bytes_run s = ed_bytes_get_span(r, (int64_t)ed_bytes_get_uvarint(r) - 1);
+    return (ed_kstr){(const char *)s.p, s.len};
+}
+
+/* Skips the tagged fields that end a flexible record value. */
+static void skip_tags(ed_bytes_rd *r, bool flex)
+{
+    if (!flex) return;
+    uint32_t n = ed_bytes_get_uvarint(r);
+    for (uint32_t i = 0; i < n && ed_bytes_rd_ok(r); i++) {
+        ed_bytes_get_uvarint(r); /* tag */
+        ed_bytes_get_span(r, ed_bytes_get_uvarint(r));
+    }
+}
+
+static bool apply_offset(ed_groups *g, ed_bytes_rd *k, const uint8_t *value, int32_t value_len)
 {
     char group[ED_GROUP_ID_MAX + 1], topic[ED_TOPIC_NAME_MAX + 1];
-    ed_kstr gs = ed_krd_str(k, false), ts = ed_krd_str(k, false);
-    int32_t partition = ed_krd_i32(k);
-    if (!ed_krd_ok(k) || ed_krd_left(k) != 0 || !copy_str(gs, group, sizeof group) ||
+    ed_kstr gs = ed_bytes_get_str(k), ts = ed_bytes_get_str(k);
+    int32_t partition = ed_bytes_get_i32(k);
+    if (!ed_bytes_rd_ok(k) || k->left != 0 || !copy_str(gs, group, sizeof group) ||
         !copy_str(ts, topic, sizeof topic))
         return false;
     if (!value) {
@@ -386,28 +391,28 @@ static bool apply_offset(ed_groups *g, ed_krd *k, const uint8_t *value, int32_t 
         }
         return true;
     }
-    ed_krd v;
-    ed_krd_init(&v, value, (size_t)value_len);
-    int16_t ver = ed_krd_i16(&v);
+    ed_bytes_rd v;
+    ed_bytes_rd_init(&v, value, (size_t)value_len);
+    int16_t ver = ed_bytes_get_i16(&v);
     bool flex = ver >= 4;
-    int64_t offset = ed_krd_i64(&v);
-    int32_t epoch = ver >= 3 ? ed_krd_i32(&v) : -1;
-    ed_kstr md = ed_krd_str(&v, flex);
-    int64_t ts_commit = ed_krd_i64(&v);
-    if (ver == 1) ed_krd_i64(&v); /* expireTimestamp */
-    ed_krd_tags(&v, flex);
-    if (!ed_krd_ok(&v) || ver < 0 || ver > 4 || md.len < 0) return false;
+    int64_t offset = ed_bytes_get_i64(&v);
+    int32_t epoch = ver >= 3 ? ed_bytes_get_i32(&v) : -1;
+    ed_kstr md = value_str(&v, flex);
+    int64_t ts_commit = ed_bytes_get_i64(&v);
+    if (ver == 1) ed_bytes_get_i64(&v); /* expireTimestamp */
+    skip_tags(&v, flex);
+    if (!ed_bytes_rd_ok(&v) || ver < 0 || ver > 4 || md.len < 0) return false;
     struct ed_group *grp = ed_group_get(g, group, strlen(group));
     if (!grp) return false;
     return ed_group_offset_set(grp, topic, partition, offset, epoch, md.p, (size_t)md.len,
                                ts_commit) == ED_OK;
 }
 
-static bool apply_group(ed_groups *g, ed_krd *k, const uint8_t *value, int32_t value_len)
+static bool apply_group(ed_groups *g, ed_bytes_rd *k, const uint8_t *value, int32_t value_len)
 {
     char group[ED_GROUP_ID_MAX + 1];
-    ed_kstr gs = ed_krd_str(k, false);
-    if (!ed_krd_ok(k) || ed_krd_left(k) != 0 || !copy_str(gs, group, sizeof group)) return false;
+    ed_kstr gs = ed_bytes_get_str(k);
+    if (!ed_bytes_rd_ok(k) || k->left != 0 || !copy_str(gs, group, sizeof group)) return false;
     struct ed_group *grp = ed_group_find_z(g, group);
     if (!value) {
         if (grp) {
@@ -418,17 +423,17 @@ static bool apply_group(ed_groups *g, ed_krd *k, const uint8_t *value, int32_t v
         }
         return true;
     }
-    ed_krd v;
-    ed_krd_init(&v, value, (size_t)value_len);
-    int16_t ver = ed_krd_i16(&v);
+    ed_bytes_rd v;
+    ed_bytes_rd_init(&v, value, (size_t)value_len);
+    int16_t ver = ed_bytes_get_i16(&v);
     bool flex = ver >= 4;
-    ed_kstr ptype = ed_krd_str(&v, flex);
-    int32_t generation = ed_krd_i32(&v);
-    ed_krd_str(&v, flex); /* protocol */
-    ed_krd_str(&v, flex); /* leader */
-    int64_t state_ts = ver >= 2 ? ed_krd_i64(&v) : -1;
+    ed_kstr ptype = value_str(&v, flex);
+    int32_t generation = ed_bytes_get_i32(&v);
+    value_str(&v, flex); /* protocol */
+    value_str(&v, flex); /* leader */
+    int64_t state_ts = ver >= 2 ? ed_bytes_get_i64(&v) : -1;
     /* Members are not restored: after a restart every consumer rejoins. */
-    if (!ed_krd_ok(&v) || ver < 0 || ver > 4 || ptype.len < 0) return false;
+    if (!ed_bytes_rd_ok(&v) || ver < 0 || ver > 4 || ptype.len < 0) return false;
     if (!grp) grp = ed_group_get(g, group, strlen(group));
     if (!grp) return false;
     ed_free(grp->protocol_type);
@@ -442,9 +447,9 @@ bool ed_gstore_apply(ed_groups *g, const uint8_t *key, int32_t key_len, const ui
                      int32_t value_len)
 {
     if (!key || key_len < 2) return false;
-    ed_krd k;
-    ed_krd_init(&k, key, (size_t)key_len);
-    int16_t ver = ed_krd_i16(&k);
+    ed_bytes_rd k;
+    ed_bytes_rd_init(&k, key, (size_t)key_len);
+    int16_t ver = ed_bytes_get_i16(&k);
     if (ver == KEY_OFFSET_V0 || ver == KEY_OFFSET_V1) return apply_offset(g, &k, value, value_len);
     if (ver == KEY_GROUP) return apply_group(g, &k, value, value_len);
     return true; /* Kafka's newer record types: nothing Eddy keeps */

@@ -10,6 +10,7 @@
  *           partitions=<n>" followed by " <key>=<value>" for each override,
  *           values escaped (\\ \s \n for backslash, space, newline). */
 #define ED_LOG_MODULE "topics"
+#include "core/bytes.h"
 #include "core/config.h"
 #include "core/topics_int.h"
 #include "platform/log.h"
@@ -140,68 +141,49 @@ static int read_small(const char *path, char **out, size_t *out_len)
 
 /* ---- persistence ---- */
 
-/* A growing text buffer; err sticks at the first failure. */
-struct text {
-    char *buf;
-    size_t len, cap;
-    int err;
-};
+/* The registry text is built in a growing byte writer (core/bytes.h); its
+ * error sticks at the first failure. */
+#define REGISTRY_MAX (64u << 20)
 
-static void put(struct text *w, const char *p, size_t n)
-{
-    if (w->err) return;
-    if (w->len + n > w->cap) {
-        size_t cap = ED_MAX(w->cap * 2, w->len + n + 256);
-        char *nb = cap <= (64u << 20) ? ed_realloc(w->buf, cap) : NULL;
-        if (!nb) {
-            w->err = cap <= (64u << 20) ? ED_ERR_NOMEM : ED_ERR_TOOBIG;
-            return;
-        }
-        w->buf = nb;
-        w->cap = cap;
-    }
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
-}
-
-static void put_escaped(struct text *w, const char *s)
+static void put_escaped(ed_bytes_wr *w, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            put(w, "\\\\", 2);
+            ed_bytes_put_raw(w, "\\\\", 2);
         else if (*s == ' ')
-            put(w, "\\s", 2);
+            ed_bytes_put_raw(w, "\\s", 2);
         else if (*s == '\n')
-            put(w, "\\n", 2);
+            ed_bytes_put_raw(w, "\\n", 2);
         else
-            put(w, s, 1);
+            ed_bytes_put_raw(w, s, 1);
     }
 }
 
 int ed_topics_persist(ed_topics *t)
 {
     if (!t->dir) return ED_OK;
-    struct text w = {0};
+    ed_bytes_wr w;
+    ed_bytes_wr_init(&w, REGISTRY_MAX);
     static const char head[] = "# eddy topic registry v1 crc32c=00000000\n";
-    put(&w, head, sizeof head - 1);
+    ed_bytes_put_raw(&w, head, sizeof head - 1);
     for (int32_t i = 0; i < t->n; i++) {
         ed_topic *tp = t->v[i];
         char id[23], line[64];
         uuid_to_text(tp->id, id);
-        put(&w, "topic=", 6);
-        put(&w, tp->name, strlen(tp->name));
+        ed_bytes_put_raw(&w, "topic=", 6);
+        ed_bytes_put_raw(&w, tp->name, strlen(tp->name));
         int n = snprintf(line, sizeof line, " id=%s partitions=%" PRId32 "%s", id, tp->n_partitions,
                          tp->deleting ? " state=deleting" : "");
-        put(&w, line, (size_t)n);
+        ed_bytes_put_raw(&w, line, (size_t)n);
         for (int k = 0; k < ed_topics_key_count(); k++) {
             if (!tp->ov[k]) continue;
-            put(&w, " ", 1);
+            ed_bytes_put_raw(&w, " ", 1);
             const char *key = ed_topics_key_at(k)->topic;
-            put(&w, key, strlen(key));
-            put(&w, "=", 1);
+            ed_bytes_put_raw(&w, key, strlen(key));
+            ed_bytes_put_raw(&w, "=", 1);
             put_escaped(&w, tp->ov[k]);
         }
-        put(&w, "\n", 1);
+        ed_bytes_put_raw(&w, "\n", 1);
     }
     int rc = w.err;
     if (rc == ED_OK) {
@@ -213,7 +195,7 @@ int ed_topics_persist(ed_topics *t)
         rc = write_atomic(t->dir, REGISTRY_FILE, (const char *)w.buf, w.len);
         if (rc == ED_OK) t->registry_len = w.len;
     }
-    ed_free(w.buf);
+    ed_bytes_wr_free(&w);
     return rc;
 }
 

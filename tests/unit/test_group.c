@@ -1466,6 +1466,127 @@ static void test_truncated(void **state)
     assert_true(!g || g->n_members == 0);
 }
 
+/* ---- tests: record bytes ---- */
+
+/* The records of __consumer_offsets keep Kafka's exact bytes (Kafka's tools
+ * read them): fixed expected encodings of both record kinds. */
+static void expect_bytes(const uint8_t *got, size_t got_len, const uint8_t *exp, size_t exp_len)
+{
+    assert_int_equal(got_len, exp_len);
+    assert_memory_equal(got, exp, exp_len);
+}
+
+static void test_record_bytes(void **state)
+{
+    (void)state;
+    struct ed_grec r = {0};
+    assert_int_equal(ed_gstore_offset_key("g1", "tp", 7, &r), ED_OK);
+    assert_int_equal(ed_gstore_offset_value(0x0102030405060708LL, 5, "md", 0x1122334455LL, &r),
+                     ED_OK);
+    static const uint8_t okey[] = {0, 1, 0, 2, 'g', '1', 0, 2, 't', 'p', 0, 0, 0, 7};
+    static const uint8_t oval[] = {0, 3, 1, 2,   3,   4, 5, 6, 7,    8,    0,    0,    0,
+                                   5, 0, 2, 'm', 'd', 0, 0, 0, 0x11, 0x22, 0x33, 0x44, 0x55};
+    expect_bytes(r.key, r.key_len, okey, sizeof okey);
+    expect_bytes(r.value, r.value_len, oval, sizeof oval);
+    ed_grecs_free(&r, 1);
+
+    assert_int_equal(ed_gstore_group_key("grp", &r), ED_OK);
+    struct ed_gproto protos[] = {{.name = "range", .meta = (uint8_t *)"RM", .meta_len = 2}};
+    struct ed_gmember m2 = {.id = "m2",
+                            .instance_id = "i2",
+                            .client_id = NULL,
+                            .client_host = "/h",
+                            .session_timeout_ms = 10,
+                            .rebalance_timeout_ms = 20,
+                            .n_protocols = 0};
+    struct ed_gmember m1 = {.next = &m2,
+                            .id = "m1",
+                            .client_id = "c",
+                            .client_host = "h",
+                            .session_timeout_ms = 0x100,
+                            .rebalance_timeout_ms = 0x200,
+                            .n_protocols = 1,
+                            .protocols = protos,
+                            .assignment = (uint8_t *)"AS",
+                            .assignment_len = 2};
+    struct ed_group grp = {.id = "grp",
+                           .state = ED_GS_STABLE,
+                           .generation = 9,
+                           .protocol_type = "consumer",
+                           .protocol = "range",
+                           .leader = "m1",
+                           .members = &m1,
+                           .n_members = 2,
+                           .state_ts = 0x0a0b};
+    assert_int_equal(ed_gstore_group_value(NULL, &grp, &r), ED_OK);
+    static const uint8_t gkey[] = {0, 2, 0, 3, 'g', 'r', 'p'};
+    static const uint8_t gval[] = {0, 3, 0, 8, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r', 0, 0, 0, 9,
+                                   0, 5, 'r', 'a', 'n', 'g', 'e', 0, 2, 'm', '1', 0, 0, 0, 0, 0, 0,
+                                   0x0a, 0x0b, 0, 0, 0, 2,
+                                   /* m1 */
+                                   0, 2, 'm', '1', 0xff, 0xff, 0, 1, 'c', 0, 1, 'h', 0, 0, 2, 0, 0,
+                                   0, 1, 0, 0, 0, 0, 2, 'R', 'M', 0, 0, 0, 2, 'A', 'S',
+                                   /* m2: no protocol, no client id, no assignment */
+                                   0, 2, 'm', '2', 0, 2, 'i', '2', 0, 0, 0, 2, '/', 'h', 0, 0, 0,
+                                   20, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0};
+    expect_bytes(r.key, r.key_len, gkey, sizeof gkey);
+    expect_bytes(r.value, r.value_len, gval, sizeof gval);
+    ed_grecs_free(&r, 1);
+
+    /* not stable: no members, null protocol and leader */
+    struct ed_group empty = {.id = "e", .state = ED_GS_EMPTY, .generation = -1, .state_ts = 1};
+    assert_int_equal(ed_gstore_group_value(NULL, &empty, &r), ED_OK);
+    static const uint8_t eval[] = {0, 3, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                   0, 0, 0, 0, 0,    0,    0,    1,    0,    0,    0,    0};
+    expect_bytes(r.value, r.value_len, eval, sizeof eval);
+    ed_grecs_free(&r, 1);
+}
+
+/* Values Kafka itself may have written are read: OffsetCommitValue v1 (with
+ * expireTimestamp) and the flexible v4 (compact strings, tagged fields),
+ * GroupMetadataValue v4; a value cut short or with a lying length is
+ * refused and changes nothing. */
+static void test_record_read_versions(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t key[] = {0, 1, 0, 2, 'g', 'v', 0, 1, 't', 0, 0, 0, 3};
+    static const uint8_t v1[] = {0, 1, 0, 0, 0, 0, 0, 0, 0, 42, 0, 2, 'm', '1', 0,
+                                 0, 0, 0, 0, 0, 0, 7, 0, 0, 0,  0, 0, 0,   0,   9};
+    assert_true(ed_gstore_apply(f->groups, key, sizeof key, v1, sizeof v1));
+    struct ed_goffset *o = ed_group_offset(grp_of(f, "gv"), "t", 3);
+    assert_non_null(o);
+    assert_int_equal(o->offset, 42);
+    assert_int_equal(o->leader_epoch, -1);
+    assert_string_equal(o->metadata, "m1");
+    assert_int_equal(o->commit_ts, 7);
+    /* v4: offset, epoch, compact "xy", timestamp, one tagged field */
+    static const uint8_t v4[] = {0,   4,   0, 0, 0, 0, 0, 0, 0, 43, 0, 0, 0, 2,    3,
+                                 'x', 'y', 0, 0, 0, 0, 0, 0, 0, 8,  1, 5, 2, 0xaa, 0xbb};
+    assert_true(ed_gstore_apply(f->groups, key, sizeof key, v4, sizeof v4));
+    o = ed_group_offset(grp_of(f, "gv"), "t", 3);
+    assert_int_equal(o->offset, 43);
+    assert_int_equal(o->leader_epoch, 2);
+    assert_string_equal(o->metadata, "xy");
+    assert_int_equal(o->commit_ts, 8);
+    /* every cut of v4, and a tagged field longer than the value */
+    for (size_t n = 2; n < sizeof v4; n++)
+        assert_false(ed_gstore_apply(f->groups, key, sizeof key, v4, (int32_t)n));
+    uint8_t lying[sizeof v4];
+    memcpy(lying, v4, sizeof v4);
+    lying[sizeof v4 - 3] = 9;
+    assert_false(ed_gstore_apply(f->groups, key, sizeof key, lying, sizeof lying));
+    assert_int_equal(ed_group_offset(grp_of(f, "gv"), "t", 3)->offset, 43);
+    /* GroupMetadataValue v4: compact "consumer", generation 5, null
+     * protocol and leader, state timestamp, no members, no tags */
+    static const uint8_t gkey[] = {0, 2, 0, 2, 'g', 'v'};
+    static const uint8_t g4[] = {0, 4, 9, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',  0, 0, 0,
+                                 5, 0, 0, 0,   0,   0,   0,   0,   0,   0,   0x10, 1, 0};
+    assert_true(ed_gstore_apply(f->groups, gkey, sizeof gkey, g4, sizeof g4));
+    assert_string_equal(grp_of(f, "gv")->protocol_type, "consumer");
+    assert_int_equal(grp_of(f, "gv")->generation, 5);
+    assert_int_equal(grp_of(f, "gv")->state_ts, 0x10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1493,6 +1614,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_find_coordinator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test(test_record_bytes),
+        cmocka_unit_test_setup_teardown(test_record_read_versions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
