@@ -13,7 +13,7 @@ SIM_BUILD := build/sim
 # plus the topic registry (and what it needs of core/) for sim_topics
 SIM_LIB_SRC := $(filter-out platform/memnet.c,$(wildcard platform/*.c)) $(wildcard platform/sim/*.c) \
 	$(wildcard storage/*.c) core/topics.c core/topics_store.c core/topic_config.c core/config.c \
-	core/config_keys.c core/config_values.c core/listeners.c core/sasl.c core/kafka/kwire.c
+	core/config_keys.c core/config_values.c core/listeners.c core/sasl.c core/bytes.c core/kafka/kwire.c
 SIM_LIB_OBJ := $(SIM_LIB_SRC:%.c=$(SIM_BUILD)/obj/%.o)
 CRASH_SUPPORT := $(wildcard tests/crash/common_*.c)
 CRASH_HDRS := $(wildcard tests/crash/*.h)
