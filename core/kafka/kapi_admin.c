@@ -621,7 +621,7 @@ int ed_kapi_create_partitions(ed_kreq *req)
 
 /* ---- DescribeCluster ---- */
 
-/* Cluster operations a client may perform (no ACLs in Eddy yet): CREATE,
+/* Cluster operations that apply to the cluster: CREATE,
  * ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
  * IDEMPOTENT_WRITE as bits of Kafka's AclOperation codes. */
 #define CLUSTER_OPS ((1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12))
@@ -632,12 +632,6 @@ int ed_kapi_describe_cluster(ed_kreq *req)
     const ed_broker *b = req->broker;
     struct ed_kmsg_describe_cluster_response resp;
     ed_kschema_init(req->api->response, &resp);
-    if (!ed_kapi_allowed_z(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME)) {
-        resp.error_code = ED_KERR_CLUSTER_AUTHORIZATION_FAILED;
-        resp.error_message = ed_kstr_z("Cluster authorization failed.");
-        ed_kreq_respond(req, &resp);
-        return ED_KAPI_RESPOND;
-    }
     if (body->endpoint_type != 1) {
         resp.error_code = 115; /* UNSUPPORTED_ENDPOINT_TYPE */
         resp.error_message = ed_kstr_z("Eddy has no separate controller endpoints");
@@ -652,11 +646,16 @@ int ed_kapi_describe_cluster(ed_kreq *req)
         {NULL, -1}};
     resp.n_brokers = 1;
     resp.brokers = &self;
+    /* as Kafka's broker: anyone may describe the cluster (the admin
+     * client does before describing topics); without DESCRIBE on it the
+     * authorized operations are 0 */
+    bool may_describe =
+        ed_kapi_allowed_z(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME);
     resp.cluster_authorized_operations =
-        body->include_cluster_authorized_operations
-            ? ed_kapi_allowed_ops(req, ED_ACL_RES_CLUSTER, ed_kstr_z(ED_ACL_CLUSTER_NAME),
-                                  CLUSTER_OPS)
-            : INT32_MIN;
+        !body->include_cluster_authorized_operations ? INT32_MIN
+        : may_describe                               ? ed_kapi_allowed_ops(req, ED_ACL_RES_CLUSTER,
+                                                                           ed_kstr_z(ED_ACL_CLUSTER_NAME), CLUSTER_OPS)
+                                                     : 0;
     ed_kreq_respond(req, &resp);
     return ED_KAPI_RESPOND;
 }

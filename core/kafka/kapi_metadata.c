@@ -176,11 +176,14 @@ int ed_kapi_metadata(ed_kreq *req)
     resp.brokers = &self;
     resp.cluster_id = ed_kstr_z(b->cluster_id);
     resp.controller_id = b->node_id;
+    /* as Kafka: 0 without DESCRIBE on the cluster */
+    bool may_describe =
+        ed_kapi_allowed_z(req, ED_ACL_OP_DESCRIBE, ED_ACL_RES_CLUSTER, ED_ACL_CLUSTER_NAME);
     resp.cluster_authorized_operations =
-        body->include_cluster_authorized_operations
-            ? ed_kapi_allowed_ops(req, ED_ACL_RES_CLUSTER, ed_kstr_z(ED_ACL_CLUSTER_NAME),
-                                  CLUSTER_OPS)
-            : OPS_NOT_REQUESTED;
+        !body->include_cluster_authorized_operations ? OPS_NOT_REQUESTED
+        : may_describe                               ? ed_kapi_allowed_ops(req, ED_ACL_RES_CLUSTER,
+                                                                           ed_kstr_z(ED_ACL_CLUSTER_NAME), CLUSTER_OPS)
+                                                     : 0;
 
     /* Null asks for every topic; so does an empty list in v0 (a behaviour of
      * that version, not a layout: v1+ answers none). */

@@ -341,3 +341,31 @@ def test_groups_denied_then_allowed(ab, tmp_path):
     c.close()
     assert error_code(a.delete_consumer_groups([other])[other]) == 0
     assert other not in listed(su)
+
+
+def test_delete_offsets_whole_topic_denied(ab, tmp_path):
+    """--delete-offsets naming a topic without partitions: the tool first
+    describes the cluster and the topic; a user without DESCRIBE on the
+    topic gets Kafka's topic-level refusal and the offset stays."""
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+
+    topic, group = "odacl", "acl-od-g"  # the topic outside the "acl-" prefix
+    run([need("kcat"), "-b", f"{HOST}:{ab.port}", "-P", "-t", topic], input=b"x\ny\n")
+    c = Consumer({"bootstrap.servers": f"{HOST}:{ab.port}", "group.id": group})
+    c.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    c.close()
+    acls(ab, "3.9", "--add", "--allow-principal", "User:alice", "--operation", "Describe", "--operation",
+         "Delete", "--group", group)
+    # anyone may describe the cluster; its operations are none of alice's
+    a, su = admin_as(ab, ALICE), admin_as(ab, None)
+    cl = a.describe_cluster(include_authorized_operations=True).result(timeout=30)
+    assert not cl.authorized_operations
+    props = jaas_props(tmp_path / "alice.properties", "SCRAM-SHA-256", *ALICE)
+    r = kafka_tool("3.9", "kafka-consumer-groups", "--bootstrap-server", ab.sasl_bootstrap,
+                   "--command-config", props, "--delete-offsets", "--group", group, "--topic", topic,
+                   check=False)
+    out = r.stdout + r.stderr
+    assert b"TopicAuthorizationException" in out and b"ClusterAuthorization" not in out
+    req = ConsumerGroupTopicPartitions(group, None)
+    left = su.list_consumer_group_offsets([req])[group].result(timeout=30)
+    assert [tp.offset for tp in left.topic_partitions] == [1]
