@@ -286,22 +286,29 @@ void ed_broker_close(ed_broker *b)
 /* ---- listeners ---- */
 
 #if ED_WITH_TLS
-/* An ssl.* value, or its mqtt.ssl.* override (when set) for MQTT listeners. */
-static const char *ssl_value(bool mqtt, const char *v, const char *mqtt_v)
+/* An ssl.* value for a TLS listener: a Kafka listener's
+ * listener.name.<name>.ssl.* when set, else the broker-wide one; for MQTT
+ * listeners the mqtt.ssl.* override when set. */
+static const char *ssl_value(const struct ed_config *c, const char *listener, const char *key,
+                             const char *mqtt_v)
 {
-    return mqtt && *mqtt_v ? mqtt_v : v;
+    if (!listener) return *mqtt_v ? mqtt_v : ed_config_str(c, key);
+    return ed_config_listener_str(c, listener, key);
 }
 
-static int tls_load(const ed_broker *b, bool mqtt, ed_tls_conf **out, char *why, size_t why_len)
+/* listener: the Kafka listener's name, NULL for MQTT's. */
+static int tls_load(const ed_broker *b, const char *listener, ed_tls_conf **out, char *why,
+                    size_t why_len)
 {
     const struct ed_config *c = b->cfg;
-    const char *auth = ssl_value(mqtt, c->ssl_client_auth, c->mqtt_ssl_client_auth);
+    const char *auth = ssl_value(c, listener, "ssl.client.auth", c->mqtt_ssl_client_auth);
     struct ed_tls_settings st = {
         .server = true,
-        .cert_file = ssl_value(mqtt, c->ssl_keystore_location, c->mqtt_ssl_keystore_location),
-        .cert_pem = c->ssl_keystore_certificate_chain,
-        .key_pem = c->ssl_keystore_key,
-        .ca_file = ssl_value(mqtt, c->ssl_truststore_location, c->mqtt_ssl_truststore_location),
+        .cert_file = ssl_value(c, listener, "ssl.keystore.location", c->mqtt_ssl_keystore_location),
+        .cert_pem = ssl_value(c, listener, "ssl.keystore.certificate.chain", ""),
+        .key_pem = ssl_value(c, listener, "ssl.keystore.key", ""),
+        .ca_file =
+            ssl_value(c, listener, "ssl.truststore.location", c->mqtt_ssl_truststore_location),
         .client_auth = strcmp(auth, "required") == 0    ? ED_TLS_AUTH_REQUIRED
                        : strcmp(auth, "requested") == 0 ? ED_TLS_AUTH_REQUESTED
                                                         : ED_TLS_AUTH_NONE,
@@ -324,7 +331,7 @@ void ed_broker_tls_reload(ed_broker *b)
         struct tls_listener *t = &o->tls[i];
         ed_tls_conf *conf;
         char why[256];
-        if (tls_load(b, t->mqtt, &conf, why, sizeof why) != ED_OK) {
+        if (tls_load(b, t->mqtt ? NULL : t->name, &conf, why, sizeof why) != ED_OK) {
             ED_LOG_ERR("listener %s keeps its certificates: %s", t->name, why);
             continue;
         }
@@ -377,7 +384,7 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
                 return ED_ERR_TOOBIG;
             }
             char inner[256];
-            int rc = tls_load(b, mqtt, &how.tls, inner, sizeof inner);
+            int rc = tls_load(b, mqtt ? NULL : l->name, &how.tls, inner, sizeof inner);
             if (rc != ED_OK) {
                 snprintf(why, why_len, "%s listener %s: %s", what, l->name, inner);
                 return rc;

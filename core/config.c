@@ -109,6 +109,9 @@ const struct ed_config *ed_config_or_default(const struct ed_config *c, struct e
 void ed_config_free(struct ed_config *c)
 {
     if (!c) return;
+    for (int i = 0; i < c->n_overrides; i++)
+        ed_free(c->overrides[i].value);
+    ed_free(c->overrides);
     for (int i = 0; i < ed_config_n_keys; i++) {
         const struct ed_config_key *k = &ed_config_keys[i];
         if (k->name && k->type != ED_CFG_INT && k->type != ED_CFG_BOOL) ed_free(*str_at(c, k));
@@ -135,11 +138,16 @@ static int distance(const char *a, const char *b)
     return d[la][lb];
 }
 
+static int set_listener_key(struct ed_config *c, const char *key, const char *value, char *why,
+                            size_t why_len);
+
 int ed_config_set(struct ed_config *c, const char *key, const char *value, char *why,
                   size_t why_len)
 {
     const struct ed_config_key *k = ed_config_key_find(key);
     if (k) return assign(c, k, value, true, why, why_len);
+    if (strncmp(key, "listener.name.", 14) == 0)
+        return set_listener_key(c, key, value, why, why_len);
     if (ed_config_ignored(key)) {
         ED_LOG_WARN("ignoring Kafka setting %s (not used by Eddy)", key);
         return ED_OK;
@@ -423,4 +431,77 @@ void ed_config_each(const struct ed_config *c,
         ed_config_value(c, r, num, sizeof num, &it.value, &it.is_default);
         cb(arg, &it);
     }
+}
+
+/* ---- per-listener keys ---- */
+
+/* listener.name.<name>.<key>: <name> is a listener name's letters, digits
+ * and '_'; <key> one of the table's ssl.* keys (stored), or a key Eddy
+ * ignores anyway, also behind a SASL mechanism's name as in Kafka's
+ * listener.name.x.scram-sha-256.sasl.jaas.config (warned about). */
+static int set_listener_key(struct ed_config *c, const char *key, const char *value, char *why,
+                            size_t why_len)
+{
+    const char *name = key + strlen("listener.name.");
+    size_t len = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+    struct ed_config_override *o = NULL;
+    if (len == 0 || len >= sizeof o->listener || name[len] != '.') {
+        ed_config_say(why, why_len, "%s: expected listener.name.<listener name>.<key>%s", key, "");
+        return ED_ERR_INVAL;
+    }
+    const char *sub = name + len + 1;
+    const struct ed_config_key *k = ed_config_key_find(sub);
+    if (!k || strncmp(sub, "ssl.", 4) != 0) {
+        const char *dot = strchr(sub, '.');
+        if (!k && (ed_config_ignored(sub) || (dot && ed_config_ignored(dot + 1)))) {
+            ED_LOG_WARN("ignoring Kafka setting %s (not used by Eddy)", key);
+            return ED_OK;
+        }
+        ed_config_say(why, why_len, "%s: Eddy takes only ssl.* keys per listener (%s)", key,
+                      k ? "set it for every listener" : "unknown key");
+        return ED_ERR_INVAL;
+    }
+    char inner[200];
+    if (!ed_config_key_check(k, false, value, inner, sizeof inner)) {
+        ed_config_say(why, why_len, "%s: %s", key, inner);
+        return ED_ERR_INVAL;
+    }
+    for (int i = 0; i < c->n_overrides && !o; i++)
+        if (c->overrides[i].key == k && strlen(c->overrides[i].listener) == len &&
+            strncmp(c->overrides[i].listener, name, len) == 0)
+            o = &c->overrides[i];
+    char *v = ed_strdup(value);
+    if (!v) return ED_ERR_NOMEM;
+    if (!o) {
+        if (c->n_overrides == ED_CONFIG_MAX_OVERRIDES) {
+            ed_free(v);
+            ed_config_say(why, why_len, "%s: more than 64 listener.name.* keys%s", key, "");
+            return ED_ERR_INVAL;
+        }
+        struct ed_config_override *grown =
+            ed_realloc(c->overrides, (size_t)(c->n_overrides + 1) * sizeof *grown);
+        if (!grown) {
+            ed_free(v);
+            return ED_ERR_NOMEM;
+        }
+        c->overrides = grown;
+        o = &c->overrides[c->n_overrides++];
+        memcpy(o->listener, name, len);
+        o->listener[len] = '\0';
+        o->key = k;
+        o->value = NULL;
+    }
+    ed_free(o->value);
+    o->value = v;
+    return ED_OK;
+}
+
+const char *ed_config_listener_str(const struct ed_config *c, const char *listener, const char *key)
+{
+    const struct ed_config_key *k = ed_config_key_find(key);
+    ED_ASSERT(k && k->type != ED_CFG_INT && k->type != ED_CFG_BOOL);
+    for (int i = 0; i < c->n_overrides; i++)
+        if (c->overrides[i].key == k && ed_config_ieq(c->overrides[i].listener, listener))
+            return c->overrides[i].value;
+    return *str_at((struct ed_config *)c, k);
 }

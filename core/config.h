@@ -174,7 +174,25 @@ struct ed_config {
     char *log_level;
 
     bool set[ED_CONFIG_MAX_KEYS]; /* by table row: set by the file or --set */
+    /* Kafka's listener.name.<name>.ssl.* keys, in the order set (see
+     * ed_config_listener_str) */
+    struct ed_config_override *overrides;
+    int n_overrides;
 };
+
+/* One per-listener value: listener.name.<listener>.<key> = value. */
+struct ed_config_override {
+    char listener[32]; /* as written in the key (Kafka: lower case) */
+    const struct ed_config_key *key;
+    char *value; /* owned, checked against key's row */
+};
+#define ED_CONFIG_MAX_OVERRIDES 64
+/* The value of an ssl.* key for a Kafka listener: its
+ * listener.name.<name>.<key> when set (names compared without regard to
+ * case, as Kafka), else the broker-wide value. key must be a STRING or
+ * ENUM row of the table. */
+const char *ed_config_listener_str(const struct ed_config *c, const char *listener,
+                                   const char *key);
 
 /* The row of a broker key (or its alias), of a topic key; NULL if none. */
 const struct ed_config_key *ed_config_key_find(const char *name);
@@ -205,7 +223,9 @@ void ed_config_free(struct ed_config *c);
 const struct ed_config *ed_config_or_default(const struct ed_config *c, struct ed_config **own);
 /* Sets one key. Unknown key or bad value: ED_ERR_INVAL and one line in why
  * naming the key and the problem. A knowingly ignored Kafka key: ED_OK and
- * one warning in the log. */
+ * one warning in the log. listener.name.<name>.<key>: a per-listener value
+ * for the table's ssl.* keys; a key Eddy ignores is warned about, any other
+ * is refused. */
 int ed_config_set(struct ed_config *c, const char *key, const char *value, char *why,
                   size_t why_len);
 /* Loads a properties file; errors name file:line and key. */

@@ -378,8 +378,10 @@ def test_idle_tls_connection_then_a_slow_record_is_served(pki, tmp_path_factory)
         b.stop()
 
 
-def peer_serial(port, ca):
+def peer_serial(port, ca, cert=None):
     ctx = ssl.create_default_context(cafile=ca)
+    if cert:  # a client certificate: name.crt and name.key
+        ctx.load_cert_chain(f"{cert}.crt", f"{cert}.key")
     with socket.create_connection((HOST, port), timeout=30) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             der = s.getpeercert(binary_form=True)
@@ -425,6 +427,38 @@ def test_sighup_reloads_certificates(pki, tmp_path_factory):
         head = old.recv(8)
         assert len(head) == 8 and head[4:8] == b"\x00\x00\x00\x01"  # correlation id 1
         old.close()
+    finally:
+        b.stop()
+
+
+def test_listener_name_ssl_keys(pki, tmp_path_factory):
+    """Kafka's listener.name.<name>.ssl.* keys override ssl.* for that
+    listener: two SSL listeners serve different certificates, and only the
+    one with listener.name.internal.ssl.client.auth=required wants a client
+    certificate."""
+    b = TlsBroker(tmp_path_factory.mktemp("per-listener"), pki, **{
+        "listener.name.internal.ssl.keystore.location": str(pki / "server2.pem"),
+        "listener.name.internal.ssl.client.auth": "required"})
+    if TARGET == "kafka":
+        iport = free_port()
+        b.config["listeners"] += f",INTERNAL://{HOST}:{iport}"
+        b.config["advertised.listeners"] += f",INTERNAL://{HOST}:{iport}"
+        b.config["listener.security.protocol.map"] += ",INTERNAL:SSL"
+    else:
+        b.config["listeners"] += f",INTERNAL://{HOST}:0"
+        b.config["listener.security.protocol.map"] = "INTERNAL:SSL"
+    b.start()
+    try:
+        if TARGET != "kafka":
+            iport = read_port_file(b.workdir / "ports", b.alive)["INTERNAL"]
+        ca = str(pki / "ca.pem")
+        assert peer_serial(b.ssl_port, ca) == cert_serial(pki / "server.crt")
+        assert peer_serial(iport, ca, cert=pki / "client") == cert_serial(pki / "server2.crt")
+        internal = f"{HOST}:{iport}"
+        p = kcat_ssl(b, "-L", "-m", "5", check=False, bootstrap=internal)
+        assert p.returncode != 0 and "broker 1 at" not in p.stdout.decode()
+        assert f"broker 1 at {internal}" in kcat_ssl(b, "-L", cert="client", bootstrap=internal).stdout.decode()
+        assert f"broker 1 at {b.ssl_bootstrap}" in kcat_ssl(b, "-L").stdout.decode()
     finally:
         b.stop()
 

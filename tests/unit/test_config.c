@@ -253,6 +253,52 @@ static void test_listeners(void **state)
     ed_config_free(c);
 }
 
+/* listener.name.<name>.ssl.*: per listener, checked like the key itself,
+ * names without regard to case; the broker-wide value otherwise. */
+static void test_listener_keys(void **state)
+{
+    (void)state;
+    char why[256];
+    struct ed_config *c = cfg();
+    assert_int_equal(ed_config_set(c, "ssl.keystore.location", "/all.pem", why, sizeof why), ED_OK);
+    assert_int_equal(ed_config_set(c, "listener.name.internal.ssl.keystore.location", "/in.pem",
+                                   why, sizeof why),
+                     ED_OK);
+    assert_int_equal(ed_config_set(c, "listener.name.internal.ssl.keystore.location", "/in2.pem",
+                                   why, sizeof why),
+                     ED_OK);
+    assert_int_equal(
+        ed_config_set(c, "listener.name.internal.ssl.client.auth", "required", why, sizeof why),
+        ED_OK);
+    assert_string_equal(ed_config_listener_str(c, "INTERNAL", "ssl.keystore.location"), "/in2.pem");
+    assert_string_equal(ed_config_listener_str(c, "INTERNAL", "ssl.client.auth"), "required");
+    assert_string_equal(ed_config_listener_str(c, "SSL", "ssl.keystore.location"), "/all.pem");
+    assert_string_equal(ed_config_listener_str(c, "SSL", "ssl.client.auth"), "none");
+    assert_string_equal(ed_config_listener_str(c, "INTERNAL", "ssl.truststore.location"), "");
+    /* a bad value, a key Eddy does not take per listener, a bad shape */
+    assert_int_equal(
+        ed_config_set(c, "listener.name.internal.ssl.client.auth", "maybe", why, sizeof why),
+        ED_ERR_INVAL);
+    assert_non_null(strstr(why, "listener.name.internal.ssl.client.auth"));
+    assert_string_equal(ed_config_listener_str(c, "INTERNAL", "ssl.client.auth"), "required");
+    assert_int_equal(ed_config_set(c, "listener.name.internal.sasl.enabled.mechanisms", "PLAIN",
+                                   why, sizeof why),
+                     ED_ERR_INVAL);
+    assert_non_null(strstr(why, "only ssl.* keys"));
+    assert_int_equal(
+        ed_config_set(c, "listener.name.internal.ssl.keystore.lcation", "/x", why, sizeof why),
+        ED_OK); /* an ssl.* key Eddy ignores anyway: warned about */
+    assert_int_equal(ed_config_set(c, "listener.name.internal.nonsense", "1", why, sizeof why),
+                     ED_ERR_INVAL);
+    assert_int_equal(ed_config_set(c, "listener.name..ssl.client.auth", "none", why, sizeof why),
+                     ED_ERR_INVAL);
+    /* Kafka's per-mechanism JAAS keys are Kafka's business */
+    assert_int_equal(ed_config_set(c, "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config",
+                                   "x required ;", why, sizeof why),
+                     ED_OK);
+    ed_config_free(c);
+}
+
 static void test_listener_protocols(void **state)
 {
     (void)state;
@@ -575,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_listener_protocols),
+        cmocka_unit_test(test_listener_keys),
         cmocka_unit_test(test_load_kafka_file),
         cmocka_unit_test(test_load_syntax),
         cmocka_unit_test(test_help),
