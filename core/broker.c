@@ -13,6 +13,7 @@
 #include "core/pidstate.h"
 #include "core/users.h"
 #include "core/acl.h"
+#include "core/sslmap.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -35,7 +36,8 @@ struct adv {
 struct tls_listener {
     ed_conn_set *set;
     char name[32];
-    bool mqtt; /* mqtt.ssl.* overrides apply */
+    bool mqtt;      /* mqtt.ssl.* overrides apply */
+    ed_sslmap *map; /* Kafka: its ssl.principal.mapping.rules; NULL: DEFAULT */
 };
 
 struct ed_broker_own {
@@ -266,6 +268,8 @@ void ed_broker_close(ed_broker *b)
         struct ed_broker_service *s = &o->svc[--o->n_svc];
         s->free(s->obj);
     }
+    for (int i = 0; i < o->n_tls; i++)
+        ed_sslmap_free(o->tls[i].map);
     ed_groups_close(b->groups);
     ed_pids_close(b->pids);
     ed_users_close(b->users);
@@ -392,7 +396,21 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
             struct tls_listener *t = &o->tls[o->n_tls++];
             t->set = set;
             t->mqtt = mqtt;
+            t->map = NULL;
             snprintf(t->name, sizeof t->name, "%s", l->name);
+            const char *rules =
+                ed_config_listener_str(b->cfg, l->name, "ssl.principal.mapping.rules");
+            rc = mqtt ? ED_OK : ed_sslmap_new(rules, &t->map, inner, sizeof inner);
+            if (rc != ED_OK) { /* checked with the config: only out of memory */
+                ed_plat_tls_conf_unref(how.tls);
+                snprintf(why, why_len, "%s listener %s: ssl.principal.mapping.rules: %s", what,
+                         l->name, inner);
+                return rc;
+            }
+            if (t->map && ed_sslmap_is_default(t->map)) {
+                ed_sslmap_free(t->map);
+                t->map = NULL;
+            }
 #else
             snprintf(why, why_len, "%s listener %s: this eddy was built without TLS (WITH_TLS=0)",
                      what, l->name);
@@ -450,4 +468,12 @@ uint16_t ed_broker_adv_port(const ed_broker *b, const char *name)
 {
     const struct adv *a = adv_of(b, name);
     return a ? a->port : b->adv_port;
+}
+
+const ed_sslmap *ed_broker_sslmap(const ed_broker *b, const char *listener)
+{
+    const struct ed_broker_own *o = b->own;
+    for (int i = 0; listener && i < o->n_tls; i++)
+        if (!o->tls[i].mqtt && strcmp(o->tls[i].name, listener) == 0) return o->tls[i].map;
+    return NULL;
 }

@@ -15,6 +15,7 @@
 #include "core/conn.h"
 #include "core/config.h"
 #include "core/listeners.h"
+#include "core/sslmap.h"
 #include "core/topics.h"
 
 typedef struct ed_broker ed_broker;
@@ -79,6 +80,10 @@ uint16_t ed_broker_adv_port(const ed_broker *b, const char *name);
  * use them, open ones keep theirs; a listener whose files fail to load
  * keeps its old ones and the error is logged. */
 void ed_broker_tls_reload(ed_broker *b);
+/* The ssl.principal.mapping.rules of Kafka TLS listener name (its
+ * listener.name.* value or the broker-wide one); NULL when they are
+ * DEFAULT (the subject is the name) or name is not a TLS listener. */
+const ed_sslmap *ed_broker_sslmap(const ed_broker *b, const char *listener);
 /* Runs the loop until a shutdown completes (SIGTERM/SIGINT start one);
  * pings systemd's watchdog while the loop turns. */
 int ed_broker_run(ed_broker *b);

@@ -91,6 +91,7 @@ struct ed_config {
     char *ssl_truststore_type;
     char *ssl_truststore_location;
     char *ssl_client_auth;
+    char *ssl_principal_mapping_rules;
     char *mqtt_ssl_keystore_location;
     char *mqtt_ssl_truststore_location;
     char *mqtt_ssl_client_auth;

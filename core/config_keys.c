@@ -102,6 +102,14 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(ssl_client_auth),
      .doc = "client certificates on TLS listeners: not asked for, asked for (a client without "
             "one is served), or required"},
+    {.name = "ssl.principal.mapping.rules",
+     .type = ED_CFG_STRING,
+     .def = "DEFAULT",
+     .check = ed_config_check_sslmap,
+     .off = B(ssl_principal_mapping_rules),
+     .doc = "Kafka's rules turning a client certificate's subject into the principal's name: "
+            "RULE:pattern/replacement/[LU] or DEFAULT, comma-separated; the first that matches "
+            "applies, none is a refusal"},
     {.name = "mqtt.ssl.keystore.location",
      .type = ED_CFG_STRING,
      .def = "",

@@ -6,6 +6,7 @@
 #include "core/config_int.h"
 #include "core/listeners.h"
 #include "core/sasl.h"
+#include "core/sslmap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -438,6 +439,15 @@ bool ed_config_check_sasl_mechs(const char *v, char *why, size_t why_len)
     if (ed_sasl_mech_list_parse(v) > 0) return true;
     snprintf(why, why_len, "'%s' is not a list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", v);
     return false;
+}
+
+bool ed_config_check_sslmap(const char *v, char *why, size_t why_len)
+{
+    ed_sslmap *m = NULL;
+    int rc = ed_sslmap_new(v, &m, why, why_len);
+    ed_sslmap_free(m);
+    if (rc == ED_ERR_NOMEM) snprintf(why, why_len, "out of memory");
+    return rc == ED_OK;
 }
 
 bool ed_config_check_authorizer(const char *v, char *why, size_t why_len)

@@ -280,8 +280,32 @@ static int frame_len(ed_conn *c, const uint8_t *p, size_t n, size_t *len, char *
     return ED_OK;
 }
 
+/* The principal's name for a client certificate's subject through the
+ * listener's ssl.principal.mapping.rules (Kafka's), into name. false: no
+ * rule gives a name, and the connection is closed (as Kafka refuses it). */
+static bool cert_name(ed_conn *c, const char *subject, char *name, size_t name_len)
+{
+    const ed_sslmap *m = ed_broker_sslmap(srv_of(c)->b, ed_conn_listener(c));
+    int rc = m                            ? ed_sslmap_apply(m, subject, name, name_len)
+             : strlen(subject) < name_len ? ED_OK
+                                          : ED_ERR_TOOBIG;
+    if (!m && rc == ED_OK) memcpy(name, subject, strlen(subject) + 1);
+    if (rc == ED_OK) return true;
+    char why[ED_SSLMAP_MAX_SUBJECT + 128];
+    snprintf(why, sizeof why, "client certificate %s: %s", subject,
+             rc == ED_ERR_NOENT  ? "no ssl.principal.mapping.rules rule applies"
+             : rc == ED_ERR_BUSY ? "ssl.principal.mapping.rules took too many steps"
+                                 : "the principal's name would be too long");
+    ed_conn_close_bad(c, why);
+    return false;
+}
+
 static void on_frame(ed_conn *c, struct ed_conn_frame *f)
 {
+    struct kconn *k = kc_of(c);
+    char cert[ED_KAUTH_PRINCIPAL_MAX];
+    const char *subject = k->auth_ready ? NULL : ed_conn_principal(c);
+    if (subject && *subject && !cert_name(c, subject, cert, sizeof cert - 5)) return;
     struct sreq *r = ed_calloc(1, sizeof *r);
     uint8_t *frame = r ? ed_conn_frame_keep(c, f) : NULL;
     if (!frame) {
@@ -289,7 +313,6 @@ static void on_frame(ed_conn *c, struct ed_conn_frame *f)
         ed_conn_close_bad(c, "out of memory for a request");
         return;
     }
-    struct kconn *k = kc_of(c);
     r->conn = c;
     r->frame = frame;
     r->frame_len = f->len;
@@ -297,7 +320,7 @@ static void on_frame(ed_conn *c, struct ed_conn_frame *f)
     k->n_inflight++;
     k->in_len += f->len;
     if (!k->auth_ready) {
-        ed_kauth_init(&k->auth, ed_conn_sasl_required(c), ed_conn_principal(c));
+        ed_kauth_init(&k->auth, ed_conn_sasl_required(c), subject && *subject ? cert : NULL);
         k->auth_ready = true;
     }
     ed_conn_out_queue(c, &r->out);

@@ -256,26 +256,33 @@ def test_client_certificate_required(pki, tmp_path_factory):
         b.stop()
 
 
-def test_client_certificate_names_the_principal(pki, tmp_path_factory):
-    """As Kafka's default principal builder: User: and the subject in RFC
-    2253 form (the last name of the certificate's sequence first)."""
+def mtls_acl_broker(pki, wd, topic, principal, **extra):
+    """A broker requiring client certificates, with ACLs on (PLAINTEXT's
+    User:ANONYMOUS a super user), topic holding "first", and WRITE and READ
+    on it for principal."""
     from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
                                        ResourcePatternType, ResourceType)
 
-    make_cert(pki, "client-dn", "sensor-gw-18/O=Acme, Plant 7/C=DE")
-    b = TlsBroker(tmp_path_factory.mktemp("mtls-acl"), pki, **{
+    b = TlsBroker(wd, pki, **{
         "ssl.client.auth": "required",
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users": "User:ANONYMOUS"}).start()
+        "super.users": "User:ANONYMOUS", **extra}).start()
+    run([need("kcat"), "-b", b.bootstrap, "-P", "-t", topic], input=b"first\n")
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    for op in (AclOperation.WRITE, AclOperation.READ):
+        acl = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op,
+                         AclPermissionType.ALLOW)
+        admin.create_acls([acl])[acl].result(timeout=30)
+    return b
+
+
+def test_client_certificate_names_the_principal(pki, tmp_path_factory):
+    """As Kafka's default principal builder: User: and the subject in RFC
+    2253 form (the last name of the certificate's sequence first)."""
+    make_cert(pki, "client-dn", "sensor-gw-18/O=Acme, Plant 7/C=DE")
+    topic = "mtls-acl"
+    b = mtls_acl_broker(pki, tmp_path_factory.mktemp("mtls-acl"), topic, "User:C=DE,O=Acme\\, Plant 7,CN=sensor-gw-18")
     try:
-        topic = "mtls-acl"
-        run([need("kcat"), "-b", b.bootstrap, "-P", "-t", topic], input=b"first\n")
-        admin = AdminClient({"bootstrap.servers": b.bootstrap})
-        principal = "User:C=DE,O=Acme\\, Plant 7,CN=sensor-gw-18"
-        for op in (AclOperation.WRITE, AclOperation.READ):
-            acl = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", op,
-                             AclPermissionType.ALLOW)
-            admin.create_acls([acl])[acl].result(timeout=30)
         kcat_ssl(b, "-P", "-t", topic, cert="client-dn", input=b"signed\n")
         p = kcat_ssl(b, "-P", "-t", topic, cert="client", input=b"other\n", check=False)
         assert p.returncode != 0 and b"Topic authorization failed" in p.stderr
@@ -283,6 +290,37 @@ def test_client_certificate_names_the_principal(pki, tmp_path_factory):
         assert out.split() == [b"first", b"signed"]
     finally:
         b.stop()
+
+
+def test_principal_mapping_rules(pki, tmp_path_factory):
+    """Kafka's ssl.principal.mapping.rules: the first rule matching the
+    subject names the principal (L: lower case), an ACL for the mapped name
+    lets it produce; a subject no rule matches is refused."""
+    make_cert(pki, "client-map", "Sensor-GW-19/O=Acme/C=DE")
+    make_cert(pki, "client-dn", "sensor-gw-18/O=Acme, Plant 7/C=DE")
+    topic = "mtls-map"
+    b = mtls_acl_broker(pki, tmp_path_factory.mktemp("mtls-map"), topic, "User:sensor-gw-19", **{
+        "ssl.principal.mapping.rules": "RULE:^C=DE,O=Acme,CN=(.*)$/$1/L, RULE:^CN=([^,]*)$/dev-$1/"})
+    try:
+        kcat_ssl(b, "-P", "-t", topic, cert="client-map", input=b"mapped\n")
+        # CN=sensor-gw-17 is User:dev-sensor-gw-17, without an ACL
+        p = kcat_ssl(b, "-P", "-t", topic, cert="client", input=b"other\n", check=False)
+        assert p.returncode != 0 and b"Topic authorization failed" in p.stderr
+        # no rule for this subject: no principal, no service
+        p = kcat_ssl(b, "-L", "-m", "5", cert="client-dn", check=False)
+        assert p.returncode != 0 and "broker 1 at" not in p.stdout.decode()
+        out = run([need("kcat"), "-b", b.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q"]).stdout
+        assert out.split() == [b"first", b"mapped"]
+    finally:
+        b.stop()
+
+
+@EDDY_ONLY
+def test_bad_principal_mapping_rule_stops_the_start(tmp_path, pki):
+    p = serve_fails(tmp_path, f"listeners=SSL://{HOST}:0", f"ssl.keystore.location={pki / 'server.pem'}",
+                    "ssl.principal.mapping.rules=RULE:^CN=(.*)$/$1/X")
+    assert p.returncode != 0
+    assert b"ssl.principal.mapping.rules: rule 'RULE:^CN=(.*)$/$1/X': unexpected 'X'" in p.stderr + p.stdout
 
 
 def test_client_refuses_unknown_and_expired_server_certificates(pki, tmp_path_factory):

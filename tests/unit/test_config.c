@@ -292,6 +292,19 @@ static void test_listener_keys(void **state)
                      ED_ERR_INVAL);
     assert_int_equal(ed_config_set(c, "listener.name..ssl.client.auth", "none", why, sizeof why),
                      ED_ERR_INVAL);
+    /* ssl.principal.mapping.rules are parsed when set, per listener too */
+    assert_int_equal(
+        ed_config_set(c, "ssl.principal.mapping.rules", "RULE:^CN=(.*)$/$1/X", why, sizeof why),
+        ED_ERR_INVAL);
+    assert_string_equal(why, "ssl.principal.mapping.rules: rule 'RULE:^CN=(.*)$/$1/X': "
+                             "unexpected 'X' after it");
+    assert_int_equal(ed_config_set(c, "listener.name.internal.ssl.principal.mapping.rules",
+                                   "RULE:(?i)cn/x/", why, sizeof why),
+                     ED_ERR_INVAL);
+    assert_int_equal(ed_config_set(c, "listener.name.internal.ssl.principal.mapping.rules",
+                                   "RULE:^CN=(.*)$/$1/L,DEFAULT", why, sizeof why),
+                     ED_OK);
+    assert_string_equal(ed_config_listener_str(c, "SSL", "ssl.principal.mapping.rules"), "DEFAULT");
     /* Kafka's per-mechanism JAAS keys are Kafka's business */
     assert_int_equal(ed_config_set(c, "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config",
                                    "x required ;", why, sizeof why),
