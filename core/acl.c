@@ -1,8 +1,15 @@
 /* The ACL store and authorizer (see core/acl.h): bindings in one array in
  * the order they were added, the file read whole and checked before
  * anything is taken from it, every change written as a new file that
- * replaces the old one, and a linear authorizer scan (a gateway holds tens
- * of bindings, not millions).
+ * replaces the old one, and an index the authorizer looks bindings up in,
+ * so that its cost does not grow with the number of bindings: every
+ * binding sorted by (resource type, pattern type, name, principal), so the
+ * bindings of one name — and of one principal among them — are one run
+ * found through a hash table of names, then by binary search among many
+ * principals; and per resource type the distinct lengths of
+ * PREFIXED names (the only prefixes of a name worth looking up). The
+ * index is built for a new array before the file is written, and adopted
+ * with it.
  *
  * File layout (big-endian; docs/format.md), frame of core/store_file.h:
  *   header  16 bytes: "EDAC", version u16 (1), reserved u16 (0),
@@ -19,6 +26,7 @@
 #include "platform/mem.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ACL_MAGIC    "EDAC"
@@ -36,13 +44,29 @@ struct entry {
     char host[ED_ACL_MAX_HOST];
 };
 
+#define N_RES (ED_ACL_RES_TRANSACTIONAL_ID - ED_ACL_RES_TOPIC + 1)
+
+/* A run of by_key holding one (resource type, pattern type, name). */
+struct run {
+    uint32_t lo, hi; /* hi 0: an empty slot */
+};
+
+struct index {
+    const struct entry **by_key; /* every binding, sorted (above) */
+    struct run *runs;            /* open addressing by name_hash, a power of two of slots */
+    uint32_t n_slots;
+    uint8_t plen[N_RES][ED_ACL_MAX_NAME]; /* distinct PREFIXED name lengths, ascending */
+    uint16_t n_plen[N_RES];
+};
+
 struct ed_acl {
     char *dir;
     char *path;
     char *tmp;
     struct entry *e;
     size_t n;
-    char *supers; /* super.users, each principal NUL-terminated */
+    struct index ix; /* of e */
+    char *supers;    /* super.users, each principal NUL-terminated */
     size_t n_supers;
     bool allow_if_no_acl;
 };
@@ -163,6 +187,121 @@ bool ed_acl_filter_matches(const struct ed_acl_binding *f, const struct ed_acl_b
     return filter_matches(f, &e);
 }
 
+/* ---- the index ---- */
+
+static int cmp_text(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, ED_MIN(al, bl));
+    return c ? c : (al > bl) - (al < bl);
+}
+
+/* e against the key (res, pat, name, principal); principal NULL compares
+ * up to the name only. */
+static int cmp_key(const struct entry *e, uint8_t res, uint8_t pat, const char *name, size_t nl,
+                   const char *pr, size_t pl)
+{
+    if (e->res != res) return e->res < res ? -1 : 1;
+    if (e->pat != pat) return e->pat < pat ? -1 : 1;
+    int c = cmp_text(e->name, e->name_len, name, nl);
+    return c || !pr ? c : cmp_text(e->pr, e->pr_len, pr, pl);
+}
+
+static int cmp_entries(const void *x, const void *y)
+{
+    const struct entry *a = *(const struct entry *const *)x, *b = *(const struct entry *const *)y;
+    return cmp_key(a, b->res, b->pat, b->name, b->name_len, b->pr, b->pr_len);
+}
+
+/* The first position in [lo, hi) whose key is >= (upper: >) the given. */
+static size_t bound(const struct index *ix, size_t lo, size_t hi, uint8_t res, uint8_t pat,
+                    const char *name, size_t nl, const char *pr, size_t pl, bool upper)
+{
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_key(ix->by_key[mid], res, pat, name, nl, pr, pl);
+        if (c < 0 || (upper && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static uint32_t name_hash(uint8_t res, uint8_t pat, const char *name, size_t nl)
+{
+    uint32_t h = 2166136261u ^ res;
+    h = (h * 16777619u) ^ pat;
+    for (size_t i = 0; i < nl; i++)
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    return h;
+}
+
+/* The run of (res, pat, name): *lo == *hi when no binding has it. */
+static void find_run(const struct index *ix, uint8_t res, uint8_t pat, const char *name, size_t nl,
+                     size_t *lo, size_t *hi)
+{
+    *lo = *hi = 0;
+    if (!ix->n_slots) return;
+    for (uint32_t h = name_hash(res, pat, name, nl);; h++) {
+        const struct run *r = &ix->runs[h & (ix->n_slots - 1)];
+        if (!r->hi) return;
+        if (cmp_key(ix->by_key[r->lo], res, pat, name, nl, NULL, 0) == 0) {
+            *lo = r->lo;
+            *hi = r->hi;
+            return;
+        }
+    }
+}
+
+static void index_free(struct index *ix)
+{
+    ed_free(ix->by_key);
+    ed_free(ix->runs);
+    memset(ix, 0, sizeof *ix);
+}
+
+/* The hash table of runs: at least twice as many slots as bindings. */
+static int index_runs(struct index *ix, size_t n)
+{
+    ix->n_slots = 8;
+    while (ix->n_slots < 2 * n)
+        ix->n_slots *= 2;
+    ix->runs = ed_calloc(ix->n_slots, sizeof *ix->runs);
+    if (!ix->runs) return ED_ERR_NOMEM;
+    for (size_t lo = 0, hi; lo < n; lo = hi) {
+        const struct entry *e = ix->by_key[lo];
+        for (hi = lo + 1; hi < n; hi++)
+            if (cmp_key(ix->by_key[hi], e->res, e->pat, e->name, e->name_len, NULL, 0) != 0) break;
+        uint32_t h = name_hash(e->res, e->pat, e->name, e->name_len);
+        while (ix->runs[h & (ix->n_slots - 1)].hi)
+            h++;
+        ix->runs[h & (ix->n_slots - 1)] = (struct run){(uint32_t)lo, (uint32_t)hi};
+    }
+    return ED_OK;
+}
+
+static int index_build(struct index *ix, const struct entry *e, size_t n)
+{
+    memset(ix, 0, sizeof *ix);
+    ix->by_key = ed_malloc((n ? n : 1) * sizeof *ix->by_key);
+    if (!ix->by_key) return ED_ERR_NOMEM;
+    bool seen[N_RES][ED_ACL_MAX_NAME + 1] = {{false}};
+    for (size_t i = 0; i < n; i++) {
+        ix->by_key[i] = &e[i];
+        if (e[i].pat == ED_ACL_PAT_PREFIXED)
+            seen[e[i].res - ED_ACL_RES_TOPIC][e[i].name_len] = true;
+    }
+    qsort(ix->by_key, n, sizeof *ix->by_key, cmp_entries);
+    if (index_runs(ix, n) != ED_OK) {
+        index_free(ix);
+        return ED_ERR_NOMEM;
+    }
+    for (int r = 0; r < N_RES; r++)
+        for (int l = 1; l <= ED_ACL_MAX_NAME; l++)
+            if (seen[r][l]) ix->plen[r][ix->n_plen[r]++] = (uint8_t)l;
+    return ED_OK;
+}
+
 /* ---- reading ---- */
 
 static int take(const char *path, const uint8_t *b, size_t len, size_t *pos, char *out,
@@ -240,6 +379,7 @@ static int open_with(const char *dir, const uint8_t *image, size_t len, bool fro
         rc = ED_ERR_CORRUPT_AT("%s: too large", a->path);
     }
     if (rc == ED_OK && image) rc = parse(a->path, image, len, &a->e, &a->n);
+    if (rc == ED_OK) rc = index_build(&a->ix, a->e, a->n);
     ed_free(b);
     if (rc) {
         ed_acl_close(a);
@@ -263,6 +403,7 @@ int ed_acl_open_image(const char *dir, const uint8_t *image, size_t len, ed_acl 
 void ed_acl_close(ed_acl *a)
 {
     if (!a) return;
+    index_free(&a->ix);
     ed_free(a->e);
     ed_free(a->supers);
     ed_free(a->tmp);
@@ -324,15 +465,6 @@ void ed_acl_get(const ed_acl *a, size_t i, struct ed_acl_binding *out)
 
 /* ---- the authorizer ---- */
 
-static bool resource_applies(const struct entry *e, enum ed_acl_res res, const char *name,
-                             size_t name_len)
-{
-    if (e->res != res) return false;
-    if (e->pat == ED_ACL_PAT_PREFIXED)
-        return name_len >= e->name_len && memcmp(name, e->name, e->name_len) == 0;
-    return same(name, name_len, e->name, e->name_len) || is_star(e->name, e->name_len);
-}
-
 /* Whether an ALLOW of op grants want: the operation itself, ALL, or one
  * that implies it. */
 static bool allow_grants(uint8_t op, enum ed_acl_op want)
@@ -345,26 +477,73 @@ static bool allow_grants(uint8_t op, enum ed_acl_op want)
     return false;
 }
 
+/* One request's question and what the bindings said so far. */
+struct ask {
+    const char *pr, *host;
+    size_t pl, hl;
+    enum ed_acl_op op;
+    bool any, allowed, denied;
+};
+
+#define SHORT_RUN 8 /* runs up to this long are scanned, longer ones searched */
+
+static bool principal_applies(const struct entry *e, const struct ask *q)
+{
+    return same(e->pr, e->pr_len, q->pr, q->pl) || same(e->pr, e->pr_len, "User:*", 6);
+}
+
+/* The bindings at [lo, hi) of the index, of the caller or User:*. */
+static void check_run(const struct index *ix, size_t lo, size_t hi, struct ask *q)
+{
+    for (size_t i = lo; i < hi && !q->denied; i++) {
+        const struct entry *e = ix->by_key[i];
+        if (!principal_applies(e, q)) continue;
+        if (!same(e->host, e->host_len, q->host, q->hl) && !is_star(e->host, e->host_len)) continue;
+        if (e->perm == ED_ACL_PERM_DENY)
+            q->denied = e->op == q->op || e->op == ED_ACL_OP_ALL;
+        else if (allow_grants(e->op, q->op))
+            q->allowed = true;
+    }
+}
+
+/* The bindings of pattern (res, pat, name): the caller's and User:*. */
+static void check_name(const ed_acl *a, uint8_t res, uint8_t pat, const char *name, size_t nl,
+                       struct ask *q)
+{
+    const struct index *ix = &a->ix;
+    size_t lo, hi;
+    find_run(ix, res, pat, name, nl, &lo, &hi);
+    if (lo == hi) return;
+    q->any = true;
+    if (hi - lo <= SHORT_RUN) {
+        check_run(ix, lo, hi, q);
+        return;
+    }
+    /* many principals on one name: their runs by binary search */
+    static const char everyone[] = "User:*";
+    for (int k = 0; k < 2 && !q->denied; k++) {
+        const char *pr = k ? everyone : q->pr;
+        size_t pl = k ? sizeof everyone - 1 : q->pl;
+        if (k && same(q->pr, q->pl, everyone, pl)) break;
+        size_t l2 = bound(ix, lo, hi, res, pat, name, nl, pr, pl, false);
+        check_run(ix, l2, bound(ix, l2, hi, res, pat, name, nl, pr, pl, true), q);
+    }
+}
+
 bool ed_acl_authorize(const ed_acl *a, const char *principal, const char *host, enum ed_acl_op op,
                       enum ed_acl_res res, const char *name, size_t name_len)
 {
     if (ed_acl_is_super(a, principal)) return true;
-    size_t pl = strlen(principal), hl = strlen(host);
-    bool any = false, allowed = false;
-    for (size_t i = 0; i < a->n; i++) {
-        const struct entry *e = &a->e[i];
-        if (!resource_applies(e, res, name, name_len)) continue;
-        any = true;
-        if (!same(e->pr, e->pr_len, principal, pl) && !same(e->pr, e->pr_len, "User:*", 6))
-            continue;
-        if (!same(e->host, e->host_len, host, hl) && !is_star(e->host, e->host_len)) continue;
-        if (e->perm == ED_ACL_PERM_DENY) {
-            if (e->op == op || e->op == ED_ACL_OP_ALL) return false;
-        } else if (allow_grants(e->op, op)) {
-            allowed = true;
-        }
-    }
-    return allowed || (!any && a->allow_if_no_acl);
+    if (res < ED_ACL_RES_TOPIC || res > ED_ACL_RES_TRANSACTIONAL_ID) return a->allow_if_no_acl;
+    struct ask q = {principal, host, strlen(principal), strlen(host), op, false, false, false};
+    /* LITERAL: the name and "*"; PREFIXED: the name's prefixes that some
+     * binding of this type has the length of */
+    check_name(a, res, ED_ACL_PAT_LITERAL, name, name_len, &q);
+    if (!is_star(name, name_len)) check_name(a, res, ED_ACL_PAT_LITERAL, "*", 1, &q);
+    int r = res - ED_ACL_RES_TOPIC;
+    for (int i = 0; i < a->ix.n_plen[r] && a->ix.plen[r][i] <= name_len && !q.denied; i++)
+        check_name(a, res, ED_ACL_PAT_PREFIXED, name, a->ix.plen[r][i], &q);
+    return !q.denied && (q.allowed || (!q.any && a->allow_if_no_acl));
 }
 
 bool ed_acl_authorize_any(const ed_acl *a, const char *principal, const char *host,
@@ -448,11 +627,16 @@ static int write_file(ed_acl *a, const struct entry *e, size_t n)
 
 static int commit(ed_acl *a, struct entry *e, size_t n)
 {
-    int rc = write_file(a, e, n);
+    struct index ix;
+    int rc = index_build(&ix, e, n);
+    if (rc == ED_OK) rc = write_file(a, e, n);
     if (rc) {
+        index_free(&ix);
         ed_free(e);
         return rc;
     }
+    index_free(&a->ix);
+    a->ix = ix;
     ed_free(a->e);
     a->e = e;
     a->n = n;

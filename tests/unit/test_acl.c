@@ -267,6 +267,109 @@ static void test_file_round_trip_and_damage(void **state)
     free(dir);
 }
 
+/* ---- the index against a linear scan ---- */
+
+/* Kafka's rules by a scan of every binding: the authorizer as it was
+ * before bindings were indexed, kept here as the oracle. */
+static bool oracle(const ed_acl *a, bool allow_if_no_acl, const char *pr, const char *host,
+                   enum ed_acl_op op, enum ed_acl_res res, const char *name)
+{
+    if (ed_acl_is_super(a, pr)) return true;
+    bool any = false, allowed = false;
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < ed_acl_count(a); i++) {
+        struct ed_acl_binding b;
+        ed_acl_get(a, i, &b);
+        bool star = b.name_len == 1 && b.name[0] == '*';
+        bool named = b.name_len == nl && memcmp(b.name, name, nl) == 0;
+        bool prefix = b.name_len <= nl && memcmp(b.name, name, b.name_len) == 0;
+        if (b.res_type != res || !(b.pattern == ED_ACL_PAT_PREFIXED ? prefix : named || star))
+            continue;
+        any = true;
+        bool who =
+            (b.principal_len == strlen(pr) && memcmp(b.principal, pr, b.principal_len) == 0) ||
+            (b.principal_len == 6 && memcmp(b.principal, "User:*", 6) == 0);
+        bool where = (b.host_len == strlen(host) && memcmp(b.host, host, b.host_len) == 0) ||
+                     (b.host_len == 1 && b.host[0] == '*');
+        if (!who || !where) continue;
+        if (b.perm == ED_ACL_PERM_DENY && (b.op == op || b.op == ED_ACL_OP_ALL)) return false;
+        if (b.perm == ED_ACL_PERM_ALLOW &&
+            (b.op == op || b.op == ED_ACL_OP_ALL ||
+             (op == ED_ACL_OP_DESCRIBE && (b.op == ED_ACL_OP_READ || b.op == ED_ACL_OP_WRITE ||
+                                           b.op == ED_ACL_OP_DELETE || b.op == ED_ACL_OP_ALTER)) ||
+             (op == ED_ACL_OP_DESCRIBE_CONFIGS && b.op == ED_ACL_OP_ALTER_CONFIGS)))
+            allowed = true;
+    }
+    return allowed || (!any && allow_if_no_acl);
+}
+
+static unsigned pick(unsigned *seed, unsigned n)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) % n;
+}
+
+/* Random stores over small alphabets (so that names, prefixes,
+ * principals and hosts collide), changed by adds and removes, asked random
+ * questions: the index answers as the scan does. */
+static void test_index_matches_scan(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"a", "ab", "abc", "b", "ba", "*", "abd", "a.b"};
+    static const char *const asked[] = {"a", "ab", "abc", "abcd", "b", "ba", "*", "c", "a.b.c", ""};
+    static const char *const prs[] = {"User:alice", "User:bob", "User:*", "User:carol"};
+    static const char *const hosts[] = {"*", "10.0.0.1", "10.0.0.2"};
+    unsigned seed = 20261207;
+    char *dir;
+    ed_acl *a = fresh(&dir);
+    for (int round = 0; round < 150; round++) {
+        bool allow_if_no_acl = pick(&seed, 2);
+        assert_int_equal(ed_acl_configure(a, pick(&seed, 4) ? "" : "User:carol", allow_if_no_acl),
+                         ED_OK);
+        /* many principals on one name now and then: the searched runs */
+        size_t n_add = pick(&seed, 4) ? 1 + pick(&seed, 6) : 40;
+        struct ed_acl_binding b[40];
+        char many[40][32];
+        for (size_t i = 0; i < n_add; i++) {
+            enum ed_acl_res res = (enum ed_acl_res)(ED_ACL_RES_TOPIC + pick(&seed, 4));
+            bool prefixed = res != ED_ACL_RES_CLUSTER && pick(&seed, 3) == 0;
+            const char *name =
+                res == ED_ACL_RES_CLUSTER ? ED_ACL_CLUSTER_NAME : names[pick(&seed, 8)];
+            const char *pr = prs[pick(&seed, 3)];
+            if (n_add == 40) {
+                snprintf(many[i], sizeof many[i], "User:u%zu", i);
+                pr = i % 13 ? many[i] : prs[pick(&seed, 3)];
+            }
+            b[i] = bind(res, prefixed ? ED_ACL_PAT_PREFIXED : ED_ACL_PAT_LITERAL, name, pr,
+                        hosts[pick(&seed, 3)], (enum ed_acl_op)(ED_ACL_OP_ALL + pick(&seed, 11)),
+                        pick(&seed, 4) ? ED_ACL_PERM_ALLOW : ED_ACL_PERM_DENY);
+        }
+        assert_int_equal(ed_acl_add(a, b, n_add), ED_OK);
+        if (pick(&seed, 3) == 0) { /* remove what one filter matches */
+            struct ed_acl_binding f = bind(ED_ACL_RES_ANY, ED_ACL_PAT_ANY, NULL, NULL, NULL,
+                                           ED_ACL_OP_ANY, ED_ACL_PERM_ANY);
+            f.principal = prs[pick(&seed, 3)];
+            f.principal_len = strlen(f.principal);
+            size_t gone;
+            assert_int_equal(ed_acl_remove(a, &f, 1, &gone), ED_OK);
+        }
+        for (int k = 0; k < 300; k++) {
+            enum ed_acl_res res = (enum ed_acl_res)(ED_ACL_RES_TOPIC + pick(&seed, 4));
+            const char *name = res == ED_ACL_RES_CLUSTER && pick(&seed, 2) ? ED_ACL_CLUSTER_NAME
+                                                                           : asked[pick(&seed, 10)];
+            const char *pr = pick(&seed, 5) ? prs[pick(&seed, 4)] : "User:u7";
+            const char *host = hosts[1 + pick(&seed, 2)];
+            enum ed_acl_op op = (enum ed_acl_op)(ED_ACL_OP_READ + pick(&seed, 10));
+            bool want = oracle(a, allow_if_no_acl, pr, host, op, res, name);
+            if (can(a, pr, host, op, res, name) != want)
+                fail_msg("round %d: %s from %s, op %d on %d:'%s': index %d, scan %d (%zu bindings)",
+                         round, pr, host, op, res, name, !want, want, ed_acl_count(a));
+        }
+    }
+    assert_true(ed_acl_count(a) > 100);
+    done(a, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_implied_super_and_default),
         cmocka_unit_test(test_filters_and_remove),
         cmocka_unit_test(test_file_round_trip_and_damage),
+        cmocka_unit_test(test_index_matches_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
