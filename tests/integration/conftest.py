@@ -383,6 +383,26 @@ def fresh_broker(request, tmp_path_factory):
     b.stop()
 
 
+_rdkafka_dir = None
+
+
+def current_librdkafka_env():
+    """The environment that runs kcat with the librdkafka bundled in the
+    peers' confluent-kafka wheel instead of the system's (Debian's 2.0.2).
+    Debian's sends its client nonce twice in the SCRAM client-final message
+    (fixed in librdkafka 2.6.1); Apache Kafka 4.x checks the nonce as RFC
+    5802 says and refuses every such login, Kafka 3.9 and Eddy accept it."""
+    global _rdkafka_dir
+    if _rdkafka_dir is None:
+        libs = sorted((CACHE / "venv").glob("lib/python*/site-packages/confluent_kafka.libs/librdkafka-*.so.1"))
+        if not libs:
+            pytest.fail("peer missing: confluent-kafka's librdkafka (tests/peers/install.sh must install it)",
+                        pytrace=False)
+        _rdkafka_dir = Path(tempfile.mkdtemp(prefix="eddy-rdkafka-"))
+        (_rdkafka_dir / "librdkafka.so.1").symlink_to(libs[-1])
+    return {"LD_LIBRARY_PATH": str(_rdkafka_dir)}
+
+
 def kafka_add_scram_users(broker, users, mechs, logs_in):
     """Apache Kafka: SCRAM credentials for users {name: password} through
     AlterUserScramCredentials on broker's PLAINTEXT listener (what
