@@ -14,8 +14,8 @@ static struct ed_acl_binding bind(enum ed_acl_res res, enum ed_acl_pattern pat, 
                                   const char *pr, const char *host, enum ed_acl_op op,
                                   enum ed_acl_perm perm)
 {
-    return (struct ed_acl_binding){res,  pat, op, perm, name, strlen(name), pr, strlen(pr),
-                                   host, strlen(host)};
+    return (struct ed_acl_binding){res,          pat, op,         perm, name,
+                                   strlen(name), pr,  strlen(pr), host, strlen(host)};
 }
 
 /* n bindings: user i may READ and WRITE topic plant.i and READ group
@@ -45,8 +45,8 @@ static ed_acl *store(size_t n, char (*names)[3][64])
         if (k < n)
             b[k++] = i % 10 ? bind(ED_ACL_RES_GROUP, ED_ACL_PAT_LITERAL, names[i][2], names[i][0],
                                    "*", ED_ACL_OP_READ, ED_ACL_PERM_ALLOW)
-                            : bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_PREFIXED, names[i][2],
-                                   names[i][0], "*", ED_ACL_OP_CREATE, ED_ACL_PERM_ALLOW);
+                            : bind(ED_ACL_RES_TOPIC, ED_ACL_PAT_PREFIXED, names[i][2], names[i][0],
+                                   "*", ED_ACL_OP_CREATE, ED_ACL_PERM_ALLOW);
     }
     if (ed_acl_add(a, b, n) != ED_OK) {
         fprintf(stderr, "acl_bench: cannot build the store (run from the project's root)\n");
