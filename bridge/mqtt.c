@@ -760,8 +760,16 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     int rc = ed_config_host_limits(cfg->mqtt_max_connections_per_ip_overrides, cl.host_overrides,
                                    ED_CONFIG_MAX_HOST_LIMITS, &cl.n_host_overrides, why, why_len);
     if (rc == ED_OK) rc = ed_mqtt_routes_parse(cfg->mqtt_routes, &m->routes, why, why_len);
+    if (rc == ED_OK && ed_mqtt_routes_have_keys(m->routes)) {
+        m->key_buf = ed_malloc(ED_MQTT_ROUTE_KEY_MAX);
+        if (!m->key_buf) {
+            snprintf(why, why_len, "MQTT listener: %s", ed_strerror(ED_ERR_NOMEM));
+            rc = ED_ERR_NOMEM;
+        }
+    }
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_routes_free(m->routes);
         ed_free(m);
         return rc;
     }
@@ -778,6 +786,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
         ed_mqtt_routes_free(m->routes);
+        ed_free(m->key_buf);
         ed_free(m);
         return rc;
     }
@@ -817,6 +826,7 @@ void ed_mqtt_free(ed_mqtt *m)
     ed_conn_set_free(m->set);
     if (m->b->loop) ed_plat_timer_stop(m->b->loop, &m->kick_timer);
     ed_mqtt_routes_free(m->routes);
+    ed_free(m->key_buf);
     ed_free(m);
 }
 

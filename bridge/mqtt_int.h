@@ -93,6 +93,7 @@ struct ed_mqtt {
     int allow_anonymous; /* mqtt.allow.anonymous: 1 yes, 0 no, -1 while no user exists */
     struct ed_mqtt_limits lim;
     ed_mqtt_routes *routes;
+    uint8_t *key_buf; /* record keys from the routes' KEY templates (NULL: none has one) */
     ed_conn_set *set;
     ed_mqtt_conn *conns; /* open sessions */
     ed_ingest *ingest;   /* publishes gathered per partition, appended, made durable */

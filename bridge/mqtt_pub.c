@@ -68,14 +68,18 @@ static void on_batch_done(void *arg, int status)
 
 /* ---- routing a publish into the log ---- */
 
-/* Resolves the partition of MQTT topic t: ED_OK, or an MQTT reason code
- * (>= 0x80) with *why. */
-static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out, const char **why)
+/* Resolves the partition and the record key of MQTT topic t (the key may
+ * point into the listener's key buffer, valid until the next publish):
+ * ED_OK, or an MQTT reason code (>= 0x80) with *why. */
+static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out,
+                 struct ed_mqtt_bytes *key, const char **why)
 {
     ed_mqtt *m = c->m;
     char name[ED_TOPIC_NAME_MAX + 1];
-    if (ed_mqtt_routes_resolve(m->routes, t.p, t.len, name, sizeof name, why) != ED_OK)
-        return ED_MQTT_RC_TOPIC_NAME_INVALID;
+    int rc = ed_mqtt_routes_apply(m->routes, t.p, t.len, name, sizeof name, m->key_buf,
+                                  m->key_buf ? ED_MQTT_ROUTE_KEY_MAX : 0, &key->p, &key->len, why);
+    if (rc == ED_ERR_TOOBIG) return ED_MQTT_RC_IMPL_SPECIFIC;
+    if (rc != ED_OK) return ED_MQTT_RC_TOPIC_NAME_INVALID;
     if (!ed_acl_authorize_user(m->b->acl, c->user, c->peer, ED_ACL_OP_WRITE, ED_ACL_RES_TOPIC, name,
                                strlen(name))) {
         *why = "not authorized: no WRITE on the Kafka topic";
@@ -83,7 +87,7 @@ static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out, co
     }
     ed_topic *topic = ed_topics_find(m->b->topics, name);
     if (!topic) {
-        int rc = ed_topics_auto_create(m->b->topics, name, &topic);
+        rc = ed_topics_auto_create(m->b->topics, name, &topic);
         if (rc == ED_ERR_EXIST) topic = ed_topics_find(m->b->topics, name);
         if (!topic) {
             *why = rc == ED_ERR_NOENT    ? "Kafka topic does not exist and "
@@ -106,7 +110,7 @@ static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out, co
         return ED_MQTT_RC_TOPIC_NAME_INVALID;
     }
     int32_t n = ed_topic_n_partitions(topic);
-    *out = ed_topic_partition(topic, ed_partitioner_pick(t.p, t.len, n));
+    *out = ed_topic_partition(topic, ed_partitioner_pick(key->p, key->len, n));
     if (!*out) {
         *why = "topic has no partitions";
         return ED_MQTT_RC_UNSPECIFIED;
@@ -163,7 +167,8 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
     ed_mqtt *m = c->m;
     const char *why = NULL;
     ed_partition *p = NULL;
-    int reason = route(c, pk->topic, &p, &why);
+    struct ed_mqtt_bytes key = pk->topic;
+    int reason = route(c, pk->topic, &p, &key, &why);
     if (reason != ED_OK) {
         if (is_will)
             ED_LOG_WARN("will of %s to '%.*s' dropped: %s", c->peer,
@@ -189,8 +194,8 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
         if (pk->qos == 2) ed_mqtt_qos2_set(c, pk->packet_id, true);
     }
     if (acked) c->n_refs++; /* until on_done */
-    int rc = ed_ingest_add(m->ingest, p, pk->topic.p, pk->topic.len, pk->payload.p, pk->payload.len,
-                           h, n_h, acked ? c : NULL, seq);
+    int rc = ed_ingest_add(m->ingest, p, key.p, key.len, pk->payload.p, pk->payload.len, h, n_h,
+                           acked ? c : NULL, seq);
     if (rc != ED_OK) {
         if (acked) c->n_refs--;
         m->stats.n_failed++;

@@ -578,8 +578,10 @@ const struct ed_config_key ed_config_keys[] = {
      .type = ED_CFG_STRING,
      .def = "",
      .off = B(mqtt_routes),
-     .doc = "MQTT topic filter to Kafka topic routes, FILTER=>TOPIC;... (first match wins; "
-            "unmatched topics map '/' to '.')"},
+     .doc = "MQTT topic filter to Kafka topic and key routes, FILTER=>TOPIC or "
+            "FILTER=>TOPIC|KEY;... ('+name' / '#name' capture levels; TOPIC and KEY are templates "
+            "with {name} and {topic}; first match wins; unmatched topics map '/' to '.', key = "
+            "MQTT topic)"},
     {.name = "mqtt.linger.ms",
      .type = ED_CFG_INT,
      .min = 0,

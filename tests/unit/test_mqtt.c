@@ -682,6 +682,118 @@ static void test_routes(void **state)
     ed_mqtt_routes_free(r);
 }
 
+/* Applies routes r to topic t: the return code; topic and key (NUL-terminated) into out/key. */
+static int apply(const ed_mqtt_routes *r, const char *t, char *out, char *key, const char **why)
+{
+    static uint8_t kb[ED_MQTT_ROUTE_KEY_MAX];
+    const uint8_t *k = NULL;
+    size_t klen = 0;
+    int rc = ed_mqtt_routes_apply(r, (const uint8_t *)t, strlen(t), out, 250, kb, sizeof kb, &k,
+                                  &klen, why);
+    if (rc == ED_OK) snprintf(key, 300, "%.*s", (int)klen, (const char *)k);
+    return rc;
+}
+
+static void test_route_templates(void **state)
+{
+    ED_UNUSED(state);
+    ed_mqtt_routes *r;
+    char why[256], out[250], key[300];
+    const char *w = NULL;
+    assert_int_equal(
+        ed_mqtt_routes_parse("windfarm/+site/turbine/+id/telemetry=>turbine-telemetry|{site}-{id};"
+                             " plant/+area/#rest => plant.{area} | {rest}@{topic} ;"
+                             " +/+kind/# => by-kind-{kind} ; all/+ => all",
+                             &r, why, sizeof why),
+        ED_OK);
+    assert_int_equal(ed_mqtt_routes_count(r), 4);
+    assert_true(ed_mqtt_routes_have_keys(r));
+    assert_int_equal(apply(r, "windfarm/site7/turbine/T03/telemetry", out, key, &w), ED_OK);
+    assert_string_equal(out, "turbine-telemetry");
+    assert_string_equal(key, "site7-T03");
+    /* '#name' takes the rest, empty when "a/#" matches "a" itself */
+    assert_int_equal(apply(r, "plant/hall2/line/4", out, key, &w), ED_OK);
+    assert_string_equal(out, "plant.hall2");
+    assert_string_equal(key, "line/4@plant/hall2/line/4");
+    assert_int_equal(apply(r, "plant/hall2", out, key, &w), ED_OK);
+    assert_string_equal(key, "@plant/hall2");
+    /* unnamed wildcards capture nothing; without KEY the key is the topic */
+    assert_int_equal(apply(r, "x/rpm/1", out, key, &w), ED_OK);
+    assert_string_equal(out, "by-kind-rpm");
+    assert_string_equal(key, "x/rpm/1");
+    /* the first matching route wins over later ones and the default */
+    assert_int_equal(apply(r, "all/x", out, key, &w), ED_OK);
+    assert_string_equal(out, "by-kind-x");
+    /* no route: default topic and key */
+    assert_int_equal(apply(r, "solo", out, key, &w), ED_OK);
+    assert_string_equal(out, "solo");
+    assert_string_equal(key, "solo");
+    /* a capture Kafka does not allow in a topic name refuses the publish */
+    w = NULL;
+    assert_int_equal(apply(r, "plant/hall 2/x", out, key, &w), ED_ERR_INVAL);
+    assert_non_null(strstr(w, "TOPIC template"));
+    assert_int_equal(apply(r, "q/../z", out, key, &w), ED_OK); /* "by-kind-.." is legal */
+    char longt[400] = "x/";
+    memset(longt + 2, 'k', 300);
+    longt[302] = '\0';
+    w = NULL;
+    assert_int_equal(apply(r, longt, out, key, &w), ED_ERR_INVAL);
+    assert_non_null(strstr(w, "longer than 249"));
+    ed_mqtt_routes_free(r);
+
+    /* an empty capture can give an empty or dotted name: refused */
+    assert_int_equal(ed_mqtt_routes_parse("+a/+b=>{a}", &r, why, sizeof why), ED_OK);
+    assert_false(ed_mqtt_routes_have_keys(r));
+    assert_int_equal(apply(r, "/x", out, key, &w), ED_ERR_INVAL);
+    assert_int_equal(apply(r, "../x", out, key, &w), ED_ERR_INVAL);
+    assert_int_equal(apply(r, "ok/x", out, key, &w), ED_OK);
+    assert_string_equal(out, "ok");
+    ed_mqtt_routes_free(r);
+
+    /* a KEY template's output is bounded by the caller's buffer */
+    assert_int_equal(ed_mqtt_routes_parse("#all=>t|{all}{topic}", &r, why, sizeof why), ED_OK);
+    uint8_t small[8];
+    const uint8_t *k;
+    size_t klen;
+    assert_int_equal(ed_mqtt_routes_apply(r, (const uint8_t *)"abcd", 4, out, sizeof out, small,
+                                          sizeof small, &k, &klen, &w),
+                     ED_OK);
+    assert_int_equal(klen, 8);
+    assert_memory_equal(k, "abcdabcd", 8);
+    assert_int_equal(ed_mqtt_routes_apply(r, (const uint8_t *)"abcde", 5, out, sizeof out, small,
+                                          sizeof small, &k, &klen, &w),
+                     ED_ERR_TOOBIG);
+    ed_mqtt_routes_free(r);
+
+    /* bad routes are refused at start, naming the key, the route and the problem */
+    static const struct {
+        const char *spec, *what;
+    } bad[] = {
+        {"a/+x/b=>t|{y}", "{y}"},
+        {"a/+x=>t-{x", "'{' without '}'"},
+        {"a/+x=>t}", "'}' without '{'"},
+        {"a/+x=>t|", "KEY is empty"},
+        {"a/+x=>|{x}", "TOPIC is empty"},
+        {"a/+x/+x=>t", "used twice"},
+        {"a/+topic=>t", "reserved"},
+        {"a/+x y=>t", "capture name"},
+        {"a/#x/b=>t", "bad MQTT topic filter"},
+        {"a/b+x=>t", "bad MQTT topic filter"},
+        {"a/+x=>t {x}", "[a-zA-Z0-9._-]"},
+        {"a=>..", "'.' or '..'"},
+        {"a=>{topic}|{}", "{}"},
+    };
+    for (size_t i = 0; i < ED_ARRAY_LEN(bad); i++) {
+        why[0] = '\0';
+        assert_int_equal(ed_mqtt_routes_parse(bad[i].spec, &r, why, sizeof why), ED_ERR_INVAL);
+        assert_non_null(strstr(why, "mqtt.routes: route '"));
+        if (!strstr(why, bad[i].what)) fail_msg("%s: %s", bad[i].spec, why);
+    }
+    assert_int_equal(ed_mqtt_routes_parse_as("coap.routes", "a=>", &r, why, sizeof why),
+                     ED_ERR_INVAL);
+    assert_non_null(strstr(why, "coap.routes: route 'a=>'"));
+}
+
 static void test_murmur2(void **state)
 {
     ED_UNUSED(state);
@@ -892,11 +1004,26 @@ static void test_user_properties_to_headers(void **state)
     assert_string_equal(keys[0], "m/x");
 }
 
+/* Whether a record keyed key is in the partition of topic (of n) that
+ * Kafka's default partitioner gives that key. */
+static bool key_in_its_partition(struct fx *f, const char *topic, int32_t n, const char *key)
+{
+    int32_t part = ed_partitioner_pick((const uint8_t *)key, strlen(key), n);
+    char keys[8][64], vals[8][64], hdrs[8][64];
+    int got = read_records(f, topic, part, keys, vals, hdrs, 8);
+    bool found = false;
+    for (int k = 0; k < got; k++)
+        found |= strcmp(keys[k], key) == 0;
+    return found;
+}
+
 static void test_routes_and_partitions(void **state)
 {
     ED_UNUSED(state);
     struct fx *f = fx_new();
-    set(f, "mqtt.routes", "sensors/+/temp=>temperature");
+    set(f, "mqtt.routes",
+        "sensors/+/temp=>temperature;"
+        "windfarm/+site/turbine/+id/telemetry=>turbine-telemetry|{site}-{id}");
     set(f, "num.partitions", "4");
     fx_start(f);
     struct tconn *c = connect_as(f, 4, "dev-4");
@@ -910,15 +1037,18 @@ static void test_routes_and_partitions(void **state)
     ed_topic *t = ed_topics_find(f->topics, "temperature");
     assert_non_null(t);
     assert_int_equal(ed_topic_n_partitions(t), 4);
-    for (int i = 0; i < 4; i++) {
-        int32_t part = ed_partitioner_pick((const uint8_t *)topics[i], strlen(topics[i]), 4);
-        char keys[8][64], vals[8][64], hdrs[8][64];
-        int n = read_records(f, "temperature", part, keys, vals, hdrs, 8);
-        bool found = false;
-        for (int k = 0; k < n; k++)
-            found |= strcmp(keys[k], topics[i]) == 0;
-        assert_true(found);
+    for (int i = 0; i < 4; i++)
+        assert_true(key_in_its_partition(f, "temperature", 4, topics[i]));
+    /* a KEY template names the key, which picks the partition */
+    const char *wt[] = {"windfarm/site7/turbine/T03/telemetry", "windfarm/s1/turbine/T1/telemetry"};
+    const char *wk[] = {"site7-T03", "s1-T1"};
+    for (int i = 0; i < 2; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)(10 + i), wt[i], "kW", NULL, 0);
+        feed(c, &p);
     }
+    settle(f);
+    for (int i = 0; i < 2; i++)
+        assert_true(key_in_its_partition(f, "turbine-telemetry", 4, wk[i]));
     fx_free(f);
 
     /* a bad route stops the listener's creation with a message naming it */
@@ -941,6 +1071,7 @@ static void test_publish_errors(void **state)
     ED_UNUSED(state);
     struct fx *f = fx_new();
     set(f, "auto.create.topics.enable", "false");
+    set(f, "mqtt.routes", "cap/+x=>c-{x}");
     fx_start(f);
     lt_capture_logs();
     /* MQTT 5: negative PUBACK; the connection goes on */
@@ -953,6 +1084,13 @@ static void test_publish_errors(void **state)
     assert_int_equal(g[0].type, ED_MQTT_PUBACK);
     assert_int_equal(g[0].body[2], ED_MQTT_RC_TOPIC_NAME_INVALID);
     assert_true(lt_log_contains("auto.create.topics.enable is off"));
+    /* a route template that gives an invalid topic name: 0x90, logged */
+    mk_publish(&p, 5, 1, false, 4, "cap/a b", "x", NULL, 0);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 4), 2);
+    assert_int_equal(g[1].type, ED_MQTT_PUBACK);
+    assert_int_equal(g[1].body[2], ED_MQTT_RC_TOPIC_NAME_INVALID);
+    assert_true(lt_log_contains("'cap/a b' refused: the route's TOPIC template"));
     /* MQTT 3.1.1: closed (no negative PUBACK) */
     struct tconn *c4 = connect_as(f, 4, "dev-6");
     mk_publish(&p, 4, 1, false, 3, "nowhere", "x", NULL, 0);
@@ -1854,6 +1992,7 @@ int main(void)
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_route_templates),
         cmocka_unit_test(test_murmur2),
         cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
