@@ -779,6 +779,9 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     cl.frame_max_len = m->lim.max_packet_len;
     cl.out_ceiling_len = m->lim.out_ceiling_len;
     cl.out_max_len = m->lim.out_max_len;
+    /* PUBACKs wait for the flush: acknowledge TCP segments at once, or a
+     * client's Nagle holds its next publish until the delayed ACK. */
+    cl.quickack = true;
     struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes"};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ed_mqtt_ingest_cbs, m, &m->ingest);
     if (rc == ED_OK) rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);

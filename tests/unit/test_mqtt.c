@@ -1099,6 +1099,17 @@ static void test_publish_errors(void **state)
     fx_free(f);
 }
 
+/* PUBACKs wait for the flush, so MQTT connections acknowledge TCP
+ * segments at once: a client's Nagle would otherwise hold its next publish
+ * (and a subscriber's PUBACK) until the delayed acknowledgement. */
+static void test_connections_ask_quickack(void **state)
+{
+    struct fx *f = *state;
+    struct tconn *c = connect_as(f, 4, "quick");
+    assert_true(tc_quickack(c));
+    tc_close(c);
+}
+
 static void test_subscribe_live(void **state)
 {
     struct fx *f = *state;
@@ -2001,6 +2012,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_properties_to_headers, setup, teardown),
         cmocka_unit_test(test_routes_and_partitions),
         cmocka_unit_test(test_publish_errors),
+        cmocka_unit_test_setup_teardown(test_connections_ask_quickack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
         cmocka_unit_test(test_subscriber_limits),
