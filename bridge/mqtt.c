@@ -111,6 +111,7 @@ uint64_t ed_mqtt_pend_push(ed_mqtt_conn *c, uint8_t type, uint16_t id)
     p->packet_id = id;
     p->type = type;
     p->reason = 0;
+    p->waits = 1;
     p->done = false;
     c->pend_n++;
     return seq;
@@ -160,9 +161,15 @@ void ed_mqtt_pend_drain(ed_mqtt_conn *c)
 void ed_mqtt_pend_complete(ed_mqtt_conn *c, uint64_t seq, uint8_t reason)
 {
     struct pend *p = pend_at(c, seq);
-    if (!p) return;
-    p->done = true;
-    p->reason = reason;
+    if (!p || p->done) return;
+    if (p->reason == 0) p->reason = reason;
+    if (--p->waits == 0) p->done = true;
+}
+
+void ed_mqtt_pend_wait_more(ed_mqtt_conn *c, uint64_t seq)
+{
+    struct pend *p = pend_at(c, seq);
+    if (p && !p->done) p->waits++;
 }
 
 /* Answers what failures completed and reads what paused connections
@@ -336,16 +343,6 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
                               "will topic is not a valid topic name");
             return;
         }
-        if (ck.will_retain && ck.level == 5) {
-            ED_LOG_WARN("refusing MQTT connection from %s: retained wills are not supported",
-                        c->peer);
-            ed_mqtt_send_bytes(c, b,
-                               ed_mqtt_encode_connack(b, sizeof b, 5, false,
-                                                      ED_MQTT_RC_RETAIN_NOT_SUPPORTED, NULL));
-            ed_mqtt_out_flush(c);
-            ed_mqtt_conn_close(c, NULL, false);
-            return;
-        }
         size_t n = ck.will_topic.len + ck.will_payload.len + ck.will_props.len;
         c->will = ed_malloc(n ? n : 1);
         if (!c->will) {
@@ -371,6 +368,7 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
         }
         c->will_props_len = wn;
         c->will_qos = ck.will_qos;
+        c->will_retain = ck.will_retain;
         c->has_will = true;
     }
     /* Take-over: an existing connection with the same client id goes. */
@@ -390,7 +388,6 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     cp.receive_max = m->lim.n_inflight_max;
     cp.max_packet_len = m->lim.max_packet_len;
     cp.max_qos = -1;
-    cp.retain_unavailable = true;
     cp.shared_unavailable = true;
     cp.sub_ids_unavailable = true;
     /* No session outlives the connection: a client asking for one is told
@@ -421,11 +418,6 @@ static void on_publish(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     if (!ed_mqtt_topic_name_ok(pk.topic.p, pk.topic.len)) {
         ed_mqtt_close_bad(c, ED_MQTT_RC_TOPIC_NAME_INVALID,
                           "PUBLISH topic is empty or has a wildcard");
-        return;
-    }
-    if (pk.retain && c->level == 5) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_RETAIN_NOT_SUPPORTED,
-                          "retained messages are not supported");
         return;
     }
     if (pk.qos == 2) {
@@ -767,9 +759,12 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
             rc = ED_ERR_NOMEM;
         }
     }
+    if (rc == ED_OK) rc = ed_mqtt_retain_open(m, cfg, why, why_len);
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
+        ed_free(m->key_buf);
         ed_free(m);
         return rc;
     }
@@ -788,6 +783,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
+        ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
         ed_free(m->key_buf);
         ed_free(m);
@@ -828,6 +824,7 @@ void ed_mqtt_free(ed_mqtt *m)
     ed_ingest_free(m->ingest);
     ed_conn_set_free(m->set);
     if (m->b->loop) ed_plat_timer_stop(m->b->loop, &m->kick_timer);
+    ed_mqtt_retain_close(m);
     ed_mqtt_routes_free(m->routes);
     ed_free(m->key_buf);
     ed_free(m);

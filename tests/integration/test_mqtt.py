@@ -73,7 +73,7 @@ class Paho:
             )
             return list(self.messages)
 
-    def subscribe(self, flt, qos):
+    def subscribe(self, flt, qos, options=None):
         done = threading.Event()
         got = []
 
@@ -82,7 +82,10 @@ class Paho:
             done.set()
 
         self.c.on_subscribe = on_sub
-        self.c.subscribe(flt, qos)
+        if options is not None:  # MQTT 5 subscription options instead of a QoS
+            self.c.subscribe(flt, options=options)
+        else:
+            self.c.subscribe(flt, qos)
         assert done.wait(30), "no SUBACK"
         return got
 

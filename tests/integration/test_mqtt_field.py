@@ -1,10 +1,16 @@
 """MQTT for the field, with real clients: keyed routes (captures in the
 filter, topic and key templates) checked with paho-mqtt (MQTT 3.1.1 and 5)
-publishing and confluent-kafka reading keys and partitions back."""
+publishing and confluent-kafka reading keys and partitions back; retained
+messages set and deleted with mosquitto_pub -r and read with mosquitto_sub
+and paho (3.1.1 and 5, Retain Handling) across a kill -9 of Eddy."""
 
+import subprocess
+import time
+
+import paho.mqtt.client as mqtt
 import pytest
 
-from conftest import TARGET, Broker, PubAcks, murmur2
+from conftest import HOST, TARGET, Broker, PubAcks, kcat, murmur2, need
 
 import test_mqtt as base
 
@@ -92,3 +98,74 @@ def test_bad_template_stops_start_up(tmp_path, route, what):
     head = f"mqtt.routes: route '{route}': "
     assert head in err, err
     assert what in err.split(head, 1)[1], err
+
+
+# ---------------------------------------------------------------------------
+# Retained messages.
+
+
+def mosq(tool, broker, *args, timeout=60):
+    p = subprocess.run(
+        [need(tool), "-h", HOST, "-p", str(broker.mqtt_port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+    )
+    assert p.returncode == 0, p.stderr
+    return p.stdout.decode().splitlines()
+
+
+def paho_retained(broker, version, flt, n):
+    """What a new paho subscriber to flt receives right after subscribing:
+    n messages as (topic, payload, retain)."""
+    c = base.Paho(broker, f"ret-{version}-{time.time_ns()}", version)
+    try:
+        c.subscribe(flt, 1)
+        msgs = c.wait_messages(n)
+        return sorted((m.topic, m.payload, m.retain) for m in msgs)
+    finally:
+        c.close()
+
+
+def test_retained_mosquitto_and_paho_across_kill9(tmp_path_factory):
+    cfg = {"mqtt.retained.max.bytes": "1024"}
+    b = Broker(tmp_path_factory.mktemp("mqtt-retained"), cfg).start()
+    try:
+        mosq("mosquitto_pub", b, "-q", "1", "-r", "-t", "field/t1/state", "-m", "on")
+        mosq("mosquitto_pub", b, "-q", "1", "-r", "-t", "field/t2/state", "-m", "off")
+        mosq("mosquitto_pub", b, "-q", "1", "-r", "-t", "field/t3/state", "-m", "gone")
+        mosq("mosquitto_pub", b, "-q", "1", "-r", "-t", "field/t3/state", "-n")  # deletes
+        # every one acknowledged, so on flash: kill -9 keeps them
+        b.kill9()
+        b.start()
+        lines = mosq("mosquitto_sub", b, "-q", "1", "-t", "field/#", "-C", "2", "-W", "30", "-F", "%r %t %p")
+        assert sorted(lines) == ["1 field/t1/state on", "1 field/t2/state off"]
+        assert paho_retained(b, "v311", "field/+/state", 2) == [
+            ("field/t1/state", b"on", True),
+            ("field/t2/state", b"off", True),
+        ]
+        assert paho_retained(b, "v5", "field/t1/#", 1) == [("field/t1/state", b"on", True)]
+        # MQTT 5 Retain Handling 2: none sent; the live publish still arrives
+        c = base.Paho(b, "rh2", "v5")
+        try:
+            c.subscribe("field/#", 0, mqtt.SubscribeOptions(qos=1, retainHandling=2))
+            pub = base.Paho(b, "rh2-pub", "v5")
+            pub.publish("field/t9/state", b"live", 1).wait_for_publish(30)
+            pub.close()
+            msgs = c.wait_messages(1)
+            assert [(m.topic, m.payload, m.retain) for m in msgs] == [("field/t9/state", b"live", False)]
+        finally:
+            c.close()
+        # bounded payload: refused (0x97), nothing kept
+        c5 = base.Paho(b, "big-retained", "v5")
+        acks = PubAcks(c5.c)
+        try:
+            info = c5.c.publish("field/big", b"x" * 2000, qos=1, retain=True)
+            assert acks.wait(info.mid).value == 0x97
+        finally:
+            c5.close()
+        assert "retained payload larger than mqtt.retained.max.bytes" in b.log_tail(200)
+        # the retained topic is internal: Kafka clients cannot write it
+        assert "__mqtt_retained" in kcat(b, "-L").stdout.decode()
+    finally:
+        b.stop()

@@ -837,11 +837,11 @@ static void test_connect_ping_disconnect(void **state)
     struct ed_mqtt_prop_iter it;
     struct ed_mqtt_prop pr;
     ed_mqtt_prop_iter_init(&it, props);
-    bool assigned = false, recv = false, retain = false;
+    bool assigned = false, recv = false, retain = true; /* Retain Available absent: 1 */
     while (ed_mqtt_prop_next(&it, &pr)) {
         if (pr.id == ED_MQTT_PROP_ASSIGNED_CLIENT_ID) assigned = pr.data.len > 0;
         if (pr.id == ED_MQTT_PROP_RECEIVE_MAX) recv = pr.num == 64;
-        if (pr.id == ED_MQTT_PROP_RETAIN_AVAILABLE) retain = pr.num == 0;
+        if (pr.id == ED_MQTT_PROP_RETAIN_AVAILABLE) retain = pr.num == 1;
     }
     assert_true(assigned && recv && retain);
     pump(f);
@@ -1108,6 +1108,156 @@ static void test_connections_ask_quickack(void **state)
     struct tconn *c = connect_as(f, 4, "quick");
     assert_true(tc_quickack(c));
     tc_close(c);
+}
+
+/* Closes the listener, topics and storage and opens them again on the
+ * same folder (a broker restart). */
+static void fx_restart(struct fx *f)
+{
+    tc_close_all();
+    ed_mqtt_free(f->m);
+    ed_topics_close(f->topics);
+    ed_storage_close(f->st);
+    ed_plat_loop_free(f->loop);
+    fx_start(f);
+}
+
+/* The reason code of the only packet c received, an MQTT 5 PUBACK. */
+static uint8_t puback_reason(struct tconn *c)
+{
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBACK);
+    uint8_t r = g[0].len > 2 ? g[0].body[2] : 0;
+    tc_output_clear(c);
+    return r;
+}
+
+/* Publishes a retained message at QoS 1 and lets it reach flash: the
+ * PUBACK's reason. */
+static uint8_t publish_retained(struct fx *f, struct tconn *c, uint16_t id, const char *topic,
+                                const char *payload)
+{
+    struct pk p;
+    mk_publish(&p, 5, 1, false, id, topic, payload, NULL, 0);
+    p.b[0] |= 1; /* RETAIN */
+    feed(c, &p);
+    settle(f);
+    return puback_reason(c);
+}
+
+/* Subscribes c to filter with options opts; the PUBLISH packets that
+ * followed the SUBACK: topics and payloads as "topic=payload" joined by
+ * ';' (sorted by the caller's expectation), retain flags counted. */
+static int subscribe_get(struct tconn *c, uint8_t level, const char *filter, uint8_t opts,
+                         char *out, size_t out_len, int *n_retain)
+{
+    struct pk p;
+    static uint16_t sid = 100;
+    mk_subscribe(&p, level, ++sid, filter, opts);
+    feed(c, &p);
+    struct got g[16];
+    int n = packets(c, g, 16);
+    assert_true(n >= 1);
+    assert_int_equal(g[0].type, ED_MQTT_SUBACK);
+    out[0] = '\0';
+    *n_retain = 0;
+    for (int i = 1; i < n; i++) {
+        struct ed_mqtt_publish pb;
+        const char *why;
+        assert_int_equal(g[i].type, ED_MQTT_PUBLISH);
+        assert_int_equal(ed_mqtt_decode_publish(g[i].body, g[i].len, g[i].flags, level, &pb, &why),
+                         ED_OK);
+        size_t l = strlen(out);
+        snprintf(out + l, out_len - l, "%s%.*s=%.*s", l ? ";" : "", (int)pb.topic.len,
+                 (const char *)pb.topic.p, (int)pb.payload.len, (const char *)pb.payload.p);
+        *n_retain += pb.retain;
+        if (pb.qos == 1) {
+            mk_ack(&p, ED_MQTT_PUBACK, pb.packet_id);
+            feed(c, &p);
+        }
+    }
+    tc_output_clear(c);
+    return n - 1;
+}
+
+static void test_retained(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.retained.max.bytes", "8");
+    set(f, "mqtt.retained.max.messages", "3");
+    /* each counts topic + payload + 64 */
+    set(f, "mqtt.retained.max.total.bytes", "210");
+    fx_start(f);
+    struct tconn *pub = connect_as(f, 5, "pub");
+    assert_int_equal(publish_retained(f, pub, 1, "r/a", "A1"), 0);
+    assert_int_equal(publish_retained(f, pub, 2, "r/a", "A2"), 0); /* replaces */
+    assert_int_equal(publish_retained(f, pub, 3, "r/b", "B"), 0);
+    assert_int_equal(publish_retained(f, pub, 4, "z", "Z"), 0);
+    /* bounds: payload size and number of topics; nothing is stored */
+    assert_int_equal(publish_retained(f, pub, 5, "r/c", "123456789"), ED_MQTT_RC_QUOTA_EXCEEDED);
+    assert_int_equal(publish_retained(f, pub, 6, "r/c", "C"), ED_MQTT_RC_QUOTA_EXCEEDED);
+    assert_int_equal(publish_retained(f, pub, 7, "r/b", "B2"), 0); /* an existing topic */
+    assert_int_equal(publish_retained(f, pub, 8, "z", ""), 0);     /* deleting frees a place */
+
+    char got[256];
+    int n_ret;
+    struct tconn *s5 = connect_as(f, 5, "s5");
+    /* Retain Handling 0: sent, RETAIN set, at the lower QoS */
+    assert_int_equal(subscribe_get(s5, 5, "r/a", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/a=A2");
+    assert_int_equal(n_ret, 1);
+    /* Retain Handling 1: only for a new subscription */
+    assert_int_equal(subscribe_get(s5, 5, "r/a", 0x11, got, sizeof got, &n_ret), 0);
+    assert_int_equal(subscribe_get(s5, 5, "r/+", 0x11, got, sizeof got, &n_ret), 2);
+    /* Retain Handling 2: never */
+    assert_int_equal(subscribe_get(s5, 5, "#", 0x21, got, sizeof got, &n_ret), 0);
+    /* MQTT 3.1.1 gets them too, RETAIN set */
+    struct tconn *s4 = connect_as(f, 4, "s4");
+    assert_int_equal(subscribe_get(s4, 4, "r/b", 0, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=B2");
+    assert_int_equal(n_ret, 1);
+
+    /* live: RETAIN passed on only with Retain As Published */
+    struct tconn *rap = connect_as(f, 5, "rap");
+    assert_int_equal(subscribe_get(rap, 5, "live/#", 0x08, got, sizeof got, &n_ret), 0);
+    assert_int_equal(subscribe_get(s4, 4, "live/#", 0, got, sizeof got, &n_ret), 0);
+    struct pk p;
+    mk_publish(&p, 5, 0, false, 0, "live/x", "L", NULL, 0);
+    p.b[0] |= 1;
+    feed(pub, &p);
+    struct got g[4];
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(packets(rap, g, 4), 1);
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 5, &pb, &why), ED_OK);
+    assert_true(pb.retain);
+    assert_int_equal(packets(s4, g, 4), 1);
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 4, &pb, &why), ED_OK);
+    assert_false(pb.retain);
+    settle(f);
+    /* an empty retained payload deletes (and frees a place) */
+    assert_int_equal(publish_retained(f, pub, 9, "live/x", ""), 0);
+    assert_int_equal(publish_retained(f, pub, 10, "r/a", ""), 0);
+    struct tconn *s6 = connect_as(f, 5, "s6");
+    assert_int_equal(subscribe_get(s6, 5, "#", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=B2");
+
+    /* across a restart, from the compacted internal topic */
+    fx_restart(f);
+    ed_topic *t = ed_topics_find(f->topics, "__mqtt_retained");
+    assert_non_null(t);
+    assert_true(ed_topic_is_internal(t));
+    struct tconn *s7 = connect_as(f, 4, "s7");
+    assert_int_equal(subscribe_get(s7, 4, "#", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=B2");
+    pub = connect_as(f, 5, "pub2");
+    assert_int_equal(publish_retained(f, pub, 1, "r/c", "C"), 0); /* r/a's place is free */
+    /* r/b 69 + r/c 68 + r/d 75 bytes > 210: refused though a place is free */
+    assert_int_equal(publish_retained(f, pub, 2, "r/d", "12345678"), ED_MQTT_RC_QUOTA_EXCEEDED);
+    assert_int_equal(publish_retained(f, pub, 3, "r/d", "123456"), 0); /* 210 */
+    fx_free(f);
 }
 
 static void test_subscribe_live(void **state)
@@ -2012,6 +2162,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_properties_to_headers, setup, teardown),
         cmocka_unit_test(test_routes_and_partitions),
         cmocka_unit_test(test_publish_errors),
+        cmocka_unit_test(test_retained),
         cmocka_unit_test_setup_teardown(test_connections_ask_quickack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
