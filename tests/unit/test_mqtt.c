@@ -1244,6 +1244,18 @@ static void test_retained(void **state)
     assert_int_equal(subscribe_get(s6, 5, "#", 1, got, sizeof got, &n_ret), 1);
     assert_string_equal(got, "r/b=B2");
 
+    /* a will with Will Retain becomes the retained message of its topic */
+    struct tconn *dying = mconn(f);
+    mk_connect(&p, 4, "dying", 60, "r/b", "offline");
+    p.b[9] |= 0x20; /* Will Retain, in the CONNECT flags */
+    feed(dying, &p);
+    tc_close(dying); /* no DISCONNECT: the will is published */
+    settle(f);
+    struct tconn *s8 = connect_as(f, 5, "s8");
+    assert_int_equal(subscribe_get(s8, 5, "r/b", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=offline");
+    assert_int_equal(publish_retained(f, pub, 11, "r/b", "B2"), 0);
+
     /* across a restart, from the compacted internal topic */
     fx_restart(f);
     ed_topic *t = ed_topics_find(f->topics, "__mqtt_retained");
