@@ -111,6 +111,7 @@ uint64_t ed_mqtt_pend_push(ed_mqtt_conn *c, uint8_t type, uint16_t id)
     p->packet_id = id;
     p->type = type;
     p->reason = 0;
+    p->waits = 1;
     p->done = false;
     c->pend_n++;
     return seq;
@@ -160,9 +161,15 @@ void ed_mqtt_pend_drain(ed_mqtt_conn *c)
 void ed_mqtt_pend_complete(ed_mqtt_conn *c, uint64_t seq, uint8_t reason)
 {
     struct pend *p = pend_at(c, seq);
-    if (!p) return;
-    p->done = true;
-    p->reason = reason;
+    if (!p || p->done) return;
+    if (p->reason == 0) p->reason = reason;
+    if (--p->waits == 0) p->done = true;
+}
+
+void ed_mqtt_pend_wait_more(ed_mqtt_conn *c, uint64_t seq)
+{
+    struct pend *p = pend_at(c, seq);
+    if (p && !p->done) p->waits++;
 }
 
 /* Answers what failures completed and reads what paused connections
@@ -336,16 +343,6 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
                               "will topic is not a valid topic name");
             return;
         }
-        if (ck.will_retain && ck.level == 5) {
-            ED_LOG_WARN("refusing MQTT connection from %s: retained wills are not supported",
-                        c->peer);
-            ed_mqtt_send_bytes(c, b,
-                               ed_mqtt_encode_connack(b, sizeof b, 5, false,
-                                                      ED_MQTT_RC_RETAIN_NOT_SUPPORTED, NULL));
-            ed_mqtt_out_flush(c);
-            ed_mqtt_conn_close(c, NULL, false);
-            return;
-        }
         size_t n = ck.will_topic.len + ck.will_payload.len + ck.will_props.len;
         c->will = ed_malloc(n ? n : 1);
         if (!c->will) {
@@ -371,6 +368,7 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
         }
         c->will_props_len = wn;
         c->will_qos = ck.will_qos;
+        c->will_retain = ck.will_retain;
         c->has_will = true;
     }
     /* Take-over: an existing connection with the same client id goes. */
@@ -390,7 +388,6 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     cp.receive_max = m->lim.n_inflight_max;
     cp.max_packet_len = m->lim.max_packet_len;
     cp.max_qos = -1;
-    cp.retain_unavailable = true;
     cp.shared_unavailable = true;
     cp.sub_ids_unavailable = true;
     /* No session outlives the connection: a client asking for one is told
@@ -421,11 +418,6 @@ static void on_publish(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     if (!ed_mqtt_topic_name_ok(pk.topic.p, pk.topic.len)) {
         ed_mqtt_close_bad(c, ED_MQTT_RC_TOPIC_NAME_INVALID,
                           "PUBLISH topic is empty or has a wildcard");
-        return;
-    }
-    if (pk.retain && c->level == 5) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_RETAIN_NOT_SUPPORTED,
-                          "retained messages are not supported");
         return;
     }
     if (pk.qos == 2) {
@@ -760,8 +752,19 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     int rc = ed_config_host_limits(cfg->mqtt_max_connections_per_ip_overrides, cl.host_overrides,
                                    ED_CONFIG_MAX_HOST_LIMITS, &cl.n_host_overrides, why, why_len);
     if (rc == ED_OK) rc = ed_mqtt_routes_parse(cfg->mqtt_routes, &m->routes, why, why_len);
+    if (rc == ED_OK && ed_mqtt_routes_have_keys(m->routes)) {
+        m->key_buf = ed_malloc(ED_MQTT_ROUTE_KEY_MAX);
+        if (!m->key_buf) {
+            snprintf(why, why_len, "MQTT listener: %s", ed_strerror(ED_ERR_NOMEM));
+            rc = ED_ERR_NOMEM;
+        }
+    }
+    if (rc == ED_OK) rc = ed_mqtt_retain_open(m, cfg, why, why_len);
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_retain_close(m);
+        ed_mqtt_routes_free(m->routes);
+        ed_free(m->key_buf);
         ed_free(m);
         return rc;
     }
@@ -771,13 +774,18 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     cl.frame_max_len = m->lim.max_packet_len;
     cl.out_ceiling_len = m->lim.out_ceiling_len;
     cl.out_max_len = m->lim.out_max_len;
+    /* PUBACKs wait for the flush: acknowledge TCP segments at once, or a
+     * client's Nagle holds its next publish until the delayed ACK. */
+    cl.quickack = true;
     struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes"};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ed_mqtt_ingest_cbs, m, &m->ingest);
     if (rc == ED_OK) rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
+        ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
+        ed_free(m->key_buf);
         ed_free(m);
         return rc;
     }
@@ -816,7 +824,9 @@ void ed_mqtt_free(ed_mqtt *m)
     ed_ingest_free(m->ingest);
     ed_conn_set_free(m->set);
     if (m->b->loop) ed_plat_timer_stop(m->b->loop, &m->kick_timer);
+    ed_mqtt_retain_close(m);
     ed_mqtt_routes_free(m->routes);
+    ed_free(m->key_buf);
     ed_free(m);
 }
 

@@ -19,7 +19,8 @@
 struct pend {
     uint16_t packet_id;
     uint8_t type;   /* PUBACK or PUBREC */
-    uint8_t reason; /* set when done */
+    uint8_t reason; /* the first failure of its waits */
+    uint8_t waits;  /* durable waits still owed (a retained publish has two) */
     bool done;
 };
 
@@ -28,6 +29,7 @@ struct sub {
     size_t len;
     uint8_t qos;
     bool no_local;
+    bool rap; /* Retain As Published */
 };
 
 /* An outbound QoS 1/2 delivery awaiting its acknowledgement. */
@@ -42,9 +44,12 @@ struct outq {
 struct held {
     struct held *next;
     uint8_t qos;
+    bool retain;
     size_t topic_len, props_len, payload_len;
     uint8_t data[];
 };
+
+typedef struct ed_mqtt_retained ed_mqtt_retained;
 
 /* A client's session: the connection engine's per-connection data. */
 typedef struct ed_mqtt_conn ed_mqtt_conn;
@@ -64,7 +69,7 @@ struct ed_mqtt_conn {
     char *user; /* the authenticated user name (NULL: anonymous) */
     char peer[64];
     /* will */
-    bool has_will;
+    bool has_will, will_retain;
     uint8_t will_qos;
     uint8_t *will; /* topic, then payload, then props */
     size_t will_topic_len, will_payload_len, will_props_len;
@@ -93,6 +98,8 @@ struct ed_mqtt {
     int allow_anonymous; /* mqtt.allow.anonymous: 1 yes, 0 no, -1 while no user exists */
     struct ed_mqtt_limits lim;
     ed_mqtt_routes *routes;
+    ed_mqtt_retained *retained; /* retained messages (mqtt_retain.c) */
+    uint8_t *key_buf; /* record keys from the routes' KEY templates (NULL: none has one) */
     ed_conn_set *set;
     ed_mqtt_conn *conns; /* open sessions */
     ed_ingest *ingest;   /* publishes gathered per partition, appended, made durable */
@@ -144,7 +151,11 @@ void ed_mqtt_arm_reap(ed_mqtt *m);
 void ed_mqtt_kick(ed_mqtt_conn *c);
 /* Acknowledgements owed, in arrival order. */
 uint64_t ed_mqtt_pend_push(ed_mqtt_conn *c, uint8_t type, uint16_t id);
+/* One durable wait of slot seq is over (reason 0: stored); the slot is
+ * done when its last wait is. */
 void ed_mqtt_pend_complete(ed_mqtt_conn *c, uint64_t seq, uint8_t reason);
+/* Slot seq waits for one more record. */
+void ed_mqtt_pend_wait_more(ed_mqtt_conn *c, uint64_t seq);
 void ed_mqtt_pend_drain(ed_mqtt_conn *c);
 bool ed_mqtt_qos2_has(const ed_mqtt_conn *c, uint16_t id);
 void ed_mqtt_qos2_set(ed_mqtt_conn *c, uint16_t id, bool on);
@@ -159,12 +170,35 @@ void ed_mqtt_publish_will(ed_mqtt_conn *c);
 /* ---- subscriptions and live delivery (mqtt_sub.c) ---- */
 void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body,
                           size_t len);
+/* Delivers to every matching subscription; retain: the publish's RETAIN
+ * flag, passed on to subscriptions with Retain As Published. */
 void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
-                     struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos);
+                     struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos,
+                     bool retain);
+/* One delivery to c (through its window and queue). */
+void ed_mqtt_deliver_to(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                        struct ed_mqtt_bytes props, uint8_t qos, bool retain);
 struct outq *ed_mqtt_outq_find(ed_mqtt_conn *c, uint16_t id);
 /* A window slot came free: the oldest waiting delivery goes out. */
 void ed_mqtt_release_held(ed_mqtt_conn *c);
 /* Drops (counted, logged) every delivery still waiting. */
 void ed_mqtt_held_clear(ed_mqtt_conn *c);
+
+/* ---- retained messages (mqtt_retain.c) ---- */
+/* Loads the retained messages from __mqtt_retained (ED_OK when there is
+ * none yet); m->retained is set even on failure (free with close). */
+int ed_mqtt_retain_open(ed_mqtt *m, const struct ed_config *cfg, char *why, size_t why_len);
+void ed_mqtt_retain_close(ed_mqtt *m);
+uint32_t ed_mqtt_retain_count(const ed_mqtt *m);
+/* Whether retained publish pk fits the limits: ED_OK or an MQTT reason code
+ * with *why. */
+int ed_mqtt_retain_check(ed_mqtt *m, const struct ed_mqtt_publish *pk, const char **why);
+/* Stores retained publish pk (an empty payload deletes) with (who, seq) as
+ * its durable wait (who NULL: none): ED_OK, or an error with *why and
+ * nothing stored. */
+int ed_mqtt_retain_store(ed_mqtt *m, const struct ed_mqtt_publish *pk, void *who, uint64_t seq,
+                         const char **why);
+/* Sends c the retained messages filter f matches, at most at QoS qos. */
+void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos);
 
 #endif

@@ -68,14 +68,18 @@ static void on_batch_done(void *arg, int status)
 
 /* ---- routing a publish into the log ---- */
 
-/* Resolves the partition of MQTT topic t: ED_OK, or an MQTT reason code
- * (>= 0x80) with *why. */
-static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out, const char **why)
+/* Resolves the partition and the record key of MQTT topic t (the key may
+ * point into the listener's key buffer, valid until the next publish):
+ * ED_OK, or an MQTT reason code (>= 0x80) with *why. */
+static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out,
+                 struct ed_mqtt_bytes *key, const char **why)
 {
     ed_mqtt *m = c->m;
     char name[ED_TOPIC_NAME_MAX + 1];
-    if (ed_mqtt_routes_resolve(m->routes, t.p, t.len, name, sizeof name, why) != ED_OK)
-        return ED_MQTT_RC_TOPIC_NAME_INVALID;
+    int rc = ed_mqtt_routes_apply(m->routes, t.p, t.len, name, sizeof name, m->key_buf,
+                                  m->key_buf ? ED_MQTT_ROUTE_KEY_MAX : 0, &key->p, &key->len, why);
+    if (rc == ED_ERR_TOOBIG) return ED_MQTT_RC_IMPL_SPECIFIC;
+    if (rc != ED_OK) return ED_MQTT_RC_TOPIC_NAME_INVALID;
     if (!ed_acl_authorize_user(m->b->acl, c->user, c->peer, ED_ACL_OP_WRITE, ED_ACL_RES_TOPIC, name,
                                strlen(name))) {
         *why = "not authorized: no WRITE on the Kafka topic";
@@ -83,7 +87,7 @@ static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out, co
     }
     ed_topic *topic = ed_topics_find(m->b->topics, name);
     if (!topic) {
-        int rc = ed_topics_auto_create(m->b->topics, name, &topic);
+        rc = ed_topics_auto_create(m->b->topics, name, &topic);
         if (rc == ED_ERR_EXIST) topic = ed_topics_find(m->b->topics, name);
         if (!topic) {
             *why = rc == ED_ERR_NOENT    ? "Kafka topic does not exist and "
@@ -106,7 +110,7 @@ static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out, co
         return ED_MQTT_RC_TOPIC_NAME_INVALID;
     }
     int32_t n = ed_topic_n_partitions(topic);
-    *out = ed_topic_partition(topic, ed_partitioner_pick(t.p, t.len, n));
+    *out = ed_topic_partition(topic, ed_partitioner_pick(key->p, key->len, n));
     if (!*out) {
         *why = "topic has no partitions";
         return ED_MQTT_RC_UNSPECIFIED;
@@ -156,6 +160,43 @@ static void publish_failed(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, ui
     ed_mqtt_pend_drain(c);
 }
 
+/* A publish or will that cannot be stored: the will is dropped (logged),
+ * a publish refused (publish_failed). */
+static void refuse(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_will, uint8_t reason,
+                   const char *why)
+{
+    if (is_will)
+        ED_LOG_WARN("will of %s to '%.*s' dropped: %s", c->peer, (int)ED_MIN(pk->topic.len, 200),
+                    (const char *)pk->topic.p, why);
+    else
+        publish_failed(c, pk, reason, why);
+}
+
+/* Stores the retained message of pk: true, or false when it cannot be
+ * stored (the publish is answered as failed; nothing is stored). Its
+ * durable wait joins the publish's acknowledgement slot seq. */
+static bool store_retained(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool acked,
+                           uint64_t seq)
+{
+    ed_mqtt *m = c->m;
+    const char *why = NULL;
+    if (acked) c->n_refs++; /* until on_done */
+    int rc = ed_mqtt_retain_store(m, pk, acked ? c : NULL, seq, &why);
+    if (rc == ED_OK) {
+        if (acked) ed_mqtt_pend_wait_more(c, seq);
+        return true;
+    }
+    if (acked) c->n_refs--;
+    m->stats.n_failed++;
+    ED_LOG_WARN_RL("retained MQTT publish from %s to '%.*s' refused: %s", c->peer,
+                   (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
+    if (acked) {
+        ed_mqtt_pend_complete(c, seq, ed_mqtt_reason_of(rc));
+        ed_mqtt_pend_drain(c);
+    }
+    return false;
+}
+
 /* Stores one publish (client publish or will) and delivers it live. c is
  * the connection owed the acknowledgement (NULL for a will). */
 void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_will)
@@ -163,23 +204,21 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
     ed_mqtt *m = c->m;
     const char *why = NULL;
     ed_partition *p = NULL;
-    int reason = route(c, pk->topic, &p, &why);
+    struct ed_mqtt_bytes key = pk->topic;
+    int reason = route(c, pk->topic, &p, &key, &why);
     if (reason != ED_OK) {
-        if (is_will)
-            ED_LOG_WARN("will of %s to '%.*s' dropped: %s", c->peer,
-                        (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p, why);
-        else
-            publish_failed(c, pk, (uint8_t)reason, why);
+        refuse(c, pk, is_will, (uint8_t)reason, why);
         return;
     }
     struct ed_record_header h[MAX_HEADERS];
     int n_h = user_headers(pk->props, h);
     if (n_h < 0) {
-        if (is_will)
-            ED_LOG_WARN("will of %s to '%.*s' dropped: more than 64 user properties", c->peer,
-                        (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p);
-        else
-            publish_failed(c, pk, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
+        refuse(c, pk, is_will, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
+        return;
+    }
+    reason = pk->retain ? ed_mqtt_retain_check(m, pk, &why) : ED_OK;
+    if (reason != ED_OK) {
+        refuse(c, pk, is_will, (uint8_t)reason, why);
         return;
     }
     bool acked = !is_will && pk->qos > 0;
@@ -188,9 +227,10 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
         seq = ed_mqtt_pend_push(c, pk->qos == 1 ? ED_MQTT_PUBACK : ED_MQTT_PUBREC, pk->packet_id);
         if (pk->qos == 2) ed_mqtt_qos2_set(c, pk->packet_id, true);
     }
+    if (pk->retain && !store_retained(c, pk, acked, seq)) return;
     if (acked) c->n_refs++; /* until on_done */
-    int rc = ed_ingest_add(m->ingest, p, pk->topic.p, pk->topic.len, pk->payload.p, pk->payload.len,
-                           h, n_h, acked ? c : NULL, seq);
+    int rc = ed_ingest_add(m->ingest, p, key.p, key.len, pk->payload.p, pk->payload.len, h, n_h,
+                           acked ? c : NULL, seq);
     if (rc != ED_OK) {
         if (acked) c->n_refs--;
         m->stats.n_failed++;
@@ -204,7 +244,7 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
         }
         return;
     }
-    ed_mqtt_deliver(m, c, pk->topic, pk->payload, pk->props, pk->qos);
+    ed_mqtt_deliver(m, c, pk->topic, pk->payload, pk->props, pk->qos, pk->retain);
 }
 
 void ed_mqtt_publish_will(ed_mqtt_conn *c)
@@ -212,6 +252,7 @@ void ed_mqtt_publish_will(ed_mqtt_conn *c)
     struct ed_mqtt_publish pk;
     memset(&pk, 0, sizeof pk);
     pk.qos = c->will_qos;
+    pk.retain = c->will_retain;
     pk.topic.p = c->will;
     pk.topic.len = c->will_topic_len;
     pk.payload.p = c->will + c->will_topic_len;

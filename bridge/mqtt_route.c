@@ -1,4 +1,5 @@
-/* MQTT topic filters, the route table and the partitioner (see mqtt_route.h). */
+/* Topic filters, the route table with its captures and templates, and the
+ * default mapping (see mqtt_route.h). */
 #include "bridge/mqtt_route.h"
 #include "core/topics.h"
 #include "platform/mem.h"
@@ -6,16 +7,50 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Wildcard levels a route's filter may have, and the longest template. */
+#define WILD_MAX 32
+#define TPL_MAX  4096
+
+enum { PART_LIT, PART_CAP, PART_TOPIC };
+
+/* One piece of a template: literal text (off, len into the template's
+ * text) or a capture (the index of its wildcard in the filter) or the
+ * whole topic. */
+struct part {
+    uint8_t kind;
+    uint8_t wild;
+    uint16_t off, len;
+};
+
+struct tpl {
+    char *text;
+    int n;
+    struct part v[ED_MQTT_ROUTE_PARTS_MAX];
+};
+
 struct route {
-    char *filter;
+    char *filter; /* capture names removed: an ordinary filter */
     size_t filter_len;
-    char topic[ED_TOPIC_NAME_MAX + 1];
+    struct tpl topic, key;
+    bool has_key;
 };
 
 struct ed_mqtt_routes {
     int n;
-    struct route v[ED_MQTT_ROUTES_MAX];
+    bool have_keys;
+    struct route *v[ED_MQTT_ROUTES_MAX];
 };
+
+/* A wildcard's match in the topic. */
+struct span {
+    size_t off, len;
+};
+
+static bool kafka_char(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
 
 bool ed_mqtt_topic_name_ok(const uint8_t *p, size_t len)
 {
@@ -36,13 +71,20 @@ bool ed_mqtt_filter_ok(const uint8_t *p, size_t len)
     return true;
 }
 
-bool ed_mqtt_filter_match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen)
+/* Matches topic t against filter f; with spans, records what each wildcard
+ * level matched, in filter order (at most n_spans). */
+static bool match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen, struct span *spans,
+                  int n_spans)
 {
     if (tlen > 0 && t[0] == '$' && flen > 0 && (f[0] == '+' || f[0] == '#')) return false;
     size_t fi = 0, ti = 0;
+    int w = 0;
     for (;;) {
         /* at the start of a level in both */
-        if (fi < flen && f[fi] == '#') return true; /* matches the rest, parent included */
+        if (fi < flen && f[fi] == '#') { /* matches the rest, parent included */
+            if (spans && w < n_spans) spans[w] = (struct span){ti, tlen - ti};
+            return true;
+        }
         size_t fe = fi, te = ti;
         while (fe < flen && f[fe] != '/')
             fe++;
@@ -50,11 +92,15 @@ bool ed_mqtt_filter_match(const uint8_t *f, size_t flen, const uint8_t *t, size_
             te++;
         bool plus = fe - fi == 1 && f[fi] == '+';
         if (!plus && (fe - fi != te - ti || memcmp(f + fi, t + ti, fe - fi) != 0)) return false;
+        if (plus && spans && w < n_spans) spans[w] = (struct span){ti, te - ti};
+        w += plus;
         bool f_end = fe == flen, t_end = te == tlen;
         if (f_end && t_end) return true;
         if (t_end) {
             /* "a/#" matches "a": the filter's next level must be a final '#'. */
-            return fe + 2 == flen && f[fe + 1] == '#';
+            if (fe + 2 != flen || f[fe + 1] != '#') return false;
+            if (spans && w < n_spans) spans[w] = (struct span){tlen, 0};
+            return true;
         }
         if (f_end) return false;
         fi = fe + 1;
@@ -62,88 +108,270 @@ bool ed_mqtt_filter_match(const uint8_t *f, size_t flen, const uint8_t *t, size_
     }
 }
 
-static void say(char *why, size_t why_len, const char *entry, size_t len, const char *what)
+bool ed_mqtt_filter_match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen)
 {
-    if (why && why_len)
-        snprintf(why, why_len, "mqtt.routes: route '%.*s': %s", (int)len, entry, what);
+    return match(f, flen, t, tlen, NULL, 0);
 }
 
-int ed_mqtt_routes_parse(const char *spec, ed_mqtt_routes **out, char *why, size_t why_len)
+/* ---- parsing ---- */
+
+struct parse {
+    const char *key_name;
+    const char *entry;
+    size_t entry_len;
+    char *why;
+    size_t why_len;
+    /* the filter's capture names, by wildcard index (len 0: unnamed) */
+    const char *names[WILD_MAX];
+    size_t name_lens[WILD_MAX];
+    int n_wild;
+};
+
+static int say(struct parse *ps, const char *what)
+{
+    if (ps->why && ps->why_len)
+        snprintf(ps->why, ps->why_len, "%s: route '%.*s': %s", ps->key_name,
+                 (int)ED_MIN(ps->entry_len, 200), ps->entry, what);
+    return ED_ERR_INVAL;
+}
+
+static void trim(const char **s, size_t *len)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+static bool name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+/* Reads a filter with capture names into rt->filter (names removed) and
+ * ps->names. */
+static int parse_filter(struct parse *ps, const char *s, size_t len, struct route *rt)
+{
+    char *f = ed_malloc(len + 1);
+    if (!f) return ED_ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i <= len;) {
+        size_t e = i;
+        while (e < len && s[e] != '/')
+            e++;
+        bool wild = e > i && (s[i] == '+' || s[i] == '#');
+        if (wild) {
+            if (ps->n_wild == WILD_MAX) {
+                ed_free(f);
+                return say(ps, "too many wildcard levels (at most 32)");
+            }
+            const char *nm = s + i + 1;
+            size_t nl = e - i - 1;
+            for (size_t k = 0; k < nl; k++)
+                if (!name_char(nm[k])) {
+                    ed_free(f);
+                    return say(ps, "bad MQTT topic filter ('+' and '#' must fill a whole level, "
+                                   "'#' only last; a capture name after them uses [A-Za-z0-9_-])");
+                }
+            if (nl == 5 && memcmp(nm, "topic", 5) == 0) {
+                ed_free(f);
+                return say(ps, "capture name 'topic' is reserved for the whole topic");
+            }
+            for (int k = 0; nl > 0 && k < ps->n_wild; k++)
+                if (ps->name_lens[k] == nl && memcmp(ps->names[k], nm, nl) == 0) {
+                    ed_free(f);
+                    return say(ps, "capture name used twice");
+                }
+            ps->names[ps->n_wild] = nm;
+            ps->name_lens[ps->n_wild] = nl;
+            ps->n_wild++;
+            f[n++] = s[i];
+        } else {
+            memcpy(f + n, s + i, e - i);
+            n += e - i;
+        }
+        if (e < len) f[n++] = '/';
+        i = e + 1;
+    }
+    f[n] = '\0';
+    if (!ed_mqtt_filter_ok((const uint8_t *)f, n)) {
+        ed_free(f);
+        return say(ps,
+                   "bad MQTT topic filter ('+' and '#' must fill a whole level, '#' only last)");
+    }
+    rt->filter = f;
+    rt->filter_len = n;
+    return ED_OK;
+}
+
+/* Reads a template; is_topic: its literal text must be legal in a Kafka
+ * topic name. */
+static int parse_tpl(struct parse *ps, const char *s, size_t len, bool is_topic, struct tpl *tp)
+{
+    const char *what = is_topic ? "TOPIC" : "KEY";
+    char msg[160];
+    if (len == 0) {
+        snprintf(msg, sizeof msg, "%s is empty", what);
+        return say(ps, msg);
+    }
+    if (len > TPL_MAX) {
+        snprintf(msg, sizeof msg, "%s template longer than %d characters", what, TPL_MAX);
+        return say(ps, msg);
+    }
+    tp->text = ed_strndup(s, len);
+    if (!tp->text) return ED_ERR_NOMEM;
+    size_t literal_len = 0;
+    for (size_t i = 0; i < len;) {
+        if (tp->n == ED_MQTT_ROUTE_PARTS_MAX) {
+            snprintf(msg, sizeof msg, "%s template has more than %d parts", what,
+                     ED_MQTT_ROUTE_PARTS_MAX);
+            return say(ps, msg);
+        }
+        struct part *pt = &tp->v[tp->n];
+        if (s[i] == '{') {
+            const char *close = memchr(s + i, '}', len - i);
+            if (!close) {
+                snprintf(msg, sizeof msg, "%s template has '{' without '}'", what);
+                return say(ps, msg);
+            }
+            const char *nm = s + i + 1;
+            size_t nl = (size_t)(close - nm);
+            if (nl == 5 && memcmp(nm, "topic", 5) == 0) {
+                pt->kind = PART_TOPIC;
+            } else {
+                int k = 0;
+                while (k < ps->n_wild &&
+                       !(ps->name_lens[k] == nl && nl > 0 && memcmp(ps->names[k], nm, nl) == 0))
+                    k++;
+                if (k == ps->n_wild) {
+                    snprintf(msg, sizeof msg,
+                             "%s template names {%.*s}, which is neither {topic} nor a "
+                             "capture of the filter",
+                             what, (int)ED_MIN(nl, 64), nm);
+                    return say(ps, msg);
+                }
+                pt->kind = PART_CAP;
+                pt->wild = (uint8_t)k;
+            }
+            i = (size_t)(close - s) + 1;
+        } else {
+            size_t e = i;
+            while (e < len && s[e] != '{' && s[e] != '}')
+                e++;
+            if (e < len && s[e] == '}') {
+                snprintf(msg, sizeof msg, "%s template has '}' without '{'", what);
+                return say(ps, msg);
+            }
+            for (size_t k = i; is_topic && k < e; k++)
+                if (!kafka_char((uint8_t)s[k]))
+                    return say(ps, "Kafka topic names use only [a-zA-Z0-9._-]");
+            pt->kind = PART_LIT;
+            pt->off = (uint16_t)i;
+            pt->len = (uint16_t)(e - i);
+            literal_len += e - i;
+            i = e;
+        }
+        tp->n++;
+    }
+    if (is_topic && literal_len > ED_TOPIC_NAME_MAX)
+        return say(ps, "Kafka topic name must have 1..249 characters");
+    if (is_topic && tp->n == 1 && tp->v[0].kind == PART_LIT && !ed_topics_valid_name(tp->text))
+        return say(ps, "Kafka topic name may not be '.' or '..'");
+    return ED_OK;
+}
+
+static void route_free(struct route *rt)
+{
+    if (!rt) return;
+    ed_free(rt->filter);
+    ed_free(rt->topic.text);
+    ed_free(rt->key.text);
+    ed_free(rt);
+}
+
+/* One entry FILTER=>TOPIC[|KEY], trimmed. */
+static int parse_entry(struct parse *ps, const char *s, size_t len, struct route **out)
+{
+    const char *arrow = NULL;
+    for (size_t i = 0; i + 1 < len; i++)
+        if (s[i] == '=' && s[i + 1] == '>') {
+            arrow = s + i;
+            break;
+        }
+    if (!arrow) return say(ps, "expected FILTER=>KAFKA_TOPIC or FILTER=>KAFKA_TOPIC|KEY");
+    const char *f = s;
+    size_t flen = (size_t)(arrow - s);
+    trim(&f, &flen);
+    const char *t = arrow + 2;
+    size_t tlen = len - (size_t)(t - s);
+    const char *bar = memchr(t, '|', tlen);
+    const char *k = NULL;
+    size_t klen = 0;
+    if (bar) {
+        k = bar + 1;
+        klen = tlen - (size_t)(k - t);
+        tlen = (size_t)(bar - t);
+        trim(&k, &klen);
+    }
+    trim(&t, &tlen);
+    struct route *rt = ed_calloc(1, sizeof *rt);
+    if (!rt) return ED_ERR_NOMEM;
+    int rc = parse_filter(ps, f, flen, rt);
+    if (rc == ED_OK) rc = parse_tpl(ps, t, tlen, true, &rt->topic);
+    if (rc == ED_OK && bar) rc = parse_tpl(ps, k, klen, false, &rt->key);
+    if (rc != ED_OK) {
+        route_free(rt);
+        return rc;
+    }
+    rt->has_key = bar != NULL;
+    *out = rt;
+    return ED_OK;
+}
+
+int ed_mqtt_routes_parse_as(const char *key_name, const char *spec, ed_mqtt_routes **out, char *why,
+                            size_t why_len)
 {
     ed_mqtt_routes *r = ed_calloc(1, sizeof *r);
     if (!r) return ED_ERR_NOMEM;
     const char *p = spec ? spec : "";
-    while (*p) {
+    int rc = ED_OK;
+    while (*p && rc == ED_OK) {
         const char *e = strchr(p, ';');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         const char *s = p;
         p = e ? e + 1 : p + len;
-        while (len > 0 && (*s == ' ' || *s == '\t')) {
-            s++;
-            len--;
-        }
-        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-            len--;
+        trim(&s, &len);
         if (len == 0) continue;
-        const char *arrow = NULL;
-        for (size_t i = 0; i + 1 < len; i++)
-            if (s[i] == '=' && s[i + 1] == '>') {
-                arrow = s + i;
-                break;
-            }
-        if (!arrow) {
-            say(why, why_len, s, len, "expected FILTER=>KAFKA_TOPIC");
-            goto fail;
-        }
-        size_t flen = (size_t)(arrow - s);
-        while (flen > 0 && (s[flen - 1] == ' ' || s[flen - 1] == '\t'))
-            flen--;
-        const char *t = arrow + 2;
-        size_t tlen = len - (size_t)(t - s);
-        while (tlen > 0 && (*t == ' ' || *t == '\t')) {
-            t++;
-            tlen--;
-        }
-        if (!ed_mqtt_filter_ok((const uint8_t *)s, flen)) {
-            say(why, why_len, s, len,
-                "bad MQTT topic filter ('+' and '#' must fill a whole level, '#' only last)");
-            goto fail;
-        }
+        struct parse ps = {
+            .key_name = key_name, .entry = s, .entry_len = len, .why = why, .why_len = why_len};
         if (r->n == ED_MQTT_ROUTES_MAX) {
-            say(why, why_len, s, len, "too many routes (at most 64)");
-            goto fail;
+            rc = say(&ps, "too many routes (at most 64)");
+            break;
         }
-        struct route *rt = &r->v[r->n];
-        if (tlen == 0 || tlen > ED_TOPIC_NAME_MAX) {
-            say(why, why_len, s, len, "Kafka topic name must have 1..249 characters");
-            goto fail;
-        }
-        memcpy(rt->topic, t, tlen);
-        rt->topic[tlen] = '\0';
-        if (!ed_topics_valid_name(rt->topic)) {
-            say(why, why_len, s, len, "Kafka topic names use only [a-zA-Z0-9._-]");
-            goto fail;
-        }
-        rt->filter = ed_strndup(s, flen);
-        if (!rt->filter) goto nomem;
-        rt->filter_len = flen;
-        r->n++;
+        rc = parse_entry(&ps, s, len, &r->v[r->n]);
+        if (rc == ED_OK) r->have_keys |= r->v[r->n++]->has_key;
+    }
+    if (rc != ED_OK) {
+        ed_mqtt_routes_free(r);
+        return rc;
     }
     *out = r;
     return ED_OK;
-nomem:
-    ed_mqtt_routes_free(r);
-    return ED_ERR_NOMEM;
-fail:
-    ed_mqtt_routes_free(r);
-    return ED_ERR_INVAL;
+}
+
+int ed_mqtt_routes_parse(const char *spec, ed_mqtt_routes **out, char *why, size_t why_len)
+{
+    return ed_mqtt_routes_parse_as("mqtt.routes", spec, out, why, why_len);
 }
 
 void ed_mqtt_routes_free(ed_mqtt_routes *r)
 {
     if (!r) return;
     for (int i = 0; i < r->n; i++)
-        ed_free(r->v[i].filter);
+        route_free(r->v[i]);
     ed_free(r);
 }
 
@@ -152,15 +380,41 @@ int ed_mqtt_routes_count(const ed_mqtt_routes *r)
     return r ? r->n : 0;
 }
 
-int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *out,
-                           size_t out_len, const char **why)
+bool ed_mqtt_routes_have_keys(const ed_mqtt_routes *r)
 {
-    for (int i = 0; r && i < r->n; i++) {
-        const struct route *rt = &r->v[i];
-        if (ed_mqtt_filter_match((const uint8_t *)rt->filter, rt->filter_len, t, tlen)) {
-            snprintf(out, out_len, "%s", rt->topic);
-            return ED_OK;
-        }
+    return r && r->have_keys;
+}
+
+/* ---- applying ---- */
+
+/* Expands template tp into out (at most cap bytes): its length, or
+ * SIZE_MAX when it does not fit. */
+static size_t expand(const struct tpl *tp, const struct span *spans, const uint8_t *t, size_t tlen,
+                     uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (int i = 0; i < tp->n; i++) {
+        const struct part *pt = &tp->v[i];
+        const uint8_t *src = pt->kind == PART_LIT   ? (const uint8_t *)tp->text + pt->off
+                             : pt->kind == PART_CAP ? t + spans[pt->wild].off
+                                                    : t;
+        size_t len = pt->kind == PART_LIT   ? pt->len
+                     : pt->kind == PART_CAP ? spans[pt->wild].len
+                                            : tlen;
+        if (len > cap - n) return SIZE_MAX;
+        if (len) memcpy(out + n, src, len);
+        n += len;
+    }
+    return n;
+}
+
+/* The default mapping: '/' -> '.', other characters Kafka does not allow
+ * -> '_'. */
+static int default_topic(const uint8_t *t, size_t tlen, char *out, size_t out_len, const char **why)
+{
+    if (tlen == 0) {
+        *why = "empty topic";
+        return ED_ERR_INVAL;
     }
     if (tlen > ED_TOPIC_NAME_MAX || tlen >= out_len) {
         *why = "MQTT topic longer than a Kafka topic name may be (249 characters)";
@@ -168,9 +422,7 @@ int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tle
     }
     for (size_t i = 0; i < tlen; i++) {
         uint8_t c = t[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        out[i] = c == '/' ? '.' : ok ? (char)c : '_';
+        out[i] = c == '/' ? '.' : kafka_char(c) ? (char)c : '_';
     }
     out[tlen] = '\0';
     if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0) {
@@ -178,4 +430,55 @@ int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tle
         return ED_ERR_INVAL;
     }
     return ED_OK;
+}
+
+int ed_mqtt_routes_apply(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *topic,
+                         size_t topic_len, uint8_t *key_buf, size_t key_cap, const uint8_t **key,
+                         size_t *key_len, const char **why)
+{
+    const struct route *rt = NULL;
+    struct span spans[WILD_MAX];
+    for (int i = 0; r && i < r->n && !rt; i++)
+        if (match((const uint8_t *)r->v[i]->filter, r->v[i]->filter_len, t, tlen, spans, WILD_MAX))
+            rt = r->v[i];
+    if (!rt) {
+        int rc = default_topic(t, tlen, topic, topic_len, why);
+        if (rc == ED_OK && key_buf) {
+            *key = t;
+            *key_len = tlen;
+        }
+        return rc;
+    }
+    size_t cap = ED_MIN((size_t)ED_TOPIC_NAME_MAX, topic_len - 1);
+    size_t n = expand(&rt->topic, spans, t, tlen, (uint8_t *)topic, cap);
+    if (n == SIZE_MAX) {
+        *why = "the route's TOPIC template gives a name longer than 249 characters";
+        return ED_ERR_INVAL;
+    }
+    topic[n] = '\0';
+    if (!ed_topics_valid_name(topic)) {
+        *why = "the route's TOPIC template gives a name Kafka does not allow "
+               "(empty, '.', '..' or a character outside [a-zA-Z0-9._-])";
+        return ED_ERR_INVAL;
+    }
+    if (!key_buf) return ED_OK;
+    if (!rt->has_key) {
+        *key = t;
+        *key_len = tlen;
+        return ED_OK;
+    }
+    n = expand(&rt->key, spans, t, tlen, key_buf, key_cap);
+    if (n == SIZE_MAX) {
+        *why = "the route's KEY template gives a key longer than 65535 bytes";
+        return ED_ERR_TOOBIG;
+    }
+    *key = key_buf;
+    *key_len = n;
+    return ED_OK;
+}
+
+int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *out,
+                           size_t out_len, const char **why)
+{
+    return ed_mqtt_routes_apply(r, t, tlen, out, out_len, NULL, 0, NULL, NULL, why);
 }

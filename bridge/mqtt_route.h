@@ -1,19 +1,30 @@
-/* Where an MQTT publish goes in the log: MQTT topic names and filters (+ and
- * # wildcards), the route table that maps topic filters to Kafka topics, the
- * default mapping (MQTT topic with '/' replaced by '.', other characters
- * Kafka does not allow replaced by '_'), and Kafka's default partitioner
- * (murmur2 of the key modulo the partition count, core/partitioner.h).
+/* Where a published message goes in the log: topic names and filters (+ and
+ * # wildcards, '/' between levels, as MQTT and CoAP paths use them), the
+ * route table that maps topic filters to Kafka topics and record keys, the
+ * default mapping (topic with '/' replaced by '.', other characters Kafka
+ * does not allow replaced by '_'; key = the topic). The partition is then
+ * Kafka's default partitioner's (murmur2 of the key, core/partitioner.h).
+ * Protocol-neutral: names are byte runs, nothing here knows MQTT packets.
  *
  * Route syntax (config key mqtt.routes): entries separated by ';', each
- * FILTER=>KAFKA_TOPIC, e.g. "sensors/+/temp=>temperature; plant/#=>plant".
- * The first entry whose filter matches wins; a topic no entry matches takes
- * the default mapping. */
+ * FILTER=>TOPIC or FILTER=>TOPIC|KEY, e.g.
+ *   "sensors/+/temp=>temperature; windfarm/+site/turbine/+id/#=>turbine|{site}-{id}".
+ * A filter level "+name" matches one level and captures it as name; a last
+ * level "#name" captures the rest (possibly empty). TOPIC and KEY are
+ * templates: literal text with {name} for a capture and {topic} for the
+ * whole published topic. Without KEY the key is the published topic. The
+ * first entry whose filter matches wins; a topic no entry matches takes the
+ * default mapping. */
 #ifndef ED_BRIDGE_MQTT_ROUTE_H
 #define ED_BRIDGE_MQTT_ROUTE_H
 
 #include "platform/base.h"
 
 #define ED_MQTT_ROUTES_MAX 64
+/* Parts (literal runs, {name}, {topic}) of one template. */
+#define ED_MQTT_ROUTE_PARTS_MAX 32
+/* The longest record key a KEY template may give (an MQTT topic's limit). */
+#define ED_MQTT_ROUTE_KEY_MAX 65535
 
 /* A topic name a client may publish to: 1..65535 bytes, no '+' or '#'. */
 bool ed_mqtt_topic_name_ok(const uint8_t *p, size_t len);
@@ -24,15 +35,31 @@ bool ed_mqtt_filter_ok(const uint8_t *p, size_t len);
 bool ed_mqtt_filter_match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen);
 
 typedef struct ed_mqtt_routes ed_mqtt_routes;
-/* Parses a route table (NULL or "" = no routes). ED_ERR_INVAL with a line in
- * why naming the bad entry and the problem. */
+/* Parses a route table (NULL or "" = no routes) given under config key
+ * key_name (e.g. "mqtt.routes"). ED_ERR_INVAL with a line in why naming the
+ * key, the bad entry and the problem (bad filter or capture name, unknown
+ * {name}, unbalanced braces, a literal Kafka does not allow in topic
+ * names, too many routes, captures or template parts). */
+int ed_mqtt_routes_parse_as(const char *key_name, const char *spec, ed_mqtt_routes **out, char *why,
+                            size_t why_len);
+/* The same under "mqtt.routes". */
 int ed_mqtt_routes_parse(const char *spec, ed_mqtt_routes **out, char *why, size_t why_len);
 void ed_mqtt_routes_free(ed_mqtt_routes *r);
 int ed_mqtt_routes_count(const ed_mqtt_routes *r);
+/* Whether some route has a KEY template (callers then need a key buffer). */
+bool ed_mqtt_routes_have_keys(const ed_mqtt_routes *r);
 
-/* The Kafka topic for MQTT topic t, NUL-terminated into out (out_len >= 250):
- * ED_OK, or ED_ERR_INVAL with *why (static text) when no legal Kafka name
- * follows from it (longer than 249 characters, "." or ".."). */
+/* Where topic t goes: the Kafka topic, NUL-terminated into topic
+ * (topic_len >= 250), and the record key: *key points into t (the default
+ * key) or into key_buf (a KEY template's output, at most key_cap bytes).
+ * key_buf NULL: the key is not computed (*key and *key_len untouched).
+ * ED_OK; ED_ERR_INVAL with *why (static text) when no legal Kafka name
+ * follows (longer than 249 characters, "." or "..", a character Kafka does
+ * not allow from a capture); ED_ERR_TOOBIG when the key exceeds key_cap. */
+int ed_mqtt_routes_apply(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *topic,
+                         size_t topic_len, uint8_t *key_buf, size_t key_cap, const uint8_t **key,
+                         size_t *key_len, const char **why);
+/* The Kafka topic alone (see ed_mqtt_routes_apply). */
 int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *out,
                            size_t out_len, const char **why);
 

@@ -1,5 +1,6 @@
 /* MQTT subscriptions and live delivery: SUBSCRIBE/UNSUBSCRIBE with + and #
- * filters, delivery of each publish to every matching subscription at the
+ * filters (retained messages sent after the SUBACK per Retain Handling),
+ * delivery of each publish to every matching subscription at the
  * lower QoS (once per connection), the subscriber's window of QoS 1/2
  * deliveries in flight (its Receive Maximum), and the queue of deliveries
  * waiting for room in that window: bounded by mqtt.max.queued.messages and
@@ -92,12 +93,12 @@ static void drop(ed_mqtt_conn *c, uint32_t n, const char *why)
 /* Sends one PUBLISH; id is its packet id (QoS 1/2, slot taken). props are
  * already empty for an MQTT 3.1.1 subscriber. */
 static void send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
-                         struct ed_mqtt_bytes props, uint8_t qos, uint16_t id)
+                         struct ed_mqtt_bytes props, uint8_t qos, bool retain, uint16_t id)
 {
     size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
     uint8_t *dst = ed_mqtt_out_room(c, total);
     if (!dst) return;
-    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, false, false, topic, id,
+    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, retain, false, topic, id,
                                            props, payload.len);
     ED_ASSERT(h > 0 && h + payload.len == total);
     memcpy(dst + h, payload.p, payload.len);
@@ -108,7 +109,7 @@ static void send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_
 
 /* Queues a QoS 1/2 delivery behind the full window, within the limits. */
 static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
-                 struct ed_mqtt_bytes props, uint8_t qos)
+                 struct ed_mqtt_bytes props, uint8_t qos, bool retain)
 {
     const struct ed_mqtt_limits *lim = &c->m->lim;
     size_t len = topic.len + props.len + payload.len;
@@ -130,6 +131,7 @@ static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_byt
     }
     h->next = NULL;
     h->qos = qos;
+    h->retain = retain;
     h->topic_len = topic.len;
     h->props_len = props.len;
     h->payload_len = payload.len;
@@ -162,7 +164,7 @@ void ed_mqtt_release_held(ed_mqtt_conn *c)
             struct ed_mqtt_bytes topic = {h->data, h->topic_len};
             struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
             struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
-            send_publish(c, topic, payload, props, h->qos, id);
+            send_publish(c, topic, payload, props, h->qos, h->retain, id);
         } else {
             drop(c, 1, "out of memory for its window");
         }
@@ -185,8 +187,8 @@ void ed_mqtt_held_clear(ed_mqtt_conn *c)
     c->held_len = 0;
 }
 
-static void deliver_one(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
-                        struct ed_mqtt_bytes props, uint8_t qos)
+void ed_mqtt_deliver_to(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                        struct ed_mqtt_bytes props, uint8_t qos, bool retain)
 {
     struct ed_mqtt_bytes p = c->level == 5 ? props : (struct ed_mqtt_bytes){NULL, 0};
     size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, p.len, payload.len);
@@ -203,7 +205,7 @@ static void deliver_one(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_m
         /* Behind deliveries already waiting, or when the window is full. */
         int rc = c->held ? ED_ERR_AGAIN : outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
         if (rc == ED_ERR_AGAIN) {
-            hold(c, topic, payload, p, qos);
+            hold(c, topic, payload, p, qos, retain);
             return;
         }
         if (rc != ED_OK) {
@@ -211,26 +213,31 @@ static void deliver_one(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_m
             return;
         }
     }
-    send_publish(c, topic, payload, p, qos, id);
+    send_publish(c, topic, payload, p, qos, retain, id);
 }
 
 /* Delivers a publish to every matching subscription, at the lower of the
  * publish's and the subscription's QoS (the highest over overlapping
- * subscriptions of one connection, delivered once). */
+ * subscriptions of one connection, delivered once); RETAIN set only for
+ * a retained publish and a subscription with Retain As Published. */
 void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
-                     struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos)
+                     struct ed_mqtt_bytes payload, struct ed_mqtt_bytes props, uint8_t qos,
+                     bool retain)
 {
     ed_mqtt_conn *c = m->conns;
     while (c) {
         ed_mqtt_conn *next = c->next;
         int best = -1;
+        bool rap = false;
         for (int i = 0; c->connected && !c->closing && i < c->n_subs; i++) {
             const struct sub *s = &c->subs[i];
             if (s->no_local && c == from) continue;
-            if (ed_mqtt_filter_match((const uint8_t *)s->filter, s->len, topic.p, topic.len))
+            if (ed_mqtt_filter_match((const uint8_t *)s->filter, s->len, topic.p, topic.len)) {
                 best = ED_MAX(best, (int)ED_MIN(qos, s->qos));
+                rap |= s->rap;
+            }
         }
-        if (best >= 0) deliver_one(c, topic, payload, props, (uint8_t)best);
+        if (best >= 0) ed_mqtt_deliver_to(c, topic, payload, props, (uint8_t)best, retain && rap);
         c = next;
     }
 }
@@ -249,6 +256,10 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         return;
     }
     uint8_t codes[256];
+    /* retained messages to send once the SUBACK is out: filter i of the
+     * packet when send[i] */
+    struct ed_mqtt_bytes filters[256];
+    bool send[256];
     int n = 0;
     struct ed_mqtt_bytes f;
     uint8_t opt;
@@ -258,6 +269,8 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
     }
     while (ed_mqtt_subscribe_next(type, &s, &f, &opt)) {
         uint8_t code;
+        filters[n] = f;
+        send[n] = false;
         if (!ed_mqtt_filter_ok(f.p, f.len)) {
             code = c->level == 5 ? ED_MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
         } else if (f.len >= 7 && memcmp(f.p, "$share/", 7) == 0) {
@@ -287,12 +300,16 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                         codes[n++] = 0x80;
                         continue;
                     }
+                    /* Retain Handling 1: only for a new subscription */
+                    send[n] = ((opt >> 4) & 3) == 1;
                     c->subs[i].len = f.len;
                     c->n_subs++;
                 }
                 c->subs[i].qos = qos;
                 c->subs[i].no_local = c->level == 5 && (opt & 4);
-                code = qos; /* granted as asked: QoS 0, 1 and 2 are served */
+                c->subs[i].rap = c->level == 5 && (opt & 8);
+                send[n] |= ((opt >> 4) & 3) == 0; /* Retain Handling 0: always */
+                code = qos;                       /* granted as asked: QoS 0, 1 and 2 are served */
             }
         }
         codes[n++] = code;
@@ -303,4 +320,6 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         ed_mqtt_encode_suback(b, sizeof b,
                               type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
                               c->level, s.packet_id, codes, n));
+    for (int i = 0; i < n && type == ED_MQTT_SUBSCRIBE; i++)
+        if (send[i]) ed_mqtt_retain_send(c, filters[i].p, filters[i].len, codes[i]);
 }

@@ -158,6 +158,9 @@ struct ed_config {
     int64_t mqtt_max_connections_per_ip;
     char *mqtt_max_connections_per_ip_overrides;
     int64_t mqtt_packet_timeout_ms;
+    int64_t mqtt_retained_max_bytes;
+    int64_t mqtt_retained_max_messages;
+    int64_t mqtt_retained_max_total_bytes;
     char *site_id;
     char *mirror_bootstrap_servers;
     char *mirror_topics;

@@ -586,8 +586,10 @@ const struct ed_config_key ed_config_keys[] = {
      .type = ED_CFG_STRING,
      .def = "",
      .off = B(mqtt_routes),
-     .doc = "MQTT topic filter to Kafka topic routes, FILTER=>TOPIC;... (first match wins; "
-            "unmatched topics map '/' to '.')"},
+     .doc = "MQTT topic filter to Kafka topic and key routes, FILTER=>TOPIC or "
+            "FILTER=>TOPIC|KEY;... ('+name' / '#name' capture levels; TOPIC and KEY are templates "
+            "with {name} and {topic}; first match wins; unmatched topics map '/' to '.', key = "
+            "MQTT topic)"},
     {.name = "mqtt.linger.ms",
      .type = ED_CFG_INT,
      .min = 0,
@@ -630,6 +632,30 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(mqtt_packet_timeout_ms),
      .doc = "close a connection that has begun a packet and not finished sending it within this "
             "time (0 = never)"},
+    {.name = "mqtt.retained.max.bytes",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 16777216,
+     .def = "65536",
+     .off = B(mqtt_retained_max_bytes),
+     .doc = "largest payload kept as a retained message; a bigger retained publish is refused "
+            "(MQTT 5: 0x97)"},
+    {.name = "mqtt.retained.max.messages",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 10000000,
+     .def = "10000",
+     .off = B(mqtt_retained_max_messages),
+     .doc = "MQTT topics with a retained message at once; a retained publish to another topic "
+            "beyond this is refused (MQTT 5: 0x97); 0 = no retained messages"},
+    {.name = "mqtt.retained.max.total.bytes",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = I64,
+     .def = "16777216",
+     .off = B(mqtt_retained_max_total_bytes),
+     .doc = "memory all retained messages may take (topics, properties, payloads and 64 bytes "
+            "each); a retained publish beyond this is refused (MQTT 5: 0x97)"},
     /* the upstream mirror (docs/mirror.md) */
     {.name = "site.id",
      .type = ED_CFG_STRING,

@@ -755,6 +755,7 @@ static void adopt(ed_conn_set *s, ed_stream *st, const struct conn_listener *via
         ed_conn_close(c, NULL);
         return;
     }
+    if (s->lim.quickack) ed_plat_stream_set_quickack(st, true);
     struct ed_stream_cbs cbs = {on_readable, on_writable};
     ed_plat_stream_set_cbs(st, &cbs, c);
 }

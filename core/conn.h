@@ -48,6 +48,7 @@ struct ed_conn_limits {
     int64_t frame_timeout_ms; /* a frame begun must end within this (0 = never) */
     size_t out_ceiling_len;   /* stop reading while this much output waits */
     size_t out_max_len;       /* close when queued bytes of ed_conn_write pass this */
+    bool quickack;            /* acknowledge at the transport level at once (net.h) */
 };
 
 /* ---- the protocol ---- */

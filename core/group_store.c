@@ -455,75 +455,28 @@ bool ed_gstore_apply(ed_groups *g, const uint8_t *key, int32_t key_len, const ui
     return true; /* Kafka's newer record types: nothing Eddy keeps */
 }
 
+static int load_record(void *arg, const struct ed_record *rec)
+{
+    ed_groups *g = arg;
+    g->stats.n_loaded++;
+    if (!ed_gstore_apply(g, rec->key, rec->key_len, rec->value, rec->value_len))
+        g->stats.n_load_skipped++;
+    return 0;
+}
+
 int ed_gstore_load(ed_groups *g)
 {
     ed_topic *t = ed_topics_find(g->b->topics, ED_GROUP_OFFSETS_TOPIC);
     if (!t) return ED_OK;
     int rc = ed_gstore_ensure(g);
     if (rc != ED_OK) return rc;
-    ed_log *log = g->part->log;
-    int64_t off = ed_log_start_offset(log), end = ed_log_end_offset(log);
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    struct ed_batch_iter it;
-    ed_batch_iter_init(&it, 16u << 20);
     g->loading = true;
     uint64_t t0 = ed_plat_clock_mono_ms();
-    while (off < end) {
-        struct ed_log_slice s;
-        rc = ed_log_read(log, off, LOAD_READ_LEN, &s);
-        if (rc != ED_OK) break;
-        if (s.len == 0) {
-            /* no batch at or after off in this segment: the next one */
-            ed_log_slice_release(&s);
-            break;
-        }
-        if (s.len > cap) {
-            uint8_t *p = ed_realloc(buf, s.len);
-            if (!p) {
-                ed_log_slice_release(&s);
-                rc = ED_ERR_NOMEM;
-                break;
-            }
-            buf = p;
-            cap = s.len;
-        }
-        rc = ed_log_slice_copy(&s, buf, s.len);
-        size_t len = s.len;
-        ed_log_slice_release(&s);
-        if (rc != ED_OK) break;
-        int64_t next = off;
-        for (size_t pos = 0; pos < len;) {
-            struct ed_batch_info bi;
-            rc = ed_batch_parse_header(buf + pos, len - pos, &bi);
-            if (rc != ED_OK || ed_batch_total_len(&bi) > len - pos) {
-                rc = ED_ERR_CORRUPT;
-                break;
-            }
-            next = bi.base_offset + bi.last_offset_delta + 1;
-            if (!ed_batch_is_control(&bi) &&
-                ed_batch_iter_begin(&it, buf + pos, len - pos) == ED_OK) {
-                struct ed_record rec;
-                int got;
-                while ((got = ed_batch_iter_next(&it, &rec)) == 1) {
-                    if (rec.offset < off) continue;
-                    g->stats.n_loaded++;
-                    if (!ed_gstore_apply(g, rec.key, rec.key_len, rec.value, rec.value_len))
-                        g->stats.n_load_skipped++;
-                }
-                if (got < 0) g->stats.n_load_skipped++;
-            } else if (!ed_batch_is_control(&bi)) {
-                g->stats.n_load_skipped++;
-            }
-            pos += ed_batch_total_len(&bi);
-        }
-        if (rc != ED_OK) break;
-        if (next <= off) break;
-        off = next;
-    }
+    uint64_t n_bad = 0;
+    int64_t off = 0;
+    rc = ed_log_each_record(g->part->log, LOAD_READ_LEN, load_record, g, &n_bad, &off);
+    g->stats.n_load_skipped += (int64_t)n_bad;
     g->loading = false;
-    ed_batch_iter_release(&it);
-    ed_free(buf);
     if (rc != ED_OK) {
         ED_LOG_ERR("%s: cannot load committed offsets at offset %" PRId64 ": %s",
                    ED_GROUP_OFFSETS_TOPIC, off, ed_strerror(rc));

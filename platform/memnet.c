@@ -13,7 +13,8 @@ struct end {
     struct ed_stream_cbs cbs;
     void *arg;
     bool has_cbs, want_read, want_write, closed;
-    uint8_t *buf; /* bytes the other end wrote, not yet read here */
+    bool quickack; /* asked for, recorded for tests */
+    uint8_t *buf;  /* bytes the other end wrote, not yet read here */
     size_t len, cap, alloc;
     ed_timer ev;
     char peer[64];
@@ -180,8 +181,21 @@ static void m_close(ed_stream *s)
     if (p->busy == 0) pair_free(p);
 }
 
+static void m_set_quickack(ed_stream *s, bool on)
+{
+    ((struct end *)(void *)s)->quickack = on;
+}
+
 static const struct ed_stream_ops mem_ops = {
-    m_set_cbs, m_read, m_writev, m_sendfile, m_want_write, m_want_read, m_peer, m_close,
+    .set_cbs = m_set_cbs,
+    .read = m_read,
+    .writev = m_writev,
+    .sendfile = m_sendfile,
+    .want_write = m_want_write,
+    .want_read = m_want_read,
+    .peer = m_peer,
+    .close = m_close,
+    .set_quickack = m_set_quickack,
 };
 
 int ed_memnet_pair(ed_loop *l, size_t cap, const char *peer_a, const char *peer_b, ed_stream **a,
@@ -217,4 +231,9 @@ bool ed_memnet_reading(const ed_stream *s)
 {
     const struct end *e = (const struct end *)(const void *)s;
     return e->has_cbs && e->want_read;
+}
+
+bool ed_memnet_quickack(const ed_stream *s)
+{
+    return ((const struct end *)(const void *)s)->quickack;
 }

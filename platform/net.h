@@ -89,6 +89,12 @@ struct ed_stream_ops {
      * a TLS client certificate, in RFC 2253 form: "CN=gw-17,O=Acme"), or
      * NULL. */
     const char *(*principal)(const ed_stream *s);
+    /* Optional (NULL = not supported): acknowledge received bytes at the
+     * transport level at once instead of delaying the acknowledgement for
+     * a reply to carry it (TCP_QUICKACK, re-armed after every read), for
+     * protocols whose replies wait (MQTT's PUBACK waits for the flush)
+     * while the peer's Nagle holds its next small packet until then. */
+    void (*set_quickack)(ed_stream *s, bool on);
 };
 struct ed_stream {
     const struct ed_stream_ops *ops;
@@ -138,6 +144,10 @@ static inline bool ed_plat_stream_busy(const ed_stream *s)
 static inline const char *ed_plat_stream_principal(const ed_stream *s)
 {
     return s->ops->principal ? s->ops->principal(s) : NULL;
+}
+static inline void ed_plat_stream_set_quickack(ed_stream *s, bool on)
+{
+    if (s->ops->set_quickack) s->ops->set_quickack(s, on);
 }
 /* Closes the stream and frees s; no callbacks run afterwards. */
 static inline void ed_plat_stream_close(ed_stream *s)

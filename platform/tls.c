@@ -763,6 +763,11 @@ static const char *tls_principal(const ed_stream *st)
     return TLS(st)->principal;
 }
 
+static void tls_set_quickack(ed_stream *st, bool on)
+{
+    ed_plat_stream_set_quickack(TLS(st)->inner, on);
+}
+
 static const struct ed_stream_ops tls_ops = {
     .set_cbs = tls_set_cbs,
     .read = tls_read,
@@ -774,6 +779,7 @@ static const struct ed_stream_ops tls_ops = {
     .close = tls_close,
     .busy = tls_busy,
     .principal = tls_principal,
+    .set_quickack = tls_set_quickack,
 };
 
 static int wrap(ed_loop *loop, ed_tls_conf *conf, ed_stream *inner, const char *host,

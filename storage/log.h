@@ -202,6 +202,17 @@ int ed_log_max_timestamp(ed_log *log, int64_t *offset, int64_t *timestamp);
 typedef int (*ed_log_batch_cb)(void *arg, const struct ed_batch_info *b);
 int ed_log_scan(ed_log *log, int64_t from_offset, ed_log_batch_cb cb, void *arg);
 
+/* Visits every record from the log start to the end, in offset order
+ * (loading the state an internal compacted log holds): control batches
+ * are passed over; a batch whose records cannot be decoded counts in
+ * *n_skipped (may be NULL) and is passed over; cb returning non-zero
+ * stops. Reads read_len bytes at a time into one buffer. ED_OK, or the
+ * read's error (ED_ERR_CORRUPT for a batch that does not parse) with
+ * *at (may be NULL) the offset where it stopped. */
+typedef int (*ed_log_record_cb)(void *arg, const struct ed_record *r);
+int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *arg,
+                       uint64_t *n_skipped, int64_t *at);
+
 /* Deletes records below offset (DeleteRecords / retention by the mirror). */
 int ed_log_truncate_before(ed_log *log, int64_t offset);
 

@@ -1,6 +1,7 @@
 /* Reads of a partition log: whole batches by offset (index lookup, then a
  * forward scan of batch headers) handed out as slices of segment files,
- * lookups by timestamp, and scans of batch headers. */
+ * lookups by timestamp, scans of batch headers, and a walk over every
+ * record (loading internal logs). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -224,4 +225,76 @@ int ed_log_scan(ed_log *log, int64_t from_offset, ed_log_batch_cb cb, void *arg)
         if (log->deleted) return ED_ERR_CLOSED;
     }
     return ED_OK;
+}
+
+/* Visits the records of the n bytes of whole batches at buf (read from
+ * offset off): ED_OK, ED_ERR_CORRUPT, or 1 when cb stopped; *next is the
+ * offset after the last batch. */
+static int each_in(struct ed_batch_iter *it, const uint8_t *buf, size_t len, int64_t off,
+                   ed_log_record_cb cb, void *arg, uint64_t *n_skipped, int64_t *next)
+{
+    for (size_t pos = 0; pos < len;) {
+        struct ed_batch_info bi;
+        if (ed_batch_parse_header(buf + pos, len - pos, &bi) != ED_OK ||
+            ed_batch_total_len(&bi) > len - pos)
+            return ED_ERR_CORRUPT;
+        *next = bi.base_offset + bi.last_offset_delta + 1;
+        if (!ed_batch_is_control(&bi)) {
+            int got = -1;
+            if (ed_batch_iter_begin(it, buf + pos, len - pos) == ED_OK) {
+                struct ed_record rec;
+                while ((got = ed_batch_iter_next(it, &rec)) == 1)
+                    if (rec.offset >= off && cb(arg, &rec) != 0) return 1;
+            }
+            if (got < 0 && n_skipped) (*n_skipped)++;
+        }
+        pos += ed_batch_total_len(&bi);
+    }
+    return ED_OK;
+}
+
+int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *arg,
+                       uint64_t *n_skipped, int64_t *at)
+{
+    int64_t off = ed_log_start_offset(log), end = ed_log_end_offset(log);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    struct ed_batch_iter it;
+    ed_batch_iter_init(&it, 16u << 20);
+    int rc = ED_OK;
+    while (off < end) {
+        struct ed_log_slice s;
+        rc = ed_log_read(log, off, read_len, &s);
+        if (rc != ED_OK) break;
+        if (s.len == 0) {
+            ed_log_slice_release(&s);
+            break;
+        }
+        if (s.len > cap) {
+            uint8_t *p = ed_realloc(buf, s.len);
+            if (!p) {
+                ed_log_slice_release(&s);
+                rc = ED_ERR_NOMEM;
+                break;
+            }
+            buf = p;
+            cap = s.len;
+        }
+        rc = ed_log_slice_copy(&s, buf, s.len);
+        size_t len = s.len;
+        ed_log_slice_release(&s);
+        if (rc != ED_OK) break;
+        int64_t next = off;
+        rc = each_in(&it, buf, len, off, cb, arg, n_skipped, &next);
+        if (rc == 1) { /* stopped by cb */
+            rc = ED_OK;
+            break;
+        }
+        if (rc != ED_OK || next <= off) break;
+        off = next;
+    }
+    ed_batch_iter_release(&it);
+    ed_free(buf);
+    if (at) *at = off;
+    return rc;
 }

@@ -45,6 +45,7 @@ struct tcp_stream {
     void *arg;
     bool want_read;
     bool want_write;
+    bool quickack;      /* re-arm TCP_QUICKACK after every read */
     ed_dial_cb dial_cb; /* set while an outgoing connect is in progress */
     void *dial_arg;
     char peer[64];
@@ -175,6 +176,23 @@ static int io_fail(struct tcp_stream *s, const char *what)
     return ED_ERR_CLOSED;
 }
 
+static void tcp_quickack(struct tcp_stream *s)
+{
+#ifdef TCP_QUICKACK
+    int one = 1;
+    setsockopt(s->io.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#else
+    ED_UNUSED(s);
+#endif
+}
+
+static void tcp_set_quickack(ed_stream *st, bool on)
+{
+    struct tcp_stream *s = TCP(st);
+    s->quickack = on;
+    if (on) tcp_quickack(s);
+}
+
 static int tcp_read(ed_stream *st, void *buf, size_t len, size_t *n)
 {
     struct tcp_stream *s = TCP(st);
@@ -183,6 +201,8 @@ static int tcp_read(ed_stream *st, void *buf, size_t len, size_t *n)
         ssize_t r = recv(s->io.fd, buf, len, 0);
         if (r > 0) {
             *n = (size_t)r;
+            /* Linux leaves quick-ack mode on its own: set it again. */
+            if (s->quickack) tcp_quickack(s);
             return ED_OK;
         }
         if (r == 0) return ED_ERR_CLOSED;
@@ -278,8 +298,15 @@ static int resolve_tcp(const char *host, uint16_t port, int flags, struct addrin
 }
 
 static const struct ed_stream_ops tcp_ops = {
-    tcp_set_cbs,    tcp_read,      tcp_writev, tcp_sendfile,
-    tcp_want_write, tcp_want_read, tcp_peer,   tcp_close,
+    .set_cbs = tcp_set_cbs,
+    .read = tcp_read,
+    .writev = tcp_writev,
+    .sendfile = tcp_sendfile,
+    .want_write = tcp_want_write,
+    .want_read = tcp_want_read,
+    .peer = tcp_peer,
+    .close = tcp_close,
+    .set_quickack = tcp_set_quickack,
 };
 
 int ed_plat_tcp_dial(ed_loop *l, const char *host, uint16_t port, ed_dial_cb cb, void *arg,

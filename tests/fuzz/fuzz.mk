@@ -8,7 +8,7 @@ FUZZ_RUNS ?= 20000
 FUZZ_TIME ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 ifeq ($(WITH_MQTT),0)
-FUZZ_SRC := $(filter-out tests/fuzz/fuzz_mqtt.c,$(FUZZ_SRC))
+FUZZ_SRC := $(filter-out tests/fuzz/fuzz_mqtt%.c,$(FUZZ_SRC))
 endif
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := $(filter-out -O2 -Werror,$(CFLAGS_BASE)) -O1 -DED_FUZZING=1

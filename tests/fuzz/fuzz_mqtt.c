@@ -46,7 +46,8 @@ static void init(void)
     if (ed_config_new(&G.cfg) || ed_config_set(G.cfg, "log.dirs", G.dir, why, sizeof why) ||
         ed_config_set(G.cfg, "mqtt.routes", "#=>fuzz", why, sizeof why) ||
         ed_config_set(G.cfg, "mqtt.max.packet.bytes", "70000", why, sizeof why) ||
-        ed_config_set(G.cfg, "mqtt.max.inflight", "4", why, sizeof why))
+        ed_config_set(G.cfg, "mqtt.max.inflight", "4", why, sizeof why) ||
+        ed_config_set(G.cfg, "mqtt.retained.max.total.bytes", "1048576", why, sizeof why))
         abort();
     struct ed_storage_config sc;
     ed_config_storage(G.cfg, &sc);

@@ -73,7 +73,7 @@ class Paho:
             )
             return list(self.messages)
 
-    def subscribe(self, flt, qos):
+    def subscribe(self, flt, qos, options=None):
         done = threading.Event()
         got = []
 
@@ -82,7 +82,10 @@ class Paho:
             done.set()
 
         self.c.on_subscribe = on_sub
-        self.c.subscribe(flt, qos)
+        if options is not None:  # MQTT 5 subscription options instead of a QoS
+            self.c.subscribe(flt, options=options)
+        else:
+            self.c.subscribe(flt, qos)
         assert done.wait(30), "no SUBACK"
         return got
 
@@ -269,7 +272,8 @@ def test_routes_from_config(tmp_path_factory):
         b.stop()
 
 
-def test_bad_route_stops_start_up(tmp_path):
+def serve_with_routes(tmp_path, routes):
+    """Runs eddy serve with mqtt.routes=routes: (exit code, stderr)."""
     p = subprocess.run(
         [
             str(EDDY_BIN),
@@ -281,14 +285,19 @@ def test_bad_route_stops_start_up(tmp_path):
             "--set",
             f"log.dirs={tmp_path}",
             "--set",
-            "mqtt.routes=ok/#=>fine;bad/#/x=>t",
+            f"mqtt.routes={routes}",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         timeout=30,
     )
-    assert p.returncode != 0
-    assert "bad/#/x=>t" in p.stderr.decode()
+    return p.returncode, p.stderr.decode()
+
+
+def test_bad_route_stops_start_up(tmp_path):
+    rc, err = serve_with_routes(tmp_path, "ok/#=>fine;bad/#/x=>t")
+    assert rc != 0
+    assert "bad/#/x=>t" in err
 
 
 def test_mosquitto_pub_qos1_then_kcat(broker):

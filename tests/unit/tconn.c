@@ -87,6 +87,11 @@ bool tc_reading(struct tconn *t)
     return ed_memnet_reading(t->server);
 }
 
+bool tc_quickack(struct tconn *t)
+{
+    return ed_memnet_quickack(t->server);
+}
+
 void tc_close(struct tconn *t)
 {
     for (struct tconn **pp = &all; *pp; pp = &(*pp)->next)

@@ -682,6 +682,118 @@ static void test_routes(void **state)
     ed_mqtt_routes_free(r);
 }
 
+/* Applies routes r to topic t: the return code; topic and key (NUL-terminated) into out/key. */
+static int apply(const ed_mqtt_routes *r, const char *t, char *out, char *key, const char **why)
+{
+    static uint8_t kb[ED_MQTT_ROUTE_KEY_MAX];
+    const uint8_t *k = NULL;
+    size_t klen = 0;
+    int rc = ed_mqtt_routes_apply(r, (const uint8_t *)t, strlen(t), out, 250, kb, sizeof kb, &k,
+                                  &klen, why);
+    if (rc == ED_OK) snprintf(key, 300, "%.*s", (int)klen, (const char *)k);
+    return rc;
+}
+
+static void test_route_templates(void **state)
+{
+    ED_UNUSED(state);
+    ed_mqtt_routes *r;
+    char why[256], out[250], key[300];
+    const char *w = NULL;
+    assert_int_equal(
+        ed_mqtt_routes_parse("windfarm/+site/turbine/+id/telemetry=>turbine-telemetry|{site}-{id};"
+                             " plant/+area/#rest => plant.{area} | {rest}@{topic} ;"
+                             " +/+kind/# => by-kind-{kind} ; all/+ => all",
+                             &r, why, sizeof why),
+        ED_OK);
+    assert_int_equal(ed_mqtt_routes_count(r), 4);
+    assert_true(ed_mqtt_routes_have_keys(r));
+    assert_int_equal(apply(r, "windfarm/site7/turbine/T03/telemetry", out, key, &w), ED_OK);
+    assert_string_equal(out, "turbine-telemetry");
+    assert_string_equal(key, "site7-T03");
+    /* '#name' takes the rest, empty when "a/#" matches "a" itself */
+    assert_int_equal(apply(r, "plant/hall2/line/4", out, key, &w), ED_OK);
+    assert_string_equal(out, "plant.hall2");
+    assert_string_equal(key, "line/4@plant/hall2/line/4");
+    assert_int_equal(apply(r, "plant/hall2", out, key, &w), ED_OK);
+    assert_string_equal(key, "@plant/hall2");
+    /* unnamed wildcards capture nothing; without KEY the key is the topic */
+    assert_int_equal(apply(r, "x/rpm/1", out, key, &w), ED_OK);
+    assert_string_equal(out, "by-kind-rpm");
+    assert_string_equal(key, "x/rpm/1");
+    /* the first matching route wins over later ones and the default */
+    assert_int_equal(apply(r, "all/x", out, key, &w), ED_OK);
+    assert_string_equal(out, "by-kind-x");
+    /* no route: default topic and key */
+    assert_int_equal(apply(r, "solo", out, key, &w), ED_OK);
+    assert_string_equal(out, "solo");
+    assert_string_equal(key, "solo");
+    /* a capture Kafka does not allow in a topic name refuses the publish */
+    w = NULL;
+    assert_int_equal(apply(r, "plant/hall 2/x", out, key, &w), ED_ERR_INVAL);
+    assert_non_null(strstr(w, "TOPIC template"));
+    assert_int_equal(apply(r, "q/../z", out, key, &w), ED_OK); /* "by-kind-.." is legal */
+    char longt[400] = "x/";
+    memset(longt + 2, 'k', 300);
+    longt[302] = '\0';
+    w = NULL;
+    assert_int_equal(apply(r, longt, out, key, &w), ED_ERR_INVAL);
+    assert_non_null(strstr(w, "longer than 249"));
+    ed_mqtt_routes_free(r);
+
+    /* an empty capture can give an empty or dotted name: refused */
+    assert_int_equal(ed_mqtt_routes_parse("+a/+b=>{a}", &r, why, sizeof why), ED_OK);
+    assert_false(ed_mqtt_routes_have_keys(r));
+    assert_int_equal(apply(r, "/x", out, key, &w), ED_ERR_INVAL);
+    assert_int_equal(apply(r, "../x", out, key, &w), ED_ERR_INVAL);
+    assert_int_equal(apply(r, "ok/x", out, key, &w), ED_OK);
+    assert_string_equal(out, "ok");
+    ed_mqtt_routes_free(r);
+
+    /* a KEY template's output is bounded by the caller's buffer */
+    assert_int_equal(ed_mqtt_routes_parse("#all=>t|{all}{topic}", &r, why, sizeof why), ED_OK);
+    uint8_t small[8];
+    const uint8_t *k;
+    size_t klen;
+    assert_int_equal(ed_mqtt_routes_apply(r, (const uint8_t *)"abcd", 4, out, sizeof out, small,
+                                          sizeof small, &k, &klen, &w),
+                     ED_OK);
+    assert_int_equal(klen, 8);
+    assert_memory_equal(k, "abcdabcd", 8);
+    assert_int_equal(ed_mqtt_routes_apply(r, (const uint8_t *)"abcde", 5, out, sizeof out, small,
+                                          sizeof small, &k, &klen, &w),
+                     ED_ERR_TOOBIG);
+    ed_mqtt_routes_free(r);
+
+    /* bad routes are refused at start, naming the key, the route and the problem */
+    static const struct {
+        const char *spec, *what;
+    } bad[] = {
+        {"a/+x/b=>t|{y}", "{y}"},
+        {"a/+x=>t-{x", "'{' without '}'"},
+        {"a/+x=>t}", "'}' without '{'"},
+        {"a/+x=>t|", "KEY is empty"},
+        {"a/+x=>|{x}", "TOPIC is empty"},
+        {"a/+x/+x=>t", "used twice"},
+        {"a/+topic=>t", "reserved"},
+        {"a/+x y=>t", "capture name"},
+        {"a/#x/b=>t", "bad MQTT topic filter"},
+        {"a/b+x=>t", "bad MQTT topic filter"},
+        {"a/+x=>t {x}", "[a-zA-Z0-9._-]"},
+        {"a=>..", "'.' or '..'"},
+        {"a=>{topic}|{}", "{}"},
+    };
+    for (size_t i = 0; i < ED_ARRAY_LEN(bad); i++) {
+        why[0] = '\0';
+        assert_int_equal(ed_mqtt_routes_parse(bad[i].spec, &r, why, sizeof why), ED_ERR_INVAL);
+        assert_non_null(strstr(why, "mqtt.routes: route '"));
+        if (!strstr(why, bad[i].what)) fail_msg("%s: %s", bad[i].spec, why);
+    }
+    assert_int_equal(ed_mqtt_routes_parse_as("coap.routes", "a=>", &r, why, sizeof why),
+                     ED_ERR_INVAL);
+    assert_non_null(strstr(why, "coap.routes: route 'a=>'"));
+}
+
 static void test_murmur2(void **state)
 {
     ED_UNUSED(state);
@@ -725,11 +837,11 @@ static void test_connect_ping_disconnect(void **state)
     struct ed_mqtt_prop_iter it;
     struct ed_mqtt_prop pr;
     ed_mqtt_prop_iter_init(&it, props);
-    bool assigned = false, recv = false, retain = false;
+    bool assigned = false, recv = false, retain = true; /* Retain Available absent: 1 */
     while (ed_mqtt_prop_next(&it, &pr)) {
         if (pr.id == ED_MQTT_PROP_ASSIGNED_CLIENT_ID) assigned = pr.data.len > 0;
         if (pr.id == ED_MQTT_PROP_RECEIVE_MAX) recv = pr.num == 64;
-        if (pr.id == ED_MQTT_PROP_RETAIN_AVAILABLE) retain = pr.num == 0;
+        if (pr.id == ED_MQTT_PROP_RETAIN_AVAILABLE) retain = pr.num == 1;
     }
     assert_true(assigned && recv && retain);
     pump(f);
@@ -892,11 +1004,26 @@ static void test_user_properties_to_headers(void **state)
     assert_string_equal(keys[0], "m/x");
 }
 
+/* Whether a record keyed key is in the partition of topic (of n) that
+ * Kafka's default partitioner gives that key. */
+static bool key_in_its_partition(struct fx *f, const char *topic, int32_t n, const char *key)
+{
+    int32_t part = ed_partitioner_pick((const uint8_t *)key, strlen(key), n);
+    char keys[8][64], vals[8][64], hdrs[8][64];
+    int got = read_records(f, topic, part, keys, vals, hdrs, 8);
+    bool found = false;
+    for (int k = 0; k < got; k++)
+        found |= strcmp(keys[k], key) == 0;
+    return found;
+}
+
 static void test_routes_and_partitions(void **state)
 {
     ED_UNUSED(state);
     struct fx *f = fx_new();
-    set(f, "mqtt.routes", "sensors/+/temp=>temperature");
+    set(f, "mqtt.routes",
+        "sensors/+/temp=>temperature;"
+        "windfarm/+site/turbine/+id/telemetry=>turbine-telemetry|{site}-{id}");
     set(f, "num.partitions", "4");
     fx_start(f);
     struct tconn *c = connect_as(f, 4, "dev-4");
@@ -910,15 +1037,18 @@ static void test_routes_and_partitions(void **state)
     ed_topic *t = ed_topics_find(f->topics, "temperature");
     assert_non_null(t);
     assert_int_equal(ed_topic_n_partitions(t), 4);
-    for (int i = 0; i < 4; i++) {
-        int32_t part = ed_partitioner_pick((const uint8_t *)topics[i], strlen(topics[i]), 4);
-        char keys[8][64], vals[8][64], hdrs[8][64];
-        int n = read_records(f, "temperature", part, keys, vals, hdrs, 8);
-        bool found = false;
-        for (int k = 0; k < n; k++)
-            found |= strcmp(keys[k], topics[i]) == 0;
-        assert_true(found);
+    for (int i = 0; i < 4; i++)
+        assert_true(key_in_its_partition(f, "temperature", 4, topics[i]));
+    /* a KEY template names the key, which picks the partition */
+    const char *wt[] = {"windfarm/site7/turbine/T03/telemetry", "windfarm/s1/turbine/T1/telemetry"};
+    const char *wk[] = {"site7-T03", "s1-T1"};
+    for (int i = 0; i < 2; i++) {
+        mk_publish(&p, 4, 1, false, (uint16_t)(10 + i), wt[i], "kW", NULL, 0);
+        feed(c, &p);
     }
+    settle(f);
+    for (int i = 0; i < 2; i++)
+        assert_true(key_in_its_partition(f, "turbine-telemetry", 4, wk[i]));
     fx_free(f);
 
     /* a bad route stops the listener's creation with a message naming it */
@@ -941,6 +1071,7 @@ static void test_publish_errors(void **state)
     ED_UNUSED(state);
     struct fx *f = fx_new();
     set(f, "auto.create.topics.enable", "false");
+    set(f, "mqtt.routes", "cap/+x=>c-{x}");
     fx_start(f);
     lt_capture_logs();
     /* MQTT 5: negative PUBACK; the connection goes on */
@@ -953,11 +1084,191 @@ static void test_publish_errors(void **state)
     assert_int_equal(g[0].type, ED_MQTT_PUBACK);
     assert_int_equal(g[0].body[2], ED_MQTT_RC_TOPIC_NAME_INVALID);
     assert_true(lt_log_contains("auto.create.topics.enable is off"));
+    /* a route template that gives an invalid topic name: 0x90, logged */
+    mk_publish(&p, 5, 1, false, 4, "cap/a b", "x", NULL, 0);
+    feed(c, &p);
+    assert_int_equal(packets(c, g, 4), 2);
+    assert_int_equal(g[1].type, ED_MQTT_PUBACK);
+    assert_int_equal(g[1].body[2], ED_MQTT_RC_TOPIC_NAME_INVALID);
+    assert_true(lt_log_contains("'cap/a b' refused: the route's TOPIC template"));
     /* MQTT 3.1.1: closed (no negative PUBACK) */
     struct tconn *c4 = connect_as(f, 4, "dev-6");
     mk_publish(&p, 4, 1, false, 3, "nowhere", "x", NULL, 0);
     assert_int_equal(tc_feed(c4, p.b, p.len), ED_ERR_CLOSED);
     lt_release_logs();
+    fx_free(f);
+}
+
+/* PUBACKs wait for the flush, so MQTT connections acknowledge TCP
+ * segments at once: a client's Nagle would otherwise hold its next publish
+ * (and a subscriber's PUBACK) until the delayed acknowledgement. */
+static void test_connections_ask_quickack(void **state)
+{
+    struct fx *f = *state;
+    struct tconn *c = connect_as(f, 4, "quick");
+    assert_true(tc_quickack(c));
+    tc_close(c);
+}
+
+/* Closes the listener, topics and storage and opens them again on the
+ * same folder (a broker restart). */
+static void fx_restart(struct fx *f)
+{
+    tc_close_all();
+    ed_mqtt_free(f->m);
+    ed_topics_close(f->topics);
+    ed_storage_close(f->st);
+    ed_plat_loop_free(f->loop);
+    fx_start(f);
+}
+
+/* The reason code of the only packet c received, an MQTT 5 PUBACK. */
+static uint8_t puback_reason(struct tconn *c)
+{
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBACK);
+    uint8_t r = g[0].len > 2 ? g[0].body[2] : 0;
+    tc_output_clear(c);
+    return r;
+}
+
+/* Publishes a retained message at QoS 1 and lets it reach flash: the
+ * PUBACK's reason. */
+static uint8_t publish_retained(struct fx *f, struct tconn *c, uint16_t id, const char *topic,
+                                const char *payload)
+{
+    struct pk p;
+    mk_publish(&p, 5, 1, false, id, topic, payload, NULL, 0);
+    p.b[0] |= 1; /* RETAIN */
+    feed(c, &p);
+    settle(f);
+    return puback_reason(c);
+}
+
+/* Subscribes c to filter with options opts; the PUBLISH packets that
+ * followed the SUBACK: topics and payloads as "topic=payload" joined by
+ * ';' (sorted by the caller's expectation), retain flags counted. */
+static int subscribe_get(struct tconn *c, uint8_t level, const char *filter, uint8_t opts,
+                         char *out, size_t out_len, int *n_retain)
+{
+    struct pk p;
+    static uint16_t sid = 100;
+    mk_subscribe(&p, level, ++sid, filter, opts);
+    feed(c, &p);
+    struct got g[16];
+    int n = packets(c, g, 16);
+    assert_true(n >= 1);
+    assert_int_equal(g[0].type, ED_MQTT_SUBACK);
+    out[0] = '\0';
+    *n_retain = 0;
+    for (int i = 1; i < n; i++) {
+        struct ed_mqtt_publish pb;
+        const char *why;
+        assert_int_equal(g[i].type, ED_MQTT_PUBLISH);
+        assert_int_equal(ed_mqtt_decode_publish(g[i].body, g[i].len, g[i].flags, level, &pb, &why),
+                         ED_OK);
+        size_t l = strlen(out);
+        snprintf(out + l, out_len - l, "%s%.*s=%.*s", l ? ";" : "", (int)pb.topic.len,
+                 (const char *)pb.topic.p, (int)pb.payload.len, (const char *)pb.payload.p);
+        *n_retain += pb.retain;
+        if (pb.qos == 1) {
+            mk_ack(&p, ED_MQTT_PUBACK, pb.packet_id);
+            feed(c, &p);
+        }
+    }
+    tc_output_clear(c);
+    return n - 1;
+}
+
+static void test_retained(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.retained.max.bytes", "8");
+    set(f, "mqtt.retained.max.messages", "3");
+    /* each counts topic + payload + 64 */
+    set(f, "mqtt.retained.max.total.bytes", "210");
+    fx_start(f);
+    struct tconn *pub = connect_as(f, 5, "pub");
+    assert_int_equal(publish_retained(f, pub, 1, "r/a", "A1"), 0);
+    assert_int_equal(publish_retained(f, pub, 2, "r/a", "A2"), 0); /* replaces */
+    assert_int_equal(publish_retained(f, pub, 3, "r/b", "B"), 0);
+    assert_int_equal(publish_retained(f, pub, 4, "z", "Z"), 0);
+    /* bounds: payload size and number of topics; nothing is stored */
+    assert_int_equal(publish_retained(f, pub, 5, "r/c", "123456789"), ED_MQTT_RC_QUOTA_EXCEEDED);
+    assert_int_equal(publish_retained(f, pub, 6, "r/c", "C"), ED_MQTT_RC_QUOTA_EXCEEDED);
+    assert_int_equal(publish_retained(f, pub, 7, "r/b", "B2"), 0); /* an existing topic */
+    assert_int_equal(publish_retained(f, pub, 8, "z", ""), 0);     /* deleting frees a place */
+
+    char got[256];
+    int n_ret;
+    struct tconn *s5 = connect_as(f, 5, "s5");
+    /* Retain Handling 0: sent, RETAIN set, at the lower QoS */
+    assert_int_equal(subscribe_get(s5, 5, "r/a", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/a=A2");
+    assert_int_equal(n_ret, 1);
+    /* Retain Handling 1: only for a new subscription */
+    assert_int_equal(subscribe_get(s5, 5, "r/a", 0x11, got, sizeof got, &n_ret), 0);
+    assert_int_equal(subscribe_get(s5, 5, "r/+", 0x11, got, sizeof got, &n_ret), 2);
+    /* Retain Handling 2: never */
+    assert_int_equal(subscribe_get(s5, 5, "#", 0x21, got, sizeof got, &n_ret), 0);
+    /* MQTT 3.1.1 gets them too, RETAIN set */
+    struct tconn *s4 = connect_as(f, 4, "s4");
+    assert_int_equal(subscribe_get(s4, 4, "r/b", 0, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=B2");
+    assert_int_equal(n_ret, 1);
+
+    /* live: RETAIN passed on only with Retain As Published */
+    struct tconn *rap = connect_as(f, 5, "rap");
+    assert_int_equal(subscribe_get(rap, 5, "live/#", 0x08, got, sizeof got, &n_ret), 0);
+    assert_int_equal(subscribe_get(s4, 4, "live/#", 0, got, sizeof got, &n_ret), 0);
+    struct pk p;
+    mk_publish(&p, 5, 0, false, 0, "live/x", "L", NULL, 0);
+    p.b[0] |= 1;
+    feed(pub, &p);
+    struct got g[4];
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(packets(rap, g, 4), 1);
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 5, &pb, &why), ED_OK);
+    assert_true(pb.retain);
+    assert_int_equal(packets(s4, g, 4), 1);
+    assert_int_equal(ed_mqtt_decode_publish(g[0].body, g[0].len, g[0].flags, 4, &pb, &why), ED_OK);
+    assert_false(pb.retain);
+    settle(f);
+    /* an empty retained payload deletes (and frees a place) */
+    assert_int_equal(publish_retained(f, pub, 9, "live/x", ""), 0);
+    assert_int_equal(publish_retained(f, pub, 10, "r/a", ""), 0);
+    struct tconn *s6 = connect_as(f, 5, "s6");
+    assert_int_equal(subscribe_get(s6, 5, "#", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=B2");
+
+    /* a will with Will Retain becomes the retained message of its topic */
+    struct tconn *dying = mconn(f);
+    mk_connect(&p, 4, "dying", 60, "r/b", "offline");
+    p.b[9] |= 0x20; /* Will Retain, in the CONNECT flags */
+    feed(dying, &p);
+    tc_close(dying); /* no DISCONNECT: the will is published */
+    settle(f);
+    struct tconn *s8 = connect_as(f, 5, "s8");
+    assert_int_equal(subscribe_get(s8, 5, "r/b", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=offline");
+    assert_int_equal(publish_retained(f, pub, 11, "r/b", "B2"), 0);
+
+    /* across a restart, from the compacted internal topic */
+    fx_restart(f);
+    ed_topic *t = ed_topics_find(f->topics, "__mqtt_retained");
+    assert_non_null(t);
+    assert_true(ed_topic_is_internal(t));
+    struct tconn *s7 = connect_as(f, 4, "s7");
+    assert_int_equal(subscribe_get(s7, 4, "#", 1, got, sizeof got, &n_ret), 1);
+    assert_string_equal(got, "r/b=B2");
+    pub = connect_as(f, 5, "pub2");
+    assert_int_equal(publish_retained(f, pub, 1, "r/c", "C"), 0); /* r/a's place is free */
+    /* r/b 69 + r/c 68 + r/d 75 bytes > 210: refused though a place is free */
+    assert_int_equal(publish_retained(f, pub, 2, "r/d", "12345678"), ED_MQTT_RC_QUOTA_EXCEEDED);
+    assert_int_equal(publish_retained(f, pub, 3, "r/d", "123456"), 0); /* 210 */
     fx_free(f);
 }
 
@@ -1854,6 +2165,7 @@ int main(void)
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_route_templates),
         cmocka_unit_test(test_murmur2),
         cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
@@ -1862,6 +2174,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_properties_to_headers, setup, teardown),
         cmocka_unit_test(test_routes_and_partitions),
         cmocka_unit_test(test_publish_errors),
+        cmocka_unit_test(test_retained),
+        cmocka_unit_test_setup_teardown(test_connections_ask_quickack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
         cmocka_unit_test(test_subscriber_limits),

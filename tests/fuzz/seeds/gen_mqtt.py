@@ -40,11 +40,11 @@ def connect(level, cid, will=None, props=b""):
     return pkt(0x10, body)
 
 
-def publish(level, qos, pid, topic, payload, props=b"", dup=False):
+def publish(level, qos, pid, topic, payload, props=b"", dup=False, retain=False):
     body = s(topic) + (struct.pack(">H", pid) if qos else b"")
     if level == 5:
         body += varint(len(props)) + props
-    return pkt(0x30 | (8 if dup else 0) | qos << 1, body + payload)
+    return pkt(0x30 | (8 if dup else 0) | qos << 1 | (1 if retain else 0), body + payload)
 
 
 def ack(t, pid):
@@ -69,6 +69,13 @@ seeds = {
     + pkt(0xA2, struct.pack(">H", 2) + s("x/+/y")),
     "subscriber-acks": b"\x06\x00" + subscribe(5, 1, "#", 2) + publish(5, 2, 3, "q", b"q")
     + ack(5, 1) + ack(7, 1) + ack(4, 2),
+    # retained messages: set, replace, delete, then subscriptions with
+    # Retain Handling 0/1/2 and Retain As Published
+    "v5-retained": b"\x02\x00" + publish(5, 1, 1, "r/a", b"1", props=user, retain=True)
+    + publish(5, 0, 0, "r/b", b"2", retain=True) + publish(5, 2, 2, "r/a", b"3", retain=True)
+    + ack(6, 2) + publish(5, 1, 3, "r/b", b"", retain=True)
+    + subscribe(5, 4, "r/#", 0x01) + subscribe(5, 5, "r/#", 0x11) + subscribe(5, 6, "r/+", 0x29)
+    + ack(4, 1),
     "bad-level": b"\x00\x00" + pkt(0x10, s("MQTT") + b"\x03\x02\x00\x0a" + s("x")),
     "garbage": b"\x00\x03" + b"GET / HTTP/1.1\r\n\r\n",
 }
