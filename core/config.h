@@ -157,6 +157,12 @@ struct ed_config {
     int64_t mqtt_max_connections_per_ip;
     char *mqtt_max_connections_per_ip_overrides;
     int64_t mqtt_packet_timeout_ms;
+    char *coap_listeners;
+    char *coap_routes;
+    int64_t coap_linger_ms;
+    int64_t coap_batch_bytes;
+    int64_t coap_max_pending;
+    int64_t coap_max_clients;
     char *site_id;
     char *mirror_bootstrap_servers;
     char *mirror_topics;

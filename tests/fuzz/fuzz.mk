@@ -10,6 +10,9 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 ifeq ($(WITH_MQTT),0)
 FUZZ_SRC := $(filter-out tests/fuzz/fuzz_mqtt.c,$(FUZZ_SRC))
 endif
+ifeq ($(WITH_COAP),0)
+FUZZ_SRC := $(filter-out tests/fuzz/fuzz_coap.c,$(FUZZ_SRC))
+endif
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := $(filter-out -O2 -Werror,$(CFLAGS_BASE)) -O1 -DED_FUZZING=1
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)

@@ -1,0 +1,144 @@
+"""Eddy's CoAP listener against real CoAP clients: coap-client (libcoap's,
+Debian libcoap3-bin) and aiocoap (PyPI). Confirmable and non-confirmable
+POSTs read back with a Kafka client; many client endpoints replaying the
+wind turbine's readings, each one answered 2.04 stored exactly once; kill
+-9 right after the answers loses nothing. (That no answer leaves before the
+fdatasync covering its record is proven step by step in
+tests/unit/test_coap.c, where the test drives the flush itself.)"""
+
+import asyncio
+import subprocess
+
+import pytest
+
+from conftest import HOST, TARGET, need, recording
+from test_mqtt import consume
+
+import aiocoap
+
+pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="CoAP is Eddy's own listener")  # allowed: only when the suite is proven against real Kafka, which has no CoAP listener
+
+COAP_CLIENT = "coap-client-notls"
+
+
+def coap_client(broker, *args, timeout=60):
+    """Runs coap-client; its stdout and stderr as text (it exits 0 even when
+    the server answers with an error: the caller checks the text)."""
+    p = subprocess.run(
+        [need(COAP_CLIENT), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout
+    )
+    assert p.returncode == 0, p.stdout
+    return p.stdout.decode(errors="replace")
+
+
+def url(broker, path):
+    return f"coap://{HOST}:{broker.coap_port}/{path}"
+
+
+async def post_all(broker, items, reliable=True, endpoints=1):
+    """POSTs (path, payload) items over `endpoints` client contexts (each
+    its own UDP port) concurrently, confirmable or not; the answer codes in
+    item order."""
+    ctxs = [await aiocoap.Context.create_client_context() for _ in range(endpoints)]
+    try:
+
+        async def one(i, path, payload):
+            tuning = aiocoap.Reliable if reliable else aiocoap.Unreliable
+            req = aiocoap.Message(code=aiocoap.POST, transport_tuning=tuning, uri=url(broker, path), payload=payload)
+            return (await ctxs[i % endpoints].request(req).response).code
+
+        return await asyncio.gather(*(one(i, p, v) for i, (p, v) in enumerate(items)))
+    finally:
+        for c in ctxs:
+            await c.shutdown()
+
+
+def test_coap_client_con_and_non_post_read_back(broker):
+    out = coap_client(broker, "-m", "post", "-t", "50", "-e", '{"axle":1,"t":41.5}', url(broker, "t/axles?k=axle-1"))
+    assert "4." not in out and "5." not in out, out
+    out = coap_client(broker, "-m", "post", "-N", "-e", '{"axle":2,"t":40.9}', url(broker, "t/axles?k=axle-2"))
+    assert "4." not in out and "5." not in out, out
+    recs = consume(broker, "axles", 2)
+    got = {r.key(): (r.value(), r.headers()) for r in recs}
+    assert got == {
+        b"axle-1": (b'{"axle":1,"t":41.5}', [("content-format", b"50")]),
+        b"axle-2": (b'{"axle":2,"t":40.9}', None),
+    }
+
+
+def test_coap_client_sees_separate_response_after_empty_ack(broker):
+    """libcoap's client with verbose output: the empty ACK first, then the
+    separate CON 2.04 with the request's token."""
+    out = coap_client(broker, "-v", "7", "-m", "post", "-T", "cafe", "-e", "7.5", url(broker, "t/sep"))
+    lines = [l for l in out.splitlines() if l.startswith("v:1 ")]
+    assert "t:CON c:POST" in lines[0], out
+    assert "t:ACK c:0.00" in lines[1], out
+    token = lines[0].split("{")[1].split("}")[0]
+    assert token and "t:CON c:2.04" in lines[2] and "{%s}" % token in lines[2], out
+    assert [r.value() for r in consume(broker, "sep", 1)] == [b"7.5"]
+
+
+def test_aiocoap_con_and_non_post_read_back(broker):
+    codes = asyncio.run(post_all(broker, [("t/aio?k=a", b"con-%d" % i) for i in range(20)]))
+    assert codes == [aiocoap.CHANGED] * 20
+    codes = asyncio.run(post_all(broker, [("t/aio?k=a", b"non-%d" % i) for i in range(20)], reliable=False))
+    assert codes == [aiocoap.CHANGED] * 20
+    values = sorted(r.value() for r in consume(broker, "aio", 40))
+    assert values == sorted([b"con-%d" % i for i in range(20)] + [b"non-%d" % i for i in range(20)])
+
+
+def test_routes_and_paths_map_to_topics(tmp_path_factory):
+    from conftest import Broker
+
+    b = Broker(tmp_path_factory.mktemp("coap-routes"), {"coap.routes": "nacelle/+/vib=>vibration"}).start()
+    try:
+        assert asyncio.run(post_all(b, [("nacelle/n7/vib", b"0.31"), ("site/t7/temp", b"21")])) == [
+            aiocoap.CHANGED
+        ] * 2
+        assert [(r.key(), r.value()) for r in consume(b, "vibration", 1)] == [(b"nacelle/n7/vib", b"0.31")]
+        assert [(r.key(), r.value()) for r in consume(b, "site.t7.temp", 1)] == [(b"site/t7/temp", b"21")]
+    finally:
+        b.stop()
+
+
+def test_errors_carry_codes_and_diagnostics(broker):
+    async def go():
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            out = []
+            for code, path in [(aiocoap.POST, "t/bad name"), (aiocoap.GET, "x/y"), (aiocoap.POST, "..")]:
+                r = await ctx.request(aiocoap.Message(code=code, uri=url(broker, ""), uri_path=tuple(path.split("/")))).response
+                out.append((r.code, r.payload.decode()))
+            return out
+        finally:
+            await ctx.shutdown()
+
+    got = asyncio.run(go())
+    assert got[0][0] == aiocoap.BAD_REQUEST and "[a-zA-Z0-9._-]" in got[0][1], got
+    assert got[1][0] == aiocoap.METHOD_NOT_ALLOWED and "POST and PUT" in got[1][1], got
+    assert got[2][0] == aiocoap.BAD_REQUEST and "'..'" in got[2][1], got
+
+
+def test_wind_turbine_replayed_by_many_endpoints_exactly_once(broker):
+    """1000 readings of the turbine, posted by 50 client endpoints at once:
+    every reading answered 2.04 is in the log exactly once."""
+    rows = recording("wind-turbine-scada-T1.csv").read_text(errors="replace").splitlines()[1:1001]
+    items = [(f"t/turbine-T1?k=row{i}", r.encode()) for i, r in enumerate(rows)]
+    codes = asyncio.run(post_all(broker, items, endpoints=50))
+    assert codes == [aiocoap.CHANGED] * len(rows)
+    recs = consume(broker, "turbine-T1", len(rows))
+    assert sorted((r.key().decode(), r.value().decode()) for r in recs) == sorted(
+        (f"row{i}", r) for i, r in enumerate(rows)
+    )
+
+
+def test_kill9_after_204_loses_nothing(fresh_broker):
+    n = 300
+    items = [("t/crash?k=s", b"m%d" % i) for i in range(n)]
+    codes = asyncio.run(post_all(fresh_broker, items, endpoints=10))
+    assert codes == [aiocoap.CHANGED] * n
+    # Every 2.04 is in: kill at once, no clean shutdown.
+    fresh_broker.kill9()
+    fresh_broker.start()
+    recs = consume(fresh_broker, "crash", n)
+    assert sorted(r.value() for r in recs) == sorted(v for _, v in items)
