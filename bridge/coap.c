@@ -191,6 +191,10 @@ static void on_request(void *arg, ed_coap_req *rq)
         return;
     }
     enum ed_coap_method how = ed_plat_coap_method(rq);
+    if (!*path) {
+        refuse(m, rq, 404, path, "nothing at /: write to /t/TOPIC or a path coap.routes maps");
+        return;
+    }
     if (how == ED_COAP_POST || how == ED_COAP_PUT) {
         on_write(m, rq, path);
         return;

@@ -26,9 +26,9 @@ $(FUZZ_BUILD)/libeddy.a: $(FUZZ_LIB_OBJ)
 	$(AR) rcs $@ $^
 
 # Targets driving listeners use the unit tests' client on the simulated
-# network (tests/unit/tconn.c).
-$(FUZZ_BUILD)/%: tests/fuzz/%.c tests/unit/tconn.c $(FUZZ_BUILD)/libeddy.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/unit -fsanitize=fuzzer,address,undefined -o $@ $< tests/unit/tconn.c $(FUZZ_BUILD)/libeddy.a $(LIBS)
+# network (tests/unit/tconn.c) and broker assembled by hand (tbroker.c).
+$(FUZZ_BUILD)/%: tests/fuzz/%.c tests/unit/tconn.c tests/unit/tbroker.c $(FUZZ_BUILD)/libeddy.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/unit -fsanitize=fuzzer,address,undefined -o $@ $< tests/unit/tconn.c tests/unit/tbroker.c $(FUZZ_BUILD)/libeddy.a $(LIBS)
 
 # Targets that need the simulated platform (in-memory files) instead of POSIX.
 FUZZ_SIM_TARGETS := fuzz_recovery

@@ -142,3 +142,58 @@ def test_kill9_after_204_loses_nothing(fresh_broker):
     fresh_broker.start()
     recs = consume(fresh_broker, "crash", n)
     assert sorted(r.value() for r in recs) == sorted(v for _, v in items)
+
+
+GARBAGE = [
+    b"",  # empty
+    b"\x40",  # shorter than a header
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not CoAP at all
+    b"\x80\x02\x12\x34",  # version 2
+    b"\x49\x02\x12\x35" + b"\x00" * 9,  # token length 9 (reserved)
+    b"\x42\x02\x12\x36\xab\xcd\xbd",  # Uri-Path option with length 13 and no extension byte
+    b"\x42\x02\x12\x37\xab\xcd\xbe\x01",  # length 14 with half its extension
+    b"\x42\x02\x12\x38\xab\xcd\xb5t/x",  # option longer than the datagram
+    b"\x40\x02\x12\x39\xf0",  # option delta 15 (payload marker) with no payload
+    b"\x42\x02\x12\x3a\xab\xcd\xff",  # payload marker, empty payload
+    b"\x40\x02\x12\x3b\xd1\xff\x01",  # unknown critical option (delta 268)
+]
+
+
+def test_garbage_datagrams_ignored_while_others_carry_on(broker):
+    """Malformed datagrams and truncated options from one endpoint, sent
+    while aiocoap endpoints post 200 readings: those are all answered 2.04
+    and stored once; nothing malformed is stored; the garbage's endpoint is
+    served again once it sends a valid request."""
+    import socket
+
+    async def garbage(stop):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            while not stop.is_set():
+                for g in GARBAGE:
+                    s.sendto(g, (HOST, broker.coap_port))
+                await asyncio.sleep(0.005)
+
+    async def go():
+        stop = asyncio.Event()
+        g = asyncio.ensure_future(garbage(stop))
+        try:
+            return await post_all(broker, [("t/steady?k=s", b"r%d" % i) for i in range(200)], endpoints=4)
+        finally:
+            stop.set()
+            await g
+
+    codes = asyncio.run(go())
+    assert codes == [aiocoap.CHANGED] * 200
+    assert sorted(r.value() for r in consume(broker, "steady", 200)) == sorted(b"r%d" % i for i in range(200))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(15)
+        for g in GARBAGE:
+            s.sendto(g, (HOST, broker.coap_port))
+        # NON POST /t/after-garbage "ok": answered NON 2.04 once stored
+        s.sendto(b"\x51\x02\x22\x22\x09\xb1t\x0d\x00after-garbage\xffok", (HOST, broker.coap_port))
+        while True:
+            d = s.recv(2048)
+            if d[1] == 0x44 and d[4] == 0x09:  # 2.04 with our token
+                break
+    assert [r.value() for r in consume(broker, "after-garbage", 1)] == [b"ok"]
+    assert broker.alive()

@@ -374,10 +374,12 @@ static void test_refusals_with_codes(void **state)
     expect_refusal(f, &m, 405, "POST and PUT");
     mk_req(&m, CON, POST, 0x4004, 4, "..", NULL, -1, "1");
     expect_refusal(f, &m, 400, "'.' or '..'");
+    mk_req(&m, CON, POST, 0x4005, 5, "", NULL, -1, "1");
+    expect_refusal(f, &m, 404, "nothing at /");
     assert_null(ed_topics_find(f->t.topics, "no-such"));
     struct ed_coap_stats s;
     ed_coap_stats_get(f->m, &s);
-    assert_int_equal(s.n_failed, 4);
+    assert_int_equal(s.n_failed, 5);
     assert_int_equal(s.n_appended, 0);
 }
 
