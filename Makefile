@@ -82,7 +82,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls bench-coap
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -230,3 +230,8 @@ bench-tls: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 # Eddy's MQTT listener against Mosquitto on this machine (not a test).
 bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf
 	@bash tests/bench/mqtt_vs_mosquitto.sh
+
+# Eddy's CoAP listener against its MQTT listener, the same readings, one run
+# (about a minute; not a test).
+bench-coap: $(BUILD)/eddy $(BUILD)/bench/coapperf $(BUILD)/bench/mqttperf
+	@bash tests/bench/coap_vs_mqtt.sh

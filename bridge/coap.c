@@ -11,7 +11,7 @@
  * the same endpoint: libcoap finds the waiting request and only repeats
  * the empty ACK, so nothing is appended twice. */
 #define ED_LOG_MODULE "coap"
-#include "bridge/coap.h"
+#include "bridge/coap_int.h"
 #include "bridge/mqtt_route.h"
 #include "bridge/target.h"
 #include "core/ingest.h"
@@ -23,22 +23,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PATH_MAX_LEN 512
-#define KEY_MAX_LEN  255
-
-struct ed_coap {
-    ed_broker *b;
-    ed_coap_ctx *ctx;
-    ed_mqtt_routes *routes;
-    ed_ingest *ingest;
-    uint32_t max_pending;
-    uint32_t rr; /* keyless records: round robin over partitions */
-    struct ed_coap_stats stats;
-};
-
 /* A failure answered with its code and a diagnostic payload (one
  * rate-limited log line). */
-static void refuse(ed_coap *m, ed_coap_req *rq, int code, const char *path, const char *why)
+void ed_coap_refuse(ed_coap *m, ed_coap_req *rq, int code, const char *path, const char *why)
 {
     m->stats.n_failed++;
     ED_LOG_WARN_RL("CoAP request from %s to /%s refused (%d.%02d): %s", ed_plat_coap_peer(rq), path,
@@ -82,17 +69,9 @@ static int name_of(ed_coap *m, ed_coap_req *rq, const char *path, char *name, si
                    const uint8_t **key, size_t *key_len, const char **why)
 {
     bool has_k = ed_plat_coap_query(rq, "k", key, key_len);
-    if (strncmp(path, "t/", 2) == 0 && !strchr(path + 2, '/')) {
-        size_t n = strlen(path + 2);
-        if (n == 0 || n > ED_TOPIC_NAME_MAX) {
-            *why = "Kafka topic names have 1..249 characters";
-            return 400;
-        }
-        memcpy(name, path + 2, n + 1);
-        if (!ed_topics_valid_name(name)) {
-            *why = "Kafka topic names use only [a-zA-Z0-9._-]";
-            return 400;
-        }
+    if (ed_coap_topic_path(path)) {
+        int code = ed_coap_topic_name(path, name, why);
+        if (code != ED_OK) return code;
         if (!has_k) {
             *key = NULL;
             *key_len = 0;
@@ -113,7 +92,27 @@ static int name_of(ed_coap *m, ed_coap_req *rq, const char *path, char *name, si
     return ED_OK;
 }
 
-static int code_of_target(int rc)
+bool ed_coap_topic_path(const char *path)
+{
+    return strncmp(path, "t/", 2) == 0 && !strchr(path + 2, '/');
+}
+
+int ed_coap_topic_name(const char *path, char *name, const char **why)
+{
+    size_t n = strlen(path + 2);
+    if (n == 0 || n > ED_TOPIC_NAME_MAX) {
+        *why = "Kafka topic names have 1..249 characters";
+        return 400;
+    }
+    memcpy(name, path + 2, n + 1);
+    if (!ed_topics_valid_name(name)) {
+        *why = "Kafka topic names use only [a-zA-Z0-9._-]";
+        return 400;
+    }
+    return ED_OK;
+}
+
+int ed_coap_code_of_target(int rc)
 {
     return rc == ED_ERR_PERM ? 403 : rc == ED_ERR_NOENT ? 404 : rc == ED_ERR_INVAL ? 400 : 503;
 }
@@ -127,24 +126,25 @@ static void on_write(ed_coap *m, ed_coap_req *rq, const char *path)
     const char *why = NULL;
     int code = name_of(m, rq, path, name, sizeof name, &key, &key_len, &why);
     if (code != ED_OK) {
-        refuse(m, rq, code, path, why);
+        ed_coap_refuse(m, rq, code, path, why);
         return;
     }
     ed_topic *topic;
     int rc = ed_target_topic(m->b, NULL, ed_plat_coap_peer(rq), name, &topic, &why);
     if (rc != ED_OK) {
-        refuse(m, rq, code_of_target(rc), path, why);
+        ed_coap_refuse(m, rq, ed_coap_code_of_target(rc), path, why);
         return;
     }
     int32_t n = ed_topic_n_partitions(topic);
     int32_t idx = key ? ed_partitioner_pick(key, key_len, n) : (int32_t)(m->rr++ % (uint32_t)n);
     ed_partition *p = ed_topic_partition(topic, idx);
     if (!p) {
-        refuse(m, rq, 503, path, "topic has no partitions");
+        ed_coap_refuse(m, rq, 503, path, "topic has no partitions");
         return;
     }
     if (ed_plat_coap_n_waits(m->ctx) >= m->max_pending) {
-        refuse(m, rq, 503, path, "too many requests waiting for the disk (coap.max.pending)");
+        ed_coap_refuse(m, rq, 503, path,
+                       "too many requests waiting for the disk (coap.max.pending)");
         return;
     }
     char fmt[8];
@@ -162,7 +162,7 @@ static void on_write(ed_coap *m, ed_coap_req *rq, const char *path)
     ed_plat_coap_body(rq, &body, &body_len);
     ed_coap_wait *w = ed_plat_coap_defer(rq);
     if (!w) {
-        refuse(m, rq, 503, path, "cannot hold the request until it is stored");
+        ed_coap_refuse(m, rq, 503, path, "cannot hold the request until it is stored");
         return;
     }
     rc = ed_ingest_add(m->ingest, p, key, key_len, body, body_len, &h, n_h, w, 0);
@@ -185,21 +185,26 @@ static void on_request(void *arg, ed_coap_req *rq)
     char path[PATH_MAX_LEN];
     int rc = ed_plat_coap_path(rq, path, sizeof path);
     if (rc != ED_OK) {
-        refuse(m, rq, 400, "?",
-               rc == ED_ERR_TOOBIG ? "Uri-Path longer than 511 bytes"
-                                   : "Uri-Path segment empty or holding '/' or NUL");
+        ed_coap_refuse(m, rq, 400, "?",
+                       rc == ED_ERR_TOOBIG ? "Uri-Path longer than 511 bytes"
+                                           : "Uri-Path segment empty or holding '/' or NUL");
         return;
     }
     enum ed_coap_method how = ed_plat_coap_method(rq);
     if (!*path) {
-        refuse(m, rq, 404, path, "nothing at /: write to /t/TOPIC or a path coap.routes maps");
+        ed_coap_refuse(m, rq, 404, path,
+                       "nothing at /: write to /t/TOPIC or a path coap.routes maps");
         return;
     }
     if (how == ED_COAP_POST || how == ED_COAP_PUT) {
         on_write(m, rq, path);
         return;
     }
-    refuse(m, rq, 405, path, "only POST and PUT are served");
+    if (how == ED_COAP_GET) {
+        ed_coap_on_read(m, rq, path);
+        return;
+    }
+    ed_coap_refuse(m, rq, 405, path, "only GET, POST and PUT are served");
 }
 
 /* ---- the listener ---- */
@@ -211,6 +216,7 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
     if (!m) return ED_ERR_NOMEM;
     m->b = b;
     m->max_pending = (uint32_t)cfg->coap_max_pending;
+    m->max_observed = (int)cfg->coap_max_observed;
     int rc = ed_mqtt_routes_parse(cfg->coap_routes, &m->routes, why, why_len);
     if (rc != ED_OK) {
         /* the parser names mqtt.routes: the same syntax, another key */
@@ -235,6 +241,7 @@ fail:
 void ed_coap_free(ed_coap *m)
 {
     if (!m) return;
+    ed_coap_reads_free(m);
     ed_ingest_free(m->ingest); /* no callback after this */
     ed_plat_coap_free(m->ctx);
     ed_mqtt_routes_free(m->routes);

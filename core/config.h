@@ -163,6 +163,7 @@ struct ed_config {
     int64_t coap_batch_bytes;
     int64_t coap_max_pending;
     int64_t coap_max_clients;
+    int64_t coap_max_observed;
     char *site_id;
     char *mirror_bootstrap_servers;
     char *mirror_topics;

@@ -672,6 +672,14 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(coap_max_clients),
      .doc = "idle CoAP client endpoints (address:port) remembered; beyond it the least "
             "recently used is forgotten (0 = no limit)"},
+    {.name = "coap.max.observed",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 4096,
+     .def = "64",
+     .off = B(coap_max_observed),
+     .doc = "topics CoAP clients may observe (GET with Observe on /t/TOPIC); one more is "
+            "answered 5.03"},
     /* the upstream mirror (docs/mirror.md) */
     {.name = "site.id",
      .type = ED_CFG_STRING,

@@ -20,6 +20,7 @@
 typedef struct ed_coap_ctx ed_coap_ctx;
 typedef struct ed_coap_req ed_coap_req;   /* a request, valid during the callback */
 typedef struct ed_coap_wait ed_coap_wait; /* a deferred answer */
+typedef struct ed_coap_res ed_coap_res;   /* an observable path */
 
 enum ed_coap_method {
     ED_COAP_GET = 1,
@@ -81,11 +82,32 @@ const char *ed_plat_coap_peer(const ed_coap_req *rq);
 
 /* Answers now: code as class * 100 + detail (204, 404, 503, ...), format
  * a Content-Format (ED_COAP_FORMAT_NONE: no option) and body (a
- * diagnostic text for errors). */
+ * diagnostic text for errors). A 2.xx body with a format is copied and may
+ * be of any size: libcoap sends it block-wise (RFC 7959, Block2) when it
+ * does not fit one datagram, and with the Observe option when the request
+ * registered an observer. */
 void ed_plat_coap_answer(ed_coap_req *rq, int code, int format, const void *body, size_t len);
 /* Defers the answer: NULL when it cannot be kept (out of memory, or the
  * same token is already waiting); then answer at once. */
 ed_coap_wait *ed_plat_coap_defer(ed_coap_req *rq);
+/* Hands the request over again, as new, from the next processing (after
+ * the path gained a resource: libcoap registers observers only on a
+ * resource of their own). A CON gets the empty ACK now and the answer
+ * separately. false when it cannot be kept (answer now). */
+bool ed_plat_coap_redispatch(ed_coap_req *rq);
+/* Whether the request is such a second hand-over. */
+bool ed_plat_coap_redispatched(const ed_coap_req *rq);
+/* Whether the request reached a path of ed_plat_coap_resource (so an
+ * Observe option in it registered an observer). */
+bool ed_plat_coap_observable(const ed_coap_req *rq);
+/* The observable path (no leading '/'), made on first use: NULL when out
+ * of memory. The caller caps how many it makes; they live as long as the
+ * context. */
+ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path);
+/* Its observers get a notification: on_request runs for each with the
+ * request it registered with (CON notifications). */
+void ed_plat_coap_notify(ed_coap_res *r);
+
 /* The deferred answer is due: code and a diagnostic text (copied, may be
  * NULL); it leaves from the next processing. Call once per wait; after
  * it the wait belongs to the context again. */

@@ -36,7 +36,8 @@ struct coap_io {
 struct ed_coap_wait {
     ed_coap_wait *prev, *next;
     coap_async_t *async;
-    bool ready; /* answered, leaves with the next processing */
+    bool ready;      /* answered, leaves with the next processing */
+    bool redispatch; /* handed over again as a new request (see ed_plat_coap_redispatch) */
     int code;
     char diag[DIAG_MAX];
 };
@@ -52,6 +53,7 @@ struct ed_coap_ctx {
 
 struct ed_coap_req {
     ed_coap_ctx *c;
+    coap_resource_t *resource;
     coap_session_t *session;
     const coap_pdu_t *req;
     coap_pdu_t *resp;
@@ -66,6 +68,12 @@ static void coap_log_line(coap_log_t level, const char *message)
     size_t n = strlen(message);
     while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
         n--;
+    /* libcoap's copy of a waiting request keeps no block-wise body (the
+     * bridge copied it already): not worth a warning */
+    if (strncmp(message, "coap_pdu_resize: pdu too big", 28) == 0) {
+        ED_LOG_DBG("libcoap: %.*s", (int)n, message);
+        return;
+    }
     if (level <= LOG_ERR)
         ED_LOG_ERR_RL("libcoap: %.*s", (int)n, message);
     else
@@ -82,18 +90,18 @@ static void set_code(coap_pdu_t *resp, int code)
 static void handler(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                     const coap_string_t *query, coap_pdu_t *resp)
 {
-    ED_UNUSED(r);
     ed_coap_ctx *c = coap_get_app_data(coap_session_get_context(s));
     coap_async_t *a = coap_find_async(s, coap_pdu_get_token(req));
-    if (a) {
+    ed_coap_wait *w = a ? coap_async_get_app_data(a) : NULL;
+    if (a && !(w && w->redispatch)) {
         /* libcoap hands a waiting request over only once it is due */
-        ed_coap_wait *w = coap_async_get_app_data(a);
         if (!w || !w->ready) return;
         set_code(resp, w->code);
         if (*w->diag) coap_add_data(resp, strlen(w->diag), (const uint8_t *)w->diag);
         return;
     }
-    struct ed_coap_req rq = {.c = c, .session = s, .req = req, .resp = resp, .query = query};
+    struct ed_coap_req rq = {
+        .c = c, .resource = r, .session = s, .req = req, .resp = resp, .query = query};
     c->cbs.on_request(c->arg, &rq);
     if (!rq.done) set_code(resp, 500);
 }
@@ -197,9 +205,33 @@ const char *ed_plat_coap_peer(const ed_coap_req *rq)
     return m->peer;
 }
 
+static void release_copy(coap_session_t *s, void *p)
+{
+    ED_UNUSED(s);
+    ed_free(p);
+}
+
 void ed_plat_coap_answer(ed_coap_req *rq, int code, int format, const void *body, size_t len)
 {
     set_code(rq->resp, code);
+    if (code / 100 == 2 && format >= 0 && len > 0) {
+        /* a body of any size: libcoap sends it block by block (Block2) */
+        uint8_t *copy = ed_malloc(len);
+        if (copy) {
+            memcpy(copy, body, len);
+            if (coap_add_data_large_response(rq->resource, rq->session, rq->req, rq->resp,
+                                             rq->query, (uint16_t)format, -1, 0, len, copy,
+                                             release_copy, copy)) {
+                rq->done = true;
+                return;
+            }
+        }
+        set_code(rq->resp, 503);
+        static const char oom[] = "out of memory for the answer";
+        coap_add_data(rq->resp, sizeof oom - 1, (const uint8_t *)oom);
+        rq->done = true;
+        return;
+    }
     if (format >= 0) {
         uint8_t b[4];
         coap_add_option(rq->resp, COAP_OPTION_CONTENT_FORMAT,
@@ -227,6 +259,54 @@ ed_coap_wait *ed_plat_coap_defer(ed_coap_req *rq)
     /* The answer stays empty: a CON gets the empty ACK now, a NON nothing. */
     rq->done = true;
     return w;
+}
+
+bool ed_plat_coap_redispatch(ed_coap_req *rq)
+{
+    ed_coap_wait *w = ed_plat_coap_defer(rq);
+    if (!w) return false;
+    w->redispatch = true;
+    w->ready = true;
+    coap_async_trigger(w->async);
+    return true;
+}
+
+bool ed_plat_coap_observable(const ed_coap_req *rq)
+{
+    return rq->resource && coap_resource_get_userdata(rq->resource) == rq->c;
+}
+
+bool ed_plat_coap_redispatched(const ed_coap_req *rq)
+{
+    coap_async_t *a = coap_find_async(rq->session, coap_pdu_get_token(rq->req));
+    ed_coap_wait *w = a ? coap_async_get_app_data(a) : NULL;
+    return w && w->redispatch;
+}
+
+ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path)
+{
+    coap_str_const_t p = {strlen(path), (const uint8_t *)path};
+    coap_resource_t *r = coap_get_resource_from_uri_path(c->ctx, &p);
+    if (r) return (ed_coap_res *)r;
+    coap_str_const_t *own = coap_new_str_const((const uint8_t *)path, strlen(path));
+    if (!own) return NULL;
+    r = coap_resource_init(own, COAP_RESOURCE_FLAGS_RELEASE_URI | COAP_RESOURCE_FLAGS_NOTIFY_CON);
+    if (!r) {
+        coap_delete_str_const(own);
+        return NULL;
+    }
+    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
+    coap_register_request_handler(r, COAP_REQUEST_POST, handler);
+    coap_register_request_handler(r, COAP_REQUEST_PUT, handler);
+    coap_resource_set_get_observable(r, 1);
+    coap_resource_set_userdata(r, c);
+    coap_add_resource(c->ctx, r);
+    return (ed_coap_res *)r;
+}
+
+void ed_plat_coap_notify(ed_coap_res *r)
+{
+    coap_resource_notify_observers((coap_resource_t *)r, NULL);
 }
 
 void ed_plat_coap_wait_answer(ed_coap_wait *w, int code, const char *diag)
@@ -311,6 +391,13 @@ int ed_plat_coap_new(ed_loop *l, const struct ed_coap_settings *st, const struct
     coap_register_request_handler(r, COAP_REQUEST_POST, handler);
     coap_register_request_handler(r, COAP_REQUEST_DELETE, handler);
     coap_add_resource(c->ctx, r);
+    /* /.well-known/core is the bridge's (libcoap's own lists resources,
+     * not topics) */
+    r = coap_resource_init(coap_make_str_const(".well-known/core"), 0);
+    if (!r) goto fail;
+    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
+    coap_add_resource(c->ctx, r);
+    coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     c->io = ed_calloc(1, sizeof *c->io);
     if (!c->io) goto fail;
     c->io->c = c;

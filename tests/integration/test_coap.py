@@ -106,7 +106,7 @@ def test_errors_carry_codes_and_diagnostics(broker):
         ctx = await aiocoap.Context.create_client_context()
         try:
             out = []
-            for code, path in [(aiocoap.POST, "t/bad name"), (aiocoap.GET, "x/y"), (aiocoap.POST, "..")]:
+            for code, path in [(aiocoap.POST, "t/bad name"), (aiocoap.DELETE, "t/x"), (aiocoap.POST, "..")]:
                 r = await ctx.request(aiocoap.Message(code=code, uri=url(broker, ""), uri_path=tuple(path.split("/")))).response
                 out.append((r.code, r.payload.decode()))
             return out
@@ -115,7 +115,7 @@ def test_errors_carry_codes_and_diagnostics(broker):
 
     got = asyncio.run(go())
     assert got[0][0] == aiocoap.BAD_REQUEST and "[a-zA-Z0-9._-]" in got[0][1], got
-    assert got[1][0] == aiocoap.METHOD_NOT_ALLOWED and "POST and PUT" in got[1][1], got
+    assert got[1][0] == aiocoap.METHOD_NOT_ALLOWED and "GET, POST and PUT" in got[1][1], got
     assert got[2][0] == aiocoap.BAD_REQUEST and "'..'" in got[2][1], got
 
 
@@ -197,3 +197,120 @@ def test_garbage_datagrams_ignored_while_others_carry_on(broker):
                 break
     assert [r.value() for r in consume(broker, "after-garbage", 1)] == [b"ok"]
     assert broker.alive()
+
+
+# ---------------------------------------------------------------------------
+# Reads, Observe, block-wise transfer.
+
+
+def test_get_returns_records_as_json(broker):
+    import json
+
+    assert asyncio.run(post_all(broker, [(f"t/readme?k=k{i}", b"v%d" % i) for i in range(5)])) == [
+        aiocoap.CHANGED
+    ] * 5
+
+    async def get(path):
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            return await ctx.request(aiocoap.Message(code=aiocoap.GET, uri=url(broker, path))).response
+        finally:
+            await ctx.shutdown()
+
+    r = asyncio.run(get("t/readme?o=1&n=2"))
+    assert r.code == aiocoap.CONTENT and r.opt.content_format == 50
+    doc = json.loads(r.payload)
+    assert doc["topic"] == "readme" and doc["partition"] == 0 and doc["next"] == 3
+    assert [(x["offset"], x["key"], x["value"]) for x in doc["records"]] == [(1, "k1", "v1"), (2, "k2", "v2")]
+    doc = json.loads(asyncio.run(get("t/readme")).payload)  # the newest (up to 10)
+    assert [x["value"] for x in doc["records"]] == ["v%d" % i for i in range(5)]
+    r = asyncio.run(get("t/readme?p=7"))
+    assert r.code == aiocoap.NOT_FOUND and b"partition" in r.payload
+    r = asyncio.run(get("t/readme?n=1000"))
+    assert r.code == aiocoap.BAD_REQUEST and b"1..100" in r.payload
+    r = asyncio.run(get(".well-known/core"))
+    assert r.code == aiocoap.CONTENT and r.opt.content_format == 40
+    assert '</t/readme>;rt="kafka.topic";ct=50;obs' in r.payload.decode()
+
+
+def test_observe_receives_live_records(broker):
+    import json
+
+    assert asyncio.run(post_all(broker, [("t/live", b"before")])) == [aiocoap.CHANGED]
+
+    async def go():
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            req = aiocoap.Message(code=aiocoap.GET, uri=url(broker, "t/live?n=1"), observe=0)
+            pr = ctx.request(req)
+            first = await pr.response
+            assert first.code == aiocoap.CONTENT and first.opt.observe is not None, first
+            seen = []
+            for i in range(5):
+                assert await post_all(broker, [("t/live", b"live-%d" % i)]) == [aiocoap.CHANGED]
+                while True:
+                    n = await asyncio.wait_for(pr.observation.__aiter__().__anext__(), 30)
+                    vals = [x["value"] for x in json.loads(n.payload)["records"]]
+                    if vals == ["live-%d" % i]:
+                        seen.append(vals[0])
+                        break
+            pr.observation.cancel()
+            return seen
+        finally:
+            await ctx.shutdown()
+
+    assert asyncio.run(go()) == ["live-%d" % i for i in range(5)]
+
+
+def test_observe_limit_answers_503(tmp_path_factory):
+    from conftest import Broker
+
+    b = Broker(tmp_path_factory.mktemp("coap-obs"), {"coap.max.observed": "1"}).start()
+    try:
+        assert asyncio.run(post_all(b, [("t/o1", b"x"), ("t/o2", b"y")])) == [aiocoap.CHANGED] * 2
+
+        async def go():
+            ctx = await aiocoap.Context.create_client_context()
+            try:
+                out = []
+                for t in ["o1", "o2"]:
+                    pr = ctx.request(aiocoap.Message(code=aiocoap.GET, uri=url(b, f"t/{t}"), observe=0))
+                    r = await pr.response
+                    out.append((r.code, r.opt.observe is not None, r.payload))
+                return out
+            finally:
+                await ctx.shutdown()
+
+        got = asyncio.run(go())
+        assert got[0][:2] == (aiocoap.CONTENT, True), got
+        assert got[1][0] == aiocoap.SERVICE_UNAVAILABLE and b"coap.max.observed" in got[1][2], got
+    finally:
+        b.stop()
+
+
+def test_blockwise_post_64k_and_get_it_back(broker, tmp_path):
+    import base64
+    import json
+    import os
+
+    body = os.urandom(65536)
+
+    async def go():
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            r = await ctx.request(aiocoap.Message(code=aiocoap.POST, uri=url(broker, "t/blob"), payload=body)).response
+            assert r.code == aiocoap.CHANGED, r
+            r = await ctx.request(aiocoap.Message(code=aiocoap.GET, uri=url(broker, "t/blob?n=1"))).response
+            assert r.code == aiocoap.CONTENT, r
+            return r.payload
+        finally:
+            await ctx.shutdown()
+
+    doc = json.loads(asyncio.run(go()))  # itself block-wise (Block2): about 87 KiB of JSON
+    assert base64.b64decode(doc["records"][0]["valueBase64"]) == body
+    # coap-client, 1 KiB blocks, from a file
+    f = tmp_path / "reading.json"
+    f.write_bytes(b'{"kW":380,"pad":"' + b"x" * 65500 + b'"}')
+    out = coap_client(broker, "-m", "post", "-b", "1024", "-f", str(f), url(broker, "t/blob2"))
+    assert "4." not in out and "5." not in out, out
+    assert [r.value() for r in consume(broker, "blob2", 1)] == [f.read_bytes()]

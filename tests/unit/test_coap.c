@@ -28,8 +28,9 @@
 #include "storage/batch.h"
 
 enum { CON = 0, NON = 1, ACK = 2, RST = 3 };
-#define POST 2
-#define GET  1
+#define POST   2
+#define GET    1
+#define DELETE 4
 
 /* ---- datagrams ---- */
 
@@ -370,7 +371,7 @@ static void test_refusals_with_codes(void **state)
     expect_refusal(f, &m, 404, "does not exist");
     mk_req(&m, CON, POST, 0x4002, 2, "t/bad name", NULL, -1, "1");
     expect_refusal(f, &m, 400, "[a-zA-Z0-9._-]");
-    mk_req(&m, CON, GET, 0x4003, 3, "t/x/y", NULL, -1, NULL);
+    mk_req(&m, CON, DELETE, 0x4003, 3, "t/x", NULL, -1, NULL);
     expect_refusal(f, &m, 405, "POST and PUT");
     mk_req(&m, CON, POST, 0x4004, 4, "..", NULL, -1, "1");
     expect_refusal(f, &m, 400, "'.' or '..'");
@@ -437,6 +438,34 @@ static void test_record_too_large_answers_413(void **state)
     assert_int_equal(ed_log_end_offset(log_of(f, "small")), 0);
 }
 
+static void test_get_answers_json(void **state)
+{
+    struct fx *f = *state;
+    struct msg m;
+    struct got g;
+    mk_req(&m, NON, POST, 0x7001, 1, "t/rd", "k=a", -1, "v\"1");
+    send_msg(f, &m);
+    mk_req(&m, NON, POST, 0x7002, 2, "t/rd", NULL, -1, "v2");
+    send_msg(f, &m);
+    settle(f);
+    assert_int_equal(n_answers(f, 204), 2);
+    mk_req(&m, CON, GET, 0x7003, 3, "t/rd", "o=0", -1, NULL);
+    send_msg(f, &m);
+    assert_true(recv_msg(f, &g));
+    assert_int_equal(g.type, ACK);
+    assert_int_equal(g.code, 205);
+    char want[256];
+    snprintf(want, sizeof want, "%s",
+             "{\"topic\":\"rd\",\"partition\":0,\"records\":[{\"offset\":0,\"timestamp\":");
+    assert_memory_equal(g.payload, want, strlen(want));
+    assert_non_null(strstr(g.payload, "\"key\":\"a\",\"value\":\"v\\\"1\"}"));
+    assert_non_null(strstr(g.payload, "\"key\":null,\"value\":\"v2\"}],\"next\":2}"));
+    mk_req(&m, CON, GET, 0x7004, 4, "t/rd", "o=x", -1, NULL);
+    expect_refusal(f, &m, 400, "decimal numbers");
+    mk_req(&m, CON, GET, 0x7005, 5, "t/none", NULL, -1, NULL);
+    expect_refusal(f, &m, 404, "no such Kafka topic");
+}
+
 int main(void)
 {
     ed_log_set_level(ED_LOG_LEVEL_ERR);
@@ -448,6 +477,7 @@ int main(void)
         cmocka_unit_test_teardown(test_refusals_with_codes, teardown),
         cmocka_unit_test_teardown(test_pending_limit_answers_503, teardown),
         cmocka_unit_test_teardown(test_record_too_large_answers_413, teardown),
+        cmocka_unit_test_setup_teardown(test_get_answers_json, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
