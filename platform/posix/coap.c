@@ -35,6 +35,7 @@ struct coap_io {
 
 struct ed_coap_wait {
     ed_coap_wait *prev, *next;
+    ed_coap_ctx *c;
     coap_async_t *async;
     bool ready;      /* answered, leaves with the next processing */
     bool redispatch; /* handed over again as a new request (see ed_plat_coap_redispatch) */
@@ -49,6 +50,7 @@ struct ed_coap_ctx {
     struct ed_coap_cbs cbs;
     void *arg;
     ed_coap_wait *waits; /* every wait not yet freed */
+    ed_timer kick;       /* answers given: process in the next turn of the loop */
 };
 
 struct ed_coap_req {
@@ -256,9 +258,26 @@ ed_coap_wait *ed_plat_coap_defer(ed_coap_req *rq)
     if (c->waits) c->waits->prev = w;
     c->waits = w;
     w->async = a;
+    w->c = c;
     /* The answer stays empty: a CON gets the empty ACK now, a NON nothing. */
     rq->done = true;
     return w;
+}
+
+static void on_kick(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    ed_plat_coap_process(arg);
+}
+
+/* w is due: libcoap sends it from its next processing, which runs in the
+ * loop's next turn (libcoap arms its own timer only when nothing is due
+ * sooner by its reckoning: not waited for). */
+static void trigger(ed_coap_wait *w)
+{
+    coap_async_trigger(w->async);
+    if (!ed_plat_timer_armed(&w->c->kick))
+        ed_plat_timer_start(w->c->loop, &w->c->kick, 0, on_kick, w->c);
 }
 
 bool ed_plat_coap_redispatch(ed_coap_req *rq)
@@ -267,7 +286,7 @@ bool ed_plat_coap_redispatch(ed_coap_req *rq)
     if (!w) return false;
     w->redispatch = true;
     w->ready = true;
-    coap_async_trigger(w->async);
+    trigger(w);
     return true;
 }
 
@@ -315,7 +334,7 @@ void ed_plat_coap_wait_answer(ed_coap_wait *w, int code, const char *diag)
     w->ready = true;
     w->code = code;
     snprintf(w->diag, sizeof w->diag, "%s", diag ? diag : "");
-    coap_async_trigger(w->async);
+    trigger(w);
 }
 
 uint32_t ed_plat_coap_n_waits(const ed_coap_ctx *c)
@@ -415,6 +434,7 @@ fail:
 void ed_plat_coap_free(ed_coap_ctx *c)
 {
     if (!c) return;
+    if (c->loop) ed_plat_timer_stop(c->loop, &c->kick);
     if (c->io) {
         /* the descriptor is libcoap's: out of the loop, closed by libcoap */
         ed_posix_io_unwatch(c->loop, &c->io->io);
