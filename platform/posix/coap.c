@@ -227,6 +227,14 @@ void ed_plat_coap_answer(ed_coap_req *rq, int code, int format, const void *body
                 rq->done = true;
                 return;
             }
+            /* refused (a Block2 request beyond the body): libcoap has put
+             * its own error answer in place (and released the copy) */
+            size_t dn;
+            const uint8_t *dp;
+            if (coap_get_data(rq->resp, &dn, &dp)) {
+                rq->done = true;
+                return;
+            }
         }
         set_code(rq->resp, 503);
         static const char oom[] = "out of memory for the answer";
