@@ -2,7 +2,8 @@
  * JSON; GET with Observe registers the client on the topic's own libcoap
  * resource (made on the first Observe, at most coap.max.observed of them)
  * and every append to the topic notifies its observers with the newest
- * records; GET /.well-known/core lists the topics in CoRE Link Format.
+ * records (CBOR instead of JSON for Accept: 60); GET /.well-known/core lists the topics in CoRE
+ * Link Format.
  *
  * An append is noted by the registry's append listener (the hook long-poll
  * Fetch uses) and announced from a zero-delay timer: libcoap then calls the
@@ -26,6 +27,7 @@
 #define READ_MAX_BYTES   (256 * 1024)
 #define FORMAT_JSON      50
 #define FORMAT_LINKS     40
+#define FORMAT_CBOR      60
 
 /* ---- a growing text buffer ---- */
 
@@ -122,6 +124,109 @@ static void jbytes(struct jbuf *j, const char *name, const uint8_t *p, int32_t n
     jstr(j, "\"");
 }
 
+/* ---- CBOR (RFC 8949): the same document for Accept: 60 ---- */
+
+/* A head: major type and argument (a negative integer: major 1). */
+static void chead(struct jbuf *j, int major, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    if (major == 0 && v < 0) {
+        major = 1;
+        u = (uint64_t)(-1 - v);
+    }
+    uint8_t b[9];
+    size_t n = 1;
+    uint8_t m = (uint8_t)(major << 5);
+    if (u < 24) {
+        b[0] = (uint8_t)(m | u);
+    } else {
+        int k = u < 0x100 ? 1 : u < 0x10000 ? 2 : u < 0x100000000ull ? 4 : 8;
+        b[0] = (uint8_t)(m | (k == 1 ? 24 : k == 2 ? 25 : k == 4 ? 26 : 27));
+        for (int i = k - 1; i >= 0; i--)
+            b[n++] = (uint8_t)(u >> (8 * i));
+    }
+    jput(j, (const char *)b, n);
+}
+
+static void ctext(struct jbuf *j, const char *s)
+{
+    chead(j, 3, (int64_t)strlen(s));
+    jstr(j, s);
+}
+
+/* A byte string, or null (0xf6). */
+static void cbytes(struct jbuf *j, const uint8_t *p, int32_t n)
+{
+    if (!p || n < 0) {
+        jput(j, "\xf6", 1);
+        return;
+    }
+    chead(j, 2, n);
+    jput(j, (const char *)p, (size_t)n);
+}
+
+/* The answer's document, JSON or CBOR. */
+struct doc {
+    struct jbuf j;
+    bool cbor;
+};
+
+static void doc_begin(struct doc *d, const char *topic, int32_t partition)
+{
+    if (d->cbor) {
+        jput(&d->j, "\xa4", 1); /* a map of 4: topic, partition, records, next */
+        ctext(&d->j, "topic");
+        ctext(&d->j, topic);
+        ctext(&d->j, "partition");
+        chead(&d->j, 0, partition);
+        ctext(&d->j, "records");
+        jput(&d->j, "\x9f", 1); /* an array of unknown length */
+        return;
+    }
+    jstr(&d->j, "{\"topic\":\"");
+    jstr(&d->j, topic);
+    jnum(&d->j, "\",\"partition\":", partition);
+    jstr(&d->j, ",\"records\":[");
+}
+
+static void doc_record(struct doc *d, const struct ed_record *r, bool first)
+{
+    struct jbuf *j = &d->j;
+    int32_t kl = r->key ? (int32_t)r->key_len : -1, vl = r->value ? (int32_t)r->value_len : -1;
+    if (d->cbor) {
+        jput(j, "\xa4", 1);
+        ctext(j, "offset");
+        chead(j, 0, r->offset);
+        ctext(j, "timestamp");
+        chead(j, 0, r->timestamp);
+        ctext(j, "key");
+        cbytes(j, r->key, kl);
+        ctext(j, "value");
+        cbytes(j, r->value, vl);
+        return;
+    }
+    jstr(j, first ? "{" : ",{");
+    jnum(j, "\"offset\":", r->offset);
+    jnum(j, ",\"timestamp\":", r->timestamp);
+    jstr(j, ",");
+    jbytes(j, "key", r->key, kl);
+    jstr(j, ",");
+    jbytes(j, "value", r->value, vl);
+    jstr(j, "}");
+}
+
+static void doc_end(struct doc *d, int64_t next)
+{
+    if (d->cbor) {
+        jput(&d->j, "\xff", 1);
+        ctext(&d->j, "next");
+        chead(&d->j, 0, next);
+        return;
+    }
+    jnum(&d->j, "],\"next\":", next);
+    jstr(&d->j, "}");
+}
+
 /* ---- GET /t/TOPIC ---- */
 
 /* An unsigned query item (k absent: def). false when not a number. */
@@ -141,15 +246,12 @@ static bool query_num(ed_coap_req *rq, const char *k, int64_t def, int64_t *out)
     return true;
 }
 
-/* Records [o, o + n) of p as the JSON answer. */
-static int records_json(ed_partition *p, const char *topic, int64_t o, int64_t n, struct jbuf *j)
+/* Records [o, o + n) of p as the answer's document. */
+static int records_doc(ed_partition *p, const char *topic, int64_t o, int64_t n, struct doc *d)
 {
     ed_log *log = p->log;
     int64_t end = ed_log_end_offset(log);
-    jstr(j, "{\"topic\":\"");
-    jstr(j, topic);
-    jnum(j, "\",\"partition\":", p->index);
-    jstr(j, ",\"records\":[");
+    doc_begin(d, topic, p->index);
     int64_t next = o, got = 0;
     while (got < n && next < end) {
         struct ed_log_slice sl;
@@ -171,14 +273,7 @@ static int records_json(ed_partition *p, const char *topic, int64_t o, int64_t n
             struct ed_record r;
             while (rc == ED_OK && got < n && ed_batch_iter_next(&it, &r) == 1) {
                 if (r.offset < next) continue;
-                jstr(j, got ? ",{" : "{");
-                jnum(j, "\"offset\":", r.offset);
-                jnum(j, ",\"timestamp\":", r.timestamp);
-                jstr(j, ",");
-                jbytes(j, "key", r.key, r.key ? (int32_t)r.key_len : -1);
-                jstr(j, ",");
-                jbytes(j, "value", r.value, r.value ? (int32_t)r.value_len : -1);
-                jstr(j, "}");
+                doc_record(d, &r, got == 0);
                 next = r.offset + 1;
                 got++;
             }
@@ -189,9 +284,8 @@ static int records_json(ed_partition *p, const char *topic, int64_t o, int64_t n
         if (rc != ED_OK) return rc;
         if (next == before) break; /* nothing readable there */
     }
-    jnum(j, "],\"next\":", next);
-    jstr(j, "}");
-    return j->oom ? ED_ERR_NOMEM : ED_OK;
+    doc_end(d, next);
+    return d->j.oom ? ED_ERR_NOMEM : ED_OK;
 }
 
 /* The observed topic of that name (NULL: none yet). */
@@ -308,6 +402,11 @@ void ed_coap_on_read(ed_coap *m, ed_coap_req *rq, const char *path)
         ed_coap_refuse(m, rq, 400, path, "p=, o= and n= take decimal numbers");
         return;
     }
+    int64_t accept = ed_plat_coap_uint_opt(rq, ED_COAP_OPT_ACCEPT);
+    if (accept >= 0 && accept != FORMAT_JSON && accept != FORMAT_CBOR) {
+        ed_coap_refuse(m, rq, 406, path, "records come as JSON (50) or CBOR (60)");
+        return;
+    }
     if (n < 1 || n > READ_MAX_RECORDS) {
         ed_coap_refuse(m, rq, 400, path, "n= takes 1..100 records");
         return;
@@ -325,12 +424,13 @@ void ed_coap_on_read(ed_coap *m, ed_coap_req *rq, const char *path)
     int64_t start = ed_log_start_offset(p->log);
     if (o < 0) o = ED_MAX(start, ed_log_end_offset(p->log) - n);
     if (o < start) o = start;
-    int rc = records_json(p, name, o, n, &j);
+    struct doc d = {.cbor = accept == FORMAT_CBOR};
+    int rc = records_doc(p, name, o, n, &d);
     if (rc != ED_OK)
         ed_coap_refuse(m, rq, 503, path, ed_strerror(rc));
     else
-        ed_plat_coap_answer(rq, 205, FORMAT_JSON, j.p, j.len);
-    ed_free(j.p);
+        ed_plat_coap_answer(rq, 205, d.cbor ? FORMAT_CBOR : FORMAT_JSON, d.j.p, d.j.len);
+    ed_free(d.j.p);
 }
 
 void ed_coap_reads_free(ed_coap *m)

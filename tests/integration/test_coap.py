@@ -337,3 +337,72 @@ def test_huge_block2_and_observe_flood_while_others_carry_on(broker):
         assert asyncio.run(post_all(broker, items + [("t/flood", b"wake")], endpoints=5)) == [aiocoap.CHANGED] * 51
     assert sorted(r.value() for r in consume(broker, "during-flood", 50)) == sorted(v for _, v in items)
     assert broker.alive()
+
+
+def cbor_decode(b):
+    """The subset of CBOR Eddy writes: unsigned and negative integers, byte
+    and text strings, arrays (also of indefinite length), maps, null."""
+
+    def item(i):
+        ib = b[i]
+        major, info = ib >> 5, ib & 31
+        i += 1
+        if ib == 0xF6:
+            return None, i
+        if major == 4 and info == 31:
+            out = []
+            while b[i] != 0xFF:
+                v, i = item(i)
+                out.append(v)
+            return out, i + 1
+        if info < 24:
+            arg = info
+        else:
+            k = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+            arg, i = int.from_bytes(b[i : i + k], "big"), i + k
+        if major == 0:
+            return arg, i
+        if major == 1:
+            return -1 - arg, i
+        if major in (2, 3):
+            v = b[i : i + arg]
+            return (v.decode() if major == 3 else bytes(v)), i + arg
+        if major == 4:
+            out = []
+            for _ in range(arg):
+                v, i = item(i)
+                out.append(v)
+            return out, i
+        assert major == 5, hex(ib)
+        out = {}
+        for _ in range(arg):
+            k, i = item(i)
+            out[k], i = item(i)
+        return out, i
+
+    v, end = item(0)
+    assert end == len(b)
+    return v
+
+
+def test_get_cbor_on_accept_60(broker):
+    body = b"\x00\xffraw"
+    for k, v in [("a", body), ("b", b"text")]:
+        assert asyncio.run(post_all(broker, [(f"t/cbor?k={k}", v)])) == [aiocoap.CHANGED]
+
+    async def get(accept):
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            m = aiocoap.Message(code=aiocoap.GET, uri=url(broker, "t/cbor?o=0"), accept=accept)
+            return await ctx.request(m).response
+        finally:
+            await ctx.shutdown()
+
+    r = asyncio.run(get(60))
+    assert r.code == aiocoap.CONTENT and r.opt.content_format == 60
+    doc = cbor_decode(r.payload)
+    assert doc["topic"] == "cbor" and doc["partition"] == 0 and doc["next"] == 2
+    assert [(x["offset"], x["key"], x["value"]) for x in doc["records"]] == [(0, b"a", body), (1, b"b", b"text")]
+    assert doc["records"][0]["timestamp"] > 1_600_000_000_000
+    r = asyncio.run(get(0))  # text/plain: not offered
+    assert r.code == aiocoap.NOT_ACCEPTABLE and b"CBOR (60)" in r.payload
