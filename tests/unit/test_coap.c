@@ -466,6 +466,71 @@ static void test_get_answers_json(void **state)
     expect_refusal(f, &m, 404, "no such Kafka topic");
 }
 
+/* A confirmable GET of path with Observe 0 (register). */
+static void mk_observe(struct msg *m, uint16_t mid, uint8_t tok, const char *path)
+{
+    mk_req(m, CON, GET, mid, tok, path, NULL, -1, NULL);
+    /* Observe (6, empty) goes before Uri-Path (11): rebuild the options */
+    struct msg t = *m;
+    m->len = 5;
+    unsigned last = 0;
+    opt(m, &last, 6, "", 0);
+    /* the first Uri-Path's delta was 11, now 5 */
+    t.b[5] = (uint8_t)((5 << 4) | (t.b[5] & 15));
+    memcpy(m->b + m->len, t.b + 5, t.len - 5);
+    m->len += t.len - 5;
+}
+
+/* The next answer, acknowledged when confirmable; its payload. */
+static bool next_answer(struct fx *f, struct got *g)
+{
+    if (!recv_msg(f, g)) return false;
+    if (g->type == CON) {
+        uint8_t ack[4] = {0x60, 0, (uint8_t)(g->mid >> 8), (uint8_t)g->mid};
+        assert_int_equal(send(f->fd, ack, sizeof ack, 0), 4);
+        ed_coap_process(f->m);
+    }
+    return true;
+}
+
+static void test_observe_notified_on_append(void **state)
+{
+    struct fx *f = *state;
+    struct msg m;
+    struct got g;
+    mk_req(&m, NON, POST, 0x8001, 1, "t/obs", NULL, -1, "first");
+    send_msg(f, &m);
+    settle(f);
+    assert_int_equal(n_answers(f, 204), 1);
+    /* the first Observe of the topic: an empty ACK, its resource is made
+     * and the request handed over again, answered separately */
+    mk_observe(&m, 0x8002, 0x77, "t/obs");
+    send_msg(f, &m);
+    assert_true(next_answer(f, &g));
+    assert_int_equal(g.type, ACK);
+    assert_int_equal(g.code, 0);
+    ed_coap_process(f->m);
+    assert_true(next_answer(f, &g));
+    assert_int_equal(g.code, 205);
+    assert_int_equal(g.tok, 0x77);
+    assert_non_null(strstr(g.payload, "\"value\":\"first\""));
+    assert_false(recv_msg(f, &g));
+    /* an append: a notification with the new record, from the loop */
+    mk_req(&m, NON, POST, 0x8003, 2, "t/obs", NULL, -1, "second");
+    send_msg(f, &m);
+    settle(f);
+    ed_plat_loop_run_once(f->t.loop, 0); /* the zero-delay notify timer */
+    ed_coap_process(f->m);
+    int n_notes = 0, n204 = 0;
+    while (next_answer(f, &g)) {
+        if (g.code == 204) n204++;
+        if (g.code == 205 && g.tok == 0x77 && strstr(g.payload, "\"value\":\"second\"")) n_notes++;
+        ed_coap_process(f->m);
+    }
+    assert_int_equal(n204, 1);
+    assert_int_equal(n_notes, 1);
+}
+
 int main(void)
 {
     ed_log_set_level(ED_LOG_LEVEL_ERR);
@@ -478,6 +543,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pending_limit_answers_503, teardown),
         cmocka_unit_test_teardown(test_record_too_large_answers_413, teardown),
         cmocka_unit_test_setup_teardown(test_get_answers_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observe_notified_on_append, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
