@@ -29,12 +29,13 @@ WITH_GZIP ?= 1
 WITH_LZ4 ?= 1
 WITH_MQTT ?= 1
 WITH_TLS ?= 1
+WITH_COAP ?= 1
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 -Wall -Wextra -Werror -Wundef -Wshadow -Wstrict-prototypes \
 	-Wno-missing-field-initializers -g $(OPT) -I. $(BOARD_CFLAGS) \
 	-DED_WITH_ZSTD=$(WITH_ZSTD) -DED_WITH_GZIP=$(WITH_GZIP) -DED_WITH_LZ4=$(WITH_LZ4) \
-	-DED_WITH_MQTT=$(WITH_MQTT) -DED_WITH_TLS=$(WITH_TLS)
+	-DED_WITH_MQTT=$(WITH_MQTT) -DED_WITH_TLS=$(WITH_TLS) -DED_WITH_COAP=$(WITH_COAP)
 LIBS := -lpthread $(BOARD_LIBS)
 ifeq ($(WITH_ZSTD),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libzstd 2>/dev/null)
@@ -55,6 +56,11 @@ LIBS += -lmbedtls -lmbedx509 -lmbedcrypto
 else
 LIBS += -lmbedcrypto
 endif
+# The CoAP listener on libcoap (Debian: DTLS-less build, linked shared).
+ifeq ($(WITH_COAP),1)
+CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libcoap-3-notls 2>/dev/null)
+LIBS += $(shell $(PKG_CONFIG) --libs libcoap-3-notls 2>/dev/null || echo -lcoap-3-notls)
+endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 
 LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
@@ -62,6 +68,9 @@ LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
 TOOL_SRC := $(wildcard tools/*.c)
 ifeq ($(WITH_MQTT),0)
 LIB_SRC := $(filter-out bridge/mqtt%,$(LIB_SRC))
+endif
+ifeq ($(WITH_COAP),0)
+LIB_SRC := $(filter-out bridge/coap% platform/posix/coap.c,$(LIB_SRC))
 endif
 ifeq ($(WITH_TLS),0)
 LIB_SRC := $(filter-out platform/tls.c,$(LIB_SRC))
@@ -73,7 +82,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls bench-coap
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -102,6 +111,9 @@ SAN_LIB_OBJ := $(LIB_SRC:%.c=$(SAN_BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ifeq ($(WITH_MQTT),0)
 UNIT_SRC := $(filter-out tests/unit/test_mqtt.c,$(UNIT_SRC))
+endif
+ifeq ($(WITH_COAP),0)
+UNIT_SRC := $(filter-out tests/unit/test_coap.c,$(UNIT_SRC))
 endif
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(SAN_BUILD)/tests/%)
 UNIT_SUPPORT := $(filter-out $(UNIT_SRC) tests/unit/test_%,$(wildcard tests/unit/*.c))
@@ -218,3 +230,8 @@ bench-tls: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 # Eddy's MQTT listener against Mosquitto on this machine (not a test).
 bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf
 	@bash tests/bench/mqtt_vs_mosquitto.sh
+
+# Eddy's CoAP listener against its MQTT listener, the same readings, one run
+# (about a minute; not a test).
+bench-coap: $(BUILD)/eddy $(BUILD)/bench/coapperf $(BUILD)/bench/mqttperf
+	@bash tests/bench/coap_vs_mqtt.sh

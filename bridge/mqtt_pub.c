@@ -6,8 +6,8 @@
  * acknowledgements leave in arrival order (see mqtt.c). Wills go the same
  * way, unacknowledged. */
 #define ED_LOG_MODULE "mqtt"
-#include "core/acl.h"
 #include "bridge/mqtt_int.h"
+#include "bridge/target.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -80,35 +80,13 @@ static int route(ed_mqtt_conn *c, struct ed_mqtt_bytes t, ed_partition **out,
                                   m->key_buf ? ED_MQTT_ROUTE_KEY_MAX : 0, &key->p, &key->len, why);
     if (rc == ED_ERR_TOOBIG) return ED_MQTT_RC_IMPL_SPECIFIC;
     if (rc != ED_OK) return ED_MQTT_RC_TOPIC_NAME_INVALID;
-    if (!ed_acl_authorize_user(m->b->acl, c->user, c->peer, ED_ACL_OP_WRITE, ED_ACL_RES_TOPIC, name,
-                               strlen(name))) {
-        *why = "not authorized: no WRITE on the Kafka topic";
-        return ED_MQTT_RC_NOT_AUTHORIZED;
-    }
-    ed_topic *topic = ed_topics_find(m->b->topics, name);
-    if (!topic) {
-        rc = ed_topics_auto_create(m->b->topics, name, &topic);
-        if (rc == ED_ERR_EXIST) topic = ed_topics_find(m->b->topics, name);
-        if (!topic) {
-            *why = rc == ED_ERR_NOENT    ? "Kafka topic does not exist and "
-                                           "auto.create.topics.enable is off"
-                   : rc == ED_ERR_INVAL  ? "Kafka topic name is not valid"
-                   : rc == ED_ERR_TOOBIG ? "Kafka topic not created: the broker's topic or "
-                                           "partition limit is reached"
-                   : rc == ED_ERR_EXIST  ? "a Kafka topic of that name is still being deleted"
-                                         : "Kafka topic could not be created";
-            return rc == ED_ERR_NOENT || rc == ED_ERR_INVAL ? ED_MQTT_RC_TOPIC_NAME_INVALID
-                   : rc == ED_ERR_TOOBIG                    ? ED_MQTT_RC_QUOTA_EXCEEDED
-                                                            : ED_MQTT_RC_UNSPECIFIED;
-        }
-        ED_LOG_DBG("created topic %s (%d partition%s) for MQTT topic %.*s", name,
-                   (int)ed_topic_n_partitions(topic), ed_topic_n_partitions(topic) == 1 ? "" : "s",
-                   (int)ED_MIN(t.len, 200), (const char *)t.p);
-    }
-    if (ed_topic_is_internal(topic)) {
-        *why = "cannot publish to an internal topic";
-        return ED_MQTT_RC_TOPIC_NAME_INVALID;
-    }
+    ed_topic *topic;
+    rc = ed_target_topic(m->b, c->user, c->peer, name, &topic, why);
+    if (rc != ED_OK)
+        return rc == ED_ERR_PERM                          ? ED_MQTT_RC_NOT_AUTHORIZED
+               : rc == ED_ERR_NOENT || rc == ED_ERR_INVAL ? ED_MQTT_RC_TOPIC_NAME_INVALID
+               : rc == ED_ERR_TOOBIG                      ? ED_MQTT_RC_QUOTA_EXCEEDED
+                                                          : ED_MQTT_RC_UNSPECIFIED;
     int32_t n = ed_topic_n_partitions(topic);
     *out = ed_topic_partition(topic, ed_partitioner_pick(key->p, key->len, n));
     if (!*out) {

@@ -348,6 +348,30 @@ void ed_broker_tls_reload(ed_broker *b)
 #endif
 }
 
+const char *ed_broker_listen_host(const struct ed_listeners_spec *l)
+{
+    return ed_listeners_any(l->host) ? (*l->host ? l->host : "0.0.0.0") : l->host;
+}
+
+int ed_broker_check_public(const ed_broker *b, const char *what, const struct ed_listeners_spec *l,
+                           char *why, size_t why_len)
+{
+    const char *host = ed_broker_listen_host(l);
+    if (l->sec != ED_SEC_PLAINTEXT || ed_listeners_loopback(host)) return ED_OK;
+    if (!b->cfg->allow_plaintext_on_public_listeners) {
+        snprintf(why, why_len,
+                 "%s listener %s://%s:%u would serve anyone on the network without "
+                 "authentication: bind it to 127.0.0.1, use a TLS listener, or set "
+                 "allow.plaintext.on.public.listeners=true",
+                 what, l->name, host, l->port);
+        return ED_ERR_PERM;
+    }
+    ED_LOG_WARN("%s listener %s://%s:%u serves anyone on the network without "
+                "authentication (allow.plaintext.on.public.listeners=true)",
+                what, l->name, host, l->port);
+    return ED_OK;
+}
+
 int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
                      const struct ed_listeners_spec *ls, int n, bool mqtt, uint16_t *bound,
                      char *why, size_t why_len)
@@ -357,7 +381,6 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
 #else
     ED_UNUSED(mqtt);
 #endif
-    bool allow_public = b->cfg->allow_plaintext_on_public_listeners;
     for (int i = 0; i < n; i++) {
         const struct ed_listeners_spec *l = &ls[i];
         bound[i] = 0;
@@ -366,20 +389,9 @@ int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
                         l->host, l->port);
             continue;
         }
-        const char *host = ed_listeners_any(l->host) ? (*l->host ? l->host : "0.0.0.0") : l->host;
-        if (l->sec == ED_SEC_PLAINTEXT && !ed_listeners_loopback(host)) {
-            if (!allow_public) {
-                snprintf(why, why_len,
-                         "%s listener %s://%s:%u would serve anyone on the network without "
-                         "authentication: bind it to 127.0.0.1, use a TLS listener, or set "
-                         "allow.plaintext.on.public.listeners=true",
-                         what, l->name, host, l->port);
-                return ED_ERR_PERM;
-            }
-            ED_LOG_WARN("%s listener %s://%s:%u serves anyone on the network without "
-                        "authentication (allow.plaintext.on.public.listeners=true)",
-                        what, l->name, host, l->port);
-        }
+        const char *host = ed_broker_listen_host(l);
+        int prc = ed_broker_check_public(b, what, l, why, why_len);
+        if (prc != ED_OK) return prc;
         struct ed_conn_listen how = {host, l->port, l->name, NULL, ed_listeners_sasl(l->sec)};
         if (ed_listeners_tls(l->sec)) {
 #if ED_WITH_TLS

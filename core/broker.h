@@ -70,6 +70,13 @@ const char *ed_broker_bound(const ed_broker *b, int i);
 int ed_broker_listen(ed_broker *b, ed_conn_set *set, const char *what,
                      const struct ed_listeners_spec *ls, int n, bool mqtt, uint16_t *bound,
                      char *why, size_t why_len);
+/* The address a listener binds ("" and "::" as given, "" as 0.0.0.0). */
+const char *ed_broker_listen_host(const struct ed_listeners_spec *l);
+/* The rule of safe defaults for one listener (ed_broker_listen applies it
+ * to its own): a PLAINTEXT listener beyond loopback is ED_ERR_PERM with
+ * why, unless allow.plaintext.on.public.listeners (then a warning). */
+int ed_broker_check_public(const ed_broker *b, const char *what, const struct ed_listeners_spec *l,
+                           char *why, size_t why_len);
 /* Notes the address advertised to clients of listener name. */
 void ed_broker_advertise(ed_broker *b, const char *name, const char *host, uint16_t port);
 /* The address advertised to a client of listener name (NULL, "" or not

@@ -161,6 +161,13 @@ struct ed_config {
     int64_t mqtt_retained_max_bytes;
     int64_t mqtt_retained_max_messages;
     int64_t mqtt_retained_max_total_bytes;
+    char *coap_listeners;
+    char *coap_routes;
+    int64_t coap_linger_ms;
+    int64_t coap_batch_bytes;
+    int64_t coap_max_pending;
+    int64_t coap_max_clients;
+    int64_t coap_max_observed;
     char *site_id;
     char *mirror_bootstrap_servers;
     char *mirror_topics;

@@ -28,6 +28,12 @@
 #else
 #define ED_MQTT_DEFAULT_LISTENERS ""
 #endif
+/* The same for CoAP (WITH_COAP=0). */
+#if ED_WITH_COAP
+#define ED_COAP_DEFAULT_LISTENERS "coap://127.0.0.1:5683"
+#else
+#define ED_COAP_DEFAULT_LISTENERS ""
+#endif
 
 /* Broker keys first (--help order), then topic keys without a broker key.
  * Sizes and times follow Kafka's units (bytes, ms); edge defaults differ
@@ -61,8 +67,9 @@ const struct ed_config_key ed_config_keys[] = {
      .type = ED_CFG_BOOL,
      .def = "false",
      .off = B(allow_plaintext_on_public_listeners),
-     .doc = "Eddy: serve a PLAINTEXT Kafka or mqtt:// listener without authentication on an "
-            "address other than loopback (refused at start unless true; logs a warning)"},
+     .doc =
+         "Eddy: serve a PLAINTEXT Kafka, mqtt:// or coap:// listener without authentication on an "
+         "address other than loopback (refused at start unless true; logs a warning)"},
     {.name = "ssl.keystore.type",
      .type = ED_CFG_ENUM,
      .def = "PEM",
@@ -656,6 +663,58 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(mqtt_retained_max_total_bytes),
      .doc = "memory all retained messages may take (topics, properties, payloads and 64 bytes "
             "each); a retained publish beyond this is refused (MQTT 5: 0x97)"},
+    /* the CoAP listener (docs/protocol.md, "CoAP") */
+    {.name = "coap.listeners",
+     .type = ED_CFG_STRING,
+     .def = ED_COAP_DEFAULT_LISTENERS,
+     .check = ed_config_check_coap_listeners,
+     .off = B(coap_listeners),
+     .doc = "CoAP listeners over UDP, coap://host:port (port 5683 when left out), "
+            "comma-separated (empty = no CoAP)"},
+    {.name = "coap.routes",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(coap_routes),
+     .doc = "CoAP URI path to Kafka topic routes, FILTER=>TOPIC or FILTER=>TOPIC|KEY;... in "
+            "mqtt.routes' syntax over "
+            "the path (first match wins; other paths but /t/TOPIC map '/' to '.')"},
+    {.name = "coap.linger.ms",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 1000,
+     .def = "2",
+     .off = B(coap_linger_ms),
+     .doc = "how long CoAP requests gather per partition before their batch is appended"},
+    {.name = "coap.batch.bytes",
+     .type = ED_CFG_INT,
+     .min = 1 * KB,
+     .max = 16 * MB,
+     .def = "65536",
+     .off = B(coap_batch_bytes),
+     .doc = "a partition's gathered CoAP requests are appended once they reach this size"},
+    {.name = "coap.max.pending",
+     .type = ED_CFG_INT,
+     .min = 1,
+     .max = 1000000,
+     .def = "4096",
+     .off = B(coap_max_pending),
+     .doc = "CoAP requests waiting for their record to reach flash; more are answered 5.03"},
+    {.name = "coap.max.clients",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 1000000,
+     .def = "1024",
+     .off = B(coap_max_clients),
+     .doc = "idle CoAP client endpoints (address:port) remembered; beyond it the least "
+            "recently used is forgotten (0 = no limit)"},
+    {.name = "coap.max.observed",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 4096,
+     .def = "64",
+     .off = B(coap_max_observed),
+     .doc = "topics CoAP clients may observe (GET with Observe on /t/TOPIC); one more is "
+            "answered 5.03"},
     /* the upstream mirror (docs/mirror.md) */
     {.name = "site.id",
      .type = ED_CFG_STRING,

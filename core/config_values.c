@@ -252,6 +252,25 @@ bool ed_config_check_mqtt_listeners(const char *v, char *why, size_t why_len)
     return true;
 }
 
+bool ed_config_check_coap_listeners(const char *v, char *why, size_t why_len)
+{
+    struct ed_listeners_spec ls[ED_CONFIG_MAX_LISTENERS];
+    int n;
+    if (ed_listeners_parse_coap(v, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len) != ED_OK)
+        return false;
+    if (n > 0 && !ED_WITH_COAP) {
+        ed_config_say(why, why_len, "%s%s", "this eddy was built without CoAP (WITH_COAP=0)", "");
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        if (ls[i].sec != ED_SEC_PLAINTEXT) {
+            ed_config_say(why, why_len, "%s%s",
+                          "coaps:// (DTLS) is not supported yet: use coap://host:port", "");
+            return false;
+        }
+    return true;
+}
+
 /* host:count,... (max.connections.per.ip.overrides) */
 bool ed_config_check_overrides(const char *v, char *why, size_t why_len)
 {

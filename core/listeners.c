@@ -134,8 +134,28 @@ static bool has_port(const char *entry, size_t len)
     return memchr(hp, ':', (size_t)(end - hp)) != NULL;
 }
 
-int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, int max, int *n,
-                            char *why, size_t why_len)
+/* A scheme pair of a bridge's listeners: mqtt:// and mqtts://, coap://
+ * and coaps://. */
+struct scheme {
+    const char *plain, *secure;        /* "mqtt", "mqtts" */
+    const char *plain_port, *sec_port; /* ":1883", ":8883" */
+    const char *what, *key;            /* "MQTT", "mqtt.listeners" */
+};
+
+/* Whether entry starts with scheme:// (any case, blanks first). */
+static bool has_scheme(const char *entry, const char *scheme)
+{
+    entry += strspn(entry, " ");
+    size_t n = strlen(scheme);
+    char head[16];
+    if (n + 3 >= sizeof head || strncmp(entry + n, "://", 3) != 0) return false;
+    memcpy(head, entry, n);
+    head[n] = '\0';
+    return ieq(head, scheme);
+}
+
+static int parse_scheme(const struct scheme *sc, const char *value, struct ed_listeners_spec *out,
+                        int max, int *n, char *why, size_t why_len)
 {
     /* Entries without a port get the scheme's (1883, 8883) first. */
     char full[1024];
@@ -147,12 +167,11 @@ int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, in
         size_t tl = len;
         while (tl > 0 && p[tl - 1] == ' ')
             tl--;
-        bool tls = strncmp(p + strspn(p, " "), "mqtts://", 8) == 0 ||
-                   strncmp(p + strspn(p, " "), "MQTTS://", 8) == 0;
-        const char *add = tl > 0 && !has_port(p, tl) ? (tls ? ":8883" : ":1883") : "";
+        bool tls = has_scheme(p, sc->secure);
+        const char *add = tl > 0 && !has_port(p, tl) ? (tls ? sc->sec_port : sc->plain_port) : "";
         int k = snprintf(full + w, sizeof full - w, "%.*s%s%s", (int)tl, p, add, e ? "," : "");
         if (k < 0 || (size_t)k >= sizeof full - w) {
-            snprintf(why, why_len, "mqtt.listeners is too long");
+            snprintf(why, why_len, "%s is too long", sc->key);
             return ED_ERR_INVAL;
         }
         w += (size_t)k;
@@ -166,29 +185,42 @@ int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, in
     int rc = ed_config_listeners(full, ls, ED_CONFIG_MAX_LISTENERS, &k, why, why_len);
     if (rc != ED_OK) return rc;
     if (k > max) {
-        snprintf(why, why_len, "too many MQTT listeners");
+        snprintf(why, why_len, "too many %s listeners", sc->what);
         return ED_ERR_INVAL;
     }
     for (int i = 0; i < k; i++) {
         struct ed_listeners_spec *s = &out[i];
         memset(s, 0, sizeof *s);
-        if (ieq(ls[i].name, "mqtt")) {
+        if (ieq(ls[i].name, sc->plain)) {
             s->sec = ED_SEC_PLAINTEXT;
-        } else if (ieq(ls[i].name, "mqtts")) {
+        } else if (ieq(ls[i].name, sc->secure)) {
             s->sec = ED_SEC_SSL;
         } else {
             snprintf(why, why_len,
-                     "MQTT listener %s:// is not supported (use mqtt://host:port or "
-                     "mqtts://host:port)",
-                     ls[i].name);
+                     "%s listener %s:// is not supported (use %s://host:port or %s://host:port)",
+                     sc->what, ls[i].name, sc->plain, sc->secure);
             return ED_ERR_INVAL;
         }
-        snprintf(s->name, sizeof s->name, "%s", s->sec == ED_SEC_SSL ? "mqtts" : "mqtt");
+        snprintf(s->name, sizeof s->name, "%s", s->sec == ED_SEC_SSL ? sc->secure : sc->plain);
         memcpy(s->host, ls[i].host, sizeof s->host);
         s->port = ls[i].port;
     }
     *n = k;
     return ED_OK;
+}
+
+int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, int max, int *n,
+                            char *why, size_t why_len)
+{
+    static const struct scheme mqtt = {"mqtt", "mqtts", ":1883", ":8883", "MQTT", "mqtt.listeners"};
+    return parse_scheme(&mqtt, value, out, max, n, why, why_len);
+}
+
+int ed_listeners_parse_coap(const char *value, struct ed_listeners_spec *out, int max, int *n,
+                            char *why, size_t why_len)
+{
+    static const struct scheme coap = {"coap", "coaps", ":5683", ":5684", "CoAP", "coap.listeners"};
+    return parse_scheme(&coap, value, out, max, n, why, why_len);
 }
 
 bool ed_listeners_loopback(const char *host)

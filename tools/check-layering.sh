@@ -1,6 +1,6 @@
 #!/bin/sh
 # Enforces the platform line (STYLE.md rule 1): only platform/ may include OS
-# or TLS/lwIP headers; the Kafka wing: the broker domain (every file of
+# or TLS/lwIP/libcoap headers; the Kafka wing: the broker domain (every file of
 # core/ outside core/kafka/: the broker object, connection engine, ingest
 # path, partitioner, config, topics, groups, producer state, users, SASL)
 # includes no header of the Kafka layer core/kafka/ (wire codec, message
@@ -10,7 +10,7 @@
 # global is ed_*. LAYERING_ROOT runs it on another tree (its own test).
 cd "${LAYERING_ROOT:-.}" || exit 2
 status=0
-bad=$(grep -rnE '#include *<(sys/|unistd\.h|errno\.h|fcntl\.h|pthread\.h|netinet/|arpa/|netdb\.h|poll\.h|signal\.h|time\.h|dirent\.h)|#include *[<"](lwip|mbedtls)/' storage core bridge 2>/dev/null)
+bad=$(grep -rnE '#include *<(sys/|unistd\.h|errno\.h|fcntl\.h|pthread\.h|netinet/|arpa/|netdb\.h|poll\.h|signal\.h|time\.h|dirent\.h)|#include *[<"](lwip|mbedtls|coap3)/' storage core bridge 2>/dev/null)
 if [ -n "$bad" ]; then
     echo "layering: OS headers outside platform/:"; echo "$bad"; status=1
 fi

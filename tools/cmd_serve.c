@@ -21,6 +21,9 @@
 #if ED_WITH_MQTT
 #include "bridge/mqtt.h"
 #endif
+#if ED_WITH_COAP
+#include "bridge/coap.h"
+#endif
 
 struct serve {
     struct ed_config *cfg;
@@ -159,6 +162,9 @@ int ed_cmd_serve(int argc, char **argv)
     if (rc == ED_OK) rc = ed_server_start(b, NULL, why, sizeof why);
 #if ED_WITH_MQTT
     if (rc == ED_OK) rc = ed_mqtt_start(b, NULL, why, sizeof why);
+#endif
+#if ED_WITH_COAP
+    if (rc == ED_OK) rc = ed_coap_start(b, NULL, why, sizeof why);
 #endif
     if (rc == ED_OK) rc = ed_mirror_start(b, NULL, why, sizeof why);
     if (rc != ED_OK) {

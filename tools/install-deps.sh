@@ -2,7 +2,7 @@
 # Installs the Debian packages Eddy needs to build and test, if any are
 # missing. Run as root it installs them; otherwise it prints the command.
 set -e
-need="gcc make pkg-config libzstd-dev libcmocka-dev clang libclang-rt-14-dev cppcheck clang-tidy clang-format zlib1g-dev liblz4-dev libmbedtls-dev"
+need="gcc make pkg-config libzstd-dev libcmocka-dev clang libclang-rt-14-dev cppcheck clang-tidy clang-format zlib1g-dev liblz4-dev libmbedtls-dev libcoap3-dev"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Tests of tools/check-layering.sh: it passes a clean tree and fails one in
 # which a broker-domain file includes a Kafka-layer header, or core/
-# includes an OS header, or a storage file includes a header above it in
+# includes an OS header, or bridge/ includes libcoap's header, or a storage file includes a header above it in
 # the order inside storage/ (or is not placed in that order).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +50,11 @@ rm "$t/core/pidstate.c"
 echo '#include <unistd.h>' >"$t/core/conn.c"
 if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
     echo "test-layering: an OS header in core/ passed"; fail=1
+fi
+rm "$t/core/conn.c"
+echo '#include <coap3/coap.h>' >"$t/bridge/coap.c"
+if LAYERING_ROOT="$t" sh "$here/check-layering.sh" /nonexistent >/dev/null; then
+    echo "test-layering: libcoap's header in bridge/ passed"; fail=1
 fi
 [ $fail = 0 ] && echo "test-layering: ok"
 exit $fail

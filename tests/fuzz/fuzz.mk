@@ -10,6 +10,9 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 ifeq ($(WITH_MQTT),0)
 FUZZ_SRC := $(filter-out tests/fuzz/fuzz_mqtt%.c,$(FUZZ_SRC))
 endif
+ifeq ($(WITH_COAP),0)
+FUZZ_SRC := $(filter-out tests/fuzz/fuzz_coap.c,$(FUZZ_SRC))
+endif
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := $(filter-out -O2 -Werror,$(CFLAGS_BASE)) -O1 -DED_FUZZING=1
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
@@ -23,9 +26,9 @@ $(FUZZ_BUILD)/libeddy.a: $(FUZZ_LIB_OBJ)
 	$(AR) rcs $@ $^
 
 # Targets driving listeners use the unit tests' client on the simulated
-# network (tests/unit/tconn.c).
-$(FUZZ_BUILD)/%: tests/fuzz/%.c tests/unit/tconn.c $(FUZZ_BUILD)/libeddy.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/unit -fsanitize=fuzzer,address,undefined -o $@ $< tests/unit/tconn.c $(FUZZ_BUILD)/libeddy.a $(LIBS)
+# network (tests/unit/tconn.c) and broker assembled by hand (tbroker.c).
+$(FUZZ_BUILD)/%: tests/fuzz/%.c tests/unit/tconn.c tests/unit/tbroker.c $(FUZZ_BUILD)/libeddy.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/unit -fsanitize=fuzzer,address,undefined -o $@ $< tests/unit/tconn.c tests/unit/tbroker.c $(FUZZ_BUILD)/libeddy.a $(LIBS)
 
 # Targets that need the simulated platform (in-memory files) instead of POSIX.
 FUZZ_SIM_TARGETS := fuzz_recovery

@@ -165,8 +165,8 @@ def test_kafka_server_properties_load(tmp_path):
 def test_port_zero_reports_bound_ports(tmp_path):
     """Port 0 everywhere: the OS picks free ports, the log names them, the
     port file lists them once all are bound, Metadata (advertised.listeners
-    with port 0 too) advertises the Kafka port really bound, and the MQTT
-    port answers CONNECT."""
+    with port 0 too) advertises the Kafka port really bound, the MQTT
+    port answers CONNECT and the CoAP port (UDP) a CoAP request."""
     port_file = tmp_path / "ports"
     log = tmp_path / "eddy.log"
     with open(log, "wb") as logf:
@@ -174,21 +174,31 @@ def test_port_zero_reports_bound_ports(tmp_path):
                                  "--set", f"listeners=PLAINTEXT://{HOST}:0",
                                  "--set", f"advertised.listeners=PLAINTEXT://{HOST}:0",
                                  "--set", f"mqtt.listeners=mqtt://{HOST}:0",
+                                 "--set", f"coap.listeners=coap://{HOST}:0",
                                  "--set", f"log.dirs={tmp_path / 'data'}"],
                                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
     try:
         ports = read_port_file(port_file, lambda: proc.poll() is None)
-        kafka, mqtt = ports["PLAINTEXT"], ports["mqtt"]
-        assert port_file.read_text().splitlines() == [f"PLAINTEXT={HOST}:{kafka}", f"mqtt={HOST}:{mqtt}"]
-        assert kafka and mqtt and kafka != mqtt
+        kafka, mqtt, coap = ports["PLAINTEXT"], ports["mqtt"], ports["coap"]
+        assert port_file.read_text().splitlines() == [
+            f"PLAINTEXT={HOST}:{kafka}",
+            f"mqtt={HOST}:{mqtt}",
+            f"coap={HOST}:{coap}",
+        ]
+        assert kafka and mqtt and coap and kafka != mqtt
         text = log.read_text()
         assert f"listening on {HOST}:{kafka} (PLAINTEXT)" in text, text
         assert f"listening on {HOST}:{mqtt} (MQTT)" in text, text
+        assert f"listening on {HOST}:{coap} (CoAP, UDP)" in text, text
         out = run([need("kcat"), "-b", f"{HOST}:{kafka}", "-L"]).stdout.decode()
         assert f"broker 1 at {HOST}:{kafka} (controller)" in out, out
         with socket.create_connection((HOST, mqtt), timeout=10) as s:
             s.sendall(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02p0")  # MQTT 3.1.1 CONNECT
             assert s.recv(4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(10)
+            u.sendto(b"\x40\x01\x12\x34", (HOST, coap))  # CON GET /
+            assert u.recv(64)[:4] == b"\x60\x84\x12\x34"  # ACK 4.04, the same message id
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

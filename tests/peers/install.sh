@@ -44,6 +44,9 @@ pkgs=()
 have kcat || pkgs+=(kcat)
 # mosquitto_pub / mosquitto_sub: MQTT clients for the MQTT listener's tests.
 have mosquitto_pub && have mosquitto_sub || pkgs+=(mosquitto-clients)
+# coap-client-notls: a CoAP client for the CoAP listener's tests (Debian
+# names coap-client after its DTLS library).
+have coap-client-notls || pkgs+=(libcoap3-bin)
 if ! have java || [ "$(java_major)" -lt 17 ]; then pkgs+=(default-jdk-headless); fi
 have mvn || pkgs+=(maven)
 go version >/dev/null 2>&1 || pkgs+=(golang-go)
@@ -55,6 +58,7 @@ python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 have mosquitto_pub || die "mosquitto_pub missing after install"
+have coap-client-notls || die "coap-client-notls missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
 
 # ---- Python venv -----------------------------------------------------------
@@ -203,6 +207,8 @@ report kcat kcat_version
 report java java_version
 mosquitto_version() { { mosquitto_pub --help 2>&1 || true; } | sed -n 's/^mosquitto_pub version \([^ ]*\).*/\1/p' | head -n1; }
 report mosquitto-clients mosquitto_version
+coap_client_version() { { coap-client-notls 2>&1 || true; } | sed -n 's/^coap-client-notls v\([^ ]*\).*/\1/p' | head -n1; }
+report coap-client coap_client_version
 for v in "${KAFKA_VERSIONS[@]}"; do
 	report apache-kafka kafka_version "$v"
 done

@@ -1,0 +1,487 @@
+/* CoAP over UDP on libcoap for the POSIX loop (see platform/coap.h):
+ * libcoap's epoll descriptor watched level-triggered by the loop, one
+ * handler for every path and method (libcoap's "unknown resource"), and
+ * deferred answers on libcoap's async requests.
+ *
+ * A deferred answer is a wait of ours hung on the libcoap async as its
+ * application data. When the answer is given the async is triggered;
+ * libcoap then calls the handler again with its copy of the request at the
+ * end of the next processing, and frees the async. A retransmission that
+ * arrives in the same processing before that reaches the handler too (the
+ * async is due, so libcoap no longer swallows it): it gets the same
+ * answer. So a wait lives until the processing after its answer ends. */
+#define _GNU_SOURCE
+#define ED_LOG_MODULE "coap"
+#include "platform/coap.h"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "platform/posix/posix_int.h"
+
+#include <coap3/coap.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#define DIAG_MAX 160
+
+/* libcoap's descriptor in the loop (freed by the loop once closed). */
+struct coap_io {
+    struct ed_posix_io io; /* first member */
+    ed_coap_ctx *c;
+};
+
+struct ed_coap_wait {
+    ed_coap_wait *prev, *next;
+    ed_coap_ctx *c;
+    coap_async_t *async;
+    bool ready;      /* answered, leaves with the next processing */
+    bool redispatch; /* handed over again as a new request (see ed_plat_coap_redispatch) */
+    int code;
+    char diag[DIAG_MAX];
+};
+
+struct ed_coap_ctx {
+    ed_loop *loop;
+    coap_context_t *ctx;
+    struct coap_io *io;
+    struct ed_coap_cbs cbs;
+    void *arg;
+    ed_coap_wait *waits; /* every wait not yet freed */
+    ed_timer kick;       /* answers given: process in the next turn of the loop */
+};
+
+struct ed_coap_req {
+    ed_coap_ctx *c;
+    coap_resource_t *resource;
+    coap_session_t *session;
+    const coap_pdu_t *req;
+    coap_pdu_t *resp;
+    const coap_string_t *query;
+    bool done; /* answered or deferred */
+    char peer[64];
+};
+
+/* libcoap's log lines go to Eddy's log (its warnings and worse). */
+static void coap_log_line(coap_log_t level, const char *message)
+{
+    size_t n = strlen(message);
+    while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r'))
+        n--;
+    /* libcoap's copy of a waiting request keeps no block-wise body (the
+     * bridge copied it already): not worth a warning */
+    if (strncmp(message, "coap_pdu_resize: pdu too big", 28) == 0) {
+        ED_LOG_DBG("libcoap: %.*s", (int)n, message);
+        return;
+    }
+    if (level <= LOG_ERR)
+        ED_LOG_ERR_RL("libcoap: %.*s", (int)n, message);
+    else
+        ED_LOG_WARN_RL("libcoap: %.*s", (int)n, message);
+}
+
+static void set_code(coap_pdu_t *resp, int code)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
+}
+
+/* ---- requests ---- */
+
+static void handler(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
+                    const coap_string_t *query, coap_pdu_t *resp)
+{
+    ed_coap_ctx *c = coap_get_app_data(coap_session_get_context(s));
+    coap_async_t *a = coap_find_async(s, coap_pdu_get_token(req));
+    ed_coap_wait *w = a ? coap_async_get_app_data(a) : NULL;
+    if (a && !(w && w->redispatch)) {
+        /* libcoap hands a waiting request over only once it is due */
+        if (!w || !w->ready) return;
+        set_code(resp, w->code);
+        if (*w->diag) coap_add_data(resp, strlen(w->diag), (const uint8_t *)w->diag);
+        return;
+    }
+    struct ed_coap_req rq = {
+        .c = c, .resource = r, .session = s, .req = req, .resp = resp, .query = query};
+    c->cbs.on_request(c->arg, &rq);
+    if (!rq.done) set_code(resp, 500);
+}
+
+enum ed_coap_method ed_plat_coap_method(const ed_coap_req *rq)
+{
+    switch (coap_pdu_get_code(rq->req)) {
+    case COAP_REQUEST_CODE_GET:
+        return ED_COAP_GET;
+    case COAP_REQUEST_CODE_POST:
+        return ED_COAP_POST;
+    case COAP_REQUEST_CODE_PUT:
+        return ED_COAP_PUT;
+    case COAP_REQUEST_CODE_DELETE:
+        return ED_COAP_DELETE;
+    default:
+        return ED_COAP_OTHER;
+    }
+}
+
+bool ed_plat_coap_confirmable(const ed_coap_req *rq)
+{
+    return coap_pdu_get_type(rq->req) == COAP_MESSAGE_CON;
+}
+
+int ed_plat_coap_path(const ed_coap_req *rq, char *out, size_t out_len)
+{
+    coap_opt_iterator_t it;
+    coap_opt_filter_t f;
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_URI_PATH);
+    coap_option_iterator_init(rq->req, &it, &f);
+    size_t w = 0;
+    coap_opt_t *o;
+    if (out_len == 0) return ED_ERR_TOOBIG;
+    out[0] = '\0';
+    while ((o = coap_option_next(&it))) {
+        const uint8_t *v = coap_opt_value(o);
+        size_t n = coap_opt_length(o);
+        if (n == 0 || memchr(v, '/', n) || memchr(v, '\0', n)) return ED_ERR_INVAL;
+        if (w + (w > 0) + n + 1 > out_len) return ED_ERR_TOOBIG;
+        if (w > 0) out[w++] = '/';
+        memcpy(out + w, v, n);
+        w += n;
+        out[w] = '\0';
+    }
+    return ED_OK;
+}
+
+bool ed_plat_coap_query(const ed_coap_req *rq, const char *name, const uint8_t **v, size_t *len)
+{
+    coap_opt_iterator_t it;
+    coap_opt_filter_t f;
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
+    coap_option_iterator_init(rq->req, &it, &f);
+    size_t nl = strlen(name);
+    coap_opt_t *o;
+    while ((o = coap_option_next(&it))) {
+        const uint8_t *p = coap_opt_value(o);
+        size_t n = coap_opt_length(o);
+        if (n > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            *v = p + nl + 1;
+            *len = n - nl - 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+int64_t ed_plat_coap_uint_opt(const ed_coap_req *rq, uint16_t number)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *o = coap_check_option(rq->req, number, &it);
+    if (!o) return -1;
+    if (coap_opt_length(o) > 4) return -2;
+    return (int64_t)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
+}
+
+void ed_plat_coap_body(const ed_coap_req *rq, const uint8_t **p, size_t *len)
+{
+    size_t n = 0, off = 0, total = 0;
+    const uint8_t *d = NULL;
+    if (!coap_get_data_large(rq->req, &n, &d, &off, &total)) {
+        *p = NULL;
+        *len = 0;
+        return;
+    }
+    *p = d;
+    *len = n;
+}
+
+const char *ed_plat_coap_peer(const ed_coap_req *rq)
+{
+    ed_coap_req *m = (ed_coap_req *)rq; /* filled on first use */
+    if (!m->peer[0]) {
+        const coap_address_t *a = coap_session_get_addr_remote(rq->session);
+        if (!a || coap_print_addr(a, (uint8_t *)m->peer, sizeof m->peer - 1) == 0)
+            snprintf(m->peer, sizeof m->peer, "?");
+    }
+    return m->peer;
+}
+
+static void release_copy(coap_session_t *s, void *p)
+{
+    ED_UNUSED(s);
+    ed_free(p);
+}
+
+void ed_plat_coap_answer(ed_coap_req *rq, int code, int format, const void *body, size_t len)
+{
+    set_code(rq->resp, code);
+    if (code / 100 == 2 && format >= 0 && len > 0) {
+        /* a body of any size: libcoap sends it block by block (Block2) */
+        uint8_t *copy = ed_malloc(len);
+        if (copy) {
+            memcpy(copy, body, len);
+            if (coap_add_data_large_response(rq->resource, rq->session, rq->req, rq->resp,
+                                             rq->query, (uint16_t)format, -1, 0, len, copy,
+                                             release_copy, copy)) {
+                rq->done = true;
+                return;
+            }
+            /* refused (a Block2 request beyond the body): libcoap has put
+             * its own error answer in place (and released the copy) */
+            size_t dn;
+            const uint8_t *dp;
+            if (coap_get_data(rq->resp, &dn, &dp)) {
+                rq->done = true;
+                return;
+            }
+        }
+        set_code(rq->resp, 503);
+        static const char oom[] = "out of memory for the answer";
+        coap_add_data(rq->resp, sizeof oom - 1, (const uint8_t *)oom);
+        rq->done = true;
+        return;
+    }
+    if (format >= 0) {
+        uint8_t b[4];
+        coap_add_option(rq->resp, COAP_OPTION_CONTENT_FORMAT,
+                        coap_encode_var_safe(b, sizeof b, (unsigned)format), b);
+    }
+    if (len > 0) coap_add_data(rq->resp, len, body);
+    rq->done = true;
+}
+
+ed_coap_wait *ed_plat_coap_defer(ed_coap_req *rq)
+{
+    ed_coap_ctx *c = rq->c;
+    ed_coap_wait *w = ed_calloc(1, sizeof *w);
+    if (!w) return NULL;
+    coap_async_t *a = coap_register_async(rq->session, rq->req, 0);
+    if (!a) {
+        ed_free(w);
+        return NULL;
+    }
+    coap_async_set_app_data(a, w);
+    w->next = c->waits;
+    if (c->waits) c->waits->prev = w;
+    c->waits = w;
+    w->async = a;
+    w->c = c;
+    /* The answer stays empty: a CON gets the empty ACK now, a NON nothing. */
+    rq->done = true;
+    return w;
+}
+
+static void on_kick(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    ed_plat_coap_process(arg);
+}
+
+/* w is due: libcoap sends it from its next processing, which runs in the
+ * loop's next turn (libcoap arms its own timer only when nothing is due
+ * sooner by its reckoning: not waited for). */
+static void trigger(ed_coap_wait *w)
+{
+    coap_async_trigger(w->async);
+    if (!ed_plat_timer_armed(&w->c->kick))
+        ed_plat_timer_start(w->c->loop, &w->c->kick, 0, on_kick, w->c);
+}
+
+bool ed_plat_coap_redispatch(ed_coap_req *rq)
+{
+    ed_coap_wait *w = ed_plat_coap_defer(rq);
+    if (!w) return false;
+    w->redispatch = true;
+    w->ready = true;
+    trigger(w);
+    return true;
+}
+
+bool ed_plat_coap_observable(const ed_coap_req *rq)
+{
+    return rq->resource && coap_resource_get_userdata(rq->resource) == rq->c;
+}
+
+bool ed_plat_coap_redispatched(const ed_coap_req *rq)
+{
+    coap_async_t *a = coap_find_async(rq->session, coap_pdu_get_token(rq->req));
+    ed_coap_wait *w = a ? coap_async_get_app_data(a) : NULL;
+    return w && w->redispatch;
+}
+
+ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path)
+{
+    coap_str_const_t p = {strlen(path), (const uint8_t *)path};
+    coap_resource_t *r = coap_get_resource_from_uri_path(c->ctx, &p);
+    if (r) return (ed_coap_res *)r;
+    coap_str_const_t *own = coap_new_str_const((const uint8_t *)path, strlen(path));
+    if (!own) return NULL;
+    r = coap_resource_init(own, COAP_RESOURCE_FLAGS_RELEASE_URI | COAP_RESOURCE_FLAGS_NOTIFY_CON);
+    if (!r) {
+        coap_delete_str_const(own);
+        return NULL;
+    }
+    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
+    coap_register_request_handler(r, COAP_REQUEST_POST, handler);
+    coap_register_request_handler(r, COAP_REQUEST_PUT, handler);
+    coap_resource_set_get_observable(r, 1);
+    coap_resource_set_userdata(r, c);
+    coap_add_resource(c->ctx, r);
+    return (ed_coap_res *)r;
+}
+
+void ed_plat_coap_notify(ed_coap_res *r)
+{
+    coap_resource_notify_observers((coap_resource_t *)r, NULL);
+}
+
+void ed_plat_coap_wait_answer(ed_coap_wait *w, int code, const char *diag)
+{
+    if (w->ready) return;
+    w->ready = true;
+    w->code = code;
+    snprintf(w->diag, sizeof w->diag, "%s", diag ? diag : "");
+    trigger(w);
+}
+
+uint32_t ed_plat_coap_n_waits(const ed_coap_ctx *c)
+{
+    uint32_t n = 0;
+    for (const ed_coap_wait *w = c->waits; w; w = w->next)
+        n += !w->ready;
+    return n;
+}
+
+static void wait_unlink(ed_coap_ctx *c, ed_coap_wait *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        c->waits = w->next;
+    if (w->next) w->next->prev = w->prev;
+    ed_free(w);
+}
+
+/* ---- the context and the loop ---- */
+
+void ed_plat_coap_process(ed_coap_ctx *c)
+{
+    /* Answered before this processing: libcoap sends them at its end (its
+     * check of due asyncs) and frees their asyncs. */
+    for (ed_coap_wait *w = c->waits; w; w = w->next)
+        if (w->ready) w->async = NULL;
+    coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+    ed_coap_wait *w = c->waits;
+    while (w) {
+        ed_coap_wait *next = w->next;
+        if (w->ready && !w->async) wait_unlink(c, w);
+        w = next;
+    }
+}
+
+static void on_event(struct ed_posix_io *io, uint32_t events)
+{
+    ED_UNUSED(events);
+    ed_plat_coap_process(((struct coap_io *)io)->c);
+}
+
+int ed_plat_coap_new(ed_loop *l, const struct ed_coap_settings *st, const struct ed_coap_cbs *cbs,
+                     void *arg, ed_coap_ctx **out)
+{
+    static bool started;
+    if (!started) {
+        coap_startup();
+        coap_set_log_handler(coap_log_line);
+        coap_set_log_level(LOG_WARNING);
+        started = true;
+    }
+    ed_coap_ctx *c = ed_calloc(1, sizeof *c);
+    if (!c) return ED_ERR_NOMEM;
+    c->loop = l;
+    c->cbs = *cbs;
+    c->arg = arg;
+    int rc = ED_ERR_NOMEM;
+    c->ctx = coap_new_context(NULL);
+    if (!c->ctx) goto fail;
+    coap_set_app_data(c->ctx, c);
+    if (st->max_sessions) coap_context_set_max_idle_sessions(c->ctx, st->max_sessions);
+    int fd = coap_context_get_coap_fd(c->ctx);
+    if (fd < 0) {
+        ED_LOG_ERR("this libcoap has no epoll descriptor: it cannot run in Eddy's loop");
+        rc = ED_ERR_UNSUPPORTED;
+        goto fail;
+    }
+    coap_resource_t *r = coap_resource_unknown_init2(handler, 0);
+    if (!r) goto fail;
+    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
+    coap_register_request_handler(r, COAP_REQUEST_POST, handler);
+    coap_register_request_handler(r, COAP_REQUEST_DELETE, handler);
+    coap_add_resource(c->ctx, r);
+    /* /.well-known/core is the bridge's (libcoap's own lists resources,
+     * not topics) */
+    r = coap_resource_init(coap_make_str_const(".well-known/core"), 0);
+    if (!r) goto fail;
+    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
+    coap_add_resource(c->ctx, r);
+    coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    c->io = ed_calloc(1, sizeof *c->io);
+    if (!c->io) goto fail;
+    c->io->c = c;
+    c->io->io.fd = fd;
+    c->io->io.on_event = on_event;
+    rc = ed_posix_io_set(l, &c->io->io, EPOLLIN);
+    if (rc != ED_OK) goto fail;
+    *out = c;
+    return ED_OK;
+fail:
+    ed_plat_coap_free(c);
+    return rc;
+}
+
+void ed_plat_coap_free(ed_coap_ctx *c)
+{
+    if (!c) return;
+    if (c->loop) ed_plat_timer_stop(c->loop, &c->kick);
+    if (c->io) {
+        /* the descriptor is libcoap's: out of the loop, closed by libcoap */
+        ed_posix_io_unwatch(c->loop, &c->io->io);
+        c->io->io.fd = -1;
+        ed_posix_io_close(c->loop, &c->io->io);
+    }
+    if (c->ctx) coap_free_context(c->ctx);
+    while (c->waits)
+        wait_unlink(c, c->waits);
+    ed_free(c);
+}
+
+int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    int e = getaddrinfo(*host ? host : NULL, ps, &hints, &res);
+    if (e != 0 || !res) {
+        ED_LOG_ERR("CoAP listener %s:%u: %s", host, port, gai_strerror(e));
+        return ED_ERR_NOENT;
+    }
+    coap_address_t a;
+    coap_address_init(&a);
+    a.size = res->ai_addrlen;
+    memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &a, COAP_PROTO_UDP);
+    if (!ep) {
+        ED_LOG_ERR("CoAP listener %s:%u: cannot bind (address in use or not local)", host, port);
+        return ED_ERR_IO;
+    }
+    /* "127.0.0.1:5683", "[::1]:5683": the port the OS chose */
+    const char *s = coap_endpoint_str(ep);
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    if (bound) *bound = colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : port;
+    /* libcoap reads new datagrams through its own descriptor, already
+     * watched */
+    return ED_OK;
+}
