@@ -706,6 +706,15 @@ const struct ed_config_key ed_config_keys[] = {
      .def = "30000",
      .off = B(mirror_request_timeout_ms),
      .doc = "no answer from upstream within this time = the link is dead: reconnect"},
+    {.name = "mirror.on.full",
+     .type = ED_CFG_ENUM,
+     .def = "block",
+     .choices = "block,drop-oldest",
+     .off = B(mirror_on_full),
+     .doc = "at the disk budget or floor with segments not yet upstream: block (refuse new data, "
+            "delete nothing unmirrored) or drop-oldest (the disk guard deletes the oldest "
+            "unmirrored segments, each range kept, shown and announced upstream as a gap; needs "
+            "log.dir.full.policy=delete-oldest)"},
     {.name = "memory.max.bytes",
      .type = ED_CFG_INT,
      .min = 0,

@@ -215,7 +215,7 @@ static void scan_topic(void *arg, ed_topic *t)
         snprintf(x->topic, sizeof x->topic, "%s", name);
         x->partition = p;
         x->ut = ut;
-        x->next = x->txn_next = x->ckpt = -1;
+        x->next = x->txn_next = x->ckpt = x->gap_last = -1;
         s->n_new++;
     }
 }
@@ -699,6 +699,7 @@ static void idle(ed_mirror *m)
         return;
     }
     m->sleeping = m->woken = false;
+    if (!ed_mirror_check_start(m)) return;
     uint32_t owed_ms = ed_mirror_rate_wait_ms(m);
     if (owed_ms) { /* the bandwidth cap: wait for the bucket */
         ed_mirror_later(m, owed_ms);
@@ -721,6 +722,26 @@ static void idle(ed_mirror *m)
     }
     m->phase = P_ADD;
     ed_mirror_step(m);
+}
+
+bool ed_mirror_check_start(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_mp && !m->drop_oldest; i++) {
+        struct mpart *p = &m->mp[i];
+        ed_log *log = ed_mirror_part_log(m, p);
+        int64_t start = log ? ed_log_start_offset(log) : 0;
+        if (p->next < 0 || p->next >= start) continue;
+        char tp[300], what[200];
+        snprintf(tp, sizeof tp, "%s-%d", p->topic, (int)p->partition);
+        snprintf(what, sizeof what, "offsets %" PRId64 "..%" PRId64, p->next, start - 1);
+        ed_mirror_stop_for_good(m,
+                                "%s: %s were deleted locally before they were mirrored; "
+                                "mirror.on.full=block never skips them (drop-oldest would "
+                                "announce them upstream as a gap and go on)",
+                                tp, what);
+        return false;
+    }
+    return true;
 }
 
 void ed_mirror_step(ed_mirror *m)
@@ -840,6 +861,7 @@ static void mirror_free(void *obj)
     ed_plat_timer_stop(m->b->loop, &m->timer);
     ed_plat_timer_stop(m->b->loop, &m->status_timer);
     ed_storage_set_retention_hook(m->b->storage, NULL, NULL);
+    ed_storage_set_drop_hook(m->b->storage, NULL);
     ed_topics_del_append_listener(m->b->topics, on_append, m);
     ed_klink_free(m->boot);
     for (int i = 0; i < m->n_nodes; i++)
@@ -848,6 +870,7 @@ static void mirror_free(void *obj)
         free_ut_parts(&m->ut[i]);
     ed_free(m->ut);
     ed_free(m->mp);
+    ed_free(m->gaps);
     ed_free(m->rbuf);
     ed_free(m->hdrs);
     ed_batch_iter_release(&m->it);
@@ -890,6 +913,8 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);
     snprintf(m->status_path, sizeof m->status_path, "%s/%s", dir, ED_MIRROR_STATUS_FILE);
+    snprintf(m->gaps_path, sizeof m->gaps_path, "%s/%s", dir, ED_MIRROR_GAPS_FILE);
+    m->drop_oldest = strcmp(cfg->mirror_on_full, "drop-oldest") == 0;
     m->link_state = "connecting";
     m->coord = -1;
     m->pid = -1;
@@ -917,6 +942,14 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
         rc = ED_ERR_UNSUPPORTED;
         goto fail;
     }
+    if (m->drop_oldest && strcmp(cfg->log_dir_full_policy, "delete-oldest") != 0) {
+        snprintf(why, why_len,
+                 "mirror.on.full=drop-oldest deletes acknowledged data: it needs "
+                 "log.dir.full.policy=delete-oldest (now '%s')",
+                 cfg->log_dir_full_policy);
+        rc = ED_ERR_INVAL;
+        goto fail;
+    }
     if (!ed_topics_valid_name(m->ck_topic)) {
         snprintf(why, why_len, "mirror.checkpoint.topic: '%s' is not a valid topic name",
                  m->ck_topic);
@@ -928,6 +961,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     if (m->ck_ut < 0) goto fail;
     rescan(m);
     ed_mirror_load_state(m);
+    ed_mirror_gap_load(m);
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
     struct ed_klink_opts o = link_opts(m);
     rc = ed_klink_new(b->loop, m->boot_host, m->boot_port, &o, &link_cbs, m, &m->boot);
@@ -936,6 +970,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     rc = ed_topics_add_append_listener(b->topics, on_append, m);
     if (rc) goto fail;
     ed_storage_set_retention_hook(b->storage, retention_hook, m);
+    if (m->drop_oldest) ed_storage_set_drop_hook(b->storage, ed_mirror_gap_drop);
     ed_plat_timer_start(b->loop, &m->status_timer, 0, ed_mirror_on_status, m);
     rc = ed_broker_add_service(b, &svc); /* on error the broker frees it */
     if (rc) {

@@ -65,6 +65,7 @@ static void take_ckpt(ed_mirror *m, const struct ed_record *rec)
     num[nl] = 0;
     int32_t part = (int32_t)strtol(num, NULL, 10);
     size_t tl = (size_t)(bar - k);
+    if (memchr(k, '|', tl)) return; /* a gap record: site|topic|partition|gap|first */
     int64_t next = -1;
     if (rec->value_len > 0 && rec->value_len < 24) {
         char v[24];
@@ -197,15 +198,13 @@ static void ckpt_done(ed_mirror *m)
                 tp, "checkpoint > log end offset");
             return;
         }
-        p->next = p->ckpt >= 0 ? p->ckpt : start;
-        if (p->next < start) {
-            ED_LOG_WARN("%s: offsets %" PRId64 "..%" PRId64 " were deleted locally before "
-                        "they were mirrored",
-                        tp, p->next, start - 1);
-            p->next = start;
-        }
+        /* a first start begins at the log start, or at a range dropped
+         * before it was ever mirrored, so that its gap is announced */
+        p->next = p->ckpt >= 0 ? p->ckpt : ed_mirror_gap_resume_from(m, p, start);
         p->txn_next = p->next;
     }
+    ed_mirror_gap_resumed(m);
+    if (!ed_mirror_check_start(m)) return;
     ED_LOG_INFO("mirroring %d partition%s to %s as %s (checkpoints read up to offset %" PRId64 ")",
                 m->n_mp, m->n_mp == 1 ? "" : "s", ed_klink_name(m->boot), m->txn_id, m->ck_pos);
     m->last_error[0] = 0;

@@ -75,6 +75,21 @@ struct utopic {
     size_t *batch_len;
 };
 
+#define ED_MIRROR_MAX_GAPS 256 /* dropped ranges waiting to be announced */
+
+/* A range of offsets deleted locally before it was mirrored
+ * (mirror.on.full=drop-oldest), kept in mirror.gaps until announced. */
+struct ed_mirror_gap {
+    char topic[ED_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t first, last; /* offsets, inclusive */
+    uint64_t n_records;  /* records the range held */
+    int64_t dropped_ms;  /* wall clock of the (first) drop */
+    int64_t split;       /* >= 0: first..split-1 were in a transaction in flight at the drop */
+    uint64_t n_below;    /* records of first..split-1 */
+    bool announced;      /* the gap record is committed upstream */
+};
+
 /* A mirrored source partition. */
 struct mpart {
     char topic[ED_TOPIC_NAME_MAX + 1];
@@ -87,6 +102,7 @@ struct mpart {
     int64_t lag;       /* records not yet upstream */
     uint64_t n_copied; /* records copied since start */
     uint64_t idle_len; /* its log's size when the mirror last went idle */
+    int64_t gap_last;  /* >= 0: this transaction announces next..gap_last as a gap */
 };
 
 struct ed_mirror {
@@ -97,7 +113,7 @@ struct ed_mirror {
     char template_[256];
     char ck_topic[ED_TOPIC_NAME_MAX + 1];
     char *topics_cfg; /* copy of mirror.topics */
-    char state_path[1024], status_path[1024];
+    char state_path[1024], status_path[1024], gaps_path[1024];
     bool create_topics;
     int64_t txn_max_len, txn_max_ms, linger_ms, batch_len, request_ms;
     int compression; /* enum ed_compression of the batches sent upstream */
@@ -146,6 +162,11 @@ struct ed_mirror {
     size_t hdrs_cap;
     struct ed_batch_iter it;
 
+    bool drop_oldest; /* mirror.on.full=drop-oldest */
+    struct ed_mirror_gap *gaps;
+    int n_gaps;
+    uint64_t n_ranges_dropped, n_records_dropped; /* since start */
+
     const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
     long crash_n;
 };
@@ -166,6 +187,13 @@ bool ed_mirror_decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct 
                       void *msg, const char *what);
 void ed_mirror_step(ed_mirror *m);
 
+/* Reads local batches of log from offset pos into m->rbuf (*len bytes, 0
+ * at the end). */
+int ed_mirror_read_local(ed_mirror *m, struct ed_log *log, int64_t pos, size_t *len);
+/* A partition moved past its log start: under drop-oldest a gap the next
+ * transaction announces; under block the mirror stops. False if stopped. */
+bool ed_mirror_check_start(ed_mirror *m);
+
 /* mirror_ckpt.c */
 void ed_mirror_enc_ckpt_fetch(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r);
@@ -181,7 +209,22 @@ void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r);
 
+/* mirror_gap.c */
+void ed_mirror_gap_load(ed_mirror *m);
+int ed_mirror_gap_drop(void *arg, struct ed_log *log, int64_t first, int64_t last);
+/* Where a partition without a checkpoint resumes: its log start, or the
+ * first offset of a dropped range recorded for it (to announce it). */
+int64_t ed_mirror_gap_resume_from(const ed_mirror *m, const struct mpart *p, int64_t start);
+/* The gap record (key, value) announcing p->next..p->gap_last. */
+int ed_mirror_gap_record(ed_mirror *m, const struct mpart *p, char *key, size_t key_len, char *val,
+                         size_t val_len, int *kl, int *vl);
+void ed_mirror_gap_committed(ed_mirror *m);
+void ed_mirror_gap_resumed(ed_mirror *m);
+/* The status file's dropped ranges, from ", \"dropped_ranges\": ..."; bytes. */
+size_t ed_mirror_gap_status(const ed_mirror *m, char *buf, size_t cap);
+
 /* mirror_status.c */
+void ed_mirror_json_str(char *out, size_t len, const char *s);
 int ed_mirror_save_state(ed_mirror *m);
 void ed_mirror_load_state(ed_mirror *m);
 void ed_mirror_write_status(ed_mirror *m);

@@ -172,43 +172,50 @@ uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
     return (uint32_t)((-m->tokens * 1000 + m->rate - 1) / m->rate);
 }
 
+int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
+{
+    *len = 0;
+    struct ed_log_slice s;
+    int rc = ed_log_read(log, pos, (size_t)m->batch_len, &s);
+    if (rc != ED_OK || !s.seg) return rc;
+    if (s.len > m->rbuf_cap) {
+        uint8_t *nb = ed_realloc(m->rbuf, s.len);
+        if (!nb) {
+            ed_log_slice_release(&s);
+            return ED_ERR_NOMEM;
+        }
+        m->rbuf = nb;
+        m->rbuf_cap = s.len;
+    }
+    rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
+    if (rc == ED_OK) *len = s.len;
+    ed_log_slice_release(&s);
+    return rc;
+}
+
 /* Copies records of p from p->next on into the transaction's batches.
  * Returns false when the transaction is full. */
 static bool take_part(ed_mirror *m, struct mpart *p)
 {
     ed_log *log = ed_mirror_part_log(m, p);
-    if (!log) return true;
+    struct utopic *u = &m->ut[p->ut];
+    if (!log || !u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
     int64_t durable = ed_log_durable_offset(log);
     int64_t start = ed_log_start_offset(log);
     p->lag = durable > p->next ? durable - p->next : 0;
-    if (p->next >= durable) return true;
     if (p->next < start) {
-        ED_LOG_WARN("%s-%d: offsets %" PRId64 "..%" PRId64 " were deleted before they were "
-                    "mirrored",
-                    p->topic, (int)p->partition, p->next, start - 1);
-        p->next = p->txn_next = start;
+        /* dropped before it was mirrored (ed_mirror_check_start let only
+         * drop-oldest come here): this transaction announces the gap */
+        p->gap_last = start - 1;
+        p->txn_next = start;
     }
-    struct utopic *u = &m->ut[p->ut];
-    if (!u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
+    if (p->txn_next >= durable) return true;
     char src[ED_TOPIC_NAME_MAX + 64];
     int64_t pos = p->txn_next;
     for (int64_t before = -1; pos < durable && pos != before;) {
         before = pos;
-        struct ed_log_slice s;
-        if (ed_log_read(log, pos, (size_t)m->batch_len, &s) != ED_OK || !s.seg) break;
-        if (s.len > m->rbuf_cap) {
-            uint8_t *nb = ed_realloc(m->rbuf, s.len);
-            if (!nb) {
-                ed_log_slice_release(&s);
-                break;
-            }
-            m->rbuf = nb;
-            m->rbuf_cap = s.len;
-        }
-        size_t len = s.len;
-        int rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
-        ed_log_slice_release(&s);
-        if (rc) break;
+        size_t len = 0;
+        if (ed_mirror_read_local(m, log, pos, &len) != ED_OK || len == 0) break;
         size_t off = 0;
         while (off + ED_BATCH_HEADER_LEN <= len && pos < durable) {
             if (ed_batch_iter_begin(&m->it, m->rbuf + off, len - off) != ED_OK) {
@@ -292,8 +299,10 @@ static void finish_batches(ed_mirror *m)
 bool ed_mirror_build_txn(ed_mirror *m)
 {
     reset_batches(m);
-    for (int i = 0; i < m->n_mp; i++)
+    for (int i = 0; i < m->n_mp; i++) {
         m->mp[i].txn_next = m->mp[i].next;
+        m->mp[i].gap_last = -1;
+    }
     bool any = false;
     for (int k = 0; k < m->n_mp; k++) {
         struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
@@ -308,16 +317,25 @@ bool ed_mirror_build_txn(ed_mirror *m)
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
         if (p->txn_next <= p->next) continue;
-        char key[400], val[24];
-        int kl = snprintf(key, sizeof key, "%s|%s|%d", m->site, p->topic, (int)p->partition);
-        int vl = snprintf(val, sizeof val, "%" PRId64, p->txn_next);
+        char key[400], val[600];
+        int kl = 0, vl = 0;
         struct ed_record rec;
         memset(&rec, 0, sizeof rec);
         rec.key = (const uint8_t *)key;
-        rec.key_len = kl;
         rec.value = (const uint8_t *)val;
-        rec.value_len = vl;
         rec.timestamp = ed_plat_clock_wall_ms();
+        /* the gap first, then the resume point that moves past it */
+        if (p->gap_last >= 0) {
+            if (ed_mirror_gap_record(m, p, key, sizeof key, val, sizeof val, &kl, &vl) != ED_OK)
+                return false;
+            rec.key_len = kl;
+            rec.value_len = vl;
+            if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
+        }
+        kl = snprintf(key, sizeof key, "%s|%s|%d", m->site, p->topic, (int)p->partition);
+        vl = snprintf(val, sizeof val, "%" PRId64, p->txn_next);
+        rec.key_len = kl;
+        rec.value_len = vl;
         if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
     }
     finish_batches(m);
@@ -418,6 +436,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
     reset_batches(m);
     m->n_txns++;
     ed_mirror_save_state(m);
+    ed_mirror_gap_committed(m);
     m->phase = P_IDLE;
     ed_mirror_later(m, 0);
 }
