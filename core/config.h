@@ -171,6 +171,7 @@ struct ed_config {
     char *mirror_compression_type;
     int64_t mirror_rate_bytes_per_sec;
     char *mirror_on_full;
+    char *mirror_priority;
     int64_t memory_max_bytes;
     char *log_level;
 

@@ -715,6 +715,13 @@ const struct ed_config_key ed_config_keys[] = {
             "delete nothing unmirrored) or drop-oldest (the disk guard deletes the oldest "
             "unmirrored segments, each range kept, shown and announced upstream as a gap; needs "
             "log.dir.full.policy=delete-oldest)"},
+    {.name = "mirror.priority",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mirror_priority),
+     .doc = "pattern:priority,... (e.g. alarms:100,turbine-.*:10; the first pattern that matches "
+            "a topic's whole name, else 0): partitions with backlog go upstream highest first, and "
+            "lower ones take at most a quarter of a transaction while a higher one has data"},
     {.name = "memory.max.bytes",
      .type = ED_CFG_INT,
      .min = 0,

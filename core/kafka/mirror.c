@@ -216,6 +216,7 @@ static void scan_topic(void *arg, ed_topic *t)
         x->partition = p;
         x->ut = ut;
         x->next = x->txn_next = x->ckpt = x->gap_last = -1;
+        x->prio = ed_mirror_priority_of(m, name);
         s->n_new++;
     }
 }
@@ -875,6 +876,7 @@ static void mirror_free(void *obj)
     ed_free(m->hdrs);
     ed_batch_iter_release(&m->it);
     ed_free(m->topics_cfg);
+    ed_free(m->prio_cfg);
     ed_free(m);
 }
 
@@ -901,6 +903,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     snprintf(m->template_, sizeof m->template_, "%s", cfg->mirror_topic_template);
     snprintf(m->ck_topic, sizeof m->ck_topic, "%s", cfg->mirror_checkpoint_topic);
     m->topics_cfg = ed_strdup(cfg->mirror_topics);
+    m->prio_cfg = ed_strdup(cfg->mirror_priority);
     m->create_topics = cfg->mirror_create_topics;
     m->txn_max_len = cfg->mirror_transaction_max_bytes;
     m->txn_max_ms = cfg->mirror_transaction_max_ms;
@@ -928,7 +931,9 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     char first[300];
     snprintf(first, sizeof first, "%.*s", (int)strcspn(servers, ","), servers);
     int rc = ED_ERR_NOMEM;
-    if (!m->topics_cfg) goto fail;
+    if (!m->topics_cfg || !m->prio_cfg) goto fail;
+    rc = ed_mirror_priority_check(m->prio_cfg, why, why_len);
+    if (rc) goto fail;
     rc = ed_kc_parse_hostport(first, m->boot_host, sizeof m->boot_host, &m->boot_port);
     if (rc) {
         snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",

@@ -103,6 +103,7 @@ struct mpart {
     uint64_t n_copied; /* records copied since start */
     uint64_t idle_len; /* its log's size when the mirror last went idle */
     int64_t gap_last;  /* >= 0: this transaction announces next..gap_last as a gap */
+    int32_t prio;      /* mirror.priority: higher goes first */
 };
 
 struct ed_mirror {
@@ -152,6 +153,8 @@ struct ed_mirror {
     int n_produce_out;
     int rr; /* round-robin start among partitions */
     int64_t txn_len;
+    int64_t txn_limit; /* record bytes this transaction may still grow to */
+    char *prio_cfg;    /* copy of mirror.priority */
     uint64_t n_txns;
     char last_error[512];
     const char *link_state;
@@ -203,6 +206,9 @@ void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg);
 uint32_t ed_mirror_rate_wait_ms(ed_mirror *m);
+/* Checks mirror.priority (ED_ERR_INVAL with why); the priority of topic. */
+int ed_mirror_priority_check(const char *cfg, char *why, size_t why_len);
+int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic);
 void ed_mirror_txn_failed(ed_mirror *m, const char *why);
 bool ed_mirror_build_txn(ed_mirror *m);
 void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r);

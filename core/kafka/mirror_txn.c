@@ -193,6 +193,62 @@ int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
     return rc;
 }
 
+/* ---- priorities ---- */
+
+/* Walks mirror.priority ("pattern:priority,..."): every item must be
+ * well formed; *prio gets the priority of the first pattern matching all
+ * of topic (NULL: none), else 0. */
+static int walk_priority(const char *cfg, const char *topic, int32_t *prio, char *why,
+                         size_t why_len)
+{
+    bool found = false;
+    *prio = 0;
+    for (const char *p = cfg; *p;) {
+        size_t n = strcspn(p, ",");
+        char item[300];
+        size_t a = 0, z = n;
+        while (a < z && p[a] == ' ')
+            a++;
+        while (z > a && p[z - 1] == ' ')
+            z--;
+        if (z > a) {
+            snprintf(item, sizeof item, "%.*s", (int)(z - a), p + a);
+            char *colon = strrchr(item, ':'), *end = NULL;
+            long v = colon && colon[1] ? strtol(colon + 1, &end, 10) : 0;
+            if (z - a >= sizeof item || !colon || colon == item || !end || *end || v < -1000000 ||
+                v > 1000000) {
+                snprintf(why, why_len,
+                         "mirror.priority: '%s' is not pattern:priority (an integer from "
+                         "-1000000 to 1000000)",
+                         item);
+                return ED_ERR_INVAL;
+            }
+            *colon = 0;
+            if (topic && !found && ed_mirror_match(item, topic)) {
+                *prio = (int32_t)v;
+                found = true;
+            }
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+    return ED_OK;
+}
+
+int ed_mirror_priority_check(const char *cfg, char *why, size_t why_len)
+{
+    int32_t prio;
+    return walk_priority(cfg, NULL, &prio, why, why_len);
+}
+
+int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic)
+{
+    int32_t prio = 0;
+    char why[8];
+    walk_priority(m->prio_cfg, topic, &prio, why, sizeof why); /* checked at start */
+    return prio;
+}
+
 /* Copies records of p from p->next on into the transaction's batches.
  * Returns false when the transaction is full. */
 static bool take_part(ed_mirror *m, struct mpart *p)
@@ -259,7 +315,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
                               (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
                 pos = rec.offset + 1;
                 p->n_copied++;
-                if (m->txn_len >= txn_cap(m)) {
+                if (m->txn_len >= m->txn_limit) {
                     p->txn_next = pos;
                     return false;
                 }
@@ -303,12 +359,28 @@ bool ed_mirror_build_txn(ed_mirror *m)
         m->mp[i].txn_next = m->mp[i].next;
         m->mp[i].gap_last = -1;
     }
-    bool any = false;
-    for (int k = 0; k < m->n_mp; k++) {
-        struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
-        bool more = take_part(m, p);
-        if (p->txn_next > p->next) any = true;
-        if (!more) break;
+    /* priority levels from the highest down, round robin within one; a
+     * lower level takes at most a quarter of the transaction once a higher
+     * one has data in it, so live data of a higher partition never waits
+     * long behind a lower one's backlog */
+    bool any = false, more = true;
+    m->txn_limit = txn_cap(m);
+    for (int64_t level = INT64_MAX; more;) {
+        int64_t next = INT64_MIN;
+        for (int i = 0; i < m->n_mp; i++)
+            if (m->mp[i].prio < level && m->mp[i].prio > next) next = m->mp[i].prio;
+        if (next == INT64_MIN) break;
+        if (any && level != INT64_MAX) {
+            int64_t lower = m->txn_len + txn_cap(m) / 4;
+            if (lower < m->txn_limit) m->txn_limit = lower;
+        }
+        level = next;
+        for (int k = 0; k < m->n_mp && more; k++) {
+            struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
+            if (p->prio != level) continue;
+            more = take_part(m, p);
+            if (p->txn_next > p->next) any = true;
+        }
     }
     m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
     if (!any) return false;

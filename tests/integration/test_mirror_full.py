@@ -6,12 +6,16 @@ log.dir.full.policy=delete-oldest; mirror.on.full=drop-oldest deletes the
 oldest unmirrored segments, keeps each dropped range across a restart,
 shows it in the status and announces it upstream as a gap record in the
 checkpoint topic, and the upstream then holds everything except exactly
-those ranges. Every upstream read is read_committed (docs/mirror.md)."""
+those ranges. mirror.priority: live records of a high-priority topic go
+upstream while a low-priority backlog still drains. Every upstream read is
+read_committed (docs/mirror.md)."""
 
 import json
+import random
+import time
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 import kwire
 from conftest import EDDY_BIN, Broker, create_topic, run
@@ -19,6 +23,7 @@ from test_disk_full import KAFKA_STORAGE_ERROR, mqtt5_publish_reason
 from test_mirror import (  # noqa: F401 (upstream is a fixture)
     BASE_TS,
     Upstream,
+    assert_exact,
     mirror_config,
     read_all,
     start_eddy,
@@ -221,3 +226,74 @@ def test_drop_oldest_announces_exactly_the_dropped_ranges(upstream, tmp_path):
         b.stop()
         if stopped:
             upstream.start()
+
+
+def wait_upstream_count(bootstrap, topic, n, timeout=120):
+    """Polls partition 0 of topic (read_committed) until n records are seen."""
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"watch-{random.randrange(10**9)}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        seen = 0
+        deadline = time.time() + timeout
+        while seen < n and time.time() < deadline:
+            msg = c.poll(0.2)
+            if msg is not None and not msg.error():
+                seen += 1
+        assert seen == n, f"{topic}: {seen} of {n} records upstream"
+    finally:
+        c.close()
+
+
+def test_priority_live_topic_overtakes_backlog(upstream, tmp_path):
+    # A backlog of 24 low-priority partitions (5 kB each) builds while the link
+    # is down; under a 5 kB/s cap it drains one partition per transaction. Five
+    # records produced to the high-priority topic once the drain has begun are
+    # upstream while most of the backlog still waits (round robin alone would
+    # reach that topic, the last partition, only after the whole backlog).
+    # Then everything is upstream exactly once, in order.
+    dead = Upstream(tmp_path / "nowhere")
+    dead.port = 1  # nothing listens there
+    cfg = mirror_config(
+        dead,
+        "bulk,alarms",
+        **{
+            "mirror.priority": "alarms:100, bulk:1",
+            "mirror.rate.bytes.per.sec": "5000",
+            "mirror.compression.type": "none",
+        },
+    )
+    site = cfg["site.id"]
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, "bulk", 24)
+        create_topic(b, "alarms", 1)
+        p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5})
+        rnd = random.Random(3)
+        for i in range(24 * 5):
+            p.produce("bulk", key=f"b{i}".encode(), value=rnd.randbytes(1000), timestamp=BASE_TS + i, partition=i % 24)
+        assert p.flush(60) == 0
+        b.stop()
+        b.config["mirror.bootstrap.servers"] = upstream.bootstrap
+        start_with(b)
+        bulk_done = lambda st: sum(x["mirrored"] for x in st["partitions"] if x["topic"] == "bulk")  # noqa: E731
+        wait_status(b, lambda st: bulk_done(st) > 0, "draining the backlog")
+        for i in range(5):
+            p.produce("alarms", key=b"a", value=f"alarm-{i}".encode(), timestamp=BASE_TS + i, partition=0)
+        assert p.flush(60) == 0
+        wait_upstream_count(upstream.bootstrap, f"{site}.alarms", 5)
+        done = bulk_done(status(b))
+        print(f"alarms upstream with {done} of 120 backlog records mirrored")
+        assert done < 120, "the alarms waited for the whole backlog"
+        wait_caught_up(b, ["bulk", "alarms"], timeout=180)
+        for topic in ("bulk", "alarms"):
+            local = read_all(b.bootstrap, topic, committed=False)
+            assert_exact(local, read_all(upstream.bootstrap, f"{site}.{topic}"), site, topic)
+    finally:
+        b.stop()
