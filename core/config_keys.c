@@ -722,6 +722,14 @@ const struct ed_config_key ed_config_keys[] = {
      .doc = "pattern:priority,... (e.g. alarms:100,turbine-.*:10; the first pattern that matches "
             "a topic's whole name, else 0): partitions with backlog go upstream highest first, and "
             "lower ones take at most a quarter of a transaction while a higher one has data"},
+    {.name = "mirror.resume.fallback",
+     .type = ED_CFG_ENUM,
+     .def = "none",
+     .choices = "none,scan",
+     .off = B(mirror_resume_fallback),
+     .doc = "when the checkpoint topic is missing or holds no resume point for a partition this "
+            "site mirrored before: none (refuse to mirror) or scan (resume after the last record "
+            "upstream whose eddy.src header names that partition)"},
     {.name = "memory.max.bytes",
      .type = ED_CFG_INT,
      .min = 0,

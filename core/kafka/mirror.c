@@ -492,7 +492,12 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
             free_ut_parts(u);
             missing = true;
             if (!missing_name || ui == m->ck_ut) missing_name = u->name;
-            if (ui == m->ck_ut && m->have_state) {
+            if (ui == m->ck_ut && m->have_state && m->scan_fallback) {
+                ED_LOG_WARN("the checkpoint topic %s is missing upstream although this site has "
+                            "mirrored before: creating it, the resume points come from a scan "
+                            "of the upstream partitions (mirror.resume.fallback=scan)",
+                            m->ck_topic);
+            } else if (ui == m->ck_ut && m->have_state) {
                 ed_kc_free(&md.mem);
                 ed_mirror_stop_for_good(
                     m,
@@ -661,6 +666,12 @@ static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn en
     }
 }
 
+void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
+                       ed_klink_resp_cb cb)
+{
+    send_or_wait(m, link_to(m, id), api, enc, arg, cb);
+}
+
 /* An append to a local partition wakes a sleeping mirror after linger.ms
  * (to gather), at once when a batch's worth has gathered or the partition
  * is new to the mirror. Only arms the timer: this may run inside a storage
@@ -776,6 +787,9 @@ void ed_mirror_step(ed_mirror *m)
     case P_CKPT:
         send_or_wait(m, link_to(m, m->ut[m->ck_ut].leader[m->ck_part]), ED_KMSG_FETCH,
                      ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
+        return;
+    case P_SCAN:
+        ed_mirror_scan_step(m);
         return;
     case P_IDLE:
         idle(m);
@@ -918,6 +932,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     snprintf(m->status_path, sizeof m->status_path, "%s/%s", dir, ED_MIRROR_STATUS_FILE);
     snprintf(m->gaps_path, sizeof m->gaps_path, "%s/%s", dir, ED_MIRROR_GAPS_FILE);
     m->drop_oldest = strcmp(cfg->mirror_on_full, "drop-oldest") == 0;
+    m->scan_fallback = strcmp(cfg->mirror_resume_fallback, "scan") == 0;
     m->link_state = "connecting";
     m->coord = -1;
     m->pid = -1;

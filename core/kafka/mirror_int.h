@@ -47,6 +47,7 @@ enum phase {
     P_COORD,   /* FindCoordinator */
     P_INIT,    /* InitProducerId */
     P_CKPT,    /* reading the checkpoints */
+    P_SCAN,    /* mirror.resume.fallback=scan: looking upstream for resume points */
     P_IDLE,    /* between transactions */
     P_ADD,     /* AddPartitionsToTxn */
     P_PRODUCE, /* Produce requests out */
@@ -104,6 +105,7 @@ struct mpart {
     uint64_t idle_len; /* its log's size when the mirror last went idle */
     int64_t gap_last;  /* >= 0: this transaction announces next..gap_last as a gap */
     int32_t prio;      /* mirror.priority: higher goes first */
+    bool scan_need;    /* no checkpoint though mirrored before: scan upstream */
 };
 
 struct ed_mirror {
@@ -150,6 +152,14 @@ struct ed_mirror {
     int64_t pid;
     int16_t epoch;
     int64_t ck_pos, ck_lso;
+    bool scan_fallback; /* mirror.resume.fallback=scan */
+    int scan_mp;        /* the partition being scanned for */
+    int32_t scan_up;    /* the upstream partition being scanned */
+    int scan_step;      /* 0: its end, 1: its start, 2: fetching a window */
+    int64_t scan_start, scan_end, scan_lo, scan_hi, scan_pos;
+    int64_t scan_found; /* last source offset of the partition found upstream, -1 none */
+    int64_t scan_here;  /* ... in the upstream partition being scanned */
+    int64_t scan_win;   /* offsets in the window being read (doubles going back) */
     int n_produce_out;
     int rr; /* round-robin start among partitions */
     int64_t txn_len;
@@ -189,6 +199,9 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err);
 bool ed_mirror_decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct ed_kc_mem *mem,
                       void *msg, const char *what);
 void ed_mirror_step(ed_mirror *m);
+/* Sends a request to node id, or waits for its link (the phase repeats). */
+void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
+                       ed_klink_resp_cb cb);
 
 /* Reads local batches of log from offset pos into m->rbuf (*len bytes, 0
  * at the end). */
@@ -200,6 +213,8 @@ bool ed_mirror_check_start(ed_mirror *m);
 /* mirror_ckpt.c */
 void ed_mirror_enc_ckpt_fetch(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r);
+void ed_mirror_scan_step(ed_mirror *m);
+void ed_mirror_scan_next(ed_mirror *m);
 
 /* mirror_txn.c */
 void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg);

@@ -19,8 +19,8 @@
 #include "core/topics.h"
 
 static const char *const phase_names[] = {"connecting", "connecting", "connecting", "connecting",
-                                          "connecting", "connecting", "mirroring",  "mirroring",
-                                          "mirroring",  "mirroring",  "stopped"};
+                                          "connecting", "connecting", "connecting", "mirroring",
+                                          "mirroring",  "mirroring",  "mirroring",  "stopped"};
 
 /* mirror.state: magic, version, count, body CRC32C, header CRC32C (big
  * endian, docs/format.md), then per partition: topic length (u16), topic,

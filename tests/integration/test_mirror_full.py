@@ -8,7 +8,9 @@ shows it in the status and announces it upstream as a gap record in the
 checkpoint topic, and the upstream then holds everything except exactly
 those ranges. mirror.priority: live records of a high-priority topic go
 upstream while a low-priority backlog still drains. Every upstream read is
-read_committed (docs/mirror.md)."""
+read_committed (docs/mirror.md). mirror.resume.fallback=scan: with the
+checkpoint topic deleted, the mirror finds its resume points from the
+eddy.src headers upstream and goes on with no gap and no duplicate."""
 
 import json
 import random
@@ -24,7 +26,9 @@ from test_mirror import (  # noqa: F401 (upstream is a fixture)
     BASE_TS,
     Upstream,
     assert_exact,
+    delete_upstream_topic,
     mirror_config,
+    produce,
     read_all,
     start_eddy,
     start_with,
@@ -295,5 +299,33 @@ def test_priority_live_topic_overtakes_backlog(upstream, tmp_path):
         for topic in ("bulk", "alarms"):
             local = read_all(b.bootstrap, topic, committed=False)
             assert_exact(local, read_all(upstream.bootstrap, f"{site}.{topic}"), site, topic)
+    finally:
+        b.stop()
+
+
+def test_scan_fallback_resumes_after_checkpoint_topic_deleted(upstream, tmp_path):
+    # As test_mirror's refusal test, with mirror.resume.fallback=scan: the
+    # mirror recreates the checkpoint topic, scans each upstream partition
+    # back for the last record of its source partition and resumes after
+    # it: upstream then holds every record exactly once.
+    ck = f"__ck_scan_{random.randrange(10**6)}"
+    cfg = mirror_config(upstream, "scn", **{"mirror.checkpoint.topic": ck, "mirror.resume.fallback": "scan"})
+    site = cfg["site.id"]
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, "scn", 2)
+        produce(b.bootstrap, "scn", 3000, partitions=2)
+        wait_caught_up(b, ["scn"])
+        b.stop()
+        delete_upstream_topic(upstream, ck)
+        start_with(b)
+        produce(b.bootstrap, "scn", 500, start=3000, partitions=2)
+        wait_caught_up(b, ["scn"])
+        log = (b.workdir / "eddy.log").read_text()
+        assert "refusing" not in log
+        assert log.count("(mirror.resume.fallback=scan)") >= 3  # the topic, then each partition
+        local = read_all(b.bootstrap, "scn", committed=False)
+        assert sum(len(r) for r in local.values()) == 3500
+        assert_exact(local, read_all(upstream.bootstrap, f"{site}.scn"), site, "scn")
     finally:
         b.stop()
