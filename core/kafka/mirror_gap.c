@@ -43,10 +43,13 @@ static int parse_gap(const char *path, const uint8_t *b, size_t len, void *elems
     g->n_below = ed_get_be64(b + 45);
     memcpy(g->topic, b + GAP_FIXED_LEN, tl);
     g->topic[tl] = 0;
-    if (g->first < 0 || g->last < g->first || g->partition < 0 || g->split > g->last + 1 ||
-        g->n_below > g->n_records)
+    if (g->split < 0) g->split = -1;
+    if (g->first < 0 || g->last < g->first || g->last == INT64_MAX || g->partition < 0 ||
+        g->split > g->last + 1 || g->n_below > g->n_records)
         return ED_ERR_CORRUPT_AT("%s: gap record %u has offsets %" PRId64 "..%" PRId64, path, i,
                                  g->first, g->last);
+    if (!ed_topics_valid_name(g->topic))
+        return ED_ERR_CORRUPT_AT("%s: gap record %u names no valid topic", path, i);
     return ED_OK;
 }
 
@@ -81,22 +84,25 @@ static int save_gaps(ed_mirror *m, const struct ed_mirror_gap *g, int n)
     return rc;
 }
 
+int ed_mirror_gap_parse(const char *path, const uint8_t *b, size_t len, struct ed_mirror_gap **out,
+                        int *n_out)
+{
+    void *g = NULL;
+    size_t n = 0;
+    int rc = ed_store_file_parse(
+        path, b, len, GAPS_MAGIC, GAPS_VERSION, ED_MIRROR_MAX_GAPS + GAPS_ANNOUNCED,
+        GAP_FIXED_LEN + ED_TOPIC_NAME_MAX, sizeof(struct ed_mirror_gap), parse_gap, &g, &n);
+    *out = rc == ED_OK ? g : NULL;
+    *n_out = rc == ED_OK ? (int)n : 0;
+    return rc;
+}
+
 void ed_mirror_gap_load(ed_mirror *m)
 {
     uint8_t *b = NULL;
     size_t len = 0;
     int rc = ed_store_file_read(m->gaps_path, GAPS_FILE_MAX, &b, &len);
-    if (rc == ED_OK && b) {
-        void *g = NULL;
-        size_t n = 0;
-        rc = ed_store_file_parse(m->gaps_path, b, len, GAPS_MAGIC, GAPS_VERSION, ED_MIRROR_MAX_GAPS,
-                                 GAP_FIXED_LEN + ED_TOPIC_NAME_MAX, sizeof(struct ed_mirror_gap),
-                                 parse_gap, &g, &n);
-        if (rc == ED_OK) {
-            m->gaps = g;
-            m->n_gaps = (int)n;
-        }
-    }
+    if (rc == ED_OK && b) rc = ed_mirror_gap_parse(m->gaps_path, b, len, &m->gaps, &m->n_gaps);
     ed_free(b);
     if (rc)
         ED_LOG_ERR("%s cannot be read (%s): the dropped ranges it held are not known any more; "

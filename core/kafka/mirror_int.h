@@ -232,6 +232,10 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r);
 
 /* mirror_gap.c */
 void ed_mirror_gap_load(ed_mirror *m);
+/* Parses the image of a mirror.gaps file: ED_OK with *out (ed_free it)
+ * and *n_out, else ED_ERR_CORRUPT (logged) or ED_ERR_NOMEM. */
+int ed_mirror_gap_parse(const char *path, const uint8_t *b, size_t len, struct ed_mirror_gap **out,
+                        int *n_out);
 int ed_mirror_gap_drop(void *arg, struct ed_log *log, int64_t first, int64_t last);
 /* Where a partition without a checkpoint resumes: its log start, or the
  * first offset of a dropped range recorded for it (to announce it). */
