@@ -181,6 +181,9 @@ struct ed_config {
     int64_t mirror_request_timeout_ms;
     char *mirror_compression_type;
     int64_t mirror_rate_bytes_per_sec;
+    char *mirror_on_full;
+    char *mirror_priority;
+    char *mirror_resume_fallback;
     int64_t memory_max_bytes;
     char *log_level;
 

@@ -799,6 +799,30 @@ const struct ed_config_key ed_config_keys[] = {
      .def = "30000",
      .off = B(mirror_request_timeout_ms),
      .doc = "no answer from upstream within this time = the link is dead: reconnect"},
+    {.name = "mirror.on.full",
+     .type = ED_CFG_ENUM,
+     .def = "block",
+     .choices = "block,drop-oldest",
+     .off = B(mirror_on_full),
+     .doc = "at the disk budget or floor with segments not yet upstream: block (refuse new data, "
+            "delete nothing unmirrored) or drop-oldest (the disk guard deletes the oldest "
+            "unmirrored segments, each range kept, shown and announced upstream as a gap; needs "
+            "log.dir.full.policy=delete-oldest)"},
+    {.name = "mirror.priority",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mirror_priority),
+     .doc = "pattern:priority,... (e.g. alarms:100,turbine-.*:10; the first pattern that matches "
+            "a topic's whole name, else 0): partitions with backlog go upstream highest first, and "
+            "lower ones take at most a quarter of a transaction while a higher one has data"},
+    {.name = "mirror.resume.fallback",
+     .type = ED_CFG_ENUM,
+     .def = "none",
+     .choices = "none,scan",
+     .off = B(mirror_resume_fallback),
+     .doc = "when the checkpoint topic is missing or holds no resume point for a partition this "
+            "site mirrored before: none (refuse to mirror) or scan (resume after the last record "
+            "upstream whose eddy.src header names that partition)"},
     {.name = "memory.max.bytes",
      .type = ED_CFG_INT,
      .min = 0,

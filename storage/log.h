@@ -128,10 +128,16 @@ void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 
 /* Hook for the upstream mirror: retention and the disk guard ask it before
  * deleting a segment whose records end before last_offset+1; returning false
- * keeps the segment (unless the disk guard, under disk_full_delete, has no
- * other choice). */
+ * keeps the segment. The disk guard (under disk_full_delete) deletes a kept
+ * segment only when it has no other one left and a drop hook is set: the
+ * drop hook is told the segment's offsets first..last while the segment is
+ * still readable, and ED_OK lets it go (anything else keeps it, and the
+ * append that needed the room is refused). Without a drop hook the guard
+ * never deletes what the retention hook keeps. */
 typedef bool (*ed_retention_hook)(void *arg, ed_log *log, int64_t last_offset, bool guard);
+typedef int (*ed_retention_drop_hook)(void *arg, ed_log *log, int64_t first, int64_t last);
 void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg);
+void ed_storage_set_drop_hook(ed_storage *st, ed_retention_drop_hook drop);
 
 /* ---- appends ---- */
 struct ed_append_result {

@@ -77,6 +77,8 @@ struct ed_storage {
     void (*notify)(void *arg);
     void *notify_arg;
     ed_retention_hook hook;
+    ed_retention_drop_hook drop_hook; /* called with hook_arg */
+    bool guard_kept;                  /* the guard's last run stopped at segments the hook keeps */
     void *hook_arg;
     struct ed_waiter *free_waiters;
     bool in_completions;

@@ -6,8 +6,9 @@
  * (disk_full_delete, log.dir.full.policy=delete-oldest): then the guard
  * deletes the oldest sealed segments across partitions, logging and
  * counting each range; by default it refuses appends instead. The retention
- * hook (the upstream mirror) is asked first and may keep a segment, except
- * when the guard has no other segment left to delete. */
+ * hook (the upstream mirror) is asked first and may keep a segment; the
+ * guard deletes a kept one only when it has no other segment left and the
+ * drop hook, told of it first, agrees (mirror.on.full=drop-oldest). */
 #include <inttypes.h>
 
 #define ED_LOG_MODULE "retention"
@@ -70,18 +71,25 @@ uint64_t ed_retention_guard(ed_storage *st, uint64_t need_len)
             if ((!best || t < seg_time(best->segs[0])) && hook_allows(st, log, true)) best = log;
         }
         bool override = false;
-        if (!best && forced) {
+        if (!best && forced && (!st->hook || st->drop_hook)) {
             best = forced;
             override = st->hook != NULL;
         }
         if (!best) {
-            ED_LOG_WARN_RL("disk guard: %" PRIu64 " more bytes needed but only active segments "
+            ED_LOG_WARN_RL("disk guard: %" PRIu64 " more bytes needed but only %s segments "
                            "are left",
-                           need_len - freed);
-            break;
+                           need_len - freed, forced ? "active or unmirrored" : "active");
+            st->guard_kept = forced != NULL;
+            return freed;
         }
         uint64_t len = best->segs[0]->len;
         int64_t first = best->segs[0]->base_offset, last = best->segs[1]->base_offset - 1;
+        if (override && st->drop_hook(st->hook_arg, best, first, last) != ED_OK) {
+            ED_LOG_WARN_RL("disk guard: %s-%d offsets %" PRId64 "..%" PRId64
+                           " kept: the drop could not be recorded",
+                           best->topic, (int)best->partition, first, last);
+            break;
+        }
         ED_LOG_WARN("disk guard (log.dir.full.policy=delete-oldest): deleting %s-%d offsets "
                     "%" PRId64 "..%" PRId64 " (%" PRIu64 " bytes)%s",
                     best->topic, (int)best->partition, first, last, len,
@@ -92,6 +100,7 @@ uint64_t ed_retention_guard(ed_storage *st, uint64_t need_len)
         st->stats.len_deleted_guard += len;
         st->stats.n_offsets_deleted_guard += (uint64_t)(last - first + 1);
     }
+    st->guard_kept = false;
     return freed;
 }
 
@@ -130,12 +139,15 @@ int ed_retention_admit(ed_storage *st, const ed_log *log, size_t len)
             ED_LOG_WARN_RL("%s-%d: append of %zu bytes refused: log.dir.budget.bytes (%" PRIu64
                            ") reached%s",
                            log->topic, (int)log->partition, len, c->disk_budget_len,
-                           c->disk_full_delete ? " and nothing left to delete"
-                                               : " (log.dir.full.policy=refuse)");
+                           !c->disk_full_delete ? " (log.dir.full.policy=refuse)"
+                           : st->guard_kept     ? " and the rest is not mirrored yet"
+                                                : " and nothing left to delete");
             return ED_ERR_NOSPC;
         }
     }
-    if (!c->disk_free_floor_len || c->disk_full_delete) return ED_OK;
+    /* under delete-oldest the guard keeps the floor, unless what is left
+     * is kept for the mirror: then the floor refuses as under refuse */
+    if (!c->disk_free_floor_len || (c->disk_full_delete && !st->guard_kept)) return ED_OK;
     /* Measure when nothing is known yet, or when the estimate says this
      * append would cross the floor; while below it, the tick measures. */
     if (!st->fs_known || (!st->space_low && st->fs_free_len < c->disk_free_floor_len + len))
@@ -144,8 +156,10 @@ int ed_retention_admit(ed_storage *st, const ed_log *log, size_t len)
     if (st->space_low || crosses) {
         st->stats.n_appends_refused_full++;
         ED_LOG_WARN_RL("%s-%d: append of %zu bytes refused: free space below "
-                       "log.dir.min.free.bytes (%" PRIu64 ", log.dir.full.policy=refuse)",
-                       log->topic, (int)log->partition, len, c->disk_free_floor_len);
+                       "log.dir.min.free.bytes (%" PRIu64 ", %s)",
+                       log->topic, (int)log->partition, len, c->disk_free_floor_len,
+                       c->disk_full_delete ? "the rest is not mirrored yet"
+                                           : "log.dir.full.policy=refuse");
         return ED_ERR_NOSPC;
     }
     if (st->fs_known) st->fs_free_len -= len;

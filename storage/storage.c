@@ -410,6 +410,11 @@ void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void 
     st->hook_arg = arg;
 }
 
+void ed_storage_set_drop_hook(ed_storage *st, ed_retention_drop_hook drop)
+{
+    st->drop_hook = drop;
+}
+
 uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
 {
     for (uint32_t i = 0; i < st->n_logs; i++) {

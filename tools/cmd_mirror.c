@@ -76,6 +76,34 @@ static char *next_line(char *s)
     return nl[1] ? nl + 1 : NULL;
 }
 
+/* A line about ranges dropped before they were mirrored (drop-oldest):
+ * the totals, or one range (a header before the first). */
+static bool show_dropped(const char *line, bool *header)
+{
+    char a[32] = "", z[32] = "", n[32] = "", topic[256] = "", part[16] = "", ann[16] = "";
+    if (field(line, "dropped_ranges", a, sizeof a)) {
+        field(line, "dropped_records", n, sizeof n);
+        if (strcmp(a, "0") != 0)
+            printf("dropped before mirrored since start: %s ranges, %s records\n", a, n);
+        return true;
+    }
+    if (!field(line, "first", a, sizeof a)) return false;
+    field(line, "last", z, sizeof z);
+    field(line, "records", n, sizeof n);
+    field(line, "topic", topic, sizeof topic);
+    field(line, "partition", part, sizeof part);
+    field(line, "announced", ann, sizeof ann);
+    if (!*header)
+        printf("%-32s %9s %25s %10s  %s\n", "DROPPED TOPIC", "PARTITION", "OFFSETS", "RECORDS",
+               "GAP RECORD");
+    *header = true;
+    char range[80];
+    snprintf(range, sizeof range, "%s..%s", a, z);
+    printf("%-32s %9s %25s %10s  %s\n", topic, part, range, n,
+           strcmp(ann, "true") == 0 ? "upstream" : "waiting");
+    return true;
+}
+
 static int show(char *text, bool json)
 {
     if (json) {
@@ -101,10 +129,12 @@ static int show(char *text, bool json)
     if (err[0]) printf("last error: %s\n", err);
     printf("%-32s %9s %12s %12s %10s  %s\n", "TOPIC", "PARTITION", "MIRRORED", "END", "LAG",
            "STATE");
+    bool gaps = false;
     while ((line = next)) {
         next = next_line(line);
         char topic[256], part[16] = "", mirrored[32] = "", end[32] = "", lag[32] = "",
                          pstate[64] = "";
+        if (show_dropped(line, &gaps)) continue;
         if (!field(line, "topic", topic, sizeof topic)) continue;
         field(line, "partition", part, sizeof part);
         field(line, "mirrored", mirrored, sizeof mirrored);

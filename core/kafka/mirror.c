@@ -215,7 +215,8 @@ static void scan_topic(void *arg, ed_topic *t)
         snprintf(x->topic, sizeof x->topic, "%s", name);
         x->partition = p;
         x->ut = ut;
-        x->next = x->txn_next = x->ckpt = -1;
+        x->next = x->txn_next = x->ckpt = x->gap_last = -1;
+        x->prio = ed_mirror_priority_of(m, name);
         s->n_new++;
     }
 }
@@ -491,7 +492,12 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
             free_ut_parts(u);
             missing = true;
             if (!missing_name || ui == m->ck_ut) missing_name = u->name;
-            if (ui == m->ck_ut && m->have_state) {
+            if (ui == m->ck_ut && m->have_state && m->scan_fallback) {
+                ED_LOG_WARN("the checkpoint topic %s is missing upstream although this site has "
+                            "mirrored before: creating it, the resume points come from a scan "
+                            "of the upstream partitions (mirror.resume.fallback=scan)",
+                            m->ck_topic);
+            } else if (ui == m->ck_ut && m->have_state) {
                 ed_kc_free(&md.mem);
                 ed_mirror_stop_for_good(
                     m,
@@ -660,6 +666,12 @@ static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn en
     }
 }
 
+void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
+                       ed_klink_resp_cb cb)
+{
+    send_or_wait(m, link_to(m, id), api, enc, arg, cb);
+}
+
 /* An append to a local partition wakes a sleeping mirror after linger.ms
  * (to gather), at once when a batch's worth has gathered or the partition
  * is new to the mirror. Only arms the timer: this may run inside a storage
@@ -699,6 +711,7 @@ static void idle(ed_mirror *m)
         return;
     }
     m->sleeping = m->woken = false;
+    if (!ed_mirror_check_start(m)) return;
     uint32_t owed_ms = ed_mirror_rate_wait_ms(m);
     if (owed_ms) { /* the bandwidth cap: wait for the bucket */
         ed_mirror_later(m, owed_ms);
@@ -721,6 +734,26 @@ static void idle(ed_mirror *m)
     }
     m->phase = P_ADD;
     ed_mirror_step(m);
+}
+
+bool ed_mirror_check_start(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_mp && !m->drop_oldest; i++) {
+        struct mpart *p = &m->mp[i];
+        ed_log *log = ed_mirror_part_log(m, p);
+        int64_t start = log ? ed_log_start_offset(log) : 0;
+        if (p->next < 0 || p->next >= start) continue;
+        char tp[300], what[200];
+        snprintf(tp, sizeof tp, "%s-%d", p->topic, (int)p->partition);
+        snprintf(what, sizeof what, "offsets %" PRId64 "..%" PRId64, p->next, start - 1);
+        ed_mirror_stop_for_good(m,
+                                "%s: %s were deleted locally before they were mirrored; "
+                                "mirror.on.full=block never skips them (drop-oldest would "
+                                "announce them upstream as a gap and go on)",
+                                tp, what);
+        return false;
+    }
+    return true;
 }
 
 void ed_mirror_step(ed_mirror *m)
@@ -754,6 +787,9 @@ void ed_mirror_step(ed_mirror *m)
     case P_CKPT:
         send_or_wait(m, link_to(m, m->ut[m->ck_ut].leader[m->ck_part]), ED_KMSG_FETCH,
                      ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
+        return;
+    case P_SCAN:
+        ed_mirror_scan_step(m);
         return;
     case P_IDLE:
         idle(m);
@@ -840,6 +876,7 @@ static void mirror_free(void *obj)
     ed_plat_timer_stop(m->b->loop, &m->timer);
     ed_plat_timer_stop(m->b->loop, &m->status_timer);
     ed_storage_set_retention_hook(m->b->storage, NULL, NULL);
+    ed_storage_set_drop_hook(m->b->storage, NULL);
     ed_topics_del_append_listener(m->b->topics, on_append, m);
     ed_klink_free(m->boot);
     for (int i = 0; i < m->n_nodes; i++)
@@ -848,10 +885,12 @@ static void mirror_free(void *obj)
         free_ut_parts(&m->ut[i]);
     ed_free(m->ut);
     ed_free(m->mp);
+    ed_free(m->gaps);
     ed_free(m->rbuf);
     ed_free(m->hdrs);
     ed_batch_iter_release(&m->it);
     ed_free(m->topics_cfg);
+    ed_free(m->prio_cfg);
     ed_free(m);
 }
 
@@ -878,6 +917,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     snprintf(m->template_, sizeof m->template_, "%s", cfg->mirror_topic_template);
     snprintf(m->ck_topic, sizeof m->ck_topic, "%s", cfg->mirror_checkpoint_topic);
     m->topics_cfg = ed_strdup(cfg->mirror_topics);
+    m->prio_cfg = ed_strdup(cfg->mirror_priority);
     m->create_topics = cfg->mirror_create_topics;
     m->txn_max_len = cfg->mirror_transaction_max_bytes;
     m->txn_max_ms = cfg->mirror_transaction_max_ms;
@@ -890,6 +930,9 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);
     snprintf(m->status_path, sizeof m->status_path, "%s/%s", dir, ED_MIRROR_STATUS_FILE);
+    snprintf(m->gaps_path, sizeof m->gaps_path, "%s/%s", dir, ED_MIRROR_GAPS_FILE);
+    m->drop_oldest = strcmp(cfg->mirror_on_full, "drop-oldest") == 0;
+    m->scan_fallback = strcmp(cfg->mirror_resume_fallback, "scan") == 0;
     m->link_state = "connecting";
     m->coord = -1;
     m->pid = -1;
@@ -903,7 +946,9 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     char first[300];
     snprintf(first, sizeof first, "%.*s", (int)strcspn(servers, ","), servers);
     int rc = ED_ERR_NOMEM;
-    if (!m->topics_cfg) goto fail;
+    if (!m->topics_cfg || !m->prio_cfg) goto fail;
+    rc = ed_mirror_priority_check(m->prio_cfg, why, why_len);
+    if (rc) goto fail;
     rc = ed_kc_parse_hostport(first, m->boot_host, sizeof m->boot_host, &m->boot_port);
     if (rc) {
         snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",
@@ -917,6 +962,14 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
         rc = ED_ERR_UNSUPPORTED;
         goto fail;
     }
+    if (m->drop_oldest && strcmp(cfg->log_dir_full_policy, "delete-oldest") != 0) {
+        snprintf(why, why_len,
+                 "mirror.on.full=drop-oldest deletes acknowledged data: it needs "
+                 "log.dir.full.policy=delete-oldest (now '%s')",
+                 cfg->log_dir_full_policy);
+        rc = ED_ERR_INVAL;
+        goto fail;
+    }
     if (!ed_topics_valid_name(m->ck_topic)) {
         snprintf(why, why_len, "mirror.checkpoint.topic: '%s' is not a valid topic name",
                  m->ck_topic);
@@ -928,6 +981,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     if (m->ck_ut < 0) goto fail;
     rescan(m);
     ed_mirror_load_state(m);
+    ed_mirror_gap_load(m);
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
     struct ed_klink_opts o = link_opts(m);
     rc = ed_klink_new(b->loop, m->boot_host, m->boot_port, &o, &link_cbs, m, &m->boot);
@@ -936,6 +990,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     rc = ed_topics_add_append_listener(b->topics, on_append, m);
     if (rc) goto fail;
     ed_storage_set_retention_hook(b->storage, retention_hook, m);
+    if (m->drop_oldest) ed_storage_set_drop_hook(b->storage, ed_mirror_gap_drop);
     ed_plat_timer_start(b->loop, &m->status_timer, 0, ed_mirror_on_status, m);
     rc = ed_broker_add_service(b, &svc); /* on error the broker frees it */
     if (rc) {

@@ -24,5 +24,6 @@ bool ed_mirror_match(const char *pattern, const char *name);
 /* The files in the data directory. */
 #define ED_MIRROR_STATE_FILE  "mirror.state"
 #define ED_MIRROR_STATUS_FILE "mirror-status.json"
+#define ED_MIRROR_GAPS_FILE   "mirror.gaps"
 
 #endif

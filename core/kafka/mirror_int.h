@@ -47,6 +47,7 @@ enum phase {
     P_COORD,   /* FindCoordinator */
     P_INIT,    /* InitProducerId */
     P_CKPT,    /* reading the checkpoints */
+    P_SCAN,    /* mirror.resume.fallback=scan: looking upstream for resume points */
     P_IDLE,    /* between transactions */
     P_ADD,     /* AddPartitionsToTxn */
     P_PRODUCE, /* Produce requests out */
@@ -75,6 +76,21 @@ struct utopic {
     size_t *batch_len;
 };
 
+#define ED_MIRROR_MAX_GAPS 256 /* dropped ranges waiting to be announced */
+
+/* A range of offsets deleted locally before it was mirrored
+ * (mirror.on.full=drop-oldest), kept in mirror.gaps until announced. */
+struct ed_mirror_gap {
+    char topic[ED_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t first, last; /* offsets, inclusive */
+    uint64_t n_records;  /* records the range held */
+    int64_t dropped_ms;  /* wall clock of the (first) drop */
+    int64_t split;       /* >= 0: first..split-1 were in a transaction in flight at the drop */
+    uint64_t n_below;    /* records of first..split-1 */
+    bool announced;      /* the gap record is committed upstream */
+};
+
 /* A mirrored source partition. */
 struct mpart {
     char topic[ED_TOPIC_NAME_MAX + 1];
@@ -87,6 +103,9 @@ struct mpart {
     int64_t lag;       /* records not yet upstream */
     uint64_t n_copied; /* records copied since start */
     uint64_t idle_len; /* its log's size when the mirror last went idle */
+    int64_t gap_last;  /* >= 0: this transaction announces next..gap_last as a gap */
+    int32_t prio;      /* mirror.priority: higher goes first */
+    bool scan_need;    /* no checkpoint though mirrored before: scan upstream */
 };
 
 struct ed_mirror {
@@ -97,7 +116,7 @@ struct ed_mirror {
     char template_[256];
     char ck_topic[ED_TOPIC_NAME_MAX + 1];
     char *topics_cfg; /* copy of mirror.topics */
-    char state_path[1024], status_path[1024];
+    char state_path[1024], status_path[1024], gaps_path[1024];
     bool create_topics;
     int64_t txn_max_len, txn_max_ms, linger_ms, batch_len, request_ms;
     int compression; /* enum ed_compression of the batches sent upstream */
@@ -133,9 +152,19 @@ struct ed_mirror {
     int64_t pid;
     int16_t epoch;
     int64_t ck_pos, ck_lso;
+    bool scan_fallback; /* mirror.resume.fallback=scan */
+    int scan_mp;        /* the partition being scanned for */
+    int32_t scan_up;    /* the upstream partition being scanned */
+    int scan_step;      /* 0: its end, 1: its start, 2: fetching a window */
+    int64_t scan_start, scan_end, scan_lo, scan_hi, scan_pos;
+    int64_t scan_found; /* last source offset of the partition found upstream, -1 none */
+    int64_t scan_here;  /* ... in the upstream partition being scanned */
+    int64_t scan_win;   /* offsets in the window being read (doubles going back) */
     int n_produce_out;
     int rr; /* round-robin start among partitions */
     int64_t txn_len;
+    int64_t txn_limit; /* record bytes this transaction may still grow to */
+    char *prio_cfg;    /* copy of mirror.priority */
     uint64_t n_txns;
     char last_error[512];
     const char *link_state;
@@ -145,6 +174,11 @@ struct ed_mirror {
     struct ed_record_header *hdrs;
     size_t hdrs_cap;
     struct ed_batch_iter it;
+
+    bool drop_oldest; /* mirror.on.full=drop-oldest */
+    struct ed_mirror_gap *gaps;
+    int n_gaps;
+    uint64_t n_ranges_dropped, n_records_dropped; /* since start */
 
     const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
     long crash_n;
@@ -165,23 +199,57 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err);
 bool ed_mirror_decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct ed_kc_mem *mem,
                       void *msg, const char *what);
 void ed_mirror_step(ed_mirror *m);
+/* Sends a request to node id, or waits for its link (the phase repeats). */
+void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
+                       ed_klink_resp_cb cb);
+
+/* Reads local batches of log from offset pos into m->rbuf (*len bytes, 0
+ * at the end). */
+int ed_mirror_read_local(ed_mirror *m, struct ed_log *log, int64_t pos, size_t *len);
+/* A partition moved past its log start: under drop-oldest a gap the next
+ * transaction announces; under block the mirror stops. False if stopped. */
+bool ed_mirror_check_start(ed_mirror *m);
 
 /* mirror_ckpt.c */
 void ed_mirror_enc_ckpt_fetch(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_on_ckpt_fetch(void *arg, int16_t key, int16_t ver, ed_krd *r);
+void ed_mirror_scan_step(ed_mirror *m);
+void ed_mirror_scan_next(ed_mirror *m);
 
 /* mirror_txn.c */
 void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg);
 uint32_t ed_mirror_rate_wait_ms(ed_mirror *m);
+/* Checks mirror.priority (ED_ERR_INVAL with why); the priority of topic. */
+int ed_mirror_priority_check(const char *cfg, char *why, size_t why_len);
+int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic);
 void ed_mirror_txn_failed(ed_mirror *m, const char *why);
 bool ed_mirror_build_txn(ed_mirror *m);
 void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r);
 
+/* mirror_gap.c */
+void ed_mirror_gap_load(ed_mirror *m);
+/* Parses the image of a mirror.gaps file: ED_OK with *out (ed_free it)
+ * and *n_out, else ED_ERR_CORRUPT (logged) or ED_ERR_NOMEM. */
+int ed_mirror_gap_parse(const char *path, const uint8_t *b, size_t len, struct ed_mirror_gap **out,
+                        int *n_out);
+int ed_mirror_gap_drop(void *arg, struct ed_log *log, int64_t first, int64_t last);
+/* Where a partition without a checkpoint resumes: its log start, or the
+ * first offset of a dropped range recorded for it (to announce it). */
+int64_t ed_mirror_gap_resume_from(const ed_mirror *m, const struct mpart *p, int64_t start);
+/* The gap record (key, value) announcing p->next..p->gap_last. */
+int ed_mirror_gap_record(ed_mirror *m, const struct mpart *p, char *key, size_t key_len, char *val,
+                         size_t val_len, int *kl, int *vl);
+void ed_mirror_gap_committed(ed_mirror *m);
+void ed_mirror_gap_resumed(ed_mirror *m);
+/* The status file's dropped ranges, from ", \"dropped_ranges\": ..."; bytes. */
+size_t ed_mirror_gap_status(const ed_mirror *m, char *buf, size_t cap);
+
 /* mirror_status.c */
+void ed_mirror_json_str(char *out, size_t len, const char *s);
 int ed_mirror_save_state(ed_mirror *m);
 void ed_mirror_load_state(ed_mirror *m);
 void ed_mirror_write_status(ed_mirror *m);

@@ -19,8 +19,8 @@
 #include "core/topics.h"
 
 static const char *const phase_names[] = {"connecting", "connecting", "connecting", "connecting",
-                                          "connecting", "connecting", "mirroring",  "mirroring",
-                                          "mirroring",  "mirroring",  "stopped"};
+                                          "connecting", "connecting", "connecting", "mirroring",
+                                          "mirroring",  "mirroring",  "mirroring",  "stopped"};
 
 /* mirror.state: magic, version, count, body CRC32C, header CRC32C (big
  * endian, docs/format.md), then per partition: topic length (u16), topic,
@@ -108,7 +108,7 @@ bad:
 
 /* ---- status ---- */
 
-static void json_str(char *out, size_t len, const char *s)
+void ed_mirror_json_str(char *out, size_t len, const char *s)
 {
     size_t o = 0;
     for (; *s && o + 7 < len; s++) {
@@ -127,12 +127,12 @@ static void json_str(char *out, size_t len, const char *s)
 
 void ed_mirror_write_status(ed_mirror *m)
 {
-    size_t cap = 1024 + (size_t)m->n_mp * 600;
+    size_t cap = 1024 + (size_t)m->n_mp * 600 + (size_t)m->n_gaps * 400;
     char *buf = ed_malloc(cap);
     if (!buf) return;
     char err[1100], site[300];
-    json_str(err, sizeof err, m->last_error);
-    json_str(site, sizeof site, m->site);
+    ed_mirror_json_str(err, sizeof err, m->last_error);
+    ed_mirror_json_str(site, sizeof site, m->site);
     const char *state = phase_names[m->phase];
     if (m->phase == P_STOPPED && strncmp(m->last_error, "fenced", 6) == 0)
         state = "fenced";
@@ -159,7 +159,9 @@ void ed_mirror_write_status(ed_mirror *m)
                               i ? "," : "", p->topic, (int)p->partition, m->ut[p->ut].name, done,
                               end, end > done ? end - done : 0, ps);
     }
-    if (o < cap) o += (size_t)snprintf(buf + o, cap - o, "\n]}\n");
+    if (o < cap) o += (size_t)snprintf(buf + o, cap - o, "\n]");
+    if (o < cap) o += ed_mirror_gap_status(m, buf + o, cap - o);
+    if (o < cap) o += (size_t)snprintf(buf + o, cap - o, "}\n");
     if (o >= cap) o = cap - 1;
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp", m->status_path);

@@ -172,43 +172,106 @@ uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
     return (uint32_t)((-m->tokens * 1000 + m->rate - 1) / m->rate);
 }
 
+int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
+{
+    *len = 0;
+    struct ed_log_slice s;
+    int rc = ed_log_read(log, pos, (size_t)m->batch_len, &s);
+    if (rc != ED_OK || !s.seg) return rc;
+    if (s.len > m->rbuf_cap) {
+        uint8_t *nb = ed_realloc(m->rbuf, s.len);
+        if (!nb) {
+            ed_log_slice_release(&s);
+            return ED_ERR_NOMEM;
+        }
+        m->rbuf = nb;
+        m->rbuf_cap = s.len;
+    }
+    rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
+    if (rc == ED_OK) *len = s.len;
+    ed_log_slice_release(&s);
+    return rc;
+}
+
+/* ---- priorities ---- */
+
+/* Walks mirror.priority ("pattern:priority,..."): every item must be
+ * well formed; *prio gets the priority of the first pattern matching all
+ * of topic (NULL: none), else 0. */
+static int walk_priority(const char *cfg, const char *topic, int32_t *prio, char *why,
+                         size_t why_len)
+{
+    bool found = false;
+    *prio = 0;
+    for (const char *p = cfg; *p;) {
+        size_t n = strcspn(p, ",");
+        char item[300];
+        size_t a = 0, z = n;
+        while (a < z && p[a] == ' ')
+            a++;
+        while (z > a && p[z - 1] == ' ')
+            z--;
+        if (z > a) {
+            snprintf(item, sizeof item, "%.*s", (int)(z - a), p + a);
+            char *colon = strrchr(item, ':'), *end = NULL;
+            long v = colon && colon[1] ? strtol(colon + 1, &end, 10) : 0;
+            if (z - a >= sizeof item || !colon || colon == item || !end || *end || v < -1000000 ||
+                v > 1000000) {
+                snprintf(why, why_len,
+                         "mirror.priority: '%s' is not pattern:priority (an integer from "
+                         "-1000000 to 1000000)",
+                         item);
+                return ED_ERR_INVAL;
+            }
+            *colon = 0;
+            if (topic && !found && ed_mirror_match(item, topic)) {
+                *prio = (int32_t)v;
+                found = true;
+            }
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+    return ED_OK;
+}
+
+int ed_mirror_priority_check(const char *cfg, char *why, size_t why_len)
+{
+    int32_t prio;
+    return walk_priority(cfg, NULL, &prio, why, why_len);
+}
+
+int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic)
+{
+    int32_t prio = 0;
+    char why[8];
+    walk_priority(m->prio_cfg, topic, &prio, why, sizeof why); /* checked at start */
+    return prio;
+}
+
 /* Copies records of p from p->next on into the transaction's batches.
  * Returns false when the transaction is full. */
 static bool take_part(ed_mirror *m, struct mpart *p)
 {
     ed_log *log = ed_mirror_part_log(m, p);
-    if (!log) return true;
+    struct utopic *u = &m->ut[p->ut];
+    if (!log || !u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
     int64_t durable = ed_log_durable_offset(log);
     int64_t start = ed_log_start_offset(log);
     p->lag = durable > p->next ? durable - p->next : 0;
-    if (p->next >= durable) return true;
     if (p->next < start) {
-        ED_LOG_WARN("%s-%d: offsets %" PRId64 "..%" PRId64 " were deleted before they were "
-                    "mirrored",
-                    p->topic, (int)p->partition, p->next, start - 1);
-        p->next = p->txn_next = start;
+        /* dropped before it was mirrored (ed_mirror_check_start let only
+         * drop-oldest come here): this transaction announces the gap */
+        p->gap_last = start - 1;
+        p->txn_next = start;
     }
-    struct utopic *u = &m->ut[p->ut];
-    if (!u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
+    if (p->txn_next >= durable) return true;
     char src[ED_TOPIC_NAME_MAX + 64];
     int64_t pos = p->txn_next;
     for (int64_t before = -1; pos < durable && pos != before;) {
         before = pos;
-        struct ed_log_slice s;
-        if (ed_log_read(log, pos, (size_t)m->batch_len, &s) != ED_OK || !s.seg) break;
-        if (s.len > m->rbuf_cap) {
-            uint8_t *nb = ed_realloc(m->rbuf, s.len);
-            if (!nb) {
-                ed_log_slice_release(&s);
-                break;
-            }
-            m->rbuf = nb;
-            m->rbuf_cap = s.len;
-        }
-        size_t len = s.len;
-        int rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
-        ed_log_slice_release(&s);
-        if (rc) break;
+        size_t len = 0;
+        if (ed_mirror_read_local(m, log, pos, &len) != ED_OK || len == 0) break;
         size_t off = 0;
         while (off + ED_BATCH_HEADER_LEN <= len && pos < durable) {
             if (ed_batch_iter_begin(&m->it, m->rbuf + off, len - off) != ED_OK) {
@@ -252,7 +315,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
                               (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
                 pos = rec.offset + 1;
                 p->n_copied++;
-                if (m->txn_len >= txn_cap(m)) {
+                if (m->txn_len >= m->txn_limit) {
                     p->txn_next = pos;
                     return false;
                 }
@@ -292,14 +355,32 @@ static void finish_batches(ed_mirror *m)
 bool ed_mirror_build_txn(ed_mirror *m)
 {
     reset_batches(m);
-    for (int i = 0; i < m->n_mp; i++)
+    for (int i = 0; i < m->n_mp; i++) {
         m->mp[i].txn_next = m->mp[i].next;
-    bool any = false;
-    for (int k = 0; k < m->n_mp; k++) {
-        struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
-        bool more = take_part(m, p);
-        if (p->txn_next > p->next) any = true;
-        if (!more) break;
+        m->mp[i].gap_last = -1;
+    }
+    /* priority levels from the highest down, round robin within one; a
+     * lower level takes at most a quarter of the transaction once a higher
+     * one has data in it, so live data of a higher partition never waits
+     * long behind a lower one's backlog */
+    bool any = false, more = true;
+    m->txn_limit = txn_cap(m);
+    for (int64_t level = INT64_MAX; more;) {
+        int64_t next = INT64_MIN;
+        for (int i = 0; i < m->n_mp; i++)
+            if (m->mp[i].prio < level && m->mp[i].prio > next) next = m->mp[i].prio;
+        if (next == INT64_MIN) break;
+        if (any && level != INT64_MAX) {
+            int64_t lower = m->txn_len + txn_cap(m) / 4;
+            if (lower < m->txn_limit) m->txn_limit = lower;
+        }
+        level = next;
+        for (int k = 0; k < m->n_mp && more; k++) {
+            struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
+            if (p->prio != level) continue;
+            more = take_part(m, p);
+            if (p->txn_next > p->next) any = true;
+        }
     }
     m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
     if (!any) return false;
@@ -308,16 +389,25 @@ bool ed_mirror_build_txn(ed_mirror *m)
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
         if (p->txn_next <= p->next) continue;
-        char key[400], val[24];
-        int kl = snprintf(key, sizeof key, "%s|%s|%d", m->site, p->topic, (int)p->partition);
-        int vl = snprintf(val, sizeof val, "%" PRId64, p->txn_next);
+        char key[400], val[600];
+        int kl = 0, vl = 0;
         struct ed_record rec;
         memset(&rec, 0, sizeof rec);
         rec.key = (const uint8_t *)key;
-        rec.key_len = kl;
         rec.value = (const uint8_t *)val;
-        rec.value_len = vl;
         rec.timestamp = ed_plat_clock_wall_ms();
+        /* the gap first, then the resume point that moves past it */
+        if (p->gap_last >= 0) {
+            if (ed_mirror_gap_record(m, p, key, sizeof key, val, sizeof val, &kl, &vl) != ED_OK)
+                return false;
+            rec.key_len = kl;
+            rec.value_len = vl;
+            if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
+        }
+        kl = snprintf(key, sizeof key, "%s|%s|%d", m->site, p->topic, (int)p->partition);
+        vl = snprintf(val, sizeof val, "%" PRId64, p->txn_next);
+        rec.key_len = kl;
+        rec.value_len = vl;
         if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
     }
     finish_batches(m);
@@ -418,6 +508,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
     reset_batches(m);
     m->n_txns++;
     ed_mirror_save_state(m);
+    ed_mirror_gap_committed(m);
     m->phase = P_IDLE;
     ed_mirror_later(m, 0);
 }

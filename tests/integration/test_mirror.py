@@ -325,6 +325,16 @@ def test_mirror_survives_upstream_kill9(upstream, tmp_path):
         b.stop()
 
 
+def delete_upstream_topic(upstream, topic):
+    """Deletes topic upstream and waits until it is gone; returns the admin client."""
+    admin = AdminClient({"bootstrap.servers": upstream.bootstrap})
+    admin.delete_topics([topic], operation_timeout=30)[topic].result(60)
+    deadline = time.time() + 30
+    while topic in admin.list_topics(timeout=10).topics and time.time() < deadline:
+        time.sleep(0.2)
+    return admin
+
+
 def test_mirror_refuses_when_checkpoint_topic_deleted(upstream, tmp_path):
     ck = f"__ck_{random.randrange(10**6)}"
     cfg = mirror_config(upstream, "ckdel", **{"mirror.checkpoint.topic": ck})
@@ -335,11 +345,7 @@ def test_mirror_refuses_when_checkpoint_topic_deleted(upstream, tmp_path):
         produce(b.bootstrap, "ckdel", 100, partitions=1)
         wait_caught_up(b, ["ckdel"])
         b.stop()
-        admin = AdminClient({"bootstrap.servers": upstream.bootstrap})
-        admin.delete_topics([ck], operation_timeout=30)[ck].result(60)
-        deadline = time.time() + 30
-        while ck in admin.list_topics(timeout=10).topics and time.time() < deadline:
-            time.sleep(0.2)
+        admin = delete_upstream_topic(upstream, ck)
         start_with(b)
         produce(b.bootstrap, "ckdel", 50, start=100, partitions=1)
         st = wait_status(b, lambda s: s["state"] == "error", "error")

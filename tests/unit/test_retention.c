@@ -3,7 +3,8 @@
  * disk guard under log.dir.full.policy=delete-oldest keeping all logs under a
  * byte budget (oldest segments first, across partitions, each range logged
  * and counted), refusing appends when only active segments are left, and a
- * free-space floor; under the default policy (refuse) the budget and the
+ * free-space floor; segments the hook keeps deleted only through the drop
+ * hook; under the default policy (refuse) the budget and the
  * floor refuse appends and delete nothing. */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -262,37 +263,6 @@ static ed_log *filled(struct fx *f, const char *topic)
     return log;
 }
 
-static void test_guard_overrides_hook(void **state)
-{
-    struct fx *f = *state;
-    ed_log *log = filled(f, "t");
-    int segs = n_segments(f, "t");
-    ed_storage_set_retention_hook(f->st, hook, NULL);
-    hook_allow_guard = false;
-    ed_storage_close(f->st);
-    f->cfg.log = f->lc;
-    f->cfg.disk_free_floor_len = UINT64_MAX / 2; /* never satisfiable */
-    f->cfg.disk_full_delete = true;
-    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
-    ed_storage_set_retention_hook(f->st, hook, NULL);
-    log = lt_find_log(f->st, "t", 0);
-    hook_calls = 0;
-    lt_capture_logs();
-    ed_storage_tick(f->st, later());
-    /* Each dropped range is named: partition, offsets, bytes. */
-    bool named = lt_log_contains("deleting t-0 offsets 0..");
-    lt_release_logs();
-    assert_true(named);
-    struct ed_storage_stats s;
-    ed_storage_stats_get(f->st, &s);
-    /* No other choice: every sealed segment went despite the hook. */
-    assert_true(hook_calls > 0);
-    assert_int_equal(s.n_segments_deleted_guard, (uint64_t)segs - 1);
-    assert_int_equal(n_segments(f, "t"), 1);
-    assert_true(ed_log_end_offset(log) == 40);
-    assert_true(s.n_offsets_deleted_guard == (uint64_t)ed_log_start_offset(log));
-}
-
 /* Appends one batch of two records; returns the status. */
 static int try_put(ed_log *log)
 {
@@ -391,6 +361,98 @@ static void test_budget_refuses_by_default(void **state)
     assert_all_readable(log, 40 + 2 * n_ok);
 }
 
+/* The drop hook's record of each range, and its answer. */
+static int n_drops, drop_answer;
+static int64_t drop_first[64], drop_last[64];
+
+static int drop(void *arg, ed_log *log, int64_t first, int64_t last)
+{
+    (void)arg;
+    /* told while the segment is still there */
+    assert_true(ed_log_start_offset(log) == first);
+    assert_true(first <= last && last < ed_log_end_offset(log));
+    if (drop_answer == ED_OK && n_drops < 64) {
+        drop_first[n_drops] = first;
+        drop_last[n_drops] = last;
+    }
+    n_drops++;
+    return drop_answer;
+}
+
+/* Reopens the storage of f over a free-space floor that can never be met,
+ * under delete-oldest, with the hook keeping everything; returns log t. */
+static ed_log *reopen_over_floor(struct fx *f, ed_retention_drop_hook drop_hook)
+{
+    ed_storage_close(f->st);
+    f->cfg.log = f->lc;
+    f->cfg.disk_free_floor_len = UINT64_MAX / 2; /* never satisfiable */
+    f->cfg.disk_full_delete = true;
+    assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
+    ed_storage_set_retention_hook(f->st, hook, NULL);
+    ed_storage_set_drop_hook(f->st, drop_hook);
+    hook_allow_guard = false;
+    hook_calls = 0;
+    n_drops = 0;
+    return lt_find_log(f->st, "t", 0);
+}
+
+/* Without a drop hook (mirror.on.full=block) the guard deletes nothing the
+ * hook keeps, even under delete-oldest, and the floor refuses appends. */
+static void test_guard_keeps_hooked_segments(void **state)
+{
+    struct fx *f = *state;
+    filled(f, "t");
+    int segs = n_segments(f, "t");
+    ed_log *log = reopen_over_floor(f, NULL);
+    lt_capture_logs();
+    ed_storage_tick(f->st, later());
+    bool said = lt_log_contains("only active or unmirrored segments are left");
+    lt_release_logs();
+    assert_true(said);
+    assert_true(hook_calls > 0);
+    assert_int_equal(n_segments(f, "t"), segs);
+    assert_int_equal(try_put(log), ED_ERR_NOSPC);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_true(s.n_segments_deleted_guard == 0 && s.n_appends_refused_full == 1);
+    assert_int_equal(n_segments(f, "t"), segs);
+    assert_all_readable(log, 40);
+}
+
+/* With a drop hook (mirror.on.full=drop-oldest) the guard, with no other
+ * choice, deletes kept segments oldest first, telling the hook each range
+ * before; a range the hook cannot record stays. */
+static void test_guard_drops_through_hook(void **state)
+{
+    struct fx *f = *state;
+    filled(f, "t");
+    int segs = n_segments(f, "t");
+    drop_answer = ED_ERR_IO;
+    ed_log *log = reopen_over_floor(f, drop);
+    ed_storage_tick(f->st, later());
+    assert_int_equal(n_drops, 1);
+    assert_int_equal(n_segments(f, "t"), segs);
+    assert_all_readable(log, 40);
+    drop_answer = ED_OK;
+    log = reopen_over_floor(f, drop);
+    lt_capture_logs();
+    ed_storage_tick(f->st, later());
+    bool named = lt_log_contains("deleting t-0 offsets 0..");
+    lt_release_logs();
+    assert_true(named);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_int_equal(s.n_segments_deleted_guard, (uint64_t)segs - 1);
+    assert_int_equal(n_drops, segs - 1);
+    assert_int_equal(n_segments(f, "t"), 1);
+    /* the ranges told follow one another from 0 to the new start */
+    assert_true(drop_first[0] == 0);
+    for (int i = 1; i < n_drops; i++)
+        assert_true(drop_first[i] == drop_last[i - 1] + 1);
+    assert_true(drop_last[n_drops - 1] + 1 == ed_log_start_offset(log));
+    assert_true(ed_log_end_offset(log) == 40);
+}
+
 static void test_no_leaks(void **state)
 {
     (void)state;
@@ -407,7 +469,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_keeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_refuses_when_only_active_left, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_guard_overrides_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_keeps_hooked_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_drops_through_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_floor_refuses_by_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_refuses_by_default, setup, teardown),
         cmocka_unit_test(test_no_leaks),
