@@ -76,6 +76,13 @@ static void on_tick(ed_timer *t, void *arg)
     ed_plat_timer_start(b->loop, t, ED_MAX(next, 1u), on_tick, b);
 }
 
+/* A gathering flush is due before the tick timer fires. */
+static void on_tick_request(void *arg, uint32_t in_ms)
+{
+    ed_broker *b = arg;
+    ed_plat_timer_start(b->loop, &b->own->tick, ED_MAX(in_ms, 1u), on_tick, b);
+}
+
 /* systemd's watchdog: alive as long as the loop turns. */
 static void on_watchdog(ed_timer *t, void *arg)
 {
@@ -167,6 +174,7 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
     /* Flushes that the open started and that already finished are
      * announced by set_notify itself (a wake-up of the loop). */
     ed_storage_set_notify(b->storage, storage_notify, o->wake);
+    ed_storage_set_tick_request(b->storage, on_tick_request, b);
     struct ed_groups_config gc;
     ed_groups_config_from(cfg, &gc);
     rc = ed_groups_open(b, &gc, &b->groups);
