@@ -14,7 +14,9 @@ then runs, one after the other:
             with acks=all, linger.ms=0, 1,000 records/s in total.
 
 For each load: bytes the broker caused to be written (/proc/PID/io
-write_bytes: page-cache pages dirtied) per payload byte, fdatasync calls per
+write_bytes: page-cache pages dirtied) per payload byte, the segment bytes
+stored per payload byte (the rest of what was written is pages written
+again by later syncs, indexes and checkpoints), fdatasync calls per
 second, and the durable-acknowledgement latency (publish to PUBACK, produce
 to delivery report) p50/p99, over the whole load plus SETTLE seconds.
 
@@ -26,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -129,10 +132,12 @@ class Broker:
         return n
 
     def stop(self):
-        self.proc.terminate()
+        # The broker itself: strace would detach and leave it running.
+        os.kill(self.pid, signal.SIGTERM)
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGKILL)
             self.proc.kill()
             self.proc.wait()
         self.log.close()
@@ -242,9 +247,13 @@ def main():
         finally:
             b.stop()
         r["syncs_s"] = b.syncs(r["t0"], r["t1"]) / (r["t1"] - r["t0"])
+        r["stored"] = sum(os.path.getsize(os.path.join(d, f))
+                          for d, _, fs in os.walk(os.path.join(b.dir, "data"))
+                          for f in fs if f.endswith(".log"))
         shutil.rmtree(b.dir, ignore_errors=True)
         print(f"| {what} | {a.label} | {r['payload'] / 1e3 / a.seconds:.1f} | "
-              f"{r['written'] / 1e3 / a.seconds:.1f} | **{r['written'] / r['payload']:.2f}** | "
+              f"{r['written'] / 1e3 / a.seconds:.1f} | {r['stored'] / r['payload']:.2f} | "
+              f"**{r['written'] / r['payload']:.2f}** | "
               f"{r['syncs_s']:.1f} | {r['p50']:.1f} / {r['p99']:.1f} |", flush=True)
 
 

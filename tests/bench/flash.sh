@@ -17,6 +17,6 @@ PY="${EDDY_PEERS:-$HOME/.cache/eddy-peers}/venv/bin/python"
 command -v strace >/dev/null || { echo "flash.sh: strace is needed" >&2; exit 1; }
 [ -x "$PY" ] || "$REPO/tests/peers/install.sh" >&2
 make -C "$REPO" -s build/eddy build/bench/rdkperf >&2
-echo "| load | settings | payload kB/s | written kB/s | written / payload | fdatasync/s | ack p50 / p99 ms |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| load | settings | payload kB/s | written kB/s | stored / payload | written / payload | fdatasync/s | ack p50 / p99 ms |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 exec "$PY" "$HERE/flash.py" "$@"
