@@ -132,6 +132,7 @@ struct ed_config {
     int64_t eddy_flush_gather_ms;
     int64_t eddy_flush_gather_bytes;
     char *eddy_ingest_compression_type;
+    int64_t flash_endurance_bytes;
     int64_t log_index_interval_bytes;
     char *compression_type;
     char *log_cleanup_policy;

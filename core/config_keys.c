@@ -411,6 +411,15 @@ const struct ed_config_key ed_config_keys[] = {
             "long after its previous fdatasync began, so that one sync (which rewrites the "
             "partly filled last page) carries more data; the most an acknowledgement waits "
             "beyond the sync itself; 0 = sync as soon as anything waits"},
+    {.name = "flash.endurance.bytes",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = I64,
+     .def = "10000000000000",
+     .off = B(flash_endurance_bytes),
+     .doc = "Eddy: bytes the data directory's flash can take in its life (its TBW; 10 TB is "
+            "about 300 full writes of a 32 GB card); eddy status estimates the days left from "
+            "it; 0 = unknown"},
     {.name = "eddy.flush.gather.bytes",
      .type = ED_CFG_INT,
      .min = 4 * KB,
