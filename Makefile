@@ -82,7 +82,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls bench-coap
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls bench-coap bench-flash
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -226,6 +226,10 @@ soak-mirror: $(BUILD)/eddy
 bench-tls: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 	@tests/peers/install.sh >&2
 	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/tls_sasl.py
+
+# Bytes written per payload byte at everyday loads (about 2 minutes; not a test).
+bench-flash: $(BUILD)/eddy $(BUILD)/bench/rdkperf
+	@bash tests/bench/flash.sh
 
 # Eddy's MQTT listener against Mosquitto on this machine (not a test).
 bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf

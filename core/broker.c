@@ -12,6 +12,7 @@
 #include "core/group.h"
 #include "core/pidstate.h"
 #include "core/users.h"
+#include "core/wear.h"
 #include "core/acl.h"
 #include "core/sslmap.h"
 #include "platform/log.h"
@@ -44,6 +45,7 @@ struct ed_broker_own {
     struct ed_storage_config sc;
     ed_wakeup *wake;
     ed_timer tick;
+    ed_wear *wear; /* NULL where the platform counts no writes */
     ed_timer watchdog;
     uint64_t watchdog_ms;
     struct ed_broker_service svc[MAX_SERVICES];
@@ -75,7 +77,15 @@ static void on_tick(ed_timer *t, void *arg)
     ed_broker *b = arg;
     ed_storage_run_completions(b->storage); /* belt and braces: see log.h */
     uint32_t next = ed_storage_tick(b->storage, ed_plat_clock_wall_ms());
+    ed_wear_tick(b->own->wear, ed_plat_clock_wall_ms());
     ed_plat_timer_start(b->loop, t, ED_MAX(next, 1u), on_tick, b);
+}
+
+/* A gathering flush is due before the tick timer fires. */
+static void on_tick_request(void *arg, uint32_t in_ms)
+{
+    ed_broker *b = arg;
+    ed_plat_timer_start(b->loop, &b->own->tick, ED_MAX(in_ms, 1u), on_tick, b);
 }
 
 /* systemd's watchdog: alive as long as the loop turns. */
@@ -169,6 +179,10 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
     /* Flushes that the open started and that already finished are
      * announced by set_notify itself (a wake-up of the loop). */
     ed_storage_set_notify(b->storage, storage_notify, o->wake);
+    ed_storage_set_tick_request(b->storage, on_tick_request, b);
+    int wrc =
+        ed_wear_open(dir, (uint64_t)cfg->flash_endurance_bytes, ed_plat_clock_wall_ms(), &o->wear);
+    if (wrc != ED_OK) ED_LOG_INFO("no wear figures for eddy status: %s", ed_strerror(wrc));
     struct ed_groups_config gc;
     ed_groups_config_from(cfg, &gc);
     rc = ed_groups_open(b, &gc, &b->groups);
@@ -276,6 +290,7 @@ void ed_broker_close(ed_broker *b)
     ed_acl_close(b->acl);
     ed_conn_budget_free(b->budget);
     ed_topics_close(b->topics);
+    ed_wear_close(o->wear, ed_plat_clock_wall_ms());
     if (b->storage) {
         uint64_t t1 = ed_plat_clock_mono_ns();
         ed_storage_close(b->storage); /* flushes everything */

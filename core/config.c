@@ -395,6 +395,8 @@ void ed_config_storage(const struct ed_config *c, struct ed_storage_config *out)
     out->retention_check_ms = c->log_retention_check_interval_ms;
     out->recovery_checkpoint_ms = c->log_flush_offset_checkpoint_interval_ms;
     out->max_open_segments = (uint32_t)c->eddy_max_open_segments;
+    out->gather_ms = (uint32_t)c->eddy_flush_gather_ms;
+    out->gather_len = (uint64_t)c->eddy_flush_gather_bytes;
 }
 
 void ed_config_value(const struct ed_config *c, const struct ed_config_key *k, char *buf,

@@ -130,6 +130,10 @@ struct ed_config {
     int64_t log_flush_offset_checkpoint_interval_ms;
     int64_t log_flush_interval_ms;
     int64_t log_flush_interval_messages;
+    int64_t eddy_flush_gather_ms;
+    int64_t eddy_flush_gather_bytes;
+    char *eddy_ingest_compression_type;
+    int64_t flash_endurance_bytes;
     int64_t log_index_interval_bytes;
     char *compression_type;
     char *log_cleanup_policy;
@@ -285,8 +289,10 @@ bool ed_config_parse_int(const char *s, int64_t *out);
 bool ed_config_parse_bool(const char *s, bool *out);
 /* cleanup.policy: "delete", "compact" or both, comma-separated. */
 bool ed_config_parse_cleanup(const char *s, bool *compact, bool *delete_);
-/* compression.type → enum ed_compression (producer and none → NONE, which
- * applies to batches Eddy builds; producers' batches are stored as sent). */
+/* compression.type → enum ed_compression, or ED_CONFIG_COMPRESSION_PRODUCER
+ * for "producer": producers' batches are stored as sent, and batches Eddy
+ * builds itself use eddy.ingest.compression.type. */
+#define ED_CONFIG_COMPRESSION_PRODUCER (-1)
 bool ed_config_parse_compression(const char *s, int *out);
 
 /* One key as DescribeConfigs (broker resource) and config dumps see it. */

@@ -416,6 +416,33 @@ const struct ed_config_key ed_config_keys[] = {
      .tfield = ED_TF_FLUSH_MESSAGES,
      .doc = "flush after this many messages (default: no count trigger)",
      .tdoc = "Records appended before a flush is forced."},
+    {.name = "eddy.flush.gather.ms",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 10000,
+     .def = "100",
+     .off = B(eddy_flush_gather_ms),
+     .doc = "Eddy: durable acknowledgements (acks=all, MQTT QoS 1/2) of a partition gather this "
+            "long after its previous fdatasync began, so that one sync (which rewrites the "
+            "partly filled last page) carries more data; the most an acknowledgement waits "
+            "beyond the sync itself; 0 = sync as soon as anything waits"},
+    {.name = "flash.endurance.bytes",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = I64,
+     .def = "10000000000000",
+     .off = B(flash_endurance_bytes),
+     .doc = "Eddy: bytes the data directory's flash can take in its life (its TBW; 10 TB is "
+            "about 300 full writes of a 32 GB card); eddy status estimates the days left from "
+            "it; 0 = unknown"},
+    {.name = "eddy.flush.gather.bytes",
+     .type = ED_CFG_INT,
+     .min = 4 * KB,
+     .max = 1024 * MB,
+     .def = "65536",
+     .off = B(eddy_flush_gather_bytes),
+     .doc = "Eddy: a partition with this many unsynced bytes is synced at once, however short "
+            "the time since its previous sync, so fast producers are not slowed"},
     {.name = "log.index.interval.bytes",
      .topic = "index.interval.bytes",
      .type = ED_CFG_INT,
@@ -433,9 +460,17 @@ const struct ed_config_key ed_config_keys[] = {
      .choices = "producer,uncompressed,none,gzip,snappy,lz4,zstd",
      .off = B(compression_type),
      .tfield = ED_TF_COMPRESSION,
-     .doc = "codec of batches Eddy builds (bridges); producers' batches are stored as sent",
+     .doc = "codec of batches Eddy builds (bridges; producer: eddy.ingest.compression.type); "
+            "producers' batches are stored as sent",
      .tdoc = "Compression of batches Eddy builds for this topic; 'producer' keeps what producers "
              "send."},
+    {.name = "eddy.ingest.compression.type",
+     .type = ED_CFG_ENUM,
+     .def = "zstd",
+     .choices = "none,gzip,snappy,lz4,zstd",
+     .off = B(eddy_ingest_compression_type),
+     .doc = "Eddy: codec of the batches Eddy builds itself (MQTT publishes) for topics whose "
+            "compression.type is producer: fewer bytes on flash; Kafka consumers decompress"},
     {.name = "log.cleanup.policy",
      .topic = "cleanup.policy",
      .type = ED_CFG_LIST,

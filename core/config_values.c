@@ -93,9 +93,12 @@ bool ed_config_parse_compression(const char *s, int *out)
     static const struct {
         const char *name;
         int c;
-    } m[] = {{"producer", ED_COMPRESSION_NONE},     {"none", ED_COMPRESSION_NONE},
-             {"uncompressed", ED_COMPRESSION_NONE}, {"gzip", ED_COMPRESSION_GZIP},
-             {"snappy", ED_COMPRESSION_SNAPPY},     {"lz4", ED_COMPRESSION_LZ4},
+    } m[] = {{"producer", ED_CONFIG_COMPRESSION_PRODUCER},
+             {"none", ED_COMPRESSION_NONE},
+             {"uncompressed", ED_COMPRESSION_NONE},
+             {"gzip", ED_COMPRESSION_GZIP},
+             {"snappy", ED_COMPRESSION_SNAPPY},
+             {"lz4", ED_COMPRESSION_LZ4},
              {"zstd", ED_COMPRESSION_ZSTD}};
     for (size_t i = 0; i < ED_ARRAY_LEN(m); i++)
         if (strcmp(s, m[i].name) == 0) {

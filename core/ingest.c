@@ -8,6 +8,7 @@
  * that freeing the ingest can detach those still registered with the
  * storage (they then free themselves without calling back). */
 #define ED_LOG_MODULE "ingest"
+#include "core/config.h"
 #include "core/ingest.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -49,6 +50,7 @@ struct ed_ingest {
     struct bwait *waits;
     ed_timer linger_timer;
     struct ed_ingest_stats stats;
+    int producer_codec; /* for topics with compression.type=producer */
 };
 
 static void answer(ed_ingest *g, const struct waiter *w, int n, int status)
@@ -183,7 +185,7 @@ static struct gather *gather_get(ed_ingest *g, ed_partition *p, int *rc)
         if (*rc != ED_OK) return NULL;
         free_a->bb_max_len = max_len;
     }
-    int comp = lc->compression;
+    int comp = lc->compression < 0 ? g->producer_codec : lc->compression;
     if (!ed_codec_supported(comp, true)) comp = ED_COMPRESSION_NONE;
     *rc = ed_batch_builder_begin(free_a->bb, comp, ed_plat_clock_wall_ms(), -1, -1, -1);
     if (*rc != ED_OK) return NULL;
@@ -255,6 +257,12 @@ int ed_ingest_new(ed_loop *loop, ed_topics *topics, const struct ed_ingest_confi
     g->cfg = *cfg;
     g->cbs = *cbs;
     g->arg = arg;
+    struct ed_config *own = NULL;
+    const struct ed_config *bc =
+        ed_config_or_default(topics ? ed_topics_broker_config(topics) : NULL, &own);
+    g->producer_codec = ED_COMPRESSION_NONE;
+    if (bc) ed_config_parse_compression(bc->eddy_ingest_compression_type, &g->producer_codec);
+    ed_config_free(own);
     if (topics) {
         int rc = ed_topics_add_remove_listener(topics, on_partition_removed, g);
         if (rc != ED_OK) {

@@ -502,6 +502,11 @@ void ed_topics_close(ed_topics *t)
     ed_free(t);
 }
 
+const struct ed_config *ed_topics_broker_config(const ed_topics *t)
+{
+    return t->bcfg;
+}
+
 void ed_topics_set_broker_config(ed_topics *t, const struct ed_config *cfg)
 {
     t->bcfg = cfg;

@@ -138,6 +138,8 @@ int ed_topics_config_check(const char *key, const char *value, const char **why)
  * auto-creation is off. cfg must outlive t. */
 struct ed_config;
 void ed_topics_set_broker_config(ed_topics *t, const struct ed_config *cfg);
+/* That config, or NULL (a registry without a broker: unit tests). */
+const struct ed_config *ed_topics_broker_config(const ed_topics *t);
 
 /* Persists the cluster id: reads <dir>/meta.properties (Kafka's file:
  * version, cluster.id, node.id), creating it at first start with a new

@@ -105,6 +105,10 @@ int ed_plat_notify(const char *state);
 uint64_t ed_plat_watchdog_interval_ms(void);
 
 /* ---- misc ---- */
+/* Bytes this process has caused to be written to storage since it started
+ * (Linux: /proc/self/io write_bytes, page-cache pages dirtied);
+ * ED_ERR_UNSUPPORTED where the OS does not count them. */
+int ed_plat_io_written(uint64_t *out);
 void ed_plat_random(void *buf, size_t len); /* unpredictable bytes */
 /* Writes one finished log line (with its newline) to the port's sink. */
 void ed_plat_log_write(int level, const char *line, size_t len);

@@ -7,7 +7,18 @@
  * so the loop thread never blocks; finished jobs go back to the loop through
  * the notify callback and ed_storage_run_completions(). Without threads the
  * jobs run inline from ed_storage_tick(). flush.messages and flush.ms bound
- * how long data nobody waits on stays unsynced. */
+ * how long data nobody waits on stays unsynced.
+ *
+ * Flash wears by the page: each fdatasync writes the partly filled last
+ * page of a segment again, whatever little was added to it. So durable
+ * waits gather: a log's waits start a sync at once only if its previous
+ * sync began at least eddy.flush.gather.ms ago or eddy.flush.gather.bytes
+ * are unsynced; otherwise the sync starts when gather.ms has passed since
+ * the previous one. A log under light load thus syncs at most 1000 /
+ * gather.ms times a second and no wait is held back longer than gather.ms
+ * (plus the sync itself); a producer that fills gather.bytes faster is
+ * synced as fast as the disk allows, each sync carrying at least that
+ * much. gather.ms = 0 syncs as soon as anything waits. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -72,6 +83,39 @@ static bool needs_flush(const ed_log *log)
     return log->flush_wanted || (log->wait_head && log->wait_head->offset < log->end_offset);
 }
 
+/* How long log's flush may still gather (0: start it now). */
+static int64_t gather_left(ed_log *log, int64_t now_ms)
+{
+    const struct ed_storage_config *c = &log->st->cfg;
+    if (log->flush_wanted || c->gather_ms == 0 || log->last_sync_ms == INT64_MIN ||
+        now_ms < log->last_sync_ms)
+        return 0;
+    int64_t left = log->last_sync_ms + (int64_t)c->gather_ms - now_ms;
+    if (left <= 0) return 0;
+    if (c->gather_len > 0 && log->unsynced_len >= c->gather_len) {
+        log->gather_full = true;
+        return 0;
+    }
+    log->gathering = true;
+    return left;
+}
+
+/* The owner's next tick comes within in_ms. */
+static void want_tick(ed_storage *st, int64_t now_ms, int64_t in_ms)
+{
+    if (!st->tick_request || now_ms + in_ms >= st->tick_at_ms) return;
+    st->tick_at_ms = now_ms + in_ms;
+    st->tick_request(st->tick_request_arg, (uint32_t)in_ms);
+}
+
+void ed_storage_set_tick_request(ed_storage *st, void (*request)(void *arg, uint32_t in_ms),
+                                 void *arg)
+{
+    st->tick_request = request;
+    st->tick_request_arg = arg;
+    st->tick_at_ms = INT64_MAX;
+}
+
 static int job_add(struct ed_flush_job *job, const struct ed_flush_seg *fs)
 {
     if (job->n_segs == job->cap_segs) {
@@ -117,6 +161,7 @@ static int job_build(ed_log *log)
     log->flush_wanted = false;
     log->unflushed_msgs = 0;
     log->unflushed_since_ms = -1;
+    log->unsynced_len = 0;
     return ED_OK;
 }
 
@@ -219,7 +264,7 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
     call_waiters(st, ready, status);
 }
 
-static void submit(ed_log *log)
+static void submit(ed_log *log, int64_t now_ms)
 {
     ed_storage *st = log->st;
     if (job_build(log) != ED_OK) {
@@ -233,6 +278,13 @@ static void submit(ed_log *log)
         job_finish(st, job);
         return;
     }
+    log->last_sync_ms = now_ms;
+    if (log->gather_full)
+        st->stats.n_flushes_full++;
+    else if (log->gathering)
+        st->stats.n_flushes_gathered++;
+    log->gathering = false;
+    log->gather_full = false;
     if (!st->threaded) {
         job_run(job);
         job_finish(st, job);
@@ -254,8 +306,14 @@ static void submit(ed_log *log)
 static void kick(ed_log *log)
 {
     ed_storage *st = log->st;
-    if (!st->threaded || log->job_busy || st->in_completions || log->deleted || log->broken) return;
-    if (needs_flush(log)) submit(log);
+    if (log->job_busy || st->in_completions || log->deleted || log->broken) return;
+    if (!needs_flush(log)) return;
+    int64_t now = ed_plat_clock_wall_ms();
+    int64_t left = gather_left(log, now);
+    if (left == 0 && st->threaded)
+        submit(log, now);
+    else
+        want_tick(st, now, left); /* without a thread the tick flushes */
 }
 
 void ed_flush_request(ed_log *log)
@@ -264,8 +322,9 @@ void ed_flush_request(ed_log *log)
     kick(log);
 }
 
-void ed_flush_note_append(ed_log *log, int64_t n_records, int64_t now_ms)
+void ed_flush_note_append(ed_log *log, int64_t n_records, uint64_t len, int64_t now_ms)
 {
+    log->unsynced_len += len;
     if (log->unflushed_since_ms < 0) log->unflushed_since_ms = now_ms;
     log->unflushed_msgs += n_records;
     if (log->unflushed_msgs >= log->cfg.flush_interval_messages) log->flush_wanted = true;
@@ -417,15 +476,16 @@ uint32_t ed_flush_tick(ed_storage *st, int64_t now_ms)
             else if (due - now_ms < next)
                 next = due - now_ms;
         }
-        if (log->job_busy || log->broken || !needs_flush(log)) continue;
-        if (st->threaded) {
-            kick(log);
-        } else {
-            bool nested = st->in_completions;
-            st->in_completions = true;
-            submit(log);
-            st->in_completions = nested;
+        if (log->job_busy || log->broken || log->deleted || !needs_flush(log)) continue;
+        int64_t left = gather_left(log, now_ms);
+        if (left > 0) {
+            if (left < next) next = left;
+            continue;
         }
+        bool nested = st->in_completions;
+        if (!st->threaded) st->in_completions = true;
+        submit(log, now_ms);
+        st->in_completions = nested;
     }
     return (uint32_t)next;
 }
@@ -435,7 +495,7 @@ void ed_flush_all_now(ed_storage *st)
     ed_flush_stop(st);
     for (uint32_t i = 0; i < st->n_logs; i++) {
         ed_log *log = st->logs[i];
-        if (!log->job_busy && !log->broken) submit(log);
+        if (!log->job_busy && !log->broken) submit(log, ed_plat_clock_wall_ms());
         /* Whatever still waits asks for offsets never appended. */
         ed_flush_fail_waiters(log, ED_ERR_CLOSED);
     }

@@ -18,7 +18,7 @@ void ed_flush_all_now(ed_storage *st);
 /* Completes every waiter of log with status (log deletion). */
 void ed_flush_fail_waiters(ed_log *log, int status);
 /* Counts appended records toward flush.messages / flush.ms. */
-void ed_flush_note_append(ed_log *log, int64_t n_records, int64_t now_ms);
+void ed_flush_note_append(ed_log *log, int64_t n_records, uint64_t len, int64_t now_ms);
 void ed_flush_job_free(struct ed_flush_job *job);
 
 #endif

@@ -62,6 +62,7 @@ int ed_log_new(ed_storage *st, const char *dir, const char *topic, int32_t parti
     log->cfg = *cfg;
     ed_log_clamp_config(&log->cfg);
     log->unflushed_since_ms = -1;
+    log->last_sync_ms = INT64_MIN;
     *out = log;
     return ED_OK;
 }

@@ -31,7 +31,8 @@ struct ed_log_config {
     bool compact;                    /* cleanup.policy contains compact */
     bool delete_;                    /* cleanup.policy contains delete */
     bool log_append_time;            /* message.timestamp.type=LogAppendTime */
-    int compression;                 /* enum ed_compression for batches Eddy builds */
+    int compression;                 /* enum ed_compression for batches Eddy builds; negative:
+                                      * compression.type=producer (the builder's choice) */
     int64_t delete_retention_ms;     /* delete.retention.ms (tombstones) */
 };
 /* Fills c with Eddy's defaults. */
@@ -53,6 +54,10 @@ struct ed_storage_config {
     uint32_t max_open_segments;     /* eddy.max.open.segments: soft bound on segments whose files
                                      * are open; idle sealed ones beyond it are closed, least
                                      * recently used first, and reopened on use. 0 = none */
+    uint32_t gather_ms;             /* eddy.flush.gather.ms: durable waits of a log gather this
+                                     * long after its previous sync began (0 = sync at once) */
+    uint64_t gather_len;            /* eddy.flush.gather.bytes: ... unless this many bytes are
+                                     * unsynced: then the sync starts at once */
 };
 void ed_storage_config_default(struct ed_storage_config *c);
 
@@ -62,6 +67,12 @@ void ed_storage_config_default(struct ed_storage_config *c);
 int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out);
 /* Flushes everything, completes all waiters, stops the flusher, frees. */
 void ed_storage_close(ed_storage *st);
+
+/* Called on the loop thread when a gathering flush is due sooner than the
+ * delay the last ed_storage_tick() returned: the owner calls the tick again
+ * within in_ms (without it, the next tick starts the flush). */
+void ed_storage_set_tick_request(ed_storage *st, void (*request)(void *arg, uint32_t in_ms),
+                                 void *arg);
 
 /* Called (possibly from the flusher thread) whenever completions are ready
  * to be run on the loop thread; the owner wakes its loop and then calls
@@ -110,6 +121,8 @@ struct ed_storage_stats {
     uint64_t n_offsets_deleted_guard; /* offsets in the segments the guard dropped */
     uint64_t n_appends_refused_full;  /* appends refused at the disk budget or floor */
     uint64_t n_flushes;               /* fdatasync rounds */
+    uint64_t n_flushes_gathered;      /* rounds started by eddy.flush.gather.ms (waits gathered) */
+    uint64_t n_flushes_full;          /* rounds started by eddy.flush.gather.bytes */
     uint64_t n_truncated_recovery;    /* logs whose tail was cut at open */
     uint64_t len_truncated_recovery;
     uint64_t n_compactions; /* compaction passes completed */

@@ -117,6 +117,6 @@ int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result
     log->end_offset = next;
     log->size += len;
     st->total_len += len;
-    ed_flush_note_append(log, n_records, now);
+    ed_flush_note_append(log, n_records, len, now);
     return ED_OK;
 }

@@ -56,7 +56,11 @@ struct ed_log {
     struct ed_waiter *wait_head, *wait_tail; /* ascending offsets */
     int64_t unflushed_msgs;
     int64_t unflushed_since_ms; /* wall clock of the oldest unflushed append, -1 */
+    uint64_t unsynced_len;      /* bytes appended since the last flush job was made */
+    int64_t last_sync_ms;       /* wall clock when the last flush job that synced began */
     bool flush_wanted;
+    bool gathering;   /* a flush waits for eddy.flush.gather.ms (counted when it starts) */
+    bool gather_full; /* ... or started early: eddy.flush.gather.bytes were unsynced */
     bool job_busy;
     bool dir_dirty; /* a segment file was created since the last folder sync */
     bool deleted;
@@ -103,6 +107,9 @@ struct ed_storage {
     struct ed_compactor *compactor;      /* compact.c; NULL until first used */
     struct ed_batch_validator validator; /* ed_log_validate: producers' batches */
     struct ed_fdcache fdc;               /* open segment files (fdcache.c) */
+    void (*tick_request)(void *arg, uint32_t in_ms);
+    void *tick_request_arg;
+    int64_t tick_at_ms; /* when the owner will call ed_storage_tick next */
 };
 
 int ed_log_new(ed_storage *st, const char *dir, const char *topic, int32_t partition,

@@ -443,5 +443,6 @@ uint32_t ed_storage_tick(ed_storage *st, int64_t now_ms)
     if (st->next_retention_ms - now_ms < next) next = st->next_retention_ms - now_ms;
     if (next > TICK_MAX_MS) next = TICK_MAX_MS;
     if (next < 0) next = 0;
+    st->tick_at_ms = now_ms + next;
     return (uint32_t)next;
 }

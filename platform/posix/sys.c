@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -188,4 +189,21 @@ const char *ed_plat_last_os_error(void)
 void ed_plat_abort(void)
 {
     abort();
+}
+
+int ed_plat_io_written(uint64_t *out)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return ED_ERR_UNSUPPORTED;
+    char line[128];
+    int rc = ED_ERR_UNSUPPORTED;
+    unsigned long long v;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "write_bytes: %llu", &v) == 1) {
+            *out = (uint64_t)v;
+            rc = ED_OK;
+            break;
+        }
+    fclose(f);
+    return rc;
 }

@@ -280,3 +280,9 @@ void ed_plat_abort(void)
     fflush(stderr);
     abort();
 }
+
+int ed_plat_io_written(uint64_t *out)
+{
+    ED_UNUSED(out);
+    return ED_ERR_UNSUPPORTED;
+}

@@ -13,6 +13,8 @@ if ! out=$(build/sim/tests/sim_selftest 2>&1); then echo "$out"; exit 1; fi
 echo "sim_selftest: ok"
 echo "== sim_topics"
 build/sim/tests/sim_topics
+echo "== sim_flush_gather"
+build/sim/tests/sim_flush_gather
 echo "== sim_crash ($n power cuts)"
 build/sim/tests/sim_crash --crashes "$n"
 echo "== kill -9 ($kills rounds)"

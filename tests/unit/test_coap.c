@@ -111,6 +111,7 @@ static struct fx *fx_new(void)
     assert_int_equal(ed_config_new(&f->t.cfg), ED_OK);
     set(f, "log.dirs", f->dir);
     set(f, "log.dir.min.free.bytes", "0");
+    set(f, "eddy.flush.gather.ms", "0"); /* the sync starts at the next tick */
     return f;
 }
 

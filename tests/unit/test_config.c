@@ -499,7 +499,9 @@ static void test_parsers(void **state)
     assert_false(ed_config_parse_cleanup("delete,", &comp, &del));
     int cc;
     assert_true(ed_config_parse_compression("zstd", &cc) && cc == ED_COMPRESSION_ZSTD);
-    assert_true(ed_config_parse_compression("producer", &cc) && cc == ED_COMPRESSION_NONE);
+    assert_true(ed_config_parse_compression("producer", &cc) &&
+                cc == ED_CONFIG_COMPRESSION_PRODUCER);
+    assert_true(ed_config_parse_compression("none", &cc) && cc == ED_COMPRESSION_NONE);
     assert_false(ed_config_parse_compression("ZSTD", &cc));
 }
 

@@ -74,10 +74,16 @@ static void on_notify(void *arg)
     atomic_fetch_add(&n_notified, 1);
 }
 
+/* eddy.flush.gather.* of the next start (0: sync at once) */
+static uint32_t next_gather_ms;
+static uint64_t next_gather_len;
+
 static void start(struct fx *f, bool threaded, const struct ed_log_config *lc)
 {
     f->dir = lt_tmpdir();
     lt_config(&f->cfg, f->dir, threaded);
+    f->cfg.gather_ms = next_gather_ms;
+    f->cfg.gather_len = next_gather_len;
     assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
     ed_storage_set_notify(f->st, on_notify, NULL);
     assert_int_equal(ed_storage_create_log(f->st, "t", 0, lc, &f->log), ED_OK);
@@ -207,6 +213,79 @@ static void test_threaded_group_commit(void **state)
     }
     assert_int_equal(atomic_load(&n_syncs), syncs0 + 2);
     assert_true(atomic_load(&n_notified) >= 2);
+    stop(&f);
+}
+
+static int n_tick_requests;
+static uint32_t tick_request_ms;
+static void on_tick_request(void *arg, uint32_t in_ms)
+{
+    (void)arg;
+    n_tick_requests++;
+    tick_request_ms = in_ms;
+}
+
+/* eddy.flush.gather.ms with the flusher thread: a wait soon after a sync
+ * starts no sync but asks for a tick when the gathering ends; gather.bytes
+ * unsynced start the sync at once; the tick starts it once gather.ms has
+ * passed; every acknowledgement follows the fdatasync that covers it. */
+static void test_threaded_gathering(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    next_gather_ms = 30000; /* longer than the test: only the tick ends it */
+    next_gather_len = 8192;
+    start(&f, true, &lc); /* the folder sync after creation began gather.ms */
+    next_gather_ms = 0;
+    next_gather_len = 0;
+    ed_storage_set_tick_request(f.st, on_tick_request, NULL);
+    n_tick_requests = 0;
+    int syncs0 = atomic_load(&n_syncs);
+    struct ed_storage_stats s0, s1;
+    ed_storage_stats_get(f.st, &s0);
+
+    struct waiter a, b, c;
+    wait_on(&f, &a, append1(&f));
+    assert_int_equal(n_tick_requests, 1);
+    assert_true(tick_request_ms > 0 && tick_request_ms <= 30000);
+    assert_false(f.log->job_busy); /* gathering: no job */
+    ed_storage_tick(f.st, ed_plat_clock_wall_ms());
+    for (int k = 0; k < 20; k++) {
+        ed_storage_run_completions(f.st);
+        usleep(500);
+    }
+    assert_false(a.done);
+    assert_int_equal(atomic_load(&n_syncs), syncs0);
+
+    /* 8 KiB unsynced: the sync starts at once and covers a too. */
+    static uint8_t big[12000];
+    size_t len = lt_batch(big, sizeof big, 4, 2000, ed_plat_clock_wall_ms(), 1, 7);
+    struct ed_append_result r;
+    assert_int_equal(ed_log_append(f.log, big, len, &r), ED_OK);
+    wait_on(&f, &b, r.last_offset);
+    lt_wait_flag(f.st, &a.done);
+    lt_wait_flag(f.st, &b.done);
+    assert_int_equal(a.status, ED_OK);
+    assert_int_equal(a.syncs_seen, syncs0 + 1);
+    assert_int_equal(b.syncs_seen, syncs0 + 1);
+    assert_true(b.durable > b.offset);
+
+    /* A small one gathers again until a tick after gather.ms. */
+    wait_on(&f, &c, append1(&f));
+    for (int k = 0; k < 20; k++) {
+        ed_storage_run_completions(f.st);
+        usleep(500);
+    }
+    assert_false(c.done);
+    ed_storage_tick(f.st, ed_plat_clock_wall_ms() + 30001);
+    lt_wait_flag(f.st, &c.done);
+    assert_int_equal(c.status, ED_OK);
+    assert_int_equal(c.syncs_seen, syncs0 + 2);
+    ed_storage_stats_get(f.st, &s1);
+    assert_int_equal(s1.n_flushes_full, s0.n_flushes_full + 1);
+    assert_int_equal(s1.n_flushes_gathered, s0.n_flushes_gathered + 1);
     stop(&f);
 }
 
@@ -349,6 +428,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inline_waiters_share_one_flush),
         cmocka_unit_test(test_threaded_group_commit),
+        cmocka_unit_test(test_threaded_gathering),
         cmocka_unit_test(test_flush_messages_and_ms),
         cmocka_unit_test(test_delete_and_close_complete_waiters),
         cmocka_unit_test(test_failed_sync),

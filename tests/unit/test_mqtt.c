@@ -193,6 +193,7 @@ static struct fx *fx_new(void)
     set(f, "log.dirs", f->dir);
     set(f, "log.dir.min.free.bytes", "0");
     set(f, "mqtt.max.packet.bytes", "65536");
+    set(f, "eddy.flush.gather.ms", "0"); /* acknowledged at the next tick */
     return f;
 }
 
@@ -1623,6 +1624,37 @@ static void test_inflight_backpressure(void **state)
     fx_free(f);
 }
 
+/* compression.type=producer, Kafka's default: the batches Eddy builds use
+ * eddy.ingest.compression.type (zstd); none keeps them uncompressed. */
+static void test_built_batches_compressed_by_default(void **state)
+{
+    ED_UNUSED(state);
+    for (int none = 0; none < 2; none++) {
+        struct fx *f = fx_new();
+        if (none) set(f, "compression.type", "none");
+        fx_start(f);
+        struct tconn *c = connect_as(f, 4, "dflt");
+        struct pk p;
+        for (int i = 0; i < 4; i++) {
+            mk_publish(&p, 4, 1, false, (uint16_t)(i + 1), "d/t", "21.5", NULL, 0);
+            feed(c, &p);
+        }
+        settle(f);
+        struct ed_log_slice sl;
+        ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "d.t"), 0)->log;
+        assert_int_equal(ed_log_read(log, 0, 1 << 20, &sl), ED_OK);
+        uint8_t *buf = malloc(sl.len);
+        assert_int_equal(ed_log_slice_copy(&sl, buf, sl.len), ED_OK);
+        struct ed_batch_info bi;
+        assert_int_equal(ed_batch_parse_header(buf, sl.len, &bi), ED_OK);
+        free(buf);
+        ed_log_slice_release(&sl);
+        assert_int_equal(ed_batch_compression(&bi),
+                         none ? ED_COMPRESSION_NONE : ED_COMPRESSION_ZSTD);
+        fx_free(f);
+    }
+}
+
 static void test_batches_compressed_per_topic(void **state)
 {
     ED_UNUSED(state);
@@ -2183,6 +2215,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_receive_maximum_one_gets_all, setup, teardown),
         cmocka_unit_test(test_subscriber_queue_bounds),
         cmocka_unit_test_setup_teardown(test_close_with_pending_acks, setup, teardown),
+        cmocka_unit_test(test_built_batches_compressed_by_default),
         cmocka_unit_test(test_batches_compressed_per_topic),
         cmocka_unit_test(test_filter_edges),
         cmocka_unit_test_setup_teardown(test_conformance_edges, setup, teardown),

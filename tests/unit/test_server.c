@@ -75,6 +75,7 @@ static int setup(void **state)
     set(f, "log.dirs", f->dir);
     set(f, "log.dir.min.free.bytes", "0");
     set(f, "socket.request.max.bytes", "100000");
+    set(f, "eddy.flush.gather.ms", "0"); /* acks=all answered at the next tick */
     fx_start(f);
     *state = f;
     return 0;
