@@ -170,6 +170,14 @@ struct ed_config {
     int64_t mirror_request_timeout_ms;
     char *mirror_compression_type;
     int64_t mirror_rate_bytes_per_sec;
+    char *mirror_security_protocol;
+    char *mirror_sasl_mechanism;
+    char *mirror_sasl_username;
+    char *mirror_sasl_password;
+    char *mirror_ssl_ca_location;
+    char *mirror_ssl_certificate_location;
+    char *mirror_ssl_key_location;
+    char *mirror_ssl_endpoint_identification_algorithm;
     int64_t memory_max_bytes;
     char *log_level;
 

@@ -34,6 +34,7 @@
 #include "core/kafka/mirror_int.h"
 #include "core/config.h"
 #include "core/partitioner.h"
+#include "core/sasl.h"
 #include "core/topics.h"
 
 /* ---- names and patterns ---- */
@@ -246,7 +247,13 @@ static void on_up(void *arg)
 static void on_down(void *arg, const char *why)
 {
     ed_mirror *m = arg;
-    if (m->phase == P_WAIT || m->phase == P_STOPPED) return;
+    if (m->phase == P_STOPPED) return;
+    if (m->phase == P_WAIT) {
+        /* connecting or reconnecting: a refused login or certificate shows
+         * in the status while the links keep retrying */
+        set_error(m, "%s%s", why, "");
+        return;
+    }
     if (m->phase == P_IDLE) {
         /* nothing outstanding: only a link we were not using */
         m->link_state = "reconnecting";
@@ -266,6 +273,10 @@ static struct ed_klink_opts link_opts(const ed_mirror *m)
     o.backoff_ms = 200;
     o.backoff_max_ms = 10000;
     o.max_in_flight = 5;
+    o.tls = m->tls;
+    o.sasl_mech = m->sasl_mech;
+    o.sasl_username = m->cfg->mirror_sasl_username;
+    o.sasl_password = m->cfg->mirror_sasl_password;
     return o;
 }
 
@@ -852,7 +863,84 @@ static void mirror_free(void *obj)
     ed_free(m->hdrs);
     ed_batch_iter_release(&m->it);
     ed_free(m->topics_cfg);
+    ed_plat_tls_conf_unref(m->tls);
     ed_free(m);
+}
+
+/* mirror.security.protocol and its mirror.ssl.* and mirror.sasl.* keys:
+ * the TLS configuration (certificates read now) and the SASL login. */
+static int link_security(ed_mirror *m, char *why, size_t why_len)
+{
+    const struct ed_config *cfg = m->cfg;
+    const char *proto = cfg->mirror_security_protocol;
+    bool ssl = strcmp(proto, "SSL") == 0 || strcmp(proto, "SASL_SSL") == 0;
+    bool sasl = strncmp(proto, "SASL_", 5) == 0;
+    if (ssl) {
+        struct ed_tls_settings st = {
+            .cert_file = cfg->mirror_ssl_certificate_location,
+            .key_file = cfg->mirror_ssl_key_location,
+            .ca_file = cfg->mirror_ssl_ca_location,
+            .verify_host = strcmp(cfg->mirror_ssl_endpoint_identification_algorithm, "none") != 0,
+        };
+        char e[300];
+        int rc = ed_plat_tls_conf_new(&st, &m->tls, e, sizeof e);
+        if (rc) {
+            snprintf(why, why_len, "mirror.ssl.*: %s", e);
+            return rc;
+        }
+    }
+    if (sasl) {
+        const char *mech = cfg->mirror_sasl_mechanism;
+        m->sasl_mech = ed_sasl_mech_parse(mech, strlen(mech));
+        size_t ul = strlen(cfg->mirror_sasl_username), pl = strlen(cfg->mirror_sasl_password);
+        if (!m->sasl_mech || ul == 0 || ul > ED_SASL_MAX_NAME || pl == 0 ||
+            pl > ED_SASL_MAX_PASSWORD) {
+            snprintf(why, why_len,
+                     "mirror.security.protocol=%s: mirror.sasl.username and mirror.sasl.password "
+                     "must have 1..255 bytes each",
+                     proto);
+            return ED_ERR_INVAL;
+        }
+    }
+    return ED_OK;
+}
+
+/* The first address of mirror.bootstrap.servers makes the link; the
+ * others are tried in turn when it cannot connect. */
+static int bootstrap_link(ed_mirror *m, const char *servers, char *why, size_t why_len)
+{
+    struct ed_klink_opts o = link_opts(m);
+    for (const char *p = servers; *p;) {
+        size_t n = strcspn(p, ",");
+        char one[300], host[256];
+        uint16_t port = 0;
+        snprintf(one, sizeof one, "%.*s", (int)n, p);
+        char *a = one;
+        while (*a == ' ')
+            a++;
+        for (size_t z = strlen(a); z > 0 && a[z - 1] == ' '; z--)
+            a[z - 1] = 0;
+        p += n;
+        if (*p == ',') p++;
+        if (!*a) continue;
+        if (ed_kc_parse_hostport(a, host, sizeof host, &port) != ED_OK) {
+            snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",
+                     a);
+            return ED_ERR_INVAL;
+        }
+        int rc = m->boot ? ed_klink_add_address(m->boot, host, port)
+                         : ed_klink_new(m->b->loop, host, port, &o, &link_cbs, m, &m->boot);
+        if (rc) {
+            snprintf(why, why_len, "mirror.bootstrap.servers: %s",
+                     rc == ED_ERR_TOOBIG ? "at most 16 addresses" : ed_strerror(rc));
+            return rc;
+        }
+    }
+    if (!m->boot) {
+        snprintf(why, why_len, "mirror.bootstrap.servers: no address");
+        return ED_ERR_INVAL;
+    }
+    return ED_OK;
 }
 
 int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
@@ -900,16 +988,10 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
         const char *c = strchr(m->crash_at, ':');
         m->crash_n = c ? strtol(c + 1, NULL, 10) : 1;
     }
-    char first[300];
-    snprintf(first, sizeof first, "%.*s", (int)strcspn(servers, ","), servers);
     int rc = ED_ERR_NOMEM;
     if (!m->topics_cfg) goto fail;
-    rc = ed_kc_parse_hostport(first, m->boot_host, sizeof m->boot_host, &m->boot_port);
-    if (rc) {
-        snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",
-                 first);
-        goto fail;
-    }
+    rc = link_security(m, why, why_len);
+    if (rc) goto fail;
     if (!ed_config_parse_compression(cfg->mirror_compression_type, &m->compression) ||
         !ed_codec_supported(m->compression, true)) {
         snprintf(why, why_len, "mirror.compression.type: '%s' is not built into this Eddy",
@@ -929,8 +1011,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     rescan(m);
     ed_mirror_load_state(m);
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
-    struct ed_klink_opts o = link_opts(m);
-    rc = ed_klink_new(b->loop, m->boot_host, m->boot_port, &o, &link_cbs, m, &m->boot);
+    rc = bootstrap_link(m, servers, why, why_len);
     if (rc) goto fail;
     struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free};
     rc = ed_topics_add_append_listener(b->topics, on_append, m);

@@ -105,9 +105,9 @@ struct ed_mirror {
     int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
     uint64_t tokens_ms;
 
-    ed_klink *boot;
-    char boot_host[256];
-    uint16_t boot_port;
+    ed_klink *boot;   /* to the mirror.bootstrap.servers, each in turn */
+    ed_tls_conf *tls; /* mirror.security.protocol SSL or SASL_SSL, else NULL */
+    int sasl_mech;    /* enum ed_sasl_mech, 0 = no SASL */
     struct node nodes[MAX_NODES];
     int n_nodes;
     int32_t coord; /* node id of the transaction coordinator */

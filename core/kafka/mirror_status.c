@@ -140,11 +140,11 @@ void ed_mirror_write_status(ed_mirror *m)
         state = "error";
     size_t o =
         (size_t)snprintf(buf, cap,
-                         "{\"site\": \"%s\", \"upstream\": \"%s:%u\", \"state\": \"%s\", "
+                         "{\"site\": \"%s\", \"upstream\": \"%s\", \"state\": \"%s\", "
                          "\"link\": \"%s\", \"transactions\": %" PRIu64
                          ", \"last_error\": \"%s\", \"updated_ms\": %" PRId64 ", \"partitions\": [",
-                         site, m->boot_host, (unsigned)m->boot_port, state, m->link_state,
-                         m->n_txns, err, ed_plat_clock_wall_ms());
+                         site, ed_klink_name(m->boot), state, m->link_state, m->n_txns, err,
+                         ed_plat_clock_wall_ms());
     for (int i = 0; i < m->n_mp && o < cap; i++) {
         struct mpart *p = &m->mp[i];
         ed_log *log = ed_mirror_part_log(m, p);

@@ -1,0 +1,200 @@
+"""The mirror's link to a datacenter's Kafka: TLS and SASL/SCRAM to the
+upstream (a real Apache Kafka broker with a SASL_SSL listener and
+SCRAM-SHA-512 users, certificates made with openssl here), refusals that
+show in `eddy mirror status` while the mirror keeps retrying (a wrong
+password, an unknown certificate authority) and a resume from the
+upstream checkpoints with no gap and no duplicate once they are fixed;
+every address of mirror.bootstrap.servers tried in turn.
+
+Every comparison reads the upstream with isolation.level=read_committed
+(the helpers of test_mirror.py)."""
+
+import pytest
+
+from conftest import EDDY_BIN, HOST, KAFKA_BROKER_SH, create_topic, free_port, kafka_add_scram_users, need, run
+from test_mirror import assert_exact, mirror_config, produce, read_all, start_eddy, status, wait_caught_up, wait_status
+from test_tls import pki  # noqa: F401  (the fixture: an authority, another one, a server certificate)
+
+USER, PASSWORD = "gateway-7", "s3cret-uplink-pw"
+MECH = "SCRAM-SHA-512"
+
+
+class SecureUpstream:
+    """A single-node Kafka with a PLAINTEXT listener (the tests' own
+    look, and users made through it) and a SASL_SSL one with SCRAM-SHA-512
+    (the mirror's)."""
+
+    def __init__(self, workdir, pki, version="3.9"):
+        self.dir = workdir
+        self.pki = pki
+        self.version = version
+        self.port = free_port()
+        self.sasl_port = free_port()
+        cport = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "controller.port").write_text(f"{cport}\n")
+        self.extra = [
+            f"listeners=PLAINTEXT://{HOST}:{self.port},SASL_SSL://{HOST}:{self.sasl_port},CONTROLLER://{HOST}:{cport}",
+            f"advertised.listeners=PLAINTEXT://{HOST}:{self.port},SASL_SSL://{HOST}:{self.sasl_port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            f"sasl.enabled.mechanisms={MECH}",
+            f"listener.name.sasl_ssl.{MECH.lower()}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={pki / 'server.pem'}",
+        ]
+
+    @property
+    def bootstrap(self):  # the tests' plaintext look
+        return f"{HOST}:{self.port}"
+
+    @property
+    def sasl_bootstrap(self):
+        return f"{HOST}:{self.sasl_port}"
+
+    def start(self):
+        run([need(KAFKA_BROKER_SH), "start", self.dir, self.port, self.version, *self.extra], timeout=150)
+        assert int((self.dir / "kafka.port").read_text()) == self.port
+        self.set_password(PASSWORD)
+        return self
+
+    def logs_in(self, pw):
+        return run(
+            [need("kcat"), "-b", self.sasl_bootstrap, "-X", "security.protocol=SASL_SSL",
+             "-X", f"ssl.ca.location={self.pki / 'ca.pem'}", "-X", f"sasl.mechanism={MECH}",
+             "-X", f"sasl.username={USER}", "-X", f"sasl.password={pw}", "-L", "-m", "5"],
+            check=False, timeout=60,
+        ).returncode == 0
+
+    def set_password(self, pw):
+        kafka_add_scram_users(self, {USER: pw}, [MECH], lambda _m, _n, p: self.logs_in(p))
+
+    def stop(self):
+        run([need(KAFKA_BROKER_SH), "stop", self.dir], timeout=90, check=False)
+
+
+@pytest.fixture(scope="module")
+def secure(pki, tmp_path_factory):
+    u = SecureUpstream(tmp_path_factory.mktemp("secure-upstream"), pki).start()
+    yield u
+    u.stop()
+
+
+def secure_config(u, topics, password=PASSWORD, ca=None, **extra):
+    cfg = mirror_config(u, topics, **extra)
+    cfg.update({
+        "mirror.bootstrap.servers": u.sasl_bootstrap,
+        "mirror.security.protocol": "SASL_SSL",
+        "mirror.sasl.mechanism": MECH,
+        "mirror.sasl.username": USER,
+        "mirror.sasl.password": password,
+        "mirror.ssl.ca.location": str(ca or u.pki / "ca.pem"),
+    })
+    return cfg
+
+
+def mirror_status_text(b):
+    return run([str(EDDY_BIN), "mirror", "status", "--data", str(b.log_dir)], check=False).stdout.decode()
+
+
+def check_exact(b, u, site, topic):
+    local = read_all(b.bootstrap, topic, committed=False)
+    up = read_all(u.bootstrap, f"{site}.{topic}")
+    assert_exact(local, up, site, topic)
+    return sum(len(r) for r in local.values())
+
+
+def mirroring(u, tmp_path, topic, n, partitions, **cfg_changes):
+    """An Eddy mirroring topic (partitions) to u over SASL_SSL, with n
+    records produced and mirrored: (broker, site)."""
+    cfg = secure_config(u, topic)
+    cfg.update(cfg_changes)
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, topic, partitions)
+        produce(b.bootstrap, topic, n, partitions=partitions)
+        wait_caught_up(b, [topic], timeout=60)
+    except BaseException:
+        b.stop()
+        raise
+    return b, cfg["site.id"]
+
+
+def restart_with(b, topic, n_more, start, key, value):
+    """Restarts b with key=value, then produces n_more records from start."""
+    b.stop()
+    b.config[key] = value
+    b.start()
+    produce(b.bootstrap, topic, n_more, start=start, partitions=2)
+
+
+def test_mirror_over_sasl_ssl_exactly_once(secure, tmp_path):
+    b, site = mirroring(secure, tmp_path, "sec", 1500, 3)
+    try:
+        assert check_exact(b, secure, site, "sec") == 1500
+        st = status(b)
+        assert st["link"] == "up" and st["upstream"] == secure.sasl_bootstrap, st
+        # the password is never logged nor shown
+        text = mirror_status_text(b)
+        assert f"site {site} -> {secure.sasl_bootstrap}: mirroring (link up)" in text, text
+        for shown in [text, (b.log_dir / "mirror-status.json").read_text(), (b.workdir / "eddy.log").read_text()]:
+            assert PASSWORD not in shown
+    finally:
+        b.stop()
+
+
+def test_mirror_wrong_password_retries_then_resumes(secure, tmp_path):
+    """A password the upstream refuses shows in the status while the mirror
+    keeps retrying; once the upstream accepts it (the user's password set
+    to it there) the mirror logs in on its own and resumes from its
+    checkpoints: no gap, no duplicate."""
+    wrong = "not-the-password"
+    b, site = mirroring(secure, tmp_path, "pw", 600, 2)
+    try:
+        restart_with(b, "pw", 400, 600, "mirror.sasl.password", wrong)
+        st = wait_status(b, lambda s: "SASL authentication failed" in s["last_error"], "a SASL refusal")
+        assert st["state"] == "connecting", st
+        text = mirror_status_text(b)
+        assert "last error: SASL authentication failed" in text, text
+        assert all(p["mirrored"] == 300 and p["lag"] == 200 for p in st["partitions"]), st
+        assert b.alive()
+        # the upstream now takes the password the gateway has: the retries get in
+        secure.set_password(wrong)
+        try:
+            wait_caught_up(b, ["pw"], timeout=90)
+        finally:
+            secure.set_password(PASSWORD)
+        assert check_exact(b, secure, site, "pw") == 1000
+        assert wrong not in (b.workdir / "eddy.log").read_text()
+    finally:
+        b.stop()
+
+
+def test_mirror_unknown_ca_shows_then_resumes_after_restart(secure, tmp_path):
+    """A trust store that does not hold the upstream's authority: the status
+    says the certificate failed verification, the mirror keeps retrying;
+    restarted with the right one it resumes with no gap and no duplicate."""
+    b, site = mirroring(secure, tmp_path, "ca", 500, 2)
+    try:
+        restart_with(b, "ca", 300, 500, "mirror.ssl.ca.location", str(secure.pki / "other.pem"))
+        st = wait_status(b, lambda s: "certificate verification failed" in s["last_error"], "a TLS refusal")
+        assert st["state"] == "connecting" and st["last_error"].startswith("TLS: "), st
+        assert b.alive()
+        b.stop()
+        b.config["mirror.ssl.ca.location"] = str(secure.pki / "ca.pem")
+        b.start()
+        wait_caught_up(b, ["ca"])
+        assert check_exact(b, secure, site, "ca") == 800
+    finally:
+        b.stop()
+
+
+def test_mirror_tries_every_bootstrap_address(secure, tmp_path):
+    """The first address of mirror.bootstrap.servers is dead (nothing
+    listens there); the second is the upstream."""
+    servers = f"{HOST}:{free_port()}, {secure.sasl_bootstrap}"
+    b, site = mirroring(secure, tmp_path, "boot", 300, 2, **{"mirror.bootstrap.servers": servers})
+    try:
+        assert check_exact(b, secure, site, "boot") == 300
+    finally:
+        b.stop()
