@@ -217,6 +217,7 @@ static void scan_topic(void *arg, ed_topic *t)
         x->partition = p;
         x->ut = ut;
         x->next = x->txn_next = x->ckpt = -1;
+        x->oldest_off = x->lag_len_done = x->rate_done = -1;
         s->n_new++;
     }
 }

@@ -17,6 +17,7 @@
 #define MAX_NODES           32
 #define MAX_ABORTING        32
 #define STATUS_MS           1000
+#define RATE_WINDOW_MS      5000 /* throughput in the status: over this window */
 #define RESCAN_MS           5000
 #define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
 #define RETRY_MS            200
@@ -87,6 +88,12 @@ struct mpart {
     int64_t lag;       /* records not yet upstream */
     uint64_t n_copied; /* records copied since start */
     uint64_t idle_len; /* its log's size when the mirror last went idle */
+    /* status detail, recomputed when the offsets they depend on move */
+    uint64_t lag_len;                  /* bytes on flash not yet upstream */
+    int64_t lag_len_done, lag_len_end; /* the offsets lag_len was computed for */
+    int64_t oldest_ts, oldest_off;     /* CreateTime of the record at oldest_off (-1: unknown) */
+    int64_t rate_done;                 /* mirrored offset at the start of the rate window */
+    int64_t records_per_sec;           /* over the last rate window */
 };
 
 struct ed_mirror {
@@ -148,6 +155,11 @@ struct ed_mirror {
 
     const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
     long crash_n;
+
+    uint64_t n_bytes;      /* record bytes committed upstream since start */
+    uint64_t rate_bytes;   /* n_bytes at the start of the rate window */
+    uint64_t rate_ms;      /* start of the rate window (loop clock), 0 = none yet */
+    int64_t bytes_per_sec; /* over the last rate window */
 };
 
 struct produce_arg {

@@ -415,6 +415,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
         p->next = p->txn_next;
         p->mark = p->next;
     }
+    m->n_bytes += (uint64_t)m->txn_len;
     reset_batches(m);
     m->n_txns++;
     ed_mirror_save_state(m);

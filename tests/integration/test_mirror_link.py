@@ -12,7 +12,7 @@ Every comparison reads the upstream with isolation.level=read_committed
 import pytest
 
 from conftest import EDDY_BIN, HOST, KAFKA_BROKER_SH, create_topic, free_port, kafka_add_scram_users, need, run
-from test_mirror import assert_exact, mirror_config, produce, read_all, start_eddy, status, wait_caught_up, wait_status
+from test_mirror import BASE_TS, assert_exact, mirror_config, produce, read_all, start_eddy, status, wait_caught_up, wait_status
 from test_tls import pki  # noqa: F401  (the fixture: an authority, another one, a server certificate)
 
 USER, PASSWORD = "gateway-7", "s3cret-uplink-pw"
@@ -128,6 +128,18 @@ def restart_with(b, topic, n_more, start, key, value):
     produce(b.bootstrap, topic, n_more, start=start, partitions=2)
 
 
+def check_backlog_detail(st, unmirrored):
+    """Per partition of the status st, whose records produce() numbered
+    `unmirrored` are not upstream: the age of the oldest is measured from
+    its CreateTime, and the lag in bytes covers their keys, values and
+    headers plus the batch framing."""
+    for p in st["partitions"]:
+        mine = [i for i in unmirrored if i % 2 == p["partition"]]
+        assert p["oldest_unmirrored_ms"] == st["updated_ms"] - (BASE_TS + mine[0]), p
+        payload = sum(len(f"key-{i}") + len(f"value-{i}-") * (1 + i % 7) + len(f"seq{i}kindtest") for i in mine)
+        assert payload < p["lag_bytes"] < payload + 64 * len(mine) + 4096, (payload, p)
+
+
 def test_mirror_over_sasl_ssl_exactly_once(secure, tmp_path):
     b, site = mirroring(secure, tmp_path, "sec", 1500, 3)
     try:
@@ -157,6 +169,8 @@ def test_mirror_wrong_password_retries_then_resumes(secure, tmp_path):
         text = mirror_status_text(b)
         assert "last error: SASL authentication failed" in text, text
         assert all(p["mirrored"] == 300 and p["lag"] == 200 for p in st["partitions"]), st
+        check_backlog_detail(st, range(600, 1000))
+        assert "LAG-BYTES" in text and "AGE" in text and "RECORDS/S" in text, text
         assert b.alive()
         # the upstream now takes the password the gateway has: the retries get in
         secure.set_password(wrong)
@@ -165,6 +179,8 @@ def test_mirror_wrong_password_retries_then_resumes(secure, tmp_path):
         finally:
             secure.set_password(PASSWORD)
         assert check_exact(b, secure, site, "pw") == 1000
+        st = status(b)
+        assert all(p["lag_bytes"] == 0 and p["oldest_unmirrored_ms"] == 0 for p in st["partitions"]), st
         assert wrong not in (b.workdir / "eddy.log").read_text()
     finally:
         b.stop()
