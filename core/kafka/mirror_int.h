@@ -45,6 +45,7 @@ enum phase {
     P_WAIT,    /* for the bootstrap connection */
     P_META,    /* Metadata */
     P_CREATE,  /* CreateTopics */
+    P_CONFIGS, /* DescribeConfigs: the upstream topics' timestamp settings */
     P_COORD,   /* FindCoordinator */
     P_INIT,    /* InitProducerId */
     P_CKPT,    /* reading the checkpoints */
@@ -74,6 +75,7 @@ struct utopic {
     ed_batch_builder **bld;
     uint8_t **batch; /* finished batch of this transaction */
     size_t *batch_len;
+    bool refused; /* message.timestamp.type=LogAppendTime upstream: not mirrored */
 };
 
 /* A mirrored source partition. */
@@ -156,10 +158,11 @@ struct ed_mirror {
     const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
     long crash_n;
 
-    uint64_t n_bytes;      /* record bytes committed upstream since start */
-    uint64_t rate_bytes;   /* n_bytes at the start of the rate window */
-    uint64_t rate_ms;      /* start of the rate window (loop clock), 0 = none yet */
-    int64_t bytes_per_sec; /* over the last rate window */
+    uint64_t n_bytes;        /* record bytes committed upstream since start */
+    uint64_t rate_bytes;     /* n_bytes at the start of the rate window */
+    uint64_t rate_ms;        /* start of the rate window (loop clock), 0 = none yet */
+    int64_t bytes_per_sec;   /* over the last rate window */
+    char topic_problem[512]; /* an upstream topic's settings, from the last check ("" = none) */
 };
 
 struct produce_arg {
@@ -194,6 +197,8 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r);
 
 /* mirror_status.c */
+/* Age in ms of the oldest record of p not yet upstream (0: none). */
+int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p);
 int ed_mirror_save_state(ed_mirror *m);
 void ed_mirror_load_state(ed_mirror *m);
 void ed_mirror_write_status(ed_mirror *m);

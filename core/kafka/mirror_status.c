@@ -19,8 +19,8 @@
 #include "core/topics.h"
 
 static const char *const phase_names[] = {"connecting", "connecting", "connecting", "connecting",
-                                          "connecting", "connecting", "mirroring",  "mirroring",
-                                          "mirroring",  "mirroring",  "stopped"};
+                                          "connecting", "connecting", "connecting", "mirroring",
+                                          "mirroring",  "mirroring",  "mirroring",  "stopped"};
 
 /* mirror.state: magic, version, count, body CRC32C, header CRC32C (big
  * endian, docs/format.md), then per partition: topic length (u16), topic,
@@ -160,6 +160,16 @@ static void backlog_detail(struct mpart *p, ed_log *log, int64_t done, int64_t e
     }
 }
 
+int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p)
+{
+    ed_log *log = ed_mirror_part_log(m, p);
+    int64_t end = log ? ed_log_end_offset(log) : 0;
+    int64_t done = p->next >= 0 ? p->next : p->mark;
+    backlog_detail(p, log, done, end);
+    int64_t now = ed_plat_clock_wall_ms();
+    return p->oldest_off >= 0 && p->oldest_ts >= 0 && now > p->oldest_ts ? now - p->oldest_ts : 0;
+}
+
 /* Throughput over the last window: records per partition, bytes overall. */
 static void rates(ed_mirror *m)
 {
@@ -202,7 +212,9 @@ void ed_mirror_write_status(ed_mirror *m)
     char *buf = ed_malloc(cap);
     if (!buf) return;
     char err[1100], site[300];
-    json_str(err, sizeof err, m->last_error);
+    /* a standing problem of an upstream topic's settings shows while
+     * nothing newer went wrong */
+    json_str(err, sizeof err, m->last_error[0] ? m->last_error : m->topic_problem);
     json_str(site, sizeof site, m->site);
     int64_t now_wall = ed_plat_clock_wall_ms();
     rates(m);
@@ -225,6 +237,7 @@ void ed_mirror_write_status(ed_mirror *m)
         int64_t done = p->next >= 0 ? p->next : p->mark;
         const char *ps = state;
         if (m->phase >= P_IDLE && m->phase <= P_END) ps = done >= end ? "caught-up" : "mirroring";
+        if (m->ut[p->ut].refused) ps = "error";
         backlog_detail(p, log, done, end);
         int64_t age = p->oldest_off >= 0 && p->oldest_ts >= 0 && now_wall > p->oldest_ts
                           ? now_wall - p->oldest_ts

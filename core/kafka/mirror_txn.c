@@ -190,6 +190,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
     }
     struct utopic *u = &m->ut[p->ut];
     if (!u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
+    if (u->refused) return true;                 /* LogAppendTime upstream */
     char src[ED_TOPIC_NAME_MAX + 64];
     int64_t pos = p->txn_next;
     for (int64_t before = -1; pos < durable && pos != before;) {

@@ -214,3 +214,60 @@ def test_mirror_tries_every_bootstrap_address(secure, tmp_path):
         assert check_exact(b, secure, site, "boot") == 300
     finally:
         b.stop()
+
+
+def create_upstream_topic(u, name, partitions, config):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": u.bootstrap})
+    for f in admin.create_topics([NewTopic(name, partitions, 1, config=config)], request_timeout=30).values():
+        f.result(timeout=60)
+
+
+def test_mirror_refuses_log_append_time_topic(secure, tmp_path):
+    """An upstream topic with message.timestamp.type=LogAppendTime would lose
+    the records' CreateTime: it is refused with a clear status error (its
+    partitions in state error, nothing written to it) while another topic
+    is mirrored exactly."""
+    cfg = secure_config(secure, "lat,fine")
+    site = cfg["site.id"]
+    create_upstream_topic(secure, f"{site}.lat", 2, {"message.timestamp.type": "LogAppendTime"})
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, "lat", 2)
+        create_topic(b, "fine", 2)
+        produce(b.bootstrap, "lat", 100, partitions=2)
+        produce(b.bootstrap, "fine", 200, partitions=2)
+        wait_caught_up(b, ["fine"], timeout=60)
+        st = wait_status(b, lambda s: "LogAppendTime" in s["last_error"], "a LogAppendTime refusal")
+        assert f"upstream topic {site}.lat has message.timestamp.type=LogAppendTime" in st["last_error"], st
+        lat = [p for p in st["partitions"] if p["topic"] == "lat"]
+        assert len(lat) == 2 and all(p["state"] == "error" and p["lag"] == 50 for p in lat), st
+        assert check_exact(b, secure, site, "fine") == 200
+        assert read_all(secure.bootstrap, f"{site}.lat") == {0: [], 1: []}
+        assert "LogAppendTime" in mirror_status_text(b)
+    finally:
+        b.stop()
+
+
+def test_mirror_reports_timestamp_window_below_backlog_age(secure, tmp_path):
+    """A backlog an hour old (produce()'s CreateTimes) and an upstream topic
+    that accepts timestamps at most a minute old
+    (message.timestamp.before.max.ms): reported at start."""
+    cfg = secure_config(secure, "old")
+    site = cfg["site.id"]
+    create_upstream_topic(secure, f"{site}.old", 1, {"message.timestamp.before.max.ms": "60000"})
+    mirror_keys = {k: v for k, v in cfg.items() if k.startswith("mirror.") or k == "site.id"}
+    b = start_eddy(tmp_path / "eddy", {k: v for k, v in cfg.items() if k not in mirror_keys})
+    try:
+        create_topic(b, "old", 1)
+        produce(b.bootstrap, "old", 50, partitions=1)
+        b.stop()
+        b.config.update(mirror_keys)
+        b.start()
+        st = wait_status(b, lambda s: "before.max" in s["last_error"], "a timestamp window report")
+        assert (f"upstream topic {site}.old: message.timestamp.before.max.ms=60000 is below the age "
+                "of the backlog") in st["last_error"], st
+        assert "the broker will reject its oldest records" in (b.workdir / "eddy.log").read_text()
+    finally:
+        b.stop()
