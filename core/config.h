@@ -188,6 +188,14 @@ struct ed_config {
     char *mirror_on_full;
     char *mirror_priority;
     char *mirror_resume_fallback;
+    char *mirror_security_protocol;
+    char *mirror_sasl_mechanism;
+    char *mirror_sasl_username;
+    char *mirror_sasl_password;
+    char *mirror_ssl_ca_location;
+    char *mirror_ssl_certificate_location;
+    char *mirror_ssl_key_location;
+    char *mirror_ssl_endpoint_identification_algorithm;
     int64_t memory_max_bytes;
     char *log_level;
 

@@ -203,6 +203,9 @@ struct ed_log_slice {
  * Offsets outside [start, end] → ED_ERR_RANGE. */
 int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice *out);
 void ed_log_slice_release(struct ed_log_slice *s);
+/* Bytes of the log from the batch holding offset to its end (a backlog's
+ * size on flash): 0 at the end offset, ED_ERR_RANGE outside [start, end]. */
+int ed_log_bytes_from(ed_log *log, int64_t offset, uint64_t *len);
 /* Copies a slice's bytes into buf (buf_len >= s->len); for clients without
  * zero-copy (tests, tools, lwIP). */
 int ed_log_slice_copy(const struct ed_log_slice *s, void *buf, size_t buf_len);

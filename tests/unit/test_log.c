@@ -209,22 +209,31 @@ static int count_files(struct fx *f, const char *suffix)
     return lt_count_suffix(p, suffix);
 }
 
-static void test_roll_by_size_and_indexes(void **state)
+/* A log of small segments (2000 bytes) holding nb batches of 1..3
+ * records: their base offsets and lengths. */
+static void fill_small_segments(struct fx *f, int nb, int64_t *bases, size_t *lens)
 {
-    struct fx *f = *state;
     struct ed_log_config lc;
     base_cfg(&lc);
     lc.segment_len = 2000;
     lc.index_interval_len = 150;
     create(f, &lc);
     uint8_t buf[4096];
-    int64_t bases[200];
-    int nb = 0;
-    for (int i = 0; i < 120; i++) {
+    for (int i = 0; i < nb; i++) {
         struct ed_append_result r;
-        append(f, buf, sizeof buf, 1 + i % 3, 40 + (size_t)(i % 7) * 10, 10000 + i * 10, &r);
-        bases[nb++] = r.base_offset;
+        lens[i] =
+            append(f, buf, sizeof buf, 1 + i % 3, 40 + (size_t)(i % 7) * 10, 10000 + i * 10, &r);
+        bases[i] = r.base_offset;
     }
+}
+
+static void test_roll_by_size_and_indexes(void **state)
+{
+    struct fx *f = *state;
+    int64_t bases[120];
+    size_t lens[120];
+    int nb = 120;
+    fill_small_segments(f, nb, bases, lens);
     int64_t end = ed_log_end_offset(f->log);
     assert_true(count_files(f, ".log") > 5);
     lt_wait_durable_all(f->st, f->log);
@@ -254,6 +263,34 @@ static void test_roll_by_size_and_indexes(void **state)
         reopen(f, "t", 0);
         assert_true(ed_log_end_offset(f->log) == end);
     }
+}
+
+/* The bytes from an offset's batch to the end of the log, across rolled
+ * segments (a backlog's size on flash). */
+static void test_bytes_from(void **state)
+{
+    struct fx *f = *state;
+    int64_t bases[100];
+    size_t lens[100];
+    fill_small_segments(f, 100, bases, lens);
+    assert_true(count_files(f, ".log") > 3);
+    int64_t end = ed_log_end_offset(f->log);
+    uint64_t len = 1;
+    int k = 0;
+    for (int64_t off = 0; off < end; off++) {
+        while (k + 1 < 100 && bases[k + 1] <= off)
+            k++;
+        uint64_t want = 0;
+        for (int j = k; j < 100; j++)
+            want += lens[j];
+        assert_int_equal(ed_log_bytes_from(f->log, off, &len), ED_OK);
+        assert_int_equal(len, want);
+    }
+    assert_int_equal(ed_log_bytes_from(f->log, 0, &len), ED_OK);
+    assert_int_equal(len, ed_log_size(f->log));
+    assert_int_equal(ed_log_bytes_from(f->log, end, &len), ED_OK);
+    assert_int_equal(len, 0);
+    assert_int_equal(ed_log_bytes_from(f->log, end + 1, &len), ED_ERR_RANGE);
 }
 
 static void test_roll_by_time(void **state)
@@ -552,6 +589,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reject_bad_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roll_by_size_and_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bytes_from, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roll_by_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_for_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continues, setup, teardown),
