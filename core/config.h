@@ -70,7 +70,7 @@ struct ed_config_key {
 /* The table: every key, once. */
 extern const struct ed_config_key ed_config_keys[];
 extern const int ed_config_n_keys;
-#define ED_CONFIG_MAX_KEYS 128
+#define ED_CONFIG_MAX_KEYS 256
 /* The authorizer.class.name that turns ACLs on (Kafka's KRaft authorizer). */
 #define ED_CONFIG_AUTHORIZER "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 

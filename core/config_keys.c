@@ -1026,6 +1026,8 @@ const struct ed_config_key ed_config_keys[] = {
      .tdoc = "Meaningless on a single node; accepted for compatibility."},
 };
 const int ed_config_n_keys = (int)ED_ARRAY_LEN(ed_config_keys);
+_Static_assert(ED_ARRAY_LEN(ed_config_keys) <= ED_CONFIG_MAX_KEYS,
+               "the config table outgrew ED_CONFIG_MAX_KEYS (core/config.h)");
 
 /* Kafka settings Eddy accepts and does not use: exact names, then prefixes. */
 static const char *const ignored[] = {
