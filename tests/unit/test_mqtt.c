@@ -694,6 +694,62 @@ static int apply(const ed_mqtt_routes *r, const char *t, char *out, char *key, c
     return rc;
 }
 
+/* Publishes route r gives the record (topic kt, key) as MQTT topic into
+ * out (NUL-terminated): its length, or SIZE_MAX. */
+static size_t pub_apply(const ed_mqtt_routes *r, const char *kt, const char *key, char *out,
+                        size_t cap, const char **why)
+{
+    size_t n = ed_mqtt_publish_routes_apply(r, kt, (const uint8_t *)key, key ? strlen(key) : 0,
+                                            (uint8_t *)out, cap - 1, why);
+    if (n != SIZE_MAX) out[n] = '\0';
+    return n;
+}
+
+/* The way back: Kafka topic patterns ('.' levels) to MQTT topic templates
+ * with {key}; the default is the inverse of the default mapping. */
+static void test_publish_routes(void **state)
+{
+    ED_UNUSED(state);
+    ed_mqtt_routes *r;
+    char why[256], out[300];
+    const char *w = NULL;
+    assert_int_equal(ed_mqtt_publish_routes_parse(" commands=>site/{key}/cmd ;"
+                                                  " plant.+area.#rest => p/{area}/{rest}@{topic};"
+                                                  " alarms.+ => a",
+                                                  &r, why, sizeof why),
+                     ED_OK);
+    assert_int_equal(ed_mqtt_routes_count(r), 3);
+    assert_false(ed_mqtt_routes_have_keys(r));
+    assert_int_equal(pub_apply(r, "commands", "T03", out, sizeof out, &w), 12);
+    assert_string_equal(out, "site/T03/cmd");
+    assert_int_equal(pub_apply(r, "plant.hall2.line.4", NULL, out, sizeof out, &w), 33);
+    assert_string_equal(out, "p/hall2/line.4@plant.hall2.line.4");
+    assert_int_equal(pub_apply(r, "alarms.x", NULL, out, sizeof out, &w), 1);
+    assert_string_equal(out, "a");
+    /* no route: '.' back to '/' */
+    assert_int_equal(pub_apply(r, "site.T1.rpm", "k", out, sizeof out, &w), 11);
+    assert_string_equal(out, "site/T1/rpm");
+    /* a key that gives no legal MQTT topic name: refused with a reason */
+    w = NULL;
+    assert_int_equal(pub_apply(r, "commands", "a+b", out, sizeof out, &w), SIZE_MAX);
+    assert_non_null(w);
+    assert_int_equal(pub_apply(r, "commands", "\xff", out, sizeof out, &w), SIZE_MAX);
+    assert_int_equal(pub_apply(r, "plant.x.#", NULL, out, sizeof out, &w), SIZE_MAX);
+    /* bounded by the caller's buffer */
+    assert_int_equal(pub_apply(r, "commands", "0123456789", out, 12, &w), SIZE_MAX);
+    assert_int_equal(pub_apply(r, "a.b.c.d", NULL, out, 6, &w), SIZE_MAX);
+    ed_mqtt_routes_free(r);
+
+    const char *bad[] = {"x=>a/+/b", "x=>a/#", "x.+y=>{z}", "x.#y.z=>a", "noarrow", "x=>{a"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        why[0] = '\0';
+        assert_int_equal(ed_mqtt_publish_routes_parse(bad[i], &r, why, sizeof why), ED_ERR_INVAL);
+        assert_non_null(strstr(why, "mqtt.publish.routes: route '"));
+    }
+    /* {key} belongs to publish routes only */
+    assert_int_equal(ed_mqtt_routes_parse("a/+x=>t-{key}", &r, why, sizeof why), ED_ERR_INVAL);
+}
+
 static void test_route_templates(void **state)
 {
     ED_UNUSED(state);
@@ -1000,7 +1056,7 @@ static void test_user_properties_to_headers(void **state)
     settle(f);
     char keys[4][64], vals[4][64], hdrs[4][64];
     assert_int_equal(read_records(f, "m.x", 0, keys, vals, hdrs, 4), 1);
-    assert_string_equal(hdrs[0], "unit=C;src=gw;");
+    assert_string_equal(hdrs[0], "unit=C;src=gw;mqtt.topic=;");
     assert_string_equal(keys[0], "m/x");
 }
 
@@ -2166,6 +2222,7 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_route_templates),
+        cmocka_unit_test(test_publish_routes),
         cmocka_unit_test(test_murmur2),
         cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
