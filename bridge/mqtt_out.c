@@ -146,28 +146,29 @@ static int deliver_record(void *arg, const struct ed_record *rec)
     return 0;
 }
 
-/* Delivers from one partition's cursor, at most TURN_LEN bytes: whether
- * more remains. */
-static bool drain(ed_mqtt_out *o, struct cursor *cu, bool subscribed)
+/* Delivers from p's cursor, at most TURN_LEN bytes, and moves it: whether
+ * more remains. Deliveries may close connections, whose wills may append
+ * and add cursors: the cursor is found again afterwards. */
+static bool drain(ed_mqtt_out *o, ed_partition *p, int64_t from, bool subscribed)
 {
-    ed_log *log = cu->p->log;
-    int64_t end = ed_log_end_offset(log);
-    cu->next = ED_MAX(cu->next, ed_log_start_offset(log));
-    if (!subscribed || cu->next >= end) {
-        cu->next = end;
-        return false;
+    ed_log *log = p->log;
+    int64_t end = ed_log_end_offset(log), at = end;
+    from = ED_MAX(from, ed_log_start_offset(log));
+    if (subscribed && from < end) {
+        o->ktopic = ed_topic_name(p->topic);
+        int rc =
+            ed_log_each_record_from(log, from, TURN_LEN, READ_LEN, deliver_record, o, NULL, &at);
+        if (rc != ED_OK || at <= from) {
+            ED_LOG_WARN("MQTT delivery from %s-%d at %" PRId64 " skips to %" PRId64 ": %s",
+                        o->ktopic, (int)p->index, from, end, ed_strerror(rc));
+            at = end;
+        }
     }
-    o->ktopic = ed_topic_name(cu->p->topic);
-    int64_t at = cu->next;
-    int rc =
-        ed_log_each_record_from(log, cu->next, TURN_LEN, READ_LEN, deliver_record, o, NULL, &at);
-    if (rc != ED_OK || at <= cu->next) {
-        ED_LOG_WARN("MQTT delivery from %s-%d at %" PRId64 " skips to %" PRId64 ": %s", o->ktopic,
-                    (int)cu->p->index, cu->next, end, ed_strerror(rc));
-        at = end;
-    }
-    cu->next = at;
-    return at < end;
+    struct cursor *cu = find(o, p);
+    if (!cu) return false;
+    cu->next = ED_MAX(cu->next, at);
+    cu->dirty |= at < end;
+    return cu->dirty;
 }
 
 static void on_timer(ed_timer *t, void *arg)
@@ -176,12 +177,12 @@ static void on_timer(ed_timer *t, void *arg)
     ed_mqtt_out *o = arg;
     bool subscribed = anyone_subscribed(o->m), more = false;
     for (uint32_t i = 0; i < o->n; i++) {
-        struct cursor *cu = &o->v[i];
-        if (!cu->dirty) continue;
-        cu->dirty = drain(o, cu, subscribed);
-        more |= cu->dirty;
+        if (!o->v[i].dirty) continue;
+        o->v[i].dirty = false; /* an append meanwhile marks it again */
+        more |= drain(o, o->v[i].p, o->v[i].next, subscribed);
     }
-    if (more) ed_plat_timer_start(o->m->b->loop, &o->timer, 0, on_timer, o);
+    if (more && !ed_plat_timer_armed(&o->timer))
+        ed_plat_timer_start(o->m->b->loop, &o->timer, 0, on_timer, o);
 }
 
 static void on_append(void *arg, ed_partition *p)

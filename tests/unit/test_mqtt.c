@@ -1588,6 +1588,78 @@ static void ack_numbered(struct tconn *sub, int first, int n)
     assert_int_equal(len, 0);
 }
 
+/* Appends n records to partition 0 of Kafka topic kt (created with one
+ * partition if missing), as a Kafka producer would: keys key, values
+ * "0", "1", ..., header unit=rpm; with origin, the MQTT origin header
+ * too. */
+static void kafka_produce(struct fx *f, const char *kt, const char *key, int n, bool origin)
+{
+    ed_topic *t = ed_topics_find(f->topics, kt);
+    const char *why = NULL;
+    if (!t) assert_int_equal(ed_topics_create(f->topics, kt, 1, NULL, NULL, 0, &why, &t), ED_OK);
+    ed_partition *part = ed_topic_partition(t, 0);
+    ed_batch_builder *bb;
+    assert_int_equal(ed_batch_builder_new(1 << 20, &bb), ED_OK);
+    assert_int_equal(ed_batch_builder_begin(bb, 0, 1000, -1, -1, -1), ED_OK);
+    struct ed_record_header h[2] = {{(const uint8_t *)"unit", 4, (const uint8_t *)"rpm", 3},
+                                    {(const uint8_t *)"mqtt.topic", 10, NULL, 0}};
+    for (int i = 0; i < n; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        assert_int_equal(
+            ed_batch_builder_add(bb, key, strlen(key), v, strlen(v), h, origin ? 2 : 1, -1), ED_OK);
+    }
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(ed_batch_builder_finish(bb, &buf, &len), ED_OK);
+    struct ed_append_result res;
+    assert_int_equal(ed_log_append(part->log, buf, len, &res), ED_OK);
+    ed_topics_appended(f->topics, part);
+    ed_batch_builder_free(bb);
+}
+
+/* Kafka to MQTT: records others append reach matching subscribers at the
+ * subscription's QoS with their headers as user properties; records
+ * carrying the MQTT origin header do not; a subscriber that does not read
+ * holds only its window and bounded queue, the rest is dropped. */
+static void test_kafka_to_mqtt(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.publish.routes", "cmd=>site/{key}/cmd");
+    set(f, "mqtt.max.queued.messages", "10");
+    fx_start(f);
+    struct tconn *slow = slow_subscriber(f, "slow", 1, "site/#");
+    struct tconn *sub5 = connect_as(f, 5, "screen5");
+    struct pk p;
+    struct got g[64];
+    mk_subscribe(&p, 5, 1, "site/T1/cmd", 0);
+    feed(sub5, &p);
+    tc_output_clear(sub5);
+    kafka_produce(f, "cmd", "T1", 50, false);
+    kafka_produce(f, "cmd", "T1", 5, true); /* MQTT's own: not again */
+    kafka_produce(f, "other.topic", "x", 3, false);
+    pump(f);
+    /* the QoS 0 subscriber gets all 50, with the header as user property */
+    assert_int_equal(packets(sub5, g, 64), 50);
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(g[7].body, g[7].len, g[7].flags, 5, &pb, &why), ED_OK);
+    assert_int_equal(pb.qos, 0);
+    assert_memory_equal(pb.topic.p, "site/T1/cmd", 11);
+    assert_memory_equal(pb.payload.p, "7", 1);
+    static const uint8_t up[] = {0x26, 0, 4, 'u', 'n', 'i', 't', 0, 3, 'r', 'p', 'm'};
+    assert_int_equal(pb.props.len, sizeof up);
+    assert_memory_equal(pb.props.p, up, sizeof up);
+    /* the one that does not read: one in flight, 10 queued, 39 dropped */
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 39);
+    ack_numbered(slow, 0, 11);
+    settle(f);
+    fx_free(f);
+}
+
 static void test_receive_maximum_one_gets_all(void **state)
 {
     struct fx *f = *state;
@@ -2223,6 +2295,7 @@ int main(void)
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_route_templates),
         cmocka_unit_test(test_publish_routes),
+        cmocka_unit_test(test_kafka_to_mqtt),
         cmocka_unit_test(test_murmur2),
         cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
