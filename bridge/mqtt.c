@@ -760,8 +760,10 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         }
     }
     if (rc == ED_OK) rc = ed_mqtt_retain_open(m, cfg, why, why_len);
+    if (rc == ED_OK) rc = ed_mqtt_out_open(m, cfg, why, why_len);
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
         ed_free(m->key_buf);
@@ -783,6 +785,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
+        ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
         ed_free(m->key_buf);
@@ -819,6 +822,7 @@ void ed_mqtt_free(ed_mqtt *m)
 {
     if (!m) return;
     ed_mqtt_shutdown(m);
+    ed_mqtt_out_close(m);
     /* Waits still registered with the storage outlive the listener: they
      * complete later without calling back. */
     ed_ingest_free(m->ingest);

@@ -156,6 +156,7 @@ struct ed_config {
     int64_t mqtt_max_queued_messages;
     int64_t mqtt_max_queued_bytes;
     char *mqtt_routes;
+    char *mqtt_publish_routes;
     int64_t mqtt_linger_ms;
     int64_t mqtt_batch_bytes;
     int64_t mqtt_connect_timeout_ms;

@@ -632,6 +632,14 @@ const struct ed_config_key ed_config_keys[] = {
             "FILTER=>TOPIC|KEY;... ('+name' / '#name' capture levels; TOPIC and KEY are templates "
             "with {name} and {topic}; first match wins; unmatched topics map '/' to '.', key = "
             "MQTT topic)"},
+    {.name = "mqtt.publish.routes",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mqtt_publish_routes),
+     .doc = "Kafka topic pattern to MQTT topic routes for records Kafka clients (not MQTT) "
+            "append, PATTERN=>MQTT_TOPIC;... ('.' between levels, '+name' / '#name' capture; "
+            "the template has {name}, {topic} and {key}; first match wins; unmatched topics map "
+            "'.' to '/')"},
     {.name = "mqtt.linger.ms",
      .type = ED_CFG_INT,
      .min = 0,

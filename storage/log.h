@@ -234,6 +234,11 @@ int ed_log_scan(ed_log *log, int64_t from_offset, ed_log_batch_cb cb, void *arg)
 typedef int (*ed_log_record_cb)(void *arg, const struct ed_record *r);
 int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *arg,
                        uint64_t *n_skipped, int64_t *at);
+/* The same from offset from (within [start, end]) on, stopping once about
+ * max_bytes of batches were read (whole reads of read_len): *at is where
+ * the next call goes on (the end offset once everything was visited). */
+int ed_log_each_record_from(ed_log *log, int64_t from, size_t max_bytes, size_t read_len,
+                            ed_log_record_cb cb, void *arg, uint64_t *n_skipped, int64_t *at);
 
 /* Deletes records below offset (DeleteRecords / retention by the mirror). */
 int ed_log_truncate_before(ed_log *log, int64_t offset);

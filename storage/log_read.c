@@ -285,13 +285,20 @@ static int each_in(struct ed_batch_iter *it, const uint8_t *buf, size_t len, int
 int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *arg,
                        uint64_t *n_skipped, int64_t *at)
 {
-    int64_t off = ed_log_start_offset(log), end = ed_log_end_offset(log);
+    return ed_log_each_record_from(log, ed_log_start_offset(log), SIZE_MAX, read_len, cb, arg,
+                                   n_skipped, at);
+}
+
+int ed_log_each_record_from(ed_log *log, int64_t from, size_t max_bytes, size_t read_len,
+                            ed_log_record_cb cb, void *arg, uint64_t *n_skipped, int64_t *at)
+{
+    int64_t off = from, end = ed_log_end_offset(log);
     uint8_t *buf = NULL;
-    size_t cap = 0;
+    size_t cap = 0, total = 0;
     struct ed_batch_iter it;
     ed_batch_iter_init(&it, 16u << 20);
     int rc = ED_OK;
-    while (off < end) {
+    while (off < end && total < max_bytes) {
         struct ed_log_slice s;
         rc = ed_log_read(log, off, read_len, &s);
         if (rc != ED_OK) break;
@@ -311,6 +318,7 @@ int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *
         }
         rc = ed_log_slice_copy(&s, buf, s.len);
         size_t len = s.len;
+        total += len;
         ed_log_slice_release(&s);
         if (rc != ED_OK) break;
         int64_t next = off;

@@ -438,6 +438,44 @@ static void test_scan(void **state)
     assert_true(x[0] == 3);
 }
 
+/* ed_log_each_record_from: records from an offset inside a batch, in
+ * steps bounded by bytes, each step going on where the last stopped. */
+static int record_cb(void *arg, const struct ed_record *rec)
+{
+    int64_t *v = arg; /* count, next expected offset */
+    assert_true(rec->offset == v[1]);
+    v[0]++;
+    v[1]++;
+    return 0;
+}
+
+static void test_each_record_from(void **state)
+{
+    struct fx *f = *state;
+    struct ed_log_config lc;
+    base_cfg(&lc);
+    lc.segment_len = 800;
+    create(f, &lc);
+    uint8_t buf[4096];
+    struct ed_append_result r;
+    size_t len = 0;
+    for (int i = 0; i < 25; i++)
+        len = append(f, buf, sizeof buf, 4, 30, 100, &r);
+    int64_t v[2] = {0, 42}, at = -1;
+    /* about two batches per step, from offset 42 (inside a batch) on */
+    int steps = 0;
+    for (int64_t from = 42; from < 100; from = at, steps++)
+        assert_int_equal(
+            ed_log_each_record_from(f->log, from, 2 * len, 2 * len, record_cb, v, NULL, &at),
+            ED_OK);
+    assert_true(v[0] == 58 && v[1] == 100 && at == 100);
+    assert_true(steps >= 4); /* at most 4 of the 15 batches per step */
+    /* at the end: nothing, at stays */
+    assert_int_equal(ed_log_each_record_from(f->log, 100, SIZE_MAX, 4096, record_cb, v, NULL, &at),
+                     ED_OK);
+    assert_true(v[0] == 58 && at == 100);
+}
+
 static void test_truncate_before(void **state)
 {
     struct fx *f = *state;
@@ -594,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offset_for_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_record_from, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_before, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_append_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_holds_segment, setup, teardown),
