@@ -157,6 +157,12 @@ struct ed_config {
     int64_t mqtt_max_connections_per_ip;
     char *mqtt_max_connections_per_ip_overrides;
     int64_t mqtt_packet_timeout_ms;
+    char *http_listeners;
+    int64_t http_max_connections;
+    int64_t http_max_header_bytes;
+    int64_t http_max_body_bytes;
+    int64_t http_request_timeout_ms;
+    int64_t http_idle_timeout_ms;
     char *site_id;
     char *mirror_bootstrap_servers;
     char *mirror_topics;

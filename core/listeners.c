@@ -120,6 +120,16 @@ static bool ieq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* Whether p starts with the lower-case z[0..n) in any case. */
+static bool strncasecmp_ascii(const char *p, const char *z, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char x = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+        if (x != z[i]) return false;
+    }
+    return true;
+}
+
 /* Whether an entry ends with :port (after a bracketed IPv6 host). */
 static bool has_port(const char *entry, size_t len)
 {
@@ -134,25 +144,35 @@ static bool has_port(const char *entry, size_t len)
     return memchr(hp, ':', (size_t)(end - hp)) != NULL;
 }
 
-int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, int max, int *n,
-                            char *why, size_t why_len)
+/* A listener set of one protocol: entries plain://host:port and
+ * tls://host:port (the scheme's port when left out), as for mqtt.listeners
+ * and http.listeners; key and what name it in messages. */
+struct scheme_set {
+    const char *key, *what, *plain, *tls;
+    const char *plain_port, *tls_port; /* ":1883" */
+};
+
+static int parse_schemes(const struct scheme_set *ss, const char *value,
+                         struct ed_listeners_spec *out, int max, int *n, char *why, size_t why_len)
 {
-    /* Entries without a port get the scheme's (1883, 8883) first. */
+    /* Entries without a port get the scheme's first. */
     char full[1024];
     size_t w = 0;
     const char *p = value;
+    size_t tls_len = strlen(ss->tls);
     while (*p) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         size_t tl = len;
         while (tl > 0 && p[tl - 1] == ' ')
             tl--;
-        bool tls = strncmp(p + strspn(p, " "), "mqtts://", 8) == 0 ||
-                   strncmp(p + strspn(p, " "), "MQTTS://", 8) == 0;
-        const char *add = tl > 0 && !has_port(p, tl) ? (tls ? ":8883" : ":1883") : "";
+        const char *t = p + strspn(p, " ");
+        bool tls = tl > tls_len + 3 && strncasecmp_ascii(t, ss->tls, tls_len) &&
+                   strncmp(t + tls_len, "://", 3) == 0;
+        const char *add = tl > 0 && !has_port(p, tl) ? (tls ? ss->tls_port : ss->plain_port) : "";
         int k = snprintf(full + w, sizeof full - w, "%.*s%s%s", (int)tl, p, add, e ? "," : "");
         if (k < 0 || (size_t)k >= sizeof full - w) {
-            snprintf(why, why_len, "mqtt.listeners is too long");
+            snprintf(why, why_len, "%s is too long", ss->key);
             return ED_ERR_INVAL;
         }
         w += (size_t)k;
@@ -166,29 +186,44 @@ int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, in
     int rc = ed_config_listeners(full, ls, ED_CONFIG_MAX_LISTENERS, &k, why, why_len);
     if (rc != ED_OK) return rc;
     if (k > max) {
-        snprintf(why, why_len, "too many MQTT listeners");
+        snprintf(why, why_len, "too many %s listeners", ss->what);
         return ED_ERR_INVAL;
     }
     for (int i = 0; i < k; i++) {
         struct ed_listeners_spec *s = &out[i];
         memset(s, 0, sizeof *s);
-        if (ieq(ls[i].name, "mqtt")) {
+        if (ieq(ls[i].name, ss->plain)) {
             s->sec = ED_SEC_PLAINTEXT;
-        } else if (ieq(ls[i].name, "mqtts")) {
+        } else if (ieq(ls[i].name, ss->tls)) {
             s->sec = ED_SEC_SSL;
         } else {
             snprintf(why, why_len,
-                     "MQTT listener %s:// is not supported (use mqtt://host:port or "
-                     "mqtts://host:port)",
-                     ls[i].name);
+                     "%s listener %s:// is not supported (use %s://host:port or %s://host:port)",
+                     ss->what, ls[i].name, ss->plain, ss->tls);
             return ED_ERR_INVAL;
         }
-        snprintf(s->name, sizeof s->name, "%s", s->sec == ED_SEC_SSL ? "mqtts" : "mqtt");
+        snprintf(s->name, sizeof s->name, "%s", s->sec == ED_SEC_SSL ? ss->tls : ss->plain);
         memcpy(s->host, ls[i].host, sizeof s->host);
         s->port = ls[i].port;
     }
     *n = k;
     return ED_OK;
+}
+
+int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, int max, int *n,
+                            char *why, size_t why_len)
+{
+    static const struct scheme_set mqtt = {"mqtt.listeners", "MQTT",  "mqtt",
+                                           "mqtts",          ":1883", ":8883"};
+    return parse_schemes(&mqtt, value, out, max, n, why, why_len);
+}
+
+int ed_listeners_parse_http(const char *value, struct ed_listeners_spec *out, int max, int *n,
+                            char *why, size_t why_len)
+{
+    static const struct scheme_set http = {"http.listeners", "HTTP",  "http",
+                                           "https",          ":8080", ":8443"};
+    return parse_schemes(&http, value, out, max, n, why, why_len);
 }
 
 bool ed_listeners_loopback(const char *host)

@@ -3,8 +3,8 @@
  * (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or what
  * `listener.security.protocol.map` maps a custom name to; MQTT entries
  * mqtt://host:port and mqtts://host:port (port 1883 / 8883 when left
- * out). Also the rule of safe defaults: which listeners would serve
- * unauthenticated plaintext beyond this machine. */
+ * out), HTTP entries http:// and https:// (8080 / 8443). Also the rule of safe defaults: which
+ * listeners would serve unauthenticated plaintext beyond this machine. */
 #ifndef ED_CORE_LISTENERS_H
 #define ED_CORE_LISTENERS_H
 
@@ -32,6 +32,10 @@ int ed_listeners_parse(const char *value, const char *map, struct ed_listeners_s
                        int *n, char *why, size_t why_len);
 /* Parses `mqtt.listeners`. */
 int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, int max, int *n,
+                            char *why, size_t why_len);
+/* Parses `http.listeners`: http://host:port and https://host:port (port
+ * 8080 / 8443 when left out). */
+int ed_listeners_parse_http(const char *value, struct ed_listeners_spec *out, int max, int *n,
                             char *why, size_t why_len);
 static inline bool ed_listeners_tls(enum ed_listeners_sec sec)
 {
