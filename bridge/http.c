@@ -13,6 +13,7 @@
 #define ED_LOG_MODULE "http"
 #include "bridge/http_int.h"
 #include "core/listeners.h"
+#include "core/metrics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -92,6 +93,7 @@ void ed_http_reply(ed_http_conn *c, int status, const char *ctype, const void *b
     ed_conn_out_commit(c->conn, (size_t)n + len);
     c->h->stats.n_requests++;
     if (status >= 400) c->h->stats.n_errors++;
+    ed_metrics_request(ED_METRICS_HTTP, c->route, status >= 400);
 }
 
 void ed_http_reply_error(ed_http_conn *c, int status, const char *message)
@@ -177,6 +179,7 @@ static void on_frame(ed_conn *conn, struct ed_conn_frame *f)
     c->sent_continue = false;
     c->keep_alive = r.keep_alive && !c->h->stopping;
     c->head_only = r.method == ED_HTTP_HEAD;
+    c->route = 0;
     ed_http_api_serve(c, &r, f->p + head_len);
     if (!c->keep_alive) {
         c->close_after = true;

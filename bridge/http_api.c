@@ -35,6 +35,11 @@ static void get_readyz(struct call *k)
     ed_http_reply(k->c, 200, "application/json", ok, sizeof ok - 1, NULL);
 }
 
+static void get_metrics(struct call *k)
+{
+    ed_http_metrics_page(k->c);
+}
+
 enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
 
 struct route {
@@ -46,7 +51,15 @@ struct route {
 static const struct route routes[] = {
     {M_GET, "/healthz", get_healthz},
     {M_GET, "/readyz", get_readyz},
+    {M_GET, "/metrics", get_metrics},
 };
+
+#define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
+
+const char *ed_http_api_route_name(int i)
+{
+    return i >= 1 && i <= N_ROUTES ? routes[i - 1].pattern : "other";
+}
 
 /* Whether the segments match pattern ("/a/{x}/b"). */
 static bool match(const char *pattern, char **seg, int n)
@@ -89,9 +102,10 @@ void ed_http_api_serve(ed_http_conn *c, const struct ed_http_req *r, const uint8
         return;
     }
     unsigned allowed = 0;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    for (int i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, k.seg, k.n_seg)) continue;
         allowed |= routes[i].methods;
+        c->route = i + 1;
         if (routes[i].methods & method_bit(r->method)) {
             routes[i].get(&k);
             return;

@@ -22,6 +22,7 @@ typedef struct ed_http_conn {
     bool head_only;     /* a HEAD request: headers without the body */
     bool close_after;   /* close once the output has left */
     bool sent_continue; /* 100 Continue sent for the request being read */
+    int route;          /* of the request being answered, for metrics (0: none) */
 } ed_http_conn;
 
 /* Answers the request being handled: status line, Content-Type (NULL:
@@ -36,5 +37,14 @@ const char *ed_http_reason(int status);
 
 /* Handles one whole request (http_api.c). */
 void ed_http_api_serve(ed_http_conn *c, const struct ed_http_req *r, const uint8_t *body);
+/* The path pattern of route i ("/metrics"), "other" for 0 (none). */
+const char *ed_http_api_route_name(int i);
+
+struct ed_http_out;
+/* GET /metrics (http_metrics.c). */
+void ed_http_metrics_page(ed_http_conn *c);
+/* Reads a whole small file into o: false when missing, unreadable or
+ * larger than o's ceiling. */
+bool ed_http_read_file(const char *path, struct ed_http_out *o);
 
 #endif

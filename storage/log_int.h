@@ -36,6 +36,7 @@ struct ed_flush_job {
     uint32_t n_segs, cap_segs;
     bool sync_dir;
     int status;
+    uint64_t start_ns;         /* when it was submitted (the flush hook's latency) */
     struct ed_flush_job *next; /* flusher queues */
 };
 
@@ -78,6 +79,8 @@ struct ed_storage {
     void *notify_arg;
     ed_retention_hook hook;
     void *hook_arg;
+    ed_flush_hook flush_hook;
+    void *flush_hook_arg;
     struct ed_waiter *free_waiters;
     bool in_completions;
     bool threaded;

@@ -5,12 +5,13 @@ path traversal, and a slow client dropped by the request timeout while
 other clients are served."""
 
 import http.client
+import re
 import socket
 import time
 
 import pytest
 
-from conftest import HOST, TARGET, Broker, run
+from conftest import HOST, TARGET, Broker, kcat, need, run
 
 pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="Eddy's own HTTP listener")  # allowed: only when the suite is proven against real Kafka, which has no HTTP listener
 
@@ -182,3 +183,58 @@ def test_https_listener(tmp_path):
         assert "listening on" in b.log_tail(200) and "(https, SSL)" in b.log_tail(200)
     finally:
         b.stop()
+
+
+def metrics(broker):
+    """The /metrics page as text and as {'name{labels}': value}."""
+    status, headers, body = get(broker, "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, v = line.rpartition(" ")
+            values[key] = float(v)
+    return text, values
+
+
+def test_metrics_accepted_by_promtool_and_move_with_traffic(broker, topic_name):
+    topic = topic_name()
+    mqtt_topic = f"plant/{topic}"
+    kafka_of_mqtt = mqtt_topic.replace("/", ".")
+    text, before = metrics(broker)
+    p = run([need("promtool"), "check", "metrics"], input=text.encode(), check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"".join(b"r%d\n" % i for i in range(5)))
+    for i in range(3):
+        run([need("mosquitto_pub"), "-h", HOST, "-p", str(broker.mqtt_port), "-t", mqtt_topic, "-m", f"{i}", "-q", "1"])
+    kcat(broker, "-G", f"g-{topic}", "-e", "-q", "-X", "auto.offset.reset=earliest", topic)
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"late1\nlate2\n")
+    text, after = metrics(broker)
+    p = run([need("promtool"), "check", "metrics"], input=text.encode(), check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+    def moved(key):
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved(f'eddy_topic_in_records_total{{topic="{topic}",protocol="kafka"}}') == 7
+    assert moved(f'eddy_topic_in_records_total{{topic="{kafka_of_mqtt}",protocol="mqtt"}}') == 3
+    assert moved(f'eddy_topic_in_bytes_total{{topic="{topic}",protocol="kafka"}}') > 0
+    assert moved(f'eddy_topic_out_bytes_total{{topic="{topic}",protocol="kafka"}}') > 0
+    assert moved('eddy_requests_total{protocol="kafka",api="Produce"}') >= 2
+    assert moved('eddy_requests_total{protocol="mqtt",api="PUBLISH"}') == 3
+    assert moved('eddy_connections_accepted_total{protocol="mqtt"}') == 3
+    assert moved('eddy_flushes_total') >= 1
+    assert moved('eddy_flash_written_bytes_total') > 0
+    assert moved('eddy_flush_duration_seconds_count') >= 1
+    assert after['eddy_flush_size_bytes_bucket{le="+Inf"}'] == after['eddy_flush_size_bytes_count']
+    assert after[f'eddy_partition_end_offset{{topic="{topic}",partition="0"}}'] == 7
+    # the consumer committed 5; two came after
+    deadline = time.time() + 20
+    while after.get(f'eddy_consumer_group_lag{{group="g-{topic}",topic="{topic}",partition="0"}}') != 2:
+        assert time.time() < deadline, [k for k in after if "lag" in k]
+        time.sleep(0.2)
+        _, after = metrics(broker)
+    assert after["process_resident_memory_bytes"] > 1 << 20
+    assert after["process_cpu_seconds_total"] > 0
+    assert after['eddy_requests_total{protocol="http",api="/metrics"}'] >= 1  # the earlier scrapes

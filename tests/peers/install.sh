@@ -44,6 +44,8 @@ pkgs=()
 have kcat || pkgs+=(kcat)
 # mosquitto_pub / mosquitto_sub: MQTT clients for the MQTT listener's tests.
 have mosquitto_pub && have mosquitto_sub || pkgs+=(mosquitto-clients)
+# promtool (Debian's prometheus package): checks the HTTP listener's /metrics.
+have promtool || pkgs+=(prometheus)
 if ! have java || [ "$(java_major)" -lt 17 ]; then pkgs+=(default-jdk-headless); fi
 have mvn || pkgs+=(maven)
 go version >/dev/null 2>&1 || pkgs+=(golang-go)
@@ -55,6 +57,7 @@ python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 have mosquitto_pub || die "mosquitto_pub missing after install"
+have promtool || die "promtool missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
 
 # ---- Python venv -----------------------------------------------------------
