@@ -12,6 +12,7 @@
  * begin is no longer known. */
 #define ED_LOG_MODULE "http"
 #include "bridge/http_int.h"
+#include "bridge/http_out.h"
 #include "core/listeners.h"
 #include "core/metrics.h"
 #include "platform/log.h"
@@ -114,6 +115,15 @@ void ed_http_reply_error(ed_http_conn *c, int status, const char *message)
     ed_http_reply(c, status, "application/json", body, ED_MIN(w, sizeof body - 1), NULL);
 }
 
+void ed_http_reply_json(ed_http_conn *c, struct ed_http_out *o)
+{
+    if (o->err)
+        ed_http_reply_error(c, 500, "the answer is larger than its limit or out of memory");
+    else
+        ed_http_reply(c, 200, "application/json", o->p, o->len, NULL);
+    ed_http_out_free(o);
+}
+
 /* Answers a head that cannot be served and makes the connection close:
  * where a next request would begin is unknown. */
 static void refuse(ed_http_conn *c, int status, const char *why)
@@ -181,7 +191,7 @@ static void on_frame(ed_conn *conn, struct ed_conn_frame *f)
     c->head_only = r.method == ED_HTTP_HEAD;
     c->route = 0;
     ed_http_api_serve(c, &r, f->p + head_len);
-    if (!c->keep_alive) {
+    if (!c->keep_alive && !c->tail) {
         c->close_after = true;
         ed_conn_flush(conn);
         if (!ed_conn_closing(conn) && ed_conn_out_pending(conn) == 0) ed_conn_close(conn, NULL);
@@ -191,13 +201,14 @@ static void on_frame(ed_conn *conn, struct ed_conn_frame *f)
 /* Nothing more is read from a connection that is to close. */
 static bool can_take(ed_conn *conn)
 {
-    return !hc_of(conn)->close_after;
+    const ed_http_conn *c = hc_of(conn);
+    return !c->close_after && !c->tailing;
 }
 
+/* A live tail is never idle: it is waiting for records. */
 static bool is_idle(ed_conn *conn)
 {
-    ED_UNUSED(conn);
-    return true;
+    return !hc_of(conn)->tailing;
 }
 
 static int on_open(ed_conn *conn)
@@ -212,8 +223,17 @@ static int on_open(ed_conn *conn)
 /* A connection to close once its last answer has left. */
 static void on_scan(ed_conn *conn, uint64_t now)
 {
-    ED_UNUSED(now);
-    if (hc_of(conn)->close_after && ed_conn_out_pending(conn) == 0) ed_conn_close(conn, NULL);
+    ed_http_conn *c = hc_of(conn);
+    if (c->close_after && ed_conn_out_pending(conn) == 0)
+        ed_conn_close(conn, NULL);
+    else
+        ed_http_sse_scan(c, now);
+}
+
+static void on_close(ed_conn *conn)
+{
+    ed_http_conn *c = hc_of(conn);
+    if (c->h) ed_http_sse_close(c);
 }
 
 static const struct ed_conn_proto http_proto = {
@@ -226,6 +246,7 @@ static const struct ed_conn_proto http_proto = {
     .is_idle = is_idle,
     .on_open = on_open,
     .on_scan = on_scan,
+    .on_close = on_close,
 };
 
 /* ---- the listener ---- */
@@ -256,7 +277,9 @@ int ed_http_new(ed_broker *b, char *why, size_t why_len, ed_http **out)
     cl.out_ceiling_len = (size_t)256 << 10;
     cl.out_max_len = h->lim.out_max_len;
     int rc = ed_conn_set_new(b->loop, &http_proto, h, &cl, b->budget, &h->set);
+    if (rc == ED_OK) rc = ed_http_sse_init(h);
     if (rc != ED_OK) {
+        ed_conn_set_free(h->set);
         snprintf(why, why_len, "HTTP listener: %s", ed_strerror(rc));
         ed_free(h);
         return rc;
@@ -276,6 +299,7 @@ void ed_http_free(ed_http *h)
 {
     if (!h) return;
     ed_conn_set_free(h->set);
+    ed_http_sse_fini(h);
     ed_free(h);
 }
 

@@ -9,23 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_SEGS 8
-
-struct call {
-    ed_http_conn *c;
-    const struct ed_http_req *r;
-    const uint8_t *body;
-    char *seg[MAX_SEGS]; /* decoded path segments; "{x}" in a pattern matches any */
-    int n_seg;
-};
-
-static void get_healthz(struct call *k)
+static void get_healthz(struct ed_http_call *k)
 {
     ed_http_reply(k->c, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL);
 }
 
 /* Ready while serving; 503 once a shutdown began. */
-static void get_readyz(struct call *k)
+static void get_readyz(struct ed_http_call *k)
 {
     if (k->c->h->stopping) {
         ed_http_reply_error(k->c, 503, "shutting down");
@@ -35,7 +25,7 @@ static void get_readyz(struct call *k)
     ed_http_reply(k->c, 200, "application/json", ok, sizeof ok - 1, NULL);
 }
 
-static void get_metrics(struct call *k)
+static void get_metrics(struct ed_http_call *k)
 {
     ed_http_metrics_page(k->c);
 }
@@ -45,13 +35,21 @@ enum { M_GET = 1, M_POST = 2, M_DELETE = 4 };
 struct route {
     unsigned methods; /* GET implies HEAD */
     const char *pattern;
-    void (*get)(struct call *k);
+    void (*get)(struct ed_http_call *k);
 };
 
 static const struct route routes[] = {
     {M_GET, "/healthz", get_healthz},
     {M_GET, "/readyz", get_readyz},
     {M_GET, "/metrics", get_metrics},
+    {M_GET, "/api/v1/overview", ed_http_rest_overview},
+    {M_GET, "/api/v1/topics", ed_http_rest_topics},
+    {M_GET, "/api/v1/topics/{topic}", ed_http_rest_topic},
+    {M_GET, "/api/v1/topics/{topic}/partitions/{partition}/records", ed_http_rest_records},
+    {M_GET, "/api/v1/topics/{topic}/partitions/{partition}/tail", ed_http_sse_start},
+    {M_GET, "/api/v1/groups", ed_http_rest_groups},
+    {M_GET, "/api/v1/mirror", ed_http_rest_mirror},
+    {M_GET, "/api/v1/config", ed_http_rest_config},
 };
 
 #define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
@@ -95,9 +93,9 @@ static unsigned method_bit(enum ed_http_method m)
 void ed_http_api_serve(ed_http_conn *c, const struct ed_http_req *r, const uint8_t *body)
 {
     char path[1024];
-    struct call k = {c, r, body, {0}, 0};
+    struct ed_http_call k = {c, r, body, {0}, 0};
     if (ed_http_decode(r->path, false, path, sizeof path) < 0 ||
-        (k.n_seg = ed_http_path_split(path, k.seg, MAX_SEGS)) < 0) {
+        (k.n_seg = ed_http_path_split(path, k.seg, ED_HTTP_MAX_SEGS)) < 0) {
         ed_http_reply_error(c, 400, "bad path");
         return;
     }

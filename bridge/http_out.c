@@ -1,5 +1,6 @@
 /* Growing response bodies with a ceiling (see http_out.h). */
 #include "bridge/http_out.h"
+#include "bridge/http_json.h"
 #include "platform/crypto.h"
 #include "platform/mem.h"
 
@@ -69,23 +70,6 @@ void ed_http_out_printf(struct ed_http_out *o, const char *fmt, ...)
     o->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    size_t k = c < 0x80             ? 1
-               : (c & 0xe0) == 0xc0 ? 2
-               : (c & 0xf0) == 0xe0 ? 3
-               : (c & 0xf8) == 0xf0 ? 4
-                                    : 0;
-    if (k == 0 || k > n || (k == 2 && c < 0xc2) || (k == 4 && c > 0xf4)) return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (k == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))) return 0;
-    if (k == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))) return 0;
-    return k;
-}
-
 void ed_http_out_json_str(struct ed_http_out *o, const void *sv, size_t n)
 {
     const uint8_t *s = sv;
@@ -109,7 +93,7 @@ void ed_http_out_json_str(struct ed_http_out *o, const void *sv, size_t n)
             ed_http_out_printf(o, "\\u%04x", c);
             i++;
         } else {
-            size_t k = utf8_len(s + i, n - i);
+            size_t k = ed_http_utf8_len(s + i, n - i);
             if (k == 0) {
                 ed_http_out_put(o, "\\ufffd", 6);
                 i++;

@@ -1,6 +1,7 @@
 /* libFuzzer target for the HTTP listener and its request parser:
  * the input is parsed as a request head on its own (bridge/http_parse.h,
- * with the query and path helpers on what it found), then fed to a
+ * with the query and path helpers on what it found) and checked as JSON
+ * (bridge/http_json.h, which judges record values), then fed to a
  * connection of the real listener over the simulated network
  * (tests/unit/tconn.h), over a real storage and topic registry in a
  * temporary folder. Byte 0 is the chunk size the rest is fed in (0 = all
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "bridge/http.h"
+#include "bridge/http_json.h"
 #include "bridge/http_parse.h"
 #include "fuzz_broker.h"
 #include "tconn.h"
@@ -57,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     if (!H) init();
     parse_only(data + 1, size - 1);
+    (void)ed_http_json_valid(data + 1, size - 1);
     struct tconn *c = tc_open(FB.loop, adopt, H);
     size_t chunk = data[0] ? data[0] : size;
     for (size_t pos = 1; pos < size;) {

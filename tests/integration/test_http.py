@@ -4,8 +4,12 @@ pipelining, oversized heads (431) and bodies (413), malformed requests,
 path traversal, and a slow client dropped by the request timeout while
 other clients are served."""
 
+import base64
 import http.client
+import json
+from pathlib import Path
 import re
+import threading
 import socket
 import time
 
@@ -15,7 +19,8 @@ from conftest import HOST, TARGET, Broker, kcat, need, run
 
 pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="Eddy's own HTTP listener")  # allowed: only when the suite is proven against real Kafka, which has no HTTP listener
 
-BROKER_CONFIG = {"http.request.timeout.ms": "1500", "http.max.header.bytes": "4096", "http.max.body.bytes": "65536"}
+BROKER_CONFIG = {"http.request.timeout.ms": "1500", "http.max.header.bytes": "4096", "http.max.body.bytes": "65536",
+                 "ssl.keystore.key": "not-a-real-key-but-secret"}  # no TLS listener: only shown (redacted) by /api/v1/config
 
 
 def get(broker, path, method="GET", body=None, headers=None):
@@ -238,3 +243,153 @@ def test_metrics_accepted_by_promtool_and_move_with_traffic(broker, topic_name):
     assert after["process_resident_memory_bytes"] > 1 << 20
     assert after["process_cpu_seconds_total"] > 0
     assert after['eddy_requests_total{protocol="http",api="/metrics"}'] >= 1  # the earlier scrapes
+
+
+def get_json(broker, path):
+    status, headers, body = get(broker, path)
+    assert headers["Content-Type"] == "application/json", (status, body)
+    return status, json.loads(body)
+
+
+def test_rest_topics_records_groups_config(broker, topic_name):
+    topic = topic_name()
+    t0 = int(time.time() * 1000)
+    kcat(broker, "-P", "-t", topic, "-K", "|", "-H", "unit=kW", "-X", "acks=all",
+         input=b'turbine-7|{"kW": 380, "wind": [7.5, 8]}\nturbine-8|not json\n')
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"\xff\xfe\x00binary\n")
+    status, body = get_json(broker, "/api/v1/topics")
+    assert status == 200
+    mine = [t for t in body["topics"] if t["name"] == topic]
+    assert mine and mine[0]["partitions"] == 1 and mine[0]["records"] == 3 and mine[0]["size_bytes"] > 0
+    status, body = get_json(broker, f"/api/v1/topics/{topic}")
+    assert status == 200 and body["partition_list"][0]["end_offset"] == 3
+    assert body["config"]["retention.ms"]["value"] == "604800000"
+    status, body = get_json(broker, f"/api/v1/topics/{topic}/partitions/0/records?offset=0")
+    assert status == 200 and body["next_offset"] == 3
+    r0, r1, r2 = body["records"]
+    assert r0["offset"] == 0 and r0["value_format"] == "json" and r0["value"] == {"kW": 380, "wind": [7.5, 8]}
+    assert base64.b64decode(r0["key"]) == b"turbine-7"
+    assert r0["headers"] == [{"key": "unit", "value_format": "base64", "value": base64.b64encode(b"kW").decode()}]
+    assert r1["value_format"] == "base64" and base64.b64decode(r1["value"]) == b"not json"
+    assert base64.b64decode(r2["value"]) == b"\xff\xfe\x00binary" and r2["key"] is None
+    assert r0["timestamp"] >= t0 - 60000
+    status, body = get_json(broker, f"/api/v1/topics/{topic}/partitions/0/records?offset=1&limit=1")
+    assert [r["offset"] for r in body["records"]] == [1] and body["next_offset"] == 2
+    status, body = get_json(broker, f"/api/v1/topics/{topic}/partitions/0/records?timestamp={r2['timestamp']}")
+    assert body["records"][0]["offset"] <= 2 and body["records"][-1]["offset"] == 2
+    status, body = get_json(broker, f"/api/v1/topics/{topic}/partitions/0/records?limit=2")  # the latest
+    assert [r["offset"] for r in body["records"]] == [1, 2]
+    for bad in ["offset=x", "limit=0", "limit=501", "offset=1&timestamp=1", "offset=99999999999999999999"]:
+        status, body = get_json(broker, f"/api/v1/topics/{topic}/partitions/0/records?{bad}")
+        assert status == 400 and body["error_code"] == 400, bad
+    assert get_json(broker, "/api/v1/topics/no-such-topic")[0] == 404
+    assert get_json(broker, f"/api/v1/topics/{topic}/partitions/7/records")[0] == 404
+    assert get_json(broker, f"/api/v1/topics/{topic}/partitions/-1/records")[0] == 404
+    # groups and lag: the group read 3 of 3, then one more came
+    kcat(broker, "-G", f"g-{topic}", "-e", "-q", "-X", "auto.offset.reset=earliest", topic)
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"later\n")
+    status, body = get_json(broker, "/api/v1/groups")
+    g = [x for x in body["groups"] if x["group"] == f"g-{topic}"][0]
+    assert g["offsets"] == [{"topic": topic, "partition": 0, "committed_offset": 3, "end_offset": 4, "lag": 1}]
+    assert g["lag"] == 1 and g["state"] == "Empty"
+    status, body = get_json(broker, "/api/v1/config")
+    assert body["config"]["ssl.keystore.key"]["value"] == "(redacted)"
+    assert "not-a-real-key" not in json.dumps(body)
+    assert body["config"]["http.max.header.bytes"] == {"value": 4096, "set": True}
+    assert get_json(broker, "/api/v1/mirror")[1]["state"] == "off"
+    status, body = get_json(broker, "/api/v1/overview")
+    assert body["topics"] >= 1 and body["records_in"] >= 4 and body["connections"]["http"] >= 1
+
+
+def test_rest_reading_changes_nothing_and_post_refused(broker, topic_name):
+    topic = topic_name()
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"a\n")
+    for path in ["/api/v1/topics", f"/api/v1/topics/{topic}"]:
+        status, headers, _ = get(broker, path, method="POST", body=b"{}", headers={"Content-Type": "application/json"})
+        assert status == 405
+        status, headers, _ = get(broker, path, method="DELETE")
+        assert status == 405
+    assert get_json(broker, f"/api/v1/topics/{topic}")[1]["partition_list"][0]["end_offset"] == 1
+
+
+class SseReader(threading.Thread):
+    """Reads a text/event-stream response and collects its events."""
+
+    def __init__(self, broker, path):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection((HOST, broker.http_port), timeout=30)
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        self.events, self.head, self.buf = [], b"", b""
+        self.start()
+
+    def run(self):
+        try:
+            while True:
+                b = self.sock.recv(65536)
+                if not b:
+                    return
+                self.buf += b
+                if not self.head and b"\r\n\r\n" in self.buf:
+                    self.head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+                while b"\n\n" in self.buf:
+                    ev, _, self.buf = self.buf.partition(b"\n\n")
+                    lines = dict(l.split(": ", 1) for l in ev.decode().splitlines() if not l.startswith(":"))
+                    if "data" in lines:
+                        self.events.append((int(lines["id"]), json.loads(lines["data"])))
+        except OSError:
+            return
+
+    def wait_for(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while len(self.events) < n:
+            assert time.time() < deadline, self.events
+            time.sleep(0.05)
+        return self.events
+
+
+def test_sse_live_tail_of_kafka_and_mqtt_records(broker, topic_name):
+    topic = topic_name()
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b'{"before": true}\n')
+    tail = SseReader(broker, f"/api/v1/topics/{topic}/partitions/0/tail")
+    from_start = SseReader(broker, f"/api/v1/topics/{topic}/partitions/0/tail?offset=0")
+    time.sleep(0.3)
+    kcat(broker, "-P", "-t", topic, input=b'{"kW": 1}\n')
+    run([need("mosquitto_pub"), "-h", HOST, "-p", str(broker.mqtt_port), "-t", topic, "-m", '{"kW": 2}', "-q", "1"])
+    events = tail.wait_for(2)
+    assert b"Content-Type: text/event-stream" in tail.head
+    assert [(o, e["value"]) for o, e in events] == [(1, {"kW": 1}), (2, {"kW": 2})]
+    assert [o for o, _ in from_start.wait_for(3)] == [0, 1, 2]
+    # the tailing connections do not stop others, and are counted
+    assert get(broker, "/healthz")[0] == 200
+    tail.sock.close()
+    from_start.sock.close()
+
+
+def test_sse_slow_reader_dropped(broker, topic_name):
+    """A tail whose reader does not read is closed once 256 KiB wait
+    unsent, while other clients are served."""
+    topic = topic_name()
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"first\n")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((HOST, broker.http_port))
+    s.sendall(f"GET /api/v1/topics/{topic}/partitions/0/tail HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    assert s.recv(15) == b"HTTP/1.1 200 OK"
+    line = b'{"payload": "' + b"x" * 2000 + b'"}\n'
+    deadline = time.time() + 60
+    while "dropping the live tail" not in broker.log_tail(400):
+        assert time.time() < deadline, "the slow tail was never dropped"
+        kcat(broker, "-P", "-t", topic, input=line * 500)
+        assert get(broker, "/healthz")[0] == 200
+    s.close()
+
+
+def test_openapi_file_is_valid():
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.readers import read_from_filename
+
+    spec, _ = read_from_filename(str(Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"))
+    validate(spec)
+    # every path the listener routes is described
+    routes = re.findall(r'\{M_[A-Z_| ]+, "([^"]+)"', (Path(__file__).resolve().parents[2] / "bridge" / "http_api.c").read_text())
+    assert set(routes) <= set(spec["paths"]), set(routes) - set(spec["paths"])

@@ -70,6 +70,13 @@ if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$want" ]; then
 	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$REQ"
 	echo "$want" >"$VENV/.stamp"
 fi
+# The HTTP API's OpenAPI checker, added to the venv without rebuilding it.
+REQ_HTTP="$HERE/requirements-http.txt"
+want_http="$(stamp_of "$REQ_HTTP")"
+if [ "$(cat "$VENV/.stamp-http" 2>/dev/null)" != "$want_http" ]; then
+	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$REQ_HTTP"
+	echo "$want_http" >"$VENV/.stamp-http"
+fi
 
 # ---- Apache Kafka jars from Maven Central ----------------------------------
 # The version lives in each pom; the jars land in $CACHE/kafka/<version>/libs
