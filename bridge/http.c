@@ -17,6 +17,7 @@
 #include "core/metrics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
+#include "storage/batch.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +70,8 @@ const char *ed_http_reason(int status)
         return "Service Unavailable";
     case 505:
         return "HTTP Version Not Supported";
+    case 507:
+        return "Insufficient Storage";
     default:
         return "Unknown";
     }
@@ -190,11 +193,23 @@ static void on_frame(ed_conn *conn, struct ed_conn_frame *f)
     c->keep_alive = r.keep_alive && !c->h->stopping;
     c->head_only = r.method == ED_HTTP_HEAD;
     c->route = 0;
+    c->in_frame = true;
     ed_http_api_serve(c, &r, f->p + head_len);
-    if (!c->keep_alive && !c->tail) {
+    c->in_frame = false;
+    if (!c->tail && !c->produce.pending) ed_http_request_done(c);
+}
+
+void ed_http_request_done(ed_http_conn *c)
+{
+    ed_conn *conn = c->conn;
+    if (c->in_frame || ed_conn_closing(conn)) return;
+    if (!c->keep_alive) {
         c->close_after = true;
         ed_conn_flush(conn);
         if (!ed_conn_closing(conn) && ed_conn_out_pending(conn) == 0) ed_conn_close(conn, NULL);
+    } else {
+        ed_conn_flush(conn);
+        ed_conn_update(conn); /* a request held back while this one waited */
     }
 }
 
@@ -202,7 +217,13 @@ static void on_frame(ed_conn *conn, struct ed_conn_frame *f)
 static bool can_take(ed_conn *conn)
 {
     const ed_http_conn *c = hc_of(conn);
-    return !c->close_after && !c->tailing;
+    return !c->close_after && !c->tailing && !c->produce.pending;
+}
+
+/* A produce waiting for durability refers to the connection. */
+static bool can_free(ed_conn *conn)
+{
+    return !hc_of(conn)->produce.pending;
 }
 
 /* A live tail is never idle: it is waiting for records. */
@@ -247,6 +268,7 @@ static const struct ed_conn_proto http_proto = {
     .on_open = on_open,
     .on_scan = on_scan,
     .on_close = on_close,
+    .can_free = can_free,
 };
 
 /* ---- the listener ---- */
@@ -277,8 +299,10 @@ int ed_http_new(ed_broker *b, char *why, size_t why_len, ed_http **out)
     cl.out_ceiling_len = (size_t)256 << 10;
     cl.out_max_len = h->lim.out_max_len;
     int rc = ed_conn_set_new(b->loop, &http_proto, h, &cl, b->budget, &h->set);
+    if (rc == ED_OK) rc = ed_batch_builder_new(h->lim.body_max_len + 4096, &h->bb);
     if (rc == ED_OK) rc = ed_http_sse_init(h);
     if (rc != ED_OK) {
+        ed_batch_builder_free(h->bb);
         ed_conn_set_free(h->set);
         snprintf(why, why_len, "HTTP listener: %s", ed_strerror(rc));
         ed_free(h);
@@ -300,6 +324,7 @@ void ed_http_free(ed_http *h)
     if (!h) return;
     ed_conn_set_free(h->set);
     ed_http_sse_fini(h);
+    ed_batch_builder_free(h->bb);
     ed_free(h);
 }
 

@@ -3,7 +3,9 @@
  * request-memory budget and the timeouts are the engine's. Requests are
  * framed by their head and Content-Length (bridge/http_parse.h), answered
  * in order on one connection (keep-alive, pipelining), and dispatched to
- * the endpoints of bridge/http_api.c: /healthz, /readyz. Oversized heads
+ * the endpoints of bridge/http_api.c: /healthz, /readyz, /metrics, the
+ * read-only JSON API, live tails (Server-Sent Events) and the Confluent v3
+ * produce (docs/http-api.md). Oversized heads
  * are answered 431, oversized bodies 413, malformed heads 400, and the
  * connection is closed after the answer. */
 #ifndef ED_BRIDGE_HTTP_H

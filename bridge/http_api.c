@@ -50,6 +50,8 @@ static const struct route routes[] = {
     {M_GET, "/api/v1/groups", ed_http_rest_groups},
     {M_GET, "/api/v1/mirror", ed_http_rest_mirror},
     {M_GET, "/api/v1/config", ed_http_rest_config},
+    {M_GET, "/v3/clusters", ed_http_clusters},
+    {M_POST, "/v3/clusters/{cluster_id}/topics/{topic}/records", ed_http_produce},
 };
 
 #define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))

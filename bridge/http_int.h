@@ -17,9 +17,23 @@ struct ed_http {
     struct ed_http_conn *tails; /* connections streaming a live tail */
     ed_timer tail_timer;        /* sends what was appended, outside the append */
     bool listening;             /* append and remove listeners registered */
+    ed_batch_builder *bb;       /* REST produce builds its batch here */
+    uint32_t rr;                /* round robin of keyless REST records */
 };
 
 struct ed_partition;
+typedef struct ed_batch_builder ed_batch_builder;
+
+/* A REST produce waiting for its record to be durable. */
+struct ed_http_produce {
+    bool pending;
+    char topic[250];
+    int32_t partition;
+    int64_t offset;
+    char timestamp[48];
+    char key_type[8], value_type[8];
+    size_t key_len, value_len;
+};
 
 typedef struct ed_http_conn {
     ed_http *h;
@@ -33,7 +47,9 @@ typedef struct ed_http_conn {
     struct ed_partition *tail;
     int64_t tail_next;
     bool tail_dirty;
-    bool tailing; /* on the listener's list of tails */
+    bool tailing;  /* on the listener's list of tails */
+    bool in_frame; /* the request is being handled (answers may come later) */
+    struct ed_http_produce produce;
     uint64_t tail_sent_ms;
     struct ed_http_conn *tail_prev, *tail_link;
 } ed_http_conn;
@@ -97,6 +113,14 @@ void ed_http_sse_fini(ed_http *h);
 void ed_http_sse_close(ed_http_conn *c);
 /* Periodic: a comment line keeps an idle tail's proxies from closing it. */
 void ed_http_sse_scan(ed_http_conn *c, uint64_t now_ms);
+
+/* POST /v3/clusters/{cluster_id}/topics/{topic}/records (http_produce.c). */
+void ed_http_produce(struct ed_http_call *k);
+/* GET /v3/clusters. */
+void ed_http_clusters(struct ed_http_call *k);
+/* A request answered after its handler returned: keep-alive or close, and
+ * read the next one. */
+void ed_http_request_done(ed_http_conn *c);
 
 /* Handles one whole request (http_api.c). */
 void ed_http_api_serve(ed_http_conn *c, const struct ed_http_req *r, const uint8_t *body);

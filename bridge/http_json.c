@@ -2,6 +2,8 @@
  * bounded cursor, depth-limited, no allocation. */
 #include "bridge/http_json.h"
 
+#include <string.h>
+
 struct cur {
     const uint8_t *p, *end;
     int depth;
@@ -157,4 +159,160 @@ bool ed_http_json_valid(const void *p, size_t n)
     if (!value(&c)) return false;
     blanks(&c);
     return c.p == c.end;
+}
+
+/* ---- reading ---- */
+
+/* Calls back for each member (name: its raw string with the quotes) or
+ * element of the container v, until fn returns true. */
+static bool walk(struct ed_http_json v, bool object,
+                 bool (*fn)(void *arg, struct ed_http_json name, struct ed_http_json val),
+                 void *arg)
+{
+    struct cur c = {v.p, v.p + v.len, 0};
+    blanks(&c);
+    if (c.p >= c.end || *c.p != (object ? '{' : '[')) return false;
+    c.p++;
+    for (;;) {
+        blanks(&c);
+        if (c.p >= c.end || *c.p == (object ? '}' : ']')) return false;
+        struct ed_http_json name = {NULL, 0};
+        if (object) {
+            const uint8_t *s = c.p;
+            if (*c.p != '"' || !string(&c)) return false;
+            name = (struct ed_http_json){s, (size_t)(c.p - s)};
+            blanks(&c);
+            if (c.p >= c.end || *c.p++ != ':') return false;
+            blanks(&c);
+        }
+        const uint8_t *s = c.p;
+        if (!value(&c)) return false;
+        if (fn(arg, name, (struct ed_http_json){s, (size_t)(c.p - s)})) return true;
+        blanks(&c);
+        if (c.p >= c.end || *c.p != ',') return false;
+        c.p++;
+    }
+}
+
+struct find {
+    const char *name;
+    int i;
+    struct ed_http_json *out;
+};
+
+static bool by_name(void *arg, struct ed_http_json name, struct ed_http_json val)
+{
+    struct find *f = arg;
+    size_t n = strlen(f->name);
+    if (name.len != n + 2 || memcmp(name.p + 1, f->name, n) != 0) return false;
+    *f->out = val;
+    return true;
+}
+
+static bool by_index(void *arg, struct ed_http_json name, struct ed_http_json val)
+{
+    ED_UNUSED(name);
+    struct find *f = arg;
+    if (f->i-- != 0) return false;
+    *f->out = val;
+    return true;
+}
+
+bool ed_http_json_member(struct ed_http_json v, const char *name, struct ed_http_json *out)
+{
+    struct find f = {name, 0, out};
+    return walk(v, true, by_name, &f);
+}
+
+bool ed_http_json_item(struct ed_http_json v, int i, struct ed_http_json *out)
+{
+    struct find f = {NULL, i, out};
+    return i >= 0 && walk(v, false, by_index, &f);
+}
+
+static int hex4(const uint8_t *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t x = p[i];
+        v = v * 16 + (x <= '9' ? x - '0' : (x | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+int ed_http_json_string(struct ed_http_json v, char *out, size_t cap)
+{
+    if (v.len < 2 || v.p[0] != '"' || cap == 0) return -1;
+    size_t w = 0;
+    const uint8_t *p = v.p + 1, *end = v.p + v.len - 1;
+    while (p < end) {
+        uint32_t cp;
+        if (*p != '\\') {
+            if (w + 1 >= cap) return -1;
+            out[w++] = (char)*p++;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'b':
+            cp = '\b';
+            break;
+        case 'f':
+            cp = '\f';
+            break;
+        case 'n':
+            cp = '\n';
+            break;
+        case 'r':
+            cp = '\r';
+            break;
+        case 't':
+            cp = '\t';
+            break;
+        case 'u':
+            cp = (uint32_t)hex4(p + 1);
+            p += 4;
+            if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 7 && p[1] == '\\' && p[2] == 'u') {
+                uint32_t lo = (uint32_t)hex4(p + 3);
+                if (lo >= 0xdc00 && lo < 0xe000) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                }
+            }
+            if (cp == 0 || (cp >= 0xd800 && cp < 0xe000)) return -1;
+            break;
+        default:
+            cp = *p;
+            break; /* " \ / */
+        }
+        p++;
+        uint8_t u[4];
+        size_t k = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (k == 1) u[0] = (uint8_t)cp;
+        if (k == 2) u[0] = (uint8_t)(0xc0 | (cp >> 6));
+        if (k == 3) u[0] = (uint8_t)(0xe0 | (cp >> 12));
+        if (k == 4) u[0] = (uint8_t)(0xf0 | (cp >> 18));
+        for (size_t i = 1; i < k; i++)
+            u[i] = (uint8_t)(0x80 | ((cp >> (6 * (k - 1 - i))) & 0x3f));
+        if (w + k >= cap) return -1;
+        memcpy(out + w, u, k);
+        w += k;
+    }
+    out[w] = '\0';
+    return (int)w;
+}
+
+bool ed_http_json_int(struct ed_http_json v, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = v.len > 0 && v.p[0] == '-';
+    if (neg) i++;
+    if (i >= v.len || v.len - i > 18) return false;
+    int64_t x = 0;
+    for (; i < v.len; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9') return false;
+        x = x * 10 + (v.p[i] - '0');
+    }
+    *out = neg ? -x : x;
+    return true;
 }

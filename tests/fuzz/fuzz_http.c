@@ -59,7 +59,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     if (!H) init();
     parse_only(data + 1, size - 1);
-    (void)ed_http_json_valid(data + 1, size - 1);
+    if (ed_http_json_valid(data + 1, size - 1)) {
+        /* the reader of request bodies, on what the validator accepted */
+        struct ed_http_json v = {data + 1, size - 1}, m = {NULL, 0}, it = {NULL, 0};
+        char out[512];
+        int64_t n;
+        if (ed_http_json_member(v, "value", &m)) (void)ed_http_json_string(m, out, sizeof out);
+        if (ed_http_json_item(v, 1, &it)) (void)ed_http_json_int(it, &n);
+    }
     struct tconn *c = tc_open(FB.loop, adopt, H);
     size_t chunk = data[0] ? data[0] : size;
     for (size_t pos = 1; pos < size;) {

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import HOST, TARGET, Broker, kcat, need, run
+from conftest import EDDY_BIN, HOST, TARGET, Broker, kcat, need, run, wait_topic
 
 pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="Eddy's own HTTP listener")  # allowed: only when the suite is proven against real Kafka, which has no HTTP listener
 
@@ -393,3 +393,116 @@ def test_openapi_file_is_valid():
     # every path the listener routes is described
     routes = re.findall(r'\{M_[A-Z_| ]+, "([^"]+)"', (Path(__file__).resolve().parents[2] / "bridge" / "http_api.c").read_text())
     assert set(routes) <= set(spec["paths"]), set(routes) - set(spec["paths"])
+
+
+@pytest.fixture(scope="module")
+def rest_broker(tmp_path_factory):
+    """A broker with http:// and https:// listeners, user alice (may write
+    to rest-*), user bob (no grant) and ACLs on."""
+    from test_tls import make_ca, make_cert
+
+    d = tmp_path_factory.mktemp("rest")
+    pki = d / "pki"
+    pki.mkdir()
+    make_ca(pki, "ca", "Eddy Test CA")
+    make_cert(pki, "server", "localhost", san="DNS:localhost,IP:127.0.0.1")
+    (d / "b" / "log").mkdir(parents=True)
+    for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw")):
+        run([str(EDDY_BIN), "users", "add", user, "--password", pw, "--data", str(d / "b" / "log")])
+    b = Broker(d / "b", {"http.listeners": f"http://{HOST}:0,https://{HOST}:0", "ssl.keystore.type": "PEM",
+                         "ssl.keystore.location": str(pki / "server.pem"),
+                         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                         "super.users": "User:admin", "allow.everyone.if.no.acl.found": "true"})
+    b.start()
+    ports = {}
+    for line in (d / "b" / "ports").read_text().splitlines():
+        name, _, addr = line.partition("=")
+        ports[name] = int(addr.rpartition(":")[2])
+    b.https_port, b.http_port, b.ca = ports["https"], ports["http"], pki / "ca.pem"
+    yield b
+    b.stop()
+
+
+def rest_post(b, path, body, user=None, pw=None, tls=True, ctype="application/json"):
+    args = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "--data-binary", "@-"]
+    if ctype:
+        args += ["-H", f"Content-Type: {ctype}"]
+    if user:
+        args += ["-u", f"{user}:{pw}"]
+    if tls:
+        args += ["--cacert", str(b.ca), f"https://{HOST}:{b.https_port}{path}"]
+    else:
+        args += [f"http://{HOST}:{b.http_port}{path}"]
+    p = run(args, input=body if isinstance(body, bytes) else json.dumps(body).encode())
+    text, _, code = p.stdout.decode().rpartition("\n")
+    return int(code), (json.loads(text) if text.strip() else None)
+
+
+def test_v3_produce_confluent_example_read_by_kafka_consumer(rest_broker):
+    b = rest_broker
+    topic = "rest-orders"
+    kcat(b, "-P", "-t", topic, "-X", "acks=all", input=b"")  # created by auto-creation on Metadata
+    wait_topic(b, topic, 1)
+    _, clusters = get_json(b, "/v3/clusters")
+    cluster = clusters["data"][0]["cluster_id"]
+    # the request of Confluent's REST Proxy v3 documentation, unchanged
+    example = {
+        "partition_id": 0,
+        "headers": [{"name": "Header-1", "value": "SGVhZGVyLTE="}, {"name": "Header-2", "value": "SGVhZGVyLTI="}],
+        "key": {"type": "BINARY", "data": "Zm9vYmFy"},
+        "value": {"type": "JSON", "data": {"foo": "bar"}},
+        "timestamp": "2021-02-05T19:14:42Z",
+    }
+    code, resp = rest_post(b, f"/v3/clusters/{cluster}/topics/{topic}/records", example, "alice", "alice-pw")
+    assert code == 200, resp
+    assert resp["error_code"] == 200 and resp["cluster_id"] == cluster and resp["topic_name"] == topic
+    assert resp["partition_id"] == 0 and resp["offset"] == 0
+    assert resp["key"] == {"type": "BINARY", "size": 6} and resp["value"] == {"type": "JSON", "size": len('{"foo": "bar"}')}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", resp["timestamp"])
+    code, resp = rest_post(b, f"/v3/clusters/{cluster}/topics/{topic}/records",
+                           {"value": {"type": "STRING", "data": "plain \u00e9"}}, "alice", "alice-pw")
+    assert code == 200 and resp["offset"] == 1 and "key" not in resp
+    # durable when answered, and read back by a Kafka consumer
+    out = kcat(b, "-C", "-t", topic, "-e", "-q", "-f", "%k|%s|%h\\n").stdout.decode()
+    assert out.splitlines() == ['foobar|{"foo": "bar"}|Header-1=Header-1,Header-2=Header-2', "|plain \u00e9|"]
+    _, topic_desc = get_json(b, f"/api/v1/topics/{topic}")
+    assert topic_desc["partition_list"][0]["durable_offset"] == 2
+
+
+def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
+    b = rest_broker
+    topic = "rest-refused"
+    kcat(b, "-P", "-t", topic, "-X", "acks=all", input=b"")
+    wait_topic(b, topic, 1)
+    cluster = get_json(b, "/v3/clusters")[1]["data"][0]["cluster_id"]
+    path = f"/v3/clusters/{cluster}/topics/{topic}/records"
+    rec = {"value": {"type": "JSON", "data": 1}}
+    assert rest_post(b, path, rec)[0] == 401                                 # no credentials
+    assert rest_post(b, path, rec, "alice", "wrong")[0] == 401                # bad password
+    assert rest_post(b, path, rec, "nobody", "x")[0] == 401                   # unknown user
+    assert rest_post(b, path, rec, "alice", "alice-pw", tls=False)[0] == 403  # never in clear
+    assert rest_post(b, path, rec, "alice", "alice-pw", ctype="text/plain")[0] == 415  # a form cannot
+    assert rest_post(b, path, rec, "alice", "alice-pw", ctype=None)[0] == 415
+    assert rest_post(b, path, b'{"value": {"type": "JSON", "data": ', "alice", "alice-pw")[0] == 400  # bad JSON
+    assert rest_post(b, path, b'[1, 2]', "alice", "alice-pw")[0] == 400
+    assert rest_post(b, path, {"value": {"type": "BINARY", "data": "not base64!"}}, "alice", "alice-pw")[0] == 400
+    assert rest_post(b, path, {"value": {"type": "AVRO", "data": 1}}, "alice", "alice-pw")[0] == 400
+    assert rest_post(b, path, {"partition_id": 9, "value": {"data": 1}}, "alice", "alice-pw")[0] == 400
+    assert rest_post(b, f"/v3/clusters/other/topics/{topic}/records", rec, "alice", "alice-pw")[0] == 404
+    assert rest_post(b, f"/v3/clusters/{cluster}/topics/no-such/records", rec, "alice", "alice-pw")[0] == 404
+    # ACLs: bob may not write once a grant for alice exists
+    run([need("kcat"), "-b", b.bootstrap, "-L"])  # the broker answers
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    binding = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.WRITE, AclPermissionType.ALLOW)
+    for f in admin.create_acls([binding]).values():
+        f.result(timeout=30)
+    assert rest_post(b, path, rec, "bob", "bob-pw")[0] == 403
+    assert rest_post(b, path, rec, "alice", "alice-pw")[0] == 200
+    # nothing the refused requests sent reached the log
+    assert get_json(b, f"/api/v1/topics/{topic}")[1]["partition_list"][0]["end_offset"] == 1
+    # a GET never writes
+    status, _, _ = get(b, path)
+    assert status == 405
