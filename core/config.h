@@ -173,6 +173,12 @@ struct ed_config {
     int64_t coap_max_pending;
     int64_t coap_max_clients;
     int64_t coap_max_observed;
+    char *http_listeners;
+    int64_t http_max_connections;
+    int64_t http_max_header_bytes;
+    int64_t http_max_body_bytes;
+    int64_t http_request_timeout_ms;
+    int64_t http_idle_timeout_ms;
     char *site_id;
     char *mirror_bootstrap_servers;
     char *mirror_topics;

@@ -18,6 +18,7 @@
  * ("kick"): never inside the completion that lifted the pause. */
 #define ED_LOG_MODULE "conn"
 #include "core/conn.h"
+#include "core/metrics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -241,6 +242,7 @@ void ed_conn_close(ed_conn *c, const char *why)
     c->next = s->dead;
     s->dead = c;
     s->n_conns--;
+    ed_metrics_conn(ed_metrics_proto_of(s->proto->name), -1);
     ed_conn_set_reap_later(s);
 }
 
@@ -249,6 +251,7 @@ void ed_conn_close_bad(ed_conn *c, const char *why)
     if (c->closing) return;
     ed_conn_set *s = c->set;
     s->stats.n_bad++;
+    ed_metrics_bad_input(ed_metrics_proto_of(s->proto->name));
     ED_LOG_WARN_RL_AT(&s->log_rl, "closing %s connection from %s: %s", s->proto->name, c->peer,
                       why);
     /* Replies before the bad frame still go out if the stream takes them
@@ -746,6 +749,7 @@ static void adopt(ed_conn_set *s, ed_stream *st, const struct conn_listener *via
     s->conns = c;
     s->n_conns++;
     s->stats.n_accepted++;
+    ed_metrics_conn(ed_metrics_proto_of(s->proto->name), 1);
     ED_LOG_DBG("%s connection from %s", s->proto->name, c->peer);
     if (s->proto->on_open && s->proto->on_open(c) != ED_OK) {
         ED_LOG_WARN_RL_AT(&s->log_rl, "refusing %s connection from %s: out of memory",

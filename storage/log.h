@@ -152,6 +152,11 @@ typedef int (*ed_retention_drop_hook)(void *arg, ed_log *log, int64_t first, int
 void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg);
 void ed_storage_set_drop_hook(ed_storage *st, ed_retention_drop_hook drop);
 
+/* Called on the loop after every flush round that synced data: the bytes
+ * it made durable and the ns from its start to its completion (metrics). */
+typedef void (*ed_flush_hook)(void *arg, uint64_t len, uint64_t ns);
+void ed_storage_set_flush_hook(ed_storage *st, ed_flush_hook hook, void *arg);
+
 /* ---- appends ---- */
 struct ed_append_result {
     int64_t base_offset;     /* first offset assigned */
