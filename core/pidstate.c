@@ -630,8 +630,9 @@ void ed_pidstate_update(ed_partition *p, const struct ed_batch_info *b, int64_t 
     record(s, b, base_offset, log_append_time);
     /* The first append after a roll snapshots the state (Kafka writes one
      * at each roll): a later start scans at most from here. */
-    if (ed_log_active_base(p->log) > s->snap_at)
-        (void)snap_write(p, s, base_offset + b->last_offset_delta + 1, false);
+    int64_t active = ed_log_active_base(p->log);
+    if (active > s->snap_at && snap_write(p, s, base_offset + b->last_offset_delta + 1, false))
+        s->snap_at = active; /* failed (logged): tried again at the next roll, not each append */
 }
 
 void ed_pidstate_save(ed_partition *p)
