@@ -1,14 +1,14 @@
 /* The connection engine (see conn.h).
  *
  * Reading. Bytes go into the connection's read buffer (16 KiB, allocated at
- * the first read). The protocol's frame_len says how long the frame at the
- * start of the buffer is; a frame longer than the buffer is charged to the
- * memory budget first (or the connection waits), then the buffer grows for
- * it: at once up to 1 MiB, beyond that doubling as bytes arrive, so a peer
- * that announces 16 MiB and sends one byte costs a charge, not 16 MiB.
- * Whole frames are handed over in place; a protocol that keeps one takes
- * the buffer itself when the frame fills it (large frames always start at
- * its beginning), so large requests are never copied.
+ * a read and freed again once every whole frame in it was handled and no
+ * byte is left over, so an idle connection holds none). The protocol's frame_len says how long the
+ * frame at the start of the buffer is; a frame longer than the buffer is charged to the memory
+ * budget first (or the connection waits), then the buffer grows for it: at once up to 1 MiB, beyond
+ * that doubling as bytes arrive, so a peer that announces 16 MiB and sends one byte costs a charge,
+ * not 16 MiB. Whole frames are handed over in place; a protocol that keeps one takes the buffer
+ * itself when the frame fills it (large frames always start at its beginning), so large requests
+ * are never copied.
  *
  * Closing closes the stream at once; the connection moves to the dead list
  * and is freed from a zero-delay timer ("reap") once the protocol allows
@@ -552,6 +552,17 @@ void ed_conn_frame_free(ed_conn *c, uint8_t *p, size_t len)
     release(c->set->budget, len);
 }
 
+/* An empty read buffer goes back: an idle connection holds none (the next
+ * read allocates one again). */
+static void drop_empty_rbuf(ed_conn *c)
+{
+    if (c->rbuf && c->rlen == 0 && !c->in_input) {
+        ed_free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+}
+
 /* Handles every whole frame in the buffer while reading is allowed. */
 static void process_input(ed_conn *c)
 {
@@ -607,14 +618,9 @@ static void process_input(ed_conn *c)
         if (pos > 0 && pos < c->rlen) memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= ED_MIN(pos, c->rlen);
         if (pos > 0) c->frame_start_ms = c->rlen > 0 ? now_ms(s) : 0;
-        /* A buffer grown for one large frame shrinks back once empty. */
-        if (c->rlen == 0 && c->rcap > RBUF_LEN) {
-            ed_free(c->rbuf);
-            c->rbuf = NULL;
-            c->rcap = 0;
-        }
     }
     c->in_input = false;
+    if (!c->closing) drop_empty_rbuf(c);
     if (!c->closing) update_read(c);
 }
 
@@ -672,6 +678,7 @@ static void on_readable(void *arg)
         c->last_active_ms = now;
         process_input(c);
     }
+    if (!c->closing) drop_empty_rbuf(c);
     if (!c->closing) ed_conn_flush(c);
 }
 

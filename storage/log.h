@@ -192,6 +192,10 @@ int64_t ed_log_start_offset(const ed_log *log);   /* first offset kept */
 int64_t ed_log_end_offset(const ed_log *log);     /* next offset to assign */
 int64_t ed_log_durable_offset(const ed_log *log); /* offsets below are on flash */
 uint64_t ed_log_size(const ed_log *log);          /* bytes in all segments */
+/* The partition folder, and the base offset of the active segment (it
+ * moves at each roll). */
+const char *ed_log_dir(const ed_log *log);
+int64_t ed_log_active_base(const ed_log *log);
 
 /* A contiguous run of whole batches inside one segment file, for zero-copy
  * sending. Holds a reference on the segment: release it when sent. */
