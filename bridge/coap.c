@@ -225,7 +225,7 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
     int rc = ed_mqtt_routes_parse_as("coap.routes", cfg->coap_routes, &m->routes, why, why_len);
     if (rc != ED_OK) goto fail;
     struct ed_ingest_config ic = {(uint32_t)cfg->coap_linger_ms, (size_t)cfg->coap_batch_bytes,
-                                  "CoAP requests"};
+                                  "CoAP requests", ED_METRICS_COAP};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ingest_cbs, m, &m->ingest);
     if (rc != ED_OK) goto fail;
     struct ed_coap_settings st = {(uint32_t)cfg->coap_max_clients};

@@ -504,6 +504,7 @@ static void on_packet(ed_mqtt_conn *c, uint8_t first, const uint8_t *body, size_
 {
     int type = first >> 4;
     uint8_t flags = first & 15;
+    ed_metrics_request(ED_METRICS_MQTT, type, false);
     const char *why = "?";
     if (!c->connected) {
         if (type != ED_MQTT_CONNECT) {
@@ -760,8 +761,10 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
         }
     }
     if (rc == ED_OK) rc = ed_mqtt_retain_open(m, cfg, why, why_len);
+    if (rc == ED_OK) rc = ed_mqtt_out_open(m, cfg, why, why_len);
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
         ed_free(m->key_buf);
@@ -777,12 +780,14 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     /* PUBACKs wait for the flush: acknowledge TCP segments at once, or a
      * client's Nagle holds its next publish until the delayed ACK. */
     cl.quickack = true;
-    struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes"};
+    struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes",
+                                  ED_METRICS_MQTT};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ed_mqtt_ingest_cbs, m, &m->ingest);
     if (rc == ED_OK) rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
+        ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
         ed_free(m->key_buf);
@@ -819,6 +824,7 @@ void ed_mqtt_free(ed_mqtt *m)
 {
     if (!m) return;
     ed_mqtt_shutdown(m);
+    ed_mqtt_out_close(m);
     /* Waits still registered with the storage outlive the listener: they
      * complete later without calling back. */
     ed_ingest_free(m->ingest);

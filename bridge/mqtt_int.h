@@ -1,7 +1,8 @@
 /* Internals shared by the MQTT listener's files: sessions, packets and the
  * engine's callbacks (mqtt.c), publishes into the log through the routes
  * and the ingest path (mqtt_pub.c), subscriptions and live delivery
- * (mqtt_sub.c). Everything here runs on the loop thread. */
+ * (mqtt_sub.c), retained messages (mqtt_retain.c), records from the log
+ * to subscribers (mqtt_out.c). Everything here runs on the loop thread. */
 #ifndef ED_BRIDGE_MQTT_INT_H
 #define ED_BRIDGE_MQTT_INT_H
 
@@ -14,6 +15,11 @@
 #define MAX_SUBS      64
 #define MAX_HEADERS   64
 #define CLIENT_ID_MAX 256
+/* The header Eddy adds to every record an MQTT publish makes: its value is
+ * the MQTT topic, or empty when the record's key is that topic. Records
+ * with it are not delivered to MQTT subscribers from the log (they were
+ * delivered live). */
+#define ED_MQTT_ORIGIN_HEADER "mqtt.topic"
 
 /* An acknowledgement owed to the client, in arrival order. */
 struct pend {
@@ -50,6 +56,7 @@ struct held {
 };
 
 typedef struct ed_mqtt_retained ed_mqtt_retained;
+typedef struct ed_mqtt_out ed_mqtt_out;
 
 /* A client's session: the connection engine's per-connection data. */
 typedef struct ed_mqtt_conn ed_mqtt_conn;
@@ -99,6 +106,7 @@ struct ed_mqtt {
     struct ed_mqtt_limits lim;
     ed_mqtt_routes *routes;
     ed_mqtt_retained *retained; /* retained messages (mqtt_retain.c) */
+    ed_mqtt_out *out;           /* Kafka to MQTT (mqtt_out.c) */
     uint8_t *key_buf; /* record keys from the routes' KEY templates (NULL: none has one) */
     ed_conn_set *set;
     ed_mqtt_conn *conns; /* open sessions */
@@ -200,5 +208,12 @@ int ed_mqtt_retain_store(ed_mqtt *m, const struct ed_mqtt_publish *pk, void *who
                          const char **why);
 /* Sends c the retained messages filter f matches, at most at QoS qos. */
 void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos);
+
+/* ---- Kafka to MQTT (mqtt_out.c) ---- */
+/* Parses mqtt.publish.routes and starts delivering records appended from
+ * now on by others than MQTT publishes; m->out is set even on failure
+ * (free with close). */
+int ed_mqtt_out_open(ed_mqtt *m, const struct ed_config *cfg, char *why, size_t why_len);
+void ed_mqtt_out_close(ed_mqtt *m);
 
 #endif

@@ -204,12 +204,18 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
         refuse(c, pk, is_will, (uint8_t)reason, why);
         return;
     }
-    struct ed_record_header h[MAX_HEADERS];
+    struct ed_record_header h[MAX_HEADERS + 1];
     int n_h = user_headers(pk->props, h);
     if (n_h < 0) {
         refuse(c, pk, is_will, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
         return;
     }
+    /* The origin mark (docs/format.md): the MQTT topic, empty when it is
+     * the key. */
+    bool key_is_topic = key.p == pk->topic.p && key.len == pk->topic.len;
+    h[n_h++] = (struct ed_record_header){(const uint8_t *)ED_MQTT_ORIGIN_HEADER,
+                                         (int32_t)strlen(ED_MQTT_ORIGIN_HEADER), pk->topic.p,
+                                         key_is_topic ? 0 : (int32_t)pk->topic.len};
     reason = pk->retain ? ed_mqtt_retain_check(m, pk, &why) : ED_OK;
     if (reason != ED_OK) {
         refuse(c, pk, is_will, (uint8_t)reason, why);

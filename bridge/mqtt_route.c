@@ -1,6 +1,7 @@
 /* Topic filters, the route table with its captures and templates, and the
  * default mapping (see mqtt_route.h). */
 #include "bridge/mqtt_route.h"
+#include "bridge/mqtt_codec.h"
 #include "core/topics.h"
 #include "platform/mem.h"
 
@@ -11,7 +12,7 @@
 #define WILD_MAX 32
 #define TPL_MAX  4096
 
-enum { PART_LIT, PART_CAP, PART_TOPIC };
+enum { PART_LIT, PART_CAP, PART_TOPIC, PART_KEY };
 
 /* One piece of a template: literal text (off, len into the template's
  * text) or a capture (the index of its wildcard in the filter) or the
@@ -38,6 +39,7 @@ struct route {
 struct ed_mqtt_routes {
     int n;
     bool have_keys;
+    bool reverse; /* publish routes: Kafka topic pattern => MQTT topic template */
     struct route *v[ED_MQTT_ROUTES_MAX];
 };
 
@@ -58,23 +60,31 @@ bool ed_mqtt_topic_name_ok(const uint8_t *p, size_t len)
     return !memchr(p, '+', len) && !memchr(p, '#', len);
 }
 
-bool ed_mqtt_filter_ok(const uint8_t *p, size_t len)
+/* A filter whose levels are separated by sep ('/' in MQTT, '.' in Kafka
+ * topic patterns). */
+static bool filter_ok(const uint8_t *p, size_t len, uint8_t sep)
 {
     if (len == 0 || len > 65535) return false;
     for (size_t i = 0; i < len; i++) {
         if (p[i] != '+' && p[i] != '#') continue;
-        bool starts = i == 0 || p[i - 1] == '/';
-        bool ends = i + 1 == len || p[i + 1] == '/';
+        bool starts = i == 0 || p[i - 1] == sep;
+        bool ends = i + 1 == len || p[i + 1] == sep;
         if (!starts || !ends) return false;
         if (p[i] == '#' && i + 1 != len) return false;
     }
     return true;
 }
 
-/* Matches topic t against filter f; with spans, records what each wildcard
- * level matched, in filter order (at most n_spans). */
+bool ed_mqtt_filter_ok(const uint8_t *p, size_t len)
+{
+    return filter_ok(p, len, '/');
+}
+
+/* Matches topic t against filter f, levels separated by sep; with spans,
+ * records what each wildcard level matched, in filter order (at most
+ * n_spans). */
 static bool match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen, struct span *spans,
-                  int n_spans)
+                  int n_spans, uint8_t sep)
 {
     if (tlen > 0 && t[0] == '$' && flen > 0 && (f[0] == '+' || f[0] == '#')) return false;
     size_t fi = 0, ti = 0;
@@ -86,9 +96,9 @@ static bool match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen, 
             return true;
         }
         size_t fe = fi, te = ti;
-        while (fe < flen && f[fe] != '/')
+        while (fe < flen && f[fe] != sep)
             fe++;
-        while (te < tlen && t[te] != '/')
+        while (te < tlen && t[te] != sep)
             te++;
         bool plus = fe - fi == 1 && f[fi] == '+';
         if (!plus && (fe - fi != te - ti || memcmp(f + fi, t + ti, fe - fi) != 0)) return false;
@@ -110,7 +120,7 @@ static bool match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen, 
 
 bool ed_mqtt_filter_match(const uint8_t *f, size_t flen, const uint8_t *t, size_t tlen)
 {
-    return match(f, flen, t, tlen, NULL, 0);
+    return match(f, flen, t, tlen, NULL, 0, '/');
 }
 
 /* ---- parsing ---- */
@@ -125,6 +135,7 @@ struct parse {
     const char *names[WILD_MAX];
     size_t name_lens[WILD_MAX];
     int n_wild;
+    bool reverse; /* a publish route (see struct ed_mqtt_routes) */
 };
 
 static int say(struct parse *ps, const char *what)
@@ -158,9 +169,10 @@ static int parse_filter(struct parse *ps, const char *s, size_t len, struct rout
     char *f = ed_malloc(len + 1);
     if (!f) return ED_ERR_NOMEM;
     size_t n = 0;
+    char sep = ps->reverse ? '.' : '/';
     for (size_t i = 0; i <= len;) {
         size_t e = i;
-        while (e < len && s[e] != '/')
+        while (e < len && s[e] != sep)
             e++;
         bool wild = e > i && (s[i] == '+' || s[i] == '#');
         if (wild) {
@@ -193,11 +205,11 @@ static int parse_filter(struct parse *ps, const char *s, size_t len, struct rout
             memcpy(f + n, s + i, e - i);
             n += e - i;
         }
-        if (e < len) f[n++] = '/';
+        if (e < len) f[n++] = sep;
         i = e + 1;
     }
     f[n] = '\0';
-    if (!ed_mqtt_filter_ok((const uint8_t *)f, n)) {
+    if (!filter_ok((const uint8_t *)f, n, (uint8_t)sep)) {
         ed_free(f);
         return say(ps,
                    "bad MQTT topic filter ('+' and '#' must fill a whole level, '#' only last)");
@@ -208,10 +220,13 @@ static int parse_filter(struct parse *ps, const char *s, size_t len, struct rout
 }
 
 /* Reads a template; is_topic: its literal text must be legal in a Kafka
- * topic name. */
+ * topic name (in a publish route: in an MQTT topic name, and {key} names
+ * the record's key). */
 static int parse_tpl(struct parse *ps, const char *s, size_t len, bool is_topic, struct tpl *tp)
 {
-    const char *what = is_topic ? "TOPIC" : "KEY";
+    const char *what = ps->reverse ? "MQTT_TOPIC" : is_topic ? "TOPIC" : "KEY";
+    bool mqtt = ps->reverse;
+    if (mqtt) is_topic = false;
     char msg[160];
     if (len == 0) {
         snprintf(msg, sizeof msg, "%s is empty", what);
@@ -241,6 +256,8 @@ static int parse_tpl(struct parse *ps, const char *s, size_t len, bool is_topic,
             size_t nl = (size_t)(close - nm);
             if (nl == 5 && memcmp(nm, "topic", 5) == 0) {
                 pt->kind = PART_TOPIC;
+            } else if (mqtt && nl == 3 && memcmp(nm, "key", 3) == 0) {
+                pt->kind = PART_KEY;
             } else {
                 int k = 0;
                 while (k < ps->n_wild &&
@@ -248,9 +265,9 @@ static int parse_tpl(struct parse *ps, const char *s, size_t len, bool is_topic,
                     k++;
                 if (k == ps->n_wild) {
                     snprintf(msg, sizeof msg,
-                             "%s template names {%.*s}, which is neither {topic} nor a "
+                             "%s template names {%.*s}, which is neither {topic}%s nor a "
                              "capture of the filter",
-                             what, (int)ED_MIN(nl, 64), nm);
+                             what, (int)ED_MIN(nl, 64), nm, mqtt ? ", {key}" : "");
                     return say(ps, msg);
                 }
                 pt->kind = PART_CAP;
@@ -268,6 +285,9 @@ static int parse_tpl(struct parse *ps, const char *s, size_t len, bool is_topic,
             for (size_t k = i; is_topic && k < e; k++)
                 if (!kafka_char((uint8_t)s[k]))
                     return say(ps, "Kafka topic names use only [a-zA-Z0-9._-]");
+            for (size_t k = i; mqtt && k < e; k++)
+                if (s[k] == '+' || s[k] == '#')
+                    return say(ps, "an MQTT topic name has no '+' or '#'");
             pt->kind = PART_LIT;
             pt->off = (uint16_t)i;
             pt->len = (uint16_t)(e - i);
@@ -301,13 +321,15 @@ static int parse_entry(struct parse *ps, const char *s, size_t len, struct route
             arrow = s + i;
             break;
         }
-    if (!arrow) return say(ps, "expected FILTER=>KAFKA_TOPIC or FILTER=>KAFKA_TOPIC|KEY");
+    if (!arrow)
+        return say(ps, ps->reverse ? "expected KAFKA_TOPIC_PATTERN=>MQTT_TOPIC"
+                                   : "expected FILTER=>KAFKA_TOPIC or FILTER=>KAFKA_TOPIC|KEY");
     const char *f = s;
     size_t flen = (size_t)(arrow - s);
     trim(&f, &flen);
     const char *t = arrow + 2;
     size_t tlen = len - (size_t)(t - s);
-    const char *bar = memchr(t, '|', tlen);
+    const char *bar = ps->reverse ? NULL : memchr(t, '|', tlen);
     const char *k = NULL;
     size_t klen = 0;
     if (bar) {
@@ -331,11 +353,12 @@ static int parse_entry(struct parse *ps, const char *s, size_t len, struct route
     return ED_OK;
 }
 
-int ed_mqtt_routes_parse_as(const char *key_name, const char *spec, ed_mqtt_routes **out, char *why,
-                            size_t why_len)
+static int parse_routes(const char *key_name, bool reverse, const char *spec, ed_mqtt_routes **out,
+                        char *why, size_t why_len)
 {
     ed_mqtt_routes *r = ed_calloc(1, sizeof *r);
     if (!r) return ED_ERR_NOMEM;
+    r->reverse = reverse;
     const char *p = spec ? spec : "";
     int rc = ED_OK;
     while (*p && rc == ED_OK) {
@@ -345,8 +368,12 @@ int ed_mqtt_routes_parse_as(const char *key_name, const char *spec, ed_mqtt_rout
         p = e ? e + 1 : p + len;
         trim(&s, &len);
         if (len == 0) continue;
-        struct parse ps = {
-            .key_name = key_name, .entry = s, .entry_len = len, .why = why, .why_len = why_len};
+        struct parse ps = {.key_name = key_name,
+                           .entry = s,
+                           .entry_len = len,
+                           .why = why,
+                           .why_len = why_len,
+                           .reverse = reverse};
         if (r->n == ED_MQTT_ROUTES_MAX) {
             rc = say(&ps, "too many routes (at most 64)");
             break;
@@ -360,6 +387,17 @@ int ed_mqtt_routes_parse_as(const char *key_name, const char *spec, ed_mqtt_rout
     }
     *out = r;
     return ED_OK;
+}
+
+int ed_mqtt_routes_parse_as(const char *key_name, const char *spec, ed_mqtt_routes **out, char *why,
+                            size_t why_len)
+{
+    return parse_routes(key_name, false, spec, out, why, why_len);
+}
+
+int ed_mqtt_publish_routes_parse(const char *spec, ed_mqtt_routes **out, char *why, size_t why_len)
+{
+    return parse_routes("mqtt.publish.routes", true, spec, out, why, why_len);
 }
 
 int ed_mqtt_routes_parse(const char *spec, ed_mqtt_routes **out, char *why, size_t why_len)
@@ -390,16 +428,18 @@ bool ed_mqtt_routes_have_keys(const ed_mqtt_routes *r)
 /* Expands template tp into out (at most cap bytes): its length, or
  * SIZE_MAX when it does not fit. */
 static size_t expand(const struct tpl *tp, const struct span *spans, const uint8_t *t, size_t tlen,
-                     uint8_t *out, size_t cap)
+                     struct ed_mqtt_bytes key, uint8_t *out, size_t cap)
 {
     size_t n = 0;
     for (int i = 0; i < tp->n; i++) {
         const struct part *pt = &tp->v[i];
         const uint8_t *src = pt->kind == PART_LIT   ? (const uint8_t *)tp->text + pt->off
                              : pt->kind == PART_CAP ? t + spans[pt->wild].off
+                             : pt->kind == PART_KEY ? key.p
                                                     : t;
         size_t len = pt->kind == PART_LIT   ? pt->len
                      : pt->kind == PART_CAP ? spans[pt->wild].len
+                     : pt->kind == PART_KEY ? key.len
                                             : tlen;
         if (len > cap - n) return SIZE_MAX;
         if (len) memcpy(out + n, src, len);
@@ -432,15 +472,25 @@ static int default_topic(const uint8_t *t, size_t tlen, char *out, size_t out_le
     return ED_OK;
 }
 
+/* The first route of r whose filter matches t (levels separated by sep),
+ * with its wildcards' spans; NULL when none does. */
+static const struct route *find(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen,
+                                struct span *spans, uint8_t sep)
+{
+    for (int i = 0; r && i < r->n; i++)
+        if (match((const uint8_t *)r->v[i]->filter, r->v[i]->filter_len, t, tlen, spans, WILD_MAX,
+                  sep))
+            return r->v[i];
+    return NULL;
+}
+
 int ed_mqtt_routes_apply(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *topic,
                          size_t topic_len, uint8_t *key_buf, size_t key_cap, const uint8_t **key,
                          size_t *key_len, const char **why)
 {
-    const struct route *rt = NULL;
+    const struct ed_mqtt_bytes no_key = {NULL, 0};
     struct span spans[WILD_MAX];
-    for (int i = 0; r && i < r->n && !rt; i++)
-        if (match((const uint8_t *)r->v[i]->filter, r->v[i]->filter_len, t, tlen, spans, WILD_MAX))
-            rt = r->v[i];
+    const struct route *rt = find(r, t, tlen, spans, '/');
     if (!rt) {
         int rc = default_topic(t, tlen, topic, topic_len, why);
         if (rc == ED_OK && key_buf) {
@@ -450,7 +500,7 @@ int ed_mqtt_routes_apply(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen,
         return rc;
     }
     size_t cap = ED_MIN((size_t)ED_TOPIC_NAME_MAX, topic_len - 1);
-    size_t n = expand(&rt->topic, spans, t, tlen, (uint8_t *)topic, cap);
+    size_t n = expand(&rt->topic, spans, t, tlen, no_key, (uint8_t *)topic, cap);
     if (n == SIZE_MAX) {
         *why = "the route's TOPIC template gives a name longer than 249 characters";
         return ED_ERR_INVAL;
@@ -467,7 +517,7 @@ int ed_mqtt_routes_apply(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen,
         *key_len = tlen;
         return ED_OK;
     }
-    n = expand(&rt->key, spans, t, tlen, key_buf, key_cap);
+    n = expand(&rt->key, spans, t, tlen, no_key, key_buf, key_cap);
     if (n == SIZE_MAX) {
         *why = "the route's KEY template gives a key longer than 65535 bytes";
         return ED_ERR_TOOBIG;
@@ -481,4 +531,33 @@ int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tle
                            size_t out_len, const char **why)
 {
     return ed_mqtt_routes_apply(r, t, tlen, out, out_len, NULL, 0, NULL, NULL, why);
+}
+
+size_t ed_mqtt_publish_routes_apply(const ed_mqtt_routes *r, const char *ktopic,
+                                    const uint8_t *key_p, size_t key_len, uint8_t *out, size_t cap,
+                                    const char **why)
+{
+    const struct ed_mqtt_bytes key = {key_p, key_len};
+    size_t tlen = strlen(ktopic);
+    const uint8_t *t = (const uint8_t *)ktopic;
+    struct span spans[WILD_MAX];
+    const struct route *rt = find(r, t, tlen, spans, '.');
+    size_t n;
+    if (rt) {
+        n = expand(&rt->topic, spans, t, tlen, key, out, ED_MIN(cap, (size_t)65535));
+    } else {
+        /* the inverse of the default mapping: '.' -> '/' */
+        n = tlen <= cap ? tlen : SIZE_MAX;
+        for (size_t i = 0; n != SIZE_MAX && i < tlen; i++)
+            out[i] = t[i] == '.' ? '/' : t[i];
+    }
+    if (n == SIZE_MAX) {
+        *why = "the MQTT topic would be longer than 65535 bytes";
+        return SIZE_MAX;
+    }
+    if (!ed_mqtt_topic_name_ok(out, n) || memchr(out, 0, n) || !ed_mqtt_utf8_ok(out, n)) {
+        *why = "the MQTT topic would be empty, hold '+', '#' or NUL, or not be UTF-8";
+        return SIZE_MAX;
+    }
+    return n;
 }

@@ -59,6 +59,21 @@ bool ed_mqtt_routes_have_keys(const ed_mqtt_routes *r);
 int ed_mqtt_routes_apply(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *topic,
                          size_t topic_len, uint8_t *key_buf, size_t key_cap, const uint8_t **key,
                          size_t *key_len, const char **why);
+/* Parses publish routes (config key mqtt.publish.routes), the way back
+ * from the log to MQTT subscribers: entries KAFKA_TOPIC_PATTERN=>MQTT_TOPIC
+ * separated by ';', the pattern's levels separated by '.' ('+name' and
+ * '#name' capture as above), the template's parts literal text (no '+' or
+ * '#'), {name}, {topic} (the Kafka topic) and {key} (the record's key).
+ * Errors as ed_mqtt_routes_parse, naming mqtt.publish.routes. */
+int ed_mqtt_publish_routes_parse(const char *spec, ed_mqtt_routes **out, char *why, size_t why_len);
+/* The MQTT topic of a record of Kafka topic ktopic with key (key_p,
+ * key_len; NULL/0 for none) through publish routes r (first match wins;
+ * none: '.' replaced by '/'), into out (cap bytes): its length, or
+ * SIZE_MAX with *why (static text) when it does not fit or is no legal
+ * MQTT topic name (empty, '+', '#', NUL, not UTF-8). */
+size_t ed_mqtt_publish_routes_apply(const ed_mqtt_routes *r, const char *ktopic,
+                                    const uint8_t *key_p, size_t key_len, uint8_t *out, size_t cap,
+                                    const char **why);
 /* The Kafka topic alone (see ed_mqtt_routes_apply). */
 int ed_mqtt_routes_resolve(const ed_mqtt_routes *r, const uint8_t *t, size_t tlen, char *out,
                            size_t out_len, const char **why);

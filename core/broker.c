@@ -10,6 +10,7 @@
 #define ED_LOG_MODULE "broker"
 #include "core/broker.h"
 #include "core/group.h"
+#include "core/metrics.h"
 #include "core/pidstate.h"
 #include "core/users.h"
 #include "core/wear.h"
@@ -60,6 +61,13 @@ struct ed_broker_own {
 };
 
 /* ---- storage plumbing: completions from the flusher thread ---- */
+
+/* Every flush round, for /metrics. */
+static void on_flushed(void *arg, uint64_t len, uint64_t ns)
+{
+    ED_UNUSED(arg);
+    ed_metrics_flush(len, ns);
+}
 
 static void storage_notify(void *arg)
 {
@@ -134,6 +142,7 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         snprintf(why, why_len, "cannot open the data directory %s: %s", dir, ed_strerror(rc));
         goto fail;
     }
+    ed_storage_set_flush_hook(b->storage, on_flushed, NULL);
     b->node_id = (int32_t)cfg->node_id;
     rc = ed_topics_meta_properties(dir, b->node_id, b->cluster_id);
     if (rc != ED_OK) {

@@ -70,7 +70,7 @@ struct ed_config_key {
 /* The table: every key, once. */
 extern const struct ed_config_key ed_config_keys[];
 extern const int ed_config_n_keys;
-#define ED_CONFIG_MAX_KEYS 128
+#define ED_CONFIG_MAX_KEYS 256
 /* The authorizer.class.name that turns ACLs on (Kafka's KRaft authorizer). */
 #define ED_CONFIG_AUTHORIZER "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
@@ -156,6 +156,7 @@ struct ed_config {
     int64_t mqtt_max_queued_messages;
     int64_t mqtt_max_queued_bytes;
     char *mqtt_routes;
+    char *mqtt_publish_routes;
     int64_t mqtt_linger_ms;
     int64_t mqtt_batch_bytes;
     int64_t mqtt_connect_timeout_ms;
@@ -172,6 +173,12 @@ struct ed_config {
     int64_t coap_max_pending;
     int64_t coap_max_clients;
     int64_t coap_max_observed;
+    char *http_listeners;
+    int64_t http_max_connections;
+    int64_t http_max_header_bytes;
+    int64_t http_max_body_bytes;
+    int64_t http_request_timeout_ms;
+    int64_t http_idle_timeout_ms;
     char *site_id;
     char *mirror_bootstrap_servers;
     char *mirror_topics;
@@ -188,6 +195,14 @@ struct ed_config {
     char *mirror_on_full;
     char *mirror_priority;
     char *mirror_resume_fallback;
+    char *mirror_security_protocol;
+    char *mirror_sasl_mechanism;
+    char *mirror_sasl_username;
+    char *mirror_sasl_password;
+    char *mirror_ssl_ca_location;
+    char *mirror_ssl_certificate_location;
+    char *mirror_ssl_key_location;
+    char *mirror_ssl_endpoint_identification_algorithm;
     int64_t memory_max_bytes;
     char *log_level;
 

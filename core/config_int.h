@@ -11,6 +11,7 @@ bool ed_config_check_dirs(const char *v, char *why, size_t why_len);
 bool ed_config_check_cleanup(const char *v, char *why, size_t why_len);
 bool ed_config_check_mqtt_listeners(const char *v, char *why, size_t why_len);
 bool ed_config_check_coap_listeners(const char *v, char *why, size_t why_len);
+bool ed_config_check_http_listeners(const char *v, char *why, size_t why_len);
 bool ed_config_check_sasl_mechs(const char *v, char *why, size_t why_len);
 bool ed_config_check_authorizer(const char *v, char *why, size_t why_len);
 bool ed_config_check_sslmap(const char *v, char *why, size_t why_len);

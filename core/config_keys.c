@@ -632,6 +632,14 @@ const struct ed_config_key ed_config_keys[] = {
             "FILTER=>TOPIC|KEY;... ('+name' / '#name' capture levels; TOPIC and KEY are templates "
             "with {name} and {topic}; first match wins; unmatched topics map '/' to '.', key = "
             "MQTT topic)"},
+    {.name = "mqtt.publish.routes",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mqtt_publish_routes),
+     .doc = "Kafka topic pattern to MQTT topic routes for records Kafka clients (not MQTT) "
+            "append, PATTERN=>MQTT_TOPIC;... ('.' between levels, '+name' / '#name' capture; "
+            "the template has {name}, {topic} and {key}; first match wins; unmatched topics map "
+            "'.' to '/')"},
     {.name = "mqtt.linger.ms",
      .type = ED_CFG_INT,
      .min = 0,
@@ -750,6 +758,52 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(coap_max_observed),
      .doc = "topics CoAP clients may observe (GET with Observe on /t/TOPIC); one more is "
             "answered 5.03"},
+    /* the HTTP listener: /metrics, health, the REST API (docs/http-api.md) */
+    {.name = "http.listeners",
+     .type = ED_CFG_STRING,
+     .def = "http://127.0.0.1:8080",
+     .check = ed_config_check_http_listeners,
+     .off = B(http_listeners),
+     .doc = "HTTP/1.1 listeners, http://host:port or https://host:port (TLS with the ssl.* "
+            "files; port 8080 / 8443 when left out), comma-separated (empty = no HTTP)"},
+    {.name = "http.max.connections",
+     .type = ED_CFG_INT,
+     .min = 1,
+     .max = 100000,
+     .def = "64",
+     .off = B(http_max_connections),
+     .doc = "HTTP connections at once; more are closed at accept"},
+    {.name = "http.max.header.bytes",
+     .type = ED_CFG_INT,
+     .min = 1024,
+     .max = 16384,
+     .def = "8192",
+     .off = B(http_max_header_bytes),
+     .doc = "largest request line and header fields of one request; a longer head is answered "
+            "431 and the connection closed"},
+    {.name = "http.max.body.bytes",
+     .type = ED_CFG_INT,
+     .min = 1024,
+     .max = 64 * MB,
+     .def = "1048576",
+     .off = B(http_max_body_bytes),
+     .doc = "largest request body; a longer Content-Length is answered 413 and the connection "
+            "closed"},
+    {.name = "http.request.timeout.ms",
+     .type = ED_CFG_INT,
+     .min = 100,
+     .max = I32,
+     .def = "10000",
+     .off = B(http_request_timeout_ms),
+     .doc = "close a connection that has begun a request and not finished sending it within "
+            "this time (slow clients)"},
+    {.name = "http.idle.timeout.ms",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = I32,
+     .def = "60000",
+     .off = B(http_idle_timeout_ms),
+     .doc = "close a kept-alive connection with no request for this long (0 = never)"},
     /* the upstream mirror (docs/mirror.md) */
     {.name = "site.id",
      .type = ED_CFG_STRING,
@@ -858,6 +912,53 @@ const struct ed_config_key ed_config_keys[] = {
      .doc = "when the checkpoint topic is missing or holds no resume point for a partition this "
             "site mirrored before: none (refuse to mirror) or scan (resume after the last record "
             "upstream whose eddy.src header names that partition)"},
+    /* the mirror's link security: librdkafka's key names under mirror. */
+    {.name = "mirror.security.protocol",
+     .type = ED_CFG_ENUM,
+     .def = "PLAINTEXT",
+     .choices = "PLAINTEXT,SSL,SASL_PLAINTEXT,SASL_SSL",
+     .off = B(mirror_security_protocol),
+     .doc = "how the mirror reaches the upstream brokers: TLS (SSL, SASL_SSL) and SASL "
+            "(SASL_PLAINTEXT, SASL_SSL)"},
+    {.name = "mirror.sasl.mechanism",
+     .type = ED_CFG_ENUM,
+     .def = "PLAIN",
+     .choices = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+     .off = B(mirror_sasl_mechanism),
+     .doc = "SASL mechanism of the mirror's login upstream (SASL_PLAINTEXT, SASL_SSL)"},
+    {.name = "mirror.sasl.username",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mirror_sasl_username),
+     .doc = "the mirror's SASL user name upstream"},
+    {.name = "mirror.sasl.password",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mirror_sasl_password),
+     .doc = "the mirror's SASL password upstream (never logged nor shown)"},
+    {.name = "mirror.ssl.ca.location",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mirror_ssl_ca_location),
+     .doc = "PEM file of the authorities that sign the upstream brokers' certificates (empty = "
+            "the system's store)"},
+    {.name = "mirror.ssl.certificate.location",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mirror_ssl_certificate_location),
+     .doc = "PEM certificate chain the mirror shows when the upstream asks for one"},
+    {.name = "mirror.ssl.key.location",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(mirror_ssl_key_location),
+     .doc = "PEM private key of mirror.ssl.certificate.location (empty = in that file)"},
+    {.name = "mirror.ssl.endpoint.identification.algorithm",
+     .type = ED_CFG_ENUM,
+     .def = "https",
+     .choices = "https,none",
+     .off = B(mirror_ssl_endpoint_identification_algorithm),
+     .doc = "https: the upstream broker's certificate must name the address dialled; none: any "
+            "name (the authority is still checked)"},
     {.name = "memory.max.bytes",
      .type = ED_CFG_INT,
      .min = 0,
@@ -979,6 +1080,8 @@ const struct ed_config_key ed_config_keys[] = {
      .tdoc = "Meaningless on a single node; accepted for compatibility."},
 };
 const int ed_config_n_keys = (int)ED_ARRAY_LEN(ed_config_keys);
+_Static_assert(ED_ARRAY_LEN(ed_config_keys) <= ED_CONFIG_MAX_KEYS,
+               "the config table outgrew ED_CONFIG_MAX_KEYS (core/config.h)");
 
 /* Kafka settings Eddy accepts and does not use: exact names, then prefixes. */
 static const char *const ignored[] = {

@@ -274,6 +274,13 @@ bool ed_config_check_coap_listeners(const char *v, char *why, size_t why_len)
     return true;
 }
 
+bool ed_config_check_http_listeners(const char *v, char *why, size_t why_len)
+{
+    struct ed_listeners_spec ls[ED_CONFIG_MAX_LISTENERS];
+    int n;
+    return ed_listeners_parse_http(v, ls, ED_CONFIG_MAX_LISTENERS, &n, why, why_len) == ED_OK;
+}
+
 /* host:count,... (max.connections.per.ip.overrides) */
 bool ed_config_check_overrides(const char *v, char *why, size_t why_len)
 {

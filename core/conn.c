@@ -1,14 +1,14 @@
 /* The connection engine (see conn.h).
  *
  * Reading. Bytes go into the connection's read buffer (16 KiB, allocated at
- * the first read). The protocol's frame_len says how long the frame at the
- * start of the buffer is; a frame longer than the buffer is charged to the
- * memory budget first (or the connection waits), then the buffer grows for
- * it: at once up to 1 MiB, beyond that doubling as bytes arrive, so a peer
- * that announces 16 MiB and sends one byte costs a charge, not 16 MiB.
- * Whole frames are handed over in place; a protocol that keeps one takes
- * the buffer itself when the frame fills it (large frames always start at
- * its beginning), so large requests are never copied.
+ * a read and freed again once every whole frame in it was handled and no
+ * byte is left over, so an idle connection holds none). The protocol's frame_len says how long the
+ * frame at the start of the buffer is; a frame longer than the buffer is charged to the memory
+ * budget first (or the connection waits), then the buffer grows for it: at once up to 1 MiB, beyond
+ * that doubling as bytes arrive, so a peer that announces 16 MiB and sends one byte costs a charge,
+ * not 16 MiB. Whole frames are handed over in place; a protocol that keeps one takes the buffer
+ * itself when the frame fills it (large frames always start at its beginning), so large requests
+ * are never copied.
  *
  * Closing closes the stream at once; the connection moves to the dead list
  * and is freed from a zero-delay timer ("reap") once the protocol allows
@@ -18,6 +18,7 @@
  * ("kick"): never inside the completion that lifted the pause. */
 #define ED_LOG_MODULE "conn"
 #include "core/conn.h"
+#include "core/metrics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -241,6 +242,7 @@ void ed_conn_close(ed_conn *c, const char *why)
     c->next = s->dead;
     s->dead = c;
     s->n_conns--;
+    ed_metrics_conn(ed_metrics_proto_of(s->proto->name), -1);
     ed_conn_set_reap_later(s);
 }
 
@@ -249,6 +251,7 @@ void ed_conn_close_bad(ed_conn *c, const char *why)
     if (c->closing) return;
     ed_conn_set *s = c->set;
     s->stats.n_bad++;
+    ed_metrics_bad_input(ed_metrics_proto_of(s->proto->name));
     ED_LOG_WARN_RL_AT(&s->log_rl, "closing %s connection from %s: %s", s->proto->name, c->peer,
                       why);
     /* Replies before the bad frame still go out if the stream takes them
@@ -549,6 +552,17 @@ void ed_conn_frame_free(ed_conn *c, uint8_t *p, size_t len)
     release(c->set->budget, len);
 }
 
+/* An empty read buffer goes back: an idle connection holds none (the next
+ * read allocates one again). */
+static void drop_empty_rbuf(ed_conn *c)
+{
+    if (c->rbuf && c->rlen == 0 && !c->in_input) {
+        ed_free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+}
+
 /* Handles every whole frame in the buffer while reading is allowed. */
 static void process_input(ed_conn *c)
 {
@@ -604,14 +618,9 @@ static void process_input(ed_conn *c)
         if (pos > 0 && pos < c->rlen) memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= ED_MIN(pos, c->rlen);
         if (pos > 0) c->frame_start_ms = c->rlen > 0 ? now_ms(s) : 0;
-        /* A buffer grown for one large frame shrinks back once empty. */
-        if (c->rlen == 0 && c->rcap > RBUF_LEN) {
-            ed_free(c->rbuf);
-            c->rbuf = NULL;
-            c->rcap = 0;
-        }
     }
     c->in_input = false;
+    if (!c->closing) drop_empty_rbuf(c);
     if (!c->closing) update_read(c);
 }
 
@@ -669,6 +678,7 @@ static void on_readable(void *arg)
         c->last_active_ms = now;
         process_input(c);
     }
+    if (!c->closing) drop_empty_rbuf(c);
     if (!c->closing) ed_conn_flush(c);
 }
 
@@ -746,6 +756,7 @@ static void adopt(ed_conn_set *s, ed_stream *st, const struct conn_listener *via
     s->conns = c;
     s->n_conns++;
     s->stats.n_accepted++;
+    ed_metrics_conn(ed_metrics_proto_of(s->proto->name), 1);
     ED_LOG_DBG("%s connection from %s", s->proto->name, c->peer);
     if (s->proto->on_open && s->proto->on_open(c) != ED_OK) {
         ED_LOG_WARN_RL_AT(&s->log_rl, "refusing %s connection from %s: out of memory",

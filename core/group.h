@@ -63,4 +63,20 @@ struct ed_groups_stats {
 };
 void ed_groups_stats_get(const ed_groups *g, struct ed_groups_stats *out);
 
+/* A group as status pages show it; topic NULL for a group without
+ * committed offsets. */
+struct ed_groups_offset {
+    const char *group;
+    const char *state; /* "Stable", "Empty", ... */
+    int32_t n_members;
+    const char *topic;
+    int32_t partition;
+    int64_t offset; /* committed */
+};
+/* Calls fn for each committed offset of each group (groups and topics in
+ * name order, partitions ascending), and once with topic NULL for a group
+ * without any. fn must not change the groups. */
+void ed_groups_offsets_each(const ed_groups *g,
+                            void (*fn)(void *arg, const struct ed_groups_offset *o), void *arg);
+
 #endif

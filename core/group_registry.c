@@ -372,3 +372,22 @@ void ed_groups_stats_get(const ed_groups *g, struct ed_groups_stats *out)
         out->n_offsets += g->groups[i]->n_offsets;
     }
 }
+
+void ed_groups_offsets_each(const ed_groups *g,
+                            void (*fn)(void *arg, const struct ed_groups_offset *o), void *arg)
+{
+    for (int32_t i = 0; g && i < g->n_groups; i++) {
+        const struct ed_group *grp = g->groups[i];
+        struct ed_groups_offset o = {grp->id, ed_gstate_name(grp->state), grp->n_members, NULL, -1,
+                                     -1};
+        if (grp->n_topics == 0) fn(arg, &o);
+        for (int32_t t = 0; t < grp->n_topics; t++) {
+            o.topic = grp->topics[t].name;
+            for (int32_t k = 0; k < grp->topics[t].n; k++) {
+                o.partition = grp->topics[t].parts[k].partition;
+                o.offset = grp->topics[t].parts[k].offset;
+                fn(arg, &o);
+            }
+        }
+    }
+}

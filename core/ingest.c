@@ -109,6 +109,7 @@ static void gather_flush(ed_ingest *g, struct gather *a)
         return;
     }
     g->stats.n_records += (uint64_t)n_rec;
+    ed_metrics_in(g->cfg.proto, ed_topic_name(p->topic), (uint64_t)n_rec, len);
     g->stats.n_batches++;
     ed_topics_appended(g->topics, p);
     if (a->n_w == 0) return;

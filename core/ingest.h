@@ -10,6 +10,7 @@
 #ifndef ED_CORE_INGEST_H
 #define ED_CORE_INGEST_H
 
+#include "core/metrics.h"
 #include "core/topics.h"
 #include "storage/batch.h"
 
@@ -25,9 +26,10 @@ struct ed_ingest_cbs {
 };
 
 struct ed_ingest_config {
-    uint32_t linger_ms; /* gather this long before appending */
-    size_t batch_len;   /* append once a partition's records reach this size */
-    const char *what;   /* "MQTT publishes": in log lines */
+    uint32_t linger_ms;          /* gather this long before appending */
+    size_t batch_len;            /* append once a partition's records reach this size */
+    const char *what;            /* "MQTT publishes": in log lines */
+    enum ed_metrics_proto proto; /* whose records, in metrics */
 };
 
 struct ed_ingest_stats {

@@ -157,7 +157,7 @@ static bool has_scheme(const char *entry, const char *scheme)
 static int parse_scheme(const struct scheme *sc, const char *value, struct ed_listeners_spec *out,
                         int max, int *n, char *why, size_t why_len)
 {
-    /* Entries without a port get the scheme's (1883, 8883) first. */
+    /* Entries without a port get the scheme's first. */
     char full[1024];
     size_t w = 0;
     const char *p = value;
@@ -221,6 +221,13 @@ int ed_listeners_parse_coap(const char *value, struct ed_listeners_spec *out, in
 {
     static const struct scheme coap = {"coap", "coaps", ":5683", ":5684", "CoAP", "coap.listeners"};
     return parse_scheme(&coap, value, out, max, n, why, why_len);
+}
+
+int ed_listeners_parse_http(const char *value, struct ed_listeners_spec *out, int max, int *n,
+                            char *why, size_t why_len)
+{
+    static const struct scheme http = {"http", "https", ":8080", ":8443", "HTTP", "http.listeners"};
+    return parse_scheme(&http, value, out, max, n, why, why_len);
 }
 
 bool ed_listeners_loopback(const char *host)

@@ -3,7 +3,8 @@
  * (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or what
  * `listener.security.protocol.map` maps a custom name to; MQTT entries
  * mqtt://host:port and mqtts://host:port (port 1883 / 8883 when left
- * out); CoAP entries coap://host:port (5683). Also the rule of safe defaults: which listeners would
+ * out); CoAP entries coap://host:port (5683); HTTP entries http:// and https://
+ * (8080 / 8443). Also the rule of safe defaults: which listeners would
  * serve unauthenticated plaintext beyond this machine. */
 #ifndef ED_CORE_LISTENERS_H
 #define ED_CORE_LISTENERS_H
@@ -36,6 +37,10 @@ int ed_listeners_parse_mqtt(const char *value, struct ed_listeners_spec *out, in
 /* Parses `coap.listeners`: coap://host:port (UDP, port 5683 when left
  * out); coaps:// (DTLS, 5684) parses but no build serves it yet. */
 int ed_listeners_parse_coap(const char *value, struct ed_listeners_spec *out, int max, int *n,
+                            char *why, size_t why_len);
+/* Parses `http.listeners`: http://host:port and https://host:port (port
+ * 8080 / 8443 when left out). */
+int ed_listeners_parse_http(const char *value, struct ed_listeners_spec *out, int max, int *n,
                             char *why, size_t why_len);
 static inline bool ed_listeners_tls(enum ed_listeners_sec sec)
 {

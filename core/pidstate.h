@@ -10,7 +10,17 @@
  * end): enough to recover the last batches of every producer that wrote
  * recently, which is what in-flight retries after a restart need. A producer
  * whose last batch lies before the window is treated as unknown (its next
- * batch is accepted with any sequence, as Kafka 2.5+ does). */
+ * batch is accepted with any sequence, as Kafka 2.5+ does).
+ *
+ * Snapshots (as Kafka's .snapshot files): the state is written to
+ * "<20-digit offset>.snapshot" in the partition folder at the first append
+ * after each segment roll and at a clean stop; it covers every batch below
+ * that offset. The lazy build loads the newest snapshot at or below the log
+ * end that passes its checks (checksum, and the base offset and CRC of the
+ * batch just below its offset still in the log) and scans only the batches
+ * after it; with none usable it scans the window as above. Snapshots below
+ * the log start, above the log end or half written are removed. Layout in
+ * docs/format.md. */
 #ifndef ED_CORE_PIDSTATE_H
 #define ED_CORE_PIDSTATE_H
 
@@ -27,6 +37,7 @@
 #ifndef ED_PIDSTATE_SCAN_OFFSETS
 #define ED_PIDSTATE_SCAN_OFFSETS 65536 /* rebuild window, in offsets from the log end */
 #endif
+#define ED_PIDSTATE_SNAPSHOT_SUFFIX ".snapshot"
 #ifndef ED_PIDS_BLOCK
 #define ED_PIDS_BLOCK 1000 /* ids reserved per write of the allocator file */
 #endif
@@ -77,6 +88,10 @@ int ed_pidstate_check(ed_partition *p, ed_pids *pids, const struct ed_batch_info
  * unknown). */
 void ed_pidstate_update(ed_partition *p, const struct ed_batch_info *b, int64_t base_offset,
                         int64_t log_append_time);
+/* Writes p's state as a snapshot at its log end (synced), if it was built
+ * and the log moved since the last snapshot: call at a clean stop, before
+ * ed_pidstate_release. Failure is logged (the next start scans instead). */
+void ed_pidstate_save(ed_partition *p);
 /* Frees p's state (the partition is going away). */
 void ed_pidstate_release(ed_partition *p);
 /* Number of producers tracked for p (tests, metrics). */

@@ -7,6 +7,7 @@
  * deletes remove the logs before the file, so open() can reconcile. */
 #define ED_LOG_MODULE "topics"
 #include "core/config.h"
+#include "core/pidstate.h"
 #include "core/topics_int.h"
 #include "platform/log.h"
 #include "platform/mem.h"
@@ -493,8 +494,11 @@ void ed_topics_close(ed_topics *t)
     if (t->loop) ed_plat_timer_stop(t->loop, &t->step_timer);
     for (int32_t i = 0; i < t->n; i++) {
         ed_topic *tp = t->v[i];
-        for (int32_t p = 0; p < tp->n_partitions; p++)
-            if (tp->parts[p]) notify_removed(t, tp->parts[p]);
+        for (int32_t p = 0; p < tp->n_partitions; p++) {
+            if (!tp->parts[p]) continue;
+            ed_pidstate_save(tp->parts[p]); /* a clean stop: the next start scans nothing */
+            notify_removed(t, tp->parts[p]);
+        }
         ed_topics_topic_free(tp);
     }
     ed_free(t->v);

@@ -7,7 +7,7 @@
 #include "core/topics.h"
 
 #define ED_TOPIC_MAX_KEYS 32 /* topic keys of the config table */
-#define MAX_LISTENERS     4  /* of each kind */
+#define MAX_LISTENERS     8  /* of each kind: fetch, mirror, MQTT out, CoAP, HTTP tails, ... */
 #define PARTITIONS_MAX    100000
 #define PATH_MAX_LEN      1024
 

@@ -104,6 +104,11 @@ int ed_plat_notify(const char *state);
  * half this interval. */
 uint64_t ed_plat_watchdog_interval_ms(void);
 
+/* ---- this process ---- */
+/* Resident memory in bytes and CPU time (user + system) in ns used so far.
+ * ED_ERR_UNSUPPORTED where the port cannot tell. */
+int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns);
+
 /* ---- misc ---- */
 /* Bytes this process has caused to be written to storage since it started
  * (Linux: /proc/self/io write_bytes, page-cache pages dirtied);

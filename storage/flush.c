@@ -220,10 +220,13 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
 {
     ed_log *log = job->log;
     if (job->n_segs > 0 || job->sync_dir) st->stats.n_flushes++;
+    uint64_t synced_len = 0;
     for (uint32_t i = 0; i < job->n_segs; i++) {
         struct ed_flush_seg *fs = &job->segs[i];
         ed_segment *seg = fs->seg;
         seg->in_job = false;
+        if (job->status == ED_OK && fs->sync && seg->synced_len < fs->sync_len)
+            synced_len += fs->sync_len - seg->synced_len;
         if (job->status == ED_OK && fs->sync && seg->synced_len < fs->sync_len)
             seg->synced_len = fs->sync_len;
         if (fs->trim_done) {
@@ -239,6 +242,8 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
         }
         ed_segment_unref(seg);
     }
+    if (st->flush_hook && job->status == ED_OK && synced_len > 0)
+        st->flush_hook(st->flush_hook_arg, synced_len, ed_plat_clock_mono_ns() - job->start_ns);
     job->n_segs = 0;
     log->job_busy = false;
     if (log->deleted) {
@@ -275,6 +280,7 @@ static void submit(ed_log *log, int64_t now_ms)
     }
     struct ed_flush_job *job = &log->job;
     log->job_busy = true;
+    job->start_ns = ed_plat_clock_mono_ns();
     if (job->n_segs == 0 && !job->sync_dir) {
         /* Everything appended is already on flash. */
         job_finish(st, job);

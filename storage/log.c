@@ -123,6 +123,16 @@ int64_t ed_log_end_offset(const ed_log *log)
     return log->end_offset;
 }
 
+const char *ed_log_dir(const ed_log *log)
+{
+    return log->dir;
+}
+
+int64_t ed_log_active_base(const ed_log *log)
+{
+    return log->n_segs ? log->segs[log->n_segs - 1]->base_offset : log->end_offset;
+}
+
 int64_t ed_log_durable_offset(const ed_log *log)
 {
     return log->durable_offset;

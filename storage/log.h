@@ -152,6 +152,11 @@ typedef int (*ed_retention_drop_hook)(void *arg, ed_log *log, int64_t first, int
 void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg);
 void ed_storage_set_drop_hook(ed_storage *st, ed_retention_drop_hook drop);
 
+/* Called on the loop after every flush round that synced data: the bytes
+ * it made durable and the ns from its start to its completion (metrics). */
+typedef void (*ed_flush_hook)(void *arg, uint64_t len, uint64_t ns);
+void ed_storage_set_flush_hook(ed_storage *st, ed_flush_hook hook, void *arg);
+
 /* ---- appends ---- */
 struct ed_append_result {
     int64_t base_offset;     /* first offset assigned */
@@ -191,6 +196,10 @@ int64_t ed_log_start_offset(const ed_log *log);   /* first offset kept */
 int64_t ed_log_end_offset(const ed_log *log);     /* next offset to assign */
 int64_t ed_log_durable_offset(const ed_log *log); /* offsets below are on flash */
 uint64_t ed_log_size(const ed_log *log);          /* bytes in all segments */
+/* The partition folder, and the base offset of the active segment (it
+ * moves at each roll). */
+const char *ed_log_dir(const ed_log *log);
+int64_t ed_log_active_base(const ed_log *log);
 
 /* A contiguous run of whole batches inside one segment file, for zero-copy
  * sending. Holds a reference on the segment: release it when sent. */
@@ -207,6 +216,9 @@ struct ed_log_slice {
  * Offsets outside [start, end] → ED_ERR_RANGE. */
 int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice *out);
 void ed_log_slice_release(struct ed_log_slice *s);
+/* Bytes of the log from the batch holding offset to its end (a backlog's
+ * size on flash): 0 at the end offset, ED_ERR_RANGE outside [start, end]. */
+int ed_log_bytes_from(ed_log *log, int64_t offset, uint64_t *len);
 /* Copies a slice's bytes into buf (buf_len >= s->len); for clients without
  * zero-copy (tests, tools, lwIP). */
 int ed_log_slice_copy(const struct ed_log_slice *s, void *buf, size_t buf_len);
@@ -235,6 +247,11 @@ int ed_log_scan(ed_log *log, int64_t from_offset, ed_log_batch_cb cb, void *arg)
 typedef int (*ed_log_record_cb)(void *arg, const struct ed_record *r);
 int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *arg,
                        uint64_t *n_skipped, int64_t *at);
+/* The same from offset from (within [start, end]) on, stopping once about
+ * max_bytes of batches were read (whole reads of read_len): *at is where
+ * the next call goes on (the end offset once everything was visited). */
+int ed_log_each_record_from(ed_log *log, int64_t from, size_t max_bytes, size_t read_len,
+                            ed_log_record_cb cb, void *arg, uint64_t *n_skipped, int64_t *at);
 
 /* Deletes records below offset (DeleteRecords / retention by the mirror). */
 int ed_log_truncate_before(ed_log *log, int64_t offset);

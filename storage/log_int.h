@@ -36,6 +36,7 @@ struct ed_flush_job {
     uint32_t n_segs, cap_segs;
     bool sync_dir;
     int status;
+    uint64_t start_ns;         /* when it was submitted (the flush hook's latency) */
     struct ed_flush_job *next; /* flusher queues */
 };
 
@@ -84,6 +85,8 @@ struct ed_storage {
     ed_retention_drop_hook drop_hook; /* called with hook_arg */
     bool guard_kept;                  /* the guard's last run stopped at segments the hook keeps */
     void *hook_arg;
+    ed_flush_hook flush_hook;
+    void *flush_hook_arg;
     struct ed_waiter *free_waiters;
     bool in_completions;
     bool threaded;

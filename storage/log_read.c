@@ -59,19 +59,35 @@ static int find_batch(ed_log *log, int64_t offset, uint32_t *i, struct ed_hdr_wi
     return ED_ERR_NOENT;
 }
 
+/* Where the batch holding an offset is: segment index, position, header
+ * (w is left on it). */
+struct batch_at {
+    uint32_t i;
+    uint64_t pos;
+    struct ed_hdr_window w;
+    struct ed_batch_info b;
+};
+
+/* ED_ERR_NOENT at the end offset or when no batch holds offset,
+ * ED_ERR_RANGE outside [start, end]. */
+static int batch_at(ed_log *log, int64_t offset, struct batch_at *at)
+{
+    if (offset < log->start_offset || offset > log->end_offset) return ED_ERR_RANGE;
+    if (offset == log->end_offset) return ED_ERR_NOENT;
+    at->i = ed_log_find_segment(log, offset);
+    at->pos = 0;
+    return find_batch(log, offset, &at->i, &at->w, &at->pos, &at->b);
+}
+
 int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice *out)
 {
     memset(out, 0, sizeof *out);
-    if (offset < log->start_offset || offset > log->end_offset) return ED_ERR_RANGE;
-    if (offset == log->end_offset) return ED_OK;
-    uint32_t i = ed_log_find_segment(log, offset);
-    struct ed_hdr_window w;
-    struct ed_batch_info b;
-    uint64_t pos = 0;
-    int rc = find_batch(log, offset, &i, &w, &pos, &b);
+    struct batch_at at;
+    int rc = batch_at(log, offset, &at);
     if (rc != ED_OK) return rc == ED_ERR_NOENT ? ED_OK : rc;
-    ed_segment *seg = log->segs[i];
-    uint64_t end = pos + ed_batch_total_len(&b);
+    ed_segment *seg = log->segs[at.i];
+    uint64_t pos = at.pos;
+    uint64_t end = pos + ed_batch_total_len(&at.b);
     uint64_t limit = max_len > seg->len - pos ? seg->len : pos + max_len;
     if (end < limit) {
         /* Jump to the last indexed batch that still starts inside the
@@ -82,7 +98,7 @@ int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice
         if (jump > end) end = jump;
         while (end < limit) {
             struct ed_batch_info nb;
-            if (ed_segment_header(seg, &w, end, &nb) != ED_OK) break;
+            if (ed_segment_header(seg, &at.w, end, &nb) != ED_OK) break;
             if (end + ed_batch_total_len(&nb) > limit) break;
             end += ed_batch_total_len(&nb);
         }
@@ -95,7 +111,20 @@ int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice
     out->file = f;
     out->pos = pos;
     out->len = (size_t)(end - pos);
-    out->first_offset = b.base_offset;
+    out->first_offset = at.b.base_offset;
+    return ED_OK;
+}
+
+int ed_log_bytes_from(ed_log *log, int64_t offset, uint64_t *len)
+{
+    *len = 0;
+    struct batch_at at;
+    int rc = batch_at(log, offset, &at);
+    if (rc != ED_OK) return rc == ED_ERR_NOENT ? ED_OK : rc;
+    uint64_t n = log->segs[at.i]->len - at.pos;
+    for (uint32_t j = at.i + 1; j < log->n_segs; j++)
+        n += log->segs[j]->len;
+    *len = n;
     return ED_OK;
 }
 
@@ -256,13 +285,20 @@ static int each_in(struct ed_batch_iter *it, const uint8_t *buf, size_t len, int
 int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *arg,
                        uint64_t *n_skipped, int64_t *at)
 {
-    int64_t off = ed_log_start_offset(log), end = ed_log_end_offset(log);
+    return ed_log_each_record_from(log, ed_log_start_offset(log), SIZE_MAX, read_len, cb, arg,
+                                   n_skipped, at);
+}
+
+int ed_log_each_record_from(ed_log *log, int64_t from, size_t max_bytes, size_t read_len,
+                            ed_log_record_cb cb, void *arg, uint64_t *n_skipped, int64_t *at)
+{
+    int64_t off = from, end = ed_log_end_offset(log);
     uint8_t *buf = NULL;
-    size_t cap = 0;
+    size_t cap = 0, total = 0;
     struct ed_batch_iter it;
     ed_batch_iter_init(&it, 16u << 20);
     int rc = ED_OK;
-    while (off < end) {
+    while (off < end && total < max_bytes) {
         struct ed_log_slice s;
         rc = ed_log_read(log, off, read_len, &s);
         if (rc != ED_OK) break;
@@ -282,6 +318,7 @@ int ed_log_each_record(ed_log *log, size_t read_len, ed_log_record_cb cb, void *
         }
         rc = ed_log_slice_copy(&s, buf, s.len);
         size_t len = s.len;
+        total += len;
         ed_log_slice_release(&s);
         if (rc != ED_OK) break;
         int64_t next = off;

@@ -404,6 +404,12 @@ void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out)
     out->n_segment_open_over_bound = st->fdc.n_over_bound;
 }
 
+void ed_storage_set_flush_hook(ed_storage *st, ed_flush_hook hook, void *arg)
+{
+    st->flush_hook = hook;
+    st->flush_hook_arg = arg;
+}
+
 void ed_storage_set_retention_hook(ed_storage *st, ed_retention_hook hook, void *arg)
 {
     st->hook = hook;

@@ -1,7 +1,9 @@
 /* `eddy mirror status --data DIR [--json]`: shows the upstream mirror's
  * state as the running broker last wrote it (DIR/mirror-status.json, at
- * most a second old while the broker runs): the link, each partition's
- * mirrored offset, lag in records and state, and the last error. Exit 0
+ * most a second old while the broker runs): the link and its throughput,
+ * each partition's mirrored offset, lag in records and bytes, the age of
+ * its oldest unmirrored record, throughput and state, and the last
+ * error. Exit 0
  * when mirroring, 1 when the mirror is stopped (error, fenced) or the file
  * is stale, 2 on usage or a missing file. */
 #include <stdio.h>
@@ -67,6 +69,20 @@ static char *read_file(const char *path, size_t *len_out)
     return buf;
 }
 
+/* A duration in ms as a short text ("-" for none): 45s, 12m, 30h. */
+static void age_text(const char *ms, char *out, size_t out_len)
+{
+    long long s = strtoll(ms, NULL, 10) / 1000;
+    if (!ms[0] || strtoll(ms, NULL, 10) <= 0)
+        snprintf(out, out_len, "-");
+    else if (s < 120)
+        snprintf(out, out_len, "%llds", s);
+    else if (s < 120 * 60)
+        snprintf(out, out_len, "%lldm", s / 60);
+    else
+        snprintf(out, out_len, "%lldh", s / 3600);
+}
+
 /* Ends the line at s and returns the next one (NULL after the last). */
 static char *next_line(char *s)
 {
@@ -113,7 +129,7 @@ static int show(char *text, bool json)
     char *line = text;
     char *next = next_line(line);
     char site[256] = "?", up[300] = "?", state[64] = "?", link[64] = "?", err[1100] = "",
-         txns[32] = "0", upd[32] = "0";
+         txns[32] = "0", upd[32] = "0", bps[32] = "0";
     field(line, "site", site, sizeof site);
     field(line, "upstream", up, sizeof up);
     field(line, "state", state, sizeof state);
@@ -121,19 +137,21 @@ static int show(char *text, bool json)
     field(line, "last_error", err, sizeof err);
     field(line, "transactions", txns, sizeof txns);
     field(line, "updated_ms", upd, sizeof upd);
+    field(line, "bytes_per_sec", bps, sizeof bps);
     int64_t age = ed_plat_clock_wall_ms() - strtoll(upd, NULL, 10);
-    printf("site %s -> %s: %s (link %s), %s transactions committed\n", site, up, state, link, txns);
+    printf("site %s -> %s: %s (link %s), %s transactions committed, %s bytes/s\n", site, up, state,
+           link, txns, bps);
     bool stale = age > STALE_MS;
     if (stale)
         printf("status not updated for %lld s: is the broker running?\n", (long long)(age / 1000));
     if (err[0]) printf("last error: %s\n", err);
-    printf("%-32s %9s %12s %12s %10s  %s\n", "TOPIC", "PARTITION", "MIRRORED", "END", "LAG",
-           "STATE");
+    printf("%-32s %9s %12s %12s %10s %12s %7s %9s  %s\n", "TOPIC", "PARTITION", "MIRRORED", "END",
+           "LAG", "LAG-BYTES", "AGE", "RECORDS/S", "STATE");
     bool gaps = false;
     while ((line = next)) {
         next = next_line(line);
         char topic[256], part[16] = "", mirrored[32] = "", end[32] = "", lag[32] = "",
-                         pstate[64] = "";
+                         pstate[64] = "", lagb[32] = "", oldest[32] = "", rps[32] = "", aget[32];
         if (show_dropped(line, &gaps)) continue;
         if (!field(line, "topic", topic, sizeof topic)) continue;
         field(line, "partition", part, sizeof part);
@@ -141,7 +159,12 @@ static int show(char *text, bool json)
         field(line, "end", end, sizeof end);
         field(line, "lag", lag, sizeof lag);
         field(line, "state", pstate, sizeof pstate);
-        printf("%-32s %9s %12s %12s %10s  %s\n", topic, part, mirrored, end, lag, pstate);
+        field(line, "lag_bytes", lagb, sizeof lagb);
+        field(line, "oldest_unmirrored_ms", oldest, sizeof oldest);
+        field(line, "records_per_sec", rps, sizeof rps);
+        age_text(oldest, aget, sizeof aget);
+        printf("%-32s %9s %12s %12s %10s %12s %7s %9s  %s\n", topic, part, mirrored, end, lag, lagb,
+               aget, rps, pstate);
     }
     return stale || strcmp(state, "error") == 0 || strcmp(state, "fenced") == 0 ? 1 : 0;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #if ED_WITH_MQTT
+#include "bridge/http.h"
 #include "bridge/mqtt.h"
 #endif
 #if ED_WITH_COAP
@@ -166,6 +167,7 @@ int ed_cmd_serve(int argc, char **argv)
 #if ED_WITH_COAP
     if (rc == ED_OK) rc = ed_coap_start(b, NULL, why, sizeof why);
 #endif
+    if (rc == ED_OK) rc = ed_http_start(b, NULL, why, sizeof why);
     if (rc == ED_OK) rc = ed_mirror_start(b, NULL, why, sizeof why);
     if (rc != ED_OK) {
         fprintf(stderr, "eddy serve: %s\n", why);

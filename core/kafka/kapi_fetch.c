@@ -23,6 +23,7 @@
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_data.h"
 #include "core/kafka/kapi_handlers.h"
+#include "core/metrics.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -61,6 +62,7 @@ struct fresult {
     int64_t high_watermark;
     int64_t log_start_offset;
     struct ed_log_slice slice;
+    const char *name; /* the topic's, once found */
 };
 
 /* Topics by name, or by id in the versions that name them so (KIP-516). */
@@ -115,6 +117,7 @@ static void read_part(ed_kreq *req, const ftopic *ft, const fpart *fp, size_t li
     }
     out->high_watermark = end;
     out->log_start_offset = start;
+    out->name = ed_topic_name(topic);
     if (fp->fetch_offset == end || !read || (limit == 0 && !min_one)) return;
     int rc = ed_log_read(p->log, fp->fetch_offset, limit, &out->slice);
     if (rc == ED_ERR_RANGE) {
@@ -230,6 +233,7 @@ static void write_response(struct fetch_ctx *f)
                 left = r.slice.len < left ? left - r.slice.len : 0;
                 min_one = false;
                 sl.s[sl.n++] = r.slice;
+                ed_metrics_out(ED_METRICS_KAFKA, r.name, 0, r.slice.len);
             } else {
                 ed_log_slice_release(&r.slice);
             }

@@ -13,6 +13,7 @@
 #include "core/kafka/kapi_acl.h"
 #include "core/kafka/msg_gen.h"
 #include "core/kafka/kapi_handlers.h"
+#include "core/metrics.h"
 #include "core/pidstate.h"
 #include "core/topics.h"
 #include "platform/log.h"
@@ -221,6 +222,7 @@ static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait,
         return;
     }
     ed_pidstate_update(p, &bi, res.base_offset, res.log_append_time);
+    ed_metrics_in(ED_METRICS_KAFKA, ed_topic_name(topic), (uint64_t)bi.record_count, rec.len);
     r->base_offset = res.base_offset;
     r->log_append_time = res.log_append_time;
     r->log_start_offset = res.log_start_offset;

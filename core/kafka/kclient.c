@@ -217,33 +217,14 @@ static int start_tls(ed_kclient *c, const struct ed_kclient_tls *t, const char *
 /* ---- SASL (SaslHandshake v1, then SaslAuthenticate round trips driven by
  * the client side of core/sasl.h) ---- */
 
-struct sasl_token {
-    const uint8_t *p;
-    size_t len;
-};
-
-static void enc_sasl_handshake(ed_kwr *w, int16_t ver, const void *arg)
-{
-    ED_KC_ENC_BEGIN(sasl_handshake_request, m);
-    m.mechanism = ed_kc_str(arg);
-    ed_kc_enc_finish(&a, w, ED_KMSG_SASL_HANDSHAKE, ver, &m);
-}
-
-static void enc_sasl_authenticate(ed_kwr *w, int16_t ver, const void *arg)
-{
-    const struct sasl_token *t = arg;
-    ED_KC_ENC_BEGIN(sasl_authenticate_request, m);
-    m.auth_bytes = (ed_kbytes){t->p, (int32_t)t->len};
-    ed_kc_enc_finish(&a, w, ED_KMSG_SASL_AUTHENTICATE, ver, &m);
-}
-
 static int sasl_handshake(ed_kclient *c, const char *mech)
 {
     struct ed_kc_mem mem;
     memset(&mem, 0, sizeof mem);
     ed_krd r;
     int16_t ver;
-    int rc = ed_kclient_call(c, ED_KMSG_SASL_HANDSHAKE, enc_sasl_handshake, mech, &mem, &r, &ver);
+    int rc =
+        ed_kclient_call(c, ED_KMSG_SASL_HANDSHAKE, ed_kc_enc_sasl_handshake, mech, &mem, &r, &ver);
     if (rc) return rc;
     struct ed_kmsg_sasl_handshake_response hr;
     rc = ed_kclient_decoded(c, ed_kc_decode(&r, ED_KMSG_SASL_HANDSHAKE, ver, &mem, &hr), &mem);
@@ -258,24 +239,21 @@ static int sasl_handshake(ed_kclient *c, const char *mech)
 }
 
 /* One SaslAuthenticate round trip: sends t, copies the answer to buf. */
-static int sasl_round(ed_kclient *c, const struct sasl_token *t, uint8_t *buf, size_t cap,
+static int sasl_round(ed_kclient *c, const struct ed_kc_sasl_token *t, uint8_t *buf, size_t cap,
                       size_t *len)
 {
     struct ed_kc_mem mem;
     memset(&mem, 0, sizeof mem);
     ed_krd r;
     int16_t ver;
-    int rc =
-        ed_kclient_call(c, ED_KMSG_SASL_AUTHENTICATE, enc_sasl_authenticate, t, &mem, &r, &ver);
+    int rc = ed_kclient_call(c, ED_KMSG_SASL_AUTHENTICATE, ed_kc_enc_sasl_authenticate, t, &mem, &r,
+                             &ver);
     if (rc) return rc;
     struct ed_kmsg_sasl_authenticate_response ar;
     rc = ed_kclient_decoded(c, ed_kc_decode(&r, ED_KMSG_SASL_AUTHENTICATE, ver, &mem, &ar), &mem);
     if (rc) return rc;
     if (ar.error_code) {
-        snprintf(c->err, sizeof c->err, "SASL authentication failed: %s%s%.*s",
-                 ed_kc_errname(ar.error_code), ar.error_message.len > 0 ? ": " : "",
-                 ar.error_message.len > 0 ? (int)ar.error_message.len : 0,
-                 ar.error_message.len > 0 ? ar.error_message.p : "");
+        ed_kc_sasl_auth_error(c->err, sizeof c->err, ar.error_code, ar.error_message);
         rc = ED_ERR_PERM;
     } else if (ar.auth_bytes.len < 0 || (size_t)ar.auth_bytes.len > cap) {
         rc = fail(c, ED_ERR_PROTO, "%s", "SASL answer from the broker too long");
@@ -301,10 +279,10 @@ static int sasl_login(ed_kclient *c, const struct ed_kclient_opts *o)
                     "sasl.username and sasl.password must have 1..255 bytes each");
     int rc = sasl_handshake(c, o->sasl_mechanism);
     uint8_t buf[ED_SASL_MAX_MSG];
-    struct sasl_token in = {NULL, 0};
+    struct ed_kc_sasl_token in = {NULL, 0};
     /* PLAIN takes one round trip, SCRAM two; anything longer is refused */
     for (int step = 0; rc == ED_OK; step++) {
-        struct sasl_token out;
+        struct ed_kc_sasl_token out;
         enum ed_sasl_status st = ed_sasl_client_step(sc, in.p, in.len, &out.p, &out.len);
         if (st == ED_SASL_DONE) break;
         if (st == ED_SASL_FAILED || step == 3) {

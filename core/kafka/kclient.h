@@ -339,6 +339,17 @@ void ed_kc_frame_end(ed_kwr *w, size_t start);
 int32_t ed_kc_read_resp_header(ed_krd *r, int16_t api_key, int16_t ver);
 
 void ed_kc_enc_api_versions(ed_kwr *w, int16_t ver);
+/* SASL for both clients (the ed_kc_enc_fn shape): SaslHandshake with the
+ * mechanism's name (a C string), SaslAuthenticate with one token. */
+struct ed_kc_sasl_token {
+    const uint8_t *p;
+    size_t len;
+};
+void ed_kc_enc_sasl_handshake(ed_kwr *w, int16_t ver, const void *mechanism);
+void ed_kc_enc_sasl_authenticate(ed_kwr *w, int16_t ver, const void *token);
+/* "SASL authentication failed: NAME[: message]" for a refused
+ * SaslAuthenticate. */
+void ed_kc_sasl_auth_error(char *out, size_t out_len, int16_t err, ed_kstr message);
 /* topics NULL = all topics (v1+). */
 void ed_kc_enc_metadata(ed_kwr *w, int16_t ver, const char *const *topics, int n_topics,
                         bool allow_auto_create);

@@ -5,6 +5,7 @@
 #include "core/kafka/msg_gen.h"
 #include "platform/mem.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #ifndef ED_VERSION
@@ -182,6 +183,28 @@ void ed_kc_enc_api_versions(ed_kwr *w, int16_t ver)
     m.client_software_name = ed_kc_str("eddy");
     m.client_software_version = ed_kc_str(ED_VERSION);
     ed_kc_enc_finish(&a, w, ED_KMSG_API_VERSIONS, ver, &m);
+}
+
+void ed_kc_enc_sasl_handshake(ed_kwr *w, int16_t ver, const void *mechanism)
+{
+    ED_KC_ENC_BEGIN(sasl_handshake_request, m);
+    m.mechanism = ed_kc_str(mechanism);
+    ed_kc_enc_finish(&a, w, ED_KMSG_SASL_HANDSHAKE, ver, &m);
+}
+
+void ed_kc_enc_sasl_authenticate(ed_kwr *w, int16_t ver, const void *token)
+{
+    const struct ed_kc_sasl_token *t = token;
+    ED_KC_ENC_BEGIN(sasl_authenticate_request, m);
+    m.auth_bytes = (ed_kbytes){t->p, (int32_t)t->len};
+    ed_kc_enc_finish(&a, w, ED_KMSG_SASL_AUTHENTICATE, ver, &m);
+}
+
+void ed_kc_sasl_auth_error(char *out, size_t out_len, int16_t err, ed_kstr message)
+{
+    snprintf(out, out_len, "SASL authentication failed: %s%s%.*s", ed_kc_errname(err),
+             message.len > 0 ? ": " : "", message.len > 0 ? (int)message.len : 0,
+             message.len > 0 ? message.p : "");
 }
 
 void ed_kc_enc_metadata(ed_kwr *w, int16_t ver, const char *const *topics, int n_topics,

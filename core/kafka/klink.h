@@ -1,7 +1,12 @@
 /* One outgoing Kafka connection driven by the event loop (the upstream
- * mirror's transport): dial without blocking, negotiate versions with
- * ApiVersions, send requests framed by the shared codec (core/kclient.h)
- * and hand each response to its callback, matched by correlation id.
+ * mirror's transport): dial without blocking (trying each of its
+ * addresses in turn), run a TLS client session over the connection when
+ * configured, negotiate versions with ApiVersions, authenticate with SASL
+ * (SaslHandshake v1, SaslAuthenticate) when configured, send requests
+ * framed by the shared codec (core/kclient.h) and hand each response to
+ * its callback, matched by correlation id. TLS and SASL run again on
+ * every reconnect; a failed handshake or refused login counts as a failed
+ * connection (backoff, on_down with the reason).
  *
  * At most max_in_flight requests are outstanding; a request not answered
  * within request_timeout_ms means the link is dead (half-open TCP, a
@@ -18,6 +23,7 @@
 #define ED_CORE_KAFKA_KLINK_H
 
 #include "platform/net.h"
+#include "platform/tls.h"
 #include "core/kafka/kclient.h"
 
 typedef struct ed_klink ed_klink;
@@ -36,6 +42,10 @@ struct ed_klink_opts {
     size_t max_response_len;     /* 0 = 64 MiB; a larger announced response kills the link */
     ed_klink_dial_fn dial;       /* NULL = ed_plat_tcp_dial */
     void *dial_arg;
+    ed_tls_conf *tls; /* NULL = plaintext; else a TLS client session (own reference taken) */
+    int sasl_mech;    /* 0 = no SASL; else one enum ed_sasl_mech */
+    const char *sasl_username; /* copied */
+    const char *sasl_password; /* copied; never logged */
 };
 
 struct ed_klink_cbs {
@@ -51,11 +61,16 @@ typedef void (*ed_klink_resp_cb)(void *arg, int16_t api_key, int16_t ver, ed_krd
 /* Creates the link and starts connecting to host:port. */
 int ed_klink_new(ed_loop *l, const char *host, uint16_t port, const struct ed_klink_opts *opts,
                  const struct ed_klink_cbs *cbs, void *arg, ed_klink **out);
+/* Adds an address tried after the others when a connection cannot be
+ * made (a list of bootstrap servers): each failed attempt moves to the
+ * next address, and the backoff grows once every address has failed.
+ * ED_ERR_NOMEM, or ED_ERR_TOOBIG past 16 addresses. */
+int ed_klink_add_address(ed_klink *k, const char *host, uint16_t port);
 /* Closes the connection and frees; no callback runs afterwards. */
 void ed_klink_free(ed_klink *k);
 /* Connected and negotiated. */
 bool ed_klink_up(const ed_klink *k);
-/* "host:port" as configured. */
+/* "host:port" of the address in use (or last tried). */
 const char *ed_klink_name(const ed_klink *k);
 /* Negotiated version of api_key (-1: none shared or not up). */
 int16_t ed_klink_version(const ed_klink *k, int16_t api_key);

@@ -2,7 +2,9 @@
  * copies local partitions to an Apache Kafka cluster exactly once.
  *
  * Start and every reconnect: Metadata (creating missing upstream topics
- * and the compacted checkpoint topic) → FindCoordinator(transaction) →
+ * and the compacted checkpoint topic) → DescribeConfigs (a topic with
+ * LogAppendTime is refused, a timestamp window smaller than the backlog's
+ * age reported) → FindCoordinator(transaction) →
  * InitProducerId(transactional.id), which fences any earlier incarnation
  * and completes or aborts its open transaction → the checkpoints, read
  * with read_committed up to the last stable offset: the resume point of
@@ -34,6 +36,7 @@
 #include "core/kafka/mirror_int.h"
 #include "core/config.h"
 #include "core/partitioner.h"
+#include "core/sasl.h"
 #include "core/topics.h"
 
 /* ---- names and patterns ---- */
@@ -217,6 +220,7 @@ static void scan_topic(void *arg, ed_topic *t)
         x->ut = ut;
         x->next = x->txn_next = x->ckpt = x->gap_last = -1;
         x->prio = ed_mirror_priority_of(m, name);
+        x->oldest_off = x->lag_len_done = x->rate_done = -1;
         s->n_new++;
     }
 }
@@ -247,7 +251,13 @@ static void on_up(void *arg)
 static void on_down(void *arg, const char *why)
 {
     ed_mirror *m = arg;
-    if (m->phase == P_WAIT || m->phase == P_STOPPED) return;
+    if (m->phase == P_STOPPED) return;
+    if (m->phase == P_WAIT) {
+        /* connecting or reconnecting: a refused login or certificate shows
+         * in the status while the links keep retrying */
+        set_error(m, "%s%s", why, "");
+        return;
+    }
     if (m->phase == P_IDLE) {
         /* nothing outstanding: only a link we were not using */
         m->link_state = "reconnecting";
@@ -267,6 +277,10 @@ static struct ed_klink_opts link_opts(const ed_mirror *m)
     o.backoff_ms = 200;
     o.backoff_max_ms = 10000;
     o.max_in_flight = 5;
+    o.tls = m->tls;
+    o.sasl_mech = m->sasl_mech;
+    o.sasl_username = m->cfg->mirror_sasl_username;
+    o.sasl_password = m->cfg->mirror_sasl_password;
     return o;
 }
 
@@ -554,6 +568,109 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
     if (m->ut[m->ck_ut].n_parts > 1)
         m->ck_part =
             ed_partitioner_pick((const uint8_t *)m->site, strlen(m->site), m->ut[m->ck_ut].n_parts);
+    m->phase = P_CONFIGS;
+    ed_mirror_step(m);
+}
+
+/* ---- the upstream topics' timestamp settings ---- */
+
+static const char *const ts_keys[] = {"message.timestamp.type", "message.timestamp.before.max.ms",
+                                      "message.timestamp.difference.max.ms"};
+
+static void enc_configs(ed_kwr *w, int16_t ver, const void *arg)
+{
+    const ed_mirror *m = arg;
+    struct ed_kc_describe_resource res[256];
+    int n = 0;
+    for (int i = 0; i < m->n_ut && n < 256; i++)
+        if (i != m->ck_ut && m->ut[i].n_parts)
+            res[n++] = (struct ed_kc_describe_resource){2, m->ut[i].name, 3, ts_keys};
+    ed_kc_enc_describe_configs(w, ver, res, n, false, false);
+}
+
+/* The oldest unmirrored record of the partitions copied to upstream topic
+ * ui, as an age in ms. */
+static int64_t topic_backlog_age(ed_mirror *m, int ui)
+{
+    int64_t age = 0;
+    for (int i = 0; i < m->n_mp; i++)
+        if (m->mp[i].ut == ui) age = ED_MAX(age, ed_mirror_backlog_age_ms(m, &m->mp[i]));
+    return age;
+}
+
+/* One topic's settings: LogAppendTime would replace the records'
+ * CreateTime, so the topic is refused; a timestamp window smaller than the
+ * backlog's age would make the broker reject its oldest records: said. */
+static void check_ts_configs(ed_mirror *m, int ui, const struct ed_kc_config_resource *r)
+{
+    struct utopic *u = &m->ut[ui];
+    bool was = u->refused;
+    u->refused = false;
+    int64_t before_max = -1;
+    const char *which = NULL;
+    for (int32_t k = 0; k < r->n_configs; k++) {
+        const struct ed_kc_config_entry *e = &r->configs[k];
+        char name[64], value[64];
+        if (!ed_kstr_copy(e->name, name, sizeof name) ||
+            !ed_kstr_copy(e->value, value, sizeof value))
+            continue;
+        if (strcmp(name, ts_keys[0]) == 0) {
+            u->refused = strcmp(value, "LogAppendTime") == 0;
+        } else if ((strcmp(name, ts_keys[1]) == 0 || (!which && strcmp(name, ts_keys[2]) == 0))) {
+            before_max = strtoll(value, NULL, 10);
+            which = strcmp(name, ts_keys[1]) == 0 ? ts_keys[1] : ts_keys[2];
+        }
+    }
+    if (u->refused) {
+        if (!was)
+            ED_LOG_ERR("upstream topic %s has message.timestamp.type=LogAppendTime: the broker "
+                       "would replace the records' CreateTime; not mirrored",
+                       u->name);
+        snprintf(m->topic_problem, sizeof m->topic_problem,
+                 "upstream topic %s has message.timestamp.type=LogAppendTime (the broker would "
+                 "replace the records' CreateTime): not mirrored; set it to CreateTime",
+                 u->name);
+        return;
+    }
+    int64_t age = topic_backlog_age(m, ui);
+    if (which && before_max >= 0 && age > before_max) {
+        char what[128];
+        snprintf(what, sizeof what, "%s=%lld is below the age of the backlog (%lld ms)", which,
+                 (long long)before_max, (long long)age);
+        ED_LOG_WARN("upstream topic %s: %s: the broker will reject its oldest records "
+                    "(INVALID_TIMESTAMP)",
+                    u->name, what);
+        snprintf(m->topic_problem, sizeof m->topic_problem,
+                 "upstream topic %s: %s: the broker will reject its oldest records", u->name, what);
+    }
+}
+
+static void on_configs(void *arg, int16_t key, int16_t ver, ed_krd *r)
+{
+    ED_UNUSED(key);
+    ed_mirror *m = arg;
+    if (m->phase != P_CONFIGS) return;
+    struct ed_kc_describe_configs dc;
+    memset(&dc, 0, sizeof dc);
+    if (ed_kc_dec_describe_configs(r, ver, &dc) != ED_OK) {
+        ed_kc_free(&dc.mem);
+        ed_mirror_restart(m, "malformed DescribeConfigs response");
+        return;
+    }
+    m->topic_problem[0] = 0;
+    for (int32_t i = 0; i < dc.n; i++) {
+        const struct ed_kc_config_resource *res = &dc.resources[i];
+        char name[ED_TOPIC_NAME_MAX + 1];
+        int ui = ed_kstr_copy(res->name, name, sizeof name) ? find_ut(m, name) : -1;
+        if (ui < 0) continue;
+        if (res->error) { /* not allowed to look: nothing is checked */
+            ED_LOG_WARN_RL("cannot read the settings of upstream topic %s: %s", name,
+                           ed_kc_errname(res->error));
+            continue;
+        }
+        check_ts_configs(m, ui, res);
+    }
+    ed_kc_free(&dc.mem);
     m->phase = P_COORD;
     ed_mirror_step(m);
 }
@@ -775,6 +892,17 @@ void ed_mirror_step(ed_mirror *m)
                      on_create);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
+    case P_CONFIGS:
+        if (ed_klink_up(m->boot) && ed_klink_version(m->boot, ED_KMSG_DESCRIBE_CONFIGS) < 0) {
+            /* a broker without DescribeConfigs: nothing to check with */
+            m->phase = P_COORD;
+            ed_mirror_step(m);
+            return;
+        }
+        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_DESCRIBE_CONFIGS,
+                     enc_configs, m, on_configs);
+        if (!ed_klink_up(m->boot)) m->blocked = true;
+        return;
     case P_COORD:
         send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_FIND_COORDINATOR,
                      enc_find_coord, m, on_find_coord);
@@ -891,7 +1019,84 @@ static void mirror_free(void *obj)
     ed_batch_iter_release(&m->it);
     ed_free(m->topics_cfg);
     ed_free(m->prio_cfg);
+    ed_plat_tls_conf_unref(m->tls);
     ed_free(m);
+}
+
+/* mirror.security.protocol and its mirror.ssl.* and mirror.sasl.* keys:
+ * the TLS configuration (certificates read now) and the SASL login. */
+static int link_security(ed_mirror *m, char *why, size_t why_len)
+{
+    const struct ed_config *cfg = m->cfg;
+    const char *proto = cfg->mirror_security_protocol;
+    bool ssl = strcmp(proto, "SSL") == 0 || strcmp(proto, "SASL_SSL") == 0;
+    bool sasl = strncmp(proto, "SASL_", 5) == 0;
+    if (ssl) {
+        struct ed_tls_settings st = {
+            .cert_file = cfg->mirror_ssl_certificate_location,
+            .key_file = cfg->mirror_ssl_key_location,
+            .ca_file = cfg->mirror_ssl_ca_location,
+            .verify_host = strcmp(cfg->mirror_ssl_endpoint_identification_algorithm, "none") != 0,
+        };
+        char e[300];
+        int rc = ed_plat_tls_conf_new(&st, &m->tls, e, sizeof e);
+        if (rc) {
+            snprintf(why, why_len, "mirror.ssl.*: %s", e);
+            return rc;
+        }
+    }
+    if (sasl) {
+        const char *mech = cfg->mirror_sasl_mechanism;
+        m->sasl_mech = ed_sasl_mech_parse(mech, strlen(mech));
+        size_t ul = strlen(cfg->mirror_sasl_username), pl = strlen(cfg->mirror_sasl_password);
+        if (!m->sasl_mech || ul == 0 || ul > ED_SASL_MAX_NAME || pl == 0 ||
+            pl > ED_SASL_MAX_PASSWORD) {
+            snprintf(why, why_len,
+                     "mirror.security.protocol=%s: mirror.sasl.username and mirror.sasl.password "
+                     "must have 1..255 bytes each",
+                     proto);
+            return ED_ERR_INVAL;
+        }
+    }
+    return ED_OK;
+}
+
+/* The first address of mirror.bootstrap.servers makes the link; the
+ * others are tried in turn when it cannot connect. */
+static int bootstrap_link(ed_mirror *m, const char *servers, char *why, size_t why_len)
+{
+    struct ed_klink_opts o = link_opts(m);
+    for (const char *p = servers; *p;) {
+        size_t n = strcspn(p, ",");
+        char one[300], host[256];
+        uint16_t port = 0;
+        snprintf(one, sizeof one, "%.*s", (int)n, p);
+        char *a = one;
+        while (*a == ' ')
+            a++;
+        for (size_t z = strlen(a); z > 0 && a[z - 1] == ' '; z--)
+            a[z - 1] = 0;
+        p += n;
+        if (*p == ',') p++;
+        if (!*a) continue;
+        if (ed_kc_parse_hostport(a, host, sizeof host, &port) != ED_OK) {
+            snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",
+                     a);
+            return ED_ERR_INVAL;
+        }
+        int rc = m->boot ? ed_klink_add_address(m->boot, host, port)
+                         : ed_klink_new(m->b->loop, host, port, &o, &link_cbs, m, &m->boot);
+        if (rc) {
+            snprintf(why, why_len, "mirror.bootstrap.servers: %s",
+                     rc == ED_ERR_TOOBIG ? "at most 16 addresses" : ed_strerror(rc));
+            return rc;
+        }
+    }
+    if (!m->boot) {
+        snprintf(why, why_len, "mirror.bootstrap.servers: no address");
+        return ED_ERR_INVAL;
+    }
+    return ED_OK;
 }
 
 int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
@@ -943,18 +1148,12 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
         const char *c = strchr(m->crash_at, ':');
         m->crash_n = c ? strtol(c + 1, NULL, 10) : 1;
     }
-    char first[300];
-    snprintf(first, sizeof first, "%.*s", (int)strcspn(servers, ","), servers);
     int rc = ED_ERR_NOMEM;
     if (!m->topics_cfg || !m->prio_cfg) goto fail;
     rc = ed_mirror_priority_check(m->prio_cfg, why, why_len);
     if (rc) goto fail;
-    rc = ed_kc_parse_hostport(first, m->boot_host, sizeof m->boot_host, &m->boot_port);
-    if (rc) {
-        snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",
-                 first);
-        goto fail;
-    }
+    rc = link_security(m, why, why_len);
+    if (rc) goto fail;
     if (!ed_config_parse_compression(cfg->mirror_compression_type, &m->compression) ||
         !ed_codec_supported(m->compression, true)) {
         snprintf(why, why_len, "mirror.compression.type: '%s' is not built into this Eddy",
@@ -983,8 +1182,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     ed_mirror_load_state(m);
     ed_mirror_gap_load(m);
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
-    struct ed_klink_opts o = link_opts(m);
-    rc = ed_klink_new(b->loop, m->boot_host, m->boot_port, &o, &link_cbs, m, &m->boot);
+    rc = bootstrap_link(m, servers, why, why_len);
     if (rc) goto fail;
     struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free};
     rc = ed_topics_add_append_listener(b->topics, on_append, m);

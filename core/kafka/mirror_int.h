@@ -17,6 +17,7 @@
 #define MAX_NODES           32
 #define MAX_ABORTING        32
 #define STATUS_MS           1000
+#define RATE_WINDOW_MS      5000 /* throughput in the status: over this window */
 #define RESCAN_MS           5000
 #define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
 #define RETRY_MS            200
@@ -44,6 +45,7 @@ enum phase {
     P_WAIT,    /* for the bootstrap connection */
     P_META,    /* Metadata */
     P_CREATE,  /* CreateTopics */
+    P_CONFIGS, /* DescribeConfigs: the upstream topics' timestamp settings */
     P_COORD,   /* FindCoordinator */
     P_INIT,    /* InitProducerId */
     P_CKPT,    /* reading the checkpoints */
@@ -74,6 +76,7 @@ struct utopic {
     ed_batch_builder **bld;
     uint8_t **batch; /* finished batch of this transaction */
     size_t *batch_len;
+    bool refused; /* message.timestamp.type=LogAppendTime upstream: not mirrored */
 };
 
 #define ED_MIRROR_MAX_GAPS 256 /* dropped ranges waiting to be announced */
@@ -106,6 +109,12 @@ struct mpart {
     int64_t gap_last;  /* >= 0: this transaction announces next..gap_last as a gap */
     int32_t prio;      /* mirror.priority: higher goes first */
     bool scan_need;    /* no checkpoint though mirrored before: scan upstream */
+    /* status detail, recomputed when the offsets they depend on move */
+    uint64_t lag_len;                  /* bytes on flash not yet upstream */
+    int64_t lag_len_done, lag_len_end; /* the offsets lag_len was computed for */
+    int64_t oldest_ts, oldest_off;     /* CreateTime of the record at oldest_off (-1: unknown) */
+    int64_t rate_done;                 /* mirrored offset at the start of the rate window */
+    int64_t records_per_sec;           /* over the last rate window */
 };
 
 struct ed_mirror {
@@ -124,9 +133,9 @@ struct ed_mirror {
     int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
     uint64_t tokens_ms;
 
-    ed_klink *boot;
-    char boot_host[256];
-    uint16_t boot_port;
+    ed_klink *boot;   /* to the mirror.bootstrap.servers, each in turn */
+    ed_tls_conf *tls; /* mirror.security.protocol SSL or SASL_SSL, else NULL */
+    int sasl_mech;    /* enum ed_sasl_mech, 0 = no SASL */
     struct node nodes[MAX_NODES];
     int n_nodes;
     int32_t coord; /* node id of the transaction coordinator */
@@ -182,6 +191,12 @@ struct ed_mirror {
 
     const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
     long crash_n;
+
+    uint64_t n_bytes;        /* record bytes committed upstream since start */
+    uint64_t rate_bytes;     /* n_bytes at the start of the rate window */
+    uint64_t rate_ms;        /* start of the rate window (loop clock), 0 = none yet */
+    int64_t bytes_per_sec;   /* over the last rate window */
+    char topic_problem[512]; /* an upstream topic's settings, from the last check ("" = none) */
 };
 
 struct produce_arg {
@@ -250,6 +265,8 @@ size_t ed_mirror_gap_status(const ed_mirror *m, char *buf, size_t cap);
 
 /* mirror_status.c */
 void ed_mirror_json_str(char *out, size_t len, const char *s);
+/* Age in ms of the oldest record of p not yet upstream (0: none). */
+int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p);
 int ed_mirror_save_state(ed_mirror *m);
 void ed_mirror_load_state(ed_mirror *m);
 void ed_mirror_write_status(ed_mirror *m);

@@ -108,6 +108,87 @@ bad:
 
 /* ---- status ---- */
 
+/* CreateTime of the record at offset in log (-1 when it cannot be read):
+ * the batch holding it is read and its records walked. */
+static int64_t record_time(ed_log *log, int64_t offset)
+{
+    struct ed_log_slice s;
+    if (ed_log_read(log, offset, 1, &s) != ED_OK || !s.seg) return -1;
+    int64_t ts = -1;
+    uint8_t *buf = ed_malloc(s.len);
+    struct ed_batch_iter it;
+    ed_batch_iter_init(&it, 64u << 20);
+    if (buf && ed_log_slice_copy(&s, buf, s.len) == ED_OK) {
+        size_t off = 0;
+        while (ts < 0 && s.len - off >= 61) {
+            size_t len = 12 + (size_t)ed_get_be32(buf + off + 8);
+            if (len > s.len - off || ed_batch_iter_begin(&it, buf + off, len) != ED_OK) break;
+            struct ed_record rec;
+            while (ed_batch_iter_next(&it, &rec) == 1)
+                if (rec.offset >= offset) {
+                    ts = rec.timestamp;
+                    break;
+                }
+            off += len;
+        }
+    }
+    ed_batch_iter_release(&it);
+    ed_free(buf);
+    ed_log_slice_release(&s);
+    return ts;
+}
+
+/* The lag in bytes and the CreateTime of the oldest unmirrored record of p
+ * (mirrored up to done, log end at end), recomputed when they move. */
+static void backlog_detail(struct mpart *p, ed_log *log, int64_t done, int64_t end)
+{
+    if (!log || done >= end) {
+        p->lag_len = 0;
+        p->oldest_off = -1;
+        return;
+    }
+    int64_t from = done < ed_log_start_offset(log) ? ed_log_start_offset(log) : done;
+    if (p->lag_len_done != done || p->lag_len_end != end) {
+        uint64_t len = 0;
+        if (ed_log_bytes_from(log, from, &len) == ED_OK) p->lag_len = len;
+        p->lag_len_done = done;
+        p->lag_len_end = end;
+    }
+    if (p->oldest_off != done) {
+        p->oldest_ts = record_time(log, from);
+        p->oldest_off = done;
+    }
+}
+
+int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p)
+{
+    ed_log *log = ed_mirror_part_log(m, p);
+    int64_t end = log ? ed_log_end_offset(log) : 0;
+    int64_t done = p->next >= 0 ? p->next : p->mark;
+    backlog_detail(p, log, done, end);
+    int64_t now = ed_plat_clock_wall_ms();
+    return p->oldest_off >= 0 && p->oldest_ts >= 0 && now > p->oldest_ts ? now - p->oldest_ts : 0;
+}
+
+/* Throughput over the last window: records per partition, bytes overall. */
+static void rates(ed_mirror *m)
+{
+    uint64_t now = ed_plat_loop_now_ms(m->b->loop);
+    if (m->rate_ms && now - m->rate_ms < RATE_WINDOW_MS) return;
+    uint64_t dt = m->rate_ms ? now - m->rate_ms : 0;
+    for (int i = 0; i < m->n_mp; i++) {
+        struct mpart *p = &m->mp[i];
+        int64_t done = p->next >= 0 ? p->next : p->mark;
+        p->records_per_sec = dt && p->rate_done >= 0 && done > p->rate_done
+                                 ? (int64_t)((uint64_t)(done - p->rate_done) * 1000 / dt)
+                                 : 0;
+        p->rate_done = done;
+    }
+    m->bytes_per_sec = dt ? (int64_t)((m->n_bytes - m->rate_bytes) * 1000 / dt) : 0;
+    m->rate_bytes = m->n_bytes;
+    m->rate_ms = now;
+}
+
 void ed_mirror_json_str(char *out, size_t len, const char *s)
 {
     size_t o = 0;
@@ -127,24 +208,28 @@ void ed_mirror_json_str(char *out, size_t len, const char *s)
 
 void ed_mirror_write_status(ed_mirror *m)
 {
-    size_t cap = 1024 + (size_t)m->n_mp * 600 + (size_t)m->n_gaps * 400;
+    size_t cap = 1024 + (size_t)m->n_mp * 700 + (size_t)m->n_gaps * 400;
     char *buf = ed_malloc(cap);
     if (!buf) return;
     char err[1100], site[300];
-    ed_mirror_json_str(err, sizeof err, m->last_error);
+    /* a standing problem of an upstream topic's settings shows while
+     * nothing newer went wrong */
+    ed_mirror_json_str(err, sizeof err, m->last_error[0] ? m->last_error : m->topic_problem);
     ed_mirror_json_str(site, sizeof site, m->site);
+    int64_t now_wall = ed_plat_clock_wall_ms();
+    rates(m);
     const char *state = phase_names[m->phase];
     if (m->phase == P_STOPPED && strncmp(m->last_error, "fenced", 6) == 0)
         state = "fenced";
     else if (m->phase == P_STOPPED)
         state = "error";
-    size_t o =
-        (size_t)snprintf(buf, cap,
-                         "{\"site\": \"%s\", \"upstream\": \"%s:%u\", \"state\": \"%s\", "
-                         "\"link\": \"%s\", \"transactions\": %" PRIu64
-                         ", \"last_error\": \"%s\", \"updated_ms\": %" PRId64 ", \"partitions\": [",
-                         site, m->boot_host, (unsigned)m->boot_port, state, m->link_state,
-                         m->n_txns, err, ed_plat_clock_wall_ms());
+    size_t o = (size_t)snprintf(buf, cap,
+                                "{\"site\": \"%s\", \"upstream\": \"%s\", \"state\": \"%s\", "
+                                "\"link\": \"%s\", \"transactions\": %" PRIu64
+                                ", \"bytes_per_sec\": %" PRId64 ", \"last_error\": \"%s\", "
+                                "\"updated_ms\": %" PRId64 ", \"partitions\": [",
+                                site, ed_klink_name(m->boot), state, m->link_state, m->n_txns,
+                                m->bytes_per_sec, err, now_wall);
     for (int i = 0; i < m->n_mp && o < cap; i++) {
         struct mpart *p = &m->mp[i];
         ed_log *log = ed_mirror_part_log(m, p);
@@ -152,12 +237,19 @@ void ed_mirror_write_status(ed_mirror *m)
         int64_t done = p->next >= 0 ? p->next : p->mark;
         const char *ps = state;
         if (m->phase >= P_IDLE && m->phase <= P_END) ps = done >= end ? "caught-up" : "mirroring";
+        if (m->ut[p->ut].refused) ps = "error";
+        backlog_detail(p, log, done, end);
+        int64_t age = p->oldest_off >= 0 && p->oldest_ts >= 0 && now_wall > p->oldest_ts
+                          ? now_wall - p->oldest_ts
+                          : 0;
         o += (size_t)snprintf(buf + o, cap - o,
                               "%s\n  {\"topic\": \"%s\", \"partition\": %d, \"upstream\": \"%s\", "
                               "\"mirrored\": %" PRId64 ", \"end\": %" PRId64 ", \"lag\": %" PRId64
-                              ", \"state\": \"%s\"}",
+                              ", \"lag_bytes\": %" PRIu64 ", \"oldest_unmirrored_ms\": %" PRId64
+                              ", \"records_per_sec\": %" PRId64 ", \"state\": \"%s\"}",
                               i ? "," : "", p->topic, (int)p->partition, m->ut[p->ut].name, done,
-                              end, end > done ? end - done : 0, ps);
+                              end, end > done ? end - done : 0, p->lag_len, age, p->records_per_sec,
+                              ps);
     }
     if (o < cap) o += (size_t)snprintf(buf + o, cap - o, "\n]");
     if (o < cap) o += ed_mirror_gap_status(m, buf + o, cap - o);

@@ -256,6 +256,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
     ed_log *log = ed_mirror_part_log(m, p);
     struct utopic *u = &m->ut[p->ut];
     if (!log || !u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
+    if (u->refused) return true;                         /* LogAppendTime upstream */
     int64_t durable = ed_log_durable_offset(log);
     int64_t start = ed_log_start_offset(log);
     p->lag = durable > p->next ? durable - p->next : 0;
@@ -505,6 +506,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
         p->next = p->txn_next;
         p->mark = p->next;
     }
+    m->n_bytes += (uint64_t)m->txn_len;
     reset_batches(m);
     m->n_txns++;
     ed_mirror_save_state(m);

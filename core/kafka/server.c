@@ -12,6 +12,7 @@
 #define ED_LOG_MODULE "server"
 #include "core/kafka/server.h"
 #include "core/conn.h"
+#include "core/metrics.h"
 #include "core/kafka/kapi.h"
 #include "core/kafka/kapi_data.h"
 #include "core/kafka/kapi_sasl.h"
@@ -210,6 +211,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     if (q->flex && !is_versions) ed_kwr_tags(&q->out, true);
     q->n_open = kc_of(c)->n_inflight;
     int st = ed_kapi_serve(q);
+    ed_metrics_request(ED_METRICS_KAFKA, q->api_key, st == ED_KAPI_CLOSE);
     bool close_after = q->auth->close_after;
     switch (st) {
     case ED_KAPI_RESPOND:

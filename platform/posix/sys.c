@@ -14,6 +14,26 @@
 #include <time.h>
 #include <unistd.h>
 
+int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return ED_ERR_IO;
+    *cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    /* /proc/self/statm: size resident ... in pages (Linux). */
+    *rss_len = 0;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ED_ERR_UNSUPPORTED;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return ED_ERR_UNSUPPORTED;
+    buf[n] = '\0';
+    const char *p = strchr(buf, ' ');
+    if (!p) return ED_ERR_UNSUPPORTED;
+    *rss_len = strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE);
+    return ED_OK;
+}
+
 int64_t ed_plat_clock_wall_ms(void)
 {
     struct timespec ts;

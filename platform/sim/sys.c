@@ -97,6 +97,13 @@ void ed_plat_random(void *buf, size_t len)
 }
 
 /* ---- clocks ---- */
+int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns)
+{
+    *rss_len = 0;
+    *cpu_ns = 0;
+    return ED_ERR_UNSUPPORTED;
+}
+
 int64_t ed_plat_clock_wall_ms(void)
 {
     return wall_ms;

@@ -22,7 +22,7 @@ BASE="${BENCH_DIR:-$REPO/build/bench-ab}"
 start() { # BIN DIR: starts a broker on a free loopback port
 	rm -rf "$2"
 	mkdir -p "$2"
-	"$1" serve --set "log.dirs=$2/log" --set "listeners=PLAINTEXT://127.0.0.1:0" --set "mqtt.listeners=" \
+	"$1" serve --set "log.dirs=$2/log" --set "listeners=PLAINTEXT://127.0.0.1:0" --set "mqtt.listeners=" --set "http.listeners=" \
 		--port-file "$2/ports" >"$2/out.log" 2>&1 &
 	echo $! >"$2/pid"
 	for _ in $(seq 100); do [ -s "$2/ports" ] && return; sleep 0.1; done

@@ -111,7 +111,7 @@ class Brokers:
         self.plain["eddy"], self.sasl["eddy"] = free_port(), free_port()
         cmd = [EDDY, "serve", "--set", f"listeners=PLAINTEXT://{HOST}:{self.plain['eddy']},"
                f"SASL_SSL://{HOST}:{self.sasl['eddy']}", "--set", f"log.dirs={d / 'data'}",
-               "--set", "mqtt.listeners=", "--set", "num.partitions=1",
+               "--set", "mqtt.listeners=", "--set", "http.listeners=", "--set", "num.partitions=1",
                # room for the idle connections (Kafka has no limit by default)
                "--set", "max.connections.per.ip=0", "--set", "max.connections=4096"]
         for k, v in self.tls_keys().items():

@@ -212,6 +212,7 @@ class Broker:
         self.port = 0  # the Kafka port, known once started
         self.mqtt_port = 0  # Eddy's MQTT listener, never the default 1883
         self.coap_port = 0  # Eddy's CoAP listener (UDP), never the default 5683
+        self.http_port = 0  # Eddy's HTTP listener, never the default 8080
         self.host = HOST
         self.config = dict(DEFAULT_CONFIG, **(config or {}))
         self.proc = None
@@ -259,6 +260,8 @@ class Broker:
             f"mqtt.listeners=mqtt://{HOST}:{self.mqtt_port}",
             "--set",
             f"coap.listeners=coap://{HOST}:{self.coap_port}",
+            "--set",
+            f"http.listeners=http://{HOST}:{self.http_port}",
         ]
         for k, v in self.config.items():
             cmd += ["--set", f"{k}={v}"]
@@ -273,6 +276,7 @@ class Broker:
             raise AssertionError(f"{e}:\n{self.log_tail()}") from None
         self.port, self.mqtt_port = ports["PLAINTEXT"], ports.get("mqtt", 0)
         self.coap_port = ports.get("coap", 0)
+        self.http_port = ports.get("http", ports.get("https", 0))
         self.wait_ready(timeout)
 
     def log_tail(self, n=40):

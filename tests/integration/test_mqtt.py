@@ -206,9 +206,10 @@ def test_paho_publish_qos012_read_back_from_kafka(broker, version):
     assert [r.value().decode() for r in recs] == [f"{i}:{14.0 + i / 10:.1f}" for i in range(30)]
     assert all(r.key() == mtopic.encode() for r in recs)
     if version == "v5":
-        assert recs[4].headers() == [("seq", b"4"), ("unit", b"rpm")]
+        assert recs[4].headers() == [("seq", b"4"), ("unit", b"rpm"), ("mqtt.topic", b"")]
     else:
-        assert all(not r.headers() for r in recs)
+        # the origin mark: the MQTT topic, empty as it is the key
+        assert all(r.headers() == [("mqtt.topic", b"")] for r in recs)
 
 
 def test_partition_by_key_murmur2(tmp_path_factory):
@@ -272,8 +273,8 @@ def test_routes_from_config(tmp_path_factory):
         b.stop()
 
 
-def serve_with_routes(tmp_path, routes):
-    """Runs eddy serve with mqtt.routes=routes: (exit code, stderr)."""
+def serve_with_routes(tmp_path, routes, key="mqtt.routes"):
+    """Runs eddy serve with key=routes (mqtt.routes by default): (exit code, stderr)."""
     p = subprocess.run(
         [
             str(EDDY_BIN),
@@ -285,7 +286,7 @@ def serve_with_routes(tmp_path, routes):
             "--set",
             f"log.dirs={tmp_path}",
             "--set",
-            f"mqtt.routes={routes}",
+            f"{key}={routes}",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -495,7 +496,7 @@ def test_replay_wind_turbine_scada(broker):
         c.close()
     recs = consume(broker, "windfarm.T1.scada", len(rows))
     assert [r.value().decode() for r in recs] == rows
-    assert recs[0].headers() == [("turbine", b"T1"), ("format", b"csv")]
+    assert recs[0].headers() == [("turbine", b"T1"), ("format", b"csv"), ("mqtt.topic", b"")]
     # Bridged batches are built by Eddy: fewer batches than records.
     part = broker.log_dir / "windfarm.T1.scada-0"
     out = subprocess.run([str(EDDY_BIN), "dump", str(part), "--no-records"], stdout=subprocess.PIPE, timeout=60)

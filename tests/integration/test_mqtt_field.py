@@ -2,7 +2,10 @@
 filter, topic and key templates) checked with paho-mqtt (MQTT 3.1.1 and 5)
 publishing and confluent-kafka reading keys and partitions back; retained
 messages set and deleted with mosquitto_pub -r and read with mosquitto_sub
-and paho (3.1.1 and 5, Retain Handling) across a kill -9 of Eddy."""
+and paho (3.1.1 and 5, Retain Handling) across a kill -9 of Eddy; Kafka to
+MQTT: records confluent-kafka and kcat produce reach paho (3.1.1 and 5) and
+mosquitto_sub subscribers through mqtt.publish.routes, MQTT publishes are
+not delivered twice."""
 
 import subprocess
 import time
@@ -96,6 +99,105 @@ def test_bad_template_stops_start_up(tmp_path, route, what):
     rc, err = base.serve_with_routes(tmp_path, f"ok/#=>fine;{route}")
     assert rc != 0
     head = f"mqtt.routes: route '{route}': "
+    assert head in err, err
+    assert what in err.split(head, 1)[1], err
+
+
+def test_keyed_route_record_names_its_mqtt_topic(tmp_path_factory):
+    b = Broker(tmp_path_factory.mktemp("mqtt-origin"), {"mqtt.routes": TURBINE_ROUTE}).start()
+    try:
+        c = base.Paho(b, "origin", "v5")
+        try:
+            c.publish("windfarm/s1/turbine/T9/telemetry", b"v", 1).wait_for_publish(30)
+        finally:
+            c.close()
+        rec = base.consume(b, "turbine-telemetry", 1)[0]
+        assert rec.key() == b"s1-T9"
+        assert rec.headers() == [("mqtt.topic", b"windfarm/s1/turbine/T9/telemetry")]
+    finally:
+        b.stop()
+
+
+# ---------------------------------------------------------------------------
+# Kafka to MQTT.
+
+
+def test_kafka_produced_records_reach_mqtt_subscribers(tmp_path_factory):
+    from confluent_kafka import Producer
+
+    cfg = {"mqtt.publish.routes": "commands=>site/{key}/cmd; alarms.+area=>alarm/{area}"}
+    b = Broker(tmp_path_factory.mktemp("mqtt-k2m"), cfg).start()
+    s3 = base.Paho(b, "k2m-311", "v311")
+    s5 = base.Paho(b, "k2m-5", "v5")
+    mosq_sub = subprocess.Popen(
+        [need("mosquitto_sub"), "-h", HOST, "-p", str(b.mqtt_port), "-q", "1", "-t", "site/T03/cmd", "-v", "-C", "1", "-W", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert s3.subscribe("site/+/cmd", 1)[0].value == 1
+        s5.subscribe("#", 2)
+        prod = Producer({"bootstrap.servers": b.bootstrap, "acks": "all"})
+        prod.produce("commands", b"start", key=b"T01", headers=[("unit", b"rpm"), ("by", b"scada")])
+        prod.produce("alarms.hall2", b"hot", key=b"x")
+        prod.produce("plant.line4.state", b"run")  # no route: '.' back to '/'
+        assert prod.flush(30) == 0
+        kcat(b, "-P", "-t", "commands", "-k", "T02", input=b"stop\n")
+        got3 = s3.wait_messages(2)
+        assert [(m.topic, m.payload, m.qos) for m in got3] == [("site/T01/cmd", b"start", 1), ("site/T02/cmd", b"stop", 1)]
+        got5 = {m.topic: m for m in s5.wait_messages(4)}
+        assert set(got5) == {"site/T01/cmd", "site/T02/cmd", "alarm/hall2", "plant/line4/state"}
+        # at the subscription's QoS, headers as user properties, in order
+        assert got5["site/T01/cmd"].qos == 2
+        assert got5["site/T01/cmd"].properties.UserProperty == [("unit", "rpm"), ("by", "scada")]
+        assert got5["plant/line4/state"].payload == b"run"
+        # mosquitto_sub has no "subscribed" signal: produce until it has one
+        deadline = time.time() + 45
+        while mosq_sub.poll() is None and time.time() < deadline:
+            kcat(b, "-P", "-t", "commands", "-k", "T03", input=b"go\n")
+            time.sleep(0.3)
+        out, err = mosq_sub.communicate(timeout=30)
+        assert out.decode().splitlines() == ["site/T03/cmd go"], err
+    finally:
+        if mosq_sub.poll() is None:
+            mosq_sub.kill()
+        s3.close()
+        s5.close()
+        b.stop()
+
+
+@pytest.mark.parametrize("version", ["v311", "v5"])
+def test_mqtt_publishes_are_not_delivered_twice(tmp_path_factory, version):
+    b = Broker(tmp_path_factory.mktemp("mqtt-once"), {"mqtt.publish.routes": "commands=>site/{key}/cmd"}).start()
+    sub = base.Paho(b, f"once-sub-{version}", version)
+    pub = base.Paho(b, f"once-pub-{version}", version)
+    try:
+        sub.subscribe("site/#", 1)
+        for i in range(5):
+            pub.publish("site/T9/cmd", f"m{i}".encode(), 1).wait_for_publish(30)
+        # a Kafka record after them: once it is in, any second delivery of
+        # the MQTT publishes (appended before it) would be too
+        kcat(b, "-P", "-t", "commands", "-k", "T9", input=b"from-kafka\n")
+        sub.wait_messages(6)
+        assert [m.payload for m in sub.messages] == [b"m0", b"m1", b"m2", b"m3", b"m4", b"from-kafka"]
+    finally:
+        sub.close()
+        pub.close()
+        b.stop()
+
+
+@pytest.mark.parametrize(
+    "route,what",
+    [
+        ("a.+x=>m/{y}", "{y}"),
+        ("a.+x=>m/+/{x}", "no '+' or '#'"),
+        ("a.#x.b=>m", "bad"),
+    ],
+)
+def test_bad_publish_route_stops_start_up(tmp_path, route, what):
+    rc, err = base.serve_with_routes(tmp_path, f"ok=>fine;{route}", key="mqtt.publish.routes")
+    assert rc != 0
+    head = f"mqtt.publish.routes: route '{route}': "
     assert head in err, err
     assert what in err.split(head, 1)[1], err
 

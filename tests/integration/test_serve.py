@@ -138,6 +138,7 @@ def test_kafka_server_properties_load(tmp_path):
     proc = subprocess.Popen([str(EDDY_BIN), "serve", "--config", str(conf), "--port-file", str(port_file),
                              "--set", f"listeners=PLAINTEXT://{HOST}:0,CONTROLLER://{HOST}:0",
                              "--set", "advertised.listeners=PLAINTEXT://localhost:0",
+                             "--set", f"http.listeners=http://{HOST}:0",
                              "--set", f"log.dirs={tmp_path / 'data'}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
@@ -175,17 +176,19 @@ def test_port_zero_reports_bound_ports(tmp_path):
                                  "--set", f"advertised.listeners=PLAINTEXT://{HOST}:0",
                                  "--set", f"mqtt.listeners=mqtt://{HOST}:0",
                                  "--set", f"coap.listeners=coap://{HOST}:0",
+                                 "--set", f"http.listeners=http://{HOST}:0",
                                  "--set", f"log.dirs={tmp_path / 'data'}"],
                                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
     try:
         ports = read_port_file(port_file, lambda: proc.poll() is None)
-        kafka, mqtt, coap = ports["PLAINTEXT"], ports["mqtt"], ports["coap"]
+        kafka, mqtt, coap, web = ports["PLAINTEXT"], ports["mqtt"], ports["coap"], ports["http"]
         assert port_file.read_text().splitlines() == [
             f"PLAINTEXT={HOST}:{kafka}",
             f"mqtt={HOST}:{mqtt}",
             f"coap={HOST}:{coap}",
+            f"http={HOST}:{web}",
         ]
-        assert kafka and mqtt and coap and kafka != mqtt
+        assert kafka and mqtt and coap and web and len({kafka, mqtt, web}) == 3
         text = log.read_text()
         assert f"listening on {HOST}:{kafka} (PLAINTEXT)" in text, text
         assert f"listening on {HOST}:{mqtt} (MQTT)" in text, text
@@ -265,7 +268,8 @@ def test_systemd_notify_ready_watchdog_stopping(tmp_path):
     env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="200000")
     port_file = tmp_path / "ports"
     proc = subprocess.Popen([str(EDDY_BIN), "serve", "--port-file", str(port_file),
-                             "--set", f"listeners=PLAINTEXT://{HOST}:0", "--set", f"log.dirs={tmp_path / 'data'}"],
+                             "--set", f"listeners=PLAINTEXT://{HOST}:0", "--set", f"log.dirs={tmp_path / 'data'}",
+                             "--set", f"http.listeners=http://{HOST}:0"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         first = sock.recv(4096).decode()

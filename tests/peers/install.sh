@@ -47,6 +47,8 @@ have mosquitto_pub && have mosquitto_sub || pkgs+=(mosquitto-clients)
 # coap-client-notls: a CoAP client for the CoAP listener's tests (Debian
 # names coap-client after its DTLS library).
 have coap-client-notls || pkgs+=(libcoap3-bin)
+# promtool (Debian's prometheus package): checks the HTTP listener's /metrics.
+have promtool || pkgs+=(prometheus)
 if ! have java || [ "$(java_major)" -lt 17 ]; then pkgs+=(default-jdk-headless); fi
 have mvn || pkgs+=(maven)
 go version >/dev/null 2>&1 || pkgs+=(golang-go)
@@ -59,6 +61,7 @@ if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 have mosquitto_pub || die "mosquitto_pub missing after install"
 have coap-client-notls || die "coap-client-notls missing after install"
+have promtool || die "promtool missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
 
 # ---- Python venv -----------------------------------------------------------
@@ -70,6 +73,13 @@ if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$want" ]; then
 	run python3 -m venv "$VENV"
 	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$REQ"
 	echo "$want" >"$VENV/.stamp"
+fi
+# The HTTP API's OpenAPI checker, added to the venv without rebuilding it.
+REQ_HTTP="$HERE/requirements-http.txt"
+want_http="$(stamp_of "$REQ_HTTP")"
+if [ "$(cat "$VENV/.stamp-http" 2>/dev/null)" != "$want_http" ]; then
+	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$REQ_HTTP"
+	echo "$want_http" >"$VENV/.stamp-http"
 fi
 
 # ---- Apache Kafka jars from Maven Central ----------------------------------

@@ -880,6 +880,174 @@ static void test_produce_full_window_not_gathered(void **state)
     call_end(&d);
 }
 
+/* Appends non-idempotent batches of 16 records to t-partition until at
+ * least n offsets were added (straight to the log: fast). */
+static void fill(struct fx *f, int32_t partition, int64_t n)
+{
+    ed_log *log = part(f, "t", partition)->log;
+    int64_t until = ed_log_end_offset(log) + n;
+    while (ed_log_end_offset(log) < until) {
+        uint8_t buf[1024];
+        size_t len = simple_batch(buf, sizeof buf, 16, 100, -1, -1, -1);
+        struct ed_append_result res;
+        assert_int_equal(ed_log_append(log, buf, len, &res), ED_OK);
+    }
+}
+
+static void snap_name(struct fx *f, int32_t partition, int64_t at, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/t-%d/%020lld.snapshot", f->dir, (int)partition, (long long)at);
+}
+
+/* A clean stop snapshots the producer state: a producer whose batches lie
+ * further back than the scan window is still known after a restart, and a
+ * damaged snapshot is ignored (the state is then rebuilt by the scan). */
+static void test_pidstate_snapshot(void **state)
+{
+    struct fx *f = *state;
+    int16_t err, epoch;
+    int64_t pid = init_pid(f, 4, NULL, &err, &epoch);
+    int64_t base;
+    assert_int_equal(produce_seq(f, 0, pid, 0, 0, 2, NULL), 0);
+    assert_int_equal(produce_seq(f, 0, pid, 0, 2, 2, &base), 0);
+    assert_int_equal(base, 2);
+    fill(f, 0, ED_PIDSTATE_SCAN_OFFSETS + 100);
+    int64_t end = ed_log_end_offset(part(f, "t", 0)->log);
+    fx_restart(f);
+    char path[256];
+    snap_name(f, 0, end, path, sizeof path);
+    assert_int_equal(access(path, F_OK), 0);
+    /* A retry of the producer's last batch is recognised. */
+    assert_int_equal(produce_seq(f, 0, pid, 0, 2, 2, &base), 0);
+    assert_int_equal(base, 2);
+    assert_int_equal(ed_log_end_offset(part(f, "t", 0)->log), end);
+    assert_int_equal(produce_seq(f, 0, pid, 0, 5, 1, NULL), ED_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+
+    /* Damage the snapshot the next start would use: it is not trusted. */
+    fx_restart(f);
+    assert_int_equal(access(path, F_OK), 0);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 40, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, 40, SEEK_SET);
+    fputc(c ^ 0x20, fp);
+    fclose(fp);
+    assert_int_equal(produce_seq(f, 0, pid, 0, 2, 2, &base), 0);
+    assert_int_equal(base, end); /* unknown producer again: appended */
+    assert_int_equal(access(path, F_OK), 0);
+}
+
+/* Rewrites the snapshot at path: its first producer becomes pid, the CRC
+ * of the batch it names below its offset is flipped if bad_last, and the
+ * file checksum is fixed up. */
+static void snap_edit(const char *path, int64_t pid, bool bad_last)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    uint8_t b[4096];
+    size_t n = fread(b, 1, sizeof b, fp);
+    assert_true(n > 48 && n < sizeof b);
+    ed_put_be64(b + 32, (uint64_t)pid);
+    if (bad_last) b[27] ^= 1;
+    ed_put_be32(b + n - 4, ed_crc32c(0, b, n - 4));
+    fseek(fp, 0, SEEK_SET);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    fclose(fp);
+}
+
+/* A crash between a segment roll and the snapshot it brings: the state is
+ * rebuilt from the segments; with the roll's snapshot on disk but no clean
+ * stop, the batches after the snapshot are scanned on top of it. A
+ * snapshot that names a batch no longer in the log is not used. */
+static void test_pidstate_snapshot_crash(void **state)
+{
+    struct fx *f = *state;
+    int16_t err, epoch;
+    int64_t pid = init_pid(f, 4, NULL, &err, &epoch);
+    ed_partition *p = part(f, "t", 1);
+    struct ed_log_config cfg = *ed_log_get_config(p->log);
+    cfg.segment_len = 2048;
+    ed_log_set_config(p->log, &cfg);
+    int32_t seq = 0;
+    while (ed_log_active_base(p->log) == 0) {
+        assert_int_equal(produce_seq(f, 1, pid, 0, seq, 4, NULL), 0);
+        seq += 4;
+    }
+    int64_t snap_at = ed_log_end_offset(p->log); /* written after the roll's first append */
+    char path[256];
+    snap_name(f, 1, snap_at, path, sizeof path);
+    assert_int_equal(access(path, F_OK), 0);
+    int64_t last_base;
+    assert_int_equal(produce_seq(f, 1, pid, 0, seq, 4, &last_base), 0);
+    seq += 4;
+
+    /* Crash before the roll's snapshot reached the disk: none on disk, no
+     * clean-stop snapshot either. */
+    assert_int_equal(unlink(path), 0);
+    ed_pidstate_release(p);
+    fx_restart(f);
+    p = part(f, "t", 1);
+    int64_t base;
+    assert_int_equal(produce_seq(f, 1, pid, 0, seq - 4, 4, &base), 0);
+    assert_int_equal(base, last_base);
+    assert_int_equal(produce_seq(f, 1, pid, 0, seq + 1, 1, NULL),
+                     ED_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+
+    /* The roll's snapshot written, then a crash: loaded, then the batches
+     * after it scanned. */
+    cfg = *ed_log_get_config(p->log);
+    cfg.segment_len = 2048;
+    ed_log_set_config(p->log, &cfg);
+    int64_t act = ed_log_active_base(p->log);
+    while (ed_log_active_base(p->log) == act) {
+        assert_int_equal(produce_seq(f, 1, pid, 0, seq, 4, NULL), 0);
+        seq += 4;
+    }
+    snap_at = ed_log_end_offset(p->log);
+    snap_name(f, 1, snap_at, path, sizeof path);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(produce_seq(f, 1, pid, 0, seq, 4, &last_base), 0);
+    seq += 4;
+    ed_pidstate_release(p);
+    fx_restart(f);
+    p = part(f, "t", 1);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(produce_seq(f, 1, pid, 0, seq - 4, 4, &base), 0);
+    assert_int_equal(base, last_base);
+    assert_int_equal(produce_seq(f, 1, pid, 0, seq - 8, 4, &base), 0);
+    assert_int_equal(base, snap_at - 4);
+
+    /* A snapshot is used only while the batch below its offset is still
+     * the one it names. Rewrite the last snapshot to speak for another
+     * producer (checksum fixed up): trusted, that producer is known. */
+    int64_t other_pid = pid + 7;
+    ed_pidstate_release(p);
+    fx_restart(f);
+    p = part(f, "t", 1);
+    snap_edit(path, other_pid, false); /* the roll's, the newest */
+    assert_int_equal(produce_seq(f, 1, other_pid, 0, 1000, 1, NULL),
+                     ED_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    /* The same, but the log's last batch differs from the one named (its
+     * tail was lost and rewritten): ignored, the producer is unknown. */
+    ed_pidstate_release(p);
+    fx_restart(f);
+    p = part(f, "t", 1);
+    snap_edit(path, other_pid, true);
+    assert_int_equal(produce_seq(f, 1, other_pid, 0, 1000, 1, NULL), 0);
+    /* A snapshot past the log end is removed. */
+    ed_pidstate_release(p);
+    int64_t end = ed_log_end_offset(p->log);
+    fx_restart(f);
+    char other[256];
+    snap_name(f, 1, end + 50, other, sizeof other);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, other);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(produce_seq(f, 1, pid, 0, seq, 1, NULL), 0);
+    assert_int_equal(access(other, F_OK), -1); /* past the end: removed */
+}
+
 static void test_idempotence_after_restart(void **state)
 {
     struct fx *f = *state;
@@ -1703,6 +1871,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pids_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotence_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pidstate_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pidstate_snapshot_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_session, setup, teardown),

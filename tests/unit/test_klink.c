@@ -2,8 +2,8 @@
  * fake broker over in-memory streams: version negotiation, pipelined
  * requests answered in order and matched by correlation id, the in-flight
  * limit, a mismatched correlation id, a request timeout that drops the
- * connection and the reconnect that follows; and the mirror's topic
- * patterns. */
+ * connection and the reconnect that follows, every address of a list
+ * tried in turn; and the mirror's topic patterns. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,6 +31,9 @@ struct fake {
     int16_t key[16];
     int n_req;
     bool answer_api_versions;
+    const char *dead_host; /* dialling it fails at once */
+    char hosts[8][32];     /* hosts dialled, in order */
+    int n_hosts;
     /* owner side */
     int n_up, n_down;
     char down_why[200];
@@ -108,9 +111,10 @@ static void on_dial_timer(ed_timer *t, void *arg)
 static int fake_dial(void *dial_arg, ed_loop *l, const char *host, uint16_t port, ed_dial_cb cb,
                      void *cb_arg, ed_stream **out)
 {
-    (void)host;
     (void)port;
     struct fake *f = dial_arg;
+    if (f->n_hosts < 8) snprintf(f->hosts[f->n_hosts++], sizeof f->hosts[0], "%s", host);
+    if (f->dead_host && strcmp(host, f->dead_host) == 0) return ED_ERR_NOENT;
     if (f->srv) ed_plat_stream_close(f->srv);
     f->srv = NULL;
     f->in_len = 0;
@@ -278,6 +282,39 @@ static void test_timeout_then_reconnect(void **state)
     done(&f, k);
 }
 
+/* A list of bootstrap addresses: one that cannot be reached moves the link
+ * on to the next, which then serves. */
+static void test_tries_each_address(void **state)
+{
+    (void)state;
+    struct fake f;
+    memset(&f, 0, sizeof f);
+    f.dead_host = "dead";
+    assert_int_equal(ed_plat_loop_new(&f.loop), ED_OK);
+    struct ed_klink_opts o = {0};
+    o.backoff_ms = 10;
+    o.backoff_max_ms = 20;
+    o.dial = fake_dial;
+    o.dial_arg = &f;
+    ed_klink *k = NULL;
+    assert_int_equal(ed_klink_new(f.loop, "dead", 9092, &o, &cbs, &f, &k), ED_OK);
+    assert_int_equal(ed_klink_add_address(k, "broker", 9093), ED_OK);
+    for (int i = 0; i < 500 && f.n_req == 0; i++)
+        spin(&f, 1);
+    assert_true(f.n_down >= 1);
+    assert_non_null(strstr(f.down_why, "does not resolve"));
+    assert_true(f.n_hosts >= 2);
+    assert_string_equal(f.hosts[0], "dead");
+    assert_string_equal(f.hosts[f.n_hosts - 1], "broker");
+    assert_string_equal(ed_klink_name(k), "broker:9093");
+    assert_int_equal(f.n_req, 1);
+    answer(&f, 0);
+    spin(&f, 5);
+    assert_true(ed_klink_up(k));
+    assert_int_equal(f.n_up, 1);
+    done(&f, k);
+}
+
 static void test_mirror_patterns(void **state)
 {
     (void)state;
@@ -303,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_in_flight_limit),
         cmocka_unit_test(test_wrong_correlation_drops_link),
         cmocka_unit_test(test_timeout_then_reconnect),
+        cmocka_unit_test(test_tries_each_address),
         cmocka_unit_test(test_mirror_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

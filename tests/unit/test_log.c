@@ -209,22 +209,31 @@ static int count_files(struct fx *f, const char *suffix)
     return lt_count_suffix(p, suffix);
 }
 
-static void test_roll_by_size_and_indexes(void **state)
+/* A log of small segments (2000 bytes) holding nb batches of 1..3
+ * records: their base offsets and lengths. */
+static void fill_small_segments(struct fx *f, int nb, int64_t *bases, size_t *lens)
 {
-    struct fx *f = *state;
     struct ed_log_config lc;
     base_cfg(&lc);
     lc.segment_len = 2000;
     lc.index_interval_len = 150;
     create(f, &lc);
     uint8_t buf[4096];
-    int64_t bases[200];
-    int nb = 0;
-    for (int i = 0; i < 120; i++) {
+    for (int i = 0; i < nb; i++) {
         struct ed_append_result r;
-        append(f, buf, sizeof buf, 1 + i % 3, 40 + (size_t)(i % 7) * 10, 10000 + i * 10, &r);
-        bases[nb++] = r.base_offset;
+        lens[i] =
+            append(f, buf, sizeof buf, 1 + i % 3, 40 + (size_t)(i % 7) * 10, 10000 + i * 10, &r);
+        bases[i] = r.base_offset;
     }
+}
+
+static void test_roll_by_size_and_indexes(void **state)
+{
+    struct fx *f = *state;
+    int64_t bases[120];
+    size_t lens[120];
+    int nb = 120;
+    fill_small_segments(f, nb, bases, lens);
     int64_t end = ed_log_end_offset(f->log);
     assert_true(count_files(f, ".log") > 5);
     lt_wait_durable_all(f->st, f->log);
@@ -254,6 +263,34 @@ static void test_roll_by_size_and_indexes(void **state)
         reopen(f, "t", 0);
         assert_true(ed_log_end_offset(f->log) == end);
     }
+}
+
+/* The bytes from an offset's batch to the end of the log, across rolled
+ * segments (a backlog's size on flash). */
+static void test_bytes_from(void **state)
+{
+    struct fx *f = *state;
+    int64_t bases[100];
+    size_t lens[100];
+    fill_small_segments(f, 100, bases, lens);
+    assert_true(count_files(f, ".log") > 3);
+    int64_t end = ed_log_end_offset(f->log);
+    uint64_t len = 1;
+    int k = 0;
+    for (int64_t off = 0; off < end; off++) {
+        while (k + 1 < 100 && bases[k + 1] <= off)
+            k++;
+        uint64_t want = 0;
+        for (int j = k; j < 100; j++)
+            want += lens[j];
+        assert_int_equal(ed_log_bytes_from(f->log, off, &len), ED_OK);
+        assert_int_equal(len, want);
+    }
+    assert_int_equal(ed_log_bytes_from(f->log, 0, &len), ED_OK);
+    assert_int_equal(len, ed_log_size(f->log));
+    assert_int_equal(ed_log_bytes_from(f->log, end, &len), ED_OK);
+    assert_int_equal(len, 0);
+    assert_int_equal(ed_log_bytes_from(f->log, end + 1, &len), ED_ERR_RANGE);
 }
 
 static void test_roll_by_time(void **state)
@@ -399,6 +436,44 @@ static void test_scan(void **state)
     int64_t x[3] = {0, 0, 3};
     assert_int_equal(ed_log_scan(f->log, 0, count_cb, x), 7);
     assert_true(x[0] == 3);
+}
+
+/* ed_log_each_record_from: records from an offset inside a batch, in
+ * steps bounded by bytes, each step going on where the last stopped. */
+static int record_cb(void *arg, const struct ed_record *rec)
+{
+    int64_t *v = arg; /* count, next expected offset */
+    assert_true(rec->offset == v[1]);
+    v[0]++;
+    v[1]++;
+    return 0;
+}
+
+static void test_each_record_from(void **state)
+{
+    struct fx *f = *state;
+    struct ed_log_config lc;
+    base_cfg(&lc);
+    lc.segment_len = 800;
+    create(f, &lc);
+    uint8_t buf[4096];
+    struct ed_append_result r;
+    size_t len = 0;
+    for (int i = 0; i < 25; i++)
+        len = append(f, buf, sizeof buf, 4, 30, 100, &r);
+    int64_t v[2] = {0, 42}, at = -1;
+    /* about two batches per step, from offset 42 (inside a batch) on */
+    int steps = 0;
+    for (int64_t from = 42; from < 100; from = at, steps++)
+        assert_int_equal(
+            ed_log_each_record_from(f->log, from, 2 * len, 2 * len, record_cb, v, NULL, &at),
+            ED_OK);
+    assert_true(v[0] == 58 && v[1] == 100 && at == 100);
+    assert_true(steps >= 4); /* at most 4 of the 15 batches per step */
+    /* at the end: nothing, at stays */
+    assert_int_equal(ed_log_each_record_from(f->log, 100, SIZE_MAX, 4096, record_cb, v, NULL, &at),
+                     ED_OK);
+    assert_true(v[0] == 58 && at == 100);
 }
 
 static void test_truncate_before(void **state)
@@ -552,10 +627,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reject_bad_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roll_by_size_and_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bytes_from, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roll_by_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_for_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_record_from, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_before, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_append_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_holds_segment, setup, teardown),

@@ -695,6 +695,62 @@ static int apply(const ed_mqtt_routes *r, const char *t, char *out, char *key, c
     return rc;
 }
 
+/* Publishes route r gives the record (topic kt, key) as MQTT topic into
+ * out (NUL-terminated): its length, or SIZE_MAX. */
+static size_t pub_apply(const ed_mqtt_routes *r, const char *kt, const char *key, char *out,
+                        size_t cap, const char **why)
+{
+    size_t n = ed_mqtt_publish_routes_apply(r, kt, (const uint8_t *)key, key ? strlen(key) : 0,
+                                            (uint8_t *)out, cap - 1, why);
+    if (n != SIZE_MAX) out[n] = '\0';
+    return n;
+}
+
+/* The way back: Kafka topic patterns ('.' levels) to MQTT topic templates
+ * with {key}; the default is the inverse of the default mapping. */
+static void test_publish_routes(void **state)
+{
+    ED_UNUSED(state);
+    ed_mqtt_routes *r;
+    char why[256], out[300];
+    const char *w = NULL;
+    assert_int_equal(ed_mqtt_publish_routes_parse(" commands=>site/{key}/cmd ;"
+                                                  " plant.+area.#rest => p/{area}/{rest}@{topic};"
+                                                  " alarms.+ => a",
+                                                  &r, why, sizeof why),
+                     ED_OK);
+    assert_int_equal(ed_mqtt_routes_count(r), 3);
+    assert_false(ed_mqtt_routes_have_keys(r));
+    assert_int_equal(pub_apply(r, "commands", "T03", out, sizeof out, &w), 12);
+    assert_string_equal(out, "site/T03/cmd");
+    assert_int_equal(pub_apply(r, "plant.hall2.line.4", NULL, out, sizeof out, &w), 33);
+    assert_string_equal(out, "p/hall2/line.4@plant.hall2.line.4");
+    assert_int_equal(pub_apply(r, "alarms.x", NULL, out, sizeof out, &w), 1);
+    assert_string_equal(out, "a");
+    /* no route: '.' back to '/' */
+    assert_int_equal(pub_apply(r, "site.T1.rpm", "k", out, sizeof out, &w), 11);
+    assert_string_equal(out, "site/T1/rpm");
+    /* a key that gives no legal MQTT topic name: refused with a reason */
+    w = NULL;
+    assert_int_equal(pub_apply(r, "commands", "a+b", out, sizeof out, &w), SIZE_MAX);
+    assert_non_null(w);
+    assert_int_equal(pub_apply(r, "commands", "\xff", out, sizeof out, &w), SIZE_MAX);
+    assert_int_equal(pub_apply(r, "plant.x.#", NULL, out, sizeof out, &w), SIZE_MAX);
+    /* bounded by the caller's buffer */
+    assert_int_equal(pub_apply(r, "commands", "0123456789", out, 12, &w), SIZE_MAX);
+    assert_int_equal(pub_apply(r, "a.b.c.d", NULL, out, 6, &w), SIZE_MAX);
+    ed_mqtt_routes_free(r);
+
+    const char *bad[] = {"x=>a/+/b", "x=>a/#", "x.+y=>{z}", "x.#y.z=>a", "noarrow", "x=>{a"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        why[0] = '\0';
+        assert_int_equal(ed_mqtt_publish_routes_parse(bad[i], &r, why, sizeof why), ED_ERR_INVAL);
+        assert_non_null(strstr(why, "mqtt.publish.routes: route '"));
+    }
+    /* {key} belongs to publish routes only */
+    assert_int_equal(ed_mqtt_routes_parse("a/+x=>t-{key}", &r, why, sizeof why), ED_ERR_INVAL);
+}
+
 static void test_route_templates(void **state)
 {
     ED_UNUSED(state);
@@ -1043,7 +1099,7 @@ static void test_user_properties_to_headers(void **state)
     settle(f);
     char keys[4][64], vals[4][64], hdrs[4][64];
     assert_int_equal(read_records(f, "m.x", 0, keys, vals, hdrs, 4), 1);
-    assert_string_equal(hdrs[0], "unit=C;src=gw;");
+    assert_string_equal(hdrs[0], "unit=C;src=gw;mqtt.topic=;");
     assert_string_equal(keys[0], "m/x");
 }
 
@@ -1573,6 +1629,78 @@ static void ack_numbered(struct tconn *sub, int first, int n)
     size_t len;
     tc_output(sub, &len);
     assert_int_equal(len, 0);
+}
+
+/* Appends n records to partition 0 of Kafka topic kt (created with one
+ * partition if missing), as a Kafka producer would: keys key, values
+ * "0", "1", ..., header unit=rpm; with origin, the MQTT origin header
+ * too. */
+static void kafka_produce(struct fx *f, const char *kt, const char *key, int n, bool origin)
+{
+    ed_topic *t = ed_topics_find(f->topics, kt);
+    const char *why = NULL;
+    if (!t) assert_int_equal(ed_topics_create(f->topics, kt, 1, NULL, NULL, 0, &why, &t), ED_OK);
+    ed_partition *part = ed_topic_partition(t, 0);
+    ed_batch_builder *bb;
+    assert_int_equal(ed_batch_builder_new(1 << 20, &bb), ED_OK);
+    assert_int_equal(ed_batch_builder_begin(bb, 0, 1000, -1, -1, -1), ED_OK);
+    struct ed_record_header h[2] = {{(const uint8_t *)"unit", 4, (const uint8_t *)"rpm", 3},
+                                    {(const uint8_t *)"mqtt.topic", 10, NULL, 0}};
+    for (int i = 0; i < n; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        assert_int_equal(
+            ed_batch_builder_add(bb, key, strlen(key), v, strlen(v), h, origin ? 2 : 1, -1), ED_OK);
+    }
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(ed_batch_builder_finish(bb, &buf, &len), ED_OK);
+    struct ed_append_result res;
+    assert_int_equal(ed_log_append(part->log, buf, len, &res), ED_OK);
+    ed_topics_appended(f->topics, part);
+    ed_batch_builder_free(bb);
+}
+
+/* Kafka to MQTT: records others append reach matching subscribers at the
+ * subscription's QoS with their headers as user properties; records
+ * carrying the MQTT origin header do not; a subscriber that does not read
+ * holds only its window and bounded queue, the rest is dropped. */
+static void test_kafka_to_mqtt(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    set(f, "mqtt.publish.routes", "cmd=>site/{key}/cmd");
+    set(f, "mqtt.max.queued.messages", "10");
+    fx_start(f);
+    struct tconn *slow = slow_subscriber(f, "slow", 1, "site/#");
+    struct tconn *sub5 = connect_as(f, 5, "screen5");
+    struct pk p;
+    struct got g[64];
+    mk_subscribe(&p, 5, 1, "site/T1/cmd", 0);
+    feed(sub5, &p);
+    tc_output_clear(sub5);
+    kafka_produce(f, "cmd", "T1", 50, false);
+    kafka_produce(f, "cmd", "T1", 5, true); /* MQTT's own: not again */
+    kafka_produce(f, "other.topic", "x", 3, false);
+    pump(f);
+    /* the QoS 0 subscriber gets all 50, with the header as user property */
+    assert_int_equal(packets(sub5, g, 64), 50);
+    struct ed_mqtt_publish pb;
+    const char *why;
+    assert_int_equal(ed_mqtt_decode_publish(g[7].body, g[7].len, g[7].flags, 5, &pb, &why), ED_OK);
+    assert_int_equal(pb.qos, 0);
+    assert_memory_equal(pb.topic.p, "site/T1/cmd", 11);
+    assert_memory_equal(pb.payload.p, "7", 1);
+    static const uint8_t up[] = {0x26, 0, 4, 'u', 'n', 'i', 't', 0, 3, 'r', 'p', 'm'};
+    assert_int_equal(pb.props.len, sizeof up);
+    assert_memory_equal(pb.props.p, up, sizeof up);
+    /* the one that does not read: one in flight, 10 queued, 39 dropped */
+    struct ed_mqtt_stats s;
+    ed_mqtt_stats_get(f->m, &s);
+    assert_int_equal(s.n_dropped, 39);
+    ack_numbered(slow, 0, 11);
+    settle(f);
+    fx_free(f);
 }
 
 static void test_receive_maximum_one_gets_all(void **state)
@@ -2240,6 +2368,8 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_route_templates),
+        cmocka_unit_test(test_publish_routes),
+        cmocka_unit_test(test_kafka_to_mqtt),
         cmocka_unit_test(test_murmur2),
         cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),

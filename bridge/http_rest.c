@@ -1,0 +1,447 @@
+/* The read-only JSON endpoints of the HTTP API (docs/http-api.md): an
+ * overview, topics and their partitions, records from an offset or a
+ * timestamp, consumer groups with lag, the mirror's status and the broker
+ * config with secrets redacted. Each answer is built whole in a bounded
+ * buffer (bridge/http_out.h) on the loop; records are read from the
+ * segments with the storage's reader and shown as JSON when a key or value
+ * is valid JSON, as base64 otherwise. */
+#define ED_LOG_MODULE "http"
+#include "bridge/http_int.h"
+#include "bridge/http_json.h"
+#include "bridge/http_out.h"
+#include "core/config.h"
+#include "core/group.h"
+#include "core/kafka/mirror.h"
+#include "core/metrics.h"
+#include "core/topics.h"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "storage/batch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ANSWER_MAX     (4u << 20)
+#define RECORDS_DEF    20
+#define RECORDS_MAX    500
+#define READ_CHUNK_LEN (1u << 20)
+
+static void str(struct ed_http_out *o, const char *s)
+{
+    ed_http_out_json_str(o, s, strlen(s));
+}
+
+/* ---- overview ---- */
+
+void ed_http_rest_overview(struct ed_http_call *k)
+{
+    ed_broker *b = k->c->h->b;
+    const struct ed_metrics *m = ed_metrics_get();
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    ed_http_out_printf(&o, "{\"cluster_id\":");
+    str(&o, b->cluster_id);
+    ed_http_out_printf(&o,
+                       ",\"node_id\":%d,\"time_ms\":%" PRId64 ",\"topics\":%d,\"partitions\":%d"
+                       ",\"connections\":{",
+                       (int)b->node_id, ed_plat_clock_wall_ms(), (int)ed_topics_count(b->topics),
+                       (int)ed_topics_count_partitions(b->topics));
+    for (int p = 1; p < ED_METRICS_N_PROTO; p++)
+        ed_http_out_printf(&o, "%s\"%s\":%" PRId64, p > 1 ? "," : "",
+                           ed_metrics_proto_name((enum ed_metrics_proto)p), m->n_conns_open[p]);
+    uint64_t in_n = 0, in_len = 0, out_len = 0;
+    for (int i = 0; i < m->n_topics; i++)
+        for (int p = 0; p < ED_METRICS_N_PROTO; p++) {
+            in_n += m->topics[i].n_in[p];
+            in_len += m->topics[i].len_in[p];
+            out_len += m->topics[i].len_out[p];
+        }
+    ed_http_out_printf(&o,
+                       "},\"records_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+                       ",\"bytes_out\":%" PRIu64 ",\"flash_written_bytes\":%" PRIu64
+                       ",\"flushes\":%" PRIu64 "}\n",
+                       in_n, in_len, out_len, m->len_flushed, m->n_flushes);
+    ed_http_reply_json(k->c, &o);
+}
+
+/* ---- topics ---- */
+
+struct list_pass {
+    struct ed_http_out *o;
+    int n;
+};
+
+static void topic_summary(struct ed_http_out *o, ed_topic *t)
+{
+    int64_t records = 0;
+    uint64_t size = 0;
+    for (int32_t i = 0; i < ed_topic_n_partitions(t); i++) {
+        ed_partition *p = ed_topic_partition(t, i);
+        if (!p || !p->log) continue;
+        records += ed_log_end_offset(p->log) - ed_log_start_offset(p->log);
+        size += ed_log_size(p->log);
+    }
+    ed_http_out_printf(o, "{\"name\":");
+    str(o, ed_topic_name(t));
+    ed_http_out_printf(
+        o, ",\"partitions\":%d,\"internal\":%s,\"records\":%" PRId64 ",\"size_bytes\":%" PRIu64 "}",
+        (int)ed_topic_n_partitions(t), ed_topic_is_internal(t) ? "true" : "false", records, size);
+}
+
+static void list_one(void *arg, ed_topic *t)
+{
+    struct list_pass *lp = arg;
+    if (lp->n++) ed_http_out_put(lp->o, ",", 1);
+    topic_summary(lp->o, t);
+}
+
+void ed_http_rest_topics(struct ed_http_call *k)
+{
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    ed_http_out_printf(&o, "{\"topics\":[");
+    struct list_pass lp = {&o, 0};
+    ed_topics_each(k->c->h->b->topics, list_one, &lp);
+    ed_http_out_printf(&o, "]}\n");
+    ed_http_reply_json(k->c, &o);
+}
+
+static ed_topic *topic_of(struct ed_http_call *k)
+{
+    ed_topic *t = ed_topics_find(k->c->h->b->topics, k->seg[3]);
+    if (!t) ed_http_reply_error(k->c, 404, "no such topic");
+    return t;
+}
+
+void ed_http_rest_topic(struct ed_http_call *k)
+{
+    ed_topic *t = topic_of(k);
+    if (!t) return;
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    topic_summary(&o, t);
+    o.len--; /* reopen the object */
+    ed_http_out_printf(&o, ",\"partition_list\":[");
+    for (int32_t i = 0; i < ed_topic_n_partitions(t); i++) {
+        ed_partition *p = ed_topic_partition(t, i);
+        if (!p || !p->log) continue;
+        ed_http_out_printf(
+            &o,
+            "%s{\"partition\":%d,\"start_offset\":%" PRId64 ",\"end_offset\":%" PRId64
+            ",\"durable_offset\":%" PRId64 ",\"size_bytes\":%" PRIu64 "}",
+            i ? "," : "", (int)i, ed_log_start_offset(p->log), ed_log_end_offset(p->log),
+            ed_log_durable_offset(p->log), ed_log_size(p->log));
+    }
+    ed_http_out_printf(&o, "],\"config\":{");
+    int n = 0;
+    for (const char *const *key = ed_topics_config_keys(); *key; key++) {
+        bool def = true;
+        const char *v = ed_topic_config_get(t, *key, &def);
+        if (!v) continue;
+        ed_http_out_printf(&o, "%s", n++ ? "," : "");
+        str(&o, *key);
+        ed_http_out_printf(&o, ":{\"value\":");
+        str(&o, v);
+        ed_http_out_printf(&o, ",\"default\":%s}", def ? "true" : "false");
+    }
+    ed_http_out_printf(&o, "}}\n");
+    ed_http_reply_json(k->c, &o);
+}
+
+/* ---- records ---- */
+
+/* A key or value: JSON as it is when valid JSON, else base64 (null: null). */
+static void field(struct ed_http_out *o, const char *name, const uint8_t *p, int32_t len)
+{
+    if (len < 0 || !p) {
+        ed_http_out_printf(o, ",\"%s\":null", name);
+        return;
+    }
+    if (len > 0 && ed_http_json_valid(p, (size_t)len)) {
+        ed_http_out_printf(o, ",\"%s_format\":\"json\",\"%s\":", name, name);
+        ed_http_out_put(o, p, (size_t)len);
+    } else {
+        ed_http_out_printf(o, ",\"%s_format\":\"base64\",\"%s\":\"", name, name);
+        ed_http_out_base64(o, p, (size_t)len);
+        ed_http_out_put(o, "\"", 1);
+    }
+}
+
+void ed_http_rest_record(struct ed_http_out *o, const struct ed_record *r)
+{
+    ed_http_out_printf(o, "{\"offset\":%" PRId64 ",\"timestamp\":%" PRId64, r->offset,
+                       r->timestamp);
+    field(o, "key", r->key, r->key_len);
+    field(o, "value", r->value, r->value_len);
+    ed_http_out_printf(o, ",\"headers\":[");
+    size_t cur = 0;
+    struct ed_record_header h;
+    for (int i = 0; ed_record_next_header(r, &cur, &h) == 1; i++) {
+        ed_http_out_printf(o, "%s{\"key\":", i ? "," : "");
+        ed_http_out_json_str(o, h.key, (size_t)h.key_len);
+        field(o, "value", h.value, h.value_len);
+        ed_http_out_put(o, "}", 1);
+    }
+    ed_http_out_put(o, "]}", 2);
+}
+
+struct rec_pass {
+    struct ed_http_out *o;
+    int n;
+};
+
+static bool one_record(void *arg, const struct ed_record *r)
+{
+    struct rec_pass *rp = arg;
+    if (rp->n++) ed_http_out_put(rp->o, ",", 1);
+    ed_http_rest_record(rp->o, r);
+    return !rp->o->err;
+}
+
+/* An int64 query parameter: 1 and *v, 0 when absent, -1 when malformed. */
+int ed_http_query_i64(const struct ed_http_req *r, const char *name, int64_t *v)
+{
+    char buf[32];
+    int n = ed_http_query_get(r, name, buf, sizeof buf);
+    if (n == -1) return 0;
+    if (n <= 0 || !ed_config_parse_int(buf, v)) return -1;
+    return 1;
+}
+
+ed_partition *ed_http_rest_partition(struct ed_http_call *k)
+{
+    ed_topic *t = topic_of(k);
+    if (!t) return NULL;
+    int64_t part = -1;
+    ed_partition *p = ed_config_parse_int(k->seg[5], &part) && part >= 0 && part < INT32_MAX
+                          ? ed_topic_partition(t, (int32_t)part)
+                          : NULL;
+    if (!p || !p->log) {
+        ed_http_reply_error(k->c, 404, "no such partition");
+        return NULL;
+    }
+    return p;
+}
+
+void ed_http_rest_records(struct ed_http_call *k)
+{
+    ed_partition *p = ed_http_rest_partition(k);
+    if (!p) return;
+    ed_topic *t = p->topic;
+    int part = (int)p->index;
+    int64_t offset = 0, ts = 0, limit = RECORDS_DEF;
+    int has_off = ed_http_query_i64(k->r, "offset", &offset),
+        has_ts = ed_http_query_i64(k->r, "timestamp", &ts);
+    int has_lim = ed_http_query_i64(k->r, "limit", &limit);
+    if (has_off < 0 || has_ts < 0 || has_lim < 0 || (has_off && has_ts) || limit < 1 ||
+        limit > RECORDS_MAX) {
+        ed_http_reply_error(k->c, 400,
+                            "offset or timestamp (not both) must be integers, limit 1..500");
+        return;
+    }
+    ed_log *log = p->log;
+    int64_t start = ed_log_start_offset(log), end = ed_log_end_offset(log);
+    if (has_ts) {
+        int64_t found_ts;
+        if (ed_log_offset_for_time(log, ts, &offset, &found_ts) != ED_OK) offset = end;
+    } else if (!has_off) {
+        offset = end - limit; /* the latest records */
+    }
+    if (offset < start) offset = start;
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    ed_http_out_printf(&o, "{\"topic\":");
+    str(&o, ed_topic_name(t));
+    ed_http_out_printf(&o,
+                       ",\"partition\":%d,\"start_offset\":%" PRId64 ",\"end_offset\":%" PRId64
+                       ",\"records\":[",
+                       part, start, end);
+    struct rec_pass rp = {&o, 0};
+    int64_t next = offset;
+    int rc = ed_http_read_records(log, offset, limit, one_record, &rp, &next);
+    if (rc != ED_OK) {
+        ED_LOG_WARN_RL("%s-%d: reading records at %" PRId64 " for HTTP failed: %s",
+                       ed_topic_name(t), part, next, ed_strerror(rc));
+        ed_http_out_free(&o);
+        ed_http_reply_error(k->c, 500, "reading the partition failed");
+        return;
+    }
+    ed_http_out_printf(&o, "],\"next_offset\":%" PRId64 "}\n", next);
+    ed_http_reply_json(k->c, &o);
+}
+
+int ed_http_read_records(ed_log *log, int64_t from, int64_t limit,
+                         bool (*fn)(void *arg, const struct ed_record *r), void *arg, int64_t *next)
+{
+    int64_t end = ed_log_end_offset(log), pos = from, n = 0;
+    struct ed_batch_iter it;
+    ed_batch_iter_init(&it, ANSWER_MAX);
+    uint8_t *buf = NULL;
+    int rc = ED_OK;
+    bool more = true;
+    while (pos < end && n < limit && rc == ED_OK && more) {
+        struct ed_log_slice s;
+        rc = ed_log_read(log, pos, READ_CHUNK_LEN, &s);
+        if (rc != ED_OK || !s.seg || s.len == 0) {
+            if (rc == ED_OK) ed_log_slice_release(&s);
+            break;
+        }
+        size_t len = s.len;
+        uint8_t *nb = ed_realloc(buf, len);
+        if (nb) buf = nb;
+        rc = nb ? ed_log_slice_copy(&s, buf, len) : ED_ERR_NOMEM;
+        ed_log_slice_release(&s);
+        int64_t before = pos;
+        for (size_t off = 0;
+             rc == ED_OK && more && off + ED_BATCH_HEADER_LEN <= len && n < limit;) {
+            rc = ed_batch_iter_begin(&it, buf + off, len - off);
+            if (rc != ED_OK) break;
+            off += ed_batch_total_len(&it.info);
+            struct ed_record r;
+            while (more && n < limit && ed_batch_iter_next(&it, &r) == 1) {
+                if (r.offset < pos) continue;
+                more = fn(arg, &r);
+                n++;
+                pos = r.offset + 1;
+            }
+            int64_t last = it.info.base_offset + it.info.last_offset_delta;
+            if (more && n < limit && last + 1 > pos) pos = last + 1; /* control records, gaps */
+        }
+        if (pos == before) break;
+    }
+    ed_batch_iter_release(&it);
+    ed_free(buf);
+    *next = pos;
+    return rc;
+}
+
+/* ---- groups ---- */
+
+struct group_pass {
+    struct ed_http_out *o;
+    ed_topics *topics;
+    const char *last; /* the group being written */
+    int n_groups, n_offsets;
+    int64_t lag;
+};
+
+static void group_end(struct group_pass *gp)
+{
+    if (gp->last) ed_http_out_printf(gp->o, "],\"lag\":%" PRId64 "}", gp->lag);
+}
+
+static void group_row(void *arg, const struct ed_groups_offset *g)
+{
+    struct group_pass *gp = arg;
+    if (!gp->last || strcmp(gp->last, g->group) != 0) {
+        group_end(gp);
+        ed_http_out_printf(gp->o, "%s{\"group\":", gp->n_groups++ ? "," : "");
+        str(gp->o, g->group);
+        ed_http_out_printf(gp->o, ",\"state\":");
+        str(gp->o, g->state);
+        ed_http_out_printf(gp->o, ",\"members\":%d,\"offsets\":[", (int)g->n_members);
+        gp->last = g->group;
+        gp->n_offsets = 0;
+        gp->lag = 0;
+    }
+    if (!g->topic) return;
+    ed_topic *t = ed_topics_find(gp->topics, g->topic);
+    ed_partition *p = t ? ed_topic_partition(t, g->partition) : NULL;
+    int64_t end = p && p->log ? ed_log_end_offset(p->log) : -1;
+    int64_t lag = end >= 0 && g->offset >= 0 && end > g->offset ? end - g->offset : 0;
+    gp->lag += lag;
+    ed_http_out_printf(gp->o, "%s{\"topic\":", gp->n_offsets++ ? "," : "");
+    str(gp->o, g->topic);
+    ed_http_out_printf(gp->o,
+                       ",\"partition\":%d,\"committed_offset\":%" PRId64 ",\"end_offset\":%" PRId64
+                       ",\"lag\":%" PRId64 "}",
+                       (int)g->partition, g->offset, end, lag);
+}
+
+void ed_http_rest_groups(struct ed_http_call *k)
+{
+    ed_broker *b = k->c->h->b;
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    ed_http_out_printf(&o, "{\"groups\":[");
+    struct group_pass gp = {&o, b->topics, NULL, 0, 0, 0};
+    if (b->groups) ed_groups_offsets_each(b->groups, group_row, &gp);
+    group_end(&gp);
+    ed_http_out_printf(&o, "]}\n");
+    ed_http_reply_json(k->c, &o);
+}
+
+/* ---- mirror ---- */
+
+void ed_http_rest_mirror(struct ed_http_call *k)
+{
+    const struct ed_config *cfg = k->c->h->b->cfg;
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", cfg && cfg->log_dirs ? cfg->log_dirs : ".",
+             ED_MIRROR_STATUS_FILE);
+    bool on = cfg && cfg->mirror_bootstrap_servers && *cfg->mirror_bootstrap_servers;
+    if (!on || !ed_http_read_file(path, &o) || !ed_http_json_valid(o.p, o.len)) {
+        ed_http_out_free(&o);
+        ed_http_out_init(&o, ANSWER_MAX);
+        ed_http_out_printf(&o, "{\"state\":\"%s\",\"partitions\":[]}\n", on ? "starting" : "off");
+    }
+    ed_http_reply_json(k->c, &o);
+}
+
+/* ---- config ---- */
+
+/* Whether a key holds a secret: its value is never shown. */
+static bool secret(const char *key)
+{
+    static const char *const words[] = {"password", "secret", "jaas",
+                                        ".key",     "token",  "credential"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        size_t n = strlen(words[i]);
+        for (const char *w = strstr(key, words[i]); w; w = strstr(w + 1, words[i]))
+            if (w[n] == '\0' || w[n] == '.') return true;
+    }
+    return false;
+}
+
+void ed_http_rest_config(struct ed_http_call *k)
+{
+    struct ed_config *def;
+    const struct ed_config *cfg = ed_config_or_default(k->c->h->b->cfg, &def);
+    if (!cfg) {
+        ed_http_reply_error(k->c, 500, "out of memory");
+        return;
+    }
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    ed_http_out_printf(&o, "{\"config\":{");
+    int n = 0;
+    for (int i = 0; i < ed_config_n_keys; i++) {
+        const struct ed_config_key *key = &ed_config_keys[i];
+        if (!key->name) continue;
+        ed_http_out_printf(&o, "%s", n++ ? "," : "");
+        str(&o, key->name);
+        ed_http_out_printf(&o, ":{\"value\":");
+        bool set = ed_config_is_set(cfg, key->name);
+        if (secret(key->name)) {
+            const char *v = key->type == ED_CFG_STRING ? ed_config_str(cfg, key->name) : "";
+            ed_http_out_printf(&o, "%s", v && *v ? "\"(redacted)\"" : "\"\"");
+        } else if (key->type == ED_CFG_INT) {
+            ed_http_out_printf(&o, "%" PRId64, ed_config_int(cfg, key->name));
+        } else if (key->type == ED_CFG_BOOL) {
+            ed_http_out_printf(&o, "%s", ed_config_bool(cfg, key->name) ? "true" : "false");
+        } else if (key->type == ED_CFG_STRING || key->type == ED_CFG_ENUM) {
+            const char *v = ed_config_str(cfg, key->name);
+            str(&o, v ? v : "");
+        } else {
+            ed_http_out_printf(&o, "null");
+        }
+        ed_http_out_printf(&o, ",\"set\":%s}", set ? "true" : "false");
+    }
+    ed_http_out_printf(&o, "}}\n");
+    ed_config_free(def);
+    ed_http_reply_json(k->c, &o);
+}
