@@ -18,9 +18,11 @@
 #include "core/partitioner.h"
 #include "core/topics.h"
 
-static const char *const phase_names[] = {"connecting", "connecting", "connecting", "connecting",
-                                          "connecting", "connecting", "connecting", "mirroring",
-                                          "mirroring",  "mirroring",  "mirroring",  "stopped"};
+/* One per enum phase (P_WAIT .. P_SCAN, P_IDLE .. P_END, P_STOPPED). */
+static const char *const phase_names[P_STOPPED + 1] = {
+    "connecting", "connecting", "connecting", "connecting", "connecting",
+    "connecting", "connecting", "connecting", "mirroring",  "mirroring",
+    "mirroring",  "mirroring",  "stopped"};
 
 /* mirror.state: magic, version, count, body CRC32C, header CRC32C (big
  * endian, docs/format.md), then per partition: topic length (u16), topic,
