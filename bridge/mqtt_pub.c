@@ -66,6 +66,22 @@ static void on_batch_done(void *arg, int status)
     }
 }
 
+/* ---- a full window is urgent ---- */
+
+/* The acknowledgements a client is assumed to wait for before it sends
+ * more: mosquitto_pub's and paho's default window (and Mosquitto's
+ * max_inflight_messages), or Eddy's Receive Maximum (mqtt.max.inflight)
+ * if smaller. A sensor at 100 msg/s keeps about 10 waiting per gather.ms
+ * of 100 ms, so everyday loads still gather. */
+#define URGENT_WINDOW 20
+
+/* A connection that has this many publishes waiting cannot be relied on to
+ * send more: its partition's flush starts at once instead of gathering. */
+static void hurry_if_window_full(ed_mqtt_conn *c, ed_partition *p)
+{
+    if (c->pend_n >= ED_MIN((uint32_t)URGENT_WINDOW, c->pend_cap)) ed_ingest_hurry(c->m->ingest, p);
+}
+
 /* ---- routing a publish into the log ---- */
 
 /* Resolves the partition and the record key of MQTT topic t (the key may
@@ -228,6 +244,7 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
         }
         return;
     }
+    if (acked) hurry_if_window_full(c, p);
     ed_mqtt_deliver(m, c, pk->topic, pk->payload, pk->props, pk->qos, pk->retain);
 }
 

@@ -30,6 +30,7 @@ struct gather {
     size_t bytes;
     struct waiter *w;
     int n_w, cap_w;
+    bool urgent; /* its log's flush starts once it is appended */
 };
 
 /* The durable wait of one appended batch. */
@@ -90,8 +91,10 @@ static void gather_flush(ed_ingest *g, struct gather *a)
 {
     if (!a->p) return;
     ed_partition *p = a->p;
+    bool urgent = a->urgent;
     a->p = NULL;
     a->bytes = 0;
+    a->urgent = false;
     uint8_t *buf;
     size_t len;
     int rc = ed_batch_builder_finish(a->bb, &buf, &len);
@@ -125,7 +128,21 @@ static void gather_flush(ed_ingest *g, struct gather *a)
     if (g->waits) g->waits->prev = bw;
     g->waits = bw;
     rc = ed_log_wait_durable(p->log, res.last_offset, on_durable, bw);
-    if (rc != ED_OK) on_durable(bw, rc);
+    if (rc != ED_OK)
+        on_durable(bw, rc);
+    else if (urgent)
+        ed_log_flush_soon(p->log);
+}
+
+void ed_ingest_hurry(ed_ingest *g, ed_partition *p)
+{
+    for (int i = 0; i < MAX_GATHER; i++) {
+        if (g->gather[i].p == p) {
+            g->gather[i].urgent = true; /* the linger still gathers the batch */
+            return;
+        }
+    }
+    ed_log_flush_soon(p->log);
 }
 
 void ed_ingest_flush(ed_ingest *g)
@@ -154,6 +171,7 @@ static void on_partition_removed(void *arg, ed_partition *p)
                     g->cfg.what, ed_topic_name(p->topic), (int)p->index);
         a->p = NULL;
         a->bytes = 0;
+        a->urgent = false;
         gather_fail(g, a, ED_ERR_NOENT);
     }
 }

@@ -18,7 +18,9 @@
  * gather.ms times a second and no wait is held back longer than gather.ms
  * (plus the sync itself); a producer that fills gather.bytes faster is
  * synced as fast as the disk allows, each sync carrying at least that
- * much. gather.ms = 0 syncs as soon as anything waits. */
+ * much. gather.ms = 0 syncs as soon as anything waits. A producer held
+ * back by its own window (ed_log_flush_soon) is not gathered either: more
+ * data cannot come before it is answered. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -326,6 +328,11 @@ void ed_flush_request(ed_log *log)
 {
     log->flush_wanted = true;
     kick(log);
+}
+
+void ed_log_flush_soon(ed_log *log)
+{
+    ed_flush_request(log);
 }
 
 void ed_flush_note_append(ed_log *log, int64_t n_records, uint64_t len, int64_t now_ms)

@@ -186,6 +186,10 @@ int ed_log_validate(ed_log *log, const uint8_t *buf, size_t len, struct ed_batch
  * already durable. */
 typedef void (*ed_durable_cb)(void *arg, int status);
 int ed_log_wait_durable(ed_log *log, int64_t offset, ed_durable_cb cb, void *arg);
+/* A waiter's producer can send nothing more until it is answered (its
+ * window is full): the log's waits skip eddy.flush.gather.ms and the sync
+ * starts now, or right after the one running. */
+void ed_log_flush_soon(ed_log *log);
 
 /* ---- reads ---- */
 int64_t ed_log_start_offset(const ed_log *log);   /* first offset kept */

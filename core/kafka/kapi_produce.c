@@ -37,6 +37,7 @@ struct presult {
     ed_log *wait_log; /* durable wait target (acks=-1), NULL if none */
     int64_t wait_offset;
     int32_t bad_record; /* index for record_errors (v8+), -1 if none */
+    bool idempotent;    /* from a producer with an id (at most 5 requests in flight) */
 };
 
 /* Outlives the request when the connection closes during a durable wait;
@@ -171,6 +172,7 @@ static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait,
     }
     struct ed_batch_info bi;
     if (!check_batch(req, rec, &bi, r)) return;
+    r->idempotent = bi.producer_id >= 0;
     if (!check_records(req, topic, p, rec, r)) return;
 
     struct ed_pid_check pc;
@@ -295,6 +297,19 @@ static void on_durable(void *arg, int status)
     durable_done(r->ctx);
 }
 
+/* An idempotent producer sends at most 5 requests before an answer (Kafka's
+ * max.in.flight.requests.per.connection limit with idempotence, its default
+ * since Kafka 3.0): with 5 open on its connection it can send nothing more,
+ * so its partitions' flushes start at once instead of gathering. Other
+ * producers' windows are unknown (librdkafka's default is a million): their
+ * waits gather. */
+#define IDEMPOTENT_WINDOW 5
+
+static bool window_full(const ed_kreq *req, const struct presult *r)
+{
+    return r->idempotent && req->n_open >= IDEMPOTENT_WINDOW;
+}
+
 /* The connection closed while durable waits were pending: the waits cannot
  * be withdrawn, so the context lives until the last one completes. */
 static void produce_cancel(ed_kreq *req)
@@ -365,10 +380,14 @@ int ed_kapi_produce(ed_kreq *req)
             struct presult *r = &c->parts[i];
             if (!r->wait_log || r->err) continue;
             c->outstanding++;
-            int rc = ed_log_wait_durable(r->wait_log, r->wait_offset, on_durable, r);
+            ed_log *log = r->wait_log;
+            bool urgent = window_full(req, r);
+            int rc = ed_log_wait_durable(log, r->wait_offset, on_durable, r);
             if (rc) {
                 set_err(r, ED_KERR_KAFKA_STORAGE_ERROR, "cannot wait for the flush");
                 c->outstanding--;
+            } else if (urgent) {
+                ed_log_flush_soon(log);
             }
         }
     }

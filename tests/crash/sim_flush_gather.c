@@ -9,7 +9,9 @@
  * acknowledgement waits longer than gather.ms; a sparse producer is synced
  * at once; a producer that fills gather.bytes faster is synced at once per
  * gather.bytes, not held back; under overload the sync budget holds and the
- * producer is held back by its window instead.
+ * producer is held back by its window instead; a producer whose window is
+ * full and that says so (ed_log_flush_soon) is synced at once, not held
+ * back per gather.ms, and still never acknowledged before its sync.
  *
  * Usage: sim_flush_gather [--seed S] */
 #include <stdarg.h>
@@ -128,6 +130,7 @@ struct load {
     size_t value_len;
     int window; /* most waits outstanding */
     int64_t run_ms;
+    bool urgent; /* a full window asks for the flush at once */
 };
 
 struct outcome {
@@ -149,6 +152,7 @@ static void run(struct world *w, const struct load *ld, struct outcome *out)
         }
         if (now < t0 + ld->run_ms && now >= next_send && w->n_waiting < ld->window) {
             produce(w, ld->value_len);
+            if (ld->urgent && w->n_waiting >= ld->window) ed_log_flush_soon(w->log);
             next_send += ld->every_ms;
             if (next_send < now) next_send = now; /* held back: no burst to catch up */
             continue;
@@ -237,6 +241,34 @@ static void test_overload_backpressure(void **state)
     assert_true(o.max_wait_ms <= GATHER_MS);
 }
 
+/* The same producer, now saying when its window is full: each full window
+ * is synced at once (no gather.ms wait), so it sends all it wanted instead
+ * of 8 per gather.ms; each acknowledgement still follows its sync
+ * (on_durable). Only the last few, after it stopped with its window not
+ * full, wait for gather.ms. */
+static void test_full_window_synced_at_once(void **state)
+{
+    (void)state;
+    struct load ld = {.every_ms = 1, .value_len = 100, .window = 8, .run_ms = 5000, .urgent = true};
+    struct outcome o = run_fresh("full window, urgent", ld);
+    assert_int_equal(o.produced, 5000);
+    assert_true(o.syncs >= 5000 / 8 - 1); /* a sync per full window */
+    assert_true(o.max_wait_ms <= GATHER_MS);
+}
+
+/* Urgency that never comes (the window is never full): the light load of
+ * the first test gathers exactly as before. */
+static void test_everyday_load_still_gathers(void **state)
+{
+    (void)state;
+    struct load ld = {
+        .every_ms = 10, .value_len = 70, .window = 20, .run_ms = 10000, .urgent = true};
+    struct outcome o = run_fresh("light load, window 20", ld);
+    assert_int_equal(o.produced, 1000);
+    assert_true(o.syncs <= ld.run_ms / GATHER_MS + 1);
+    assert_true(o.max_wait_ms <= GATHER_MS);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i + 1 < argc; i++)
@@ -246,6 +278,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sparse_producer_not_delayed),
         cmocka_unit_test(test_fast_producer_not_slowed),
         cmocka_unit_test(test_overload_backpressure),
+        cmocka_unit_test(test_full_window_synced_at_once),
+        cmocka_unit_test(test_everyday_load_still_gathers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,10 +63,13 @@ static void rm_rf(const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
+static uint32_t fx_gather_ms; /* eddy.flush.gather.ms of the next fx_open */
+
 static void fx_open(struct fx *f)
 {
     ed_storage_config_default(&f->sc);
     f->sc.dir = f->dir;
+    f->sc.gather_ms = fx_gather_ms;
     f->sc.use_flusher_thread = false;
     assert_int_equal(ed_storage_open(&f->sc, &f->st), ED_OK);
     assert_int_equal(ed_topics_open(f->st, &f->sc.log, &f->topics), ED_OK);
@@ -106,6 +109,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    fx_gather_ms = 0;
     fx_close(f);
     ed_plat_loop_free(f->loop);
     rm_rf(f->dir);
@@ -142,10 +146,13 @@ struct call {
     int status;
 };
 
+static int32_t call_n_open = 1; /* the connection's open requests, the next included */
+
 static void call_start(struct fx *f, struct call *c, int16_t key, int16_t ver, bool flex,
                        const ed_kwr *body)
 {
     memset(c, 0, sizeof *c);
+    c->req.n_open = call_n_open;
     c->body = malloc(body->len + 1);
     memcpy(c->body, body->buf, body->len);
     c->req.api_key = key;
@@ -823,6 +830,54 @@ static void test_idempotence(void **state)
     /* Negative sequence with a producer id. */
     assert_int_equal(produce_seq(f, 0, pid, 1, -5, 1, NULL), ED_KERR_INVALID_RECORD);
     assert_int_equal(ed_pidstate_count(part(f, "t", 0)), 2);
+}
+
+/* Starts an acks=all produce of one record on partition 0 as the
+ * connection's n_open-th open request; it stays pending. */
+static void produce_open(struct fx *f, struct call *c, int64_t pid, int32_t seq, int32_t n_open)
+{
+    uint8_t buf[4096];
+    size_t len = simple_batch(buf, sizeof buf, 1, 100, pid, 0, seq);
+    ed_kwr w;
+    produce_body(&w, 11, true, -1, "t", 0, buf, (int32_t)len);
+    call_n_open = n_open;
+    call_start(f, c, 0, 11, true, &w);
+    call_n_open = 1;
+    ed_kwr_free(&w);
+    assert_int_equal(c->status, ED_KAPI_PENDING);
+}
+
+/* Durable waits gather (eddy.flush.gather.ms, here long enough that
+ * nothing depends on time), but an idempotent producer with 5 requests
+ * open can send nothing more: its flush starts at the next tick. */
+static void test_produce_full_window_not_gathered(void **state)
+{
+    struct fx *f = *state;
+    fx_gather_ms = 10000;
+    fx_restart(f);
+    int16_t err, epoch;
+    int64_t pid = init_pid(f, 4, NULL, &err, &epoch);
+    struct call a, b, c, d;
+    produce_open(f, &a, pid, 0, 5); /* the window is full: synced now */
+    fx_flush(f);
+    assert_int_equal(n_completed, 1);
+    produce_open(f, &b, pid, 1, 4); /* room for one more: gathers */
+    for (int i = 0; i < 3; i++)
+        fx_flush(f);
+    assert_int_equal(n_completed, 1);
+    produce_open(f, &c, pid, 2, 5); /* full again: b and c synced now */
+    fx_flush(f);
+    assert_int_equal(n_completed, 3);
+    assert_true(ed_log_durable_offset(part(f, "t", 0)->log) >= 3);
+    produce_open(f, &d, -1, -1, 5); /* no producer id: its window is unknown */
+    for (int i = 0; i < 3; i++)
+        fx_flush(f);
+    assert_int_equal(n_completed, 3);
+    d.req.cancel(&d.req);
+    call_end(&a);
+    call_end(&b);
+    call_end(&c);
+    call_end(&d);
 }
 
 /* Appends non-idempotent batches of 16 records to t-partition until at
@@ -1810,6 +1865,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_produce_log_append_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_acks_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_acks_all_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_produce_full_window_not_gathered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_producer_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pids_file, setup, teardown),

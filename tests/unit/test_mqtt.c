@@ -1000,6 +1000,48 @@ static void test_qos1_puback_after_durable(void **state)
     assert_int_equal(s.n_batches, 1); /* one batch for the three */
 }
 
+/* Durable waits gather (eddy.flush.gather.ms, here its maximum so that
+ * nothing in the test depends on time), but a connection whose QoS 1
+ * publishes fill its Receive Maximum can send nothing more: its PUBACKs
+ * come at the next flush, without the gather delay. */
+static void test_full_window_not_gathered(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    set(f, "eddy.flush.gather.ms", "10000");
+    set(f, "mqtt.max.inflight", "4");
+    fx_start(f);
+    struct tconn *c = connect_as(f, 5, "dev-w");
+    struct pk p;
+    size_t len;
+    struct got g[8];
+    /* the partition's first sync starts at once; the next ones gather */
+    mk_publish(&p, 5, 1, false, 1, "site/w/temp", "21.4", NULL, 0);
+    feed(c, &p);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 1);
+    tc_output_clear(c);
+    for (uint16_t id = 2; id <= 4; id++) {
+        mk_publish(&p, 5, 1, false, id, "site/w/temp", "21.5", NULL, 0);
+        feed(c, &p);
+        settle(f);
+        tc_output(c, &len);
+        assert_int_equal(len, 0); /* window not full: gathering */
+    }
+    ed_log *log = ed_topic_partition(ed_topics_find(f->topics, "site.w.temp"), 0)->log;
+    assert_int_equal(ed_log_durable_offset(log), 1);
+    mk_publish(&p, 5, 1, false, 5, "site/w/temp", "21.6", NULL, 0);
+    feed(c, &p); /* four waiting: the window is full */
+    settle(f);
+    assert_int_equal(ed_log_durable_offset(log), 5);
+    assert_int_equal(packets(c, g, 8), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(g[i].type, ED_MQTT_PUBACK);
+        assert_int_equal(ed_get_be16(g[i].body), i + 2);
+    }
+    fx_free(f);
+}
+
 static void test_qos2_exactly_once(void **state)
 {
     struct fx *f = *state;
@@ -2332,6 +2374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qos1_puback_after_durable, setup, teardown),
+        cmocka_unit_test(test_full_window_not_gathered),
         cmocka_unit_test_setup_teardown(test_qos2_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_properties_to_headers, setup, teardown),
         cmocka_unit_test(test_routes_and_partitions),
