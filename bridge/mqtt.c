@@ -702,6 +702,7 @@ static void on_free(ed_conn *conn)
     ed_mqtt_held_clear(c);
     for (int i = 0; i < c->n_subs; i++)
         ed_free(c->subs[i].filter);
+    ed_free(c->subs);
     ed_free(c->outq);
     ed_free(c->qos2);
     ed_free(c->pend);

@@ -87,8 +87,9 @@ struct ed_mqtt_conn {
     uint32_t pend_n;
     uint8_t *qos2; /* bitmap of QoS 2 packet ids received and not released */
     /* subscriptions and outbound window */
-    struct sub subs[MAX_SUBS];
+    struct sub *subs; /* allocated at the first SUBSCRIBE, grown up to MAX_SUBS */
     int n_subs;
+    int32_t subs_cap;
     struct outq *outq;
     uint16_t out_window;
     uint16_t next_pid;

@@ -242,6 +242,18 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
     }
 }
 
+/* Room for one more subscription: the slots are allocated at the first
+ * SUBSCRIBE and doubled as needed up to MAX_SUBS, so a publish-only client
+ * holds none. False when out of memory (nothing changed). */
+static bool subs_room(ed_mqtt_conn *c)
+{
+    if (c->n_subs < c->subs_cap) return true;
+    struct sub *s = ed_mem_grow(c->subs, &c->subs_cap, MAX_SUBS, sizeof *s);
+    if (!s) return false;
+    c->subs = s;
+    return true;
+}
+
 void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body, size_t len)
 {
     struct ed_mqtt_subscribe s;
@@ -295,11 +307,12 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                 code = c->level == 5 ? ED_MQTT_RC_QUOTA_EXCEEDED : 0x80;
             } else {
                 if (i == c->n_subs) {
-                    c->subs[i].filter = ed_strndup((const char *)f.p, f.len);
-                    if (!c->subs[i].filter) {
+                    char *filter = subs_room(c) ? ed_strndup((const char *)f.p, f.len) : NULL;
+                    if (!filter) {
                         codes[n++] = 0x80;
                         continue;
                     }
+                    c->subs[i].filter = filter;
                     /* Retain Handling 1: only for a new subscription */
                     send[n] = ((opt >> 4) & 3) == 1;
                     c->subs[i].len = f.len;

@@ -208,12 +208,9 @@ static struct pentry *get_or_add(struct pstate *s, int64_t pid)
         i = find(s, pid);
     }
     if (s->n == s->cap) {
-        int32_t cap = s->cap ? s->cap * 2 : 4;
-        if (cap > ED_PIDSTATE_MAX_PRODUCERS) cap = ED_PIDSTATE_MAX_PRODUCERS;
-        struct pentry *e = ed_realloc(s->e, (size_t)cap * sizeof *e);
+        struct pentry *e = ed_mem_grow(s->e, &s->cap, ED_PIDSTATE_MAX_PRODUCERS, sizeof *e);
         if (!e) return NULL;
         s->e = e;
-        s->cap = cap;
     }
     int32_t at = -i - 1;
     memmove(&s->e[at + 1], &s->e[at], (size_t)(s->n - at) * sizeof s->e[0]);

@@ -85,6 +85,16 @@ void *ed_realloc(void *p, size_t len)
     return q + HDR;
 }
 
+void *ed_mem_grow(void *p, int32_t *cap, int32_t max, size_t elem)
+{
+    if (*cap >= max) return NULL;
+    int32_t n = *cap ? (*cap > max / 2 ? max : *cap * 2) : (max < 4 ? max : 4);
+    if (elem && (size_t)n > SIZE_MAX / elem) return NULL;
+    void *q = ed_realloc(p, (size_t)n * elem);
+    if (q) *cap = n;
+    return q;
+}
+
 void ed_free(void *p)
 {
     if (!p) return;

@@ -10,6 +10,11 @@ void *ed_malloc(size_t len);
 void *ed_calloc(size_t n, size_t len);
 void *ed_realloc(void *p, size_t len); /* on failure p is untouched */
 void ed_free(void *p);                 /* NULL is a no-op */
+/* Grows the array p of *cap elements of elem bytes: to 4 elements first,
+ * then twice as many, never above max. Returns the new array and updates
+ * *cap; NULL when *cap is already max or memory is short (p and *cap are
+ * untouched). */
+void *ed_mem_grow(void *p, int32_t *cap, int32_t max, size_t elem);
 char *ed_strdup(const char *s);
 char *ed_strndup(const char *s, size_t len);
 

@@ -230,6 +230,58 @@ static void test_idle_connections_hold_no_buffer(void **state)
     fx_free(f);
 }
 
+/* A publish-only MQTT client carries no subscription slots: opening and
+ * connecting costs the session, not room for 64 filters; the first SUBSCRIBE
+ * allocates them. */
+static void test_mqtt_session_holds_no_subscription_slots(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    fx_start(f, 0);
+    enum { N = 16 };
+    struct tconn *q[N];
+    struct ed_mem_stats before, after;
+    ed_mem_stats_get(&before);
+    for (int i = 0; i < N; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "10.0.3.%d:1000", i + 1);
+        q[i] = tc_open_from(f->loop, adopt_mqtt, f->m, 1u << 20, peer);
+    }
+    ed_mem_stats_get(&after);
+    size_t per_conn = (after.cur_len - before.cur_len) / N;
+    print_message("mqtt held by an open connection: %zu bytes\n", per_conn);
+    assert_true(per_conn <= 1536); /* 64 inline slots alone took 1,536 */
+    static const uint8_t connect[] = {0x10, 0x0f, 0x00, 0x04, 'M',  'Q', 'T', 'T', 0x04,
+                                      0x02, 0x00, 0x3c, 0x00, 0x03, 's', '0', '1'};
+    assert_int_equal(tc_feed(q[0], connect, sizeof connect), ED_OK);
+    /* 65 filters in one SUBSCRIBE: the slots grow to the limit of 64 and
+     * the last is refused */
+    uint8_t sub[3 + 2 + 65 * 6];
+    size_t k = 0;
+    sub[k++] = 0x82;
+    sub[k++] = 0x88; /* remaining length 392 */
+    sub[k++] = 0x03;
+    sub[k++] = 0x00;
+    sub[k++] = 0x01;
+    for (int i = 0; i < 65; i++) {
+        sub[k++] = 0x00;
+        sub[k++] = 0x03;
+        sub[k++] = 'f';
+        sub[k++] = (uint8_t)('0' + i / 10);
+        sub[k++] = (uint8_t)('0' + i % 10);
+        sub[k++] = 0x01;
+    }
+    assert_int_equal(tc_feed(q[0], sub, k), ED_OK);
+    size_t olen;
+    const uint8_t *o = tc_output(q[0], &olen);
+    assert_int_equal(olen, 4 + 2 + 2 + 65);
+    assert_true(o[0] == 0x20 && o[4] == 0x90 && o[5] == 67);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(o[8 + i], 0x01);
+    assert_int_equal(o[8 + 64], 0x80);
+    fx_free(f);
+}
+
 /* A reader that takes nothing: responses back up past the output ceiling,
  * the server stops reading; once the client reads, it resumes and answers
  * everything in order. */
@@ -481,6 +533,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kafka_partial_frames_and_idle),
         cmocka_unit_test(test_idle_connections_hold_no_buffer),
+        cmocka_unit_test(test_mqtt_session_holds_no_subscription_slots),
         cmocka_unit_test(test_kafka_backpressure_pause_resume),
         cmocka_unit_test(test_unfinished_frames_time_out),
         cmocka_unit_test(test_per_address_limit),
