@@ -103,7 +103,9 @@ static struct pend *pend_at(ed_mqtt_conn *c, uint64_t seq)
 }
 
 /* Queues an acknowledgement slot; its sequence number. The caller checked
- * there is room (pend_n < pend_cap). */
+ * there is room (pend_n < pend_cap) and the ring is allocated: on_publish
+ * allocates it for a QoS 1/2 publish, and ed_mqtt_pend_drain frees it only
+ * when empty. */
 uint64_t ed_mqtt_pend_push(ed_mqtt_conn *c, uint8_t type, uint16_t id)
 {
     uint64_t seq = c->pend_head + c->pend_n;
@@ -154,6 +156,10 @@ void ed_mqtt_pend_drain(ed_mqtt_conn *c)
             c, b, ed_mqtt_encode_ack(b, sizeof b, p->type, c->level, p->packet_id, p->reason));
         c->pend_head++;
         c->pend_n--;
+    }
+    if (c->pend_n == 0) { /* an idle session holds no ring */
+        ed_free(c->pend);
+        c->pend = NULL;
     }
     ed_mqtt_out_flush(c);
 }
@@ -420,6 +426,13 @@ static void on_publish(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
                           "PUBLISH topic is empty or has a wildcard");
         return;
     }
+    if (pk.qos > 0 && !c->pend) {
+        c->pend = ed_calloc(c->pend_cap, sizeof *c->pend);
+        if (!c->pend) {
+            ed_mqtt_close_bad(c, ED_MQTT_RC_UNSPECIFIED, "out of memory");
+            return;
+        }
+    }
     if (pk.qos == 2) {
         if (!c->qos2) {
             c->qos2 = ed_calloc(1, 65536 / 8);
@@ -637,9 +650,7 @@ static int on_open(ed_conn *conn)
     c->m = m;
     c->conn = conn;
     snprintf(c->peer, sizeof c->peer, "%s", ed_conn_peer(conn));
-    c->pend_cap = m->lim.n_inflight_max;
-    c->pend = ed_calloc(c->pend_cap, sizeof *c->pend);
-    if (!c->pend) return ED_ERR_NOMEM;
+    c->pend_cap = m->lim.n_inflight_max; /* the ring itself comes with the first QoS 1/2 */
     c->out_window = m->lim.n_inflight_max;
     c->next = m->conns;
     if (m->conns) m->conns->prev = c;

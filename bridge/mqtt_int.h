@@ -80,7 +80,7 @@ struct ed_mqtt_conn {
     uint8_t will_qos;
     uint8_t *will; /* topic, then payload, then props */
     size_t will_topic_len, will_payload_len, will_props_len;
-    /* acknowledgements owed, a ring indexed by sequence number */
+    /* acknowledgements owed, a ring indexed by sequence number (NULL while empty) */
     struct pend *pend;
     uint32_t pend_cap;
     uint64_t pend_head; /* sequence number of the oldest */

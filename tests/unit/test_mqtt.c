@@ -25,6 +25,7 @@
 #include "log_testutil.h"
 #include "tconn.h"
 #include "platform/log.h"
+#include "platform/mem.h"
 #include "storage/batch.h"
 
 /* ---- packet building ---- */
@@ -998,6 +999,36 @@ static void test_qos1_puback_after_durable(void **state)
     ed_mqtt_stats_get(f->m, &s);
     assert_int_equal(s.n_published, 3);
     assert_int_equal(s.n_batches, 1); /* one batch for the three */
+}
+
+/* The acknowledgement ring exists only while acknowledgements are owed: it
+ * comes with a QoS 1 publish, and a session that got its PUBACK holds no
+ * more than right after its CONNACK. */
+static void test_idle_session_holds_no_ack_ring(void **state)
+{
+    struct fx *f = *state;
+    struct pk p;
+    struct got g[4];
+    for (int round = 0; round < 2; round++) {
+        /* round 0 creates the topic and its partition state */
+        struct tconn *c = connect_as(f, 4, round ? "dev-2" : "dev-1");
+        struct ed_mem_stats before, after;
+        ed_mem_stats_get(&before);
+        mk_publish(&p, 4, 1, false, 1, "site/t1/temp", "21.5", NULL, 0);
+        feed(c, &p);
+        ed_mem_stats_get(&after);
+        print_message("while owed: %lld bytes\n",
+                      (long long)after.cur_len - (long long)before.cur_len);
+        if (round) assert_true(after.cur_len > before.cur_len); /* the ring came with it */
+        settle(f);
+        assert_int_equal(packets(c, g, 4), 1);
+        assert_int_equal(g[0].type, ED_MQTT_PUBACK);
+        tc_output_clear(c);
+        ed_mem_stats_get(&after);
+        print_message("after PUBACK: %lld bytes\n",
+                      (long long)after.cur_len - (long long)before.cur_len);
+        if (round) assert_true(after.cur_len <= before.cur_len);
+    }
 }
 
 /* Durable waits gather (eddy.flush.gather.ms, here its maximum so that
@@ -2374,6 +2405,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_ping_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qos1_puback_after_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_session_holds_no_ack_ring, setup, teardown),
         cmocka_unit_test(test_full_window_not_gathered),
         cmocka_unit_test_setup_teardown(test_qos2_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_properties_to_headers, setup, teardown),
