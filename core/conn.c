@@ -79,8 +79,9 @@ struct ed_conn {
     uint64_t frame_start_ms; /* first byte of an unfinished frame (0: none) */
     uint64_t last_active_ms;
     struct ed_conn_out *oh, *ot; /* ordered output items */
-    uint8_t *bq;                 /* the byte queue */
+    uint8_t *bq;                 /* the byte queue (NULL while empty) */
     size_t bq_pos, bq_len, bq_cap;
+    size_t bq_resv; /* reserved and not yet committed: the queue must stay */
     size_t out_len; /* bytes ready and not sent (items and byte queue) */
     bool paused, waiting, closing, want_write, in_input, kicked;
     char peer[64];
@@ -346,7 +347,14 @@ static bool flush_bytes(ed_conn *c)
         c->bq_pos += k;
         c->out_len -= k;
     }
-    if (c->bq_pos == c->bq_len) c->bq_pos = c->bq_len = 0;
+    if (c->bq_pos == c->bq_len) {
+        c->bq_pos = c->bq_len = 0;
+        if (c->bq_resv == 0) { /* drained: an idle connection holds no queue */
+            ed_free(c->bq);
+            c->bq = NULL;
+            c->bq_cap = 0;
+        }
+    }
     return true;
 }
 
@@ -420,14 +428,16 @@ uint8_t *ed_conn_out_reserve(ed_conn *c, size_t n)
         c->bq = nb;
         c->bq_cap = cap;
     }
+    c->bq_resv = n;
     return c->bq + c->bq_len;
 }
 
 void ed_conn_out_commit(ed_conn *c, size_t n)
 {
-    ED_ASSERT(c->bq_cap - c->bq_len >= n);
+    ED_ASSERT(n <= c->bq_resv && c->bq_cap - c->bq_len >= n);
     c->bq_len += n;
     c->out_len += n;
+    c->bq_resv = 0;
 }
 
 bool ed_conn_write(ed_conn *c, const void *p, size_t n)

@@ -202,7 +202,8 @@ struct ed_conn_out *ed_conn_out_head(ed_conn *c);
 bool ed_conn_write(ed_conn *c, const void *p, size_t n);
 /* Room for n bytes at the end of the byte queue, to encode into, then
  * ed_conn_out_commit(c, n); NULL (and the connection closed) past
- * out_max_len or out of memory. */
+ * out_max_len or out of memory. The queue is freed whenever it has drained,
+ * but never while a reservation is not committed. */
 uint8_t *ed_conn_out_reserve(ed_conn *c, size_t n);
 void ed_conn_out_commit(ed_conn *c, size_t n);
 /* Output bytes queued and not yet sent. */
