@@ -81,9 +81,9 @@ struct ed_conn {
     struct ed_conn_out *oh, *ot; /* ordered output items */
     uint8_t *bq;                 /* the byte queue (NULL while empty) */
     size_t bq_pos, bq_len, bq_cap;
-    size_t bq_resv; /* reserved and not yet committed: the queue must stay */
     size_t out_len; /* bytes ready and not sent (items and byte queue) */
     bool paused, waiting, closing, want_write, in_input, kicked;
+    bool reserved; /* a byte queue region reserved, not yet committed: the queue stays */
     char peer[64];
     char host[48];
     char listener[32]; /* the name of the listener it came in on ("" when adopted) */
@@ -349,7 +349,7 @@ static bool flush_bytes(ed_conn *c)
     }
     if (c->bq_pos == c->bq_len) {
         c->bq_pos = c->bq_len = 0;
-        if (c->bq_resv == 0) { /* drained: an idle connection holds no queue */
+        if (!c->reserved) { /* drained: an idle connection holds no queue */
             ed_free(c->bq);
             c->bq = NULL;
             c->bq_cap = 0;
@@ -428,16 +428,16 @@ uint8_t *ed_conn_out_reserve(ed_conn *c, size_t n)
         c->bq = nb;
         c->bq_cap = cap;
     }
-    c->bq_resv = n;
+    c->reserved = true;
     return c->bq + c->bq_len;
 }
 
 void ed_conn_out_commit(ed_conn *c, size_t n)
 {
-    ED_ASSERT(n <= c->bq_resv && c->bq_cap - c->bq_len >= n);
+    ED_ASSERT(c->reserved && c->bq_cap - c->bq_len >= n);
     c->bq_len += n;
     c->out_len += n;
-    c->bq_resv = 0;
+    c->reserved = false;
 }
 
 bool ed_conn_write(ed_conn *c, const void *p, size_t n)
