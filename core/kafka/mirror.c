@@ -145,7 +145,7 @@ struct ed_log *ed_mirror_part_log(ed_mirror *m, const struct mpart *p)
 
 /* ---- the partitions to mirror ---- */
 
-static int find_ut(ed_mirror *m, const char *name)
+int ed_mirror_find_ut(ed_mirror *m, const char *name)
 {
     for (int i = 0; i < m->n_ut; i++)
         if (strcmp(m->ut[i].name, name) == 0) return i;
@@ -171,7 +171,7 @@ static void free_ut_parts(struct utopic *u)
 
 static int add_ut(ed_mirror *m, const char *name, int32_t n_src)
 {
-    int i = find_ut(m, name);
+    int i = ed_mirror_find_ut(m, name);
     if (i >= 0) {
         if (n_src > m->ut[i].n_src) m->ut[i].n_src = n_src;
         return i;
@@ -231,93 +231,6 @@ static int rescan(ed_mirror *m)
     ed_topics_each(m->b->topics, scan_topic, &s);
     if (s.n_new) m->new_parts = true;
     return s.n_new;
-}
-
-/* ---- connections ---- */
-
-static void on_up(void *arg)
-{
-    ed_mirror *m = arg;
-    if (m->phase == P_STOPPED) return;
-    if (m->phase == P_WAIT) {
-        m->phase = P_META;
-        ed_mirror_step(m);
-    } else {
-        if (m->phase >= P_IDLE) m->link_state = "up";
-        if (m->blocked) ed_mirror_step(m);
-    }
-}
-
-static void on_down(void *arg, const char *why)
-{
-    ed_mirror *m = arg;
-    if (m->phase == P_STOPPED) return;
-    if (m->phase == P_WAIT) {
-        /* connecting or reconnecting: a refused login or certificate shows
-         * in the status while the links keep retrying */
-        set_error(m, "%s%s", why, "");
-        return;
-    }
-    if (m->phase == P_IDLE) {
-        /* nothing outstanding: only a link we were not using */
-        m->link_state = "reconnecting";
-        return;
-    }
-    ed_mirror_restart(m, why);
-}
-
-static const struct ed_klink_cbs link_cbs = {on_up, on_down};
-
-static struct ed_klink_opts link_opts(const ed_mirror *m)
-{
-    struct ed_klink_opts o;
-    memset(&o, 0, sizeof o);
-    o.client_id = "eddy-mirror";
-    o.request_timeout_ms = (uint32_t)m->request_ms;
-    o.backoff_ms = 200;
-    o.backoff_max_ms = 10000;
-    o.max_in_flight = 5;
-    o.tls = m->tls;
-    o.sasl_mech = m->sasl_mech;
-    o.sasl_username = m->cfg->mirror_sasl_username;
-    o.sasl_password = m->cfg->mirror_sasl_password;
-    return o;
-}
-
-static struct node *node_by_id(ed_mirror *m, int32_t id)
-{
-    for (int i = 0; i < m->n_nodes; i++)
-        if (m->nodes[i].id == id) return &m->nodes[i];
-    return NULL;
-}
-
-static void note_node(ed_mirror *m, int32_t id, ed_kstr host, int32_t port)
-{
-    char h[256];
-    if (!ed_kstr_copy(host, h, sizeof h) || port <= 0 || port > 65535) return;
-    struct node *n = node_by_id(m, id);
-    if (n && strcmp(n->host, h) == 0 && n->port == port) return;
-    if (!n) {
-        if (m->n_nodes == MAX_NODES) return;
-        n = &m->nodes[m->n_nodes++];
-    }
-    ed_klink_free(n->link);
-    n->link = NULL;
-    n->id = id;
-    snprintf(n->host, sizeof n->host, "%s", h);
-    n->port = (uint16_t)port;
-    struct ed_klink_opts o = link_opts(m);
-    if (ed_klink_new(m->b->loop, n->host, n->port, &o, &link_cbs, m, &n->link) != ED_OK)
-        n->link = NULL;
-}
-
-/* The link to node id if it is up; otherwise the phase waits for it. */
-static ed_klink *link_to(ed_mirror *m, int32_t id)
-{
-    struct node *n = node_by_id(m, id);
-    if (n && n->link && ed_klink_up(n->link)) return n->link;
-    m->blocked = true;
-    return NULL;
 }
 
 void ed_mirror_restart(ed_mirror *m, const char *why)
@@ -492,14 +405,14 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
         return;
     }
     for (int32_t i = 0; i < md.n_brokers; i++)
-        note_node(m, md.brokers[i].node_id, md.brokers[i].host, md.brokers[i].port);
+        ed_mirror_note_node(m, md.brokers[i].node_id, md.brokers[i].host, md.brokers[i].port);
     bool missing = false, wait = false;
     const char *missing_name = NULL;
     for (int32_t i = 0; i < md.n_topics; i++) {
         const struct ed_kc_topic_md *t = &md.topics[i];
         char name[ED_TOPIC_NAME_MAX + 1];
         if (!ed_kstr_copy(t->name, name, sizeof name)) continue;
-        int ui = find_ut(m, name);
+        int ui = ed_mirror_find_ut(m, name);
         if (ui < 0) continue;
         struct utopic *u = &m->ut[ui];
         if (t->error == K_UNKNOWN_TOPIC) {
@@ -572,109 +485,6 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
     ed_mirror_step(m);
 }
 
-/* ---- the upstream topics' timestamp settings ---- */
-
-static const char *const ts_keys[] = {"message.timestamp.type", "message.timestamp.before.max.ms",
-                                      "message.timestamp.difference.max.ms"};
-
-static void enc_configs(ed_kwr *w, int16_t ver, const void *arg)
-{
-    const ed_mirror *m = arg;
-    struct ed_kc_describe_resource res[256];
-    int n = 0;
-    for (int i = 0; i < m->n_ut && n < 256; i++)
-        if (i != m->ck_ut && m->ut[i].n_parts)
-            res[n++] = (struct ed_kc_describe_resource){2, m->ut[i].name, 3, ts_keys};
-    ed_kc_enc_describe_configs(w, ver, res, n, false, false);
-}
-
-/* The oldest unmirrored record of the partitions copied to upstream topic
- * ui, as an age in ms. */
-static int64_t topic_backlog_age(ed_mirror *m, int ui)
-{
-    int64_t age = 0;
-    for (int i = 0; i < m->n_mp; i++)
-        if (m->mp[i].ut == ui) age = ED_MAX(age, ed_mirror_backlog_age_ms(m, &m->mp[i]));
-    return age;
-}
-
-/* One topic's settings: LogAppendTime would replace the records'
- * CreateTime, so the topic is refused; a timestamp window smaller than the
- * backlog's age would make the broker reject its oldest records: said. */
-static void check_ts_configs(ed_mirror *m, int ui, const struct ed_kc_config_resource *r)
-{
-    struct utopic *u = &m->ut[ui];
-    bool was = u->refused;
-    u->refused = false;
-    int64_t before_max = -1;
-    const char *which = NULL;
-    for (int32_t k = 0; k < r->n_configs; k++) {
-        const struct ed_kc_config_entry *e = &r->configs[k];
-        char name[64], value[64];
-        if (!ed_kstr_copy(e->name, name, sizeof name) ||
-            !ed_kstr_copy(e->value, value, sizeof value))
-            continue;
-        if (strcmp(name, ts_keys[0]) == 0) {
-            u->refused = strcmp(value, "LogAppendTime") == 0;
-        } else if ((strcmp(name, ts_keys[1]) == 0 || (!which && strcmp(name, ts_keys[2]) == 0))) {
-            before_max = strtoll(value, NULL, 10);
-            which = strcmp(name, ts_keys[1]) == 0 ? ts_keys[1] : ts_keys[2];
-        }
-    }
-    if (u->refused) {
-        if (!was)
-            ED_LOG_ERR("upstream topic %s has message.timestamp.type=LogAppendTime: the broker "
-                       "would replace the records' CreateTime; not mirrored",
-                       u->name);
-        snprintf(m->topic_problem, sizeof m->topic_problem,
-                 "upstream topic %s has message.timestamp.type=LogAppendTime (the broker would "
-                 "replace the records' CreateTime): not mirrored; set it to CreateTime",
-                 u->name);
-        return;
-    }
-    int64_t age = topic_backlog_age(m, ui);
-    if (which && before_max >= 0 && age > before_max) {
-        char what[128];
-        snprintf(what, sizeof what, "%s=%lld is below the age of the backlog (%lld ms)", which,
-                 (long long)before_max, (long long)age);
-        ED_LOG_WARN("upstream topic %s: %s: the broker will reject its oldest records "
-                    "(INVALID_TIMESTAMP)",
-                    u->name, what);
-        snprintf(m->topic_problem, sizeof m->topic_problem,
-                 "upstream topic %s: %s: the broker will reject its oldest records", u->name, what);
-    }
-}
-
-static void on_configs(void *arg, int16_t key, int16_t ver, ed_krd *r)
-{
-    ED_UNUSED(key);
-    ed_mirror *m = arg;
-    if (m->phase != P_CONFIGS) return;
-    struct ed_kc_describe_configs dc;
-    memset(&dc, 0, sizeof dc);
-    if (ed_kc_dec_describe_configs(r, ver, &dc) != ED_OK) {
-        ed_kc_free(&dc.mem);
-        ed_mirror_restart(m, "malformed DescribeConfigs response");
-        return;
-    }
-    m->topic_problem[0] = 0;
-    for (int32_t i = 0; i < dc.n; i++) {
-        const struct ed_kc_config_resource *res = &dc.resources[i];
-        char name[ED_TOPIC_NAME_MAX + 1];
-        int ui = ed_kstr_copy(res->name, name, sizeof name) ? find_ut(m, name) : -1;
-        if (ui < 0) continue;
-        if (res->error) { /* not allowed to look: nothing is checked */
-            ED_LOG_WARN_RL("cannot read the settings of upstream topic %s: %s", name,
-                           ed_kc_errname(res->error));
-            continue;
-        }
-        check_ts_configs(m, ui, res);
-    }
-    ed_kc_free(&dc.mem);
-    m->phase = P_COORD;
-    ed_mirror_step(m);
-}
-
 static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
 {
     ED_UNUSED(key);
@@ -722,7 +532,7 @@ static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
             port = c.coordinators[0].port;
         }
     }
-    if (err == 0) note_node(m, id, host, port);
+    if (err == 0) ed_mirror_note_node(m, id, host, port);
     ed_kc_free(&mem);
     if (err) {
         if (err == K_COORD_NOT_AVAILABLE || err == K_COORD_LOADING || err == K_NOT_COORD) {
@@ -786,7 +596,7 @@ static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn en
 void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
                        ed_klink_resp_cb cb)
 {
-    send_or_wait(m, link_to(m, id), api, enc, arg, cb);
+    send_or_wait(m, ed_mirror_link_to(m, id), api, enc, arg, cb);
 }
 
 /* An append to a local partition wakes a sleeping mirror after linger.ms
@@ -900,7 +710,7 @@ void ed_mirror_step(ed_mirror *m)
             return;
         }
         send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_DESCRIBE_CONFIGS,
-                     enc_configs, m, on_configs);
+                     ed_mirror_enc_configs, m, ed_mirror_on_configs);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_COORD:
@@ -909,11 +719,11 @@ void ed_mirror_step(ed_mirror *m)
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_INIT:
-        send_or_wait(m, link_to(m, m->coord), ED_KMSG_INIT_PRODUCER_ID, enc_init_pid, m,
+        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_INIT_PRODUCER_ID, enc_init_pid, m,
                      on_init_pid);
         return;
     case P_CKPT:
-        send_or_wait(m, link_to(m, m->ut[m->ck_ut].leader[m->ck_part]), ED_KMSG_FETCH,
+        send_or_wait(m, ed_mirror_link_to(m, m->ut[m->ck_ut].leader[m->ck_part]), ED_KMSG_FETCH,
                      ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
         return;
     case P_SCAN:
@@ -923,7 +733,7 @@ void ed_mirror_step(ed_mirror *m)
         idle(m);
         return;
     case P_ADD:
-        send_or_wait(m, link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
+        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
                      ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
         return;
     case P_PRODUCE: {
@@ -940,7 +750,7 @@ void ed_mirror_step(ed_mirror *m)
                 if (!seen && n_leaders < MAX_NODES) leaders[n_leaders++] = l;
             }
         for (int k = 0; k < n_leaders; k++)
-            if (!link_to(m, leaders[k])) return;
+            if (!ed_mirror_link_to(m, leaders[k])) return;
         ed_mirror_crash_point(m, "before-produce");
         for (int i = 0; m->rate && i < m->n_ut; i++)
             for (int32_t p = 0; p < m->ut[i].n_parts; p++)
@@ -948,8 +758,8 @@ void ed_mirror_step(ed_mirror *m)
         m->n_produce_out = n_leaders;
         for (int k = 0; k < n_leaders; k++) {
             struct produce_arg pa = {m, leaders[k]};
-            int rc = ed_klink_send(link_to(m, leaders[k]), ED_KMSG_PRODUCE, ed_mirror_enc_produce,
-                                   &pa, 0, ed_mirror_on_produce, m);
+            int rc = ed_klink_send(ed_mirror_link_to(m, leaders[k]), ED_KMSG_PRODUCE,
+                                   ed_mirror_enc_produce, &pa, 0, ed_mirror_on_produce, m);
             if (rc) {
                 ed_mirror_txn_failed(m, "cannot send Produce");
                 return;
@@ -959,7 +769,7 @@ void ed_mirror_step(ed_mirror *m)
         return;
     }
     case P_END:
-        send_or_wait(m, link_to(m, m->coord), ED_KMSG_END_TXN, ed_mirror_enc_end_txn, m,
+        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_END_TXN, ed_mirror_enc_end_txn, m,
                      ed_mirror_on_end_txn);
         return;
     }
@@ -1023,82 +833,6 @@ static void mirror_free(void *obj)
     ed_free(m);
 }
 
-/* mirror.security.protocol and its mirror.ssl.* and mirror.sasl.* keys:
- * the TLS configuration (certificates read now) and the SASL login. */
-static int link_security(ed_mirror *m, char *why, size_t why_len)
-{
-    const struct ed_config *cfg = m->cfg;
-    const char *proto = cfg->mirror_security_protocol;
-    bool ssl = strcmp(proto, "SSL") == 0 || strcmp(proto, "SASL_SSL") == 0;
-    bool sasl = strncmp(proto, "SASL_", 5) == 0;
-    if (ssl) {
-        struct ed_tls_settings st = {
-            .cert_file = cfg->mirror_ssl_certificate_location,
-            .key_file = cfg->mirror_ssl_key_location,
-            .ca_file = cfg->mirror_ssl_ca_location,
-            .verify_host = strcmp(cfg->mirror_ssl_endpoint_identification_algorithm, "none") != 0,
-        };
-        char e[300];
-        int rc = ed_plat_tls_conf_new(&st, &m->tls, e, sizeof e);
-        if (rc) {
-            snprintf(why, why_len, "mirror.ssl.*: %s", e);
-            return rc;
-        }
-    }
-    if (sasl) {
-        const char *mech = cfg->mirror_sasl_mechanism;
-        m->sasl_mech = ed_sasl_mech_parse(mech, strlen(mech));
-        size_t ul = strlen(cfg->mirror_sasl_username), pl = strlen(cfg->mirror_sasl_password);
-        if (!m->sasl_mech || ul == 0 || ul > ED_SASL_MAX_NAME || pl == 0 ||
-            pl > ED_SASL_MAX_PASSWORD) {
-            snprintf(why, why_len,
-                     "mirror.security.protocol=%s: mirror.sasl.username and mirror.sasl.password "
-                     "must have 1..255 bytes each",
-                     proto);
-            return ED_ERR_INVAL;
-        }
-    }
-    return ED_OK;
-}
-
-/* The first address of mirror.bootstrap.servers makes the link; the
- * others are tried in turn when it cannot connect. */
-static int bootstrap_link(ed_mirror *m, const char *servers, char *why, size_t why_len)
-{
-    struct ed_klink_opts o = link_opts(m);
-    for (const char *p = servers; *p;) {
-        size_t n = strcspn(p, ",");
-        char one[300], host[256];
-        uint16_t port = 0;
-        snprintf(one, sizeof one, "%.*s", (int)n, p);
-        char *a = one;
-        while (*a == ' ')
-            a++;
-        for (size_t z = strlen(a); z > 0 && a[z - 1] == ' '; z--)
-            a[z - 1] = 0;
-        p += n;
-        if (*p == ',') p++;
-        if (!*a) continue;
-        if (ed_kc_parse_hostport(a, host, sizeof host, &port) != ED_OK) {
-            snprintf(why, why_len, "mirror.bootstrap.servers: bad address '%s' (want host:port)",
-                     a);
-            return ED_ERR_INVAL;
-        }
-        int rc = m->boot ? ed_klink_add_address(m->boot, host, port)
-                         : ed_klink_new(m->b->loop, host, port, &o, &link_cbs, m, &m->boot);
-        if (rc) {
-            snprintf(why, why_len, "mirror.bootstrap.servers: %s",
-                     rc == ED_ERR_TOOBIG ? "at most 16 addresses" : ed_strerror(rc));
-            return rc;
-        }
-    }
-    if (!m->boot) {
-        snprintf(why, why_len, "mirror.bootstrap.servers: no address");
-        return ED_ERR_INVAL;
-    }
-    return ED_OK;
-}
-
 int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
 {
     if (out) *out = NULL;
@@ -1152,7 +886,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     if (!m->topics_cfg || !m->prio_cfg) goto fail;
     rc = ed_mirror_priority_check(m->prio_cfg, why, why_len);
     if (rc) goto fail;
-    rc = link_security(m, why, why_len);
+    rc = ed_mirror_link_security(m, why, why_len);
     if (rc) goto fail;
     if (!ed_config_parse_compression(cfg->mirror_compression_type, &m->compression) ||
         !ed_codec_supported(m->compression, true)) {
@@ -1182,7 +916,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     ed_mirror_load_state(m);
     ed_mirror_gap_load(m);
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
-    rc = bootstrap_link(m, servers, why, why_len);
+    rc = ed_mirror_bootstrap_link(m, servers, why, why_len);
     if (rc) goto fail;
     struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free};
     rc = ed_topics_add_append_listener(b->topics, on_append, m);

@@ -205,6 +205,8 @@ struct produce_arg {
 };
 
 /* mirror.c */
+/* Index of the upstream topic called name in m->ut, or -1. */
+int ed_mirror_find_ut(ed_mirror *m, const char *name);
 void ed_mirror_crash_point(ed_mirror *m, const char *point);
 struct ed_log *ed_mirror_part_log(ed_mirror *m, const struct mpart *p);
 void ed_mirror_restart(ed_mirror *m, const char *why);
@@ -262,6 +264,22 @@ void ed_mirror_gap_committed(ed_mirror *m);
 void ed_mirror_gap_resumed(ed_mirror *m);
 /* The status file's dropped ranges, from ", \"dropped_ranges\": ..."; bytes. */
 size_t ed_mirror_gap_status(const ed_mirror *m, char *buf, size_t cap);
+
+/* mirror_link.c */
+/* mirror.security.protocol and its mirror.ssl.* and mirror.sasl.* keys:
+ * the TLS configuration (certificates read now) and the SASL login. */
+int ed_mirror_link_security(ed_mirror *m, char *why, size_t why_len);
+/* The first address of mirror.bootstrap.servers makes the link; the
+ * others are tried in turn when it cannot connect. */
+int ed_mirror_bootstrap_link(ed_mirror *m, const char *servers, char *why, size_t why_len);
+/* Node id is at host:port (from Metadata or FindCoordinator): a link to it. */
+void ed_mirror_note_node(ed_mirror *m, int32_t id, ed_kstr host, int32_t port);
+/* The link to node id if it is up; otherwise the phase waits for it. */
+ed_klink *ed_mirror_link_to(ed_mirror *m, int32_t id);
+
+/* mirror_configs.c: the DescribeConfigs step (P_CONFIGS) */
+void ed_mirror_enc_configs(ed_kwr *w, int16_t ver, const void *arg);
+void ed_mirror_on_configs(void *arg, int16_t key, int16_t ver, ed_krd *r);
 
 /* mirror_status.c */
 void ed_mirror_json_str(char *out, size_t len, const char *s);
