@@ -1,9 +1,11 @@
 """Memory per idle connection: Eddy's Kafka and MQTT listeners against
-Mosquitto, in one short run (standard library only).
+Mosquitto, in one short run (standard library only), and each broker's
+idle process memory before any connection.
 
   python3 tests/bench/idle_conns.py [EDDY_BIN] [N]
 
-Starts Eddy (defaults, a fresh data directory) and Mosquitto (no
+Starts Eddy (defaults: Kafka, MQTT, HTTP and CoAP listeners on free
+loopback ports, a fresh data directory) and Mosquitto (no
 persistence), opens N connections to each listener (Kafka: ApiVersions v0
 answered; MQTT: CONNECT answered by CONNACK), leaves them idle, and prints
 each broker's VmRSS before and after and the difference per connection.
@@ -50,6 +52,25 @@ def rss_kb(pid):
     return 0
 
 
+def idle_profile(name, pid):
+    """The idle process: resident set, split into anonymous memory (the
+    process's own) and file-backed pages (binary and shared libraries,
+    shared with every other process mapping them), and the proportional
+    set size (shared pages divided among their users)."""
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key = line.split(":")[0]
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                fields[key] = int(line.split()[1])
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                fields["Pss"] = int(line.split()[1])
+    print("%-14s idle rss_kb=%d anon_kb=%d file_kb=%d pss_kb=%d" % (
+        name, fields["VmRSS"], fields["RssAnon"], fields["RssFile"], fields.get("Pss", 0)))
+
+
 def kafka_conn(port, i):
     s = socket.create_connection(("127.0.0.1", port))
     client = b"idle"
@@ -92,6 +113,8 @@ def main():
     ed = subprocess.Popen(
         [eddy, "serve", "--set", "listeners=PLAINTEXT://127.0.0.1:%d" % kport,
          "--set", "mqtt.listeners=mqtt://127.0.0.1:%d" % mport,
+         "--set", "http.listeners=http://127.0.0.1:%d" % free_port(),
+         "--set", "coap.listeners=coap://127.0.0.1:%d" % free_port(),
          "--set", "log.dirs=%s/data" % work,
          "--set", "max.connections=%d" % (2 * n + 10),
          "--set", "max.connections.per.ip=%d" % (n + 10),
@@ -107,6 +130,9 @@ def main():
         wait_port(kport, ed)
         wait_port(mport, ed)
         wait_port(qport, mosq)
+        time.sleep(0.5)
+        idle_profile("eddy", ed.pid)
+        idle_profile("mosquitto", mosq.pid)
         measure("eddy-kafka", ed.pid, kport, kafka_conn, n)
         measure("eddy-mqtt", ed.pid, mport, mqtt_conn, n)
         measure("mosquitto", mosq.pid, qport, mqtt_conn, n)
