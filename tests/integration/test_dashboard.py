@@ -4,11 +4,12 @@ while paho MQTT clients publish the wind turbine recording: the page loads
 with no console error, failed request or error answer, lists the topics,
 shows records arriving live with keys, headers and pretty-printed JSON,
 charts wind speed against power (uPlot, drawn on its canvas), shows a
-consumer group's lag and the mirror section. A full-page screenshot is kept
+consumer group's lag, the mirror section and the log's recent warnings. A full-page screenshot is kept
 in the test's temporary folder (docs/dashboard.png is one of these)."""
 
 import csv
 import json
+import socket
 import threading
 import time
 
@@ -88,6 +89,10 @@ def test_dashboard_in_chromium(broker, tmp_path):
                     t.publish(row)
                 time.sleep(0.05)
 
+        # a request that breaks the rules: its warning is listed on the page
+        with socket.create_connection((HOST, broker.http_port), timeout=10) as bad:
+            bad.sendall(b"GET /api/v1/topics HTTP/1.1\r\n\r\n")
+            assert bad.recv(4096).startswith(b"HTTP/1.1 400")
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         shot = tmp_path / "dashboard.png"
@@ -124,5 +129,6 @@ def test_dashboard_in_chromium(broker, tmp_path):
     g = [r for r in seen["groups"] if r[0] == "dash-readers"]
     assert g and g[0][3] == "turbines.T1" and g[0][5] == "30" and int(g[0][7].replace(",", "")) > 0
     assert seen["mirror"] == "state: off"
+    assert any("WARN [conn]" in w and "request without Host" in w for w in seen["warnings"]), seen["warnings"]
     assert any(c.endswith("mqtt connections") and not c.startswith("0 ") for c in seen["clients"])
     assert shot.stat().st_size > 20000
