@@ -4,7 +4,8 @@ while paho MQTT clients publish the wind turbine recording: the page loads
 with no console error, failed request or error answer, lists the topics,
 shows records arriving live with keys, headers and pretty-printed JSON,
 charts wind speed against power (uPlot, drawn on its canvas), shows a
-consumer group's lag, the mirror section and the log's recent warnings. A full-page screenshot is kept
+consumer group's lag, the mirror's state and lag per partition (to a real
+Kafka upstream) and the log's recent warnings. A full-page screenshot is kept
 in the test's temporary folder (docs/dashboard.png is one of these)."""
 
 import csv
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from conftest import CACHE, HOST, PEERS_DIR, TARGET, kcat, need, recording, run, wait_topic
+from test_mirror import mirror_config, start_eddy, upstream  # noqa: F401  (upstream: the fixture, a real Kafka)
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -65,13 +67,16 @@ def drive(*args, timeout=150):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_dashboard_in_chromium(broker, tmp_path):
+def test_dashboard_in_chromium(upstream, tmp_path):
     need("/usr/bin/chromium")
     rows = turbine_rows(2000)
-    turbines = [Turbine(broker, n) for n in TURBINES]
+    cfg = mirror_config(upstream, r"turbines\..*")
+    broker = start_eddy(tmp_path / "eddy", cfg)
+    turbines = []
     stop = threading.Event()
     published = []
     try:
+        turbines = [Turbine(broker, n) for n in TURBINES]
         for row in rows[:30]:
             for t in turbines:
                 t.publish(row)
@@ -102,6 +107,7 @@ def test_dashboard_in_chromium(broker, tmp_path):
         stop.set()
         for t in turbines:
             t.close()
+        broker.stop()
     print(json.dumps(seen, indent=1))
     assert seen["errors"] == []
     assert seen["title"] == "Eddy"
@@ -128,7 +134,11 @@ def test_dashboard_in_chromium(broker, tmp_path):
     # the group's lag and the mirror section (no mirror configured: off)
     g = [r for r in seen["groups"] if r[0] == "dash-readers"]
     assert g and g[0][3] == "turbines.T1" and g[0][5] == "30" and int(g[0][7].replace(",", "")) > 0
-    assert seen["mirror"] == "state: off"
+    # the mirror to the real Kafka upstream: its state and each partition's lag
+    assert seen["mirror"].startswith("state: mirroring") and f"upstream: {upstream.bootstrap}" in seen["mirror"]
+    m = [r for r in seen["mirror_rows"] if r[0] == "turbines.T1"]
+    assert m and m[0][2] == f"{cfg['site.id']}.turbines.T1" and m[0][7] in ("mirroring", "caught-up"), m
+    assert int(m[0][4].replace(",", "")) >= 30 and int(m[0][5].replace(",", "")) >= 0
     assert any("WARN [conn]" in w and "request without Host" in w for w in seen["warnings"]), seen["warnings"]
     assert any(c.endswith("mqtt connections") and not c.startswith("0 ") for c in seen["clients"])
     assert shot.stat().st_size > 20000

@@ -3,8 +3,8 @@
 // JSON object on stdout; the integration test judges it.
 //   node drive.js check URL TOPIC FIELD1 FIELD2 GROUP SCREENSHOT
 //       loads the page, lists topics, follows TOPIC's partition 0 live,
-//       charts FIELD1 against FIELD2, reads the groups and mirror sections,
-//       saves a full-page screenshot
+//       charts FIELD1 against FIELD2, reads the groups section and the
+//       mirror section (once it lists TOPIC), saves a full-page screenshot
 //   node drive.js load URL N
 //       N loads of the page in a fresh context each: load times in ms
 //   node drive.js hold URL TOPIC N SECONDS
@@ -81,7 +81,10 @@ async function check(url, topic, field1, field2, group, shot) {
     await page.waitForFunction((g) => [...document.querySelectorAll('#groups-table td:first-child')]
       .some((td) => td.textContent === g), group);
     out.groups = await page.$$eval('#groups-table tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    await page.waitForFunction((t) => [...document.querySelectorAll('#mirror-table td:first-child')]
+      .some((td) => td.textContent === t), topic);
     out.mirror = await page.textContent('#mirror-summary');
+    out.mirror_rows = await page.$$eval('#mirror-table tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
     out.warnings = await page.$$eval('#warnings-list li', (ls) => ls.map((l) => l.textContent));
     await page.screenshot({ path: shot, fullPage: true });
     await page.close();
