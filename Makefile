@@ -79,13 +79,28 @@ LIB_SRC := $(filter-out platform/tls_none.c,$(LIB_SRC))
 endif
 HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The dashboard's files (bridge/assets/), gzip-compressed into a generated C
+# table (tools/mkassets.sh; no npm, no network); its object joins the library.
+ASSETS := $(addprefix bridge/assets/,index.html app.js app.css uPlot.iife.min.js uPlot.min.css \
+	uPlot.LICENSE.txt)
+ASSETS_C = $(BUILD)/gen/http_assets_gen.c
+$(BUILD)/gen/http_assets_gen.c: $(ASSETS) tools/mkassets.sh tools/eddy.c Makefile
+	@mkdir -p $(dir $@)
+	@echo "GEN $@"
+	@sh tools/mkassets.sh $@ $(ED_VERSION_STR) $(ASSETS)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/http_assets_gen.o
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls bench-coap bench-flash
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c bridge/http_assets.h bridge/http_parse.h platform/base.h
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -107,7 +122,7 @@ deps:
 SAN_BUILD := build/san
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_CFLAGS := $(CFLAGS_BASE) -O1 $(SAN_FLAGS)
-SAN_LIB_OBJ := $(LIB_SRC:%.c=$(SAN_BUILD)/obj/%.o)
+SAN_LIB_OBJ := $(LIB_SRC:%.c=$(SAN_BUILD)/obj/%.o) $(SAN_BUILD)/obj/gen/http_assets_gen.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ifeq ($(WITH_MQTT),0)
 UNIT_SRC := $(filter-out tests/unit/test_mqtt.c,$(UNIT_SRC))
@@ -119,6 +134,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(SAN_BUILD)/tests/%)
 UNIT_SUPPORT := $(filter-out $(UNIT_SRC) tests/unit/test_%,$(wildcard tests/unit/*.c))
 
 $(SAN_BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC (asan) $<"
+	@$(CC) $(SAN_CFLAGS) -c $< -o $@
+
+$(SAN_BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c bridge/http_assets.h bridge/http_parse.h platform/base.h
 	@mkdir -p $(dir $@)
 	@echo "CC (asan) $<"
 	@$(CC) $(SAN_CFLAGS) -c $< -o $@

@@ -36,6 +36,8 @@ const char *ed_http_reason(int status)
         return "OK";
     case 204:
         return "No Content";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 401:
@@ -46,6 +48,8 @@ const char *ed_http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
     case 408:
         return "Request Timeout";
     case 409:
@@ -82,12 +86,15 @@ void ed_http_reply(ed_http_conn *c, int status, const char *ctype, const void *b
 {
     if (ed_conn_closing(c->conn)) return;
     char head[512];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
-                     status, ed_http_reason(status), ctype ? "Content-Type: " : "",
-                     ctype ? ctype : "", ctype ? "\r\n" : "", len, extra ? extra : "",
-                     c->keep_alive ? "" : "Connection: close\r\n");
+    /* no-store unless extra says how to cache (the dashboard's assets) */
+    bool cache = extra && strstr(extra, "Cache-Control:");
+    int n =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n"
+                 "%sX-Content-Type-Options: nosniff\r\n%s%s\r\n",
+                 status, ed_http_reason(status), ctype ? "Content-Type: " : "", ctype ? ctype : "",
+                 ctype ? "\r\n" : "", len, cache ? "" : "Cache-Control: no-store\r\n",
+                 extra ? extra : "", c->keep_alive ? "" : "Connection: close\r\n");
     if (n < 0 || (size_t)n >= sizeof head) n = (int)sizeof head - 1; /* extra is ours: short */
     if (c->head_only) len = 0;
     uint8_t *w = ed_conn_out_reserve(c->conn, (size_t)n + len);
@@ -284,6 +291,7 @@ int ed_http_new(ed_broker *b, char *why, size_t why_len, ed_http **out)
         return ED_ERR_NOMEM;
     }
     h->b = b;
+    h->started_ms = ed_plat_clock_wall_ms();
     h->lim.n_conns_max = (int32_t)cfg->http_max_connections;
     h->lim.header_max_len = (size_t)cfg->http_max_header_bytes;
     h->lim.body_max_len = (size_t)cfg->http_max_body_bytes;

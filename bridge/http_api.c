@@ -50,8 +50,11 @@ static const struct route routes[] = {
     {M_GET, "/api/v1/groups", ed_http_rest_groups},
     {M_GET, "/api/v1/mirror", ed_http_rest_mirror},
     {M_GET, "/api/v1/config", ed_http_rest_config},
+    {M_GET, "/api/v1/warnings", ed_http_rest_warnings},
     {M_GET, "/v3/clusters", ed_http_clusters},
     {M_POST, "/v3/clusters/{cluster_id}/topics/{topic}/records", ed_http_produce},
+    {M_GET, "/", ed_http_assets_get},
+    {M_GET, "/assets/{name}", ed_http_assets_get},
 };
 
 #define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
@@ -65,6 +68,7 @@ const char *ed_http_api_route_name(int i)
 static bool match(const char *pattern, char **seg, int n)
 {
     const char *p = pattern;
+    if (strcmp(pattern, "/") == 0) return n == 0;
     for (int i = 0; i < n; i++) {
         if (*p != '/') return false;
         p++;

@@ -19,6 +19,7 @@ struct ed_http {
     bool listening;             /* append and remove listeners registered */
     ed_batch_builder *bb;       /* REST produce builds its batch here */
     uint32_t rr;                /* round robin of keyless REST records */
+    int64_t started_ms;         /* wall clock at start: the overview's uptime */
 };
 
 struct ed_partition;
@@ -87,6 +88,7 @@ void ed_http_rest_records(struct ed_http_call *k);
 void ed_http_rest_groups(struct ed_http_call *k);
 void ed_http_rest_mirror(struct ed_http_call *k);
 void ed_http_rest_config(struct ed_http_call *k);
+void ed_http_rest_warnings(struct ed_http_call *k);
 
 struct ed_record;
 /* One record as a JSON object (offset, timestamp, key, value, headers). */
@@ -126,6 +128,9 @@ void ed_http_request_done(ed_http_conn *c);
 void ed_http_api_serve(ed_http_conn *c, const struct ed_http_req *r, const uint8_t *body);
 /* The path pattern of route i ("/metrics"), "other" for 0 (none). */
 const char *ed_http_api_route_name(int i);
+
+/* GET / and GET /assets/{name}: the dashboard's files (http_assets.c). */
+void ed_http_assets_get(struct ed_http_call *k);
 
 /* GET /metrics (http_metrics.c). */
 void ed_http_metrics_page(ed_http_conn *c);

@@ -4,8 +4,10 @@
  * config with secrets redacted. Each answer is built whole in a bounded
  * buffer (bridge/http_out.h) on the loop; records are read from the
  * segments with the storage's reader and shown as JSON when a key or value
- * is valid JSON, as base64 otherwise. */
+ * is valid JSON, as base64 otherwise. For the dashboard: traffic per
+ * protocol, disk and flash wear in the overview, and the recent warnings. */
 #define ED_LOG_MODULE "http"
+#include "bridge/http_assets.h"
 #include "bridge/http_int.h"
 #include "bridge/http_json.h"
 #include "bridge/http_out.h"
@@ -14,6 +16,7 @@
 #include "core/kafka/mirror.h"
 #include "core/metrics.h"
 #include "core/topics.h"
+#include "core/wear.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/batch.h"
@@ -35,19 +38,93 @@ static void str(struct ed_http_out *o, const char *s)
 
 /* ---- overview ---- */
 
+static void add_size(void *arg, ed_topic *t)
+{
+    uint64_t *len = arg;
+    for (int32_t i = 0; i < ed_topic_n_partitions(t); i++) {
+        ed_partition *p = ed_topic_partition(t, i);
+        if (p && p->log) *len += ed_log_size(p->log);
+    }
+}
+
+/* The wear figures of `eddy status --data`, live: earlier runs' total from
+ * the wear file (rewritten every few minutes, so this run's part of it is
+ * replaced by the platform's count now), this run's writes since the
+ * process started. */
+static void wear(struct ed_http_out *o, ed_http *h, const struct ed_config *cfg)
+{
+    uint64_t io = 0;
+    if (ed_plat_io_written(&io) != ED_OK) {
+        ed_http_out_printf(o, ",\"wear\":null");
+        return;
+    }
+    int64_t now = ed_plat_clock_wall_ms();
+    struct ed_wear_status s = {0};
+    bool file = cfg && cfg->log_dirs && ed_wear_read(cfg->log_dirs, &s) == ED_OK;
+    uint64_t before = !file                           ? 0
+                      : s.updated_ms >= h->started_ms ? s.written_len - s.run_written_len
+                                                      : s.written_len; /* the last run's file */
+    if (!file) s.since_ms = h->started_ms;
+    s.run_written_len = io;
+    s.written_len = before + s.run_written_len;
+    s.run_start_ms = h->started_ms;
+    s.updated_ms = now;
+    s.endurance_len = cfg ? (uint64_t)cfg->flash_endurance_bytes : 0;
+    double per_hour, days_left;
+    ed_wear_estimate(&s, &per_hour, &days_left);
+    ed_http_out_printf(o,
+                       ",\"wear\":{\"written_bytes\":%" PRIu64 ",\"since_ms\":%" PRId64
+                       ",\"run_written_bytes\":%" PRIu64 ",\"endurance_bytes\":%" PRIu64
+                       ",\"written_bytes_per_hour\":%.0f,\"days_left\":%.0f}",
+                       s.written_len, s.since_ms, s.run_written_len, s.endurance_len,
+                       per_hour < 0 ? -1.0 : per_hour, days_left < 0 ? -1.0 : days_left);
+}
+
+/* Traffic per protocol, disk use against the budget, and the flash wear
+ * figures of `eddy status --data` (the wear file, rewritten every few
+ * minutes). */
+static void overview_more(struct ed_http_out *o, ed_http *h, const struct ed_metrics *m)
+{
+    ed_broker *b = h->b;
+    ed_http_out_printf(o, ",\"protocols\":{");
+    for (int p = 1; p < ED_METRICS_N_PROTO; p++) {
+        uint64_t n_in = 0, len_in = 0, n_out = 0, len_out = 0;
+        for (int i = 0; i < m->n_topics; i++) {
+            n_in += m->topics[i].n_in[p];
+            len_in += m->topics[i].len_in[p];
+            n_out += m->topics[i].n_out[p];
+            len_out += m->topics[i].len_out[p];
+        }
+        ed_http_out_printf(o,
+                           "%s\"%s\":{\"records_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+                           ",\"records_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 "}",
+                           p > 1 ? "," : "", ed_metrics_proto_name((enum ed_metrics_proto)p), n_in,
+                           len_in, n_out, len_out);
+    }
+    uint64_t used = 0;
+    ed_topics_each(b->topics, add_size, &used);
+    const struct ed_config *cfg = b->cfg;
+    ed_http_out_printf(o, "},\"disk\":{\"used_bytes\":%" PRIu64 ",\"budget_bytes\":%" PRId64 "}",
+                       used, cfg ? cfg->log_dir_budget_bytes : 0);
+    wear(o, h, cfg);
+}
+
 void ed_http_rest_overview(struct ed_http_call *k)
 {
     ed_broker *b = k->c->h->b;
     const struct ed_metrics *m = ed_metrics_get();
     struct ed_http_out o;
     ed_http_out_init(&o, ANSWER_MAX);
-    ed_http_out_printf(&o, "{\"cluster_id\":");
+    int64_t now = ed_plat_clock_wall_ms();
+    ed_http_out_printf(&o, "{\"version\":");
+    str(&o, ed_http_assets_version);
+    ed_http_out_printf(&o, ",\"cluster_id\":");
     str(&o, b->cluster_id);
     ed_http_out_printf(&o,
-                       ",\"node_id\":%d,\"time_ms\":%" PRId64 ",\"topics\":%d,\"partitions\":%d"
-                       ",\"connections\":{",
-                       (int)b->node_id, ed_plat_clock_wall_ms(), (int)ed_topics_count(b->topics),
-                       (int)ed_topics_count_partitions(b->topics));
+                       ",\"node_id\":%d,\"time_ms\":%" PRId64 ",\"uptime_ms\":%" PRId64
+                       ",\"topics\":%d,\"partitions\":%d,\"connections\":{",
+                       (int)b->node_id, now, now - k->c->h->started_ms,
+                       (int)ed_topics_count(b->topics), (int)ed_topics_count_partitions(b->topics));
     for (int p = 1; p < ED_METRICS_N_PROTO; p++)
         ed_http_out_printf(&o, "%s\"%s\":%" PRId64, p > 1 ? "," : "",
                            ed_metrics_proto_name((enum ed_metrics_proto)p), m->n_conns_open[p]);
@@ -61,8 +138,10 @@ void ed_http_rest_overview(struct ed_http_call *k)
     ed_http_out_printf(&o,
                        "},\"records_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
                        ",\"bytes_out\":%" PRIu64 ",\"flash_written_bytes\":%" PRIu64
-                       ",\"flushes\":%" PRIu64 "}\n",
+                       ",\"flushes\":%" PRIu64,
                        in_n, in_len, out_len, m->len_flushed, m->n_flushes);
+    overview_more(&o, k->c->h, m);
+    ed_http_out_printf(&o, "}\n");
     ed_http_reply_json(k->c, &o);
 }
 
@@ -389,6 +468,31 @@ void ed_http_rest_mirror(struct ed_http_call *k)
         ed_http_out_init(&o, ANSWER_MAX);
         ed_http_out_printf(&o, "{\"state\":\"%s\",\"partitions\":[]}\n", on ? "starting" : "off");
     }
+    ed_http_reply_json(k->c, &o);
+}
+
+/* ---- recent warnings ---- */
+
+void ed_http_rest_warnings(struct ed_http_call *k)
+{
+    struct ed_log_recent *w = ed_malloc(sizeof *w * ED_LOG_RECENT_N);
+    if (!w) {
+        ed_http_reply_error(k->c, 500, "out of memory");
+        return;
+    }
+    int n = ed_log_recent_get(w, ED_LOG_RECENT_N);
+    struct ed_http_out o;
+    ed_http_out_init(&o, ANSWER_MAX);
+    ed_http_out_printf(&o, "{\"warnings\":[");
+    for (int i = 0; i < n; i++) {
+        ed_http_out_printf(&o,
+                           "%s{\"time_ms\":%" PRId64 ",\"level\":\"%s\",\"line\":", i ? "," : "",
+                           w[i].time_ms, w[i].level == ED_LOG_LEVEL_ERR ? "ERROR" : "WARN");
+        str(&o, w[i].line);
+        ed_http_out_put(&o, "}", 1);
+    }
+    ed_http_out_printf(&o, "]}\n");
+    ed_free(w);
     ed_http_reply_json(k->c, &o);
 }
 

@@ -1,9 +1,11 @@
 /* Log formatting, level filtering and rate limiting of repeated lines; the
- * port's sink does the writing. */
+ * port's sink does the writing; the last warning and error lines are kept
+ * in a small ring for the dashboard. */
 #include "platform/log.h"
 #include "platform/platform.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -118,6 +120,39 @@ void ed_log_rl_reset_all(void)
     rl_epoch++;
 }
 
+/* The recent warnings: a ring written by whichever thread logs (the loop
+ * or the flusher), under a spin lock held for one copy of a line. */
+static struct ed_log_recent recent[ED_LOG_RECENT_N];
+static uint64_t n_recent; /* lines ever kept; the next goes to n_recent % N */
+static atomic_flag recent_lock = ATOMIC_FLAG_INIT;
+
+static void recent_keep(int level, int64_t ms, const char *line)
+{
+    while (atomic_flag_test_and_set_explicit(&recent_lock, memory_order_acquire)) {
+    }
+    struct ed_log_recent *r = &recent[n_recent++ % ED_LOG_RECENT_N];
+    r->time_ms = ms;
+    r->level = level;
+    size_t n = strlen(line);
+    if (n && line[n - 1] == '\n') n--;
+    if (n > sizeof r->line - 1) n = sizeof r->line - 1; /* cut */
+    memcpy(r->line, line, n);
+    r->line[n] = '\0';
+    atomic_flag_clear_explicit(&recent_lock, memory_order_release);
+}
+
+int ed_log_recent_get(struct ed_log_recent *out, int max)
+{
+    while (atomic_flag_test_and_set_explicit(&recent_lock, memory_order_acquire)) {
+    }
+    uint64_t n = n_recent < ED_LOG_RECENT_N ? n_recent : ED_LOG_RECENT_N;
+    if (max >= 0 && n > (uint64_t)max) n = (uint64_t)max;
+    for (uint64_t i = 0; i < n; i++)
+        out[i] = recent[(n_recent - n + i) % ED_LOG_RECENT_N];
+    atomic_flag_clear_explicit(&recent_lock, memory_order_release);
+    return (int)n;
+}
+
 static void vemit(int level, const char *module, const char *file, int line, uint64_t n_sup,
                   const char *fmt, va_list ap)
 {
@@ -158,6 +193,10 @@ static void vemit(int level, const char *module, const char *file, int line, uin
     if (n >= (int)sizeof buf - 1) n = (int)sizeof buf - 2;
     buf[n++] = '\n';
     buf[n] = '\0';
+    if (level <= ED_LOG_LEVEL_WARN) {
+        const char *msg = strchr(buf, '[');
+        recent_keep(level, ms, msg ? msg : buf);
+    }
     if (hook) hook(level, buf);
     ed_plat_log_write(level, buf, (size_t)n);
 }

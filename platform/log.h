@@ -90,6 +90,22 @@ void ed_log_rl_reset_all(void);
 /* The limiter's clock: monotonic milliseconds, never 0. */
 uint64_t ed_log_now_ms(void);
 
+/* The last ED_LOG_RECENT_N warning and error lines (any module, whatever
+ * the sink), kept for the dashboard: line is "[module] message (file:line)",
+ * cut at ED_LOG_RECENT_LEN - 1 bytes. */
+#ifndef ED_LOG_RECENT_N
+#define ED_LOG_RECENT_N 32
+#endif
+#define ED_LOG_RECENT_LEN 240
+struct ed_log_recent {
+    int64_t time_ms; /* wall clock */
+    int level;       /* ED_LOG_LEVEL_ERR or ED_LOG_LEVEL_WARN */
+    char line[ED_LOG_RECENT_LEN];
+};
+/* Copies the kept lines, oldest first, at most max: how many. Safe from any
+ * thread. */
+int ed_log_recent_get(struct ed_log_recent *out, int max);
+
 /* Logs "corrupt: <what>" with file:line and evaluates to ED_ERR_CORRUPT. */
 #define ED_ERR_CORRUPT_AT(...)                                                                     \
     (ed_log_emit(ED_LOG_LEVEL_ERR, ED_LOG_MODULE, __FILE__, __LINE__, __VA_ARGS__), ED_ERR_CORRUPT)

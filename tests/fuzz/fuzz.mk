@@ -15,9 +15,13 @@ FUZZ_SRC := $(filter-out tests/fuzz/fuzz_coap.c,$(FUZZ_SRC))
 endif
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := $(filter-out -O2 -Werror,$(CFLAGS_BASE)) -O1 -DED_FUZZING=1
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/gen/http_assets_gen.o
 
 $(FUZZ_BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(FUZZ_BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c bridge/http_assets.h bridge/http_parse.h platform/base.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 

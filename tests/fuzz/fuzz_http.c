@@ -1,6 +1,7 @@
 /* libFuzzer target for the HTTP listener and its request parser:
  * the input is parsed as a request head on its own (bridge/http_parse.h,
- * with the query and path helpers on what it found) and checked as JSON
+ * with the query and path helpers on what it found, and the dashboard's
+ * Accept-Encoding reader and asset lookup) and checked as JSON
  * (bridge/http_json.h, which judges record values), then fed to a
  * connection of the real listener over the simulated network
  * (tests/unit/tconn.h), over a real storage and topic registry in a
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "bridge/http.h"
+#include "bridge/http_assets.h"
 #include "bridge/http_json.h"
 #include "bridge/http_parse.h"
 #include "fuzz_broker.h"
@@ -44,6 +46,7 @@ static void parse_only(const uint8_t *p, size_t n)
     }
     if (r.head_len != head_len || r.target.len == 0 || r.target.p[0] != '/') abort();
     (void)ed_http_header_get(&r, "content-type");
+    (void)ed_http_assets_gzip_ok(ed_http_header_get(&r, "accept-encoding"));
     (void)ed_http_query_get(&r, "offset", out, sizeof out);
     char path[1024];
     char *seg[8];
@@ -51,6 +54,9 @@ static void parse_only(const uint8_t *p, size_t n)
         int k = ed_http_path_split(path, seg, 8);
         for (int i = 0; i < k; i++)
             if (!*seg[i] || strcmp(seg[i], "..") == 0 || strcmp(seg[i], ".") == 0) abort();
+        /* an asset is found by a plain name only */
+        const struct ed_http_asset *a = k > 0 ? ed_http_assets_find(seg[k - 1]) : NULL;
+        if (a && (strchr(a->name, '/') || a->name[0] == '.')) abort();
     }
 }
 

@@ -54,6 +54,8 @@ have mvn || pkgs+=(maven)
 go version >/dev/null 2>&1 || pkgs+=(golang-go)
 node --version >/dev/null 2>&1 || pkgs+=(nodejs)
 npm --version >/dev/null 2>&1 || pkgs+=(npm)
+# chromium: the headless browser of the dashboard test (driven by playwright-core).
+have chromium || pkgs+=(chromium)
 have unzip || pkgs+=(unzip)
 # Debian's own python3 needs python3-venv for `python3 -m venv`.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
@@ -185,12 +187,19 @@ train_cds() {
 }
 for v in "${KAFKA_VERSIONS[@]}"; do train_cds "$v"; done
 
-# ---- KafkaJS ---------------------------------------------------------------
+# ---- KafkaJS, playwright-core (drives Debian's chromium for the dashboard) --
+# One npm command for all node peers: npm removes what a --no-save install
+# does not name.
 KAFKAJS_VERSION=2.2.4
-if [ "$(cat "$CACHE/node/node_modules/kafkajs/package.json" 2>/dev/null |
-	sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p')" != "$KAFKAJS_VERSION" ]; then
+PLAYWRIGHT_VERSION=1.65.2
+node_version() {
+	sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$CACHE/node/node_modules/$1/package.json" 2>/dev/null
+}
+if [ "$(node_version kafkajs)" != "$KAFKAJS_VERSION" ] ||
+	[ "$(node_version playwright-core)" != "$PLAYWRIGHT_VERSION" ]; then
 	mkdir -p "$CACHE/node"
-	run npm install --prefix "$CACHE/node" --no-audit --no-fund --no-save "kafkajs@$KAFKAJS_VERSION"
+	run npm install --prefix "$CACHE/node" --no-audit --no-fund --no-save \
+		"kafkajs@$KAFKAJS_VERSION" "playwright-core@$PLAYWRIGHT_VERSION"
 fi
 
 # ---- franz-go peer ---------------------------------------------------------
@@ -230,5 +239,7 @@ report paho-mqtt py 'import paho.mqtt; print(paho.mqtt.__version__)'
 report aiocoap py 'import aiocoap.meta; print(aiocoap.meta.version)'
 report node node --version
 report kafkajs env NODE_PATH="$CACHE/node/node_modules" node "$HERE/kafkajs/peer.js" version
+report playwright-core node_version playwright-core
+report chromium chromium --version
 report franz-go "$CACHE/bin/franz-peer" version
 say "peers cache: $CACHE"

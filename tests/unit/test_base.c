@@ -1,6 +1,6 @@
 /* Unit tests of platform basics: error texts, big-endian helpers, counted
  * allocation with limits and fault injection, log levels, rate-limited
- * repeated warnings. */
+ * repeated warnings, the ring of recent warnings. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -113,6 +113,43 @@ static void test_log_levels(void **state)
     ed_log_set_hook(NULL);
 }
 
+/* The ring the dashboard reads: the last ED_LOG_RECENT_N warning and
+ * error lines, oldest first, nothing below WARN, long lines cut. */
+static void test_log_recent_warnings(void **state)
+{
+    (void)state;
+    ed_log_set_hook(hook);
+    const int n_warn = ED_LOG_RECENT_N + 8;
+    for (int i = 0; i < n_warn; i++) {
+        ED_LOG_WARN("warning %d", i);
+        ED_LOG_INFO("info %d", i);
+    }
+    char big[400];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ED_LOG_ERR("an error %s", big);
+    struct ed_log_recent r[ED_LOG_RECENT_N + 4];
+    assert_int_equal(ed_log_recent_get(r, ED_LOG_RECENT_N + 4), ED_LOG_RECENT_N);
+    char want[64];
+    for (int i = 0; i < ED_LOG_RECENT_N - 1; i++) {
+        snprintf(want, sizeof want,
+                 "[eddy] warning %d (test_base.c:", n_warn - (ED_LOG_RECENT_N - 1) + i);
+        assert_memory_equal(r[i].line, want, strlen(want));
+        assert_int_equal(r[i].level, ED_LOG_LEVEL_WARN);
+        assert_true(r[i].time_ms > 0);
+        assert_null(strchr(r[i].line, '\n'));
+    }
+    const struct ed_log_recent *e = &r[ED_LOG_RECENT_N - 1];
+    assert_int_equal(e->level, ED_LOG_LEVEL_ERR);
+    assert_int_equal(strlen(e->line), ED_LOG_RECENT_LEN - 1);
+    assert_memory_equal(e->line, "[eddy] an error xxx", 19);
+    assert_int_equal(ed_log_recent_get(r, 2), 2); /* the newest two */
+    assert_int_equal(r[1].level, ED_LOG_LEVEL_ERR);
+    snprintf(want, sizeof want, "[eddy] warning %d ", n_warn - 1);
+    assert_memory_equal(r[0].line, want, strlen(want));
+    ed_log_set_hook(NULL);
+}
+
 static void flood(int n)
 {
     for (int i = 0; i < n; i++)
@@ -160,9 +197,13 @@ static void test_log_rate_limited(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),   cmocka_unit_test(test_be),
-        cmocka_unit_test(test_mem_counts), cmocka_unit_test(test_mem_limit_and_faults),
-        cmocka_unit_test(test_log_levels), cmocka_unit_test(test_log_rate_limited),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_be),
+        cmocka_unit_test(test_mem_counts),
+        cmocka_unit_test(test_mem_limit_and_faults),
+        cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_log_rate_limited),
+        cmocka_unit_test(test_log_recent_warnings),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
