@@ -625,7 +625,7 @@ def compaction(a, keys, n_rows, passes):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--settle", type=float, default=1.5)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--set", action="append", default=[])

@@ -7,7 +7,7 @@
 # append); --compact measures compaction's writes instead
 # (tests/bench/flash.py describes the brokers and loads).
 #
-#   tests/bench/flash.sh [--seconds 20] [--runs 3] [--brokers ...] [--loads ...]
+#   tests/bench/flash.sh [--seconds 15] [--runs 3] [--brokers ...] [--loads ...]
 #                        [--set KEY=VALUE ...] [--label L] [--compact SPEC]
 #
 # Prints Markdown tables (docs/benchmarks.md, "Flash wear"); progress to
