@@ -52,8 +52,12 @@ and the acknowledgement latency (publish to PUBACK, produce to delivery
 report) p50/p99, over the load plus --settle seconds. With --runs N each
 figure is the median over N runs; the broker order rotates every run.
 
+--compact KEYS:LINES:PASSES,... measures compaction's writes instead (see
+compaction()); FLASH_DEBUG=1 then keeps the broker's folder and prints the
+segment files before and after.
+
 Usage: flash.py [--seconds S] [--runs N] [--brokers ...] [--loads ...]
-                [--set KEY=VALUE ...] [--label L]
+                [--set KEY=VALUE ...] [--label L] [--compact SPEC]
 Output: Markdown tables on stdout; progress on stderr.
 """
 import argparse
