@@ -247,7 +247,8 @@ bench-tls: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 	@tests/peers/install.sh >&2
 	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/tls_sasl.py
 
-# Bytes written per payload byte at everyday loads (about 2 minutes; not a test).
+# Bytes written per payload byte at everyday loads, Eddy beside Mosquitto and
+# Apache Kafka (about 16 minutes; not a test).
 bench-flash: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 	@bash tests/bench/flash.sh
 
