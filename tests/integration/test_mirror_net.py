@@ -102,10 +102,10 @@ def lab(dc):
 
 
 def net_config(dc, topics, via=None, **extra):
-    cfg = mirror_config(dc, topics, **extra)
+    settings = {"mirror.transaction.max.ms": "4000", "mirror.request.timeout.ms": "4000"}
+    settings.update(extra)
+    cfg = mirror_config(dc, topics, **settings)
     cfg["mirror.bootstrap.servers"] = via or dc.wan
-    cfg.setdefault("mirror.transaction.max.ms", "4000")
-    cfg.setdefault("mirror.request.timeout.ms", "4000")
     return cfg
 
 
@@ -352,35 +352,39 @@ def test_slow_lossy_link_cap_priority_drain(dc, lab, tmp_path):
         for i in range(200):
             p.produce("bulk", key=f"k{i}".encode(), value=rnd.randbytes(1000), timestamp=BASE_TS + i, partition=i % 2)
         assert p.flush(60) == 0
+        def alarms():
+            time.sleep(12)
+            for i in range(5):
+                produce(b.bootstrap, "alarms", 1, start=i, partitions=1)
+                time.sleep(1)
+
+        alarm_thread = threading.Thread(target=alarms)
+        alarm_thread.start()
         samples = []  # (time, upstream batch bytes)
         alarms_done = None
-        t_alarm = time.monotonic() + 12
-        n_alarms = 0
         t_end = time.monotonic() + 45
         while time.monotonic() < t_end:
-            now = time.monotonic()
-            samples.append((now, upstream_bytes(dc, ups)))
-            if n_alarms < 5 and now >= t_alarm:
-                produce(b.bootstrap, "alarms", 1, start=n_alarms, partitions=1)
-                n_alarms += 1
-                t_alarm = now + 1
-            if n_alarms == 5 and alarms_done is None:
-                st = status(b)
-                parts = {(q["topic"], q["partition"]): q for q in (st or {}).get("partitions", [])}
-                a = parts.get(("alarms", 0))
-                if a and a["mirrored"] == 5:
-                    alarms_done = sum(q["lag"] for (tp, _p), q in parts.items() if tp == "bulk")
-            time.sleep(0.2)
+            samples.append((time.monotonic(), upstream_bytes(dc, ups)))
+            st = status(b) if alarms_done is None and not alarm_thread.is_alive() else None
+            parts = {(q["topic"], q["partition"]): q for q in (st or {}).get("partitions", [])}
+            a = parts.get(("alarms", 0))
+            if a and a["mirrored"] == 5:
+                alarms_done = sum(q["lag"] for (tp, _p), q in parts.items() if tp == "bulk")
+            time.sleep(0.05)
+        alarm_thread.join()
         assert alarms_done is not None, f"alarms not upstream within the window: {status(b)}"
         assert alarms_done > 0, "the bulk backlog drained before the alarms went: nothing proved"
-        # the window: from the first jump after 8 s (the first bucket is
-        # full) to the last jump; both ends at a jump, so whole
-        # transactions are counted
+        # the bytes upstream grow in steps, one per transaction; the rate
+        # is the least-squares slope through the steps after the first 8 s
+        # (the first bucket is full), which the jitter of single steps
+        # (a lost packet delays one) moves less than its two ends would
         t0 = samples[0][0] + 8
-        jumps = [(t, n) for (t, n), (_pt, pn) in zip(samples[1:], samples) if n > pn and t >= t0]
+        jumps = [((t + pt) / 2, n) for (t, n), (pt, pn) in zip(samples[1:], samples) if n > pn and t >= t0]
         assert len(jumps) >= 5, f"too few transactions upstream: {jumps}"
-        (ta, na), (tb, nb) = jumps[0], jumps[-1]
-        measured = (nb - na) / (tb - ta)
+        mt = sum(t for t, _n in jumps) / len(jumps)
+        mn = sum(n for _t, n in jumps) / len(jumps)
+        measured = sum((t - mt) * (n - mn) for t, n in jumps) / sum((t - mt) ** 2 for t, _n in jumps)
+        ta, tb = jumps[0][0], jumps[-1][0]
         print(f"slow lossy link: {measured:.0f} B/s upstream over {tb - ta:.1f} s, cap {rate} B/s "
               f"({measured / rate:.2f} of it), {len(jumps)} transactions; alarms upstream with "
               f"{alarms_done} bulk records still behind them")
