@@ -236,10 +236,13 @@ soak: $(SAN_BUILD)/eddy
 	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/soak/soak.py
 
 # The mirror's kill -9 loop against a real Apache Kafka, 200 rounds (the
-# default suite runs 20): EDDY_MIRROR_KILLS overrides.
+# default suite runs 20): EDDY_MIRROR_KILLS overrides. Then the network
+# tests with the bandwidth cap held to +-10 % on the slow, lossy link.
 soak-mirror: $(BUILD)/eddy
 	EDDY_MIRROR_KILLS=$${EDDY_MIRROR_KILLS:-200} bash tests/integration/run.sh \
 	  tests/integration/test_mirror.py -k kill9_loop --timeout 7200
+	EDDY_MIRROR_NET_STRICT=1 bash tests/integration/run.sh tests/integration/test_mirror_net.py \
+	  --timeout 900
 
 # What TLS + SASL/SCRAM cost against PLAINTEXT, Eddy and Apache Kafka side
 # by side (about 5 minutes; not a test).

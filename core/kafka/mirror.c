@@ -73,6 +73,16 @@ bool ed_mirror_match(const char *pattern, const char *name)
     return match_here(pattern, name);
 }
 
+enum ed_mirror_fence ed_mirror_fence_kind(uint64_t now_ms, uint64_t init_ms, bool retaken,
+                                          int64_t txn_open_ms, int64_t txn_max_ms)
+{
+    /* the coordinator's clock starts at its AddPartitionsToTxn, after
+     * ours: when it has aborted for the timeout, ours is past it too */
+    if (txn_open_ms >= 0 && txn_open_ms >= txn_max_ms) return ED_MIRROR_FENCE_TIMED_OUT;
+    if (!retaken && now_ms - init_ms < FENCE_GRACE_MS) return ED_MIRROR_FENCE_RETAKE;
+    return ED_MIRROR_FENCE_STOP;
+}
+
 static bool wanted(const ed_mirror *m, const char *topic)
 {
     const char *p = m->topics_cfg;
@@ -289,18 +299,34 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err)
     char why[256];
     snprintf(why, sizeof why, "%s failed: %s", what, ed_kc_errname(err));
     if (err == K_PRODUCER_FENCED || err == K_INVALID_PRODUCER_EPOCH) {
-        /* An InitProducerId that a crashed incarnation sent just before it
-         * died can reach the coordinator after ours and fence us once,
-         * right after we took the link: take it back, once. A second
-         * gateway with the same site.id fences again and stops us. */
         uint64_t now = ed_plat_loop_now_ms(m->b->loop);
-        if (!m->fence_retried && now - m->init_ms < FENCE_GRACE_MS) {
+        bool in_txn = m->phase >= P_ADD && m->phase <= P_END;
+        int64_t open_ms = in_txn ? (int64_t)(now - m->txn_start_ms) : -1;
+        switch (ed_mirror_fence_kind(now, m->init_ms, m->fence_retried, open_ms, m->txn_max_ms)) {
+        case ED_MIRROR_FENCE_TIMED_OUT:
+            /* a slow or stalled link: the coordinator aborted the
+             * transaction at its timeout and bumped the epoch; a new
+             * InitProducerId and the checkpoints resume exactly once */
+            ED_LOG_WARN("transaction open for %lld ms, past mirror.transaction.max.ms=%lld: the "
+                        "upstream aborted it (%s)",
+                        (long long)open_ms, (long long)m->txn_max_ms, ed_kc_errname(err));
+            ed_mirror_restart(m, "transaction timed out upstream (open longer than "
+                                 "mirror.transaction.max.ms)");
+            return;
+        case ED_MIRROR_FENCE_RETAKE:
+            /* An InitProducerId that a crashed incarnation sent just
+             * before it died can reach the coordinator after ours and
+             * fence us once, right after we took the link: take it back,
+             * once. A second gateway with the same site.id fences again
+             * and stops us. */
             m->fence_retried = true;
             ED_LOG_WARN("fenced %llu ms after taking the link (%s): an earlier incarnation's "
                         "request still in flight? taking it back once",
                         (unsigned long long)(now - m->init_ms), ed_kc_errname(err));
             ed_mirror_restart(m, "fenced right after start");
             return;
+        case ED_MIRROR_FENCE_STOP:
+            break;
         }
         ed_mirror_stop_for_good(
             m,
@@ -660,6 +686,7 @@ static void idle(ed_mirror *m)
         return;
     }
     m->phase = P_ADD;
+    m->txn_start_ms = ed_plat_loop_now_ms(m->b->loop);
     ed_mirror_step(m);
 }
 

@@ -19,7 +19,8 @@
 #define STATUS_MS           1000
 #define RATE_WINDOW_MS      5000 /* throughput in the status: over this window */
 #define RESCAN_MS           5000
-#define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
+#define FLUSH_POLL_MS       20    /* idle, records appended but not on flash yet */
+#define RATE_BUCKET_MAX_MS  10000 /* the bandwidth cap's bucket: at most this long's bytes */
 #define RETRY_MS            200
 #define CONCURRENT_RETRY_MS 5
 #define FENCE_GRACE_MS      5000
@@ -132,6 +133,8 @@ struct ed_mirror {
     int64_t rate;    /* mirror.rate.bytes.per.sec, 0 = unlimited */
     int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
     uint64_t tokens_ms;
+    int64_t txn_took_ms; /* the last committed transaction, AddPartitionsToTxn to commit */
+    bool txn_filled;     /* the last transaction built reached its limit: a backlog */
 
     ed_klink *boot;   /* to the mirror.bootstrap.servers, each in turn */
     ed_tls_conf *tls; /* mirror.security.protocol SSL or SASL_SSL, else NULL */
@@ -149,7 +152,8 @@ struct ed_mirror {
     bool have_state; /* the local state file existed: this site has mirrored before */
     bool new_parts;  /* partitions found since the checkpoints were read */
     bool fence_retried;
-    uint64_t init_ms; /* when InitProducerId last succeeded */
+    uint64_t init_ms;      /* when InitProducerId last succeeded */
+    uint64_t txn_start_ms; /* when the transaction in flight sent its AddPartitionsToTxn */
 
     enum phase phase;
     bool blocked;  /* the phase's request waits for a connection */

@@ -35,6 +35,7 @@ from conftest import (
     recording,
     run,
 )
+from mirror_check import assert_exact, read_all
 
 KILLS = int(os.environ.get("EDDY_MIRROR_KILLS", "20"))
 BASE_TS = int(time.time() * 1000) - 3_600_000
@@ -141,44 +142,6 @@ def wait_status(b, pred, what, timeout=60):
     raise AssertionError(f"status never {what}: {st}\n{b.log_tail()}")
 
 
-def read_all(bootstrap, topic, committed=True, timeout=60):
-    """Every record of topic: {partition: [(offset, key, value, headers, ts)]}."""
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"verify-{random.randrange(10**9)}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed" if committed else "read_uncommitted",
-            "enable.partition.eof": True,
-        }
-    )
-    try:
-        md = c.list_topics(topic, timeout=30)
-        parts = sorted(md.topics[topic].partitions)
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        out = {p: [] for p in parts}
-        eof = set()
-        deadline = time.time() + timeout
-        while len(eof) < len(parts) and time.time() < deadline:
-            msg = c.poll(1.0)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == -191:  # _PARTITION_EOF
-                    eof.add(msg.partition())
-                    continue
-                raise AssertionError(f"consume {topic}: {msg.error()}")
-            eof.discard(msg.partition())
-            out[msg.partition()].append(
-                (msg.offset(), msg.key(), msg.value(), list(msg.headers() or []), msg.timestamp()[1])
-            )
-        assert len(eof) == len(parts), f"{topic}: did not reach the end of every partition"
-        return out
-    finally:
-        c.close()
-
-
 def produce(bootstrap, topic, n, start=0, partitions=3, pace=0.0):
     """n keyed records with headers and explicit CreateTimes, acks=all
     (pace: seconds between records)."""
@@ -200,25 +163,6 @@ def produce(bootstrap, topic, n, start=0, partitions=3, pace=0.0):
             time.sleep(pace)
     assert p.flush(60) == 0
     return n
-
-
-def assert_exact(local, up, site, topic):
-    """Upstream partition p holds exactly local partition p's records, in
-    order, plus the provenance headers."""
-    assert sorted(local) == sorted(up)[: len(local)]
-    for p, recs in local.items():
-        want = [
-            (k, v, h + [("eddy.site", site.encode()), ("eddy.src", f"{topic}/{p}/{o}".encode())], ts)
-            for o, k, v, h, ts in recs
-        ]
-        got = [(k, v, h, ts) for _o, k, v, h, ts in up.get(p, [])]
-        if got != want:
-            srcs = [dict(h).get("eddy.src") for _k, _v, h, _t in got]
-            dups = len(srcs) - len(set(srcs))
-            raise AssertionError(
-                f"partition {p}: upstream has {len(got)} records, local {len(want)}, duplicates {dups}; "
-                f"first difference at {next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}"
-            )
 
 
 def test_mirror_copies_kafka_and_mqtt_records_exactly(upstream, tmp_path):

@@ -57,6 +57,9 @@ npm --version >/dev/null 2>&1 || pkgs+=(npm)
 # chromium: the headless browser of the dashboard test (driven by playwright-core).
 have chromium || pkgs+=(chromium)
 have unzip || pkgs+=(unzip)
+# nft: the mirror's network tests drop packets (a black hole, random loss)
+# inside a network namespace of their own (test_mirror_net.py).
+have nft || pkgs+=(nftables)
 # Debian's own python3 needs python3-venv for `python3 -m venv`.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
@@ -64,6 +67,7 @@ have kcat || die "kcat missing after install"
 have mosquitto_pub || die "mosquitto_pub missing after install"
 have coap-client-notls || die "coap-client-notls missing after install"
 have promtool || die "promtool missing after install"
+have nft || die "nft missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
 
 # ---- Python venv -----------------------------------------------------------

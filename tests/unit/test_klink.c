@@ -333,6 +333,26 @@ static void test_mirror_patterns(void **state)
     assert_true(ed_mirror_match(".*", "anything"));
 }
 
+/* A transaction open longer than its timeout was aborted by the
+ * coordinator, which bumped the epoch: the fencing answer that follows is
+ * no other instance, and the mirror must start over rather than stop. */
+static void test_mirror_fence_kinds(void **state)
+{
+    (void)state;
+    /* long after start, inside a short transaction: another instance */
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, false, 50, 4000), ED_MIRROR_FENCE_STOP);
+    /* long after start, no transaction open */
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, false, -1, 4000), ED_MIRROR_FENCE_STOP);
+    /* the transaction outlived mirror.transaction.max.ms (a slow, stalled link) */
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, false, 4000, 4000),
+                     ED_MIRROR_FENCE_TIMED_OUT);
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, true, 9000, 4000),
+                     ED_MIRROR_FENCE_TIMED_OUT);
+    /* just after our own InitProducerId: take the link back once */
+    assert_int_equal(ed_mirror_fence_kind(2000, 1000, false, 10, 4000), ED_MIRROR_FENCE_RETAKE);
+    assert_int_equal(ed_mirror_fence_kind(2000, 1000, true, 10, 4000), ED_MIRROR_FENCE_STOP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_timeout_then_reconnect),
         cmocka_unit_test(test_tries_each_address),
         cmocka_unit_test(test_mirror_patterns),
+        cmocka_unit_test(test_mirror_fence_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
