@@ -82,7 +82,7 @@ HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls bench-coap bench-flash
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-mirror bench-tls bench-coap bench-flash
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -220,6 +220,12 @@ soak: $(SAN_BUILD)/eddy
 soak-mirror: $(BUILD)/eddy
 	EDDY_MIRROR_KILLS=$${EDDY_MIRROR_KILLS:-200} bash tests/integration/run.sh \
 	  tests/integration/test_mirror.py -k kill9_loop --timeout 7200
+
+# The mirror's backlog catch-up against kcat into the same local Apache
+# Kafka, wire bytes, CPU and RSS (a few minutes; not a test): BACKLOG_MIB=256.
+bench-mirror: $(BUILD)/eddy
+	@tests/peers/install.sh >&2
+	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/mirror.py
 
 # What TLS + SASL/SCRAM cost against PLAINTEXT, Eddy and Apache Kafka side
 # by side (about 5 minutes; not a test).
