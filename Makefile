@@ -92,7 +92,7 @@ $(BUILD)/gen/http_assets_gen.c: $(ASSETS) tools/mkassets.sh tools/eddy.c Makefil
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/http_assets_gen.o
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-tls bench-coap bench-flash
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-mirror bench-tls bench-coap bench-flash
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -243,6 +243,12 @@ soak-mirror: $(BUILD)/eddy
 	  tests/integration/test_mirror.py -k kill9_loop --timeout 7200
 	EDDY_MIRROR_NET_STRICT=1 bash tests/integration/run.sh tests/integration/test_mirror_net.py \
 	  --timeout 900
+
+# The mirror's backlog catch-up against kcat into the same local Apache
+# Kafka, wire bytes, CPU and RSS (a few minutes; not a test): BACKLOG_MIB=256.
+bench-mirror: $(BUILD)/eddy
+	@tests/peers/install.sh >&2
+	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/mirror.py
 
 # What TLS + SASL/SCRAM cost against PLAINTEXT, Eddy and Apache Kafka side
 # by side (about 5 minutes; not a test).

@@ -108,6 +108,9 @@ uint64_t ed_plat_watchdog_interval_ms(void);
 /* Resident memory in bytes and CPU time (user + system) in ns used so far.
  * ED_ERR_UNSUPPORTED where the port cannot tell. */
 int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns);
+/* Hands memory the allocator keeps after large frees back to the OS (glibc:
+ * malloc_trim); a no-op where the C library does so by itself. */
+void ed_plat_mem_trim(void);
 
 /* ---- misc ---- */
 /* Bytes this process has caused to be written to storage since it started

@@ -682,6 +682,7 @@ static void idle(ed_mirror *m)
             p->lag = 0;
         }
         m->sleeping = !pending;
+        ed_mirror_txn_trim(m); /* caught up: hold no copy buffers while idle */
         ed_mirror_later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;
     }
@@ -854,9 +855,11 @@ static void mirror_free(void *obj)
     ed_free(m->rbuf);
     ed_free(m->hdrs);
     ed_batch_iter_release(&m->it);
+    ed_codec_release(&m->codec);
     ed_free(m->topics_cfg);
     ed_free(m->prio_cfg);
     ed_plat_tls_conf_unref(m->tls);
+    memset(m->sasl_password, 0, sizeof m->sasl_password);
     ed_free(m);
 }
 
@@ -904,6 +907,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->pid = -1;
     m->epoch = -1;
     ed_batch_iter_init(&m->it, 64u << 20);
+    m->codec.zstd_table_log = ZSTD_TABLE_LOG;
     m->crash_at = getenv("EDDY_MIRROR_CRASH_AT");
     if (m->crash_at) {
         const char *c = strchr(m->crash_at, ':');
@@ -913,7 +917,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     if (!m->topics_cfg || !m->prio_cfg) goto fail;
     rc = ed_mirror_priority_check(m->prio_cfg, why, why_len);
     if (rc) goto fail;
-    rc = ed_mirror_link_security(m, why, why_len);
+    rc = ed_mirror_link_security(m, cfg, why, why_len);
     if (rc) goto fail;
     if (!ed_config_parse_compression(cfg->mirror_compression_type, &m->compression) ||
         !ed_codec_supported(m->compression, true)) {
@@ -945,7 +949,8 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
     rc = ed_mirror_bootstrap_link(m, servers, why, why_len);
     if (rc) goto fail;
-    struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free};
+    struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free,
+                                    ed_mirror_link_reload};
     rc = ed_topics_add_append_listener(b->topics, on_append, m);
     if (rc) goto fail;
     ed_storage_set_retention_hook(b->storage, retention_hook, m);

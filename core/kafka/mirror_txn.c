@@ -9,6 +9,7 @@
 #define ED_LOG_MODULE "mirror"
 #include "platform/log.h"
 #include "platform/mem.h"
+#include "platform/platform.h"
 #include "storage/batch.h"
 #include "storage/codec.h"
 #include "core/kafka/klink.h"
@@ -122,6 +123,7 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
     if (!u->bld[p]) {
         int rc = ed_batch_builder_new((size_t)m->batch_len, &u->bld[p]);
         if (rc) return rc;
+        ed_batch_builder_set_codec(u->bld[p], &m->codec);
     }
     if (!u->n_added[p]) {
         int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
@@ -201,7 +203,7 @@ int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
 {
     *len = 0;
     struct ed_log_slice s;
-    int rc = ed_log_read(log, pos, (size_t)m->batch_len, &s);
+    int rc = ed_log_read(log, pos, ED_MIN((size_t)m->batch_len, READ_CHUNK_LEN), &s);
     if (rc != ED_OK || !s.seg) return rc;
     if (s.len > m->rbuf_cap) {
         uint8_t *nb = ed_realloc(m->rbuf, s.len);
@@ -216,6 +218,21 @@ int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
     if (rc == ED_OK) *len = s.len;
     ed_log_slice_release(&s);
     return rc;
+}
+
+void ed_mirror_txn_trim(ed_mirror *m)
+{
+    if (!m->rbuf) return; /* nothing copied since the last trim */
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (m->ut[i].bld[p]) ed_batch_builder_trim(m->ut[i].bld[p]);
+    ed_free(m->rbuf);
+    m->rbuf = NULL;
+    m->rbuf_cap = 0;
+    ed_batch_iter_release(&m->it);
+    ed_codec_release(&m->codec);
+    m->codec.zstd_table_log = ZSTD_TABLE_LOG;
+    ed_plat_mem_trim();
 }
 
 /* ---- priorities ---- */

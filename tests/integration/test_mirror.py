@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
+from kafka_segments import stored_data_batches
 from conftest import (
     EDDY_BIN,
     HOST,
@@ -350,22 +351,31 @@ def test_mirror_to_upstream_topic_with_fewer_partitions(upstream, tmp_path):
         local = read_all(b.bootstrap, "wide", committed=False)
         up = read_all(upstream.bootstrap, f"{site}.wide")
         assert sorted(up) == [0, 1]
-        seen = {}
-        for up_p, recs in up.items():
-            last = {}
-            for _o, k, v, h, ts in recs:
-                src = dict(h)["eddy.src"].decode()
-                _t, sp, so = src.rsplit("/", 2)
-                sp, so = int(sp), int(so)
-                assert src not in seen, f"duplicate {src}"
-                seen[src] = (k, v, ts)
-                assert up_p == (sp if sp < 2 else java_partition(k, 2))
-                assert so > last.get(sp, -1), "order within a source partition"
-                last[sp] = so
-        want = {f"wide/{p}/{o}": (k, v, ts) for p, recs in local.items() for o, k, v, _h, ts in recs}
-        assert seen == want
+        assert_spread(local, up, "wide")
     finally:
         b.stop()
+
+
+def assert_spread(local, up, topic):
+    """Upstream has fewer partitions than the source: source partition p
+    went to p while p is below their count, else a keyed record to the
+    murmur2 partition of its key, an unkeyed one to p mod the count; each
+    record exactly once, in source order."""
+    n = len(up)
+    seen = {}
+    for up_p, recs in up.items():
+        last = {}
+        for _o, k, v, h, ts in recs:
+            src = dict(h)["eddy.src"].decode()
+            _t, sp, so = src.rsplit("/", 2)
+            sp, so = int(sp), int(so)
+            assert src not in seen, f"duplicate {src}"
+            seen[src] = (k, v, ts)
+            assert up_p == (sp if sp < n else java_partition(k, n) if k is not None else sp % n), (src, k, up_p)
+            assert so > last.get(sp, -1), "order within a source partition"
+            last[sp] = so
+    want = {f"{topic}/{p}/{o}": (k, v, ts) for p, recs in local.items() for o, k, v, _h, ts in recs}
+    assert seen == want
 
 
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -374,19 +384,7 @@ CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 def upstream_batches(upstream, topic):
     """(codec, bytes) of every data batch in the upstream's segment files of
     topic (control batches left out): what the mirror sent, as stored."""
-    out = []
-    for seg in sorted((upstream.dir / "data").glob(f"{topic}-*/*.log")):
-        data = seg.read_bytes()
-        pos = 0
-        while pos + 23 <= len(data):
-            length = int.from_bytes(data[pos + 8 : pos + 12], "big")
-            if length == 0:
-                break
-            attrs = int.from_bytes(data[pos + 21 : pos + 23], "big")
-            if not attrs & 0x20:
-                out.append((attrs & 7, 12 + length))
-            pos += 12 + length
-    return out
+    return stored_data_batches(upstream.dir / "data", topic)
 
 
 @pytest.mark.parametrize("codec", [None, "gzip", "lz4", "none"])
