@@ -230,6 +230,7 @@ struct ed_mqtt_connack_props {
     bool shared_unavailable;                 /* send Shared Subscription Available = 0 */
     bool sub_ids_unavailable;                /* send Subscription Identifiers Available = 0 */
     bool session_expiry_zero;                /* send Session Expiry Interval = 0 */
+    uint32_t session_expiry_s;               /* non-zero: send Session Expiry Interval */
     uint16_t server_keepalive;               /* 0 = leave out */
     struct ed_mqtt_bytes assigned_client_id; /* len 0 = leave out */
     const char *reason_string;               /* NULL = leave out */
