@@ -5,8 +5,9 @@ clients and by Kafka producers) reach it when it comes back, across a
 kill -9 of Eddy: QoS 1 at least once with every acknowledged publish
 delivered, QoS 2 exactly once. Also: session takeover (session present),
 clean start discarding a session, expiry, mqtt.session.expiry.max granted
-in CONNACK, the backlog bound, and a flood of 10,000 persistent client ids
-with Eddy's RSS bounded."""
+in CONNACK, the backlog bound, a flood of 10,000 persistent client ids
+with Eddy's RSS bounded, and an inbound QoS 2 resend after kill -9 stored
+once."""
 
 import socket
 import subprocess
@@ -371,5 +372,35 @@ def test_session_count_limit(tmp_path_factory):
         s = Sess(b, "c9", "v311", clean=True)
         assert not s.present
         s.close()
+    finally:
+        b.stop()
+
+
+def test_inbound_qos2_resend_after_kill9_stored_once(tmp_path_factory):
+    """A persistent client's QoS 2 publish got its PUBREC, Eddy is killed
+    before the PUBREL: the client's resend (DUP, same packet id) after the
+    restart is recognised, not stored a second time."""
+    b = Broker(tmp_path_factory.mktemp("sess-in-q2")).start()
+    try:
+        s = socket.create_connection((HOST, b.mqtt_port), timeout=10)
+        s.sendall(connect_311("q2-pub"))
+        assert s.recv(4)[:2] == b"\x20\x02"
+        body = base.s16(b"meter/7/kwh") + b"\x00\x05" + b"41.5"
+        s.sendall(bytes([0x34, len(body)]) + body)
+        assert s.recv(4) == b"\x50\x02\x00\x05"  # PUBREC once stored and saved
+        s.close()
+        b.kill9()
+        b.start()
+        s = socket.create_connection((HOST, b.mqtt_port), timeout=10)
+        s.sendall(connect_311("q2-pub"))
+        assert s.recv(4) == b"\x20\x02\x01\x00"  # session present
+        s.sendall(bytes([0x3C, len(body)]) + body)  # the resend: DUP, same id
+        assert s.recv(4) == b"\x50\x02\x00\x05"
+        s.sendall(b"\x62\x02\x00\x05")  # PUBREL
+        assert s.recv(4) == b"\x70\x02\x00\x05"  # PUBCOMP
+        s.close()
+        publish_all(b, "meter/7/kwh", 1, prefix="fence")
+        recs = base.consume(b, "meter.7.kwh", 2)
+        assert [r.value() for r in recs] == [b"41.5", b"fence0"]
     finally:
         b.stop()
