@@ -593,7 +593,7 @@ static void on_packet(ed_mqtt_conn *c, uint8_t first, const uint8_t *body, size_
         /* Only a normal disconnection (MQTT 5 reason 0x00) discards the
          * will; 0x04 and the error reasons publish it (MQTT-3.14.4-3). */
         c->graceful = d.reason == ED_MQTT_RC_SUCCESS;
-        if (d.session_expiry_s > 0) ed_mqtt_session_set_expiry(c, d.session_expiry_s);
+        if (d.has_session_expiry) ed_mqtt_session_set_expiry(c, d.session_expiry_s);
         ed_mqtt_out_flush(c);
         ed_mqtt_conn_close(c, "DISCONNECT", true);
         break;

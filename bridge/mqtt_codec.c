@@ -589,7 +589,8 @@ int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, ui
         if (cur_left(&c) > 0) {
             int rc = get_props(&c, ED_MQTT_DISCONNECT, false, &out->props, why);
             if (rc) return rc;
-            prop_find(out->props, ED_MQTT_PROP_SESSION_EXPIRY, &out->session_expiry_s);
+            out->has_session_expiry =
+                prop_find(out->props, ED_MQTT_PROP_SESSION_EXPIRY, &out->session_expiry_s);
         }
     }
     if (cur_left(&c) != 0) {

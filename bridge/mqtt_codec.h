@@ -212,6 +212,7 @@ struct ed_mqtt_disconnect {
     uint8_t reason;
     struct ed_mqtt_bytes props;
     uint32_t session_expiry_s; /* 0 when absent */
+    bool has_session_expiry;
 };
 int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
                               struct ed_mqtt_disconnect *out, const char **why);

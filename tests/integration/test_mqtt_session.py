@@ -290,6 +290,21 @@ def test_session_expiry(tmp_path_factory):
         b.stop()
 
 
+def test_disconnect_with_expiry_zero_ends_session(tmp_path_factory):
+    b = Broker(tmp_path_factory.mktemp("sess-dis0")).start()
+    try:
+        leave_subscribed(b, "bye", "z/#", 1, "v5")
+        s = Sess(b, "bye", "v5")
+        assert s.present
+        p = Properties(PacketTypes.DISCONNECT)
+        p.SessionExpiryInterval = 0
+        s.c.disconnect(properties=p)
+        s.c.loop_stop()
+        assert not comes_back(b, "bye", "v5")
+    finally:
+        b.stop()
+
+
 def test_backlog_bound_skips_oldest(tmp_path_factory):
     b = Broker(tmp_path_factory.mktemp("sess-backlog"), {"mqtt.session.max.backlog.records": "5"}).start()
     try:
