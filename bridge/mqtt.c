@@ -493,6 +493,21 @@ static void on_ack(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body
     if (type == ED_MQTT_PUBREL) {
         bool known = ed_mqtt_qos2_has(c, a.packet_id);
         ed_mqtt_qos2_set(c, a.packet_id, false);
+        if (known && c->sess) {
+            /* A persistent session answers once a save without the packet
+             * id is on flash: a client reusing the id after a restart
+             * must not be taken for a resend. */
+            if (!c->pend) c->pend = ed_calloc(c->pend_cap, sizeof *c->pend);
+            if (!c->pend || c->pend_n == c->pend_cap) {
+                ed_mqtt_close_bad(c, ED_MQTT_RC_RECEIVE_MAX_EXCEEDED,
+                                  c->pend ? "too many packets in flight" : "out of memory");
+                return;
+            }
+            uint64_t seq = ed_mqtt_pend_push(c, ED_MQTT_PUBCOMP, a.packet_id);
+            pend_at(c, seq)->sess_wait = true;
+            ed_mqtt_session_save_soon(c);
+            return;
+        }
         if (c->pend_n > 0) {
             /* PUBCOMP must not overtake acknowledgements still owed. */
             if (c->pend_n == c->pend_cap) {

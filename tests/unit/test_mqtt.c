@@ -2142,6 +2142,38 @@ static void test_persistent_session_from_the_log(void **state)
     pump(f);
 }
 
+/* A persistent client's QoS 2 publish: PUBREC once the record and then a
+ * save of the session holding its packet id are on flash, PUBCOMP once a
+ * save without it is, so that a restart never takes a new publish reusing
+ * the id for a resend (nor a resend for a new publish). */
+static void test_persistent_qos2_waits_for_saves(void **state)
+{
+    struct fx *f = *state;
+    struct pk p;
+    struct got g[4];
+    struct tconn *c = mconn(f);
+    assert_int_equal(connect_kept(c), 0);
+    tc_output_clear(c);
+    mk_publish(&p, 4, 2, false, 9, "m/q2", "x", NULL, 0);
+    feed(c, &p);
+    pump(f);
+    assert_int_equal(packets(c, g, 4), 0);
+    settle(f); /* the record */
+    settle(f); /* the save */
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBREC);
+    tc_output_clear(c);
+    uint8_t rel[] = {0x62, 2, 0, 9};
+    assert_int_equal(tc_feed(c, rel, sizeof rel), ED_OK);
+    pump(f);
+    assert_int_equal(packets(c, g, 4), 0); /* not before the save */
+    settle(f);
+    settle(f);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
+    pump(f);
+}
+
 /* MQTT 5: a Session Expiry Interval within mqtt.session.expiry.max is
  * granted as asked, so CONNACK leaves it out (MQTT 3.2.2.3.2: absent means
  * the client's value is used). */
@@ -2501,6 +2533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_reason_and_will, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_expiry_in_connack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_session_from_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistent_qos2_waits_for_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_fits_client_max_packet, setup, teardown),
         cmocka_unit_test(test_append_failure_then_more_input),
         cmocka_unit_test_setup_teardown(test_topic_deleted_while_gathering, setup, teardown),
