@@ -125,7 +125,7 @@ SAN_CFLAGS := $(CFLAGS_BASE) -O1 $(SAN_FLAGS)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(SAN_BUILD)/obj/%.o) $(SAN_BUILD)/obj/gen/http_assets_gen.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ifeq ($(WITH_MQTT),0)
-UNIT_SRC := $(filter-out tests/unit/test_mqtt.c,$(UNIT_SRC))
+UNIT_SRC := $(filter-out tests/unit/test_mqtt%.c,$(UNIT_SRC))
 endif
 ifeq ($(WITH_COAP),0)
 UNIT_SRC := $(filter-out tests/unit/test_coap.c,$(UNIT_SRC))

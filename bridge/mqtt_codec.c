@@ -589,7 +589,8 @@ int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, ui
         if (cur_left(&c) > 0) {
             int rc = get_props(&c, ED_MQTT_DISCONNECT, false, &out->props, why);
             if (rc) return rc;
-            prop_find(out->props, ED_MQTT_PROP_SESSION_EXPIRY, &out->session_expiry_s);
+            out->has_session_expiry =
+                prop_find(out->props, ED_MQTT_PROP_SESSION_EXPIRY, &out->session_expiry_s);
         }
     }
     if (cur_left(&c) != 0) {
@@ -700,9 +701,9 @@ size_t ed_mqtt_encode_connack(uint8_t *out, size_t cap, uint8_t level, bool sess
             ed_bytes_put_be(&p, ED_MQTT_PROP_SUB_ID_AVAILABLE, 1);
             ed_bytes_put_be(&p, 0, 1);
         }
-        if (props->session_expiry_zero) {
+        if (props->session_expiry_zero || props->session_expiry_s) {
             ed_bytes_put_be(&p, ED_MQTT_PROP_SESSION_EXPIRY, 1);
-            ed_bytes_put_be(&p, 0, 4);
+            ed_bytes_put_be(&p, props->session_expiry_s, 4);
         }
         if (props->server_keepalive) {
             ed_bytes_put_be(&p, ED_MQTT_PROP_SERVER_KEEP_ALIVE, 1);

@@ -212,6 +212,7 @@ struct ed_mqtt_disconnect {
     uint8_t reason;
     struct ed_mqtt_bytes props;
     uint32_t session_expiry_s; /* 0 when absent */
+    bool has_session_expiry;
 };
 int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
                               struct ed_mqtt_disconnect *out, const char **why);
@@ -230,6 +231,7 @@ struct ed_mqtt_connack_props {
     bool shared_unavailable;                 /* send Shared Subscription Available = 0 */
     bool sub_ids_unavailable;                /* send Subscription Identifiers Available = 0 */
     bool session_expiry_zero;                /* send Session Expiry Interval = 0 */
+    uint32_t session_expiry_s;               /* non-zero: send Session Expiry Interval */
     uint16_t server_keepalive;               /* 0 = leave out */
     struct ed_mqtt_bytes assigned_client_id; /* len 0 = leave out */
     const char *reason_string;               /* NULL = leave out */

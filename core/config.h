@@ -166,6 +166,9 @@ struct ed_config {
     int64_t mqtt_retained_max_bytes;
     int64_t mqtt_retained_max_messages;
     int64_t mqtt_retained_max_total_bytes;
+    int64_t mqtt_session_expiry_max;
+    int64_t mqtt_session_max_backlog_records;
+    int64_t mqtt_session_max_count;
     char *coap_listeners;
     char *coap_routes;
     int64_t coap_linger_ms;

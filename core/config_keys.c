@@ -706,6 +706,31 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(mqtt_retained_max_total_bytes),
      .doc = "memory all retained messages may take (topics, properties, payloads and 64 bytes "
             "each); a retained publish beyond this is refused (MQTT 5: 0x97)"},
+    {.name = "mqtt.session.expiry.max",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 4294967295,
+     .def = "604800",
+     .off = B(mqtt_session_expiry_max),
+     .doc = "seconds a persistent MQTT session (3.1.1 clean session 0, MQTT 5 Session Expiry "
+            "Interval) is kept after its client disconnects; 3.1.1 sessions get this, MQTT 5 ones "
+            "at most this; 0 = sessions end with their connection"},
+    {.name = "mqtt.session.max.backlog.records",
+     .type = ED_CFG_INT,
+     .min = 1,
+     .max = I64,
+     .def = "1000000",
+     .off = B(mqtt_session_max_backlog_records),
+     .doc = "records per partition a returning persistent session is delivered at most from "
+            "the log; older ones are skipped, counted and logged"},
+    {.name = "mqtt.session.max.count",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 10000000,
+     .def = "100000",
+     .off = B(mqtt_session_max_count),
+     .doc = "persistent MQTT sessions kept at once; a new one beyond this is refused (CONNACK "
+            "0x97, 3.1.1: return code 3)"},
     /* the CoAP listener (docs/protocol.md, "CoAP") */
     {.name = "coap.listeners",
      .type = ED_CFG_STRING,
