@@ -238,11 +238,14 @@ def test_outage_longer_than_transaction_timeout(dc, lab, tmp_path):
         # request then on the wire is acted on upstream and never
         # answered: most often a Produce, whose records then wait upstream
         # in an open transaction.
+        # Each attempt catches one with some probability (lower on a loaded
+        # machine, where a Produce may not have reached the upstream yet):
+        # try often, and give the Produce on the wire time to land.
         open_txn = False
-        for _attempt in range(8):
+        for _attempt in range(30):
             time.sleep(random.uniform(1.0, 2.0))
             lab.answers_lost(WAN_PORT)
-            time.sleep(1.5)
+            time.sleep(3.0)
             lso, hw = watermarks(dc, up_topic, 1)[0]
             if lso < hw:
                 open_txn = True
