@@ -245,7 +245,7 @@ def test_outage_longer_than_transaction_timeout(dc, lab, tmp_path):
         for _attempt in range(30):
             time.sleep(random.uniform(1.0, 2.0))
             lab.answers_lost(WAN_PORT)
-            time.sleep(3.0)
+            time.sleep(2.0)  # under mirror.request.timeout.ms, after which a reconnect would abort it
             lso, hw = watermarks(dc, up_topic, 1)[0]
             if lso < hw:
                 open_txn = True
