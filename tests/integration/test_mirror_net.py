@@ -293,7 +293,7 @@ def test_stall_past_transaction_timeout_is_no_fencing(dc, lab, tmp_path):
     try:
         log = b.workdir / "eddy.log"
         hit = False
-        for _attempt in range(4):
+        for _attempt in range(10):
             time.sleep(random.uniform(0.5, 1.5))
             lab.answers_lost(WAN_PORT)
             time.sleep(7)  # past the transaction timeout (4 s) and the upstream's check (1 s)
