@@ -386,8 +386,8 @@ void ed_coap_on_read(ed_coap *m, ed_coap_req *rq, const char *path)
         ed_coap_refuse(m, rq, code, path, why);
         return;
     }
-    if (!ed_acl_authorize_user(m->b->acl, NULL, ed_plat_coap_peer(rq), ED_ACL_OP_READ,
-                               ED_ACL_RES_TOPIC, name, strlen(name))) {
+    if (!ed_acl_authorize_user(m->b->acl, ed_plat_coap_identity(rq), ed_plat_coap_peer(rq),
+                               ED_ACL_OP_READ, ED_ACL_RES_TOPIC, name, strlen(name))) {
         ed_coap_refuse(m, rq, 403, path, "not authorized: no READ on the Kafka topic");
         return;
     }

@@ -1,7 +1,8 @@
 /* CoAP over UDP on libcoap for the POSIX loop (see platform/coap.h):
  * libcoap's epoll descriptor watched level-triggered by the loop, one
- * handler for every path and method (libcoap's "unknown resource"), and
- * deferred answers on libcoap's async requests.
+ * handler for every path and method (libcoap's "unknown resource"),
+ * deferred answers on libcoap's async requests, and DTLS endpoints keyed
+ * per client identity (libcoap's DTLS is its own OpenSSL inside).
  *
  * A deferred answer is a wait of ours hung on the libcoap async as its
  * application data. When the answer is given the async is triggered;
@@ -49,8 +50,10 @@ struct ed_coap_ctx {
     struct coap_io *io;
     struct ed_coap_cbs cbs;
     void *arg;
-    ed_coap_wait *waits; /* every wait not yet freed */
-    ed_timer kick;       /* answers given: process in the next turn of the loop */
+    ed_coap_wait *waits;  /* every wait not yet freed */
+    ed_timer kick;        /* answers given: process in the next turn of the loop */
+    bool psk;             /* libcoap took the PSK callback: DTLS endpoints can be made */
+    coap_bin_const_t key; /* the key psk_lookup hands libcoap (it copies it) */
 };
 
 struct ed_coap_req {
@@ -62,6 +65,7 @@ struct ed_coap_req {
     const coap_string_t *query;
     bool done; /* answered or deferred */
     char peer[64];
+    char identity[ED_COAP_PSK_IDENTITY_MAX + 1];
 };
 
 /* libcoap's log lines go to Eddy's log (its warnings and worse). */
@@ -205,6 +209,40 @@ const char *ed_plat_coap_peer(const ed_coap_req *rq)
             snprintf(m->peer, sizeof m->peer, "?");
     }
     return m->peer;
+}
+
+const char *ed_plat_coap_identity(const ed_coap_req *rq)
+{
+    if (coap_session_get_proto(rq->session) != COAP_PROTO_DTLS) return NULL;
+    ed_coap_req *m = (ed_coap_req *)rq; /* filled on first use */
+    if (!m->identity[0]) {
+        const coap_bin_const_t *id = coap_session_get_psk_identity(rq->session);
+        size_t n = id ? id->length : 0;
+        if (n == 0 || n >= sizeof m->identity || memchr(id->s, '\0', n)) return NULL;
+        memcpy(m->identity, id->s, n);
+        m->identity[n] = '\0';
+    }
+    return m->identity;
+}
+
+/* A DTLS client's identity during its handshake: its key, or NULL (an
+ * unknown identity: the handshake fails). */
+static const coap_bin_const_t *psk_lookup(coap_bin_const_t *identity, coap_session_t *s, void *arg)
+{
+    ed_coap_ctx *c = arg;
+    const uint8_t *k = NULL;
+    size_t kl = 0;
+    if (identity && c->cbs.psk_key(c->arg, identity->s, identity->length, &k, &kl) && kl > 0 &&
+        kl <= ED_COAP_PSK_KEY_MAX) {
+        c->key.length = kl;
+        c->key.s = k;
+        return &c->key;
+    }
+    char peer[64] = "?";
+    const coap_address_t *a = coap_session_get_addr_remote(s);
+    if (a) coap_print_addr(a, (uint8_t *)peer, sizeof peer - 1);
+    ED_LOG_WARN_RL("DTLS handshake from %s refused: unknown PSK identity", peer);
+    return NULL;
 }
 
 static void release_copy(coap_session_t *s, void *p)
@@ -406,6 +444,12 @@ int ed_plat_coap_new(ed_loop *l, const struct ed_coap_settings *st, const struct
     if (!c->ctx) goto fail;
     coap_set_app_data(c->ctx, c);
     if (st->max_sessions) coap_context_set_max_idle_sessions(c->ctx, st->max_sessions);
+    if (cbs->psk_key && coap_dtls_is_supported()) {
+        coap_dtls_spsk_t sp = {.version = COAP_DTLS_SPSK_SETUP_VERSION,
+                               .validate_id_call_back = psk_lookup,
+                               .id_call_back_arg = c};
+        c->psk = coap_context_set_psk2(c->ctx, &sp) == 1;
+    }
     int fd = coap_context_get_coap_fd(c->ctx);
     if (fd < 0) {
         ED_LOG_ERR("this libcoap has no epoll descriptor: it cannot run in Eddy's loop");
@@ -455,7 +499,8 @@ void ed_plat_coap_free(ed_coap_ctx *c)
     ed_free(c);
 }
 
-int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
+static int listen_on(ed_coap_ctx *c, const char *host, uint16_t port, coap_proto_t proto,
+                     uint16_t *bound)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -472,7 +517,7 @@ int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_
     a.size = res->ai_addrlen;
     memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &a, COAP_PROTO_UDP);
+    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &a, proto);
     if (!ep) {
         ED_LOG_ERR("CoAP listener %s:%u: cannot bind (address in use or not local)", host, port);
         return ED_ERR_IO;
@@ -484,4 +529,19 @@ int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_
     /* libcoap reads new datagrams through its own descriptor, already
      * watched */
     return ED_OK;
+}
+
+int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
+{
+    return listen_on(c, host, port, COAP_PROTO_UDP, bound);
+}
+
+int ed_plat_coap_listen_dtls(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
+{
+    if (!c->psk) {
+        ED_LOG_ERR("CoAP listener %s:%u: this libcoap has no DTLS with pre-shared keys", host,
+                   port);
+        return ED_ERR_UNSUPPORTED;
+    }
+    return listen_on(c, host, port, COAP_PROTO_DTLS, bound);
 }
