@@ -230,6 +230,7 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
     m->b = b;
     m->max_pending = (uint32_t)cfg->coap_max_pending;
     m->max_observed = (int)cfg->coap_max_observed;
+    m->max_observers = (uint32_t)cfg->coap_max_observers_per_topic;
     int rc = ed_mqtt_routes_parse_as("coap.routes", cfg->coap_routes, &m->routes, why, why_len);
     if (rc != ED_OK) goto fail;
     struct ed_ingest_config ic = {(uint32_t)cfg->coap_linger_ms, (size_t)cfg->coap_batch_bytes,

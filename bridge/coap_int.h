@@ -32,7 +32,8 @@ struct ed_coap {
     /* observed topics (coap_read.c) */
     struct ed_coap_observed *obs;
     int n_obs, max_observed;
-    bool listening; /* the append listener is registered */
+    uint32_t max_observers; /* of one topic; 0 = no limit */
+    bool listening;         /* the append listener is registered */
     ed_timer notify_timer;
     struct ed_coap_stats stats;
 };

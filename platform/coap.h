@@ -122,6 +122,14 @@ ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path);
 /* Its observers get a notification: on_request runs for each with the
  * request it registered with (CON notifications). */
 void ed_plat_coap_notify(ed_coap_res *r);
+/* Observers of the request's observable path (0 when it is none),
+ * counted as libcoap keeps them: a GET with Observe 0 answered 2.xx adds
+ * one; Observe 1, an error answer, a reset or unacknowledged notification,
+ * or the end of the client's session removes it. */
+uint32_t ed_plat_coap_n_observers(const ed_coap_req *rq);
+/* Whether the request's client and token already observe its path (a
+ * notification or a re-registration, not a new observer). */
+bool ed_plat_coap_observing(const ed_coap_req *rq);
 
 /* The deferred answer is due: code and a diagnostic text (copied, may be
  * NULL); it leaves from the next processing. Call once per wait; after

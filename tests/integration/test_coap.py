@@ -287,6 +287,59 @@ def test_observe_limit_answers_503(tmp_path_factory):
         b.stop()
 
 
+def raw_get(s, port, token, topic, observe):
+    """A CON GET /t/topic?n=1 with Observe (0 register, 1 deregister) and
+    token from socket s; the code of the answer (a separate CON answer is
+    acknowledged) and its payload."""
+    import random
+    import struct
+
+    mid = random.randrange(65536)
+    t = topic.encode()
+    obs = bytes([0x60]) if observe == 0 else bytes([0x61, observe])
+    msg = struct.pack("!BBH", 0x40 | len(token), 0x01, mid) + token + obs + bytes([0x51]) + b"t"
+    msg += bytes([len(t)]) + t + bytes([0x43]) + b"n=1"
+    s.sendto(msg, (HOST, port))
+    while True:
+        d, _ = s.recvfrom(65536)
+        kind, code, rmid = d[0] >> 4 & 3, d[1], struct.unpack("!H", d[2:4])[0]
+        if kind == 0:  # CON: acknowledge it
+            s.sendto(struct.pack("!BBH", 0x60, 0, rmid), (HOST, port))
+        if code == 0 or d[4:4 + (d[0] & 15)] != token:
+            continue  # the empty ACK, or a notification of an older token
+        return code >> 5, code & 31, d.split(b"\xff", 1)[-1]
+
+
+def test_observers_per_topic_capped(tmp_path_factory):
+    """coap.max.observers.per.topic=2: a third observer of one topic gets
+    5.03; a re-registration is no new observer; once one deregisters
+    (Observe 1) the third is taken; another topic counts apart."""
+    import socket
+
+    from conftest import Broker
+
+    b = Broker(tmp_path_factory.mktemp("coap-obs-cap"), {"coap.max.observers.per.topic": "2"}).start()
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        for s in socks:
+            s.settimeout(30)
+        assert asyncio.run(post_all(b, [("t/cap", b"x"), ("t/cap2", b"y")])) == [aiocoap.CHANGED] * 2
+        p = b.coap_port
+        assert raw_get(socks[0], p, b"A1", "cap", 0)[:2] == (2, 5)
+        assert raw_get(socks[1], p, b"B1", "cap", 0)[:2] == (2, 5)
+        code = raw_get(socks[2], p, b"C1", "cap", 0)
+        assert code[:2] == (5, 3) and b"coap.max.observers.per.topic" in code[2], code
+        assert raw_get(socks[0], p, b"A1", "cap", 0)[:2] == (2, 5)  # the same observer again
+        assert raw_get(socks[2], p, b"C2", "cap2", 0)[:2] == (2, 5)  # another topic
+        assert raw_get(socks[0], p, b"A1", "cap", 1)[:2] == (2, 5)  # deregistered
+        assert raw_get(socks[2], p, b"C1", "cap", 0)[:2] == (2, 5)
+        assert raw_get(socks[1], p, b"B2", "cap", 0)[:2] == (5, 3)  # a second token is a new observer
+    finally:
+        for s in socks:
+            s.close()
+        b.stop()
+
+
 def test_blockwise_post_64k_and_get_it_back(broker, tmp_path):
     import base64
     import json
@@ -406,6 +459,50 @@ def test_get_cbor_on_accept_60(broker):
     assert doc["records"][0]["timestamp"] > 1_600_000_000_000
     r = asyncio.run(get(0))  # text/plain: not offered
     assert r.code == aiocoap.NOT_ACCEPTABLE and b"CBOR (60)" in r.payload
+
+
+def test_get_shows_record_headers_json_and_cbor(broker):
+    """Headers in read answers: JSON as the REST API shows them (a value
+    that is JSON as it is, else base64), CBOR as maps of text and bytes."""
+    import base64
+    import json
+
+    from confluent_kafka import Producer
+
+    async def post_cf():
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            m = aiocoap.Message(code=aiocoap.POST, uri=url(broker, "t/hdrs?k=a"), payload=b"1.5", content_format=50)
+            return (await ctx.request(m).response).code
+        finally:
+            await ctx.shutdown()
+
+    assert asyncio.run(post_cf()) == aiocoap.CHANGED
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    p.produce("hdrs", key=b"b", value=b"2.5", headers=[("site", b"t7 north"), ("raw", b"\x00\xff"), ("none", None)])
+    assert p.flush(30) == 0
+    out = coap_client(broker, "-m", "get", url(broker, "t/hdrs?o=0"))
+    recs = json.loads(out[out.index("{"):])["records"]
+    assert recs[0]["headers"] == [{"key": "content-format", "value_format": "json", "value": 50}], out
+    assert recs[1]["headers"] == [
+        {"key": "site", "value_format": "base64", "value": base64.b64encode(b"t7 north").decode()},
+        {"key": "raw", "value_format": "base64", "value": base64.b64encode(b"\x00\xff").decode()},
+        {"key": "none", "value": None},
+    ], out
+
+    async def get_cbor():
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            m = aiocoap.Message(code=aiocoap.GET, uri=url(broker, "t/hdrs?o=0"), accept=60)
+            return (await ctx.request(m).response).payload
+        finally:
+            await ctx.shutdown()
+
+    doc = cbor_decode(asyncio.run(get_cbor()))
+    assert [r["headers"] for r in doc["records"]] == [
+        [{"key": "content-format", "value": b"50"}],
+        [{"key": "site", "value": b"t7 north"}, {"key": "raw", "value": b"\x00\xff"}, {"key": "none", "value": None}],
+    ]
 
 
 # ---- coaps:// (DTLS with pre-shared keys) ----

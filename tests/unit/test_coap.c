@@ -559,8 +559,9 @@ static void test_get_answers_json(void **state)
     snprintf(want, sizeof want, "%s",
              "{\"topic\":\"rd\",\"partition\":0,\"records\":[{\"offset\":0,\"timestamp\":");
     assert_memory_equal(g.payload, want, strlen(want));
-    assert_non_null(strstr(g.payload, "\"key\":\"a\",\"value\":\"v\\\"1\"}"));
-    assert_non_null(strstr(g.payload, "\"key\":null,\"value\":\"v2\"}],\"next\":2}"));
+    assert_non_null(strstr(g.payload, "\"key\":\"a\",\"value\":\"v\\\"1\",\"headers\":[]}"));
+    assert_non_null(
+        strstr(g.payload, "\"key\":null,\"value\":\"v2\",\"headers\":[]}],\"next\":2}"));
     mk_req(&m, CON, GET, 0x7004, 4, "t/rd", "o=x", -1, NULL);
     expect_refusal(f, &m, 400, "decimal numbers");
     mk_req(&m, CON, GET, 0x7005, 5, "t/none", NULL, -1, NULL);
