@@ -586,6 +586,33 @@ def test_coaps_post_answered_separately_after_the_empty_ack_and_read_back(dtls_b
     assert [(r.key(), r.value()) for r in consume(b, "dtls", 1)] == [(b"axle-1", b"41.5")]
 
 
+def test_aiocoap_dtls_psk_post_read_back(dtls_broker):
+    """aiocoap's DTLS client (tinydtls: TLS_PSK_WITH_AES_128_CCM_8, the
+    suite of constrained devices) against the same listener: CON POSTs
+    answered 2.04 after the flush, a GET, and the records in Kafka."""
+    b = dtls_broker
+
+    async def go():
+        ctx = await aiocoap.Context.create_client_context()
+        ctx.client_credentials.load_from_dict(
+            {coaps_url(b, "*"): {"dtls": {"psk": PSKS["sensor-1"], "client-identity": b"sensor-1"}}}
+        )
+        try:
+            codes = []
+            for i in range(3):
+                m = aiocoap.Message(code=aiocoap.POST, uri=coaps_url(b, "t/dtls?k=aio"), payload=b"aio-%d" % i)
+                codes.append((await ctx.request(m).response).code)
+            r = await ctx.request(aiocoap.Message(code=aiocoap.GET, uri=coaps_url(b, "t/dtls?n=3"))).response
+            return codes, r
+        finally:
+            await ctx.shutdown()
+
+    codes, r = asyncio.run(go())
+    assert codes == [aiocoap.CHANGED] * 3
+    assert r.code == aiocoap.CONTENT and b'"value":"aio-2"' in r.payload, r.payload
+    assert [x for x in stored(b, "dtls") if x.startswith("aio-")] == ["aio-0", "aio-1", "aio-2"]
+
+
 def test_coaps_wrong_key_or_unknown_identity_refused_nothing_stored(dtls_broker):
     b = dtls_broker
     before = stored(b, "dtls-wrong")
