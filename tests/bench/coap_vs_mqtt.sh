@@ -21,7 +21,7 @@ chmod 600 "$W/psk"
 "$REPO/build/eddy" serve --port-file "$W/ports" --set "log.dirs=$W/data" \
 	--set listeners=PLAINTEXT://127.0.0.1:0 --set mqtt.listeners=mqtt://127.0.0.1:0 \
 	--set coap.listeners=coap://127.0.0.1:0,coaps://127.0.0.1:0 --set "coap.psk.file=$W/psk" \
-	--set coap.max.pending=100000 >"$W/eddy.log" 2>&1 &
+	--set coap.max.pending=100000 --set http.listeners= >"$W/eddy.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W"' EXIT
 for _ in $(seq 100); do [ -s "$W/ports" ] && break; sleep 0.1; done
