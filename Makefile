@@ -56,10 +56,11 @@ LIBS += -lmbedtls -lmbedx509 -lmbedcrypto
 else
 LIBS += -lmbedcrypto
 endif
-# The CoAP listener on libcoap (Debian: DTLS-less build, linked shared).
+# The CoAP listener on libcoap, linked shared: Debian's build with OpenSSL
+# for coaps:// (DTLS-PSK; docs/architecture.md says why this one).
 ifeq ($(WITH_COAP),1)
-CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libcoap-3-notls 2>/dev/null)
-LIBS += $(shell $(PKG_CONFIG) --libs libcoap-3-notls 2>/dev/null || echo -lcoap-3-notls)
+CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libcoap-3-openssl 2>/dev/null)
+LIBS += $(shell $(PKG_CONFIG) --libs libcoap-3-openssl 2>/dev/null || echo -lcoap-3-openssl)
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 

@@ -176,6 +176,8 @@ struct ed_config {
     int64_t coap_max_pending;
     int64_t coap_max_clients;
     int64_t coap_max_observed;
+    char *coap_psk_file;
+    int64_t coap_max_observers_per_topic;
     char *http_listeners;
     int64_t http_max_connections;
     int64_t http_max_header_bytes;

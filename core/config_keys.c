@@ -737,8 +737,9 @@ const struct ed_config_key ed_config_keys[] = {
      .def = ED_COAP_DEFAULT_LISTENERS,
      .check = ed_config_check_coap_listeners,
      .off = B(coap_listeners),
-     .doc = "CoAP listeners over UDP, coap://host:port (port 5683 when left out), "
-            "comma-separated (empty = no CoAP)"},
+     .doc = "CoAP listeners over UDP, coap://host:port (port 5683 when left out) or "
+            "coaps://host:port (DTLS with coap.psk.file's keys; port 5684), comma-separated "
+            "(empty = no CoAP)"},
     {.name = "coap.routes",
      .type = ED_CFG_STRING,
      .def = "",
@@ -783,6 +784,19 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(coap_max_observed),
      .doc = "topics CoAP clients may observe (GET with Observe on /t/TOPIC); one more is "
             "answered 5.03"},
+    {.name = "coap.psk.file",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(coap_psk_file),
+     .doc = "coaps:// (DTLS-PSK) clients: a file of identity:key lines (key as text or 0x + "
+            "hex, at most 64 bytes), mode 0600; the identity is the principal User:identity"},
+    {.name = "coap.max.observers.per.topic",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 100000,
+     .def = "256",
+     .off = B(coap_max_observers_per_topic),
+     .doc = "CoAP observers of one topic; one more is answered 5.03 (0 = no limit)"},
     /* the HTTP listener: /metrics, health, the REST API (docs/http-api.md) */
     {.name = "http.listeners",
      .type = ED_CFG_STRING,

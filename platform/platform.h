@@ -53,6 +53,9 @@ int ed_plat_path_rename(const char *from, const char *to); /* atomic replace */
 int ed_plat_path_unlink(const char *path);
 /* stat: ED_ERR_NOENT when missing; is_dir/size may be NULL. */
 int ed_plat_path_stat(const char *path, bool *is_dir, uint64_t *size);
+/* Whether a file holding secrets is kept from group and others: ED_OK,
+ * ED_ERR_PERM when they may read or write it (ED_ERR_NOENT: missing). */
+int ed_plat_path_private(const char *path);
 /* Creates one folder level; ED_OK if it already exists as a folder. */
 int ed_plat_dir_make(const char *path);
 int ed_plat_dir_remove(const char *path); /* must be empty */

@@ -47,6 +47,8 @@ have mosquitto_pub && have mosquitto_sub || pkgs+=(mosquitto-clients)
 # coap-client-notls: a CoAP client for the CoAP listener's tests (Debian
 # names coap-client after its DTLS library).
 have coap-client-notls || pkgs+=(libcoap3-bin)
+# autoreconf and libtoolize: DTLSSocket (requirements-dtls.txt) builds from source.
+have autoreconf && have libtoolize || pkgs+=(autoconf automake libtool)
 # promtool (Debian's prometheus package): checks the HTTP listener's /metrics.
 have promtool || pkgs+=(prometheus)
 if ! have java || [ "$(java_major)" -lt 17 ]; then pkgs+=(default-jdk-headless); fi
@@ -86,6 +88,13 @@ want_http="$(stamp_of "$REQ_HTTP")"
 if [ "$(cat "$VENV/.stamp-http" 2>/dev/null)" != "$want_http" ]; then
 	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$REQ_HTTP"
 	echo "$want_http" >"$VENV/.stamp-http"
+fi
+# aiocoap's DTLS client (tinydtls), built from source, added in place.
+REQ_DTLS="$HERE/requirements-dtls.txt"
+want_dtls="$(stamp_of "$REQ_DTLS")"
+if [ "$(cat "$VENV/.stamp-dtls" 2>/dev/null)" != "$want_dtls" ]; then
+	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ_DTLS"
+	echo "$want_dtls" >"$VENV/.stamp-dtls"
 fi
 
 # ---- Apache Kafka jars from Maven Central ----------------------------------
