@@ -110,7 +110,7 @@ SAN_CFLAGS := $(CFLAGS_BASE) -O1 $(SAN_FLAGS)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(SAN_BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ifeq ($(WITH_MQTT),0)
-UNIT_SRC := $(filter-out tests/unit/test_mqtt.c,$(UNIT_SRC))
+UNIT_SRC := $(filter-out tests/unit/test_mqtt.c tests/unit/test_mqtt_client.c,$(UNIT_SRC))
 endif
 ifeq ($(WITH_COAP),0)
 UNIT_SRC := $(filter-out tests/unit/test_coap.c,$(UNIT_SRC))
