@@ -960,7 +960,7 @@ int ed_mqtt_bridge_start(ed_broker *b, ed_mqtt_bridges **out, char *why, size_t 
         bridges_free(s);
         return rc;
     }
-    struct ed_broker_service svc = {"MQTT bridges", s, service_shutdown, service_free};
+    struct ed_broker_service svc = {ED_MQTT_BRIDGE_SERVICE, s, service_shutdown, service_free};
     rc = ed_broker_add_service(b, &svc);
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT bridges: %s", ed_strerror(rc));

@@ -15,6 +15,8 @@
 #include "core/broker.h"
 
 typedef struct ed_mqtt_bridges ed_mqtt_bridges;
+/* The name the service is registered under (ed_broker_service_obj). */
+#define ED_MQTT_BRIDGE_SERVICE "MQTT bridges"
 
 /* Starts every configured bridge of broker b (none: *out NULL, ED_OK); the
  * broker owns the service from here. ED_ERR_INVAL with why naming the

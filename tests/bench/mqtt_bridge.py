@@ -17,13 +17,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from confluent_kafka import Consumer, TopicPartition
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mqtt_paho  # noqa: E402
 
 HOST = "127.0.0.1"
 
@@ -48,30 +48,8 @@ def wait_port(port, proc, what):
     sys.exit(f"{what} did not start")
 
 
-def publish(port, cid, topic, n, size, window, version):
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=version)
-    c.max_inflight_messages_set(window)
-    c.max_queued_messages_set(0)
-    done = threading.Event()
-    acked = [0]
-
-    def on_publish(client, userdata, mid, reason, props):
-        acked[0] += 1
-        if acked[0] == n:
-            done.set()
-
-    c.on_publish = on_publish
-    c.connect(HOST, port)
-    c.loop_start()
-    payload = b"x" * size
-    t0 = time.perf_counter()
-    for _ in range(n):
-        c.publish(topic, payload, qos=1)
-    done.wait(600)
-    dt = time.perf_counter() - t0
-    c.disconnect()
-    c.loop_stop()
-    return dt
+def publish(port, n, size, window):
+    return mqtt_paho.run(HOST, port, 1, n, size, window, topic="bench/x")[1]
 
 
 class Eddy:
@@ -123,7 +101,7 @@ def bridge_run(exe, n, size, protocol, inflight):
         e.start()  # makes the session at the source
         time.sleep(1)
         e.stop()
-        publish(mport, "plc", "bench/x", n, size, 100, mqtt.MQTTv311)  # queued for the session
+        publish(mport, n, size, 100)  # queued for the session
         e.start()
         f0 = e.flushes()
         t0 = time.perf_counter()
@@ -145,7 +123,7 @@ def direct_run(exe, n, size):
         e = Eddy(exe, d, {"mqtt.routes": "bench/#=>bench"})
         e.start()
         f0 = e.flushes()
-        dt = publish(e.mport, "direct", "bench/x", n, size, 64, mqtt.MQTTv5)
+        dt = publish(e.mport, n, size, 64)
         fl = e.flushes() - f0
         e.stop()
         return n, dt, fl
