@@ -18,6 +18,7 @@ import urllib.request
 import pytest
 
 from conftest import HOST, TARGET, Broker, free_port, need
+from test_tls import make_ca, make_cert
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -33,7 +34,7 @@ class Mosquitto:
     """A Mosquitto on 127.0.0.1 with persistence in its own folder; restart
     keeps the port and the data."""
 
-    def __init__(self, workdir, passwords=None):
+    def __init__(self, workdir, passwords=None, tls=None):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -47,6 +48,8 @@ class Mosquitto:
             "max_queued_messages 100000",
             "log_dest stderr",
         ]
+        if tls:  # a folder with ca.pem, server.crt, server.key
+            lines += [f"cafile {tls}/ca.pem", f"certfile {tls}/server.crt", f"keyfile {tls}/server.key"]
         if passwords:
             pw = self.dir / "passwords"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
@@ -93,8 +96,9 @@ def source(tmp_path):
 
 
 def bridge_config(port, topics, **extra):
+    """Settings of bridge "site" to port (or a whole address)."""
     cfg = {
-        "mqtt.bridge.site.address": f"{HOST}:{port}",
+        "mqtt.bridge.site.address": port if isinstance(port, str) else f"{HOST}:{port}",
         "mqtt.bridge.site.topics": topics,
         "mqtt.routes": "plant/+line/+machine/#=>machines|{line}-{machine}",
     }
@@ -286,6 +290,36 @@ def test_wrong_password_is_logged_and_retried(tmp_path, eddy):
         m.stop()
 
 
+def test_tls_to_mosquitto_and_an_untrusted_certificate(tmp_path, eddy):
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_ca(pki, "ca", "Site CA")
+    make_ca(pki, "other", "Another CA")
+    make_cert(pki, "server", "localhost", san="DNS:localhost,IP:127.0.0.1")
+    m = Mosquitto(tmp_path / "mosq-tls", tls=pki)
+    try:
+        good = eddy(dict(bridge_config(f"mqtts://{HOST}:{m.port}", "plant/#"),
+                         **{"mqtt.bridge.site.ca.location": str(pki / "ca.pem")}))
+        wait_log(good, "(TLS) as eddy-site")
+        wait_log(good, "bridge site: connected")
+        bad = eddy(dict(bridge_config(m.port, "plant/#"),
+                        **{"mqtt.bridge.site.tls": "true", "mqtt.bridge.site.client.id": "other",
+                           "mqtt.bridge.site.ca.location": str(pki / "other.pem")}))
+        wait_log(bad, "bridge site: 127.0.0.1:%d: TLS:" % m.port)
+        assert "bridge site: connected" not in (bad.workdir / "eddy.log").read_text()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="plc-tls", protocol=mqtt.MQTTv311)
+        c.tls_set(ca_certs=str(pki / "ca.pem"))
+        c.connect(HOST, m.port)
+        c.loop_start()
+        publish_all(c, lambda i: "plant/L3/M1/t", 50, 1)
+        c.disconnect()
+        c.loop_stop()
+        recs = read_all(good, "machines", 50)
+        assert sorted(int(r.value()[1:]) for r in recs) == list(range(50))
+    finally:
+        m.stop()
+
+
 def test_bad_bridge_settings_stop_start_up(tmp_path):
     from conftest import EDDY_BIN
 
@@ -365,4 +399,27 @@ def test_qos2_redelivered_before_pubrel_is_stored_once(eddy):
     recs = read_all(b, "machines", 1, settle=1.5)
     assert [r.value() for r in recs] == [b"once"]
     s.close()
+    srv.close()
+
+
+def test_unanswered_pingreq_closes_a_half_open_connection(eddy):
+    srv = socket.socket()
+    srv.bind((HOST, 0))
+    srv.listen(2)
+    port = srv.getsockname()[1]
+    b = eddy(bridge_config(port, "plant/#", keepalive="5"))
+    srv.settimeout(30)
+    s, _ = srv.accept()
+    s.settimeout(30)
+    first, body = read_pkt(s)
+    assert first == 0x10 and body[8:10] == b"\x00\x05", "CONNECT with keep-alive 5 s"
+    s.sendall(pkt(0x20, b"\x00\x00"))
+    first, body = read_pkt(s)
+    s.sendall(pkt(0x90, body[:2] + b"\x01"))
+    assert read_pkt(s) == (0xC0, b"")  # PINGREQ once idle; never answered
+    s2, _ = srv.accept()  # the bridge gave up on this link and dialled again
+    log = wait_log(b, "no answer to PINGREQ")
+    assert "reconnecting" in log
+    s.close()
+    s2.close()
     srv.close()
