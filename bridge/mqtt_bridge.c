@@ -87,6 +87,8 @@ struct link {
 
 struct ed_mqtt_bridges {
     ed_broker *b;
+    ed_mqtt_bridge_dial_fn dial; /* NULL: ed_plat_tcp_dial */
+    void *dial_arg;
     ed_ingest *ingest;
     ed_mqtt_routes *routes;
     uint8_t *key_buf; /* route KEY templates' output (NULL: no route has one) */
@@ -672,7 +674,9 @@ static void start_dial(link *l)
 {
     l->state = S_DIALING;
     l->deadline_ms = now_ms(l) + CONNECT_MS;
-    int rc = ed_plat_tcp_dial(l->s->b->loop, l->host, l->port, on_dialled, l, &l->st);
+    ed_mqtt_bridges *s = l->s;
+    int rc = s->dial ? s->dial(s->dial_arg, s->b->loop, l->host, l->port, on_dialled, l, &l->st)
+                     : ed_plat_tcp_dial(s->b->loop, l->host, l->port, on_dialled, l, &l->st);
     if (rc != ED_OK) {
         l->st = NULL;
         go_down(l, rc == ED_ERR_NOENT ? "the name does not resolve" : ed_strerror(rc));
@@ -930,14 +934,17 @@ static void service_free(void *obj)
     bridges_free(obj);
 }
 
-int ed_mqtt_bridge_start(ed_broker *b, ed_mqtt_bridges **out, char *why, size_t why_len)
+int ed_mqtt_bridge_new(ed_broker *b, ed_mqtt_bridge_dial_fn dial, void *dial_arg,
+                       ed_mqtt_bridges **out, char *why, size_t why_len)
 {
-    if (out) *out = NULL;
+    *out = NULL;
     const struct ed_config *cfg = b->cfg;
     if (cfg->n_bridges == 0) return ED_OK;
     ed_mqtt_bridges *s = ed_calloc(1, sizeof *s);
     if (!s) return ED_ERR_NOMEM;
     s->b = b;
+    s->dial = dial;
+    s->dial_arg = dial_arg;
     s->max_packet_len = (uint32_t)cfg->mqtt_max_packet_bytes;
     int rc = ed_mqtt_routes_parse(cfg->mqtt_routes, &s->routes, why, why_len);
     if (rc == ED_OK && ed_mqtt_routes_have_keys(s->routes)) {
@@ -960,18 +967,38 @@ int ed_mqtt_bridge_start(ed_broker *b, ed_mqtt_bridges **out, char *why, size_t 
         bridges_free(s);
         return rc;
     }
+    for (int i = 0; i < s->n_links; i++) {
+        const link *l = &s->links[i];
+        ED_LOG_INFO("bridge %s: pulling %d filter(s) from %s:%u%s as %s (MQTT %s)", l->name,
+                    l->n_filters, l->host, (unsigned)l->port, l->tls ? " (TLS)" : "", l->client_id,
+                    l->level == 5 ? "5" : "3.1.1");
+        start_dial(&s->links[i]);
+    }
+    *out = s;
+    return ED_OK;
+}
+
+void ed_mqtt_bridge_free(ed_mqtt_bridges *s)
+{
+    bridges_free(s);
+}
+
+void ed_mqtt_bridge_flush(ed_mqtt_bridges *s)
+{
+    ed_ingest_flush(s->ingest);
+}
+
+int ed_mqtt_bridge_start(ed_broker *b, ed_mqtt_bridges **out, char *why, size_t why_len)
+{
+    if (out) *out = NULL;
+    ed_mqtt_bridges *s;
+    int rc = ed_mqtt_bridge_new(b, NULL, NULL, &s, why, why_len);
+    if (rc != ED_OK || !s) return rc;
     struct ed_broker_service svc = {ED_MQTT_BRIDGE_SERVICE, s, service_shutdown, service_free};
     rc = ed_broker_add_service(b, &svc);
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT bridges: %s", ed_strerror(rc));
         return rc;
-    }
-    for (int i = 0; i < s->n_links; i++) {
-        ED_LOG_INFO("bridge %s: pulling %d filter(s) from %s:%u%s as %s (MQTT %s)",
-                    s->links[i].name, s->links[i].n_filters, s->links[i].host,
-                    (unsigned)s->links[i].port, s->links[i].tls ? " (TLS)" : "",
-                    s->links[i].client_id, s->links[i].level == 5 ? "5" : "3.1.1");
-        start_dial(&s->links[i]);
     }
     if (out) *out = s;
     return ED_OK;

@@ -24,6 +24,21 @@ typedef struct ed_mqtt_bridges ed_mqtt_bridges;
  * file). */
 int ed_mqtt_bridge_start(ed_broker *b, ed_mqtt_bridges **out, char *why, size_t why_len);
 
+/* How a bridge reaches its source (tests and fuzz targets pass in-memory
+ * pairs): the contract of ed_plat_tcp_dial. */
+typedef int (*ed_mqtt_bridge_dial_fn)(void *dial_arg, ed_loop *l, const char *host, uint16_t port,
+                                      ed_dial_cb cb, void *cb_arg, ed_stream **out);
+/* The bridges of b->cfg, dialling at once through dial (NULL:
+ * ed_plat_tcp_dial), not registered with the broker (free with
+ * ed_mqtt_bridge_free). *out is NULL when no bridge is configured. */
+int ed_mqtt_bridge_new(ed_broker *b, ed_mqtt_bridge_dial_fn dial, void *dial_arg,
+                       ed_mqtt_bridges **out, char *why, size_t why_len);
+/* Closes every connection (unacknowledged messages come again from the
+ * source) and frees; durable waits still registered complete silently. */
+void ed_mqtt_bridge_free(ed_mqtt_bridges *s);
+/* Appends every gathered batch now (the linger timer does this itself). */
+void ed_mqtt_bridge_flush(ed_mqtt_bridges *s);
+
 /* What one bridge is doing, for status and tests. */
 struct ed_mqtt_bridge_status {
     const char *name;

@@ -1,8 +1,10 @@
-/* Unit tests of the MQTT codec's client side, which the pull bridge uses:
+/* Unit tests of the MQTT pull bridge and the codec's client side it uses:
  * CONNECT and SUBSCRIBE read back by the server-side decoders, CONNACK and
  * SUBACK made by the server-side encoders read back by the client-side
  * decoders (3.1.1 and 5), the bytes of PINGREQ and DISCONNECT, malformed
- * server packets refused, and the mqtt.bridge.<name>.* config keys. */
+ * server packets refused, the mqtt.bridge.<name>.* config keys, and the
+ * bridge against a scripted source over the simulated network: PUBACK and
+ * PUBREC only once the flush is done, a QoS 2 redelivery not stored twice. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,8 +12,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bridge/mqtt_bridge.h"
 #include "bridge/mqtt_codec.h"
 #include "core/config.h"
+#include "core/topics.h"
+#include "log_testutil.h"
+#include "platform/memnet.h"
+#include "storage/log.h"
+#include "tbroker.h"
+
+#include <stdlib.h>
 
 #define BYTES(s) ((struct ed_mqtt_bytes){(const uint8_t *)(s), sizeof(s) - 1})
 
@@ -271,6 +281,186 @@ static void test_bridge_config_keys(void **state)
     ed_config_free(c);
 }
 
+/* ---- the bridge against a scripted source ---- */
+
+struct src {
+    struct tbroker tb;
+    char *dir;
+    ed_mqtt_bridges *br;
+    ed_stream *peer; /* the source's end */
+    ed_timer t;
+    ed_dial_cb cb;
+    void *cb_arg;
+    uint8_t got[4096]; /* what the bridge sent, not yet looked at */
+    size_t got_len;
+};
+
+static void dialled(ed_timer *t, void *arg)
+{
+    ED_UNUSED(t);
+    struct src *s = arg;
+    s->cb(s->cb_arg, ED_OK);
+}
+
+static int dial_mem(void *arg, ed_loop *l, const char *host, uint16_t port, ed_dial_cb cb,
+                    void *cb_arg, ed_stream **out)
+{
+    ED_UNUSED(host);
+    ED_UNUSED(port);
+    struct src *s = arg;
+    if (ed_memnet_pair(l, 1u << 16, "source:1883", "eddy:40000", out, &s->peer) != ED_OK)
+        return ED_ERR_NOMEM;
+    s->cb = cb;
+    s->cb_arg = cb_arg;
+    ed_plat_timer_start(l, &s->t, 0, dialled, s);
+    return ED_OK;
+}
+
+static void pump(struct src *s)
+{
+    for (int i = 0; i < 6; i++)
+        ed_plat_loop_run_once(s->tb.loop, 0);
+    size_t n = 0;
+    while (s->peer && ed_memnet_pending(s->peer) && s->got_len < sizeof s->got &&
+           ed_plat_stream_read(s->peer, s->got + s->got_len, sizeof s->got - s->got_len, &n) ==
+               ED_OK)
+        s->got_len += n;
+}
+
+static void say(struct src *s, const void *p, size_t n)
+{
+    struct ed_iovec v = {(void *)(uintptr_t)p, n};
+    size_t k = 0;
+    assert_int_equal(ed_plat_stream_writev(s->peer, &v, 1, &k), ED_OK);
+    assert_int_equal(k, n);
+    pump(s);
+}
+
+/* The next packet the bridge sent: its first byte, and its body copied
+ * into body (the rest stays). -1 when there is none. */
+static int next_packet(struct src *s, uint8_t *body, size_t *len)
+{
+    uint8_t first;
+    uint32_t rem;
+    size_t hl;
+    if (ed_mqtt_fixed_header(s->got, s->got_len, &first, &rem, &hl) != ED_OK ||
+        hl + rem > s->got_len)
+        return -1;
+    memcpy(body, s->got + hl, rem);
+    *len = rem;
+    memmove(s->got, s->got + hl + rem, s->got_len - hl - rem);
+    s->got_len -= hl + rem;
+    return first;
+}
+
+static void sync_disk(struct src *s)
+{
+    ed_mqtt_bridge_flush(s->br);
+    for (int i = 0; i < 3; i++) {
+        tb_sync(&s->tb);
+        pump(s);
+    }
+}
+
+/* A bridge connected and subscribed to "plant/#" at QoS 2 (3.1.1). */
+static int src_setup(void **state)
+{
+    struct src *s = calloc(1, sizeof *s);
+    s->dir = lt_tmpdir();
+    assert_int_equal(ed_config_new(&s->tb.cfg), ED_OK);
+    char why[256];
+    const char *sets[][2] = {{"log.dirs", s->dir},
+                             {"log.dir.min.free.bytes", "0"},
+                             {"eddy.flush.gather.ms", "0"},
+                             {"mqtt.bridge.t.address", "source:1883"},
+                             {"mqtt.bridge.t.topics", "plant/#:2"}};
+    for (size_t i = 0; i < ED_ARRAY_LEN(sets); i++)
+        assert_int_equal(ed_config_set(s->tb.cfg, sets[i][0], sets[i][1], why, sizeof why), ED_OK);
+    assert_int_equal(tb_open(&s->tb), ED_OK);
+    assert_int_equal(ed_mqtt_bridge_new(&s->tb.b, dial_mem, s, &s->br, why, sizeof why), ED_OK);
+    pump(s);
+    uint8_t body[512];
+    size_t len;
+    assert_int_equal(next_packet(s, body, &len), ED_MQTT_CONNECT << 4);
+    say(s, "\x20\x02\x00\x00", 4);
+    assert_int_equal(next_packet(s, body, &len), ED_MQTT_SUBSCRIBE << 4 | 2);
+    say(s, "\x90\x03\x00\x01\x02", 5);
+    *state = s;
+    return 0;
+}
+
+static int src_teardown(void **state)
+{
+    struct src *s = *state;
+    ed_mqtt_bridge_free(s->br);
+    ed_plat_timer_stop(s->tb.loop, &s->t);
+    ed_plat_stream_close(s->peer);
+    tb_close(&s->tb);
+    ed_config_free(s->tb.cfg);
+    lt_rmtree(s->dir);
+    free(s->dir);
+    free(s);
+    return 0;
+}
+
+static int64_t end_offset(struct src *s, const char *topic)
+{
+    ed_topic *t = ed_topics_find(s->tb.topics, topic);
+    return t ? ed_log_end_offset(ed_topic_partition(t, 0)->log) : 0;
+}
+
+static void test_bridge_acks_once_durable(void **state)
+{
+    struct src *s = *state;
+    /* two QoS 1 publishes (ids 5, 6): no PUBACK until the flush */
+    static const uint8_t pub[] = {0x32, 12, 0, 7, 'p', 'l', 'a', 'n', 't', '/', 'a', 0, 5, 'x'};
+    say(s, pub, sizeof pub);
+    uint8_t two[sizeof pub];
+    memcpy(two, pub, sizeof pub);
+    two[12] = 6;
+    say(s, two, sizeof two);
+    uint8_t body[64];
+    size_t len;
+    assert_int_equal(next_packet(s, body, &len), -1);
+    sync_disk(s);
+    assert_int_equal(end_offset(s, "plant.a"), 2);
+    assert_int_equal(next_packet(s, body, &len), ED_MQTT_PUBACK << 4);
+    assert_memory_equal(body, "\x00\x05", 2);
+    assert_int_equal(next_packet(s, body, &len), ED_MQTT_PUBACK << 4);
+    assert_memory_equal(body, "\x00\x06", 2);
+    struct ed_mqtt_bridge_status st;
+    ed_mqtt_bridge_status_get(s->br, 0, &st);
+    assert_true(st.connected);
+    assert_int_equal(st.n_in, 2);
+    assert_int_equal(st.in_flight, 0);
+}
+
+static void test_bridge_qos2_redelivery_stored_once(void **state)
+{
+    struct src *s = *state;
+    static const uint8_t pub[] = {0x34, 12, 0, 7, 'p', 'l', 'a', 'n', 't', '/', 'b', 0, 9, 'y'};
+    uint8_t dup[sizeof pub];
+    memcpy(dup, pub, sizeof pub);
+    dup[0] |= 8;
+    say(s, pub, sizeof pub);
+    say(s, dup, sizeof dup); /* before the PUBREC */
+    uint8_t body[64];
+    size_t len;
+    assert_int_equal(next_packet(s, body, &len), -1);
+    sync_disk(s);
+    assert_int_equal(next_packet(s, body, &len), ED_MQTT_PUBREC << 4);
+    assert_int_equal(next_packet(s, body, &len), -1); /* one PUBREC for both */
+    say(s, dup, sizeof dup);                          /* after it */
+    assert_int_equal(next_packet(s, body, &len), ED_MQTT_PUBREC << 4);
+    say(s, "\x62\x02\x00\x09", 4);
+    assert_int_equal(next_packet(s, body, &len), ED_MQTT_PUBCOMP << 4);
+    sync_disk(s);
+    assert_int_equal(end_offset(s, "plant.b"), 1);
+    struct ed_mqtt_bridge_status st;
+    ed_mqtt_bridge_status_get(s->br, 0, &st);
+    assert_int_equal(st.n_dup, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +470,9 @@ int main(void)
         cmocka_unit_test(test_connack_malformed),
         cmocka_unit_test(test_suback),
         cmocka_unit_test(test_bridge_config_keys),
+        cmocka_unit_test_setup_teardown(test_bridge_acks_once_durable, src_setup, src_teardown),
+        cmocka_unit_test_setup_teardown(test_bridge_qos2_redelivery_stored_once, src_setup,
+                                        src_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
