@@ -169,6 +169,13 @@ def metrics(broker):
                                      if line.startswith("eddy_mqtt_bridge_"))}
 
 
+def wait_acked(acked, n, publisher, timeout=120):
+    deadline = time.time() + timeout
+    while len(acked) < n:
+        assert publisher.is_alive() and time.time() < deadline, f"only {len(acked)} of {n} acknowledged"
+        time.sleep(0.01)
+
+
 def paho_publisher(port, cid, version=mqtt.MQTTv311, user=None, password=None):
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=version)
     c.max_inflight_messages_set(200)
@@ -235,14 +242,11 @@ def test_kill9_of_eddy_and_restart_of_mosquitto_lose_nothing(source, eddy):
     t = threading.Thread(target=publisher)
     t.start()
     try:
-        while len(acked) < n // 4:
-            time.sleep(0.01)
+        wait_acked(acked, n // 4, t)
         b.kill9()  # messages Eddy stored but had not acknowledged come again
-        while len(acked) < n // 2:
-            time.sleep(0.01)
+        wait_acked(acked, n // 2, t)
         b.start()
-        while len(acked) < 3 * n // 4:
-            time.sleep(0.01)
+        wait_acked(acked, 3 * n // 4, t)
         source.restart()  # the publisher reconnects itself (paho)
         c.reconnect()
         t.join(120)
