@@ -1,8 +1,9 @@
 /* MQTT pull bridges (see mqtt_bridge.h): one client connection per bridge
- * on the broker's loop. Layout: settings from mqtt.bridge.<name>.*, the
- * connection (dial, TLS, CONNECT, SUBSCRIBE, keep-alive, backoff), incoming
- * packets, publishes into the log through the routes and the ingest path,
- * and the acknowledgements that leave once their records are durable.
+ * on the broker's loop (its settings: mqtt_bridge_conf.c). Layout: the
+ * acknowledgements that leave once their records are durable, publishes
+ * into the log through the routes and the ingest path, the connection
+ * (dial, TLS, CONNECT, SUBSCRIBE, keep-alive, backoff) and its packets,
+ * and the service.
  *
  * Acknowledgement slots form a ring indexed by a sequence number that never
  * repeats across connections: a record's durable completion names its
@@ -10,21 +11,16 @@
  * connection it was owed to has gone) is ignored, since the source resends
  * what it did not see acknowledged. */
 #define ED_LOG_MODULE "mqtt-bridge"
-#include "bridge/mqtt_bridge.h"
-#include "bridge/mqtt_codec.h"
-#include "bridge/mqtt_route.h"
+#include "bridge/mqtt_bridge_int.h"
 #include "bridge/target.h"
-#include "core/ingest.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
 #include "platform/log.h"
 #include "platform/mem.h"
-#include "platform/tls.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_FILTERS    32
 #define MAX_HEADERS    64
 #define OUT_MAX_LEN    (1u << 20) /* queued output beyond this: the source is not reading */
 #define CONNECT_MS     10000      /* dial, TLS and CONNACK must finish within this */
@@ -34,69 +30,6 @@
 /* Mosquitto's default max_inflight_messages: with MQTT 3.1.1 the source's
  * window is its own setting, so a flush is started once this many wait. */
 #define WINDOW_311 20
-
-enum state { S_DOWN, S_DIALING, S_CONNECTING, S_UP };
-
-struct slot {
-    uint16_t id;
-    uint8_t type; /* PUBACK or PUBREC */
-    bool done;
-    int status;
-};
-
-typedef struct link link;
-struct link {
-    ed_mqtt_bridges *s;
-    char name[32];
-    /* settings */
-    char host[256];
-    uint16_t port;
-    ed_tls_conf *tls;
-    char client_id[256];
-    char *username, *password; /* NULL: not sent */
-    uint8_t level;
-    uint16_t keepalive_s;
-    uint32_t cap; /* acknowledgement slots: mqtt.bridge.<name>.max.inflight */
-    char *filters_text;
-    struct ed_mqtt_bytes filters[MAX_FILTERS];
-    uint8_t qos[MAX_FILTERS];
-    int n_filters;
-    /* connection */
-    enum state state;
-    ed_stream *st;
-    ed_timer timer;
-    uint32_t n_failures;
-    uint64_t deadline_ms, last_tx_ms, ping_ms; /* ping_ms: PINGREQ unanswered since (0: none) */
-    bool subscribed, paused, failed;
-    uint8_t *out;
-    size_t out_len, out_off, out_cap;
-    uint8_t *in;
-    size_t in_len, in_cap;
-    /* acknowledgements owed, oldest at seq head */
-    struct slot *ring;
-    uint64_t head;
-    uint32_t n;
-    uint8_t *qos2; /* bitmap: QoS 2 ids stored and not yet released */
-    link *drain_next;
-    bool drain;
-    /* status */
-    bool connected;
-    uint64_t n_in, n_dup, n_dropped, n_connects;
-    char last_error[200];
-};
-
-struct ed_mqtt_bridges {
-    ed_broker *b;
-    ed_mqtt_bridge_dial_fn dial; /* NULL: ed_plat_tcp_dial */
-    void *dial_arg;
-    ed_ingest *ingest;
-    ed_mqtt_routes *routes;
-    uint8_t *key_buf; /* route KEY templates' output (NULL: no route has one) */
-    uint32_t max_packet_len;
-    link *links;
-    int n_links;
-    link *drains; /* links with acknowledgements completed by the batch at hand */
-};
 
 static void go_down(link *l, const char *why);
 static void arm(link *l);
@@ -112,6 +45,18 @@ static void set_error(link *l, const char *why)
     snprintf(l->last_error, sizeof l->last_error, "%s", why);
 }
 
+/* A read or write failed: a failed TLS handshake says what failed (an
+ * unknown authority, a name mismatch), else plain_why. */
+static void lost(link *l, const char *plain_why)
+{
+    char why[300] = "TLS: ";
+    if (l->tls && l->st && ed_plat_tls_handshake(l->st, why + 5, sizeof why - 5) != ED_OK) {
+        go_down(l, why);
+        return;
+    }
+    go_down(l, plain_why);
+}
+
 /* ---- output ---- */
 
 static void flush_out(link *l)
@@ -120,7 +65,7 @@ static void flush_out(link *l)
         struct ed_iovec v = {l->out + l->out_off, l->out_len - l->out_off};
         size_t n = 0;
         if (ed_plat_stream_writev(l->st, &v, 1, &n) != ED_OK) {
-            go_down(l, "connection lost while writing");
+            lost(l, "connection lost while writing");
             return;
         }
         if (n == 0) break;
@@ -626,12 +571,7 @@ static void on_readable(void *arg)
         int rc = ed_plat_stream_read(l->st, l->in + l->in_len, l->in_cap - l->in_len, &n);
         if (rc == ED_ERR_AGAIN) break;
         if (rc != ED_OK) {
-            char why[300] = "TLS: ";
-            if (l->tls && ed_plat_tls_handshake(l->st, why + 5, sizeof why - 5) != ED_OK &&
-                l->state == S_CONNECTING)
-                go_down(l, why);
-            else
-                go_down(l, "connection closed by the source");
+            lost(l, "connection closed by the source");
             return;
         }
         l->in_len += n;
@@ -744,157 +684,6 @@ static void arm(link *l)
                         l);
 }
 
-/* ---- settings ---- */
-
-/* host:port, [v6]:port, with mqtt:// or mqtts:// in front. */
-static int parse_address(link *l, const char *v, bool *tls, char *why, size_t why_len)
-{
-    if (strncmp(v, "mqtts://", 8) == 0) {
-        *tls = true;
-        v += 8;
-    } else if (strncmp(v, "mqtt://", 7) == 0) {
-        v += 7;
-    }
-    const char *colon = NULL;
-    const char *host = v;
-    size_t host_len;
-    if (*v == '[') {
-        const char *end = strchr(v, ']');
-        if (!end) goto bad;
-        host = v + 1;
-        host_len = (size_t)(end - host);
-        if (end[1] == ':')
-            colon = end + 1;
-        else if (end[1])
-            goto bad;
-    } else {
-        colon = strrchr(v, ':');
-        host_len = colon ? (size_t)(colon - v) : strlen(v);
-    }
-    if (host_len == 0 || host_len >= sizeof l->host) goto bad;
-    memcpy(l->host, host, host_len);
-    l->host[host_len] = '\0';
-    l->port = *tls ? 8883 : 1883;
-    if (colon) {
-        int64_t port = 0;
-        if (!ed_config_parse_int(colon + 1, &port) || port < 1 || port > 65535) goto bad;
-        l->port = (uint16_t)port;
-    }
-    return ED_OK;
-bad:
-    snprintf(why, why_len, "mqtt.bridge.%s.address: '%s' is not host:port", l->name, v);
-    return ED_ERR_INVAL;
-}
-
-/* filter[:qos],... into l->filters (pointing into l->filters_text). */
-static int parse_filters(link *l, const char *v, char *why, size_t why_len)
-{
-    l->filters_text = ed_strdup(v);
-    if (!l->filters_text) return ED_ERR_NOMEM;
-    const char *p = l->filters_text;
-    size_t n;
-    while (p) {
-        const char *item = ed_config_list_item(&p, &n);
-        if (n == 0) continue;
-        uint8_t qos = 1;
-        if (n >= 2 && item[n - 2] == ':' && item[n - 1] >= '0' && item[n - 1] <= '2') {
-            qos = (uint8_t)(item[n - 1] - '0');
-            n -= 2;
-        }
-        if (l->n_filters == MAX_FILTERS) {
-            snprintf(why, why_len, "mqtt.bridge.%s.topics: more than %d filters", l->name,
-                     MAX_FILTERS);
-            return ED_ERR_INVAL;
-        }
-        if (!ed_mqtt_filter_ok((const uint8_t *)item, n) ||
-            !ed_mqtt_utf8_ok((const uint8_t *)item, n)) {
-            snprintf(why, why_len, "mqtt.bridge.%s.topics: '%.*s' is not an MQTT topic filter",
-                     l->name, (int)ED_MIN(n, 200), item);
-            return ED_ERR_INVAL;
-        }
-        l->filters[l->n_filters] = (struct ed_mqtt_bytes){(const uint8_t *)item, n};
-        l->qos[l->n_filters++] = qos;
-    }
-    if (l->n_filters == 0) {
-        snprintf(why, why_len, "mqtt.bridge.%s.topics: no topic filter given", l->name);
-        return ED_ERR_INVAL;
-    }
-    return ED_OK;
-}
-
-static int setup_tls(link *l, const struct ed_config_bridge *br, char *why, size_t why_len)
-{
-    struct ed_tls_settings st = {
-        .ca_file = ed_config_bridge_str(br, ED_CONFIG_BRIDGE_CA),
-        .cert_file = ed_config_bridge_str(br, ED_CONFIG_BRIDGE_CERT),
-        .key_file = ed_config_bridge_str(br, ED_CONFIG_BRIDGE_KEY),
-        .verify_host = true,
-    };
-    if (!*st.ca_file) st.ca_file = NULL;
-    char e[256];
-    int rc = ed_plat_tls_conf_new(&st, &l->tls, e, sizeof e);
-    if (rc != ED_OK) snprintf(why, why_len, "mqtt.bridge.%s TLS: %s", l->name, e);
-    return rc;
-}
-
-static char *dup_or_null(const char *v)
-{
-    return *v ? ed_strdup(v) : NULL;
-}
-
-static int link_setup(ed_mqtt_bridges *s, link *l, const struct ed_config_bridge *br, char *why,
-                      size_t why_len)
-{
-    l->s = s;
-    snprintf(l->name, sizeof l->name, "%s", br->name);
-    const char *addr = ed_config_bridge_str(br, ED_CONFIG_BRIDGE_ADDRESS);
-    if (!*addr) {
-        snprintf(why, why_len, "mqtt.bridge.%s.address: not set", l->name);
-        return ED_ERR_INVAL;
-    }
-    bool tls = ed_config_bridge_int(br, ED_CONFIG_BRIDGE_TLS) != 0;
-    int rc = parse_address(l, addr, &tls, why, why_len);
-    if (rc == ED_OK)
-        rc = parse_filters(l, ed_config_bridge_str(br, ED_CONFIG_BRIDGE_TOPICS), why, why_len);
-    if (rc == ED_OK && tls) rc = setup_tls(l, br, why, why_len);
-    if (rc != ED_OK) return rc;
-    const char *id = ed_config_bridge_str(br, ED_CONFIG_BRIDGE_CLIENT_ID);
-    const char *site = s->b->cfg->site_id;
-    if (*id)
-        snprintf(l->client_id, sizeof l->client_id, "%s", id);
-    else
-        snprintf(l->client_id, sizeof l->client_id, "eddy-%s%s%s", site, *site ? "-" : "", l->name);
-    const char *user = ed_config_bridge_str(br, ED_CONFIG_BRIDGE_USERNAME);
-    const char *pass = ed_config_bridge_str(br, ED_CONFIG_BRIDGE_PASSWORD);
-    l->username = dup_or_null(user);
-    l->password = dup_or_null(pass);
-    l->level = strcmp(ed_config_bridge_str(br, ED_CONFIG_BRIDGE_PROTOCOL), "5") == 0 ? 5 : 4;
-    l->keepalive_s = (uint16_t)ed_config_bridge_int(br, ED_CONFIG_BRIDGE_KEEPALIVE);
-    l->cap = (uint32_t)ed_config_bridge_int(br, ED_CONFIG_BRIDGE_MAX_INFLIGHT);
-    l->ring = ed_calloc(l->cap, sizeof *l->ring);
-    l->qos2 = ed_calloc(65536 / 8, 1);
-    if ((*user && !l->username) || (*pass && !l->password) || !l->ring || !l->qos2)
-        return ED_ERR_NOMEM;
-    return ED_OK;
-}
-
-static void link_free(link *l)
-{
-    if (!l->s) return;
-    ed_plat_timer_stop(l->s->b->loop, &l->timer);
-    ed_plat_stream_close(l->st);
-    l->st = NULL;
-    ed_plat_tls_conf_unref(l->tls);
-    ed_free(l->filters_text);
-    ed_free(l->username);
-    if (l->password) memset(l->password, 0, strlen(l->password));
-    ed_free(l->password);
-    ed_free(l->out);
-    ed_free(l->in);
-    ed_free(l->ring);
-    ed_free(l->qos2);
-}
-
 /* ---- the service ---- */
 
 static void bridges_free(ed_mqtt_bridges *s)
@@ -902,7 +691,7 @@ static void bridges_free(ed_mqtt_bridges *s)
     if (!s) return;
     ed_ingest_free(s->ingest); /* no callback after this */
     for (int i = 0; s->links && i < s->n_links; i++)
-        link_free(&s->links[i]);
+        ed_mqtt_bridge_link_free(&s->links[i]);
     ed_free(s->links);
     ed_mqtt_routes_free(s->routes);
     ed_free(s->key_buf);
@@ -959,7 +748,7 @@ int ed_mqtt_bridge_new(ed_broker *b, ed_mqtt_bridge_dial_fn dial, void *dial_arg
         if (!s->links) rc = ED_ERR_NOMEM;
     }
     for (int i = 0; rc == ED_OK && i < cfg->n_bridges; i++) {
-        rc = link_setup(s, &s->links[i], &cfg->bridges[i], why, why_len);
+        rc = ed_mqtt_bridge_link_setup(s, &s->links[i], &cfg->bridges[i], why, why_len);
         s->n_links = i + 1;
     }
     if (rc != ED_OK) {
