@@ -259,6 +259,14 @@ int ed_broker_add_service(ed_broker *b, const struct ed_broker_service *svc)
     return ED_OK;
 }
 
+void *ed_broker_service_obj(const ed_broker *b, const char *name)
+{
+    const struct ed_broker_own *o = b->own;
+    for (int i = 0; o && i < o->n_svc; i++)
+        if (strcmp(o->svc[i].name, name) == 0) return o->svc[i].obj;
+    return NULL;
+}
+
 void ed_broker_note_bound(ed_broker *b, const char *name, const char *host, uint16_t port)
 {
     struct ed_broker_own *o = b->own;

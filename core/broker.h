@@ -64,6 +64,8 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
 /* Registers a service (the broker frees it at close; on error it is freed
  * now). */
 int ed_broker_add_service(ed_broker *b, const struct ed_broker_service *svc);
+/* The object of the service registered under name (NULL: none). */
+void *ed_broker_service_obj(const ed_broker *b, const char *name);
 /* Notes a bound listener: NAME=host:port lines for the port file. */
 void ed_broker_note_bound(ed_broker *b, const char *name, const char *host, uint16_t port);
 int ed_broker_n_bound(const ed_broker *b);

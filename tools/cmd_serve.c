@@ -21,6 +21,7 @@
 #if ED_WITH_MQTT
 #include "bridge/http.h"
 #include "bridge/mqtt.h"
+#include "bridge/mqtt_bridge.h"
 #endif
 #if ED_WITH_COAP
 #include "bridge/coap.h"
@@ -189,6 +190,7 @@ int ed_cmd_serve(int argc, char **argv)
     if (rc == ED_OK) rc = ed_server_start(b, NULL, why, sizeof why);
 #if ED_WITH_MQTT
     if (rc == ED_OK) rc = ed_mqtt_start(b, NULL, why, sizeof why);
+    if (rc == ED_OK) rc = ed_mqtt_bridge_start(b, NULL, why, sizeof why);
 #endif
 #if ED_WITH_COAP
     if (rc == ED_OK) rc = ed_coap_start(b, NULL, why, sizeof why);

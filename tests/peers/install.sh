@@ -44,6 +44,8 @@ pkgs=()
 have kcat || pkgs+=(kcat)
 # mosquitto_pub / mosquitto_sub: MQTT clients for the MQTT listener's tests.
 have mosquitto_pub && have mosquitto_sub || pkgs+=(mosquitto-clients)
+# mosquitto: the source broker of the MQTT pull bridge's tests.
+[ -x /usr/sbin/mosquitto ] || have mosquitto || pkgs+=(mosquitto)
 # coap-client-notls: a CoAP client for the CoAP listener's tests (Debian
 # names coap-client after its DTLS library).
 have coap-client-notls || pkgs+=(libcoap3-bin)
@@ -67,6 +69,7 @@ python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 have mosquitto_pub || die "mosquitto_pub missing after install"
+[ -x /usr/sbin/mosquitto ] || have mosquitto || die "mosquitto missing after install"
 have coap-client-notls || die "coap-client-notls missing after install"
 have promtool || die "promtool missing after install"
 have nft || die "nft missing after install"

@@ -890,8 +890,10 @@ static void test_connect_ping_disconnect(void **state)
     assert_int_equal(g[0].type, ED_MQTT_CONNACK);
     assert_int_equal(g[0].body[1], 0);
     struct ed_mqtt_bytes props = {g[0].body + 3, g[0].body[2]};
-    assert_int_equal(ed_mqtt_props_check(props, ED_MQTT_CONNACK, false, &(const char *){NULL}),
+    assert_int_equal(ed_mqtt_props_check(props, ED_MQTT_CONNECT, false, &(const char *){NULL}),
                      ED_ERR_PROTO); /* server-only properties: not allowed from a client */
+    assert_int_equal(ed_mqtt_props_check(props, ED_MQTT_CONNACK, false, &(const char *){NULL}),
+                     ED_OK); /* and what a client (the pull bridge) accepts */
     struct ed_mqtt_prop_iter it;
     struct ed_mqtt_prop pr;
     ed_mqtt_prop_iter_init(&it, props);
