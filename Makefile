@@ -240,8 +240,8 @@ soak: $(SAN_BUILD)/eddy
 # default suite runs 20): EDDY_MIRROR_KILLS overrides. Then the network
 # tests with the bandwidth cap held to +-10 % on the slow, lossy link.
 soak-mirror: $(BUILD)/eddy
-	EDDY_MIRROR_KILLS=$${EDDY_MIRROR_KILLS:-200} bash tests/integration/run.sh \
-	  tests/integration/test_mirror.py -k kill9_loop --timeout 7200
+	EDDY_MIRROR_KILLS=$${EDDY_MIRROR_KILLS:-2000} bash tests/integration/run.sh \
+	  tests/integration/test_mirror.py -k kill9_loop --timeout 14400
 	EDDY_MIRROR_NET_STRICT=1 bash tests/integration/run.sh tests/integration/test_mirror_net.py \
 	  --timeout 900
 

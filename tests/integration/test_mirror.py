@@ -9,8 +9,8 @@ gateway with the same site.id and an upstream topic with fewer partitions.
 Every comparison reads the upstream with isolation.level=read_committed,
 as the datacenter's consumers must (docs/mirror.md).
 
-EDDY_MIRROR_KILLS sets the number of kill -9 rounds (default 20;
-`make soak-mirror` runs 200)."""
+EDDY_MIRROR_KILLS sets the number of kill -9 rounds (default 200;
+`make soak-mirror` runs 2,000)."""
 
 import json
 import os
@@ -38,7 +38,7 @@ from conftest import (
 )
 from mirror_check import assert_exact, read_all
 
-KILLS = int(os.environ.get("EDDY_MIRROR_KILLS", "20"))
+KILLS = int(os.environ.get("EDDY_MIRROR_KILLS", "200"))
 BASE_TS = int(time.time() * 1000) - 3_600_000
 CRASH_POINTS = ["before-produce", "after-produce", "before-endtxn", "after-endtxn"]
 
@@ -199,6 +199,7 @@ def test_mirror_copies_kafka_and_mqtt_records_exactly(upstream, tmp_path):
         b.stop()
 
 
+@pytest.mark.timeout(max(1200, KILLS * 6))  # 200 kills take about 2 minutes on an idle 2-core machine
 def test_mirror_kill9_loop_no_gap_no_duplicate(upstream, tmp_path):
     # Small transactions, so that kills land inside them.
     cfg = mirror_config(upstream, "soak", **{"mirror.transaction.max.bytes": "2048"})
