@@ -116,6 +116,12 @@ void ed_http_sse_close(ed_http_conn *c);
 /* Periodic: a comment line keeps an idle tail's proxies from closing it. */
 void ed_http_sse_scan(ed_http_conn *c, uint64_t now_ms);
 
+/* The user a writing request acts as (user, cap bytes): on an https://
+ * listener only, from HTTP Basic credentials of the user store or a bearer
+ * token of the token store; NULL after answering (403 in clear, 401 with
+ * a WWW-Authenticate challenge) (http_produce.c). */
+const char *ed_http_authenticate(ed_http_conn *c, const struct ed_http_req *r, char *user,
+                                 size_t cap);
 /* POST /v3/clusters/{cluster_id}/topics/{topic}/records (http_produce.c). */
 void ed_http_produce(struct ed_http_call *k);
 /* GET /v3/clusters. */

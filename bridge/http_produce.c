@@ -6,7 +6,8 @@
  * durable (fdatasync), like acks=all.
  *
  * Writing is for authenticated users only: HTTP Basic credentials checked
- * against the user store (core/users.h, as MQTT passwords are), accepted
+ * against the user store (core/users.h, as MQTT passwords are) or a bearer
+ * token of the token store (core/tokens.h) acting as its user, accepted
  * only on an https:// listener so a password never crosses the network in
  * clear, then the ACLs (WRITE on the topic). A body must be sent as
  * application/json (a browser form cannot, so a page of another site
@@ -15,8 +16,10 @@
 #include "bridge/http_int.h"
 #include "bridge/http_json.h"
 #include "core/acl.h"
+#include "core/config.h"
 #include "core/metrics.h"
 #include "core/partitioner.h"
+#include "core/tokens.h"
 #include "core/topics.h"
 #include "core/users.h"
 #include "platform/crypto.h"
@@ -90,12 +93,66 @@ static const char *blob_of(struct ed_http_json obj, struct blob *b)
 
 /* ---- authentication and access ---- */
 
-/* The user of the request's Basic credentials, checked: NULL after
- * answering (401, 403). */
-static const char *authenticate(ed_http_conn *c, const struct ed_http_req *r, char *user,
-                                size_t cap)
+static const char challenge[] = "WWW-Authenticate: Basic realm=\"eddy\", charset=\"UTF-8\"\r\n"
+                                "WWW-Authenticate: Bearer realm=\"eddy\"\r\n";
+
+static void refuse_401(ed_http_conn *c, const char *message, const char *extra)
 {
-    static const char challenge[] = "WWW-Authenticate: Basic realm=\"eddy\", charset=\"UTF-8\"\r\n";
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"error_code\":401,\"message\":\"%s\"}\n", message);
+    c->head_only = false;
+    ed_http_reply(c, 401, "application/json", body, (size_t)n, extra);
+}
+
+/* The user of a bearer token (a): checked against the token store of the
+ * data directory, read for this request so that a token added or revoked
+ * by `eddy tokens` counts at once (a small file; a write costs an
+ * fdatasync anyway). The user must still be in the user store. */
+static bool bearer_user(ed_broker *b, const struct ed_http_str *a, char *user, size_t cap)
+{
+    struct ed_storage_config sc;
+    ed_tokens *t = NULL;
+    if (!b->cfg || !b->users) return false;
+    ed_config_storage(b->cfg, &sc);
+    if (ed_tokens_open(sc.dir, &t) != ED_OK) return false;
+    const char *p = (const char *)a->p + 7;
+    size_t len = a->len - 7;
+    while (len && *p == ' ')
+        p++, len--;
+    int rc = ed_tokens_verify(t, p, len, ed_plat_clock_wall_ms(), user, cap);
+    ed_tokens_close(t);
+    struct ed_scram_cred cred;
+    size_t ul = rc == ED_OK ? strlen(user) : 0;
+    if (rc == ED_OK && ed_users_lookup(b->users, user, ul, ED_SASL_SCRAM_SHA_256, &cred) != ED_OK &&
+        ed_users_lookup(b->users, user, ul, ED_SASL_SCRAM_SHA_512, &cred) != ED_OK)
+        rc = ED_ERR_PERM;
+    memset(&cred, 0, sizeof cred);
+    return rc == ED_OK;
+}
+
+/* The user of HTTP Basic credentials (a), checked against the user store. */
+static bool basic_user(ed_broker *b, const struct ed_http_str *a, char *user, size_t cap)
+{
+    uint8_t cred[512];
+    size_t n = 0;
+    const uint8_t *colon = NULL;
+    if (ed_plat_crypto_b64_decode(a->p + 6, a->len - 6, cred, sizeof cred - 1, &n) == ED_OK)
+        colon = memchr(cred, ':', n);
+    size_t ul = colon ? (size_t)(colon - cred) : 0;
+    bool ok =
+        colon && ul > 0 && ul < cap && b->users &&
+        ed_users_check_password(b->users, (const char *)cred, ul, colon + 1, n - ul - 1) == ED_OK;
+    if (ok) {
+        memcpy(user, cred, ul);
+        user[ul] = '\0';
+    }
+    memset(cred, 0, sizeof cred);
+    return ok;
+}
+
+const char *ed_http_authenticate(ed_http_conn *c, const struct ed_http_req *r, char *user,
+                                 size_t cap)
+{
     ed_broker *b = c->h->b;
     if (strcmp(ed_conn_listener(c->conn), "https") != 0) {
         ed_http_reply_error(c, 403,
@@ -104,27 +161,22 @@ static const char *authenticate(ed_http_conn *c, const struct ed_http_req *r, ch
         return NULL;
     }
     const struct ed_http_str *a = ed_http_header_get(r, "authorization");
-    if (!a || a->len < 7 || !ed_http_str_ieq((struct ed_http_str){a->p, 6}, "basic ")) {
-        c->head_only = false;
-        ed_http_reply(c, 401, "application/json",
-                      "{\"error_code\":401,\"message\":\"credentials needed\"}\n", 50, challenge);
+    bool basic = a && a->len >= 7 && ed_http_str_ieq((struct ed_http_str){a->p, 6}, "basic ");
+    bool bearer = a && a->len >= 8 && ed_http_str_ieq((struct ed_http_str){a->p, 7}, "bearer ");
+    if (!basic && !bearer) {
+        refuse_401(c, "credentials needed", challenge);
         return NULL;
     }
-    uint8_t cred[512];
-    size_t n = 0;
-    const uint8_t *colon = NULL;
-    if (ed_plat_crypto_b64_decode(a->p + 6, a->len - 6, cred, sizeof cred - 1, &n) == ED_OK)
-        colon = memchr(cred, ':', n);
-    size_t ul = colon ? (size_t)(colon - cred) : 0;
-    if (!colon || ul == 0 || ul >= cap || !b->users ||
-        ed_users_check_password(b->users, (const char *)cred, ul, colon + 1, n - ul - 1) != ED_OK) {
-        ED_LOG_WARN_RL("HTTP client %s: authentication failed", ed_conn_peer(c->conn));
-        ed_http_reply(c, 401, "application/json",
-                      "{\"error_code\":401,\"message\":\"bad credentials\"}\n", 47, challenge);
+    if (bearer ? !bearer_user(b, a, user, cap) : !basic_user(b, a, user, cap)) {
+        ED_LOG_WARN_RL("HTTP client %s: authentication failed (%s)", ed_conn_peer(c->conn),
+                       bearer ? "Bearer" : "Basic");
+        if (bearer)
+            refuse_401(c, "bad token",
+                       "WWW-Authenticate: Bearer realm=\"eddy\", error=\"invalid_token\"\r\n");
+        else
+            refuse_401(c, "bad credentials", challenge);
         return NULL;
     }
-    memcpy(user, cred, ul);
-    user[ul] = '\0';
     return user;
 }
 
@@ -189,7 +241,7 @@ void ed_http_produce(struct ed_http_call *k)
         return;
     }
     char user[256];
-    if (!authenticate(c, k->r, user, sizeof user)) return;
+    if (!ed_http_authenticate(c, k->r, user, sizeof user)) return;
     if (strcmp(k->seg[2], b->cluster_id) != 0) {
         ed_http_reply_error(c, 404, "no such cluster");
         return;

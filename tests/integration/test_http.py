@@ -423,18 +423,27 @@ def rest_broker(tmp_path_factory):
     b.stop()
 
 
-def rest_post(b, path, body, user=None, pw=None, tls=True, ctype="application/json"):
-    args = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "--data-binary", "@-"]
+def rest_post(b, path, body, user=None, pw=None, tls=True, ctype="application/json", auth=None, method="POST",
+              headers=False):
+    args = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method]
+    if body is not None:
+        args += ["--data-binary", "@-"]
     if ctype:
         args += ["-H", f"Content-Type: {ctype}"]
     if user:
         args += ["-u", f"{user}:{pw}"]
+    if auth:
+        args += ["-H", f"Authorization: {auth}"]
+    if headers:
+        args += ["-D", "/dev/stderr"]
     if tls:
         args += ["--cacert", str(b.ca), f"https://{HOST}:{b.https_port}{path}"]
     else:
         args += [f"http://{HOST}:{b.http_port}{path}"]
-    p = run(args, input=body if isinstance(body, bytes) else json.dumps(body).encode())
+    p = run(args, input=body if isinstance(body, bytes) or body is None else json.dumps(body).encode())
     text, _, code = p.stdout.decode().rpartition("\n")
+    if headers:
+        return int(code), (json.loads(text) if text.strip() else None), p.stderr.decode()
     return int(code), (json.loads(text) if text.strip() else None)
 
 
@@ -469,13 +478,19 @@ def test_v3_produce_confluent_example_read_by_kafka_consumer(rest_broker):
     assert topic_desc["partition_list"][0]["durable_offset"] == 2
 
 
-def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
-    b = rest_broker
-    topic = "rest-refused"
+def records_path(b, topic):
+    """Creates topic (one partition, by a Kafka producer) and returns the
+    cluster id and the path of its v3 records endpoint."""
     kcat(b, "-P", "-t", topic, "-X", "acks=all", input=b"")
     wait_topic(b, topic, 1)
     cluster = get_json(b, "/v3/clusters")[1]["data"][0]["cluster_id"]
-    path = f"/v3/clusters/{cluster}/topics/{topic}/records"
+    return cluster, f"/v3/clusters/{cluster}/topics/{topic}/records"
+
+
+def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
+    b = rest_broker
+    topic = "rest-refused"
+    cluster, path = records_path(b, topic)
     rec = {"value": {"type": "JSON", "data": 1}}
     assert rest_post(b, path, rec)[0] == 401                                 # no credentials
     assert rest_post(b, path, rec, "alice", "wrong")[0] == 401                # bad password
@@ -506,3 +521,61 @@ def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
     # a GET never writes
     status, _, _ = get(b, path)
     assert status == 405
+
+
+def eddy_tokens(b, *args, check=True):
+    return run([str(EDDY_BIN), "tokens", *args, "--data", str(b.log_dir)], check=check)
+
+
+def end_offset(b, topic):
+    return get_json(b, f"/api/v1/topics/{topic}")[1]["partition_list"][0]["end_offset"]
+
+
+def test_bearer_token_from_cli_produces_and_revoked_expired_or_wrong_scheme_refused(rest_broker):
+    b = rest_broker
+    topic = "rest-bearer"
+    _, path = records_path(b, topic)
+    assert eddy_tokens(b, "add", "nobody", check=False).returncode == 1  # only users of the store
+    token = eddy_tokens(b, "add", "alice").stdout.decode().strip()
+    assert re.fullmatch(r"eddy_[0-9a-f]{16}_[0-9a-f]{64}", token)
+    token_id = token[5:21]
+    assert token not in (b.log_dir / "tokens").read_bytes().decode("latin-1")  # only its hash is kept
+    listing = eddy_tokens(b, "list").stdout.decode()
+    assert token_id in listing and "alice" in listing and token[22:] not in listing
+    code, resp = rest_post(b, path, {"value": {"type": "STRING", "data": "by token"}}, auth=f"Bearer {token}")
+    assert code == 200, resp
+    out = kcat(b, "-C", "-t", topic, "-e", "-q", "-f", "%s\\n").stdout.decode()
+    assert out.splitlines() == ["by token"]
+    rec = {"value": {"type": "STRING", "data": "refused"}}
+    # never in clear, even with a valid token
+    assert rest_post(b, path, rec, auth=f"Bearer {token}", tls=False)[0] == 403
+    # a wrong secret, another scheme, a token given as a Basic password
+    code, _, head = rest_post(b, path, rec, auth=f"Bearer {token[:-1]}0" if token[-1] != "0" else f"Bearer {token[:-1]}1",
+                              headers=True)
+    assert code == 401 and re.search(r"(?im)^www-authenticate: bearer .*invalid_token", head), head
+    code, _, head = rest_post(b, path, rec, auth=f"Token {token}", headers=True)
+    assert code == 401 and re.search(r"(?im)^www-authenticate: bearer", head), head
+    assert rest_post(b, path, rec, "alice", token)[0] == 401
+    # revoked: refused at once (the running broker reads the store per request)
+    eddy_tokens(b, "revoke", token_id)
+    assert token_id not in eddy_tokens(b, "list").stdout.decode()
+    assert rest_post(b, path, rec, auth=f"Bearer {token}")[0] == 401
+    # expired
+    short = eddy_tokens(b, "add", "alice", "--expires", "1s").stdout.decode().strip()
+    deadline = time.time() + 30
+    while "(expired)" not in eddy_tokens(b, "list").stdout.decode():
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert rest_post(b, path, rec, auth=f"Bearer {short}")[0] == 401
+    # a token acts as its user: bob's token gets bob's ACLs
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    binding = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.WRITE, AclPermissionType.ALLOW)
+    for f in admin.create_acls([binding]).values():
+        f.result(timeout=30)
+    bob = eddy_tokens(b, "add", "bob").stdout.decode().strip()
+    assert rest_post(b, path, rec, auth=f"Bearer {bob}")[0] == 403
+    # nothing the refused requests sent reached the log
+    assert end_offset(b, topic) == 1
