@@ -229,17 +229,23 @@ static void iso8601(int64_t ms, char out[48])
              (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60), (int)(ms % 1000));
 }
 
-void ed_http_produce(struct ed_http_call *k)
+bool ed_http_json_type(ed_http_conn *c, const struct ed_http_req *r)
 {
-    ed_http_conn *c = k->c;
-    ed_broker *b = c->h->b;
-    const struct ed_http_str *ct = ed_http_header_get(k->r, "content-type");
+    const struct ed_http_str *ct = ed_http_header_get(r, "content-type");
     if (!ct || ct->len < 16 ||
         !ed_http_str_ieq((struct ed_http_str){ct->p, 16}, "application/json") ||
         (ct->len > 16 && ct->p[16] != ';' && ct->p[16] != ' ')) {
         ed_http_reply_error(c, 415, "the body must be sent as application/json");
-        return;
+        return false;
     }
+    return true;
+}
+
+void ed_http_produce(struct ed_http_call *k)
+{
+    ed_http_conn *c = k->c;
+    ed_broker *b = c->h->b;
+    if (!ed_http_json_type(c, k->r)) return;
     char user[256];
     if (!ed_http_authenticate(c, k->r, user, sizeof user)) return;
     if (strcmp(k->seg[2], b->cluster_id) != 0) {

@@ -304,11 +304,18 @@ def test_rest_topics_records_groups_config(broker, topic_name):
 def test_rest_reading_changes_nothing_and_post_refused(broker, topic_name):
     topic = topic_name()
     kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"a\n")
-    for path in ["/api/v1/topics", f"/api/v1/topics/{topic}"]:
-        status, headers, _ = get(broker, path, method="POST", body=b"{}", headers={"Content-Type": "application/json"})
-        assert status == 405
-        status, headers, _ = get(broker, path, method="DELETE")
-        assert status == 405
+    status, _, _ = get(broker, f"/api/v1/topics/{topic}", method="POST", body=b"{}",
+                       headers={"Content-Type": "application/json"})
+    assert status == 405
+    status, _, _ = get(broker, "/api/v1/topics", method="DELETE")
+    assert status == 405
+    # creating and deleting topics are writes: never on an http:// listener
+    status, _, _ = get(broker, "/api/v1/topics", method="POST", body=json.dumps({"name": topic + "-x"}),
+                       headers={"Content-Type": "application/json"})
+    assert status == 403
+    status, _, _ = get(broker, f"/api/v1/topics/{topic}", method="DELETE")
+    assert status == 403
+    assert topic + "-x" not in [t["name"] for t in get_json(broker, "/api/v1/topics")[1]["topics"]]
     assert get_json(broker, f"/api/v1/topics/{topic}")[1]["partition_list"][0]["end_offset"] == 1
 
 
@@ -407,7 +414,7 @@ def rest_broker(tmp_path_factory):
     make_ca(pki, "ca", "Eddy Test CA")
     make_cert(pki, "server", "localhost", san="DNS:localhost,IP:127.0.0.1")
     (d / "b" / "log").mkdir(parents=True)
-    for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw")):
+    for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw"), ("admin", "admin-pw")):
         run([str(EDDY_BIN), "users", "add", user, "--password", pw, "--data", str(d / "b" / "log")])
     b = Broker(d / "b", {"http.listeners": f"http://{HOST}:0,https://{HOST}:0", "ssl.keystore.type": "PEM",
                          "ssl.keystore.location": str(pki / "server.pem"),
@@ -579,3 +586,81 @@ def test_bearer_token_from_cli_produces_and_revoked_expired_or_wrong_scheme_refu
     assert rest_post(b, path, rec, auth=f"Bearer {bob}")[0] == 403
     # nothing the refused requests sent reached the log
     assert end_offset(b, topic) == 1
+
+
+def kafka_topics(b):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=30).topics
+
+
+def test_topic_create_and_delete_over_rest_with_token_acls_and_kafka_view(rest_broker):
+    b = rest_broker
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    grants = [AclBinding(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.CREATE, AclPermissionType.ALLOW),
+              AclBinding(ResourceType.TOPIC, "rest-t", ResourcePatternType.PREFIXED, "User:alice", "*",
+                         AclOperation.ALL, AclPermissionType.ALLOW)]
+    grants += [AclBinding(ResourceType.TOPIC, "rest-t", ResourcePatternType.PREFIXED, "User:ANONYMOUS", "*",
+                          op, AclPermissionType.ALLOW) for op in (AclOperation.DESCRIBE, AclOperation.READ)]
+    for f in admin.create_acls(grants).values():
+        f.result(timeout=30)
+    token = eddy_tokens(b, "add", "alice").stdout.decode().strip()
+    bearer = f"Bearer {token}"
+    body = {"name": "rest-t-wind", "partitions": 3, "configs": [{"name": "retention.ms", "value": "3600000"}]}
+    # refused: no credentials, wrong content type, bad JSON, bad name, a user without CREATE
+    assert rest_post(b, "/api/v1/topics", body)[0] == 401
+    assert rest_post(b, "/api/v1/topics", body, auth=bearer, ctype="text/plain")[0] == 415
+    assert rest_post(b, "/api/v1/topics", body, auth=bearer, ctype=None)[0] == 415
+    assert rest_post(b, "/api/v1/topics", b'{"name": "rest-t-wind", ', auth=bearer)[0] == 400
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "bad/name"}, auth=bearer)
+    assert code == 400 and resp["error"] == "INVALID_TOPIC_EXCEPTION"
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "rest-t-x", "partitions": 0}, auth=bearer)
+    assert code == 400 and resp["error"] == "INVALID_PARTITIONS"
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "rest-t-x", "configs": [{"name": "no.such", "value": "1"}]},
+                           auth=bearer)
+    assert code == 400 and resp["error"] == "INVALID_CONFIG"
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "rest-t-bob"}, "bob", "bob-pw")
+    assert code == 403 and resp["error"] == "TOPIC_AUTHORIZATION_FAILED"
+    assert not {"rest-t-wind", "rest-t-x", "rest-t-bob"} & set(kafka_topics(b))
+    # created with the token; a Kafka client sees it and its records
+    code, resp = rest_post(b, "/api/v1/topics", body, auth=bearer)
+    assert code == 201 and resp == {"name": "rest-t-wind", "partitions": 3}, resp
+    assert len(kafka_topics(b)["rest-t-wind"].partitions) == 3
+    code, resp = rest_post(b, "/api/v1/topics", body, auth=bearer)
+    assert code == 409 and resp["error"] == "TOPIC_ALREADY_EXISTS"
+    cluster = get_json(b, "/v3/clusters")[1]["data"][0]["cluster_id"]
+    code, _ = rest_post(b, f"/v3/clusters/{cluster}/topics/rest-t-wind/records",
+                        {"partition_id": 2, "value": {"data": {"kW": 380}}}, auth=bearer)
+    assert code == 200
+    out = kcat(b, "-C", "-t", "rest-t-wind", "-p", "2", "-e", "-q", "-f", "%s\\n").stdout.decode()
+    assert out.splitlines() == ['{"kW": 380}']
+    desc = get_json(b, "/api/v1/topics/rest-t-wind")[1]
+    assert desc["config"]["retention.ms"] == {"value": "3600000", "default": False}
+    # the v3 shape
+    code, resp = rest_post(b, f"/v3/clusters/{cluster}/topics",
+                           {"topic_name": "rest-t-v3", "partitions_count": 2, "replication_factor": 1}, "alice", "alice-pw")
+    assert code == 201 and resp["topic_name"] == "rest-t-v3" and resp["partitions_count"] == 2, resp
+    assert rest_post(b, "/v3/clusters/other/topics", {"topic_name": "rest-t-v4"}, "alice", "alice-pw")[0] == 404
+    # delete: bob may not, an unknown topic is named as Kafka does, an internal one never goes
+    code, resp = rest_post(b, "/api/v1/topics/rest-t-wind", None, "bob", "bob-pw", ctype=None, method="DELETE")
+    assert code == 403 and resp["error"] == "TOPIC_AUTHORIZATION_FAILED"
+    assert rest_post(b, "/api/v1/topics/rest-t-wind", None, ctype=None, method="DELETE")[0] == 401
+    assert "rest-t-wind" in kafka_topics(b)
+    code, resp = rest_post(b, "/api/v1/topics/rest-t-none", None, auth=bearer, ctype=None, method="DELETE")
+    assert code == 404 and resp["error"] == "UNKNOWN_TOPIC_OR_PARTITION"
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "rest-group"})
+    consumer.commit(offsets=[TopicPartition("rest-t-wind", 2, 1)], asynchronous=False)  # makes __consumer_offsets
+    consumer.close()
+    assert "__consumer_offsets" in [t["name"] for t in get_json(b, "/api/v1/topics?internal=true")[1]["topics"]]
+    code, resp = rest_post(b, "/api/v1/topics/__consumer_offsets", None, "admin", "admin-pw", ctype=None, method="DELETE")
+    assert code == 403 and resp["error"] == "INVALID_TOPIC_EXCEPTION", resp
+    code, _ = rest_post(b, "/api/v1/topics/rest-t-wind", None, auth=bearer, ctype=None, method="DELETE")
+    assert code == 204
+    code, _ = rest_post(b, f"/v3/clusters/{cluster}/topics/rest-t-v3", None, auth=bearer, ctype=None, method="DELETE")
+    assert code == 204
+    assert not {"rest-t-wind", "rest-t-v3"} & set(kafka_topics(b))
