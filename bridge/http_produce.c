@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "core/partitioner.h"
 #include "core/tokens.h"
+#include "core/timefmt.h"
 #include "core/topics.h"
 #include "core/users.h"
 #include "platform/crypto.h"
@@ -215,18 +216,19 @@ static void on_durable(void *arg, int status)
     answer(arg, status);
 }
 
-/* RFC 3339 UTC with milliseconds. */
-static void iso8601(int64_t ms, char out[48])
+/* The record's timestamp: Confluent's date-time string, or Unix
+ * milliseconds; null leaves the broker's time. */
+static bool record_time(struct ed_http_json v, int64_t *ms)
 {
-    int64_t s = ms / 1000, days = s / 86400, rem = s % 86400;
-    /* civil from days (Howard Hinnant's algorithm) */
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100),
-            mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)(y + (m <= 2)), (int)m, (int)d,
-             (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60), (int)(ms % 1000));
+    char text[64];
+    int64_t t;
+    if (v.len == 4 && memcmp(v.p, "null", 4) == 0) return true;
+    if (!ed_http_json_int(v, &t) &&
+        !(ed_http_json_string(v, text, sizeof text) > 0 && ed_timefmt_parse(text, &t)))
+        return false;
+    if (t < 0 || t > INT64_C(253402300799999)) return false; /* up to 9999-12-31 */
+    *ms = t;
+    return true;
 }
 
 bool ed_http_json_type(ed_http_conn *c, const struct ed_http_req *r)
@@ -303,21 +305,24 @@ void ed_http_produce(struct ed_http_call *k)
     if (!bad && ed_http_json_member(body, "partition_id", &v) &&
         !(ed_http_json_int(v, &part) && part >= 0 && part < ed_topic_n_partitions(t)))
         bad = "partition_id is not a partition of the topic";
+    int64_t ts = ed_plat_clock_wall_ms();
+    if (!bad && ed_http_json_member(body, "timestamp", &v) && !record_time(v, &ts))
+        bad = "timestamp must be an RFC 3339 date-time (2021-02-05T19:14:42Z) or Unix "
+              "milliseconds";
     int rc = ED_OK;
     if (!bad) {
         if (part < 0)
             part = key.p ? ed_partitioner_pick(key.p, key.len, ed_topic_n_partitions(t))
                          : (int64_t)(c->h->rr++ % (uint32_t)ed_topic_n_partitions(t));
         ed_partition *p = ed_topic_partition(t, (int32_t)part);
-        int64_t now = ed_plat_clock_wall_ms();
         uint8_t *batch;
         size_t len;
         struct ed_append_result res;
         rc = p && p->log ? ED_OK : ED_ERR_NOENT;
-        if (rc == ED_OK) rc = ed_batch_builder_begin(c->h->bb, 0, now, -1, -1, -1);
+        if (rc == ED_OK) rc = ed_batch_builder_begin(c->h->bb, 0, ts, -1, -1, -1);
         if (rc == ED_OK)
-            rc = ed_batch_builder_add(c->h->bb, key.p, key.len, val.p, val.len, hs, (size_t)n_h,
-                                      now);
+            rc =
+                ed_batch_builder_add(c->h->bb, key.p, key.len, val.p, val.len, hs, (size_t)n_h, ts);
         if (rc == ED_OK) rc = ed_batch_builder_finish(c->h->bb, &batch, &len);
         if (rc == ED_OK) rc = ed_log_append(p->log, batch, len, &res);
         if (rc == ED_OK) {
@@ -327,7 +332,7 @@ void ed_http_produce(struct ed_http_call *k)
             snprintf(pr->topic, sizeof pr->topic, "%s", ed_topic_name(t));
             pr->partition = (int32_t)part;
             pr->offset = res.base_offset;
-            iso8601(now, pr->timestamp);
+            ed_timefmt_iso8601(ts, pr->timestamp);
             snprintf(pr->key_type, sizeof pr->key_type, "%s", key.p ? key.type : "");
             snprintf(pr->value_type, sizeof pr->value_type, "%s", val.p ? val.type : "");
             pr->key_len = key.len;

@@ -474,13 +474,17 @@ def test_v3_produce_confluent_example_read_by_kafka_consumer(rest_broker):
     assert resp["error_code"] == 200 and resp["cluster_id"] == cluster and resp["topic_name"] == topic
     assert resp["partition_id"] == 0 and resp["offset"] == 0
     assert resp["key"] == {"type": "BINARY", "size": 6} and resp["value"] == {"type": "JSON", "size": len('{"foo": "bar"}')}
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", resp["timestamp"])
+    assert resp["timestamp"] == "2021-02-05T19:14:42.000Z"  # the request's timestamp is the record's
     code, resp = rest_post(b, f"/v3/clusters/{cluster}/topics/{topic}/records",
                            {"value": {"type": "STRING", "data": "plain \u00e9"}}, "alice", "alice-pw")
     assert code == 200 and resp["offset"] == 1 and "key" not in resp
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", resp["timestamp"])
+    assert resp["timestamp"] > "2026"  # without one, the broker's time
     # durable when answered, and read back by a Kafka consumer
-    out = kcat(b, "-C", "-t", topic, "-e", "-q", "-f", "%k|%s|%h\\n").stdout.decode()
-    assert out.splitlines() == ['foobar|{"foo": "bar"}|Header-1=Header-1,Header-2=Header-2', "|plain \u00e9|"]
+    out = kcat(b, "-C", "-t", topic, "-e", "-q", "-f", "%k|%s|%h|%T\\n").stdout.decode()
+    lines = [line.rpartition("|") for line in out.splitlines()]
+    assert [line[0] for line in lines] == ['foobar|{"foo": "bar"}|Header-1=Header-1,Header-2=Header-2', "|plain \u00e9|"]
+    assert int(lines[0][2]) == 1612552482000 and int(lines[1][2]) > 1612552482000
     _, topic_desc = get_json(b, f"/api/v1/topics/{topic}")
     assert topic_desc["partition_list"][0]["durable_offset"] == 2
 
@@ -510,6 +514,8 @@ def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
     assert rest_post(b, path, {"value": {"type": "BINARY", "data": "not base64!"}}, "alice", "alice-pw")[0] == 400
     assert rest_post(b, path, {"value": {"type": "AVRO", "data": 1}}, "alice", "alice-pw")[0] == 400
     assert rest_post(b, path, {"partition_id": 9, "value": {"data": 1}}, "alice", "alice-pw")[0] == 400
+    for bad_time in ("yesterday", "2021-02-30T25:00:00Z", -1, True):
+        assert rest_post(b, path, {"timestamp": bad_time, "value": {"data": 1}}, "alice", "alice-pw")[0] == 400
     assert rest_post(b, f"/v3/clusters/other/topics/{topic}/records", rec, "alice", "alice-pw")[0] == 404
     assert rest_post(b, f"/v3/clusters/{cluster}/topics/no-such/records", rec, "alice", "alice-pw")[0] == 404
     # ACLs: bob may not write once a grant for alice exists
