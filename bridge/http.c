@@ -109,8 +109,15 @@ void ed_http_reply(ed_http_conn *c, int status, const char *ctype, const void *b
 
 void ed_http_reply_error(ed_http_conn *c, int status, const char *message)
 {
+    ed_http_reply_kerror(c, status, NULL, message);
+}
+
+void ed_http_reply_kerror(ed_http_conn *c, int status, const char *error, const char *message)
+{
     char body[400];
-    size_t w = (size_t)snprintf(body, sizeof body, "{\"error_code\":%d,\"message\":\"", status);
+    size_t w =
+        (size_t)snprintf(body, sizeof body, "{\"error_code\":%d,%s%s%s\"message\":\"", status,
+                         error ? "\"error\":\"" : "", error ? error : "", error ? "\"," : "");
     /* message is ours or names the request's problem: escape what JSON needs */
     for (const char *m = message; *m && w + 8 < sizeof body; m++) {
         unsigned char ch = (unsigned char)*m;

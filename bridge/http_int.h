@@ -63,6 +63,9 @@ void ed_http_reply(ed_http_conn *c, int status, const char *ctype, const void *b
                    const char *extra);
 /* Answers with a JSON error body {"error_code":status,"message":...}. */
 void ed_http_reply_error(ed_http_conn *c, int status, const char *message);
+/* The same with Kafka's name of the error (error, "TOPIC_ALREADY_EXISTS")
+ * as "error", NULL: none. */
+void ed_http_reply_kerror(ed_http_conn *c, int status, const char *error, const char *message);
 /* The reason phrase of a status code. */
 const char *ed_http_reason(int status);
 
@@ -117,6 +120,20 @@ void ed_http_sse_close(ed_http_conn *c);
 /* Periodic: a comment line keeps an idle tail's proxies from closing it. */
 void ed_http_sse_scan(ed_http_conn *c, uint64_t now_ms);
 
+/* The user a writing request acts as (user, cap bytes): on an https://
+ * listener only, from HTTP Basic credentials of the user store or a bearer
+ * token of the token store; NULL after answering (403 in clear, 401 with
+ * a WWW-Authenticate challenge) (http_produce.c). */
+const char *ed_http_authenticate(ed_http_conn *c, const struct ed_http_req *r, char *user,
+                                 size_t cap);
+/* Whether the request's body is declared application/json; answers 415
+ * when not (http_produce.c). */
+bool ed_http_json_type(ed_http_conn *c, const struct ed_http_req *r);
+/* POST /api/v1/topics and /v3/clusters/{cluster_id}/topics; DELETE
+ * /api/v1/topics/{topic} and /v3/clusters/{cluster_id}/topics/{topic}
+ * (http_topics.c). */
+void ed_http_topics_create(struct ed_http_call *k);
+void ed_http_topics_delete(struct ed_http_call *k);
 /* POST /v3/clusters/{cluster_id}/topics/{topic}/records (http_produce.c). */
 void ed_http_produce(struct ed_http_call *k);
 /* GET /v3/clusters. */

@@ -6,7 +6,8 @@
  * durable (fdatasync), like acks=all.
  *
  * Writing is for authenticated users only: HTTP Basic credentials checked
- * against the user store (core/users.h, as MQTT passwords are), accepted
+ * against the user store (core/users.h, as MQTT passwords are) or a bearer
+ * token of the token store (core/tokens.h) acting as its user, accepted
  * only on an https:// listener so a password never crosses the network in
  * clear, then the ACLs (WRITE on the topic). A body must be sent as
  * application/json (a browser form cannot, so a page of another site
@@ -15,8 +16,11 @@
 #include "bridge/http_int.h"
 #include "bridge/http_json.h"
 #include "core/acl.h"
+#include "core/config.h"
 #include "core/metrics.h"
 #include "core/partitioner.h"
+#include "core/tokens.h"
+#include "core/timefmt.h"
 #include "core/topics.h"
 #include "core/users.h"
 #include "platform/crypto.h"
@@ -90,12 +94,66 @@ static const char *blob_of(struct ed_http_json obj, struct blob *b)
 
 /* ---- authentication and access ---- */
 
-/* The user of the request's Basic credentials, checked: NULL after
- * answering (401, 403). */
-static const char *authenticate(ed_http_conn *c, const struct ed_http_req *r, char *user,
-                                size_t cap)
+static const char challenge[] = "WWW-Authenticate: Basic realm=\"eddy\", charset=\"UTF-8\"\r\n"
+                                "WWW-Authenticate: Bearer realm=\"eddy\"\r\n";
+
+static void refuse_401(ed_http_conn *c, const char *message, const char *extra)
 {
-    static const char challenge[] = "WWW-Authenticate: Basic realm=\"eddy\", charset=\"UTF-8\"\r\n";
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"error_code\":401,\"message\":\"%s\"}\n", message);
+    c->head_only = false;
+    ed_http_reply(c, 401, "application/json", body, (size_t)n, extra);
+}
+
+/* The user of a bearer token (a): checked against the token store of the
+ * data directory, read for this request so that a token added or revoked
+ * by `eddy tokens` counts at once (a small file; a write costs an
+ * fdatasync anyway). The user must still be in the user store. */
+static bool bearer_user(ed_broker *b, const struct ed_http_str *a, char *user, size_t cap)
+{
+    struct ed_storage_config sc;
+    ed_tokens *t = NULL;
+    if (!b->cfg || !b->users) return false;
+    ed_config_storage(b->cfg, &sc);
+    if (ed_tokens_open(sc.dir, &t) != ED_OK) return false;
+    const char *p = (const char *)a->p + 7;
+    size_t len = a->len - 7;
+    while (len && *p == ' ')
+        p++, len--;
+    int rc = ed_tokens_verify(t, p, len, ed_plat_clock_wall_ms(), user, cap);
+    ed_tokens_close(t);
+    struct ed_scram_cred cred;
+    size_t ul = rc == ED_OK ? strlen(user) : 0;
+    if (rc == ED_OK && ed_users_lookup(b->users, user, ul, ED_SASL_SCRAM_SHA_256, &cred) != ED_OK &&
+        ed_users_lookup(b->users, user, ul, ED_SASL_SCRAM_SHA_512, &cred) != ED_OK)
+        rc = ED_ERR_PERM;
+    memset(&cred, 0, sizeof cred);
+    return rc == ED_OK;
+}
+
+/* The user of HTTP Basic credentials (a), checked against the user store. */
+static bool basic_user(ed_broker *b, const struct ed_http_str *a, char *user, size_t cap)
+{
+    uint8_t cred[512];
+    size_t n = 0;
+    const uint8_t *colon = NULL;
+    if (ed_plat_crypto_b64_decode(a->p + 6, a->len - 6, cred, sizeof cred - 1, &n) == ED_OK)
+        colon = memchr(cred, ':', n);
+    size_t ul = colon ? (size_t)(colon - cred) : 0;
+    bool ok =
+        colon && ul > 0 && ul < cap && b->users &&
+        ed_users_check_password(b->users, (const char *)cred, ul, colon + 1, n - ul - 1) == ED_OK;
+    if (ok) {
+        memcpy(user, cred, ul);
+        user[ul] = '\0';
+    }
+    memset(cred, 0, sizeof cred);
+    return ok;
+}
+
+const char *ed_http_authenticate(ed_http_conn *c, const struct ed_http_req *r, char *user,
+                                 size_t cap)
+{
     ed_broker *b = c->h->b;
     if (strcmp(ed_conn_listener(c->conn), "https") != 0) {
         ed_http_reply_error(c, 403,
@@ -104,27 +162,22 @@ static const char *authenticate(ed_http_conn *c, const struct ed_http_req *r, ch
         return NULL;
     }
     const struct ed_http_str *a = ed_http_header_get(r, "authorization");
-    if (!a || a->len < 7 || !ed_http_str_ieq((struct ed_http_str){a->p, 6}, "basic ")) {
-        c->head_only = false;
-        ed_http_reply(c, 401, "application/json",
-                      "{\"error_code\":401,\"message\":\"credentials needed\"}\n", 50, challenge);
+    bool basic = a && a->len >= 7 && ed_http_str_ieq((struct ed_http_str){a->p, 6}, "basic ");
+    bool bearer = a && a->len >= 8 && ed_http_str_ieq((struct ed_http_str){a->p, 7}, "bearer ");
+    if (!basic && !bearer) {
+        refuse_401(c, "credentials needed", challenge);
         return NULL;
     }
-    uint8_t cred[512];
-    size_t n = 0;
-    const uint8_t *colon = NULL;
-    if (ed_plat_crypto_b64_decode(a->p + 6, a->len - 6, cred, sizeof cred - 1, &n) == ED_OK)
-        colon = memchr(cred, ':', n);
-    size_t ul = colon ? (size_t)(colon - cred) : 0;
-    if (!colon || ul == 0 || ul >= cap || !b->users ||
-        ed_users_check_password(b->users, (const char *)cred, ul, colon + 1, n - ul - 1) != ED_OK) {
-        ED_LOG_WARN_RL("HTTP client %s: authentication failed", ed_conn_peer(c->conn));
-        ed_http_reply(c, 401, "application/json",
-                      "{\"error_code\":401,\"message\":\"bad credentials\"}\n", 47, challenge);
+    if (bearer ? !bearer_user(b, a, user, cap) : !basic_user(b, a, user, cap)) {
+        ED_LOG_WARN_RL("HTTP client %s: authentication failed (%s)", ed_conn_peer(c->conn),
+                       bearer ? "Bearer" : "Basic");
+        if (bearer)
+            refuse_401(c, "bad token",
+                       "WWW-Authenticate: Bearer realm=\"eddy\", error=\"invalid_token\"\r\n");
+        else
+            refuse_401(c, "bad credentials", challenge);
         return NULL;
     }
-    memcpy(user, cred, ul);
-    user[ul] = '\0';
     return user;
 }
 
@@ -163,33 +216,40 @@ static void on_durable(void *arg, int status)
     answer(arg, status);
 }
 
-/* RFC 3339 UTC with milliseconds. */
-static void iso8601(int64_t ms, char out[48])
+/* The record's timestamp: Confluent's date-time string, or Unix
+ * milliseconds; null leaves the broker's time. */
+static bool record_time(struct ed_http_json v, int64_t *ms)
 {
-    int64_t s = ms / 1000, days = s / 86400, rem = s % 86400;
-    /* civil from days (Howard Hinnant's algorithm) */
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100),
-            mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)(y + (m <= 2)), (int)m, (int)d,
-             (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60), (int)(ms % 1000));
+    char text[64];
+    int64_t t;
+    if (v.len == 4 && memcmp(v.p, "null", 4) == 0) return true;
+    if (!ed_http_json_int(v, &t) &&
+        !(ed_http_json_string(v, text, sizeof text) > 0 && ed_timefmt_parse(text, &t)))
+        return false;
+    if (t < 0 || t > INT64_C(253402300799999)) return false; /* up to 9999-12-31 */
+    *ms = t;
+    return true;
+}
+
+bool ed_http_json_type(ed_http_conn *c, const struct ed_http_req *r)
+{
+    const struct ed_http_str *ct = ed_http_header_get(r, "content-type");
+    if (!ct || ct->len < 16 ||
+        !ed_http_str_ieq((struct ed_http_str){ct->p, 16}, "application/json") ||
+        (ct->len > 16 && ct->p[16] != ';' && ct->p[16] != ' ')) {
+        ed_http_reply_error(c, 415, "the body must be sent as application/json");
+        return false;
+    }
+    return true;
 }
 
 void ed_http_produce(struct ed_http_call *k)
 {
     ed_http_conn *c = k->c;
     ed_broker *b = c->h->b;
-    const struct ed_http_str *ct = ed_http_header_get(k->r, "content-type");
-    if (!ct || ct->len < 16 ||
-        !ed_http_str_ieq((struct ed_http_str){ct->p, 16}, "application/json") ||
-        (ct->len > 16 && ct->p[16] != ';' && ct->p[16] != ' ')) {
-        ed_http_reply_error(c, 415, "the body must be sent as application/json");
-        return;
-    }
+    if (!ed_http_json_type(c, k->r)) return;
     char user[256];
-    if (!authenticate(c, k->r, user, sizeof user)) return;
+    if (!ed_http_authenticate(c, k->r, user, sizeof user)) return;
     if (strcmp(k->seg[2], b->cluster_id) != 0) {
         ed_http_reply_error(c, 404, "no such cluster");
         return;
@@ -245,21 +305,24 @@ void ed_http_produce(struct ed_http_call *k)
     if (!bad && ed_http_json_member(body, "partition_id", &v) &&
         !(ed_http_json_int(v, &part) && part >= 0 && part < ed_topic_n_partitions(t)))
         bad = "partition_id is not a partition of the topic";
+    int64_t ts = ed_plat_clock_wall_ms();
+    if (!bad && ed_http_json_member(body, "timestamp", &v) && !record_time(v, &ts))
+        bad = "timestamp must be an RFC 3339 date-time (2021-02-05T19:14:42Z) or Unix "
+              "milliseconds";
     int rc = ED_OK;
     if (!bad) {
         if (part < 0)
             part = key.p ? ed_partitioner_pick(key.p, key.len, ed_topic_n_partitions(t))
                          : (int64_t)(c->h->rr++ % (uint32_t)ed_topic_n_partitions(t));
         ed_partition *p = ed_topic_partition(t, (int32_t)part);
-        int64_t now = ed_plat_clock_wall_ms();
         uint8_t *batch;
         size_t len;
         struct ed_append_result res;
         rc = p && p->log ? ED_OK : ED_ERR_NOENT;
-        if (rc == ED_OK) rc = ed_batch_builder_begin(c->h->bb, 0, now, -1, -1, -1);
+        if (rc == ED_OK) rc = ed_batch_builder_begin(c->h->bb, 0, ts, -1, -1, -1);
         if (rc == ED_OK)
-            rc = ed_batch_builder_add(c->h->bb, key.p, key.len, val.p, val.len, hs, (size_t)n_h,
-                                      now);
+            rc =
+                ed_batch_builder_add(c->h->bb, key.p, key.len, val.p, val.len, hs, (size_t)n_h, ts);
         if (rc == ED_OK) rc = ed_batch_builder_finish(c->h->bb, &batch, &len);
         if (rc == ED_OK) rc = ed_log_append(p->log, batch, len, &res);
         if (rc == ED_OK) {
@@ -269,7 +332,7 @@ void ed_http_produce(struct ed_http_call *k)
             snprintf(pr->topic, sizeof pr->topic, "%s", ed_topic_name(t));
             pr->partition = (int32_t)part;
             pr->offset = res.base_offset;
-            iso8601(now, pr->timestamp);
+            ed_timefmt_iso8601(ts, pr->timestamp);
             snprintf(pr->key_type, sizeof pr->key_type, "%s", key.p ? key.type : "");
             snprintf(pr->value_type, sizeof pr->value_type, "%s", val.p ? val.type : "");
             pr->key_len = key.len;

@@ -2,6 +2,8 @@
  * subcommands (see cli.h). */
 #include "tools/cli.h"
 
+#include "platform/platform.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +87,18 @@ bool ed_cli_parse(const char *cmd, int argc, char **argv, int first, const struc
             inline_v = argv[++i];
         }
         if (!store(cmd, o, inline_v)) return false;
+    }
+    return true;
+}
+
+bool ed_cli_data_dir(const char *cmd, const char *dir, bool create)
+{
+    bool is_dir = false;
+    int rc = ed_plat_path_stat(dir, &is_dir, NULL);
+    if (rc == ED_ERR_NOENT && create) rc = ed_plat_dir_make(dir), is_dir = rc == ED_OK;
+    if (rc || !is_dir) {
+        fprintf(stderr, "%s: %s: %s\n", cmd, dir, rc ? ed_strerror(rc) : "not a directory");
+        return false;
     }
     return true;
 }

@@ -49,6 +49,9 @@ struct ed_cli_action {
  * list, and 2. */
 int ed_cli_dispatch(const char *cmd, const char *name, const struct ed_cli_action *acts, int n,
                     const char *bootstrap, const char *timeout_ms, void *args);
+/* Whether dir is a directory (made when missing and create is true);
+ * prints "CMD: DIR: why" otherwise. */
+bool ed_cli_data_dir(const char *cmd, const char *dir, bool create);
 /* Parses a decimal integer in [min, max]; prints the error naming opt. */
 bool ed_cli_int(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max,
                 int64_t *out);

@@ -5,6 +5,7 @@
  * of Kafka's kafka-consumer-groups. */
 #include "core/kafka/kclient_group.h"
 #include "platform/mem.h"
+#include "core/timefmt.h"
 #include "tools/cli.h"
 #include "tools/cmds.h"
 
@@ -308,50 +309,6 @@ static int do_describe(ed_kclient *c, void *arg)
 
 /* ---- reset-offsets ---- */
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.sss][Z|+hh:mm|-hh:mm]" to epoch ms (UTC when no
- * zone is given, as Kafka's tool does). */
-static bool parse_datetime(const char *s, int64_t *out)
-{
-    int y, mo, d, h, mi, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
-        return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return false;
-    const char *p = s + n;
-    int64_t ms = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3) ms = ms * 10 + (*p - '0');
-        if (digits == 0) return false;
-        for (; digits < 3; digits++)
-            ms *= 10;
-    }
-    int64_t zone_min = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int zh, zm, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &zh, &zm, &k) != 2 || k != 5) return false;
-        zone_min = (zh * 60 + zm) * (*p == '-' ? -1 : 1);
-        p += 6;
-    }
-    if (*p) return false;
-    int64_t days = days_from_civil(y, mo, d);
-    *out = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + ms - zone_min * 60000;
-    return true;
-}
-
 struct target {
     char topic[250];
     int32_t partition;
@@ -498,7 +455,7 @@ static int reset_one(ed_kclient *c, ed_kclient *k, struct args *a, const char *g
     if (!rc) rc = list_at(c, t, n, ED_KC_LATEST, hi);
     if (!rc && a->to_datetime) {
         int64_t ts;
-        if (!parse_datetime(a->to_datetime, &ts)) {
+        if (!ed_timefmt_parse(a->to_datetime, &ts)) {
             fprintf(stderr,
                     "eddy groups: --to-datetime wants YYYY-MM-DDTHH:MM:SS[.sss][Z|+hh:mm]\n");
             rc = 2;
@@ -596,7 +553,7 @@ static int do_reset(ed_kclient *c, void *arg)
         return 2;
     }
     int64_t ts;
-    if (a->to_datetime && !parse_datetime(a->to_datetime, &ts)) {
+    if (a->to_datetime && !ed_timefmt_parse(a->to_datetime, &ts)) {
         fprintf(stderr, "eddy groups: --to-datetime wants YYYY-MM-DDTHH:MM:SS[.sss][Z|+hh:mm]\n");
         return 2;
     }

@@ -150,15 +150,9 @@ int ed_cmd_users(int argc, char **argv)
                 ED_SASL_MAX_NAME);
         return 2;
     }
-    bool is_dir = false;
-    int rc = ed_plat_path_stat(data, &is_dir, NULL);
-    if (rc == ED_ERR_NOENT && add) rc = ed_plat_dir_make(data), is_dir = rc == ED_OK;
-    if (rc || !is_dir) {
-        fprintf(stderr, "%s: %s: %s\n", CMD, data, rc ? ed_strerror(rc) : "not a directory");
-        return 1;
-    }
+    if (!ed_cli_data_dir(CMD, data, add)) return 1;
     ed_users *u;
-    rc = ed_users_open(data, &u);
+    int rc = ed_users_open(data, &u);
     if (rc) {
         fprintf(stderr, "%s: cannot open the user store of %s: %s\n", CMD, data, ed_strerror(rc));
         return 1;

@@ -22,6 +22,7 @@ int ed_cmd_consume(int argc, char **argv); /* tools/cmd_consume.c */
 int ed_cmd_groups(int argc, char **argv);  /* tools/cmd_groups.c */
 int ed_cmd_mirror(int argc, char **argv);  /* tools/cmd_mirror.c */
 int ed_cmd_users(int argc, char **argv);   /* tools/cmd_users.c */
+int ed_cmd_tokens(int argc, char **argv);  /* tools/cmd_tokens.c */
 int ed_cmd_status(int argc, char **argv);  /* tools/cmd_status.c */
 
 #endif

@@ -25,6 +25,8 @@ static const struct {
     {"groups", ed_cmd_groups, "list, describe, reset offsets of or delete consumer groups"},
     {"mirror", ed_cmd_mirror, "the upstream mirror's state (eddy mirror status --data DIR)"},
     {"users", ed_cmd_users, "add, remove or list SASL/SCRAM users of a data directory (offline)"},
+    {"tokens", ed_cmd_tokens,
+     "add, list or revoke bearer tokens of the HTTP API (eddy tokens --help)"},
     {"status", ed_cmd_status,
      "flash wear: bytes written and days of life left (eddy status --data DIR)"},
 };

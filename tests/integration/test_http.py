@@ -304,11 +304,18 @@ def test_rest_topics_records_groups_config(broker, topic_name):
 def test_rest_reading_changes_nothing_and_post_refused(broker, topic_name):
     topic = topic_name()
     kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"a\n")
-    for path in ["/api/v1/topics", f"/api/v1/topics/{topic}"]:
-        status, headers, _ = get(broker, path, method="POST", body=b"{}", headers={"Content-Type": "application/json"})
-        assert status == 405
-        status, headers, _ = get(broker, path, method="DELETE")
-        assert status == 405
+    status, _, _ = get(broker, f"/api/v1/topics/{topic}", method="POST", body=b"{}",
+                       headers={"Content-Type": "application/json"})
+    assert status == 405
+    status, _, _ = get(broker, "/api/v1/topics", method="DELETE")
+    assert status == 405
+    # creating and deleting topics are writes: never on an http:// listener
+    status, _, _ = get(broker, "/api/v1/topics", method="POST", body=json.dumps({"name": topic + "-x"}),
+                       headers={"Content-Type": "application/json"})
+    assert status == 403
+    status, _, _ = get(broker, f"/api/v1/topics/{topic}", method="DELETE")
+    assert status == 403
+    assert topic + "-x" not in [t["name"] for t in get_json(broker, "/api/v1/topics")[1]["topics"]]
     assert get_json(broker, f"/api/v1/topics/{topic}")[1]["partition_list"][0]["end_offset"] == 1
 
 
@@ -424,7 +431,7 @@ def rest_broker(tmp_path_factory):
     make_ca(pki, "ca", "Eddy Test CA")
     make_cert(pki, "server", "localhost", san="DNS:localhost,IP:127.0.0.1")
     (d / "b" / "log").mkdir(parents=True)
-    for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw")):
+    for user, pw in (("alice", "alice-pw"), ("bob", "bob-pw"), ("admin", "admin-pw")):
         run([str(EDDY_BIN), "users", "add", user, "--password", pw, "--data", str(d / "b" / "log")])
     b = Broker(d / "b", {"http.listeners": f"http://{HOST}:0,https://{HOST}:0", "ssl.keystore.type": "PEM",
                          "ssl.keystore.location": str(pki / "server.pem"),
@@ -440,18 +447,27 @@ def rest_broker(tmp_path_factory):
     b.stop()
 
 
-def rest_post(b, path, body, user=None, pw=None, tls=True, ctype="application/json"):
-    args = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "--data-binary", "@-"]
+def rest_post(b, path, body, user=None, pw=None, tls=True, ctype="application/json", auth=None, method="POST",
+              headers=False):
+    args = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method]
+    if body is not None:
+        args += ["--data-binary", "@-"]
     if ctype:
         args += ["-H", f"Content-Type: {ctype}"]
     if user:
         args += ["-u", f"{user}:{pw}"]
+    if auth:
+        args += ["-H", f"Authorization: {auth}"]
+    if headers:
+        args += ["-D", "/dev/stderr"]
     if tls:
         args += ["--cacert", str(b.ca), f"https://{HOST}:{b.https_port}{path}"]
     else:
         args += [f"http://{HOST}:{b.http_port}{path}"]
-    p = run(args, input=body if isinstance(body, bytes) else json.dumps(body).encode())
+    p = run(args, input=body if isinstance(body, bytes) or body is None else json.dumps(body).encode())
     text, _, code = p.stdout.decode().rpartition("\n")
+    if headers:
+        return int(code), (json.loads(text) if text.strip() else None), p.stderr.decode()
     return int(code), (json.loads(text) if text.strip() else None)
 
 
@@ -475,24 +491,34 @@ def test_v3_produce_confluent_example_read_by_kafka_consumer(rest_broker):
     assert resp["error_code"] == 200 and resp["cluster_id"] == cluster and resp["topic_name"] == topic
     assert resp["partition_id"] == 0 and resp["offset"] == 0
     assert resp["key"] == {"type": "BINARY", "size": 6} and resp["value"] == {"type": "JSON", "size": len('{"foo": "bar"}')}
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", resp["timestamp"])
+    assert resp["timestamp"] == "2021-02-05T19:14:42.000Z"  # the request's timestamp is the record's
     code, resp = rest_post(b, f"/v3/clusters/{cluster}/topics/{topic}/records",
                            {"value": {"type": "STRING", "data": "plain \u00e9"}}, "alice", "alice-pw")
     assert code == 200 and resp["offset"] == 1 and "key" not in resp
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", resp["timestamp"])
+    assert resp["timestamp"] > "2026"  # without one, the broker's time
     # durable when answered, and read back by a Kafka consumer
-    out = kcat(b, "-C", "-t", topic, "-e", "-q", "-f", "%k|%s|%h\\n").stdout.decode()
-    assert out.splitlines() == ['foobar|{"foo": "bar"}|Header-1=Header-1,Header-2=Header-2', "|plain \u00e9|"]
+    out = kcat(b, "-C", "-t", topic, "-e", "-q", "-f", "%k|%s|%h|%T\\n").stdout.decode()
+    lines = [line.rpartition("|") for line in out.splitlines()]
+    assert [line[0] for line in lines] == ['foobar|{"foo": "bar"}|Header-1=Header-1,Header-2=Header-2', "|plain \u00e9|"]
+    assert int(lines[0][2]) == 1612552482000 and int(lines[1][2]) > 1612552482000
     _, topic_desc = get_json(b, f"/api/v1/topics/{topic}")
     assert topic_desc["partition_list"][0]["durable_offset"] == 2
+
+
+def records_path(b, topic):
+    """Creates topic (one partition, by a Kafka producer) and returns the
+    cluster id and the path of its v3 records endpoint."""
+    kcat(b, "-P", "-t", topic, "-X", "acks=all", input=b"")
+    wait_topic(b, topic, 1)
+    cluster = get_json(b, "/v3/clusters")[1]["data"][0]["cluster_id"]
+    return cluster, f"/v3/clusters/{cluster}/topics/{topic}/records"
 
 
 def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
     b = rest_broker
     topic = "rest-refused"
-    kcat(b, "-P", "-t", topic, "-X", "acks=all", input=b"")
-    wait_topic(b, topic, 1)
-    cluster = get_json(b, "/v3/clusters")[1]["data"][0]["cluster_id"]
-    path = f"/v3/clusters/{cluster}/topics/{topic}/records"
+    cluster, path = records_path(b, topic)
     rec = {"value": {"type": "JSON", "data": 1}}
     assert rest_post(b, path, rec)[0] == 401                                 # no credentials
     assert rest_post(b, path, rec, "alice", "wrong")[0] == 401                # bad password
@@ -505,6 +531,8 @@ def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
     assert rest_post(b, path, {"value": {"type": "BINARY", "data": "not base64!"}}, "alice", "alice-pw")[0] == 400
     assert rest_post(b, path, {"value": {"type": "AVRO", "data": 1}}, "alice", "alice-pw")[0] == 400
     assert rest_post(b, path, {"partition_id": 9, "value": {"data": 1}}, "alice", "alice-pw")[0] == 400
+    for bad_time in ("yesterday", "2021-02-30T25:00:00Z", -1, True):
+        assert rest_post(b, path, {"timestamp": bad_time, "value": {"data": 1}}, "alice", "alice-pw")[0] == 400
     assert rest_post(b, f"/v3/clusters/other/topics/{topic}/records", rec, "alice", "alice-pw")[0] == 404
     assert rest_post(b, f"/v3/clusters/{cluster}/topics/no-such/records", rec, "alice", "alice-pw")[0] == 404
     # ACLs: bob may not write once a grant for alice exists
@@ -523,3 +551,139 @@ def test_v3_produce_refused_without_credentials_acl_tls_or_json(rest_broker):
     # a GET never writes
     status, _, _ = get(b, path)
     assert status == 405
+
+
+def eddy_tokens(b, *args, check=True):
+    return run([str(EDDY_BIN), "tokens", *args, "--data", str(b.log_dir)], check=check)
+
+
+def end_offset(b, topic):
+    return get_json(b, f"/api/v1/topics/{topic}")[1]["partition_list"][0]["end_offset"]
+
+
+def test_bearer_token_from_cli_produces_and_revoked_expired_or_wrong_scheme_refused(rest_broker):
+    b = rest_broker
+    topic = "rest-bearer"
+    _, path = records_path(b, topic)
+    assert eddy_tokens(b, "add", "nobody", check=False).returncode == 1  # only users of the store
+    token = eddy_tokens(b, "add", "alice").stdout.decode().strip()
+    assert re.fullmatch(r"eddy_[0-9a-f]{16}_[0-9a-f]{64}", token)
+    token_id = token[5:21]
+    assert token not in (b.log_dir / "tokens").read_bytes().decode("latin-1")  # only its hash is kept
+    listing = eddy_tokens(b, "list").stdout.decode()
+    assert token_id in listing and "alice" in listing and token[22:] not in listing
+    code, resp = rest_post(b, path, {"value": {"type": "STRING", "data": "by token"}}, auth=f"Bearer {token}")
+    assert code == 200, resp
+    out = kcat(b, "-C", "-t", topic, "-e", "-q", "-f", "%s\\n").stdout.decode()
+    assert out.splitlines() == ["by token"]
+    rec = {"value": {"type": "STRING", "data": "refused"}}
+    # never in clear, even with a valid token
+    assert rest_post(b, path, rec, auth=f"Bearer {token}", tls=False)[0] == 403
+    # a wrong secret, another scheme, a token given as a Basic password
+    code, _, head = rest_post(b, path, rec, auth=f"Bearer {token[:-1]}0" if token[-1] != "0" else f"Bearer {token[:-1]}1",
+                              headers=True)
+    assert code == 401 and re.search(r"(?im)^www-authenticate: bearer .*invalid_token", head), head
+    code, _, head = rest_post(b, path, rec, auth=f"Token {token}", headers=True)
+    assert code == 401 and re.search(r"(?im)^www-authenticate: bearer", head), head
+    assert rest_post(b, path, rec, "alice", token)[0] == 401
+    # revoked: refused at once (the running broker reads the store per request)
+    eddy_tokens(b, "revoke", token_id)
+    assert token_id not in eddy_tokens(b, "list").stdout.decode()
+    assert rest_post(b, path, rec, auth=f"Bearer {token}")[0] == 401
+    # expired
+    short = eddy_tokens(b, "add", "alice", "--expires", "1s").stdout.decode().strip()
+    deadline = time.time() + 30
+    while "(expired)" not in eddy_tokens(b, "list").stdout.decode():
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert rest_post(b, path, rec, auth=f"Bearer {short}")[0] == 401
+    # a token acts as its user: bob's token gets bob's ACLs
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    binding = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.WRITE, AclPermissionType.ALLOW)
+    for f in admin.create_acls([binding]).values():
+        f.result(timeout=30)
+    bob = eddy_tokens(b, "add", "bob").stdout.decode().strip()
+    assert rest_post(b, path, rec, auth=f"Bearer {bob}")[0] == 403
+    # nothing the refused requests sent reached the log
+    assert end_offset(b, topic) == 1
+
+
+def kafka_topics(b):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=30).topics
+
+
+def test_topic_create_and_delete_over_rest_with_token_acls_and_kafka_view(rest_broker):
+    b = rest_broker
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    grants = [AclBinding(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.CREATE, AclPermissionType.ALLOW),
+              AclBinding(ResourceType.TOPIC, "rest-t", ResourcePatternType.PREFIXED, "User:alice", "*",
+                         AclOperation.ALL, AclPermissionType.ALLOW)]
+    grants += [AclBinding(ResourceType.TOPIC, "rest-t", ResourcePatternType.PREFIXED, "User:ANONYMOUS", "*",
+                          op, AclPermissionType.ALLOW) for op in (AclOperation.DESCRIBE, AclOperation.READ)]
+    for f in admin.create_acls(grants).values():
+        f.result(timeout=30)
+    token = eddy_tokens(b, "add", "alice").stdout.decode().strip()
+    bearer = f"Bearer {token}"
+    body = {"name": "rest-t-wind", "partitions": 3, "configs": [{"name": "retention.ms", "value": "3600000"}]}
+    # refused: no credentials, wrong content type, bad JSON, bad name, a user without CREATE
+    assert rest_post(b, "/api/v1/topics", body)[0] == 401
+    assert rest_post(b, "/api/v1/topics", body, auth=bearer, ctype="text/plain")[0] == 415
+    assert rest_post(b, "/api/v1/topics", body, auth=bearer, ctype=None)[0] == 415
+    assert rest_post(b, "/api/v1/topics", b'{"name": "rest-t-wind", ', auth=bearer)[0] == 400
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "bad/name"}, auth=bearer)
+    assert code == 400 and resp["error"] == "INVALID_TOPIC_EXCEPTION"
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "rest-t-x", "partitions": 0}, auth=bearer)
+    assert code == 400 and resp["error"] == "INVALID_PARTITIONS"
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "rest-t-x", "configs": [{"name": "no.such", "value": "1"}]},
+                           auth=bearer)
+    assert code == 400 and resp["error"] == "INVALID_CONFIG"
+    code, resp = rest_post(b, "/api/v1/topics", {"name": "rest-t-bob"}, "bob", "bob-pw")
+    assert code == 403 and resp["error"] == "TOPIC_AUTHORIZATION_FAILED"
+    assert not {"rest-t-wind", "rest-t-x", "rest-t-bob"} & set(kafka_topics(b))
+    # created with the token; a Kafka client sees it and its records
+    code, resp = rest_post(b, "/api/v1/topics", body, auth=bearer)
+    assert code == 201 and resp == {"name": "rest-t-wind", "partitions": 3}, resp
+    assert len(kafka_topics(b)["rest-t-wind"].partitions) == 3
+    code, resp = rest_post(b, "/api/v1/topics", body, auth=bearer)
+    assert code == 409 and resp["error"] == "TOPIC_ALREADY_EXISTS"
+    cluster = get_json(b, "/v3/clusters")[1]["data"][0]["cluster_id"]
+    code, _ = rest_post(b, f"/v3/clusters/{cluster}/topics/rest-t-wind/records",
+                        {"partition_id": 2, "value": {"data": {"kW": 380}}}, auth=bearer)
+    assert code == 200
+    out = kcat(b, "-C", "-t", "rest-t-wind", "-p", "2", "-e", "-q", "-f", "%s\\n").stdout.decode()
+    assert out.splitlines() == ['{"kW": 380}']
+    desc = get_json(b, "/api/v1/topics/rest-t-wind")[1]
+    assert desc["config"]["retention.ms"] == {"value": "3600000", "default": False}
+    # the v3 shape
+    code, resp = rest_post(b, f"/v3/clusters/{cluster}/topics",
+                           {"topic_name": "rest-t-v3", "partitions_count": 2, "replication_factor": 1}, "alice", "alice-pw")
+    assert code == 201 and resp["topic_name"] == "rest-t-v3" and resp["partitions_count"] == 2, resp
+    assert rest_post(b, "/v3/clusters/other/topics", {"topic_name": "rest-t-v4"}, "alice", "alice-pw")[0] == 404
+    # delete: bob may not, an unknown topic is named as Kafka does, an internal one never goes
+    code, resp = rest_post(b, "/api/v1/topics/rest-t-wind", None, "bob", "bob-pw", ctype=None, method="DELETE")
+    assert code == 403 and resp["error"] == "TOPIC_AUTHORIZATION_FAILED"
+    assert rest_post(b, "/api/v1/topics/rest-t-wind", None, ctype=None, method="DELETE")[0] == 401
+    assert "rest-t-wind" in kafka_topics(b)
+    code, resp = rest_post(b, "/api/v1/topics/rest-t-none", None, auth=bearer, ctype=None, method="DELETE")
+    assert code == 404 and resp["error"] == "UNKNOWN_TOPIC_OR_PARTITION"
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "rest-group"})
+    consumer.commit(offsets=[TopicPartition("rest-t-wind", 2, 1)], asynchronous=False)  # makes __consumer_offsets
+    consumer.close()
+    assert "__consumer_offsets" in [t["name"] for t in get_json(b, "/api/v1/topics?internal=true")[1]["topics"]]
+    code, resp = rest_post(b, "/api/v1/topics/__consumer_offsets", None, "admin", "admin-pw", ctype=None, method="DELETE")
+    assert code == 403 and resp["error"] == "INVALID_TOPIC_EXCEPTION", resp
+    code, _ = rest_post(b, "/api/v1/topics/rest-t-wind", None, auth=bearer, ctype=None, method="DELETE")
+    assert code == 204
+    code, _ = rest_post(b, f"/v3/clusters/{cluster}/topics/rest-t-v3", None, auth=bearer, ctype=None, method="DELETE")
+    assert code == 204
+    assert not {"rest-t-wind", "rest-t-v3"} & set(kafka_topics(b))
