@@ -524,6 +524,22 @@ int ed_kapi_delete_topics(ed_kreq *req)
                        &ed_kmsg_delete_topics_response_deletable_topic_result_desc,
                        &resp.n_responses, &resp.responses))
         return ED_KAPI_RESPOND;
+    if (req->broker->cfg && !req->broker->cfg->delete_topic_enable) {
+        /* As Kafka: every topic refused, before any other check (v0-v2
+         * have no such code and get INVALID_REQUEST). */
+        int16_t err =
+            req->api_version < 3 ? ED_KERR_INVALID_REQUEST : ED_KERR_TOPIC_DELETION_DISABLED;
+        for (int32_t i = 0; i < n_states + n_names; i++) {
+            struct ed_kmsg_delete_topics_response_deletable_topic_result *r = &resp.responses[i];
+            r->name = i < n_states ? body->topics[i].name : body->topic_names[i - n_states];
+            memcpy(r->topic_id, i < n_states ? body->topics[i].topic_id : zero_id, 16);
+            r->error_code = err;
+            r->error_message =
+                ed_kreq_str(req, "Topic deletion is disabled (delete.topic.enable=false).");
+        }
+        ed_kreq_respond(req, &resp);
+        return ED_KAPI_RESPOND;
+    }
     for (int32_t i = 0; i < n_states; i++)
         delete_one(req, body->topics[i].name, body->topics[i].topic_id, &resp.responses[i]);
     for (int32_t i = 0; i < n_names; i++)

@@ -458,6 +458,37 @@ static void test_delete_topics(void **state)
     ed_kwr_free(&w);
 }
 
+/* delete.topic.enable=false: every topic refused as Kafka refuses it, and
+ * nothing deleted. */
+static void test_delete_topics_disabled(void **state)
+{
+    struct fx *f = *state;
+    char why[128];
+    assert_int_equal(ed_config_set(f->cfg, "delete.topic.enable", "false", why, sizeof why), ED_OK);
+    struct ed_kc_new_topic t = {"kept", 1, 1, 0, NULL};
+    assert_int_equal(create(f, 7, &t, false, NULL), 0);
+    for (int16_t v = 0; v <= 6; v++) {
+        const char *names[] = {"kept"};
+        ed_kwr w;
+        ed_kwr_init(&w, 4096);
+        ed_kc_enc_delete_topics(&w, v, names, 1, 1000);
+        struct call c;
+        call(f, &c, ed_kapi_delete_topics, 20, v, &w);
+        struct ed_kc_items res;
+        memset(&res, 0, sizeof res);
+        assert_int_equal(ed_kc_dec_delete_topics(&c.resp, v, &res), ED_OK);
+        assert_int_equal(res.n, 1);
+        assert_true(ed_kstr_eq(res.items[0].name, "kept"));
+        assert_int_equal(res.items[0].error,
+                         v < 3 ? ED_KERR_INVALID_REQUEST : ED_KERR_TOPIC_DELETION_DISABLED);
+        assert_non_null(ed_topics_find(f->topics, "kept"));
+        ed_kc_free(&res.mem);
+        call_end(&c);
+        ed_kwr_free(&w);
+    }
+    assert_int_equal(ed_config_set(f->cfg, "delete.topic.enable", "true", why, sizeof why), ED_OK);
+}
+
 /* ---- CreatePartitions ---- */
 
 static int16_t grow(struct fx *f, int16_t v, const char *topic, int32_t count, bool validate)
@@ -1047,6 +1078,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_topics_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_topics_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_topics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_topics_disabled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_in_steps, setup, teardown),
