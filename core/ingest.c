@@ -39,8 +39,10 @@ struct gather {
     size_t bytes;
     struct waiter *w;
     int n_w, cap_w;
-    bool urgent;      /* its log's flush starts once it is appended */
-    int64_t start_ms; /* wall clock at its first record */
+    bool urgent; /* its log's flush starts once it is appended */
+    /* The monotonic clock, so that a wall clock stepped at boot cannot hold
+     * a batch back. */
+    int64_t start_ms; /* its first record */
     int64_t due_ms;   /* appended by then */
 };
 
@@ -61,7 +63,7 @@ struct ed_ingest {
     struct gather gather[MAX_GATHER];
     struct bwait *waits;
     ed_timer linger_timer;
-    int64_t timer_at_ms; /* the deadline linger_timer is armed for */
+    int64_t timer_at_ms; /* the deadline linger_timer is armed for (monotonic) */
     struct ed_ingest_stats stats;
     int producer_codec; /* for topics with compression.type=producer */
 };
@@ -172,7 +174,7 @@ void ed_ingest_hurry(ed_ingest *g, ed_partition *p)
     for (int i = 0; i < MAX_GATHER; i++) {
         if (g->gather[i].p == p) {
             g->gather[i].urgent = true; /* the short linger still gathers the batch */
-            shorten(g, &g->gather[i], ed_plat_clock_wall_ms());
+            shorten(g, &g->gather[i], (int64_t)ed_plat_clock_mono_ms());
             return;
         }
     }
@@ -204,7 +206,7 @@ static void on_linger(ed_timer *t, void *arg)
 {
     ED_UNUSED(t);
     ed_ingest *g = arg;
-    int64_t now = ed_plat_clock_wall_ms();
+    int64_t now = (int64_t)ed_plat_clock_mono_ms();
     uint32_t in_ms = ed_ingest_tick(g, now);
     if (in_ms == UINT32_MAX) return;
     g->timer_at_ms = now + in_ms;
@@ -262,14 +264,14 @@ static struct gather *gather_get(ed_ingest *g, ed_partition *p, int *rc)
     }
     int comp = lc->compression < 0 ? g->producer_codec : lc->compression;
     if (!ed_codec_supported(comp, true)) comp = ED_COMPRESSION_NONE;
-    int64_t now = ed_plat_clock_wall_ms();
-    *rc = ed_batch_builder_begin(free_a->bb, comp, now, -1, -1, -1);
+    int64_t wall = ed_plat_clock_wall_ms(), now = (int64_t)ed_plat_clock_mono_ms();
+    *rc = ed_batch_builder_begin(free_a->bb, comp, wall, -1, -1, -1);
     if (*rc != ED_OK) return NULL;
     free_a->p = p;
     free_a->bytes = 0;
     free_a->start_ms = now;
     /* As long as only durable waits join it: until the flush is due. */
-    int64_t linger = ED_MIN(ed_log_flush_due_in(p->log, now), (int64_t)g->cfg.durable_max_ms);
+    int64_t linger = ED_MIN(ed_log_flush_due_in(p->log, wall), (int64_t)g->cfg.durable_max_ms);
     free_a->due_ms = now + ED_MAX(linger, (int64_t)g->cfg.linger_ms);
     return free_a;
 }
@@ -321,10 +323,11 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
     } else {
         a->due_ms = ED_MIN(a->due_ms, a->start_ms + (int64_t)g->cfg.linger_ms);
     }
-    if (a->bytes >= g->cfg.batch_len || a->due_ms < ts)
+    int64_t now = (int64_t)ed_plat_clock_mono_ms();
+    if (a->bytes >= g->cfg.batch_len || a->due_ms < now)
         gather_flush(g, a);
     else
-        arm_for(g, a, ts);
+        arm_for(g, a, now);
     return ED_OK;
 }
 

@@ -59,8 +59,8 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
 void ed_ingest_hurry(ed_ingest *g, ed_partition *p);
 /* Appends every gathered batch now. */
 void ed_ingest_flush(ed_ingest *g);
-/* Appends the batches whose deadline is at or before now_ms (the wall
- * clock); returns the ms until the next deadline (UINT32_MAX: nothing
+/* Appends the batches whose deadline is at or before now_ms (the monotonic
+ * clock, ed_plat_clock_mono_ms); returns the ms until the next deadline (UINT32_MAX: nothing
  * gathers). The linger timer calls it; without a loop, the owner does. */
 uint32_t ed_ingest_tick(ed_ingest *g, int64_t now_ms);
 void ed_ingest_stats_get(const ed_ingest *g, struct ed_ingest_stats *out);

@@ -335,7 +335,9 @@ static void note_appends(struct iworld *iw)
 
 static void ingest_tick(struct iworld *iw, int64_t now)
 {
-    uint32_t in_ms = ed_ingest_tick(iw->g, now);
+    /* The ingest's deadlines are on the monotonic clock, which the
+     * simulation advances with the wall clock. */
+    uint32_t in_ms = ed_ingest_tick(iw->g, (int64_t)ed_plat_clock_mono_ms());
     note_appends(iw);
     iw->ingest_at = in_ms == UINT32_MAX ? INT64_MAX : now + in_ms;
 }
