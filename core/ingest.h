@@ -54,8 +54,9 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
                   size_t value_len, const struct ed_record_header *h, int n_h, void *who,
                   uint64_t seq);
 /* The producer of a record just added to p can send nothing more until it
- * is answered: p's batch is appended at the linger as usual, and then its
- * flush starts at once instead of gathering (ed_log_flush_soon). */
+ * is answered: p's batch is appended at the short linger (linger_ms, not
+ * when the flush is due), and then its flush starts at once instead of
+ * gathering (ed_log_flush_soon). */
 void ed_ingest_hurry(ed_ingest *g, ed_partition *p);
 /* Appends every gathered batch now. */
 void ed_ingest_flush(ed_ingest *g);
