@@ -135,7 +135,8 @@ static void on_write(ed_coap *m, ed_coap_req *rq, const char *path)
         return;
     }
     ed_topic *topic;
-    int rc = ed_target_topic(m->b, NULL, ed_plat_coap_peer(rq), name, &topic, &why);
+    int rc =
+        ed_target_topic(m->b, ed_plat_coap_identity(rq), ed_plat_coap_peer(rq), name, &topic, &why);
     if (rc != ED_OK) {
         ed_coap_refuse(m, rq, ed_coap_code_of_target(rc), path, why);
         return;
@@ -214,6 +215,13 @@ static void on_request(void *arg, ed_coap_req *rq)
 
 /* ---- the listener ---- */
 
+static bool psk_key(void *arg, const uint8_t *identity, size_t len, const uint8_t **key,
+                    size_t *key_len)
+{
+    const ed_coap *m = arg;
+    return ed_coap_psk_find(m->psks, identity, len, key, key_len);
+}
+
 int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
 {
     const struct ed_config *cfg = b->cfg;
@@ -222,6 +230,7 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
     m->b = b;
     m->max_pending = (uint32_t)cfg->coap_max_pending;
     m->max_observed = (int)cfg->coap_max_observed;
+    m->max_observers = (uint32_t)cfg->coap_max_observers_per_topic;
     int rc = ed_mqtt_routes_parse_as("coap.routes", cfg->coap_routes, &m->routes, why, why_len);
     if (rc != ED_OK) goto fail;
     struct ed_ingest_config ic = {.linger_ms = (uint32_t)cfg->coap_linger_ms,
@@ -232,7 +241,7 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ingest_cbs, m, &m->ingest);
     if (rc != ED_OK) goto fail;
     struct ed_coap_settings st = {(uint32_t)cfg->coap_max_clients};
-    struct ed_coap_cbs cbs = {on_request};
+    struct ed_coap_cbs cbs = {on_request, psk_key};
     rc = ed_plat_coap_new(b->loop, &st, &cbs, m, &m->ctx);
     if (rc != ED_OK) goto fail;
     *out = m;
@@ -248,6 +257,7 @@ void ed_coap_free(ed_coap *m)
     ed_coap_reads_free(m);
     ed_ingest_free(m->ingest); /* no callback after this */
     ed_plat_coap_free(m->ctx);
+    ed_coap_psk_free(m->psks);
     ed_mqtt_routes_free(m->routes);
     ed_free(m);
 }
@@ -255,6 +265,16 @@ void ed_coap_free(ed_coap *m)
 int ed_coap_listen(ed_coap *m, const char *host, uint16_t port, uint16_t *bound)
 {
     return ed_plat_coap_listen(m->ctx, host, port, bound);
+}
+
+int ed_coap_listen_dtls(ed_coap *m, ed_coap_psks *psks, const char *host, uint16_t port,
+                        uint16_t *bound)
+{
+    if (psks != m->psks) {
+        ed_coap_psk_free(m->psks);
+        m->psks = psks;
+    }
+    return ed_plat_coap_listen_dtls(m->ctx, host, port, bound);
 }
 
 void ed_coap_flush(ed_coap *m)
@@ -296,12 +316,34 @@ int ed_coap_start(ed_broker *b, ed_coap **out, char *why, size_t why_len)
         rc = ed_broker_check_public(b, "CoAP", &ls[i], why, why_len);
         if (rc != ED_OK) return rc;
     }
+    /* coaps:// listeners share one keys file */
+    ed_coap_psks *psks = NULL;
+    for (int i = 0; i < n && !psks; i++) {
+        if (ls[i].sec == ED_SEC_PLAINTEXT) continue;
+        if (!*b->cfg->coap_psk_file) {
+            snprintf(why, why_len,
+                     "CoAP listener coaps://%s:%u needs coap.psk.file (the "
+                     "clients' pre-shared keys)",
+                     ls[i].host, ls[i].port);
+            return ED_ERR_INVAL;
+        }
+        char inner[256];
+        rc = ed_coap_psk_load(b->cfg->coap_psk_file, &psks, inner, sizeof inner);
+        if (rc != ED_OK) {
+            snprintf(why, why_len, "coap.psk.file: %s",
+                     rc == ED_ERR_NOMEM ? "out of memory" : inner);
+            return rc;
+        }
+        ED_LOG_INFO("coap.psk.file: %d DTLS client identities", ed_coap_psk_count(psks));
+    }
     ed_coap *m;
     rc = ed_coap_new(b, why, why_len, &m);
     if (rc != ED_OK) {
+        ed_coap_psk_free(psks);
         if (rc != ED_ERR_INVAL) snprintf(why, why_len, "CoAP listener: %s", ed_strerror(rc));
         return rc;
     }
+    m->psks = psks;
     struct ed_broker_service svc = {"CoAP", m, service_shutdown, service_free};
     rc = ed_broker_add_service(b, &svc);
     if (rc != ED_OK) {
@@ -312,13 +354,15 @@ int ed_coap_start(ed_broker *b, ed_coap **out, char *why, size_t why_len)
     for (int i = 0; i < n; i++) {
         const char *host = ed_broker_listen_host(&ls[i]);
         uint16_t bound = 0;
-        rc = ed_coap_listen(m, host, ls[i].port, &bound);
+        bool dtls = ls[i].sec != ED_SEC_PLAINTEXT;
+        rc = dtls ? ed_coap_listen_dtls(m, m->psks, host, ls[i].port, &bound)
+                  : ed_coap_listen(m, host, ls[i].port, &bound);
         if (rc != ED_OK) {
-            snprintf(why, why_len, "cannot listen on %s:%u (CoAP): %s", host, ls[i].port,
-                     ed_strerror(rc));
+            snprintf(why, why_len, "cannot listen on %s:%u (CoAP%s): %s", host, ls[i].port,
+                     dtls ? " over DTLS" : "", ed_strerror(rc));
             return rc;
         }
-        ED_LOG_INFO("listening on %s:%u (CoAP, UDP)", host, bound);
+        ED_LOG_INFO("listening on %s:%u (CoAP, %s)", host, bound, dtls ? "DTLS-PSK" : "UDP");
         ed_broker_note_bound(b, ls[i].name, host, bound);
     }
     return ED_OK;

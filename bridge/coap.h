@@ -9,6 +9,8 @@
  * request gets the empty ACK at once and a separate confirmable 2.04 after
  * the fdatasync covering its record, a non-confirmable one a NON 2.04 at
  * the same moment; a retransmission while it waits is not appended again.
+ * Over coaps:// (DTLS-PSK) the client's PSK identity is its principal
+ * User:identity for the ACLs, as an MQTT user name is.
  * Failures: 4.00 (bad path or topic name), 4.03 (ACLs), 4.04 (no such
  * topic, auto-creation off), 4.05 (method), 4.13 (record too large), 5.03
  * (storage refused or failed, too many requests waiting), each with a
@@ -36,6 +38,12 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out);
 void ed_coap_free(ed_coap *m);
 /* Listens on UDP host:port (port 0 = any); *bound gets the port. */
 int ed_coap_listen(ed_coap *m, const char *host, uint16_t port, uint16_t *bound);
+/* The same for DTLS with pre-shared keys: psks (bridge/coap_psk.h) become
+ * the listener's keys (it frees them); a client's identity is its
+ * principal, User:identity, for the ACLs. */
+typedef struct ed_coap_psks ed_coap_psks;
+int ed_coap_listen_dtls(ed_coap *m, ed_coap_psks *psks, const char *host, uint16_t port,
+                        uint16_t *bound);
 /* Appends every gathered batch now (the linger timer does this itself). */
 void ed_coap_flush(ed_coap *m);
 /* Runs libcoap's pending work now (the loop does this itself). */

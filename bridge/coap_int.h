@@ -5,6 +5,7 @@
 #define ED_BRIDGE_COAP_INT_H
 
 #include "bridge/coap.h"
+#include "bridge/coap_psk.h"
 #include "bridge/mqtt_route.h"
 #include "core/ingest.h"
 
@@ -25,12 +26,14 @@ struct ed_coap {
     ed_mqtt_routes *routes;
     uint8_t key_buf[KEY_MAX_LEN]; /* a route's KEY template output */
     ed_ingest *ingest;
+    ed_coap_psks *psks; /* coaps:// clients' keys (NULL: none) */
     uint32_t max_pending;
     uint32_t rr; /* keyless records: round robin over partitions */
     /* observed topics (coap_read.c) */
     struct ed_coap_observed *obs;
     int n_obs, max_observed;
-    bool listening; /* the append listener is registered */
+    uint32_t max_observers; /* of one topic; 0 = no limit */
+    bool listening;         /* the append listener is registered */
     ed_timer notify_timer;
     struct ed_coap_stats stats;
 };

@@ -1,15 +1,15 @@
 /* CoAP reads: GET /t/TOPIC?p=&o=&n= answers records of one partition as
- * JSON; GET with Observe registers the client on the topic's own libcoap
- * resource (made on the first Observe, at most coap.max.observed of them)
- * and every append to the topic notifies its observers with the newest
- * records (CBOR instead of JSON for Accept: 60); GET /.well-known/core lists the topics in CoRE
- * Link Format.
+ * JSON (headers as the REST API shows them); GET with Observe registers the client on the topic's
+ * own libcoap resource (made on the first Observe, at most coap.max.observed of them) and every
+ * append to the topic notifies its observers with the newest records (CBOR instead of JSON for
+ * Accept: 60); GET /.well-known/core lists the topics in CoRE Link Format.
  *
  * An append is noted by the registry's append listener (the hook long-poll
  * Fetch uses) and announced from a zero-delay timer: libcoap then calls the
  * handler once per observer with the request it registered with. */
 #define ED_LOG_MODULE "coap"
 #include "bridge/coap_int.h"
+#include "bridge/http_out.h"
 #include "core/acl.h"
 #include "core/topics.h"
 #include "platform/crypto.h"
@@ -189,12 +189,43 @@ static void doc_begin(struct doc *d, const char *topic, int32_t partition)
     jstr(&d->j, ",\"records\":[");
 }
 
+/* The record's headers: JSON as the REST API shows them (shared), CBOR as
+ * an array of maps {"key": text, "value": bytes or null}. */
+static void doc_headers(struct doc *d, const struct ed_record *r)
+{
+    struct jbuf *j = &d->j;
+    size_t cur = 0;
+    struct ed_record_header h;
+    if (d->cbor) {
+        ctext(j, "headers");
+        jput(j, "\x9f", 1); /* an array of unknown length */
+        while (ed_record_next_header(r, &cur, &h) == 1) {
+            jput(j, "\xa2", 1);
+            ctext(j, "key"); /* text, or bytes when not UTF-8 */
+            chead(j, utf8_ok(h.key, (size_t)h.key_len) ? 3 : 2, h.key_len);
+            jput(j, (const char *)h.key, (size_t)h.key_len);
+            ctext(j, "value");
+            cbytes(j, h.value, h.value ? h.value_len : -1);
+        }
+        jput(j, "\xff", 1);
+        return;
+    }
+    struct ed_http_out o;
+    ed_http_out_init(&o, READ_MAX_BYTES);
+    ed_http_out_headers(&o, r);
+    if (o.err)
+        j->oom = true;
+    else
+        jput(j, o.p, o.len);
+    ed_http_out_free(&o);
+}
+
 static void doc_record(struct doc *d, const struct ed_record *r, bool first)
 {
     struct jbuf *j = &d->j;
     int32_t kl = r->key ? (int32_t)r->key_len : -1, vl = r->value ? (int32_t)r->value_len : -1;
     if (d->cbor) {
-        jput(j, "\xa4", 1);
+        jput(j, "\xa5", 1);
         ctext(j, "offset");
         chead(j, 0, r->offset);
         ctext(j, "timestamp");
@@ -203,6 +234,7 @@ static void doc_record(struct doc *d, const struct ed_record *r, bool first)
         cbytes(j, r->key, kl);
         ctext(j, "value");
         cbytes(j, r->value, vl);
+        doc_headers(d, r);
         return;
     }
     jstr(j, first ? "{" : ",{");
@@ -212,6 +244,8 @@ static void doc_record(struct doc *d, const struct ed_record *r, bool first)
     jbytes(j, "key", r->key, kl);
     jstr(j, ",");
     jbytes(j, "value", r->value, vl);
+    jstr(j, ",");
+    doc_headers(d, r);
     jstr(j, "}");
 }
 
@@ -386,8 +420,8 @@ void ed_coap_on_read(ed_coap *m, ed_coap_req *rq, const char *path)
         ed_coap_refuse(m, rq, code, path, why);
         return;
     }
-    if (!ed_acl_authorize_user(m->b->acl, NULL, ed_plat_coap_peer(rq), ED_ACL_OP_READ,
-                               ED_ACL_RES_TOPIC, name, strlen(name))) {
+    if (!ed_acl_authorize_user(m->b->acl, ed_plat_coap_identity(rq), ed_plat_coap_peer(rq),
+                               ED_ACL_OP_READ, ED_ACL_RES_TOPIC, name, strlen(name))) {
         ed_coap_refuse(m, rq, 403, path, "not authorized: no READ on the Kafka topic");
         return;
     }
@@ -416,9 +450,18 @@ void ed_coap_on_read(ed_coap *m, ed_coap_req *rq, const char *path)
         ed_coap_refuse(m, rq, 404, path, "no such partition (p=)");
         return;
     }
-    if (ed_plat_coap_uint_opt(rq, ED_COAP_OPT_OBSERVE) == 0 && !ed_plat_coap_observable(rq)) {
-        observe(m, rq, path, name);
-        return;
+    if (ed_plat_coap_uint_opt(rq, ED_COAP_OPT_OBSERVE) == 0) {
+        if (!ed_plat_coap_observable(rq)) {
+            observe(m, rq, path, name);
+            return;
+        }
+        /* a new observer (not a notification of one) */
+        if (m->max_observers > 0 && !ed_plat_coap_observing(rq) &&
+            ed_plat_coap_n_observers(rq) >= m->max_observers) {
+            ed_coap_refuse(m, rq, 503, path,
+                           "too many observers of this topic (coap.max.observers.per.topic)");
+            return;
+        }
     }
     /* without o=: the newest n records */
     int64_t start = ed_log_start_offset(p->log);

@@ -52,6 +52,7 @@ typedef struct ed_http_conn {
     bool in_frame; /* the request is being handled (answers may come later) */
     struct ed_http_produce produce;
     uint64_t tail_sent_ms;
+    uint64_t tail_round_ms; /* monotonic: no tail round before this */
     struct ed_http_conn *tail_prev, *tail_link;
 } ed_http_conn;
 

@@ -8,6 +8,7 @@
 #include "bridge/http_int.h"
 #include "bridge/http_out.h"
 #if ED_WITH_MQTT
+#include "bridge/mqtt_bridge.h"
 #include "bridge/mqtt_codec.h"
 #endif
 #include "core/group.h"
@@ -273,6 +274,44 @@ static void mirror(struct ed_http_out *o, ed_broker *b)
     ed_http_out_free(&st);
 }
 
+/* The MQTT pull bridges, one series per bridge (the last error is in the
+ * log). */
+static void mqtt_bridges(struct ed_http_out *o, ed_broker *b)
+{
+#if ED_WITH_MQTT
+    const ed_mqtt_bridges *s = ed_broker_service_obj(b, ED_MQTT_BRIDGE_SERVICE);
+    int n = ed_mqtt_bridge_count(s);
+    if (n == 0) return;
+    struct ed_mqtt_bridge_status st[ED_CONFIG_MAX_BRIDGES];
+    for (int i = 0; i < n && i < ED_CONFIG_MAX_BRIDGES; i++)
+        ed_mqtt_bridge_status_get(s, i, &st[i]);
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"eddy_mqtt_bridge_connected", "gauge", "1 while the bridge's session at its source is up"},
+        {"eddy_mqtt_bridge_messages_total", "counter", "Messages the bridge stored"},
+        {"eddy_mqtt_bridge_duplicates_total", "counter",
+         "QoS 2 redeliveries before PUBREL the bridge did not store again"},
+        {"eddy_mqtt_bridge_dropped_total", "counter",
+         "Messages no route or topic took (acknowledged, logged)"},
+        {"eddy_mqtt_bridge_connects_total", "counter", "Sessions the source accepted"},
+        {"eddy_mqtt_bridge_in_flight", "gauge", "Messages waiting for the disk"},
+    };
+    for (size_t f = 0; f < ED_ARRAY_LEN(fams); f++) {
+        family(o, fams[f].name, fams[f].type, fams[f].help);
+        for (int i = 0; i < n && i < ED_CONFIG_MAX_BRIDGES; i++) {
+            uint64_t v[] = {st[i].connected, st[i].n_in,       st[i].n_dup,
+                            st[i].n_dropped, st[i].n_connects, st[i].in_flight};
+            ed_http_out_printf(o, "%s{bridge=\"%s\"} %" PRIu64 "\n", fams[f].name, st[i].name,
+                               v[f]);
+        }
+    }
+#else
+    ED_UNUSED(o);
+    ED_UNUSED(b);
+#endif
+}
+
 static void process(struct ed_http_out *o)
 {
     struct ed_mem_stats ms;
@@ -301,6 +340,7 @@ void ed_http_metrics_page(ed_http_conn *c)
     partitions(&o, b);
     groups(&o, b);
     mirror(&o, b);
+    mqtt_bridges(&o, b);
     process(&o);
     if (o.err)
         ed_http_reply_error(c, 500, "the metrics page is larger than its limit or out of memory");

@@ -231,39 +231,15 @@ void ed_http_rest_topic(struct ed_http_call *k)
 
 /* ---- records ---- */
 
-/* A key or value: JSON as it is when valid JSON, else base64 (null: null). */
-static void field(struct ed_http_out *o, const char *name, const uint8_t *p, int32_t len)
-{
-    if (len < 0 || !p) {
-        ed_http_out_printf(o, ",\"%s\":null", name);
-        return;
-    }
-    if (len > 0 && ed_http_json_valid(p, (size_t)len)) {
-        ed_http_out_printf(o, ",\"%s_format\":\"json\",\"%s\":", name, name);
-        ed_http_out_put(o, p, (size_t)len);
-    } else {
-        ed_http_out_printf(o, ",\"%s_format\":\"base64\",\"%s\":\"", name, name);
-        ed_http_out_base64(o, p, (size_t)len);
-        ed_http_out_put(o, "\"", 1);
-    }
-}
-
 void ed_http_rest_record(struct ed_http_out *o, const struct ed_record *r)
 {
     ed_http_out_printf(o, "{\"offset\":%" PRId64 ",\"timestamp\":%" PRId64, r->offset,
                        r->timestamp);
-    field(o, "key", r->key, r->key_len);
-    field(o, "value", r->value, r->value_len);
-    ed_http_out_printf(o, ",\"headers\":[");
-    size_t cur = 0;
-    struct ed_record_header h;
-    for (int i = 0; ed_record_next_header(r, &cur, &h) == 1; i++) {
-        ed_http_out_printf(o, "%s{\"key\":", i ? "," : "");
-        ed_http_out_json_str(o, h.key, (size_t)h.key_len);
-        field(o, "value", h.value, h.value_len);
-        ed_http_out_put(o, "}", 1);
-    }
-    ed_http_out_put(o, "]}", 2);
+    ed_http_out_field(o, "key", r->key, r->key_len);
+    ed_http_out_field(o, "value", r->value, r->value_len);
+    ed_http_out_put(o, ",", 1);
+    ed_http_out_headers(o, r);
+    ed_http_out_put(o, "}", 1);
 }
 
 struct rec_pass {

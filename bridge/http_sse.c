@@ -3,7 +3,13 @@
  * the records endpoint). The registry's append notification (the one the
  * Fetch long-poll uses) only marks the tails of that partition and arms a
  * zero-delay timer; records are read and written from the timer, at most
- * SSE_BATCH per round, never inside the append. A reader that lets more than
+ * SSE_BATCH per round, never inside the append. A tail is for eyes: after a
+ * full round it waits SSE_ROUND_MS before the next (so each tail costs the
+ * broker at most SSE_BATCH records per SSE_ROUND_MS, however busy the
+ * partition), and a tail more than SSE_SKIP_AFTER records behind the end
+ * skips to the newest SSE_BATCH, announcing the gap as a "skipped" event
+ * (every record is read with the records endpoint or a Kafka consumer,
+ * not a live tail). A reader that lets more than
  * SSE_OUT_MAX bytes wait unsent is dropped (logged): the broker never holds
  * more than that per tail. A tail ends with its connection, or when its
  * topic is deleted. */
@@ -20,13 +26,17 @@
 #define SSE_BATCH        200
 #define SSE_OUT_MAX      (256u << 10)
 #define SSE_HEARTBEAT_MS 15000
+#define SSE_ROUND_MS     100
+#define SSE_SKIP_AFTER   (10 * SSE_BATCH)
 
 static void on_timer(ed_timer *t, void *arg);
 
-static void arm(ed_http *h)
+/* The tails' timer fires within delay_ms (sooner if already due sooner). */
+static void arm(ed_http *h, uint32_t delay_ms)
 {
-    if (!ed_plat_timer_armed(&h->tail_timer))
-        ed_plat_timer_start(h->b->loop, &h->tail_timer, 0, on_timer, h);
+    uint64_t due = ed_plat_clock_mono_ms() + delay_ms;
+    if (!ed_plat_timer_armed(&h->tail_timer) || h->tail_timer.due_ms > due)
+        ed_plat_timer_start(h->b->loop, &h->tail_timer, delay_ms, on_timer, h);
 }
 
 static bool one_event(void *arg, const struct ed_record *r)
@@ -43,6 +53,12 @@ static void pump(ed_http_conn *c)
 {
     c->tail_dirty = false;
     if (!c->tail || ed_conn_closing(c->conn)) return;
+    uint64_t now = ed_plat_clock_mono_ms();
+    if (now < c->tail_round_ms) { /* paced: the next round later */
+        c->tail_dirty = true;
+        arm(c->h, (uint32_t)(c->tail_round_ms - now));
+        return;
+    }
     if (ed_conn_out_pending(c->conn) > SSE_OUT_MAX) {
         ED_LOG_WARN_RL("dropping the live tail of %s-%d to %s: more than %u bytes wait unread",
                        ed_topic_name(c->tail->topic), (int)c->tail->index, ed_conn_peer(c->conn),
@@ -56,9 +72,17 @@ static void pump(ed_http_conn *c)
     if (c->tail_next >= end) return;
     struct ed_http_out o;
     ed_http_out_init(&o, SSE_OUT_MAX);
+    if (end - c->tail_next > SSE_SKIP_AFTER) {
+        int64_t to = end - SSE_BATCH;
+        ed_http_out_printf(&o,
+                           "event: skipped\ndata: {\"from\":%" PRId64 ",\"to\":%" PRId64 "}\n\n",
+                           c->tail_next, to);
+        c->tail_next = to;
+    }
     int64_t next = c->tail_next;
     int rc = ed_http_read_records(log, c->tail_next, SSE_BATCH, one_event, &o, &next);
     if (rc == ED_OK && !o.err && o.len > 0) {
+        if (next - c->tail_next >= SSE_BATCH) c->tail_round_ms = now + SSE_ROUND_MS;
         c->tail_next = next;
         c->tail_sent_ms = ed_conn_now_ms(c->conn);
         if (ed_conn_write(c->conn, o.p, o.len)) ed_conn_flush(c->conn);
@@ -71,7 +95,7 @@ static void pump(ed_http_conn *c)
     ed_http_out_free(&o);
     if (!ed_conn_closing(c->conn) && c->tail_next < ed_log_end_offset(log)) {
         c->tail_dirty = true; /* the rest next round */
-        arm(c->h);
+        arm(c->h, c->tail_round_ms > now ? (uint32_t)(c->tail_round_ms - now) : 0);
     }
 }
 
@@ -91,7 +115,7 @@ static void on_append(void *arg, ed_partition *p)
     bool any = false;
     for (ed_http_conn *c = h->tails; c; c = c->tail_link)
         if (c->tail == p) any = c->tail_dirty = true;
-    if (any) arm(h);
+    if (any) arm(h, 0);
 }
 
 /* The partition goes (its topic deleted): its tails end. */
@@ -184,5 +208,6 @@ void ed_http_sse_start(struct ed_http_call *k)
     if (c->h->tails) c->h->tails->tail_prev = c;
     c->h->tails = c;
     c->tail_dirty = true;
-    arm(c->h);
+    c->tail_round_ms = 0;
+    arm(c->h, 0);
 }

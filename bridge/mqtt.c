@@ -115,6 +115,8 @@ uint64_t ed_mqtt_pend_push(ed_mqtt_conn *c, uint8_t type, uint16_t id)
     p->reason = 0;
     p->waits = 1;
     p->done = false;
+    p->sess_wait = false;
+    p->sgen = 0;
     c->pend_n++;
     return seq;
 }
@@ -169,7 +171,17 @@ void ed_mqtt_pend_complete(ed_mqtt_conn *c, uint64_t seq, uint8_t reason)
     struct pend *p = pend_at(c, seq);
     if (!p || p->done) return;
     if (p->reason == 0) p->reason = reason;
-    if (--p->waits == 0) p->done = true;
+    if (--p->waits > 0) return;
+    if (c->sess && p->type == ED_MQTT_PUBREC && p->reason == 0 && !p->sess_wait) {
+        /* The record is on flash: now a session save holding the packet id,
+         * so that a resend after a restart is not stored twice. Saved
+         * before the record, a crash in between would lose the publish. */
+        p->sess_wait = true;
+        p->waits = 1;
+        ed_mqtt_session_save_soon(c);
+        return;
+    }
+    p->done = true;
 }
 
 void ed_mqtt_pend_wait_more(ed_mqtt_conn *c, uint64_t seq)
@@ -388,6 +400,16 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
         ed_mqtt_conn_close(o, NULL, true);
         break;
     }
+    bool present = false;
+    uint32_t granted_s = 0;
+    int src = ed_mqtt_session_connect(c, &ck, &present, &granted_s);
+    if (src != ED_OK) {
+        ed_mqtt_send_bytes(
+            c, b, ed_mqtt_encode_connack(b, sizeof b, c->level, false, (uint8_t)src, NULL));
+        ed_mqtt_out_flush(c);
+        ed_mqtt_conn_close(c, NULL, false);
+        return;
+    }
     c->connected = true;
     struct ed_mqtt_connack_props cp;
     memset(&cp, 0, sizeof cp);
@@ -396,14 +418,15 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     cp.max_qos = -1;
     cp.shared_unavailable = true;
     cp.sub_ids_unavailable = true;
-    /* No session outlives the connection: a client asking for one is told
-     * its Session Expiry Interval is 0 (absent would mean "as asked"). */
-    cp.session_expiry_zero = c->level == 5 && ck.session_expiry_s > 0;
+    /* A client asking for more than mqtt.session.expiry.max is told what
+     * it gets (absent would mean "as asked"). */
+    cp.session_expiry_zero = c->level == 5 && ck.session_expiry_s > 0 && granted_s == 0;
+    if (c->level == 5 && granted_s != ck.session_expiry_s) cp.session_expiry_s = granted_s;
     if (assigned) {
         cp.assigned_client_id.p = (const uint8_t *)c->client_id;
         cp.assigned_client_id.len = strlen(c->client_id);
     }
-    ed_mqtt_send_bytes(c, b, ed_mqtt_encode_connack(b, sizeof b, c->level, false, 0, &cp));
+    ed_mqtt_send_bytes(c, b, ed_mqtt_encode_connack(b, sizeof b, c->level, present, 0, &cp));
     ED_LOG_DBG("MQTT %s client %s connected from %s (keep-alive %u s)",
                c->level == 5 ? "5.0" : "3.1.1", c->client_id, c->peer, (unsigned)c->keepalive_s);
 }
@@ -470,6 +493,21 @@ static void on_ack(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body
     if (type == ED_MQTT_PUBREL) {
         bool known = ed_mqtt_qos2_has(c, a.packet_id);
         ed_mqtt_qos2_set(c, a.packet_id, false);
+        if (known && c->sess) {
+            /* A persistent session answers once a save without the packet
+             * id is on flash: a client reusing the id after a restart
+             * must not be taken for a resend. */
+            if (!c->pend) c->pend = ed_calloc(c->pend_cap, sizeof *c->pend);
+            if (!c->pend || c->pend_n == c->pend_cap) {
+                ed_mqtt_close_bad(c, ED_MQTT_RC_RECEIVE_MAX_EXCEEDED,
+                                  c->pend ? "too many packets in flight" : "out of memory");
+                return;
+            }
+            uint64_t seq = ed_mqtt_pend_push(c, ED_MQTT_PUBCOMP, a.packet_id);
+            pend_at(c, seq)->sess_wait = true;
+            ed_mqtt_session_save_soon(c);
+            return;
+        }
         if (c->pend_n > 0) {
             /* PUBCOMP must not overtake acknowledgements still owed. */
             if (c->pend_n == c->pend_cap) {
@@ -490,6 +528,10 @@ static void on_ack(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body
     if (!q) {
         ED_LOG_DBG("%s: %s for unknown packet id %u", c->peer, ed_mqtt_type_name(type),
                    (unsigned)a.packet_id);
+        return;
+    }
+    if (q->p && ed_mqtt_session_on_ack(c, q, type, a.reason)) {
+        if (q->state == OUT_FREE) ed_mqtt_release_held(c);
         return;
     }
     if (type == ED_MQTT_PUBACK && q->state == OUT_PUBACK) {
@@ -566,6 +608,7 @@ static void on_packet(ed_mqtt_conn *c, uint8_t first, const uint8_t *body, size_
         /* Only a normal disconnection (MQTT 5 reason 0x00) discards the
          * will; 0x04 and the error reasons publish it (MQTT-3.14.4-3). */
         c->graceful = d.reason == ED_MQTT_RC_SUCCESS;
+        if (d.has_session_expiry) ed_mqtt_session_set_expiry(c, d.session_expiry_s);
         ed_mqtt_out_flush(c);
         ed_mqtt_conn_close(c, "DISCONNECT", true);
         break;
@@ -692,6 +735,7 @@ static void on_close(ed_conn *conn)
         c->connected = false; /* not a subscriber of its own will any more */
         ed_mqtt_publish_will(c);
     }
+    if (c->connected) ed_mqtt_session_end(c); /* saved for later, or deleted */
     c->closing = true;
     if (c->prev)
         c->prev->next = c->next;
@@ -711,6 +755,7 @@ static void on_free(ed_conn *conn)
 {
     ed_mqtt_conn *c = mc_of(conn);
     ed_mqtt_held_clear(c);
+    ed_mqtt_session_free_conn(c);
     for (int i = 0; i < c->n_subs; i++)
         ed_free(c->subs[i].filter);
     ed_free(c->subs);
@@ -775,8 +820,10 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     }
     if (rc == ED_OK) rc = ed_mqtt_retain_open(m, cfg, why, why_len);
     if (rc == ED_OK) rc = ed_mqtt_out_open(m, cfg, why, why_len);
+    if (rc == ED_OK) rc = ed_mqtt_session_open(m, cfg, why, why_len);
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_session_close(m);
         ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
@@ -803,6 +850,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
+        ed_mqtt_session_close(m);
         ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
         ed_mqtt_routes_free(m->routes);
@@ -834,6 +882,7 @@ void ed_mqtt_shutdown(ed_mqtt *m)
         ed_mqtt_out_flush(c);
         ed_mqtt_conn_close(c, "shutting down", false);
     }
+    ed_ingest_flush(m->ingest); /* the sessions saved as they closed */
 }
 
 void ed_mqtt_free(ed_mqtt *m)
@@ -841,6 +890,7 @@ void ed_mqtt_free(ed_mqtt *m)
     if (!m) return;
     ed_mqtt_shutdown(m);
     ed_mqtt_out_close(m);
+    ed_mqtt_session_close(m);
     /* Waits still registered with the storage outlive the listener: they
      * complete later without calling back. */
     ed_ingest_free(m->ingest);

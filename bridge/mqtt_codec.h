@@ -212,6 +212,7 @@ struct ed_mqtt_disconnect {
     uint8_t reason;
     struct ed_mqtt_bytes props;
     uint32_t session_expiry_s; /* 0 when absent */
+    bool has_session_expiry;
 };
 int ed_mqtt_decode_disconnect(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
                               struct ed_mqtt_disconnect *out, const char **why);
@@ -230,6 +231,7 @@ struct ed_mqtt_connack_props {
     bool shared_unavailable;                 /* send Shared Subscription Available = 0 */
     bool sub_ids_unavailable;                /* send Subscription Identifiers Available = 0 */
     bool session_expiry_zero;                /* send Session Expiry Interval = 0 */
+    uint32_t session_expiry_s;               /* non-zero: send Session Expiry Interval */
     uint16_t server_keepalive;               /* 0 = leave out */
     struct ed_mqtt_bytes assigned_client_id; /* len 0 = leave out */
     const char *reason_string;               /* NULL = leave out */
@@ -260,5 +262,58 @@ size_t ed_mqtt_publish_len(uint8_t level, uint8_t qos, size_t topic_len, size_t 
                            size_t payload_len);
 
 const char *ed_mqtt_type_name(int type);
+
+/* ---- the client side (Eddy pulling from another broker) ----
+ * Encoders of what a client sends (CONNECT, SUBSCRIBE, PINGREQ,
+ * DISCONNECT; PUBACK/PUBREC/PUBCOMP are ed_mqtt_encode_ack) and decoders
+ * of what only a server sends (CONNACK, SUBACK; a server's PUBLISH and
+ * PUBREL go through ed_mqtt_decode_publish / ed_mqtt_decode_ack). Same
+ * contracts as above: encoders return the length or 0, decoders ED_OK or
+ * ED_ERR_PROTO with *why. */
+
+struct ed_mqtt_connect_opts {
+    uint8_t level; /* 4 or 5 */
+    bool clean;    /* Clean Session (3.1.1) / Clean Start (5) */
+    uint16_t keepalive_s;
+    struct ed_mqtt_bytes client_id;
+    bool has_username, has_password;
+    struct ed_mqtt_bytes username, password;
+    /* MQTT 5 properties (0 = leave out) */
+    uint32_t session_expiry_s;
+    uint16_t receive_max;
+    uint32_t max_packet_len;
+};
+size_t ed_mqtt_encode_connect(uint8_t *out, size_t cap, const struct ed_mqtt_connect_opts *o);
+/* SUBSCRIBE of n filters, each with its maximum QoS (no other options). */
+size_t ed_mqtt_encode_subscribe(uint8_t *out, size_t cap, uint8_t level, uint16_t packet_id,
+                                const struct ed_mqtt_bytes *filters, const uint8_t *qos, int n);
+size_t ed_mqtt_encode_pingreq(uint8_t *out, size_t cap);
+/* A normal DISCONNECT (reason 0) of either level. */
+size_t ed_mqtt_encode_client_disconnect(uint8_t *out, size_t cap);
+
+struct ed_mqtt_connack {
+    bool session_present;
+    uint8_t reason; /* 3.1.1: the return code (0..5); 5: the reason code */
+    struct ed_mqtt_bytes props;
+    /* from the properties (level 5) */
+    uint16_t receive_max;      /* 65535 when absent */
+    uint8_t max_qos;           /* 2 when absent */
+    uint16_t server_keepalive; /* 0 when absent */
+    uint32_t max_packet_len;   /* 0 = no limit */
+    struct ed_mqtt_bytes assigned_client_id, reason_string;
+};
+int ed_mqtt_decode_connack(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
+                           struct ed_mqtt_connack *out, const char **why);
+/* Text for a CONNACK refusal (3.1.1 return code or MQTT 5 reason code). */
+const char *ed_mqtt_connack_text(uint8_t level, uint8_t reason);
+
+struct ed_mqtt_suback {
+    uint16_t packet_id;
+    struct ed_mqtt_bytes props;
+    const uint8_t *codes; /* one per filter: granted QoS, or >= 0x80 refused */
+    int n;
+};
+int ed_mqtt_decode_suback(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
+                          struct ed_mqtt_suback *out, const char **why);
 
 #endif

@@ -2,7 +2,8 @@
  * engine's callbacks (mqtt.c), publishes into the log through the routes
  * and the ingest path (mqtt_pub.c), subscriptions and live delivery
  * (mqtt_sub.c), retained messages (mqtt_retain.c), records from the log
- * to subscribers (mqtt_out.c). Everything here runs on the loop thread. */
+ * to subscribers (mqtt_out.c), persistent sessions delivered from the log
+ * (mqtt_session.c). Everything here runs on the loop thread. */
 #ifndef ED_BRIDGE_MQTT_INT_H
 #define ED_BRIDGE_MQTT_INT_H
 
@@ -28,6 +29,11 @@ struct pend {
     uint8_t reason; /* the first failure of its waits */
     uint8_t waits;  /* durable waits still owed (a retained publish has two) */
     bool done;
+    /* QoS 2 of a persistent session: the record is durable and the PUBREC
+     * now waits for a session save holding its packet id (sgen: that
+     * save's generation, 0 while none is under way) */
+    bool sess_wait;
+    uint32_t sgen;
 };
 
 struct sub {
@@ -38,11 +44,17 @@ struct sub {
     bool rap; /* Retain As Published */
 };
 
-/* An outbound QoS 1/2 delivery awaiting its acknowledgement. */
-enum { OUT_FREE = 0, OUT_PUBACK, OUT_PUBREC, OUT_PUBCOMP };
+/* An outbound QoS 1/2 delivery awaiting its acknowledgement. A persistent
+ * session's deliveries come from the log and name their record (p set);
+ * its QoS 2 deliveries wait for a durable session save before the PUBLISH
+ * (OUT_SAVE_PUB) and before the PUBREL (OUT_SAVE_REL) go out. */
+enum { OUT_FREE = 0, OUT_PUBACK, OUT_PUBREC, OUT_PUBCOMP, OUT_SAVE_PUB, OUT_SAVE_REL };
 struct outq {
     uint16_t id;
     uint8_t state;
+    uint32_t gen;    /* the session save it waits for (0: none yet) */
+    ed_partition *p; /* the record delivered (persistent sessions) */
+    int64_t offset;
 };
 
 /* A QoS 1/2 delivery waiting for room in the subscriber's window: topic,
@@ -57,6 +69,8 @@ struct held {
 
 typedef struct ed_mqtt_retained ed_mqtt_retained;
 typedef struct ed_mqtt_out ed_mqtt_out;
+typedef struct ed_mqtt_sessions ed_mqtt_sessions;
+typedef struct ed_mqtt_sess ed_mqtt_sess;
 
 /* A client's session: the connection engine's per-connection data. */
 typedef struct ed_mqtt_conn ed_mqtt_conn;
@@ -99,6 +113,7 @@ struct ed_mqtt_conn {
     uint32_t client_max_packet;
     uint32_t session_expiry_s; /* from CONNECT (MQTT 5) */
     int n_refs;                /* durable waits that name this connection */
+    ed_mqtt_sess *sess;        /* a persistent session's state (NULL: clean) */
 };
 
 struct ed_mqtt {
@@ -108,6 +123,7 @@ struct ed_mqtt {
     ed_mqtt_routes *routes;
     ed_mqtt_retained *retained; /* retained messages (mqtt_retain.c) */
     ed_mqtt_out *out;           /* Kafka to MQTT (mqtt_out.c) */
+    ed_mqtt_sessions *sessions; /* persistent sessions (mqtt_session.c) */
     uint8_t *key_buf; /* record keys from the routes' KEY templates (NULL: none has one) */
     ed_conn_set *set;
     ed_mqtt_conn *conns; /* open sessions */
@@ -188,6 +204,14 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
 void ed_mqtt_deliver_to(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
                         struct ed_mqtt_bytes props, uint8_t qos, bool retain);
 struct outq *ed_mqtt_outq_find(ed_mqtt_conn *c, uint16_t id);
+/* Takes a free window slot in state with the next free packet id:
+ * ED_ERR_AGAIN when the window is full. */
+int ed_mqtt_outq_take(ed_mqtt_conn *c, uint8_t state, uint16_t *id);
+/* Sends one PUBLISH; id is its packet id (QoS 1/2, slot taken). props are
+ * already empty for an MQTT 3.1.1 subscriber. */
+void ed_mqtt_send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                          struct ed_mqtt_bytes props, uint8_t qos, bool retain, bool dup,
+                          uint16_t id);
 /* A window slot came free: the oldest waiting delivery goes out. */
 void ed_mqtt_release_held(ed_mqtt_conn *c);
 /* Drops (counted, logged) every delivery still waiting. */
@@ -216,5 +240,48 @@ void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t
  * (free with close). */
 int ed_mqtt_out_open(ed_mqtt *m, const struct ed_config *cfg, char *why, size_t why_len);
 void ed_mqtt_out_close(ed_mqtt *m);
+/* The MQTT topic of record rec of Kafka topic ktopic (its mqtt.topic
+ * header, or mqtt.publish.routes for records from elsewhere) into buf
+ * (65535 bytes), and its headers as MQTT 5 user properties in *props
+ * (valid until the next call): the topic's length, or SIZE_MAX when it has
+ * none (logged). */
+size_t ed_mqtt_out_topic_of(ed_mqtt *m, const char *ktopic, const struct ed_record *rec,
+                            uint8_t *buf, struct ed_mqtt_bytes *props);
+
+/* ---- persistent sessions (mqtt_session.c) ---- */
+/* Durable session saves are ingest waits whose seq has this bit set. */
+#define ED_MQTT_SESS_SEQ (UINT64_C(1) << 63)
+/* Loads the index of sessions from __mqtt_sessions; m->sessions is set
+ * even on failure (free with close). */
+int ed_mqtt_session_open(ed_mqtt *m, const struct ed_config *cfg, char *why, size_t why_len);
+void ed_mqtt_session_close(ed_mqtt *m);
+/* After CONNECT was accepted: discards (clean) or resumes the stored
+ * session of c's client id, and makes c persistent when ck asks so.
+ * *present: whether a session was resumed; *expiry_s: the granted Session
+ * Expiry Interval. An MQTT reason code (>= 0x80) refuses the connection. */
+int ed_mqtt_session_connect(ed_mqtt_conn *c, const struct ed_mqtt_connect *ck, bool *present,
+                            uint32_t *expiry_s);
+/* DISCONNECT set a new Session Expiry Interval (MQTT 5). */
+void ed_mqtt_session_set_expiry(ed_mqtt_conn *c, uint32_t expiry_s);
+/* The connection ends: the session is saved for later (or deleted when its
+ * expiry is 0). */
+void ed_mqtt_session_end(ed_mqtt_conn *c);
+void ed_mqtt_session_free_conn(ed_mqtt_conn *c);
+/* Subscriptions or acknowledgements changed: saved soon (batched). */
+void ed_mqtt_session_changed(ed_mqtt_conn *c);
+/* Reads and delivers from the log again from a zero-delay timer. */
+void ed_mqtt_session_pump_soon(ed_mqtt_conn *c);
+/* A save with a durable wait from the same timer (an inbound QoS 2 PUBREC
+ * waits for it). */
+void ed_mqtt_session_save_soon(ed_mqtt_conn *c);
+/* An acknowledgement of a delivery from the log (q->p set): true when
+ * handled here. */
+bool ed_mqtt_session_on_ack(ed_mqtt_conn *c, struct outq *q, int type, uint8_t reason);
+/* A session save with a wait (seq without ED_MQTT_SESS_SEQ) is durable. */
+void ed_mqtt_session_saved(ed_mqtt_conn *c, uint64_t gen, int status);
+/* The first subscription of a persistent session: its positions move to
+ * the ends of the partitions (only what is published from now on). */
+void ed_mqtt_session_first_sub(ed_mqtt_conn *c);
+uint32_t ed_mqtt_session_count(const ed_mqtt *m);
 
 #endif

@@ -100,15 +100,17 @@ static void put_str(uint8_t *p, const uint8_t *s, size_t n)
     if (n) memcpy(p + 2, s, n);
 }
 
-/* The record's headers as MQTT 5 user properties, in order; a header that
- * is no MQTT string pair (not UTF-8) is left out. */
+/* The record's headers as MQTT 5 user properties, in order, but for the
+ * origin header; a header that is no MQTT string pair (not UTF-8) is left
+ * out. */
 static void headers_to_props(ed_mqtt_out *o, const struct ed_record *rec)
 {
-    size_t cur = 0, n = 0;
+    size_t cur = 0, n = 0, on = strlen(ED_MQTT_ORIGIN_HEADER);
     struct ed_record_header h;
     int k = 0;
     while (k < MAX_HEADERS && ed_record_next_header(rec, &cur, &h)) {
         size_t kl = (size_t)h.key_len, vl = h.value_len > 0 ? (size_t)h.value_len : 0;
+        if (kl == on && memcmp(h.key, ED_MQTT_ORIGIN_HEADER, on) == 0) continue;
         if (kl > 65535 || vl > 65535 || 5 + kl + vl > PROPS_MAX - n) continue;
         if (!ed_mqtt_utf8_ok(h.key, kl) || (vl && !ed_mqtt_utf8_ok(h.value, vl))) continue;
         o->props[n] = ED_MQTT_PROP_USER;
@@ -120,27 +122,59 @@ static void headers_to_props(ed_mqtt_out *o, const struct ed_record *rec)
     o->props_len = n;
 }
 
+/* The MQTT topic an MQTT publish gave its record: the origin header's
+ * value, or the key when that is empty. SIZE_MAX: not MQTT's, or not a
+ * valid topic name. */
+static size_t origin_topic(const struct ed_record *rec, uint8_t *buf)
+{
+    size_t cur = 0, n = strlen(ED_MQTT_ORIGIN_HEADER);
+    struct ed_record_header h;
+    while (ed_record_next_header(rec, &cur, &h)) {
+        if ((size_t)h.key_len != n || memcmp(h.key, ED_MQTT_ORIGIN_HEADER, n) != 0) continue;
+        const uint8_t *t = h.value_len > 0 ? h.value : rec->key;
+        size_t len = h.value_len > 0    ? (size_t)h.value_len
+                     : rec->key_len > 0 ? (size_t)rec->key_len
+                                        : 0;
+        if (len > 65535 || !ed_mqtt_topic_name_ok(t, len)) return SIZE_MAX;
+        memcpy(buf, t, len);
+        return len;
+    }
+    return SIZE_MAX;
+}
+
+size_t ed_mqtt_out_topic_of(ed_mqtt *m, const char *ktopic, const struct ed_record *rec,
+                            uint8_t *buf, struct ed_mqtt_bytes *props)
+{
+    ed_mqtt_out *o = m->out;
+    size_t n = from_mqtt(rec) ? origin_topic(rec, buf) : SIZE_MAX;
+    const char *why = "its mqtt.topic header is no valid MQTT topic name";
+    if (n == SIZE_MAX && !from_mqtt(rec)) {
+        size_t key_len = rec->key_len > 0 ? (size_t)rec->key_len : 0;
+        n = ed_mqtt_publish_routes_apply(o->routes, ktopic, rec->key, key_len, buf, 65535, &why);
+    }
+    if (n == SIZE_MAX) {
+        uint64_t now = ed_mqtt_now_ms(m);
+        if (now - o->last_log_ms >= 10000 || o->last_log_ms == 0) {
+            o->last_log_ms = now;
+            ED_LOG_WARN("record %s@%" PRId64 " not delivered to MQTT subscribers: %s", ktopic,
+                        rec->offset, why);
+        }
+        return SIZE_MAX;
+    }
+    headers_to_props(o, rec);
+    *props = (struct ed_mqtt_bytes){o->props, o->props_len};
+    return n;
+}
+
 static int deliver_record(void *arg, const struct ed_record *rec)
 {
     ed_mqtt_out *o = arg;
     if (from_mqtt(rec)) return 0;
-    const char *why = NULL;
-    size_t key_len = rec->key_len > 0 ? (size_t)rec->key_len : 0;
-    size_t n = ed_mqtt_publish_routes_apply(o->routes, o->ktopic, rec->key, key_len, o->topic,
-                                            65535, &why);
-    if (n == SIZE_MAX) {
-        uint64_t now = ed_mqtt_now_ms(o->m);
-        if (now - o->last_log_ms >= 10000 || o->last_log_ms == 0) {
-            o->last_log_ms = now;
-            ED_LOG_WARN("record %s@%" PRId64 " not delivered to MQTT subscribers: %s", o->ktopic,
-                        rec->offset, why);
-        }
-        return 0;
-    }
-    headers_to_props(o, rec);
+    struct ed_mqtt_bytes props;
+    size_t n = ed_mqtt_out_topic_of(o->m, o->ktopic, rec, o->topic, &props);
+    if (n == SIZE_MAX) return 0;
     struct ed_mqtt_bytes topic = {o->topic, n};
     struct ed_mqtt_bytes payload = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0};
-    struct ed_mqtt_bytes props = {o->props, o->props_len};
     /* at the subscription's QoS */
     ed_mqtt_deliver(o->m, NULL, topic, payload, props, 2, false);
     return 0;

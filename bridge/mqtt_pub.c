@@ -38,6 +38,10 @@ static void on_done(void *arg, void *who, uint64_t seq, int status)
         if (c->n_refs == 0) ed_mqtt_arm_reap(m);
         return;
     }
+    if (seq & ED_MQTT_SESS_SEQ) { /* a session save (mqtt_session.c) */
+        ed_mqtt_session_saved(c, seq & ~ED_MQTT_SESS_SEQ, status);
+        return;
+    }
     ed_mqtt_pend_complete(c, seq, status == ED_OK ? 0 : ed_mqtt_reason_of(status));
     if (!c->drain) {
         c->drain = true;

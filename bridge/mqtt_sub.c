@@ -17,7 +17,7 @@
 
 /* ---- live delivery to subscribers ---- */
 
-static int outq_take(ed_mqtt_conn *c, uint8_t state, uint16_t *id)
+int ed_mqtt_outq_take(ed_mqtt_conn *c, uint8_t state, uint16_t *id)
 {
     if (!c->outq) {
         c->outq = ed_calloc(c->out_window, sizeof *c->outq);
@@ -38,8 +38,7 @@ static int outq_take(ed_mqtt_conn *c, uint8_t state, uint16_t *id)
             used = c->outq[i].state != OUT_FREE && c->outq[i].id == c->next_pid;
         if (!used) break;
     }
-    c->outq[slot].id = c->next_pid;
-    c->outq[slot].state = state;
+    c->outq[slot] = (struct outq){c->next_pid, state, 0, NULL, 0};
     *id = c->next_pid;
     return ED_OK;
 }
@@ -90,16 +89,15 @@ static void drop(ed_mqtt_conn *c, uint32_t n, const char *why)
     m->n_drops_unlogged = 0;
 }
 
-/* Sends one PUBLISH; id is its packet id (QoS 1/2, slot taken). props are
- * already empty for an MQTT 3.1.1 subscriber. */
-static void send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
-                         struct ed_mqtt_bytes props, uint8_t qos, bool retain, uint16_t id)
+void ed_mqtt_send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                          struct ed_mqtt_bytes props, uint8_t qos, bool retain, bool dup,
+                          uint16_t id)
 {
     size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
     uint8_t *dst = ed_mqtt_out_room(c, total);
     if (!dst) return;
-    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, retain, false, topic, id,
-                                           props, payload.len);
+    size_t h = ed_mqtt_encode_publish_head(dst, total, c->level, qos, retain, dup, topic, id, props,
+                                           payload.len);
     ED_ASSERT(h > 0 && h + payload.len == total);
     memcpy(dst + h, payload.p, payload.len);
     ed_mqtt_out_commit(c, total);
@@ -154,7 +152,7 @@ void ed_mqtt_release_held(ed_mqtt_conn *c)
     while (c->held && !c->closing) {
         struct held *h = c->held;
         uint16_t id;
-        int rc = outq_take(c, h->qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        int rc = ed_mqtt_outq_take(c, h->qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
         if (rc == ED_ERR_AGAIN) return;
         c->held = h->next;
         if (!c->held) c->held_tail = NULL;
@@ -164,7 +162,7 @@ void ed_mqtt_release_held(ed_mqtt_conn *c)
             struct ed_mqtt_bytes topic = {h->data, h->topic_len};
             struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
             struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
-            send_publish(c, topic, payload, props, h->qos, h->retain, id);
+            ed_mqtt_send_publish(c, topic, payload, props, h->qos, h->retain, false, id);
         } else {
             drop(c, 1, "out of memory for its window");
         }
@@ -203,7 +201,8 @@ void ed_mqtt_deliver_to(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_m
     uint16_t id = 0;
     if (qos > 0) {
         /* Behind deliveries already waiting, or when the window is full. */
-        int rc = c->held ? ED_ERR_AGAIN : outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
+        int rc =
+            c->held ? ED_ERR_AGAIN : ed_mqtt_outq_take(c, qos == 1 ? OUT_PUBACK : OUT_PUBREC, &id);
         if (rc == ED_ERR_AGAIN) {
             hold(c, topic, payload, p, qos, retain);
             return;
@@ -213,7 +212,7 @@ void ed_mqtt_deliver_to(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_m
             return;
         }
     }
-    send_publish(c, topic, payload, p, qos, retain, id);
+    ed_mqtt_send_publish(c, topic, payload, p, qos, retain, false, id);
 }
 
 /* Delivers a publish to every matching subscription, at the lower of the
@@ -229,7 +228,8 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
         ed_mqtt_conn *next = c->next;
         int best = -1;
         bool rap = false;
-        for (int i = 0; c->connected && !c->closing && i < c->n_subs; i++) {
+        /* persistent sessions read what they get from the log (mqtt_session.c) */
+        for (int i = 0; c->connected && !c->closing && !c->sess && i < c->n_subs; i++) {
             const struct sub *s = &c->subs[i];
             if (s->no_local && c == from) continue;
             if (ed_mqtt_filter_match((const uint8_t *)s->filter, s->len, topic.p, topic.len)) {
@@ -267,6 +267,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                           "subscription identifiers are not supported");
         return;
     }
+    int n_before = c->n_subs;
     uint8_t codes[256];
     /* retained messages to send once the SUBACK is out: filter i of the
      * packet when send[i] */
@@ -333,6 +334,10 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         ed_mqtt_encode_suback(b, sizeof b,
                               type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
                               c->level, s.packet_id, codes, n));
+    if (c->sess) { /* saved soon; a first subscription starts at the ends of the log */
+        if (n_before == 0 && c->n_subs > 0) ed_mqtt_session_first_sub(c);
+        ed_mqtt_session_changed(c);
+    }
     for (int i = 0; i < n && type == ED_MQTT_SUBSCRIBE; i++)
         if (send[i]) ed_mqtt_retain_send(c, filters[i].p, filters[i].len, codes[i]);
 }

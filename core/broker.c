@@ -58,6 +58,8 @@ struct ed_broker_own {
     struct adv adv[MAX_ADV];
     int n_adv;
     bool stopping;
+    ed_broker_config_fn read_config; /* SIGHUP: the configuration again */
+    void *read_config_arg;
 };
 
 /* ---- storage plumbing: completions from the flusher thread ---- */
@@ -109,12 +111,31 @@ static void on_signal(void *arg)
     ed_broker_shutdown(arg);
 }
 
-#if ED_WITH_TLS
+/* SIGHUP: the listeners' certificates, then what each service takes from
+ * the configuration read again; a configuration that no longer reads
+ * changes nothing else. */
 static void on_reload(void *arg)
 {
-    ed_broker_tls_reload(arg);
+    ed_broker *b = arg;
+    struct ed_broker_own *o = b->own;
+    ed_broker_tls_reload(b);
+    if (!o->read_config) return;
+    struct ed_config *fresh = NULL;
+    char why[512];
+    if (o->read_config(o->read_config_arg, &fresh, why, sizeof why) != ED_OK) {
+        ED_LOG_ERR("SIGHUP: configuration not reloaded: %s", why);
+        return;
+    }
+    for (int i = 0; i < o->n_svc; i++)
+        if (o->svc[i].reload) o->svc[i].reload(o->svc[i].obj, fresh);
+    ed_config_free(fresh);
 }
-#endif
+
+void ed_broker_set_config_reader(ed_broker *b, ed_broker_config_fn fn, void *arg)
+{
+    b->own->read_config = fn;
+    b->own->read_config_arg = arg;
+}
 
 /* ---- open and close ---- */
 
@@ -212,13 +233,11 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
         snprintf(why, why_len, "cannot take SIGTERM: %s", ed_strerror(rc));
         goto fail;
     }
-#if ED_WITH_TLS
     rc = ed_plat_loop_on_reload(b->loop, on_reload, b);
     if (rc != ED_OK) {
         snprintf(why, why_len, "cannot take SIGHUP: %s", ed_strerror(rc));
         goto fail;
     }
-#endif
     /* the first tick (retention among others) from the loop: services
      * registered after the open, the mirror's retention hook, are in place */
     ed_plat_timer_start(b->loop, &o->tick, 0, on_tick, b);
@@ -238,6 +257,14 @@ int ed_broker_add_service(ed_broker *b, const struct ed_broker_service *svc)
     }
     o->svc[o->n_svc++] = *svc;
     return ED_OK;
+}
+
+void *ed_broker_service_obj(const ed_broker *b, const char *name)
+{
+    const struct ed_broker_own *o = b->own;
+    for (int i = 0; o && i < o->n_svc; i++)
+        if (strcmp(o->svc[i].name, name) == 0) return o->svc[i].obj;
+    return NULL;
 }
 
 void ed_broker_note_bound(ed_broker *b, const char *name, const char *host, uint16_t port)

@@ -47,7 +47,15 @@ struct ed_broker_service {
     void *obj;
     void (*shutdown)(void *obj); /* stop accepting, let clients go (may be NULL) */
     void (*free)(void *obj);     /* before the domain closes */
+    /* SIGHUP (may be NULL): fresh is the configuration read again (the
+     * file and the command line's settings), valid during the call only;
+     * the service takes what it can change without a restart */
+    void (*reload)(void *obj, const struct ed_config *fresh);
 };
+
+/* Reads the configuration again for SIGHUP: ED_OK with a new *out (the
+ * broker frees it with ed_config_free), else an error with why. */
+typedef int (*ed_broker_config_fn)(void *arg, struct ed_config **out, char *why, size_t why_len);
 
 /* Opens everything in order from cfg (which must outlive the broker):
  * ED_OK, or an error with why naming what failed (the data directory, the
@@ -56,6 +64,8 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
 /* Registers a service (the broker frees it at close; on error it is freed
  * now). */
 int ed_broker_add_service(ed_broker *b, const struct ed_broker_service *svc);
+/* The object of the service registered under name (NULL: none). */
+void *ed_broker_service_obj(const ed_broker *b, const char *name);
 /* Notes a bound listener: NAME=host:port lines for the port file. */
 void ed_broker_note_bound(ed_broker *b, const char *name, const char *host, uint16_t port);
 int ed_broker_n_bound(const ed_broker *b);
@@ -87,6 +97,9 @@ uint16_t ed_broker_adv_port(const ed_broker *b, const char *name);
  * use them, open ones keep theirs; a listener whose files fail to load
  * keeps its old ones and the error is logged. */
 void ed_broker_tls_reload(ed_broker *b);
+/* How SIGHUP reads the configuration again for the services' reload (not
+ * set: SIGHUP reloads the listeners' certificates only). */
+void ed_broker_set_config_reader(ed_broker *b, ed_broker_config_fn fn, void *arg);
 /* The ssl.principal.mapping.rules of Kafka TLS listener name (its
  * listener.name.* value or the broker-wide one); NULL when they are
  * DEFAULT (the subject is the name) or name is not a TLS listener. */

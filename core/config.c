@@ -112,6 +112,7 @@ void ed_config_free(struct ed_config *c)
     for (int i = 0; i < c->n_overrides; i++)
         ed_free(c->overrides[i].value);
     ed_free(c->overrides);
+    ed_config_bridges_free(c);
     for (int i = 0; i < ed_config_n_keys; i++) {
         const struct ed_config_key *k = &ed_config_keys[i];
         if (k->name && k->type != ED_CFG_INT && k->type != ED_CFG_BOOL) ed_free(*str_at(c, k));
@@ -148,6 +149,8 @@ int ed_config_set(struct ed_config *c, const char *key, const char *value, char 
     if (k) return assign(c, k, value, true, why, why_len);
     if (strncmp(key, "listener.name.", 14) == 0)
         return set_listener_key(c, key, value, why, why_len);
+    if (strncmp(key, "mqtt.bridge.", 12) == 0)
+        return ed_config_set_bridge(c, key, value, why, why_len);
     if (ed_config_ignored(key)) {
         ED_LOG_WARN("ignoring Kafka setting %s (not used by Eddy)", key);
         return ED_OK;
@@ -338,6 +341,7 @@ void ed_config_help(void (*print)(void *arg, const char *line), void *arg)
             print(arg, line);
         }
     }
+    ed_config_bridge_help(print, arg);
 }
 
 /* ---- derived ---- */

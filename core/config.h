@@ -167,6 +167,9 @@ struct ed_config {
     int64_t mqtt_retained_max_bytes;
     int64_t mqtt_retained_max_messages;
     int64_t mqtt_retained_max_total_bytes;
+    int64_t mqtt_session_expiry_max;
+    int64_t mqtt_session_max_backlog_records;
+    int64_t mqtt_session_max_count;
     char *coap_listeners;
     char *coap_routes;
     int64_t coap_linger_ms;
@@ -174,6 +177,8 @@ struct ed_config {
     int64_t coap_max_pending;
     int64_t coap_max_clients;
     int64_t coap_max_observed;
+    char *coap_psk_file;
+    int64_t coap_max_observers_per_topic;
     char *http_listeners;
     int64_t http_max_connections;
     int64_t http_max_header_bytes;
@@ -212,6 +217,9 @@ struct ed_config {
      * ed_config_listener_str) */
     struct ed_config_override *overrides;
     int n_overrides;
+    /* mqtt.bridge.<name>.<key>, in the order the names first appear */
+    struct ed_config_bridge *bridges;
+    int n_bridges;
 };
 
 /* One per-listener value: listener.name.<listener>.<key> = value. */
@@ -227,6 +235,35 @@ struct ed_config_override {
  * ENUM row of the table. */
 const char *ed_config_listener_str(const struct ed_config *c, const char *listener,
                                    const char *key);
+
+/* MQTT pull bridges: mqtt.bridge.<name>.<key>, <name> letters, digits, '_'
+ * and '-' (at most 31), <key> a row of ed_config_bridge_keys (the index is
+ * ED_CONFIG_BRIDGE_*). Values are checked against the row when set. */
+enum {
+    ED_CONFIG_BRIDGE_ADDRESS,
+    ED_CONFIG_BRIDGE_TOPICS,
+    ED_CONFIG_BRIDGE_CLIENT_ID,
+    ED_CONFIG_BRIDGE_USERNAME,
+    ED_CONFIG_BRIDGE_PASSWORD,
+    ED_CONFIG_BRIDGE_KEEPALIVE,
+    ED_CONFIG_BRIDGE_MAX_INFLIGHT,
+    ED_CONFIG_BRIDGE_PROTOCOL,
+    ED_CONFIG_BRIDGE_TLS,
+    ED_CONFIG_BRIDGE_CA,
+    ED_CONFIG_BRIDGE_CERT,
+    ED_CONFIG_BRIDGE_KEY,
+    ED_CONFIG_BRIDGE_N_KEYS
+};
+#define ED_CONFIG_MAX_BRIDGES 8
+extern const struct ed_config_key ed_config_bridge_keys[];
+struct ed_config_bridge {
+    char name[32];
+    char *value[ED_CONFIG_BRIDGE_N_KEYS]; /* owned; NULL = not set */
+};
+/* A bridge key's value, its row's default when not set ("" for none). */
+const char *ed_config_bridge_str(const struct ed_config_bridge *br, int key);
+/* An INT or BOOL bridge key's value (BOOL: 0 or 1). */
+int64_t ed_config_bridge_int(const struct ed_config_bridge *br, int key);
 
 /* The row of a broker key (or its alias), of a topic key; NULL if none. */
 const struct ed_config_key *ed_config_key_find(const char *name);

@@ -23,4 +23,11 @@ bool ed_config_ieq(const char *a, const char *b);
 /* snprintf(why, why_len, fmt, a, b) when why is given. */
 void ed_config_say(char *why, size_t why_len, const char *fmt, const char *a, const char *b);
 
+/* mqtt.bridge.<name>.<key> (config_bridge.c). */
+struct ed_config;
+int ed_config_set_bridge(struct ed_config *c, const char *key, const char *value, char *why,
+                         size_t why_len);
+void ed_config_bridges_free(struct ed_config *c);
+void ed_config_bridge_help(void (*print)(void *arg, const char *line), void *arg);
+
 #endif

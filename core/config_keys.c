@@ -716,14 +716,40 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(mqtt_retained_max_total_bytes),
      .doc = "memory all retained messages may take (topics, properties, payloads and 64 bytes "
             "each); a retained publish beyond this is refused (MQTT 5: 0x97)"},
+    {.name = "mqtt.session.expiry.max",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 4294967295,
+     .def = "604800",
+     .off = B(mqtt_session_expiry_max),
+     .doc = "seconds a persistent MQTT session (3.1.1 clean session 0, MQTT 5 Session Expiry "
+            "Interval) is kept after its client disconnects; 3.1.1 sessions get this, MQTT 5 ones "
+            "at most this; 0 = sessions end with their connection"},
+    {.name = "mqtt.session.max.backlog.records",
+     .type = ED_CFG_INT,
+     .min = 1,
+     .max = I64,
+     .def = "1000000",
+     .off = B(mqtt_session_max_backlog_records),
+     .doc = "records per partition a returning persistent session is delivered at most from "
+            "the log; older ones are skipped, counted and logged"},
+    {.name = "mqtt.session.max.count",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 10000000,
+     .def = "100000",
+     .off = B(mqtt_session_max_count),
+     .doc = "persistent MQTT sessions kept at once; a new one beyond this is refused (CONNACK "
+            "0x97, 3.1.1: return code 3)"},
     /* the CoAP listener (docs/protocol.md, "CoAP") */
     {.name = "coap.listeners",
      .type = ED_CFG_STRING,
      .def = ED_COAP_DEFAULT_LISTENERS,
      .check = ed_config_check_coap_listeners,
      .off = B(coap_listeners),
-     .doc = "CoAP listeners over UDP, coap://host:port (port 5683 when left out), "
-            "comma-separated (empty = no CoAP)"},
+     .doc = "CoAP listeners over UDP, coap://host:port (port 5683 when left out) or "
+            "coaps://host:port (DTLS with coap.psk.file's keys; port 5684), comma-separated "
+            "(empty = no CoAP)"},
     {.name = "coap.routes",
      .type = ED_CFG_STRING,
      .def = "",
@@ -768,6 +794,19 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(coap_max_observed),
      .doc = "topics CoAP clients may observe (GET with Observe on /t/TOPIC); one more is "
             "answered 5.03"},
+    {.name = "coap.psk.file",
+     .type = ED_CFG_STRING,
+     .def = "",
+     .off = B(coap_psk_file),
+     .doc = "coaps:// (DTLS-PSK) clients: a file of identity:key lines (key as text or 0x + "
+            "hex, at most 64 bytes), mode 0600; the identity is the principal User:identity"},
+    {.name = "coap.max.observers.per.topic",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 100000,
+     .def = "256",
+     .off = B(coap_max_observers_per_topic),
+     .doc = "CoAP observers of one topic; one more is answered 5.03 (0 = no limit)"},
     /* the HTTP listener: /metrics, health, the REST API (docs/http-api.md) */
     {.name = "http.listeners",
      .type = ED_CFG_STRING,
@@ -1092,6 +1131,72 @@ const struct ed_config_key ed_config_keys[] = {
 const int ed_config_n_keys = (int)ED_ARRAY_LEN(ed_config_keys);
 _Static_assert(ED_ARRAY_LEN(ed_config_keys) <= ED_CONFIG_MAX_KEYS,
                "the config table outgrew ED_CONFIG_MAX_KEYS (core/config.h)");
+
+/* The keys of one MQTT pull bridge, mqtt.bridge.<name>.<key> (core/config.h:
+ * struct ed_config_bridge; the order is ED_CONFIG_BRIDGE_*). */
+const struct ed_config_key ed_config_bridge_keys[] = {
+    [ED_CONFIG_BRIDGE_ADDRESS] = {.name = "address",
+                                  .type = ED_CFG_STRING,
+                                  .def = "",
+                                  .doc = "the source MQTT broker, host:port (port 1883, 8883 with "
+                                         "TLS, when left out); mqtts://host:port turns TLS on"},
+    [ED_CONFIG_BRIDGE_TOPICS] = {.name = "topics",
+                                 .type = ED_CFG_STRING,
+                                 .def = "",
+                                 .doc = "topic filters subscribed to, comma-separated, each with "
+                                        "an optional :QOS (0..2, default 1)"},
+    [ED_CONFIG_BRIDGE_CLIENT_ID] = {.name = "client.id",
+                                    .type = ED_CFG_STRING,
+                                    .def = "",
+                                    .doc = "the bridge's client id at the source, which names its "
+                                           "persistent session (default eddy-<site.id>-<name>)"},
+    [ED_CONFIG_BRIDGE_USERNAME] = {.name = "username",
+                                   .type = ED_CFG_STRING,
+                                   .def = "",
+                                   .doc = "user name sent in CONNECT (empty = none)"},
+    [ED_CONFIG_BRIDGE_PASSWORD] = {.name = "password",
+                                   .type = ED_CFG_STRING,
+                                   .def = "",
+                                   .doc = "password sent in CONNECT (empty = none); never logged"},
+    [ED_CONFIG_BRIDGE_KEEPALIVE] = {.name = "keepalive",
+                                    .type = ED_CFG_INT,
+                                    .min = 5,
+                                    .max = 65535,
+                                    .def = "30",
+                                    .doc = "keep-alive in seconds: PINGREQ when idle; no answer "
+                                           "within it closes the connection (half-open link)"},
+    [ED_CONFIG_BRIDGE_MAX_INFLIGHT] = {.name = "max.inflight",
+                                       .type = ED_CFG_INT,
+                                       .min = 1,
+                                       .max = 65535,
+                                       .def = "256",
+                                       .doc = "QoS 1/2 messages held unacknowledged until durable "
+                                              "(MQTT 5 Receive Maximum); reading pauses beyond"},
+    [ED_CONFIG_BRIDGE_PROTOCOL] = {.name = "protocol",
+                                   .type = ED_CFG_ENUM,
+                                   .def = "3.1.1",
+                                   .choices = "3.1.1,5",
+                                   .doc = "MQTT version spoken to the source"},
+    [ED_CONFIG_BRIDGE_TLS] = {.name = "tls",
+                              .type = ED_CFG_BOOL,
+                              .def = "false",
+                              .doc = "TLS to the source (as mqtts:// in address)"},
+    [ED_CONFIG_BRIDGE_CA] = {.name = "ca.location",
+                             .type = ED_CFG_STRING,
+                             .def = "",
+                             .doc = "PEM file of the CAs trusted for the source's certificate "
+                                    "(empty = the system's)"},
+    [ED_CONFIG_BRIDGE_CERT] = {.name = "certificate.location",
+                               .type = ED_CFG_STRING,
+                               .def = "",
+                               .doc = "PEM client certificate chain, if the source asks for one"},
+    [ED_CONFIG_BRIDGE_KEY] = {.name = "key.location",
+                              .type = ED_CFG_STRING,
+                              .def = "",
+                              .doc = "PEM private key of that certificate"},
+};
+_Static_assert(ED_ARRAY_LEN(ed_config_bridge_keys) == ED_CONFIG_BRIDGE_N_KEYS,
+               "a bridge key without a row");
 
 /* Kafka settings Eddy accepts and does not use: exact names, then prefixes. */
 static const char *const ignored[] = {

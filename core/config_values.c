@@ -265,12 +265,6 @@ bool ed_config_check_coap_listeners(const char *v, char *why, size_t why_len)
         ed_config_say(why, why_len, "%s%s", "this eddy was built without CoAP (WITH_COAP=0)", "");
         return false;
     }
-    for (int i = 0; i < n; i++)
-        if (ls[i].sec != ED_SEC_PLAINTEXT) {
-            ed_config_say(why, why_len, "%s%s",
-                          "coaps:// (DTLS) is not supported yet: use coap://host:port", "");
-            return false;
-        }
     return true;
 }
 

@@ -144,7 +144,7 @@ const uint8_t *ed_topic_id(const ed_topic *topic)
 static bool internal_name(const char *name)
 {
     return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0 ||
-           strcmp(name, "__mqtt_retained") == 0;
+           strcmp(name, "__mqtt_retained") == 0 || strcmp(name, "__mqtt_sessions") == 0;
 }
 
 bool ed_topic_is_internal(const ed_topic *topic)

@@ -1,10 +1,9 @@
 /* CoAP over UDP for the event loop: a thin contract over libcoap (the
  * only code that includes it is the port's coap.c). A context with its
- * UDP endpoints, every request handed to one callback, answers given at
- * once or deferred ("separate responses", RFC 7252 5.2.2) until the
- * caller says they are due. libcoap's own descriptor (its epoll set, its
- * timers inside) is watched by the loop and processed without blocking
- * when it is readable: no second thread.
+ * UDP endpoints (plain or DTLS with pre-shared keys), every request handed to one callback, answers
+ * given at once or deferred ("separate responses", RFC 7252 5.2.2) until the caller says they are
+ * due. libcoap's own descriptor (its epoll set, its timers inside) is watched by the loop and
+ * processed without blocking when it is readable: no second thread.
  *
  * A deferred request of a confirmable message gets libcoap's empty ACK at
  * once; while it waits, libcoap answers retransmissions of it with the
@@ -41,7 +40,16 @@ struct ed_coap_cbs {
     /* One request. The callback answers it (ed_plat_coap_answer) or
      * defers it (ed_plat_coap_defer); one that does neither gets 5.00. */
     void (*on_request)(void *arg, ed_coap_req *rq);
+    /* DTLS-PSK: the key of a client's identity during its handshake (the
+     * bytes are copied), false for an unknown identity (the handshake
+     * fails). NULL: no DTLS endpoint can be made. */
+    bool (*psk_key)(void *arg, const uint8_t *identity, size_t len, const uint8_t **key,
+                    size_t *key_len);
 };
+
+/* The longest PSK identity and key a DTLS client may use (libcoap's). */
+#define ED_COAP_PSK_IDENTITY_MAX 64
+#define ED_COAP_PSK_KEY_MAX      64
 
 struct ed_coap_settings {
     uint32_t max_sessions; /* client endpoints (address:port) kept at once; 0 = no limit */
@@ -56,6 +64,10 @@ void ed_plat_coap_free(ed_coap_ctx *c);
 /* Binds a UDP endpoint on host:port (port 0: one the OS picks); *bound
  * gets the port. */
 int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound);
+/* The same for DTLS with pre-shared keys (cbs.psk_key says which):
+ * ED_ERR_UNSUPPORTED when this libcoap has no DTLS-PSK or the context no
+ * psk_key. Datagrams that are not DTLS records are dropped there. */
+int ed_plat_coap_listen_dtls(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound);
 /* Runs libcoap's input, timers and due deferred answers now, without
  * blocking (the loop does this itself when libcoap's descriptor is
  * readable; tests call it). */
@@ -79,6 +91,9 @@ int64_t ed_plat_coap_uint_opt(const ed_coap_req *rq, uint16_t number);
 void ed_plat_coap_body(const ed_coap_req *rq, const uint8_t **p, size_t *len);
 /* "host:port" of the client, for logs. */
 const char *ed_plat_coap_peer(const ed_coap_req *rq);
+/* The PSK identity the client's DTLS session was keyed with (NUL-free by
+ * the psk_key callback's choice), NUL-terminated; NULL over plain UDP. */
+const char *ed_plat_coap_identity(const ed_coap_req *rq);
 
 /* Answers now: code as class * 100 + detail (204, 404, 503, ...), format
  * a Content-Format (ED_COAP_FORMAT_NONE: no option) and body (a
@@ -107,6 +122,14 @@ ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path);
 /* Its observers get a notification: on_request runs for each with the
  * request it registered with (CON notifications). */
 void ed_plat_coap_notify(ed_coap_res *r);
+/* Observers of the request's observable path (0 when it is none),
+ * counted as libcoap keeps them: a GET with Observe 0 answered 2.xx adds
+ * one; Observe 1, an error answer, a reset or unacknowledged notification,
+ * or the end of the client's session removes it. */
+uint32_t ed_plat_coap_n_observers(const ed_coap_req *rq);
+/* Whether the request's client and token already observe its path (a
+ * notification or a re-registration, not a new observer). */
+bool ed_plat_coap_observing(const ed_coap_req *rq);
 
 /* The deferred answer is due: code and a diagnostic text (copied, may be
  * NULL); it leaves from the next processing. Call once per wait; after

@@ -53,6 +53,9 @@ int ed_plat_path_rename(const char *from, const char *to); /* atomic replace */
 int ed_plat_path_unlink(const char *path);
 /* stat: ED_ERR_NOENT when missing; is_dir/size may be NULL. */
 int ed_plat_path_stat(const char *path, bool *is_dir, uint64_t *size);
+/* Whether a file holding secrets is kept from group and others: ED_OK,
+ * ED_ERR_PERM when they may read or write it (ED_ERR_NOENT: missing). */
+int ed_plat_path_private(const char *path);
 /* Creates one folder level; ED_OK if it already exists as a folder. */
 int ed_plat_dir_make(const char *path);
 int ed_plat_dir_remove(const char *path); /* must be empty */
@@ -108,6 +111,9 @@ uint64_t ed_plat_watchdog_interval_ms(void);
 /* Resident memory in bytes and CPU time (user + system) in ns used so far.
  * ED_ERR_UNSUPPORTED where the port cannot tell. */
 int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns);
+/* Hands memory the allocator keeps after large frees back to the OS (glibc:
+ * malloc_trim); a no-op where the C library does so by itself. */
+void ed_plat_mem_trim(void);
 
 /* ---- misc ---- */
 /* Bytes this process has caused to be written to storage since it started

@@ -624,6 +624,7 @@ struct ed_batch_builder {
     int16_t producer_epoch;
     int32_t base_sequence;
     struct ed_codec codec;
+    struct ed_codec *shared; /* compress with this instead of codec (NULL: none) */
 };
 
 int ed_batch_builder_new(size_t max_batch_len, ed_batch_builder **out)
@@ -648,6 +649,21 @@ void ed_batch_builder_free(ed_batch_builder *b)
 void ed_batch_builder_set_level(ed_batch_builder *b, int level)
 {
     b->level = level;
+}
+
+void ed_batch_builder_set_codec(ed_batch_builder *b, struct ed_codec *codec)
+{
+    b->shared = codec;
+}
+
+void ed_batch_builder_trim(ed_batch_builder *b)
+{
+    if (b->open) return;
+    ed_free(b->buf);
+    ed_free(b->zbuf);
+    b->buf = b->zbuf = NULL;
+    b->buf_cap = b->zbuf_cap = 0;
+    ed_codec_release(&b->codec);
 }
 
 int32_t ed_batch_builder_count(const ed_batch_builder *b)
@@ -767,8 +783,9 @@ int ed_batch_builder_finish(ed_batch_builder *b, uint8_t **out, size_t *out_len)
         int rc = grow(&b->zbuf, &b->zbuf_cap, ED_BATCH_HEADER_LEN + bound, SIZE_MAX);
         if (rc != ED_OK) return rc;
         size_t z_len;
-        rc = ed_codec_compress(&b->codec, b->compression, b->level, b->buf + ED_BATCH_HEADER_LEN,
-                               rec_len, b->zbuf + ED_BATCH_HEADER_LEN, bound, &z_len);
+        rc = ed_codec_compress(b->shared ? b->shared : &b->codec, b->compression, b->level,
+                               b->buf + ED_BATCH_HEADER_LEN, rec_len, b->zbuf + ED_BATCH_HEADER_LEN,
+                               bound, &z_len);
         if (rc != ED_OK) return rc;
         if (z_len <= rec_len) {
             write_header(b, b->zbuf, ED_BATCH_HEADER_LEN + z_len, b->compression);

@@ -203,6 +203,11 @@ int ed_batch_builder_new(size_t max_batch_len, ed_batch_builder **out);
 void ed_batch_builder_free(ed_batch_builder *b);
 /* Codec level for later batches (0 = codec default, e.g. zstd 3). */
 void ed_batch_builder_set_level(ed_batch_builder *b, int level);
+/* Compresses with codec (the caller's, outliving b; NULL = b's own) rather
+ * than a context of its own: builders used one after the other share one. */
+void ed_batch_builder_set_codec(ed_batch_builder *b, struct ed_codec *codec);
+/* Frees the buffers while no batch is open (they grow again when used). */
+void ed_batch_builder_trim(ed_batch_builder *b);
 /* Starts a batch. compression: enum ed_compression (ED_ERR_UNSUPPORTED if not
  * built in). Records added with a negative timestamp get base_timestamp.
  * producer_id/epoch/base_sequence are -1 without idempotence. */

@@ -97,9 +97,7 @@ bad:
     ed_plat_file_close(f);
 }
 
-/* Replaces <data dir>/name with buf: tmp file, fdatasync, rename, folder
- * sync. */
-static int write_checkpoint(ed_storage *st, const char *name, const char *buf, size_t len)
+int ed_checkpoint_replace(ed_storage *st, const char *name, const void *buf, size_t len)
 {
     char tmp[ED_STORAGE_PATH_MAX], dst[ED_STORAGE_PATH_MAX];
     snprintf(dst, sizeof dst, "%s/%s", st->dir, name);
@@ -136,7 +134,7 @@ static int write_offsets(ed_storage *st, const char *name, int64_t (*offset_of)(
         len += (size_t)snprintf(buf + len, cap - len, "%s %d %" PRId64 "\n", log->topic,
                                 (int)log->partition, off);
     }
-    int rc = write_checkpoint(st, name, buf, len);
+    int rc = ed_checkpoint_replace(st, name, buf, len);
     ed_free(buf);
     return rc;
 }

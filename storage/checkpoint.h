@@ -28,5 +28,8 @@ void ed_checkpoint_read(ed_storage *st, const char *name, struct ed_checkpoint_e
 int ed_checkpoint_write_start_offsets(ed_storage *st);
 /* Writes the recovery-point-offset-checkpoint of every log. */
 int ed_checkpoint_write_recovery_points(ed_storage *st);
+/* Replaces <data dir>/name with len bytes of buf: tmp file, fdatasync,
+ * rename, folder sync (logged on failure). */
+int ed_checkpoint_replace(ed_storage *st, const char *name, const void *buf, size_t len);
 
 #endif

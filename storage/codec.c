@@ -542,8 +542,21 @@ static int zstd_compress(struct ed_codec *c, int level, const uint8_t *src, size
         c->zstd_cctx = ZSTD_createCCtx_advanced(zstd_mem);
         if (!c->zstd_cctx) return ED_ERR_NOMEM;
     }
-    size_t r =
-        ZSTD_compressCCtx(c->zstd_cctx, dst, cap, src, len, level ? level : ZSTD_CLEVEL_DEFAULT);
+    if (!level) level = ZSTD_CLEVEL_DEFAULT;
+    size_t r;
+    if (c->zstd_table_log) {
+        /* the level's parameters for this size, with the tables capped */
+        ZSTD_compressionParameters p = ZSTD_getCParams(level, len, 0);
+        unsigned hl = ED_MIN(p.hashLog, (unsigned)c->zstd_table_log);
+        unsigned cl = ED_MIN(p.chainLog, (unsigned)c->zstd_table_log - 1);
+        ZSTD_CCtx_reset(c->zstd_cctx, ZSTD_reset_session_and_parameters);
+        r = ZSTD_CCtx_setParameter(c->zstd_cctx, ZSTD_c_compressionLevel, level);
+        if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c->zstd_cctx, ZSTD_c_hashLog, (int)hl);
+        if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c->zstd_cctx, ZSTD_c_chainLog, (int)cl);
+        if (!ZSTD_isError(r)) r = ZSTD_compress2(c->zstd_cctx, dst, cap, src, len);
+    } else {
+        r = ZSTD_compressCCtx(c->zstd_cctx, dst, cap, src, len, level);
+    }
     if (ZSTD_isError(r))
         return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? ED_ERR_NOMEM : ED_ERR_TOOBIG;
     *out_len = r;

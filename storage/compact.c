@@ -6,11 +6,12 @@
  * tombstone whose delete horizon has passed. Batches keep their base offset
  * and last offset delta; a batch keeps its bytes when nothing in it
  * changes. Each group's output is written sequentially to
- * <first base>.<last base>.cleaned, synced, renamed to .swap (the commit
- * point), the old index files and segments are removed and the .swap
- * becomes <first base>.log; ed_compact_recover_dir finishes or rolls back
- * an interrupted swap at open. Work is cut into steps of a byte budget so
- * the loop keeps serving. */
+ * <first base>.<last base>.cleaned; the flusher thread syncs it, renames it
+ * to .swap (the commit point), removes the old index files and segments
+ * and makes the .swap <first base>.log (compact_swap.c), so the loop never
+ * waits for a sync; ed_compact_recover_dir finishes or rolls back an
+ * interrupted swap at open. Work is cut into steps of a byte budget so the
+ * loop keeps serving. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,9 +67,9 @@ static void release_segs(struct ed_compactor *c)
     c->rlen = 0;
 }
 
-/* Ends the pass; a half-written group's file is removed. */
-static void end_pass(ed_storage *st, struct ed_compactor *c, bool aborted)
+void ed_compact_end_pass(ed_storage *st, struct ed_compactor *c, bool aborted)
 {
+    ed_compact_swap_drop(c);
     if (c->out) {
         ed_plat_file_close(c->out);
         c->out = NULL;
@@ -87,7 +88,7 @@ void ed_compact_forget(ed_storage *st, ed_log *log)
     struct ed_compactor *c = st->compactor;
     if (c && c->log == log) {
         ED_LOG_INFO("%s: compaction pass dropped (the log is going away)", log->dir);
-        end_pass(st, c, true);
+        ed_compact_end_pass(st, c, true);
     }
 }
 
@@ -95,7 +96,7 @@ void ed_compact_free(ed_storage *st)
 {
     struct ed_compactor *c = st->compactor;
     if (!c) return;
-    end_pass(st, c, c->phase != P_IDLE);
+    ed_compact_end_pass(st, c, c->phase != P_IDLE);
     ed_free(c->mh);
     ed_free(c->mo);
     ed_free(c->wbuf);
@@ -312,7 +313,8 @@ static int map_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, uin
 /* ---- phase 2: rewriting ---- */
 
 /* "<dir>/<first base>.<last base><sfx>": a group's output while written. */
-static int pair_name(char *buf, size_t cap, const char *dir, int64_t a, int64_t b, const char *sfx)
+int ed_compact_pair_name(char *buf, size_t cap, const char *dir, int64_t a, int64_t b,
+                         const char *sfx)
 {
     int n = snprintf(buf, cap, "%s/%020" PRId64 ".%020" PRId64 "%s", dir, a, b, sfx);
     return n < 0 || (size_t)n >= cap ? ED_ERR_INVAL : ED_OK;
@@ -340,8 +342,9 @@ static void next_group(struct ed_compactor *c)
 
 static int open_out(struct ed_compactor *c)
 {
-    int rc = pair_name(c->out_path, sizeof c->out_path, c->log->dir, c->segs[c->gi]->base_offset,
-                       c->segs[c->gj - 1]->base_offset, ".cleaned");
+    int rc = ed_compact_pair_name(c->out_path, sizeof c->out_path, c->log->dir,
+                                  c->segs[c->gi]->base_offset, c->segs[c->gj - 1]->base_offset,
+                                  ".cleaned");
     if (rc == ED_OK)
         rc =
             ed_plat_file_open(c->out_path, ED_FILE_WRITE | ED_FILE_CREATE | ED_FILE_TRUNC, &c->out);
@@ -350,110 +353,6 @@ static int open_out(struct ed_compactor *c)
     c->pend_len = 0;
     c->expect = c->segs[c->gi]->base_offset;
     return rc;
-}
-
-/* Stops here if the test asked for a crash at this point. */
-static bool crash_here(struct ed_compactor *c, int point)
-{
-    if (c->crash_point != point) return false;
-    ED_LOG_WARN("%s: compaction stopped at crash point %d (test)", c->log->dir, point);
-    c->crashed = true;
-    return true;
-}
-
-/* Commits the written group and puts its segment in the log. */
-static int swap_group(ed_storage *st, struct ed_compactor *c)
-{
-    ed_log *log = c->log;
-    int rc = ed_compact_out_finish(c);
-    if (rc == ED_OK) rc = ed_plat_file_datasync(c->out);
-    int crc = ed_plat_file_close(c->out);
-    c->out = NULL;
-    if (rc == ED_OK) rc = crc;
-    if (rc != ED_OK) return rc;
-    if (crash_here(c, ED_COMPACT_CRASH_CLEANED)) return ED_ERR_CLOSED;
-    if (!still_valid(c)) return ED_ERR_BUSY;
-    for (uint32_t i = c->gi; i < c->gj; i++)
-        if (c->segs[i]->in_job) return ED_ERR_BUSY;
-
-    ed_segment *first = c->segs[c->gi];
-    int64_t b1 = first->base_offset, bk = c->segs[c->gj - 1]->base_offset;
-    char swap[ED_STORAGE_PATH_MAX], p[ED_STORAGE_PATH_MAX];
-    rc = pair_name(swap, sizeof swap, log->dir, b1, bk, ".swap");
-    if (rc == ED_OK) rc = ed_plat_path_rename(c->out_path, swap);
-    if (rc == ED_OK) rc = ed_plat_dir_sync(log->dir);
-    if (rc != ED_OK) {
-        ED_LOG_ERR("%s: cannot commit compacted segment: %s", log->dir, ed_strerror(rc));
-        ed_plat_path_unlink(swap);
-        return rc;
-    }
-    /* From here on the cleaned data is the truth: recovery completes the
-     * swap if the process dies before the end. */
-    c->out_path[0] = '\0';
-    if (crash_here(c, ED_COMPACT_CRASH_SWAP)) return ED_ERR_CLOSED;
-    for (uint32_t i = c->gi; i < c->gj; i++) {
-        ed_segment_path(c->segs[i], ".index", p, sizeof p);
-        ed_plat_path_unlink(p);
-        ed_segment_path(c->segs[i], ".timeindex", p, sizeof p);
-        ed_plat_path_unlink(p);
-    }
-    for (uint32_t i = c->gi + 1; i < c->gj; i++) {
-        ed_segment_path(c->segs[i], ".log", p, sizeof p);
-        ed_plat_path_unlink(p);
-        if (i == c->gi + 1 && crash_here(c, ED_COMPACT_CRASH_MID_SWAP)) return ED_ERR_CLOSED;
-    }
-    ed_segment_path(first, ".log", p, sizeof p);
-    rc = ed_plat_path_rename(swap, p);
-    if (rc == ED_OK) rc = ed_plat_dir_sync(log->dir);
-    ed_segment *seg = NULL;
-    if (rc == ED_OK)
-        rc = ed_segment_open(log->dir, b1, c->segs[c->gj - 1]->created_ms, false, &seg);
-    if (rc == ED_OK) rc = ed_index_rebuild(seg, log->cfg.index_interval_len);
-    if (rc != ED_OK) {
-        /* The files are right (recovery would agree); memory is not: stop
-         * using the log as a broken one until it is reopened. */
-        ED_LOG_ERR("%s: compacted segment %" PRId64 " swapped in but not opened: %s", log->dir, b1,
-                   ed_strerror(rc));
-        ed_segment_unref(seg);
-        log->broken = rc;
-        return rc;
-    }
-    seg->sealed = true;
-    seg->trim_pending = false;
-    seg->next_offset = c->segs[c->gj - 1]->next_offset;
-    seg->created_ms = c->segs[c->gj - 1]->created_ms;
-    /* Replace segments [gi, gj) of the log by the new one. */
-    uint64_t old_len = 0;
-    for (uint32_t i = c->gi; i < c->gj; i++) {
-        old_len += log->segs[i]->len;
-        ed_fdcache_detach(log->segs[i]);
-        ed_segment_unref(log->segs[i]);
-    }
-    log->segs[c->gi] = seg;
-    ed_fdcache_attach(&st->fdc, seg);
-    memmove(log->segs + c->gi + 1, log->segs + c->gj, (log->n_segs - c->gj) * sizeof *log->segs);
-    log->n_segs -= c->gj - c->gi - 1;
-    log->size = log->size - old_len + seg->len;
-    st->total_len = st->total_len - old_len + seg->len;
-    st->stats.len_compacted_read += old_len;
-    st->stats.len_compacted_written += seg->len;
-    ED_LOG_DBG("%s: compacted segments %" PRId64 "..%" PRId64 ": %" PRIu64 " -> %" PRIu64 " bytes",
-               log->dir, b1, bk, old_len, seg->len);
-    /* The pass's view: the group is now one (referenced) segment. The read
-     * window may name a segment freed below: forget it. */
-    c->rseg = NULL;
-    c->rlen = 0;
-    ed_segment_ref(seg);
-    for (uint32_t i = c->gi; i < c->gj; i++)
-        ed_segment_unref(c->segs[i]);
-    c->segs[c->gi] = seg;
-    memmove(c->segs + c->gi + 1, c->segs + c->gj, (c->n_segs - c->gj) * sizeof *c->segs);
-    uint32_t removed = c->gj - c->gi - 1;
-    c->n_segs -= removed;
-    c->n_rewrite -= removed;
-    c->gj = c->gi + 1;
-    ed_flush_request(log); /* writes the new segment's index files */
-    return ED_OK;
 }
 
 static int copy_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, uint64_t *used)
@@ -468,7 +367,7 @@ static int copy_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, ui
                 c->passes_done++;
                 ED_LOG_DBG("%s: compaction pass done; clean up to offset %" PRId64, c->log->dir,
                            c->map_end);
-                end_pass(st, c, false);
+                ed_compact_end_pass(st, c, false);
                 return ED_OK;
             }
             next_group(c);
@@ -476,9 +375,12 @@ static int copy_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, ui
             if (rc != ED_OK) return rc;
         }
         if (c->ci >= c->gj) {
-            int rc = swap_group(st, c);
-            if (rc != ED_OK) return rc;
-            continue;
+            /* The syncs and renames run on the flusher; the pass goes on
+             * once the swap's completion has put the new segment in. */
+            int rc = ed_compact_out_finish(c);
+            if (rc == ED_OK && !still_valid(c)) rc = ED_ERR_BUSY;
+            if (rc == ED_OK) rc = ed_compact_swap_start(st, c);
+            return rc;
         }
         ed_segment *seg = c->segs[c->ci];
         if (c->cpos >= seg->len) {
@@ -523,6 +425,12 @@ uint32_t ed_compact_tick(ed_storage *st, int64_t now_ms)
 {
     struct ed_compactor *c = st->compactor;
     if (c && c->crashed) return 1000;
+    if (c && c->swap) {
+        /* The group's swap waits for the log's next flush job; a log that
+         * refuses flushes never runs it: give it up. */
+        if (c->log->broken && c->log->extra_pending) ed_compact_end_pass(st, c, true);
+        return 5;
+    }
     if (!c || c->phase == P_IDLE) {
         ed_log *pick = NULL;
         bool any = false;
@@ -543,13 +451,13 @@ uint32_t ed_compact_tick(ed_storage *st, int64_t now_ms)
     }
     if (!still_valid(c)) {
         ED_LOG_INFO("%s: compaction pass abandoned (segments changed under it)", c->log->dir);
-        end_pass(st, c, true);
+        ed_compact_end_pass(st, c, true);
         return 5;
     }
     c->now_ms = now_ms;
     uint64_t used = 0;
     int rc = ED_OK;
-    while (rc == ED_OK && used < c->lim.step_len && c->phase != P_IDLE) {
+    while (rc == ED_OK && used < c->lim.step_len && c->phase != P_IDLE && !c->swap) {
         if (c->phase == P_MAP) {
             rc = map_step(st, c, c->lim.step_len, &used);
             if (rc == ED_OK && c->phase == P_COPY) {
@@ -565,7 +473,7 @@ uint32_t ed_compact_tick(ed_storage *st, int64_t now_ms)
         if (c->crashed) return 1000;
         if (rc != ED_ERR_BUSY)
             ED_LOG_WARN("%s: compaction pass failed: %s", c->log->dir, ed_strerror(rc));
-        end_pass(st, c, true);
+        ed_compact_end_pass(st, c, true);
         return 1000;
     }
     return c->phase == P_IDLE ? 1000 : 5;
@@ -580,7 +488,14 @@ int ed_compact_run(ed_storage *st, int64_t now_ms, int max_steps)
     double ratio = c->lim.min_dirty_ratio;
     c->lim.min_dirty_ratio = 0;
     for (int i = 0; i < max_steps; i++) {
-        if (ed_compact_tick(st, now_ms) >= 1000 && c->phase == P_IDLE) {
+        uint32_t next = ed_compact_tick(st, now_ms);
+        /* a swap handed to the flusher: run it (inline without a thread)
+         * and its completion */
+        for (int k = 0; c->swap && k < 1000000; k++) {
+            ed_flush_tick(st, now_ms);
+            ed_storage_run_completions(st);
+        }
+        if (next >= 1000 && c->phase == P_IDLE) {
             /* let the flusher write index files of new segments, then see
              * whether another pass is due */
             ed_flush_tick(st, now_ms);

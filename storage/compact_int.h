@@ -26,7 +26,8 @@ struct ed_compactor {
     struct ed_compact_limits lim;
     int crash_point;
     bool crashed;
-    uint32_t next_log; /* round robin */
+    struct ed_compact_swap *swap; /* the group's swap, handed to a flush job (compact_swap.c) */
+    uint32_t next_log;            /* round robin */
     int passes_done;
 
     /* the pass */
@@ -103,7 +104,21 @@ int ed_compact_copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t 
 /* Writes the batch held back and the buffered bytes to the output file. */
 int ed_compact_out_finish(struct ed_compactor *c);
 
+/* ---- swapping a group in (compact_swap.c) ---- */
+/* Hands the written group [gi, gj) to the log's next flush job: sync,
+ * commit and swap on the flusher, the new segment put in on the loop.
+ * ED_ERR_BUSY if a segment of the group is held by a flush. */
+int ed_compact_swap_start(ed_storage *st, struct ed_compactor *c);
+/* The pass ends: a swap not yet handed to the flusher is withdrawn (its
+ * output removed); one in a flush job finishes on its own. */
+void ed_compact_swap_drop(struct ed_compactor *c);
+
 /* ---- compact.c ---- */
+/* Ends the pass; a half-written group's file is removed. */
+void ed_compact_end_pass(ed_storage *st, struct ed_compactor *c, bool aborted);
+/* "<dir>/<first base>.<last base><sfx>": a group's files while swapped. */
+int ed_compact_pair_name(char *buf, size_t cap, const char *dir, int64_t a, int64_t b,
+                         const char *sfx);
 /* A batch whose records cannot be read is kept as it is and logged once;
  * false for errors that are not the batch's fault (they end the pass). */
 bool ed_compact_skip_unreadable(ed_storage *st, struct ed_compactor *c,

@@ -82,7 +82,8 @@ void ed_flush_fail_waiters(ed_log *log, int status)
 
 static bool needs_flush(const ed_log *log)
 {
-    return log->flush_wanted || (log->wait_head && log->wait_head->offset < log->end_offset);
+    return log->flush_wanted || log->extra_pending ||
+           (log->wait_head && log->wait_head->offset < log->end_offset);
 }
 
 /* How long until eddy.flush.gather.ms since log's previous sync has
@@ -161,6 +162,8 @@ static int job_build(ed_log *log)
     job->next = NULL;
     for (uint32_t i = 0; i < log->n_segs; i++) {
         ed_segment *seg = log->segs[i];
+        /* held by the work handed over (compaction's swap) */
+        if (seg->in_job) continue;
         struct ed_flush_seg fs = {0};
         fs.seg = seg;
         fs.sync_len = seg->len;
@@ -174,6 +177,8 @@ static int job_build(ed_log *log)
         }
     }
     job->sync_dir = log->dir_dirty;
+    job->extra = log->extra_pending;
+    log->extra_pending = NULL;
     for (uint32_t i = 0; i < job->n_segs; i++) {
         ed_segment_ref(job->segs[i].seg);
         job->segs[i].seg->in_job = true;
@@ -221,6 +226,7 @@ static void job_run(struct ed_flush_job *job)
         if (job->sync_dir) status = rc;
     }
     job->status = status;
+    if (job->extra) job->extra->run(job->extra);
 }
 
 /* A deleted log's last job ended: its folder goes and the log is freed. */
@@ -264,6 +270,11 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
     if (st->flush_hook && job->status == ED_OK && synced_len > 0)
         st->flush_hook(st->flush_hook_arg, synced_len, ed_plat_clock_mono_ns() - job->start_ns);
     job->n_segs = 0;
+    if (job->extra) {
+        struct ed_flush_extra *x = job->extra;
+        job->extra = NULL;
+        x->done(st, x);
+    }
     log->job_busy = false;
     if (log->deleted) {
         finish_delete(st, log);
@@ -300,7 +311,7 @@ static void submit(ed_log *log, int64_t now_ms)
     struct ed_flush_job *job = &log->job;
     log->job_busy = true;
     job->start_ns = ed_plat_clock_mono_ns();
-    if (job->n_segs == 0 && !job->sync_dir) {
+    if (job->n_segs == 0 && !job->sync_dir && !job->extra) {
         /* Everything appended is already on flash. */
         job_finish(st, job);
         return;

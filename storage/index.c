@@ -216,6 +216,13 @@ static int open_index_file(ed_segment *seg, const char *suffix, ed_file **f)
     return rc;
 }
 
+int ed_index_open_files(ed_segment *seg)
+{
+    int rc = open_index_file(seg, ".index", &seg->idx_file);
+    if (rc == ED_OK) rc = open_index_file(seg, ".timeindex", &seg->tidx_file);
+    return rc;
+}
+
 /* Reads entries [first, first+n) of an index file into buf. */
 static int read_entries(ed_file *f, size_t elen, uint32_t first, uint32_t n, uint8_t *buf)
 {

@@ -125,7 +125,9 @@ struct ed_storage_stats {
     uint64_t n_flushes_full;          /* rounds started by eddy.flush.gather.bytes */
     uint64_t n_truncated_recovery;    /* logs whose tail was cut at open */
     uint64_t len_truncated_recovery;
-    uint64_t n_compactions; /* compaction passes completed */
+    uint64_t n_clean_opens;        /* active segments taken from the clean-shutdown marker */
+    uint64_t len_scanned_recovery; /* bytes of segments read batch by batch at open */
+    uint64_t n_compactions;        /* compaction passes completed */
     uint64_t n_compactions_aborted;
     uint64_t len_compacted_read;        /* bytes of segments rewritten */
     uint64_t len_compacted_written;     /* bytes of the cleaned segments */

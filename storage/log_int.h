@@ -29,9 +29,19 @@ struct ed_flush_seg {
     bool trim_done;    /* result: truncated */
 };
 
+/* Work another storage module hands to a log's next flush job (the swap
+ * of a compacted segment): run on the flusher thread after the job's syncs
+ * (inline without a thread), then done on the loop thread when the job
+ * completes, before a deleted log is freed. */
+struct ed_flush_extra {
+    void (*run)(struct ed_flush_extra *x);
+    void (*done)(ed_storage *st, struct ed_flush_extra *x);
+};
+
 struct ed_flush_job {
     ed_log *log;
-    int64_t target; /* offsets below are durable once the job succeeds */
+    struct ed_flush_extra *extra; /* NULL, or the work handed over with the job */
+    int64_t target;               /* offsets below are durable once the job succeeds */
     struct ed_flush_seg *segs;
     uint32_t n_segs, cap_segs;
     bool sync_dir;
@@ -67,6 +77,7 @@ struct ed_log {
     bool deleted;
     int broken; /* sticky error after a failed fdatasync: appends refuse */
     struct ed_flush_job job;
+    struct ed_flush_extra *extra_pending; /* for the next flush job */
     int64_t clean_offset;    /* compaction: offsets below were cleaned by the last pass */
     int64_t horizon_due_ms;  /* compaction: earliest tombstone delete horizon, 0 = none */
     int64_t compact_skipped; /* compaction: batches it cannot read were logged below this */

@@ -1,7 +1,8 @@
 /* Opening a partition folder after a clean stop or a crash: find the
  * segments, trust sealed ones whose index files pass a sanity check (they
- * were written only after the segment was fsynced), and scan every other
- * segment (always the active one) batch by batch — length, offsets, CRC32C —
+ * were written only after the segment was fsynced), take the active one as
+ * the clean-shutdown marker describes it when its size still matches, and
+ * scan every other segment batch by batch — length, offsets, CRC32C —
  * cutting the file at the first bad batch, logging the file, position and
  * bytes dropped, and rebuilding its indexes. The next offset continues after
  * the last valid batch (or at the active segment's base), never below an
@@ -16,6 +17,7 @@
 #include "platform/mem.h"
 #include "storage/format.h"
 #include "storage/compact_int.h"
+#include "storage/cleanstop.h"
 #include "storage/recovery.h"
 
 int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below,
@@ -151,9 +153,42 @@ static void note_recovered(ed_storage *st, const struct ed_scan_result *r, bool 
     st->stats.len_truncated_recovery += r->dropped_len;
 }
 
+/* Scans seg (CRC32C only past recovery_point), cutting a torn tail. */
+static int scan_segment(ed_storage *st, ed_log *log, ed_segment *seg, int64_t limit,
+                        int64_t recovery_point, bool *counted)
+{
+    struct ed_scan_result r;
+    uint64_t before = seg->len;
+    int rc = ed_recovery_scan(seg, limit, recovery_point, log->cfg.index_interval_len, true,
+                              st->scan_buf, ED_SCAN_BUF_LEN, &r);
+    if (rc != ED_OK) return rc;
+    log->size -= before - seg->len;
+    st->total_len -= before - seg->len;
+    st->stats.len_scanned_recovery += seg->len + r.dropped_len;
+    note_recovered(st, &r, counted);
+    if (seg->sealed) ed_index_seal(seg);
+    return ED_OK;
+}
+
+/* The active segment as the clean stop described it (its size matched):
+ * nothing of it is read. */
+static void adopt_clean(ed_segment *seg, struct ed_cleanstop_log *clean)
+{
+    ed_index_close(seg);
+    seg->idx = clean->idx;
+    memset(&clean->idx, 0, sizeof clean->idx);
+    seg->index_on_disk = false;
+    seg->index_checked = false;
+    seg->next_offset = clean->next_offset;
+    seg->first_ts = clean->first_ts;
+    seg->max_ts = clean->max_ts;
+    seg->max_ts_off = clean->max_ts_off;
+    seg->reserved_end = seg->len;
+}
+
 int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int32_t partition,
                          const struct ed_log_config *cfg, int64_t start_hint,
-                         int64_t recovery_point, ed_log **out)
+                         int64_t recovery_point, struct ed_cleanstop_log *clean, ed_log **out)
 {
     ed_log *log = NULL;
     struct ed_segdir l = {0};
@@ -191,7 +226,6 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
     int64_t now = ed_plat_clock_wall_ms();
     int64_t durable = -1;
     bool counted = false;
-    uint8_t *buf = st->scan_buf;
     for (uint32_t i = first; i < l.n_bases; i++) {
         ed_segment *seg;
         bool last = i + 1 == l.n_bases;
@@ -226,17 +260,17 @@ int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int
             ed_segment_path(seg, ".timeindex", p, sizeof p);
             if (ed_plat_path_unlink(p) == ED_OK) ED_LOG_DBG("removed stale %s", p);
         }
-        struct ed_scan_result r;
-        uint64_t before = seg->len;
-        rc = ed_recovery_scan(seg, limit, recovery_point, log->cfg.index_interval_len, true, buf,
-                              ED_SCAN_BUF_LEN, &r);
-        if (rc != ED_OK) goto fail;
-        log->size -= before - seg->len;
-        st->total_len -= before - seg->len;
-        note_recovered(st, &r, &counted);
-        if (seg->sealed) ed_index_seal(seg);
+        if (last && clean && clean->base == seg->base_offset && clean->len == seg->len) {
+            adopt_clean(seg, clean);
+            st->stats.n_clean_opens++;
+        } else {
+            rc = scan_segment(st, log, seg, limit, recovery_point, &counted);
+            if (rc != ED_OK) goto fail;
+        }
         /* What was scanned survived a restart but may sit in the page cache
-         * only: durable once the first flush after open has synced it. */
+         * only: durable once the first flush after open has synced it (an
+         * adopted segment was synced before the marker; syncing it again
+         * costs the first flush nothing). */
         seg->synced_len = 0;
         if (durable < 0) durable = seg->base_offset;
     }

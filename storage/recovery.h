@@ -3,7 +3,7 @@
 #ifndef ED_STORAGE_RECOVERY_H
 #define ED_STORAGE_RECOVERY_H
 
-#include "storage/log_int.h"
+#include "storage/cleanstop.h"
 
 struct ed_scan_result {
     uint64_t valid_len;   /* bytes of valid batches from position 0 */
@@ -22,10 +22,12 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
                      uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,
                      struct ed_scan_result *res);
 /* Opens the partition folder dir: removes segments wholly below start_hint,
- * trusts sealed segments with sane index files, scans the rest (CRC32C only
- * past recovery_point), truncates torn tails. */
+ * trusts sealed segments with sane index files, takes the active segment
+ * from clean (the log's clean-shutdown entry, NULL if none; its indexes
+ * are taken) when its base and size match the file, scans the rest (CRC32C
+ * only past recovery_point), truncates torn tails. */
 int ed_recovery_open_log(ed_storage *st, const char *dir, const char *topic, int32_t partition,
                          const struct ed_log_config *cfg, int64_t start_hint,
-                         int64_t recovery_point, ed_log **out);
+                         int64_t recovery_point, struct ed_cleanstop_log *clean, ed_log **out);
 
 #endif

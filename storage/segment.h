@@ -150,6 +150,9 @@ void ed_index_probe_files(ed_segment *seg);
  * ascending and inside the log, the last offset entry naming a real batch.
  * ED_ERR_CORRUPT (logged) when they fail. Opens the files for lookups. */
 int ed_index_check_disk(ed_segment *seg);
+/* Opens a sealed segment's index files for lookups, so that they stay
+ * readable if the files are unlinked (compaction's swap). */
+int ed_index_open_files(ed_segment *seg);
 /* Rebuilds seg->idx from the log's batch headers and forgets the files. */
 int ed_index_rebuild(ed_segment *seg, uint32_t interval);
 /* Position to start a forward scan for target: the batch of the largest

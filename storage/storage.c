@@ -12,6 +12,7 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/checkpoint.h"
+#include "storage/cleanstop.h"
 #include "storage/compact_int.h"
 #include "storage/flush.h"
 #include "storage/log_roll.h"
@@ -174,6 +175,7 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     struct ed_segdir l = {0};
     struct ed_checkpoint_entry *starts = NULL, *points = NULL;
     uint32_t n_starts = 0, n_points = 0;
+    struct ed_cleanstop clean = {0};
     int rc = make_dirs(st->dir);
     if (rc != ED_OK) {
         ED_LOG_ERR("log.dirs: cannot create %s: %s", st->dir, ed_strerror(rc));
@@ -183,6 +185,8 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     if (rc != ED_OK) goto fail;
     ed_checkpoint_read(st, ED_CHECKPOINT_START, &starts, &n_starts);
     ed_checkpoint_read(st, ED_CHECKPOINT_RECOVERY, &points, &n_points);
+    rc = ed_cleanstop_read(st, &clean);
+    if (rc != ED_OK) goto fail;
     bool rp_rewrite = false;
     for (uint32_t i = 0; i < l.n_dirs && rc == ED_OK; i++) {
         char path[ED_STORAGE_PATH_MAX];
@@ -208,7 +212,8 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
             if (points[k].partition == part && strcmp(points[k].topic, topic) == 0)
                 point = points[k].offset;
         ed_log *log;
-        rc = ed_recovery_open_log(st, path, topic, part, &st->cfg.log, hint, point, &log);
+        rc = ed_recovery_open_log(st, path, topic, part, &st->cfg.log, hint, point,
+                                  ed_cleanstop_find(&clean, topic, part), &log);
         if (rc == ED_OK && log->recovery_point < point) rp_rewrite = true;
         if (rc == ED_OK) {
             rc = add_log(st, log);
@@ -218,25 +223,32 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     /* A recovery point past a log's recovered end must not survive into
      * the next start, where it would cover bytes appended from now on. */
     if (rc == ED_OK && rp_rewrite) rc = ed_checkpoint_write_recovery_points(st);
+    /* The marker describes the files as the clean stop left them: gone,
+     * durably, before anything is appended, so that a crash from here on
+     * never finds it describing files that have changed since. */
+    if (rc == ED_OK && clean.present) rc = ed_cleanstop_remove(st);
     if (rc != ED_OK) goto fail;
     st->next_rp_ms = ed_plat_clock_wall_ms() + st->cfg.recovery_checkpoint_ms;
     rc = ed_flush_start(st);
     if (rc != ED_OK) goto fail;
     for (uint32_t i = 0; i < st->n_logs; i++)
         ed_flush_request(st->logs[i]);
-    ED_LOG_INFO("opened %s: %" PRIu32 " logs, %" PRIu64 " bytes, %" PRIu64
-                " bytes dropped by recovery, %" PRIu64 " ms",
-                st->dir, st->n_logs, st->total_len, st->stats.len_truncated_recovery,
+    ED_LOG_INFO("opened %s: %" PRIu32 " logs (%" PRIu64 " from the clean-shutdown marker), %" PRIu64
+                " bytes, %" PRIu64 " scanned, %" PRIu64 " dropped by recovery, %" PRIu64 " ms",
+                st->dir, st->n_logs, st->stats.n_clean_opens, st->total_len,
+                st->stats.len_scanned_recovery, st->stats.len_truncated_recovery,
                 (ed_plat_clock_mono_ns() - t0) / 1000000u);
     ed_segdir_free(&l);
     ed_free(starts);
     ed_free(points);
+    ed_cleanstop_free(&clean);
     *out = st;
     return ED_OK;
 fail:
     ed_segdir_free(&l);
     ed_free(starts);
     ed_free(points);
+    ed_cleanstop_free(&clean);
     free_all(st);
     return rc;
 }
@@ -249,6 +261,9 @@ void ed_storage_close(ed_storage *st)
     /* Everything synced by the last flushes: the next open checks nothing
      * of it again (a failure only costs that open a longer check). */
     if (st->rp_dirty) ed_checkpoint_write_recovery_points(st);
+    /* Last, after every sync: the next open takes the active segments from
+     * it instead of reading them. */
+    if (!st->rp_dirty) ed_cleanstop_write(st);
     for (uint32_t i = 0; i < st->n_zombies; i++) {
         ed_log *log = st->zombies[i];
         ed_log_remove(log);
@@ -277,7 +292,8 @@ int ed_storage_create_log(ed_storage *st, const char *topic, int32_t partition,
         return rc;
     }
     ed_log *log;
-    rc = ed_recovery_open_log(st, path, topic, partition, cfg ? cfg : &st->cfg.log, 0, 0, &log);
+    rc = ed_recovery_open_log(st, path, topic, partition, cfg ? cfg : &st->cfg.log, 0, 0, NULL,
+                              &log);
     if (rc != ED_OK) return rc;
     rc = add_log(st, log);
     if (rc != ED_OK) {

@@ -29,6 +29,7 @@ storage_rank() {
     segment.[ch] | index.c | fdcache.c) echo 3 ;; # one segment, its indexes, open files
     log_int.h | log.c) echo 4 ;;                  # a log and the data directory as objects
     checkpoint.[ch]) echo 5 ;;                    # checkpoint files
+    cleanstop.[ch]) echo 5 ;;                     # the clean-shutdown marker
     flush.[ch]) echo 6 ;;                         # group commit
     log_roll.[ch] | log_read.c) echo 7 ;;         # rolling, dropping, reading segments
     retention.[ch]) echo 8 ;;                     # retention, the disk guard

@@ -21,6 +21,7 @@
 #if ED_WITH_MQTT
 #include "bridge/http.h"
 #include "bridge/mqtt.h"
+#include "bridge/mqtt_bridge.h"
 #endif
 #if ED_WITH_COAP
 #include "bridge/coap.h"
@@ -29,6 +30,9 @@
 struct serve {
     struct ed_config *cfg;
     const char *port_file; /* --port-file: name=host:port per bound listener */
+    const char *file;      /* --config */
+    const char **sets;     /* the --set key=value strings, in order */
+    int n_sets;
 };
 
 static void usage(FILE *out)
@@ -69,15 +73,54 @@ static int write_port_file(const struct serve *s, const ed_broker *b)
 
 /* ---- main ---- */
 
+/* Fills c from the --config file, then the --set values (after the file,
+ * whatever their position on the line): at start and again for SIGHUP. */
+static int read_config(const struct serve *s, struct ed_config *c, char *why, size_t why_len)
+{
+    char e[480];
+    if (s->file && ed_config_load(c, s->file, why, why_len) != ED_OK) return ED_ERR_INVAL;
+    for (int i = 0; i < s->n_sets; i++) {
+        const char *kv = s->sets[i];
+        const char *eq = strchr(kv, '=');
+        char key[128];
+        if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
+            snprintf(why, why_len, "--set %s: expected key=value", kv);
+            return ED_ERR_INVAL;
+        }
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = '\0';
+        if (ed_config_set(c, key, eq + 1, e, sizeof e) != ED_OK) {
+            snprintf(why, why_len, "--set %s", e);
+            return ED_ERR_INVAL;
+        }
+    }
+    return ED_OK;
+}
+
+/* SIGHUP: the configuration as a fresh start would read it. */
+static int reread_config(void *arg, struct ed_config **out, char *why, size_t why_len)
+{
+    struct ed_config *c = NULL;
+    int rc = ed_config_new(&c);
+    if (rc != ED_OK) {
+        snprintf(why, why_len, "out of memory");
+        return rc;
+    }
+    rc = read_config(arg, c, why, why_len);
+    if (rc != ED_OK) {
+        ed_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return ED_OK;
+}
+
 static int parse_args(struct serve *s, int argc, char **argv)
 {
     char why[512];
-    const char *file = NULL;
-    int n_sets = 0;
-    const char **sets = NULL; /* key=value strings, in order */
     int rc = 0;
-    if (argc > 1) sets = ed_calloc((size_t)argc, sizeof *sets);
-    if (argc > 1 && !sets) return -1;
+    if (argc > 1) s->sets = ed_calloc((size_t)argc, sizeof *s->sets);
+    if (argc > 1 && !s->sets) return -1;
     for (int i = 1; i < argc && rc == 0; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -86,22 +129,22 @@ static int parse_args(struct serve *s, int argc, char **argv)
             rc = 1;
         } else if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
             if (i + 1 < argc) {
-                file = argv[++i];
+                s->file = argv[++i];
             } else {
                 fprintf(stderr, "eddy serve: %s needs a file\n", a);
                 rc = -1;
             }
         } else if (strncmp(a, "--config=", 9) == 0) {
-            file = a + 9;
+            s->file = a + 9;
         } else if (strcmp(a, "--set") == 0) {
             if (i + 1 < argc) {
-                sets[n_sets++] = argv[++i];
+                s->sets[s->n_sets++] = argv[++i];
             } else {
                 fprintf(stderr, "eddy serve: --set needs key=value\n");
                 rc = -1;
             }
         } else if (strncmp(a, "--set=", 6) == 0) {
-            sets[n_sets++] = a + 6;
+            s->sets[s->n_sets++] = a + 6;
         } else if (strcmp(a, "--port-file") == 0) {
             if (i + 1 < argc) {
                 s->port_file = argv[++i];
@@ -116,28 +159,10 @@ static int parse_args(struct serve *s, int argc, char **argv)
             rc = -1;
         }
     }
-    if (rc == 0 && file && ed_config_load(s->cfg, file, why, sizeof why) != ED_OK) {
+    if (rc == 0 && read_config(s, s->cfg, why, sizeof why) != ED_OK) {
         fprintf(stderr, "eddy serve: %s\n", why);
         rc = -1;
     }
-    /* --set after the file, whatever their position on the line */
-    for (int i = 0; i < n_sets && rc == 0; i++) {
-        const char *kv = sets[i];
-        const char *eq = strchr(kv, '=');
-        char key[128];
-        if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
-            fprintf(stderr, "eddy serve: --set %s: expected key=value\n", kv);
-            rc = -1;
-            break;
-        }
-        memcpy(key, kv, (size_t)(eq - kv));
-        key[eq - kv] = '\0';
-        if (ed_config_set(s->cfg, key, eq + 1, why, sizeof why) != ED_OK) {
-            fprintf(stderr, "eddy serve: --set %s\n", why);
-            rc = -1;
-        }
-    }
-    ed_free(sets);
     return rc;
 }
 
@@ -150,6 +175,7 @@ int ed_cmd_serve(int argc, char **argv)
     if (rc != ED_OK) return 1;
     int pr = parse_args(&s, argc, argv);
     if (pr != 0) {
+        ed_free(s.sets);
         ed_config_free(s.cfg);
         return pr > 0 ? 0 : 2;
     }
@@ -160,9 +186,11 @@ int ed_cmd_serve(int argc, char **argv)
     ed_broker *b = NULL;
     int status = 1;
     rc = ed_broker_open(s.cfg, &b, why, sizeof why);
+    if (rc == ED_OK) ed_broker_set_config_reader(b, reread_config, &s);
     if (rc == ED_OK) rc = ed_server_start(b, NULL, why, sizeof why);
 #if ED_WITH_MQTT
     if (rc == ED_OK) rc = ed_mqtt_start(b, NULL, why, sizeof why);
+    if (rc == ED_OK) rc = ed_mqtt_bridge_start(b, NULL, why, sizeof why);
 #endif
 #if ED_WITH_COAP
     if (rc == ED_OK) rc = ed_coap_start(b, NULL, why, sizeof why);
@@ -189,6 +217,7 @@ int ed_cmd_serve(int argc, char **argv)
     status = ed_broker_run(b) == ED_OK ? 0 : 1;
 out:
     ed_broker_close(b);
+    ed_free(s.sets);
     ed_config_free(s.cfg);
     return status;
 }

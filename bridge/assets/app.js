@@ -228,6 +228,14 @@ async function startTail() {
     chart.add(r);
     if (!paused) showRecord(r);
   });
+  source.addEventListener("skipped", (ev) => {
+    /* a busy partition: the broker skipped to its newest records */
+    const g = JSON.parse(ev.data);
+    if (paused) return;
+    const list = $("tail-list");
+    list.prepend(el("div", { class: "meta" }, "… " + (g.to - g.from) + " records skipped (#" + g.from + " to #" + (g.to - 1) + ")"));
+    while (list.childElementCount > TAIL_MAX) list.lastElementChild.remove();
+  });
   source.onopen = () => { $("tail-state").textContent = "live"; };
   source.onerror = () => { $("tail-state").textContent = "reconnecting"; };
 }

@@ -15,6 +15,8 @@
 
 #define MAX_IN_FLIGHT 64
 #define READ_CHUNK    65536
+#define KEEP_LEN      (READ_CHUNK + 4096) /* buffers above this are freed once empty */
+#define OUT_MAX       (256u << 20)        /* ceiling of the requests being written */
 #define MAX_ADDRS     16
 #define MAX_SASL_STEP 4 /* PLAIN takes one round trip, SCRAM two */
 
@@ -156,6 +158,11 @@ static void flush_out(ed_klink *k)
     }
     bool left = k->out_off < k->out.len;
     if (!left) {
+        /* a large request (a mirror batch) does not keep its buffer */
+        if (k->out.cap > KEEP_LEN) {
+            ed_kwr_free(&k->out);
+            ed_kwr_init(&k->out, OUT_MAX);
+        }
         ed_kwr_reset(&k->out);
         k->out_off = 0;
     }
@@ -365,6 +372,11 @@ static void consume(ed_klink *k)
     if (k->gen != gen) return; /* a callback reset the link: the buffer is gone */
     memmove(k->in, k->in + pos, k->in_len - pos);
     k->in_len -= pos;
+    if (!k->in_len && k->in_cap > KEEP_LEN) { /* nor a large response */
+        ed_free(k->in);
+        k->in = NULL;
+        k->in_cap = 0;
+    }
     arm(k);
 }
 
@@ -517,7 +529,7 @@ int ed_klink_new(ed_loop *l, const char *host, uint16_t port, const struct ed_kl
     if (cbs) k->cbs = *cbs;
     k->arg = arg;
     k->next_corr = 1;
-    ed_kwr_init(&k->out, 256u << 20);
+    ed_kwr_init(&k->out, OUT_MAX);
     for (int i = 0; i < ED_KMSG_N_KEYS; i++)
         k->ver[i] = -1;
     start_dial(k);
@@ -581,4 +593,18 @@ int ed_klink_send(ed_klink *k, int16_t api_key, ed_kc_enc_fn enc, const void *en
 void ed_klink_reset(ed_klink *k, const char *why)
 {
     go_down(k, why);
+}
+
+void ed_klink_set_security(ed_klink *k, ed_tls_conf *tls, int sasl_mech, const char *username,
+                           const char *password)
+{
+    if (tls) ed_plat_tls_conf_ref(tls);
+    ed_plat_tls_conf_unref(k->o.tls);
+    k->o.tls = tls;
+    k->o.sasl_mech = sasl_mech;
+    snprintf(k->user, sizeof k->user, "%s", username ? username : "");
+    snprintf(k->password, sizeof k->password, "%s", password ? password : "");
+    if (k->state != LINK_DOWN) return;
+    k->n_failures = 0;
+    ed_plat_timer_start(k->loop, &k->timer, 0, on_timer, k);
 }

@@ -87,5 +87,11 @@ int ed_klink_send(ed_klink *k, int16_t api_key, ed_kc_enc_fn enc, const void *en
 /* Drops the connection (outstanding requests are forgotten), calls on_down
  * with why, and reconnects after the backoff. No-op while already down. */
 void ed_klink_reset(ed_klink *k, const char *why);
+/* Replaces the TLS configuration (a reference taken; NULL = plaintext)
+ * and the SASL login (mechanism 0 = none; strings copied) used by the
+ * next connection: an open one keeps its session; a link waiting to
+ * reconnect tries again at once, its backoff reset. */
+void ed_klink_set_security(ed_klink *k, ed_tls_conf *tls, int sasl_mech, const char *username,
+                           const char *password);
 
 #endif

@@ -73,6 +73,16 @@ bool ed_mirror_match(const char *pattern, const char *name)
     return match_here(pattern, name);
 }
 
+enum ed_mirror_fence ed_mirror_fence_kind(uint64_t now_ms, uint64_t init_ms, bool retaken,
+                                          int64_t txn_open_ms, int64_t txn_max_ms)
+{
+    /* the coordinator's clock starts at its AddPartitionsToTxn, after
+     * ours: when it has aborted for the timeout, ours is past it too */
+    if (txn_open_ms >= 0 && txn_open_ms >= txn_max_ms) return ED_MIRROR_FENCE_TIMED_OUT;
+    if (!retaken && now_ms - init_ms < FENCE_GRACE_MS) return ED_MIRROR_FENCE_RETAKE;
+    return ED_MIRROR_FENCE_STOP;
+}
+
 static bool wanted(const ed_mirror *m, const char *topic)
 {
     const char *p = m->topics_cfg;
@@ -289,18 +299,34 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err)
     char why[256];
     snprintf(why, sizeof why, "%s failed: %s", what, ed_kc_errname(err));
     if (err == K_PRODUCER_FENCED || err == K_INVALID_PRODUCER_EPOCH) {
-        /* An InitProducerId that a crashed incarnation sent just before it
-         * died can reach the coordinator after ours and fence us once,
-         * right after we took the link: take it back, once. A second
-         * gateway with the same site.id fences again and stops us. */
         uint64_t now = ed_plat_loop_now_ms(m->b->loop);
-        if (!m->fence_retried && now - m->init_ms < FENCE_GRACE_MS) {
+        bool in_txn = m->phase >= P_ADD && m->phase <= P_END;
+        int64_t open_ms = in_txn ? (int64_t)(now - m->txn_start_ms) : -1;
+        switch (ed_mirror_fence_kind(now, m->init_ms, m->fence_retried, open_ms, m->txn_max_ms)) {
+        case ED_MIRROR_FENCE_TIMED_OUT:
+            /* a slow or stalled link: the coordinator aborted the
+             * transaction at its timeout and bumped the epoch; a new
+             * InitProducerId and the checkpoints resume exactly once */
+            ED_LOG_WARN("transaction open for %lld ms, past mirror.transaction.max.ms=%lld: the "
+                        "upstream aborted it (%s)",
+                        (long long)open_ms, (long long)m->txn_max_ms, ed_kc_errname(err));
+            ed_mirror_restart(m, "transaction timed out upstream (open longer than "
+                                 "mirror.transaction.max.ms)");
+            return;
+        case ED_MIRROR_FENCE_RETAKE:
+            /* An InitProducerId that a crashed incarnation sent just
+             * before it died can reach the coordinator after ours and
+             * fence us once, right after we took the link: take it back,
+             * once. A second gateway with the same site.id fences again
+             * and stops us. */
             m->fence_retried = true;
             ED_LOG_WARN("fenced %llu ms after taking the link (%s): an earlier incarnation's "
                         "request still in flight? taking it back once",
                         (unsigned long long)(now - m->init_ms), ed_kc_errname(err));
             ed_mirror_restart(m, "fenced right after start");
             return;
+        case ED_MIRROR_FENCE_STOP:
+            break;
         }
         ed_mirror_stop_for_good(
             m,
@@ -656,10 +682,12 @@ static void idle(ed_mirror *m)
             p->lag = 0;
         }
         m->sleeping = !pending;
+        ed_mirror_txn_trim(m); /* caught up: hold no copy buffers while idle */
         ed_mirror_later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;
     }
     m->phase = P_ADD;
+    m->txn_start_ms = ed_plat_loop_now_ms(m->b->loop);
     ed_mirror_step(m);
 }
 
@@ -827,9 +855,11 @@ static void mirror_free(void *obj)
     ed_free(m->rbuf);
     ed_free(m->hdrs);
     ed_batch_iter_release(&m->it);
+    ed_codec_release(&m->codec);
     ed_free(m->topics_cfg);
     ed_free(m->prio_cfg);
     ed_plat_tls_conf_unref(m->tls);
+    memset(m->sasl_password, 0, sizeof m->sasl_password);
     ed_free(m);
 }
 
@@ -877,6 +907,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->pid = -1;
     m->epoch = -1;
     ed_batch_iter_init(&m->it, 64u << 20);
+    m->codec.zstd_table_log = ZSTD_TABLE_LOG;
     m->crash_at = getenv("EDDY_MIRROR_CRASH_AT");
     if (m->crash_at) {
         const char *c = strchr(m->crash_at, ':');
@@ -886,7 +917,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     if (!m->topics_cfg || !m->prio_cfg) goto fail;
     rc = ed_mirror_priority_check(m->prio_cfg, why, why_len);
     if (rc) goto fail;
-    rc = ed_mirror_link_security(m, why, why_len);
+    rc = ed_mirror_link_security(m, cfg, why, why_len);
     if (rc) goto fail;
     if (!ed_config_parse_compression(cfg->mirror_compression_type, &m->compression) ||
         !ed_codec_supported(m->compression, true)) {
@@ -918,7 +949,8 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->next_rescan_ms = ed_plat_loop_now_ms(b->loop) + RESCAN_MS;
     rc = ed_mirror_bootstrap_link(m, servers, why, why_len);
     if (rc) goto fail;
-    struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free};
+    struct ed_broker_service svc = {"mirror", m, mirror_shutdown, mirror_free,
+                                    ed_mirror_link_reload};
     rc = ed_topics_add_append_listener(b->topics, on_append, m);
     if (rc) goto fail;
     ed_storage_set_retention_hook(b->storage, retention_hook, m);

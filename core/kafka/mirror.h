@@ -21,6 +21,23 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len);
  * '.', '*' after an atom, '\' escapes) matches all of name. */
 bool ed_mirror_match(const char *pattern, const char *name);
 
+/* What an answer PRODUCER_FENCED or INVALID_PRODUCER_EPOCH means. */
+enum ed_mirror_fence {
+    ED_MIRROR_FENCE_STOP,   /* another instance took the transactional id over: stop */
+    ED_MIRROR_FENCE_RETAKE, /* within the grace after our own InitProducerId: once, take it back */
+    ED_MIRROR_FENCE_TIMED_OUT, /* our transaction outlived its timeout: the upstream aborted it */
+};
+
+/* Classifies a fencing answer at now_ms: init_ms is when our
+ * InitProducerId succeeded, retaken whether the link was taken back once
+ * already, txn_open_ms how long the transaction in flight has been open
+ * (-1: none), txn_max_ms the transaction timeout asked of the coordinator.
+ * A coordinator aborts a transaction open longer than its timeout and
+ * bumps the producer epoch, so the next request of that transaction is
+ * answered as if another instance had fenced it. */
+enum ed_mirror_fence ed_mirror_fence_kind(uint64_t now_ms, uint64_t init_ms, bool retaken,
+                                          int64_t txn_open_ms, int64_t txn_max_ms);
+
 /* The files in the data directory. */
 #define ED_MIRROR_STATE_FILE  "mirror.state"
 #define ED_MIRROR_STATUS_FILE "mirror-status.json"

@@ -19,11 +19,14 @@
 #define STATUS_MS           1000
 #define RATE_WINDOW_MS      5000 /* throughput in the status: over this window */
 #define RESCAN_MS           5000
-#define FLUSH_POLL_MS       20 /* idle, records appended but not on flash yet */
+#define FLUSH_POLL_MS       20    /* idle, records appended but not on flash yet */
+#define RATE_BUCKET_MAX_MS  10000 /* the bandwidth cap's bucket: at most this long's bytes */
 #define RETRY_MS            200
 #define CONCURRENT_RETRY_MS 5
 #define FENCE_GRACE_MS      5000
-#define STATE_MAGIC         0x4544524du /* "EDRM" */
+#define READ_CHUNK_LEN      (128u << 10) /* local batches read at a time (at least one) */
+#define ZSTD_TABLE_LOG      15           /* zstd's match tables capped (storage/codec.h) */
+#define STATE_MAGIC         0x4544524du  /* "EDRM" */
 #define STATE_VERSION       1
 
 /* Kafka error codes the mirror acts on. */
@@ -132,10 +135,13 @@ struct ed_mirror {
     int64_t rate;    /* mirror.rate.bytes.per.sec, 0 = unlimited */
     int64_t tokens;  /* bytes the uplink may still send now (below 0: owed) */
     uint64_t tokens_ms;
+    int64_t txn_took_ms; /* the last committed transaction, AddPartitionsToTxn to commit */
+    bool txn_filled;     /* the last transaction built reached its limit: a backlog */
 
     ed_klink *boot;   /* to the mirror.bootstrap.servers, each in turn */
     ed_tls_conf *tls; /* mirror.security.protocol SSL or SASL_SSL, else NULL */
     int sasl_mech;    /* enum ed_sasl_mech, 0 = no SASL */
+    char sasl_user[256], sasl_password[256]; /* the login (SIGHUP may change it) */
     struct node nodes[MAX_NODES];
     int n_nodes;
     int32_t coord; /* node id of the transaction coordinator */
@@ -149,7 +155,8 @@ struct ed_mirror {
     bool have_state; /* the local state file existed: this site has mirrored before */
     bool new_parts;  /* partitions found since the checkpoints were read */
     bool fence_retried;
-    uint64_t init_ms; /* when InitProducerId last succeeded */
+    uint64_t init_ms;      /* when InitProducerId last succeeded */
+    uint64_t txn_start_ms; /* when the transaction in flight sent its AddPartitionsToTxn */
 
     enum phase phase;
     bool blocked;  /* the phase's request waits for a connection */
@@ -178,7 +185,8 @@ struct ed_mirror {
     char last_error[512];
     const char *link_state;
 
-    uint8_t *rbuf; /* local batches being copied */
+    struct ed_codec codec; /* compresses every batch sent upstream */
+    uint8_t *rbuf;         /* local batches being copied */
     size_t rbuf_cap;
     struct ed_record_header *hdrs;
     size_t hdrs_cap;
@@ -238,6 +246,9 @@ void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg);
 uint32_t ed_mirror_rate_wait_ms(ed_mirror *m);
+/* Nothing to copy: frees the buffers and contexts a transaction grows
+ * (they come back with the next one). */
+void ed_mirror_txn_trim(ed_mirror *m);
 /* Checks mirror.priority (ED_ERR_INVAL with why); the priority of topic. */
 int ed_mirror_priority_check(const char *cfg, char *why, size_t why_len);
 int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic);
@@ -268,7 +279,12 @@ size_t ed_mirror_gap_status(const ed_mirror *m, char *buf, size_t cap);
 /* mirror_link.c */
 /* mirror.security.protocol and its mirror.ssl.* and mirror.sasl.* keys:
  * the TLS configuration (certificates read now) and the SASL login. */
-int ed_mirror_link_security(ed_mirror *m, char *why, size_t why_len);
+int ed_mirror_link_security(ed_mirror *m, const struct ed_config *cfg, char *why, size_t why_len);
+/* SIGHUP: the security settings of fresh (mirror.security.protocol,
+ * mirror.sasl.*, mirror.ssl.* with their files read again) for every
+ * connection made from now on; links waiting to reconnect retry at once.
+ * Settings that do not load leave the old ones, logged. */
+void ed_mirror_link_reload(void *obj, const struct ed_config *fresh);
 /* The first address of mirror.bootstrap.servers makes the link; the
  * others are tried in turn when it cannot connect. */
 int ed_mirror_bootstrap_link(ed_mirror *m, const char *servers, char *why, size_t why_len);

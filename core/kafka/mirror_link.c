@@ -56,8 +56,8 @@ static struct ed_klink_opts link_opts(const ed_mirror *m)
     o.max_in_flight = 5;
     o.tls = m->tls;
     o.sasl_mech = m->sasl_mech;
-    o.sasl_username = m->cfg->mirror_sasl_username;
-    o.sasl_password = m->cfg->mirror_sasl_password;
+    o.sasl_username = m->sasl_user;
+    o.sasl_password = m->sasl_password;
     return o;
 }
 
@@ -96,12 +96,25 @@ ed_klink *ed_mirror_link_to(ed_mirror *m, int32_t id)
     return NULL;
 }
 
-int ed_mirror_link_security(ed_mirror *m, char *why, size_t why_len)
+int ed_mirror_link_security(ed_mirror *m, const struct ed_config *cfg, char *why, size_t why_len)
 {
-    const struct ed_config *cfg = m->cfg;
     const char *proto = cfg->mirror_security_protocol;
     bool ssl = strcmp(proto, "SSL") == 0 || strcmp(proto, "SASL_SSL") == 0;
     bool sasl = strncmp(proto, "SASL_", 5) == 0;
+    ed_tls_conf *tls = NULL;
+    int mech = 0;
+    if (sasl) {
+        const char *name = cfg->mirror_sasl_mechanism;
+        mech = ed_sasl_mech_parse(name, strlen(name));
+        size_t ul = strlen(cfg->mirror_sasl_username), pl = strlen(cfg->mirror_sasl_password);
+        if (!mech || ul == 0 || ul > ED_SASL_MAX_NAME || pl == 0 || pl > ED_SASL_MAX_PASSWORD) {
+            snprintf(why, why_len,
+                     "mirror.security.protocol=%s: mirror.sasl.username and mirror.sasl.password "
+                     "must have 1..255 bytes each",
+                     proto);
+            return ED_ERR_INVAL;
+        }
+    }
     if (ssl) {
         struct ed_tls_settings st = {
             .cert_file = cfg->mirror_ssl_certificate_location,
@@ -110,26 +123,36 @@ int ed_mirror_link_security(ed_mirror *m, char *why, size_t why_len)
             .verify_host = strcmp(cfg->mirror_ssl_endpoint_identification_algorithm, "none") != 0,
         };
         char e[300];
-        int rc = ed_plat_tls_conf_new(&st, &m->tls, e, sizeof e);
+        int rc = ed_plat_tls_conf_new(&st, &tls, e, sizeof e);
         if (rc) {
             snprintf(why, why_len, "mirror.ssl.*: %s", e);
             return rc;
         }
     }
-    if (sasl) {
-        const char *mech = cfg->mirror_sasl_mechanism;
-        m->sasl_mech = ed_sasl_mech_parse(mech, strlen(mech));
-        size_t ul = strlen(cfg->mirror_sasl_username), pl = strlen(cfg->mirror_sasl_password);
-        if (!m->sasl_mech || ul == 0 || ul > ED_SASL_MAX_NAME || pl == 0 ||
-            pl > ED_SASL_MAX_PASSWORD) {
-            snprintf(why, why_len,
-                     "mirror.security.protocol=%s: mirror.sasl.username and mirror.sasl.password "
-                     "must have 1..255 bytes each",
-                     proto);
-            return ED_ERR_INVAL;
-        }
-    }
+    ed_plat_tls_conf_unref(m->tls);
+    m->tls = tls;
+    m->sasl_mech = mech;
+    snprintf(m->sasl_user, sizeof m->sasl_user, "%s", sasl ? cfg->mirror_sasl_username : "");
+    snprintf(m->sasl_password, sizeof m->sasl_password, "%s",
+             sasl ? cfg->mirror_sasl_password : "");
     return ED_OK;
+}
+
+void ed_mirror_link_reload(void *obj, const struct ed_config *fresh)
+{
+    ed_mirror *m = obj;
+    char why[400];
+    if (ed_mirror_link_security(m, fresh, why, sizeof why) != ED_OK) {
+        ED_LOG_ERR("SIGHUP: the uplink keeps its security settings: %s", why);
+        return;
+    }
+    if (m->boot)
+        ed_klink_set_security(m->boot, m->tls, m->sasl_mech, m->sasl_user, m->sasl_password);
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].link)
+            ed_klink_set_security(m->nodes[i].link, m->tls, m->sasl_mech, m->sasl_user,
+                                  m->sasl_password);
+    ED_LOG_INFO("SIGHUP: uplink security settings reloaded (new connections use them)");
 }
 
 int ed_mirror_bootstrap_link(ed_mirror *m, const char *servers, char *why, size_t why_len)

@@ -9,6 +9,7 @@
 #define ED_LOG_MODULE "mirror"
 #include "platform/log.h"
 #include "platform/mem.h"
+#include "platform/platform.h"
 #include "storage/batch.h"
 #include "storage/codec.h"
 #include "core/kafka/klink.h"
@@ -122,6 +123,7 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
     if (!u->bld[p]) {
         int rc = ed_batch_builder_new((size_t)m->batch_len, &u->bld[p]);
         if (rc) return rc;
+        ed_batch_builder_set_codec(u->bld[p], &m->codec);
     }
     if (!u->n_added[p]) {
         int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
@@ -145,38 +147,63 @@ static int ensure_hdrs(ed_mirror *m, size_t n)
     return ED_OK;
 }
 
-/* ---- bandwidth cap: a token bucket of one second's bytes ---- */
+/* ---- bandwidth cap: a token bucket ---- */
 
-/* Record bytes one transaction may take: with a cap, at most one bucket. */
+/* The bucket holds one second's bytes, or twice the last transaction's
+ * duration (AddPartitionsToTxn to commit) worth when that is longer (long
+ * round trips), up to RATE_BUCKET_MAX_MS: what accrues while one
+ * transaction is under way must fit, or the round trips and not the cap
+ * would set the pace. */
+static int64_t bucket(const ed_mirror *m)
+{
+    int64_t ms = 2 * m->txn_took_ms > 1000 ? 2 * m->txn_took_ms : 1000;
+    if (ms > RATE_BUCKET_MAX_MS) ms = RATE_BUCKET_MAX_MS;
+    return m->rate * ms / 1000;
+}
+
+/* Record bytes one transaction may take: with a cap, what the bucket
+ * holds (at least 1 KiB; the batches' framing and the last record may
+ * overdraw it a little, the next transaction waits for that). */
 static int64_t txn_cap(const ed_mirror *m)
 {
-    return m->rate && m->rate < m->txn_max_len ? (m->rate > 1024 ? m->rate : 1024) : m->txn_max_len;
+    if (!m->rate) return m->txn_max_len;
+    int64_t b = m->tokens > 1024 ? m->tokens : 1024;
+    return b < m->txn_max_len ? b : m->txn_max_len;
 }
 
 static void refill(ed_mirror *m)
 {
     uint64_t now = ed_plat_loop_now_ms(m->b->loop);
     uint64_t dt_ms = now - m->tokens_ms;
-    int64_t add = (int64_t)(dt_ms < 2000 ? dt_ms : 2000) * m->rate / 1000;
+    int64_t add =
+        (int64_t)(dt_ms < RATE_BUCKET_MAX_MS ? dt_ms : RATE_BUCKET_MAX_MS) * m->rate / 1000;
     if (add <= 0) return;
-    m->tokens = m->tokens + add > m->rate ? m->rate : m->tokens + add;
+    int64_t full = bucket(m);
+    m->tokens = m->tokens + add > full ? full : m->tokens + add;
     m->tokens_ms = now;
 }
 
-/* ms until the bucket is no longer owed anything, 0 = send now. */
+/* ms until the next transaction may go, 0 = now: once nothing is owed;
+ * after a transaction that filled its limit (a backlog), once a second's
+ * worth has gathered, so that transactions stay large. */
 uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
 {
     if (!m->rate) return 0;
     refill(m);
-    if (m->tokens >= 0) return 0;
-    return (uint32_t)((-m->tokens * 1000 + m->rate - 1) / m->rate);
+    int64_t want = 0;
+    if (m->txn_filled) {
+        want = m->rate < m->txn_max_len ? m->rate : m->txn_max_len;
+        if (want > bucket(m)) want = bucket(m);
+    }
+    if (m->tokens >= want) return 0;
+    return (uint32_t)(((want - m->tokens) * 1000 + m->rate - 1) / m->rate);
 }
 
 int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
 {
     *len = 0;
     struct ed_log_slice s;
-    int rc = ed_log_read(log, pos, (size_t)m->batch_len, &s);
+    int rc = ed_log_read(log, pos, ED_MIN((size_t)m->batch_len, READ_CHUNK_LEN), &s);
     if (rc != ED_OK || !s.seg) return rc;
     if (s.len > m->rbuf_cap) {
         uint8_t *nb = ed_realloc(m->rbuf, s.len);
@@ -191,6 +218,21 @@ int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
     if (rc == ED_OK) *len = s.len;
     ed_log_slice_release(&s);
     return rc;
+}
+
+void ed_mirror_txn_trim(ed_mirror *m)
+{
+    if (!m->rbuf) return; /* nothing copied since the last trim */
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (m->ut[i].bld[p]) ed_batch_builder_trim(m->ut[i].bld[p]);
+    ed_free(m->rbuf);
+    m->rbuf = NULL;
+    m->rbuf_cap = 0;
+    ed_batch_iter_release(&m->it);
+    ed_codec_release(&m->codec);
+    m->codec.zstd_table_log = ZSTD_TABLE_LOG;
+    ed_plat_mem_trim();
 }
 
 /* ---- priorities ---- */
@@ -384,6 +426,7 @@ bool ed_mirror_build_txn(ed_mirror *m)
         }
     }
     m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
+    m->txn_filled = m->txn_len >= m->txn_limit;
     if (!any) return false;
     /* the checkpoint records of every partition this transaction moves */
     struct utopic *ck = &m->ut[m->ck_ut];
@@ -507,6 +550,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
         p->mark = p->next;
     }
     m->n_bytes += (uint64_t)m->txn_len;
+    m->txn_took_ms = (int64_t)(ed_plat_loop_now_ms(m->b->loop) - m->txn_start_ms);
     reset_batches(m);
     m->n_txns++;
     ed_mirror_save_state(m);

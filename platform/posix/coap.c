@@ -1,7 +1,8 @@
 /* CoAP over UDP on libcoap for the POSIX loop (see platform/coap.h):
  * libcoap's epoll descriptor watched level-triggered by the loop, one
- * handler for every path and method (libcoap's "unknown resource"), and
- * deferred answers on libcoap's async requests.
+ * handler for every path and method (libcoap's "unknown resource"),
+ * deferred answers on libcoap's async requests, and DTLS endpoints keyed
+ * per client identity (libcoap's DTLS is its own OpenSSL inside).
  *
  * A deferred answer is a wait of ours hung on the libcoap async as its
  * application data. When the answer is given the async is triggered;
@@ -9,7 +10,13 @@
  * end of the next processing, and frees the async. A retransmission that
  * arrives in the same processing before that reaches the handler too (the
  * async is due, so libcoap no longer swallows it): it gets the same
- * answer. So a wait lives until the processing after its answer ends. */
+ * answer. So a wait lives until the processing after its answer ends.
+ *
+ * libcoap 4.3.1 cannot say how many observers a resource has, so each
+ * observable path counts its own: an Observe registration answered 2.xx
+ * adds (session, token), a deregistration or an error answer to it, a
+ * reset or unanswered notification (the NACK handler) and the end of the
+ * client's session remove it. */
 #define _GNU_SOURCE
 #define ED_LOG_MODULE "coap"
 #include "platform/coap.h"
@@ -43,14 +50,34 @@ struct ed_coap_wait {
     char diag[DIAG_MAX];
 };
 
+/* An observer: the client's session and its request's token. */
+struct observer {
+    const coap_session_t *session;
+    uint8_t token[8];
+    uint8_t token_len;
+};
+
+/* An observable path (ed_coap_res is this): libcoap's resource and the
+ * observers counted on it. */
+struct obs_res {
+    struct obs_res *next;
+    ed_coap_ctx *c;
+    coap_resource_t *r;
+    struct observer *obs;
+    uint32_t n_obs, cap_obs;
+};
+
 struct ed_coap_ctx {
     ed_loop *loop;
     coap_context_t *ctx;
     struct coap_io *io;
     struct ed_coap_cbs cbs;
     void *arg;
-    ed_coap_wait *waits; /* every wait not yet freed */
-    ed_timer kick;       /* answers given: process in the next turn of the loop */
+    ed_coap_wait *waits;  /* every wait not yet freed */
+    ed_timer kick;        /* answers given: process in the next turn of the loop */
+    struct obs_res *res;  /* every observable path */
+    bool psk;             /* libcoap took the PSK callback: DTLS endpoints can be made */
+    coap_bin_const_t key; /* the key psk_lookup hands libcoap (it copies it) */
 };
 
 struct ed_coap_req {
@@ -62,6 +89,7 @@ struct ed_coap_req {
     const coap_string_t *query;
     bool done; /* answered or deferred */
     char peer[64];
+    char identity[ED_COAP_PSK_IDENTITY_MAX + 1];
 };
 
 /* libcoap's log lines go to Eddy's log (its warnings and worse). */
@@ -87,6 +115,90 @@ static void set_code(coap_pdu_t *resp, int code)
     coap_pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
 }
 
+/* ---- observers counted ---- */
+
+static struct observer *obs_find(struct obs_res *o, const coap_session_t *s, coap_bin_const_t t)
+{
+    for (uint32_t i = 0; i < o->n_obs; i++) {
+        struct observer *e = &o->obs[i];
+        if (e->session == s && e->token_len == t.length && memcmp(e->token, t.s, t.length) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static void obs_add(struct obs_res *o, const coap_session_t *s, coap_bin_const_t t)
+{
+    if (t.length > sizeof o->obs[0].token || obs_find(o, s, t)) return;
+    if (o->n_obs == o->cap_obs) {
+        uint32_t cap = o->cap_obs ? o->cap_obs * 2 : 8;
+        struct observer *n = ed_realloc(o->obs, cap * sizeof *n);
+        if (!n) return; /* uncounted: a later limit check sees one fewer */
+        o->obs = n;
+        o->cap_obs = cap;
+    }
+    struct observer *e = &o->obs[o->n_obs++];
+    e->session = s;
+    e->token_len = (uint8_t)t.length;
+    memcpy(e->token, t.s, t.length);
+}
+
+static void obs_drop(struct obs_res *o, struct observer *e)
+{
+    *e = o->obs[--o->n_obs];
+}
+
+/* The observer (s, token t) is gone from every path (NULL token: every
+ * observer of s). */
+static void obs_forget(ed_coap_ctx *c, const coap_session_t *s, const coap_bin_const_t *t)
+{
+    for (struct obs_res *o = c->res; o; o = o->next) {
+        if (t) {
+            struct observer *e = obs_find(o, s, *t);
+            if (e) obs_drop(o, e);
+            continue;
+        }
+        for (uint32_t i = o->n_obs; i-- > 0;)
+            if (o->obs[i].session == s) obs_drop(o, &o->obs[i]);
+    }
+}
+
+/* A CON notification reset or never acknowledged: libcoap drops its
+ * observer (the reset at once, the silence after a few). Counted gone now. */
+static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_reason_t why,
+                    const coap_mid_t mid)
+{
+    ED_UNUSED(mid);
+    if (!sent || COAP_RESPONSE_CLASS(coap_pdu_get_code(sent)) != 2) return;
+    if (why != COAP_NACK_RST && why != COAP_NACK_TOO_MANY_RETRIES) return;
+    coap_bin_const_t t = coap_pdu_get_token(sent);
+    obs_forget(coap_get_app_data(coap_session_get_context(s)), s, &t);
+}
+
+/* A client's session freed: its observers with it. */
+static int on_coap_event(coap_session_t *s, const coap_event_t ev)
+{
+    if (ev == COAP_EVENT_SERVER_SESSION_DEL)
+        obs_forget(coap_get_app_data(coap_session_get_context(s)), s, NULL);
+    return 0;
+}
+
+/* After a GET on an observable path was answered: what libcoap did with
+ * its Observe option, counted. */
+static void obs_account(ed_coap_req *rq)
+{
+    struct obs_res *o = coap_resource_get_userdata(rq->resource);
+    int64_t ob = ed_plat_coap_uint_opt(rq, ED_COAP_OPT_OBSERVE);
+    int cls = COAP_RESPONSE_CLASS(coap_pdu_get_code(rq->resp));
+    coap_bin_const_t t = coap_pdu_get_token(rq->req);
+    if (ob == 0 && cls == 2) {
+        obs_add(o, rq->session, t);
+    } else if (ob == 1 || (ob == 0 && cls > 2)) {
+        struct observer *e = obs_find(o, rq->session, t);
+        if (e) obs_drop(o, e);
+    }
+}
+
 /* ---- requests ---- */
 
 static void handler(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
@@ -106,6 +218,7 @@ static void handler(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req
         .c = c, .resource = r, .session = s, .req = req, .resp = resp, .query = query};
     c->cbs.on_request(c->arg, &rq);
     if (!rq.done) set_code(resp, 500);
+    if (ed_plat_coap_observable(&rq) && ed_plat_coap_method(&rq) == ED_COAP_GET) obs_account(&rq);
 }
 
 enum ed_coap_method ed_plat_coap_method(const ed_coap_req *rq)
@@ -207,6 +320,40 @@ const char *ed_plat_coap_peer(const ed_coap_req *rq)
     return m->peer;
 }
 
+const char *ed_plat_coap_identity(const ed_coap_req *rq)
+{
+    if (coap_session_get_proto(rq->session) != COAP_PROTO_DTLS) return NULL;
+    ed_coap_req *m = (ed_coap_req *)rq; /* filled on first use */
+    if (!m->identity[0]) {
+        const coap_bin_const_t *id = coap_session_get_psk_identity(rq->session);
+        size_t n = id ? id->length : 0;
+        if (n == 0 || n >= sizeof m->identity || memchr(id->s, '\0', n)) return NULL;
+        memcpy(m->identity, id->s, n);
+        m->identity[n] = '\0';
+    }
+    return m->identity;
+}
+
+/* A DTLS client's identity during its handshake: its key, or NULL (an
+ * unknown identity: the handshake fails). */
+static const coap_bin_const_t *psk_lookup(coap_bin_const_t *identity, coap_session_t *s, void *arg)
+{
+    ed_coap_ctx *c = arg;
+    const uint8_t *k = NULL;
+    size_t kl = 0;
+    if (identity && c->cbs.psk_key(c->arg, identity->s, identity->length, &k, &kl) && kl > 0 &&
+        kl <= ED_COAP_PSK_KEY_MAX) {
+        c->key.length = kl;
+        c->key.s = k;
+        return &c->key;
+    }
+    char peer[64] = "?";
+    const coap_address_t *a = coap_session_get_addr_remote(s);
+    if (a) coap_print_addr(a, (uint8_t *)peer, sizeof peer - 1);
+    ED_LOG_WARN_RL("DTLS handshake from %s refused: unknown PSK identity", peer);
+    return NULL;
+}
+
 static void release_copy(coap_session_t *s, void *p)
 {
     ED_UNUSED(s);
@@ -300,7 +447,22 @@ bool ed_plat_coap_redispatch(ed_coap_req *rq)
 
 bool ed_plat_coap_observable(const ed_coap_req *rq)
 {
-    return rq->resource && coap_resource_get_userdata(rq->resource) == rq->c;
+    const struct obs_res *o = rq->resource ? coap_resource_get_userdata(rq->resource) : NULL;
+    return o && o->c == rq->c && o->r == rq->resource;
+}
+
+uint32_t ed_plat_coap_n_observers(const ed_coap_req *rq)
+{
+    if (!ed_plat_coap_observable(rq)) return 0;
+    const struct obs_res *o = coap_resource_get_userdata(rq->resource);
+    return o->n_obs;
+}
+
+bool ed_plat_coap_observing(const ed_coap_req *rq)
+{
+    if (!ed_plat_coap_observable(rq)) return false;
+    return obs_find(coap_resource_get_userdata(rq->resource), rq->session,
+                    coap_pdu_get_token(rq->req)) != NULL;
 }
 
 bool ed_plat_coap_redispatched(const ed_coap_req *rq)
@@ -314,26 +476,34 @@ ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path)
 {
     coap_str_const_t p = {strlen(path), (const uint8_t *)path};
     coap_resource_t *r = coap_get_resource_from_uri_path(c->ctx, &p);
-    if (r) return (ed_coap_res *)r;
-    coap_str_const_t *own = coap_new_str_const((const uint8_t *)path, strlen(path));
-    if (!own) return NULL;
-    r = coap_resource_init(own, COAP_RESOURCE_FLAGS_RELEASE_URI | COAP_RESOURCE_FLAGS_NOTIFY_CON);
+    struct obs_res *o = r ? coap_resource_get_userdata(r) : NULL;
+    if (o && o->c == c && o->r == r) return (ed_coap_res *)o;
+    o = ed_calloc(1, sizeof *o);
+    coap_str_const_t *own = o ? coap_new_str_const((const uint8_t *)path, strlen(path)) : NULL;
+    r = own ? coap_resource_init(own,
+                                 COAP_RESOURCE_FLAGS_RELEASE_URI | COAP_RESOURCE_FLAGS_NOTIFY_CON)
+            : NULL;
     if (!r) {
-        coap_delete_str_const(own);
+        if (own) coap_delete_str_const(own);
+        ed_free(o);
         return NULL;
     }
+    o->c = c;
+    o->r = r;
+    o->next = c->res;
+    c->res = o;
     coap_register_request_handler(r, COAP_REQUEST_GET, handler);
     coap_register_request_handler(r, COAP_REQUEST_POST, handler);
     coap_register_request_handler(r, COAP_REQUEST_PUT, handler);
     coap_resource_set_get_observable(r, 1);
-    coap_resource_set_userdata(r, c);
+    coap_resource_set_userdata(r, o);
     coap_add_resource(c->ctx, r);
-    return (ed_coap_res *)r;
+    return (ed_coap_res *)o;
 }
 
 void ed_plat_coap_notify(ed_coap_res *r)
 {
-    coap_resource_notify_observers((coap_resource_t *)r, NULL);
+    coap_resource_notify_observers(((struct obs_res *)r)->r, NULL);
 }
 
 void ed_plat_coap_wait_answer(ed_coap_wait *w, int code, const char *diag)
@@ -406,6 +576,14 @@ int ed_plat_coap_new(ed_loop *l, const struct ed_coap_settings *st, const struct
     if (!c->ctx) goto fail;
     coap_set_app_data(c->ctx, c);
     if (st->max_sessions) coap_context_set_max_idle_sessions(c->ctx, st->max_sessions);
+    if (cbs->psk_key && coap_dtls_is_supported()) {
+        coap_dtls_spsk_t sp = {.version = COAP_DTLS_SPSK_SETUP_VERSION,
+                               .validate_id_call_back = psk_lookup,
+                               .id_call_back_arg = c};
+        c->psk = coap_context_set_psk2(c->ctx, &sp) == 1;
+    }
+    coap_register_nack_handler(c->ctx, on_nack);
+    coap_register_event_handler(c->ctx, on_coap_event);
     int fd = coap_context_get_coap_fd(c->ctx);
     if (fd < 0) {
         ED_LOG_ERR("this libcoap has no epoll descriptor: it cannot run in Eddy's loop");
@@ -452,10 +630,17 @@ void ed_plat_coap_free(ed_coap_ctx *c)
     if (c->ctx) coap_free_context(c->ctx);
     while (c->waits)
         wait_unlink(c, c->waits);
+    while (c->res) {
+        struct obs_res *o = c->res;
+        c->res = o->next;
+        ed_free(o->obs);
+        ed_free(o);
+    }
     ed_free(c);
 }
 
-int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
+static int listen_on(ed_coap_ctx *c, const char *host, uint16_t port, coap_proto_t proto,
+                     uint16_t *bound)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -472,7 +657,7 @@ int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_
     a.size = res->ai_addrlen;
     memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &a, COAP_PROTO_UDP);
+    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &a, proto);
     if (!ep) {
         ED_LOG_ERR("CoAP listener %s:%u: cannot bind (address in use or not local)", host, port);
         return ED_ERR_IO;
@@ -484,4 +669,19 @@ int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_
     /* libcoap reads new datagrams through its own descriptor, already
      * watched */
     return ED_OK;
+}
+
+int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
+{
+    return listen_on(c, host, port, COAP_PROTO_UDP, bound);
+}
+
+int ed_plat_coap_listen_dtls(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
+{
+    if (!c->psk) {
+        ED_LOG_ERR("CoAP listener %s:%u: this libcoap has no DTLS with pre-shared keys", host,
+                   port);
+        return ED_ERR_UNSUPPORTED;
+    }
+    return listen_on(c, host, port, COAP_PROTO_DTLS, bound);
 }

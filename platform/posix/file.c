@@ -219,6 +219,13 @@ int ed_plat_path_stat(const char *path, bool *is_dir, uint64_t *size)
     return ED_OK;
 }
 
+int ed_plat_path_private(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return fail("stat", path);
+    return (st.st_mode & (S_IRWXG | S_IRWXO)) ? ED_ERR_PERM : ED_OK;
+}
+
 int ed_plat_dir_make(const char *path)
 {
     if (mkdir(path, 0755) == 0) return ED_OK;

@@ -13,6 +13,9 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns)
 {
@@ -32,6 +35,13 @@ int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns)
     if (!p) return ED_ERR_UNSUPPORTED;
     *rss_len = strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE);
     return ED_OK;
+}
+
+void ed_plat_mem_trim(void)
+{
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }
 
 int64_t ed_plat_clock_wall_ms(void)

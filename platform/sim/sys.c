@@ -104,6 +104,8 @@ int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns)
     return ED_ERR_UNSUPPORTED;
 }
 
+void ed_plat_mem_trim(void) {}
+
 int64_t ed_plat_clock_wall_ms(void)
 {
     return wall_ms;

@@ -440,11 +440,12 @@ static int run_recovery(int argc, char **argv, const char *dir)
         ed_storage_close(st);
         printf("mode=recovery cache=%s partitions=%d total_mib=%.1f active_mib=%.1f files=%d "
                "open_ms=%.1f ms_per_gib_total=%.1f ms_per_gib_scanned=%.1f truncated=%llu "
-               "write_s=%.1f\n",
+               "write_s=%.1f clean_opens=%llu read_mib=%.1f\n",
                cold ? "cold" : "warm", n_parts, all / 1048576.0, active / 1048576.0, n_files,
                (t1 - t0) * 1000, (t1 - t0) * 1000 / (all / 1073741824.0),
                (t1 - t0) * 1000 / (active / 1073741824.0),
-               (unsigned long long)s.n_truncated_recovery, wrote);
+               (unsigned long long)s.n_truncated_recovery, wrote,
+               (unsigned long long)s.n_clean_opens, s.len_scanned_recovery / 1048576.0);
     }
     if (!flag(argc, argv, "--keep")) rm_rf(dir);
     return 0;

@@ -16,7 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 TOPICS = int(__import__("os").environ.get("TOPICS", "16"))
 
 
-def run(host, port, qos, n, size, inflight):
+def run(host, port, qos, n, size, inflight, topic=None):
+    """Publishes n messages (to topic, or spread over TOPICS topics) and
+    returns (acknowledged, seconds)."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-q{qos}", protocol=mqtt.MQTTv5)
     c.max_inflight_messages_set(inflight)
     c.max_queued_messages_set(0)
@@ -34,7 +36,7 @@ def run(host, port, qos, n, size, inflight):
     payload = b"x" * size
     t0 = time.perf_counter()
     for i in range(n):
-        c.publish(f"bench/q{qos}/sensor-{i % TOPICS}", payload, qos=qos)
+        c.publish(topic or f"bench/q{qos}/sensor-{i % TOPICS}", payload, qos=qos)
     done.wait(300)
     dt = time.perf_counter() - t0
     c.disconnect()

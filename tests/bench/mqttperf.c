@@ -18,10 +18,12 @@
  *     time (CLOCK_MONOTONIC); latency is the arrival at the subscriber minus
  *     that time. Waits up to 10 s after the last publish for the rest.
  *
- *   mqttperf session -p PORT -i CLIENT_ID -f FILTER (open|drop)
+ *   mqttperf session -p PORT -i CLIENT_ID -f FILTER [-n MESSAGES] (open|drop|drain)
  *     open: connects with clean session 0, subscribes FILTER at QoS 1 and
  *     disconnects, leaving a persistent session that the broker keeps
- *     messages for; drop: connects with clean session 1 (the session goes).
+ *     messages for; drop: connects with clean session 1 (the session goes);
+ *     drain: resumes the session and receives MESSAGES queued for it (the
+ *     time runs from the start of the connection to the last arrival).
  *
  * Output: one "key=value ..." line (pub: sent, seconds, rec_s; lat: sent,
  * received, p50_ms, p99_ms, max_ms); exit status 1 on any failure. */
@@ -405,6 +407,33 @@ static int run_lat(const struct opts *o)
     return got == o->n && pub.failed == 0 ? 0 : 1;
 }
 
+/* Resumes a persistent session and receives o->n messages queued for it. */
+static int run_drain(struct conn *k, const struct opts *o)
+{
+    k->lat_cap = o->n;
+    k->lat_ns = calloc((size_t)o->n, sizeof *k->lat_ns);
+    if (!k->lat_ns) die("out of memory", 0);
+    int64_t t0 = now_ns();
+    conn_open(k, o, o->id, 0);
+    long seen = -1;
+    pthread_mutex_lock(&k->mu);
+    while (k->lat_n < o->n && k->lat_n != seen) { /* on while messages keep coming */
+        seen = k->lat_n;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        while (k->lat_n < o->n && pthread_cond_timedwait(&k->cv, &k->mu, &until) == 0) {
+        }
+    }
+    long got = k->lat_n;
+    double secs = (double)(k->last_ns - t0) / 1e9;
+    pthread_mutex_unlock(&k->mu);
+    conn_close(k);
+    printf("received=%ld seconds=%.3f rec_s=%.0f\n", got, secs, secs > 0 ? (double)got / secs : 0);
+    free(k->lat_ns);
+    return got >= o->n ? 0 : 1;
+}
+
 static int run_session(const struct opts *o, const char *what)
 {
     struct conn k = {0};
@@ -413,6 +442,8 @@ static int run_session(const struct opts *o, const char *what)
         conn_subscribe(&k, o->filter, 1);
     } else if (strcmp(what, "drop") == 0) {
         conn_open(&k, o, o->id, 1);
+    } else if (strcmp(what, "drain") == 0) {
+        return run_drain(&k, o);
     } else {
         die("session: open or drop", 0);
     }

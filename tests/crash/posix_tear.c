@@ -101,8 +101,11 @@ static void copy_tree(const char *from, const char *to)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         /* The damage models what a crash does to bytes no recovery point
-         * covers yet (below one, recovery checks only the framing). */
-        if (strcmp(e->d_name, "recovery-point-offset-checkpoint") == 0) continue;
+         * covers yet (below one, recovery checks only the framing), and a
+         * crash leaves no clean-shutdown marker. */
+        if (strcmp(e->d_name, "recovery-point-offset-checkpoint") == 0 ||
+            strcmp(e->d_name, "eddy-clean-shutdown") == 0)
+            continue;
         char a[4096], b[4096];
         snprintf(a, sizeof a, "%s/%s", from, e->d_name);
         snprintf(b, sizeof b, "%s/%s", to, e->d_name);

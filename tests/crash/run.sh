@@ -15,6 +15,8 @@ echo "== sim_topics"
 build/sim/tests/sim_topics
 echo "== sim_flush_gather"
 build/sim/tests/sim_flush_gather
+echo "== sim_compact"
+build/sim/tests/sim_compact
 echo "== sim_crash ($n power cuts)"
 build/sim/tests/sim_crash --crashes "$n"
 echo "== kill -9 ($kills rounds)"

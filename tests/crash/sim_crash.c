@@ -62,7 +62,7 @@ struct totals {
     uint64_t crashes, crashes_in_open, lives, appended, durable, verified_durable, read_batches;
     uint64_t append_errors, wait_errors, faults, nospc, truncated_logs, truncated_len;
     uint64_t sim_ops, runs, nospc_runs, fsync_runs, write_fail_runs, gaps, failed_seen;
-    uint64_t delete_records, kills;
+    uint64_t delete_records, kills, clean_stops, clean_stop_runs;
 };
 
 struct run {
@@ -535,6 +535,16 @@ static void life(struct run *r, uint64_t max_ops)
     for (int p = 0; p < N_PARTS; p++)
         if (!r->recs[ids[p]].durable)
             fail(r, "part %d: first append after recovery did not become durable", p);
+    /* A quarter of the lives stop cleanly once and go on from the open that
+     * takes the active segments from the clean-shutdown marker (a power
+     * cut may strike that open too). */
+    if (rnd(r, 4) == 0) {
+        ed_storage_close(r->st);
+        r->st = NULL;
+        r->t->clean_stops++;
+        recover(r);
+        verify(r);
+    }
 
     arm_faults(r);
     /* A quarter of the lives end with the process killed (between two calls)
@@ -651,15 +661,21 @@ static void end_run(struct run *r)
     r->t->runs++;
 }
 
+/* A run whose logs hold n durable appends. */
+static void begin_filled(struct run *r, uint64_t seed, struct totals *t, int n)
+{
+    begin_run(r, seed, t);
+    for (int i = 0; i < n; i++)
+        append(r, (int)rnd(r, N_PARTS), true, NULL);
+    settle(r);
+}
+
 /* A full disk: appends fail cleanly with ED_ERR_NOSPC and change nothing,
  * nothing torn is readable, and when space returns the log works again. */
 static void nospc_run(uint64_t seed, struct totals *t)
 {
     struct run r;
-    begin_run(&r, seed, t);
-    for (int i = 0; i < 10; i++)
-        append(&r, (int)rnd(&r, N_PARTS), true, NULL);
-    settle(&r);
+    begin_filled(&r, seed, t, 10);
     ed_sim_set_disk_limit(ed_sim_disk_usage() + rnd(&r, 8) * 4096);
     int rc = ED_OK;
     for (int i = 0; i < 2000 && rc == ED_OK; i++) {
@@ -745,6 +761,51 @@ static void write_fail_run(uint64_t seed, struct totals *t)
     end_run(&r);
 }
 
+/* The clean-shutdown marker: written by a clean stop, it spares the next
+ * open every read of the active segments; that open removes it durably
+ * before anything is appended (a power cut right after the open finds no
+ * marker), and appends torn by a later power cut are found as after any
+ * crash. */
+static void clean_stop_run(uint64_t seed, struct totals *t)
+{
+    struct run r;
+    begin_filled(&r, seed, t, 30);
+    ed_storage_close(r.st);
+    r.st = NULL;
+    size_t len = 0;
+    uint8_t *m = ed_sim_file_get(DIR "/eddy-clean-shutdown", &len);
+    if (!m) fail(&r, "a clean stop left no clean-shutdown marker");
+    free(m);
+    if (open_storage(&r) != ED_OK) fail(&r, "open after a clean stop");
+    struct ed_storage_stats s;
+    ed_storage_stats_get(r.st, &s);
+    if (s.n_clean_opens != N_PARTS || s.len_scanned_recovery != 0)
+        fail(&r,
+             "open after a clean stop: %" PRIu64 " logs from the marker, %" PRIu64 " bytes read",
+             s.n_clean_opens, s.len_scanned_recovery);
+    verify(&r);
+    ed_sim_set_crash_mode(ED_SIM_CRASH_DROP_ALL);
+    ed_sim_crash_now();
+    close_dead(&r);
+    ed_sim_reboot();
+    ed_sim_set_crash_mode(ED_SIM_CRASH_RANDOM);
+    m = ed_sim_file_get(DIR "/eddy-clean-shutdown", &len);
+    if (m) fail(&r, "the clean-shutdown marker survived a power cut after the open");
+    recover(&r);
+    verify(&r);
+    /* again, then appends that a power cut tears */
+    ed_storage_close(r.st);
+    r.st = NULL;
+    if (open_storage(&r) != ED_OK) fail(&r, "open after a clean stop");
+    verify(&r);
+    for (int i = 0; i < 40 && !ed_sim_crashed(); i++) {
+        append(&r, (int)rnd(&r, N_PARTS), false, NULL);
+        if (rnd(&r, 3) == 0) tick(&r);
+    }
+    t->clean_stop_runs++;
+    end_run(&r);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t want_crashes = 1000, seed = 0;
@@ -772,6 +833,7 @@ int main(int argc, char **argv)
         nospc_run(seed, &t);
         fsync_fail_run(seed, &t);
         write_fail_run(seed, &t);
+        clean_stop_run(seed, &t);
     } else {
         uint64_t s = 1;
         for (; t.crashes - t.crashes_in_open < want_crashes; s++)
@@ -781,6 +843,7 @@ int main(int argc, char **argv)
             nospc_run(s + i, &t);
             fsync_fail_run(s + i, &t);
             write_fail_run(s + i, &t);
+            clean_stop_run(s + i, &t);
         }
     }
     printf("sim_crash: %" PRIu64 " runs, %" PRIu64 " power cuts during the workload and %" PRIu64
@@ -794,6 +857,9 @@ int main(int argc, char **argv)
            " torn tails (%" PRIu64 " bytes)\n",
            t.faults, t.append_errors, t.wait_errors, t.nospc, t.truncated_logs, t.truncated_len);
     printf("sim_crash: %" PRIu64 " lives ended by killing the process instead\n", t.kills);
+    printf("sim_crash: %" PRIu64 " clean stops inside lives, %" PRIu64
+           " clean-stop runs (marker trusted, removed durably, torn appends after it found)\n",
+           t.clean_stops, t.clean_stop_runs);
     printf("sim_crash: %" PRIu64 " DeleteRecords calls succeeded in the workload\n",
            t.delete_records);
     printf("sim_crash: %" PRIu64 " batches of failed appends turned up whole after a cut\n",

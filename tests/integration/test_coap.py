@@ -287,6 +287,59 @@ def test_observe_limit_answers_503(tmp_path_factory):
         b.stop()
 
 
+def raw_get(s, port, token, topic, observe):
+    """A CON GET /t/topic?n=1 with Observe (0 register, 1 deregister) and
+    token from socket s; the code of the answer (a separate CON answer is
+    acknowledged) and its payload."""
+    import random
+    import struct
+
+    mid = random.randrange(65536)
+    t = topic.encode()
+    obs = bytes([0x60]) if observe == 0 else bytes([0x61, observe])
+    msg = struct.pack("!BBH", 0x40 | len(token), 0x01, mid) + token + obs + bytes([0x51]) + b"t"
+    msg += bytes([len(t)]) + t + bytes([0x43]) + b"n=1"
+    s.sendto(msg, (HOST, port))
+    while True:
+        d, _ = s.recvfrom(65536)
+        kind, code, rmid = d[0] >> 4 & 3, d[1], struct.unpack("!H", d[2:4])[0]
+        if kind == 0:  # CON: acknowledge it
+            s.sendto(struct.pack("!BBH", 0x60, 0, rmid), (HOST, port))
+        if code == 0 or d[4:4 + (d[0] & 15)] != token:
+            continue  # the empty ACK, or a notification of an older token
+        return code >> 5, code & 31, d.split(b"\xff", 1)[-1]
+
+
+def test_observers_per_topic_capped(tmp_path_factory):
+    """coap.max.observers.per.topic=2: a third observer of one topic gets
+    5.03; a re-registration is no new observer; once one deregisters
+    (Observe 1) the third is taken; another topic counts apart."""
+    import socket
+
+    from conftest import Broker
+
+    b = Broker(tmp_path_factory.mktemp("coap-obs-cap"), {"coap.max.observers.per.topic": "2"}).start()
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    try:
+        for s in socks:
+            s.settimeout(30)
+        assert asyncio.run(post_all(b, [("t/cap", b"x"), ("t/cap2", b"y")])) == [aiocoap.CHANGED] * 2
+        p = b.coap_port
+        assert raw_get(socks[0], p, b"A1", "cap", 0)[:2] == (2, 5)
+        assert raw_get(socks[1], p, b"B1", "cap", 0)[:2] == (2, 5)
+        code = raw_get(socks[2], p, b"C1", "cap", 0)
+        assert code[:2] == (5, 3) and b"coap.max.observers.per.topic" in code[2], code
+        assert raw_get(socks[0], p, b"A1", "cap", 0)[:2] == (2, 5)  # the same observer again
+        assert raw_get(socks[2], p, b"C2", "cap2", 0)[:2] == (2, 5)  # another topic
+        assert raw_get(socks[0], p, b"A1", "cap", 1)[:2] == (2, 5)  # deregistered
+        assert raw_get(socks[2], p, b"C1", "cap", 0)[:2] == (2, 5)
+        assert raw_get(socks[1], p, b"B2", "cap", 0)[:2] == (5, 3)  # a second token is a new observer
+    finally:
+        for s in socks:
+            s.close()
+        b.stop()
+
+
 def test_blockwise_post_64k_and_get_it_back(broker, tmp_path):
     import base64
     import json
@@ -406,3 +459,220 @@ def test_get_cbor_on_accept_60(broker):
     assert doc["records"][0]["timestamp"] > 1_600_000_000_000
     r = asyncio.run(get(0))  # text/plain: not offered
     assert r.code == aiocoap.NOT_ACCEPTABLE and b"CBOR (60)" in r.payload
+
+
+def test_get_shows_record_headers_json_and_cbor(broker):
+    """Headers in read answers: JSON as the REST API shows them (a value
+    that is JSON as it is, else base64), CBOR as maps of text and bytes."""
+    import base64
+    import json
+
+    from confluent_kafka import Producer
+
+    async def post_cf():
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            m = aiocoap.Message(code=aiocoap.POST, uri=url(broker, "t/hdrs?k=a"), payload=b"1.5", content_format=50)
+            return (await ctx.request(m).response).code
+        finally:
+            await ctx.shutdown()
+
+    assert asyncio.run(post_cf()) == aiocoap.CHANGED
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    p.produce("hdrs", key=b"b", value=b"2.5", headers=[("site", b"t7 north"), ("raw", b"\x00\xff"), ("none", None)])
+    assert p.flush(30) == 0
+    out = coap_client(broker, "-m", "get", url(broker, "t/hdrs?o=0"))
+    recs = json.loads(out[out.index("{"):])["records"]
+    assert recs[0]["headers"] == [{"key": "content-format", "value_format": "json", "value": 50}], out
+    assert recs[1]["headers"] == [
+        {"key": "site", "value_format": "base64", "value": base64.b64encode(b"t7 north").decode()},
+        {"key": "raw", "value_format": "base64", "value": base64.b64encode(b"\x00\xff").decode()},
+        {"key": "none", "value": None},
+    ], out
+
+    async def get_cbor():
+        ctx = await aiocoap.Context.create_client_context()
+        try:
+            m = aiocoap.Message(code=aiocoap.GET, uri=url(broker, "t/hdrs?o=0"), accept=60)
+            return (await ctx.request(m).response).payload
+        finally:
+            await ctx.shutdown()
+
+    doc = cbor_decode(asyncio.run(get_cbor()))
+    assert [r["headers"] for r in doc["records"]] == [
+        [{"key": "content-format", "value": b"50"}],
+        [{"key": "site", "value": b"t7 north"}, {"key": "raw", "value": b"\x00\xff"}, {"key": "none", "value": None}],
+    ]
+
+
+# ---- coaps:// (DTLS with pre-shared keys) ----
+
+COAPS_CLIENT = "coap-client-openssl"
+PSKS = {"sensor-1": b"secret-one", "sensor-2": b"key-of-sensor-2"}  # sensor-2's written in hex
+
+
+def coaps_client(port, identity, key, *args, timeout=60):
+    """coap-client over DTLS-PSK; its output. It exits 0 even when the
+    handshake fails: the caller checks the text."""
+    p = subprocess.run(
+        [need(COAPS_CLIENT), "-B", "5", "-u", identity, "-k", key.decode(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+    )
+    return p.stdout.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def dtls_broker(tmp_path_factory):
+    """A broker with a coaps:// listener keyed by PSKS and ACLs on:
+    User:ANONYMOUS (plain CoAP, Kafka) a super user, User:sensor-1 may
+    WRITE and READ topic dtls, User:sensor-2 nothing."""
+    import os
+
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
+                                       ResourcePatternType, ResourceType)
+
+    from conftest import Broker, read_port_file
+
+    wd = tmp_path_factory.mktemp("coaps")
+    psk = wd / "psk"
+    psk.write_text("# coaps:// clients\nsensor-1:secret-one\nsensor-2:0x%s\n" % PSKS["sensor-2"].hex())
+    os.chmod(psk, 0o600)
+    b = Broker(wd / "b", {
+        "coap.listeners": f"coap://{HOST}:0,coaps://{HOST}:0",
+        "coap.psk.file": str(psk),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+    }).start()
+    b.coaps_port = read_port_file(b.workdir / "ports", b.alive)["coaps"]
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    for op in (AclOperation.WRITE, AclOperation.READ, AclOperation.CREATE):
+        acl = AclBinding(ResourceType.TOPIC, "dtls", ResourcePatternType.LITERAL, "User:sensor-1", "*", op,
+                         AclPermissionType.ALLOW)
+        admin.create_acls([acl])[acl].result(timeout=30)
+    yield b
+    b.stop()
+
+
+def coaps_url(b, path):
+    return f"coaps://{HOST}:{b.coaps_port}/{path}"
+
+
+def stored(b, topic):
+    """Every record value of partition 0 of topic, read over plain CoAP (an
+    empty list when the topic does not exist)."""
+    import json
+
+    out = coap_client(b, "-m", "get", url(b, f"{topic}?o=0&n=100".join(["t/", ""])))
+    if "4.04" in out:
+        return []
+    return [r["value"] for r in json.loads(out)["records"]]
+
+
+def test_coaps_post_answered_separately_after_the_empty_ack_and_read_back(dtls_broker):
+    """Over DTLS the durable promise holds as over UDP: the empty ACK first,
+    then the separate CON 2.04 (sent once the record's flush is done); the
+    identity's key as text or as 0x-hex in the file."""
+    b = dtls_broker
+    out = coaps_client(b.coaps_port, "sensor-1", PSKS["sensor-1"], "-v", "7", "-m", "post", "-T", "beef", "-e",
+                       "41.5", coaps_url(b, "t/dtls?k=axle-1"))
+    lines = [l for l in out.splitlines() if l.startswith("v:1 ")]
+    assert "t:CON c:POST" in lines[0], out
+    assert "t:ACK c:0.00" in lines[1], out
+    assert "t:CON c:2.04" in lines[2], out
+    out = coaps_client(b.coaps_port, "sensor-1", PSKS["sensor-1"], "-m", "get", coaps_url(b, "t/dtls?o=0"))
+    assert '"value":"41.5"' in out, out
+    assert [(r.key(), r.value()) for r in consume(b, "dtls", 1)] == [(b"axle-1", b"41.5")]
+
+
+def test_aiocoap_dtls_psk_post_read_back(dtls_broker):
+    """aiocoap's DTLS client (tinydtls: TLS_PSK_WITH_AES_128_CCM_8, the
+    suite of constrained devices) against the same listener: CON POSTs
+    answered 2.04 after the flush, a GET, and the records in Kafka."""
+    b = dtls_broker
+
+    async def go():
+        ctx = await aiocoap.Context.create_client_context()
+        ctx.client_credentials.load_from_dict(
+            {coaps_url(b, "*"): {"dtls": {"psk": PSKS["sensor-1"], "client-identity": b"sensor-1"}}}
+        )
+        try:
+            codes = []
+            for i in range(3):
+                m = aiocoap.Message(code=aiocoap.POST, uri=coaps_url(b, "t/dtls?k=aio"), payload=b"aio-%d" % i)
+                codes.append((await ctx.request(m).response).code)
+            r = await ctx.request(aiocoap.Message(code=aiocoap.GET, uri=coaps_url(b, "t/dtls?n=3"))).response
+            return codes, r
+        finally:
+            await ctx.shutdown()
+
+    codes, r = asyncio.run(go())
+    assert codes == [aiocoap.CHANGED] * 3
+    assert r.code == aiocoap.CONTENT and b'"value":"aio-2"' in r.payload, r.payload
+    assert [x for x in stored(b, "dtls") if x.startswith("aio-")] == ["aio-0", "aio-1", "aio-2"]
+
+
+def test_coaps_wrong_key_or_unknown_identity_refused_nothing_stored(dtls_broker):
+    b = dtls_broker
+    before = stored(b, "dtls-wrong")
+    for identity, key in [("sensor-1", b"secret-two"), ("sensor-9", b"secret-one"), ("sensor-2", PSKS["sensor-1"])]:
+        out = coaps_client(b.coaps_port, identity, key, "-v", "7", "-m", "post", "-e", "forged",
+                           coaps_url(b, "t/dtls-wrong"))
+        assert "c:2.04" not in out and "t:ACK" not in out, out
+    # the right key goes through; only its record is there
+    assert "4." not in coaps_client(b.coaps_port, "sensor-1", PSKS["sensor-1"], "-m", "post", "-e", "real",
+                                    coaps_url(b, "t/dtls?k=wrong-test"))
+    assert before == [] and "forged" not in stored(b, "dtls") and stored(b, "dtls-wrong") == []
+
+
+def test_coaps_acl_deny_answers_403(dtls_broker):
+    """sensor-2 holds a good key but no ACL grant: its identity is its
+    principal, so writes and reads of topic dtls are 4.03."""
+    b = dtls_broker
+    n = len(stored(b, "dtls"))
+    out = coaps_client(b.coaps_port, "sensor-2", PSKS["sensor-2"], "-m", "post", "-e", "denied",
+                       coaps_url(b, "t/dtls"))
+    assert "4.03" in out and "WRITE" in out, out
+    out = coaps_client(b.coaps_port, "sensor-2", PSKS["sensor-2"], "-m", "get", coaps_url(b, "t/dtls"))
+    assert "4.03" in out and "READ" in out, out
+    assert len(stored(b, "dtls")) == n
+
+
+def test_plaintext_datagrams_on_the_coaps_port_change_nothing(dtls_broker):
+    """A plain CoAP POST (and garbage) sent to the DTLS port is not a DTLS
+    record: dropped, nothing stored, DTLS clients carry on."""
+    import socket
+
+    b = dtls_broker
+    # CON POST /t/dtls-plain with payload "plain" (RFC 7252 framing)
+    path = b"dtls-plain"
+    post = bytes([0x40, 0x02, 0x12, 0x34, 0xB1]) + b"t" + bytes([0x0A]) + path + b"\xffplain"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for d in (post, b"\x16\xfe\xfd" + b"\x00" * 10, b"\xff" * 40):
+            s.sendto(d, (HOST, b.coaps_port))
+    assert "4." not in coaps_client(b.coaps_port, "sensor-1", PSKS["sensor-1"], "-m", "post", "-e", "after",
+                                    coaps_url(b, "t/dtls?k=plain-test"))
+    assert "after" in stored(b, "dtls") and stored(b, "dtls-plain") == []
+
+
+def test_coaps_needs_a_private_psk_file(tmp_path):
+    """coaps:// without coap.psk.file, with a file others may read, or with a
+    bad line: eddy does not start, and says why (never showing a key)."""
+    import os
+
+    from test_tls import serve_fails
+
+    lst = f"coap.listeners=coaps://{HOST}:0"
+    p = serve_fails(tmp_path, lst)
+    assert p.returncode != 0 and b"needs coap.psk.file" in p.stdout + p.stderr
+    psk = tmp_path / "psk"
+    psk.write_text("sensor-1:secret-one\n")
+    os.chmod(psk, 0o644)
+    p = serve_fails(tmp_path, lst, f"coap.psk.file={psk}")
+    assert p.returncode != 0 and b"chmod 600" in p.stdout + p.stderr
+    psk.write_text("sensor-1:secret-one\nsensor-2:0xabc\n")
+    os.chmod(psk, 0o600)
+    p = serve_fails(tmp_path, lst, f"coap.psk.file={psk}")
+    text = p.stdout + p.stderr
+    assert p.returncode != 0 and b"line 2" in text and b"even number" in text and b"secret-one" not in text

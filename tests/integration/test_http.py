@@ -319,7 +319,7 @@ class SseReader(threading.Thread):
         super().__init__(daemon=True)
         self.sock = socket.create_connection((HOST, broker.http_port), timeout=30)
         self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n\r\n".encode())
-        self.events, self.head, self.buf = [], b"", b""
+        self.events, self.skips, self.head, self.buf = [], [], b"", b""
         self.start()
 
     def run(self):
@@ -334,7 +334,9 @@ class SseReader(threading.Thread):
                 while b"\n\n" in self.buf:
                     ev, _, self.buf = self.buf.partition(b"\n\n")
                     lines = dict(l.split(": ", 1) for l in ev.decode().splitlines() if not l.startswith(":"))
-                    if "data" in lines:
+                    if lines.get("event") == "skipped":
+                        self.skips.append(json.loads(lines["data"]))
+                    elif "data" in lines:
                         self.events.append((int(lines["id"]), json.loads(lines["data"])))
         except OSError:
             return
@@ -363,6 +365,21 @@ def test_sse_live_tail_of_kafka_and_mqtt_records(broker, topic_name):
     assert get(broker, "/healthz")[0] == 200
     tail.sock.close()
     from_start.sock.close()
+
+
+def test_sse_tail_far_behind_skips_to_the_newest(broker, topic_name):
+    """A live tail is for eyes: one far behind the end (here from offset 0
+    of 10,000 records) is told what it skipped and sent only the newest
+    200, so a tail costs the broker a bounded amount however busy its
+    partition is."""
+    topic = topic_name()
+    kcat(broker, "-P", "-t", topic, "-X", "acks=all", input=b"".join(b'{"n": %d}\n' % i for i in range(10000)))
+    tail = SseReader(broker, f"/api/v1/topics/{topic}/partitions/0/tail?offset=0")
+    events = tail.wait_for(200)
+    assert tail.skips == [{"from": 0, "to": 9800}]
+    assert [o for o, _ in events] == list(range(9800, 10000))
+    assert events[-1][1]["value"] == {"n": 9999}
+    tail.sock.close()
 
 
 def test_sse_slow_reader_dropped(broker, topic_name):

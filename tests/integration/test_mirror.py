@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
+from kafka_segments import stored_data_batches
 from conftest import (
     EDDY_BIN,
     HOST,
@@ -35,6 +36,7 @@ from conftest import (
     recording,
     run,
 )
+from mirror_check import assert_exact, read_all
 
 KILLS = int(os.environ.get("EDDY_MIRROR_KILLS", "20"))
 BASE_TS = int(time.time() * 1000) - 3_600_000
@@ -141,44 +143,6 @@ def wait_status(b, pred, what, timeout=60):
     raise AssertionError(f"status never {what}: {st}\n{b.log_tail()}")
 
 
-def read_all(bootstrap, topic, committed=True, timeout=60):
-    """Every record of topic: {partition: [(offset, key, value, headers, ts)]}."""
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"verify-{random.randrange(10**9)}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed" if committed else "read_uncommitted",
-            "enable.partition.eof": True,
-        }
-    )
-    try:
-        md = c.list_topics(topic, timeout=30)
-        parts = sorted(md.topics[topic].partitions)
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        out = {p: [] for p in parts}
-        eof = set()
-        deadline = time.time() + timeout
-        while len(eof) < len(parts) and time.time() < deadline:
-            msg = c.poll(1.0)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == -191:  # _PARTITION_EOF
-                    eof.add(msg.partition())
-                    continue
-                raise AssertionError(f"consume {topic}: {msg.error()}")
-            eof.discard(msg.partition())
-            out[msg.partition()].append(
-                (msg.offset(), msg.key(), msg.value(), list(msg.headers() or []), msg.timestamp()[1])
-            )
-        assert len(eof) == len(parts), f"{topic}: did not reach the end of every partition"
-        return out
-    finally:
-        c.close()
-
-
 def produce(bootstrap, topic, n, start=0, partitions=3, pace=0.0):
     """n keyed records with headers and explicit CreateTimes, acks=all
     (pace: seconds between records)."""
@@ -200,25 +164,6 @@ def produce(bootstrap, topic, n, start=0, partitions=3, pace=0.0):
             time.sleep(pace)
     assert p.flush(60) == 0
     return n
-
-
-def assert_exact(local, up, site, topic):
-    """Upstream partition p holds exactly local partition p's records, in
-    order, plus the provenance headers."""
-    assert sorted(local) == sorted(up)[: len(local)]
-    for p, recs in local.items():
-        want = [
-            (k, v, h + [("eddy.site", site.encode()), ("eddy.src", f"{topic}/{p}/{o}".encode())], ts)
-            for o, k, v, h, ts in recs
-        ]
-        got = [(k, v, h, ts) for _o, k, v, h, ts in up.get(p, [])]
-        if got != want:
-            srcs = [dict(h).get("eddy.src") for _k, _v, h, _t in got]
-            dups = len(srcs) - len(set(srcs))
-            raise AssertionError(
-                f"partition {p}: upstream has {len(got)} records, local {len(want)}, duplicates {dups}; "
-                f"first difference at {next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}"
-            )
 
 
 def test_mirror_copies_kafka_and_mqtt_records_exactly(upstream, tmp_path):
@@ -406,22 +351,31 @@ def test_mirror_to_upstream_topic_with_fewer_partitions(upstream, tmp_path):
         local = read_all(b.bootstrap, "wide", committed=False)
         up = read_all(upstream.bootstrap, f"{site}.wide")
         assert sorted(up) == [0, 1]
-        seen = {}
-        for up_p, recs in up.items():
-            last = {}
-            for _o, k, v, h, ts in recs:
-                src = dict(h)["eddy.src"].decode()
-                _t, sp, so = src.rsplit("/", 2)
-                sp, so = int(sp), int(so)
-                assert src not in seen, f"duplicate {src}"
-                seen[src] = (k, v, ts)
-                assert up_p == (sp if sp < 2 else java_partition(k, 2))
-                assert so > last.get(sp, -1), "order within a source partition"
-                last[sp] = so
-        want = {f"wide/{p}/{o}": (k, v, ts) for p, recs in local.items() for o, k, v, _h, ts in recs}
-        assert seen == want
+        assert_spread(local, up, "wide")
     finally:
         b.stop()
+
+
+def assert_spread(local, up, topic):
+    """Upstream has fewer partitions than the source: source partition p
+    went to p while p is below their count, else a keyed record to the
+    murmur2 partition of its key, an unkeyed one to p mod the count; each
+    record exactly once, in source order."""
+    n = len(up)
+    seen = {}
+    for up_p, recs in up.items():
+        last = {}
+        for _o, k, v, h, ts in recs:
+            src = dict(h)["eddy.src"].decode()
+            _t, sp, so = src.rsplit("/", 2)
+            sp, so = int(sp), int(so)
+            assert src not in seen, f"duplicate {src}"
+            seen[src] = (k, v, ts)
+            assert up_p == (sp if sp < n else java_partition(k, n) if k is not None else sp % n), (src, k, up_p)
+            assert so > last.get(sp, -1), "order within a source partition"
+            last[sp] = so
+    want = {f"{topic}/{p}/{o}": (k, v, ts) for p, recs in local.items() for o, k, v, _h, ts in recs}
+    assert seen == want
 
 
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -430,19 +384,7 @@ CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 def upstream_batches(upstream, topic):
     """(codec, bytes) of every data batch in the upstream's segment files of
     topic (control batches left out): what the mirror sent, as stored."""
-    out = []
-    for seg in sorted((upstream.dir / "data").glob(f"{topic}-*/*.log")):
-        data = seg.read_bytes()
-        pos = 0
-        while pos + 23 <= len(data):
-            length = int.from_bytes(data[pos + 8 : pos + 12], "big")
-            if length == 0:
-                break
-            attrs = int.from_bytes(data[pos + 21 : pos + 23], "big")
-            if not attrs & 0x20:
-                out.append((attrs & 7, 12 + length))
-            pos += 12 + length
-    return out
+    return stored_data_batches(upstream.dir / "data", topic)
 
 
 @pytest.mark.parametrize("codec", [None, "gzip", "lz4", "none"])

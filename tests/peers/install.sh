@@ -44,9 +44,13 @@ pkgs=()
 have kcat || pkgs+=(kcat)
 # mosquitto_pub / mosquitto_sub: MQTT clients for the MQTT listener's tests.
 have mosquitto_pub && have mosquitto_sub || pkgs+=(mosquitto-clients)
+# mosquitto: the source broker of the MQTT pull bridge's tests.
+[ -x /usr/sbin/mosquitto ] || have mosquitto || pkgs+=(mosquitto)
 # coap-client-notls: a CoAP client for the CoAP listener's tests (Debian
 # names coap-client after its DTLS library).
 have coap-client-notls || pkgs+=(libcoap3-bin)
+# autoreconf and libtoolize: DTLSSocket (requirements-dtls.txt) builds from source.
+have autoreconf && have libtoolize || pkgs+=(autoconf automake libtool)
 # promtool (Debian's prometheus package): checks the HTTP listener's /metrics.
 have promtool || pkgs+=(prometheus)
 if ! have java || [ "$(java_major)" -lt 17 ]; then pkgs+=(default-jdk-headless); fi
@@ -57,13 +61,18 @@ npm --version >/dev/null 2>&1 || pkgs+=(npm)
 # chromium: the headless browser of the dashboard test (driven by playwright-core).
 have chromium || pkgs+=(chromium)
 have unzip || pkgs+=(unzip)
+# nft: the mirror's network tests drop packets (a black hole, random loss)
+# inside a network namespace of their own (test_mirror_net.py).
+have nft || pkgs+=(nftables)
 # Debian's own python3 needs python3-venv for `python3 -m venv`.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 have kcat || die "kcat missing after install"
 have mosquitto_pub || die "mosquitto_pub missing after install"
+[ -x /usr/sbin/mosquitto ] || have mosquitto || die "mosquitto missing after install"
 have coap-client-notls || die "coap-client-notls missing after install"
 have promtool || die "promtool missing after install"
+have nft || die "nft missing after install"
 [ "$(java_major)" -ge 17 ] || die "java 17 or later needed"
 
 # ---- Python venv -----------------------------------------------------------
@@ -82,6 +91,13 @@ want_http="$(stamp_of "$REQ_HTTP")"
 if [ "$(cat "$VENV/.stamp-http" 2>/dev/null)" != "$want_http" ]; then
 	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: -r "$REQ_HTTP"
 	echo "$want_http" >"$VENV/.stamp-http"
+fi
+# aiocoap's DTLS client (tinydtls), built from source, added in place.
+REQ_DTLS="$HERE/requirements-dtls.txt"
+want_dtls="$(stamp_of "$REQ_DTLS")"
+if [ "$(cat "$VENV/.stamp-dtls" 2>/dev/null)" != "$want_dtls" ]; then
+	run "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ_DTLS"
+	echo "$want_dtls" >"$VENV/.stamp-dtls"
 fi
 
 # ---- Apache Kafka jars from Maven Central ----------------------------------

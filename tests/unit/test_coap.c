@@ -4,7 +4,8 @@
  * CON 2.04 only after the fdatasync covering its record, never at the
  * append; a retransmission while it waits is not appended again; NON gets
  * its NON 2.04 after durability too; keys, Content-Format header, routes;
- * failures with their codes and diagnostic payloads; the pending limit. */
+ * failures with their codes and diagnostic payloads; the pending limit;
+ * the pre-shared keys file of coaps:// listeners. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bridge/coap.h"
+#include "bridge/coap_psk.h"
 #include "core/config.h"
 #include "core/topics.h"
 #include "log_testutil.h"
@@ -353,6 +356,99 @@ static void test_bad_routes_name_the_key(void **state)
     free(f);
 }
 
+static void expect_key(const ed_coap_psks *t, const char *id, const void *key, size_t key_len)
+{
+    const uint8_t *k = NULL;
+    size_t kl = 0;
+    assert_true(ed_coap_psk_find(t, (const uint8_t *)id, strlen(id), &k, &kl));
+    assert_int_equal(kl, key_len);
+    assert_memory_equal(k, key, key_len);
+}
+
+static void test_psk_file_lines(void **state)
+{
+    ED_UNUSED(state);
+    static const char text[] = "# sensors\r\n\nsensor-1:secret:with:colons\r\n"
+                               "sensor-2:0x00ff10\nsensor-3:0x\n#last";
+    ed_coap_psks *t = NULL;
+    char why[128];
+    assert_int_equal(ed_coap_psk_parse(text, sizeof text - 1, &t, why, sizeof why), ED_OK);
+    assert_int_equal(ed_coap_psk_count(t), 3);
+    expect_key(t, "sensor-1", "secret:with:colons", 18);
+    expect_key(t, "sensor-2", "\x00\xff\x10", 3);
+    expect_key(t, "sensor-3", "0x", 2); /* no digits: the text "0x" */
+    const uint8_t *k;
+    size_t kl;
+    assert_false(ed_coap_psk_find(t, (const uint8_t *)"sensor", 6, &k, &kl));
+    assert_false(ed_coap_psk_find(t, (const uint8_t *)"sensor-1x", 9, &k, &kl));
+    ed_coap_psk_free(t);
+}
+
+static void test_psk_file_refusals_name_the_line(void **state)
+{
+    ED_UNUSED(state);
+    char long_id[80], long_key[80], long_hex[140];
+    memset(long_id, 'i', 65);
+    strcpy(long_id + 65, ":k");
+    strcpy(long_key, "id:");
+    memset(long_key + 3, 'k', 65);
+    long_key[68] = '\0';
+    strcpy(long_hex, "id:0x");
+    memset(long_hex + 5, 'a', 130);
+    long_hex[135] = '\0';
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"ok:1\nno-colon", "line 2: no ':'"},
+        {":key", "line 1: empty identity"},
+        {"id:", "line 1: empty key"},
+        {"a b:key", "line 1: identity holds a blank"},
+        {"id:0xabc", "line 1: a hex key (0x...) needs an even number"},
+        {"id:0xzz", "line 1: a hex key (0x...) holds a character"},
+        {"id:k1\n#\nid:k2", "line 3: identity named twice"},
+    };
+    char why[128];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ed_coap_psks *t = NULL;
+        assert_int_equal(ed_coap_psk_parse(bad[i].text, strlen(bad[i].text), &t, why, sizeof why),
+                         ED_ERR_INVAL);
+        assert_null(t);
+        assert_non_null(strstr(why, bad[i].why));
+    }
+    const char *longs[] = {long_id, long_key, long_hex};
+    for (size_t i = 0; i < 3; i++) {
+        ed_coap_psks *t = NULL;
+        assert_int_equal(ed_coap_psk_parse(longs[i], strlen(longs[i]), &t, why, sizeof why),
+                         ED_ERR_INVAL);
+        assert_non_null(strstr(why, "longer than 64 bytes"));
+    }
+}
+
+static void test_psk_file_must_be_private(void **state)
+{
+    ED_UNUSED(state);
+    char *dir = lt_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/psk", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("sensor-1:secret-one\n", fp);
+    fclose(fp);
+    ed_coap_psks *t = NULL;
+    char why[512];
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(ed_coap_psk_load(path, &t, why, sizeof why), ED_ERR_PERM);
+    assert_non_null(strstr(why, "chmod 600"));
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(ed_coap_psk_load(path, &t, why, sizeof why), ED_OK);
+    expect_key(t, "sensor-1", "secret-one", 10);
+    ed_coap_psk_free(t);
+    strcat(path, ".none");
+    assert_int_equal(ed_coap_psk_load(path, &t, why, sizeof why), ED_ERR_NOENT);
+    lt_rmtree(dir);
+    free(dir);
+}
+
 /* One request answered at once: its code and diagnostic payload. */
 static void expect_refusal(struct fx *f, const struct msg *m, int code, const char *diag)
 {
@@ -463,8 +559,9 @@ static void test_get_answers_json(void **state)
     snprintf(want, sizeof want, "%s",
              "{\"topic\":\"rd\",\"partition\":0,\"records\":[{\"offset\":0,\"timestamp\":");
     assert_memory_equal(g.payload, want, strlen(want));
-    assert_non_null(strstr(g.payload, "\"key\":\"a\",\"value\":\"v\\\"1\"}"));
-    assert_non_null(strstr(g.payload, "\"key\":null,\"value\":\"v2\"}],\"next\":2}"));
+    assert_non_null(strstr(g.payload, "\"key\":\"a\",\"value\":\"v\\\"1\",\"headers\":[]}"));
+    assert_non_null(
+        strstr(g.payload, "\"key\":null,\"value\":\"v2\",\"headers\":[]}],\"next\":2}"));
     mk_req(&m, CON, GET, 0x7004, 4, "t/rd", "o=x", -1, NULL);
     expect_refusal(f, &m, 400, "decimal numbers");
     mk_req(&m, CON, GET, 0x7005, 5, "t/none", NULL, -1, NULL);
@@ -544,6 +641,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_non_post_answered_after_sync, setup, teardown),
         cmocka_unit_test_teardown(test_routes_and_default_mapping, teardown),
         cmocka_unit_test(test_bad_routes_name_the_key),
+        cmocka_unit_test(test_psk_file_lines),
+        cmocka_unit_test(test_psk_file_refusals_name_the_line),
+        cmocka_unit_test(test_psk_file_must_be_private),
         cmocka_unit_test_teardown(test_refusals_with_codes, teardown),
         cmocka_unit_test_teardown(test_pending_limit_answers_503, teardown),
         cmocka_unit_test_teardown(test_record_too_large_answers_413, teardown),

@@ -826,6 +826,55 @@ static void test_pass_gives_way(void **state)
     assert_int_equal(s.n_compactions_aborted, 2);
 }
 
+/* The swap waits in the log's flush job: until the job ran nothing is
+ * synced or swapped, and the group's segments stay (DeleteRecords stops
+ * before them); the completion puts the new segment in and the pass goes
+ * on. A log deleted while the swap waits takes it along (its output too). */
+static void test_swap_in_flush_job(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 20, 20);
+    settle(f);
+    struct ed_compact_limits lim = {ED_COMPACT_MAP_LEN, 1u << 20, 0.0};
+    ed_compact_set_limits(f->st, &lim);
+    for (int i = 0; i < 100 && !f->st->compactor->swap; i++)
+        ed_compact_tick(f->st, NOW);
+    assert_non_null(f->st->compactor->swap);
+    char part[1024];
+    lt_part_path(part, sizeof part, f->dir, "c", 0, "");
+    assert_int_equal(lt_count_suffix(part, ".cleaned"), 1);
+    assert_int_equal(lt_count_suffix(part, ".swap"), 0);
+    int64_t first = f->log->segs[0]->base_offset;
+    uint64_t len0 = f->log->segs[0]->len;
+    assert_true(f->log->segs[0]->in_job);
+    ed_compact_tick(f->st, NOW); /* waits */
+    assert_int_equal(lt_count_suffix(part, ".cleaned"), 1);
+    assert_int_equal(ed_log_truncate_before(f->log, f->log->segs[1]->base_offset), ED_OK);
+    assert_true(f->log->segs[0]->base_offset == first);
+    ed_flush_tick(f->st, NOW);
+    ed_storage_run_completions(f->st);
+    assert_null(f->st->compactor->swap);
+    assert_int_equal(lt_count_suffix(part, ".cleaned"), 0);
+    assert_true(f->log->segs[0]->base_offset == first && f->log->segs[0]->len < len0);
+    assert_false(f->log->segs[0]->in_job);
+    assert_true(ed_compact_run(f->st, NOW, 10000) >= 1);
+    settle(f);
+    check_compacted(f, false);
+
+    fill(f, 20, 10);
+    settle(f);
+    f->log->clean_offset = 0;
+    for (int i = 0; i < 100 && !f->st->compactor->swap; i++)
+        ed_compact_tick(f->st, NOW);
+    assert_non_null(f->st->compactor->swap);
+    assert_int_equal(ed_storage_delete_log(f->st, f->log), ED_OK);
+    f->log = NULL;
+    assert_null(f->st->compactor->swap);
+    ed_flush_tick(f->st, NOW);
+    ed_storage_run_completions(f->st);
+    assert_false(lt_exists(part));
+}
+
 static void test_not_compacted_without_policy(void **state)
 {
     struct fx *f = *state;
@@ -850,6 +899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_small_map_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_last_batch_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swap_in_flush_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_cleaned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_swap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_swap, setup, teardown),

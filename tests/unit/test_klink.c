@@ -315,6 +315,43 @@ static void test_tries_each_address(void **state)
     done(&f, k);
 }
 
+/* New security settings: a link up keeps its connection; a link waiting
+ * out a long backoff dials again at once. */
+static void test_set_security_retries_now(void **state)
+{
+    (void)state;
+    struct fake f;
+    ed_klink *k = up_link(&f, 1000, 5);
+    ed_klink_set_security(k, NULL, 0, "user", "password");
+    spin(&f, 5);
+    assert_true(ed_klink_up(k));
+    assert_int_equal(f.n_dials, 1);
+    ed_klink_free(k);
+
+    f.dead_host = "dead";
+    struct ed_klink_opts o = {0};
+    o.backoff_ms = 60000;
+    o.backoff_max_ms = 60000;
+    o.dial = fake_dial;
+    o.dial_arg = &f;
+    assert_int_equal(ed_klink_new(f.loop, "dead", 9092, &o, &cbs, &f, &k), ED_OK);
+    spin(&f, 5);
+    assert_false(ed_klink_up(k));
+    int hosts = f.n_hosts;
+    spin(&f, 5);
+    assert_int_equal(f.n_hosts, hosts); /* backing off for about a minute */
+    f.dead_host = NULL;
+    ed_klink_set_security(k, NULL, 0, "user", "password");
+    for (int i = 0; i < 50 && f.n_req == 0; i++)
+        spin(&f, 1);
+    assert_int_equal(f.n_hosts, hosts + 1);
+    assert_int_equal(f.n_req, 1);
+    answer(&f, 0);
+    spin(&f, 5);
+    assert_true(ed_klink_up(k));
+    done(&f, k);
+}
+
 static void test_mirror_patterns(void **state)
 {
     (void)state;
@@ -333,6 +370,26 @@ static void test_mirror_patterns(void **state)
     assert_true(ed_mirror_match(".*", "anything"));
 }
 
+/* A transaction open longer than its timeout was aborted by the
+ * coordinator, which bumped the epoch: the fencing answer that follows is
+ * no other instance, and the mirror must start over rather than stop. */
+static void test_mirror_fence_kinds(void **state)
+{
+    (void)state;
+    /* long after start, inside a short transaction: another instance */
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, false, 50, 4000), ED_MIRROR_FENCE_STOP);
+    /* long after start, no transaction open */
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, false, -1, 4000), ED_MIRROR_FENCE_STOP);
+    /* the transaction outlived mirror.transaction.max.ms (a slow, stalled link) */
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, false, 4000, 4000),
+                     ED_MIRROR_FENCE_TIMED_OUT);
+    assert_int_equal(ed_mirror_fence_kind(100000, 1000, true, 9000, 4000),
+                     ED_MIRROR_FENCE_TIMED_OUT);
+    /* just after our own InitProducerId: take the link back once */
+    assert_int_equal(ed_mirror_fence_kind(2000, 1000, false, 10, 4000), ED_MIRROR_FENCE_RETAKE);
+    assert_int_equal(ed_mirror_fence_kind(2000, 1000, true, 10, 4000), ED_MIRROR_FENCE_STOP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,7 +398,9 @@ int main(void)
         cmocka_unit_test(test_wrong_correlation_drops_link),
         cmocka_unit_test(test_timeout_then_reconnect),
         cmocka_unit_test(test_tries_each_address),
+        cmocka_unit_test(test_set_security_retries_now),
         cmocka_unit_test(test_mirror_patterns),
+        cmocka_unit_test(test_mirror_fence_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

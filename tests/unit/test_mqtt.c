@@ -890,8 +890,10 @@ static void test_connect_ping_disconnect(void **state)
     assert_int_equal(g[0].type, ED_MQTT_CONNACK);
     assert_int_equal(g[0].body[1], 0);
     struct ed_mqtt_bytes props = {g[0].body + 3, g[0].body[2]};
-    assert_int_equal(ed_mqtt_props_check(props, ED_MQTT_CONNACK, false, &(const char *){NULL}),
+    assert_int_equal(ed_mqtt_props_check(props, ED_MQTT_CONNECT, false, &(const char *){NULL}),
                      ED_ERR_PROTO); /* server-only properties: not allowed from a client */
+    assert_int_equal(ed_mqtt_props_check(props, ED_MQTT_CONNACK, false, &(const char *){NULL}),
+                     ED_OK); /* and what a client (the pull bridge) accepts */
     struct ed_mqtt_prop_iter it;
     struct ed_mqtt_prop pr;
     ed_mqtt_prop_iter_init(&it, props);
@@ -2066,9 +2068,117 @@ static void test_disconnect_reason_and_will(void **state)
     pump(f);
 }
 
-/* MQTT 5: Eddy keeps no session after the connection, so a client asking
- * for a Session Expiry Interval is told 0 in CONNACK (MQTT 3.2.2.3.2: absent
- * means the client's value is used). */
+/* A 3.1.1 CONNECT with clean session 0 (keepalive 60): CONNACK's session
+ * present flag. */
+static int connect_kept(struct tconn *c)
+{
+    struct pk p;
+    mk_connect(&p, 4, "keeper", 60, NULL, NULL);
+    p.b[2 + 6 + 1] = 0; /* connect flags: clean session off */
+    feed(c, &p);
+    struct got g[4];
+    assert_true(packets(c, g, 4) >= 1); /* deliveries may follow at once */
+    assert_int_equal(g[0].type, ED_MQTT_CONNACK);
+    assert_int_equal(g[0].body[1], 0);
+    return g[0].body[0];
+}
+
+/* A persistent session outlives its connection: subscriptions are kept,
+ * what was published meanwhile is delivered from the log when the client
+ * comes back, an acknowledged delivery is not delivered again, and a
+ * clean session discards it all. */
+static void test_persistent_session_from_the_log(void **state)
+{
+    struct fx *f = *state;
+    struct pk p;
+    struct got g[8];
+    struct tconn *c = mconn(f);
+    assert_int_equal(connect_kept(c), 0);
+    tc_output_clear(c);
+    mk_subscribe(&p, 4, 1, "k/#", 1);
+    feed(c, &p);
+    uint8_t dis[] = {0xe0, 0};
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    struct tconn *pub = connect_as(f, 4, "pub");
+    mk_publish(&p, 4, 1, false, 7, "k/x", "v1", NULL, 0);
+    feed(pub, &p);
+    settle(f);
+    assert_int_equal(packets(pub, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBACK);
+    /* back: session present, the publish comes from the log */
+    c = mconn(f);
+    assert_int_equal(connect_kept(c), 1);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 2); /* CONNACK, PUBLISH */
+    assert_int_equal(g[1].type, ED_MQTT_PUBLISH);
+    assert_int_equal((g[1].flags >> 1) & 3, 1);
+    assert_int_equal(g[1].len, 2 + 3 + 2 + 2);
+    assert_memory_equal(g[1].body + 2, "k/x", 3);
+    assert_memory_equal(g[1].body + 7, "v1", 2);
+    uint8_t ack[] = {0x40, 2, g[1].body[5], g[1].body[6]};
+    assert_int_equal(tc_feed(c, ack, sizeof ack), ED_OK);
+    tc_output_clear(c);
+    /* live: a publish while connected arrives once */
+    mk_publish(&p, 4, 1, false, 8, "k/y", "v2", NULL, 0);
+    feed(pub, &p);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_memory_equal(g[0].body + 2, "k/y", 3);
+    ack[2] = g[0].body[5];
+    ack[3] = g[0].body[6];
+    assert_int_equal(tc_feed(c, ack, sizeof ack), ED_OK);
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    /* acknowledged: nothing again */
+    c = mconn(f);
+    assert_int_equal(connect_kept(c), 1);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 1); /* CONNACK only */
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    /* a clean session discards it */
+    struct tconn *clean = connect_as(f, 4, "keeper");
+    assert_int_equal(tc_feed(clean, dis, sizeof dis), ED_ERR_CLOSED);
+    c = mconn(f);
+    assert_int_equal(connect_kept(c), 0);
+    pump(f);
+}
+
+/* A persistent client's QoS 2 publish: PUBREC once the record and then a
+ * save of the session holding its packet id are on flash, PUBCOMP once a
+ * save without it is, so that a restart never takes a new publish reusing
+ * the id for a resend (nor a resend for a new publish). */
+static void test_persistent_qos2_waits_for_saves(void **state)
+{
+    struct fx *f = *state;
+    struct pk p;
+    struct got g[4];
+    struct tconn *c = mconn(f);
+    assert_int_equal(connect_kept(c), 0);
+    tc_output_clear(c);
+    mk_publish(&p, 4, 2, false, 9, "m/q2", "x", NULL, 0);
+    feed(c, &p);
+    pump(f);
+    assert_int_equal(packets(c, g, 4), 0);
+    settle(f); /* the record */
+    settle(f); /* the save */
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBREC);
+    tc_output_clear(c);
+    uint8_t rel[] = {0x62, 2, 0, 9};
+    assert_int_equal(tc_feed(c, rel, sizeof rel), ED_OK);
+    pump(f);
+    assert_int_equal(packets(c, g, 4), 0); /* not before the save */
+    settle(f);
+    settle(f);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
+    pump(f);
+}
+
+/* MQTT 5: a Session Expiry Interval within mqtt.session.expiry.max is
+ * granted as asked, so CONNACK leaves it out (MQTT 3.2.2.3.2: absent means
+ * the client's value is used). */
 static void test_session_expiry_in_connack(void **state)
 {
     struct fx *f = *state;
@@ -2081,11 +2191,9 @@ static void test_session_expiry_in_connack(void **state)
     struct got g[4];
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_CONNACK);
-    assert_int_equal(g[0].body[0], 0); /* session present 0 */
+    assert_int_equal(g[0].body[0], 0); /* session present 0: a new one */
     assert_int_equal(g[0].body[1], 0);
-    uint32_t v = 99;
-    assert_true(connack_prop(&g[0], ED_MQTT_PROP_SESSION_EXPIRY, &v));
-    assert_int_equal(v, 0);
+    assert_false(connack_prop(&g[0], ED_MQTT_PROP_SESSION_EXPIRY, NULL));
     /* without one (0 = ends with the connection): nothing to correct */
     struct tconn *c2;
     c2 = mconn(f);
@@ -2426,6 +2534,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conformance_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_reason_and_will, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_expiry_in_connack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistent_session_from_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistent_qos2_waits_for_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_fits_client_max_packet, setup, teardown),
         cmocka_unit_test(test_append_failure_then_more_input),
         cmocka_unit_test_setup_teardown(test_topic_deleted_while_gathering, setup, teardown),

@@ -29,7 +29,8 @@ struct fx {
     size_t len[64];
     int64_t base[64];
     int n;
-    bool keep_rp; /* open_again keeps the recovery-point file */
+    bool keep_rp;    /* open_again keeps the recovery-point file */
+    bool keep_clean; /* open_again keeps the clean-shutdown marker */
 };
 
 static int setup(void **state)
@@ -86,13 +87,21 @@ static void rp_path(struct fx *f, char *out, size_t cap)
     snprintf(out, cap, "%s/recovery-point-offset-checkpoint", f->dir);
 }
 
+static void clean_path(struct fx *f, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/eddy-clean-shutdown", f->dir);
+}
+
 /* The damage tests model damage to bytes that the last recovery point did
- * not cover (a crash before it was written): they remove the file. */
+ * not cover (a crash before it was written): they remove the file, and the
+ * clean-shutdown marker, which only a clean stop leaves. */
 static void open_again(struct fx *f)
 {
     char p[1024];
     rp_path(f, p, sizeof p);
     if (!f->keep_rp) unlink(p);
+    clean_path(f, p, sizeof p);
+    if (!f->keep_clean) unlink(p);
     lt_capture_logs();
     assert_int_equal(ed_storage_open(&f->cfg, &f->st), ED_OK);
     f->log = lt_find_log(f->st, "t", 0);
@@ -457,6 +466,151 @@ static void test_recovery_point_tail_checked(void **state)
     assert_true(lt_log_contains("recovery-point-offset-checkpoint: unreadable or malformed"));
 }
 
+/* What open found: active segments from the marker, bytes scanned. */
+static void opened(struct fx *f, uint64_t *n_clean, uint64_t *scanned)
+{
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    *n_clean = s.n_clean_opens;
+    *scanned = s.len_scanned_recovery;
+}
+
+#define N_TS 40
+
+/* Every batch found through the index by an offset inside it; the offsets
+ * found for timestamps around the fill's (into got); the largest one. */
+static void lookups(struct fx *f, int64_t now, int64_t *got)
+{
+    for (int i = 0; i < f->n; i++) {
+        struct ed_log_slice s;
+        assert_int_equal(ed_log_read(f->log, f->base[i] + 2, 1, &s), ED_OK);
+        assert_true(s.first_offset == f->base[i]);
+        ed_log_slice_release(&s);
+    }
+    for (int i = 0; i < N_TS; i++) {
+        int64_t ts = -1;
+        got[i] = -1;
+        assert_int_equal(ed_log_offset_for_time(f->log, now - 5 + i, &got[i], &ts), ED_OK);
+    }
+    int64_t ts = -1;
+    assert_int_equal(ed_log_max_timestamp(f->log, &got[N_TS], &ts), ED_OK);
+    assert_true(got[N_TS] == f->base[f->n - 1] + 2);
+}
+
+/* After a clean stop the active segment is taken from the marker: nothing
+ * of it is read, lookups and the next offsets are as a scan finds them,
+ * and the marker is gone before anything is appended. */
+static void test_clean_stop_reads_nothing(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 24, 1 << 20);
+    char mark[1024];
+    clean_path(f, mark, sizeof mark);
+    assert_true(lt_exists(mark));
+    f->keep_rp = f->keep_clean = true;
+    open_again(f);
+    uint64_t n_clean, scanned;
+    opened(f, &n_clean, &scanned);
+    assert_int_equal(n_clean, 1);
+    assert_int_equal(scanned, 0);
+    assert_false(lt_exists(mark));
+    assert_true(ed_log_end_offset(f->log) == f->base[f->n - 1] + 3);
+    assert_int_equal(read_back(f), f->n);
+    /* appends go on after the end, and a clean stop describes them too */
+    uint8_t buf[4096];
+    size_t len = lt_batch(buf, sizeof buf, 3, 64, ed_plat_clock_wall_ms(), 1, 7);
+    struct ed_append_result r;
+    assert_int_equal(ed_log_append(f->log, buf, len, &r), ED_OK);
+    assert_true(r.base_offset == f->base[f->n - 1] + 3);
+    lt_wait_durable_all(f->st, f->log);
+    ed_storage_close(f->st);
+    f->st = NULL;
+    open_again(f);
+    opened(f, &n_clean, &scanned);
+    assert_int_equal(n_clean, 1);
+    assert_int_equal(scanned, 0);
+    assert_int_equal(read_back(f), f->n + 1);
+    assert_true(ed_log_end_offset(f->log) == r.last_offset + 1);
+}
+
+/* The indexes taken from the marker are the ones a scan rebuilds. */
+static void test_clean_stop_same_index(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = ed_plat_clock_wall_ms();
+    fill(f, 24, 1 << 20);
+    f->keep_rp = f->keep_clean = true;
+    open_again(f);
+    uint64_t n_clean, scanned;
+    opened(f, &n_clean, &scanned);
+    assert_int_equal(n_clean, 1);
+    int64_t from_marker[N_TS + 1], from_scan[N_TS + 1];
+    lookups(f, now, from_marker);
+    ed_storage_close(f->st);
+    f->st = NULL;
+    f->keep_clean = false;
+    open_again(f);
+    opened(f, &n_clean, &scanned);
+    assert_int_equal(n_clean, 0);
+    assert_true(scanned > 0);
+    lookups(f, now, from_scan);
+    assert_memory_equal(from_marker, from_scan, sizeof from_scan);
+}
+
+/* A marker whose segment was cut since (at a batch boundary, so that a
+ * scan finds nothing wrong with it) is not trusted: the end is where the
+ * file ends. */
+static void test_clean_marker_segment_truncated(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 12, 1 << 20);
+    char seg[1024];
+    seg_path(f, 0, ".log", seg, sizeof seg);
+    cut_file(seg, (long long)f->pos[9]);
+    f->keep_clean = true;
+    open_again(f);
+    uint64_t n_clean, scanned;
+    opened(f, &n_clean, &scanned);
+    assert_int_equal(n_clean, 0);
+    assert_true(ed_log_end_offset(f->log) == f->base[9]);
+    assert_int_equal(read_back(f), 9);
+}
+
+/* A marker failing its checksum is ignored: the active segment is scanned
+ * and damage of the same size found. */
+static void marker_damaged(struct fx *f, long long at)
+{
+    fill(f, 12, 1 << 20);
+    char seg[1024], mark[1024];
+    seg_path(f, 0, ".log", seg, sizeof seg);
+    clean_path(f, mark, sizeof mark);
+    long long mlen = lt_file_size(mark);
+    uint8_t zeros[64] = {0};
+    poke(seg, (long long)f->pos[10], zeros, sizeof zeros); /* same size, bad header */
+    assert_true(at < mlen);
+    flip_bit(mark, at);
+    f->keep_clean = true;
+    open_again(f);
+    uint64_t n_clean, scanned;
+    opened(f, &n_clean, &scanned);
+    assert_int_equal(n_clean, 0);
+    expect_truncation(f, f->len[10] + f->len[11], "invalid batch header");
+    assert_true(ed_log_end_offset(f->log) == f->base[10]);
+    assert_true(lt_log_contains("eddy-clean-shutdown"));
+    assert_false(lt_exists(mark));
+}
+
+static void test_clean_marker_bad_record_crc(void **state)
+{
+    /* the low byte of the first timestamp: no other check looks at it */
+    marker_damaged(*state, 16 + 8 + 2 + 1 + 4 + 8 + 8 + 8 + 7);
+}
+
+static void test_clean_marker_bad_header_crc(void **state)
+{
+    marker_damaged(*state, 7); /* the reserved field */
+}
+
 static void test_no_leaks(void **state)
 {
     (void)state;
@@ -478,6 +632,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leftovers_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_point_written_and_trusted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_point_tail_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_stop_reads_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_stop_same_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_marker_segment_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_marker_bad_record_crc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_marker_bad_header_crc, setup, teardown),
         cmocka_unit_test(test_no_leaks),
     };
     return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);
