@@ -233,8 +233,11 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
     m->max_observers = (uint32_t)cfg->coap_max_observers_per_topic;
     int rc = ed_mqtt_routes_parse_as("coap.routes", cfg->coap_routes, &m->routes, why, why_len);
     if (rc != ED_OK) goto fail;
-    struct ed_ingest_config ic = {(uint32_t)cfg->coap_linger_ms, (size_t)cfg->coap_batch_bytes,
-                                  "CoAP requests", ED_METRICS_COAP};
+    struct ed_ingest_config ic = {.linger_ms = (uint32_t)cfg->coap_linger_ms,
+                                  .durable_max_ms = (uint32_t)cfg->eddy_linger_durable_max_ms,
+                                  .batch_len = (size_t)cfg->coap_batch_bytes,
+                                  .what = "CoAP requests",
+                                  .proto = ED_METRICS_COAP};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ingest_cbs, m, &m->ingest);
     if (rc != ED_OK) goto fail;
     struct ed_coap_settings st = {(uint32_t)cfg->coap_max_clients};

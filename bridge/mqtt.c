@@ -802,6 +802,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     m->lim.connect_timeout_ms = (uint32_t)cfg->mqtt_connect_timeout_ms;
     m->lim.n_queued_max = (uint32_t)cfg->mqtt_max_queued_messages;
     m->lim.queued_max_len = (size_t)cfg->mqtt_max_queued_bytes;
+    uint32_t durable_max_ms = (uint32_t)cfg->eddy_linger_durable_max_ms;
     const char *anon = cfg->mqtt_allow_anonymous;
     m->allow_anonymous = strcmp(anon, "true") == 0 ? 1 : strcmp(anon, "false") == 0 ? 0 : -1;
     struct ed_conn_limits cl = {0};
@@ -839,8 +840,11 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     /* PUBACKs wait for the flush: acknowledge TCP segments at once, or a
      * client's Nagle holds its next publish until the delayed ACK. */
     cl.quickack = true;
-    struct ed_ingest_config ic = {m->lim.linger_ms, m->lim.batch_len, "MQTT publishes",
-                                  ED_METRICS_MQTT};
+    struct ed_ingest_config ic = {.linger_ms = m->lim.linger_ms,
+                                  .durable_max_ms = durable_max_ms,
+                                  .batch_len = m->lim.batch_len,
+                                  .what = "MQTT publishes",
+                                  .proto = ED_METRICS_MQTT};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ed_mqtt_ingest_cbs, m, &m->ingest);
     if (rc == ED_OK) rc = ed_conn_set_new(b->loop, &mqtt_proto, m, &cl, b->budget, &m->set);
     if (rc != ED_OK) {

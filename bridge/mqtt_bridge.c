@@ -740,8 +740,11 @@ int ed_mqtt_bridge_new(ed_broker *b, ed_mqtt_bridge_dial_fn dial, void *dial_arg
         s->key_buf = ed_malloc(ED_MQTT_ROUTE_KEY_MAX);
         if (!s->key_buf) rc = ED_ERR_NOMEM;
     }
-    struct ed_ingest_config ic = {(uint32_t)cfg->mqtt_linger_ms, (size_t)cfg->mqtt_batch_bytes,
-                                  "bridged MQTT messages", ED_METRICS_MQTT};
+    struct ed_ingest_config ic = {.linger_ms = (uint32_t)cfg->mqtt_linger_ms,
+                                  .durable_max_ms = (uint32_t)cfg->eddy_linger_durable_max_ms,
+                                  .batch_len = (size_t)cfg->mqtt_batch_bytes,
+                                  .what = "bridged MQTT messages",
+                                  .proto = ED_METRICS_MQTT};
     if (rc == ED_OK) rc = ed_ingest_new(b->loop, b->topics, &ic, &ingest_cbs, s, &s->ingest);
     if (rc == ED_OK) {
         s->links = ed_calloc((size_t)cfg->n_bridges, sizeof *s->links);

@@ -132,6 +132,7 @@ struct ed_config {
     int64_t log_flush_interval_messages;
     int64_t eddy_flush_gather_ms;
     int64_t eddy_flush_gather_bytes;
+    int64_t eddy_linger_durable_max_ms;
     char *eddy_ingest_compression_type;
     int64_t flash_endurance_bytes;
     int64_t log_index_interval_bytes;

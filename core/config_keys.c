@@ -443,6 +443,16 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(eddy_flush_gather_bytes),
      .doc = "Eddy: a partition with this many unsynced bytes is synced at once, however short "
             "the time since its previous sync, so fast producers are not slowed"},
+    {.name = "eddy.linger.durable.max.ms",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 10000,
+     .def = "100",
+     .off = B(eddy_linger_durable_max_ms),
+     .doc = "Eddy: a batch of MQTT QoS 1/2 publishes or CoAP requests (records whose answer "
+            "waits for the flush) keeps gathering until its partition's gathered flush is due, "
+            "but at most this long; a record nobody waits for (QoS 0) or a full client window "
+            "closes it after mqtt.linger.ms / coap.linger.ms; 0 = always those"},
     {.name = "log.index.interval.bytes",
      .topic = "index.interval.bytes",
      .type = ED_CFG_INT,

@@ -6,7 +6,16 @@
  * reused: no allocation per record or per batch in the steady state. Each
  * appended batch with waiters becomes one durable wait; waits are listed so
  * that freeing the ingest can detach those still registered with the
- * storage (they then free themselves without calling back). */
+ * storage (they then free themselves without calling back).
+ *
+ * Each batch has its own deadline. It is the short linger after its first
+ * record, unless every record in it waits for durability: then it lingers
+ * until its partition's gathered flush is due (ed_log_flush_due_in, read
+ * when the batch begins), at most durable_max_ms, since the
+ * acknowledgements wait for that flush anyway and a bigger batch
+ * compresses better and is written once. A record nobody waits for, or a
+ * producer whose window is full (ed_ingest_hurry), brings the deadline back
+ * to the short linger. One timer is armed for the earliest deadline. */
 #define ED_LOG_MODULE "ingest"
 #include "core/config.h"
 #include "core/ingest.h"
@@ -31,6 +40,10 @@ struct gather {
     struct waiter *w;
     int n_w, cap_w;
     bool urgent; /* its log's flush starts once it is appended */
+    /* The monotonic clock, so that a wall clock stepped at boot cannot hold
+     * a batch back. */
+    int64_t start_ms; /* its first record */
+    int64_t due_ms;   /* appended by then */
 };
 
 /* The durable wait of one appended batch. */
@@ -50,6 +63,7 @@ struct ed_ingest {
     struct gather gather[MAX_GATHER];
     struct bwait *waits;
     ed_timer linger_timer;
+    int64_t timer_at_ms; /* the deadline linger_timer is armed for (monotonic) */
     struct ed_ingest_stats stats;
     int producer_codec; /* for topics with compression.type=producer */
 };
@@ -134,11 +148,33 @@ static void gather_flush(ed_ingest *g, struct gather *a)
         ed_log_flush_soon(p->log);
 }
 
+static void on_linger(ed_timer *t, void *arg);
+
+/* The linger timer fires by a's deadline. */
+static void arm_for(ed_ingest *g, const struct gather *a, int64_t now_ms)
+{
+    if (!g->loop) return;
+    if (ed_plat_timer_armed(&g->linger_timer) && g->timer_at_ms <= a->due_ms) return;
+    int64_t in_ms = ED_MAX(a->due_ms - now_ms, 0);
+    g->timer_at_ms = a->due_ms;
+    ed_plat_timer_start(g->loop, &g->linger_timer, (uint32_t)in_ms, on_linger, g);
+}
+
+/* a's deadline is no later than the short linger after its first record. */
+static void shorten(ed_ingest *g, struct gather *a, int64_t now_ms)
+{
+    int64_t due = a->start_ms + (int64_t)g->cfg.linger_ms;
+    if (due >= a->due_ms) return;
+    a->due_ms = due;
+    arm_for(g, a, now_ms);
+}
+
 void ed_ingest_hurry(ed_ingest *g, ed_partition *p)
 {
     for (int i = 0; i < MAX_GATHER; i++) {
         if (g->gather[i].p == p) {
-            g->gather[i].urgent = true; /* the linger still gathers the batch */
+            g->gather[i].urgent = true; /* the short linger still gathers the batch */
+            shorten(g, &g->gather[i], (int64_t)ed_plat_clock_mono_ms());
             return;
         }
     }
@@ -151,10 +187,30 @@ void ed_ingest_flush(ed_ingest *g)
         gather_flush(g, &g->gather[i]);
 }
 
+uint32_t ed_ingest_tick(ed_ingest *g, int64_t now_ms)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < MAX_GATHER; i++) {
+        struct gather *a = &g->gather[i];
+        if (!a->p) continue;
+        if (a->due_ms <= now_ms)
+            gather_flush(g, a);
+        else if (a->due_ms < next)
+            next = a->due_ms;
+    }
+    return next == INT64_MAX ? UINT32_MAX
+                             : (uint32_t)ED_MIN(next - now_ms, (int64_t)UINT32_MAX - 1);
+}
+
 static void on_linger(ed_timer *t, void *arg)
 {
     ED_UNUSED(t);
-    ed_ingest_flush(arg);
+    ed_ingest *g = arg;
+    int64_t now = (int64_t)ed_plat_clock_mono_ms();
+    uint32_t in_ms = ed_ingest_tick(g, now);
+    if (in_ms == UINT32_MAX) return;
+    g->timer_at_ms = now + in_ms;
+    ed_plat_timer_start(g->loop, &g->linger_timer, in_ms, on_linger, g);
 }
 
 /* A partition about to be freed (its topic deleted): its gathering batch
@@ -176,22 +232,24 @@ static void on_partition_removed(void *arg, ed_partition *p)
     }
 }
 
-/* The gathering batch of partition p, flushing the others if all are busy. */
+/* The gathering batch of partition p; if all slots are busy, the batch
+ * due first is appended early to free one. */
 static struct gather *gather_get(ed_ingest *g, ed_partition *p, int *rc)
 {
-    struct gather *free_a = NULL;
+    struct gather *free_a = NULL, *first_due = NULL;
     for (int i = 0; i < MAX_GATHER; i++) {
-        if (g->gather[i].p == p) return &g->gather[i];
-        if (!g->gather[i].p && !free_a) free_a = &g->gather[i];
+        struct gather *a = &g->gather[i];
+        if (a->p == p) return a;
+        if (!a->p && !free_a) free_a = a;
+        if (a->p && (!first_due || a->due_ms < first_due->due_ms)) first_due = a;
+    }
+    if (!free_a && first_due) {
+        gather_flush(g, first_due);
+        if (!first_due->p) free_a = first_due;
     }
     if (!free_a) {
-        ed_ingest_flush(g);
-        for (int i = 0; i < MAX_GATHER && !free_a; i++)
-            if (!g->gather[i].p) free_a = &g->gather[i];
-        if (!free_a) {
-            *rc = ED_ERR_BUSY;
-            return NULL;
-        }
+        *rc = ED_ERR_BUSY;
+        return NULL;
     }
     const struct ed_log_config *lc = ed_log_get_config(p->log);
     size_t max_len = (size_t)ED_MAX(lc->max_message_len, 1024);
@@ -206,10 +264,15 @@ static struct gather *gather_get(ed_ingest *g, ed_partition *p, int *rc)
     }
     int comp = lc->compression < 0 ? g->producer_codec : lc->compression;
     if (!ed_codec_supported(comp, true)) comp = ED_COMPRESSION_NONE;
-    *rc = ed_batch_builder_begin(free_a->bb, comp, ed_plat_clock_wall_ms(), -1, -1, -1);
+    int64_t wall = ed_plat_clock_wall_ms(), now = (int64_t)ed_plat_clock_mono_ms();
+    *rc = ed_batch_builder_begin(free_a->bb, comp, wall, -1, -1, -1);
     if (*rc != ED_OK) return NULL;
     free_a->p = p;
     free_a->bytes = 0;
+    free_a->start_ms = now;
+    /* As long as only durable waits join it: until the flush is due. */
+    int64_t linger = ED_MIN(ed_log_flush_due_in(p->log, wall), (int64_t)g->cfg.durable_max_ms);
+    free_a->due_ms = now + ED_MAX(linger, (int64_t)g->cfg.linger_ms);
     return free_a;
 }
 
@@ -257,12 +320,14 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
         a->w[a->n_w].who = who;
         a->w[a->n_w].seq = seq;
         a->n_w++;
+    } else {
+        a->due_ms = ED_MIN(a->due_ms, a->start_ms + (int64_t)g->cfg.linger_ms);
     }
-    if (a->bytes >= g->cfg.batch_len) {
+    int64_t now = (int64_t)ed_plat_clock_mono_ms();
+    if (a->bytes >= g->cfg.batch_len || a->due_ms < now)
         gather_flush(g, a);
-    } else if (g->loop && !ed_plat_timer_armed(&g->linger_timer)) {
-        ed_plat_timer_start(g->loop, &g->linger_timer, g->cfg.linger_ms, on_linger, g);
-    }
+    else
+        arm_for(g, a, now);
     return ED_OK;
 }
 

@@ -2,7 +2,9 @@
  * publishes now; CoAP, HTTP produce and the mirror's bookkeeping next):
  * records are gathered per partition into one RecordBatch built in place
  * (compressed per the topic's compression.type), appended with one write
- * after a short linger or at a size cap, and covered by one durable wait.
+ * after a short linger (or, when every record waits for durability, when
+ * the partition's gathered flush is due) or at a size cap, and covered by
+ * one durable wait.
  * Each record added with a waiter is answered exactly once, in the order
  * its batch completes: durable, or failed (append refused, flush failed,
  * partition removed while gathering). The protocol keeps its answers in
@@ -27,6 +29,9 @@ struct ed_ingest_cbs {
 
 struct ed_ingest_config {
     uint32_t linger_ms;          /* gather this long before appending */
+    uint32_t durable_max_ms;     /* a batch whose records all wait for durability
+                                  * gathers until its partition's flush is due, at
+                                  * most this long (0: linger_ms like the others) */
     size_t batch_len;            /* append once a partition's records reach this size */
     const char *what;            /* "MQTT publishes": in log lines */
     enum ed_metrics_proto proto; /* whose records, in metrics */
@@ -49,11 +54,16 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
                   size_t value_len, const struct ed_record_header *h, int n_h, void *who,
                   uint64_t seq);
 /* The producer of a record just added to p can send nothing more until it
- * is answered: p's batch is appended at the linger as usual, and then its
- * flush starts at once instead of gathering (ed_log_flush_soon). */
+ * is answered: p's batch is appended at the short linger (linger_ms, not
+ * when the flush is due), and then its flush starts at once instead of
+ * gathering (ed_log_flush_soon). */
 void ed_ingest_hurry(ed_ingest *g, ed_partition *p);
 /* Appends every gathered batch now. */
 void ed_ingest_flush(ed_ingest *g);
+/* Appends the batches whose deadline is at or before now_ms (the monotonic
+ * clock, ed_plat_clock_mono_ms); returns the ms until the next deadline (UINT32_MAX: nothing
+ * gathers). The linger timer calls it; without a loop, the owner does. */
+uint32_t ed_ingest_tick(ed_ingest *g, int64_t now_ms);
 void ed_ingest_stats_get(const ed_ingest *g, struct ed_ingest_stats *out);
 
 #endif

@@ -86,21 +86,40 @@ static bool needs_flush(const ed_log *log)
            (log->wait_head && log->wait_head->offset < log->end_offset);
 }
 
-/* How long log's flush may still gather (0: start it now). */
-static int64_t gather_left(ed_log *log, int64_t now_ms)
+/* How long until eddy.flush.gather.ms since log's previous sync has
+ * passed (0: it has, or nothing gathers). */
+static int64_t gather_time_left(const ed_log *log, int64_t now_ms)
 {
     const struct ed_storage_config *c = &log->st->cfg;
     if (log->flush_wanted || c->gather_ms == 0 || log->last_sync_ms == INT64_MIN ||
         now_ms < log->last_sync_ms)
         return 0;
     int64_t left = log->last_sync_ms + (int64_t)c->gather_ms - now_ms;
-    if (left <= 0) return 0;
-    if (c->gather_len > 0 && log->unsynced_len >= c->gather_len) {
+    return left > 0 ? left : 0;
+}
+
+static bool gather_len_reached(const ed_log *log)
+{
+    uint64_t len = log->st->cfg.gather_len;
+    return len > 0 && log->unsynced_len >= len;
+}
+
+/* How long log's flush may still gather (0: start it now). */
+static int64_t gather_left(ed_log *log, int64_t now_ms)
+{
+    int64_t left = gather_time_left(log, now_ms);
+    if (left == 0) return 0;
+    if (gather_len_reached(log)) {
         log->gather_full = true;
         return 0;
     }
     log->gathering = true;
     return left;
+}
+
+int64_t ed_log_flush_due_in(const ed_log *log, int64_t now_ms)
+{
+    return gather_len_reached(log) ? 0 : gather_time_left(log, now_ms);
 }
 
 /* The owner's next tick comes within in_ms. */

@@ -192,6 +192,12 @@ int ed_log_wait_durable(ed_log *log, int64_t offset, ed_durable_cb cb, void *arg
  * window is full): the log's waits skip eddy.flush.gather.ms and the sync
  * starts now, or right after the one running. */
 void ed_log_flush_soon(ed_log *log);
+/* Milliseconds from now_ms (the wall clock) until a durable wait on log
+ * would start its sync: 0 if at once (nothing gathers, the previous sync
+ * began eddy.flush.gather.ms ago, gather.bytes are unsynced, or a flush is
+ * asked for). Data appended before then is covered by that sync, so it
+ * can wait that long without delaying its acknowledgement. */
+int64_t ed_log_flush_due_in(const ed_log *log, int64_t now_ms);
 
 /* ---- reads ---- */
 int64_t ed_log_start_offset(const ed_log *log);   /* first offset kept */

@@ -12,6 +12,12 @@
  * producer is held back by its window instead; a producer whose window is
  * full and that says so (ed_log_flush_soon) is synced at once, not held
  * back per gather.ms, and still never acknowledged before its sync.
+ * Through the ingest path (core/ingest.c, as MQTT and CoAP use it): a
+ * batch of records that all wait for durability gathers until its
+ * partition's flush is due, so each flush appends about one batch, no
+ * record is answered before a sync that began after its batch was
+ * appended, and none waits longer than gather.ms plus the short linger; a
+ * record nobody waits for keeps its batch to the short linger.
  *
  * Usage: sim_flush_gather [--seed S] */
 #include <stdarg.h>
@@ -23,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ingest.h"
+#include "core/topics.h"
 #include "platform/platform.h"
 #include "platform/sim/sim.h"
 #include "storage/batch.h"
@@ -76,19 +84,25 @@ static void on_durable(void *arg, int status)
     cur->n_waiting--;
 }
 
+/* A fresh simulated disk and storage, ticked as it asks; sc is its config. */
+static void open_storage(struct world *w, struct ed_storage_config *sc)
+{
+    cur = w;
+    ed_sim_reset(seed);
+    ed_storage_config_default(sc);
+    sc->dir = "data";
+    sc->use_flusher_thread = false;
+    sc->gather_ms = GATHER_MS;
+    sc->gather_len = GATHER_LEN;
+    assert_int_equal(ed_storage_open(sc, &w->st), ED_OK);
+    ed_storage_set_tick_request(w->st, on_tick_request, w);
+}
+
 static void up(struct world *w)
 {
     memset(w, 0, sizeof *w);
-    cur = w;
-    ed_sim_reset(seed);
     struct ed_storage_config sc;
-    ed_storage_config_default(&sc);
-    sc.dir = "data";
-    sc.use_flusher_thread = false;
-    sc.gather_ms = GATHER_MS;
-    sc.gather_len = GATHER_LEN;
-    assert_int_equal(ed_storage_open(&sc, &w->st), ED_OK);
-    ed_storage_set_tick_request(w->st, on_tick_request, w);
+    open_storage(w, &sc);
     assert_int_equal(ed_storage_create_log(w->st, "t", 0, &sc.log, &w->log), ED_OK);
     assert_int_equal(ed_batch_builder_new(1 << 20, &w->bb), ED_OK);
     /* The new segment's folder sync began the interval: let it pass. */
@@ -269,6 +283,197 @@ static void test_everyday_load_still_gathers(void **state)
     assert_true(o.max_wait_ms <= GATHER_MS);
 }
 
+/* ---- through the ingest path ---- */
+
+#define LINGER_MS 2
+#define N_IREC    6000
+
+/* The ingest runs without a loop (its deadlines through ed_ingest_tick):
+ * no timer is started. */
+#include "sim_noloop.h"
+
+struct irec {
+    bool durable;
+    int64_t add_ms, append_ms, done_ms;
+    uint64_t syncs_at_append;
+};
+
+struct iworld {
+    struct world w; /* st, tick_at; log is the partition's */
+    ed_topics *topics;
+    ed_partition *p;
+    ed_ingest *g;
+    int64_t ingest_at; /* the next batch deadline */
+    int64_t base;      /* the first record's offset */
+    int n, n_appended;
+    struct irec r[N_IREC];
+};
+
+static void on_ingest_done(void *arg, void *who, uint64_t seq, int status)
+{
+    (void)arg, (void)seq;
+    struct irec *r = who;
+    assert_int_equal(status, ED_OK);
+    assert_int_equal(r->done_ms, -1);
+    /* The promise: a sync that began after the batch was appended. */
+    assert_true(r->append_ms >= 0);
+    assert_true(datasyncs() > r->syncs_at_append);
+    r->done_ms = ed_plat_clock_wall_ms();
+}
+
+/* Notes the records appended since the last look (offsets are theirs in
+ * order: one partition, nothing else writes to it). */
+static void note_appends(struct iworld *iw)
+{
+    int64_t end = ed_log_end_offset(iw->p->log) - iw->base;
+    for (; iw->n_appended < end; iw->n_appended++) {
+        struct irec *r = &iw->r[iw->n_appended];
+        r->append_ms = ed_plat_clock_wall_ms();
+        r->syncs_at_append = datasyncs();
+    }
+}
+
+static void ingest_tick(struct iworld *iw, int64_t now)
+{
+    /* The ingest's deadlines are on the monotonic clock, which the
+     * simulation advances with the wall clock. */
+    uint32_t in_ms = ed_ingest_tick(iw->g, (int64_t)ed_plat_clock_mono_ms());
+    note_appends(iw);
+    iw->ingest_at = in_ms == UINT32_MAX ? INT64_MAX : now + in_ms;
+}
+
+static struct iworld *iup(void)
+{
+    struct iworld *iw = calloc(1, sizeof *iw);
+    assert_non_null(iw);
+    struct world *w = &iw->w;
+    struct ed_storage_config sc;
+    open_storage(w, &sc);
+    assert_int_equal(ed_topics_open_dir(w->st, "data", &sc.log, &iw->topics), ED_OK);
+    ed_topic *t;
+    assert_int_equal(ed_topics_create(iw->topics, "t", 1, NULL, NULL, 0, NULL, &t), ED_OK);
+    iw->p = ed_topic_partition(t, 0);
+    w->log = iw->p->log;
+    static const struct ed_ingest_cbs cbs = {.done = on_ingest_done};
+    struct ed_ingest_config ic = {.linger_ms = LINGER_MS,
+                                  .durable_max_ms = 10 * GATHER_MS,
+                                  .batch_len = 65536,
+                                  .what = "records",
+                                  .proto = ED_METRICS_MQTT};
+    assert_int_equal(ed_ingest_new(NULL, iw->topics, &ic, &cbs, iw, &iw->g), ED_OK);
+    ed_storage_tick(w->st, ed_plat_clock_wall_ms());
+    ed_sim_clock_advance_ms(GATHER_MS);
+    w->tick_at = ed_plat_clock_wall_ms();
+    iw->ingest_at = INT64_MAX;
+    iw->base = ed_log_end_offset(w->log);
+    return iw;
+}
+
+static void idown(struct iworld *iw)
+{
+    ed_ingest_free(iw->g);
+    ed_topics_close(iw->topics);
+    ed_storage_close(iw->w.st);
+    ed_sim_shutdown();
+    free(iw);
+}
+
+/* A record every ms for run_ms (about the 16 sensors x 100 msg/s of the
+ * everyday load); every qos0_every-th nobody waits for (0: none). */
+static void irun(struct iworld *iw, int64_t run_ms, int qos0_every)
+{
+    static const uint8_t value[70];
+    struct world *w = &iw->w;
+    int64_t t0 = ed_plat_clock_wall_ms(), next_send = t0;
+    for (;;) {
+        int64_t now = ed_plat_clock_wall_ms();
+        if (now >= iw->ingest_at) ingest_tick(iw, now);
+        if (now >= w->tick_at) {
+            w->tick_at = INT64_MAX;
+            uint32_t next = ed_storage_tick(w->st, now);
+            if (now + next < w->tick_at) w->tick_at = now + next;
+        }
+        if (now < t0 + run_ms && now >= next_send) {
+            assert_true(iw->n < N_IREC);
+            struct irec *r = &iw->r[iw->n];
+            r->durable = qos0_every == 0 || (iw->n + 1) % qos0_every != 0;
+            r->add_ms = now;
+            r->append_ms = r->done_ms = -1;
+            assert_int_equal(ed_ingest_add(iw->g, iw->p, "k", 1, value, sizeof value, NULL, 0,
+                                           r->durable ? r : NULL, 0),
+                             ED_OK);
+            iw->n++;
+            ingest_tick(iw, now); /* appends nothing not due; learns the deadline */
+            next_send += 1;
+            continue;
+        }
+        bool waiting = false;
+        for (int i = 0; i < iw->n && !waiting; i++)
+            waiting = iw->r[i].durable && iw->r[i].done_ms < 0;
+        if (now >= t0 + run_ms && !waiting && iw->ingest_at == INT64_MAX) break;
+        int64_t to = ED_MIN(w->tick_at, iw->ingest_at);
+        if (now < t0 + run_ms && next_send < to) to = next_send;
+        assert_true(to > now && to < now + 10 * 1000);
+        ed_sim_clock_advance_ms(to - now);
+    }
+}
+
+/* Only durable records: each flush appends about one batch (not one per
+ * 2 ms), the flushes keep to one per gather.ms, no record is answered
+ * before its sync (on_ingest_done) and none waits longer than gather.ms
+ * plus the short linger. */
+static void test_ingest_durable_batches_gather_until_flush(void **state)
+{
+    (void)state;
+    struct iworld *iw = iup();
+    uint64_t s0 = datasyncs();
+    irun(iw, 5000, 0);
+    struct ed_ingest_stats gs;
+    ed_ingest_stats_get(iw->g, &gs);
+    int64_t syncs = (int64_t)(datasyncs() - s0), max_wait = 0;
+    for (int i = 0; i < iw->n; i++) {
+        assert_true(iw->r[i].done_ms >= iw->r[i].append_ms);
+        max_wait = ED_MAX(max_wait, iw->r[i].done_ms - iw->r[i].add_ms);
+    }
+    printf("ingest, durable: %d records, %" PRIu64 " batches, %" PRId64
+           " syncs, longest wait %" PRId64 " ms\n",
+           iw->n, gs.n_batches, syncs, max_wait);
+    assert_int_equal(iw->n, 5000);
+    assert_int_equal(gs.n_records, 5000);
+    assert_true(syncs <= 5000 / GATHER_MS + 2);
+    assert_true(gs.n_batches <= (uint64_t)syncs + 2);
+    assert_true(max_wait <= GATHER_MS + LINGER_MS);
+    idown(iw);
+}
+
+/* One record in ten nobody waits for (MQTT QoS 0): each of those is
+ * appended within the short linger, as before (the batch it joins closes
+ * then), and the durable ones are still answered only after their sync
+ * and within the same bound. */
+static void test_ingest_fire_and_forget_keeps_short_linger(void **state)
+{
+    (void)state;
+    struct iworld *iw = iup();
+    irun(iw, 2000, 10);
+    int64_t max_linger = 0, max_wait = 0;
+    for (int i = 0; i < iw->n; i++) {
+        if (iw->r[i].durable)
+            max_wait = ED_MAX(max_wait, iw->r[i].done_ms - iw->r[i].add_ms);
+        else
+            max_linger = ED_MAX(max_linger, iw->r[i].append_ms - iw->r[i].add_ms);
+    }
+    struct ed_ingest_stats gs;
+    ed_ingest_stats_get(iw->g, &gs);
+    printf("ingest, 1 in 10 QoS 0: %d records, %" PRIu64 " batches, longest QoS 0 linger %" PRId64
+           " ms, wait %" PRId64 " ms\n",
+           iw->n, gs.n_batches, max_linger, max_wait);
+    assert_int_equal(iw->n, 2000);
+    assert_true(gs.n_batches >= 2000 / 10);
+    assert_true(max_linger <= LINGER_MS);
+    assert_true(max_wait <= GATHER_MS + LINGER_MS);
+    idown(iw);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i + 1 < argc; i++)
@@ -280,6 +485,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_overload_backpressure),
         cmocka_unit_test(test_full_window_synced_at_once),
         cmocka_unit_test(test_everyday_load_still_gathers),
+        cmocka_unit_test(test_ingest_durable_batches_gather_until_flush),
+        cmocka_unit_test(test_ingest_fire_and_forget_keeps_short_linger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

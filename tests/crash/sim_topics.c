@@ -30,19 +30,9 @@
 
 static uint64_t seed = 1;
 
-/* The simulated port has no event loop; the registry runs without one here
- * (deletions finish inside ed_topics_delete), so these are never called. */
-void ed_plat_timer_start(ed_loop *l, ed_timer *t, uint32_t delay_ms, ed_timer_cb cb, void *arg)
-{
-    (void)l, (void)t, (void)delay_ms, (void)cb, (void)arg;
-    abort();
-}
-
-void ed_plat_timer_stop(ed_loop *l, ed_timer *t)
-{
-    (void)l, (void)t;
-    abort();
-}
+/* The registry runs without a loop here (deletions finish inside
+ * ed_topics_delete): no timer is started. */
+#include "sim_noloop.h"
 
 struct world {
     struct ed_storage_config sc;
