@@ -337,7 +337,9 @@ int ed_coap_start(ed_broker *b, ed_coap **out, char *why, size_t why_len)
     rc = ed_coap_new(b, psks != NULL, why, why_len, &m);
     if (rc != ED_OK) {
         ed_coap_psk_free(psks);
-        if (rc != ED_ERR_INVAL) snprintf(why, why_len, "CoAP listener: %s", ed_strerror(rc));
+        if (rc != ED_ERR_INVAL)
+            snprintf(why, why_len, "CoAP listener: %s%s", ed_strerror(rc),
+                     rc == ED_ERR_UNSUPPORTED ? " (libcoap: the error above says why)" : "");
         return rc;
     }
     m->psks = psks;
