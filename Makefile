@@ -56,11 +56,12 @@ LIBS += -lmbedtls -lmbedx509 -lmbedcrypto
 else
 LIBS += -lmbedcrypto
 endif
-# The CoAP listener on libcoap, linked shared: Debian's build with OpenSSL
-# for coaps:// (DTLS-PSK; docs/architecture.md says why this one).
+# The CoAP listener on libcoap: its headers only. platform/posix/coap.c
+# loads the library at run time (dlopen, in glibc's libc since 2.34): the
+# build without TLS, or the one with OpenSSL for coaps:// (DTLS-PSK);
+# docs/architecture.md says why.
 ifeq ($(WITH_COAP),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libcoap-3-openssl 2>/dev/null)
-LIBS += $(shell $(PKG_CONFIG) --libs libcoap-3-openssl 2>/dev/null || echo -lcoap-3-openssl)
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
 

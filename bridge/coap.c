@@ -222,7 +222,7 @@ static bool psk_key(void *arg, const uint8_t *identity, size_t len, const uint8_
     return ed_coap_psk_find(m->psks, identity, len, key, key_len);
 }
 
-int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
+int ed_coap_new(ed_broker *b, bool dtls, char *why, size_t why_len, ed_coap **out)
 {
     const struct ed_config *cfg = b->cfg;
     ed_coap *m = ed_calloc(1, sizeof *m);
@@ -240,7 +240,7 @@ int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out)
                                   .proto = ED_METRICS_COAP};
     rc = ed_ingest_new(b->loop, b->topics, &ic, &ingest_cbs, m, &m->ingest);
     if (rc != ED_OK) goto fail;
-    struct ed_coap_settings st = {(uint32_t)cfg->coap_max_clients};
+    struct ed_coap_settings st = {(uint32_t)cfg->coap_max_clients, dtls};
     struct ed_coap_cbs cbs = {on_request, psk_key};
     rc = ed_plat_coap_new(b->loop, &st, &cbs, m, &m->ctx);
     if (rc != ED_OK) goto fail;
@@ -337,10 +337,12 @@ int ed_coap_start(ed_broker *b, ed_coap **out, char *why, size_t why_len)
         ED_LOG_INFO("coap.psk.file: %d DTLS client identities", ed_coap_psk_count(psks));
     }
     ed_coap *m;
-    rc = ed_coap_new(b, why, why_len, &m);
+    rc = ed_coap_new(b, psks != NULL, why, why_len, &m);
     if (rc != ED_OK) {
         ed_coap_psk_free(psks);
-        if (rc != ED_ERR_INVAL) snprintf(why, why_len, "CoAP listener: %s", ed_strerror(rc));
+        if (rc != ED_ERR_INVAL)
+            snprintf(why, why_len, "CoAP listener: %s%s", ed_strerror(rc),
+                     rc == ED_ERR_UNSUPPORTED ? " (libcoap: the error above says why)" : "");
         return rc;
     }
     m->psks = psks;

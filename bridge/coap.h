@@ -30,9 +30,10 @@ typedef struct ed_coap ed_coap;
 int ed_coap_start(ed_broker *b, ed_coap **out, char *why, size_t why_len);
 
 /* A listener for broker b (b->loop, b->topics and b->cfg set; b->acl may
- * be NULL: no authorizer). The routes (coap.routes) are parsed here: ED_ERR_INVAL with
- * why naming the bad route. */
-int ed_coap_new(ed_broker *b, char *why, size_t why_len, ed_coap **out);
+ * be NULL: no authorizer); dtls: it will have DTLS endpoints (libcoap with
+ * OpenSSL is loaded only then). The routes (coap.routes) are parsed here:
+ * ED_ERR_INVAL with why naming the bad route. */
+int ed_coap_new(ed_broker *b, bool dtls, char *why, size_t why_len, ed_coap **out);
 /* Frees the listener; requests still waiting for the disk get no answer
  * (their clients retransmit). */
 void ed_coap_free(ed_coap *m);

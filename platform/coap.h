@@ -53,9 +53,14 @@ struct ed_coap_cbs {
 
 struct ed_coap_settings {
     uint32_t max_sessions; /* client endpoints (address:port) kept at once; 0 = no limit */
+    /* DTLS endpoints will be made: loads libcoap's build with OpenSSL
+     * (otherwise the one without TLS, and ed_plat_coap_listen_dtls fails) */
+    bool dtls;
 };
 
-/* A context on loop l. ED_ERR_UNSUPPORTED when libcoap has no epoll. */
+/* A context on loop l; the first one loads libcoap. ED_ERR_UNSUPPORTED
+ * (logged, naming what is missing) when libcoap's library or one of its
+ * functions is not there, or it has no epoll. */
 int ed_plat_coap_new(ed_loop *l, const struct ed_coap_settings *st, const struct ed_coap_cbs *cbs,
                      void *arg, ed_coap_ctx **out);
 /* Frees the context: endpoints, sessions, and every deferred request

@@ -3,7 +3,8 @@
 # binary, the default config (boards/<board>/eddy.properties if the board has
 # its own, else boards/debian/), the systemd unit, the maintainer scripts
 # that create the eddy user, and the operations guide. Library dependencies
-# come from dpkg-shlibdeps against the board architecture's libraries.
+# come from dpkg-shlibdeps against the board architecture's libraries, plus
+# libcoap3, which the binary loads at run time.
 # Usage: mkdeb.sh BINARY DEB_ARCH VERSION BOARD OUT.deb   (STRIP: the board's strip)
 set -e
 bin=$1; arch=$2; version=$3; board=$4; out=$5
@@ -38,6 +39,12 @@ if [ -z "$shlibs" ]; then
     cat "$tmp/shlibdeps.err" >&2
     echo "mkdeb: dpkg-shlibdeps found no library dependencies for $arch" >&2
     exit 1
+fi
+# libcoap is loaded at run time (dlopen), so the linker recorded no need of
+# it: a binary naming its libraries depends on the package holding them
+# (the version of libcoap3's shlibs file).
+if grep -qF 'libcoap-3-notls.so.3' "$root/usr/bin/eddy"; then
+    shlibs="$shlibs, libcoap3 (>= 4.3.1)"
 fi
 
 size_kb=$(du -sk --exclude=DEBIAN "$root" | cut -f1)

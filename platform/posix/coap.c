@@ -25,6 +25,7 @@
 #include "platform/posix/posix_int.h"
 
 #include <coap3/coap.h>
+#include <dlfcn.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,115 @@
 #include <sys/socket.h>
 
 #define DIAG_MAX 160
+
+/* libcoap is loaded at run time, not linked: Debian builds it once per TLS
+ * library, with the same API and ABI. The build with OpenSSL initialises
+ * OpenSSL as soon as it starts (about 5 MB of the idle process), so it is
+ * loaded only for a context that will have DTLS endpoints; plain CoAP loads
+ * the build without TLS, and a broker without a CoAP listener neither. */
+#define LIBCOAP_PLAIN "libcoap-3-notls.so.3"
+#define LIBCOAP_DTLS  "libcoap-3-openssl.so.3"
+
+/* Every libcoap function used here, one line each (named without the
+ * coap_ prefix); the prototypes are libcoap's own. */
+#define LIBCOAP_FUNCS                                                                              \
+    X(add_data)                                                                                    \
+    X(add_data_large_response)                                                                     \
+    X(add_option)                                                                                  \
+    X(add_resource)                                                                                \
+    X(address_init)                                                                                \
+    X(async_get_app_data)                                                                          \
+    X(async_set_app_data)                                                                          \
+    X(async_trigger)                                                                               \
+    X(check_option)                                                                                \
+    X(context_get_coap_fd)                                                                         \
+    X(context_set_block_mode)                                                                      \
+    X(context_set_max_idle_sessions)                                                               \
+    X(context_set_psk2)                                                                            \
+    X(decode_var_bytes)                                                                            \
+    X(delete_str_const)                                                                            \
+    X(dtls_is_supported)                                                                           \
+    X(encode_var_safe)                                                                             \
+    X(endpoint_str)                                                                                \
+    X(find_async)                                                                                  \
+    X(free_context)                                                                                \
+    X(get_app_data)                                                                                \
+    X(get_data)                                                                                    \
+    X(get_data_large)                                                                              \
+    X(get_resource_from_uri_path)                                                                  \
+    X(io_process)                                                                                  \
+    X(make_str_const)                                                                              \
+    X(new_context)                                                                                 \
+    X(new_endpoint)                                                                                \
+    X(new_str_const)                                                                               \
+    X(opt_length)                                                                                  \
+    X(opt_value)                                                                                   \
+    X(option_filter_clear)                                                                         \
+    X(option_filter_set)                                                                           \
+    X(option_iterator_init)                                                                        \
+    X(option_next)                                                                                 \
+    X(pdu_get_code)                                                                                \
+    X(pdu_get_token)                                                                               \
+    X(pdu_get_type)                                                                                \
+    X(pdu_set_code)                                                                                \
+    X(print_addr)                                                                                  \
+    X(register_async)                                                                              \
+    X(register_event_handler)                                                                      \
+    X(register_nack_handler)                                                                       \
+    X(register_request_handler)                                                                    \
+    X(resource_get_userdata)                                                                       \
+    X(resource_init)                                                                               \
+    X(resource_notify_observers)                                                                   \
+    X(resource_set_get_observable)                                                                 \
+    X(resource_set_userdata)                                                                       \
+    X(resource_unknown_init2)                                                                      \
+    X(session_get_addr_remote)                                                                     \
+    X(session_get_context)                                                                         \
+    X(session_get_proto)                                                                           \
+    X(session_get_psk_identity)                                                                    \
+    X(set_app_data)                                                                                \
+    X(set_log_handler)                                                                             \
+    X(set_log_level)                                                                               \
+    X(startup)
+
+static struct {
+#define X(f) __typeof__(coap_##f) *f;
+    LIBCOAP_FUNCS
+#undef X
+} lc;
+
+static const char *lc_loaded; /* the library lc was resolved from, NULL: none yet */
+
+/* Resolves lc from the library dtls asks for (once per process: the build
+ * with DTLS serves plain contexts too). false (logged, naming the library
+ * or symbol) when it cannot be loaded. */
+static bool lc_load(bool dtls)
+{
+    const char *want = dtls ? LIBCOAP_DTLS : LIBCOAP_PLAIN;
+    if (lc_loaded && (!dtls || strcmp(lc_loaded, LIBCOAP_DTLS) == 0)) return true;
+    if (lc_loaded) {
+        ED_LOG_ERR("coaps:// needs %s, but this process already runs CoAP on %s", want, lc_loaded);
+        return false;
+    }
+    /* never closed: libcoap and its TLS library stay for the process */
+    void *h = dlopen(want, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ED_LOG_ERR("CoAP%s needs %s (Debian package libcoap3): %s", dtls ? " over DTLS" : "", want,
+                   dlerror());
+        return false;
+    }
+#define X(f)                                                                                       \
+    lc.f = (__typeof__(lc.f))dlsym(h, "coap_" #f);                                                 \
+    if (!lc.f) {                                                                                   \
+        ED_LOG_ERR("%s has no function coap_" #f ": a libcoap 4.3.1 or later is needed", want);    \
+        dlclose(h);                                                                                \
+        return false;                                                                              \
+    }
+    LIBCOAP_FUNCS
+#undef X
+    lc_loaded = want;
+    return true;
+}
 
 /* libcoap's descriptor in the loop (freed by the loop once closed). */
 struct coap_io {
@@ -76,6 +186,7 @@ struct ed_coap_ctx {
     ed_coap_wait *waits;  /* every wait not yet freed */
     ed_timer kick;        /* answers given: process in the next turn of the loop */
     struct obs_res *res;  /* every observable path */
+    bool dtls;            /* made for DTLS endpoints (ed_coap_settings.dtls) */
     bool psk;             /* libcoap took the PSK callback: DTLS endpoints can be made */
     coap_bin_const_t key; /* the key psk_lookup hands libcoap (it copies it) */
 };
@@ -112,7 +223,7 @@ static void coap_log_line(coap_log_t level, const char *message)
 
 static void set_code(coap_pdu_t *resp, int code)
 {
-    coap_pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
+    lc.pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
 }
 
 /* ---- observers counted ---- */
@@ -169,17 +280,17 @@ static void on_nack(coap_session_t *s, const coap_pdu_t *sent, const coap_nack_r
                     const coap_mid_t mid)
 {
     ED_UNUSED(mid);
-    if (!sent || COAP_RESPONSE_CLASS(coap_pdu_get_code(sent)) != 2) return;
+    if (!sent || COAP_RESPONSE_CLASS(lc.pdu_get_code(sent)) != 2) return;
     if (why != COAP_NACK_RST && why != COAP_NACK_TOO_MANY_RETRIES) return;
-    coap_bin_const_t t = coap_pdu_get_token(sent);
-    obs_forget(coap_get_app_data(coap_session_get_context(s)), s, &t);
+    coap_bin_const_t t = lc.pdu_get_token(sent);
+    obs_forget(lc.get_app_data(lc.session_get_context(s)), s, &t);
 }
 
 /* A client's session freed: its observers with it. */
 static int on_coap_event(coap_session_t *s, const coap_event_t ev)
 {
     if (ev == COAP_EVENT_SERVER_SESSION_DEL)
-        obs_forget(coap_get_app_data(coap_session_get_context(s)), s, NULL);
+        obs_forget(lc.get_app_data(lc.session_get_context(s)), s, NULL);
     return 0;
 }
 
@@ -187,10 +298,10 @@ static int on_coap_event(coap_session_t *s, const coap_event_t ev)
  * its Observe option, counted. */
 static void obs_account(ed_coap_req *rq)
 {
-    struct obs_res *o = coap_resource_get_userdata(rq->resource);
+    struct obs_res *o = lc.resource_get_userdata(rq->resource);
     int64_t ob = ed_plat_coap_uint_opt(rq, ED_COAP_OPT_OBSERVE);
-    int cls = COAP_RESPONSE_CLASS(coap_pdu_get_code(rq->resp));
-    coap_bin_const_t t = coap_pdu_get_token(rq->req);
+    int cls = COAP_RESPONSE_CLASS(lc.pdu_get_code(rq->resp));
+    coap_bin_const_t t = lc.pdu_get_token(rq->req);
     if (ob == 0 && cls == 2) {
         obs_add(o, rq->session, t);
     } else if (ob == 1 || (ob == 0 && cls > 2)) {
@@ -204,14 +315,14 @@ static void obs_account(ed_coap_req *rq)
 static void handler(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                     const coap_string_t *query, coap_pdu_t *resp)
 {
-    ed_coap_ctx *c = coap_get_app_data(coap_session_get_context(s));
-    coap_async_t *a = coap_find_async(s, coap_pdu_get_token(req));
-    ed_coap_wait *w = a ? coap_async_get_app_data(a) : NULL;
+    ed_coap_ctx *c = lc.get_app_data(lc.session_get_context(s));
+    coap_async_t *a = lc.find_async(s, lc.pdu_get_token(req));
+    ed_coap_wait *w = a ? lc.async_get_app_data(a) : NULL;
     if (a && !(w && w->redispatch)) {
         /* libcoap hands a waiting request over only once it is due */
         if (!w || !w->ready) return;
         set_code(resp, w->code);
-        if (*w->diag) coap_add_data(resp, strlen(w->diag), (const uint8_t *)w->diag);
+        if (*w->diag) lc.add_data(resp, strlen(w->diag), (const uint8_t *)w->diag);
         return;
     }
     struct ed_coap_req rq = {
@@ -223,7 +334,7 @@ static void handler(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req
 
 enum ed_coap_method ed_plat_coap_method(const ed_coap_req *rq)
 {
-    switch (coap_pdu_get_code(rq->req)) {
+    switch (lc.pdu_get_code(rq->req)) {
     case COAP_REQUEST_CODE_GET:
         return ED_COAP_GET;
     case COAP_REQUEST_CODE_POST:
@@ -239,23 +350,23 @@ enum ed_coap_method ed_plat_coap_method(const ed_coap_req *rq)
 
 bool ed_plat_coap_confirmable(const ed_coap_req *rq)
 {
-    return coap_pdu_get_type(rq->req) == COAP_MESSAGE_CON;
+    return lc.pdu_get_type(rq->req) == COAP_MESSAGE_CON;
 }
 
 int ed_plat_coap_path(const ed_coap_req *rq, char *out, size_t out_len)
 {
     coap_opt_iterator_t it;
     coap_opt_filter_t f;
-    coap_option_filter_clear(&f);
-    coap_option_filter_set(&f, COAP_OPTION_URI_PATH);
-    coap_option_iterator_init(rq->req, &it, &f);
+    lc.option_filter_clear(&f);
+    lc.option_filter_set(&f, COAP_OPTION_URI_PATH);
+    lc.option_iterator_init(rq->req, &it, &f);
     size_t w = 0;
     coap_opt_t *o;
     if (out_len == 0) return ED_ERR_TOOBIG;
     out[0] = '\0';
-    while ((o = coap_option_next(&it))) {
-        const uint8_t *v = coap_opt_value(o);
-        size_t n = coap_opt_length(o);
+    while ((o = lc.option_next(&it))) {
+        const uint8_t *v = lc.opt_value(o);
+        size_t n = lc.opt_length(o);
         if (n == 0 || memchr(v, '/', n) || memchr(v, '\0', n)) return ED_ERR_INVAL;
         if (w + (w > 0) + n + 1 > out_len) return ED_ERR_TOOBIG;
         if (w > 0) out[w++] = '/';
@@ -270,14 +381,14 @@ bool ed_plat_coap_query(const ed_coap_req *rq, const char *name, const uint8_t *
 {
     coap_opt_iterator_t it;
     coap_opt_filter_t f;
-    coap_option_filter_clear(&f);
-    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
-    coap_option_iterator_init(rq->req, &it, &f);
+    lc.option_filter_clear(&f);
+    lc.option_filter_set(&f, COAP_OPTION_URI_QUERY);
+    lc.option_iterator_init(rq->req, &it, &f);
     size_t nl = strlen(name);
     coap_opt_t *o;
-    while ((o = coap_option_next(&it))) {
-        const uint8_t *p = coap_opt_value(o);
-        size_t n = coap_opt_length(o);
+    while ((o = lc.option_next(&it))) {
+        const uint8_t *p = lc.opt_value(o);
+        size_t n = lc.opt_length(o);
         if (n > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
             *v = p + nl + 1;
             *len = n - nl - 1;
@@ -290,17 +401,17 @@ bool ed_plat_coap_query(const ed_coap_req *rq, const char *name, const uint8_t *
 int64_t ed_plat_coap_uint_opt(const ed_coap_req *rq, uint16_t number)
 {
     coap_opt_iterator_t it;
-    coap_opt_t *o = coap_check_option(rq->req, number, &it);
+    coap_opt_t *o = lc.check_option(rq->req, number, &it);
     if (!o) return -1;
-    if (coap_opt_length(o) > 4) return -2;
-    return (int64_t)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
+    if (lc.opt_length(o) > 4) return -2;
+    return (int64_t)lc.decode_var_bytes(lc.opt_value(o), lc.opt_length(o));
 }
 
 void ed_plat_coap_body(const ed_coap_req *rq, const uint8_t **p, size_t *len)
 {
     size_t n = 0, off = 0, total = 0;
     const uint8_t *d = NULL;
-    if (!coap_get_data_large(rq->req, &n, &d, &off, &total)) {
+    if (!lc.get_data_large(rq->req, &n, &d, &off, &total)) {
         *p = NULL;
         *len = 0;
         return;
@@ -313,8 +424,8 @@ const char *ed_plat_coap_peer(const ed_coap_req *rq)
 {
     ed_coap_req *m = (ed_coap_req *)rq; /* filled on first use */
     if (!m->peer[0]) {
-        const coap_address_t *a = coap_session_get_addr_remote(rq->session);
-        if (!a || coap_print_addr(a, (uint8_t *)m->peer, sizeof m->peer - 1) == 0)
+        const coap_address_t *a = lc.session_get_addr_remote(rq->session);
+        if (!a || lc.print_addr(a, (uint8_t *)m->peer, sizeof m->peer - 1) == 0)
             snprintf(m->peer, sizeof m->peer, "?");
     }
     return m->peer;
@@ -322,10 +433,10 @@ const char *ed_plat_coap_peer(const ed_coap_req *rq)
 
 const char *ed_plat_coap_identity(const ed_coap_req *rq)
 {
-    if (coap_session_get_proto(rq->session) != COAP_PROTO_DTLS) return NULL;
+    if (lc.session_get_proto(rq->session) != COAP_PROTO_DTLS) return NULL;
     ed_coap_req *m = (ed_coap_req *)rq; /* filled on first use */
     if (!m->identity[0]) {
-        const coap_bin_const_t *id = coap_session_get_psk_identity(rq->session);
+        const coap_bin_const_t *id = lc.session_get_psk_identity(rq->session);
         size_t n = id ? id->length : 0;
         if (n == 0 || n >= sizeof m->identity || memchr(id->s, '\0', n)) return NULL;
         memcpy(m->identity, id->s, n);
@@ -348,8 +459,8 @@ static const coap_bin_const_t *psk_lookup(coap_bin_const_t *identity, coap_sessi
         return &c->key;
     }
     char peer[64] = "?";
-    const coap_address_t *a = coap_session_get_addr_remote(s);
-    if (a) coap_print_addr(a, (uint8_t *)peer, sizeof peer - 1);
+    const coap_address_t *a = lc.session_get_addr_remote(s);
+    if (a) lc.print_addr(a, (uint8_t *)peer, sizeof peer - 1);
     ED_LOG_WARN_RL("DTLS handshake from %s refused: unknown PSK identity", peer);
     return NULL;
 }
@@ -368,9 +479,9 @@ void ed_plat_coap_answer(ed_coap_req *rq, int code, int format, const void *body
         uint8_t *copy = ed_malloc(len);
         if (copy) {
             memcpy(copy, body, len);
-            if (coap_add_data_large_response(rq->resource, rq->session, rq->req, rq->resp,
-                                             rq->query, (uint16_t)format, -1, 0, len, copy,
-                                             release_copy, copy)) {
+            if (lc.add_data_large_response(rq->resource, rq->session, rq->req, rq->resp, rq->query,
+                                           (uint16_t)format, -1, 0, len, copy, release_copy,
+                                           copy)) {
                 rq->done = true;
                 return;
             }
@@ -378,23 +489,23 @@ void ed_plat_coap_answer(ed_coap_req *rq, int code, int format, const void *body
              * its own error answer in place (and released the copy) */
             size_t dn;
             const uint8_t *dp;
-            if (coap_get_data(rq->resp, &dn, &dp)) {
+            if (lc.get_data(rq->resp, &dn, &dp)) {
                 rq->done = true;
                 return;
             }
         }
         set_code(rq->resp, 503);
         static const char oom[] = "out of memory for the answer";
-        coap_add_data(rq->resp, sizeof oom - 1, (const uint8_t *)oom);
+        lc.add_data(rq->resp, sizeof oom - 1, (const uint8_t *)oom);
         rq->done = true;
         return;
     }
     if (format >= 0) {
         uint8_t b[4];
-        coap_add_option(rq->resp, COAP_OPTION_CONTENT_FORMAT,
-                        coap_encode_var_safe(b, sizeof b, (unsigned)format), b);
+        lc.add_option(rq->resp, COAP_OPTION_CONTENT_FORMAT,
+                      lc.encode_var_safe(b, sizeof b, (unsigned)format), b);
     }
-    if (len > 0) coap_add_data(rq->resp, len, body);
+    if (len > 0) lc.add_data(rq->resp, len, body);
     rq->done = true;
 }
 
@@ -403,12 +514,12 @@ ed_coap_wait *ed_plat_coap_defer(ed_coap_req *rq)
     ed_coap_ctx *c = rq->c;
     ed_coap_wait *w = ed_calloc(1, sizeof *w);
     if (!w) return NULL;
-    coap_async_t *a = coap_register_async(rq->session, rq->req, 0);
+    coap_async_t *a = lc.register_async(rq->session, rq->req, 0);
     if (!a) {
         ed_free(w);
         return NULL;
     }
-    coap_async_set_app_data(a, w);
+    lc.async_set_app_data(a, w);
     w->next = c->waits;
     if (c->waits) c->waits->prev = w;
     c->waits = w;
@@ -430,7 +541,7 @@ static void on_kick(ed_timer *t, void *arg)
  * sooner by its reckoning: not waited for). */
 static void trigger(ed_coap_wait *w)
 {
-    coap_async_trigger(w->async);
+    lc.async_trigger(w->async);
     if (!ed_plat_timer_armed(&w->c->kick))
         ed_plat_timer_start(w->c->loop, &w->c->kick, 0, on_kick, w->c);
 }
@@ -447,44 +558,44 @@ bool ed_plat_coap_redispatch(ed_coap_req *rq)
 
 bool ed_plat_coap_observable(const ed_coap_req *rq)
 {
-    const struct obs_res *o = rq->resource ? coap_resource_get_userdata(rq->resource) : NULL;
+    const struct obs_res *o = rq->resource ? lc.resource_get_userdata(rq->resource) : NULL;
     return o && o->c == rq->c && o->r == rq->resource;
 }
 
 uint32_t ed_plat_coap_n_observers(const ed_coap_req *rq)
 {
     if (!ed_plat_coap_observable(rq)) return 0;
-    const struct obs_res *o = coap_resource_get_userdata(rq->resource);
+    const struct obs_res *o = lc.resource_get_userdata(rq->resource);
     return o->n_obs;
 }
 
 bool ed_plat_coap_observing(const ed_coap_req *rq)
 {
     if (!ed_plat_coap_observable(rq)) return false;
-    return obs_find(coap_resource_get_userdata(rq->resource), rq->session,
-                    coap_pdu_get_token(rq->req)) != NULL;
+    return obs_find(lc.resource_get_userdata(rq->resource), rq->session,
+                    lc.pdu_get_token(rq->req)) != NULL;
 }
 
 bool ed_plat_coap_redispatched(const ed_coap_req *rq)
 {
-    coap_async_t *a = coap_find_async(rq->session, coap_pdu_get_token(rq->req));
-    ed_coap_wait *w = a ? coap_async_get_app_data(a) : NULL;
+    coap_async_t *a = lc.find_async(rq->session, lc.pdu_get_token(rq->req));
+    ed_coap_wait *w = a ? lc.async_get_app_data(a) : NULL;
     return w && w->redispatch;
 }
 
 ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path)
 {
     coap_str_const_t p = {strlen(path), (const uint8_t *)path};
-    coap_resource_t *r = coap_get_resource_from_uri_path(c->ctx, &p);
-    struct obs_res *o = r ? coap_resource_get_userdata(r) : NULL;
+    coap_resource_t *r = lc.get_resource_from_uri_path(c->ctx, &p);
+    struct obs_res *o = r ? lc.resource_get_userdata(r) : NULL;
     if (o && o->c == c && o->r == r) return (ed_coap_res *)o;
     o = ed_calloc(1, sizeof *o);
-    coap_str_const_t *own = o ? coap_new_str_const((const uint8_t *)path, strlen(path)) : NULL;
-    r = own ? coap_resource_init(own,
-                                 COAP_RESOURCE_FLAGS_RELEASE_URI | COAP_RESOURCE_FLAGS_NOTIFY_CON)
+    coap_str_const_t *own = o ? lc.new_str_const((const uint8_t *)path, strlen(path)) : NULL;
+    r = own ? lc.resource_init(own,
+                               COAP_RESOURCE_FLAGS_RELEASE_URI | COAP_RESOURCE_FLAGS_NOTIFY_CON)
             : NULL;
     if (!r) {
-        if (own) coap_delete_str_const(own);
+        if (own) lc.delete_str_const(own);
         ed_free(o);
         return NULL;
     }
@@ -492,18 +603,18 @@ ed_coap_res *ed_plat_coap_resource(ed_coap_ctx *c, const char *path)
     o->r = r;
     o->next = c->res;
     c->res = o;
-    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
-    coap_register_request_handler(r, COAP_REQUEST_POST, handler);
-    coap_register_request_handler(r, COAP_REQUEST_PUT, handler);
-    coap_resource_set_get_observable(r, 1);
-    coap_resource_set_userdata(r, o);
-    coap_add_resource(c->ctx, r);
+    lc.register_request_handler(r, COAP_REQUEST_GET, handler);
+    lc.register_request_handler(r, COAP_REQUEST_POST, handler);
+    lc.register_request_handler(r, COAP_REQUEST_PUT, handler);
+    lc.resource_set_get_observable(r, 1);
+    lc.resource_set_userdata(r, o);
+    lc.add_resource(c->ctx, r);
     return (ed_coap_res *)o;
 }
 
 void ed_plat_coap_notify(ed_coap_res *r)
 {
-    coap_resource_notify_observers(((struct obs_res *)r)->r, NULL);
+    lc.resource_notify_observers(((struct obs_res *)r)->r, NULL);
 }
 
 void ed_plat_coap_wait_answer(ed_coap_wait *w, int code, const char *diag)
@@ -541,7 +652,7 @@ void ed_plat_coap_process(ed_coap_ctx *c)
      * check of due asyncs) and frees their asyncs. */
     for (ed_coap_wait *w = c->waits; w; w = w->next)
         if (w->ready) w->async = NULL;
-    coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+    lc.io_process(c->ctx, COAP_IO_NO_WAIT);
     ed_coap_wait *w = c->waits;
     while (w) {
         ed_coap_wait *next = w->next;
@@ -560,10 +671,11 @@ int ed_plat_coap_new(ed_loop *l, const struct ed_coap_settings *st, const struct
                      void *arg, ed_coap_ctx **out)
 {
     static bool started;
+    if (!lc_load(st->dtls)) return ED_ERR_UNSUPPORTED;
     if (!started) {
-        coap_startup();
-        coap_set_log_handler(coap_log_line);
-        coap_set_log_level(LOG_WARNING);
+        lc.startup();
+        lc.set_log_handler(coap_log_line);
+        lc.set_log_level(LOG_WARNING);
         started = true;
     }
     ed_coap_ctx *c = ed_calloc(1, sizeof *c);
@@ -572,37 +684,38 @@ int ed_plat_coap_new(ed_loop *l, const struct ed_coap_settings *st, const struct
     c->cbs = *cbs;
     c->arg = arg;
     int rc = ED_ERR_NOMEM;
-    c->ctx = coap_new_context(NULL);
+    c->ctx = lc.new_context(NULL);
     if (!c->ctx) goto fail;
-    coap_set_app_data(c->ctx, c);
-    if (st->max_sessions) coap_context_set_max_idle_sessions(c->ctx, st->max_sessions);
-    if (cbs->psk_key && coap_dtls_is_supported()) {
+    lc.set_app_data(c->ctx, c);
+    if (st->max_sessions) lc.context_set_max_idle_sessions(c->ctx, st->max_sessions);
+    c->dtls = st->dtls;
+    if (st->dtls && cbs->psk_key && lc.dtls_is_supported()) {
         coap_dtls_spsk_t sp = {.version = COAP_DTLS_SPSK_SETUP_VERSION,
                                .validate_id_call_back = psk_lookup,
                                .id_call_back_arg = c};
-        c->psk = coap_context_set_psk2(c->ctx, &sp) == 1;
+        c->psk = lc.context_set_psk2(c->ctx, &sp) == 1;
     }
-    coap_register_nack_handler(c->ctx, on_nack);
-    coap_register_event_handler(c->ctx, on_coap_event);
-    int fd = coap_context_get_coap_fd(c->ctx);
+    lc.register_nack_handler(c->ctx, on_nack);
+    lc.register_event_handler(c->ctx, on_coap_event);
+    int fd = lc.context_get_coap_fd(c->ctx);
     if (fd < 0) {
         ED_LOG_ERR("this libcoap has no epoll descriptor: it cannot run in Eddy's loop");
         rc = ED_ERR_UNSUPPORTED;
         goto fail;
     }
-    coap_resource_t *r = coap_resource_unknown_init2(handler, 0);
+    coap_resource_t *r = lc.resource_unknown_init2(handler, 0);
     if (!r) goto fail;
-    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
-    coap_register_request_handler(r, COAP_REQUEST_POST, handler);
-    coap_register_request_handler(r, COAP_REQUEST_DELETE, handler);
-    coap_add_resource(c->ctx, r);
+    lc.register_request_handler(r, COAP_REQUEST_GET, handler);
+    lc.register_request_handler(r, COAP_REQUEST_POST, handler);
+    lc.register_request_handler(r, COAP_REQUEST_DELETE, handler);
+    lc.add_resource(c->ctx, r);
     /* /.well-known/core is the bridge's (libcoap's own lists resources,
      * not topics) */
-    r = coap_resource_init(coap_make_str_const(".well-known/core"), 0);
+    r = lc.resource_init(lc.make_str_const(".well-known/core"), 0);
     if (!r) goto fail;
-    coap_register_request_handler(r, COAP_REQUEST_GET, handler);
-    coap_add_resource(c->ctx, r);
-    coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    lc.register_request_handler(r, COAP_REQUEST_GET, handler);
+    lc.add_resource(c->ctx, r);
+    lc.context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     c->io = ed_calloc(1, sizeof *c->io);
     if (!c->io) goto fail;
     c->io->c = c;
@@ -627,7 +740,7 @@ void ed_plat_coap_free(ed_coap_ctx *c)
         c->io->io.fd = -1;
         ed_posix_io_close(c->loop, &c->io->io);
     }
-    if (c->ctx) coap_free_context(c->ctx);
+    if (c->ctx) lc.free_context(c->ctx);
     while (c->waits)
         wait_unlink(c, c->waits);
     while (c->res) {
@@ -653,17 +766,17 @@ static int listen_on(ed_coap_ctx *c, const char *host, uint16_t port, coap_proto
         return ED_ERR_NOENT;
     }
     coap_address_t a;
-    coap_address_init(&a);
+    lc.address_init(&a);
     a.size = res->ai_addrlen;
     memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    coap_endpoint_t *ep = coap_new_endpoint(c->ctx, &a, proto);
+    coap_endpoint_t *ep = lc.new_endpoint(c->ctx, &a, proto);
     if (!ep) {
         ED_LOG_ERR("CoAP listener %s:%u: cannot bind (address in use or not local)", host, port);
         return ED_ERR_IO;
     }
     /* "127.0.0.1:5683", "[::1]:5683": the port the OS chose */
-    const char *s = coap_endpoint_str(ep);
+    const char *s = lc.endpoint_str(ep);
     const char *colon = s ? strrchr(s, ':') : NULL;
     if (bound) *bound = colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : port;
     /* libcoap reads new datagrams through its own descriptor, already
@@ -679,8 +792,9 @@ int ed_plat_coap_listen(ed_coap_ctx *c, const char *host, uint16_t port, uint16_
 int ed_plat_coap_listen_dtls(ed_coap_ctx *c, const char *host, uint16_t port, uint16_t *bound)
 {
     if (!c->psk) {
-        ED_LOG_ERR("CoAP listener %s:%u: this libcoap has no DTLS with pre-shared keys", host,
-                   port);
+        ED_LOG_ERR("CoAP listener %s:%u: %s", host, port,
+                   c->dtls ? "this libcoap has no DTLS with pre-shared keys"
+                           : "the CoAP context was made without DTLS");
         return ED_ERR_UNSUPPORTED;
     }
     return listen_on(c, host, port, COAP_PROTO_DTLS, bound);

@@ -9,7 +9,9 @@ loopback ports, a fresh data directory) and Mosquitto (no
 persistence), opens N connections to each listener (Kafka: ApiVersions v0
 answered; MQTT: CONNECT answered by CONNACK), leaves them idle, and prints
 each broker's VmRSS before and after and the difference per connection.
-N defaults to 1000.
+N defaults to 1000. EDDY_IDLE_COAP picks Eddy's CoAP listeners: plain
+(the default, coap://), dtls (coap:// and coaps:// with a one-key PSK
+file) or none (no CoAP listener).
 """
 
 import os
@@ -105,16 +107,33 @@ def measure(name, pid, port, opener, n):
         s.close()
 
 
+def coap_settings(mode, work):
+    """The --set arguments of Eddy's CoAP listeners for EDDY_IDLE_COAP."""
+    if mode == "none":
+        return ["--set", "coap.listeners="]
+    plain = "coap://127.0.0.1:%d" % free_port()
+    if mode == "plain":
+        return ["--set", "coap.listeners=" + plain]
+    if mode != "dtls":
+        sys.exit("EDDY_IDLE_COAP: plain, dtls or none")
+    psk = os.path.join(work, "psk")
+    with open(os.open(psk, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("idle:idle-secret\n")
+    return ["--set", "coap.listeners=%s,coaps://127.0.0.1:%d" % (plain, free_port()),
+            "--set", "coap.psk.file=" + psk]
+
+
 def main():
     eddy = sys.argv[1] if len(sys.argv) > 1 else "build/eddy"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     work = tempfile.mkdtemp(prefix="eddy-idle-")
+    coap = coap_settings(os.environ.get("EDDY_IDLE_COAP", "plain"), work)
     kport, mport, qport = free_port(), free_port(), free_port()
     ed = subprocess.Popen(
         [eddy, "serve", "--set", "listeners=PLAINTEXT://127.0.0.1:%d" % kport,
          "--set", "mqtt.listeners=mqtt://127.0.0.1:%d" % mport,
          "--set", "http.listeners=http://127.0.0.1:%d" % free_port(),
-         "--set", "coap.listeners=coap://127.0.0.1:%d" % free_port(),
+         *coap,
          "--set", "log.dirs=%s/data" % work,
          "--set", "max.connections=%d" % (2 * n + 10),
          "--set", "max.connections.per.ip=%d" % (n + 10),

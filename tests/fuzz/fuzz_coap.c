@@ -47,7 +47,7 @@ static void init(void)
         ed_config_set(G.t.cfg, "coap.routes", "#=>fuzz", why, sizeof why) ||
         ed_config_set(G.t.cfg, "coap.max.pending", "8", why, sizeof why))
         abort();
-    if (tb_open(&G.t) || ed_coap_new(&G.t.b, why, sizeof why, &G.m)) abort();
+    if (tb_open(&G.t) || ed_coap_new(&G.t.b, false, why, sizeof why, &G.m)) abort();
     uint16_t port = 0;
     if (ed_coap_listen(G.m, "127.0.0.1", 0, &port)) abort();
     G.fd = socket(AF_INET, SOCK_DGRAM, 0);

@@ -676,3 +676,31 @@ def test_coaps_needs_a_private_psk_file(tmp_path):
     p = serve_fails(tmp_path, lst, f"coap.psk.file={psk}")
     text = p.stdout + p.stderr
     assert p.returncode != 0 and b"line 2" in text and b"even number" in text and b"secret-one" not in text
+
+
+def mapped_libraries(pid):
+    """The file names of the shared libraries mapped into process pid."""
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-1].rsplit("/", 1)[-1] for line in f if ".so" in line}
+
+
+def test_openssl_mapped_only_with_a_coaps_listener(broker, dtls_broker, tmp_path_factory):
+    """libcoap is loaded at run time: plain CoAP maps its build without TLS
+    and no libssl/libcrypto; a coaps:// listener maps the OpenSSL build and
+    OpenSSL; no CoAP listener maps no libcoap at all."""
+    from conftest import Broker
+
+    def has(libs, prefix):
+        return any(n.startswith(prefix) for n in libs)
+
+    plain = mapped_libraries(broker.pid)
+    assert has(plain, "libcoap-3-notls.so"), plain
+    assert not has(plain, "libssl") and not has(plain, "libcrypto") and not has(plain, "libcoap-3-openssl"), plain
+    dtls = mapped_libraries(dtls_broker.pid)
+    assert has(dtls, "libcoap-3-openssl.so") and has(dtls, "libssl") and has(dtls, "libcrypto"), dtls
+    b = Broker(tmp_path_factory.mktemp("nocoap") / "b", {"coap.listeners": ""}).start()
+    try:
+        none = mapped_libraries(b.pid)
+        assert not has(none, "libcoap") and not has(none, "libssl") and not has(none, "libcrypto"), none
+    finally:
+        b.stop()

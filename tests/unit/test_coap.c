@@ -122,7 +122,7 @@ static void fx_start(struct fx *f)
 {
     assert_int_equal(tb_open(&f->t), ED_OK);
     char why[256];
-    assert_int_equal(ed_coap_new(&f->t.b, why, sizeof why, &f->m), ED_OK);
+    assert_int_equal(ed_coap_new(&f->t.b, false, why, sizeof why, &f->m), ED_OK);
     uint16_t port = 0;
     assert_int_equal(ed_coap_listen(f->m, "127.0.0.1", 0, &port), ED_OK);
     assert_true(port != 0);
@@ -347,7 +347,7 @@ static void test_bad_routes_name_the_key(void **state)
     f->t.b.cfg = f->t.cfg;
     char why[256];
     ed_coap *m = NULL;
-    assert_int_equal(ed_coap_new(&f->t.b, why, sizeof why, &m), ED_ERR_INVAL);
+    assert_int_equal(ed_coap_new(&f->t.b, false, why, sizeof why, &m), ED_ERR_INVAL);
     assert_null(m);
     assert_non_null(strstr(why, "coap.routes: route 'a/#/b=>x'"));
     ed_config_free(f->t.cfg);
