@@ -478,6 +478,29 @@ def test_rest_clients_lists_mqtt_clients_and_coap_endpoints(broker):
     assert t0 <= c["last_request_ms"] <= int(time.time() * 1000) + 1000
 
 
+def test_rest_clients_list_bounded_at_500(tmp_path):
+    """501 MQTT clients (raw CONNECTs): 500 are listed, truncated is set."""
+    broker = Broker(tmp_path, dict(BROKER_CONFIG, **{"mqtt.max.connections.per.ip": "1000"}))
+    broker.start()
+    socks = []
+    try:
+        for i in range(501):
+            cid = b"many-%03d" % i
+            body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+            s = socket.create_connection((HOST, broker.mqtt_port), timeout=10)
+            socks.append(s)
+            s.sendall(bytes([0x10, len(body)]) + body)
+            assert s.recv(4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+        status, answer = get_json(broker, "/api/v1/clients")
+        assert status == 200
+        assert len(answer["mqtt"]) == 500 and answer["truncated"] is True
+        assert len({c["client_id"] for c in answer["mqtt"]}) == 500
+    finally:
+        for s in socks:
+            s.close()
+        broker.stop()
+
+
 def test_openapi_file_is_valid():
     from openapi_spec_validator import validate
     from openapi_spec_validator.readers import read_from_filename
