@@ -184,10 +184,58 @@ static void on_write(ed_coap *m, ed_coap_req *rq, const char *path)
     m->stats.n_appended++;
 }
 
+/* ---- client endpoints seen recently ---- */
+
+static uint64_t now_ms(const ed_coap *m)
+{
+    return m->b->loop ? ed_plat_loop_now_ms(m->b->loop) : 0;
+}
+
+/* Counts a request of its endpoint: its slot, else a free one, else the
+ * one whose last request is the oldest (a scan of PEERS_MAX). */
+static void peer_seen(ed_coap *m, ed_coap_req *rq)
+{
+    const char *addr = ed_plat_coap_peer(rq);
+    const char *id = ed_plat_coap_identity(rq);
+    uint64_t now = now_ms(m);
+    struct ed_coap_peer *hit = NULL, *victim = NULL;
+    for (int i = 0; i < PEERS_MAX && !hit; i++) {
+        struct ed_coap_peer *p = &m->peers[i];
+        if (p->addr[0] && strcmp(p->addr, addr) == 0)
+            hit = p;
+        else if (!victim || (victim->addr[0] && (!p->addr[0] || p->seq < victim->seq)))
+            victim = p;
+    }
+    if (hit && now - hit->last_ms > ED_COAP_CLIENT_IDLE_MS) hit->n_requests = 0; /* forgotten */
+    if (!hit) {
+        hit = victim;
+        snprintf(hit->addr, sizeof hit->addr, "%s", addr);
+        hit->n_requests = 0;
+    }
+    snprintf(hit->identity, sizeof hit->identity, "%s", id ? id : "");
+    hit->n_requests++;
+    hit->last_ms = now;
+    hit->seq = m->stats.n_requests;
+}
+
+void ed_coap_clients_each(const ed_coap *m, bool (*fn)(void *arg, const struct ed_coap_client *c),
+                          void *arg)
+{
+    uint64_t now = now_ms(m);
+    for (int i = 0; i < PEERS_MAX; i++) {
+        const struct ed_coap_peer *p = &m->peers[i];
+        if (!p->addr[0] || now - p->last_ms > ED_COAP_CLIENT_IDLE_MS) continue;
+        struct ed_coap_client v = {p->addr, p->identity[0] ? p->identity : NULL, p->n_requests,
+                                   p->last_ms};
+        if (!fn(arg, &v)) return;
+    }
+}
+
 static void on_request(void *arg, ed_coap_req *rq)
 {
     ed_coap *m = arg;
     m->stats.n_requests++;
+    peer_seen(m, rq);
     char path[PATH_MAX_LEN];
     int rc = ed_plat_coap_path(rq, path, sizeof path);
     if (rc != ED_OK) {

@@ -58,4 +58,19 @@ struct ed_coap_stats {
 };
 void ed_coap_stats_get(const ed_coap *m, struct ed_coap_stats *out);
 
+/* Client endpoints are remembered for the HTTP API: the 256 seen most
+ * recently, each forgotten after 10 minutes without a request. */
+#define ED_COAP_CLIENTS_MAX    256
+#define ED_COAP_CLIENT_IDLE_MS (10u * 60u * 1000u)
+struct ed_coap_client {
+    const char *peer;     /* host:port */
+    const char *identity; /* the DTLS-PSK identity (NULL: plain UDP) */
+    uint64_t n_requests;
+    uint64_t last_ms; /* the loop's clock at its last request */
+};
+/* Calls fn for each endpoint seen within ED_COAP_CLIENT_IDLE_MS until it
+ * returns false. */
+void ed_coap_clients_each(const ed_coap *m, bool (*fn)(void *arg, const struct ed_coap_client *c),
+                          void *arg);
+
 #endif

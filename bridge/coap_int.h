@@ -20,6 +20,17 @@ struct ed_coap_observed {
     bool dirty;
 };
 
+/* A client endpoint seen recently (address:port), for the HTTP API. */
+#define PEERS_MAX     ED_COAP_CLIENTS_MAX
+#define PEER_ADDR_MAX 64
+struct ed_coap_peer {
+    char addr[PEER_ADDR_MAX];                    /* empty: a free slot */
+    char identity[ED_COAP_PSK_IDENTITY_MAX + 1]; /* empty: none (plain UDP) */
+    uint64_t n_requests;
+    uint64_t last_ms; /* the loop's clock */
+    uint64_t seq;     /* the listener's request count then: the least recent is replaced */
+};
+
 struct ed_coap {
     ed_broker *b;
     ed_coap_ctx *ctx;
@@ -36,6 +47,7 @@ struct ed_coap {
     bool listening;         /* the append listener is registered */
     ed_timer notify_timer;
     struct ed_coap_stats stats;
+    struct ed_coap_peer peers[PEERS_MAX]; /* endpoints seen recently, oldest replaced */
 };
 
 /* A failure answered with its code and a diagnostic payload (one

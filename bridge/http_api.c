@@ -53,6 +53,7 @@ static const struct route routes[] = {
     {M_GET, "/api/v1/mirror", ed_http_rest_mirror},
     {M_GET, "/api/v1/config", ed_http_rest_config},
     {M_GET, "/api/v1/warnings", ed_http_rest_warnings},
+    {M_GET, "/api/v1/clients", ed_http_rest_clients},
     {M_GET, "/v3/clusters", ed_http_clusters},
     {M_POST, "/v3/clusters/{cluster_id}/topics", ed_http_topics_create},
     {M_DELETE, "/v3/clusters/{cluster_id}/topics/{topic}", ed_http_topics_delete},

@@ -93,6 +93,8 @@ void ed_http_rest_groups(struct ed_http_call *k);
 void ed_http_rest_mirror(struct ed_http_call *k);
 void ed_http_rest_config(struct ed_http_call *k);
 void ed_http_rest_warnings(struct ed_http_call *k);
+/* GET /api/v1/clients (http_clients.c). */
+void ed_http_rest_clients(struct ed_http_call *k);
 
 struct ed_record;
 /* One record as a JSON object (offset, timestamp, key, value, headers). */

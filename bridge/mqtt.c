@@ -907,6 +907,26 @@ int32_t ed_mqtt_n_conns(const ed_mqtt *m)
     return ed_conn_set_n_conns(m->set);
 }
 
+void ed_mqtt_clients_each(const ed_mqtt *m, bool (*fn)(void *arg, const struct ed_mqtt_client *c),
+                          void *arg)
+{
+    for (const ed_mqtt_conn *c = m->conns; c; c = c->next) {
+        if (!c->connected || c->closing) continue;
+        struct ed_mqtt_client v = {.client_id = c->client_id ? c->client_id : "",
+                                   .peer = c->peer,
+                                   .user = c->user,
+                                   .level = c->level,
+                                   .persistent = c->sess != NULL,
+                                   .keepalive_s = c->keepalive_s,
+                                   .accepted_ms = c->accepted_ms,
+                                   .n_subs = c->n_subs,
+                                   .n_in_flight_in = c->pend_n};
+        for (int i = 0; c->outq && i < c->out_window; i++)
+            if (c->outq[i].state != OUT_FREE) v.n_in_flight_out++;
+        if (!fn(arg, &v)) return;
+    }
+}
+
 const struct ed_mqtt_limits *ed_mqtt_limits_get(const ed_mqtt *m)
 {
     return &m->lim;

@@ -70,6 +70,25 @@ struct ed_mqtt_stats {
 };
 void ed_mqtt_stats_get(const ed_mqtt *m, struct ed_mqtt_stats *out);
 
+/* One connected client, as the HTTP API lists it (strings valid until the
+ * loop runs again). */
+struct ed_mqtt_client {
+    const char *client_id;
+    const char *peer;
+    const char *user; /* the authenticated user name (NULL: anonymous) */
+    uint8_t level;    /* 4: MQTT 3.1.1, 5: MQTT 5 */
+    bool persistent;  /* a persistent session (clean session 0, or a Session Expiry) */
+    uint16_t keepalive_s;
+    uint64_t accepted_ms; /* the loop's clock when the connection was accepted */
+    int n_subs;
+    uint32_t n_in_flight_in;  /* QoS 1/2 publishes whose acknowledgement is owed */
+    uint32_t n_in_flight_out; /* QoS 1/2 deliveries awaiting the client's */
+};
+/* Calls fn for each connected client (CONNECT accepted, not closing) until
+ * it returns false. */
+void ed_mqtt_clients_each(const ed_mqtt *m, bool (*fn)(void *arg, const struct ed_mqtt_client *c),
+                          void *arg);
+
 /* Serves a stream as if accepted (tests drive in-memory streams this way). */
 void ed_mqtt_adopt(ed_mqtt *m, ed_stream *st);
 /* Frees closed connections no durable wait refers to any more (the loop

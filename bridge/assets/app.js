@@ -109,6 +109,22 @@ function showOverview(ov, dt) {
     card(num(n, 0), p + " connections")));
 }
 
+/* Client ids, users and identities come from outside: set as text only
+ * (fill and el never parse HTML). */
+async function showClients() {
+  const c = await get("/api/v1/clients");
+  const now = Date.now();
+  fill($("mqtt-clients").tBodies[0], c.mqtt.map((m) =>
+    [m.client_id, m.peer, m.protocol, m.user === null ? "–" : m.user,
+      duration(Math.max(0, now - m.connected_since_ms)) + " ago", m.keepalive_s + " s",
+      m.persistent_session ? "persistent" : "clean", num(m.subscriptions, 0),
+      num(m.in_flight_in, 0) + " / " + num(m.in_flight_out, 0)]));
+  fill($("coap-clients").tBodies[0], c.coap.map((e) =>
+    [e.peer, e.identity === null ? "–" : e.identity, num(e.requests, 0),
+      duration(Math.max(0, now - e.last_request_ms)) + " ago"]));
+  $("clients-truncated").textContent = c.truncated ? "(first 500 only)" : "";
+}
+
 /* ---- topics ---- */
 
 let topicNames = [];
@@ -334,7 +350,7 @@ async function refresh() {
     const ov = await get("/api/v1/overview");
     showOverview(ov, dt);
     await showTopics(dt);
-    await Promise.all([showGroups(), showMirror(), showWarnings()]);
+    await Promise.all([showGroups(), showClients(), showMirror(), showWarnings()]);
     $("conn-state").textContent = "updated " + new Date().toLocaleTimeString();
     $("conn-state").className = "pill";
   } catch (e) {

@@ -141,4 +141,9 @@ def test_dashboard_in_chromium(upstream, tmp_path):
     assert int(m[0][4].replace(",", "")) >= 30 and int(m[0][5].replace(",", "")) >= 0
     assert any("WARN [conn]" in w and "request without Host" in w for w in seen["warnings"]), seen["warnings"]
     assert any(c.endswith("mqtt connections") and not c.startswith("0 ") for c in seen["clients"])
+    # the table of MQTT clients: each turbine by its client id, MQTT 5, clean
+    rows = {r[0]: r for r in seen["mqtt_clients"]}
+    for n in TURBINES:
+        r = rows[f"turbine-{n}"]
+        assert r[1].startswith(f"{HOST}:") and r[2] == "5.0" and r[6] == "clean", r
     assert shot.stat().st_size > 20000

@@ -408,6 +408,99 @@ def test_sse_slow_reader_dropped(broker, topic_name):
     s.close()
 
 
+def mqtt_client(broker, client_id, protocol, clean, topics):
+    """A paho client connected and subscribed to topics (at QoS 1)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    if protocol == mqtt.MQTTv5:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+        c.connect(HOST, broker.mqtt_port, keepalive=30, clean_start=clean)
+    else:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, clean_session=clean)
+        c.connect(HOST, broker.mqtt_port, keepalive=30)
+    subscribed = threading.Event()
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.loop_start()
+    c.subscribe([(t, 1) for t in topics])
+    assert subscribed.wait(10)
+    return c
+
+
+def clients_until(broker, pred):
+    """GET /api/v1/clients until pred holds of its answer (the broker sees a
+    disconnect after the client has gone)."""
+    deadline = time.time() + 20
+    while True:
+        status, answer = get_json(broker, "/api/v1/clients")
+        assert status == 200
+        if pred(answer) or time.time() > deadline:
+            return answer
+        time.sleep(0.1)
+
+
+def test_rest_clients_lists_mqtt_clients_and_coap_endpoints(broker):
+    import paho.mqtt.client as mqtt
+
+    t0 = int(time.time() * 1000)
+    old = mqtt_client(broker, "clients-old", mqtt.MQTTv311, False, ["plant/+/temp", "plant/alarms"])
+    new = mqtt_client(broker, "clients-new", mqtt.MQTTv5, True, ["plant/#"])
+    try:
+        ports = {"clients-old": old.socket().getsockname()[1], "clients-new": new.socket().getsockname()[1]}
+        answer = clients_until(broker, lambda a: {"clients-old", "clients-new"} <= {c["client_id"] for c in a["mqtt"]})
+        by_id = {c["client_id"]: c for c in answer["mqtt"]}
+        assert answer["truncated"] is False
+        for cid, protocol, persistent, subs in (("clients-old", "3.1.1", True, 2), ("clients-new", "5.0", False, 1)):
+            c = by_id[cid]
+            assert c["peer"] == f"{HOST}:{ports[cid]}"
+            assert c["protocol"] == protocol and c["persistent_session"] is persistent
+            assert c["subscriptions"] == subs and c["keepalive_s"] == 30 and c["user"] is None
+            assert c["in_flight_in"] == 0 and c["in_flight_out"] == 0
+            assert t0 - 1000 <= c["connected_since_ms"] <= int(time.time() * 1000) + 1000
+        new.disconnect()
+        new.loop_stop()
+        answer = clients_until(broker, lambda a: "clients-new" not in {c["client_id"] for c in a["mqtt"]})
+        assert [c["client_id"] for c in answer["mqtt"] if c["client_id"].startswith("clients-")] == ["clients-old"]
+    finally:
+        for c in (old, new):
+            c.disconnect()
+            c.loop_stop()
+    # a CoAP request from a known local port: its endpoint is listed
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    out = run([need("coap-client-notls"), "-p", str(port), "-m", "post", "-e", "21.5",
+               f"coap://{HOST}:{broker.coap_port}/t/clients-coap"]).stdout.decode()
+    assert "4." not in out and "5." not in out, out
+    answer = clients_until(broker, lambda a: any(c["peer"] == f"{HOST}:{port}" for c in a["coap"]))
+    c = [c for c in answer["coap"] if c["peer"] == f"{HOST}:{port}"][0]
+    assert c["identity"] is None and c["requests"] == 1
+    assert t0 <= c["last_request_ms"] <= int(time.time() * 1000) + 1000
+
+
+def test_rest_clients_list_bounded_at_500(tmp_path):
+    """501 MQTT clients (raw CONNECTs): 500 are listed, truncated is set."""
+    broker = Broker(tmp_path, dict(BROKER_CONFIG, **{"mqtt.max.connections.per.ip": "1000"}))
+    broker.start()
+    socks = []
+    try:
+        for i in range(501):
+            cid = b"many-%03d" % i
+            body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+            s = socket.create_connection((HOST, broker.mqtt_port), timeout=10)
+            socks.append(s)
+            s.sendall(bytes([0x10, len(body)]) + body)
+            assert s.recv(4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+        status, answer = get_json(broker, "/api/v1/clients")
+        assert status == 200
+        assert len(answer["mqtt"]) == 500 and answer["truncated"] is True
+        assert len({c["client_id"] for c in answer["mqtt"]}) == 500
+    finally:
+        for s in socks:
+            s.close()
+        broker.stop()
+
+
 def test_openapi_file_is_valid():
     from openapi_spec_validator import validate
     from openapi_spec_validator.readers import read_from_filename

@@ -485,6 +485,79 @@ static void test_refusals_with_codes(void **state)
     assert_int_equal(s.n_appended, 0);
 }
 
+/* A request from a new socket (its own port) to f's listener: the port. */
+static uint16_t request_from(struct fx *f, int *fd)
+{
+    if (*fd < 0) {
+        *fd = socket(AF_INET, SOCK_DGRAM, 0);
+        assert_true(*fd >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        socklen_t alen = sizeof a;
+        assert_int_equal(getpeername(f->fd, (struct sockaddr *)&a, &alen), 0);
+        assert_int_equal(connect(*fd, (struct sockaddr *)&a, sizeof a), 0);
+    }
+    struct msg m;
+    mk_req(&m, NON, DELETE, 0x5000, 1, "t/x", NULL, -1, NULL); /* refused: 4.05 */
+    assert_int_equal(send(*fd, m.b, m.len, 0), (ssize_t)m.len);
+    ed_coap_process(f->m);
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&me, &len), 0);
+    return ntohs(me.sin_port);
+}
+
+struct seen {
+    int n;
+    char peers[ED_COAP_CLIENTS_MAX][64];
+    uint64_t requests[ED_COAP_CLIENTS_MAX];
+};
+
+static bool collect(void *arg, const struct ed_coap_client *c)
+{
+    struct seen *s = arg;
+    assert_true(s->n < ED_COAP_CLIENTS_MAX);
+    assert_null(c->identity); /* plain UDP */
+    snprintf(s->peers[s->n], sizeof s->peers[0], "%s", c->peer);
+    s->requests[s->n++] = c->n_requests;
+    return true;
+}
+
+/* The requests of endpoint port in s, -1 when it is not listed. */
+static int64_t requests_of(const struct seen *s, uint16_t port)
+{
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%u", (unsigned)port);
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->peers[i], want) == 0) return (int64_t)s->requests[i];
+    return -1;
+}
+
+/* The endpoints remembered for the HTTP API: at most ED_COAP_CLIENTS_MAX,
+ * a new one replacing the one whose last request is the oldest. */
+static void test_clients_table_bounded_least_recent_replaced(void **state)
+{
+    struct fx *f = *state;
+    enum { N = ED_COAP_CLIENTS_MAX + 1 };
+    int fds[N];
+    uint16_t ports[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = -1;
+    for (int i = 0; i < N - 1; i++)
+        ports[i] = request_from(f, &fds[i]);
+    assert_int_equal(request_from(f, &fds[0]), ports[0]); /* endpoint 0 again: now the newest */
+    ports[N - 1] = request_from(f, &fds[N - 1]);          /* replaces endpoint 1 */
+    struct seen *s = calloc(1, sizeof *s);
+    ed_coap_clients_each(f->m, collect, s);
+    assert_int_equal(s->n, ED_COAP_CLIENTS_MAX);
+    assert_int_equal(requests_of(s, ports[0]), 2);
+    assert_int_equal(requests_of(s, ports[1]), -1);
+    assert_int_equal(requests_of(s, ports[2]), 1);
+    assert_int_equal(requests_of(s, ports[N - 1]), 1);
+    free(s);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+}
+
 static void test_pending_limit_answers_503(void **state)
 {
     struct fx *f = fx_new();
@@ -645,6 +718,8 @@ int main(void)
         cmocka_unit_test(test_psk_file_refusals_name_the_line),
         cmocka_unit_test(test_psk_file_must_be_private),
         cmocka_unit_test_teardown(test_refusals_with_codes, teardown),
+        cmocka_unit_test_setup_teardown(test_clients_table_bounded_least_recent_replaced, setup,
+                                        teardown),
         cmocka_unit_test_teardown(test_pending_limit_answers_503, teardown),
         cmocka_unit_test_teardown(test_record_too_large_answers_413, teardown),
         cmocka_unit_test_setup_teardown(test_get_answers_json, setup, teardown),

@@ -50,6 +50,9 @@ async function check(url, topic, field1, field2, group, shot) {
     out.version = await page.textContent('#version');
     out.overview = await page.$$eval('#ov-cards .card', (cs) => cs.map((c) => c.innerText.replace(/\n/g, ' ')));
     out.clients = await page.$$eval('#clients-cards .card', (cs) => cs.map((c) => c.innerText.replace(/\n/g, ' ')));
+    await page.waitForFunction(() => document.querySelectorAll('#mqtt-clients tbody tr').length > 0);
+    out.mqtt_clients = await page.$$eval('#mqtt-clients tbody tr', (rows) =>
+      rows.map((r) => [...r.cells].map((c) => c.textContent)));
     // live tail: choose the topic, wait for the stream, then for records
     // with offsets the page did not have when it opened the stream
     await page.selectOption('#tail-topic', topic);
