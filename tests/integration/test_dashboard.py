@@ -75,6 +75,7 @@ def test_dashboard_in_chromium(upstream, tmp_path):
     turbines = []
     stop = threading.Event()
     published = []
+    feeder = None
     try:
         turbines = [Turbine(broker, n) for n in TURBINES]
         for row in rows[:30]:
@@ -105,6 +106,8 @@ def test_dashboard_in_chromium(upstream, tmp_path):
                      "dash-readers", shot)
     finally:
         stop.set()
+        if feeder:
+            feeder.join()  # its publish in progress ends before the clients close
         for t in turbines:
             t.close()
         broker.stop()
