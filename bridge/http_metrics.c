@@ -242,8 +242,17 @@ bool ed_http_read_file(const char *path, struct ed_http_out *o)
     return ok && !o->err;
 }
 
+/* One number of the mirror's status file: the digits after key, or -1. */
+static long long status_number(const char *status, const char *key)
+{
+    const char *at = strstr(status, key);
+    return at ? strtoll(at + strlen(key), NULL, 10) : -1;
+}
+
 /* The mirror's lag per partition from its status file (one line per
- * partition: "topic": "...", "partition": N, ... "lag": N). */
+ * partition: "topic": "...", "partition": N, ... "lag": N), and the
+ * records and ranges dropped before they were mirrored (mirror.on.full =
+ * drop-oldest). */
 static void mirror(struct ed_http_out *o, ed_broker *b)
 {
     family(o, "eddy_mirror_lag", "gauge",
@@ -253,7 +262,10 @@ static void mirror(struct ed_http_out *o, ed_broker *b)
     snprintf(path, sizeof path, "%s/%s", b->cfg->log_dirs, ED_MIRROR_STATUS_FILE);
     struct ed_http_out st;
     ed_http_out_init(&st, 1u << 20);
+    long long ranges = -1, records = -1;
     if (ed_http_read_file(path, &st)) {
+        ranges = status_number(st.p, "\"dropped_ranges\": ");
+        records = status_number(st.p, "\"dropped_records\": ");
         const char *s = st.p;
         while ((s = strstr(s, "\"topic\": \"")) != NULL) {
             s += 10;
@@ -271,6 +283,12 @@ static void mirror(struct ed_http_out *o, ed_broker *b)
                                strtoll(lg + 7, NULL, 10));
         }
     }
+    family(o, "eddy_mirror_dropped_ranges_total", "counter",
+           "Offset ranges deleted before they were mirrored (mirror.on.full=drop-oldest)");
+    if (ranges >= 0) ed_http_out_printf(o, "eddy_mirror_dropped_ranges_total %lld\n", ranges);
+    family(o, "eddy_mirror_dropped_records_total", "counter",
+           "Records deleted before they were mirrored (mirror.on.full=drop-oldest)");
+    if (records >= 0) ed_http_out_printf(o, "eddy_mirror_dropped_records_total %lld\n", records);
     ed_http_out_free(&st);
 }
 

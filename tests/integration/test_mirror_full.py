@@ -14,13 +14,15 @@ eddy.src headers upstream and goes on with no gap and no duplicate."""
 
 import json
 import random
+import re
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 import kwire
-from conftest import EDDY_BIN, Broker, create_topic, run
+from conftest import EDDY_BIN, HOST, Broker, create_topic, run
 from test_disk_full import KAFKA_STORAGE_ERROR, mqtt5_publish_reason
 from test_mirror import (  # noqa: F401 (upstream is a fixture)
     BASE_TS,
@@ -188,6 +190,13 @@ def test_drop_oldest_announces_exactly_the_dropped_ranges(upstream, tmp_path):
         assert all(not g["announced"] for g in st["dropped"])
         log = (b.workdir / "eddy.log").read_text(errors="replace")
         assert "dropped before they were mirrored" in log
+        # Prometheus sees the drops (counted since this start) and the backlog
+        assert st["dropped_ranges"] > 0 and st["dropped_records"] > 0
+        metrics = urllib.request.urlopen(f"http://{HOST}:{b.http_port}/metrics", timeout=10).read().decode()
+        assert f"eddy_mirror_dropped_ranges_total {st['dropped_ranges']}\n" in metrics, metrics
+        assert f"eddy_mirror_dropped_records_total {st['dropped_records']}\n" in metrics, metrics
+        lag = re.search(r'^eddy_mirror_lag\{topic="drp",partition="0"\} (\d+)$', metrics, re.M)
+        assert lag and int(lag.group(1)) > 0, metrics
         # the ranges are durable: a restart still knows them
         b.stop()
         start_with(b)
