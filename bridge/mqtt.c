@@ -416,7 +416,6 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     cp.receive_max = m->lim.n_inflight_max;
     cp.max_packet_len = m->lim.max_packet_len;
     cp.max_qos = -1;
-    cp.shared_unavailable = true;
     cp.sub_ids_unavailable = true;
     /* A client asking for more than mqtt.session.expiry.max is told what
      * it gets (absent would mean "as asked"). */
@@ -895,6 +894,7 @@ void ed_mqtt_free(ed_mqtt *m)
      * complete later without calling back. */
     ed_ingest_free(m->ingest);
     ed_conn_set_free(m->set);
+    ed_mqtt_share_close(m);
     if (m->b->loop) ed_plat_timer_stop(m->b->loop, &m->kick_timer);
     ed_mqtt_retain_close(m);
     ed_mqtt_routes_free(m->routes);
