@@ -329,11 +329,22 @@ static void collect(ed_mqtt *m)
     }
 }
 
+/* Whether c holds a shared subscription or a group's delivery. */
+static bool involved(const ed_mqtt_conn *c)
+{
+    for (int i = 0; i < c->n_subs; i++)
+        if (ed_mqtt_share_is((const uint8_t *)c->subs[i].filter, c->subs[i].len)) return true;
+    for (const struct group *g = c->m->share->groups; g; g = g->next)
+        for (const struct smsg *s = g->fly; s; s = s->next)
+            if (s->to == c) return true;
+    return false;
+}
+
 void ed_mqtt_share_leave(ed_mqtt_conn *c)
 {
     ed_mqtt *m = c->m;
     ed_mqtt_share *sh = m->share;
-    if (!sh) return;
+    if (!sh || !involved(c)) return;
     for (struct group *g = sh->groups; g; g = g->next) {
         /* in flight to c and not acknowledged: back to the front of the
          * queue, oldest first (the in-flight list is newest first) */

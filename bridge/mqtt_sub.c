@@ -280,6 +280,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         return;
     }
     int n_before = c->n_subs;
+    bool any_shared = false;
     uint8_t codes[256];
     /* retained messages to send once the SUBACK is out: filter i of the
      * packet when send[i] */
@@ -300,6 +301,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
          * filter (retained messages are not sent on a shared subscription) */
         struct ed_mqtt_bytes inner = f;
         bool shared = ed_mqtt_share_is(f.p, f.len);
+        any_shared |= shared;
         if (shared && type == ED_MQTT_SUBSCRIBE && c->level == 5 && (opt & 4)) {
             ed_mqtt_close_bad(c, ED_MQTT_RC_PROTOCOL_ERROR,
                               "No Local set on a shared subscription (MQTT-3.8.3-4)");
@@ -354,9 +356,9 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         ed_mqtt_encode_suback(b, sizeof b,
                               type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
                               c->level, s.packet_id, codes, n));
-    if (type == ED_MQTT_SUBSCRIBE)
+    if (any_shared && type == ED_MQTT_SUBSCRIBE)
         ed_mqtt_share_subscribed(c->m); /* messages waiting in a group may go */
-    else
+    else if (any_shared)
         ed_mqtt_share_unsubscribed(c->m);
     if (c->sess) { /* saved soon; a first subscription starts at the ends of the log */
         if (n_before == 0 && c->n_subs > 0) ed_mqtt_session_first_sub(c);
