@@ -442,8 +442,9 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     struct ed_mqtt_bytes props;
     size_t n = ed_mqtt_out_topic_of(c->m, ktopic, rec, s->topic, &props);
     if (n == SIZE_MAX) return false;
-    if (best_out) {    /* choose the QoS: the highest of the matching subscriptions */
-        int best = -1; /* shared subscriptions are served live (mqtt_share.c) */
+    if (best_out) { /* choose the QoS: the highest of the matching subscriptions but shared
+                     * ones (served live, mqtt_share.c) */
+        int best = -1;
         for (int i = 0; i < c->n_subs; i++)
             if (!ed_mqtt_share_is((const uint8_t *)c->subs[i].filter, c->subs[i].len) &&
                 ed_mqtt_filter_match((const uint8_t *)c->subs[i].filter, c->subs[i].len, s->topic,
