@@ -574,6 +574,15 @@ static void release_saved(ed_mqtt_conn *c)
 
 static void pump_later(ed_mqtt_conn *c, uint32_t delay_ms);
 
+/* Whether c has a subscription its positions serve (shared subscriptions
+ * are served live, mqtt_share.c). */
+static bool reads_log(const ed_mqtt_conn *c)
+{
+    for (int i = 0; i < c->n_subs; i++)
+        if (!ed_mqtt_share_is((const uint8_t *)c->subs[i].filter, c->subs[i].len)) return true;
+    return false;
+}
+
 /* Reads c's partitions from its positions and delivers what its
  * subscriptions match, while its window and output have room. */
 static void pump(ed_mqtt_conn *c)
@@ -598,7 +607,7 @@ static void pump(ed_mqtt_conn *c)
             moved = true;
         }
         if (sp->read >= end) continue;
-        if (c->n_subs == 0) { /* nothing to deliver: a first subscription starts here */
+        if (!reads_log(c)) { /* nothing to deliver: a first subscription starts here */
             sp->read = end;
             continue;
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real, unmodified peers the integration tests and benchmarks
 # drive (kcat, Apache Kafka 3.9 and 4.x jars, a Python venv with the Python
-# clients, KafkaJS, a franz-go program) into a cache outside the clone.
+# clients, KafkaJS, MQTT.js, a franz-go program) into a cache outside the clone.
 # Idempotent and quiet: a second run only checks and prints the versions.
 set -euo pipefail
 
