@@ -983,7 +983,7 @@ int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
     }
     /* What is gathered is appended at shutdown (and flushed at close);
      * clients whose acknowledgement was still owed resend on reconnect. */
-    struct ed_broker_service svc = {"MQTT", m, service_shutdown, service_free};
+    struct ed_broker_service svc = {ED_MQTT_SERVICE, m, service_shutdown, service_free};
     rc = ed_broker_add_service(b, &svc);
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));

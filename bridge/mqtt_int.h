@@ -10,6 +10,7 @@
 
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_codec.h"
+#include "bridge/mqtt_origin.h"
 #include "bridge/mqtt_route.h"
 #include "core/conn.h"
 #include "core/ingest.h"
@@ -17,11 +18,6 @@
 #define MAX_SUBS      64
 #define MAX_HEADERS   64
 #define CLIENT_ID_MAX 256
-/* The header Eddy adds to every record an MQTT publish makes: its value is
- * the MQTT topic, or empty when the record's key is that topic. Records
- * with it are not delivered to MQTT subscribers from the log (they were
- * delivered live). */
-#define ED_MQTT_ORIGIN_HEADER "mqtt.topic"
 
 /* An acknowledgement owed to the client, in arrival order. */
 struct pend {

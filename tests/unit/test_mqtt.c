@@ -1132,7 +1132,7 @@ static void test_user_properties_to_headers(void **state)
     settle(f);
     char keys[4][64], vals[4][64], hdrs[4][64];
     assert_int_equal(read_records(f, "m.x", 0, keys, vals, hdrs, 4), 1);
-    assert_string_equal(hdrs[0], "unit=C;src=gw;mqtt.topic=;");
+    assert_string_equal(hdrs[0], "unit=C;src=gw;mqtt.topic=;mqtt.qos=1;");
     assert_string_equal(keys[0], "m/x");
 }
 
