@@ -701,6 +701,8 @@ def main():
                     help="the brokers' data on an SD-card-like throttled device "
                     "(tests/bench/sdcard.py; needs root); loads sensors,kafka1k,kturbines and "
                     "brokers eddy,mosq-save,kafka-flush1 unless --loads/--brokers say otherwise")
+    ap.add_argument("--sd-dio", default="off", choices=["on", "off"],
+                    help="the SD device's loop direct IO to its backing file")
     a = ap.parse_args()
     os.makedirs(a.base, exist_ok=True)
     if a.sd:
@@ -711,12 +713,13 @@ def main():
             a.loads = "sensors,kafka1k,kturbines"
         if "--brokers" not in " ".join(sys.argv):
             a.brokers = "eddy,mosq-save,kafka-flush1"
-        with sdcard.SdCard(a.base) as SD:
+        with sdcard.SdCard(a.base, dio=a.sd_dio == "on") as SD:
             a.base = SD.mnt
             say(f"flash.py: data on {SD.loop} at {SD.mnt}, throttled to "
                 f"{sdcard.WRITE_BPS / 1e6:g} MB/s and {sdcard.WRITE_IOPS} IOPS written, "
                 f"{sdcard.READ_BPS / 1e6:g} MB/s read")
-            print(f"Data on an SD-card-like device: ext4 on a loop device throttled to "
+            print(f"Data on an SD-card-like device: ext4 on a loop device (direct-io "
+                  f"{a.sd_dio}) throttled to "
                   f"{sdcard.WRITE_BPS / 1e6:g} MB/s and {sdcard.WRITE_IOPS} IOPS written, "
                   f"{sdcard.READ_BPS / 1e6:g} MB/s and {sdcard.READ_IOPS} IOPS read "
                   "(tests/bench/sdcard.py).")

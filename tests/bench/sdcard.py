@@ -3,6 +3,12 @@
 device, formatted ext4 as Raspberry Pi OS formats its card, mounted noatime,
 and throttled to an SD card's speeds through the cgroup v1 blkio controller.
 
+The loop device reaches its backing file through the page cache by default
+(direct-io off): the throttle then sets the pace. With direct IO on, each
+small write waits for the host disk's own O_DIRECT write, which on a busy
+host is slower than the card's 1,200 IOPS (measured: 339), so the host
+would set the pace instead.
+
 cgroup v2 would say `io.max` on the benchmark's cgroup. With only cgroup v1
 mounted, blkio throttling applies to the IO that the cgroup's own tasks
 submit, and buffered writeback by the kernel's flusher threads is charged to
@@ -11,14 +17,16 @@ device only (major:minor): the device serves nothing but the benchmark, and
 every writer of it, kernel threads included, is throttled. Nothing else is
 ever throttled, and the rules are removed again at the end.
 
-  sdcard.py up [--dir D]    set one up, print its mount point, leave it
+  sdcard.py up [--dir D] [--dio on|off]
+                            set one up, print its mount point, leave it
   sdcard.py down            remove every eddy-bench-sd device left behind
   sdcard.py check [--dio on|off|both] [--no-throttle]
                             self-check: measure sequential fdatasync'd
                             writes, 4 KiB direct writes (IOPS), buffered
                             writes written back by the kernel, and direct
-                            reads, and fail unless each is held at its
-                            limit (--no-throttle shows them unlimited)
+                            reads, and fail if any exceeds its limit by
+                            more than 25 % (--no-throttle shows them
+                            unlimited, and fails)
 
 As a module: `with SdCard(base) as sd:` gives sd.mnt (the mount point) and
 sd.stat() (the device's own counters: sectors and IOs written and read);
@@ -27,6 +35,7 @@ the device is removed on leaving the block, on Ctrl-C and on SIGTERM.
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +68,17 @@ def set_rule(knob, dev, value):
         f.write(f"{dev} {value}\n")
 
 
+def require():
+    """Stop with a one-line reason where the device cannot be made."""
+    if os.geteuid() != 0:
+        raise SystemExit("sdcard.py: needs root (losetup, mount, blkio)")
+    if not os.path.exists(os.path.join(BLKIO, "blkio.throttle.write_bps_device")):
+        raise SystemExit(f"sdcard.py: no cgroup v1 blkio throttling at {BLKIO}")
+    for tool in ("losetup", "mkfs.ext4", "mount", "umount", "dd"):
+        if not shutil.which(tool):
+            raise SystemExit(f"sdcard.py: {tool} is needed (util-linux, e2fsprogs, coreutils)")
+
+
 def sigterm_as_interrupt():
     """SIGTERM and SIGHUP unwind like Ctrl-C, so that `with` blocks tear down."""
     def handler(signum, frame):
@@ -70,7 +90,7 @@ def sigterm_as_interrupt():
 class SdCard:
     """The device; SdCard(base).up() or `with SdCard(base) as sd:`."""
 
-    def __init__(self, base, size=SIZE, dio=True, throttle=True, write_bps=WRITE_BPS,
+    def __init__(self, base, size=SIZE, dio=False, throttle=True, write_bps=WRITE_BPS,
                  write_iops=WRITE_IOPS, read_bps=READ_BPS, read_iops=READ_IOPS):
         tag = f"{PREFIX}-{os.getpid()}"
         self.img = os.path.join(base, tag + ".img")
@@ -82,6 +102,7 @@ class SdCard:
         self.mounted = False
 
     def up(self):
+        require()
         try:
             os.makedirs(os.path.dirname(self.img), exist_ok=True)
             with open(self.img, "wb") as f:
@@ -229,17 +250,21 @@ def check_one(base, dio, throttle):
 
 def check(a):
     ok = True
-    for dio in ([True, False] if a.dio == "both" else [a.dio == "on"]):
+    for dio in ([False, True] if a.dio == "both" else [a.dio == "on"]):
         print(f"loop direct-io={'on' if dio else 'off'}, "
               f"throttle {'on' if not a.no_throttle else 'off'}:")
         for what, v, limit, unit in check_one(a.dir, dio, not a.no_throttle):
             verdict = ""
             if limit is not None:
-                # Held at the limit: not above it (25 % for the token
-                # bucket's first slice) and not far below it either.
-                good = 0.5 * limit <= v <= 1.25 * limit
+                # Held: not above the limit (25 % for the token bucket's
+                # first slice). Far below it, the backing disk (busy, or
+                # slower than a card) limits, not the throttle: said, but
+                # not a failure of the throttle.
+                good = v <= 1.25 * limit
                 ok = ok and good
-                verdict = f"  (limit {limit:g} {unit}: {'ok' if good else 'NOT HELD'})"
+                verdict = (f"  (limit {limit:g} {unit}: "
+                           + ("NOT HELD" if not good else "ok" if v >= 0.5 * limit else
+                              "held, but the backing disk is slower than the limit now") + ")")
             print(f"  {what}: {v:.2f} {unit}{verdict}", flush=True)
     print("sdcard: the device is throttled" if ok else "sdcard: FAILED: not held at its limits")
     return 0 if ok else 1
@@ -249,18 +274,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", choices=["up", "down", "check"])
     ap.add_argument("--dir", default="/tmp", help="where the image and mount point go")
-    ap.add_argument("--dio", default="both", choices=["on", "off", "both"])
+    ap.add_argument("--dio", default="both", choices=["on", "off", "both"],
+                    help="the loop device's direct IO to its backing file (up: off "
+                    "unless on; check: both)")
     ap.add_argument("--no-throttle", action="store_true")
     a = ap.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("sdcard.py: needs root (losetup, mount, blkio)")
-    if not os.path.exists(os.path.join(BLKIO, "blkio.throttle.write_bps_device")):
-        raise SystemExit(f"sdcard.py: no cgroup v1 blkio throttling at {BLKIO}")
+    require()
     sigterm_as_interrupt()
     if a.cmd == "down":
         down_all()
     elif a.cmd == "up":
-        sd = SdCard(a.dir, dio=a.dio != "off", throttle=not a.no_throttle).up()
+        sd = SdCard(a.dir, dio=a.dio == "on", throttle=not a.no_throttle).up()
         print(sd.mnt)
     else:
         sys.exit(check(a))
