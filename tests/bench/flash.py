@@ -52,12 +52,20 @@ and the acknowledgement latency (publish to PUBACK, produce to delivery
 report) p50/p99, over the load plus --settle seconds. With --runs N each
 figure is the median over N runs; the broker order rotates every run.
 
+--sd (or EDDY_BENCH_SD=1; root) puts the brokers' data on the SD-card-like
+device of tests/bench/sdcard.py, runs sensors, kafka1k and kturbines against
+eddy, mosq-save and kafka-flush1 unless told otherwise, and adds two
+columns: the loop device's own sectors written per payload byte, and
+whether each broker kept up (its unanswered publishes grew by at most 5 %
+of the second half's between half time and the end of the load).
+
 --compact KEYS:LINES:PASSES,... measures compaction's writes instead (see
 compaction()); FLASH_DEBUG=1 then keeps the broker's folder and prints the
 segment files before and after.
 
 Usage: flash.py [--seconds S] [--runs N] [--brokers ...] [--loads ...]
                 [--set KEY=VALUE ...] [--label L] [--compact SPEC]
+                [--sd [--sd-dio on|off]]
 Output: Markdown tables on stdout; progress on stderr.
 """
 import argparse
