@@ -41,6 +41,7 @@ import subprocess
 import sys
 import time
 
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PREFIX = "eddy-bench-sd"
 BLKIO = "/sys/fs/cgroup/blkio"
 MB = 1000 * 1000
@@ -273,7 +274,8 @@ def check(a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", choices=["up", "down", "check"])
-    ap.add_argument("--dir", default="/tmp", help="where the image and mount point go")
+    ap.add_argument("--dir", default=os.path.join(REPO, "build"),
+                    help="where the image and mount point go (default build/)")
     ap.add_argument("--dio", default="both", choices=["on", "off", "both"],
                     help="the loop device's direct IO to its backing file (up: off "
                     "unless on; check: both)")
