@@ -754,9 +754,8 @@ void ed_mirror_step(ed_mirror *m)
         return;
     case P_REFRESH:
     case P_LEADERS:
-        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA,
-                     ed_mirror_enc_metadata, m, ed_mirror_on_refresh);
-        if (!ed_klink_up(m->boot)) m->blocked = true;
+        send_or_wait(m, ed_mirror_meta_link(m), ED_KMSG_METADATA, ed_mirror_enc_metadata, m,
+                     ed_mirror_on_refresh);
         return;
     case P_ADD:
         send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,

@@ -333,6 +333,9 @@ void ed_mirror_remap(ed_mirror *m);
 bool ed_mirror_dec_metadata(ed_mirror *m, ed_krd *r, int16_t ver, struct ed_kc_metadata *md);
 /* Partitions of a topic in a Metadata response (highest index + 1). */
 int32_t ed_mirror_md_parts(const struct ed_kc_topic_md *t);
+/* Where Metadata goes mid-stream: the bootstrap link, else any broker's
+ * link that is up; NULL (blocked: on_up steps again) when none is. */
+ed_klink *ed_mirror_meta_link(ed_mirror *m);
 /* Metadata for P_REFRESH and P_LEADERS. */
 void ed_mirror_enc_metadata(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_on_refresh(void *arg, int16_t key, int16_t ver, ed_krd *r);

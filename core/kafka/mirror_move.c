@@ -148,6 +148,15 @@ bool ed_mirror_dec_metadata(ed_mirror *m, ed_krd *r, int16_t ver, struct ed_kc_m
     return true;
 }
 
+ed_klink *ed_mirror_meta_link(ed_mirror *m)
+{
+    if (ed_klink_up(m->boot)) return m->boot;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].link && ed_klink_up(m->nodes[i].link)) return m->nodes[i].link;
+    m->blocked = true;
+    return NULL;
+}
+
 int32_t ed_mirror_md_parts(const struct ed_kc_topic_md *t)
 {
     int32_t n = 0;
