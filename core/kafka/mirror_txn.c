@@ -17,7 +17,6 @@
 #include "core/kafka/mirror.h"
 #include "core/kafka/mirror_int.h"
 #include "core/config.h"
-#include "core/partitioner.h"
 #include "core/topics.h"
 
 void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg)
@@ -66,7 +65,7 @@ void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg)
     int nt = 0;
     for (int i = 0; i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            if (m->ut[i].batch[p] && m->ut[i].leader[p] == pa->leader) {
+            if (ed_mirror_unsent(&m->ut[i], p) && m->ut[i].leader[p] == pa->leader) {
                 nt++;
                 break;
             }
@@ -76,14 +75,14 @@ void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg)
         const struct utopic *u = &m->ut[i];
         int32_t np = 0;
         for (int32_t p = 0; p < u->n_parts; p++)
-            np += u->batch[p] && u->leader[p] == pa->leader;
+            np += ed_mirror_unsent(u, p) && u->leader[p] == pa->leader;
         if (!np) continue;
         struct ed_kmsg_produce_request_topic_produce_data *d = &r.topic_data[t++];
         d->name = ed_kc_str(u->name);
         d->n_partition_data = np;
         d->partition_data = ED_KC_STRUCTS(np, produce_request_partition_produce_data);
         for (int32_t p = 0, k = 0; d->partition_data && p < u->n_parts; p++)
-            if (u->batch[p] && u->leader[p] == pa->leader) {
+            if (ed_mirror_unsent(u, p) && u->leader[p] == pa->leader) {
                 d->partition_data[k].index = p;
                 d->partition_data[k].records = (ed_kbytes){u->batch[p], (int32_t)u->batch_len[p]};
                 k++;
@@ -111,8 +110,11 @@ static void reset_batches(ed_mirror *m)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
             m->ut[i].batch[p] = NULL;
             m->ut[i].n_added[p] = 0;
+            m->ut[i].acked[p] = false;
         }
     m->txn_len = 0;
+    m->moved = false;
+    m->n_move_tries = 0;
 }
 
 /* Adds a record to upstream partition p of u: ED_ERR_TOOBIG when its batch
@@ -297,8 +299,8 @@ static bool take_part(ed_mirror *m, struct mpart *p)
 {
     ed_log *log = ed_mirror_part_log(m, p);
     struct utopic *u = &m->ut[p->ut];
-    if (!log || !u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
-    if (u->refused) return true;                         /* LogAppendTime upstream */
+    if (!log || !u->n_parts || !p->map_n || p->next < 0) return true; /* no checkpoint yet */
+    if (u->refused) return true;                                      /* LogAppendTime upstream */
     int64_t durable = ed_log_durable_offset(log);
     int64_t start = ed_log_start_offset(log);
     p->lag = durable > p->next ? durable - p->next : 0;
@@ -345,11 +347,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
                                               (const uint8_t *)m->site, (int32_t)strlen(m->site)};
                 m->hdrs[n_h++] = (struct ed_record_header){(const uint8_t *)"eddy.src", 8,
                                                            (const uint8_t *)src, sl};
-                int32_t up =
-                    p->partition < u->n_parts
-                        ? p->partition
-                        : (rec.key ? ed_partitioner_pick(rec.key, (size_t)rec.key_len, u->n_parts)
-                                   : p->partition % u->n_parts);
+                int32_t up = ed_mirror_map(p, rec.key, rec.key_len);
                 if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
                     p->txn_next = pos;
                     return false; /* that batch is full: the rest goes next time */
@@ -398,6 +396,7 @@ static void finish_batches(ed_mirror *m)
 bool ed_mirror_build_txn(ed_mirror *m)
 {
     reset_batches(m);
+    ed_mirror_remap(m);
     for (int i = 0; i < m->n_mp; i++) {
         m->mp[i].txn_next = m->mp[i].next;
         m->mp[i].gap_last = -1;
@@ -494,9 +493,7 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
         ed_mirror_txn_failed(m, "malformed Produce response");
         return;
     }
-    int16_t err = 0;
-    for (int32_t i = 0; i < pr.n; i++)
-        if (pr.parts[i].error && !err) err = pr.parts[i].error;
+    int16_t err = ed_mirror_produce_results(m, &pr);
     ed_kc_free(&pr.mem);
     if (err) {
         /* whatever this transaction wrote is aborted by the new epoch */
@@ -509,6 +506,16 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
         return;
     }
     if (--m->n_produce_out > 0) return;
+    if (m->moved) { /* drained: nothing of this transaction is in flight now */
+        ed_mirror_leaders_moved(m);
+        return;
+    }
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (ed_mirror_unsent(&m->ut[i], p)) {
+                ed_mirror_txn_failed(m, "a Produce answer left a partition out");
+                return;
+            }
     ed_mirror_crash_point(m, "before-endtxn");
     m->phase = P_END;
     ed_mirror_step(m);
