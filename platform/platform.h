@@ -118,7 +118,7 @@ void ed_plat_mem_trim(void);
  * program and its libraries from this process's resident set, once
  * start-up is over; they come back from the page cache as they are used.
  * Returns the bytes of address space released (0 where the port keeps
- * code resident anyway). */
+ * code resident anyway, or under a debugger). */
 size_t ed_plat_mem_release_code(void);
 
 /* ---- misc ---- */
