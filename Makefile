@@ -64,6 +64,11 @@ ifeq ($(WITH_COAP),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libcoap-3-openssl 2>/dev/null)
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
+# Every symbol is bound at start-up (-z now), before serve lets go of the
+# start-up code pages (platform/posix/code_pages.c): lazy binding would
+# fault the dynamic linker and the libraries' symbol tables back in at each
+# first call. docs/benchmarks.md, "The idle process", has the figures.
+LINK_BIND := -Wl,-z,now
 
 LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
 	$(wildcard storage/*.c) $(wildcard core/*.c) $(wildcard core/kafka/*.c) $(wildcard bridge/*.c)
@@ -112,7 +117,7 @@ $(BUILD)/libeddy.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/eddy: $(TOOL_OBJ) $(BUILD)/libeddy.a
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libeddy.a $(LIBS)
+	$(CC) $(CFLAGS_ALL) $(LINK_BIND) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libeddy.a $(LIBS)
 
 run: deps $(BUILD)/eddy
 	$(BUILD)/eddy serve $(ARGS)
