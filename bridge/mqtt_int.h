@@ -8,6 +8,7 @@
 #define ED_BRIDGE_MQTT_INT_H
 
 #include "bridge/mqtt.h"
+#include "bridge/mqtt_alias.h"
 #include "bridge/mqtt_codec.h"
 #include "bridge/mqtt_route.h"
 #include "core/conn.h"
@@ -41,7 +42,8 @@ struct sub {
     size_t len;
     uint8_t qos;
     bool no_local;
-    bool rap; /* Retain As Published */
+    bool rap;        /* Retain As Published */
+    uint32_t sub_id; /* MQTT 5 Subscription Identifier (0: none) */
 };
 
 /* An outbound QoS 1/2 delivery awaiting its acknowledgement. A persistent
@@ -112,6 +114,7 @@ struct ed_mqtt_conn {
     size_t held_len; /* bytes of their topics, properties and payloads */
     uint32_t client_max_packet;
     uint32_t session_expiry_s; /* from CONNECT (MQTT 5) */
+    ed_mqtt_aliases *aliases;  /* the client's topic aliases (NULL: none used yet) */
     int n_refs;                /* durable waits that name this connection */
     ed_mqtt_sess *sess;        /* a persistent session's state (NULL: clean) */
 };
@@ -217,6 +220,21 @@ void ed_mqtt_release_held(ed_mqtt_conn *c);
 /* Drops (counted, logged) every delivery still waiting. */
 void ed_mqtt_held_clear(ed_mqtt_conn *c);
 
+/* ---- subscription identifiers on deliveries (mqtt_subid.c) ---- */
+/* The Subscription Identifiers of c's subscriptions matching topic into
+ * ids (room for MAX_SUBS): their number. */
+int ed_mqtt_subid_match(const ed_mqtt_conn *c, struct ed_mqtt_bytes topic, uint32_t *ids);
+/* A delivery's properties: props, then a Subscription Identifier for each
+ * of ids[0..n) (n 0: props as they are), valid until ed_mqtt_subid_done;
+ * out of memory: props as they are. */
+struct ed_mqtt_subid_buf {
+    uint8_t small[256];
+    uint8_t *heap;
+};
+struct ed_mqtt_bytes ed_mqtt_subid_props(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes props,
+                                         const uint32_t *ids, int n);
+void ed_mqtt_subid_done(struct ed_mqtt_subid_buf *b);
+
 /* ---- retained messages (mqtt_retain.c) ---- */
 /* Loads the retained messages from __mqtt_retained (ED_OK when there is
  * none yet); m->retained is set even on failure (free with close). */
@@ -231,8 +249,10 @@ int ed_mqtt_retain_check(ed_mqtt *m, const struct ed_mqtt_publish *pk, const cha
  * nothing stored. */
 int ed_mqtt_retain_store(ed_mqtt *m, const struct ed_mqtt_publish *pk, void *who, uint64_t seq,
                          const char **why);
-/* Sends c the retained messages filter f matches, at most at QoS qos. */
-void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos);
+/* Sends c the retained messages filter f matches, at most at QoS qos,
+ * with the subscription's identifier sub_id (0: none). */
+void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos,
+                         uint32_t sub_id);
 
 /* ---- Kafka to MQTT (mqtt_out.c) ---- */
 /* Parses mqtt.publish.routes and starts delivering records appended from

@@ -280,7 +280,8 @@ int ed_mqtt_retain_store(ed_mqtt *m, const struct ed_mqtt_publish *pk, void *who
 
 /* ---- delivery on SUBSCRIBE ---- */
 
-void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos)
+void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos,
+                         uint32_t sub_id)
 {
     ed_mqtt_retained *r = c->m->retained;
     for (uint32_t i = 0; r && i < r->n_buckets && !c->closing; i++)
@@ -289,6 +290,9 @@ void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t
             struct ed_mqtt_bytes t = {e->data, e->topic_len};
             struct ed_mqtt_bytes props = {e->data + e->topic_len, e->props_len};
             struct ed_mqtt_bytes payload = {e->data + e->topic_len + e->props_len, e->payload_len};
+            struct ed_mqtt_subid_buf sb;
+            props = ed_mqtt_subid_props(&sb, props, &sub_id, sub_id && c->level == 5);
             ed_mqtt_deliver_to(c, t, payload, props, (uint8_t)ED_MIN(qos, e->qos), true);
+            ed_mqtt_subid_done(&sb);
         }
 }

@@ -297,9 +297,9 @@ static int build(ed_mqtt_conn *c, struct ed_mqtt_sess_rec *r, bool ending)
         return ED_ERR_NOMEM;
     for (int i = 0; i < c->n_subs; i++) {
         const struct sub *s = &c->subs[i];
-        r->subs[r->n_subs++] =
-            (struct ed_mqtt_sess_sub){(const uint8_t *)s->filter, (uint16_t)s->len,
-                                      (uint8_t)(s->qos | (s->no_local ? 4 : 0) | (s->rap ? 8 : 0))};
+        r->subs[r->n_subs++] = (struct ed_mqtt_sess_sub){
+            (const uint8_t *)s->filter, (uint16_t)s->len,
+            (uint8_t)(s->qos | (s->no_local ? 4 : 0) | (s->rap ? 8 : 0)), s->sub_id};
     }
     for (uint32_t i = 0; i < ss->n_pos; i++) {
         const struct spos *sp = &ss->pos[i];
@@ -454,15 +454,21 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     struct ed_mqtt_bytes topic = {s->topic, n};
     struct ed_mqtt_bytes payload = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0};
     if (c->level != 5) props = (struct ed_mqtt_bytes){NULL, 0};
+    uint32_t ids[MAX_SUBS];
+    struct ed_mqtt_subid_buf sb;
+    props = ed_mqtt_subid_props(&sb, props, ids,
+                                c->level == 5 ? ed_mqtt_subid_match(c, topic, ids) : 0);
     size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
     if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
         c->m->stats.n_dropped++;
         ED_LOG_WARN_RL("record %s@%" PRId64 " not delivered to MQTT client %s: %zu bytes, over "
                        "its Maximum Packet Size",
                        ktopic, rec->offset, c->client_id, total);
+        ed_mqtt_subid_done(&sb);
         return false;
     }
     ed_mqtt_send_publish(c, topic, payload, props, qos, false, dup, id);
+    ed_mqtt_subid_done(&sb);
     return true;
 }
 
@@ -806,9 +812,12 @@ static int restore(ed_mqtt_conn *c, const struct ed_mqtt_sess_rec *r, uint64_t *
     for (uint16_t i = 0; i < r->n_subs; i++) {
         char *f = ed_strndup((const char *)r->subs[i].filter, r->subs[i].len);
         if (!f) return ED_ERR_NOMEM;
-        c->subs[c->n_subs++] = (struct sub){f, r->subs[i].len, (uint8_t)(r->subs[i].opts & 3),
+        c->subs[c->n_subs++] = (struct sub){f,
+                                            r->subs[i].len,
+                                            (uint8_t)(r->subs[i].opts & 3),
                                             c->level == 5 && (r->subs[i].opts & 4),
-                                            c->level == 5 && (r->subs[i].opts & 8)};
+                                            c->level == 5 && (r->subs[i].opts & 8),
+                                            c->level == 5 ? r->subs[i].sub_id : 0};
     }
     ed_partition **parts = r->n_pos ? ed_calloc(r->n_pos, sizeof *parts) : NULL;
     if (r->n_pos && !parts) return ED_ERR_NOMEM;

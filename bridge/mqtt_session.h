@@ -13,6 +13,9 @@
  *   | u16 n_in    { u16 packet id }
  *   | u16 n_out   { u16 packet id | u8 state (1 PUBLISH sent, 2 PUBREL
  *                   sent) | u32 index into the positions | i64 offset }
+ *   [ | n_subs x u32 Subscription Identifier (0: none) ]  only when some
+ *                   subscription has one: records without stay as version
+ *                   1 wrote them
  *
  * Decoding checks every length and value and takes nothing on error. */
 #ifndef ED_BRIDGE_MQTT_SESSION_H
@@ -31,6 +34,7 @@ struct ed_mqtt_sess_sub {
     const uint8_t *filter; /* points into the decoded (or caller's) bytes */
     uint16_t len;
     uint8_t opts;
+    uint32_t sub_id; /* MQTT 5 Subscription Identifier, 0 = none */
 };
 
 struct ed_mqtt_sess_pos {

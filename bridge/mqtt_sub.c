@@ -228,6 +228,8 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
         ed_mqtt_conn *next = c->next;
         int best = -1;
         bool rap = false;
+        uint32_t ids[MAX_SUBS];
+        int n_ids = 0;
         /* persistent sessions read what they get from the log (mqtt_session.c) */
         for (int i = 0; c->connected && !c->closing && !c->sess && i < c->n_subs; i++) {
             const struct sub *s = &c->subs[i];
@@ -235,9 +237,16 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
             if (ed_mqtt_filter_match((const uint8_t *)s->filter, s->len, topic.p, topic.len)) {
                 best = ED_MAX(best, (int)ED_MIN(qos, s->qos));
                 rap |= s->rap;
+                if (s->sub_id) ids[n_ids++] = s->sub_id;
             }
         }
-        if (best >= 0) ed_mqtt_deliver_to(c, topic, payload, props, (uint8_t)best, retain && rap);
+        if (best >= 0) {
+            struct ed_mqtt_subid_buf sb;
+            struct ed_mqtt_bytes p =
+                ed_mqtt_subid_props(&sb, props, ids, c->level == 5 ? n_ids : 0);
+            ed_mqtt_deliver_to(c, topic, payload, p, (uint8_t)best, retain && rap);
+            ed_mqtt_subid_done(&sb);
+        }
         c = next;
     }
 }
@@ -260,11 +269,6 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
     const char *why = "?";
     if (ed_mqtt_decode_subscribe(type, body, len, flags, c->level, &s, &why) != ED_OK) {
         ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
-        return;
-    }
-    if (s.sub_id && c->level == 5) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_SUB_IDS_NOT_SUPPORTED,
-                          "subscription identifiers are not supported");
         return;
     }
     int n_before = c->n_subs;
@@ -322,6 +326,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                 c->subs[i].qos = qos;
                 c->subs[i].no_local = c->level == 5 && (opt & 4);
                 c->subs[i].rap = c->level == 5 && (opt & 8);
+                c->subs[i].sub_id = s.sub_id;     /* a SUBSCRIBE without one clears it */
                 send[n] |= ((opt >> 4) & 3) == 0; /* Retain Handling 0: always */
                 code = qos;                       /* granted as asked: QoS 0, 1 and 2 are served */
             }
@@ -339,5 +344,5 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         ed_mqtt_session_changed(c);
     }
     for (int i = 0; i < n && type == ED_MQTT_SUBSCRIBE; i++)
-        if (send[i]) ed_mqtt_retain_send(c, filters[i].p, filters[i].len, codes[i]);
+        if (send[i]) ed_mqtt_retain_send(c, filters[i].p, filters[i].len, codes[i], s.sub_id);
 }
