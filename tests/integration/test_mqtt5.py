@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from conftest import HOST, TARGET, Broker
+from conftest import HOST, TARGET, Broker, kcat
 
 import test_mqtt as base
 import test_mqtt_session as sess
@@ -244,6 +244,10 @@ def test_subscription_identifiers_on_deliveries(broker):
         pub.publish("sid/b/temp", b"again", 1).wait_for_publish(30)
         m = sub.wait_messages(6)[5]
         assert (m.payload, ids_of(m)) == (b"again", [268435455])
+        # a record a Kafka client produces reaches it the same way
+        kcat(broker, "-P", "-t", "sid.k.temp", "-k", "k", input=b"from-kafka\n")
+        m = sub.wait_messages(7)[6]
+        assert (m.topic, m.payload, ids_of(m)) == ("sid/k/temp", b"from-kafka", [268435455])
     finally:
         pub.close()
         sub.close()
