@@ -297,9 +297,10 @@ static int build(ed_mqtt_conn *c, struct ed_mqtt_sess_rec *r, bool ending)
         return ED_ERR_NOMEM;
     for (int i = 0; i < c->n_subs; i++) {
         const struct sub *s = &c->subs[i];
-        r->subs[r->n_subs++] = (struct ed_mqtt_sess_sub){
-            (const uint8_t *)s->filter, (uint16_t)s->len,
-            (uint8_t)(s->qos | (s->no_local ? 4 : 0) | (s->rap ? 8 : 0)), s->sub_id};
+        r->subs[r->n_subs++] =
+            (struct ed_mqtt_sess_sub){(const uint8_t *)s->filter, (uint16_t)s->len,
+                                      (uint8_t)(s->qos | (s->no_local ? 4 : 0) | (s->rap ? 8 : 0))};
+        r->subs[r->n_subs - 1].sub_id = s->sub_id;
     }
     for (uint32_t i = 0; i < ss->n_pos; i++) {
         const struct spos *sp = &ss->pos[i];
@@ -812,12 +813,10 @@ static int restore(ed_mqtt_conn *c, const struct ed_mqtt_sess_rec *r, uint64_t *
     for (uint16_t i = 0; i < r->n_subs; i++) {
         char *f = ed_strndup((const char *)r->subs[i].filter, r->subs[i].len);
         if (!f) return ED_ERR_NOMEM;
-        c->subs[c->n_subs++] = (struct sub){f,
-                                            r->subs[i].len,
-                                            (uint8_t)(r->subs[i].opts & 3),
+        c->subs[c->n_subs++] = (struct sub){f, r->subs[i].len, (uint8_t)(r->subs[i].opts & 3),
                                             c->level == 5 && (r->subs[i].opts & 4),
-                                            c->level == 5 && (r->subs[i].opts & 8),
-                                            c->level == 5 ? r->subs[i].sub_id : 0};
+                                            c->level == 5 && (r->subs[i].opts & 8)};
+        c->subs[c->n_subs - 1].sub_id = c->level == 5 ? r->subs[i].sub_id : 0;
     }
     ed_partition **parts = r->n_pos ? ed_calloc(r->n_pos, sizeof *parts) : NULL;
     if (r->n_pos && !parts) return ED_ERR_NOMEM;
