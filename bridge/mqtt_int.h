@@ -3,7 +3,9 @@
  * and the ingest path (mqtt_pub.c), subscriptions and live delivery
  * (mqtt_sub.c), retained messages (mqtt_retain.c), records from the log
  * to subscribers (mqtt_out.c), persistent sessions delivered from the log
- * (mqtt_session.c). Everything here runs on the loop thread. */
+ * (mqtt_session.c), MQTT 5 subscription identifiers (mqtt_subid.c) and
+ * message expiry (mqtt_expiry.c) on deliveries. Everything here runs on
+ * the loop thread. */
 #ifndef ED_BRIDGE_MQTT_INT_H
 #define ED_BRIDGE_MQTT_INT_H
 
@@ -63,6 +65,7 @@ struct outq {
  * properties (MQTT 5 subscribers only) and payload, copied. */
 struct held {
     struct held *next;
+    int64_t at_ms; /* when it began waiting (Unix epoch), for its expiry */
     uint8_t qos;
     bool retain;
     size_t topic_len, props_len, payload_len;
@@ -234,6 +237,24 @@ struct ed_mqtt_subid_buf {
 struct ed_mqtt_bytes ed_mqtt_subid_props(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes props,
                                          const uint32_t *ids, int n);
 void ed_mqtt_subid_done(struct ed_mqtt_subid_buf *b);
+
+/* ---- message expiry (mqtt_expiry.c) ---- */
+struct ed_record;
+/* The interval left of interval_s after waiting from since_ms to now_ms
+ * (Unix epoch): false when it has passed. */
+bool ed_mqtt_expiry_left(uint32_t interval_s, int64_t since_ms, int64_t now_ms, uint32_t *left_s);
+bool ed_mqtt_expiry_in_props(struct ed_mqtt_bytes props, uint32_t *interval_s);
+/* *props with their Message Expiry Interval lowered by the time since
+ * since_ms (a copy in b, freed by ed_mqtt_subid_done): 1 changed, 0 left as
+ * they are (none, nothing waited, out of memory), -1 expired. */
+int ed_mqtt_expiry_rewrite(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes *props,
+                           int64_t since_ms, int64_t now_ms);
+/* The interval a record keeps in its mqtt.expiry header: false for none. */
+bool ed_mqtt_expiry_of_record(const struct ed_record *rec, uint32_t *interval_s);
+bool ed_mqtt_expiry_is_header(const uint8_t *key, size_t len);
+/* props and a Message Expiry Interval of left_s (a copy in b). */
+struct ed_mqtt_bytes ed_mqtt_expiry_append(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes props,
+                                           uint32_t left_s);
 
 /* ---- retained messages (mqtt_retain.c) ---- */
 /* Loads the retained messages from __mqtt_retained (ED_OK when there is

@@ -443,6 +443,14 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     struct ed_mqtt_bytes props;
     size_t n = ed_mqtt_out_topic_of(c->m, ktopic, rec, s->topic, &props);
     if (n == SIZE_MAX) return false;
+    /* A message whose expiry passed while the client was away is not
+     * delivered; one in flight already is sent again as it is. */
+    uint32_t exp_s, left_s = 0;
+    bool expires = ed_mqtt_expiry_of_record(rec, &exp_s);
+    if (expires && !ed_mqtt_expiry_left(exp_s, rec->timestamp, ed_plat_clock_wall_ms(), &left_s)) {
+        if (best_out) return false;
+        left_s = 1;
+    }
     if (best_out) { /* choose the QoS: the highest of the matching subscriptions */
         int best = -1;
         for (int i = 0; i < c->n_subs; i++)
@@ -455,6 +463,8 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     struct ed_mqtt_bytes topic = {s->topic, n};
     struct ed_mqtt_bytes payload = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0};
     if (c->level != 5) props = (struct ed_mqtt_bytes){NULL, 0};
+    struct ed_mqtt_subid_buf eb = {.heap = NULL};
+    if (expires && c->level == 5) props = ed_mqtt_expiry_append(&eb, props, left_s);
     uint32_t ids[MAX_SUBS];
     struct ed_mqtt_subid_buf sb;
     props = ed_mqtt_subid_props(&sb, props, ids,
@@ -466,10 +476,12 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
                        "its Maximum Packet Size",
                        ktopic, rec->offset, c->client_id, total);
         ed_mqtt_subid_done(&sb);
+        ed_mqtt_subid_done(&eb);
         return false;
     }
     ed_mqtt_send_publish(c, topic, payload, props, qos, false, dup, id);
     ed_mqtt_subid_done(&sb);
+    ed_mqtt_subid_done(&eb);
     return true;
 }
 

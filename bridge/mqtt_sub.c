@@ -128,6 +128,7 @@ static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_byt
         return;
     }
     h->next = NULL;
+    h->at_ms = ed_plat_clock_wall_ms();
     h->qos = qos;
     h->retain = retain;
     h->topic_len = topic.len;
@@ -158,11 +159,18 @@ void ed_mqtt_release_held(ed_mqtt_conn *c)
         if (!c->held) c->held_tail = NULL;
         c->n_held--;
         c->held_len -= h->topic_len + h->props_len + h->payload_len;
-        if (rc == ED_OK) {
+        struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
+        struct ed_mqtt_subid_buf eb;
+        if (rc == ED_OK &&
+            ed_mqtt_expiry_rewrite(&eb, &props, h->at_ms, ed_plat_clock_wall_ms()) < 0) {
+            /* expired while it waited: not sent (MQTT-3.3.2-5) */
+            ed_mqtt_outq_find(c, id)->state = OUT_FREE;
+            drop(c, 1, "its Message Expiry Interval passed while it waited");
+        } else if (rc == ED_OK) {
             struct ed_mqtt_bytes topic = {h->data, h->topic_len};
-            struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
             struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
             ed_mqtt_send_publish(c, topic, payload, props, h->qos, h->retain, false, id);
+            ed_mqtt_subid_done(&eb);
         } else {
             drop(c, 1, "out of memory for its window");
         }

@@ -4,7 +4,9 @@ Maximum, alias set then used with an empty topic, the property not passed
 on to subscribers or the log, alias 0 / above the maximum: DISCONNECT
 0x94, an alias never set: 0x82, aliases gone after a reconnect),
 subscription identifiers (on live, retained, Kafka-produced and
-persistent-session deliveries, two overlapping subscriptions), the
+persistent-session deliveries, two overlapping subscriptions), message
+expiry (an offline persistent session and a new subscriber's retained
+messages get nothing expired, and the rest with the interval left), the
 server keep-alive (mqtt.keepalive.max: CONNACK's Server Keep Alive,
 enforced), and the keep-alive not running while Eddy itself stops reading
 a connection (a subscriber that does not read its socket)."""
@@ -268,6 +270,115 @@ def test_subscription_identifiers_kept_by_persistent_sessions(broker):
         assert (m.topic, ids_of(m)) == ("keep/live", [42])
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------------
+# Message expiry.
+
+
+def expiring(seconds):
+    p = Properties(PacketTypes.PUBLISH)
+    p.MessageExpiryInterval = seconds
+    return p
+
+
+def test_message_expiry_offline_session(broker):
+    s = sess.Sess(broker, "exp-away", "v5")
+    s.subscribe("exp/#", 1)
+    s.close()
+    pub = base.Paho(broker, "exp-pub", "v5")
+    try:
+        pub.publish("exp/short", b"gone", 1, expiring(1)).wait_for_publish(30)
+        pub.publish("exp/long", b"kept", 1, expiring(3600)).wait_for_publish(30)
+        pub.publish("exp/none", b"plain", 1).wait_for_publish(30)
+    finally:
+        pub.close()
+    time.sleep(2.5)  # the first one's second passes while the client is away
+    s = sess.Sess(broker, "exp-away", "v5")
+    try:
+        assert s.present
+        s.wait_messages(2)
+        sess.settle(s)  # nothing more comes
+        msgs = list(s.messages)
+        assert [(m.topic, m.payload) for m in msgs] == [("exp/long", b"kept"), ("exp/none", b"plain")]
+        # what is left of the interval, not what was published
+        assert 3590 <= msgs[0].properties.MessageExpiryInterval < 3600
+        assert not hasattr(msgs[1].properties, "MessageExpiryInterval")
+    finally:
+        s.close()
+    # Kafka clients see the interval as a header
+    rec = base.consume(broker, "exp.long", 1)[0]
+    assert ("mqtt.expiry", b"3600") in (rec.headers() or [])
+
+
+def test_retained_message_expires(broker):
+    pub = base.Paho(broker, "rexp-pub", "v5")
+    try:
+        pub.c.publish("rexp/a", b"gone", qos=1, retain=True, properties=expiring(1)).wait_for_publish(30)
+        pub.c.publish("rexp/b", b"kept", qos=1, retain=True, properties=expiring(3600)).wait_for_publish(30)
+    finally:
+        pub.close()
+    time.sleep(2.5)
+    sub = base.Paho(broker, "rexp-sub", "v5")
+    try:
+        sub.subscribe("rexp/#", 1)
+        msgs = sub.wait_messages(1)
+        time.sleep(1)  # nothing more comes
+        assert [(m.topic, m.payload, m.retain) for m in sub.messages] == [("rexp/b", b"kept", True)]
+        assert 3590 <= msgs[0].properties.MessageExpiryInterval < 3600
+    finally:
+        sub.close()
+
+
+def parse_publish(first, body):
+    """(topic, packet id, {property id: value} for 4-byte ones, payload)."""
+    tl = struct.unpack(">H", body[:2])[0]
+    topic, at = body[2 : 2 + tl].decode(), 2 + tl
+    pid = None
+    if first & 0x06:
+        pid, at = struct.unpack(">H", body[at : at + 2])[0], at + 2
+    plen, mult = 0, 1
+    while True:
+        b, at = body[at], at + 1
+        plen += (b & 0x7F) * mult
+        mult *= 128
+        if not b & 0x80:
+            break
+    props, end, found = body[at : at + plen], at + plen, {}
+    if props[:1] == b"\x02":
+        found[2] = struct.unpack(">I", props[1:5])[0]
+    return topic, pid, found, body[end:]
+
+
+def test_message_expiry_while_waiting_for_the_window(broker):
+    """A subscriber with Receive Maximum 1 that holds its PUBACK: what waits
+    behind it expires there, and what is left goes out with the interval
+    left."""
+    s = base.raw_conn(broker)
+    s.settimeout(15)
+    body = base.s16("MQTT") + bytes([5, 0x02]) + struct.pack(">H", 60)
+    body += b"\x03\x21\x00\x01" + base.s16("exp-window")  # Receive Maximum 1
+    s.sendall(b"\x10" + base.varint(len(body)) + body)
+    assert read_packet(s)[0] == 0x20
+    flt = base.s16("win/#") + b"\x01"
+    s.sendall(b"\x82" + base.varint(3 + len(flt)) + b"\x00\x01\x00" + flt)
+    assert read_packet(s)[0] == 0x90
+    pub = base.Paho(broker, "exp-window-pub", "v5")
+    try:
+        pub.publish("win/a", b"first", 1).wait_for_publish(30)
+        pub.publish("win/b", b"gone", 1, expiring(1)).wait_for_publish(30)
+        pub.publish("win/c", b"kept", 1, expiring(3600)).wait_for_publish(30)
+    finally:
+        pub.close()
+    topic, pid, _, payload = parse_publish(*read_packet(s))
+    assert (topic, payload) == ("win/a", b"first")
+    time.sleep(2.5)  # win/b's second passes while it waits for the window
+    s.sendall(b"\x40\x02" + struct.pack(">H", pid))  # PUBACK
+    topic, pid, props, payload = parse_publish(*read_packet(s))
+    assert (topic, payload) == ("win/c", b"kept")
+    assert 3590 <= props[2] < 3600
+    s.close()
+    assert "Message Expiry Interval passed while it waited" in broker.log_tail(200)
 
 
 # ---------------------------------------------------------------------------
