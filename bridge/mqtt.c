@@ -311,6 +311,13 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     }
     c->level = ck.level;
     c->keepalive_s = ck.keepalive_s;
+    /* MQTT 5 clients asking for a longer keep-alive than mqtt.keepalive.max,
+     * or none, are told the server's in CONNACK and held to it; 3.1.1 has
+     * no way to say so. */
+    uint16_t server_ka = 0;
+    if (ck.level == 5 && m->lim.keepalive_max_s > 0 &&
+        (ck.keepalive_s == 0 || ck.keepalive_s > m->lim.keepalive_max_s))
+        server_ka = c->keepalive_s = m->lim.keepalive_max_s;
     c->client_max_packet = ck.max_packet_len;
     c->session_expiry_s = ck.session_expiry_s;
     c->out_window = (uint16_t)ED_MIN(ck.receive_max, m->lim.n_inflight_max);
@@ -416,7 +423,8 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     cp.receive_max = m->lim.n_inflight_max;
     cp.max_packet_len = m->lim.max_packet_len;
     cp.max_qos = -1;
-    cp.sub_ids_unavailable = true;
+    cp.topic_alias_max = m->lim.topic_alias_max;
+    cp.server_keepalive = server_ka;
     /* A client asking for more than mqtt.session.expiry.max is told what
      * it gets (absent would mean "as asked"). */
     cp.session_expiry_zero = c->level == 5 && ck.session_expiry_s > 0 && granted_s == 0;
@@ -430,6 +438,41 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
                c->level == 5 ? "5.0" : "3.1.1", c->client_id, c->peer, (unsigned)c->keepalive_s);
 }
 
+/* A publish whose topic is known (its alias resolved). */
+static void publish_resolved(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk)
+{
+    if (pk->qos > 0 && !c->pend) {
+        c->pend = ed_calloc(c->pend_cap, sizeof *c->pend);
+        if (!c->pend) {
+            ed_mqtt_close_bad(c, ED_MQTT_RC_UNSPECIFIED, "out of memory");
+            return;
+        }
+    }
+    if (pk->qos == 2) {
+        if (!c->qos2) {
+            c->qos2 = ed_calloc(1, 65536 / 8);
+            if (!c->qos2) {
+                ed_mqtt_close_bad(c, ED_MQTT_RC_UNSPECIFIED, "out of memory");
+                return;
+            }
+        }
+        if (ed_mqtt_qos2_has(c, pk->packet_id)) {
+            /* A resend of a publish already stored: never appended twice.
+             * If its PUBREC is still waiting for the flush, that one
+             * answers; else answer again now. */
+            for (uint32_t i = 0; i < c->pend_n; i++) {
+                const struct pend *p = &c->pend[(c->pend_head + i) % c->pend_cap];
+                if (p->type == ED_MQTT_PUBREC && p->packet_id == pk->packet_id) return;
+            }
+            uint64_t seq = ed_mqtt_pend_push(c, ED_MQTT_PUBREC, pk->packet_id);
+            ed_mqtt_pend_complete(c, seq, 0);
+            ed_mqtt_pend_drain(c);
+            return;
+        }
+    }
+    ed_mqtt_publish(c, pk, false);
+}
+
 static void on_publish(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {
     struct ed_mqtt_publish pk;
@@ -438,46 +481,20 @@ static void on_publish(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
         ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
         return;
     }
-    if (pk.has_topic_alias) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_TOPIC_ALIAS_INVALID,
-                          "topic alias used (Topic Alias Maximum is 0)");
+    uint8_t *scratch = NULL;
+    int arc = ed_mqtt_alias_resolve(&c->aliases, c->m->lim.topic_alias_max, &pk, &scratch, &why);
+    if (arc != ED_OK) {
+        ed_mqtt_close_bad(c, (uint8_t)arc, why);
         return;
     }
     if (!ed_mqtt_topic_name_ok(pk.topic.p, pk.topic.len)) {
+        ed_free(scratch);
         ed_mqtt_close_bad(c, ED_MQTT_RC_TOPIC_NAME_INVALID,
                           "PUBLISH topic is empty or has a wildcard");
         return;
     }
-    if (pk.qos > 0 && !c->pend) {
-        c->pend = ed_calloc(c->pend_cap, sizeof *c->pend);
-        if (!c->pend) {
-            ed_mqtt_close_bad(c, ED_MQTT_RC_UNSPECIFIED, "out of memory");
-            return;
-        }
-    }
-    if (pk.qos == 2) {
-        if (!c->qos2) {
-            c->qos2 = ed_calloc(1, 65536 / 8);
-            if (!c->qos2) {
-                ed_mqtt_close_bad(c, ED_MQTT_RC_UNSPECIFIED, "out of memory");
-                return;
-            }
-        }
-        if (ed_mqtt_qos2_has(c, pk.packet_id)) {
-            /* A resend of a publish already stored: never appended twice.
-             * If its PUBREC is still waiting for the flush, that one
-             * answers; else answer again now. */
-            for (uint32_t i = 0; i < c->pend_n; i++) {
-                const struct pend *p = &c->pend[(c->pend_head + i) % c->pend_cap];
-                if (p->type == ED_MQTT_PUBREC && p->packet_id == pk.packet_id) return;
-            }
-            uint64_t seq = ed_mqtt_pend_push(c, ED_MQTT_PUBREC, pk.packet_id);
-            ed_mqtt_pend_complete(c, seq, 0);
-            ed_mqtt_pend_drain(c);
-            return;
-        }
-    }
-    ed_mqtt_publish(c, &pk, false);
+    publish_resolved(c, &pk);
+    ed_free(scratch);
 }
 
 static void on_ack(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body, size_t len)
@@ -701,6 +718,16 @@ static int on_open(ed_conn *conn)
     return ED_OK;
 }
 
+/* Whether Eddy itself holds the connection back (not reading it: its
+ * acknowledgement slots are all taken, output waits above the ceiling, or
+ * the memory budget is exhausted). Packets the client sends meanwhile wait
+ * unread, so the keep-alive does not run, and restarts when reading
+ * resumes. */
+static bool held_back(ed_mqtt_conn *c)
+{
+    return c->pend_n >= c->pend_cap || ed_conn_paused(c->conn);
+}
+
 /* Keep-alive (1.5x the client's interval) and CONNECT timeouts. */
 static void on_scan(ed_conn *conn, uint64_t now)
 {
@@ -710,9 +737,9 @@ static void on_scan(ed_conn *conn, uint64_t now)
         ED_LOG_INFO("closing MQTT connection from %s: no CONNECT within %u ms", c->peer,
                     (unsigned)m->lim.connect_timeout_ms);
         ed_mqtt_conn_close(c, NULL, false);
-    } else if (c->connected && c->keepalive_s > 0 &&
-               c->pend_n < c->pend_cap && /* not while Eddy itself holds it back */
-               now - c->last_rx_ms >= (uint64_t)c->keepalive_s * 1500) {
+    } else if (c->connected && c->keepalive_s > 0 && !held_back(c) &&
+               now - ED_MAX(c->last_rx_ms, ed_conn_resumed_ms(conn)) >=
+                   (uint64_t)c->keepalive_s * 1500) {
         ED_LOG_INFO("closing MQTT client %s from %s: nothing received for 1.5 x its "
                     "keep-alive of %u s",
                     c->client_id, c->peer, (unsigned)c->keepalive_s);
@@ -762,6 +789,7 @@ static void on_free(ed_conn *conn)
     ed_free(c->qos2);
     ed_free(c->pend);
     ed_free(c->will);
+    ed_mqtt_alias_free(c->aliases);
     ed_free(c->client_id);
     ed_free(c->user);
 }
@@ -801,6 +829,8 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     m->lim.connect_timeout_ms = (uint32_t)cfg->mqtt_connect_timeout_ms;
     m->lim.n_queued_max = (uint32_t)cfg->mqtt_max_queued_messages;
     m->lim.queued_max_len = (size_t)cfg->mqtt_max_queued_bytes;
+    m->lim.topic_alias_max = (uint16_t)cfg->mqtt_topic_alias_max;
+    m->lim.keepalive_max_s = (uint16_t)cfg->mqtt_keepalive_max;
     uint32_t durable_max_ms = (uint32_t)cfg->eddy_linger_durable_max_ms;
     const char *anon = cfg->mqtt_allow_anonymous;
     m->allow_anonymous = strcmp(anon, "true") == 0 ? 1 : strcmp(anon, "false") == 0 ? 0 : -1;

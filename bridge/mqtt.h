@@ -31,6 +31,10 @@ struct ed_mqtt_limits {
     size_t queued_max_len;  /* mqtt.max.queued.bytes: held per subscriber */
     size_t out_ceiling_len; /* stop reading while this much output waits */
     size_t out_max_len;     /* close a connection whose output exceeds this */
+    /* mqtt.topic.alias.max: CONNACK's Topic Alias Maximum */
+    uint16_t topic_alias_max;
+    /* mqtt.keepalive.max: 0 = whatever the client asks */
+    uint16_t keepalive_max_s;
 };
 
 /* Starts the MQTT service of a broker made by ed_broker_open from

@@ -489,6 +489,7 @@ int ed_mqtt_decode_publish(const uint8_t *body, size_t len, uint8_t flags, uint8
         if (rc) return rc;
         uint32_t alias;
         out->has_topic_alias = prop_find(out->props, ED_MQTT_PROP_TOPIC_ALIAS, &alias);
+        if (out->has_topic_alias) out->topic_alias = (uint16_t)alias;
     }
     out->payload.p = c.p;
     out->payload.len = cur_left(&c);
@@ -715,6 +716,10 @@ size_t ed_mqtt_encode_connack(uint8_t *out, size_t cap, uint8_t level, bool sess
         if (props->server_keepalive) {
             ed_bytes_put_be(&p, ED_MQTT_PROP_SERVER_KEEP_ALIVE, 1);
             ed_bytes_put_be(&p, props->server_keepalive, 2);
+        }
+        if (props->topic_alias_max) {
+            ed_bytes_put_be(&p, ED_MQTT_PROP_TOPIC_ALIAS_MAX, 1);
+            ed_bytes_put_be(&p, props->topic_alias_max, 2);
         }
         if (props->assigned_client_id.len) {
             ed_bytes_put_be(&p, ED_MQTT_PROP_ASSIGNED_CLIENT_ID, 1);

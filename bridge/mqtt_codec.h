@@ -180,6 +180,7 @@ struct ed_mqtt_publish {
     struct ed_mqtt_bytes props;
     struct ed_mqtt_bytes payload;
     bool has_topic_alias;
+    uint16_t topic_alias; /* its value (MQTT 5), 0 when absent */
 };
 int ed_mqtt_decode_publish(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
                            struct ed_mqtt_publish *out, const char **why);
@@ -233,6 +234,7 @@ struct ed_mqtt_connack_props {
     bool session_expiry_zero;                /* send Session Expiry Interval = 0 */
     uint32_t session_expiry_s;               /* non-zero: send Session Expiry Interval */
     uint16_t server_keepalive;               /* 0 = leave out */
+    uint16_t topic_alias_max;                /* 0 = leave out (no aliases) */
     struct ed_mqtt_bytes assigned_client_id; /* len 0 = leave out */
     const char *reason_string;               /* NULL = leave out */
 };

@@ -3,12 +3,14 @@
  * and the ingest path (mqtt_pub.c), subscriptions and live delivery
  * (mqtt_sub.c), retained messages (mqtt_retain.c), records from the log
  * to subscribers (mqtt_out.c), persistent sessions delivered from the log
- * (mqtt_session.c), shared subscriptions (mqtt_share.c). Everything here
- * runs on the loop thread. */
+ * (mqtt_session.c), shared subscriptions (mqtt_share.c), MQTT 5
+ * subscription identifiers (mqtt_subid.c) and message expiry
+ * (mqtt_expiry.c) on deliveries. Everything here runs on the loop thread. */
 #ifndef ED_BRIDGE_MQTT_INT_H
 #define ED_BRIDGE_MQTT_INT_H
 
 #include "bridge/mqtt.h"
+#include "bridge/mqtt_alias.h"
 #include "bridge/mqtt_codec.h"
 #include "bridge/mqtt_origin.h"
 #include "bridge/mqtt_route.h"
@@ -38,7 +40,8 @@ struct sub {
     size_t len;
     uint8_t qos;
     bool no_local;
-    bool rap; /* Retain As Published */
+    bool rap;        /* Retain As Published */
+    uint32_t sub_id; /* MQTT 5 Subscription Identifier (0: none) */
 };
 
 /* An outbound QoS 1/2 delivery awaiting its acknowledgement. A persistent
@@ -58,6 +61,7 @@ struct outq {
  * properties (MQTT 5 subscribers only) and payload, copied. */
 struct held {
     struct held *next;
+    int64_t at_ms; /* when it began waiting (Unix epoch), for its expiry */
     uint8_t qos;
     bool retain;
     size_t topic_len, props_len, payload_len;
@@ -110,6 +114,7 @@ struct ed_mqtt_conn {
     size_t held_len; /* bytes of their topics, properties and payloads */
     uint32_t client_max_packet;
     uint32_t session_expiry_s; /* from CONNECT (MQTT 5) */
+    ed_mqtt_aliases *aliases;  /* the client's topic aliases (NULL: none used yet) */
     int n_refs;                /* durable waits that name this connection */
     ed_mqtt_sess *sess;        /* a persistent session's state (NULL: clean) */
 };
@@ -216,6 +221,39 @@ void ed_mqtt_release_held(ed_mqtt_conn *c);
 /* Drops (counted, logged) every delivery still waiting. */
 void ed_mqtt_held_clear(ed_mqtt_conn *c);
 
+/* ---- subscription identifiers on deliveries (mqtt_subid.c) ---- */
+/* The Subscription Identifiers of c's subscriptions matching topic into
+ * ids (room for MAX_SUBS): their number. */
+int ed_mqtt_subid_match(const ed_mqtt_conn *c, struct ed_mqtt_bytes topic, uint32_t *ids);
+/* A delivery's properties: props, then a Subscription Identifier for each
+ * of ids[0..n) (n 0: props as they are), valid until ed_mqtt_subid_done;
+ * out of memory: props as they are. */
+struct ed_mqtt_subid_buf {
+    uint8_t small[256];
+    uint8_t *heap;
+};
+struct ed_mqtt_bytes ed_mqtt_subid_props(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes props,
+                                         const uint32_t *ids, int n);
+void ed_mqtt_subid_done(struct ed_mqtt_subid_buf *b);
+
+/* ---- message expiry (mqtt_expiry.c) ---- */
+struct ed_record;
+/* The interval left of interval_s after waiting from since_ms to now_ms
+ * (Unix epoch): false when it has passed. */
+bool ed_mqtt_expiry_left(uint32_t interval_s, int64_t since_ms, int64_t now_ms, uint32_t *left_s);
+bool ed_mqtt_expiry_in_props(struct ed_mqtt_bytes props, uint32_t *interval_s);
+/* *props with their Message Expiry Interval lowered by the time since
+ * since_ms (a copy in b, freed by ed_mqtt_subid_done): 1 changed, 0 left as
+ * they are (none, nothing waited, out of memory), -1 expired. */
+int ed_mqtt_expiry_rewrite(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes *props,
+                           int64_t since_ms, int64_t now_ms);
+/* The interval a record keeps in its mqtt.expiry header: false for none. */
+bool ed_mqtt_expiry_of_record(const struct ed_record *rec, uint32_t *interval_s);
+bool ed_mqtt_expiry_is_header(const uint8_t *key, size_t len);
+/* props and a Message Expiry Interval of left_s (a copy in b). */
+struct ed_mqtt_bytes ed_mqtt_expiry_append(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes props,
+                                           uint32_t left_s);
+
 /* ---- retained messages (mqtt_retain.c) ---- */
 /* Loads the retained messages from __mqtt_retained (ED_OK when there is
  * none yet); m->retained is set even on failure (free with close). */
@@ -230,8 +268,10 @@ int ed_mqtt_retain_check(ed_mqtt *m, const struct ed_mqtt_publish *pk, const cha
  * nothing stored. */
 int ed_mqtt_retain_store(ed_mqtt *m, const struct ed_mqtt_publish *pk, void *who, uint64_t seq,
                          const char **why);
-/* Sends c the retained messages filter f matches, at most at QoS qos. */
-void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos);
+/* Sends c the retained messages filter f matches, at most at QoS qos,
+ * with the subscription's identifier sub_id (0: none). */
+void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos,
+                         uint32_t sub_id);
 
 /* ---- Kafka to MQTT (mqtt_out.c) ---- */
 /* Parses mqtt.publish.routes and starts delivering records appended from

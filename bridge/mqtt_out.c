@@ -109,6 +109,7 @@ static void headers_to_props(ed_mqtt_out *o, const struct ed_record *rec)
     while (k < MAX_HEADERS && ed_record_next_header(rec, &cur, &h)) {
         size_t kl = (size_t)h.key_len, vl = h.value_len > 0 ? (size_t)h.value_len : 0;
         if (ed_mqtt_origin_is_own(h.key, kl)) continue;
+        if (ed_mqtt_expiry_is_header(h.key, kl)) continue; /* a property of its own */
         if (kl > 65535 || vl > 65535 || 5 + kl + vl > PROPS_MAX - n) continue;
         if (!ed_mqtt_utf8_ok(h.key, kl) || (vl && !ed_mqtt_utf8_ok(h.value, vl))) continue;
         o->props[n] = ED_MQTT_PROP_USER;

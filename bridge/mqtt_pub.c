@@ -217,11 +217,20 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
         refuse(c, pk, is_will, (uint8_t)reason, why);
         return;
     }
-    struct ed_record_header h[MAX_HEADERS + ED_MQTT_ORIGIN_N];
+    struct ed_record_header h[MAX_HEADERS + ED_MQTT_ORIGIN_N + 1];
     int n_h = user_headers(pk->props, h);
     if (n_h < 0) {
         refuse(c, pk, is_will, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
         return;
+    }
+    /* A Message Expiry Interval stays with the record (docs/format.md):
+     * deliveries from the log count it from the record's timestamp. */
+    char exp[12];
+    uint32_t exp_s;
+    if (ed_mqtt_expiry_in_props(pk->props, &exp_s)) {
+        int n = snprintf(exp, sizeof exp, "%" PRIu32, exp_s);
+        h[n_h++] =
+            (struct ed_record_header){(const uint8_t *)"mqtt.expiry", 11, (const uint8_t *)exp, n};
     }
     /* The origin mark (docs/format.md): the MQTT topic (empty when it is
      * the key), the QoS and RETAIN, and the publisher where a No Local

@@ -25,6 +25,7 @@ struct rent {
     struct rent *next; /* in its bucket */
     uint32_t hash;
     uint8_t qos;
+    int64_t at_ms; /* when it was published (Unix epoch), for its expiry */
     size_t topic_len, props_len, payload_len;
     uint8_t data[]; /* topic, properties, payload */
 };
@@ -82,7 +83,7 @@ static int grow(ed_mqtt_retained *r)
 
 /* Sets (payload not NULL) or deletes the retained message of topic t. */
 static int table_put(ed_mqtt_retained *r, struct ed_mqtt_bytes t, const uint8_t *payload,
-                     size_t payload_len, struct ed_mqtt_bytes props, uint8_t qos)
+                     size_t payload_len, struct ed_mqtt_bytes props, uint8_t qos, int64_t at_ms)
 {
     if (r->n_buckets == 0 || (payload && r->n >= r->n_buckets)) {
         int rc = grow(r);
@@ -96,6 +97,7 @@ static int table_put(ed_mqtt_retained *r, struct ed_mqtt_bytes t, const uint8_t 
         if (!e) return ED_ERR_NOMEM;
         e->hash = h;
         e->qos = qos;
+        e->at_ms = at_ms;
         e->topic_len = t.len;
         e->props_len = props.len;
         e->payload_len = payload_len;
@@ -171,7 +173,7 @@ static int load_record(void *arg, const struct ed_record *rec)
         return 0;
     }
     if (table_put(r, t, del ? NULL : rec->value, del ? 0 : (size_t)rec->value_len, props,
-                  (uint8_t)ED_MAX(qos, 0)) != ED_OK)
+                  (uint8_t)ED_MAX(qos, 0), rec->timestamp) != ED_OK)
         return 1;
     return 0;
 }
@@ -271,8 +273,8 @@ int ed_mqtt_retain_store(ed_mqtt *m, const struct ed_mqtt_publish *pk, void *who
     }
     /* Stored: the table follows the log again at the next start if memory
      * is short now. */
-    if (table_put(r, pk->topic, del ? NULL : pk->payload.p, pk->payload.len, pk->props, pk->qos) !=
-        ED_OK)
+    if (table_put(r, pk->topic, del ? NULL : pk->payload.p, pk->payload.len, pk->props, pk->qos,
+                  ed_plat_clock_wall_ms()) != ED_OK)
         ED_LOG_WARN_RL("retained message of '%.*s' stored but not kept in memory: out of memory",
                        (int)ED_MIN(pk->topic.len, 200), (const char *)pk->topic.p);
     return ED_OK;
@@ -280,7 +282,8 @@ int ed_mqtt_retain_store(ed_mqtt *m, const struct ed_mqtt_publish *pk, void *who
 
 /* ---- delivery on SUBSCRIBE ---- */
 
-void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos)
+void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t qos,
+                         uint32_t sub_id)
 {
     ed_mqtt_retained *r = c->m->retained;
     for (uint32_t i = 0; r && i < r->n_buckets && !c->closing; i++)
@@ -289,6 +292,13 @@ void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t
             struct ed_mqtt_bytes t = {e->data, e->topic_len};
             struct ed_mqtt_bytes props = {e->data + e->topic_len, e->props_len};
             struct ed_mqtt_bytes payload = {e->data + e->topic_len + e->props_len, e->payload_len};
+            /* an expired retained message is not sent (MQTT-3.3.2-5) */
+            struct ed_mqtt_subid_buf eb, sb;
+            if (ed_mqtt_expiry_rewrite(&eb, &props, e->at_ms, ed_plat_clock_wall_ms()) < 0)
+                continue;
+            props = ed_mqtt_subid_props(&sb, props, &sub_id, sub_id && c->level == 5);
             ed_mqtt_deliver_to(c, t, payload, props, (uint8_t)ED_MIN(qos, e->qos), true);
+            ed_mqtt_subid_done(&sb);
+            ed_mqtt_subid_done(&eb);
         }
 }

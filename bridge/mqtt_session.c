@@ -305,6 +305,7 @@ static int build(ed_mqtt_conn *c, struct ed_mqtt_sess_rec *r, bool ending)
         r->subs[r->n_subs++] =
             (struct ed_mqtt_sess_sub){(const uint8_t *)s->filter, (uint16_t)s->len,
                                       (uint8_t)(s->qos | (s->no_local ? 4 : 0) | (s->rap ? 8 : 0))};
+        r->subs[r->n_subs - 1].sub_id = s->sub_id;
     }
     for (uint32_t i = 0; i < ss->n_pos; i++) {
         const struct spos *sp = &ss->pos[i];
@@ -476,6 +477,14 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     struct ed_mqtt_bytes props;
     size_t n = ed_mqtt_out_topic_of(c->m, ktopic, rec, s->topic, &props);
     if (n == SIZE_MAX) return false;
+    /* A message whose expiry passed while the client was away is not
+     * delivered; one in flight already is sent again as it is. */
+    uint32_t exp_s, left_s = 0;
+    bool expires = ed_mqtt_expiry_of_record(rec, &exp_s);
+    if (expires && !ed_mqtt_expiry_left(exp_s, rec->timestamp, ed_plat_clock_wall_ms(), &left_s)) {
+        if (best_out) return false;
+        left_s = 1;
+    }
     bool retain = false;
     int best = qos_for(c, rec, s->topic, n, &retain);
     if (best_out) {
@@ -485,15 +494,25 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     struct ed_mqtt_bytes topic = {s->topic, n};
     struct ed_mqtt_bytes payload = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0};
     if (c->level != 5) props = (struct ed_mqtt_bytes){NULL, 0};
+    struct ed_mqtt_subid_buf eb = {.heap = NULL};
+    if (expires && c->level == 5) props = ed_mqtt_expiry_append(&eb, props, left_s);
+    uint32_t ids[MAX_SUBS];
+    struct ed_mqtt_subid_buf sb;
+    props = ed_mqtt_subid_props(&sb, props, ids,
+                                c->level == 5 ? ed_mqtt_subid_match(c, topic, ids) : 0);
     size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
     if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
         c->m->stats.n_dropped++;
         ED_LOG_WARN_RL("record %s@%" PRId64 " not delivered to MQTT client %s: %zu bytes, over "
                        "its Maximum Packet Size",
                        ktopic, rec->offset, c->client_id, total);
+        ed_mqtt_subid_done(&sb);
+        ed_mqtt_subid_done(&eb);
         return false;
     }
     ed_mqtt_send_publish(c, topic, payload, props, qos, retain, dup, id);
+    ed_mqtt_subid_done(&sb);
+    ed_mqtt_subid_done(&eb);
     return true;
 }
 
@@ -849,6 +868,7 @@ static int restore(ed_mqtt_conn *c, const struct ed_mqtt_sess_rec *r, uint64_t *
         c->subs[c->n_subs++] = (struct sub){f, r->subs[i].len, (uint8_t)(r->subs[i].opts & 3),
                                             c->level == 5 && (r->subs[i].opts & 4),
                                             c->level == 5 && (r->subs[i].opts & 8)};
+        c->subs[c->n_subs - 1].sub_id = c->level == 5 ? r->subs[i].sub_id : 0;
     }
     ed_partition **parts = r->n_pos ? ed_calloc(r->n_pos, sizeof *parts) : NULL;
     if (r->n_pos && !parts) return ED_ERR_NOMEM;

@@ -14,9 +14,13 @@
  *   | u16 n_out   { u16 packet id | u8 state (1 QoS 2 PUBLISH sent, 2
  *                   PUBREL sent, 3 QoS 1 PUBLISH sent) | u32 index into
  *                   the positions | i64 offset }
+ *   [ | n_subs x u32 Subscription Identifier (0: none) ]  only when some
+ *                   subscription has one: records without stay as version
+ *                   1 wrote them
  *
- * State 3 came later within version 1: older Eddy do not resume a session
- * holding one (they start a new one).
+ * State 3 and the identifiers' tail came later within version 1: older
+ * Eddy do not resume a session holding a state 3 (they start a new one)
+ * and skip a record with the tail.
  *
  * Decoding checks every length and value and takes nothing on error. */
 #ifndef ED_BRIDGE_MQTT_SESSION_H
@@ -36,6 +40,7 @@ struct ed_mqtt_sess_sub {
     const uint8_t *filter; /* points into the decoded (or caller's) bytes */
     uint16_t len;
     uint8_t opts;
+    uint32_t sub_id; /* MQTT 5 Subscription Identifier, 0 = none */
 };
 
 struct ed_mqtt_sess_pos {

@@ -11,11 +11,21 @@
 
 #define HEAD_LEN 16 /* version, flags, expiry, saved_ms, next pid */
 
+/* The optional tail of Subscription Identifiers is written only when some
+ * subscription has one. */
+static bool has_sub_ids(const struct ed_mqtt_sess_rec *r)
+{
+    for (uint16_t i = 0; i < r->n_subs; i++)
+        if (r->subs[i].sub_id) return true;
+    return false;
+}
+
 size_t ed_mqtt_session_len(const struct ed_mqtt_sess_rec *r)
 {
     size_t n = HEAD_LEN + 2 + 4 + 2 + 2;
     for (uint16_t i = 0; i < r->n_subs; i++)
         n += 3 + (size_t)r->subs[i].len;
+    if (has_sub_ids(r)) n += 4 * (size_t)r->n_subs;
     for (uint32_t i = 0; i < r->n_pos; i++)
         n += 2 + (size_t)r->pos[i].topic_len + 12;
     n += 2 * (size_t)r->n_in + 15 * (size_t)r->n_out;
@@ -54,6 +64,9 @@ size_t ed_mqtt_session_encode(const struct ed_mqtt_sess_rec *r, uint8_t *out, si
         ed_bytes_put_be(&w, r->out[i].pos, 4);
         ed_bytes_put_be(&w, (uint64_t)r->out[i].offset, 8);
     }
+    if (has_sub_ids(r))
+        for (uint16_t i = 0; i < r->n_subs; i++)
+            ed_bytes_put_be(&w, r->subs[i].sub_id, 4);
     return w.err == ED_OK ? w.len : 0;
 }
 
@@ -172,6 +185,24 @@ static int decode_inflight(ed_bytes_rd *rd, struct ed_mqtt_sess_rec *r, const ch
     return ED_OK;
 }
 
+/* The optional tail: one Subscription Identifier (0..268435455, 0 = none)
+ * per subscription, and nothing after it. */
+static int decode_sub_ids(ed_bytes_rd *rd, struct ed_mqtt_sess_rec *r, const char **why)
+{
+    if (r->n_subs == 0 || rd->left != 4 * (size_t)r->n_subs) {
+        *why = "bytes after the record";
+        return ED_ERR_CORRUPT;
+    }
+    for (uint16_t i = 0; i < r->n_subs; i++) {
+        r->subs[i].sub_id = (uint32_t)ed_bytes_get_i32(rd);
+        if (r->subs[i].sub_id > 268435455u) {
+            *why = "subscription identifier";
+            return ED_ERR_CORRUPT;
+        }
+    }
+    return ED_OK;
+}
+
 int ed_mqtt_session_decode(const uint8_t *p, size_t len, struct ed_mqtt_sess_rec *r,
                            const char **why)
 {
@@ -195,10 +226,7 @@ int ed_mqtt_session_decode(const uint8_t *p, size_t len, struct ed_mqtt_sess_rec
     if (rc == ED_OK) rc = decode_subs(&rd, r, why);
     if (rc == ED_OK) rc = decode_pos(&rd, r, why);
     if (rc == ED_OK) rc = decode_inflight(&rd, r, why);
-    if (rc == ED_OK && rd.left != 0) {
-        *why = "bytes after the record";
-        rc = ED_ERR_CORRUPT;
-    }
+    if (rc == ED_OK && rd.left != 0) rc = decode_sub_ids(&rd, r, why);
     if (rc == ED_ERR_NOMEM) *why = "out of memory";
     if (rc != ED_OK) ed_mqtt_session_free(r);
     return rc;

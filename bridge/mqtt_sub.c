@@ -128,6 +128,7 @@ static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_byt
         return;
     }
     h->next = NULL;
+    h->at_ms = ed_plat_clock_wall_ms();
     h->qos = qos;
     h->retain = retain;
     h->topic_len = topic.len;
@@ -158,11 +159,18 @@ static void send_held(ed_mqtt_conn *c)
         if (!c->held) c->held_tail = NULL;
         c->n_held--;
         c->held_len -= h->topic_len + h->props_len + h->payload_len;
-        if (rc == ED_OK) {
+        struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
+        struct ed_mqtt_subid_buf eb;
+        if (rc == ED_OK &&
+            ed_mqtt_expiry_rewrite(&eb, &props, h->at_ms, ed_plat_clock_wall_ms()) < 0) {
+            /* expired while it waited: not sent (MQTT-3.3.2-5) */
+            ed_mqtt_outq_find(c, id)->state = OUT_FREE;
+            drop(c, 1, "its Message Expiry Interval passed while it waited");
+        } else if (rc == ED_OK) {
             struct ed_mqtt_bytes topic = {h->data, h->topic_len};
-            struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
             struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
             ed_mqtt_send_publish(c, topic, payload, props, h->qos, h->retain, false, id);
+            ed_mqtt_subid_done(&eb);
         } else {
             drop(c, 1, "out of memory for its window");
         }
@@ -237,6 +245,8 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
         ed_mqtt_conn *next = c->next;
         int best = -1;
         bool rap = false;
+        uint32_t ids[MAX_SUBS];
+        int n_ids = 0;
         /* persistent sessions read what they get from the log (mqtt_session.c) */
         for (int i = 0; c->connected && !c->closing && !c->sess && i < c->n_subs; i++) {
             const struct sub *s = &c->subs[i];
@@ -245,9 +255,16 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
             if (ed_mqtt_filter_match((const uint8_t *)s->filter, s->len, topic.p, topic.len)) {
                 best = ED_MAX(best, (int)ED_MIN(qos, s->qos));
                 rap |= s->rap;
+                if (s->sub_id) ids[n_ids++] = s->sub_id;
             }
         }
-        if (best >= 0) ed_mqtt_deliver_to(c, topic, payload, props, (uint8_t)best, retain && rap);
+        if (best >= 0) {
+            struct ed_mqtt_subid_buf sb;
+            struct ed_mqtt_bytes p =
+                ed_mqtt_subid_props(&sb, props, ids, c->level == 5 ? n_ids : 0);
+            ed_mqtt_deliver_to(c, topic, payload, p, (uint8_t)best, retain && rap);
+            ed_mqtt_subid_done(&sb);
+        }
         c = next;
     }
     /* persistent sessions included: a group's messages are not in their positions */
@@ -272,11 +289,6 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
     const char *why = "?";
     if (ed_mqtt_decode_subscribe(type, body, len, flags, c->level, &s, &why) != ED_OK) {
         ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
-        return;
-    }
-    if (s.sub_id && c->level == 5) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_SUB_IDS_NOT_SUPPORTED,
-                          "subscription identifiers are not supported");
         return;
     }
     int n_before = c->n_subs;
@@ -344,6 +356,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                 c->subs[i].qos = qos;
                 c->subs[i].no_local = c->level == 5 && (opt & 4);
                 c->subs[i].rap = c->level == 5 && (opt & 8);
+                c->subs[i].sub_id = s.sub_id;                /* a SUBSCRIBE without one clears it */
                 send[n] |= ((opt >> 4) & 3) == 0 && !shared; /* Retain Handling 0: always */
                 code = qos; /* granted as asked: QoS 0, 1 and 2 are served */
             }
@@ -365,5 +378,5 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         ed_mqtt_session_changed(c);
     }
     for (int i = 0; i < n && type == ED_MQTT_SUBSCRIBE; i++)
-        if (send[i]) ed_mqtt_retain_send(c, filters[i].p, filters[i].len, codes[i]);
+        if (send[i]) ed_mqtt_retain_send(c, filters[i].p, filters[i].len, codes[i], s.sub_id);
 }

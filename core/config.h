@@ -170,6 +170,8 @@ struct ed_config {
     int64_t mqtt_session_expiry_max;
     int64_t mqtt_session_max_backlog_records;
     int64_t mqtt_session_max_count;
+    int64_t mqtt_topic_alias_max;
+    int64_t mqtt_keepalive_max;
     char *coap_listeners;
     char *coap_routes;
     int64_t coap_linger_ms;

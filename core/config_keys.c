@@ -741,6 +741,23 @@ const struct ed_config_key ed_config_keys[] = {
      .off = B(mqtt_session_max_count),
      .doc = "persistent MQTT sessions kept at once; a new one beyond this is refused (CONNACK "
             "0x97, 3.1.1: return code 3)"},
+    {.name = "mqtt.topic.alias.max",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 65535,
+     .def = "16",
+     .off = B(mqtt_topic_alias_max),
+     .doc = "topic aliases an MQTT 5 client may set per connection (CONNACK Topic Alias "
+            "Maximum); each keeps a copy of its topic name until the connection ends; 0 = none"},
+    {.name = "mqtt.keepalive.max",
+     .type = ED_CFG_INT,
+     .min = 0,
+     .max = 65535,
+     .def = "0",
+     .off = B(mqtt_keepalive_max),
+     .doc = "longest keep-alive in seconds an MQTT 5 client gets: one asking for more, or for 0 "
+            "(none), is told this one in CONNACK's Server Keep Alive and held to it; 0 = as the "
+            "client asks. MQTT 3.1.1 clients keep theirs"},
     /* the CoAP listener (docs/protocol.md, "CoAP") */
     {.name = "coap.listeners",
      .type = ED_CFG_STRING,

@@ -78,6 +78,8 @@ struct ed_conn {
     bool kept;               /* on_frame kept it */
     uint64_t frame_start_ms; /* first byte of an unfinished frame (0: none) */
     uint64_t last_active_ms;
+    /* when reading last resumed after a pause (0: never paused) */
+    uint64_t resumed_ms;
     struct ed_conn_out *oh, *ot; /* ordered output items */
     uint8_t *bq;                 /* the byte queue (NULL while empty) */
     size_t bq_pos, bq_len, bq_cap;
@@ -519,9 +521,10 @@ static void update_read(ed_conn *c)
     c->paused = pause;
     if (pause) {
         c->set->stats.n_pauses++;
-    } else if (c->frame_start_ms) {
+    } else {
+        c->resumed_ms = now_ms(c->set);
         /* Time spent held back by Eddy does not count against the peer. */
-        c->frame_start_ms = now_ms(c->set);
+        if (c->frame_start_ms) c->frame_start_ms = c->resumed_ms;
     }
     ed_plat_stream_want_read(c->stream, !pause);
     if (!pause && c->rlen > 0) kick(c);
@@ -1016,4 +1019,14 @@ bool ed_conn_closing(const ed_conn *c)
 uint64_t ed_conn_now_ms(const ed_conn *c)
 {
     return now_ms(c->set);
+}
+
+bool ed_conn_paused(const ed_conn *c)
+{
+    return c->paused;
+}
+
+uint64_t ed_conn_resumed_ms(const ed_conn *c)
+{
+    return c->resumed_ms;
 }

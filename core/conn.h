@@ -182,6 +182,12 @@ bool ed_conn_sasl_required(const ed_conn *c);
 const char *ed_conn_principal(const ed_conn *c);
 bool ed_conn_closing(const ed_conn *c);
 uint64_t ed_conn_now_ms(const ed_conn *c);
+/* Whether reading is paused (output above the ceiling, the protocol's
+ * can_take, the memory budget), and when it last resumed (0: never
+ * paused): a protocol's own timeouts need not count time Eddy held the
+ * connection back. */
+bool ed_conn_paused(const ed_conn *c);
+uint64_t ed_conn_resumed_ms(const ed_conn *c);
 
 /* Keeps the bytes of the frame being handled beyond on_frame: returns an
  * allocation holding them (the read buffer itself when the frame fills it,

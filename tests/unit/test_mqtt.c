@@ -2360,8 +2360,8 @@ static void test_conformance_edges(void **state)
     mk_ack(&p, ED_MQTT_PUBACK, 78);
     feed(c, &p);
     assert_int_equal(packets(c, g, 8), 0);
-    /* a topic alias with Topic Alias Maximum 0: DISCONNECT 0x94 */
-    static const uint8_t alias[] = {0x23, 0, 1};
+    /* a topic alias above the Topic Alias Maximum (16): DISCONNECT 0x94 */
+    static const uint8_t alias[] = {0x23, 0, 17};
     mk_publish(&p, 5, 0, false, 0, "t", "x", alias, sizeof alias);
     assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 8), 1);

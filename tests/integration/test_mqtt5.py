@@ -1,0 +1,461 @@
+"""MQTT 5 features with paho-mqtt (v5) and raw sockets where paho refuses to
+send bad input: topic aliases from the client (CONNACK's Topic Alias
+Maximum, alias set then used with an empty topic, the property not passed
+on to subscribers or the log, alias 0 / above the maximum: DISCONNECT
+0x94, an alias never set: 0x82, aliases gone after a reconnect),
+subscription identifiers (on live, retained, Kafka-produced and
+persistent-session deliveries, two overlapping subscriptions), message
+expiry (an offline persistent session and a new subscriber's retained
+messages get nothing expired, and the rest with the interval left), the
+server keep-alive (mqtt.keepalive.max: CONNACK's Server Keep Alive,
+enforced), and the keep-alive not running while Eddy itself stops reading
+a connection (a subscriber that does not read its socket)."""
+
+import socket
+import struct
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from conftest import HOST, TARGET, Broker, kcat
+
+import test_mqtt as base
+import test_mqtt_session as sess
+
+pytestmark = pytest.mark.skipif(TARGET != "eddy", reason="MQTT is Eddy's own listener")  # allowed: only when the suite is proven against real Kafka, which has no MQTT listener
+
+
+def connack_props(broker, keepalive=60, version=mqtt.MQTTv5):
+    """The CONNACK properties paho receives."""
+    got = {}
+    done = threading.Event()
+
+    def on_connect(client, userdata, flags, reason, props):
+        got.update(reason=reason, props=props)
+        done.set()
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ck-{time.time_ns()}", protocol=version)
+    c.on_connect = on_connect
+    c.connect(HOST, broker.mqtt_port, keepalive=keepalive)
+    c.loop_start()
+    try:
+        assert done.wait(30), "no CONNACK"
+        assert not got["reason"].is_failure
+        return got["props"]
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def alias_props(n):
+    p = Properties(PacketTypes.PUBLISH)
+    p.TopicAlias = n
+    return p
+
+
+def connect5(cid, keepalive=30, clean=True):
+    body = base.s16("MQTT") + bytes([5, 0x02 if clean else 0]) + struct.pack(">H", keepalive)
+    body += b"\x00" + base.s16(cid)
+    return b"\x10" + base.varint(len(body)) + body
+
+
+def publish5(topic, payload, props=b"", qos=0, pid=1):
+    body = base.s16(topic) + (struct.pack(">H", pid) if qos else b"")
+    body += base.varint(len(props)) + props + payload
+    return bytes([0x30 | qos << 1]) + base.varint(len(body)) + body
+
+
+def alias_prop(n):
+    return b"\x23" + struct.pack(">H", n)
+
+
+def read_packet(s):
+    """One whole packet: (first byte, body)."""
+
+    def exactly(n):
+        out = b""
+        while len(out) < n:
+            chunk = s.recv(n - len(out))
+            assert chunk, "connection closed"
+            out += chunk
+        return out
+
+    first = exactly(1)[0]
+    rem, mult = 0, 1
+    while True:
+        b = exactly(1)[0]
+        rem += (b & 0x7F) * mult
+        mult *= 128
+        if not b & 0x80:
+            break
+    return first, exactly(rem)
+
+
+def raw_connected(broker, cid, keepalive=30):
+    s = base.raw_conn(broker)
+    s.sendall(connect5(cid, keepalive))
+    s.settimeout(15)
+    first, body = read_packet(s)
+    assert first == 0x20 and body[1] == 0, (first, body)
+    return s, body
+
+
+def closed_with(s, reason):
+    """The server's DISCONNECT with reason, then the end of the stream."""
+    data = base.read_until_closed(s, timeout=30)
+    assert data[:1] == b"\xe0" and len(data) >= 3, data
+    assert data[2] == reason, data
+
+
+# ---------------------------------------------------------------------------
+# Topic aliases, client to server.
+
+
+def test_topic_alias_maximum_and_aliases_used(broker):
+    props = connack_props(broker)
+    assert props.TopicAliasMaximum == 16
+    sub = base.Paho(broker, "alias-sub", "v5")
+    pub = base.Paho(broker, "alias-pub", "v5")
+    try:
+        sub.subscribe("alias/#", 1)
+        # set alias 1, then use it with an empty topic, then replace it
+        pub.publish("alias/t7/temp", b"21.5", 1, alias_props(1)).wait_for_publish(30)
+        pub.publish("", b"21.7", 1, alias_props(1)).wait_for_publish(30)
+        pub.publish("alias/t8/rpm", b"900", 1, alias_props(1)).wait_for_publish(30)
+        pub.publish("", b"910", 1, alias_props(1)).wait_for_publish(30)
+        pub.publish("alias/t7/temp", b"22.0", 1, alias_props(16)).wait_for_publish(30)
+        msgs = sub.wait_messages(5)
+        assert [(m.topic, m.payload) for m in msgs] == [
+            ("alias/t7/temp", b"21.5"),
+            ("alias/t7/temp", b"21.7"),
+            ("alias/t8/rpm", b"900"),
+            ("alias/t8/rpm", b"910"),
+            ("alias/t7/temp", b"22.0"),
+        ]
+        # the alias is the publisher's: subscribers never see it
+        assert not any(hasattr(m.properties, "TopicAlias") for m in msgs)
+    finally:
+        pub.close()
+        sub.close()
+    recs = base.consume(broker, "alias.t7.temp", 3)
+    assert [(r.key(), r.value()) for r in recs] == [
+        (b"alias/t7/temp", b"21.5"),
+        (b"alias/t7/temp", b"21.7"),
+        (b"alias/t7/temp", b"22.0"),
+    ]
+    assert all(h[0] != "mqtt.topic" or h[1] == b"" for r in recs for h in (r.headers() or []))
+    assert [r.value() for r in base.consume(broker, "alias.t8.rpm", 2)] == [b"900", b"910"]
+
+
+@pytest.mark.parametrize(
+    "alias,topic,reason",
+    [(17, "a/b", 0x94), (0, "a/b", 0x94), (5, "", 0x82)],
+    ids=["above-maximum", "zero", "never-set"],
+)
+def test_bad_topic_alias_disconnects(broker, alias, topic, reason):
+    s, _ = raw_connected(broker, f"bad-alias-{alias}")
+    try:
+        # a good alias first: taken
+        s.sendall(publish5("bad/alias", b"ok", alias_prop(1), qos=1, pid=1))
+        first, body = read_packet(s)
+        assert first == 0x40 and body[:2] == b"\x00\x01", (first, body)  # PUBACK
+        s.sendall(publish5(topic, b"x", alias_prop(alias)))
+        closed_with(s, reason)
+    finally:
+        s.close()
+
+
+def test_topic_aliases_end_with_the_connection(broker):
+    s, _ = raw_connected(broker, "alias-again")
+    s.sendall(publish5("again/x", b"1", alias_prop(2), qos=1, pid=1))
+    first, body = read_packet(s)
+    assert first == 0x40 and body[:2] == b"\x00\x01"  # PUBACK
+    s.sendall(publish5("", b"2", alias_prop(2), qos=1, pid=2))
+    first, body = read_packet(s)
+    assert first == 0x40 and body[:2] == b"\x00\x02"
+    s.close()
+    s, _ = raw_connected(broker, "alias-again")
+    try:
+        s.sendall(publish5("", b"3", alias_prop(2), qos=1, pid=3))
+        closed_with(s, 0x82)
+    finally:
+        s.close()
+    assert [r.value() for r in base.consume(broker, "again.x", 2)] == [b"1", b"2"]
+
+
+def test_topic_alias_maximum_configurable(tmp_path_factory):
+    b = Broker(tmp_path_factory.mktemp("mqtt5-alias0"), {"mqtt.topic.alias.max": "0"}).start()
+    try:
+        assert not hasattr(connack_props(b), "TopicAliasMaximum")
+        s, _ = raw_connected(b, "no-aliases")
+        s.sendall(publish5("a/b", b"x", alias_prop(1)))
+        closed_with(s, 0x94)
+        s.close()
+    finally:
+        b.stop()
+
+
+# ---------------------------------------------------------------------------
+# Subscription identifiers.
+
+
+def subscribe_with_id(client, flt, qos, sub_id=None):
+    done = threading.Event()
+    client.on_subscribe = lambda *a: done.set()
+    p = None
+    if sub_id is not None:
+        p = Properties(PacketTypes.SUBSCRIBE)
+        p.SubscriptionIdentifier = sub_id
+    client.subscribe(flt, qos, properties=p)
+    assert done.wait(30), "no SUBACK"
+
+
+def ids_of(msg):
+    return getattr(msg.properties, "SubscriptionIdentifier", [])
+
+
+def test_subscription_identifiers_on_deliveries(broker):
+    # absent from CONNACK: Subscription Identifiers Available (1)
+    assert not hasattr(connack_props(broker), "SubscriptionIdentifierAvailable")
+    pub = base.Paho(broker, "sid-pub", "v5")
+    sub = base.Paho(broker, "sid-sub", "v5")
+    try:
+        retained = pub.c.publish("sid/r/temp", b"retained", qos=1, retain=True)
+        retained.wait_for_publish(30)
+        subscribe_with_id(sub.c, "sid/+/temp", 1, 7)
+        assert [(m.topic, ids_of(m)) for m in sub.wait_messages(1)] == [("sid/r/temp", [7])]
+        subscribe_with_id(sub.c, "sid/#", 1, 268435455)
+        subscribe_with_id(sub.c, "sid/x/rpm", 1)
+        msgs = sub.wait_messages(2)
+        assert (msgs[1].topic, ids_of(msgs[1])) == ("sid/r/temp", [268435455])
+        pub.publish("sid/a/temp", b"both", 1).wait_for_publish(30)
+        pub.publish("sid/x/rpm", b"one", 1).wait_for_publish(30)
+        msgs = sub.wait_messages(4)[2:]
+        # overlapping subscriptions: delivered once, with both identifiers
+        assert (msgs[0].payload, sorted(ids_of(msgs[0]))) == (b"both", [7, 268435455])
+        # a matching subscription without an identifier adds none
+        assert (msgs[1].payload, ids_of(msgs[1])) == (b"one", [268435455])
+        # a SUBSCRIBE of the same filter without an identifier removes it
+        subscribe_with_id(sub.c, "sid/+/temp", 1)
+        assert (sub.wait_messages(5)[4].payload, ids_of(sub.messages[4])) == (b"retained", [])
+        pub.publish("sid/b/temp", b"again", 1).wait_for_publish(30)
+        m = sub.wait_messages(6)[5]
+        assert (m.payload, ids_of(m)) == (b"again", [268435455])
+        # a record a Kafka client produces reaches it the same way
+        kcat(broker, "-P", "-t", "sid.k.temp", "-k", "k", input=b"from-kafka\n")
+        m = sub.wait_messages(7)[6]
+        assert (m.topic, m.payload, ids_of(m)) == ("sid/k/temp", b"from-kafka", [268435455])
+    finally:
+        pub.close()
+        sub.close()
+
+
+def test_subscription_identifiers_kept_by_persistent_sessions(broker):
+    s = sess.Sess(broker, "sid-keep", "v5")
+    subscribe_with_id(s.c, "keep/#", 1, 42)
+    s.close()
+    sess.publish_all(broker, "keep/away", 1, prefix="away")
+    s = sess.Sess(broker, "sid-keep", "v5")
+    try:
+        assert s.present
+        m = s.wait_messages(1)[0]
+        assert (m.topic, m.payload, ids_of(m)) == ("keep/away", b"away0", [42])
+        sess.publish_all(broker, "keep/live", 1, prefix="live")
+        m = s.wait_messages(2)[1]
+        assert (m.topic, ids_of(m)) == ("keep/live", [42])
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------------------
+# Message expiry.
+
+
+def expiring(seconds):
+    p = Properties(PacketTypes.PUBLISH)
+    p.MessageExpiryInterval = seconds
+    return p
+
+
+def test_message_expiry_offline_session(broker):
+    s = sess.Sess(broker, "exp-away", "v5")
+    s.subscribe("exp/#", 1)
+    s.close()
+    pub = base.Paho(broker, "exp-pub", "v5")
+    try:
+        pub.publish("exp/short", b"gone", 1, expiring(1)).wait_for_publish(30)
+        pub.publish("exp/long", b"kept", 1, expiring(3600)).wait_for_publish(30)
+        pub.publish("exp/none", b"plain", 1).wait_for_publish(30)
+    finally:
+        pub.close()
+    time.sleep(2.5)  # the first one's second passes while the client is away
+    s = sess.Sess(broker, "exp-away", "v5")
+    try:
+        assert s.present
+        s.wait_messages(2)
+        sess.settle(s)  # nothing more comes
+        msgs = list(s.messages)
+        assert [(m.topic, m.payload) for m in msgs] == [("exp/long", b"kept"), ("exp/none", b"plain")]
+        # what is left of the interval, not what was published
+        assert 3590 <= msgs[0].properties.MessageExpiryInterval < 3600
+        assert not hasattr(msgs[1].properties, "MessageExpiryInterval")
+    finally:
+        s.close()
+    # Kafka clients see the interval as a header
+    rec = base.consume(broker, "exp.long", 1)[0]
+    assert ("mqtt.expiry", b"3600") in (rec.headers() or [])
+
+
+def test_retained_message_expires(broker):
+    pub = base.Paho(broker, "rexp-pub", "v5")
+    try:
+        pub.c.publish("rexp/a", b"gone", qos=1, retain=True, properties=expiring(1)).wait_for_publish(30)
+        pub.c.publish("rexp/b", b"kept", qos=1, retain=True, properties=expiring(3600)).wait_for_publish(30)
+    finally:
+        pub.close()
+    time.sleep(2.5)
+    sub = base.Paho(broker, "rexp-sub", "v5")
+    try:
+        sub.subscribe("rexp/#", 1)
+        msgs = sub.wait_messages(1)
+        time.sleep(1)  # nothing more comes
+        assert [(m.topic, m.payload, m.retain) for m in sub.messages] == [("rexp/b", b"kept", True)]
+        assert 3590 <= msgs[0].properties.MessageExpiryInterval < 3600
+    finally:
+        sub.close()
+
+
+def parse_publish(first, body):
+    """(topic, packet id, {property id: value} for 4-byte ones, payload)."""
+    tl = struct.unpack(">H", body[:2])[0]
+    topic, at = body[2 : 2 + tl].decode(), 2 + tl
+    pid = None
+    if first & 0x06:
+        pid, at = struct.unpack(">H", body[at : at + 2])[0], at + 2
+    plen, mult = 0, 1
+    while True:
+        b, at = body[at], at + 1
+        plen += (b & 0x7F) * mult
+        mult *= 128
+        if not b & 0x80:
+            break
+    props, end, found = body[at : at + plen], at + plen, {}
+    if props[:1] == b"\x02":
+        found[2] = struct.unpack(">I", props[1:5])[0]
+    return topic, pid, found, body[end:]
+
+
+def test_message_expiry_while_waiting_for_the_window(broker):
+    """A subscriber with Receive Maximum 1 that holds its PUBACK: what waits
+    behind it expires there, and what is left goes out with the interval
+    left."""
+    s = base.raw_conn(broker)
+    s.settimeout(15)
+    body = base.s16("MQTT") + bytes([5, 0x02]) + struct.pack(">H", 60)
+    body += b"\x03\x21\x00\x01" + base.s16("exp-window")  # Receive Maximum 1
+    s.sendall(b"\x10" + base.varint(len(body)) + body)
+    assert read_packet(s)[0] == 0x20
+    flt = base.s16("win/#") + b"\x01"
+    s.sendall(b"\x82" + base.varint(3 + len(flt)) + b"\x00\x01\x00" + flt)
+    assert read_packet(s)[0] == 0x90
+    pub = base.Paho(broker, "exp-window-pub", "v5")
+    try:
+        pub.publish("win/a", b"first", 1).wait_for_publish(30)
+        pub.publish("win/b", b"gone", 1, expiring(1)).wait_for_publish(30)
+        pub.publish("win/c", b"kept", 1, expiring(3600)).wait_for_publish(30)
+    finally:
+        pub.close()
+    topic, pid, _, payload = parse_publish(*read_packet(s))
+    assert (topic, payload) == ("win/a", b"first")
+    time.sleep(2.5)  # win/b's second passes while it waits for the window
+    s.sendall(b"\x40\x02" + struct.pack(">H", pid))  # PUBACK
+    topic, pid, props, payload = parse_publish(*read_packet(s))
+    assert (topic, payload) == ("win/c", b"kept")
+    assert 3590 <= props[2] < 3600
+    s.close()
+    assert "Message Expiry Interval passed while it waited" in broker.log_tail(200)
+
+
+# ---------------------------------------------------------------------------
+# Server keep-alive.
+
+
+def test_server_keepalive_announced_and_enforced(tmp_path_factory):
+    b = Broker(tmp_path_factory.mktemp("mqtt5-ka"), {"mqtt.keepalive.max": "2"}).start()
+    try:
+        assert connack_props(b, keepalive=60).ServerKeepAlive == 2
+        # asking for less keeps one's own: no Server Keep Alive
+        assert not hasattr(connack_props(b, keepalive=1), "ServerKeepAlive")
+        # MQTT 3.1.1 cannot be told: no property, its own keep-alive
+        s = base.raw_conn(b)
+        s.sendall(base.connect_pkt(4, "ka-311", keepalive=0))
+        assert s.recv(4) == b"\x20\x02\x00\x00"
+        s.close()
+        # keep-alive 0 (none) asked, 2 s granted: silence is closed with 0x8D
+        s, connack = raw_connected(b, "ka-silent", keepalive=0)
+        assert b"\x13\x00\x02" in connack[3:]  # Server Keep Alive 2
+        closed_with(s, 0x8D)
+        s.close()
+        assert "keep-alive of 2 s" in b.log_tail(200)
+    finally:
+        b.stop()
+
+
+# ---------------------------------------------------------------------------
+# The keep-alive and Eddy's own pauses.
+
+
+def test_keepalive_not_counted_while_eddy_stops_reading(tmp_path_factory):
+    """A subscriber that does not read its socket: its output grows past the
+    ceiling and Eddy stops reading it. Its keep-alive (2 s, closed after 3 s
+    of silence) does not run meanwhile, and starts again when reading
+    resumes: after 6 s unread, drained, and 1.5 s more of silence, it is
+    still connected."""
+    b = Broker(tmp_path_factory.mktemp("mqtt5-pause")).start()
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((HOST, b.mqtt_port))
+        s.settimeout(15)
+        s.sendall(connect5("slow-reader", keepalive=2))
+        first, _ = read_packet(s)
+        assert first == 0x20
+        flt = base.s16("flood/#") + b"\x00"
+        s.sendall(b"\x82" + base.varint(3 + len(flt)) + b"\x00\x01\x00" + flt)
+        first, _ = read_packet(s)
+        assert first == 0x90  # SUBACK
+        # 6 MiB of QoS 0 deliveries: beyond what the sockets hold, so
+        # Eddy's output for the subscriber stays above its ceiling
+        p = base.raw_conn(b)
+        p.sendall(connect5("flooder", keepalive=60))
+        p.settimeout(15)
+        assert read_packet(p)[0] == 0x20
+        chunk = b"z" * 65536
+        for i in range(96):
+            p.sendall(publish5("flood/x", chunk))
+        p.sendall(b"\xc0\x00")  # PINGREQ: all read once its answer is back
+        assert read_packet(p)[0] == 0xD0
+        time.sleep(6)  # the subscriber reads nothing and says nothing
+        got, n_pub = 0, 0
+        while n_pub < 96:
+            first, body = read_packet(s)
+            assert first >> 4 == 3, f"packet {first:#x} after {n_pub} deliveries"
+            n_pub += 1
+            got += len(body)
+        # Reading resumed as the output drained: the keep-alive starts from
+        # there (3 s), not from the SUBSCRIBE 6 s ago. A check of it runs
+        # every second, so one runs during this second and a half.
+        time.sleep(1.5)
+        s.sendall(b"\xc0\x00")
+        first, body = read_packet(s)
+        assert first == 0xD0, f"{first:#x} {body!r}"  # PINGRESP: still connected
+        p.close()
+        s.close()
+        assert "keep-alive" not in b.log_tail(200)
+    finally:
+        b.stop()
