@@ -133,6 +133,7 @@ struct ed_storage_stats {
     uint64_t len_compacted_written;     /* bytes of the cleaned segments */
     uint64_t n_records_compacted;       /* records removed (superseded or expired tombstones) */
     uint64_t n_compact_skipped;         /* batches compaction could not read: kept as they are */
+    uint64_t n_compact_unchanged;       /* segments a pass found nothing to drop in */
     uint64_t n_open_segments;           /* now: segments of the logs whose .log file is open */
     uint64_t n_segment_files_closed;    /* idle segment files the cache closed */
     uint64_t n_segment_files_reopened;  /* closed segment files opened again on use */
