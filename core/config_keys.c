@@ -482,7 +482,7 @@ const struct ed_config_key ed_config_keys[] = {
      .def = "3",
      .off = B(compression_zstd_level),
      .tfield = ED_TF_ZSTD_LEVEL,
-     .doc = "zstd level of batches Eddy compresses with zstd (bridges, compaction); "
+     .doc = "zstd level of batches Eddy builds with zstd (bridges; compaction: at most 3); "
             "producers' batches are stored as sent",
      .tdoc = "zstd level of batches Eddy compresses with zstd for this topic (KIP-390)."},
     {.name = "eddy.ingest.compression.type",

@@ -270,9 +270,12 @@ int ed_compact_copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t 
         rc = grow(&c->zbuf, &c->zcap, ED_BATCH_HEADER_LEN + bound);
         size_t z = 0;
         if (rc == ED_OK)
-            rc = ed_codec_compress(
-                &c->codec, codec, codec == ED_COMPRESSION_ZSTD ? c->log->cfg.zstd_level : 0,
-                c->obuf + ED_BATCH_HEADER_LEN, rec_len, c->zbuf + ED_BATCH_HEADER_LEN, bound, &z);
+            rc = ed_codec_compress(&c->codec, codec,
+                                   codec == ED_COMPRESSION_ZSTD
+                                       ? ED_MIN(c->log->cfg.zstd_level, ED_COMPACT_ZSTD_LEVEL_MAX)
+                                       : 0,
+                                   c->obuf + ED_BATCH_HEADER_LEN, rec_len,
+                                   c->zbuf + ED_BATCH_HEADER_LEN, bound, &z);
         if (rc != ED_OK) return rc;
         out = c->zbuf;
         out_len = ED_BATCH_HEADER_LEN + z;

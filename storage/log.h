@@ -34,8 +34,9 @@ struct ed_log_config {
     int compression;                 /* enum ed_compression for batches Eddy builds; negative:
                                       * compression.type=producer (the builder's choice) */
     int64_t delete_retention_ms;     /* delete.retention.ms (tombstones) */
-    int zstd_level;                  /* compression.zstd.level of batches Eddy compresses with
-                                      * zstd (0 = the codec's default, 3) */
+    int zstd_level;                  /* compression.zstd.level of batches Eddy builds with zstd
+                                      * (0 = the codec's default, 3; compaction: at most
+                                      * ED_COMPACT_ZSTD_LEVEL_MAX) */
 };
 /* Fills c with Eddy's defaults. */
 void ed_log_config_default(struct ed_log_config *c);
