@@ -385,6 +385,7 @@ void ed_config_log_defaults(const struct ed_config *c, struct ed_log_config *out
     ed_config_parse_compression(c->compression_type, &comp);
     out->compression = comp;
     out->delete_retention_ms = c->log_cleaner_delete_retention_ms;
+    out->zstd_level = (int)c->compression_zstd_level;
 }
 
 void ed_config_storage(const struct ed_config *c, struct ed_storage_config *out)

@@ -44,7 +44,8 @@ enum ed_topic_field {
     ED_TF_CLEANUP,
     ED_TF_TSTYPE,
     ED_TF_COMPRESSION,
-    ED_TF_DELETE_RETENTION
+    ED_TF_DELETE_RETENTION,
+    ED_TF_ZSTD_LEVEL
 };
 
 /* One key of the table in core/config_keys.c, the only description of a
@@ -137,6 +138,7 @@ struct ed_config {
     int64_t flash_endurance_bytes;
     int64_t log_index_interval_bytes;
     char *compression_type;
+    int64_t compression_zstd_level;
     char *log_cleanup_policy;
     char *log_message_timestamp_type;
     int64_t log_cleaner_delete_retention_ms;

@@ -474,6 +474,17 @@ const struct ed_config_key ed_config_keys[] = {
             "producers' batches are stored as sent",
      .tdoc = "Compression of batches Eddy builds for this topic; 'producer' keeps what producers "
              "send."},
+    {.name = "compression.zstd.level",
+     .topic = "compression.zstd.level",
+     .type = ED_CFG_INT,
+     .min = -131072,
+     .max = 22,
+     .def = "3",
+     .off = B(compression_zstd_level),
+     .tfield = ED_TF_ZSTD_LEVEL,
+     .doc = "zstd level of batches Eddy builds with zstd (bridges; compaction: at most 3); "
+            "producers' batches are stored as sent",
+     .tdoc = "zstd level of batches Eddy compresses with zstd for this topic (KIP-390)."},
     {.name = "eddy.ingest.compression.type",
      .type = ED_CFG_ENUM,
      .def = "zstd",
@@ -1259,7 +1270,6 @@ static const char *const ignored[] = {
     "broker.id.generation.enable",
     "compression.gzip.level",
     "compression.lz4.level",
-    "compression.zstd.level",
     "metric.reporters",
     "node.id.generation.enable",
 };

@@ -267,6 +267,7 @@ static struct gather *gather_get(ed_ingest *g, ed_partition *p, int *rc)
     int64_t wall = ed_plat_clock_wall_ms(), now = (int64_t)ed_plat_clock_mono_ms();
     *rc = ed_batch_builder_begin(free_a->bb, comp, wall, -1, -1, -1);
     if (*rc != ED_OK) return NULL;
+    ed_batch_builder_set_level(free_a->bb, comp == ED_COMPRESSION_ZSTD ? lc->zstd_level : 0);
     free_a->p = p;
     free_a->bytes = 0;
     free_a->start_ms = now;

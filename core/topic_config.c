@@ -125,6 +125,9 @@ static void apply_value(struct ed_log_config *c, const struct ed_config_key *key
     case ED_TF_DELETE_RETENTION:
         c->delete_retention_ms = n;
         break;
+    case ED_TF_ZSTD_LEVEL:
+        c->zstd_level = (int)n;
+        break;
     }
 }
 
@@ -165,6 +168,9 @@ static bool numeric(const struct ed_log_config *c, enum ed_topic_field f, int64_
         return true;
     case ED_TF_DELETE_RETENTION:
         *out = c->delete_retention_ms;
+        return true;
+    case ED_TF_ZSTD_LEVEL:
+        *out = c->zstd_level;
         return true;
     default:
         return false;

@@ -1,9 +1,14 @@
 /* Log compaction (see compact.h): a pass over one log first maps the keys
  * of its dirty closed segments to their latest offsets (a fixed-size hash
- * map: key hash -> offset), then rewrites every closed segment up to the
- * end of what the map covers, in groups of neighbours whose bytes fit one
- * segment, keeping a record unless a later offset holds its key or it is a
- * tombstone whose delete horizon has passed. Batches keep their base offset
+ * map: key hash -> offset), then reads the closed segments up to the end
+ * of what the map covers again to find those whose rewrite would change
+ * something, and rewrites only those, in groups of neighbours whose bytes
+ * fit one segment, keeping a record unless a later offset holds its key or
+ * it is a tombstone whose delete horizon has passed. A segment in which
+ * every record stays (more distinct keys than the map holds: the map
+ * covers only part of the dirty range, whose keys may have no later copy
+ * within it) is left as it is, so a pass writes nothing it does not
+ * reclaim but delete horizons of new tombstones. Batches keep their base offset
  * and last offset delta; a batch keeps its bytes when nothing in it
  * changes. Each group's output is written sequentially to
  * <first base>.<last base>.cleaned; the flusher thread syncs it, renames it
@@ -61,7 +66,9 @@ static void release_segs(struct ed_compactor *c)
     for (uint32_t i = 0; i < c->n_segs; i++)
         ed_segment_unref(c->segs[i]);
     ed_free(c->segs);
+    ed_free(c->changes);
     c->segs = NULL;
+    c->changes = NULL;
     c->n_segs = 0;
     c->rseg = NULL;
     c->rlen = 0;
@@ -215,11 +222,13 @@ static int start_pass(ed_storage *st, struct ed_compactor *c, ed_log *log, int64
 {
     uint32_t k = n_eligible(log);
     c->segs = ed_malloc(k * sizeof *c->segs);
-    if (!c->segs) return ED_ERR_NOMEM;
-    int rc = ed_compact_map_init(c);
+    c->changes = ed_calloc(k, 1);
+    int rc = c->segs && c->changes ? ed_compact_map_init(c) : ED_ERR_NOMEM;
     if (rc != ED_OK) {
         ed_free(c->segs);
+        ed_free(c->changes);
         c->segs = NULL;
+        c->changes = NULL;
         return rc;
     }
     for (uint32_t i = 0; i < k; i++) {
@@ -261,14 +270,13 @@ static bool still_valid(const struct ed_compactor *c)
 static void map_done(struct ed_compactor *c)
 {
     if (c->map_end < 0) c->map_end = c->n_segs ? c->segs[c->n_segs - 1]->next_offset : 0;
-    /* rewrite every closed segment that starts below the covered end */
+    /* candidates: every closed segment that starts below the covered end */
     c->n_rewrite = 0;
     while (c->n_rewrite < c->n_segs && c->segs[c->n_rewrite]->base_offset < c->map_end)
         c->n_rewrite++;
-    c->phase = P_COPY;
-    c->gi = c->gj = 0;
-    c->ci = 0;
-    c->cpos = 0;
+    c->phase = P_SCAN;
+    c->si = 0;
+    c->spos = 0;
 }
 
 /* Maps up to budget bytes; returns the bytes read. */
@@ -310,7 +318,40 @@ static int map_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, uin
     return ED_OK;
 }
 
-/* ---- phase 2: rewriting ---- */
+/* ---- phase 2: what a rewrite would change ---- */
+
+/* Scans up to budget bytes. A segment is marked at its first batch that
+ * would change; the rest of a segment that stays as it is is read to the
+ * end for the delete horizons of its tombstones. */
+static int scan_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, uint64_t *used)
+{
+    while (c->si < c->n_rewrite && *used < budget) {
+        ed_segment *seg = c->segs[c->si];
+        if (c->spos >= seg->len || c->changes[c->si]) {
+            c->si++;
+            c->spos = 0;
+            continue;
+        }
+        const uint8_t *bp;
+        struct ed_batch_info b;
+        int rc = read_batch(c, seg, c->spos, &bp, &b);
+        if (rc == ED_OK) rc = ed_compact_batch_changes(st, c, bp, &b);
+        if (rc < 0) return rc;
+        if (rc == 1) c->changes[c->si] = 1;
+        size_t total = ed_batch_total_len(&b);
+        c->spos += total;
+        *used += total;
+    }
+    if (c->si >= c->n_rewrite) {
+        c->phase = P_COPY;
+        c->gi = c->gj = 0;
+        c->ci = 0;
+        c->cpos = 0;
+    }
+    return ED_OK;
+}
+
+/* ---- phase 3: rewriting ---- */
 
 /* "<dir>/<first base>.<last base><sfx>": a group's output while written. */
 int ed_compact_pair_name(char *buf, size_t cap, const char *dir, int64_t a, int64_t b,
@@ -320,24 +361,35 @@ int ed_compact_pair_name(char *buf, size_t cap, const char *dir, int64_t a, int6
     return n < 0 || (size_t)n >= cap ? ED_ERR_INVAL : ED_OK;
 }
 
-/* Picks the next group [gi, gj): neighbours whose bytes fit one segment. */
-static void next_group(struct ed_compactor *c)
+/* Picks the next group [gi, gj): neighbours whose bytes fit one segment,
+ * passing over every group of one segment in which nothing changes (its
+ * rewrite would copy it byte for byte); false when no group is left. A
+ * group of several segments is merged even when nothing in it changes:
+ * their files go (a segment costs its index files and a partly filled
+ * last block), and the merge happens once. */
+static bool next_group(ed_storage *st, struct ed_compactor *c)
 {
-    c->gi = c->gj;
-    uint64_t sum = 0;
-    uint32_t j = c->gi;
-    int64_t base = c->segs[c->gi]->base_offset;
-    while (j < c->n_rewrite) {
-        const ed_segment *s = c->segs[j];
-        if (j > c->gi &&
-            (sum + s->len > c->log->cfg.segment_len || s->next_offset - 1 - base > INT32_MAX))
-            break;
-        sum += s->len;
-        j++;
+    for (;;) {
+        c->gi = c->gj;
+        if (c->gi >= c->n_rewrite) return false;
+        uint64_t sum = 0;
+        uint32_t j = c->gi;
+        int64_t base = c->segs[c->gi]->base_offset;
+        while (j < c->n_rewrite) {
+            const ed_segment *s = c->segs[j];
+            if (j > c->gi &&
+                (sum + s->len > c->log->cfg.segment_len || s->next_offset - 1 - base > INT32_MAX))
+                break;
+            sum += s->len;
+            j++;
+        }
+        c->gj = j;
+        if (j - c->gi > 1 || c->changes[c->gi]) break;
+        st->stats.n_compact_unchanged++;
     }
-    c->gj = j;
     c->ci = c->gi;
     c->cpos = 0;
+    return true;
 }
 
 static int open_out(struct ed_compactor *c)
@@ -359,7 +411,7 @@ static int copy_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, ui
 {
     while (*used < budget) {
         if (!c->out) {
-            if (c->gj >= c->n_rewrite) {
+            if (!next_group(st, c)) {
                 /* the pass is over */
                 c->log->clean_offset = c->map_end;
                 c->log->horizon_due_ms = c->min_horizon;
@@ -370,7 +422,6 @@ static int copy_step(ed_storage *st, struct ed_compactor *c, uint64_t budget, ui
                 ed_compact_end_pass(st, c, false);
                 return ED_OK;
             }
-            next_group(c);
             int rc = open_out(c);
             if (rc != ED_OK) return rc;
         }
@@ -460,11 +511,13 @@ uint32_t ed_compact_tick(ed_storage *st, int64_t now_ms)
     while (rc == ED_OK && used < c->lim.step_len && c->phase != P_IDLE && !c->swap) {
         if (c->phase == P_MAP) {
             rc = map_step(st, c, c->lim.step_len, &used);
-            if (rc == ED_OK && c->phase == P_COPY) {
+            if (rc == ED_OK && c->phase == P_SCAN) {
                 c->n_pids = 0;
                 c->pids_overflow = false;
                 rc = scan_pids(c);
             }
+        } else if (c->phase == P_SCAN) {
+            rc = scan_step(st, c, c->lim.step_len, &used);
         } else {
             rc = copy_step(st, c, c->lim.step_len, &used);
         }

@@ -15,7 +15,7 @@
 #define N_PIDS      256                      /* producers tracked to keep their last batch */
 #define REBUILD_MAX ED_BATCH_RECORDS_MAX_LEN /* what Produce takes, the cleaner reads */
 
-enum phase { P_IDLE = 0, P_MAP, P_COPY };
+enum phase { P_IDLE = 0, P_MAP, P_SCAN, P_COPY };
 
 struct pid_last {
     int64_t pid;
@@ -46,10 +46,14 @@ struct ed_compactor {
     struct pid_last pids[N_PIDS];
     int n_pids;
     bool pids_overflow;
+    /* scan: which segments below the covered end a rewrite would change */
+    uint32_t n_rewrite; /* segments [0, n_rewrite) are candidates */
+    uint8_t *changes;   /* per segment of the pass: 1 if its rewrite drops or changes a record */
+    uint32_t si;        /* scan cursor: segment, position */
+    uint64_t spos;
     /* copy */
-    uint32_t n_rewrite; /* segments [0, n_rewrite) are rewritten */
-    uint32_t gi, gj;    /* the group being written */
-    uint32_t ci;        /* copy cursor: segment, position */
+    uint32_t gi, gj; /* the group being written */
+    uint32_t ci;     /* copy cursor: segment, position */
     uint64_t cpos;
     ed_file *out;
     uint64_t out_len;
@@ -101,6 +105,12 @@ bool ed_compact_keep_empty(const struct ed_compactor *c, const struct ed_batch_i
  * with fewer records (or a delete horizon), or nothing. */
 int ed_compact_copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t *bp,
                           const struct ed_batch_info *b);
+/* Would ed_compact_copy_batch write the batch other than as it is (a
+ * record dropped, a delete horizon to set)? 1 yes, 0 no (a batch it cannot
+ * read stays as it is), negative on an error that ends the pass. Notes the
+ * delete horizon of tombstones that stay, as copying would. */
+int ed_compact_batch_changes(ed_storage *st, struct ed_compactor *c, const uint8_t *bp,
+                             const struct ed_batch_info *b);
 /* Writes the batch held back and the buffered bytes to the output file. */
 int ed_compact_out_finish(struct ed_compactor *c);
 

@@ -140,6 +140,49 @@ static bool keeps(const struct ed_compactor *c, const struct ed_batch_info *b,
     return r->value || !has_horizon || c->now_ms < b->base_timestamp;
 }
 
+/* The first walk over a batch begun in c->it: how many records stay, and
+ * how many of those are tombstones. */
+static int plan(struct ed_compactor *c, const struct ed_batch_info *b, int32_t *kept,
+                int32_t *tombs)
+{
+    bool has_horizon = (b->attributes & ED_BATCH_ATTR_DELETE_HORIZON) != 0;
+    struct ed_record r;
+    int rc;
+    *kept = *tombs = 0;
+    while ((rc = ed_batch_iter_next(&c->it, &r)) == 1) {
+        if (!keeps(c, b, &r, has_horizon)) continue;
+        (*kept)++;
+        if (!r.value) (*tombs)++;
+    }
+    return rc;
+}
+
+/* Is the planned batch written other than as it is? A batch kept whole
+ * whose tombstones already carry a delete horizon is not; that horizon is
+ * the earliest moment a later pass has work. */
+static bool changes(struct ed_compactor *c, const struct ed_batch_info *b, int32_t kept,
+                    int32_t tombs)
+{
+    bool has_horizon = (b->attributes & ED_BATCH_ATTR_DELETE_HORIZON) != 0;
+    if (kept < b->record_count || (tombs > 0 && !has_horizon)) return true;
+    if (tombs > 0 && (!c->min_horizon || b->base_timestamp < c->min_horizon))
+        c->min_horizon = b->base_timestamp;
+    return false;
+}
+
+int ed_compact_batch_changes(ed_storage *st, struct ed_compactor *c, const uint8_t *bp,
+                             const struct ed_batch_info *b)
+{
+    /* gap fillers, control batches and emptied batches are written as
+     * they are (a filler again where the gap still is) */
+    if (ed_batch_is_control(b) || b->record_count == 0) return 0;
+    int rc = ed_batch_iter_begin(&c->it, bp, ed_batch_total_len(b));
+    int32_t kept = 0, tombs = 0;
+    if (rc == ED_OK) rc = plan(c, b, &kept, &tombs);
+    if (rc < 0) return ed_compact_skip_unreadable(st, c, b, rc) ? 0 : rc;
+    return changes(c, b, kept, tombs) ? 1 : 0;
+}
+
 int ed_compact_copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t *bp,
                           const struct ed_batch_info *b)
 {
@@ -152,23 +195,12 @@ int ed_compact_copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t 
     bool has_horizon = (b->attributes & ED_BATCH_ATTR_DELETE_HORIZON) != 0;
     bool lat = ed_batch_is_log_append_time(b);
     int64_t drm = c->log->cfg.delete_retention_ms;
-    /* First walk: what stays. */
     int32_t kept = 0, tombs = 0;
-    struct ed_record r;
-    while ((rc = ed_batch_iter_next(&c->it, &r)) == 1) {
-        bool keep = keeps(c, b, &r, has_horizon);
-        if (keep) {
-            kept++;
-            if (!r.value) tombs++;
-        }
-    }
+    rc = plan(c, b, &kept, &tombs);
     if (rc < 0) return ed_compact_skip_unreadable(st, c, b, rc) ? emit(c, bp, total) : rc;
     st->stats.n_records_compacted += (uint64_t)(b->record_count - kept);
-    if (kept == b->record_count && (tombs == 0 || has_horizon)) {
-        if (has_horizon && tombs > 0 && (!c->min_horizon || b->base_timestamp < c->min_horizon))
-            c->min_horizon = b->base_timestamp;
-        return emit(c, bp, total);
-    }
+    if (!changes(c, b, kept, tombs)) return emit(c, bp, total);
+    struct ed_record r;
     if (kept == 0) {
         if (!ed_compact_keep_empty(c, b)) return ED_OK;
         /* an empty batch: the header alone, records gone */
@@ -238,7 +270,11 @@ int ed_compact_copy_batch(ed_storage *st, struct ed_compactor *c, const uint8_t 
         rc = grow(&c->zbuf, &c->zcap, ED_BATCH_HEADER_LEN + bound);
         size_t z = 0;
         if (rc == ED_OK)
-            rc = ed_codec_compress(&c->codec, codec, 0, c->obuf + ED_BATCH_HEADER_LEN, rec_len,
+            rc = ed_codec_compress(&c->codec, codec,
+                                   codec == ED_COMPRESSION_ZSTD
+                                       ? ED_MIN(c->log->cfg.zstd_level, ED_COMPACT_ZSTD_LEVEL_MAX)
+                                       : 0,
+                                   c->obuf + ED_BATCH_HEADER_LEN, rec_len,
                                    c->zbuf + ED_BATCH_HEADER_LEN, bound, &z);
         if (rc != ED_OK) return rc;
         out = c->zbuf;

@@ -147,6 +147,7 @@ static void pass_view(struct ed_compactor *c, ed_segment *seg)
         ed_segment_unref(c->segs[i]);
     c->segs[c->gi] = seg;
     memmove(c->segs + c->gi + 1, c->segs + c->gj, (c->n_segs - c->gj) * sizeof *c->segs);
+    memmove(c->changes + c->gi + 1, c->changes + c->gj, c->n_segs - c->gj);
     uint32_t removed = c->gj - c->gi - 1;
     c->n_segs -= removed;
     c->n_rewrite -= removed;

@@ -34,6 +34,9 @@ struct ed_log_config {
     int compression;                 /* enum ed_compression for batches Eddy builds; negative:
                                       * compression.type=producer (the builder's choice) */
     int64_t delete_retention_ms;     /* delete.retention.ms (tombstones) */
+    int zstd_level;                  /* compression.zstd.level of batches Eddy builds with zstd
+                                      * (0 = the codec's default, 3; compaction: at most
+                                      * ED_COMPACT_ZSTD_LEVEL_MAX) */
 };
 /* Fills c with Eddy's defaults. */
 void ed_log_config_default(struct ed_log_config *c);
@@ -133,6 +136,7 @@ struct ed_storage_stats {
     uint64_t len_compacted_written;     /* bytes of the cleaned segments */
     uint64_t n_records_compacted;       /* records removed (superseded or expired tombstones) */
     uint64_t n_compact_skipped;         /* batches compaction could not read: kept as they are */
+    uint64_t n_compact_unchanged;       /* segments a pass found nothing to drop in */
     uint64_t n_open_segments;           /* now: segments of the logs whose .log file is open */
     uint64_t n_segment_files_closed;    /* idle segment files the cache closed */
     uint64_t n_segment_files_reopened;  /* closed segment files opened again on use */

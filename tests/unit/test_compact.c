@@ -2,7 +2,8 @@
  * to the latest record per key with every offset preserved and the active
  * segment untouched; tombstones get a delete horizon and go only after
  * delete.retention.ms; a tiny offset map needs several passes and ends in
- * the same place; compressed batches are rebuilt with their codec; an
+ * the same place, and a pass whose map holds no later copy of any key in a
+ * segment leaves it as it is; compressed batches are rebuilt with their codec; an
  * idempotent producer's last batch survives as an empty header; a crash at
  * every point of the swap recovers (rolled back before the commit point,
  * completed after it); passes give way to log deletion and DeleteRecords. */
@@ -597,24 +598,16 @@ static void test_tombstones(void **state)
     assert_int_equal(f->log->horizon_due_ms, 0);
 }
 
-static void test_small_map_passes(void **state)
+/* The same result as one big pass: the cleaned offset at the active
+ * segment, and below it the latest record of each of the n_keys keys
+ * (each pass removes what its map covers). */
+static void check_fully_compacted(struct fx *f, int n_keys)
 {
-    struct fx *f = *state;
-    fill(f, 40, 8);
-    settle(f);
-    /* 256 bytes: 8 slots, 6 keys per pass */
-    struct ed_compact_limits lim = {256, 4096, 2.0};
-    ed_compact_set_limits(f->st, &lim);
-    int passes = ed_compact_run(f->st, NOW, 100000);
-    assert_true(passes >= 4);
-    settle(f);
     int64_t active_base = f->log->segs[f->log->n_segs - 1]->base_offset;
     assert_int_equal(f->log->clean_offset, active_base);
-    /* the same result as one big pass: latest per key below the active
-     * segment (each pass removes what its map covers) */
     int n = check_compacted(f, false);
     int distinct_closed = 0;
-    for (int k = 0; k < 40; k++) {
+    for (int k = 0; k < n_keys; k++) {
         char key[16];
         snprintf(key, sizeof key, "k%02d", k);
         if (latest_below(f, key, active_base) >= 0) distinct_closed++;
@@ -623,6 +616,93 @@ static void test_small_map_passes(void **state)
     for (int i = 0; i < f->n_w; i++)
         if (f->w[i].offset >= active_base) in_active++;
     assert_int_equal(n, distinct_closed + in_active);
+}
+
+static void test_small_map_passes(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 40, 8);
+    settle(f);
+    /* 256 bytes: 16 slots, 12 keys per pass */
+    struct ed_compact_limits lim = {256, 4096, 2.0};
+    ed_compact_set_limits(f->st, &lim);
+    int passes = ed_compact_run(f->st, NOW, 100000);
+    assert_true(passes >= 4);
+    settle(f);
+    check_fully_compacted(f, 40);
+}
+
+/* Runs compaction a tick at a time until nothing is due; every group
+ * swapped in must reclaim something: fewer bytes, or fewer segments. */
+static void compact_reclaiming(struct fx *f, int64_t now)
+{
+    for (int i = 0; i < 100000; i++) {
+        struct ed_storage_stats a, b;
+        ed_storage_stats_get(f->st, &a);
+        uint32_t segs = f->log->n_segs;
+        int passes = ed_compact_run(f->st, now, 1);
+        ed_storage_stats_get(f->st, &b);
+        uint64_t rd = b.len_compacted_read - a.len_compacted_read;
+        uint64_t wr = b.len_compacted_written - a.len_compacted_written;
+        if (rd > 0 && !(wr < rd || f->log->n_segs < segs))
+            fail_msg("a group of %llu bytes was rewritten into %llu bytes for nothing",
+                     (unsigned long long)rd, (unsigned long long)wr);
+        if (passes > 0 && f->st->compactor->phase == P_IDLE &&
+            f->log->clean_offset == f->log->segs[f->log->n_segs - 1]->base_offset)
+            return;
+    }
+    fail_msg("compaction did not converge");
+}
+
+/* More distinct keys than the offset map holds: a pass covers only the
+ * first keys of the dirty range, none of which has a later copy within it,
+ * so it leaves the segments as they are instead of copying them byte for
+ * byte; the passes that follow still end with the latest record per key,
+ * and tombstones go after delete.retention.ms. */
+static void test_more_keys_than_map(void **state)
+{
+    struct fx *f = *state;
+    fill(f, 60, 2);
+    settle(f);
+    /* 256 bytes: 16 slots, 12 keys per pass */
+    struct ed_compact_limits lim = {256, 4096, 2.0};
+    ed_compact_set_limits(f->st, &lim);
+    int passes = 0;
+    for (int i = 0; i < 1000 && passes == 0; i++)
+        passes = ed_compact_run(f->st, NOW, 1);
+    assert_int_equal(passes, 1);
+    assert_int_equal(f->log->clean_offset, 12);
+    struct ed_storage_stats s;
+    ed_storage_stats_get(f->st, &s);
+    assert_int_equal(s.len_compacted_written, 0);
+    assert_int_equal(s.len_compacted_read, 0);
+    assert_true(s.n_compact_unchanged >= 1);
+
+    compact_reclaiming(f, NOW);
+    settle(f);
+    check_fully_compacted(f, 60);
+    ed_storage_stats_get(f->st, &s);
+    assert_true(s.len_compacted_written < s.len_compacted_read);
+
+    /* ten keys deleted, then other keys until the tombstones are closed */
+    for (int k = 0; k < 10; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%02d", k);
+        put(f, key, NULL);
+    }
+    for (int k = 0; k < 40; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "x%02d", k);
+        put(f, key, "a value that fills the segments up");
+    }
+    settle(f);
+    assert_true(ed_compact_run(f->st, NOW, 100000) >= 1);
+    settle(f);
+    check_compacted(f, false); /* the tombstones stay for now */
+    assert_true(f->log->horizon_due_ms > 0);
+    assert_true(ed_compact_run(f->st, NOW + 2 * HOUR_MS, 100000) >= 1);
+    settle(f);
+    check_compacted(f, true);
 }
 
 static void test_compressed(void **state)
@@ -897,6 +977,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gaps_stay_continuous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_map_passes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_more_keys_than_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_last_batch_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_in_flush_job, setup, teardown),

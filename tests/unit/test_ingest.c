@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,6 +237,57 @@ static void test_flush_due_in(void **state)
     fx_free(f);
 }
 
+/* The turbine recording's first n lines (after the header), one record
+ * each, into partition p without a wait; returns the CSV bytes added. */
+static size_t add_turbine_lines(struct fx *f, ed_partition *p, int n)
+{
+    FILE *fp = fopen("tests/data/wind-turbine-scada-T1.csv", "rb");
+    if (!fp)
+        fail_msg("tests/data/wind-turbine-scada-T1.csv not found: run from the project's root");
+    char line[256];
+    size_t total = 0;
+    assert_non_null(fgets(line, sizeof line, fp));
+    for (int i = 0; i < n && fgets(line, sizeof line, fp); i++) {
+        size_t len = strcspn(line, "\r\n");
+        assert_int_equal(ed_ingest_add(f->g, p, "t01", 3, line, len, NULL, 0, NULL, 0), ED_OK);
+        total += len;
+    }
+    fclose(fp);
+    return total;
+}
+
+/* compression.zstd.level of the topic is the level its batches are built
+ * with: the same 400 lines stored at level 19 take at least 5 % fewer
+ * bytes than at level 1 (about 9 %; at one level both differ by record
+ * timestamps only, well under 1 %), and both fewer than the lines. */
+static void test_topic_zstd_level(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(0);
+    const char *why;
+    ed_topic *lo, *hi;
+    assert_int_equal(ed_topics_create(f->t.topics, "lo", 1, NULL, NULL, 0, NULL, &lo), ED_OK);
+    assert_int_equal(ed_topics_create(f->t.topics, "hi", 1, NULL, NULL, 0, NULL, &hi), ED_OK);
+    assert_int_equal(ed_topic_config_set(f->t.topics, lo, "compression.type", "zstd", &why), ED_OK);
+    assert_int_equal(ed_topic_config_set(f->t.topics, hi, "compression.type", "zstd", &why), ED_OK);
+    assert_int_equal(ed_topic_config_set(f->t.topics, lo, "compression.zstd.level", "1", &why),
+                     ED_OK);
+    assert_int_equal(ed_topic_config_set(f->t.topics, hi, "compression.zstd.level", "19", &why),
+                     ED_OK);
+    ed_partition *plo = ed_topic_partition(lo, 0), *phi = ed_topic_partition(hi, 0);
+    size_t csv = add_turbine_lines(f, plo, 400);
+    assert_int_equal(add_turbine_lines(f, phi, 400), csv);
+    ed_ingest_tick(f->g, mono() + LINGER_MS);
+    assert_int_equal(ed_log_end_offset(plo->log), 400);
+    assert_int_equal(ed_log_end_offset(phi->log), 400);
+    uint64_t len_lo = ed_log_size(plo->log), len_hi = ed_log_size(phi->log);
+    print_message("400 turbine lines, %zu bytes: %llu stored at zstd level 1, %llu at 19\n", csv,
+                  (unsigned long long)len_lo, (unsigned long long)len_hi);
+    assert_true(len_lo < csv);
+    assert_true(len_hi * 100 < len_lo * 95);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_hurry_closes_at_short_linger_and_syncs),
         cmocka_unit_test(test_durable_linger_off),
         cmocka_unit_test(test_flush_due_in),
+        cmocka_unit_test(test_topic_zstd_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -303,6 +303,35 @@ static void test_config_set(void **state)
     assert_true(n >= 25);
 }
 
+/* compression.zstd.level (KIP-390): Kafka's range -131072..22, the
+ * broker's default 3 described, an override applied to the partitions
+ * and kept across a restart. */
+static void test_zstd_level(void **state)
+{
+    struct fx *f = *state;
+    ed_topic *t;
+    const char *why;
+    bool d;
+    assert_int_equal(ed_topics_create(f->t, "z", 2, NULL, NULL, 0, NULL, &t), ED_OK);
+    assert_string_equal(ed_topic_config_get(t, "compression.zstd.level", &d), "3");
+    assert_true(d);
+    const char *bad[] = {"23", "-131073", "nineteen", "", "3.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(ed_topic_config_set(f->t, t, "compression.zstd.level", bad[i], &why),
+                         ED_ERR_INVAL);
+    assert_int_equal(ed_topics_config_check("compression.zstd.level", "-131072", &why), ED_OK);
+    assert_int_equal(ed_topics_config_check("compression.zstd.level", "22", &why), ED_OK);
+    assert_int_equal(ed_topic_config_set(f->t, t, "compression.zstd.level", "19", &why), ED_OK);
+    assert_int_equal(ed_log_get_config(ed_topic_partition(t, 1)->log)->zstd_level, 19);
+    reopen(f);
+    t = ed_topics_find(f->t, "z");
+    assert_string_equal(ed_topic_config_get(t, "compression.zstd.level", &d), "19");
+    assert_false(d);
+    assert_int_equal(ed_log_get_config(ed_topic_partition(t, 0)->log)->zstd_level, 19);
+    assert_int_equal(ed_topic_config_set(f->t, t, "compression.zstd.level", NULL, &why), ED_OK);
+    assert_int_equal(ed_log_get_config(ed_topic_partition(t, 0)->log)->zstd_level, 3);
+}
+
 static void test_auto_create(void **state)
 {
     struct fx *f = *state;
@@ -498,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_listeners, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_and_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zstd_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_in_steps, setup, teardown),
