@@ -500,7 +500,8 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
         if (missing)
             set_error(m, "upstream topic %s is missing (mirror.create.topics=false)%s",
                       missing_name ? missing_name : "?", "");
-        ed_mirror_later(m, missing ? 5000 : 500);
+        /* a topic just created has no leaders for a moment */
+        ed_mirror_later(m, missing ? 5000 : METADATA_RETRY_MS);
         return;
     }
     m->ck_part = 0; /* Eddy creates the checkpoint topic with one partition */
@@ -670,6 +671,7 @@ static void idle(ed_mirror *m)
         ed_mirror_later(m, owed_ms);
         return;
     }
+    m->txn_t_ns[0] = ed_plat_clock_mono_ns();
     if (!ed_mirror_build_txn(m)) {
         /* records appended but not yet on flash (the mirror copies only
          * what is): look again soon; else sleep until an append */
@@ -682,6 +684,7 @@ static void idle(ed_mirror *m)
             p->lag = 0;
         }
         m->sleeping = !pending;
+        if (m->state_dirty) ed_mirror_save_state(m);
         ed_mirror_txn_trim(m); /* caught up: hold no copy buffers while idle */
         ed_mirror_later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;
@@ -761,42 +764,15 @@ void ed_mirror_step(ed_mirror *m)
         idle(m);
         return;
     case P_ADD:
+        m->txn_t_ns[1] = ed_plat_clock_mono_ns();
         send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
                      ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
         return;
-    case P_PRODUCE: {
-        /* one request per leader; every leader's link must be up first */
-        int32_t leaders[MAX_NODES];
-        int n_leaders = 0;
-        for (int i = 0; i < m->n_ut; i++)
-            for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
-                if (!m->ut[i].batch[p]) continue;
-                int32_t l = m->ut[i].leader[p];
-                bool seen = false;
-                for (int k = 0; k < n_leaders; k++)
-                    seen |= leaders[k] == l;
-                if (!seen && n_leaders < MAX_NODES) leaders[n_leaders++] = l;
-            }
-        for (int k = 0; k < n_leaders; k++)
-            if (!ed_mirror_link_to(m, leaders[k])) return;
-        ed_mirror_crash_point(m, "before-produce");
-        for (int i = 0; m->rate && i < m->n_ut; i++)
-            for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-                if (m->ut[i].batch[p]) m->tokens -= (int64_t)m->ut[i].batch_len[p];
-        m->n_produce_out = n_leaders;
-        for (int k = 0; k < n_leaders; k++) {
-            struct produce_arg pa = {m, leaders[k]};
-            int rc = ed_klink_send(ed_mirror_link_to(m, leaders[k]), ED_KMSG_PRODUCE,
-                                   ed_mirror_enc_produce, &pa, 0, ed_mirror_on_produce, m);
-            if (rc) {
-                ed_mirror_txn_failed(m, "cannot send Produce");
-                return;
-            }
-        }
-        ed_mirror_crash_point(m, "after-produce");
+    case P_PRODUCE:
+        ed_mirror_txn_pump(m);
         return;
-    }
     case P_END:
+        m->txn_t_ns[3] = ed_plat_clock_mono_ns();
         send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_END_TXN, ed_mirror_enc_end_txn, m,
                      ed_mirror_on_end_txn);
         return;
@@ -832,6 +808,7 @@ static void mirror_shutdown(void *obj)
     ed_plat_timer_stop(m->b->loop, &m->timer);
     ed_plat_timer_stop(m->b->loop, &m->status_timer);
     if (m->phase != P_STOPPED) m->link_state = "shut down";
+    if (m->state_dirty) ed_mirror_save_state(m);
     ed_mirror_write_status(m);
     m->phase = P_STOPPED;
 }
@@ -895,6 +872,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->request_ms = cfg->mirror_request_timeout_ms;
     m->compression = ED_COMPRESSION_NONE;
     m->rate = m->tokens = cfg->mirror_rate_bytes_per_sec;
+    m->round_ms = m->txn_max_ms; /* unknown: one round until measured */
     m->tokens_ms = ed_plat_loop_now_ms(b->loop);
     const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);

@@ -22,11 +22,14 @@
 #define FLUSH_POLL_MS       20    /* idle, records appended but not on flash yet */
 #define RATE_BUCKET_MAX_MS  10000 /* the bandwidth cap's bucket: at most this long's bytes */
 #define RETRY_MS            200
+#define METADATA_RETRY_MS   100 /* a partition without a leader yet */
 #define CONCURRENT_RETRY_MS 5
 #define FENCE_GRACE_MS      5000
 #define READ_CHUNK_LEN      (128u << 10) /* local batches read at a time (at least one) */
-#define ZSTD_TABLE_LOG      15           /* zstd's match tables capped (storage/codec.h) */
-#define STATE_MAGIC         0x4544524du  /* "EDRM" */
+#define ROUNDS_IN_FLIGHT    3    /* Produce requests of one transaction per link (idempotence: 5) */
+#define STATE_SAVE_MS       1000 /* mirror.state: rewritten at most this often while copying */
+#define ZSTD_TABLE_LOG      15   /* zstd's match tables capped (storage/codec.h) */
+#define STATE_MAGIC         0x4544524du /* "EDRM" */
 #define STATE_VERSION       1
 
 /* Kafka error codes the mirror acts on. */
@@ -157,6 +160,7 @@ struct ed_mirror {
     bool fence_retried;
     uint64_t init_ms;      /* when InitProducerId last succeeded */
     uint64_t txn_start_ms; /* when the transaction in flight sent its AddPartitionsToTxn */
+    uint64_t txn_t_ns[5];  /* debug log: build, AddPartitionsToTxn, Produce, EndTxn, commit */
 
     enum phase phase;
     bool blocked;  /* the phase's request waits for a connection */
@@ -173,10 +177,17 @@ struct ed_mirror {
     int32_t scan_up;    /* the upstream partition being scanned */
     int scan_step;      /* 0: its end, 1: its start, 2: fetching a window */
     int64_t scan_start, scan_end, scan_lo, scan_hi, scan_pos;
-    int64_t scan_found; /* last source offset of the partition found upstream, -1 none */
-    int64_t scan_here;  /* ... in the upstream partition being scanned */
-    int64_t scan_win;   /* offsets in the window being read (doubles going back) */
-    int n_produce_out;
+    int64_t scan_found;     /* last source offset of the partition found upstream, -1 none */
+    int64_t scan_here;      /* ... in the upstream partition being scanned */
+    int64_t scan_win;       /* offsets in the window being read (doubles going back) */
+    int n_produce_out;      /* Produce requests not answered yet */
+    int n_rounds;           /* rounds of the transaction sent */
+    bool round_ready;       /* a round is built, not sent yet */
+    bool txn_more;          /* the transaction may take another round */
+    int64_t round_ms;       /* the last transaction's first Produce round trip */
+    uint64_t round_sent_ms; /* when the transaction's first round went, 0 once answered */
+    bool state_dirty;       /* marks moved since mirror.state was written */
+    uint64_t state_saved_ms;
     int rr; /* round-robin start among partitions */
     int64_t txn_len;
     int64_t txn_limit; /* record bytes this transaction may still grow to */
@@ -253,7 +264,12 @@ void ed_mirror_txn_trim(ed_mirror *m);
 int ed_mirror_priority_check(const char *cfg, char *why, size_t why_len);
 int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic);
 void ed_mirror_txn_failed(ed_mirror *m, const char *why);
+/* Builds the first round of the next transaction (the phase P_ADD sends
+ * its partitions); false if there is nothing to copy. */
 bool ed_mirror_build_txn(ed_mirror *m);
+/* P_PRODUCE: sends the built round, builds the next while the transaction
+ * may grow, EndTxn once every Produce is answered and nothing is left. */
+void ed_mirror_txn_pump(ed_mirror *m);
 void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r);
@@ -302,6 +318,10 @@ void ed_mirror_json_str(char *out, size_t len, const char *s);
 /* Age in ms of the oldest record of p not yet upstream (0: none). */
 int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p);
 int ed_mirror_save_state(ed_mirror *m);
+/* After a commit: mirror.state at once if not written for STATE_SAVE_MS,
+ * else when the mirror goes idle, shuts down or the time has passed (it
+ * is a hint and the retention guard: an older mark only keeps more). */
+void ed_mirror_save_state_soon(ed_mirror *m);
 void ed_mirror_load_state(ed_mirror *m);
 void ed_mirror_write_status(ed_mirror *m);
 void ed_mirror_on_status(ed_timer *t, void *arg);

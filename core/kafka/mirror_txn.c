@@ -105,14 +105,14 @@ void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg)
 
 /* ---- one transaction ---- */
 
-static void reset_batches(ed_mirror *m)
+/* A new round: no batch built yet (the transaction's totals stay). */
+static void reset_round(ed_mirror *m)
 {
     for (int i = 0; i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
             m->ut[i].batch[p] = NULL;
             m->ut[i].n_added[p] = 0;
         }
-    m->txn_len = 0;
 }
 
 /* Adds a record to upstream partition p of u: ED_ERR_TOOBIG when its batch
@@ -291,9 +291,12 @@ int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic)
     return prio;
 }
 
-/* Copies records of p from p->next on into the transaction's batches.
- * Returns false when the transaction is full. */
-static bool take_part(ed_mirror *m, struct mpart *p)
+/* Copies records of p from p->txn_next on into the round's batches.
+ * Returns false when a batch or the transaction is full. A later round
+ * (more) only continues partitions the transaction already moved, each to
+ * its own upstream partition (already in the transaction), and none that
+ * announces a gap or lost records since the transaction began. */
+static bool take_part(ed_mirror *m, struct mpart *p, bool more)
 {
     ed_log *log = ed_mirror_part_log(m, p);
     struct utopic *u = &m->ut[p->ut];
@@ -301,6 +304,9 @@ static bool take_part(ed_mirror *m, struct mpart *p)
     if (u->refused) return true;                         /* LogAppendTime upstream */
     int64_t durable = ed_log_durable_offset(log);
     int64_t start = ed_log_start_offset(log);
+    if (more && (p->txn_next <= p->next || p->gap_last >= 0 || p->txn_next < start ||
+                 p->partition >= u->n_parts))
+        return true;
     p->lag = durable > p->next ? durable - p->next : 0;
     if (p->next < start) {
         /* dropped before it was mirrored (ed_mirror_check_start let only
@@ -390,25 +396,26 @@ static void finish_batches(ed_mirror *m)
             ed_put_be32(out + 17, ed_crc32c(0, out + 21, len - 21));
             u->batch[p] = out;
             u->batch_len[p] = len;
+            u->seq[p] += u->n_added[p]; /* the next round's batch follows it */
         }
     }
 }
 
-/* Builds the next transaction; false if there is nothing to copy. */
-bool ed_mirror_build_txn(ed_mirror *m)
+/* Builds a round: one batch per upstream partition, from the priority
+ * levels down (round robin within one); a lower level takes at most a
+ * quarter of the transaction once a higher one has data in it, so live
+ * data of a higher partition never waits long behind a lower one's
+ * backlog. Every round carries the checkpoint records of the partitions
+ * the transaction has moved so far (the last one read wins), the first
+ * one the gap records too. False if it took nothing. */
+static bool build_round(ed_mirror *m, bool more)
 {
-    reset_batches(m);
-    for (int i = 0; i < m->n_mp; i++) {
-        m->mp[i].txn_next = m->mp[i].next;
-        m->mp[i].gap_last = -1;
-    }
-    /* priority levels from the highest down, round robin within one; a
-     * lower level takes at most a quarter of the transaction once a higher
-     * one has data in it, so live data of a higher partition never waits
-     * long behind a lower one's backlog */
-    bool any = false, more = true;
-    m->txn_limit = txn_cap(m);
-    for (int64_t level = INT64_MAX; more;) {
+    reset_round(m);
+    int64_t moved = 0;
+    for (int i = 0; i < m->n_mp; i++)
+        moved += m->mp[i].txn_next;
+    bool any = more, go_on = true;
+    for (int64_t level = INT64_MAX; go_on;) {
         int64_t next = INT64_MIN;
         for (int i = 0; i < m->n_mp; i++)
             if (m->mp[i].prio < level && m->mp[i].prio > next) next = m->mp[i].prio;
@@ -418,17 +425,17 @@ bool ed_mirror_build_txn(ed_mirror *m)
             if (lower < m->txn_limit) m->txn_limit = lower;
         }
         level = next;
-        for (int k = 0; k < m->n_mp && more; k++) {
+        for (int k = 0; k < m->n_mp && go_on; k++) {
             struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
             if (p->prio != level) continue;
-            more = take_part(m, p);
+            go_on = take_part(m, p, more);
             if (p->txn_next > p->next) any = true;
         }
     }
-    m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
     m->txn_filled = m->txn_len >= m->txn_limit;
-    if (!any) return false;
-    /* the checkpoint records of every partition this transaction moves */
+    for (int i = 0; i < m->n_mp; i++)
+        moved -= m->mp[i].txn_next;
+    if (!any || (more && moved == 0)) return false;
     struct utopic *ck = &m->ut[m->ck_ut];
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
@@ -441,7 +448,7 @@ bool ed_mirror_build_txn(ed_mirror *m)
         rec.value = (const uint8_t *)val;
         rec.timestamp = ed_plat_clock_wall_ms();
         /* the gap first, then the resume point that moves past it */
-        if (p->gap_last >= 0) {
+        if (p->gap_last >= 0 && !more) {
             if (ed_mirror_gap_record(m, p, key, sizeof key, val, sizeof val, &kl, &vl) != ED_OK)
                 return false;
             rec.key_len = kl;
@@ -456,6 +463,101 @@ bool ed_mirror_build_txn(ed_mirror *m)
     }
     finish_batches(m);
     return true;
+}
+
+/* Builds the first round of the next transaction; false if there is
+ * nothing to copy. */
+bool ed_mirror_build_txn(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_mp; i++) {
+        m->mp[i].txn_next = m->mp[i].next;
+        m->mp[i].gap_last = -1;
+    }
+    m->txn_len = 0;
+    m->txn_limit = txn_cap(m);
+    m->n_produce_out = 0;
+    m->n_rounds = 0;
+    bool any = build_round(m, false);
+    m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
+    m->round_ready = m->txn_more = any;
+    return any;
+}
+
+/* Another round may be built: the transaction is below its limit and,
+ * by the last measured round trip, will still end well inside the
+ * transaction timeout (a slow link keeps one round per transaction). */
+static bool may_grow(const ed_mirror *m)
+{
+    if (m->txn_len >= m->txn_limit) return false;
+    uint64_t open_ms = ed_plat_loop_now_ms(m->b->loop) - m->txn_start_ms;
+    return open_ms + 2 * (uint64_t)m->round_ms <= (uint64_t)m->txn_max_ms / 4;
+}
+
+/* Sends the built round: one Produce per leader, each link with fewer than
+ * ROUNDS_IN_FLIGHT requests outstanding. False when it has to wait (a link
+ * coming up steps again, an answer pumps again) or the transaction failed. */
+static bool send_round(ed_mirror *m)
+{
+    int32_t leaders[MAX_NODES];
+    int n_leaders = 0;
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
+            if (!m->ut[i].batch[p]) continue;
+            int32_t l = m->ut[i].leader[p];
+            bool seen = false;
+            for (int k = 0; k < n_leaders; k++)
+                seen |= leaders[k] == l;
+            if (!seen && n_leaders < MAX_NODES) leaders[n_leaders++] = l;
+        }
+    for (int k = 0; k < n_leaders; k++) {
+        ed_klink *l = ed_mirror_link_to(m, leaders[k]);
+        if (!l || ed_klink_in_flight(l) >= ROUNDS_IN_FLIGHT) return false;
+    }
+    if (m->n_rounds == 0) {
+        ed_mirror_crash_point(m, "before-produce");
+        m->round_sent_ms = ed_plat_loop_now_ms(m->b->loop);
+        m->txn_t_ns[2] = ed_plat_clock_mono_ns();
+    }
+    for (int i = 0; m->rate && i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (m->ut[i].batch[p]) m->tokens -= (int64_t)m->ut[i].batch_len[p];
+    for (int k = 0; k < n_leaders; k++) {
+        struct produce_arg pa = {m, leaders[k]};
+        int rc = ed_klink_send(ed_mirror_link_to(m, leaders[k]), ED_KMSG_PRODUCE,
+                               ed_mirror_enc_produce, &pa, 0, ed_mirror_on_produce, m);
+        if (rc) {
+            ed_mirror_txn_failed(m, "cannot send Produce");
+            return false;
+        }
+        m->n_produce_out++;
+    }
+    ed_mirror_crash_point(m, "after-produce");
+    m->n_rounds++;
+    return true;
+}
+
+void ed_mirror_txn_pump(ed_mirror *m)
+{
+    if (m->round_ready) {
+        if (!send_round(m)) return;
+        m->round_ready = false;
+    }
+    /* the next round is built while this one is on its way (the local
+     * reading and compressing overlap the upstream's work) */
+    if (m->txn_more && may_grow(m)) {
+        m->round_ready = build_round(m, true);
+        if (m->round_ready) {
+            ed_mirror_later(m, 0); /* sent from the loop, answers read first */
+            return;
+        }
+    }
+    m->txn_more = false;
+    if (m->n_produce_out > 0) return;
+    ed_mirror_crash_point(m, "before-endtxn");
+    /* a send armed from an earlier round must not step P_END twice */
+    ed_plat_timer_stop(m->b->loop, &m->timer);
+    m->phase = P_END;
+    ed_mirror_step(m);
 }
 
 void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -508,10 +610,12 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
             ed_mirror_txn_failed(m, why);
         return;
     }
-    if (--m->n_produce_out > 0) return;
-    ed_mirror_crash_point(m, "before-endtxn");
-    m->phase = P_END;
-    ed_mirror_step(m);
+    if (m->round_sent_ms) { /* the transaction's first answer: the round trip */
+        m->round_ms = (int64_t)(ed_plat_loop_now_ms(m->b->loop) - m->round_sent_ms);
+        m->round_sent_ms = 0;
+    }
+    m->n_produce_out--;
+    ed_mirror_txn_pump(m);
 }
 
 void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -540,20 +644,27 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
         return;
     }
     ed_mirror_crash_point(m, "after-endtxn");
-    /* committed: the sequences move on, then the local marks */
-    for (int i = 0; i < m->n_ut; i++)
-        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            m->ut[i].seq[p] += m->ut[i].n_added[p];
+    /* committed (the sequences moved on as each round was built): the
+     * local marks */
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
         p->next = p->txn_next;
         p->mark = p->next;
     }
     m->n_bytes += (uint64_t)m->txn_len;
+    const uint64_t *t = m->txn_t_ns;
+    uint64_t gap = t[4] && t[0] > t[4] ? t[0] - t[4] : 0;
+    m->txn_t_ns[4] = ed_plat_clock_mono_ns();
+    ED_LOG_DBG("txn %" PRIu64 ": %" PRId64 " record bytes; since last %" PRIu64
+               " us, build %" PRIu64 " us, add %" PRIu64 " us, produce %" PRIu64 " us, end %" PRIu64
+               " us",
+               m->n_txns + 1, m->txn_len, gap / 1000, (t[1] - t[0]) / 1000, (t[2] - t[1]) / 1000,
+               (t[3] - t[2]) / 1000, (t[4] - t[3]) / 1000);
     m->txn_took_ms = (int64_t)(ed_plat_loop_now_ms(m->b->loop) - m->txn_start_ms);
-    reset_batches(m);
+    reset_round(m);
+    m->txn_len = 0;
     m->n_txns++;
-    ed_mirror_save_state(m);
+    ed_mirror_save_state_soon(m);
     ed_mirror_gap_committed(m);
     m->phase = P_IDLE;
     ed_mirror_later(m, 0);
