@@ -538,7 +538,7 @@ static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
     }
     ed_kc_free(&ct.mem);
     m->phase = P_META;
-    ed_mirror_later(m, 500); /* let the new topics reach the metadata */
+    ed_mirror_later(m, METADATA_RETRY_MS); /* let the new topics reach the metadata */
 }
 
 static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -685,6 +685,10 @@ static void idle(ed_mirror *m)
         }
         m->sleeping = !pending;
         if (m->state_dirty) ed_mirror_save_state(m);
+        if (m->n_txns != m->n_txns_idle) { /* caught up: a state change */
+            m->n_txns_idle = m->n_txns;
+            ed_mirror_write_status(m);
+        }
         ed_mirror_txn_trim(m); /* caught up: hold no copy buffers while idle */
         ed_mirror_later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;

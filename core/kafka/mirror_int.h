@@ -187,6 +187,7 @@ struct ed_mirror {
     int64_t round_ms;       /* the last transaction's first Produce round trip */
     uint64_t round_sent_ms; /* when the transaction's first round went, 0 once answered */
     bool state_dirty;       /* marks moved since mirror.state was written */
+    uint64_t n_txns_idle;   /* n_txns when the mirror last caught up */
     uint64_t state_saved_ms;
     int rr; /* round-robin start among partitions */
     int64_t txn_len;
