@@ -123,6 +123,24 @@ struct mpart {
     int64_t records_per_sec;           /* over the last rate window */
 };
 
+/* Where an iterator stands in the records of its batch. */
+struct ed_mirror_kept_at {
+    const uint8_t *pos, *end;
+    int32_t n_left, prev_delta;
+};
+
+/* A compressed local batch a round stopped inside (decoded in m->it): the
+ * next round goes on there rather than read and decompress it again. */
+struct ed_mirror_kept {
+    const struct ed_log *log; /* NULL: none */
+    int64_t at;               /* offset of the record the iterator is at */
+    int64_t base_offset;      /* the batch, to check it is still the one in m->it */
+    int32_t length;
+    uint32_t crc;
+    const uint8_t *buf;
+    struct ed_mirror_kept_at where;
+};
+
 struct ed_mirror {
     ed_broker *b;
     const struct ed_config *cfg;
@@ -203,6 +221,7 @@ struct ed_mirror {
     struct ed_record_header *hdrs;
     size_t hdrs_cap;
     struct ed_batch_iter it;
+    struct ed_mirror_kept kept; /* it, kept between rounds */
 
     bool drop_oldest; /* mirror.on.full=drop-oldest */
     struct ed_mirror_gap *gaps;

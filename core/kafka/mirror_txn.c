@@ -202,6 +202,7 @@ uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
 int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
 {
     *len = 0;
+    m->kept.log = NULL; /* an uncompressed batch kept would point into rbuf */
     struct ed_log_slice s;
     int rc = ed_log_read(log, pos, ED_MIN((size_t)m->batch_len, READ_CHUNK_LEN), &s);
     if (rc != ED_OK || !s.seg) return rc;
@@ -230,6 +231,7 @@ void ed_mirror_txn_trim(ed_mirror *m)
     m->rbuf = NULL;
     m->rbuf_cap = 0;
     ed_batch_iter_release(&m->it);
+    m->kept.log = NULL;
     ed_codec_release(&m->codec);
     m->codec.zstd_table_log = ZSTD_TABLE_LOG;
     ed_plat_mem_trim();
@@ -291,6 +293,94 @@ int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic)
     return prio;
 }
 
+/* The iterator's place in the batch it reads. */
+static struct ed_mirror_kept_at iter_at(const struct ed_batch_iter *it)
+{
+    return (struct ed_mirror_kept_at){it->pos, it->end, it->n_left, it->prev_delta};
+}
+
+/* A round stops inside the batch in m->it, at offset at (the iterator at
+ * that record): a compressed batch is kept for the next round, which goes
+ * on there rather than read and decompress it again. */
+static void keep_batch(ed_mirror *m, const ed_log *log, int64_t at, struct ed_mirror_kept_at where)
+{
+    m->kept.log = NULL;
+    if (ed_batch_compression(&m->it.info) == ED_COMPRESSION_NONE || !where.n_left) return;
+    m->kept.log = log;
+    m->kept.at = at;
+    m->kept.base_offset = m->it.info.base_offset;
+    m->kept.length = m->it.info.length;
+    m->kept.crc = m->it.info.crc;
+    m->kept.buf = m->it.buf;
+    m->kept.where = where;
+}
+
+/* Puts m->it back where a round stopped, when p resumes there and the
+ * iterator still holds that batch (the checkpoint reading and the gap
+ * count use it too: then it is read again). */
+static bool resume_batch(ed_mirror *m, const ed_log *log, int64_t pos)
+{
+    const struct ed_mirror_kept *k = &m->kept;
+    bool same = k->log && k->log == log && k->at == pos && m->it.err == ED_OK &&
+                m->it.buf == k->buf && m->it.info.base_offset == k->base_offset &&
+                m->it.info.length == k->length && m->it.info.crc == k->crc;
+    m->kept.log = NULL;
+    if (!same) return false;
+    m->it.pos = k->where.pos;
+    m->it.end = k->where.end;
+    m->it.n_left = k->where.n_left;
+    m->it.prev_delta = k->where.prev_delta;
+    return true;
+}
+
+/* Copies the records of the batch in m->it from *pos on (below durable)
+ * into the round's batches. False when the round stops (p->txn_next set,
+ * the batch kept). */
+static bool copy_records(ed_mirror *m, struct mpart *p, const ed_log *log, int64_t *pos,
+                         int64_t durable)
+{
+    struct utopic *u = &m->ut[p->ut];
+    char src[ED_TOPIC_NAME_MAX + 64];
+    struct ed_record rec;
+    struct ed_mirror_kept_at before = iter_at(&m->it);
+    for (; ed_batch_iter_next(&m->it, &rec) == 1; before = iter_at(&m->it)) {
+        if (rec.offset < *pos || rec.offset >= durable) continue;
+        if (ensure_hdrs(m, (size_t)rec.n_headers + 2) != ED_OK) {
+            p->txn_next = *pos;
+            return false;
+        }
+        size_t n_h = 0, cur = 0;
+        struct ed_record_header h;
+        while (n_h < (size_t)rec.n_headers && ed_record_next_header(&rec, &cur, &h) == 1)
+            m->hdrs[n_h++] = h;
+        int sl =
+            snprintf(src, sizeof src, "%s/%d/%" PRId64, p->topic, (int)p->partition, rec.offset);
+        m->hdrs[n_h++] = (struct ed_record_header){
+            (const uint8_t *)"eddy.site", 9, (const uint8_t *)m->site, (int32_t)strlen(m->site)};
+        m->hdrs[n_h++] =
+            (struct ed_record_header){(const uint8_t *)"eddy.src", 8, (const uint8_t *)src, sl};
+        int32_t up = p->partition < u->n_parts
+                         ? p->partition
+                         : (rec.key ? ed_partitioner_pick(rec.key, (size_t)rec.key_len, u->n_parts)
+                                    : p->partition % u->n_parts);
+        if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
+            p->txn_next = *pos;
+            keep_batch(m, log, *pos, before); /* that batch is full: the rest goes next time */
+            return false;
+        }
+        m->txn_len += (rec.key_len > 0 ? rec.key_len : 0) +
+                      (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
+        *pos = rec.offset + 1;
+        p->n_copied++;
+        if (m->txn_len >= m->txn_limit) {
+            p->txn_next = *pos;
+            keep_batch(m, log, *pos, iter_at(&m->it));
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Copies records of p from p->txn_next on into the round's batches.
  * Returns false when a batch or the transaction is full. A later round
  * (more) only continues partitions the transaction already moved, each to
@@ -315,8 +405,12 @@ static bool take_part(ed_mirror *m, struct mpart *p, bool more)
         p->txn_next = start;
     }
     if (p->txn_next >= durable) return true;
-    char src[ED_TOPIC_NAME_MAX + 64];
     int64_t pos = p->txn_next;
+    if (resume_batch(m, log, pos)) {
+        if (!copy_records(m, p, log, &pos, durable)) return false;
+        int64_t last = m->it.info.base_offset + m->it.info.last_offset_delta;
+        if (last + 1 > pos && last + 1 <= durable) pos = last + 1; /* compaction gaps */
+    }
     for (int64_t before = -1; pos < durable && pos != before;) {
         before = pos;
         size_t len = 0;
@@ -333,42 +427,7 @@ static bool take_part(ed_mirror *m, struct mpart *p, bool more)
             off += ed_batch_total_len(&bi);
             int64_t last = bi.base_offset + bi.last_offset_delta;
             if (last < pos) continue;
-            struct ed_record rec;
-            while (ed_batch_iter_next(&m->it, &rec) == 1) {
-                if (rec.offset < pos || rec.offset >= durable) continue;
-                if (ensure_hdrs(m, (size_t)rec.n_headers + 2) != ED_OK) {
-                    p->txn_next = pos;
-                    return false;
-                }
-                size_t n_h = 0, cur = 0;
-                struct ed_record_header h;
-                while (n_h < (size_t)rec.n_headers && ed_record_next_header(&rec, &cur, &h) == 1)
-                    m->hdrs[n_h++] = h;
-                int sl = snprintf(src, sizeof src, "%s/%d/%" PRId64, p->topic, (int)p->partition,
-                                  rec.offset);
-                m->hdrs[n_h++] =
-                    (struct ed_record_header){(const uint8_t *)"eddy.site", 9,
-                                              (const uint8_t *)m->site, (int32_t)strlen(m->site)};
-                m->hdrs[n_h++] = (struct ed_record_header){(const uint8_t *)"eddy.src", 8,
-                                                           (const uint8_t *)src, sl};
-                int32_t up =
-                    p->partition < u->n_parts
-                        ? p->partition
-                        : (rec.key ? ed_partitioner_pick(rec.key, (size_t)rec.key_len, u->n_parts)
-                                   : p->partition % u->n_parts);
-                if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
-                    p->txn_next = pos;
-                    return false; /* that batch is full: the rest goes next time */
-                }
-                m->txn_len += (rec.key_len > 0 ? rec.key_len : 0) +
-                              (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
-                pos = rec.offset + 1;
-                p->n_copied++;
-                if (m->txn_len >= m->txn_limit) {
-                    p->txn_next = pos;
-                    return false;
-                }
-            }
+            if (!copy_records(m, p, log, &pos, durable)) return false;
             if (last + 1 > pos && last + 1 <= durable) pos = last + 1; /* compaction gaps */
         }
         if (off == 0) break;
