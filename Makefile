@@ -64,6 +64,11 @@ ifeq ($(WITH_COAP),1)
 CFLAGS_BASE += $(shell $(PKG_CONFIG) --cflags libcoap-3-openssl 2>/dev/null)
 endif
 CFLAGS_ALL := $(CFLAGS_BASE) $(CFLAGS)
+# Every symbol is bound at start-up (-z now), before serve lets go of the
+# start-up code pages (platform/posix/code_pages.c): lazy binding would
+# fault the dynamic linker and the libraries' symbol tables back in at each
+# first call. docs/benchmarks.md, "The idle process", has the figures.
+LINK_BIND := -Wl,-z,now
 
 LIB_SRC := $(wildcard platform/*.c) $(wildcard platform/$(PORT)/*.c) \
 	$(wildcard storage/*.c) $(wildcard core/*.c) $(wildcard core/kafka/*.c) $(wildcard bridge/*.c)
@@ -94,7 +99,7 @@ $(BUILD)/gen/http_assets_gen.c: $(ASSETS) tools/mkassets.sh tools/eddy.c Makefil
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/http_assets_gen.o
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-mirror bench-tls bench-coap bench-flash
+.PHONY: all run test unit fuzz fuzz-smoke crash integration lint format format-check size clean deps layering bench-crc bench bench-mqtt soak soak-mirror kafka-schema bench-mirror bench-tls bench-coap bench-flash bench-pi bench-sd-check
 all: $(BUILD)/eddy
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -112,7 +117,7 @@ $(BUILD)/libeddy.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/eddy: $(TOOL_OBJ) $(BUILD)/libeddy.a
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libeddy.a $(LIBS)
+	$(CC) $(CFLAGS_ALL) $(LINK_BIND) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libeddy.a $(LIBS)
 
 run: deps $(BUILD)/eddy
 	$(BUILD)/eddy serve $(ARGS)
@@ -259,9 +264,22 @@ bench-tls: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/tls_sasl.py
 
 # Bytes written per payload byte at everyday loads, Eddy beside Mosquitto and
-# Apache Kafka (about 16 minutes; not a test).
+# Apache Kafka (about 16 minutes; not a test). SD=1: on an SD-card-like
+# throttled device (root), the loads of docs/benchmarks.md's SD-card table.
 bench-flash: $(BUILD)/eddy $(BUILD)/bench/rdkperf
-	@bash tests/bench/flash.sh
+	@bash tests/bench/flash.sh $(if $(SD),--sd)
+
+# Eddy, Apache Kafka and Mosquitto on a Raspberry Pi-sized budget: 40 % of
+# one core, 512 MiB, data on the SD-card-like device (root; about 5 minutes
+# a run; not a test). PI_ARGS="--runs 3" for medians.
+bench-pi: $(BUILD)/eddy $(BUILD)/bench/rdkperf
+	@tests/peers/install.sh >&2
+	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/pi.py $(PI_ARGS)
+
+# The SD-card-like device holds its write, IOPS and read limits, loop direct
+# IO on and off (root; about 30 s; not in make test).
+bench-sd-check:
+	@python3 tests/bench/sdcard.py check
 
 # Eddy's MQTT listener against Mosquitto on this machine (not a test).
 bench-mqtt: $(BUILD)/eddy $(BUILD)/bench/mqttperf

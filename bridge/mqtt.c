@@ -416,7 +416,6 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     cp.receive_max = m->lim.n_inflight_max;
     cp.max_packet_len = m->lim.max_packet_len;
     cp.max_qos = -1;
-    cp.shared_unavailable = true;
     cp.sub_ids_unavailable = true;
     /* A client asking for more than mqtt.session.expiry.max is told what
      * it gets (absent would mean "as asked"). */
@@ -895,6 +894,7 @@ void ed_mqtt_free(ed_mqtt *m)
      * complete later without calling back. */
     ed_ingest_free(m->ingest);
     ed_conn_set_free(m->set);
+    ed_mqtt_share_close(m);
     if (m->b->loop) ed_plat_timer_stop(m->b->loop, &m->kick_timer);
     ed_mqtt_retain_close(m);
     ed_mqtt_routes_free(m->routes);
@@ -983,7 +983,7 @@ int ed_mqtt_start(ed_broker *b, ed_mqtt **out, char *why, size_t why_len)
     }
     /* What is gathered is appended at shutdown (and flushed at close);
      * clients whose acknowledgement was still owed resend on reconnect. */
-    struct ed_broker_service svc = {"MQTT", m, service_shutdown, service_free};
+    struct ed_broker_service svc = {ED_MQTT_SERVICE, m, service_shutdown, service_free};
     rc = ed_broker_add_service(b, &svc);
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));

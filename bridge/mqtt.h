@@ -16,6 +16,8 @@
 #include "core/broker.h"
 
 typedef struct ed_mqtt ed_mqtt;
+/* The name the listener is registered under (ed_broker_service_obj). */
+#define ED_MQTT_SERVICE "MQTT"
 
 /* Settings (from the broker's config: mqtt.* keys). */
 struct ed_mqtt_limits {
@@ -88,6 +90,14 @@ struct ed_mqtt_client {
  * it returns false. */
 void ed_mqtt_clients_each(const ed_mqtt *m, bool (*fn)(void *arg, const struct ed_mqtt_client *c),
                           void *arg);
+
+/* Delivers a message that reached the log another way than through this
+ * listener (the pull bridge: a message pulled from a site broker and
+ * stored) to the live subscriptions, as a publish to the listener is: at
+ * the lower QoS, RETAIN for Retain As Published. Persistent sessions are
+ * not served here: they read the record from the log. */
+struct ed_mqtt_publish;
+void ed_mqtt_deliver_pulled(ed_mqtt *m, const struct ed_mqtt_publish *pk);
 
 /* Serves a stream as if accepted (tests drive in-memory streams this way). */
 void ed_mqtt_adopt(ed_mqtt *m, ed_stream *st);

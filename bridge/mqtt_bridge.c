@@ -11,7 +11,9 @@
  * connection it was owed to has gone) is ignored, since the source resends
  * what it did not see acknowledged. */
 #define ED_LOG_MODULE "mqtt-bridge"
+#include "bridge/mqtt.h"
 #include "bridge/mqtt_bridge_int.h"
+#include "bridge/mqtt_origin.h"
 #include "bridge/target.h"
 #include "core/partitioner.h"
 #include "core/topics.h"
@@ -26,7 +28,6 @@
 #define CONNECT_MS     10000      /* dial, TLS and CONNACK must finish within this */
 #define BACKOFF_MS     200
 #define BACKOFF_MAX_MS 30000
-#define ORIGIN_HEADER  "mqtt.topic" /* as the listener's records (docs/format.md) */
 /* Mosquitto's default max_inflight_messages: with MQTT 3.1.1 the source's
  * window is its own setting, so a flush is started once this many wait. */
 #define WINDOW_311 20
@@ -275,7 +276,7 @@ static void on_publish(link *l, const struct ed_mqtt_publish *pk)
         drop(l, pk, why);
         return;
     }
-    struct ed_record_header h[MAX_HEADERS + 1];
+    struct ed_record_header h[MAX_HEADERS + ED_MQTT_ORIGIN_N];
     int n_h = 0;
     struct ed_mqtt_prop_iter it;
     struct ed_mqtt_prop pr;
@@ -290,9 +291,8 @@ static void on_publish(link *l, const struct ed_mqtt_publish *pk)
                                              (int32_t)pr.value.len};
     }
     bool key_is_topic = key.p == pk->topic.p && key.len == pk->topic.len;
-    h[n_h++] =
-        (struct ed_record_header){(const uint8_t *)ORIGIN_HEADER, (int32_t)strlen(ORIGIN_HEADER),
-                                  pk->topic.p, key_is_topic ? 0 : (int32_t)pk->topic.len};
+    n_h += ed_mqtt_origin_put(h + n_h, pk->topic, key_is_topic, pk->qos, pk->retain,
+                              (struct ed_mqtt_bytes){NULL, 0});
     uint64_t seq = l->head + l->n;
     int rc = ed_ingest_add(s->ingest, p, key.p, key.len, pk->payload.p, pk->payload.len, h, n_h,
                            pk->qos ? l : NULL, seq);
@@ -307,6 +307,10 @@ static void on_publish(link *l, const struct ed_mqtt_publish *pk)
         return;
     }
     l->n_in++;
+    /* live subscribers of Eddy's listener get it now, as a publish to the
+     * listener (persistent sessions read it from the log) */
+    ed_mqtt *m = ed_broker_service_obj(s->b, ED_MQTT_SERVICE);
+    if (m) ed_mqtt_deliver_pulled(m, pk);
     if (pk->qos == 0) return;
     l->n++;
     *slot_at(l, seq) =

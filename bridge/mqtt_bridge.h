@@ -3,7 +3,8 @@
  * mqtt.bridge.<name>.*) dials its source (TLS optional), connects with a
  * persistent session (3.1.1 Clean Session 0, MQTT 5 Session Expiry never),
  * subscribes to its filters, routes each PUBLISH through mqtt.routes into
- * the log (the mqtt.topic header as the listener's records have), and
+ * the log (the mqtt.topic and mqtt.qos headers as the listener's records
+ * have) and to the listener's live subscribers (ed_mqtt_deliver_pulled), and
  * acknowledges QoS 1 (PUBACK) and QoS 2 (PUBREC) only once the record is
  * durable; many messages are in flight at once, made durable together by
  * one flush. A QoS 2 id redelivered before its PUBREL is not stored again.

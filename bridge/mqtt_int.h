@@ -3,12 +3,14 @@
  * and the ingest path (mqtt_pub.c), subscriptions and live delivery
  * (mqtt_sub.c), retained messages (mqtt_retain.c), records from the log
  * to subscribers (mqtt_out.c), persistent sessions delivered from the log
- * (mqtt_session.c). Everything here runs on the loop thread. */
+ * (mqtt_session.c), shared subscriptions (mqtt_share.c). Everything here
+ * runs on the loop thread. */
 #ifndef ED_BRIDGE_MQTT_INT_H
 #define ED_BRIDGE_MQTT_INT_H
 
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_codec.h"
+#include "bridge/mqtt_origin.h"
 #include "bridge/mqtt_route.h"
 #include "core/conn.h"
 #include "core/ingest.h"
@@ -16,11 +18,6 @@
 #define MAX_SUBS      64
 #define MAX_HEADERS   64
 #define CLIENT_ID_MAX 256
-/* The header Eddy adds to every record an MQTT publish makes: its value is
- * the MQTT topic, or empty when the record's key is that topic. Records
- * with it are not delivered to MQTT subscribers from the log (they were
- * delivered live). */
-#define ED_MQTT_ORIGIN_HEADER "mqtt.topic"
 
 /* An acknowledgement owed to the client, in arrival order. */
 struct pend {
@@ -71,6 +68,7 @@ typedef struct ed_mqtt_retained ed_mqtt_retained;
 typedef struct ed_mqtt_out ed_mqtt_out;
 typedef struct ed_mqtt_sessions ed_mqtt_sessions;
 typedef struct ed_mqtt_sess ed_mqtt_sess;
+typedef struct ed_mqtt_share ed_mqtt_share;
 
 /* A client's session: the connection engine's per-connection data. */
 typedef struct ed_mqtt_conn ed_mqtt_conn;
@@ -124,6 +122,7 @@ struct ed_mqtt {
     ed_mqtt_retained *retained; /* retained messages (mqtt_retain.c) */
     ed_mqtt_out *out;           /* Kafka to MQTT (mqtt_out.c) */
     ed_mqtt_sessions *sessions; /* persistent sessions (mqtt_session.c) */
+    ed_mqtt_share *share;       /* shared subscriptions (mqtt_share.c; NULL until used) */
     uint8_t *key_buf; /* record keys from the routes' KEY templates (NULL: none has one) */
     ed_conn_set *set;
     ed_mqtt_conn *conns; /* open sessions */
@@ -283,5 +282,28 @@ void ed_mqtt_session_saved(ed_mqtt_conn *c, uint64_t gen, int status);
  * the ends of the partitions (only what is published from now on). */
 void ed_mqtt_session_first_sub(ed_mqtt_conn *c);
 uint32_t ed_mqtt_session_count(const ed_mqtt *m);
+
+/* ---- shared subscriptions (mqtt_share.c) ---- */
+/* Whether filter f starts with $share/. */
+bool ed_mqtt_share_is(const uint8_t *f, size_t len);
+/* Whether f is a valid $share/{ShareName}/{filter} (ShareName not empty,
+ * without / + #, then a valid filter): the filter in *inner. */
+bool ed_mqtt_share_split(const uint8_t *f, size_t len, struct ed_mqtt_bytes *inner);
+/* Delivers a publish to each matching share group: to one connected
+ * member, or queued in the group until one has room. */
+void ed_mqtt_share_deliver(ed_mqtt *m, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
+                           struct ed_mqtt_bytes props, uint8_t qos, bool retain);
+/* A window slot of c came free: acknowledged shared deliveries are let go
+ * and the groups' queues go on. */
+void ed_mqtt_share_release(ed_mqtt_conn *c);
+/* c's connection ended: its unacknowledged shared deliveries go to other
+ * members. */
+void ed_mqtt_share_leave(ed_mqtt_conn *c);
+/* A SUBSCRIBE added (messages waiting may go out) or an UNSUBSCRIBE
+ * removed (a group without members and messages is freed) subscriptions. */
+void ed_mqtt_share_subscribed(ed_mqtt *m);
+void ed_mqtt_share_unsubscribed(ed_mqtt *m);
+/* Frees the groups (what they still hold is dropped and counted). */
+void ed_mqtt_share_close(ed_mqtt *m);
 
 #endif

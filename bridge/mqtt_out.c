@@ -86,11 +86,9 @@ static bool anyone_subscribed(const ed_mqtt *m)
 /* Whether rec carries the MQTT origin header. */
 static bool from_mqtt(const struct ed_record *rec)
 {
-    size_t cur = 0, n = strlen(ED_MQTT_ORIGIN_HEADER);
-    struct ed_record_header h;
-    while (ed_record_next_header(rec, &cur, &h))
-        if ((size_t)h.key_len == n && memcmp(h.key, ED_MQTT_ORIGIN_HEADER, n) == 0) return true;
-    return false;
+    struct ed_mqtt_origin o;
+    ed_mqtt_origin_get(rec, &o);
+    return o.mqtt;
 }
 
 static void put_str(uint8_t *p, const uint8_t *s, size_t n)
@@ -100,17 +98,17 @@ static void put_str(uint8_t *p, const uint8_t *s, size_t n)
     if (n) memcpy(p + 2, s, n);
 }
 
-/* The record's headers as MQTT 5 user properties, in order, but for the
- * origin header; a header that is no MQTT string pair (not UTF-8) is left
- * out. */
+/* The record's headers as MQTT 5 user properties, in order, but for
+ * Eddy's own (mqtt_origin.h); a header that is no MQTT string pair (not
+ * UTF-8) is left out. */
 static void headers_to_props(ed_mqtt_out *o, const struct ed_record *rec)
 {
-    size_t cur = 0, n = 0, on = strlen(ED_MQTT_ORIGIN_HEADER);
+    size_t cur = 0, n = 0;
     struct ed_record_header h;
     int k = 0;
     while (k < MAX_HEADERS && ed_record_next_header(rec, &cur, &h)) {
         size_t kl = (size_t)h.key_len, vl = h.value_len > 0 ? (size_t)h.value_len : 0;
-        if (kl == on && memcmp(h.key, ED_MQTT_ORIGIN_HEADER, on) == 0) continue;
+        if (ed_mqtt_origin_is_own(h.key, kl)) continue;
         if (kl > 65535 || vl > 65535 || 5 + kl + vl > PROPS_MAX - n) continue;
         if (!ed_mqtt_utf8_ok(h.key, kl) || (vl && !ed_mqtt_utf8_ok(h.value, vl))) continue;
         o->props[n] = ED_MQTT_PROP_USER;
@@ -125,30 +123,23 @@ static void headers_to_props(ed_mqtt_out *o, const struct ed_record *rec)
 /* The MQTT topic an MQTT publish gave its record: the origin header's
  * value, or the key when that is empty. SIZE_MAX: not MQTT's, or not a
  * valid topic name. */
-static size_t origin_topic(const struct ed_record *rec, uint8_t *buf)
+static size_t origin_topic(const struct ed_mqtt_origin *o, uint8_t *buf)
 {
-    size_t cur = 0, n = strlen(ED_MQTT_ORIGIN_HEADER);
-    struct ed_record_header h;
-    while (ed_record_next_header(rec, &cur, &h)) {
-        if ((size_t)h.key_len != n || memcmp(h.key, ED_MQTT_ORIGIN_HEADER, n) != 0) continue;
-        const uint8_t *t = h.value_len > 0 ? h.value : rec->key;
-        size_t len = h.value_len > 0    ? (size_t)h.value_len
-                     : rec->key_len > 0 ? (size_t)rec->key_len
-                                        : 0;
-        if (len > 65535 || !ed_mqtt_topic_name_ok(t, len)) return SIZE_MAX;
-        memcpy(buf, t, len);
-        return len;
-    }
-    return SIZE_MAX;
+    if (!o->mqtt || o->topic.len > 65535 || !ed_mqtt_topic_name_ok(o->topic.p, o->topic.len))
+        return SIZE_MAX;
+    if (o->topic.len) memcpy(buf, o->topic.p, o->topic.len);
+    return o->topic.len;
 }
 
 size_t ed_mqtt_out_topic_of(ed_mqtt *m, const char *ktopic, const struct ed_record *rec,
                             uint8_t *buf, struct ed_mqtt_bytes *props)
 {
     ed_mqtt_out *o = m->out;
-    size_t n = from_mqtt(rec) ? origin_topic(rec, buf) : SIZE_MAX;
+    struct ed_mqtt_origin og;
+    ed_mqtt_origin_get(rec, &og);
+    size_t n = origin_topic(&og, buf);
     const char *why = "its mqtt.topic header is no valid MQTT topic name";
-    if (n == SIZE_MAX && !from_mqtt(rec)) {
+    if (n == SIZE_MAX && !og.mqtt) {
         size_t key_len = rec->key_len > 0 ? (size_t)rec->key_len : 0;
         n = ed_mqtt_publish_routes_apply(o->routes, ktopic, rec->key, key_len, buf, 65535, &why);
     }

@@ -135,6 +135,15 @@ static int user_headers(struct ed_mqtt_bytes props, struct ed_record_header *h)
     return n;
 }
 
+/* Whether c's own publishes must say who published them: a persistent
+ * session (it reads them back from the log) with a No Local subscription. */
+static bool has_no_local(const ed_mqtt_conn *c)
+{
+    for (int i = 0; c->sess && c->client_id && i < c->n_subs; i++)
+        if (c->subs[i].no_local) return true;
+    return false;
+}
+
 /* A publish that cannot be stored: MQTT 5 gets a negative acknowledgement,
  * 3.1.1 is closed (QoS 1/2) or the message dropped (QoS 0). */
 static void publish_failed(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, uint8_t reason,
@@ -208,18 +217,20 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
         refuse(c, pk, is_will, (uint8_t)reason, why);
         return;
     }
-    struct ed_record_header h[MAX_HEADERS + 1];
+    struct ed_record_header h[MAX_HEADERS + ED_MQTT_ORIGIN_N];
     int n_h = user_headers(pk->props, h);
     if (n_h < 0) {
         refuse(c, pk, is_will, ED_MQTT_RC_IMPL_SPECIFIC, "more than 64 user properties");
         return;
     }
-    /* The origin mark (docs/format.md): the MQTT topic, empty when it is
-     * the key. */
+    /* The origin mark (docs/format.md): the MQTT topic (empty when it is
+     * the key), the QoS and RETAIN, and the publisher where a No Local
+     * subscription of its persistent session may have to pass it over. */
     bool key_is_topic = key.p == pk->topic.p && key.len == pk->topic.len;
-    h[n_h++] = (struct ed_record_header){(const uint8_t *)ED_MQTT_ORIGIN_HEADER,
-                                         (int32_t)strlen(ED_MQTT_ORIGIN_HEADER), pk->topic.p,
-                                         key_is_topic ? 0 : (int32_t)pk->topic.len};
+    struct ed_mqtt_bytes me = {NULL, 0};
+    if (has_no_local(c))
+        me = (struct ed_mqtt_bytes){(const uint8_t *)c->client_id, strlen(c->client_id)};
+    n_h += ed_mqtt_origin_put(h + n_h, pk->topic, key_is_topic, pk->qos, pk->retain, me);
     reason = pk->retain ? ed_mqtt_retain_check(m, pk, &why) : ED_OK;
     if (reason != ED_OK) {
         refuse(c, pk, is_will, (uint8_t)reason, why);
@@ -250,6 +261,21 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
     }
     if (acked) hurry_if_window_full(c, p);
     ed_mqtt_deliver(m, c, pk->topic, pk->payload, pk->props, pk->qos, pk->retain);
+}
+
+void ed_mqtt_deliver_pulled(ed_mqtt *m, const struct ed_mqtt_publish *pk)
+{
+    /* A Subscription Identifier names the source's subscription, not one of
+     * Eddy's (the bridge asks for none, so sources send none): properties
+     * holding one are not passed on. */
+    struct ed_mqtt_bytes props = pk->props;
+    struct ed_mqtt_prop_iter it;
+    struct ed_mqtt_prop pr;
+    ed_mqtt_prop_iter_init(&it, props);
+    while (ed_mqtt_prop_next(&it, &pr))
+        if (pr.id == ED_MQTT_PROP_SUBSCRIPTION_ID || pr.id == ED_MQTT_PROP_TOPIC_ALIAS)
+            props = (struct ed_mqtt_bytes){NULL, 0};
+    ed_mqtt_deliver(m, NULL, pk->topic, pk->payload, props, pk->qos, pk->retain);
 }
 
 void ed_mqtt_publish_will(ed_mqtt_conn *c)

@@ -3,7 +3,10 @@
  * compacted internal topic __mqtt_sessions (key = client id, value =
  * mqtt_session.h's encoding): its subscriptions, per partition the next
  * offset to deliver, the QoS 2 packet ids received and not released, and
- * the QoS 2 deliveries in flight by (partition, offset). Messages published
+ * the QoS 1 and 2 deliveries in flight by (partition, offset) and packet
+ * id. Each record is delivered as its publish said (mqtt_origin.h): at the
+ * lower of the publish's and the subscription's QoS, RETAIN for Retain As
+ * Published, not to its own publisher on a No Local subscription. Messages published
  * while the client is away are not queued anywhere: a connected persistent
  * session reads the log from its positions (backlog and live alike, so
  * there is neither gap nor duplicate at the switch), recovers each record's
@@ -13,7 +16,9 @@
  * being appended) and when it expires.
  *
  * Positions advance when the client acknowledges and are saved batched
- * (SAVE_DELAY_MS, no wait): QoS 1 is at least once. A QoS 2 delivery is
+ * (SAVE_DELAY_MS, no wait): QoS 1 is at least once, and a returning
+ * client gets its unacknowledged QoS 1 deliveries again first, with DUP
+ * and the same packet ids. A QoS 2 delivery is
  * sent only once a save naming (partition, offset, packet id) is on flash,
  * and its PUBREL only once a save saying so is: after a restart the PUBLISH
  * is resent with DUP and the same packet id, or the PUBREL, so the client
@@ -314,6 +319,7 @@ static int build(ed_mqtt_conn *c, struct ed_mqtt_sess_rec *r, bool ending)
         const struct outq *q = &c->outq[i];
         uint8_t st = q->state == OUT_PUBREC || q->state == OUT_SAVE_PUB    ? ED_MQTT_SESSION_OUT_PUB
                      : q->state == OUT_PUBCOMP || q->state == OUT_SAVE_REL ? ED_MQTT_SESSION_OUT_REL
+                     : q->state == OUT_PUBACK                              ? ED_MQTT_SESSION_OUT_ACK
                                                                            : 0;
         uint32_t pi = q->p ? pos_index(ss, q->p) : UINT32_MAX;
         if (st && pi != UINT32_MAX)
@@ -433,8 +439,36 @@ struct pump {
     bool dup;
 };
 
+/* The QoS c takes record rec at (its MQTT topic: n bytes of topic): the
+ * highest over c's matching subscriptions of the lower of the publish's
+ * and the subscription's QoS, -1 when none takes it (No Local passes over
+ * c's own publishes); *retain: RETAIN, for a retained publish and a
+ * subscription with Retain As Published. */
+static int qos_for(const ed_mqtt_conn *c, const struct ed_record *rec, const uint8_t *topic,
+                   size_t n, bool *retain)
+{
+    struct ed_mqtt_origin o;
+    ed_mqtt_origin_get(rec, &o);
+    bool mine = o.client.len && o.client.len == strlen(c->client_id) &&
+                memcmp(o.client.p, c->client_id, o.client.len) == 0;
+    int best = -1;
+    bool rap = false;
+    for (int i = 0; i < c->n_subs; i++) {
+        const struct sub *sb = &c->subs[i];
+        /* shared subscriptions are served live (mqtt_share.c) */
+        if ((sb->no_local && mine) || ed_mqtt_share_is((const uint8_t *)sb->filter, sb->len) ||
+            !ed_mqtt_filter_match((const uint8_t *)sb->filter, sb->len, topic, n))
+            continue;
+        best = ED_MAX(best, (int)ED_MIN(o.qos, sb->qos));
+        rap |= sb->rap;
+    }
+    *retain = o.retain && rap;
+    return best;
+}
+
 /* Sends record rec to c: the PUBLISH of slot q (NULL: QoS 0). False when
- * the record has no MQTT topic or is too big for the client. */
+ * the record has no MQTT topic or is too big for the client. With
+ * best_out, sends nothing and says at which QoS c takes it (-1: not). */
 static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_record *rec,
                         uint8_t qos, uint16_t id, bool dup, int *best_out)
 {
@@ -442,12 +476,9 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     struct ed_mqtt_bytes props;
     size_t n = ed_mqtt_out_topic_of(c->m, ktopic, rec, s->topic, &props);
     if (n == SIZE_MAX) return false;
-    if (best_out) { /* choose the QoS: the highest of the matching subscriptions */
-        int best = -1;
-        for (int i = 0; i < c->n_subs; i++)
-            if (ed_mqtt_filter_match((const uint8_t *)c->subs[i].filter, c->subs[i].len, s->topic,
-                                     n))
-                best = ED_MAX(best, (int)c->subs[i].qos);
+    bool retain = false;
+    int best = qos_for(c, rec, s->topic, n, &retain);
+    if (best_out) {
         *best_out = best;
         return true;
     }
@@ -462,7 +493,7 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
                        ktopic, rec->offset, c->client_id, total);
         return false;
     }
-    ed_mqtt_send_publish(c, topic, payload, props, qos, false, dup, id);
+    ed_mqtt_send_publish(c, topic, payload, props, qos, retain, dup, id);
     return true;
 }
 
@@ -551,7 +582,7 @@ static void release_saved(ed_mqtt_conn *c)
             q->state = OUT_PUBCOMP;
             ed_mqtt_send_bytes(c, b,
                                ed_mqtt_encode_ack(b, sizeof b, ED_MQTT_PUBREL, c->level, q->id, 0));
-        } else if (ss->resend && q->p && q->state == OUT_PUBREC) {
+        } else if (ss->resend && q->p && (q->state == OUT_PUBREC || q->state == OUT_PUBACK)) {
             send_slot(c, q, true);
         } else if (ss->resend && q->p && q->state == OUT_PUBCOMP) {
             ed_mqtt_send_bytes(c, b,
@@ -571,6 +602,15 @@ static void release_saved(ed_mqtt_conn *c)
 }
 
 static void pump_later(ed_mqtt_conn *c, uint32_t delay_ms);
+
+/* Whether c has a subscription its positions serve (shared subscriptions
+ * are served live, mqtt_share.c). */
+static bool reads_log(const ed_mqtt_conn *c)
+{
+    for (int i = 0; i < c->n_subs; i++)
+        if (!ed_mqtt_share_is((const uint8_t *)c->subs[i].filter, c->subs[i].len)) return true;
+    return false;
+}
 
 /* Reads c's partitions from its positions and delivers what its
  * subscriptions match, while its window and output have room. */
@@ -596,7 +636,7 @@ static void pump(ed_mqtt_conn *c)
             moved = true;
         }
         if (sp->read >= end) continue;
-        if (c->n_subs == 0) { /* nothing to deliver: a first subscription starts here */
+        if (!reads_log(c)) { /* nothing to deliver: a first subscription starts here */
             sp->read = end;
             continue;
         }
@@ -847,10 +887,10 @@ static int restore(ed_mqtt_conn *c, const struct ed_mqtt_sess_rec *r, uint64_t *
     for (uint16_t i = 0; parts && c->outq && i < r->n_out && k < c->out_window; i++) {
         ed_partition *p = parts[r->out[i].pos];
         if (!p) continue;
-        c->outq[k++] =
-            (struct outq){r->out[i].packet_id,
-                          r->out[i].state == ED_MQTT_SESSION_OUT_PUB ? OUT_PUBREC : OUT_PUBCOMP, 0,
-                          p, r->out[i].offset};
+        uint8_t st = r->out[i].state == ED_MQTT_SESSION_OUT_PUB   ? OUT_PUBREC
+                     : r->out[i].state == ED_MQTT_SESSION_OUT_REL ? OUT_PUBCOMP
+                                                                  : OUT_PUBACK;
+        c->outq[k++] = (struct outq){r->out[i].packet_id, st, 0, p, r->out[i].offset};
         ss->resend = true;
     }
     ed_free(parts);

@@ -2,8 +2,8 @@
  * topic __mqtt_sessions (key = client id, value = this encoding, a null
  * value deletes): its subscriptions, the next offset to deliver in each
  * partition it has looked at, the QoS 2 packet ids received and not yet
- * released, and the QoS 2 deliveries in flight identified by (partition,
- * offset). Layout (big-endian, docs/format.md):
+ * released, and the QoS 1 and 2 deliveries in flight identified by
+ * (partition, offset) with their packet ids. Layout (big-endian, docs/format.md):
  *
  *   u8 version (1) | u8 flags (bit 0: connected when saved) | u32 expiry_s
  *   | i64 saved_ms (Unix epoch) | u16 next packet id
@@ -11,8 +11,12 @@
  *                   Published) | u16 len | filter }
  *   | u32 n_pos   { u16 len | Kafka topic | i32 partition | i64 next }
  *   | u16 n_in    { u16 packet id }
- *   | u16 n_out   { u16 packet id | u8 state (1 PUBLISH sent, 2 PUBREL
- *                   sent) | u32 index into the positions | i64 offset }
+ *   | u16 n_out   { u16 packet id | u8 state (1 QoS 2 PUBLISH sent, 2
+ *                   PUBREL sent, 3 QoS 1 PUBLISH sent) | u32 index into
+ *                   the positions | i64 offset }
+ *
+ * State 3 came later within version 1: older Eddy do not resume a session
+ * holding one (they start a new one).
  *
  * Decoding checks every length and value and takes nothing on error. */
 #ifndef ED_BRIDGE_MQTT_SESSION_H
@@ -25,6 +29,7 @@
 #define ED_MQTT_SESSION_MAX_POS   100000
 #define ED_MQTT_SESSION_OUT_PUB   1 /* PUBLISH sent, PUBREC awaited */
 #define ED_MQTT_SESSION_OUT_REL   2 /* PUBREL sent, PUBCOMP awaited */
+#define ED_MQTT_SESSION_OUT_ACK   3 /* QoS 1 PUBLISH sent, PUBACK awaited */
 #define ED_MQTT_SESSION_CONNECTED 1 /* flags: saved while connected */
 
 struct ed_mqtt_sess_sub {

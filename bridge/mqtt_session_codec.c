@@ -163,9 +163,8 @@ static int decode_inflight(ed_bytes_rd *rd, struct ed_mqtt_sess_rec *r, const ch
         o->state = ed_bytes_get_u8(rd);
         o->pos = (uint32_t)ed_bytes_get_i32(rd);
         o->offset = ed_bytes_get_i64(rd);
-        if (!ed_bytes_rd_ok(rd) || o->packet_id == 0 ||
-            (o->state != ED_MQTT_SESSION_OUT_PUB && o->state != ED_MQTT_SESSION_OUT_REL) ||
-            o->pos >= r->n_pos || o->offset < 0) {
+        if (!ed_bytes_rd_ok(rd) || o->packet_id == 0 || o->state < ED_MQTT_SESSION_OUT_PUB ||
+            o->state > ED_MQTT_SESSION_OUT_ACK || o->pos >= r->n_pos || o->offset < 0) {
             *why = "delivery in flight";
             return ED_ERR_CORRUPT;
         }

@@ -147,7 +147,7 @@ static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_byt
 
 /* Sends held deliveries while the window has room (after an
  * acknowledgement freed a slot). */
-void ed_mqtt_release_held(ed_mqtt_conn *c)
+static void send_held(ed_mqtt_conn *c)
 {
     while (c->held && !c->closing) {
         struct held *h = c->held;
@@ -170,10 +170,19 @@ void ed_mqtt_release_held(ed_mqtt_conn *c)
     }
 }
 
+/* The subscriber's own held deliveries first, then its share groups'. */
+void ed_mqtt_release_held(ed_mqtt_conn *c)
+{
+    send_held(c);
+    ed_mqtt_share_release(c);
+}
+
 /* A connection's end: what still waits for its window is dropped
- * (sessions do not outlive connections). */
+ * (sessions do not outlive connections); its unacknowledged shared
+ * deliveries go to other members. */
 void ed_mqtt_held_clear(ed_mqtt_conn *c)
 {
+    ed_mqtt_share_leave(c);
     if (c->n_held) drop(c, c->n_held, "the connection closed while they waited for its window");
     while (c->held) {
         struct held *h = c->held;
@@ -232,6 +241,7 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
         for (int i = 0; c->connected && !c->closing && !c->sess && i < c->n_subs; i++) {
             const struct sub *s = &c->subs[i];
             if (s->no_local && c == from) continue;
+            if (ed_mqtt_share_is((const uint8_t *)s->filter, s->len)) continue;
             if (ed_mqtt_filter_match((const uint8_t *)s->filter, s->len, topic.p, topic.len)) {
                 best = ED_MAX(best, (int)ED_MIN(qos, s->qos));
                 rap |= s->rap;
@@ -240,6 +250,8 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
         if (best >= 0) ed_mqtt_deliver_to(c, topic, payload, props, (uint8_t)best, retain && rap);
         c = next;
     }
+    /* persistent sessions included: a group's messages are not in their positions */
+    ed_mqtt_share_deliver(m, topic, payload, props, qos, retain);
 }
 
 /* Room for one more subscription: the slots are allocated at the first
@@ -268,6 +280,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         return;
     }
     int n_before = c->n_subs;
+    bool any_shared = false;
     uint8_t codes[256];
     /* retained messages to send once the SUBACK is out: filter i of the
      * packet when send[i] */
@@ -284,11 +297,20 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         uint8_t code;
         filters[n] = f;
         send[n] = false;
-        if (!ed_mqtt_filter_ok(f.p, f.len)) {
+        /* $share/{ShareName}/{filter}: the ACL and retained messages by the
+         * filter (retained messages are not sent on a shared subscription) */
+        struct ed_mqtt_bytes inner = f;
+        bool shared = ed_mqtt_share_is(f.p, f.len);
+        any_shared |= shared;
+        if (shared && type == ED_MQTT_SUBSCRIBE && c->level == 5 && (opt & 4)) {
+            ed_mqtt_close_bad(c, ED_MQTT_RC_PROTOCOL_ERROR,
+                              "No Local set on a shared subscription (MQTT-3.8.3-4)");
+            return;
+        }
+        if (!ed_mqtt_filter_ok(f.p, f.len) ||
+            (shared && !ed_mqtt_share_split(f.p, f.len, &inner))) {
             code = c->level == 5 ? ED_MQTT_RC_TOPIC_FILTER_INVALID : 0x80;
-        } else if (f.len >= 7 && memcmp(f.p, "$share/", 7) == 0) {
-            code = c->level == 5 ? ED_MQTT_RC_SHARED_SUBS_NOT_SUPPORTED : 0x80;
-        } else if (type == ED_MQTT_SUBSCRIBE && !may_read(c, f)) {
+        } else if (type == ED_MQTT_SUBSCRIBE && !may_read(c, inner)) {
             code = c->level == 5 ? ED_MQTT_RC_NOT_AUTHORIZED : 0x80;
         } else if (type == ED_MQTT_UNSUBSCRIBE) {
             code = ED_MQTT_RC_NO_SUBSCRIPTION_EXISTED;
@@ -315,15 +337,15 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                     }
                     c->subs[i].filter = filter;
                     /* Retain Handling 1: only for a new subscription */
-                    send[n] = ((opt >> 4) & 3) == 1;
+                    send[n] = ((opt >> 4) & 3) == 1 && !shared;
                     c->subs[i].len = f.len;
                     c->n_subs++;
                 }
                 c->subs[i].qos = qos;
                 c->subs[i].no_local = c->level == 5 && (opt & 4);
                 c->subs[i].rap = c->level == 5 && (opt & 8);
-                send[n] |= ((opt >> 4) & 3) == 0; /* Retain Handling 0: always */
-                code = qos;                       /* granted as asked: QoS 0, 1 and 2 are served */
+                send[n] |= ((opt >> 4) & 3) == 0 && !shared; /* Retain Handling 0: always */
+                code = qos; /* granted as asked: QoS 0, 1 and 2 are served */
             }
         }
         codes[n++] = code;
@@ -334,6 +356,10 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
         ed_mqtt_encode_suback(b, sizeof b,
                               type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
                               c->level, s.packet_id, codes, n));
+    if (any_shared && type == ED_MQTT_SUBSCRIBE)
+        ed_mqtt_share_subscribed(c->m); /* messages waiting in a group may go */
+    else if (any_shared)
+        ed_mqtt_share_unsubscribed(c->m);
     if (c->sess) { /* saved soon; a first subscription starts at the ends of the log */
         if (n_before == 0 && c->n_subs > 0) ed_mqtt_session_first_sub(c);
         ed_mqtt_session_changed(c);

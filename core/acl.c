@@ -60,9 +60,7 @@ struct index {
 };
 
 struct ed_acl {
-    char *dir;
-    char *path;
-    char *tmp;
+    struct ed_store_file_at at;
     struct entry *e;
     size_t n;
     struct index ix; /* of e */
@@ -351,34 +349,17 @@ static int parse(const char *path, const uint8_t *b, size_t len, struct entry **
     return rc;
 }
 
-static ed_acl *acl_new(const char *dir)
+/* Opens the store of dir from image (len bytes) or, when image is NULL,
+ * from its file. */
+static int open_with(const char *dir, const uint8_t *image, size_t len, ed_acl **out)
 {
     ed_acl *a = ed_calloc(1, sizeof *a);
-    if (!a) return NULL;
-    a->dir = ed_strdup(dir);
-    a->path = ed_store_file_join(dir, ED_ACL_FILE);
-    a->tmp = ed_store_file_join(dir, ED_ACL_FILE ".tmp");
-    if (!a->dir || !a->path || !a->tmp) {
-        ed_acl_close(a);
-        return NULL;
-    }
-    return a;
-}
-
-static int open_with(const char *dir, const uint8_t *image, size_t len, bool from_file,
-                     ed_acl **out)
-{
-    ed_acl *a = acl_new(dir);
     if (!a) return ED_ERR_NOMEM;
+    int rc = ed_store_file_at_init(&a->at, dir, ED_ACL_FILE);
     uint8_t *b = NULL;
-    int rc = ED_OK;
-    if (from_file) {
-        rc = ed_store_file_read(a->path, FILE_MAX, &b, &len);
-        image = b;
-    } else if (len > FILE_MAX) {
-        rc = ED_ERR_CORRUPT_AT("%s: too large", a->path);
-    }
-    if (rc == ED_OK && image) rc = parse(a->path, image, len, &a->e, &a->n);
+    const uint8_t *img = NULL;
+    if (rc == ED_OK) rc = ed_store_file_load(&a->at, image, len, FILE_MAX, &b, &img, &len);
+    if (rc == ED_OK && img) rc = parse(a->at.path, img, len, &a->e, &a->n);
     if (rc == ED_OK) rc = index_build(&a->ix, a->e, a->n);
     ed_free(b);
     if (rc) {
@@ -391,13 +372,13 @@ static int open_with(const char *dir, const uint8_t *image, size_t len, bool fro
 
 int ed_acl_open(const char *dir, ed_acl **out)
 {
-    return open_with(dir, NULL, 0, true, out);
+    return open_with(dir, NULL, 0, out);
 }
 
 int ed_acl_open_image(const char *dir, const uint8_t *image, size_t len, ed_acl **out)
 {
     static const uint8_t empty[1];
-    return open_with(dir, image ? image : empty, len, false, out);
+    return open_with(dir, image ? image : empty, len, out);
 }
 
 void ed_acl_close(ed_acl *a)
@@ -406,9 +387,7 @@ void ed_acl_close(ed_acl *a)
     index_free(&a->ix);
     ed_free(a->e);
     ed_free(a->supers);
-    ed_free(a->tmp);
-    ed_free(a->path);
-    ed_free(a->dir);
+    ed_store_file_at_free(&a->at);
     ed_free(a);
 }
 
@@ -620,7 +599,7 @@ static int write_file(ed_acl *a, const struct entry *e, size_t n)
         l += put_text(r + l, e[i].host, e[i].host_len);
         pos += ed_store_file_put_record(b + pos, l);
     }
-    int rc = ed_store_file_replace(a->dir, a->path, a->tmp, b, pos);
+    int rc = ed_store_file_save(&a->at, b, pos);
     ed_free(b);
     return rc;
 }

@@ -196,6 +196,7 @@ struct ed_config {
     int64_t mirror_linger_ms;
     int64_t mirror_batch_bytes;
     int64_t mirror_request_timeout_ms;
+    int64_t mirror_metadata_max_age_ms;
     char *mirror_compression_type;
     int64_t mirror_rate_bytes_per_sec;
     char *mirror_on_full;

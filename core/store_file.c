@@ -19,6 +19,45 @@ char *ed_store_file_join(const char *dir, const char *name)
     return s;
 }
 
+int ed_store_file_at_init(struct ed_store_file_at *at, const char *dir, const char *name)
+{
+    at->dir = ed_strdup(dir);
+    at->path = ed_store_file_join(dir, name);
+    size_t n = at->path ? strlen(at->path) + sizeof ".tmp" : 0;
+    at->tmp = n ? ed_malloc(n) : NULL;
+    if (at->dir && at->tmp) {
+        snprintf(at->tmp, n, "%s.tmp", at->path);
+        return ED_OK;
+    }
+    ed_store_file_at_free(at);
+    return ED_ERR_NOMEM;
+}
+
+void ed_store_file_at_free(struct ed_store_file_at *at)
+{
+    ed_free(at->tmp);
+    ed_free(at->path);
+    ed_free(at->dir);
+    at->dir = at->path = at->tmp = NULL;
+}
+
+int ed_store_file_load(const struct ed_store_file_at *at, const uint8_t *image, size_t len,
+                       size_t max, uint8_t **owned, const uint8_t **img, size_t *img_len)
+{
+    *owned = NULL;
+    *img = image;
+    *img_len = len;
+    if (image) return len > max ? ED_ERR_CORRUPT_AT("%s: too large", at->path) : ED_OK;
+    int rc = ed_store_file_read(at->path, max, owned, img_len);
+    *img = *owned;
+    return rc;
+}
+
+int ed_store_file_save(const struct ed_store_file_at *at, const uint8_t *b, size_t len)
+{
+    return ed_store_file_replace(at->dir, at->path, at->tmp, b, len);
+}
+
 int ed_store_file_read(const char *path, size_t max, uint8_t **out, size_t *len)
 {
     *out = NULL;

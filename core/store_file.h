@@ -19,6 +19,24 @@
 
 /* "dir/name" (ed_malloc'd), NULL when out of memory. */
 char *ed_store_file_join(const char *dir, const char *name);
+/* Where one store lives: its folder, its file and the temporary file a
+ * replace goes through (each ed_malloc'd). */
+struct ed_store_file_at {
+    char *dir;
+    char *path;
+    char *tmp;
+};
+/* Fills at for the file name in dir: ED_OK, or ED_ERR_NOMEM with at
+ * holding nothing. */
+int ed_store_file_at_init(struct ed_store_file_at *at, const char *dir, const char *name);
+void ed_store_file_at_free(struct ed_store_file_at *at);
+/* The bytes a store opens from: image itself when it is not NULL
+ * (ED_ERR_CORRUPT when over max bytes), else the file at->path read whole
+ * into *owned (ed_free it; *img is NULL for a missing file). */
+int ed_store_file_load(const struct ed_store_file_at *at, const uint8_t *image, size_t len,
+                       size_t max, uint8_t **owned, const uint8_t **img, size_t *img_len);
+/* Replaces at->path with the len bytes b (see ed_store_file_replace). */
+int ed_store_file_save(const struct ed_store_file_at *at, const uint8_t *b, size_t len);
 /* Reads the whole file at path: ED_OK with *out (ed_free it; NULL and
  * *len 0 for a missing file), ED_ERR_CORRUPT when it is over max bytes. */
 int ed_store_file_read(const char *path, size_t max, uint8_t **out, size_t *len);

@@ -43,9 +43,7 @@ struct entry {
 };
 
 struct ed_tokens {
-    char *dir;
-    char *path;
-    char *tmp;
+    struct ed_store_file_at at;
     struct entry *e; /* sorted by id */
     size_t n;
 };
@@ -130,31 +128,17 @@ static int parse(const char *path, const uint8_t *b, size_t len, struct entry **
     return rc;
 }
 
-static ed_tokens *tokens_new(const char *dir)
-{
-    ed_tokens *t = ed_calloc(1, sizeof *t);
-    if (!t) return NULL;
-    t->dir = ed_strdup(dir);
-    t->path = ed_store_file_join(dir, ED_TOKENS_FILE);
-    t->tmp = ed_store_file_join(dir, ED_TOKENS_FILE ".tmp");
-    if (!t->dir || !t->path || !t->tmp) {
-        ed_tokens_close(t);
-        return NULL;
-    }
-    return t;
-}
-
 /* Opens the store of dir from image (len bytes) or, when image is NULL,
  * from its file. */
 static int open_with(const char *dir, const uint8_t *image, size_t len, ed_tokens **out)
 {
-    ed_tokens *t = tokens_new(dir);
+    ed_tokens *t = ed_calloc(1, sizeof *t);
     if (!t) return ED_ERR_NOMEM;
+    int rc = ed_store_file_at_init(&t->at, dir, ED_TOKENS_FILE);
     uint8_t *b = NULL;
-    int rc = ED_OK;
-    if (!image) rc = ed_store_file_read(t->path, FILE_MAX, &b, &len);
-    if (rc == ED_OK && len > FILE_MAX) rc = ED_ERR_CORRUPT_AT("%s: too large", t->path);
-    if (rc == ED_OK && (b || image)) rc = parse(t->path, image ? image : b, len, &t->e, &t->n);
+    const uint8_t *img = NULL;
+    if (rc == ED_OK) rc = ed_store_file_load(&t->at, image, len, FILE_MAX, &b, &img, &len);
+    if (rc == ED_OK && img) rc = parse(t->at.path, img, len, &t->e, &t->n);
     ed_free(b);
     if (rc) {
         ed_tokens_close(t);
@@ -180,9 +164,7 @@ void ed_tokens_close(ed_tokens *t)
     if (!t) return;
     if (t->e) memset(t->e, 0, t->n * sizeof *t->e);
     ed_free(t->e);
-    ed_free(t->tmp);
-    ed_free(t->path);
-    ed_free(t->dir);
+    ed_store_file_at_free(&t->at);
     ed_free(t);
 }
 
@@ -248,7 +230,7 @@ static int commit(ed_tokens *t, struct entry *e, size_t n)
             memcpy(r + REC_FIXED, e[i].user, e[i].user_len);
             pos += ed_store_file_put_record(b + pos, REC_FIXED + (size_t)e[i].user_len);
         }
-        rc = ed_store_file_replace(t->dir, t->path, t->tmp, b, pos);
+        rc = ed_store_file_save(&t->at, b, pos);
     }
     ed_free(b);
     if (rc) {

@@ -37,9 +37,7 @@ struct entry {
 };
 
 struct ed_users {
-    char *dir;
-    char *path;
-    char *tmp;
+    struct ed_store_file_at at;
     struct entry *e; /* sorted by (name, mech) */
     size_t n;
 };
@@ -135,55 +133,35 @@ static int parse(const char *path, const uint8_t *b, size_t len, struct entry **
     return rc;
 }
 
-static int read_file(ed_users *u)
-{
-    uint8_t *b;
-    size_t len;
-    int rc = ed_store_file_read(u->path, FILE_MAX, &b, &len);
-    if (rc == ED_OK && b) rc = parse(u->path, b, len, &u->e, &u->n);
-    ed_free(b);
-    return rc;
-}
-
-static ed_users *users_new(const char *dir)
+/* Opens the store of dir from image (len bytes) or, when image is NULL,
+ * from its file. */
+static int open_with(const char *dir, const uint8_t *image, size_t len, ed_users **out)
 {
     ed_users *u = ed_calloc(1, sizeof *u);
-    if (!u) return NULL;
-    u->dir = ed_strdup(dir);
-    u->path = ed_store_file_join(dir, ED_USERS_FILE);
-    u->tmp = ed_store_file_join(dir, ED_USERS_FILE ".tmp");
-    if (!u->dir || !u->path || !u->tmp) {
+    if (!u) return ED_ERR_NOMEM;
+    int rc = ed_store_file_at_init(&u->at, dir, ED_USERS_FILE);
+    uint8_t *b = NULL;
+    const uint8_t *img = NULL;
+    if (rc == ED_OK) rc = ed_store_file_load(&u->at, image, len, FILE_MAX, &b, &img, &len);
+    if (rc == ED_OK && img) rc = parse(u->at.path, img, len, &u->e, &u->n);
+    ed_free(b);
+    if (rc) {
         ed_users_close(u);
-        return NULL;
+        return rc;
     }
-    return u;
+    *out = u;
+    return ED_OK;
 }
 
 int ed_users_open(const char *dir, ed_users **out)
 {
-    ed_users *u = users_new(dir);
-    if (!u) return ED_ERR_NOMEM;
-    int rc = read_file(u);
-    if (rc) {
-        ed_users_close(u);
-        return rc;
-    }
-    *out = u;
-    return ED_OK;
+    return open_with(dir, NULL, 0, out);
 }
 
 int ed_users_open_image(const char *dir, const uint8_t *image, size_t len, ed_users **out)
 {
-    ed_users *u = users_new(dir);
-    if (!u) return ED_ERR_NOMEM;
-    int rc = len > FILE_MAX ? ED_ERR_CORRUPT_AT("%s: too large", u->path)
-                            : parse(u->path, image, len, &u->e, &u->n);
-    if (rc) {
-        ed_users_close(u);
-        return rc;
-    }
-    *out = u;
-    return ED_OK;
+    static const uint8_t empty;
+    return open_with(dir, image ? image : &empty, len, out);
 }
 
 void ed_users_close(ed_users *u)
@@ -191,9 +169,7 @@ void ed_users_close(ed_users *u)
     if (!u) return;
     if (u->e) memset(u->e, 0, u->n * sizeof *u->e);
     ed_free(u->e);
-    ed_free(u->tmp);
-    ed_free(u->path);
-    ed_free(u->dir);
+    ed_store_file_at_free(&u->at);
     ed_free(u);
 }
 
@@ -272,7 +248,7 @@ static int write_file(ed_users *u, const struct entry *e, size_t n)
     uint8_t *b = ed_malloc(HDR_LEN + n * (REC_HDR_LEN + REC_MAX_BODY));
     if (!b) return ED_ERR_NOMEM;
     size_t len = encode(e, n, b);
-    int rc = ed_store_file_replace(u->dir, u->path, u->tmp, b, len);
+    int rc = ed_store_file_save(&u->at, b, len);
     memset(b, 0, len);
     ed_free(b);
     return rc;

@@ -114,6 +114,12 @@ int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns);
 /* Hands memory the allocator keeps after large frees back to the OS (glibc:
  * malloc_trim); a no-op where the C library does so by itself. */
 void ed_plat_mem_trim(void);
+/* Drops the pages of the read-only segments (code, constants) of the
+ * program and its libraries from this process's resident set, once
+ * start-up is over; they come back from the page cache as they are used.
+ * Returns the bytes of address space released (0 where the port keeps
+ * code resident anyway, or under a debugger). */
+size_t ed_plat_mem_release_code(void);
 
 /* ---- misc ---- */
 /* Bytes this process has caused to be written to storage since it started

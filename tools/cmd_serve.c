@@ -214,6 +214,8 @@ int ed_cmd_serve(int argc, char **argv)
                 (double)(ed_plat_clock_mono_ns() - t0) / 1e6, (int)ed_topics_count(b->topics),
                 ed_topics_count(b->topics) == 1 ? "" : "s", s.cfg->log_dirs, b->cluster_id,
                 (int)b->node_id);
+    ed_plat_mem_trim();
+    ed_plat_mem_release_code();
     status = ed_broker_run(b) == ED_OK ? 0 : 1;
 out:
     ed_broker_close(b);

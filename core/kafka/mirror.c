@@ -172,10 +172,12 @@ static void free_ut_parts(struct utopic *u)
     ed_free(u->bld);
     ed_free(u->batch);
     ed_free(u->batch_len);
+    ed_free(u->acked);
     u->leader = u->seq = u->n_added = NULL;
     u->bld = NULL;
     u->batch = NULL;
     u->batch_len = NULL;
+    u->acked = NULL;
     u->n_parts = 0;
 }
 
@@ -228,7 +230,7 @@ static void scan_topic(void *arg, ed_topic *t)
         snprintf(x->topic, sizeof x->topic, "%s", name);
         x->partition = p;
         x->ut = ut;
-        x->next = x->txn_next = x->ckpt = x->gap_last = -1;
+        x->next = x->txn_next = x->ckpt = x->gap_last = x->remap_from = -1;
         x->prio = ed_mirror_priority_of(m, name);
         x->oldest_off = x->lag_len_done = x->rate_done = -1;
         s->n_new++;
@@ -352,7 +354,7 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err)
 
 /* ---- requests ---- */
 
-static void enc_metadata(ed_kwr *w, int16_t ver, const void *arg)
+void ed_mirror_enc_metadata(ed_kwr *w, int16_t ver, const void *arg)
 {
     const ed_mirror *m = arg;
     const char *names[256];
@@ -424,14 +426,7 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
     ed_mirror *m = arg;
     if (m->phase != P_META) return;
     struct ed_kc_metadata md;
-    memset(&md, 0, sizeof md);
-    if (ed_kc_dec_metadata(r, ver, &md) != ED_OK) {
-        ed_kc_free(&md.mem);
-        ed_mirror_restart(m, "malformed Metadata response");
-        return;
-    }
-    for (int32_t i = 0; i < md.n_brokers; i++)
-        ed_mirror_note_node(m, md.brokers[i].node_id, md.brokers[i].host, md.brokers[i].port);
+    if (!ed_mirror_dec_metadata(m, r, ver, &md)) return;
     bool missing = false, wait = false;
     const char *missing_name = NULL;
     for (int32_t i = 0; i < md.n_topics; i++) {
@@ -462,27 +457,18 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
             }
             continue;
         }
-        int32_t n = 0;
-        for (int32_t k = 0; k < t->n_partitions; k++)
-            if (t->partitions[k].index >= n) n = t->partitions[k].index + 1;
+        int32_t n = ed_mirror_md_parts(t);
         if (t->error || n == 0) {
             wait = true;
             continue;
         }
         if (n != u->n_parts) {
             free_ut_parts(u);
-            u->leader = ed_calloc((size_t)n, sizeof *u->leader);
-            u->seq = ed_calloc((size_t)n, sizeof *u->seq);
-            u->n_added = ed_calloc((size_t)n, sizeof *u->n_added);
-            u->bld = ed_calloc((size_t)n, sizeof *u->bld);
-            u->batch = ed_calloc((size_t)n, sizeof *u->batch);
-            u->batch_len = ed_calloc((size_t)n, sizeof *u->batch_len);
-            if (!u->leader || !u->seq || !u->n_added || !u->bld || !u->batch || !u->batch_len) {
+            if (ed_mirror_ut_resize(u, n) != ED_OK) {
                 free_ut_parts(u);
                 wait = true;
                 continue;
             }
-            u->n_parts = n;
         }
         for (int32_t k = 0; k < t->n_partitions; k++) {
             int32_t leader = t->partitions[k].leader;
@@ -504,6 +490,7 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
         ed_mirror_later(m, missing ? 5000 : METADATA_RETRY_MS);
         return;
     }
+    m->next_meta_ms = ed_plat_loop_now_ms(m->b->loop) + (uint64_t)m->meta_age_ms;
     m->ck_part = 0; /* Eddy creates the checkpoint topic with one partition */
     if (m->ut[m->ck_ut].n_parts > 1)
         m->ck_part =
@@ -665,6 +652,11 @@ static void idle(ed_mirror *m)
         return;
     }
     m->sleeping = m->woken = false;
+    if (now >= m->next_meta_ms) { /* leaders and partition counts, now and then */
+        m->phase = P_REFRESH;
+        ed_mirror_step(m);
+        return;
+    }
     if (!ed_mirror_check_start(m)) return;
     uint32_t owed_ms = ed_mirror_rate_wait_ms(m);
     if (owed_ms) { /* the bandwidth cap: wait for the bucket */
@@ -728,8 +720,8 @@ void ed_mirror_step(ed_mirror *m)
         close_links(m);
         return;
     case P_META:
-        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA, enc_metadata, m,
-                     on_metadata);
+        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA,
+                     ed_mirror_enc_metadata, m, on_metadata);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_CREATE:
@@ -766,6 +758,11 @@ void ed_mirror_step(ed_mirror *m)
         return;
     case P_IDLE:
         idle(m);
+        return;
+    case P_REFRESH:
+    case P_LEADERS:
+        send_or_wait(m, ed_mirror_meta_link(m), ED_KMSG_METADATA, ed_mirror_enc_metadata, m,
+                     ed_mirror_on_refresh);
         return;
     case P_ADD:
         m->txn_t_ns[1] = ed_plat_clock_mono_ns();
@@ -874,6 +871,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->linger_ms = cfg->mirror_linger_ms;
     m->batch_len = cfg->mirror_batch_bytes;
     m->request_ms = cfg->mirror_request_timeout_ms;
+    m->meta_age_ms = cfg->mirror_metadata_max_age_ms;
     m->compression = ED_COMPRESSION_NONE;
     m->rate = m->tokens = cfg->mirror_rate_bytes_per_sec;
     m->round_ms = m->txn_max_ms; /* unknown: one round until measured */

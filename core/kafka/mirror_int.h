@@ -25,6 +25,8 @@
 #define METADATA_RETRY_MS   100 /* a partition without a leader yet */
 #define CONCURRENT_RETRY_MS 5
 #define FENCE_GRACE_MS      5000
+#define MOVE_TRIES          20  /* Metadata refreshes for moved leaders within one transaction */
+#define MOVE_BACKOFF_MS     100 /* ... the first after this long, doubling up to a second */
 #define READ_CHUNK_LEN      (128u << 10) /* local batches read at a time (at least one) */
 #define ROUNDS_IN_FLIGHT    3    /* Produce requests of one transaction per link (idempotence: 5) */
 #define STATE_SAVE_MS       1000 /* mirror.state: rewritten at most this often while copying */
@@ -57,8 +59,10 @@ enum phase {
     P_CKPT,    /* reading the checkpoints */
     P_SCAN,    /* mirror.resume.fallback=scan: looking upstream for resume points */
     P_IDLE,    /* between transactions */
+    P_REFRESH, /* between transactions: Metadata (leaders, partition counts) */
     P_ADD,     /* AddPartitionsToTxn */
     P_PRODUCE, /* Produce requests out */
+    P_LEADERS, /* a leader moved: Metadata, then the refused batches to the new leaders */
     P_END,     /* EndTxn */
     P_STOPPED  /* fenced or refused: needs the operator */
 };
@@ -82,6 +86,7 @@ struct utopic {
     ed_batch_builder **bld;
     uint8_t **batch; /* finished batch of this transaction */
     size_t *batch_len;
+    bool *acked;  /* its batch is written upstream (a moved leader's wait) */
     bool refused; /* message.timestamp.type=LogAppendTime upstream: not mirrored */
 };
 
@@ -104,17 +109,19 @@ struct ed_mirror_gap {
 struct mpart {
     char topic[ED_TOPIC_NAME_MAX + 1];
     int32_t partition;
-    int ut;            /* its upstream topic */
-    int64_t next;      /* next source offset to copy (from the checkpoint) */
-    int64_t txn_next;  /* next once the open transaction commits */
-    int64_t mark;      /* durable local mark: offsets below are upstream */
-    int64_t ckpt;      /* value found in the checkpoint topic, -1 none */
-    int64_t lag;       /* records not yet upstream */
-    uint64_t n_copied; /* records copied since start */
-    uint64_t idle_len; /* its log's size when the mirror last went idle */
-    int64_t gap_last;  /* >= 0: this transaction announces next..gap_last as a gap */
-    int32_t prio;      /* mirror.priority: higher goes first */
-    bool scan_need;    /* no checkpoint though mirrored before: scan upstream */
+    int ut;             /* its upstream topic */
+    int64_t next;       /* next source offset to copy (from the checkpoint) */
+    int64_t txn_next;   /* next once the open transaction commits */
+    int64_t mark;       /* durable local mark: offsets below are upstream */
+    int64_t ckpt;       /* value found in the checkpoint topic, -1 none */
+    int64_t lag;        /* records not yet upstream */
+    uint64_t n_copied;  /* records copied since start */
+    uint64_t idle_len;  /* its log's size when the mirror last went idle */
+    int64_t gap_last;   /* >= 0: this transaction announces next..gap_last as a gap */
+    int32_t prio;       /* mirror.priority: higher goes first */
+    int32_t map_n;      /* upstream partition count its records are mapped by (0: not yet) */
+    int64_t remap_from; /* >= 0: the upstream grew; the new mapping once next reaches it */
+    bool scan_need;     /* no checkpoint though mirrored before: scan upstream */
     /* status detail, recomputed when the offsets they depend on move */
     uint64_t lag_len;                  /* bytes on flash not yet upstream */
     int64_t lag_len_done, lag_len_end; /* the offsets lag_len was computed for */
@@ -139,6 +146,15 @@ struct ed_mirror_kept {
     uint32_t crc;
     const uint8_t *buf;
     struct ed_mirror_kept_at where;
+};
+
+/* One round's Produce requests still out (the answers' callback argument:
+ * an answer marks batches acked only while they are its round's). */
+struct ed_mirror_round {
+    struct ed_mirror *m;
+    int round;   /* 1, 2, ... within the transaction */
+    int n_out;   /* its requests not answered yet */
+    int n_parts; /* partitions sent and not answered yet */
 };
 
 struct ed_mirror {
@@ -195,19 +211,25 @@ struct ed_mirror {
     int32_t scan_up;    /* the upstream partition being scanned */
     int scan_step;      /* 0: its end, 1: its start, 2: fetching a window */
     int64_t scan_start, scan_end, scan_lo, scan_hi, scan_pos;
-    int64_t scan_found;     /* last source offset of the partition found upstream, -1 none */
-    int64_t scan_here;      /* ... in the upstream partition being scanned */
-    int64_t scan_win;       /* offsets in the window being read (doubles going back) */
-    int n_produce_out;      /* Produce requests not answered yet */
-    int n_rounds;           /* rounds of the transaction sent */
-    bool round_ready;       /* a round is built, not sent yet */
+    int64_t scan_found; /* last source offset of the partition found upstream, -1 none */
+    int64_t scan_here;  /* ... in the upstream partition being scanned */
+    int64_t scan_win;   /* offsets in the window being read (doubles going back) */
+    int n_produce_out;  /* Produce requests not answered yet (every round) */
+    int n_rounds;       /* rounds of the transaction sent */
+    struct ed_mirror_round rounds[ROUNDS_IN_FLIGHT + 1]; /* the rounds out, by n_rounds */
+    bool round_ready;                                    /* a round is built, not sent yet */
     bool txn_more;          /* the transaction may take another round */
     int64_t round_ms;       /* the last transaction's first Produce round trip */
     uint64_t round_sent_ms; /* when the transaction's first round went, 0 once answered */
     bool state_dirty;       /* marks moved since mirror.state was written */
     uint64_t n_txns_idle;   /* n_txns when the mirror last caught up */
     uint64_t state_saved_ms;
-    int rr; /* round-robin start among partitions */
+    bool moved;            /* a Produce of this transaction was refused: the leader moved */
+    bool moved_lost;       /* ... a refused batch is no longer held (a later round built) */
+    int n_move_tries;      /* Metadata refreshes for it in this transaction */
+    uint64_t next_meta_ms; /* the next Metadata refresh between transactions */
+    int64_t meta_age_ms;   /* mirror.metadata.max.age.ms */
+    int rr;                /* round-robin start among partitions */
     int64_t txn_len;
     int64_t txn_limit; /* record bytes this transaction may still grow to */
     char *prio_cfg;    /* copy of mirror.priority */
@@ -328,6 +350,44 @@ int ed_mirror_bootstrap_link(ed_mirror *m, const char *servers, char *why, size_
 void ed_mirror_note_node(ed_mirror *m, int32_t id, ed_kstr host, int32_t port);
 /* The link to node id if it is up; otherwise the phase waits for it. */
 ed_klink *ed_mirror_link_to(ed_mirror *m, int32_t id);
+
+/* mirror_move.c: the upstream changing under a running mirror */
+/* A batch of upstream partition p of u that this transaction still has
+ * to write. */
+static inline bool ed_mirror_unsent(const struct utopic *u, int32_t p)
+{
+    return u->batch[p] && !u->acked[p];
+}
+/* Sizes the per-partition arrays of u for n partitions, keeping what the
+ * first ones hold (sequences, leaders). ED_ERR_NOMEM leaves u as it was. */
+int ed_mirror_ut_resize(struct utopic *u, int32_t n);
+/* The answers of one Produce: each written partition is acked (current:
+ * the batches in ut are that request's, the last round sent); a refusal
+ * because the leader moved marks the transaction moved (and lost when not
+ * current: that batch is gone). Returns the first other error (0: none). */
+int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, bool current);
+/* Every Produce of the transaction (of every round) answered with a
+ * leader moved, the refused batches the last round's: refresh the
+ * leaders, then send the refused batches again (P_LEADERS). */
+void ed_mirror_leaders_moved(ed_mirror *m);
+/* The upstream partition of source partition p's records: keyed records of
+ * a source partition beyond the upstream's count by murmur2 of the key. */
+int32_t ed_mirror_map(const struct mpart *p, const uint8_t *key, int32_t key_len);
+/* Before a transaction is built: a source partition takes the upstream
+ * partition count last seen once everything it held when the mirror first
+ * saw that count is upstream. */
+void ed_mirror_remap(ed_mirror *m);
+/* Decodes a Metadata response and notes its brokers; false (after a
+ * restart) when malformed. The caller frees md->mem. */
+bool ed_mirror_dec_metadata(ed_mirror *m, ed_krd *r, int16_t ver, struct ed_kc_metadata *md);
+/* Partitions of a topic in a Metadata response (highest index + 1). */
+int32_t ed_mirror_md_parts(const struct ed_kc_topic_md *t);
+/* Where Metadata goes mid-stream: the bootstrap link, else any broker's
+ * link that is up; NULL (blocked: on_up steps again) when none is. */
+ed_klink *ed_mirror_meta_link(ed_mirror *m);
+/* Metadata for P_REFRESH and P_LEADERS. */
+void ed_mirror_enc_metadata(ed_kwr *w, int16_t ver, const void *arg);
+void ed_mirror_on_refresh(void *arg, int16_t key, int16_t ver, ed_krd *r);
 
 /* mirror_configs.c: the DescribeConfigs step (P_CONFIGS) */
 void ed_mirror_enc_configs(ed_kwr *w, int16_t ver, const void *arg);

@@ -17,7 +17,6 @@
 #include "core/kafka/mirror.h"
 #include "core/kafka/mirror_int.h"
 #include "core/config.h"
-#include "core/partitioner.h"
 #include "core/topics.h"
 
 void ed_mirror_enc_add_parts(ed_kwr *w, int16_t ver, const void *arg)
@@ -66,7 +65,7 @@ void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg)
     int nt = 0;
     for (int i = 0; i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            if (m->ut[i].batch[p] && m->ut[i].leader[p] == pa->leader) {
+            if (ed_mirror_unsent(&m->ut[i], p) && m->ut[i].leader[p] == pa->leader) {
                 nt++;
                 break;
             }
@@ -76,14 +75,14 @@ void ed_mirror_enc_produce(ed_kwr *w, int16_t ver, const void *arg)
         const struct utopic *u = &m->ut[i];
         int32_t np = 0;
         for (int32_t p = 0; p < u->n_parts; p++)
-            np += u->batch[p] && u->leader[p] == pa->leader;
+            np += ed_mirror_unsent(u, p) && u->leader[p] == pa->leader;
         if (!np) continue;
         struct ed_kmsg_produce_request_topic_produce_data *d = &r.topic_data[t++];
         d->name = ed_kc_str(u->name);
         d->n_partition_data = np;
         d->partition_data = ED_KC_STRUCTS(np, produce_request_partition_produce_data);
         for (int32_t p = 0, k = 0; d->partition_data && p < u->n_parts; p++)
-            if (u->batch[p] && u->leader[p] == pa->leader) {
+            if (ed_mirror_unsent(u, p) && u->leader[p] == pa->leader) {
                 d->partition_data[k].index = p;
                 d->partition_data[k].records = (ed_kbytes){u->batch[p], (int32_t)u->batch_len[p]};
                 k++;
@@ -105,14 +104,26 @@ void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg)
 
 /* ---- one transaction ---- */
 
-/* A new round: no batch built yet (the transaction's totals stay). */
-static void reset_round(ed_mirror *m)
+/* No batch held: a transaction begins or ended. */
+static void clear_batches(ed_mirror *m)
 {
     for (int i = 0; i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
             m->ut[i].batch[p] = NULL;
             m->ut[i].n_added[p] = 0;
+            m->ut[i].acked[p] = false;
         }
+}
+
+/* A new round: no record added yet (the transaction's totals stay). The
+ * last round's batches stay until this one is finished: a leader that
+ * moved may need them again, and a partition's bytes change only once a
+ * record of the new round goes into its builder. */
+static void reset_round(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            m->ut[i].n_added[p] = 0;
 }
 
 /* Adds a record to upstream partition p of u: ED_ERR_TOOBIG when its batch
@@ -126,6 +137,10 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
         ed_batch_builder_set_codec(u->bld[p], &m->codec);
     }
     if (!u->n_added[p]) {
+        /* the last round's batch of p is overwritten from here on (an
+         * answer for it then finds nothing and aborts the transaction) */
+        u->batch[p] = NULL;
+        u->acked[p] = false;
         int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
                                         u->seq[p]);
         if (rc) return rc;
@@ -359,10 +374,7 @@ static bool copy_records(ed_mirror *m, struct mpart *p, const ed_log *log, int64
             (const uint8_t *)"eddy.site", 9, (const uint8_t *)m->site, (int32_t)strlen(m->site)};
         m->hdrs[n_h++] =
             (struct ed_record_header){(const uint8_t *)"eddy.src", 8, (const uint8_t *)src, sl};
-        int32_t up = p->partition < u->n_parts
-                         ? p->partition
-                         : (rec.key ? ed_partitioner_pick(rec.key, (size_t)rec.key_len, u->n_parts)
-                                    : p->partition % u->n_parts);
+        int32_t up = ed_mirror_map(p, rec.key, rec.key_len);
         if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
             p->txn_next = *pos;
             keep_batch(m, log, *pos, before); /* that batch is full: the rest goes next time */
@@ -390,12 +402,12 @@ static bool take_part(ed_mirror *m, struct mpart *p, bool more)
 {
     ed_log *log = ed_mirror_part_log(m, p);
     struct utopic *u = &m->ut[p->ut];
-    if (!log || !u->n_parts || p->next < 0) return true; /* its checkpoint is not read yet */
-    if (u->refused) return true;                         /* LogAppendTime upstream */
+    if (!log || !u->n_parts || !p->map_n || p->next < 0) return true; /* no checkpoint yet */
+    if (u->refused) return true;                                      /* LogAppendTime upstream */
     int64_t durable = ed_log_durable_offset(log);
     int64_t start = ed_log_start_offset(log);
     if (more && (p->txn_next <= p->next || p->gap_last >= 0 || p->txn_next < start ||
-                 p->partition >= u->n_parts))
+                 p->partition >= p->map_n))
         return true;
     p->lag = durable > p->next ? durable - p->next : 0;
     if (p->next < start) {
@@ -446,6 +458,8 @@ static void finish_batches(ed_mirror *m)
     for (int i = 0; i < m->n_ut; i++) {
         struct utopic *u = &m->ut[i];
         for (int32_t p = 0; p < u->n_parts; p++) {
+            u->batch[p] = NULL; /* the last round's, sent */
+            u->acked[p] = false;
             if (!u->n_added[p]) continue;
             uint8_t *out = NULL;
             size_t len = 0;
@@ -525,9 +539,12 @@ static bool build_round(ed_mirror *m, bool more)
 }
 
 /* Builds the first round of the next transaction; false if there is
- * nothing to copy. */
+ * nothing to copy. The upstream partition counts are taken here only:
+ * every round of one transaction maps a source partition the same way. */
 bool ed_mirror_build_txn(ed_mirror *m)
 {
+    ed_mirror_remap(m);
+    clear_batches(m);
     for (int i = 0; i < m->n_mp; i++) {
         m->mp[i].txn_next = m->mp[i].next;
         m->mp[i].gap_last = -1;
@@ -536,6 +553,10 @@ bool ed_mirror_build_txn(ed_mirror *m)
     m->txn_limit = txn_cap(m);
     m->n_produce_out = 0;
     m->n_rounds = 0;
+    for (int k = 0; k <= ROUNDS_IN_FLIGHT; k++)
+        m->rounds[k] = (struct ed_mirror_round){m, 0, 0, 0};
+    m->moved = m->moved_lost = false;
+    m->n_move_tries = 0;
     bool any = build_round(m, false);
     m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
     m->round_ready = m->txn_more = any;
@@ -554,14 +575,17 @@ static bool may_grow(const ed_mirror *m)
 
 /* Sends the built round: one Produce per leader, each link with fewer than
  * ROUNDS_IN_FLIGHT requests outstanding. False when it has to wait (a link
- * coming up steps again, an answer pumps again) or the transaction failed. */
+ * coming up steps again, an answer pumps again) or the transaction failed.
+ * After a leader moved, the round is what the new leaders have not
+ * acknowledged of the last one, byte for byte (the same sequences). */
 static bool send_round(ed_mirror *m)
 {
     int32_t leaders[MAX_NODES];
-    int n_leaders = 0;
+    int n_leaders = 0, n_parts = 0;
     for (int i = 0; i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
-            if (!m->ut[i].batch[p]) continue;
+            if (!ed_mirror_unsent(&m->ut[i], p)) continue; /* or written before a leader moved */
+            n_parts++;
             int32_t l = m->ut[i].leader[p];
             bool seen = false;
             for (int k = 0; k < n_leaders; k++)
@@ -572,6 +596,8 @@ static bool send_round(ed_mirror *m)
         ed_klink *l = ed_mirror_link_to(m, leaders[k]);
         if (!l || ed_klink_in_flight(l) >= ROUNDS_IN_FLIGHT) return false;
     }
+    struct ed_mirror_round *rd = &m->rounds[m->n_rounds % (ROUNDS_IN_FLIGHT + 1)];
+    if (rd->n_out > 0) return false; /* an answer pumps again */
     if (m->n_rounds == 0) {
         ed_mirror_crash_point(m, "before-produce");
         m->round_sent_ms = ed_plat_loop_now_ms(m->b->loop);
@@ -579,15 +605,17 @@ static bool send_round(ed_mirror *m)
     }
     for (int i = 0; m->rate && i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            if (m->ut[i].batch[p]) m->tokens -= (int64_t)m->ut[i].batch_len[p];
+            if (ed_mirror_unsent(&m->ut[i], p)) m->tokens -= (int64_t)m->ut[i].batch_len[p];
+    *rd = (struct ed_mirror_round){m, m->n_rounds + 1, 0, n_parts};
     for (int k = 0; k < n_leaders; k++) {
         struct produce_arg pa = {m, leaders[k]};
         int rc = ed_klink_send(ed_mirror_link_to(m, leaders[k]), ED_KMSG_PRODUCE,
-                               ed_mirror_enc_produce, &pa, 0, ed_mirror_on_produce, m);
+                               ed_mirror_enc_produce, &pa, 0, ed_mirror_on_produce, rd);
         if (rc) {
             ed_mirror_txn_failed(m, "cannot send Produce");
             return false;
         }
+        rd->n_out++;
         m->n_produce_out++;
     }
     ed_mirror_crash_point(m, "after-produce");
@@ -597,6 +625,21 @@ static bool send_round(ed_mirror *m)
 
 void ed_mirror_txn_pump(ed_mirror *m)
 {
+    if (m->moved) {
+        /* a leader moved: no further round; every Produce of every round
+         * answered first (nothing of the transaction in flight) */
+        m->txn_more = false;
+        if (m->n_produce_out > 0) return;
+        if (m->moved_lost || m->round_ready) {
+            /* a refused batch was an earlier round's, no longer held (and
+             * a later round may follow it): abort, resume from the
+             * checkpoints under a new epoch */
+            ed_mirror_txn_failed(m, "a leader moved under a transaction of several rounds");
+            return;
+        }
+        ed_mirror_leaders_moved(m); /* the last round's refused batches, once more */
+        return;
+    }
     if (m->round_ready) {
         if (!send_round(m)) return;
         m->round_ready = false;
@@ -612,6 +655,12 @@ void ed_mirror_txn_pump(ed_mirror *m)
     }
     m->txn_more = false;
     if (m->n_produce_out > 0) return;
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (ed_mirror_unsent(&m->ut[i], p)) {
+                ed_mirror_txn_failed(m, "a Produce answer left a partition out");
+                return;
+            }
     ed_mirror_crash_point(m, "before-endtxn");
     /* a send armed from an earlier round must not step P_END twice */
     ed_plat_timer_stop(m->b->loop, &m->timer);
@@ -646,7 +695,8 @@ void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r)
 void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
 {
     ED_UNUSED(key);
-    ed_mirror *m = arg;
+    struct ed_mirror_round *rd = arg;
+    ed_mirror *m = rd->m;
     if (m->phase != P_PRODUCE) return;
     struct ed_kc_produce pr;
     memset(&pr, 0, sizeof pr);
@@ -655,10 +705,14 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
         ed_mirror_txn_failed(m, "malformed Produce response");
         return;
     }
-    int16_t err = 0;
-    for (int32_t i = 0; i < pr.n; i++)
-        if (pr.parts[i].error && !err) err = pr.parts[i].error;
+    /* the batches in ut are this answer's while its round is the last
+     * one sent and no later one is built */
+    bool current = rd->round == m->n_rounds && !m->round_ready;
+    int16_t err = ed_mirror_produce_results(m, &pr, current);
+    rd->n_out--;
+    rd->n_parts -= pr.n;
     ed_kc_free(&pr.mem);
+    if (!err && (rd->n_out == 0) != (rd->n_parts == 0)) err = -1; /* a partition left out */
     if (err) {
         /* whatever this transaction wrote is aborted by the new epoch */
         char why[160];
@@ -720,7 +774,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
                m->n_txns + 1, m->txn_len, gap / 1000, (t[1] - t[0]) / 1000, (t[2] - t[1]) / 1000,
                (t[3] - t[2]) / 1000, (t[4] - t[3]) / 1000);
     m->txn_took_ms = (int64_t)(ed_plat_loop_now_ms(m->b->loop) - m->txn_start_ms);
-    reset_round(m);
+    clear_batches(m);
     m->txn_len = 0;
     m->n_txns++;
     ed_mirror_save_state_soon(m);

@@ -105,6 +105,10 @@ int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns)
 }
 
 void ed_plat_mem_trim(void) {}
+size_t ed_plat_mem_release_code(void)
+{
+    return 0;
+}
 
 int64_t ed_plat_clock_wall_ms(void)
 {

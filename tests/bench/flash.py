@@ -52,12 +52,20 @@ and the acknowledgement latency (publish to PUBACK, produce to delivery
 report) p50/p99, over the load plus --settle seconds. With --runs N each
 figure is the median over N runs; the broker order rotates every run.
 
+--sd (or EDDY_BENCH_SD=1; root) puts the brokers' data on the SD-card-like
+device of tests/bench/sdcard.py, runs sensors, kafka1k and kturbines against
+eddy, mosq-save and kafka-flush1 unless told otherwise, and adds two
+columns: the loop device's own sectors written per payload byte, and
+whether each broker kept up (its unanswered publishes grew by at most 5 %
+of the second half's between half time and the end of the load).
+
 --compact KEYS:LINES:PASSES,... measures compaction's writes instead (see
 compaction()); FLASH_DEBUG=1 then keeps the broker's folder and prints the
 segment files before and after.
 
 Usage: flash.py [--seconds S] [--runs N] [--brokers ...] [--loads ...]
                 [--set KEY=VALUE ...] [--label L] [--compact SPEC]
+                [--sd [--sd-dio on|off]]
 Output: Markdown tables on stdout; progress on stderr.
 """
 import argparse
@@ -84,6 +92,7 @@ PEERS = os.path.join(REPO, "tests", "peers")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 CLIENTS = 16
 RATE = 100  # per client, messages/s
+SD = None  # the SD-card-like device (--sd), sdcard.SdCard
 
 
 def say(*a):
@@ -309,8 +318,10 @@ def mqtt_load(b, seconds, topic_of, bodies, n_clients=CLIENTS, rate=RATE):
     time.sleep(0.5)
     n = int(seconds * rate)
     payload = 0
+    backlog = Backlog(n * n_clients, lambda: len(lat), lock)
     t0 = time.monotonic()
     for k in range(n):
+        backlog.sample(k * n_clients)
         for i, (c, pending) in enumerate(clients):
             # The sensors are independent: their messages spread over the period.
             d = t0 + (k + i / n_clients) / rate - time.monotonic()
@@ -327,6 +338,7 @@ def mqtt_load(b, seconds, topic_of, bodies, n_clients=CLIENTS, rate=RATE):
                     lat.append((-early - t) * 1000)
                     acked[0] += len(body)
             payload += len(body)
+    backlog.sample(n * n_clients)
     end = time.monotonic() + 30
     while time.monotonic() < end:
         with lock:
@@ -339,7 +351,29 @@ def mqtt_load(b, seconds, topic_of, bodies, n_clients=CLIENTS, rate=RATE):
         c.loop_stop()
     if len(lat) != n * n_clients:
         say(f"{b.name}: {n * n_clients - len(lat)} publishes not acknowledged")
-    return acked[0], lat, n * n_clients - len(lat)
+    return acked[0], lat, n * n_clients - len(lat), backlog.verdict()
+
+
+class Backlog:
+    """Sustained or not: publishes sent but not yet acknowledged, at the
+    load's half time and at its end. A broker that keeps up answers the
+    second half as fast as it was sent (the backlog grows by at most 5 % of
+    that half); one that falls behind piles up the difference."""
+
+    def __init__(self, total, acked, lock=None):
+        self.total, self.acked, self.lock = total, acked, lock or threading.Lock()
+        self.at = {}
+
+    def sample(self, sent):
+        at = "end" if sent >= self.total else "mid" if sent >= self.total // 2 else None
+        if at and at not in self.at:
+            with self.lock:
+                self.at[at] = (sent, sent - self.acked())
+
+    def verdict(self):
+        (s_mid, mid), (s_end, end) = self.at["mid"], self.at["end"]
+        ok = end - mid <= 0.05 * (s_end - s_mid)
+        return ok, f"unanswered {mid} at half time, {end} at the end"
 
 
 def create_topic(b, topic):
@@ -348,38 +382,58 @@ def create_topic(b, topic):
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def kafka_load(b, seconds, topic, key_of, bodies, conf=None):
+def kafka_load(b, seconds, topic, key_of, bodies, conf=None, n_clients=CLIENTS, rate=RATE,
+               create=True):
     from confluent_kafka import Producer
-    create_topic(b, topic)
+    if create:
+        create_topic(b, topic)
     lat, errors, acked = [], [], [0]
     prods = [Producer({"bootstrap.servers": f"127.0.0.1:{b.kport}", "acks": "all",
-                       "linger.ms": 0, **(conf or {})}) for _ in range(CLIENTS)]
+                       "linger.ms": 0, **(conf or {})}) for _ in range(n_clients)]
     time.sleep(0.5)
-    n = int(seconds * RATE)
+    n = int(seconds * rate)
     payload = 0
+    backlog = Backlog(n * n_clients, lambda: len(lat))
+    waiting = [0] * n_clients  # records produced and not yet reported, per producer
+
+    def wait_until(deadline):
+        # A delivery report is timed when poll() serves it: keep polling
+        # the producers that wait for one (every 2 ms) instead of sleeping.
+        while True:
+            for j, q in enumerate(prods):
+                if waiting[j]:
+                    q.poll(0)
+            d = deadline - time.monotonic()
+            if d <= 0:
+                return
+            time.sleep(min(d, 0.002))
+
     t0 = time.monotonic()
     for k in range(n):
+        backlog.sample(k * n_clients)
         for i, p in enumerate(prods):
-            d = t0 + (k + i / CLIENTS) / RATE - time.monotonic()
-            if d > 0:
-                time.sleep(d)
-            key, body = key_of(i), bodies(k * CLIENTS + i)
+            wait_until(t0 + (k + i / n_clients) / rate)
+            key, body = key_of(i), bodies(k * n_clients + i)
             t = time.monotonic()
 
-            def done(err, msg, t=t, n=len(key) + len(body)):
+            def done(err, msg, t=t, i=i, n=len(key) + len(body)):
+                waiting[i] -= 1
                 if err:
                     errors.append(err)
                 else:
                     lat.append((time.monotonic() - t) * 1000)
                     acked[0] += n
 
+            waiting[i] += 1
             p.produce(topic, body, key, on_delivery=done)
             p.poll(0)
+    wait_until(time.monotonic())
+    backlog.sample(n * n_clients)
     for p in prods:
         p.flush(30)
-    if errors or len(lat) != n * CLIENTS:
-        say(f"{b.name}: {n * CLIENTS - len(lat)} records not delivered ({errors[:1]})")
-    return acked[0], lat, n * CLIENTS - len(lat)
+    if errors or len(lat) != n * n_clients:
+        say(f"{b.name}: {n * n_clients - len(lat)} records not delivered ({errors[:1]})")
+    return acked[0], lat, n * n_clients - len(lat), backlog.verdict()
 
 
 def kafka1k_load(b, seconds):
@@ -392,8 +446,11 @@ def kafka1k_load(b, seconds):
                          check=True, capture_output=True, text=True).stdout
     kv = dict(re.findall(r"(\w+)=([-\d.]+)", out))
     # rdkperf reports percentiles only: hand them back as a two-point list.
+    # It paces itself at 1,000/s: a broker that keeps up lets it finish on
+    # time, one that falls behind stretches the run.
+    took = float(kv["seconds"])
     return (n * 1024, [float(kv["p50_ms"])] * 50 + [float(kv["p99_ms"])] * 49 + [float(kv["max_ms"])],
-            0)
+            0, (took <= seconds * 1.05 + 1, f"{took:.1f} s for {seconds:.0f} s of load"))
 
 
 def loads_table():
@@ -437,13 +494,18 @@ def make(name, base, sets):
 
 def measure(b, settle, seconds, load):
     proto, topic, _, fn = load
+    d0 = SD.stat()["write_bytes"] if SD else 0
     w0, t0 = write_bytes(b.pid), time.time()
-    payload, lat, missing = fn(b, seconds)
+    payload, lat, missing, (sustained, why) = fn(b, seconds)
     time.sleep(settle)
     w1, t1 = write_bytes(b.pid), time.time()
+    d1 = SD.stat()["write_bytes"] if SD else 0
     lat.sort()
+    if not sustained:
+        say(f"{b.name}: not sustained: {why}")
     return {"payload": payload, "written": w1 - w0, "t0": t0, "t1": t1, "missing": missing,
-            "p50": pct(lat, 50), "p99": pct(lat, 99), "topic": topic}
+            "p50": pct(lat, 50), "p99": pct(lat, 99), "topic": topic,
+            "device": d1 - d0, "sustained": sustained, "why": why}
 
 
 def finish(b, r):
@@ -506,8 +568,9 @@ def report(a, loads, out):
     n = a.runs
     print(f"Medians of {n} run(s), {a.seconds:.0f} s per load, Eddy settings: {a.label}.\n")
     print("| load | broker | promise | payload kB/s | written kB/s | stored / payload "
-          "| **written / payload** (runs) | fdatasync/s | ack p50 / p99 ms |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+          "| **written / payload** (runs) | fdatasync/s | ack p50 / p99 ms |"
+          + (" device written / payload | sustained |" if SD else ""))
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---|" if SD else ""))
     for ln in loads:
         for bname in a.brokers.split(","):
             rs = out.get((ln, bname))
@@ -525,8 +588,10 @@ def report(a, loads, out):
                   f"{med(rs, lambda r: r['stored'] / r['payload']):.2f} | "
                   f"**{wp:.2f}**" + (f" ({each})" if n > 1 or miss else "") + " | "
                   + ("—" if sy is None else f"{sy:.1f}") + " | "
-                  f"{med(rs, lambda r: r['p50']):.1f} / {med(rs, lambda r: r['p99']):.1f} |",
-                  flush=True)
+                  f"{med(rs, lambda r: r['p50']):.1f} / {med(rs, lambda r: r['p99']):.1f} |"
+                  + (f" {med(rs, lambda r: r['device'] / r['payload']):.2f} | "
+                     f"{sum(r['sustained'] for r in rs)} of {len(rs)} ({rs[-1]['why']}) |"
+                     if SD else ""), flush=True)
     print()
     print("| load | other broker | Eddy written / payload | other's | **Eddy / other** |")
     print("|---|---|---:|---:|---:|")
@@ -640,8 +705,37 @@ def main():
     ap.add_argument("--compact", default="",
                     help="instead of the loads: compaction runs KEYS:LINES:PASSES,... "
                     "(KEYS: row or a number), e.g. row:20000:3,1000:20000:3")
+    ap.add_argument("--sd", action="store_true", default=bool(os.environ.get("EDDY_BENCH_SD")),
+                    help="the brokers' data on an SD-card-like throttled device "
+                    "(tests/bench/sdcard.py; needs root); loads sensors,kafka1k,kturbines and "
+                    "brokers eddy,mosq-save,kafka-flush1 unless --loads/--brokers say otherwise")
+    ap.add_argument("--sd-dio", default="off", choices=["on", "off"],
+                    help="the SD device's loop direct IO to its backing file")
     a = ap.parse_args()
     os.makedirs(a.base, exist_ok=True)
+    if a.sd:
+        global SD
+        import sdcard
+        sdcard.sigterm_as_interrupt()
+        if "--loads" not in " ".join(sys.argv):
+            a.loads = "sensors,kafka1k,kturbines"
+        if "--brokers" not in " ".join(sys.argv):
+            a.brokers = "eddy,mosq-save,kafka-flush1"
+        with sdcard.SdCard(a.base, dio=a.sd_dio == "on") as SD:
+            a.base = SD.mnt
+            say(f"flash.py: data on {SD.loop} at {SD.mnt}, throttled to "
+                f"{sdcard.WRITE_BPS / 1e6:g} MB/s and {sdcard.WRITE_IOPS} IOPS written, "
+                f"{sdcard.READ_BPS / 1e6:g} MB/s read")
+            print(f"Data on an SD-card-like device: ext4 on a loop device (direct-io "
+                  f"{a.sd_dio}) throttled to "
+                  f"{sdcard.WRITE_BPS / 1e6:g} MB/s and {sdcard.WRITE_IOPS} IOPS written, "
+                  f"{sdcard.READ_BPS / 1e6:g} MB/s and {sdcard.READ_IOPS} IOPS read "
+                  "(tests/bench/sdcard.py).")
+            return run_all(a)
+    run_all(a)
+
+
+def run_all(a):
     if a.compact:
         print("| keyed topic (turbine lines, zstd, 256 KiB segments) | payload MB | stored MB "
               "| written / stored while producing | segments | index / log "

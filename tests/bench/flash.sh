@@ -9,6 +9,7 @@
 #
 #   tests/bench/flash.sh [--seconds 15] [--runs 3] [--brokers ...] [--loads ...]
 #                        [--set KEY=VALUE ...] [--label L] [--compact SPEC]
+#                        [--sd [--sd-dio on|off]]   (SD-card-like device, root)
 #
 # Prints Markdown tables (docs/benchmarks.md, "Flash wear"); progress to
 # stderr. The data folders go under build/ (the disk under test) and are

@@ -4,7 +4,8 @@ broker (single-node KRaft) runs in a network namespace of its own
 tests cut (carrier down), turn into a silent black hole (every packet
 dropped, no reset), keep down for longer than the upstream's transaction
 timeout, or make slow and lossy (256 kbit/s, 5 % loss, 600 ms round trips
-through a delaying relay). A second pair, the datacenter's own network,
+through a delaying relay). The cut and the black hole run against both
+Kafka 3.9 and 4.x as the upstream. A second pair, the datacenter's own network,
 stays up: the tests read the upstream through it at any time.
 
 After each, a read_committed consumer upstream finds exactly the records
@@ -45,9 +46,10 @@ class NetUpstream:
     on the uplink (Eddy's), SLOW bound to 127.0.0.1 and advertised at the
     relay's address on the uplink."""
 
-    def __init__(self, lab, workdir):
+    def __init__(self, lab, workdir, version="3.9"):
         self.lab = lab
         self.dir = workdir
+        self.version = version
         self.relay_proc = None
 
     @property
@@ -76,22 +78,33 @@ class NetUpstream:
             f"transaction.max.timeout.ms={TXN_MAX_MS}",
             "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
         ]
-        lab.ns_exec(need(KAFKA_BROKER_SH), "start", self.dir, LO_PORT, "3.9", *extra, timeout=180)
+        lab.ns_exec(need(KAFKA_BROKER_SH), "start", self.dir, LO_PORT, self.version, *extra, timeout=180)
         return self
 
     def stop(self):
         self.lab.ns_exec(need(KAFKA_BROKER_SH), "stop", self.dir, check=False, timeout=90)
 
 
-@pytest.fixture(scope="module")
-def dc(tmp_path_factory):
+def datacenter(tmp_path_factory, version):
+    """A lab with Apache Kafka `version` in its namespace, for a module."""
     lab = netlab.NetLab()
     try:
-        u = NetUpstream(lab, tmp_path_factory.mktemp("dc")).start()
+        u = NetUpstream(lab, tmp_path_factory.mktemp(f"dc{version}"), version).start()
         yield u
         u.stop()
     finally:
         lab.close()
+
+
+@pytest.fixture(scope="module")
+def dc(tmp_path_factory):
+    yield from datacenter(tmp_path_factory, "3.9")
+
+
+@pytest.fixture(scope="module")
+def dc4(tmp_path_factory):
+    """Kafka 4.x, which no longer speaks the oldest request versions."""
+    yield from datacenter(tmp_path_factory, "4")
 
 
 @pytest.fixture
@@ -99,6 +112,15 @@ def lab(dc):
     """The uplink, mended after each test whatever happened to it."""
     yield dc.lab
     dc.lab.mend()
+
+
+@pytest.fixture(params=["3.9", "4"])
+def any_dc(request):
+    """The upstream of either Kafka generation, its uplink mended after the
+    test."""
+    u = request.getfixturevalue("dc" if request.param == "3.9" else "dc4")
+    yield u
+    u.lab.mend()
 
 
 def net_config(dc, topics, via=None, **extra):
@@ -122,10 +144,11 @@ def produce_in_background(b, topic, n, start, partitions, pace):
     return t
 
 
-def test_link_cut_then_mended(dc, lab, tmp_path):
+def test_link_cut_then_mended(any_dc, tmp_path):
     """The carrier goes while records stream in and transactions are under
     way: the status says connecting with the reason; once the link is back
-    the mirror resumes from the upstream checkpoints."""
+    the mirror resumes from the upstream checkpoints (Kafka 3.9 and 4.x)."""
+    dc, lab = any_dc, any_dc.lab
     cfg = net_config(dc, "cut", **{"mirror.transaction.max.bytes": "4096"})
     site = cfg["site.id"]
     b = start_eddy(tmp_path / "eddy", cfg)
@@ -154,10 +177,12 @@ def test_link_cut_then_mended(dc, lab, tmp_path):
         b.stop()
 
 
-def test_black_hole_detected_by_request_timeout(dc, lab, tmp_path):
+def test_black_hole_detected_by_request_timeout(any_dc, tmp_path):
     """Every packet dropped, no reset: the connection stays open and
     silent (half-open). No answer within mirror.request.timeout.ms marks it
-    dead; the status says so; after the rule goes the mirror resumes."""
+    dead; the status says so; after the rule goes the mirror resumes
+    (Kafka 3.9 and 4.x)."""
+    dc, lab = any_dc, any_dc.lab
     cfg = net_config(dc, "hole", **{"mirror.transaction.max.bytes": "4096"})
     site = cfg["site.id"]
     b = start_eddy(tmp_path / "eddy", cfg)

@@ -206,10 +206,10 @@ def test_paho_publish_qos012_read_back_from_kafka(broker, version):
     assert [r.value().decode() for r in recs] == [f"{i}:{14.0 + i / 10:.1f}" for i in range(30)]
     assert all(r.key() == mtopic.encode() for r in recs)
     if version == "v5":
-        assert recs[4].headers() == [("seq", b"4"), ("unit", b"rpm"), ("mqtt.topic", b"")]
+        assert recs[4].headers() == [("seq", b"4"), ("unit", b"rpm"), ("mqtt.topic", b""), ("mqtt.qos", b"1")]
     else:
-        # the origin mark: the MQTT topic, empty as it is the key
-        assert all(r.headers() == [("mqtt.topic", b"")] for r in recs)
+        # the origin mark: the MQTT topic, empty as it is the key, and the publish QoS
+        assert [r.headers() for r in recs] == [[("mqtt.topic", b""), ("mqtt.qos", b"%d" % (i % 3))] for i in range(30)]
 
 
 def test_partition_by_key_murmur2(tmp_path_factory):
@@ -496,7 +496,7 @@ def test_replay_wind_turbine_scada(broker):
         c.close()
     recs = consume(broker, "windfarm.T1.scada", len(rows))
     assert [r.value().decode() for r in recs] == rows
-    assert recs[0].headers() == [("turbine", b"T1"), ("format", b"csv"), ("mqtt.topic", b"")]
+    assert recs[0].headers() == [("turbine", b"T1"), ("format", b"csv"), ("mqtt.topic", b""), ("mqtt.qos", b"1")]
     # Bridged batches are built by Eddy: fewer batches than records.
     part = broker.log_dir / "windfarm.T1.scada-0"
     out = subprocess.run([str(EDDY_BIN), "dump", str(part), "--no-records"], stdout=subprocess.PIPE, timeout=60)

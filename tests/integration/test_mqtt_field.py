@@ -113,7 +113,7 @@ def test_keyed_route_record_names_its_mqtt_topic(tmp_path_factory):
             c.close()
         rec = base.consume(b, "turbine-telemetry", 1)[0]
         assert rec.key() == b"s1-T9"
-        assert rec.headers() == [("mqtt.topic", b"windfarm/s1/turbine/T9/telemetry")]
+        assert rec.headers() == [("mqtt.topic", b"windfarm/s1/turbine/T9/telemetry"), ("mqtt.qos", b"1")]
     finally:
         b.stop()
 

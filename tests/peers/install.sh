@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real, unmodified peers the integration tests and benchmarks
 # drive (kcat, Apache Kafka 3.9 and 4.x jars, a Python venv with the Python
-# clients, KafkaJS, a franz-go program) into a cache outside the clone.
+# clients, KafkaJS, MQTT.js, a franz-go program) into a cache outside the clone.
 # Idempotent and quiet: a second run only checks and prints the versions.
 set -euo pipefail
 
@@ -203,19 +203,22 @@ train_cds() {
 }
 for v in "${KAFKA_VERSIONS[@]}"; do train_cds "$v"; done
 
-# ---- KafkaJS, playwright-core (drives Debian's chromium for the dashboard) --
+# ---- KafkaJS, playwright-core (drives Debian's chromium for the dashboard),
+# MQTT.js (the npm package mqtt) -------------------------------------------
 # One npm command for all node peers: npm removes what a --no-save install
 # does not name.
 KAFKAJS_VERSION=2.2.4
 PLAYWRIGHT_VERSION=1.65.2
+MQTTJS_VERSION=5.16.0
 node_version() {
 	sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$CACHE/node/node_modules/$1/package.json" 2>/dev/null
 }
 if [ "$(node_version kafkajs)" != "$KAFKAJS_VERSION" ] ||
-	[ "$(node_version playwright-core)" != "$PLAYWRIGHT_VERSION" ]; then
+	[ "$(node_version playwright-core)" != "$PLAYWRIGHT_VERSION" ] ||
+	[ "$(node_version mqtt)" != "$MQTTJS_VERSION" ]; then
 	mkdir -p "$CACHE/node"
 	run npm install --prefix "$CACHE/node" --no-audit --no-fund --no-save \
-		"kafkajs@$KAFKAJS_VERSION" "playwright-core@$PLAYWRIGHT_VERSION"
+		"kafkajs@$KAFKAJS_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" "mqtt@$MQTTJS_VERSION"
 fi
 
 # ---- franz-go peer ---------------------------------------------------------
@@ -256,6 +259,7 @@ report aiocoap py 'import aiocoap.meta; print(aiocoap.meta.version)'
 report node node --version
 report kafkajs env NODE_PATH="$CACHE/node/node_modules" node "$HERE/kafkajs/peer.js" version
 report playwright-core node_version playwright-core
+report mqtt.js node_version mqtt
 report chromium chromium --version
 report franz-go "$CACHE/bin/franz-peer" version
 say "peers cache: $CACHE"

@@ -14,6 +14,9 @@
 #   kafka-broker.sh stop DIR     SIGTERM, then SIGKILL after 30 s
 #   kafka-broker.sh kill DIR     SIGKILL at once
 #
+# KAFKA_CLUSTER_ID formats DIR/data with that cluster id (the nodes of one
+# cluster share it; node.id, process.roles, controller.quorum.voters and
+# listeners given as extra settings make a node of a larger cluster).
 # KAFKA_REQUEST_LOG=1 logs every request (API key, version, client) to
 # DIR/requests.log (see request-versions.py).
 # VERSION defaults to 3.9 (see kafka.sh). JVM options: KAFKA_HEAP_OPTS,
@@ -91,7 +94,8 @@ write_properties() {
 # format_once: formats DIR/data on first use (the cluster id is kept).
 format_once() {
 	if [ ! -f "$dir/data/meta.properties" ]; then
-		"$HERE/kafka.sh" "$version" kafka-storage format -t "$("$HERE/kafka.sh" "$version" kafka-storage random-uuid)" \
+		"$HERE/kafka.sh" "$version" kafka-storage format \
+			-t "${KAFKA_CLUSTER_ID:-$("$HERE/kafka.sh" "$version" kafka-storage random-uuid)}" \
 			-c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1 || {
 			cat "$dir/format.log" >&2
 			exit 1

@@ -1,6 +1,7 @@
 /* Unit tests of the persistent MQTT session record (bridge/mqtt_session.h):
  * round trip, truncation at every byte, every checked field refused, an
- * unknown version, trailing bytes and allocation failures while decoding. */
+ * unknown version, trailing bytes, a QoS 1 delivery in flight and
+ * allocation failures while decoding. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -135,7 +136,8 @@ static void test_bad_fields(void **state)
     /* positions end at 48 + 26 + 20 = 94; n_in at 94, ids at 96, 98 */
     refused(97, 0, ED_ERR_CORRUPT); /* packet id 7 becomes 0 */
     /* n_out at 100, first at 102: id, state, pos, offset */
-    refused(104, 3, ED_ERR_CORRUPT);    /* state */
+    refused(104, 0, ED_ERR_CORRUPT);    /* state */
+    refused(104, 4, ED_ERR_CORRUPT);    /* state */
     refused(108, 2, ED_ERR_CORRUPT);    /* position index past n_pos */
     refused(109, 0x80, ED_ERR_CORRUPT); /* negative offset */
     /* trailing bytes */
@@ -152,6 +154,30 @@ static void test_bad_fields(void **state)
     ed_mem_fail_nth(2); /* the subscriptions take the first */
     assert_int_equal(ed_mqtt_session_decode(buf, n, &d, &why), ED_ERR_CORRUPT);
     ed_mem_fail_nth(0);
+}
+
+/* A QoS 1 delivery in flight (state 3) keeps its packet id and record, so
+ * a returning client gets it again with DUP and the same id. */
+static void test_qos1_in_flight(void **state)
+{
+    (void)state;
+    static const struct ed_mqtt_sess_out q1[] = {{300, ED_MQTT_SESSION_OUT_ACK, 1, 41}};
+    struct ed_mqtt_sess_rec r = sample();
+    r.n_out = 1;
+    r.out = (struct ed_mqtt_sess_out *)q1;
+    uint8_t buf[512];
+    size_t n = ed_mqtt_session_encode(&r, buf, sizeof buf);
+    assert_int_equal(n, ed_mqtt_session_len(&r));
+    assert_int_equal(buf[0], 1); /* still version 1: older records stay readable */
+    struct ed_mqtt_sess_rec d;
+    const char *why = NULL;
+    assert_int_equal(ed_mqtt_session_decode(buf, n, &d, &why), ED_OK);
+    assert_int_equal(d.n_out, 1);
+    assert_int_equal(d.out[0].packet_id, 300);
+    assert_int_equal(d.out[0].state, ED_MQTT_SESSION_OUT_ACK);
+    assert_int_equal(d.out[0].pos, 1);
+    assert_true(d.out[0].offset == 41);
+    ed_mqtt_session_free(&d);
 }
 
 static void test_nomem(void **state)
@@ -173,9 +199,8 @@ static void test_nomem(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_truncated_every_byte),
-        cmocka_unit_test(test_bad_fields),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_truncated_every_byte),
+        cmocka_unit_test(test_bad_fields), cmocka_unit_test(test_qos1_in_flight),
         cmocka_unit_test(test_nomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

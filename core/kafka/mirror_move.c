@@ -1,0 +1,212 @@
+/* The upstream changing under a running mirror: a partition leader that
+ * moves in the middle of a transaction (the refused batches wait for the
+ * answers still out, then go to the new leader within the same
+ * transaction, same producer id, epoch and sequences), the Metadata
+ * refresh between transactions, and the mapping of source partitions to
+ * upstream partitions when an upstream topic gains partitions. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ED_LOG_MODULE "mirror"
+#include "platform/log.h"
+#include "platform/mem.h"
+#include "platform/platform.h"
+#include "core/kafka/mirror_int.h"
+#include "core/partitioner.h"
+
+/* Grows (or shrinks) one array of n_old elements of size len to n, the
+ * new elements zeroed. */
+static bool resize_one(void **arr, size_t len, int32_t n_old, int32_t n)
+{
+    void *a = ed_realloc(*arr, len * (size_t)(n > 0 ? n : 1));
+    if (!a) return false;
+    if (n > n_old) memset((uint8_t *)a + len * (size_t)n_old, 0, len * (size_t)(n - n_old));
+    *arr = a;
+    return true;
+}
+
+int ed_mirror_ut_resize(struct utopic *u, int32_t n)
+{
+    int32_t o = u->n_parts;
+    for (int32_t p = n; u->bld && p < o; p++) {
+        ed_batch_builder_free(u->bld[p]);
+        u->bld[p] = NULL;
+    }
+    if (!resize_one((void **)&u->leader, sizeof *u->leader, o, n) ||
+        !resize_one((void **)&u->seq, sizeof *u->seq, o, n) ||
+        !resize_one((void **)&u->n_added, sizeof *u->n_added, o, n) ||
+        !resize_one((void **)&u->bld, sizeof *u->bld, o, n) ||
+        !resize_one((void **)&u->batch, sizeof *u->batch, o, n) ||
+        !resize_one((void **)&u->batch_len, sizeof *u->batch_len, o, n) ||
+        !resize_one((void **)&u->acked, sizeof *u->acked, o, n))
+        return ED_ERR_NOMEM; /* the arrays hold at least n_parts still */
+    u->n_parts = n;
+    return ED_OK;
+}
+
+/* ---- a leader moved in the middle of a transaction ---- */
+
+static bool leader_moved_error(int16_t err)
+{
+    return err == K_NOT_LEADER || err == K_LEADER_NOT_AVAILABLE;
+}
+
+int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, bool current)
+{
+    int16_t other = 0;
+    for (int32_t i = 0; i < pr->n; i++) {
+        const struct ed_kc_produce_result *r = &pr->parts[i];
+        char name[ED_TOPIC_NAME_MAX + 1];
+        int ui = ed_kstr_copy(r->topic, name, sizeof name) ? ed_mirror_find_ut(m, name) : -1;
+        struct utopic *u = ui >= 0 ? &m->ut[ui] : NULL;
+        bool ours = u && r->partition >= 0 && r->partition < u->n_parts &&
+                    (!current || u->batch[r->partition]);
+        if (!ours) {
+            if (!other) other = r->error ? r->error : -1; /* an answer for nothing we sent */
+            continue;
+        }
+        if (r->error == 0) {
+            if (current) u->acked[r->partition] = true;
+        } else if (leader_moved_error(r->error)) {
+            /* not written by that broker (or, written and replicated before
+             * it stepped down, known to the new leader by its sequence) */
+            if (!m->moved)
+                ED_LOG_WARN("upstream %s-%d: %s from node %d: the leader moved; the transaction "
+                            "waits for its other answers, then sends the batch to the new "
+                            "leader",
+                            name, (int)r->partition, ed_kc_errname(r->error),
+                            (int)u->leader[r->partition]);
+            m->moved = true;
+            m->moved_lost |= !current; /* an earlier round's batch: not held any more */
+        } else if (!other) {
+            other = r->error;
+        }
+    }
+    return other;
+}
+
+void ed_mirror_leaders_moved(ed_mirror *m)
+{
+    /* every answer of the transaction is in (nothing is in flight to the
+     * old leader any more): Metadata next, after a backoff while the
+     * cluster settles */
+    m->moved = false;
+    if (++m->n_move_tries > MOVE_TRIES) {
+        ed_mirror_txn_failed(m, "a leader moved and no new leader took the batches");
+        return;
+    }
+    uint32_t wait = MOVE_BACKOFF_MS << (m->n_move_tries < 5 ? m->n_move_tries - 1 : 4);
+    m->phase = P_LEADERS;
+    m->round_ready = true; /* then P_PRODUCE sends what is not acknowledged */
+    ed_mirror_later(m, wait < 1000 ? wait : 1000);
+}
+
+/* ---- the mapping of source partitions ---- */
+
+int32_t ed_mirror_map(const struct mpart *p, const uint8_t *key, int32_t key_len)
+{
+    int32_t n = p->map_n;
+    if (p->partition < n) return p->partition;
+    return key ? ed_partitioner_pick(key, (size_t)key_len, n) : p->partition % n;
+}
+
+void ed_mirror_remap(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_mp; i++) {
+        struct mpart *p = &m->mp[i];
+        int32_t n = m->ut[p->ut].n_parts;
+        if (n <= 0 || p->map_n == n) continue;
+        if (p->map_n && n > p->map_n) {
+            /* more partitions: what the site holds now goes on the old
+             * way; the new mapping starts once it is all upstream */
+            ed_log *log = ed_mirror_part_log(m, p);
+            if (p->remap_from < 0) p->remap_from = log ? ed_log_durable_offset(log) : 0;
+            if (p->next < p->remap_from) continue;
+        }
+        /* (a recreated topic with fewer partitions leaves no choice) */
+        p->remap_from = -1;
+        if (p->map_n && p->partition >= p->map_n)
+            ED_LOG_INFO("%s-%d: upstream %s has %d partitions now (was %d): records from offset "
+                        "%" PRId64 " on go to %s",
+                        p->topic, (int)p->partition, m->ut[p->ut].name, (int)n, (int)p->map_n,
+                        p->next,
+                        p->partition < n ? "the same partition number" : "murmur2 of their key");
+        p->map_n = n;
+    }
+}
+
+/* ---- Metadata between transactions and after a leader moved ---- */
+
+bool ed_mirror_dec_metadata(ed_mirror *m, ed_krd *r, int16_t ver, struct ed_kc_metadata *md)
+{
+    memset(md, 0, sizeof *md);
+    if (ed_kc_dec_metadata(r, ver, md) != ED_OK) {
+        ed_kc_free(&md->mem);
+        ed_mirror_restart(m, "malformed Metadata response");
+        return false;
+    }
+    for (int32_t i = 0; i < md->n_brokers; i++)
+        ed_mirror_note_node(m, md->brokers[i].node_id, md->brokers[i].host, md->brokers[i].port);
+    return true;
+}
+
+ed_klink *ed_mirror_meta_link(ed_mirror *m)
+{
+    if (ed_klink_up(m->boot)) return m->boot;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].link && ed_klink_up(m->nodes[i].link)) return m->nodes[i].link;
+    m->blocked = true;
+    return NULL;
+}
+
+int32_t ed_mirror_md_parts(const struct ed_kc_topic_md *t)
+{
+    int32_t n = 0;
+    for (int32_t k = 0; k < t->n_partitions; k++)
+        if (t->partitions[k].index >= n) n = t->partitions[k].index + 1;
+    return n;
+}
+
+void ed_mirror_on_refresh(void *arg, int16_t key, int16_t ver, ed_krd *r)
+{
+    ED_UNUSED(key);
+    ed_mirror *m = arg;
+    if (m->phase != P_REFRESH && m->phase != P_LEADERS) return;
+    struct ed_kc_metadata md;
+    if (!ed_mirror_dec_metadata(m, r, ver, &md)) return;
+    for (int32_t i = 0; i < md.n_topics; i++) {
+        const struct ed_kc_topic_md *t = &md.topics[i];
+        char name[ED_TOPIC_NAME_MAX + 1];
+        int ui = ed_kstr_copy(t->name, name, sizeof name) ? ed_mirror_find_ut(m, name) : -1;
+        if (ui < 0 || t->error || !m->ut[ui].n_parts) continue;
+        struct utopic *u = &m->ut[ui];
+        int32_t n = ed_mirror_md_parts(t);
+        /* more partitions: taken between transactions only (a source
+         * partition moves to them once its backlog is upstream) */
+        if (n > u->n_parts && m->phase == P_REFRESH) {
+            int32_t was = u->n_parts;
+            if (ed_mirror_ut_resize(u, n) != ED_OK) continue;
+            ED_LOG_INFO("upstream %s has %d partitions now (was %d): each source partition "
+                        "mapped by the old count moves once what it holds now is upstream",
+                        u->name, (int)n, (int)was);
+        }
+        for (int32_t k = 0; k < t->n_partitions; k++) {
+            const struct ed_kc_part_md *pm = &t->partitions[k];
+            if (pm->index >= 0 && pm->index < u->n_parts && !pm->error && pm->leader >= 0)
+                u->leader[pm->index] = pm->leader;
+        }
+    }
+    ed_kc_free(&md.mem);
+    m->next_meta_ms = ed_plat_loop_now_ms(m->b->loop) + (uint64_t)m->meta_age_ms;
+    if (m->phase == P_REFRESH) {
+        m->phase = P_IDLE;
+        ed_mirror_step(m);
+        return;
+    }
+    ED_LOG_INFO("upstream leaders refreshed: the transaction goes on (producer id %" PRId64
+                " epoch %d, the same sequences)",
+                m->pid, (int)m->epoch);
+    m->phase = P_PRODUCE;
+    ed_mirror_step(m);
+}
