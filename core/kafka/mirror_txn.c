@@ -712,7 +712,6 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
     rd->n_out--;
     rd->n_parts -= pr.n;
     ed_kc_free(&pr.mem);
-    if (!err && (rd->n_out == 0) != (rd->n_parts == 0)) err = -1; /* a partition left out */
     if (err) {
         /* whatever this transaction wrote is aborted by the new epoch */
         char why[160];
@@ -721,6 +720,10 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
             ed_mirror_kafka_error(m, "Produce", err);
         else
             ed_mirror_txn_failed(m, why);
+        return;
+    }
+    if ((rd->n_out == 0) != (rd->n_parts == 0)) { /* its answers and its partitions differ */
+        ed_mirror_txn_failed(m, "a Produce answer left a partition out");
         return;
     }
     if (m->round_sent_ms) { /* the transaction's first answer: the round trip */
