@@ -486,7 +486,8 @@ static void on_metadata(void *arg, int16_t key, int16_t ver, ed_krd *r)
         if (missing)
             set_error(m, "upstream topic %s is missing (mirror.create.topics=false)%s",
                       missing_name ? missing_name : "?", "");
-        ed_mirror_later(m, missing ? 5000 : 500);
+        /* a topic just created has no leaders for a moment */
+        ed_mirror_later(m, missing ? 5000 : METADATA_RETRY_MS);
         return;
     }
     m->next_meta_ms = ed_plat_loop_now_ms(m->b->loop) + (uint64_t)m->meta_age_ms;
@@ -524,7 +525,7 @@ static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
     }
     ed_kc_free(&ct.mem);
     m->phase = P_META;
-    ed_mirror_later(m, 500); /* let the new topics reach the metadata */
+    ed_mirror_later(m, METADATA_RETRY_MS); /* let the new topics reach the metadata */
 }
 
 static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -662,6 +663,7 @@ static void idle(ed_mirror *m)
         ed_mirror_later(m, owed_ms);
         return;
     }
+    m->txn_t_ns[0] = ed_plat_clock_mono_ns();
     if (!ed_mirror_build_txn(m)) {
         /* records appended but not yet on flash (the mirror copies only
          * what is): look again soon; else sleep until an append */
@@ -674,6 +676,11 @@ static void idle(ed_mirror *m)
             p->lag = 0;
         }
         m->sleeping = !pending;
+        if (m->state_dirty) ed_mirror_save_state(m);
+        if (m->n_txns != m->n_txns_idle) { /* caught up: a state change */
+            m->n_txns_idle = m->n_txns;
+            ed_mirror_write_status(m);
+        }
         ed_mirror_txn_trim(m); /* caught up: hold no copy buffers while idle */
         ed_mirror_later(m, pending ? FLUSH_POLL_MS : RESCAN_MS);
         return;
@@ -758,43 +765,15 @@ void ed_mirror_step(ed_mirror *m)
                      ed_mirror_on_refresh);
         return;
     case P_ADD:
+        m->txn_t_ns[1] = ed_plat_clock_mono_ns();
         send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
                      ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
         return;
-    case P_PRODUCE: {
-        /* one request per leader; every leader's link must be up first */
-        int32_t leaders[MAX_NODES];
-        int n_leaders = 0;
-        for (int i = 0; i < m->n_ut; i++)
-            for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
-                if (!ed_mirror_unsent(&m->ut[i], p))
-                    continue; /* or written before a leader moved */
-                int32_t l = m->ut[i].leader[p];
-                bool seen = false;
-                for (int k = 0; k < n_leaders; k++)
-                    seen |= leaders[k] == l;
-                if (!seen && n_leaders < MAX_NODES) leaders[n_leaders++] = l;
-            }
-        for (int k = 0; k < n_leaders; k++)
-            if (!ed_mirror_link_to(m, leaders[k])) return;
-        ed_mirror_crash_point(m, "before-produce");
-        for (int i = 0; m->rate && i < m->n_ut; i++)
-            for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-                if (ed_mirror_unsent(&m->ut[i], p)) m->tokens -= (int64_t)m->ut[i].batch_len[p];
-        m->n_produce_out = n_leaders;
-        for (int k = 0; k < n_leaders; k++) {
-            struct produce_arg pa = {m, leaders[k]};
-            int rc = ed_klink_send(ed_mirror_link_to(m, leaders[k]), ED_KMSG_PRODUCE,
-                                   ed_mirror_enc_produce, &pa, 0, ed_mirror_on_produce, m);
-            if (rc) {
-                ed_mirror_txn_failed(m, "cannot send Produce");
-                return;
-            }
-        }
-        ed_mirror_crash_point(m, "after-produce");
+    case P_PRODUCE:
+        ed_mirror_txn_pump(m);
         return;
-    }
     case P_END:
+        m->txn_t_ns[3] = ed_plat_clock_mono_ns();
         send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_END_TXN, ed_mirror_enc_end_txn, m,
                      ed_mirror_on_end_txn);
         return;
@@ -830,6 +809,7 @@ static void mirror_shutdown(void *obj)
     ed_plat_timer_stop(m->b->loop, &m->timer);
     ed_plat_timer_stop(m->b->loop, &m->status_timer);
     if (m->phase != P_STOPPED) m->link_state = "shut down";
+    if (m->state_dirty) ed_mirror_save_state(m);
     ed_mirror_write_status(m);
     m->phase = P_STOPPED;
 }
@@ -894,6 +874,7 @@ int ed_mirror_start(ed_broker *b, ed_mirror **out, char *why, size_t why_len)
     m->meta_age_ms = cfg->mirror_metadata_max_age_ms;
     m->compression = ED_COMPRESSION_NONE;
     m->rate = m->tokens = cfg->mirror_rate_bytes_per_sec;
+    m->round_ms = m->txn_max_ms; /* unknown: one round until measured */
     m->tokens_ms = ed_plat_loop_now_ms(b->loop);
     const char *dir = cfg->log_dirs;
     snprintf(m->state_path, sizeof m->state_path, "%s/%s", dir, ED_MIRROR_STATE_FILE);

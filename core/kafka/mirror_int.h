@@ -22,13 +22,16 @@
 #define FLUSH_POLL_MS       20    /* idle, records appended but not on flash yet */
 #define RATE_BUCKET_MAX_MS  10000 /* the bandwidth cap's bucket: at most this long's bytes */
 #define RETRY_MS            200
+#define METADATA_RETRY_MS   100 /* a partition without a leader yet */
 #define CONCURRENT_RETRY_MS 5
 #define FENCE_GRACE_MS      5000
 #define MOVE_TRIES          20  /* Metadata refreshes for moved leaders within one transaction */
 #define MOVE_BACKOFF_MS     100 /* ... the first after this long, doubling up to a second */
 #define READ_CHUNK_LEN      (128u << 10) /* local batches read at a time (at least one) */
-#define ZSTD_TABLE_LOG      15           /* zstd's match tables capped (storage/codec.h) */
-#define STATE_MAGIC         0x4544524du  /* "EDRM" */
+#define ROUNDS_IN_FLIGHT    3    /* Produce requests of one transaction per link (idempotence: 5) */
+#define STATE_SAVE_MS       1000 /* mirror.state: rewritten at most this often while copying */
+#define ZSTD_TABLE_LOG      15   /* zstd's match tables capped (storage/codec.h) */
+#define STATE_MAGIC         0x4544524du /* "EDRM" */
 #define STATE_VERSION       1
 
 /* Kafka error codes the mirror acts on. */
@@ -127,6 +130,33 @@ struct mpart {
     int64_t records_per_sec;           /* over the last rate window */
 };
 
+/* Where an iterator stands in the records of its batch. */
+struct ed_mirror_kept_at {
+    const uint8_t *pos, *end;
+    int32_t n_left, prev_delta;
+};
+
+/* A compressed local batch a round stopped inside (decoded in m->it): the
+ * next round goes on there rather than read and decompress it again. */
+struct ed_mirror_kept {
+    const struct ed_log *log; /* NULL: none */
+    int64_t at;               /* offset of the record the iterator is at */
+    int64_t base_offset;      /* the batch, to check it is still the one in m->it */
+    int32_t length;
+    uint32_t crc;
+    const uint8_t *buf;
+    struct ed_mirror_kept_at where;
+};
+
+/* One round's Produce requests still out (the answers' callback argument:
+ * an answer marks batches acked only while they are its round's). */
+struct ed_mirror_round {
+    struct ed_mirror *m;
+    int round;   /* 1, 2, ... within the transaction */
+    int n_out;   /* its requests not answered yet */
+    int n_parts; /* partitions sent and not answered yet */
+};
+
 struct ed_mirror {
     ed_broker *b;
     const struct ed_config *cfg;
@@ -164,6 +194,7 @@ struct ed_mirror {
     bool fence_retried;
     uint64_t init_ms;      /* when InitProducerId last succeeded */
     uint64_t txn_start_ms; /* when the transaction in flight sent its AddPartitionsToTxn */
+    uint64_t txn_t_ns[5];  /* debug log: build, AddPartitionsToTxn, Produce, EndTxn, commit */
 
     enum phase phase;
     bool blocked;  /* the phase's request waits for a connection */
@@ -183,8 +214,18 @@ struct ed_mirror {
     int64_t scan_found; /* last source offset of the partition found upstream, -1 none */
     int64_t scan_here;  /* ... in the upstream partition being scanned */
     int64_t scan_win;   /* offsets in the window being read (doubles going back) */
-    int n_produce_out;
+    int n_produce_out;  /* Produce requests not answered yet (every round) */
+    int n_rounds;       /* rounds of the transaction sent */
+    struct ed_mirror_round rounds[ROUNDS_IN_FLIGHT + 1]; /* the rounds out, by n_rounds */
+    bool round_ready;                                    /* a round is built, not sent yet */
+    bool txn_more;          /* the transaction may take another round */
+    int64_t round_ms;       /* the last transaction's first Produce round trip */
+    uint64_t round_sent_ms; /* when the transaction's first round went, 0 once answered */
+    bool state_dirty;       /* marks moved since mirror.state was written */
+    uint64_t n_txns_idle;   /* n_txns when the mirror last caught up */
+    uint64_t state_saved_ms;
     bool moved;            /* a Produce of this transaction was refused: the leader moved */
+    bool moved_lost;       /* ... a refused batch is no longer held (a later round built) */
     int n_move_tries;      /* Metadata refreshes for it in this transaction */
     uint64_t next_meta_ms; /* the next Metadata refresh between transactions */
     int64_t meta_age_ms;   /* mirror.metadata.max.age.ms */
@@ -202,6 +243,7 @@ struct ed_mirror {
     struct ed_record_header *hdrs;
     size_t hdrs_cap;
     struct ed_batch_iter it;
+    struct ed_mirror_kept kept; /* it, kept between rounds */
 
     bool drop_oldest; /* mirror.on.full=drop-oldest */
     struct ed_mirror_gap *gaps;
@@ -264,7 +306,12 @@ void ed_mirror_txn_trim(ed_mirror *m);
 int ed_mirror_priority_check(const char *cfg, char *why, size_t why_len);
 int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic);
 void ed_mirror_txn_failed(ed_mirror *m, const char *why);
+/* Builds the first round of the next transaction (the phase P_ADD sends
+ * its partitions); false if there is nothing to copy. */
 bool ed_mirror_build_txn(ed_mirror *m);
+/* P_PRODUCE: sends the built round, builds the next while the transaction
+ * may grow, EndTxn once every Produce is answered and nothing is left. */
+void ed_mirror_txn_pump(ed_mirror *m);
 void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r);
 void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r);
@@ -314,12 +361,14 @@ static inline bool ed_mirror_unsent(const struct utopic *u, int32_t p)
 /* Sizes the per-partition arrays of u for n partitions, keeping what the
  * first ones hold (sequences, leaders). ED_ERR_NOMEM leaves u as it was. */
 int ed_mirror_ut_resize(struct utopic *u, int32_t n);
-/* The answers of one Produce: each written partition is acked; a refusal
- * because the leader moved marks the transaction moved. Returns the first
- * other error (0: none). */
-int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr);
-/* Every Produce of the transaction answered with a leader moved: refresh
- * the leaders, then send the refused batches again (P_LEADERS). */
+/* The answers of one Produce: each written partition is acked (current:
+ * the batches in ut are that request's, the last round sent); a refusal
+ * because the leader moved marks the transaction moved (and lost when not
+ * current: that batch is gone). Returns the first other error (0: none). */
+int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, bool current);
+/* Every Produce of the transaction (of every round) answered with a
+ * leader moved, the refused batches the last round's: refresh the
+ * leaders, then send the refused batches again (P_LEADERS). */
 void ed_mirror_leaders_moved(ed_mirror *m);
 /* The upstream partition of source partition p's records: keyed records of
  * a source partition beyond the upstream's count by murmur2 of the key. */
@@ -349,6 +398,10 @@ void ed_mirror_json_str(char *out, size_t len, const char *s);
 /* Age in ms of the oldest record of p not yet upstream (0: none). */
 int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p);
 int ed_mirror_save_state(ed_mirror *m);
+/* After a commit: mirror.state at once if not written for STATE_SAVE_MS,
+ * else when the mirror goes idle, shuts down or the time has passed (it
+ * is a hint and the retention guard: an older mark only keeps more). */
+void ed_mirror_save_state_soon(ed_mirror *m);
 void ed_mirror_load_state(ed_mirror *m);
 void ed_mirror_write_status(ed_mirror *m);
 void ed_mirror_on_status(ed_timer *t, void *arg);

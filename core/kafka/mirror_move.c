@@ -52,7 +52,7 @@ static bool leader_moved_error(int16_t err)
     return err == K_NOT_LEADER || err == K_LEADER_NOT_AVAILABLE;
 }
 
-int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr)
+int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, bool current)
 {
     int16_t other = 0;
     for (int32_t i = 0; i < pr->n; i++) {
@@ -60,13 +60,14 @@ int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr)
         char name[ED_TOPIC_NAME_MAX + 1];
         int ui = ed_kstr_copy(r->topic, name, sizeof name) ? ed_mirror_find_ut(m, name) : -1;
         struct utopic *u = ui >= 0 ? &m->ut[ui] : NULL;
-        bool ours = u && r->partition >= 0 && r->partition < u->n_parts && u->batch[r->partition];
+        bool ours = u && r->partition >= 0 && r->partition < u->n_parts &&
+                    (!current || u->batch[r->partition]);
         if (!ours) {
             if (!other) other = r->error ? r->error : -1; /* an answer for nothing we sent */
             continue;
         }
         if (r->error == 0) {
-            u->acked[r->partition] = true;
+            if (current) u->acked[r->partition] = true;
         } else if (leader_moved_error(r->error)) {
             /* not written by that broker (or, written and replicated before
              * it stepped down, known to the new leader by its sequence) */
@@ -77,6 +78,7 @@ int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr)
                             name, (int)r->partition, ed_kc_errname(r->error),
                             (int)u->leader[r->partition]);
             m->moved = true;
+            m->moved_lost |= !current; /* an earlier round's batch: not held any more */
         } else if (!other) {
             other = r->error;
         }
@@ -96,6 +98,7 @@ void ed_mirror_leaders_moved(ed_mirror *m)
     }
     uint32_t wait = MOVE_BACKOFF_MS << (m->n_move_tries < 5 ? m->n_move_tries - 1 : 4);
     m->phase = P_LEADERS;
+    m->round_ready = true; /* then P_PRODUCE sends what is not acknowledged */
     ed_mirror_later(m, wait < 1000 ? wait : 1000);
 }
 

@@ -63,7 +63,16 @@ int ed_mirror_save_state(ed_mirror *m)
     if (rc == ED_OK) rc = ed_plat_dir_sync(m->cfg->log_dirs);
     ed_free(buf);
     if (rc) ED_LOG_WARN_RL("cannot write %s: %s", m->state_path, ed_strerror(rc));
+    m->state_dirty = rc != ED_OK;
+    m->state_saved_ms = ed_plat_loop_now_ms(m->b->loop);
     return rc;
+}
+
+void ed_mirror_save_state_soon(ed_mirror *m)
+{
+    m->state_dirty = true;
+    if (ed_plat_loop_now_ms(m->b->loop) - m->state_saved_ms >= STATE_SAVE_MS)
+        ed_mirror_save_state(m);
 }
 
 /* Reads the marks of the partitions known now; a file that fails its

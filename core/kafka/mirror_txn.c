@@ -104,7 +104,8 @@ void ed_mirror_enc_end_txn(ed_kwr *w, int16_t ver, const void *arg)
 
 /* ---- one transaction ---- */
 
-static void reset_batches(ed_mirror *m)
+/* No batch held: a transaction begins or ended. */
+static void clear_batches(ed_mirror *m)
 {
     for (int i = 0; i < m->n_ut; i++)
         for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
@@ -112,9 +113,17 @@ static void reset_batches(ed_mirror *m)
             m->ut[i].n_added[p] = 0;
             m->ut[i].acked[p] = false;
         }
-    m->txn_len = 0;
-    m->moved = false;
-    m->n_move_tries = 0;
+}
+
+/* A new round: no record added yet (the transaction's totals stay). The
+ * last round's batches stay until this one is finished: a leader that
+ * moved may need them again, and a partition's bytes change only once a
+ * record of the new round goes into its builder. */
+static void reset_round(ed_mirror *m)
+{
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            m->ut[i].n_added[p] = 0;
 }
 
 /* Adds a record to upstream partition p of u: ED_ERR_TOOBIG when its batch
@@ -128,6 +137,10 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
         ed_batch_builder_set_codec(u->bld[p], &m->codec);
     }
     if (!u->n_added[p]) {
+        /* the last round's batch of p is overwritten from here on (an
+         * answer for it then finds nothing and aborts the transaction) */
+        u->batch[p] = NULL;
+        u->acked[p] = false;
         int rc = ed_batch_builder_begin(u->bld[p], m->compression, rec->timestamp, m->pid, m->epoch,
                                         u->seq[p]);
         if (rc) return rc;
@@ -204,6 +217,7 @@ uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
 int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
 {
     *len = 0;
+    m->kept.log = NULL; /* an uncompressed batch kept would point into rbuf */
     struct ed_log_slice s;
     int rc = ed_log_read(log, pos, ED_MIN((size_t)m->batch_len, READ_CHUNK_LEN), &s);
     if (rc != ED_OK || !s.seg) return rc;
@@ -232,6 +246,7 @@ void ed_mirror_txn_trim(ed_mirror *m)
     m->rbuf = NULL;
     m->rbuf_cap = 0;
     ed_batch_iter_release(&m->it);
+    m->kept.log = NULL;
     ed_codec_release(&m->codec);
     m->codec.zstd_table_log = ZSTD_TABLE_LOG;
     ed_plat_mem_trim();
@@ -293,9 +308,97 @@ int32_t ed_mirror_priority_of(const ed_mirror *m, const char *topic)
     return prio;
 }
 
-/* Copies records of p from p->next on into the transaction's batches.
- * Returns false when the transaction is full. */
-static bool take_part(ed_mirror *m, struct mpart *p)
+/* The iterator's place in the batch it reads. */
+static struct ed_mirror_kept_at iter_at(const struct ed_batch_iter *it)
+{
+    return (struct ed_mirror_kept_at){it->pos, it->end, it->n_left, it->prev_delta};
+}
+
+/* A round stops inside the batch in m->it, at offset at (the iterator at
+ * that record): a compressed batch is kept for the next round, which goes
+ * on there rather than read and decompress it again. */
+static void keep_batch(ed_mirror *m, const ed_log *log, int64_t at, struct ed_mirror_kept_at where)
+{
+    m->kept.log = NULL;
+    if (ed_batch_compression(&m->it.info) == ED_COMPRESSION_NONE || !where.n_left) return;
+    m->kept.log = log;
+    m->kept.at = at;
+    m->kept.base_offset = m->it.info.base_offset;
+    m->kept.length = m->it.info.length;
+    m->kept.crc = m->it.info.crc;
+    m->kept.buf = m->it.buf;
+    m->kept.where = where;
+}
+
+/* Puts m->it back where a round stopped, when p resumes there and the
+ * iterator still holds that batch (the checkpoint reading and the gap
+ * count use it too: then it is read again). */
+static bool resume_batch(ed_mirror *m, const ed_log *log, int64_t pos)
+{
+    const struct ed_mirror_kept *k = &m->kept;
+    bool same = k->log && k->log == log && k->at == pos && m->it.err == ED_OK &&
+                m->it.buf == k->buf && m->it.info.base_offset == k->base_offset &&
+                m->it.info.length == k->length && m->it.info.crc == k->crc;
+    m->kept.log = NULL;
+    if (!same) return false;
+    m->it.pos = k->where.pos;
+    m->it.end = k->where.end;
+    m->it.n_left = k->where.n_left;
+    m->it.prev_delta = k->where.prev_delta;
+    return true;
+}
+
+/* Copies the records of the batch in m->it from *pos on (below durable)
+ * into the round's batches. False when the round stops (p->txn_next set,
+ * the batch kept). */
+static bool copy_records(ed_mirror *m, struct mpart *p, const ed_log *log, int64_t *pos,
+                         int64_t durable)
+{
+    struct utopic *u = &m->ut[p->ut];
+    char src[ED_TOPIC_NAME_MAX + 64];
+    struct ed_record rec;
+    struct ed_mirror_kept_at before = iter_at(&m->it);
+    for (; ed_batch_iter_next(&m->it, &rec) == 1; before = iter_at(&m->it)) {
+        if (rec.offset < *pos || rec.offset >= durable) continue;
+        if (ensure_hdrs(m, (size_t)rec.n_headers + 2) != ED_OK) {
+            p->txn_next = *pos;
+            return false;
+        }
+        size_t n_h = 0, cur = 0;
+        struct ed_record_header h;
+        while (n_h < (size_t)rec.n_headers && ed_record_next_header(&rec, &cur, &h) == 1)
+            m->hdrs[n_h++] = h;
+        int sl =
+            snprintf(src, sizeof src, "%s/%d/%" PRId64, p->topic, (int)p->partition, rec.offset);
+        m->hdrs[n_h++] = (struct ed_record_header){
+            (const uint8_t *)"eddy.site", 9, (const uint8_t *)m->site, (int32_t)strlen(m->site)};
+        m->hdrs[n_h++] =
+            (struct ed_record_header){(const uint8_t *)"eddy.src", 8, (const uint8_t *)src, sl};
+        int32_t up = ed_mirror_map(p, rec.key, rec.key_len);
+        if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
+            p->txn_next = *pos;
+            keep_batch(m, log, *pos, before); /* that batch is full: the rest goes next time */
+            return false;
+        }
+        m->txn_len += (rec.key_len > 0 ? rec.key_len : 0) +
+                      (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
+        *pos = rec.offset + 1;
+        p->n_copied++;
+        if (m->txn_len >= m->txn_limit) {
+            p->txn_next = *pos;
+            keep_batch(m, log, *pos, iter_at(&m->it));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Copies records of p from p->txn_next on into the round's batches.
+ * Returns false when a batch or the transaction is full. A later round
+ * (more) only continues partitions the transaction already moved, each to
+ * its own upstream partition (already in the transaction), and none that
+ * announces a gap or lost records since the transaction began. */
+static bool take_part(ed_mirror *m, struct mpart *p, bool more)
 {
     ed_log *log = ed_mirror_part_log(m, p);
     struct utopic *u = &m->ut[p->ut];
@@ -303,6 +406,9 @@ static bool take_part(ed_mirror *m, struct mpart *p)
     if (u->refused) return true;                                      /* LogAppendTime upstream */
     int64_t durable = ed_log_durable_offset(log);
     int64_t start = ed_log_start_offset(log);
+    if (more && (p->txn_next <= p->next || p->gap_last >= 0 || p->txn_next < start ||
+                 p->partition >= p->map_n))
+        return true;
     p->lag = durable > p->next ? durable - p->next : 0;
     if (p->next < start) {
         /* dropped before it was mirrored (ed_mirror_check_start let only
@@ -311,8 +417,12 @@ static bool take_part(ed_mirror *m, struct mpart *p)
         p->txn_next = start;
     }
     if (p->txn_next >= durable) return true;
-    char src[ED_TOPIC_NAME_MAX + 64];
     int64_t pos = p->txn_next;
+    if (resume_batch(m, log, pos)) {
+        if (!copy_records(m, p, log, &pos, durable)) return false;
+        int64_t last = m->it.info.base_offset + m->it.info.last_offset_delta;
+        if (last + 1 > pos && last + 1 <= durable) pos = last + 1; /* compaction gaps */
+    }
     for (int64_t before = -1; pos < durable && pos != before;) {
         before = pos;
         size_t len = 0;
@@ -329,38 +439,7 @@ static bool take_part(ed_mirror *m, struct mpart *p)
             off += ed_batch_total_len(&bi);
             int64_t last = bi.base_offset + bi.last_offset_delta;
             if (last < pos) continue;
-            struct ed_record rec;
-            while (ed_batch_iter_next(&m->it, &rec) == 1) {
-                if (rec.offset < pos || rec.offset >= durable) continue;
-                if (ensure_hdrs(m, (size_t)rec.n_headers + 2) != ED_OK) {
-                    p->txn_next = pos;
-                    return false;
-                }
-                size_t n_h = 0, cur = 0;
-                struct ed_record_header h;
-                while (n_h < (size_t)rec.n_headers && ed_record_next_header(&rec, &cur, &h) == 1)
-                    m->hdrs[n_h++] = h;
-                int sl = snprintf(src, sizeof src, "%s/%d/%" PRId64, p->topic, (int)p->partition,
-                                  rec.offset);
-                m->hdrs[n_h++] =
-                    (struct ed_record_header){(const uint8_t *)"eddy.site", 9,
-                                              (const uint8_t *)m->site, (int32_t)strlen(m->site)};
-                m->hdrs[n_h++] = (struct ed_record_header){(const uint8_t *)"eddy.src", 8,
-                                                           (const uint8_t *)src, sl};
-                int32_t up = ed_mirror_map(p, rec.key, rec.key_len);
-                if (add_record(m, u, up, &rec, m->hdrs, n_h) != ED_OK) {
-                    p->txn_next = pos;
-                    return false; /* that batch is full: the rest goes next time */
-                }
-                m->txn_len += (rec.key_len > 0 ? rec.key_len : 0) +
-                              (rec.value_len > 0 ? rec.value_len : 0) + (int64_t)rec.headers_len;
-                pos = rec.offset + 1;
-                p->n_copied++;
-                if (m->txn_len >= m->txn_limit) {
-                    p->txn_next = pos;
-                    return false;
-                }
-            }
+            if (!copy_records(m, p, log, &pos, durable)) return false;
             if (last + 1 > pos && last + 1 <= durable) pos = last + 1; /* compaction gaps */
         }
         if (off == 0) break;
@@ -379,6 +458,8 @@ static void finish_batches(ed_mirror *m)
     for (int i = 0; i < m->n_ut; i++) {
         struct utopic *u = &m->ut[i];
         for (int32_t p = 0; p < u->n_parts; p++) {
+            u->batch[p] = NULL; /* the last round's, sent */
+            u->acked[p] = false;
             if (!u->n_added[p]) continue;
             uint8_t *out = NULL;
             size_t len = 0;
@@ -388,26 +469,26 @@ static void finish_batches(ed_mirror *m)
             ed_put_be32(out + 17, ed_crc32c(0, out + 21, len - 21));
             u->batch[p] = out;
             u->batch_len[p] = len;
+            u->seq[p] += u->n_added[p]; /* the next round's batch follows it */
         }
     }
 }
 
-/* Builds the next transaction; false if there is nothing to copy. */
-bool ed_mirror_build_txn(ed_mirror *m)
+/* Builds a round: one batch per upstream partition, from the priority
+ * levels down (round robin within one); a lower level takes at most a
+ * quarter of the transaction once a higher one has data in it, so live
+ * data of a higher partition never waits long behind a lower one's
+ * backlog. Every round carries the checkpoint records of the partitions
+ * the transaction has moved so far (the last one read wins), the first
+ * one the gap records too. False if it took nothing. */
+static bool build_round(ed_mirror *m, bool more)
 {
-    reset_batches(m);
-    ed_mirror_remap(m);
-    for (int i = 0; i < m->n_mp; i++) {
-        m->mp[i].txn_next = m->mp[i].next;
-        m->mp[i].gap_last = -1;
-    }
-    /* priority levels from the highest down, round robin within one; a
-     * lower level takes at most a quarter of the transaction once a higher
-     * one has data in it, so live data of a higher partition never waits
-     * long behind a lower one's backlog */
-    bool any = false, more = true;
-    m->txn_limit = txn_cap(m);
-    for (int64_t level = INT64_MAX; more;) {
+    reset_round(m);
+    int64_t moved = 0;
+    for (int i = 0; i < m->n_mp; i++)
+        moved += m->mp[i].txn_next;
+    bool any = more, go_on = true;
+    for (int64_t level = INT64_MAX; go_on;) {
         int64_t next = INT64_MIN;
         for (int i = 0; i < m->n_mp; i++)
             if (m->mp[i].prio < level && m->mp[i].prio > next) next = m->mp[i].prio;
@@ -417,17 +498,17 @@ bool ed_mirror_build_txn(ed_mirror *m)
             if (lower < m->txn_limit) m->txn_limit = lower;
         }
         level = next;
-        for (int k = 0; k < m->n_mp && more; k++) {
+        for (int k = 0; k < m->n_mp && go_on; k++) {
             struct mpart *p = &m->mp[(m->rr + k) % m->n_mp];
             if (p->prio != level) continue;
-            more = take_part(m, p);
+            go_on = take_part(m, p, more);
             if (p->txn_next > p->next) any = true;
         }
     }
-    m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
     m->txn_filled = m->txn_len >= m->txn_limit;
-    if (!any) return false;
-    /* the checkpoint records of every partition this transaction moves */
+    for (int i = 0; i < m->n_mp; i++)
+        moved -= m->mp[i].txn_next;
+    if (!any || (more && moved == 0)) return false;
     struct utopic *ck = &m->ut[m->ck_ut];
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
@@ -440,7 +521,7 @@ bool ed_mirror_build_txn(ed_mirror *m)
         rec.value = (const uint8_t *)val;
         rec.timestamp = ed_plat_clock_wall_ms();
         /* the gap first, then the resume point that moves past it */
-        if (p->gap_last >= 0) {
+        if (p->gap_last >= 0 && !more) {
             if (ed_mirror_gap_record(m, p, key, sizeof key, val, sizeof val, &kl, &vl) != ED_OK)
                 return false;
             rec.key_len = kl;
@@ -455,6 +536,136 @@ bool ed_mirror_build_txn(ed_mirror *m)
     }
     finish_batches(m);
     return true;
+}
+
+/* Builds the first round of the next transaction; false if there is
+ * nothing to copy. The upstream partition counts are taken here only:
+ * every round of one transaction maps a source partition the same way. */
+bool ed_mirror_build_txn(ed_mirror *m)
+{
+    ed_mirror_remap(m);
+    clear_batches(m);
+    for (int i = 0; i < m->n_mp; i++) {
+        m->mp[i].txn_next = m->mp[i].next;
+        m->mp[i].gap_last = -1;
+    }
+    m->txn_len = 0;
+    m->txn_limit = txn_cap(m);
+    m->n_produce_out = 0;
+    m->n_rounds = 0;
+    for (int k = 0; k <= ROUNDS_IN_FLIGHT; k++)
+        m->rounds[k] = (struct ed_mirror_round){m, 0, 0, 0};
+    m->moved = m->moved_lost = false;
+    m->n_move_tries = 0;
+    bool any = build_round(m, false);
+    m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
+    m->round_ready = m->txn_more = any;
+    return any;
+}
+
+/* Another round may be built: the transaction is below its limit and,
+ * by the last measured round trip, will still end well inside the
+ * transaction timeout (a slow link keeps one round per transaction). */
+static bool may_grow(const ed_mirror *m)
+{
+    if (m->txn_len >= m->txn_limit) return false;
+    uint64_t open_ms = ed_plat_loop_now_ms(m->b->loop) - m->txn_start_ms;
+    return open_ms + 2 * (uint64_t)m->round_ms <= (uint64_t)m->txn_max_ms / 4;
+}
+
+/* Sends the built round: one Produce per leader, each link with fewer than
+ * ROUNDS_IN_FLIGHT requests outstanding. False when it has to wait (a link
+ * coming up steps again, an answer pumps again) or the transaction failed.
+ * After a leader moved, the round is what the new leaders have not
+ * acknowledged of the last one, byte for byte (the same sequences). */
+static bool send_round(ed_mirror *m)
+{
+    int32_t leaders[MAX_NODES];
+    int n_leaders = 0, n_parts = 0;
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++) {
+            if (!ed_mirror_unsent(&m->ut[i], p)) continue; /* or written before a leader moved */
+            n_parts++;
+            int32_t l = m->ut[i].leader[p];
+            bool seen = false;
+            for (int k = 0; k < n_leaders; k++)
+                seen |= leaders[k] == l;
+            if (!seen && n_leaders < MAX_NODES) leaders[n_leaders++] = l;
+        }
+    for (int k = 0; k < n_leaders; k++) {
+        ed_klink *l = ed_mirror_link_to(m, leaders[k]);
+        if (!l || ed_klink_in_flight(l) >= ROUNDS_IN_FLIGHT) return false;
+    }
+    struct ed_mirror_round *rd = &m->rounds[m->n_rounds % (ROUNDS_IN_FLIGHT + 1)];
+    if (rd->n_out > 0) return false; /* an answer pumps again */
+    if (m->n_rounds == 0) {
+        ed_mirror_crash_point(m, "before-produce");
+        m->round_sent_ms = ed_plat_loop_now_ms(m->b->loop);
+        m->txn_t_ns[2] = ed_plat_clock_mono_ns();
+    }
+    for (int i = 0; m->rate && i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (ed_mirror_unsent(&m->ut[i], p)) m->tokens -= (int64_t)m->ut[i].batch_len[p];
+    *rd = (struct ed_mirror_round){m, m->n_rounds + 1, 0, n_parts};
+    for (int k = 0; k < n_leaders; k++) {
+        struct produce_arg pa = {m, leaders[k]};
+        int rc = ed_klink_send(ed_mirror_link_to(m, leaders[k]), ED_KMSG_PRODUCE,
+                               ed_mirror_enc_produce, &pa, 0, ed_mirror_on_produce, rd);
+        if (rc) {
+            ed_mirror_txn_failed(m, "cannot send Produce");
+            return false;
+        }
+        rd->n_out++;
+        m->n_produce_out++;
+    }
+    ed_mirror_crash_point(m, "after-produce");
+    m->n_rounds++;
+    return true;
+}
+
+void ed_mirror_txn_pump(ed_mirror *m)
+{
+    if (m->moved) {
+        /* a leader moved: no further round; every Produce of every round
+         * answered first (nothing of the transaction in flight) */
+        m->txn_more = false;
+        if (m->n_produce_out > 0) return;
+        if (m->moved_lost || m->round_ready) {
+            /* a refused batch was an earlier round's, no longer held (and
+             * a later round may follow it): abort, resume from the
+             * checkpoints under a new epoch */
+            ed_mirror_txn_failed(m, "a leader moved under a transaction of several rounds");
+            return;
+        }
+        ed_mirror_leaders_moved(m); /* the last round's refused batches, once more */
+        return;
+    }
+    if (m->round_ready) {
+        if (!send_round(m)) return;
+        m->round_ready = false;
+    }
+    /* the next round is built while this one is on its way (the local
+     * reading and compressing overlap the upstream's work) */
+    if (m->txn_more && may_grow(m)) {
+        m->round_ready = build_round(m, true);
+        if (m->round_ready) {
+            ed_mirror_later(m, 0); /* sent from the loop, answers read first */
+            return;
+        }
+    }
+    m->txn_more = false;
+    if (m->n_produce_out > 0) return;
+    for (int i = 0; i < m->n_ut; i++)
+        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
+            if (ed_mirror_unsent(&m->ut[i], p)) {
+                ed_mirror_txn_failed(m, "a Produce answer left a partition out");
+                return;
+            }
+    ed_mirror_crash_point(m, "before-endtxn");
+    /* a send armed from an earlier round must not step P_END twice */
+    ed_plat_timer_stop(m->b->loop, &m->timer);
+    m->phase = P_END;
+    ed_mirror_step(m);
 }
 
 void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -484,7 +695,8 @@ void ed_mirror_on_add_parts(void *arg, int16_t key, int16_t ver, ed_krd *r)
 void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
 {
     ED_UNUSED(key);
-    ed_mirror *m = arg;
+    struct ed_mirror_round *rd = arg;
+    ed_mirror *m = rd->m;
     if (m->phase != P_PRODUCE) return;
     struct ed_kc_produce pr;
     memset(&pr, 0, sizeof pr);
@@ -493,7 +705,12 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
         ed_mirror_txn_failed(m, "malformed Produce response");
         return;
     }
-    int16_t err = ed_mirror_produce_results(m, &pr);
+    /* the batches in ut are this answer's while its round is the last
+     * one sent and no later one is built */
+    bool current = rd->round == m->n_rounds && !m->round_ready;
+    int16_t err = ed_mirror_produce_results(m, &pr, current);
+    rd->n_out--;
+    rd->n_parts -= pr.n;
     ed_kc_free(&pr.mem);
     if (err) {
         /* whatever this transaction wrote is aborted by the new epoch */
@@ -505,20 +722,16 @@ void ed_mirror_on_produce(void *arg, int16_t key, int16_t ver, ed_krd *r)
             ed_mirror_txn_failed(m, why);
         return;
     }
-    if (--m->n_produce_out > 0) return;
-    if (m->moved) { /* drained: nothing of this transaction is in flight now */
-        ed_mirror_leaders_moved(m);
+    if ((rd->n_out == 0) != (rd->n_parts == 0)) { /* its answers and its partitions differ */
+        ed_mirror_txn_failed(m, "a Produce answer left a partition out");
         return;
     }
-    for (int i = 0; i < m->n_ut; i++)
-        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            if (ed_mirror_unsent(&m->ut[i], p)) {
-                ed_mirror_txn_failed(m, "a Produce answer left a partition out");
-                return;
-            }
-    ed_mirror_crash_point(m, "before-endtxn");
-    m->phase = P_END;
-    ed_mirror_step(m);
+    if (m->round_sent_ms) { /* the transaction's first answer: the round trip */
+        m->round_ms = (int64_t)(ed_plat_loop_now_ms(m->b->loop) - m->round_sent_ms);
+        m->round_sent_ms = 0;
+    }
+    m->n_produce_out--;
+    ed_mirror_txn_pump(m);
 }
 
 void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
@@ -547,20 +760,27 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
         return;
     }
     ed_mirror_crash_point(m, "after-endtxn");
-    /* committed: the sequences move on, then the local marks */
-    for (int i = 0; i < m->n_ut; i++)
-        for (int32_t p = 0; p < m->ut[i].n_parts; p++)
-            m->ut[i].seq[p] += m->ut[i].n_added[p];
+    /* committed (the sequences moved on as each round was built): the
+     * local marks */
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
         p->next = p->txn_next;
         p->mark = p->next;
     }
     m->n_bytes += (uint64_t)m->txn_len;
+    const uint64_t *t = m->txn_t_ns;
+    uint64_t gap = t[4] && t[0] > t[4] ? t[0] - t[4] : 0;
+    m->txn_t_ns[4] = ed_plat_clock_mono_ns();
+    ED_LOG_DBG("txn %" PRIu64 ": %" PRId64 " record bytes; since last %" PRIu64
+               " us, build %" PRIu64 " us, add %" PRIu64 " us, produce %" PRIu64 " us, end %" PRIu64
+               " us",
+               m->n_txns + 1, m->txn_len, gap / 1000, (t[1] - t[0]) / 1000, (t[2] - t[1]) / 1000,
+               (t[3] - t[2]) / 1000, (t[4] - t[3]) / 1000);
     m->txn_took_ms = (int64_t)(ed_plat_loop_now_ms(m->b->loop) - m->txn_start_ms);
-    reset_batches(m);
+    clear_batches(m);
+    m->txn_len = 0;
     m->n_txns++;
-    ed_mirror_save_state(m);
+    ed_mirror_save_state_soon(m);
     ed_mirror_gap_committed(m);
     m->phase = P_IDLE;
     ed_mirror_later(m, 0);

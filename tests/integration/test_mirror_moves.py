@@ -142,21 +142,33 @@ def create_upstream(cluster, topic, partitions=1, replicas=None):
         time.sleep(0.2)
 
 
+def start_caught_up(cluster, tmp_path, topic, **settings):
+    """Eddy mirroring topic (1 partition) to an upstream partition with
+    replicas on both nodes (node 1 leads), 300 records already upstream.
+    Returns (broker, site, upstream topic)."""
+    cfg = mirror_config(cluster, topic, **settings)
+    site = cfg["site.id"]
+    up = f"{site}.{topic}"
+    create_upstream(cluster, up, replicas=[[1, 2]])
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, topic, 1)
+        produce(b.bootstrap, topic, 300, partitions=1)
+        wait_caught_up(b, [topic])
+    except BaseException:
+        b.stop()
+        raise
+    return b, site, up
+
+
 def test_leader_move_continues_the_transaction(cluster, tmp_path):
     """Two leader moves (1 -> 2 -> 1) while 3,000 records stream in small
     transactions: every Produce that reaches the old leader is refused
     (NOT_LEADER_OR_FOLLOWER), waits for the answers still out, and goes to
     the new leader in the same transaction: the producer epoch stays, no
     restart from the checkpoints, exactly once upstream."""
-    cfg = mirror_config(cluster, "moves", **{"mirror.transaction.max.bytes": "4096"})
-    site = cfg["site.id"]
-    up = f"{site}.moves"
-    create_upstream(cluster, up, replicas=[[1, 2]])
-    b = start_eddy(tmp_path / "eddy", cfg)
+    b, site, up = start_caught_up(cluster, tmp_path, "moves", **{"mirror.transaction.max.bytes": "4096"})
     try:
-        create_topic(b, "moves", 1)
-        produce(b.bootstrap, "moves", 300, partitions=1)
-        wait_caught_up(b, ["moves"])
         before = epochs(b)
         t = threading.Thread(target=produce, args=(b.bootstrap, "moves", 2700, 300, 1, 0.003))
         t.start()
@@ -247,5 +259,32 @@ def test_partitions_added_mid_mirror(cluster, tmp_path):
             assert offs[switch] >= ends[p], f"source partition {p} moved at {offs[switch]}, its backlog ran to {ends[p]}"
             print(f"grow: source partition {p} moved to upstream partition {p} at offset {offs[switch]} "
                   f"(its end at the change: {ends[p]})")
+    finally:
+        b.stop()
+
+
+def test_leader_move_under_rounds(cluster, tmp_path):
+    """A backlog drains in transactions of several rounds (4 KiB batches,
+    a bucket of 40 KB a second) while the leader moves twice: a refusal
+    waits for every Produce of every round still out, then either sends
+    the last round's refused batches again or, when a refused batch was an
+    earlier round's, aborts and resumes from the checkpoints. Either way
+    every record is upstream exactly once."""
+    settings = {"mirror.batch.bytes": "4096", "mirror.rate.bytes.per.sec": "40000"}
+    b, site, up = start_caught_up(cluster, tmp_path, "rounds", **settings)
+    try:
+        produce(b.bootstrap, "rounds", 6000, start=300, partitions=1)  # about 15 s at the cap
+        for to, other in ((2, 1), (1, 2)):
+            time.sleep(2)
+            cluster.move_leader(up, to, other)
+        wait_caught_up(b, ["rounds"], timeout=180)
+        check_exact(b, cluster, site, "rounds", 6300)
+        log = (b.workdir / "eddy.log").read_text()
+        print(
+            f"rounds: {len(re.findall(r'the leader moved', log))} refusals, "
+            f"{log.count('the transaction goes on')} continued, "
+            f"{log.count('several rounds; starting over')} aborted"
+        )
+        assert "the leader moved" in log, log[-4000:]
     finally:
         b.stop()
