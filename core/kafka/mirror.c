@@ -136,12 +136,19 @@ static void set_error(ed_mirror *m, const char *fmt, const char *a, const char *
 
 /* EDDY_MIRROR_CRASH_AT=point[:n]: the process ends at once, as kill -9
  * would, the n-th time (default 1) it passes that point (crash tests). */
+bool ed_mirror_fault_point(ed_mirror *m, const char *point)
+{
+    if (!m->crash_at) return false;
+    size_t n = strcspn(m->crash_at, ":");
+    if (strlen(point) != n || strncmp(point, m->crash_at, n) != 0) return false;
+    if (--m->crash_n != 0) return false;
+    ED_LOG_WARN("fault point %s reached (EDDY_MIRROR_CRASH_AT)", point);
+    return true;
+}
+
 void ed_mirror_crash_point(ed_mirror *m, const char *point)
 {
-    if (!m->crash_at) return;
-    size_t n = strcspn(m->crash_at, ":");
-    if (strlen(point) != n || strncmp(point, m->crash_at, n) != 0) return;
-    if (--m->crash_n > 0) return;
+    if (!ed_mirror_fault_point(m, point)) return;
     ED_LOG_WARN("crash point %s reached (EDDY_MIRROR_CRASH_AT)", point);
     _Exit(137);
 }

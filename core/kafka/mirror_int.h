@@ -251,6 +251,7 @@ struct ed_mirror {
     uint64_t n_ranges_dropped, n_records_dropped; /* since start */
 
     const char *crash_at; /* EDDY_MIRROR_CRASH_AT: point[:n] */
+    bool build_failed;    /* the last round could not be built whole */
     long crash_n;
 
     uint64_t n_bytes;        /* record bytes committed upstream since start */
@@ -268,6 +269,9 @@ struct produce_arg {
 /* mirror.c */
 /* Index of the upstream topic called name in m->ut, or -1. */
 int ed_mirror_find_ut(ed_mirror *m, const char *name);
+/* Test fault injection (EDDY_MIRROR_CRASH_AT=point[:n]): true the n-th
+ * time point is passed (logged); crash points then end the process. */
+bool ed_mirror_fault_point(ed_mirror *m, const char *point);
 void ed_mirror_crash_point(ed_mirror *m, const char *point);
 struct ed_log *ed_mirror_part_log(ed_mirror *m, const struct mpart *p);
 void ed_mirror_restart(ed_mirror *m, const char *why);

@@ -453,8 +453,11 @@ void ed_mirror_txn_failed(ed_mirror *m, const char *why)
     ed_mirror_restart(m, why);
 }
 
-static void finish_batches(ed_mirror *m)
+/* Closes the round's batches; false when one cannot be (out of memory):
+ * the round is then not whole, and its checkpoint records must not go. */
+static bool finish_batches(ed_mirror *m)
 {
+    bool ok = true;
     for (int i = 0; i < m->n_ut; i++) {
         struct utopic *u = &m->ut[i];
         for (int32_t p = 0; p < u->n_parts; p++) {
@@ -463,7 +466,11 @@ static void finish_batches(ed_mirror *m)
             if (!u->n_added[p]) continue;
             uint8_t *out = NULL;
             size_t len = 0;
-            if (ed_batch_builder_finish(u->bld[p], &out, &len) != ED_OK) continue;
+            if (ed_mirror_fault_point(m, "nomem-finish") ||
+                ed_batch_builder_finish(u->bld[p], &out, &len) != ED_OK) {
+                ok = false;
+                continue;
+            }
             /* transactional: attributes bit 4, inside the CRC (bytes 21..) */
             ed_put_be16(out + 21, (uint16_t)(ed_get_be16(out + 21) | 16u));
             ed_put_be32(out + 17, ed_crc32c(0, out + 21, len - 21));
@@ -472,6 +479,7 @@ static void finish_batches(ed_mirror *m)
             u->seq[p] += u->n_added[p]; /* the next round's batch follows it */
         }
     }
+    return ok;
 }
 
 /* Builds a round: one batch per upstream partition, from the priority
@@ -484,6 +492,7 @@ static void finish_batches(ed_mirror *m)
 static bool build_round(ed_mirror *m, bool more)
 {
     reset_round(m);
+    m->build_failed = false;
     int64_t moved = 0;
     for (int i = 0; i < m->n_mp; i++)
         moved += m->mp[i].txn_next;
@@ -522,19 +531,26 @@ static bool build_round(ed_mirror *m, bool more)
         rec.timestamp = ed_plat_clock_wall_ms();
         /* the gap first, then the resume point that moves past it */
         if (p->gap_last >= 0 && !more) {
-            if (ed_mirror_gap_record(m, p, key, sizeof key, val, sizeof val, &kl, &vl) != ED_OK)
+            if (ed_mirror_gap_record(m, p, key, sizeof key, val, sizeof val, &kl, &vl) != ED_OK ||
+                (rec.key_len = kl, rec.value_len = vl,
+                 add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK)) {
+                m->build_failed = true;
                 return false;
-            rec.key_len = kl;
-            rec.value_len = vl;
-            if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
+            }
         }
         kl = snprintf(key, sizeof key, "%s|%s|%d", m->site, p->topic, (int)p->partition);
         vl = snprintf(val, sizeof val, "%" PRId64, p->txn_next);
         rec.key_len = kl;
         rec.value_len = vl;
-        if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) return false;
+        if (add_record(m, ck, m->ck_part, &rec, NULL, 0) != ED_OK) {
+            m->build_failed = true;
+            return false;
+        }
     }
-    finish_batches(m);
+    if (!finish_batches(m)) {
+        m->build_failed = true;
+        return false;
+    }
     return true;
 }
 
@@ -558,6 +574,11 @@ bool ed_mirror_build_txn(ed_mirror *m)
     m->moved = m->moved_lost = false;
     m->n_move_tries = 0;
     bool any = build_round(m, false);
+    if (m->build_failed) { /* nothing sent yet: the next try starts over */
+        ED_LOG_WARN_RL("upstream: cannot build a transaction (out of memory); trying again");
+        for (int i = 0; i < m->n_mp; i++)
+            m->mp[i].txn_next = m->mp[i].next;
+    }
     m->rr = m->n_mp ? (m->rr + 1) % m->n_mp : 0;
     m->round_ready = m->txn_more = any;
     return any;
@@ -648,6 +669,12 @@ void ed_mirror_txn_pump(ed_mirror *m)
      * reading and compressing overlap the upstream's work) */
     if (m->txn_more && may_grow(m)) {
         m->round_ready = build_round(m, true);
+        if (m->build_failed) {
+            /* records of this round moved its partitions on: committing
+             * the rounds before it would skip them */
+            ed_mirror_txn_failed(m, "cannot build the next round (out of memory)");
+            return;
+        }
         if (m->round_ready) {
             ed_mirror_later(m, 0); /* sent from the loop, answers read first */
             return;

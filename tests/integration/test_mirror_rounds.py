@@ -55,3 +55,35 @@ def test_backlog_goes_in_transactions_of_several_rounds(upstream, tmp_path):
         assert_exact(local, up, site, "backlog")
     finally:
         b.stop()
+
+
+def test_round_that_cannot_be_built_is_not_skipped(upstream, tmp_path):
+    # A later round of a transaction fails to close a batch (out of
+    # memory, injected). Its records had already moved their partitions
+    # on, and the round would have carried checkpoints past them: the
+    # transaction must go back to the checkpoints instead of committing
+    # the rounds before it and skipping those records for good.
+    cfg = mirror_config(upstream, "oom", **{"mirror.batch.bytes": "16384"})
+    site = cfg["site.id"]
+    b = Broker(tmp_path / "eddy", {})
+    b.start()
+    try:
+        create_topic(b, "oom", 2)
+        p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5})
+        for i in range(3000):
+            p.produce("oom", key=f"k{i}".encode(), value=(f"reading {i};" * 20).encode()[:200],
+                      timestamp=BASE_TS + i, partition=i % 2)
+        assert p.flush(60) == 0
+        b.stop()
+        b.config.update(cfg)
+        start_with(b, "nomem-finish:8")  # the second transaction's second round
+        wait_caught_up(b, ["oom"])
+        log = b.log_tail(100000)
+        assert "fault point nomem-finish reached" in log, log
+        assert "cannot build the next round" in log, log
+        local = read_all(b.bootstrap, "oom", committed=False)
+        assert sum(len(r) for r in local.values()) == 3000
+        up = read_all(upstream.bootstrap, f"{site}.oom")
+        assert_exact(local, up, site, "oom")
+    finally:
+        b.stop()
