@@ -487,10 +487,14 @@ static void on_publish(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
         ed_mqtt_close_bad(c, (uint8_t)arc, why);
         return;
     }
+    if (pk.topic.len == 0) { /* and no Topic Alias: a Protocol Error (MQTT 5.0, 3.3.2.1) */
+        ed_free(scratch);
+        ed_mqtt_close_bad(c, ED_MQTT_RC_PROTOCOL_ERROR, "PUBLISH topic is empty (no topic alias)");
+        return;
+    }
     if (!ed_mqtt_topic_name_ok(pk.topic.p, pk.topic.len)) {
         ed_free(scratch);
-        ed_mqtt_close_bad(c, ED_MQTT_RC_TOPIC_NAME_INVALID,
-                          "PUBLISH topic is empty or has a wildcard");
+        ed_mqtt_close_bad(c, ED_MQTT_RC_TOPIC_NAME_INVALID, "PUBLISH topic has a wildcard");
         return;
     }
     publish_resolved(c, &pk);

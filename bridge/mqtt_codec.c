@@ -328,8 +328,13 @@ int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const c
             break;
         case ED_MQTT_PROP_RECEIVE_MAX:
         case ED_MQTT_PROP_MAX_PACKET_SIZE:
-        case ED_MQTT_PROP_SUBSCRIPTION_ID:
             bad = pr.num == 0;
+            break;
+        case ED_MQTT_PROP_SUBSCRIPTION_ID:
+            if (pr.num == 0) { /* well-formed, but a Protocol Error (MQTT 5.0, 3.8.2.1.2) */
+                *why = "Subscription Identifier 0";
+                return ED_ERR_INVAL;
+            }
             break;
         case ED_MQTT_PROP_RESPONSE_TOPIC:
             bad = pr.data.len == 0 || memchr(pr.data.p, '+', pr.data.len) ||

@@ -139,7 +139,9 @@ void ed_mqtt_prop_iter_init(struct ed_mqtt_prop_iter *it, struct ed_mqtt_bytes p
 int ed_mqtt_prop_next(struct ed_mqtt_prop_iter *it, struct ed_mqtt_prop *out);
 /* Checks a property block: known identifiers allowed in packet type (for a
  * will's properties pass ED_MQTT_PUBLISH with will = true), well-formed
- * values, no repeated single-valued property. ED_ERR_PROTO with *why. */
+ * values, no repeated single-valued property. ED_ERR_PROTO with *why;
+ * ED_ERR_INVAL with *why for a well-formed value that MQTT 5 calls a
+ * Protocol Error rather than a malformed packet (Subscription Identifier 0). */
 int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const char **why);
 
 /* ---- decoding (client to server) ---- */

@@ -136,10 +136,11 @@ static void push(struct group *g, struct smsg *s, bool front)
 }
 
 /* The member after g->last (in the listener's list of sessions, wrapping)
- * that can take s now: its delivery's packet id is taken (*id, QoS > 0) and
- * *qos is the QoS it gets. NULL when no member has room. */
+ * that can take s now: its delivery's packet id is taken (*id, QoS > 0),
+ * *qos is the QoS it gets and *sub_id its subscription's identifier (0:
+ * none). NULL when no member has room. */
 static ed_mqtt_conn *pick(ed_mqtt *m, struct group *g, const struct smsg *s, uint8_t *qos,
-                          uint16_t *id, bool *retain)
+                          uint16_t *id, bool *retain, uint32_t *sub_id)
 {
     ed_mqtt_conn *start = m->conns;
     for (ed_mqtt_conn *c = m->conns; c && g->last; c = c->next)
@@ -154,6 +155,7 @@ static ed_mqtt_conn *pick(ed_mqtt *m, struct group *g, const struct smsg *s, uin
         if (sub) {
             *qos = (uint8_t)ED_MIN(s->qos, sub->qos);
             *retain = s->retain && sub->rap;
+            *sub_id = sub->sub_id;
             if (*qos == 0) return c;
             /* behind the member's own deliveries waiting for its window */
             if (!c->held && ed_mqtt_outq_take(c, *qos == 1 ? OUT_PUBACK : OUT_PUBREC, id) == ED_OK)
@@ -179,7 +181,8 @@ static void dispatch(ed_mqtt *m, struct group *g)
         uint8_t qos = 0;
         uint16_t id = 0;
         bool retain = false;
-        ed_mqtt_conn *c = pick(m, g, s, &qos, &id, &retain);
+        uint32_t sub_id = 0;
+        ed_mqtt_conn *c = pick(m, g, s, &qos, &id, &retain, &sub_id);
         if (!c) return;
         g->q = s->next;
         if (!g->q) g->q_tail = NULL;
@@ -187,11 +190,15 @@ static void dispatch(ed_mqtt *m, struct group *g)
         g->q_len -= msg_len(s);
         g->last = c;
         struct ed_mqtt_bytes topic = {s->data, s->topic_len};
+        /* the member's $share subscription's identifier (MQTT 5.0, 3.3.4) */
         struct ed_mqtt_bytes props = {s->data + s->topic_len, c->level == 5 ? s->props_len : 0};
+        struct ed_mqtt_subid_buf sb;
+        props = ed_mqtt_subid_props(&sb, props, &sub_id, c->level == 5 && sub_id);
         struct ed_mqtt_bytes payload = {s->data + s->topic_len + s->props_len, s->payload_len};
         size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
         if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
             /* MQTT-3.1.2-25: a packet over the client's maximum is discarded */
+            ed_mqtt_subid_done(&sb);
             if (id) ed_mqtt_outq_find(c, id)->state = OUT_FREE;
             lost(m, g, 1, "over the Maximum Packet Size of the member it went to");
             ed_free(s);
@@ -205,6 +212,7 @@ static void dispatch(ed_mqtt *m, struct group *g)
             g->fly = s;
         }
         ed_mqtt_send_publish(c, topic, payload, props, qos, retain, false, id);
+        ed_mqtt_subid_done(&sb);
         if (qos == 0) ed_free(s);
     }
 }

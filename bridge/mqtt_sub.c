@@ -287,8 +287,10 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
 {
     struct ed_mqtt_subscribe s;
     const char *why = "?";
-    if (ed_mqtt_decode_subscribe(type, body, len, flags, c->level, &s, &why) != ED_OK) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
+    int rc = ed_mqtt_decode_subscribe(type, body, len, flags, c->level, &s, &why);
+    if (rc != ED_OK) {
+        ed_mqtt_close_bad(c, rc == ED_ERR_INVAL ? ED_MQTT_RC_PROTOCOL_ERROR : ED_MQTT_RC_MALFORMED,
+                          why);
         return;
     }
     int n_before = c->n_subs;

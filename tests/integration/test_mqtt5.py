@@ -4,7 +4,8 @@ Maximum, alias set then used with an empty topic, the property not passed
 on to subscribers or the log, alias 0 / above the maximum: DISCONNECT
 0x94, an alias never set: 0x82, aliases gone after a reconnect),
 subscription identifiers (on live, retained, Kafka-produced and
-persistent-session deliveries, two overlapping subscriptions), message
+persistent-session deliveries, two overlapping subscriptions, shared
+subscriptions: the identifier of the member a delivery went to), message
 expiry (an offline persistent session and a new subscriber's retained
 messages get nothing expired, and the rest with the interval left), the
 server keep-alive (mqtt.keepalive.max: CONNACK's Server Keep Alive,
@@ -270,6 +271,34 @@ def test_subscription_identifiers_kept_by_persistent_sessions(broker):
         assert (m.topic, ids_of(m)) == ("keep/live", [42])
     finally:
         s.close()
+
+
+def test_subscription_identifiers_on_shared_deliveries(broker):
+    # each member of a share group subscribed with its own identifier: a
+    # delivery through the group carries the identifier of the member it
+    # went to (MQTT 5.0, 3.3.4)
+    pub = base.Paho(broker, "sid-share-pub", "v5")
+    a = base.Paho(broker, "sid-share-a", "v5")
+    b = base.Paho(broker, "sid-share-b", "v5")
+    try:
+        subscribe_with_id(a.c, "$share/g/sh/#", 1, 11)
+        subscribe_with_id(b.c, "$share/g/sh/#", 1, 22)
+        n = 10
+        for i in range(n):
+            pub.publish(f"sh/{i}", f"m{i}".encode(), 1).wait_for_publish(30)
+        deadline = time.monotonic() + 60
+        while len(a.messages) + len(b.messages) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = [(m.payload, ids_of(m), 11) for m in a.messages]
+        got += [(m.payload, ids_of(m), 22) for m in b.messages]
+        assert sorted(p for p, _, _ in got) == sorted(f"m{i}".encode() for i in range(n))
+        assert a.messages and b.messages  # round-robin: both members had some
+        for payload, ids, want in got:
+            assert ids == [want], payload
+    finally:
+        pub.close()
+        a.close()
+        b.close()
 
 
 # ---------------------------------------------------------------------------

@@ -4,8 +4,9 @@ with MQTT 3.1.1 and 5: keyed routes read back with confluent-kafka (keys,
 partitions, order per key), a retained message across a kill -9,
 offline queueing of a clean:false session across a kill -9 (every
 acknowledged QoS 1 publish delivered), a shared subscription of two MQTT.js
-members (each message once, none lost) and records Kafka producers write
-reaching an MQTT.js subscriber."""
+members (each message once, none lost), records Kafka producers write
+reaching an MQTT.js subscriber, and MQTT 5 topic aliases MQTT.js assigns or
+reuses by itself (seen on the wire) reaching paho and Kafka intact."""
 
 import json
 import os
@@ -30,14 +31,18 @@ def js_env():
     return {"NODE_PATH": str(CACHE / "node" / "node_modules")}
 
 
-def js_pub(broker, messages, level=4, client_id=None):
-    """Publishes messages (dicts: topic, payload, qos, retain) with MQTT.js,
-    each after the previous one's acknowledgement."""
-    opt = {"protocolVersion": level, "messages": messages}
+def js_pub(broker, messages, level=4, client_id=None, **options):
+    """Publishes messages (dicts: topic, payload, qos, retain, alias) with
+    MQTT.js, each after the previous one's acknowledgement; options go to
+    the peer (autoAssignTopicAlias, ...). The peer's summary: how many
+    PUBLISHes set or used a Topic Alias."""
+    opt = {"protocolVersion": level, "messages": messages, **options}
     if client_id:
         opt["clientId"] = client_id
     p = run([need("node"), need(MQTTJS_PEER), "pub", broker.mqtt_port, json.dumps(opt)], env=js_env())
-    assert json.loads(p.stdout.decode().splitlines()[-1]) == {"acked": len(messages)}, p.stdout
+    done = json.loads(p.stdout.decode().splitlines()[-1])
+    assert done["acked"] == len(messages), p.stdout
+    return done
 
 
 class JsSub:
@@ -168,6 +173,40 @@ def test_shared_subscription_two_members(broker):
     finally:
         for m in members:
             m.close()
+
+
+@pytest.mark.parametrize("mode", ["autoAssignTopicAlias", "autoUseTopicAlias"])
+def test_topic_aliases(tmp_path_factory, mode):
+    """MQTT.js v5 publishing with topic aliases (assigned by MQTT.js, more
+    topics than the 16 aliases Eddy allows so aliases get replaced; or set
+    by the first publish to each topic and used after): a paho subscriber
+    and a Kafka consumer see every message on its own topic, and the wire
+    carried aliases with empty topics."""
+    b = Broker(tmp_path_factory.mktemp("mqttjs-alias"), {"mqtt.routes": "jsa/#=>js-alias"}).start()
+    sub = base.Paho(b, "js-alias-sub", "v5")
+    try:
+        sub.subscribe("jsa/#", 1)
+        n_topics = 20 if mode == "autoAssignTopicAlias" else 4
+        msgs = []
+        for i in range(60):
+            if mode == "autoAssignTopicAlias":  # 10 topics, then 10 more: aliases replaced
+                t = i % 10 if i < 40 else 10 + i % 10
+            else:  # runs of 3 on one topic
+                t = (i // 3) % n_topics
+            m = {"topic": f"jsa/dev{t}/m", "payload": f"v{i}", "qos": 1}
+            if mode == "autoUseTopicAlias" and i < 3 * n_topics and i % 3 == 0:
+                m["alias"] = t + 1  # registers it; later publishes use it
+            msgs.append(m)
+        done = js_pub(b, msgs, 5, "js-alias-pub", topicAliasMaximum=8, **{mode: True})
+        # aliases were used on the wire: an empty topic with an alias
+        assert done["aliasUsed"] >= 20 and done["aliasSet"] >= n_topics, done
+        sent = [(m["topic"], m["payload"]) for m in msgs]
+        assert [(m.topic, m.payload.decode()) for m in sub.wait_messages(len(msgs))] == sent
+        recs = base.consume(b, "js-alias", len(msgs))
+        assert sorted((r.key().decode(), r.value().decode()) for r in recs) == sorted(sent)
+    finally:
+        sub.close()
+        b.stop()
 
 
 def test_kafka_records_reach_mqttjs(tmp_path_factory):

@@ -2372,6 +2372,32 @@ static void test_conformance_edges(void **state)
     assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
     assert_int_equal(packets(c, g, 8), 1);
     assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    /* an empty topic and no Topic Alias: a Protocol Error, 0x82 (MQTT 5.0,
+     * 3.3.2.1); 3.1.1 just closes */
+    c = connect_as(f, 5, "empty5");
+    mk_publish(&p, 5, 0, false, 0, "", "x", NULL, 0);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_PROTOCOL_ERROR);
+    c = connect_as(f, 4, "empty4");
+    mk_publish(&p, 4, 0, false, 0, "", "x", NULL, 0);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 8), 0);
+    /* a Subscription Identifier of 0: a Protocol Error, 0x82 (3.8.2.1.2) */
+    c = connect_as(f, 5, "subid0");
+    b.len = 0;
+    pu16(&b, 4);
+    pu8(&b, 2);
+    pu8(&b, ED_MQTT_PROP_SUBSCRIPTION_ID);
+    pu8(&b, 0);
+    pstr(&b, "s/#");
+    pu8(&b, 1);
+    wrap(&p, 0x82, &b);
+    assert_int_equal(tc_feed(c, p.b, p.len), ED_ERR_CLOSED);
+    assert_int_equal(packets(c, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_DISCONNECT);
+    assert_int_equal(g[0].body[0], ED_MQTT_RC_PROTOCOL_ERROR);
     /* a second CONNECT: 0x82 */
     c = connect_as(f, 5, "again");
     mk_connect5(&p, 0x02, NULL, 0, "again", NULL, NULL);

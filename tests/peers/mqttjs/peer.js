@@ -1,9 +1,14 @@
 // An MQTT.js (npm package mqtt) client for the integration tests, driven
 // by the command line; one JSON object a line on stdout.
 //   node peer.js pub PORT JSON   JSON: {clientId, protocolVersion, messages:
-//                                [{topic, payload, qos, retain}]}; publishes
-//                                them in order, each after the previous one's
-//                                acknowledgement, then {"acked": n}
+//                                [{topic, payload, qos, retain, alias}],
+//                                autoAssignTopicAlias, autoUseTopicAlias,
+//                                topicAliasMaximum}; publishes them in order,
+//                                each after the previous one's
+//                                acknowledgement, then {"acked": n,
+//                                "aliasSet": PUBLISHes sent with a topic and
+//                                a Topic Alias, "aliasUsed": sent with an
+//                                empty topic and a Topic Alias}
 //   node peer.js sub PORT JSON   JSON: {clientId, clean, protocolVersion,
 //                                subs: [[filter, qos]]}; prints {"ready": true,
 //                                "sessionPresent", "granted"} once subscribed,
@@ -20,6 +25,13 @@ const fail = (e) => {
   process.exit(1);
 };
 
+function connectProps() {
+  const p = {};
+  if (opt.clean === false) p.sessionExpiryInterval = 3600;
+  if (opt.topicAliasMaximum) p.topicAliasMaximum = opt.topicAliasMaximum;
+  return Object.keys(p).length ? p : undefined;
+}
+
 // onMessage is set before CONNACK: a resumed session's messages may come
 // in the same read as the CONNACK.
 function connect(onMessage) {
@@ -28,7 +40,9 @@ function connect(onMessage) {
       clientId: opt.clientId,
       clean: opt.clean !== false,
       protocolVersion: opt.protocolVersion || 4,
-      properties: opt.protocolVersion === 5 && opt.clean === false ? { sessionExpiryInterval: 3600 } : undefined,
+      properties: opt.protocolVersion === 5 ? connectProps() : undefined,
+      autoAssignTopicAlias: !!opt.autoAssignTopicAlias,
+      autoUseTopicAlias: !!opt.autoUseTopicAlias,
       reconnectPeriod: 0,
       connectTimeout: 30000,
     });
@@ -40,13 +54,21 @@ function connect(onMessage) {
 
 async function pub() {
   const [c] = await connect();
+  // what went on the wire: MQTT.js puts the alias in before sending
+  const seen = { aliasSet: 0, aliasUsed: 0 };
+  c.on('packetsend', (p) => {
+    if (p.cmd !== 'publish' || !p.properties || !p.properties.topicAlias) return;
+    seen[p.topic.length ? 'aliasSet' : 'aliasUsed']++;
+  });
   let n = 0;
   for (const m of opt.messages) {
-    await c.publishAsync(m.topic, m.payload, { qos: m.qos || 0, retain: !!m.retain });
+    const o = { qos: m.qos || 0, retain: !!m.retain };
+    if (m.alias) o.properties = { topicAlias: m.alias };
+    await c.publishAsync(m.topic, m.payload, o);
     n++;
   }
   await c.endAsync();
-  out({ acked: n });
+  out({ acked: n, ...seen });
 }
 
 async function sub() {
