@@ -402,7 +402,7 @@ static void save(ed_mqtt_conn *c, bool wait, bool ending)
     }
     if (wait) ed_ingest_hurry(m->ingest, s->part);
     ss->dirty = false;
-    ss->want_wait = false;
+    if (wait) ss->want_wait = false; /* a save without a wait stands in for none */
     int64_t deadline = ending ? deadline_of(ed_plat_clock_wall_ms(), ss->expiry_s) : INT64_MAX;
     if (!index_put(s, c->client_id, id_len, end, false, deadline))
         ED_LOG_WARN_RL("session of MQTT client %s saved but not indexed: out of memory",

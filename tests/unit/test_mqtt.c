@@ -2089,6 +2089,18 @@ static int connect_kept(struct tconn *c)
     return g[0].body[0];
 }
 
+/* A new persistent 3.1.1 session "keeper" subscribed to filter. */
+static struct tconn *kept_subscriber(struct fx *f, const char *filter, int qos)
+{
+    struct pk p;
+    struct tconn *c = mconn(f);
+    assert_int_equal(connect_kept(c), 0);
+    tc_output_clear(c);
+    mk_subscribe(&p, 4, 1, filter, qos);
+    feed(c, &p);
+    return c;
+}
+
 /* A persistent session outlives its connection: subscriptions are kept,
  * what was published meanwhile is delivered from the log when the client
  * comes back, an acknowledged delivery is not delivered again, and a
@@ -2098,11 +2110,7 @@ static void test_persistent_session_from_the_log(void **state)
     struct fx *f = *state;
     struct pk p;
     struct got g[8];
-    struct tconn *c = mconn(f);
-    assert_int_equal(connect_kept(c), 0);
-    tc_output_clear(c);
-    mk_subscribe(&p, 4, 1, "k/#", 1);
-    feed(c, &p);
+    struct tconn *c = kept_subscriber(f, "k/#", 1);
     uint8_t dis[] = {0xe0, 0};
     assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
     settle(f);
@@ -2179,6 +2187,46 @@ static void test_persistent_qos2_waits_for_saves(void **state)
     settle(f);
     assert_int_equal(packets(c, g, 4), 1);
     assert_int_equal(g[0].type, ED_MQTT_PUBCOMP);
+    pump(f);
+}
+
+/* A subscriber's PUBREC whose turn comes after the periodic session save
+ * (which waits for no flush) still gets its PUBREL: that save does not
+ * stand in for the durable one the PUBREL waits for. */
+static void test_persistent_qos2_pubrel_after_periodic_save(void **state)
+{
+    struct fx *f = *state;
+    struct pk p;
+    struct got g[4];
+    struct tconn *c = kept_subscriber(f, "r/#", 2);
+    settle(f);
+    tc_output_clear(c);
+    struct tconn *pub = connect_as(f, 4, "pub");
+    mk_publish(&p, 4, 2, false, 3, "r/x", "v", NULL, 0);
+    feed(pub, &p);
+    settle(f); /* the record */
+    settle(f); /* the save naming the delivery */
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    uint16_t id = (uint16_t)ed_get_be16(g[0].body + 2 + 3);
+    tc_output_clear(c);
+    /* The PUBREC is written at once and read only once the periodic save,
+     * armed by the delivery, is due too: that save runs after the PUBREC
+     * and before the turn the PUBREC asked for. */
+    mk_ack(&p, ED_MQTT_PUBREC, id);
+    struct ed_iovec v = {p.b, p.len};
+    size_t k = 0;
+    assert_int_equal(ed_plat_stream_writev(c->client, &v, 1, &k), ED_OK);
+    assert_int_equal(k, p.len);
+    uint64_t until = ed_plat_clock_mono_ms() + 150;
+    while (ed_plat_clock_mono_ms() < until)
+        ;
+    pump(f);
+    settle(f);
+    settle(f);
+    assert_int_equal(packets(c, g, 4), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBREL);
+    assert_int_equal(ed_get_be16(g[0].body), id);
     pump(f);
 }
 
@@ -2653,6 +2701,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_expiry_in_connack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_session_from_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_qos2_waits_for_saves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistent_qos2_pubrel_after_periodic_save, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_shared_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_fits_client_max_packet, setup, teardown),
         cmocka_unit_test(test_append_failure_then_more_input),
