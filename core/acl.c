@@ -340,28 +340,19 @@ static int parse_elem(const char *path, const uint8_t *body, size_t len, void *e
     return parse_record(path, body, len, (struct entry *)elems + i);
 }
 
-static int parse(const char *path, const uint8_t *b, size_t len, struct entry **out, size_t *n_out)
-{
-    void *e;
-    int rc = ed_store_file_parse(path, b, len, ACL_MAGIC, ACL_VERSION, ED_ACL_MAX, REC_MAX_BODY,
-                                 sizeof(struct entry), parse_elem, &e, n_out);
-    if (rc == ED_OK) *out = e;
-    return rc;
-}
-
 /* Opens the store of dir from image (len bytes) or, when image is NULL,
  * from its file. */
 static int open_with(const char *dir, const uint8_t *image, size_t len, ed_acl **out)
 {
+    static const struct ed_store_file_fmt fmt = {ED_ACL_FILE,          ACL_MAGIC,    ACL_VERSION,
+                                                 ED_ACL_MAX,           REC_MAX_BODY, FILE_MAX,
+                                                 sizeof(struct entry), parse_elem};
     ed_acl *a = ed_calloc(1, sizeof *a);
     if (!a) return ED_ERR_NOMEM;
-    int rc = ed_store_file_at_init(&a->at, dir, ED_ACL_FILE);
-    uint8_t *b = NULL;
-    const uint8_t *img = NULL;
-    if (rc == ED_OK) rc = ed_store_file_load(&a->at, image, len, FILE_MAX, &b, &img, &len);
-    if (rc == ED_OK && img) rc = parse(a->at.path, img, len, &a->e, &a->n);
+    void *e;
+    int rc = ed_store_file_open(&a->at, dir, &fmt, image, len, &e, &a->n);
+    a->e = e;
     if (rc == ED_OK) rc = index_build(&a->ix, a->e, a->n);
-    ed_free(b);
     if (rc) {
         ed_acl_close(a);
         return rc;

@@ -41,18 +41,6 @@ void ed_store_file_at_free(struct ed_store_file_at *at)
     at->dir = at->path = at->tmp = NULL;
 }
 
-int ed_store_file_load(const struct ed_store_file_at *at, const uint8_t *image, size_t len,
-                       size_t max, uint8_t **owned, const uint8_t **img, size_t *img_len)
-{
-    *owned = NULL;
-    *img = image;
-    *img_len = len;
-    if (image) return len > max ? ED_ERR_CORRUPT_AT("%s: too large", at->path) : ED_OK;
-    int rc = ed_store_file_read(at->path, max, owned, img_len);
-    *img = *owned;
-    return rc;
-}
-
 int ed_store_file_save(const struct ed_store_file_at *at, const uint8_t *b, size_t len)
 {
     return ed_store_file_replace(at->dir, at->path, at->tmp, b, len);
@@ -174,5 +162,28 @@ int ed_store_file_replace(const char *dir, const char *path, const char *tmp, co
     if (!rc) rc = ed_plat_path_rename(tmp, path);
     if (!rc) rc = ed_plat_dir_sync(dir);
     if (rc) ED_LOG_ERR("cannot write %s: %s", path, ed_strerror(rc));
+    return rc;
+}
+
+int ed_store_file_open(struct ed_store_file_at *at, const char *dir,
+                       const struct ed_store_file_fmt *fmt, const uint8_t *image, size_t len,
+                       void **elems, size_t *n)
+{
+    *elems = NULL;
+    *n = 0;
+    int rc = ed_store_file_at_init(at, dir, fmt->name);
+    if (rc) return rc;
+    uint8_t *b = NULL;
+    if (!image) {
+        rc = ed_store_file_read(at->path, fmt->max_len, &b, &len);
+        image = b;
+    } else if (len > fmt->max_len) {
+        rc = ED_ERR_CORRUPT_AT("%s: too large", at->path);
+    }
+    if (rc == ED_OK && image)
+        rc = ed_store_file_parse(at->path, image, len, fmt->magic, fmt->version, fmt->max_n,
+                                 fmt->max_body, fmt->elem_size, fmt->parse, elems, n);
+    ed_free(b);
+    if (rc) ed_store_file_at_free(at);
     return rc;
 }

@@ -30,11 +30,6 @@ struct ed_store_file_at {
  * holding nothing. */
 int ed_store_file_at_init(struct ed_store_file_at *at, const char *dir, const char *name);
 void ed_store_file_at_free(struct ed_store_file_at *at);
-/* The bytes a store opens from: image itself when it is not NULL
- * (ED_ERR_CORRUPT when over max bytes), else the file at->path read whole
- * into *owned (ed_free it; *img is NULL for a missing file). */
-int ed_store_file_load(const struct ed_store_file_at *at, const uint8_t *image, size_t len,
-                       size_t max, uint8_t **owned, const uint8_t **img, size_t *img_len);
 /* Replaces at->path with the len bytes b (see ed_store_file_replace). */
 int ed_store_file_save(const struct ed_store_file_at *at, const uint8_t *b, size_t len);
 /* Reads the whole file at path: ED_OK with *out (ed_free it; NULL and
@@ -63,6 +58,24 @@ typedef int (*ed_store_file_parse_fn)(const char *path, const uint8_t *body, siz
 int ed_store_file_parse(const char *path, const uint8_t *b, size_t len, const char *magic,
                         uint16_t version, uint32_t max_n, size_t max_body, size_t elem_size,
                         ed_store_file_parse_fn parse, void **out, size_t *n_out);
+/* A store's file format, for ed_store_file_open. */
+struct ed_store_file_fmt {
+    const char *name; /* the file's name in its folder */
+    const char *magic;
+    uint16_t version;
+    uint32_t max_n;
+    size_t max_body;
+    size_t max_len; /* of the whole file */
+    size_t elem_size;
+    ed_store_file_parse_fn parse;
+};
+/* Fills at for fmt's file in dir and parses the store's records
+ * (ed_store_file_parse) from image (len bytes) or, when image is NULL, from
+ * the file (missing: no records). ED_OK with *elems and *n, or the first
+ * error with at holding nothing and nothing allocated. */
+int ed_store_file_open(struct ed_store_file_at *at, const char *dir,
+                       const struct ed_store_file_fmt *fmt, const uint8_t *image, size_t len,
+                       void **elems, size_t *n);
 /* Replaces path with the len bytes b through tmp (both in dir): on ED_OK
  * the new content is durable, otherwise the old file is still whole. */
 int ed_store_file_replace(const char *dir, const char *path, const char *tmp, const uint8_t *b,

@@ -119,27 +119,18 @@ static int parse_elem(const char *path, const uint8_t *b, size_t len, void *elem
     return ED_OK;
 }
 
-static int parse(const char *path, const uint8_t *b, size_t len, struct entry **out, size_t *n)
-{
-    void *e;
-    int rc = ed_store_file_parse(path, b, len, TOKENS_MAGIC, TOKENS_VERSION, ED_TOKENS_MAX,
-                                 REC_MAX_BODY, sizeof(struct entry), parse_elem, &e, n);
-    if (rc == ED_OK) *out = e;
-    return rc;
-}
-
 /* Opens the store of dir from image (len bytes) or, when image is NULL,
  * from its file. */
 static int open_with(const char *dir, const uint8_t *image, size_t len, ed_tokens **out)
 {
+    static const struct ed_store_file_fmt fmt = {ED_TOKENS_FILE,       TOKENS_MAGIC, TOKENS_VERSION,
+                                                 ED_TOKENS_MAX,        REC_MAX_BODY, FILE_MAX,
+                                                 sizeof(struct entry), parse_elem};
     ed_tokens *t = ed_calloc(1, sizeof *t);
     if (!t) return ED_ERR_NOMEM;
-    int rc = ed_store_file_at_init(&t->at, dir, ED_TOKENS_FILE);
-    uint8_t *b = NULL;
-    const uint8_t *img = NULL;
-    if (rc == ED_OK) rc = ed_store_file_load(&t->at, image, len, FILE_MAX, &b, &img, &len);
-    if (rc == ED_OK && img) rc = parse(t->at.path, img, len, &t->e, &t->n);
-    ed_free(b);
+    void *e;
+    int rc = ed_store_file_open(&t->at, dir, &fmt, image, len, &e, &t->n);
+    t->e = e;
     if (rc) {
         ed_tokens_close(t);
         return rc;

@@ -124,27 +124,18 @@ static int parse_elem(const char *path, const uint8_t *body, size_t len, void *e
     return rc;
 }
 
-static int parse(const char *path, const uint8_t *b, size_t len, struct entry **out, size_t *n_out)
-{
-    void *e;
-    int rc = ed_store_file_parse(path, b, len, USERS_MAGIC, USERS_VERSION, ED_USERS_MAX,
-                                 REC_MAX_BODY, sizeof(struct entry), parse_elem, &e, n_out);
-    if (rc == ED_OK) *out = e;
-    return rc;
-}
-
 /* Opens the store of dir from image (len bytes) or, when image is NULL,
  * from its file. */
 static int open_with(const char *dir, const uint8_t *image, size_t len, ed_users **out)
 {
+    static const struct ed_store_file_fmt fmt = {ED_USERS_FILE,        USERS_MAGIC,  USERS_VERSION,
+                                                 ED_USERS_MAX,         REC_MAX_BODY, FILE_MAX,
+                                                 sizeof(struct entry), parse_elem};
     ed_users *u = ed_calloc(1, sizeof *u);
     if (!u) return ED_ERR_NOMEM;
-    int rc = ed_store_file_at_init(&u->at, dir, ED_USERS_FILE);
-    uint8_t *b = NULL;
-    const uint8_t *img = NULL;
-    if (rc == ED_OK) rc = ed_store_file_load(&u->at, image, len, FILE_MAX, &b, &img, &len);
-    if (rc == ED_OK && img) rc = parse(u->at.path, img, len, &u->e, &u->n);
-    ed_free(b);
+    void *e;
+    int rc = ed_store_file_open(&u->at, dir, &fmt, image, len, &e, &u->n);
+    u->e = e;
     if (rc) {
         ed_users_close(u);
         return rc;
