@@ -59,12 +59,26 @@ struct outq {
 
 /* A QoS 1/2 delivery waiting for room in the subscriber's window: topic,
  * properties (MQTT 5 subscribers only) and payload, copied. */
+/* A message's topic, properties and payload copied one after another into
+ * the data[] of the struct that holds it (a held delivery, a share group's
+ * message): their lengths, and the three parts found again. */
+struct ed_mqtt_packed {
+    size_t topic_len, props_len, payload_len;
+};
+/* Copies the three parts into data (their lengths' sum bytes). */
+void ed_mqtt_pack(struct ed_mqtt_packed *k, uint8_t *data, struct ed_mqtt_bytes topic,
+                  struct ed_mqtt_bytes props, struct ed_mqtt_bytes payload);
+size_t ed_mqtt_packed_len(const struct ed_mqtt_packed *k);
+struct ed_mqtt_bytes ed_mqtt_packed_topic(const struct ed_mqtt_packed *k, const uint8_t *data);
+struct ed_mqtt_bytes ed_mqtt_packed_props(const struct ed_mqtt_packed *k, const uint8_t *data);
+struct ed_mqtt_bytes ed_mqtt_packed_payload(const struct ed_mqtt_packed *k, const uint8_t *data);
+
 struct held {
     struct held *next;
     int64_t at_ms; /* when it began waiting (Unix epoch), for its expiry */
     uint8_t qos;
     bool retain;
-    size_t topic_len, props_len, payload_len;
+    struct ed_mqtt_packed k;
     uint8_t data[];
 };
 
@@ -249,6 +263,11 @@ int ed_mqtt_expiry_rewrite(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes *pr
                            int64_t since_ms, int64_t now_ms);
 /* The interval a record keeps in its mqtt.expiry header: false for none. */
 bool ed_mqtt_expiry_of_record(const struct ed_record *rec, uint32_t *interval_s);
+/* The record header that keeps a publish's Message Expiry Interval, in
+ * *h (its value written into buf), when props hold one. */
+#define ED_MQTT_EXPIRY_BUF 12
+bool ed_mqtt_expiry_put_header(struct ed_mqtt_bytes props, char buf[ED_MQTT_EXPIRY_BUF],
+                               struct ed_record_header *h);
 bool ed_mqtt_expiry_is_header(const uint8_t *key, size_t len);
 /* props and a Message Expiry Interval of left_s (a copy in b). */
 struct ed_mqtt_bytes ed_mqtt_expiry_append(struct ed_mqtt_subid_buf *b, struct ed_mqtt_bytes props,

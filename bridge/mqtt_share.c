@@ -28,7 +28,7 @@ struct smsg {
     uint16_t id;
     uint8_t qos; /* the publish's; in flight: as delivered */
     bool retain; /* the publish's RETAIN (passed on with Retain As Published) */
-    size_t topic_len, props_len, payload_len;
+    struct ed_mqtt_packed k;
     uint8_t data[];
 };
 
@@ -52,7 +52,7 @@ struct ed_mqtt_share {
 
 static size_t msg_len(const struct smsg *s)
 {
-    return s->topic_len + s->props_len + s->payload_len;
+    return ed_mqtt_packed_len(&s->k);
 }
 
 bool ed_mqtt_share_is(const uint8_t *f, size_t len)
@@ -189,12 +189,13 @@ static void dispatch(ed_mqtt *m, struct group *g)
         g->n_q--;
         g->q_len -= msg_len(s);
         g->last = c;
-        struct ed_mqtt_bytes topic = {s->data, s->topic_len};
+        struct ed_mqtt_bytes topic = ed_mqtt_packed_topic(&s->k, s->data);
         /* the member's $share subscription's identifier (MQTT 5.0, 3.3.4) */
-        struct ed_mqtt_bytes props = {s->data + s->topic_len, c->level == 5 ? s->props_len : 0};
+        struct ed_mqtt_bytes props = ed_mqtt_packed_props(&s->k, s->data);
+        if (c->level != 5) props.len = 0;
         struct ed_mqtt_subid_buf sb;
         props = ed_mqtt_subid_props(&sb, props, &sub_id, c->level == 5 && sub_id);
-        struct ed_mqtt_bytes payload = {s->data + s->topic_len + s->props_len, s->payload_len};
+        struct ed_mqtt_bytes payload = ed_mqtt_packed_payload(&s->k, s->data);
         size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
         if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
             /* MQTT-3.1.2-25: a packet over the client's maximum is discarded */
@@ -283,12 +284,7 @@ void ed_mqtt_share_deliver(ed_mqtt *m, struct ed_mqtt_bytes topic, struct ed_mqt
             memset(s, 0, sizeof *s);
             s->qos = qos;
             s->retain = retain;
-            s->topic_len = topic.len;
-            s->props_len = props.len;
-            s->payload_len = payload.len;
-            if (topic.len) memcpy(s->data, topic.p, topic.len);
-            if (props.len) memcpy(s->data + topic.len, props.p, props.len);
-            if (payload.len) memcpy(s->data + topic.len + props.len, payload.p, payload.len);
+            ed_mqtt_pack(&s->k, s->data, topic, props, payload);
             push(g, s, false);
             queued = true;
         }

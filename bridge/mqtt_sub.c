@@ -105,6 +105,35 @@ void ed_mqtt_send_publish(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed
     ed_mqtt_out_flush(c);
 }
 
+void ed_mqtt_pack(struct ed_mqtt_packed *k, uint8_t *data, struct ed_mqtt_bytes topic,
+                  struct ed_mqtt_bytes props, struct ed_mqtt_bytes payload)
+{
+    *k = (struct ed_mqtt_packed){topic.len, props.len, payload.len};
+    if (topic.len) memcpy(data, topic.p, topic.len);
+    if (props.len) memcpy(data + topic.len, props.p, props.len);
+    if (payload.len) memcpy(data + topic.len + props.len, payload.p, payload.len);
+}
+
+size_t ed_mqtt_packed_len(const struct ed_mqtt_packed *k)
+{
+    return k->topic_len + k->props_len + k->payload_len;
+}
+
+struct ed_mqtt_bytes ed_mqtt_packed_topic(const struct ed_mqtt_packed *k, const uint8_t *data)
+{
+    return (struct ed_mqtt_bytes){data, k->topic_len};
+}
+
+struct ed_mqtt_bytes ed_mqtt_packed_props(const struct ed_mqtt_packed *k, const uint8_t *data)
+{
+    return (struct ed_mqtt_bytes){data + k->topic_len, k->props_len};
+}
+
+struct ed_mqtt_bytes ed_mqtt_packed_payload(const struct ed_mqtt_packed *k, const uint8_t *data)
+{
+    return (struct ed_mqtt_bytes){data + k->topic_len + k->props_len, k->payload_len};
+}
+
 /* Queues a QoS 1/2 delivery behind the full window, within the limits. */
 static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_bytes payload,
                  struct ed_mqtt_bytes props, uint8_t qos, bool retain)
@@ -131,12 +160,7 @@ static void hold(ed_mqtt_conn *c, struct ed_mqtt_bytes topic, struct ed_mqtt_byt
     h->at_ms = ed_plat_clock_wall_ms();
     h->qos = qos;
     h->retain = retain;
-    h->topic_len = topic.len;
-    h->props_len = props.len;
-    h->payload_len = payload.len;
-    if (topic.len) memcpy(h->data, topic.p, topic.len);
-    if (props.len) memcpy(h->data + topic.len, props.p, props.len);
-    if (payload.len) memcpy(h->data + topic.len + props.len, payload.p, payload.len);
+    ed_mqtt_pack(&h->k, h->data, topic, props, payload);
     if (c->held_tail)
         c->held_tail->next = h;
     else
@@ -158,8 +182,8 @@ static void send_held(ed_mqtt_conn *c)
         c->held = h->next;
         if (!c->held) c->held_tail = NULL;
         c->n_held--;
-        c->held_len -= h->topic_len + h->props_len + h->payload_len;
-        struct ed_mqtt_bytes props = {h->data + h->topic_len, h->props_len};
+        c->held_len -= ed_mqtt_packed_len(&h->k);
+        struct ed_mqtt_bytes props = ed_mqtt_packed_props(&h->k, h->data);
         struct ed_mqtt_subid_buf eb;
         if (rc == ED_OK &&
             ed_mqtt_expiry_rewrite(&eb, &props, h->at_ms, ed_plat_clock_wall_ms()) < 0) {
@@ -167,8 +191,8 @@ static void send_held(ed_mqtt_conn *c)
             ed_mqtt_outq_find(c, id)->state = OUT_FREE;
             drop(c, 1, "its Message Expiry Interval passed while it waited");
         } else if (rc == ED_OK) {
-            struct ed_mqtt_bytes topic = {h->data, h->topic_len};
-            struct ed_mqtt_bytes payload = {h->data + h->topic_len + h->props_len, h->payload_len};
+            struct ed_mqtt_bytes topic = ed_mqtt_packed_topic(&h->k, h->data);
+            struct ed_mqtt_bytes payload = ed_mqtt_packed_payload(&h->k, h->data);
             ed_mqtt_send_publish(c, topic, payload, props, h->qos, h->retain, false, id);
             ed_mqtt_subid_done(&eb);
         } else {
