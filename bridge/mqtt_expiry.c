@@ -8,6 +8,8 @@
 #include "platform/mem.h"
 #include "storage/batch.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #define EXPIRY_HEADER "mqtt.expiry"
@@ -76,6 +78,17 @@ bool ed_mqtt_expiry_of_record(const struct ed_record *rec, uint32_t *interval_s)
         return true;
     }
     return false;
+}
+
+bool ed_mqtt_expiry_put_header(struct ed_mqtt_bytes props, char buf[ED_MQTT_EXPIRY_BUF],
+                               struct ed_record_header *h)
+{
+    uint32_t s;
+    if (!ed_mqtt_expiry_in_props(props, &s)) return false;
+    int n = snprintf(buf, ED_MQTT_EXPIRY_BUF, "%" PRIu32, s);
+    *h = (struct ed_record_header){(const uint8_t *)EXPIRY_HEADER, (int32_t)strlen(EXPIRY_HEADER),
+                                   (const uint8_t *)buf, n};
+    return true;
 }
 
 bool ed_mqtt_expiry_is_header(const uint8_t *key, size_t len)

@@ -225,13 +225,8 @@ void ed_mqtt_publish(ed_mqtt_conn *c, const struct ed_mqtt_publish *pk, bool is_
     }
     /* A Message Expiry Interval stays with the record (docs/format.md):
      * deliveries from the log count it from the record's timestamp. */
-    char exp[12];
-    uint32_t exp_s;
-    if (ed_mqtt_expiry_in_props(pk->props, &exp_s)) {
-        int n = snprintf(exp, sizeof exp, "%" PRIu32, exp_s);
-        h[n_h++] =
-            (struct ed_record_header){(const uint8_t *)"mqtt.expiry", 11, (const uint8_t *)exp, n};
-    }
+    char exp[ED_MQTT_EXPIRY_BUF];
+    if (ed_mqtt_expiry_put_header(pk->props, exp, &h[n_h])) n_h++;
     /* The origin mark (docs/format.md): the MQTT topic (empty when it is
      * the key), the QoS and RETAIN, and the publisher where a No Local
      * subscription of its persistent session may have to pass it over. */
