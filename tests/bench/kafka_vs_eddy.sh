@@ -27,7 +27,10 @@
 # (records per run), RATE=5000 and N_RATE=25000 (the fixed-rate runs),
 # BROKERS="eddy kafka" (one alone: for looking into one broker; the ratios
 # need both), BENCH_DIR=build/bench-kafka (data of both brokers; must be on
-# the disk under test), KEEP=1 keeps the data and logs.
+# the disk under test), KEEP=1 keeps the data and logs, PIN=B:L pins each
+# broker to CPU list B and every load generator to CPU list L (taskset; e.g.
+# PIN=1:0 on two cores, so that the generator's CPU does not come out of the
+# broker's).
 # Prints Markdown tables (the ones in docs/benchmarks.md); progress and the
 # raw results go to stderr.
 set -euo pipefail
@@ -47,6 +50,11 @@ RATE="${RATE:-5000}"
 N_RATE="${N_RATE:-25000}"
 BROKER_LIST="${BROKERS:-eddy kafka}"
 BASE="${BENCH_DIR:-$REPO/build/bench-kafka}"
+PIN_B=() PIN_L=()
+if [ -n "${PIN:-}" ]; then
+	PIN_B=(taskset -c "${PIN%%:*}")
+	PIN_L=(taskset -c "${PIN#*:}")
+fi
 
 # Apache Kafka's own defaults (kafka-server-start.sh, kafka-run-class.sh).
 KAFKA_PERF_OPTS="-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15"
@@ -127,11 +135,11 @@ start_broker() {
 	local -a cmd
 	case "$b" in
 	eddy)
-		cmd=("$EDDY" serve --set "listeners=PLAINTEXT://127.0.0.1:$port"
+		cmd=("${PIN_B[@]}" "$EDDY" serve --set "listeners=PLAINTEXT://127.0.0.1:$port"
 			--set "log.dirs=$WORK/eddy/data" --set "num.partitions=$PARTS")
 		;;
 	kafka)
-		cmd=(env "KAFKA_LOG_DIR=$KAFKA_DIR" "KAFKA_HEAP_OPTS=$BROKER_HEAP"
+		cmd=("${PIN_B[@]}" env "KAFKA_LOG_DIR=$KAFKA_DIR" "KAFKA_HEAP_OPTS=$BROKER_HEAP"
 			"KAFKA_JVM_OPTS=$KAFKA_PERF_OPTS"
 			"$PEERS/kafka.sh" "$KV" kafka-server-start "$KAFKA_DIR/server.properties")
 		;;
@@ -166,7 +174,7 @@ init_broker() {
 # ---- the load --------------------------------------------------------------
 java_tool() { # TOOL args...
 	KAFKA_HEAP_OPTS="$TOOL_HEAP" KAFKA_JVM_OPTS="$KAFKA_PERF_OPTS" KAFKA_LOG_DIR="$WORK" \
-		timeout 600 "$PEERS/kafka.sh" "$KV" "$@"
+		"${PIN_L[@]}" timeout 600 "$PEERS/kafka.sh" "$KV" "$@"
 }
 create_topic() { timeout 120 "$RDK" create -b "$BS" -t "$1" -n "$PARTS" >&2; }
 TOPIC_SEQ=0
@@ -203,13 +211,13 @@ java_produce() { # TOPIC N SIZE ACKS
 	echo "$line" | sed -n 's/^\([0-9]*\) records sent, \([0-9.]*\) records\/sec.*, \([0-9.]*\) ms 50th, .*, \([0-9.]*\) ms 99th,.*/sent=\1 rec_s=\2 p50_ms=\3 p99_ms=\4/p'
 }
 rdk_produce() { # TOPIC N SIZE ACKS
-	timeout 600 "$RDK" produce -b "$BS" -t "$1" -n "$2" -s "$3" -a "$4" -p "$PROCS"
+	"${PIN_L[@]}" timeout 600 "$RDK" produce -b "$BS" -t "$1" -n "$2" -s "$3" -a "$4" -p "$PROCS"
 }
 rdk_produce_rate() { # TOPIC N SIZE ACKS
-	timeout 600 "$RDK" produce -b "$BS" -t "$1" -n "$2" -s "$3" -a "$4" -p 1 -r "$RATE" -X linger.ms=0
+	"${PIN_L[@]}" timeout 600 "$RDK" produce -b "$BS" -t "$1" -n "$2" -s "$3" -a "$4" -p 1 -r "$RATE" -X linger.ms=0
 }
 rdk_consume() { # TOPIC N
-	timeout 300 "$RDK" consume -b "$BS" -t "$1" -n "$2"
+	"${PIN_L[@]}" timeout 300 "$RDK" consume -b "$BS" -t "$1" -n "$2"
 }
 java_consume() { # TOPIC N
 	local out line
@@ -339,7 +347,7 @@ lat() { # p50 p99
 echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)), Linux $(uname -r),"
 echo "data on $(df -T "$BASE" | awk 'NR == 2 { print $2 }'); Apache Kafka $KV ($("$PEERS/kafka.sh" "$KV" kafka-topics --version 2>/dev/null | tail -n1 | cut -d' ' -f1)),"
 echo "librdkafka $(kcat -V 2>&1 | sed -n 's/.*librdkafka \([^ ]*\).*/\1/p' | head -n1); load average at start $LOAD_START, at end $LOAD_END;"
-echo "$RUNS runs per scenario (medians), $PARTS partitions per topic, whole run $T_TOTAL s."
+echo "$RUNS runs per scenario (medians), $PARTS partitions per topic, whole run $T_TOTAL s${PIN:+, brokers pinned to CPU ${PIN%%:*} and load generators to CPU ${PIN#*:}}."
 echo
 echo "| tool | record | acks | Kafka rec/s | Eddy rec/s | **Eddy/Kafka** | Kafka MB/s | Eddy MB/s | Kafka p50 / p99 ms | Eddy p50 / p99 ms | Kafka CPU s per M rec | Eddy CPU s per M rec | **Eddy/Kafka CPU** |"
 echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
