@@ -73,6 +73,7 @@ struct ed_kreq {
     const char *listener;  /* the listener it came in on: Metadata advertises its address */
     struct ed_kauth *auth; /* the connection's SASL state (core/kafka/kapi_sasl.h) */
     int32_t n_open;        /* the connection's requests not yet answered, this one included */
+    int32_t n_open_max;    /* the most it takes before answering (0: unknown) */
     /* For PENDING requests: the handler's state, and a cancel callback the
      * server calls if the connection closes first (the handler must then
      * drop every reference to req; the server frees it afterwards). */

@@ -301,13 +301,16 @@ static void on_durable(void *arg, int status)
  * max.in.flight.requests.per.connection limit with idempotence, its default
  * since Kafka 3.0): with 5 open on its connection it can send nothing more,
  * so its partitions' flushes start at once instead of gathering. Other
- * producers' windows are unknown (librdkafka's default is a million): their
- * waits gather. */
+ * producers' windows are unknown (librdkafka's default is a million), but
+ * Eddy's own is not: with as many requests open as the connection takes
+ * (n_open_max), it reads nothing more, so those flushes start at once too.
+ * Below that their waits gather. */
 #define IDEMPOTENT_WINDOW 5
 
 static bool window_full(const ed_kreq *req, const struct presult *r)
 {
-    return r->idempotent && req->n_open >= IDEMPOTENT_WINDOW;
+    int32_t max = r->idempotent ? IDEMPOTENT_WINDOW : req->n_open_max;
+    return max > 0 && req->n_open >= max;
 }
 
 /* The connection closed while durable waits were pending: the waits cannot

@@ -210,6 +210,7 @@ static void dispatch(ed_conn *c, struct sreq *r)
     ed_kwr_i32(&q->out, q->correlation_id);
     if (q->flex && !is_versions) ed_kwr_tags(&q->out, true);
     q->n_open = kc_of(c)->n_inflight;
+    q->n_open_max = srv_of(c)->lim.n_inflight_max;
     int st = ed_kapi_serve(q);
     ed_metrics_request(ED_METRICS_KAFKA, q->api_key, st == ED_KAPI_CLOSE);
     bool close_after = q->auth->close_after;
