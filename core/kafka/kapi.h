@@ -73,12 +73,16 @@ struct ed_kreq {
     const char *listener;  /* the listener it came in on: Metadata advertises its address */
     struct ed_kauth *auth; /* the connection's SASL state (core/kafka/kapi_sasl.h) */
     int32_t n_open;        /* the connection's requests not yet answered, this one included */
-    int32_t n_open_max;    /* the most it takes before answering (0: unknown) */
     /* For PENDING requests: the handler's state, and a cancel callback the
      * server calls if the connection closes first (the handler must then
      * drop every reference to req; the server frees it afterwards). */
     void *ctx;
     void (*cancel)(ed_kreq *req);
+    /* Optional, for PENDING requests: called when Eddy stops reading the
+     * connection until answers go out (it has as many requests open as it
+     * takes), so nothing the client sends can join this one's wait: the
+     * handler finishes as soon as it can (durable waits skip gathering). */
+    void (*urge)(ed_kreq *req);
     /* The decoded request (see above): api's request struct, or NULL. */
     const struct ed_kmsg_api *api;
     void *body;

@@ -147,14 +147,12 @@ struct call {
 };
 
 static int32_t call_n_open = 1; /* the connection's open requests, the next included */
-static int32_t call_n_open_max; /* the most the connection takes (0: unknown) */
 
 static void call_start(struct fx *f, struct call *c, int16_t key, int16_t ver, bool flex,
                        const ed_kwr *body)
 {
     memset(c, 0, sizeof *c);
     c->req.n_open = call_n_open;
-    c->req.n_open_max = call_n_open_max;
     c->body = malloc(body->len + 1);
     memcpy(c->body, body->buf, body->len);
     c->req.api_key = key;
@@ -882,29 +880,30 @@ static void test_produce_full_window_not_gathered(void **state)
     call_end(&d);
 }
 
-/* A producer without idempotence may have any number of requests open,
- * but the connection takes only n_open_max before it stops reading: with
- * that many open, nothing more can come, so the flush starts at once
- * (librdkafka without idempotence at linger.ms=0 got about 2,700 acks=all
- * answers a second through 128 requests gathering 100 ms each). */
-static void test_produce_connection_full_not_gathered(void **state)
+/* A producer without idempotence may have any number of requests open;
+ * its waits gather until the server, which then reads no more from the
+ * connection, urges its open requests (librdkafka without idempotence at
+ * linger.ms=0 got about 2,700 acks=all answers a second through 128
+ * requests gathering 100 ms each). */
+static void test_produce_urged_not_gathered(void **state)
 {
     struct fx *f = *state;
     fx_gather_ms = 10000;
     fx_restart(f);
-    call_n_open_max = 8;
     struct call a, b, c;
-    produce_open(f, &a, -1, -1, 8); /* the connection is full: synced now */
+    produce_open(f, &a, -1, -1, 1); /* the log's first sync: nothing to gather after */
     fx_flush(f);
     assert_int_equal(n_completed, 1);
-    produce_open(f, &b, -1, -1, 7); /* room for one more: gathers */
+    produce_open(f, &b, -1, -1, 1);
+    produce_open(f, &c, -1, -1, 2);
     for (int i = 0; i < 3; i++)
         fx_flush(f);
-    assert_int_equal(n_completed, 1);
-    produce_open(f, &c, -1, -1, 8); /* full again: b and c synced now */
+    assert_int_equal(n_completed, 1); /* gathering */
+    assert_non_null(c.req.urge);
+    c.req.urge(&c.req); /* the connection is full */
     fx_flush(f);
-    call_n_open_max = 0;
-    assert_int_equal(n_completed, 3);
+    assert_int_equal(n_completed, 3); /* b shares c's sync */
+    assert_null(b.req.urge);          /* answered: no longer urged */
     call_end(&a);
     call_end(&c);
     call_end(&b);
@@ -1896,7 +1895,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_produce_acks_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_acks_all_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_full_window_not_gathered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_produce_connection_full_not_gathered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_produce_urged_not_gathered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_produce_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_producer_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pids_file, setup, teardown),
