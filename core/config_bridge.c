@@ -1,6 +1,6 @@
-/* The MQTT pull bridges' keys, mqtt.bridge.<name>.<key>: checked against
- * their rows (ed_config_bridge_keys, below) when set, kept per bridge name, read with
- * defaults, and listed by --help. */
+/* The MQTT pull bridges' keys, mqtt.bridge.<name>.<key>: their rows
+ * (ed_config_bridge_keys), checked against them when set, kept per bridge
+ * name, read with defaults, and listed by --help. */
 #include "core/config.h"
 #include "core/config_int.h"
 #include "platform/mem.h"
