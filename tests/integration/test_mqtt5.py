@@ -84,6 +84,14 @@ def subscribe5(body_props, filters):
     return b"\x82" + base.varint(len(body)) + body
 
 
+def prop_u32(pid, v):
+    return bytes([pid]) + struct.pack(">I", v)
+
+
+def prop_str(pid, s):
+    return bytes([pid]) + base.s16(s)
+
+
 def alias_prop(n):
     return b"\x23" + struct.pack(">H", n)
 
@@ -377,6 +385,32 @@ def test_retained_message_expires(broker):
     assert retained_records(broker, "rexp/b", 1, settle=2) == [b"kept"]
 
 
+def test_expired_retained_message_makes_room(tmp_path_factory):
+    """With room for one retained message, an expired one does not hold the
+    place: a retained publish to another topic is taken (PUBACK 0x00, not
+    0x97 Quota exceeded), and the expired one is deleted from the store."""
+    b = Broker(tmp_path_factory.mktemp("mqtt5-rexp-room"), {"mqtt.retained.max.messages": "1"}).start()
+    try:
+        s, _ = raw_connected(b, "rexp-room")
+
+        def retained_puback(topic, props, pid):
+            pk = bytearray(publish5(topic, b"v", props, qos=1, pid=pid))
+            pk[0] |= 0x01  # RETAIN
+            s.sendall(bytes(pk))
+            first, body = read_packet(s)
+            assert first == 0x40 and body[:2] == struct.pack(">H", pid), (first, body)
+            return body[2] if len(body) > 2 else 0
+
+        assert retained_puback("room/a", prop_u32(0x02, 1), 1) == 0
+        assert retained_puback("room/b", b"", 2) == 0x97  # full while room/a lives
+        time.sleep(2.5)  # room/a's second passes
+        assert retained_puback("room/c", b"", 3) == 0
+        s.close()
+        assert retained_records(b, "room/a", 2) == [b"v", None]
+    finally:
+        b.stop()
+
+
 def retained_records(broker, key, n, settle=0.0, timeout=30):
     """The values of __mqtt_retained's records of key, oldest first, once n
     are read (and settle seconds more showed no other)."""
@@ -624,14 +658,6 @@ def connect5_with(props=b"", will=None, cid="perr"):
     body = base.s16("MQTT") + bytes([5, flags]) + struct.pack(">H", 30)
     body += base.varint(len(props)) + props + payload
     return b"\x10" + base.varint(len(body)) + body
-
-
-def prop_u32(pid, v):
-    return bytes([pid]) + struct.pack(">I", v)
-
-
-def prop_str(pid, s):
-    return bytes([pid]) + base.s16(s)
 
 
 REASON_STR_TWICE = prop_str(0x1F, "a") + prop_str(0x1F, "b")
