@@ -548,7 +548,9 @@ void ed_mqtt_share_log_sync(ed_mqtt_conn *c)
         const struct sub *s = &c->subs[i];
         if (!ed_mqtt_share_split((const uint8_t *)s->filter, s->len, &inner)) continue;
         struct dgroup *g = join(gs, c, s);
-        if (g && g->dirty) changed(gs, g);
+        /* a new group or member is written at once, not batched: messages
+         * published from now on are the group's, also after a crash */
+        if (g && g->dirty) save(gs, g);
     }
     size_t id_len = strlen(c->client_id);
     for (struct dgroup *g = gs->groups, *next; g; g = next) {

@@ -181,6 +181,55 @@ def puback(s, pid):
     s.sendall(b"\x40\x02" + struct.pack(">H", pid))
 
 
+def group_record(b, flt):
+    """The latest record of share group flt in __mqtt_sessions, read with
+    confluent-kafka: {partition: (read, [offsets in flight])}, or None."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": f"peek-{time.time_ns()}",
+                  "enable.auto.commit": False})
+    try:
+        lo, hi = c.get_watermark_offsets(TopicPartition("__mqtt_sessions", 0), timeout=10)
+        c.assign([TopicPartition("__mqtt_sessions", 0, lo)])
+        last, at = None, lo
+        while at < hi:
+            msg = c.poll(10)
+            assert msg is not None and not msg.error(), msg and msg.error()
+            at = msg.offset() + 1
+            if msg.key() == b"\x00" + flt.encode():
+                last = msg.value()
+    finally:
+        c.close()
+    if last is None:
+        return None
+    # docs/format.md, Durable share groups
+    n_members = struct.unpack_from(">H", last, 1)[0]
+    i = 3
+    for _ in range(n_members):
+        i += 2 + struct.unpack_from(">H", last, i)[0]
+    out = {}
+    for _ in range(struct.unpack_from(">I", last, i)[0]):
+        tl = struct.unpack_from(">H", last, i + 4)[0]
+        i += 6 + tl
+        part, read, n = struct.unpack_from(">iqH", last, i)
+        i += 14
+        out[part] = (read, list(struct.unpack_from(f">{n}q", last, i)))
+        i += 8 * n
+    return out
+
+
+def wait_group_saved(b, flt, read, n_fly, timeout=30):
+    """Waits until the group's saved record says read and n_fly in flight
+    (its saves are batched, at most every 100 ms)."""
+    deadline = time.time() + timeout
+    while True:
+        rec = group_record(b, flt)
+        if rec and any(r == read and len(f) == n_fly for r, f in rec.values()):
+            return
+        assert time.time() < deadline, rec
+        time.sleep(0.1)
+
+
 def test_in_flight_across_kill9(tmp_path_factory):
     """Deliveries in flight when Eddy is killed come again, with DUP, to
     the member back first; acknowledged ones do not."""
@@ -195,7 +244,7 @@ def test_in_flight_across_kill9(tmp_path_factory):
         acked = [p for _, _, p in got[:4]]
         for _, pid, _ in got[:4]:
             puback(a, pid)
-        time.sleep(1)  # the group's saves are batched (100 ms)
+        wait_group_saved(b, "$share/g/fly/t", read=10, n_fly=6)
         b.kill9()
         a.close()
         b.start()
