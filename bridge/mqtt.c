@@ -864,9 +864,14 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     }
     if (rc == ED_OK) rc = ed_mqtt_retain_open(m, cfg, why, why_len);
     if (rc == ED_OK) rc = ed_mqtt_out_open(m, cfg, why, why_len);
+    if (rc == ED_OK) {
+        rc = ed_mqtt_share_log_open(m, cfg);
+        if (rc != ED_OK) snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
+    }
     if (rc == ED_OK) rc = ed_mqtt_session_open(m, cfg, why, why_len);
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_share_log_close(m);
         ed_mqtt_session_close(m);
         ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
@@ -894,6 +899,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
+        ed_mqtt_share_log_close(m);
         ed_mqtt_session_close(m);
         ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
@@ -926,6 +932,7 @@ void ed_mqtt_shutdown(ed_mqtt *m)
         ed_mqtt_out_flush(c);
         ed_mqtt_conn_close(c, "shutting down", false);
     }
+    ed_mqtt_share_log_close(m); /* durable share groups saved */
     ed_ingest_flush(m->ingest); /* the sessions saved as they closed */
 }
 

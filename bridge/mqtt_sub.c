@@ -395,9 +395,9 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                               type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
                               c->level, s.packet_id, codes, n));
     if (any_shared && type == ED_MQTT_SUBSCRIBE)
-        ed_mqtt_share_subscribed(c->m); /* messages waiting in a group may go */
+        ed_mqtt_share_subscribed(c); /* messages waiting in a group may go */
     else if (any_shared)
-        ed_mqtt_share_unsubscribed(c->m);
+        ed_mqtt_share_unsubscribed(c);
     if (c->sess) { /* saved soon; a first subscription starts at the ends of the log */
         if (n_before == 0 && c->n_subs > 0) ed_mqtt_session_first_sub(c);
         ed_mqtt_session_changed(c);

@@ -2236,6 +2236,65 @@ static void test_persistent_session_from_the_log(void **state)
     pump(f);
 }
 
+/* A share group with a persistent member outlives its connections: what
+ * is published while no member is connected reaches the member back; a
+ * member leaving with a delivery unacknowledged hands it to another
+ * member (DUP set); the end of the last persistent member's session (a
+ * clean start, the way an expired session ends too) ends the group, and
+ * nothing published afterwards is kept for it. */
+static void test_share_group_outlives_connections(void **state)
+{
+    struct fx *f = *state;
+    struct pk p;
+    struct got g[8];
+    uint8_t dis[] = {0xe0, 0};
+    struct tconn *c = kept_subscriber(f, "$share/g/s/t", 1);
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    struct tconn *pub = connect_as(f, 4, "pub");
+    mk_publish(&p, 4, 1, false, 7, "s/t", "v1", NULL, 0);
+    feed(pub, &p);
+    settle(f);
+    assert_int_equal(packets(pub, g, 8), 1);
+    tc_output_clear(pub);
+    /* back: the message waited in the group */
+    c = mconn(f);
+    assert_int_equal(connect_kept(c), 1);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 2); /* CONNACK, PUBLISH */
+    assert_int_equal(g[1].type, ED_MQTT_PUBLISH);
+    assert_int_equal(g[1].flags & 8, 0);
+    assert_memory_equal(g[1].body + 7, "v1", 2);
+    /* a clean member joins; the persistent one leaves without PUBACK */
+    struct tconn *other = connect_as(f, 4, "other");
+    mk_subscribe(&p, 4, 1, "$share/g/s/t", 1);
+    feed(other, &p);
+    settle(f);
+    tc_output_clear(other);
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    assert_int_equal(packets(other, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    assert_int_equal(g[0].flags & 8, 8); /* DUP: it went out before */
+    assert_memory_equal(g[0].body + 7, "v1", 2);
+    uint8_t ack[] = {0x40, 2, g[0].body[5], g[0].body[6]};
+    assert_int_equal(tc_feed(other, ack, sizeof ack), ED_OK);
+    assert_int_equal(tc_feed(other, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    /* the persistent member's session ends: so does the group */
+    struct tconn *clean = connect_as(f, 4, "keeper");
+    assert_int_equal(tc_feed(clean, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    mk_publish(&p, 4, 1, false, 8, "s/t", "v2", NULL, 0);
+    feed(pub, &p);
+    settle(f);
+    c = kept_subscriber(f, "$share/g/s/t", 1);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 1); /* SUBACK: neither v1 nor v2 */
+    assert_int_equal(g[0].type, ED_MQTT_SUBACK);
+    pump(f);
+}
+
 /* A persistent client's QoS 2 publish: PUBREC once the record and then a
  * save of the session holding its packet id are on flash, PUBCOMP once a
  * save without it is, so that a restart never takes a new publish reusing
@@ -2779,6 +2838,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_reason_and_will, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_expiry_in_connack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_session_from_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_share_group_outlives_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_qos2_waits_for_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_qos2_pubrel_after_periodic_save, setup,
                                         teardown),
