@@ -949,7 +949,8 @@ const struct ed_config_key ed_config_keys[] = {
      .def = "zstd",
      .choices = "none,gzip,snappy,lz4,zstd",
      .off = B(mirror_compression_type),
-     .doc = "codec of the batches sent upstream (a batch that would grow is sent uncompressed)"},
+     .doc = "codec of the batches sent upstream, compressed as the records are added (a snappy "
+            "batch that would grow is sent uncompressed)"},
     {.name = "mirror.rate.bytes.per.sec",
      .type = ED_CFG_INT,
      .min = 0,
