@@ -240,7 +240,7 @@ struct ed_mirror {
     char last_error[512];
     const char *link_state;
 
-    struct ed_codec codec; /* compresses every batch sent upstream */
+    struct ed_codec codec; /* lends the batches sent upstream its zstd table cap */
     uint8_t *rbuf;         /* local batches being copied */
     size_t rbuf_cap;
     struct ed_record_header *hdrs;
