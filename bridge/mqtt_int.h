@@ -253,7 +253,7 @@ void ed_mqtt_subid_done(struct ed_mqtt_subid_buf *b);
 /* ---- message expiry (mqtt_expiry.c) ---- */
 struct ed_record;
 /* The interval left of interval_s after waiting from since_ms to now_ms
- * (Unix epoch): false when it has passed. */
+ * (Unix epoch), in whole seconds: false (and *left_s 0) when it has passed. */
 bool ed_mqtt_expiry_left(uint32_t interval_s, int64_t since_ms, int64_t now_ms, uint32_t *left_s);
 bool ed_mqtt_expiry_in_props(struct ed_mqtt_bytes props, uint32_t *interval_s);
 /* *props with their Message Expiry Interval lowered by the time since

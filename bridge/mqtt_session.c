@@ -478,13 +478,14 @@ static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_rec
     size_t n = ed_mqtt_out_topic_of(c->m, ktopic, rec, s->topic, &props);
     if (n == SIZE_MAX) return false;
     /* A message whose expiry passed while the client was away is not
-     * delivered; one in flight already is sent again as it is. */
+     * delivered; one whose delivery had started (in flight, sent again
+     * with DUP) is completed, carrying what is left of its interval: 0
+     * once passed (MQTT 5.0, 3.3.2.3.3 deletes only what has not started). */
     uint32_t exp_s, left_s = 0;
     bool expires = ed_mqtt_expiry_of_record(rec, &exp_s);
-    if (expires && !ed_mqtt_expiry_left(exp_s, rec->timestamp, ed_plat_clock_wall_ms(), &left_s)) {
-        if (best_out) return false;
-        left_s = 1;
-    }
+    if (expires && !ed_mqtt_expiry_left(exp_s, rec->timestamp, ed_plat_clock_wall_ms(), &left_s) &&
+        best_out)
+        return false;
     bool retain = false;
     int best = qos_for(c, rec, s->topic, n, &retain);
     if (best_out) {

@@ -313,8 +313,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
     const char *why = "?";
     int rc = ed_mqtt_decode_subscribe(type, body, len, flags, c->level, &s, &why);
     if (rc != ED_OK) {
-        ed_mqtt_close_bad(c, rc == ED_ERR_INVAL ? ED_MQTT_RC_PROTOCOL_ERROR : ED_MQTT_RC_MALFORMED,
-                          why);
+        ed_mqtt_close_bad(c, ed_mqtt_decode_reason(rc), why);
         return;
     }
     int n_before = c->n_subs;

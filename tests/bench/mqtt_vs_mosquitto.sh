@@ -148,6 +148,8 @@ start_broker() { # BROKER
 	eddy)
 		"$EDDY" serve --set "mqtt.listeners=mqtt://127.0.0.1:$port" \
 			--set "listeners=PLAINTEXT://127.0.0.1:$(free_port)" \
+			--set "http.listeners=http://127.0.0.1:$(free_port)" \
+			--set "coap.listeners=coap://127.0.0.1:$(free_port)" \
 			--set "log.dirs=$dir/data" >"$dir/broker.log" 2>&1 &
 		;;
 	mosq | mosq-save)

@@ -442,8 +442,86 @@ static void test_decode_connect(void **state)
     static const uint8_t twice[] = {6, 0x21, 0, 10, 0x21, 0, 11};
     praw(&b, twice, sizeof twice);
     pstr(&b, "x");
-    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_PROTO);
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_INVAL);
     assert_string_equal(why, "property given twice");
+}
+
+/* MQTT 5 tells a Protocol Error (0x82: well-formed, against the rules)
+ * from a Malformed Packet (0x81): the decoders answer ED_ERR_INVAL for the
+ * first and ED_ERR_PROTO for the second. */
+static void test_protocol_error_or_malformed(void **state)
+{
+    (void)state;
+    static const struct {
+        int type;
+        bool will;
+        uint8_t len;
+        uint8_t b[12];
+        int rc;
+    } cases[] = {
+        /* Protocol Errors: given twice, values out of range */
+        {ED_MQTT_CONNECT, false, 6, {0x11, 0, 0, 0, 1, 0x11}, ED_ERR_PROTO}, /* cut short */
+        {ED_MQTT_CONNECT, false, 10, {0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 1}, ED_ERR_INVAL},
+        {ED_MQTT_CONNECT, false, 3, {0x21, 0, 0}, ED_ERR_INVAL},       /* Receive Maximum 0 */
+        {ED_MQTT_CONNECT, false, 5, {0x27, 0, 0, 0, 0}, ED_ERR_INVAL}, /* Max Packet Size 0 */
+        {ED_MQTT_CONNECT, false, 2, {0x17, 2}, ED_ERR_INVAL},          /* Request Problem Info */
+        {ED_MQTT_CONNECT, false, 2, {0x19, 2}, ED_ERR_INVAL},          /* Request Response Info */
+        {ED_MQTT_CONNECT, false, 2, {0x19, 1}, ED_OK},
+        {ED_MQTT_PUBLISH, true, 10, {0x18, 0, 0, 0, 1, 0x18, 0, 0, 0, 1}, ED_ERR_INVAL}, /* will */
+        {ED_MQTT_PUBLISH, false, 2, {0x01, 2}, ED_ERR_INVAL}, /* Payload Format 2 */
+        {ED_MQTT_PUBLISH, false, 6, {0x08, 0, 3, 'a', '/', '#'}, ED_ERR_INVAL}, /* Response Topic */
+        {ED_MQTT_SUBSCRIBE, false, 4, {0x0b, 1, 0x0b, 2}, ED_ERR_INVAL},
+        {ED_MQTT_SUBSCRIBE, false, 2, {0x0b, 0}, ED_ERR_INVAL}, /* Subscription Identifier 0 */
+        /* Malformed: unknown, not valid in this packet, cut short */
+        {ED_MQTT_PUBLISH, false, 3, {0x22, 0, 5}, ED_ERR_PROTO}, /* Topic Alias Maximum */
+        {ED_MQTT_PUBLISH, true, 3, {0x23, 0, 5}, ED_ERR_PROTO},  /* Topic Alias in a will */
+        {ED_MQTT_PUBLISH, false, 2, {0x7f, 0}, ED_ERR_PROTO},
+        {ED_MQTT_PUBLISH, false, 3, {0x02, 0, 0}, ED_ERR_PROTO},
+    };
+    for (size_t i = 0; i < ED_ARRAY_LEN(cases); i++) {
+        const char *why = NULL;
+        struct ed_mqtt_bytes props = {cases[i].b, cases[i].len};
+        int rc = ed_mqtt_props_check(props, cases[i].type, cases[i].will, &why);
+        if (rc != cases[i].rc) fail_msg("case %zu: %d, not %d (%s)", i, rc, cases[i].rc, why);
+    }
+    assert_int_equal(ed_mqtt_decode_reason(ED_ERR_INVAL), ED_MQTT_RC_PROTOCOL_ERROR);
+    assert_int_equal(ed_mqtt_decode_reason(ED_ERR_PROTO), ED_MQTT_RC_MALFORMED);
+
+    /* Authentication Data without an Authentication Method */
+    struct pk b = {.len = 0};
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 2);
+    pu16(&b, 10);
+    static const uint8_t data_alone[] = {4, 0x16, 0, 1, 'x'};
+    praw(&b, data_alone, sizeof data_alone);
+    pstr(&b, "x");
+    struct ed_mqtt_connect ck;
+    const char *why = NULL;
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_INVAL);
+
+    /* SUBSCRIBE: QoS 3 and Retain Handling 3 are Protocol Errors in MQTT 5,
+     * reserved option bits malformed; no filter at all a Protocol Error */
+    static const struct {
+        uint8_t level, opt;
+        int rc;
+    } subs[] = {{5, 3, ED_ERR_INVAL}, {5, 0x30, ED_ERR_INVAL}, {5, 0x40, ED_ERR_PROTO},
+                {4, 3, ED_ERR_PROTO}, {4, 0x04, ED_ERR_PROTO}, {5, 0x2e, ED_OK}};
+    for (size_t i = 0; i < ED_ARRAY_LEN(subs); i++) {
+        uint8_t v5[] = {0, 1, 0, 0, 1, 'a', subs[i].opt}; /* with a property length */
+        uint8_t v4[] = {0, 1, 0, 1, 'a', subs[i].opt};
+        bool five = subs[i].level == 5;
+        struct ed_mqtt_subscribe s;
+        int rc = ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, five ? v5 : v4,
+                                          five ? sizeof v5 : sizeof v4, 2, subs[i].level, &s, &why);
+        if (rc != subs[i].rc) fail_msg("subscribe case %zu: %d, not %d", i, rc, subs[i].rc);
+    }
+    uint8_t no_filter[] = {0, 1, 0};
+    struct ed_mqtt_subscribe s;
+    assert_int_equal(ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, no_filter, 3, 2, 5, &s, &why),
+                     ED_ERR_INVAL);
+    assert_int_equal(ed_mqtt_decode_subscribe(ED_MQTT_UNSUBSCRIBE, no_filter, 3, 2, 5, &s, &why),
+                     ED_ERR_INVAL);
 }
 
 static void test_decode_publish_acks_subscribe(void **state)
@@ -2667,6 +2745,7 @@ int main(void)
         cmocka_unit_test(test_varint_limits),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_decode_connect),
+        cmocka_unit_test(test_protocol_error_or_malformed),
         cmocka_unit_test(test_decode_publish_acks_subscribe),
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_filters),
