@@ -47,7 +47,10 @@ def expected_value(offset):
 
 def make_log(mklog, root, compression, batches=300, records=5):
     p = run([mklog, root, "t", "--batches", batches, "--records", records, "--value-bytes", VALUE_LEN,
-             "--segment-bytes", 20000, "--interval", 1024, "--compression", compression])
+             "--segment-bytes", 20000, "--interval", 1024, "--compression", compression,
+             # zeros written ahead of every append: sealed segments must still
+             # be exactly their batches
+             "--write-ahead", "always"])
     out = dict(line.split() for line in p.stdout.decode().splitlines())
     part = Path(root) / "t-0"
     logs = sorted(part.glob("*.log"))
