@@ -1,7 +1,8 @@
 """Apache Kafka's own kafka-dump-log reads a partition folder written by Eddy's
 storage engine (segments, .index and .timeindex files, made by the
-tests/integration/mklog.c helper) without a complaint, and agrees with
-`eddy dump` and `eddy check` about it. No broker is involved."""
+tests/integration/mklog.c helper, with zeros written ahead of every append)
+without a complaint, and agrees with `eddy dump` and `eddy check` about it.
+No broker is involved."""
 
 import re
 from pathlib import Path
