@@ -124,7 +124,10 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
     bool zeros = pos < file_len;
     for (uint64_t p = pos; zeros && p < file_len;) {
         WINDOW(p, 1);
-        if (wlen == 0) break;
+        if (wlen == 0) {
+            zeros = false; /* the file ended early: cut, do not trust */
+            break;
+        }
         size_t n = (size_t)(ED_MIN(file_len, wpos + wlen) - p);
         zeros = all_zero(buf + (p - wpos), n);
         p += n;

@@ -385,7 +385,7 @@ static void test_auto_large_flushes(void **state)
     struct fx *f = *state;
     f->cfg.write_ahead = ED_WRITE_AHEAD_AUTO;
     open_log(f);
-    append_n(f, 40, 6000, true); /* about 18 KiB a flush */
+    append_n(f, 20, 6000, true); /* about 18 KiB a flush */
     char p[1024];
     seg_path(f, 0, ".log", p, sizeof p);
     assert_int_equal(lt_file_size(p), (long long)f->len);
