@@ -264,9 +264,14 @@ static int check_segment(struct ctx *c, const char *dir, int64_t base, int64_t l
     if (r.dropped_len == 0 && bad > 0) {
         /* reported above */
     } else if (r.dropped_len == 0) {
+        char ahead[64] = "";
+        if (r.ahead_len > 0)
+            snprintf(ahead, sizeof ahead, " (then %" PRIu64 " bytes of zeros written ahead)",
+                     r.ahead_len);
         say(c, false,
-            "%s.log: %" PRIu64 " batches, offsets %" PRId64 "..%" PRId64 ", %" PRIu64 " bytes: ok",
-            seg->path, r.n_batches, base, seg->next_offset - 1, r.valid_len);
+            "%s.log: %" PRIu64 " batches, offsets %" PRId64 "..%" PRId64 ", %" PRIu64
+            " bytes%s: ok",
+            seg->path, r.n_batches, base, seg->next_offset - 1, r.valid_len, ahead);
     } else if (c->truncate) {
         rc = ed_plat_file_truncate(seg->file, r.valid_len);
         if (rc == ED_OK) {

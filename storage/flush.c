@@ -36,6 +36,7 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/flush.h"
+#include "storage/write_ahead.h"
 
 static void syncer_main(void *arg);
 
@@ -179,7 +180,7 @@ static int job_build(ed_log *log, struct ed_flush_job *job, bool overlap)
         struct ed_flush_seg fs = {0};
         fs.seg = seg;
         fs.sync_len = seg->len;
-        fs.trim = seg->sealed && seg->trim_pending;
+        fs.trim = seg->trim_pending;
         fs.sync = seg->synced_len < seg->len || fs.trim;
         fs.write_index = seg->sealed && !seg->index_on_disk;
         if (!fs.sync && !fs.write_index) continue;
@@ -216,8 +217,10 @@ static void job_run(struct ed_flush_job *job)
          * while it is in the job. */
         ED_ASSERT(fs->seg->file || (!fs->trim && !fs->sync));
         if (fs->trim) {
-            /* Gives back the blocks reserved past the end of a sealed
-             * segment (ftruncate to the current size drops them). */
+            /* Gives back the blocks reserved or written ahead past the end
+             * of a sealed segment, or of any at a clean stop (ftruncate to
+             * the logical length drops them): such a file is exactly its
+             * batches, as Kafka's tools expect. */
             fs->trim_done = ed_plat_file_truncate(fs->seg->file, fs->sync_len) == ED_OK;
         }
         if (fs->sync) status = ed_plat_file_datasync(fs->seg->file);
@@ -227,7 +230,8 @@ static void job_run(struct ed_flush_job *job)
          * appear (open trusts a segment with index files). */
         for (uint32_t i = 0; i < job->n_segs; i++) {
             struct ed_flush_seg *fs = &job->segs[i];
-            if (!fs->write_index) continue;
+            /* Index files vouch for the file's size: only once trimmed. */
+            if (!fs->write_index || (fs->trim && !fs->trim_done)) continue;
             fs->index_done = ed_index_write_files(fs->seg) == ED_OK;
             any_index |= fs->index_done;
         }
@@ -273,6 +277,7 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
         if (fs->trim_done) {
             seg->trim_pending = false;
             seg->reserved_end = seg->len;
+            seg->file_len = seg->len;
         }
         if (fs->index_done) {
             seg->n_disk_off = seg->idx.n_off;
@@ -283,6 +288,7 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
         }
         ed_segment_unref(seg);
     }
+    if (job->status == ED_OK && synced_len > 0) ed_write_ahead_note_sync(log, synced_len);
     if (st->flush_hook && job->status == ED_OK && synced_len > 0)
         st->flush_hook(st->flush_hook_arg, synced_len, ed_plat_clock_mono_ns() - job->start_ns);
     job->n_segs = 0;

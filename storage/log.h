@@ -61,7 +61,12 @@ struct ed_storage_config {
                                      * long after its previous sync began (0 = sync at once) */
     uint64_t gather_len;            /* eddy.flush.gather.bytes: ... unless this many bytes are
                                      * unsynced: then the sync starts at once */
+    int write_ahead; /* ED_WRITE_AHEAD_*: zeros written ahead of the active segment's appends */
 };
+/* When an active segment's blocks are written ahead (docs/architecture.md,
+ * "Blocks written ahead"): while its log's flushes carry little (auto,
+ * the default), always, or never (disk blocks only reserved). */
+enum { ED_WRITE_AHEAD_AUTO = 0, ED_WRITE_AHEAD_ALWAYS = 1, ED_WRITE_AHEAD_NEVER = 2 };
 void ed_storage_config_default(struct ed_storage_config *c);
 
 /* Opens (creating if needed) the data directory, recovering every partition

@@ -13,6 +13,7 @@
 #include "storage/format.h"
 #include "storage/log_roll.h"
 #include "storage/retention.h"
+#include "storage/write_ahead.h"
 
 /* Roll-by-time as Kafka measures it: from the first batch's timestamp to the
  * incoming one when batches carry timestamps, else by wall-clock age. */
@@ -89,8 +90,15 @@ int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result
             (size_t)(int32_t)ed_get_be32(buf + pos + ED_BATCH_OFF_LENGTH) + ED_BATCH_LOG_OVERHEAD;
     }
 
-    /* 4. One gather write. */
+    /* 4. One gather write, into blocks written ahead where that pays. A
+     * full disk refuses the zeros, not the append: the reservation below
+     * then asks for exactly what the write needs. */
     uint64_t at = seg->len;
+    if (ed_write_ahead_wanted(log)) {
+        rc = ed_write_ahead_fill(seg, seg->len + len, ed_write_ahead_step(log),
+                                 log->cfg.segment_len);
+        if (rc != ED_OK && rc != ED_ERR_NOSPC) return rc;
+    }
     struct ed_iovec iov = {buf, len};
     rc = ed_segment_append(seg, &iov, 1, len, log->cfg.segment_len);
     if (rc != ED_OK) {

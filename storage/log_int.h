@@ -71,6 +71,8 @@ struct ed_log {
     int64_t unflushed_since_ms; /* wall clock of the oldest unflushed append, -1 */
     uint64_t unsynced_len;      /* bytes appended since the last flush job was made */
     int64_t last_sync_ms;       /* wall clock when the last flush job that synced began */
+    uint64_t sync_len_avg;      /* bytes made durable per flush, recent average (write_ahead.c) */
+    uint32_t n_syncs_seen;      /* flushes that made bytes durable since the log was opened */
     bool flush_wanted;
     bool gathering;   /* a flush waits for eddy.flush.gather.ms (counted when it starts) */
     bool gather_full; /* ... or started early: eddy.flush.gather.bytes were unsynced */

@@ -4,7 +4,9 @@
  * the clean-shutdown marker describes it when its size still matches, and
  * scan every other segment batch by batch — length, offsets, CRC32C —
  * cutting the file at the first bad batch, logging the file, position and
- * bytes dropped, and rebuilding its indexes. The next offset continues after
+ * bytes dropped, and rebuilding its indexes. Zeros alone after the last
+ * batch are blocks written ahead (write_ahead.c), not damage: an active
+ * segment keeps them for its next appends. The next offset continues after
  * the last valid batch (or at the active segment's base), never below an
  * offset still in the log. */
 #include <inttypes.h>
@@ -19,6 +21,13 @@
 #include "storage/compact_int.h"
 #include "storage/cleanstop.h"
 #include "storage/recovery.h"
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
 
 int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below,
                      uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,
@@ -112,12 +121,35 @@ int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_belo
         res->n_batches++;
         res->n_records += (uint64_t)(b.record_count > 0 ? b.record_count : 0);
     }
+    bool zeros = pos < file_len;
+    for (uint64_t p = pos; zeros && p < file_len;) {
+        WINDOW(p, 1);
+        if (wlen == 0) {
+            zeros = false; /* the file ended early: cut, do not trust */
+            break;
+        }
+        size_t n = (size_t)(ED_MIN(file_len, wpos + wlen) - p);
+        zeros = all_zero(buf + (p - wpos), n);
+        p += n;
+    }
 #undef WINDOW
     res->valid_len = pos;
-    res->dropped_len = file_len - pos;
-    res->why = why;
+    res->dropped_len = zeros ? 0 : file_len - pos;
+    res->ahead_len = zeros ? file_len - pos : 0;
+    res->why = zeros ? NULL : why;
     seg->len = pos;
-    seg->reserved_end = pos;
+    /* Written-ahead zeros stay the active segment's, to be overwritten;
+     * anything else past the end is cut below before an append can follow
+     * it, so that no later recovery can take stale bytes for data. */
+    bool keep = zeros && !seg->sealed;
+    seg->file_len = keep ? file_len : pos;
+    seg->reserved_end = seg->file_len;
+    if (zeros && !keep && truncate) {
+        ED_LOG_DBG("%s.log: cutting %" PRIu64 " bytes written ahead at position %" PRIu64,
+                   seg->path, res->ahead_len, pos);
+        rc = ed_plat_file_truncate(f, pos);
+        if (rc != ED_OK) return rc;
+    }
     if (res->dropped_len > 0 && truncate) {
         ED_LOG_WARN("%s.log: %s at position %" PRIu64 "; truncating %" PRIu64
                     " bytes (kept %" PRIu64 " batches, next offset %" PRId64 ")",

@@ -7,16 +7,21 @@
 
 struct ed_scan_result {
     uint64_t valid_len;   /* bytes of valid batches from position 0 */
-    uint64_t dropped_len; /* bytes after them */
+    uint64_t dropped_len; /* bytes after them, unless all are zeros (then 0) */
+    uint64_t ahead_len;   /* bytes after them when all are zeros: written ahead, not data */
     uint64_t n_batches;
     uint64_t n_records; /* sum of the batches' record counts */
-    const char *why;    /* first failed check, NULL if the file is whole */
+    const char *why;    /* first failed check, NULL if the file is whole (or only zeros
+                         * follow the last batch) */
 };
-/* Validates every batch of seg from position 0 (framing, offsets following
- * on from the base and below limit_offset, CRC32C), rebuilding seg->idx.
- * Batches ending below trusted_below (the recovery point) are
+/* Validates every batch of seg from position 0 up to the file's size
+ * (framing, offsets following on from the base and below limit_offset,
+ * CRC32C), rebuilding seg->idx; seg->len becomes the end of the last valid
+ * batch. Batches ending below trusted_below (the recovery point) are
  * only framed: their CRC is not computed. With truncate, cuts the file at
- * the first bad batch and logs it. buf is a scratch buffer of buf_len
+ * the first bad batch and logs it, except that zeros alone after the last
+ * batch (blocks written ahead) stay in an active segment and are cut
+ * without a word from a sealed one. buf is a scratch buffer of buf_len
  * bytes. */
 int ed_recovery_scan(ed_segment *seg, int64_t limit_offset, int64_t trusted_below,
                      uint32_t interval, bool truncate, uint8_t *buf, size_t buf_len,

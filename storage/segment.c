@@ -1,7 +1,9 @@
 /* One segment file, <20-digit base offset>.log: creating and opening it,
  * appends that reserve disk blocks ahead (so a full disk fails before a
  * write, never in the middle of a batch) and cut the file back if a write
- * fails anyway, reading batch headers, reference counting and removal. */
+ * fails anyway, reading batch headers, reference counting and removal.
+ * The logical end is seg->len, never the file's size: past it the file
+ * may hold zeros written ahead (write_ahead.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,6 +102,7 @@ int ed_segment_open(const char *dir, int64_t base, int64_t now_ms, bool writable
     }
     s->synced_len = s->len;
     s->reserved_end = s->len;
+    s->file_len = s->len;
     *out = s;
     return ED_OK;
 }
@@ -141,9 +144,11 @@ int ed_segment_append(ed_segment *seg, const struct ed_iovec *iov, int n_iov, si
             ED_LOG_ERR("%s.log: cannot cut back to %" PRIu64 " after a failed write: %s", seg->path,
                        seg->len, ed_strerror(trc));
         seg->reserved_end = seg->len;
+        seg->file_len = seg->len;
         return rc;
     }
     seg->len = end;
+    if (seg->file_len < end) seg->file_len = end;
     return ED_OK;
 }
 

@@ -55,6 +55,8 @@ struct ed_segment {
     uint64_t len;          /* bytes of complete batches: all that readers may see */
     uint64_t synced_len;   /* bytes covered by a completed fdatasync */
     uint64_t reserved_end; /* disk blocks reserved up to this position */
+    uint64_t file_len;     /* the file's size as written: len, or more (zeros written ahead,
+                            * or, after open and until recovery, whatever the file holds) */
     ed_file *file;
     char *path;                    /* "<log dir>/<20-digit base offset>", no suffix */
     int64_t max_ts;                /* largest batch maxTimestamp, -1 if none */
@@ -65,7 +67,7 @@ struct ed_segment {
     bool index_on_disk;            /* .index/.timeindex files describe this segment */
     bool index_checked;            /* ... and have been validated */
     uint8_t in_job;                /* flush jobs in flight (or a swap) holding it */
-    bool trim_pending;             /* sealed: drop the reservation past len */
+    bool trim_pending;             /* cut the file to len (sealed, or at a clean stop) */
     struct ed_index idx;           /* in memory while !index_on_disk */
     ed_file *idx_file, *tidx_file; /* on-disk indexes, opened on first use */
     uint32_t n_disk_off, n_disk_time;
@@ -85,16 +87,19 @@ struct ed_hdr_window {
 /* Creates a new empty segment file <dir>/<base>.log (replacing a stale one
  * and its indexes). */
 int ed_segment_create(const char *dir, int64_t base, int64_t now_ms, ed_segment **out);
-/* Opens an existing segment file; len is the file size, nothing validated. */
+/* Opens an existing segment file; len and file_len are the file size,
+ * nothing validated: only a trusted sealed segment (index files written
+ * after its trim) keeps that len, recovery finds the others'. */
 int ed_segment_open(const char *dir, int64_t base, int64_t now_ms, bool writable, ed_segment **out);
 void ed_segment_ref(ed_segment *seg);
 void ed_segment_unref(ed_segment *seg); /* frees on the last reference */
 /* Builds "<seg path><suffix>" into buf. */
 int ed_segment_path(const ed_segment *seg, const char *suffix, char *buf, size_t cap);
 /* Appends len bytes at seg->len with one gather write, reserving disk ahead
- * (up to reserve_to, a hint) so a full disk fails before writing. On a
- * failed write the file is cut back to the old end. seg->len advances only
- * on success. */
+ * (up to reserve_to, a hint) so a full disk fails before writing, unless
+ * blocks written ahead (write_ahead.h) already hold the place. On a failed
+ * write the file is cut back to the old end. seg->len advances only on
+ * success. */
 int ed_segment_append(ed_segment *seg, const struct ed_iovec *iov, int n_iov, size_t len,
                       uint64_t reserve_to);
 /* Reads and decodes the batch header at pos, which must lie below seg->len

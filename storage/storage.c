@@ -257,6 +257,13 @@ void ed_storage_close(ed_storage *st)
 {
     if (!st) return;
     ed_compact_free(st);
+    /* Every segment is exactly its batches after a clean stop (the last
+     * flush cuts off what was written ahead). */
+    for (uint32_t i = 0; i < st->n_logs; i++) {
+        ed_log *log = st->logs[i];
+        if (log->n_segs > 0 && ed_log_active(log)->file_len > ed_log_active(log)->len)
+            ed_log_active(log)->trim_pending = true;
+    }
     ed_flush_all_now(st);
     /* Everything synced by the last flushes: the next open checks nothing
      * of it again (a failure only costs that open a longer check). */

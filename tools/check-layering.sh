@@ -28,6 +28,7 @@ storage_rank() {
     log.h) echo 2 ;;                              # the public contract (types, the calls core makes)
     segment.[ch] | index.c | fdcache.c) echo 3 ;; # one segment, its indexes, open files
     log_int.h | log.c) echo 4 ;;                  # a log and the data directory as objects
+    write_ahead.[ch]) echo 4 ;;                   # zeros written ahead of the appends
     checkpoint.[ch]) echo 5 ;;                    # checkpoint files
     cleanstop.[ch]) echo 5 ;;                     # the clean-shutdown marker
     flush.[ch]) echo 6 ;;                         # group commit

@@ -89,6 +89,22 @@ static bool open_sized(const char *path, ed_file **f, uint64_t *size)
     return rc == ED_OK;
 }
 
+/* Whether the file holds only zeros from pos to size (blocks written
+ * ahead of the appends past a segment's last batch). */
+static bool zeros_to_end(ed_file *f, uint64_t pos, uint64_t size)
+{
+    uint8_t buf[4096];
+    while (pos < size) {
+        size_t got = 0;
+        size_t want = (size_t)(size - pos < sizeof buf ? size - pos : sizeof buf);
+        if (ed_plat_file_pread(f, buf, want, pos, &got) != ED_OK || got == 0) return false;
+        for (size_t i = 0; i < got; i++)
+            if (buf[i]) return false;
+        pos += got;
+    }
+    return true;
+}
+
 static int dump_log(const char *path, int64_t base, const struct opts *o)
 {
     ed_file *f;
@@ -107,6 +123,13 @@ static int dump_log(const char *path, int64_t base, const struct opts *o)
         struct ed_batch_info b;
         int rc = ed_plat_file_pread(f, h, sizeof h, pos, &got);
         if (rc != ED_OK || got < sizeof h || ed_batch_parse_header(h, got, &b) != ED_OK) {
+            if (rc == ED_OK && zeros_to_end(f, pos, size)) {
+                /* The active segment of a running (or crashed) broker. */
+                printf("position %" PRIu64 ": end of the batches; %" PRIu64
+                       " bytes of zeros written ahead follow\n",
+                       pos, size - pos);
+                break;
+            }
             printf("position %" PRIu64 ": no valid batch header (%" PRIu64 " bytes left)\n", pos,
                    size - pos);
             status = 1;

@@ -1,10 +1,11 @@
 /* Torn tails and bit flips in real segment files: builds a data directory
  * once (clean close), then for each iteration copies it, damages the active
  * segment of some partitions (cut at a random length, random bit flips,
- * zeroed ranges, trailing garbage) and checks that recovery keeps exactly the
- * valid batches before the first bad one, reports the bytes it dropped (stats
- * and a log line naming the count), serves only intact batches at their
- * offsets, and takes appends after the recovered end.
+ * zeroed ranges, trailing garbage or zeros) and checks that recovery keeps
+ * exactly the valid batches before the first bad one, reports the bytes it
+ * dropped (stats and a log line naming the count) unless only zeros follow
+ * them (blocks written ahead: kept, not damage), serves only intact batches
+ * at their offsets, and takes appends after the recovered end.
  *
  * Usage: posix_tear WORKDIR ITERATIONS SEED */
 #define _POSIX_C_SOURCE 200809L
@@ -354,7 +355,12 @@ int main(int argc, char **argv)
                 next = b.last_offset + 1;
             }
             want_end[part] = next;
-            if (good < len) {
+            /* Zeros alone after the last batch are blocks written ahead:
+             * kept for the next appends, neither cut nor reported. */
+            bool zeros = true;
+            for (size_t i = good; i < len && zeros; i++)
+                zeros = p[i] == 0;
+            if (good < len && !zeros) {
                 drop[part] = len - good;
                 want_dropped += len - good;
                 want_truncated++;

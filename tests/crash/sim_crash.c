@@ -63,6 +63,7 @@ struct totals {
     uint64_t append_errors, wait_errors, faults, nospc, truncated_logs, truncated_len;
     uint64_t sim_ops, runs, nospc_runs, fsync_runs, write_fail_runs, gaps, failed_seen;
     uint64_t delete_records, kills, clean_stops, clean_stop_runs;
+    uint64_t write_ahead_runs; /* runs whose active segments were always written ahead */
 };
 
 struct run {
@@ -81,6 +82,7 @@ struct run {
     int n_waiters;     /* callbacks not yet called */
     bool faults_armed;
     bool datasync_faults; /* writes of a failed datasync are lost to the disk */
+    int write_ahead;      /* ED_WRITE_AHEAD_*: zeros written ahead of the appends (by seed) */
     struct totals *t;
 };
 
@@ -474,6 +476,7 @@ static int open_storage(struct run *r)
     cfg.use_flusher_thread = false;
     /* a tiny file cache: sealed segments are closed and reopened all along */
     cfg.max_open_segments = 2;
+    cfg.write_ahead = r->write_ahead;
     log_config(r, &cfg.log);
     return ed_storage_open(&cfg, &r->st);
 }
@@ -637,6 +640,12 @@ static void begin_run(struct run *r, uint64_t seed, struct totals *t)
         r->max_durable[p] = -1;
     static const uint64_t seg_lens[] = {4096, 16384, 65536};
     r->segment_len = seg_lens[rnd(r, 3)];
+    /* A third of the runs write every block ahead (each zero fill is one
+     * more write a cut can strike), a third never, a third as the log's
+     * flushes decide. */
+    static const int modes[] = {ED_WRITE_AHEAD_AUTO, ED_WRITE_AHEAD_ALWAYS, ED_WRITE_AHEAD_NEVER};
+    r->write_ahead = modes[seed % 3];
+    if (r->write_ahead == ED_WRITE_AHEAD_ALWAYS) t->write_ahead_runs++;
     ed_sim_reset(seed);
     ed_sim_log_to(verbose ? ED_SIM_LOG_STDERR : ED_SIM_LOG_BUFFER);
     int rc = open_storage(r);
@@ -740,8 +749,13 @@ static void write_fail_run(uint64_t seed, struct totals *t)
         for (int k = 0; k < 4; k++)
             append(&r, (int)rnd(&r, N_PARTS), true, NULL);
         settle(&r);
-        ed_sim_fail_nth(ED_SIM_OP_WRITE, 1, rnd(&r, 2) ? ED_ERR_IO : ED_ERR_NOSPC, false);
-        if (append(&r, (int)rnd(&r, N_PARTS), false, NULL) == ED_OK)
+        int err = rnd(&r, 2) ? ED_ERR_IO : ED_ERR_NOSPC;
+        ed_sim_fail_nth(ED_SIM_OP_WRITE, 1, err, false);
+        /* Where blocks are written ahead the failed write may be the
+         * zeros': a full disk refuses only them, and the append goes on in
+         * the blocks it needs (checked below like any other). */
+        if (append(&r, (int)rnd(&r, N_PARTS), false, NULL) == ED_OK &&
+            (err != ED_ERR_NOSPC || r.write_ahead == ED_WRITE_AHEAD_NEVER))
             fail(&r, "an append whose write failed succeeded");
         ed_sim_fail_clear();
         ed_storage_close(r.st);
@@ -867,6 +881,8 @@ int main(int argc, char **argv)
     printf("sim_crash: %" PRIu64
            " offset gaps found by recovery checks (offsets of lost unsynced tails, never reused)\n",
            t.gaps);
+    printf("sim_crash: %" PRIu64 " runs writing every active segment's blocks ahead (zeros)\n",
+           t.write_ahead_runs);
     printf("sim_crash: %" PRIu64 " full-disk, %" PRIu64 " failed-fdatasync and %" PRIu64
            " failed-write runs, each ended by a power cut and verified\n",
            t.nospc_runs, t.fsync_runs, t.write_fail_runs);

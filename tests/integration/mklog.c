@@ -3,7 +3,7 @@
  *
  *   mklog DIR TOPIC [--batches N] [--records R] [--value-bytes V]
  *         [--segment-bytes B] [--interval I] [--compression none|gzip|snappy|lz4|zstd]
- *         [--log-append-time]
+ *         [--log-append-time] [--write-ahead auto|always|never]
  *
  * Record i (offset i) has key "key-<i>", value "value-<i>-" padded to V
  * bytes with letters, one header "h" = "<i>", timestamp 1700000000000 + i.
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     const char *dir = argv[1], *topic = argv[2];
     long n_batches = 100, n_records = 5, value_len = 40, interval = 4096;
     long long segment_len = 1 << 20;
-    int comp = 0;
+    int comp = 0, write_ahead = ED_WRITE_AHEAD_AUTO;
     bool lat = false;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -77,6 +77,10 @@ int main(int argc, char **argv)
             interval = atol(v);
         else if (strcmp(a, "--compression") == 0)
             comp = codec(v);
+        else if (strcmp(a, "--write-ahead") == 0)
+            write_ahead = strcmp(v, "always") == 0  ? ED_WRITE_AHEAD_ALWAYS
+                          : strcmp(v, "never") == 0 ? ED_WRITE_AHEAD_NEVER
+                                                    : ED_WRITE_AHEAD_AUTO;
         else {
             fprintf(stderr, "mklog: unknown option %s\n", a);
             return 2;
@@ -92,6 +96,7 @@ int main(int argc, char **argv)
     cfg.dir = dir;
     cfg.use_flusher_thread = false;
     cfg.log.retention_ms = -1;
+    cfg.write_ahead = write_ahead;
     ed_storage *st;
     ed_log *log;
     if (ed_storage_open(&cfg, &st) != ED_OK) return 1;

@@ -1,7 +1,8 @@
 """Apache Kafka's own kafka-dump-log reads a partition folder written by Eddy's
 storage engine (segments, .index and .timeindex files, made by the
-tests/integration/mklog.c helper) without a complaint, and agrees with
-`eddy dump` and `eddy check` about it. No broker is involved."""
+tests/integration/mklog.c helper, with zeros written ahead of every append)
+without a complaint, and agrees with `eddy dump` and `eddy check` about it.
+No broker is involved."""
 
 import re
 from pathlib import Path
@@ -47,7 +48,10 @@ def expected_value(offset):
 
 def make_log(mklog, root, compression, batches=300, records=5):
     p = run([mklog, root, "t", "--batches", batches, "--records", records, "--value-bytes", VALUE_LEN,
-             "--segment-bytes", 20000, "--interval", 1024, "--compression", compression])
+             "--segment-bytes", 20000, "--interval", 1024, "--compression", compression,
+             # zeros written ahead of every append: sealed segments must still
+             # be exactly their batches
+             "--write-ahead", "always"])
     out = dict(line.split() for line in p.stdout.decode().splitlines())
     part = Path(root) / "t-0"
     logs = sorted(part.glob("*.log"))

@@ -152,6 +152,35 @@ void lt_seg_name(char *out, size_t cap, int64_t base, const char *suffix)
     snprintf(out, cap, "%020lld%s", (long long)base, suffix);
 }
 
+int lt_read_back(ed_log *log, uint64_t *len)
+{
+    size_t cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    int n = 0;
+    uint64_t total = 0;
+    int64_t off = ed_log_start_offset(log);
+    while (n >= 0 && buf && off < ed_log_end_offset(log)) {
+        struct ed_log_slice s;
+        if (ed_log_read(log, off, cap, &s) != ED_OK) break;
+        if (s.len == 0 || ed_log_slice_copy(&s, buf, cap) != ED_OK) n = -1;
+        for (size_t p = 0; n >= 0 && p < s.len; n++) {
+            struct ed_batch_info b;
+            if (ed_batch_check(buf + p, s.len - p, &b) != ED_OK || b.base_offset < off) {
+                n = -1;
+                break;
+            }
+            off = b.base_offset + b.last_offset_delta + 1;
+            p += ed_batch_total_len(&b);
+        }
+        total += s.len;
+        ed_log_slice_release(&s);
+    }
+    if (!buf || off < ed_log_end_offset(log)) n = -1;
+    free(buf);
+    if (len) *len = total;
+    return n;
+}
+
 long long lt_file_size(const char *path)
 {
     struct stat st;

@@ -40,6 +40,10 @@ void lt_part_path(char *out, size_t cap, const char *dir, const char *topic, int
 /* Segment file name for base offset and suffix. */
 void lt_seg_name(char *out, size_t cap, int64_t base, const char *suffix);
 long long lt_file_size(const char *path); /* -1 if missing */
+/* Reads the whole log from its start, checking that every batch is whole,
+ * CRC-valid and at or past the offset expected; returns the batch count
+ * (-1 at the first problem) and the bytes read in *len (if not NULL). */
+int lt_read_back(ed_log *log, uint64_t *len);
 bool lt_exists(const char *path);
 /* Number of files in folder whose names end with suffix. */
 int lt_count_suffix(const char *folder, const char *suffix);
