@@ -470,10 +470,11 @@ const struct ed_config_key ed_config_keys[] = {
      .choices = "producer,uncompressed,none,gzip,snappy,lz4,zstd",
      .off = B(compression_type),
      .tfield = ED_TF_COMPRESSION,
-     .doc = "codec of batches Eddy builds (bridges; producer: eddy.ingest.compression.type); "
-            "producers' batches are stored as sent",
-     .tdoc = "Compression of batches Eddy builds for this topic; 'producer' keeps what producers "
-             "send."},
+     .doc = "codec of stored batches: producers' batches in another codec are re-encoded with it "
+            "(Kafka's rule); producer keeps them as sent and bridges use "
+            "eddy.ingest.compression.type",
+     .tdoc = "Compression of this topic's batches: producers' batches in another codec are "
+             "re-encoded with it; 'producer' keeps what producers send."},
     {.name = "compression.zstd.level",
      .topic = "compression.zstd.level",
      .type = ED_CFG_INT,
@@ -482,8 +483,8 @@ const struct ed_config_key ed_config_keys[] = {
      .def = "3",
      .off = B(compression_zstd_level),
      .tfield = ED_TF_ZSTD_LEVEL,
-     .doc = "zstd level of batches Eddy builds with zstd (bridges; compaction: at most 3); "
-            "producers' batches are stored as sent",
+     .doc = "zstd level of batches Eddy compresses with zstd (bridges; producers' batches "
+            "re-encoded and compaction rebuilds: at most 3)",
      .tdoc = "zstd level of batches Eddy compresses with zstd for this topic (KIP-390)."},
     {.name = "eddy.ingest.compression.type",
      .type = ED_CFG_ENUM,

@@ -195,7 +195,8 @@ int ed_log_validate(ed_log *log, const uint8_t *buf, size_t len, struct ed_batch
  * snappy, lz4, zstd; zstd at compression.zstd.level, at most
  * ED_RECODE_ZSTD_LEVEL_MAX) the records are re-encoded with it, every other
  * header field kept (ed_recode_batch). ED_OK and *out NULL when the batch
- * stays as it is (compression.type=producer, the same codec); else *out is
+ * stays as it is (compression.type=producer, the same codec, or larger than
+ * max.message.bytes as sent, which the append refuses); else *out is
  * the storage's buffer, valid until the next ed_log_recode or
  * ed_log_recode_done. Errors as ed_recode_batch. */
 int ed_log_recode(ed_log *log, const uint8_t *buf, size_t len, uint8_t **out, size_t *out_len);

@@ -10,6 +10,9 @@ int ed_log_recode(ed_log *log, const uint8_t *buf, size_t len, uint8_t **out, si
     *out_len = 0;
     int codec = log->cfg.compression;
     if (codec < 0) return ED_OK; /* compression.type=producer */
+    /* Too large as sent: the append refuses it (Kafka checks the batch as
+     * sent before converting it), no work is spent on it. */
+    if (len > (size_t)log->cfg.max_message_len) return ED_OK;
     int level =
         codec == ED_COMPRESSION_ZSTD ? ED_MIN(log->cfg.zstd_level, ED_RECODE_ZSTD_LEVEL_MAX) : 0;
     uint64_t t0 = ed_plat_clock_mono_ns();

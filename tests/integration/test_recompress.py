@@ -5,6 +5,7 @@ kept), `producer` stores it as sent. The stored codec is read from the
 segment files; kcat reads the records back. Passes against Apache Kafka too
 (EDDY_TEST_TARGET=kafka)."""
 
+import gzip
 import time
 
 import pytest
@@ -18,22 +19,29 @@ from kafka_segments import stored_data_batches
 CODEC = {"none": 0, "uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
-def codec_topic(broker, topic, codec):
-    """A topic whose compression.type is codec, set after creation as
-    kafka-configs does (Kafka's own readiness check, a Fetch v4, fails on a
-    topic created with zstd: older fetches may not see zstd)."""
-    create_topic(broker, topic, 1)
+def set_config(broker, topic, key, value):
+    """Sets a topic config (IncrementalAlterConfigs, as kafka-configs does)
+    and waits until the broker describes it."""
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     res = ConfigResource("topic", topic, incremental_configs=[
-        ConfigEntry("compression.type", codec, incremental_operation=AlterConfigOpType.SET)])
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])
     list(admin.incremental_alter_configs([res]).values())[0].result(timeout=60)
     deadline = time.time() + 30
-    while True:  # the broker serving the topic has the new value
+    while True:
         cfg = list(admin.describe_configs([ConfigResource("topic", topic)]).values())[0].result(timeout=60)
-        if cfg["compression.type"].value == codec:
-            return topic
-        assert time.time() < deadline, cfg["compression.type"]
+        if cfg[key].value == value:
+            return
+        assert time.time() < deadline, cfg[key]
         time.sleep(0.1)
+
+
+def codec_topic(broker, topic, codec):
+    """A topic whose compression.type is codec, set after creation (Kafka's
+    own readiness check, a Fetch v4, fails on a topic created with zstd:
+    older fetches may not see zstd)."""
+    create_topic(broker, topic, 1)
+    set_config(broker, topic, "compression.type", codec)
+    return topic
 
 
 def stored_headers(broker, topic):
@@ -107,3 +115,25 @@ def test_retried_batch_deduplicates_after_reencoding(broker, topic_name):
     assert [(b["compression"], b["base_offset"], b["producer_id"], b["base_sequence"], b["record_count"])
             for b in batches] == [("zstd", 0, pid, 0, 2), ("zstd", 2, pid, 2, 1)]
     assert [row[3] for row in read_back(broker, topic, 3)] == ["a" * 100, "b" * 100, "c" * 100]
+
+
+def test_max_message_bytes_as_sent_and_as_stored(broker, topic_name):
+    """max.message.bytes bounds the batch as sent (even if re-encoding
+    would shrink it below) and the batch as stored (a re-encoding that
+    grows past it is refused too): MESSAGE_TOO_LARGE (10), nothing
+    stored."""
+    big, small = topic_name("zstd"), topic_name("plain")
+    codec_topic(broker, big, "zstd")
+    codec_topic(broker, small, "uncompressed")
+    for t in (big, small):
+        set_config(broker, t, "max.message.bytes", "2000")
+    recs = [(b"k", b"reading %d " % i + b"0" * 200) for i in range(20)]  # ~4.5 KB, compresses well
+    plain = kwire.record_batch(recs)
+    section = b"".join(kwire.record(i, 0, k, v) for i, (k, v) in enumerate(recs))
+    gz = kwire.crafted_batch(gzip.compress(section), len(recs), len(recs) - 1, attributes=1)
+    assert len(plain) > 2000 > len(gz)
+    with broker.conn() as c:
+        r = c.produce({small: {0: gz}}, version=7)["topics"][small][0]
+        assert r["error"] == 10, r  # gzip 0.3 KB, 4.5 KB uncompressed
+        assert c.produce({big: {0: plain}}, version=7)["topics"][big][0]["error"] == 10
+    assert stored_headers(broker, big) == [] and stored_headers(broker, small) == []
