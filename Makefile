@@ -84,7 +84,8 @@ LIB_SRC := $(filter-out platform/tls.c,$(LIB_SRC))
 else
 LIB_SRC := $(filter-out platform/tls_none.c,$(LIB_SRC))
 endif
-HDRS := $(shell find platform storage core bridge tools -name '*.h' 2>/dev/null)
+# Headers and the config table's row files (core/config_keys_*.inc).
+HDRS := $(shell find platform storage core bridge tools -name '*.h' -o -name '*.inc' 2>/dev/null)
 
 # The dashboard's files (bridge/assets/), gzip-compressed into a generated C
 # table (tools/mkassets.sh; no npm, no network); its object joins the library.

@@ -306,7 +306,15 @@ static void on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
     }
     if (rc != ED_OK) {
         c->level = 0;
-        ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
+        if (ck.level == 5) {
+            /* MQTT 5 may say why in a CONNACK before closing (4.13.1) */
+            uint8_t b[8];
+            ed_mqtt_send_bytes(
+                c, b,
+                ed_mqtt_encode_connack(b, sizeof b, 5, false, ed_mqtt_decode_reason(rc), NULL));
+            ed_mqtt_out_flush(c);
+        }
+        ed_mqtt_close_bad(c, ed_mqtt_decode_reason(rc), why);
         return;
     }
     c->level = ck.level;
@@ -477,8 +485,9 @@ static void on_publish(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size
 {
     struct ed_mqtt_publish pk;
     const char *why = "?";
-    if (ed_mqtt_decode_publish(body, len, flags, c->level, &pk, &why) != ED_OK) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
+    int rc = ed_mqtt_decode_publish(body, len, flags, c->level, &pk, &why);
+    if (rc != ED_OK) {
+        ed_mqtt_close_bad(c, ed_mqtt_decode_reason(rc), why);
         return;
     }
     uint8_t *scratch = NULL;
@@ -505,8 +514,9 @@ static void on_ack(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_t *body
 {
     struct ed_mqtt_ack a;
     const char *why = "?";
-    if (ed_mqtt_decode_ack(type, body, len, flags, c->level, &a, &why) != ED_OK) {
-        ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
+    int rc = ed_mqtt_decode_ack(type, body, len, flags, c->level, &a, &why);
+    if (rc != ED_OK) {
+        ed_mqtt_close_bad(c, ed_mqtt_decode_reason(rc), why);
         return;
     }
     uint8_t b[8];
@@ -616,8 +626,9 @@ static void on_packet(ed_mqtt_conn *c, uint8_t first, const uint8_t *body, size_
     }
     case ED_MQTT_DISCONNECT: {
         struct ed_mqtt_disconnect d;
-        if (ed_mqtt_decode_disconnect(body, len, flags, c->level, &d, &why) != ED_OK) {
-            ed_mqtt_close_bad(c, ED_MQTT_RC_MALFORMED, why);
+        int rc = ed_mqtt_decode_disconnect(body, len, flags, c->level, &d, &why);
+        if (rc != ED_OK) {
+            ed_mqtt_close_bad(c, ed_mqtt_decode_reason(rc), why);
             return;
         }
         if (d.session_expiry_s > 0 && c->session_expiry_s == 0) {
@@ -853,9 +864,14 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     }
     if (rc == ED_OK) rc = ed_mqtt_retain_open(m, cfg, why, why_len);
     if (rc == ED_OK) rc = ed_mqtt_out_open(m, cfg, why, why_len);
+    if (rc == ED_OK) {
+        rc = ed_mqtt_share_log_open(m, cfg);
+        if (rc != ED_OK) snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
+    }
     if (rc == ED_OK) rc = ed_mqtt_session_open(m, cfg, why, why_len);
     ed_config_free(def);
     if (rc != ED_OK) {
+        ed_mqtt_share_log_close(m);
         ed_mqtt_session_close(m);
         ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
@@ -883,6 +899,7 @@ int ed_mqtt_new(ed_broker *b, char *why, size_t why_len, ed_mqtt **out)
     if (rc != ED_OK) {
         snprintf(why, why_len, "MQTT listener: %s", ed_strerror(rc));
         ed_ingest_free(m->ingest);
+        ed_mqtt_share_log_close(m);
         ed_mqtt_session_close(m);
         ed_mqtt_out_close(m);
         ed_mqtt_retain_close(m);
@@ -915,6 +932,7 @@ void ed_mqtt_shutdown(ed_mqtt *m)
         ed_mqtt_out_flush(c);
         ed_mqtt_conn_close(c, "shutting down", false);
     }
+    ed_mqtt_share_log_close(m); /* durable share groups saved */
     ed_ingest_flush(m->ingest); /* the sessions saved as they closed */
 }
 

@@ -307,10 +307,12 @@ int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const c
             *why = "malformed property value";
             return ED_ERR_PROTO;
         }
+        /* Well-formed but against the rules: a Protocol Error (MQTT 5.0,
+         * 2.2.2.2 and each property's section), not a malformed packet. */
         if (id != ED_MQTT_PROP_USER) {
             if (seen & (1ull << id)) {
                 *why = "property given twice";
-                return ED_ERR_PROTO;
+                return ED_ERR_INVAL;
             }
             seen |= 1ull << id;
         }
@@ -331,10 +333,7 @@ int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const c
             bad = pr.num == 0;
             break;
         case ED_MQTT_PROP_SUBSCRIPTION_ID:
-            if (pr.num == 0) { /* well-formed, but a Protocol Error (MQTT 5.0, 3.8.2.1.2) */
-                *why = "Subscription Identifier 0";
-                return ED_ERR_INVAL;
-            }
+            bad = pr.num == 0;
             break;
         case ED_MQTT_PROP_RESPONSE_TOPIC:
             bad = pr.data.len == 0 || memchr(pr.data.p, '+', pr.data.len) ||
@@ -344,8 +343,9 @@ int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const c
             break;
         }
         if (bad) {
-            *why = "property value out of range";
-            return ED_ERR_PROTO;
+            *why = id == ED_MQTT_PROP_SUBSCRIPTION_ID ? "Subscription Identifier 0"
+                                                      : "property value out of range";
+            return ED_ERR_INVAL;
         }
     }
     return ED_OK;
@@ -426,11 +426,17 @@ int ed_mqtt_decode_connect(const uint8_t *body, size_t len, uint8_t flags,
         struct ed_mqtt_prop_iter it;
         struct ed_mqtt_prop pr;
         ed_mqtt_prop_iter_init(&it, out->props);
+        bool auth_data = false;
         while (ed_mqtt_prop_next(&it, &pr)) {
             if (pr.id == ED_MQTT_PROP_RECEIVE_MAX) out->receive_max = (uint16_t)pr.num;
             if (pr.id == ED_MQTT_PROP_MAX_PACKET_SIZE) out->max_packet_len = pr.num;
             if (pr.id == ED_MQTT_PROP_SESSION_EXPIRY) out->session_expiry_s = pr.num;
             if (pr.id == ED_MQTT_PROP_AUTH_METHOD) out->has_auth_method = true;
+            auth_data |= pr.id == ED_MQTT_PROP_AUTH_DATA;
+        }
+        if (auth_data && !out->has_auth_method) { /* MQTT 5.0, 3.1.2.11.10 */
+            *why = "Authentication Data without an Authentication Method";
+            return ED_ERR_INVAL;
         }
     }
     out->client_id = get_str(&c);
@@ -551,10 +557,14 @@ int ed_mqtt_decode_subscribe(int type, const uint8_t *body, size_t len, uint8_t 
         struct ed_mqtt_bytes f = get_str(&c);
         if (type == ED_MQTT_SUBSCRIBE) {
             uint8_t o = get_u8(&c);
-            if (!c.bad && ((o & 3) == 3 || (level == 4 && (o & 0xfc)) ||
-                           (level == 5 && ((o & 0xc0) || ((o >> 4) & 3) == 3)))) {
-                *why = "bad subscription options";
-                return ED_ERR_PROTO;
+            if (!c.bad && ((level == 4 && (o & 0xfc)) || (level == 5 && (o & 0xc0)))) {
+                *why = "reserved bits set in subscription options";
+                return ED_ERR_PROTO; /* MQTT-3.8.3-5: malformed */
+            }
+            if (!c.bad && ((o & 3) == 3 || (level == 5 && ((o >> 4) & 3) == 3))) {
+                *why = "subscription options with QoS 3 or Retain Handling 3";
+                /* MQTT 5.0, 3.8.3.1: a Protocol Error; 3.1.1 calls QoS 3 malformed */
+                return level == 5 ? ED_ERR_INVAL : ED_ERR_PROTO;
             }
         }
         if (c.bad) {
@@ -567,9 +577,9 @@ int ed_mqtt_decode_subscribe(int type, const uint8_t *body, size_t len, uint8_t 
         }
         out->n++;
     }
-    if (out->n == 0) {
+    if (out->n == 0) { /* MQTT 5.0, 3.8.3 and 3.10.3: a Protocol Error */
         *why = "SUBSCRIBE/UNSUBSCRIBE without a topic filter";
-        return ED_ERR_PROTO;
+        return level == 5 ? ED_ERR_INVAL : ED_ERR_PROTO;
     }
     return ED_OK;
 }
@@ -621,6 +631,11 @@ int ed_mqtt_decode_empty(const uint8_t *body, size_t len, uint8_t flags, const c
         return ED_ERR_PROTO;
     }
     return ED_OK;
+}
+
+uint8_t ed_mqtt_decode_reason(int rc)
+{
+    return rc == ED_ERR_INVAL ? ED_MQTT_RC_PROTOCOL_ERROR : ED_MQTT_RC_MALFORMED;
 }
 
 /* ---- encoders ---- */

@@ -139,9 +139,12 @@ void ed_mqtt_prop_iter_init(struct ed_mqtt_prop_iter *it, struct ed_mqtt_bytes p
 int ed_mqtt_prop_next(struct ed_mqtt_prop_iter *it, struct ed_mqtt_prop *out);
 /* Checks a property block: known identifiers allowed in packet type (for a
  * will's properties pass ED_MQTT_PUBLISH with will = true), well-formed
- * values, no repeated single-valued property. ED_ERR_PROTO with *why;
- * ED_ERR_INVAL with *why for a well-formed value that MQTT 5 calls a
- * Protocol Error rather than a malformed packet (Subscription Identifier 0). */
+ * values, no repeated single-valued property. ED_ERR_PROTO with *why for a
+ * malformed block (an unknown identifier, one not valid in this packet, a
+ * value cut short: MQTT 5.0, 2.2.2.2); ED_ERR_INVAL with *why for what MQTT
+ * 5 calls a Protocol Error (a property given twice, a value out of its
+ * range: Receive Maximum or Maximum Packet Size 0, a 0/1 byte above 1,
+ * Subscription Identifier 0, a Response Topic with a wildcard). */
 int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const char **why);
 
 /* ---- decoding (client to server) ---- */
@@ -169,7 +172,8 @@ struct ed_mqtt_connect {
 /* Decodes a CONNECT body (after the fixed header; flags = low nibble of the
  * first byte). ED_ERR_UNSUPPORTED: the protocol name or level is not MQTT
  * 3.1.1 / 5 (out->level holds the level read, 0 if the name was wrong).
- * ED_ERR_PROTO: malformed, with *why. */
+ * ED_ERR_PROTO: malformed, with *why; ED_ERR_INVAL: a Protocol Error (MQTT
+ * 5), with *why. The other decoders answer the same two. */
 int ed_mqtt_decode_connect(const uint8_t *body, size_t len, uint8_t flags,
                            struct ed_mqtt_connect *out, const char **why);
 
@@ -266,14 +270,17 @@ size_t ed_mqtt_publish_len(uint8_t level, uint8_t qos, size_t topic_len, size_t 
                            size_t payload_len);
 
 const char *ed_mqtt_type_name(int type);
+/* The reason code for a decoder's error: 0x82 Protocol Error for
+ * ED_ERR_INVAL, else 0x81 Malformed Packet. */
+uint8_t ed_mqtt_decode_reason(int rc);
 
 /* ---- the client side (Eddy pulling from another broker) ----
  * Encoders of what a client sends (CONNECT, SUBSCRIBE, PINGREQ,
  * DISCONNECT; PUBACK/PUBREC/PUBCOMP are ed_mqtt_encode_ack) and decoders
  * of what only a server sends (CONNACK, SUBACK; a server's PUBLISH and
  * PUBREL go through ed_mqtt_decode_publish / ed_mqtt_decode_ack). Same
- * contracts as above: encoders return the length or 0, decoders ED_OK or
- * ED_ERR_PROTO with *why. */
+ * contracts as above: encoders return the length or 0, decoders ED_OK, or
+ * ED_ERR_PROTO (malformed) or ED_ERR_INVAL (a Protocol Error) with *why. */
 
 struct ed_mqtt_connect_opts {
     uint8_t level; /* 4 or 5 */

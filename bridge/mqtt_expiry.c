@@ -3,7 +3,7 @@
  * the header mqtt.expiry (decimal seconds; the record's timestamp is its
  * arrival) and in a retained message's own properties; a delivery that
  * waited carries what is left of it, and one whose interval has passed is
- * not made. */
+ * not made (but one already sent, in flight, is completed: 0 is left). */
 #include "bridge/mqtt_int.h"
 #include "platform/mem.h"
 #include "storage/batch.h"
@@ -17,9 +17,8 @@
 bool ed_mqtt_expiry_left(uint32_t interval_s, int64_t since_ms, int64_t now_ms, uint32_t *left_s)
 {
     int64_t waited_s = now_ms > since_ms ? (now_ms - since_ms) / 1000 : 0;
-    if (waited_s >= (int64_t)interval_s) return false;
-    *left_s = interval_s - (uint32_t)waited_s;
-    return true;
+    *left_s = waited_s >= (int64_t)interval_s ? 0 : interval_s - (uint32_t)waited_s;
+    return *left_s > 0;
 }
 
 bool ed_mqtt_expiry_in_props(struct ed_mqtt_bytes props, uint32_t *interval_s)

@@ -3,7 +3,8 @@
  * and the ingest path (mqtt_pub.c), subscriptions and live delivery
  * (mqtt_sub.c), retained messages (mqtt_retain.c), records from the log
  * to subscribers (mqtt_out.c), persistent sessions delivered from the log
- * (mqtt_session.c), shared subscriptions (mqtt_share.c), MQTT 5
+ * (mqtt_session.c), shared subscriptions (mqtt_share.c; durable groups in
+ * mqtt_share_log.c), MQTT 5
  * subscription identifiers (mqtt_subid.c) and message expiry
  * (mqtt_expiry.c) on deliveries. Everything here runs on the loop thread. */
 #ifndef ED_BRIDGE_MQTT_INT_H
@@ -87,6 +88,7 @@ typedef struct ed_mqtt_out ed_mqtt_out;
 typedef struct ed_mqtt_sessions ed_mqtt_sessions;
 typedef struct ed_mqtt_sess ed_mqtt_sess;
 typedef struct ed_mqtt_share ed_mqtt_share;
+typedef struct ed_mqtt_share_logs ed_mqtt_share_logs;
 
 /* A client's session: the connection engine's per-connection data. */
 typedef struct ed_mqtt_conn ed_mqtt_conn;
@@ -138,10 +140,11 @@ struct ed_mqtt {
     int allow_anonymous; /* mqtt.allow.anonymous: 1 yes, 0 no, -1 while no user exists */
     struct ed_mqtt_limits lim;
     ed_mqtt_routes *routes;
-    ed_mqtt_retained *retained; /* retained messages (mqtt_retain.c) */
-    ed_mqtt_out *out;           /* Kafka to MQTT (mqtt_out.c) */
-    ed_mqtt_sessions *sessions; /* persistent sessions (mqtt_session.c) */
-    ed_mqtt_share *share;       /* shared subscriptions (mqtt_share.c; NULL until used) */
+    ed_mqtt_retained *retained;     /* retained messages (mqtt_retain.c) */
+    ed_mqtt_out *out;               /* Kafka to MQTT (mqtt_out.c) */
+    ed_mqtt_sessions *sessions;     /* persistent sessions (mqtt_session.c) */
+    ed_mqtt_share *share;           /* shared subscriptions (mqtt_share.c; NULL until used) */
+    ed_mqtt_share_logs *share_logs; /* durable share groups (mqtt_share_log.c) */
     uint8_t *key_buf; /* record keys from the routes' KEY templates (NULL: none has one) */
     ed_conn_set *set;
     ed_mqtt_conn *conns; /* open sessions */
@@ -253,7 +256,7 @@ void ed_mqtt_subid_done(struct ed_mqtt_subid_buf *b);
 /* ---- message expiry (mqtt_expiry.c) ---- */
 struct ed_record;
 /* The interval left of interval_s after waiting from since_ms to now_ms
- * (Unix epoch): false when it has passed. */
+ * (Unix epoch), in whole seconds: false (and *left_s 0) when it has passed. */
 bool ed_mqtt_expiry_left(uint32_t interval_s, int64_t since_ms, int64_t now_ms, uint32_t *left_s);
 bool ed_mqtt_expiry_in_props(struct ed_mqtt_bytes props, uint32_t *interval_s);
 /* *props with their Message Expiry Interval lowered by the time since
@@ -341,6 +344,33 @@ void ed_mqtt_session_saved(ed_mqtt_conn *c, uint64_t gen, int status);
  * the ends of the partitions (only what is published from now on). */
 void ed_mqtt_session_first_sub(ed_mqtt_conn *c);
 uint32_t ed_mqtt_session_count(const ed_mqtt *m);
+/* Whether a persistent session of client id exists (connected or not). */
+bool ed_mqtt_session_exists(ed_mqtt *m, const char *id);
+/* Room for a record of len bytes in *buf (*cap bytes, grown): ED_OK,
+ * ED_ERR_TOOBIG over the 1 MiB a record of __mqtt_sessions may take,
+ * ED_ERR_NOMEM. */
+int ed_mqtt_session_room(uint8_t **buf, size_t *cap, size_t len);
+/* Appends key and value (NULL: a tombstone) to __mqtt_sessions, no wait. */
+int ed_mqtt_session_put(ed_mqtt *m, const void *key, size_t key_len, const void *value,
+                        size_t value_len);
+/* A record of the log as an MQTT message: topic (in the caller's buf of
+ * 65535 bytes), properties (valid until the next call), payload, and its
+ * Message Expiry Interval left (expired: it passed; left_s is then 1). */
+struct ed_mqtt_msg {
+    struct ed_mqtt_bytes topic, props, payload;
+    bool expires, expired;
+    uint32_t left_s;
+};
+/* False when rec has no MQTT topic (logged). */
+bool ed_mqtt_session_msg_of(ed_mqtt *m, const char *ktopic, const struct ed_record *rec,
+                            uint8_t *buf, struct ed_mqtt_msg *g);
+/* Sends g (record rec of ktopic) to c at qos under packet id id (slot
+ * taken for QoS > 0), with RETAIN retain and the Subscription Identifiers
+ * ids[0..n_ids): false (counted, logged) when over c's Maximum Packet
+ * Size. */
+bool ed_mqtt_session_send_msg(ed_mqtt_conn *c, const char *ktopic, const struct ed_record *rec,
+                              const struct ed_mqtt_msg *g, uint8_t qos, bool retain,
+                              const uint32_t *ids, int n_ids, uint16_t id, bool dup);
 
 /* ---- shared subscriptions (mqtt_share.c) ---- */
 /* Whether filter f starts with $share/. */
@@ -358,10 +388,48 @@ void ed_mqtt_share_release(ed_mqtt_conn *c);
 /* c's connection ended: its unacknowledged shared deliveries go to other
  * members. */
 void ed_mqtt_share_leave(ed_mqtt_conn *c);
-/* A SUBSCRIBE added (messages waiting may go out) or an UNSUBSCRIBE
- * removed (a group without members and messages is freed) subscriptions. */
-void ed_mqtt_share_subscribed(ed_mqtt *m);
-void ed_mqtt_share_unsubscribed(ed_mqtt *m);
+/* A SUBSCRIBE of c added (messages waiting may go out) or an UNSUBSCRIBE
+ * removed (a group without members and messages is freed) shared
+ * subscriptions; a persistent session joins or leaves durable groups. */
+void ed_mqtt_share_subscribed(ed_mqtt_conn *c);
+void ed_mqtt_share_unsubscribed(ed_mqtt_conn *c);
+/* The connected member after *last (in the listener's list, wrapping)
+ * of the group of $share filter f that can take a message of QoS qos_in
+ * now: its packet id is taken (*id, QoS > 0), *qos is the QoS it gets,
+ * *retain RETAIN (retain_in and Retain As Published), *sub_id its
+ * subscription's identifier (0: none); *last is set to it. NULL when no
+ * member has room. */
+ed_mqtt_conn *ed_mqtt_share_pick(ed_mqtt *m, const char *f, size_t len, const ed_mqtt_conn **last,
+                                 uint8_t qos_in, bool retain_in, uint8_t *qos, uint16_t *id,
+                                 bool *retain, uint32_t *sub_id);
+
+/* ---- durable share groups (mqtt_share_log.c) ---- */
+/* A share group with a persistent member delivers from the log from its
+ * own positions, kept in __mqtt_sessions (mqtt_group.h), and outlives
+ * its members' connections. Open before the sessions are loaded. */
+int ed_mqtt_share_log_open(ed_mqtt *m, const struct ed_config *cfg);
+void ed_mqtt_share_log_close(ed_mqtt *m);
+/* A record of __mqtt_sessions whose key starts with 0x00 (value NULL with
+ * value_len 0: a tombstone): ED_OK, or an error for bytes not parsed. */
+int ed_mqtt_share_log_load(ed_mqtt *m, const uint8_t *key, size_t key_len, const uint8_t *value,
+                           int64_t value_len);
+/* Every record was loaded: members without a session leave. */
+void ed_mqtt_share_log_loaded(ed_mqtt *m);
+/* Whether $share filter f has a durable group (delivered from the log). */
+bool ed_mqtt_share_log_has(const ed_mqtt *m, const char *f, size_t len);
+/* Persistent session c's shared subscriptions changed or were resumed:
+ * it joins and leaves durable groups to match. */
+void ed_mqtt_share_log_sync(ed_mqtt_conn *c);
+/* The session of client id ended for good: it leaves its groups (a group
+ * left without persistent members ends). */
+void ed_mqtt_share_log_forget(ed_mqtt *m, const char *id);
+/* A window slot of c came free: acknowledged deliveries move positions. */
+void ed_mqtt_share_log_release(ed_mqtt_conn *c);
+/* c's connection ended: its unacknowledged deliveries go to others. */
+void ed_mqtt_share_log_leave(ed_mqtt_conn *c);
+void ed_mqtt_share_log_pump_soon(ed_mqtt *m);
+void ed_mqtt_share_log_appended(ed_mqtt *m, ed_partition *p);
+void ed_mqtt_share_log_removed(ed_mqtt *m, ed_partition *p);
 /* Frees the groups (what they still hold is dropped and counted). */
 void ed_mqtt_share_close(ed_mqtt *m);
 

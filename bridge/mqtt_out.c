@@ -4,7 +4,8 @@
  * Each partition has a cursor: the next offset to look at; an append marks
  * it, a zero-delay timer reads from the cursor to the end in bounded steps
  * and delivers through the subscribers' windows and queues (whose bounds
- * and drop policy apply as for live MQTT publishes). */
+ * and drop policy apply as for live MQTT publishes), with the Message
+ * Expiry Interval of the record's mqtt.expiry header lowered by its age. */
 #include "bridge/mqtt_int.h"
 #include "core/config.h"
 #include "core/topics.h"
@@ -165,10 +166,21 @@ static int deliver_record(void *arg, const struct ed_record *rec)
     struct ed_mqtt_bytes props;
     size_t n = ed_mqtt_out_topic_of(o->m, o->ktopic, rec, o->topic, &props);
     if (n == SIZE_MAX) return 0;
+    /* A Message Expiry Interval in the record's mqtt.expiry header runs
+     * from its timestamp (CreateTime: when it was produced): a record past
+     * it is not delivered, others carry what is left, as a persistent
+     * session reading the log does. */
+    uint32_t exp_s, left_s = 0;
+    bool expires = ed_mqtt_expiry_of_record(rec, &exp_s);
+    if (expires && !ed_mqtt_expiry_left(exp_s, rec->timestamp, ed_plat_clock_wall_ms(), &left_s))
+        return 0;
+    struct ed_mqtt_subid_buf eb = {.heap = NULL};
+    if (expires) props = ed_mqtt_expiry_append(&eb, props, left_s);
     struct ed_mqtt_bytes topic = {o->topic, n};
     struct ed_mqtt_bytes payload = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0};
     /* at the subscription's QoS */
     ed_mqtt_deliver(o->m, NULL, topic, payload, props, 2, false);
+    ed_mqtt_subid_done(&eb);
     return 0;
 }
 

@@ -80,10 +80,15 @@ static void on_batch_done(void *arg, int status)
 #define URGENT_WINDOW 20
 
 /* A connection that has this many publishes waiting cannot be relied on to
- * send more: its partition's flush starts at once instead of gathering. */
+ * send more: its partition's flush starts at once instead of gathering.
+ * With every slot taken it is not even read until answered, so its batch
+ * is appended without the short linger. */
 static void hurry_if_window_full(ed_mqtt_conn *c, ed_partition *p)
 {
-    if (c->pend_n >= ED_MIN((uint32_t)URGENT_WINDOW, c->pend_cap)) ed_ingest_hurry(c->m->ingest, p);
+    if (c->pend_n >= c->pend_cap)
+        ed_ingest_append_now(c->m->ingest, p);
+    else if (c->pend_n >= ED_MIN((uint32_t)URGENT_WINDOW, c->pend_cap))
+        ed_ingest_hurry(c->m->ingest, p);
 }
 
 /* ---- routing a publish into the log ---- */

@@ -5,7 +5,10 @@
  * properties) and in memory (a hash table by topic) for delivery on
  * SUBSCRIBE. The table is rebuilt from the topic at start; it is bounded by
  * mqtt.retained.max.messages and .total.bytes, each payload by
- * mqtt.retained.max.bytes. */
+ * mqtt.retained.max.bytes. A message whose Message Expiry Interval has
+ * passed is deleted like one an empty publish replaced (a null record, so
+ * compaction drops the stored copy too) the next time the table is walked:
+ * at a SUBSCRIBE, or when a new retained message would not fit. */
 #define ED_LOG_MODULE "mqtt"
 #include "bridge/mqtt_int.h"
 #include "core/partitioner.h"
@@ -245,10 +248,48 @@ static int ensure_topic(ed_mqtt_retained *r, ed_topics *topics, const char **why
     return r->part ? ED_OK : ED_ERR_NOENT;
 }
 
+/* Deletes every retained message whose expiry has passed, from the table
+ * and, by a null record through the ingest path (no wait: it is made
+ * durable by the next flush), from the log. */
+static void sweep_expired(ed_mqtt *m)
+{
+    ed_mqtt_retained *r = m->retained;
+    int64_t now_ms = ed_plat_clock_wall_ms();
+    for (uint32_t i = 0; r && i < r->n_buckets; i++)
+        for (struct rent **pp = &r->b[i]; *pp;) {
+            struct rent *e = *pp;
+            uint32_t exp_s, left_s;
+            struct ed_mqtt_bytes props = {e->data + e->topic_len, e->props_len};
+            if (!ed_mqtt_expiry_in_props(props, &exp_s) ||
+                ed_mqtt_expiry_left(exp_s, e->at_ms, now_ms, &left_s)) {
+                pp = &e->next;
+                continue;
+            }
+            int rc = r->part ? ed_ingest_add(m->ingest, r->part, e->data, e->topic_len, NULL, 0,
+                                             NULL, 0, NULL, 0)
+                             : ED_ERR_NOENT;
+            if (rc != ED_OK) {
+                ED_LOG_WARN_RL("expired retained message of '%.*s' not deleted from %s: %s",
+                               (int)ED_MIN(e->topic_len, 200), (const char *)e->data,
+                               RETAINED_TOPIC, ed_strerror(rc));
+                pp = &e->next; /* not sent meanwhile; tried again at the next walk */
+                continue;
+            }
+            *pp = e->next;
+            r->len -= entry_len(e->topic_len, e->props_len, e->payload_len);
+            r->n--;
+            ed_free(e);
+        }
+}
+
 int ed_mqtt_retain_check(ed_mqtt *m, const struct ed_mqtt_publish *pk, const char **why)
 {
     if (pk->payload.len == 0) return ED_OK; /* a deletion is always taken */
     *why = fits(m->retained, pk->topic, pk->props.len, pk->payload.len);
+    if (*why) { /* expired messages make room */
+        sweep_expired(m);
+        *why = fits(m->retained, pk->topic, pk->props.len, pk->payload.len);
+    }
     return *why ? ED_MQTT_RC_QUOTA_EXCEEDED : ED_OK;
 }
 
@@ -286,13 +327,14 @@ void ed_mqtt_retain_send(ed_mqtt_conn *c, const uint8_t *f, size_t flen, uint8_t
                          uint32_t sub_id)
 {
     ed_mqtt_retained *r = c->m->retained;
+    sweep_expired(c->m);
     for (uint32_t i = 0; r && i < r->n_buckets && !c->closing; i++)
         for (struct rent *e = r->b[i]; e && !c->closing; e = e->next) {
             if (!ed_mqtt_filter_match(f, flen, e->data, e->topic_len)) continue;
             struct ed_mqtt_bytes t = {e->data, e->topic_len};
             struct ed_mqtt_bytes props = {e->data + e->topic_len, e->props_len};
             struct ed_mqtt_bytes payload = {e->data + e->topic_len + e->props_len, e->payload_len};
-            /* an expired retained message is not sent (MQTT-3.3.2-5) */
+            /* one that expired since the sweep is not sent (MQTT-3.3.2-5) */
             struct ed_mqtt_subid_buf eb, sb;
             if (ed_mqtt_expiry_rewrite(&eb, &props, e->at_ms, ed_plat_clock_wall_ms()) < 0)
                 continue;

@@ -189,12 +189,14 @@ static void forget(ed_mqtt_sessions *s, const char *id)
 {
     size_t len = strlen(id);
     const char *why = NULL;
-    index_del(s, id, len);
-    if (ensure_topic(s, &why) != ED_OK) return;
-    int rc = ed_ingest_add(s->m->ingest, s->part, id, len, NULL, 0, NULL, 0, NULL, 0);
+    /* id may be the index entry's own: used before the entry is freed */
+    ed_mqtt_share_log_forget(s->m, id);
+    int rc = ensure_topic(s, &why);
+    if (rc == ED_OK) rc = ed_ingest_add(s->m->ingest, s->part, id, len, NULL, 0, NULL, 0, NULL, 0);
     if (rc != ED_OK)
         ED_LOG_WARN_RL("session of MQTT client %s not deleted from %s: %s", id, SESSIONS_TOPIC,
-                       ed_strerror(rc));
+                       why ? why : ed_strerror(rc));
+    index_del(s, id, len);
 }
 
 /* ---- positions ---- */
@@ -350,6 +352,17 @@ static void unwait(ed_mqtt_conn *c, uint32_t gen)
     }
 }
 
+int ed_mqtt_session_room(uint8_t **buf, size_t *cap, size_t len)
+{
+    if (len > RECORD_MAX) return ED_ERR_TOOBIG;
+    if (len <= *cap) return ED_OK;
+    uint8_t *b = ed_realloc(*buf, len);
+    if (!b) return ED_ERR_NOMEM;
+    *buf = b;
+    *cap = len;
+    return ED_OK;
+}
+
 /* Stores c's session; wait: with a durable wait for what waits on it. */
 static void save(ed_mqtt_conn *c, bool wait, bool ending)
 {
@@ -360,16 +373,7 @@ static void save(ed_mqtt_conn *c, bool wait, bool ending)
     struct ed_mqtt_sess_rec r;
     int rc = build(c, &r, ending);
     size_t len = rc == ED_OK ? ed_mqtt_session_len(&r) : 0;
-    if (rc == ED_OK && len > RECORD_MAX) {
-        rc = ED_ERR_TOOBIG;
-    } else if (rc == ED_OK && len > s->buf_cap) {
-        uint8_t *b = ed_realloc(s->buf, len);
-        if (!b) rc = ED_ERR_NOMEM;
-        if (b) {
-            s->buf = b;
-            s->buf_cap = len;
-        }
-    }
+    if (rc == ED_OK) rc = ed_mqtt_session_room(&s->buf, &s->buf_cap, len);
     if (rc == ED_OK && ed_mqtt_session_encode(&r, s->buf, s->buf_cap) != len) rc = ED_ERR_INVAL;
     rec_release(&r);
     if (rc == ED_OK) rc = ensure_topic(s, &why);
@@ -456,7 +460,7 @@ static int qos_for(const ed_mqtt_conn *c, const struct ed_record *rec, const uin
     bool rap = false;
     for (int i = 0; i < c->n_subs; i++) {
         const struct sub *sb = &c->subs[i];
-        /* shared subscriptions are served live (mqtt_share.c) */
+        /* shared subscriptions are their groups' (mqtt_share.c, mqtt_share_log.c) */
         if ((sb->no_local && mine) || ed_mqtt_share_is((const uint8_t *)sb->filter, sb->len) ||
             !ed_mqtt_filter_match((const uint8_t *)sb->filter, sb->len, topic, n))
             continue;
@@ -467,53 +471,71 @@ static int qos_for(const ed_mqtt_conn *c, const struct ed_record *rec, const uin
     return best;
 }
 
+bool ed_mqtt_session_msg_of(ed_mqtt *m, const char *ktopic, const struct ed_record *rec,
+                            uint8_t *buf, struct ed_mqtt_msg *g)
+{
+    memset(g, 0, sizeof *g);
+    size_t n = ed_mqtt_out_topic_of(m, ktopic, rec, buf, &g->props);
+    if (n == SIZE_MAX) return false;
+    g->topic = (struct ed_mqtt_bytes){buf, n};
+    g->payload =
+        (struct ed_mqtt_bytes){rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0};
+    uint32_t exp_s;
+    g->expires = ed_mqtt_expiry_of_record(rec, &exp_s);
+    if (g->expires &&
+        !ed_mqtt_expiry_left(exp_s, rec->timestamp, ed_plat_clock_wall_ms(), &g->left_s)) {
+        g->expired = true; /* left_s is 0 */
+    }
+    return true;
+}
+
+bool ed_mqtt_session_send_msg(ed_mqtt_conn *c, const char *ktopic, const struct ed_record *rec,
+                              const struct ed_mqtt_msg *g, uint8_t qos, bool retain,
+                              const uint32_t *ids, int n_ids, uint16_t id, bool dup)
+{
+    struct ed_mqtt_bytes props = c->level == 5 ? g->props : (struct ed_mqtt_bytes){NULL, 0};
+    struct ed_mqtt_subid_buf eb = {.heap = NULL};
+    if (g->expires && c->level == 5) props = ed_mqtt_expiry_append(&eb, props, g->left_s);
+    struct ed_mqtt_subid_buf sb;
+    props = ed_mqtt_subid_props(&sb, props, ids, c->level == 5 ? n_ids : 0);
+    size_t total = ed_mqtt_publish_len(c->level, qos, g->topic.len, props.len, g->payload.len);
+    bool ok = total != SIZE_MAX && (!c->client_max_packet || total <= c->client_max_packet);
+    if (ok) {
+        ed_mqtt_send_publish(c, g->topic, g->payload, props, qos, retain, dup, id);
+    } else {
+        c->m->stats.n_dropped++;
+        ED_LOG_WARN_RL("record %s@%" PRId64 " not delivered to MQTT client %s: %zu bytes, over "
+                       "its Maximum Packet Size",
+                       ktopic, rec->offset, c->client_id, total);
+    }
+    ed_mqtt_subid_done(&sb);
+    ed_mqtt_subid_done(&eb);
+    return ok;
+}
+
 /* Sends record rec to c: the PUBLISH of slot q (NULL: QoS 0). False when
  * the record has no MQTT topic or is too big for the client. With
  * best_out, sends nothing and says at which QoS c takes it (-1: not). */
 static bool send_record(ed_mqtt_conn *c, const char *ktopic, const struct ed_record *rec,
                         uint8_t qos, uint16_t id, bool dup, int *best_out)
 {
-    ed_mqtt_sessions *s = c->m->sessions;
-    struct ed_mqtt_bytes props;
-    size_t n = ed_mqtt_out_topic_of(c->m, ktopic, rec, s->topic, &props);
-    if (n == SIZE_MAX) return false;
     /* A message whose expiry passed while the client was away is not
-     * delivered; one in flight already is sent again as it is. */
-    uint32_t exp_s, left_s = 0;
-    bool expires = ed_mqtt_expiry_of_record(rec, &exp_s);
-    if (expires && !ed_mqtt_expiry_left(exp_s, rec->timestamp, ed_plat_clock_wall_ms(), &left_s)) {
-        if (best_out) return false;
-        left_s = 1;
-    }
+     * delivered; one whose delivery had started (in flight, sent again
+     * with DUP) is completed, carrying what is left of its interval: 0
+     * once passed (MQTT 5.0, 3.3.2.3.3 deletes only what has not started). */
+    struct ed_mqtt_msg g;
+    if (!ed_mqtt_session_msg_of(c->m, ktopic, rec, c->m->sessions->topic, &g) ||
+        (g.expired && best_out))
+        return false;
     bool retain = false;
-    int best = qos_for(c, rec, s->topic, n, &retain);
+    int best = qos_for(c, rec, g.topic.p, g.topic.len, &retain);
     if (best_out) {
         *best_out = best;
         return true;
     }
-    struct ed_mqtt_bytes topic = {s->topic, n};
-    struct ed_mqtt_bytes payload = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0};
-    if (c->level != 5) props = (struct ed_mqtt_bytes){NULL, 0};
-    struct ed_mqtt_subid_buf eb = {.heap = NULL};
-    if (expires && c->level == 5) props = ed_mqtt_expiry_append(&eb, props, left_s);
     uint32_t ids[MAX_SUBS];
-    struct ed_mqtt_subid_buf sb;
-    props = ed_mqtt_subid_props(&sb, props, ids,
-                                c->level == 5 ? ed_mqtt_subid_match(c, topic, ids) : 0);
-    size_t total = ed_mqtt_publish_len(c->level, qos, topic.len, props.len, payload.len);
-    if (total == SIZE_MAX || (c->client_max_packet && total > c->client_max_packet)) {
-        c->m->stats.n_dropped++;
-        ED_LOG_WARN_RL("record %s@%" PRId64 " not delivered to MQTT client %s: %zu bytes, over "
-                       "its Maximum Packet Size",
-                       ktopic, rec->offset, c->client_id, total);
-        ed_mqtt_subid_done(&sb);
-        ed_mqtt_subid_done(&eb);
-        return false;
-    }
-    ed_mqtt_send_publish(c, topic, payload, props, qos, retain, dup, id);
-    ed_mqtt_subid_done(&sb);
-    ed_mqtt_subid_done(&eb);
-    return true;
+    int n_ids = c->level == 5 ? ed_mqtt_subid_match(c, g.topic, ids) : 0;
+    return ed_mqtt_session_send_msg(c, ktopic, rec, &g, qos, retain, ids, n_ids, id, dup);
 }
 
 static int pump_record(void *arg, const struct ed_record *rec)
@@ -623,7 +645,7 @@ static void release_saved(ed_mqtt_conn *c)
 static void pump_later(ed_mqtt_conn *c, uint32_t delay_ms);
 
 /* Whether c has a subscription its positions serve (shared subscriptions
- * are served live, mqtt_share.c). */
+ * are their groups', mqtt_share.c and mqtt_share_log.c). */
 static bool reads_log(const ed_mqtt_conn *c)
 {
     for (int i = 0; i < c->n_subs; i++)
@@ -778,6 +800,7 @@ static void on_append(void *arg, ed_partition *p)
 {
     ed_mqtt_sessions *s = arg;
     if (ed_topic_is_internal(p->topic)) return;
+    ed_mqtt_share_log_appended(s->m, p);
     for (ed_mqtt_conn *c = s->m->conns; c; c = c->next) {
         if (!c->sess || !c->connected || c->closing) continue;
         /* a partition new since the session started: everything in it is new */
@@ -792,6 +815,7 @@ static void on_remove(void *arg, ed_partition *p)
 {
     ed_mqtt_sessions *s = arg;
     if (s->part == p) s->part = NULL;
+    ed_mqtt_share_log_removed(s->m, p);
     for (ed_mqtt_conn *c = s->m->conns; c; c = c->next) {
         ed_mqtt_sess *ss = c->sess;
         if (!ss) continue;
@@ -985,7 +1009,8 @@ int ed_mqtt_session_connect(ed_mqtt_conn *c, const struct ed_mqtt_connect *ck, b
         ed_mqtt_session_free_conn(c);
         return ED_MQTT_RC_UNSPECIFIED;
     }
-    save(c, false, false); /* the session exists from now on */
+    save(c, false, false);     /* the session exists from now on */
+    ed_mqtt_share_log_sync(c); /* its share groups, as its subscriptions say */
     ed_mqtt_session_pump_soon(c);
     return ED_OK;
 }
@@ -1017,6 +1042,24 @@ void ed_mqtt_session_first_sub(ed_mqtt_conn *c)
     ed_mqtt_sess *ss = c->sess;
     for (uint32_t i = 0; ss && i < ss->n_pos; i++)
         ss->pos[i].read = ed_log_end_offset(ss->pos[i].p->log);
+}
+
+bool ed_mqtt_session_exists(ed_mqtt *m, const char *id)
+{
+    return m->sessions && index_find(m->sessions, id, strlen(id)) != NULL;
+}
+
+int ed_mqtt_session_put(ed_mqtt *m, const void *key, size_t key_len, const void *value,
+                        size_t value_len)
+{
+    ed_mqtt_sessions *s = m->sessions;
+    const char *why = NULL;
+    if (!s || !m->ingest) return ED_ERR_CLOSED;
+    int rc = ensure_topic(s, &why);
+    if (rc == ED_OK)
+        rc = ed_ingest_add(m->ingest, s->part, key, key_len, value, value ? value_len : 0, NULL, 0,
+                           NULL, 0);
+    return rc;
 }
 
 uint32_t ed_mqtt_session_count(const ed_mqtt *m)
@@ -1070,6 +1113,14 @@ static int load_record(void *arg, const struct ed_record *rec)
     }
     const char *id = (const char *)rec->key;
     size_t len = (size_t)rec->key_len;
+    if (id[0] == 0) { /* a durable share group (mqtt_group.h) */
+        if (ed_mqtt_share_log_load(s->m, rec->key, len, rec->value, rec->value_len) ==
+            ED_ERR_NOMEM) {
+            ld->rc = ED_ERR_NOMEM;
+            return 1;
+        }
+        return 0;
+    }
     if (memchr(id, 0, len)) {
         ld->n_bad++;
         return 0;
@@ -1119,6 +1170,7 @@ int ed_mqtt_session_open(ed_mqtt *m, const struct ed_config *cfg, char *why, siz
                      SESSIONS_TOPIC, at, ed_strerror(rc));
             return rc;
         }
+        ed_mqtt_share_log_loaded(m);
         if (ld.n_bad)
             ED_LOG_WARN("%s: %" PRIu64 " records skipped (not parsed)", SESSIONS_TOPIC, ld.n_bad);
         ED_LOG_INFO("loaded %" PRIu32 " persistent MQTT sessions from %" PRIu64 " records", s->n,

@@ -84,5 +84,8 @@ size_t ed_mqtt_session_encode(const struct ed_mqtt_sess_rec *r, uint8_t *out, si
 int ed_mqtt_session_decode(const uint8_t *p, size_t len, struct ed_mqtt_sess_rec *r,
                            const char **why);
 void ed_mqtt_session_free(struct ed_mqtt_sess_rec *r);
+/* Whether n bytes at p are a valid Kafka topic name (1 to 249 of
+ * [A-Za-z0-9._-], not "." or ".."). */
+bool ed_mqtt_session_topic_ok(const uint8_t *p, size_t n);
 
 #endif

@@ -71,7 +71,7 @@ size_t ed_mqtt_session_encode(const struct ed_mqtt_sess_rec *r, uint8_t *out, si
 }
 
 /* A Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not "." or "..". */
-static bool kafka_name_ok(const uint8_t *p, size_t n)
+bool ed_mqtt_session_topic_ok(const uint8_t *p, size_t n)
 {
     if (n == 0 || n > 249) return false;
     if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) return false;
@@ -134,8 +134,8 @@ static int decode_pos(ed_bytes_rd *rd, struct ed_mqtt_sess_rec *r, const char **
         q->topic = ed_bytes_get_span(rd, q->topic_len).p;
         q->partition = ed_bytes_get_i32(rd);
         q->next = ed_bytes_get_i64(rd);
-        if (!ed_bytes_rd_ok(rd) || !kafka_name_ok(q->topic, q->topic_len) || q->partition < 0 ||
-            q->next < 0) {
+        if (!ed_bytes_rd_ok(rd) || !ed_mqtt_session_topic_ok(q->topic, q->topic_len) ||
+            q->partition < 0 || q->next < 0) {
             *why = "position";
             return ED_ERR_CORRUPT;
         }
@@ -199,6 +199,10 @@ static int decode_sub_ids(ed_bytes_rd *rd, struct ed_mqtt_sess_rec *r, const cha
             *why = "subscription identifier";
             return ED_ERR_CORRUPT;
         }
+    }
+    if (!has_sub_ids(r)) { /* written only when some subscription has one */
+        *why = "subscription identifiers all 0";
+        return ED_ERR_CORRUPT;
     }
     return ED_OK;
 }

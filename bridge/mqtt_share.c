@@ -5,6 +5,8 @@
  * holding the same $share filter (membership is read from the sessions'
  * subscriptions, so SUBSCRIBE, UNSUBSCRIBE and a resumed persistent session
  * need no bookkeeping here); it exists while it has members or messages.
+ * A group with a persistent member is durable and delivered from the log
+ * instead (mqtt_share_log.c): the live path here passes it over.
  * Messages wait in the group's queue (bounded like a subscriber's queue)
  * until a member has room; QoS 1/2 deliveries stay copied until the member
  * acknowledges (PUBACK, or PUBREC for QoS 2), and those a member had not
@@ -75,13 +77,13 @@ bool ed_mqtt_share_split(const uint8_t *f, size_t len, struct ed_mqtt_bytes *inn
     return true;
 }
 
-/* The subscription of c to group g's filter (NULL: c is no member). */
-static const struct sub *member_sub(const ed_mqtt_conn *c, const struct group *g)
+/* The subscription of c to $share filter f (NULL: c is no connected
+ * member). */
+static const struct sub *member_sub(const ed_mqtt_conn *c, const char *f, size_t len)
 {
     if (!c->connected || c->closing) return NULL;
     for (int i = 0; i < c->n_subs; i++)
-        if (c->subs[i].len == g->len && memcmp(c->subs[i].filter, g->filter, g->len) == 0)
-            return &c->subs[i];
+        if (c->subs[i].len == len && memcmp(c->subs[i].filter, f, len) == 0) return &c->subs[i];
     return NULL;
 }
 
@@ -135,31 +137,30 @@ static void push(struct group *g, struct smsg *s, bool front)
     g->q_len += msg_len(s);
 }
 
-/* The member after g->last (in the listener's list of sessions, wrapping)
- * that can take s now: its delivery's packet id is taken (*id, QoS > 0),
- * *qos is the QoS it gets and *sub_id its subscription's identifier (0:
- * none). NULL when no member has room. */
-static ed_mqtt_conn *pick(ed_mqtt *m, struct group *g, const struct smsg *s, uint8_t *qos,
-                          uint16_t *id, bool *retain, uint32_t *sub_id)
+ed_mqtt_conn *ed_mqtt_share_pick(ed_mqtt *m, const char *f, size_t len, const ed_mqtt_conn **last,
+                                 uint8_t qos_in, bool retain_in, uint8_t *qos, uint16_t *id,
+                                 bool *retain, uint32_t *sub_id)
 {
     ed_mqtt_conn *start = m->conns;
-    for (ed_mqtt_conn *c = m->conns; c && g->last; c = c->next)
-        if (c == g->last) {
+    for (ed_mqtt_conn *c = m->conns; c && *last; c = c->next)
+        if (c == *last) {
             start = c->next ? c->next : m->conns;
             break;
         }
     ed_mqtt_conn *c = start;
     do {
         if (!c) break;
-        const struct sub *sub = member_sub(c, g);
+        const struct sub *sub = member_sub(c, f, len);
         if (sub) {
-            *qos = (uint8_t)ED_MIN(s->qos, sub->qos);
-            *retain = s->retain && sub->rap;
+            *qos = (uint8_t)ED_MIN(qos_in, sub->qos);
+            *retain = retain_in && sub->rap;
             *sub_id = sub->sub_id;
-            if (*qos == 0) return c;
             /* behind the member's own deliveries waiting for its window */
-            if (!c->held && ed_mqtt_outq_take(c, *qos == 1 ? OUT_PUBACK : OUT_PUBREC, id) == ED_OK)
+            if (*qos == 0 || (!c->held && ed_mqtt_outq_take(c, *qos == 1 ? OUT_PUBACK : OUT_PUBREC,
+                                                            id) == ED_OK)) {
+                *last = c;
                 return c;
+            }
         }
         c = c->next ? c->next : m->conns;
     } while (c != start);
@@ -169,7 +170,7 @@ static ed_mqtt_conn *pick(ed_mqtt *m, struct group *g, const struct smsg *s, uin
 static bool any_member(const ed_mqtt *m, const struct group *g)
 {
     for (const ed_mqtt_conn *c = m->conns; c; c = c->next)
-        if (member_sub(c, g)) return true;
+        if (member_sub(c, g->filter, g->len)) return true;
     return false;
 }
 
@@ -182,13 +183,13 @@ static void dispatch(ed_mqtt *m, struct group *g)
         uint16_t id = 0;
         bool retain = false;
         uint32_t sub_id = 0;
-        ed_mqtt_conn *c = pick(m, g, s, &qos, &id, &retain, &sub_id);
+        ed_mqtt_conn *c = ed_mqtt_share_pick(m, g->filter, g->len, &g->last, s->qos, s->retain,
+                                             &qos, &id, &retain, &sub_id);
         if (!c) return;
         g->q = s->next;
         if (!g->q) g->q_tail = NULL;
         g->n_q--;
         g->q_len -= msg_len(s);
-        g->last = c;
         struct ed_mqtt_bytes topic = ed_mqtt_packed_topic(&s->k, s->data);
         /* the member's $share subscription's identifier (MQTT 5.0, 3.3.4) */
         struct ed_mqtt_bytes props = ed_mqtt_packed_props(&s->k, s->data);
@@ -245,8 +246,10 @@ void ed_mqtt_share_deliver(ed_mqtt *m, struct ed_mqtt_bytes topic, struct ed_mqt
         for (int i = 0; c->connected && !c->closing && i < c->n_subs; i++) {
             const struct sub *sub = &c->subs[i];
             struct ed_mqtt_bytes inner;
+            /* a durable group reads the log (mqtt_share_log.c) */
             if (!ed_mqtt_share_split((const uint8_t *)sub->filter, sub->len, &inner) ||
-                !ed_mqtt_filter_match(inner.p, inner.len, topic.p, topic.len))
+                !ed_mqtt_filter_match(inner.p, inner.len, topic.p, topic.len) ||
+                ed_mqtt_share_log_has(m, sub->filter, sub->len))
                 continue;
             if (!sh) {
                 sh = share_of(m);
@@ -302,6 +305,7 @@ static bool unacked(ed_mqtt_conn *c, const struct smsg *s)
 
 void ed_mqtt_share_release(ed_mqtt_conn *c)
 {
+    ed_mqtt_share_log_release(c);
     ed_mqtt_share *sh = c->m->share;
     if (!sh) return;
     for (struct group *g = sh->groups; g; g = g->next)
@@ -346,6 +350,7 @@ static bool involved(const ed_mqtt_conn *c)
 
 void ed_mqtt_share_leave(ed_mqtt_conn *c)
 {
+    ed_mqtt_share_log_leave(c);
     ed_mqtt *m = c->m;
     ed_mqtt_share *sh = m->share;
     if (!sh || !involved(c)) return;
@@ -385,14 +390,17 @@ void ed_mqtt_share_leave(ed_mqtt_conn *c)
     collect(m);
 }
 
-void ed_mqtt_share_unsubscribed(ed_mqtt *m)
+void ed_mqtt_share_unsubscribed(ed_mqtt_conn *c)
 {
-    if (m->share) collect(m);
+    if (c->sess) ed_mqtt_share_log_sync(c);
+    if (c->m->share) collect(c->m);
 }
 
-void ed_mqtt_share_subscribed(ed_mqtt *m)
+void ed_mqtt_share_subscribed(ed_mqtt_conn *c)
 {
-    dispatch_all(m);
+    if (c->sess) ed_mqtt_share_log_sync(c);
+    ed_mqtt_share_log_pump_soon(c->m);
+    dispatch_all(c->m);
 }
 
 void ed_mqtt_share_close(ed_mqtt *m)

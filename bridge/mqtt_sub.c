@@ -313,8 +313,7 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
     const char *why = "?";
     int rc = ed_mqtt_decode_subscribe(type, body, len, flags, c->level, &s, &why);
     if (rc != ED_OK) {
-        ed_mqtt_close_bad(c, rc == ED_ERR_INVAL ? ED_MQTT_RC_PROTOCOL_ERROR : ED_MQTT_RC_MALFORMED,
-                          why);
+        ed_mqtt_close_bad(c, ed_mqtt_decode_reason(rc), why);
         return;
     }
     int n_before = c->n_subs;
@@ -396,9 +395,9 @@ void ed_mqtt_on_subscribe(ed_mqtt_conn *c, int type, uint8_t flags, const uint8_
                               type == ED_MQTT_SUBSCRIBE ? ED_MQTT_SUBACK : ED_MQTT_UNSUBACK,
                               c->level, s.packet_id, codes, n));
     if (any_shared && type == ED_MQTT_SUBSCRIBE)
-        ed_mqtt_share_subscribed(c->m); /* messages waiting in a group may go */
+        ed_mqtt_share_subscribed(c); /* messages waiting in a group may go */
     else if (any_shared)
-        ed_mqtt_share_unsubscribed(c->m);
+        ed_mqtt_share_unsubscribed(c);
     if (c->sess) { /* saved soon; a first subscription starts at the ends of the log */
         if (n_before == 0 && c->n_subs > 0) ed_mqtt_session_first_sub(c);
         ed_mqtt_session_changed(c);

@@ -1,6 +1,6 @@
-/* The MQTT pull bridges' keys, mqtt.bridge.<name>.<key>: checked against
- * their rows (core/config_keys.c) when set, kept per bridge name, read with
- * defaults, and listed by --help. */
+/* The MQTT pull bridges' keys, mqtt.bridge.<name>.<key>: their rows
+ * (ed_config_bridge_keys), checked against them when set, kept per bridge
+ * name, read with defaults, and listed by --help. */
 #include "core/config.h"
 #include "core/config_int.h"
 #include "platform/mem.h"
@@ -11,6 +11,71 @@
 
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
+/* The keys of one MQTT pull bridge, mqtt.bridge.<name>.<key> (core/config.h:
+ * struct ed_config_bridge; the order is ED_CONFIG_BRIDGE_*). */
+const struct ed_config_key ed_config_bridge_keys[] = {
+    [ED_CONFIG_BRIDGE_ADDRESS] = {.name = "address",
+                                  .type = ED_CFG_STRING,
+                                  .def = "",
+                                  .doc = "the source MQTT broker, host:port (port 1883, 8883 with "
+                                         "TLS, when left out); mqtts://host:port turns TLS on"},
+    [ED_CONFIG_BRIDGE_TOPICS] = {.name = "topics",
+                                 .type = ED_CFG_STRING,
+                                 .def = "",
+                                 .doc = "topic filters subscribed to, comma-separated, each with "
+                                        "an optional :QOS (0..2, default 1)"},
+    [ED_CONFIG_BRIDGE_CLIENT_ID] = {.name = "client.id",
+                                    .type = ED_CFG_STRING,
+                                    .def = "",
+                                    .doc = "the bridge's client id at the source, which names its "
+                                           "persistent session (default eddy-<site.id>-<name>)"},
+    [ED_CONFIG_BRIDGE_USERNAME] = {.name = "username",
+                                   .type = ED_CFG_STRING,
+                                   .def = "",
+                                   .doc = "user name sent in CONNECT (empty = none)"},
+    [ED_CONFIG_BRIDGE_PASSWORD] = {.name = "password",
+                                   .type = ED_CFG_STRING,
+                                   .def = "",
+                                   .doc = "password sent in CONNECT (empty = none); never logged"},
+    [ED_CONFIG_BRIDGE_KEEPALIVE] = {.name = "keepalive",
+                                    .type = ED_CFG_INT,
+                                    .min = 5,
+                                    .max = 65535,
+                                    .def = "30",
+                                    .doc = "keep-alive in seconds: PINGREQ when idle; no answer "
+                                           "within it closes the connection (half-open link)"},
+    [ED_CONFIG_BRIDGE_MAX_INFLIGHT] = {.name = "max.inflight",
+                                       .type = ED_CFG_INT,
+                                       .min = 1,
+                                       .max = 65535,
+                                       .def = "256",
+                                       .doc = "QoS 1/2 messages held unacknowledged until durable "
+                                              "(MQTT 5 Receive Maximum); reading pauses beyond"},
+    [ED_CONFIG_BRIDGE_PROTOCOL] = {.name = "protocol",
+                                   .type = ED_CFG_ENUM,
+                                   .def = "3.1.1",
+                                   .choices = "3.1.1,5",
+                                   .doc = "MQTT version spoken to the source"},
+    [ED_CONFIG_BRIDGE_TLS] = {.name = "tls",
+                              .type = ED_CFG_BOOL,
+                              .def = "false",
+                              .doc = "TLS to the source (as mqtts:// in address)"},
+    [ED_CONFIG_BRIDGE_CA] = {.name = "ca.location",
+                             .type = ED_CFG_STRING,
+                             .def = "",
+                             .doc = "PEM file of the CAs trusted for the source's certificate "
+                                    "(empty = the system's)"},
+    [ED_CONFIG_BRIDGE_CERT] = {.name = "certificate.location",
+                               .type = ED_CFG_STRING,
+                               .def = "",
+                               .doc = "PEM client certificate chain, if the source asks for one"},
+    [ED_CONFIG_BRIDGE_KEY] = {.name = "key.location",
+                              .type = ED_CFG_STRING,
+                              .def = "",
+                              .doc = "PEM private key of that certificate"},
+};
+_Static_assert(ED_ARRAY_LEN(ed_config_bridge_keys) == ED_CONFIG_BRIDGE_N_KEYS,
+               "a bridge key without a row");
 static int key_index(const char *sub)
 {
     for (int i = 0; i < ED_CONFIG_BRIDGE_N_KEYS; i++)

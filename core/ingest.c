@@ -15,7 +15,9 @@
  * acknowledgements wait for that flush anyway and a bigger batch
  * compresses better and is written once. A record nobody waits for, or a
  * producer whose window is full (ed_ingest_hurry), brings the deadline back
- * to the short linger. One timer is armed for the earliest deadline. */
+ * to the short linger; a producer that can send nothing more at all
+ * (ed_ingest_append_now) has its batch appended at once. One timer is armed
+ * for the earliest deadline. */
 #define ED_LOG_MODULE "ingest"
 #include "core/config.h"
 #include "core/ingest.h"
@@ -169,16 +171,34 @@ static void shorten(ed_ingest *g, struct gather *a, int64_t now_ms)
     arm_for(g, a, now_ms);
 }
 
+/* p's gathering batch, NULL if it has none. */
+static struct gather *gather_of(ed_ingest *g, const ed_partition *p)
+{
+    for (int i = 0; i < MAX_GATHER; i++)
+        if (g->gather[i].p == p) return &g->gather[i];
+    return NULL;
+}
+
 void ed_ingest_hurry(ed_ingest *g, ed_partition *p)
 {
-    for (int i = 0; i < MAX_GATHER; i++) {
-        if (g->gather[i].p == p) {
-            g->gather[i].urgent = true; /* the short linger still gathers the batch */
-            shorten(g, &g->gather[i], (int64_t)ed_plat_clock_mono_ms());
-            return;
-        }
+    struct gather *a = gather_of(g, p);
+    if (!a) {
+        ed_log_flush_soon(p->log);
+        return;
     }
-    ed_log_flush_soon(p->log);
+    a->urgent = true; /* the short linger still gathers the batch */
+    shorten(g, a, (int64_t)ed_plat_clock_mono_ms());
+}
+
+void ed_ingest_append_now(ed_ingest *g, ed_partition *p)
+{
+    struct gather *a = gather_of(g, p);
+    if (!a) {
+        ed_log_flush_soon(p->log);
+        return;
+    }
+    a->urgent = true;
+    gather_flush(g, a);
 }
 
 void ed_ingest_flush(ed_ingest *g)

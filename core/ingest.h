@@ -58,6 +58,10 @@ int ed_ingest_add(ed_ingest *g, ed_partition *p, const void *key, size_t key_len
  * when the flush is due), and then its flush starts at once instead of
  * gathering (ed_log_flush_soon). */
 void ed_ingest_hurry(ed_ingest *g, ed_partition *p);
+/* The producer of a record just added to p can send nothing more at all
+ * (its connection is not read until it is answered): lingering gathers
+ * nothing, so p's batch is appended now and its flush starts at once. */
+void ed_ingest_append_now(ed_ingest *g, ed_partition *p);
 /* Appends every gathered batch now. */
 void ed_ingest_flush(ed_ingest *g);
 /* Appends the batches whose deadline is at or before now_ms (the monotonic

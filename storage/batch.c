@@ -8,6 +8,7 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/batch.h"
+#include "storage/cstream.h"
 #include "storage/format.h"
 #include "storage/varint.h"
 
@@ -612,12 +613,19 @@ struct ed_batch_builder {
     size_t max_len; /* largest batch, header included */
     uint8_t *buf;   /* header room + records, uncompressed */
     size_t buf_cap;
-    size_t len;    /* bytes used in buf */
-    uint8_t *zbuf; /* header + compressed records */
-    size_t zbuf_cap;
+    size_t len;              /* bytes of the batch uncompressed, header included */
+    struct ed_cstream_out z; /* header + compressed records */
     int compression;
     int level;
     bool open;
+    /* streaming (ed_batch_builder_set_stream): buf holds only the records
+     * not yet handed to zs, stage_len bytes */
+    bool stream;
+    bool streaming; /* this batch is */
+    bool broken;    /* the stream failed: finish refuses the batch */
+    int window_log;
+    size_t stage_len;
+    struct ed_cstream zs;
     int32_t count;
     int64_t default_ts, first_ts, max_ts;
     int64_t producer_id;
@@ -641,7 +649,8 @@ void ed_batch_builder_free(ed_batch_builder *b)
 {
     if (!b) return;
     ed_free(b->buf);
-    ed_free(b->zbuf);
+    ed_free(b->z.buf);
+    ed_cstream_release(&b->zs);
     ed_codec_release(&b->codec);
     ed_free(b);
 }
@@ -656,13 +665,20 @@ void ed_batch_builder_set_codec(ed_batch_builder *b, struct ed_codec *codec)
     b->shared = codec;
 }
 
+void ed_batch_builder_set_stream(ed_batch_builder *b, int window_log)
+{
+    b->stream = true;
+    b->window_log = window_log;
+}
+
 void ed_batch_builder_trim(ed_batch_builder *b)
 {
     if (b->open) return;
     ed_free(b->buf);
-    ed_free(b->zbuf);
-    b->buf = b->zbuf = NULL;
-    b->buf_cap = b->zbuf_cap = 0;
+    ed_free(b->z.buf);
+    b->buf = b->z.buf = NULL;
+    b->buf_cap = b->z.cap = 0;
+    ed_cstream_release(&b->zs);
     ed_codec_release(&b->codec);
 }
 
@@ -693,7 +709,34 @@ int ed_batch_builder_begin(ed_batch_builder *b, int compression, int64_t base_ti
     b->base_sequence = base_sequence;
     b->count = 0;
     b->len = ED_BATCH_HEADER_LEN;
+    b->stage_len = 0;
+    b->broken = false;
+    b->streaming = b->stream && ed_cstream_supported(compression);
+    if (b->streaming) {
+        /* the compressed records follow the header's room */
+        b->z.len = ED_BATCH_HEADER_LEN;
+        b->z.max = ED_BATCH_HEADER_LEN + ed_codec_compress_bound(compression, b->max_len);
+        /* a stream keeps its context until it ends, so builders open
+         * together cannot share one: each has its own, with the shared
+         * one's table cap */
+        if (b->shared) b->codec.zstd_table_log = b->shared->zstd_table_log;
+        int rc = ed_cstream_begin(&b->zs, &b->codec, compression, b->level, b->window_log, &b->z);
+        if (rc != ED_OK) return rc;
+    }
     b->open = true;
+    return ED_OK;
+}
+
+/* Hands the staged records to the compressor. */
+static int flush_stage(ed_batch_builder *b)
+{
+    if (!b->stage_len) return ED_OK;
+    int rc = ed_cstream_write(&b->zs, b->buf, b->stage_len, &b->z);
+    if (rc != ED_OK) {
+        b->broken = true;
+        return rc;
+    }
+    b->stage_len = 0;
     return ED_OK;
 }
 
@@ -734,9 +777,16 @@ int ed_batch_builder_add(ed_batch_builder *b, const void *key, size_t key_len, c
     }
     uint64_t total = ed_varint_len((int64_t)body) + body;
     if (body > b->max_len || total > b->max_len - b->len) return ED_ERR_TOOBIG;
-    int rc = grow(&b->buf, &b->buf_cap, b->len + (size_t)total, b->max_len);
+    if (b->broken) return ED_ERR_INVAL;
+    if (b->streaming && b->stage_len + total > ED_BATCH_STAGE_LEN) {
+        int rc = flush_stage(b);
+        if (rc != ED_OK) return rc;
+    }
+    size_t at = b->streaming ? b->stage_len : b->len;
+    int rc = grow(&b->buf, &b->buf_cap, at + (size_t)total,
+                  b->streaming ? ED_MAX((size_t)ED_BATCH_STAGE_LEN, (size_t)total) : b->max_len);
     if (rc != ED_OK) return rc;
-    uint8_t *o = b->buf + b->len;
+    uint8_t *o = b->buf + at;
     o += ed_varint_put(o, (int64_t)body);
     *o++ = 0; /* attributes */
     o += ed_varint_put(o, ts_delta);
@@ -749,8 +799,9 @@ int ed_batch_builder_add(ed_batch_builder *b, const void *key, size_t key_len, c
         o = put_bytes_field(o, h->key ? h->key : (const uint8_t *)"", (size_t)h->key_len);
         o = put_bytes_field(o, h->value, h->value ? (size_t)h->value_len : 0);
     }
-    ED_ASSERT((size_t)(o - (b->buf + b->len)) == total);
+    ED_ASSERT((size_t)(o - (b->buf + at)) == total);
     b->len += (size_t)total;
+    if (b->streaming) b->stage_len += (size_t)total;
     if (b->count == 0 || timestamp > b->max_ts) b->max_ts = timestamp;
     if (b->count == 0) b->first_ts = timestamp;
     b->count++;
@@ -776,21 +827,36 @@ static void write_header(const ed_batch_builder *b, uint8_t *h, size_t total, in
 
 int ed_batch_builder_finish(ed_batch_builder *b, uint8_t **out, size_t *out_len)
 {
-    if (!b->open || b->count == 0) return ED_ERR_INVAL;
+    if (!b->open || b->count == 0 || b->broken) return ED_ERR_INVAL;
     size_t rec_len = b->len - ED_BATCH_HEADER_LEN;
+    if (b->streaming) {
+        /* the records are gone into the stream: compressed it stays, even
+         * in the rare case that it came out larger */
+        int rc = flush_stage(b);
+        if (rc == ED_OK) rc = ed_cstream_end(&b->zs, &b->z);
+        if (rc != ED_OK) {
+            b->broken = true;
+            return rc;
+        }
+        write_header(b, b->z.buf, b->z.len, b->compression);
+        b->open = false;
+        *out = b->z.buf;
+        *out_len = b->z.len;
+        return ED_OK;
+    }
     if (b->compression != ED_COMPRESSION_NONE) {
         size_t bound = ed_codec_compress_bound(b->compression, rec_len);
-        int rc = grow(&b->zbuf, &b->zbuf_cap, ED_BATCH_HEADER_LEN + bound, SIZE_MAX);
+        int rc = grow(&b->z.buf, &b->z.cap, ED_BATCH_HEADER_LEN + bound, SIZE_MAX);
         if (rc != ED_OK) return rc;
         size_t z_len;
         rc = ed_codec_compress(b->shared ? b->shared : &b->codec, b->compression, b->level,
-                               b->buf + ED_BATCH_HEADER_LEN, rec_len, b->zbuf + ED_BATCH_HEADER_LEN,
-                               bound, &z_len);
+                               b->buf + ED_BATCH_HEADER_LEN, rec_len,
+                               b->z.buf + ED_BATCH_HEADER_LEN, bound, &z_len);
         if (rc != ED_OK) return rc;
         if (z_len <= rec_len) {
-            write_header(b, b->zbuf, ED_BATCH_HEADER_LEN + z_len, b->compression);
+            write_header(b, b->z.buf, ED_BATCH_HEADER_LEN + z_len, b->compression);
             b->open = false;
-            *out = b->zbuf;
+            *out = b->z.buf;
             *out_len = ED_BATCH_HEADER_LEN + z_len;
             return ED_OK;
         }

@@ -206,6 +206,21 @@ void ed_batch_builder_set_level(ed_batch_builder *b, int level);
 /* Compresses with codec (the caller's, outliving b; NULL = b's own) rather
  * than a context of its own: builders used one after the other share one. */
 void ed_batch_builder_set_codec(ed_batch_builder *b, struct ed_codec *codec);
+#ifndef ED_BATCH_STAGE_LEN
+#define ED_BATCH_STAGE_LEN (16u << 10) /* streaming: records gathered, then compressed */
+#endif
+/* Compresses later batches as records are added (gzip, LZ4, zstd; none
+ * and snappy as before) rather than all at once in finish: the builder
+ * then holds ED_BATCH_STAGE_LEN bytes of records (or one larger record)
+ * and the compressed output as it grows, instead of every record plus an
+ * output buffer for the worst case. window_log: zstd's window, 2^window_log
+ * bytes (0: the level's own). Such a batch stays compressed even where
+ * compression made it a little larger. A stream holds its context from
+ * begin to finish, so a streaming builder compresses with a context of its
+ * own (set_codec then only lends its zstd table cap); a batch that ends
+ * below ED_BATCH_STAGE_LEN is compressed in one go, its context sized for
+ * it. */
+void ed_batch_builder_set_stream(ed_batch_builder *b, int window_log);
 /* Frees the buffers while no batch is open (they grow again when used). */
 void ed_batch_builder_trim(ed_batch_builder *b);
 /* Starts a batch. compression: enum ed_compression (ED_ERR_UNSUPPORTED if not

@@ -8,6 +8,7 @@
 #include "platform/mem.h"
 #include "storage/batch.h"
 #include "storage/codec.h"
+#include "storage/codec_int.h"
 #include "storage/snappy.h"
 
 #if ED_WITH_ZSTD
@@ -186,31 +187,36 @@ static int gzip_stream(struct ed_codec *c, const uint8_t *src, size_t len, size_
     }
 }
 
-static int gzip_compress(struct ed_codec *c, int level, const uint8_t *src, size_t len,
-                         uint8_t *dst, size_t cap, size_t *out_len)
+int ed_codec_deflater(struct ed_codec *c, int level)
 {
     z_stream *zs = c->deflate;
     if (level == 0) level = Z_DEFAULT_COMPRESSION;
-    if (len > UINT_MAX || cap > UINT_MAX) return ED_ERR_TOOBIG;
     if (zs && c->deflate_level != level) {
         deflateEnd(zs);
         ed_free(zs);
         c->deflate = zs = NULL;
     }
-    if (!zs) {
-        zs = ed_calloc(1, sizeof *zs);
-        if (!zs) return ED_ERR_NOMEM;
-        zs->zalloc = z_alloc;
-        zs->zfree = z_free;
-        if (deflateInit2(zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-            ed_free(zs);
-            return ED_ERR_NOMEM;
-        }
-        c->deflate = zs;
-        c->deflate_level = level;
-    } else if (deflateReset(zs) != Z_OK) {
-        return ED_ERR_INVAL;
+    if (zs) return deflateReset(zs) == Z_OK ? ED_OK : ED_ERR_INVAL;
+    zs = ed_calloc(1, sizeof *zs);
+    if (!zs) return ED_ERR_NOMEM;
+    zs->zalloc = z_alloc;
+    zs->zfree = z_free;
+    if (deflateInit2(zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        ed_free(zs);
+        return ED_ERR_NOMEM;
     }
+    c->deflate = zs;
+    c->deflate_level = level;
+    return ED_OK;
+}
+
+static int gzip_compress(struct ed_codec *c, int level, const uint8_t *src, size_t len,
+                         uint8_t *dst, size_t cap, size_t *out_len)
+{
+    if (len > UINT_MAX || cap > UINT_MAX) return ED_ERR_TOOBIG;
+    int rc = ed_codec_deflater(c, level);
+    if (rc != ED_OK) return rc;
+    z_stream *zs = c->deflate;
     zs->next_in = (Bytef *)(uintptr_t)src;
     zs->avail_in = (uInt)len;
     zs->next_out = dst;
@@ -535,13 +541,16 @@ static int zstd_stream(struct ed_codec *c, const uint8_t *src, size_t len, size_
     return ED_OK;
 }
 
+int ed_codec_zstd_cctx(struct ed_codec *c)
+{
+    if (!c->zstd_cctx) c->zstd_cctx = ZSTD_createCCtx_advanced(zstd_mem);
+    return c->zstd_cctx ? ED_OK : ED_ERR_NOMEM;
+}
+
 static int zstd_compress(struct ed_codec *c, int level, const uint8_t *src, size_t len,
                          uint8_t *dst, size_t cap, size_t *out_len)
 {
-    if (!c->zstd_cctx) {
-        c->zstd_cctx = ZSTD_createCCtx_advanced(zstd_mem);
-        if (!c->zstd_cctx) return ED_ERR_NOMEM;
-    }
+    if (ed_codec_zstd_cctx(c) != ED_OK) return ED_ERR_NOMEM;
     if (!level) level = ZSTD_CLEVEL_DEFAULT;
     size_t r;
     if (c->zstd_table_log) {

@@ -1,7 +1,7 @@
 /* Group commit. A durable waiter (acks=all, QoS >= 1, CoAP CON) completes
- * only after an fdatasync that started after its bytes were written. Each
- * log has at most one flush job in flight; waiters arriving meanwhile wait
- * for the next job, which then covers all of them with one fdatasync. A
+ * only after an fdatasync that started after its bytes were written. A
+ * log has one flush job in flight; waiters arriving meanwhile wait for the
+ * next job, which then covers all of them with one fdatasync. A
  * flusher thread runs the jobs (fdatasync of the segments with unsynced
  * bytes, the folder sync after a roll, the index files of sealed segments),
  * so the loop thread never blocks; finished jobs go back to the loop through
@@ -20,7 +20,15 @@
  * synced as fast as the disk allows, each sync carrying at least that
  * much. gather.ms = 0 syncs as soon as anything waits. A producer held
  * back by its own window (ed_log_flush_soon) is not gathered either: more
- * data cannot come before it is answered. */
+ * data cannot come before it is answered.
+ *
+ * Nor does such a producer wait for the running sync: its log may start a
+ * second job beside the first, an fdatasync of the active segment only
+ * (nothing else may be pending: no folder sync, index, trim or swap), run
+ * by a second flusher thread started at the first need. Jobs complete in
+ * the order they were made, whatever order their syncs end in: the second
+ * job's target counts on the first job's syncs of other segments, and after
+ * a failed first job the second vouches for nothing. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -28,6 +36,8 @@
 #include "platform/log.h"
 #include "platform/mem.h"
 #include "storage/flush.h"
+
+static void syncer_main(void *arg);
 
 /* ---- waiters ---- */
 
@@ -151,19 +161,21 @@ static int job_add(struct ed_flush_job *job, const struct ed_flush_seg *fs)
     return ED_OK;
 }
 
-/* Fills log->job with what is unsynced now. */
-static int job_build(ed_log *log)
+/* Fills job with what is unsynced now; an overlapping job takes only the
+ * active segment (held by the older job too). */
+static int job_build(ed_log *log, struct ed_flush_job *job, bool overlap)
 {
-    struct ed_flush_job *job = &log->job;
     job->log = log;
     job->target = log->end_offset;
     job->n_segs = 0;
     job->status = ED_OK;
+    job->overlap = overlap;
+    job->ran = false;
     job->next = NULL;
-    for (uint32_t i = 0; i < log->n_segs; i++) {
+    for (uint32_t i = overlap ? log->n_segs - 1 : 0; i < log->n_segs; i++) {
         ed_segment *seg = log->segs[i];
         /* held by the work handed over (compaction's swap) */
-        if (seg->in_job) continue;
+        if (seg->in_job && !overlap) continue;
         struct ed_flush_seg fs = {0};
         fs.seg = seg;
         fs.sync_len = seg->len;
@@ -181,10 +193,11 @@ static int job_build(ed_log *log)
     log->extra_pending = NULL;
     for (uint32_t i = 0; i < job->n_segs; i++) {
         ed_segment_ref(job->segs[i].seg);
-        job->segs[i].seg->in_job = true;
+        job->segs[i].seg->in_job++;
     }
     log->dir_dirty = false;
     log->flush_wanted = false;
+    log->hurry = false;
     log->unflushed_msgs = 0;
     log->unflushed_since_ms = -1;
     log->unsynced_len = 0;
@@ -244,12 +257,15 @@ static void finish_delete(ed_storage *st, ed_log *log)
 static void job_finish(ed_storage *st, struct ed_flush_job *job)
 {
     ed_log *log = job->log;
+    /* The older job failed: this one's sync may have found the pages the
+     * kernel dropped already clean. */
+    if (log->broken && job->status == ED_OK) job->status = log->broken;
     if (job->n_segs > 0 || job->sync_dir) st->stats.n_flushes++;
     uint64_t synced_len = 0;
     for (uint32_t i = 0; i < job->n_segs; i++) {
         struct ed_flush_seg *fs = &job->segs[i];
         ed_segment *seg = fs->seg;
-        seg->in_job = false;
+        seg->in_job--;
         if (job->status == ED_OK && fs->sync && seg->synced_len < fs->sync_len)
             synced_len += fs->sync_len - seg->synced_len;
         if (job->status == ED_OK && fs->sync && seg->synced_len < fs->sync_len)
@@ -275,9 +291,11 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
         job->extra = NULL;
         x->done(st, x);
     }
-    log->job_busy = false;
+    log->n_jobs--;
+    log->job_head = log->n_jobs == 0 ? NULL : job == &log->job ? &log->job2 : &log->job;
+    log->job_busy = log->n_jobs > 0;
     if (log->deleted) {
-        finish_delete(st, log);
+        if (!log->job_busy) finish_delete(st, log);
         return;
     }
     struct ed_waiter *ready;
@@ -293,22 +311,52 @@ static void job_finish(ed_storage *st, struct ed_flush_job *job)
         /* After a failed fdatasync the kernel may have dropped the dirty
          * pages: no later sync can vouch for them. Refuse further appends
          * and fail every waiter; reopening the storage recovers. */
-        ED_LOG_ERR("%s: flush failed (%s); the log refuses appends until reopened", log->dir,
-                   ed_strerror(status));
+        if (!log->broken)
+            ED_LOG_ERR("%s: flush failed (%s); the log refuses appends until reopened", log->dir,
+                       ed_strerror(status));
         log->broken = status;
         ready = detach_below(log, INT64_MAX);
     }
     call_waiters(st, ready, status);
 }
 
-static void submit(ed_log *log, int64_t now_ms)
+/* Completes job once every older job of its log has completed. */
+static void finish_in_order(ed_storage *st, struct ed_flush_job *job)
+{
+    ed_log *log = job->log;
+    if (job != log->job_head) {
+        job->ran = true;
+        return;
+    }
+    struct ed_flush_job *younger = NULL;
+    if (log->n_jobs == 2) younger = job == &log->job ? &log->job2 : &log->job;
+    job_finish(st, job); /* the log stays while younger is in flight */
+    if (younger && younger->ran) job_finish(st, younger);
+}
+
+/* Starts the thread for overlapping jobs at their first need; without it
+ * the flusher thread runs them after its other work. */
+static void want_thread2(ed_storage *st)
+{
+    if (st->thread2_tried) return;
+    st->thread2_tried = true;
+    int rc = ed_plat_thread_start(&st->thread2, syncer_main, st);
+    if (rc != ED_OK) {
+        st->thread2 = NULL;
+        ED_LOG_WARN("no second flusher thread (%s): syncs do not overlap", ed_strerror(rc));
+    }
+}
+
+static void submit(ed_log *log, int64_t now_ms, bool overlap)
 {
     ed_storage *st = log->st;
-    if (job_build(log) != ED_OK) {
+    struct ed_flush_job *job = &log->job;
+    if (log->n_jobs == 1) job = log->job_head == &log->job ? &log->job2 : &log->job;
+    if (job_build(log, job, overlap) != ED_OK) {
         log->flush_wanted = true; /* retried from the next tick */
         return;
     }
-    struct ed_flush_job *job = &log->job;
+    if (log->n_jobs++ == 0) log->job_head = job;
     log->job_busy = true;
     job->start_ns = ed_plat_clock_mono_ns();
     if (job->n_segs == 0 && !job->sync_dir && !job->extra) {
@@ -328,14 +376,39 @@ static void submit(ed_log *log, int64_t now_ms)
         job_finish(st, job);
         return;
     }
+    if (overlap) {
+        st->stats.n_flushes_overlapped++;
+        want_thread2(st);
+    }
+    struct ed_flush_job **head = overlap ? &st->sync_head : &st->todo_head;
+    struct ed_flush_job **tail = overlap ? &st->sync_tail : &st->todo_tail;
     ed_plat_mutex_lock(st->mu);
-    if (st->todo_tail)
-        st->todo_tail->next = job;
+    if (*tail)
+        (*tail)->next = job;
     else
-        st->todo_head = job;
-    st->todo_tail = job;
-    ed_plat_cond_signal(st->cv);
+        *head = job;
+    *tail = job;
+    ed_plat_cond_broadcast(st->cv);
     ed_plat_mutex_unlock(st->mu);
+}
+
+/* A producer held back by its window waits for bytes the running job does
+ * not cover, and only the active segment has any: a second job may start. */
+static bool can_overlap(const ed_log *log)
+{
+    const struct ed_flush_job *run = log->job_head;
+    if (!log->st->threaded || log->n_jobs != 1 || !log->hurry || log->dir_dirty ||
+        log->extra_pending || log->n_segs == 0)
+        return false;
+    if (run->target >= log->end_offset || !log->wait_tail || log->wait_tail->offset < run->target)
+        return false;
+    for (uint32_t i = 0; i + 1 < log->n_segs; i++) {
+        const ed_segment *seg = log->segs[i];
+        if (!seg->in_job && (seg->synced_len < seg->len || seg->trim_pending ||
+                             (seg->sealed && !seg->index_on_disk)))
+            return false;
+    }
+    return !log->segs[log->n_segs - 1]->sealed;
 }
 
 /* Starts a job for log if one is needed and none is running. Inside
@@ -344,12 +417,16 @@ static void submit(ed_log *log, int64_t now_ms)
 static void kick(ed_log *log)
 {
     ed_storage *st = log->st;
-    if (log->job_busy || st->in_completions || log->deleted || log->broken) return;
+    if (st->in_completions || log->deleted || log->broken) return;
+    if (log->job_busy) {
+        if (can_overlap(log)) submit(log, ed_plat_clock_wall_ms(), true);
+        return;
+    }
     if (!needs_flush(log)) return;
     int64_t now = ed_plat_clock_wall_ms();
     int64_t left = gather_left(log, now);
     if (left == 0 && st->threaded)
-        submit(log, now);
+        submit(log, now, false);
     else
         want_tick(st, now, left); /* without a thread the tick flushes */
 }
@@ -362,6 +439,7 @@ void ed_flush_request(ed_log *log)
 
 void ed_log_flush_soon(ed_log *log)
 {
+    log->hurry = true;
     ed_flush_request(log);
 }
 
@@ -405,20 +483,33 @@ int ed_log_wait_durable(ed_log *log, int64_t offset, ed_durable_cb cb, void *arg
     return ED_OK;
 }
 
-/* ---- the flusher thread ---- */
+/* ---- the flusher threads ---- */
 
-static void flusher_main(void *arg)
+/* The next job for a flusher thread (under mu): the first runs every job,
+ * other work first; the second only overlapping ones. */
+static struct ed_flush_job *take(ed_storage *st, bool all)
 {
-    ed_storage *st = arg;
+    struct ed_flush_job **head = &st->sync_head, **tail = &st->sync_tail;
+    if (all && st->todo_head) {
+        head = &st->todo_head;
+        tail = &st->todo_tail;
+    }
+    struct ed_flush_job *job = *head;
+    if (!job) return NULL;
+    *head = job->next;
+    if (!*head) *tail = NULL;
+    job->next = NULL;
+    return job;
+}
+
+static void serve(ed_storage *st, bool all)
+{
     ed_plat_mutex_lock(st->mu);
     for (;;) {
-        while (!st->todo_head && !st->stop)
+        struct ed_flush_job *job;
+        while (!(job = take(st, all)) && !st->stop)
             ed_plat_cond_wait(st->cv, st->mu);
-        struct ed_flush_job *job = st->todo_head;
-        if (!job) break; /* stop, and the queue is empty */
-        st->todo_head = job->next;
-        if (!st->todo_head) st->todo_tail = NULL;
-        job->next = NULL;
+        if (!job) break; /* stop, and the queues are empty */
         ed_plat_mutex_unlock(st->mu);
         job_run(job);
         ed_plat_mutex_lock(st->mu);
@@ -434,6 +525,16 @@ static void flusher_main(void *arg)
         ed_plat_mutex_lock(st->mu);
     }
     ed_plat_mutex_unlock(st->mu);
+}
+
+static void flusher_main(void *arg)
+{
+    serve(arg, true);
+}
+
+static void syncer_main(void *arg)
+{
+    serve(arg, false);
 }
 
 int ed_flush_start(ed_storage *st)
@@ -463,7 +564,10 @@ void ed_flush_stop(ed_storage *st)
     ed_plat_cond_broadcast(st->cv);
     ed_plat_mutex_unlock(st->mu);
     ed_plat_thread_join(st->thread);
+    ed_plat_thread_join(st->thread2);
     st->thread = NULL;
+    st->thread2 = NULL;
+    st->thread2_tried = false;
     st->threaded = false;
     ed_storage_run_completions(st);
     ed_plat_cond_free(st->cv);
@@ -498,7 +602,7 @@ void ed_storage_run_completions(ed_storage *st)
     while (job) {
         struct ed_flush_job *next = job->next;
         job->next = NULL;
-        job_finish(st, job);
+        finish_in_order(st, job);
         job = next;
     }
     st->in_completions = nested;
@@ -527,7 +631,7 @@ uint32_t ed_flush_tick(ed_storage *st, int64_t now_ms)
         }
         bool nested = st->in_completions;
         if (!st->threaded) st->in_completions = true;
-        submit(log, now_ms);
+        submit(log, now_ms, false);
         st->in_completions = nested;
     }
     return (uint32_t)next;
@@ -538,7 +642,7 @@ void ed_flush_all_now(ed_storage *st)
     ed_flush_stop(st);
     for (uint32_t i = 0; i < st->n_logs; i++) {
         ed_log *log = st->logs[i];
-        if (!log->job_busy && !log->broken) submit(log, ed_plat_clock_wall_ms());
+        if (!log->job_busy && !log->broken) submit(log, ed_plat_clock_wall_ms(), false);
         /* Whatever still waits asks for offsets never appended. */
         ed_flush_fail_waiters(log, ED_ERR_CLOSED);
     }

@@ -76,6 +76,7 @@ void ed_log_free(ed_log *log)
     }
     ed_free(log->segs);
     ed_free(log->job.segs);
+    ed_free(log->job2.segs);
     ed_free(log->topic);
     ed_free(log->dir);
     ed_free(log->delete_dir);

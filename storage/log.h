@@ -126,6 +126,7 @@ struct ed_storage_stats {
     uint64_t n_flushes;               /* fdatasync rounds */
     uint64_t n_flushes_gathered;      /* rounds started by eddy.flush.gather.ms (waits gathered) */
     uint64_t n_flushes_full;          /* rounds started by eddy.flush.gather.bytes */
+    uint64_t n_flushes_overlapped;    /* rounds begun beside a running one (a window's waits) */
     uint64_t n_truncated_recovery;    /* logs whose tail was cut at open */
     uint64_t len_truncated_recovery;
     uint64_t n_clean_opens;        /* active segments taken from the clean-shutdown marker */

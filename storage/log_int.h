@@ -48,6 +48,8 @@ struct ed_flush_job {
     bool sync_dir;
     int status;
     uint64_t start_ns;         /* when it was submitted (the flush hook's latency) */
+    bool overlap;              /* only the active segment's fdatasync, begun beside an older job */
+    bool ran;                  /* finished before the log's older job: completes after it */
     struct ed_flush_job *next; /* flusher queues */
 };
 
@@ -73,11 +75,14 @@ struct ed_log {
     bool flush_wanted;
     bool gathering;   /* a flush waits for eddy.flush.gather.ms (counted when it starts) */
     bool gather_full; /* ... or started early: eddy.flush.gather.bytes were unsynced */
-    bool job_busy;
-    bool dir_dirty; /* a segment file was created since the last folder sync */
+    bool job_busy;    /* a flush job in flight (job_head, and perhaps one more) */
+    bool hurry;       /* ed_log_flush_soon since the last job was made */
+    bool dir_dirty;   /* a segment file was created since the last folder sync */
     bool deleted;
-    int broken; /* sticky error after a failed fdatasync: appends refuse */
-    struct ed_flush_job job;
+    int broken;                    /* sticky error after a failed fdatasync: appends refuse */
+    struct ed_flush_job job, job2; /* at most two in flight, completed in order */
+    struct ed_flush_job *job_head; /* the older job in flight, NULL if none */
+    uint8_t n_jobs;                /* jobs in flight */
     struct ed_flush_extra *extra_pending; /* for the next flush job */
     int64_t clean_offset;    /* compaction: offsets below were cleaned by the last pass */
     int64_t horizon_due_ms;  /* compaction: earliest tombstone delete horizon, 0 = none */
@@ -107,7 +112,10 @@ struct ed_storage {
     ed_cond *cv;
     struct ed_flush_job *todo_head, *todo_tail; /* under mu */
     struct ed_flush_job *done_head, *done_tail; /* under mu */
-    bool stop;                                  /* under mu */
+    struct ed_flush_job *sync_head, *sync_tail; /* under mu: overlapping jobs */
+    ed_thread *thread2;                         /* runs overlapping jobs only */
+    bool thread2_tried;
+    bool stop;        /* under mu */
     ed_log **zombies; /* deleted logs waiting for their flush job to end */
     uint32_t n_zombies, cap_zombies;
     int64_t next_retention_ms;

@@ -64,7 +64,7 @@ struct ed_segment {
     bool sealed;                   /* rolled: takes no more appends */
     bool index_on_disk;            /* .index/.timeindex files describe this segment */
     bool index_checked;            /* ... and have been validated */
-    bool in_job;                   /* part of a flush job in flight */
+    uint8_t in_job;                /* flush jobs in flight (or a swap) holding it */
     bool trim_pending;             /* sealed: drop the reservation past len */
     struct ed_index idx;           /* in memory while !index_on_disk */
     ed_file *idx_file, *tidx_file; /* on-disk indexes, opened on first use */

@@ -23,7 +23,7 @@ fi
 # a lower one; a new storage file must be given its place here.
 storage_rank() {
     case "$1" in
-    format.h | varint.h | crc32c.[ch] | snappy.[ch] | codec.[ch] | batch.[ch] | recode.[ch]) echo 0 ;; # record batches
+    format.h | varint.h | crc32c.[ch] | snappy.[ch] | codec.[ch] | codec_int.h | cstream.[ch] | batch.[ch] | recode.[ch]) echo 0 ;; # record batches
     segdir.[ch]) echo 1 ;;                        # listing a partition folder
     log.h) echo 2 ;;                              # the public contract (types, the calls core makes)
     segment.[ch] | index.c | fdcache.c) echo 3 ;; # one segment, its indexes, open files

@@ -78,6 +78,11 @@ struct ed_kreq {
      * drop every reference to req; the server frees it afterwards). */
     void *ctx;
     void (*cancel)(ed_kreq *req);
+    /* Optional, for PENDING requests: called when Eddy stops reading the
+     * connection until answers go out (it has as many requests open as it
+     * takes), so nothing the client sends can join this one's wait: the
+     * handler finishes as soon as it can (durable waits skip gathering). */
+    void (*urge)(ed_kreq *req);
     /* The decoded request (see above): api's request struct, or NULL. */
     const struct ed_kmsg_api *api;
     void *body;

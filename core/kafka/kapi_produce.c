@@ -320,6 +320,7 @@ static void durable_done(struct produce_ctx *c)
     if (req) {
         req->ctx = NULL;
         req->cancel = NULL;
+        req->urge = NULL;
         write_response(c, req);
         ed_kreq_complete(req);
     }
@@ -329,6 +330,7 @@ static void durable_done(struct produce_ctx *c)
 static void on_durable(void *arg, int status)
 {
     struct presult *r = arg;
+    r->wait_log = NULL; /* waits no more (the log may go) */
     if (status != ED_OK) {
         ED_LOG_WARN_RL("flush for a produce failed: %s", ed_strerror(status));
         set_err(r, ED_KERR_KAFKA_STORAGE_ERROR, "the flush to storage failed");
@@ -341,12 +343,22 @@ static void on_durable(void *arg, int status)
  * since Kafka 3.0): with 5 open on its connection it can send nothing more,
  * so its partitions' flushes start at once instead of gathering. Other
  * producers' windows are unknown (librdkafka's default is a million): their
- * waits gather. */
+ * waits gather until Eddy itself stops reading the connection
+ * (produce_urge). */
 #define IDEMPOTENT_WINDOW 5
 
 static bool window_full(const ed_kreq *req, const struct presult *r)
 {
     return r->idempotent && req->n_open >= IDEMPOTENT_WINDOW;
+}
+
+/* Eddy reads no more from the connection until answers go out: the
+ * partitions this request still waits on are synced without gathering. */
+static void produce_urge(ed_kreq *req)
+{
+    struct produce_ctx *c = req->ctx;
+    for (int32_t i = 0; c && i < c->n_parts; i++)
+        if (c->parts[i].wait_log && !c->parts[i].err) ed_log_flush_soon(c->parts[i].wait_log);
 }
 
 /* The connection closed while durable waits were pending: the waits cannot
@@ -356,6 +368,7 @@ static void produce_cancel(ed_kreq *req)
     struct produce_ctx *c = req->ctx;
     req->ctx = NULL;
     req->cancel = NULL;
+    req->urge = NULL;
     if (c) c->req = NULL;
 }
 
@@ -437,6 +450,7 @@ int ed_kapi_produce(ed_kreq *req)
     }
     req->ctx = c;
     req->cancel = produce_cancel;
+    req->urge = produce_urge;
     durable_done(c); /* drops the registration reference */
     return ED_KAPI_PENDING;
 }

@@ -31,8 +31,11 @@
 #define ROUNDS_IN_FLIGHT    3    /* Produce requests of one transaction per link (idempotence: 5) */
 #define STATE_SAVE_MS       1000 /* mirror.state: rewritten at most this often while copying */
 #define ZSTD_TABLE_LOG      15   /* zstd's match tables capped (storage/codec.h) */
-#define STATE_MAGIC         0x4544524du /* "EDRM" */
-#define STATE_VERSION       1
+#ifndef ZSTD_WINDOW_LOG
+#define ZSTD_WINDOW_LOG 15 /* zstd's window of the batches sent upstream: 32 KiB */
+#endif
+#define STATE_MAGIC   0x4544524du /* "EDRM" */
+#define STATE_VERSION 1
 
 /* Kafka error codes the mirror acts on. */
 enum {
@@ -237,7 +240,7 @@ struct ed_mirror {
     char last_error[512];
     const char *link_state;
 
-    struct ed_codec codec; /* compresses every batch sent upstream */
+    struct ed_codec codec; /* lends the batches sent upstream its zstd table cap */
     uint8_t *rbuf;         /* local batches being copied */
     size_t rbuf_cap;
     struct ed_record_header *hdrs;

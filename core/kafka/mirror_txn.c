@@ -135,6 +135,8 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
         int rc = ed_batch_builder_new((size_t)m->batch_len, &u->bld[p]);
         if (rc) return rc;
         ed_batch_builder_set_codec(u->bld[p], &m->codec);
+        /* compressed as the records come: no batch-sized copy of them */
+        ed_batch_builder_set_stream(u->bld[p], ZSTD_WINDOW_LOG);
     }
     if (!u->n_added[p]) {
         /* the last round's batch of p is overwritten from here on (an

@@ -303,6 +303,24 @@ static bool cert_name(ed_conn *c, const char *subject, char *name, size_t name_l
     return false;
 }
 
+static bool can_take(ed_conn *c)
+{
+    const struct kconn *k = kc_of(c);
+    const struct ed_server_limits *l = &srv_of(c)->lim;
+    return k->n_inflight < l->n_inflight_max && k->in_len <= l->request_max_len;
+}
+
+/* The connection is read no more until answers go out: its open requests
+ * are all the client can have waiting, so they are urged (ed_kreq.urge).
+ * Every item of a Kafka connection's output queue is a request's. */
+static void urge_open(ed_conn *c)
+{
+    for (struct ed_conn_out *o = ed_conn_out_head(c); o; o = o->next) {
+        struct sreq *r = (struct sreq *)(void *)((char *)o - offsetof(struct sreq, out));
+        if (r->state == S_PENDING && r->req.urge) r->req.urge(&r->req);
+    }
+}
+
 static void on_frame(ed_conn *c, struct ed_conn_frame *f)
 {
     struct kconn *k = kc_of(c);
@@ -331,13 +349,7 @@ static void on_frame(ed_conn *c, struct ed_conn_frame *f)
         raw_token(c, r);
     else
         dispatch(c, r);
-}
-
-static bool can_take(ed_conn *c)
-{
-    const struct kconn *k = kc_of(c);
-    const struct ed_server_limits *l = &srv_of(c)->lim;
-    return k->n_inflight < l->n_inflight_max && k->in_len <= l->request_max_len;
+    if (!ed_conn_closing(c) && !can_take(c)) urge_open(c);
 }
 
 static bool is_idle(ed_conn *c)

@@ -93,18 +93,22 @@ def heap_bytes(eddy):
 
 
 def proc_stat(pid):
-    """(cpu seconds of all threads, VmRSS KiB, VmHWM KiB)."""
+    """(cpu seconds of all threads, VmRSS KiB, VmHWM KiB, RssAnon KiB).
+    RssAnon leaves out the file-backed pages (code, libraries) that RSS
+    counts and the kernel may drop or bring back: the heap and stacks."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / HZ
-    rss = hwm = 0
+    rss = hwm = anon = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
-    return cpu, rss, hwm
+            elif line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
+    return cpu, rss, hwm, anon
 
 
 class Eddy:
@@ -170,10 +174,11 @@ def mirror_run(eddy, upstream_bootstrap, site, n_records):
     t0 = eddy.start(f"site.id={site}", f"mirror.bootstrap.servers={upstream_bootstrap}", "mirror.topics=backlog", *extra)
     pid = eddy.proc.pid
     cpu0 = proc_stat(pid)[0]
-    peak = heap = 0
+    peak = heap = peak_anon = 0
     while True:
-        _cpu, rss, _hwm = proc_stat(pid)
+        _cpu, rss, _hwm, anon = proc_stat(pid)
         peak = max(peak, rss)
+        peak_anon = max(peak_anon, anon)
         heap = max(heap, heap_bytes(eddy))
         st = eddy.status()
         if st and st["partitions"] and all(p["mirrored"] == p["end"] == n_records for p in st["partitions"]):
@@ -184,10 +189,10 @@ def mirror_run(eddy, upstream_bootstrap, site, n_records):
     secs = time.monotonic() - t0
     cpu = proc_stat(pid)[0] - cpu0
     time.sleep(3)  # the last transaction's buffers let go, the status written
-    _c, idle_rss, hwm = proc_stat(pid)
-    log(f"mirror: {secs:.2f} s, cpu {cpu:.2f} s, rss peak sampled {peak} KiB, hwm {hwm} KiB, "
+    _c, idle_rss, hwm, _anon = proc_stat(pid)
+    log(f"mirror: {secs:.2f} s, cpu {cpu:.2f} s, rss peak sampled {peak} KiB (anon {peak_anon} KiB), hwm {hwm} KiB, "
         f"idle after {idle_rss} KiB; heap peak sampled {heap} B, idle after {heap_bytes(eddy)} B")
-    return secs, cpu, peak, idle_rss, hwm, heap
+    return secs, cpu, peak, idle_rss, hwm, heap, peak_anon
 
 
 def main():
@@ -214,8 +219,8 @@ def main():
             eddy.stop()
             eddy.start()  # as the mirror run starts: fresh, the backlog on flash
             time.sleep(3)
-            _c, idle_rss, idle_hwm = proc_stat(eddy.proc.pid)
-            log(f"eddy idle, no mirror, backlog on flash: rss {idle_rss} KiB, hwm {idle_hwm} KiB, heap {heap_bytes(eddy)} B")
+            _c, idle_rss, idle_hwm, idle_anon = proc_stat(eddy.proc.pid)
+            log(f"eddy idle, no mirror, backlog on flash: rss {idle_rss} KiB (anon {idle_anon} KiB), hwm {idle_hwm} KiB, heap {heap_bytes(eddy)} B")
             eddy.stop()
             site = f"bench{run}-{os.getpid()}"
             if run % 2:
@@ -228,7 +233,7 @@ def main():
             log(f"kcat: {kcat_s:.2f} s")
             wire = upstream_batches(kafka_dir, f"{site}.backlog")
             kcat_wire = upstream_batches(kafka_dir, f"kcat{run}")
-            rows.append((m, kcat_s, idle_rss, wire, kcat_wire))
+            rows.append((m, kcat_s, idle_rss, wire, kcat_wire, idle_anon))
             shutil.rmtree(eddy.dir, ignore_errors=True)
     finally:
         subprocess.run([str(KAFKA_BROKER_SH), "stop", str(kafka_dir)], check=False, stdout=sys.stderr)
@@ -248,6 +253,8 @@ def main():
     print(f"| the same for kcat (zstd, no headers) | {med(r[4] for r in rows) / payload:.3f} |")
     print(f"| RSS idle, no mirror (backlog loaded) | {med(r[2] for r in rows) / 1024:.1f} MiB |")
     print(f"| RSS while mirroring (highest sample) | {med(r[0][2] for r in rows) / 1024:.1f} MiB |")
+    print(f"| RssAnon idle, no mirror / while mirroring (highest sample) | {med(r[5] for r in rows) / 1024:.1f} / {med(r[0][6] for r in rows) / 1024:.1f} MiB |")
+    print(f"| the same, mirroring minus idle: RSS / RssAnon (medians of the runs' differences) | {med(r[0][2] - r[2] for r in rows) / 1024:.1f} / {med(r[0][6] - r[5] for r in rows) / 1024:.1f} MiB |")
     print(f"| peak RSS of the mirroring process (VmHWM) | {med(r[0][4] for r in rows) / 1024:.1f} MiB |")
     print(f"| RSS mirror caught up, idle | {med(r[0][3] for r in rows) / 1024:.1f} MiB |")
     print(f"| Eddy's heap while mirroring (highest sample of eddy_memory_used_bytes) | {med(r[0][5] for r in rows) / 2**20:.1f} MiB |")

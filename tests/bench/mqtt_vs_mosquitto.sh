@@ -43,7 +43,9 @@
 # per scenario, 100 B / 1 KiB), N12=20000 N12_1K=10000 (QoS 1 and 2),
 # LAT_RATE=1000 N_LAT=5000, SETTLE=1.5, BROKERS="eddy mosq mosq-save",
 # BENCH_DIR=build/bench-mqtt (data of all brokers; must be on the disk
-# under test), KEEP=1 keeps the data and logs. Needs root for apt-get when
+# under test), KEEP=1 keeps the data and logs, SCENARIOS="QOS:CONNS:SIZE ..."
+# runs only those publish scenarios (e.g. "1:1:100 2:1:100"; default all
+# twelve), N_LAT=0 leaves out the latency runs. Needs root for apt-get when
 # mosquitto or libpaho-mqtt-dev are missing.
 # Prints Markdown tables (the ones in docs/benchmarks.md); progress and the
 # raw results go to stderr.
@@ -148,6 +150,8 @@ start_broker() { # BROKER
 	eddy)
 		"$EDDY" serve --set "mqtt.listeners=mqtt://127.0.0.1:$port" \
 			--set "listeners=PLAINTEXT://127.0.0.1:$(free_port)" \
+			--set "http.listeners=http://127.0.0.1:$(free_port)" \
+			--set "coap.listeners=coap://127.0.0.1:$(free_port)" \
 			--set "log.dirs=$dir/data" >"$dir/broker.log" 2>&1 &
 		;;
 	mosq | mosq-save)
@@ -215,6 +219,14 @@ for qos in 0 1 2; do
 		for size in 100 1024; do SCEN_PUB+=("$qos:$clients:$size"); done
 	done
 done
+if [ -n "${SCENARIOS:-}" ]; then
+	for s in $SCENARIOS; do
+		[[ " ${SCEN_PUB[*]} " == *" $s "* ]] || die "SCENARIOS: no scenario $s (QOS:CONNS:SIZE, e.g. 1:1:100)"
+	done
+	read -r -a SCEN_PUB <<<"$SCENARIOS"
+fi
+LAT_QOS="0 1"
+[ "$N_LAT" -gt 0 ] || LAT_QOS=
 
 # ---- the run ---------------------------------------------------------------
 T_START=$(date +%s)
@@ -257,7 +269,7 @@ for run in $(seq "$RUNS"); do
 				-w "$WINDOW" -t "bench/q$qos/s$size/c$clients"
 		done
 	done
-	for qos in 0 1; do
+	for qos in $LAT_QOS; do
 		SIZE=100
 		for b in $order; do
 			measure "$b" lat "qos=$qos clients=1 size=100 run=$run" "$N_LAT" \
@@ -319,12 +331,14 @@ for s in "${SCEN_PUB[@]}"; do
 	d="$(get R cpu_us broker=mosq-save "${sel[@]}")"
 	echo "| $qos | $clients | $size B | $(fmt 1 "$e") | $(fmt 1 "$m") | $(fmt 1 "$d") | **$(ratio "$e" "$m")** | $(fmt 2 "$(get R wb_per_b broker=eddy "${sel[@]}")") | $(fmt 2 "$(get R wb_per_b broker=mosq "${sel[@]}")") | $(fmt 2 "$(get R wb_per_b broker=mosq-save "${sel[@]}")") |"
 done
-echo
-echo "Publish to subscriber latency, 1 publisher and 1 subscriber, 100 B at $LAT_RATE msg/s ($N_LAT messages):"
-echo
-echo "| QoS | Eddy p50 / p99 ms | mosq p50 / p99 ms | mosq-save p50 / p99 ms | **Eddy/mosq p50** | **Eddy/mosq p99** | Eddy CPU µs/msg | mosq CPU µs/msg |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-for qos in 0 1; do
+if [ -n "$LAT_QOS" ]; then
+	echo
+	echo "Publish to subscriber latency, 1 publisher and 1 subscriber, 100 B at $LAT_RATE msg/s ($N_LAT messages):"
+	echo
+	echo "| QoS | Eddy p50 / p99 ms | mosq p50 / p99 ms | mosq-save p50 / p99 ms | **Eddy/mosq p50** | **Eddy/mosq p99** | Eddy CPU µs/msg | mosq CPU µs/msg |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+fi
+for qos in $LAT_QOS; do
 	sel=(kind=lat qos=$qos)
 	lat() { echo "$(fmt 2 "$(get R p50_ms broker="$1" "${sel[@]}")") / $(fmt 2 "$(get R p99_ms broker="$1" "${sel[@]}")")"; }
 	echo "| $qos | $(lat eddy) | $(lat mosq) | $(lat mosq-save) | **$(ratio "$(get R p50_ms broker=eddy "${sel[@]}")" "$(get R p50_ms broker=mosq "${sel[@]}")")** | **$(ratio "$(get R p99_ms broker=eddy "${sel[@]}")" "$(get R p99_ms broker=mosq "${sel[@]}")")** | $(fmt 1 "$(get R cpu_us broker=eddy "${sel[@]}")") | $(fmt 1 "$(get R cpu_us broker=mosq "${sel[@]}")") |"

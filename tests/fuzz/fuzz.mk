@@ -44,7 +44,11 @@ $(FUZZ_SIM_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_SI
 fuzz-smoke: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
 	  echo "== $$n ($(FUZZ_RUNS) runs)"; \
-	  $$f -runs=$(FUZZ_RUNS) -max_len=65536 build/fuzz/corpus/$$n $$(ls -d tests/fuzz/seeds/$$n 2>/dev/null) 2>&1 | tail -2; done
+	  log=build/fuzz/$$n.log; \
+	  if ! $$f -runs=$(FUZZ_RUNS) -max_len=65536 -artifact_prefix=build/fuzz/$$n- build/fuzz/corpus/$$n \
+	    $$(ls -d tests/fuzz/seeds/$$n 2>/dev/null) >$$log 2>&1; then \
+	    tail -n 60 $$log; echo "fuzz-smoke: $$n failed (the input is build/fuzz/$$n-*)"; exit 1; fi; \
+	  tail -n 2 $$log; done
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \

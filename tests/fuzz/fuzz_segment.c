@@ -18,6 +18,8 @@
 #include "platform/log.h"
 #include "storage/batch.h"
 #include "storage/check.h"
+#include "storage/checkpoint.h"
+#include "storage/cleanstop.h"
 #include "storage/format.h"
 #include "storage/log.h"
 #include "storage/log_int.h"
@@ -60,8 +62,15 @@ static void clear(void)
         snprintf(path, sizeof path, "%s/%s", part, names[i]);
         unlink(path);
     }
-    snprintf(path, sizeof path, "%s/log-start-offset-checkpoint", root);
-    unlink(path);
+    /* What the previous input's clean stop left: the clean-shutdown marker
+     * and the recovery points describe that input's files, and would make
+     * this one's be trusted without a scan. */
+    static const char *const root_names[] = {ED_CHECKPOINT_START, ED_CHECKPOINT_RECOVERY,
+                                             ED_CLEANSTOP_FILE};
+    for (size_t i = 0; i < sizeof root_names / sizeof root_names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, root_names[i]);
+        unlink(path);
+    }
 }
 
 /* Gives every batch-shaped run a correct CRC (lengths are left as they are). */

@@ -5,7 +5,10 @@
  * share the next one; flush.messages and flush.ms flush data nobody waits
  * on; deleted logs and closed storage complete their waiters; a failed
  * fdatasync fails waiters and stops appends. Both with the flusher thread
- * and inline from the tick. */
+ * and inline from the tick. A producer held back by its window gets a
+ * second sync beside the running one; jobs complete in the order they were
+ * made, each waiter only after a sync that began after its bytes, and other
+ * waits still gather. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,15 +35,21 @@ static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static bool gate_closed;
 static atomic_bool blocked;
+static atomic_int n_blocked;  /* calls held at the closed gate */
+static unsigned gate_tickets; /* calls that met the closed gate, in order */
+static unsigned gate_passes;  /* bit k: the k-th of them may go on */
 
 int fdatasync(int fd)
 {
     pthread_mutex_lock(&gate_mu);
-    while (gate_closed) {
+    if (gate_closed) {
+        unsigned t = gate_tickets++;
+        atomic_fetch_add(&n_blocked, 1);
         atomic_store(&blocked, true);
-        pthread_cond_wait(&gate_cv, &gate_mu);
+        while (gate_closed && !(gate_passes & (1u << t)))
+            pthread_cond_wait(&gate_cv, &gate_mu);
+        atomic_store(&blocked, atomic_fetch_sub(&n_blocked, 1) > 1);
     }
-    atomic_store(&blocked, false);
     pthread_mutex_unlock(&gate_mu);
     int e = atomic_exchange(&fail_errno, 0);
     if (e) {
@@ -55,8 +64,26 @@ static void gate(bool closed)
 {
     pthread_mutex_lock(&gate_mu);
     gate_closed = closed;
+    gate_tickets = 0;
+    gate_passes = 0;
     pthread_cond_broadcast(&gate_cv);
     pthread_mutex_unlock(&gate_mu);
+}
+
+/* Lets the ticket-th call held at the closed gate go on. */
+static void let_through(unsigned ticket)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_passes |= 1u << ticket;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* However long the flusher threads take to get there: no time limit. */
+static void wait_blocked(int n)
+{
+    while (atomic_load(&n_blocked) < n)
+        usleep(1000);
 }
 
 /* ---- fixture ---- */
@@ -113,7 +140,10 @@ struct waiter {
     int status;
     int syncs_seen;  /* fdatasync calls made when the callback ran */
     int64_t durable; /* the log's durable offset then */
+    int rank;        /* completions before this one, all waiters counted */
 };
+
+static int n_completed;
 
 static void on_durable(void *arg, int status)
 {
@@ -122,6 +152,7 @@ static void on_durable(void *arg, int status)
     w->done = true;
     w->status = status;
     w->syncs_seen = atomic_load(&n_syncs);
+    w->rank = n_completed++;
     w->durable = status == ED_OK ? ed_log_durable_offset(w->f->log) : -1;
 }
 
@@ -378,6 +409,146 @@ static void test_failed_sync(void **state)
     stop(&f);
 }
 
+/* Runs the completions of the job the next notify announces (the flusher
+ * parks a job on the finished list before it notifies). */
+static void complete_next(struct fx *f, int notified_before)
+{
+    while (atomic_load(&n_notified) == notified_before)
+        usleep(1000);
+    ed_storage_run_completions(f->st);
+}
+
+/* A log with default settings and the flusher thread. */
+static void start_threaded(struct fx *f)
+{
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    start(f, true, &lc);
+}
+
+/* Closes the gate, then a waits in job A (the gate's ticket 0) and b, held
+ * back by its window, in job B beside it (ticket 1). */
+static void two_jobs(struct fx *f, struct waiter *a, struct waiter *b)
+{
+    gate(true);
+    wait_on(f, a, append1(f));
+    wait_blocked(1);
+    wait_on(f, b, append1(f));
+    assert_int_equal(f->log->n_jobs, 1); /* nobody is held back by a window yet */
+    ed_log_flush_soon(f->log);
+    assert_int_equal(f->log->n_jobs, 2);
+    wait_blocked(2); /* B's fdatasync began after b's bytes were written */
+}
+
+/* Two jobs in flight, their syncs ending in the other order: the younger
+ * job's waiters complete only after the older job's, and after them. */
+static void test_overlap_completes_in_order(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    start_threaded(&f);
+    int syncs0 = atomic_load(&n_syncs);
+    struct ed_storage_stats s0, s1;
+    ed_storage_stats_get(f.st, &s0);
+    struct waiter a, b;
+    two_jobs(&f, &a, &b);
+    int nn = atomic_load(&n_notified);
+    let_through(1);
+    complete_next(&f, nn);
+    assert_false(a.done);
+    assert_false(b.done);
+    assert_int_equal(f.log->n_jobs, 2);
+    let_through(0);
+    lt_wait_flag(f.st, &a.done);
+    lt_wait_flag(f.st, &b.done);
+    gate(false);
+    assert_int_equal(a.status, ED_OK);
+    assert_int_equal(b.status, ED_OK);
+    assert_true(a.rank < b.rank);
+    assert_true(b.durable > b.offset);
+    assert_int_equal(atomic_load(&n_syncs), syncs0 + 2);
+    assert_int_equal(f.log->n_jobs, 0);
+    ed_storage_stats_get(f.st, &s1);
+    assert_int_equal(s1.n_flushes_overlapped, s0.n_flushes_overlapped + 1);
+    stop(&f);
+}
+
+/* A sync that began before a waiter's bytes were written never completes
+ * it, however the jobs overlap; at most two jobs run for a log. */
+static void test_overlap_waits_for_a_later_sync(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    start_threaded(&f);
+    int syncs0 = atomic_load(&n_syncs);
+    struct waiter a, b, c;
+    two_jobs(&f, &a, &b);
+    wait_on(&f, &c, append1(&f));
+    ed_log_flush_soon(f.log);
+    assert_int_equal(f.log->n_jobs, 2); /* c waits for a third job */
+    int nn = atomic_load(&n_notified);
+    let_through(0); /* A ends: it began before b's and c's bytes */
+    complete_next(&f, nn);
+    assert_true(a.done);
+    assert_false(b.done);
+    assert_false(c.done);
+    wait_blocked(2); /* the third job's sync, made once A completed */
+    nn = atomic_load(&n_notified);
+    let_through(1); /* B ends: it began before c's bytes */
+    complete_next(&f, nn);
+    assert_true(b.done);
+    assert_false(c.done);
+    assert_int_equal(b.syncs_seen, syncs0 + 2);
+    let_through(2);
+    lt_wait_flag(f.st, &c.done);
+    gate(false);
+    assert_int_equal(c.status, ED_OK);
+    assert_int_equal(c.syncs_seen, syncs0 + 3);
+    assert_true(c.durable > c.offset);
+    stop(&f);
+}
+
+/* eddy.flush.gather.ms still bounds the syncs of waits nobody hurries:
+ * while a job runs they start no second one, and once it ended they gather
+ * until gather.ms after the last sync began (the overlapping one too). */
+static void test_overlap_keeps_gathering(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    next_gather_ms = 30000; /* longer than the test: only the tick ends it */
+    start_threaded(&f);
+    next_gather_ms = 0;
+    int syncs0 = atomic_load(&n_syncs);
+    gate(true);
+    struct waiter a, b, c;
+    wait_on(&f, &a, append1(&f));
+    assert_int_equal(f.log->n_jobs, 0); /* gathering */
+    ed_log_flush_soon(f.log);           /* a window is full */
+    assert_int_equal(f.log->n_jobs, 1);
+    wait_blocked(1);
+    wait_on(&f, &b, append1(&f));
+    assert_int_equal(f.log->n_jobs, 1);
+    ed_log_flush_soon(f.log);
+    assert_int_equal(f.log->n_jobs, 2);
+    wait_blocked(2);
+    gate(false);
+    lt_wait_flag(f.st, &a.done);
+    lt_wait_flag(f.st, &b.done);
+    assert_int_equal(atomic_load(&n_syncs), syncs0 + 2);
+    /* Light load again: one small wait, no hurry. */
+    wait_on(&f, &c, append1(&f));
+    for (int k = 0; k < 20; k++) {
+        ed_storage_run_completions(f.st);
+        usleep(500);
+    }
+    assert_false(c.done);
+    assert_int_equal(f.log->n_jobs, 0);
+    ed_storage_tick(f.st, ed_plat_clock_wall_ms() + 30001);
+    lt_wait_flag(f.st, &c.done);
+    assert_int_equal(c.syncs_seen, syncs0 + 3);
+    stop(&f);
+}
+
 static void test_no_leaks(void **state)
 {
     (void)state;
@@ -434,6 +605,9 @@ int main(void)
         cmocka_unit_test(test_delete_and_close_complete_waiters),
         cmocka_unit_test(test_failed_sync),
         cmocka_unit_test(test_notify_set_after_flush_finished),
+        cmocka_unit_test(test_overlap_completes_in_order),
+        cmocka_unit_test(test_overlap_waits_for_a_later_sync),
+        cmocka_unit_test(test_overlap_keeps_gathering),
         cmocka_unit_test(test_no_leaks),
     };
     return cmocka_run_group_tests_name("flush", tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* Unit tests of the ingest path's deadlines (core/ingest.c): a batch whose
  * records all wait for durability gathers until its partition's flush is
  * due, at most durable_max_ms; a record nobody waits for, or a full window
- * (ed_ingest_hurry), closes it at the short linger. No loop: the test calls
+ * (ed_ingest_hurry), closes it at the short linger, a window with every slot
+ * taken (ed_ingest_append_now) at once. No loop: the test calls
  * ed_ingest_tick with chosen times on the monotonic clock (the ingest's
  * deadlines), bracketed by readings of it, so nothing depends on how fast
  * the machine is (eddy.flush.gather.ms is 10 s for that). The storage's
@@ -205,6 +206,24 @@ static void test_hurry_closes_at_short_linger_and_syncs(void **state)
     fx_free(f);
 }
 
+/* A window with every slot taken (ed_ingest_append_now): the batch is
+ * appended at once, not at the short linger, and its sync starts. */
+static void test_append_now_skips_the_linger(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(2 * GATHER_MS);
+    struct when w;
+    prime(f, &w);
+    add(f, true);
+    ed_ingest_append_now(f->g, f->p);
+    assert_int_equal(end(f), 2);
+    assert_int_equal(ed_ingest_tick(f->g, mono()), UINT32_MAX);
+    assert_int_equal(f->n_done, 1);
+    tb_sync(&f->t);
+    assert_int_equal(f->n_done, 2);
+    fx_free(f);
+}
+
 /* durable_max_ms = 0: durable records linger like the others. */
 static void test_durable_linger_off(void **state)
 {
@@ -295,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_durable_linger_bounded),
         cmocka_unit_test(test_fire_and_forget_closes_at_short_linger),
         cmocka_unit_test(test_hurry_closes_at_short_linger_and_syncs),
+        cmocka_unit_test(test_append_now_skips_the_linger),
         cmocka_unit_test(test_durable_linger_off),
         cmocka_unit_test(test_flush_due_in),
         cmocka_unit_test(test_topic_zstd_level),

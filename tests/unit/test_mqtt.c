@@ -442,8 +442,86 @@ static void test_decode_connect(void **state)
     static const uint8_t twice[] = {6, 0x21, 0, 10, 0x21, 0, 11};
     praw(&b, twice, sizeof twice);
     pstr(&b, "x");
-    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_PROTO);
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_INVAL);
     assert_string_equal(why, "property given twice");
+}
+
+/* MQTT 5 tells a Protocol Error (0x82: well-formed, against the rules)
+ * from a Malformed Packet (0x81): the decoders answer ED_ERR_INVAL for the
+ * first and ED_ERR_PROTO for the second. */
+static void test_protocol_error_or_malformed(void **state)
+{
+    (void)state;
+    static const struct {
+        int type;
+        bool will;
+        uint8_t len;
+        uint8_t b[12];
+        int rc;
+    } cases[] = {
+        /* Protocol Errors: given twice, values out of range */
+        {ED_MQTT_CONNECT, false, 6, {0x11, 0, 0, 0, 1, 0x11}, ED_ERR_PROTO}, /* cut short */
+        {ED_MQTT_CONNECT, false, 10, {0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 1}, ED_ERR_INVAL},
+        {ED_MQTT_CONNECT, false, 3, {0x21, 0, 0}, ED_ERR_INVAL},       /* Receive Maximum 0 */
+        {ED_MQTT_CONNECT, false, 5, {0x27, 0, 0, 0, 0}, ED_ERR_INVAL}, /* Max Packet Size 0 */
+        {ED_MQTT_CONNECT, false, 2, {0x17, 2}, ED_ERR_INVAL},          /* Request Problem Info */
+        {ED_MQTT_CONNECT, false, 2, {0x19, 2}, ED_ERR_INVAL},          /* Request Response Info */
+        {ED_MQTT_CONNECT, false, 2, {0x19, 1}, ED_OK},
+        {ED_MQTT_PUBLISH, true, 10, {0x18, 0, 0, 0, 1, 0x18, 0, 0, 0, 1}, ED_ERR_INVAL}, /* will */
+        {ED_MQTT_PUBLISH, false, 2, {0x01, 2}, ED_ERR_INVAL}, /* Payload Format 2 */
+        {ED_MQTT_PUBLISH, false, 6, {0x08, 0, 3, 'a', '/', '#'}, ED_ERR_INVAL}, /* Response Topic */
+        {ED_MQTT_SUBSCRIBE, false, 4, {0x0b, 1, 0x0b, 2}, ED_ERR_INVAL},
+        {ED_MQTT_SUBSCRIBE, false, 2, {0x0b, 0}, ED_ERR_INVAL}, /* Subscription Identifier 0 */
+        /* Malformed: unknown, not valid in this packet, cut short */
+        {ED_MQTT_PUBLISH, false, 3, {0x22, 0, 5}, ED_ERR_PROTO}, /* Topic Alias Maximum */
+        {ED_MQTT_PUBLISH, true, 3, {0x23, 0, 5}, ED_ERR_PROTO},  /* Topic Alias in a will */
+        {ED_MQTT_PUBLISH, false, 2, {0x7f, 0}, ED_ERR_PROTO},
+        {ED_MQTT_PUBLISH, false, 3, {0x02, 0, 0}, ED_ERR_PROTO},
+    };
+    for (size_t i = 0; i < ED_ARRAY_LEN(cases); i++) {
+        const char *why = NULL;
+        struct ed_mqtt_bytes props = {cases[i].b, cases[i].len};
+        int rc = ed_mqtt_props_check(props, cases[i].type, cases[i].will, &why);
+        if (rc != cases[i].rc) fail_msg("case %zu: %d, not %d (%s)", i, rc, cases[i].rc, why);
+    }
+    assert_int_equal(ed_mqtt_decode_reason(ED_ERR_INVAL), ED_MQTT_RC_PROTOCOL_ERROR);
+    assert_int_equal(ed_mqtt_decode_reason(ED_ERR_PROTO), ED_MQTT_RC_MALFORMED);
+
+    /* Authentication Data without an Authentication Method */
+    struct pk b = {.len = 0};
+    pstr(&b, "MQTT");
+    pu8(&b, 5);
+    pu8(&b, 2);
+    pu16(&b, 10);
+    static const uint8_t data_alone[] = {4, 0x16, 0, 1, 'x'};
+    praw(&b, data_alone, sizeof data_alone);
+    pstr(&b, "x");
+    struct ed_mqtt_connect ck;
+    const char *why = NULL;
+    assert_int_equal(ed_mqtt_decode_connect(b.b, b.len, 0, &ck, &why), ED_ERR_INVAL);
+
+    /* SUBSCRIBE: QoS 3 and Retain Handling 3 are Protocol Errors in MQTT 5,
+     * reserved option bits malformed; no filter at all a Protocol Error */
+    static const struct {
+        uint8_t level, opt;
+        int rc;
+    } subs[] = {{5, 3, ED_ERR_INVAL}, {5, 0x30, ED_ERR_INVAL}, {5, 0x40, ED_ERR_PROTO},
+                {4, 3, ED_ERR_PROTO}, {4, 0x04, ED_ERR_PROTO}, {5, 0x2e, ED_OK}};
+    for (size_t i = 0; i < ED_ARRAY_LEN(subs); i++) {
+        uint8_t v5[] = {0, 1, 0, 0, 1, 'a', subs[i].opt}; /* with a property length */
+        uint8_t v4[] = {0, 1, 0, 1, 'a', subs[i].opt};
+        bool five = subs[i].level == 5;
+        struct ed_mqtt_subscribe s;
+        int rc = ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, five ? v5 : v4,
+                                          five ? sizeof v5 : sizeof v4, 2, subs[i].level, &s, &why);
+        if (rc != subs[i].rc) fail_msg("subscribe case %zu: %d, not %d", i, rc, subs[i].rc);
+    }
+    uint8_t no_filter[] = {0, 1, 0};
+    struct ed_mqtt_subscribe s;
+    assert_int_equal(ed_mqtt_decode_subscribe(ED_MQTT_SUBSCRIBE, no_filter, 3, 2, 5, &s, &why),
+                     ED_ERR_INVAL);
+    assert_int_equal(ed_mqtt_decode_subscribe(ED_MQTT_UNSUBSCRIBE, no_filter, 3, 2, 5, &s, &why),
+                     ED_ERR_INVAL);
 }
 
 static void test_decode_publish_acks_subscribe(void **state)
@@ -2158,6 +2236,65 @@ static void test_persistent_session_from_the_log(void **state)
     pump(f);
 }
 
+/* A share group with a persistent member outlives its connections: what
+ * is published while no member is connected reaches the member back; a
+ * member leaving with a delivery unacknowledged hands it to another
+ * member (DUP set); the end of the last persistent member's session (a
+ * clean start, the way an expired session ends too) ends the group, and
+ * nothing published afterwards is kept for it. */
+static void test_share_group_outlives_connections(void **state)
+{
+    struct fx *f = *state;
+    struct pk p;
+    struct got g[8];
+    uint8_t dis[] = {0xe0, 0};
+    struct tconn *c = kept_subscriber(f, "$share/g/s/t", 1);
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    struct tconn *pub = connect_as(f, 4, "pub");
+    mk_publish(&p, 4, 1, false, 7, "s/t", "v1", NULL, 0);
+    feed(pub, &p);
+    settle(f);
+    assert_int_equal(packets(pub, g, 8), 1);
+    tc_output_clear(pub);
+    /* back: the message waited in the group */
+    c = mconn(f);
+    assert_int_equal(connect_kept(c), 1);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 2); /* CONNACK, PUBLISH */
+    assert_int_equal(g[1].type, ED_MQTT_PUBLISH);
+    assert_int_equal(g[1].flags & 8, 0);
+    assert_memory_equal(g[1].body + 7, "v1", 2);
+    /* a clean member joins; the persistent one leaves without PUBACK */
+    struct tconn *other = connect_as(f, 4, "other");
+    mk_subscribe(&p, 4, 1, "$share/g/s/t", 1);
+    feed(other, &p);
+    settle(f);
+    tc_output_clear(other);
+    assert_int_equal(tc_feed(c, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    assert_int_equal(packets(other, g, 8), 1);
+    assert_int_equal(g[0].type, ED_MQTT_PUBLISH);
+    assert_int_equal(g[0].flags & 8, 8); /* DUP: it went out before */
+    assert_memory_equal(g[0].body + 7, "v1", 2);
+    uint8_t ack[] = {0x40, 2, g[0].body[5], g[0].body[6]};
+    assert_int_equal(tc_feed(other, ack, sizeof ack), ED_OK);
+    assert_int_equal(tc_feed(other, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    /* the persistent member's session ends: so does the group */
+    struct tconn *clean = connect_as(f, 4, "keeper");
+    assert_int_equal(tc_feed(clean, dis, sizeof dis), ED_ERR_CLOSED);
+    settle(f);
+    mk_publish(&p, 4, 1, false, 8, "s/t", "v2", NULL, 0);
+    feed(pub, &p);
+    settle(f);
+    c = kept_subscriber(f, "$share/g/s/t", 1);
+    settle(f);
+    assert_int_equal(packets(c, g, 8), 1); /* SUBACK: neither v1 nor v2 */
+    assert_int_equal(g[0].type, ED_MQTT_SUBACK);
+    pump(f);
+}
+
 /* A persistent client's QoS 2 publish: PUBREC once the record and then a
  * save of the session holding its packet id are on flash, PUBCOMP once a
  * save without it is, so that a restart never takes a new publish reusing
@@ -2667,6 +2804,7 @@ int main(void)
         cmocka_unit_test(test_varint_limits),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_decode_connect),
+        cmocka_unit_test(test_protocol_error_or_malformed),
         cmocka_unit_test(test_decode_publish_acks_subscribe),
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_filters),
@@ -2700,6 +2838,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_reason_and_will, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_expiry_in_connack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_session_from_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_share_group_outlives_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_qos2_waits_for_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistent_qos2_pubrel_after_periodic_save, setup,
                                         teardown),

@@ -20,8 +20,14 @@ static void test_left(void **state)
     assert_int_equal(left, 10);
     assert_true(ed_mqtt_expiry_left(10, 1000, 10999, &left));
     assert_int_equal(left, 1);
+    /* passed: nothing is left, which is what a delivery already under way
+     * carries when it is completed */
+    left = 7;
     assert_false(ed_mqtt_expiry_left(10, 1000, 11000, &left));
+    assert_int_equal(left, 0);
+    left = 7;
     assert_false(ed_mqtt_expiry_left(0, 1000, 1000, &left));
+    assert_int_equal(left, 0);
     /* a clock that went back counts as no wait */
     assert_true(ed_mqtt_expiry_left(5, 9000, 1000, &left));
     assert_int_equal(left, 5);

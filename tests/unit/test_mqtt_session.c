@@ -180,6 +180,26 @@ static void test_qos1_in_flight(void **state)
     ed_mqtt_session_free(&d);
 }
 
+/* A tail of Subscription Identifiers that are all 0 is never written (the
+ * tail is left out then): such bytes are refused, not taken for a record
+ * that would encode differently. */
+static void test_sub_ids_all_zero_refused(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t n = encode_sample(buf, sizeof buf);
+    memset(buf + n, 0, 8); /* one 0 per subscription */
+    struct ed_mqtt_sess_rec d;
+    const char *why = NULL;
+    assert_int_equal(ed_mqtt_session_decode(buf, n + 8, &d, &why), ED_ERR_CORRUPT);
+    assert_non_null(why);
+    assert_null(d.subs);
+    buf[n + 3] = 5; /* the first has one: a record */
+    assert_int_equal(ed_mqtt_session_decode(buf, n + 8, &d, &why), ED_OK);
+    assert_int_equal(d.subs[0].sub_id, 5);
+    ed_mqtt_session_free(&d);
+}
+
 static void test_nomem(void **state)
 {
     (void)state;
@@ -201,7 +221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip), cmocka_unit_test(test_truncated_every_byte),
         cmocka_unit_test(test_bad_fields), cmocka_unit_test(test_qos1_in_flight),
-        cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_nomem),      cmocka_unit_test(test_sub_ids_all_zero_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
