@@ -269,6 +269,7 @@ bench-tls: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 # throttled device (root), the loads of docs/benchmarks.md's SD-card table.
 bench-flash: $(BUILD)/eddy $(BUILD)/bench/rdkperf
 	@bash tests/bench/flash.sh $(if $(SD),--sd)
+	@$${EDDY_PEERS:-$$HOME/.cache/eddy-peers}/venv/bin/python tests/bench/replay.py
 
 # Eddy, Apache Kafka and Mosquitto on a Raspberry Pi-sized budget: 40 % of
 # one core, 512 MiB, data on the SD-card-like device (root; about 5 minutes

@@ -130,6 +130,49 @@ static void histogram(struct ed_http_out *o, const char *name, const char *help,
                        h->count);
 }
 
+static void counter(struct ed_http_out *o, const char *name, const char *help, uint64_t v)
+{
+    family(o, name, "counter", help);
+    ed_http_out_printf(o, "%s %" PRIu64 "\n", name, v);
+}
+
+static void compaction(struct ed_http_out *o, const struct ed_storage_stats *ss)
+{
+    family(o, "eddy_compaction_passes_total", "counter",
+           "Compaction passes, completed or aborted (an error; the log is left as it was)");
+    ed_http_out_printf(o,
+                       "eddy_compaction_passes_total{result=\"completed\"} %" PRIu64
+                       "\neddy_compaction_passes_total{result=\"aborted\"} %" PRIu64 "\n",
+                       ss->n_compactions, ss->n_compactions_aborted);
+    counter(o, "eddy_compaction_read_bytes_total", "Bytes of segments compaction rewrote",
+            ss->len_compacted_read);
+    counter(o, "eddy_compaction_written_bytes_total", "Bytes of the cleaned segments it wrote",
+            ss->len_compacted_written);
+    counter(o, "eddy_compaction_records_removed_total",
+            "Records compaction removed (superseded or expired tombstones)",
+            ss->n_records_compacted);
+    counter(o, "eddy_compaction_batches_unreadable_total",
+            "Batches compaction could not read and kept as they are (logged)",
+            ss->n_compact_skipped);
+    counter(o, "eddy_compaction_segments_unchanged_total",
+            "Segments compaction left alone: a rewrite would not have shrunk them",
+            ss->n_compact_unchanged);
+}
+
+static void recompression(struct ed_http_out *o, const struct ed_storage_stats *ss)
+{
+    counter(o, "eddy_recompressed_batches_total",
+            "Producers' batches re-encoded to their topic's compression.type",
+            ss->n_batches_recoded);
+    counter(o, "eddy_recompressed_in_bytes_total",
+            "Bytes of those batches as the producers sent them", ss->len_recoded_in);
+    counter(o, "eddy_recompressed_out_bytes_total", "Bytes of those batches as stored",
+            ss->len_recoded_out);
+    family(o, "eddy_recompress_seconds_total", "counter",
+           "Event-loop time spent re-encoding producers' batches");
+    ed_http_out_printf(o, "eddy_recompress_seconds_total %.6f\n", (double)ss->ns_recoding / 1e9);
+}
+
 static void storage(struct ed_http_out *o, ed_broker *b, const struct ed_metrics *m)
 {
     family(o, "eddy_flushes_total", "counter", "fdatasync rounds that made appended data durable");
@@ -155,6 +198,8 @@ static void storage(struct ed_http_out *o, ed_broker *b, const struct ed_metrics
            "Appends refused at the disk budget or free-space floor");
     ed_http_out_printf(o, "eddy_appends_refused_disk_full_total %" PRIu64 "\n",
                        ss.n_appends_refused_full);
+    compaction(o, &ss);
+    recompression(o, &ss);
 }
 
 /* Per-partition gauges; the rows of each family are gathered in one pass

@@ -82,6 +82,18 @@ static void on_wake(void *arg)
     ed_storage_run_completions(b->storage);
 }
 
+/* The compaction figures eddy status shows beside the bytes written. */
+static void wear_probe(void *arg, struct ed_wear_status *s)
+{
+    ed_broker *b = arg;
+    if (!b->storage) return;
+    struct ed_storage_stats ss;
+    ed_storage_stats_get(b->storage, &ss);
+    s->run_compact_read_len = ss.len_compacted_read;
+    s->run_compact_written_len = ss.len_compacted_written;
+    s->run_n_compact_unchanged = ss.n_compact_unchanged;
+}
+
 static void on_tick(ed_timer *t, void *arg)
 {
     ed_broker *b = arg;
@@ -213,6 +225,7 @@ int ed_broker_open(const struct ed_config *cfg, ed_broker **out, char *why, size
     int wrc =
         ed_wear_open(dir, (uint64_t)cfg->flash_endurance_bytes, ed_plat_clock_wall_ms(), &o->wear);
     if (wrc != ED_OK) ED_LOG_INFO("no wear figures for eddy status: %s", ed_strerror(wrc));
+    ed_wear_set_probe(o->wear, wear_probe, b);
     struct ed_groups_config gc;
     ed_groups_config_from(cfg, &gc);
     rc = ed_groups_open(b, &gc, &b->groups);

@@ -21,6 +21,8 @@ struct ed_wear {
     uint64_t base_len;    /* written_len of the earlier runs */
     uint64_t counted_len; /* the platform's count at start */
     int64_t next_ms;
+    ed_wear_probe probe;
+    void *probe_arg;
 };
 
 /* The unsigned integer after "key": in text; false if absent. */
@@ -49,6 +51,10 @@ int ed_wear_parse(const char *text, struct ed_wear_status *out)
         !field(text, "run_start_ms", &run_start) || !field(text, "updated_ms", &updated) ||
         !field(text, "endurance_bytes", &out->endurance_len))
         return ED_ERR_CORRUPT;
+    /* optional: files of earlier versions lack them */
+    field(text, "run_compact_read_bytes", &out->run_compact_read_len);
+    field(text, "run_compact_written_bytes", &out->run_compact_written_len);
+    field(text, "run_compact_segments_unchanged", &out->run_n_compact_unchanged);
     out->since_ms = (int64_t)since;
     out->run_start_ms = (int64_t)run_start;
     out->updated_ms = (int64_t)updated;
@@ -77,13 +83,18 @@ static void save(ed_wear *w, int64_t now_ms)
     }
     w->s.updated_ms = now_ms;
     w->next_ms = now_ms + ED_WEAR_SAVE_MS;
+    if (w->probe) w->probe(w->probe_arg, &w->s);
     char buf[MAX_FILE];
     int len = snprintf(buf, sizeof buf,
                        "{\"written_bytes\": %" PRIu64 ", \"since_ms\": %" PRId64
                        ", \"run_written_bytes\": %" PRIu64 ", \"run_start_ms\": %" PRId64
-                       ", \"updated_ms\": %" PRId64 ", \"endurance_bytes\": %" PRIu64 "}\n",
+                       ", \"updated_ms\": %" PRId64 ", \"endurance_bytes\": %" PRIu64
+                       ", \"run_compact_read_bytes\": %" PRIu64
+                       ", \"run_compact_written_bytes\": %" PRIu64
+                       ", \"run_compact_segments_unchanged\": %" PRIu64 "}\n",
                        w->s.written_len, w->s.since_ms, w->s.run_written_len, w->s.run_start_ms,
-                       w->s.updated_ms, w->s.endurance_len);
+                       w->s.updated_ms, w->s.endurance_len, w->s.run_compact_read_len,
+                       w->s.run_compact_written_len, w->s.run_n_compact_unchanged);
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp", w->path);
     ed_file *f = NULL;
@@ -148,6 +159,13 @@ int ed_wear_open(const char *dir, uint64_t endurance_len, int64_t now_ms, ed_wea
     w->next_ms = now_ms + ED_WEAR_SAVE_MS;
     *out = w;
     return ED_OK;
+}
+
+void ed_wear_set_probe(ed_wear *w, ed_wear_probe probe, void *arg)
+{
+    if (!w) return;
+    w->probe = probe;
+    w->probe_arg = arg;
 }
 
 void ed_wear_tick(ed_wear *w, int64_t now_ms)

@@ -23,12 +23,24 @@ struct ed_wear_status {
     int64_t run_start_ms;
     int64_t updated_ms;
     uint64_t endurance_len; /* flash.endurance.bytes */
+    /* compaction in this (or the last) run: its own writes, and the
+     * segments it left alone because a rewrite would not shrink them
+     * (0 in a file from a version that did not write them) */
+    uint64_t run_compact_read_len;
+    uint64_t run_compact_written_len;
+    uint64_t run_n_compact_unchanged;
 };
+
+/* Fills the run's compaction fields of s when the file is written. */
+typedef void (*ed_wear_probe)(void *arg, struct ed_wear_status *s);
 
 /* Starts counting for data directory dir: earlier runs' totals are read
  * from its file (a missing or unreadable one starts from zero).
  * ED_ERR_UNSUPPORTED when the platform counts no writes. */
 int ed_wear_open(const char *dir, uint64_t endurance_len, int64_t now_ms, ed_wear **out);
+/* The probe asked for the run's compaction figures at every write (NULL:
+ * none, they stay 0). */
+void ed_wear_set_probe(ed_wear *w, ed_wear_probe probe, void *arg);
 /* Rewrites the file when ED_WEAR_SAVE_MS passed since it was last written. */
 void ed_wear_tick(ed_wear *w, int64_t now_ms);
 /* Writes the file a last time and frees w (NULL is fine). */

@@ -148,6 +148,10 @@ struct ed_storage_stats {
     uint64_t n_segment_files_reopened;  /* closed segment files opened again on use */
     uint64_t n_segment_reopen_failed;   /* ... and failed to (logged; the read failed) */
     uint64_t n_segment_open_over_bound; /* opened although the bound was reached (none idle) */
+    uint64_t n_batches_recoded;         /* producers' batches re-encoded (compression.type) */
+    uint64_t len_recoded_in;            /* ... their bytes as sent */
+    uint64_t len_recoded_out;           /* ... and as stored */
+    uint64_t ns_recoding;               /* loop time spent re-encoding them */
 };
 void ed_storage_stats_get(const ed_storage *st, struct ed_storage_stats *out);
 
@@ -191,6 +195,19 @@ int ed_log_append(ed_log *log, uint8_t *buf, size_t len, struct ed_append_result
  * of records). Changes nothing. Results as ed_batch_validate. Batches
  * Eddy builds itself need not pass through here. */
 int ed_log_validate(ed_log *log, const uint8_t *buf, size_t len, struct ed_batch_fault *fault);
+
+/* Applies the log's compression.type to one batch a producer sent, as
+ * Kafka's broker does: with a codec other than the batch's (none, gzip,
+ * snappy, lz4, zstd; zstd at compression.zstd.level, at most
+ * ED_RECODE_ZSTD_LEVEL_MAX) the records are re-encoded with it, every other
+ * header field kept (ed_recode_batch). ED_OK and *out NULL when the batch
+ * stays as it is (compression.type=producer, the same codec, or larger than
+ * max.message.bytes as sent, which the append refuses); else *out is
+ * the storage's buffer, valid until the next ed_log_recode or
+ * ed_log_recode_done. Errors as ed_recode_batch. */
+int ed_log_recode(ed_log *log, const uint8_t *buf, size_t len, uint8_t **out, size_t *out_len);
+/* The re-encoded batch was appended or dropped: a large buffer is freed. */
+void ed_log_recode_done(ed_log *log);
 
 /* Calls cb(arg, status) on the loop thread once every offset <= offset is
  * durable on the device (status ED_OK), or the flush failed (negative).

@@ -8,6 +8,7 @@
 #define ED_STORAGE_LOG_INT_H
 
 #include "storage/segdir.h"
+#include "storage/recode.h"
 #include "storage/segment.h"
 
 struct ed_compactor; /* compact_int.h */
@@ -130,6 +131,7 @@ struct ed_storage {
     bool rp_dirty;                       /* a recovery point moved since the file was written */
     struct ed_compactor *compactor;      /* compact.c; NULL until first used */
     struct ed_batch_validator validator; /* ed_log_validate: producers' batches */
+    struct ed_recoder recoder;           /* ed_log_recode: a topic's compression.type */
     struct ed_fdcache fdc;               /* open segment files (fdcache.c) */
     void (*tick_request)(void *arg, uint32_t in_ms);
     void *tick_request_arg;

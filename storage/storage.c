@@ -144,6 +144,7 @@ static void free_all(ed_storage *st)
     }
     ed_free(st->scan_buf);
     ed_batch_validator_release(&st->validator);
+    ed_recode_release(&st->recoder);
     ed_free(st->dir);
     ed_free(st);
 }
@@ -163,6 +164,7 @@ int ed_storage_open(const struct ed_storage_config *cfg, ed_storage **out)
     st->dir = ed_strdup(cfg->dir);
     st->scan_buf = ed_malloc(ED_SCAN_BUF_LEN);
     ed_batch_validator_init(&st->validator, ED_BATCH_RECORDS_MAX_LEN);
+    ed_recode_init(&st->recoder, ED_BATCH_RECORDS_MAX_LEN);
     if (!st->dir || !st->scan_buf) {
         free_all(st);
         return ED_ERR_NOMEM;

@@ -23,7 +23,7 @@ fi
 # a lower one; a new storage file must be given its place here.
 storage_rank() {
     case "$1" in
-    format.h | varint.h | crc32c.[ch] | snappy.[ch] | codec.[ch] | codec_int.h | cstream.[ch] | batch.[ch]) echo 0 ;; # record batches
+    format.h | varint.h | crc32c.[ch] | snappy.[ch] | codec.[ch] | codec_int.h | cstream.[ch] | batch.[ch] | recode.[ch]) echo 0 ;; # record batches
     segdir.[ch]) echo 1 ;;                        # listing a partition folder
     log.h) echo 2 ;;                              # the public contract (types, the calls core makes)
     segment.[ch] | index.c | fdcache.c) echo 3 ;; # one segment, its indexes, open files
@@ -34,7 +34,7 @@ storage_rank() {
     flush.[ch]) echo 6 ;;                         # group commit
     log_roll.[ch] | log_read.c) echo 7 ;;         # rolling, dropping, reading segments
     retention.[ch]) echo 8 ;;                     # retention, the disk guard
-    log_append.c) echo 9 ;;                       # appends
+    log_append.c | log_recode.c) echo 9 ;;        # appends, re-encoding producers' batches
     compact*.[ch]) echo 10 ;;                     # compaction
     recovery.[ch]) echo 11 ;;                     # opening a partition folder
     check.[ch]) echo 12 ;;                        # eddy check

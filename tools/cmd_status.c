@@ -2,6 +2,7 @@
  * (DIR/flash-wear.json, every 10 minutes and at shutdown): bytes written in
  * all and per hour, and the days of life left at that rate for the card's
  * endurance (flash.endurance.bytes). Offline: reads one small file. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,6 +58,10 @@ int ed_cmd_status(int argc, char **argv)
         printf("flash endurance: %.1f TB, %.2f %% used\n", (double)s.endurance_len / 1e12,
                100.0 * (double)s.written_len / (double)s.endurance_len);
     if (days >= 0) printf("life left at this rate: %.0f days (%.1f years)\n", days, days / 365.25);
+    printf("compaction in the last run: %.3f MB read, %.3f MB written, %" PRIu64
+           " segments left alone (a rewrite would not shrink them)\n",
+           (double)s.run_compact_read_len / 1e6, (double)s.run_compact_written_len / 1e6,
+           s.run_n_compact_unchanged);
     printf("figures written %lld s ago\n", (long long)age_s);
     return 0;
 }

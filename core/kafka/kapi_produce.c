@@ -3,7 +3,8 @@
  * record walked as Kafka's LogValidator does, compressed ones through a
  * streaming decompressor that keeps nothing, idempotent producer
  * sequences), appends it as received (offsets stamped in place in the
- * request buffer, never re-encoded), wakes long-poll fetches, and
+ * request buffer) or re-encoded to the topic's compression.type, wakes
+ * long-poll fetches, and
  * answers by acks: 0 never, 1 after the append, -1 once every partition's
  * append is durable (one durable wait per partition; group commit shares the
  * flush). The request has been decoded in full (ed_kapi_serve) before
@@ -158,6 +159,38 @@ static bool check_records(ed_kreq *req, ed_topic *topic, ed_partition *p, ed_kby
     return false;
 }
 
+/* The topic's compression.type applied to the batch: *batch is replaced
+ * by the re-encoded one when the codec differs. */
+static bool recode(ed_kreq *req, ed_topic *topic, ed_partition *p, uint8_t **batch,
+                   size_t *batch_len, struct presult *r)
+{
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int rc = ed_log_recode(p->log, *batch, *batch_len, &out, &out_len);
+    if (rc == ED_OK) {
+        if (out) {
+            *batch = out;
+            *batch_len = out_len;
+        }
+        return true;
+    }
+    ED_LOG_WARN_RL("%s: cannot re-encode a batch for %s-%d (compression.type): %s", req->peer,
+                   ed_topic_name(topic), (int)r->index, ed_strerror(rc));
+    switch (rc) {
+    case ED_ERR_UNSUPPORTED:
+        set_err(r, ED_KERR_UNSUPPORTED_COMPRESSION_TYPE,
+                "the topic's compression.type is not built into this broker");
+        break;
+    case ED_ERR_TOOBIG:
+        set_err(r, ED_KERR_MESSAGE_TOO_LARGE, "the re-encoded record batch is too large");
+        break;
+    default:
+        set_err(r, kerr_of_append(rc), "cannot re-encode the record batch");
+        break;
+    }
+    return false;
+}
+
 static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait, struct presult *r)
 {
     ed_broker *b = req->broker;
@@ -204,8 +237,14 @@ static void produce_one(ed_kreq *req, ed_topic *topic, ed_kbytes rec, bool wait,
     }
     struct ed_append_result res;
     /* The request body lives in the connection's own buffer, which the
-     * server lets handlers write: offsets are stamped in place. */
-    rc = ed_log_append(p->log, (uint8_t *)rec.p, (size_t)rec.len, &res);
+     * server lets handlers write: offsets are stamped in place. A topic
+     * whose compression.type names another codec gets the batch
+     * re-encoded (Kafka's LogValidator), stamped in the storage's buffer. */
+    uint8_t *batch = (uint8_t *)rec.p;
+    size_t batch_len = (size_t)rec.len;
+    if (!recode(req, topic, p, &batch, &batch_len, r)) return;
+    rc = ed_log_append(p->log, batch, batch_len, &res);
+    if (batch != rec.p) ed_log_recode_done(p->log);
     if (rc) {
         int16_t e = kerr_of_append(rc);
         if (e == ED_KERR_KAFKA_STORAGE_ERROR || e == ED_KERR_UNKNOWN_SERVER_ERROR)

@@ -4,19 +4,23 @@
  * run of batches; the same bytes with a valid CRC patched in, so that the
  * record and codec decoders are reached; each codec's decompressor on its
  * own, single-shot and streamed. The validator must agree with the
- * iterator, which decompresses whole and parses records in one piece. */
+ * iterator, which decompresses whole and parses records in one piece; a
+ * batch the iterator reads is re-encoded (storage/recode.c) to another
+ * codec, which must keep its header fields. */
 #include <string.h>
 
 #include "platform/mem.h"
 #include "storage/batch.h"
 #include "storage/codec.h"
 #include "storage/format.h"
+#include "storage/recode.h"
 
 #define LIMIT (1u << 20)
 
 static struct ed_batch_iter it;
 static struct ed_batch_validator val;
 static struct ed_codec codec;
+static struct ed_recoder recoder;
 static uint8_t out[64 * 1024];
 static bool ready;
 
@@ -48,6 +52,24 @@ static int stream_sink(void *arg, const uint8_t *p, size_t n)
     return ED_OK;
 }
 
+/* The batch re-encoded with the codec len picks: a valid batch whose
+ * header says the same as the original's. */
+static void recode_check(const uint8_t *buf, size_t len)
+{
+    uint8_t *o;
+    size_t olen;
+    int to = (int)(len % 5);
+    if (ed_recode_batch(&recoder, buf, len, to, 1, &o, &olen) != ED_OK || !o) return;
+    struct ed_batch_info a, b;
+    if (ed_batch_check(buf, len, &a) != ED_OK || ed_batch_check(o, olen, &b) != ED_OK)
+        __builtin_trap();
+    if (ed_batch_compression(&b) != to || b.record_count != a.record_count ||
+        b.producer_id != a.producer_id || b.base_sequence != a.base_sequence ||
+        b.max_timestamp != a.max_timestamp || (b.attributes & ~7) != (a.attributes & ~7))
+        __builtin_trap();
+    ed_recode_trim(&recoder);
+}
+
 /* Reads every record; touching the bytes lets ASan see any overread. */
 static void read_batch(const uint8_t *buf, size_t len)
 {
@@ -70,6 +92,7 @@ static void read_batch(const uint8_t *buf, size_t len)
     }
     (void)sink;
     cross_check(buf, len, rc);
+    if (rc == 0) recode_check(buf, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -77,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ready) {
         ed_batch_iter_init(&it, LIMIT);
         ed_batch_validator_init(&val, LIMIT);
+        ed_recode_init(&recoder, LIMIT);
         ready = true;
     }
     /* 1: as found in a segment: batches back to back */

@@ -529,6 +529,16 @@ class Conn:
     def produce(self, topic_data, version=7, acks=-1, timeout_ms=10000):
         return parse_produce(self.call(PRODUCE, version, produce_request(version, acks, timeout_ms, topic_data)), version)
 
+    def init_producer_id(self):
+        """InitProducerId v3 (flexible), null transactional id, no current
+        id: an idempotent producer's (id, epoch); a refusal fails."""
+        body = b"\x00" + i32(60000) + i64(-1) + i16(-1) + b"\x00"
+        r = Reader(self.call(22, 3, body, flexible=True))
+        r.i32()  # throttle
+        err = r.i16()
+        assert err == 0, f"InitProducerId error {err}"
+        return r.i64(), r.i16()
+
     def fetch(self, topic_offsets, **kw):
         return parse_fetch_v4(self.call(FETCH, 4, fetch_request_v4(topic_offsets, **kw)))
 

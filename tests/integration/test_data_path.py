@@ -199,12 +199,7 @@ def test_idempotent_duplicate_and_gap(broker, topic_name):
     name its offset; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER (45)."""
     topic = create_topic(broker, topic_name(), 1)
     with broker.conn() as c:
-        # InitProducerId v3 (flexible): null transactional id, no current id.
-        body = b"\x00" + kwire.i32(60000) + kwire.i64(-1) + kwire.i16(-1) + b"\x00"
-        r = kwire.Reader(c.call(22, 3, body, flexible=True))
-        r.i32()
-        assert r.i16() == 0
-        pid, epoch = r.i64(), r.i16()
+        pid, epoch = c.init_producer_id()
         assert pid >= 0 and epoch == 0
 
         def send(seq, values):

@@ -98,11 +98,51 @@ static void test_counts_across_restarts(void **state)
     free(dir);
 }
 
+static void probe(void *arg, struct ed_wear_status *s)
+{
+    const uint64_t *v = arg;
+    s->run_compact_read_len = v[0];
+    s->run_compact_written_len = v[1];
+    s->run_n_compact_unchanged = v[2];
+}
+
+/* The compaction figures of the run go into the file with each write; a
+ * file written before they existed still reads, with zeros. */
+static void test_compaction_figures(void **state)
+{
+    (void)state;
+    char *dir = lt_tmpdir();
+    ed_wear *w = NULL;
+    uint64_t v[3] = {4096, 1024, 7};
+    assert_int_equal(ed_wear_open(dir, 0, 1000, &w), ED_OK);
+    ed_wear_set_probe(w, probe, v);
+    ed_wear_tick(w, 1000 + ED_WEAR_SAVE_MS);
+    struct ed_wear_status s;
+    assert_int_equal(ed_wear_read(dir, &s), ED_OK);
+    assert_int_equal(s.run_compact_read_len, 4096);
+    assert_int_equal(s.run_compact_written_len, 1024);
+    assert_int_equal(s.run_n_compact_unchanged, 7);
+    v[2] = 9;
+    ed_wear_close(w, 1000 + ED_WEAR_SAVE_MS + 1);
+    assert_int_equal(ed_wear_read(dir, &s), ED_OK);
+    assert_int_equal(s.run_n_compact_unchanged, 9);
+    assert_int_equal(
+        ed_wear_parse("{\"written_bytes\": 5, \"since_ms\": 1, \"run_written_bytes\": 5, "
+                      "\"run_start_ms\": 1, \"updated_ms\": 2, \"endurance_bytes\": 0}",
+                      &s),
+        ED_OK);
+    assert_int_equal(s.run_n_compact_unchanged, 0);
+    assert_int_equal(s.written_len, 5);
+    lt_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_counts_across_restarts),
+        cmocka_unit_test(test_compaction_figures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
