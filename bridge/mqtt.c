@@ -1,7 +1,8 @@
 /* The MQTT listener (see mqtt.h): sessions, packets, acknowledgements
- * owed, and the connection engine's callbacks. Publishes into the log are
- * in mqtt_pub.c, subscriptions and live delivery in mqtt_sub.c; what they
- * share is in mqtt_int.h.
+ * owed, and the connection engine's callbacks. A connection's CONNECT is
+ * handled in mqtt_connect.c, publishes into the log in mqtt_pub.c,
+ * subscriptions and live delivery in mqtt_sub.c; what they share is in
+ * mqtt_int.h.
  *
  * Life of a QoS 1/2 publish: the packet is decoded in the connection's read
  * buffer, routed to a partition, and its record is added to that
