@@ -1,88 +1,11 @@
-/* MQTT 3.1.1 / 5.0 packet decoding and encoding (see mqtt_codec.h). Reads go
- * through a bounded cursor with a sticky error: after the first overrun
- * every read is a no-op and the decoder checks once. */
-#include "bridge/mqtt_codec.h"
-#include "core/bytes.h"
+/* The server side of the MQTT 3.1.1 / 5.0 codec (see mqtt_codec.h): decoding
+ * of the packets a client sends, encoding of the packets the server sends,
+ * and the fixed header, UTF-8 and property checks both sides use. Reads go
+ * through the bounded cursor of mqtt_codec_int.h; the client side is in
+ * mqtt_codec_client.c. */
+#include "bridge/mqtt_codec_int.h"
 
 #include <string.h>
-
-/* ---- bounded cursor ---- */
-
-struct cur {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static void cur_init(struct cur *c, const uint8_t *p, size_t len)
-{
-    c->p = p;
-    c->end = p + len;
-    c->bad = false;
-}
-
-static size_t cur_left(const struct cur *c)
-{
-    return c->bad ? 0 : (size_t)(c->end - c->p);
-}
-
-static uint8_t get_u8(struct cur *c)
-{
-    if (c->bad || !c->p || c->p >= c->end) {
-        c->bad = true;
-        return 0;
-    }
-    return *c->p++;
-}
-
-static uint16_t get_u16(struct cur *c)
-{
-    if (c->bad || c->end - c->p < 2) {
-        c->bad = true;
-        return 0;
-    }
-    uint16_t v = ed_get_be16(c->p);
-    c->p += 2;
-    return v;
-}
-
-static uint32_t get_varint(struct cur *c)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        uint8_t b = get_u8(c);
-        v |= (uint32_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) return v;
-    }
-    c->bad = true;
-    return 0;
-}
-
-static struct ed_mqtt_bytes get_n(struct cur *c, size_t n)
-{
-    struct ed_mqtt_bytes b = {NULL, 0};
-    if (c->bad || (size_t)(c->end - c->p) < n) {
-        c->bad = true;
-        return b;
-    }
-    b.p = c->p;
-    b.len = n;
-    c->p += n;
-    return b;
-}
-
-static struct ed_mqtt_bytes get_bin(struct cur *c)
-{
-    uint16_t n = get_u16(c);
-    return get_n(c, n);
-}
-
-/* A UTF-8 string: length-prefixed and well-formed. */
-static struct ed_mqtt_bytes get_str(struct cur *c)
-{
-    struct ed_mqtt_bytes b = get_bin(c);
-    if (!c->bad && !ed_mqtt_utf8_ok(b.p, b.len)) c->bad = true;
-    return b;
-}
 
 /* ---- fixed header ---- */
 
@@ -272,15 +195,6 @@ static bool prop_find(struct ed_mqtt_bytes props, uint8_t id, uint32_t *num)
     return found;
 }
 
-/* A packet identifier, which must not be 0; else what in why. */
-static bool get_packet_id(struct cur *c, uint16_t *out, const char *what, const char **why)
-{
-    *out = get_u16(c);
-    if (!c->bad && *out != 0) return true;
-    *why = what;
-    return false;
-}
-
 int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const char **why)
 {
     struct cur c;
@@ -349,19 +263,6 @@ int ed_mqtt_props_check(struct ed_mqtt_bytes props, int type, bool will, const c
         }
     }
     return ED_OK;
-}
-
-/* Reads a property block (length varint + properties) and checks it. */
-static int get_props(struct cur *c, int type, bool will, struct ed_mqtt_bytes *out,
-                     const char **why)
-{
-    uint32_t n = get_varint(c);
-    *out = get_n(c, n);
-    if (c->bad) {
-        *why = "properties run past the packet";
-        return ED_ERR_PROTO;
-    }
-    return ed_mqtt_props_check(*out, type, will, why);
 }
 
 /* ---- decoders ---- */
@@ -640,33 +541,6 @@ uint8_t ed_mqtt_decode_reason(int rc)
 
 /* ---- encoders ---- */
 
-/* Encoders write into the caller's buffer with the bounded writer of
- * core/bytes.h: overflow makes every later put a no-op. */
-
-static void put_varint(ed_bytes_wr *w, uint32_t v)
-{
-    uint8_t b[4];
-    ed_bytes_put_raw(w, b, ed_mqtt_varint_put(b, v));
-}
-
-static void put_str(ed_bytes_wr *w, const void *s, size_t n)
-{
-    ed_bytes_put_be(w, (uint16_t)n, 2);
-    ed_bytes_put_raw(w, s, n);
-}
-
-static size_t wr_done(const ed_bytes_wr *w)
-{
-    return w->err ? 0 : w->len;
-}
-
-/* Writes the fixed header; the caller then writes exactly rem bytes. */
-static void put_fixed(ed_bytes_wr *w, uint8_t first, uint32_t rem)
-{
-    ed_bytes_put_be(w, first, 1);
-    put_varint(w, rem);
-}
-
 size_t ed_mqtt_encode_connack(uint8_t *out, size_t cap, uint8_t level, bool session_present,
                               uint8_t reason, const struct ed_mqtt_connack_props *props)
 {
@@ -853,206 +727,4 @@ const char *ed_mqtt_type_name(int type)
                                           "SUBSCRIBE",   "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
                                           "PINGREQ",     "PINGRESP", "DISCONNECT",  "AUTH"};
     return type >= 0 && type < 16 ? names[type] : "?";
-}
-
-/* ---- the client side ---- */
-
-size_t ed_mqtt_encode_connect(uint8_t *out, size_t cap, const struct ed_mqtt_connect_opts *o)
-{
-    uint8_t pb[32];
-    ed_bytes_wr p;
-    ed_bytes_wr_fixed(&p, pb, sizeof pb);
-    if (o->level == 5) {
-        if (o->session_expiry_s) {
-            ed_bytes_put_be(&p, ED_MQTT_PROP_SESSION_EXPIRY, 1);
-            ed_bytes_put_be(&p, o->session_expiry_s, 4);
-        }
-        if (o->receive_max) {
-            ed_bytes_put_be(&p, ED_MQTT_PROP_RECEIVE_MAX, 1);
-            ed_bytes_put_be(&p, o->receive_max, 2);
-        }
-        if (o->max_packet_len) {
-            ed_bytes_put_be(&p, ED_MQTT_PROP_MAX_PACKET_SIZE, 1);
-            ed_bytes_put_be(&p, o->max_packet_len, 4);
-        }
-    }
-    if (o->client_id.len > 65535 || o->username.len > 65535 || o->password.len > 65535 ||
-        (o->level != 4 && o->level != 5))
-        return 0;
-    size_t rem = 10 + 2 + o->client_id.len;
-    if (o->level == 5) rem += ed_mqtt_varint_len((uint32_t)p.len) + p.len;
-    if (o->has_username) rem += 2 + o->username.len;
-    if (o->has_password) rem += 2 + o->password.len;
-    uint8_t flags = (uint8_t)((o->clean ? 0x02 : 0) | (o->has_password ? 0x40 : 0) |
-                              (o->has_username ? 0x80 : 0));
-    ed_bytes_wr w;
-    ed_bytes_wr_fixed(&w, out, cap);
-    put_fixed(&w, ED_MQTT_CONNECT << 4, (uint32_t)rem);
-    put_str(&w, "MQTT", 4);
-    ed_bytes_put_be(&w, o->level, 1);
-    ed_bytes_put_be(&w, flags, 1);
-    ed_bytes_put_be(&w, o->keepalive_s, 2);
-    if (o->level == 5) {
-        put_varint(&w, (uint32_t)p.len);
-        ed_bytes_put_raw(&w, pb, p.len);
-    }
-    put_str(&w, o->client_id.p, o->client_id.len);
-    if (o->has_username) put_str(&w, o->username.p, o->username.len);
-    if (o->has_password) put_str(&w, o->password.p, o->password.len);
-    return wr_done(&w);
-}
-
-size_t ed_mqtt_encode_subscribe(uint8_t *out, size_t cap, uint8_t level, uint16_t packet_id,
-                                const struct ed_mqtt_bytes *filters, const uint8_t *qos, int n)
-{
-    size_t rem = 2 + (level == 5 ? 1 : 0);
-    for (int i = 0; i < n; i++) {
-        if (filters[i].len > 65535 || qos[i] > 2) return 0;
-        rem += 2 + filters[i].len + 1;
-    }
-    if (n <= 0 || packet_id == 0 || rem > ED_MQTT_MAX_REMAINING) return 0;
-    ed_bytes_wr w;
-    ed_bytes_wr_fixed(&w, out, cap);
-    put_fixed(&w, ED_MQTT_SUBSCRIBE << 4 | 2, (uint32_t)rem);
-    ed_bytes_put_be(&w, packet_id, 2);
-    if (level == 5) ed_bytes_put_be(&w, 0, 1); /* no properties */
-    for (int i = 0; i < n; i++) {
-        put_str(&w, filters[i].p, filters[i].len);
-        ed_bytes_put_be(&w, qos[i], 1);
-    }
-    return wr_done(&w);
-}
-
-size_t ed_mqtt_encode_pingreq(uint8_t *out, size_t cap)
-{
-    ed_bytes_wr w;
-    ed_bytes_wr_fixed(&w, out, cap);
-    put_fixed(&w, ED_MQTT_PINGREQ << 4, 0);
-    return wr_done(&w);
-}
-
-size_t ed_mqtt_encode_client_disconnect(uint8_t *out, size_t cap)
-{
-    ed_bytes_wr w;
-    ed_bytes_wr_fixed(&w, out, cap);
-    put_fixed(&w, ED_MQTT_DISCONNECT << 4, 0);
-    return wr_done(&w);
-}
-
-int ed_mqtt_decode_connack(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
-                           struct ed_mqtt_connack *out, const char **why)
-{
-    memset(out, 0, sizeof *out);
-    out->receive_max = 65535;
-    out->max_qos = 2;
-    if (flags != 0) {
-        *why = "CONNACK with fixed-header flags";
-        return ED_ERR_PROTO;
-    }
-    struct cur c;
-    cur_init(&c, body, len);
-    uint8_t ack = get_u8(&c);
-    out->reason = get_u8(&c);
-    if (c.bad || (ack & 0xfe) != 0) {
-        *why = "CONNACK too short or with reserved flags";
-        return ED_ERR_PROTO;
-    }
-    out->session_present = ack & 1;
-    if (out->session_present && out->reason != 0) {
-        *why = "CONNACK refusal with a session present";
-        return ED_ERR_PROTO;
-    }
-    if (level == 5) {
-        int rc = get_props(&c, ED_MQTT_CONNACK, false, &out->props, why);
-        if (rc) return rc;
-        struct ed_mqtt_prop_iter it;
-        struct ed_mqtt_prop pr;
-        ed_mqtt_prop_iter_init(&it, out->props);
-        while (ed_mqtt_prop_next(&it, &pr)) {
-            if (pr.id == ED_MQTT_PROP_RECEIVE_MAX) out->receive_max = (uint16_t)pr.num;
-            if (pr.id == ED_MQTT_PROP_MAX_QOS) out->max_qos = (uint8_t)pr.num;
-            if (pr.id == ED_MQTT_PROP_SERVER_KEEP_ALIVE) out->server_keepalive = (uint16_t)pr.num;
-            if (pr.id == ED_MQTT_PROP_MAX_PACKET_SIZE) out->max_packet_len = pr.num;
-            if (pr.id == ED_MQTT_PROP_ASSIGNED_CLIENT_ID) out->assigned_client_id = pr.data;
-            if (pr.id == ED_MQTT_PROP_REASON_STRING) out->reason_string = pr.data;
-        }
-    } else if (out->reason > 5) {
-        *why = "CONNACK with an unknown return code";
-        return ED_ERR_PROTO;
-    }
-    if (cur_left(&c) != 0) {
-        *why = "bytes left over after CONNACK";
-        return ED_ERR_PROTO;
-    }
-    return ED_OK;
-}
-
-const char *ed_mqtt_connack_text(uint8_t level, uint8_t reason)
-{
-    if (level != 5) {
-        static const char *const rc311[] = {
-            "accepted",           "unacceptable protocol version", "client identifier rejected",
-            "server unavailable", "bad user name or password",     "not authorized"};
-        return reason < ED_ARRAY_LEN(rc311) ? rc311[reason] : "unknown return code";
-    }
-    switch (reason) {
-    case 0x00:
-        return "success";
-    case 0x84:
-        return "unsupported protocol version";
-    case 0x85:
-        return "client identifier not valid";
-    case 0x86:
-        return "bad user name or password";
-    case 0x87:
-        return "not authorized";
-    case 0x88:
-        return "server unavailable";
-    case 0x89:
-        return "server busy";
-    case 0x8A:
-        return "banned";
-    case 0x8C:
-        return "bad authentication method";
-    case 0x95:
-        return "packet too large";
-    case 0x97:
-        return "quota exceeded";
-    case 0x9F:
-        return "connection rate exceeded";
-    default:
-        return reason >= 0x80 ? "refused" : "unexpected reason code";
-    }
-}
-
-int ed_mqtt_decode_suback(const uint8_t *body, size_t len, uint8_t flags, uint8_t level,
-                          struct ed_mqtt_suback *out, const char **why)
-{
-    memset(out, 0, sizeof *out);
-    if (flags != 0) {
-        *why = "SUBACK with fixed-header flags";
-        return ED_ERR_PROTO;
-    }
-    struct cur c;
-    cur_init(&c, body, len);
-    if (!get_packet_id(&c, &out->packet_id, "SUBACK without a packet identifier", why))
-        return ED_ERR_PROTO;
-    if (level == 5) {
-        int rc = get_props(&c, ED_MQTT_SUBACK, false, &out->props, why);
-        if (rc) return rc;
-    }
-    out->codes = c.p;
-    out->n = (int)cur_left(&c);
-    if (out->n == 0) {
-        *why = "SUBACK without reason codes";
-        return ED_ERR_PROTO;
-    }
-    for (int i = 0; i < out->n; i++) {
-        uint8_t v = out->codes[i];
-        if (v > 2 && v < 0x80) {
-            *why = "SUBACK with an invalid reason code";
-            return ED_ERR_PROTO;
-        }
-    }
-    return ED_OK;
 }

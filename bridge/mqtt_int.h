@@ -433,4 +433,15 @@ void ed_mqtt_share_log_removed(ed_mqtt *m, ed_partition *p);
 /* Frees the groups (what they still hold is dropped and counted). */
 void ed_mqtt_share_close(ed_mqtt *m);
 
+/* ---- CONNECT (mqtt_connect.c) ---- */
+/* The first packet of a connection: a CONNECT accepted (CONNACK sent, c
+ * connected) or refused (c closing). */
+void ed_mqtt_on_connect(ed_mqtt_conn *c, uint8_t flags, const uint8_t *body, size_t len);
+/* Whether a client without a user name may connect (mqtt.allow.anonymous,
+ * or by default: no user exists). */
+bool ed_mqtt_anonymous_ok(const ed_mqtt *m);
+/* MQTT 5: a DISCONNECT with reason before closing (3.1.1 has none); in
+ * mqtt.c. */
+void ed_mqtt_send_disconnect(ed_mqtt_conn *c, uint8_t reason, const char *text);
+
 #endif
