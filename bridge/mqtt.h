@@ -7,7 +7,7 @@
  * connection, and live SUBSCRIBE delivery of MQTT publishes with + and #
  * filters (QoS 1/2 deliveries beyond a subscriber's window wait in a bounded
  * queue). Persistent sessions (clean session 0, Session Expiry) are kept
- * in __mqtt_sessions and delivered from the log (mqtt_session.c). Bounded
+ * in __mqtt_sessions and delivered from the log (mqtt_session*.c). Bounded
  * buffers everywhere; a connection whose output
  * backs up or whose acknowledgements are all in flight is not read. */
 #ifndef ED_BRIDGE_MQTT_H

@@ -3,7 +3,7 @@
  * and the ingest path (mqtt_pub.c), subscriptions and live delivery
  * (mqtt_sub.c), retained messages (mqtt_retain.c), records from the log
  * to subscribers (mqtt_out.c), persistent sessions delivered from the log
- * (mqtt_session.c), shared subscriptions (mqtt_share.c; durable groups in
+ * (mqtt_session*.c), shared subscriptions (mqtt_share.c; durable groups in
  * mqtt_share_log.c), MQTT 5
  * subscription identifiers (mqtt_subid.c) and message expiry
  * (mqtt_expiry.c) on deliveries. Everything here runs on the loop thread. */
@@ -142,7 +142,7 @@ struct ed_mqtt {
     ed_mqtt_routes *routes;
     ed_mqtt_retained *retained;     /* retained messages (mqtt_retain.c) */
     ed_mqtt_out *out;               /* Kafka to MQTT (mqtt_out.c) */
-    ed_mqtt_sessions *sessions;     /* persistent sessions (mqtt_session.c) */
+    ed_mqtt_sessions *sessions;     /* persistent sessions (mqtt_session*.c) */
     ed_mqtt_share *share;           /* shared subscriptions (mqtt_share.c; NULL until used) */
     ed_mqtt_share_logs *share_logs; /* durable share groups (mqtt_share_log.c) */
     uint8_t *key_buf; /* record keys from the routes' KEY templates (NULL: none has one) */
@@ -309,7 +309,7 @@ void ed_mqtt_out_close(ed_mqtt *m);
 size_t ed_mqtt_out_topic_of(ed_mqtt *m, const char *ktopic, const struct ed_record *rec,
                             uint8_t *buf, struct ed_mqtt_bytes *props);
 
-/* ---- persistent sessions (mqtt_session.c) ---- */
+/* ---- persistent sessions (mqtt_session*.c) ---- */
 /* Durable session saves are ingest waits whose seq has this bit set. */
 #define ED_MQTT_SESS_SEQ (UINT64_C(1) << 63)
 /* Loads the index of sessions from __mqtt_sessions; m->sessions is set

@@ -38,7 +38,7 @@ static void on_done(void *arg, void *who, uint64_t seq, int status)
         if (c->n_refs == 0) ed_mqtt_arm_reap(m);
         return;
     }
-    if (seq & ED_MQTT_SESS_SEQ) { /* a session save (mqtt_session.c) */
+    if (seq & ED_MQTT_SESS_SEQ) { /* a session save (mqtt_session_save.c) */
         ed_mqtt_session_saved(c, seq & ~ED_MQTT_SESS_SEQ, status);
         return;
     }

@@ -271,7 +271,7 @@ void ed_mqtt_deliver(ed_mqtt *m, ed_mqtt_conn *from, struct ed_mqtt_bytes topic,
         bool rap = false;
         uint32_t ids[MAX_SUBS];
         int n_ids = 0;
-        /* persistent sessions read what they get from the log (mqtt_session.c) */
+        /* persistent sessions read what they get from the log (mqtt_session_deliver.c) */
         for (int i = 0; c->connected && !c->closing && !c->sess && i < c->n_subs; i++) {
             const struct sub *s = &c->subs[i];
             if (s->no_local && c == from) continue;
