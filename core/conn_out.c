@@ -110,7 +110,11 @@ void ed_conn_flush(ed_conn *c)
     if (c->closing) return;
     size_t before = c->out_len;
     if (!flush_items(c) || !flush_bytes(c)) return;
-    bool pending = c->out_len > 0;
+    /* Write interest only while something can go out now: ready items
+     * behind one not yet ready wait for it (ed_conn_out_ready flushes), and
+     * a level-triggered writable event for them would spin the loop until
+     * then (a produce answered after its sync, with later answers ready). */
+    bool pending = (c->oh && c->oh->ready) || c->bq_pos < c->bq_len;
     if (pending != c->want_write) {
         c->want_write = pending;
         ed_plat_stream_want_write(c->stream, pending);

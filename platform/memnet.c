@@ -233,6 +233,12 @@ bool ed_memnet_reading(const ed_stream *s)
     return e->has_cbs && e->want_read;
 }
 
+bool ed_memnet_writing(const ed_stream *s)
+{
+    const struct end *e = (const struct end *)(const void *)s;
+    return e->has_cbs && e->want_write;
+}
+
 bool ed_memnet_quickack(const ed_stream *s)
 {
     return ((const struct end *)(const void *)s)->quickack;

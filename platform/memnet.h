@@ -22,6 +22,8 @@ size_t ed_memnet_pending(const ed_stream *s);
 bool ed_memnet_peer_closed(const ed_stream *s);
 /* Whether the owner of end s wants to read (is not holding it back). */
 bool ed_memnet_reading(const ed_stream *s);
+/* Whether the owner of end s wants to be told when it can write. */
+bool ed_memnet_writing(const ed_stream *s);
 /* Whether the owner of end s asked for immediate acknowledgements
  * (ed_plat_stream_set_quickack; an in-memory pair has none to delay). */
 bool ed_memnet_quickack(const ed_stream *s);

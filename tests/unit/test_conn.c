@@ -299,6 +299,22 @@ static int byte_frame_len(ed_conn *c, const uint8_t *p, size_t n, size_t *len, c
     return ED_OK;
 }
 
+/* Starts the broker of f and a set of a one-byte protocol on its loop,
+ * with one test client connected to it. */
+static ed_conn_set *byte_set_open(struct fx *f, const struct ed_conn_proto *proto, struct tconn **t)
+{
+    fx_start(f, 0);
+    struct ed_conn_limits lim = {.n_conns_max = 4,
+                                 .frame_max_len = 16,
+                                 .out_ceiling_len = 1u << 16,
+                                 .out_max_len = 1u << 16};
+    ed_conn_set *set;
+    assert_int_equal(ed_conn_set_new(f->loop, proto, NULL, &lim, NULL, &set), ED_OK);
+    *t = tc_open_from(f->loop, (void (*)(void *, ed_stream *))ed_conn_set_adopt, set, 1u << 16,
+                      "10.0.4.1:1000");
+    return set;
+}
+
 static void byte_on_frame(ed_conn *c, struct ed_conn_frame *f)
 {
     uint8_t *w = ed_conn_out_reserve(c, 2);
@@ -316,17 +332,10 @@ static void test_byte_queue_freed_when_drained(void **state)
 {
     ED_UNUSED(state);
     struct fx *f = fx_new();
-    fx_start(f, 0);
     static const struct ed_conn_proto proto = {
         .name = "bytes", .frame_len = byte_frame_len, .on_frame = byte_on_frame};
-    struct ed_conn_limits lim = {.n_conns_max = 4,
-                                 .frame_max_len = 16,
-                                 .out_ceiling_len = 1u << 16,
-                                 .out_max_len = 1u << 16};
-    ed_conn_set *set;
-    assert_int_equal(ed_conn_set_new(f->loop, &proto, NULL, &lim, NULL, &set), ED_OK);
-    struct tconn *t = tc_open_from(f->loop, (void (*)(void *, ed_stream *))ed_conn_set_adopt, set,
-                                   1u << 16, "10.0.4.1:1000");
+    struct tconn *t;
+    ed_conn_set *set = byte_set_open(f, &proto, &t);
     struct ed_mem_stats before, after;
     tc_pump(t);
     ed_mem_stats_get(&before);
@@ -344,6 +353,58 @@ static void test_byte_queue_freed_when_drained(void **state)
         /* the simulated network keeps a 4 KiB buffer per direction */
         assert_true(after.cur_len <= before.cur_len + 2 * 4096);
     }
+    tc_close(t);
+    ed_conn_set_free(set);
+    fx_free(f);
+}
+
+/* A protocol whose answers become ready out of order: 'h' queues an answer
+ * held back until a later 'g', any other byte an answer ready at once. */
+static struct ed_conn_out held_out, quick_out[4];
+static uint8_t held_byte, quick_bytes[4];
+static int n_quick;
+
+static void order_on_frame(ed_conn *c, struct ed_conn_frame *f)
+{
+    if (f->p[0] == 'g') {
+        ed_conn_out_ready(c, &held_out);
+        return;
+    }
+    struct ed_conn_out *o = f->p[0] == 'h' ? &held_out : &quick_out[n_quick];
+    uint8_t *b = f->p[0] == 'h' ? &held_byte : &quick_bytes[n_quick++];
+    *b = f->p[0];
+    memset(o, 0, sizeof *o);
+    o->buf = b;
+    o->len = 1;
+    ed_conn_out_queue(c, o);
+    if (f->p[0] != 'h') ed_conn_out_ready(c, o);
+}
+
+/* An answer ready behind one that is not (a produce waiting for its sync)
+ * asks for no writable events: the stream could take it, the queue could
+ * not send it, and level-triggered events would spin the loop until the
+ * head is ready. Then everything goes out in order. */
+static void test_ready_behind_held_answer_wants_no_write(void **state)
+{
+    ED_UNUSED(state);
+    struct fx *f = fx_new();
+    static const struct ed_conn_proto proto = {
+        .name = "order", .frame_len = byte_frame_len, .on_frame = order_on_frame};
+    struct tconn *t;
+    ed_conn_set *set = byte_set_open(f, &proto, &t);
+    n_quick = 0;
+    assert_int_equal(tc_feed(t, "hrs", 3), ED_OK);
+    tc_pump(t);
+    size_t olen;
+    tc_output(t, &olen);
+    assert_int_equal(olen, 0);
+    assert_false(ed_memnet_writing(t->server));
+    assert_int_equal(tc_feed(t, "g", 1), ED_OK);
+    tc_pump(t);
+    const uint8_t *o = tc_output(t, &olen);
+    assert_int_equal(olen, 3);
+    assert_memory_equal(o, "hrs", 3);
+    assert_false(ed_memnet_writing(t->server));
     tc_close(t);
     ed_conn_set_free(set);
     fx_free(f);
@@ -600,6 +661,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kafka_partial_frames_and_idle),
         cmocka_unit_test(test_idle_connections_hold_no_buffer),
+        cmocka_unit_test(test_ready_behind_held_answer_wants_no_write),
         cmocka_unit_test(test_mqtt_session_holds_no_subscription_slots),
         cmocka_unit_test(test_byte_queue_freed_when_drained),
         cmocka_unit_test(test_kafka_backpressure_pause_resume),
