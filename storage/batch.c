@@ -209,7 +209,8 @@ int ed_batch_iter_begin(struct ed_batch_iter *it, const uint8_t *buf, size_t len
 }
 
 /* Reads a length-prefixed byte field (-1 = null) from [*p, end). */
-static bool get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out, int32_t *len)
+static inline bool get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out,
+                             int32_t *len)
 {
     size_t n = ed_varint_get32(*p, end, len);
     if (n == 0 || *len < -1 || (*len > 0 && (size_t)*len > (size_t)(end - *p - n))) return false;

@@ -35,6 +35,10 @@ static inline size_t ed_varint_put(uint8_t *p, int64_t v)
 static inline size_t ed_varint_get_raw(const uint8_t *p, const uint8_t *end, unsigned max_bits,
                                        uint64_t *out)
 {
+    if (p < end && p[0] < 0x80) { /* most fields of a record: one byte */
+        *out = p[0];
+        return 1;
+    }
     uint64_t v = 0;
     unsigned shift = 0;
     for (size_t i = 0; p + i < end; i++) {
