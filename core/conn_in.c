@@ -225,17 +225,29 @@ static bool make_room(ed_conn *c)
     return true;
 }
 
+/* A protocol whose replies wait (conn.h quickack) has the transport
+ * acknowledge a burst of reads at once, unless a reply written meanwhile
+ * carried the acknowledgement: once per readable event, not per read, so
+ * that the peer's next small packets gather while the burst is handled. */
+static void ack_reads(ed_conn *c, bool read_any)
+{
+    if (c->set->lim.quickack && read_any && !c->sent && !c->closing)
+        ed_plat_stream_set_quickack(c->stream, true);
+}
+
 void ed_conn_in_on_readable(void *arg)
 {
     ed_conn *c = arg;
+    bool read_any = false;
+    c->sent = false;
     for (int i = 0; i < READS_PER_EVENT && !c->closing && !c->paused; i++) {
         if (!make_room(c)) {
             ed_conn_close_bad(c, "out of memory for a frame");
             return;
         }
         if (c->rlen == c->rcap) break; /* whole frames wait to be handled */
-        size_t n;
-        int rc = ed_plat_stream_read(c->stream, c->rbuf + c->rlen, c->rcap - c->rlen, &n);
+        size_t n, room = c->rcap - c->rlen;
+        int rc = ed_plat_stream_read(c->stream, c->rbuf + c->rlen, room, &n);
         if (rc == ED_ERR_AGAIN) {
             /* The stream's own unit (a TLS handshake or record) under way
              * counts as an unfinished frame from its first bytes; once the
@@ -253,12 +265,18 @@ void ed_conn_in_on_readable(void *arg)
             ed_conn_close(c, "closed by peer");
             return;
         }
+        read_any = true;
         uint64_t now = now_ms(c->set);
         if (c->rlen == 0) c->frame_start_ms = now ? now : 1;
         c->rlen += n;
         c->last_active_ms = now;
+        /* Less than asked: the stream is empty for now, and the poller
+         * reports it again when more comes (no read just to meet "again"). */
+        bool drained = n < room && ed_plat_stream_short_read_drains(c->stream);
         process_input(c);
+        if (drained) break;
     }
     if (!c->closing) drop_empty_rbuf(c);
     if (!c->closing) ed_conn_flush(c);
+    ack_reads(c, read_any);
 }

@@ -63,6 +63,7 @@ struct ed_conn {
     size_t out_len; /* bytes ready and not sent (items and byte queue) */
     bool paused, waiting, closing, want_write, in_input, kicked;
     bool reserved; /* a byte queue region reserved, not yet committed: the queue stays */
+    bool sent;     /* bytes written since on_readable began (they carry the TCP ACK) */
     char peer[64];
     char host[48];
     char listener[32]; /* the name of the listener it came in on ("" when adopted) */

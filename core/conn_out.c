@@ -71,6 +71,7 @@ static bool flush_items(ed_conn *c)
             return false;
         }
         c->out_len -= k;
+        c->sent |= k > 0;
         size_t left = k;
         for (int i = 0; i < n && left > 0; i++) {
             size_t take = ED_MIN(left, iov[i].len);
@@ -93,6 +94,7 @@ static bool flush_bytes(ed_conn *c)
         if (k == 0) break;
         c->bq_pos += k;
         c->out_len -= k;
+        c->sent = true;
     }
     if (c->bq_pos == c->bq_len) {
         c->bq_pos = c->bq_len = 0;

@@ -13,8 +13,9 @@ struct end {
     struct ed_stream_cbs cbs;
     void *arg;
     bool has_cbs, want_read, want_write, closed;
-    bool quickack; /* asked for, recorded for tests */
-    uint8_t *buf;  /* bytes the other end wrote, not yet read here */
+    uint32_t n_quickacks;   /* asked for, counted for tests */
+    uint32_t n_empty_reads; /* reads that found nothing, counted for tests */
+    uint8_t *buf;           /* bytes the other end wrote, not yet read here */
     size_t len, cap, alloc;
     ed_timer ev;
     char peer[64];
@@ -87,7 +88,11 @@ static int m_read(ed_stream *s, void *buf, size_t len, size_t *n)
 {
     struct end *e = END(s);
     *n = 0;
-    if (e->len == 0) return other(e)->closed ? ED_ERR_CLOSED : ED_ERR_AGAIN;
+    if (e->len == 0) {
+        if (other(e)->closed) return ED_ERR_CLOSED;
+        e->n_empty_reads++;
+        return ED_ERR_AGAIN;
+    }
     size_t k = ED_MIN(len, e->len);
     memcpy(buf, e->buf, k);
     memmove(e->buf, e->buf + k, e->len - k);
@@ -183,7 +188,7 @@ static void m_close(ed_stream *s)
 
 static void m_set_quickack(ed_stream *s, bool on)
 {
-    ((struct end *)(void *)s)->quickack = on;
+    if (on) ((struct end *)(void *)s)->n_quickacks++;
 }
 
 static const struct ed_stream_ops mem_ops = {
@@ -196,6 +201,7 @@ static const struct ed_stream_ops mem_ops = {
     .peer = m_peer,
     .close = m_close,
     .set_quickack = m_set_quickack,
+    .short_read_drains = true,
 };
 
 int ed_memnet_pair(ed_loop *l, size_t cap, const char *peer_a, const char *peer_b, ed_stream **a,
@@ -239,7 +245,12 @@ bool ed_memnet_writing(const ed_stream *s)
     return e->has_cbs && e->want_write;
 }
 
-bool ed_memnet_quickack(const ed_stream *s)
+uint32_t ed_memnet_empty_reads(const ed_stream *s)
 {
-    return ((const struct end *)(const void *)s)->quickack;
+    return ((const struct end *)(const void *)s)->n_empty_reads;
+}
+
+uint32_t ed_memnet_quickacks(const ed_stream *s)
+{
+    return ((const struct end *)(const void *)s)->n_quickacks;
 }

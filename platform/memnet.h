@@ -24,8 +24,10 @@ bool ed_memnet_peer_closed(const ed_stream *s);
 bool ed_memnet_reading(const ed_stream *s);
 /* Whether the owner of end s wants to be told when it can write. */
 bool ed_memnet_writing(const ed_stream *s);
-/* Whether the owner of end s asked for immediate acknowledgements
- * (ed_plat_stream_set_quickack; an in-memory pair has none to delay). */
-bool ed_memnet_quickack(const ed_stream *s);
+/* How often the owner of end s asked to acknowledge what it read at once
+ * (ed_plat_stream_set_quickack on; an in-memory pair has none to delay). */
+uint32_t ed_memnet_quickacks(const ed_stream *s);
+/* How many reads of end s found nothing to read (ED_ERR_AGAIN). */
+uint32_t ed_memnet_empty_reads(const ed_stream *s);
 
 #endif

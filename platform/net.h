@@ -89,12 +89,19 @@ struct ed_stream_ops {
      * a TLS client certificate, in RFC 2253 form: "CN=gw-17,O=Acme"), or
      * NULL. */
     const char *(*principal)(const ed_stream *s);
-    /* Optional (NULL = not supported): acknowledge received bytes at the
-     * transport level at once instead of delaying the acknowledgement for
-     * a reply to carry it (TCP_QUICKACK, re-armed after every read), for
-     * protocols whose replies wait (MQTT's PUBACK waits for the flush)
-     * while the peer's Nagle holds its next small packet until then. */
+    /* Optional (NULL = not supported): with on, acknowledge the bytes read
+     * so far at the transport level now instead of delaying the
+     * acknowledgement for a reply to carry it (TCP_QUICKACK; Linux leaves
+     * quick-ack mode on its own, so this is asked again after each burst of
+     * reads that no reply followed), for protocols whose replies wait
+     * (MQTT's PUBACK waits for the flush) while the peer's Nagle holds its
+     * next small packet until then. */
     void (*set_quickack)(ed_stream *s, bool on);
+    /* A read that returned less than asked left nothing buffered that the
+     * poller would not report (a plain socket), so the reader may wait for
+     * the next readable event instead of reading again to meet "again".
+     * False where the stream keeps bytes of its own (TLS records). */
+    bool short_read_drains;
 };
 struct ed_stream {
     const struct ed_stream_ops *ops;
@@ -144,6 +151,10 @@ static inline bool ed_plat_stream_busy(const ed_stream *s)
 static inline const char *ed_plat_stream_principal(const ed_stream *s)
 {
     return s->ops->principal ? s->ops->principal(s) : NULL;
+}
+static inline bool ed_plat_stream_short_read_drains(const ed_stream *s)
+{
+    return s->ops->short_read_drains;
 }
 static inline void ed_plat_stream_set_quickack(ed_stream *s, bool on)
 {

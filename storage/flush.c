@@ -394,7 +394,8 @@ static void submit(ed_log *log, int64_t now_ms, bool overlap)
     else
         *head = job;
     *tail = job;
-    ed_plat_cond_broadcast(st->cv);
+    /* A busy flusher takes the job when it is done with its own. */
+    if (st->n_idle > 0) ed_plat_cond_broadcast(st->cv);
     ed_plat_mutex_unlock(st->mu);
 }
 
@@ -513,18 +514,24 @@ static void serve(ed_storage *st, bool all)
     ed_plat_mutex_lock(st->mu);
     for (;;) {
         struct ed_flush_job *job;
-        while (!(job = take(st, all)) && !st->stop)
+        while (!(job = take(st, all)) && !st->stop) {
+            st->n_idle++;
             ed_plat_cond_wait(st->cv, st->mu);
+            st->n_idle--;
+        }
         if (!job) break; /* stop, and the queues are empty */
         ed_plat_mutex_unlock(st->mu);
         job_run(job);
         ed_plat_mutex_lock(st->mu);
+        /* Finished jobs already listed were announced, and the loop has
+         * not taken them yet: it takes this one with them, unannounced. */
+        bool told = st->done_tail != NULL;
         if (st->done_tail)
             st->done_tail->next = job;
         else
             st->done_head = job;
         st->done_tail = job;
-        void (*notify)(void *) = st->notify;
+        void (*notify)(void *) = told ? NULL : st->notify;
         void *notify_arg = st->notify_arg;
         ed_plat_mutex_unlock(st->mu);
         if (notify) notify(notify_arg);

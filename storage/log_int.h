@@ -118,6 +118,7 @@ struct ed_storage {
     ed_thread *thread2;                         /* runs overlapping jobs only */
     bool thread2_tried;
     bool stop;        /* under mu */
+    uint32_t n_idle;  /* under mu: flusher threads waiting for a job */
     ed_log **zombies; /* deleted logs waiting for their flush job to end */
     uint32_t n_zombies, cap_zombies;
     int64_t next_retention_ms;

@@ -45,7 +45,6 @@ struct tcp_stream {
     void *arg;
     bool want_read;
     bool want_write;
-    bool quickack;      /* re-arm TCP_QUICKACK after every read */
     ed_dial_cb dial_cb; /* set while an outgoing connect is in progress */
     void *dial_arg;
     char peer[64];
@@ -188,9 +187,7 @@ static void tcp_quickack(struct tcp_stream *s)
 
 static void tcp_set_quickack(ed_stream *st, bool on)
 {
-    struct tcp_stream *s = TCP(st);
-    s->quickack = on;
-    if (on) tcp_quickack(s);
+    if (on) tcp_quickack(TCP(st));
 }
 
 static int tcp_read(ed_stream *st, void *buf, size_t len, size_t *n)
@@ -201,8 +198,6 @@ static int tcp_read(ed_stream *st, void *buf, size_t len, size_t *n)
         ssize_t r = recv(s->io.fd, buf, len, 0);
         if (r > 0) {
             *n = (size_t)r;
-            /* Linux leaves quick-ack mode on its own: set it again. */
-            if (s->quickack) tcp_quickack(s);
             return ED_OK;
         }
         if (r == 0) return ED_ERR_CLOSED;
@@ -307,6 +302,7 @@ static const struct ed_stream_ops tcp_ops = {
     .peer = tcp_peer,
     .close = tcp_close,
     .set_quickack = tcp_set_quickack,
+    .short_read_drains = true,
 };
 
 int ed_plat_tcp_dial(ed_loop *l, const char *host, uint16_t port, ed_dial_cb cb, void *arg,

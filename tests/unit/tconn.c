@@ -87,9 +87,14 @@ bool tc_reading(struct tconn *t)
     return ed_memnet_reading(t->server);
 }
 
-bool tc_quickack(struct tconn *t)
+unsigned tc_empty_reads(struct tconn *t)
 {
-    return ed_memnet_quickack(t->server);
+    return ed_memnet_empty_reads(t->server);
+}
+
+unsigned tc_quickacks(struct tconn *t)
+{
+    return ed_memnet_quickacks(t->server);
 }
 
 void tc_close(struct tconn *t)

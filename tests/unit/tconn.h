@@ -34,8 +34,11 @@ void tc_output_clear(struct tconn *t);
 bool tc_closed(struct tconn *t);
 /* Whether the listener is reading the connection (not paused). */
 bool tc_reading(struct tconn *t);
-/* Whether the listener asked for immediate transport acknowledgements. */
-bool tc_quickack(struct tconn *t);
+/* How often the listener asked to acknowledge at the transport level at
+ * once (0: never). */
+unsigned tc_quickacks(struct tconn *t);
+/* How many of the listener's reads found nothing to read. */
+unsigned tc_empty_reads(struct tconn *t);
 /* Closes the client end (the listener sees EOF) and frees t. */
 void tc_close(struct tconn *t);
 /* Closes every test client still open (a fixture's teardown, while the

@@ -595,6 +595,48 @@ static void test_notify_set_after_flush_finished(void **state)
     stop(&f);
 }
 
+/* Jobs that finish while the loop has not yet taken the finished ones are
+ * announced once: one wake-up of the loop completes them all. */
+static int n_done_jobs(ed_storage *st)
+{
+    int n = 0;
+    ed_plat_mutex_lock(st->mu);
+    for (const struct ed_flush_job *j = st->done_head; j; j = j->next)
+        n++;
+    ed_plat_mutex_unlock(st->mu);
+    return n;
+}
+
+static void test_finished_jobs_announced_once(void **state)
+{
+    (void)state;
+    struct fx f = {0};
+    start_threaded(&f);
+    struct fx g = f; /* a second log of the same storage */
+    struct ed_log_config lc;
+    ed_log_config_default(&lc);
+    assert_int_equal(ed_storage_create_log(f.st, "u", 0, &lc, &g.log), ED_OK);
+    lt_wait_durable_all(f.st, g.log);
+    gate(true);
+    struct waiter a, b;
+    wait_on(&f, &a, append1(&f));
+    wait_blocked(1);              /* a's job is inside its fdatasync */
+    wait_on(&g, &b, append1(&g)); /* b's job waits behind it */
+    int nn = atomic_load(&n_notified);
+    gate(false);
+    while (n_done_jobs(f.st) < 2)
+        usleep(1000);
+    assert_int_equal(atomic_load(&n_notified), nn + 1);
+    assert_false(a.done);
+    assert_false(b.done);
+    ed_storage_run_completions(f.st);
+    assert_true(a.done);
+    assert_true(b.done);
+    assert_int_equal(a.status, ED_OK);
+    assert_int_equal(b.status, ED_OK);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_delete_and_close_complete_waiters),
         cmocka_unit_test(test_failed_sync),
         cmocka_unit_test(test_notify_set_after_flush_finished),
+        cmocka_unit_test(test_finished_jobs_announced_once),
         cmocka_unit_test(test_overlap_completes_in_order),
         cmocka_unit_test(test_overlap_waits_for_a_later_sync),
         cmocka_unit_test(test_overlap_keeps_gathering),

@@ -1316,7 +1316,45 @@ static void test_connections_ask_quickack(void **state)
 {
     struct fx *f = *state;
     struct tconn *c = connect_as(f, 4, "quick");
-    assert_true(tc_quickack(c));
+    assert_true(tc_quickacks(c) > 0);
+    tc_close(c);
+}
+
+/* The acknowledgement at once is asked for per burst of reads that no
+ * reply followed, not for every read, and not when a reply written right
+ * away (PINGRESP) carries it. */
+static void test_quickack_per_unanswered_burst(void **state)
+{
+    struct fx *f = *state;
+    struct tconn *c = connect_as(f, 4, "quick");
+    unsigned n0 = tc_quickacks(c);
+    struct pk p;
+    mk_publish(&p, 4, 1, false, 1, "site/t1/temp", "21.5", NULL, 0);
+    feed(c, &p); /* the PUBACK waits for the flush */
+    assert_int_equal(tc_quickacks(c), n0 + 1);
+    struct pk ping = {.len = 2, .b = {0xc0, 0}};
+    feed(c, &ping); /* answered at once */
+    assert_int_equal(tc_quickacks(c), n0 + 1);
+    settle(f);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 2);
+    tc_close(c);
+}
+
+/* A read that returns less than the buffer could take ends the readable
+ * event: no second read just to be told there is nothing more. */
+static void test_short_read_ends_the_event(void **state)
+{
+    struct fx *f = *state;
+    struct tconn *c = connect_as(f, 4, "short");
+    unsigned n0 = tc_empty_reads(c);
+    struct pk ping = {.len = 2, .b = {0xc0, 0}};
+    feed(c, &ping);
+    feed(c, &ping);
+    struct got g[4];
+    assert_int_equal(packets(c, g, 4), 2);
+    assert_int_equal(g[1].type, ED_MQTT_PINGRESP);
+    assert_int_equal(tc_empty_reads(c), n0);
     tc_close(c);
 }
 
@@ -2824,6 +2862,8 @@ int main(void)
         cmocka_unit_test(test_publish_errors),
         cmocka_unit_test(test_retained),
         cmocka_unit_test_setup_teardown(test_connections_ask_quickack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quickack_per_unanswered_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_read_ends_the_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will_and_takeover, setup, teardown),
         cmocka_unit_test(test_subscriber_limits),
