@@ -1,6 +1,7 @@
 """The upstream changing under a running mirror, against a two-broker
 KRaft Apache Kafka cluster (node 1: controller and broker, node 2: broker,
-tests/peers/kafka-broker.sh with a shared cluster id):
+tests/peers/kafka-broker.sh with a shared cluster id), of Kafka 3.9 and
+of 4.x (one cluster per version for the module, every test against both):
 
 - a partition's leader moves while records stream in (the replicas'
   order reversed by AlterPartitionReassignments, then a preferred leader
@@ -41,9 +42,11 @@ def free_port():
 
 
 class Cluster:
-    """Two Kafka nodes sharing a cluster id; node 1 is the controller."""
+    """Two Kafka nodes of one version sharing a cluster id; node 1 is the
+    controller."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, version="3.9"):
+        self.version = version
         self.dirs = [workdir / "node1", workdir / "node2"]
         self.ports = [free_port(), free_port()]
         self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -54,7 +57,7 @@ class Cluster:
 
     def start(self):
         env = {"KAFKA_CLUSTER_ID": self.cluster_id}
-        run([need(KAFKA_BROKER_SH), "start", self.dirs[0], self.ports[0], "3.9"], env=env, timeout=180)
+        run([need(KAFKA_BROKER_SH), "start", self.dirs[0], self.ports[0], self.version], env=env, timeout=180)
         cport = int((self.dirs[0] / "controller.port").read_text())
         extra = [
             "node.id=2",
@@ -63,7 +66,7 @@ class Cluster:
             f"listeners=PLAINTEXT://{HOST}:{self.ports[1]}",
             f"advertised.listeners=PLAINTEXT://{HOST}:{self.ports[1]}",
         ]
-        run([need(KAFKA_BROKER_SH), "start", self.dirs[1], self.ports[1], "3.9", *extra], env=env, timeout=180)
+        run([need(KAFKA_BROKER_SH), "start", self.dirs[1], self.ports[1], self.version, *extra], env=env, timeout=180)
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         deadline = time.time() + 60
         while len(admin.list_topics(timeout=10).brokers) < 2:
@@ -116,9 +119,11 @@ class Cluster:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
+@pytest.fixture(scope="module", params=["3.9", "4"])
+def cluster(request, tmp_path_factory):
+    """The two-node cluster of each Kafka generation, once per module:
+    every test runs against both."""
+    c = Cluster(tmp_path_factory.mktemp(f"cluster{request.param}"), request.param)
     try:
         yield c.start()
     finally:
@@ -227,7 +232,7 @@ def test_partitions_added_mid_mirror(cluster, tmp_path):
         wait_caught_up(b, ["grow"])
         produce(b.bootstrap, "grow", 1500, start=300)  # a backlog of about 20 s at the cap
         ends = {p: len(r) for p, r in read_all(b.bootstrap, "grow", committed=False).items()}
-        kafka_tool("3.9", "kafka-topics", "--bootstrap-server", cluster.bootstrap, "--alter", "--topic", up,
+        kafka_tool(cluster.version, "kafka-topics", "--bootstrap-server", cluster.bootstrap, "--alter", "--topic", up,
                    "--partitions", "3")
         log = b.workdir / "eddy.log"
         deadline = time.time() + 30
