@@ -344,6 +344,11 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err)
             m->txn_id, ed_kc_errname(err));
         return;
     }
+    if ((err == K_NOT_COORD || err == K_COORD_NOT_AVAILABLE) &&
+        (m->phase == P_ADD || m->phase == P_END)) {
+        ed_mirror_coord_moved(m, why);
+        return;
+    }
     if (err == K_NOT_COORD || err == K_COORD_NOT_AVAILABLE) {
         set_error(m, "%s%s", why, "");
         m->phase = P_COORD;
@@ -535,10 +540,12 @@ static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
     ed_mirror_later(m, METADATA_RETRY_MS); /* let the new topics reach the metadata */
 }
 
+/* P_COORD before InitProducerId, P_RECOORD within a transaction whose
+ * coordinator moved. */
 static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
 {
     ed_mirror *m = arg;
-    if (m->phase != P_COORD) return;
+    if (m->phase != P_COORD && m->phase != P_RECOORD) return;
     struct ed_kmsg_find_coordinator_response c;
     struct ed_kc_mem mem;
     if (!ed_mirror_decode(m, r, key, ver, &mem, &c, "FindCoordinator")) return;
@@ -555,12 +562,19 @@ static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
     }
     if (err == 0) ed_mirror_note_node(m, id, host, port);
     ed_kc_free(&mem);
-    if (err) {
-        if (err == K_COORD_NOT_AVAILABLE || err == K_COORD_LOADING || err == K_NOT_COORD) {
+    if (err == K_COORD_NOT_AVAILABLE || err == K_COORD_LOADING || err == K_NOT_COORD) {
+        if (m->phase == P_RECOORD)
+            ed_mirror_coord_moved(m, ed_kc_errname(err));
+        else
             ed_mirror_later(m, RETRY_MS);
-            return;
-        }
+        return;
+    }
+    if (err) {
         ed_mirror_kafka_error(m, "FindCoordinator", err);
+        return;
+    }
+    if (m->phase == P_RECOORD) {
+        ed_mirror_coord_found(m, id);
         return;
     }
     m->coord = id;
@@ -598,8 +612,8 @@ static void on_init_pid(void *arg, int16_t key, int16_t ver, ed_krd *r)
 
 /* ---- the ed_mirror_step machine ---- */
 
-static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn enc, const void *arg,
-                         ed_klink_resp_cb cb)
+void ed_mirror_send_to_link(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn enc,
+                            const void *arg, ed_klink_resp_cb cb)
 {
     if (!k) return; /* blocked: on_up steps again */
     int rc = ed_klink_send(k, api, enc, arg, 0, cb, m);
@@ -617,7 +631,7 @@ static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn en
 void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
                        ed_klink_resp_cb cb)
 {
-    send_or_wait(m, ed_mirror_link_to(m, id), api, enc, arg, cb);
+    ed_mirror_send_to_link(m, ed_mirror_link_to(m, id), api, enc, arg, cb);
 }
 
 /* An append to a local partition wakes a sleeping mirror after linger.ms
@@ -727,13 +741,13 @@ void ed_mirror_step(ed_mirror *m)
         close_links(m);
         return;
     case P_META:
-        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA,
-                     ed_mirror_enc_metadata, m, on_metadata);
+        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA,
+                               ed_mirror_enc_metadata, m, on_metadata);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_CREATE:
-        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_CREATE_TOPICS, enc_create, m,
-                     on_create);
+        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_CREATE_TOPICS,
+                               enc_create, m, on_create);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_CONFIGS:
@@ -743,22 +757,22 @@ void ed_mirror_step(ed_mirror *m)
             ed_mirror_step(m);
             return;
         }
-        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_DESCRIBE_CONFIGS,
-                     ed_mirror_enc_configs, m, ed_mirror_on_configs);
+        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_DESCRIBE_CONFIGS,
+                               ed_mirror_enc_configs, m, ed_mirror_on_configs);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_COORD:
-        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_FIND_COORDINATOR,
-                     enc_find_coord, m, on_find_coord);
+        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_FIND_COORDINATOR,
+                               enc_find_coord, m, on_find_coord);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_INIT:
-        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_INIT_PRODUCER_ID, enc_init_pid, m,
-                     on_init_pid);
+        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->coord), ED_KMSG_INIT_PRODUCER_ID,
+                               enc_init_pid, m, on_init_pid);
         return;
     case P_CKPT:
-        send_or_wait(m, ed_mirror_link_to(m, m->ut[m->ck_ut].leader[m->ck_part]), ED_KMSG_FETCH,
-                     ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
+        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->ut[m->ck_ut].leader[m->ck_part]),
+                               ED_KMSG_FETCH, ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
         return;
     case P_SCAN:
         ed_mirror_scan_step(m);
@@ -768,21 +782,25 @@ void ed_mirror_step(ed_mirror *m)
         return;
     case P_REFRESH:
     case P_LEADERS:
-        send_or_wait(m, ed_mirror_meta_link(m), ED_KMSG_METADATA, ed_mirror_enc_metadata, m,
-                     ed_mirror_on_refresh);
+        ed_mirror_send_to_link(m, ed_mirror_meta_link(m), ED_KMSG_METADATA, ed_mirror_enc_metadata,
+                               m, ed_mirror_on_refresh);
+        return;
+    case P_RECOORD:
+        ed_mirror_send_to_link(m, ed_mirror_meta_link(m), ED_KMSG_FIND_COORDINATOR, enc_find_coord,
+                               m, on_find_coord);
         return;
     case P_ADD:
         m->txn_t_ns[1] = ed_plat_clock_mono_ns();
-        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
-                     ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
+        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
+                               ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
         return;
     case P_PRODUCE:
         ed_mirror_txn_pump(m);
         return;
     case P_END:
         m->txn_t_ns[3] = ed_plat_clock_mono_ns();
-        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_END_TXN, ed_mirror_enc_end_txn, m,
-                     ed_mirror_on_end_txn);
+        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->coord), ED_KMSG_END_TXN,
+                               ed_mirror_enc_end_txn, m, ed_mirror_on_end_txn);
         return;
     }
 }

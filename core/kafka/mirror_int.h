@@ -66,6 +66,7 @@ enum phase {
     P_ADD,     /* AddPartitionsToTxn */
     P_PRODUCE, /* Produce requests out */
     P_LEADERS, /* a leader moved: Metadata, then the refused batches to the new leaders */
+    P_RECOORD, /* the coordinator moved: FindCoordinator, then the refused request again */
     P_END,     /* EndTxn */
     P_STOPPED  /* fenced or refused: needs the operator */
 };
@@ -230,6 +231,8 @@ struct ed_mirror {
     bool moved;            /* a Produce of this transaction was refused: the leader moved */
     bool moved_lost;       /* ... a refused batch is no longer held (a later round built) */
     int n_move_tries;      /* Metadata refreshes for it in this transaction */
+    int n_coord_tries;     /* FindCoordinator lookups in this transaction */
+    enum phase coord_back; /* P_RECOORD: the phase whose request the old coordinator refused */
     uint64_t next_meta_ms; /* the next Metadata refresh between transactions */
     int64_t meta_age_ms;   /* mirror.metadata.max.age.ms */
     int rr;                /* round-robin start among partitions */
@@ -284,6 +287,10 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err);
 bool ed_mirror_decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct ed_kc_mem *mem,
                       void *msg, const char *what);
 void ed_mirror_step(ed_mirror *m);
+/* Sends a request on link k, or waits for it (NULL or not up: the phase
+ * repeats once a link comes up). */
+void ed_mirror_send_to_link(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn enc,
+                            const void *arg, ed_klink_resp_cb cb);
 /* Sends a request to node id, or waits for its link (the phase repeats). */
 void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
                        ed_klink_resp_cb cb);
@@ -392,6 +399,14 @@ int32_t ed_mirror_md_parts(const struct ed_kc_topic_md *t);
 /* Where Metadata goes mid-stream: the bootstrap link, else any broker's
  * link that is up; NULL (blocked: on_up steps again) when none is. */
 ed_klink *ed_mirror_meta_link(ed_mirror *m);
+/* A coordinator answer (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE) to
+ * the request of phase P_ADD or P_END: the transaction stays open; after a
+ * backoff FindCoordinator (P_RECOORD) finds where the coordinator went, and
+ * the refused request goes there again, same producer id and epoch. */
+void ed_mirror_coord_moved(ed_mirror *m, const char *why);
+/* P_RECOORD: FindCoordinator answered with node id: the refused request
+ * goes there. */
+void ed_mirror_coord_found(ed_mirror *m, int32_t id);
 /* Metadata for P_REFRESH and P_LEADERS. */
 void ed_mirror_enc_metadata(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_on_refresh(void *arg, int16_t key, int16_t ver, ed_krd *r);

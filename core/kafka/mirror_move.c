@@ -102,6 +102,41 @@ void ed_mirror_leaders_moved(ed_mirror *m)
     ed_mirror_later(m, wait < 1000 ? wait : 1000);
 }
 
+/* ---- the transaction coordinator moved ---- */
+
+/* The refused AddPartitionsToTxn or EndTxn either did nothing or did it
+ * at the old coordinator, whose log the new one reads: sent again there
+ * with the same producer id and epoch it is answered as the first would
+ * have been (partitions already in the transaction stay added; a commit
+ * already written completes, CONCURRENT_TRANSACTIONS until then). A new
+ * InitProducerId instead would abort what the transaction wrote. */
+void ed_mirror_coord_moved(ed_mirror *m, const char *why)
+{
+    if (m->phase != P_RECOORD) m->coord_back = m->phase;
+    if (++m->n_coord_tries > MOVE_TRIES) {
+        ed_mirror_txn_failed(m, "the transaction coordinator moved and no new one answered");
+        return;
+    }
+    if (m->n_coord_tries == 1)
+        ED_LOG_WARN("upstream coordinator node %d: %s: the coordinator moved; looking it up "
+                    "again, the transaction goes on",
+                    (int)m->coord, why);
+    uint32_t wait = MOVE_BACKOFF_MS << (m->n_coord_tries < 5 ? m->n_coord_tries - 1 : 4);
+    m->phase = P_RECOORD;
+    ed_mirror_later(m, wait < 1000 ? wait : 1000);
+}
+
+void ed_mirror_coord_found(ed_mirror *m, int32_t id)
+{
+    if (id != m->coord)
+        ED_LOG_INFO("upstream coordinator moved to node %d: the transaction goes on (producer "
+                    "id %" PRId64 " epoch %d)",
+                    (int)id, m->pid, (int)m->epoch);
+    m->coord = id;
+    m->phase = m->coord_back;
+    ed_mirror_step(m);
+}
+
 /* ---- the mapping of source partitions ---- */
 
 int32_t ed_mirror_map(const struct mpart *p, const uint8_t *key, int32_t key_len)

@@ -19,11 +19,12 @@
 #include "core/topics.h"
 
 static const char *const phase_names[] = {
-    [P_WAIT] = "connecting",    [P_META] = "connecting",  [P_CREATE] = "connecting",
-    [P_CONFIGS] = "connecting", [P_COORD] = "connecting", [P_INIT] = "connecting",
-    [P_CKPT] = "connecting",    [P_SCAN] = "connecting",  [P_IDLE] = "mirroring",
-    [P_REFRESH] = "mirroring",  [P_ADD] = "mirroring",    [P_PRODUCE] = "mirroring",
-    [P_LEADERS] = "mirroring",  [P_END] = "mirroring",    [P_STOPPED] = "stopped"};
+    [P_WAIT] = "connecting",    [P_META] = "connecting",   [P_CREATE] = "connecting",
+    [P_CONFIGS] = "connecting", [P_COORD] = "connecting",  [P_INIT] = "connecting",
+    [P_CKPT] = "connecting",    [P_SCAN] = "connecting",   [P_IDLE] = "mirroring",
+    [P_REFRESH] = "mirroring",  [P_ADD] = "mirroring",     [P_PRODUCE] = "mirroring",
+    [P_LEADERS] = "mirroring",  [P_RECOORD] = "mirroring", [P_END] = "mirroring",
+    [P_STOPPED] = "stopped"};
 _Static_assert(ED_ARRAY_LEN(phase_names) == P_STOPPED + 1, "a phase without a name");
 
 /* mirror.state: magic, version, count, body CRC32C, header CRC32C (big

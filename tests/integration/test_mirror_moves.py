@@ -103,15 +103,15 @@ class Cluster:
         err = r.i16()
         assert err == 0, f"AlterPartitionReassignments: error {err} {r.compact_string()}"
 
-    def move_leader(self, topic, to, other):
-        """Leadership of topic-0 to node to: replicas (to, other), then the
-        preferred leader elected."""
-        self.reassign(topic, 0, [to, other])
+    def move_leader(self, topic, to, other, partition=0):
+        """Leadership of topic-partition to node to: replicas (to, other),
+        then the preferred leader elected."""
+        self.reassign(topic, partition, [to, other])
         deadline = time.time() + 30
         admin = self.admin()
-        while self.leader(topic) != to:
-            assert time.time() < deadline, f"leader of {topic}-0 did not move to {to}"
-            fs = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)])
+        while self.leader(topic, partition) != to:
+            assert time.time() < deadline, f"leader of {topic}-{partition} did not move to {to}"
+            fs = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, partition)])
             try:
                 fs.result(timeout=30)
             except Exception:  # not in sync yet, or elected already: look again
@@ -192,6 +192,54 @@ def test_leader_move_continues_the_transaction(cluster, tmp_path):
         assert "the transaction goes on" in log
         assert "starting over" not in log, log[-4000:]
         assert epochs(b) == before, (before, epochs(b))
+    finally:
+        b.stop()
+
+
+def txn_state_partition(cluster, txn_id):
+    """The __transaction_state partition whose leader coordinates txn_id:
+    Java's String.hashCode, made non-negative as Kafka's Utils.abs does,
+    modulo the topic's partition count."""
+    h = 0
+    for unit in txn_id.encode("utf-16-be").hex(" ", 2).split():
+        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+    h = h - (1 << 32) if h >= 1 << 31 else h
+    h = 0 if h == -(1 << 31) else abs(h)
+    md = cluster.admin().list_topics("__transaction_state", timeout=10)
+    return h % len(md.topics["__transaction_state"].partitions)
+
+
+def test_coordinator_move_continues_the_transaction(cluster, tmp_path):
+    """The leadership of the __transaction_state partition holding the
+    mirror's transactional id moves to the other node and back while
+    3,000 records stream in small transactions: AddPartitionsToTxn or
+    EndTxn refused with NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE)
+    looks the coordinator up again and repeats the request there, in the
+    same transaction: the producer epoch stays, no restart from the
+    checkpoints, exactly once upstream."""
+    b, site, _up = start_caught_up(cluster, tmp_path, "coord", **{"mirror.transaction.max.bytes": "4096"})
+    try:
+        q = txn_state_partition(cluster, f"eddy-mirror-{site}-upstream")
+        first = cluster.leader("__transaction_state", q)
+        other = 3 - first
+        before = epochs(b)
+        t = threading.Thread(target=produce, args=(b.bootstrap, "coord", 2700, 300, 1, 0.003))
+        t.start()
+        try:
+            for to, rest in ((other, first), (first, other)):
+                time.sleep(2)
+                cluster.move_leader("__transaction_state", to, rest, partition=q)
+        finally:
+            t.join()
+        wait_caught_up(b, ["coord"], timeout=120)
+        check_exact(b, cluster, site, "coord", 3000)
+        log = (b.workdir / "eddy.log").read_text()
+        moved = re.findall(r"upstream coordinator moved to node (\d+)", log)
+        print(f"coordinator moves: __transaction_state-{q} led by {first}, then {other}, then {first}; "
+              f"the mirror followed to nodes {moved}; epochs {epochs(b)}")
+        assert "starting over" not in log, log[-4000:]
+        assert epochs(b) == before, (before, epochs(b))
+        assert moved, log[-4000:]
     finally:
         b.stop()
 
