@@ -35,7 +35,7 @@
 #define ZSTD_WINDOW_LOG 15 /* zstd's window of the batches sent upstream: 32 KiB */
 #endif
 #define STATE_MAGIC   0x4544524du /* "EDRM" */
-#define STATE_VERSION 1
+#define STATE_VERSION 2           /* 2: the mapping after an upstream topic grew; 1 still read */
 
 /* Kafka error codes the mirror acts on. */
 enum {
@@ -420,6 +420,19 @@ void ed_mirror_json_str(char *out, size_t len, const char *s);
 /* Age in ms of the oldest record of p not yet upstream (0: none). */
 int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p);
 int ed_mirror_save_state(ed_mirror *m);
+/* One partition's entry of mirror.state. */
+struct ed_mirror_state_entry {
+    char topic[ED_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t mark;       /* offsets below are upstream */
+    int32_t map_n;      /* upstream partition count its records are mapped by (0: not yet) */
+    int64_t remap_from; /* >= 0: the new count's mapping from this source offset on */
+};
+/* Parses the image of a mirror.state file (version 1 or 2): ED_OK with
+ * *out (ed_free it) and *n_out entries; ED_ERR_CORRUPT with why (nothing
+ * in *out) when any check fails; ED_ERR_NOMEM. */
+int ed_mirror_state_parse(const uint8_t *b, size_t len, struct ed_mirror_state_entry **out,
+                          uint32_t *n_out, char *why, size_t why_len);
 /* After a commit: mirror.state at once if not written for STATE_SAVE_MS,
  * else when the mirror goes idle, shuts down or the time has passed (it
  * is a hint and the retention guard: an older mark only keeps more). */

@@ -151,13 +151,27 @@ void ed_mirror_remap(ed_mirror *m)
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
         int32_t n = m->ut[p->ut].n_parts;
-        if (n <= 0 || p->map_n == n) continue;
+        if (n <= 0) continue;
+        if (p->map_n == n) {
+            p->remap_from = -1; /* (one read from mirror.state for a count gone since) */
+            continue;
+        }
         if (p->map_n && n > p->map_n) {
             /* more partitions: what the site holds now goes on the old
-             * way; the new mapping starts once it is all upstream */
+             * way; the new mapping starts once it is all upstream. The
+             * switch offset is in mirror.state before any record takes
+             * the new mapping, so a restart switches at the same offset
+             * (not at the checkpoint it resumes from). */
             ed_log *log = ed_mirror_part_log(m, p);
-            if (p->remap_from < 0) p->remap_from = log ? ed_log_durable_offset(log) : 0;
+            if (p->remap_from < 0) {
+                p->remap_from = log ? ed_log_durable_offset(log) : 0;
+                ED_LOG_INFO("%s-%d: mapped by %d upstream partitions up to offset %" PRId64
+                            ", by the new count after it",
+                            p->topic, (int)p->partition, (int)p->map_n, p->remap_from);
+                ed_mirror_save_state(m);
+            }
             if (p->next < p->remap_from) continue;
+            if (m->state_dirty && ed_mirror_save_state(m) != ED_OK) continue; /* not yet */
         }
         /* (a recreated topic with fewer partitions leaves no choice) */
         p->remap_from = -1;
@@ -168,6 +182,7 @@ void ed_mirror_remap(ed_mirror *m)
                         p->next,
                         p->partition < n ? "the same partition number" : "murmur2 of their key");
         p->map_n = n;
+        m->state_dirty = true; /* saved with the transaction's marks */
     }
 }
 

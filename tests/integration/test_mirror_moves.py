@@ -29,7 +29,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import kwire
 from conftest import HOST, KAFKA_BROKER_SH, create_topic, kafka_tool, need, run
 from mirror_check import read_all
-from test_mirror import mirror_config, produce, start_eddy, wait_caught_up
+from test_mirror import mirror_config, produce, start_eddy, start_with, status, wait_caught_up
 from test_mirror_net import check_exact, epochs
 
 ALTER_PARTITION_REASSIGNMENTS = 45
@@ -258,6 +258,66 @@ def upstream_by_src(cluster, topic):
     return out
 
 
+def grow_mid_backlog(cluster, tmp_path, topic):
+    """Eddy mirroring topic (3 partitions) to an upstream topic of 1
+    partition under mirror.rate.bytes.per.sec, 300 records upstream, a
+    backlog of 1,500 more at the site (about 20 s at the cap); the upstream
+    topic then gets 3 partitions and the mirror sees it. Returns (broker,
+    upstream topic, each source partition's end offset at the change)."""
+    cfg = mirror_config(
+        cluster,
+        topic,
+        **{"mirror.metadata.max.age.ms": "1000", "mirror.rate.bytes.per.sec": "5000"},
+    )
+    up = f"{cfg['site.id']}.{topic}"
+    create_upstream(cluster, up, partitions=1)
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, topic, 3)
+        produce(b.bootstrap, topic, 300)
+        wait_caught_up(b, [topic])
+        produce(b.bootstrap, topic, 1500, start=300)
+        ends = {p: len(r) for p, r in read_all(b.bootstrap, topic, committed=False).items()}
+        kafka_tool(cluster.version, "kafka-topics", "--bootstrap-server", cluster.bootstrap, "--alter", "--topic",
+                   up, "--partitions", "3")
+        log = b.workdir / "eddy.log"
+        deadline = time.time() + 30
+        while "has 3 partitions now" not in log.read_text():
+            assert time.time() < deadline, "the mirror never saw the new partitions"
+            time.sleep(0.2)
+    except BaseException:
+        b.stop()
+        raise
+    return b, up, ends
+
+
+def check_one_switch(b, cluster, topic, up, ends):
+    """Every source record upstream exactly once, in order within each
+    upstream partition; source partition p > 0 in upstream partition 0 up
+    to one switch, in p after it, the switch at or after its end offset at
+    the change."""
+    local = read_all(b.bootstrap, topic, committed=False)
+    got = upstream_by_src(cluster, up)
+    for p, recs in local.items():
+        offs = [o for o, *_ in recs]
+        assert sorted(got.get(p, {})) == offs, f"source partition {p}: not exactly once upstream"
+        where = [got[p][o] for o in offs]
+        for q in {w[0] for w in where}:
+            seq = [w[1] for w in where if w[0] == q]
+            assert seq == sorted(seq), f"source partition {p}: out of order in upstream partition {q}"
+        parts = [w[0] for w in where]
+        if p == 0:
+            assert set(parts) == {0}
+            continue
+        switch = parts.index(p)
+        assert parts[:switch] == [0] * switch and parts[switch:] == [p] * (len(parts) - switch), (
+            f"source partition {p}: more than one switch"
+        )
+        assert offs[switch] >= ends[p], f"source partition {p} moved at {offs[switch]}, its backlog ran to {ends[p]}"
+        print(f"{topic}: source partition {p} moved to upstream partition {p} at offset {offs[switch]} "
+              f"(its end at the change: {ends[p]})")
+
+
 def test_partitions_added_mid_mirror(cluster, tmp_path):
     """The upstream topic has 1 partition, the source 3: every source
     partition goes to upstream partition 0 (keyed records by murmur2 of
@@ -266,52 +326,41 @@ def test_partitions_added_mid_mirror(cluster, tmp_path):
     keep going to partition 0 until their backlog is upstream, then go to
     partitions 1 and 2, once; order holds within each upstream partition
     and the switch comes after every record the site held at the change."""
-    cfg = mirror_config(
-        cluster,
-        "grow",
-        **{"mirror.metadata.max.age.ms": "1000", "mirror.rate.bytes.per.sec": "5000"},
-    )
-    up = f"{cfg['site.id']}.grow"
-    create_upstream(cluster, up, partitions=1)
-    b = start_eddy(tmp_path / "eddy", cfg)
+    b, up, ends = grow_mid_backlog(cluster, tmp_path, "grow")
     try:
-        create_topic(b, "grow", 3)
-        produce(b.bootstrap, "grow", 300)
-        wait_caught_up(b, ["grow"])
-        produce(b.bootstrap, "grow", 1500, start=300)  # a backlog of about 20 s at the cap
-        ends = {p: len(r) for p, r in read_all(b.bootstrap, "grow", committed=False).items()}
-        kafka_tool(cluster.version, "kafka-topics", "--bootstrap-server", cluster.bootstrap, "--alter", "--topic", up,
-                   "--partitions", "3")
-        log = b.workdir / "eddy.log"
-        deadline = time.time() + 30
-        while "has 3 partitions now" not in log.read_text():
-            assert time.time() < deadline, "the mirror never saw the new partitions"
-            time.sleep(0.2)
         st = wait_caught_up(b, ["grow"], timeout=120)
         assert sum(p["end"] for p in st["partitions"]) == 1800
         produce(b.bootstrap, "grow", 300, start=1800)
         wait_caught_up(b, ["grow"], timeout=120)
-        local = read_all(b.bootstrap, "grow", committed=False)
-        got = upstream_by_src(cluster, up)
-        for p, recs in local.items():
-            offs = [o for o, *_ in recs]
-            assert sorted(got.get(p, {})) == offs, f"source partition {p}: not exactly once upstream"
-            where = [got[p][o] for o in offs]
-            # order within each upstream partition
-            for q in {w[0] for w in where}:
-                seq = [w[1] for w in where if w[0] == q]
-                assert seq == sorted(seq), f"source partition {p}: out of order in upstream partition {q}"
-            parts = [w[0] for w in where]
-            if p == 0:
-                assert set(parts) == {0}
-                continue
-            switch = parts.index(p)
-            assert parts[:switch] == [0] * switch and parts[switch:] == [p] * (len(parts) - switch), (
-                f"source partition {p}: more than one switch"
-            )
-            assert offs[switch] >= ends[p], f"source partition {p} moved at {offs[switch]}, its backlog ran to {ends[p]}"
-            print(f"grow: source partition {p} moved to upstream partition {p} at offset {offs[switch]} "
-                  f"(its end at the change: {ends[p]})")
+        check_one_switch(b, cluster, "grow", up, ends)
+    finally:
+        b.stop()
+
+
+def test_partitions_added_then_killed(cluster, tmp_path):
+    """As above, but Eddy is killed (kill -9) while the backlog held at the
+    change drains, and started again: the mapping in force (the old count
+    up to the end of that backlog, the new one after it) is in mirror.state,
+    so the restarted mirror sends the rest of the backlog where it was
+    going and switches at the same offset, not at the checkpoint it
+    resumes from."""
+    b, up, ends = grow_mid_backlog(cluster, tmp_path, "growkill")
+    try:
+        # a transaction built after the mirror saw the count has taken it
+        # (the mapping is chosen as a transaction's first round is built)
+        seen = status(b)["transactions"]
+        deadline = time.time() + 30
+        while status(b)["transactions"] < seen + 2:
+            assert time.time() < deadline, "no transaction since the mirror saw the new partitions"
+            time.sleep(0.1)
+        done = {p["partition"]: p["mirrored"] for p in status(b)["partitions"] if p["topic"] == "growkill"}
+        assert all(done[p] < ends[p] for p in (1, 2)), (done, ends)  # mid-backlog
+        b.kill9()
+        start_with(b)
+        wait_caught_up(b, ["growkill"], timeout=120)
+        produce(b.bootstrap, "growkill", 300, start=1800)
+        wait_caught_up(b, ["growkill"], timeout=120)
+        check_one_switch(b, cluster, "growkill", up, ends)
     finally:
         b.stop()
 
