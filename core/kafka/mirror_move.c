@@ -52,6 +52,17 @@ static bool leader_moved_error(int16_t err)
     return err == K_NOT_LEADER || err == K_LEADER_NOT_AVAILABLE;
 }
 
+/* NOT_ENOUGH_REPLICAS is answered before the append: the batch was not
+ * written. Besides an in-sync replica set below min.insync.replicas, a
+ * partition leader that verifies transactions (Kafka 3.6+) answers it to
+ * a Produce whose transaction it could not verify with a coordinator that
+ * moved (seen with 4.3 and Produce v9). Sent again as a moved leader's
+ * batch is, the same bytes and sequence. */
+static bool not_written_error(int16_t err)
+{
+    return leader_moved_error(err) || err == K_NOT_ENOUGH_REPLICAS;
+}
+
 int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, bool current)
 {
     int16_t other = 0;
@@ -68,15 +79,19 @@ int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, 
         }
         if (r->error == 0) {
             if (current) u->acked[r->partition] = true;
-        } else if (leader_moved_error(r->error)) {
+        } else if (not_written_error(r->error)) {
             /* not written by that broker (or, written and replicated before
              * it stepped down, known to the new leader by its sequence) */
             if (!m->moved)
-                ED_LOG_WARN("upstream %s-%d: %s from node %d: the leader moved; the transaction "
-                            "waits for its other answers, then sends the batch to the new "
-                            "leader",
+                ED_LOG_WARN("upstream %s-%d: %s from node %d: %s; the transaction waits for its "
+                            "other answers, then sends the batch %s",
                             name, (int)r->partition, ed_kc_errname(r->error),
-                            (int)u->leader[r->partition]);
+                            (int)u->leader[r->partition],
+                            leader_moved_error(r->error)
+                                ? "the leader moved"
+                                : "not written (too few in-sync replicas, or the transaction "
+                                  "not verified with a coordinator that moved)",
+                            leader_moved_error(r->error) ? "to the new leader" : "again");
             m->moved = true;
             m->moved_lost |= !current; /* an earlier round's batch: not held any more */
         } else if (!other) {

@@ -211,32 +211,35 @@ def txn_state_partition(cluster, txn_id):
 
 def test_coordinator_move_continues_the_transaction(cluster, tmp_path):
     """The leadership of the __transaction_state partition holding the
-    mirror's transactional id moves to the other node and back while
-    3,000 records stream in small transactions: AddPartitionsToTxn or
-    EndTxn refused with NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE)
+    mirror's transactional id moves to the other node and back, twice,
+    while 5,000 records stream in small transactions: AddPartitionsToTxn
+    or EndTxn refused with NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE)
     looks the coordinator up again and repeats the request there, in the
-    same transaction: the producer epoch stays, no restart from the
-    checkpoints, exactly once upstream."""
+    same transaction (and a Produce that a partition leader could not
+    verify with the moved coordinator, NOT_ENOUGH_REPLICAS, is sent
+    again): the producer epoch stays, no restart from the checkpoints,
+    exactly once upstream."""
     b, site, _up = start_caught_up(cluster, tmp_path, "coord", **{"mirror.transaction.max.bytes": "4096"})
     try:
         q = txn_state_partition(cluster, f"eddy-mirror-{site}-upstream")
         first = cluster.leader("__transaction_state", q)
         other = 3 - first
         before = epochs(b)
-        t = threading.Thread(target=produce, args=(b.bootstrap, "coord", 2700, 300, 1, 0.003))
+        t = threading.Thread(target=produce, args=(b.bootstrap, "coord", 4700, 300, 1, 0.003))
         t.start()
         try:
-            for to, rest in ((other, first), (first, other)):
+            for to, rest in ((other, first), (first, other)) * 2:
                 time.sleep(2)
                 cluster.move_leader("__transaction_state", to, rest, partition=q)
         finally:
             t.join()
         wait_caught_up(b, ["coord"], timeout=120)
-        check_exact(b, cluster, site, "coord", 3000)
+        check_exact(b, cluster, site, "coord", 5000)
         log = (b.workdir / "eddy.log").read_text()
         moved = re.findall(r"upstream coordinator moved to node (\d+)", log)
-        print(f"coordinator moves: __transaction_state-{q} led by {first}, then {other}, then {first}; "
-              f"the mirror followed to nodes {moved}; epochs {epochs(b)}")
+        print(f"coordinator moves: __transaction_state-{q} led by {first}, {other}, {first}, {other}, {first}; "
+              f"the mirror followed to nodes {moved}; {log.count('not verified')} Produce refusals sent "
+              f"again; epochs {epochs(b)}")
         assert "starting over" not in log, log[-4000:]
         assert epochs(b) == before, (before, epochs(b))
         assert moved, log[-4000:]
