@@ -612,8 +612,8 @@ static void on_init_pid(void *arg, int16_t key, int16_t ver, ed_krd *r)
 
 /* ---- the ed_mirror_step machine ---- */
 
-void ed_mirror_send_to_link(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn enc,
-                            const void *arg, ed_klink_resp_cb cb)
+static void send_or_wait(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn enc, const void *arg,
+                         ed_klink_resp_cb cb)
 {
     if (!k) return; /* blocked: on_up steps again */
     int rc = ed_klink_send(k, api, enc, arg, 0, cb, m);
@@ -631,7 +631,7 @@ void ed_mirror_send_to_link(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn
 void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
                        ed_klink_resp_cb cb)
 {
-    ed_mirror_send_to_link(m, ed_mirror_link_to(m, id), api, enc, arg, cb);
+    send_or_wait(m, ed_mirror_link_to(m, id), api, enc, arg, cb);
 }
 
 /* An append to a local partition wakes a sleeping mirror after linger.ms
@@ -741,13 +741,13 @@ void ed_mirror_step(ed_mirror *m)
         close_links(m);
         return;
     case P_META:
-        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA,
-                               ed_mirror_enc_metadata, m, on_metadata);
+        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_METADATA,
+                     ed_mirror_enc_metadata, m, on_metadata);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_CREATE:
-        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_CREATE_TOPICS,
-                               enc_create, m, on_create);
+        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_CREATE_TOPICS, enc_create, m,
+                     on_create);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_CONFIGS:
@@ -757,22 +757,22 @@ void ed_mirror_step(ed_mirror *m)
             ed_mirror_step(m);
             return;
         }
-        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_DESCRIBE_CONFIGS,
-                               ed_mirror_enc_configs, m, ed_mirror_on_configs);
+        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_DESCRIBE_CONFIGS,
+                     ed_mirror_enc_configs, m, ed_mirror_on_configs);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_COORD:
-        ed_mirror_send_to_link(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_FIND_COORDINATOR,
-                               enc_find_coord, m, on_find_coord);
+        send_or_wait(m, ed_klink_up(m->boot) ? m->boot : NULL, ED_KMSG_FIND_COORDINATOR,
+                     enc_find_coord, m, on_find_coord);
         if (!ed_klink_up(m->boot)) m->blocked = true;
         return;
     case P_INIT:
-        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->coord), ED_KMSG_INIT_PRODUCER_ID,
-                               enc_init_pid, m, on_init_pid);
+        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_INIT_PRODUCER_ID, enc_init_pid, m,
+                     on_init_pid);
         return;
     case P_CKPT:
-        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->ut[m->ck_ut].leader[m->ck_part]),
-                               ED_KMSG_FETCH, ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
+        send_or_wait(m, ed_mirror_link_to(m, m->ut[m->ck_ut].leader[m->ck_part]), ED_KMSG_FETCH,
+                     ed_mirror_enc_ckpt_fetch, m, ed_mirror_on_ckpt_fetch);
         return;
     case P_SCAN:
         ed_mirror_scan_step(m);
@@ -782,25 +782,25 @@ void ed_mirror_step(ed_mirror *m)
         return;
     case P_REFRESH:
     case P_LEADERS:
-        ed_mirror_send_to_link(m, ed_mirror_meta_link(m), ED_KMSG_METADATA, ed_mirror_enc_metadata,
-                               m, ed_mirror_on_refresh);
+        send_or_wait(m, ed_mirror_meta_link(m), ED_KMSG_METADATA, ed_mirror_enc_metadata, m,
+                     ed_mirror_on_refresh);
         return;
     case P_RECOORD:
-        ed_mirror_send_to_link(m, ed_mirror_meta_link(m), ED_KMSG_FIND_COORDINATOR, enc_find_coord,
-                               m, on_find_coord);
+        send_or_wait(m, ed_mirror_meta_link(m), ED_KMSG_FIND_COORDINATOR, enc_find_coord, m,
+                     on_find_coord);
         return;
     case P_ADD:
         m->txn_t_ns[1] = ed_plat_clock_mono_ns();
-        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
-                               ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
+        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_ADD_PARTITIONS_TO_TXN,
+                     ed_mirror_enc_add_parts, m, ed_mirror_on_add_parts);
         return;
     case P_PRODUCE:
         ed_mirror_txn_pump(m);
         return;
     case P_END:
         m->txn_t_ns[3] = ed_plat_clock_mono_ns();
-        ed_mirror_send_to_link(m, ed_mirror_link_to(m, m->coord), ED_KMSG_END_TXN,
-                               ed_mirror_enc_end_txn, m, ed_mirror_on_end_txn);
+        send_or_wait(m, ed_mirror_link_to(m, m->coord), ED_KMSG_END_TXN, ed_mirror_enc_end_txn, m,
+                     ed_mirror_on_end_txn);
         return;
     }
 }

@@ -288,10 +288,6 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err);
 bool ed_mirror_decode(ed_mirror *m, ed_krd *r, int16_t key, int16_t ver, struct ed_kc_mem *mem,
                       void *msg, const char *what);
 void ed_mirror_step(ed_mirror *m);
-/* Sends a request on link k, or waits for it (NULL or not up: the phase
- * repeats once a link comes up). */
-void ed_mirror_send_to_link(ed_mirror *m, ed_klink *k, int16_t api, ed_kc_enc_fn enc,
-                            const void *arg, ed_klink_resp_cb cb);
 /* Sends a request to node id, or waits for its link (the phase repeats). */
 void ed_mirror_send_to(ed_mirror *m, int32_t id, int16_t api, ed_kc_enc_fn enc, const void *arg,
                        ed_klink_resp_cb cb);
