@@ -344,6 +344,11 @@ void ed_mirror_kafka_error(ed_mirror *m, const char *what, int16_t err)
             m->txn_id, ed_kc_errname(err));
         return;
     }
+    if ((err == K_NOT_COORD || err == K_COORD_NOT_AVAILABLE) &&
+        (m->phase == P_ADD || m->phase == P_END)) {
+        ed_mirror_coord_moved(m, why);
+        return;
+    }
     if (err == K_NOT_COORD || err == K_COORD_NOT_AVAILABLE) {
         set_error(m, "%s%s", why, "");
         m->phase = P_COORD;
@@ -535,10 +540,12 @@ static void on_create(void *arg, int16_t key, int16_t ver, ed_krd *r)
     ed_mirror_later(m, METADATA_RETRY_MS); /* let the new topics reach the metadata */
 }
 
+/* P_COORD before InitProducerId, P_RECOORD within a transaction whose
+ * coordinator moved. */
 static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
 {
     ed_mirror *m = arg;
-    if (m->phase != P_COORD) return;
+    if (m->phase != P_COORD && m->phase != P_RECOORD) return;
     struct ed_kmsg_find_coordinator_response c;
     struct ed_kc_mem mem;
     if (!ed_mirror_decode(m, r, key, ver, &mem, &c, "FindCoordinator")) return;
@@ -555,12 +562,19 @@ static void on_find_coord(void *arg, int16_t key, int16_t ver, ed_krd *r)
     }
     if (err == 0) ed_mirror_note_node(m, id, host, port);
     ed_kc_free(&mem);
-    if (err) {
-        if (err == K_COORD_NOT_AVAILABLE || err == K_COORD_LOADING || err == K_NOT_COORD) {
+    if (err == K_COORD_NOT_AVAILABLE || err == K_COORD_LOADING || err == K_NOT_COORD) {
+        if (m->phase == P_RECOORD)
+            ed_mirror_coord_moved(m, ed_kc_errname(err));
+        else
             ed_mirror_later(m, RETRY_MS);
-            return;
-        }
+        return;
+    }
+    if (err) {
         ed_mirror_kafka_error(m, "FindCoordinator", err);
+        return;
+    }
+    if (m->phase == P_RECOORD) {
+        ed_mirror_coord_found(m, id);
         return;
     }
     m->coord = id;
@@ -770,6 +784,10 @@ void ed_mirror_step(ed_mirror *m)
     case P_LEADERS:
         send_or_wait(m, ed_mirror_meta_link(m), ED_KMSG_METADATA, ed_mirror_enc_metadata, m,
                      ed_mirror_on_refresh);
+        return;
+    case P_RECOORD:
+        send_or_wait(m, ed_mirror_meta_link(m), ED_KMSG_FIND_COORDINATOR, enc_find_coord, m,
+                     on_find_coord);
         return;
     case P_ADD:
         m->txn_t_ns[1] = ed_plat_clock_mono_ns();

@@ -35,7 +35,7 @@
 #define ZSTD_WINDOW_LOG 15 /* zstd's window of the batches sent upstream: 32 KiB */
 #endif
 #define STATE_MAGIC   0x4544524du /* "EDRM" */
-#define STATE_VERSION 1
+#define STATE_VERSION 2           /* 2: the mapping after an upstream topic grew; 1 still read */
 
 /* Kafka error codes the mirror acts on. */
 enum {
@@ -46,6 +46,7 @@ enum {
     K_COORD_LOADING = 14,
     K_COORD_NOT_AVAILABLE = 15,
     K_NOT_COORD = 16,
+    K_NOT_ENOUGH_REPLICAS = 19,
     K_TOPIC_EXISTS = 36,
     K_INVALID_PRODUCER_EPOCH = 47,
     K_CONCURRENT_TXNS = 51,
@@ -66,6 +67,7 @@ enum phase {
     P_ADD,     /* AddPartitionsToTxn */
     P_PRODUCE, /* Produce requests out */
     P_LEADERS, /* a leader moved: Metadata, then the refused batches to the new leaders */
+    P_RECOORD, /* the coordinator moved: FindCoordinator, then the refused request again */
     P_END,     /* EndTxn */
     P_STOPPED  /* fenced or refused: needs the operator */
 };
@@ -230,6 +232,8 @@ struct ed_mirror {
     bool moved;            /* a Produce of this transaction was refused: the leader moved */
     bool moved_lost;       /* ... a refused batch is no longer held (a later round built) */
     int n_move_tries;      /* Metadata refreshes for it in this transaction */
+    int n_coord_tries;     /* FindCoordinator lookups in this transaction */
+    enum phase coord_back; /* P_RECOORD: the phase whose request the old coordinator refused */
     uint64_t next_meta_ms; /* the next Metadata refresh between transactions */
     int64_t meta_age_ms;   /* mirror.metadata.max.age.ms */
     int rr;                /* round-robin start among partitions */
@@ -392,6 +396,14 @@ int32_t ed_mirror_md_parts(const struct ed_kc_topic_md *t);
 /* Where Metadata goes mid-stream: the bootstrap link, else any broker's
  * link that is up; NULL (blocked: on_up steps again) when none is. */
 ed_klink *ed_mirror_meta_link(ed_mirror *m);
+/* A coordinator answer (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE) to
+ * the request of phase P_ADD or P_END: the transaction stays open; after a
+ * backoff FindCoordinator (P_RECOORD) finds where the coordinator went, and
+ * the refused request goes there again, same producer id and epoch. */
+void ed_mirror_coord_moved(ed_mirror *m, const char *why);
+/* P_RECOORD: FindCoordinator answered with node id: the refused request
+ * goes there. */
+void ed_mirror_coord_found(ed_mirror *m, int32_t id);
 /* Metadata for P_REFRESH and P_LEADERS. */
 void ed_mirror_enc_metadata(ed_kwr *w, int16_t ver, const void *arg);
 void ed_mirror_on_refresh(void *arg, int16_t key, int16_t ver, ed_krd *r);
@@ -405,6 +417,19 @@ void ed_mirror_json_str(char *out, size_t len, const char *s);
 /* Age in ms of the oldest record of p not yet upstream (0: none). */
 int64_t ed_mirror_backlog_age_ms(ed_mirror *m, struct mpart *p);
 int ed_mirror_save_state(ed_mirror *m);
+/* One partition's entry of mirror.state. */
+struct ed_mirror_state_entry {
+    char topic[ED_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t mark;       /* offsets below are upstream */
+    int32_t map_n;      /* upstream partition count its records are mapped by (0: not yet) */
+    int64_t remap_from; /* >= 0: the new count's mapping from this source offset on */
+};
+/* Parses the image of a mirror.state file (version 1 or 2): ED_OK with
+ * *out (ed_free it) and *n_out entries; ED_ERR_CORRUPT with why (nothing
+ * in *out) when any check fails; ED_ERR_NOMEM. */
+int ed_mirror_state_parse(const uint8_t *b, size_t len, struct ed_mirror_state_entry **out,
+                          uint32_t *n_out, char *why, size_t why_len);
 /* After a commit: mirror.state at once if not written for STATE_SAVE_MS,
  * else when the mirror goes idle, shuts down or the time has passed (it
  * is a hint and the retention guard: an older mark only keeps more). */

@@ -52,6 +52,17 @@ static bool leader_moved_error(int16_t err)
     return err == K_NOT_LEADER || err == K_LEADER_NOT_AVAILABLE;
 }
 
+/* NOT_ENOUGH_REPLICAS is answered before the append: the batch was not
+ * written. Besides an in-sync replica set below min.insync.replicas, a
+ * partition leader that verifies transactions (Kafka 3.6+) answers it to
+ * a Produce whose transaction it could not verify with a coordinator that
+ * moved (seen with 4.3 and Produce v9). Sent again as a moved leader's
+ * batch is, the same bytes and sequence. */
+static bool not_written_error(int16_t err)
+{
+    return leader_moved_error(err) || err == K_NOT_ENOUGH_REPLICAS;
+}
+
 int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, bool current)
 {
     int16_t other = 0;
@@ -68,15 +79,19 @@ int16_t ed_mirror_produce_results(ed_mirror *m, const struct ed_kc_produce *pr, 
         }
         if (r->error == 0) {
             if (current) u->acked[r->partition] = true;
-        } else if (leader_moved_error(r->error)) {
+        } else if (not_written_error(r->error)) {
             /* not written by that broker (or, written and replicated before
              * it stepped down, known to the new leader by its sequence) */
             if (!m->moved)
-                ED_LOG_WARN("upstream %s-%d: %s from node %d: the leader moved; the transaction "
-                            "waits for its other answers, then sends the batch to the new "
-                            "leader",
+                ED_LOG_WARN("upstream %s-%d: %s from node %d: %s; the transaction waits for its "
+                            "other answers, then sends the batch %s",
                             name, (int)r->partition, ed_kc_errname(r->error),
-                            (int)u->leader[r->partition]);
+                            (int)u->leader[r->partition],
+                            leader_moved_error(r->error)
+                                ? "the leader moved"
+                                : "not written (too few in-sync replicas, or the transaction "
+                                  "not verified with a coordinator that moved)",
+                            leader_moved_error(r->error) ? "to the new leader" : "again");
             m->moved = true;
             m->moved_lost |= !current; /* an earlier round's batch: not held any more */
         } else if (!other) {
@@ -102,6 +117,41 @@ void ed_mirror_leaders_moved(ed_mirror *m)
     ed_mirror_later(m, wait < 1000 ? wait : 1000);
 }
 
+/* ---- the transaction coordinator moved ---- */
+
+/* The refused AddPartitionsToTxn or EndTxn either did nothing or did it
+ * at the old coordinator, whose log the new one reads: sent again there
+ * with the same producer id and epoch it is answered as the first would
+ * have been (partitions already in the transaction stay added; a commit
+ * already written completes, CONCURRENT_TRANSACTIONS until then). A new
+ * InitProducerId instead would abort what the transaction wrote. */
+void ed_mirror_coord_moved(ed_mirror *m, const char *why)
+{
+    if (m->phase != P_RECOORD) m->coord_back = m->phase;
+    if (++m->n_coord_tries > MOVE_TRIES) {
+        ed_mirror_txn_failed(m, "the transaction coordinator moved and no new one answered");
+        return;
+    }
+    if (m->n_coord_tries == 1)
+        ED_LOG_WARN("upstream coordinator node %d: %s: the coordinator moved; looking it up "
+                    "again, the transaction goes on",
+                    (int)m->coord, why);
+    uint32_t wait = MOVE_BACKOFF_MS << (m->n_coord_tries < 5 ? m->n_coord_tries - 1 : 4);
+    m->phase = P_RECOORD;
+    ed_mirror_later(m, wait < 1000 ? wait : 1000);
+}
+
+void ed_mirror_coord_found(ed_mirror *m, int32_t id)
+{
+    if (id != m->coord)
+        ED_LOG_INFO("upstream coordinator moved to node %d: the transaction goes on (producer "
+                    "id %" PRId64 " epoch %d)",
+                    (int)id, m->pid, (int)m->epoch);
+    m->coord = id;
+    m->phase = m->coord_back;
+    ed_mirror_step(m);
+}
+
 /* ---- the mapping of source partitions ---- */
 
 int32_t ed_mirror_map(const struct mpart *p, const uint8_t *key, int32_t key_len)
@@ -116,13 +166,27 @@ void ed_mirror_remap(ed_mirror *m)
     for (int i = 0; i < m->n_mp; i++) {
         struct mpart *p = &m->mp[i];
         int32_t n = m->ut[p->ut].n_parts;
-        if (n <= 0 || p->map_n == n) continue;
+        if (n <= 0) continue;
+        if (p->map_n == n) {
+            p->remap_from = -1; /* (one read from mirror.state for a count gone since) */
+            continue;
+        }
         if (p->map_n && n > p->map_n) {
             /* more partitions: what the site holds now goes on the old
-             * way; the new mapping starts once it is all upstream */
+             * way; the new mapping starts once it is all upstream. The
+             * switch offset is in mirror.state before any record takes
+             * the new mapping, so a restart switches at the same offset
+             * (not at the checkpoint it resumes from). */
             ed_log *log = ed_mirror_part_log(m, p);
-            if (p->remap_from < 0) p->remap_from = log ? ed_log_durable_offset(log) : 0;
+            if (p->remap_from < 0) {
+                p->remap_from = log ? ed_log_durable_offset(log) : 0;
+                ED_LOG_INFO("%s-%d: mapped by %d upstream partitions up to offset %" PRId64
+                            ", by the new count after it",
+                            p->topic, (int)p->partition, (int)p->map_n, p->remap_from);
+                ed_mirror_save_state(m);
+            }
             if (p->next < p->remap_from) continue;
+            if (m->state_dirty && ed_mirror_save_state(m) != ED_OK) continue; /* not yet */
         }
         /* (a recreated topic with fewer partitions leaves no choice) */
         p->remap_from = -1;
@@ -133,6 +197,7 @@ void ed_mirror_remap(ed_mirror *m)
                         p->next,
                         p->partition < n ? "the same partition number" : "murmur2 of their key");
         p->map_n = n;
+        m->state_dirty = true; /* saved with the transaction's marks */
     }
 }
 

@@ -19,38 +19,47 @@
 #include "core/topics.h"
 
 static const char *const phase_names[] = {
-    [P_WAIT] = "connecting",    [P_META] = "connecting",  [P_CREATE] = "connecting",
-    [P_CONFIGS] = "connecting", [P_COORD] = "connecting", [P_INIT] = "connecting",
-    [P_CKPT] = "connecting",    [P_SCAN] = "connecting",  [P_IDLE] = "mirroring",
-    [P_REFRESH] = "mirroring",  [P_ADD] = "mirroring",    [P_PRODUCE] = "mirroring",
-    [P_LEADERS] = "mirroring",  [P_END] = "mirroring",    [P_STOPPED] = "stopped"};
+    [P_WAIT] = "connecting",    [P_META] = "connecting",   [P_CREATE] = "connecting",
+    [P_CONFIGS] = "connecting", [P_COORD] = "connecting",  [P_INIT] = "connecting",
+    [P_CKPT] = "connecting",    [P_SCAN] = "connecting",   [P_IDLE] = "mirroring",
+    [P_REFRESH] = "mirroring",  [P_ADD] = "mirroring",     [P_PRODUCE] = "mirroring",
+    [P_LEADERS] = "mirroring",  [P_RECOORD] = "mirroring", [P_END] = "mirroring",
+    [P_STOPPED] = "stopped"};
 _Static_assert(ED_ARRAY_LEN(phase_names) == P_STOPPED + 1, "a phase without a name");
 
 /* mirror.state: magic, version, count, body CRC32C, header CRC32C (big
  * endian, docs/format.md), then per partition: topic length (u16), topic,
- * partition (i32), mark (i64). Written to a temporary file, synced,
- * renamed over the old one, the folder synced. */
+ * partition (i32), mark (i64), and from version 2 the mapping after an
+ * upstream topic grew: map count (i32), remap from (i64). Written to a
+ * temporary file, synced, renamed over the old one, the folder synced. */
+#define STATE_HEAD_LEN 18
+#define STATE_V1_LEN   12 /* an entry's fixed part after the topic: partition, mark */
+#define STATE_V2_LEN   24 /* ... then map count, remap from */
+
 int ed_mirror_save_state(ed_mirror *m)
 {
-    size_t len = 18;
+    size_t len = STATE_HEAD_LEN;
     for (int i = 0; i < m->n_mp; i++)
-        len += 2 + strlen(m->mp[i].topic) + 12;
+        len += 2 + strlen(m->mp[i].topic) + STATE_V2_LEN;
     uint8_t *buf = ed_malloc(len);
     if (!buf) return ED_ERR_NOMEM;
-    size_t o = 18;
+    size_t o = STATE_HEAD_LEN;
     for (int i = 0; i < m->n_mp; i++) {
-        size_t tl = strlen(m->mp[i].topic);
+        const struct mpart *p = &m->mp[i];
+        size_t tl = strlen(p->topic);
         ed_put_be16(buf + o, (uint16_t)tl);
-        memcpy(buf + o + 2, m->mp[i].topic, tl);
+        memcpy(buf + o + 2, p->topic, tl);
         o += 2 + tl;
-        ed_put_be32(buf + o, (uint32_t)m->mp[i].partition);
-        ed_put_be64(buf + o + 4, (uint64_t)m->mp[i].mark);
-        o += 12;
+        ed_put_be32(buf + o, (uint32_t)p->partition);
+        ed_put_be64(buf + o + 4, (uint64_t)p->mark);
+        ed_put_be32(buf + o + 12, (uint32_t)p->map_n);
+        ed_put_be64(buf + o + 16, (uint64_t)p->remap_from);
+        o += STATE_V2_LEN;
     }
     ed_put_be32(buf, STATE_MAGIC);
     ed_put_be16(buf + 4, STATE_VERSION);
     ed_put_be32(buf + 6, (uint32_t)m->n_mp);
-    ed_put_be32(buf + 10, ed_crc32c(0, buf + 18, len - 18));
+    ed_put_be32(buf + 10, ed_crc32c(0, buf + STATE_HEAD_LEN, len - STATE_HEAD_LEN));
     ed_put_be32(buf + 14, ed_crc32c(0, buf, 14));
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp", m->state_path);
@@ -75,48 +84,102 @@ void ed_mirror_save_state_soon(ed_mirror *m)
         ed_mirror_save_state(m);
 }
 
-/* Reads the marks of the partitions known now; a file that fails its
- * checks is reported and ignored (it is a hint), but still says that this
- * site has mirrored before. */
+int ed_mirror_state_parse(const uint8_t *b, size_t len, struct ed_mirror_state_entry **out,
+                          uint32_t *n_out, char *why, size_t why_len)
+{
+    *out = NULL;
+    *n_out = 0;
+    const char *bad = NULL;
+    uint16_t ver = len >= STATE_HEAD_LEN ? ed_get_be16(b + 4) : 0;
+    size_t fixed = ver == 1 ? STATE_V1_LEN : STATE_V2_LEN;
+    uint32_t n = len >= STATE_HEAD_LEN ? ed_get_be32(b + 6) : 0;
+    if (len < STATE_HEAD_LEN || ed_get_be32(b) != STATE_MAGIC)
+        bad = "not a mirror.state file (magic)";
+    else if (ver < 1 || ver > STATE_VERSION)
+        bad = "unknown version";
+    else if (ed_get_be32(b + 14) != ed_crc32c(0, b, 14))
+        bad = "header CRC mismatch";
+    else if (ed_get_be32(b + 10) != ed_crc32c(0, b + STATE_HEAD_LEN, len - STATE_HEAD_LEN))
+        bad = "body CRC mismatch";
+    else if (n > (len - STATE_HEAD_LEN) / (2 + fixed))
+        bad = "more entries than the file holds";
+    struct ed_mirror_state_entry *e = NULL;
+    if (!bad && n > 0) {
+        e = ed_calloc(n, sizeof *e);
+        if (!e) return ED_ERR_NOMEM;
+    }
+    size_t o = STATE_HEAD_LEN;
+    for (uint32_t i = 0; !bad && i < n; i++) {
+        size_t tl = ed_get_be16(b + o);
+        if (tl == 0 || tl > ED_TOPIC_NAME_MAX || len - o - 2 < tl + fixed) {
+            bad = "an entry runs past the end or its topic name is too long";
+            break;
+        }
+        memcpy(e[i].topic, b + o + 2, tl);
+        e[i].topic[tl] = 0;
+        o += 2 + tl;
+        e[i].partition = (int32_t)ed_get_be32(b + o);
+        e[i].mark = (int64_t)ed_get_be64(b + o + 4);
+        e[i].map_n = ver >= 2 ? (int32_t)ed_get_be32(b + o + 12) : 0;
+        e[i].remap_from = ver >= 2 ? (int64_t)ed_get_be64(b + o + 16) : -1;
+        o += fixed;
+        if (memchr(e[i].topic, 0, tl) || e[i].partition < 0 || e[i].map_n < 0 ||
+            e[i].remap_from < -1)
+            bad = "an entry has a bad topic, partition or mapping";
+    }
+    if (!bad && o != len) bad = "bytes after the last entry";
+    if (bad) {
+        ed_free(e);
+        snprintf(why, why_len, "%s", bad);
+        return ED_ERR_CORRUPT;
+    }
+    *out = e;
+    *n_out = n;
+    return ED_OK;
+}
+
+/* Reads the marks (and mappings) of the partitions known now; a file that
+ * fails its checks is reported and ignored whole (it is a hint), but still
+ * says that this site has mirrored before. */
 void ed_mirror_load_state(ed_mirror *m)
 {
     bool is_dir = false;
     uint64_t size = 0;
     if (ed_plat_path_stat(m->state_path, &is_dir, &size) != ED_OK || is_dir) return;
     m->have_state = true;
-    if (size < 18 || size > (64u << 20)) goto bad;
-    uint8_t *buf = ed_malloc((size_t)size);
-    if (!buf) return;
-    ed_file *f = NULL;
-    size_t got = 0;
-    int rc = ed_plat_file_open(m->state_path, ED_FILE_READ, &f);
-    if (rc == ED_OK) rc = ed_plat_file_pread(f, buf, (size_t)size, 0, &got);
-    if (f) ed_plat_file_close(f);
-    bool ok = rc == ED_OK && got == size && ed_get_be32(buf) == STATE_MAGIC &&
-              ed_get_be16(buf + 4) == STATE_VERSION &&
-              ed_get_be32(buf + 14) == ed_crc32c(0, buf, 14) &&
-              ed_get_be32(buf + 10) == ed_crc32c(0, buf + 18, (size_t)size - 18);
-    uint32_t n = ok ? ed_get_be32(buf + 6) : 0;
-    size_t o = 18;
-    for (uint32_t i = 0; ok && i < n; i++) {
-        if (o + 2 > size) break;
-        size_t tl = ed_get_be16(buf + o);
-        if (o + 2 + tl + 12 > size || tl > ED_TOPIC_NAME_MAX) break;
-        char topic[ED_TOPIC_NAME_MAX + 1];
-        memcpy(topic, buf + o + 2, tl);
-        topic[tl] = 0;
-        o += 2 + tl;
-        int32_t part = (int32_t)ed_get_be32(buf + o);
-        int64_t mark = (int64_t)ed_get_be64(buf + o + 4);
-        o += 12;
-        for (int k = 0; k < m->n_mp; k++)
-            if (m->mp[k].partition == part && strcmp(m->mp[k].topic, topic) == 0)
-                m->mp[k].mark = mark;
+    char why[128] = "too small or too large";
+    int rc = ED_ERR_CORRUPT;
+    struct ed_mirror_state_entry *e = NULL;
+    uint32_t n = 0;
+    if (size >= STATE_HEAD_LEN && size <= (64u << 20)) {
+        uint8_t *buf = ed_malloc((size_t)size);
+        if (!buf) return;
+        ed_file *f = NULL;
+        size_t got = 0;
+        rc = ed_plat_file_open(m->state_path, ED_FILE_READ, &f);
+        if (rc == ED_OK) rc = ed_plat_file_pread(f, buf, (size_t)size, 0, &got);
+        if (f) ed_plat_file_close(f);
+        if (rc == ED_OK && got != size) rc = ED_ERR_IO;
+        if (rc == ED_OK)
+            rc = ed_mirror_state_parse(buf, (size_t)size, &e, &n, why, sizeof why);
+        else
+            snprintf(why, sizeof why, "%s", ed_strerror(rc));
+        ed_free(buf);
     }
-    ed_free(buf);
-    if (ok) return;
-bad:
-    ED_LOG_WARN("%s fails its checks: ignored (the upstream checkpoints decide)", m->state_path);
+    if (rc != ED_OK) {
+        ED_LOG_WARN("%s fails its checks (%s): ignored (the upstream checkpoints decide)",
+                    m->state_path, why);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (int k = 0; k < m->n_mp; k++) {
+            struct mpart *p = &m->mp[k];
+            if (p->partition != e[i].partition || strcmp(p->topic, e[i].topic) != 0) continue;
+            p->mark = e[i].mark;
+            p->map_n = e[i].map_n;
+            p->remap_from = e[i].remap_from;
+        }
+    ed_free(e);
 }
 
 /* ---- status ---- */

@@ -574,7 +574,7 @@ bool ed_mirror_build_txn(ed_mirror *m)
     for (int k = 0; k <= ROUNDS_IN_FLIGHT; k++)
         m->rounds[k] = (struct ed_mirror_round){m, 0, 0, 0};
     m->moved = m->moved_lost = false;
-    m->n_move_tries = 0;
+    m->n_move_tries = m->n_coord_tries = 0;
     bool any = build_round(m, false);
     if (m->build_failed) { /* nothing sent yet: the next try starts over */
         ED_LOG_WARN_RL("upstream: cannot build a transaction (out of memory); trying again");
@@ -777,7 +777,8 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
                             e.error_code == K_CONCURRENT_TXNS ? CONCURRENT_RETRY_MS : RETRY_MS / 4);
             return;
         }
-        if (e.error_code == K_PRODUCER_FENCED || e.error_code == K_INVALID_PRODUCER_EPOCH) {
+        if (e.error_code == K_PRODUCER_FENCED || e.error_code == K_INVALID_PRODUCER_EPOCH ||
+            e.error_code == K_NOT_COORD || e.error_code == K_COORD_NOT_AVAILABLE) {
             ed_mirror_kafka_error(m, "EndTxn", e.error_code);
             return;
         }

@@ -1,6 +1,7 @@
 """The upstream changing under a running mirror, against a two-broker
 KRaft Apache Kafka cluster (node 1: controller and broker, node 2: broker,
-tests/peers/kafka-broker.sh with a shared cluster id):
+tests/peers/kafka-broker.sh with a shared cluster id), of Kafka 3.9 and
+of 4.x (one cluster per version for the module, every test against both):
 
 - a partition's leader moves while records stream in (the replicas'
   order reversed by AlterPartitionReassignments, then a preferred leader
@@ -28,7 +29,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import kwire
 from conftest import HOST, KAFKA_BROKER_SH, create_topic, kafka_tool, need, run
 from mirror_check import read_all
-from test_mirror import mirror_config, produce, start_eddy, wait_caught_up
+from test_mirror import mirror_config, produce, start_eddy, start_with, status, wait_caught_up
 from test_mirror_net import check_exact, epochs
 
 ALTER_PARTITION_REASSIGNMENTS = 45
@@ -41,9 +42,11 @@ def free_port():
 
 
 class Cluster:
-    """Two Kafka nodes sharing a cluster id; node 1 is the controller."""
+    """Two Kafka nodes of one version sharing a cluster id; node 1 is the
+    controller."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, version="3.9"):
+        self.version = version
         self.dirs = [workdir / "node1", workdir / "node2"]
         self.ports = [free_port(), free_port()]
         self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -54,7 +57,7 @@ class Cluster:
 
     def start(self):
         env = {"KAFKA_CLUSTER_ID": self.cluster_id}
-        run([need(KAFKA_BROKER_SH), "start", self.dirs[0], self.ports[0], "3.9"], env=env, timeout=180)
+        run([need(KAFKA_BROKER_SH), "start", self.dirs[0], self.ports[0], self.version], env=env, timeout=180)
         cport = int((self.dirs[0] / "controller.port").read_text())
         extra = [
             "node.id=2",
@@ -63,7 +66,7 @@ class Cluster:
             f"listeners=PLAINTEXT://{HOST}:{self.ports[1]}",
             f"advertised.listeners=PLAINTEXT://{HOST}:{self.ports[1]}",
         ]
-        run([need(KAFKA_BROKER_SH), "start", self.dirs[1], self.ports[1], "3.9", *extra], env=env, timeout=180)
+        run([need(KAFKA_BROKER_SH), "start", self.dirs[1], self.ports[1], self.version, *extra], env=env, timeout=180)
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         deadline = time.time() + 60
         while len(admin.list_topics(timeout=10).brokers) < 2:
@@ -100,15 +103,15 @@ class Cluster:
         err = r.i16()
         assert err == 0, f"AlterPartitionReassignments: error {err} {r.compact_string()}"
 
-    def move_leader(self, topic, to, other):
-        """Leadership of topic-0 to node to: replicas (to, other), then the
-        preferred leader elected."""
-        self.reassign(topic, 0, [to, other])
+    def move_leader(self, topic, to, other, partition=0):
+        """Leadership of topic-partition to node to: replicas (to, other),
+        then the preferred leader elected."""
+        self.reassign(topic, partition, [to, other])
         deadline = time.time() + 30
         admin = self.admin()
-        while self.leader(topic) != to:
-            assert time.time() < deadline, f"leader of {topic}-0 did not move to {to}"
-            fs = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)])
+        while self.leader(topic, partition) != to:
+            assert time.time() < deadline, f"leader of {topic}-{partition} did not move to {to}"
+            fs = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, partition)])
             try:
                 fs.result(timeout=30)
             except Exception:  # not in sync yet, or elected already: look again
@@ -116,9 +119,11 @@ class Cluster:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
+@pytest.fixture(scope="module", params=["3.9", "4"])
+def cluster(request, tmp_path_factory):
+    """The two-node cluster of each Kafka generation, once per module:
+    every test runs against both."""
+    c = Cluster(tmp_path_factory.mktemp(f"cluster{request.param}"), request.param)
     try:
         yield c.start()
     finally:
@@ -191,6 +196,57 @@ def test_leader_move_continues_the_transaction(cluster, tmp_path):
         b.stop()
 
 
+def txn_state_partition(cluster, txn_id):
+    """The __transaction_state partition whose leader coordinates txn_id:
+    Java's String.hashCode, made non-negative as Kafka's Utils.abs does,
+    modulo the topic's partition count."""
+    h = 0
+    for unit in txn_id.encode("utf-16-be").hex(" ", 2).split():
+        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+    h = h - (1 << 32) if h >= 1 << 31 else h
+    h = 0 if h == -(1 << 31) else abs(h)
+    md = cluster.admin().list_topics("__transaction_state", timeout=10)
+    return h % len(md.topics["__transaction_state"].partitions)
+
+
+def test_coordinator_move_continues_the_transaction(cluster, tmp_path):
+    """The leadership of the __transaction_state partition holding the
+    mirror's transactional id moves to the other node and back, twice,
+    while 5,000 records stream in small transactions: AddPartitionsToTxn
+    or EndTxn refused with NOT_COORDINATOR (or COORDINATOR_NOT_AVAILABLE)
+    looks the coordinator up again and repeats the request there, in the
+    same transaction (and a Produce that a partition leader could not
+    verify with the moved coordinator, NOT_ENOUGH_REPLICAS, is sent
+    again): the producer epoch stays, no restart from the checkpoints,
+    exactly once upstream."""
+    b, site, _up = start_caught_up(cluster, tmp_path, "coord", **{"mirror.transaction.max.bytes": "4096"})
+    try:
+        q = txn_state_partition(cluster, f"eddy-mirror-{site}-upstream")
+        first = cluster.leader("__transaction_state", q)
+        other = 3 - first
+        before = epochs(b)
+        t = threading.Thread(target=produce, args=(b.bootstrap, "coord", 4700, 300, 1, 0.003))
+        t.start()
+        try:
+            for to, rest in ((other, first), (first, other)) * 2:
+                time.sleep(2)
+                cluster.move_leader("__transaction_state", to, rest, partition=q)
+        finally:
+            t.join()
+        wait_caught_up(b, ["coord"], timeout=120)
+        check_exact(b, cluster, site, "coord", 5000)
+        log = (b.workdir / "eddy.log").read_text()
+        moved = re.findall(r"upstream coordinator moved to node (\d+)", log)
+        print(f"coordinator moves: __transaction_state-{q} led by {first}, {other}, {first}, {other}, {first}; "
+              f"the mirror followed to nodes {moved}; {log.count('not verified')} Produce refusals sent "
+              f"again; epochs {epochs(b)}")
+        assert "starting over" not in log, log[-4000:]
+        assert epochs(b) == before, (before, epochs(b))
+        assert moved, log[-4000:]
+    finally:
+        b.stop()
+
+
 def upstream_by_src(cluster, topic):
     """{source offset: (upstream partition, upstream offset)} per source
     partition, from the eddy.src headers; each source record once."""
@@ -205,6 +261,66 @@ def upstream_by_src(cluster, topic):
     return out
 
 
+def grow_mid_backlog(cluster, tmp_path, topic):
+    """Eddy mirroring topic (3 partitions) to an upstream topic of 1
+    partition under mirror.rate.bytes.per.sec, 300 records upstream, a
+    backlog of 1,500 more at the site (about 20 s at the cap); the upstream
+    topic then gets 3 partitions and the mirror sees it. Returns (broker,
+    upstream topic, each source partition's end offset at the change)."""
+    cfg = mirror_config(
+        cluster,
+        topic,
+        **{"mirror.metadata.max.age.ms": "1000", "mirror.rate.bytes.per.sec": "5000"},
+    )
+    up = f"{cfg['site.id']}.{topic}"
+    create_upstream(cluster, up, partitions=1)
+    b = start_eddy(tmp_path / "eddy", cfg)
+    try:
+        create_topic(b, topic, 3)
+        produce(b.bootstrap, topic, 300)
+        wait_caught_up(b, [topic])
+        produce(b.bootstrap, topic, 1500, start=300)
+        ends = {p: len(r) for p, r in read_all(b.bootstrap, topic, committed=False).items()}
+        kafka_tool(cluster.version, "kafka-topics", "--bootstrap-server", cluster.bootstrap, "--alter", "--topic",
+                   up, "--partitions", "3")
+        log = b.workdir / "eddy.log"
+        deadline = time.time() + 30
+        while "has 3 partitions now" not in log.read_text():
+            assert time.time() < deadline, "the mirror never saw the new partitions"
+            time.sleep(0.2)
+    except BaseException:
+        b.stop()
+        raise
+    return b, up, ends
+
+
+def check_one_switch(b, cluster, topic, up, ends):
+    """Every source record upstream exactly once, in order within each
+    upstream partition; source partition p > 0 in upstream partition 0 up
+    to one switch, in p after it, the switch at or after its end offset at
+    the change."""
+    local = read_all(b.bootstrap, topic, committed=False)
+    got = upstream_by_src(cluster, up)
+    for p, recs in local.items():
+        offs = [o for o, *_ in recs]
+        assert sorted(got.get(p, {})) == offs, f"source partition {p}: not exactly once upstream"
+        where = [got[p][o] for o in offs]
+        for q in {w[0] for w in where}:
+            seq = [w[1] for w in where if w[0] == q]
+            assert seq == sorted(seq), f"source partition {p}: out of order in upstream partition {q}"
+        parts = [w[0] for w in where]
+        if p == 0:
+            assert set(parts) == {0}
+            continue
+        switch = parts.index(p)
+        assert parts[:switch] == [0] * switch and parts[switch:] == [p] * (len(parts) - switch), (
+            f"source partition {p}: more than one switch"
+        )
+        assert offs[switch] >= ends[p], f"source partition {p} moved at {offs[switch]}, its backlog ran to {ends[p]}"
+        print(f"{topic}: source partition {p} moved to upstream partition {p} at offset {offs[switch]} "
+              f"(its end at the change: {ends[p]})")
+
+
 def test_partitions_added_mid_mirror(cluster, tmp_path):
     """The upstream topic has 1 partition, the source 3: every source
     partition goes to upstream partition 0 (keyed records by murmur2 of
@@ -213,52 +329,41 @@ def test_partitions_added_mid_mirror(cluster, tmp_path):
     keep going to partition 0 until their backlog is upstream, then go to
     partitions 1 and 2, once; order holds within each upstream partition
     and the switch comes after every record the site held at the change."""
-    cfg = mirror_config(
-        cluster,
-        "grow",
-        **{"mirror.metadata.max.age.ms": "1000", "mirror.rate.bytes.per.sec": "5000"},
-    )
-    up = f"{cfg['site.id']}.grow"
-    create_upstream(cluster, up, partitions=1)
-    b = start_eddy(tmp_path / "eddy", cfg)
+    b, up, ends = grow_mid_backlog(cluster, tmp_path, "grow")
     try:
-        create_topic(b, "grow", 3)
-        produce(b.bootstrap, "grow", 300)
-        wait_caught_up(b, ["grow"])
-        produce(b.bootstrap, "grow", 1500, start=300)  # a backlog of about 20 s at the cap
-        ends = {p: len(r) for p, r in read_all(b.bootstrap, "grow", committed=False).items()}
-        kafka_tool("3.9", "kafka-topics", "--bootstrap-server", cluster.bootstrap, "--alter", "--topic", up,
-                   "--partitions", "3")
-        log = b.workdir / "eddy.log"
-        deadline = time.time() + 30
-        while "has 3 partitions now" not in log.read_text():
-            assert time.time() < deadline, "the mirror never saw the new partitions"
-            time.sleep(0.2)
         st = wait_caught_up(b, ["grow"], timeout=120)
         assert sum(p["end"] for p in st["partitions"]) == 1800
         produce(b.bootstrap, "grow", 300, start=1800)
         wait_caught_up(b, ["grow"], timeout=120)
-        local = read_all(b.bootstrap, "grow", committed=False)
-        got = upstream_by_src(cluster, up)
-        for p, recs in local.items():
-            offs = [o for o, *_ in recs]
-            assert sorted(got.get(p, {})) == offs, f"source partition {p}: not exactly once upstream"
-            where = [got[p][o] for o in offs]
-            # order within each upstream partition
-            for q in {w[0] for w in where}:
-                seq = [w[1] for w in where if w[0] == q]
-                assert seq == sorted(seq), f"source partition {p}: out of order in upstream partition {q}"
-            parts = [w[0] for w in where]
-            if p == 0:
-                assert set(parts) == {0}
-                continue
-            switch = parts.index(p)
-            assert parts[:switch] == [0] * switch and parts[switch:] == [p] * (len(parts) - switch), (
-                f"source partition {p}: more than one switch"
-            )
-            assert offs[switch] >= ends[p], f"source partition {p} moved at {offs[switch]}, its backlog ran to {ends[p]}"
-            print(f"grow: source partition {p} moved to upstream partition {p} at offset {offs[switch]} "
-                  f"(its end at the change: {ends[p]})")
+        check_one_switch(b, cluster, "grow", up, ends)
+    finally:
+        b.stop()
+
+
+def test_partitions_added_then_killed(cluster, tmp_path):
+    """As above, but Eddy is killed (kill -9) while the backlog held at the
+    change drains, and started again: the mapping in force (the old count
+    up to the end of that backlog, the new one after it) is in mirror.state,
+    so the restarted mirror sends the rest of the backlog where it was
+    going and switches at the same offset, not at the checkpoint it
+    resumes from."""
+    b, up, ends = grow_mid_backlog(cluster, tmp_path, "growkill")
+    try:
+        # a transaction built after the mirror saw the count has taken it
+        # (the mapping is chosen as a transaction's first round is built)
+        seen = status(b)["transactions"]
+        deadline = time.time() + 30
+        while status(b)["transactions"] < seen + 2:
+            assert time.time() < deadline, "no transaction since the mirror saw the new partitions"
+            time.sleep(0.1)
+        done = {p["partition"]: p["mirrored"] for p in status(b)["partitions"] if p["topic"] == "growkill"}
+        assert all(done[p] < ends[p] for p in (1, 2)), (done, ends)  # mid-backlog
+        b.kill9()
+        start_with(b)
+        wait_caught_up(b, ["growkill"], timeout=120)
+        produce(b.bootstrap, "growkill", 300, start=1800)
+        wait_caught_up(b, ["growkill"], timeout=120)
+        check_one_switch(b, cluster, "growkill", up, ends)
     finally:
         b.stop()
 
