@@ -135,8 +135,12 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
         int rc = ed_batch_builder_new((size_t)m->batch_len, &u->bld[p]);
         if (rc) return rc;
         ed_batch_builder_set_codec(u->bld[p], &m->codec);
-        /* compressed as the records come: no batch-sized copy of them */
-        ed_batch_builder_set_stream(u->bld[p], ZSTD_WINDOW_LOG);
+        /* compressed as the records come: no batch-sized copy of them. Not
+         * the checkpoint batch (a few short records): a stream's context
+         * is sized for a whole window and held while the data batches of
+         * the round are open beside it, where compressing its records at
+         * the end with the shared context takes one sized for them */
+        if (u != &m->ut[m->ck_ut]) ed_batch_builder_set_stream(u->bld[p], ZSTD_WINDOW_LOG);
     }
     if (!u->n_added[p]) {
         /* the last round's batch of p is overwritten from here on (an
