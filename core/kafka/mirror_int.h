@@ -9,6 +9,7 @@
 
 #include "storage/batch.h"
 #include "storage/codec.h"
+#include "storage/log.h"
 #include "core/kafka/klink.h"
 #include "core/kafka/schema.h"
 #include "core/kafka/mirror.h"
@@ -243,6 +244,7 @@ struct ed_mirror {
     struct ed_codec codec; /* lends the batches sent upstream its zstd table cap */
     uint8_t *rbuf;         /* local batches being copied */
     size_t rbuf_cap;
+    struct ed_log_slice rslice; /* a batch of which rbuf holds the header only (seg NULL: none) */
     struct ed_record_header *hdrs;
     size_t hdrs_cap;
     struct ed_batch_iter it;

@@ -220,25 +220,68 @@ uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
     return (uint32_t)(((want - m->tokens) * 1000 + m->rate - 1) / m->rate);
 }
 
-int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
+static int rbuf_room(ed_mirror *m, size_t len)
+{
+    if (len <= m->rbuf_cap) return ED_OK;
+    uint8_t *nb = ed_realloc(m->rbuf, len);
+    if (!nb) return ED_ERR_NOMEM;
+    m->rbuf = nb;
+    m->rbuf_cap = len;
+    return ED_OK;
+}
+
+/* Reads local batches of log from pos into m->rbuf, as
+ * ed_mirror_read_local; with pieces, a zstd batch larger than
+ * READ_CHUNK_LEN on its own stays on flash but for its header (m->rslice
+ * holds it): its records are decompressed as it is read, a piece at a
+ * time, so that no whole copy of it is held beside its records. */
+static int read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len, bool pieces)
 {
     *len = 0;
     m->kept.log = NULL; /* an uncompressed batch kept would point into rbuf */
+    ed_log_slice_release(&m->rslice);
     struct ed_log_slice s;
     int rc = ed_log_read(log, pos, ED_MIN((size_t)m->batch_len, READ_CHUNK_LEN), &s);
     if (rc != ED_OK || !s.seg) return rc;
-    if (s.len > m->rbuf_cap) {
-        uint8_t *nb = ed_realloc(m->rbuf, s.len);
-        if (!nb) {
-            ed_log_slice_release(&s);
-            return ED_ERR_NOMEM;
-        }
-        m->rbuf = nb;
-        m->rbuf_cap = s.len;
+    struct ed_batch_info bi;
+    size_t got = 0;
+    if (pieces && s.len > READ_CHUNK_LEN && rbuf_room(m, ED_BATCH_HEADER_LEN) == ED_OK &&
+        ed_plat_file_pread(s.file, m->rbuf, ED_BATCH_HEADER_LEN, s.pos, &got) == ED_OK &&
+        got == ED_BATCH_HEADER_LEN &&
+        ed_batch_parse_header(m->rbuf, ED_BATCH_HEADER_LEN, &bi) == ED_OK &&
+        ed_batch_total_len(&bi) == s.len && ed_batch_compression(&bi) == ED_COMPRESSION_ZSTD &&
+        bi.record_count > 0) {
+        m->rslice = s;
+        *len = ED_BATCH_HEADER_LEN;
+        return ED_OK;
     }
-    rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
+    rc = rbuf_room(m, s.len);
+    if (rc == ED_OK) rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
     if (rc == ED_OK) *len = s.len;
     ed_log_slice_release(&s);
+    return rc;
+}
+
+int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
+{
+    return read_local(m, log, pos, len, false);
+}
+
+static int read_piece(void *arg, size_t at, uint8_t *buf, size_t len)
+{
+    const ed_mirror *m = arg;
+    size_t got = 0;
+    int rc = ed_plat_file_pread(m->rslice.file, buf, len, m->rslice.pos + at, &got);
+    return rc != ED_OK ? rc : got == len ? ED_OK : ED_ERR_CORRUPT;
+}
+
+/* Makes the batch at m->rbuf + off (len bytes read) ready in m->it: read in
+ * pieces when rbuf holds its header only. */
+static int begin_batch(ed_mirror *m, size_t off, size_t len)
+{
+    if (!m->rslice.seg) return ed_batch_iter_begin(&m->it, m->rbuf + off, len - off);
+    int rc = ed_batch_iter_begin_read(&m->it, m->rbuf, m->rslice.len, read_piece, m);
+    ed_log_slice_release(&m->rslice);
     return rc;
 }
 
@@ -251,6 +294,7 @@ void ed_mirror_txn_trim(ed_mirror *m)
     ed_free(m->rbuf);
     m->rbuf = NULL;
     m->rbuf_cap = 0;
+    ed_log_slice_release(&m->rslice);
     ed_batch_iter_release(&m->it);
     m->kept.log = NULL;
     ed_codec_release(&m->codec);
@@ -432,10 +476,10 @@ static bool take_part(ed_mirror *m, struct mpart *p, bool more)
     for (int64_t before = -1; pos < durable && pos != before;) {
         before = pos;
         size_t len = 0;
-        if (ed_mirror_read_local(m, log, pos, &len) != ED_OK || len == 0) break;
+        if (read_local(m, log, pos, &len, true) != ED_OK || len == 0) break;
         size_t off = 0;
         while (off + ED_BATCH_HEADER_LEN <= len && pos < durable) {
-            if (ed_batch_iter_begin(&m->it, m->rbuf + off, len - off) != ED_OK) {
+            if (begin_batch(m, off, len) != ED_OK) {
                 ED_LOG_WARN_RL("%s-%d: batch at offset %" PRId64 " cannot be read; mirror stalls",
                                p->topic, (int)p->partition, pos);
                 p->txn_next = pos;
