@@ -383,12 +383,18 @@ static void keep_batch(ed_mirror *m, const ed_log *log, int64_t at, struct ed_mi
 /* Puts m->it back where a round stopped, when p resumes there and the
  * iterator still holds that batch (the checkpoint reading and the gap
  * count use it too: then it is read again). */
+static bool kept_at(const ed_mirror *m, const ed_log *log, int64_t pos)
+{
+    const struct ed_mirror_kept *k = &m->kept;
+    return k->log && k->log == log && k->at == pos && m->it.err == ED_OK && m->it.buf == k->buf &&
+           m->it.info.base_offset == k->base_offset && m->it.info.length == k->length &&
+           m->it.info.crc == k->crc;
+}
+
 static bool resume_batch(ed_mirror *m, const ed_log *log, int64_t pos)
 {
     const struct ed_mirror_kept *k = &m->kept;
-    bool same = k->log && k->log == log && k->at == pos && m->it.err == ED_OK &&
-                m->it.buf == k->buf && m->it.info.base_offset == k->base_offset &&
-                m->it.info.length == k->length && m->it.info.crc == k->crc;
+    bool same = kept_at(m, log, pos);
     m->kept.log = NULL;
     if (!same) return false;
     m->it.pos = k->where.pos;
@@ -396,6 +402,29 @@ static bool resume_batch(ed_mirror *m, const ed_log *log, int64_t pos)
     m->it.n_left = k->where.n_left;
     m->it.prev_delta = k->where.prev_delta;
     return true;
+}
+
+/* When the transaction stopped inside a batch the iterator still holds,
+ * the CreateTime of p's next record goes to the status from there, read
+ * through a copy of the iterator (sharing its buffers, never freed), so
+ * that the status does not read and decompress that batch again. */
+static void note_oldest(ed_mirror *m, struct mpart *p)
+{
+    const ed_log *log = ed_mirror_part_log(m, p);
+    if (!log || !kept_at(m, log, p->next)) return;
+    struct ed_batch_iter c = m->it;
+    const struct ed_mirror_kept_at *w = &m->kept.where;
+    c.pos = w->pos;
+    c.end = w->end;
+    c.n_left = w->n_left;
+    c.prev_delta = w->prev_delta;
+    struct ed_record rec;
+    while (ed_batch_iter_next(&c, &rec) == 1)
+        if (rec.offset >= p->next) {
+            p->oldest_ts = rec.timestamp;
+            p->oldest_off = p->next;
+            return;
+        }
 }
 
 /* Copies the records of the batch in m->it from *pos on (below durable)
@@ -843,6 +872,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
         struct mpart *p = &m->mp[i];
         p->next = p->txn_next;
         p->mark = p->next;
+        note_oldest(m, p);
     }
     m->n_bytes += (uint64_t)m->txn_len;
     const uint64_t *t = m->txn_t_ns;
