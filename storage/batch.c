@@ -39,6 +39,8 @@ static int fail(const char **why, const char *text, int err)
     return err;
 }
 
+static int check_rules(const struct ed_batch_info *b, const char **why);
+
 int ed_batch_check_why(const uint8_t *buf, size_t len, struct ed_batch_info *out, const char **why)
 {
     struct ed_batch_info b;
@@ -52,8 +54,17 @@ int ed_batch_check_why(const uint8_t *buf, size_t len, struct ed_batch_info *out
     if (total > len) return fail(why, "batch extends past the end of the data", ED_ERR_CORRUPT);
     uint32_t crc = ed_crc32c(0, buf + ED_BATCH_OFF_ATTRIBUTES, total - ED_BATCH_OFF_ATTRIBUTES);
     if (crc != b.crc) return fail(why, "CRC32C mismatch", ED_ERR_CORRUPT);
-    /* Past the CRC the bytes are what a producer or Eddy wrote; these rules
-     * hold for every batch Kafka itself would store. */
+    int rc = check_rules(&b, why);
+    if (rc == ED_OK && out) *out = b;
+    return rc;
+}
+
+/* Past the CRC the bytes are what a producer or Eddy wrote; these rules
+ * hold for every batch Kafka itself would store. */
+static int check_rules(const struct ed_batch_info *bp, const char **why)
+{
+    struct ed_batch_info b = *bp;
+    size_t total = ed_batch_total_len(&b);
     if (ed_batch_compression(&b) > ED_COMPRESSION_ZSTD)
         return fail(why, "unknown compression codec", ED_ERR_CORRUPT);
     if (b.record_count < 0) return fail(why, "negative record count", ED_ERR_CORRUPT);
@@ -66,7 +77,6 @@ int ed_batch_check_why(const uint8_t *buf, size_t len, struct ed_batch_info *out
     if (ed_batch_compression(&b) != ED_COMPRESSION_NONE && b.record_count > 0 &&
         total == ED_BATCH_HEADER_LEN)
         return fail(why, "compressed batch without data", ED_ERR_CORRUPT);
-    if (out) *out = b;
     return ED_OK;
 }
 
@@ -171,6 +181,84 @@ static int decompress_records(struct ed_batch_iter *it, int codec, const uint8_t
     }
 }
 
+/* The batch's records are the out_len bytes decompressed into it->buf. */
+static int records_ready(struct ed_batch_iter *it, const struct ed_batch_info *info, size_t out_len)
+{
+    if ((size_t)info->record_count > out_len / ED_RECORD_MIN_LEN) return it->err = ED_ERR_CORRUPT;
+    it->pos = it->buf;
+    it->end = it->buf + out_len;
+    it->info = *info;
+    it->n_left = info->record_count;
+    it->prev_delta = -1;
+    return ED_OK;
+}
+
+/* A batch read in pieces: where its bytes come from, and the CRC32C of
+ * those read so far. */
+struct piece_src {
+    ed_batch_read_fn rd;
+    void *arg;
+    size_t at, total;
+    uint32_t crc;
+};
+
+static int next_piece(void *arg, uint8_t *buf, size_t len, size_t *n)
+{
+    struct piece_src *ps = arg;
+    *n = ED_MIN(len, ps->total - ps->at);
+    if (*n == 0) return ED_OK;
+    int rc = ps->rd(ps->arg, ps->at, buf, *n);
+    if (rc != ED_OK) return rc;
+    ps->crc = ed_crc32c(ps->crc, buf, *n);
+    ps->at += *n;
+    return ED_OK;
+}
+
+int ed_batch_iter_begin_read(struct ed_batch_iter *it, const uint8_t *head, size_t total_len,
+                             ed_batch_read_fn rd, void *arg)
+{
+    struct ed_batch_info info;
+    const char *why = NULL;
+    it->err = ED_OK;
+    it->n_left = 0;
+    it->pos = it->end = NULL;
+    if (head[ED_BATCH_OFF_MAGIC] != ED_BATCH_MAGIC ||
+        ed_batch_parse_header(head, ED_BATCH_HEADER_LEN, &info) != ED_OK ||
+        ed_batch_total_len(&info) != total_len || check_rules(&info, &why) != ED_OK)
+        return it->err = ED_ERR_CORRUPT;
+    int codec = ed_batch_compression(&info);
+    if (info.record_count == 0 || codec != ED_COMPRESSION_ZSTD || it->max_len == 0)
+        return it->err = ED_ERR_UNSUPPORTED;
+    uint8_t piece[ED_BATCH_READ_PIECE];
+    size_t rec_len = total_len - ED_BATCH_HEADER_LEN, out_len = 0;
+    size_t cap = ED_MIN(
+        ED_MAX(rec_len <= SIZE_MAX / 4 ? rec_len * 4 : SIZE_MAX, ED_MAX(it->buf_cap, (size_t)4096)),
+        it->max_len);
+    int rc;
+    struct piece_src ps;
+    for (;;) {
+        rc = ensure_buf(it, cap);
+        if (rc != ED_OK) return it->err = rc;
+        ps = (struct piece_src){rd, arg, ED_BATCH_HEADER_LEN, total_len,
+                                ed_crc32c(0, head + ED_BATCH_OFF_ATTRIBUTES,
+                                          ED_BATCH_HEADER_LEN - ED_BATCH_OFF_ATTRIBUTES)};
+        rc = ed_codec_decompress_read(&it->codec, codec, next_piece, &ps, piece, sizeof piece,
+                                      it->buf, cap, &out_len);
+        if (rc != ED_ERR_TOOBIG || cap == it->max_len) break;
+        cap = cap <= it->max_len / 4 ? cap * 4 : it->max_len;
+    }
+    /* every byte of the batch read, so that its CRC is checked even when its
+     * records do not decompress: a corrupt batch is reported as such */
+    while (ps.at < ps.total && (rc == ED_OK || rc == ED_ERR_CORRUPT)) {
+        size_t n = 0;
+        int rrc = next_piece(&ps, piece, sizeof piece, &n);
+        if (rrc != ED_OK) return it->err = rrc;
+    }
+    if (ps.at == ps.total && ps.crc != info.crc) return it->err = ED_ERR_CORRUPT;
+    if (rc != ED_OK) return it->err = rc;
+    return records_ready(it, &info, out_len);
+}
+
 int ed_batch_iter_begin(struct ed_batch_iter *it, const uint8_t *buf, size_t len)
 {
     struct ed_batch_info info;
@@ -197,10 +285,7 @@ int ed_batch_iter_begin(struct ed_batch_iter *it, const uint8_t *buf, size_t len
                        info.base_offset, ed_strerror(rc));
             return it->err = rc;
         }
-        if ((size_t)info.record_count > out_len / ED_RECORD_MIN_LEN)
-            return it->err = ED_ERR_CORRUPT;
-        it->pos = it->buf;
-        it->end = it->buf + out_len;
+        return records_ready(it, &info, out_len);
     }
     it->info = info;
     it->n_left = info.record_count;

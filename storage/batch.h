@@ -137,6 +137,21 @@ void ed_batch_iter_init(struct ed_batch_iter *it, size_t max_records_len);
  * ED_ERR_CORRUPT, ED_ERR_TOOBIG, ED_ERR_UNSUPPORTED (codec not built in),
  * ED_ERR_NOMEM. buf must stay valid while records are read. */
 int ed_batch_iter_begin(struct ed_batch_iter *it, const uint8_t *buf, size_t len);
+/* Reads len bytes at byte at of a batch into buf (all of them, or an error). */
+typedef int (*ed_batch_read_fn)(void *arg, size_t at, uint8_t *buf, size_t len);
+#ifndef ED_BATCH_READ_PIECE
+#define ED_BATCH_READ_PIECE (16u << 10) /* bytes read at a time by ed_batch_iter_begin_read */
+#endif
+/* As ed_batch_iter_begin for a batch of total_len bytes of which only the
+ * header (ED_BATCH_HEADER_LEN bytes at head) is in memory: the rest is read
+ * through rd, ED_BATCH_READ_PIECE bytes at a time, its CRC32C computed on
+ * the way and its records decompressed as they come into the iterator's
+ * buffer, so the compressed batch is never held whole. zstd batches only:
+ * ED_ERR_UNSUPPORTED for any other (and for an empty batch), which the
+ * caller then reads whole. ED_ERR_CORRUPT when the CRC does not match,
+ * even if the records decompressed. */
+int ed_batch_iter_begin_read(struct ed_batch_iter *it, const uint8_t *head, size_t total_len,
+                             ed_batch_read_fn rd, void *arg);
 /* Next record: 1 and *rec filled, 0 after the last one, or a negative error
  * (ED_ERR_CORRUPT), which stays for later calls. Every record is decoded
  * with bounds checks: lengths, varints, offset deltas strictly increasing

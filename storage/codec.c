@@ -680,6 +680,58 @@ int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src
     return rc;
 }
 
+int ed_codec_decompress_read(struct ed_codec *c, int codec, ed_codec_source src, void *arg,
+                             uint8_t *piece, size_t piece_len, uint8_t *dst, size_t cap,
+                             size_t *out_len)
+{
+#if ED_WITH_ZSTD
+    if (codec != ED_COMPRESSION_ZSTD) return ED_ERR_UNSUPPORTED;
+    if (!c->zstd_dctx) {
+        c->zstd_dctx = ZSTD_createDCtx_advanced(zstd_mem);
+        if (!c->zstd_dctx) return ED_ERR_NOMEM;
+    }
+    ZSTD_DCtx *d = c->zstd_dctx;
+    ZSTD_DCtx_reset(d, ZSTD_reset_session_and_parameters);
+    if (ZSTD_isError(
+            ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, ED_CODEC_ZSTD_WINDOW_LOG_MAX)) ||
+        ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_stableOutBuffer, 1)))
+        return ED_ERR_NOMEM;
+    ZSTD_outBuffer out = {dst, cap, 0};
+    size_t left = 1; /* zstd wants at least one frame */
+    for (;;) {
+        size_t n = 0;
+        int rc = src(arg, piece, piece_len, &n);
+        if (rc != ED_OK) return rc;
+        if (n == 0) break;
+        ZSTD_inBuffer in = {piece, n, 0};
+        while (in.pos < in.size) {
+            left = ZSTD_decompressStream(d, &out, &in);
+            if (ZSTD_isError(left)) {
+                ZSTD_ErrorCode e = ZSTD_getErrorCode(left);
+                if (e == ZSTD_error_memory_allocation) return ED_ERR_NOMEM;
+                if (e == ZSTD_error_dstSize_tooSmall) return ED_ERR_TOOBIG;
+                return ED_ERR_CORRUPT;
+            }
+            if (out.pos == out.size && in.pos < in.size && left != 0) return ED_ERR_TOOBIG;
+        }
+    }
+    if (left != 0) return out.pos == out.size ? ED_ERR_TOOBIG : ED_ERR_CORRUPT;
+    *out_len = out.pos;
+    return ED_OK;
+#else
+    ED_UNUSED(c);
+    ED_UNUSED(codec);
+    ED_UNUSED(src);
+    ED_UNUSED(arg);
+    ED_UNUSED(piece);
+    ED_UNUSED(piece_len);
+    ED_UNUSED(dst);
+    ED_UNUSED(cap);
+    ED_UNUSED(out_len);
+    return ED_ERR_UNSUPPORTED;
+#endif
+}
+
 size_t ed_codec_size_hint(int codec, const uint8_t *src, size_t len)
 {
     switch (codec) {

@@ -67,6 +67,20 @@ typedef int (*ed_codec_sink)(void *arg, const uint8_t *p, size_t len);
 int ed_codec_decompress_stream(struct ed_codec *c, int codec, const uint8_t *src, size_t len,
                                size_t max_out, ed_codec_sink sink, void *arg);
 
+/* Where compressed input comes from piece by piece: up to len bytes into
+ * buf, *n = 0 at the end of the input; an error stops the decompression. */
+typedef int (*ed_codec_source)(void *arg, uint8_t *buf, size_t len, size_t *n);
+/* Decompresses input read from src through piece[0..piece_len) into
+ * dst[0..cap), so that the whole compressed input is never held: zstd
+ * only, with dst as its window (no window memory of its own, whatever the
+ * frame claims; the context keeps one block of input). Errors as
+ * ed_codec_decompress (ED_ERR_TOOBIG: cap is short, the caller may read
+ * again into a larger dst; ED_ERR_UNSUPPORTED for another codec), or
+ * src's. */
+int ed_codec_decompress_read(struct ed_codec *c, int codec, ed_codec_source src, void *arg,
+                             uint8_t *piece, size_t piece_len, uint8_t *dst, size_t cap,
+                             size_t *out_len);
+
 /* The decompressed size the stream's own headers announce, 0 if they do not.
  * Only a hint for sizing a buffer: the data may lie. */
 size_t ed_codec_size_hint(int codec, const uint8_t *src, size_t len);

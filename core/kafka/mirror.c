@@ -856,6 +856,7 @@ static void mirror_free(void *obj)
     ed_free(m->mp);
     ed_free(m->gaps);
     ed_free(m->rbuf);
+    ed_log_slice_release(&m->rslice);
     ed_free(m->hdrs);
     ed_batch_iter_release(&m->it);
     ed_codec_release(&m->codec);

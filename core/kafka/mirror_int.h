@@ -9,6 +9,7 @@
 
 #include "storage/batch.h"
 #include "storage/codec.h"
+#include "storage/log.h"
 #include "core/kafka/klink.h"
 #include "core/kafka/schema.h"
 #include "core/kafka/mirror.h"
@@ -30,9 +31,9 @@
 #define READ_CHUNK_LEN      (128u << 10) /* local batches read at a time (at least one) */
 #define ROUNDS_IN_FLIGHT    3    /* Produce requests of one transaction per link (idempotence: 5) */
 #define STATE_SAVE_MS       1000 /* mirror.state: rewritten at most this often while copying */
-#define ZSTD_TABLE_LOG      15   /* zstd's match tables capped (storage/codec.h) */
+#define ZSTD_TABLE_LOG      14   /* zstd's match tables capped (storage/codec.h) */
 #ifndef ZSTD_WINDOW_LOG
-#define ZSTD_WINDOW_LOG 15 /* zstd's window of the batches sent upstream: 32 KiB */
+#define ZSTD_WINDOW_LOG 14 /* zstd's window of the batches sent upstream: 16 KiB */
 #endif
 #define STATE_MAGIC   0x4544524du /* "EDRM" */
 #define STATE_VERSION 2           /* 2: the mapping after an upstream topic grew; 1 still read */
@@ -247,6 +248,7 @@ struct ed_mirror {
     struct ed_codec codec; /* lends the batches sent upstream its zstd table cap */
     uint8_t *rbuf;         /* local batches being copied */
     size_t rbuf_cap;
+    struct ed_log_slice rslice; /* a batch of which rbuf holds the header only (seg NULL: none) */
     struct ed_record_header *hdrs;
     size_t hdrs_cap;
     struct ed_batch_iter it;

@@ -135,8 +135,12 @@ static int add_record(ed_mirror *m, struct utopic *u, int32_t p, const struct ed
         int rc = ed_batch_builder_new((size_t)m->batch_len, &u->bld[p]);
         if (rc) return rc;
         ed_batch_builder_set_codec(u->bld[p], &m->codec);
-        /* compressed as the records come: no batch-sized copy of them */
-        ed_batch_builder_set_stream(u->bld[p], ZSTD_WINDOW_LOG);
+        /* compressed as the records come: no batch-sized copy of them. Not
+         * the checkpoint batch (a few short records): a stream's context
+         * is sized for a whole window and held while the data batches of
+         * the round are open beside it, where compressing its records at
+         * the end with the shared context takes one sized for them */
+        if (u != &m->ut[m->ck_ut]) ed_batch_builder_set_stream(u->bld[p], ZSTD_WINDOW_LOG);
     }
     if (!u->n_added[p]) {
         /* the last round's batch of p is overwritten from here on (an
@@ -216,25 +220,68 @@ uint32_t ed_mirror_rate_wait_ms(ed_mirror *m)
     return (uint32_t)(((want - m->tokens) * 1000 + m->rate - 1) / m->rate);
 }
 
-int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
+static int rbuf_room(ed_mirror *m, size_t len)
+{
+    if (len <= m->rbuf_cap) return ED_OK;
+    uint8_t *nb = ed_realloc(m->rbuf, len);
+    if (!nb) return ED_ERR_NOMEM;
+    m->rbuf = nb;
+    m->rbuf_cap = len;
+    return ED_OK;
+}
+
+/* Reads local batches of log from pos into m->rbuf, as
+ * ed_mirror_read_local; with pieces, a zstd batch larger than
+ * READ_CHUNK_LEN on its own stays on flash but for its header (m->rslice
+ * holds it): its records are decompressed as it is read, a piece at a
+ * time, so that no whole copy of it is held beside its records. */
+static int read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len, bool pieces)
 {
     *len = 0;
     m->kept.log = NULL; /* an uncompressed batch kept would point into rbuf */
+    ed_log_slice_release(&m->rslice);
     struct ed_log_slice s;
     int rc = ed_log_read(log, pos, ED_MIN((size_t)m->batch_len, READ_CHUNK_LEN), &s);
     if (rc != ED_OK || !s.seg) return rc;
-    if (s.len > m->rbuf_cap) {
-        uint8_t *nb = ed_realloc(m->rbuf, s.len);
-        if (!nb) {
-            ed_log_slice_release(&s);
-            return ED_ERR_NOMEM;
-        }
-        m->rbuf = nb;
-        m->rbuf_cap = s.len;
+    struct ed_batch_info bi;
+    size_t got = 0;
+    if (pieces && s.len > READ_CHUNK_LEN && rbuf_room(m, ED_BATCH_HEADER_LEN) == ED_OK &&
+        ed_plat_file_pread(s.file, m->rbuf, ED_BATCH_HEADER_LEN, s.pos, &got) == ED_OK &&
+        got == ED_BATCH_HEADER_LEN &&
+        ed_batch_parse_header(m->rbuf, ED_BATCH_HEADER_LEN, &bi) == ED_OK &&
+        ed_batch_total_len(&bi) == s.len && ed_batch_compression(&bi) == ED_COMPRESSION_ZSTD &&
+        bi.record_count > 0) {
+        m->rslice = s;
+        *len = ED_BATCH_HEADER_LEN;
+        return ED_OK;
     }
-    rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
+    rc = rbuf_room(m, s.len);
+    if (rc == ED_OK) rc = ed_log_slice_copy(&s, m->rbuf, m->rbuf_cap);
     if (rc == ED_OK) *len = s.len;
     ed_log_slice_release(&s);
+    return rc;
+}
+
+int ed_mirror_read_local(ed_mirror *m, ed_log *log, int64_t pos, size_t *len)
+{
+    return read_local(m, log, pos, len, false);
+}
+
+static int read_piece(void *arg, size_t at, uint8_t *buf, size_t len)
+{
+    const ed_mirror *m = arg;
+    size_t got = 0;
+    int rc = ed_plat_file_pread(m->rslice.file, buf, len, m->rslice.pos + at, &got);
+    return rc != ED_OK ? rc : got == len ? ED_OK : ED_ERR_CORRUPT;
+}
+
+/* Makes the batch at m->rbuf + off (len bytes read) ready in m->it: read in
+ * pieces when rbuf holds its header only. */
+static int begin_batch(ed_mirror *m, size_t off, size_t len)
+{
+    if (!m->rslice.seg) return ed_batch_iter_begin(&m->it, m->rbuf + off, len - off);
+    int rc = ed_batch_iter_begin_read(&m->it, m->rbuf, m->rslice.len, read_piece, m);
+    ed_log_slice_release(&m->rslice);
     return rc;
 }
 
@@ -247,6 +294,7 @@ void ed_mirror_txn_trim(ed_mirror *m)
     ed_free(m->rbuf);
     m->rbuf = NULL;
     m->rbuf_cap = 0;
+    ed_log_slice_release(&m->rslice);
     ed_batch_iter_release(&m->it);
     m->kept.log = NULL;
     ed_codec_release(&m->codec);
@@ -335,12 +383,18 @@ static void keep_batch(ed_mirror *m, const ed_log *log, int64_t at, struct ed_mi
 /* Puts m->it back where a round stopped, when p resumes there and the
  * iterator still holds that batch (the checkpoint reading and the gap
  * count use it too: then it is read again). */
+static bool kept_at(const ed_mirror *m, const ed_log *log, int64_t pos)
+{
+    const struct ed_mirror_kept *k = &m->kept;
+    return k->log && k->log == log && k->at == pos && m->it.err == ED_OK && m->it.buf == k->buf &&
+           m->it.info.base_offset == k->base_offset && m->it.info.length == k->length &&
+           m->it.info.crc == k->crc;
+}
+
 static bool resume_batch(ed_mirror *m, const ed_log *log, int64_t pos)
 {
     const struct ed_mirror_kept *k = &m->kept;
-    bool same = k->log && k->log == log && k->at == pos && m->it.err == ED_OK &&
-                m->it.buf == k->buf && m->it.info.base_offset == k->base_offset &&
-                m->it.info.length == k->length && m->it.info.crc == k->crc;
+    bool same = kept_at(m, log, pos);
     m->kept.log = NULL;
     if (!same) return false;
     m->it.pos = k->where.pos;
@@ -348,6 +402,29 @@ static bool resume_batch(ed_mirror *m, const ed_log *log, int64_t pos)
     m->it.n_left = k->where.n_left;
     m->it.prev_delta = k->where.prev_delta;
     return true;
+}
+
+/* When the transaction stopped inside a batch the iterator still holds,
+ * the CreateTime of p's next record goes to the status from there, read
+ * through a copy of the iterator (sharing its buffers, never freed), so
+ * that the status does not read and decompress that batch again. */
+static void note_oldest(ed_mirror *m, struct mpart *p)
+{
+    const ed_log *log = ed_mirror_part_log(m, p);
+    if (!log || !kept_at(m, log, p->next)) return;
+    struct ed_batch_iter c = m->it;
+    const struct ed_mirror_kept_at *w = &m->kept.where;
+    c.pos = w->pos;
+    c.end = w->end;
+    c.n_left = w->n_left;
+    c.prev_delta = w->prev_delta;
+    struct ed_record rec;
+    while (ed_batch_iter_next(&c, &rec) == 1)
+        if (rec.offset >= p->next) {
+            p->oldest_ts = rec.timestamp;
+            p->oldest_off = p->next;
+            return;
+        }
 }
 
 /* Copies the records of the batch in m->it from *pos on (below durable)
@@ -428,10 +505,10 @@ static bool take_part(ed_mirror *m, struct mpart *p, bool more)
     for (int64_t before = -1; pos < durable && pos != before;) {
         before = pos;
         size_t len = 0;
-        if (ed_mirror_read_local(m, log, pos, &len) != ED_OK || len == 0) break;
+        if (read_local(m, log, pos, &len, true) != ED_OK || len == 0) break;
         size_t off = 0;
         while (off + ED_BATCH_HEADER_LEN <= len && pos < durable) {
-            if (ed_batch_iter_begin(&m->it, m->rbuf + off, len - off) != ED_OK) {
+            if (begin_batch(m, off, len) != ED_OK) {
                 ED_LOG_WARN_RL("%s-%d: batch at offset %" PRId64 " cannot be read; mirror stalls",
                                p->topic, (int)p->partition, pos);
                 p->txn_next = pos;
@@ -796,6 +873,7 @@ void ed_mirror_on_end_txn(void *arg, int16_t key, int16_t ver, ed_krd *r)
         struct mpart *p = &m->mp[i];
         p->next = p->txn_next;
         p->mark = p->next;
+        note_oldest(m, p);
     }
     m->n_bytes += (uint64_t)m->txn_len;
     const uint64_t *t = m->txn_t_ns;

@@ -1,5 +1,6 @@
 /* libFuzzer target for RecordBatch v2 input: ed_batch_check, full record
- * iteration (with decompression bounded to 1 MiB) and the streaming record
+ * iteration (with decompression bounded to 1 MiB), the same batch read in
+ * pieces (ed_batch_iter_begin_read, which must agree) and the streaming record
  * validator (ed_batch_validate, both rules) over arbitrary bytes read as a
  * run of batches; the same bytes with a valid CRC patched in, so that the
  * record and codec decoders are reached; each codec's decompressor on its
@@ -17,7 +18,7 @@
 
 #define LIMIT (1u << 20)
 
-static struct ed_batch_iter it;
+static struct ed_batch_iter it, it2;
 static struct ed_batch_validator val;
 static struct ed_codec codec;
 static struct ed_recoder recoder;
@@ -70,11 +71,31 @@ static void recode_check(const uint8_t *buf, size_t len)
     ed_recode_trim(&recoder);
 }
 
+static int read_mem(void *arg, size_t at, uint8_t *b, size_t n)
+{
+    memcpy(b, (const uint8_t *)arg + at, n);
+    return ED_OK;
+}
+
+/* The batch read in pieces (ed_batch_iter_begin_read): where both reads
+ * succeed, the records section comes out the same. */
+static void pieces_check(const uint8_t *buf, size_t len, int whole_rc)
+{
+    if (len < ED_BATCH_HEADER_LEN) return;
+    int rc = ed_batch_iter_begin_read(&it2, buf, len, read_mem, (void *)(uintptr_t)buf);
+    if (rc == ED_OK && whole_rc == ED_OK &&
+        (it2.end - it2.pos != it.end - it.pos ||
+         memcmp(it2.pos, it.pos, (size_t)(it.end - it.pos))))
+        __builtin_trap();
+    if (rc == ED_OK && whole_rc != ED_OK && whole_rc != ED_ERR_CORRUPT) __builtin_trap();
+}
+
 /* Reads every record; touching the bytes lets ASan see any overread. */
 static void read_batch(const uint8_t *buf, size_t len)
 {
     struct ed_record r;
     int rc = ed_batch_iter_begin(&it, buf, len);
+    pieces_check(buf, len, rc);
     if (rc != ED_OK) {
         cross_check(buf, len, rc);
         return;
@@ -99,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ready) {
         ed_batch_iter_init(&it, LIMIT);
+        ed_batch_iter_init(&it2, LIMIT);
         ed_batch_validator_init(&val, LIMIT);
         ed_recode_init(&recoder, LIMIT);
         ready = true;
