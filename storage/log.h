@@ -244,11 +244,13 @@ struct ed_log_slice {
     uint64_t pos;         /* byte position in the file */
     size_t len;           /* bytes: a whole number of batches */
     int64_t first_offset; /* base offset of the first batch */
+    int64_t next_offset;  /* ends at its segment's end: where the log goes on, else -1 */
 };
 /* Reads from the batch containing offset, adding whole batches while the
  * total stays <= max_len, but always at least one batch (KIP-74). Stops at
- * the end of that segment. offset == end offset → empty slice, ED_OK.
- * Offsets outside [start, end] → ED_ERR_RANGE. */
+ * the end of that segment; when a later segment follows, next_offset names
+ * the offset a further read continues from. offset == end offset → empty
+ * slice, ED_OK. Offsets outside [start, end] → ED_ERR_RANGE. */
 int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice *out);
 void ed_log_slice_release(struct ed_log_slice *s);
 /* Bytes of the log from the batch holding offset to its end (a backlog's

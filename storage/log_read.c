@@ -82,6 +82,7 @@ static int batch_at(ed_log *log, int64_t offset, struct batch_at *at)
 int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice *out)
 {
     memset(out, 0, sizeof *out);
+    out->next_offset = -1;
     struct batch_at at;
     int rc = batch_at(log, offset, &at);
     if (rc != ED_OK) return rc == ED_ERR_NOENT ? ED_OK : rc;
@@ -112,6 +113,8 @@ int ed_log_read(ed_log *log, int64_t offset, size_t max_len, struct ed_log_slice
     out->pos = pos;
     out->len = (size_t)(end - pos);
     out->first_offset = at.b.base_offset;
+    if (end == seg->len && at.i + 1 < log->n_segs)
+        out->next_offset = log->segs[at.i + 1]->base_offset;
     return ED_OK;
 }
 

@@ -1,12 +1,13 @@
-/* Fetch (API key 1) v4-17 with true long-poll. Each partition's answer is a
- * slice of whole batches spliced from its segment file into the response
- * (zero copy). When fewer than min_bytes are available the request pends:
- * it registers a waiter on every partition it reads (an intrusive list
- * headed by ed_partition.fetch_waiters) and a timer for max_wait_ms. An
- * append to one of the partitions re-arms that timer to fire at once, so
- * bursts of appends fold into one re-evaluation on the loop, never inside the
- * producer's request. Partitions are looked up again by name at every
- * evaluation, so a topic deleted meanwhile is answered as unknown.
+/* Fetch (API key 1) v4-17 with true long-poll. Each partition's answer is
+ * whole batches spliced from its segment files into the response (zero
+ * copy): one slice, and a second from the next segment when the first ends
+ * at its segment's end with room left under the limits, so that an answer
+ * is not cut short at every segment roll. When fewer than min_bytes are available the request
+ * pends: it registers a waiter on every partition it reads (an intrusive list headed by
+ * ed_partition.fetch_waiters) and a timer for max_wait_ms. An append to one of the partitions
+ * re-arms that timer to fire at once, so bursts of appends fold into one re-evaluation on the loop,
+ * never inside the producer's request. Partitions are looked up again by name at every evaluation,
+ * so a topic deleted meanwhile is answered as unknown.
  *
  * Fetch sessions (KIP-227) are not kept: a full fetch (session epoch 0 or
  * -1) is answered with session id 0, which tells the client no session was
@@ -16,7 +17,7 @@
  *
  * The request is decoded (ed_kapi_serve) before this runs and stays in the
  * request's arena while the fetch pends; the response is encoded from its
- * generated struct, each partition's records a file slice handed to the
+ * generated struct, each partition's records one or two file slices handed to the
  * encoder's splicer (the bytes go out with sendfile). */
 #define ED_LOG_MODULE "fetch"
 #include "core/kafka/kapi_acl.h"
@@ -56,14 +57,42 @@ struct fetch_ctx {
     ed_timer timer;
 };
 
+/* Slices one partition's answer may take: its segment and the next. */
+#define PART_SLICES 2
+
 /* What one partition contributes to the response. */
 struct fresult {
     int16_t err;
     int64_t high_watermark;
     int64_t log_start_offset;
-    struct ed_log_slice slice;
+    struct ed_log_slice slice[PART_SLICES];
+    size_t len;       /* of the slices together */
     const char *name; /* the topic's, once found */
 };
+
+static void release_result(struct fresult *r)
+{
+    for (int i = 0; i < PART_SLICES; i++)
+        ed_log_slice_release(&r->slice[i]);
+    r->len = 0;
+}
+
+/* Adds whole batches from the segments after the first slice's while they
+ * fit in limit; a read that fails here only ends the answer early. */
+static void read_on(ed_log *log, size_t limit, struct fresult *out)
+{
+    for (int i = 1; i < PART_SLICES; i++) {
+        const struct ed_log_slice *prev = &out->slice[i - 1];
+        if (prev->next_offset < 0 || out->len >= limit) return;
+        struct ed_log_slice *s = &out->slice[i];
+        if (ed_log_read(log, prev->next_offset, limit - out->len, s) != ED_OK) return;
+        if (s->len == 0 || s->len > limit - out->len) {
+            ed_log_slice_release(s);
+            return;
+        }
+        out->len += s->len;
+    }
+}
 
 /* Topics by name, or by id in the versions that name them so (KIP-516). */
 static bool by_id(const ed_kreq *req)
@@ -119,7 +148,7 @@ static void read_part(ed_kreq *req, const ftopic *ft, const fpart *fp, size_t li
     out->log_start_offset = start;
     out->name = ed_topic_name(topic);
     if (fp->fetch_offset == end || !read || (limit == 0 && !min_one)) return;
-    int rc = ed_log_read(p->log, fp->fetch_offset, limit, &out->slice);
+    int rc = ed_log_read(p->log, fp->fetch_offset, limit, &out->slice[0]);
     if (rc == ED_ERR_RANGE) {
         out->err = ED_KERR_OFFSET_OUT_OF_RANGE;
         out->high_watermark = out->log_start_offset = -1;
@@ -132,7 +161,12 @@ static void read_part(ed_kreq *req, const ftopic *ft, const fpart *fp, size_t li
         out->high_watermark = out->log_start_offset = -1;
         return;
     }
-    if (!min_one && out->slice.len > limit) ed_log_slice_release(&out->slice);
+    out->len = out->slice[0].len;
+    if (!min_one && out->len > limit) {
+        release_result(out);
+        return;
+    }
+    read_on(p->log, limit, out);
 }
 
 static size_t part_limit(const fpart *fp, size_t left)
@@ -162,11 +196,11 @@ static bool ready(struct fetch_ctx *f)
                 if (fp->fetch_offset < r.high_watermark) return true;
                 continue;
             }
-            if (r.slice.len) {
-                bytes += (int64_t)r.slice.len;
-                left = r.slice.len < left ? left - r.slice.len : 0;
+            if (r.len) {
+                bytes += (int64_t)r.len;
+                left = r.len < left ? left - r.len : 0;
                 min_one = false;
-                ed_log_slice_release(&r.slice);
+                release_result(&r);
                 if (bytes >= body->min_bytes) return true;
             }
         }
@@ -174,7 +208,8 @@ static bool ready(struct fetch_ctx *f)
     return false;
 }
 
-/* The slices of a response, in the order the encoder meets its records. */
+/* The slices of a response, PART_SLICES per partition with records, in
+ * the order the encoder meets its records (unused ones are empty). */
 struct slices {
     struct ed_log_slice *s;
     int32_t n, next;
@@ -183,8 +218,9 @@ struct slices {
 static void splice_next(void *arg, ed_kwr *w, const ed_kbytes *value)
 {
     struct slices *sl = arg;
-    (void)value; /* its length is the slice's */
-    ed_kwr_splice(w, &sl->s[sl->next++]);
+    (void)value; /* its length is the slices' */
+    for (int i = 0; i < PART_SLICES; i++, sl->next++)
+        if (sl->s[sl->next].len) ed_kwr_splice(w, &sl->s[sl->next]);
 }
 
 static void write_response(struct fetch_ctx *f)
@@ -203,7 +239,8 @@ static void write_response(struct fetch_ctx *f)
     struct slices sl = {NULL, 0, 0};
     if (!ed_kreq_array(req, body->n_topics, &ed_kmsg_fetch_response_fetchable_topic_response_desc,
                        &resp.n_responses, &resp.responses) ||
-        (n_parts > 0 && !(sl.s = ed_karena_alloc(&req->arena, (size_t)n_parts * sizeof *sl.s)))) {
+        (n_parts > 0 &&
+         !(sl.s = ed_karena_alloc(&req->arena, (size_t)n_parts * PART_SLICES * sizeof *sl.s)))) {
         if (req->out.err == ED_OK) req->out.err = ED_ERR_NOMEM;
         return;
     }
@@ -228,14 +265,15 @@ static void write_response(struct fetch_ctx *f)
             /* aborted_transactions: none; null unless read_committed. */
             pd->n_aborted_transactions = body->isolation_level == 1 ? 0 : -1;
             pd->preferred_read_replica = -1;
-            pd->records = (ed_kbytes){NULL, (int32_t)r.slice.len};
-            if (r.slice.len) {
-                left = r.slice.len < left ? left - r.slice.len : 0;
+            pd->records = (ed_kbytes){NULL, (int32_t)r.len};
+            if (r.len) {
+                left = r.len < left ? left - r.len : 0;
                 min_one = false;
-                sl.s[sl.n++] = r.slice;
-                ed_metrics_out(ED_METRICS_KAFKA, r.name, 0, r.slice.len);
+                for (int k = 0; k < PART_SLICES; k++)
+                    sl.s[sl.n++] = r.slice[k];
+                ed_metrics_out(ED_METRICS_KAFKA, r.name, 0, r.len);
             } else {
-                ed_log_slice_release(&r.slice);
+                release_result(&r);
             }
         }
     }

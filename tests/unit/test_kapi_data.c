@@ -1391,6 +1391,52 @@ static void test_fetch_limits(void **state)
     fres_free(&r);
 }
 
+/* An answer goes on into the next segment when its first ends at a roll
+ * with room left, whole batches within the limits; a partition limit that
+ * the roll's first batch would exceed still ends it at the roll. */
+static void test_fetch_across_segments(void **state)
+{
+    struct fx *f = *state;
+    ed_partition *p = part(f, "t", 0);
+    struct ed_log_config cfg = *ed_log_get_config(p->log);
+    cfg.segment_len = 2048;
+    ed_log_set_config(p->log, &cfg);
+    uint8_t buf[4096];
+    size_t one = simple_batch(buf, sizeof buf, 4, 100, -1, -1, -1);
+    int64_t off = 0;
+    while (ed_log_active_base(p->log) == 0) {
+        produce_ok(f, 7, "t", 0, buf, one, off);
+        off += 4;
+    }
+    int64_t roll = ed_log_active_base(p->log); /* segment 2's first batch */
+    for (int k = 0; k < 3; k++) {
+        produce_ok(f, 7, "t", 0, buf, one, off);
+        off += 4;
+    }
+    /* From two batches before the roll: those two, then all four of
+     * segment 2. */
+    struct fpreq q[] = {{"t", 0, roll - 8, 1 << 20}};
+    struct fres r;
+    fetch(f, 11, 0, 1, 1 << 20, q, 1, &r);
+    int64_t first, last;
+    assert_int_equal(count_records(r.p[0].records, r.p[0].records_len, &first, &last), 24);
+    assert_int_equal(first, roll - 8);
+    assert_int_equal(last, off - 1);
+    fres_free(&r);
+    /* Room for the two before the roll and half a batch: no more. */
+    q[0].max_bytes = (int32_t)(2 * one + one / 2);
+    fetch(f, 11, 0, 1, 1 << 20, q, 1, &r);
+    assert_int_equal(count_records(r.p[0].records, r.p[0].records_len, &first, &last), 8);
+    assert_int_equal(last, roll - 1);
+    fres_free(&r);
+    /* The total limit counts both segments' bytes. */
+    q[0].max_bytes = 1 << 20;
+    fetch(f, 11, 0, 1, (int32_t)(3 * one), q, 1, &r);
+    assert_int_equal(count_records(r.p[0].records, r.p[0].records_len, &first, &last), 12);
+    assert_int_equal(last, roll + 3);
+    fres_free(&r);
+}
+
 static void test_fetch_session(void **state)
 {
     struct fx *f = *state;
@@ -1905,6 +1951,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pidstate_snapshot_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_long_poll, setup, teardown),
