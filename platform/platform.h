@@ -114,18 +114,6 @@ int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns);
 /* Hands memory the allocator keeps after large frees back to the OS (glibc:
  * malloc_trim); a no-op where the C library does so by itself. */
 void ed_plat_mem_trim(void);
-/* Sets the allocator's policy for a long-running process, before it
- * allocates much: every block of ED_PLAT_MEM_MAP_LEN bytes or more gets
- * its own mapping, given back to the OS when freed, and free memory at
- * the top of the heap above that much is given back too (glibc:
- * M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, which also stops glibc from
- * raising the mapping threshold after the first large free, so that
- * freed batch-sized buffers would stay resident in the heap). A no-op
- * where the C library has no such knobs. */
-void ed_plat_mem_policy(void);
-#ifndef ED_PLAT_MEM_MAP_LEN
-#define ED_PLAT_MEM_MAP_LEN (128u << 10) /* glibc's own starting threshold */
-#endif
 /* Drops the pages of the read-only segments (code, constants) of the
  * program and its libraries from this process's resident set, once
  * start-up is over; they come back from the page cache as they are used.

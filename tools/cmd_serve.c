@@ -169,7 +169,6 @@ static int parse_args(struct serve *s, int argc, char **argv)
 int ed_cmd_serve(int argc, char **argv)
 {
     uint64_t t0 = ed_plat_clock_mono_ns();
-    ed_plat_mem_policy(); /* before anything large is allocated */
     struct serve s;
     memset(&s, 0, sizeof s);
     int rc = ed_config_new(&s.cfg);

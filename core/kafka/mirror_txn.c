@@ -570,6 +570,11 @@ static bool finish_batches(ed_mirror *m)
  * one the gap records too. False if it took nothing. */
 static bool build_round(ed_mirror *m, bool more)
 {
+    /* what the last round freed goes back to the OS before this one
+     * allocates: without it glibc keeps the freed batch-sized blocks in
+     * its heap (it raises its mapping threshold after the first large
+     * free), and they count as resident while mirroring */
+    ed_plat_mem_trim();
     reset_round(m);
     m->build_failed = false;
     int64_t moved = 0;
@@ -720,6 +725,7 @@ static bool send_round(ed_mirror *m)
     }
     ed_mirror_crash_point(m, "after-produce");
     m->n_rounds++;
+    ed_plat_mem_trim(); /* the requests' copies the socket took at once */
     return true;
 }
 

@@ -44,14 +44,6 @@ void ed_plat_mem_trim(void)
 #endif
 }
 
-void ed_plat_mem_policy(void)
-{
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, ED_PLAT_MEM_MAP_LEN);
-    mallopt(M_TRIM_THRESHOLD, ED_PLAT_MEM_MAP_LEN);
-#endif
-}
-
 int64_t ed_plat_clock_wall_ms(void)
 {
     struct timespec ts;

@@ -105,7 +105,6 @@ int ed_plat_proc_usage(uint64_t *rss_len, uint64_t *cpu_ns)
 }
 
 void ed_plat_mem_trim(void) {}
-void ed_plat_mem_policy(void) {}
 size_t ed_plat_mem_release_code(void)
 {
     return 0;
